@@ -1,0 +1,31 @@
+/** Config pieces shared by the agent and the controller schemas. Defaults are written here, once. */
+import { z } from 'zod';
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+/** `host:port`; port 0 means "let the OS pick" (the bound port is then advertised). */
+export const hostPortSchema = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'must be "host:port"')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535');
+
+export const natsSchema = z
+  .object({
+    servers: z.array(z.string().min(1)).min(1).default([DEFAULT_NATS_URL]),
+    user: z.string().optional(),
+    pass: z.string().optional(),
+    token: z.string().optional(),
+    /** Name this connection shows in the server's monitoring. */
+    name: z.string().optional(),
+  })
+  .strict()
+  .default({ servers: [DEFAULT_NATS_URL] });
+
+export type NatsConfig = z.output<typeof natsSchema>;
+
+export const logSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .default({ level: 'info' });

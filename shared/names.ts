@@ -1,0 +1,38 @@
+/**
+ * Every NATS subject, KV bucket, stream and KV key ffkeeper uses is built here, and only here.
+ * Site and host ids are validated by `shared/ids.ts` so they are always single NATS tokens.
+ */
+
+/** KV bucket holding agent presence: key `<site>.<host>`, value = the agent description, TTL-expiring. */
+export const AGENTS_BUCKET = 'ffk_agents';
+
+/** KV bucket the controller keeps of every agent it has ever seen, so offline agents stay visible. */
+export const FLEET_BUCKET = 'ffk_fleet';
+
+/** JetStream stream for job progress and outcome events (the audit trail). */
+export const EVENTS_STREAM = 'FFK_EVENTS';
+
+/** Key of an agent in the presence and fleet buckets. */
+export function agentKey(site: string, host: string): string {
+  return `${site}.${host}`;
+}
+
+/** Inverse of `agentKey`; undefined when the key is not of that shape. */
+export function parseAgentKey(key: string): { site: string; host: string } | undefined {
+  const dot = key.indexOf('.');
+  if (dot <= 0 || dot === key.length - 1 || key.indexOf('.', dot + 1) !== -1) return undefined;
+  return { site: key.slice(0, dot), host: key.slice(dot + 1) };
+}
+
+/** Key filter matching every agent of one site. */
+export function siteAgentsFilter(site: string): string {
+  return `${site}.*`;
+}
+
+/** Subject of a job's events: `ffk.events.<site>.<jobId>`. */
+export function jobEventsSubject(site: string, jobId: string): string {
+  return `ffk.events.${site}.${jobId}`;
+}
+
+/** Subjects captured by the events stream. */
+export const EVENTS_SUBJECTS = 'ffk.events.>';

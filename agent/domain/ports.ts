@@ -1,0 +1,9 @@
+/** Role-named ports the agent's domain depends on; adapters in transport/ implement them. */
+import type { AgentDescription } from '../../shared/fleet.js';
+
+/** Where the agent announces itself (the presence KV bucket). */
+export interface PresencePublisher {
+  publish(description: AgentDescription): Promise<void>;
+  /** Says goodbye (graceful stop), so the controller marks the agent offline at once. */
+  withdraw(site: string, host: string): Promise<void>;
+}

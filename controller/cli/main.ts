@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * `ffkeeper`: the operator's command line. Each command parses into an options object and calls a run
+ * function with injected dependencies (controller API, io). Errors print one line and exit with the
+ * code documented in README.md (see shared/exit-codes.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError } from '../../shared/errors.js';
+import { EXIT_CODES, exitCodeFor } from '../../shared/exit-codes.js';
+import { DEFAULT_CONTROLLER_GRPC_LISTEN } from '../../shared/config/controller.js';
+import { VERSION } from '../../shared/version.js';
+import { GrpcControllerApi, type ControllerApi } from './api.js';
+import { processIo, type CliIo } from './io.js';
+import { runSitesList } from './commands/sites.js';
+import { runAgentsList, runAgentsShow } from './commands/agents.js';
+
+interface GlobalOptions {
+  controller: string;
+  json: boolean;
+  timeout: string;
+}
+
+function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): Command {
+  const program = new Command('ffkeeper')
+    .description('ffkeeper: back up, restore, verify and synchronise FindFace sites')
+    .version(VERSION)
+    .option('--controller <addr>', 'controller gRPC address (env FFKEEPER_CONTROLLER)', process.env.FFKEEPER_CONTROLLER ?? DEFAULT_CONTROLLER_GRPC_LISTEN)
+    .option('--json', 'print JSON for scripts instead of tables', false)
+    .option('--timeout <ms>', 'deadline of each call to the controller', '10000')
+    .showHelpAfterError();
+
+  const withApi = async (cmd: Command, fn: (api: ControllerApi, g: GlobalOptions) => Promise<void>): Promise<void> => {
+    const g = cmd.optsWithGlobals<GlobalOptions>();
+    const api = connect(g);
+    try {
+      await fn(api, g);
+    } finally {
+      api.close();
+    }
+  };
+
+  const sites = program.command('sites').description('sites known to the controller');
+  sites
+    .command('list')
+    .description('list sites with their agents online/total')
+    .action((_opts, cmd: Command) => withApi(cmd, (api, g) => runSitesList({ json: g.json }, { api, io })));
+
+  const agents = program.command('agents').description('agents of the fleet');
+  agents
+    .command('list')
+    .description('list agents, online and offline')
+    .option('--site <site>', 'only agents of this site')
+    .action((opts: { site?: string }, cmd: Command) =>
+      withApi(cmd, (api, g) => runAgentsList({ json: g.json, ...(opts.site === undefined ? {} : { site: opts.site }) }, { api, io })),
+    );
+  agents
+    .command('show')
+    .description("one agent's details, asked live from the agent")
+    .argument('<site/host>', 'the agent, e.g. msk-1/db')
+    .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsShow({ agent: ref, json: g.json }, { api, io })));
+
+  return program;
+}
+
+function timeoutOf(g: GlobalOptions): number {
+  const ms = Number(g.timeout);
+  return Number.isFinite(ms) && ms > 0 ? ms : 10_000;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram(processIo, (g) => new GrpcControllerApi(g.controller, timeoutOf(g)));
+  program.exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exit(ok ? 0 : EXIT_CODES.VALIDATION);
+    }
+    processIo.err(`ffkeeper: ${describeError(err)}`);
+    process.exit(exitCodeFor(err));
+  }
+}
+
+void main();

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/** ffkeeper-controller: coordinates the fleet's agents and serves the Controller gRPC service. */
+import { Command } from 'commander';
+import { loadControllerConfig } from '../shared/config/controller.js';
+import { createLogger } from '../shared/logger.js';
+import { runMain, stopOnSignals } from '../shared/process.js';
+import { VERSION } from '../shared/version.js';
+import { startController } from './app.js';
+
+async function main(): Promise<void> {
+  const program = new Command('ffkeeper-controller')
+    .description('ffkeeper controller: fleet inventory and coordination of agents')
+    .version(VERSION)
+    .option(
+      '-c, --config <file>',
+      'controller config file (YAML or JSON); FFK_CONTROLLER_* variables override fields',
+      process.env.FFK_CONTROLLER_CONFIG,
+    )
+    .parse();
+  const opts = program.opts<{ config?: string }>();
+  const config = loadControllerConfig(opts.config);
+  const logger = createLogger({ name: 'ffkeeper-controller', level: config.log.level });
+  const controller = await startController(config, logger);
+  stopOnSignals(() => controller.stop(), logger);
+}
+
+runMain('ffkeeper-controller', main);

@@ -1,0 +1,31 @@
+/** What every ffkeeper daemon's main does around its work: stop cleanly on a signal, fail in one line. */
+import { describeError } from './errors.js';
+import { exitCodeFor } from './exit-codes.js';
+import type { Logger } from './logger.js';
+
+/** Calls `stop` once on SIGTERM/SIGINT, then exits 0 (or 1 if stopping failed). */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** Runs a main; a failure prints `<program>: <message>` on stderr and exits with its documented code. */
+export function runMain(program: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${program}: ${describeError(err)}\n`);
+    process.exit(exitCodeFor(err));
+  });
+}

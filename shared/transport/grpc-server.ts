@@ -1,0 +1,56 @@
+/** Helpers every gRPC server of ffkeeper uses: error-mapped unary handlers, bind and graceful stop. */
+import {
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { UnavailableError } from '../errors.js';
+import { toServiceError } from './grpc-errors.js';
+
+/** Wraps an async function as a unary handler; anything thrown is mapped by `toServiceError`. */
+export function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then((res) => callback(null, res))
+      .catch((err: unknown) => callback(toServiceError(err), null));
+  };
+}
+
+export interface RunningGrpcServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Binds `listen` ("host:port"; port 0 picks one) and serves one service. */
+export async function startGrpcServer<I extends UntypedServiceImplementation>(
+  listen: string,
+  definition: ServiceDefinition,
+  implementation: I,
+): Promise<RunningGrpcServer> {
+  const server = new Server();
+  server.addService(definition, implementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(new UnavailableError(`cannot listen for gRPC on ${listen}: ${err.message}`, { cause: err }));
+      else resolve(bound);
+    });
+  });
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

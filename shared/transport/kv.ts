@@ -1,0 +1,33 @@
+/** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AGENTS_BUCKET, FLEET_BUCKET } from '../names.js';
+import { UnavailableError } from '../errors.js';
+
+export type { KV } from '@nats-io/kv';
+
+async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number }): Promise<KV> {
+  const kvm = new Kvm(nc);
+  try {
+    return await kvm.open(bucket).then(async (kv) => {
+      await kv.status(); // fails when the bucket does not exist
+      return kv;
+    });
+  } catch {
+    try {
+      return await kvm.create(bucket, { history: 1, ...(options.ttlMs ? { ttl: options.ttlMs } : {}) });
+    } catch (err) {
+      throw new UnavailableError(`cannot open KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** The presence bucket; entries expire `ttlMs` after their last heartbeat. */
+export function openPresenceBucket(nc: NatsConnection, ttlMs: number): Promise<KV> {
+  return openOrCreate(nc, AGENTS_BUCKET, { ttlMs });
+}
+
+/** The controller's durable memory of known agents (no TTL). */
+export function openFleetBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, FLEET_BUCKET, {});
+}

@@ -1,0 +1,97 @@
+/**
+ * Runs ffkeeper's own bins (built into dist/ by the global setup) as real processes, the way a user
+ * starts them: agents and controllers that can be killed with SIGKILL, and the CLI as typed.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = {
+  agent: path.join(REPO_ROOT, 'dist/agent/main.js'),
+  controller: path.join(REPO_ROOT, 'dist/controller/main.js'),
+  cli: path.join(REPO_ROOT, 'dist/controller/cli/main.js'),
+};
+
+export interface TestProcess {
+  child: ChildProcess;
+  /** Everything written to stderr so far (logs). */
+  logs(): string;
+  /** SIGKILL, no goodbye. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+}
+
+export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}): TestProcess {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let logs = '';
+  child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const done = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  return {
+    child,
+    logs: () => logs,
+    async kill() {
+      if (!done()) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (!done()) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** A temp dir for config files; `cleanup()` removes it. */
+export function tempDir(prefix = 'ffk-test-'): { dir: string; write(name: string, value: unknown): string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return {
+    dir,
+    write(name, value) {
+      const file = path.join(dir, name);
+      writeFileSync(file, typeof value === 'string' ? value : stringify(value));
+      return file;
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ffkeeper ARGS` as a user would type it. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN.cli, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; returns the value and the time taken. */
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, stepMs = 100): Promise<{ value: T; elapsedMs: number }> {
+  const start = Date.now();
+  let last: unknown;
+  while (Date.now() - start < timeoutMs) {
+    try {
+      const v = await fn();
+      if (v) return { value: v, elapsedMs: Date.now() - start };
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}

@@ -111,6 +111,19 @@ export class BackupSourceMissingError extends NotFoundError {
   }
 }
 
+/** The stream given to a stream backup failed (or `sourceComplete` rejected); no snapshot was created. */
+export class BackupSourceFailedError extends InternalError {
+  readonly url: string;
+  readonly filename: string;
+
+  constructor(options: RepositoryErrorOptions & { filename: string }) {
+    const why = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`source of '${options.filename}' failed (${why}); no snapshot was created in ${options.url}`, options);
+    this.url = options.url;
+    this.filename = options.filename;
+  }
+}
+
 /** Any other failure of the engine: its exit code and the tail of its error output (secrets removed). */
 export class RepositoryCommandError extends InternalError {
   readonly url: string;

@@ -5,8 +5,8 @@
  * failed exit into a typed error with secrets removed.
  */
 import { execa, type ResultPromise } from 'execa';
-import type { Readable } from 'node:stream';
-import { CancelledError } from '../errors.js';
+import type { Readable, Writable } from 'node:stream';
+import { CancelledError, InternalError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { classifyFailure, redact, type FailureContext } from './restic-errors.js';
 import { RepositoryCommandError } from './errors.js';
@@ -62,6 +62,8 @@ export interface RunSpec {
   rawStdout?: boolean;
   /** `'pipe'` to write to restic's stdin (stream backup). */
   stdin?: 'ignore' | 'pipe';
+  /** Working directory (relative backup paths). */
+  cwd?: string;
   /** Exit codes that are not failures (default [0]). */
   okExitCodes?: number[];
   /** Names for error messages (snapshot, path, backup paths). */
@@ -90,6 +92,7 @@ export function startRestic(ctx: ResticContext, spec: RunSpec): ResultPromise {
     stripFinalNewline: false,
     reject: false,
     ...(spec.signal ? { cancelSignal: spec.signal } : {}),
+    ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
     killSignal: 'SIGINT',
     forceKillAfterDelay: 15_000,
     maxBuffer: 256 * 1024 * 1024,
@@ -97,10 +100,22 @@ export function startRestic(ctx: ResticContext, spec: RunSpec): ResultPromise {
   const onLine = spec.onStdoutLine;
   if (onLine) {
     const splitter = new LineSplitter();
-    subprocess.stdout.on('data', (chunk: Buffer) => splitter.push(chunk).forEach(onLine));
-    subprocess.stdout.on('end', () => splitter.flush().forEach(onLine));
+    stdoutOf(subprocess).on('data', (chunk: Buffer) => splitter.push(chunk).forEach(onLine));
+    stdoutOf(subprocess).on('end', () => splitter.flush().forEach(onLine));
   }
   return subprocess;
+}
+
+/** The subprocess's stdin (started with `stdin: 'pipe'`). */
+export function stdinOf(subprocess: ResultPromise): Writable {
+  if (subprocess.stdin === null) throw new InternalError('restic was started without a stdin pipe');
+  return subprocess.stdin;
+}
+
+/** The subprocess's stdout (always piped by `startRestic`). */
+export function stdoutOf(subprocess: ResultPromise): Readable {
+  if (subprocess.stdout === null) throw new InternalError('restic was started without a stdout pipe');
+  return subprocess.stdout;
 }
 
 /** The subset of execa's result `settleRun` looks at. */
@@ -142,9 +157,4 @@ export function settleRun(ctx: ResticContext, spec: RunSpec, result: SettledSubp
 export async function runRestic(ctx: ResticContext, spec: RunSpec): Promise<RunResult> {
   const result = await startRestic(ctx, spec);
   return settleRun(ctx, spec, result);
-}
-
-/** Pipes `source` into restic's stdin without ending it: the caller decides when (or whether) to end. */
-export function feedStdin(source: Readable, stdin: NodeJS.WritableStream): void {
-  source.pipe(stdin, { end: false });
 }

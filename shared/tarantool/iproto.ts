@@ -119,19 +119,19 @@ export class TarantoolClient {
 
   /** Evaluates a Lua chunk (`...` holds `args`); resolves to the array of values it returned. */
   async eval(expr: string, args: readonly unknown[] = [], options: RequestOptions = {}): Promise<unknown[]> {
-    const body = await this.request(REQUEST.EVAL, { [KEY.EXPR]: expr, [KEY.TUPLE]: args }, `eval ${shorten(expr)}`, options);
+    const body = await this.request(REQUEST.EVAL, [[KEY.EXPR, expr], [KEY.TUPLE, args]], `eval ${shorten(expr)}`, options);
     return dataOf(body);
   }
 
   /** Calls a global Lua function by name; resolves to the array of values it returned. */
   async call(fn: string, args: readonly unknown[] = [], options: RequestOptions = {}): Promise<unknown[]> {
-    const body = await this.request(REQUEST.CALL, { [KEY.FUNCTION_NAME]: fn, [KEY.TUPLE]: args }, `call ${fn}`, options);
+    const body = await this.request(REQUEST.CALL, [[KEY.FUNCTION_NAME, fn], [KEY.TUPLE, args]], `call ${fn}`, options);
     return dataOf(body);
   }
 
   /** A round trip that does nothing on the server. */
   async ping(options: RequestOptions = {}): Promise<void> {
-    await this.request(REQUEST.PING, {}, 'ping', options);
+    await this.request(REQUEST.PING, [], 'ping', options);
   }
 
   /** True until the connection is closed or lost. */
@@ -150,18 +150,25 @@ export class TarantoolClient {
     // a JS value: the tuple is written by hand.
     const scramble = chapSha1(password, salt);
     const tuple = Buffer.concat([Buffer.from([0x92, 0xa9]), Buffer.from('chap-sha1'), Buffer.from([0xd9, scramble.length]), scramble]);
-    const body = Buffer.concat([Buffer.from([0x82]), this.enc(KEY.USER_NAME), this.enc(user), this.enc(KEY.TUPLE), tuple]);
+    const body = this.encMap([
+      [KEY.USER_NAME, user],
+      [KEY.TUPLE, new RawMsgpack(tuple)],
+    ]);
     await this.send(REQUEST.AUTH, body, `auth as '${user}'`, {});
   }
 
-  private request(type: number, body: Record<number, unknown>, what: string, options: RequestOptions): Promise<Record<number, unknown>> {
-    return this.send(type, this.enc(body), what, options);
+  /** `body` lists the map's entries: iproto keys are integers, which a JS object cannot hold. */
+  private request(type: number, body: Array<[number, unknown]>, what: string, options: RequestOptions): Promise<Record<number, unknown>> {
+    return this.send(type, this.encMap(body), what, options);
   }
 
   private send(type: number, body: Buffer, what: string, options: RequestOptions): Promise<Record<number, unknown>> {
     if (this.closedError) return Promise.reject(this.closedError);
     const sync = this.nextSync++;
-    const header = this.enc({ [KEY.REQUEST_TYPE]: type, [KEY.SYNC]: sync });
+    const header = this.encMap([
+      [KEY.REQUEST_TYPE, type],
+      [KEY.SYNC, sync],
+    ]);
     const size = Buffer.alloc(5);
     size[0] = 0xce;
     size.writeUInt32BE(header.length + body.length, 1);
@@ -179,6 +186,13 @@ export class TarantoolClient {
   private enc(value: unknown): Buffer {
     const bytes = this.encoder.encode(value);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** A msgpack map with integer keys (the encoder writes object keys as strings). At most 15 entries. */
+  private encMap(entries: Array<[number, unknown]>): Buffer {
+    const parts = [Buffer.from([0x80 | entries.length])];
+    for (const [key, value] of entries) parts.push(this.enc(key), value instanceof RawMsgpack ? value.bytes : this.enc(value));
+    return Buffer.concat(parts);
   }
 
   private onData(chunk: Buffer): void {
@@ -218,6 +232,11 @@ export class TarantoolClient {
     }
     this.pending.clear();
   }
+}
+
+/** Bytes already in msgpack form, written into a request as they are. */
+class RawMsgpack {
+  constructor(readonly bytes: Buffer) {}
 }
 
 /** chap-sha1: sha1(password) XOR sha1(salt[0..20] + sha1(sha1(password))). */

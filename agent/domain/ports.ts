@@ -7,3 +7,10 @@ export interface PresencePublisher {
   /** Says goodbye (graceful stop), so the controller marks the agent offline at once. */
   withdraw(site: string, host: string): Promise<void>;
 }
+
+/** Controls the units of FindFace services on this host (systemctl, or the dev site's shim). */
+export interface ServiceManager {
+  start(unit: string): Promise<void>;
+  stop(unit: string): Promise<void>;
+  isActive(unit: string): Promise<boolean>;
+}

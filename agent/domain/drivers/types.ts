@@ -1,0 +1,100 @@
+/**
+ * The component driver contract: one driver per FindFace component on this host (PostgreSQL, each
+ * Tarantool shard, the upload directories). The cut protocol (DESIGN.md §4) calls prepare → freeze →
+ * cut → thaw → upload (or release on abort); a restore calls restore. Drivers depend only on ports
+ * (Repository, ServiceManager, and their own small role interfaces), never on transports directly.
+ */
+import type { Logger } from '../../../shared/logger.js';
+import type { Repository, ProgressEvent } from '../../../shared/repository/repository.js';
+
+/** What a component snapshot is tagged with; `shared/tags.ts` turns it into repository tags. */
+export interface ComponentTags {
+  site: string;
+  cutId: string;
+  /** `<kind>:<name>` */
+  component: string;
+}
+
+/** Where a component fixed its point in time. */
+export type CutPoint =
+  | { kind: 'postgres'; component: string; time: Date; snapshotName: string; lsn: string }
+  | { kind: 'tarantool'; component: string; time: Date; vclock: Record<string, number>; signature: number }
+  | { kind: 'uploads'; component: string; time: Date };
+
+/** What an upload stored; becomes the component's entry in the manifest. */
+export interface ComponentArtifact {
+  component: string;
+  kind: CutPoint['kind'];
+  cut: CutPoint;
+  /** Repository snapshot ids holding this component's data (usually one). */
+  snapshotIds: string[];
+  /** Bytes and files read from the source. */
+  bytes: number;
+  files: number;
+  /** Bytes this upload added to the repository (after deduplication). */
+  dataAddedBytes: number;
+  /** Content checksums (e.g. per file sha256 of a dump), when the driver computes them. */
+  checksums?: Record<string, string>;
+  /** Items that could not be read (e.g. a file deleted between cut and read), by name. */
+  missing?: string[];
+  /** Driver-specific facts worth keeping (model names of galleries, pinned checkpoint file, ...). */
+  details?: Record<string, string | number | boolean>;
+}
+
+/** Progress of a driver operation, per component. */
+export type DriverProgress = { component: string; step?: string; event?: ProgressEvent; message?: string };
+
+export interface UploadContext {
+  jobId: string;
+  tags: ComponentTags;
+  repository: Repository;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: DriverProgress) => void;
+}
+
+export interface RestoreContext {
+  jobId: string;
+  /** The artifact (from the manifest) to restore. */
+  artifact: ComponentArtifact;
+  repository: Repository;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: DriverProgress) => void;
+  /** Restore somewhere else than the live location (uploads: a target directory). */
+  targetDir?: string;
+}
+
+/** One checked step of a restore, reported as it runs. */
+export interface RestoreStepReport {
+  step: string;
+  ok: boolean;
+  durationMs: number;
+  detail?: string;
+}
+
+export interface RestoreReport {
+  component: string;
+  steps: RestoreStepReport[];
+}
+
+export interface ComponentDriver {
+  readonly kind: CutPoint['kind'];
+  readonly name: string;
+  /** `<kind>:<name>` */
+  readonly ref: string;
+  /** Checks the component can take part: reachable, credentials right, tools present. Throws a typed error naming what is wrong. */
+  prepare(): Promise<void>;
+  /** Stops new writes (PostgreSQL: PAUSE on pgbouncer). Must be bounded in time. No-op where nothing is needed. */
+  freeze(): Promise<void>;
+  /** Fixes this component's point in time and holds what the upload needs until upload() or release(). */
+  cut(): Promise<CutPoint>;
+  /** Lets writes resume. Idempotent; safe to call when freeze() failed or was never called. */
+  thaw(): Promise<void>;
+  /** Stores the data as of the cut into the repository; releases what cut() held when done (success or not). */
+  upload(ctx: UploadContext): Promise<ComponentArtifact>;
+  /** Releases what cut() holds without uploading (abort). Idempotent. */
+  release(): Promise<void>;
+  /** Restores the artifact; every step checked and reported; stops at the first failed step naming it. */
+  restore(ctx: RestoreContext): Promise<RestoreReport>;
+}

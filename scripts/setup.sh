@@ -52,10 +52,12 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1;
   say "allow it in pg_hba.conf (host all all 127.0.0.1/32 trust) or set up a .pgpass"; exit 1
 fi
 
+# `npm install` (not `npm ci`): npm 11's `ci` rejects lock files that omit other platforms' optional
+# binaries (unrs-resolver), while `install` follows the lock file for everything it does list.
 stamp=node_modules/.ffk-lock-hash
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+hash() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash)" ]; then
   say "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
-  echo "$want" > "$stamp"
+  npm install --no-audit --no-fund --loglevel=error
+  hash > "$stamp"
 fi

@@ -1,0 +1,37 @@
+/** The quick demo runs green from the built bins and leaves no process or directory behind. */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../harness/processes.js';
+
+const DEMO = path.join(REPO_ROOT, 'dist/deploy/demo/main.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [DEMO, ...args], { env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+describe('npm run demo -- --quick', () => {
+  const parent = mkdtempSync(path.join(os.tmpdir(), 'ffk-demo-test-'));
+  const root = path.join(parent, 'demo');
+  afterAll(async () => {
+    await run(['--down'], { FFK_DEMO_ROOT: root });
+    rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('walks through every step and cleans up after itself', async () => {
+    const r = await run(['--quick'], { FFK_DEMO_ROOT: root });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('[1] Start a NATS server with JetStream');
+    expect(r.out).toMatch(/agents online/);
+    expect(r.out).toMatch(/msk-1\s+3\/3/);
+    expect(r.out).toMatch(/offline after \d+\.\d s/);
+    expect(r.out).toContain('demo stopped');
+    expect(existsSync(root)).toBe(false);
+  });
+});

@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConflictError, IllegalStateError, NotFoundError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/logger.js';
+import { CutParticipant } from './cut-participant.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
+
+/** An in-memory driver that records the calls made to it. */
+class FakeDriver implements ComponentDriver {
+  readonly kind = 'uploads' as const;
+  readonly ref: string;
+  calls: string[] = [];
+  failOn = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    private readonly log: string[],
+  ) {
+    this.ref = `uploads:${name}`;
+  }
+
+  private async step(name: string): Promise<void> {
+    this.calls.push(name);
+    this.log.push(`${this.name}.${name}`);
+    if (this.failOn.has(name)) throw new Error(`${name} broke`);
+  }
+
+  prepare = () => this.step('prepare');
+  freeze = () => this.step('freeze');
+  thaw = () => this.step('thaw');
+  release = () => this.step('release');
+  async cut(): Promise<CutPoint> {
+    await this.step('cut');
+    return { kind: 'uploads', component: this.ref, time: new Date(0) };
+  }
+  async upload(ctx: UploadContext): Promise<ComponentArtifact> {
+    await this.step('upload');
+    const cut: CutPoint = { kind: 'uploads', component: this.ref, time: new Date(0) };
+    return { component: ctx.tags.component, kind: 'uploads', cut, snapshotIds: ['s1'], bytes: 1, files: 1, dataAddedBytes: 1 };
+  }
+  restore(): Promise<never> {
+    throw new Error('not used');
+  }
+}
+
+function setup() {
+  const log: string[] = [];
+  const a = new FakeDriver('a', log);
+  const b = new FakeDriver('b', log);
+  const p = new CutParticipant({ drivers: () => [a, b], logger: silentLogger() });
+  const ctx = { jobId: 'j', site: 'msk-1', repository: {} as never, logger: silentLogger() };
+  return { log, a, b, p, ctx };
+}
+
+describe('CutParticipant', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs prepare → freeze → cut → thaw → upload, thawing in reverse order', async () => {
+    const { log, p, ctx } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await p.freeze('c1');
+    const points = await p.cut('c1');
+    expect(points.map((x) => x.component)).toEqual(['uploads:a', 'uploads:b']);
+    const { freezeWindowMs } = await p.thaw('c1');
+    expect(freezeWindowMs).toBeGreaterThanOrEqual(0);
+    const artifacts = await p.upload('c1', ctx);
+    expect(artifacts.map((x) => x.component)).toEqual(['uploads:a', 'uploads:b']);
+    expect(log).toEqual(['a.prepare', 'b.prepare', 'a.freeze', 'b.freeze', 'a.cut', 'b.cut', 'b.thaw', 'a.thaw', 'a.upload', 'b.upload']);
+    expect(p.state('c1')).toEqual({ state: 'uploaded' });
+  });
+
+  it('thaws what it froze when a freeze fails', async () => {
+    const { a, b, p } = setup();
+    b.failOn.add('freeze');
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await expect(p.freeze('c1')).rejects.toThrow('freeze broke');
+    expect(a.calls).toEqual(['prepare', 'freeze', 'thaw']);
+    expect(b.calls).toEqual(['prepare', 'freeze']);
+  });
+
+  it('thaws by itself when the lease runs out, and refuses the cut afterwards', async () => {
+    vi.useFakeTimers();
+    const { a, p, ctx } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await p.freeze('c1');
+    await p.cut('c1');
+    await vi.advanceTimersByTimeAsync(5001);
+    expect(a.calls).toEqual(['prepare', 'freeze', 'cut', 'thaw', 'release']);
+    expect(p.state('c1')?.state).toBe('expired');
+    const thaw = p.thaw('c1');
+    await expect(thaw).rejects.toBeInstanceOf(IllegalStateError);
+    await expect(p.thaw('c1')).rejects.toThrow("cut 'c1' is expired: freeze lease of 5000 ms ran out before thaw; the cut is invalid");
+    await expect(p.upload('c1', ctx)).rejects.toThrow(/is expired/);
+  });
+
+  it('does not expire once thawed', async () => {
+    vi.useFakeTimers();
+    const { a, p } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 100 });
+    await p.freeze('c1');
+    await p.cut('c1');
+    await p.thaw('c1');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(p.state('c1')?.state).toBe('thawed');
+    expect(a.calls).not.toContain('release');
+  });
+
+  it('abort thaws and releases; it is idempotent and fine for unknown cuts', async () => {
+    const { a, p } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await p.freeze('c1');
+    await p.abort('c1', 'controller said so');
+    await p.abort('c1', 'again');
+    await p.abort('nope', 'unknown');
+    expect(a.calls).toEqual(['prepare', 'freeze', 'thaw', 'release']);
+    expect(p.state('c1')).toEqual({ state: 'aborted', reason: 'controller said so' });
+  });
+
+  it('fails the whole upload naming the component when one driver fails', async () => {
+    const { b, p, ctx } = setup();
+    b.failOn.add('upload');
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await p.freeze('c1');
+    await p.cut('c1');
+    await p.thaw('c1');
+    await expect(p.upload('c1', ctx)).rejects.toThrow("cut 'c1' upload failed: uploads:b: upload broke");
+  });
+
+  it('refuses a second cut while one is active, and steps out of order', async () => {
+    const { p } = setup();
+    await expect(p.freeze('zz')).rejects.toBeInstanceOf(NotFoundError);
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await expect(p.prepare({ cutId: 'c2', components: [], leaseMs: 5000 })).rejects.toBeInstanceOf(ConflictError);
+    await expect(p.cut('c1')).rejects.toThrow("cut 'c1' is prepared; expected frozen");
+    await p.abort('c1', 'done');
+  });
+});

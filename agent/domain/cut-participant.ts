@@ -1,0 +1,180 @@
+/**
+ * The agent's side of the consistent cut (DESIGN.md §4): one session per cut id, driving this host's
+ * component drivers through prepare → freeze → cut → thaw → upload, or abort.
+ *
+ * Prepare arms a **freeze lease**: if thaw has not happened when it runs out, the agent thaws by itself,
+ * releases what the cut holds and marks the cut invalid — whatever happened to the controller. A cut
+ * that expired or was aborted can never be uploaded.
+ */
+import { ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
+
+export type SessionState = 'prepared' | 'frozen' | 'cut' | 'thawed' | 'uploading' | 'uploaded' | 'aborted' | 'expired';
+
+export interface PrepareRequest {
+  cutId: string;
+  /** Component refs (`kind:name`) taking part; empty = all of this host's. */
+  components: string[];
+  leaseMs: number;
+}
+
+interface Session {
+  cutId: string;
+  drivers: ComponentDriver[];
+  state: SessionState;
+  lease: NodeJS.Timeout | undefined;
+  frozen: ComponentDriver[];
+  cutPoints: CutPoint[];
+  /** Why the session ended early (abort reason, lease expiry). */
+  reason?: string;
+  freezeStartedAt?: number;
+  freezeWindowMs?: number;
+}
+
+export interface CutParticipantOptions {
+  /** The drivers of the named components (all when empty); throws NotFoundError for unknown ones. */
+  drivers: (components: string[]) => ComponentDriver[];
+  logger: Logger;
+  now?: () => number;
+}
+
+export class CutParticipant {
+  private readonly sessions = new Map<string, Session>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: CutParticipantOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Validates every driver can take part and arms the freeze lease. One active cut at a time. */
+  async prepare(req: PrepareRequest): Promise<void> {
+    const active = [...this.sessions.values()].find((s) => ['prepared', 'frozen', 'cut', 'uploading'].includes(s.state));
+    if (active && active.cutId !== req.cutId) {
+      throw new ConflictError(`cut '${active.cutId}' is still ${active.state} on this agent; cut '${req.cutId}' must wait`);
+    }
+    const drivers = this.options.drivers(req.components);
+    await Promise.all(drivers.map((d) => d.prepare()));
+    const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, frozen: [], cutPoints: [] };
+    session.lease = setTimeout(() => void this.expire(session, req.leaseMs), req.leaseMs);
+    this.sessions.set(req.cutId, session);
+    this.forgetOldSessions();
+  }
+
+  /** Keeps the last few finished sessions for status questions; older ones are dropped. */
+  private forgetOldSessions(keep = 20): void {
+    const finished = [...this.sessions.values()].filter((s) => ['uploaded', 'aborted', 'expired', 'thawed'].includes(s.state));
+    for (const s of finished.slice(0, Math.max(0, finished.length - keep))) this.sessions.delete(s.cutId);
+  }
+
+  /** Stops new writes on every component, in order; on failure thaws what it froze and rethrows. */
+  async freeze(cutId: string): Promise<void> {
+    const s = this.expect(cutId, ['prepared']);
+    s.freezeStartedAt = this.now();
+    try {
+      for (const d of s.drivers) {
+        await d.freeze();
+        s.frozen.push(d);
+      }
+      s.state = 'frozen';
+    } catch (err) {
+      await this.thawAll(s);
+      throw err;
+    }
+  }
+
+  /** Fixes every component's point in time (in parallel: they are all frozen). */
+  async cut(cutId: string): Promise<CutPoint[]> {
+    const s = this.expect(cutId, ['frozen']);
+    s.cutPoints = await Promise.all(s.drivers.map((d) => d.cut()));
+    s.state = 'cut';
+    return s.cutPoints;
+  }
+
+  /** Lets writes resume (reverse order) and disarms the lease. Returns this agent's freeze window. */
+  async thaw(cutId: string): Promise<{ freezeWindowMs: number }> {
+    const s = this.expect(cutId, ['prepared', 'frozen', 'cut']);
+    clearTimeout(s.lease);
+    s.lease = undefined;
+    await this.thawAll(s);
+    s.state = 'thawed';
+    return { freezeWindowMs: s.freezeWindowMs ?? 0 };
+  }
+
+  /** Uploads every component as of the cut, in parallel; what cut() held is released either way. */
+  async upload(cutId: string, ctx: Omit<UploadContext, 'tags'> & { site: string }): Promise<ComponentArtifact[]> {
+    const s = this.expect(cutId, ['thawed']);
+    if (s.cutPoints.length === 0) throw new IllegalStateError(`cut '${cutId}' has no cut points: cut was never taken`);
+    s.state = 'uploading';
+    const results = await Promise.allSettled(
+      s.drivers.map((d) => d.upload({ ...ctx, tags: { site: ctx.site, cutId, component: d.ref } })),
+    );
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${s.drivers[i]?.ref}: ${describeError(r.reason)}`] : []));
+    if (failed.length > 0) {
+      s.state = 'aborted';
+      s.reason = `upload failed: ${failed.join('; ')}`;
+      throw new IllegalStateError(`cut '${cutId}' ${s.reason}`, {
+        cause: results.find((r) => r.status === 'rejected')?.reason,
+      });
+    }
+    s.state = 'uploaded';
+    return results.map((r) => (r as PromiseFulfilledResult<ComponentArtifact>).value);
+  }
+
+  /** Thaws and releases everything of the cut; idempotent, and fine for unknown cut ids. */
+  async abort(cutId: string, reason: string): Promise<void> {
+    const s = this.sessions.get(cutId);
+    if (!s || s.state === 'aborted' || s.state === 'expired' || s.state === 'uploaded') return;
+    clearTimeout(s.lease);
+    s.state = 'aborted';
+    s.reason = reason;
+    await this.thawAll(s);
+    await this.releaseAll(s);
+  }
+
+  /** State of a cut on this agent (for tests and status). */
+  state(cutId: string): { state: SessionState; reason?: string } | undefined {
+    const s = this.sessions.get(cutId);
+    return s ? { state: s.state, ...(s.reason ? { reason: s.reason } : {}) } : undefined;
+  }
+
+  private async expire(s: Session, leaseMs: number): Promise<void> {
+    if (!['prepared', 'frozen', 'cut'].includes(s.state)) return;
+    s.state = 'expired';
+    s.reason = `freeze lease of ${leaseMs} ms ran out before thaw; the cut is invalid`;
+    this.options.logger.warn({ cutId: s.cutId, leaseMs }, 'freeze lease expired: thawing by ourselves');
+    await this.thawAll(s);
+    await this.releaseAll(s);
+  }
+
+  private async thawAll(s: Session): Promise<void> {
+    const errors: string[] = [];
+    for (const d of [...s.frozen].reverse()) {
+      try {
+        await d.thaw();
+      } catch (err) {
+        errors.push(`${d.ref}: ${describeError(err)}`);
+        this.options.logger.error({ err, cutId: s.cutId, component: d.ref }, 'thaw failed');
+      }
+    }
+    if (s.freezeStartedAt !== undefined && s.freezeWindowMs === undefined && s.frozen.length > 0) {
+      s.freezeWindowMs = this.now() - s.freezeStartedAt;
+    }
+    s.frozen = [];
+    if (errors.length > 0) throw new IllegalStateError(`cut '${s.cutId}': thaw failed for ${errors.join('; ')}`);
+  }
+
+  private async releaseAll(s: Session): Promise<void> {
+    await Promise.allSettled(s.drivers.map((d) => d.release()));
+  }
+
+  private expect(cutId: string, states: SessionState[]): Session {
+    const s = this.sessions.get(cutId);
+    if (!s) throw new NotFoundError(`cut '${cutId}' is not known to this agent (prepare first)`);
+    if (!states.includes(s.state)) {
+      const why = s.reason ? `: ${s.reason}` : '';
+      throw new IllegalStateError(`cut '${cutId}' is ${s.state}${why}; expected ${states.join(' or ')}`);
+    }
+    return s;
+  }
+}

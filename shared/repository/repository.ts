@@ -1,0 +1,244 @@
+/**
+ * The `Repository` port: where component backups are stored, named by role and free of any engine's
+ * vocabulary. Callers (component drivers, verification, retention) depend on this module only; the
+ * restic adapter (`restic.ts`) is one implementation.
+ *
+ * Paths inside a snapshot (what `dump` and `restore` includes take) mirror the backed-up paths as they
+ * were given: absolute paths keep their full path, paths relative to `cwd` get a leading '/', and a
+ * stream backup is stored as `/<filename>`.
+ */
+import type { Readable } from 'node:stream';
+
+/** Cancellation for any repository call. An aborted call throws `CancelledError`. */
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+/** Cancellation plus a progress callback, for calls where the engine reports progress. */
+export interface ProgressOptions extends OperationOptions {
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/**
+ * Work done so far. Totals may grow while the engine is still scanning the source, and are 0 when
+ * unknown (a stream backup does not know its size in advance).
+ */
+export interface ProgressUpdate {
+  kind: 'progress';
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  /** Seconds left, when the engine can estimate it (after it has finished scanning). */
+  etaSeconds?: number;
+  /** Files being read right now, when reported. */
+  currentFiles?: string[];
+}
+
+/** A single item that could not be read or written; the operation goes on without it. */
+export interface ProgressItemError {
+  kind: 'error';
+  path: string;
+  message: string;
+}
+
+/** The last event of a backup. */
+export interface ProgressSummary {
+  kind: 'summary';
+  summary: BackupSummary;
+}
+
+/** Everything a progress callback may receive. */
+export type ProgressEvent = ProgressUpdate | ProgressItemError | ProgressSummary;
+
+/** What one backup did. */
+export interface BackupSummary {
+  /** Full id of the snapshot created. */
+  snapshotId: string;
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+  /** Bytes this backup added to the repository (after deduplication, before compression). */
+  dataAddedBytes: number;
+  totalFilesProcessed: number;
+  totalBytesProcessed: number;
+  durationSeconds: number;
+  /** False when some requested item could not be read: see `itemErrors` and `missingPaths`. */
+  complete: boolean;
+  /** Items the engine could not read (the snapshot was still created, without them). */
+  itemErrors: { path: string; message: string }[];
+  /** Requested paths that did not exist when the backup read them (vanished since listing). */
+  missingPaths: string[];
+}
+
+/** Sizes recorded with a snapshot, when the engine records them. */
+export interface SnapshotSizes {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dataAddedBytes: number;
+  totalFilesProcessed: number;
+  totalBytesProcessed: number;
+}
+
+/** One snapshot as listed. */
+export interface SnapshotInfo {
+  id: string;
+  shortId: string;
+  time: Date;
+  host: string;
+  username?: string;
+  tags: string[];
+  paths: string[];
+  parentId?: string;
+  /** Present only when the engine stores per-snapshot sizes (restic ≥ 0.17 does; 0.14 does not). */
+  sizes?: SnapshotSizes;
+}
+
+/** Identity of a repository. */
+export interface RepositoryInfo {
+  id: string;
+  formatVersion: number;
+}
+
+/** Result of `ensureInitialized`. */
+export interface EnsureInitializedResult {
+  created: boolean;
+  info: RepositoryInfo;
+}
+
+/** Fields shared by both kinds of backup. */
+export interface BackupCommon {
+  /** Tags recorded on the snapshot (no commas, no line breaks). */
+  tags?: string[];
+  /** Host name recorded on the snapshot; defaults to the machine's. */
+  host?: string;
+  /** Snapshot to compare against, so unchanged files are not read again. */
+  parentId?: string;
+}
+
+/** Back up a list of files and directories. */
+export interface BackupFilesRequest extends BackupCommon {
+  /** Files and directories; absolute, or relative to `cwd`. Any byte but NUL may appear in a name. */
+  paths: string[];
+  /** Base directory for relative `paths`. */
+  cwd?: string;
+  /** Exclude patterns (glob; a pattern starting with '/' is anchored at the root). */
+  excludes?: string[];
+}
+
+/** Back up the bytes of a stream as one file named `filename`. Nothing is written to local disk. */
+export interface BackupStreamRequest extends BackupCommon {
+  stream: Readable;
+  filename: string;
+  /**
+   * Awaited after the stream ended and before the snapshot is committed. Reject (for example when the
+   * producing process exited non-zero) and no snapshot is created. An 'error' on the stream does the same.
+   */
+  sourceComplete?: () => Promise<void>;
+}
+
+/** Restore (part of) a snapshot into a directory. */
+export interface RestoreRequest {
+  snapshotId: string;
+  /** Directory to restore into; snapshot paths are recreated beneath it. */
+  targetDir: string;
+  /** Absolute paths inside the snapshot to restore (with everything below them); default: all. */
+  includePaths?: string[];
+}
+
+/** What a restore wrote. */
+export interface RestoreSummary {
+  snapshotId: string;
+  targetDir: string;
+  filesRestored: number;
+  bytesRestored: number;
+  durationSeconds: number;
+}
+
+/** Read one file of a snapshot as a stream. */
+export interface DumpRequest {
+  snapshotId: string;
+  /** Absolute path of the file inside the snapshot (`/<filename>` for stream backups). */
+  path: string;
+}
+
+/** Which snapshots to list: all of `tags` must be present (AND), and the host when given. */
+export interface SnapshotFilter {
+  tags?: string[];
+  host?: string;
+}
+
+/** Remove snapshots by id; `prune` then frees the data no snapshot references any more. */
+export interface ForgetRequest {
+  snapshotIds: string[];
+  prune?: boolean;
+}
+
+/** Which of the requested snapshots were removed; ids that did not exist are reported, not thrown. */
+export interface ForgetResult {
+  removed: string[];
+  notFound: string[];
+  pruned: boolean;
+}
+
+/** Verify the repository's structure, and with `readData` every stored byte. */
+export interface CheckRequest {
+  readData?: boolean;
+}
+
+/** A failed check is a finding, not an exception: `ok` is false and `problems` says why. */
+export interface CheckResult {
+  ok: boolean;
+  problems: string[];
+}
+
+/**
+ * What to measure: `stored` = bytes of the unique data the selected snapshots reference (all
+ * snapshots when none selected) — the repository's raw size; `restore-size` = bytes a restore would write.
+ */
+export interface StatsRequest {
+  measure: 'stored' | 'restore-size';
+  snapshotIds?: string[];
+  tags?: string[];
+}
+
+/** Result of `stats`. */
+export interface RepositoryStats {
+  totalBytes: number;
+  /** Files counted (restore-size only; 0 for `stored`). */
+  totalFiles: number;
+  snapshotCount: number;
+}
+
+/** A backup repository (one per site by default). Every method may throw the errors of `errors.ts`. */
+export interface Repository {
+  /** The repository location with any credentials masked; safe to log and show. */
+  readonly displayUrl: string;
+  /** Creates the repository; throws `RepositoryAlreadyInitialisedError` when one exists. */
+  init(options?: OperationOptions): Promise<RepositoryInfo>;
+  /** Creates the repository unless it exists; checks the password either way. */
+  ensureInitialized(options?: OperationOptions): Promise<EnsureInitializedResult>;
+  /** Opens the repository (reachable, initialised, password right) and returns its identity. */
+  describe(options?: OperationOptions): Promise<RepositoryInfo>;
+  backupFiles(request: BackupFilesRequest, options?: ProgressOptions): Promise<BackupSummary>;
+  backupStream(request: BackupStreamRequest, options?: ProgressOptions): Promise<BackupSummary>;
+  restore(request: RestoreRequest, options?: ProgressOptions): Promise<RestoreSummary>;
+  /**
+   * The file's bytes as a stream. The stream ends only after the engine succeeded; a failure (unknown
+   * snapshot or path, repository errors) arrives as the stream's 'error' with a typed error.
+   */
+  dump(request: DumpRequest, options?: OperationOptions): Readable;
+  listSnapshots(filter?: SnapshotFilter, options?: OperationOptions): Promise<SnapshotInfo[]>;
+  forget(request: ForgetRequest, options?: OperationOptions): Promise<ForgetResult>;
+  check(request?: CheckRequest, options?: OperationOptions): Promise<CheckResult>;
+  stats(request: StatsRequest, options?: OperationOptions): Promise<RepositoryStats>;
+  /**
+   * Removes locks left by processes that no longer run (e.g. a crashed agent); live locks are kept.
+   * Call it when an agent starts, like releasing other leftovers of a crash.
+   */
+  releaseStaleLocks(options?: OperationOptions): Promise<void>;
+}

@@ -1,0 +1,215 @@
+/**
+ * `restic backup` in its two shapes: a list of files (passed through a NUL-separated temp list file,
+ * `--files-from-raw`, so names with spaces, newlines or any UTF-8 survive) and a stream piped into
+ * `--stdin` (no temp file; the snapshot is committed only when the source ended cleanly and
+ * `sourceComplete` resolved). Progress lines become typed events.
+ */
+import type { ResultPromise } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../errors.js';
+import { BackupSourceFailedError, RepositoryCommandError } from './errors.js';
+import type {
+  BackupCommon,
+  BackupFilesRequest,
+  BackupStreamRequest,
+  BackupSummary,
+  ProgressItemError,
+  ProgressOptions,
+} from './repository.js';
+import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
+import { settle, startRestic, stdinOf, type ResticContext, type RunResult } from './restic-run.js';
+import { checkSnapshotId, checkTags } from './restic-validate.js';
+
+/** Backup settings of the adapter that are not per call. */
+export interface BackupSettings {
+  compression: 'auto' | 'max' | 'off';
+  tmpDir: string | undefined;
+}
+
+function commonArgs(request: BackupCommon, settings: BackupSettings): string[] {
+  const args = ['backup', '--json', '--compression', settings.compression];
+  for (const tag of checkTags(request.tags ?? [])) args.push('--tag', tag);
+  if (request.host !== undefined) {
+    if (!/^[^\s,]+$/.test(request.host)) throw new ValidationError(`invalid backup host '${request.host}'`, { field: 'host' });
+    args.push('--host', request.host);
+  }
+  if (request.parentId !== undefined) args.push('--parent', checkSnapshotId(request.parentId, 'parentId'));
+  return args;
+}
+
+/** Collects what restic reports while a backup runs and forwards it to the progress callback. */
+class BackupCollector {
+  summary: ResticBackupSummary | undefined;
+  readonly itemErrors: ProgressItemError[] = [];
+
+  constructor(private readonly onProgress: ProgressOptions['onProgress']) {}
+
+  readonly line = (line: string): void => {
+    const parsed = parseBackupLine(line);
+    if (parsed.type === 'progress') this.onProgress?.(parsed.event);
+    else if (parsed.type === 'error') {
+      this.itemErrors.push(parsed.event);
+      this.onProgress?.(parsed.event);
+    } else if (parsed.type === 'summary') this.summary = parsed.summary;
+  };
+}
+
+/** Paths restic 0.14 skipped with "<path> does not exist, skipping" (matched against what we asked for). */
+function missingPaths(stderr: string, requested: readonly string[]): string[] {
+  return requested.filter((p) => stderr.includes(`${p} does not exist, skipping\n`));
+}
+
+interface FinishInput {
+  ctx: ResticContext;
+  collector: BackupCollector;
+  result: RunResult;
+  requested: readonly string[];
+  onProgress: ProgressOptions['onProgress'];
+  resolveId: (shortId: string) => Promise<string>;
+}
+
+async function finishBackup(input: FinishInput): Promise<BackupSummary> {
+  const { collector, result } = input;
+  const raw = collector.summary;
+  if (raw === undefined || raw.shortSnapshotId === '') {
+    throw new RepositoryCommandError({
+      url: input.ctx.url.display,
+      operation: 'backup',
+      exitCode: result.exitCode,
+      stderrTail: 'restic reported no snapshot',
+    });
+  }
+  const missing = missingPaths(result.stderr, input.requested);
+  for (const p of missing) input.onProgress?.({ kind: 'error', path: p, message: 'does not exist (vanished before it was read)' });
+  const { shortSnapshotId, ...counts } = raw;
+  const summary: BackupSummary = {
+    ...counts,
+    snapshotId: await input.resolveId(shortSnapshotId),
+    complete: result.exitCode === 0 && missing.length === 0 && collector.itemErrors.length === 0,
+    itemErrors: collector.itemErrors.map(({ path: p, message }) => ({ path: p, message })),
+    missingPaths: missing,
+  };
+  // restic does not always print a final 100% status line; close the progress stream from the summary.
+  const { totalBytesProcessed: bytes, totalFilesProcessed: files } = summary;
+  input.onProgress?.({ kind: 'progress', bytesDone: bytes, bytesTotal: bytes, filesDone: files, filesTotal: files, etaSeconds: 0 });
+  input.onProgress?.({ kind: 'summary', summary });
+  return summary;
+}
+
+function checkPaths(paths: readonly string[], cwd: string | undefined): void {
+  if (paths.length === 0) throw new ValidationError('backup needs at least one path', { field: 'paths' });
+  for (const p of paths) {
+    if (p.length === 0 || p.includes('\0')) throw new ValidationError(`invalid backup path '${p}'`, { field: 'paths' });
+    if (!path.isAbsolute(p) && cwd === undefined) {
+      throw new ValidationError(`relative backup path '${p}' needs a cwd`, { field: 'paths' });
+    }
+  }
+}
+
+/** Runs `restic backup --files-from-raw <temp list>`; the temp list is removed whatever happens. */
+export async function backupFiles(input: {
+  ctx: ResticContext;
+  settings: BackupSettings;
+  request: BackupFilesRequest;
+  options: ProgressOptions;
+  resolveId: (shortId: string) => Promise<string>;
+}): Promise<BackupSummary> {
+  const { ctx, request, options } = input;
+  checkPaths(request.paths, request.cwd);
+  const args = commonArgs(request, input.settings);
+  for (const pattern of request.excludes ?? []) args.push('--exclude', pattern);
+  const listDir = await mkdtemp(path.join(input.settings.tmpDir ?? os.tmpdir(), 'ffk-restic-list-'));
+  try {
+    const listFile = path.join(listDir, 'paths');
+    await writeFile(listFile, request.paths.map((p) => `${p}\0`).join(''), { mode: 0o600 });
+    args.push('--files-from-raw', listFile);
+    const collector = new BackupCollector(options.onProgress);
+    const spec = {
+      operation: 'backup',
+      args,
+      onStdoutLine: collector.line,
+      okExitCodes: [0, 3],
+      errorContext: { paths: request.paths },
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
+    };
+    const result = await settle(ctx, spec, await startRestic(ctx, spec));
+    return await finishBackup({ ...input, collector, result, requested: request.paths, onProgress: options.onProgress });
+  } finally {
+    await rm(listDir, { recursive: true, force: true });
+  }
+}
+
+function checkFilename(filename: string): void {
+  if (filename.length === 0 || filename === '.' || filename === '..' || /[/\0\n\r]/.test(filename)) {
+    throw new ValidationError(`invalid stream file name '${filename}': one plain file name expected`, {
+      field: 'filename',
+    });
+  }
+}
+
+/**
+ * Pipes the source into restic's stdin and ends stdin only once the source ended and `sourceComplete`
+ * resolved. On a source error (or a rejected `sourceComplete`) restic is interrupted BEFORE stdin
+ * closes, so it cannot commit a truncated snapshot. Returns a getter of that failure, if any.
+ */
+function feedSource(subprocess: ResultPromise, request: BackupStreamRequest): () => unknown {
+  const stdin = stdinOf(subprocess);
+  const source = request.stream;
+  let failure: unknown;
+  const abandon = (err: unknown): void => {
+    if (failure !== undefined) return;
+    failure = err ?? new Error('source failed');
+    subprocess.kill('SIGINT');
+  };
+  source.once('error', abandon);
+  source.once('end', () => {
+    Promise.resolve()
+      .then(() => request.sourceComplete?.())
+      .then(() => {
+        if (failure === undefined) stdin.end();
+      }, abandon);
+  });
+  stdin.on('error', () => undefined); // EPIPE when restic exits early; its exit code tells why
+  source.pipe(stdin, { end: false });
+  return () => failure;
+}
+
+/** Runs `restic backup --stdin`, fed from the request's stream; see `BackupStreamRequest`. */
+export async function backupStream(input: {
+  ctx: ResticContext;
+  settings: BackupSettings;
+  request: BackupStreamRequest;
+  options: ProgressOptions;
+  resolveId: (shortId: string) => Promise<string>;
+}): Promise<BackupSummary> {
+  const { ctx, request, options } = input;
+  checkFilename(request.filename);
+  const args = [...commonArgs(request, input.settings), '--stdin', '--stdin-filename', request.filename];
+  const collector = new BackupCollector(options.onProgress);
+  const spec = {
+    operation: 'backup',
+    args,
+    stdin: 'pipe' as const,
+    onStdoutLine: collector.line,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const subprocess = startRestic(ctx, spec);
+  const sourceFailure = feedSource(subprocess, request);
+  const settled = await subprocess;
+  request.stream.unpipe();
+  const failure = sourceFailure();
+  if (failure !== undefined) {
+    await settle(ctx, spec, settled).catch(() => undefined); // removes a lock the interrupted run may leave
+    throw new BackupSourceFailedError({ url: ctx.url.display, filename: request.filename, cause: failure });
+  }
+  try {
+    const result = await settle(ctx, spec, settled);
+    return await finishBackup({ ...input, collector, result, requested: [], onProgress: options.onProgress });
+  } catch (err) {
+    request.stream.destroy(); // nobody will read it any more; let the producer see EPIPE rather than hang
+    throw err;
+  }
+}

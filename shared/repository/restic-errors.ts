@@ -1,0 +1,132 @@
+/**
+ * Turns a failed restic 0.14 run (exit code + stderr) into the typed errors of `errors.ts`, and removes
+ * secrets (the repository password, URL credentials, secret-looking extra environment values) from any
+ * text that could reach a message or a log line.
+ */
+import {
+  BackupSourceMissingError,
+  RepositoryAlreadyInitialisedError,
+  RepositoryCommandError,
+  RepositoryLockedError,
+  RepositoryNotInitialisedError,
+  RepositoryUnavailableError,
+  RepositoryWrongPasswordError,
+  SnapshotNotFoundError,
+  SnapshotPathNotFoundError,
+} from './errors.js';
+import type { FfkError } from '../errors.js';
+import { stripAnsi } from './restic-validate.js';
+
+/** What the classifier needs to know about the run that failed. */
+export interface FailureContext {
+  /** Display URL (credentials masked). */
+  url: string;
+  /** Raw URL, replaced by `url` wherever it appears. */
+  rawUrl: string;
+  operation: string;
+  secrets: readonly string[];
+  exitCode: number | undefined;
+  stderr: string;
+  snapshotId?: string;
+  path?: string;
+  paths?: string[];
+}
+
+/** Replaces the raw URL by its display form and every secret by `***`. */
+export function redact(text: string, rawUrl: string, displayUrl: string, secrets: readonly string[]): string {
+  let out = rawUrl && rawUrl !== displayUrl ? text.split(rawUrl).join(displayUrl) : text;
+  const ordered = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  for (const secret of ordered) out = out.split(secret).join('***');
+  return out;
+}
+
+const UNREACHABLE = [
+  /connection refused/i,
+  /no such host/i,
+  /i\/o timeout/i,
+  /network is unreachable/i,
+  /no route to host/i,
+  /connection reset/i,
+  /context deadline exceeded/i,
+  /TLS handshake/i,
+  /ssh command exited/i,
+  /unable to start the sftp session/i,
+  /ssh: /i,
+  /server misbehaving/i,
+  /dial tcp/i,
+];
+
+const NOT_INITIALISED = [
+  /unable to open config file:.*(no such file|does not exist|not exist|404|NoSuchKey|key does not exist)/i,
+  /Is there a repository at the following location\?/i,
+];
+
+/** The error lines of restic's output, without its hints and progress noise. */
+function errorLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .map((l) => stripAnsi(l).trim())
+    .filter((l) => l.length > 0 && !l.startsWith('Is there a repository') && !l.startsWith('the `unlock` command'));
+}
+
+/** The last few meaningful lines of stderr, at most `max` characters, secrets removed. */
+export function stderrTail(ctx: FailureContext, maxLines = 8, max = 1500): string {
+  const lines = errorLines(redact(ctx.stderr, ctx.rawUrl, ctx.url, ctx.secrets)).slice(-maxLines);
+  const joined = lines.join(' | ');
+  return joined.length > max ? `…${joined.slice(-max)}` : joined;
+}
+
+function fatalDetail(ctx: FailureContext): string {
+  const lines = errorLines(redact(ctx.stderr, ctx.rawUrl, ctx.url, ctx.secrets));
+  const fatal = lines.find((l) => l.startsWith('Fatal:')) ?? lines[lines.length - 1] ?? 'no detail';
+  return fatal.replace(/^Fatal:\s*/, '');
+}
+
+function lockHolder(stderr: string): string | undefined {
+  const match = /already locked (?:exclusively )?by (.+)/.exec(stderr);
+  if (!match?.[1]) return undefined;
+  const created = /lock was created at ([^\n]+)/.exec(stderr);
+  return created?.[1] ? `${match[1].trim()}, created at ${created[1].trim()}` : match[1].trim();
+}
+
+function notFoundError(ctx: FailureContext, stderr: string): FfkError | undefined {
+  const base = { url: ctx.url };
+  const missingId = /no matching ID found for prefix "([^"]*)"/.exec(stderr);
+  if (missingId) return new SnapshotNotFoundError({ ...base, snapshotId: ctx.snapshotId ?? missingId[1] ?? '' });
+  const missingPath = /path "([\s\S]*)" not found in snapshot/.exec(stderr);
+  if (missingPath) {
+    return new SnapshotPathNotFoundError({
+      ...base,
+      snapshotId: ctx.snapshotId ?? '',
+      path: ctx.path ?? missingPath[1] ?? '',
+    });
+  }
+  if (/all target directories\/files do not exist/.test(stderr)) {
+    return new BackupSourceMissingError({ ...base, paths: ctx.paths ?? [] });
+  }
+  return undefined;
+}
+
+/** Maps a failed run to the most specific typed error. */
+export function classifyFailure(ctx: FailureContext): FfkError {
+  const stderr = redact(ctx.stderr, ctx.rawUrl, ctx.url, ctx.secrets);
+  const base = { url: ctx.url };
+  if (/repository is already locked/.test(stderr)) {
+    const holder = lockHolder(stderr);
+    return new RepositoryLockedError({ ...base, operation: ctx.operation, ...(holder ? { holder } : {}) });
+  }
+  if (/wrong password or no key found/.test(stderr)) return new RepositoryWrongPasswordError(base);
+  if (/config file already exists/.test(stderr)) return new RepositoryAlreadyInitialisedError(base);
+  const notFound = notFoundError(ctx, stderr);
+  if (notFound) return notFound;
+  if (UNREACHABLE.some((re) => re.test(stderr))) {
+    return new RepositoryUnavailableError({ ...base, detail: fatalDetail(ctx) });
+  }
+  if (NOT_INITIALISED.some((re) => re.test(stderr))) return new RepositoryNotInitialisedError(base);
+  return new RepositoryCommandError({
+    ...base,
+    operation: ctx.operation,
+    ...(ctx.exitCode === undefined ? {} : { exitCode: ctx.exitCode }),
+    stderrTail: stderrTail(ctx),
+  });
+}

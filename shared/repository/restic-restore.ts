@@ -1,0 +1,172 @@
+/**
+ * Reading data back: `restic restore` into a directory and `restic dump` of one file as a stream.
+ *
+ * restic 0.14 reports no restore progress at all (no `--json` for restore), so we measure it ourselves:
+ * totals come from `restic ls --json` (which also tells us, before writing anything, whether every
+ * include path exists), and while restic runs we poll the target directory. restic 0.14 preallocates
+ * each file when it creates it, so the polled byte count advances file by file, not byte by byte.
+ */
+import { mkdir, readdir, lstat } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { SnapshotPathNotFoundError } from './errors.js';
+import type { DumpRequest, OperationOptions, ProgressOptions, RestoreRequest, RestoreSummary } from './repository.js';
+import { parseJsonObject } from './restic-json.js';
+import { runRestic, settle, startRestic, stdoutOf, type ResticContext } from './restic-run.js';
+import { checkSnapshotId, checkSnapshotPath, escapePattern, isWithin } from './restic-validate.js';
+
+interface Totals {
+  files: number;
+  bytes: number;
+  unmatched: string[];
+}
+
+/** Sums the files of a snapshot below `includes` (all when empty) and lists includes that match nothing. */
+async function snapshotTotals(ctx: ResticContext, id: string, includes: string[], signal?: AbortSignal): Promise<Totals> {
+  const totals: Totals = { files: 0, bytes: 0, unmatched: [] };
+  const matched = new Set<string>();
+  const onLine = (line: string): void => {
+    const node = parseJsonObject(line);
+    if (node?.struct_type !== 'node' || typeof node.path !== 'string') return;
+    const roots = includes.length === 0 ? ['/'] : includes.filter((inc) => isWithin(node.path as string, inc));
+    if (roots.length === 0) return;
+    roots.forEach((r) => matched.add(r));
+    if (node.type === 'file') {
+      totals.files += 1;
+      totals.bytes += typeof node.size === 'number' ? node.size : 0;
+    }
+  };
+  await runRestic(ctx, {
+    operation: 'restore',
+    args: ['ls', '--json', id],
+    onStdoutLine: onLine,
+    errorContext: { snapshotId: id },
+    ...(signal ? { signal } : {}),
+  });
+  totals.unmatched = includes.filter((inc) => !matched.has(inc));
+  return totals;
+}
+
+/** Files and bytes currently under `dir` (regular files only; symlinks are not followed). */
+async function measureDir(dir: string): Promise<{ files: number; bytes: number }> {
+  const acc = { files: 0, bytes: 0 };
+  const walk = async (d: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return; // not created yet, or removed under us
+    }
+    for (const entry of entries) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) {
+        acc.files += 1;
+        acc.bytes += await lstat(full).then((s) => s.size, () => 0);
+      }
+    }
+  };
+  await walk(dir);
+  return acc;
+}
+
+/** Polls the target directory every `intervalMs` and reports progress, capped at the totals. */
+function startPolling(target: string, totals: Totals, intervalMs: number, options: ProgressOptions): () => void {
+  const onProgress = options.onProgress;
+  if (!onProgress) return () => undefined;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void measureDir(target)
+      .then((now) =>
+        onProgress({
+          kind: 'progress',
+          bytesDone: Math.min(now.bytes, totals.bytes),
+          bytesTotal: totals.bytes,
+          filesDone: Math.min(now.files, totals.files),
+          filesTotal: totals.files,
+        }),
+      )
+      .finally(() => {
+        busy = false;
+      });
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
+/** Restores a snapshot (or the include paths of it) below `targetDir`. */
+export async function restore(input: {
+  ctx: ResticContext;
+  request: RestoreRequest;
+  options: ProgressOptions;
+  pollIntervalMs: number;
+}): Promise<RestoreSummary> {
+  const { ctx, request, options } = input;
+  const id = checkSnapshotId(request.snapshotId);
+  const includes = (request.includePaths ?? []).map((p) => checkSnapshotPath(p, 'includePaths'));
+  const target = path.resolve(request.targetDir);
+  const started = Date.now();
+  const totals = await snapshotTotals(ctx, id, includes, options.signal);
+  const firstUnmatched = totals.unmatched[0];
+  if (firstUnmatched !== undefined) {
+    throw new SnapshotPathNotFoundError({ url: ctx.url.display, snapshotId: id, path: firstUnmatched });
+  }
+  options.onProgress?.({ kind: 'progress', bytesDone: 0, bytesTotal: totals.bytes, filesDone: 0, filesTotal: totals.files });
+  await mkdir(target, { recursive: true });
+  const args = ['restore', id, '--target', target];
+  for (const inc of includes) args.push('--include', escapePattern(inc));
+  const stop = startPolling(target, totals, input.pollIntervalMs, options);
+  try {
+    await runRestic(ctx, {
+      operation: 'restore',
+      args,
+      errorContext: { snapshotId: id },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } finally {
+    stop();
+  }
+  const done = { bytesDone: totals.bytes, bytesTotal: totals.bytes, filesDone: totals.files, filesTotal: totals.files };
+  options.onProgress?.({ kind: 'progress', ...done, etaSeconds: 0 });
+  return {
+    snapshotId: id,
+    targetDir: target,
+    filesRestored: totals.files,
+    bytesRestored: totals.bytes,
+    durationSeconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Streams one file of a snapshot; the stream ends only after restic exited successfully. */
+export function dump(ctx: ResticContext, request: DumpRequest, options: OperationOptions): Readable {
+  const id = checkSnapshotId(request.snapshotId);
+  const filePath = checkSnapshotPath(request.path);
+  const out = new PassThrough();
+  const spec = {
+    operation: 'dump',
+    args: ['dump', id, filePath],
+    rawStdout: true,
+    errorContext: { snapshotId: id, path: filePath },
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const subprocess = startRestic(ctx, spec);
+  let finished = false;
+  stdoutOf(subprocess).pipe(out, { end: false });
+  out.once('close', () => {
+    if (!finished) subprocess.kill('SIGINT'); // the reader went away: stop restic instead of blocking it
+  });
+  subprocess
+    .then((result) => {
+      finished = true;
+      return settle(ctx, spec, result);
+    })
+    .then(
+      () => out.end(),
+      (err: unknown) => {
+        finished = true;
+        out.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  return out;
+}

@@ -1,0 +1,238 @@
+/**
+ * `ResticRepository`: the `Repository` port implemented with the restic binary (written against the
+ * Debian restic 0.14.0) driven through execa.
+ *
+ * Deliberate choices:
+ * - Location and password go to restic only through its environment (RESTIC_REPOSITORY,
+ *   RESTIC_PASSWORD); argv holds neither, and error text is scrubbed of both.
+ * - Cache: with `cacheDir` restic keeps its index/tree cache there (it makes one sub-directory per
+ *   repository id, so one cacheDir can serve several repositories); without it every call runs with
+ *   `--no-cache`, leaving nothing behind on the host — correct but slower for remote repositories, so
+ *   agents should configure a cacheDir.
+ * - New repositories use format version 2 (compression), and backups and prunes pass
+ *   `--compression auto` (or the configured mode).
+ */
+import { ValidationError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { RepositoryAlreadyInitialisedError, RepositoryNotInitialisedError, SnapshotNotFoundError } from './errors.js';
+import type {
+  BackupFilesRequest,
+  BackupStreamRequest,
+  BackupSummary,
+  CheckRequest,
+  CheckResult,
+  DumpRequest,
+  EnsureInitializedResult,
+  ForgetRequest,
+  ForgetResult,
+  OperationOptions,
+  ProgressOptions,
+  Repository,
+  RepositoryInfo,
+  RepositoryStats,
+  RestoreRequest,
+  RestoreSummary,
+  SnapshotFilter,
+  SnapshotInfo,
+  StatsRequest,
+} from './repository.js';
+import { backupFiles, backupStream, type BackupSettings } from './restic-backup.js';
+import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
+import { dump, restore } from './restic-restore.js';
+import { buildEnv, removeStaleLocks, runRestic, type ResticContext, type RunSpec } from './restic-run.js';
+import { checkSnapshotId, checkTags } from './restic-validate.js';
+import { parseRepositoryUrl } from './url.js';
+
+/** How to reach one repository. */
+export interface ResticRepositoryOptions {
+  /** Local absolute path, or `sftp:`, `s3:`, `rest:`, `rclone:`, … as restic accepts. */
+  url: string;
+  /** The repository password; passed to restic through its environment only. */
+  password: string;
+  /** restic cache directory; when absent, restic runs with `--no-cache`. */
+  cacheDir?: string;
+  /** Extra environment for restic (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for s3). */
+  extraEnv?: Record<string, string>;
+  /** Path of the restic binary (default `restic` from PATH). */
+  resticBinary?: string;
+  logger?: Logger;
+  /** Compression of new data (format v2 repositories); default 'auto'. */
+  compression?: 'auto' | 'max' | 'off';
+  /** Progress lines per second restic emits during backups (default 2). */
+  progressFps?: number;
+  /** How often restore progress polls the target directory (default 1000 ms). */
+  restorePollIntervalMs?: number;
+  /** Where temporary file lists go (default the OS temp dir). */
+  tmpDir?: string;
+}
+
+function checkOptions(options: ResticRepositoryOptions): void {
+  if (options.password.length === 0) {
+    throw new ValidationError('repository password must not be empty', { field: 'password' });
+  }
+  for (const key of Object.keys(options.extraEnv ?? {})) {
+    if (key.startsWith('RESTIC_')) {
+      throw new ValidationError(`extraEnv must not set ${key}; pass url and password as options`, { field: 'extraEnv' });
+    }
+  }
+}
+
+/** In-flight `ensureInitialized` calls per raw repository URL (see there). */
+const initQueue = new Map<string, Promise<void>>();
+
+/** The restic adapter of the `Repository` port. */
+export class ResticRepository implements Repository {
+  readonly displayUrl: string;
+  private readonly ctx: ResticContext;
+  private readonly backupSettings: BackupSettings;
+  private readonly pollIntervalMs: number;
+
+  constructor(options: ResticRepositoryOptions) {
+    const url = parseRepositoryUrl(options.url);
+    checkOptions(options);
+    const { env, secrets } = buildEnv({
+      url: url.raw,
+      password: options.password,
+      extraEnv: options.extraEnv ?? {},
+      progressFps: options.progressFps ?? 2,
+    });
+    this.displayUrl = url.display;
+    this.ctx = {
+      binary: options.resticBinary ?? 'restic',
+      url,
+      env,
+      globalArgs: options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache'],
+      secrets: [...secrets, ...url.secrets],
+      logger: (options.logger ?? silentLogger()).child({ repository: url.display }),
+    };
+    this.backupSettings = { compression: options.compression ?? 'auto', tmpDir: options.tmpDir };
+    this.pollIntervalMs = options.restorePollIntervalMs ?? 1000;
+  }
+
+  private run(spec: RunSpec, options: OperationOptions = {}): ReturnType<typeof runRestic> {
+    return runRestic(this.ctx, { ...spec, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
+  /** Creates a format-v2 repository. */
+  async init(options: OperationOptions = {}): Promise<RepositoryInfo> {
+    await this.run({ operation: 'init', args: ['init', '--repository-version', '2'] }, options);
+    return this.describe(options);
+  }
+
+  /** Reads the repository config: proves it is reachable, initialised and opened by the password. */
+  async describe(options: OperationOptions = {}): Promise<RepositoryInfo> {
+    const result = await this.run({ operation: 'open', args: ['cat', 'config'] }, options);
+    return parseRepositoryInfo(result.stdout, this.displayUrl);
+  }
+
+  /**
+   * Opens the repository, creating it first if there is none. Calls for the same URL in this process are
+   * serialised: restic 0.14's `init` is not atomic, and two concurrent inits can leave a repository whose
+   * config and key do not match. Across processes, let one party (the controller) create repositories.
+   */
+  ensureInitialized(options: OperationOptions = {}): Promise<EnsureInitializedResult> {
+    const key = this.ctx.url.raw;
+    const previous = initQueue.get(key) ?? Promise.resolve();
+    const mine = previous.then(() => this.openOrCreate(options));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    initQueue.set(key, tail);
+    void tail.then(() => {
+      if (initQueue.get(key) === tail) initQueue.delete(key);
+    });
+    return mine;
+  }
+
+  private async openOrCreate(options: OperationOptions): Promise<EnsureInitializedResult> {
+    try {
+      return { created: false, info: await this.describe(options) };
+    } catch (err) {
+      if (!(err instanceof RepositoryNotInitialisedError)) throw err;
+    }
+    try {
+      return { created: true, info: await this.init(options) };
+    } catch (err) {
+      if (!(err instanceof RepositoryAlreadyInitialisedError)) throw err;
+      return { created: false, info: await this.describe(options) };
+    }
+  }
+
+  backupFiles(request: BackupFilesRequest, options: ProgressOptions = {}): Promise<BackupSummary> {
+    return backupFiles({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
+  }
+
+  backupStream(request: BackupStreamRequest, options: ProgressOptions = {}): Promise<BackupSummary> {
+    return backupStream({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
+  }
+
+  restore(request: RestoreRequest, options: ProgressOptions = {}): Promise<RestoreSummary> {
+    return restore({ ctx: this.ctx, request, options, pollIntervalMs: this.pollIntervalMs });
+  }
+
+  dump(request: DumpRequest, options: OperationOptions = {}): ReturnType<typeof dump> {
+    return dump(this.ctx, request, options);
+  }
+
+  /** Snapshots carrying all of `filter.tags` (and of `filter.host`), oldest first. */
+  async listSnapshots(filter: SnapshotFilter = {}, options: OperationOptions = {}): Promise<SnapshotInfo[]> {
+    const args = ['snapshots', '--json'];
+    const tags = checkTags(filter.tags ?? []);
+    if (tags.length > 0) args.push('--tag', tags.join(','));
+    if (filter.host !== undefined) args.push('--host', filter.host);
+    const result = await this.run({ operation: 'list snapshots', args }, options);
+    return parseSnapshots(result.stdout, this.displayUrl);
+  }
+
+  /** Removes snapshots by id, then prunes unreferenced data when asked. Unknown ids are reported. */
+  async forget(request: ForgetRequest, options: OperationOptions = {}): Promise<ForgetResult> {
+    const ids = request.snapshotIds.map((id) => checkSnapshotId(id, 'snapshotIds'));
+    if (ids.length === 0) throw new ValidationError('forget needs at least one snapshot id', { field: 'snapshotIds' });
+    const args = ['forget', ...ids];
+    if (request.prune) args.push('--prune', '--compression', this.backupSettings.compression);
+    const result = await this.run({ operation: 'forget', args }, options);
+    const notFound = ids.filter((id) => result.stderr.includes(`Ignoring "${id}": no matching ID`));
+    const removed = ids.filter((id) => !notFound.includes(id));
+    return { removed, notFound, pruned: request.prune === true && removed.length > 0 };
+  }
+
+  /** Checks the repository; `readData` also reads and verifies every pack. */
+  async check(request: CheckRequest = {}, options: OperationOptions = {}): Promise<CheckResult> {
+    const args = ['check', ...(request.readData ? ['--read-data'] : [])];
+    const spec: RunSpec = { operation: 'check', args };
+    const result = await runRestic(this.ctx, {
+      ...spec,
+      okExitCodes: [0, 1],
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return checkResult(this.ctx, spec, result);
+  }
+
+  /** Sizes of the repository or of selected snapshots; see `StatsRequest`. */
+  async stats(request: StatsRequest, options: OperationOptions = {}): Promise<RepositoryStats> {
+    const ids = (request.snapshotIds ?? []).map((id) => checkSnapshotId(id, 'snapshotIds'));
+    const args = ['stats', '--json', '--mode', request.measure === 'stored' ? 'raw-data' : 'restore-size', ...ids];
+    const tags = checkTags(request.tags ?? []);
+    if (tags.length > 0) args.push('--tag', tags.join(','));
+    const result = await this.run({ operation: 'stats', args }, options);
+    const missing = ids.find((id) => result.stderr.includes(`Ignoring "${id}": no matching ID`));
+    if (missing !== undefined) throw new SnapshotNotFoundError({ url: this.displayUrl, snapshotId: missing });
+    return parseStats(result.stdout, this.displayUrl);
+  }
+
+  /** `restic unlock` (never `--remove-all`). */
+  releaseStaleLocks(options: OperationOptions = {}): Promise<void> {
+    return removeStaleLocks(this.ctx, options.signal);
+  }
+
+  /** Full snapshot id of a short one (restic 0.14's backup summary only reports the short id). */
+  private resolveId(options: OperationOptions): (shortId: string) => Promise<string> {
+    return async (shortId) => {
+      const result = await this.run({ operation: 'list snapshots', args: ['snapshots', '--json', shortId] }, options);
+      const match = parseSnapshots(result.stdout, this.displayUrl).find((s) => s.id.startsWith(shortId));
+      if (!match) throw new SnapshotNotFoundError({ url: this.displayUrl, snapshotId: shortId });
+      return match.id;
+    };
+  }
+}

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { IllegalStateError, ValidationError } from '../../../../shared/errors.js';
+import { silentLogger } from '../../../../shared/logger.js';
+import type {
+  BackupFilesRequest,
+  BackupSummary,
+  Repository,
+  RestoreRequest,
+  RestoreSummary,
+  SnapshotFilter,
+  SnapshotInfo,
+} from '../../../../shared/repository/repository.js';
+import type { ComponentArtifact } from '../types.js';
+import { UploadsDriver } from './driver.js';
+import { RestoreStepFailedError } from './errors.js';
+import type { RestoreArea, RootStatus, SwapHandle, TreeEntry, UploadTree } from './ports.js';
+
+const CUT = new Date(1_795_000_000_000);
+const A = '/u/a';
+const B = '/u/b';
+
+class FakeTree implements UploadTree {
+  constructor(private readonly entries: TreeEntry[]) {}
+  async rootStatus(root: string): Promise<RootStatus> {
+    return { kind: 'dir', realPath: root };
+  }
+  async *walk(roots: readonly string[]): AsyncGenerator<TreeEntry> {
+    yield* this.entries.filter((e) => roots.some((r) => e.path === r || e.path.startsWith(`${r}/`)));
+  }
+}
+
+/** Records what the driver does; `failSwapOf` makes the swap of that root fail. */
+class FakeArea implements RestoreArea {
+  log: string[] = [];
+  failSwapOf: string | undefined;
+  async ensureDir(dir: string): Promise<void> {
+    this.log.push(`ensure ${dir}`);
+  }
+  async list(): Promise<string[] | undefined> {
+    return undefined;
+  }
+  async remove(target: string): Promise<void> {
+    this.log.push(`remove ${target}`);
+  }
+  async swap(req: { live: string; aside: string }): Promise<SwapHandle> {
+    if (req.live === this.failSwapOf) throw new Error(`rename in ${req.live} failed`);
+    this.log.push(`swap ${req.live}`);
+    return {
+      asideDir: req.aside,
+      undo: async () => void this.log.push(`undo ${req.live}`),
+      discardAside: async () => void this.log.push(`discard ${req.aside}`),
+    };
+  }
+  async moveChildren(from: string, to: string): Promise<void> {
+    this.log.push(`move ${from} -> ${to}`);
+  }
+}
+
+function summary(over: Partial<BackupSummary> = {}): BackupSummary {
+  return {
+    snapshotId: 'f'.repeat(64), filesNew: 1, filesChanged: 0, filesUnmodified: 0, dirsNew: 1, dirsChanged: 0, dirsUnmodified: 0,
+    dataAddedBytes: 10, totalFilesProcessed: 1, totalBytesProcessed: 10, durationSeconds: 0.1, complete: true,
+    itemErrors: [], missingPaths: [], ...over,
+  };
+}
+
+/** Only what the driver calls; anything else is a test failure. */
+class FakeRepository implements Partial<Repository> {
+  backups: BackupFilesRequest[] = [];
+  restores: RestoreRequest[] = [];
+  filters: SnapshotFilter[] = [];
+  constructor(private readonly snapshots: Partial<SnapshotInfo>[] = [], private readonly result = summary()) {}
+  async listSnapshots(filter: SnapshotFilter = {}): Promise<SnapshotInfo[]> {
+    this.filters.push(filter);
+    return this.snapshots as SnapshotInfo[];
+  }
+  async backupFiles(request: BackupFilesRequest): Promise<BackupSummary> {
+    this.backups.push(request);
+    return this.result;
+  }
+  async restore(request: RestoreRequest): Promise<RestoreSummary> {
+    this.restores.push(request);
+    return { snapshotId: request.snapshotId, targetDir: request.targetDir, filesRestored: 1, bytesRestored: 1, durationSeconds: 0 };
+  }
+}
+
+const file = (p: string, msFromCut: number): TreeEntry => ({ type: 'file', path: p, size: 5, mtimeNs: BigInt(CUT.getTime() + msFromCut) * 1_000_000n });
+
+function driver(entries: TreeEntry[], area = new FakeArea()): UploadsDriver {
+  return new UploadsDriver({ name: 'uploads', paths: [A, `${B}/`], tree: new FakeTree(entries), area, host: 'h1', now: () => CUT });
+}
+
+const tags = { site: 'msk-1', cutId: 'c-1', component: 'uploads:uploads' };
+const upload = (d: UploadsDriver, repo: FakeRepository): Promise<ComponentArtifact> =>
+  d.upload({ jobId: 'j1', tags, repository: repo as unknown as Repository, logger: silentLogger() });
+
+describe('UploadsDriver: upload', () => {
+  it('backs up the files as of the cut, with the newest snapshot of the component on this host as parent', async () => {
+    const repo = new FakeRepository([
+      { id: 'a'.repeat(64), time: new Date(1000) },
+      { id: 'b'.repeat(64), time: new Date(3000) },
+      { id: 'c'.repeat(64), time: new Date(2000) },
+    ]);
+    const d = driver([file(`${A}/x`, -1), file(`${A}/late`, 1), file(`${B}/y`, 0)]);
+    expect(await d.cut()).toEqual({ kind: 'uploads', component: 'uploads:uploads', time: CUT });
+    const artifact = await upload(d, repo);
+    expect(repo.filters).toEqual([{ tags: ['ffk-site=msk-1', 'ffk-component=uploads:uploads'], host: 'h1' }]);
+    expect(repo.backups).toEqual([
+      {
+        paths: [`${A}/x`, `${B}/y`],
+        excludes: [],
+        tags: ['ffk-site=msk-1', 'ffk-cut=c-1', 'ffk-component=uploads:uploads'],
+        parentId: 'b'.repeat(64),
+        host: 'h1',
+      },
+    ]);
+    expect(artifact).toMatchObject({ snapshotIds: ['f'.repeat(64)], files: 1, bytes: 10, dataAddedBytes: 10, cut: { time: CUT } });
+    expect(artifact.details).toMatchObject({ newerThanCut: 1, selectedFiles: 2, parentId: 'b'.repeat(64), roots: JSON.stringify({ [A]: A, [B]: B }) });
+    await expect(upload(d, repo)).rejects.toThrow(IllegalStateError); // the cut is used up
+  });
+
+  it('reports by name every file the repository could not read, sorted and without duplicates', async () => {
+    const repo = new FakeRepository([], summary({
+      complete: false,
+      missingPaths: [`${B}/y`, `${A}/x`],
+      itemErrors: [{ path: `${A}/x`, message: 'no such file' }, { path: `${A}/z`, message: 'permission denied' }],
+    }));
+    const d = driver([file(`${A}/x`, 0), file(`${A}/z`, 0), file(`${B}/y`, 0)]);
+    await d.cut();
+    expect((await upload(d, repo)).missing).toEqual([`${A}/x`, `${A}/z`, `${B}/y`]);
+  });
+
+  it('refuses nested or relative roots at construction', () => {
+    const make = (paths: string[]) => () => new UploadsDriver({ name: 'u', paths, tree: new FakeTree([]), area: new FakeArea() });
+    expect(make(['/u', '/u/a'])).toThrow(ValidationError);
+    expect(make(['/u', '/u/a'])).toThrow("upload paths '/u' and '/u/a' of 'u' overlap");
+    expect(make(['u/a'])).toThrow("upload path 'u/a' of 'u' must be absolute");
+  });
+});
+
+describe('UploadsDriver: restore', () => {
+  const artifact: ComponentArtifact = {
+    component: 'uploads:uploads', kind: 'uploads', cut: { kind: 'uploads', component: 'uploads:uploads', time: CUT },
+    snapshotIds: ['e'.repeat(64)], bytes: 1, files: 1, dataAddedBytes: 1,
+    details: { roots: JSON.stringify({ [A]: '/old/a', [B]: B }) },
+  };
+  const restore = (d: UploadsDriver, repo: FakeRepository, art = artifact): Promise<unknown> =>
+    d.restore({ jobId: 'r1', artifact: art, repository: repo as unknown as Repository, logger: silentLogger() });
+
+  it('stages each root from the path it was backed up from, swaps all, then deletes what was set aside', async () => {
+    const area = new FakeArea();
+    const repo = new FakeRepository();
+    await restore(driver([], area), repo);
+    expect(repo.restores.map((r) => [r.targetDir, r.includePaths])).toEqual([
+      [`${A}/.ffk-restore-r1`, ['/old/a']],
+      [`${B}/.ffk-restore-r1`, [B]],
+    ]);
+    expect(area.log.filter((l) => !l.startsWith('ensure'))).toEqual([
+      `remove ${A}/.ffk-restore-r1`,
+      `remove ${B}/.ffk-restore-r1`,
+      `swap ${A}`,
+      `swap ${B}`,
+      `remove ${A}/.ffk-restore-r1`,
+      `remove ${B}/.ffk-restore-r1`,
+      `discard ${A}/.ffk-aside-r1`,
+      `discard ${B}/.ffk-aside-r1`,
+    ]);
+  });
+
+  it('undoes the swaps already done when a later swap fails, and names the step', async () => {
+    const area = new FakeArea();
+    area.failSwapOf = B;
+    const failing = restore(driver([], area), new FakeRepository());
+    await expect(failing).rejects.toThrow(RestoreStepFailedError);
+    await expect(failing).rejects.toThrow(`restore of uploads:uploads stopped at step 'swap ${B}': rename in ${B} failed`);
+    expect(area.log.slice(-4)).toEqual([`swap ${A}`, `undo ${A}`, `remove ${A}/.ffk-restore-r1`, `remove ${B}/.ffk-restore-r1`]);
+  });
+
+  it('refuses an artifact of another component', async () => {
+    const other = { ...artifact, component: 'uploads:other' };
+    const refused = restore(driver([]), new FakeRepository(), other);
+    await expect(refused).rejects.toThrow(ValidationError);
+    await expect(refused).rejects.toThrow('artifact of uploads:other cannot be restored by uploads:uploads');
+  });
+});

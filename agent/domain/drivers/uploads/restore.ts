@@ -1,0 +1,233 @@
+/**
+ * Restore of upload directories, as checked steps. Nothing is ever written by the repository straight
+ * into a live or target directory: each root is first restored into a fresh staging directory, every
+ * staged entry is checked (plain files, directories and symlinks only; every symlink resolving inside
+ * its root — see entry-check.ts), and only then moved into place by renames.
+ *
+ * Into place (no `targetDir`): per root `stage` → `check`, then per root `swap`: the root's current
+ * entries move into `<root>/.ffk-aside-<jobId>` and the staged ones into the root, so the root ends up
+ * holding exactly the snapshot — files added after the snapshot are gone from it. The previous entries
+ * are deleted in `cleanup` once every root is swapped (a restore is preceded by a safety snapshot, which
+ * keeps them), or kept aside with `keepAside`. If any step fails, the swaps done so far are undone and
+ * the staging directories removed: the roots are left as they were. (A failure of `cleanup` itself comes
+ * after every swap: the roots then hold the snapshot, and only leftovers need removing.)
+ *
+ * Into a target directory: the target must be empty (or absent); each root lands at
+ * `<targetDir>/<root's path>`, as the snapshot names it.
+ */
+import path from 'node:path';
+import { ConflictError, ValidationError } from '../../../../shared/errors.js';
+import type { RestoreSummary } from '../../../../shared/repository/repository.js';
+import type { RestoreContext, RestoreReport, RestoreStepReport } from '../types.js';
+import { SymlinkChecker, entryProblem } from './entry-check.js';
+import { RestoreStepFailedError, UnsafeEntryError } from './errors.js';
+import { asideName, isReservedName, stagingName } from './layout.js';
+import type { RestoreArea, SwapHandle, UploadTree } from './ports.js';
+import { isUnder } from './selection.js';
+
+/** What `restoreUploads` needs from the driver. */
+export interface UploadsRestoreInput {
+  ctx: RestoreContext;
+  ref: string;
+  /** Configured roots. */
+  roots: readonly string[];
+  tree: UploadTree;
+  area: RestoreArea;
+  keepAside: boolean;
+}
+
+/** Runs steps in order, reports each, and turns the first failure into a `RestoreStepFailedError`. */
+class Steps {
+  readonly done: RestoreStepReport[] = [];
+
+  constructor(private readonly input: UploadsRestoreInput) {}
+
+  async run<T>(step: string, fn: () => Promise<T>, describe?: (result: T) => string): Promise<T> {
+    const { ctx, ref } = this.input;
+    const started = Date.now();
+    ctx.onProgress?.({ component: ref, step, message: 'started' });
+    try {
+      const result = await fn();
+      const detail = describe?.(result);
+      this.done.push({ step, ok: true, durationMs: Date.now() - started, ...(detail ? { detail } : {}) });
+      ctx.onProgress?.({ component: ref, step, message: detail ?? 'done' });
+      return result;
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      this.done.push({ step, ok: false, durationMs: Date.now() - started, detail });
+      ctx.logger.error({ component: ref, step, err }, 'restore step failed');
+      throw new RestoreStepFailedError({ component: ref, step, report: this.report(), cause: err });
+    }
+  }
+
+  report(): RestoreReport {
+    return { component: this.input.ref, steps: [...this.done] };
+  }
+}
+
+/** Where each configured root was read from at backup time (artifact details), by configured root. */
+function snapshotPaths(input: UploadsRestoreInput): Map<string, string> {
+  const { artifact } = input.ctx;
+  if (artifact.kind !== 'uploads' || artifact.component !== input.ref) {
+    throw new ValidationError(`artifact of ${artifact.component} cannot be restored by ${input.ref}`, { field: 'artifact' });
+  }
+  const raw = artifact.details?.roots;
+  let recorded: Record<string, unknown> = {};
+  if (typeof raw === 'string') {
+    try {
+      recorded = JSON.parse(raw) as Record<string, unknown>;
+    } catch (err) {
+      throw new ValidationError(`artifact of ${input.ref}: details.roots is not JSON`, { field: 'artifact.details.roots', cause: err });
+    }
+  }
+  return new Map(input.roots.map((r) => [r, typeof recorded[r] === 'string' ? (recorded[r] as string) : r]));
+}
+
+function snapshotIdOf(input: UploadsRestoreInput): string {
+  const id = input.ctx.artifact.snapshotIds[0];
+  if (id === undefined) throw new ValidationError(`artifact of ${input.ref} names no snapshot`, { field: 'artifact.snapshotIds' });
+  return id;
+}
+
+async function stageInto(input: UploadsRestoreInput, step: string, where: { staging: string; includePaths: string[] }): Promise<RestoreSummary> {
+  const { ctx, area, ref } = input;
+  const { staging, includePaths } = where;
+  await area.remove(staging); // a previous attempt of the same job
+  return ctx.repository.restore(
+    { snapshotId: snapshotIdOf(input), targetDir: staging, includePaths },
+    {
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onProgress: (event) => ctx.onProgress?.({ component: ref, step, event }),
+    },
+  );
+}
+
+/**
+ * Walks a staged root and refuses the first entry that may not be placed at `finalRoot`.
+ * Returns the number of entries checked.
+ */
+async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, finalRoot: string): Promise<number> {
+  const snapshotId = snapshotIdOf(input);
+  const links = new SymlinkChecker(finalRoot);
+  const finalOf = (p: string): string => path.posix.join(finalRoot, path.posix.relative(stagedRoot, p));
+  let count = 0;
+  const walk = input.tree.walk([stagedRoot], { readLinks: true, ...(input.ctx.signal ? { signal: input.ctx.signal } : {}) });
+  for await (const entry of walk) {
+    count += 1;
+    const problem = entryProblem(entry);
+    if (problem) throw new UnsafeEntryError({ snapshotId, entry: finalOf(entry.path), reason: problem });
+    if (entry.type === 'symlink') links.add(finalOf(entry.path), entry.target ?? '');
+  }
+  const [first, ...others] = links.problems();
+  if (first) {
+    const more = others.length > 0 ? ` (and ${others.length} more unsafe symlinks)` : '';
+    throw new UnsafeEntryError({ snapshotId, entry: first.entry, reason: `${first.reason}${more}` });
+  }
+  return count;
+}
+
+const restored = (s: RestoreSummary): string => `${s.filesRestored} files, ${s.bytesRestored} bytes`;
+
+/** Restores the artifact of `input.ctx` into place or into `ctx.targetDir`. */
+export async function restoreUploads(input: UploadsRestoreInput): Promise<RestoreReport> {
+  const paths = snapshotPaths(input);
+  snapshotIdOf(input); // an artifact without a snapshot fails here, before any step
+  return input.ctx.targetDir === undefined ? restoreInPlace(input, paths) : restoreToTarget(input, paths, input.ctx.targetDir);
+}
+
+interface LiveRoot {
+  root: string;
+  live: string;
+  staging: string;
+  stagedRoot: string;
+}
+
+async function liveRoots(input: UploadsRestoreInput, paths: Map<string, string>): Promise<LiveRoot[]> {
+  const out: LiveRoot[] = [];
+  for (const [root, snapPath] of paths) {
+    const status = await input.tree.rootStatus(root);
+    if (status.kind === 'not-dir') throw new ValidationError(`upload path '${root}' of ${input.ref} is not a directory`, { field: 'paths' });
+    const live = status.kind === 'dir' ? status.realPath : root;
+    const staging = path.posix.join(live, stagingName(input.ctx.jobId));
+    out.push({ root, live, staging, stagedRoot: path.posix.join(staging, snapPath) });
+  }
+  return out;
+}
+
+async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, string>): Promise<RestoreReport> {
+  const steps = new Steps(input);
+  const roots = await steps.run('resolve roots', () => liveRoots(input, paths), (r) => r.map((x) => x.live).join(', '));
+  const swaps: SwapHandle[] = [];
+  try {
+    for (const r of roots) {
+      const step = `stage ${r.root}`;
+      await steps.run(step, async () => {
+        await input.area.ensureDir(r.live);
+        return stageInto(input, step, { staging: r.staging, includePaths: [paths.get(r.root) ?? r.root] });
+      }, restored);
+    }
+    for (const r of roots) {
+      await steps.run(`check ${r.root}`, () => checkStaged(input, r.stagedRoot, r.live), (n) => `${n} entries checked`);
+    }
+    for (const r of roots) {
+      const aside = path.posix.join(r.live, asideName(input.ctx.jobId));
+      swaps.push(await steps.run(`swap ${r.root}`, () => input.area.swap({ live: r.live, staged: r.stagedRoot, aside, keep: isReservedName })));
+    }
+  } catch (err) {
+    await rollBack(input, swaps, roots.map((r) => r.staging));
+    throw err;
+  }
+  await steps.run('cleanup', () => cleanUp(input, swaps, roots.map((r) => r.staging)), (kept) => kept);
+  return steps.report();
+}
+
+async function cleanUp(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<string> {
+  for (const s of stagings) await input.area.remove(s);
+  if (input.keepAside) return `previous entries kept in ${swaps.map((s) => s.asideDir).join(', ')}`;
+  for (const s of swaps) await s.discardAside();
+  return 'previous entries deleted';
+}
+
+/** Best effort: every swap undone (newest first), every staging removed; failures are logged. */
+async function rollBack(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<void> {
+  const log = input.ctx.logger;
+  for (const s of [...swaps].reverse()) {
+    await s.undo().catch((err: unknown) => log.error({ err, aside: s.asideDir }, 'undoing a swap failed; previous entries are in the aside directory'));
+  }
+  for (const dir of stagings) {
+    await input.area.remove(dir).catch((err: unknown) => log.error({ err, dir }, 'removing a staging directory failed'));
+  }
+}
+
+async function prepareTarget(input: UploadsRestoreInput, target: string): Promise<string> {
+  for (const root of input.roots) {
+    if (isUnder(target, root) || isUnder(root, target)) {
+      throw new ValidationError(`restore target '${target}' overlaps upload directory '${root}' of ${input.ref}`, { field: 'targetDir' });
+    }
+  }
+  const names = (await input.area.list(target)) ?? [];
+  const foreign = names.filter((n) => !isReservedName(n));
+  if (foreign.length > 0) throw new ConflictError(`restore target '${target}' is not empty (holds '${foreign[0]}')`);
+  await input.area.ensureDir(target);
+  return target;
+}
+
+async function restoreToTarget(input: UploadsRestoreInput, paths: Map<string, string>, targetDir: string): Promise<RestoreReport> {
+  const steps = new Steps(input);
+  const target = path.posix.resolve(targetDir);
+  const staging = path.posix.join(target, stagingName(input.ctx.jobId));
+  await steps.run(`prepare ${target}`, () => prepareTarget(input, target));
+  try {
+    await steps.run('stage', () => stageInto(input, 'stage', { staging, includePaths: [...paths.values()] }), restored);
+    for (const [root, snapPath] of paths) {
+      const final = path.posix.join(target, snapPath);
+      await steps.run(`check ${root}`, () => checkStaged(input, path.posix.join(staging, snapPath), final), (n) => `${n} entries checked`);
+    }
+    await steps.run('place', () => input.area.moveChildren(staging, target));
+  } catch (err) {
+    await rollBack(input, [], [staging]);
+    throw err;
+  }
+  await steps.run('cleanup', () => input.area.remove(staging));
+  return steps.report();
+}

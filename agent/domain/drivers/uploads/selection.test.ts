@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { TreeEntry } from './ports.js';
+import { MAX_KEPT_EMPTY_DIRS, contentExclude, selectForBackup, withinCut } from './selection.js';
+
+const CUT = 1_795_000_000_123; // ms
+const ns = (ms: number, extraNs = 0): bigint => BigInt(ms) * 1_000_000n + BigInt(extraNs);
+
+async function* from(entries: TreeEntry[]): AsyncGenerator<TreeEntry> {
+  yield* entries;
+}
+
+describe('withinCut', () => {
+  it.each([
+    ['long before', ns(CUT - 60_000), true],
+    ['the cut millisecond, start', ns(CUT), true],
+    ['the cut millisecond, last nanosecond', ns(CUT, 999_999), true],
+    ['the next millisecond', ns(CUT + 1), false],
+    ['an hour later', ns(CUT + 3_600_000), false],
+    ['before the epoch', -5_500_000n, true],
+  ])('%s', (_name, mtimeNs, expected) => {
+    expect(withinCut(mtimeNs, CUT)).toBe(expected);
+  });
+});
+
+describe('selectForBackup', () => {
+  const root = '/data/uploads';
+  const file = (p: string, ms: number, size = 10): TreeEntry => ({ type: 'file', path: `${root}/${p}`, size, mtimeNs: ns(ms) });
+  const dir = (p: string, ms: number, empty: boolean): TreeEntry => ({ type: 'dir', path: p ? `${root}/${p}` : root, mtimeNs: ns(ms), empty });
+
+  it('keeps files and symlinks up to the cut, counts the newer ones, keeps empty directories with their content excluded', async () => {
+    const sel = await selectForBackup({
+      roots: [root],
+      cutMs: CUT,
+      entries: from([
+        file('a.jpg', CUT - 5, 100),
+        file('b.jpg', CUT, 200),
+        file('late.jpg', CUT + 1, 300),
+        { type: 'symlink', path: `${root}/link`, mtimeNs: ns(CUT - 1) },
+        { type: 'other', path: `${root}/fifo`, what: 'fifo' },
+        { type: 'unreadable', path: `${root}/locked`, message: 'EACCES' },
+        dir('empty', CUT - 10, true),
+        dir('empty-late', CUT + 10, true),
+        dir('full', CUT + 10, false),
+        dir('', CUT + 10, false),
+      ]),
+    });
+    expect(sel.paths).toEqual([`${root}/a.jpg`, `${root}/b.jpg`, `${root}/link`, `${root}/empty`]);
+    expect(sel.excludes).toEqual([`${root}/empty/*`]);
+    expect(sel).toMatchObject({ files: 2, bytes: 300, symlinks: 1, emptyDirsKept: 1, newerThanCut: 2 });
+    expect(sel.newerThanCutSample).toEqual([`${root}/late.jpg`, `${root}/empty-late`]);
+    expect(sel.otherSkipped).toEqual([`${root}/fifo`]);
+    expect(sel.unreadable).toEqual([{ path: `${root}/locked`, message: 'EACCES' }]);
+  });
+
+  it('keeps a root with nothing selected below it as an empty directory, so every root is in the snapshot', async () => {
+    const other = '/data/ffupload';
+    const sel = await selectForBackup({
+      roots: [root, other],
+      cutMs: CUT,
+      entries: from([file('late.jpg', CUT + 5), dir('', CUT + 5, false), { type: 'file', path: `${other}/x`, size: 1, mtimeNs: ns(CUT) }]),
+    });
+    expect(sel.paths).toEqual([`${other}/x`, root]);
+    expect(sel.excludes).toEqual([`${root}/*`]);
+  });
+
+  it(`keeps at most ${MAX_KEPT_EMPTY_DIRS} empty directories and counts the rest`, async () => {
+    const dirs = Array.from({ length: MAX_KEPT_EMPTY_DIRS + 3 }, (_, i) => dir(`d${i}`, CUT, true));
+    const sel = await selectForBackup({ roots: [root], cutMs: CUT, entries: from([...dirs, file('a', CUT)]) });
+    expect(sel).toMatchObject({ emptyDirsKept: MAX_KEPT_EMPTY_DIRS, emptyDirsNotKept: 3 });
+    expect(sel.excludes).toHaveLength(MAX_KEPT_EMPTY_DIRS);
+  });
+
+  it('escapes glob characters of kept directories', () => {
+    expect(contentExclude('/u/[a]*?\\b')).toBe('/u/\\[a\\]\\*\\?\\\\b/*');
+  });
+
+  it('reports progress every N entries', async () => {
+    const counts: number[] = [];
+    const entries = Array.from({ length: 25 }, (_, i) => file(`f${i}`, CUT));
+    await selectForBackup({ roots: [root], cutMs: CUT, entries: from(entries), progressEvery: 10, onCount: (n) => counts.push(n) });
+    expect(counts).toEqual([10, 20]);
+  });
+});

@@ -1,0 +1,230 @@
+/**
+ * The uploads driver against real restic and real directories: back up, change the tree, restore into
+ * place and into another directory, compare file-tree hashes; the cut; files vanishing before they are
+ * read; version history (a second backup reuses the first); failed restores leave the trees as they were.
+ */
+import { rmSync } from 'node:fs';
+import { lstat, mkdir, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
+import { RestoreStepFailedError } from '../../agent/domain/drivers/uploads/errors.js';
+import type { UploadsDriver } from '../../agent/domain/drivers/uploads/driver.js';
+import type { ComponentArtifact } from '../../agent/domain/drivers/types.js';
+import { IllegalStateError, NotFoundError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/logger.js';
+import { SnapshotPathNotFoundError } from '../../shared/repository/errors.js';
+import type { ResticRepository } from '../../shared/repository/restic.js';
+import { Temp, backUp, diskBytes, newRepository, pseudoRandom, treeHash, writeTree } from './uploads-helpers.js';
+
+const temp = new Temp();
+afterAll(() => temp.cleanup());
+
+const reserved = (n: string): boolean => n.startsWith('.ffk-');
+
+let repo: ResticRepository;
+let repoDir: string;
+let base: string;
+
+beforeAll(async () => {
+  base = await temp.make();
+  ({ repo, dir: repoDir } = await newRepository(base));
+});
+
+/** Two fresh upload roots with a small FindFace-like tree; a driver over them. */
+async function site(name: string): Promise<{ driver: UploadsDriver; uploads: string; ffupload: string }> {
+  const uploads = path.join(base, name, 'findface-security', 'uploads');
+  const ffupload = path.join(base, name, 'ffupload');
+  await writeTree(uploads, {
+    'dossier/1/photo.jpg': pseudoRandom(`${name}-p1`, 40_000),
+    'dossier/2/photo.jpg': pseudoRandom(`${name}-p2`, 25_000),
+    'events/2026/11/21/full frame 1.jpg': pseudoRandom(`${name}-f1`, 60_000),
+    'events/2026/11/21/thumb-1.png': pseudoRandom(`${name}-t1`, 3_000),
+    'ünïcødé [x]*?.bin': pseudoRandom(`${name}-u`, 1_000),
+    'empty.txt': '',
+  });
+  await writeTree(ffupload, { 'normalized/1.png': pseudoRandom(`${name}-n1`, 20_000), 'normalized/2.png': pseudoRandom(`${name}-n2`, 20_000) });
+  await mkdir(path.join(uploads, 'videos', 'pending'), { recursive: true });
+  await symlink('../dossier/1/photo.jpg', path.join(uploads, 'events', 'same-photo.jpg'));
+  const past = new Date(Date.now() - 60_000); // everything written so far is clearly before any cut
+  for (const p of [uploads, ffupload]) await touchTree(p, past);
+  const driver = createUploadsDriver({ kind: 'uploads', name, paths: [uploads, ffupload] }, { host: 'test-host' });
+  return { driver, uploads, ffupload };
+}
+
+async function touchTree(dir: string, when: Date): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) await touchTree(full, when);
+    if (!entry.isSymbolicLink()) await utimes(full, when, when);
+  }
+  await utimes(dir, when, when);
+}
+
+async function hashes(roots: string[]): Promise<string[][]> {
+  return Promise.all(roots.map((r) => treeHash(r, reserved)));
+}
+
+function restore(driver: UploadsDriver, artifact: ComponentArtifact, jobId: string, targetDir?: string): ReturnType<UploadsDriver['restore']> {
+  return driver.restore({ jobId, artifact, repository: repo, logger: silentLogger(), ...(targetDir ? { targetDir } : {}) });
+}
+
+describe('uploads driver: back up, change, restore', () => {
+  let s: Awaited<ReturnType<typeof site>>;
+  beforeEach(async () => {
+    s = await site(`s${Math.random().toString(36).slice(2, 8)}`);
+  });
+
+  it('restores into place: files added after the backup are gone, changed and deleted ones are back', async () => {
+    const before = await hashes([s.uploads, s.ffupload]);
+    const artifact = await backUp({ driver: s.driver, repo, cutId: 'c1' });
+    expect(artifact).toMatchObject({ component: s.driver.ref, kind: 'uploads', files: 8 });
+    expect(artifact.missing).toBeUndefined();
+    expect(artifact.bytes).toBe(40_000 + 25_000 + 60_000 + 3_000 + 1_000 + 20_000 + 20_000);
+    expect(artifact.snapshotIds).toHaveLength(1);
+    expect(artifact.dataAddedBytes).toBeGreaterThan(169_000);
+    expect(artifact.details).toMatchObject({ selectedFiles: 8, symlinks: 1, emptyDirsKept: 1, newerThanCut: 0 });
+
+    await writeFile(path.join(s.uploads, 'dossier/1/photo.jpg'), 'changed');
+    await rm(path.join(s.uploads, 'events'), { recursive: true });
+    await writeTree(s.uploads, { 'dossier/3/new.jpg': 'added later', 'events': 'now a file where a directory was' });
+    await rm(path.join(s.ffupload, 'normalized/2.png'));
+    expect(await hashes([s.uploads, s.ffupload])).not.toEqual(before);
+
+    const report = await restore(s.driver, artifact, 'r1');
+    expect(report.steps.map((x) => [x.step, x.ok])).toEqual([
+      ['resolve roots', true],
+      [`stage ${s.uploads}`, true],
+      [`stage ${s.ffupload}`, true],
+      [`check ${s.uploads}`, true],
+      [`check ${s.ffupload}`, true],
+      [`swap ${s.uploads}`, true],
+      [`swap ${s.ffupload}`, true],
+      ['cleanup', true],
+    ]);
+    expect(await hashes([s.uploads, s.ffupload])).toEqual(before);
+    expect((await readdir(s.uploads)).filter(reserved)).toEqual([]);
+    expect((await readdir(s.ffupload)).filter(reserved)).toEqual([]);
+  });
+
+  it('restores into another directory, leaving the live trees alone; refuses a non-empty or overlapping target', async () => {
+    const artifact = await backUp({ driver: s.driver, repo, cutId: 'c2' });
+    await writeTree(s.uploads, { 'later.jpg': 'after the backup' });
+    const live = await hashes([s.uploads, s.ffupload]);
+    const target = path.join(await temp.make(), 'restored');
+    const report = await restore(s.driver, artifact, 'r2', target);
+    expect(report.steps.every((x) => x.ok)).toBe(true);
+    const restored = await hashes([path.join(target, s.uploads), path.join(target, s.ffupload)]);
+    expect(restored[0]).toEqual(live[0]?.filter((l) => !l.startsWith('later.jpg')));
+    expect(restored[1]).toEqual(live[1]);
+    expect(await hashes([s.uploads, s.ffupload])).toEqual(live);
+
+    const again = restore(s.driver, artifact, 'r3', target);
+    await expect(again).rejects.toThrow(RestoreStepFailedError);
+    await expect(again).rejects.toThrow(`restore of ${s.driver.ref} stopped at step 'prepare ${target}': restore target '${target}' is not empty`);
+    const inside = path.join(s.uploads, 'restore-here');
+    await expect(restore(s.driver, artifact, 'r4', inside)).rejects.toThrow(
+      `restore target '${inside}' overlaps upload directory '${s.uploads}'`,
+    );
+  });
+
+  it('leaves out files newer than the cut, keeps one modified in the cut millisecond', async () => {
+    let newer = '';
+    const artifact = await backUp({
+      driver: s.driver,
+      repo,
+      cutId: 'c3',
+      afterCut: async (cut) => {
+        await new Promise((r) => setTimeout(r, 30));
+        newer = path.join(s.uploads, 'dossier/9/after-cut.jpg');
+        await writeTree(s.uploads, { 'dossier/9/after-cut.jpg': 'written after the cut' });
+        // utimes takes seconds as a double (~1 µs of rounding at today's epoch): stay clear of ms edges.
+        const sameMs = cut.getTime() / 1000 + 0.0005; // 0.5 ms after the cut, still in the cut's millisecond
+        await utimes(path.join(s.ffupload, 'normalized/1.png'), sameMs, sameMs);
+        const nextMs = cut.getTime() / 1000 + 0.0015; // the next millisecond
+        await utimes(path.join(s.ffupload, 'normalized/2.png'), nextMs, nextMs);
+      },
+    });
+    expect(artifact.details).toMatchObject({ newerThanCut: 2, selectedFiles: 7 }); // after-cut.jpg and 2.png
+    const target = path.join(await temp.make(), 'restored');
+    await restore(s.driver, artifact, 'r5', target);
+    const files = await treeHash(path.join(target, s.ffupload));
+    expect(files.map((l) => l.split(' ')[0])).toEqual(['normalized/1.png']);
+    expect((await treeHash(path.join(target, s.uploads))).some((l) => l.includes('after-cut'))).toBe(false);
+    expect(newer).not.toBe('');
+  });
+
+  it('reports by name a file deleted between the walk and the read', async () => {
+    const victim = path.join(s.uploads, 'dossier/2/photo.jpg');
+    const artifact = await backUp({
+      driver: s.driver,
+      repo,
+      cutId: 'c4',
+      onProgress: (p) => {
+        if (p.step === 'walk' && p.message?.startsWith('walk done')) rmSync(victim); // after the walk, before restic reads
+      },
+    });
+    expect(artifact.missing).toEqual([victim]);
+    expect(artifact.files).toBe(7); // regular files restic read (symlinks are not counted)
+    const target = path.join(await temp.make(), 'restored');
+    await restore(s.driver, artifact, 'r6', target);
+    const names = (await treeHash(path.join(target, s.uploads))).map((l) => l.split(' ')[0]);
+    expect(names).toContain('dossier/1/photo.jpg');
+    expect(names).not.toContain('dossier/2/photo.jpg');
+  });
+
+  it('keeps version history: a second backup of an unchanged tree reads and stores (almost) nothing', async () => {
+    const first = await backUp({ driver: s.driver, repo, cutId: 'c5' });
+    const size = diskBytes(repoDir);
+    const second = await backUp({ driver: s.driver, repo, cutId: 'c6' });
+    const added = diskBytes(repoDir) - size;
+    expect(second.details).toMatchObject({ parentId: first.snapshotIds[0], filesNew: 0, filesChanged: 0, filesUnmodified: 8 });
+    expect(second.snapshotIds[0]).not.toBe(first.snapshotIds[0]);
+    expect(second.dataAddedBytes).toBeLessThan(5_000);
+    expect(added).toBeLessThan(20_000);
+  });
+
+  it('a restore that fails at a step names it and leaves the live trees as they were', async () => {
+    const artifact = await backUp({ driver: s.driver, repo, cutId: 'c7' });
+    await writeTree(s.uploads, { 'later.jpg': 'after the backup' });
+    const extra = path.join(path.dirname(s.ffupload), 'not-in-snapshot');
+    await mkdir(extra);
+    const live = await hashes([s.uploads, s.ffupload, extra]);
+    const wider = createUploadsDriver({ kind: 'uploads', name: s.driver.name, paths: [s.uploads, s.ffupload, extra] });
+    const failing = restore(wider, artifact, 'r7');
+    await expect(failing).rejects.toThrow(`restore of ${s.driver.ref} stopped at step 'stage ${extra}'`);
+    const err = (await failing.catch((e: unknown) => e)) as RestoreStepFailedError;
+    expect(err.cause).toBeInstanceOf(SnapshotPathNotFoundError);
+    expect(err.report.steps.at(-1)).toMatchObject({ step: `stage ${extra}`, ok: false });
+    expect(await hashes([s.uploads, s.ffupload, extra])).toEqual(live);
+    for (const root of [s.uploads, s.ffupload, extra]) expect((await readdir(root)).filter(reserved)).toEqual([]);
+  });
+
+  it('follows a root that is a symlink to a data volume, and keeps an empty root', async () => {
+    const volume = path.join(await temp.make(), 'volume');
+    await writeTree(volume, { 'a.jpg': 'on the volume' });
+    const alias = path.join(path.dirname(s.uploads), 'volume-link');
+    await symlink(volume, alias);
+    const empty = path.join(path.dirname(s.uploads), 'empty-root');
+    await mkdir(empty);
+    const driver = createUploadsDriver({ kind: 'uploads', name: `${s.driver.name}v`, paths: [alias, empty] });
+    const artifact = await backUp({ driver, repo, cutId: 'c8' });
+    expect(artifact.details?.roots).toBe(JSON.stringify({ [alias]: volume, [empty]: empty }));
+    await writeTree(volume, { 'later.jpg': 'x' });
+    await writeTree(empty, { 'later.jpg': 'x' });
+    await restore(driver, artifact, 'r8');
+    expect((await treeHash(volume)).map((l) => l.split(' ')[0])).toEqual(['a.jpg']);
+    expect(await readdir(empty)).toEqual([]);
+    expect((await lstat(alias)).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses to upload without a cut and to prepare with a missing directory', async () => {
+    const upload = s.driver.upload({ jobId: 'j', tags: { site: 's', cutId: 'c', component: s.driver.ref }, repository: repo, logger: silentLogger() });
+    await expect(upload).rejects.toThrow(IllegalStateError);
+    await expect(upload).rejects.toThrow(`${s.driver.ref}: upload called without a cut`);
+    const gone = path.join(base, 'no-such-dir');
+    const broken = createUploadsDriver({ kind: 'uploads', name: 'broken', paths: [gone] });
+    await expect(broken.prepare()).rejects.toThrow(NotFoundError);
+    await expect(broken.prepare()).rejects.toThrow(`upload directory '${gone}' of uploads:broken does not exist`);
+  });
+});

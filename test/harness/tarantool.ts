@@ -3,7 +3,7 @@
  * allowed everything (tests only). `extraLua` runs after box.cfg (create spaces, functions).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from '../../shared/net.js';
@@ -17,6 +17,14 @@ export interface TestTarantool {
   vinylDir: string;
   logs(): string;
   stop(): Promise<void>;
+}
+
+async function waitForFile(file: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`tarantool did not get ready (${file}) within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function startTarantool(options: { extraLua?: string } = {}): Promise<TestTarantool> {
@@ -34,6 +42,8 @@ export async function startTarantool(options: { extraLua?: string } = {}): Promi
       `  wal_dir = '${walDir}', vinyl_dir = '${vinylDir}', log_level = 4 }`,
       `box.schema.user.grant('guest', 'super', nil, nil, { if_not_exists = true })`,
       options.extraLua ?? '',
+      // Written last: the port listens as soon as box.cfg runs, before the grant and extraLua.
+      `local f = io.open('${path.join(dir, 'ready')}', 'w') f:write('ok') f:close()`,
     ].join('\n'),
   );
   let logs = '';
@@ -43,7 +53,7 @@ export async function startTarantool(options: { extraLua?: string } = {}): Promi
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
-      waitForPort(port),
+      waitForFile(path.join(dir, 'ready')).then(() => waitForPort(port)),
       exited.then(() => Promise.reject(new Error(`tarantool exited at start: ${logs}`))),
     ]);
   } catch (err) {

@@ -1,0 +1,120 @@
+/**
+ * `PoolerConsole` over pgbouncer's admin console (the `pgbouncer` pseudo-database). The console speaks
+ * only the simple query protocol, which node-postgres uses for a query without parameters. Each
+ * command gets its own short-lived connection, so an abandoned PAUSE can be cut off by closing it.
+ */
+import type pg from 'pg';
+import { CancelledError, NotFoundError, UnavailableError } from '../../../shared/errors.js';
+import type { PoolerConsole } from '../../domain/drivers/postgres/ports.js';
+import { clientConfig, connectClient, withClient, type PgEndpoint } from './connection.js';
+
+const CONSOLE_DATABASE = 'pgbouncer';
+const APP_NAME = 'ffkeeper-agent';
+
+interface ShowPoolsRow {
+  database: string;
+  sv_login?: number | string;
+  cl_waiting?: number | string;
+}
+
+interface ShowDatabasesRow {
+  name: string;
+  paused?: number | string;
+}
+
+/** pgbouncer's admin console at `endpoint` (admin user and password). */
+export class PgbouncerConsole implements PoolerConsole {
+  readonly address: string;
+  private readonly config: pg.ClientConfig;
+  private readonly loginSettleMs: number;
+  private readonly resumeCooldownMs: number;
+  /** When this console last resumed each database. */
+  private readonly resumedAt = new Map<string, number>();
+
+  /**
+   * `loginSettleMs`: how long PAUSE waits at most for server logins in progress to finish (default 250);
+   * `resumeCooldownMs`: least time between a RESUME and the next PAUSE of the same database (default
+   * 500), so pgbouncer can re-open the server connections PAUSE closed. See `settleLogins`.
+   */
+  constructor(endpoint: PgEndpoint, options: { loginSettleMs?: number; resumeCooldownMs?: number } = {}) {
+    this.address = `${endpoint.host}:${endpoint.port}`;
+    this.config = clientConfig(endpoint, CONSOLE_DATABASE, APP_NAME);
+    this.loginSettleMs = options.loginSettleMs ?? 250;
+    this.resumeCooldownMs = options.resumeCooldownMs ?? 500;
+  }
+
+  async pause(database: string, options: { signal: AbortSignal; onSent: () => void }): Promise<void> {
+    const client = await connectClient(this.config, 'pgbouncer console');
+    const close = (): void => void client.end().catch(() => undefined);
+    if (options.signal.aborted) {
+      close();
+      throw new CancelledError(`PAUSE ${database} on pgbouncer ${this.address} was cancelled`);
+    }
+    options.signal.addEventListener('abort', close, { once: true });
+    try {
+      const cooldown = (this.resumedAt.get(database) ?? 0) + this.resumeCooldownMs - Date.now();
+      if (cooldown > 0) await new Promise((r) => setTimeout(r, cooldown));
+      await this.settleLogins(client, database, options.signal);
+      const query = client.query(`PAUSE ${database}`);
+      options.onSent();
+      await query;
+    } catch (err) {
+      if (options.signal.aborted) throw new CancelledError(`PAUSE ${database} on pgbouncer ${this.address} was cancelled`, { cause: err });
+      throw this.failure(`PAUSE ${database}`, err);
+    } finally {
+      options.signal.removeEventListener('abort', close);
+      close();
+    }
+  }
+
+  async resume(database: string): Promise<'resumed' | 'not-paused'> {
+    return withClient(this.config, 'pgbouncer console', async (client) => {
+      try {
+        await client.query(`RESUME ${database}`);
+        this.resumedAt.set(database, Date.now());
+        return 'resumed' as const;
+      } catch (err) {
+        if (err instanceof Error && /is not paused/.test(err.message)) return 'not-paused' as const;
+        throw this.failure(`RESUME ${database}`, err);
+      }
+    });
+  }
+
+  async check(database: string): Promise<{ paused: boolean }> {
+    return withClient(this.config, 'pgbouncer console', async (client) => {
+      let rows: ShowDatabasesRow[];
+      try {
+        rows = (await client.query<ShowDatabasesRow>('SHOW DATABASES')).rows;
+      } catch (err) {
+        throw this.failure('SHOW DATABASES', err);
+      }
+      const row = rows.find((r) => r.name === database);
+      if (!row) throw new NotFoundError(`pgbouncer ${this.address} does not serve database '${database}' (it serves: ${rows.map((r) => r.name).join(', ')})`);
+      return { paused: Number(row.paused ?? 0) === 1 };
+    });
+  }
+
+  /**
+   * Waits (bounded by `loginSettleMs`) until no server connection of `database` is logging in and no
+   * client waits for one (which would make pgbouncer launch one any moment). PAUSE closes servers that
+   * are still logging in, pgbouncer 1.18 counts that as a failed login and then launches no new server
+   * connection for `server_login_retry` (15 s by default) after RESUME: writes would stall that long.
+   * PAUSE also closes every idle server connection, so right after a RESUME pgbouncer re-opens them:
+   * hence also the cool-down after our own RESUME. Both narrow the race; neither can close it.
+   */
+  private async settleLogins(client: pg.Client, database: string, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.loginSettleMs;
+    let quiet = 0; // consecutive quiet samples: a client between two queries is neither waiting nor served
+    while (quiet < 2 && Date.now() < deadline && !signal.aborted) {
+      const pools = (await client.query<ShowPoolsRow>('SHOW POOLS')).rows.filter((r) => r.database === database);
+      const busy = pools.reduce((n, r) => n + Number(r.sv_login ?? 0) + Number(r.cl_waiting ?? 0), 0);
+      quiet = busy === 0 ? quiet + 1 : 0;
+      if (quiet < 2) await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  private failure(command: string, err: unknown): UnavailableError {
+    const why = err instanceof Error ? err.message : String(err);
+    return new UnavailableError(`${command} on pgbouncer ${this.address} failed: ${why}`, { cause: err });
+  }
+}

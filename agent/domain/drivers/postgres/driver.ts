@@ -1,0 +1,191 @@
+/**
+ * The PostgreSQL component driver (FindFace's main database `ffsecurity`, behind pgbouncer):
+ * - freeze: `PAUSE <db>` on pgbouncer's admin console, bounded by a timeout; a PAUSE that does not
+ *   return in time is cancelled with RESUME and reported as a TimeoutError naming pgbouncer and the db;
+ * - cut: `pg_export_snapshot()` in a REPEATABLE READ transaction on a direct connection, with the WAL
+ *   position and server time; held until pg_dump has started (upload) or release();
+ * - thaw: `RESUME <db>`; idempotent, a no-op when no PAUSE was sent;
+ * - upload: see upload.ts; restore: see restore.ts.
+ */
+import { IllegalStateError, TimeoutError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
+import type { Logger } from '../../../../shared/logger.js';
+import type { ServiceManager } from '../../ports.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, RestoreContext, RestoreReport, UploadContext } from '../types.js';
+import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
+import { restorePostgres } from './restore.js';
+import { withTimeout } from './streams.js';
+import { uploadDump } from './upload.js';
+
+export const DEFAULT_PAUSE_TIMEOUT_MS = 2_000;
+/** Time allowed, on top of the PAUSE timeout, to connect to the console and get the PAUSE sent. */
+export const PAUSE_PREPARE_MS = 2_000;
+
+/** The ports a PostgreSQL driver drives. */
+export interface PostgresDriverPorts {
+  pooler: PoolerConsole;
+  server: DatabaseServer;
+  dump: DumpTool;
+  loader: SqlLoader;
+  app: AppCommands;
+  services: ServiceManager;
+}
+
+/** How the driver is set up (from the component's config, see `agent/adapters/postgres/factory.ts`). */
+export interface PostgresDriverOptions {
+  /** Component name (`ffsecurity`). */
+  name: string;
+  /** Database on the PostgreSQL server. */
+  database: string;
+  /** The database as pgbouncer names it (what PAUSE/RESUME name); default `database`. */
+  poolerDatabase?: string;
+  /** Owner of the database when it is re-created on restore. */
+  owner: string;
+  units: { app: string; pgbouncer: string };
+  /** Bound of PAUSE (and of RESUME); default 2 s. */
+  pauseTimeoutMs?: number;
+  /** What the restore reads before touching anything; default `open`. */
+  restoreVerify?: 'open' | 'full';
+  ports: PostgresDriverPorts;
+  logger: Logger;
+}
+
+type PostgresCut = Extract<CutPoint, { kind: 'postgres' }>;
+
+/** The PostgreSQL `ComponentDriver`. */
+export class PostgresDriver implements ComponentDriver {
+  readonly kind = 'postgres' as const;
+  readonly name: string;
+  readonly ref: string;
+  private readonly poolerDatabase: string;
+  private readonly pauseTimeoutMs: number;
+  private readonly ports: PostgresDriverPorts;
+  private readonly logger: Logger;
+  /** True from the moment a PAUSE may have reached pgbouncer until a RESUME succeeded. */
+  private pauseSent = false;
+  private held: { hold: SnapshotHold; cut: PostgresCut } | undefined;
+  private versions: { server?: ServerInfo; pgDump?: string } = {};
+
+  constructor(private readonly options: PostgresDriverOptions) {
+    this.name = options.name;
+    this.ref = `postgres:${options.name}`;
+    this.poolerDatabase = options.poolerDatabase ?? options.database;
+    this.pauseTimeoutMs = options.pauseTimeoutMs ?? DEFAULT_PAUSE_TIMEOUT_MS;
+    this.ports = options.ports;
+    this.logger = options.logger.bindings().component === undefined ? options.logger.child({ component: this.ref }) : options.logger;
+    if (!/^[A-Za-z0-9_.-]+$/.test(this.poolerDatabase)) {
+      throw new ValidationError(`${this.ref}: pgbouncer database name '${this.poolerDatabase}' cannot be named in PAUSE/RESUME`, { field: 'pgbouncer.database' });
+    }
+  }
+
+  /** Server reachable, pgbouncer's console answering for the database, pg_dump present and new enough. */
+  async prepare(): Promise<void> {
+    const { server, pooler, dump } = this.ports;
+    const info = await server.check(this.options.database);
+    await pooler.check(this.poolerDatabase);
+    const tool = await dump.check();
+    const serverMajor = Math.floor(info.versionNum / 10_000);
+    if (tool.major < serverMajor) {
+      throw new IllegalStateError(`${this.ref}: pg_dump ${tool.version} is older than PostgreSQL ${info.version} at ${server.address}; install pg_dump ${serverMajor} or newer`);
+    }
+    this.versions = { server: info, pgDump: tool.version };
+  }
+
+  /** `PAUSE <db>` on pgbouncer, bounded by `pauseTimeoutMs`; on timeout or error, RESUME and throw. */
+  async freeze(): Promise<void> {
+    const { pooler } = this.ports;
+    const db = this.poolerDatabase;
+    const abort = new AbortController();
+    const started = Date.now();
+    try {
+      await this.boundedPause(abort);
+      this.logger.debug({ ms: Date.now() - started }, 'pgbouncer paused');
+    } catch (err) {
+      abort.abort();
+      const sent = this.pauseSent;
+      const undo = await this.thaw().then(
+        () => (sent ? 'cancelled with RESUME' : 'nothing was paused'),
+        (e: unknown) => `RESUME failed too: ${e instanceof Error ? e.message : String(e)}`,
+      );
+      if (err instanceof TimeoutError) throw new TimeoutError(`${err.message}; ${undo}`, { cause: err });
+      const why = err instanceof Error ? err.message : String(err);
+      throw new UnavailableError(`PAUSE ${db} on pgbouncer ${pooler.address} failed: ${why}; ${undo}`, { cause: err });
+    }
+  }
+
+  /**
+   * The PAUSE itself gets `pauseTimeoutMs` from the moment it is sent; getting there (connecting, the
+   * console's short wait for server logins in progress) gets `PAUSE_PREPARE_MS` more before that.
+   */
+  private boundedPause(abort: AbortController): Promise<void> {
+    const { pooler } = this.ports;
+    const what = `PAUSE ${this.poolerDatabase} on pgbouncer ${pooler.address}`;
+    const ms = this.pauseTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const expire = (message: string) => (): void => {
+        abort.abort();
+        reject(new TimeoutError(message));
+      };
+      let timer = setTimeout(expire(`${what} could not be sent within ${ms + PAUSE_PREPARE_MS} ms`), ms + PAUSE_PREPARE_MS);
+      const onSent = (): void => {
+        this.pauseSent = true;
+        clearTimeout(timer);
+        timer = setTimeout(expire(`${what} did not return within ${ms} ms`), ms);
+      };
+      pooler
+        .pause(this.poolerDatabase, { signal: abort.signal, onSent })
+        .then(resolve, reject)
+        .finally(() => clearTimeout(timer));
+    });
+  }
+
+  /** Exports the snapshot on a direct connection and keeps its transaction open. */
+  async cut(): Promise<CutPoint> {
+    if (this.held) throw new IllegalStateError(`${this.ref}: a cut is already held (snapshot ${this.held.cut.snapshotName}); upload or release it first`);
+    const hold = await this.ports.server.exportSnapshot(this.options.database);
+    const { name, lsn, time } = hold.snapshot;
+    const cut: PostgresCut = { kind: 'postgres', component: this.ref, time, snapshotName: name, lsn };
+    this.held = { hold, cut };
+    this.logger.info({ snapshot: name, lsn }, 'cut taken');
+    return cut;
+  }
+
+  /** `RESUME <db>`, bounded; nothing to do when no PAUSE was sent. */
+  async thaw(): Promise<void> {
+    if (!this.pauseSent) return;
+    const { pooler } = this.ports;
+    const db = this.poolerDatabase;
+    const result = await withTimeout(pooler.resume(db), this.pauseTimeoutMs, `RESUME ${db} on pgbouncer ${pooler.address} did not return within ${this.pauseTimeoutMs} ms`);
+    this.pauseSent = false;
+    this.logger.debug({ result }, 'pgbouncer resumed');
+  }
+
+  /** pg_dump from the held snapshot, streamed into the repository; the cut is released afterwards. */
+  async upload(ctx: UploadContext): Promise<ComponentArtifact> {
+    const held = this.held;
+    if (!held) throw new IllegalStateError(`${this.ref}: upload without a cut (call cut() first)`);
+    this.held = undefined;
+    if (ctx.tags.component !== this.ref) {
+      await held.hold.release();
+      throw new ValidationError(`${this.ref}: upload tagged for component '${ctx.tags.component}'`, { field: 'tags.component' });
+    }
+    const details: Record<string, string> = {};
+    if (this.versions.server) details.serverVersion = this.versions.server.version;
+    if (this.versions.pgDump) details.pgDumpVersion = this.versions.pgDump;
+    return uploadDump({ ctx, dumpTool: this.ports.dump, hold: held.hold, cut: held.cut, database: this.options.database, details });
+  }
+
+  /** Ends the cut's transaction without uploading. Idempotent. */
+  async release(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (held) await held.hold.release();
+  }
+
+  /** FindFace's documented restore sequence; see restore.ts. */
+  restore(ctx: RestoreContext): Promise<RestoreReport> {
+    const { database, owner, units } = this.options;
+    const { server, loader, app, services } = this.ports;
+    const settings = { ref: this.ref, database, owner, units, verify: this.options.restoreVerify ?? 'open', progressIntervalMs: 1000 };
+    return restorePostgres({ server, loader, app, services }, settings, ctx);
+  }
+}

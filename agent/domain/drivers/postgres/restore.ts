@@ -1,0 +1,269 @@
+/**
+ * Restore of the FindFace main database, following FindFace's documented sequence exactly, every step
+ * checked and reported, stopping at the first failure:
+ *
+ *   1 stop findface-security · 2 stop pgbouncer · 3 DROP DATABASE · 4 CREATE DATABASE … TEMPLATE template0
+ *   5 start pgbouncer · 6 psql ON_ERROR_STOP fed from the repository · 7 findface-security migrate,
+ *   create_groups, create_default_user · 8 start findface-security
+ *
+ * Before step 1 nothing is touched until everything the sequence needs is proven available: the
+ * artifact can be read (repository reachable, password right, snapshot and file exist, first bytes
+ * decrypt — or, with `verify: 'full'`, the whole dump matches its sha256), psql and findface-security
+ * are on PATH, the server answers and the owner role exists. A failure up to and including step 3
+ * leaves the database as it was and starts again the units this restore stopped, so the site is as it
+ * was. The load runs in one transaction and commits only when the stream ended cleanly with the
+ * recorded sha256, so a damaged artifact never leaves a half-loaded database.
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { CancelledError, ValidationError } from '../../../../shared/errors.js';
+import { SnapshotNotFoundError, SnapshotPathNotFoundError } from '../../../../shared/repository/errors.js';
+import type { Repository } from '../../../../shared/repository/repository.js';
+import { componentTag } from '../../../../shared/tags.js';
+import type { ServiceManager } from '../../ports.js';
+import type { ComponentArtifact, RestoreContext, RestoreReport } from '../types.js';
+import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
+import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
+import { Sha256Stream } from './streams.js';
+
+/** What the restore works on. */
+export interface RestoreSettings {
+  /** `postgres:<name>` */
+  ref: string;
+  /** The database restored into (this site's). */
+  database: string;
+  owner: string;
+  units: { app: string; pgbouncer: string };
+  /** `open`: read the first bytes before touching anything; `full`: read and hash the whole dump first. */
+  verify: 'open' | 'full';
+  /** How often load progress is reported. */
+  progressIntervalMs: number;
+}
+
+/** The ports the restore drives. */
+export interface RestorePorts {
+  server: DatabaseServer;
+  loader: SqlLoader;
+  app: AppCommands;
+  services: ServiceManager;
+}
+
+/** Where the dump lives in the repository, taken from the artifact. */
+interface DumpSource {
+  snapshotId: string;
+  file: string;
+  sha256: string | undefined;
+  bytes: number;
+}
+
+/** The artifact must be a PostgreSQL dump with one snapshot; its file defaults to `/<database>.sql`. */
+export function dumpSourceOf(artifact: ComponentArtifact): DumpSource {
+  const snapshotId = artifact.snapshotIds[0];
+  if (artifact.kind !== 'postgres' || artifact.cut.kind !== 'postgres') {
+    throw new ValidationError(`artifact of ${artifact.component} is a ${artifact.kind} artifact, not a PostgreSQL dump`, { field: 'artifact' });
+  }
+  if (snapshotId === undefined || artifact.snapshotIds.length !== 1) {
+    throw new ValidationError(`artifact of ${artifact.component} must name exactly one repository snapshot`, { field: 'snapshotIds' });
+  }
+  const declared = artifact.details?.file;
+  const database = artifact.details?.database;
+  const file = typeof declared === 'string' ? declared : typeof database === 'string' ? `/${database}.sql` : undefined;
+  if (file === undefined) {
+    throw new ValidationError(`artifact of ${artifact.component} names no dump file (details.file)`, { field: 'details.file' });
+  }
+  return { snapshotId, file, sha256: artifact.checksums?.[file], bytes: artifact.bytes };
+}
+
+/** Reads the dump to prove it decrypts: the first chunk, or (full) all of it against its sha256. */
+async function probeDump(repository: Repository, source: DumpSource, full: boolean, signal?: AbortSignal): Promise<string> {
+  const stream = repository.dump({ snapshotId: source.snapshotId, path: source.file }, signal ? { signal } : {});
+  const hasher = new Sha256Stream();
+  await new Promise<void>((resolve, reject) => {
+    pipeline(stream, hasher, (err) => {
+      const stoppedOnPurpose = !full && hasher.bytes > 0; // `open`: we destroyed the stream after its first bytes
+      if (err && !stoppedOnPurpose) reject(err);
+      else resolve();
+    });
+    hasher.on('data', () => {
+      if (!full) stream.destroy(); // the first bytes decrypted: enough for an `open` check
+    });
+  });
+  if (!full) return `first ${hasher.bytes} bytes of ${source.file} read`;
+  if (source.sha256 !== undefined && hasher.sha256 !== source.sha256) {
+    throw new ValidationError(`dump ${source.file} of snapshot '${source.snapshotId}' does not match its recorded sha256 (got ${hasher.sha256})`, {
+      field: 'checksums',
+    });
+  }
+  return `${hasher.bytes} bytes of ${source.file} read, sha256 ${source.sha256 === undefined ? 'not recorded' : 'matches'}`;
+}
+
+/** Repository reachable, password right, snapshot and file present, data readable. */
+async function checkArtifact(repository: Repository, artifact: ComponentArtifact, source: DumpSource, options: { full: boolean; signal?: AbortSignal }): Promise<string> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  await repository.describe(signal);
+  const snapshots = await repository.listSnapshots({ tags: [componentTag(artifact.component)] }, signal);
+  const snapshot = snapshots.find((s) => s.id === source.snapshotId || s.id.startsWith(source.snapshotId));
+  if (snapshot === undefined) throw new SnapshotNotFoundError({ url: repository.displayUrl, snapshotId: source.snapshotId });
+  if (!snapshot.paths.includes(source.file)) {
+    throw new SnapshotPathNotFoundError({ url: repository.displayUrl, snapshotId: source.snapshotId, path: source.file });
+  }
+  return probeDump(repository, source, options.full, options.signal);
+}
+
+/** Mutable facts the failure handling needs. */
+interface RestoreState {
+  /** True once DROP DATABASE succeeded. */
+  destroyed: boolean;
+  /** Units that were active before the restore. */
+  wasActive: Record<string, boolean>;
+}
+
+/** One PostgreSQL restore. */
+class PostgresRestore {
+  private readonly runner: StepRunner;
+  private readonly state: RestoreState = { destroyed: false, wasActive: {} };
+
+  constructor(
+    private readonly ports: RestorePorts,
+    private readonly settings: RestoreSettings,
+    private readonly ctx: RestoreContext,
+  ) {
+    this.runner = new StepRunner({
+      component: settings.ref,
+      logger: ctx.logger,
+      ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+  }
+
+  async run(): Promise<RestoreReport> {
+    try {
+      const source = await this.preflight();
+      await this.sequence(source);
+      return this.runner.report();
+    } catch (err) {
+      if (!(err instanceof StepFailure)) throw err;
+      const outcome = await this.afterFailure();
+      throw new RestoreStepFailedError({ report: this.runner.report(), step: err.step, siteChanged: this.state.destroyed, outcome, cause: err.error });
+    }
+  }
+
+  /** Everything checked before anything is touched. */
+  private async preflight(): Promise<DumpSource> {
+    const { ports, ctx } = this;
+    const run = this.runner.run.bind(this.runner);
+    const source = await run('check artifact', () => this.checkArtifact(), (v) => `snapshot ${v.source.snapshotId} in ${ctx.repository.displayUrl}: ${v.detail}`);
+    await run('check tools', async () => {
+      await ports.loader.check();
+      await ports.app.check();
+    });
+    await run('check database server', () => this.checkServer(), (v) => v);
+    await run('check services', () => this.recordServices(), (v) => v);
+    return source.source;
+  }
+
+  private async checkArtifact(): Promise<{ source: DumpSource; detail: string }> {
+    const { ctx, settings } = this;
+    if (ctx.targetDir !== undefined) {
+      throw new ValidationError(`${settings.ref} restores into its database; a target directory is not supported`, { field: 'targetDir' });
+    }
+    const source = dumpSourceOf(ctx.artifact);
+    const options = { full: settings.verify === 'full', ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    return { source, detail: await checkArtifact(ctx.repository, ctx.artifact, source, options) };
+  }
+
+  private async checkServer(): Promise<string> {
+    const { server } = this.ports;
+    const info = await server.check();
+    if (!(await server.roleExists(this.settings.owner))) {
+      throw new ValidationError(`owner role '${this.settings.owner}' does not exist on PostgreSQL ${server.address}`, { field: 'owner' });
+    }
+    return `PostgreSQL ${info.version} at ${server.address}, owner '${this.settings.owner}' exists`;
+  }
+
+  private async recordServices(): Promise<string> {
+    const { app, pgbouncer } = this.settings.units;
+    for (const unit of [app, pgbouncer]) this.state.wasActive[unit] = await this.ports.services.isActive(unit);
+    return [app, pgbouncer].map((u) => `${u} ${this.state.wasActive[u] ? 'active' : 'inactive'}`).join(', ');
+  }
+
+  /** FindFace's documented sequence. */
+  private async sequence(source: DumpSource): Promise<void> {
+    const { ports, settings } = this;
+    const { database, owner, units } = settings;
+    const run = this.runner.run.bind(this.runner);
+    await run(`stop ${units.app}`, () => ports.services.stop(units.app));
+    await run(`stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
+    await run(`drop database ${database}`, () => ports.server.dropDatabase(database));
+    this.state.destroyed = true;
+    await run(`create database ${database}`, () => ports.server.createDatabase({ database, owner }));
+    await run(`start ${units.pgbouncer}`, () => ports.services.start(units.pgbouncer));
+    await run(`load ${source.file} into ${database}`, () => this.load(source), (v) => v);
+    for (const command of APP_COMMANDS) await run(`${ports.app.program} ${command}`, () => ports.app.run(command));
+    await run(`start ${units.app}`, () => ports.services.start(units.app));
+  }
+
+  /** psql fed from the repository; commits only after a clean end with the recorded sha256. */
+  private async load(source: DumpSource): Promise<string> {
+    const { ctx, settings } = this;
+    const signal = ctx.signal ? { signal: ctx.signal } : {};
+    const input: Readable = ctx.repository.dump({ snapshotId: source.snapshotId, path: source.file }, signal);
+    const hasher = new Sha256Stream();
+    pipeline(input, hasher, () => undefined); // an input error destroys `hasher`; the loader sees it and aborts
+    const timer = setInterval(() => this.reportLoad(hasher.bytes, source.bytes), settings.progressIntervalMs);
+    try {
+      await this.ports.loader.load({ database: settings.database, input: hasher, beforeCommit: async () => checkLoaded(hasher, source), ...signal });
+    } finally {
+      clearInterval(timer);
+    }
+    this.reportLoad(hasher.bytes, source.bytes);
+    return `${hasher.bytes} bytes loaded, sha256 ${source.sha256 === undefined ? 'not recorded' : 'verified'}`;
+  }
+
+  private reportLoad(done: number, total: number): void {
+    const event = { kind: 'progress' as const, bytesDone: done, bytesTotal: Math.max(done, total), filesDone: done >= total ? 1 : 0, filesTotal: 1 };
+    this.ctx.onProgress?.({ component: this.settings.ref, step: 'load', event });
+  }
+
+  /** Undo what can be undone (only while nothing was destroyed) and say what state the site is in. */
+  private async afterFailure(): Promise<string> {
+    const { units, database } = this.settings;
+    if (this.state.destroyed) {
+      return `database '${database}' had already been dropped: fix the cause and run the restore again (every step is repeatable); ${units.app} stays stopped until then`;
+    }
+    const restarted: string[] = [];
+    const failed: string[] = [];
+    for (const unit of [units.pgbouncer, units.app]) {
+      if (!this.state.wasActive[unit]) continue;
+      const active = await this.ports.services.isActive(unit).catch(() => false);
+      if (active) continue;
+      try {
+        await this.runner.run(`undo: start ${unit}`, () => this.ports.services.start(unit));
+        restarted.push(unit);
+      } catch (err) {
+        failed.push(`${unit} (${err instanceof StepFailure && err.error instanceof Error ? err.error.message : String(err)})`);
+      }
+    }
+    if (failed.length > 0) return `database '${database}' is untouched, but could not start again: ${failed.join(', ')}`;
+    if (restarted.length > 0) return `database '${database}' is untouched and ${restarted.join(', ')} started again, as before the restore`;
+    return `nothing on the site was changed`;
+  }
+}
+
+/** The loaded stream must have ended with the recorded length and sha256. */
+function checkLoaded(hasher: Sha256Stream, source: DumpSource): void {
+  if (source.sha256 !== undefined && hasher.sha256 !== source.sha256) {
+    throw new ValidationError(`dump ${source.file} of snapshot '${source.snapshotId}' read back with sha256 ${hasher.sha256 ?? '(incomplete)'}, recorded ${source.sha256}`, {
+      field: 'checksums',
+    });
+  }
+  if (hasher.bytes !== source.bytes) {
+    throw new ValidationError(`dump ${source.file} of snapshot '${source.snapshotId}' read back with ${hasher.bytes} bytes, recorded ${source.bytes}`, { field: 'bytes' });
+  }
+}
+
+/** Runs the restore; resolves with the report, or throws `RestoreStepFailedError` naming the failed step. */
+export async function restorePostgres(ports: RestorePorts, settings: RestoreSettings, ctx: RestoreContext): Promise<RestoreReport> {
+  if (ctx.signal?.aborted) throw new CancelledError(`restore of ${settings.ref} was cancelled before it started`);
+  return new PostgresRestore(ports, settings, ctx).run();
+}

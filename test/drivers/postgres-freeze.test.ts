@@ -1,0 +1,188 @@
+/**
+ * PostgreSQL driver, freeze/cut/thaw on real servers: PAUSE really blocks writes through pgbouncer and
+ * RESUME lets them go; the PAUSE → pg_export_snapshot() → RESUME window measured under write load; a
+ * PAUSE that cannot complete is cancelled by RESUME and reported as a TimeoutError; thaw is idempotent
+ * and safe after a failed freeze; the cut's transaction is held until release; prepare names what is wrong.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IllegalStateError, NotFoundError, TimeoutError, UnavailableError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/logger.js';
+import { freePort } from '../../shared/net.js';
+import { createPostgresDriver } from '../../agent/adapters/postgres/factory.js';
+import { waitFor } from '../harness/processes.js';
+import { adminQuery, PgTestSite, seedSchema, startWriters } from './postgres-support.js';
+
+async function consolePaused(site: PgTestSite): Promise<number> {
+  const c = new pg.Client({ host: '127.0.0.1', port: site.pgbouncerPort, user: 'postgres', database: 'pgbouncer' });
+  await c.connect();
+  try {
+    const rows = (await c.query<{ name: string; paused: number }>('SHOW DATABASES')).rows;
+    return Number(rows.find((r) => r.name === site.db.name)?.paused ?? -1);
+  } finally {
+    await c.end();
+  }
+}
+
+async function cutBackends(database: string): Promise<string[]> {
+  const r = await adminQuery<{ state: string }>("SELECT state FROM pg_stat_activity WHERE datname = $1 AND application_name = 'ffkeeper-cut'", [database]);
+  return r.rows.map((row) => row.state);
+}
+
+const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('PostgreSQL driver: freeze, cut, thaw', () => {
+  let site: PgTestSite;
+
+  beforeAll(async () => {
+    site = await PgTestSite.start();
+    await seedSchema(site, 200);
+  });
+
+  afterAll(async () => {
+    await site?.dispose();
+  });
+
+  it('blocks writes through pgbouncer while frozen and lets them go on thaw', async () => {
+    const driver = site.driver();
+    const writers = startWriters(site, 4);
+    const probe = await site.appClient();
+    try {
+      await settle(200);
+      expect(writers.commits()).toBeGreaterThan(0);
+      await driver.freeze();
+      const frozenAt = writers.commits();
+      let probeDone = false;
+      const started = Date.now();
+      const write = probe.query("INSERT INTO ffsecurity_watchlist (name) VALUES ('written while frozen')").then(() => (probeDone = true));
+      await settle(400);
+      expect(writers.commits()).toBe(frozenAt); // nothing committed through pgbouncer while paused
+      expect(probeDone).toBe(false);
+      expect(await consolePaused(site)).toBe(1);
+      await driver.thaw();
+      await write;
+      console.log(`write issued while frozen completed ${Date.now() - started} ms after it was issued (400 ms frozen)`);
+      await settle(200);
+      expect(writers.commits()).toBeGreaterThan(frozenAt);
+      expect(await consolePaused(site)).toBe(0);
+    } finally {
+      await writers.stop();
+      await probe.end();
+    }
+  });
+
+  it('keeps PAUSE → export → RESUME short under write load, and writes flow again after each thaw', async () => {
+    const driver = site.driver();
+    const writers = startWriters(site, 8);
+    const windows: number[] = [];
+    const resumedWithin: number[] = [];
+    try {
+      await settle(200);
+      for (let i = 0; i < 15; i += 1) {
+        const t0 = performance.now();
+        await driver.freeze();
+        await driver.cut();
+        await driver.thaw();
+        windows.push(performance.now() - t0);
+        const before = writers.commits();
+        await driver.release();
+        const { elapsedMs } = await waitFor(async () => writers.commits() > before, 2000, 2);
+        resumedWithin.push(elapsedMs);
+        await settle(550); // cuts are minutes apart in practice; back-to-back ones wait out a cool-down
+
+      }
+    } finally {
+      await writers.stop();
+    }
+    console.log(`first commit after each thaw within: max ${Math.max(...resumedWithin)} ms`);
+    const sorted = [...windows].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? NaN;
+    const max = sorted[sorted.length - 1] ?? NaN;
+    console.log(`PAUSE→export→RESUME over ${windows.length} rounds with 8 writers (${writers.commits()} commits): median ${median.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+    expect(median).toBeLessThan(250);
+    expect(max).toBeLessThan(2000);
+    expect(await cutBackends(site.db.name)).toEqual([]);
+  });
+
+  it('cancels a PAUSE that does not return in time with RESUME and reports a TimeoutError', async () => {
+    const driver = site.driver({ pauseTimeoutMs: 500 });
+    const open = await site.appClient();
+    const other = await site.appClient();
+    try {
+      await open.query('BEGIN');
+      await open.query('SELECT 1'); // holds a server connection: PAUSE waits for this transaction
+      const started = Date.now();
+      const err = await driver.freeze().catch((e: unknown) => e);
+      const took = Date.now() - started;
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect((err as Error).message).toBe(
+        `PAUSE ${site.db.name} on pgbouncer 127.0.0.1:${site.pgbouncerPort} did not return within 500 ms; cancelled with RESUME`,
+      );
+      expect(took).toBeGreaterThanOrEqual(500);
+      expect(took).toBeLessThan(3000);
+      expect(await consolePaused(site)).toBe(0);
+      const t = Date.now();
+      await other.query('SELECT 1'); // the site is not left frozen
+      expect(Date.now() - t).toBeLessThan(1000);
+      await driver.thaw(); // idempotent after a failed freeze
+    } finally {
+      await open.query('COMMIT').catch(() => undefined);
+      await open.end();
+      await other.end();
+    }
+  });
+
+  it('thaws without complaint when freeze never reached pgbouncer, was never called, or already thawed', async () => {
+    const closed = await freePort();
+    const unreachable = createPostgresDriver(
+      { ...site.config, pgbouncer: { ...site.config.pgbouncer, port: closed } },
+      { logger: silentLogger(), pathPrepend: [site.binDir] },
+    );
+    const err = await unreachable.freeze().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(new RegExp(`^PAUSE ${site.db.name} on pgbouncer 127\\.0\\.0\\.1:${closed} failed: pgbouncer console postgres@127\\.0\\.0\\.1:${closed}/pgbouncer is unreachable: .*ECONNREFUSED.*; nothing was paused$`));
+    await expect(unreachable.thaw()).resolves.toBeUndefined();
+    const driver = site.driver();
+    await expect(driver.thaw()).resolves.toBeUndefined();
+    await driver.freeze();
+    await driver.thaw();
+    await driver.thaw();
+    expect(await consolePaused(site)).toBe(0);
+  });
+
+  it('holds the cut transaction open until release, which is idempotent', async () => {
+    const driver = site.driver();
+    const cut = await driver.cut();
+    expect(await cutBackends(site.db.name)).toEqual(['idle in transaction']);
+    await expect(driver.cut()).rejects.toThrow(IllegalStateError);
+    const reader = new pg.Client({ connectionString: site.db.connectionString });
+    await reader.connect();
+    try {
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      if (cut.kind !== 'postgres') throw new Error('unreachable');
+      await reader.query(`SET TRANSACTION SNAPSHOT '${cut.snapshotName}'`); // importable while held
+      await reader.query('COMMIT');
+    } finally {
+      await reader.end();
+    }
+    await driver.release();
+    await driver.release();
+    expect(await cutBackends(site.db.name)).toEqual([]);
+    const err = await driver.upload({ jobId: 'j', tags: { site: 's', cutId: 'c', component: driver.ref }, repository: undefined as never, logger: silentLogger() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IllegalStateError);
+    expect((err as Error).message).toBe('postgres:ffsecurity: upload without a cut (call cut() first)');
+  });
+
+  it('prepare names an unreachable server and a database pgbouncer does not serve', async () => {
+    await expect(site.driver().prepare()).resolves.toBeUndefined();
+    const closed = await freePort();
+    const noServer = createPostgresDriver({ ...site.config, port: closed }, { logger: silentLogger() });
+    const e1 = await noServer.prepare().catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(UnavailableError);
+    expect((e1 as Error).message).toMatch(new RegExp(`^PostgreSQL postgres@127\\.0\\.0\\.1:${closed}/${site.db.name} is unreachable: .*ECONNREFUSED`));
+    const wrongDb = createPostgresDriver({ ...site.config, pgbouncer: { ...site.config.pgbouncer, database: 'not_served' } }, { logger: silentLogger() });
+    const e2 = await wrongDb.prepare().catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(NotFoundError);
+    expect((e2 as Error).message).toMatch(new RegExp(`^pgbouncer 127\\.0\\.0\\.1:${site.pgbouncerPort} does not serve database 'not_served' \\(it serves: .*${site.db.name}`));
+  });
+});

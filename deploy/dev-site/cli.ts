@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+/**
+ * `ffkeeper-devsite`: bring FindFace-like dev sites of real servers up and down, load them, run the
+ * writer, check their integrity. Also the entry point of the site's own processes (`writer run`,
+ * `sf-api-run`) and of its shims (`shim systemctl|findface-security`).
+ *
+ * Exit codes: those of shared/exit-codes.ts (README); `check` also exits 1 when it found errors.
+ */
+import { Command, Option } from 'commander';
+import { describeError } from '../../shared/errors.js';
+import { exitCodeFor } from '../../shared/exit-codes.js';
+import { createLogger } from '../../shared/logger.js';
+import { formatReport } from './check-report.js';
+import { checkSiteState } from './checker.js';
+import { loadData } from './load.js';
+import { serveSfApiStandIn } from './sfapi.js';
+import { runFindfaceSecurity, runSystemctl } from './shims.js';
+import { downSite, listSites, upSite, UP_DEFAULTS } from './site.js';
+import { loadSiteState } from './state.js';
+import { formatStatus, siteStatus } from './status.js';
+import { startWriter, stopWriter, writerStatsFile } from './units.js';
+import { runWriter } from './writer.js';
+
+interface SiteOpts {
+  site: string;
+  root?: string;
+  json?: boolean;
+}
+
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`not an integer: ${v}`);
+  return n;
+};
+
+function print(opts: { json?: boolean }, data: unknown, human: string): void {
+  process.stdout.write(opts.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+}
+
+function siteCommand(parent: Command, name: string, description: string): Command {
+  return parent
+    .command(name)
+    .description(description)
+    .requiredOption('--site <site>', 'dev site id, e.g. msk-1')
+    .option('--root <dir>', 'directory holding the sites (default $FFK_DEVSITE_ROOT or <tmp>/ffkeeper-devsites)');
+}
+
+function addUp(program: Command): void {
+  siteCommand(program, 'up', 'create, start and fill a dev site')
+    .option('--shards <n>', 'Tarantool shards', int, UP_DEFAULTS.shards)
+    .option('--dossiers <n>', 'dossiers to generate (1–2 faces each)', int, UP_DEFAULTS.dossiers)
+    .option('--events <n>', 'events to generate', int, UP_DEFAULTS.events)
+    .option('--vector-dim <n>', 'feature vector dimension', int, UP_DEFAULTS.vectorDim)
+    .option('--db <name>', 'database name (default ffsecurity_<site>)')
+    .option('--nats <urls>', 'NATS servers for the agent configs, comma-separated')
+    .option('--writer-rate <n>', 'default writes/s of the findface-security unit', int, UP_DEFAULTS.writerRate)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: SiteOpts & { shards: number; dossiers: number; events: number; vectorDim: number; db?: string; nats?: string; writerRate: number }) => {
+      const r = await upSite({
+        site: o.site, root: o.root, shards: o.shards, dossiers: o.dossiers, events: o.events, vectorDim: o.vectorDim, database: o.db,
+        nats: o.nats?.split(',').map((s) => s.trim()).filter(Boolean), writerRate: o.writerRate,
+        onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
+      });
+      const mib = Math.round(r.loaded.bytes / 2 ** 20);
+      print(o, { site: r.state.site, siteDir: r.state.siteDir, loaded: r.loaded, timingsMs: r.timingsMs, agentConfigs: r.state.agentConfigs },
+        `dev site '${r.state.site}' up at ${r.state.siteDir} in ${(r.timingsMs.total / 1000).toFixed(1)} s: ${r.loaded.dossiers} dossiers, ` +
+          `${r.loaded.faces} faces, ${r.loaded.events} events, ${mib} MiB of files\n  agent configs: ${Object.values(r.state.agentConfigs).join(' ')}`);
+    });
+  siteCommand(program, 'load', 'add dossiers and events to a site that is up')
+    .option('--dossiers <n>', 'dossiers to add', int, 0)
+    .option('--events <n>', 'events to add', int, 0)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: SiteOpts & { dossiers: number; events: number }) => {
+      const p = await loadData(loadSiteState(o.site, o.root), { dossiers: o.dossiers, events: o.events });
+      print(o, p, `added ${p.dossiers} dossiers (${p.faces} faces) and ${p.events} events, ${Math.round(p.bytes / 2 ** 20)} MiB of files`);
+    });
+}
+
+function addWriter(program: Command): void {
+  const writer = program.command('writer').description('the findface-security-like writer');
+  siteCommand(writer, 'start', 'start the writer in the background')
+    .option('--rate <n>', 'writes per second', int)
+    .option('--concurrency <n>', 'writes in flight', int)
+    .action(async (o: SiteOpts & { rate?: number; concurrency?: number }) => {
+      const pid = await startWriter(loadSiteState(o.site, o.root), { rate: o.rate, concurrency: o.concurrency });
+      process.stdout.write(`writer of '${o.site}' running (pid ${pid})\n`);
+    });
+  siteCommand(writer, 'stop', 'stop the writer (in-flight writes finish)')
+    .option('--json', 'print the final stats as JSON')
+    .action(async (o: SiteOpts) => {
+      const stats = await stopWriter(loadSiteState(o.site, o.root));
+      print(o, stats ?? null, stats ? `writer stopped: ${stats.writes} writes in ${stats.elapsed.toFixed(1)} s = ${stats.rate}/s, ${stats.errors} errors` : 'writer never ran');
+    });
+  siteCommand(writer, 'run', 'run the writer in the foreground until SIGTERM')
+    .option('--rate <n>', 'writes per second', int)
+    .option('--concurrency <n>', 'writes in flight', int)
+    .action(async (o: SiteOpts & { rate?: number; concurrency?: number }) => {
+      const state = loadSiteState(o.site, o.root);
+      const abort = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort());
+      const logger = createLogger({ name: 'devsite-writer' }).child({ site: o.site });
+      const options = { rate: o.rate ?? state.writer.rate, concurrency: o.concurrency ?? state.writer.concurrency, statsFile: writerStatsFile(state), logger };
+      logger.info(options.rate, 'writer started (writes/s)');
+      const stats = await runWriter(state, options, abort.signal);
+      logger.info({ writes: stats.writes, rate: stats.rate, errors: stats.errors }, 'writer stopped');
+    });
+}
+
+function addInspection(program: Command): void {
+  siteCommand(program, 'check', 'verify every row → record → file reference; exit 1 on errors')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: SiteOpts) => {
+      const report = await checkSiteState(loadSiteState(o.site, o.root));
+      print(o, report, formatReport(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  siteCommand(program, 'status', 'units, counts and writer stats')
+    .option('--json', 'print as JSON')
+    .action(async (o: SiteOpts) => {
+      const s = await siteStatus(loadSiteState(o.site, o.root));
+      print(o, s, formatStatus(s));
+    });
+
+  siteCommand(program, 'down', 'stop everything, drop the database, remove the directory')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: SiteOpts) => {
+      const r = await downSite(o.site, o.root);
+      print(o, r, `dev site '${o.site}' down: stopped ${r.stopped.join(', ') || 'nothing'}; dropped ${r.databaseDropped ?? '-'}; removed ${r.removed ?? '-'}`);
+    });
+  program
+    .command('list')
+    .description('sites under the root')
+    .option('--root <dir>', 'directory holding the sites')
+    .option('--json', 'print as JSON')
+    .action((o: { root?: string; json?: boolean }) => {
+      const sites = listSites(o.root);
+      print(o, sites, sites.join('\n') || '(no dev sites)');
+    });
+}
+
+/** Entry points of the site's own processes and shims. */
+function addInternal(program: Command): void {
+  siteCommand(program, 'shim', 'run a shim (systemctl | findface-security) for the site')
+    .argument('<tool>', 'systemctl or findface-security')
+    .argument('[args...]', 'the shim arguments, after --')
+    .action(async (tool: string, args: string[], o: SiteOpts) => {
+      const state = loadSiteState(o.site, o.root);
+      const r = tool === 'systemctl' ? await runSystemctl(state, args) : tool === 'findface-security' ? await runFindfaceSecurity(state, args) : { code: 1, stdout: '', stderr: `unknown shim '${tool}'\n` };
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+
+  program
+    .addCommand(
+      new Command('sf-api-run')
+        .description('the findface-sf-api stand-in (foreground)')
+        .requiredOption('--site <site>')
+        .addOption(new Option('--root <dir>'))
+        .action((o: SiteOpts) => {
+          const server = serveSfApiStandIn(loadSiteState(o.site, o.root));
+          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => server.close(() => process.exit(0)));
+        }),
+      { hidden: true },
+    );
+}
+
+function buildProgram(): Command {
+  const program = new Command('ffkeeper-devsite').description('FindFace-like dev sites made of real servers').showHelpAfterError();
+  addUp(program);
+  addWriter(program);
+  addInspection(program);
+  addInternal(program);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    process.stderr.write(`ffkeeper-devsite: ${describeError(err)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main();

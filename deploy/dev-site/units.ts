@@ -1,0 +1,104 @@
+/**
+ * The site's processes as systemd-style units, named as FindFace names them: `findface-security` (the
+ * writer), `findface-sf-api` (a stand-in), `pgbouncer`, `tarantool@shard-001`, ... This is what the
+ * `systemctl` shim drives, and what `up`, `down` and `status` use.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { NotFoundError, UnavailableError } from '../../shared/errors.js';
+import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
+import { spawnDetached, stopUnitProcess, tailOf, unitPid } from './procs.js';
+import { cliCommand } from './self.js';
+import { SF_API_UNIT, startSfApi, stopSfApi } from './sfapi.js';
+import type { SiteState } from './state.js';
+import { startShard, stopShard } from './tarantool.js';
+import type { WriterStats } from './writer.js';
+
+export const WRITER_UNIT = 'findface-security';
+
+export interface Unit {
+  name: string;
+  start: () => Promise<number>;
+  stop: () => Promise<boolean>;
+}
+
+export interface WriterStartOptions {
+  rate?: number;
+  concurrency?: number;
+}
+
+export function writerStatsFile(state: SiteState): string {
+  return path.join(state.runDir, 'writer-stats.json');
+}
+
+/** The writer's last stats (while it runs: updated every second; after it stopped: final). */
+export function readWriterStats(state: SiteState): WriterStats | undefined {
+  const file = writerStatsFile(state);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as WriterStats) : undefined;
+}
+
+/** Starts the writer process (unless it runs) and waits until it has begun writing. */
+export async function startWriter(state: SiteState, options: WriterStartOptions = {}): Promise<number> {
+  const running = unitPid(state.runDir, state.siteDir, WRITER_UNIT);
+  if (running !== undefined) return running;
+  const cli = cliCommand();
+  const rate = options.rate ?? state.writer.rate;
+  const concurrency = options.concurrency ?? state.writer.concurrency;
+  const logFile = path.join(state.runDir, 'writer.log');
+  const pid = spawnDetached({
+    unit: WRITER_UNIT,
+    runDir: state.runDir,
+    command: cli.command,
+    args: [...cli.args, 'writer', 'run', '--site', state.site, '--rate', String(rate), '--concurrency', String(concurrency)],
+    cwd: state.runDir,
+    logFile,
+    env: { ...process.env, FFK_DEVSITE_ROOT: path.dirname(state.siteDir) },
+  });
+  const deadline = Date.now() + 30_000;
+  while (readWriterStats(state)?.pid !== pid) {
+    if (unitPid(state.runDir, state.siteDir, WRITER_UNIT) === undefined) {
+      throw new UnavailableError(`dev site '${state.site}': writer exited at start:\n${tailOf(logFile)}`);
+    }
+    if (Date.now() > deadline) throw new UnavailableError(`dev site '${state.site}': writer did not report after 30 s:\n${tailOf(logFile)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return pid;
+}
+
+/** Stops the writer gracefully (it finishes in-flight writes) and returns its final stats. */
+export async function stopWriter(state: SiteState): Promise<WriterStats | undefined> {
+  await stopWriterProcess(state);
+  return readWriterStats(state);
+}
+
+function stopWriterProcess(state: SiteState): Promise<boolean> {
+  return stopUnitProcess(state.runDir, state.siteDir, WRITER_UNIT, { signal: 'SIGTERM', graceMs: 20_000 });
+}
+
+/** Every unit of the site, in start order. */
+export function unitsOf(state: SiteState): Unit[] {
+  return [
+    ...state.shards.map((s) => ({ name: s.unit, start: () => startShard(state, s), stop: () => stopShard(state, s) })),
+    { name: PGBOUNCER_UNIT, start: () => startPgbouncer(state), stop: () => stopPgbouncer(state) },
+    { name: SF_API_UNIT, start: () => startSfApi(state), stop: () => stopSfApi(state) },
+    { name: WRITER_UNIT, start: () => startWriter(state), stop: () => stopWriterProcess(state) },
+  ];
+}
+
+/** A unit by name (`.service` suffix allowed); NotFoundError naming it otherwise. */
+export function unitOf(state: SiteState, name: string): Unit {
+  const bare = name.replace(/\.service$/, '');
+  const unit = unitsOf(state).find((u) => u.name === bare);
+  if (!unit) throw new NotFoundError(`unit '${name}' not found in dev site '${state.site}'`);
+  return unit;
+}
+
+/** True when the unit's process runs. */
+export function isActive(state: SiteState, name: string): boolean {
+  return unitPid(state.runDir, state.siteDir, unitOf(state, name).name) !== undefined;
+}
+
+/** Every unit with its pid (undefined when not running). */
+export function unitStatuses(state: SiteState): Array<{ unit: string; pid: number | undefined }> {
+  return unitsOf(state).map((u) => ({ unit: u.name, pid: unitPid(state.runDir, state.siteDir, u.name) }));
+}

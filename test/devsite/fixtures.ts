@@ -1,0 +1,72 @@
+/**
+ * Helpers for the dev-site tests: a private root per test file (so tests never touch a developer's
+ * sites), unique site ids (so databases never collide between runs), and probes proving that a site
+ * left nothing behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { downSite, listSites, type SiteState } from '../../deploy/dev-site/index.js';
+import { isListening } from '../../shared/net.js';
+
+/** A fresh root directory for this test file's sites (traversable: pgbouncer runs as postgres). */
+export function testRoot(): string {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'ffk-devsite-test-'));
+  chmodSync(root, 0o755);
+  return root;
+}
+
+/** `dv<random>-<tag>`: unique per run, a valid site id. */
+export function uniqueSite(tag: string): string {
+  return `dv${randomBytes(3).toString('hex')}-${tag}`;
+}
+
+/** Downs every site under the root and removes the root; for afterAll. */
+export async function cleanRoot(root: string): Promise<void> {
+  for (const site of listSites(root)) await downSite(site, root).catch(() => undefined);
+  rmSync(root, { recursive: true, force: true });
+}
+
+/** True when the process runs (zombies count as gone). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+export async function databaseExists(name: string): Promise<boolean> {
+  const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
+  await c.connect();
+  try {
+    return ((await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount ?? 0) > 0;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Every port a site listens on. */
+export function portsOf(state: SiteState): number[] {
+  return [state.pgbouncer.port, state.sfApi.port, ...state.shards.map((s) => s.port)];
+}
+
+/** What of a downed site is still around: live pids, listening ports, its directory, its database. */
+export async function leftovers(state: SiteState, pids: readonly number[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const pid of pids) if (processAlive(pid)) left.push(`process ${pid}`);
+  for (const port of portsOf(state)) if (await isListening(port)) left.push(`port ${port}`);
+  if (existsSync(state.siteDir)) left.push(`directory ${state.siteDir}`);
+  if (await databaseExists(state.postgres.database)) left.push(`database ${state.postgres.database}`);
+  return left;
+}
+
+/** A connection to the site database as the superuser (to damage it on purpose). */
+export async function superuserClient(state: SiteState): Promise<pg.Client> {
+  const c = new pg.Client({ host: state.postgres.host, port: state.postgres.port, user: state.postgres.superuser, database: state.postgres.database });
+  await c.connect();
+  return c;
+}

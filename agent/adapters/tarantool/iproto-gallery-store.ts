@@ -1,0 +1,127 @@
+/**
+ * `IprotoGalleryStore`: the `GalleryStore` port over iproto — gallery listing, batched export of
+ * records as canonical JSON lines, idempotent batched import with its progress marker kept in the
+ * shard (same transaction as the records), and per-gallery digests computed in Lua.
+ */
+import { ConflictError, ValidationError } from '../../../shared/errors.js';
+import { TarantoolError } from '../../../shared/tarantool/iproto.js';
+import type {
+  ExportBatch,
+  GalleryDigest,
+  GalleryInfo,
+  GalleryStore,
+  ImportProgress,
+} from '../../domain/drivers/tarantool/ports.js';
+import { Reply, ShardConnection, type ShardEndpoint } from './connection.js';
+import {
+  LUA_CLEAR_PROGRESS,
+  LUA_DIGEST,
+  LUA_ENSURE_GALLERY,
+  LUA_EXPORT_BATCH,
+  LUA_IMPORT_BATCH,
+  LUA_LIST_GALLERIES,
+  LUA_READ_PROGRESS,
+} from './lua.js';
+
+/** Batches and digests of large galleries take a while; allow more than the default per request. */
+const LONG_REQUEST_MS = 300_000;
+
+export class IprotoGalleryStore implements GalleryStore {
+  readonly address: string;
+  private readonly conn: ShardConnection;
+
+  constructor(endpoint: ShardEndpoint) {
+    this.conn = new ShardConnection(endpoint);
+    this.address = this.conn.address;
+  }
+
+  async listGalleries(): Promise<GalleryInfo[]> {
+    const r = new Reply(this.address, 'list galleries');
+    const [raw] = await this.conn.eval(LUA_LIST_GALLERIES);
+    return r.arr(raw).map((g, i) => {
+      const o = r.obj(g, `galleries[${i}]`);
+      return { name: r.str(o.name, 'name'), model: r.str(o.model, 'model'), dim: r.num(o.dim, 'dim'), count: r.num(o.count, 'count') };
+    });
+  }
+
+  async exportBatch(gallery: string, afterKey: string | undefined, limit: number): Promise<ExportBatch> {
+    const r = new Reply(this.address, `export of gallery '${gallery}'`);
+    const [b64, last, n] = await this.conn.eval(LUA_EXPORT_BATCH, [gallery, afterKey ?? null, limit], { timeoutMs: LONG_REQUEST_MS });
+    const count = r.num(n, 'count');
+    if (count === 0) return { lines: [], lastKey: undefined };
+    const lines = splitLines(Buffer.from(r.str(b64, 'lines'), 'base64'));
+    if (lines.length !== count) r.fail('line count', `${lines.length} lines, ${count} expected`);
+    return { lines, lastKey: r.str(last, 'last key') };
+  }
+
+  async ensureGallery(gallery: { name: string; model: string; dim: number }): Promise<void> {
+    try {
+      await this.conn.eval(LUA_ENSURE_GALLERY, [gallery.name, gallery.model, gallery.dim]);
+    } catch (err) {
+      if (err instanceof TarantoolError && err.serverMessage.includes('holds vectors of model')) {
+        throw new ValidationError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err, field: 'model' });
+      }
+      throw err;
+    }
+  }
+
+  async readProgress(exportId: string): Promise<ImportProgress> {
+    const r = new Reply(this.address, 'import progress');
+    const [raw] = await this.conn.eval(LUA_READ_PROGRESS, [exportId]);
+    const out: ImportProgress = {};
+    for (const [gallery, v] of Object.entries(r.obj(raw))) {
+      const o = r.obj(v, gallery);
+      out[gallery] = { linesDone: r.num(o.lines, 'lines'), finished: r.bool(o.finished, 'finished') };
+    }
+    return out;
+  }
+
+  async importBatch(request: { exportId: string; gallery: string; linesDoneBefore: number; lines: Buffer[]; finished: boolean }): Promise<void> {
+    const { exportId, gallery, linesDoneBefore, lines, finished } = request;
+    try {
+      await this.conn.eval(LUA_IMPORT_BATCH, [exportId, gallery, linesDoneBefore, lines, finished], { timeoutMs: LONG_REQUEST_MS });
+    } catch (err) {
+      if (err instanceof TarantoolError && err.serverMessage.includes('another import running')) {
+        throw new ConflictError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
+      }
+      if (err instanceof TarantoolError && / line \d+/.test(err.serverMessage)) {
+        throw new ValidationError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async clearProgress(exportId: string): Promise<void> {
+    await this.conn.eval(LUA_CLEAR_PROGRESS, [exportId]);
+  }
+
+  async digest(galleries?: readonly string[]): Promise<Record<string, GalleryDigest>> {
+    const r = new Reply(this.address, 'gallery digest');
+    const [raw] = await this.conn.eval(LUA_DIGEST, [galleries ? [...galleries] : null], { timeoutMs: LONG_REQUEST_MS });
+    const out: Record<string, GalleryDigest> = {};
+    for (const [name, v] of Object.entries(r.obj(raw))) {
+      const o = r.obj(v, name);
+      out[name] = { count: r.num(o.count, 'count'), sha256: r.str(o.sha256, 'sha256') };
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.conn.close();
+  }
+}
+
+/** Splits on '\n' (JSON lines never contain a raw newline). */
+function splitLines(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (;;) {
+    const nl = buf.indexOf(0x0a, start);
+    if (nl < 0) {
+      out.push(buf.subarray(start));
+      return out;
+    }
+    out.push(buf.subarray(start, nl));
+    start = nl + 1;
+  }
+}

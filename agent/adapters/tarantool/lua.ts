@@ -1,0 +1,330 @@
+/**
+ * Lua chunks the Tarantool adapters evaluate on a shard over iproto (`eval`, arguments in `...`).
+ * Each chunk is self-contained (nothing is installed on the shard except two small bookkeeping
+ * things: the `ffk_cuts` table of checkpoint outcomes, in memory, and the `ffk_import_progress` space
+ * of resumable imports). Gallery layout is the dev site's (FindFace-like): spaces of
+ * `{id unsigned, feat string (float32 bytes), norm string, meta map}` registered in `ffk_galleries`
+ * `{name, model, dim}`.
+ */
+
+/** Absolute paths and string-keyed vclocks, shared by the admin chunks. */
+const ADMIN_PRELUDE = String.raw`
+local fio = require('fio')
+local function abs(p)
+  if p == nil then return fio.cwd() end
+  p = tostring(p)
+  if p:sub(1, 1) == '/' then return p end
+  return fio.pathjoin(fio.cwd(), p)
+end
+local function vc(v)
+  local o = setmetatable({}, {__serialize = 'map'})
+  for k, n in pairs(v or {}) do o[tostring(k)] = n end
+  return o
+end
+`;
+
+/** → {status, vclock, signature, memtx, wal, vinyl} */
+export const LUA_INFO = String.raw`${ADMIN_PRELUDE}
+return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.info.signature,
+  memtx = abs(box.cfg.memtx_dir), wal = abs(box.cfg.wal_dir), vinyl = abs(box.cfg.vinyl_dir)}
+`;
+
+/**
+ * (token, waitBusySeconds) → {vclock, signature}. Starts box.snapshot() in a fiber; fiber.create runs
+ * it at once up to its first yield, by which time the checkpoint's read view is taken, so the vclock
+ * read right after (without yielding) is the checkpoint's. The outcome lands in ffk_cuts[token].
+ */
+export const LUA_START_CHECKPOINT = String.raw`${ADMIN_PRELUDE}
+local token, wait_s = ...
+local fiber, clock = require('fiber'), require('clock')
+local deadline = clock.monotonic() + wait_s
+while box.info.gc().checkpoint_is_in_progress do
+  if clock.monotonic() > deadline then
+    error(string.format('a checkpoint is already in progress (waited %.0f ms)', wait_s * 1000), 0)
+  end
+  fiber.sleep(0.002)
+end
+local cuts = rawget(_G, 'ffk_cuts')
+if cuts == nil then cuts = {}; rawset(_G, 'ffk_cuts', cuts) end
+cuts[token] = {state = 'running'}
+fiber.create(function()
+  local ok, err = pcall(box.snapshot)
+  local cps = box.info.gc().checkpoints
+  local last = cps[#cps]
+  if ok and last ~= nil then
+    cuts[token] = {state = 'done', signature = last.signature, vclock = vc(last.vclock)}
+  else
+    cuts[token] = {state = 'failed', message = tostring(err)}
+  end
+end)
+return {vclock = vc(box.info.vclock), signature = box.info.signature}
+`;
+
+/** (token, waitSeconds) → {state, signature?, vclock?, message?}; forgets finished outcomes it returns. */
+export const LUA_CHECKPOINT_OUTCOME = String.raw`
+local token, wait_s = ...
+local fiber, clock = require('fiber'), require('clock')
+local cuts = rawget(_G, 'ffk_cuts') or {}
+local deadline = clock.monotonic() + wait_s
+while cuts[token] ~= nil and cuts[token].state == 'running' and clock.monotonic() < deadline do
+  fiber.sleep(0.01)
+end
+local r = cuts[token]
+if r == nil then return {state = 'unknown'} end
+if r.state ~= 'running' then cuts[token] = nil end
+return r
+`;
+
+/** → {in_progress, checkpoints = [{signature, vclock, pinned}]} (oldest first) */
+export const LUA_CHECKPOINTS = String.raw`${ADMIN_PRELUDE}
+local gc = box.info.gc()
+local out = {}
+for i, c in ipairs(gc.checkpoints) do
+  local pinned = false
+  for _, ref in ipairs(c.references or {}) do if ref == 'backup' then pinned = true end end
+  out[i] = {signature = c.signature, vclock = vc(c.vclock), pinned = pinned}
+end
+return {in_progress = gc.checkpoint_is_in_progress, checkpoints = out}
+`;
+
+/** (indexFromNewest) → array of absolute file paths of the pinned checkpoint. */
+export const LUA_PIN = String.raw`${ADMIN_PRELUDE}
+local index = ...
+local files = box.backup.start(index)
+local out = {}
+for i, f in ipairs(files) do out[i] = abs(f) end
+return out
+`;
+
+export const LUA_UNPIN = 'box.backup.stop() return true';
+
+/**
+ * Encodes one gallery record as a JSON line with a fixed field order and canonical values: map keys
+ * sorted, integers exact (64-bit included), other numbers with 17 significant digits (round-trip
+ * exact; Tarantool's json module keeps only 14), the vector as base64.
+ */
+const LINE_PRELUDE = String.raw`
+local json, digest = require('json'), require('digest')
+local enc
+local function is_seq(t)
+  local mt = getmetatable(t)
+  local s = mt and mt.__serialize
+  if s == 'seq' or s == 'sequence' or s == 'array' then return true end
+  if s == 'map' or s == 'mapping' then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n > 0 and n == #t
+end
+enc = function(v, buf, where)
+  local t = type(v)
+  if v == nil then buf[#buf + 1] = 'null'
+  elseif t == 'boolean' then buf[#buf + 1] = v and 'true' or 'false'
+  elseif t == 'number' then
+    if v ~= v or v == math.huge or v == -math.huge then error(where .. ': a non-finite number cannot be exported', 0) end
+    if v == math.floor(v) and v >= -2^53 and v <= 2^53 then buf[#buf + 1] = string.format('%d', v)
+    else buf[#buf + 1] = string.format('%.17g', v) end
+  elseif t == 'cdata' then
+    local s = tostring(v)
+    if s:match('^%-?%d+U?LL$') == nil then error(where .. ': cannot export a value ' .. s, 0) end
+    buf[#buf + 1] = (s:gsub('U?LL$', ''))
+  elseif t == 'string' then buf[#buf + 1] = json.encode(v)
+  elseif t == 'table' then
+    if is_seq(v) then
+      buf[#buf + 1] = '['
+      for i = 1, #v do
+        if i > 1 then buf[#buf + 1] = ',' end
+        enc(v[i], buf, where)
+      end
+      buf[#buf + 1] = ']'
+    else
+      local keys = {}
+      for k in pairs(v) do
+        if type(k) ~= 'string' then error(where .. ': map key ' .. tostring(k) .. ' is not a string', 0) end
+        keys[#keys + 1] = k
+      end
+      table.sort(keys)
+      buf[#buf + 1] = '{'
+      for i, k in ipairs(keys) do
+        if i > 1 then buf[#buf + 1] = ',' end
+        buf[#buf + 1] = json.encode(k)
+        buf[#buf + 1] = ':'
+        enc(v[k], buf, where)
+      end
+      buf[#buf + 1] = '}'
+    end
+  else error(where .. ': cannot export a ' .. t, 0) end
+end
+local function key_text(k) return (tostring(k):gsub('U?LL$', '')) end
+local function line_of(name, t)
+  local where = string.format("gallery '%s' record %s", name, key_text(t[1]))
+  if type(t[2]) ~= 'string' then error(where .. ': vector is not a string', 0) end
+  local buf = {'{"id":', key_text(t[1]), ',"feat":"', digest.base64_encode(t[2], {nowrap = true}), '","norm":'}
+  enc(t[3], buf, where)
+  buf[#buf + 1] = ',"meta":'
+  enc(t[4] == nil and setmetatable({}, {__serialize = 'map'}) or t[4], buf, where)
+  buf[#buf + 1] = '}'
+  return table.concat(buf)
+end
+local function space_of(name)
+  local sp = box.space[name]
+  if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
+  return sp
+end
+`;
+
+/** → [{name, model, dim, count}] from the ffk_galleries registry (empty when there is none). */
+export const LUA_LIST_GALLERIES = String.raw`
+local reg = box.space.ffk_galleries
+local out = {}
+if reg == nil then return out end
+for _, g in reg:pairs() do
+  local sp = box.space[g[1]]
+  out[#out + 1] = {name = g[1], model = g[2], dim = g[3], count = sp and sp:len() or 0}
+end
+return out
+`;
+
+/**
+ * (name, afterKeyText|nil, limit) → base64 of the batch's lines joined by '\n' (base64, so bytes that
+ * are not UTF-8 cross iproto unchanged), the last key as text, the number of lines.
+ */
+export const LUA_EXPORT_BATCH = String.raw`${LINE_PRELUDE}
+local name, after, limit = ...
+local sp = space_of(name)
+-- index:pairs() returns an iterator triplet: keep all three values.
+local gen, param, state
+if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
+local lines, last = {}, nil
+for _, t in gen, param, state do
+  lines[#lines + 1] = line_of(name, t)
+  last = t[1]
+  if #lines >= limit then break end
+end
+return digest.base64_encode(table.concat(lines, '\n'), {nowrap = true}), last ~= nil and key_text(last) or nil, #lines
+`;
+
+/** ({name = true}|nil) → {name = {count, sha256}}: sha256 over line..'\n' of every record in key order. */
+export const LUA_DIGEST = String.raw`${LINE_PRELUDE}
+local wanted = ...
+local crypto, fiber = require('crypto'), require('fiber')
+local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end
+local names = {}
+if wanted ~= nil then
+  for _, n in ipairs(wanted) do names[#names + 1] = n end
+elseif box.space.ffk_galleries ~= nil then
+  for _, g in box.space.ffk_galleries:pairs() do names[#names + 1] = g[1] end
+end
+local out = {}
+for _, name in ipairs(names) do
+  local sp = space_of(name)
+  local h, count, last = crypto.digest.sha256:new(), 0, nil
+  while true do
+    local n = 0
+    local gen, param, state
+    if last == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(last, {iterator = 'GT'}) end
+    for _, t in gen, param, state do
+      h:update(line_of(name, t) .. '\n')
+      count, last, n = count + 1, t[1], n + 1
+      if n >= 1000 then break end
+    end
+    if n < 1000 then break end
+    fiber.yield()
+  end
+  out[name] = {count = count, sha256 = hex(h:result())}
+end
+return out
+`;
+
+/** Bookkeeping for imports: the registry and the progress space, created on first use. */
+const IMPORT_PRELUDE = String.raw`
+local function progress_space()
+  local sp = box.space.ffk_import_progress
+  if sp ~= nil then return sp end
+  sp = box.schema.space.create('ffk_import_progress', {if_not_exists = true, format = {
+    {name = 'export_id', type = 'string'}, {name = 'gallery', type = 'string'},
+    {name = 'lines', type = 'unsigned'}, {name = 'finished', type = 'boolean'}}})
+  sp:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}, {2, 'string'}}})
+  return sp
+end
+`;
+
+/** (name, model, dim) → true; creates the gallery (dev-site format) or checks its model and dimension. */
+export const LUA_ENSURE_GALLERY = String.raw`${IMPORT_PRELUDE}
+local name, model, dim = ...
+local reg = box.schema.space.create('ffk_galleries', {if_not_exists = true,
+  format = {{name = 'name', type = 'string'}, {name = 'model', type = 'string'}, {name = 'dim', type = 'unsigned'}}})
+reg:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}}})
+local g = reg:get(name)
+if g ~= nil and (g[2] ~= model or g[3] ~= dim) then
+  error(string.format("gallery '%s' holds vectors of model '%s' (dim %d); the export's vectors are of model '%s' (dim %d)",
+    name, g[2], g[3], model, dim), 0)
+end
+local sp = box.schema.space.create(name, {if_not_exists = true, format = {
+  {name = 'id', type = 'unsigned'}, {name = 'feat', type = 'string'},
+  {name = 'norm', type = 'string'}, {name = 'meta', type = 'map'}}})
+sp:create_index('primary', {if_not_exists = true, parts = {{1, 'unsigned'}}})
+if g == nil then reg:insert{name, model, dim} end
+progress_space()
+return true
+`;
+
+/** (exportId) → {gallery = {lines, finished}} */
+export const LUA_READ_PROGRESS = String.raw`
+local export_id = ...
+local out = setmetatable({}, {__serialize = 'map'})
+local sp = box.space.ffk_import_progress
+if sp == nil then return out end
+for _, t in sp.index.primary:pairs({export_id}, {iterator = 'EQ'}) do out[t[2]] = {lines = t[3], finished = t[4]} end
+return out
+`;
+
+/**
+ * (exportId, gallery, linesDoneBefore, lines, finished) → lines done after. Decodes and checks every
+ * line first, then replaces the records and advances the progress in one transaction.
+ */
+export const LUA_IMPORT_BATCH = String.raw`${IMPORT_PRELUDE}
+local export_id, name, before, lines, finished = ...
+local json, digest = require('json'), require('digest')
+local sp = box.space[name]
+local g = box.space.ffk_galleries and box.space.ffk_galleries:get(name)
+if sp == nil or g == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+local prog = progress_space()
+local cur = prog:get{export_id, name}
+local done = cur and cur[3] or 0
+if done ~= before then
+  error(string.format("import %s of gallery '%s': progress is at line %d, not %d (another import running?)", export_id, name, done, before), 0)
+end
+local recs = {}
+for i, line in ipairs(lines) do
+  local where = string.format("gallery '%s' line %d", name, before + i)
+  local ok, r = pcall(json.decode, line)
+  if not ok or type(r) ~= 'table' then error(where .. ': not a JSON record: ' .. tostring(r), 0) end
+  local id_ok = type(r.id) == 'cdata' or (type(r.id) == 'number' and r.id >= 0 and r.id == math.floor(r.id))
+  if not id_ok then error(where .. ': id ' .. tostring(r.id) .. ' is not an unsigned integer', 0) end
+  if type(r.norm) ~= 'string' then error(where .. ' (id ' .. tostring(r.id) .. '): norm is not a string', 0) end
+  local okf, feat = pcall(digest.base64_decode, r.feat or '')
+  if not okf or #feat ~= g[3] * 4 then
+    error(string.format("%s (id %s): vector of %d bytes, gallery '%s' (model '%s') expects %d",
+      where, tostring(r.id), okf and #feat or 0, name, g[2], g[3] * 4), 0)
+  end
+  local meta = r.meta
+  if meta == nil or meta == json.NULL then meta = setmetatable({}, {__serialize = 'map'}) end
+  recs[i] = {r.id, feat, r.norm, meta}
+end
+box.atomic(function()
+  for _, t in ipairs(recs) do sp:replace(t) end
+  prog:replace{export_id, name, before + #lines, finished}
+end)
+return before + #lines
+`;
+
+/** (exportId) → number of progress rows removed. */
+export const LUA_CLEAR_PROGRESS = String.raw`
+local export_id = ...
+local sp = box.space.ffk_import_progress
+if sp == nil then return 0 end
+local keys = {}
+for _, t in sp.index.primary:pairs({export_id}, {iterator = 'EQ'}) do keys[#keys + 1] = {t[1], t[2]} end
+box.atomic(function() for _, k in ipairs(keys) do sp:delete(k) end end)
+return #keys
+`;

@@ -1,0 +1,197 @@
+/**
+ * `TarantoolShardDriver`: the `ComponentDriver` of one Tarantool shard, physical backup by default.
+ *
+ * - prepare: the shard answers, runs, uses the configured directories, and holds no backup pin.
+ * - freeze: Tarantool cannot refuse writes by itself; freeze waits (bounded) until the shard's
+ *   signature has been stable for a settle time — the writers are held upstream (pgbouncer PAUSE).
+ * - cut: starts `box.snapshot()` in a fiber without waiting for it and records the vclock at its start.
+ * - upload / release / restore: see `upload.ts` and `restore.ts`.
+ * - releaseStalePins: `box.backup.stop()` for pins a crashed agent left behind; call at agent start.
+ */
+import { randomBytes } from 'node:crypto';
+import { ConflictError, IllegalStateError, TimeoutError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
+import type { Logger } from '../../../../shared/logger.js';
+import type { ServiceManager } from '../../ports.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, RestoreContext, RestoreReport, UploadContext } from '../types.js';
+import { restoreShard } from './restore.js';
+import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
+import { uploadCheckpoint, type TarantoolCut } from './upload.js';
+
+/** Time bounds of the driver's operations (ms). */
+export interface TarantoolTimings {
+  /** freeze: how long the signature must stay unchanged. Default 20. */
+  freezeSettleMs: number;
+  /** freeze: give up (and fail the freeze) after this long. Default 2,000. */
+  freezeTimeoutMs: number;
+  /** cut: how long to wait for a checkpoint already in progress. Default 2,000. */
+  busyCheckpointWaitMs: number;
+  /** upload: how long the cut's checkpoint may take to be written. Default 30 min. */
+  checkpointTimeoutMs: number;
+  /** restore: how long the restarted instance may take to run. Default 10 min. */
+  startTimeoutMs: number;
+}
+
+export const DEFAULT_TARANTOOL_TIMINGS: Readonly<TarantoolTimings> = Object.freeze({
+  freezeSettleMs: 20,
+  freezeTimeoutMs: 2_000,
+  busyCheckpointWaitMs: 2_000,
+  checkpointTimeoutMs: 30 * 60_000,
+  startTimeoutMs: 10 * 60_000,
+});
+
+/** The shard as the agent's config describes it. */
+export interface TarantoolShardSettings {
+  name: string;
+  unit: string;
+  memtxDir: string;
+  walDir: string;
+  /** Undefined: wherever the running instance keeps it (its `box.cfg.vinyl_dir`). */
+  vinylDir?: string;
+}
+
+export interface TarantoolDriverDeps {
+  admin: ShardAdmin;
+  files: ShardFiles;
+  services: ServiceManager;
+  logger: Logger;
+  /** Used to record gallery model names in artifacts; optional. */
+  galleries?: GalleryStore;
+  /** Resolves symlinks, to compare configured and actual directories. */
+  realpath: (dir: string) => Promise<string>;
+  timings?: Partial<TarantoolTimings>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class TarantoolShardDriver implements ComponentDriver {
+  readonly kind = 'tarantool' as const;
+  readonly name: string;
+  readonly ref: string;
+  private readonly timings: TarantoolTimings;
+  private held: { cut: TarantoolCut; token: string } | undefined;
+  private pinned = false;
+
+  constructor(
+    private readonly settings: TarantoolShardSettings,
+    private readonly deps: TarantoolDriverDeps,
+  ) {
+    this.name = settings.name;
+    this.ref = `tarantool:${settings.name}`;
+    this.timings = { ...DEFAULT_TARANTOOL_TIMINGS, ...deps.timings };
+  }
+
+  async prepare(): Promise<void> {
+    const info = await this.reach(() => this.deps.admin.info());
+    if (info.status !== 'running') throw new UnavailableError(`${this.ref}: shard at ${this.deps.admin.address} is '${info.status}', not running`);
+    const checks: Array<[keyof TarantoolShardSettings, string | undefined, string]> = [
+      ['memtxDir', this.settings.memtxDir, info.dirs.memtx],
+      ['walDir', this.settings.walDir, info.dirs.wal],
+      ['vinylDir', this.settings.vinylDir, info.dirs.vinyl],
+    ];
+    for (const [field, configured, actual] of checks) {
+      if (configured === undefined) continue;
+      const [a, b] = await Promise.all([this.deps.realpath(configured), this.deps.realpath(actual)]);
+      if (a !== b) throw new ValidationError(`${this.ref}: ${field} is ${configured} but the shard uses ${actual}`, { field });
+    }
+    const { checkpoints } = await this.deps.admin.checkpoints();
+    if (checkpoints.some((c) => c.pinned)) {
+      throw new ConflictError(`${this.ref}: a checkpoint is pinned by box.backup.start() (another backup running, or a stale pin: releaseStalePins)`);
+    }
+  }
+
+  async freeze(): Promise<void> {
+    const { freezeSettleMs, freezeTimeoutMs } = this.timings;
+    const deadline = Date.now() + freezeTimeoutMs;
+    let last = (await this.reach(() => this.deps.admin.info())).signature;
+    let stableSince = Date.now();
+    for (;;) {
+      await sleep(Math.max(1, Math.min(5, freezeSettleMs)));
+      const now = (await this.deps.admin.info()).signature;
+      if (now !== last) [last, stableSince] = [now, Date.now()];
+      else if (Date.now() - stableSince >= freezeSettleMs) return;
+      if (Date.now() > deadline) throw new TimeoutError(`${this.ref}: writes did not stop within ${freezeTimeoutMs} ms (signature still moving, at ${now})`);
+    }
+  }
+
+  async cut(): Promise<CutPoint> {
+    if (this.held) this.deps.logger.warn({ component: this.ref, previous: this.held.cut.signature }, 'a new cut replaces one never uploaded');
+    const token = randomBytes(8).toString('hex');
+    const started = await this.reach(() => this.deps.admin.startCheckpoint(token, this.timings.busyCheckpointWaitMs));
+    const cut: TarantoolCut = { kind: 'tarantool', component: this.ref, time: new Date(), vclock: started.vclock, signature: started.signature };
+    this.held = { cut, token };
+    return cut;
+  }
+
+  async thaw(): Promise<void> {
+    // Nothing to undo: freeze only observed the shard.
+  }
+
+  async upload(ctx: UploadContext): Promise<ComponentArtifact> {
+    const held = this.held;
+    if (!held) throw new IllegalStateError(`${this.ref}: upload without a cut (call cut() first)`);
+    this.held = undefined;
+    return uploadCheckpoint(
+      {
+        ref: this.ref,
+        admin: this.deps.admin,
+        ...(this.deps.galleries ? { galleries: this.deps.galleries } : {}),
+        checkpointTimeoutMs: this.timings.checkpointTimeoutMs,
+        onPinned: (p) => (this.pinned = p),
+      },
+      held.cut,
+      held.token,
+      ctx,
+    );
+  }
+
+  async release(): Promise<void> {
+    // The cut holds no pin (upload pins and always unpins); only the cut itself is forgotten.
+    this.held = undefined;
+  }
+
+  restore(ctx: RestoreContext): Promise<RestoreReport> {
+    const { unit, memtxDir, walDir, vinylDir } = this.settings;
+    return restoreShard(
+      {
+        ref: this.ref,
+        unit,
+        dirs: { memtx: memtxDir, wal: walDir, vinyl: vinylDir },
+        admin: this.deps.admin,
+        files: this.deps.files,
+        services: this.deps.services,
+        startTimeoutMs: this.timings.startTimeoutMs,
+      },
+      ctx,
+    );
+  }
+
+  /**
+   * Releases a `box.backup.start()` pin left by an agent that died mid-upload (safe when there is
+   * none). Call once at agent start, before any backup. Returns the signatures that were pinned.
+   */
+  async releaseStalePins(): Promise<{ released: number[] }> {
+    if (this.pinned) throw new IllegalStateError(`${this.ref}: an upload of this agent holds the pin; not a stale one`);
+    const { checkpoints } = await this.reach(() => this.deps.admin.checkpoints());
+    const released = checkpoints.filter((c) => c.pinned).map((c) => c.signature);
+    if (released.length > 0) {
+      await this.deps.admin.unpin();
+      this.deps.logger.warn({ component: this.ref, released }, 'released a stale box.backup pin');
+    }
+    return { released };
+  }
+
+  /** Closes the shard connections. */
+  async close(): Promise<void> {
+    await Promise.all([this.deps.admin.close(), this.deps.galleries?.close()]);
+  }
+
+  /** Runs a first call to the shard, naming the component when it cannot be reached. */
+  private async reach<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof UnavailableError) throw new UnavailableError(`${this.ref}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * In-memory fakes of the Tarantool driver's ports (ShardAdmin, ShardFiles, ServiceManager, and the
+ * few Repository calls the driver makes), with failure injection per operation, for the domain's
+ * unit tests. The fake shard "recovers" whatever checkpoint was placed when it is started.
+ */
+import { FfkError, IllegalStateError } from '../../../../shared/errors.js';
+import type { BackupFilesRequest, BackupSummary, Repository, RestoreRequest, RestoreSummary } from '../../../../shared/repository/repository.js';
+import type { ServiceManager } from '../../ports.js';
+import type {
+  AsideSet,
+  CheckpointList,
+  CheckpointOutcome,
+  ShardAdmin,
+  ShardFiles,
+  ShardInfo,
+  StagedFile,
+  StartedCheckpoint,
+} from './ports.js';
+
+/** Operations a test can make fail (once, or always). */
+export type FaultPoint =
+  | 'repository.restore'
+  | 'repository.backupFiles'
+  | 'services.stop'
+  | 'services.start'
+  | 'files.moveAside'
+  | 'files.place'
+  | 'files.putBack'
+  | 'files.discard'
+  | 'admin.answersAfterStop'
+  | 'admin.recoversWrongCheckpoint';
+
+export class Faults {
+  private readonly armed = new Map<FaultPoint, 'once' | 'always'>();
+
+  arm(point: FaultPoint, mode: 'once' | 'always' = 'once'): void {
+    this.armed.set(point, mode);
+  }
+
+  /** True when `point` should fail now (consumes a 'once' fault). */
+  hit(point: FaultPoint): boolean {
+    const mode = this.armed.get(point);
+    if (mode === 'once') this.armed.delete(point);
+    return mode !== undefined;
+  }
+
+  throwIf(point: FaultPoint): void {
+    if (this.hit(point)) throw new IllegalStateError(`injected failure of ${point}`);
+  }
+}
+
+export const snapName = (sig: number): string => `${String(sig).padStart(20, '0')}.snap`;
+
+/** One fake shard: its unit, its files and its iproto side. */
+export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
+  readonly address = '127.0.0.1:3301';
+  readonly faults = new Faults();
+  active = true;
+  signature = 100;
+  /** Checkpoints kept (oldest first). */
+  kept: CheckpointList['checkpoints'] = [{ signature: 100, vclock: { '1': 100 }, pinned: false }];
+  inProgress = false;
+  outcome: CheckpointOutcome = { state: 'unknown' };
+  /** The .snap currently in the memtx dir (what a start recovers). */
+  liveSnap = 100;
+  placedSnap: number | undefined;
+  readonly log: string[] = [];
+
+  // ServiceManager
+  async stop(unit: string): Promise<void> {
+    this.log.push(`stop ${unit}`);
+    this.faults.throwIf('services.stop');
+    this.active = false;
+  }
+
+  async start(unit: string): Promise<void> {
+    this.log.push(`start ${unit}`);
+    this.faults.throwIf('services.start');
+    this.active = true;
+    this.signature = this.liveSnap;
+    const recovered = this.faults.hit('admin.recoversWrongCheckpoint') ? this.liveSnap + 1 : this.liveSnap;
+    this.kept = [{ signature: recovered, vclock: { '1': recovered }, pinned: false }];
+  }
+
+  async isActive(): Promise<boolean> {
+    return this.active;
+  }
+
+  // ShardAdmin
+  async info(): Promise<ShardInfo> {
+    if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
+    return { status: 'running', vclock: { '1': this.signature }, signature: this.signature, dirs: { memtx: '/data/memtx', wal: '/data/wal', vinyl: '/data/vinyl' } };
+  }
+
+  async startCheckpoint(): Promise<StartedCheckpoint> {
+    this.outcome = { state: 'done', signature: this.signature, vclock: { '1': this.signature } };
+    if (!this.kept.some((c) => c.signature === this.signature)) this.kept.push({ signature: this.signature, vclock: { '1': this.signature }, pinned: false });
+    return { vclock: { '1': this.signature }, signature: this.signature };
+  }
+
+  async checkpointOutcome(): Promise<CheckpointOutcome> {
+    return this.outcome;
+  }
+
+  async checkpoints(): Promise<CheckpointList> {
+    return { inProgress: this.inProgress, checkpoints: this.kept.map((c) => ({ ...c })) };
+  }
+
+  async pin(indexFromNewest: number): Promise<string[]> {
+    const cp = this.kept[this.kept.length - 1 - indexFromNewest];
+    if (!cp) throw new IllegalStateError('no such checkpoint');
+    cp.pinned = true;
+    this.log.push(`pin ${cp.signature}`);
+    return [`/data/memtx/${snapName(cp.signature)}`, '/data/vinyl/00000000000000000000.vylog'];
+  }
+
+  async unpin(): Promise<void> {
+    for (const c of this.kept) c.pinned = false;
+    this.log.push('unpin');
+  }
+
+  async waitRunning(): Promise<ShardInfo> {
+    return this.info();
+  }
+
+  async answers(): Promise<boolean> {
+    return this.active || this.faults.hit('admin.answersAfterStop');
+  }
+
+  async close(): Promise<void> {}
+
+  // ShardFiles
+  async makeStaging(): Promise<string> {
+    return '/data/.memtx.ffk-staging';
+  }
+
+  async listFiles(root: string): Promise<string[]> {
+    return this.placedSnap === undefined ? [] : [`${root}/data/memtx/${snapName(this.placedSnap)}`, `${root}/data/vinyl/00000000000000000000.vylog`];
+  }
+
+  async moveAside(dirs: readonly string[]): Promise<AsideSet> {
+    this.log.push('move-aside');
+    this.faults.throwIf('files.moveAside');
+    return { moves: dirs.map((dir) => ({ dir, asideDir: `${dir}.aside`, entries: ['x'] })) };
+  }
+
+  async place(files: readonly StagedFile[]): Promise<void> {
+    this.log.push(`place ${files.map((f) => f.destination).join(',')}`);
+    this.faults.throwIf('files.place');
+    this.liveSnap = this.placedSnap ?? this.liveSnap;
+  }
+
+  async putBack(): Promise<void> {
+    this.log.push('put-back');
+    this.faults.throwIf('files.putBack');
+    this.liveSnap = 100;
+  }
+
+  async discard(): Promise<void> {
+    this.log.push('discard');
+    this.faults.throwIf('files.discard');
+  }
+
+  async removeDir(dir: string): Promise<void> {
+    this.log.push(`rm ${dir}`);
+  }
+}
+
+/** The repository calls the driver makes; `restore` "stages" the snapshot's checkpoint in the fake shard. */
+export function fakeRepository(shard: FakeShard, snapSignatureInRepo: number): Repository {
+  const repo: Partial<Repository> = {
+    displayUrl: '/repo',
+    async restore(request: RestoreRequest): Promise<RestoreSummary> {
+      shard.faults.throwIf('repository.restore');
+      shard.placedSnap = snapSignatureInRepo;
+      return { snapshotId: request.snapshotId, targetDir: request.targetDir, filesRestored: 2, bytesRestored: 10, durationSeconds: 0 };
+    },
+    async backupFiles(request: BackupFilesRequest): Promise<BackupSummary> {
+      shard.log.push(`backup ${request.paths.join(',')}`);
+      shard.faults.throwIf('repository.backupFiles');
+      return {
+        snapshotId: 'a'.repeat(64),
+        filesNew: request.paths.length,
+        filesChanged: 0,
+        filesUnmodified: 0,
+        dirsNew: 0,
+        dirsChanged: 0,
+        dirsUnmodified: 0,
+        dataAddedBytes: 5,
+        totalFilesProcessed: request.paths.length,
+        totalBytesProcessed: 10,
+        durationSeconds: 0,
+        complete: true,
+        itemErrors: [],
+        missingPaths: [],
+      };
+    },
+  };
+  return repo as Repository;
+}

@@ -11,6 +11,38 @@ import { Heartbeat } from './domain/heartbeat.js';
 import { startAgentGrpcServer } from './transport/grpc-server.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
+import path from 'node:path';
+import { IllegalStateError } from '../shared/errors.js';
+import type { Repository } from '../shared/repository/repository.js';
+import { ResticRepository } from '../shared/repository/restic.js';
+import { createDrivers } from './adapters/drivers.js';
+import { TarantoolShardDriver } from './domain/drivers/tarantool/driver.js';
+import type { ComponentDriver } from './domain/drivers/types.js';
+import { AgentJobs, type RepositoryAccess } from './domain/jobs.js';
+
+/** A pin left by a crashed agent would block every later backup of that shard: release it now. */
+async function releaseStalePins(drivers: readonly ComponentDriver[], log: Logger): Promise<void> {
+  for (const d of drivers) {
+    if (!(d instanceof TarantoolShardDriver)) continue;
+    try {
+      const { released } = await d.releaseStalePins();
+      if (released.length > 0) log.warn({ component: d.ref, released }, 'released checkpoint pins left by a previous agent');
+    } catch (err) {
+      log.warn({ err, component: d.ref }, 'could not check for stale checkpoint pins (shard unreachable?)');
+    }
+  }
+}
+
+/** The site's repository for one job; restic's cache lives under the agent's cache directory. */
+function openRepository(access: RepositoryAccess, config: AgentConfig, log: Logger): Repository {
+  return new ResticRepository({
+    url: access.url,
+    password: access.password,
+    extraEnv: access.env,
+    cacheDir: path.join(config.cacheDir, 'restic'),
+    logger: log,
+  });
+}
 
 export interface RunningAgent {
   description: AgentDescription;
@@ -19,12 +51,16 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const log = logger.child({ site: config.site, host: config.host });
+  const drivers = createDrivers(config, log);
+  await releaseStalePins(drivers, log);
+  const jobs = new AgentJobs({ drivers, openRepository: (access) => openRepository(access, config, log), logger: log });
   let description: AgentDescription | undefined;
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     describe: () => {
-      if (!description) throw new Error('agent is starting');
+      if (!description) throw new IllegalStateError('agent is starting');
       return description;
     },
+    jobs: () => jobs,
   });
   let nc: NatsConnection | undefined;
   try {
@@ -47,6 +83,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       async stop() {
         await heartbeat.stop().catch((err: unknown) => log.warn({ err }, 'could not withdraw presence'));
         await grpc.stop();
+        await Promise.allSettled(drivers.map((d) => d.close?.()));
         await conn.drain().catch(() => conn.close());
         log.info('agent stopped');
       },

@@ -4,16 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=proto/gen
 mode=${1:-}
-if [ "$mode" = "--check" ]; then
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
-fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 command -v protoc >/dev/null || { echo "proto: protoc not found (run: npm run setup)" >&2; exit 1; }
-
-[ "$mode" = "--check" ] || rm -rf "$out"
-mkdir -p "$out"
 protoc \
   --plugin=protoc-gen-ts_proto=./node_modules/.bin/protoc-gen-ts_proto \
   --ts_proto_out="$out" \
@@ -27,4 +21,7 @@ if [ "$mode" = "--check" ]; then
     exit 1
   fi
   echo "proto:check: generated code is up to date"
+else
+  rm -rf proto/gen
+  cp -r "$out" proto/gen
 fi

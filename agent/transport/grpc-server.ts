@@ -1,17 +1,106 @@
 /** The agent's gRPC server: the Agent service, handlers converting to/from proto at the edge. */
-import { AgentService, type AgentServer } from '../../proto/gen/ffkeeper/v1/agent.js';
-import type { DescribeRequest, DescribeResponse } from '../../proto/gen/ffkeeper/v1/agent.js';
+import {
+  AgentService,
+  type AbortRequest,
+  type AbortResponse,
+  type AgentServer,
+  type CutRef,
+  type CutResponse,
+  type DescribeRequest,
+  type DescribeResponse,
+  type FreezeResponse,
+  type PrepareRequest,
+  type PrepareResponse,
+  type RestoreEvent,
+  type RestoreRequest,
+  type ThawResponse,
+  type UploadEvent,
+  type UploadRequest,
+} from '../../proto/gen/ffkeeper/v1/agent.js';
+import type { ComponentProgress } from '../../proto/gen/ffkeeper/v1/common.js';
 import type { AgentDescription } from '../../shared/fleet.js';
 import { descriptionToProto } from '../../shared/transport/convert.js';
-import { startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
+import { accessFromProto, artifactFromProto, artifactToProto, cutPointToProto } from '../../shared/transport/convert-cut.js';
+import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
+import type { DriverProgress } from '../domain/drivers/types.js';
+import type { AgentJobs } from '../domain/jobs.js';
 
 export interface AgentHandlers {
   describe(): AgentDescription;
+  jobs(): AgentJobs;
+}
+
+function progressToProto(p: DriverProgress): ComponentProgress | undefined {
+  const e = p.event;
+  if (!e || e.kind !== 'progress') return undefined;
+  return {
+    component: p.component,
+    bytesDone: e.bytesDone,
+    bytesTotal: e.bytesTotal,
+    filesDone: e.filesDone,
+    filesTotal: e.filesTotal,
+    etaSeconds: e.etaSeconds ?? 0,
+  };
+}
+
+function progressEmitter<Ev>(emit: (ev: Ev) => void, wrap: (p: ComponentProgress) => Ev): (p: DriverProgress) => void {
+  return (p) => {
+    const pb = progressToProto(p);
+    if (pb) emit(wrap(pb));
+  };
+}
+
+function implementation(h: AgentHandlers): AgentServer {
+  return {
+    describe: unary<DescribeRequest, DescribeResponse>(() => ({ agent: descriptionToProto(h.describe()) })),
+    prepare: unary<PrepareRequest, PrepareResponse>(async (req) => ({
+      components: await h.jobs().prepare({
+        cutId: req.cutId,
+        components: req.components,
+        leaseMs: req.leaseMs,
+        repository: accessFromProto(req.repository),
+      }),
+    })),
+    freeze: unary<CutRef, FreezeResponse>(async (req) => {
+      await h.jobs().freeze(req.cutId);
+      return {};
+    }),
+    cut: unary<CutRef, CutResponse>(async (req) => ({ points: (await h.jobs().cut(req.cutId)).map(cutPointToProto) })),
+    thaw: unary<CutRef, ThawResponse>((req) => h.jobs().thaw(req.cutId)),
+    abort: unary<AbortRequest, AbortResponse>(async (req) => {
+      await h.jobs().abort(req.cutId, req.reason || 'aborted by the controller');
+      return {};
+    }),
+    upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
+      const artifacts = await h.jobs().upload({
+        cutId: req.cutId,
+        jobId: req.jobId,
+        site: req.site,
+        repository: accessFromProto(req.repository),
+        onProgress: progressEmitter(emit, (p) => ({ event: { $case: 'progress' as const, value: p } })),
+        signal,
+      });
+      emit({ event: { $case: 'result', value: { artifacts: artifacts.map(artifactToProto) } } });
+    }),
+    restore: serverStream<RestoreRequest, RestoreEvent>(async (req, emit, signal) => {
+      const reports = await h.jobs().restore({
+        jobId: req.jobId,
+        artifacts: req.artifacts.map(artifactFromProto),
+        repository: accessFromProto(req.repository),
+        ...(req.targetDir ? { targetDir: req.targetDir } : {}),
+        onProgress: progressEmitter(emit, (p) => ({ event: { $case: 'progress' as const, value: p } })),
+        onStep: (component, s) =>
+          emit({ event: { $case: 'step', value: { component, step: s.step, ok: s.ok, durationMs: s.durationMs, detail: s.detail ?? '' } } }),
+        signal,
+      });
+      const steps = reports.flatMap((r) =>
+        r.steps.map((s) => ({ component: r.component, step: s.step, ok: s.ok, durationMs: s.durationMs, detail: s.detail ?? '' })),
+      );
+      emit({ event: { $case: 'result', value: { steps } } });
+    }),
+  };
 }
 
 export function startAgentGrpcServer(listen: string, handlers: AgentHandlers): Promise<RunningGrpcServer> {
-  const impl: AgentServer = {
-    describe: unary<DescribeRequest, DescribeResponse>(() => ({ agent: descriptionToProto(handlers.describe()) })),
-  };
-  return startGrpcServer(listen, AgentService, impl);
+  return startGrpcServer(listen, AgentService, implementation(handlers));
 }

@@ -1,31 +1,115 @@
 /** AgentClient over gRPC: one channel per agent address, every call with a deadline. */
-import { credentials, type Client } from '@grpc/grpc-js';
-import { AgentClient as PbAgentClient } from '../../proto/gen/ffkeeper/v1/agent.js';
-import type { DescribeRequest, DescribeResponse } from '../../proto/gen/ffkeeper/v1/agent.js';
+import { credentials } from '@grpc/grpc-js';
+import {
+  AgentClient as PbAgentClient,
+  type AbortRequest,
+  type AbortResponse,
+  type CutRef,
+  type CutResponse,
+  type DescribeRequest,
+  type DescribeResponse,
+  type FreezeResponse,
+  type PrepareRequest,
+  type PrepareResponse,
+  type RestoreEvent,
+  type RestoreRequest,
+  type ThawResponse,
+  type UploadEvent,
+  type UploadRequest,
+} from '../../proto/gen/ffkeeper/v1/agent.js';
 import { InternalError } from '../../shared/errors.js';
 import type { AgentDescription } from '../../shared/fleet.js';
+import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
-import { callUnary } from '../../shared/transport/grpc-client.js';
-import type { AgentClient } from '../domain/ports.js';
+import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
+import { callStream, callUnary } from '../../shared/transport/grpc-client.js';
+import type { AgentClient, AgentRestoreStep, CallTimeout } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
+type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
 
 export class GrpcAgentClient implements AgentClient {
   private readonly clients = new Map<string, PbClient>();
 
-  async describe(address: string, options: { timeoutMs: number }): Promise<AgentDescription> {
-    const client = this.client(address);
-    const res = await callUnary<DescribeRequest, DescribeResponse>(client.describe.bind(client), {}, {
-      timeoutMs: options.timeoutMs,
-      peer: `agent ${address}`,
-    });
+  async describe(address: string, options: CallTimeout): Promise<AgentDescription> {
+    const c = this.client(address);
+    const res = await callUnary<DescribeRequest, DescribeResponse>(c.describe.bind(c), {}, this.opts(address, options));
     if (!res.agent) throw new InternalError(`agent ${address} answered Describe without a description`);
     return descriptionFromProto(res.agent);
   }
 
+  async prepare(...[address, req, options]: Args<'prepare'>): Promise<string[]> {
+    const c = this.client(address);
+    const pb: PrepareRequest = { ...req, repository: accessToProto(req.repository) };
+    const res = await callUnary<PrepareRequest, PrepareResponse>(c.prepare.bind(c), pb, this.opts(address, options));
+    return res.components;
+  }
+
+  async freeze(address: string, cutId: string, options: CallTimeout): Promise<void> {
+    const c = this.client(address);
+    await callUnary<CutRef, FreezeResponse>(c.freeze.bind(c), { cutId }, this.opts(address, options));
+  }
+
+  async cut(address: string, cutId: string, options: CallTimeout): Promise<CutPoint[]> {
+    const c = this.client(address);
+    const res = await callUnary<CutRef, CutResponse>(c.cut.bind(c), { cutId }, this.opts(address, options));
+    return res.points.map(cutPointFromProto);
+  }
+
+  async thaw(address: string, cutId: string, options: CallTimeout): Promise<{ freezeWindowMs: number }> {
+    const c = this.client(address);
+    return callUnary<CutRef, ThawResponse>(c.thaw.bind(c), { cutId }, this.opts(address, options));
+  }
+
+  async abort(address: string, cutId: string, reason: string, options: CallTimeout): Promise<void> {
+    const c = this.client(address);
+    await callUnary<AbortRequest, AbortResponse>(c.abort.bind(c), { cutId, reason }, this.opts(address, options));
+  }
+
+  async upload(...[address, req, options]: Args<'upload'>): Promise<ComponentArtifact[]> {
+    const c = this.client(address);
+    let artifacts: ComponentArtifact[] | undefined;
+    await callStream<UploadRequest, UploadEvent>(c.upload.bind(c), { ...req, repository: accessToProto(req.repository) }, {
+      ...this.opts(address, options),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onEvent: (ev) => {
+        if (ev.event?.$case === 'progress') options.onProgress?.(ev.event.value);
+        if (ev.event?.$case === 'result') artifacts = ev.event.value.artifacts.map(artifactFromProto);
+      },
+    });
+    if (!artifacts) throw new InternalError(`agent ${address} ended Upload without a result`);
+    return artifacts;
+  }
+
+  async restore(...[address, req, options]: Args<'restore'>): Promise<AgentRestoreStep[]> {
+    const c = this.client(address);
+    let steps: AgentRestoreStep[] | undefined;
+    const pb: RestoreRequest = {
+      jobId: req.jobId,
+      artifacts: req.artifacts.map(artifactToProto),
+      repository: accessToProto(req.repository),
+      targetDir: req.targetDir ?? '',
+    };
+    await callStream<RestoreRequest, RestoreEvent>(c.restore.bind(c), pb, {
+      ...this.opts(address, options),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onEvent: (ev) => {
+        if (ev.event?.$case === 'progress') options.onProgress?.(ev.event.value);
+        if (ev.event?.$case === 'step') options.onStep?.(ev.event.value);
+        if (ev.event?.$case === 'result') steps = ev.event.value.steps;
+      },
+    });
+    if (!steps) throw new InternalError(`agent ${address} ended Restore without a result`);
+    return steps;
+  }
+
   close(): void {
-    for (const c of this.clients.values()) (c as unknown as Client).close();
+    for (const c of this.clients.values()) c.close();
     this.clients.clear();
+  }
+
+  private opts(address: string, options: CallTimeout): { timeoutMs: number; peer: string } {
+    return { timeoutMs: options.timeoutMs, peer: `agent ${address}` };
   }
 
   private client(address: string): PbClient {

@@ -120,6 +120,8 @@ export const agentConfigSchema = z
         path: ['ttlSeconds'],
       })
       .default({ heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS, ttlSeconds: DEFAULT_PRESENCE_TTL_SECONDS }),
+    /** Where the agent keeps caches (restic's index cache); created when missing. */
+    cacheDir: z.string().min(1).default('/var/cache/ffkeeper'),
     /** Extra directories put first on PATH for commands the agent runs (e.g. the dev site's shims). */
     pathPrepend: z.array(z.string().min(1)).default([]),
     log: logSchema,

@@ -1,5 +1,6 @@
-/** Helpers every gRPC client of ffkeeper uses: a unary call with a deadline, errors mapped to FfkError. */
-import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+/** Helpers every gRPC client of ffkeeper uses: unary and server-streaming calls with deadlines, errors mapped to FfkError. */
+import { Metadata, type CallOptions, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { CancelledError } from '../errors.js';
 import { fromServiceError } from './grpc-errors.js';
 
 type UnaryMethod<Req, Res> = (
@@ -8,6 +9,8 @@ type UnaryMethod<Req, Res> = (
   options: Partial<CallOptions>,
   callback: (error: ServiceError | null, response: Res) => void,
 ) => ClientUnaryCall;
+
+type StreamMethod<Req, Ev> = (request: Req, metadata?: Metadata, options?: Partial<CallOptions>) => ClientReadableStream<Ev>;
 
 export interface CallOptionsLite {
   timeoutMs: number;
@@ -21,6 +24,42 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     method(request, new Metadata(), { deadline: Date.now() + options.timeoutMs }, (err, value) => {
       if (err) reject(fromServiceError(err, options.peer));
       else resolve(value);
+    });
+  });
+}
+
+/**
+ * Calls a server-streaming method, handing every event to `onEvent`; resolves when the stream ends,
+ * rejects with an FfkError on a failure status. `signal` cancels the call.
+ */
+export function callStream<Req, Ev>(
+  method: StreamMethod<Req, Ev>,
+  request: Req,
+  options: CallOptionsLite & { onEvent: (ev: Ev) => void; signal?: AbortSignal },
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const call = method(request, new Metadata(), { deadline: Date.now() + options.timeoutMs });
+    const onAbort = (): void => call.cancel();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let failed = false;
+    call.on('data', (ev: Ev) => {
+      try {
+        options.onEvent(ev);
+      } catch (err) {
+        failed = true;
+        call.cancel();
+        reject(err);
+      }
+    });
+    call.on('error', (err: ServiceError) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (failed) return;
+      failed = true;
+      reject(options.signal?.aborted ? new CancelledError(`${options.peer}: call cancelled`, { cause: err }) : fromServiceError(err, options.peer));
+    });
+    call.on('end', () => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (!failed) resolve();
     });
   });
 }

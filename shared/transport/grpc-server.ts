@@ -4,6 +4,7 @@ import {
   ServerCredentials,
   type sendUnaryData,
   type ServerUnaryCall,
+  type ServerWritableStream,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
@@ -17,6 +18,20 @@ export function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res) {
       .then(() => fn(call.request))
       .then((res) => callback(null, res))
       .catch((err: unknown) => callback(toServiceError(err), null));
+  };
+}
+
+/**
+ * Wraps an async function as a server-streaming handler: `emit` writes an event; the stream ends when
+ * the function resolves, or carries the mapped error when it throws. A client cancel aborts `signal`.
+ */
+export function serverStream<Req, Ev>(fn: (req: Req, emit: (ev: Ev) => void, signal: AbortSignal) => Promise<void>) {
+  return (call: ServerWritableStream<Req, Ev>): void => {
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    fn(call.request, (ev) => call.write(ev), controller.signal)
+      .then(() => call.end())
+      .catch((err: unknown) => call.emit('error', toServiceError(err)));
   };
 }
 

@@ -11,14 +11,17 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { AgentDescription } from "./common.js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AgentDescription, ComponentProgress } from "./common.js";
 
 export const protobufPackage = "ffkeeper.v1";
 
@@ -31,6 +34,149 @@ export interface DescribeRequest {
 
 export interface DescribeResponse {
   agent?: AgentDescription | undefined;
+}
+
+/** Where the site's repository is and how to open it; sent per job, never stored by the agent. */
+export interface RepositoryAccess {
+  url: string;
+  password: string;
+  /** Extra environment for the engine (e.g. AWS_ACCESS_KEY_ID for s3:). */
+  env: { [key: string]: string };
+}
+
+export interface RepositoryAccess_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface PrepareRequest {
+  cutId: string;
+  site: string;
+  /** Component refs "kind:name"; empty = all of this agent's components. */
+  components: string[];
+  leaseMs: number;
+  repository?: RepositoryAccess | undefined;
+}
+
+export interface PrepareResponse {
+  components: string[];
+}
+
+export interface CutRef {
+  cutId: string;
+}
+
+export interface FreezeResponse {
+}
+
+export interface PostgresCut {
+  snapshotName: string;
+  lsn: string;
+}
+
+export interface TarantoolCut {
+  vclock: { [key: string]: number };
+  signature: number;
+}
+
+export interface TarantoolCut_VclockEntry {
+  key: string;
+  value: number;
+}
+
+export interface UploadsCut {
+}
+
+export interface CutPoint {
+  component: string;
+  time?: Date | undefined;
+  detail?: { $case: "postgres"; value: PostgresCut } | { $case: "tarantool"; value: TarantoolCut } | {
+    $case: "uploads";
+    value: UploadsCut;
+  } | undefined;
+}
+
+export interface CutResponse {
+  points: CutPoint[];
+}
+
+export interface ThawResponse {
+  freezeWindowMs: number;
+}
+
+export interface AbortRequest {
+  cutId: string;
+  reason: string;
+}
+
+export interface AbortResponse {
+}
+
+/** What one component's upload stored; the manifest keeps it. */
+export interface ComponentArtifact {
+  component: string;
+  kind: string;
+  cut?: CutPoint | undefined;
+  snapshotIds: string[];
+  bytes: number;
+  files: number;
+  dataAddedBytes: number;
+  checksums: { [key: string]: string };
+  missing: string[];
+  /** Driver-specific facts, as a JSON object. */
+  detailsJson: string;
+}
+
+export interface ComponentArtifact_ChecksumsEntry {
+  key: string;
+  value: string;
+}
+
+export interface UploadRequest {
+  cutId: string;
+  jobId: string;
+  site: string;
+  repository?: RepositoryAccess | undefined;
+}
+
+export interface UploadResult {
+  artifacts: ComponentArtifact[];
+}
+
+export interface UploadEvent {
+  event?: { $case: "progress"; value: ComponentProgress } | { $case: "message"; value: string } | {
+    $case: "result";
+    value: UploadResult;
+  } | undefined;
+}
+
+export interface RestoreRequest {
+  jobId: string;
+  artifacts: ComponentArtifact[];
+  repository?:
+    | RepositoryAccess
+    | undefined;
+  /** Restore somewhere else than the live location (uploads: a directory); empty = in place. */
+  targetDir: string;
+}
+
+export interface RestoreStep {
+  component: string;
+  step: string;
+  ok: boolean;
+  durationMs: number;
+  detail: string;
+}
+
+export interface RestoreResult {
+  steps: RestoreStep[];
+}
+
+export interface RestoreEvent {
+  event?: { $case: "progress"; value: ComponentProgress } | { $case: "step"; value: RestoreStep } | {
+    $case: "result";
+    value: RestoreResult;
+  } | undefined;
 }
 
 function createBaseDescribeRequest(): DescribeRequest {
@@ -154,6 +300,2475 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
   },
 };
 
+function createBaseRepositoryAccess(): RepositoryAccess {
+  return { url: "", password: "", env: {} };
+}
+
+export const RepositoryAccess: MessageFns<RepositoryAccess> = {
+  encode(message: RepositoryAccess, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.password !== "") {
+      writer.uint32(18).string(message.password);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      RepositoryAccess_EnvEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RepositoryAccess {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRepositoryAccess();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = RepositoryAccess_EnvEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.env[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RepositoryAccess {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      password: isSet(object.password) ? globalThis.String(object.password) : "",
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: RepositoryAccess): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.password !== "") {
+      obj.password = message.password;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RepositoryAccess>, I>>(base?: I): RepositoryAccess {
+    return RepositoryAccess.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RepositoryAccess>, I>>(object: I): RepositoryAccess {
+    const message = createBaseRepositoryAccess();
+    message.url = object.url ?? "";
+    message.password = object.password ?? "";
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRepositoryAccess_EnvEntry(): RepositoryAccess_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const RepositoryAccess_EnvEntry: MessageFns<RepositoryAccess_EnvEntry> = {
+  encode(message: RepositoryAccess_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RepositoryAccess_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRepositoryAccess_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RepositoryAccess_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RepositoryAccess_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RepositoryAccess_EnvEntry>, I>>(base?: I): RepositoryAccess_EnvEntry {
+    return RepositoryAccess_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RepositoryAccess_EnvEntry>, I>>(object: I): RepositoryAccess_EnvEntry {
+    const message = createBaseRepositoryAccess_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBasePrepareRequest(): PrepareRequest {
+  return { cutId: "", site: "", components: [], leaseMs: 0, repository: undefined };
+}
+
+export const PrepareRequest: MessageFns<PrepareRequest> = {
+  encode(message: PrepareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutId !== "") {
+      writer.uint32(10).string(message.cutId);
+    }
+    if (message.site !== "") {
+      writer.uint32(18).string(message.site);
+    }
+    for (const v of message.components) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(32).uint32(message.leaseMs);
+    }
+    if (message.repository !== undefined) {
+      RepositoryAccess.encode(message.repository, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.components.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.repository = RepositoryAccess.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareRequest {
+    return {
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      components: globalThis.Array.isArray(object?.components)
+        ? object.components.map((e: any) => globalThis.String(e))
+        : [],
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+    };
+  },
+
+  toJSON(message: PrepareRequest): unknown {
+    const obj: any = {};
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.components?.length) {
+      obj.components = message.components;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.repository !== undefined) {
+      obj.repository = RepositoryAccess.toJSON(message.repository);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrepareRequest>, I>>(base?: I): PrepareRequest {
+    return PrepareRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrepareRequest>, I>>(object: I): PrepareRequest {
+    const message = createBasePrepareRequest();
+    message.cutId = object.cutId ?? "";
+    message.site = object.site ?? "";
+    message.components = object.components?.map((e) => e) || [];
+    message.leaseMs = object.leaseMs ?? 0;
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? RepositoryAccess.fromPartial(object.repository)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePrepareResponse(): PrepareResponse {
+  return { components: [] };
+}
+
+export const PrepareResponse: MessageFns<PrepareResponse> = {
+  encode(message: PrepareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.components) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.components.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareResponse {
+    return {
+      components: globalThis.Array.isArray(object?.components)
+        ? object.components.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: PrepareResponse): unknown {
+    const obj: any = {};
+    if (message.components?.length) {
+      obj.components = message.components;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrepareResponse>, I>>(base?: I): PrepareResponse {
+    return PrepareResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrepareResponse>, I>>(object: I): PrepareResponse {
+    const message = createBasePrepareResponse();
+    message.components = object.components?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseCutRef(): CutRef {
+  return { cutId: "" };
+}
+
+export const CutRef: MessageFns<CutRef> = {
+  encode(message: CutRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutId !== "") {
+      writer.uint32(10).string(message.cutId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CutRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCutRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CutRef {
+    return {
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CutRef): unknown {
+    const obj: any = {};
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CutRef>, I>>(base?: I): CutRef {
+    return CutRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CutRef>, I>>(object: I): CutRef {
+    const message = createBaseCutRef();
+    message.cutId = object.cutId ?? "";
+    return message;
+  },
+};
+
+function createBaseFreezeResponse(): FreezeResponse {
+  return {};
+}
+
+export const FreezeResponse: MessageFns<FreezeResponse> = {
+  encode(_: FreezeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FreezeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFreezeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): FreezeResponse {
+    return {};
+  },
+
+  toJSON(_: FreezeResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FreezeResponse>, I>>(base?: I): FreezeResponse {
+    return FreezeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FreezeResponse>, I>>(_: I): FreezeResponse {
+    const message = createBaseFreezeResponse();
+    return message;
+  },
+};
+
+function createBasePostgresCut(): PostgresCut {
+  return { snapshotName: "", lsn: "" };
+}
+
+export const PostgresCut: MessageFns<PostgresCut> = {
+  encode(message: PostgresCut, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshotName !== "") {
+      writer.uint32(10).string(message.snapshotName);
+    }
+    if (message.lsn !== "") {
+      writer.uint32(18).string(message.lsn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PostgresCut {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePostgresCut();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshotName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lsn = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PostgresCut {
+    return {
+      snapshotName: isSet(object.snapshotName)
+        ? globalThis.String(object.snapshotName)
+        : isSet(object.snapshot_name)
+        ? globalThis.String(object.snapshot_name)
+        : "",
+      lsn: isSet(object.lsn) ? globalThis.String(object.lsn) : "",
+    };
+  },
+
+  toJSON(message: PostgresCut): unknown {
+    const obj: any = {};
+    if (message.snapshotName !== "") {
+      obj.snapshotName = message.snapshotName;
+    }
+    if (message.lsn !== "") {
+      obj.lsn = message.lsn;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PostgresCut>, I>>(base?: I): PostgresCut {
+    return PostgresCut.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PostgresCut>, I>>(object: I): PostgresCut {
+    const message = createBasePostgresCut();
+    message.snapshotName = object.snapshotName ?? "";
+    message.lsn = object.lsn ?? "";
+    return message;
+  },
+};
+
+function createBaseTarantoolCut(): TarantoolCut {
+  return { vclock: {}, signature: 0 };
+}
+
+export const TarantoolCut: MessageFns<TarantoolCut> = {
+  encode(message: TarantoolCut, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.vclock).forEach(([key, value]: [string, number]) => {
+      TarantoolCut_VclockEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    if (message.signature !== 0) {
+      writer.uint32(16).uint64(message.signature);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TarantoolCut {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTarantoolCut();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = TarantoolCut_VclockEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.vclock[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.signature = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TarantoolCut {
+    return {
+      vclock: isObject(object.vclock)
+        ? (globalThis.Object.entries(object.vclock) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      signature: isSet(object.signature) ? globalThis.Number(object.signature) : 0,
+    };
+  },
+
+  toJSON(message: TarantoolCut): unknown {
+    const obj: any = {};
+    if (message.vclock) {
+      const entries = globalThis.Object.entries(message.vclock) as [string, number][];
+      if (entries.length > 0) {
+        obj.vclock = {};
+        entries.forEach(([k, v]) => {
+          obj.vclock[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.signature !== 0) {
+      obj.signature = Math.round(message.signature);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TarantoolCut>, I>>(base?: I): TarantoolCut {
+    return TarantoolCut.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TarantoolCut>, I>>(object: I): TarantoolCut {
+    const message = createBaseTarantoolCut();
+    message.vclock = (globalThis.Object.entries(object.vclock ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.signature = object.signature ?? 0;
+    return message;
+  },
+};
+
+function createBaseTarantoolCut_VclockEntry(): TarantoolCut_VclockEntry {
+  return { key: "", value: 0 };
+}
+
+export const TarantoolCut_VclockEntry: MessageFns<TarantoolCut_VclockEntry> = {
+  encode(message: TarantoolCut_VclockEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).uint64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TarantoolCut_VclockEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTarantoolCut_VclockEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TarantoolCut_VclockEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: TarantoolCut_VclockEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TarantoolCut_VclockEntry>, I>>(base?: I): TarantoolCut_VclockEntry {
+    return TarantoolCut_VclockEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TarantoolCut_VclockEntry>, I>>(object: I): TarantoolCut_VclockEntry {
+    const message = createBaseTarantoolCut_VclockEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseUploadsCut(): UploadsCut {
+  return {};
+}
+
+export const UploadsCut: MessageFns<UploadsCut> = {
+  encode(_: UploadsCut, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadsCut {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadsCut();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UploadsCut {
+    return {};
+  },
+
+  toJSON(_: UploadsCut): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadsCut>, I>>(base?: I): UploadsCut {
+    return UploadsCut.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadsCut>, I>>(_: I): UploadsCut {
+    const message = createBaseUploadsCut();
+    return message;
+  },
+};
+
+function createBaseCutPoint(): CutPoint {
+  return { component: "", time: undefined, detail: undefined };
+}
+
+export const CutPoint: MessageFns<CutPoint> = {
+  encode(message: CutPoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.component !== "") {
+      writer.uint32(10).string(message.component);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    switch (message.detail?.$case) {
+      case "postgres":
+        PostgresCut.encode(message.detail.value, writer.uint32(82).fork()).join();
+        break;
+      case "tarantool":
+        TarantoolCut.encode(message.detail.value, writer.uint32(90).fork()).join();
+        break;
+      case "uploads":
+        UploadsCut.encode(message.detail.value, writer.uint32(98).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CutPoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCutPoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.component = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.detail = { $case: "postgres", value: PostgresCut.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.detail = { $case: "tarantool", value: TarantoolCut.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.detail = { $case: "uploads", value: UploadsCut.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CutPoint {
+    return {
+      component: isSet(object.component) ? globalThis.String(object.component) : "",
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      detail: isSet(object.postgres)
+        ? { $case: "postgres", value: PostgresCut.fromJSON(object.postgres) }
+        : isSet(object.tarantool)
+        ? { $case: "tarantool", value: TarantoolCut.fromJSON(object.tarantool) }
+        : isSet(object.uploads)
+        ? { $case: "uploads", value: UploadsCut.fromJSON(object.uploads) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: CutPoint): unknown {
+    const obj: any = {};
+    if (message.component !== "") {
+      obj.component = message.component;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.detail?.$case === "postgres") {
+      obj.postgres = PostgresCut.toJSON(message.detail.value);
+    } else if (message.detail?.$case === "tarantool") {
+      obj.tarantool = TarantoolCut.toJSON(message.detail.value);
+    } else if (message.detail?.$case === "uploads") {
+      obj.uploads = UploadsCut.toJSON(message.detail.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CutPoint>, I>>(base?: I): CutPoint {
+    return CutPoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CutPoint>, I>>(object: I): CutPoint {
+    const message = createBaseCutPoint();
+    message.component = object.component ?? "";
+    message.time = object.time ?? undefined;
+    switch (object.detail?.$case) {
+      case "postgres": {
+        if (object.detail?.value !== undefined && object.detail?.value !== null) {
+          message.detail = { $case: "postgres", value: PostgresCut.fromPartial(object.detail.value) };
+        }
+        break;
+      }
+      case "tarantool": {
+        if (object.detail?.value !== undefined && object.detail?.value !== null) {
+          message.detail = { $case: "tarantool", value: TarantoolCut.fromPartial(object.detail.value) };
+        }
+        break;
+      }
+      case "uploads": {
+        if (object.detail?.value !== undefined && object.detail?.value !== null) {
+          message.detail = { $case: "uploads", value: UploadsCut.fromPartial(object.detail.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseCutResponse(): CutResponse {
+  return { points: [] };
+}
+
+export const CutResponse: MessageFns<CutResponse> = {
+  encode(message: CutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.points) {
+      CutPoint.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.points.push(CutPoint.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CutResponse {
+    return {
+      points: globalThis.Array.isArray(object?.points) ? object.points.map((e: any) => CutPoint.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CutResponse): unknown {
+    const obj: any = {};
+    if (message.points?.length) {
+      obj.points = message.points.map((e) => CutPoint.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CutResponse>, I>>(base?: I): CutResponse {
+    return CutResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CutResponse>, I>>(object: I): CutResponse {
+    const message = createBaseCutResponse();
+    message.points = object.points?.map((e) => CutPoint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseThawResponse(): ThawResponse {
+  return { freezeWindowMs: 0 };
+}
+
+export const ThawResponse: MessageFns<ThawResponse> = {
+  encode(message: ThawResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.freezeWindowMs !== 0) {
+      writer.uint32(8).uint32(message.freezeWindowMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ThawResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseThawResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.freezeWindowMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ThawResponse {
+    return {
+      freezeWindowMs: isSet(object.freezeWindowMs)
+        ? globalThis.Number(object.freezeWindowMs)
+        : isSet(object.freeze_window_ms)
+        ? globalThis.Number(object.freeze_window_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ThawResponse): unknown {
+    const obj: any = {};
+    if (message.freezeWindowMs !== 0) {
+      obj.freezeWindowMs = Math.round(message.freezeWindowMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ThawResponse>, I>>(base?: I): ThawResponse {
+    return ThawResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ThawResponse>, I>>(object: I): ThawResponse {
+    const message = createBaseThawResponse();
+    message.freezeWindowMs = object.freezeWindowMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseAbortRequest(): AbortRequest {
+  return { cutId: "", reason: "" };
+}
+
+export const AbortRequest: MessageFns<AbortRequest> = {
+  encode(message: AbortRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutId !== "") {
+      writer.uint32(10).string(message.cutId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AbortRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAbortRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AbortRequest {
+    return {
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: AbortRequest): unknown {
+    const obj: any = {};
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AbortRequest>, I>>(base?: I): AbortRequest {
+    return AbortRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AbortRequest>, I>>(object: I): AbortRequest {
+    const message = createBaseAbortRequest();
+    message.cutId = object.cutId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseAbortResponse(): AbortResponse {
+  return {};
+}
+
+export const AbortResponse: MessageFns<AbortResponse> = {
+  encode(_: AbortResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AbortResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAbortResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AbortResponse {
+    return {};
+  },
+
+  toJSON(_: AbortResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AbortResponse>, I>>(base?: I): AbortResponse {
+    return AbortResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AbortResponse>, I>>(_: I): AbortResponse {
+    const message = createBaseAbortResponse();
+    return message;
+  },
+};
+
+function createBaseComponentArtifact(): ComponentArtifact {
+  return {
+    component: "",
+    kind: "",
+    cut: undefined,
+    snapshotIds: [],
+    bytes: 0,
+    files: 0,
+    dataAddedBytes: 0,
+    checksums: {},
+    missing: [],
+    detailsJson: "",
+  };
+}
+
+export const ComponentArtifact: MessageFns<ComponentArtifact> = {
+  encode(message: ComponentArtifact, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.component !== "") {
+      writer.uint32(10).string(message.component);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.cut !== undefined) {
+      CutPoint.encode(message.cut, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.snapshotIds) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(40).uint64(message.bytes);
+    }
+    if (message.files !== 0) {
+      writer.uint32(48).uint64(message.files);
+    }
+    if (message.dataAddedBytes !== 0) {
+      writer.uint32(56).uint64(message.dataAddedBytes);
+    }
+    globalThis.Object.entries(message.checksums).forEach(([key, value]: [string, string]) => {
+      ComponentArtifact_ChecksumsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    for (const v of message.missing) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.detailsJson !== "") {
+      writer.uint32(82).string(message.detailsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ComponentArtifact {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseComponentArtifact();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.component = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cut = CutPoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapshotIds.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.files = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.dataAddedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = ComponentArtifact_ChecksumsEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.checksums[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.missing.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.detailsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ComponentArtifact {
+    return {
+      component: isSet(object.component) ? globalThis.String(object.component) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      cut: isSet(object.cut) ? CutPoint.fromJSON(object.cut) : undefined,
+      snapshotIds: globalThis.Array.isArray(object?.snapshotIds)
+        ? object.snapshotIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.snapshot_ids)
+        ? object.snapshot_ids.map((e: any) => globalThis.String(e))
+        : [],
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      dataAddedBytes: isSet(object.dataAddedBytes)
+        ? globalThis.Number(object.dataAddedBytes)
+        : isSet(object.data_added_bytes)
+        ? globalThis.Number(object.data_added_bytes)
+        : 0,
+      checksums: isObject(object.checksums)
+        ? (globalThis.Object.entries(object.checksums) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      missing: globalThis.Array.isArray(object?.missing)
+        ? object.missing.map((e: any) => globalThis.String(e))
+        : [],
+      detailsJson: isSet(object.detailsJson)
+        ? globalThis.String(object.detailsJson)
+        : isSet(object.details_json)
+        ? globalThis.String(object.details_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ComponentArtifact): unknown {
+    const obj: any = {};
+    if (message.component !== "") {
+      obj.component = message.component;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.cut !== undefined) {
+      obj.cut = CutPoint.toJSON(message.cut);
+    }
+    if (message.snapshotIds?.length) {
+      obj.snapshotIds = message.snapshotIds;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.dataAddedBytes !== 0) {
+      obj.dataAddedBytes = Math.round(message.dataAddedBytes);
+    }
+    if (message.checksums) {
+      const entries = globalThis.Object.entries(message.checksums) as [string, string][];
+      if (entries.length > 0) {
+        obj.checksums = {};
+        entries.forEach(([k, v]) => {
+          obj.checksums[k] = v;
+        });
+      }
+    }
+    if (message.missing?.length) {
+      obj.missing = message.missing;
+    }
+    if (message.detailsJson !== "") {
+      obj.detailsJson = message.detailsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ComponentArtifact>, I>>(base?: I): ComponentArtifact {
+    return ComponentArtifact.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ComponentArtifact>, I>>(object: I): ComponentArtifact {
+    const message = createBaseComponentArtifact();
+    message.component = object.component ?? "";
+    message.kind = object.kind ?? "";
+    message.cut = (object.cut !== undefined && object.cut !== null) ? CutPoint.fromPartial(object.cut) : undefined;
+    message.snapshotIds = object.snapshotIds?.map((e) => e) || [];
+    message.bytes = object.bytes ?? 0;
+    message.files = object.files ?? 0;
+    message.dataAddedBytes = object.dataAddedBytes ?? 0;
+    message.checksums = (globalThis.Object.entries(object.checksums ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.missing = object.missing?.map((e) => e) || [];
+    message.detailsJson = object.detailsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseComponentArtifact_ChecksumsEntry(): ComponentArtifact_ChecksumsEntry {
+  return { key: "", value: "" };
+}
+
+export const ComponentArtifact_ChecksumsEntry: MessageFns<ComponentArtifact_ChecksumsEntry> = {
+  encode(message: ComponentArtifact_ChecksumsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ComponentArtifact_ChecksumsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseComponentArtifact_ChecksumsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ComponentArtifact_ChecksumsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ComponentArtifact_ChecksumsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ComponentArtifact_ChecksumsEntry>, I>>(
+    base?: I,
+  ): ComponentArtifact_ChecksumsEntry {
+    return ComponentArtifact_ChecksumsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ComponentArtifact_ChecksumsEntry>, I>>(
+    object: I,
+  ): ComponentArtifact_ChecksumsEntry {
+    const message = createBaseComponentArtifact_ChecksumsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUploadRequest(): UploadRequest {
+  return { cutId: "", jobId: "", site: "", repository: undefined };
+}
+
+export const UploadRequest: MessageFns<UploadRequest> = {
+  encode(message: UploadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutId !== "") {
+      writer.uint32(10).string(message.cutId);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(18).string(message.jobId);
+    }
+    if (message.site !== "") {
+      writer.uint32(26).string(message.site);
+    }
+    if (message.repository !== undefined) {
+      RepositoryAccess.encode(message.repository, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.repository = RepositoryAccess.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadRequest {
+    return {
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+    };
+  },
+
+  toJSON(message: UploadRequest): unknown {
+    const obj: any = {};
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.repository !== undefined) {
+      obj.repository = RepositoryAccess.toJSON(message.repository);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadRequest>, I>>(base?: I): UploadRequest {
+    return UploadRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadRequest>, I>>(object: I): UploadRequest {
+    const message = createBaseUploadRequest();
+    message.cutId = object.cutId ?? "";
+    message.jobId = object.jobId ?? "";
+    message.site = object.site ?? "";
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? RepositoryAccess.fromPartial(object.repository)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUploadResult(): UploadResult {
+  return { artifacts: [] };
+}
+
+export const UploadResult: MessageFns<UploadResult> = {
+  encode(message: UploadResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.artifacts) {
+      ComponentArtifact.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.artifacts.push(ComponentArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadResult {
+    return {
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => ComponentArtifact.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UploadResult): unknown {
+    const obj: any = {};
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => ComponentArtifact.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadResult>, I>>(base?: I): UploadResult {
+    return UploadResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadResult>, I>>(object: I): UploadResult {
+    const message = createBaseUploadResult();
+    message.artifacts = object.artifacts?.map((e) => ComponentArtifact.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUploadEvent(): UploadEvent {
+  return { event: undefined };
+}
+
+export const UploadEvent: MessageFns<UploadEvent> = {
+  encode(message: UploadEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "progress":
+        ComponentProgress.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "message":
+        writer.uint32(18).string(message.event.value);
+        break;
+      case "result":
+        UploadResult.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "progress", value: ComponentProgress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "message", value: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "result", value: UploadResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadEvent {
+    return {
+      event: isSet(object.progress)
+        ? { $case: "progress", value: ComponentProgress.fromJSON(object.progress) }
+        : isSet(object.message)
+        ? { $case: "message", value: globalThis.String(object.message) }
+        : isSet(object.result)
+        ? { $case: "result", value: UploadResult.fromJSON(object.result) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: UploadEvent): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "progress") {
+      obj.progress = ComponentProgress.toJSON(message.event.value);
+    } else if (message.event?.$case === "message") {
+      obj.message = message.event.value;
+    } else if (message.event?.$case === "result") {
+      obj.result = UploadResult.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadEvent>, I>>(base?: I): UploadEvent {
+    return UploadEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadEvent>, I>>(object: I): UploadEvent {
+    const message = createBaseUploadEvent();
+    switch (object.event?.$case) {
+      case "progress": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "progress", value: ComponentProgress.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "message": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "message", value: object.event.value };
+        }
+        break;
+      }
+      case "result": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "result", value: UploadResult.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseRestoreRequest(): RestoreRequest {
+  return { jobId: "", artifacts: [], repository: undefined, targetDir: "" };
+}
+
+export const RestoreRequest: MessageFns<RestoreRequest> = {
+  encode(message: RestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    for (const v of message.artifacts) {
+      ComponentArtifact.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.repository !== undefined) {
+      RepositoryAccess.encode(message.repository, writer.uint32(26).fork()).join();
+    }
+    if (message.targetDir !== "") {
+      writer.uint32(34).string(message.targetDir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.artifacts.push(ComponentArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.repository = RepositoryAccess.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.targetDir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => ComponentArtifact.fromJSON(e))
+        : [],
+      repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+      targetDir: isSet(object.targetDir)
+        ? globalThis.String(object.targetDir)
+        : isSet(object.target_dir)
+        ? globalThis.String(object.target_dir)
+        : "",
+    };
+  },
+
+  toJSON(message: RestoreRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => ComponentArtifact.toJSON(e));
+    }
+    if (message.repository !== undefined) {
+      obj.repository = RepositoryAccess.toJSON(message.repository);
+    }
+    if (message.targetDir !== "") {
+      obj.targetDir = message.targetDir;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreRequest>, I>>(base?: I): RestoreRequest {
+    return RestoreRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreRequest>, I>>(object: I): RestoreRequest {
+    const message = createBaseRestoreRequest();
+    message.jobId = object.jobId ?? "";
+    message.artifacts = object.artifacts?.map((e) => ComponentArtifact.fromPartial(e)) || [];
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? RepositoryAccess.fromPartial(object.repository)
+      : undefined;
+    message.targetDir = object.targetDir ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreStep(): RestoreStep {
+  return { component: "", step: "", ok: false, durationMs: 0, detail: "" };
+}
+
+export const RestoreStep: MessageFns<RestoreStep> = {
+  encode(message: RestoreStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.component !== "") {
+      writer.uint32(10).string(message.component);
+    }
+    if (message.step !== "") {
+      writer.uint32(18).string(message.step);
+    }
+    if (message.ok !== false) {
+      writer.uint32(24).bool(message.ok);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(32).uint32(message.durationMs);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.component = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.step = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreStep {
+    return {
+      component: isSet(object.component) ? globalThis.String(object.component) : "",
+      step: isSet(object.step) ? globalThis.String(object.step) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: RestoreStep): unknown {
+    const obj: any = {};
+    if (message.component !== "") {
+      obj.component = message.component;
+    }
+    if (message.step !== "") {
+      obj.step = message.step;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreStep>, I>>(base?: I): RestoreStep {
+    return RestoreStep.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreStep>, I>>(object: I): RestoreStep {
+    const message = createBaseRestoreStep();
+    message.component = object.component ?? "";
+    message.step = object.step ?? "";
+    message.ok = object.ok ?? false;
+    message.durationMs = object.durationMs ?? 0;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseRestoreResult(): RestoreResult {
+  return { steps: [] };
+}
+
+export const RestoreResult: MessageFns<RestoreResult> = {
+  encode(message: RestoreResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.steps) {
+      RestoreStep.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.steps.push(RestoreStep.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreResult {
+    return {
+      steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => RestoreStep.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RestoreResult): unknown {
+    const obj: any = {};
+    if (message.steps?.length) {
+      obj.steps = message.steps.map((e) => RestoreStep.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreResult>, I>>(base?: I): RestoreResult {
+    return RestoreResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreResult>, I>>(object: I): RestoreResult {
+    const message = createBaseRestoreResult();
+    message.steps = object.steps?.map((e) => RestoreStep.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRestoreEvent(): RestoreEvent {
+  return { event: undefined };
+}
+
+export const RestoreEvent: MessageFns<RestoreEvent> = {
+  encode(message: RestoreEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "progress":
+        ComponentProgress.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "step":
+        RestoreStep.encode(message.event.value, writer.uint32(18).fork()).join();
+        break;
+      case "result":
+        RestoreResult.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "progress", value: ComponentProgress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "step", value: RestoreStep.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "result", value: RestoreResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreEvent {
+    return {
+      event: isSet(object.progress)
+        ? { $case: "progress", value: ComponentProgress.fromJSON(object.progress) }
+        : isSet(object.step)
+        ? { $case: "step", value: RestoreStep.fromJSON(object.step) }
+        : isSet(object.result)
+        ? { $case: "result", value: RestoreResult.fromJSON(object.result) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: RestoreEvent): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "progress") {
+      obj.progress = ComponentProgress.toJSON(message.event.value);
+    } else if (message.event?.$case === "step") {
+      obj.step = RestoreStep.toJSON(message.event.value);
+    } else if (message.event?.$case === "result") {
+      obj.result = RestoreResult.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestoreEvent>, I>>(base?: I): RestoreEvent {
+    return RestoreEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestoreEvent>, I>>(object: I): RestoreEvent {
+    const message = createBaseRestoreEvent();
+    switch (object.event?.$case) {
+      case "progress": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "progress", value: ComponentProgress.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "step": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "step", value: RestoreStep.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "result": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "result", value: RestoreResult.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -166,11 +2781,93 @@ export const AgentService = {
     responseSerialize: (value: DescribeResponse): Buffer => Buffer.from(DescribeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DescribeResponse => DescribeResponse.decode(value),
   },
+  /**
+   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
+   * itself when the lease runs out before Thaw.
+   */
+  prepare: {
+    path: "/ffkeeper.v1.Agent/Prepare" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PrepareRequest): Buffer => Buffer.from(PrepareRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PrepareRequest => PrepareRequest.decode(value),
+    responseSerialize: (value: PrepareResponse): Buffer => Buffer.from(PrepareResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PrepareResponse => PrepareResponse.decode(value),
+  },
+  freeze: {
+    path: "/ffkeeper.v1.Agent/Freeze" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CutRef): Buffer => Buffer.from(CutRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CutRef => CutRef.decode(value),
+    responseSerialize: (value: FreezeResponse): Buffer => Buffer.from(FreezeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FreezeResponse => FreezeResponse.decode(value),
+  },
+  cut: {
+    path: "/ffkeeper.v1.Agent/Cut" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CutRef): Buffer => Buffer.from(CutRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CutRef => CutRef.decode(value),
+    responseSerialize: (value: CutResponse): Buffer => Buffer.from(CutResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CutResponse => CutResponse.decode(value),
+  },
+  thaw: {
+    path: "/ffkeeper.v1.Agent/Thaw" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CutRef): Buffer => Buffer.from(CutRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CutRef => CutRef.decode(value),
+    responseSerialize: (value: ThawResponse): Buffer => Buffer.from(ThawResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ThawResponse => ThawResponse.decode(value),
+  },
+  abort: {
+    path: "/ffkeeper.v1.Agent/Abort" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AbortRequest): Buffer => Buffer.from(AbortRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AbortRequest => AbortRequest.decode(value),
+    responseSerialize: (value: AbortResponse): Buffer => Buffer.from(AbortResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AbortResponse => AbortResponse.decode(value),
+  },
+  /** Stores every prepared component as of the cut; progress events, then one result. */
+  upload: {
+    path: "/ffkeeper.v1.Agent/Upload" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: UploadRequest): Buffer => Buffer.from(UploadRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UploadRequest => UploadRequest.decode(value),
+    responseSerialize: (value: UploadEvent): Buffer => Buffer.from(UploadEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UploadEvent => UploadEvent.decode(value),
+  },
+  /** Restores components from their artifacts; step and progress events, then one result. */
+  restore: {
+    path: "/ffkeeper.v1.Agent/Restore" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RestoreRequest): Buffer => Buffer.from(RestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestoreRequest => RestoreRequest.decode(value),
+    responseSerialize: (value: RestoreEvent): Buffer => Buffer.from(RestoreEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestoreEvent => RestoreEvent.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
   /** What this agent is and which components it serves. */
   describe: handleUnaryCall<DescribeRequest, DescribeResponse>;
+  /**
+   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
+   * itself when the lease runs out before Thaw.
+   */
+  prepare: handleUnaryCall<PrepareRequest, PrepareResponse>;
+  freeze: handleUnaryCall<CutRef, FreezeResponse>;
+  cut: handleUnaryCall<CutRef, CutResponse>;
+  thaw: handleUnaryCall<CutRef, ThawResponse>;
+  abort: handleUnaryCall<AbortRequest, AbortResponse>;
+  /** Stores every prepared component as of the cut; progress events, then one result. */
+  upload: handleServerStreamingCall<UploadRequest, UploadEvent>;
+  /** Restores components from their artifacts; step and progress events, then one result. */
+  restore: handleServerStreamingCall<RestoreRequest, RestoreEvent>;
 }
 
 export interface AgentClient extends Client {
@@ -190,6 +2887,90 @@ export interface AgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DescribeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
+   * itself when the lease runs out before Thaw.
+   */
+  prepare(
+    request: PrepareRequest,
+    callback: (error: ServiceError | null, response: PrepareResponse) => void,
+  ): ClientUnaryCall;
+  prepare(
+    request: PrepareRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PrepareResponse) => void,
+  ): ClientUnaryCall;
+  prepare(
+    request: PrepareRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PrepareResponse) => void,
+  ): ClientUnaryCall;
+  freeze(request: CutRef, callback: (error: ServiceError | null, response: FreezeResponse) => void): ClientUnaryCall;
+  freeze(
+    request: CutRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FreezeResponse) => void,
+  ): ClientUnaryCall;
+  freeze(
+    request: CutRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FreezeResponse) => void,
+  ): ClientUnaryCall;
+  cut(request: CutRef, callback: (error: ServiceError | null, response: CutResponse) => void): ClientUnaryCall;
+  cut(
+    request: CutRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CutResponse) => void,
+  ): ClientUnaryCall;
+  cut(
+    request: CutRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CutResponse) => void,
+  ): ClientUnaryCall;
+  thaw(request: CutRef, callback: (error: ServiceError | null, response: ThawResponse) => void): ClientUnaryCall;
+  thaw(
+    request: CutRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ThawResponse) => void,
+  ): ClientUnaryCall;
+  thaw(
+    request: CutRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ThawResponse) => void,
+  ): ClientUnaryCall;
+  abort(
+    request: AbortRequest,
+    callback: (error: ServiceError | null, response: AbortResponse) => void,
+  ): ClientUnaryCall;
+  abort(
+    request: AbortRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AbortResponse) => void,
+  ): ClientUnaryCall;
+  abort(
+    request: AbortRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AbortResponse) => void,
+  ): ClientUnaryCall;
+  /** Stores every prepared component as of the cut; progress events, then one result. */
+  upload(request: UploadRequest, options?: Partial<CallOptions>): ClientReadableStream<UploadEvent>;
+  upload(
+    request: UploadRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<UploadEvent>;
+  /** Restores components from their artifacts; step and progress events, then one result. */
+  restore(request: RestoreRequest, options?: Partial<CallOptions>): ClientReadableStream<RestoreEvent>;
+  restore(
+    request: RestoreRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<RestoreEvent>;
 }
 
 export const AgentClient = makeGenericClientConstructor(AgentService, "ffkeeper.v1.Agent") as unknown as {
@@ -210,6 +2991,43 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -16,6 +16,8 @@ import { IllegalStateError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
 import { ResticRepository } from '../shared/repository/restic.js';
 import { createDrivers } from './adapters/drivers.js';
+import { commandRunner } from './adapters/command.js';
+import { SystemctlServiceManager } from './adapters/systemctl.js';
 import { TarantoolShardDriver } from './domain/drivers/tarantool/driver.js';
 import type { ComponentDriver } from './domain/drivers/types.js';
 import { AgentJobs, type RepositoryAccess } from './domain/jobs.js';
@@ -51,9 +53,17 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const log = logger.child({ site: config.site, host: config.host });
-  const drivers = createDrivers(config, log);
+  const services = new SystemctlServiceManager({ pathPrepend: config.pathPrepend });
+  const drivers = createDrivers(config, log, services);
   await releaseStalePins(drivers, log);
-  const jobs = new AgentJobs({ drivers, openRepository: (access) => openRepository(access, config, log), logger: log });
+  const jobs = new AgentJobs({
+    drivers,
+    openRepository: (access) => openRepository(access, config, log),
+    services,
+    ...(config.integrityCheck ? { integrityCheck: config.integrityCheck } : {}),
+    runCommand: commandRunner(config.pathPrepend),
+    logger: log,
+  });
   let description: AgentDescription | undefined;
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     describe: () => {

@@ -1,6 +1,7 @@
 /**
- * The controller's composition root: NATS (presence watch, fleet bucket), the fleet inventory and the
- * Controller gRPC server. `main.ts` calls it after loading config; tests can call it in-process.
+ * The controller's composition root: NATS (presence watch, fleet, catalog and job buckets, the events
+ * stream), the site repositories, the fleet inventory, the cut coordinator, the restore orchestrator
+ * and the Controller gRPC server. `main.ts` calls it after loading config; tests can call it in-process.
  */
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
@@ -9,14 +10,38 @@ import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
 import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
 import { FleetInventory } from './domain/fleet.js';
 import { FleetService } from './domain/fleet-service.js';
+import { JobRunner } from './domain/jobs.js';
+import { OrchestratedRestores } from './domain/restore-service.js';
+import { RestoreOrchestrator } from './domain/restore/orchestrator.js';
+import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
+import { SnapshotService } from './domain/snapshot/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
 import { startControllerGrpcServer } from './transport/grpc-server.js';
-import { KvFleetStore, watchPresence } from './transport/nats-fleet.js';
+import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nats-fleet.js';
+import { JetStreamEventLog, KvCatalogStore, KvJobStore } from './transport/nats-state.js';
+import { ResticSiteRepositories } from './transport/site-repositories.js';
 
 export interface RunningController {
   /** Address the gRPC server is bound to (host:port). */
   address: string;
   stop(): Promise<void>;
+}
+
+async function startFleet(nc: NatsConnection, inventory: FleetInventory, log: Logger): Promise<PresenceWatch> {
+  const store = new KvFleetStore(await openFleetBucket(nc));
+  inventory.restore(await store.loadAll());
+  const presence = await openPresenceBucket(nc, DEFAULT_PRESENCE_TTL_SECONDS * 1000);
+  return watchPresence(
+    presence,
+    (update) => {
+      const changed = inventory.apply(update);
+      if (!changed) return;
+      const { site, host } = changed.description;
+      log.info({ site, host, event: update.kind }, update.kind === 'seen' ? 'agent online' : 'agent said goodbye');
+      store.save(changed).catch((err: unknown) => log.warn({ err, site, host }, 'could not persist fleet record'));
+    },
+    log,
+  );
 }
 
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
@@ -25,22 +50,19 @@ export async function startController(config: ControllerConfig, logger: Logger):
   const agents = new GrpcAgentClient();
   try {
     const inventory = new FleetInventory();
-    const store = new KvFleetStore(await openFleetBucket(nc));
-    inventory.restore(await store.loadAll());
-    const presence = await openPresenceBucket(nc, DEFAULT_PRESENCE_TTL_SECONDS * 1000);
-    const watch = await watchPresence(
-      presence,
-      (update) => {
-        const changed = inventory.apply(update);
-        if (!changed) return;
-        const { site, host } = changed.description;
-        log.info({ site, host, event: update.kind }, update.kind === 'seen' ? 'agent online' : 'agent said goodbye');
-        store.save(changed).catch((err: unknown) => log.warn({ err, site, host }, 'could not persist fleet record'));
-      },
-      log,
-    );
+    const watch = await startFleet(nc, inventory, log);
+    const [catalog, jobStore, events] = await Promise.all([KvCatalogStore.open(nc), KvJobStore.open(nc), JetStreamEventLog.open(nc)]);
+    const jobs = new JobRunner({ store: jobStore, events, logger: log });
+    const interrupted = await jobs.failInterrupted('the controller stopped while this job ran');
+    if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
+    const repositories = new ResticSiteRepositories(config.repositories, log);
+    const timeouts = { callTimeoutMs: config.agents.callTimeoutMs };
+    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, logger: log });
+    const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, logger: log });
+    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots, ...timeouts, logger: log });
+    const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore });
     const fleet = new FleetService(inventory, agents, config.agents.callTimeoutMs);
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet });
+    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     log.info({ address, agents: inventory.list().length }, 'controller started');

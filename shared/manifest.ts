@@ -28,3 +28,69 @@ export interface ComponentArtifact {
   /** Driver-specific facts worth keeping (model names of galleries, pinned checkpoint file, ...). */
   details?: Record<string, string | number | boolean>;
 }
+
+/** The manifest format version this code writes and reads. */
+export const MANIFEST_VERSION = 1;
+
+/** The component ref under which a cut's manifest is stored in the repository. */
+export const MANIFEST_COMPONENT = 'manifest:manifest';
+/** File name of the manifest inside its repository snapshot. */
+export const MANIFEST_FILENAME = 'ffk-manifest.json';
+
+/** One component of a sealed cut: its artifact and the host whose agent took it. */
+export type ManifestComponent = ComponentArtifact & { host: string };
+
+/**
+ * The record of one sealed cut (DESIGN.md §4 step 7), written last: to the repository and to the
+ * catalog. A cut without a manifest does not exist for list, restore or retention.
+ */
+export interface Manifest {
+  version: typeof MANIFEST_VERSION;
+  site: string;
+  /** The snapshot id operators see. */
+  cutId: string;
+  jobId: string;
+  reason: string;
+  /** When the cut was taken (the controller's clock at the cut step). */
+  createdAt: Date;
+  sealedAt: Date;
+  /** First freeze call to last thaw answer, as the controller measured it. */
+  freezeWindowMs: number;
+  agents: { host: string; components: string[]; freezeWindowMs: number }[];
+  components: ManifestComponent[];
+  totals: { bytes: number; files: number; dataAddedBytes: number };
+  /** Feature-vector model per gallery (from the Tarantool artifacts), e.g. `ffsec_face_objects: face-v1`. */
+  models: Record<string, string>;
+}
+
+/** What `snapshot list/show` shows of a sealed cut. */
+export interface SnapshotSummary {
+  id: string;
+  site: string;
+  createdAt: Date;
+  sealedAt: Date;
+  freezeWindowMs: number;
+  bytes: number;
+  dataAddedBytes: number;
+  components: string[];
+  status: string;
+  jobId: string;
+  reason: string;
+}
+
+/** The summary of a sealed cut, from its manifest. */
+export function summarize(m: Manifest): SnapshotSummary {
+  return {
+    id: m.cutId,
+    site: m.site,
+    createdAt: m.createdAt,
+    sealedAt: m.sealedAt,
+    freezeWindowMs: m.freezeWindowMs,
+    bytes: m.totals.bytes,
+    dataAddedBytes: m.totals.dataAddedBytes,
+    components: m.components.map((c) => c.component),
+    status: 'sealed',
+    jobId: m.jobId,
+    reason: m.reason,
+  };
+}

@@ -36,3 +36,18 @@ export function jobEventsSubject(site: string, jobId: string): string {
 
 /** Subjects captured by the events stream. */
 export const EVENTS_SUBJECTS = 'ffk.events.>';
+
+/** KV bucket of sealed snapshots (manifests): key `<site>.<cutId>`. */
+export const CATALOG_BUCKET = 'ffk_catalog';
+
+/** KV bucket of job records: key `<jobId>`. */
+export const JOBS_BUCKET = 'ffk_jobs';
+
+export function catalogKey(site: string, cutId: string): string {
+  return `${site}.${cutId}`;
+}
+
+/** Catalog keys of one site (`site` given) or of one cut in any site (`cutId` given). */
+export function catalogFilter(filter: { site: string } | { cutId: string }): string {
+  return 'site' in filter ? `${filter.site}.*` : `*.${filter.cutId}`;
+}

@@ -7,6 +7,8 @@ import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { CutParticipant } from './cut-participant.js';
+import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
+import type { ServiceManager } from './ports.js';
 import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, RestoreStepReport } from './drivers/types.js';
 
 /** How to open the site's repository for one job. The password is a secret: never logged. */
@@ -21,6 +23,9 @@ export type OpenRepository = (access: RepositoryAccess) => Repository;
 export interface AgentJobsOptions {
   drivers: readonly ComponentDriver[];
   openRepository: OpenRepository;
+  services: ServiceManager;
+  integrityCheck?: { command: readonly string[]; timeoutMs: number };
+  runCommand: CommandRunner;
   logger: Logger;
 }
 
@@ -114,6 +119,19 @@ export class AgentJobs {
       reports.push(report);
     }
     return reports;
+  }
+
+  /** Starts or stops units, in the given order; the first failure stops and names the unit. */
+  async controlUnits(action: 'start' | 'stop', units: readonly string[]): Promise<void> {
+    if (action !== 'start' && action !== 'stop') throw new ValidationError(`unit action '${String(action)}' must be start or stop`, { field: 'action' });
+    for (const unit of units) {
+      if (action === 'stop') await this.options.services.stop(unit);
+      else await this.options.services.start(unit);
+    }
+  }
+
+  runCheck(): Promise<IntegrityVerdict> {
+    return runIntegrityCheck(this.options.integrityCheck, this.options.runCommand);
   }
 
   private open(access: RepositoryAccess): Repository {

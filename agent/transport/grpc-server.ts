@@ -4,7 +4,11 @@ import {
   type AbortRequest,
   type AbortResponse,
   type AgentServer,
+  type ControlUnitsRequest,
+  type ControlUnitsResponse,
   type CutRef,
+  type RunCheckRequest,
+  type RunCheckResponse,
   type CutResponse,
   type DescribeRequest,
   type DescribeResponse,
@@ -71,6 +75,11 @@ function implementation(h: AgentHandlers): AgentServer {
       await h.jobs().abort(req.cutId, req.reason || 'aborted by the controller');
       return {};
     }),
+    controlUnits: unary<ControlUnitsRequest, ControlUnitsResponse>(async (req) => {
+      await h.jobs().controlUnits(req.action as 'start' | 'stop', req.units);
+      return {};
+    }),
+    runCheck: unary<RunCheckRequest, RunCheckResponse>(() => h.jobs().runCheck()),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
       const artifacts = await h.jobs().upload({
         cutId: req.cutId,

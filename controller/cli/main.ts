@@ -13,6 +13,8 @@ import { GrpcControllerApi, type ControllerApi } from './api.js';
 import { processIo, type CliIo } from './io.js';
 import { runSitesList } from './commands/sites.js';
 import { runAgentsList, runAgentsShow } from './commands/agents.js';
+import { registerJobCommands } from './register-jobs.js';
+import { processTerminal } from './terminal.js';
 
 interface GlobalOptions {
   controller: string;
@@ -58,6 +60,8 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .description("one agent's details, asked live from the agent")
     .argument('<site/host>', 'the agent, e.g. msk-1/db')
     .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsShow({ agent: ref, json: g.json }, { api, io })));
+
+  registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
 
   return program;
 }

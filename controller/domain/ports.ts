@@ -1,6 +1,8 @@
 /** Role-named ports the controller's domain depends on; adapters in transport/ implement them. */
 import type { AgentDescription } from '../../shared/fleet.js';
-import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
+import type { JobEvent, JobRecord } from '../../shared/jobs.js';
+import type { ComponentArtifact, CutPoint, Manifest } from '../../shared/manifest.js';
+import type { Repository } from '../../shared/repository/repository.js';
 
 /** How an agent opens the site's repository for one job (the password is a secret). */
 export interface RepositoryAccess {
@@ -54,10 +56,55 @@ export interface AgentClient {
     req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; targetDir?: string },
     options: CallTimeout & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<AgentRestoreStep[]>;
+  /** Starts, stops or asks about units on the agent's host (e.g. stop findface-security before a restore). */
+  controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void>;
+  /** Runs the site's integrity check configured on that agent; `configured: false` when it has none. */
+  runCheck(address: string, options: CallTimeout): Promise<IntegrityReport>;
   close(): void;
 }
 
-/** A change seen in the presence bucket. */
+/** The result of a site's integrity check (the dev site's checker, or a site's own). */
+export interface IntegrityReport {
+  configured: boolean;
+  ok: boolean;
+  errors: number;
+  warnings: number;
+  /** The checker's own summary, for people. */
+  summary: string;
+}
+
+/** Sealed snapshots (manifests) by site. Only what is here exists for list, restore and retention. */
+export interface CatalogStore {
+  put(manifest: Manifest): Promise<void>;
+  get(site: string, cutId: string): Promise<Manifest | undefined>;
+  /** A site's manifests, newest first. */
+  list(site: string): Promise<Manifest[]>;
+  /** Finds a cut by id in any site. */
+  find(cutId: string): Promise<Manifest | undefined>;
+  delete(site: string, cutId: string): Promise<void>;
+}
+
+/** Job records (one per job id). */
+export interface JobStore {
+  put(record: JobRecord): Promise<void>;
+  get(id: string): Promise<JobRecord | undefined>;
+  /** Newest first. */
+  list(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
+}
+
+/** The audit trail of job events. */
+export interface EventLog {
+  publish(event: JobEvent): Promise<void>;
+  /** Every event of a job so far, oldest first. */
+  history(site: string, jobId: string): Promise<JobEvent[]>;
+}
+
+/** Each site's repository: how agents reach it, and the controller's own handle on it. */
+export interface SiteRepositories {
+  /** Access for agents (URL, password, env); creates and initialises the repository on first use. */
+  access(site: string): Promise<RepositoryAccess>;
+  open(site: string): Promise<Repository>;
+}
 export type PresenceUpdate =
   | { kind: 'seen'; description: AgentDescription; seenAt: Date }
   | { kind: 'gone'; site: string; host: string; at: Date };

@@ -4,7 +4,11 @@ import {
   AgentClient as PbAgentClient,
   type AbortRequest,
   type AbortResponse,
+  type ControlUnitsRequest,
+  type ControlUnitsResponse,
   type CutRef,
+  type RunCheckRequest,
+  type RunCheckResponse,
   type CutResponse,
   type DescribeRequest,
   type DescribeResponse,
@@ -23,7 +27,7 @@ import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
 import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
 import { callStream, callUnary } from '../../shared/transport/grpc-client.js';
-import type { AgentClient, AgentRestoreStep, CallTimeout } from '../domain/ports.js';
+import type { AgentClient, AgentRestoreStep, CallTimeout, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
@@ -101,6 +105,16 @@ export class GrpcAgentClient implements AgentClient {
     });
     if (!steps) throw new InternalError(`agent ${address} ended Restore without a result`);
     return steps;
+  }
+
+  async controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void> {
+    const c = this.client(address);
+    await callUnary<ControlUnitsRequest, ControlUnitsResponse>(c.controlUnits.bind(c), req, this.opts(address, options));
+  }
+
+  runCheck(address: string, options: CallTimeout): Promise<IntegrityReport> {
+    const c = this.client(address);
+    return callUnary<RunCheckRequest, RunCheckResponse>(c.runCheck.bind(c), {}, this.opts(address, options));
   }
 
   close(): void {

@@ -1,35 +1,153 @@
 /** The controller's gRPC server: the Controller service, converting to/from proto at the edge. */
+import type { JobEvent as PbJobEvent } from '../../proto/gen/ffkeeper/v1/common.js';
 import {
   ControllerService,
   type ControllerServer,
+  type CreateSnapshotRequest,
+  type DeleteSnapshotRequest,
+  type DeleteSnapshotResponse,
   type GetAgentRequest,
   type GetAgentResponse,
+  type GetJobRequest,
+  type GetSnapshotRequest,
+  type GetSnapshotResponse,
+  type JobRecord as PbJobRecord,
   type ListAgentsRequest,
   type ListAgentsResponse,
+  type ListJobsRequest,
+  type ListJobsResponse,
   type ListSitesRequest,
   type ListSitesResponse,
+  type ListSnapshotsRequest,
+  type ListSnapshotsResponse,
+  type RebuildCatalogRequest,
+  type RebuildCatalogResponse,
+  type RestorePlan as PbRestorePlan,
+  type ResumeRestoreRequest,
+  type SiteRestoreRequest,
+  type WatchJobRequest,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
-import { startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
+import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
+import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
 import type { FleetService } from '../domain/fleet-service.js';
+import type { JobRunner, RunningJob } from '../domain/jobs.js';
+import type { EventLog, JobStore } from '../domain/ports.js';
+import type { RestoreArgs, RestoreService } from '../domain/restore-service.js';
+import { encodeManifest } from '../../shared/manifest-codec.js';
+import { summarize } from '../../shared/manifest.js';
+import type { SnapshotService } from '../domain/snapshot/service.js';
 
 export interface ControllerServices {
   fleet: FleetService;
+  snapshots: SnapshotService;
+  restores: RestoreService;
+  jobs: JobRunner;
+  jobStore: JobStore;
+  events: EventLog;
 }
 
-function implementation({ fleet }: ControllerServices): ControllerServer {
+/** Streams a job's events to the caller until its outcome. */
+async function follow(job: RunningJob, emit: (e: PbJobEvent) => void): Promise<void> {
+  const unsubscribe = job.subscribe((e) => emit(jobEventToProto(e)));
+  try {
+    await job.done;
+  } finally {
+    unsubscribe();
+  }
+}
+
+function restoreFromProto(req: SiteRestoreRequest): RestoreArgs {
+  const sel = req.selector;
+  const selector: RestoreArgs['selector'] =
+    sel?.$case === 'snapshotId'
+      ? { kind: 'id', id: sel.value }
+      : sel?.$case === 'before'
+        ? { kind: 'before', time: sel.value }
+        : sel?.$case === 'latest'
+          ? { kind: 'latest' }
+          : (() => {
+              throw new ValidationError('a restore needs one of --snapshot ID, --before TIME or --latest', { field: 'selector' });
+            })();
   return {
-    listSites: unary<ListSitesRequest, ListSitesResponse>(() => ({ sites: fleet.listSites().map(siteToProto) })),
+    site: req.site,
+    selector,
+    components: req.components,
+    ...(req.toSite ? { toSite: req.toSite } : {}),
+    noSafetySnapshot: req.noSafetySnapshot,
+  };
+}
+
+function implementation(s: ControllerServices): ControllerServer {
+  return {
+    listSites: unary<ListSitesRequest, ListSitesResponse>(() => ({ sites: s.fleet.listSites().map(siteToProto) })),
     listAgents: unary<ListAgentsRequest, ListAgentsResponse>((req) => ({
-      agents: fleet.listAgents(req.site || undefined).map(entryToProto),
+      agents: s.fleet.listAgents(req.site || undefined).map(entryToProto),
     })),
     getAgent: unary<GetAgentRequest, GetAgentResponse>(async (req) => {
-      const details = await fleet.getAgent(req.site, req.host);
+      const details = await s.fleet.getAgent(req.site, req.host);
       return {
         entry: entryToProto(details.entry),
         live: details.live ? descriptionToProto(details.live) : undefined,
         liveError: details.liveError ?? '',
       };
+    }),
+    createSnapshot: serverStream<CreateSnapshotRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.snapshots.create({ site: req.site, leaseMs: req.leaseMs, reason: req.reason }), emit);
+    }),
+    listSnapshots: unary<ListSnapshotsRequest, ListSnapshotsResponse>(async (req) => ({
+      snapshots: (await s.snapshots.list(req.site)).map(snapshotToProto),
+    })),
+    getSnapshot: unary<GetSnapshotRequest, GetSnapshotResponse>(async (req) => {
+      const m = await s.snapshots.get(req.id, req.site || undefined);
+      return { summary: snapshotToProto(summarize(m)), manifestJson: encodeManifest(m) };
+    }),
+    deleteSnapshot: unary<DeleteSnapshotRequest, DeleteSnapshotResponse>(async (req) => ({
+      repositorySnapshotsRemoved: await s.snapshots.delete(req.site, req.id),
+    })),
+    rebuildCatalog: unary<RebuildCatalogRequest, RebuildCatalogResponse>((req) => s.snapshots.rebuildCatalog(req.site)),
+    planRestore: unary<SiteRestoreRequest, PbRestorePlan>(async (req) => {
+      const plan = await s.restores.plan(restoreFromProto(req));
+      return { ...plan, snapshot: snapshotToProto(plan.snapshot) };
+    }),
+    restore: serverStream<SiteRestoreRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.restores.start(restoreFromProto(req)), emit);
+    }),
+    resumeRestore: serverStream<ResumeRestoreRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.restores.resume(req.jobId), emit);
+    }),
+    listJobs: unary<ListJobsRequest, ListJobsResponse>(async (req) => ({
+      jobs: (await s.jobStore.list({ ...(req.site ? { site: req.site } : {}), ...(req.limit ? { limit: req.limit } : {}) })).map(jobRecordToProto),
+    })),
+    getJob: unary<GetJobRequest, PbJobRecord>(async (req) => {
+      const r = await s.jobStore.get(req.id);
+      if (!r) throw new NotFoundError(`job '${req.id}' not found`);
+      return jobRecordToProto(r);
+    }),
+    watchJob: serverStream<WatchJobRequest, PbJobEvent>(async (req, emit) => {
+      const r = await s.jobStore.get(req.id);
+      if (!r) throw new NotFoundError(`job '${req.id}' not found`);
+      const live: PbJobEvent[] = [];
+      let replaying = true;
+      const unsubscribe = req.follow ? s.jobs.subscribe(r.id, (e) => (replaying ? live.push(jobEventToProto(e)) : emit(jobEventToProto(e)))) : undefined;
+      const seen = new Set<string>();
+      for (const e of await s.events.history(r.site, r.id)) {
+        seen.add(`${e.time.getTime()}|${e.step}|${e.message ?? ''}`);
+        emit(jobEventToProto(e));
+      }
+      for (const e of live) if (!seen.has(`${e.time?.getTime()}|${e.step}|${e.detail?.$case === 'message' ? e.detail.value : ''}`)) emit(e);
+      replaying = false;
+      if (!unsubscribe) return;
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          if (!s.jobs.isRunning(r.id)) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 200);
+      });
+      unsubscribe();
     }),
   };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { agentConfigSchema } from '../../shared/config/agent.js';
 import { ConfigError } from '../../shared/errors.js';
+import { INTEGRITY_CHECK_SHIM } from './shims.js';
 import type { SiteState } from './state.js';
 
 /** Raw (pre-schema) agent configs of a site, by host. */
@@ -27,6 +28,7 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
   return {
     db: {
       ...base('db'),
+      integrityCheck: { command: [path.join(state.binDir, INTEGRITY_CHECK_SHIM)] },
       components: [
         {
           kind: 'postgres',

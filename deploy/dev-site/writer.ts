@@ -4,7 +4,7 @@
  * its peers going away (a paused pgbouncer, a restarting shard): failed operations are counted and
  * retried as new ones. Progress is written to a stats file every second and on exit.
  */
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { ShardSet } from './shards.js';
@@ -88,7 +88,9 @@ class StatsRecorder {
     s.updatedAt = new Date().toISOString();
     s.elapsed = (Date.now() - this.start) / 1000;
     s.rate = s.elapsed > 0 ? Math.round((s.writes / s.elapsed) * 10) / 10 : 0;
-    writeFileSync(this.options.statsFile, `${JSON.stringify(s, null, 2)}\n`);
+    // Written aside and renamed, so a reader never sees a half-written file.
+    writeFileSync(`${this.options.statsFile}.tmp`, `${JSON.stringify(s, null, 2)}\n`);
+    renameSync(`${this.options.statsFile}.tmp`, this.options.statsFile);
   }
 
   error(what: string, err: unknown): void {

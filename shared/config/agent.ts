@@ -122,6 +122,17 @@ export const agentConfigSchema = z
       .default({ heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS, ttlSeconds: DEFAULT_PRESENCE_TTL_SECONDS }),
     /** Where the agent keeps caches (restic's index cache); created when missing. */
     cacheDir: z.string().min(1).default('/var/cache/ffkeeper'),
+    /**
+     * The site's integrity check, run after a restore: a command printing JSON with `errors`, `warnings`
+     * (numbers) and optionally `ok`; non-zero exit with such JSON means "errors found", not "failed to run".
+     */
+    integrityCheck: z
+      .object({
+        command: z.array(z.string().min(1)).min(1),
+        timeoutMs: z.number().int().positive().default(600_000),
+      })
+      .strict()
+      .optional(),
     /** Extra directories put first on PATH for commands the agent runs (e.g. the dev site's shims). */
     pathPrepend: z.array(z.string().min(1)).default([]),
     log: logSchema,

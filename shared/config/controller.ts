@@ -22,6 +22,46 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ callTimeoutMs: 5000 }),
+    repositories: z
+      .object({
+        /** Sites without an entry in `sites` get a local repository at `<root>/<site>`. */
+        root: z.string().min(1).default('/var/lib/ffkeeper/repositories'),
+        /** restic's cache for the controller's own repository work (manifests, catalog, deletes). */
+        cacheDir: z.string().min(1).default('/var/cache/ffkeeper/restic'),
+        /** Repository passwords the controller generated (JSON, mode 0600). */
+        secretsFile: z.string().min(1).default('/var/lib/ffkeeper/secrets.json'),
+        sites: z
+          .record(
+            idSchema,
+            z
+              .object({
+                url: z.string().min(1),
+                password: z.string().min(1).optional(),
+                env: z.record(z.string(), z.string()).default({}),
+              })
+              .strict(),
+          )
+          .default({}),
+      })
+      .strict()
+      .default({
+        root: '/var/lib/ffkeeper/repositories',
+        cacheDir: '/var/cache/ffkeeper/restic',
+        secretsFile: '/var/lib/ffkeeper/secrets.json',
+        sites: {},
+      }),
+    snapshots: z
+      .object({
+        /** Freeze lease each agent arms at prepare: it thaws by itself when the lease runs out. */
+        leaseMs: z.number().int().positive().default(5000),
+        /**
+         * Fault injection for tests and drills only: keep the site frozen this long after the cut before
+         * thawing (so a controller crash "during the freeze" can be staged). 0 in production.
+         */
+        holdFrozenMs: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .default({ leaseMs: 5000, holdFrozenMs: 0 }),
     log: logSchema,
   })
   .strict();

@@ -1,7 +1,7 @@
 /** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGENTS_BUCKET, FLEET_BUCKET } from '../names.js';
+import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
 
 export type { KV } from '@nats-io/kv';
@@ -30,4 +30,22 @@ export function openPresenceBucket(nc: NatsConnection, ttlMs: number): Promise<K
 /** The controller's durable memory of known agents (no TTL). */
 export function openFleetBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, FLEET_BUCKET, {});
+}
+
+/** Sealed snapshots (manifests) by site. */
+export function openCatalogBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, CATALOG_BUCKET, {});
+}
+
+/** Job records. */
+export function openJobsBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, JOBS_BUCKET, {});
+}
+
+/** Current (last) values of the keys matching `filter`, skipping deleted ones. */
+export async function kvValues(kv: KV, filter = '>'): Promise<{ key: string; value: string }[]> {
+  const keys: string[] = [];
+  for await (const k of await kv.keys(filter)) keys.push(k);
+  const entries = await Promise.all(keys.map((k) => kv.get(k)));
+  return entries.flatMap((e) => (e && e.operation === 'PUT' ? [{ key: e.key, value: e.string() }] : []));
 }

@@ -80,7 +80,17 @@ function snapshotPaths(input: UploadsRestoreInput): Map<string, string> {
       throw new ValidationError(`artifact of ${input.ref}: details.roots is not JSON`, { field: 'artifact.details.roots', cause: err });
     }
   }
-  return new Map(input.roots.map((r) => [r, typeof recorded[r] === 'string' ? (recorded[r] as string) : r]));
+  // Restoring into another site: its roots differ from the snapshot's, so they map by position
+  // (the agent config lists uploads/ffupload in the same order on every host).
+  const recordedInOrder = Object.values(recorded).filter((v): v is string => typeof v === 'string');
+  const byPosition = recordedInOrder.length === input.roots.length;
+  return new Map(
+    input.roots.map((r, i) => {
+      const own = recorded[r];
+      if (typeof own === 'string') return [r, own];
+      return [r, byPosition ? (recordedInOrder[i] as string) : r];
+    }),
+  );
 }
 
 function snapshotIdOf(input: UploadsRestoreInput): string {

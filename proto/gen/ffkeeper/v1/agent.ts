@@ -179,6 +179,26 @@ export interface RestoreEvent {
   } | undefined;
 }
 
+export interface ControlUnitsRequest {
+  /** "start" | "stop" */
+  action: string;
+  units: string[];
+}
+
+export interface ControlUnitsResponse {
+}
+
+export interface RunCheckRequest {
+}
+
+export interface RunCheckResponse {
+  configured: boolean;
+  ok: boolean;
+  errors: number;
+  warnings: number;
+  summary: string;
+}
+
 function createBaseDescribeRequest(): DescribeRequest {
   return {};
 }
@@ -2769,6 +2789,328 @@ export const RestoreEvent: MessageFns<RestoreEvent> = {
   },
 };
 
+function createBaseControlUnitsRequest(): ControlUnitsRequest {
+  return { action: "", units: [] };
+}
+
+export const ControlUnitsRequest: MessageFns<ControlUnitsRequest> = {
+  encode(message: ControlUnitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    for (const v of message.units) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlUnitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlUnitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.units.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ControlUnitsRequest {
+    return {
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      units: globalThis.Array.isArray(object?.units) ? object.units.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ControlUnitsRequest): unknown {
+    const obj: any = {};
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.units?.length) {
+      obj.units = message.units;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlUnitsRequest>, I>>(base?: I): ControlUnitsRequest {
+    return ControlUnitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlUnitsRequest>, I>>(object: I): ControlUnitsRequest {
+    const message = createBaseControlUnitsRequest();
+    message.action = object.action ?? "";
+    message.units = object.units?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseControlUnitsResponse(): ControlUnitsResponse {
+  return {};
+}
+
+export const ControlUnitsResponse: MessageFns<ControlUnitsResponse> = {
+  encode(_: ControlUnitsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlUnitsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlUnitsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ControlUnitsResponse {
+    return {};
+  },
+
+  toJSON(_: ControlUnitsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ControlUnitsResponse>, I>>(base?: I): ControlUnitsResponse {
+    return ControlUnitsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ControlUnitsResponse>, I>>(_: I): ControlUnitsResponse {
+    const message = createBaseControlUnitsResponse();
+    return message;
+  },
+};
+
+function createBaseRunCheckRequest(): RunCheckRequest {
+  return {};
+}
+
+export const RunCheckRequest: MessageFns<RunCheckRequest> = {
+  encode(_: RunCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunCheckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunCheckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RunCheckRequest {
+    return {};
+  },
+
+  toJSON(_: RunCheckRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunCheckRequest>, I>>(base?: I): RunCheckRequest {
+    return RunCheckRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunCheckRequest>, I>>(_: I): RunCheckRequest {
+    const message = createBaseRunCheckRequest();
+    return message;
+  },
+};
+
+function createBaseRunCheckResponse(): RunCheckResponse {
+  return { configured: false, ok: false, errors: 0, warnings: 0, summary: "" };
+}
+
+export const RunCheckResponse: MessageFns<RunCheckResponse> = {
+  encode(message: RunCheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configured !== false) {
+      writer.uint32(8).bool(message.configured);
+    }
+    if (message.ok !== false) {
+      writer.uint32(16).bool(message.ok);
+    }
+    if (message.errors !== 0) {
+      writer.uint32(24).uint32(message.errors);
+    }
+    if (message.warnings !== 0) {
+      writer.uint32(32).uint32(message.warnings);
+    }
+    if (message.summary !== "") {
+      writer.uint32(42).string(message.summary);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunCheckResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunCheckResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.configured = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.errors = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.warnings = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunCheckResponse {
+    return {
+      configured: isSet(object.configured) ? globalThis.Boolean(object.configured) : false,
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      errors: isSet(object.errors) ? globalThis.Number(object.errors) : 0,
+      warnings: isSet(object.warnings) ? globalThis.Number(object.warnings) : 0,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+    };
+  },
+
+  toJSON(message: RunCheckResponse): unknown {
+    const obj: any = {};
+    if (message.configured !== false) {
+      obj.configured = message.configured;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.errors !== 0) {
+      obj.errors = Math.round(message.errors);
+    }
+    if (message.warnings !== 0) {
+      obj.warnings = Math.round(message.warnings);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunCheckResponse>, I>>(base?: I): RunCheckResponse {
+    return RunCheckResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunCheckResponse>, I>>(object: I): RunCheckResponse {
+    const message = createBaseRunCheckResponse();
+    message.configured = object.configured ?? false;
+    message.ok = object.ok ?? false;
+    message.errors = object.errors ?? 0;
+    message.warnings = object.warnings ?? 0;
+    message.summary = object.summary ?? "";
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -2850,6 +3192,27 @@ export const AgentService = {
     responseSerialize: (value: RestoreEvent): Buffer => Buffer.from(RestoreEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestoreEvent => RestoreEvent.decode(value),
   },
+  /** Starts or stops units on this host (e.g. writers before a restore). */
+  controlUnits: {
+    path: "/ffkeeper.v1.Agent/ControlUnits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ControlUnitsRequest): Buffer => Buffer.from(ControlUnitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ControlUnitsRequest => ControlUnitsRequest.decode(value),
+    responseSerialize: (value: ControlUnitsResponse): Buffer =>
+      Buffer.from(ControlUnitsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ControlUnitsResponse => ControlUnitsResponse.decode(value),
+  },
+  /** Runs the site's integrity check configured on this agent. */
+  runCheck: {
+    path: "/ffkeeper.v1.Agent/RunCheck" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunCheckRequest): Buffer => Buffer.from(RunCheckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunCheckRequest => RunCheckRequest.decode(value),
+    responseSerialize: (value: RunCheckResponse): Buffer => Buffer.from(RunCheckResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RunCheckResponse => RunCheckResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -2868,6 +3231,10 @@ export interface AgentServer extends UntypedServiceImplementation {
   upload: handleServerStreamingCall<UploadRequest, UploadEvent>;
   /** Restores components from their artifacts; step and progress events, then one result. */
   restore: handleServerStreamingCall<RestoreRequest, RestoreEvent>;
+  /** Starts or stops units on this host (e.g. writers before a restore). */
+  controlUnits: handleUnaryCall<ControlUnitsRequest, ControlUnitsResponse>;
+  /** Runs the site's integrity check configured on this agent. */
+  runCheck: handleUnaryCall<RunCheckRequest, RunCheckResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -2971,6 +3338,38 @@ export interface AgentClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<RestoreEvent>;
+  /** Starts or stops units on this host (e.g. writers before a restore). */
+  controlUnits(
+    request: ControlUnitsRequest,
+    callback: (error: ServiceError | null, response: ControlUnitsResponse) => void,
+  ): ClientUnaryCall;
+  controlUnits(
+    request: ControlUnitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ControlUnitsResponse) => void,
+  ): ClientUnaryCall;
+  controlUnits(
+    request: ControlUnitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ControlUnitsResponse) => void,
+  ): ClientUnaryCall;
+  /** Runs the site's integrity check configured on this agent. */
+  runCheck(
+    request: RunCheckRequest,
+    callback: (error: ServiceError | null, response: RunCheckResponse) => void,
+  ): ClientUnaryCall;
+  runCheck(
+    request: RunCheckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RunCheckResponse) => void,
+  ): ClientUnaryCall;
+  runCheck(
+    request: RunCheckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RunCheckResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentClient = makeGenericClientConstructor(AgentService, "ffkeeper.v1.Agent") as unknown as {

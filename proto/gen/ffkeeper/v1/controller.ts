@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -19,7 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { AgentDescription } from "./common.js";
+import { AgentDescription, JobEvent, JobPhase, jobPhaseFromJSON, jobPhaseToJSON } from "./common.js";
 
 export const protobufPackage = "ffkeeper.v1";
 
@@ -110,6 +112,134 @@ export interface GetAgentResponse {
     | undefined;
   /** Why the live answer is missing, when it is. */
   liveError: string;
+}
+
+export interface CreateSnapshotRequest {
+  site: string;
+  /** Freeze lease each agent arms (ms); 0 = the controller's default. */
+  leaseMs: number;
+  /** Why the snapshot is taken (e.g. "manual", "schedule", "safety before restore"). */
+  reason: string;
+}
+
+export interface SnapshotSummary {
+  id: string;
+  site: string;
+  createdAt?: Date | undefined;
+  sealedAt?: Date | undefined;
+  freezeWindowMs: number;
+  bytes: number;
+  dataAddedBytes: number;
+  components: string[];
+  /** "sealed" */
+  status: string;
+  jobId: string;
+  reason: string;
+}
+
+export interface ListSnapshotsRequest {
+  site: string;
+}
+
+export interface ListSnapshotsResponse {
+  snapshots: SnapshotSummary[];
+}
+
+export interface GetSnapshotRequest {
+  /** may be empty when the id is unique across sites */
+  site: string;
+  id: string;
+}
+
+export interface GetSnapshotResponse {
+  summary?:
+    | SnapshotSummary
+    | undefined;
+  /** The manifest as stored in the repository (JSON). */
+  manifestJson: string;
+}
+
+export interface DeleteSnapshotRequest {
+  site: string;
+  id: string;
+}
+
+export interface DeleteSnapshotResponse {
+  repositorySnapshotsRemoved: number;
+}
+
+export interface RebuildCatalogRequest {
+  site: string;
+}
+
+export interface RebuildCatalogResponse {
+  snapshots: number;
+  added: number;
+  removed: number;
+}
+
+export interface SiteRestoreRequest {
+  site: string;
+  selector?:
+    | { $case: "snapshotId"; value: string }
+    | { $case: "before"; value: Date }
+    | { $case: "latest"; value: boolean }
+    | undefined;
+  /** Component refs "kind:name" to restore; empty = all of the snapshot's. */
+  components: string[];
+  /** Restore into another site than the snapshot's own (must be said explicitly). */
+  toSite: string;
+  noSafetySnapshot: boolean;
+}
+
+export interface RestorePlanStep {
+  host: string;
+  component: string;
+  action: string;
+}
+
+export interface RestorePlan {
+  snapshot?: SnapshotSummary | undefined;
+  targetSite: string;
+  safetySnapshot: boolean;
+  steps: RestorePlanStep[];
+}
+
+export interface ResumeRestoreRequest {
+  jobId: string;
+}
+
+export interface JobRecord {
+  id: string;
+  /** "snapshot" | "restore" */
+  kind: string;
+  site: string;
+  phase: JobPhase;
+  createdAt?: Date | undefined;
+  updatedAt?: Date | undefined;
+  step: string;
+  errorCode: string;
+  errorMessage: string;
+  /** Kind-specific state (snapshot id, restore progress, ...), as JSON. */
+  detailJson: string;
+}
+
+export interface ListJobsRequest {
+  site: string;
+  limit: number;
+}
+
+export interface ListJobsResponse {
+  jobs: JobRecord[];
+}
+
+export interface GetJobRequest {
+  id: string;
+}
+
+export interface WatchJobRequest {
+  id: string;
+  follow: boolean;
 }
 
 function createBaseSiteSummary(): SiteSummary {
@@ -799,6 +929,2061 @@ export const GetAgentResponse: MessageFns<GetAgentResponse> = {
   },
 };
 
+function createBaseCreateSnapshotRequest(): CreateSnapshotRequest {
+  return { site: "", leaseMs: 0, reason: "" };
+}
+
+export const CreateSnapshotRequest: MessageFns<CreateSnapshotRequest> = {
+  encode(message: CreateSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(16).uint32(message.leaseMs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSnapshotRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CreateSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSnapshotRequest>, I>>(base?: I): CreateSnapshotRequest {
+    return CreateSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSnapshotRequest>, I>>(object: I): CreateSnapshotRequest {
+    const message = createBaseCreateSnapshotRequest();
+    message.site = object.site ?? "";
+    message.leaseMs = object.leaseMs ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotSummary(): SnapshotSummary {
+  return {
+    id: "",
+    site: "",
+    createdAt: undefined,
+    sealedAt: undefined,
+    freezeWindowMs: 0,
+    bytes: 0,
+    dataAddedBytes: 0,
+    components: [],
+    status: "",
+    jobId: "",
+    reason: "",
+  };
+}
+
+export const SnapshotSummary: MessageFns<SnapshotSummary> = {
+  encode(message: SnapshotSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.site !== "") {
+      writer.uint32(18).string(message.site);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(26).fork()).join();
+    }
+    if (message.sealedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.sealedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.freezeWindowMs !== 0) {
+      writer.uint32(40).uint32(message.freezeWindowMs);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(48).uint64(message.bytes);
+    }
+    if (message.dataAddedBytes !== 0) {
+      writer.uint32(56).uint64(message.dataAddedBytes);
+    }
+    for (const v of message.components) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.status !== "") {
+      writer.uint32(74).string(message.status);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(82).string(message.jobId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(90).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sealedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.freezeWindowMs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.dataAddedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.components.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotSummary {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      sealedAt: isSet(object.sealedAt)
+        ? fromJsonTimestamp(object.sealedAt)
+        : isSet(object.sealed_at)
+        ? fromJsonTimestamp(object.sealed_at)
+        : undefined,
+      freezeWindowMs: isSet(object.freezeWindowMs)
+        ? globalThis.Number(object.freezeWindowMs)
+        : isSet(object.freeze_window_ms)
+        ? globalThis.Number(object.freeze_window_ms)
+        : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      dataAddedBytes: isSet(object.dataAddedBytes)
+        ? globalThis.Number(object.dataAddedBytes)
+        : isSet(object.data_added_bytes)
+        ? globalThis.Number(object.data_added_bytes)
+        : 0,
+      components: globalThis.Array.isArray(object?.components)
+        ? object.components.map((e: any) => globalThis.String(e))
+        : [],
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SnapshotSummary): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.sealedAt !== undefined) {
+      obj.sealedAt = message.sealedAt.toISOString();
+    }
+    if (message.freezeWindowMs !== 0) {
+      obj.freezeWindowMs = Math.round(message.freezeWindowMs);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.dataAddedBytes !== 0) {
+      obj.dataAddedBytes = Math.round(message.dataAddedBytes);
+    }
+    if (message.components?.length) {
+      obj.components = message.components;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotSummary>, I>>(base?: I): SnapshotSummary {
+    return SnapshotSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotSummary>, I>>(object: I): SnapshotSummary {
+    const message = createBaseSnapshotSummary();
+    message.id = object.id ?? "";
+    message.site = object.site ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.sealedAt = object.sealedAt ?? undefined;
+    message.freezeWindowMs = object.freezeWindowMs ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.dataAddedBytes = object.dataAddedBytes ?? 0;
+    message.components = object.components?.map((e) => e) || [];
+    message.status = object.status ?? "";
+    message.jobId = object.jobId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListSnapshotsRequest(): ListSnapshotsRequest {
+  return { site: "" };
+}
+
+export const ListSnapshotsRequest: MessageFns<ListSnapshotsRequest> = {
+  encode(message: ListSnapshotsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSnapshotsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSnapshotsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSnapshotsRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: ListSnapshotsRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSnapshotsRequest>, I>>(base?: I): ListSnapshotsRequest {
+    return ListSnapshotsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSnapshotsRequest>, I>>(object: I): ListSnapshotsRequest {
+    const message = createBaseListSnapshotsRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseListSnapshotsResponse(): ListSnapshotsResponse {
+  return { snapshots: [] };
+}
+
+export const ListSnapshotsResponse: MessageFns<ListSnapshotsResponse> = {
+  encode(message: ListSnapshotsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.snapshots) {
+      SnapshotSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSnapshotsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSnapshotsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshots.push(SnapshotSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSnapshotsResponse {
+    return {
+      snapshots: globalThis.Array.isArray(object?.snapshots)
+        ? object.snapshots.map((e: any) => SnapshotSummary.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSnapshotsResponse): unknown {
+    const obj: any = {};
+    if (message.snapshots?.length) {
+      obj.snapshots = message.snapshots.map((e) => SnapshotSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSnapshotsResponse>, I>>(base?: I): ListSnapshotsResponse {
+    return ListSnapshotsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSnapshotsResponse>, I>>(object: I): ListSnapshotsResponse {
+    const message = createBaseListSnapshotsResponse();
+    message.snapshots = object.snapshots?.map((e) => SnapshotSummary.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetSnapshotRequest(): GetSnapshotRequest {
+  return { site: "", id: "" };
+}
+
+export const GetSnapshotRequest: MessageFns<GetSnapshotRequest> = {
+  encode(message: GetSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSnapshotRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: GetSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSnapshotRequest>, I>>(base?: I): GetSnapshotRequest {
+    return GetSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSnapshotRequest>, I>>(object: I): GetSnapshotRequest {
+    const message = createBaseGetSnapshotRequest();
+    message.site = object.site ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSnapshotResponse(): GetSnapshotResponse {
+  return { summary: undefined, manifestJson: "" };
+}
+
+export const GetSnapshotResponse: MessageFns<GetSnapshotResponse> = {
+  encode(message: GetSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.summary !== undefined) {
+      SnapshotSummary.encode(message.summary, writer.uint32(10).fork()).join();
+    }
+    if (message.manifestJson !== "") {
+      writer.uint32(18).string(message.manifestJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.summary = SnapshotSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.manifestJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSnapshotResponse {
+    return {
+      summary: isSet(object.summary) ? SnapshotSummary.fromJSON(object.summary) : undefined,
+      manifestJson: isSet(object.manifestJson)
+        ? globalThis.String(object.manifestJson)
+        : isSet(object.manifest_json)
+        ? globalThis.String(object.manifest_json)
+        : "",
+    };
+  },
+
+  toJSON(message: GetSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.summary !== undefined) {
+      obj.summary = SnapshotSummary.toJSON(message.summary);
+    }
+    if (message.manifestJson !== "") {
+      obj.manifestJson = message.manifestJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSnapshotResponse>, I>>(base?: I): GetSnapshotResponse {
+    return GetSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSnapshotResponse>, I>>(object: I): GetSnapshotResponse {
+    const message = createBaseGetSnapshotResponse();
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? SnapshotSummary.fromPartial(object.summary)
+      : undefined;
+    message.manifestJson = object.manifestJson ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSnapshotRequest(): DeleteSnapshotRequest {
+  return { site: "", id: "" };
+}
+
+export const DeleteSnapshotRequest: MessageFns<DeleteSnapshotRequest> = {
+  encode(message: DeleteSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSnapshotRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: DeleteSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSnapshotRequest>, I>>(base?: I): DeleteSnapshotRequest {
+    return DeleteSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSnapshotRequest>, I>>(object: I): DeleteSnapshotRequest {
+    const message = createBaseDeleteSnapshotRequest();
+    message.site = object.site ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSnapshotResponse(): DeleteSnapshotResponse {
+  return { repositorySnapshotsRemoved: 0 };
+}
+
+export const DeleteSnapshotResponse: MessageFns<DeleteSnapshotResponse> = {
+  encode(message: DeleteSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.repositorySnapshotsRemoved !== 0) {
+      writer.uint32(8).uint32(message.repositorySnapshotsRemoved);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.repositorySnapshotsRemoved = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSnapshotResponse {
+    return {
+      repositorySnapshotsRemoved: isSet(object.repositorySnapshotsRemoved)
+        ? globalThis.Number(object.repositorySnapshotsRemoved)
+        : isSet(object.repository_snapshots_removed)
+        ? globalThis.Number(object.repository_snapshots_removed)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeleteSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.repositorySnapshotsRemoved !== 0) {
+      obj.repositorySnapshotsRemoved = Math.round(message.repositorySnapshotsRemoved);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSnapshotResponse>, I>>(base?: I): DeleteSnapshotResponse {
+    return DeleteSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSnapshotResponse>, I>>(object: I): DeleteSnapshotResponse {
+    const message = createBaseDeleteSnapshotResponse();
+    message.repositorySnapshotsRemoved = object.repositorySnapshotsRemoved ?? 0;
+    return message;
+  },
+};
+
+function createBaseRebuildCatalogRequest(): RebuildCatalogRequest {
+  return { site: "" };
+}
+
+export const RebuildCatalogRequest: MessageFns<RebuildCatalogRequest> = {
+  encode(message: RebuildCatalogRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebuildCatalogRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebuildCatalogRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebuildCatalogRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: RebuildCatalogRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RebuildCatalogRequest>, I>>(base?: I): RebuildCatalogRequest {
+    return RebuildCatalogRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RebuildCatalogRequest>, I>>(object: I): RebuildCatalogRequest {
+    const message = createBaseRebuildCatalogRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseRebuildCatalogResponse(): RebuildCatalogResponse {
+  return { snapshots: 0, added: 0, removed: 0 };
+}
+
+export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
+  encode(message: RebuildCatalogResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshots !== 0) {
+      writer.uint32(8).uint32(message.snapshots);
+    }
+    if (message.added !== 0) {
+      writer.uint32(16).uint32(message.added);
+    }
+    if (message.removed !== 0) {
+      writer.uint32(24).uint32(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebuildCatalogResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebuildCatalogResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshots = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.added = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.removed = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebuildCatalogResponse {
+    return {
+      snapshots: isSet(object.snapshots) ? globalThis.Number(object.snapshots) : 0,
+      added: isSet(object.added) ? globalThis.Number(object.added) : 0,
+      removed: isSet(object.removed) ? globalThis.Number(object.removed) : 0,
+    };
+  },
+
+  toJSON(message: RebuildCatalogResponse): unknown {
+    const obj: any = {};
+    if (message.snapshots !== 0) {
+      obj.snapshots = Math.round(message.snapshots);
+    }
+    if (message.added !== 0) {
+      obj.added = Math.round(message.added);
+    }
+    if (message.removed !== 0) {
+      obj.removed = Math.round(message.removed);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RebuildCatalogResponse>, I>>(base?: I): RebuildCatalogResponse {
+    return RebuildCatalogResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RebuildCatalogResponse>, I>>(object: I): RebuildCatalogResponse {
+    const message = createBaseRebuildCatalogResponse();
+    message.snapshots = object.snapshots ?? 0;
+    message.added = object.added ?? 0;
+    message.removed = object.removed ?? 0;
+    return message;
+  },
+};
+
+function createBaseSiteRestoreRequest(): SiteRestoreRequest {
+  return { site: "", selector: undefined, components: [], toSite: "", noSafetySnapshot: false };
+}
+
+export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
+  encode(message: SiteRestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    switch (message.selector?.$case) {
+      case "snapshotId":
+        writer.uint32(18).string(message.selector.value);
+        break;
+      case "before":
+        Timestamp.encode(toTimestamp(message.selector.value), writer.uint32(26).fork()).join();
+        break;
+      case "latest":
+        writer.uint32(32).bool(message.selector.value);
+        break;
+    }
+    for (const v of message.components) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.toSite !== "") {
+      writer.uint32(50).string(message.toSite);
+    }
+    if (message.noSafetySnapshot !== false) {
+      writer.uint32(56).bool(message.noSafetySnapshot);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SiteRestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSiteRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.selector = { $case: "snapshotId", value: reader.string() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.selector = { $case: "before", value: fromTimestamp(Timestamp.decode(reader, reader.uint32())) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.selector = { $case: "latest", value: reader.bool() };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.components.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.toSite = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.noSafetySnapshot = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SiteRestoreRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      selector: isSet(object.snapshotId)
+        ? { $case: "snapshotId", value: globalThis.String(object.snapshotId) }
+        : isSet(object.snapshot_id)
+        ? { $case: "snapshotId", value: globalThis.String(object.snapshot_id) }
+        : isSet(object.before)
+        ? { $case: "before", value: fromJsonTimestamp(object.before) }
+        : isSet(object.latest)
+        ? { $case: "latest", value: globalThis.Boolean(object.latest) }
+        : undefined,
+      components: globalThis.Array.isArray(object?.components)
+        ? object.components.map((e: any) => globalThis.String(e))
+        : [],
+      toSite: isSet(object.toSite)
+        ? globalThis.String(object.toSite)
+        : isSet(object.to_site)
+        ? globalThis.String(object.to_site)
+        : "",
+      noSafetySnapshot: isSet(object.noSafetySnapshot)
+        ? globalThis.Boolean(object.noSafetySnapshot)
+        : isSet(object.no_safety_snapshot)
+        ? globalThis.Boolean(object.no_safety_snapshot)
+        : false,
+    };
+  },
+
+  toJSON(message: SiteRestoreRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.selector?.$case === "snapshotId") {
+      obj.snapshotId = message.selector.value;
+    } else if (message.selector?.$case === "before") {
+      obj.before = message.selector.value.toISOString();
+    } else if (message.selector?.$case === "latest") {
+      obj.latest = message.selector.value;
+    }
+    if (message.components?.length) {
+      obj.components = message.components;
+    }
+    if (message.toSite !== "") {
+      obj.toSite = message.toSite;
+    }
+    if (message.noSafetySnapshot !== false) {
+      obj.noSafetySnapshot = message.noSafetySnapshot;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SiteRestoreRequest>, I>>(base?: I): SiteRestoreRequest {
+    return SiteRestoreRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SiteRestoreRequest>, I>>(object: I): SiteRestoreRequest {
+    const message = createBaseSiteRestoreRequest();
+    message.site = object.site ?? "";
+    switch (object.selector?.$case) {
+      case "snapshotId": {
+        if (object.selector?.value !== undefined && object.selector?.value !== null) {
+          message.selector = { $case: "snapshotId", value: object.selector.value };
+        }
+        break;
+      }
+      case "before": {
+        if (object.selector?.value !== undefined && object.selector?.value !== null) {
+          message.selector = { $case: "before", value: object.selector.value };
+        }
+        break;
+      }
+      case "latest": {
+        if (object.selector?.value !== undefined && object.selector?.value !== null) {
+          message.selector = { $case: "latest", value: object.selector.value };
+        }
+        break;
+      }
+    }
+    message.components = object.components?.map((e) => e) || [];
+    message.toSite = object.toSite ?? "";
+    message.noSafetySnapshot = object.noSafetySnapshot ?? false;
+    return message;
+  },
+};
+
+function createBaseRestorePlanStep(): RestorePlanStep {
+  return { host: "", component: "", action: "" };
+}
+
+export const RestorePlanStep: MessageFns<RestorePlanStep> = {
+  encode(message: RestorePlanStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.component !== "") {
+      writer.uint32(18).string(message.component);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestorePlanStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestorePlanStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.component = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestorePlanStep {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      component: isSet(object.component) ? globalThis.String(object.component) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+    };
+  },
+
+  toJSON(message: RestorePlanStep): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.component !== "") {
+      obj.component = message.component;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestorePlanStep>, I>>(base?: I): RestorePlanStep {
+    return RestorePlanStep.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestorePlanStep>, I>>(object: I): RestorePlanStep {
+    const message = createBaseRestorePlanStep();
+    message.host = object.host ?? "";
+    message.component = object.component ?? "";
+    message.action = object.action ?? "";
+    return message;
+  },
+};
+
+function createBaseRestorePlan(): RestorePlan {
+  return { snapshot: undefined, targetSite: "", safetySnapshot: false, steps: [] };
+}
+
+export const RestorePlan: MessageFns<RestorePlan> = {
+  encode(message: RestorePlan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshot !== undefined) {
+      SnapshotSummary.encode(message.snapshot, writer.uint32(10).fork()).join();
+    }
+    if (message.targetSite !== "") {
+      writer.uint32(18).string(message.targetSite);
+    }
+    if (message.safetySnapshot !== false) {
+      writer.uint32(24).bool(message.safetySnapshot);
+    }
+    for (const v of message.steps) {
+      RestorePlanStep.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestorePlan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestorePlan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshot = SnapshotSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.targetSite = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.safetySnapshot = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.steps.push(RestorePlanStep.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestorePlan {
+    return {
+      snapshot: isSet(object.snapshot) ? SnapshotSummary.fromJSON(object.snapshot) : undefined,
+      targetSite: isSet(object.targetSite)
+        ? globalThis.String(object.targetSite)
+        : isSet(object.target_site)
+        ? globalThis.String(object.target_site)
+        : "",
+      safetySnapshot: isSet(object.safetySnapshot)
+        ? globalThis.Boolean(object.safetySnapshot)
+        : isSet(object.safety_snapshot)
+        ? globalThis.Boolean(object.safety_snapshot)
+        : false,
+      steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => RestorePlanStep.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RestorePlan): unknown {
+    const obj: any = {};
+    if (message.snapshot !== undefined) {
+      obj.snapshot = SnapshotSummary.toJSON(message.snapshot);
+    }
+    if (message.targetSite !== "") {
+      obj.targetSite = message.targetSite;
+    }
+    if (message.safetySnapshot !== false) {
+      obj.safetySnapshot = message.safetySnapshot;
+    }
+    if (message.steps?.length) {
+      obj.steps = message.steps.map((e) => RestorePlanStep.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestorePlan>, I>>(base?: I): RestorePlan {
+    return RestorePlan.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestorePlan>, I>>(object: I): RestorePlan {
+    const message = createBaseRestorePlan();
+    message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
+      ? SnapshotSummary.fromPartial(object.snapshot)
+      : undefined;
+    message.targetSite = object.targetSite ?? "";
+    message.safetySnapshot = object.safetySnapshot ?? false;
+    message.steps = object.steps?.map((e) => RestorePlanStep.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResumeRestoreRequest(): ResumeRestoreRequest {
+  return { jobId: "" };
+}
+
+export const ResumeRestoreRequest: MessageFns<ResumeRestoreRequest> = {
+  encode(message: ResumeRestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeRestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeRestoreRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeRestoreRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeRestoreRequest>, I>>(base?: I): ResumeRestoreRequest {
+    return ResumeRestoreRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeRestoreRequest>, I>>(object: I): ResumeRestoreRequest {
+    const message = createBaseResumeRestoreRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
+function createBaseJobRecord(): JobRecord {
+  return {
+    id: "",
+    kind: "",
+    site: "",
+    phase: 0,
+    createdAt: undefined,
+    updatedAt: undefined,
+    step: "",
+    errorCode: "",
+    errorMessage: "",
+    detailJson: "",
+  };
+}
+
+export const JobRecord: MessageFns<JobRecord> = {
+  encode(message: JobRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.site !== "") {
+      writer.uint32(26).string(message.site);
+    }
+    if (message.phase !== 0) {
+      writer.uint32(32).int32(message.phase);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(42).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(50).fork()).join();
+    }
+    if (message.step !== "") {
+      writer.uint32(58).string(message.step);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(66).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(74).string(message.errorMessage);
+    }
+    if (message.detailJson !== "") {
+      writer.uint32(82).string(message.detailJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JobRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJobRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.phase = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.step = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.detailJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JobRecord {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      phase: isSet(object.phase) ? jobPhaseFromJSON(object.phase) : 0,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      step: isSet(object.step) ? globalThis.String(object.step) : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      detailJson: isSet(object.detailJson)
+        ? globalThis.String(object.detailJson)
+        : isSet(object.detail_json)
+        ? globalThis.String(object.detail_json)
+        : "",
+    };
+  },
+
+  toJSON(message: JobRecord): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.phase !== 0) {
+      obj.phase = jobPhaseToJSON(message.phase);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.step !== "") {
+      obj.step = message.step;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.detailJson !== "") {
+      obj.detailJson = message.detailJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JobRecord>, I>>(base?: I): JobRecord {
+    return JobRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JobRecord>, I>>(object: I): JobRecord {
+    const message = createBaseJobRecord();
+    message.id = object.id ?? "";
+    message.kind = object.kind ?? "";
+    message.site = object.site ?? "";
+    message.phase = object.phase ?? 0;
+    message.createdAt = object.createdAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.step = object.step ?? "";
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.detailJson = object.detailJson ?? "";
+    return message;
+  },
+};
+
+function createBaseListJobsRequest(): ListJobsRequest {
+  return { site: "", limit: 0 };
+}
+
+export const ListJobsRequest: MessageFns<ListJobsRequest> = {
+  encode(message: ListJobsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobsRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListJobsRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsRequest>, I>>(base?: I): ListJobsRequest {
+    return ListJobsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsRequest>, I>>(object: I): ListJobsRequest {
+    const message = createBaseListJobsRequest();
+    message.site = object.site ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListJobsResponse(): ListJobsResponse {
+  return { jobs: [] };
+}
+
+export const ListJobsResponse: MessageFns<ListJobsResponse> = {
+  encode(message: ListJobsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.jobs) {
+      JobRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListJobsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListJobsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobs.push(JobRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListJobsResponse {
+    return { jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => JobRecord.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListJobsResponse): unknown {
+    const obj: any = {};
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs.map((e) => JobRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListJobsResponse>, I>>(base?: I): ListJobsResponse {
+    return ListJobsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListJobsResponse>, I>>(object: I): ListJobsResponse {
+    const message = createBaseListJobsResponse();
+    message.jobs = object.jobs?.map((e) => JobRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetJobRequest(): GetJobRequest {
+  return { id: "" };
+}
+
+export const GetJobRequest: MessageFns<GetJobRequest> = {
+  encode(message: GetJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetJobRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetJobRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetJobRequest>, I>>(base?: I): GetJobRequest {
+    return GetJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetJobRequest>, I>>(object: I): GetJobRequest {
+    const message = createBaseGetJobRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchJobRequest(): WatchJobRequest {
+  return { id: "", follow: false };
+}
+
+export const WatchJobRequest: MessageFns<WatchJobRequest> = {
+  encode(message: WatchJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.follow !== false) {
+      writer.uint32(16).bool(message.follow);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchJobRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+    };
+  },
+
+  toJSON(message: WatchJobRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchJobRequest>, I>>(base?: I): WatchJobRequest {
+    return WatchJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchJobRequest>, I>>(object: I): WatchJobRequest {
+    const message = createBaseWatchJobRequest();
+    message.id = object.id ?? "";
+    message.follow = object.follow ?? false;
+    return message;
+  },
+};
+
 export type ControllerService = typeof ControllerService;
 export const ControllerService = {
   /** Sites known to the fleet inventory, with agent counts. */
@@ -831,6 +3016,119 @@ export const ControllerService = {
     responseSerialize: (value: GetAgentResponse): Buffer => Buffer.from(GetAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetAgentResponse => GetAgentResponse.decode(value),
   },
+  /** Takes a consistent cut of a site (DESIGN.md §4); streams the job's events until its outcome. */
+  createSnapshot: {
+    path: "/ffkeeper.v1.Controller/CreateSnapshot" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: CreateSnapshotRequest): Buffer =>
+      Buffer.from(CreateSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSnapshotRequest => CreateSnapshotRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /** Sealed snapshots of a site (only those with a manifest), newest first. */
+  listSnapshots: {
+    path: "/ffkeeper.v1.Controller/ListSnapshots" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSnapshotsRequest): Buffer => Buffer.from(ListSnapshotsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSnapshotsRequest => ListSnapshotsRequest.decode(value),
+    responseSerialize: (value: ListSnapshotsResponse): Buffer =>
+      Buffer.from(ListSnapshotsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSnapshotsResponse => ListSnapshotsResponse.decode(value),
+  },
+  getSnapshot: {
+    path: "/ffkeeper.v1.Controller/GetSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSnapshotRequest): Buffer => Buffer.from(GetSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSnapshotRequest => GetSnapshotRequest.decode(value),
+    responseSerialize: (value: GetSnapshotResponse): Buffer => Buffer.from(GetSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSnapshotResponse => GetSnapshotResponse.decode(value),
+  },
+  /** Removes a whole cut (every component and the manifest) from the repository and the catalog. */
+  deleteSnapshot: {
+    path: "/ffkeeper.v1.Controller/DeleteSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteSnapshotRequest): Buffer =>
+      Buffer.from(DeleteSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteSnapshotRequest => DeleteSnapshotRequest.decode(value),
+    responseSerialize: (value: DeleteSnapshotResponse): Buffer =>
+      Buffer.from(DeleteSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteSnapshotResponse => DeleteSnapshotResponse.decode(value),
+  },
+  /** Rebuilds a site's catalog from the manifests in its repository. */
+  rebuildCatalog: {
+    path: "/ffkeeper.v1.Controller/RebuildCatalog" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RebuildCatalogRequest): Buffer =>
+      Buffer.from(RebuildCatalogRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RebuildCatalogRequest => RebuildCatalogRequest.decode(value),
+    responseSerialize: (value: RebuildCatalogResponse): Buffer =>
+      Buffer.from(RebuildCatalogResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RebuildCatalogResponse => RebuildCatalogResponse.decode(value),
+  },
+  /** What a restore would do, without doing it. */
+  planRestore: {
+    path: "/ffkeeper.v1.Controller/PlanRestore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SiteRestoreRequest): Buffer => Buffer.from(SiteRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SiteRestoreRequest => SiteRestoreRequest.decode(value),
+    responseSerialize: (value: RestorePlan): Buffer => Buffer.from(RestorePlan.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestorePlan => RestorePlan.decode(value),
+  },
+  /** Restores a site from a snapshot; streams the job's events until its outcome. */
+  restore: {
+    path: "/ffkeeper.v1.Controller/Restore" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SiteRestoreRequest): Buffer => Buffer.from(SiteRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SiteRestoreRequest => SiteRestoreRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /** Continues an interrupted restore job where it stopped. */
+  resumeRestore: {
+    path: "/ffkeeper.v1.Controller/ResumeRestore" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ResumeRestoreRequest): Buffer => Buffer.from(ResumeRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeRestoreRequest => ResumeRestoreRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  listJobs: {
+    path: "/ffkeeper.v1.Controller/ListJobs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListJobsRequest): Buffer => Buffer.from(ListJobsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListJobsRequest => ListJobsRequest.decode(value),
+    responseSerialize: (value: ListJobsResponse): Buffer => Buffer.from(ListJobsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListJobsResponse => ListJobsResponse.decode(value),
+  },
+  getJob: {
+    path: "/ffkeeper.v1.Controller/GetJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetJobRequest): Buffer => Buffer.from(GetJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetJobRequest => GetJobRequest.decode(value),
+    responseSerialize: (value: JobRecord): Buffer => Buffer.from(JobRecord.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobRecord => JobRecord.decode(value),
+  },
+  /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
+  watchJob: {
+    path: "/ffkeeper.v1.Controller/WatchJob" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchJobRequest): Buffer => Buffer.from(WatchJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchJobRequest => WatchJobRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -840,6 +3138,25 @@ export interface ControllerServer extends UntypedServiceImplementation {
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
   /** One agent: its inventory entry and, when reachable, its live Describe answer. */
   getAgent: handleUnaryCall<GetAgentRequest, GetAgentResponse>;
+  /** Takes a consistent cut of a site (DESIGN.md §4); streams the job's events until its outcome. */
+  createSnapshot: handleServerStreamingCall<CreateSnapshotRequest, JobEvent>;
+  /** Sealed snapshots of a site (only those with a manifest), newest first. */
+  listSnapshots: handleUnaryCall<ListSnapshotsRequest, ListSnapshotsResponse>;
+  getSnapshot: handleUnaryCall<GetSnapshotRequest, GetSnapshotResponse>;
+  /** Removes a whole cut (every component and the manifest) from the repository and the catalog. */
+  deleteSnapshot: handleUnaryCall<DeleteSnapshotRequest, DeleteSnapshotResponse>;
+  /** Rebuilds a site's catalog from the manifests in its repository. */
+  rebuildCatalog: handleUnaryCall<RebuildCatalogRequest, RebuildCatalogResponse>;
+  /** What a restore would do, without doing it. */
+  planRestore: handleUnaryCall<SiteRestoreRequest, RestorePlan>;
+  /** Restores a site from a snapshot; streams the job's events until its outcome. */
+  restore: handleServerStreamingCall<SiteRestoreRequest, JobEvent>;
+  /** Continues an interrupted restore job where it stopped. */
+  resumeRestore: handleServerStreamingCall<ResumeRestoreRequest, JobEvent>;
+  listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
+  getJob: handleUnaryCall<GetJobRequest, JobRecord>;
+  /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
+  watchJob: handleServerStreamingCall<WatchJobRequest, JobEvent>;
 }
 
 export interface ControllerClient extends Client {
@@ -891,6 +3208,140 @@ export interface ControllerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetAgentResponse) => void,
   ): ClientUnaryCall;
+  /** Takes a consistent cut of a site (DESIGN.md §4); streams the job's events until its outcome. */
+  createSnapshot(request: CreateSnapshotRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  createSnapshot(
+    request: CreateSnapshotRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** Sealed snapshots of a site (only those with a manifest), newest first. */
+  listSnapshots(
+    request: ListSnapshotsRequest,
+    callback: (error: ServiceError | null, response: ListSnapshotsResponse) => void,
+  ): ClientUnaryCall;
+  listSnapshots(
+    request: ListSnapshotsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSnapshotsResponse) => void,
+  ): ClientUnaryCall;
+  listSnapshots(
+    request: ListSnapshotsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSnapshotsResponse) => void,
+  ): ClientUnaryCall;
+  getSnapshot(
+    request: GetSnapshotRequest,
+    callback: (error: ServiceError | null, response: GetSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  getSnapshot(
+    request: GetSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  getSnapshot(
+    request: GetSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes a whole cut (every component and the manifest) from the repository and the catalog. */
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /** Rebuilds a site's catalog from the manifests in its repository. */
+  rebuildCatalog(
+    request: RebuildCatalogRequest,
+    callback: (error: ServiceError | null, response: RebuildCatalogResponse) => void,
+  ): ClientUnaryCall;
+  rebuildCatalog(
+    request: RebuildCatalogRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RebuildCatalogResponse) => void,
+  ): ClientUnaryCall;
+  rebuildCatalog(
+    request: RebuildCatalogRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RebuildCatalogResponse) => void,
+  ): ClientUnaryCall;
+  /** What a restore would do, without doing it. */
+  planRestore(
+    request: SiteRestoreRequest,
+    callback: (error: ServiceError | null, response: RestorePlan) => void,
+  ): ClientUnaryCall;
+  planRestore(
+    request: SiteRestoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestorePlan) => void,
+  ): ClientUnaryCall;
+  planRestore(
+    request: SiteRestoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestorePlan) => void,
+  ): ClientUnaryCall;
+  /** Restores a site from a snapshot; streams the job's events until its outcome. */
+  restore(request: SiteRestoreRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  restore(
+    request: SiteRestoreRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** Continues an interrupted restore job where it stopped. */
+  resumeRestore(request: ResumeRestoreRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  resumeRestore(
+    request: ResumeRestoreRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  listJobs(
+    request: ListJobsRequest,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  listJobs(
+    request: ListJobsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListJobsResponse) => void,
+  ): ClientUnaryCall;
+  getJob(request: GetJobRequest, callback: (error: ServiceError | null, response: JobRecord) => void): ClientUnaryCall;
+  getJob(
+    request: GetJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JobRecord) => void,
+  ): ClientUnaryCall;
+  getJob(
+    request: GetJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JobRecord) => void,
+  ): ClientUnaryCall;
+  /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
+  watchJob(request: WatchJobRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  watchJob(
+    request: WatchJobRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
 }
 
 export const ControllerClient = makeGenericClientConstructor(
@@ -935,6 +3386,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,15 @@
+/** CommandRunner over execa, with the agent's `pathPrepend` first on PATH. */
+import path from 'node:path';
+import { execa } from 'execa';
+import type { CommandRunner } from '../domain/integrity.js';
+
+export function commandRunner(pathPrepend: readonly string[]): CommandRunner {
+  const prefix = pathPrepend.join(path.delimiter);
+  const env = prefix ? { PATH: `${prefix}${path.delimiter}${process.env.PATH ?? ''}` } : {};
+  return async (command, timeoutMs) => {
+    const [file, ...args] = command;
+    if (!file) throw new Error('empty command');
+    const r = await execa(file, args, { env, reject: false, timeout: timeoutMs });
+    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * Test support for CLI commands: an in-memory ControllerApi whose answers a test sets, io and a terminal
+ * that capture output, and builders of job events, records and snapshot summaries.
+ */
+import { NotFoundError } from '../../shared/errors.js';
+import type { AgentEntry, SiteSummary } from '../../shared/fleet.js';
+import type { JobError, JobEvent, JobPhase, JobProgress, JobRecord } from '../../shared/jobs.js';
+import type { Manifest } from '../../shared/manifest.js';
+import type { SnapshotSummary } from '../../shared/transport/convert-jobs.js';
+import type { AgentDetails, ControllerApi, OnJobEvent, RestoreArgs, RestorePlan } from './api.js';
+import type { CliIo } from './io.js';
+import type { JobCommandDeps, Terminal } from './terminal.js';
+
+export const T0 = new Date('2026-11-21T10:00:00.000Z');
+
+/** `T0 + ms`. */
+export function at(ms: number): Date {
+  return new Date(T0.getTime() + ms);
+}
+
+const base = (ms: number, step: string, phase: JobPhase = 'InProgress'): JobEvent => ({ jobId: 'j-1', site: 'msk-1', time: at(ms), phase, step });
+
+export const ev = {
+  message: (ms: number, step: string, message: string): JobEvent => ({ ...base(ms, step), message }),
+  progress: (ms: number, step: string, p: Omit<JobProgress, 'etaSeconds'> & { etaSeconds?: number }): JobEvent => ({
+    ...base(ms, step),
+    progress: { etaSeconds: 0, ...p },
+  }),
+  outcome: (ms: number, phase: JobPhase, error?: JobError): JobEvent => ({
+    ...base(ms, 'done', phase),
+    outcome: { phase, ...(error ? { error } : {}) },
+  }),
+};
+
+export function snapshotSummary(over: Partial<SnapshotSummary> = {}): SnapshotSummary {
+  return {
+    id: 'c-20261121-1000',
+    site: 'msk-1',
+    createdAt: T0,
+    sealedAt: at(5000),
+    freezeWindowMs: 23,
+    bytes: 5 * 1024 * 1024 * 1024,
+    dataAddedBytes: 12 * 1024 * 1024,
+    components: ['postgres:main', 'tarantool:shard-1', 'uploads:media'],
+    status: 'sealed',
+    jobId: 'j-1',
+    reason: 'manual',
+    ...over,
+  };
+}
+
+export function jobRecord(over: Partial<JobRecord> = {}): JobRecord {
+  return { id: 'j-1', kind: 'restore', site: 'msk-1', phase: 'Completed', createdAt: T0, updatedAt: at(72_000), step: 'done', detail: {}, ...over };
+}
+
+export function manifest(over: Partial<Manifest> = {}): Manifest {
+  const time = T0;
+  return {
+    version: 1,
+    site: 'msk-1',
+    cutId: 'c-20261121-1000',
+    jobId: 'j-1',
+    reason: 'manual',
+    createdAt: T0,
+    sealedAt: at(5000),
+    freezeWindowMs: 23,
+    agents: [{ host: 'db', components: ['postgres:main'], freezeWindowMs: 21 }],
+    components: [
+      { host: 'db', component: 'postgres:main', kind: 'postgres', cut: { kind: 'postgres', component: 'postgres:main', time, snapshotName: '00000003-1B-1', lsn: '0/1A2B3C4' }, snapshotIds: ['aa11'], bytes: 2048, files: 1, dataAddedBytes: 1024 },
+      { host: 'tnt', component: 'tarantool:shard-1', kind: 'tarantool', cut: { kind: 'tarantool', component: 'tarantool:shard-1', time, vclock: { '1': 42 }, signature: 42 }, snapshotIds: ['bb22', 'cc33'], bytes: 3 * 1024 * 1024, files: 2, dataAddedBytes: 0 },
+    ],
+    totals: { bytes: 2048 + 3 * 1024 * 1024, files: 3, dataAddedBytes: 1024 },
+    models: { ffsec_face_objects: 'face-v1' },
+    ...over,
+  };
+}
+
+/** A job stream the fake plays: its events, then resolves with the last (the outcome) or rejects. */
+export interface ScriptedJob {
+  events: JobEvent[];
+  error?: Error;
+}
+
+/** An in-memory ControllerApi: set the fields a test needs; `calls` records what was asked. */
+export class FakeApi implements ControllerApi {
+  calls: { method: string; args: unknown[] }[] = [];
+  snapshots: SnapshotSummary[] = [];
+  manifests = new Map<string, string>();
+  jobs: JobRecord[] = [];
+  job: ScriptedJob = { events: [] };
+  plan: RestorePlan | undefined;
+  deleted = { repositorySnapshotsRemoved: 3 };
+  rebuilt = { snapshots: 4, added: 1, removed: 2 };
+
+  listSites(): Promise<SiteSummary[]> {
+    return Promise.resolve([]);
+  }
+  listAgents(): Promise<AgentEntry[]> {
+    return Promise.resolve([]);
+  }
+  getAgent(site: string, host: string): Promise<AgentDetails> {
+    return Promise.reject(new NotFoundError(`agent ${site}/${host} not found`));
+  }
+  createSnapshot(req: { site: string; leaseMs?: number; reason?: string }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'createSnapshot', args: [req] });
+    return this.play(onEvent);
+  }
+  listSnapshots(site: string): Promise<SnapshotSummary[]> {
+    this.calls.push({ method: 'listSnapshots', args: [site] });
+    return Promise.resolve(this.snapshots.filter((s) => s.site === site));
+  }
+  getSnapshot(id: string, site?: string): Promise<{ summary: SnapshotSummary; manifestJson: string }> {
+    this.calls.push({ method: 'getSnapshot', args: [id, site] });
+    const summary = this.snapshots.find((s) => s.id === id && (site === undefined || s.site === site));
+    const manifestJson = this.manifests.get(id);
+    if (!summary || manifestJson === undefined) return Promise.reject(new NotFoundError(`snapshot '${id}' not found`));
+    return Promise.resolve({ summary, manifestJson });
+  }
+  deleteSnapshot(site: string, id: string): Promise<{ repositorySnapshotsRemoved: number }> {
+    this.calls.push({ method: 'deleteSnapshot', args: [site, id] });
+    return Promise.resolve(this.deleted);
+  }
+  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
+    this.calls.push({ method: 'rebuildCatalog', args: [site] });
+    return Promise.resolve(this.rebuilt);
+  }
+  planRestore(req: RestoreArgs): Promise<RestorePlan> {
+    this.calls.push({ method: 'planRestore', args: [req] });
+    return this.plan ? Promise.resolve(this.plan) : Promise.reject(new NotFoundError(`no snapshot of site '${req.site}' matches`));
+  }
+  restore(req: RestoreArgs, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'restore', args: [req] });
+    return this.play(onEvent);
+  }
+  resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'resumeRestore', args: [jobId] });
+    return this.play(onEvent);
+  }
+  listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]> {
+    this.calls.push({ method: 'listJobs', args: [filter] });
+    return Promise.resolve(this.jobs);
+  }
+  getJob(id: string): Promise<JobRecord> {
+    this.calls.push({ method: 'getJob', args: [id] });
+    const j = this.jobs.find((r) => r.id === id);
+    return j ? Promise.resolve(j) : Promise.reject(new NotFoundError(`job '${id}' not found`));
+  }
+  async watchJob(id: string, follow: boolean, onEvent: OnJobEvent): Promise<JobEvent | undefined> {
+    this.calls.push({ method: 'watchJob', args: [id, follow] });
+    for (const e of this.job.events) onEvent(e);
+    return this.job.events.at(-1);
+  }
+  close(): void {}
+
+  names(): string[] {
+    return this.calls.map((c) => c.method);
+  }
+
+  /** Plays the scripted events asynchronously (one per tick), as a stream would. */
+  private async play(onEvent: OnJobEvent): Promise<JobEvent> {
+    let last: JobEvent | undefined;
+    for (const e of this.job.events) {
+      await new Promise((r) => setImmediate(r));
+      last = e;
+      onEvent(e);
+    }
+    if (this.job.error) throw this.job.error;
+    if (!last?.outcome) throw new Error('scripted job has no outcome');
+    return last;
+  }
+}
+
+/** Captured output of a command. */
+export interface Captured {
+  out: string[];
+  err: string[];
+  progress: string[];
+  questions: string[];
+}
+
+/** Deps with a fake API, captured io and a terminal; `answers` are typed at each question in turn. */
+export function makeDeps(opts: { api?: FakeApi; tty?: boolean; interactive?: boolean; answers?: string[]; now?: Date } = {}): {
+  deps: JobCommandDeps;
+  api: FakeApi;
+  cap: Captured;
+} {
+  const api = opts.api ?? new FakeApi();
+  const cap: Captured = { out: [], err: [], progress: [], questions: [] };
+  const answers = [...(opts.answers ?? [])];
+  const io: CliIo = { out: (t) => cap.out.push(t), err: (t) => cap.err.push(t), now: () => opts.now ?? at(100_000) };
+  const term: Terminal = {
+    progressTty: opts.tty ?? false,
+    interactive: opts.interactive ?? false,
+    progress: (raw) => cap.progress.push(raw),
+    ask: (q) => {
+      cap.questions.push(q);
+      return Promise.resolve(answers.shift() ?? '');
+    },
+  };
+  return { deps: { api, io, term }, api, cap };
+}

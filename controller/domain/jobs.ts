@@ -1,0 +1,157 @@
+/**
+ * Runs jobs (snapshots, restores): creates the record, publishes every event to the audit trail and to
+ * live subscribers, persists the detail a resume needs, and ends with an outcome. A job's failure is
+ * stored on the job (velero-style phases), not lost: ValidationError → FailedValidation, else Failed.
+ */
+import { randomBytes } from 'node:crypto';
+import { describeError, toFfkError, type FfkError } from '../../shared/errors.js';
+import { isFinal, type JobEvent, type JobKind, type JobPhase, type JobProgress, type JobRecord } from '../../shared/jobs.js';
+import type { Logger } from '../../shared/logger.js';
+import type { EventLog, JobStore } from './ports.js';
+
+/** What a job's work function gets. */
+export interface JobContext {
+  readonly id: string;
+  readonly site: string;
+  readonly kind: JobKind;
+  /** Kind-specific state, persisted by `save()` (what --resume needs). */
+  readonly detail: Record<string, unknown>;
+  readonly signal: AbortSignal;
+  step(name: string, message?: string): void;
+  progress(p: JobProgress): void;
+  message(text: string): void;
+  save(): Promise<void>;
+}
+
+export type JobListener = (event: JobEvent) => void;
+
+export interface RunningJob {
+  id: string;
+  /** Resolves with the final record (never rejects: the failure is on the record). */
+  done: Promise<JobRecord>;
+  subscribe(listener: JobListener): () => void;
+}
+
+export interface JobRunnerOptions {
+  store: JobStore;
+  events: EventLog;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** `j-20261121-173905-3f9a1c`: sortable by time, unique enough. */
+export function newJobId(now: Date, prefix = 'j'): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${prefix}-${t}-${randomBytes(3).toString('hex')}`;
+}
+
+export class JobRunner {
+  private readonly live = new Map<string, Set<JobListener>>();
+  private readonly now: () => Date;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Starts a new job; `work` runs in the background. */
+  async start(kind: JobKind, site: string, work: (ctx: JobContext) => Promise<void>, detail: Record<string, unknown> = {}): Promise<RunningJob> {
+    const now = this.now();
+    const record: JobRecord = { id: newJobId(now), kind, site, phase: 'New', createdAt: now, updatedAt: now, step: 'new', detail };
+    await this.options.store.put(record);
+    return this.run(record, work);
+  }
+
+  /** Runs an existing (interrupted) job again with the same id and detail. */
+  async resume(record: JobRecord, work: (ctx: JobContext) => Promise<void>): Promise<RunningJob> {
+    const { error: _previous, ...rest } = record;
+    return this.run({ ...rest, phase: 'New', updatedAt: this.now() }, work);
+  }
+
+  /** Whether a job runs in this process now. */
+  isRunning(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /** Listens to a running job's events; returns undefined when it does not run here. */
+  subscribe(id: string, listener: JobListener): (() => void) | undefined {
+    const set = this.live.get(id);
+    if (!set) return undefined;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /**
+   * Marks jobs a previous controller left unfinished as Failed (it died while they ran). Returns them,
+   * so a restore can be offered for --resume.
+   */
+  async failInterrupted(reason: string): Promise<JobRecord[]> {
+    const open = (await this.options.store.list({})).filter((j) => !isFinal(j.phase) && !this.live.has(j.id));
+    for (const j of open) {
+      const record: JobRecord = { ...j, phase: 'Failed', updatedAt: this.now(), error: { code: 'CANCELLED', message: reason } };
+      await this.options.store.put(record);
+      await this.publish(record, { outcome: { phase: 'Failed', error: record.error } });
+    }
+    return open;
+  }
+
+  private run(initial: JobRecord, work: (ctx: JobContext) => Promise<void>): RunningJob {
+    const listeners = new Set<JobListener>();
+    this.live.set(initial.id, listeners);
+    let record: JobRecord = { ...initial, phase: 'InProgress' };
+    const abort = new AbortController();
+    const emit = (fields: Partial<JobEvent>): void => {
+      void this.publish(record, fields, listeners);
+    };
+    const ctx: JobContext = {
+      id: record.id,
+      site: record.site,
+      kind: record.kind,
+      detail: record.detail,
+      signal: abort.signal,
+      step: (name, message) => {
+        record = { ...record, step: name, updatedAt: this.now() };
+        void this.options.store.put(record).catch((err: unknown) => this.options.logger.warn({ err }, 'could not save job record'));
+        emit(message ? { message } : { message: name });
+      },
+      progress: (p) => emit({ progress: p }),
+      message: (text) => emit({ message: text }),
+      save: async () => {
+        record = { ...record, updatedAt: this.now() };
+        await this.options.store.put(record);
+      },
+    };
+    const done = (async (): Promise<JobRecord> => {
+      await this.options.store.put(record);
+      emit({ message: `${record.kind} job ${record.id} started for site ${record.site}` });
+      let phase: JobPhase = 'Completed';
+      let error: JobRecord['error'];
+      try {
+        await work(ctx);
+      } catch (err) {
+        const e: FfkError = toFfkError(err);
+        phase = e.code === 'VALIDATION' ? 'FailedValidation' : 'Failed';
+        error = { code: e.code, message: describeError(e) };
+        this.options.logger.warn({ jobId: record.id, err: e }, 'job failed');
+      }
+      record = { ...record, phase, updatedAt: this.now(), ...(error ? { error } : {}) };
+      await this.options.store.put(record).catch((err: unknown) => this.options.logger.error({ err }, 'could not save job outcome'));
+      await this.publish(record, { outcome: { phase, ...(error ? { error } : {}) } }, listeners);
+      this.live.delete(record.id);
+      return record;
+    })();
+    return {
+      id: record.id,
+      done,
+      subscribe: (l) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    };
+  }
+
+  private async publish(record: JobRecord, fields: Partial<JobEvent>, listeners?: Set<JobListener>): Promise<void> {
+    const event: JobEvent = { jobId: record.id, site: record.site, time: this.now(), phase: record.phase, step: record.step, ...fields };
+    for (const l of listeners ?? []) l(event);
+    await this.options.events.publish(event).catch((err: unknown) => this.options.logger.warn({ err }, 'could not publish job event'));
+  }
+}

@@ -1,0 +1,85 @@
+/** What the Controller service needs of restores (implemented over the restore orchestrator). */
+import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { summarize, type SnapshotSummary } from '../../shared/manifest.js';
+import type { JobContext, JobRunner, RunningJob } from './jobs.js';
+import type { JobStore } from './ports.js';
+import type { RestoreOrchestrator } from './restore/orchestrator.js';
+import type { RestoreOutcome } from './restore/types.js';
+
+export type SnapshotSelector = { kind: 'id'; id: string } | { kind: 'before'; time: Date } | { kind: 'latest' };
+
+export interface RestoreArgs {
+  site: string;
+  selector: SnapshotSelector;
+  components: string[];
+  toSite?: string;
+  noSafetySnapshot: boolean;
+}
+
+export interface RestorePlanView {
+  snapshot: SnapshotSummary;
+  targetSite: string;
+  safetySnapshot: boolean;
+  steps: { host: string; component: string; action: string }[];
+}
+
+export interface RestoreService {
+  plan(req: RestoreArgs): Promise<RestorePlanView>;
+  start(req: RestoreArgs): Promise<RunningJob>;
+  resume(jobId: string): Promise<RunningJob>;
+}
+
+/** RestoreService over the restore orchestrator: every restore runs as a job, resumable by id. */
+export class OrchestratedRestores implements RestoreService {
+  constructor(
+    private readonly deps: { orchestrator: RestoreOrchestrator; jobs: JobRunner; jobStore: JobStore },
+  ) {}
+
+  async plan(req: RestoreArgs): Promise<RestorePlanView> {
+    const p = await this.deps.orchestrator.plan(req);
+    const steps = p.notes.length > 0 ? [...p.steps, ...p.notes.map((n) => ({ host: '', component: '', action: `note: ${n}` }))] : p.steps;
+    return { snapshot: summarize(p.snapshot), targetSite: p.targetSite, safetySnapshot: p.safetySnapshot, steps };
+  }
+
+  start(req: RestoreArgs): Promise<RunningJob> {
+    const target = req.toSite || req.site;
+    return this.deps.jobs.start('restore', target, async (ctx) => {
+      try {
+        await this.deps.orchestrator.run(ctx, req);
+      } finally {
+        await summarizeDetail(ctx);
+      }
+    });
+  }
+
+  async resume(jobId: string): Promise<RunningJob> {
+    const record = await this.deps.jobStore.get(jobId);
+    if (!record) throw new NotFoundError(`job '${jobId}' not found`);
+    if (record.kind !== 'restore') throw new ValidationError(`job '${jobId}' is a ${record.kind} job; only restores can be resumed`, { field: 'job' });
+    if (record.phase === 'Completed') throw new IllegalStateError(`restore job '${jobId}' already completed; nothing to resume`);
+    if (this.deps.jobs.isRunning(jobId)) throw new ConflictError(`restore job '${jobId}' is still running`);
+    return this.deps.jobs.resume(record, async (ctx) => {
+      try {
+        await this.deps.orchestrator.resume(ctx);
+      } finally {
+        await summarizeDetail(ctx);
+      }
+    });
+  }
+}
+
+/**
+ * Puts the facts operators look for at the top of the job detail (`snapshotId`, `safetySnapshotId`,
+ * `integrity`), taken from the orchestrator's own records, so `jobs show` and the CLI report find them.
+ */
+async function summarizeDetail(ctx: JobContext): Promise<void> {
+  const outcome = ctx.detail.outcome as Partial<RestoreOutcome> | undefined;
+  const progress = ctx.detail.progress as { safetySnapshotId?: string } | undefined;
+  const plan = ctx.detail.plan as { snapshot?: { cutId?: string } } | undefined;
+  const snapshotId = outcome?.snapshotId ?? plan?.snapshot?.cutId;
+  const safetySnapshotId = outcome?.safetySnapshotId ?? progress?.safetySnapshotId;
+  if (snapshotId) ctx.detail.snapshotId = snapshotId;
+  if (safetySnapshotId) ctx.detail.safetySnapshotId = safetySnapshotId;
+  if (outcome?.integrity) ctx.detail.integrity = outcome.integrity;
+  await ctx.save().catch(() => undefined);
+}

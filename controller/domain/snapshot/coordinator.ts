@@ -1,0 +1,204 @@
+/**
+ * The cut coordinator (DESIGN.md §4): two-phase commit over a site's agents — plan → prepare (each arms
+ * its freeze lease) → freeze → cut → thaw → upload → seal — or abort on any failure, so that every agent
+ * thaws and releases, and no half snapshot becomes visible. The manifest is written last: to the
+ * repository (so the catalog can be rebuilt from it) and then to the catalog.
+ */
+import { Readable } from 'node:stream';
+import { ConflictError, FfkError, describeError, toFfkError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import { MANIFEST_COMPONENT, MANIFEST_FILENAME, MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
+import { encodeManifest } from '../../../shared/manifest-codec.js';
+import { cutTag, snapshotTags } from '../../../shared/tags.js';
+import type { FleetInventory } from '../fleet.js';
+import { newJobId, type JobContext } from '../jobs.js';
+import type { AgentClient, CatalogStore, RepositoryAccess, SiteRepositories } from '../ports.js';
+import { planParticipants, type Participant } from './plan.js';
+
+export interface SnapshotCoordinatorDeps {
+  fleet: FleetInventory;
+  agents: AgentClient;
+  repositories: SiteRepositories;
+  catalog: CatalogStore;
+  /** Deadline of each short protocol call (prepare, freeze, cut, thaw, abort). */
+  callTimeoutMs: number;
+  /** Freeze lease agents arm at prepare unless the request names one. */
+  defaultLeaseMs: number;
+  /** Fault injection only: stay frozen this long after the cut (see the controller config). */
+  holdFrozenMs?: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface SnapshotRequest {
+  site: string;
+  leaseMs?: number;
+  reason: string;
+}
+
+/** Runs `fn` on every participant in parallel; a failure names the agent. */
+async function onAll<T>(site: string, step: string, ps: Participant[], fn: (p: Participant) => Promise<T>): Promise<T[]> {
+  const results = await Promise.allSettled(ps.map(fn));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ p: ps[i] as Participant, err: r.reason as unknown }] : []));
+  if (failed.length === 0) return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+  const first = toFfkError(failed[0]?.err);
+  const detail = failed.map((f) => `${site}/${f.p.host}: ${describeError(f.err)}`).join('; ');
+  throw new FfkError(first.code, `${step} failed on ${detail}`, { cause: failed[0]?.err });
+}
+
+export class SnapshotCoordinator {
+  private readonly running = new Map<string, string>();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: SnapshotCoordinatorDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Takes one consistent cut of `req.site` within the job `ctx`; returns the sealed manifest. */
+  async run(ctx: JobContext, req: SnapshotRequest): Promise<Manifest> {
+    const busy = this.running.get(req.site);
+    if (busy) throw new ConflictError(`a snapshot of site '${req.site}' is already running (job ${busy}); try again when it ends`);
+    this.running.set(req.site, ctx.id);
+    try {
+      return await this.cut(ctx, req);
+    } finally {
+      this.running.delete(req.site);
+    }
+  }
+
+  private async cut(ctx: JobContext, req: SnapshotRequest): Promise<Manifest> {
+    const { site } = req;
+    ctx.step('plan');
+    const participants = planParticipants(this.deps.fleet, site);
+    const access = await this.deps.repositories.access(site);
+    const cutId = newJobId(this.now(), 'c');
+    ctx.detail.snapshotId = cutId;
+    ctx.detail.reason = req.reason;
+    await ctx.save();
+    ctx.message(`cut ${cutId}: ${participants.length} agents, ${participants.flatMap((p) => p.components).join(', ')}`);
+    try {
+      const { points, freezeWindowMs, agentWindows } = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs });
+      ctx.step('upload', `thawed; freeze window ${freezeWindowMs} ms; uploading`);
+      const artifacts = await this.upload(ctx, participants, { cutId, site, access });
+      ctx.step('seal');
+      const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points, freezeWindowMs, agentWindows });
+      await this.seal(site, manifest);
+      ctx.message(`sealed ${cutId}: ${manifest.totals.bytes} bytes read, ${manifest.totals.dataAddedBytes} bytes added, freeze window ${freezeWindowMs} ms`);
+      return manifest;
+    } catch (err) {
+      ctx.step('abort', `aborting cut ${cutId}: ${describeError(err)}`);
+      await this.abortAll(participants, cutId, describeError(err));
+      await this.discardPartial(site, cutId);
+      throw err;
+    }
+  }
+
+  private async freezeAndCut(
+    ctx: JobContext,
+    ps: Participant[],
+    c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined },
+  ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> }> {
+    const t = { timeoutMs: this.deps.callTimeoutMs };
+    const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
+    ctx.step('prepare');
+    await onAll(c.site, 'prepare', ps, (p) =>
+      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t),
+    );
+    ctx.step('freeze');
+    const started = Date.now();
+    const points = new Map<string, CutPoint[]>();
+    const agentWindows = new Map<string, number>();
+    try {
+      await onAll(c.site, 'freeze', ps, (p) => this.deps.agents.freeze(p.address, c.cutId, t));
+      ctx.step('cut');
+      const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t));
+      ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));
+      if (this.deps.holdFrozenMs) await new Promise((r) => setTimeout(r, this.deps.holdFrozenMs));
+    } finally {
+      // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
+      const thawed = await Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t)));
+      thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((ps[i] as Participant).host, r.value.freezeWindowMs));
+    }
+    const freezeWindowMs = Date.now() - started;
+    ctx.step('thaw', `thawed after ${freezeWindowMs} ms`);
+    return { points, freezeWindowMs, agentWindows };
+  }
+
+  private async upload(ctx: JobContext, ps: Participant[], c: { cutId: string; site: string; access: RepositoryAccess }): Promise<Map<string, ComponentArtifact[]>> {
+    const uploaded = await onAll(c.site, 'upload', ps, (p) =>
+      this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access }, {
+        timeoutMs: 24 * 3600 * 1000,
+        onProgress: (pr) => ctx.progress(pr),
+        signal: ctx.signal,
+      }),
+    );
+    return new Map(ps.map((p, i) => [p.host, uploaded[i] ?? []]));
+  }
+
+  private manifest(m: {
+    ctx: JobContext;
+    req: SnapshotRequest;
+    cutId: string;
+    participants: Participant[];
+    artifacts: Map<string, ComponentArtifact[]>;
+    points: Map<string, CutPoint[]>;
+    freezeWindowMs: number;
+    agentWindows: Map<string, number>;
+  }): Manifest {
+    const components = m.participants.flatMap((p) => (m.artifacts.get(p.host) ?? []).map((a) => ({ ...a, host: p.host })));
+    const models: Record<string, string> = {};
+    for (const c of components) {
+      for (const [k, v] of Object.entries(c.details ?? {})) if (k.startsWith('model:')) models[k.slice(6)] = String(v);
+    }
+    const cutTimes = [...m.points.values()].flat().map((p) => p.time.getTime());
+    return {
+      version: MANIFEST_VERSION,
+      site: m.req.site,
+      cutId: m.cutId,
+      jobId: m.ctx.id,
+      reason: m.req.reason,
+      createdAt: new Date(cutTimes.length > 0 ? Math.min(...cutTimes) : this.now().getTime()),
+      sealedAt: this.now(),
+      freezeWindowMs: m.freezeWindowMs,
+      agents: m.participants.map((p) => ({ host: p.host, components: p.components, freezeWindowMs: m.agentWindows.get(p.host) ?? 0 })),
+      components,
+      totals: {
+        bytes: components.reduce((s, c) => s + c.bytes, 0),
+        files: components.reduce((s, c) => s + c.files, 0),
+        dataAddedBytes: components.reduce((s, c) => s + c.dataAddedBytes, 0),
+      },
+      models,
+    };
+  }
+
+  /** Writes the manifest to the repository, then to the catalog: only now does the snapshot exist. */
+  private async seal(site: string, manifest: Manifest): Promise<void> {
+    const repo = await this.deps.repositories.open(site);
+    await repo.backupStream({
+      stream: Readable.from([Buffer.from(encodeManifest(manifest))]),
+      filename: MANIFEST_FILENAME,
+      tags: snapshotTags({ site, cutId: manifest.cutId, component: MANIFEST_COMPONENT }),
+      host: 'ffkeeper-controller',
+    });
+    await this.deps.catalog.put(manifest);
+  }
+
+  private async abortAll(ps: Participant[], cutId: string, reason: string): Promise<void> {
+    const t = { timeoutMs: this.deps.callTimeoutMs };
+    const results = await Promise.allSettled(ps.map((p) => this.deps.agents.abort(p.address, cutId, reason, t)));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason, host: ps[i]?.host, cutId }, 'abort failed (the agent thaws by its lease)');
+    });
+  }
+
+  /** Removes component snapshots an aborted cut already stored; without a manifest they are invisible anyway. */
+  private async discardPartial(site: string, cutId: string): Promise<void> {
+    try {
+      const repo = await this.deps.repositories.open(site);
+      const left = await repo.listSnapshots({ tags: [cutTag(cutId)] });
+      if (left.length > 0) await repo.forget({ snapshotIds: left.map((s) => s.id) });
+    } catch (err) {
+      this.deps.logger.warn({ err, site, cutId }, 'could not remove the aborted cut’s partial snapshots');
+    }
+  }
+}

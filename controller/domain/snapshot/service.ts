@@ -1,0 +1,98 @@
+/**
+ * Snapshot use cases behind the Controller service: create (as a job), list, show, delete, and rebuild
+ * a site's catalog from the manifests in its repository.
+ */
+import { FfkError, NotFoundError, ValidationError } from '../../../shared/errors.js';
+import { isValidId } from '../../../shared/ids.js';
+import type { Logger } from '../../../shared/logger.js';
+import { MANIFEST_COMPONENT, MANIFEST_FILENAME, summarize, type Manifest, type SnapshotSummary } from '../../../shared/manifest.js';
+import { decodeManifest } from '../../../shared/manifest-codec.js';
+import { componentTag, cutTag, siteTag } from '../../../shared/tags.js';
+import type { JobRunner, RunningJob } from '../jobs.js';
+import type { CatalogStore, SiteRepositories } from '../ports.js';
+import type { SnapshotCoordinator } from './coordinator.js';
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function checkSite(site: string): void {
+  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
+}
+
+export class SnapshotService {
+  constructor(
+    private readonly deps: {
+      coordinator: SnapshotCoordinator;
+      jobs: JobRunner;
+      catalog: CatalogStore;
+      repositories: SiteRepositories;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Starts a snapshot job of `site`. */
+  create(req: { site: string; leaseMs?: number; reason?: string }): Promise<RunningJob> {
+    checkSite(req.site);
+    const reason = req.reason || 'manual';
+    return this.deps.jobs.start('snapshot', req.site, async (ctx) => {
+      await this.deps.coordinator.run(ctx, { site: req.site, reason, ...(req.leaseMs ? { leaseMs: req.leaseMs } : {}) });
+    });
+  }
+
+  /** Takes a snapshot as its own job and waits for it (e.g. the safety snapshot before a restore). */
+  async take(site: string, reason: string): Promise<Manifest> {
+    const job = await this.create({ site, reason });
+    const record = await job.done;
+    if (record.phase !== 'Completed') {
+      throw new FfkError(record.error?.code ?? 'INTERNAL', `snapshot of site '${site}' (${reason}) failed in job ${record.id}: ${record.error?.message ?? record.phase}`);
+    }
+    const id = record.detail.snapshotId as string;
+    const m = await this.deps.catalog.get(site, id);
+    if (!m) throw new NotFoundError(`snapshot '${id}' of job ${record.id} is not in the catalog`);
+    return m;
+  }
+
+  async list(site: string): Promise<SnapshotSummary[]> {
+    checkSite(site);
+    return (await this.deps.catalog.list(site)).map(summarize);
+  }
+
+  async get(id: string, site?: string): Promise<Manifest> {
+    const m = site ? await this.deps.catalog.get(site, id) : await this.deps.catalog.find(id);
+    if (!m) throw new NotFoundError(site ? `snapshot '${id}' not found for site '${site}'` : `snapshot '${id}' not found`);
+    return m;
+  }
+
+  /** Removes a whole cut: from the catalog first (so nothing can pick it any more), then from the repository. */
+  async delete(site: string, id: string): Promise<number> {
+    checkSite(site);
+    await this.get(id, site);
+    await this.deps.catalog.delete(site, id);
+    const repo = await this.deps.repositories.open(site);
+    const snaps = await repo.listSnapshots({ tags: [siteTag(site), cutTag(id)] });
+    if (snaps.length === 0) return 0;
+    const r = await repo.forget({ snapshotIds: snaps.map((s) => s.id) });
+    return r.removed.length;
+  }
+
+  /** Makes the site's catalog match the manifests stored in its repository. */
+  async rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
+    checkSite(site);
+    const repo = await this.deps.repositories.open(site);
+    const stored = await repo.listSnapshots({ tags: [siteTag(site), componentTag(MANIFEST_COMPONENT)] });
+    const manifests: Manifest[] = [];
+    for (const s of stored) {
+      const json = await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` }));
+      manifests.push(decodeManifest(json, `repository snapshot ${s.shortId}`));
+    }
+    const before = new Set((await this.deps.catalog.list(site)).map((m) => m.cutId));
+    const now = new Set(manifests.map((m) => m.cutId));
+    for (const m of manifests) await this.deps.catalog.put(m);
+    const removed = [...before].filter((id) => !now.has(id));
+    for (const id of removed) await this.deps.catalog.delete(site, id);
+    return { snapshots: manifests.length, added: [...now].filter((id) => !before.has(id)).length, removed: removed.length };
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Issue 5 acceptance through the CLI as an operator types it: snapshot create --wait, list, show,
+ * restore --before TIME (picks the newest sealed snapshot before TIME), the cross-site refusal,
+ * jobs list/show/logs, catalog rebuild and snapshot delete.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { startFleet, type TestFleet } from '../harness/fleet.js';
+
+interface Snap {
+  id: string;
+  createdAt: string;
+  freezeWindowMs: number;
+  components: string[];
+}
+
+describe('ffkeeper snapshot / restore / jobs', () => {
+  let fleet: TestFleet;
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    fleet = await startFleet([
+      { site: 'cli-a', dossiers: 30, events: 100 },
+      { site: 'cli-b', dossiers: 0, events: 0 },
+    ]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('snapshot create --wait shows progress and a summary; list and show find it', async () => {
+    for (let i = 0; i < 2; i += 1) {
+      const r = await fleet.cli('snapshot', 'create', '--site', 'cli-a', '--wait');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/freeze/i);
+      const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a');
+      ids.splice(0, ids.length, ...list.map((s) => s.id));
+      await new Promise((res) => setTimeout(res, 1100));
+    }
+    expect(ids).toHaveLength(2);
+    const table = await fleet.cli('snapshot', 'list', '--site', 'cli-a');
+    expect(table.stdout).toMatch(/^ID\s+CREATED/);
+    expect(table.stdout).toContain(ids[0]);
+    const shown = await fleet.cli('snapshot', 'show', ids[0] as string);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('postgres:ffsecurity');
+    expect(shown.stdout).toContain('tarantool:shard-001');
+  }, 120_000);
+
+  it('refuses to restore site A’s snapshot into site B without --to-site, naming both', async () => {
+    const r = await fleet.cli('restore', '--site', 'cli-b', '--snapshot', ids[0] as string, '--yes');
+    expect(r.code).toBe(EXIT_CODES.VALIDATION);
+    expect(r.stderr).toContain(`snapshot '${ids[0]}' belongs to site 'cli-a', not 'cli-b'`);
+    expect(r.stderr).toContain('--to-site');
+  });
+
+  it('restore --before TIME picks the newest sealed snapshot before TIME and restores it', async () => {
+    const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a');
+    const [newer, older] = list;
+    const between = new Date((Date.parse(older!.createdAt) + Date.parse(newer!.createdAt)) / 2).toISOString();
+    const r = await fleet.cli('restore', '--site', 'cli-a', '--before', between, '--to-site', 'cli-b', '--no-safety-snapshot', '--yes');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(older!.id);
+    expect(r.stdout).not.toContain(newer!.id);
+    expect(r.stdout).toMatch(/integrity.*OK, 0 errors/);
+  }, 180_000);
+
+  it('jobs list / show / logs tell what happened', async () => {
+    const jobs = await fleet.json<{ id: string; kind: string; phase: string }[]>('jobs', 'list', '--site', 'cli-a');
+    expect(jobs.filter((j) => j.kind === 'snapshot' && j.phase === 'Completed').length).toBeGreaterThanOrEqual(2);
+    const logs = await fleet.cli('jobs', 'logs', jobs[0]!.id);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/freeze/);
+    expect(logs.stdout).toMatch(/Completed/);
+  });
+
+  it('catalog rebuild restores the catalog from the repository; delete removes a whole cut', async () => {
+    const rebuilt = await fleet.cli('catalog', 'rebuild', '--site', 'cli-a');
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const del = await fleet.cli('snapshot', 'delete', ids[1] as string, '--site', 'cli-a', '--yes');
+    expect(del.code, del.stderr).toBe(0);
+    const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a');
+    expect(list.map((s) => s.id)).not.toContain(ids[1]);
+    const again = await fleet.json<{ snapshots: number }>('catalog', 'rebuild', '--site', 'cli-a');
+    expect(again.snapshots).toBe(list.length);
+  }, 120_000);
+});

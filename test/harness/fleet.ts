@@ -1,0 +1,102 @@
+/**
+ * A whole ffkeeper fleet on dev sites, as real processes: nats-server, one controller, and the agents
+ * each dev site describes (its `agents/*.yaml`). For end-to-end tests.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { downSite, upSite, type SiteState, type UpOptions } from '../../deploy/dev-site/index.js';
+import { freePort } from '../../shared/net.js';
+import { testRoot } from '../devsite/fixtures.js';
+import { startNats, type TestNats } from './nats.js';
+import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
+
+export interface TestFleet {
+  nats: TestNats;
+  root: string;
+  controllerAddress: string;
+  controller: TestProcess;
+  sites: Map<string, SiteState>;
+  /** Agent processes by `site/host`. */
+  agents: Map<string, TestProcess>;
+  cli(...args: string[]): Promise<CliResult>;
+  /** `cli(...)` parsed as JSON; throws with stderr on a non-zero exit. */
+  json<T>(...args: string[]): Promise<T>;
+  startAgent(site: string, host: string): TestProcess;
+  /** kill -9 the controller and start it again (with extra environment, e.g. fault injection). */
+  restartController(env?: NodeJS.ProcessEnv): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[]): Promise<TestFleet> {
+  const nats = await startNats();
+  const root = testRoot();
+  const tmp = tempDir('ffk-fleet-');
+  const controllerAddress = `127.0.0.1:${await freePort()}`;
+  const controllerConfig = tmp.write('controller.yaml', {
+    grpc: { listen: controllerAddress },
+    nats: { servers: [nats.url] },
+    repositories: {
+      root: path.join(tmp.dir, 'repos'),
+      cacheDir: path.join(tmp.dir, 'cache'),
+      secretsFile: path.join(tmp.dir, 'secrets.json'),
+    },
+  });
+  const states = new Map<string, SiteState>();
+  const agents = new Map<string, TestProcess>();
+  let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
+  const fleet: TestFleet = {
+    nats,
+    root,
+    controllerAddress,
+    get controller() {
+      return controller;
+    },
+    sites: states,
+    agents,
+    cli: (...args) => runCli([...args, '--controller', controllerAddress]),
+    async json<T>(...args: string[]) {
+      const r = await runCli([...args, '--json', '--controller', controllerAddress]);
+      if (r.code !== 0) throw new Error(`ffkeeper ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as T;
+    },
+    startAgent(site, host) {
+      const state = states.get(site);
+      if (!state) throw new Error(`no dev site ${site}`);
+      const p = runProcess(BIN.agent, ['--config', path.join(state.siteDir, 'agents', `${host}.yaml`)]);
+      agents.set(`${site}/${host}`, p);
+      return p;
+    },
+    async restartController(env = {}) {
+      await controller.kill();
+      controller = runProcess(BIN.controller, ['--config', controllerConfig], env);
+      await waitFor(async () => (await runCli(['sites', 'list', '--controller', controllerAddress])).code === 0, 15_000);
+    },
+    async stop() {
+      for (const a of agents.values()) await a.kill();
+      await controller.kill();
+      for (const site of states.keys()) await downSite(site, root).catch(() => undefined);
+      await nats.stop();
+      tmp.cleanup();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  try {
+    for (const s of sites) {
+      const { state } = await upSite({ ...s, root, nats: [nats.url] });
+      states.set(s.site, state);
+      for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
+        fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));
+      }
+    }
+    const expected = agents.size;
+    await waitFor(async () => {
+      const r = await runCli(['agents', 'list', '--json', '--controller', controllerAddress]);
+      if (r.code !== 0) return false;
+      return (JSON.parse(r.stdout) as { status: string }[]).filter((a) => a.status === 'online').length === expected;
+    }, 30_000);
+  } catch (err) {
+    await fleet.stop();
+    throw err;
+  }
+  return fleet;
+}

@@ -149,17 +149,42 @@ export function remainingComponents(plan: StoredPlan, progress: RestoreProgress)
   return plan.components.filter((c) => !isFinished(progress, c));
 }
 
-/** Restores the remaining components in plan order; returns the `host: unit` a PostgreSQL restore started itself. */
+/**
+ * Restores the remaining components: Tarantool shards and upload directories first — hosts in parallel,
+ * one host's components one after another — then PostgreSQL last (it starts findface-security at its
+ * end). Returns the `host: unit` a PostgreSQL restore started itself.
+ */
 export async function restoreComponents(e: Execution, repository: RepositoryAccess): Promise<string[]> {
+  const remaining = remainingComponents(e.plan, e.progress);
+  const byHost = new Map<string, StoredComponent[]>();
+  for (const c of remaining.filter((x) => x.kind !== 'postgres')) byHost.set(c.host, [...(byHost.get(c.host) ?? []), c]);
+  const results = await Promise.allSettled(
+    [...byHost.values()].map(async (list) => {
+      for (const c of list) {
+        try {
+          checkCancelled(e, `restoring ${c.ref}`);
+          await restoreOne(e, c, repository);
+        } catch (err) {
+          throw { component: c, err };
+        }
+        await e.ctx.save();
+      }
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    const { component, err } = failed.reason as { component: StoredComponent; err: unknown };
+    await failComponent(e, component, err);
+  }
   const startedByRestore: string[] = [];
-  for (const c of remainingComponents(e.plan, e.progress)) {
+  for (const c of remaining.filter((x) => x.kind === 'postgres')) {
     try {
       checkCancelled(e, `restoring ${c.ref}`);
       await restoreOne(e, c, repository);
     } catch (err) {
       await failComponent(e, c, err);
     }
-    if (c.kind === 'postgres') startedByRestore.push(...markStartedByPostgres(e, c));
+    startedByRestore.push(...markStartedByPostgres(e, c));
     await e.ctx.save();
   }
   return startedByRestore;

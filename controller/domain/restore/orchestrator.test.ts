@@ -157,8 +157,13 @@ describe('RestoreOrchestrator.run', () => {
     expect(err).toBeInstanceOf(RestoreFailedError);
     expect((err as FfkError).code).toBe('CANCELLED');
     expect((err as RestoreFailedError).cause).toBeInstanceOf(CancelledError);
-    expect(err.message).toContain("restore job 'j-restore-1' was cancelled before restoring tarantool:shard-2");
-    expect(w.calls.filter((c) => c.startsWith('restore '))).toEqual(['restore msk-1-t1:50051 tarantool:shard-1']);
+    // Shards and uploads run in parallel (one per host); the cancellation stops the restore before PostgreSQL.
+    expect(err.message).toContain("restore job 'j-restore-1' was cancelled before restoring postgres:main");
+    expect(w.calls.filter((c) => c.startsWith('restore '))).toEqual([
+      'restore msk-1-t1:50051 tarantool:shard-1',
+      'restore msk-1-t2:50051 tarantool:shard-2',
+      'restore msk-1-up:50051 uploads:uploads',
+    ]);
   });
 });
 
@@ -174,12 +179,13 @@ describe('failure in the middle and resume', () => {
     expect(err).toMatchObject({ stage: 'restore', component: 'tarantool:shard-2', host: 't2', code: 'UNAVAILABLE' });
     expect(err.message).toBe(
       `restore of component 'tarantool:shard-2' on host 't2' of site 'msk-1' failed: ${SHARD2_FAILED}; ` +
-        '1 of 4 components restored (tarantool:shard-1); writers still stopped: db: findface-security, api: findface-sf-api; ' +
+        '2 of 4 components restored (tarantool:shard-1, uploads:uploads); writers still stopped: db: findface-security, api: findface-sf-api; ' +
         "continue with 'ffkeeper restore --resume j-restore-1'",
     );
-    expect(w.calls).toEqual(FULL_RUN.slice(0, 6));
+    // Hosts restore in parallel: uploads (another host) still finished; PostgreSQL never started.
+    expect(w.calls).toEqual(FULL_RUN.slice(0, 7));
     const progress = first.ctx.detail.progress as RestoreProgress;
-    expect(progress.finished.map((f) => f.component)).toEqual(['tarantool:shard-1']);
+    expect(progress.finished.map((f) => f.component).sort()).toEqual(['tarantool:shard-1', 'uploads:uploads']);
     expect(progress.failed).toEqual({ component: 'tarantool:shard-2', host: 't2', stage: 'restore', message: SHARD2_FAILED });
 
     // The controller restarts; the shard's agent comes back on another port.
@@ -194,24 +200,25 @@ describe('failure in the middle and resume', () => {
       'stop msk-1-db:50051 findface-security',
       'stop msk-1-api:50051 findface-sf-api',
       'restore msk-1-t2:50099 tarantool:shard-2',
-      'restore msk-1-up:50051 uploads:uploads',
       'restore msk-1-db:50051 postgres:main',
       'start msk-1-api:50051 findface-sf-api',
       'check msk-1-db:50051',
     ]);
     expect(outcome.safetySnapshotId).toBe('safety-1');
-    expect(outcome.components.map((c) => c.component)).toEqual(['tarantool:shard-1', 'tarantool:shard-2', 'uploads:uploads', 'postgres:main']);
+    expect(outcome.components.map((c) => c.component)).toEqual(['tarantool:shard-1', 'uploads:uploads', 'tarantool:shard-2', 'postgres:main']);
     expect(outcome.integrity.errors).toBe(0);
     expect((second.ctx.detail.progress as RestoreProgress).failed).toBeUndefined();
     expect(second.rec.steps[0]).toBe('resume');
     expect(second.rec.messages[0]).toBe(
-      "resuming the restore of snapshot 'c-0100' into site 'msk-1': 3 of 4 components left (tarantool:shard-2, uploads:uploads, postgres:main)",
+      "resuming the restore of snapshot 'c-0100' into site 'msk-1': 2 of 4 components left (tarantool:shard-2, postgres:main)",
     );
   });
 
   it('starts the writers again when the first component fails; resume does not take a second safety snapshot', async () => {
     const w = site();
-    w.agents.restoreFailures.set('tarantool:shard-1', { times: 1, error: new Error('repository locked') });
+    for (const ref of ['tarantool:shard-1', 'tarantool:shard-2', 'uploads:uploads']) {
+      w.agents.restoreFailures.set(ref, { times: 1, error: new Error('repository locked') });
+    }
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
     expect(err).toBeInstanceOf(RestoreFailedError);

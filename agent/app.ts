@@ -56,6 +56,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   const services = new SystemctlServiceManager({ pathPrepend: config.pathPrepend });
   const drivers = createDrivers(config, log, services);
   await releaseStalePins(drivers, log);
+  // Long-running driver parts (the uploads deletion shield), started in the background: a first prepare()
+  // waits for them; a driver that fails here retries at its next prepare().
+  for (const d of drivers) void d.open?.().catch((err: unknown) => log.warn({ err, component: d.ref }, 'driver did not open; it retries at the next cut'));
   const jobs = new AgentJobs({
     drivers,
     openRepository: (access) => openRepository(access, config, log),
@@ -100,6 +103,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     };
   } catch (err) {
     await grpc.stop();
+    await Promise.allSettled(drivers.map((d) => d.close?.()));
     await nc?.close();
     throw err;
   }

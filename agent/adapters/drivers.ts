@@ -24,7 +24,7 @@ export function createDrivers(config: AgentConfig, logger: Logger, services?: Se
         drivers.push(createTarantoolDriver(c, { services: units, logger: log }));
         break;
       case 'uploads':
-        drivers.push(createUploadsDriver(c, { host: config.host }));
+        drivers.push(createUploadsDriver(c, { host: config.host, logger: log }));
         break;
       case 'sf-api':
         break;

@@ -98,13 +98,18 @@ export class ImageWriter {
   }
 }
 
-/** Every file under both roots, as `fileKey`s. */
+/** True for ffkeeper's own working entries in upload directories (`.ffk-shield`, `.ffk-restore-*`, `.ffk-aside-*`). */
+function isFfkeeperEntry(name: string): boolean {
+  return name.startsWith('.ffk-');
+}
+
+/** Every file under both roots, as `fileKey`s; ffkeeper's own `.ffk-*` entries are not the site's files. */
 export async function listFiles(dirs: UploadDirs): Promise<Set<string>> {
   const out = new Set<string>();
   const walk = async (root: UploadRoot, base: string, rel: string): Promise<void> => {
     const entries = await readdir(path.join(base, rel), { withFileTypes: true }).catch(() => []);
     await Promise.all(
-      entries.map(async (e) => {
+      entries.filter((e) => !isFfkeeperEntry(e.name)).map(async (e) => {
         const child = rel === '' ? e.name : `${rel}/${e.name}`;
         if (e.isDirectory()) await walk(root, base, child);
         else out.add(fileKey({ root, rel: child }));

@@ -7,10 +7,11 @@
 import { execFileSync } from 'node:child_process';
 import { lstat, readdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
 import type { UploadsDriver } from '../../agent/domain/drivers/uploads/driver.js';
 import { RestoreStepFailedError, UnsafeEntryError } from '../../agent/domain/drivers/uploads/errors.js';
+import { SHIELD_NAME } from '../../agent/domain/drivers/uploads/layout.js';
 import type { ComponentArtifact } from '../../agent/domain/drivers/types.js';
 import { silentLogger } from '../../shared/logger.js';
 import { RepositoryCommandError } from '../../shared/repository/errors.js';
@@ -45,6 +46,7 @@ beforeEach(async () => {
   await writeTree(outside, { secret: 'must not be touched' });
   fx = { driver: createUploadsDriver({ kind: 'uploads', name: path.basename(dir).replace(/[^A-Za-z0-9]/g, ''), paths: [root] }), root, outside };
 });
+afterEach(() => fx.driver.close());
 
 const restore = (artifact: ComponentArtifact, jobId: string): ReturnType<UploadsDriver['restore']> =>
   fx.driver.restore({ jobId, artifact, repository: repo, logger: silentLogger() });
@@ -63,7 +65,7 @@ async function expectRefused(attempt: () => Promise<unknown>, step: string): Pro
   expect(failed.report.steps.at(-1)).toMatchObject({ step, ok: false });
   expect(await treeHash(fx.root)).toEqual(live);
   expect(await treeHash(fx.outside)).toEqual(outside);
-  expect((await readdir(fx.root)).filter((n) => n.startsWith('.ffk-'))).toEqual([]);
+  expect((await readdir(fx.root)).filter((n) => n.startsWith('.ffk-') && n !== SHIELD_NAME)).toEqual([]); // the shield stays
   expect(await readdir(path.dirname(fx.root))).toEqual(['uploads']);
   return failed;
 }
@@ -100,13 +102,14 @@ describe('uploads restore refuses entries escaping the target', () => {
     expect(report.steps.every((s) => s.ok)).toBe(true);
     expect(await readdir(fx.outside)).toEqual(['secret']);
     expect((await lstat(path.join(fx.root, 'sub'))).isDirectory()).toBe(true);
-    expect(await treeHash(fx.root)).toEqual(['dossier/1.jpg 7 ' + sha('photo 1'), 'sub/x.jpg 1 ' + sha('x')]);
+    expect(await treeHash(fx.root, (n) => n === SHIELD_NAME)).toEqual(['dossier/1.jpg 7 ' + sha('photo 1'), 'sub/x.jpg 1 ' + sha('x')]);
   });
 
   it("refuses a crafted snapshot holding an entry named '..'", async () => {
     const artifact = await backUp({ driver: fx.driver, repo, cutId: 'dotdot' });
     const crafter = new RepoCrafter(repoDir, PASSWORD);
-    const crafted = await crafter.rewrite(artifact.snapshotIds[0] ?? '', fx.root, (nodes) => {
+    // The files were read through the deletion shield: 'sub' is stored below it.
+    const crafted = await crafter.rewrite(artifact.snapshotIds[0] ?? '', path.join(fx.root, SHIELD_NAME), (nodes) => {
       const sub = nodes.find((n) => n.name === 'sub') as TreeNode;
       return [...nodes, { ...sub, name: '..' }];
     });

@@ -1,14 +1,15 @@
 /**
  * The uploads driver's node:fs adapters on real directories: the streamed walk (entry kinds, reserved
- * names, link targets, roots last) and the restore area's swap, its undo, and its refusals to clobber.
+ * names, link targets, roots last), the shielded walk (live tree and shield side by side), the restore
+ * area's swap, its undo, its refusals to clobber, and the fold of a restored shield.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { FsRestoreArea } from '../../agent/adapters/uploads/fs-restore-area.js';
 import { FsUploadTree } from '../../agent/adapters/uploads/fs-tree.js';
-import { isReservedName } from '../../agent/domain/drivers/uploads/layout.js';
+import { SHIELD_NAME, isReservedName } from '../../agent/domain/drivers/uploads/layout.js';
 import type { TreeEntry } from '../../agent/domain/drivers/uploads/ports.js';
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import { Temp, treeHash, writeTree } from './uploads-helpers.js';
@@ -66,6 +67,59 @@ describe('FsUploadTree', () => {
   });
 });
 
+describe('FsUploadTree: the shielded walk', () => {
+  it('pairs each live file with its shield link, and reports shield files the live tree no longer holds', async () => {
+    const root = path.join(dir, 'root');
+    const sh = path.join(root, SHIELD_NAME);
+    await writeTree(root, { 'a/same.jpg': 'same', 'a/replaced.jpg': 'old', 'a/unshielded.jpg': 'u', 'gone/x.jpg': 'x', 'b/now-a-dir': 'f' });
+    await mkdir(path.join(root, 'empty'));
+    await mkdir(path.join(sh, 'a'), { recursive: true });
+    await mkdir(path.join(sh, 'gone'));
+    await mkdir(path.join(sh, 'b'));
+    for (const rel of ['a/same.jpg', 'a/replaced.jpg', 'gone/x.jpg', 'b/now-a-dir']) await link(path.join(root, rel), path.join(sh, rel));
+    await writeFile(path.join(root, 'a/replaced.jpg.new'), 'new');
+    await rename(path.join(root, 'a/replaced.jpg.new'), path.join(root, 'a/replaced.jpg')); // another inode
+    await rm(path.join(root, 'gone'), { recursive: true });
+    await rm(path.join(root, 'b/now-a-dir'));
+    await mkdir(path.join(root, 'b/now-a-dir'));
+    const entries = await collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName, shield: SHIELD_NAME }));
+    const brief = entries.map((e) => {
+      const rel = (p: string): string => path.relative(root, p);
+      if (e.type === 'file') return `file ${rel(e.path)}${e.shieldPath ? ` via ${rel(e.shieldPath)}` : ''}`;
+      if (e.type === 'shield-only') return `shield-only ${rel(e.path)} for ${rel(e.livePath)} (live ${e.live.kind})`;
+      return e.type === 'dir' ? `dir ${rel(e.path)} ${e.empty}` : `${e.type} ${rel(e.path)}`;
+    });
+    expect([...brief].sort()).toEqual(
+      [
+        'dir  false',
+        'dir a false',
+        'dir b false',
+        'dir b/now-a-dir true',
+        'dir empty true',
+        `file a/same.jpg via ${SHIELD_NAME}/a/same.jpg`,
+        'file a/replaced.jpg',
+        'file a/unshielded.jpg',
+        `shield-only ${SHIELD_NAME}/a/replaced.jpg for a/replaced.jpg (live file)`,
+        `shield-only ${SHIELD_NAME}/gone/x.jpg for gone/x.jpg (live absent)`,
+        `shield-only ${SHIELD_NAME}/b/now-a-dir for b/now-a-dir (live other)`,
+      ].sort(),
+    );
+    expect(brief.at(-1)).toBe('dir  false');
+    const stale = entries.find((e) => e.type === 'shield-only' && e.livePath.endsWith('replaced.jpg'));
+    const liveNow = await stat(path.join(root, 'a/replaced.jpg'), { bigint: true });
+    expect(stale).toMatchObject({ size: 3, live: { kind: 'file', mtimeNs: liveNow.mtimeNs } });
+  });
+
+  it('walks a root without a shield directory like the plain walk', async () => {
+    const root = path.join(dir, 'root');
+    await writeTree(root, { 'a/1.jpg': '1', '.ffk-aside-x/y': 'skipped' });
+    const shielded = await collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName, shield: SHIELD_NAME }));
+    const plain = await collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName }));
+    expect(shielded).toEqual(plain);
+    expect(plain.map((e) => e.type)).toEqual(['file', 'dir', 'dir']);
+  });
+});
+
 describe('FsRestoreArea', () => {
   const area = new FsRestoreArea();
 
@@ -110,6 +164,51 @@ describe('FsRestoreArea', () => {
     await area.remove(path.join(dir, 'to/b'));
     await area.moveChildren(path.join(dir, 'from'), path.join(dir, 'to'));
     expect((await readdir(path.join(dir, 'to'))).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe('FsRestoreArea.fold', () => {
+  const area = new FsRestoreArea();
+
+  it('moves whole directories where the staged tree has none, merges where it has, keeps its own entries, removes the shield', async () => {
+    const staged = path.join(dir, 'staged');
+    await writeTree(staged, {
+      'kept/live.jpg': 'live copy',
+      [`${SHIELD_NAME}/kept/live.jpg`]: 'shield copy (dropped)',
+      [`${SHIELD_NAME}/kept/deleted.jpg`]: 'only in the shield',
+      [`${SHIELD_NAME}/gone/a/1.jpg`]: '1',
+      [`${SHIELD_NAME}/gone/a/2.jpg`]: '2',
+      [`${SHIELD_NAME}/top.jpg`]: 'top',
+    });
+    await chmod(path.join(staged, SHIELD_NAME, 'gone'), 0o750);
+    expect(await area.fold(path.join(staged, SHIELD_NAME), staged)).toEqual({ moved: 3, dropped: 1 });
+    expect(await treeHash(staged)).toEqual([
+      'gone/a/1.jpg 1 ' + sha('1'),
+      'gone/a/2.jpg 1 ' + sha('2'),
+      'kept/deleted.jpg 18 ' + sha('only in the shield'),
+      'kept/live.jpg 9 ' + sha('live copy'),
+      'top.jpg 3 ' + sha('top'),
+    ]);
+    expect((await stat(path.join(staged, 'gone'))).mode & 0o777).toBe(0o750); // the directory itself moved, with its mode
+    expect(await area.fold(path.join(staged, SHIELD_NAME), staged)).toEqual({ moved: 0, dropped: 0 });
+  });
+
+  it('never follows a symlink: not one in the staged tree, not a shield that is a symlink', async () => {
+    const staged = path.join(dir, 'staged');
+    const outside = path.join(dir, 'outside');
+    await writeTree(outside, { 'secret': 's' });
+    await writeTree(staged, { [`${SHIELD_NAME}/sub/x.jpg`]: 'x' });
+    await symlink(outside, path.join(staged, 'sub'));
+    expect(await area.fold(path.join(staged, SHIELD_NAME), staged)).toEqual({ moved: 0, dropped: 1 });
+    expect(await readdir(outside)).toEqual(['secret']);
+    expect((await lstat(path.join(staged, 'sub'))).isSymbolicLink()).toBe(true);
+
+    const staged2 = path.join(dir, 'staged2');
+    await mkdir(staged2);
+    await symlink(outside, path.join(staged2, SHIELD_NAME));
+    expect(await area.fold(path.join(staged2, SHIELD_NAME), staged2)).toEqual({ moved: 0, dropped: 0 });
+    expect(await readdir(staged2)).toEqual([]);
+    expect(await readdir(outside)).toEqual(['secret']);
   });
 });
 

@@ -76,6 +76,33 @@ export async function treeHash(root: string, skipTop: (name: string) => boolean 
   return out.sort();
 }
 
+/**
+ * How the deletion shield of `root` matches its live tree: live files without a same-inode link in
+ * `<root>/.ffk-shield` (`unshielded`), and shield files that no live file at their path is (`stale`),
+ * as paths relative to the root, sorted.
+ */
+export async function shieldMismatch(root: string): Promise<{ unshielded: string[]; stale: string[] }> {
+  const files = async (base: string, skipTop: boolean): Promise<Map<string, bigint>> => {
+    const out = new Map<string, bigint>();
+    const walk = async (dir: string): Promise<void> => {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (skipTop && dir === base && name.startsWith('.ffk-')) continue;
+        const full = path.join(dir, name);
+        const st = await lstat(full, { bigint: true });
+        if (st.isDirectory()) await walk(full);
+        else if (st.isFile()) out.set(path.relative(base, full), st.ino);
+      }
+    };
+    await walk(base);
+    return out;
+  };
+  const live = await files(root, true);
+  const shield = await files(path.join(root, '.ffk-shield'), false);
+  const unshielded = [...live].filter(([rel, ino]) => shield.get(rel) !== ino).map(([rel]) => rel);
+  const stale = [...shield].filter(([rel, ino]) => live.get(rel) !== ino).map(([rel]) => rel);
+  return { unshielded: unshielded.sort(), stale: stale.sort() };
+}
+
 /** Bytes used by a directory on disk (`du -sb`). */
 export function diskBytes(dir: string): number {
   return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);

@@ -1,16 +1,19 @@
 /**
  * The uploads driver against real restic and real directories: back up, change the tree, restore into
  * place and into another directory, compare file-tree hashes; the cut; files vanishing before they are
- * read; version history (a second backup reuses the first); failed restores leave the trees as they were.
+ * read (kept by the deletion shield; reported by name without it); version history (a second backup
+ * reuses the first); failed restores leave the trees as they were. The shield's own behaviour is in
+ * uploads-shield.test.ts.
  */
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
 import { RestoreStepFailedError } from '../../agent/domain/drivers/uploads/errors.js';
+import { SHIELD_NAME } from '../../agent/domain/drivers/uploads/layout.js';
 import type { UploadsDriver } from '../../agent/domain/drivers/uploads/driver.js';
-import type { ComponentArtifact } from '../../agent/domain/drivers/types.js';
+import type { ComponentArtifact, DriverProgress } from '../../agent/domain/drivers/types.js';
 import { IllegalStateError, NotFoundError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { SnapshotPathNotFoundError } from '../../shared/repository/errors.js';
@@ -21,6 +24,13 @@ const temp = new Temp();
 afterAll(() => temp.cleanup());
 
 const reserved = (n: string): boolean => n.startsWith('.ffk-');
+/** A restore's leftovers (staging, aside); the deletion shield stays by design. */
+const leftover = (n: string): boolean => reserved(n) && n !== SHIELD_NAME;
+/** Every driver a test made, closed after it (their shields watch the trees). */
+const drivers: UploadsDriver[] = [];
+afterEach(async () => {
+  await Promise.all(drivers.splice(0).map((d) => d.close()));
+});
 
 let repo: ResticRepository;
 let repoDir: string;
@@ -49,6 +59,7 @@ async function site(name: string): Promise<{ driver: UploadsDriver; uploads: str
   const past = new Date(Date.now() - 60_000); // everything written so far is clearly before any cut
   for (const p of [uploads, ffupload]) await touchTree(p, past);
   const driver = createUploadsDriver({ kind: 'uploads', name, paths: [uploads, ffupload] }, { host: 'test-host' });
+  drivers.push(driver);
   return { driver, uploads, ffupload };
 }
 
@@ -103,8 +114,8 @@ describe('uploads driver: back up, change, restore', () => {
       ['cleanup', true],
     ]);
     expect(await hashes([s.uploads, s.ffupload])).toEqual(before);
-    expect((await readdir(s.uploads)).filter(reserved)).toEqual([]);
-    expect((await readdir(s.ffupload)).filter(reserved)).toEqual([]);
+    expect((await readdir(s.uploads)).filter(leftover)).toEqual([]);
+    expect((await readdir(s.ffupload)).filter(leftover)).toEqual([]);
   });
 
   it('restores into another directory, leaving the live trees alone; refuses a non-empty or overlapping target', async () => {
@@ -154,21 +165,26 @@ describe('uploads driver: back up, change, restore', () => {
     expect(newer).not.toBe('');
   });
 
-  it('reports by name a file deleted between the walk and the read', async () => {
+  it('keeps a file deleted between the walk and the read (read through the shield); without a shield reports it by name', async () => {
     const victim = path.join(s.uploads, 'dossier/2/photo.jpg');
-    const artifact = await backUp({
-      driver: s.driver,
-      repo,
-      cutId: 'c4',
-      onProgress: (p) => {
-        if (p.step === 'walk' && p.message?.startsWith('walk done')) rmSync(victim); // after the walk, before restic reads
-      },
-    });
-    expect(artifact.missing).toEqual([victim]);
-    expect(artifact.files).toBe(7); // regular files restic read (symlinks are not counted)
+    const deleteAfterWalk = (p: DriverProgress): void => {
+      if (p.step === 'walk' && p.message?.startsWith('walk done')) rmSync(victim, { force: true }); // before restic reads
+    };
+    const artifact = await backUp({ driver: s.driver, repo, cutId: 'c4', onProgress: deleteAfterWalk });
+    expect(artifact.missing).toBeUndefined();
+    expect(artifact.files).toBe(8);
     const target = path.join(await temp.make(), 'restored');
     await restore(s.driver, artifact, 'r6', target);
-    const names = (await treeHash(path.join(target, s.uploads))).map((l) => l.split(' ')[0]);
+    expect((await treeHash(path.join(target, s.uploads))).map((l) => l.split(' ')[0])).toContain('dossier/2/photo.jpg');
+
+    await writeTree(s.uploads, { 'dossier/2/photo.jpg': 'again' });
+    const bare = createUploadsDriver({ kind: 'uploads', name: `${s.driver.name}b`, paths: [s.uploads, s.ffupload] }, { shield: false });
+    const unshielded = await backUp({ driver: bare, repo, cutId: 'c4b', onProgress: deleteAfterWalk });
+    expect(unshielded.missing).toEqual([victim]);
+    expect(unshielded.details).toMatchObject({ shield: 'off' });
+    const target2 = path.join(await temp.make(), 'restored');
+    await restore(bare, unshielded, 'r6b', target2);
+    const names = (await treeHash(path.join(target2, s.uploads))).map((l) => l.split(' ')[0]);
     expect(names).toContain('dossier/1/photo.jpg');
     expect(names).not.toContain('dossier/2/photo.jpg');
   });
@@ -197,7 +213,7 @@ describe('uploads driver: back up, change, restore', () => {
     expect(err.cause).toBeInstanceOf(SnapshotPathNotFoundError);
     expect(err.report.steps.at(-1)).toMatchObject({ step: `stage ${extra}`, ok: false });
     expect(await hashes([s.uploads, s.ffupload, extra])).toEqual(live);
-    for (const root of [s.uploads, s.ffupload, extra]) expect((await readdir(root)).filter(reserved)).toEqual([]);
+    for (const root of [s.uploads, s.ffupload, extra]) expect((await readdir(root)).filter(leftover)).toEqual([]);
   });
 
   it('follows a root that is a symlink to a data volume, and keeps an empty root', async () => {
@@ -208,13 +224,14 @@ describe('uploads driver: back up, change, restore', () => {
     const empty = path.join(path.dirname(s.uploads), 'empty-root');
     await mkdir(empty);
     const driver = createUploadsDriver({ kind: 'uploads', name: `${s.driver.name}v`, paths: [alias, empty] });
+    drivers.push(driver);
     const artifact = await backUp({ driver, repo, cutId: 'c8' });
     expect(artifact.details?.roots).toBe(JSON.stringify({ [alias]: volume, [empty]: empty }));
     await writeTree(volume, { 'later.jpg': 'x' });
     await writeTree(empty, { 'later.jpg': 'x' });
     await restore(driver, artifact, 'r8');
-    expect((await treeHash(volume)).map((l) => l.split(' ')[0])).toEqual(['a.jpg']);
-    expect(await readdir(empty)).toEqual([]);
+    expect((await treeHash(volume, reserved)).map((l) => l.split(' ')[0])).toEqual(['a.jpg']);
+    expect(await readdir(empty)).toEqual([SHIELD_NAME]);
     expect((await lstat(alias)).isSymbolicLink()).toBe(true);
   });
 

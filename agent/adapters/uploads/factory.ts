@@ -1,10 +1,12 @@
 /**
  * Wires an `UploadsDriver` from its component config (`kind: 'uploads'` in the agent config) with the
- * node:fs adapters.
+ * node:fs adapters, including the deletion shield (inotify watcher + hard links in `<root>/.ffk-shield`).
  */
 import type { z } from 'zod';
 import type { uploadsComponentSchema } from '../../../shared/config/agent.js';
+import type { Logger } from '../../../shared/logger.js';
 import { UploadsDriver } from '../../domain/drivers/uploads/driver.js';
+import { FsDeletionShield } from './fs-shield.js';
 import { FsRestoreArea } from './fs-restore-area.js';
 import { FsUploadTree } from './fs-tree.js';
 
@@ -17,16 +19,24 @@ export interface UploadsDriverWiring {
   host?: string;
   /** Keep a restore's previous entries aside instead of deleting them (default false). */
   keepAside?: boolean;
+  /** Keep a deletion shield (default true); without it files deleted between a cut and its upload are lost. */
+  shield?: boolean;
+  /** Settle of the freeze (see `UploadsDriverOptions.settle`). */
+  settle?: { graceMs: number; capMs: number };
+  logger?: Logger;
 }
 
-/** Builds the driver of one uploads component. */
+/** Builds the driver of one uploads component. Call `open()` to start its shield (else the first `prepare()` does). */
 export function createUploadsDriver(config: UploadsComponentConfig, wiring: UploadsDriverWiring = {}): UploadsDriver {
   return new UploadsDriver({
     name: config.name,
     paths: config.paths,
     tree: new FsUploadTree(),
     area: new FsRestoreArea(),
+    ...(wiring.shield === false ? {} : { shield: new FsDeletionShield(wiring.logger ? { logger: wiring.logger } : {}) }),
     ...(wiring.host !== undefined ? { host: wiring.host } : {}),
     ...(wiring.keepAside !== undefined ? { keepAside: wiring.keepAside } : {}),
+    ...(wiring.settle !== undefined ? { settle: wiring.settle } : {}),
+    ...(wiring.logger !== undefined ? { logger: wiring.logger } : {}),
   });
 }

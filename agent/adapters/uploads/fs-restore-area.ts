@@ -2,7 +2,8 @@
  * `FsRestoreArea`: the file-system moves of an uploads restore, on node:fs. Everything is a `rename`
  * inside one file system (staging and aside directories live in the root itself), so a swap costs a
  * handful of metadata operations whatever the size of the tree, never copies, and never follows a
- * symlink: `rename` moves a link, not what it points to.
+ * symlink: `rename` moves a link, not what it points to. The fold of a restored shield is renames too,
+ * descending only through real directories (`lstat`), so it cannot be steered out of the staged tree.
  */
 import { chmod, chown, lstat, mkdir, readdir, rename, rm, rmdir, utimes } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
@@ -12,6 +13,15 @@ import type { RestoreArea, SwapHandle } from '../../domain/drivers/uploads/ports
 
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -99,6 +109,30 @@ export class FsRestoreArea implements RestoreArea {
       throw err;
     }
     return { asideDir: aside, undo, discardAside: () => rm(aside, { recursive: true, force: true }) };
+  }
+
+  /** See `RestoreArea.fold`. */
+  async fold(shieldDir: string, into: string): Promise<{ moved: number; dropped: number }> {
+    const top = await lstatOrUndefined(shieldDir);
+    if (!top) return { moved: 0, dropped: 0 };
+    let moved = 0;
+    let dropped = 0;
+    const stack: { from: string; to: string }[] = top.isDirectory() ? [{ from: shieldDir, to: into }] : [];
+    while (stack.length > 0) {
+      const { from, to } = stack.pop() as { from: string; to: string };
+      for (const name of await readdir(from)) {
+        const src = path.join(from, name);
+        const dst = path.join(to, name);
+        const there = await lstatOrUndefined(dst);
+        if (!there) {
+          await rename(src, dst); // a whole directory in one rename when `to` has none of that name
+          moved += 1;
+        } else if (there.isDirectory() && (await lstat(src)).isDirectory()) stack.push({ from: src, to: dst });
+        else dropped += 1; // the snapshot's own entry at this path wins
+      }
+    }
+    await rm(shieldDir, { recursive: true, force: true });
+    return { moved, dropped };
   }
 
   /** See `RestoreArea.moveChildren`. */

@@ -2,28 +2,16 @@
  * `FsUploadTree`: the uploads driver's `UploadTree` port on node:fs. The walk is streamed — directories
  * are read with `opendir` in batches, and each batch is `lstat`ed concurrently (once per entry, with
  * nanosecond times) — so a tree of hundreds of thousands of files costs neither memory nor a second
- * pass. Symlinks are never followed below a root.
+ * pass. Symlinks are never followed below a root. With `WalkOptions.shield` the walk is the shielded
+ * one of fs-shielded-walk.ts.
  */
 import type { BigIntStats, Dir } from 'node:fs';
-import { lstat, opendir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstat, opendir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, NotFoundError } from '../../../shared/errors.js';
-import type { OtherEntryKind, RootStatus, TreeEntry, UploadTree, WalkOptions } from '../../domain/drivers/uploads/ports.js';
-
-/** Entries read from a directory per batch (and stat'ed concurrently). */
-const BATCH = 64;
-
-function errCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function otherKind(st: BigIntStats): OtherEntryKind {
-  if (st.isFIFO()) return 'fifo';
-  if (st.isSocket()) return 'socket';
-  if (st.isBlockDevice()) return 'block-device';
-  if (st.isCharacterDevice()) return 'char-device';
-  return 'unknown';
-}
+import type { RootStatus, TreeEntry, UploadTree, WalkOptions } from '../../domain/drivers/uploads/ports.js';
+import { BATCH, errCode, toEntry } from './fs-common.js';
+import { walkShieldedRoot } from './fs-shielded-walk.js';
 
 interface PendingDir {
   path: string;
@@ -40,17 +28,6 @@ async function lstatOrVanished(p: string): Promise<Stated> {
     if (errCode(err) === 'ENOENT') return undefined; // deleted since the directory was read
     throw err;
   }
-}
-
-async function toEntry(s: { path: string; st: BigIntStats }, readLinks: boolean): Promise<TreeEntry | undefined> {
-  const { st } = s;
-  if (st.isFile()) return { type: 'file', path: s.path, size: Number(st.size), mtimeNs: st.mtimeNs };
-  if (st.isSymbolicLink()) {
-    if (!readLinks) return { type: 'symlink', path: s.path, mtimeNs: st.mtimeNs };
-    const target = await readlink(s.path).catch((err: unknown) => (errCode(err) === 'ENOENT' ? undefined : Promise.reject(err)));
-    return target === undefined ? undefined : { type: 'symlink', path: s.path, mtimeNs: st.mtimeNs, target };
-  }
-  return { type: 'other', path: s.path, what: otherKind(st) };
 }
 
 async function* readBatches(dir: Dir): AsyncGenerator<string[]> {
@@ -86,7 +63,8 @@ export class FsUploadTree implements UploadTree {
         if (errCode(err) === 'ENOENT') throw new NotFoundError(`upload directory '${root}' does not exist`, { cause: err });
         throw err;
       });
-      yield* this.walkRoot({ path: root, mtimeNs: st.mtimeNs, isRoot: true }, options);
+      if (options.shield !== undefined) yield* walkShieldedRoot({ root, mtimeNs: st.mtimeNs, shieldName: options.shield, options });
+      else yield* this.walkRoot({ path: root, mtimeNs: st.mtimeNs, isRoot: true }, options);
     }
   }
 

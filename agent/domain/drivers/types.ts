@@ -74,6 +74,11 @@ export interface ComponentDriver {
   release(): Promise<void>;
   /** Restores the artifact; every step checked and reported; stops at the first failed step naming it. */
   restore(ctx: RestoreContext): Promise<RestoreReport>;
+  /**
+   * Starts what the driver keeps running between cuts (uploads: the deletion shield's watcher), at agent
+   * start. Idempotent; a driver that needs it also does it lazily in prepare().
+   */
+  open?(): Promise<void>;
   /** Closes connections the driver keeps open (agent shutdown). */
   close?(): Promise<void>;
 }

@@ -1,88 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { IllegalStateError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger } from '../../../../shared/logger.js';
-import type {
-  BackupFilesRequest,
-  BackupSummary,
-  Repository,
-  RestoreRequest,
-  RestoreSummary,
-  SnapshotFilter,
-  SnapshotInfo,
-} from '../../../../shared/repository/repository.js';
+import type { Repository } from '../../../../shared/repository/repository.js';
 import type { ComponentArtifact } from '../types.js';
 import { UploadsDriver } from './driver.js';
 import { RestoreStepFailedError } from './errors.js';
-import type { RestoreArea, RootStatus, SwapHandle, TreeEntry, UploadTree } from './ports.js';
+import { FakeArea, FakeRepository, FakeTree, summary } from './fakes.test-support.js';
+import type { TreeEntry } from './ports.js';
 
 const CUT = new Date(1_795_000_000_000);
 const A = '/u/a';
 const B = '/u/b';
-
-class FakeTree implements UploadTree {
-  constructor(private readonly entries: TreeEntry[]) {}
-  async rootStatus(root: string): Promise<RootStatus> {
-    return { kind: 'dir', realPath: root };
-  }
-  async *walk(roots: readonly string[]): AsyncGenerator<TreeEntry> {
-    yield* this.entries.filter((e) => roots.some((r) => e.path === r || e.path.startsWith(`${r}/`)));
-  }
-}
-
-/** Records what the driver does; `failSwapOf` makes the swap of that root fail. */
-class FakeArea implements RestoreArea {
-  log: string[] = [];
-  failSwapOf: string | undefined;
-  async ensureDir(dir: string): Promise<void> {
-    this.log.push(`ensure ${dir}`);
-  }
-  async list(): Promise<string[] | undefined> {
-    return undefined;
-  }
-  async remove(target: string): Promise<void> {
-    this.log.push(`remove ${target}`);
-  }
-  async swap(req: { live: string; aside: string }): Promise<SwapHandle> {
-    if (req.live === this.failSwapOf) throw new Error(`rename in ${req.live} failed`);
-    this.log.push(`swap ${req.live}`);
-    return {
-      asideDir: req.aside,
-      undo: async () => void this.log.push(`undo ${req.live}`),
-      discardAside: async () => void this.log.push(`discard ${req.aside}`),
-    };
-  }
-  async moveChildren(from: string, to: string): Promise<void> {
-    this.log.push(`move ${from} -> ${to}`);
-  }
-}
-
-function summary(over: Partial<BackupSummary> = {}): BackupSummary {
-  return {
-    snapshotId: 'f'.repeat(64), filesNew: 1, filesChanged: 0, filesUnmodified: 0, dirsNew: 1, dirsChanged: 0, dirsUnmodified: 0,
-    dataAddedBytes: 10, totalFilesProcessed: 1, totalBytesProcessed: 10, durationSeconds: 0.1, complete: true,
-    itemErrors: [], missingPaths: [], ...over,
-  };
-}
-
-/** Only what the driver calls; anything else is a test failure. */
-class FakeRepository implements Partial<Repository> {
-  backups: BackupFilesRequest[] = [];
-  restores: RestoreRequest[] = [];
-  filters: SnapshotFilter[] = [];
-  constructor(private readonly snapshots: Partial<SnapshotInfo>[] = [], private readonly result = summary()) {}
-  async listSnapshots(filter: SnapshotFilter = {}): Promise<SnapshotInfo[]> {
-    this.filters.push(filter);
-    return this.snapshots as SnapshotInfo[];
-  }
-  async backupFiles(request: BackupFilesRequest): Promise<BackupSummary> {
-    this.backups.push(request);
-    return this.result;
-  }
-  async restore(request: RestoreRequest): Promise<RestoreSummary> {
-    this.restores.push(request);
-    return { snapshotId: request.snapshotId, targetDir: request.targetDir, filesRestored: 1, bytesRestored: 1, durationSeconds: 0 };
-  }
-}
 
 const file = (p: string, msFromCut: number): TreeEntry => ({ type: 'file', path: p, size: 5, mtimeNs: BigInt(CUT.getTime() + msFromCut) * 1_000_000n });
 
@@ -157,7 +85,9 @@ describe('UploadsDriver: restore', () => {
     ]);
     expect(area.log.filter((l) => !l.startsWith('ensure'))).toEqual([
       `remove ${A}/.ffk-restore-r1`,
+      `fold ${A}/.ffk-restore-r1/old/a/.ffk-shield -> ${A}/.ffk-restore-r1/old/a`,
       `remove ${B}/.ffk-restore-r1`,
+      `fold ${B}/.ffk-restore-r1${B}/.ffk-shield -> ${B}/.ffk-restore-r1${B}`,
       `swap ${A}`,
       `swap ${B}`,
       `remove ${A}/.ffk-restore-r1`,

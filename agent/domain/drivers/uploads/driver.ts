@@ -1,15 +1,22 @@
 /**
  * The uploads driver: FindFace's artifact directories (`/var/lib/findface-security/uploads`,
- * `/var/lib/ffupload`) backed up with version history.
+ * `/var/lib/ffupload`) backed up with version history, as of the cut.
  *
- * - freeze/thaw: nothing to do; cut: records the cut time (ms).
- * - upload: walks the trees (streamed, one stat per entry), keeps what is not newer than the cut
- *   (see selection.ts), and backs the list up with the previous snapshot of this component as parent,
- *   so unchanged files are neither re-read nor stored again. A listed file that vanished before the
- *   repository read it is reported by name in the artifact's `missing`.
- * - restore: see restore.ts (staging, entry checks, swap into place or placement into a target).
+ * - open (agent start, or the first prepare): starts the deletion shield (shield.ts) — a watcher that
+ *   keeps a hard link to every file in `<root>/.ffk-shield/`, so files deleted after the cut are still
+ *   there when the upload reads them.
+ * - freeze: a bounded settle (~20 ms) for the watcher to catch up; cut: holds the shield (nothing is
+ *   removed from it until the upload has read everything) and records the cut time (ms). Neither grows
+ *   with the number of files.
+ * - upload: walks the live trees and their shields together (streamed, one stat per entry), keeps what
+ *   belongs to the cut (see selection.ts), reads it through the shield where it can, and backs the list
+ *   up with the previous snapshot of this component as parent, so unchanged files are neither re-read nor
+ *   stored again. A listed file that vanished before the repository read it is reported by name in the
+ *   artifact's `missing`. Then the shield is released (deleted files' links removed).
+ * - restore: see restore.ts (staging, shield fold, entry checks, swap into place or placement into a target).
  */
 import { IllegalStateError, NotFoundError, ValidationError } from '../../../../shared/errors.js';
+import { silentLogger, type Logger } from '../../../../shared/logger.js';
 import type { BackupSummary, Repository } from '../../../../shared/repository/repository.js';
 import { componentTag, siteTag, snapshotTags } from '../../../../shared/tags.js';
 import type {
@@ -20,8 +27,8 @@ import type {
   RestoreReport,
   UploadContext,
 } from '../types.js';
-import { isReservedName } from './layout.js';
-import type { RestoreArea, UploadTree } from './ports.js';
+import { SHIELD_NAME, isReservedName } from './layout.js';
+import type { DeletionShield, RestoreArea, ShieldCounts, ShieldHealth, ShieldSettle, UploadTree } from './ports.js';
 import { restoreUploads } from './restore.js';
 import { isUnder, selectForBackup, type BackupSelection } from './selection.js';
 
@@ -36,8 +43,32 @@ export interface UploadsDriverOptions {
   host?: string;
   /** Keep a restore's previous entries in `<root>/.ffk-aside-<jobId>` instead of deleting them (default false). */
   keepAside?: boolean;
+  /** The deletion shield of the roots (shield.ts). Without one the upload reads the live trees only. */
+  shield?: DeletionShield;
+  /** Freeze's wait for the shield's watcher: at least `graceMs`, at most `capMs` (default 20 / 500 ms). */
+  settle?: { graceMs: number; capMs: number };
+  /**
+   * A cut whose upload has not started after this long lets the shield go (default 30 min), so an
+   * abandoned cut (controller gone between thaw and upload) cannot keep deleted files on disk forever.
+   */
+  maxHoldMs?: number;
+  /** For the shield's life outside jobs (open, close); jobs log to their own logger. */
+  logger?: Logger;
   /** Clock (tests). */
   now?: () => Date;
+}
+
+/** Default settle of the freeze: see `UploadsDriverOptions.settle`. */
+export const DEFAULT_SETTLE = { graceMs: 20, capMs: 500 } as const;
+/** Default of `UploadsDriverOptions.maxHoldMs`. */
+export const DEFAULT_MAX_HOLD_MS = 30 * 60_000;
+
+/** How the shield took part in one upload (artifact details). */
+interface ShieldUse {
+  shielded: boolean;
+  /** `watching`, `degraded: <reason>` or `off`, as it was when the upload started. */
+  state: string;
+  rescanned: boolean;
 }
 
 type UploadsCut = Extract<CutPoint, { kind: 'uploads' }>;
@@ -69,6 +100,11 @@ async function findParent(repo: Repository, tags: UploadContext['tags'], host: s
   return newest?.id;
 }
 
+function describeHealth(health: ShieldHealth | undefined): string {
+  if (!health || health.state === 'closed') return 'off';
+  return health.state === 'degraded' ? `degraded: ${health.reason}` : 'watching';
+}
+
 function missingOf(summary: BackupSummary, selection: BackupSelection): string[] {
   const names = [
     ...summary.missingPaths,
@@ -84,43 +120,142 @@ export class UploadsDriver implements ComponentDriver {
   readonly name: string;
   readonly ref: string;
   private readonly roots: string[];
+  private readonly log: Logger;
   private pending: UploadsCut | undefined;
+  private opening: Promise<void> | undefined;
+  private uploading = false;
+  private lastSettle: ShieldSettle | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
+  /** Set when the hold of the pending cut ran out before its upload started. */
+  private holdExpired = false;
 
   constructor(private readonly options: UploadsDriverOptions) {
     this.name = options.name;
     this.ref = `uploads:${options.name}`;
     this.roots = checkRoots(options.name, options.paths);
+    this.log = options.logger ?? silentLogger();
   }
 
-  /** Every root must be an existing directory. */
+  /**
+   * Starts the deletion shield: watches the roots and links every file not shielded yet (O(files), once
+   * per agent start, never during a freeze). Idempotent; a failed open is tried again by the next call.
+   */
+  async open(): Promise<void> {
+    const shield = this.options.shield;
+    if (!shield) return;
+    this.opening ??= this.openShield(shield).catch((err: unknown) => {
+      this.opening = undefined;
+      throw err;
+    });
+    return this.opening;
+  }
+
+  private async openShield(shield: DeletionShield): Promise<void> {
+    const roots = await this.realRoots();
+    const scan = await shield.open([...roots.values()]);
+    const health = shield.health();
+    const level = health.state === 'degraded' ? 'warn' : 'info';
+    this.log[level]({ component: this.ref, scan, shield: describeHealth(health) }, 'deletion shield open');
+  }
+
+  /** Stops the shield's watcher (its directories stay on disk). */
+  async close(): Promise<void> {
+    this.opening = undefined;
+    clearTimeout(this.holdTimer);
+    await this.options.shield?.close();
+  }
+
+  /** Every root must be an existing directory; opens the shield if the agent start did not. */
   async prepare(): Promise<void> {
     await this.realRoots();
+    await this.open();
   }
 
-  async freeze(): Promise<void> {}
+  /** Waits (bounded) for the shield's watcher to link files written just before the freeze. */
+  async freeze(): Promise<void> {
+    this.lastSettle = undefined;
+    const shield = this.options.shield;
+    if (!shield || shield.health().state === 'closed') return;
+    this.lastSettle = await shield.settle(this.options.settle ?? DEFAULT_SETTLE);
+  }
 
   async thaw(): Promise<void> {}
 
-  /** Records the cut time; the upload keeps files whose mtime is not after it. */
+  /** Holds the shield and records the cut time; the upload keeps files whose mtime is not after it. */
   async cut(): Promise<CutPoint> {
+    const shield = this.options.shield;
+    if (shield && shield.health().state !== 'closed') shield.hold();
     const time = (this.options.now ?? (() => new Date()))();
-    this.pending = { kind: 'uploads', component: this.ref, time };
-    return this.pending;
+    const cut: UploadsCut = { kind: 'uploads', component: this.ref, time };
+    this.pending = cut;
+    this.holdExpired = false;
+    this.armHoldTimer(cut);
+    return cut;
   }
 
+  private armHoldTimer(cut: UploadsCut): void {
+    clearTimeout(this.holdTimer);
+    const maxHoldMs = this.options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
+    this.holdTimer = setTimeout(() => {
+      if (this.pending !== cut || this.uploading) return;
+      this.holdExpired = true;
+      this.log.warn({ component: this.ref, maxHoldMs }, 'no upload of the cut started in time: the deletion shield lets go (a late upload may miss deleted files)');
+      void this.releaseShield({ recheck: [], overflow: false, log: this.log });
+    }, maxHoldMs);
+    this.holdTimer.unref();
+  }
+
+  /** Forgets the cut and lets the shield go (unless an upload is reading through it). */
   async release(): Promise<void> {
     this.pending = undefined;
+    if (this.uploading) return;
+    clearTimeout(this.holdTimer);
+    await this.releaseShield({ recheck: [], overflow: false, log: this.log });
   }
 
   /** Backs up the trees as of the cut; see the module comment. */
   async upload(ctx: UploadContext): Promise<ComponentArtifact> {
     const cut = this.pending;
     if (!cut) throw new IllegalStateError(`${this.ref}: upload called without a cut (or after release)`);
+    this.uploading = true;
+    clearTimeout(this.holdTimer);
     try {
       return await this.uploadAt(ctx, cut);
     } finally {
       this.pending = undefined;
+      this.uploading = false;
+      if (this.options.shield?.held()) await this.releaseShield({ recheck: [], overflow: false, log: ctx.logger });
     }
+  }
+
+  /** Ends the hold and applies what it deferred; a failure is logged, never fails the job (the next release retries). */
+  private async releaseShield(input: { recheck: string[]; overflow: boolean; log: Logger }): Promise<ShieldCounts | undefined> {
+    const shield = this.options.shield;
+    if (!shield || shield.health().state === 'closed') return undefined;
+    try {
+      const counts = await shield.release(input.recheck);
+      if (input.overflow) await shield.rescan();
+      return counts;
+    } catch (err) {
+      input.log.warn({ err, component: this.ref }, 'deletion shield: applying the changes deferred by the cut failed');
+      return undefined;
+    }
+  }
+
+  /** A degraded shield may have missed files: a full scan (adding links only: the cut holds it) before the walk. */
+  private async shieldBeforeWalk(log: Logger): Promise<ShieldUse> {
+    const shield = this.options.shield;
+    const health = shield?.health();
+    if (!shield || !health || health.state === 'closed') return { shielded: false, state: 'off', rescanned: false };
+    if (this.holdExpired) {
+      log.warn({ component: this.ref }, 'the shield let go of this cut before its upload: files deleted since may be missing');
+      return { shielded: true, state: 'released before the upload (hold ran out)', rescanned: false };
+    }
+    if (health.state !== 'degraded') return { shielded: true, state: 'watching', rescanned: false };
+    log.warn({ component: this.ref, reason: health.reason }, 'deletion shield degraded: full scan before the walk');
+    const scan = await shield.rescan();
+    log.info({ component: this.ref, scan }, 'deletion shield scanned');
+    return { shielded: true, state: describeHealth(health), rescanned: true };
   }
 
   private async realRoots(): Promise<Map<string, string>> {
@@ -134,29 +269,39 @@ export class UploadsDriver implements ComponentDriver {
     return out;
   }
 
-  private async select(ctx: UploadContext, realRoots: string[], cut: UploadsCut): Promise<BackupSelection> {
+  private async select(ctx: UploadContext, realRoots: string[], input: { cut: UploadsCut; shielded: boolean }): Promise<BackupSelection> {
     const progress = (message: string): void => ctx.onProgress?.({ component: this.ref, step: 'walk', message });
     const entries = this.options.tree.walk(realRoots, {
       skipRootChild: isReservedName,
+      ...(input.shielded ? { shield: SHIELD_NAME } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
     const sel = await selectForBackup({
       entries,
       roots: realRoots,
-      cutMs: cut.time.getTime(),
+      cutMs: input.cut.time.getTime(),
+      shielded: input.shielded,
       onCount: (n) => progress(`${n} entries walked`),
     });
-    progress(`walk done: ${sel.files} files (${sel.bytes} bytes) selected, ${sel.newerThanCut} newer than the cut`);
+    const shieldNote = input.shielded ? `, ${sel.shieldOnly} only in the shield` : '';
+    progress(`walk done: ${sel.files} files (${sel.bytes} bytes) selected${shieldNote}, ${sel.newerThanCut} newer than the cut`);
     return sel;
+  }
+
+  private logSelection(log: Logger, sel: BackupSelection): void {
+    if (sel.newerThanCut > 0) log.info({ count: sel.newerThanCut, sample: sel.newerThanCutSample }, 'entries newer than the cut left out');
+    if (sel.shieldOnly > 0) log.info({ count: sel.shieldOnly, sample: sel.shieldOnlySample }, 'files gone from the live trees since the cut read from the shield');
+    if (sel.unshielded > 0) log.warn({ count: sel.unshielded, sample: sel.recheck.slice(0, 20) }, 'files of the cut without a shield link (watcher missed them?) read from the live trees');
+    if (sel.otherSkipped.length > 0) log.warn({ entries: sel.otherSkipped.slice(0, 20) }, 'special files (fifo, socket, device) not backed up');
   }
 
   private async uploadAt(ctx: UploadContext, cut: UploadsCut): Promise<ComponentArtifact> {
     const log = ctx.logger.child({ component: this.ref, jobId: ctx.jobId });
     const realRoots = await this.realRoots();
+    const shield = await this.shieldBeforeWalk(log);
     const parentId = await findParent(ctx.repository, ctx.tags, this.options.host);
-    const sel = await this.select(ctx, [...realRoots.values()], cut);
-    if (sel.newerThanCut > 0) log.info({ count: sel.newerThanCut, sample: sel.newerThanCutSample }, 'entries newer than the cut left out');
-    if (sel.otherSkipped.length > 0) log.warn({ entries: sel.otherSkipped.slice(0, 20) }, 'special files (fifo, socket, device) not backed up');
+    const sel = await this.select(ctx, [...realRoots.values()], { cut, shielded: shield.shielded });
+    this.logSelection(log, sel);
     const summary = await ctx.repository.backupFiles(
       {
         paths: sel.paths,
@@ -170,9 +315,24 @@ export class UploadsDriver implements ComponentDriver {
         onProgress: (event) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
       },
     );
+    // The repository has read everything: the shield may let go of what the cut held.
+    const released = await this.releaseShield({ recheck: sel.recheck, overflow: sel.recheckOverflow, log });
     const missing = missingOf(summary, sel);
     if (missing.length > 0) log.warn({ missing: missing.slice(0, 50), count: missing.length }, 'files vanished or unreadable; not in the snapshot');
-    return this.artifact({ cut, summary, sel, missing, parentId, realRoots });
+    return this.artifact({ cut, summary, sel, missing, parentId, realRoots, shield, released });
+  }
+
+  private shieldDetails(use: ShieldUse, sel: BackupSelection, released: ShieldCounts | undefined): Record<string, string | number | boolean> {
+    if (!use.shielded) return { shield: use.state };
+    return {
+      shield: use.state,
+      shieldRescanned: use.rescanned,
+      ...(this.lastSettle ? { shieldSettleMs: this.lastSettle.waitedMs, shieldSettled: this.lastSettle.settled } : {}),
+      shieldReadFiles: sel.fromShield,
+      shieldOnlyFiles: sel.shieldOnly,
+      unshieldedFiles: sel.unshielded,
+      ...(released ? { shieldRemoved: released.removed, shieldRelinked: released.relinked, shieldLinked: released.linked } : {}),
+    };
   }
 
   private artifact(input: {
@@ -182,6 +342,8 @@ export class UploadsDriver implements ComponentDriver {
     missing: string[];
     parentId: string | undefined;
     realRoots: Map<string, string>;
+    shield: ShieldUse;
+    released: ShieldCounts | undefined;
   }): ComponentArtifact {
     const { summary, sel } = input;
     return {
@@ -206,6 +368,7 @@ export class UploadsDriver implements ComponentDriver {
         filesNew: summary.filesNew,
         filesChanged: summary.filesChanged,
         filesUnmodified: summary.filesUnmodified,
+        ...this.shieldDetails(input.shield, sel, input.released),
       },
     };
   }
@@ -219,6 +382,7 @@ export class UploadsDriver implements ComponentDriver {
       tree: this.options.tree,
       area: this.options.area,
       keepAside: this.options.keepAside ?? false,
+      ...(this.options.shield ? { shield: this.options.shield } : {}),
     });
   }
 }

@@ -1,13 +1,19 @@
 /**
  * Names the uploads driver creates on disk, built only here: the staging directory a restore writes
- * into and the aside directory that receives a live directory's previous entries. Both live directly in
- * the upload root (so moves between them are renames on one file system, even when the root is a mount
- * point) and both are skipped by backups.
+ * into, the aside directory that receives a live directory's previous entries, and the deletion shield
+ * (`.ffk-shield`, see shield.ts). All live directly in the upload root (so moves and hard links between
+ * them and the live tree stay on one file system, even when the root is a mount point). Every direct
+ * child of a root whose name starts with `.ffk-` is the driver's own: backups skip it, the shield does
+ * not watch it, and a restore's swap leaves it in place.
  */
+import path from 'node:path';
 import { ValidationError } from '../../../../shared/errors.js';
 
+const RESERVED_PREFIX = '.ffk-';
 const STAGING_PREFIX = '.ffk-restore-';
 const ASIDE_PREFIX = '.ffk-aside-';
+/** Name of the deletion shield directory in each upload root. */
+export const SHIELD_NAME = '.ffk-shield';
 const SAFE_JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 function checkJobId(jobId: string): string {
@@ -29,7 +35,12 @@ export function asideName(jobId: string): string {
   return `${ASIDE_PREFIX}${checkJobId(jobId)}`;
 }
 
-/** True for the driver's own directories (of any job), which backups skip and swaps leave in place. */
+/** True for the driver's own directories (`.ffk-*`: staging, aside, shield), which backups skip and swaps leave in place. */
 export function isReservedName(name: string): boolean {
-  return name.startsWith(STAGING_PREFIX) || name.startsWith(ASIDE_PREFIX);
+  return name.startsWith(RESERVED_PREFIX);
+}
+
+/** The shield directory of upload root `root`. */
+export function shieldDirOf(root: string): string {
+  return path.posix.join(root, SHIELD_NAME);
 }

@@ -1,7 +1,8 @@
 /**
  * The role-named ports the uploads driver depends on: reading the upload trees (a streamed walk, one
- * `lstat` per entry) and the few file-system moves a restore needs (staging, swap into place, undo).
- * `agent/adapters/uploads/` implements them on node:fs; unit tests use in-memory fakes.
+ * `lstat` per entry), the few file-system moves a restore needs (staging, fold, swap into place, undo),
+ * and the deletion shield (hard links kept by a watcher, see shield.ts). `agent/adapters/uploads/`
+ * implements them on node:fs; unit tests use in-memory fakes.
  */
 
 /** What kind of non-regular entry the walk met (never backed up, refused on restore). */
@@ -12,7 +13,19 @@ export type OtherEntryKind = 'fifo' | 'socket' | 'block-device' | 'char-device' 
  * nanoseconds since the epoch (symlinks: the link itself, never its target).
  */
 export type TreeEntry =
-  | { type: 'file'; path: string; size: number; mtimeNs: bigint }
+  | {
+      type: 'file';
+      path: string;
+      size: number;
+      mtimeNs: bigint;
+      /** Shielded walks only: the shield's hard link to this very file (same inode), when there is one. */
+      shieldPath?: string;
+    }
+  /**
+   * Shielded walks only: a file of the shield that its live path no longer holds (deleted, replaced by
+   * another inode, or by something that is not a file). `path` is the shield's path, `livePath` the live one.
+   */
+  | { type: 'shield-only'; path: string; livePath: string; size: number; mtimeNs: bigint; live: LiveState }
   | { type: 'symlink'; path: string; mtimeNs: bigint; /** Present when the walk was asked to read links. */ target?: string }
   /** Emitted after the directory's own entries; `empty` = it had no entry at all (reserved names aside). */
   | { type: 'dir'; path: string; mtimeNs: bigint; empty: boolean }
@@ -20,8 +33,16 @@ export type TreeEntry =
   /** A directory that could not be read (permissions, I/O error); entries that vanished are simply not met. */
   | { type: 'unreadable'; path: string; message: string };
 
+/** What a shielded walk found at the live path of a shield-only file. */
+export type LiveState = { kind: 'absent' } | { kind: 'file'; mtimeNs: bigint } | { kind: 'other' };
+
 /** Options of one walk. */
 export interface WalkOptions {
+  /**
+   * Name of the deletion shield directory in each root (a reserved root child): walk it alongside the
+   * live tree, directory by directory, and report `shieldPath` on live files and `shield-only` entries.
+   */
+  shield?: string;
   /** Direct children of a root for which this is true are not walked (the driver's reserved names). */
   skipRootChild?: (name: string) => boolean;
   /** Read each symlink's target (restore checks need it; backups do not). */
@@ -73,4 +94,70 @@ export interface RestoreArea {
   swap(request: { live: string; staged: string; aside: string; keep: (name: string) => boolean }): Promise<SwapHandle>;
   /** Moves every entry of `from` into `to`; throws, before moving anything, when a name already exists in `to`. */
   moveChildren(from: string, to: string): Promise<void>;
+  /**
+   * Folds a restored shield back into the live layout: every entry of `shieldDir` moves to the same
+   * relative path below `into` where nothing is there (a whole directory in one rename when `into` has
+   * no directory of that name), recursing where both hold a directory; entries whose path `into`
+   * already holds are dropped (the live-layout copy wins). Then `shieldDir` is removed. Renames only,
+   * no symlink followed. Nothing when `shieldDir` does not exist.
+   */
+  fold(shieldDir: string, into: string): Promise<{ moved: number; dropped: number }>;
+}
+
+/** What the shield's watcher is doing. `degraded`: some change may have been missed (see `reason`). */
+export type ShieldHealth =
+  | { state: 'closed' }
+  | { state: 'watching'; dirs: number }
+  | { state: 'degraded'; dirs: number; reason: string };
+
+/** What a reconciliation of shield entries with their live files did. */
+export interface ShieldCounts {
+  /** Live files linked into the shield. */
+  linked: number;
+  /** Shield entries replaced by a link to the live file now at their path (another inode). */
+  relinked: number;
+  /** Shield entries (files, empty directories) removed because their live file is gone. */
+  removed: number;
+  /** Changes left for later because a cut holds the shield. */
+  deferred: number;
+  /** Links that failed (other file system, permissions, ...): those files are not shielded. */
+  failed: number;
+}
+
+/** What a full scan of the roots did (seeding at open, fallback before an upload, rebuild after a restore). */
+export interface ShieldScan extends ShieldCounts {
+  files: number;
+  dirs: number;
+  durationMs: number;
+}
+
+/** How a settle ended: after `waitedMs`, with `pending` changes still unprocessed (0 when settled). */
+export interface ShieldSettle {
+  waitedMs: number;
+  settled: boolean;
+  pending: number;
+}
+
+/**
+ * The deletion shield of a set of upload roots: a hard link in `<root>/.ffk-shield/<rel>` to every
+ * regular file `<root>/<rel>`, kept by a file-system watcher, so that a file unlinked from the live tree
+ * keeps its data. While **held** (from a cut until its upload has read everything) no shield entry is
+ * removed or replaced — new files are still linked; changes left aside are applied on `release`.
+ */
+export interface DeletionShield {
+  /** Starts watching `roots` (real paths) and reconciles each shield with its live tree. Idempotent. */
+  open(roots: readonly string[]): Promise<ShieldScan>;
+  /** Waits at least `graceMs` for changes to arrive, then until none is pending, at most `capMs` in all. */
+  settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle>;
+  /** From now on no shield entry is removed or replaced (synchronous: takes effect before the caller's next step). */
+  hold(): void;
+  /** True while held. */
+  held(): boolean;
+  /** Ends the hold, then reconciles the changes it deferred and the `recheck` live paths (absolute). */
+  release(recheck?: readonly string[]): Promise<ShieldCounts>;
+  /** Full scan of the open roots: watches re-armed where missing, every live file linked, and — unless held — stale entries removed. */
+  rescan(): Promise<ShieldScan>;
+  health(): ShieldHealth;
+  /** Stops watching. The shield directories stay on disk (the next open reconciles them). */
+  close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 /**
  * Restore of upload directories, as checked steps. Nothing is ever written by the repository straight
- * into a live or target directory: each root is first restored into a fresh staging directory, every
- * staged entry is checked (plain files, directories and symlinks only; every symlink resolving inside
- * its root — see entry-check.ts), and only then moved into place by renames.
+ * into a live or target directory: each root is first restored into a fresh staging directory, the
+ * snapshot's deletion shield is folded back into the live layout (`.ffk-shield/<rel>` → `<rel>` where the
+ * snapshot has no `<rel>` of its own, see shield.ts; part of the `stage` step), every staged entry is
+ * checked (plain files, directories and symlinks only; every symlink resolving inside its root — see
+ * entry-check.ts), and only then moved into place by renames.
  *
  * Into place (no `targetDir`): per root `stage` → `check`, then per root `swap`: the root's current
  * entries move into `<root>/.ffk-aside-<jobId>` and the staged ones into the root, so the root ends up
@@ -10,7 +12,9 @@
  * are deleted in `cleanup` once every root is swapped (a restore is preceded by a safety snapshot, which
  * keeps them), or kept aside with `keepAside`. If any step fails, the swaps done so far are undone and
  * the staging directories removed: the roots are left as they were. (A failure of `cleanup` itself comes
- * after every swap: the roots then hold the snapshot, and only leftovers need removing.)
+ * after every swap: the roots then hold the snapshot, and only leftovers need removing.) When the
+ * driver's shield is open, `cleanup` ends with a rescan of it, so that it links the restored files and
+ * drops the links of files the restore removed (best effort: a failure is reported, not thrown).
  *
  * Into a target directory: the target must be empty (or absent); each root lands at
  * `<targetDir>/<root's path>`, as the snapshot names it.
@@ -21,8 +25,8 @@ import type { RestoreSummary } from '../../../../shared/repository/repository.js
 import type { RestoreContext, RestoreReport, RestoreStepReport } from '../types.js';
 import { SymlinkChecker, entryProblem } from './entry-check.js';
 import { RestoreStepFailedError, UnsafeEntryError } from './errors.js';
-import { asideName, isReservedName, stagingName } from './layout.js';
-import type { RestoreArea, SwapHandle, UploadTree } from './ports.js';
+import { SHIELD_NAME, asideName, isReservedName, stagingName } from './layout.js';
+import type { DeletionShield, RestoreArea, SwapHandle, UploadTree } from './ports.js';
 import { isUnder } from './selection.js';
 
 /** What `restoreUploads` needs from the driver. */
@@ -34,6 +38,8 @@ export interface UploadsRestoreInput {
   tree: UploadTree;
   area: RestoreArea;
   keepAside: boolean;
+  /** The driver's deletion shield, rescanned after a restore into place when it is open. */
+  shield?: DeletionShield;
 }
 
 /** Runs steps in order, reports each, and turns the first failure into a `RestoreStepFailedError`. */
@@ -99,17 +105,31 @@ function snapshotIdOf(input: UploadsRestoreInput): string {
   return id;
 }
 
-async function stageInto(input: UploadsRestoreInput, step: string, where: { staging: string; includePaths: string[] }): Promise<RestoreSummary> {
+/** What staging produced: the repository's summary and how many shield entries were folded back. */
+interface Staged {
+  summary: RestoreSummary;
+  folded: number;
+}
+
+/** Restores `includePaths` into `staging`, then folds the shield of each staged root (`stagedRoots`) back into it. */
+async function stageInto(
+  input: UploadsRestoreInput,
+  step: string,
+  where: { staging: string; includePaths: string[]; stagedRoots: string[] },
+): Promise<Staged> {
   const { ctx, area, ref } = input;
   const { staging, includePaths } = where;
   await area.remove(staging); // a previous attempt of the same job
-  return ctx.repository.restore(
+  const summary = await ctx.repository.restore(
     { snapshotId: snapshotIdOf(input), targetDir: staging, includePaths },
     {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onProgress: (event) => ctx.onProgress?.({ component: ref, step, event }),
     },
   );
+  let folded = 0;
+  for (const root of where.stagedRoots) folded += (await area.fold(path.posix.join(root, SHIELD_NAME), root)).moved;
+  return { summary, folded };
 }
 
 /**
@@ -136,7 +156,8 @@ async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, final
   return count;
 }
 
-const restored = (s: RestoreSummary): string => `${s.filesRestored} files, ${s.bytesRestored} bytes`;
+const restored = (s: Staged): string =>
+  `${s.summary.filesRestored} files, ${s.summary.bytesRestored} bytes${s.folded > 0 ? `; ${s.folded} entries folded back from the shield` : ''}`;
 
 /** Restores the artifact of `input.ctx` into place or into `ctx.targetDir`. */
 export async function restoreUploads(input: UploadsRestoreInput): Promise<RestoreReport> {
@@ -173,7 +194,7 @@ async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, str
       const step = `stage ${r.root}`;
       await steps.run(step, async () => {
         await input.area.ensureDir(r.live);
-        return stageInto(input, step, { staging: r.staging, includePaths: [paths.get(r.root) ?? r.root] });
+        return stageInto(input, step, { staging: r.staging, includePaths: [paths.get(r.root) ?? r.root], stagedRoots: [r.stagedRoot] });
       }, restored);
     }
     for (const r of roots) {
@@ -193,9 +214,23 @@ async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, str
 
 async function cleanUp(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<string> {
   for (const s of stagings) await input.area.remove(s);
-  if (input.keepAside) return `previous entries kept in ${swaps.map((s) => s.asideDir).join(', ')}`;
-  for (const s of swaps) await s.discardAside();
-  return 'previous entries deleted';
+  let done = 'previous entries deleted';
+  if (input.keepAside) done = `previous entries kept in ${swaps.map((s) => s.asideDir).join(', ')}`;
+  else for (const s of swaps) await s.discardAside();
+  return `${done}${await reshield(input)}`;
+}
+
+/** Rescans an open shield after the swaps; never fails the restore (the next open or release reconciles again). */
+async function reshield(input: UploadsRestoreInput): Promise<string> {
+  const shield = input.shield;
+  if (!shield || shield.health().state === 'closed') return '';
+  try {
+    const scan = await shield.rescan();
+    return `; shield rescanned (${scan.linked} linked, ${scan.relinked} relinked, ${scan.removed} removed)`;
+  } catch (err) {
+    input.ctx.logger.warn({ err, component: input.ref }, 'rescanning the deletion shield after the restore failed');
+    return `; shield rescan failed: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }
 
 /** Best effort: every swap undone (newest first), every staging removed; failures are logged. */
@@ -228,7 +263,8 @@ async function restoreToTarget(input: UploadsRestoreInput, paths: Map<string, st
   const staging = path.posix.join(target, stagingName(input.ctx.jobId));
   await steps.run(`prepare ${target}`, () => prepareTarget(input, target));
   try {
-    await steps.run('stage', () => stageInto(input, 'stage', { staging, includePaths: [...paths.values()] }), restored);
+    const stagedRoots = [...paths.values()].map((p) => path.posix.join(staging, p));
+    await steps.run('stage', () => stageInto(input, 'stage', { staging, includePaths: [...paths.values()], stagedRoots }), restored);
     for (const [root, snapPath] of paths) {
       const final = path.posix.join(target, snapPath);
       await steps.run(`check ${root}`, () => checkStaged(input, path.posix.join(staging, snapPath), final), (n) => `${n} entries checked`);

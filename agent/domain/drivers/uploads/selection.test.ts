@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { TreeEntry } from './ports.js';
-import { MAX_KEPT_EMPTY_DIRS, contentExclude, selectForBackup, withinCut } from './selection.js';
+import type { LiveState, TreeEntry } from './ports.js';
+import { MAX_KEPT_EMPTY_DIRS, MAX_RECHECK, contentExclude, selectForBackup, shieldOnlyBelongs, withinCut } from './selection.js';
 
 const CUT = 1_795_000_000_123; // ms
 const ns = (ms: number, extraNs = 0): bigint => BigInt(ms) * 1_000_000n + BigInt(extraNs);
@@ -79,5 +79,48 @@ describe('selectForBackup', () => {
     const entries = Array.from({ length: 25 }, (_, i) => file(`f${i}`, CUT));
     await selectForBackup({ roots: [root], cutMs: CUT, entries: from(entries), progressEvery: 10, onCount: (n) => counts.push(n) });
     expect(counts).toEqual([10, 20]);
+  });
+});
+
+describe('selectForBackup with a deletion shield', () => {
+  const root = '/data/uploads';
+  const dir = (p: string, ms: number, empty: boolean): TreeEntry => ({ type: 'dir', path: p ? `${root}/${p}` : root, mtimeNs: ns(ms), empty });
+  const sh = `${root}/.ffk-shield`;
+  const shieldOnly = (rel: string, ms: number, live: LiveState): TreeEntry => ({
+    type: 'shield-only', path: `${sh}/${rel}`, livePath: `${root}/${rel}`, size: 10, mtimeNs: ns(ms), live,
+  });
+
+  it.each([
+    ['deleted after the cut', CUT - 5, { kind: 'absent' } as LiveState, true],
+    ['created and deleted after the cut', CUT + 1, { kind: 'absent' } as LiveState, false],
+    ['replaced after the cut (the shield has the cut version)', CUT - 5, { kind: 'file', mtimeNs: ns(CUT + 2) } as LiveState, true],
+    ['replaced before the cut (the live file is the cut version)', CUT - 5, { kind: 'file', mtimeNs: ns(CUT - 1) } as LiveState, false],
+    ['replaced by a directory or symlink', CUT - 5, { kind: 'other' } as LiveState, true],
+  ])('a shield-only file %s: taken = %s', async (_name, ms, live, taken) => {
+    const entry = shieldOnly('f.jpg', ms, live);
+    expect(shieldOnlyBelongs({ mtimeNs: ns(ms), live }, CUT)).toBe(taken);
+    const sel = await selectForBackup({ roots: [root], cutMs: CUT, shielded: true, entries: from([entry, dir('', CUT, false)]) });
+    expect(sel.paths).toEqual(taken ? [`${sh}/f.jpg`] : [root]);
+    expect(sel).toMatchObject({ shieldOnly: taken ? 1 : 0, files: taken ? 1 : 0, recheck: [`${root}/f.jpg`] });
+  });
+
+  it('reads shielded files through their link, counts and rechecks unshielded ones (only in a shielded walk)', async () => {
+    const entries = (): TreeEntry[] => [
+      { type: 'file', path: `${root}/a.jpg`, size: 3, mtimeNs: ns(CUT - 1), shieldPath: `${sh}/a.jpg` },
+      { type: 'file', path: `${root}/b.jpg`, size: 4, mtimeNs: ns(CUT - 1) },
+      { type: 'file', path: `${root}/late.jpg`, size: 4, mtimeNs: ns(CUT + 1) },
+    ];
+    const shielded = await selectForBackup({ roots: [root], cutMs: CUT, shielded: true, entries: from(entries()) });
+    expect(shielded.paths).toEqual([`${sh}/a.jpg`, `${root}/b.jpg`]);
+    expect(shielded).toMatchObject({ files: 2, bytes: 7, fromShield: 1, unshielded: 1, recheck: [`${root}/b.jpg`], newerThanCut: 1 });
+    const plain = await selectForBackup({ roots: [root], cutMs: CUT, entries: from(entries()) });
+    expect(plain).toMatchObject({ unshielded: 0, recheck: [] });
+  });
+
+  it(`hands at most ${MAX_RECHECK} paths to the recheck and flags the overflow`, async () => {
+    const many = Array.from({ length: MAX_RECHECK + 2 }, (_, i) => shieldOnly(`f${i}`, CUT + 1, { kind: 'absent' }));
+    const sel = await selectForBackup({ roots: [root], cutMs: CUT, shielded: true, entries: from(many) });
+    expect(sel.recheck).toHaveLength(MAX_RECHECK);
+    expect(sel.recheckOverflow).toBe(true);
   });
 });

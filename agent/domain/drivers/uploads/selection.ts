@@ -8,18 +8,33 @@
  *
  * Empty directories are kept (listed, with an exclude of their content so a file created in them after
  * the walk is not picked up), up to a cap: every exclude pattern costs the engine a match per file.
+ *
+ * With a deletion shield (shield.ts) the walk also reports each live file's shield link and the shield
+ * files their live path no longer holds; files are then read through the shield where it has them.
  */
-import type { TreeEntry } from './ports.js';
+import type { LiveState, TreeEntry } from './ports.js';
 
 /** At most this many empty directories are kept per backup; beyond that they are counted, not kept. */
 export const MAX_KEPT_EMPTY_DIRS = 200;
-/** How many names of files newer than the cut are kept for the log. */
+/** How many names of files newer than the cut (or read from the shield only) are kept for the log. */
 const NEWER_SAMPLE = 20;
+/** At most this many live paths are handed to the shield for a recheck after the upload. */
+export const MAX_RECHECK = 50_000;
 
 /** True when an entry modified at `mtimeNs` (ns since epoch) belongs to a cut taken at `cutMs`. */
 export function withinCut(mtimeNs: bigint, cutMs: number): boolean {
   const mtimeMs = mtimeNs >= 0n ? mtimeNs / 1_000_000n : -((-mtimeNs + 999_999n) / 1_000_000n);
   return mtimeMs <= BigInt(Math.floor(cutMs));
+}
+
+/**
+ * True when a shield file that its live path no longer holds belongs to the cut: it is not newer than
+ * the cut, and the live path has no file of the cut (gone, not a file, or a file newer than the cut — a
+ * replacement made after it, while the shield kept the version of the cut).
+ */
+export function shieldOnlyBelongs(entry: { mtimeNs: bigint; live: LiveState }, cutMs: number): boolean {
+  if (!withinCut(entry.mtimeNs, cutMs)) return false;
+  return entry.live.kind !== 'file' || !withinCut(entry.live.mtimeNs, cutMs);
 }
 
 /** A literal path as a glob pattern of the `Repository` port (glob characters and backslash escaped). */
@@ -50,6 +65,17 @@ export interface BackupSelection {
   otherSkipped: string[];
   /** Directories that could not be read: their content is missing from the backup. */
   unreadable: { path: string; message: string }[];
+  /** Files of the cut read through their shield link (same inode as the live file). */
+  fromShield: number;
+  /** Files of the cut read from the shield because their live path no longer held them; first few live paths. */
+  shieldOnly: number;
+  shieldOnlySample: string[];
+  /** Shielded walks: files of the cut with no shield link (read from the live path, so they may still vanish). */
+  unshielded: number;
+  /** Live paths whose shield entry needs a look once the upload has read everything (see `DeletionShield.release`). */
+  recheck: string[];
+  /** True when more than `MAX_RECHECK` paths needed a recheck (a full rescan is due instead). */
+  recheckOverflow: boolean;
 }
 
 function emptySelection(): BackupSelection {
@@ -65,7 +91,43 @@ function emptySelection(): BackupSelection {
     newerThanCutSample: [],
     otherSkipped: [],
     unreadable: [],
+    fromShield: 0,
+    shieldOnly: 0,
+    shieldOnlySample: [],
+    unshielded: 0,
+    recheck: [],
+    recheckOverflow: false,
   };
+}
+
+function addRecheck(sel: BackupSelection, livePath: string): void {
+  if (sel.recheck.length < MAX_RECHECK) sel.recheck.push(livePath);
+  else sel.recheckOverflow = true;
+}
+
+function takeFile(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'file' }>, shielded: boolean): void {
+  sel.files += 1;
+  sel.bytes += entry.size;
+  if (entry.shieldPath !== undefined) {
+    sel.paths.push(entry.shieldPath);
+    sel.fromShield += 1;
+    return;
+  }
+  sel.paths.push(entry.path);
+  if (shielded) {
+    sel.unshielded += 1;
+    addRecheck(sel, entry.path);
+  }
+}
+
+function takeShieldOnly(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'shield-only' }>, cutMs: number): void {
+  addRecheck(sel, entry.livePath);
+  if (!shieldOnlyBelongs(entry, cutMs)) return;
+  sel.paths.push(entry.path);
+  sel.files += 1;
+  sel.bytes += entry.size;
+  sel.shieldOnly += 1;
+  if (sel.shieldOnlySample.length < NEWER_SAMPLE) sel.shieldOnlySample.push(entry.livePath);
 }
 
 function addNewer(sel: BackupSelection, p: string): void {
@@ -78,16 +140,24 @@ function keepDir(sel: BackupSelection, dir: string): void {
   sel.excludes.push(contentExclude(dir));
 }
 
-function take(sel: BackupSelection, entry: TreeEntry, cutMs: number, roots: ReadonlySet<string>): void {
+interface TakeContext {
+  cutMs: number;
+  roots: ReadonlySet<string>;
+  shielded: boolean;
+}
+
+function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
+  const { cutMs, roots } = c;
   switch (entry.type) {
     case 'file':
+      if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
+      return takeFile(sel, entry, c.shielded);
+    case 'shield-only':
+      return takeShieldOnly(sel, entry, cutMs);
     case 'symlink':
       if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
       sel.paths.push(entry.path);
-      if (entry.type === 'file') {
-        sel.files += 1;
-        sel.bytes += entry.size;
-      } else sel.symlinks += 1;
+      sel.symlinks += 1;
       return;
     case 'dir':
       // Roots are handled once the walk is over (a root may hold only entries newer than the cut).
@@ -121,16 +191,18 @@ export async function selectForBackup(input: {
   entries: AsyncIterable<TreeEntry>;
   roots: readonly string[];
   cutMs: number;
+  /** The walk was shielded (`WalkOptions.shield`): a file without a shield link is counted as unshielded. */
+  shielded?: boolean;
   /** Called every `progressEvery` entries with the count so far. */
   onCount?: (entries: number) => void;
   progressEvery?: number;
 }): Promise<BackupSelection> {
   const sel = emptySelection();
-  const roots = new Set(input.roots);
+  const c: TakeContext = { cutMs: input.cutMs, roots: new Set(input.roots), shielded: input.shielded === true };
   const every = input.progressEvery ?? 10_000;
   let count = 0;
   for await (const entry of input.entries) {
-    take(sel, entry, input.cutMs, roots);
+    take(sel, entry, c);
     count += 1;
     if (count % every === 0) input.onCount?.(count);
   }

@@ -1,0 +1,287 @@
+/**
+ * `FsDeletionShield`: the uploads driver's `DeletionShield` port on node:fs and inotify (see the domain's
+ * shield.ts for what it is for). Three parts:
+ *
+ * - **scan** (open, rescan, a directory that appeared): walks a live directory and its shield side by
+ *   side, watching each live directory before listing it, and reconciles every name that needs it
+ *   (links new files, re-links replaced ones, removes links of vanished ones — removals only when not held).
+ * - **events**: each watched directory reports names that appeared or vanished; they are queued (one
+ *   entry per path, however many events) and reconciled by a few workers; a name that is a directory
+ *   not yet watched is scanned. Cheap: no walk per event.
+ * - **hold / release / settle**: see `DeletionShield`.
+ *
+ * Anything that makes the shield incomplete — a directory that cannot be watched (ENOSPC: out of inotify
+ * watches), a watch error, a link that fails (another file system, permissions) — marks it `degraded`
+ * with the first reason; the driver then scans before each upload. A rescan without failures clears it.
+ * (An inotify queue overflow is not reported by Node; files the watcher missed show up in the upload's
+ * `unshieldedFiles` count and are linked after it.)
+ */
+import type { BigIntStats } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { silentLogger, type Logger } from '../../../shared/logger.js';
+import { SHIELD_NAME, isReservedName } from '../../domain/drivers/uploads/layout.js';
+import type { DeletionShield, ShieldCounts, ShieldHealth, ShieldScan, ShieldSettle } from '../../domain/drivers/uploads/ports.js';
+import { errCode, lstatMaybe, namesOf, statPairs, type PairEntry } from './fs-common.js';
+import { ShieldOps, type Outcome, type ShieldRoot } from './fs-shield-ops.js';
+import { DirWatchers, type WatchFn } from './fs-watch.js';
+
+/** Options of `FsDeletionShield`. */
+export interface FsDeletionShieldOptions {
+  logger?: Logger;
+  /** Paths reconciled concurrently by the event workers (default 4). */
+  concurrency?: number;
+  /** `fs.watch` replacement (tests). */
+  watch?: WatchFn;
+}
+
+interface Job {
+  r: ShieldRoot;
+  rel: string;
+}
+
+interface ScanDir {
+  rel: string;
+  live: boolean;
+  shield: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function emptyScan(): ShieldScan {
+  return { files: 0, dirs: 0, linked: 0, relinked: 0, removed: 0, deferred: 0, failed: 0, durationMs: 0 };
+}
+
+function count(c: ShieldCounts, outcome: Outcome): void {
+  if (outcome === 'linked') c.linked += 1;
+  else if (outcome === 'relinked') c.relinked += 1;
+  else if (outcome === 'removed') c.removed += 1;
+  else if (outcome === 'deferred') c.deferred += 1;
+  else if (outcome === 'failed') c.failed += 1;
+}
+
+/**
+ * True when a name pair needs no reconciliation: the same file on both sides, or a live directory (scanned
+ * itself; its shield side is made on demand). A shield directory without a live one is reconciled (removed
+ * once its entries are), and so is everything else.
+ */
+function inLine(e: PairEntry): boolean {
+  const { live, shield } = e;
+  if (live?.isDirectory()) return shield === undefined || shield.isDirectory();
+  return live?.isFile() === true && shield?.isFile() === true && live.ino === shield.ino && live.dev === shield.dev;
+}
+
+/** See the module comment. */
+export class FsDeletionShield implements DeletionShield {
+  private roots: ShieldRoot[] = [];
+  private open_ = false;
+  private degraded: string | undefined;
+  private readonly log: Logger;
+  private readonly ops: ShieldOps;
+  private readonly watchers: DirWatchers;
+  private readonly queue = new Map<string, Job>();
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly concurrency: number;
+
+  constructor(options: FsDeletionShieldOptions = {}) {
+    this.log = options.logger ?? silentLogger();
+    this.concurrency = options.concurrency ?? 4;
+    this.ops = new ShieldOps((what, err) => this.fail(`${what}: ${errCode(err) ?? String(err)}`, err));
+    this.watchers = new DirWatchers(
+      (dir, name) => this.onEvent(dir, name),
+      (dir, err) => this.fail(`watch of '${dir}' failed: ${errCode(err) ?? String(err)}`, err),
+      options.watch,
+    );
+  }
+
+  async open(roots: readonly string[]): Promise<ShieldScan> {
+    if (this.open_) return emptyScan();
+    this.roots = roots.map((root) => ({ root, shield: path.join(root, SHIELD_NAME) }));
+    this.open_ = true;
+    return this.scanAll();
+  }
+
+  async rescan(): Promise<ShieldScan> {
+    if (!this.open_) return emptyScan();
+    this.degraded = undefined;
+    return this.scanAll();
+  }
+
+  health(): ShieldHealth {
+    if (!this.open_) return { state: 'closed' };
+    const dirs = this.watchers.size;
+    return this.degraded === undefined ? { state: 'watching', dirs } : { state: 'degraded', dirs, reason: this.degraded };
+  }
+
+  hold(): void {
+    this.ops.held = true;
+  }
+
+  held(): boolean {
+    return this.ops.held;
+  }
+
+  async release(recheck: readonly string[] = []): Promise<ShieldCounts> {
+    this.ops.held = false;
+    const paths = [...new Set([...this.ops.deferred, ...recheck])];
+    this.ops.deferred.clear();
+    const counts = emptyScan();
+    const jobs = paths.flatMap((p) => this.jobOf(p) ?? []);
+    for (let i = 0; i < jobs.length; i += 64) {
+      const outcomes = await Promise.all(jobs.slice(i, i + 64).map((j) => this.ops.reconcile(j.r, j.rel)));
+      outcomes.forEach((o) => count(counts, o));
+    }
+    const { linked, relinked, removed, deferred, failed } = counts;
+    return { linked, relinked, removed, deferred, failed };
+  }
+
+  async settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle> {
+    const started = Date.now();
+    await sleep(options.graceMs);
+    while (this.pending() > 0 && Date.now() - started < options.capMs) {
+      await this.idle(options.capMs - (Date.now() - started));
+    }
+    return { waitedMs: Date.now() - started, settled: this.pending() === 0, pending: this.pending() };
+  }
+
+  async close(): Promise<void> {
+    if (!this.open_) return;
+    this.open_ = false;
+    this.watchers.closeAll();
+    this.queue.clear();
+    await this.idle(2000);
+  }
+
+  private pending(): number {
+    return this.queue.size + this.active;
+  }
+
+  /** Resolves when nothing is queued or running, or after `ms`. */
+  private idle(ms: number): Promise<void> {
+    if (this.pending() === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      const waiter = (): void => done();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.idleWaiters.push(waiter);
+    });
+  }
+
+  private fail(reason: string, err: unknown): void {
+    if (this.degraded === undefined) {
+      this.degraded = reason;
+      this.log.warn({ err, reason }, 'deletion shield degraded: some files may not be shielded until the next scan');
+    }
+  }
+
+  private jobOf(livePath: string): Job | undefined {
+    for (const r of this.roots) {
+      const rel = path.relative(r.root, livePath);
+      if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) continue;
+      const top = rel.split(path.sep)[0] ?? '';
+      return isReservedName(top) ? undefined : { r, rel };
+    }
+    return undefined;
+  }
+
+  private onEvent(dir: string, name: string | null): void {
+    if (!this.open_) return;
+    const job = name === null ? this.jobOf(dir) : this.jobOf(path.join(dir, name));
+    if (!job) return;
+    const key = path.join(job.r.root, job.rel);
+    if (!this.queue.has(key)) this.queue.set(key, job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.size > 0) {
+      const [key, job] = this.queue.entries().next().value as [string, Job];
+      this.queue.delete(key);
+      this.active += 1;
+      void this.process(job)
+        .catch((err: unknown) => this.fail(`reconciling '${key}' failed: ${errCode(err) ?? String(err)}`, err))
+        .finally(() => {
+          this.active -= 1;
+          this.pump();
+          if (this.pending() === 0) for (const w of this.idleWaiters.splice(0)) w();
+        });
+    }
+  }
+
+  /** One queued path: reconcile its shield entry; a directory not yet watched is scanned (watched, then listed). */
+  private async process(job: Job): Promise<void> {
+    const live = path.join(job.r.root, job.rel);
+    await this.ops.reconcile(job.r, job.rel);
+    const st = await lstatMaybe(live);
+    if (st?.isDirectory()) {
+      if (!this.watchers.isWatched(live, st)) await this.scanTree(job.r, job.rel, emptyScan());
+    } else if (this.watchers.has(live)) this.watchers.unwatch(live);
+  }
+
+  private async scanAll(): Promise<ShieldScan> {
+    const started = Date.now();
+    const scan = emptyScan();
+    for (const r of this.roots) {
+      try {
+        await mkdir(r.shield, { mode: 0o700 }).catch((err: unknown) => (errCode(err) === 'EEXIST' ? undefined : Promise.reject(err)));
+        await this.scanTree(r, '', scan);
+      } catch (err) {
+        this.fail(`scan of '${r.root}' failed: ${errCode(err) ?? String(err)}`, err);
+      }
+    }
+    scan.durationMs = Date.now() - started;
+    return scan;
+  }
+
+  /** Watches (if needed), lists and reconciles `<r.root>/<rel>` and everything below it, with its shield side. */
+  private async scanTree(r: ShieldRoot, rel: string, scan: ShieldScan): Promise<void> {
+    const stack: ScanDir[] = [{ rel, live: true, shield: true }];
+    while (stack.length > 0 && this.open_) {
+      const dir = stack.pop() as ScanDir;
+      const liveDir = path.join(r.root, dir.rel);
+      const shieldDir = path.join(r.shield, dir.rel);
+      const st = dir.live ? await lstatMaybe(liveDir) : undefined;
+      if (st?.isDirectory()) this.watchDir(liveDir, st);
+      scan.dirs += st?.isDirectory() ? 1 : 0;
+      let liveNames = st?.isDirectory() ? await this.list(liveDir) : [];
+      if (dir.rel === '') liveNames = liveNames.filter((n) => !isReservedName(n));
+      const shieldNames = dir.shield ? await this.list(shieldDir) : [];
+      for await (const batch of statPairs({ liveDir, shieldDir, liveNames, shieldNames })) {
+        await Promise.all(batch.map((e) => this.scanEntry({ r, rel: dir.rel, e, scan, stack })));
+      }
+    }
+  }
+
+  /** Names in `dir`; a directory that cannot be read degrades the shield (its files are not shielded). */
+  private async list(dir: string): Promise<string[]> {
+    try {
+      return (await namesOf(dir)) ?? [];
+    } catch (err) {
+      this.fail(`cannot list '${dir}': ${errCode(err) ?? String(err)}`, err);
+      return [];
+    }
+  }
+
+  private async scanEntry(input: { r: ShieldRoot; rel: string; e: PairEntry; scan: ShieldScan; stack: ScanDir[] }): Promise<void> {
+    const { r, e, scan } = input;
+    const childRel = input.rel === '' ? e.name : `${input.rel}/${e.name}`;
+    const liveDir = e.live?.isDirectory() === true;
+    const shieldDir = e.shield?.isDirectory() === true;
+    if (liveDir || shieldDir) input.stack.push({ rel: childRel, live: liveDir, shield: shieldDir });
+    if (e.live?.isFile()) scan.files += 1;
+    if (inLine(e)) return;
+    count(scan, await this.ops.reconcile(r, childRel));
+  }
+
+  private watchDir(dir: string, st: BigIntStats): void {
+    try {
+      this.watchers.watch(dir, st);
+    } catch (err) {
+      this.fail(`cannot watch '${dir}': ${errCode(err) ?? String(err)}`, err);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The shielded walk of one upload root: the live tree and its deletion shield (`<root>/<shield>/`, the
+ * same relative layout) read together, directory by directory, so each entry of each side is `lstat`ed
+ * once and memory holds one directory's names at a time. Live entries come out as in the plain walk,
+ * files carrying `shieldPath` when the shield's entry is the same inode; shield files their live path no
+ * longer holds come out as `shield-only` entries. Directories that exist only in the shield are walked
+ * for their files but never reported as directories (they are not part of the live tree).
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { CancelledError } from '../../../shared/errors.js';
+import type { LiveState, TreeEntry, WalkOptions } from '../../domain/drivers/uploads/ports.js';
+import { errCode, lstatMaybe, namesOf, sameInode, statPairs, toEntry, type PairEntry } from './fs-common.js';
+
+interface PairDir {
+  rel: string;
+  /** The live directory (with its mtime), when there is one. */
+  live: { mtimeNs: bigint } | undefined;
+  shield: boolean;
+}
+
+interface Walk {
+  root: string;
+  shieldRoot: string;
+  options: WalkOptions;
+  stack: PairDir[];
+}
+
+type LiveNames = { names: string[]; unreadable?: string } | undefined;
+
+async function liveNamesOf(w: Walk, dir: PairDir): Promise<LiveNames> {
+  if (!dir.live) return { names: [] };
+  const isRoot = dir.rel === '';
+  try {
+    const names = await readdir(path.join(w.root, dir.rel));
+    return { names: isRoot && w.options.skipRootChild ? names.filter((n) => !w.options.skipRootChild?.(n)) : names };
+  } catch (err) {
+    if (errCode(err) === 'ENOENT' && !isRoot) return undefined; // deleted since its parent was read
+    return { names: [], unreadable: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function liveState(e: PairEntry): LiveState {
+  if (!e.live) return { kind: 'absent' };
+  return e.live.isFile() ? { kind: 'file', mtimeNs: e.live.mtimeNs } : { kind: 'other' };
+}
+
+/** The entries of one name of a directory pair; pushes its sub-directories (either side) on the stack. */
+async function* entriesOf(w: Walk, rel: string, e: PairEntry): AsyncGenerator<TreeEntry> {
+  const childRel = rel === '' ? e.name : `${rel}/${e.name}`;
+  const livePath = path.join(w.root, childRel);
+  const shieldPath = path.join(w.shieldRoot, childRel);
+  const liveDir = e.live?.isDirectory() === true;
+  const shieldDir = e.shield?.isDirectory() === true;
+  if (liveDir || shieldDir) w.stack.push({ rel: childRel, live: liveDir && e.live ? { mtimeNs: e.live.mtimeNs } : undefined, shield: shieldDir });
+  const same = e.live !== undefined && e.shield !== undefined && e.live.isFile() && e.shield.isFile() && sameInode(e.live, e.shield);
+  if (e.live && !liveDir) {
+    const entry = await toEntry({ path: livePath, st: e.live }, w.options.readLinks === true);
+    if (entry?.type === 'file' && same) entry.shieldPath = shieldPath;
+    if (entry) yield entry;
+  }
+  if (e.shield?.isFile() && !same) {
+    yield { type: 'shield-only', path: shieldPath, livePath, size: Number(e.shield.size), mtimeNs: e.shield.mtimeNs, live: liveState(e) };
+  }
+}
+
+/** Yields the entries of one directory pair; returns its number of live children and whether it was readable. */
+async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { children: number; readable: boolean }> {
+  const live = await liveNamesOf(w, dir);
+  if (live?.unreadable !== undefined) yield { type: 'unreadable', path: path.join(w.root, dir.rel), message: live.unreadable };
+  let shieldNames = dir.shield ? ((await namesOf(path.join(w.shieldRoot, dir.rel))) ?? []) : [];
+  // The shield mirrors only the root's own children: a reserved name at its top is a leftover (a crashed re-link).
+  if (dir.rel === '' && w.options.skipRootChild) shieldNames = shieldNames.filter((n) => !w.options.skipRootChild?.(n));
+  const liveNames = live?.names ?? [];
+  const pairs = statPairs({ liveDir: path.join(w.root, dir.rel), shieldDir: path.join(w.shieldRoot, dir.rel), liveNames, shieldNames });
+  let children = 0;
+  for await (const batch of pairs) {
+    if (w.options.signal?.aborted) throw new CancelledError(`walk of '${path.join(w.root, dir.rel)}' cancelled`);
+    for (const e of batch) {
+      if (e.live) children += 1;
+      yield* entriesOf(w, dir.rel, e);
+    }
+  }
+  return { children, readable: live !== undefined && live.unreadable === undefined };
+}
+
+/** See the module comment; the root's own `dir` entry comes last, as in the plain walk. */
+export async function* walkShieldedRoot(input: {
+  root: string;
+  mtimeNs: bigint;
+  shieldName: string;
+  options: WalkOptions;
+}): AsyncGenerator<TreeEntry> {
+  const shieldRoot = path.join(input.root, input.shieldName);
+  const shieldSt = await lstatMaybe(shieldRoot);
+  const w: Walk = { root: input.root, shieldRoot, options: input.options, stack: [] };
+  w.stack.push({ rel: '', live: { mtimeNs: input.mtimeNs }, shield: shieldSt?.isDirectory() === true });
+  const rootEntry = { type: 'dir' as const, path: input.root, mtimeNs: input.mtimeNs, empty: true };
+  while (w.stack.length > 0) {
+    const dir = w.stack.pop() as PairDir;
+    const result = yield* walkPair(w, dir);
+    if (dir.rel === '') rootEntry.empty = result.children === 0;
+    else if (dir.live && result.readable) {
+      yield { type: 'dir', path: path.join(input.root, dir.rel), mtimeNs: dir.live.mtimeNs, empty: result.children === 0 };
+    }
+  }
+  yield rootEntry;
+}

@@ -1,0 +1,198 @@
+/**
+ * The uploads driver with a deletion shield, on fakes: when the shield is opened, settled, held and
+ * released around the cut protocol; what the upload reads through it; what the artifact reports.
+ */
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../../shared/logger.js';
+import type { Repository } from '../../../../shared/repository/repository.js';
+import type { ComponentArtifact } from '../types.js';
+import { UploadsDriver } from './driver.js';
+import { FakeArea, FakeRepository, FakeShield, FakeTree } from './fakes.test-support.js';
+import type { LiveState, TreeEntry } from './ports.js';
+
+const CUT = new Date(1_795_000_000_000);
+const A = '/u/a';
+const ns = (msFromCut: number): bigint => BigInt(CUT.getTime() + msFromCut) * 1_000_000n;
+
+const live = (rel: string, msFromCut: number, shielded = true): TreeEntry => ({
+  type: 'file',
+  path: `${A}/${rel}`,
+  size: 5,
+  mtimeNs: ns(msFromCut),
+  ...(shielded ? { shieldPath: `${A}/.ffk-shield/${rel}` } : {}),
+});
+const shieldOnly = (rel: string, msFromCut: number, state: LiveState): TreeEntry => ({
+  type: 'shield-only',
+  path: `${A}/.ffk-shield/${rel}`,
+  livePath: `${A}/${rel}`,
+  size: 7,
+  mtimeNs: ns(msFromCut),
+  live: state,
+});
+
+interface Rig {
+  driver: UploadsDriver;
+  shield: FakeShield;
+  tree: FakeTree;
+  repo: FakeRepository;
+  log: string[];
+}
+
+function rig(entries: TreeEntry[], maxHoldMs?: number): Rig {
+  const log: string[] = [];
+  const shield = new FakeShield(log);
+  const tree = new FakeTree(entries);
+  const repo = new FakeRepository();
+  repo.log = log;
+  const now = (): Date => {
+    log.push('clock');
+    return CUT;
+  };
+  const driver = new UploadsDriver({ name: 'uploads', paths: [A], tree, area: new FakeArea(), shield, host: 'h1', now, ...(maxHoldMs ? { maxHoldMs } : {}) });
+  return { driver, shield, tree, repo, log };
+}
+
+const upload = (r: Rig): Promise<ComponentArtifact> =>
+  r.driver.upload({ jobId: 'j1', tags: { site: 's', cutId: 'c', component: 'uploads:uploads' }, repository: r.repo as unknown as Repository, logger: silentLogger() });
+
+async function cutProtocol(r: Rig): Promise<void> {
+  await r.driver.prepare();
+  await r.driver.freeze();
+  await r.driver.cut();
+  await r.driver.thaw();
+}
+
+describe('UploadsDriver with a deletion shield', () => {
+  it('opens the shield once, settles it in the freeze, holds it before reading the clock, releases it after the backup', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await r.driver.open();
+    await cutProtocol(r);
+    await upload(r);
+    await r.driver.prepare(); // opened already: not again
+    expect(r.log).toEqual(['open /u/a', 'settle 20/500', 'hold', 'clock', 'backup', 'release []']);
+    expect(r.tree.walks[0]).toMatchObject({ shield: '.ffk-shield' });
+    expect(r.shield.isHeld).toBe(false);
+  });
+
+  it('reads shielded files through the shield, and shield-only files of the cut from the shield', async () => {
+    const r = rig([
+      live('kept.jpg', -5), // shielded: read through its link
+      live('missed.jpg', -5, false), // no link (watcher missed it): read live, counted, rechecked
+      live('late.jpg', 5), // after the cut
+      shieldOnly('deleted.jpg', -10, { kind: 'absent' }), // deleted after the cut
+      shieldOnly('replaced.jpg', -10, { kind: 'file', mtimeNs: ns(3) }), // replaced after the cut: the shield has the cut's version
+      shieldOnly('old-replaced.jpg', -10, { kind: 'file', mtimeNs: ns(-2) }), // replaced before the cut: the live one is the cut's
+      shieldOnly('born-late.jpg', 4, { kind: 'absent' }), // created and deleted after the cut
+    ]);
+    await cutProtocol(r);
+    const artifact = await upload(r);
+    expect(r.repo.backups[0]?.paths).toEqual([
+      `${A}/.ffk-shield/kept.jpg`,
+      `${A}/missed.jpg`,
+      `${A}/.ffk-shield/deleted.jpg`,
+      `${A}/.ffk-shield/replaced.jpg`,
+    ]);
+    expect(artifact.details).toMatchObject({
+      shield: 'watching',
+      shieldRescanned: false,
+      shieldSettleMs: 21,
+      shieldSettled: true,
+      shieldReadFiles: 1,
+      shieldOnlyFiles: 2,
+      unshieldedFiles: 1,
+      shieldRemoved: 2,
+      shieldRelinked: 1,
+      selectedFiles: 4,
+      newerThanCut: 1,
+    });
+    const recheck = `${A}/missed.jpg ${A}/deleted.jpg ${A}/replaced.jpg ${A}/old-replaced.jpg ${A}/born-late.jpg`;
+    expect(r.log.slice(-2)).toEqual(['backup', `release [${recheck}]`]);
+  });
+
+  it('a release (abort) during the upload leaves the hold to the upload, which ends it once the read is over', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await cutProtocol(r);
+    let open = (): void => undefined;
+    r.repo.gate = new Promise<void>((resolve) => (open = resolve));
+    const running = upload(r);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await r.driver.release();
+    expect(r.shield.isHeld).toBe(true);
+    expect(r.log.at(-1)).toBe('backup');
+    open();
+    await running;
+    expect(r.shield.isHeld).toBe(false);
+  });
+
+  it('releases the shield on abort after the cut, and after a failed backup', async () => {
+    const aborted = rig([]);
+    await cutProtocol(aborted);
+    await aborted.driver.release();
+    expect(aborted.log.slice(-1)).toEqual(['release []']);
+    expect(aborted.shield.isHeld).toBe(false);
+
+    const failing = rig([live('x.jpg', -5)]);
+    failing.repo.failWith = new Error('repository unreachable');
+    await cutProtocol(failing);
+    await expect(upload(failing)).rejects.toThrow('repository unreachable');
+    expect(failing.shield.isHeld).toBe(false);
+    expect(failing.log.slice(-2)).toEqual(['backup', 'release []']);
+  });
+
+  it('lets the shield go when no upload starts within maxHoldMs of the cut, and the late upload says so', async () => {
+    const r = rig([live('x.jpg', -5)], 30);
+    await cutProtocol(r);
+    expect(r.shield.isHeld).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(r.shield.isHeld).toBe(false);
+    expect(r.log.at(-1)).toBe('release []');
+    const artifact = await upload(r);
+    expect(artifact.details).toMatchObject({ shield: 'released before the upload (hold ran out)' });
+
+    const inTime = rig([live('x.jpg', -5)], 30);
+    await cutProtocol(inTime);
+    await upload(inTime);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(inTime.log.filter((l) => l.startsWith('release'))).toEqual(['release []']); // once, by the upload
+  });
+
+  it('a degraded shield is rescanned before the walk, and the artifact says so', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await r.driver.prepare();
+    r.shield.degrade("cannot watch '/u/a/d': ENOSPC");
+    await r.driver.freeze();
+    await r.driver.cut();
+    const artifact = await upload(r);
+    expect(r.log.indexOf('rescan')).toBeGreaterThan(r.log.indexOf('hold'));
+    expect(r.log.indexOf('rescan')).toBeLessThan(r.log.indexOf('backup'));
+    expect(artifact.details).toMatchObject({ shield: "degraded: cannot watch '/u/a/d': ENOSPC", shieldRescanned: true });
+  });
+
+  it('rescans the shield after a restore into place, and closes it', async () => {
+    const r = rig([]);
+    await r.driver.open();
+    const artifact: ComponentArtifact = {
+      component: 'uploads:uploads', kind: 'uploads', cut: { kind: 'uploads', component: 'uploads:uploads', time: CUT },
+      snapshotIds: ['e'.repeat(64)], bytes: 1, files: 1, dataAddedBytes: 1,
+    };
+    const report = await r.driver.restore({ jobId: 'r1', artifact, repository: r.repo as unknown as Repository, logger: silentLogger() });
+    expect(report.steps.at(-1)).toMatchObject({ step: 'cleanup', ok: true, detail: 'previous entries deleted; shield rescanned (3 linked, 0 relinked, 0 removed)' });
+    expect(report.steps.find((s) => s.step === `stage ${A}`)?.detail).toBe('1 files, 1 bytes; 2 entries folded back from the shield');
+    await r.driver.close();
+    expect(r.log.slice(-2)).toEqual(['rescan', 'close']);
+  });
+
+  it('without a shield: nothing to settle or hold, the walk is plain, the artifact says shield off', async () => {
+    const tree = new FakeTree([live('x.jpg', -5, false)]);
+    const driver = new UploadsDriver({ name: 'uploads', paths: [A], tree, area: new FakeArea(), now: () => CUT });
+    const repo = new FakeRepository();
+    await driver.open();
+    await driver.freeze();
+    await driver.cut();
+    const artifact = await driver.upload({ jobId: 'j', tags: { site: 's', cutId: 'c', component: 'uploads:uploads' }, repository: repo as unknown as Repository, logger: silentLogger() });
+    expect(tree.walks[0]?.shield).toBeUndefined();
+    expect(repo.backups[0]?.paths).toEqual([`${A}/x.jpg`]);
+    expect(artifact.details).toMatchObject({ shield: 'off' });
+    expect(artifact.details?.unshieldedFiles).toBeUndefined();
+  });
+});

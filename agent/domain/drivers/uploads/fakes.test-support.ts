@@ -1,0 +1,152 @@
+/**
+ * In-memory fakes of the uploads driver's ports (UploadTree, RestoreArea, DeletionShield, and the few
+ * Repository calls the driver makes), for the domain's unit tests. Fakes record what they were asked,
+ * in order, into a shared `log` when given one, so tests can assert sequences across ports.
+ */
+import type {
+  BackupFilesRequest,
+  BackupSummary,
+  Repository,
+  RestoreRequest,
+  RestoreSummary,
+  SnapshotFilter,
+  SnapshotInfo,
+} from '../../../../shared/repository/repository.js';
+import type {
+  DeletionShield,
+  RestoreArea,
+  RootStatus,
+  ShieldCounts,
+  ShieldHealth,
+  ShieldScan,
+  ShieldSettle,
+  SwapHandle,
+  TreeEntry,
+  UploadTree,
+  WalkOptions,
+} from './ports.js';
+
+/** A tree of fixed entries; records the options of each walk. */
+export class FakeTree implements UploadTree {
+  walks: WalkOptions[] = [];
+  constructor(private readonly entries: TreeEntry[]) {}
+  async rootStatus(root: string): Promise<RootStatus> {
+    return { kind: 'dir', realPath: root };
+  }
+  async *walk(roots: readonly string[], options: WalkOptions = {}): AsyncGenerator<TreeEntry> {
+    this.walks.push(options);
+    yield* this.entries.filter((e) => roots.some((r) => e.path === r || e.path.startsWith(`${r}/`)));
+  }
+}
+
+/** Records what the driver does; `failSwapOf` makes the swap of that root fail. */
+export class FakeArea implements RestoreArea {
+  log: string[] = [];
+  failSwapOf: string | undefined;
+  async ensureDir(dir: string): Promise<void> {
+    this.log.push(`ensure ${dir}`);
+  }
+  async list(): Promise<string[] | undefined> {
+    return undefined;
+  }
+  async remove(target: string): Promise<void> {
+    this.log.push(`remove ${target}`);
+  }
+  async swap(req: { live: string; aside: string }): Promise<SwapHandle> {
+    if (req.live === this.failSwapOf) throw new Error(`rename in ${req.live} failed`);
+    this.log.push(`swap ${req.live}`);
+    return {
+      asideDir: req.aside,
+      undo: async () => void this.log.push(`undo ${req.live}`),
+      discardAside: async () => void this.log.push(`discard ${req.aside}`),
+    };
+  }
+  async moveChildren(from: string, to: string): Promise<void> {
+    this.log.push(`move ${from} -> ${to}`);
+  }
+  async fold(shieldDir: string, into: string): Promise<{ moved: number; dropped: number }> {
+    this.log.push(`fold ${shieldDir} -> ${into}`);
+    return { moved: 2, dropped: 0 };
+  }
+}
+
+/** A backup summary with test defaults. */
+export function summary(over: Partial<BackupSummary> = {}): BackupSummary {
+  return {
+    snapshotId: 'f'.repeat(64), filesNew: 1, filesChanged: 0, filesUnmodified: 0, dirsNew: 1, dirsChanged: 0, dirsUnmodified: 0,
+    dataAddedBytes: 10, totalFilesProcessed: 1, totalBytesProcessed: 10, durationSeconds: 0.1, complete: true,
+    itemErrors: [], missingPaths: [], ...over,
+  };
+}
+
+/** Only what the driver calls; anything else is a test failure. */
+export class FakeRepository implements Partial<Repository> {
+  backups: BackupFilesRequest[] = [];
+  restores: RestoreRequest[] = [];
+  filters: SnapshotFilter[] = [];
+  constructor(private readonly snapshots: Partial<SnapshotInfo>[] = [], private readonly result = summary()) {}
+  async listSnapshots(filter: SnapshotFilter = {}): Promise<SnapshotInfo[]> {
+    this.filters.push(filter);
+    return this.snapshots as SnapshotInfo[];
+  }
+  /** Shared sequence log (optional); `gate` makes backupFiles wait for it. */
+  log: string[] | undefined;
+  gate: Promise<void> | undefined;
+  failWith: Error | undefined;
+  async backupFiles(request: BackupFilesRequest): Promise<BackupSummary> {
+    this.backups.push(request);
+    this.log?.push('backup');
+    await this.gate;
+    if (this.failWith) throw this.failWith;
+    return this.result;
+  }
+  async restore(request: RestoreRequest): Promise<RestoreSummary> {
+    this.restores.push(request);
+    return { snapshotId: request.snapshotId, targetDir: request.targetDir, filesRestored: 1, bytesRestored: 1, durationSeconds: 0 };
+  }
+}
+
+const SCAN: ShieldScan = { files: 0, dirs: 0, linked: 0, relinked: 0, removed: 0, deferred: 0, failed: 0, durationMs: 0 };
+
+/** A shield that records its calls into `log`; `degrade()` makes it report a degraded watcher. */
+export class FakeShield implements DeletionShield {
+  state: ShieldHealth = { state: 'closed' };
+  isHeld = false;
+  released: ShieldCounts = { linked: 0, relinked: 1, removed: 2, deferred: 0, failed: 0 };
+  constructor(readonly log: string[] = []) {}
+  async open(roots: readonly string[]): Promise<ShieldScan> {
+    this.log.push(`open ${roots.join(' ')}`);
+    if (this.state.state === 'closed') this.state = { state: 'watching', dirs: roots.length };
+    return SCAN;
+  }
+  async settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle> {
+    this.log.push(`settle ${options.graceMs}/${options.capMs}`);
+    return { waitedMs: 21, settled: true, pending: 0 };
+  }
+  hold(): void {
+    this.log.push('hold');
+    this.isHeld = true;
+  }
+  held(): boolean {
+    return this.isHeld;
+  }
+  async release(recheck: readonly string[] = []): Promise<ShieldCounts> {
+    this.log.push(`release [${recheck.join(' ')}]`);
+    this.isHeld = false;
+    return this.released;
+  }
+  async rescan(): Promise<ShieldScan> {
+    this.log.push('rescan');
+    return { ...SCAN, linked: 3 };
+  }
+  health(): ShieldHealth {
+    return this.state;
+  }
+  async close(): Promise<void> {
+    this.log.push('close');
+    this.state = { state: 'closed' };
+  }
+  degrade(reason: string): void {
+    this.state = { state: 'degraded', dirs: 1, reason };
+  }
+}

@@ -1,29 +1,28 @@
 #!/usr/bin/env node
 /**
  * `npm run demo`: ffkeeper's main job on an embedded default, for a newcomer. Starts its own
- * nats-server (JetStream), one controller and the agents of two sites, then walks through what works,
- * step by step, and keeps running until Ctrl-C (`--quick`: no waiting, stop at the end).
- * `npm run demo -- --down` stops everything a previous demo started and removes its state.
+ * nats-server (JetStream), brings up two dev sites of real servers (msk-1, spb-1) with their agents and
+ * one controller, runs the writer on msk-1, takes a coordinated snapshot, damages the site, shows the
+ * integrity check failing, restores, shows it passing, then keeps running until Ctrl-C.
+ * `--quick`: smaller data, no waiting, everything stopped at the end. `--down`: stop a running demo.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { stringify } from 'yaml';
+import { checkSite, downSite, formatReport, startWriter, upSite, type SiteState } from '../dev-site/index.js';
+import { ConflictError } from '../../shared/errors.js';
 import { freePort, waitForPort } from '../../shared/net.js';
 import { runMain } from '../../shared/process.js';
-import { ConflictError } from '../../shared/errors.js';
+import { damageSite } from './damage.js';
 import { DEMO_ROOT, isAlive, loadState, removeRoot, saveState, type DemoState } from './state.js';
 import { StepPrinter } from './steps.js';
-import { demoAgents } from './sites.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = {
-  agent: path.join(DIST, 'agent/main.js'),
-  controller: path.join(DIST, 'controller/main.js'),
-  cli: path.join(DIST, 'controller/cli/main.js'),
-};
+const BIN = { agent: path.join(DIST, 'agent/main.js'), controller: path.join(DIST, 'controller/main.js'), cli: path.join(DIST, 'controller/cli/main.js') };
+const SITES_ROOT = path.join(DEMO_ROOT, 'sites');
 
 /** Starts a detached daemon whose output goes to a log file in the demo dir; returns its pid. */
 function daemon(name: string, command: string, args: string[]): number {
@@ -34,15 +33,24 @@ function daemon(name: string, command: string, args: string[]): number {
   return child.pid;
 }
 
-/** Runs the CLI as a user would and returns its output. */
-async function cli(args: string[], controller: string): Promise<{ code: number; out: string }> {
+/** Runs the CLI as a user would; `show` streams its output (live progress) instead of capturing it. */
+function cli(args: string[], controller: string, show = false): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN.cli, ...args], { env: { ...process.env, FFKEEPER_CONTROLLER: controller } });
+    const child = spawn(process.execPath, [BIN.cli, ...args], {
+      env: { ...process.env, FFKEEPER_CONTROLLER: controller },
+      stdio: show ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => resolve({ code: code ?? 1, out: out.trimEnd() }));
   });
+}
+
+async function must(what: string, r: Promise<{ code: number; out: string }>): Promise<string> {
+  const { code, out } = await r;
+  if (code !== 0) throw new Error(`demo: ${what} failed (exit ${code})${out ? `:\n${out}` : ''} — logs in ${DEMO_ROOT}`);
+  return out;
 }
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -54,7 +62,6 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number
   throw new Error(`demo: ${what} did not happen within ${timeoutMs / 1000} s (logs in ${DEMO_ROOT})`);
 }
 
-/** Sends a signal; a process that is already gone is fine. */
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -71,28 +78,19 @@ async function down(): Promise<void> {
       signal(pid, 'SIGTERM');
       await until(`${name} to stop`, async () => !isAlive(pid), 10_000).catch(() => signal(pid, 'SIGKILL'));
     }
+    for (const site of state.sites) await downSite(site, SITES_ROOT).catch(() => undefined);
   }
   removeRoot();
   process.stdout.write(`demo stopped; removed ${DEMO_ROOT}\n`);
 }
 
-interface AgentJson {
-  site: string;
-  host: string;
-  status: string;
+interface Sizes {
+  dossiers: number;
+  events: number;
 }
 
-async function up(quick: boolean): Promise<void> {
-  const existing = loadState();
-  if (existing && Object.values(existing.pids).some(isAlive)) {
-    throw new ConflictError(`a demo is already running (state in ${DEMO_ROOT}); stop it with: npm run demo -- --down`);
-  }
-  removeRoot();
-  mkdirSync(DEMO_ROOT, { recursive: true });
-  const state: DemoState = { pids: {}, sites: [] };
-  const steps = new StepPrinter();
-
-  steps.begin('Start a NATS server with JetStream', 'the message bus agents and controller share (presence KV, job events)');
+async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; sites: SiteState[] }> {
+  steps.begin('Start a NATS server with JetStream', 'the bus agents and controller share: presence, job events, catalog');
   const natsPort = await freePort();
   state.pids.nats = daemon('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', path.join(DEMO_ROOT, 'nats')]);
   state.natsUrl = `nats://127.0.0.1:${natsPort}`;
@@ -100,62 +98,104 @@ async function up(quick: boolean): Promise<void> {
   await waitForPort(natsPort);
   steps.done(state.natsUrl);
 
-  steps.begin('Start the controller', 'one central process the CLI talks to; it keeps the fleet inventory');
-  const controllerAddress = `127.0.0.1:${await freePort()}`;
-  const controllerConfig = path.join(DEMO_ROOT, 'controller.yaml');
-  writeFileSync(controllerConfig, stringify({ grpc: { listen: controllerAddress }, nats: { servers: [state.natsUrl] } }));
-  state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', controllerConfig]);
-  state.controllerAddress = controllerAddress;
-  saveState(state);
-  await waitForPort(Number(controllerAddress.split(':')[1]));
-  steps.done(controllerAddress);
+  steps.begin('Bring up two FindFace-like dev sites: msk-1 and spb-1', 'real PostgreSQL + pgbouncer, 2 Tarantool shards, upload directories');
+  mkdirSync(SITES_ROOT, { recursive: true });
+  chmodSync(SITES_ROOT, 0o755); // pgbouncer runs as postgres and must reach its files
+  const sites: SiteState[] = [];
+  for (const [site, size] of [['msk-1', sizes], ['spb-1', { dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
+    state.sites.push(site);
+    saveState(state);
+    const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events });
+    sites.push(up.state);
+    steps.info(`${site}: ${up.loaded.dossiers} dossiers (${up.loaded.faces} faces), ${up.loaded.events} events, ${(up.loaded.bytes / 2 ** 20).toFixed(0)} MiB of files, up in ${(up.timingsMs.total / 1000).toFixed(1)} s`);
+  }
+  steps.done();
 
-  const agents = demoAgents(state.natsUrl);
-  steps.begin(`Start ${agents.length} agents for sites msk-1 and spb-1`, 'each agent announces its host and FindFace components in NATS KV');
-  for (const a of agents) {
-    const file = path.join(DEMO_ROOT, `agent-${a.site}-${a.host}.yaml`);
-    writeFileSync(file, stringify(a));
-    state.pids[`agent ${a.site}/${a.host}`] = daemon(`agent-${a.site}-${a.host}`, process.execPath, [BIN.agent, '--config', file]);
+  steps.begin('Start the controller and the agents of both sites', 'agents announce their components; the controller coordinates them');
+  const controller = `127.0.0.1:${await freePort()}`;
+  const config = path.join(DEMO_ROOT, 'controller.yaml');
+  writeFileSync(
+    config,
+    stringify({
+      grpc: { listen: controller },
+      nats: { servers: [state.natsUrl] },
+      repositories: { root: path.join(DEMO_ROOT, 'repos'), cacheDir: path.join(DEMO_ROOT, 'cache'), secretsFile: path.join(DEMO_ROOT, 'secrets.json') },
+    }),
+  );
+  state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', config]);
+  state.controllerAddress = controller;
+  let agents = 0;
+  for (const s of sites) {
+    for (const file of readdirSync(path.join(s.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
+      const host = file.replace(/\.yaml$/, '');
+      state.pids[`agent ${s.site}/${host}`] = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', path.join(s.siteDir, 'agents', file)]);
+      agents += 1;
+    }
   }
   saveState(state);
-  const listAgents = async (): Promise<AgentJson[]> => {
-    const r = await cli(['agents', 'list', '--json'], controllerAddress);
-    return r.code === 0 ? (JSON.parse(r.out) as AgentJson[]) : [];
-  };
-  await until('all agents online', async () => (await listAgents()).filter((a) => a.status === 'online').length === agents.length, 20_000);
-  steps.done(`${agents.length} agents online`);
+  await until('all agents online', async () => {
+    const r = await cli(['agents', 'list', '--json'], controller);
+    return r.code === 0 && (JSON.parse(r.out) as { status: string }[]).filter((a) => a.status === 'online').length === agents;
+  }, 30_000);
+  steps.info(await must('agents list', cli(['agents', 'list'], controller)));
+  steps.done(`${agents} agents online`);
+  return { controller, sites };
+}
 
-  steps.begin('ffkeeper sites list', 'the controller sees both sites');
-  steps.info((await cli(['sites', 'list'], controllerAddress)).out);
+async function up(quick: boolean): Promise<void> {
+  const existing = loadState();
+  if (existing && Object.values(existing.pids).some(isAlive)) {
+    throw new ConflictError(`a demo is already running (state in ${DEMO_ROOT}); stop it with: npm run demo -- --down`);
+  }
+  if (existing) await down();
+  mkdirSync(DEMO_ROOT, { recursive: true });
+  const state: DemoState = { pids: {}, sites: [] };
+  saveState(state);
+  const steps = new StepPrinter();
+  const { controller, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80 } : { dossiers: 300, events: 1500 });
+  const msk = sites[0] as SiteState;
+
+  steps.begin('Start the writer on msk-1 (like findface-security: files, gallery records, rows)', 'the snapshot is taken while the site is busy');
+  state.pids.writer = await startWriter(msk.site, { rate: 100 }, SITES_ROOT);
+  saveState(state);
+  await new Promise((r) => setTimeout(r, quick ? 1000 : 3000));
+  steps.done('100 writes/s');
+
+  steps.begin('ffkeeper snapshot create --site msk-1 --wait', 'one consistent cut across PostgreSQL, both shards and the upload dirs; writes pause only for the freeze window');
+  await must('snapshot create', cli(['snapshot', 'create', '--site', 'msk-1', '--wait'], controller, true));
   steps.done();
 
-  steps.begin('ffkeeper agents list', 'every agent with its components, address and version');
-  steps.info((await cli(['agents', 'list'], controllerAddress)).out);
+  steps.begin('ffkeeper snapshot list --site msk-1', 'sealed snapshots, with their size and freeze window');
+  steps.info(await must('snapshot list', cli(['snapshot', 'list', '--site', 'msk-1'], controller)));
   steps.done();
 
-  steps.begin('ffkeeper agents show msk-1/db', 'the controller asks the agent itself over gRPC (Agent.Describe)');
-  steps.info((await cli(['agents', 'show', 'msk-1/db'], controllerAddress)).out);
+  steps.begin('Damage msk-1: delete gallery records, photo files and dossier rows', 'what an accident, a bad script or a failed disk does');
+  const damage = await damageSite(msk);
+  const broken = await checkSite(msk.site, SITES_ROOT);
+  steps.info(`deleted ${damage.records} event records, ${damage.files} dossier photos, ${damage.rows} dossier rows`);
+  steps.info(formatReport(broken).split('\n').slice(0, 6).join('\n'));
+  steps.done(`integrity check: ${broken.errors} errors`);
+
+  steps.begin('ffkeeper restore --site msk-1 --latest --yes', 'a safety snapshot first, writers stopped, every component restored, integrity checked');
+  await must('restore', cli(['restore', '--site', 'msk-1', '--latest', '--yes'], controller, true));
   steps.done();
 
-  const victim = 'agent spb-1/files';
-  steps.begin(`kill -9 the ${victim}`, 'a dead host shows offline once its heartbeat TTL passes (3 s here)');
-  const pid = state.pids[victim];
-  if (pid !== undefined) signal(pid, 'SIGKILL');
-  const ms = await until('the killed agent to show offline', async () => {
-    return (await listAgents()).some((a) => `agent ${a.site}/${a.host}` === victim && a.status === 'offline');
-  }, 10_000);
-  steps.info((await cli(['agents', 'list', '--site', 'spb-1'], controllerAddress)).out);
-  steps.done(`offline after ${(ms / 1000).toFixed(1)} s`);
+  steps.begin('Integrity check of msk-1 after the restore', 'every row → gallery record → file reference resolves again');
+  const fixed = await checkSite(msk.site, SITES_ROOT);
+  steps.info(formatReport(fixed).split('\n').slice(0, 3).join('\n'));
+  if (fixed.errors > 0) throw new Error(`demo: the restored site still has ${fixed.errors} integrity errors (logs in ${DEMO_ROOT})`);
+  steps.done(`${fixed.errors} errors`);
 
+  const cliPath = path.relative(process.cwd(), BIN.cli) || BIN.cli;
   process.stdout.write(
     [
       '',
-      'Not in the demo yet (open issues): dev sites of real servers, coordinated snapshot, restore.',
-      '',
       'Try next (the controller address is set for you):',
-      `  export FFKEEPER_CONTROLLER=${controllerAddress}`,
-      '  node dist/controller/cli/main.js agents list',
-      '  node dist/controller/cli/main.js agents show msk-1/tnt --json',
+      `  export FFKEEPER_CONTROLLER=${controller}`,
+      `  node ${cliPath} snapshot list --site msk-1`,
+      `  node ${cliPath} jobs list`,
+      `  node ${cliPath} restore --site msk-1 --latest --to-site spb-1 --no-safety-snapshot`,
+      `  node ${cliPath} agents show msk-1/db`,
       `Logs: ${DEMO_ROOT}/*.log`,
       '',
     ].join('\n'),
@@ -164,19 +204,27 @@ async function up(quick: boolean): Promise<void> {
     await down();
     return;
   }
-  process.stdout.write('Running until Ctrl-C (then: npm run demo -- --down to stop everything).\n');
+  process.stdout.write('Running until Ctrl-C (then: npm run demo -- --down stops everything).\n');
   await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-  process.stdout.write('\nThe demo processes keep running; stop them with: npm run demo -- --down\n');
+  process.stdout.write('\nThe demo keeps running in the background; stop it with: npm run demo -- --down\n');
 }
 
 async function main(): Promise<void> {
   const opts = new Command('demo')
-    .option('--quick', 'no waiting: run the steps, then stop everything', false)
+    .option('--quick', 'smaller data, no waiting: run the steps, then stop everything', false)
     .option('--down', 'stop everything a previous demo started and remove its state', false)
     .parse()
     .opts<{ quick: boolean; down: boolean }>();
-  if (opts.down) await down();
-  else await up(opts.quick);
+  if (opts.down) {
+    await down();
+    return;
+  }
+  try {
+    await up(opts.quick);
+  } catch (err) {
+    if (opts.quick) await down().catch(() => undefined);
+    throw err;
+  }
 }
 
 runMain('demo', main);

@@ -127,6 +127,22 @@ describe('CutParticipant', () => {
     await expect(p.upload('c1', ctx)).rejects.toThrow("cut 'c1' upload failed: uploads:b: upload broke");
   });
 
+  it('never keeps a session for a cut aborted while its prepare was still running', async () => {
+    const { a, p } = setup();
+    let finishPrepare: () => void = () => undefined;
+    const normalPrepare = a.prepare;
+    a.prepare = () => new Promise<void>((resolve) => (finishPrepare = resolve));
+    const preparing = p.prepare({ cutId: 'slow', components: [], leaseMs: 5000 });
+    await p.abort('slow', 'prepare timed out on the controller');
+    finishPrepare();
+    await expect(preparing).rejects.toThrow("cut 'slow' was aborted while it was being prepared: prepare timed out on the controller");
+    expect(p.state('slow')).toBeUndefined();
+    expect(a.calls).toContain('release');
+    a.prepare = normalPrepare;
+    await p.prepare({ cutId: 'next', components: [], leaseMs: 5000 });
+    await p.abort('next', 'done');
+  });
+
   it('refuses a second cut while one is active, and steps out of order', async () => {
     const { p } = setup();
     await expect(p.freeze('zz')).rejects.toBeInstanceOf(NotFoundError);

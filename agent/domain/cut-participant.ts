@@ -6,7 +6,7 @@
  * releases what the cut holds and marks the cut invalid — whatever happened to the controller. A cut
  * that expired or was aborted can never be uploaded.
  */
-import { ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
+import { CancelledError, ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
 
@@ -41,6 +41,8 @@ export interface CutParticipantOptions {
 
 export class CutParticipant {
   private readonly sessions = new Map<string, Session>();
+  /** Cuts aborted before their prepare finished here (the controller gave up on a slow prepare). */
+  private readonly abortedEarly = new Map<string, string>();
   private readonly now: () => number;
 
   constructor(private readonly options: CutParticipantOptions) {
@@ -55,6 +57,13 @@ export class CutParticipant {
     }
     const drivers = this.options.drivers(req.components);
     await Promise.all(drivers.map((d) => d.prepare()));
+    const early = this.abortedEarly.get(req.cutId);
+    if (early !== undefined) {
+      // The controller aborted this cut while we were still preparing: never hold a session for it.
+      this.abortedEarly.delete(req.cutId);
+      await Promise.allSettled(drivers.map((d) => d.release()));
+      throw new CancelledError(`cut '${req.cutId}' was aborted while it was being prepared: ${early}`);
+    }
     const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, frozen: [], cutPoints: [] };
     session.lease = setTimeout(() => void this.expire(session, req.leaseMs), req.leaseMs);
     this.sessions.set(req.cutId, session);
@@ -124,7 +133,12 @@ export class CutParticipant {
   /** Thaws and releases everything of the cut; idempotent, and fine for unknown cut ids. */
   async abort(cutId: string, reason: string): Promise<void> {
     const s = this.sessions.get(cutId);
-    if (!s || s.state === 'aborted' || s.state === 'expired' || s.state === 'uploaded') return;
+    if (!s) {
+      this.abortedEarly.set(cutId, reason);
+      if (this.abortedEarly.size > 100) this.abortedEarly.delete(this.abortedEarly.keys().next().value as string);
+      return;
+    }
+    if (s.state === 'aborted' || s.state === 'expired' || s.state === 'uploaded') return;
     clearTimeout(s.lease);
     s.state = 'aborted';
     s.reason = reason;

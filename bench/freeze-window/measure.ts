@@ -1,0 +1,178 @@
+/**
+ * The freeze-window benchmark engine (issue 5's "flat with data" bar, issue 7's case 5): a fleet of
+ * real processes over dev sites of different sizes, snapshots taken in turn on each (interleaved, so
+ * machine noise hits every size alike), the writer loading the site being measured, the site trimmed
+ * back to its starting size between runs. Everything it starts is torn down before it returns.
+ */
+import os from 'node:os';
+import { GrpcControllerApi } from '../../controller/cli/api.js';
+import { stopWriter, type SiteState } from '../../deploy/dev-site/index.js';
+import { describeError, IllegalStateError } from '../../shared/errors.js';
+import { uniqueSite } from '../../test/devsite/fixtures.js';
+import { startFleet, type TestFleet } from '../../test/harness/fleet.js';
+import { takeQuietSample, takeSample, type Sample } from './sample.js';
+import { measureDataSize, type DataSize } from './size.js';
+import { SiteTrimmer, type SiteCounts } from './trim.js';
+
+/** One data size to measure: `label` for people ('1×'), the dev site's dossiers and events. */
+export interface SizeSpec {
+  label: string;
+  /** Site-id tag: letters, digits, '-'. */
+  tag: string;
+  dossiers: number;
+  events: number;
+}
+
+export interface BenchPlan {
+  sizes: SizeSpec[];
+  /** Measured snapshots per size. */
+  runs: number;
+  /** Snapshots per size taken first and not counted (repository set-up, cold caches). */
+  warmup: number;
+  /** Writer pace on the measured site, writes/s. */
+  rate: number;
+}
+
+export interface SizeResult {
+  spec: SizeSpec;
+  site: string;
+  database: string;
+  before: DataSize;
+  after: DataSize | undefined;
+  samples: Sample[];
+  warmupWindowsMs: number[];
+  failures: string[];
+  /** The machine's 1-minute load average before each measured run (noise from other work shows here). */
+  loadAverages: number[];
+  /** What the trimmer removed and re-added over the whole bench. */
+  trimmed: { removed: SiteCounts; added: { dossiers: number; events: number } };
+}
+
+export interface FreezeBenchResult {
+  plan: BenchPlan;
+  startedAt: Date;
+  durationMs: number;
+  /** True when stopped early by the caller's signal. */
+  aborted: boolean;
+  /** Directory of the dev sites (removed before returning). */
+  root: string;
+  sizes: SizeResult[];
+}
+
+export interface BenchEnv {
+  signal?: AbortSignal;
+  /** Progress lines for people (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+interface SiteRun {
+  result: SizeResult;
+  state: SiteState;
+  trimmer: SiteTrimmer;
+  baseline: SiteCounts;
+}
+
+/** Runs the benchmark; resolves once every site, process and directory it made is gone. */
+export async function runFreezeWindowBench(plan: BenchPlan, env: BenchEnv): Promise<FreezeBenchResult> {
+  const startedAt = new Date();
+  const ids = plan.sizes.map((spec) => ({ spec, site: uniqueSite(spec.tag) }));
+  env.log(`bringing up ${ids.map((s) => `${s.spec.label} (${s.spec.dossiers} dossiers, ${s.spec.events} events)`).join(' and ')} with a controller and agents`);
+  const fleet = await startFleet(ids.map((s) => ({ site: s.site, dossiers: s.spec.dossiers, events: s.spec.events, writerRate: plan.rate })));
+  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+  const runs: SiteRun[] = [];
+  let aborted = false;
+  try {
+    for (const s of ids) runs.push(await openSite(fleet, s));
+    aborted = await measureAll({ plan, env, api, runs });
+    for (const r of runs) r.result.after = await measureDataSize(r.state);
+  } finally {
+    api.close();
+    await closeAll(runs, fleet);
+  }
+  return { plan, startedAt, durationMs: Date.now() - startedAt.getTime(), aborted, root: fleet.root, sizes: runs.map((r) => r.result) };
+}
+
+async function openSite(fleet: TestFleet, s: { spec: SizeSpec; site: string }): Promise<SiteRun> {
+  const state = fleet.sites.get(s.site);
+  if (!state) throw new IllegalStateError(`the fleet did not bring up dev site '${s.site}'`);
+  const before = await measureDataSize(state);
+  const trimmer = await SiteTrimmer.open(state);
+  const baseline = await trimmer.counts().catch(async (err: unknown) => {
+    await trimmer.close();
+    throw err;
+  });
+  const result: SizeResult = {
+    spec: s.spec, site: s.site, database: state.postgres.database, before, after: undefined,
+    samples: [], warmupWindowsMs: [], failures: [], loadAverages: [],
+    trimmed: { removed: { dossiers: 0, faces: 0, events: 0 }, added: { dossiers: 0, events: 0 } },
+  };
+  return { result, state, trimmer, baseline };
+}
+
+/** Warm-ups (all sizes at once, writer off), then the measured runs in ABBA order; returns true when aborted. */
+async function measureAll(c: { plan: BenchPlan; env: BenchEnv; api: GrpcControllerApi; runs: SiteRun[] }): Promise<boolean> {
+  for (let i = 0; i < c.plan.warmup; i += 1) {
+    if (c.env.signal?.aborted) return true;
+    const label = `warm-up ${i + 1}/${c.plan.warmup} (writer off)`;
+    await Promise.all(c.runs.map((run) => measureOne({ api: c.api, run, rate: undefined, log: c.env.log, label, signal: c.env.signal })));
+  }
+  for (let i = 0; i < c.plan.runs; i += 1) {
+    const order = i % 2 === 0 ? c.runs : [...c.runs].reverse();
+    for (const run of order) {
+      if (c.env.signal?.aborted) return true;
+      await measureOne({ api: c.api, run, rate: c.plan.rate, log: c.env.log, label: `run ${i + 1}/${c.plan.runs}`, signal: c.env.signal });
+    }
+  }
+  return false;
+}
+
+interface OneRun {
+  api: GrpcControllerApi;
+  run: SiteRun;
+  /** Writer pace; undefined for a warm-up (no writer, not counted). */
+  rate: number | undefined;
+  log: (l: string) => void;
+  label: string;
+  signal: AbortSignal | undefined;
+}
+
+/** One snapshot of one site, then the trim. A snapshot that failed because the bench was stopped is not a failure. */
+async function measureOne(c: OneRun): Promise<void> {
+  const { result, state, trimmer, baseline } = c.run;
+  const t0 = Date.now();
+  const load = os.loadavg()[0] ?? Number.NaN;
+  const taking = c.rate === undefined ? takeQuietSample({ api: c.api, state }) : takeSample({ api: c.api, state, rate: c.rate });
+  const sample = await taking.catch((err: unknown) => ({ kind: 'failed' as const, reason: describeError(err) }));
+  const trim = await trimmer.trimTo(baseline);
+  const t = result.trimmed;
+  for (const k of ['dossiers', 'faces', 'events'] as const) t.removed[k] += trim.removed[k];
+  t.added.dossiers += trim.added.dossiers;
+  t.added.events += trim.added.events;
+  const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  if (sample.kind === 'failed' && c.signal?.aborted) {
+    c.log(`${result.spec.label} ${c.label}: interrupted (${sample.reason})`);
+    return;
+  }
+  if (sample.kind === 'failed') {
+    result.failures.push(sample.reason);
+    c.log(`${result.spec.label} ${c.label}: snapshot FAILED (${sample.reason}) [${took}]`);
+    return;
+  }
+  if (c.rate === undefined) {
+    result.warmupWindowsMs.push(sample.windowMs);
+  } else {
+    result.samples.push(sample);
+    result.loadAverages.push(load);
+  }
+  const pace = Number.isFinite(sample.writerRate) ? `writer ${sample.writerRate.toFixed(0)} writes/s` : 'no writer';
+  const removed = trim.removed;
+  c.log(`${result.spec.label} ${c.label}: freeze window ${sample.windowMs} ms (${pace}); trimmed ${removed.events} events, ${removed.dossiers} dossiers, ${removed.faces} faces [${took}]`);
+}
+
+async function closeAll(runs: SiteRun[], fleet: TestFleet): Promise<void> {
+  for (const r of runs) {
+    await stopWriter(r.state).catch(() => undefined);
+    await r.trimmer.close();
+  }
+  await fleet.stop();
+}

@@ -31,6 +31,7 @@ import type {
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { InternalError } from '../../shared/errors.js';
 import type { JobEvent, JobRecord } from '../../shared/jobs.js';
+import type { RestoreArgs, RestorePlanView } from '../domain/restore-service.js';
 import {
   jobEventFromProto,
   jobRecordFromProto,
@@ -47,23 +48,8 @@ export interface AgentDetails {
   liveError?: string;
 }
 
-/** How a restore picks its snapshot. */
-export type SnapshotSelector = { kind: 'id'; id: string } | { kind: 'before'; time: Date } | { kind: 'latest' };
-
-export interface RestoreArgs {
-  site: string;
-  selector: SnapshotSelector;
-  components: string[];
-  toSite?: string;
-  noSafetySnapshot: boolean;
-}
-
-export interface RestorePlan {
-  snapshot: SnapshotSummary;
-  targetSite: string;
-  safetySnapshot: boolean;
-  steps: { host: string; component: string; action: string }[];
-}
+export type { RestoreArgs, SnapshotSelector } from '../domain/restore-service.js';
+export type RestorePlan = RestorePlanView;
 
 /** Receives a job's events as they happen; resolves with the final event (the outcome). */
 export type OnJobEvent = (event: JobEvent) => void;

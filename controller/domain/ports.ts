@@ -1,6 +1,6 @@
 /** Role-named ports the controller's domain depends on; adapters in transport/ implement them. */
 import type { AgentDescription } from '../../shared/fleet.js';
-import type { JobEvent, JobRecord } from '../../shared/jobs.js';
+import type { JobEvent, JobProgress, JobRecord } from '../../shared/jobs.js';
 import type { ComponentArtifact, CutPoint, Manifest } from '../../shared/manifest.js';
 import type { Repository } from '../../shared/repository/repository.js';
 
@@ -11,15 +11,8 @@ export interface RepositoryAccess {
   env: Record<string, string>;
 }
 
-/** Per-component progress an agent reports during upload or restore. */
-export interface AgentProgress {
-  component: string;
-  bytesDone: number;
-  bytesTotal: number;
-  filesDone: number;
-  filesTotal: number;
-  etaSeconds: number;
-}
+/** Per-component progress an agent reports during upload or restore (the job progress shape). */
+export type AgentProgress = JobProgress;
 
 export interface AgentRestoreStep {
   component: string;

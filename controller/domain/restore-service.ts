@@ -4,17 +4,11 @@ import { summarize, type SnapshotSummary } from '../../shared/manifest.js';
 import type { JobContext, JobRunner, RunningJob } from './jobs.js';
 import type { JobStore } from './ports.js';
 import type { RestoreOrchestrator } from './restore/orchestrator.js';
-import type { RestoreOutcome } from './restore/types.js';
+import type { RestoreOutcome, RestoreRequest } from './restore/types.js';
 
-export type SnapshotSelector = { kind: 'id'; id: string } | { kind: 'before'; time: Date } | { kind: 'latest' };
-
-export interface RestoreArgs {
-  site: string;
-  selector: SnapshotSelector;
-  components: string[];
-  toSite?: string;
-  noSafetySnapshot: boolean;
-}
+export type { SnapshotSelector } from './restore/types.js';
+/** What an operator asks a restore for (one definition: the orchestrator's). */
+export type RestoreArgs = RestoreRequest;
 
 export interface RestorePlanView {
   snapshot: SnapshotSummary;

@@ -18,6 +18,7 @@ function treeHash(root: string): string {
   const h = createHash('sha256');
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (name.name.startsWith('.ffk-')) continue; // ffkeeper's own working dirs (the deletion shield), not data
       const p = path.join(dir, name.name);
       if (name.isDirectory()) walk(p);
       else h.update(`${path.relative(root, p)}\0`).update(readFileSync(p));

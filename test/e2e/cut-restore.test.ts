@@ -1,6 +1,6 @@
 /**
  * Issue 5 acceptance, the main path: real agent and controller processes, a dev site with the writer
- * running at ≥ 200 writes/s. N snapshots (FFK_E2E_CUTS; default 4, the acceptance run uses 20), each restored into a scratch
+ * running at ≥ 200 writes/s. N snapshots (FFK_E2E_CUTS; default 3, the acceptance run uses 20), each restored into a scratch
  * site whose integrity check must report 0 dangling references; the median freeze window is printed.
  * Then an interrupted restore (controller killed mid-way) resumed by job id completes with 0 errors.
  */
@@ -12,8 +12,8 @@ import { waitFor } from '../harness/processes.js';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
-// 20 rounds is the acceptance bar (run with FFK_E2E_CUTS=20, ~1 min a round here); CI runs 4 to keep the suite short.
-const CUTS = Number(process.env.FFK_E2E_CUTS ?? 4);
+// 20 rounds is the acceptance bar (run with FFK_E2E_CUTS=20, ~1 min a round here); CI runs 3 to keep the suite short.
+const CUTS = Number(process.env.FFK_E2E_CUTS ?? 3);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,6 +1,6 @@
 /** The quick demo runs green from the built bins and leaves no process or directory behind. */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; ou
 
 describe('npm run demo -- --quick', () => {
   const parent = mkdtempSync(path.join(os.tmpdir(), 'ffk-demo-test-'));
+  chmodSync(parent, 0o755); // the dev sites' pgbouncer runs as postgres and must reach its files below
   const root = path.join(parent, 'demo');
   afterAll(async () => {
     await run(['--down'], { FFK_DEMO_ROOT: root });

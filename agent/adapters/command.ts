@@ -1,11 +1,10 @@
 /** CommandRunner over execa, with the agent's `pathPrepend` first on PATH. */
-import path from 'node:path';
 import { execa } from 'execa';
 import type { CommandRunner } from '../domain/integrity.js';
+import { pathOverride } from './path-env.js';
 
 export function commandRunner(pathPrepend: readonly string[]): CommandRunner {
-  const prefix = pathPrepend.join(path.delimiter);
-  const env = prefix ? { PATH: `${prefix}${path.delimiter}${process.env.PATH ?? ''}` } : {};
+  const env = pathOverride(pathPrepend);
   return async (command, timeoutMs) => {
     const [file, ...args] = command;
     if (!file) throw new Error('empty command');

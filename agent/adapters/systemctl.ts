@@ -2,18 +2,17 @@
  * ServiceManager over `systemctl` (or whatever `systemctl` is first on PATH: the dev site puts a shim
  * there via the agent's `pathPrepend`). A unit that refuses to stop or start is a typed error naming it.
  */
-import path from 'node:path';
 import { execa } from 'execa';
 import { IllegalStateError, UnavailableError } from '../../shared/errors.js';
 import type { ServiceManager } from '../domain/ports.js';
+import { pathOverride } from './path-env.js';
 
 export class SystemctlServiceManager implements ServiceManager {
   private readonly env: NodeJS.ProcessEnv;
   private readonly timeoutMs: number;
 
   constructor(options: { pathPrepend?: readonly string[]; timeoutMs?: number } = {}) {
-    const prefix = (options.pathPrepend ?? []).join(path.delimiter);
-    this.env = prefix ? { PATH: `${prefix}${path.delimiter}${process.env.PATH ?? ''}` } : {};
+    this.env = pathOverride(options.pathPrepend ?? []);
     this.timeoutMs = options.timeoutMs ?? 60_000;
   }
 

@@ -8,6 +8,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { UnavailableError } from '../../../shared/errors.js';
+import { prependedPath } from '../path-env.js';
 
 /** Where a PostgreSQL-protocol server (PostgreSQL itself, or pgbouncer's console) is and who we are on it. */
 export interface PgEndpoint {
@@ -68,8 +69,7 @@ export async function withClient<T>(config: pg.ClientConfig, what: string, fn: (
 export function toolEnv(pathPrepend: readonly string[], extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith('PG')) env[key] = value;
-  const parts = [...pathPrepend, ...(process.env.PATH ?? '').split(path.delimiter)].filter((p) => p.length > 0);
-  env.PATH = parts.join(path.delimiter);
+  env.PATH = prependedPath(pathPrepend);
   return { ...env, ...extra };
 }
 

@@ -8,6 +8,7 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { userInfo } from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from '../../shared/net.js';
+import { stopChild } from './processes.js';
 import { PG_HOST, PG_PORT } from './postgres.js';
 
 export interface TestPgbouncer {
@@ -70,10 +71,7 @@ export async function startPgbouncer(options: { database: string; alias?: string
     database: alias,
     logs: () => logs,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      await stopChild(child, exited, 'SIGINT');
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -95,3 +95,11 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
   }
   throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
 }
+
+/** Asks a child to stop with `signal`, SIGKILLs it after `graceMs`, and resolves once it has exited. */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>, signal: NodeJS.Signals, graceMs = 5000): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

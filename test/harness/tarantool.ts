@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from '../../shared/net.js';
+import { stopChild } from './processes.js';
 
 export interface TestTarantool {
   host: string;
@@ -70,10 +71,7 @@ export async function startTarantool(options: { extraLua?: string } = {}): Promi
     vinylDir,
     logs: () => logs,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      await stopChild(child, exited, 'SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };

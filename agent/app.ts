@@ -12,7 +12,7 @@ import { startAgentGrpcServer } from './transport/grpc-server.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
 import path from 'node:path';
-import { IllegalStateError } from '../shared/errors.js';
+import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
 import { ResticRepository } from '../shared/repository/restic.js';
 import { createDrivers } from './adapters/drivers.js';
@@ -21,6 +21,10 @@ import { SystemctlServiceManager } from './adapters/systemctl.js';
 import { TarantoolShardDriver } from './domain/drivers/tarantool/driver.js';
 import type { ComponentDriver } from './domain/drivers/types.js';
 import { AgentJobs, type RepositoryAccess } from './domain/jobs.js';
+import { SandboxManager } from './domain/sandbox/manager.js';
+import { FsSandboxStore } from './adapters/sandbox-store.js';
+import { PromAgentMetrics } from './transport/metrics.js';
+import { startMetricsServer } from '../shared/transport/metrics-http.js';
 
 /** A pin left by a crashed agent would block every later backup of that shard: release it now. */
 async function releaseStalePins(drivers: readonly ComponentDriver[], log: Logger): Promise<void> {
@@ -46,6 +50,15 @@ function openRepository(access: RepositoryAccess, config: AgentConfig, log: Logg
   });
 }
 
+/** The drivers of the named components (unwrapped); NotFoundError naming one this agent does not serve. */
+function selectDrivers(drivers: readonly ComponentDriver[], refs: readonly string[]): ComponentDriver[] {
+  return refs.map((ref) => {
+    const d = drivers.find((x) => x.ref === ref);
+    if (!d) throw new NotFoundError(`component '${ref}' is not served by this agent (it serves: ${drivers.map((x) => x.ref).join(', ') || 'none'})`);
+    return d;
+  });
+}
+
 export interface RunningAgent {
   description: AgentDescription;
   stop(): Promise<void>;
@@ -59,6 +72,14 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   // Long-running driver parts (the uploads deletion shield), started in the background: a first prepare()
   // waits for them; a driver that fails here retries at its next prepare().
   for (const d of drivers) void d.open?.().catch((err: unknown) => log.warn({ err, component: d.ref }, 'driver did not open; it retries at the next cut'));
+  const metrics = new PromAgentMetrics({ site: config.site, host: config.host });
+  // Verify drills' sandboxes; any left by a previous run (crash, kill -9) are dropped before serving.
+  const sandboxes = new SandboxManager({
+    select: (refs) => selectDrivers(drivers, refs),
+    store: new FsSandboxStore(config.cacheDir),
+    logger: log,
+  });
+  await sandboxes.dropAll('left by a previous run of this agent');
   const jobs = new AgentJobs({
     drivers,
     openRepository: (access) => openRepository(access, config, log),
@@ -66,6 +87,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     ...(config.integrityCheck ? { integrityCheck: config.integrityCheck } : {}),
     runCommand: commandRunner(config.pathPrepend),
     logger: log,
+    metrics,
+    sandboxes,
   });
   let description: AgentDescription | undefined;
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
@@ -76,6 +99,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     jobs: () => jobs,
   });
   let nc: NatsConnection | undefined;
+  const metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
   try {
     nc = await connectNats({ config: config.nats, name: `ffkeeper-agent ${config.site}/${config.host}` });
     const kv = await openPresenceBucket(nc, config.presence.ttlSeconds * 1000);
@@ -96,6 +120,8 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       async stop() {
         await heartbeat.stop().catch((err: unknown) => log.warn({ err }, 'could not withdraw presence'));
         await grpc.stop();
+        await metricsServer?.stop();
+        await sandboxes.dropAll('the agent is stopping');
         await Promise.allSettled(drivers.map((d) => d.close?.()));
         await conn.drain().catch(() => conn.close());
         log.info('agent stopped');
@@ -103,6 +129,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     };
   } catch (err) {
     await grpc.stop();
+    await metricsServer?.stop();
     await Promise.allSettled(drivers.map((d) => d.close?.()));
     await nc?.close();
     throw err;

@@ -11,15 +11,24 @@ import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
 import { FleetInventory } from './domain/fleet.js';
 import { FleetService } from './domain/fleet-service.js';
 import { JobRunner } from './domain/jobs.js';
+import { SiteLeases } from './domain/leases.js';
+import { RetentionService } from './domain/retention-service.js';
+import { Scheduler, ScheduleService } from './domain/schedules.js';
+import { seedLastSnapshots } from './domain/metrics.js';
 import { OrchestratedRestores } from './domain/restore-service.js';
 import { RestoreOrchestrator } from './domain/restore/orchestrator.js';
 import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
 import { SnapshotService } from './domain/snapshot/service.js';
+import { Verifier } from './domain/verify/verifier.js';
+import { VerifyService } from './domain/verify/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
 import { startControllerGrpcServer } from './transport/grpc-server.js';
 import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nats-fleet.js';
-import { JetStreamEventLog, KvCatalogStore, KvJobStore } from './transport/nats-state.js';
+import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } from './transport/nats-state.js';
+import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
+import { PromControllerMetrics } from './transport/metrics.js';
+import { startMetricsServer, type RunningMetricsServer } from '../shared/transport/metrics-http.js';
 
 export interface RunningController {
   /** Address the gRPC server is bound to (host:port). */
@@ -48,8 +57,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
   const log = logger.child({ controller: config.id });
   const nc: NatsConnection = await connectNats({ config: config.nats, name: `ffkeeper-controller ${config.id}` });
   const agents = new GrpcAgentClient();
+  let metricsServer: RunningMetricsServer | undefined;
   try {
     const inventory = new FleetInventory();
+    const metrics = new PromControllerMetrics({ sites: () => inventory.sites() });
     const watch = await startFleet(nc, inventory, log);
     const [catalog, jobStore, events] = await Promise.all([KvCatalogStore.open(nc), KvJobStore.open(nc), JetStreamEventLog.open(nc)]);
     const jobs = new JobRunner({ store: jobStore, events, logger: log });
@@ -57,26 +68,52 @@ export async function startController(config: ControllerConfig, logger: Logger):
     if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
     const repositories = new ResticSiteRepositories(config.repositories, log);
     const timeouts = { callTimeoutMs: config.agents.callTimeoutMs };
-    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, logger: log });
-    const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, logger: log });
+    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, logger: log, metrics });
+    const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
+    const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
+    const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, leases, logger: log });
+    const retention = new RetentionService({ store: retentionStore, catalog, repositories, jobs, leases, logger: log });
+    const schedules = new ScheduleService(scheduleStore);
+    const verifications = await KvVerificationStore.open(nc);
+    const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, ...timeouts, metrics, logger: log });
+    const verify = new VerifyService({ verifier, jobs, verifications, leases });
+    const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
+    const scheduler = new Scheduler({
+      store: scheduleStore,
+      logger: log,
+      tickMs: config.schedules.tickMs,
+      runners: {
+        snapshot: (site, s) => snapshots.create({ site, reason: `scheduled (${s.cron} ${s.timezone})`, wait: scheduledWait }),
+        retention: (site) => retention.apply(site, scheduledWait),
+        verify: (site) => verify.start({ site, readData: false }, scheduledWait),
+      },
+    });
     const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots, ...timeouts, logger: log });
-    const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore });
+    const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.callTimeoutMs);
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events });
+    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
+    metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
+    // "Last success" survives a controller restart: seeded from the catalog in the background.
+    const sites = inventory.sites().map((s) => s.site);
+    seedLastSnapshots(catalog, sites, metrics).catch((err: unknown) => log.warn({ err }, 'could not read the catalog for the snapshot metrics'));
+    if (config.schedules.enabled) scheduler.start();
     log.info({ address, agents: inventory.list().length }, 'controller started');
     return {
       address,
       async stop() {
+        await scheduler.stop();
         watch.stop();
         await grpc.stop();
+        await metricsServer?.stop();
         agents.close();
         await nc.drain().catch(() => nc.close());
         log.info('controller stopped');
       },
     };
   } catch (err) {
+    await metricsServer?.stop();
     agents.close();
     await nc.close();
     throw err;

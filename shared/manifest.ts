@@ -2,6 +2,7 @@
  * Manifest types both sides share: where each component fixed its point in time (cut point) and what
  * its upload stored (artifact). The controller seals a snapshot by writing a manifest of these.
  */
+import type { Verification } from './verification.js';
 
 /** Where a component fixed its point in time. */
 export type CutPoint =
@@ -76,6 +77,8 @@ export interface SnapshotSummary {
   status: string;
   jobId: string;
   reason: string;
+  /** The snapshot's latest verification (`ffkeeper verify`), when it was verified. */
+  verification?: Verification;
 }
 
 /** The summary of a sealed cut, from its manifest. */

@@ -51,3 +51,19 @@ export function catalogKey(site: string, cutId: string): string {
 export function catalogFilter(filter: { site: string } | { cutId: string }): string {
   return 'site' in filter ? `${filter.site}.*` : `*.${filter.cutId}`;
 }
+
+/** KV bucket of site leases (snapshot / prune / verify exclusion): key `<site>`. */
+export const LEASES_BUCKET = 'ffk_leases';
+
+/** KV bucket of schedules: key `<site>.<kind>`. */
+export const SCHEDULES_BUCKET = 'ffk_schedules';
+
+/** KV bucket of retention policies: key `<site>`. */
+export const RETENTION_BUCKET = 'ffk_retention';
+
+export function scheduleKey(site: string, kind: string): string {
+  return `${site}.${kind}`;
+}
+
+/** KV bucket of snapshot verifications (the latest per snapshot): key `<site>.<cutId>`, like the catalog. */
+export const VERIFICATIONS_BUCKET = 'ffk_verifications';

@@ -9,15 +9,20 @@ export interface IntegrityVerdict {
   summary: string;
 }
 
-/** Runs a command; resolves with its exit code and output (never rejects on a non-zero exit). */
-export type CommandRunner = (command: readonly string[], timeoutMs: number) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
+/** Runs a command (with `env` added to its environment); resolves with its exit code and output (never rejects on a non-zero exit). */
+export type CommandRunner = (
+  command: readonly string[],
+  timeoutMs: number,
+  env?: Record<string, string>,
+) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 export async function runIntegrityCheck(
   check: { command: readonly string[]; timeoutMs: number } | undefined,
   run: CommandRunner,
+  env?: Record<string, string>,
 ): Promise<IntegrityVerdict> {
   if (!check) return { configured: false, ok: true, errors: 0, warnings: 0, summary: 'no integrity check configured on this agent' };
-  const r = await run(check.command, check.timeoutMs);
+  const r = await run(check.command, check.timeoutMs, env);
   let parsed: { errors?: unknown; warnings?: unknown; ok?: unknown; site?: unknown } | undefined;
   try {
     parsed = JSON.parse(r.stdout) as typeof parsed;

@@ -6,9 +6,12 @@
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
+import { parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
 import { CutParticipant } from './cut-participant.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
+import { measureDrivers, type AgentMetrics } from './metrics.js';
 import type { ServiceManager } from './ports.js';
+import type { DropResult, SandboxManager } from './sandbox/manager.js';
 import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, RestoreStepReport } from './drivers/types.js';
 
 /** How to open the site's repository for one job. The password is a secret: never logged. */
@@ -27,22 +30,28 @@ export interface AgentJobsOptions {
   integrityCheck?: { command: readonly string[]; timeoutMs: number };
   runCommand: CommandRunner;
   logger: Logger;
+  /** Reports each component upload and restore (durations, bytes moved); nothing is measured without it. */
+  metrics?: AgentMetrics;
+  /** Verify drills' sandboxes; without it sandbox restores are refused. */
+  sandboxes?: SandboxManager;
 }
 
 export class AgentJobs {
   readonly participant: CutParticipant;
+  private readonly drivers: readonly ComponentDriver[];
 
   constructor(private readonly options: AgentJobsOptions) {
+    this.drivers = options.metrics ? measureDrivers(options.drivers, options.metrics) : options.drivers;
     this.participant = new CutParticipant({ drivers: (refs) => this.select(refs), logger: options.logger });
   }
 
   /** The drivers of the named components; all when none are named. */
   select(refs: readonly string[]): ComponentDriver[] {
-    if (refs.length === 0) return [...this.options.drivers];
+    if (refs.length === 0) return [...this.drivers];
     return refs.map((ref) => {
-      const d = this.options.drivers.find((x) => x.ref === ref);
+      const d = this.drivers.find((x) => x.ref === ref);
       if (!d) {
-        const known = this.options.drivers.map((x) => x.ref).join(', ') || 'none';
+        const known = this.drivers.map((x) => x.ref).join(', ') || 'none';
         throw new NotFoundError(`component '${ref}' is not served by this agent (it serves: ${known})`);
       }
       return d;
@@ -91,16 +100,26 @@ export class AgentJobs {
     });
   }
 
-  /** Restores the artifacts one component after another; stops at the first failure. */
+  /**
+   * Restores the artifacts one component after another; stops at the first failure. With `sandboxId`
+   * they go into that sandbox of this agent (a verify drill) and `sandbox` says where each can be reached.
+   */
   async restore(req: {
     jobId: string;
     artifacts: ComponentArtifact[];
     repository: RepositoryAccess;
     targetDir?: string;
+    sandboxId?: string;
     onProgress?: (p: DriverProgress) => void;
     onStep?: (component: string, step: RestoreStepReport) => void;
     signal?: AbortSignal;
-  }): Promise<{ component: string; steps: RestoreStepReport[] }[]> {
+  }): Promise<{ reports: { component: string; steps: RestoreStepReport[] }[]; sandbox?: SandboxComponent[] }> {
+    if (req.sandboxId) {
+      if (req.targetDir) throw new ValidationError('a restore goes into a sandbox or a target directory, not both', { field: 'targetDir' });
+      const { targetDir: _t, sandboxId, repository, ...rest } = req;
+      const r = await this.sandboxManager().restore({ ...rest, sandboxId, repository: this.open(repository) });
+      return { reports: r.reports, sandbox: r.components };
+    }
     const drivers = this.select(req.artifacts.map((a) => a.component));
     const repository = this.open(req.repository);
     const reports = [];
@@ -118,7 +137,12 @@ export class AgentJobs {
       for (const step of report.steps) req.onStep?.(driver.ref, step);
       reports.push(report);
     }
-    return reports;
+    return { reports };
+  }
+
+  /** Removes a verify drill's sandbox (idempotent). */
+  dropSandbox(sandboxId: string): Promise<DropResult> {
+    return this.sandboxManager().drop(sandboxId);
   }
 
   /** Starts or stops units, in the given order; the first failure stops and names the unit. */
@@ -130,8 +154,21 @@ export class AgentJobs {
     }
   }
 
-  runCheck(): Promise<IntegrityVerdict> {
-    return runIntegrityCheck(this.options.integrityCheck, this.options.runCommand);
+  /**
+   * Runs the configured integrity check; with `sandboxJson` (a SandboxDescription) on that sandbox: the
+   * description is written into the sandbox and named to the check command by `FFK_SANDBOX`.
+   */
+  async runCheck(sandboxJson?: string): Promise<IntegrityVerdict> {
+    if (!sandboxJson) return runIntegrityCheck(this.options.integrityCheck, this.options.runCommand);
+    const sandbox = parseSandboxDescription(sandboxJson, 'the sandbox to check');
+    if (!this.options.integrityCheck) return runIntegrityCheck(undefined, this.options.runCommand);
+    const file = await this.sandboxManager().writeFile(sandbox.sandboxId, 'check-sandbox.json', `${JSON.stringify(sandbox, null, 2)}\n`);
+    return runIntegrityCheck(this.options.integrityCheck, this.options.runCommand, { [SANDBOX_ENV]: file });
+  }
+
+  private sandboxManager(): SandboxManager {
+    if (!this.options.sandboxes) throw new ValidationError('this agent keeps no sandboxes', { field: 'sandboxId' });
+    return this.options.sandboxes;
   }
 
   private open(access: RepositoryAccess): Repository {

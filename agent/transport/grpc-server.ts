@@ -7,6 +7,8 @@ import {
   type ControlUnitsRequest,
   type ControlUnitsResponse,
   type CutRef,
+  type DropSandboxRequest,
+  type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
   type CutResponse,
@@ -79,7 +81,8 @@ function implementation(h: AgentHandlers): AgentServer {
       await h.jobs().controlUnits(req.action as 'start' | 'stop', req.units);
       return {};
     }),
-    runCheck: unary<RunCheckRequest, RunCheckResponse>(() => h.jobs().runCheck()),
+    runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),
+    dropSandbox: unary<DropSandboxRequest, DropSandboxResponse>((req) => h.jobs().dropSandbox(req.sandboxId)),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
       const artifacts = await h.jobs().upload({
         cutId: req.cutId,
@@ -92,11 +95,12 @@ function implementation(h: AgentHandlers): AgentServer {
       emit({ event: { $case: 'result', value: { artifacts: artifacts.map(artifactToProto) } } });
     }),
     restore: serverStream<RestoreRequest, RestoreEvent>(async (req, emit, signal) => {
-      const reports = await h.jobs().restore({
+      const { reports, sandbox } = await h.jobs().restore({
         jobId: req.jobId,
         artifacts: req.artifacts.map(artifactFromProto),
         repository: accessFromProto(req.repository),
         ...(req.targetDir ? { targetDir: req.targetDir } : {}),
+        ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
         onProgress: progressEmitter(emit, (p) => ({ event: { $case: 'progress' as const, value: p } })),
         onStep: (component, s) =>
           emit({ event: { $case: 'step', value: { component, step: s.step, ok: s.ok, durationMs: s.durationMs, detail: s.detail ?? '' } } }),
@@ -105,7 +109,7 @@ function implementation(h: AgentHandlers): AgentServer {
       const steps = reports.flatMap((r) =>
         r.steps.map((s) => ({ component: r.component, step: s.step, ok: s.ok, durationMs: s.durationMs, detail: s.detail ?? '' })),
       );
-      emit({ event: { $case: 'result', value: { steps } } });
+      emit({ event: { $case: 'result', value: { steps, sandboxJson: sandbox ? JSON.stringify(sandbox) : '' } } });
     }),
   };
 }

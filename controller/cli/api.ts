@@ -28,6 +28,7 @@ import type {
   ResumeRestoreRequest,
   SiteRestoreRequest,
   WatchJobRequest,
+  VerifyRequest as PbVerifyRequest,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { InternalError } from '../../shared/errors.js';
 import type { JobEvent, JobRecord } from '../../shared/jobs.js';
@@ -41,6 +42,37 @@ import {
 import type { AgentDescription, AgentEntry, SiteSummary } from '../../shared/fleet.js';
 import { descriptionFromProto, entryFromProto } from '../../shared/transport/convert.js';
 import { callStream, callUnary } from '../../shared/transport/grpc-client.js';
+import type {
+  ApplyRetentionRequest,
+  GetRetentionRequest,
+  ListSchedulesRequest,
+  ListSchedulesResponse,
+  PlanRetentionRequest,
+  RemoveScheduleRequest,
+  RemoveScheduleResponse,
+  RetentionPlan as PbRetentionPlan,
+  RetentionPolicy as PbRetentionPolicy,
+  Schedule as PbSchedule,
+  SetRetentionRequest,
+  SetScheduleRequest,
+} from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { RetentionPlan } from '../domain/retention-service.js';
+import type { ScheduleView } from '../domain/schedules.js';
+import { policyFromProto, retentionPlanFromProto, scheduleFromProto, type SitePolicy } from '../transport/convert-policies.js';
+
+export type { SitePolicy } from '../transport/convert-policies.js';
+export type { RetentionPlan } from '../domain/retention-service.js';
+export type { ScheduleView } from '../domain/schedules.js';
+
+/** A retention policy as `retention set` gives it. */
+export interface SitePolicyInput {
+  site: string;
+  keepLast: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  timezone: string;
+}
 
 export interface AgentDetails {
   entry: AgentEntry;
@@ -67,10 +99,19 @@ export interface ControllerApi {
   planRestore(req: RestoreArgs): Promise<RestorePlan>;
   restore(req: RestoreArgs, onEvent: OnJobEvent): Promise<JobEvent>;
   resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
+  /** Streams the verify job's events to `onEvent`; resolves with its outcome event. */
+  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
   watchJob(id: string, follow: boolean, onEvent: OnJobEvent): Promise<JobEvent | undefined>;
+  setSchedule(req: { site: string; kind?: string; cron?: string; timezone?: string }): Promise<ScheduleView>;
+  listSchedules(site?: string): Promise<ScheduleView[]>;
+  removeSchedule(site: string, kind: string): Promise<void>;
+  setRetention(req: SitePolicyInput): Promise<SitePolicy>;
+  getRetention(site: string): Promise<SitePolicy>;
+  planRetention(site: string): Promise<RetentionPlan>;
+  applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
   close(): void;
 }
 
@@ -153,6 +194,11 @@ export class GrpcControllerApi implements ControllerApi {
     return this.jobStream<ResumeRestoreRequest>(this.client.resumeRestore.bind(this.client), { jobId }, onEvent);
   }
 
+  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent> {
+    const pb: PbVerifyRequest = { site: req.site, snapshotId: req.snapshotId ?? '', readData: req.readData };
+    return this.jobStream<PbVerifyRequest>(this.client.verify.bind(this.client), pb, onEvent);
+  }
+
   async listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]> {
     const res = await callUnary<ListJobsRequest, ListJobsResponse>(
       this.client.listJobs.bind(this.client),
@@ -176,6 +222,36 @@ export class GrpcControllerApi implements ControllerApi {
       },
     });
     return last;
+  }
+
+  async setSchedule(req: { site: string; kind?: string; cron?: string; timezone?: string }): Promise<ScheduleView> {
+    const pb: SetScheduleRequest = { site: req.site, kind: req.kind ?? '', cron: req.cron ?? '', timezone: req.timezone ?? '' };
+    return scheduleFromProto(await callUnary<SetScheduleRequest, PbSchedule>(this.client.setSchedule.bind(this.client), pb, this.opts()));
+  }
+
+  async listSchedules(site?: string): Promise<ScheduleView[]> {
+    const res = await callUnary<ListSchedulesRequest, ListSchedulesResponse>(this.client.listSchedules.bind(this.client), { site: site ?? '' }, this.opts());
+    return res.schedules.map(scheduleFromProto);
+  }
+
+  async removeSchedule(site: string, kind: string): Promise<void> {
+    await callUnary<RemoveScheduleRequest, RemoveScheduleResponse>(this.client.removeSchedule.bind(this.client), { site, kind }, this.opts());
+  }
+
+  async setRetention(req: SitePolicyInput): Promise<SitePolicy> {
+    return policyFromProto(await callUnary<SetRetentionRequest, PbRetentionPolicy>(this.client.setRetention.bind(this.client), req, this.opts()));
+  }
+
+  async getRetention(site: string): Promise<SitePolicy> {
+    return policyFromProto(await callUnary<GetRetentionRequest, PbRetentionPolicy>(this.client.getRetention.bind(this.client), { site }, this.opts()));
+  }
+
+  async planRetention(site: string): Promise<RetentionPlan> {
+    return retentionPlanFromProto(await callUnary<PlanRetentionRequest, PbRetentionPlan>(this.client.planRetention.bind(this.client), { site }, this.opts()));
+  }
+
+  applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<ApplyRetentionRequest>(this.client.applyRetention.bind(this.client), { site }, onEvent);
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import type { AgentEntry, SiteSummary } from '../../shared/fleet.js';
 import type { JobError, JobEvent, JobPhase, JobProgress, JobRecord } from '../../shared/jobs.js';
 import type { Manifest } from '../../shared/manifest.js';
 import type { SnapshotSummary } from '../../shared/transport/convert-jobs.js';
-import type { AgentDetails, ControllerApi, OnJobEvent, RestoreArgs, RestorePlan } from './api.js';
+import type { AgentDetails, ControllerApi, OnJobEvent, RestoreArgs, RestorePlan, RetentionPlan, ScheduleView, SitePolicy, SitePolicyInput } from './api.js';
 import type { CliIo } from './io.js';
 import type { JobCommandDeps, Terminal } from './terminal.js';
 
@@ -124,6 +124,10 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'rebuildCatalog', args: [site] });
     return Promise.resolve(this.rebuilt);
   }
+  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'verify', args: [req] });
+    return this.play(onEvent);
+  }
   planRestore(req: RestoreArgs): Promise<RestorePlan> {
     this.calls.push({ method: 'planRestore', args: [req] });
     return this.plan ? Promise.resolve(this.plan) : Promise.reject(new NotFoundError(`no snapshot of site '${req.site}' matches`));
@@ -149,6 +153,42 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'watchJob', args: [id, follow] });
     for (const e of this.job.events) onEvent(e);
     return this.job.events.at(-1);
+  }
+  schedules: ScheduleView[] = [];
+  policy: SitePolicy | undefined;
+  retentionPlan: RetentionPlan | undefined;
+  setSchedule(req: { site: string; kind?: string; cron?: string; timezone?: string }): Promise<ScheduleView> {
+    this.calls.push({ method: 'setSchedule', args: [req] });
+    const view: ScheduleView = { site: req.site, kind: (req.kind || 'snapshot') as ScheduleView['kind'], cron: req.cron || '0 2 * * *', timezone: req.timezone || 'UTC', updatedAt: at(0) };
+    this.schedules = [...this.schedules.filter((x) => x.site !== view.site || x.kind !== view.kind), view];
+    return Promise.resolve(view);
+  }
+  listSchedules(site?: string): Promise<ScheduleView[]> {
+    this.calls.push({ method: 'listSchedules', args: [site] });
+    return Promise.resolve(this.schedules.filter((x) => !site || x.site === site));
+  }
+  removeSchedule(site: string, kind: string): Promise<void> {
+    this.calls.push({ method: 'removeSchedule', args: [site, kind] });
+    const before = this.schedules.length;
+    this.schedules = this.schedules.filter((x) => x.site !== site || x.kind !== kind);
+    return before === this.schedules.length ? Promise.reject(new NotFoundError(`site '${site}' has no ${kind} schedule`)) : Promise.resolve();
+  }
+  setRetention(req: SitePolicyInput): Promise<SitePolicy> {
+    this.calls.push({ method: 'setRetention', args: [req] });
+    this.policy = { ...req, updatedAt: at(0) };
+    return Promise.resolve(this.policy);
+  }
+  getRetention(site: string): Promise<SitePolicy> {
+    this.calls.push({ method: 'getRetention', args: [site] });
+    return this.policy ? Promise.resolve(this.policy) : Promise.reject(new NotFoundError(`site '${site}' has no retention policy`));
+  }
+  planRetention(site: string): Promise<RetentionPlan> {
+    this.calls.push({ method: 'planRetention', args: [site] });
+    return this.retentionPlan ? Promise.resolve(this.retentionPlan) : Promise.reject(new NotFoundError(`site '${site}' has no retention policy`));
+  }
+  applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'applyRetention', args: [site] });
+    return this.play(onEvent);
   }
   close(): void {}
 

@@ -14,6 +14,7 @@ import { processIo, type CliIo } from './io.js';
 import { runSitesList } from './commands/sites.js';
 import { runAgentsList, runAgentsShow } from './commands/agents.js';
 import { registerJobCommands } from './register-jobs.js';
+import { registerPolicyCommands } from './register-policies.js';
 import { processTerminal } from './terminal.js';
 
 interface GlobalOptions {
@@ -62,6 +63,7 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsShow({ agent: ref, json: g.json }, { api, io })));
 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
+  registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
 
   return program;
 }

@@ -11,6 +11,7 @@ import { runCatalogRebuild } from './commands/catalog.js';
 import { runJobsList, runJobsLogs, runJobsShow } from './commands/jobs.js';
 import { runRestore } from './commands/restore.js';
 import { runSnapshotCreate, runSnapshotDelete, runSnapshotList, runSnapshotShow } from './commands/snapshot.js';
+import { runVerify } from './commands/verify.js';
 
 /** Opens the controller API for one command and closes it afterwards (main.ts's `withApi`). */
 export type WithApi = (cmd: Command, fn: (api: ControllerApi, g: { json: boolean }) => Promise<void>) => Promise<void>;
@@ -118,6 +119,24 @@ function registerRestore(program: Command, ctx: RegisterContext): void {
     );
 }
 
+function registerVerify(program: Command, ctx: RegisterContext): void {
+  const { io, term, withApi } = ctx;
+  program
+    .command('verify')
+    .description('verify a snapshot: repository check, restore drill into sandboxes, integrity check; the result is kept with the snapshot')
+    .requiredOption('--site <site>', 'the site')
+    .option('--snapshot <id>', "the snapshot (default: the site's newest)")
+    .option('--read-data', 'read every stored byte of the repository, not only its structure', false)
+    .action((opts: { site: string; snapshot?: string; readData: boolean }, cmd: Command) =>
+      withApi(cmd, (api, g) =>
+        runVerify(
+          { site: opts.site, readData: opts.readData, json: g.json, ...(opts.snapshot === undefined ? {} : { snapshot: opts.snapshot }) },
+          { api, io, term },
+        ),
+      ),
+    );
+}
+
 function registerJobsAndCatalog(program: Command, ctx: RegisterContext): void {
   const { io, term, withApi } = ctx;
   const jobs = program.command('jobs').description('snapshot and restore jobs: records and event logs');
@@ -157,9 +176,10 @@ function registerJobsAndCatalog(program: Command, ctx: RegisterContext): void {
     );
 }
 
-/** Adds `snapshot`, `restore`, `jobs` and `catalog` to the program. */
+/** Adds `snapshot`, `restore`, `verify`, `jobs` and `catalog` to the program. */
 export function registerJobCommands(program: Command, ctx: RegisterContext): void {
   registerSnapshot(program, ctx);
   registerRestore(program, ctx);
+  registerVerify(program, ctx);
   registerJobsAndCatalog(program, ctx);
 }

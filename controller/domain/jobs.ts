@@ -53,12 +53,36 @@ export class JobRunner {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Starts a new job; `work` runs in the background. */
-  async start(kind: JobKind, site: string, work: (ctx: JobContext) => Promise<void>, detail: Record<string, unknown> = {}): Promise<RunningJob> {
-    const now = this.now();
-    const record: JobRecord = { id: newJobId(now), kind, site, phase: 'New', createdAt: now, updatedAt: now, step: 'new', detail };
-    await this.options.store.put(record);
-    return this.run(record, work);
+  /**
+   * Starts a new job; `work` runs in the background. `options.acquire` runs first with the new job's id
+   * (e.g. to take the site's lease): when it throws, no job is created; what it returns is called when
+   * the work has ended, however it ended.
+   */
+  async start(
+    kind: JobKind,
+    site: string,
+    work: (ctx: JobContext) => Promise<void>,
+    detail: Record<string, unknown> = {},
+    options: { acquire?: (jobId: string) => Promise<() => Promise<void>> } = {},
+  ): Promise<RunningJob> {
+    const id = newJobId(this.now());
+    const release = options.acquire ? await options.acquire(id) : undefined;
+    try {
+      const now = this.now();
+      const record: JobRecord = { id, kind, site, phase: 'New', createdAt: now, updatedAt: now, step: 'new', detail };
+      await this.options.store.put(record);
+      if (!release) return this.run(record, work);
+      return this.run(record, async (ctx) => {
+        try {
+          await work(ctx);
+        } finally {
+          await release();
+        }
+      });
+    } catch (err) {
+      await release?.();
+      throw err;
+    }
   }
 
   /** Runs an existing (interrupted) job again with the same id and detail. */

@@ -3,6 +3,8 @@ import type { AgentDescription } from '../../shared/fleet.js';
 import type { JobEvent, JobProgress, JobRecord } from '../../shared/jobs.js';
 import type { ComponentArtifact, CutPoint, Manifest } from '../../shared/manifest.js';
 import type { Repository } from '../../shared/repository/repository.js';
+import type { SandboxComponent, SandboxDescription } from '../../shared/sandbox.js';
+import type { Verification } from '../../shared/verification.js';
 
 /** How an agent opens the site's repository for one job (the password is a secret). */
 export interface RepositoryAccess {
@@ -49,10 +51,24 @@ export interface AgentClient {
     req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; targetDir?: string },
     options: CallTimeout & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<AgentRestoreStep[]>;
+  /**
+   * Restores artifacts into a sandbox of the agent (a verify drill: scratch database, scratch Tarantool
+   * instances, temp directories; the live site is not touched); says where each component can be reached.
+   */
+  restoreSandbox(
+    address: string,
+    req: { jobId: string; sandboxId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess },
+    options: CallTimeout & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
+  ): Promise<{ steps: AgentRestoreStep[]; components: SandboxComponent[] }>;
+  /** Removes a sandbox of the agent (idempotent): scratch instances stopped, scratch databases dropped, directory removed. */
+  dropSandbox(address: string, sandboxId: string, options: CallTimeout): Promise<{ existed: boolean; released: string[] }>;
   /** Starts, stops or asks about units on the agent's host (e.g. stop findface-security before a restore). */
   controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void>;
-  /** Runs the site's integrity check configured on that agent; `configured: false` when it has none. */
-  runCheck(address: string, options: CallTimeout): Promise<IntegrityReport>;
+  /**
+   * Runs the site's integrity check configured on that agent; `configured: false` when it has none.
+   * With `sandbox`, the check runs on that sandbox instead of the live site.
+   */
+  runCheck(address: string, options: CallTimeout & { sandbox?: SandboxDescription }): Promise<IntegrityReport>;
   close(): void;
 }
 
@@ -75,6 +91,14 @@ export interface CatalogStore {
   /** Finds a cut by id in any site. */
   find(cutId: string): Promise<Manifest | undefined>;
   delete(site: string, cutId: string): Promise<void>;
+}
+
+/** The latest verification of each snapshot, by site and cut id. */
+export interface VerificationStore {
+  put(verification: Verification): Promise<void>;
+  get(site: string, cutId: string): Promise<Verification | undefined>;
+  /** A site's verifications (one per verified snapshot, any order). */
+  list(site: string): Promise<Verification[]>;
 }
 
 /** Job records (one per job id). */

@@ -2,6 +2,7 @@
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { summarize, type SnapshotSummary } from '../../shared/manifest.js';
 import type { JobContext, JobRunner, RunningJob } from './jobs.js';
+import { measured, noMetrics, type ControllerMetrics } from './metrics.js';
 import type { JobStore } from './ports.js';
 import type { RestoreOrchestrator } from './restore/orchestrator.js';
 import type { RestoreOutcome, RestoreRequest } from './restore/types.js';
@@ -26,8 +27,14 @@ export interface RestoreService {
 /** RestoreService over the restore orchestrator: every restore runs as a job, resumable by id. */
 export class OrchestratedRestores implements RestoreService {
   constructor(
-    private readonly deps: { orchestrator: RestoreOrchestrator; jobs: JobRunner; jobStore: JobStore },
+    private readonly deps: { orchestrator: RestoreOrchestrator; jobs: JobRunner; jobStore: JobStore; metrics?: ControllerMetrics },
   ) {}
+
+  /** Runs one restore (or resumption) and reports its outcome on the target site. */
+  private measure(site: string, work: () => Promise<unknown>): Promise<unknown> {
+    const metrics = this.deps.metrics ?? noMetrics;
+    return measured(work, (ok, durationMs) => metrics.restoreFinished(site, { ok, durationMs }));
+  }
 
   async plan(req: RestoreArgs): Promise<RestorePlanView> {
     const p = await this.deps.orchestrator.plan(req);
@@ -39,7 +46,7 @@ export class OrchestratedRestores implements RestoreService {
     const target = req.toSite || req.site;
     return this.deps.jobs.start('restore', target, async (ctx) => {
       try {
-        await this.deps.orchestrator.run(ctx, req);
+        await this.measure(target, () => this.deps.orchestrator.run(ctx, req));
       } finally {
         await summarizeDetail(ctx);
       }
@@ -54,7 +61,7 @@ export class OrchestratedRestores implements RestoreService {
     if (this.deps.jobs.isRunning(jobId)) throw new ConflictError(`restore job '${jobId}' is still running`);
     return this.deps.jobs.resume(record, async (ctx) => {
       try {
-        await this.deps.orchestrator.resume(ctx);
+        await this.measure(record.site, () => this.deps.orchestrator.resume(ctx));
       } finally {
         await summarizeDetail(ctx);
       }

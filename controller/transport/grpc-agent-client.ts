@@ -7,6 +7,8 @@ import {
   type ControlUnitsRequest,
   type ControlUnitsResponse,
   type CutRef,
+  type DropSandboxRequest,
+  type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
   type CutResponse,
@@ -22,6 +24,7 @@ import {
   type UploadRequest,
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import { InternalError } from '../../shared/errors.js';
+import { parseSandboxComponents, type SandboxComponent } from '../../shared/sandbox.js';
 import type { AgentDescription } from '../../shared/fleet.js';
 import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
@@ -86,25 +89,47 @@ export class GrpcAgentClient implements AgentClient {
   }
 
   async restore(...[address, req, options]: Args<'restore'>): Promise<AgentRestoreStep[]> {
-    const c = this.client(address);
-    let steps: AgentRestoreStep[] | undefined;
     const pb: RestoreRequest = {
       jobId: req.jobId,
       artifacts: req.artifacts.map(artifactToProto),
       repository: accessToProto(req.repository),
       targetDir: req.targetDir ?? '',
+      sandboxId: '',
     };
+    return (await this.restoreStream(address, pb, options)).steps;
+  }
+
+  async restoreSandbox(...[address, req, options]: Args<'restoreSandbox'>): Promise<{ steps: AgentRestoreStep[]; components: SandboxComponent[] }> {
+    const pb: RestoreRequest = {
+      jobId: req.jobId,
+      artifacts: req.artifacts.map(artifactToProto),
+      repository: accessToProto(req.repository),
+      targetDir: '',
+      sandboxId: req.sandboxId,
+    };
+    const { steps, sandboxJson } = await this.restoreStream(address, pb, options);
+    return { steps, components: parseSandboxComponents(sandboxJson || '[]', `the sandbox agent ${address} reported`) };
+  }
+
+  async dropSandbox(address: string, sandboxId: string, options: CallTimeout): Promise<{ existed: boolean; released: string[] }> {
+    const c = this.client(address);
+    return callUnary<DropSandboxRequest, DropSandboxResponse>(c.dropSandbox.bind(c), { sandboxId }, this.opts(address, options));
+  }
+
+  private async restoreStream(address: string, pb: RestoreRequest, options: Args<'restore'>[2]): Promise<{ steps: AgentRestoreStep[]; sandboxJson: string }> {
+    const c = this.client(address);
+    let result: { steps: AgentRestoreStep[]; sandboxJson: string } | undefined;
     await callStream<RestoreRequest, RestoreEvent>(c.restore.bind(c), pb, {
       ...this.opts(address, options),
       ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (ev) => {
         if (ev.event?.$case === 'progress') options.onProgress?.(ev.event.value);
         if (ev.event?.$case === 'step') options.onStep?.(ev.event.value);
-        if (ev.event?.$case === 'result') steps = ev.event.value.steps;
+        if (ev.event?.$case === 'result') result = ev.event.value;
       },
     });
-    if (!steps) throw new InternalError(`agent ${address} ended Restore without a result`);
-    return steps;
+    if (!result) throw new InternalError(`agent ${address} ended Restore without a result`);
+    return result;
   }
 
   async controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void> {
@@ -112,9 +137,10 @@ export class GrpcAgentClient implements AgentClient {
     await callUnary<ControlUnitsRequest, ControlUnitsResponse>(c.controlUnits.bind(c), req, this.opts(address, options));
   }
 
-  runCheck(address: string, options: CallTimeout): Promise<IntegrityReport> {
+  runCheck(...[address, options]: Args<'runCheck'>): Promise<IntegrityReport> {
     const c = this.client(address);
-    return callUnary<RunCheckRequest, RunCheckResponse>(c.runCheck.bind(c), {}, this.opts(address, options));
+    const req: RunCheckRequest = { sandboxJson: options.sandbox ? JSON.stringify(options.sandbox) : '' };
+    return callUnary<RunCheckRequest, RunCheckResponse>(c.runCheck.bind(c), req, this.opts(address, options));
   }
 
   close(): void {

@@ -26,8 +26,25 @@ import {
   type ResumeRestoreRequest,
   type SiteRestoreRequest,
   type WatchJobRequest,
+  type VerifyRequest as PbVerifyRequest,
+  type ApplyRetentionRequest,
+  type GetRetentionRequest,
+  type ListSchedulesRequest,
+  type ListSchedulesResponse,
+  type PlanRetentionRequest,
+  type RemoveScheduleRequest,
+  type RemoveScheduleResponse,
+  type RetentionPlan as PbRetentionPlan,
+  type RetentionPolicy as PbRetentionPolicy,
+  type Schedule as PbSchedule,
+  type SetRetentionRequest,
+  type SetScheduleRequest,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { RetentionService } from '../domain/retention-service.js';
+import type { ScheduleService } from '../domain/schedules.js';
+import { policyToProto, retentionPlanToProto, scheduleToProto } from './convert-policies.js';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { isValidId } from '../../shared/ids.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
@@ -38,6 +55,7 @@ import type { RestoreArgs, RestoreService } from '../domain/restore-service.js';
 import { encodeManifest } from '../../shared/manifest-codec.js';
 import { summarize } from '../../shared/manifest.js';
 import type { SnapshotService } from '../domain/snapshot/service.js';
+import type { VerifyService } from '../domain/verify/service.js';
 
 export interface ControllerServices {
   fleet: FleetService;
@@ -46,6 +64,9 @@ export interface ControllerServices {
   jobs: JobRunner;
   jobStore: JobStore;
   events: EventLog;
+  schedules: ScheduleService;
+  retention: RetentionService;
+  verify: VerifyService;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -97,11 +118,15 @@ function implementation(s: ControllerServices): ControllerServer {
       await follow(await s.snapshots.create({ site: req.site, leaseMs: req.leaseMs, reason: req.reason }), emit);
     }),
     listSnapshots: unary<ListSnapshotsRequest, ListSnapshotsResponse>(async (req) => ({
-      snapshots: (await s.snapshots.list(req.site)).map(snapshotToProto),
+      snapshots: (await s.verify.annotate(req.site, await s.snapshots.list(req.site))).map(snapshotToProto),
     })),
     getSnapshot: unary<GetSnapshotRequest, GetSnapshotResponse>(async (req) => {
       const m = await s.snapshots.get(req.id, req.site || undefined);
-      return { summary: snapshotToProto(summarize(m)), manifestJson: encodeManifest(m) };
+      const [summary] = await s.verify.annotate(m.site, [summarize(m)]);
+      return { summary: snapshotToProto(summary ?? summarize(m)), manifestJson: encodeManifest(m) };
+    }),
+    verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}) }), emit);
     }),
     deleteSnapshot: unary<DeleteSnapshotRequest, DeleteSnapshotResponse>(async (req) => ({
       repositorySnapshotsRemoved: await s.snapshots.delete(req.site, req.id),
@@ -149,7 +174,41 @@ function implementation(s: ControllerServices): ControllerServer {
       });
       unsubscribe();
     }),
+    setSchedule: unary<SetScheduleRequest, PbSchedule>(async (req) => {
+      checkSite(req.site);
+      return scheduleToProto(await s.schedules.set(req));
+    }),
+    listSchedules: unary<ListSchedulesRequest, ListSchedulesResponse>(async (req) => ({
+      schedules: (await s.schedules.list(req.site || undefined)).map(scheduleToProto),
+    })),
+    removeSchedule: unary<RemoveScheduleRequest, RemoveScheduleResponse>(async (req) => {
+      checkSite(req.site);
+      const removed = await s.schedules.remove(req.site, req.kind || 'snapshot');
+      if (!removed) throw new NotFoundError(`site '${req.site}' has no ${req.kind || 'snapshot'} schedule`);
+      return { removed };
+    }),
+    setRetention: unary<SetRetentionRequest, PbRetentionPolicy>(async (req) => {
+      checkSite(req.site);
+      const { site, ...rest } = req;
+      return policyToProto(site, await s.retention.set(site, { ...rest, timezone: rest.timezone || 'UTC' }));
+    }),
+    getRetention: unary<GetRetentionRequest, PbRetentionPolicy>(async (req) => {
+      checkSite(req.site);
+      return policyToProto(req.site, await s.retention.show(req.site));
+    }),
+    planRetention: unary<PlanRetentionRequest, PbRetentionPlan>(async (req) => {
+      checkSite(req.site);
+      return retentionPlanToProto(await s.retention.plan(req.site));
+    }),
+    applyRetention: serverStream<ApplyRetentionRequest, PbJobEvent>(async (req, emit) => {
+      checkSite(req.site);
+      await follow(await s.retention.apply(req.site), emit);
+    }),
   };
+}
+
+function checkSite(site: string): void {
+  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
 }
 
 export function startControllerGrpcServer(listen: string, services: ControllerServices): Promise<RunningGrpcServer> {

@@ -9,8 +9,9 @@ import type { JobEvent, JobRecord } from '../../shared/jobs.js';
 import type { Manifest } from '../../shared/manifest.js';
 import { decodeManifest, encodeManifest } from '../../shared/manifest-codec.js';
 import { catalogFilter, catalogKey, EVENTS_STREAM, EVENTS_SUBJECTS, jobEventsSubject } from '../../shared/names.js';
-import { kvValues, openCatalogBucket, openJobsBucket, type KV } from '../../shared/transport/kv.js';
-import type { CatalogStore, EventLog, JobStore } from '../domain/ports.js';
+import { kvValues, openCatalogBucket, openJobsBucket, openVerificationsBucket, type KV } from '../../shared/transport/kv.js';
+import type { Verification } from '../../shared/verification.js';
+import type { CatalogStore, EventLog, JobStore, VerificationStore } from '../domain/ports.js';
 
 export class KvCatalogStore implements CatalogStore {
   private constructor(private readonly kv: KV) {}
@@ -43,6 +44,34 @@ export class KvCatalogStore implements CatalogStore {
   async delete(site: string, cutId: string): Promise<void> {
     await this.kv.purge(catalogKey(site, cutId));
   }
+}
+
+type StoredVerification = Omit<Verification, 'time'> & { time: string };
+
+/** The latest verification of each snapshot: bucket ffk_verifications, keyed like the catalog (`<site>.<cutId>`). */
+export class KvVerificationStore implements VerificationStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<KvVerificationStore> {
+    return new KvVerificationStore(await openVerificationsBucket(nc));
+  }
+
+  async put(v: Verification): Promise<void> {
+    await this.kv.put(catalogKey(v.site, v.snapshotId), JSON.stringify(v));
+  }
+
+  async get(site: string, cutId: string): Promise<Verification | undefined> {
+    const e = await this.kv.get(catalogKey(site, cutId));
+    return e && e.operation === 'PUT' ? fromStored(e.json<StoredVerification>()) : undefined;
+  }
+
+  async list(site: string): Promise<Verification[]> {
+    return (await kvValues(this.kv, catalogFilter({ site }))).map((v) => fromStored(JSON.parse(v.value) as StoredVerification));
+  }
+}
+
+function fromStored(s: StoredVerification): Verification {
+  return { ...s, time: new Date(s.time) };
 }
 
 type StoredJob = Omit<JobRecord, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string };

@@ -14,6 +14,7 @@ import { formatReport } from './check-report.js';
 import { checkSiteState } from './checker.js';
 import { loadData } from './load.js';
 import { serveSfApiStandIn } from './sfapi.js';
+import { stateToCheck } from './sandbox-view.js';
 import { runFindfaceSecurity, runSystemctl } from './shims.js';
 import { downSite, listSites, upSite, UP_DEFAULTS } from './site.js';
 import { loadSiteState } from './state.js';
@@ -107,11 +108,13 @@ function addWriter(program: Command): void {
 }
 
 function addInspection(program: Command): void {
-  siteCommand(program, 'check', 'verify every row → record → file reference; exit 1 on errors')
+  siteCommand(program, 'check', 'verify every row → record → file reference; exit 1 on errors (FFK_SANDBOX: check that sandbox)')
     .option('--json', 'print the report as JSON')
     .action(async (o: SiteOpts) => {
-      const report = await checkSiteState(loadSiteState(o.site, o.root));
-      print(o, report, formatReport(report));
+      const { state, sandbox } = stateToCheck(loadSiteState(o.site, o.root));
+      const report = await checkSiteState(state);
+      const where = sandbox ? `sandbox '${sandbox.sandboxId}' (snapshot ${sandbox.snapshotId}) of ` : '';
+      print(o, sandbox ? { ...report, sandbox: sandbox.sandboxId } : report, `${where}${formatReport(report)}`);
       if (!report.ok) process.exitCode = 1;
     });
 

@@ -4,11 +4,13 @@
  */
 import { z } from 'zod';
 import { idSchema } from '../ids.js';
-import { hostPortSchema, logSchema, natsSchema } from './common.js';
+import { hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const AGENT_ENV_PREFIX = 'FFK_AGENT_';
 export const DEFAULT_AGENT_GRPC_LISTEN = '0.0.0.0:7701';
+/** Prometheus endpoint; on every interface like the gRPC default, so a central Prometheus can scrape each host. */
+export const DEFAULT_AGENT_METRICS_LISTEN = '0.0.0.0:9465';
 export const DEFAULT_HEARTBEAT_SECONDS = 5;
 export const DEFAULT_PRESENCE_TTL_SECONDS = 15;
 
@@ -63,6 +65,11 @@ export const tarantoolComponentSchema = z
     walDir: z.string().min(1),
     vinylDir: z.string().min(1).optional(),
     unit: z.string().min(1),
+    /**
+     * Lua file a verify drill's scratch instance runs after `box.cfg` (the procedures the site's
+     * integrity check calls; FindFace's instance file minus `FindFace.start`). None: box.cfg only.
+     */
+    sandboxInitLua: z.string().min(1).optional(),
   })
   .strict();
 
@@ -109,6 +116,10 @@ export const agentConfigSchema = z
       .strict()
       .default({ listen: DEFAULT_AGENT_GRPC_LISTEN }),
     nats: natsSchema,
+    metrics: z
+      .object({ listen: metricsListenSchema.default(DEFAULT_AGENT_METRICS_LISTEN) })
+      .strict()
+      .default({ listen: DEFAULT_AGENT_METRICS_LISTEN }),
     presence: z
       .object({
         heartbeatSeconds: z.number().positive().default(DEFAULT_HEARTBEAT_SECONDS),

@@ -9,6 +9,12 @@ export const hostPortSchema = z
   .regex(/^[^\s:]+:\d{1,5}$/, 'must be "host:port"')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535');
 
+/**
+ * Where the Prometheus endpoint (`GET /metrics`) listens: `host:port` (port 0 = any free port, logged at
+ * start-up), or `''` to serve no metrics.
+ */
+export const metricsListenSchema = z.union([z.literal(''), hostPortSchema]);
+
 export const natsSchema = z
   .object({
     servers: z.array(z.string().min(1)).min(1).default([DEFAULT_NATS_URL]),

@@ -1,11 +1,13 @@
 /** Controller configuration. Defaults are written here, once. */
 import { z } from 'zod';
 import { idSchema } from '../ids.js';
-import { hostPortSchema, logSchema, natsSchema } from './common.js';
+import { hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const CONTROLLER_ENV_PREFIX = 'FFK_CONTROLLER_';
 export const DEFAULT_CONTROLLER_GRPC_LISTEN = '127.0.0.1:7700';
+/** Prometheus endpoint; on the loopback like the gRPC default (expose it deliberately). */
+export const DEFAULT_CONTROLLER_METRICS_LISTEN = '127.0.0.1:9464';
 
 export const controllerConfigSchema = z
   .object({
@@ -15,6 +17,10 @@ export const controllerConfigSchema = z
       .strict()
       .default({ listen: DEFAULT_CONTROLLER_GRPC_LISTEN }),
     nats: natsSchema,
+    metrics: z
+      .object({ listen: metricsListenSchema.default(DEFAULT_CONTROLLER_METRICS_LISTEN) })
+      .strict()
+      .default({ listen: DEFAULT_CONTROLLER_METRICS_LISTEN }),
     agents: z
       .object({
         /** Deadline of calls the controller makes to agents. */
@@ -62,6 +68,24 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ leaseMs: 5000, holdFrozenMs: 0 }),
+    leases: z
+      .object({
+        /** A site lease (snapshot, prune, verify) lives this long unless its holder renews it (every third of it). */
+        ttlMs: z.number().int().min(1000).default(30_000),
+      })
+      .strict()
+      .default({ ttlMs: 30_000 }),
+    schedules: z
+      .object({
+        /** Run due schedules (turn off on a controller that must only serve the CLI). */
+        enabled: z.boolean().default(true),
+        /** How often due schedules are looked for. */
+        tickMs: z.number().int().min(100).default(1000),
+        /** How long a scheduled run waits for the site while another snapshot, prune or verify holds it. */
+        waitForSiteMs: z.number().int().min(0).default(30 * 60_000),
+      })
+      .strict()
+      .default({ enabled: true, tickMs: 1000, waitForSiteMs: 30 * 60_000 }),
     log: logSchema,
   })
   .strict();

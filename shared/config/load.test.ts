@@ -76,4 +76,16 @@ describe('controller config', () => {
       'invalid configuration in environment (FFK_CONTROLLER_*): id: must be 1-63',
     );
   });
+
+  it.each([
+    [{}, '127.0.0.1:9464'],
+    [{ FFK_CONTROLLER_METRICS__LISTEN: '' }, ''],
+    [{ FFK_CONTROLLER_METRICS__LISTEN: '0.0.0.0:0' }, '0.0.0.0:0'],
+  ])('metrics.listen from %j is %j', (env, listen) => {
+    expect(loadControllerConfig(undefined, env).metrics.listen).toBe(listen);
+  });
+
+  it('rejects a metrics address that is not host:port, naming the field', () => {
+    expect(() => loadControllerConfig(undefined, { FFK_CONTROLLER_METRICS__LISTEN: '9464' })).toThrow('metrics.listen');
+  });
 });

@@ -194,6 +194,8 @@ export interface CheckRequest {
 export interface CheckResult {
   ok: boolean;
   problems: string[];
+  /** Ids of stored packs found damaged, when the engine names them (restic's `--read-data` does). */
+  damagedPacks?: string[];
 }
 
 /**
@@ -235,6 +237,11 @@ export interface Repository {
   listSnapshots(filter?: SnapshotFilter, options?: OperationOptions): Promise<SnapshotInfo[]>;
   forget(request: ForgetRequest, options?: OperationOptions): Promise<ForgetResult>;
   check(request?: CheckRequest, options?: OperationOptions): Promise<CheckResult>;
+  /**
+   * Ids of the snapshots that reference data in any of the given packs (those of `CheckResult.damagedPacks`),
+   * so a damaged pack can be traced to the snapshots it breaks. Optional: engines that cannot tell omit it.
+   */
+  snapshotsUsingPacks?(packIds: string[], options?: OperationOptions): Promise<string[]>;
   stats(request: StatsRequest, options?: OperationOptions): Promise<RepositoryStats>;
   /**
    * Removes locks left by processes that no longer run (e.g. a crashed agent); live locks are kept.

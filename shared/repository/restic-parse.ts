@@ -123,5 +123,7 @@ export function checkResult(ctx: ResticContext, spec: RunSpec, result: RunResult
     .split('\n')
     .map((l) => stripAnsi(l).trim())
     .filter((l) => l.length > 0 && !CHECK_NOISE.some((re) => re.test(l)));
-  return { ok: false, problems: problems.length > 0 ? problems : ['repository contains errors'] };
+  // `Pack ID does not match, want <id>, got <hash>` (read-data) and `pack <id>: …` name the damaged pack.
+  const damagedPacks = [...new Set([...text.matchAll(/\b(?:want|pack) ([0-9a-f]{64})\b/gi)].map((m) => (m[1] as string).toLowerCase()))];
+  return { ok: false, problems: problems.length > 0 ? problems : ['repository contains errors'], ...(damagedPacks.length > 0 ? { damagedPacks } : {}) };
 }

@@ -209,6 +209,14 @@ export class ResticRepository implements Repository {
     return checkResult(this.ctx, spec, result);
   }
 
+  /** `restic find --pack ID… --json`: the snapshots whose files use blobs of those packs. */
+  async snapshotsUsingPacks(packIds: string[], options: OperationOptions = {}): Promise<string[]> {
+    const ids = packIds.filter((id) => /^[0-9a-f]{64}$/.test(id));
+    if (ids.length === 0) return [];
+    const result = await this.run({ operation: 'find packs', args: ['find', '--json', '--pack', ...ids] }, options);
+    return [...new Set([...result.stdout.matchAll(/"snapshot":"([0-9a-f]{64})"/g)].map((m) => m[1] as string))];
+  }
+
   /** Sizes of the repository or of selected snapshots; see `StatsRequest`. */
   async stats(request: StatsRequest, options: OperationOptions = {}): Promise<RepositoryStats> {
     const ids = (request.snapshotIds ?? []).map((id) => checkSnapshotId(id, 'snapshotIds'));

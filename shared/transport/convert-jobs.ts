@@ -1,9 +1,14 @@
 /** Conversions of jobs, job events and snapshot summaries to and from their proto messages. */
 import { JobPhase as PbJobPhase, type JobEvent as PbJobEvent } from '../../proto/gen/ffkeeper/v1/common.js';
-import type { JobRecord as PbJobRecord, SnapshotSummary as PbSnapshotSummary } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type {
+  JobRecord as PbJobRecord,
+  SnapshotSummary as PbSnapshotSummary,
+  Verification as PbVerification,
+} from '../../proto/gen/ffkeeper/v1/controller.js';
 import { isErrorCode } from '../errors.js';
 import type { JobError, JobEvent, JobKind, JobPhase, JobRecord } from '../jobs.js';
 import type { SnapshotSummary } from '../manifest.js';
+import type { Verification } from '../verification.js';
 
 export type { SnapshotSummary } from '../manifest.js';
 
@@ -91,10 +96,47 @@ export function jobRecordFromProto(r: PbJobRecord): JobRecord {
   };
 }
 
+export function verificationToProto(v: Verification): PbVerification {
+  return {
+    site: v.site,
+    snapshotId: v.snapshotId,
+    jobId: v.jobId,
+    time: v.time,
+    ok: v.ok,
+    readData: v.readData,
+    durationMs: v.durationMs,
+    steps: v.steps.map((st) => ({ name: st.name, host: st.host ?? '', ok: st.ok, durationMs: st.durationMs, detail: st.detail })),
+    integrity: v.integrity,
+    error: v.error ?? '',
+  };
+}
+
+export function verificationFromProto(v: PbVerification): Verification {
+  return {
+    site: v.site,
+    snapshotId: v.snapshotId,
+    jobId: v.jobId,
+    time: v.time ?? new Date(0),
+    ok: v.ok,
+    readData: v.readData,
+    durationMs: v.durationMs,
+    steps: v.steps.map((st) => ({ name: st.name, ...(st.host ? { host: st.host } : {}), ok: st.ok, durationMs: st.durationMs, detail: st.detail })),
+    ...(v.integrity ? { integrity: v.integrity } : {}),
+    ...(v.error ? { error: v.error } : {}),
+  };
+}
+
 export function snapshotToProto(s: SnapshotSummary): PbSnapshotSummary {
-  return { ...s };
+  const { verification, ...rest } = s;
+  return { ...rest, verification: verification ? verificationToProto(verification) : undefined };
 }
 
 export function snapshotFromProto(s: PbSnapshotSummary): SnapshotSummary {
-  return { ...s, createdAt: s.createdAt ?? new Date(0), sealedAt: s.sealedAt ?? new Date(0) };
+  const { verification, ...rest } = s;
+  return {
+    ...rest,
+    createdAt: s.createdAt ?? new Date(0),
+    sealedAt: s.sealedAt ?? new Date(0),
+    ...(verification ? { verification: verificationFromProto(verification) } : {}),
+  };
 }

@@ -1,7 +1,7 @@
 /** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET } from '../names.js';
+import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
 
 export type { KV } from '@nats-io/kv';
@@ -40,6 +40,26 @@ export function openCatalogBucket(nc: NatsConnection): Promise<KV> {
 /** Job records. */
 export function openJobsBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, JOBS_BUCKET, {});
+}
+
+/** Site leases (expiry is in the value; the holder renews it). */
+export function openLeasesBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, LEASES_BUCKET, {});
+}
+
+/** Schedules per site and kind. */
+export function openSchedulesBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, SCHEDULES_BUCKET, {});
+}
+
+/** Retention policies per site. */
+export function openRetentionBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, RETENTION_BUCKET, {});
+}
+
+/** Snapshot verifications by site and cut. */
+export function openVerificationsBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, VERIFICATIONS_BUCKET, {});
 }
 
 /** Current (last) values of the keys matching `filter`, skipping deleted ones. */

@@ -14,10 +14,16 @@ export interface TestFleet {
   nats: TestNats;
   root: string;
   controllerAddress: string;
+  /** The controller's Prometheus endpoint, `http://127.0.0.1:PORT/metrics`. */
+  controllerMetricsUrl: string;
   controller: TestProcess;
+  /** Where the controller keeps the sites' restic repositories and their generated passwords. */
+  repositories: { root: string; secretsFile: string; cacheDir: string };
   sites: Map<string, SiteState>;
   /** Agent processes by `site/host`. */
   agents: Map<string, TestProcess>;
+  /** An agent's Prometheus endpoint (dev-site agents listen on a free port and log it), once it listens. */
+  agentMetricsUrl(site: string, host: string): Promise<string>;
   cli(...args: string[]): Promise<CliResult>;
   /** `cli(...)` parsed as JSON; throws with stderr on a non-zero exit. */
   json<T>(...args: string[]): Promise<T>;
@@ -32,8 +38,10 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[]): Pro
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
   const controllerAddress = `127.0.0.1:${await freePort()}`;
+  const controllerMetrics = `127.0.0.1:${await freePort()}`;
   const controllerConfig = tmp.write('controller.yaml', {
     grpc: { listen: controllerAddress },
+    metrics: { listen: controllerMetrics },
     nats: { servers: [nats.url] },
     repositories: {
       root: path.join(tmp.dir, 'repos'),
@@ -48,11 +56,19 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[]): Pro
     nats,
     root,
     controllerAddress,
+    controllerMetricsUrl: `http://${controllerMetrics}/metrics`,
     get controller() {
       return controller;
     },
+    repositories: { root: path.join(tmp.dir, 'repos'), secretsFile: path.join(tmp.dir, 'secrets.json'), cacheDir: path.join(tmp.dir, 'cache') },
     sites: states,
     agents,
+    async agentMetricsUrl(site, host) {
+      const p = agents.get(`${site}/${host}`);
+      if (!p) throw new Error(`no agent ${site}/${host}`);
+      const { value } = await waitFor(async () => /metrics listening on (http:\/\/[^\s"]+)/.exec(p.logs())?.[1], 15_000);
+      return value;
+    },
     cli: (...args) => runCli([...args, '--controller', controllerAddress]),
     async json<T>(...args: string[]) {
       const r = await runCli([...args, '--json', '--controller', controllerAddress]);

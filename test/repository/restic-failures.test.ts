@@ -117,6 +117,10 @@ describe('ResticRepository: typed failures', () => {
     const result = await own.check({ readData: true });
     expect(result.ok).toBe(false);
     expect(result.problems.join('\n')).toContain(`Pack ID does not match, want ${path.basename(pack)}`);
+    // The damaged pack is named, and traced to the snapshot whose files use it (what verify reports).
+    expect(result.damagedPacks).toEqual([path.basename(pack)]);
+    const [snapshot] = await own.listSnapshots();
+    expect(await own.snapshotsUsingPacks([path.basename(pack)])).toEqual([snapshot?.id]);
   });
 
   it('the password is in neither restic argv nor the debug log', async () => {

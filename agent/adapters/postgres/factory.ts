@@ -50,6 +50,7 @@ export function createPostgresDriver(config: PostgresComponentConfig, deps: Post
     database: config.database,
     ...(config.pgbouncer.database === undefined ? {} : { poolerDatabase: config.pgbouncer.database }),
     owner: config.owner,
+    endpoint: { host: config.host, port: config.port },
     units: { app: config.units.app, pgbouncer: config.units.pgbouncer },
     ...(deps.pauseTimeoutMs === undefined ? {} : { pauseTimeoutMs: deps.pauseTimeoutMs }),
     ...(deps.restoreVerify === undefined ? {} : { restoreVerify: deps.restoreVerify }),

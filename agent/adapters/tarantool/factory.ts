@@ -13,6 +13,7 @@ import type { ShardEndpoint } from './connection.js';
 import { FsShardFiles } from './fs-shard-files.js';
 import { IprotoGalleryStore } from './iproto-gallery-store.js';
 import { IprotoShardAdmin } from './iproto-shard-admin.js';
+import { SpawnedScratchInstances } from './scratch-instances.js';
 
 export type TarantoolComponentConfig = Extract<ComponentConfig, { kind: 'tarantool' }>;
 
@@ -39,7 +40,7 @@ async function resolveDir(dir: string): Promise<string> {
 /** The driver of one configured shard. Close it with `driver.close()`. */
 export function createTarantoolDriver(
   config: TarantoolComponentConfig,
-  deps: { services: ServiceManager; logger: Logger; timings?: Partial<TarantoolTimings> },
+  deps: { services: ServiceManager; logger: Logger; timings?: Partial<TarantoolTimings>; env?: NodeJS.ProcessEnv },
 ): TarantoolShardDriver {
   const endpoint = shardEndpoint(config);
   return new TarantoolShardDriver(
@@ -52,6 +53,12 @@ export function createTarantoolDriver(
       logger: deps.logger,
       realpath: resolveDir,
       ...(deps.timings ? { timings: deps.timings } : {}),
+      scratch: new SpawnedScratchInstances({
+        ...(config.user === undefined ? {} : { user: config.user }),
+        ...(config.password === undefined ? {} : { password: config.password }),
+        ...(deps.env ? { env: deps.env } : {}),
+      }),
+      ...(config.sandboxInitLua ? { sandboxInitLua: config.sandboxInitLua } : {}),
     },
   );
 }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../../../shared/logger.js';
 import type { Repository, ProgressEvent } from '../../../shared/repository/repository.js';
+import type { SandboxComponent } from '../../../shared/sandbox.js';
 
 /** What a component snapshot is tagged with; `shared/tags.ts` turns it into repository tags. */
 export interface ComponentTags {
@@ -55,6 +56,29 @@ export interface RestoreReport {
   steps: RestoreStepReport[];
 }
 
+/**
+ * Something a sandbox restore creates outside its directory, recorded in the sandbox's ledger before it
+ * is created, so a drop (or an agent restart after a crash) can remove it: a scratch database, a scratch
+ * instance (its pid file lives in `dir`).
+ */
+export type SandboxResource =
+  | { kind: 'database'; component: string; database: string }
+  | { kind: 'instance'; component: string; dir: string };
+
+/** What a sandbox restore gets: a restore context plus the sandbox's own directory for this component. */
+export interface SandboxRestoreContext extends Omit<RestoreContext, 'targetDir'> {
+  sandboxId: string;
+  /** An empty directory the agent owns (`<cacheDir>/sandbox/<id>/<kind>-<name>`), removed with the sandbox. */
+  dir: string;
+  /** Records a resource in the sandbox's ledger; call it before creating the resource. */
+  record(resource: SandboxResource): Promise<void>;
+}
+
+/** A component restored into a sandbox: the checked steps and where it can be reached. */
+export interface SandboxRestoreReport extends RestoreReport {
+  endpoint: SandboxComponent;
+}
+
 export interface ComponentDriver {
   readonly kind: CutPoint['kind'];
   readonly name: string;
@@ -74,6 +98,14 @@ export interface ComponentDriver {
   release(): Promise<void>;
   /** Restores the artifact; every step checked and reported; stops at the first failed step naming it. */
   restore(ctx: RestoreContext): Promise<RestoreReport>;
+  /**
+   * Restores the artifact into a sandbox (a verify drill, DESIGN.md §7): a scratch database, a scratch
+   * instance, a directory; the live component is never touched. Steps are checked and reported like a
+   * restore's; a failure leaves what was made for `releaseSandbox` (every resource is in the ledger).
+   */
+  restoreSandbox?(ctx: SandboxRestoreContext): Promise<SandboxRestoreReport>;
+  /** Removes one resource a sandbox restore of this driver recorded. Idempotent; returns what it did. */
+  releaseSandbox?(resource: SandboxResource): Promise<string>;
   /**
    * Starts what the driver keeps running between cuts (uploads: the deletion shield's watcher), at agent
    * start. Idempotent; a driver that needs it also does it lazily in prepare().

@@ -129,13 +129,19 @@ describe('snapshot create', () => {
 describe('snapshot list', () => {
   it('prints a table of the sealed snapshots', async () => {
     const { deps, api, cap } = makeDeps();
-    api.snapshots = [snapshotSummary(), snapshotSummary({ id: 'c-2', createdAt: at(3_600_000), bytes: 1536, dataAddedBytes: 0, freezeWindowMs: 1260, components: ['postgres:main'] })];
+    const verified = { site: 'msk-1', snapshotId: 'c-2', jobId: 'j-v', time: at(3_700_000), ok: true, readData: false, durationMs: 9000, steps: [] };
+    api.snapshots = [
+      snapshotSummary(),
+      snapshotSummary({ id: 'c-2', createdAt: at(3_600_000), bytes: 1536, dataAddedBytes: 0, freezeWindowMs: 1260, components: ['postgres:main'], verification: verified }),
+      snapshotSummary({ id: 'c-3', createdAt: at(3_600_000), verification: { ...verified, snapshotId: 'c-3', ok: false } }),
+    ];
     await runSnapshotList({ site: 'msk-1', json: false }, deps);
     expect(cap.out.join('\n')).toBe(
       [
-        'ID               CREATED              SIZE     ADDED     FREEZE  COMPONENTS  STATUS',
-        'c-20261121-1000  2026-11-21 10:00:00  5.0 GiB  12.0 MiB  23ms    3           sealed',
-        'c-2              2026-11-21 11:00:00  1.5 KiB  0 B       1.2s    1           sealed',
+        'ID               CREATED              SIZE     ADDED     FREEZE  COMPONENTS  STATUS  VERIFIED',
+        'c-20261121-1000  2026-11-21 10:00:00  5.0 GiB  12.0 MiB  23ms    3           sealed  -',
+        'c-2              2026-11-21 11:00:00  1.5 KiB  0 B       1.2s    1           sealed  ok 11-21 11:01',
+        'c-3              2026-11-21 11:00:00  5.0 GiB  12.0 MiB  23ms    3           sealed  FAILED 11-21 11:01',
       ].join('\n'),
     );
   });
@@ -169,6 +175,7 @@ describe('snapshot show', () => {
         'size:     3.0 MiB in 3 files, 1.0 KiB added to the repository',
         'job:      j-1 (manual)',
         'models:   ffsec_face_objects: face-v1',
+        'verified: never (ffkeeper verify --site msk-1 --snapshot c-20261121-1000)',
         '',
         'COMPONENT          HOST  SNAPSHOT IDS  SIZE     FILES  CUT POINT',
         'postgres:main      db    aa11          2.0 KiB  1      lsn 0/1A2B3C4, exported snapshot 00000003-1B-1',
@@ -176,6 +183,23 @@ describe('snapshot show', () => {
       ].join('\n'),
     );
     expect(api.calls).toEqual([{ method: 'getSnapshot', args: ['c-20261121-1000', 'msk-1'] }]);
+  });
+
+  it('shows the latest verification, step by step', async () => {
+    const { deps, api, cap } = makeDeps();
+    const steps = [
+      { name: 'repository-check', ok: true, durationMs: 800, detail: 'no errors' },
+      { name: 'drill postgres:main', host: 'db', ok: false, durationMs: 1500, detail: 'load failed' },
+    ];
+    const verification = { site: 'msk-1', snapshotId: 'c-20261121-1000', jobId: 'j-v', time: at(60_000), ok: false, readData: true, durationMs: 2500, steps, error: 'drill failed' };
+    api.snapshots = [snapshotSummary({ verification })];
+    api.manifests.set('c-20261121-1000', encodeManifest(manifest()));
+    await runSnapshotShow({ id: 'c-20261121-1000', site: 'msk-1', json: false }, deps);
+    const out = cap.out.join('\n');
+    expect(out).toContain('verified: FAILED 11-21 10:01');
+    expect(out).toContain("verification of snapshot c-20261121-1000 (site 'msk-1'): FAILED at 2026-11-21 10:01:00 in 2.5s, read data: yes, job j-v");
+    expect(out).toMatch(/drill postgres:main\s+db\s+FAILED\s+1\.5s\s+load failed/);
+    expect(out).toContain('error: drill failed');
   });
 
   it('--json prints the manifest', async () => {

@@ -10,6 +10,7 @@ import { renderTable, toJson } from '../format.js';
 import { confirmAction, type JobCommandDeps } from '../terminal.js';
 import { formatBytes, formatDuration, formatLocalTime } from '../units.js';
 import { checkId } from '../validate.js';
+import { verificationLines, verifiedCell } from './verify.js';
 
 export { runSnapshotCreate, type SnapshotCreateOptions, type SnapshotCreateResult } from './snapshot-create.js';
 
@@ -18,7 +19,7 @@ export interface SnapshotListOptions {
   json: boolean;
 }
 
-/** Runs `snapshot list`: ID, CREATED, SIZE, ADDED, FREEZE, COMPONENTS (count), STATUS; newest first as the controller lists them. */
+/** Runs `snapshot list`: ID, CREATED, SIZE, ADDED, FREEZE, COMPONENTS (count), STATUS, VERIFIED; newest first as the controller lists them. */
 export async function runSnapshotList(opts: SnapshotListOptions, deps: JobCommandDeps): Promise<void> {
   checkId(opts.site, '--site');
   const snaps = await deps.api.listSnapshots(opts.site);
@@ -38,8 +39,9 @@ export async function runSnapshotList(opts: SnapshotListOptions, deps: JobComman
     formatDuration(s.freezeWindowMs),
     String(s.components.length),
     s.status,
+    verifiedCell(s.verification),
   ]);
-  deps.io.out(renderTable(['ID', 'CREATED', 'SIZE', 'ADDED', 'FREEZE', 'COMPONENTS', 'STATUS'], rows));
+  deps.io.out(renderTable(['ID', 'CREATED', 'SIZE', 'ADDED', 'FREEZE', 'COMPONENTS', 'STATUS', 'VERIFIED'], rows));
 }
 
 export interface SnapshotShowOptions {
@@ -78,8 +80,10 @@ function showLines(summary: SnapshotSummary, m: Manifest): string[] {
     `size:     ${formatBytes(m.totals.bytes)} in ${m.totals.files} files, ${formatBytes(m.totals.dataAddedBytes)} added to the repository`,
     `job:      ${m.jobId}${m.reason ? ` (${m.reason})` : ''}`,
     `models:   ${models.length > 0 ? models.join(', ') : 'none recorded'}`,
+    `verified: ${summary.verification ? verifiedCell(summary.verification) : 'never (ffkeeper verify --site ' + summary.site + ' --snapshot ' + summary.id + ')'}`,
     '',
     renderTable(['COMPONENT', 'HOST', 'SNAPSHOT IDS', 'SIZE', 'FILES', 'CUT POINT'], m.components.map(componentRow)),
+    ...(summary.verification ? ['', ...verificationLines(summary.verification)] : []),
   ];
 }
 

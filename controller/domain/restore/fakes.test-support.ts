@@ -7,6 +7,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import type { AgentDescription, ComponentInfo } from '../../../shared/fleet.js';
 import type { JobProgress } from '../../../shared/jobs.js';
 import { MANIFEST_VERSION, type ComponentArtifact, type Manifest, type ManifestComponent } from '../../../shared/manifest.js';
+import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import type { AgentClient, AgentRestoreStep, CatalogStore, IntegrityReport, RepositoryAccess, SiteRepositories } from '../ports.js';
@@ -147,8 +148,25 @@ export class FakeCatalog implements CatalogStore {
   }
 }
 
-/** Agent calls, logged as `stop <addr> <units>`, `restore <addr> <ref>`, `start <addr> <units>`, `check <addr>`. */
+/** Where a fake agent says a sandboxed component is. */
+function fakeEndpoint(a: ComponentArtifact): SandboxComponent {
+  const name = a.component.split(':')[1] ?? '';
+  if (a.kind === 'postgres') return { kind: 'postgres', component: a.component, host: '127.0.0.1', port: 5432, database: `ffk_drill_${name}`, owner: 'ntech' };
+  if (a.kind === 'tarantool') return { kind: 'tarantool', component: a.component, name, host: '127.0.0.1', port: 40000 };
+  return { kind: 'uploads', component: a.component, roots: [{ original: '/var/lib/findface-security/uploads', restored: `/cache/sandbox/${name}` }] };
+}
+
+/**
+ * Agent calls, logged as `stop <addr> <units>`, `restore <addr> <ref>`, `start <addr> <units>`, `check <addr>`,
+ * `sandbox <addr> <refs>`, `drop <addr> <sandboxId>`.
+ */
 export class FakeAgents implements AgentClient {
+  /** `restoreSandbox` fails at these refs (components before them on the host succeed). */
+  readonly sandboxFailures = new Map<string, Error>();
+  /** `dropSandbox` on these addresses fails. */
+  readonly dropFailures = new Map<string, Error>();
+  /** The sandboxes `runCheck` was asked to check. */
+  readonly checkedSandboxes: SandboxDescription[] = [];
   /** `restore` of these refs fails (a count: that many times, then succeeds). */
   readonly restoreFailures = new Map<string, { times: number; error: Error }>();
   readonly unitFailures = new Map<string, Error>();
@@ -181,8 +199,31 @@ export class FakeAgents implements AgentClient {
     const err = this.unitFailures.get(call);
     if (err) throw err;
   }
-  async runCheck(address: string): Promise<IntegrityReport> {
+  async restoreSandbox(
+    address: string,
+    req: { jobId: string; sandboxId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess },
+    options: { timeoutMs: number; onProgress?: (p: JobProgress) => void; onStep?: (s: AgentRestoreStep) => void },
+  ): Promise<{ steps: AgentRestoreStep[]; components: SandboxComponent[] }> {
+    this.calls.push(`sandbox ${address} ${req.artifacts.map((a) => a.component).join(',')}`);
+    const steps: AgentRestoreStep[] = [];
+    for (const a of req.artifacts) {
+      const failure = this.sandboxFailures.get(a.component);
+      if (failure) throw failure;
+      const step: AgentRestoreStep = { component: a.component, step: 'load', ok: true, durationMs: 7, detail: '' };
+      options.onStep?.(step);
+      steps.push(step);
+    }
+    return { steps, components: req.artifacts.map(fakeEndpoint) };
+  }
+  async dropSandbox(address: string, sandboxId: string): Promise<{ existed: boolean; released: string[] }> {
+    this.calls.push(`drop ${address} ${sandboxId}`);
+    const err = this.dropFailures.get(address);
+    if (err) throw err;
+    return { existed: true, released: [`directory ${sandboxId} removed`] };
+  }
+  async runCheck(address: string, options?: { sandbox?: SandboxDescription }): Promise<IntegrityReport> {
     this.calls.push(`check ${address}`);
+    if (options?.sandbox) this.checkedSandboxes.push(options.sandbox);
     const r = this.reports.get(address) ?? { configured: false, ok: false, errors: 0, warnings: 0, summary: '' };
     if (r instanceof Error) throw r;
     return r;

@@ -12,6 +12,7 @@ import { encodeManifest } from '../../../shared/manifest-codec.js';
 import { cutTag, snapshotTags } from '../../../shared/tags.js';
 import type { FleetInventory } from '../fleet.js';
 import { newJobId, type JobContext } from '../jobs.js';
+import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
 import type { AgentClient, CatalogStore, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { planParticipants, type Participant } from './plan.js';
 
@@ -28,6 +29,8 @@ export interface SnapshotCoordinatorDeps {
   holdFrozenMs?: number;
   logger: Logger;
   now?: () => Date;
+  /** Told how each cut ended (duration, outcome, the sealed manifest). */
+  metrics?: ControllerMetrics;
 }
 
 export interface SnapshotRequest {
@@ -59,8 +62,12 @@ export class SnapshotCoordinator {
     const busy = this.running.get(req.site);
     if (busy) throw new ConflictError(`a snapshot of site '${req.site}' is already running (job ${busy}); try again when it ends`);
     this.running.set(req.site, ctx.id);
+    const metrics = this.deps.metrics ?? noMetrics;
     try {
-      return await this.cut(ctx, req);
+      return await measured(
+        () => this.cut(ctx, req),
+        (ok, durationMs, manifest) => metrics.snapshotFinished(req.site, { ok, durationMs, ...(manifest ? { manifest } : {}) }),
+      );
     } finally {
       this.running.delete(req.site);
     }

@@ -9,6 +9,7 @@ import { MANIFEST_COMPONENT, MANIFEST_FILENAME, summarize, type Manifest, type S
 import { decodeManifest } from '../../../shared/manifest-codec.js';
 import { componentTag, cutTag, siteTag } from '../../../shared/tags.js';
 import type { JobRunner, RunningJob } from '../jobs.js';
+import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { CatalogStore, SiteRepositories } from '../ports.js';
 import type { SnapshotCoordinator } from './coordinator.js';
 
@@ -17,6 +18,9 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** How long a snapshot taken on behalf of another job (a restore's safety snapshot) waits for the site. */
+const SAFETY_WAIT_MS = 10 * 60_000;
 
 function checkSite(site: string): void {
   if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
@@ -29,22 +33,33 @@ export class SnapshotService {
       jobs: JobRunner;
       catalog: CatalogStore;
       repositories: SiteRepositories;
+      /** Excludes other snapshots, pruning and verification of the site while a snapshot runs. */
+      leases: SiteLeases;
       logger: Logger;
     },
   ) {}
 
-  /** Starts a snapshot job of `site`. */
-  create(req: { site: string; leaseMs?: number; reason?: string }): Promise<RunningJob> {
+  /**
+   * Starts a snapshot job of `site`. While another snapshot (or a prune, a verify) of the site runs, the
+   * request is refused with a ConflictError naming it, or with `wait` waits for it to end.
+   */
+  create(req: { site: string; leaseMs?: number; reason?: string; wait?: LeaseMode }): Promise<RunningJob> {
     checkSite(req.site);
     const reason = req.reason || 'manual';
-    return this.deps.jobs.start('snapshot', req.site, async (ctx) => {
-      await this.deps.coordinator.run(ctx, { site: req.site, reason, ...(req.leaseMs ? { leaseMs: req.leaseMs } : {}) });
-    });
+    return this.deps.jobs.start(
+      'snapshot',
+      req.site,
+      async (ctx) => {
+        await this.deps.coordinator.run(ctx, { site: req.site, reason, ...(req.leaseMs ? { leaseMs: req.leaseMs } : {}) });
+      },
+      {},
+      { acquire: async (jobId) => (await this.deps.leases.acquire(req.site, 'snapshot', jobId, req.wait ?? { wait: false })).release },
+    );
   }
 
   /** Takes a snapshot as its own job and waits for it (e.g. the safety snapshot before a restore). */
   async take(site: string, reason: string): Promise<Manifest> {
-    const job = await this.create({ site, reason });
+    const job = await this.create({ site, reason, wait: { wait: true, timeoutMs: SAFETY_WAIT_MS } });
     const record = await job.done;
     if (record.phase !== 'Completed') {
       throw new FfkError(record.error?.code ?? 'INTERNAL', `snapshot of site '${site}' (${reason}) failed in job ${record.id}: ${record.error?.message ?? record.phase}`);
@@ -70,12 +85,14 @@ export class SnapshotService {
   async delete(site: string, id: string): Promise<number> {
     checkSite(site);
     await this.get(id, site);
-    await this.deps.catalog.delete(site, id);
-    const repo = await this.deps.repositories.open(site);
-    const snaps = await repo.listSnapshots({ tags: [siteTag(site), cutTag(id)] });
-    if (snaps.length === 0) return 0;
-    const r = await repo.forget({ snapshotIds: snaps.map((s) => s.id) });
-    return r.removed.length;
+    return this.deps.leases.with(site, 'delete', id, { wait: false }, async () => {
+      await this.deps.catalog.delete(site, id);
+      const repo = await this.deps.repositories.open(site);
+      const snaps = await repo.listSnapshots({ tags: [siteTag(site), cutTag(id)] });
+      if (snaps.length === 0) return 0;
+      const r = await repo.forget({ snapshotIds: snaps.map((s) => s.id) });
+      return r.removed.length;
+    });
   }
 
   /** Makes the site's catalog match the manifests stored in its repository. */

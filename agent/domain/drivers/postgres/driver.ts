@@ -10,9 +10,20 @@
 import { IllegalStateError, TimeoutError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
-import type { ComponentArtifact, ComponentDriver, CutPoint, RestoreContext, RestoreReport, UploadContext } from '../types.js';
+import type {
+  ComponentArtifact,
+  ComponentDriver,
+  CutPoint,
+  RestoreContext,
+  RestoreReport,
+  SandboxResource,
+  SandboxRestoreContext,
+  SandboxRestoreReport,
+  UploadContext,
+} from '../types.js';
 import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
+import { restorePostgresSandbox } from './sandbox.js';
 import { withTimeout } from './streams.js';
 import { uploadDump } from './upload.js';
 
@@ -45,6 +56,8 @@ export interface PostgresDriverOptions {
   pauseTimeoutMs?: number;
   /** What the restore reads before touching anything; default `open`. */
   restoreVerify?: 'open' | 'full';
+  /** The server as a verify drill's integrity check reaches it (a sandbox's scratch database is there). */
+  endpoint?: { host: string; port: number };
   ports: PostgresDriverPorts;
   logger: Logger;
 }
@@ -187,5 +200,20 @@ export class PostgresDriver implements ComponentDriver {
     const { server, loader, app, services } = this.ports;
     const settings = { ref: this.ref, database, owner, units, verify: this.options.restoreVerify ?? 'open', progressIntervalMs: 1000 };
     return restorePostgres({ server, loader, app, services }, settings, ctx);
+  }
+
+  /** The dump loaded into a scratch database (verify drill); see sandbox.ts. */
+  restoreSandbox(ctx: SandboxRestoreContext): Promise<SandboxRestoreReport> {
+    const endpoint = this.options.endpoint ?? { host: '127.0.0.1', port: 5432 };
+    return restorePostgresSandbox(this.ports, { ref: this.ref, owner: this.options.owner, endpoint }, ctx);
+  }
+
+  /** Drops a sandbox's scratch database (terminating its sessions); nothing when it is gone already. */
+  async releaseSandbox(resource: SandboxResource): Promise<string> {
+    if (resource.kind !== 'database' || !resource.database.startsWith('ffk_drill_')) {
+      throw new ValidationError(`${this.ref} cannot release sandbox resource ${JSON.stringify(resource)}`, { field: 'resource' });
+    }
+    await this.ports.server.dropDatabase(resource.database);
+    return `database ${resource.database} dropped on ${this.ports.server.address}`;
   }
 }

@@ -49,7 +49,7 @@ export interface RestorePorts {
 }
 
 /** Where the dump lives in the repository, taken from the artifact. */
-interface DumpSource {
+export interface DumpSource {
   snapshotId: string;
   file: string;
   sha256: string | undefined;
@@ -98,7 +98,7 @@ async function probeDump(repository: Repository, source: DumpSource, full: boole
 }
 
 /** Repository reachable, password right, snapshot and file present, data readable. */
-async function checkArtifact(repository: Repository, artifact: ComponentArtifact, source: DumpSource, options: { full: boolean; signal?: AbortSignal }): Promise<string> {
+export async function checkArtifact(repository: Repository, artifact: ComponentArtifact, source: DumpSource, options: { full: boolean; signal?: AbortSignal }): Promise<string> {
   const signal = options.signal ? { signal: options.signal } : {};
   await repository.describe(signal);
   const snapshots = await repository.listSnapshots({ tags: [componentTag(artifact.component)] }, signal);
@@ -251,7 +251,7 @@ class PostgresRestore {
 }
 
 /** The loaded stream must have ended with the recorded length and sha256. */
-function checkLoaded(hasher: Sha256Stream, source: DumpSource): void {
+export function checkLoaded(hasher: Sha256Stream, source: DumpSource): void {
   if (source.sha256 !== undefined && hasher.sha256 !== source.sha256) {
     throw new ValidationError(`dump ${source.file} of snapshot '${source.snapshotId}' read back with sha256 ${hasher.sha256 ?? '(incomplete)'}, recorded ${source.sha256}`, {
       field: 'checksums',

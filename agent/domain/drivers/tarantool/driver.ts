@@ -12,8 +12,19 @@ import { randomBytes } from 'node:crypto';
 import { ConflictError, IllegalStateError, TimeoutError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
-import type { ComponentArtifact, ComponentDriver, CutPoint, RestoreContext, RestoreReport, UploadContext } from '../types.js';
-import { restoreShard } from './restore.js';
+import type {
+  ComponentArtifact,
+  ComponentDriver,
+  CutPoint,
+  RestoreContext,
+  RestoreReport,
+  SandboxResource,
+  SandboxRestoreContext,
+  SandboxRestoreReport,
+  UploadContext,
+} from '../types.js';
+import { restoreShard, type ShardRestoreDeps } from './restore.js';
+import { releaseShardSandbox, restoreShardSandbox, type ScratchInstances } from './sandbox.js';
 import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
 import { uploadCheckpoint, type TarantoolCut } from './upload.js';
 
@@ -59,6 +70,10 @@ export interface TarantoolDriverDeps {
   /** Resolves symlinks, to compare configured and actual directories. */
   realpath: (dir: string) => Promise<string>;
   timings?: Partial<TarantoolTimings>;
+  /** Scratch instances for verify drills; without it the shard cannot be restored into a sandbox. */
+  scratch?: ScratchInstances;
+  /** Lua a scratch instance runs after box.cfg (see the `sandboxInitLua` config field). */
+  sandboxInitLua?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -150,19 +165,35 @@ export class TarantoolShardDriver implements ComponentDriver {
   }
 
   restore(ctx: RestoreContext): Promise<RestoreReport> {
+    return restoreShard(this.restoreDeps(), ctx);
+  }
+
+  /** Checkpoint files placed in the sandbox and a scratch instance started from them; see sandbox.ts. */
+  restoreSandbox(ctx: SandboxRestoreContext): Promise<SandboxRestoreReport> {
+    const scratch = this.deps.scratch;
+    if (!scratch) throw new IllegalStateError(`${this.ref}: this agent cannot start scratch Tarantool instances`);
+    return restoreShardSandbox({ restore: this.restoreDeps(), name: this.name, scratch, ...(this.deps.sandboxInitLua ? { initLua: this.deps.sandboxInitLua } : {}) }, ctx);
+  }
+
+  /** Stops a sandbox's scratch instance. */
+  releaseSandbox(resource: SandboxResource): Promise<string> {
+    if (resource.kind !== 'instance' || !this.deps.scratch) {
+      throw new ValidationError(`${this.ref} cannot release sandbox resource ${JSON.stringify(resource)}`, { field: 'resource' });
+    }
+    return releaseShardSandbox(this.deps.scratch, this.ref, resource.dir);
+  }
+
+  private restoreDeps(): ShardRestoreDeps {
     const { unit, memtxDir, walDir, vinylDir } = this.settings;
-    return restoreShard(
-      {
-        ref: this.ref,
-        unit,
-        dirs: { memtx: memtxDir, wal: walDir, vinyl: vinylDir },
-        admin: this.deps.admin,
-        files: this.deps.files,
-        services: this.deps.services,
-        startTimeoutMs: this.timings.startTimeoutMs,
-      },
-      ctx,
-    );
+    return {
+      ref: this.ref,
+      unit,
+      dirs: { memtx: memtxDir, wal: walDir, vinyl: vinylDir },
+      admin: this.deps.admin,
+      files: this.deps.files,
+      services: this.deps.services,
+      startTimeoutMs: this.timings.startTimeoutMs,
+    };
   }
 
   /**

@@ -115,7 +115,7 @@ async function runLive(steps: Steps, deps: ShardRestoreDeps, plan: Plan, files: 
   o.state.aside = await steps.run('move-aside', () => deps.files.moveAside(dirs, o.label), (a) => asideSummary(a));
   await steps.run('place', () => deps.files.place(files), () => `${files.length} file(s)`);
   await steps.run('start-unit', () => deps.services.start(deps.unit), () => `${deps.unit} started`);
-  await steps.run('confirm-vclock', () => confirm(deps, plan.cut), (info) => `signature ${info.signature}, vclock ${formatVclock(info.vclock)}`);
+  await steps.run('confirm-vclock', () => confirmCheckpoint(deps, plan.cut), (info) => `signature ${info.signature}, vclock ${formatVclock(info.vclock)}`);
   const aside = o.state.aside;
   o.state.aside = undefined;
   // The restore is confirmed: a failure to delete the old files is reported, not rolled back.
@@ -197,7 +197,7 @@ async function stopUnit(deps: ShardRestoreDeps): Promise<void> {
 }
 
 /** The instance runs and recovered the cut's checkpoint: its newest checkpoint is the cut's. */
-async function confirm(deps: ShardRestoreDeps, cut: TarantoolCut): Promise<ShardInfo> {
+export async function confirmCheckpoint(deps: Pick<ShardRestoreDeps, 'ref' | 'admin' | 'startTimeoutMs'>, cut: TarantoolCut): Promise<ShardInfo> {
   const info = await deps.admin.waitRunning(deps.startTimeoutMs);
   const { checkpoints } = await deps.admin.checkpoints();
   const recovered = checkpoints[checkpoints.length - 1];

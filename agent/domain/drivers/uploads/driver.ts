@@ -25,11 +25,13 @@ import type {
   CutPoint,
   RestoreContext,
   RestoreReport,
+  SandboxRestoreContext,
+  SandboxRestoreReport,
   UploadContext,
 } from '../types.js';
 import { SHIELD_NAME, isReservedName } from './layout.js';
 import type { DeletionShield, RestoreArea, ShieldCounts, ShieldHealth, ShieldSettle, UploadTree } from './ports.js';
-import { restoreUploads } from './restore.js';
+import { restoreUploads, targetRoots, type UploadsRestoreInput } from './restore.js';
 import { isUnder, selectForBackup, type BackupSelection } from './selection.js';
 
 /** How an uploads driver is built (see `agent/adapters/uploads/factory.ts` for the wiring from config). */
@@ -375,7 +377,22 @@ export class UploadsDriver implements ComponentDriver {
 
   /** Restores into place, or below `ctx.targetDir`; see restore.ts. */
   async restore(ctx: RestoreContext): Promise<RestoreReport> {
-    return restoreUploads({
+    return restoreUploads(this.restoreInput(ctx));
+  }
+
+  /**
+   * A verify drill: the files restored below the sandbox's directory (`<dir>/files/<root as backed up>`)
+   * with the same staging and entry checks as any restore; the live roots are not touched.
+   */
+  async restoreSandbox(ctx: SandboxRestoreContext): Promise<SandboxRestoreReport> {
+    const target = `${ctx.dir}/files`;
+    const input = this.restoreInput({ ...ctx, targetDir: target });
+    const report = await restoreUploads(input);
+    return { ...report, endpoint: { kind: 'uploads', component: this.ref, roots: targetRoots(input, target) } };
+  }
+
+  private restoreInput(ctx: RestoreContext): UploadsRestoreInput {
+    return {
       ctx,
       ref: this.ref,
       roots: this.roots,
@@ -383,6 +400,6 @@ export class UploadsDriver implements ComponentDriver {
       area: this.options.area,
       keepAside: this.options.keepAside ?? false,
       ...(this.options.shield ? { shield: this.options.shield } : {}),
-    });
+    };
   }
 }

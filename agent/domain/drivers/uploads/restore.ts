@@ -159,6 +159,12 @@ async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, final
 const restored = (s: Staged): string =>
   `${s.summary.filesRestored} files, ${s.summary.bytesRestored} bytes${s.folded > 0 ? `; ${s.folded} entries folded back from the shield` : ''}`;
 
+/** Where each configured root lands in a restore into `targetDir` (a verify drill's sandbox). */
+export function targetRoots(input: UploadsRestoreInput, targetDir: string): { original: string; restored: string }[] {
+  const target = path.posix.resolve(targetDir);
+  return [...snapshotPaths(input)].map(([root, snapPath]) => ({ original: root, restored: path.posix.join(target, snapPath) }));
+}
+
 /** Restores the artifact of `input.ctx` into place or into `ctx.targetDir`. */
 export async function restoreUploads(input: UploadsRestoreInput): Promise<RestoreReport> {
   const paths = snapshotPaths(input);

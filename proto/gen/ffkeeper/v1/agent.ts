@@ -158,6 +158,11 @@ export interface RestoreRequest {
     | undefined;
   /** Restore somewhere else than the live location (uploads: a directory); empty = in place. */
   targetDir: string;
+  /**
+   * Restore into this sandbox of the agent's (a verify drill: scratch database, scratch Tarantool
+   * instances, temp directories); the live site is not touched. Excludes target_dir.
+   */
+  sandboxId: string;
 }
 
 export interface RestoreStep {
@@ -170,6 +175,8 @@ export interface RestoreStep {
 
 export interface RestoreResult {
   steps: RestoreStep[];
+  /** With sandbox_id: where each sandboxed component can be reached (shared/sandbox.ts), as a JSON array. */
+  sandboxJson: string;
 }
 
 export interface RestoreEvent {
@@ -189,6 +196,11 @@ export interface ControlUnitsResponse {
 }
 
 export interface RunCheckRequest {
+  /**
+   * Check this sandbox instead of the live site (shared/sandbox.ts SandboxDescription, as JSON); the
+   * agent hands it to its check command as a file named by the FFK_SANDBOX environment variable.
+   */
+  sandboxJson: string;
 }
 
 export interface RunCheckResponse {
@@ -197,6 +209,17 @@ export interface RunCheckResponse {
   errors: number;
   warnings: number;
   summary: string;
+}
+
+export interface DropSandboxRequest {
+  sandboxId: string;
+}
+
+export interface DropSandboxResponse {
+  /** False when the agent held no such sandbox (already dropped, or never made here). */
+  existed: boolean;
+  /** What was removed, for people ("database ffk_drill_…", "tarantool on 127.0.0.1:…", "directory …"). */
+  released: string[];
 }
 
 function createBaseDescribeRequest(): DescribeRequest {
@@ -2333,7 +2356,7 @@ export const UploadEvent: MessageFns<UploadEvent> = {
 };
 
 function createBaseRestoreRequest(): RestoreRequest {
-  return { jobId: "", artifacts: [], repository: undefined, targetDir: "" };
+  return { jobId: "", artifacts: [], repository: undefined, targetDir: "", sandboxId: "" };
 }
 
 export const RestoreRequest: MessageFns<RestoreRequest> = {
@@ -2349,6 +2372,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     }
     if (message.targetDir !== "") {
       writer.uint32(34).string(message.targetDir);
+    }
+    if (message.sandboxId !== "") {
+      writer.uint32(42).string(message.sandboxId);
     }
     return writer;
   },
@@ -2398,6 +2424,14 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
             message.targetDir = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sandboxId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2426,6 +2460,11 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
         : isSet(object.target_dir)
         ? globalThis.String(object.target_dir)
         : "",
+      sandboxId: isSet(object.sandboxId)
+        ? globalThis.String(object.sandboxId)
+        : isSet(object.sandbox_id)
+        ? globalThis.String(object.sandbox_id)
+        : "",
     };
   },
 
@@ -2443,6 +2482,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     if (message.targetDir !== "") {
       obj.targetDir = message.targetDir;
     }
+    if (message.sandboxId !== "") {
+      obj.sandboxId = message.sandboxId;
+    }
     return obj;
   },
 
@@ -2457,6 +2499,7 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
       ? RepositoryAccess.fromPartial(object.repository)
       : undefined;
     message.targetDir = object.targetDir ?? "";
+    message.sandboxId = object.sandboxId ?? "";
     return message;
   },
 };
@@ -2599,13 +2642,16 @@ export const RestoreStep: MessageFns<RestoreStep> = {
 };
 
 function createBaseRestoreResult(): RestoreResult {
-  return { steps: [] };
+  return { steps: [], sandboxJson: "" };
 }
 
 export const RestoreResult: MessageFns<RestoreResult> = {
   encode(message: RestoreResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.steps) {
       RestoreStep.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.sandboxJson !== "") {
+      writer.uint32(18).string(message.sandboxJson);
     }
     return writer;
   },
@@ -2631,6 +2677,14 @@ export const RestoreResult: MessageFns<RestoreResult> = {
             message.steps.push(RestoreStep.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sandboxJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2646,6 +2700,11 @@ export const RestoreResult: MessageFns<RestoreResult> = {
   fromJSON(object: any): RestoreResult {
     return {
       steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => RestoreStep.fromJSON(e)) : [],
+      sandboxJson: isSet(object.sandboxJson)
+        ? globalThis.String(object.sandboxJson)
+        : isSet(object.sandbox_json)
+        ? globalThis.String(object.sandbox_json)
+        : "",
     };
   },
 
@@ -2653,6 +2712,9 @@ export const RestoreResult: MessageFns<RestoreResult> = {
     const obj: any = {};
     if (message.steps?.length) {
       obj.steps = message.steps.map((e) => RestoreStep.toJSON(e));
+    }
+    if (message.sandboxJson !== "") {
+      obj.sandboxJson = message.sandboxJson;
     }
     return obj;
   },
@@ -2663,6 +2725,7 @@ export const RestoreResult: MessageFns<RestoreResult> = {
   fromPartial<I extends Exact<DeepPartial<RestoreResult>, I>>(object: I): RestoreResult {
     const message = createBaseRestoreResult();
     message.steps = object.steps?.map((e) => RestoreStep.fromPartial(e)) || [];
+    message.sandboxJson = object.sandboxJson ?? "";
     return message;
   },
 };
@@ -2927,11 +2990,14 @@ export const ControlUnitsResponse: MessageFns<ControlUnitsResponse> = {
 };
 
 function createBaseRunCheckRequest(): RunCheckRequest {
-  return {};
+  return { sandboxJson: "" };
 }
 
 export const RunCheckRequest: MessageFns<RunCheckRequest> = {
-  encode(_: RunCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: RunCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sandboxJson !== "") {
+      writer.uint32(10).string(message.sandboxJson);
+    }
     return writer;
   },
 
@@ -2948,6 +3014,14 @@ export const RunCheckRequest: MessageFns<RunCheckRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sandboxJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2960,20 +3034,30 @@ export const RunCheckRequest: MessageFns<RunCheckRequest> = {
     }
   },
 
-  fromJSON(_: any): RunCheckRequest {
-    return {};
+  fromJSON(object: any): RunCheckRequest {
+    return {
+      sandboxJson: isSet(object.sandboxJson)
+        ? globalThis.String(object.sandboxJson)
+        : isSet(object.sandbox_json)
+        ? globalThis.String(object.sandbox_json)
+        : "",
+    };
   },
 
-  toJSON(_: RunCheckRequest): unknown {
+  toJSON(message: RunCheckRequest): unknown {
     const obj: any = {};
+    if (message.sandboxJson !== "") {
+      obj.sandboxJson = message.sandboxJson;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<RunCheckRequest>, I>>(base?: I): RunCheckRequest {
     return RunCheckRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<RunCheckRequest>, I>>(_: I): RunCheckRequest {
+  fromPartial<I extends Exact<DeepPartial<RunCheckRequest>, I>>(object: I): RunCheckRequest {
     const message = createBaseRunCheckRequest();
+    message.sandboxJson = object.sandboxJson ?? "";
     return message;
   },
 };
@@ -3111,6 +3195,164 @@ export const RunCheckResponse: MessageFns<RunCheckResponse> = {
   },
 };
 
+function createBaseDropSandboxRequest(): DropSandboxRequest {
+  return { sandboxId: "" };
+}
+
+export const DropSandboxRequest: MessageFns<DropSandboxRequest> = {
+  encode(message: DropSandboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sandboxId !== "") {
+      writer.uint32(10).string(message.sandboxId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DropSandboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDropSandboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sandboxId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DropSandboxRequest {
+    return {
+      sandboxId: isSet(object.sandboxId)
+        ? globalThis.String(object.sandboxId)
+        : isSet(object.sandbox_id)
+        ? globalThis.String(object.sandbox_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DropSandboxRequest): unknown {
+    const obj: any = {};
+    if (message.sandboxId !== "") {
+      obj.sandboxId = message.sandboxId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DropSandboxRequest>, I>>(base?: I): DropSandboxRequest {
+    return DropSandboxRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DropSandboxRequest>, I>>(object: I): DropSandboxRequest {
+    const message = createBaseDropSandboxRequest();
+    message.sandboxId = object.sandboxId ?? "";
+    return message;
+  },
+};
+
+function createBaseDropSandboxResponse(): DropSandboxResponse {
+  return { existed: false, released: [] };
+}
+
+export const DropSandboxResponse: MessageFns<DropSandboxResponse> = {
+  encode(message: DropSandboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.existed !== false) {
+      writer.uint32(8).bool(message.existed);
+    }
+    for (const v of message.released) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DropSandboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDropSandboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.existed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.released.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DropSandboxResponse {
+    return {
+      existed: isSet(object.existed) ? globalThis.Boolean(object.existed) : false,
+      released: globalThis.Array.isArray(object?.released) ? object.released.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: DropSandboxResponse): unknown {
+    const obj: any = {};
+    if (message.existed !== false) {
+      obj.existed = message.existed;
+    }
+    if (message.released?.length) {
+      obj.released = message.released;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DropSandboxResponse>, I>>(base?: I): DropSandboxResponse {
+    return DropSandboxResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DropSandboxResponse>, I>>(object: I): DropSandboxResponse {
+    const message = createBaseDropSandboxResponse();
+    message.existed = object.existed ?? false;
+    message.released = object.released?.map((e) => e) || [];
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -3203,7 +3445,7 @@ export const AgentService = {
       Buffer.from(ControlUnitsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ControlUnitsResponse => ControlUnitsResponse.decode(value),
   },
-  /** Runs the site's integrity check configured on this agent. */
+  /** Runs the site's integrity check configured on this agent (on a sandbox when one is described). */
   runCheck: {
     path: "/ffkeeper.v1.Agent/RunCheck" as const,
     requestStream: false as const,
@@ -3212,6 +3454,19 @@ export const AgentService = {
     requestDeserialize: (value: Buffer): RunCheckRequest => RunCheckRequest.decode(value),
     responseSerialize: (value: RunCheckResponse): Buffer => Buffer.from(RunCheckResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RunCheckResponse => RunCheckResponse.decode(value),
+  },
+  /**
+   * Removes a verify drill's sandbox: stops its scratch instances, drops its scratch databases, removes
+   * its directory. Idempotent: an unknown sandbox is not an error.
+   */
+  dropSandbox: {
+    path: "/ffkeeper.v1.Agent/DropSandbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DropSandboxRequest): Buffer => Buffer.from(DropSandboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DropSandboxRequest => DropSandboxRequest.decode(value),
+    responseSerialize: (value: DropSandboxResponse): Buffer => Buffer.from(DropSandboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DropSandboxResponse => DropSandboxResponse.decode(value),
   },
 } as const;
 
@@ -3233,8 +3488,13 @@ export interface AgentServer extends UntypedServiceImplementation {
   restore: handleServerStreamingCall<RestoreRequest, RestoreEvent>;
   /** Starts or stops units on this host (e.g. writers before a restore). */
   controlUnits: handleUnaryCall<ControlUnitsRequest, ControlUnitsResponse>;
-  /** Runs the site's integrity check configured on this agent. */
+  /** Runs the site's integrity check configured on this agent (on a sandbox when one is described). */
   runCheck: handleUnaryCall<RunCheckRequest, RunCheckResponse>;
+  /**
+   * Removes a verify drill's sandbox: stops its scratch instances, drops its scratch databases, removes
+   * its directory. Idempotent: an unknown sandbox is not an error.
+   */
+  dropSandbox: handleUnaryCall<DropSandboxRequest, DropSandboxResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -3354,7 +3614,7 @@ export interface AgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ControlUnitsResponse) => void,
   ): ClientUnaryCall;
-  /** Runs the site's integrity check configured on this agent. */
+  /** Runs the site's integrity check configured on this agent (on a sandbox when one is described). */
   runCheck(
     request: RunCheckRequest,
     callback: (error: ServiceError | null, response: RunCheckResponse) => void,
@@ -3369,6 +3629,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RunCheckResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes a verify drill's sandbox: stops its scratch instances, drops its scratch databases, removes
+   * its directory. Idempotent: an unknown sandbox is not an error.
+   */
+  dropSandbox(
+    request: DropSandboxRequest,
+    callback: (error: ServiceError | null, response: DropSandboxResponse) => void,
+  ): ClientUnaryCall;
+  dropSandbox(
+    request: DropSandboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DropSandboxResponse) => void,
+  ): ClientUnaryCall;
+  dropSandbox(
+    request: DropSandboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DropSandboxResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -135,6 +135,45 @@ export interface SnapshotSummary {
   status: string;
   jobId: string;
   reason: string;
+  /** The snapshot's latest verification; unset when it was never verified. */
+  verification?: Verification | undefined;
+}
+
+export interface VerificationStep {
+  /** "repository-check", "drill <kind:name>", "integrity-check", "drop-sandbox" */
+  name: string;
+  host: string;
+  ok: boolean;
+  durationMs: number;
+  detail: string;
+}
+
+export interface VerificationIntegrity {
+  errors: number;
+  warnings: number;
+  summary: string;
+  host: string;
+}
+
+export interface Verification {
+  site: string;
+  snapshotId: string;
+  jobId: string;
+  time?: Date | undefined;
+  ok: boolean;
+  readData: boolean;
+  durationMs: number;
+  steps: VerificationStep[];
+  integrity?: VerificationIntegrity | undefined;
+  error: string;
+}
+
+export interface VerifyRequest {
+  site: string;
+  /** Empty: the site's newest sealed snapshot. */
+  snapshotId: string;
+  /** Read every stored byte of the repository (restic check --read-data), not only its structure. */
+  readData: boolean;
 }
 
 export interface ListSnapshotsRequest {
@@ -211,7 +250,7 @@ export interface ResumeRestoreRequest {
 
 export interface JobRecord {
   id: string;
-  /** "snapshot" | "restore" */
+  /** "snapshot" | "restore" | "prune" | "verify" */
   kind: string;
   site: string;
   phase: JobPhase;
@@ -240,6 +279,90 @@ export interface GetJobRequest {
 export interface WatchJobRequest {
   id: string;
   follow: boolean;
+}
+
+export interface Schedule {
+  site: string;
+  /** "snapshot" | "verify" | "retention" */
+  kind: string;
+  cron: string;
+  timezone: string;
+  updatedAt?: Date | undefined;
+  lastRunAt?: Date | undefined;
+  lastJobId: string;
+  lastOutcome: string;
+  nextRunAt?: Date | undefined;
+}
+
+export interface SetScheduleRequest {
+  site: string;
+  /** default "snapshot" */
+  kind: string;
+  /** default daily "0 2 * * *" */
+  cron: string;
+  /** default "UTC" */
+  timezone: string;
+}
+
+export interface ListSchedulesRequest {
+  site: string;
+}
+
+export interface ListSchedulesResponse {
+  schedules: Schedule[];
+}
+
+export interface RemoveScheduleRequest {
+  site: string;
+  kind: string;
+}
+
+export interface RemoveScheduleResponse {
+  removed: boolean;
+}
+
+export interface RetentionPolicy {
+  site: string;
+  keepLast: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  timezone: string;
+  updatedAt?: Date | undefined;
+}
+
+export interface SetRetentionRequest {
+  site: string;
+  keepLast: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  /** default "UTC" */
+  timezone: string;
+}
+
+export interface GetRetentionRequest {
+  site: string;
+}
+
+export interface PlanRetentionRequest {
+  site: string;
+}
+
+export interface RetentionDecision {
+  snapshotId: string;
+  createdAt?: Date | undefined;
+  keep: boolean;
+  reasons: string[];
+}
+
+export interface RetentionPlan {
+  policy?: RetentionPolicy | undefined;
+  decisions: RetentionDecision[];
+}
+
+export interface ApplyRetentionRequest {
+  site: string;
 }
 
 function createBaseSiteSummary(): SiteSummary {
@@ -1047,6 +1170,7 @@ function createBaseSnapshotSummary(): SnapshotSummary {
     status: "",
     jobId: "",
     reason: "",
+    verification: undefined,
   };
 }
 
@@ -1084,6 +1208,9 @@ export const SnapshotSummary: MessageFns<SnapshotSummary> = {
     }
     if (message.reason !== "") {
       writer.uint32(90).string(message.reason);
+    }
+    if (message.verification !== undefined) {
+      Verification.encode(message.verification, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1189,6 +1316,14 @@ export const SnapshotSummary: MessageFns<SnapshotSummary> = {
             message.reason = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.verification = Verification.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1236,6 +1371,7 @@ export const SnapshotSummary: MessageFns<SnapshotSummary> = {
         ? globalThis.String(object.job_id)
         : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      verification: isSet(object.verification) ? Verification.fromJSON(object.verification) : undefined,
     };
   },
 
@@ -1274,6 +1410,9 @@ export const SnapshotSummary: MessageFns<SnapshotSummary> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.verification !== undefined) {
+      obj.verification = Verification.toJSON(message.verification);
+    }
     return obj;
   },
 
@@ -1293,6 +1432,616 @@ export const SnapshotSummary: MessageFns<SnapshotSummary> = {
     message.status = object.status ?? "";
     message.jobId = object.jobId ?? "";
     message.reason = object.reason ?? "";
+    message.verification = (object.verification !== undefined && object.verification !== null)
+      ? Verification.fromPartial(object.verification)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVerificationStep(): VerificationStep {
+  return { name: "", host: "", ok: false, durationMs: 0, detail: "" };
+}
+
+export const VerificationStep: MessageFns<VerificationStep> = {
+  encode(message: VerificationStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.ok !== false) {
+      writer.uint32(24).bool(message.ok);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(32).uint32(message.durationMs);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerificationStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerificationStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerificationStep {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: VerificationStep): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerificationStep>, I>>(base?: I): VerificationStep {
+    return VerificationStep.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerificationStep>, I>>(object: I): VerificationStep {
+    const message = createBaseVerificationStep();
+    message.name = object.name ?? "";
+    message.host = object.host ?? "";
+    message.ok = object.ok ?? false;
+    message.durationMs = object.durationMs ?? 0;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseVerificationIntegrity(): VerificationIntegrity {
+  return { errors: 0, warnings: 0, summary: "", host: "" };
+}
+
+export const VerificationIntegrity: MessageFns<VerificationIntegrity> = {
+  encode(message: VerificationIntegrity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.errors !== 0) {
+      writer.uint32(8).uint32(message.errors);
+    }
+    if (message.warnings !== 0) {
+      writer.uint32(16).uint32(message.warnings);
+    }
+    if (message.summary !== "") {
+      writer.uint32(26).string(message.summary);
+    }
+    if (message.host !== "") {
+      writer.uint32(34).string(message.host);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerificationIntegrity {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerificationIntegrity();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.errors = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.warnings = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.summary = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerificationIntegrity {
+    return {
+      errors: isSet(object.errors) ? globalThis.Number(object.errors) : 0,
+      warnings: isSet(object.warnings) ? globalThis.Number(object.warnings) : 0,
+      summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+    };
+  },
+
+  toJSON(message: VerificationIntegrity): unknown {
+    const obj: any = {};
+    if (message.errors !== 0) {
+      obj.errors = Math.round(message.errors);
+    }
+    if (message.warnings !== 0) {
+      obj.warnings = Math.round(message.warnings);
+    }
+    if (message.summary !== "") {
+      obj.summary = message.summary;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerificationIntegrity>, I>>(base?: I): VerificationIntegrity {
+    return VerificationIntegrity.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerificationIntegrity>, I>>(object: I): VerificationIntegrity {
+    const message = createBaseVerificationIntegrity();
+    message.errors = object.errors ?? 0;
+    message.warnings = object.warnings ?? 0;
+    message.summary = object.summary ?? "";
+    message.host = object.host ?? "";
+    return message;
+  },
+};
+
+function createBaseVerification(): Verification {
+  return {
+    site: "",
+    snapshotId: "",
+    jobId: "",
+    time: undefined,
+    ok: false,
+    readData: false,
+    durationMs: 0,
+    steps: [],
+    integrity: undefined,
+    error: "",
+  };
+}
+
+export const Verification: MessageFns<Verification> = {
+  encode(message: Verification, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.snapshotId !== "") {
+      writer.uint32(18).string(message.snapshotId);
+    }
+    if (message.jobId !== "") {
+      writer.uint32(26).string(message.jobId);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(34).fork()).join();
+    }
+    if (message.ok !== false) {
+      writer.uint32(40).bool(message.ok);
+    }
+    if (message.readData !== false) {
+      writer.uint32(48).bool(message.readData);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(56).uint32(message.durationMs);
+    }
+    for (const v of message.steps) {
+      VerificationStep.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.integrity !== undefined) {
+      VerificationIntegrity.encode(message.integrity, writer.uint32(74).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(82).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Verification {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerification();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.readData = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.steps.push(VerificationStep.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.integrity = VerificationIntegrity.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Verification {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.String(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.String(object.snapshot_id)
+        : "",
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      readData: isSet(object.readData)
+        ? globalThis.Boolean(object.readData)
+        : isSet(object.read_data)
+        ? globalThis.Boolean(object.read_data)
+        : false,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      steps: globalThis.Array.isArray(object?.steps)
+        ? object.steps.map((e: any) => VerificationStep.fromJSON(e))
+        : [],
+      integrity: isSet(object.integrity) ? VerificationIntegrity.fromJSON(object.integrity) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: Verification): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.snapshotId !== "") {
+      obj.snapshotId = message.snapshotId;
+    }
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.readData !== false) {
+      obj.readData = message.readData;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.steps?.length) {
+      obj.steps = message.steps.map((e) => VerificationStep.toJSON(e));
+    }
+    if (message.integrity !== undefined) {
+      obj.integrity = VerificationIntegrity.toJSON(message.integrity);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Verification>, I>>(base?: I): Verification {
+    return Verification.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Verification>, I>>(object: I): Verification {
+    const message = createBaseVerification();
+    message.site = object.site ?? "";
+    message.snapshotId = object.snapshotId ?? "";
+    message.jobId = object.jobId ?? "";
+    message.time = object.time ?? undefined;
+    message.ok = object.ok ?? false;
+    message.readData = object.readData ?? false;
+    message.durationMs = object.durationMs ?? 0;
+    message.steps = object.steps?.map((e) => VerificationStep.fromPartial(e)) || [];
+    message.integrity = (object.integrity !== undefined && object.integrity !== null)
+      ? VerificationIntegrity.fromPartial(object.integrity)
+      : undefined;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseVerifyRequest(): VerifyRequest {
+  return { site: "", snapshotId: "", readData: false };
+}
+
+export const VerifyRequest: MessageFns<VerifyRequest> = {
+  encode(message: VerifyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.snapshotId !== "") {
+      writer.uint32(18).string(message.snapshotId);
+    }
+    if (message.readData !== false) {
+      writer.uint32(24).bool(message.readData);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.readData = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.String(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.String(object.snapshot_id)
+        : "",
+      readData: isSet(object.readData)
+        ? globalThis.Boolean(object.readData)
+        : isSet(object.read_data)
+        ? globalThis.Boolean(object.read_data)
+        : false,
+    };
+  },
+
+  toJSON(message: VerifyRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.snapshotId !== "") {
+      obj.snapshotId = message.snapshotId;
+    }
+    if (message.readData !== false) {
+      obj.readData = message.readData;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyRequest>, I>>(base?: I): VerifyRequest {
+    return VerifyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyRequest>, I>>(object: I): VerifyRequest {
+    const message = createBaseVerifyRequest();
+    message.site = object.site ?? "";
+    message.snapshotId = object.snapshotId ?? "";
+    message.readData = object.readData ?? false;
     return message;
   },
 };
@@ -2984,6 +3733,1405 @@ export const WatchJobRequest: MessageFns<WatchJobRequest> = {
   },
 };
 
+function createBaseSchedule(): Schedule {
+  return {
+    site: "",
+    kind: "",
+    cron: "",
+    timezone: "",
+    updatedAt: undefined,
+    lastRunAt: undefined,
+    lastJobId: "",
+    lastOutcome: "",
+    nextRunAt: undefined,
+  };
+}
+
+export const Schedule: MessageFns<Schedule> = {
+  encode(message: Schedule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.cron !== "") {
+      writer.uint32(26).string(message.cron);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(34).string(message.timezone);
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.lastRunAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastRunAt), writer.uint32(50).fork()).join();
+    }
+    if (message.lastJobId !== "") {
+      writer.uint32(58).string(message.lastJobId);
+    }
+    if (message.lastOutcome !== "") {
+      writer.uint32(66).string(message.lastOutcome);
+    }
+    if (message.nextRunAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextRunAt), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Schedule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSchedule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastRunAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lastJobId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastOutcome = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.nextRunAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Schedule {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      lastRunAt: isSet(object.lastRunAt)
+        ? fromJsonTimestamp(object.lastRunAt)
+        : isSet(object.last_run_at)
+        ? fromJsonTimestamp(object.last_run_at)
+        : undefined,
+      lastJobId: isSet(object.lastJobId)
+        ? globalThis.String(object.lastJobId)
+        : isSet(object.last_job_id)
+        ? globalThis.String(object.last_job_id)
+        : "",
+      lastOutcome: isSet(object.lastOutcome)
+        ? globalThis.String(object.lastOutcome)
+        : isSet(object.last_outcome)
+        ? globalThis.String(object.last_outcome)
+        : "",
+      nextRunAt: isSet(object.nextRunAt)
+        ? fromJsonTimestamp(object.nextRunAt)
+        : isSet(object.next_run_at)
+        ? fromJsonTimestamp(object.next_run_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Schedule): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.lastRunAt !== undefined) {
+      obj.lastRunAt = message.lastRunAt.toISOString();
+    }
+    if (message.lastJobId !== "") {
+      obj.lastJobId = message.lastJobId;
+    }
+    if (message.lastOutcome !== "") {
+      obj.lastOutcome = message.lastOutcome;
+    }
+    if (message.nextRunAt !== undefined) {
+      obj.nextRunAt = message.nextRunAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Schedule>, I>>(base?: I): Schedule {
+    return Schedule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Schedule>, I>>(object: I): Schedule {
+    const message = createBaseSchedule();
+    message.site = object.site ?? "";
+    message.kind = object.kind ?? "";
+    message.cron = object.cron ?? "";
+    message.timezone = object.timezone ?? "";
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.lastRunAt = object.lastRunAt ?? undefined;
+    message.lastJobId = object.lastJobId ?? "";
+    message.lastOutcome = object.lastOutcome ?? "";
+    message.nextRunAt = object.nextRunAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetScheduleRequest(): SetScheduleRequest {
+  return { site: "", kind: "", cron: "", timezone: "" };
+}
+
+export const SetScheduleRequest: MessageFns<SetScheduleRequest> = {
+  encode(message: SetScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.cron !== "") {
+      writer.uint32(26).string(message.cron);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(34).string(message.timezone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetScheduleRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+    };
+  },
+
+  toJSON(message: SetScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetScheduleRequest>, I>>(base?: I): SetScheduleRequest {
+    return SetScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetScheduleRequest>, I>>(object: I): SetScheduleRequest {
+    const message = createBaseSetScheduleRequest();
+    message.site = object.site ?? "";
+    message.kind = object.kind ?? "";
+    message.cron = object.cron ?? "";
+    message.timezone = object.timezone ?? "";
+    return message;
+  },
+};
+
+function createBaseListSchedulesRequest(): ListSchedulesRequest {
+  return { site: "" };
+}
+
+export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
+  encode(message: ListSchedulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: ListSchedulesRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(base?: I): ListSchedulesRequest {
+    return ListSchedulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(object: I): ListSchedulesRequest {
+    const message = createBaseListSchedulesRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseListSchedulesResponse(): ListSchedulesResponse {
+  return { schedules: [] };
+}
+
+export const ListSchedulesResponse: MessageFns<ListSchedulesResponse> = {
+  encode(message: ListSchedulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.schedules) {
+      Schedule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedules.push(Schedule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesResponse {
+    return {
+      schedules: globalThis.Array.isArray(object?.schedules)
+        ? object.schedules.map((e: any) => Schedule.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSchedulesResponse): unknown {
+    const obj: any = {};
+    if (message.schedules?.length) {
+      obj.schedules = message.schedules.map((e) => Schedule.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(base?: I): ListSchedulesResponse {
+    return ListSchedulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(object: I): ListSchedulesResponse {
+    const message = createBaseListSchedulesResponse();
+    message.schedules = object.schedules?.map((e) => Schedule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveScheduleRequest(): RemoveScheduleRequest {
+  return { site: "", kind: "" };
+}
+
+export const RemoveScheduleRequest: MessageFns<RemoveScheduleRequest> = {
+  encode(message: RemoveScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveScheduleRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+    };
+  },
+
+  toJSON(message: RemoveScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveScheduleRequest>, I>>(base?: I): RemoveScheduleRequest {
+    return RemoveScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveScheduleRequest>, I>>(object: I): RemoveScheduleRequest {
+    const message = createBaseRemoveScheduleRequest();
+    message.site = object.site ?? "";
+    message.kind = object.kind ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveScheduleResponse(): RemoveScheduleResponse {
+  return { removed: false };
+}
+
+export const RemoveScheduleResponse: MessageFns<RemoveScheduleResponse> = {
+  encode(message: RemoveScheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removed !== false) {
+      writer.uint32(8).bool(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveScheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveScheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveScheduleResponse {
+    return { removed: isSet(object.removed) ? globalThis.Boolean(object.removed) : false };
+  },
+
+  toJSON(message: RemoveScheduleResponse): unknown {
+    const obj: any = {};
+    if (message.removed !== false) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveScheduleResponse>, I>>(base?: I): RemoveScheduleResponse {
+    return RemoveScheduleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveScheduleResponse>, I>>(object: I): RemoveScheduleResponse {
+    const message = createBaseRemoveScheduleResponse();
+    message.removed = object.removed ?? false;
+    return message;
+  },
+};
+
+function createBaseRetentionPolicy(): RetentionPolicy {
+  return { site: "", keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, timezone: "", updatedAt: undefined };
+}
+
+export const RetentionPolicy: MessageFns<RetentionPolicy> = {
+  encode(message: RetentionPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.keepLast !== 0) {
+      writer.uint32(16).uint32(message.keepLast);
+    }
+    if (message.keepDaily !== 0) {
+      writer.uint32(24).uint32(message.keepDaily);
+    }
+    if (message.keepWeekly !== 0) {
+      writer.uint32(32).uint32(message.keepWeekly);
+    }
+    if (message.keepMonthly !== 0) {
+      writer.uint32(40).uint32(message.keepMonthly);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(50).string(message.timezone);
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keepLast = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keepDaily = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.keepWeekly = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.keepMonthly = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionPolicy {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      keepLast: isSet(object.keepLast)
+        ? globalThis.Number(object.keepLast)
+        : isSet(object.keep_last)
+        ? globalThis.Number(object.keep_last)
+        : 0,
+      keepDaily: isSet(object.keepDaily)
+        ? globalThis.Number(object.keepDaily)
+        : isSet(object.keep_daily)
+        ? globalThis.Number(object.keep_daily)
+        : 0,
+      keepWeekly: isSet(object.keepWeekly)
+        ? globalThis.Number(object.keepWeekly)
+        : isSet(object.keep_weekly)
+        ? globalThis.Number(object.keep_weekly)
+        : 0,
+      keepMonthly: isSet(object.keepMonthly)
+        ? globalThis.Number(object.keepMonthly)
+        : isSet(object.keep_monthly)
+        ? globalThis.Number(object.keep_monthly)
+        : 0,
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: RetentionPolicy): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.keepLast !== 0) {
+      obj.keepLast = Math.round(message.keepLast);
+    }
+    if (message.keepDaily !== 0) {
+      obj.keepDaily = Math.round(message.keepDaily);
+    }
+    if (message.keepWeekly !== 0) {
+      obj.keepWeekly = Math.round(message.keepWeekly);
+    }
+    if (message.keepMonthly !== 0) {
+      obj.keepMonthly = Math.round(message.keepMonthly);
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionPolicy>, I>>(base?: I): RetentionPolicy {
+    return RetentionPolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionPolicy>, I>>(object: I): RetentionPolicy {
+    const message = createBaseRetentionPolicy();
+    message.site = object.site ?? "";
+    message.keepLast = object.keepLast ?? 0;
+    message.keepDaily = object.keepDaily ?? 0;
+    message.keepWeekly = object.keepWeekly ?? 0;
+    message.keepMonthly = object.keepMonthly ?? 0;
+    message.timezone = object.timezone ?? "";
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetRetentionRequest(): SetRetentionRequest {
+  return { site: "", keepLast: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, timezone: "" };
+}
+
+export const SetRetentionRequest: MessageFns<SetRetentionRequest> = {
+  encode(message: SetRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.keepLast !== 0) {
+      writer.uint32(16).uint32(message.keepLast);
+    }
+    if (message.keepDaily !== 0) {
+      writer.uint32(24).uint32(message.keepDaily);
+    }
+    if (message.keepWeekly !== 0) {
+      writer.uint32(32).uint32(message.keepWeekly);
+    }
+    if (message.keepMonthly !== 0) {
+      writer.uint32(40).uint32(message.keepMonthly);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(50).string(message.timezone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keepLast = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keepDaily = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.keepWeekly = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.keepMonthly = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetRetentionRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      keepLast: isSet(object.keepLast)
+        ? globalThis.Number(object.keepLast)
+        : isSet(object.keep_last)
+        ? globalThis.Number(object.keep_last)
+        : 0,
+      keepDaily: isSet(object.keepDaily)
+        ? globalThis.Number(object.keepDaily)
+        : isSet(object.keep_daily)
+        ? globalThis.Number(object.keep_daily)
+        : 0,
+      keepWeekly: isSet(object.keepWeekly)
+        ? globalThis.Number(object.keepWeekly)
+        : isSet(object.keep_weekly)
+        ? globalThis.Number(object.keep_weekly)
+        : 0,
+      keepMonthly: isSet(object.keepMonthly)
+        ? globalThis.Number(object.keepMonthly)
+        : isSet(object.keep_monthly)
+        ? globalThis.Number(object.keep_monthly)
+        : 0,
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+    };
+  },
+
+  toJSON(message: SetRetentionRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.keepLast !== 0) {
+      obj.keepLast = Math.round(message.keepLast);
+    }
+    if (message.keepDaily !== 0) {
+      obj.keepDaily = Math.round(message.keepDaily);
+    }
+    if (message.keepWeekly !== 0) {
+      obj.keepWeekly = Math.round(message.keepWeekly);
+    }
+    if (message.keepMonthly !== 0) {
+      obj.keepMonthly = Math.round(message.keepMonthly);
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetRetentionRequest>, I>>(base?: I): SetRetentionRequest {
+    return SetRetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetRetentionRequest>, I>>(object: I): SetRetentionRequest {
+    const message = createBaseSetRetentionRequest();
+    message.site = object.site ?? "";
+    message.keepLast = object.keepLast ?? 0;
+    message.keepDaily = object.keepDaily ?? 0;
+    message.keepWeekly = object.keepWeekly ?? 0;
+    message.keepMonthly = object.keepMonthly ?? 0;
+    message.timezone = object.timezone ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRetentionRequest(): GetRetentionRequest {
+  return { site: "" };
+}
+
+export const GetRetentionRequest: MessageFns<GetRetentionRequest> = {
+  encode(message: GetRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRetentionRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: GetRetentionRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRetentionRequest>, I>>(base?: I): GetRetentionRequest {
+    return GetRetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRetentionRequest>, I>>(object: I): GetRetentionRequest {
+    const message = createBaseGetRetentionRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBasePlanRetentionRequest(): PlanRetentionRequest {
+  return { site: "" };
+}
+
+export const PlanRetentionRequest: MessageFns<PlanRetentionRequest> = {
+  encode(message: PlanRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlanRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlanRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlanRetentionRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: PlanRetentionRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlanRetentionRequest>, I>>(base?: I): PlanRetentionRequest {
+    return PlanRetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlanRetentionRequest>, I>>(object: I): PlanRetentionRequest {
+    const message = createBasePlanRetentionRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseRetentionDecision(): RetentionDecision {
+  return { snapshotId: "", createdAt: undefined, keep: false, reasons: [] };
+}
+
+export const RetentionDecision: MessageFns<RetentionDecision> = {
+  encode(message: RetentionDecision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshotId !== "") {
+      writer.uint32(10).string(message.snapshotId);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(18).fork()).join();
+    }
+    if (message.keep !== false) {
+      writer.uint32(24).bool(message.keep);
+    }
+    for (const v of message.reasons) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionDecision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionDecision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshotId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keep = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reasons.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionDecision {
+    return {
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.String(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.String(object.snapshot_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      keep: isSet(object.keep) ? globalThis.Boolean(object.keep) : false,
+      reasons: globalThis.Array.isArray(object?.reasons) ? object.reasons.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RetentionDecision): unknown {
+    const obj: any = {};
+    if (message.snapshotId !== "") {
+      obj.snapshotId = message.snapshotId;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.keep !== false) {
+      obj.keep = message.keep;
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionDecision>, I>>(base?: I): RetentionDecision {
+    return RetentionDecision.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionDecision>, I>>(object: I): RetentionDecision {
+    const message = createBaseRetentionDecision();
+    message.snapshotId = object.snapshotId ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.keep = object.keep ?? false;
+    message.reasons = object.reasons?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRetentionPlan(): RetentionPlan {
+  return { policy: undefined, decisions: [] };
+}
+
+export const RetentionPlan: MessageFns<RetentionPlan> = {
+  encode(message: RetentionPlan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== undefined) {
+      RetentionPolicy.encode(message.policy, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.decisions) {
+      RetentionDecision.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionPlan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionPlan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policy = RetentionPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.decisions.push(RetentionDecision.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionPlan {
+    return {
+      policy: isSet(object.policy) ? RetentionPolicy.fromJSON(object.policy) : undefined,
+      decisions: globalThis.Array.isArray(object?.decisions)
+        ? object.decisions.map((e: any) => RetentionDecision.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RetentionPlan): unknown {
+    const obj: any = {};
+    if (message.policy !== undefined) {
+      obj.policy = RetentionPolicy.toJSON(message.policy);
+    }
+    if (message.decisions?.length) {
+      obj.decisions = message.decisions.map((e) => RetentionDecision.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionPlan>, I>>(base?: I): RetentionPlan {
+    return RetentionPlan.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionPlan>, I>>(object: I): RetentionPlan {
+    const message = createBaseRetentionPlan();
+    message.policy = (object.policy !== undefined && object.policy !== null)
+      ? RetentionPolicy.fromPartial(object.policy)
+      : undefined;
+    message.decisions = object.decisions?.map((e) => RetentionDecision.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseApplyRetentionRequest(): ApplyRetentionRequest {
+  return { site: "" };
+}
+
+export const ApplyRetentionRequest: MessageFns<ApplyRetentionRequest> = {
+  encode(message: ApplyRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApplyRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApplyRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApplyRetentionRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: ApplyRetentionRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApplyRetentionRequest>, I>>(base?: I): ApplyRetentionRequest {
+    return ApplyRetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApplyRetentionRequest>, I>>(object: I): ApplyRetentionRequest {
+    const message = createBaseApplyRetentionRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
 export type ControllerService = typeof ControllerService;
 export const ControllerService = {
   /** Sites known to the fleet inventory, with agent counts. */
@@ -3101,6 +5249,19 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Verifies a snapshot (DESIGN.md §7): repository check, restore drill into sandboxes, integrity check
+   * on the sandboxes; the result is stored with the snapshot. Streams the job's events until its outcome.
+   */
+  verify: {
+    path: "/ffkeeper.v1.Controller/Verify" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: VerifyRequest): Buffer => Buffer.from(VerifyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyRequest => VerifyRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -3129,6 +5290,75 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /** Schedules per site and kind (snapshot, verify, retention): cron expression in a time zone. */
+  setSchedule: {
+    path: "/ffkeeper.v1.Controller/SetSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetScheduleRequest): Buffer => Buffer.from(SetScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetScheduleRequest => SetScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  listSchedules: {
+    path: "/ffkeeper.v1.Controller/ListSchedules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSchedulesRequest): Buffer => Buffer.from(ListSchedulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSchedulesRequest => ListSchedulesRequest.decode(value),
+    responseSerialize: (value: ListSchedulesResponse): Buffer =>
+      Buffer.from(ListSchedulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSchedulesResponse => ListSchedulesResponse.decode(value),
+  },
+  removeSchedule: {
+    path: "/ffkeeper.v1.Controller/RemoveSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveScheduleRequest): Buffer =>
+      Buffer.from(RemoveScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveScheduleRequest => RemoveScheduleRequest.decode(value),
+    responseSerialize: (value: RemoveScheduleResponse): Buffer =>
+      Buffer.from(RemoveScheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveScheduleResponse => RemoveScheduleResponse.decode(value),
+  },
+  /** Retention policy per site (whole cuts): set, show, what it would keep/remove, apply (a prune job). */
+  setRetention: {
+    path: "/ffkeeper.v1.Controller/SetRetention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetRetentionRequest): Buffer => Buffer.from(SetRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetRetentionRequest => SetRetentionRequest.decode(value),
+    responseSerialize: (value: RetentionPolicy): Buffer => Buffer.from(RetentionPolicy.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionPolicy => RetentionPolicy.decode(value),
+  },
+  getRetention: {
+    path: "/ffkeeper.v1.Controller/GetRetention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRetentionRequest): Buffer => Buffer.from(GetRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRetentionRequest => GetRetentionRequest.decode(value),
+    responseSerialize: (value: RetentionPolicy): Buffer => Buffer.from(RetentionPolicy.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionPolicy => RetentionPolicy.decode(value),
+  },
+  planRetention: {
+    path: "/ffkeeper.v1.Controller/PlanRetention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlanRetentionRequest): Buffer => Buffer.from(PlanRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlanRetentionRequest => PlanRetentionRequest.decode(value),
+    responseSerialize: (value: RetentionPlan): Buffer => Buffer.from(RetentionPlan.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionPlan => RetentionPlan.decode(value),
+  },
+  applyRetention: {
+    path: "/ffkeeper.v1.Controller/ApplyRetention" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ApplyRetentionRequest): Buffer =>
+      Buffer.from(ApplyRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApplyRetentionRequest => ApplyRetentionRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -3153,10 +5383,24 @@ export interface ControllerServer extends UntypedServiceImplementation {
   restore: handleServerStreamingCall<SiteRestoreRequest, JobEvent>;
   /** Continues an interrupted restore job where it stopped. */
   resumeRestore: handleServerStreamingCall<ResumeRestoreRequest, JobEvent>;
+  /**
+   * Verifies a snapshot (DESIGN.md §7): repository check, restore drill into sandboxes, integrity check
+   * on the sandboxes; the result is stored with the snapshot. Streams the job's events until its outcome.
+   */
+  verify: handleServerStreamingCall<VerifyRequest, JobEvent>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
   watchJob: handleServerStreamingCall<WatchJobRequest, JobEvent>;
+  /** Schedules per site and kind (snapshot, verify, retention): cron expression in a time zone. */
+  setSchedule: handleUnaryCall<SetScheduleRequest, Schedule>;
+  listSchedules: handleUnaryCall<ListSchedulesRequest, ListSchedulesResponse>;
+  removeSchedule: handleUnaryCall<RemoveScheduleRequest, RemoveScheduleResponse>;
+  /** Retention policy per site (whole cuts): set, show, what it would keep/remove, apply (a prune job). */
+  setRetention: handleUnaryCall<SetRetentionRequest, RetentionPolicy>;
+  getRetention: handleUnaryCall<GetRetentionRequest, RetentionPolicy>;
+  planRetention: handleUnaryCall<PlanRetentionRequest, RetentionPlan>;
+  applyRetention: handleServerStreamingCall<ApplyRetentionRequest, JobEvent>;
 }
 
 export interface ControllerClient extends Client {
@@ -3308,6 +5552,12 @@ export interface ControllerClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;
+  /**
+   * Verifies a snapshot (DESIGN.md §7): repository check, restore drill into sandboxes, integrity check
+   * on the sandboxes; the result is stored with the snapshot. Streams the job's events until its outcome.
+   */
+  verify(request: VerifyRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  verify(request: VerifyRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   listJobs(
     request: ListJobsRequest,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,
@@ -3339,6 +5589,104 @@ export interface ControllerClient extends Client {
   watchJob(request: WatchJobRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   watchJob(
     request: WatchJobRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** Schedules per site and kind (snapshot, verify, retention): cron expression in a time zone. */
+  setSchedule(
+    request: SetScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  setSchedule(
+    request: SetScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  setSchedule(
+    request: SetScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  removeSchedule(
+    request: RemoveScheduleRequest,
+    callback: (error: ServiceError | null, response: RemoveScheduleResponse) => void,
+  ): ClientUnaryCall;
+  removeSchedule(
+    request: RemoveScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveScheduleResponse) => void,
+  ): ClientUnaryCall;
+  removeSchedule(
+    request: RemoveScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveScheduleResponse) => void,
+  ): ClientUnaryCall;
+  /** Retention policy per site (whole cuts): set, show, what it would keep/remove, apply (a prune job). */
+  setRetention(
+    request: SetRetentionRequest,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  setRetention(
+    request: SetRetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  setRetention(
+    request: SetRetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  getRetention(
+    request: GetRetentionRequest,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  getRetention(
+    request: GetRetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  getRetention(
+    request: GetRetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionPolicy) => void,
+  ): ClientUnaryCall;
+  planRetention(
+    request: PlanRetentionRequest,
+    callback: (error: ServiceError | null, response: RetentionPlan) => void,
+  ): ClientUnaryCall;
+  planRetention(
+    request: PlanRetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionPlan) => void,
+  ): ClientUnaryCall;
+  planRetention(
+    request: PlanRetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionPlan) => void,
+  ): ClientUnaryCall;
+  applyRetention(request: ApplyRetentionRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  applyRetention(
+    request: ApplyRetentionRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;

@@ -1,0 +1,82 @@
+/**
+ * A verify drill's PostgreSQL sandbox: the cut's dump loaded into a scratch database on the same server
+ * (`ffk_drill_<hash of sandbox and component>`), owned like the live one, so the site's integrity check
+ * can read it. The live database, pgbouncer and findface-security are never touched, and FindFace's
+ * management commands are not run (they act on the live database): the drill proves the dump loads
+ * completely (ON_ERROR_STOP, one transaction, sha256 and length as recorded) and that its rows are
+ * consistent with the other components.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import type { SandboxRestoreContext, SandboxRestoreReport } from '../types.js';
+import type { DatabaseServer, SqlLoader } from './ports.js';
+import { checkArtifact, checkLoaded, dumpSourceOf, type DumpSource } from './restore.js';
+import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
+import { Sha256Stream } from './streams.js';
+
+export interface PostgresSandboxSettings {
+  /** `postgres:<name>` */
+  ref: string;
+  owner: string;
+  /** Where the server is, as the integrity check reaches it. */
+  endpoint: { host: string; port: number };
+}
+
+/** The scratch database of one component's sandbox: stable for a sandbox id, so a retry or a drop finds it. */
+export function drillDatabaseName(sandboxId: string, ref: string): string {
+  return `ffk_drill_${createHash('sha256').update(`${sandboxId}\n${ref}`).digest('hex').slice(0, 12)}`;
+}
+
+/** Loads the dump into the scratch database; throws `RestoreStepFailedError` naming the failed step. */
+export async function restorePostgresSandbox(
+  ports: { server: DatabaseServer; loader: SqlLoader },
+  settings: PostgresSandboxSettings,
+  ctx: SandboxRestoreContext,
+): Promise<SandboxRestoreReport> {
+  const runner = new StepRunner({
+    component: settings.ref,
+    logger: ctx.logger,
+    ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  const database = drillDatabaseName(ctx.sandboxId, settings.ref);
+  const run = runner.run.bind(runner);
+  try {
+    const source = await run(
+      'check artifact',
+      async () => {
+        const s = dumpSourceOf(ctx.artifact);
+        return { source: s, detail: await checkArtifact(ctx.repository, ctx.artifact, s, { full: false, ...(ctx.signal ? { signal: ctx.signal } : {}) }) };
+      },
+      (v) => v.detail,
+    );
+    await run('check tools', () => ports.loader.check());
+    await run(`create database ${database}`, async () => {
+      await ctx.record({ kind: 'database', component: settings.ref, database });
+      await ports.server.dropDatabase(database); // a leftover of an interrupted attempt of the same sandbox
+      await ports.server.createDatabase({ database, owner: settings.owner });
+    }, () => `owner ${settings.owner} on ${ports.server.address}`);
+    await run(`load ${source.source.file} into ${database}`, () => load(ports.loader, database, source.source, ctx), (v) => v);
+  } catch (err) {
+    if (!(err instanceof StepFailure)) throw err;
+    throw new RestoreStepFailedError({
+      report: runner.report(),
+      step: err.step,
+      siteChanged: false,
+      outcome: `the live database was not touched; scratch database ${database} goes with the sandbox`,
+      cause: err.error,
+    });
+  }
+  const { host, port } = settings.endpoint;
+  return { ...runner.report(), endpoint: { kind: 'postgres', component: settings.ref, host, port, database, owner: settings.owner } };
+}
+
+/** psql fed from the repository into the scratch database; commits only after a clean end with the recorded sha256. */
+async function load(loader: SqlLoader, database: string, source: DumpSource, ctx: SandboxRestoreContext): Promise<string> {
+  const signal = ctx.signal ? { signal: ctx.signal } : {};
+  const input: Readable = ctx.repository.dump({ snapshotId: source.snapshotId, path: source.file }, signal);
+  const hasher = new Sha256Stream();
+  pipeline(input, hasher, () => undefined); // an input error destroys `hasher`; the loader sees it and aborts
+  await loader.load({ database, input: hasher, beforeCommit: async () => checkLoaded(hasher, source), ...signal });
+  return `${hasher.bytes} bytes loaded, sha256 ${source.sha256 === undefined ? 'not recorded' : 'verified'}`;
+}

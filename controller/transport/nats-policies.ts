@@ -1,0 +1,155 @@
+/**
+ * Site leases, schedules and retention policies in JetStream KV. Leases and schedule claims use the
+ * KV's per-key revision as compare-and-set, so two controllers cannot both win.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ConflictError } from '../../shared/errors.js';
+import { scheduleKey } from '../../shared/names.js';
+import { kvValues, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
+import type { HeldLease, LeaseHolder, LeaseState, LeaseStore } from '../domain/leases.js';
+import type { RetentionStore } from '../domain/retention-service.js';
+import type { RetentionPolicy } from '../domain/retention.js';
+import type { Schedule, ScheduleKind, ScheduleStore, StoredSchedule } from '../domain/schedules.js';
+
+type Stored<T, K extends keyof T> = Omit<T, K> & { [P in K]: string };
+
+type StoredLease = Stored<LeaseState, 'acquiredAt' | 'expiresAt'>;
+
+function leaseFrom(s: StoredLease): LeaseState {
+  return { ...s, acquiredAt: new Date(s.acquiredAt), expiresAt: new Date(s.expiresAt) };
+}
+
+/** A KV write that lost a compare-and-set (wrong last sequence / key exists). */
+function isCasFailure(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : String(err);
+  return /wrong last sequence|key exists|10071/i.test(m);
+}
+
+export class KvLeaseStore implements LeaseStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<KvLeaseStore> {
+    return new KvLeaseStore(await openLeasesBucket(nc));
+  }
+
+  async tryAcquire(site: string, holder: LeaseHolder, ttlMs: number, now: Date): Promise<{ lease: HeldLease } | { heldBy: LeaseState }> {
+    const state: LeaseState = { ...holder, site, acquiredAt: now, expiresAt: new Date(now.getTime() + ttlMs) };
+    const value = JSON.stringify(state);
+    const e = await this.kv.get(site);
+    try {
+      if (!e || e.operation !== 'PUT') return { lease: { state, token: await this.kv.create(site, value) } };
+      const cur = leaseFrom(e.json<StoredLease>());
+      if (cur.expiresAt > now) return { heldBy: cur };
+      return { lease: { state, token: await this.kv.update(site, value, e.revision) } };
+    } catch (err) {
+      if (!isCasFailure(err)) throw err;
+      const again = await this.current(site, now);
+      if (again) return { heldBy: again };
+      throw new ConflictError(`the lease of site '${site}' changed hands while it was being taken; try again`, { cause: err });
+    }
+  }
+
+  async renew(lease: HeldLease, ttlMs: number, now: Date): Promise<HeldLease> {
+    const state = { ...lease.state, expiresAt: new Date(now.getTime() + ttlMs) };
+    try {
+      return { state, token: await this.kv.update(lease.state.site, JSON.stringify(state), lease.token) };
+    } catch (err) {
+      if (isCasFailure(err)) throw new ConflictError(`the lease of site '${lease.state.site}' held by job ${lease.state.jobId} was lost (it expired and was taken)`, { cause: err });
+      throw err;
+    }
+  }
+
+  async release(lease: HeldLease): Promise<void> {
+    try {
+      await this.kv.delete(lease.state.site, { previousSeq: lease.token });
+    } catch (err) {
+      if (!isCasFailure(err)) throw err; // lost meanwhile: not ours to delete
+    }
+  }
+
+  async current(site: string, now: Date): Promise<LeaseState | undefined> {
+    const e = await this.kv.get(site);
+    if (!e || e.operation !== 'PUT') return undefined;
+    const cur = leaseFrom(e.json<StoredLease>());
+    return cur.expiresAt > now ? cur : undefined;
+  }
+}
+
+type StoredScheduleJson = Omit<Schedule, 'updatedAt' | 'lastRunAt'> & { updatedAt: string; lastRunAt?: string };
+
+function scheduleFrom(s: StoredScheduleJson): Schedule {
+  const { lastRunAt, ...rest } = s;
+  return { ...rest, updatedAt: new Date(s.updatedAt), ...(lastRunAt ? { lastRunAt: new Date(lastRunAt) } : {}) };
+}
+
+export class KvScheduleStore implements ScheduleStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<KvScheduleStore> {
+    return new KvScheduleStore(await openSchedulesBucket(nc));
+  }
+
+  async list(): Promise<StoredSchedule[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(k);
+    const entries = await Promise.all(keys.map((k) => this.kv.get(k)));
+    return entries.flatMap((e) => (e && e.operation === 'PUT' ? [{ schedule: scheduleFrom(e.json<StoredScheduleJson>()), revision: e.revision }] : []));
+  }
+
+  async get(site: string, kind: ScheduleKind): Promise<StoredSchedule | undefined> {
+    const e = await this.kv.get(scheduleKey(site, kind));
+    return e && e.operation === 'PUT' ? { schedule: scheduleFrom(e.json<StoredScheduleJson>()), revision: e.revision } : undefined;
+  }
+
+  async put(s: Schedule): Promise<void> {
+    await this.kv.put(scheduleKey(s.site, s.kind), JSON.stringify(s));
+  }
+
+  async replace(s: Schedule, revision: number): Promise<boolean> {
+    try {
+      await this.kv.update(scheduleKey(s.site, s.kind), JSON.stringify(s), revision);
+      return true;
+    } catch (err) {
+      if (isCasFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async remove(site: string, kind: ScheduleKind): Promise<boolean> {
+    const e = await this.kv.get(scheduleKey(site, kind));
+    if (!e || e.operation !== 'PUT') return false;
+    await this.kv.delete(scheduleKey(site, kind));
+    return true;
+  }
+}
+
+type StoredPolicy = Omit<RetentionPolicy, 'updatedAt'> & { updatedAt: string };
+
+export class KvRetentionStore implements RetentionStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<KvRetentionStore> {
+    return new KvRetentionStore(await openRetentionBucket(nc));
+  }
+
+  async get(site: string): Promise<RetentionPolicy | undefined> {
+    const e = await this.kv.get(site);
+    if (!e || e.operation !== 'PUT') return undefined;
+    const s = e.json<StoredPolicy>();
+    return { ...s, updatedAt: new Date(s.updatedAt) };
+  }
+
+  async put(site: string, policy: RetentionPolicy): Promise<void> {
+    await this.kv.put(site, JSON.stringify(policy));
+  }
+
+  /** Every site's policy (for listings). */
+  async all(): Promise<Map<string, RetentionPolicy>> {
+    const out = new Map<string, RetentionPolicy>();
+    for (const v of await kvValues(this.kv)) {
+      const s = JSON.parse(v.value) as StoredPolicy;
+      out.set(v.key, { ...s, updatedAt: new Date(s.updatedAt) });
+    }
+    return out;
+  }
+}

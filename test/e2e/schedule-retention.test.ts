@@ -1,0 +1,116 @@
+/**
+ * Issue 6 acceptance, end to end with real processes: a schedule of every minute over 3 minutes yields
+ * 3 sealed snapshots with no overlap; a second snapshot request while one runs is refused naming it;
+ * retention keep-last 2 then apply leaves exactly the 2 newest cuts, with all their components, and the
+ * restic repository holds no snapshot of the removed cuts.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { ResticRepository } from '../../shared/repository/restic.js';
+import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
+import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { waitFor } from '../harness/processes.js';
+
+interface Snap {
+  id: string;
+  createdAt: string;
+  components: string[];
+  reason: string;
+}
+interface Job {
+  id: string;
+  kind: string;
+  phase: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const SITE = 'sched-a';
+
+describe('schedules and retention', () => {
+  let fleet: TestFleet;
+
+  beforeAll(async () => {
+    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('a schedule of every minute over 3 minutes yields 3 sealed snapshots, with no overlap', async () => {
+    const set = await fleet.cli('schedule', 'set', '--site', SITE, '--cron', '* * * * *');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/snapshot schedule of site 'sched-a': '\* \* \* \* \*' \(UTC\); next run/);
+    const setAt = Date.now();
+    // The 3 minute boundaries after setting, and the third one's snapshot sealed.
+    const third = Math.ceil(setAt / 60_000) * 60_000 + 2 * 60_000;
+    await new Promise((r) => setTimeout(r, Math.max(0, third - Date.now())));
+    const { value: snaps } = await waitFor(async () => {
+      const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+      return list.length >= 3 ? list : undefined;
+    }, 90_000);
+    const removed = await fleet.cli('schedule', 'remove', '--site', SITE);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(snaps).toHaveLength(3);
+    for (const s of snaps) expect(s.reason).toMatch(/^scheduled \(\* \* \* \* \* UTC\)/);
+    const jobs = (await fleet.json<Job[]>('jobs', 'list', '--site', SITE)).filter((j) => j.kind === 'snapshot').reverse();
+    expect(jobs.map((j) => j.phase)).toEqual(['Completed', 'Completed', 'Completed']);
+    const starts = jobs.map((j) => Date.parse(j.createdAt));
+    for (let i = 1; i < jobs.length; i++) expect(starts[i]).toBeGreaterThanOrEqual(Date.parse(jobs[i - 1]!.updatedAt)); // no overlap
+    const lateness = starts.map((t) => (t % 60_000) / 1000);
+    console.log(`scheduled snapshots started ${lateness.map((s) => `${s.toFixed(1)} s`).join(', ')} after their minute; each took ${jobs.map((j) => `${((Date.parse(j.updatedAt) - Date.parse(j.createdAt)) / 1000).toFixed(1)} s`).join(', ')}`);
+    for (const s of lateness) expect(s).toBeLessThan(10);
+    const list = await fleet.cli('schedule', 'list');
+    expect(list.stdout).toContain('no schedules');
+  }, 330_000);
+
+  it('a second snapshot while one runs is refused with a message naming the running job', async () => {
+    const [a, b] = await Promise.all([
+      fleet.cli('snapshot', 'create', '--site', SITE, '--wait'),
+      new Promise((r) => setTimeout(r, 300)).then(() => fleet.cli('snapshot', 'create', '--site', SITE, '--wait')),
+    ]);
+    const codes = [a.code, b.code].sort();
+    expect(codes, `${a.stderr}\n${b.stderr}`).toEqual([0, EXIT_CODES.CONFLICT]);
+    const refused = a.code === 0 ? b : a;
+    expect(refused.stderr).toMatch(/cannot start snapshot of site 'sched-a': snapshot job j-\S+ on controller-1 holds site 'sched-a'/);
+  }, 120_000);
+
+  it('retention keep-last 2, then apply: exactly the 2 newest cuts remain, with all their components, nothing else in the repository', async () => {
+    const before = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    expect(before.length).toBeGreaterThanOrEqual(4);
+    expect((await fleet.cli('retention', 'show', '--site', SITE)).code).toBe(EXIT_CODES.NOT_FOUND);
+    const set = await fleet.cli('retention', 'set', '--site', SITE, '--keep-last', '2');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain("retention of site 'sched-a': keep last 2");
+
+    const dry = await fleet.cli('retention', 'apply', '--site', SITE, '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`${before.length} sealed snapshots: 2 stay, ${before.length - 2} go`);
+    expect(dry.stdout).toMatch(new RegExp(`${before[2]!.id}\\s.*REMOVE\\s+kept by no rule`));
+    expect(dry.stdout).toMatch(new RegExp(`${before[0]!.id}\\s.*keep\\s+last 1/2`));
+    expect(await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE)).toHaveLength(before.length);
+
+    const applied = await fleet.cli('retention', 'apply', '--site', SITE, '--yes');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain(`removed ${before.length - 2} snapshot(s)`);
+    const after = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    expect(after.map((s) => s.id)).toEqual(before.slice(0, 2).map((s) => s.id));
+
+    const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
+    const repo = new ResticRepository({ url: path.join(fleet.repositories.root, SITE), password: secrets[SITE]!, cacheDir: fleet.repositories.cacheDir });
+    const byCut = new Map<string, string[]>();
+    for (const s of await repo.listSnapshots({ tags: [siteTag(SITE)] })) {
+      const t = parseSnapshotTags(s.tags);
+      if (t) byCut.set(t.cutId, [...(byCut.get(t.cutId) ?? []), t.component]);
+    }
+    expect([...byCut.keys()].sort()).toEqual(after.map((s) => s.id).sort());
+    for (const s of after) expect(byCut.get(s.id)?.sort()).toEqual([...s.components, 'manifest:manifest'].sort());
+    expect((await repo.check()).ok).toBe(true);
+
+    const jobs = await fleet.json<Job[]>('jobs', 'list', '--site', SITE);
+    expect(jobs.find((j) => j.kind === 'prune')?.phase).toBe('Completed');
+  }, 180_000);
+});

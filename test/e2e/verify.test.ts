@@ -1,0 +1,190 @@
+/**
+ * Issue 6 acceptance for verify, through the CLI as an operator types it, on real processes: an intact
+ * snapshot verifies (repository check, restore drill into sandboxes — scratch database, scratch Tarantool
+ * instances, temp directories — and the integrity check on them at 0 errors) and `snapshot list` shows it
+ * verified; a pack file corrupted in the site's repository makes `verify --read-data` fail naming the
+ * snapshot, and the stored result says FAILED; no sandbox is left behind either way.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { damageSite } from '../../deploy/demo/damage.js';
+import { checkSiteState } from '../../deploy/dev-site/checker.js';
+import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js';
+import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { decodeManifest } from '../../shared/manifest-codec.js';
+import { processAlive } from '../devsite/fixtures.js';
+import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { BIN, waitFor, type CliResult } from '../harness/processes.js';
+
+const SITE = 'vrf-1';
+
+interface Snap {
+  id: string;
+  verification?: { ok: boolean; readData: boolean; steps: { name: string; ok: boolean; durationMs: number; detail: string }[]; integrity?: { errors: number } };
+}
+
+/** `ffkeeper ARGS` with a deadline longer than the harness's 30 s (a verify drill restores a site). */
+function cli(fleet: TestFleet, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN.cli, ...args, '--controller', fleet.controllerAddress], { timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function drillDatabases(): Promise<string[]> {
+  const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
+  await c.connect();
+  try {
+    return (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'ffk_drill_%'")).rows.map((r) => r.datname);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Scratch tarantool processes: their working directory is a sandbox directory under `root`. */
+function scratchProcesses(root: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      if (cwd.startsWith(root) && cwd.includes('/sandbox/')) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids.filter(processAlive);
+}
+
+/** Sandbox directories of the site's agents (`<siteDir>/agents/cache-<host>/sandbox/<id>`). */
+function sandboxDirs(siteDir: string): string[] {
+  const agents = path.join(siteDir, 'agents');
+  return readdirSync(agents)
+    .filter((d) => d.startsWith('cache-'))
+    .flatMap((d) => {
+      const dir = path.join(agents, d, 'sandbox');
+      return existsSync(dir) ? readdirSync(dir).map((s) => path.join(dir, s)) : [];
+    });
+}
+
+async function leftovers(fleet: TestFleet): Promise<string[]> {
+  const siteDir = fleet.sites.get(SITE)?.siteDir ?? '';
+  const mine = (await drillDatabases()).filter((d) => d.length > 0);
+  return [...mine.map((d) => `database ${d}`), ...scratchProcesses(realpathSync(fleet.root)).map((p) => `process ${p}`), ...sandboxDirs(siteDir).map((d) => `directory ${d}`)];
+}
+
+/** Flips 64 bytes in the middle of the largest pack file of the site's repository. */
+function corruptLargestPack(repoDir: string): string {
+  const packs = readdirSync(path.join(repoDir, 'data'), { recursive: true, encoding: 'utf8' })
+    .map((p) => path.join(repoDir, 'data', p))
+    .filter((p) => statSync(p).isFile())
+    .sort((a, b) => statSync(b).size - statSync(a).size);
+  const pack = packs[0];
+  if (!pack) throw new Error(`no pack file under ${repoDir}/data`);
+  const bytes = readFileSync(pack);
+  const at = Math.floor(bytes.length / 2);
+  for (let i = at; i < Math.min(bytes.length, at + 64); i += 1) bytes[i] = (bytes[i] as number) ^ 0xff;
+  writeFileSync(pack, bytes);
+  return pack;
+}
+
+describe('ffkeeper verify', () => {
+  let fleet: TestFleet;
+  let snapshotId = '';
+  const started = Date.now();
+
+  beforeAll(async () => {
+    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }]);
+    const r = await cli(fleet, 'snapshot', 'create', '--site', SITE, '--wait');
+    expect(r.code, r.stderr).toBe(0);
+    const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    snapshotId = list[0]?.id ?? '';
+    console.log(`fleet up and snapshot ${snapshotId} taken in ${Date.now() - started} ms`);
+  }, 180_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    console.log(`verify e2e: ${Date.now() - started} ms in all`);
+  });
+
+  it('verifies an intact snapshot: drill into sandboxes, integrity check at 0 errors, shown by snapshot list/show', async () => {
+    // The live site is damaged after the snapshot: a check that looked at it instead of the sandbox would fail.
+    const state = fleet.sites.get(SITE);
+    if (!state) throw new Error('no site state');
+    await damageSite(state);
+    const live = await checkSiteState(state);
+    expect(live.errors).toBeGreaterThan(0);
+    const t0 = Date.now();
+    const r = await cli(fleet, 'verify', '--site', SITE);
+    console.log(`verify: ${Date.now() - t0} ms\n${r.stdout}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`verification of snapshot ${snapshotId}`);
+    expect(r.stdout).toMatch(/OK at/);
+    expect(r.stdout).toMatch(/integrity \(db\): 0 errors/);
+    for (const ref of ['postgres:ffsecurity', 'tarantool:shard-001', 'tarantool:shard-002', 'uploads:uploads']) expect(r.stdout).toMatch(new RegExp(`drill ${ref}\\s+\\S+\\s+ok`));
+
+    const [snap] = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    expect(snap?.verification?.ok).toBe(true);
+    expect(snap?.verification?.integrity?.errors).toBe(0);
+    for (const s of snap?.verification?.steps ?? []) console.log(`  ${s.name}: ${s.durationMs} ms (${s.detail})`);
+    const table = await fleet.cli('snapshot', 'list', '--site', SITE);
+    expect(table.stdout).toMatch(/VERIFIED/);
+    expect(table.stdout).toMatch(new RegExp(`${snapshotId}.*ok \\d\\d-\\d\\d \\d\\d:\\d\\d`));
+    const shown = await fleet.cli('snapshot', 'show', snapshotId, '--site', SITE);
+    expect(shown.stdout).toMatch(/verified: ok/);
+    expect(await leftovers(fleet)).toEqual([]);
+  }, 120_000);
+
+  it('an agent killed while it holds a sandbox drops it when it starts again (scratch instances, directory)', async () => {
+    const shown = await cli(fleet, 'snapshot', 'show', snapshotId, '--site', SITE, '--json');
+    const manifest = decodeManifest(shown.stdout, 'snapshot show');
+    const agents = await fleet.json<{ host: string; grpcAddress: string }[]>('agents', 'list', '--site', SITE);
+    const address = agents.find((a) => a.host === 'tnt')?.grpcAddress ?? '';
+    const repoDir = repoDirOf(fleet);
+    const secrets = JSON.parse(readFileSync(path.join(path.dirname(repoDir), '..', 'secrets.json'), 'utf8')) as Record<string, string>;
+    const client = new GrpcAgentClient();
+    try {
+      const artifacts = manifest.components.filter((c) => c.host === 'tnt').map(({ host: _h, ...a }) => a);
+      const r = await client.restoreSandbox(address, { jobId: 'j-stale', sandboxId: 'j-stale', artifacts, repository: { url: repoDir, password: secrets[SITE] ?? '', env: {} } }, { timeoutMs: 60_000 });
+      expect(r.components.map((c) => c.component).sort()).toEqual(['tarantool:shard-001', 'tarantool:shard-002']);
+    } finally {
+      client.close();
+    }
+    const root = realpathSync(fleet.root);
+    expect(scratchProcesses(root)).toHaveLength(2);
+    await fleet.agents.get(`${SITE}/tnt`)?.kill();
+    expect(scratchProcesses(root)).toHaveLength(2); // detached: they outlive the agent
+    const t0 = Date.now();
+    fleet.startAgent(SITE, 'tnt');
+    await waitFor(async () => scratchProcesses(root).length === 0 && sandboxDirs(fleet.sites.get(SITE)?.siteDir ?? '').length === 0, 30_000);
+    console.log(`stale sandbox dropped ${Date.now() - t0} ms after the agent was started again`);
+    await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 30_000);
+  }, 120_000);
+
+  it('fails verify --read-data on a corrupted pack, naming the snapshot; the stored result says FAILED', async () => {
+    const pack = corruptLargestPack(repoDirOf(fleet));
+    console.log(`corrupted ${pack}`);
+    const t0 = Date.now();
+    const r = await cli(fleet, 'verify', '--site', SITE, '--snapshot', snapshotId, '--read-data');
+    console.log(`verify --read-data: ${Date.now() - t0} ms, exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    expect(r.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(r.stderr).toContain(`snapshot '${snapshotId}' of site '${SITE}': repository check failed`);
+    const [snap] = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    expect(snap?.verification?.ok).toBe(false);
+    expect(snap?.verification?.readData).toBe(true);
+    const table = await fleet.cli('snapshot', 'list', '--site', SITE);
+    expect(table.stdout).toMatch(new RegExp(`${snapshotId}.*FAILED`));
+    expect(await leftovers(fleet)).toEqual([]);
+  }, 120_000);
+});
+
+/** The site's local restic repository: `<controller tmp>/repos/<site>` (see test/harness/fleet.ts). */
+function repoDirOf(fleet: TestFleet): string {
+  const cmdline = readFileSync(`/proc/${fleet.controller.child.pid}/cmdline`, 'utf8').split('\0');
+  const config = cmdline[cmdline.indexOf('--config') + 1] ?? '';
+  return path.join(path.dirname(config), 'repos', SITE);
+}

@@ -1,0 +1,88 @@
+/**
+ * Runs the throughput benches (issue 7 cases 1–4: bench/uploads.ts and bench/postgres.ts) once each in
+ * --quick mode with one round, so they never rot: a real agent process, real restic, tar, pg_dump, psql
+ * and a dev site. Asserts only that every series produced finite positive numbers, that they were
+ * printed and written, that every restored tree or database matched, and that nothing was left behind
+ * (work directory, agent process, databases). No wall-clock asserts: ratios are printed, not judged here.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { databaseExists, processAlive } from '../test/devsite/fixtures.js';
+import { main as postgresMain } from './postgres.js';
+import type { Series } from './throughput/series.js';
+import { main as uploadsMain } from './uploads.js';
+
+type Main = typeof uploadsMain;
+
+function expectNumbers(name: string, s: Series, runs: number): void {
+  expect(s.ms, name).toHaveLength(runs);
+  expect(s.bytes, name).toHaveLength(runs);
+  for (const x of [...s.ms, ...s.bytes]) expect(Number.isFinite(x) && x > 0, `${name}: ${x}`).toBe(true);
+}
+
+describe('throughput benches (--quick, one round)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-bench-tp-test-'));
+  const stop = new AbortController();
+  const running: Promise<number>[] = [];
+
+  afterAll(async () => {
+    stop.abort(); // a timed-out test still lets its bench finish the current run and clean up
+    await Promise.allSettled(running);
+    rmSync(dir, { recursive: true, force: true });
+  }, 180_000);
+
+  async function runBench(name: string, main: Main): Promise<{ json: Record<string, unknown>; printed: string; written: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const [results, json] = [path.join(dir, `${name}.md`), path.join(dir, `${name}.json`)];
+    const run = main(['--quick', '--runs', '1', '--results', results, '--json', json], { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal });
+    running.push(run);
+    expect(await run, err.join('\n')).toBe(0);
+    return { json: JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>, printed: out.join('\n'), written: readFileSync(results, 'utf8') };
+  }
+
+  it('uploads: backup, incremental and restore against restic and tar', async () => {
+    const { json, printed, written } = await runBench('uploads', uploadsMain);
+    const r = json as unknown as {
+      aborted: boolean; problems: string[]; workDir: string; agentPid: number;
+      data: { files: number; bytes: number };
+      backup: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
+      verdict: { vsRestic: number; vsTar: number; incrementalShare: number };
+    };
+    expect(r.aborted).toBe(false);
+    expect(r.problems).toEqual([]);
+    expect(r.data).toEqual({ files: 250, bytes: 50_000_000 });
+    for (const part of [r.backup, r.incremental, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
+    for (const x of Object.values(r.verdict).filter((v) => typeof v === 'number')) expect(Number.isFinite(x) && x > 0).toBe(true);
+    expect(printed).toMatch(/^\| ffkeeper agent \| 1 \| [\d.]+ s \|.* MB\/s \|/m);
+    expect(printed).toMatch(/^\| tar czf \| 1 \|.*\| [\d.]+× \|$/m);
+    expect(printed).toMatch(/^- ffkeeper agent vs restic alone: \*\*[\d.]+×\*\* \(target ≥ 0\.90×\): (PASS|FAIL)$/m);
+    expect(printed).toMatch(/^- ffkeeper incremental time \/ full time: \*\*[\d.]+%\*\*/m);
+    expect(written).toContain(`<!-- bench:uploads:begin -->\n${printed.trim()}\n<!-- bench:uploads:end -->`);
+    expect(existsSync(r.workDir), r.workDir).toBe(false);
+    expect(processAlive(r.agentPid), `agent ${r.agentPid}`).toBe(false);
+  }, 240_000); // ~30 s on a quiet machine
+
+  it('postgres: backup and restore against pg_dump and psql', async () => {
+    const { json, printed, written } = await runBench('postgres', postgresMain);
+    const r = json as unknown as {
+      aborted: boolean; problems: string[]; workDir: string; agentPid: number; database: string; scratchDatabases: string[];
+      rows: { events: number }; dumpBytes: number;
+      backup: Record<string, Series>; restore: Record<string, Series>;
+    };
+    expect(r.aborted).toBe(false);
+    expect(r.problems).toEqual([]);
+    expect(r.rows.events).toBeGreaterThanOrEqual(20_000);
+    expect(r.dumpBytes).toBeGreaterThan(0);
+    for (const part of [r.backup, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
+    expect(printed).toMatch(/^\| ffkeeper agent \| 1 \| [\d.]+ s \|.* MB\/s \|/m);
+    expect(printed).toMatch(/^\| pg_dump > file \| 1 \|.*\| [\d.]+× \|$/m);
+    expect(written).toContain(`<!-- bench:postgres:begin -->\n${printed.trim()}\n<!-- bench:postgres:end -->`);
+    expect(existsSync(r.workDir), r.workDir).toBe(false);
+    expect(processAlive(r.agentPid), `agent ${r.agentPid}`).toBe(false);
+    expect(r.scratchDatabases.length).toBe(2);
+    for (const db of [r.database, ...r.scratchDatabases]) expect(await databaseExists(db), `database ${db}`).toBe(false);
+  }, 240_000); // ~30 s on a quiet machine
+});

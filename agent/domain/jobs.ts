@@ -3,6 +3,7 @@
  * repository per job from the access the controller sends (never stored), runs the cut protocol through
  * the CutParticipant and restores components through their drivers.
  */
+import { createHash } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
@@ -39,6 +40,8 @@ export interface AgentJobsOptions {
 export class AgentJobs {
   readonly participant: CutParticipant;
   private readonly drivers: readonly ComponentDriver[];
+  /** Repositories (by a hash of their access) that opened once in this process. */
+  private readonly openedRepositories = new Set<string>();
 
   constructor(private readonly options: AgentJobsOptions) {
     this.drivers = options.metrics ? measureDrivers(options.drivers, options.metrics) : options.drivers;
@@ -61,9 +64,20 @@ export class AgentJobs {
   /** Checks the repository opens with this access, then prepares the cut. */
   async prepare(req: { cutId: string; components: string[]; leaseMs: number; repository: RepositoryAccess }): Promise<string[]> {
     if (req.leaseMs <= 0) throw new ValidationError('leaseMs must be positive', { field: 'leaseMs' });
-    await this.open(req.repository).describe();
+    await this.checkRepository(req.repository);
     await this.participant.prepare({ cutId: req.cutId, components: req.components, leaseMs: req.leaseMs });
     return this.select(req.components).map((d) => d.ref);
+  }
+
+  /**
+   * Checks once per agent process that the repository opens with this access (restic spends ~0.7 s
+   * deriving the key at every start); a later failure still surfaces from the upload itself.
+   */
+  private async checkRepository(access: RepositoryAccess): Promise<void> {
+    const key = createHash('sha256').update(JSON.stringify([access.url, access.password, access.env])).digest('hex');
+    if (this.openedRepositories.has(key)) return;
+    await this.open(access).describe();
+    this.openedRepositories.add(key);
   }
 
   freeze(cutId: string): Promise<void> {

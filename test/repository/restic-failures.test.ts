@@ -16,6 +16,7 @@ import {
   RepositoryNotInitialisedError,
   RepositoryUnavailableError,
   RepositoryWrongPasswordError,
+  SnapshotNotFoundError,
 } from '../../shared/repository/errors.js';
 import { ResticRepository } from '../../shared/repository/restic.js';
 import { PASSWORD, TempDirs, newRepository, pseudoRandom, writeTree } from './helpers.js';
@@ -91,6 +92,11 @@ describe('ResticRepository: typed failures', () => {
     expect(err).toBeInstanceOf(UnavailableError);
     expect(err.message).toContain('connection refused');
     expect(err.message).not.toContain('s3cr3t-in-url');
+  });
+
+  it('a backup whose parent snapshot does not exist is a SnapshotNotFoundError (the uploads driver then looks the parent up)', async () => {
+    const err = await repo.backupFiles({ paths: [src], parentId: 'f'.repeat(64) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SnapshotNotFoundError);
   });
 
   it('a location without a repository is RepositoryNotInitialisedError', async () => {

@@ -5,6 +5,7 @@ import type { Repository } from '../../../../shared/repository/repository.js';
 import type { ComponentArtifact } from '../types.js';
 import { UploadsDriver } from './driver.js';
 import { RestoreStepFailedError } from './errors.js';
+import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { FakeArea, FakeRepository, FakeTree, summary } from './fakes.test-support.js';
 import type { TreeEntry } from './ports.js';
 
@@ -45,6 +46,33 @@ describe('UploadsDriver: upload', () => {
     expect(artifact).toMatchObject({ snapshotIds: ['f'.repeat(64)], files: 1, bytes: 10, dataAddedBytes: 10, cut: { time: CUT } });
     expect(artifact.details).toMatchObject({ newerThanCut: 1, selectedFiles: 2, parentId: 'b'.repeat(64), roots: JSON.stringify({ [A]: A, [B]: B }) });
     await expect(upload(d, repo)).rejects.toThrow(IllegalStateError); // the cut is used up
+  });
+
+  it('the next upload takes the last snapshot it stored as parent without asking the repository; if it is gone, looks up the newest', async () => {
+    const repo = new FakeRepository([{ id: 'b'.repeat(64), time: new Date(3000) }]);
+    const d = driver([file(`${A}/x`, -1)]);
+    await d.cut();
+    await upload(d, repo);
+    expect(repo.filters).toHaveLength(1);
+    await d.cut();
+    await upload(d, repo);
+    expect(repo.filters).toHaveLength(1); // no lookup: the parent is the snapshot stored last
+    expect(repo.backups.map((b) => b.parentId)).toEqual(['b'.repeat(64), 'f'.repeat(64)]);
+    // The remembered snapshot was removed meanwhile (retention): the repository says so, the driver looks up and retries once.
+    let calls = 0;
+    const original = repo.backupFiles.bind(repo);
+    repo.backupFiles = async (req) => {
+      calls += 1;
+      if (calls === 1) {
+        repo.backups.push(req);
+        throw new SnapshotNotFoundError({ url: '/repo', snapshotId: req.parentId ?? '' });
+      }
+      return original(req);
+    };
+    await d.cut();
+    await upload(d, repo);
+    expect(repo.filters).toHaveLength(2);
+    expect(repo.backups.slice(2).map((b) => b.parentId)).toEqual(['f'.repeat(64), 'b'.repeat(64)]);
   });
 
   it('reports by name every file the repository could not read, sorted and without duplicates', async () => {

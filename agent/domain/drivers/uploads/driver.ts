@@ -18,6 +18,7 @@
 import { IllegalStateError, NotFoundError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger, type Logger } from '../../../../shared/logger.js';
 import type { BackupSummary, Repository } from '../../../../shared/repository/repository.js';
+import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { componentTag, siteTag, snapshotTags } from '../../../../shared/tags.js';
 import type {
   ComponentArtifact,
@@ -127,6 +128,8 @@ export class UploadsDriver implements ComponentDriver {
   private opening: Promise<void> | undefined;
   private uploading = false;
   private lastSettle: ShieldSettle | undefined;
+  /** The snapshot of the last upload, by repository and site: the next upload's parent. */
+  private readonly lastSnapshot = new Map<string, string>();
   private holdTimer: NodeJS.Timeout | undefined;
   /** Set when the hold of the pending cut ran out before its upload started. */
   private holdExpired = false;
@@ -301,22 +304,39 @@ export class UploadsDriver implements ComponentDriver {
     const log = ctx.logger.child({ component: this.ref, jobId: ctx.jobId });
     const realRoots = await this.realRoots();
     const shield = await this.shieldBeforeWalk(log);
-    const parentId = await findParent(ctx.repository, ctx.tags, this.options.host);
+    // The parent is the snapshot this driver stored last (kept in memory: one repository run fewer per
+    // upload), or on the first upload after a start the newest one in the repository.
+    const parentKey = `${ctx.repository.displayUrl}|${ctx.tags.site}`;
+    const cachedParent = this.lastSnapshot.get(parentKey);
+    let parentId = cachedParent ?? (await findParent(ctx.repository, ctx.tags, this.options.host));
     const sel = await this.select(ctx, [...realRoots.values()], { cut, shielded: shield.shielded });
     this.logSelection(log, sel);
-    const summary = await ctx.repository.backupFiles(
-      {
-        paths: sel.paths,
-        excludes: sel.excludes,
-        tags: snapshotTags(ctx.tags),
-        ...(parentId ? { parentId } : {}),
-        ...(this.options.host ? { host: this.options.host } : {}),
-      },
-      {
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-        onProgress: (event) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
-      },
-    );
+    const backup = (parent: string | undefined): Promise<BackupSummary> =>
+      ctx.repository.backupFiles(
+        {
+          paths: sel.paths,
+          excludes: sel.excludes,
+          tags: snapshotTags(ctx.tags),
+          ...(parent ? { parentId: parent } : {}),
+          ...(this.options.host ? { host: this.options.host } : {}),
+        },
+        {
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          onProgress: (event) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
+        },
+      );
+    let summary: BackupSummary;
+    try {
+      summary = await backup(parentId);
+    } catch (err) {
+      // The remembered parent was removed meanwhile (retention, snapshot delete): look it up and go again.
+      if (!(err instanceof SnapshotNotFoundError) || cachedParent === undefined || ctx.signal?.aborted) throw err;
+      this.lastSnapshot.delete(parentKey);
+      log.info({ parentId: cachedParent }, 'the last snapshot of this component is gone from the repository; using the newest one there as parent');
+      parentId = await findParent(ctx.repository, ctx.tags, this.options.host);
+      summary = await backup(parentId);
+    }
+    this.lastSnapshot.set(parentKey, summary.snapshotId);
     // The repository has read everything: the shield may let go of what the cut held.
     const released = await this.releaseShield({ recheck: sel.recheck, overflow: sel.recheckOverflow, log });
     const missing = missingOf(summary, sel);

@@ -4,13 +4,12 @@
  * wrote them, that every simulated agent took part in every snapshot, and that it left nothing behind —
  * no wall-clock asserts: latencies and ratios are printed, not asserted.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { isListening } from '../shared/net.js';
 import { main } from './fleet-scale.js';
 import type { FleetBenchResult } from './fleet-scale/measure.js';
+import { quickBenches } from './lib/test-support.js';
 
 type JsonResult = Omit<FleetBenchResult, 'startedAt'> & { verdict: { round: { count: number; median: number; p99: number }; roundRatio: number | null } };
 
@@ -24,24 +23,11 @@ function alive(pid: number): boolean {
 }
 
 describe('fleet-scale bench (--quick)', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-bench-fleet-test-'));
-  const stop = new AbortController();
-  let running: Promise<number> | undefined;
-
-  afterAll(async () => {
-    stop.abort(); // a test that timed out still lets the bench finish its snapshot and clean up
-    await running;
-    rmSync(dir, { recursive: true, force: true });
-  }, 60_000);
+  const benches = quickBenches({ tmpPrefix: 'ffk-bench-fleet-test-', cleanupMs: 60_000 });
 
   it('measures listing and rounds at 50 agents and at 1, prints and writes them, and cleans up', async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const [results, json] = [path.join(dir, 'RESULTS.md'), path.join(dir, 'result.json')];
-    running = main(['--quick', '--results', results, '--json', json], { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal });
-    expect(await running, err.join('\n')).toBe(0);
-
-    const r = JSON.parse(readFileSync(json, 'utf8')) as JsonResult;
+    const { json, printed, written, stderr } = await benches.run('fleet-scale', main, ['--quick']);
+    const r = json as JsonResult;
     expect(r.aborted).toBe(false);
     expect(r.sites.map((s) => s.spec.agents)).toEqual([50, 1]);
     for (const xs of [r.listing.agentsN, r.listing.agents1, r.listing.agentsAll, r.listing.sites]) {
@@ -53,8 +39,8 @@ describe('fleet-scale bench (--quick)', () => {
     for (const s of r.sites) {
       // A snapshot the system failed on a loaded machine is reported by the bench, not hidden; but it must have produced numbers.
       if (s.failures.length > 0) console.log(`${s.spec.label}: failed snapshots:\n${s.failures.join('\n')}`);
-      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${err.join('\n')}`).toBeGreaterThanOrEqual(2);
-      expect(s.samples.length, `${s.spec.label}: ${err.join('\n')}`).toBeGreaterThan(0);
+      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${stderr}`).toBeGreaterThanOrEqual(2);
+      expect(s.samples.length, `${s.spec.label}: ${stderr}`).toBeGreaterThan(0);
       for (const x of s.samples) {
         expect(x.snapshotId).toMatch(/^c-/);
         for (const k of ['prepareMs', 'windowMs', 'roundMs', 'uploadMs', 'sealMs', 'totalMs'] as const) {
@@ -70,13 +56,12 @@ describe('fleet-scale bench (--quick)', () => {
     expect(r.simulator?.agents).toBe(51);
     for (const k of ['prepare', 'freeze', 'cut', 'thaw', 'upload'] as const) expect(r.simulator?.calls[k], k).toBeGreaterThanOrEqual(sealed);
 
-    const printed = out.join('\n');
     expect(printed).toMatch(/^\| ListAgents\(site=fleet-n50\) \| 50 \| 20 \| [\d.]+ ms \| [\d.]+ ms \|/m);
     expect(printed).toMatch(/^\| 50 agents \| [1-2] \| [\d.]+ ms \/ [\d.]+ ms \|/m);
     expect(printed).toMatch(/^\| 1 agent \| [1-2] \| [\d.]+ ms \/ [\d.]+ ms \|/m);
     expect(printed).toMatch(/Round p99 at 50 agents: \*\*[\d.]+ ms\*\* \(target ≤ 1000 ms\): (PASS|FAIL)/);
     expect(printed).toMatch(/\*\*Verdict: (PASS|FAIL)/);
-    expect(readFileSync(results, 'utf8')).toContain(`<!-- bench:fleet-scale:begin -->\n${printed.trim()}\n<!-- bench:fleet-scale:end -->`);
+    expect(written).toContain(`<!-- bench:fleet-scale:begin -->\n${printed.trim()}\n<!-- bench:fleet-scale:end -->`);
 
     expect(existsSync(r.cleanup.tempDir), `temp dir ${r.cleanup.tempDir}`).toBe(false);
     for (const pid of r.cleanup.pids) expect(alive(pid), `process ${pid}`).toBe(false);

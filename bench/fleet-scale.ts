@@ -12,20 +12,13 @@
  * bench/RESULTS.md. Exit code 0 even on FAIL unless --strict. Ctrl-C stops after the current snapshot and
  * still cleans up.
  */
-import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describeError, NotFoundError } from '../shared/errors.js';
-import { exitCodeFor } from '../shared/exit-codes.js';
 import { BIN } from '../test/harness/processes.js';
-import { COMMON_USAGE, parseBenchArgs, positiveInt } from './lib/args.js';
-import { isEntryPoint, runAsScript, type MainIo } from './lib/entry.js';
-import { describeMachine } from './lib/machine.js';
-import { RESULTS_FILE, writeSection } from './lib/results.js';
-import { runFleetBench, type FleetBenchPlan, type FleetBenchResult } from './fleet-scale/measure.js';
+import { COMMON_USAGE, positiveInt } from './lib/args.js';
+import { benchMain } from './lib/case.js';
+import { isEntryPoint, runAsScript } from './lib/entry.js';
+import { runFleetBench, type FleetBenchPlan } from './fleet-scale/measure.js';
 import { formatReport, judge } from './fleet-scale/report.js';
-
-/** Section id in bench/RESULTS.md. */
-export const SECTION_ID = 'fleet-scale';
 
 const USAGE = [
   'usage: npx tsx bench/fleet-scale.ts [flags]',
@@ -55,28 +48,14 @@ export function planFor(o: {
   };
 }
 
-function assertBuilt(): void {
-  for (const bin of [BIN.controller, BIN.cli]) {
-    if (!existsSync(bin)) throw new NotFoundError(`fleet-scale bench: ${bin} not found; build first (npm run build, or npm run bench which builds)`);
-  }
-}
-
-function report(result: FleetBenchResult, markdown: string, o: { results: string | undefined; json: string | undefined }, io: MainIo): void {
-  if (o.results) {
-    writeSection(o.results, { id: SECTION_ID, markdown });
-    io.err(`fleet-scale: wrote the "Fleet scale" section of ${o.results}`);
-  }
-  if (o.json) writeFileSync(o.json, `${JSON.stringify({ ...result, verdict: judge(result) }, null, 2)}\n`);
-}
-
 /** Runs the bench as the command line asks; returns the exit code. */
-export async function main(argv: string[], io: MainIo): Promise<number> {
-  try {
-    const { common, extra } = parseBenchArgs(argv, ['agents', 'warmup', 'list-calls', 'cli-calls', 'cpu-prof']);
-    if (common.help) {
-      io.out(USAGE);
-      return 0;
-    }
+export const main = benchMain({
+  name: 'fleet-scale',
+  section: { id: 'fleet-scale', title: 'Fleet scale' },
+  usage: USAGE,
+  flags: ['agents', 'warmup', 'list-calls', 'cli-calls', 'cpu-prof'],
+  bins: [BIN.controller, BIN.cli],
+  plan: ({ common, extra }) => {
     const plan = planFor({
       quick: common.quick,
       runs: common.runs,
@@ -86,18 +65,11 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
       cliCalls: positiveInt(extra['cli-calls'], 'cli-calls', 0),
     });
     if (extra['cpu-prof']) plan.controllerCpuProfDir = path.resolve(extra['cpu-prof']);
-    assertBuilt();
-    const machine = await describeMachine();
-    const result = await runFleetBench(plan, { log: (l) => io.err(`fleet-scale: ${l}`), ...(io.signal ? { signal: io.signal } : {}) });
-    const markdown = formatReport(result, machine, common.quick ? 'quick' : 'full');
-    io.out(markdown);
-    const results = common.noResults ? undefined : (common.results ?? (common.quick ? undefined : RESULTS_FILE));
-    report(result, markdown, { results, json: common.json }, io);
-    return common.strict && !judge(result).pass ? 1 : 0;
-  } catch (err) {
-    io.err(`fleet-scale: ${describeError(err)}${err instanceof Error && err.name === 'ValidationError' ? `\n${USAGE}` : ''}`);
-    return exitCodeFor(err);
-  }
-}
+    return plan;
+  },
+  run: runFleetBench,
+  format: formatReport,
+  judge,
+});
 
 if (isEntryPoint(import.meta.url)) await runAsScript('fleet-scale', main);

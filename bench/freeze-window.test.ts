@@ -3,12 +3,11 @@
  * the writer under load. Asserts only that it produced numbers for both sizes, printed and wrote them,
  * and left nothing behind — no wall-clock asserts: ratios are printed, not asserted here.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { databaseExists } from '../test/devsite/fixtures.js';
 import { main } from './freeze-window.js';
+import { quickBenches } from './lib/test-support.js';
 
 interface JsonResult {
   root: string;
@@ -24,32 +23,19 @@ interface JsonResult {
 }
 
 describe('freeze-window bench (--quick)', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-bench-fw-'));
-  const stop = new AbortController();
-  let running: Promise<number> | undefined;
-
-  afterAll(async () => {
-    stop.abort(); // a test that timed out still lets the bench finish its snapshot and clean up
-    await running;
-    rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  const benches = quickBenches({ tmpPrefix: 'ffk-bench-fw-', cleanupMs: 120_000 });
 
   it('measures 1× and 10×, prints and writes both, and cleans up', async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const [results, json] = [path.join(dir, 'RESULTS.md'), path.join(dir, 'result.json')];
-    running = main(['--quick', '--results', results, '--json', json], { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal });
-    expect(await running, err.join('\n')).toBe(0);
-
-    const r = JSON.parse(readFileSync(json, 'utf8')) as JsonResult;
+    const { json, printed, written, stderr } = await benches.run('freeze-window', main, ['--quick']);
+    const r = json as JsonResult;
     expect(r.aborted).toBe(false);
     expect(r.sizes.map((s) => s.spec.label)).toEqual(['1×', '10×']);
     for (const s of r.sizes) {
       // Every run is accounted for; a snapshot the system failed (e.g. an agent too slow on a loaded
       // machine) is reported by the bench, not hidden — but the bench itself still produced numbers.
       if (s.failures.length > 0) console.log(`${s.spec.label}: failed snapshots:\n${s.failures.join('\n')}`);
-      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${err.join('\n')}`).toBeGreaterThanOrEqual(5); // failures may include the warm-up
-      expect(s.samples.length, `${s.spec.label}: ${err.join('\n')}`).toBeGreaterThan(0);
+      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${stderr}`).toBeGreaterThanOrEqual(5); // failures may include the warm-up
+      expect(s.samples.length, `${s.spec.label}: ${stderr}`).toBeGreaterThan(0);
       expect(s.samples.length).toBeLessThanOrEqual(5);
       for (const x of s.samples) {
         expect(x.snapshotId).toMatch(/^c-/);
@@ -61,12 +47,11 @@ describe('freeze-window bench (--quick)', () => {
     expect(large.before.records).toBeGreaterThan(5 * small.before.records);
     expect(typeof r.verdict.ratio).toBe('number');
 
-    const printed = out.join('\n');
     expect(printed).toMatch(/^\| 1× \| 20 \/ 100 \|.* \| [1-5] \| [\d.]+ ms \| [\d.]+ ms \|/m);
     expect(printed).toMatch(/^\| 10× \| 200 \/ 1,000 \|.* \| [1-5] \| [\d.]+ ms \| [\d.]+ ms \|/m);
     expect(printed).toMatch(/Ratio of medians 10×\/1×: \*\*\d+\.\d\d\*\* \(bar ≤ 1\.5\): (PASS|FAIL)/);
     expect(printed).toMatch(/\*\*Verdict: (PASS|FAIL)/);
-    expect(readFileSync(results, 'utf8')).toContain(`<!-- bench:freeze-window:begin -->\n${printed.trim()}\n<!-- bench:freeze-window:end -->`);
+    expect(written).toContain(`<!-- bench:freeze-window:begin -->\n${printed.trim()}\n<!-- bench:freeze-window:end -->`);
 
     expect(existsSync(r.root), `dev-site root ${r.root}`).toBe(false);
     for (const s of r.sizes) expect(await databaseExists(s.database), `database ${s.database}`).toBe(false);

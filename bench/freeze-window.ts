@@ -10,19 +10,12 @@
  * bench/RESULTS.md. Exit code 0 even on FAIL unless --strict. Ctrl-C stops after the current snapshot
  * and still cleans up.
  */
-import { existsSync, realpathSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describeError, NotFoundError } from '../shared/errors.js';
-import { exitCodeFor } from '../shared/exit-codes.js';
 import { BIN } from '../test/harness/processes.js';
-import { COMMON_USAGE, parseBenchArgs, positiveInt } from './lib/args.js';
-import { describeMachine } from './lib/machine.js';
-import { RESULTS_FILE, writeSection } from './lib/results.js';
-import { runFreezeWindowBench, type BenchPlan, type FreezeBenchResult } from './freeze-window/measure.js';
+import { COMMON_USAGE, positiveInt } from './lib/args.js';
+import { benchMain } from './lib/case.js';
+import { isEntryPoint, runAsScript } from './lib/entry.js';
+import { runFreezeWindowBench, type BenchPlan } from './freeze-window/measure.js';
 import { formatReport, judge } from './freeze-window/report.js';
-
-/** Section id in bench/RESULTS.md. */
-export const SECTION_ID = 'freeze-window';
 
 const USAGE = [
   'usage: npx tsx bench/freeze-window.ts [flags]',
@@ -45,69 +38,17 @@ export function planFor(o: { quick: boolean; runs?: number | undefined; warmup?:
   };
 }
 
-export interface MainIo {
-  out: (text: string) => void;
-  err: (text: string) => void;
-  /** Stops the bench after the current snapshot (it still cleans up). */
-  signal?: AbortSignal;
-}
-
-function assertBuilt(): void {
-  for (const bin of [BIN.agent, BIN.controller]) {
-    if (!existsSync(bin)) throw new NotFoundError(`freeze-window bench: ${bin} not found; build first (npm run build, or npm run bench which builds)`);
-  }
-}
-
-function report(result: FreezeBenchResult, markdown: string, o: { results: string | undefined; json: string | undefined }, io: MainIo): void {
-  if (o.results) {
-    writeSection(o.results, { id: SECTION_ID, markdown });
-    io.err(`freeze-window: wrote the "Freeze window" section of ${o.results}`);
-  }
-  if (o.json) writeFileSync(o.json, `${JSON.stringify({ ...result, verdict: judge(result) }, null, 2)}\n`);
-}
-
 /** Runs the bench as the command line asks; returns the exit code. */
-export async function main(argv: string[], io: MainIo): Promise<number> {
-  try {
-    const { common, extra } = parseBenchArgs(argv, ['warmup', 'rate']);
-    if (common.help) {
-      io.out(USAGE);
-      return 0;
-    }
-    const plan = planFor({ quick: common.quick, runs: common.runs, warmup: positiveInt(extra.warmup, 'warmup', 0), rate: positiveInt(extra.rate, 'rate') });
-    assertBuilt();
-    const machine = await describeMachine();
-    const result = await runFreezeWindowBench(plan, { log: (l) => io.err(`freeze-window: ${l}`), ...(io.signal ? { signal: io.signal } : {}) });
-    const markdown = formatReport(result, machine, common.quick ? 'quick' : 'full');
-    io.out(markdown);
-    const results = common.noResults ? undefined : (common.results ?? (common.quick ? undefined : RESULTS_FILE));
-    report(result, markdown, { results, json: common.json }, io);
-    return common.strict && !judge(result).pass ? 1 : 0;
-  } catch (err) {
-    io.err(`freeze-window: ${describeError(err)}${err instanceof Error && err.name === 'ValidationError' ? `\n${USAGE}` : ''}`);
-    return exitCodeFor(err);
-  }
-}
+export const main = benchMain({
+  name: 'freeze-window',
+  section: { id: 'freeze-window', title: 'Freeze window' },
+  usage: USAGE,
+  flags: ['warmup', 'rate'],
+  bins: [BIN.agent, BIN.controller],
+  plan: ({ common, extra }) => planFor({ quick: common.quick, runs: common.runs, warmup: positiveInt(extra.warmup, 'warmup', 0), rate: positiveInt(extra.rate, 'rate') }),
+  run: runFreezeWindowBench,
+  format: formatReport,
+  judge,
+});
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
-  const stop = new AbortController();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      if (stop.signal.aborted) return;
-      process.stderr.write(`freeze-window: ${sig}: stopping after the current snapshot, then cleaning up\n`);
-      stop.abort();
-    });
-  }
-  const io: MainIo = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`), signal: stop.signal };
-  process.exitCode = await main(process.argv.slice(2), io);
-}
+if (isEntryPoint(import.meta.url)) await runAsScript('freeze-window', main, { step: 'snapshot' });

@@ -5,16 +5,13 @@
  * printed and written, that every restored tree or database matched, and that nothing was left behind
  * (work directory, agent process, databases). No wall-clock asserts: ratios are printed, not judged here.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { databaseExists, processAlive } from '../test/devsite/fixtures.js';
+import { quickBenches } from './lib/test-support.js';
 import { main as postgresMain } from './postgres.js';
 import type { Series } from './throughput/series.js';
 import { main as uploadsMain } from './uploads.js';
-
-type Main = typeof uploadsMain;
 
 function expectNumbers(name: string, s: Series, runs: number): void {
   expect(s.ms, name).toHaveLength(runs);
@@ -23,29 +20,12 @@ function expectNumbers(name: string, s: Series, runs: number): void {
 }
 
 describe('throughput benches (--quick, one round)', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-bench-tp-test-'));
-  const stop = new AbortController();
-  const running: Promise<number>[] = [];
-
-  afterAll(async () => {
-    stop.abort(); // a timed-out test still lets its bench finish the current run and clean up
-    await Promise.allSettled(running);
-    rmSync(dir, { recursive: true, force: true });
-  }, 180_000);
-
-  async function runBench(name: string, main: Main): Promise<{ json: Record<string, unknown>; printed: string; written: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const [results, json] = [path.join(dir, `${name}.md`), path.join(dir, `${name}.json`)];
-    const run = main(['--quick', '--runs', '1', '--results', results, '--json', json], { out: (t) => out.push(t), err: (t) => err.push(t), signal: stop.signal });
-    running.push(run);
-    expect(await run, err.join('\n')).toBe(0);
-    return { json: JSON.parse(readFileSync(json, 'utf8')) as Record<string, unknown>, printed: out.join('\n'), written: readFileSync(results, 'utf8') };
-  }
+  const benches = quickBenches({ tmpPrefix: 'ffk-bench-tp-test-', cleanupMs: 180_000 });
+  const quickOneRound = ['--quick', '--runs', '1'];
 
   it('uploads: backup, incremental and restore against restic and tar', async () => {
-    const { json, printed, written } = await runBench('uploads', uploadsMain);
-    const r = json as unknown as {
+    const { json, printed, written } = await benches.run('uploads', uploadsMain, quickOneRound);
+    const r = json as {
       aborted: boolean; problems: string[]; workDir: string; agentPid: number;
       data: { files: number; bytes: number };
       backup: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
@@ -66,8 +46,8 @@ describe('throughput benches (--quick, one round)', () => {
   }, 240_000); // ~30 s on a quiet machine
 
   it('postgres: backup and restore against pg_dump and psql', async () => {
-    const { json, printed, written } = await runBench('postgres', postgresMain);
-    const r = json as unknown as {
+    const { json, printed, written } = await benches.run('postgres', postgresMain, quickOneRound);
+    const r = json as {
       aborted: boolean; problems: string[]; workDir: string; agentPid: number; database: string; scratchDatabases: string[];
       rows: { events: number }; dumpBytes: number;
       backup: Record<string, Series>; restore: Record<string, Series>;

@@ -11,6 +11,7 @@ import { describeError, IllegalStateError } from '../../shared/errors.js';
 import type { JobEvent } from '../../shared/jobs.js';
 import { decodeManifest } from '../../shared/manifest-codec.js';
 import { runCli } from '../../test/harness/processes.js';
+import type { BenchEnv } from '../lib/case.js';
 import { startBenchFleet, type BenchFleet } from './fleet.js';
 import type { SimulatorStats } from './simulator.js';
 
@@ -91,11 +92,6 @@ export interface FleetBenchResult {
   simulator: SimulatorStats | undefined;
   /** What was started, for checking that nothing was left behind. */
   cleanup: { tempDir: string; pids: number[]; natsPort: number };
-}
-
-export interface BenchEnv {
-  signal?: AbortSignal;
-  log: (line: string) => void;
 }
 
 const CLK_TCK = 100;

@@ -10,6 +10,7 @@ import { stopWriter, type SiteState } from '../../deploy/dev-site/index.js';
 import { describeError, IllegalStateError } from '../../shared/errors.js';
 import { uniqueSite } from '../../test/devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../../test/harness/fleet.js';
+import type { BenchEnv } from '../lib/case.js';
 import { takeQuietSample, takeSample, type Sample } from './sample.js';
 import { measureDataSize, type DataSize } from './size.js';
 import { SiteTrimmer, type SiteCounts } from './trim.js';
@@ -57,12 +58,6 @@ export interface FreezeBenchResult {
   /** Directory of the dev sites (removed before returning). */
   root: string;
   sizes: SizeResult[];
-}
-
-export interface BenchEnv {
-  signal?: AbortSignal;
-  /** Progress lines for people (stderr in the CLI). */
-  log: (line: string) => void;
 }
 
 interface SiteRun {

@@ -36,8 +36,14 @@ export function positiveInt(value: string | undefined, name: string, min = 1): n
   return n;
 }
 
+/** The parsed command line: the common flags, and the case's own flags by name (undefined when absent). */
+export interface BenchArgs {
+  common: CommonBenchArgs;
+  extra: Record<string, string | undefined>;
+}
+
 /** Parses the common flags plus the case's own string flags (`extra`); unknown flags are errors. */
-export function parseBenchArgs(argv: string[], extra: readonly string[] = []): { common: CommonBenchArgs; extra: Record<string, string | undefined> } {
+export function parseBenchArgs(argv: string[], extra: readonly string[] = []): BenchArgs {
   const options = {
     quick: { type: 'boolean' },
     strict: { type: 'boolean' },

@@ -25,13 +25,16 @@ export function isEntryPoint(moduleUrl: string): boolean {
   }
 }
 
-/** Runs `main` with the process's arguments and streams; its result becomes the exit code. */
-export async function runAsScript(name: string, main: (argv: string[], io: MainIo) => Promise<number>): Promise<void> {
+/**
+ * Runs `main` with the process's arguments and streams; its result becomes the exit code. `step` names
+ * what the case finishes before it stops on a signal (default 'run').
+ */
+export async function runAsScript(name: string, main: (argv: string[], io: MainIo) => Promise<number>, o: { step?: string } = {}): Promise<void> {
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (stop.signal.aborted) return;
-      process.stderr.write(`${name}: ${sig}: stopping after the current run, then cleaning up\n`);
+      process.stderr.write(`${name}: ${sig}: stopping after the current ${o.step ?? 'run'}, then cleaning up\n`);
       stop.abort();
     });
   }

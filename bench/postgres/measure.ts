@@ -25,6 +25,7 @@ import type { ComponentArtifact } from '../../shared/manifest.js';
 import type { TimeSplit } from '../throughput/format.js';
 import { uniqueSite } from '../../test/devsite/fixtures.js';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
+import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, run, runToFile } from '../throughput/commands.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
@@ -62,11 +63,6 @@ export interface PostgresBenchResult {
   /** 1-minute load average before each round. */
   loadAverages: number[];
   problems: string[];
-}
-
-export interface BenchEnv {
-  signal?: AbortSignal;
-  log: (line: string) => void;
 }
 
 const COMPONENT = 'postgres:ffsecurity';

@@ -4,11 +4,10 @@
  * snapshot — Prepare, Freeze, Cut, Thaw, Upload — and a restore through its Restore call. The times are
  * what the controller waits for: from Prepare to the Upload's result, and the Restore call.
  */
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { AgentRestoreStep, RepositoryAccess } from '../../controller/domain/ports.js';
 import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js';
-import { IllegalStateError, NotFoundError } from '../../shared/errors.js';
+import { IllegalStateError } from '../../shared/errors.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
 import { BIN, runProcess, waitFor, type TestProcess } from '../../test/harness/processes.js';
 
@@ -34,11 +33,6 @@ export interface AgentSnapshot {
   /** The Upload call alone, ms. */
   uploadMs: number;
   freezeWindowMs: number;
-}
-
-/** Throws unless the agent bin is built. */
-export function assertAgentBuilt(bench: string): void {
-  if (!existsSync(BIN.agent)) throw new NotFoundError(`${bench} bench: ${BIN.agent} not found; build first (npm run build, or npm run bench which builds)`);
 }
 
 /** A running agent process and a gRPC client to it. */

@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
+import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, tarCreate, tarExtract } from '../throughput/commands.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
@@ -62,11 +63,6 @@ export interface UploadsBenchResult {
   loadAverages: number[];
   /** Anything that did not add up (a restored tree with the wrong size, an artifact with the wrong count). */
   problems: string[];
-}
-
-export interface BenchEnv {
-  signal?: AbortSignal;
-  log: (line: string) => void;
 }
 
 const COMPONENT = 'uploads:uploads';

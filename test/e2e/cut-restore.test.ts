@@ -17,7 +17,7 @@ import { waitFor } from '../harness/processes.js';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
-// 20 rounds is the acceptance bar (run with FFK_E2E_CUTS=20, ~1 min a round here); CI runs 3 to keep the suite short.
+// 20 rounds is the acceptance bar (run with FFK_E2E_CUTS=20: ~11 min here, ~30 s a round); CI runs 3 to keep the suite short.
 const CUTS = Number(process.env.FFK_E2E_CUTS ?? 3);
 
 function median(xs: number[]): number {

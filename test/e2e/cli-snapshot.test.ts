@@ -46,7 +46,7 @@ describe('ffkeeper snapshot / restore / jobs', () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('postgres:ffsecurity');
     expect(shown.stdout).toContain('tarantool:shard-001');
-  }, 120_000);
+  }, 240_000);
 
   it('refuses to restore site A’s snapshot into site B without --to-site, naming both', async () => {
     const r = await fleet.cli('restore', '--site', 'cli-b', '--snapshot', ids[0] as string, '--yes');

@@ -76,11 +76,11 @@ describe('schedules and retention', () => {
     expect(codes, `${a.stderr}\n${b.stderr}`).toEqual([0, EXIT_CODES.CONFLICT]);
     const refused = a.code === 0 ? b : a;
     expect(refused.stderr).toMatch(/cannot start snapshot of site 'sched-a': snapshot job j-\S+ on controller-1 holds site 'sched-a'/);
-  }, 120_000);
+  }, 240_000);
 
   it('retention keep-last 2, then apply: exactly the 2 newest cuts remain, with all their components, nothing else in the repository', async () => {
     const before = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
-    expect(before.length).toBeGreaterThanOrEqual(4);
+    expect(before.length).toBeGreaterThanOrEqual(3);
     expect((await fleet.cli('retention', 'show', '--site', SITE)).code).toBe(EXIT_CODES.NOT_FOUND);
     const set = await fleet.cli('retention', 'set', '--site', SITE, '--keep-last', '2');
     expect(set.code, set.stderr).toBe(0);

@@ -3,6 +3,7 @@
  * to a safe alphabet: letters, digits, '-' and '_', starting with a letter or digit, at most 63 chars.
  */
 import { z } from 'zod';
+import { ValidationError } from './errors.js';
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
@@ -12,4 +13,10 @@ export const idSchema = z
 
 export function isValidId(value: string): boolean {
   return ID_PATTERN.test(value);
+}
+
+/** Returns `site`, or throws a ValidationError naming it when it is not a valid site id. */
+export function checkSiteId(site: string): string {
+  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
+  return site;
 }

@@ -15,6 +15,14 @@ export function checkId(value: string, what: string): string {
   return value;
 }
 
+/** Parses a whole number ≥ 0 such as `--keep-daily 0`; `flag` names it in the error. */
+export function parseCount(value: string, flag: string): number {
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) {
+    throw new ValidationError(`${flag} '${value}' must be a whole number ≥ 0`, { field: flag.replace(/^--/, '') });
+  }
+  return Number(value);
+}
+
 /** Parses a positive integer flag such as `--limit 20`; `flag` names it in the error. */
 export function parsePositiveInt(value: string, flag: string): number {
   const n = Number(value);

@@ -5,6 +5,7 @@
  * snapshot of theirs is forgotten and the repository pruned.
  */
 import { NotFoundError } from '../../shared/errors.js';
+import { checkSiteId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
 import type { JobRunner, RunningJob } from './jobs.js';
@@ -44,6 +45,7 @@ export class RetentionService {
   }
 
   async set(site: string, input: RetentionInput): Promise<RetentionPolicy> {
+    checkSiteId(site);
     checkPolicy(input);
     const policy = { ...input, updatedAt: this.now() };
     await this.deps.store.put(site, policy);
@@ -51,7 +53,7 @@ export class RetentionService {
   }
 
   async show(site: string): Promise<RetentionPolicy> {
-    const p = await this.deps.store.get(site);
+    const p = await this.deps.store.get(checkSiteId(site));
     if (!p) throw new NotFoundError(`site '${site}' has no retention policy; set one with: ffkeeper retention set --site ${site} --keep-last N …`);
     return p;
   }

@@ -5,6 +5,7 @@
  * counted in the policy's time zone. A cut kept by no rule goes.
  */
 import { ValidationError } from '../../shared/errors.js';
+import { checkTimeZone } from '../../shared/time-zone.js';
 
 export interface RetentionPolicy {
   keepLast: number;
@@ -40,11 +41,7 @@ export function checkPolicy(p: Omit<RetentionPolicy, 'updatedAt'>): void {
   if (RULES.every((r) => p[r] === 0)) {
     throw new ValidationError('a retention policy must keep something: give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly above 0', { field: 'keepLast' });
   }
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: p.timezone });
-  } catch {
-    throw new ValidationError(`unknown time zone '${p.timezone}' (use an IANA name such as UTC or Europe/Moscow)`, { field: 'timezone' });
-  }
+  checkTimeZone(p.timezone);
 }
 
 /** `keepDaily` → `--keep-daily`. */

@@ -7,6 +7,8 @@
  */
 import { Cron } from 'croner';
 import { describeError, ValidationError } from '../../shared/errors.js';
+import { checkSiteId } from '../../shared/ids.js';
+import { checkTimeZone } from '../../shared/time-zone.js';
 import type { JobRecord } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RunningJob } from './jobs.js';
@@ -49,11 +51,7 @@ export interface ScheduleStore {
 
 /** Parses a cron expression (5 fields, or 6 with seconds) in a time zone; throws a ValidationError naming what is wrong. */
 export function parseCron(cron: string, timezone: string): Cron {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
-  } catch {
-    throw new ValidationError(`unknown time zone '${timezone}' (use an IANA name such as UTC or Europe/Moscow)`, { field: 'timezone' });
-  }
+  checkTimeZone(timezone);
   try {
     return new Cron(cron, { timezone, paused: true });
   } catch (err) {
@@ -206,6 +204,7 @@ export class ScheduleService {
   }
 
   async set(req: { site: string; kind?: string; cron?: string; timezone?: string }): Promise<ScheduleView> {
+    checkSiteId(req.site);
     const kind = checkKind(req.kind || 'snapshot');
     const cron = (req.cron || DEFAULT_CRON).trim();
     const timezone = req.timezone || DEFAULT_TIMEZONE;
@@ -222,7 +221,7 @@ export class ScheduleService {
 
   /** Removes a schedule; false when there was none. */
   remove(site: string, kind: string): Promise<boolean> {
-    return this.store.remove(site, checkKind(kind));
+    return this.store.remove(checkSiteId(site), checkKind(kind));
   }
 
   private view(s: Schedule): ScheduleView {

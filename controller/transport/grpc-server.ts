@@ -44,7 +44,6 @@ import type { RetentionService } from '../domain/retention-service.js';
 import type { ScheduleService } from '../domain/schedules.js';
 import { policyToProto, retentionPlanToProto, scheduleToProto } from './convert-policies.js';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
-import { isValidId } from '../../shared/ids.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
@@ -175,40 +174,30 @@ function implementation(s: ControllerServices): ControllerServer {
       unsubscribe();
     }),
     setSchedule: unary<SetScheduleRequest, PbSchedule>(async (req) => {
-      checkSite(req.site);
       return scheduleToProto(await s.schedules.set(req));
     }),
     listSchedules: unary<ListSchedulesRequest, ListSchedulesResponse>(async (req) => ({
       schedules: (await s.schedules.list(req.site || undefined)).map(scheduleToProto),
     })),
     removeSchedule: unary<RemoveScheduleRequest, RemoveScheduleResponse>(async (req) => {
-      checkSite(req.site);
       const removed = await s.schedules.remove(req.site, req.kind || 'snapshot');
       if (!removed) throw new NotFoundError(`site '${req.site}' has no ${req.kind || 'snapshot'} schedule`);
       return { removed };
     }),
     setRetention: unary<SetRetentionRequest, PbRetentionPolicy>(async (req) => {
-      checkSite(req.site);
       const { site, ...rest } = req;
       return policyToProto(site, await s.retention.set(site, { ...rest, timezone: rest.timezone || 'UTC' }));
     }),
     getRetention: unary<GetRetentionRequest, PbRetentionPolicy>(async (req) => {
-      checkSite(req.site);
       return policyToProto(req.site, await s.retention.show(req.site));
     }),
     planRetention: unary<PlanRetentionRequest, PbRetentionPlan>(async (req) => {
-      checkSite(req.site);
       return retentionPlanToProto(await s.retention.plan(req.site));
     }),
     applyRetention: serverStream<ApplyRetentionRequest, PbJobEvent>(async (req, emit) => {
-      checkSite(req.site);
       await follow(await s.retention.apply(req.site), emit);
     }),
   };
-}
-
-function checkSite(site: string): void {
-  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
 }
 
 export function startControllerGrpcServer(listen: string, services: ControllerServices): Promise<RunningGrpcServer> {

@@ -3,7 +3,7 @@
  * and keeps the durable fleet bucket of known agents.
  */
 import { KvWatchInclude, type KvEntry } from '@nats-io/kv';
-import type { KV } from '../../shared/transport/kv.js';
+import { kvEntries, type KV } from '../../shared/transport/kv.js';
 import { parseDescription } from '../../shared/fleet.js';
 import type { Logger } from '../../shared/logger.js';
 import { agentKey, parseAgentKey } from '../../shared/names.js';
@@ -25,14 +25,6 @@ function toUpdate(e: KvEntry, logger: Logger): PresenceUpdate | undefined {
   return { kind: 'seen', description, seenAt: e.created };
 }
 
-/** Current entries of a bucket (last values only). */
-async function currentEntries(kv: KV): Promise<KvEntry[]> {
-  const names: string[] = [];
-  for await (const k of await kv.keys()) names.push(k);
-  const entries = await Promise.all(names.map((k) => kv.get(k)));
-  return entries.filter((e): e is KvEntry => e !== null);
-}
-
 /**
  * Delivers every current presence entry, then every change, to `onUpdate` until stopped. The watch
  * starts before the initial read so nothing falls between them (the inventory ignores stale beats).
@@ -45,7 +37,7 @@ export async function watchPresence(kv: KV, onUpdate: (u: PresenceUpdate) => voi
       if (u) onUpdate(u);
     }
   })().catch((err: unknown) => logger.error({ err }, 'presence watch ended'));
-  for (const e of await currentEntries(kv)) {
+  for (const e of await kvEntries(kv)) {
     const u = toUpdate(e, logger);
     if (u) onUpdate(u);
   }
@@ -64,7 +56,7 @@ export class KvFleetStore implements FleetStore {
 
   async loadAll(): Promise<FleetRecord[]> {
     const out: FleetRecord[] = [];
-    for (const e of await currentEntries(this.kv)) {
+    for (const e of await kvEntries(this.kv)) {
       if (e.operation !== 'PUT') continue;
       const stored = e.json<StoredRecord>();
       const description = parseDescription(stored.description);

@@ -2,10 +2,11 @@
  * Site leases, schedules and retention policies in JetStream KV. Leases and schedule claims use the
  * KV's per-key revision as compare-and-set, so two controllers cannot both win.
  */
+import type { KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError } from '../../shared/errors.js';
 import { scheduleKey } from '../../shared/names.js';
-import { kvValues, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
+import { kvEntries, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
 import type { HeldLease, LeaseHolder, LeaseState, LeaseStore } from '../domain/leases.js';
 import type { RetentionStore } from '../domain/retention-service.js';
 import type { RetentionPolicy } from '../domain/retention.js';
@@ -82,6 +83,10 @@ function scheduleFrom(s: StoredScheduleJson): Schedule {
   return { ...rest, updatedAt: new Date(s.updatedAt), ...(lastRunAt ? { lastRunAt: new Date(lastRunAt) } : {}) };
 }
 
+function storedSchedule(e: KvEntry | null): StoredSchedule | undefined {
+  return e && e.operation === 'PUT' ? { schedule: scheduleFrom(e.json<StoredScheduleJson>()), revision: e.revision } : undefined;
+}
+
 export class KvScheduleStore implements ScheduleStore {
   private constructor(private readonly kv: KV) {}
 
@@ -90,15 +95,11 @@ export class KvScheduleStore implements ScheduleStore {
   }
 
   async list(): Promise<StoredSchedule[]> {
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys()) keys.push(k);
-    const entries = await Promise.all(keys.map((k) => this.kv.get(k)));
-    return entries.flatMap((e) => (e && e.operation === 'PUT' ? [{ schedule: scheduleFrom(e.json<StoredScheduleJson>()), revision: e.revision }] : []));
+    return (await kvEntries(this.kv)).flatMap((e) => storedSchedule(e) ?? []);
   }
 
   async get(site: string, kind: ScheduleKind): Promise<StoredSchedule | undefined> {
-    const e = await this.kv.get(scheduleKey(site, kind));
-    return e && e.operation === 'PUT' ? { schedule: scheduleFrom(e.json<StoredScheduleJson>()), revision: e.revision } : undefined;
+    return storedSchedule(await this.kv.get(scheduleKey(site, kind)));
   }
 
   async put(s: Schedule): Promise<void> {
@@ -141,15 +142,5 @@ export class KvRetentionStore implements RetentionStore {
 
   async put(site: string, policy: RetentionPolicy): Promise<void> {
     await this.kv.put(site, JSON.stringify(policy));
-  }
-
-  /** Every site's policy (for listings). */
-  async all(): Promise<Map<string, RetentionPolicy>> {
-    const out = new Map<string, RetentionPolicy>();
-    for (const v of await kvValues(this.kv)) {
-      const s = JSON.parse(v.value) as StoredPolicy;
-      out.set(v.key, { ...s, updatedAt: new Date(s.updatedAt) });
-    }
-    return out;
   }
 }

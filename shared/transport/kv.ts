@@ -1,5 +1,5 @@
 /** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
@@ -62,10 +62,15 @@ export function openVerificationsBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, VERIFICATIONS_BUCKET, {});
 }
 
-/** Current (last) values of the keys matching `filter`, skipping deleted ones. */
-export async function kvValues(kv: KV, filter = '>'): Promise<{ key: string; value: string }[]> {
+/** Current (last) entries of the keys matching `filter`, deleted ones included (their operation says so). */
+export async function kvEntries(kv: KV, filter = '>'): Promise<KvEntry[]> {
   const keys: string[] = [];
   for await (const k of await kv.keys(filter)) keys.push(k);
   const entries = await Promise.all(keys.map((k) => kv.get(k)));
-  return entries.flatMap((e) => (e && e.operation === 'PUT' ? [{ key: e.key, value: e.string() }] : []));
+  return entries.filter((e): e is KvEntry => e !== null);
+}
+
+/** Current (last) values of the keys matching `filter`, skipping deleted ones. */
+export async function kvValues(kv: KV, filter = '>'): Promise<{ key: string; value: string }[]> {
+  return (await kvEntries(kv, filter)).flatMap((e) => (e.operation === 'PUT' ? [{ key: e.key, value: e.string() }] : []));
 }

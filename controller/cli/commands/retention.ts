@@ -3,13 +3,13 @@
  * [--timezone TZ]`, `retention show --site S`, `retention apply --site S [--dry-run] [--yes]`: which whole
  * cuts are kept, and pruning the rest from the catalog and the repository (a `prune` job).
  */
-import { ValidationError } from '../../../shared/errors.js';
-import type { RetentionPlan, SitePolicy } from '../api.js';
+import { describePolicy } from '../../domain/retention.js';
+import type { RetentionPlan } from '../api.js';
 import { renderTable, toJson } from '../format.js';
 import { checkOutcome, followJob } from '../job-outcome.js';
 import { confirmAction, type JobCommandDeps } from '../terminal.js';
 import { formatLocalTime } from '../units.js';
-import { checkId } from '../validate.js';
+import { checkId, parseCount } from '../validate.js';
 
 export interface RetentionSetOptions {
   site: string;
@@ -22,25 +22,7 @@ export interface RetentionSetOptions {
 }
 
 function count(value: string | undefined, flag: string): number {
-  if (value === undefined) return 0;
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) {
-    throw new ValidationError(`${flag} '${value}' must be a whole number ≥ 0`, { field: flag.replace(/^--/, '') });
-  }
-  return Number(value);
-}
-
-export function describeSitePolicy(p: SitePolicy): string {
-  const parts = (
-    [
-      ['last', p.keepLast],
-      ['daily', p.keepDaily],
-      ['weekly', p.keepWeekly],
-      ['monthly', p.keepMonthly],
-    ] as const
-  )
-    .filter(([, n]) => n > 0)
-    .map(([k, n]) => `${k} ${n}`);
-  return `keep ${parts.join(', ')} (days in ${p.timezone})`;
+  return value === undefined ? 0 : parseCount(value, flag);
 }
 
 export async function runRetentionSet(opts: RetentionSetOptions, deps: JobCommandDeps): Promise<void> {
@@ -53,20 +35,20 @@ export async function runRetentionSet(opts: RetentionSetOptions, deps: JobComman
     keepMonthly: count(opts.keepMonthly, '--keep-monthly'),
     timezone: opts.timezone ?? 'UTC',
   });
-  deps.io.out(opts.json ? toJson(p) : `retention of site '${p.site}': ${describeSitePolicy(p)}`);
+  deps.io.out(opts.json ? toJson(p) : `retention of site '${p.site}': ${describePolicy(p)}`);
 }
 
 export async function runRetentionShow(opts: { site: string; json: boolean }, deps: JobCommandDeps): Promise<void> {
   checkId(opts.site, '--site');
   const p = await deps.api.getRetention(opts.site);
-  deps.io.out(opts.json ? toJson(p) : `retention of site '${p.site}': ${describeSitePolicy(p)} (set ${formatLocalTime(p.updatedAt)})`);
+  deps.io.out(opts.json ? toJson(p) : `retention of site '${p.site}': ${describePolicy(p)} (set ${formatLocalTime(p.updatedAt)})`);
 }
 
 function planLines(plan: RetentionPlan): string[] {
   const removed = plan.decisions.filter((d) => !d.keep).length;
   const rows = plan.decisions.map((d) => [d.cutId, formatLocalTime(d.createdAt), d.keep ? 'keep' : 'REMOVE', d.reasons.join('; ')]);
   return [
-    `retention of site '${plan.site}': ${describeSitePolicy({ ...plan.policy, site: plan.site })}`,
+    `retention of site '${plan.site}': ${describePolicy(plan.policy)}`,
     `${plan.decisions.length} sealed snapshots: ${plan.decisions.length - removed} stay, ${removed} go`,
     ...(rows.length > 0 ? ['', renderTable(['SNAPSHOT', 'CREATED', 'ACTION', 'WHY'], rows)] : []),
   ];

@@ -5,7 +5,7 @@
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
  */
 import { Readable } from 'node:stream';
-import { ConflictError, FfkError, describeError, toFfkError } from '../../../shared/errors.js';
+import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
 import { encodeManifest } from '../../../shared/manifest-codec.js';
@@ -50,27 +50,22 @@ async function onAll<T>(site: string, step: string, ps: Participant[], fn: (p: P
 }
 
 export class SnapshotCoordinator {
-  private readonly running = new Map<string, string>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: SnapshotCoordinatorDeps) {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** Takes one consistent cut of `req.site` within the job `ctx`; returns the sealed manifest. */
-  async run(ctx: JobContext, req: SnapshotRequest): Promise<Manifest> {
-    const busy = this.running.get(req.site);
-    if (busy) throw new ConflictError(`a snapshot of site '${req.site}' is already running (job ${busy}); try again when it ends`);
-    this.running.set(req.site, ctx.id);
+  /**
+   * Takes one consistent cut of `req.site` within the job `ctx`; returns the sealed manifest. One cut of a
+   * site at a time is the caller's site lease (SnapshotService), and every agent refuses a second cut.
+   */
+  run(ctx: JobContext, req: SnapshotRequest): Promise<Manifest> {
     const metrics = this.deps.metrics ?? noMetrics;
-    try {
-      return await measured(
-        () => this.cut(ctx, req),
-        (ok, durationMs, manifest) => metrics.snapshotFinished(req.site, { ok, durationMs, ...(manifest ? { manifest } : {}) }),
-      );
-    } finally {
-      this.running.delete(req.site);
-    }
+    return measured(
+      () => this.cut(ctx, req),
+      (ok, durationMs, manifest) => metrics.snapshotFinished(req.site, { ok, durationMs, ...(manifest ? { manifest } : {}) }),
+    );
   }
 
   private async cut(ctx: JobContext, req: SnapshotRequest): Promise<Manifest> {

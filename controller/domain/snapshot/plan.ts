@@ -1,7 +1,7 @@
 /** Which agents take part in a site's cut, and the checks before anything is asked of them. */
-import { NotFoundError, UnavailableError, ValidationError } from '../../../shared/errors.js';
+import { NotFoundError, UnavailableError } from '../../../shared/errors.js';
 import type { AgentEntry } from '../../../shared/fleet.js';
-import { isValidId } from '../../../shared/ids.js';
+import { checkSiteId } from '../../../shared/ids.js';
 import type { FleetInventory } from '../fleet.js';
 
 /** Component kinds that hold data (sf-api is described but holds none). */
@@ -15,7 +15,7 @@ export interface Participant {
 
 /** The site's agents with data components; refuses when any of them is offline. */
 export function planParticipants(fleet: FleetInventory, site: string): Participant[] {
-  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
+  checkSiteId(site);
   const agents = fleet.list(site).filter((a) => a.description.components.some((c) => DATA_KINDS.has(c.kind)));
   if (agents.length === 0) throw new NotFoundError(`no agents with data components known for site '${site}'`);
   const offline = agents.filter((a) => a.status !== 'online');

@@ -2,8 +2,8 @@
  * Snapshot use cases behind the Controller service: create (as a job), list, show, delete, and rebuild
  * a site's catalog from the manifests in its repository.
  */
-import { FfkError, NotFoundError, ValidationError } from '../../../shared/errors.js';
-import { isValidId } from '../../../shared/ids.js';
+import { FfkError, NotFoundError } from '../../../shared/errors.js';
+import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, summarize, type Manifest, type SnapshotSummary } from '../../../shared/manifest.js';
 import { decodeManifest } from '../../../shared/manifest-codec.js';
@@ -22,9 +22,6 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 /** How long a snapshot taken on behalf of another job (a restore's safety snapshot) waits for the site. */
 const SAFETY_WAIT_MS = 10 * 60_000;
 
-function checkSite(site: string): void {
-  if (!isValidId(site)) throw new ValidationError(`site '${site}' is not a valid site id`, { field: 'site' });
-}
 
 export class SnapshotService {
   constructor(
@@ -44,7 +41,7 @@ export class SnapshotService {
    * request is refused with a ConflictError naming it, or with `wait` waits for it to end.
    */
   create(req: { site: string; leaseMs?: number; reason?: string; wait?: LeaseMode }): Promise<RunningJob> {
-    checkSite(req.site);
+    checkSiteId(req.site);
     const reason = req.reason || 'manual';
     return this.deps.jobs.start(
       'snapshot',
@@ -71,7 +68,7 @@ export class SnapshotService {
   }
 
   async list(site: string): Promise<SnapshotSummary[]> {
-    checkSite(site);
+    checkSiteId(site);
     return (await this.deps.catalog.list(site)).map(summarize);
   }
 
@@ -83,7 +80,7 @@ export class SnapshotService {
 
   /** Removes a whole cut: from the catalog first (so nothing can pick it any more), then from the repository. */
   async delete(site: string, id: string): Promise<number> {
-    checkSite(site);
+    checkSiteId(site);
     await this.get(id, site);
     return this.deps.leases.with(site, 'delete', id, { wait: false }, async () => {
       await this.deps.catalog.delete(site, id);
@@ -97,7 +94,7 @@ export class SnapshotService {
 
   /** Makes the site's catalog match the manifests stored in its repository. */
   async rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
-    checkSite(site);
+    checkSiteId(site);
     const repo = await this.deps.repositories.open(site);
     const stored = await repo.listSnapshots({ tags: [siteTag(site), componentTag(MANIFEST_COMPONENT)] });
     const manifests: Manifest[] = [];

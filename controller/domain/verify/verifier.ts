@@ -7,8 +7,8 @@
  * the job with a message naming the snapshot; a damaged pack is traced to the snapshots that use it when
  * the repository can tell.
  */
-import { NotFoundError, UnavailableError, ValidationError } from '../../../shared/errors.js';
-import { isValidId } from '../../../shared/ids.js';
+import { NotFoundError, UnavailableError } from '../../../shared/errors.js';
+import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest, ManifestComponent } from '../../../shared/manifest.js';
 import type { Repository } from '../../../shared/repository/repository.js';
@@ -61,7 +61,7 @@ export class Verifier {
 
   /** Picks the snapshot: by id (of this site), or the site's newest sealed one. */
   async select(req: VerifyRequest): Promise<Manifest> {
-    if (!isValidId(req.site)) throw new ValidationError(`site '${req.site}' is not a valid site id`, { field: 'site' });
+    checkSiteId(req.site);
     if (req.snapshotId) {
       const m = await this.deps.catalog.get(req.site, req.snapshotId);
       if (!m) throw new NotFoundError(`snapshot '${req.snapshotId}' not found for site '${req.site}'`);

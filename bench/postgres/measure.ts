@@ -157,10 +157,8 @@ function scratchTarget(state: SiteState, database: string): PgTarget {
   return { ...state.postgres, database };
 }
 
-async function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
-  const cli = new ResticCli(path.join(ctx.dirs.repos, name), ctx.dirs.cache);
-  await cli.init();
-  return cli;
+function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
+  return ResticCli.fresh(ctx.dirs.repos, ctx.dirs.cache, name);
 }
 
 /** The driver opens, and one untimed `pg_dump > file` gives the dump size and warms the page cache for everyone. */

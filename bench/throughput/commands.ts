@@ -7,6 +7,7 @@
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { InternalError } from '../../shared/errors.js';
 
 /** Runs `command args`; resolves with stdout, throws naming the command on a non-zero exit. */
@@ -36,6 +37,13 @@ export class ResticCli {
 
   private args(args: string[]): string[] {
     return ['--cache-dir', this.cacheDir, ...args];
+  }
+
+  /** A new, initialised repository `<reposDir>/<name>`. */
+  static async fresh(reposDir: string, cacheDir: string, name: string): Promise<ResticCli> {
+    const cli = new ResticCli(path.join(reposDir, name), cacheDir);
+    await cli.init();
+    return cli;
   }
 
   /** `restic init --repository-version 2` (compression, as ffkeeper creates repositories). */

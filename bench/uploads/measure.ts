@@ -131,10 +131,8 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
   return result;
 }
 
-async function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
-  const cli = new ResticCli(path.join(ctx.dirs.repos, name), ctx.dirs.resticCache);
-  await cli.init();
-  return cli;
+function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
+  return ResticCli.fresh(ctx.dirs.repos, ctx.dirs.resticCache, name);
 }
 
 /** The agent's shield seeds over the whole tree before anything is timed. */

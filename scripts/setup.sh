@@ -52,12 +52,12 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1;
   say "allow it in pg_hba.conf (host all all 127.0.0.1/32 trust) or set up a .pgpass"; exit 1
 fi
 
-# `npm install` (not `npm ci`): npm 11's `ci` rejects lock files that omit other platforms' optional
-# binaries (unrs-resolver), while `install` follows the lock file for everything it does list.
+# `npm ci`: exactly what package-lock.json lists (it lists every platform's optional binaries, so npm 11's
+# `ci` accepts it; keep it that way by updating the lock file with npm 11).
 stamp=node_modules/.ffk-lock-hash
 hash() { cat package.json package-lock.json | sha256sum | cut -d' ' -f1; }
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(hash)" ]; then
   say "installing npm dependencies"
-  npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
   hash > "$stamp"
 fi

@@ -66,7 +66,7 @@ export interface RunningAgent {
 
 export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
   const log = logger.child({ site: config.site, host: config.host });
-  const services = new SystemctlServiceManager({ pathPrepend: config.pathPrepend });
+  const services = new SystemctlServiceManager({ pathPrepend: config.pathPrepend, timeoutMs: config.units.timeoutMs });
   const drivers = createDrivers(config, log, services);
   await releaseStalePins(drivers, log);
   // Long-running driver parts (the uploads deletion shield), started in the background: a first prepare()

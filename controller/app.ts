@@ -67,7 +67,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const interrupted = await jobs.failInterrupted('the controller stopped while this job ran');
     if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
     const repositories = new ResticSiteRepositories(config.repositories, log);
-    const timeouts = { callTimeoutMs: config.agents.callTimeoutMs };
+    const timeouts = { deadlines: config.agents.deadlines };
     const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, logger: log, metrics });
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
@@ -90,7 +90,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     });
     const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots, ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, metrics });
-    const fleet = new FleetService(inventory, agents, config.agents.callTimeoutMs);
+    const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;

@@ -12,7 +12,7 @@ import { createTarantoolDriver } from './tarantool/factory.js';
 import { createUploadsDriver } from './uploads/factory.js';
 
 export function createDrivers(config: AgentConfig, logger: Logger, services?: ServiceManager): ComponentDriver[] {
-  const units = services ?? new SystemctlServiceManager({ pathPrepend: config.pathPrepend });
+  const units = services ?? new SystemctlServiceManager({ pathPrepend: config.pathPrepend, timeoutMs: config.units.timeoutMs });
   const drivers: ComponentDriver[] = [];
   for (const c of config.components) {
     const log = logger.child({ component: `${c.kind}:${c.name}` });

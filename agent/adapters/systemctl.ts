@@ -3,8 +3,10 @@
  * there via the agent's `pathPrepend`). A unit that refuses to stop or start is a typed error naming it.
  */
 import { execa } from 'execa';
-import { IllegalStateError, UnavailableError } from '../../shared/errors.js';
-import type { ServiceManager } from '../domain/ports.js';
+import { formatDuration } from '../../shared/duration.js';
+import { IllegalStateError, TimeoutError, UnavailableError } from '../../shared/errors.js';
+import { DEFAULT_UNIT_TIMEOUT_MS } from '../../shared/config/agent.js';
+import type { ServiceManager, UnitOptions } from '../domain/ports.js';
 import { pathOverride } from './path-env.js';
 
 export class SystemctlServiceManager implements ServiceManager {
@@ -13,15 +15,15 @@ export class SystemctlServiceManager implements ServiceManager {
 
   constructor(options: { pathPrepend?: readonly string[]; timeoutMs?: number } = {}) {
     this.env = pathOverride(options.pathPrepend ?? []);
-    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_UNIT_TIMEOUT_MS;
   }
 
-  async start(unit: string): Promise<void> {
-    await this.run('start', unit);
+  async start(unit: string, options: UnitOptions = {}): Promise<void> {
+    await this.run('start', unit, options);
   }
 
-  async stop(unit: string): Promise<void> {
-    await this.run('stop', unit);
+  async stop(unit: string, options: UnitOptions = {}): Promise<void> {
+    await this.run('stop', unit, options);
   }
 
   async isActive(unit: string): Promise<boolean> {
@@ -32,8 +34,13 @@ export class SystemctlServiceManager implements ServiceManager {
     return r.exitCode === 0;
   }
 
-  private async run(verb: 'start' | 'stop', unit: string): Promise<void> {
-    const r = await execa('systemctl', [verb, unit], { env: this.env, reject: false, timeout: this.timeoutMs, all: true });
+  private async run(verb: 'start' | 'stop', unit: string, options: UnitOptions): Promise<void> {
+    const timeout = Math.min(this.timeoutMs, options.timeoutMs ?? Infinity);
+    const r = await execa('systemctl', [verb, unit], { env: this.env, reject: false, timeout, all: true });
+    if (r.timedOut) {
+      const by = timeout < this.timeoutMs ? "the caller's remaining deadline" : 'units.timeoutMs';
+      throw new TimeoutError(`systemctl ${verb} ${unit} did not finish within ${formatDuration(timeout)} (${by}); it was killed`);
+    }
     if (r.exitCode !== 0) {
       const why = (r.all ?? '').trim().split('\n').slice(-3).join(' ') || r.shortMessage;
       throw new IllegalStateError(`systemctl ${verb} ${unit} failed (exit ${r.exitCode ?? 'none'}): ${why}`);

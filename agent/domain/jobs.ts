@@ -160,11 +160,13 @@ export class AgentJobs {
   }
 
   /** Starts or stops units, in the given order; the first failure stops and names the unit. */
-  async controlUnits(action: 'start' | 'stop', units: readonly string[]): Promise<void> {
+  async controlUnits(action: 'start' | 'stop', units: readonly string[], options: { timeoutMs?: number } = {}): Promise<void> {
     if (action !== 'start' && action !== 'stop') throw new ValidationError(`unit action '${String(action)}' must be start or stop`, { field: 'action' });
+    const deadline = Date.now() + (options.timeoutMs ?? Infinity);
     for (const unit of units) {
-      if (action === 'stop') await this.options.services.stop(unit);
-      else await this.options.services.start(unit);
+      const left = Number.isFinite(deadline) ? { timeoutMs: Math.max(1, deadline - Date.now()) } : {};
+      if (action === 'stop') await this.options.services.stop(unit, left);
+      else await this.options.services.start(unit, left);
     }
   }
 

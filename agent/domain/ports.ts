@@ -8,9 +8,14 @@ export interface PresencePublisher {
   withdraw(site: string, host: string): Promise<void>;
 }
 
+export interface UnitOptions {
+  timeoutMs?: number;
+}
+
 /** Controls the units of FindFace services on this host (systemctl, or the dev site's shim). */
 export interface ServiceManager {
-  start(unit: string): Promise<void>;
-  stop(unit: string): Promise<void>;
+  /** Starts `unit`; `timeoutMs` shortens the manager's own bound (e.g. to a caller's remaining deadline). */
+  start(unit: string, options?: UnitOptions): Promise<void>;
+  stop(unit: string, options?: UnitOptions): Promise<void>;
   isActive(unit: string): Promise<boolean>;
 }

@@ -31,6 +31,9 @@ import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '..
 import type { DriverProgress } from '../domain/drivers/types.js';
 import type { AgentJobs } from '../domain/jobs.js';
 
+/** How long before the controller's deadline a unit start/stop gives up, so the agent's reason reaches it. */
+const UNIT_ANSWER_MARGIN_MS = 1000;
+
 export interface AgentHandlers {
   describe(): AgentDescription;
   jobs(): AgentJobs;
@@ -77,8 +80,9 @@ function implementation(h: AgentHandlers): AgentServer {
       await h.jobs().abort(req.cutId, req.reason || 'aborted by the controller');
       return {};
     }),
-    controlUnits: unary<ControlUnitsRequest, ControlUnitsResponse>(async (req) => {
-      await h.jobs().controlUnits(req.action as 'start' | 'stop', req.units);
+    controlUnits: unary<ControlUnitsRequest, ControlUnitsResponse>(async (req, call) => {
+      // Answer with the unit's own reason a moment before the caller's deadline fires.
+      await h.jobs().controlUnits(req.action as 'start' | 'stop', req.units, { timeoutMs: call.remainingMs() - UNIT_ANSWER_MARGIN_MS });
       return {};
     }),
     runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),

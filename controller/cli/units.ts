@@ -1,4 +1,7 @@
 /** Human units for CLI output: sizes (KiB/MiB/GiB), durations (ms/s/m/h) and local date-times. */
+import { formatDuration } from '../../shared/duration.js';
+
+export { formatDuration };
 
 const SIZE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 
@@ -13,17 +16,6 @@ export function formatBytes(bytes: number): string {
     unit = u;
   }
   return `${value.toFixed(1)} ${unit}`;
-}
-
-/** `850ms`, `1.2s`, `42s`, `3m12s`, `1h05m`: the precision a person wants at each scale. */
-export function formatDuration(ms: number): string {
-  const v = Math.max(0, ms);
-  if (v < 1000) return `${Math.round(v)}ms`;
-  if (v < 10_000) return `${(Math.floor(v / 100) / 10).toFixed(1)}s`;
-  const s = Math.round(v / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** An ETA in whole seconds: `5s`, `2m30s`; `?` when unknown (zero or negative). */

@@ -2,6 +2,7 @@
 import { describeError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { AgentDescription, AgentEntry, SiteSummary } from '../../shared/fleet.js';
 import { isValidId } from '../../shared/ids.js';
+import { deadlineFor, type AgentDeadlines } from './deadlines.js';
 import type { FleetInventory } from './fleet.js';
 import type { AgentClient } from './ports.js';
 
@@ -15,7 +16,7 @@ export class FleetService {
   constructor(
     private readonly inventory: FleetInventory,
     private readonly agents: AgentClient,
-    private readonly callTimeoutMs: number,
+    private readonly deadlines: AgentDeadlines,
   ) {}
 
   listSites(): SiteSummary[] {
@@ -37,7 +38,7 @@ export class FleetService {
       return { entry, liveError: `agent '${site}/${host}' is offline (last seen ${entry.lastSeen.toISOString()})` };
     }
     try {
-      const live = await this.agents.describe(entry.description.grpcAddress, { timeoutMs: this.callTimeoutMs });
+      const live = await this.agents.describe(entry.description.grpcAddress, deadlineFor(this.deadlines, 'protocolMs', `Describe of agent '${site}/${host}'`));
       return { entry, live };
     } catch (err) {
       return { entry, liveError: describeError(err) };

@@ -24,32 +24,37 @@ export interface AgentRestoreStep {
   detail: string;
 }
 
-export interface CallTimeout {
+/** One agent call's deadline and what the call does: a deadline that fires names both (see deadlines.ts). */
+export interface CallDeadline {
   timeoutMs: number;
+  /** What the call does, e.g. `freeze` or `start findface-security on host 'db'`. */
+  operation?: string;
+  /** The config field that sets this deadline, e.g. `agents.deadlines.unitControlMs`. */
+  setting?: string;
 }
 
 /** Calls an agent. Implemented over gRPC by `GrpcAgentClient`; every call has a deadline. */
 export interface AgentClient {
   /** The agent's own description; rejects with UnavailableError/TimeoutError when it cannot answer. */
-  describe(address: string, options: CallTimeout): Promise<AgentDescription>;
+  describe(address: string, options: CallDeadline): Promise<AgentDescription>;
   prepare(
     address: string,
     req: { cutId: string; site: string; components: string[]; leaseMs: number; repository: RepositoryAccess },
-    options: CallTimeout,
+    options: CallDeadline,
   ): Promise<string[]>;
-  freeze(address: string, cutId: string, options: CallTimeout): Promise<void>;
-  cut(address: string, cutId: string, options: CallTimeout): Promise<CutPoint[]>;
-  thaw(address: string, cutId: string, options: CallTimeout): Promise<{ freezeWindowMs: number }>;
-  abort(address: string, cutId: string, reason: string, options: CallTimeout): Promise<void>;
+  freeze(address: string, cutId: string, options: CallDeadline): Promise<void>;
+  cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]>;
+  thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }>;
+  abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void>;
   upload(
     address: string,
     req: { cutId: string; jobId: string; site: string; repository: RepositoryAccess },
-    options: CallTimeout & { onProgress?: (p: AgentProgress) => void; signal?: AbortSignal },
+    options: CallDeadline & { onProgress?: (p: AgentProgress) => void; signal?: AbortSignal },
   ): Promise<ComponentArtifact[]>;
   restore(
     address: string,
     req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; targetDir?: string },
-    options: CallTimeout & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
+    options: CallDeadline & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<AgentRestoreStep[]>;
   /**
    * Restores artifacts into a sandbox of the agent (a verify drill: scratch database, scratch Tarantool
@@ -58,17 +63,17 @@ export interface AgentClient {
   restoreSandbox(
     address: string,
     req: { jobId: string; sandboxId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess },
-    options: CallTimeout & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
+    options: CallDeadline & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<{ steps: AgentRestoreStep[]; components: SandboxComponent[] }>;
   /** Removes a sandbox of the agent (idempotent): scratch instances stopped, scratch databases dropped, directory removed. */
-  dropSandbox(address: string, sandboxId: string, options: CallTimeout): Promise<{ existed: boolean; released: string[] }>;
+  dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }>;
   /** Starts, stops or asks about units on the agent's host (e.g. stop findface-security before a restore). */
-  controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void>;
+  controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallDeadline): Promise<void>;
   /**
    * Runs the site's integrity check configured on that agent; `configured: false` when it has none.
    * With `sandbox`, the check runs on that sandbox instead of the live site.
    */
-  runCheck(address: string, options: CallTimeout & { sandbox?: SandboxDescription }): Promise<IntegrityReport>;
+  runCheck(address: string, options: CallDeadline & { sandbox?: SandboxDescription }): Promise<IntegrityReport>;
   close(): void;
 }
 

@@ -29,8 +29,8 @@ import type { AgentDescription } from '../../shared/fleet.js';
 import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
 import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
-import { callStream, callUnary } from '../../shared/transport/grpc-client.js';
-import type { AgentClient, AgentRestoreStep, CallTimeout, IntegrityReport } from '../domain/ports.js';
+import { callStream, callUnary, type CallOptionsLite } from '../../shared/transport/grpc-client.js';
+import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
@@ -38,7 +38,7 @@ type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
 export class GrpcAgentClient implements AgentClient {
   private readonly clients = new Map<string, PbClient>();
 
-  async describe(address: string, options: CallTimeout): Promise<AgentDescription> {
+  async describe(address: string, options: CallDeadline): Promise<AgentDescription> {
     const c = this.client(address);
     const res = await callUnary<DescribeRequest, DescribeResponse>(c.describe.bind(c), {}, this.opts(address, options));
     if (!res.agent) throw new InternalError(`agent ${address} answered Describe without a description`);
@@ -52,23 +52,23 @@ export class GrpcAgentClient implements AgentClient {
     return res.components;
   }
 
-  async freeze(address: string, cutId: string, options: CallTimeout): Promise<void> {
+  async freeze(address: string, cutId: string, options: CallDeadline): Promise<void> {
     const c = this.client(address);
     await callUnary<CutRef, FreezeResponse>(c.freeze.bind(c), { cutId }, this.opts(address, options));
   }
 
-  async cut(address: string, cutId: string, options: CallTimeout): Promise<CutPoint[]> {
+  async cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]> {
     const c = this.client(address);
     const res = await callUnary<CutRef, CutResponse>(c.cut.bind(c), { cutId }, this.opts(address, options));
     return res.points.map(cutPointFromProto);
   }
 
-  async thaw(address: string, cutId: string, options: CallTimeout): Promise<{ freezeWindowMs: number }> {
+  async thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }> {
     const c = this.client(address);
     return callUnary<CutRef, ThawResponse>(c.thaw.bind(c), { cutId }, this.opts(address, options));
   }
 
-  async abort(address: string, cutId: string, reason: string, options: CallTimeout): Promise<void> {
+  async abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void> {
     const c = this.client(address);
     await callUnary<AbortRequest, AbortResponse>(c.abort.bind(c), { cutId, reason }, this.opts(address, options));
   }
@@ -111,7 +111,7 @@ export class GrpcAgentClient implements AgentClient {
     return { steps, components: parseSandboxComponents(sandboxJson || '[]', `the sandbox agent ${address} reported`) };
   }
 
-  async dropSandbox(address: string, sandboxId: string, options: CallTimeout): Promise<{ existed: boolean; released: string[] }> {
+  async dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }> {
     const c = this.client(address);
     return callUnary<DropSandboxRequest, DropSandboxResponse>(c.dropSandbox.bind(c), { sandboxId }, this.opts(address, options));
   }
@@ -132,7 +132,7 @@ export class GrpcAgentClient implements AgentClient {
     return result;
   }
 
-  async controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallTimeout): Promise<void> {
+  async controlUnits(address: string, req: { action: 'start' | 'stop'; units: string[] }, options: CallDeadline): Promise<void> {
     const c = this.client(address);
     await callUnary<ControlUnitsRequest, ControlUnitsResponse>(c.controlUnits.bind(c), req, this.opts(address, options));
   }
@@ -148,8 +148,8 @@ export class GrpcAgentClient implements AgentClient {
     this.clients.clear();
   }
 
-  private opts(address: string, options: CallTimeout): { timeoutMs: number; peer: string } {
-    return { timeoutMs: options.timeoutMs, peer: `agent ${address}` };
+  private opts(address: string, options: CallDeadline): CallOptionsLite {
+    return { timeoutMs: options.timeoutMs, peer: `agent ${address}`, ...(options.operation ? { operation: options.operation } : {}), ...(options.setting ? { deadlineSetting: options.setting } : {}) };
   }
 
   private client(address: string): PbClient {

@@ -19,6 +19,7 @@ import { runFindfaceSecurity, runSystemctl } from './shims.js';
 import { downSite, listSites, upSite, UP_DEFAULTS } from './site.js';
 import { loadSiteState } from './state.js';
 import { formatStatus, siteStatus } from './status.js';
+import { setUnitFault } from './unit-faults.js';
 import { startWriter, stopWriter, writerStatsFile } from './units.js';
 import { runWriter } from './writer.js';
 
@@ -142,6 +143,20 @@ function addInspection(program: Command): void {
     });
 }
 
+function addFaults(program: Command): void {
+  siteCommand(program, 'unit-fault', "make the systemctl shim's start of a unit slow or hang (fault injection)")
+    .requiredOption('--unit <unit>', 'e.g. findface-security, tarantool@shard-001')
+    .option('--start-delay-ms <n>', 'systemctl start sleeps this long first', int)
+    .option('--never-starts', 'systemctl start never returns')
+    .option('--clear', 'remove the fault')
+    .action((o: SiteOpts & { unit: string; startDelayMs?: number; neverStarts?: boolean; clear?: boolean }) => {
+      const fault = o.clear ? undefined : { ...(o.startDelayMs === undefined ? {} : { startDelayMs: o.startDelayMs }), ...(o.neverStarts ? { neverStarts: true } : {}) };
+      setUnitFault(loadSiteState(o.site, o.root), o.unit, fault);
+      process.stdout.write(`unit ${o.unit} of '${o.site}': ${fault ? JSON.stringify(fault) : 'no fault'}
+`);
+    });
+}
+
 /** Entry points of the site's own processes and shims. */
 function addInternal(program: Command): void {
   siteCommand(program, 'shim', 'run a shim (systemctl | findface-security) for the site')
@@ -174,6 +189,7 @@ function buildProgram(): Command {
   addUp(program);
   addWriter(program);
   addInspection(program);
+  addFaults(program);
   addInternal(program);
   return program;
 }

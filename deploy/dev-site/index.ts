@@ -16,6 +16,7 @@ export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, type SiteState, type ShardS
 export { formatReport, type CheckReport, type CheckIssue, type IssueKind } from './check-report.js';
 export { runSystemctl, runFindfaceSecurity, type ShimResult } from './shims.js';
 export { readWriterStats, unitStatuses, type WriterStartOptions } from './units.js';
+export { setUnitFault, type UnitFault } from './unit-faults.js';
 export { ShardSet, type GalleryRecord } from './shards.js';
 export { dossierFaceFiles, eventFiles } from './uploads.js';
 export type { WriterStats } from './writer.js';

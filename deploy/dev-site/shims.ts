@@ -11,6 +11,7 @@ import { createDefaultUser, createGroups, migrate } from './schema.js';
 import { ShardSet } from './shards.js';
 import { cliCommand } from './self.js';
 import { GALLERIES, type SiteState } from './state.js';
+import { beforeStart } from './unit-faults.js';
 import { isActive, unitOf } from './units.js';
 
 /** What a shim invocation prints and how it exits. */
@@ -85,7 +86,10 @@ export async function runSystemctl(state: SiteState, argv: readonly string[]): P
         try {
           const u = unitOf(state, unit);
           if (verb !== 'start') await u.stop();
-          if (verb !== 'stop') await u.start();
+          if (verb !== 'stop') {
+            await beforeStart(state, u.name);
+            await u.start();
+          }
         } catch (err) {
           const missing = err instanceof NotFoundError;
           out.stderr += missing ? `Failed to ${verb} ${unit}: Unit ${unit} not found.\n` : `Job for ${unit} failed: ${describeError(err)}\n`;

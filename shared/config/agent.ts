@@ -103,6 +103,9 @@ export type ComponentConfig = z.output<typeof componentSchema>;
 export type ComponentKind = ComponentConfig['kind'];
 export const COMPONENT_KINDS: readonly ComponentKind[] = ['postgres', 'tarantool', 'uploads', 'sf-api'];
 
+/** `systemctl start` of a real FindFace unit routinely takes longer than a few seconds. */
+export const DEFAULT_UNIT_TIMEOUT_MS = 120_000;
+
 export const agentConfigSchema = z
   .object({
     site: idSchema,
@@ -144,6 +147,11 @@ export const agentConfigSchema = z
       })
       .strict()
       .optional(),
+    /** Unit control (`systemctl start|stop`): how long one may take before it is a failure naming the unit. */
+    units: z
+      .object({ timeoutMs: z.number().int().positive().default(DEFAULT_UNIT_TIMEOUT_MS) })
+      .strict()
+      .default({ timeoutMs: DEFAULT_UNIT_TIMEOUT_MS }),
     /** Extra directories put first on PATH for commands the agent runs (e.g. the dev site's shims). */
     pathPrepend: z.array(z.string().min(1)).default([]),
     log: logSchema,

@@ -8,6 +8,8 @@ export const CONTROLLER_ENV_PREFIX = 'FFK_CONTROLLER_';
 export const DEFAULT_CONTROLLER_GRPC_LISTEN = '127.0.0.1:7700';
 /** Prometheus endpoint; on the loopback like the gRPC default (expose it deliberately). */
 export const DEFAULT_CONTROLLER_METRICS_LISTEN = '127.0.0.1:9464';
+/** Deadlines of calls to agents by kind of operation: a unit start is not a protocol call. */
+export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000 } as const;
 
 export const controllerConfigSchema = z
   .object({
@@ -23,11 +25,23 @@ export const controllerConfigSchema = z
       .default({ listen: DEFAULT_CONTROLLER_METRICS_LISTEN }),
     agents: z
       .object({
-        /** Deadline of calls the controller makes to agents. */
-        callTimeoutMs: z.number().int().positive().default(5000),
+        /** Deadlines of the controller's calls to agents, per kind of operation (controller/domain/deadlines.ts). */
+        deadlines: z
+          .object({
+            /** Describe and the cut protocol (prepare, freeze, cut, thaw, abort). */
+            protocolMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.protocolMs),
+            /** Stopping or starting a unit (findface-security, sf-api, tarantool, pgbouncer). */
+            unitControlMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.unitControlMs),
+            /** A site's integrity check; dropping a verify sandbox. */
+            checkMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.checkMs),
+            /** One agent's upload, one component's restore, a verify drill. */
+            transferMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.transferMs),
+          })
+          .strict()
+          .default(AGENT_DEADLINE_DEFAULTS),
       })
       .strict()
-      .default({ callTimeoutMs: 5000 }),
+      .default({ deadlines: AGENT_DEADLINE_DEFAULTS }),
     repositories: z
       .object({
         /** Sites without an entry in `sites` get a local repository at `<root>/<site>`. */

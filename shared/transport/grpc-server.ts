@@ -11,11 +11,27 @@ import {
 import { UnavailableError } from '../errors.js';
 import { toServiceError } from './grpc-errors.js';
 
+/** What a handler knows of its call besides the request. */
+export interface CallInfo {
+  /** Milliseconds left until the caller's deadline (Infinity when it set none). */
+  remainingMs(): number;
+}
+
+function callInfo(call: { getDeadline(): Date | number }): CallInfo {
+  return {
+    remainingMs() {
+      const d = call.getDeadline();
+      const at = d instanceof Date ? d.getTime() : d;
+      return Number.isFinite(at) ? Math.max(0, at - Date.now()) : Infinity;
+    },
+  };
+}
+
 /** Wraps an async function as a unary handler; anything thrown is mapped by `toServiceError`. */
-export function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res) {
+export function unary<Req, Res>(fn: (req: Req, call: CallInfo) => Promise<Res> | Res) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(call.request, callInfo(call)))
       .then((res) => callback(null, res))
       .catch((err: unknown) => callback(toServiceError(err), null));
   };

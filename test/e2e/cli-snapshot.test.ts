@@ -1,10 +1,13 @@
 /**
  * Issue 5 acceptance through the CLI as an operator types it: snapshot create --wait, list, show,
  * restore --before TIME (picks the newest sealed snapshot before TIME), the cross-site refusal,
- * jobs list/show/logs, catalog rebuild and snapshot delete.
+ * jobs list/show/logs, catalog rebuild and snapshot delete. Issue 12: a writer unit whose start takes
+ * 20 s is waited for (unit control has its own deadline, 30 s here); one that never starts fails naming
+ * the unit, the host and the deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { setUnitFault, stopWriter } from '../../deploy/dev-site/index.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 
 interface Snap {
@@ -14,6 +17,8 @@ interface Snap {
   components: string[];
 }
 
+const UNIT_DEADLINE_MS = 30_000;
+
 describe('ffkeeper snapshot / restore / jobs', () => {
   let fleet: TestFleet;
   const ids: string[] = [];
@@ -22,7 +27,7 @@ describe('ffkeeper snapshot / restore / jobs', () => {
     fleet = await startFleet([
       { site: 'cli-a', dossiers: 30, events: 100 },
       { site: 'cli-b', dossiers: 0, events: 0 },
-    ]);
+    ], { controller: { agents: { deadlines: { unitControlMs: UNIT_DEADLINE_MS } } } });
   }, 180_000);
 
   afterAll(async () => {
@@ -55,16 +60,41 @@ describe('ffkeeper snapshot / restore / jobs', () => {
     expect(r.stderr).toContain('--to-site');
   });
 
-  it('restore --before TIME picks the newest sealed snapshot before TIME and restores it', async () => {
+  it('restore --before TIME picks the newest sealed snapshot before TIME and restores it, waiting 20 s for a slow unit start', async () => {
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a');
     const [newer, older] = list;
     const between = new Date((Date.parse(older!.createdAt) + Date.parse(newer!.createdAt)) / 2).toISOString();
+    // A unit start slower than the 5 s protocol deadline (a real findface-sf-api often is) is waited for.
+    setUnitFault(fleet.sites.get('cli-b')!, 'findface-sf-api', { startDelayMs: 20_000 });
     const r = await fleet.cli('restore', '--site', 'cli-a', '--before', between, '--to-site', 'cli-b', '--no-safety-snapshot', '--yes');
+    setUnitFault(fleet.sites.get('cli-b')!, 'findface-sf-api', undefined);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(older!.id);
     expect(r.stdout).not.toContain(newer!.id);
     expect(r.stdout).toMatch(/integrity.*OK, 0 errors/);
   }, 180_000);
+
+  it('a writer unit that never starts fails the restore naming the unit, the host and the deadline; resume finishes it', async () => {
+    const b = fleet.sites.get('cli-b')!;
+    await stopWriter(b); // the shard restored below then matches the rest of the site exactly
+    const snap = await fleet.cli('snapshot', 'create', '--site', 'cli-b', '--wait');
+    expect(snap.code, snap.stderr).toBe(0);
+    try {
+      setUnitFault(b, 'findface-sf-api', { neverStarts: true });
+      const hung = await fleet.cli('restore', '--site', 'cli-b', '--latest', '--component', 'tarantool:shard-001', '--no-safety-snapshot', '--yes');
+      expect(hung.code, hung.stderr).toBe(EXIT_CODES.TIMEOUT);
+      expect(hung.stderr).toContain("start findface-sf-api on host 'tnt' did not finish within its deadline of 30s; the deadline is set by agents.deadlines.unitControlMs");
+      expect(hung.stderr).toContain('still stopped: db: findface-security, tnt: findface-sf-api');
+      const job = /--resume (j-[\w-]+)/.exec(hung.stderr)?.[1];
+      expect(job, hung.stderr).toBeDefined();
+      setUnitFault(b, 'findface-sf-api', undefined);
+      const resumed = await fleet.cli('restore', '--resume', job!, '--yes');
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stdout).toMatch(/integrity.*OK, 0 errors/);
+    } finally {
+      setUnitFault(b, 'findface-sf-api', undefined);
+    }
+  }, 240_000);
 
   it('jobs list / show / logs tell what happened', async () => {
     const jobs = await fleet.json<{ id: string; kind: string; phase: string }[]>('jobs', 'list', '--site', 'cli-a');

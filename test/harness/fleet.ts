@@ -33,7 +33,12 @@ export interface TestFleet {
   stop(): Promise<void>;
 }
 
-export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[]): Promise<TestFleet> {
+export interface FleetOptions {
+  /** Controller config fields merged over the harness's (e.g. `{ agents: { deadlines: { unitControlMs: 30000 } } }`). */
+  controller?: Record<string, unknown>;
+}
+
+export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
   const nats = await startNats();
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
@@ -48,6 +53,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[]): Pro
       cacheDir: path.join(tmp.dir, 'cache'),
       secretsFile: path.join(tmp.dir, 'secrets.json'),
     },
+    ...options.controller,
   });
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();

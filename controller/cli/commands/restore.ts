@@ -89,7 +89,8 @@ async function follow(
   else if (record) deps.io.out(reportLines(record, durationMs).join('\n'));
   // Only a failure in the middle can be resumed; a refused plan or a failed integrity check cannot.
   const resumable = (outcome.outcome?.phase ?? outcome.phase) === 'Failed';
-  checkOutcome('restore', outcome, resumable ? `continue it with: ffkeeper restore --resume ${outcome.jobId}` : undefined);
+  const said = (outcome.outcome?.error?.message ?? '').includes(`--resume ${outcome.jobId}`);
+  checkOutcome('restore', outcome, resumable && !said ? `continue it with: ffkeeper restore --resume ${outcome.jobId}` : undefined);
 }
 
 /** Where text for the person goes: stdout, or stderr when stdout carries JSON. */

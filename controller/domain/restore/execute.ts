@@ -9,6 +9,7 @@ import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
+import { deadlineFor, namingDeadline, type AgentDeadlines } from '../deadlines.js';
 import type { AgentClient, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { artifactOf, setOutcome, type RestoreProgress, type StoredComponent, type StoredPlan } from './detail.js';
 import { messageOf, RestoreFailedError } from './errors.js';
@@ -26,10 +27,8 @@ export interface ExecuteDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   snapshots: SnapshotTaker;
-  /** Deadline of short agent calls (unit control). */
-  callTimeoutMs: number;
-  /** Deadline of long agent calls (a component restore, the integrity check). */
-  longCallTimeoutMs: number;
+  /** Deadlines of agent calls: unit control, component restores, the integrity check. */
+  deadlines: AgentDeadlines;
   logger: Logger;
 }
 
@@ -78,6 +77,16 @@ export async function takeSafetySnapshot(e: Execution): Promise<void> {
   ctx.message(`safety snapshot '${safety.cutId}' of site '${plan.targetSite}' taken`);
 }
 
+/** Stops or starts one writer unit, under the unit-control deadline (a unit start can take minutes). */
+async function controlUnit(e: Execution, action: 'start' | 'stop', w: { host: string; unit: string }): Promise<void> {
+  const deadline = deadlineFor(e.deps.deadlines, 'unitControlMs', `${action} ${w.unit} on host '${w.host}'`);
+  try {
+    await e.deps.agents.controlUnits(addressOf(e, w.host, `${action} ${w.unit}`), { action, units: [w.unit] }, deadline);
+  } catch (err) {
+    throw namingDeadline(deadline, err);
+  }
+}
+
 function isStopped(progress: RestoreProgress, w: { host: string; unit: string }): boolean {
   return progress.stoppedWriters.some((s) => s.host === w.host && s.unit === w.unit);
 }
@@ -90,12 +99,12 @@ const stoppedList = (progress: RestoreProgress): string => progress.stoppedWrite
 
 /** Stops the writer units site-wide (idempotent); on failure starts again what it stopped when nothing was restored. */
 export async function stopWriters(e: Execution): Promise<void> {
-  const { plan, progress, ctx, deps } = e;
+  const { plan, progress, ctx } = e;
   checkCancelled(e, 'stopping the writers');
   ctx.step('stop-writers', `stopping writers of site '${plan.targetSite}'`);
   for (const w of plan.writers) {
     try {
-      await deps.agents.controlUnits(addressOf(e, w.host, `stop ${w.unit}`), { action: 'stop', units: [w.unit] }, { timeoutMs: deps.callTimeoutMs });
+      await controlUnit(e, 'stop', w);
     } catch (err) {
       const restarted = progress.finished.length === 0 ? await restartAfterFailure(e) : '';
       throw new RestoreFailedError({
@@ -129,11 +138,11 @@ async function restartAfterFailure(e: Execution): Promise<string> {
 
 /** Starts what this job stopped and nobody started since, in reverse stop order; returns `host: unit`. */
 async function startStopped(e: Execution): Promise<string[]> {
-  const { plan, progress, deps } = e;
+  const { plan, progress } = e;
   const started: string[] = [];
   for (const w of [...plan.writers].reverse()) {
     if (!isStopped(progress, w)) continue;
-    await deps.agents.controlUnits(addressOf(e, w.host, `start ${w.unit}`), { action: 'start', units: [w.unit] }, { timeoutMs: deps.callTimeoutMs });
+    await controlUnit(e, 'start', w);
     forgetStopped(progress, w);
     started.push(`${w.host}: ${w.unit}`);
   }
@@ -199,7 +208,7 @@ async function restoreOne(e: Execution, c: StoredComponent, repository: Reposito
     address,
     { jobId: ctx.id, artifacts: [artifactFor(plan, c)], repository },
     {
-      timeoutMs: deps.longCallTimeoutMs,
+      ...deadlineFor(deps.deadlines, 'transferMs', `restore of ${c.ref} on host '${c.host}'`),
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(p),
       onStep: (s) => ctx.message(`${s.component} on '${c.host}': ${s.step} ${s.ok ? 'ok' : 'FAILED'} (${s.durationMs} ms)${s.detail ? `: ${s.detail}` : ''}`),
@@ -279,7 +288,7 @@ export async function integrityCheck(e: Execution): Promise<IntegrityOutcome> {
   const failures: string[] = [];
   for (const { host, address } of checkCandidates(e)) {
     try {
-      const report = await e.deps.agents.runCheck(address, { timeoutMs: e.deps.longCallTimeoutMs });
+      const report = await e.deps.agents.runCheck(address, deadlineFor(e.deps.deadlines, 'checkMs', `the integrity check on host '${host}'`));
       if (report.configured) return { ...report, host };
     } catch (err) {
       failures.push(`host '${host}': ${messageOf(err)}`);

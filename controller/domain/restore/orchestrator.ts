@@ -9,6 +9,7 @@ import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
+import type { AgentDeadlines } from '../deadlines.js';
 import type { AgentClient, CatalogStore, SiteRepositories } from '../ports.js';
 import { initDetail, readDetail, storedPlanOf } from './detail.js';
 import { execute, remainingComponents, takeSafetySnapshot, type Execution, type SnapshotTaker } from './execute.js';
@@ -18,19 +19,14 @@ import type { ResolvedRestorePlan, RestoreOutcome, RestoreRequest } from './type
 
 export type { SnapshotTaker } from './execute.js';
 
-/** A day: component restores and integrity checks of big sites run long. */
-export const DEFAULT_LONG_CALL_TIMEOUT_MS = 24 * 3600 * 1000;
-
 export interface RestoreOrchestratorDeps {
   catalog: CatalogStore;
   fleet: FleetInventory;
   agents: AgentClient;
   repositories: SiteRepositories;
   snapshots: SnapshotTaker;
-  /** Deadline of short agent calls (starting and stopping units). */
-  callTimeoutMs: number;
-  /** Deadline of a component restore and of the integrity check; default a day. */
-  longCallTimeoutMs?: number;
+  /** Deadlines of agent calls: unit control, component restores, the integrity check. */
+  deadlines: AgentDeadlines;
   logger: Logger;
 }
 
@@ -87,11 +83,11 @@ export class RestoreOrchestrator {
   }
 
   private execution(ctx: JobContext, state: Pick<Execution, 'plan' | 'progress'>): Execution {
-    const { catalog: _catalog, longCallTimeoutMs, logger, ...rest } = this.deps;
+    const { catalog: _catalog, logger, ...rest } = this.deps;
     return {
       ctx,
       ...state,
-      deps: { ...rest, longCallTimeoutMs: longCallTimeoutMs ?? DEFAULT_LONG_CALL_TIMEOUT_MS, logger: logger.child({ jobId: ctx.id, site: state.plan.targetSite }) },
+      deps: { ...rest, logger: logger.child({ jobId: ctx.id, site: state.plan.targetSite }) },
       notes: [],
     };
   }

@@ -15,14 +15,15 @@ import { newJobId, type JobContext } from '../jobs.js';
 import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
 import type { AgentClient, CatalogStore, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { planParticipants, type Participant } from './plan.js';
+import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
 
 export interface SnapshotCoordinatorDeps {
   fleet: FleetInventory;
   agents: AgentClient;
   repositories: SiteRepositories;
   catalog: CatalogStore;
-  /** Deadline of each short protocol call (prepare, freeze, cut, thaw, abort). */
-  callTimeoutMs: number;
+  /** Deadlines of agent calls: protocol calls (prepare … abort) and the upload. */
+  deadlines: AgentDeadlines;
   /** Freeze lease agents arm at prepare unless the request names one. */
   defaultLeaseMs: number;
   /** Fault injection only: stay frozen this long after the cut (see the controller config). */
@@ -100,25 +101,25 @@ export class SnapshotCoordinator {
     ps: Participant[],
     c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined },
   ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> }> {
-    const t = { timeoutMs: this.deps.callTimeoutMs };
+    const t = (operation: string) => deadlineFor(this.deps.deadlines, 'protocolMs', `${operation} of cut ${c.cutId}`);
     const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
     ctx.step('prepare');
     await onAll(c.site, 'prepare', ps, (p) =>
-      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t),
+      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t('prepare')),
     );
     ctx.step('freeze');
     const started = Date.now();
     const points = new Map<string, CutPoint[]>();
     const agentWindows = new Map<string, number>();
     try {
-      await onAll(c.site, 'freeze', ps, (p) => this.deps.agents.freeze(p.address, c.cutId, t));
+      await onAll(c.site, 'freeze', ps, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze')));
       ctx.step('cut');
-      const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t));
+      const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut')));
       ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));
       if (this.deps.holdFrozenMs) await new Promise((r) => setTimeout(r, this.deps.holdFrozenMs));
     } finally {
       // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
-      const thawed = await Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t)));
+      const thawed = await Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw'))));
       thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((ps[i] as Participant).host, r.value.freezeWindowMs));
     }
     const freezeWindowMs = Date.now() - started;
@@ -129,7 +130,7 @@ export class SnapshotCoordinator {
   private async upload(ctx: JobContext, ps: Participant[], c: { cutId: string; site: string; access: RepositoryAccess }): Promise<Map<string, ComponentArtifact[]>> {
     const uploaded = await onAll(c.site, 'upload', ps, (p) =>
       this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access }, {
-        timeoutMs: 24 * 3600 * 1000,
+        ...deadlineFor(this.deps.deadlines, 'transferMs', `upload of cut ${c.cutId}`),
         onProgress: (pr) => ctx.progress(pr),
         signal: ctx.signal,
       }),
@@ -186,7 +187,7 @@ export class SnapshotCoordinator {
   }
 
   private async abortAll(ps: Participant[], cutId: string, reason: string): Promise<void> {
-    const t = { timeoutMs: this.deps.callTimeoutMs };
+    const t = deadlineFor(this.deps.deadlines, 'protocolMs', `abort of cut ${cutId}`);
     const results = await Promise.allSettled(ps.map((p) => this.deps.agents.abort(p.address, cutId, reason, t)));
     results.forEach((r, i) => {
       if (r.status === 'rejected') this.deps.logger.warn({ err: r.reason, host: ps[i]?.host, cutId }, 'abort failed (the agent thaws by its lease)');

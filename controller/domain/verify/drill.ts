@@ -7,14 +7,15 @@ import { FfkError, IllegalStateError, toFfkError } from '../../../shared/errors.
 import type { ComponentArtifact } from '../../../shared/manifest.js';
 import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import type { JobContext } from '../jobs.js';
-import type { AgentClient, AgentRestoreStep, RepositoryAccess } from '../ports.js';
+import type { AgentClient, AgentRestoreStep, CallDeadline, RepositoryAccess } from '../ports.js';
 import { messageOf, type StepLog } from './steps.js';
 
 export interface DrillContext {
   ctx: JobContext;
   agents: AgentClient;
   access: RepositoryAccess;
-  timeoutMs: number;
+  /** The deadline of one host's drill (its `operation` is filled in per host). */
+  deadline: CallDeadline;
   log: StepLog;
 }
 
@@ -51,7 +52,8 @@ export async function drillHost(d: DrillContext, target: { host: string; address
       target.address,
       { jobId: ctx.id, sandboxId: ctx.id, artifacts, repository: d.access },
       {
-        timeoutMs: d.timeoutMs,
+        ...d.deadline,
+        operation: `restore drill on host '${host}'`,
         signal: ctx.signal,
         onProgress: (p) => ctx.progress(p),
         onStep: (s) => {

@@ -15,6 +15,7 @@ import type { Repository } from '../../../shared/repository/repository.js';
 import type { SandboxDescription } from '../../../shared/sandbox.js';
 import { parseSnapshotTags, siteTag } from '../../../shared/tags.js';
 import type { Verification } from '../../../shared/verification.js';
+import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import type { ControllerMetrics } from '../metrics.js';
@@ -36,10 +37,8 @@ export interface VerifierDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   verifications: VerificationStore;
-  /** Deadline of short agent calls (dropping a sandbox). */
-  callTimeoutMs: number;
-  /** Deadline of a host's drill and of the integrity check; default a day. */
-  longCallTimeoutMs?: number;
+  /** Deadlines of agent calls: a host's drill, the integrity check, dropping a sandbox. */
+  deadlines: AgentDeadlines;
   metrics?: ControllerMetrics;
   logger: Logger;
   now?: () => Date;
@@ -144,7 +143,7 @@ export class Verifier {
     const access = await this.access(manifest);
     const byHost = new Map<string, ComponentArtifact[]>();
     for (const c of manifest.components) byHost.set(c.host, [...(byHost.get(c.host) ?? []), artifactOf(c)]);
-    const drill: DrillContext = { ctx, agents: this.deps.agents, access, timeoutMs: this.longTimeout(), log: run.log };
+    const drill: DrillContext = { ctx, agents: this.deps.agents, access, deadline: deadlineFor(this.deps.deadlines, 'transferMs', 'restore drill'), log: run.log };
     const results = await Promise.allSettled(
       [...byHost].map(async ([host, artifacts]): Promise<HostDrill> => {
         const address = this.addressOf(manifest.site, host, 'restore into a sandbox');
@@ -182,7 +181,7 @@ export class Verifier {
       let report: IntegrityReport;
       const started = Date.now();
       try {
-        report = await this.deps.agents.runCheck(address, { timeoutMs: this.longTimeout(), sandbox });
+        report = await this.deps.agents.runCheck(address, { ...deadlineFor(this.deps.deadlines, 'checkMs', `the integrity check of the sandbox on host '${host}'`), sandbox });
       } catch (err) {
         failures.push(`host '${host}': ${messageOf(err)}`);
         continue;
@@ -211,7 +210,7 @@ export class Verifier {
     const started = Date.now();
     const results = await Promise.allSettled(
       [...run.hosts].map(async (host) => {
-        const r = await this.deps.agents.dropSandbox(this.addressOf(manifest.site, host, 'drop its sandbox'), ctx.id, { timeoutMs: Math.max(this.deps.callTimeoutMs, 60_000) });
+        const r = await this.deps.agents.dropSandbox(this.addressOf(manifest.site, host, 'drop its sandbox'), ctx.id, deadlineFor(this.deps.deadlines, 'checkMs', `dropping the sandbox on host '${host}'`));
         return `${host}: ${r.existed ? r.released.length : 0} released`;
       }),
     );
@@ -264,9 +263,6 @@ export class Verifier {
     return entry.description.grpcAddress;
   }
 
-  private longTimeout(): number {
-    return this.deps.longCallTimeoutMs ?? 24 * 3600 * 1000;
-  }
 }
 
 /** The manifest entry as the agent takes it: the artifact without the host that took it. */

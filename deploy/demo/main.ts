@@ -73,11 +73,16 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 async function down(): Promise<void> {
   const state = loadState();
   if (state) {
-    for (const [name, pid] of Object.entries(state.pids)) {
-      if (!isAlive(pid)) continue;
+    // Everything that talks to NATS first (all at once), NATS last: an agent stopping without its NATS
+    // server would wait for it to withdraw its presence.
+    const stop = async ([name, pid]: [string, number]): Promise<void> => {
+      if (!isAlive(pid)) return;
       signal(pid, 'SIGTERM');
       await until(`${name} to stop`, async () => !isAlive(pid), 10_000).catch(() => signal(pid, 'SIGKILL'));
-    }
+    };
+    const entries = Object.entries(state.pids);
+    await Promise.all(entries.filter(([name]) => name !== 'nats').map(stop));
+    await Promise.all(entries.filter(([name]) => name === 'nats').map(stop));
     for (const site of state.sites) await downSite(site, SITES_ROOT).catch(() => undefined);
   }
   removeRoot();
@@ -156,10 +161,11 @@ async function up(quick: boolean): Promise<void> {
   const msk = sites[0] as SiteState;
 
   steps.begin('Start the writer on msk-1 (like findface-security: files, gallery records, rows)', 'the snapshot is taken while the site is busy');
-  state.pids.writer = await startWriter(msk.site, { rate: 100 }, SITES_ROOT);
+  const rate = quick ? 30 : 100;
+  state.pids.writer = await startWriter(msk.site, { rate }, SITES_ROOT);
   saveState(state);
   await new Promise((r) => setTimeout(r, quick ? 1000 : 3000));
-  steps.done('100 writes/s');
+  steps.done(`${rate} writes/s`);
 
   steps.begin('ffkeeper snapshot create --site msk-1 --wait', 'one consistent cut across PostgreSQL, both shards and the upload dirs; writes pause only for the freeze window');
   await must('snapshot create', cli(['snapshot', 'create', '--site', 'msk-1', '--wait'], controller, true));

@@ -24,7 +24,7 @@ import type {
 import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
-import { withTimeout } from './streams.js';
+import { withTimeout } from '../../../../shared/timeout.js';
 import { uploadDump } from './upload.js';
 
 export const DEFAULT_PAUSE_TIMEOUT_MS = 2_000;

@@ -1,11 +1,9 @@
 /**
  * Small stream and timing helpers of the PostgreSQL driver: a pass-through that hashes and counts what
- * flows (the dump's sha256 is computed on the way into the repository and on the way back), and a
- * bounded wait.
+ * flows (the dump's sha256 is computed on the way into the repository and on the way back).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { TimeoutError } from '../../../../shared/errors.js';
 
 /** Passes bytes through unchanged while computing their sha256 and counting them. */
 export class Sha256Stream extends Transform {
@@ -38,26 +36,6 @@ export class Sha256Stream extends Transform {
   override _flush(callback: TransformCallback): void {
     this.hex = this.hash.digest('hex');
     callback();
-  }
-}
-
-/**
- * Resolves with `promise`, or rejects with a TimeoutError(`message`) after `ms` (calling `onTimeout`
- * first). The original promise keeps running; its later rejection is swallowed.
- */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string, onTimeout?: () => void): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout?.();
-      reject(new TimeoutError(message));
-    }, ms);
-  });
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -28,7 +28,7 @@ describe('freeze-window bench (--quick)', () => {
   it('measures 1× and 10×, prints and writes both, and cleans up', async () => {
     // Two measured snapshots per size and no warm-up: enough to keep the bench from rotting (the figures
     // come from `npm run bench`, not from here).
-    const { json, printed, written, stderr } = await benches.run('freeze-window', main, ['--quick', '--runs', '2', '--warmup', '0']);
+    const { json, printed, written, stderr } = await benches.run('freeze-window', main, ['--quick', '--runs', '2', '--warmup', '0', '--rate', '50']);
     const r = json as JsonResult;
     expect(r.aborted).toBe(false);
     expect(r.sizes.map((s) => s.spec.label)).toEqual(['1×', '10×']);

@@ -33,7 +33,7 @@ describe('throughput benches (--quick, one round)', () => {
     };
     expect(r.aborted).toBe(false);
     expect(r.problems).toEqual([]);
-    expect(r.data).toEqual({ files: 250, bytes: 50_000_000 });
+    expect(r.data).toEqual({ files: 100, bytes: 20_000_000 });
     for (const part of [r.backup, r.incremental, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
     for (const x of Object.values(r.verdict).filter((v) => typeof v === 'number')) expect(Number.isFinite(x) && x > 0).toBe(true);
     expect(printed).toMatch(/^\| ffkeeper agent \| 1 \| [\d.]+ s \|.* MB\/s \|/m);
@@ -54,7 +54,7 @@ describe('throughput benches (--quick, one round)', () => {
     };
     expect(r.aborted).toBe(false);
     expect(r.problems).toEqual([]);
-    expect(r.rows.events).toBeGreaterThanOrEqual(20_000);
+    expect(r.rows.events).toBeGreaterThanOrEqual(5_000);
     expect(r.dumpBytes).toBeGreaterThan(0);
     for (const part of [r.backup, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
     expect(printed).toMatch(/^\| ffkeeper agent \| 1 \| [\d.]+ s \|.* MB\/s \|/m);

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/uploads.ts [--quick] [--runs N] [--strict] [--results FILE] [--no-results] [--json FILE]
  *
- * Full: 5,000 files of 200 kB (1 GB), 5 rounds (the 2 cores are shared: more rounds, steadier medians); --quick: 250 files (50 MB), 2 rounds. A real agent process
+ * Full: 5,000 files of 200 kB (1 GB), 5 rounds (the 2 cores are shared: more rounds, steadier medians); --quick: 100 files (20 MB), 2 rounds. A real agent process
  * (the bin in dist/: build first) against `restic backup`/`restic restore` alone and `tar czf`/`tar xzf`.
  * Prints a table and PASS/FAIL; full mode writes the "Upload directories" section of bench/RESULTS.md.
  * Exit code 0 even on FAIL unless --strict. Ctrl-C stops after the current run and still cleans up.
@@ -16,9 +16,9 @@ import { isEntryPoint, runAsScript } from './lib/entry.js';
 import { runUploadsBench, type UploadsPlan } from './uploads/measure.js';
 import { formatReport, judge } from './uploads/report.js';
 
-/** The plan for a mode: full (5,000 × 200 kB = 1 GB, 5 rounds) or quick (250 × 200 kB = 50 MB, 2 rounds); +1% files for the incremental. */
+/** The plan for a mode: full (5,000 × 200 kB = 1 GB, 5 rounds) or quick (100 × 200 kB = 20 MB, 2 rounds); +1% files for the incremental. */
 export function planFor(o: { quick: boolean; runs?: number | undefined }): UploadsPlan {
-  const files = o.quick ? 250 : 5000;
+  const files = o.quick ? 100 : 5000;
   return { files, fileBytes: 200_000, addFiles: Math.ceil(files / 100), runs: o.runs ?? (o.quick ? 2 : 5) };
 }
 

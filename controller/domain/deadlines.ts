@@ -9,8 +9,13 @@ import type { CallDeadline } from './ports.js';
 
 /** Milliseconds per kind of agent call. */
 export interface AgentDeadlines {
-  /** Describe and the cut protocol (Prepare, Freeze, Cut, Thaw, Abort): short, the site may be frozen. */
+  /** Describe and the calls of the cut protocol around the freeze (Freeze, Cut, Thaw, Abort): short, the site may be frozen. */
   protocolMs: number;
+  /**
+   * Prepare: the agent proves it can take part (repository reachable, tools present, databases answer, the
+   * uploads deletion shield seeded on a first cut) before it arms the freeze lease; nothing is frozen yet.
+   */
+  prepareMs: number;
   /** Stopping or starting a unit (findface-security, sf-api, tarantool, pgbouncer): as long as systemd may take. */
   unitControlMs: number;
   /** A site's integrity check and dropping a verify sandbox: they read or remove the site's data. */

@@ -83,8 +83,9 @@ function addWriter(program: Command): void {
   siteCommand(writer, 'start', 'start the writer in the background')
     .option('--rate <n>', 'writes per second', int)
     .option('--concurrency <n>', 'writes in flight', int)
-    .action(async (o: SiteOpts & { rate?: number; concurrency?: number }) => {
-      const pid = await startWriter(loadSiteState(o.site, o.root), { rate: o.rate, concurrency: o.concurrency });
+    .option('--event-cap <n>', 'retention keeps at most this many events', int)
+    .action(async (o: SiteOpts & { rate?: number; concurrency?: number; eventCap?: number }) => {
+      const pid = await startWriter(loadSiteState(o.site, o.root), { rate: o.rate, concurrency: o.concurrency, eventCap: o.eventCap });
       process.stdout.write(`writer of '${o.site}' running (pid ${pid})\n`);
     });
   siteCommand(writer, 'stop', 'stop the writer (in-flight writes finish)')
@@ -96,12 +97,16 @@ function addWriter(program: Command): void {
   siteCommand(writer, 'run', 'run the writer in the foreground until SIGTERM')
     .option('--rate <n>', 'writes per second', int)
     .option('--concurrency <n>', 'writes in flight', int)
-    .action(async (o: SiteOpts & { rate?: number; concurrency?: number }) => {
+    .option('--event-cap <n>', 'retention keeps at most this many events', int)
+    .action(async (o: SiteOpts & { rate?: number; concurrency?: number; eventCap?: number }) => {
       const state = loadSiteState(o.site, o.root);
       const abort = new AbortController();
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort());
       const logger = createLogger({ name: 'devsite-writer' }).child({ site: o.site });
-      const options = { rate: o.rate ?? state.writer.rate, concurrency: o.concurrency ?? state.writer.concurrency, statsFile: writerStatsFile(state), logger };
+      const options = {
+        rate: o.rate ?? state.writer.rate, concurrency: o.concurrency ?? state.writer.concurrency, statsFile: writerStatsFile(state), logger,
+        ...(o.eventCap === undefined ? {} : { eventCap: o.eventCap }),
+      };
       logger.info(options.rate, 'writer started (writes/s)');
       const stats = await runWriter(state, options, abort.signal);
       logger.info({ writes: stats.writes, rate: stats.rate, errors: stats.errors }, 'writer stopped');

@@ -25,6 +25,8 @@ export interface Unit {
 export interface WriterStartOptions {
   rate?: number;
   concurrency?: number;
+  /** Retention keeps at most this many events (the writer's default: max(10,000, 2 × events at start)). */
+  eventCap?: number;
 }
 
 export function writerStatsFile(state: SiteState): string {
@@ -49,7 +51,8 @@ export async function startWriter(state: SiteState, options: WriterStartOptions 
     unit: WRITER_UNIT,
     runDir: state.runDir,
     command: cli.command,
-    args: [...cli.args, 'writer', 'run', '--site', state.site, '--rate', String(rate), '--concurrency', String(concurrency)],
+    args: [...cli.args, 'writer', 'run', '--site', state.site, '--rate', String(rate), '--concurrency', String(concurrency),
+      ...(options.eventCap === undefined ? [] : ['--event-cap', String(options.eventCap)])],
     cwd: state.runDir,
     logFile,
     env: { ...process.env, FFK_DEVSITE_ROOT: path.dirname(state.siteDir) },

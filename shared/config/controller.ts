@@ -9,7 +9,7 @@ export const DEFAULT_CONTROLLER_GRPC_LISTEN = '127.0.0.1:7700';
 /** Prometheus endpoint; on the loopback like the gRPC default (expose it deliberately). */
 export const DEFAULT_CONTROLLER_METRICS_LISTEN = '127.0.0.1:9464';
 /** Deadlines of calls to agents by kind of operation: a unit start is not a protocol call. */
-export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000 } as const;
+export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000 } as const;
 
 export const controllerConfigSchema = z
   .object({
@@ -28,8 +28,10 @@ export const controllerConfigSchema = z
         /** Deadlines of the controller's calls to agents, per kind of operation (controller/domain/deadlines.ts). */
         deadlines: z
           .object({
-            /** Describe and the cut protocol (prepare, freeze, cut, thaw, abort). */
+            /** Describe and the cut protocol around the freeze (freeze, cut, thaw, abort). */
             protocolMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.protocolMs),
+            /** Prepare: checks before the freeze lease is armed (repository, tools, databases, a first shield seeding). */
+            prepareMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.prepareMs),
             /** Stopping or starting a unit (findface-security, sf-api, tarantool, pgbouncer). */
             unitControlMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.unitControlMs),
             /** A site's integrity check; dropping a verify sandbox. */

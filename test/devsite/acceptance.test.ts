@@ -37,7 +37,7 @@ describe('dev site acceptance', () => {
   });
 
   it('writes every kind of change for 20 s and still checks with 0 errors, during and after', async () => {
-    await startWriter(site, { rate: 300 }, root);
+    await startWriter(site, { rate: 300, eventCap: 5500 }, root); // retention starts within seconds
     const started = Date.parse(readWriterStats(up.state)?.startedAt ?? '') || Date.now(); // the writer's own clock
     await sleep(10_000);
     const during = await checkSite(site, root);

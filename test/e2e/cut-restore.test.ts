@@ -1,6 +1,7 @@
 /**
  * Issue 5 acceptance, the main path: real agent and controller processes, a dev site with the writer
- * running (target 250 writes/s; the pace it reaches is the machine's, printed, not asserted). N snapshots (FFK_E2E_CUTS; default 2, the acceptance run uses 20), each restored into a scratch
+ * running (FFK_E2E_WRITER_RATE, default 100 writes/s; the pace it reaches is the machine's, printed, not
+ * asserted). N snapshots (FFK_E2E_CUTS; default 1, the acceptance run uses 20), each restored into a scratch
  * site whose integrity check must report 0 dangling references; the median freeze window is printed.
  * The writer runs through each whole snapshot (freeze, cut, thaw and upload: files are deleted and
  * created while they are read) and stops once it is sealed; then the source is trimmed back to its
@@ -17,8 +18,10 @@ import { waitFor } from '../harness/processes.js';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
-// 20 rounds is the acceptance bar (run with FFK_E2E_CUTS=20: ~11 min here, ~30 s a round); CI runs 2 to keep the suite short.
-const CUTS = Number(process.env.FFK_E2E_CUTS ?? 2);
+// 20 rounds at 250 writes/s is the acceptance bar (FFK_E2E_CUTS=20 FFK_E2E_WRITER_RATE=250: ~11 min here, ~30 s a
+// round); the suite runs 1 round at 100 writes/s to keep its time (the property asserted is the same).
+const CUTS = Number(process.env.FFK_E2E_CUTS ?? 1);
+const WRITER_RATE = Number(process.env.FFK_E2E_WRITER_RATE ?? 100);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,9 +60,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
       const baseline: SiteCounts = await trimmer.counts();
       for (let i = 1; i <= CUTS; i += 1) {
         const t0 = Date.now();
-        // The writer's target is above the bar so that its real pace, on 2 cores shared with the snapshot's
-        // own work (restic reading, compressing), stays at or above 200 writes/s.
-        await startWriter(SOURCE, { rate: 250 }, fleet.root);
+        await startWriter(SOURCE, { rate: WRITER_RATE }, fleet.root);
         const { value: first } = await waitFor(async () => {
           const st = readWriterStats(source);
           return st?.running === true && st.writes > 0 ? st : undefined;

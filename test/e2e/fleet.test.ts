@@ -3,6 +3,7 @@
  * CLI as typed. Covers presence, offline detection by TTL, and inventory rebuilt after a controller restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { freePort } from '../../shared/net.js';
 import { startNats, type TestNats } from '../harness/nats.js';
@@ -32,8 +33,15 @@ describe('fleet presence end to end', () => {
     if (r.code !== 0) throw new Error(r.stderr);
     return JSON.parse(r.stdout) as AgentJson[];
   };
-  const statusOf = async (site: string, host: string): Promise<string | undefined> =>
-    (await listAgents()).find((a) => a.site === site && a.host === host)?.status;
+  /** The controller's view over its API: polled every 100 ms, so no CLI process per poll. */
+  const statusOf = async (site: string, host: string): Promise<string | undefined> => {
+    const api = new GrpcControllerApi(controllerAddr, 5000);
+    try {
+      return (await api.listAgents()).find((a) => a.description.site === site && a.description.host === host)?.status;
+    } finally {
+      api.close();
+    }
+  };
 
   beforeAll(async () => {
     nats = await startNats();
@@ -85,7 +93,7 @@ describe('fleet presence end to end', () => {
     const { value } = await waitFor(async () => {
       const list = await listAgents();
       return list.length === 2 && list.every((x) => x.status === 'online') ? list : undefined;
-    }, 15_000);
+    }, 15_000, 500);
     expect(value.map((x) => `${x.site}/${x.host}`)).toEqual(['msk-1/db', 'spb-1/tnt']);
     expect(value[0]?.components.map((c) => `${c.kind}:${c.name}`)).toEqual(['postgres:ffsecurity', 'uploads:uploads']);
     expect(value[1]?.components.map((c) => `${c.kind}:${c.name}`)).toEqual(['tarantool:shard-001']);
@@ -140,7 +148,7 @@ describe('fleet presence end to end', () => {
     const { value } = await waitFor(async () => {
       const list = await listAgents();
       return list.length === 2 ? list : undefined;
-    }, 15_000);
+    }, 15_000, 500);
     expect(value.map((x) => `${x.site}/${x.host}:${x.status}`)).toEqual(['msk-1/db:online', 'spb-1/tnt:offline']);
   });
 

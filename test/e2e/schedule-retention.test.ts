@@ -53,7 +53,7 @@ describe('schedules and retention', () => {
     const { value: snaps } = await waitFor(async () => {
       const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
       return list.length >= 3 ? list : undefined;
-    }, 90_000);
+    }, 90_000, 1000);
     const removed = await fleet.cli('schedule', 'remove', '--site', SITE);
     expect(removed.code, removed.stderr).toBe(0);
     expect(snaps).toHaveLength(3);

@@ -162,7 +162,7 @@ describe('ffkeeper verify', () => {
     fleet.startAgent(SITE, 'tnt');
     await waitFor(async () => scratchProcesses(root).length === 0 && sandboxDirs(fleet.sites.get(SITE)?.siteDir ?? '').length === 0, 30_000);
     console.log(`stale sandbox dropped ${Date.now() - t0} ms after the agent was started again`);
-    await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 30_000);
+    await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 30_000, 1000);
   }, 120_000);
 
   it('fails verify --read-data on a corrupted pack, naming the snapshot; the stored result says FAILED', async () => {

@@ -5,6 +5,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { downSite, upSite, type SiteState, type UpOptions } from '../../deploy/dev-site/index.js';
+import { GrpcControllerApi } from '../../controller/cli/api.js';
+import type { AgentEntry } from '../../shared/fleet.js';
 import { freePort } from '../../shared/net.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, type TestNats } from './nats.js';
@@ -32,6 +34,24 @@ export interface TestFleet {
   restartController(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
 }
+
+/**
+ * The controller's agent list over its API (no CLI process per poll: a poll loop spawning one every
+ * 100 ms costs more CPU than the test it waits for); undefined while the controller does not answer.
+ */
+async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
+  const api = new GrpcControllerApi(address, 5000);
+  try {
+    return await api.listAgents();
+  } catch {
+    return undefined;
+  } finally {
+    api.close();
+  }
+}
+
+/** Writes/s of a dev site's findface-security unit in tests (the dev site's own default is 50). */
+const TEST_WRITER_RATE = 10;
 
 export interface FleetOptions {
   /** Controller config fields merged over the harness's (e.g. `{ agents: { deadlines: { unitControlMs: 30000 } } }`). */
@@ -91,7 +111,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     async restartController(env = {}) {
       await controller.kill();
       controller = runProcess(BIN.controller, ['--config', controllerConfig], env);
-      await waitFor(async () => (await runCli(['sites', 'list', '--controller', controllerAddress])).code === 0, 15_000);
+      await waitFor(async () => (await listAgents(controllerAddress)) !== undefined, 15_000, 250);
     },
     async stop() {
       for (const a of agents.values()) await a.kill();
@@ -104,18 +124,16 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   };
   try {
     for (const s of sites) {
-      const { state } = await upSite({ ...s, root, nats: [nats.url] });
+      // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
+      // so that it does not load the machine for the rest of the file (tests that want load start their own).
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, ...s, root, nats: [nats.url] });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));
       }
     }
     const expected = agents.size;
-    await waitFor(async () => {
-      const r = await runCli(['agents', 'list', '--json', '--controller', controllerAddress]);
-      if (r.code !== 0) return false;
-      return (JSON.parse(r.stdout) as { status: string }[]).filter((a) => a.status === 'online').length === expected;
-    }, 30_000);
+    await waitFor(async () => (await listAgents(controllerAddress))?.filter((a) => a.status === 'online').length === expected, 30_000, 250);
   } catch (err) {
     await fleet.stop();
     throw err;

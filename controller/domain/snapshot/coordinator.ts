@@ -101,11 +101,11 @@ export class SnapshotCoordinator {
     ps: Participant[],
     c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined },
   ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> }> {
-    const t = (operation: string) => deadlineFor(this.deps.deadlines, 'protocolMs', `${operation} of cut ${c.cutId}`);
+    const t = (operation: string, kind: 'protocolMs' | 'prepareMs' = 'protocolMs') => deadlineFor(this.deps.deadlines, kind, `${operation} of cut ${c.cutId}`);
     const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
     ctx.step('prepare');
     await onAll(c.site, 'prepare', ps, (p) =>
-      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t('prepare')),
+      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t('prepare', 'prepareMs')),
     );
     ctx.step('freeze');
     const started = Date.now();

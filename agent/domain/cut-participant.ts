@@ -24,6 +24,8 @@ interface Session {
   drivers: ComponentDriver[];
   state: SessionState;
   lease: NodeJS.Timeout | undefined;
+  /** When the lease runs out (ms, this clock). */
+  leaseEndsAt: number;
   frozen: ComponentDriver[];
   cutPoints: CutPoint[];
   /** Why the session ended early (abort reason, lease expiry). */
@@ -38,6 +40,9 @@ export interface CutParticipantOptions {
   logger: Logger;
   now?: () => number;
 }
+
+/** The share of the lease still left that one component's freeze may use. */
+const FREEZE_SHARE_OF_LEASE = 0.6;
 
 export class CutParticipant {
   private readonly sessions = new Map<string, Session>();
@@ -64,7 +69,7 @@ export class CutParticipant {
       await Promise.allSettled(drivers.map((d) => d.release()));
       throw new CancelledError(`cut '${req.cutId}' was aborted while it was being prepared: ${early}`);
     }
-    const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, frozen: [], cutPoints: [] };
+    const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, leaseEndsAt: this.now() + req.leaseMs, frozen: [], cutPoints: [] };
     session.lease = setTimeout(() => void this.expire(session, req.leaseMs), req.leaseMs);
     this.sessions.set(req.cutId, session);
     this.forgetOldSessions();
@@ -82,7 +87,9 @@ export class CutParticipant {
     s.freezeStartedAt = this.now();
     try {
       for (const d of s.drivers) {
-        await d.freeze();
+        // What is left of the lease after a reserve for the cut and the thaw, which must also fit in it.
+        const budgetMs = Math.max(0, Math.floor((s.leaseEndsAt - this.now()) * FREEZE_SHARE_OF_LEASE));
+        await d.freeze({ budgetMs });
         s.frozen.push(d);
       }
       s.state = 'frozen';

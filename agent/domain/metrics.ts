@@ -4,7 +4,7 @@
  * (agent/transport/metrics.ts, Prometheus) turns the reports into series; `measureDriver` wraps a
  * component driver so that every upload and restore is reported, whoever calls it.
  */
-import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, RestoreContext, RestoreReport, UploadContext } from './drivers/types.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, FreezeOptions, RestoreContext, RestoreReport, UploadContext } from './drivers/types.js';
 
 export type JobOperation = 'upload' | 'restore';
 
@@ -65,8 +65,8 @@ export class MeasuredDriver implements ComponentDriver {
   prepare(): Promise<void> {
     return this.inner.prepare();
   }
-  freeze(): Promise<void> {
-    return this.inner.freeze();
+  freeze(options?: FreezeOptions): Promise<void> {
+    return this.inner.freeze(options);
   }
   cut(): Promise<CutPoint> {
     return this.inner.cut();

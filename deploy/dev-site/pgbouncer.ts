@@ -66,6 +66,9 @@ export function writePgbouncerConfig(state: SiteState): void {
     'default_pool_size = 20',
     'reserve_pool_size = 2',
     'ignore_startup_parameters = extra_float_digits',
+    // As README recommends for a FindFace site backed up by ffkeeper: a PAUSE that races a server login
+    // otherwise stalls writes for the default 15 s after the thaw.
+    'server_login_retry = 1',
     `logfile = ${path.join(b.dir, 'pgbouncer.log')}`,
     `pidfile = ${path.join(b.dir, 'pgbouncer.pid')}`,
     '',

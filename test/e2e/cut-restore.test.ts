@@ -23,6 +23,17 @@ const SCRATCH = 'cr-scr';
 const CUTS = Number(process.env.FFK_E2E_CUTS ?? 1);
 const WRITER_RATE = Number(process.env.FFK_E2E_WRITER_RATE ?? 100);
 
+interface ManifestLike {
+  agents: { host: string; freezeWindowMs: number }[];
+  components: { component: string; details?: Record<string, unknown> }[];
+}
+
+/** Each host's own freeze window, and how long the uploads shield took to settle in it. */
+function describeFreeze(m: ManifestLike): string {
+  const settle = m.components.filter((c) => c.details?.shieldSettleMs !== undefined).map((c) => `${c.component} shield settled in ${String(c.details?.shieldSettleMs)} ms`);
+  return [...m.agents.map((a) => `${a.host} ${a.freezeWindowMs} ms`), ...settle].join(', ');
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? 0;
@@ -76,8 +87,9 @@ describe('consistent snapshots under load, each restored into a scratch site', (
         });
         expect(snap.outcome?.error, `snapshot ${i}`).toBeUndefined();
         const id = (await api.getJob(snap.jobId)).detail.snapshotId as string;
-        const summary = (await api.getSnapshot(id, SOURCE)).summary;
+        const { summary, manifestJson } = await api.getSnapshot(id, SOURCE);
         windows.push(summary.freezeWindowMs);
+        const freezeDetail = describeFreeze(JSON.parse(manifestJson) as ManifestLike);
         const trimmed = await trimmer.trimTo(baseline);
         const restored = await api.restore(
           { site: SOURCE, selector: { kind: 'id', id }, components: [], toSite: SCRATCH, noSafetySnapshot: true },
@@ -93,7 +105,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
         console.log(
           `round ${i}/${CUTS}: ${id} freeze ${summary.freezeWindowMs} ms, writer ${going ? (going.writes / going.seconds).toFixed(0) : '?'} writes/s into the cut, ` +
             `${pace ? (pace.writes / pace.seconds).toFixed(0) : '?'} writes/s over the snapshot (${pace?.errors ?? '?'} errors), ` +
-            `${report.errors} integrity errors; trimmed ${trimmed.removed.events} events, ${trimmed.removed.dossiers} dossiers; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+            `${report.errors} integrity errors; freeze by host ${freezeDetail}; trimmed ${trimmed.removed.events} events, ${trimmed.removed.dossiers} dossiers; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
         );
         expect(restored.outcome?.error?.message, `restore of snapshot ${i} (${id})`).toBeUndefined();
         expect(report.errors, `integrity of the scratch site after restoring ${id}`).toBe(0);

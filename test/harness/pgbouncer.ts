@@ -47,6 +47,8 @@ export async function startPgbouncer(options: { database: string; alias?: string
       'pool_mode = transaction',
       'max_client_conn = 200',
       'default_pool_size = 20',
+      // The setting README recommends with ffkeeper (a PAUSE racing a server login stalls writes this long).
+      'server_login_retry = 1',
       `logfile = ${path.join(dir, 'pgbouncer.log')}`,
       '',
     ].join('\n'),

@@ -17,7 +17,8 @@
  * `unshieldedFiles` count and are linked after it.)
  */
 import type { BigIntStats } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../../../shared/logger.js';
 import { SHIELD_NAME, isReservedName } from '../../domain/drivers/uploads/layout.js';
@@ -47,6 +48,9 @@ interface ScanDir {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Marker files of `settle`'s barrier (reserved `.ffk-` names: never shielded nor backed up). */
+const BARRIER_PREFIX = '.ffk-barrier-';
 
 function emptyScan(): ShieldScan {
   return { files: 0, dirs: 0, linked: 0, relinked: 0, removed: 0, deferred: 0, failed: 0, durationMs: 0 };
@@ -83,6 +87,8 @@ export class FsDeletionShield implements DeletionShield {
   private active = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly concurrency: number;
+  /** The barrier `settle` waits for: its marker's path and what to call when its event arrives. */
+  private barrier: { file: string; seen: () => void } | undefined;
 
   constructor(options: FsDeletionShieldOptions = {}) {
     this.log = options.logger ?? silentLogger();
@@ -138,11 +144,37 @@ export class FsDeletionShield implements DeletionShield {
 
   async settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle> {
     const started = Date.now();
-    await sleep(options.graceMs);
-    while (this.pending() > 0 && Date.now() - started < options.capMs) {
-      await this.idle(options.capMs - (Date.now() - started));
+    const left = (): number => options.capMs - (Date.now() - started);
+    // One inotify queue serves every watch of this process, in order: once the marker's event is here, so
+    // is every event of a change made before it. Only then does "nothing pending" mean caught up.
+    const reached = await Promise.all([this.passBarrier(options.capMs), sleep(options.graceMs)]).then(([r]) => r);
+    while (this.pending() > 0 && left() > 0) await this.idle(left());
+    return { waitedMs: Date.now() - started, settled: reached && this.pending() === 0, pending: this.pending() };
+  }
+
+  /** Writes a marker into the first root and waits (at most `ms`) for its event; false when it did not come. */
+  private async passBarrier(ms: number): Promise<boolean> {
+    const root = this.roots[0]?.root;
+    if (!root || !this.open_) return false;
+    // A root that cannot be watched leaves the shield degraded: the upload rescans first, as for any gap.
+    if (!this.watchers.has(root)) return true;
+    const file = path.join(root, `${BARRIER_PREFIX}${randomBytes(6).toString('hex')}`);
+    let timer: NodeJS.Timeout | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.barrier = { file, seen: () => resolve(true) };
+      timer = setTimeout(() => resolve(false), Math.max(0, ms));
+    });
+    try {
+      await writeFile(file, '');
+      return await seen;
+    } catch (err) {
+      this.log.warn({ err, file }, 'deletion shield: could not write its settle marker');
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.barrier = undefined;
+      await rm(file, { force: true }).catch(() => undefined);
     }
-    return { waitedMs: Date.now() - started, settled: this.pending() === 0, pending: this.pending() };
   }
 
   async close(): Promise<void> {
@@ -190,6 +222,10 @@ export class FsDeletionShield implements DeletionShield {
 
   private onEvent(dir: string, name: string | null): void {
     if (!this.open_) return;
+    if (name?.startsWith(BARRIER_PREFIX)) {
+      if (this.barrier && path.join(dir, name) === this.barrier.file) this.barrier.seen();
+      return;
+    }
     const job = name === null ? this.jobOf(dir) : this.jobOf(path.join(dir, name));
     if (!job) return;
     const key = path.join(job.r.root, job.rel);

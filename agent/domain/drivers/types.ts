@@ -22,6 +22,11 @@ import type { CutPoint, ComponentArtifact } from '../../../shared/manifest.js';
 /** Progress of a driver operation, per component. */
 export type DriverProgress = { component: string; step?: string; event?: ProgressEvent; message?: string };
 
+export interface FreezeOptions {
+  /** How long this freeze may take at most: the part of the freeze lease left for it (cut and thaw need the rest). */
+  budgetMs?: number;
+}
+
 export interface UploadContext {
   jobId: string;
   tags: ComponentTags;
@@ -86,8 +91,12 @@ export interface ComponentDriver {
   readonly ref: string;
   /** Checks the component can take part: reachable, credentials right, tools present. Throws a typed error naming what is wrong. */
   prepare(): Promise<void>;
-  /** Stops new writes (PostgreSQL: PAUSE on pgbouncer). Must be bounded in time. No-op where nothing is needed. */
-  freeze(): Promise<void>;
+  /**
+   * Stops new writes (PostgreSQL: PAUSE on pgbouncer), or waits until the component has caught up with
+   * them (the uploads shield). Must be bounded in time; `budgetMs` is what the freeze lease leaves for it.
+   * No-op where nothing is needed.
+   */
+  freeze(options?: FreezeOptions): Promise<void>;
   /** Fixes this component's point in time and holds what the upload needs until upload() or release(). */
   cut(): Promise<CutPoint>;
   /** Lets writes resume. Idempotent; safe to call when freeze() failed or was never called. */

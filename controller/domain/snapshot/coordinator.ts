@@ -50,6 +50,12 @@ async function onAll<T>(site: string, step: string, ps: Participant[], fn: (p: P
   throw new FfkError(first.code, `${step} failed on ${detail}`, { cause: failed[0]?.err });
 }
 
+/** Participants holding a PostgreSQL component (their freeze stops the site's writes), and the others. */
+function splitWriterGates(ps: Participant[]): [Participant[], Participant[]] {
+  const gate = (p: Participant): boolean => p.components.some((c) => c.startsWith('postgres:'));
+  return [ps.filter(gate), ps.filter((p) => !gate(p))];
+}
+
 export class SnapshotCoordinator {
   private readonly now: () => Date;
 
@@ -112,7 +118,12 @@ export class SnapshotCoordinator {
     const points = new Map<string, CutPoint[]>();
     const agentWindows = new Map<string, number>();
     try {
-      await onAll(c.site, 'freeze', ps, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze')));
+      // Writers first: once PostgreSQL is paused no row can commit, so every file and record a row of the
+      // cut refers to exists before the other components freeze (the uploads shield settles after that).
+      const [gates, rest] = splitWriterGates(ps);
+      for (const group of [gates, rest]) {
+        if (group.length > 0) await onAll(c.site, 'freeze', group, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze')));
+      }
       ctx.step('cut');
       const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut')));
       ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));

@@ -3,6 +3,7 @@
  * released around the cut protocol; what the upload reads through it; what the artifact reports.
  */
 import { describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../../../shared/errors.js';
 import { silentLogger } from '../../../../shared/logger.js';
 import type { Repository } from '../../../../shared/repository/repository.js';
 import type { ComponentArtifact } from '../types.js';
@@ -79,7 +80,7 @@ describe('UploadsDriver with a deletion shield', () => {
     await cutProtocol(r);
     await upload(r);
     await r.driver.prepare(); // opened already: not again
-    expect(r.log).toEqual(['open /u/a', 'settle 20/500', 'hold', 'clock', 'backup', 'release []']);
+    expect(r.log).toEqual(['open /u/a', 'settle 20/3000', 'hold', 'clock', 'backup', 'release []']);
     expect(r.tree.walks[0]).toMatchObject({ shield: '.ffk-shield' });
     expect(r.shield.isHeld).toBe(false);
   });
@@ -117,6 +118,19 @@ describe('UploadsDriver with a deletion shield', () => {
     });
     const recheck = `${A}/missed.jpg ${A}/deleted.jpg ${A}/replaced.jpg ${A}/old-replaced.jpg ${A}/born-late.jpg`;
     expect(r.log.slice(-2)).toEqual(['backup', `release [${recheck}]`]);
+  });
+
+  it('a shield that has not caught up fails the freeze, naming what is pending; no cut is taken', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await r.driver.prepare();
+    r.shield.behind = 7;
+    const err = await r.driver.freeze().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toBe(
+      'uploads:uploads: the deletion shield did not catch up with the upload directories within 3000 ms (7 change(s) still pending); ' +
+        'the cut is abandoned so that no snapshot misses a file (the host is busy: try again)',
+    );
+    expect(r.shield.isHeld).toBe(false);
   });
 
   it('a release (abort) during the upload leaves the hold to the upload, which ends it once the read is over', async () => {

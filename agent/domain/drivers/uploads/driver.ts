@@ -5,7 +5,8 @@
  * - open (agent start, or the first prepare): starts the deletion shield (shield.ts) — a watcher that
  *   keeps a hard link to every file in `<root>/.ffk-shield/`, so files deleted after the cut are still
  *   there when the upload reads them.
- * - freeze: a bounded settle (~20 ms) for the watcher to catch up; cut: holds the shield (nothing is
+ * - freeze: waits until the watcher has caught up with every change made before it (a barrier, bounded:
+ *   a shield still behind fails the freeze, so no cut misses a file it would have had to shield); cut: holds the shield (nothing is
  *   removed from it until the upload has read everything) and records the cut time (ms). Neither grows
  *   with the number of files.
  * - upload: walks the live trees and their shields together (streamed, one stat per entry), keeps what
@@ -15,7 +16,7 @@
  *   artifact's `missing`. Then the shield is released (deleted files' links removed).
  * - restore: see restore.ts (staging, shield fold, entry checks, swap into place or placement into a target).
  */
-import { IllegalStateError, NotFoundError, ValidationError } from '../../../../shared/errors.js';
+import { IllegalStateError, NotFoundError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger, type Logger } from '../../../../shared/logger.js';
 import type { BackupSummary, Repository } from '../../../../shared/repository/repository.js';
 import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
@@ -24,6 +25,7 @@ import type {
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
+  FreezeOptions,
   RestoreContext,
   RestoreReport,
   SandboxRestoreContext,
@@ -48,7 +50,10 @@ export interface UploadsDriverOptions {
   keepAside?: boolean;
   /** The deletion shield of the roots (shield.ts). Without one the upload reads the live trees only. */
   shield?: DeletionShield;
-  /** Freeze's wait for the shield's watcher: at least `graceMs`, at most `capMs` (default 20 / 500 ms). */
+  /**
+   * Freeze's wait for the shield's watcher to catch up with every change made before it (default at least
+   * 20 ms, at most 3 s); a shield that does not catch up in time fails the freeze.
+   */
   settle?: { graceMs: number; capMs: number };
   /**
    * A cut whose upload has not started after this long lets the shield go (default 30 min), so an
@@ -62,7 +67,7 @@ export interface UploadsDriverOptions {
 }
 
 /** Default settle of the freeze: see `UploadsDriverOptions.settle`. */
-export const DEFAULT_SETTLE = { graceMs: 20, capMs: 500 } as const;
+export const DEFAULT_SETTLE = { graceMs: 20, capMs: 3000 } as const;
 /** Default of `UploadsDriverOptions.maxHoldMs`. */
 export const DEFAULT_MAX_HOLD_MS = 30 * 60_000;
 
@@ -177,11 +182,21 @@ export class UploadsDriver implements ComponentDriver {
   }
 
   /** Waits (bounded) for the shield's watcher to link files written just before the freeze. */
-  async freeze(): Promise<void> {
+  async freeze(options: FreezeOptions = {}): Promise<void> {
     this.lastSettle = undefined;
     const shield = this.options.shield;
     if (!shield || shield.health().state === 'closed') return;
-    this.lastSettle = await shield.settle(this.options.settle ?? DEFAULT_SETTLE);
+    const configured = this.options.settle ?? DEFAULT_SETTLE;
+    const settle = { graceMs: configured.graceMs, capMs: Math.max(configured.graceMs, Math.min(configured.capMs, options.budgetMs ?? Infinity)) };
+    this.lastSettle = await shield.settle(settle);
+    if (!this.lastSettle.settled) {
+      // A file created before the cut but not shielded yet could be deleted before the upload reads it:
+      // better no snapshot now than one that misses it.
+      throw new UnavailableError(
+        `${this.ref}: the deletion shield did not catch up with the upload directories within ${settle.capMs} ms ` +
+          `(${this.lastSettle.pending} change(s) still pending); the cut is abandoned so that no snapshot misses a file (the host is busy: try again)`,
+      );
+    }
   }
 
   async thaw(): Promise<void> {}

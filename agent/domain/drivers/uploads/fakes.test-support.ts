@@ -113,6 +113,8 @@ export class FakeShield implements DeletionShield {
   state: ShieldHealth = { state: 'closed' };
   isHeld = false;
   released: ShieldCounts = { linked: 0, relinked: 1, removed: 2, deferred: 0, failed: 0 };
+  /** Changes the next settles leave pending (0: they settle). */
+  behind = 0;
   constructor(readonly log: string[] = []) {}
   async open(roots: readonly string[]): Promise<ShieldScan> {
     this.log.push(`open ${roots.join(' ')}`);
@@ -121,7 +123,7 @@ export class FakeShield implements DeletionShield {
   }
   async settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle> {
     this.log.push(`settle ${options.graceMs}/${options.capMs}`);
-    return { waitedMs: 21, settled: true, pending: 0 };
+    return { waitedMs: 21, settled: this.behind === 0, pending: this.behind };
   }
   hold(): void {
     this.log.push('hold');

@@ -147,7 +147,11 @@ export interface ShieldSettle {
 export interface DeletionShield {
   /** Starts watching `roots` (real paths) and reconciles each shield with its live tree. Idempotent. */
   open(roots: readonly string[]): Promise<ShieldScan>;
-  /** Waits at least `graceMs` for changes to arrive, then until none is pending, at most `capMs` in all. */
+  /**
+   * Waits until every change made to the roots before the call has reached the watcher (a barrier: a
+   * marker file's own event comes after all of them) and none is pending, at least `graceMs` and at most
+   * `capMs` in all; `settled` says whether it got there.
+   */
   settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle>;
   /** From now on no shield entry is removed or replaced (synchronous: takes effect before the caller's next step). */
   hold(): void;

@@ -94,6 +94,24 @@ describe('CutParticipant', () => {
     await expect(p.upload('c1', ctx)).rejects.toThrow(/is expired/);
   });
 
+  it('counts the lease from the freeze: a prepared cut waits freezeWithinMs for it (other agents may still prepare), then is given up', async () => {
+    vi.useFakeTimers();
+    const { a, p } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000, freezeWithinMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(10_000); // longer than the lease: still prepared
+    await p.freeze('c1');
+    await p.cut('c1');
+    await vi.advanceTimersByTimeAsync(4000);
+    await p.thaw('c1');
+    expect(p.state('c1')?.state).toBe('thawed');
+
+    await p.prepare({ cutId: 'c2', components: [], leaseMs: 5000, freezeWithinMs: 20_000 });
+    await vi.advanceTimersByTimeAsync(20_001);
+    expect(p.state('c2')).toEqual({ state: 'expired', reason: 'no freeze came within 20000 ms of the prepare; the cut is invalid' });
+    await expect(p.freeze('c2')).rejects.toThrow("cut 'c2' is expired: no freeze came within 20000 ms of the prepare; the cut is invalid");
+    expect(a.calls.slice(-2)).toEqual(['prepare', 'release']);
+  });
+
   it('does not expire once thawed', async () => {
     vi.useFakeTimers();
     const { a, p } = setup();

@@ -2,9 +2,11 @@
  * The agent's side of the consistent cut (DESIGN.md §4): one session per cut id, driving this host's
  * component drivers through prepare → freeze → cut → thaw → upload, or abort.
  *
- * Prepare arms a **freeze lease**: if thaw has not happened when it runs out, the agent thaws by itself,
+ * Freeze arms a **freeze lease**: if thaw has not happened when it runs out, the agent thaws by itself,
  * releases what the cut holds and marks the cut invalid — whatever happened to the controller. A cut
- * that expired or was aborted can never be uploaded.
+ * that expired or was aborted can never be uploaded. Between prepare and freeze the agent waits
+ * `freezeWithinMs` (the other agents may still be preparing: a first cut seeds the uploads shield), then
+ * gives the cut up the same way.
  */
 import { CancelledError, ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -17,14 +19,18 @@ export interface PrepareRequest {
   /** Component refs (`kind:name`) taking part; empty = all of this host's. */
   components: string[];
   leaseMs: number;
+  /** How long a prepared cut waits for its freeze before it is given up (default: the lease). */
+  freezeWithinMs?: number;
 }
 
 interface Session {
   cutId: string;
   drivers: ComponentDriver[];
   state: SessionState;
+  /** The timer that gives the cut up: the wait for the freeze, then the freeze lease. */
   lease: NodeJS.Timeout | undefined;
-  /** When the lease runs out (ms, this clock). */
+  leaseMs: number;
+  /** When the freeze lease runs out (ms, this clock); set at freeze. */
   leaseEndsAt: number;
   frozen: ComponentDriver[];
   cutPoints: CutPoint[];
@@ -69,8 +75,9 @@ export class CutParticipant {
       await Promise.allSettled(drivers.map((d) => d.release()));
       throw new CancelledError(`cut '${req.cutId}' was aborted while it was being prepared: ${early}`);
     }
-    const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, leaseEndsAt: this.now() + req.leaseMs, frozen: [], cutPoints: [] };
-    session.lease = setTimeout(() => void this.expire(session, req.leaseMs), req.leaseMs);
+    const session: Session = { cutId: req.cutId, drivers, state: 'prepared', lease: undefined, leaseMs: req.leaseMs, leaseEndsAt: Infinity, frozen: [], cutPoints: [] };
+    const waitMs = req.freezeWithinMs ?? req.leaseMs;
+    session.lease = setTimeout(() => void this.expire(session, `no freeze came within ${waitMs} ms of the prepare`), waitMs);
     this.sessions.set(req.cutId, session);
     this.forgetOldSessions();
   }
@@ -85,6 +92,9 @@ export class CutParticipant {
   async freeze(cutId: string): Promise<void> {
     const s = this.expect(cutId, ['prepared']);
     s.freezeStartedAt = this.now();
+    clearTimeout(s.lease);
+    s.leaseEndsAt = s.freezeStartedAt + s.leaseMs;
+    s.lease = setTimeout(() => void this.expire(s, `freeze lease of ${s.leaseMs} ms ran out before thaw`), s.leaseMs);
     try {
       for (const d of s.drivers) {
         // What is left of the lease after a reserve for the cut and the thaw, which must also fit in it.
@@ -159,11 +169,11 @@ export class CutParticipant {
     return s ? { state: s.state, ...(s.reason ? { reason: s.reason } : {}) } : undefined;
   }
 
-  private async expire(s: Session, leaseMs: number): Promise<void> {
+  private async expire(s: Session, why: string): Promise<void> {
     if (!['prepared', 'frozen', 'cut'].includes(s.state)) return;
     s.state = 'expired';
-    s.reason = `freeze lease of ${leaseMs} ms ran out before thaw; the cut is invalid`;
-    this.options.logger.warn({ cutId: s.cutId, leaseMs }, 'freeze lease expired: thawing by ourselves');
+    s.reason = `${why}; the cut is invalid`;
+    this.options.logger.warn({ cutId: s.cutId, reason: s.reason }, 'cut given up: thawing by ourselves');
     await this.thawAll(s);
     await this.releaseAll(s);
   }

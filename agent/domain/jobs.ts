@@ -62,10 +62,15 @@ export class AgentJobs {
   }
 
   /** Checks the repository opens with this access, then prepares the cut. */
-  async prepare(req: { cutId: string; components: string[]; leaseMs: number; repository: RepositoryAccess }): Promise<string[]> {
+  async prepare(req: { cutId: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess }): Promise<string[]> {
     if (req.leaseMs <= 0) throw new ValidationError('leaseMs must be positive', { field: 'leaseMs' });
     await this.checkRepository(req.repository);
-    await this.participant.prepare({ cutId: req.cutId, components: req.components, leaseMs: req.leaseMs });
+    await this.participant.prepare({
+      cutId: req.cutId,
+      components: req.components,
+      leaseMs: req.leaseMs,
+      ...(req.freezeWithinMs ? { freezeWithinMs: req.freezeWithinMs } : {}),
+    });
     return this.select(req.components).map((d) => d.ref);
   }
 

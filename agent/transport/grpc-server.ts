@@ -67,6 +67,7 @@ function implementation(h: AgentHandlers): AgentServer {
         cutId: req.cutId,
         components: req.components,
         leaseMs: req.leaseMs,
+        freezeWithinMs: req.freezeWithinMs,
         repository: accessFromProto(req.repository),
       }),
     })),

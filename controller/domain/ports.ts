@@ -39,7 +39,7 @@ export interface AgentClient {
   describe(address: string, options: CallDeadline): Promise<AgentDescription>;
   prepare(
     address: string,
-    req: { cutId: string; site: string; components: string[]; leaseMs: number; repository: RepositoryAccess },
+    req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess },
     options: CallDeadline,
   ): Promise<string[]>;
   freeze(address: string, cutId: string, options: CallDeadline): Promise<void>;

@@ -47,7 +47,7 @@ export class GrpcAgentClient implements AgentClient {
 
   async prepare(...[address, req, options]: Args<'prepare'>): Promise<string[]> {
     const c = this.client(address);
-    const pb: PrepareRequest = { ...req, repository: accessToProto(req.repository) };
+    const pb: PrepareRequest = { ...req, freezeWithinMs: req.freezeWithinMs ?? 0, repository: accessToProto(req.repository) };
     const res = await callUnary<PrepareRequest, PrepareResponse>(c.prepare.bind(c), pb, this.opts(address, options));
     return res.components;
   }

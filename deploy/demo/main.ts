@@ -92,6 +92,8 @@ async function down(): Promise<void> {
 interface Sizes {
   dossiers: number;
   events: number;
+  /** Image sizes relative to FindFace's (--quick: smaller files, the same tree). */
+  imageScale: number;
 }
 
 async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; sites: SiteState[] }> {
@@ -107,10 +109,10 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   mkdirSync(SITES_ROOT, { recursive: true });
   chmodSync(SITES_ROOT, 0o755); // pgbouncer runs as postgres and must reach its files
   const sites: SiteState[] = [];
-  for (const [site, size] of [['msk-1', sizes], ['spb-1', { dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
+  for (const [site, size] of [['msk-1', sizes], ['spb-1', { ...sizes, dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
     state.sites.push(site);
     saveState(state);
-    const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events });
+    const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events, imageScale: size.imageScale });
     sites.push(up.state);
     steps.info(`${site}: ${up.loaded.dossiers} dossiers (${up.loaded.faces} faces), ${up.loaded.events} events, ${(up.loaded.bytes / 2 ** 20).toFixed(0)} MiB of files, up in ${(up.timingsMs.total / 1000).toFixed(1)} s`);
   }
@@ -157,7 +159,7 @@ async function up(quick: boolean): Promise<void> {
   const state: DemoState = { pids: {}, sites: [] };
   saveState(state);
   const steps = new StepPrinter();
-  const { controller, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80 } : { dossiers: 300, events: 1500 });
+  const { controller, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80, imageScale: 0.25 } : { dossiers: 300, events: 1500, imageScale: 1 });
   const msk = sites[0] as SiteState;
 
   steps.begin('Start the writer on msk-1 (like findface-security: files, gallery records, rows)', 'the snapshot is taken while the site is busy');

@@ -34,6 +34,8 @@ export interface UpOptions {
   /** Default pace of the writer unit (writes/s) and its concurrency. */
   writerRate?: number;
   writerConcurrency?: number;
+  /** Image sizes relative to FindFace's (0 < scale ≤ 1; default 1): the same files, fewer bytes (tests). */
+  imageScale?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -87,7 +89,7 @@ async function buildState(o: ResolvedUp): Promise<SiteState> {
       memtxMemoryBytes: memtxBytes(o),
     })),
     sfApi: { port: ports[1] as number, configPath: path.join(siteDir, 'findface-sf-api.ini'), unit: 'findface-sf-api' },
-    uploads: { uploadsDir: path.join(siteDir, 'uploads'), ffuploadDir: path.join(siteDir, 'ffupload') },
+    uploads: { uploadsDir: path.join(siteDir, 'uploads'), ffuploadDir: path.join(siteDir, 'ffupload'), ...(o.imageScale === undefined ? {} : { imageScale: o.imageScale }) },
     vectors: { dim: o.vectorDim, models: modelsFor(o.vectorDim) },
     writer: { rate: o.writerRate, concurrency: o.writerConcurrency },
     nats: o.nats ?? [DEFAULT_NATS_URL],
@@ -103,6 +105,9 @@ function validate(o: ResolvedUp): void {
   for (const [field, v] of positive) if (!Number.isInteger(v) || v < 1) throw new ValidationError(`dev site '${o.site}': ${field} must be a positive integer, got ${v}`, { field });
   for (const [field, v] of [['dossiers', o.dossiers], ['events', o.events]] as const) {
     if (!Number.isInteger(v) || v < 0) throw new ValidationError(`dev site '${o.site}': ${field} must be a non-negative integer, got ${v}`, { field });
+  }
+  if (o.imageScale !== undefined && !(o.imageScale > 0 && o.imageScale <= 1)) {
+    throw new ValidationError(`dev site '${o.site}': image scale must be above 0 and at most 1, got ${o.imageScale}`, { field: 'imageScale' });
   }
   if (o.database !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.database)) {
     throw new ValidationError(`dev site '${o.site}': database name '${o.database}' must be lower-case letters, digits and '_'`, { field: 'database' });

@@ -52,7 +52,7 @@ export interface SiteState {
   pgbouncer: { host: string; port: number; adminUser: string; dir: string; configFile: string };
   shards: ShardState[];
   sfApi: { port: number; configPath: string; unit: string };
-  uploads: { uploadsDir: string; ffuploadDir: string };
+  uploads: { uploadsDir: string; ffuploadDir: string; imageScale?: number };
   /** Vector dimension and the model name each gallery holds. */
   vectors: { dim: number; models: Record<GalleryName, string> };
   writer: { rate: number; concurrency: number };

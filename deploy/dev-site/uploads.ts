@@ -24,6 +24,8 @@ export interface FileRef {
 export interface UploadDirs {
   uploadsDir: string;
   ffuploadDir: string;
+  /** Image sizes relative to FindFace's (1, the default): tests shrink them to move fewer bytes, same files. */
+  imageScale?: number;
 }
 
 /** Size ranges in bytes, by kind of image. */
@@ -34,6 +36,9 @@ const SIZES = {
   fullframe: [60_000, 300_000],
 } as const;
 export type ImageKind = keyof typeof SIZES;
+
+/** Smallest image written, whatever the scale (a JPEG head and tail with something between). */
+const MIN_IMAGE_BYTES = 64;
 
 const JPEG_HEAD = Buffer.from('ffd8ffe000104a46494600010101004800480000', 'hex');
 const JPEG_TAIL = Buffer.from('ffd9', 'hex');
@@ -84,7 +89,9 @@ export class ImageWriter {
       this.madeDirs.add(dir);
     }
     const [min, max] = SIZES[kind];
-    const buf = Buffer.allocUnsafe(randomInt(min, max + 1));
+    const scale = this.dirs.imageScale ?? 1;
+    const size = Math.max(MIN_IMAGE_BYTES, Math.round(randomInt(min, max + 1) * scale));
+    const buf = Buffer.allocUnsafe(size);
     await randomFillAsync(buf);
     JPEG_HEAD.copy(buf, 0);
     JPEG_TAIL.copy(buf, buf.length - JPEG_TAIL.length);

@@ -29,7 +29,7 @@ interface Snap {
 /** `ffkeeper ARGS` with a deadline longer than the harness's 30 s (a verify drill restores a site). */
 function cli(fleet: TestFleet, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN.cli, ...args, '--controller', fleet.controllerAddress], { timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN.cli, ...args, '--controller', fleet.controllerAddress], { timeout: 300_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -104,7 +104,7 @@ describe('ffkeeper verify', () => {
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
     snapshotId = list[0]?.id ?? '';
     console.log(`fleet up and snapshot ${snapshotId} taken in ${Date.now() - started} ms`);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     await fleet?.stop();
@@ -137,7 +137,7 @@ describe('ffkeeper verify', () => {
     const shown = await fleet.cli('snapshot', 'show', snapshotId, '--site', SITE);
     expect(shown.stdout).toMatch(/verified: ok/);
     expect(await leftovers(fleet)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('an agent killed while it holds a sandbox drops it when it starts again (scratch instances, directory)', async () => {
     const shown = await cli(fleet, 'snapshot', 'show', snapshotId, '--site', SITE, '--json');
@@ -163,7 +163,7 @@ describe('ffkeeper verify', () => {
     await waitFor(async () => scratchProcesses(root).length === 0 && sandboxDirs(fleet.sites.get(SITE)?.siteDir ?? '').length === 0, 30_000);
     console.log(`stale sandbox dropped ${Date.now() - t0} ms after the agent was started again`);
     await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 30_000, 1000);
-  }, 120_000);
+  }, 300_000);
 
   it('fails verify --read-data on a corrupted pack, naming the snapshot; the stored result says FAILED', async () => {
     const pack = corruptLargestPack(repoDirOf(fleet));
@@ -179,7 +179,7 @@ describe('ffkeeper verify', () => {
     const table = await fleet.cli('snapshot', 'list', '--site', SITE);
     expect(table.stdout).toMatch(new RegExp(`${snapshotId}.*FAILED`));
     expect(await leftovers(fleet)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });
 
 /** The site's local restic repository: `<controller tmp>/repos/<site>` (see test/harness/fleet.ts). */

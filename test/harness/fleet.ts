@@ -52,6 +52,11 @@ async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
 
 /** Writes/s of a dev site's findface-security unit in tests (the dev site's own default is 50). */
 const TEST_WRITER_RATE = 10;
+/**
+ * Test sites' images are a fifth of FindFace's sizes: the same files and tree (what the drivers, the shield
+ * and the checker work on), a fifth of the bytes to encrypt, compress and move (the benches use full size).
+ */
+const TEST_IMAGE_SCALE = 0.2;
 
 export interface FleetOptions {
   /** Controller config fields merged over the harness's (e.g. `{ agents: { deadlines: { unitControlMs: 30000 } } }`). */
@@ -126,7 +131,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     for (const s of sites) {
       // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
       // so that it does not load the machine for the rest of the file (tests that want load start their own).
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, ...s, root, nats: [nats.url] });
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url] });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));

@@ -71,12 +71,12 @@ export interface CliResult {
 }
 
 /**
- * Runs `ffkeeper ARGS` as a user would type it. The process is killed after 150 s (a snapshot or
+ * Runs `ffkeeper ARGS` as a user would type it. The process is killed after 300 s (a snapshot or
  * restore with `--wait` on a loaded 2-core machine can take well over 30 s); each test has its own
  * timeout too. A killed CLI says so in `stderr`.
  */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const timeoutMs = 150_000;
+  const timeoutMs = 300_000;
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN.cli, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;

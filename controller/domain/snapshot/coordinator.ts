@@ -109,9 +109,11 @@ export class SnapshotCoordinator {
   ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> }> {
     const t = (operation: string, kind: 'protocolMs' | 'prepareMs' = 'protocolMs') => deadlineFor(this.deps.deadlines, kind, `${operation} of cut ${c.cutId}`);
     const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
+    // An agent that prepared fast waits for the slowest prepare (its deadline), then for the freeze call.
+    const freezeWithinMs = this.deps.deadlines.prepareMs + this.deps.deadlines.protocolMs;
     ctx.step('prepare');
     await onAll(c.site, 'prepare', ps, (p) =>
-      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, repository: c.access }, t('prepare', 'prepareMs')),
+      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, freezeWithinMs, repository: c.access }, t('prepare', 'prepareMs')),
     );
     ctx.step('freeze');
     const started = Date.now();

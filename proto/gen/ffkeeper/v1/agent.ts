@@ -54,8 +54,13 @@ export interface PrepareRequest {
   site: string;
   /** Component refs "kind:name"; empty = all of this agent's components. */
   components: string[];
+  /** The freeze lease, armed at Freeze: thawed by the agent itself when Thaw has not come within it. */
   leaseMs: number;
-  repository?: RepositoryAccess | undefined;
+  repository?:
+    | RepositoryAccess
+    | undefined;
+  /** How long a prepared cut waits for its Freeze (the other agents may still be preparing); 0 = lease_ms. */
+  freezeWithinMs: number;
 }
 
 export interface PrepareResponse {
@@ -560,7 +565,7 @@ export const RepositoryAccess_EnvEntry: MessageFns<RepositoryAccess_EnvEntry> = 
 };
 
 function createBasePrepareRequest(): PrepareRequest {
-  return { cutId: "", site: "", components: [], leaseMs: 0, repository: undefined };
+  return { cutId: "", site: "", components: [], leaseMs: 0, repository: undefined, freezeWithinMs: 0 };
 }
 
 export const PrepareRequest: MessageFns<PrepareRequest> = {
@@ -579,6 +584,9 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
     }
     if (message.repository !== undefined) {
       RepositoryAccess.encode(message.repository, writer.uint32(42).fork()).join();
+    }
+    if (message.freezeWithinMs !== 0) {
+      writer.uint32(48).uint32(message.freezeWithinMs);
     }
     return writer;
   },
@@ -636,6 +644,14 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
             message.repository = RepositoryAccess.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.freezeWithinMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -665,6 +681,11 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
         ? globalThis.Number(object.lease_ms)
         : 0,
       repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+      freezeWithinMs: isSet(object.freezeWithinMs)
+        ? globalThis.Number(object.freezeWithinMs)
+        : isSet(object.freeze_within_ms)
+        ? globalThis.Number(object.freeze_within_ms)
+        : 0,
     };
   },
 
@@ -685,6 +706,9 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
     if (message.repository !== undefined) {
       obj.repository = RepositoryAccess.toJSON(message.repository);
     }
+    if (message.freezeWithinMs !== 0) {
+      obj.freezeWithinMs = Math.round(message.freezeWithinMs);
+    }
     return obj;
   },
 
@@ -700,6 +724,7 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
     message.repository = (object.repository !== undefined && object.repository !== null)
       ? RepositoryAccess.fromPartial(object.repository)
       : undefined;
+    message.freezeWithinMs = object.freezeWithinMs ?? 0;
     return message;
   },
 };
@@ -3366,8 +3391,8 @@ export const AgentService = {
     responseDeserialize: (value: Buffer): DescribeResponse => DescribeResponse.decode(value),
   },
   /**
-   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
-   * itself when the lease runs out before Thaw.
+   * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
+   * by itself when the lease runs out before Thaw.
    */
   prepare: {
     path: "/ffkeeper.v1.Agent/Prepare" as const,
@@ -3474,8 +3499,8 @@ export interface AgentServer extends UntypedServiceImplementation {
   /** What this agent is and which components it serves. */
   describe: handleUnaryCall<DescribeRequest, DescribeResponse>;
   /**
-   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
-   * itself when the lease runs out before Thaw.
+   * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
+   * by itself when the lease runs out before Thaw.
    */
   prepare: handleUnaryCall<PrepareRequest, PrepareResponse>;
   freeze: handleUnaryCall<CutRef, FreezeResponse>;
@@ -3515,8 +3540,8 @@ export interface AgentClient extends Client {
     callback: (error: ServiceError | null, response: DescribeResponse) => void,
   ): ClientUnaryCall;
   /**
-   * The cut protocol (DESIGN.md §4). Prepare validates and arms the freeze lease; the agent thaws by
-   * itself when the lease runs out before Thaw.
+   * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
+   * by itself when the lease runs out before Thaw.
    */
   prepare(
     request: PrepareRequest,

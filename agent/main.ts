@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** ffkeeper-agent: runs on a FindFace host, announces itself and serves the Agent gRPC service. */
+import './threadpool.js';
 import { Command } from 'commander';
 import { loadAgentConfig } from '../shared/config/agent.js';
 import { createLogger } from '../shared/logger.js';

@@ -79,20 +79,18 @@ describe('deletion shield: watching', () => {
     console.log(`settle after a burst of changes: ${settled.waitedMs} ms`);
   });
 
-  it('a settle that cannot catch up within its cap says so; given time it catches up with every file written before it', async () => {
+  it('a settle catches up with every file written before it (its marker passes after their events), and leaves no marker', async () => {
     const root = await tree({ 'a/1.jpg': '1' });
     const shield = newShield();
     await shield.open([root]);
     const files: Record<string, string> = {};
     for (let i = 0; i < 2000; i += 1) files[`burst/${i % 20}/${i}.jpg`] = `file ${i}`;
     await writeTree(root, files);
-    const early = await shield.settle({ graceMs: 0, capMs: 1 });
-    expect(early.settled).toBe(false); // the driver then fails its freeze instead of cutting with files unshielded
     const settled = await shield.settle({ graceMs: 0, capMs: 30_000 });
     expect(settled).toMatchObject({ settled: true, pending: 0 });
     expect(await shieldMismatch(root)).toEqual({ unshielded: [], stale: [] });
     expect((await readdir(root)).filter((n) => n.startsWith('.ffk-barrier-'))).toEqual([]); // its marker is gone
-    console.log(`2,000 files: not settled after ${early.waitedMs} ms (${early.pending} pending), settled after ${settled.waitedMs} ms more`);
+    console.log(`a settle after a burst of 2,000 files: ${settled.waitedMs} ms`);
   });
 
   it('outside a hold, follows deletions and replacements at once', async () => {

@@ -15,6 +15,7 @@ import { checkSiteState } from '../../deploy/dev-site/checker.js';
 import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { decodeManifest } from '../../shared/manifest-codec.js';
+import { drillDatabaseName } from '../../agent/domain/drivers/postgres/sandbox.js';
 import { processAlive } from '../devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { BIN, waitFor, type CliResult } from '../harness/processes.js';
@@ -35,14 +36,23 @@ function cli(fleet: TestFleet, ...args: string[]): Promise<CliResult> {
   });
 }
 
-async function drillDatabases(): Promise<string[]> {
+/** The scratch databases of these sandboxes (named from the sandbox id) that exist; other tests' are not ours. */
+async function drillDatabases(sandboxIds: string[]): Promise<string[]> {
+  const names = sandboxIds.map((id) => drillDatabaseName(id, 'postgres:ffsecurity'));
   const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
   await c.connect();
   try {
-    return (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'ffk_drill_%'")).rows.map((r) => r.datname);
+    return (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [names])).rows.map((r) => r.datname);
   } finally {
     await c.end();
   }
+}
+
+/** The verify job named in the CLI's report. */
+function verifyJob(stdout: string): string {
+  const id = /\bjob (j-[\w-]+)/.exec(stdout)?.[1];
+  if (!id) throw new Error(`no job id in the verify output:\n${stdout}`);
+  return id;
 }
 
 /** Scratch tarantool processes: their working directory is a sandbox directory under `root`. */
@@ -71,9 +81,9 @@ function sandboxDirs(siteDir: string): string[] {
     });
 }
 
-async function leftovers(fleet: TestFleet): Promise<string[]> {
+async function leftovers(fleet: TestFleet, sandboxIds: string[]): Promise<string[]> {
   const siteDir = fleet.sites.get(SITE)?.siteDir ?? '';
-  const mine = (await drillDatabases()).filter((d) => d.length > 0);
+  const mine = await drillDatabases(sandboxIds);
   return [...mine.map((d) => `database ${d}`), ...scratchProcesses(realpathSync(fleet.root)).map((p) => `process ${p}`), ...sandboxDirs(siteDir).map((d) => `directory ${d}`)];
 }
 
@@ -136,7 +146,7 @@ describe('ffkeeper verify', () => {
     expect(table.stdout).toMatch(new RegExp(`${snapshotId}.*ok \\d\\d-\\d\\d \\d\\d:\\d\\d`));
     const shown = await fleet.cli('snapshot', 'show', snapshotId, '--site', SITE);
     expect(shown.stdout).toMatch(/verified: ok/);
-    expect(await leftovers(fleet)).toEqual([]);
+    expect(await leftovers(fleet, [verifyJob(r.stdout)])).toEqual([]);
   }, 300_000);
 
   it('an agent killed while it holds a sandbox drops it when it starts again (scratch instances, directory)', async () => {
@@ -178,7 +188,7 @@ describe('ffkeeper verify', () => {
     expect(snap?.verification?.readData).toBe(true);
     const table = await fleet.cli('snapshot', 'list', '--site', SITE);
     expect(table.stdout).toMatch(new RegExp(`${snapshotId}.*FAILED`));
-    expect(await leftovers(fleet)).toEqual([]);
+    expect(await leftovers(fleet, [verifyJob(r.stdout + r.stderr)])).toEqual([]);
   }, 300_000);
 });
 

@@ -30,7 +30,7 @@ import { DirWatchers, type WatchFn } from './fs-watch.js';
 /** Options of `FsDeletionShield`. */
 export interface FsDeletionShieldOptions {
   logger?: Logger;
-  /** Paths reconciled concurrently by the event workers (default 4). */
+  /** Paths reconciled concurrently by the event workers (default 16; the agent runs 16 libuv threads). */
   concurrency?: number;
   /** `fs.watch` replacement (tests). */
   watch?: WatchFn;
@@ -92,7 +92,7 @@ export class FsDeletionShield implements DeletionShield {
 
   constructor(options: FsDeletionShieldOptions = {}) {
     this.log = options.logger ?? silentLogger();
-    this.concurrency = options.concurrency ?? 4;
+    this.concurrency = options.concurrency ?? 16;
     this.ops = new ShieldOps((what, err) => this.fail(`${what}: ${errCode(err) ?? String(err)}`, err));
     this.watchers = new DirWatchers(
       (dir, name) => this.onEvent(dir, name),

@@ -22,8 +22,17 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger): void {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+/**
+ * Names the process as `ps`, `top` and process accounting show it (`ffkeeper-agent --config …`, not one
+ * `node` among many; the kernel's short name keeps the first 15 characters). The arguments stay visible.
+ */
+export function setProcessTitle(title: string): void {
+  process.title = [title, ...process.argv.slice(2)].join(' ');
+}
+
 /** Runs a main; a failure prints `<program>: <message>` on stderr and exits with its documented code. */
 export function runMain(program: string, main: () => Promise<void>): void {
+  setProcessTitle(program);
   main().catch((err: unknown) => {
     process.stderr.write(`${program}: ${describeError(err)}\n`);
     process.exit(exitCodeFor(err));

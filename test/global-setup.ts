@@ -1,7 +1,15 @@
-/** Builds dist/ once before the suite so end-to-end tests run the real bins as a user would. */
+/**
+ * Builds dist/ once before the suite so end-to-end tests run the real bins as a user would, and has the
+ * dev sites run their own processes (writer, sf-api stand-in, systemctl shims) from it too
+ * (FFK_DEVSITE_CLI, deploy/dev-site/self.ts). FFK_SKIP_BUILD=1: dist/ is already built (npm test does).
+ */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 
 export default function setup(): void {
-  if (process.env.FFK_SKIP_BUILD === '1') return;
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  if (process.env.FFK_SKIP_BUILD !== '1') execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const cli = path.resolve('dist/deploy/dev-site/cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.build.json) or run without FFK_SKIP_BUILD`);
+  process.env.FFK_DEVSITE_CLI = cli;
 }

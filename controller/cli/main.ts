@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError } from '../../shared/errors.js';
+import { setProcessTitle } from '../../shared/process.js';
 import { EXIT_CODES, exitCodeFor } from '../../shared/exit-codes.js';
 import { DEFAULT_CONTROLLER_GRPC_LISTEN } from '../../shared/config/controller.js';
 import { VERSION } from '../../shared/version.js';
@@ -74,6 +75,7 @@ function timeoutOf(g: GlobalOptions): number {
 }
 
 async function main(): Promise<void> {
+  setProcessTitle('ffkeeper');
   const program = buildProgram(processIo, (g) => new GrpcControllerApi(g.controller, timeoutOf(g)));
   program.exitOverride();
   try {

@@ -238,4 +238,4 @@ async function main(): Promise<void> {
   }
 }
 
-runMain('demo', main);
+runMain('ffkeeper-demo', main);

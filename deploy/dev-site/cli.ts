@@ -8,6 +8,7 @@
  */
 import { Command, Option } from 'commander';
 import { describeError } from '../../shared/errors.js';
+import { setProcessTitle } from '../../shared/process.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { createLogger } from '../../shared/logger.js';
 import { formatReport } from './check-report.js';
@@ -201,6 +202,9 @@ function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // ffkdev-writer, ffkdev-sf-api-run, ffkdev-systemctl: the dev site's units and shims told apart in `ps`.
+  const [command, tool] = process.argv.slice(2);
+  setProcessTitle(`ffkdev-${(command === 'shim' ? tool : command) ?? 'cli'}`);
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {

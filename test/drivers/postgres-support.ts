@@ -223,6 +223,17 @@ export class PgTestSite {
   }
 
   /** A client of the database through pgbouncer (what the app uses). */
+  /** Rows in a table of the site's database, read from PostgreSQL itself (not through pgbouncer). */
+  async rowCount(table: string): Promise<number> {
+    const c = new pg.Client({ host: PG_HOST, port: PG_PORT, user: PG_SUPERUSER, database: this.db.name });
+    await c.connect();
+    try {
+      return Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n ?? 0);
+    } finally {
+      await c.end();
+    }
+  }
+
   async appClient(): Promise<pg.Client> {
     const c = new pg.Client({ host: '127.0.0.1', port: this.pgbouncerPort, user: PG_SUPERUSER, database: this.db.name });
     c.on('error', () => undefined);
@@ -295,9 +306,10 @@ export async function tempRepository(password = REPO_PASSWORD): Promise<{ repo: 
 }
 
 /** Writers through pgbouncer: each commits small transactions in a loop until stopped. */
-export function startWriters(site: PgTestSite, count: number): { commits(): number; stop(): Promise<void> } {
+export function startWriters(site: PgTestSite, count: number): { commits(): number; errors(): unknown[]; stop(): Promise<void> } {
   let running = true;
   let commits = 0;
+  const errors: unknown[] = [];
   const loops = Array.from({ length: count }, async (_, i) => {
     const c = await site.appClient();
     try {
@@ -305,12 +317,15 @@ export function startWriters(site: PgTestSite, count: number): { commits(): numb
         await c.query('INSERT INTO ffsecurity_event (dossier_id, confidence, payload) VALUES ($1, $2, $3)', [1, i / 10, JSON.stringify({ writer: i })]);
         commits += 1;
       }
+    } catch (err) {
+      errors.push(err); // e.g. pgbouncer's query_wait_timeout on a PAUSE held too long: the test decides
     } finally {
       await c.end().catch(() => undefined);
     }
   });
   return {
     commits: () => commits,
+    errors: () => errors,
     async stop() {
       running = false;
       await Promise.allSettled(loops);

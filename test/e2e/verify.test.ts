@@ -155,7 +155,7 @@ describe('ffkeeper verify', () => {
     const agents = await fleet.json<{ host: string; grpcAddress: string }[]>('agents', 'list', '--site', SITE);
     const address = agents.find((a) => a.host === 'tnt')?.grpcAddress ?? '';
     const repoDir = repoDirOf(fleet);
-    const secrets = JSON.parse(readFileSync(path.join(path.dirname(repoDir), '..', 'secrets.json'), 'utf8')) as Record<string, string>;
+    const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
     const client = new GrpcAgentClient();
     try {
       const artifacts = manifest.components.filter((c) => c.host === 'tnt').map(({ host: _h, ...a }) => a);
@@ -194,7 +194,5 @@ describe('ffkeeper verify', () => {
 
 /** The site's local restic repository: `<controller tmp>/repos/<site>` (see test/harness/fleet.ts). */
 function repoDirOf(fleet: TestFleet): string {
-  const cmdline = readFileSync(`/proc/${fleet.controller.child.pid}/cmdline`, 'utf8').split('\0');
-  const config = cmdline[cmdline.indexOf('--config') + 1] ?? '';
-  return path.join(path.dirname(config), 'repos', SITE);
+  return path.join(fleet.repositories.root, SITE);
 }

@@ -68,7 +68,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
     const repositories = new ResticSiteRepositories(config.repositories, log);
     const timeouts = { deadlines: config.agents.deadlines };
-    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, logger: log, metrics });
+    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, freezeAttempts: config.snapshots.freezeAttempts, logger: log, metrics });
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
     const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, leases, logger: log });

@@ -81,9 +81,15 @@ export const controllerConfigSchema = z
          * thawing (so a controller crash "during the freeze" can be staged). 0 in production.
          */
         holdFrozenMs: z.number().int().min(0).default(0),
+        /**
+         * Cuts tried per snapshot when the freeze window could not be held (a lease ran out, a PAUSE or the
+         * uploads shield did not settle in time: a host busy for a moment); each failed one is aborted and
+         * thawed first. 1 = no retry.
+         */
+        freezeAttempts: z.number().int().min(1).max(10).default(3),
       })
       .strict()
-      .default({ leaseMs: 5000, holdFrozenMs: 0 }),
+      .default({ leaseMs: 5000, holdFrozenMs: 0, freezeAttempts: 3 }),
     leases: z
       .object({
         /** A site lease (snapshot, prune, verify) lives this long unless its holder renews it (every third of it). */

@@ -6,7 +6,7 @@
 import { silentLogger } from '../../../shared/logger.js';
 import type { AgentDescription, ComponentInfo } from '../../../shared/fleet.js';
 import type { JobProgress } from '../../../shared/jobs.js';
-import { MANIFEST_VERSION, type ComponentArtifact, type Manifest, type ManifestComponent } from '../../../shared/manifest.js';
+import { MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest, type ManifestComponent } from '../../../shared/manifest.js';
 import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
@@ -231,22 +231,22 @@ export class FakeAgents implements AgentClient {
   describe(): Promise<AgentDescription> {
     throw new Error('not used by restores');
   }
-  prepare(): Promise<string[]> {
+  prepare(..._args: unknown[]): Promise<string[]> {
     throw new Error('not used by restores');
   }
-  freeze(): Promise<void> {
+  freeze(..._args: unknown[]): Promise<void> {
     throw new Error('not used by restores');
   }
-  cut(): Promise<never> {
+  cut(..._args: unknown[]): Promise<CutPoint[]> {
     throw new Error('not used by restores');
   }
-  thaw(): Promise<never> {
+  thaw(..._args: unknown[]): Promise<{ freezeWindowMs: number }> {
     throw new Error('not used by restores');
   }
-  abort(): Promise<void> {
+  abort(..._args: unknown[]): Promise<void> {
     throw new Error('not used by restores');
   }
-  upload(): Promise<never> {
+  upload(..._args: unknown[]): Promise<ComponentArtifact[]> {
     throw new Error('not used by restores');
   }
   close(): void {}

@@ -1,7 +1,8 @@
 /**
  * The cut coordinator (DESIGN.md §4): two-phase commit over a site's agents — plan → prepare (each arms
  * its freeze lease) → freeze → cut → thaw → upload → seal — or abort on any failure, so that every agent
- * thaws and releases, and no half snapshot becomes visible. The manifest is written last: to the
+ * thaws and releases, and no half snapshot becomes visible. A cut whose freeze window could not be held
+ * (a busy host) is aborted and tried again with a new cut id, up to `freezeAttempts` times. The manifest is written last: to the
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
  */
 import { Readable } from 'node:stream';
@@ -28,6 +29,14 @@ export interface SnapshotCoordinatorDeps {
   defaultLeaseMs: number;
   /** Fault injection only: stay frozen this long after the cut (see the controller config). */
   holdFrozenMs?: number;
+  /**
+   * How many times a cut is tried when its freeze window could not be held (a lease ran out before the
+   * thaw, a PAUSE or the uploads shield did not settle in time: a host too busy for a moment). Every
+   * failed attempt is aborted and thawed before the next; a prepare failure is not retried. Default 3.
+   */
+  freezeAttempts?: number;
+  /** Pause before the next attempt, times the attempt number. Default 1000 ms. */
+  retryDelayMs?: number;
   logger: Logger;
   now?: () => Date;
   /** Told how each cut ended (duration, outcome, the sealed manifest). */
@@ -48,6 +57,25 @@ async function onAll<T>(site: string, step: string, ps: Participant[], fn: (p: P
   const first = toFfkError(failed[0]?.err);
   const detail = failed.map((f) => `${site}/${f.p.host}: ${describeError(f.err)}`).join('; ');
   throw new FfkError(first.code, `${step} failed on ${detail}`, { cause: failed[0]?.err });
+}
+
+/**
+ * A freeze or cut that failed because the window could not be held in time: a lease that ran out before
+ * the thaw (ILLEGAL_STATE from the agent), a PAUSE or shield settle that timed out (TIMEOUT), a freeze
+ * refused while the host could not keep up (UNAVAILABLE). Worth a new cut; anything else is not.
+ */
+class FreezeWindowError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(describeError(cause));
+  }
+
+  static retryable(err: unknown): boolean {
+    return ['ILLEGAL_STATE', 'TIMEOUT', 'UNAVAILABLE'].includes(toFfkError(err).code);
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
 }
 
 /** Participants holding a PostgreSQL component (their freeze stops the site's writes), and the others. */
@@ -80,17 +108,47 @@ export class SnapshotCoordinator {
     ctx.step('plan');
     const participants = planParticipants(this.deps.fleet, site);
     const access = await this.deps.repositories.access(site);
-    const cutId = newJobId(this.now(), 'c');
-    ctx.detail.snapshotId = cutId;
-    ctx.detail.reason = req.reason;
-    await ctx.save();
-    ctx.message(`cut ${cutId}: ${participants.length} agents, ${participants.flatMap((p) => p.components).join(', ')}`);
+    const attempts = Math.max(1, this.deps.freezeAttempts ?? 3);
+    for (let attempt = 1; ; attempt += 1) {
+      const cutId = newJobId(this.now(), 'c');
+      ctx.detail.snapshotId = cutId;
+      ctx.detail.reason = req.reason;
+      await ctx.save();
+      ctx.message(`cut ${cutId}: ${participants.length} agents, ${participants.flatMap((p) => p.components).join(', ')}` + (attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : ''));
+      let window: Awaited<ReturnType<SnapshotCoordinator['freezeAndCut']>>;
+      try {
+        window = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs });
+      } catch (err) {
+        ctx.step('abort', `aborting cut ${cutId}: ${describeError(err)}`);
+        await this.abortAll(participants, cutId, describeError(err));
+        if (!(err instanceof FreezeWindowError) || attempt >= attempts || ctx.signal.aborted) {
+          await this.discardPartial(site, cutId);
+          throw err instanceof FreezeWindowError ? err.cause : err;
+        }
+        const delayMs = (this.deps.retryDelayMs ?? 1000) * attempt;
+        this.deps.logger.warn({ site, cutId, attempt, err: err.cause }, 'the freeze window could not be held; trying a new cut');
+        ctx.message(`cut ${cutId} could not hold its freeze window (attempt ${attempt} of ${attempts}); every agent thawed; a new cut in ${formatSeconds(delayMs)}`);
+        await new Promise((r) => setTimeout(r, delayMs));
+        continue;
+      }
+      return this.finish(ctx, req, participants, { cutId, access, ...window });
+    }
+  }
+
+  /** Uploads and seals a cut whose freeze window held; on failure aborts it and removes what was stored. */
+  private async finish(
+    ctx: JobContext,
+    req: SnapshotRequest,
+    participants: Participant[],
+    c: { cutId: string; access: RepositoryAccess; points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> },
+  ): Promise<Manifest> {
+    const { site } = req;
+    const { cutId, freezeWindowMs } = c;
     try {
-      const { points, freezeWindowMs, agentWindows } = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs });
       ctx.step('upload', `thawed; freeze window ${freezeWindowMs} ms; uploading`);
-      const artifacts = await this.upload(ctx, participants, { cutId, site, access });
+      const artifacts = await this.upload(ctx, participants, { cutId, site, access: c.access });
       ctx.step('seal');
-      const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points, freezeWindowMs, agentWindows });
+      const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points: c.points, freezeWindowMs, agentWindows: c.agentWindows });
       await this.seal(site, manifest);
       ctx.message(`sealed ${cutId}: ${manifest.totals.bytes} bytes read, ${manifest.totals.dataAddedBytes} bytes added, freeze window ${freezeWindowMs} ms`);
       return manifest;
@@ -130,6 +188,8 @@ export class SnapshotCoordinator {
       const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut')));
       ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));
       if (this.deps.holdFrozenMs) await new Promise((r) => setTimeout(r, this.deps.holdFrozenMs));
+    } catch (err) {
+      throw FreezeWindowError.retryable(err) ? new FreezeWindowError(err) : err;
     } finally {
       // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
       const thawed = await Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw'))));

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { ConflictError, type FfkError, IllegalStateError, TimeoutError, ValidationError } from '../../../shared/errors.js';
+import { silentLogger } from '../../../shared/logger.js';
+import type { ComponentArtifact, CutPoint } from '../../../shared/manifest.js';
+import { FakeAgents, FakeCatalog, FakeRepositories, fakeContext, standardSite, TestFleet } from '../restore/fakes.test-support.js';
+import { SnapshotCoordinator } from './coordinator.js';
+
+/** Agents that speak the cut protocol; `cutFailures` fail that many cuts (on host db) with the error. */
+class CutAgents extends FakeAgents {
+  readonly log: string[] = [];
+  cutFailures: Error[] = [];
+  prepareFailure: Error | undefined;
+  override async prepare(address: string, req: { cutId: string }): Promise<string[]> {
+    this.log.push(`prepare ${address} ${req.cutId}`);
+    if (this.prepareFailure) throw this.prepareFailure;
+    return [];
+  }
+  override async freeze(address: string, cutId: string): Promise<void> {
+    this.log.push(`freeze ${address} ${cutId}`);
+  }
+  override async cut(address: string, cutId: string): Promise<CutPoint[]> {
+    this.log.push(`cut ${address} ${cutId}`);
+    const failure = address.includes('-db:') ? this.cutFailures.shift() : undefined;
+    if (failure) throw failure;
+    return [];
+  }
+  override async thaw(address: string, cutId: string): Promise<{ freezeWindowMs: number }> {
+    this.log.push(`thaw ${address} ${cutId}`);
+    return { freezeWindowMs: 3 };
+  }
+  override async abort(address: string, cutId: string): Promise<void> {
+    this.log.push(`abort ${address} ${cutId}`);
+  }
+  override async upload(address: string, req: { cutId: string }): Promise<ComponentArtifact[]> {
+    this.log.push(`upload ${address} ${req.cutId}`);
+    return [];
+  }
+}
+
+class Repos extends FakeRepositories {
+  readonly stored: string[] = [];
+  override open(): Promise<never> {
+    const repo = {
+      backupStream: async (r: { tags: string[] }) => {
+        this.stored.push(r.tags.join(','));
+        return { snapshotId: 'm1' };
+      },
+      listSnapshots: async () => [],
+      forget: async () => undefined,
+    };
+    return Promise.resolve(repo as never);
+  }
+}
+
+function setup(attempts?: number) {
+  const calls: string[] = [];
+  const fleet = standardSite(new TestFleet(), 'msk-1');
+  const agents = new CutAgents(calls);
+  const catalog = new FakeCatalog();
+  const coordinator = new SnapshotCoordinator({
+    fleet: fleet.inventory,
+    agents,
+    repositories: new Repos(calls),
+    catalog,
+    deadlines: { protocolMs: 5000, prepareMs: 60_000, unitControlMs: 120_000, checkMs: 60_000, transferMs: 60_000 },
+    defaultLeaseMs: 5000,
+    ...(attempts === undefined ? {} : { freezeAttempts: attempts }),
+    retryDelayMs: 1,
+    logger: silentLogger(),
+  });
+  return { agents, catalog, coordinator };
+}
+
+const cutsOf = (log: string[], verb: string): Set<string> => new Set(log.filter((l) => l.startsWith(`${verb} `)).map((l) => l.split(' ')[2] ?? ''));
+
+describe('SnapshotCoordinator: a freeze window that could not be held', () => {
+  it('aborts the cut (every agent thaws and drops it) and seals a new cut on the next attempt', async () => {
+    const { agents, catalog, coordinator } = setup();
+    agents.cutFailures = [new IllegalStateError("cut 'c-1' is expired: freeze lease of 5000 ms ran out before thaw")];
+    const { ctx, rec } = fakeContext({}, 'j-snap-1');
+    const manifest = await coordinator.run(ctx, { site: 'msk-1', reason: 'test' });
+    const cuts = [...cutsOf(agents.log, 'prepare')];
+    expect(cuts).toHaveLength(2);
+    const [failed, sealed] = cuts as [string, string];
+    expect(manifest.cutId).toBe(sealed);
+    expect(catalog.manifests.map((m) => m.cutId)).toEqual([sealed]);
+    expect(cutsOf(agents.log, 'abort')).toEqual(new Set([failed]));
+    expect(cutsOf(agents.log, 'thaw')).toEqual(new Set([failed, sealed]));
+    expect(cutsOf(agents.log, 'upload')).toEqual(new Set([sealed]));
+    expect(ctx.detail.snapshotId).toBe(sealed);
+    expect(rec.messages.join('\n')).toContain(`cut ${failed} could not hold its freeze window (attempt 1 of 3); every agent thawed`);
+    expect(rec.messages.join('\n')).toMatch(new RegExp(`cut ${sealed}: .*\\(attempt 2 of 3\\)`));
+  });
+
+  it('gives up after freezeAttempts, failing with the last cause', async () => {
+    const { agents, catalog, coordinator } = setup(2);
+    agents.cutFailures = [new TimeoutError('PAUSE did not return within 500 ms'), new TimeoutError('PAUSE did not return within 500 ms (2)')];
+    const { ctx } = fakeContext({}, 'j-snap-2');
+    const err = await coordinator.run(ctx, { site: 'msk-1', reason: 'test' }).catch((e: unknown) => e);
+    expect((err as FfkError).code).toBe('TIMEOUT');
+    expect((err as Error).message).toBe('cut failed on msk-1/db: PAUSE did not return within 500 ms (2)');
+    expect(cutsOf(agents.log, 'prepare').size).toBe(2);
+    expect(catalog.manifests).toEqual([]);
+  });
+
+  it('does not retry what a new cut would not fix: a prepare failure or a conflict', async () => {
+    for (const [failure, where] of [
+      [new ValidationError('psql is not on PATH'), 'prepare'],
+      [new ConflictError("cut 'c-0' is still frozen on this agent"), 'cut'],
+    ] as const) {
+      const { agents, coordinator } = setup();
+      if (where === 'prepare') agents.prepareFailure = failure;
+      else agents.cutFailures = [failure];
+      const { ctx } = fakeContext({}, 'j-snap-3');
+      const err = await coordinator.run(ctx, { site: 'msk-1', reason: 'test' }).catch((e: unknown) => e);
+      expect((err as FfkError).code, where).toBe(failure.code);
+      expect(cutsOf(agents.log, 'prepare').size, where).toBe(1);
+    }
+  });
+});

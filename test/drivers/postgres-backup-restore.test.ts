@@ -120,6 +120,46 @@ describe('PostgreSQL driver: back up and restore', () => {
     expect(report.steps[0]?.detail).toMatch(/sha256 matches/);
     expect(await tableSums(site.db.connectionString)).toEqual(atCut);
   });
+
+  it('restores a snapshot whose rows violate their own foreign key: every row loaded, the key left NOT VALID and named', async () => {
+    // A damaged site (rows written with triggers off, a half-done manual repair): a dossier whose watch list is gone.
+    const c = new pg.Client({ connectionString: site.db.connectionString });
+    await c.connect();
+    try {
+      await c.query("SET session_replication_role = replica; INSERT INTO ffsecurity_dossier (id, name, watchlist_id) VALUES (900001, 'orphan', 999)");
+    } finally {
+      await c.end();
+    }
+    const driver = site.driver();
+    await driver.prepare();
+    await driver.freeze();
+    try {
+      await driver.cut();
+    } finally {
+      await driver.thaw();
+    }
+    const damaged = await driver.upload({ jobId: 'j-4', tags: { site: SITE, cutId: 'c-4', component: driver.ref }, repository: repository.repo, logger: silentLogger() });
+    const atDamagedCut = await tableSums(site.db.connectionString);
+    await changeRows(site.db.connectionString);
+    const report = await site.driver().restore({ jobId: 'j-5', artifact: damaged, repository: repository.repo, logger: silentLogger() });
+    expect(report.steps.every((s) => s.ok)).toBe(true);
+    const load = report.steps.find((s) => s.step.startsWith('load '));
+    expect(load?.detail).toMatch(/; 2 foreign keys, 1 violated by the restored rows \(left NOT VALID\): constraint ffsecurity_dossier_watchlist_id_fkey on public\.ffsecurity_dossier is violated by the restored rows and stays NOT VALID \(.*ffsecurity_dossier_watchlist_id_fkey.*\)$/);
+    expect(await tableSums(site.db.connectionString)).toEqual(atDamagedCut);
+    const r = new pg.Client({ connectionString: site.db.connectionString });
+    await r.connect();
+    try {
+      const keys = await r.query<{ conname: string; convalidated: boolean }>("SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f' ORDER BY conname");
+      expect(keys.rows).toEqual([
+        { conname: 'ffsecurity_dossier_watchlist_id_fkey', convalidated: false },
+        { conname: 'ffsecurity_event_dossier_id_fkey', convalidated: true },
+      ]);
+      // NOT VALID still guards new rows.
+      await expect(r.query("INSERT INTO ffsecurity_dossier (name, watchlist_id) VALUES ('new orphan', 998)")).rejects.toThrow(/violates foreign key constraint/);
+    } finally {
+      await r.end();
+    }
+  });
 });
 
 async function databaseProps(name: string): Promise<{ owner: string; encoding: string; collate: string; ctype: string }> {

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { IllegalStateError, UnavailableError } from '../../../shared/errors.js';
 import type { DatabaseServer, ServerInfo, SnapshotHold } from '../../domain/drivers/postgres/ports.js';
+import type { ConstraintCheck, DeferredConstraint } from '../../domain/drivers/postgres/not-valid.js';
 import { clientConfig, connectClient, endpointLabel, withClient, type PgEndpoint } from './connection.js';
 
 const APP_NAME = 'ffkeeper-agent';
@@ -91,6 +92,22 @@ export class PgDatabaseServer implements DatabaseServer {
         `CREATE DATABASE ${c.escapeIdentifier(request.database)} WITH OWNER ${c.escapeIdentifier(request.owner)} ` +
         "ENCODING 'UTF-8' LC_COLLATE='C.UTF-8' LC_CTYPE='C.UTF-8' TEMPLATE template0";
       await this.ddl(c, sql, `create database '${request.database}' owned by '${request.owner}'`);
+    });
+  }
+
+  async validateConstraints(database: string, constraints: readonly DeferredConstraint[]): Promise<ConstraintCheck[]> {
+    return withClient(this.config(database), 'PostgreSQL', async (c) => {
+      const checks: ConstraintCheck[] = [];
+      // The names come from the dump just loaded, quoted as pg_dump quotes them.
+      for (const k of constraints) {
+        try {
+          await c.query(`ALTER TABLE ${k.table} VALIDATE CONSTRAINT ${k.name}`);
+          checks.push({ ...k, valid: true });
+        } catch (err) {
+          checks.push({ ...k, valid: false, error: err instanceof Error ? err.message : String(err) });
+        }
+      }
+      return checks;
     });
   }
 

@@ -4,6 +4,7 @@
  * implements them with node-postgres and execa (pg_dump, psql, findface-security).
  */
 import type { Readable } from 'node:stream';
+import type { ConstraintCheck, DeferredConstraint } from './not-valid.js';
 
 /** pgbouncer's admin console (simple query protocol only). */
 export interface PoolerConsole {
@@ -60,6 +61,11 @@ export interface DatabaseServer {
   dropDatabase(database: string): Promise<void>;
   /** `CREATE DATABASE … WITH OWNER … ENCODING 'UTF-8' LC_COLLATE='C.UTF-8' LC_CTYPE='C.UTF-8' TEMPLATE template0`. */
   createDatabase(request: { database: string; owner: string }): Promise<void>;
+  /**
+   * `ALTER TABLE … VALIDATE CONSTRAINT …` for each constraint of `database` (each on its own: one that is
+   * violated stays NOT VALID and says why, the others become ordinary constraints).
+   */
+  validateConstraints(database: string, constraints: readonly DeferredConstraint[]): Promise<ConstraintCheck[]>;
 }
 
 /** A running dump; its stdout must be consumed. */

@@ -3,16 +3,16 @@
  * (`ffk_drill_<hash of sandbox and component>`), owned like the live one, so the site's integrity check
  * can read it. The live database, pgbouncer and findface-security are never touched, and FindFace's
  * management commands are not run (they act on the live database): the drill proves the dump loads
- * completely (ON_ERROR_STOP, one transaction, sha256 and length as recorded) and that its rows are
- * consistent with the other components.
+ * completely (ON_ERROR_STOP, one transaction, sha256 and length as recorded; a foreign key its rows
+ * violate is loaded NOT VALID and named in the step) and that its rows are consistent with the other
+ * components.
  */
 import { createHash } from 'node:crypto';
-import { pipeline, type Readable } from 'node:stream';
 import type { SandboxRestoreContext, SandboxRestoreReport } from '../types.js';
 import type { DatabaseServer, SqlLoader } from './ports.js';
-import { checkArtifact, checkLoaded, dumpSourceOf, type DumpSource } from './restore.js';
+import { checkArtifact, dumpSourceOf, type DumpSource } from './dump-source.js';
+import { loadDump } from './load.js';
 import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
-import { Sha256Stream } from './streams.js';
 
 export interface PostgresSandboxSettings {
   /** `postgres:<name>` */
@@ -56,7 +56,7 @@ export async function restorePostgresSandbox(
       await ports.server.dropDatabase(database); // a leftover of an interrupted attempt of the same sandbox
       await ports.server.createDatabase({ database, owner: settings.owner });
     }, () => `owner ${settings.owner} on ${ports.server.address}`);
-    await run(`load ${source.source.file} into ${database}`, () => load(ports.loader, database, source.source, ctx), (v) => v);
+    await run(`load ${source.source.file} into ${database}`, () => load(ports, database, source.source, ctx), (v) => v);
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;
     throw new RestoreStepFailedError({
@@ -71,12 +71,8 @@ export async function restorePostgresSandbox(
   return { ...runner.report(), endpoint: { kind: 'postgres', component: settings.ref, host, port, database, owner: settings.owner } };
 }
 
-/** psql fed from the repository into the scratch database; commits only after a clean end with the recorded sha256. */
-async function load(loader: SqlLoader, database: string, source: DumpSource, ctx: SandboxRestoreContext): Promise<string> {
-  const signal = ctx.signal ? { signal: ctx.signal } : {};
-  const input: Readable = ctx.repository.dump({ snapshotId: source.snapshotId, path: source.file }, signal);
-  const hasher = new Sha256Stream();
-  pipeline(input, hasher, () => undefined); // an input error destroys `hasher`; the loader sees it and aborts
-  await loader.load({ database, input: hasher, beforeCommit: async () => checkLoaded(hasher, source), ...signal });
-  return `${hasher.bytes} bytes loaded, sha256 ${source.sha256 === undefined ? 'not recorded' : 'verified'}`;
+/** psql fed from the repository into the scratch database; commits only after a clean end with the recorded sha256 (load.ts). */
+async function load(ports: { server: DatabaseServer; loader: SqlLoader }, database: string, source: DumpSource, ctx: SandboxRestoreContext): Promise<string> {
+  const loaded = await loadDump({ ...ports, repository: ctx.repository, database, source, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  return loaded.detail;
 }

@@ -5,6 +5,7 @@
  */
 import {
   ConflictError,
+  IllegalStateError,
   InternalError,
   NotFoundError,
   UnavailableError,
@@ -121,6 +122,21 @@ export class BackupSourceFailedError extends InternalError {
     super(`source of '${options.filename}' failed (${why}); no snapshot was created in ${options.url}`, options);
     this.url = options.url;
     this.filename = options.filename;
+  }
+}
+
+/**
+ * The repository's stored data is damaged: a pack or blob fails its authentication or does not hash to
+ * its id. Nothing read from it can be trusted; `verify --read-data` names the snapshots it touches.
+ */
+export class RepositoryDataDamagedError extends IllegalStateError {
+  readonly url: string;
+  readonly operation: string;
+
+  constructor(options: RepositoryErrorOptions & { operation: string; detail: string }) {
+    super(`${options.operation} on repository ${options.url} read damaged data (${options.detail}): the repository's data is damaged`, options);
+    this.url = options.url;
+    this.operation = options.operation;
   }
 }
 

@@ -7,6 +7,7 @@ import {
   BackupSourceMissingError,
   RepositoryAlreadyInitialisedError,
   RepositoryCommandError,
+  RepositoryDataDamagedError,
   RepositoryLockedError,
   RepositoryNotInitialisedError,
   RepositoryUnavailableError,
@@ -60,6 +61,9 @@ const NOT_INITIALISED = [
   /unable to open config file:.*(no such file|does not exist|not exist|404|NoSuchKey|key does not exist)/i,
   /Is there a repository at the following location\?/i,
 ];
+
+/** restic's words for stored data that fails its MAC or its hash (restic 0.14). */
+const DAMAGED = [/ciphertext verification failed/i, /Pack ID does not match/i, /hash does not match id/i, /invalid data returned/i];
 
 /** The error lines of restic's output, without its hints and progress noise. */
 function errorLines(stderr: string): string[] {
@@ -123,6 +127,9 @@ export function classifyFailure(ctx: FailureContext): FfkError {
     return new RepositoryUnavailableError({ ...base, detail: fatalDetail(ctx) });
   }
   if (NOT_INITIALISED.some((re) => re.test(stderr))) return new RepositoryNotInitialisedError(base);
+  const damagedLines = errorLines(stderr).filter((l) => DAMAGED.some((re) => re.test(l)));
+  const damaged = damagedLines.find((l) => l.startsWith('Fatal:')) ?? damagedLines[0];
+  if (damaged) return new RepositoryDataDamagedError({ ...base, operation: ctx.operation, detail: damaged.replace(/^Fatal:\s*/, '') });
   return new RepositoryCommandError({
     ...base,
     operation: ctx.operation,

@@ -9,6 +9,7 @@ import {
   BackupSourceMissingError,
   RepositoryAlreadyInitialisedError,
   RepositoryCommandError,
+  RepositoryDataDamagedError,
   RepositoryLockedError,
   RepositoryNotInitialisedError,
   RepositoryUnavailableError,
@@ -140,6 +141,11 @@ describe('classifyFailure (restic 0.14 texts)', () => {
     ['invalid id "deadbeef": no matching ID found for prefix "deadbeef"\n', SnapshotNotFoundError, "snapshot 'deadbeef' not found"],
     ['cannot dump file: path "/a b" not found in snapshot\n', SnapshotPathNotFoundError, "path '/a b' not found in snapshot"],
     ['/x does not exist, skipping\nFatal: all target directories/files do not exist\n', BackupSourceMissingError, 'nothing to back up into'],
+    [
+      'Load(<data/5f8a1c2b3d>, 0, 0) returned error, retrying after 552ms: ciphertext verification failed\nFatal: cannot dump file: ciphertext verification failed\n',
+      RepositoryDataDamagedError,
+      "backup on repository rest:http://u:***@h:1/r read damaged data (cannot dump file: ciphertext verification failed): the repository's data is damaged",
+    ],
     ['Fatal: unable to save snapshot: hunter2 something odd\n', RepositoryCommandError, 'backup on repository rest:http://u:***@h:1/r failed (exit code 1): Fatal: unable to save snapshot: *** something odd'],
   ])('maps %j', (stderr, errorClass, message) => {
     const err = classifyFailure({ ...base, stderr });

@@ -6,6 +6,7 @@
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
  */
 import { Readable } from 'node:stream';
+import { formatDuration } from '../../../shared/duration.js';
 import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
@@ -74,10 +75,6 @@ class FreezeWindowError extends Error {
   }
 }
 
-function formatSeconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
-}
-
 /** Participants holding a PostgreSQL component (their freeze stops the site's writes), and the others. */
 function splitWriterGates(ps: Participant[]): [Participant[], Participant[]] {
   const gate = (p: Participant): boolean => p.components.some((c) => c.startsWith('postgres:'));
@@ -119,15 +116,13 @@ export class SnapshotCoordinator {
       try {
         window = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs });
       } catch (err) {
-        ctx.step('abort', `aborting cut ${cutId}: ${describeError(err)}`);
-        await this.abortAll(participants, cutId, describeError(err));
-        if (!(err instanceof FreezeWindowError) || attempt >= attempts || ctx.signal.aborted) {
-          await this.discardPartial(site, cutId);
-          throw err instanceof FreezeWindowError ? err.cause : err;
-        }
+        const retry = err instanceof FreezeWindowError && attempt < attempts && !ctx.signal.aborted;
+        // Nothing is uploaded before the thaw: a cut tried again leaves nothing in the repository to discard.
+        await this.abandon(ctx, participants, { site, cutId, err, discard: !retry });
+        if (!retry) throw err instanceof FreezeWindowError ? err.cause : err;
         const delayMs = (this.deps.retryDelayMs ?? 1000) * attempt;
         this.deps.logger.warn({ site, cutId, attempt, err: err.cause }, 'the freeze window could not be held; trying a new cut');
-        ctx.message(`cut ${cutId} could not hold its freeze window (attempt ${attempt} of ${attempts}); every agent thawed; a new cut in ${formatSeconds(delayMs)}`);
+        ctx.message(`cut ${cutId} could not hold its freeze window (attempt ${attempt} of ${attempts}); every agent thawed; a new cut in ${formatDuration(delayMs)}`);
         await new Promise((r) => setTimeout(r, delayMs));
         continue;
       }
@@ -153,11 +148,17 @@ export class SnapshotCoordinator {
       ctx.message(`sealed ${cutId}: ${manifest.totals.bytes} bytes read, ${manifest.totals.dataAddedBytes} bytes added, freeze window ${freezeWindowMs} ms`);
       return manifest;
     } catch (err) {
-      ctx.step('abort', `aborting cut ${cutId}: ${describeError(err)}`);
-      await this.abortAll(participants, cutId, describeError(err));
-      await this.discardPartial(site, cutId);
+      await this.abandon(ctx, participants, { site, cutId, err, discard: true });
       throw err;
     }
+  }
+
+  /** Aborts a cut on every agent (each thaws and drops it) and, with `discard`, removes what it stored. */
+  private async abandon(ctx: JobContext, ps: Participant[], c: { site: string; cutId: string; err: unknown; discard: boolean }): Promise<void> {
+    const reason = describeError(c.err instanceof FreezeWindowError ? c.err.cause : c.err);
+    ctx.step('abort', `aborting cut ${c.cutId}: ${reason}`);
+    await this.abortAll(ps, c.cutId, reason);
+    if (c.discard) await this.discardPartial(c.site, c.cutId);
   }
 
   private async freezeAndCut(

@@ -4,7 +4,8 @@
  * the CutParticipant and restores components through their drivers.
  */
 import { createHash } from 'node:crypto';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { CancelledError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
@@ -13,7 +14,16 @@ import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './
 import { measureDrivers, type AgentMetrics } from './metrics.js';
 import type { ServiceManager } from './ports.js';
 import type { DropResult, SandboxManager } from './sandbox/manager.js';
-import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, RestoreStepReport } from './drivers/types.js';
+import type {
+  ComponentArtifact,
+  ComponentDriver,
+  CutPoint,
+  DriverProgress,
+  PhaseContext,
+  RestoreReport,
+  RestoreStepReport,
+  StagedComponent,
+} from './drivers/types.js';
 
 /** How to open the site's repository for one job. The password is a secret: never logged. */
 export interface RepositoryAccess {
@@ -21,6 +31,8 @@ export interface RepositoryAccess {
   password: string;
   env: Record<string, string>;
 }
+
+const heldKey = (jobId: string, ref: string): string => `${jobId}\n${ref}`;
 
 export type OpenRepository = (access: RepositoryAccess) => Repository;
 
@@ -40,6 +52,10 @@ export interface AgentJobsOptions {
 export class AgentJobs {
   readonly participant: CutParticipant;
   private readonly drivers: readonly ComponentDriver[];
+  /** Components staged by two-phase restores, by `heldKey` (job and component), and whether switched in. */
+  private readonly staged = new Map<string, { staged: StagedComponent; switched: boolean }>();
+  /** The phase calls of each `heldKey`, chained: one runs at a time. */
+  private readonly phaseCalls = new Map<string, Promise<void>>();
   /** Repositories (by a hash of their access) that opened once in this process. */
   private readonly openedRepositories = new Set<string>();
 
@@ -129,6 +145,8 @@ export class AgentJobs {
     repository: RepositoryAccess;
     targetDir?: string;
     sandboxId?: string;
+    /** One phase of a two-phase restore into place; absent = the whole restore in one call. */
+    phase?: RestorePhase;
     onProgress?: (p: DriverProgress) => void;
     onStep?: (component: string, step: RestoreStepReport) => void;
     signal?: AbortSignal;
@@ -138,6 +156,10 @@ export class AgentJobs {
       const { targetDir: _t, sandboxId, repository, ...rest } = req;
       const r = await this.sandboxManager().restore({ ...rest, sandboxId, repository: this.open(repository) });
       return { reports: r.reports, sandbox: r.components };
+    }
+    if (req.phase) {
+      if (req.targetDir) throw new ValidationError('a two-phase restore goes into place, not into a target directory', { field: 'targetDir' });
+      return { reports: await this.restorePhase({ ...req, phase: req.phase }) };
     }
     const drivers = this.select(req.artifacts.map((a) => a.component));
     const repository = this.open(req.repository);
@@ -157,6 +179,91 @@ export class AgentJobs {
       reports.push(report);
     }
     return { reports };
+  }
+
+  /**
+   * One phase of a two-phase restore for the named components, one after another (stops at the first
+   * failure). What `stage` produced is held here, by job and component, until `finish` or `discard`
+   * (an agent restart loses it: the controller then stages again). `discard` and `finish` of a component
+   * with nothing staged do nothing.
+   */
+  private async restorePhase(req: {
+    jobId: string;
+    artifacts: ComponentArtifact[];
+    repository: RepositoryAccess;
+    phase: RestorePhase;
+    onProgress?: (p: DriverProgress) => void;
+    onStep?: (component: string, step: RestoreStepReport) => void;
+    signal?: AbortSignal;
+  }): Promise<RestoreReport[]> {
+    const drivers = this.select(req.artifacts.map((a) => a.component));
+    const logger = this.options.logger.child({ jobId: req.jobId, phase: req.phase });
+    const phase = { jobId: req.jobId, ...(req.onProgress ? { onProgress: req.onProgress } : {}), ...(req.signal ? { signal: req.signal } : {}) };
+    const reports: RestoreReport[] = [];
+    for (const [i, driver] of drivers.entries()) {
+      const ctx = { ...phase, logger: logger.child({ component: driver.ref }) };
+      const key = heldKey(req.jobId, driver.ref);
+      const report = await this.oneAtATime(key, async () => {
+        const held = this.staged.get(key);
+        if (req.phase === 'stage') {
+          // Staged before by the same job (a resumed restore): fetch again. One already switched in (the
+          // controller stopped before it recorded that) stays in: what it moved aside is deleted.
+          if (held) await (held.switched ? held.staged.finish(ctx) : held.staged.discard(ctx));
+          this.staged.delete(key);
+          const staged = await driver.stage({ ...ctx, artifact: req.artifacts[i] as ComponentArtifact, repository: this.open(req.repository) });
+          if (req.signal?.aborted) {
+            // The controller gave up on this stage while it finished: nobody will switch or discard it.
+            await staged.discard(ctx);
+            throw new CancelledError(`staging ${driver.ref} for restore job '${req.jobId}' was cancelled; what it staged is removed`);
+          }
+          this.staged.set(key, { staged, switched: false });
+          return staged.report;
+        }
+        if (!held) {
+          if (req.phase === 'discard' || req.phase === 'finish') return undefined;
+          throw new IllegalStateError(`${driver.ref} has nothing staged for restore job '${req.jobId}' on this agent (was the agent restarted?): stage it again`);
+        }
+        const report = await this.runPhase(held.staged, req.phase, ctx);
+        if (req.phase === 'switch') held.switched = true;
+        else this.staged.delete(key);
+        return report;
+      });
+      if (!report) continue;
+      for (const step of report.steps) req.onStep?.(driver.ref, step);
+      reports.push(report);
+    }
+    return reports;
+  }
+
+  /**
+   * Runs `fn` after every earlier call for `key` ended: a discard sent after a cancelled stage waits for
+   * that stage to end (the caller stops waiting at once, the driver only at its next step).
+   */
+  private async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.phaseCalls.get(key) ?? Promise.resolve();
+    let done = (): void => undefined;
+    const tail = previous.then(() => new Promise<void>((resolve) => (done = resolve)));
+    this.phaseCalls.set(key, tail);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      done();
+      if (this.phaseCalls.get(key) === tail) this.phaseCalls.delete(key);
+    }
+  }
+
+  private runPhase(staged: StagedComponent, phase: Exclude<RestorePhase, 'stage'>, ctx: PhaseContext): Promise<RestoreReport> {
+    switch (phase) {
+      case 'switch':
+        return staged.switchIn(ctx);
+      case 'rollback':
+        return staged.rollBack(ctx);
+      case 'finish':
+        return staged.finish(ctx);
+      case 'discard':
+        return staged.discard(ctx);
+    }
   }
 
   /** Removes a verify drill's sandbox (idempotent). */

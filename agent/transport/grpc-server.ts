@@ -24,6 +24,8 @@ import {
   type UploadRequest,
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import type { ComponentProgress } from '../../proto/gen/ffkeeper/v1/common.js';
+import { ValidationError } from '../../shared/errors.js';
+import { isRestorePhase, RESTORE_PHASES, type RestorePhase } from '../../shared/restore-phases.js';
 import type { AgentDescription } from '../../shared/fleet.js';
 import { descriptionToProto } from '../../shared/transport/convert.js';
 import { accessFromProto, artifactFromProto, artifactToProto, cutPointToProto } from '../../shared/transport/convert-cut.js';
@@ -106,6 +108,7 @@ function implementation(h: AgentHandlers): AgentServer {
         repository: accessFromProto(req.repository),
         ...(req.targetDir ? { targetDir: req.targetDir } : {}),
         ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
+        ...(req.phase ? { phase: restorePhaseOf(req.phase) } : {}),
         onProgress: progressEmitter(emit, (p) => ({ event: { $case: 'progress' as const, value: p } })),
         onStep: (component, s) =>
           emit({ event: { $case: 'step', value: { component, step: s.step, ok: s.ok, durationMs: s.durationMs, detail: s.detail ?? '' } } }),
@@ -117,6 +120,11 @@ function implementation(h: AgentHandlers): AgentServer {
       emit({ event: { $case: 'result', value: { steps, sandboxJson: sandbox ? JSON.stringify(sandbox) : '' } } });
     }),
   };
+}
+
+function restorePhaseOf(phase: string): RestorePhase {
+  if (!isRestorePhase(phase)) throw new ValidationError(`restore phase '${phase}' is not one of ${RESTORE_PHASES.join(', ')}`, { field: 'phase' });
+  return phase;
 }
 
 export function startAgentGrpcServer(listen: string, handlers: AgentHandlers): Promise<RunningGrpcServer> {

@@ -36,6 +36,7 @@ function fakeDriver(restoreFails: boolean): ComponentDriver {
       if (restoreFails) throw new UnavailableError('repository went away');
       return { component: this.ref, steps: [] };
     },
+    stage: () => Promise.reject(new Error('not used')),
   };
 }
 

@@ -23,6 +23,8 @@ export interface VerifyFinished {
 export interface RestoreFinished {
   ok: boolean;
   durationMs: number;
+  /** How long the site's writers were stopped by it (its downtime); 0 when they never were. */
+  writersStoppedMs: number;
 }
 
 /** What the controller's domain reports as it works. Calls never throw and never block. */

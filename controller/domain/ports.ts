@@ -2,6 +2,7 @@
 import type { AgentDescription } from '../../shared/fleet.js';
 import type { JobEvent, JobProgress, JobRecord } from '../../shared/jobs.js';
 import type { ComponentArtifact, CutPoint, Manifest } from '../../shared/manifest.js';
+import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import type { SandboxComponent, SandboxDescription } from '../../shared/sandbox.js';
 import type { Verification } from '../../shared/verification.js';
@@ -53,7 +54,7 @@ export interface AgentClient {
   ): Promise<ComponentArtifact[]>;
   restore(
     address: string,
-    req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; targetDir?: string },
+    req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; targetDir?: string; phase?: RestorePhase },
     options: CallDeadline & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<AgentRestoreStep[]>;
   /**

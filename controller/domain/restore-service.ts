@@ -31,9 +31,10 @@ export class OrchestratedRestores implements RestoreService {
   ) {}
 
   /** Runs one restore (or resumption) and reports its outcome on the target site. */
-  private measure(site: string, work: () => Promise<unknown>): Promise<unknown> {
+  private measure(ctx: JobContext, site: string, work: () => Promise<unknown>): Promise<unknown> {
     const metrics = this.deps.metrics ?? noMetrics;
-    return measured(work, (ok, durationMs) => metrics.restoreFinished(site, { ok, durationMs }));
+    const downtime = (): number => (ctx.detail.progress as { writersStoppedMs?: number } | undefined)?.writersStoppedMs ?? 0;
+    return measured(work, (ok, durationMs) => metrics.restoreFinished(site, { ok, durationMs, writersStoppedMs: downtime() }));
   }
 
   async plan(req: RestoreArgs): Promise<RestorePlanView> {
@@ -46,7 +47,7 @@ export class OrchestratedRestores implements RestoreService {
     const target = req.toSite || req.site;
     return this.deps.jobs.start('restore', target, async (ctx) => {
       try {
-        await this.measure(target, () => this.deps.orchestrator.run(ctx, req));
+        await this.measure(ctx, target, () => this.deps.orchestrator.run(ctx, req));
       } finally {
         await summarizeDetail(ctx);
       }
@@ -61,7 +62,7 @@ export class OrchestratedRestores implements RestoreService {
     if (this.deps.jobs.isRunning(jobId)) throw new ConflictError(`restore job '${jobId}' is still running`);
     return this.deps.jobs.resume(record, async (ctx) => {
       try {
-        await this.measure(record.site, () => this.deps.orchestrator.resume(ctx));
+        await this.measure(ctx, record.site, () => this.deps.orchestrator.resume(ctx));
       } finally {
         await summarizeDetail(ctx);
       }
@@ -75,12 +76,13 @@ export class OrchestratedRestores implements RestoreService {
  */
 async function summarizeDetail(ctx: JobContext): Promise<void> {
   const outcome = ctx.detail.outcome as Partial<RestoreOutcome> | undefined;
-  const progress = ctx.detail.progress as { safetySnapshotId?: string } | undefined;
+  const progress = ctx.detail.progress as { safetySnapshotId?: string; writersStoppedMs?: number } | undefined;
   const plan = ctx.detail.plan as { snapshot?: { cutId?: string } } | undefined;
   const snapshotId = outcome?.snapshotId ?? plan?.snapshot?.cutId;
   const safetySnapshotId = outcome?.safetySnapshotId ?? progress?.safetySnapshotId;
   if (snapshotId) ctx.detail.snapshotId = snapshotId;
   if (safetySnapshotId) ctx.detail.safetySnapshotId = safetySnapshotId;
   if (outcome?.integrity) ctx.detail.integrity = outcome.integrity;
+  ctx.detail.writersStoppedMs = progress?.writersStoppedMs ?? 0;
   await ctx.save().catch(() => undefined);
 }

@@ -95,6 +95,7 @@ export class GrpcAgentClient implements AgentClient {
       repository: accessToProto(req.repository),
       targetDir: req.targetDir ?? '',
       sandboxId: '',
+      phase: req.phase ?? '',
     };
     return (await this.restoreStream(address, pb, options)).steps;
   }
@@ -106,6 +107,7 @@ export class GrpcAgentClient implements AgentClient {
       repository: accessToProto(req.repository),
       targetDir: '',
       sandboxId: req.sandboxId,
+      phase: '',
     };
     const { steps, sandboxJson } = await this.restoreStream(address, pb, options);
     return { steps, components: parseSandboxComponents(sandboxJson || '[]', `the sandbox agent ${address} reported`) };

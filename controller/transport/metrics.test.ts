@@ -41,7 +41,7 @@ describe('PromControllerMetrics', () => {
     m.snapshotFinished('msk-1', { ok: false, durationMs: 3_000 });
     m.snapshotKnown('msk-1', new Date(sealed.getTime() - 3600_000)); // older than what is known: ignored
     m.verifyFinished('msk-1', { ok: false, durationMs: 9_000, snapshotId: 'c-1' });
-    m.restoreFinished('spb-1', { ok: true, durationMs: 120_000 });
+    m.restoreFinished('spb-1', { ok: true, durationMs: 120_000, writersStoppedMs: 4_200 });
 
     const v = await read(m);
     expect(v('ffkeeper_snapshot_last_success_timestamp_seconds', { site: 'msk-1' })).toBe(sealed.getTime() / 1000 + 60);
@@ -56,6 +56,9 @@ describe('PromControllerMetrics', () => {
     expect(v('ffkeeper_freeze_window_seconds_bucket', { le: '2.5', site: 'msk-1' })).toBe(2);
     expect(v('ffkeeper_freeze_window_seconds_count', { site: 'msk-1' })).toBe(2);
     expect(v('ffkeeper_freeze_window_seconds_sum', { site: 'msk-1' })).toBeCloseTo(2.03, 6);
+    expect(v('ffkeeper_restore_writers_stopped_seconds_sum', { site: 'spb-1', outcome: 'ok' })).toBe(4.2);
+    expect(v('ffkeeper_restore_writers_stopped_seconds_bucket', { le: '5', site: 'spb-1', outcome: 'ok' })).toBe(1);
+    expect(v('ffkeeper_restore_writers_stopped_seconds_bucket', { le: '2', site: 'spb-1', outcome: 'ok' })).toBe(0);
     expect(v('ffkeeper_verify_last_ok', { site: 'msk-1' })).toBe(0);
     expect(v('ffkeeper_verifies_total', { site: 'msk-1', outcome: 'failed' })).toBe(1);
     expect(v('ffkeeper_verify_last_timestamp_seconds', { site: 'msk-1' })).toBeGreaterThan(sealed.getTime() / 1000);

@@ -9,6 +9,8 @@ import type { ControllerMetrics, RestoreFinished, SnapshotFinished, VerifyFinish
 
 /** Seconds; a snapshot of a big site can take hours. */
 const JOB_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400];
+/** Writers stopped by a restore: a switch takes seconds, the old one-step restore minutes to hours. */
+const DOWNTIME_BUCKETS = [0.5, 1, 2, 5, 10, 15, 30, 60, 300, 1800, 3600];
 /** Seconds; the freeze window is tens of milliseconds by design, the lease 5 s by default. */
 const FREEZE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -37,6 +39,7 @@ export class PromControllerMetrics implements ControllerMetrics {
   private readonly verifyDuration: Histogram<'site' | 'outcome'>;
   private readonly restores: Counter<'site' | 'outcome'>;
   private readonly restoreDuration: Histogram<'site' | 'outcome'>;
+  private readonly restoreDowntime: Histogram<'site' | 'outcome'>;
 
   constructor(options: PromControllerMetricsOptions) {
     const registers = [this.registry];
@@ -53,6 +56,13 @@ export class PromControllerMetrics implements ControllerMetrics {
     this.verifyDuration = new Histogram({ name: 'ffkeeper_verify_duration_seconds', help: 'Verify runs (repository check, restore drill, integrity check).', labelNames: ['site', 'outcome'], buckets: JOB_BUCKETS, registers });
     this.restores = new Counter({ name: 'ffkeeper_restores_total', help: 'Restore jobs finished, by target site and outcome (ok, failed).', labelNames: ['site', 'outcome'], registers });
     this.restoreDuration = new Histogram({ name: 'ffkeeper_restore_duration_seconds', help: 'Restore jobs, by target site and outcome.', labelNames: ['site', 'outcome'], buckets: JOB_BUCKETS, registers });
+    this.restoreDowntime = new Histogram({
+      name: 'ffkeeper_restore_writers_stopped_seconds',
+      help: "How long a restore kept the target site's writers (findface-security, sf-api) stopped: its downtime.",
+      labelNames: ['site', 'outcome'],
+      buckets: DOWNTIME_BUCKETS,
+      registers,
+    });
     this.fleetGauges(options.sites);
   }
 
@@ -87,6 +97,7 @@ export class PromControllerMetrics implements ControllerMetrics {
     const labels = { site, outcome: outcomeOf(outcome.ok) };
     this.restores.inc(labels);
     this.restoreDuration.observe(labels, outcome.durationMs / 1000);
+    this.restoreDowntime.observe(labels, outcome.writersStoppedMs / 1000);
   }
 
   /** Agents online / known per site, read from the inventory when scraped (online is a function of time). */

@@ -151,13 +151,16 @@ function addInspection(program: Command): void {
 }
 
 function addFaults(program: Command): void {
-  siteCommand(program, 'unit-fault', "make the systemctl shim's start of a unit slow or hang (fault injection)")
+  siteCommand(program, 'unit-fault', "make the systemctl shim's start of a unit slow, hang or fail (fault injection)")
     .requiredOption('--unit <unit>', 'e.g. findface-security, tarantool@shard-001')
     .option('--start-delay-ms <n>', 'systemctl start sleeps this long first', int)
     .option('--never-starts', 'systemctl start never returns')
+    .option('--fail-starts <n>', 'the next N systemctl starts fail (the unit stays down)', int)
     .option('--clear', 'remove the fault')
-    .action((o: SiteOpts & { unit: string; startDelayMs?: number; neverStarts?: boolean; clear?: boolean }) => {
-      const fault = o.clear ? undefined : { ...(o.startDelayMs === undefined ? {} : { startDelayMs: o.startDelayMs }), ...(o.neverStarts ? { neverStarts: true } : {}) };
+    .action((o: SiteOpts & { unit: string; startDelayMs?: number; neverStarts?: boolean; failStarts?: number; clear?: boolean }) => {
+      const fault = o.clear
+        ? undefined
+        : { ...(o.startDelayMs === undefined ? {} : { startDelayMs: o.startDelayMs }), ...(o.neverStarts ? { neverStarts: true } : {}), ...(o.failStarts ? { failStarts: o.failStarts } : {}) };
       setUnitFault(loadSiteState(o.site, o.root), o.unit, fault);
       process.stdout.write(`unit ${o.unit} of '${o.site}': ${fault ? JSON.stringify(fault) : 'no fault'}
 `);

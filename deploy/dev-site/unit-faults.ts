@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ValidationError } from '../../shared/errors.js';
+import { IllegalStateError, ValidationError } from '../../shared/errors.js';
 import type { SiteState } from './state.js';
 import { unitOf } from './units.js';
 
@@ -14,6 +14,8 @@ export interface UnitFault {
   startDelayMs?: number;
   /** `systemctl start` never returns (until killed). */
   neverStarts?: boolean;
+  /** The next this many `systemctl start`s of the unit fail (the unit stays down); then it starts again. */
+  failStarts?: number;
 }
 
 function faultsFile(state: SiteState): string {
@@ -39,10 +41,15 @@ export function setUnitFault(state: SiteState, unit: string, fault: UnitFault | 
   renameSync(`${file}.tmp`, file);
 }
 
-/** Applies the unit's start fault (if any) before it starts: sleeps, or never returns. */
+/** Applies the unit's start fault (if any) before it starts: sleeps, never returns, or throws (counted down). */
 export async function beforeStart(state: SiteState, unit: string): Promise<void> {
   const fault = readUnitFaults(state)[unit];
   if (!fault) return;
+  if (fault.failStarts !== undefined && fault.failStarts > 0) {
+    const left = fault.failStarts - 1;
+    setUnitFault(state, unit, left > 0 || fault.neverStarts || fault.startDelayMs ? { ...fault, failStarts: left } : undefined);
+    throw new IllegalStateError(`injected start failure of ${unit} (unit-fault --fail-starts; ${left} more)`);
+  }
   if (fault.neverStarts) await new Promise(() => setInterval(() => undefined, 60_000));
   if (fault.startDelayMs) await new Promise((r) => setTimeout(r, fault.startDelayMs));
 }

@@ -113,14 +113,15 @@ describe('tarantool driver: physical backup and restore', () => {
     const report = await d.restore(restoreCtx(artifact, 'r1'));
     expect(report.steps.map((x) => [x.step, x.ok])).toEqual([
       ['check-artifact', true],
-      ['inspect', true],
       ['fetch', true],
+      ['inspect', true],
       ['stop-unit', true],
       ['move-aside', true],
       ['place', true],
       ['start-unit', true],
       ['confirm-vclock', true],
       ['discard-aside', true],
+      ['remove-staging', true],
     ]);
     expect(await withClient(s.port, contentHash)).toEqual(atCut);
     const sig = await withClient(s.port, async (c) => (await c.eval('return box.info.signature'))[0]);
@@ -193,8 +194,8 @@ describe('tarantool driver: physical backup and restore', () => {
     expect(err.message).toContain('shard left as it was');
     expect(err.report.steps.map((x) => [x.step, x.ok])).toEqual([
       ['check-artifact', true],
-      ['inspect', true],
       ['fetch', true],
+      ['inspect', true],
       ['stop-unit', false],
       ['rollback:confirm', true],
     ]);

@@ -137,7 +137,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
     const first = api
       .restore({ site: SOURCE, selector: { kind: 'latest' }, components: [], toSite: SCRATCH, noSafetySnapshot: true }, (e) => {
         jobId = e.jobId;
-        if (!killed && /tarantool:shard-001 restored/.test(e.message ?? '')) {
+        if (!killed && /tarantool:shard-001 switched in/.test(e.message ?? '')) {
           killed = true;
           void fleet.controller.kill();
         }

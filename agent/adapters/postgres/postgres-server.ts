@@ -86,6 +86,21 @@ export class PgDatabaseServer implements DatabaseServer {
     });
   }
 
+  async renameDatabase(from: string, to: string): Promise<void> {
+    await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
+      // No session may be connected to a database being renamed: end the ones left (the app is stopped).
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [from]);
+      await this.ddl(c, `ALTER DATABASE ${c.escapeIdentifier(from)} RENAME TO ${c.escapeIdentifier(to)}`, `rename database '${from}' to '${to}'`);
+    });
+  }
+
+  async databaseExists(database: string): Promise<boolean> {
+    return withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
+      const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      return (r.rowCount ?? 0) > 0;
+    });
+  }
+
   async createDatabase(request: { database: string; owner: string }): Promise<void> {
     await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
       const sql =

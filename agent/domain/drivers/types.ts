@@ -84,6 +84,36 @@ export interface SandboxRestoreReport extends RestoreReport {
   endpoint: SandboxComponent;
 }
 
+/** What the phases after `stage` get (they work on what the stage left, not on the repository). */
+export interface PhaseContext {
+  jobId: string;
+  logger: Logger;
+  signal?: AbortSignal;
+  onProgress?: (p: DriverProgress) => void;
+}
+
+/**
+ * A component fetched and checked completely beside the live one (the stage of a two-phase restore,
+ * DESIGN.md §6), held by the agent until the controller switches it in or discards it. Every method
+ * reports its steps like a restore and throws a typed error naming the failed step.
+ */
+export interface StagedComponent {
+  readonly ref: string;
+  /** The stage's own steps. */
+  readonly report: RestoreReport;
+  /**
+   * Moves the staged component into place and the live one aside. A failure puts back what this call
+   * moved before it throws, so the component is as it was.
+   */
+  switchIn(ctx: PhaseContext): Promise<RestoreReport>;
+  /** After a switch: the previous state back into place, the restored one removed. */
+  rollBack(ctx: PhaseContext): Promise<RestoreReport>;
+  /** After a switch: deletes the previous state kept aside and whatever is left of the staging. */
+  finish(ctx: PhaseContext): Promise<RestoreReport>;
+  /** Before a switch: removes the staging; the live component was never touched. */
+  discard(ctx: PhaseContext): Promise<RestoreReport>;
+}
+
 export interface ComponentDriver {
   readonly kind: CutPoint['kind'];
   readonly name: string;
@@ -107,6 +137,12 @@ export interface ComponentDriver {
   release(): Promise<void>;
   /** Restores the artifact; every step checked and reported; stops at the first failed step naming it. */
   restore(ctx: RestoreContext): Promise<RestoreReport>;
+  /**
+   * Stages the artifact beside the live component while it keeps running: fetched from the repository
+   * and checked completely. Nothing live changes; a failure removes what was staged and throws naming
+   * the step.
+   */
+  stage(ctx: RestoreContext): Promise<StagedComponent>;
   /**
    * Restores the artifact into a sandbox (a verify drill, DESIGN.md §7): a scratch database, a scratch
    * instance, a directory; the live component is never touched. Steps are checked and reported like a

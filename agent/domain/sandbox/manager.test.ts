@@ -61,6 +61,7 @@ function fakeDriver(ref: string, calls: string[], o: { resources?: SandboxResour
     upload: unused,
     release: unused,
     restore: unused,
+    stage: unused,
     async releaseSandbox(resource: SandboxResource): Promise<string> {
       calls.push(`release ${resource.kind} ${resource.component}`);
       if (o.releaseFails) throw o.releaseFails;

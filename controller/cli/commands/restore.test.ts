@@ -122,6 +122,7 @@ function restoreJob(api: FakeApi, outcome = ev.outcome(72_000, 'Completed'), det
 const GOOD_DETAIL = {
   snapshotId: 'c-20261121-1000',
   safetySnapshotId: 'c-safety-1',
+  writersStoppedMs: 4200,
   integrity: { configured: true, ok: true, errors: 0, warnings: 1, summary: 'rows 1200, vectors 1200, files 1200\norphans 1' },
 };
 
@@ -148,6 +149,7 @@ describe('restore', () => {
       [
         "restore job j-1 of site 'msk-1' Completed in 1m12s from snapshot c-20261121-1000",
         'safety snapshot: c-safety-1 (roll back with: ffkeeper restore --site msk-1 --snapshot c-safety-1)',
+        'writers stopped for 4.2s of a 1m12s restore',
         'integrity: OK, 0 errors, 1 warnings',
         '  rows 1200, vectors 1200, files 1200',
         '  orphans 1',

@@ -55,6 +55,14 @@ function integrityLines(detail: Record<string, unknown>): string[] {
   });
 }
 
+/** `writers stopped for 4.2 s of a 3 min 10 s restore` (the site's downtime), or that they never were. */
+function downtimeLine(detail: Record<string, unknown>, durationMs: number): string {
+  const stopped = typeof detail.writersStoppedMs === 'number' ? detail.writersStoppedMs : undefined;
+  if (stopped === undefined) return 'writers stopped: not reported';
+  if (stopped === 0) return 'writers: never stopped';
+  return `writers stopped for ${formatDuration(stopped)} of a ${formatDuration(durationMs)} restore`;
+}
+
 /** The end of a restore, for people: what was restored, the safety snapshot, the integrity report. */
 export function reportLines(record: JobRecord, durationMs: number): string[] {
   const d = record.detail;
@@ -65,6 +73,7 @@ export function reportLines(record: JobRecord, durationMs: number): string[] {
     safety
       ? `safety snapshot: ${safety} (roll back with: ffkeeper restore --site ${record.site} --snapshot ${safety})`
       : 'safety snapshot: none',
+    downtimeLine(d, durationMs),
     ...integrityLines(d),
   ];
 }

@@ -43,6 +43,9 @@ const storedPlanSchema = z.object({
 const progressSchema = z.object({
   safetySnapshotId: z.string().optional(),
   stoppedWriters: z.array(z.object({ host: z.string(), unit: z.string() })),
+  writersStoppedAt: z.string().optional(),
+  writersStoppedMs: z.number().optional(),
+  aside: z.array(z.string()).optional(),
   finished: z.array(z.object({ component: z.string(), host: z.string(), sourceHost: z.string(), steps: z.array(stepSchema) })),
   failed: z.object({ component: z.string(), host: z.string(), stage: z.string(), message: z.string() }).optional(),
   completed: z.boolean(),
@@ -80,6 +83,12 @@ export interface RestoreProgress {
   safetySnapshotId?: string;
   /** Writer units this job stopped and nobody started since. */
   stoppedWriters: { host: string; unit: string }[];
+  /** When the first writer was stopped (ISO), while any stays stopped. */
+  writersStoppedAt?: string;
+  /** How long the writers were stopped, summed over the times they were (downtime). */
+  writersStoppedMs?: number;
+  /** Components switched in whose moved-aside previous state is not deleted yet (`componentKey`). */
+  aside?: string[];
   /** Components restored, in order (cumulative over resumes). */
   finished: ComponentOutcome[];
   /** The last failure, when the job stopped on one. */

@@ -1,8 +1,11 @@
 /**
- * The acting half of a restore (DESIGN.md §6), shared by `run` and `resume`: safety snapshot, stop the
- * site's writers, restore the remaining components one by one (each recorded in the job's detail as it
- * finishes), start the writers again, run the integrity check. Agent addresses are looked up in the
- * fleet when needed, so a resume after an agent restart reaches it at its new address.
+ * The acting half of a restore (DESIGN.md §6), shared by `run` and `resume`: safety snapshot; stage every
+ * remaining component beside the live one while the site runs (a failure: nothing changed, writers never
+ * stopped); stop the site's writers; switch every staged component in (a failure: the switched ones put
+ * back, the writers started, the site as it was); start the writers (the time they were stopped is the
+ * restore's downtime, recorded); delete what the switch moved aside; run the integrity check. Agent
+ * addresses are looked up in the fleet when needed, so a resume after an agent restart reaches it at its
+ * new address.
  */
 import { CancelledError, UnavailableError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -10,10 +13,11 @@ import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import { deadlineFor, namingDeadline, type AgentDeadlines } from '../deadlines.js';
-import type { AgentClient, RepositoryAccess, SiteRepositories } from '../ports.js';
+import { formatDuration } from '../../../shared/duration.js';
+import type { RestorePhase } from '../../../shared/restore-phases.js';
+import type { AgentClient, AgentRestoreStep, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { artifactOf, setOutcome, type RestoreProgress, type StoredComponent, type StoredPlan } from './detail.js';
 import { messageOf, RestoreFailedError } from './errors.js';
-import { unitsStartedBy } from './mapping.js';
 import type { IntegrityOutcome, RestoreOutcome } from './types.js';
 
 /** Takes a snapshot of a site (the snapshot coordinator implements it). */
@@ -40,6 +44,8 @@ export interface Execution {
   deps: ExecuteDeps;
   /** Notes gathered while acting, added to the plan's in the outcome. */
   notes: string[];
+  /** When this run (or resume) of the restore started (ms since the epoch), for its duration. */
+  startedAt: number;
 }
 
 function checkCancelled(e: Execution, before: string): void {
@@ -102,11 +108,12 @@ export async function stopWriters(e: Execution): Promise<void> {
   const { plan, progress, ctx } = e;
   checkCancelled(e, 'stopping the writers');
   ctx.step('stop-writers', `stopping writers of site '${plan.targetSite}'`);
+  const stopStarted = new Date().toISOString();
   for (const w of plan.writers) {
     try {
       await controlUnit(e, 'stop', w);
     } catch (err) {
-      const restarted = progress.finished.length === 0 ? await restartAfterFailure(e) : '';
+      const restarted = await restartAfterFailure(e);
       throw new RestoreFailedError({
         stage: 'stop-writers',
         host: w.host,
@@ -115,6 +122,7 @@ export async function stopWriters(e: Execution): Promise<void> {
       });
     }
     if (!isStopped(progress, w)) progress.stoppedWriters.push({ host: w.host, unit: w.unit });
+    progress.writersStoppedAt ??= stopStarted;
     await ctx.save();
     ctx.message(`stopped ${w.unit} on host '${w.host}'`);
   }
@@ -146,6 +154,11 @@ async function startStopped(e: Execution): Promise<string[]> {
     forgetStopped(progress, w);
     started.push(`${w.host}: ${w.unit}`);
   }
+  if (progress.stoppedWriters.length === 0 && progress.writersStoppedAt !== undefined) {
+    // Downtime: from the first stop to the last start (summed over resumes).
+    progress.writersStoppedMs = (progress.writersStoppedMs ?? 0) + Math.max(0, Date.now() - Date.parse(progress.writersStoppedAt));
+    delete progress.writersStoppedAt;
+  }
   return started;
 }
 
@@ -158,102 +171,189 @@ export function remainingComponents(plan: StoredPlan, progress: RestoreProgress)
   return plan.components.filter((c) => !isFinished(progress, c));
 }
 
+/** By host, in plan order: one host's components go one after another, hosts in parallel. */
+function byHost(components: readonly StoredComponent[]): StoredComponent[][] {
+  const groups = new Map<string, StoredComponent[]>();
+  for (const c of components) groups.set(c.host, [...(groups.get(c.host) ?? []), c]);
+  return [...groups.values()];
+}
+
+const PHASE_WORDS: Record<RestorePhase, string> = {
+  stage: 'staging',
+  switch: 'switching in',
+  rollback: 'rolling back',
+  finish: 'finishing',
+  discard: 'discarding',
+};
+
 /**
- * Restores the remaining components: Tarantool shards and upload directories first — hosts in parallel,
- * one host's components one after another — then PostgreSQL last (it starts findface-security at its
- * end). Returns the `host: unit` a PostgreSQL restore started itself.
+ * One phase of one component on its agent. Progress and every step are reported naming the component.
+ * Rollback, finish and discard run even after a cancellation (they put things back or clean up).
  */
-export async function restoreComponents(e: Execution, repository: RepositoryAccess): Promise<string[]> {
-  const remaining = remainingComponents(e.plan, e.progress);
-  const byHost = new Map<string, StoredComponent[]>();
-  for (const c of remaining.filter((x) => x.kind !== 'postgres')) byHost.set(c.host, [...(byHost.get(c.host) ?? []), c]);
-  const results = await Promise.allSettled(
-    [...byHost.values()].map(async (list) => {
+async function phaseOf(e: Execution, c: StoredComponent, phase: RestorePhase, repository: RepositoryAccess, signal?: AbortSignal): Promise<AgentRestoreStep[]> {
+  const { ctx, plan, deps } = e;
+  const address = addressOf(e, c.host, `${phase} ${c.ref}`);
+  return deps.agents.restore(
+    address,
+    { jobId: ctx.id, artifacts: [artifactFor(plan, c)], repository, phase },
+    {
+      ...deadlineFor(deps.deadlines, 'transferMs', `${phase} of ${c.ref} on host '${c.host}'`),
+      ...(signal ? { signal } : {}),
+      onProgress: (p) => ctx.progress(p),
+      onStep: (s) => ctx.message(`${phase} ${c.ref} on '${c.host}': ${s.step} ${s.ok ? 'ok' : 'FAILED'} (${s.durationMs} ms)${s.detail ? `: ${s.detail}` : ''}`),
+    },
+  );
+}
+
+/** Per component, the first failure of a phase run over several hosts. */
+interface PhaseFailure {
+  component: StoredComponent;
+  err: unknown;
+}
+
+/**
+ * Runs `phase` for `components` — hosts in parallel, one host's components one after another, or with
+ * `eachAlone` every component in parallel — and returns the components it succeeded for (with their
+ * steps) and the failures. With `stopOnFailure`, the first failure cancels the calls still running.
+ */
+async function runPhase(
+  e: Execution,
+  components: readonly StoredComponent[],
+  phase: RestorePhase,
+  repository: RepositoryAccess,
+  options: { signal?: AbortSignal; stopOnFailure?: boolean; eachAlone?: boolean } = {},
+): Promise<{ done: { component: StoredComponent; steps: AgentRestoreStep[] }[]; failures: PhaseFailure[] }> {
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const done: { component: StoredComponent; steps: AgentRestoreStep[] }[] = [];
+  const failures: PhaseFailure[] = [];
+  await Promise.all(
+    (options.eachAlone ? components.map((c) => [c]) : byHost(components)).map(async (list) => {
       for (const c of list) {
+        if (options.stopOnFailure && failures.length > 0) return;
         try {
-          checkCancelled(e, `restoring ${c.ref}`);
-          await restoreOne(e, c, repository);
+          if (phase === 'stage' || phase === 'switch') checkCancelled(e, `${PHASE_WORDS[phase]} ${c.ref}`);
+          done.push({ component: c, steps: await phaseOf(e, c, phase, repository, signal) });
         } catch (err) {
-          throw { component: c, err };
+          failures.push({ component: c, err });
+          if (options.stopOnFailure) stop.abort();
+          return;
         }
-        await e.ctx.save();
       }
     }),
   );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    const { component, err } = failed.reason as { component: StoredComponent; err: unknown };
-    await failComponent(e, component, err);
-  }
-  const startedByRestore: string[] = [];
-  for (const c of remaining.filter((x) => x.kind === 'postgres')) {
-    try {
-      checkCancelled(e, `restoring ${c.ref}`);
-      await restoreOne(e, c, repository);
-    } catch (err) {
-      await failComponent(e, c, err);
-    }
-    startedByRestore.push(...markStartedByPostgres(e, c));
-    await e.ctx.save();
-  }
-  return startedByRestore;
+  return { done, failures };
 }
 
-async function restoreOne(e: Execution, c: StoredComponent, repository: RepositoryAccess): Promise<void> {
-  const { ctx, plan, deps } = e;
-  const from = plan.crossSite || c.host !== c.sourceHost ? ` (taken on ${plan.sourceSite}/${c.sourceHost})` : '';
-  ctx.step(`restore ${c.ref}`, `restoring ${c.ref} on host '${c.host}' from snapshot '${plan.snapshot.cutId}'${from}`);
-  const address = addressOf(e, c.host, `restore ${c.ref}`);
-  const steps = await deps.agents.restore(
-    address,
-    { jobId: ctx.id, artifacts: [artifactFor(plan, c)], repository },
-    {
-      ...deadlineFor(deps.deadlines, 'transferMs', `restore of ${c.ref} on host '${c.host}'`),
-      signal: ctx.signal,
-      onProgress: (p) => ctx.progress(p),
-      onStep: (s) => ctx.message(`${s.component} on '${c.host}': ${s.step} ${s.ok ? 'ok' : 'FAILED'} (${s.durationMs} ms)${s.detail ? `: ${s.detail}` : ''}`),
-    },
-  );
-  e.progress.finished.push({ component: c.ref, host: c.host, sourceHost: c.sourceHost, steps });
-  delete e.progress.failed;
-  ctx.message(`${c.ref} restored on host '${c.host}'`);
+/** Best effort: `phase` (rollback, discard, finish) for every component; returns a note per failure. */
+async function cleanUpPhase(e: Execution, components: readonly StoredComponent[], phase: 'rollback' | 'discard' | 'finish', repository: RepositoryAccess): Promise<string[]> {
+  if (components.length === 0) return [];
+  const { failures } = await runPhase(e, components, phase, repository, { eachAlone: true });
+  for (const f of failures) e.deps.logger.error({ err: f.err, component: f.component.ref, host: f.component.host, phase }, `${PHASE_WORDS[phase]} a component failed`);
+  return failures.map((f) => `${PHASE_WORDS[phase]} ${f.component.ref} on host '${f.component.host}' failed: ${messageOf(f.err)}`);
+}
+
+/** The first failure, as the job's recorded failure. */
+async function recordFailure(e: Execution, stage: string, f: PhaseFailure): Promise<void> {
+  e.progress.failed = { component: f.component.ref, host: f.component.host, stage, message: messageOf(f.err) };
+  await e.ctx.save();
+}
+
+/**
+ * The stage: every remaining component fetched and checked completely beside the live one, on every host
+ * in parallel, while the site runs. A failure cancels the other stages, discards what was staged and ends
+ * the restore with the site untouched and its writers never stopped.
+ */
+export async function stageComponents(e: Execution, repository: RepositoryAccess): Promise<Map<StoredComponent, AgentRestoreStep[]>> {
+  const { plan, ctx } = e;
+  const remaining = remainingComponents(plan, e.progress);
+  checkCancelled(e, 'staging');
+  ctx.step('stage', `staging ${remaining.map((c) => `${c.ref} on '${c.host}'`).join(', ')} from snapshot '${plan.snapshot.cutId}' while site '${plan.targetSite}' keeps running`);
+  const { done, failures } = await runPhase(e, remaining, 'stage', repository, { signal: ctx.signal, stopOnFailure: true });
+  const first = failures[0];
+  if (first) {
+    const problems = await cleanUpPhase(e, remaining, 'discard', repository);
+    await recordFailure(e, 'stage', first);
+    const cleanup = problems.length > 0 ? ` (${problems.join('; ')})` : '; what was staged is removed';
+    throw new RestoreFailedError({
+      stage: 'stage',
+      component: first.component.ref,
+      host: first.component.host,
+      message: `staging component '${first.component.ref}' on host '${first.component.host}' failed: ${messageOf(first.err)}; ` +
+        `nothing on site '${plan.targetSite}' was changed and its writers were never stopped${cleanup}`,
+      cause: first.err,
+    });
+  }
+  ctx.message(`every component staged (${done.length}): switching them in needs the writers stopped`);
+  return new Map(done.map((d) => [d.component, d.steps]));
+}
+
+/**
+ * The switch, writers stopped: every component at once (each is renames plus, for a shard, a restart,
+ * and for PostgreSQL its post-load commands; none waits for another), so the writers stay stopped for
+ * the slowest one, not their sum. A failure rolls back every component already switched, discards the
+ * rest, starts the writers again and ends the restore with the site as it was.
+ */
+export async function switchComponents(e: Execution, repository: RepositoryAccess, staged: Map<StoredComponent, AgentRestoreStep[]>): Promise<void> {
+  const { plan, ctx, progress } = e;
+  const remaining = [...staged.keys()];
+  ctx.step('switch', `switching ${remaining.length} staged component(s) into place on site '${plan.targetSite}'`);
+  const switched: StoredComponent[] = [];
+  const r = await runPhase(e, remaining, 'switch', repository, { signal: ctx.signal, eachAlone: true });
+  for (const d of r.done) {
+    switched.push(d.component);
+    staged.set(d.component, [...(staged.get(d.component) ?? []), ...d.steps]);
+  }
+  const failure = r.failures[0];
+  if (failure) {
+    const rollbackProblems = await cleanUpPhase(e, [...switched].reverse(), 'rollback', repository);
+    const discardProblems = await cleanUpPhase(e, remaining.filter((c) => !switched.includes(c)), 'discard', repository);
+    await recordFailure(e, 'switch', failure);
+    const restarted = rollbackProblems.length === 0 ? await restartAfterFailure(e) : `; writers still stopped: ${stoppedList(progress)}`;
+    const inPlanOrder = remaining.filter((c) => switched.includes(c)).map((c) => c.ref);
+    const back = switched.length === 0 ? 'no component had been switched' : `the components already switched were put back (${inPlanOrder.join(', ')})`;
+    const state = rollbackProblems.length === 0
+      ? `site '${plan.targetSite}' is as it was before the restore`
+      : `PUTTING BACK FAILED: ${rollbackProblems.join('; ')}`;
+    throw new RestoreFailedError({
+      stage: 'switch',
+      component: failure.component.ref,
+      host: failure.component.host,
+      message: `switching in component '${failure.component.ref}' on host '${failure.component.host}' failed: ${messageOf(failure.err)}; ${back}; ` +
+        `${state}${restarted}${discardProblems.length > 0 ? ` (${discardProblems.join('; ')})` : ''}`,
+      cause: failure.err,
+    });
+  }
+  for (const c of remaining) {
+    progress.finished.push({ component: c.ref, host: c.host, sourceHost: c.sourceHost, steps: staged.get(c) ?? [] });
+    ctx.message(`${c.ref} switched in on host '${c.host}'`);
+  }
+  progress.aside = [...(progress.aside ?? []), ...remaining.map(componentKey)];
+  delete progress.failed;
+  await ctx.save();
+}
+
+const componentKey = (c: StoredComponent): string => `${c.ref}@${c.host}`;
+
+/**
+ * After the writers are up again: what the switches (of this run or of an interrupted one) moved aside
+ * is deleted; a failure becomes a note.
+ */
+export async function finishComponents(e: Execution, repository: RepositoryAccess | undefined): Promise<void> {
+  const { plan, progress } = e;
+  const switched = plan.components.filter((c) => progress.aside?.includes(componentKey(c)));
+  if (switched.length === 0) return;
+  e.ctx.step('finish', `deleting what the switch moved aside on site '${plan.targetSite}'`);
+  const problems = await cleanUpPhase(e, switched, 'finish', repository ?? (await openRepository(e)));
+  for (const problem of problems) e.notes.push(`${problem}: the previous data is still beside the restored one; delete it by hand`);
+  progress.aside = [];
+  await e.ctx.save();
 }
 
 /** The manifest entry as the agent takes it: the artifact without the host that took it. */
 function artifactFor(plan: StoredPlan, c: StoredComponent): ComponentArtifact {
   const { host: _host, ...artifact } = artifactOf(plan, c);
   return artifact;
-}
-
-/** A PostgreSQL restore starts its app unit (findface-security) at its end: it is no longer stopped. */
-function markStartedByPostgres(e: Execution, c: StoredComponent): string[] {
-  const started = unitsStartedBy(c, e.plan.writers).filter((w) => isStopped(e.progress, w));
-  for (const w of started) forgetStopped(e.progress, w);
-  return started.map((w) => `${w.host}: ${w.unit} (started by the PostgreSQL restore)`);
-}
-
-/** Records the failure, leaves the site as it was when nothing was restored, and throws naming the component. */
-async function failComponent(e: Execution, c: StoredComponent, err: unknown): Promise<never> {
-  const { plan, progress, ctx } = e;
-  progress.failed = { component: c.ref, host: c.host, stage: 'restore', message: messageOf(err) };
-  await ctx.save();
-  const total = plan.components.length;
-  let after: string;
-  if (progress.finished.length === 0) {
-    after = (await restartAfterFailure(e)) || '; nothing was restored';
-  } else {
-    const done = progress.finished.map((f) => f.component).join(', ');
-    const still = stoppedList(progress) || 'none';
-    after = `; ${progress.finished.length} of ${total} components restored (${done}); writers still stopped: ${still}`;
-  }
-  throw new RestoreFailedError({
-    stage: 'restore',
-    component: c.ref,
-    host: c.host,
-    message: `restore of component '${c.ref}' on host '${c.host}' of site '${plan.targetSite}' failed: ${messageOf(err)}${after}; ` +
-      `continue with 'ffkeeper restore --resume ${ctx.id}'`,
-    cause: err,
-  });
 }
 
 /** Starts the writers this job stopped; returns `host: unit` for each. */
@@ -321,14 +421,21 @@ async function openRepository(e: Execution): Promise<RepositoryAccess> {
 /** Steps 4–6 for whatever is left: stop writers (when a component remains), restore, start, check, report. */
 export async function execute(e: Execution): Promise<RestoreOutcome> {
   const { plan, progress, ctx } = e;
-  let startedByRestore: string[] = [];
+  let repository: RepositoryAccess | undefined;
   if (remainingComponents(plan, progress).length > 0) {
     checkCancelled(e, 'opening the repository');
-    const repository = await openRepository(e);
-    await stopWriters(e);
-    startedByRestore = await restoreComponents(e, repository);
+    repository = await openRepository(e);
+    const staged = await stageComponents(e, repository);
+    try {
+      await stopWriters(e);
+    } catch (err) {
+      await cleanUpPhase(e, [...staged.keys()], 'discard', repository);
+      throw err;
+    }
+    await switchComponents(e, repository, staged);
   }
   const started = await startWriters(e);
+  await finishComponents(e, repository);
   const integrity = await integrityCheck(e);
   const outcome: RestoreOutcome = {
     snapshotId: plan.snapshot.cutId,
@@ -336,12 +443,19 @@ export async function execute(e: Execution): Promise<RestoreOutcome> {
     targetSite: plan.targetSite,
     ...(progress.safetySnapshotId ? { safetySnapshotId: progress.safetySnapshotId } : {}),
     components: progress.finished,
-    writersRestarted: [...startedByRestore, ...started],
+    writersRestarted: started,
+    writersStoppedMs: progress.writersStoppedMs ?? 0,
+    durationMs: Date.now() - e.startedAt,
     integrity,
     notes: [...plan.notes, ...e.notes],
   };
   setOutcome(ctx.detail, outcome);
   return finish(e, outcome);
+}
+
+/** `writers stopped for 4.2 s of a 3 min 10 s restore` */
+export function downtime(outcome: Pick<RestoreOutcome, 'writersStoppedMs' | 'durationMs'>): string {
+  return `writers stopped for ${formatDuration(outcome.writersStoppedMs)} of a ${formatDuration(outcome.durationMs)} restore`;
 }
 
 async function finish(e: Execution, outcome: RestoreOutcome): Promise<RestoreOutcome> {
@@ -358,6 +472,6 @@ async function finish(e: Execution, outcome: RestoreOutcome): Promise<RestoreOut
   }
   e.progress.completed = true;
   await e.ctx.save();
-  e.ctx.step('done', `restore of snapshot '${outcome.snapshotId}' into site '${outcome.targetSite}' completed: ${integrity.summary}`);
+  e.ctx.step('done', `restore of snapshot '${outcome.snapshotId}' into site '${outcome.targetSite}' completed: ${integrity.summary}; ${downtime(outcome)}`);
   return outcome;
 }

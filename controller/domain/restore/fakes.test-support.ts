@@ -7,6 +7,7 @@ import { silentLogger } from '../../../shared/logger.js';
 import type { AgentDescription, ComponentInfo } from '../../../shared/fleet.js';
 import type { JobProgress } from '../../../shared/jobs.js';
 import { MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest, type ManifestComponent } from '../../../shared/manifest.js';
+import type { RestorePhase } from '../../../shared/restore-phases.js';
 import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
@@ -157,7 +158,7 @@ function fakeEndpoint(a: ComponentArtifact): SandboxComponent {
 }
 
 /**
- * Agent calls, logged as `stop <addr> <units>`, `restore <addr> <ref>`, `start <addr> <units>`, `check <addr>`,
+ * Agent calls, logged as `stop <addr> <units>`, `<phase> <addr> <ref>` (a restore call), `start <addr> <units>`, `check <addr>`,
  * `sandbox <addr> <refs>`, `drop <addr> <sandboxId>`.
  */
 export class FakeAgents implements AgentClient {
@@ -167,29 +168,30 @@ export class FakeAgents implements AgentClient {
   readonly dropFailures = new Map<string, Error>();
   /** The sandboxes `runCheck` was asked to check. */
   readonly checkedSandboxes: SandboxDescription[] = [];
-  /** `restore` of these refs fails (a count: that many times, then succeeds). */
+  /** `restore` fails for these `<phase> <ref>` keys (`stage tarantool:shard-1`; a count: that many times, then succeeds). */
   readonly restoreFailures = new Map<string, { times: number; error: Error }>();
   readonly unitFailures = new Map<string, Error>();
   readonly reports = new Map<string, IntegrityReport | Error>();
-  readonly restoreRequests: { address: string; jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; timeoutMs: number }[] = [];
+  readonly restoreRequests: { address: string; jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; phase?: RestorePhase; timeoutMs: number }[] = [];
 
   constructor(private readonly calls: string[]) {}
 
   async restore(
     address: string,
-    req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess },
+    req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; phase?: RestorePhase },
     options: { timeoutMs: number; onProgress?: (p: JobProgress) => void; onStep?: (s: AgentRestoreStep) => void },
   ): Promise<AgentRestoreStep[]> {
     const ref = req.artifacts.map((a) => a.component).join(',');
-    this.calls.push(`restore ${address} ${ref}`);
+    const phase = req.phase ?? 'restore';
+    this.calls.push(`${phase} ${address} ${ref}`);
     this.restoreRequests.push({ address, ...req, timeoutMs: options.timeoutMs });
-    const failure = this.restoreFailures.get(ref);
+    const failure = this.restoreFailures.get(`${phase} ${ref}`);
     if (failure && failure.times > 0) {
       failure.times -= 1;
       throw failure.error;
     }
-    options.onProgress?.({ component: ref, bytesDone: 50, bytesTotal: 100, filesDone: 1, filesTotal: 2, etaSeconds: 1 });
-    const step: AgentRestoreStep = { component: ref, step: 'place files', ok: true, durationMs: 5, detail: '' };
+    if (phase === 'stage') options.onProgress?.({ component: ref, bytesDone: 50, bytesTotal: 100, filesDone: 1, filesTotal: 2, etaSeconds: 1 });
+    const step: AgentRestoreStep = { component: ref, step: `${phase} files`, ok: true, durationMs: 5, detail: '' };
     options.onStep?.(step);
     return [step];
   }

@@ -180,25 +180,17 @@ export function checkModels(snapshot: Manifest, components: readonly PlannedComp
   return { status: 'compatible', detail: `${common.length} galleries match site '${target.targetSite}'s newest snapshot '${newest.cutId}'` };
 }
 
-/** Writer units a finished PostgreSQL restore of `c` starts itself (its driver starts findface-security at its end). */
-export function unitsStartedBy<W extends { host: string; unit: string; component: string; kind: string }>(c: { kind: string; ref: string; host: string }, writers: readonly W[]): W[] {
-  if (c.kind !== 'postgres') return [];
-  return writers.filter((w) => w.kind === 'postgres' && w.host === c.host && w.component === c.ref);
-}
-
 function planSteps(plan: Omit<ResolvedRestorePlan, 'steps'>): PlanStep[] {
   const steps: PlanStep[] = [];
   if (plan.safetySnapshot) steps.push({ host: '*', component: '*', action: `take a safety snapshot of site '${plan.targetSite}'` });
-  for (const w of plan.writers) steps.push({ host: w.host, component: w.component, action: `stop ${w.unit}` });
-  const startedByRestore = new Set<PlannedWriter>();
   for (const c of plan.components) {
     const from = plan.crossSite || c.host !== c.sourceHost ? ` (taken on ${plan.sourceSite}/${c.sourceHost})` : '';
-    steps.push({ host: c.host, component: c.ref, action: `restore from snapshot '${plan.snapshot.cutId}'${from}` });
-    for (const w of unitsStartedBy(c, plan.writers)) startedByRestore.add(w);
+    steps.push({ host: c.host, component: c.ref, action: `stage from snapshot '${plan.snapshot.cutId}'${from} while the site runs` });
   }
-  for (const w of [...plan.writers].reverse()) {
-    if (!startedByRestore.has(w)) steps.push({ host: w.host, component: w.component, action: `start ${w.unit}` });
-  }
+  for (const w of plan.writers) steps.push({ host: w.host, component: w.component, action: `stop ${w.unit}` });
+  for (const c of plan.components) steps.push({ host: c.host, component: c.ref, action: 'switch the staged copy in (the current one moved aside)' });
+  for (const w of [...plan.writers].reverse()) steps.push({ host: w.host, component: w.component, action: `start ${w.unit}` });
+  for (const c of plan.components) steps.push({ host: c.host, component: c.ref, action: 'delete what was moved aside' });
   steps.push({ host: '*', component: '*', action: `integrity check of site '${plan.targetSite}'` });
   return steps;
 }

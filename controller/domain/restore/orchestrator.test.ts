@@ -29,28 +29,33 @@ function site() {
   return w;
 }
 
+const STAGE = ['stage msk-1-t1:50051 tarantool:shard-1', 'stage msk-1-t2:50051 tarantool:shard-2', 'stage msk-1-up:50051 uploads:uploads', 'stage msk-1-db:50051 postgres:main'];
+const STOP = ['stop msk-1-db:50051 findface-security', 'stop msk-1-api:50051 findface-sf-api'];
+const SWITCH = ['switch msk-1-t1:50051 tarantool:shard-1', 'switch msk-1-t2:50051 tarantool:shard-2', 'switch msk-1-up:50051 uploads:uploads', 'switch msk-1-db:50051 postgres:main'];
+const START = ['start msk-1-api:50051 findface-sf-api', 'start msk-1-db:50051 findface-security'];
+const FINISH = ['finish msk-1-t1:50051 tarantool:shard-1', 'finish msk-1-t2:50051 tarantool:shard-2', 'finish msk-1-up:50051 uploads:uploads', 'finish msk-1-db:50051 postgres:main'];
 const FULL_RUN = [
   'snapshot msk-1 (safety before restore of c-0100)',
   'repository msk-1',
-  'stop msk-1-db:50051 findface-security',
-  'stop msk-1-api:50051 findface-sf-api',
-  'restore msk-1-t1:50051 tarantool:shard-1',
-  'restore msk-1-t2:50051 tarantool:shard-2',
-  'restore msk-1-up:50051 uploads:uploads',
-  'restore msk-1-db:50051 postgres:main',
-  'start msk-1-api:50051 findface-sf-api',
+  ...STAGE,
+  ...STOP,
+  ...SWITCH,
+  ...START,
+  ...FINISH,
   'check msk-1-db:50051',
 ];
 
 describe('RestoreOrchestrator.run', () => {
-  it('takes the safety snapshot first, stops writers, restores shards and uploads before PostgreSQL, starts writers, checks', async () => {
+  it('takes the safety snapshot, stages everything while writers run, stops them, switches every component in, starts them, cleans up, checks', async () => {
     const w = site();
     const { ctx, rec } = fakeContext();
     const outcome = await w.orchestrator.run(ctx, req());
     expect(w.calls).toEqual(FULL_RUN);
     expect(outcome).toMatchObject({ snapshotId: 'c-0100', sourceSite: 'msk-1', targetSite: 'msk-1', safetySnapshotId: 'safety-1' });
     expect(outcome.components.map((c) => c.component)).toEqual(['tarantool:shard-1', 'tarantool:shard-2', 'uploads:uploads', 'postgres:main']);
-    expect(outcome.writersRestarted).toEqual(['db: findface-security (started by the PostgreSQL restore)', 'api: findface-sf-api']);
+    expect(outcome.writersRestarted).toEqual(['api: findface-sf-api', 'db: findface-security']);
+    expect(outcome.writersStoppedMs).toBeGreaterThanOrEqual(0);
+    expect(outcome.writersStoppedMs).toBeLessThanOrEqual(outcome.durationMs);
     expect(outcome.integrity).toEqual({ ...OK, host: 'db' });
     expect(ctx.detail.outcome).toEqual(outcome);
     expect((ctx.detail.progress as RestoreProgress).completed).toBe(true);
@@ -58,15 +63,15 @@ describe('RestoreOrchestrator.run', () => {
     expect(rec.steps).toEqual([
       'plan',
       'safety-snapshot',
+      'stage',
       'stop-writers',
-      'restore tarantool:shard-1',
-      'restore tarantool:shard-2',
-      'restore uploads:uploads',
-      'restore postgres:main',
+      'switch',
       'start-writers',
+      'finish',
       'integrity-check',
       'done',
     ]);
+    expect(rec.messages.at(-1)).toMatch(/^restore of snapshot 'c-0100' into site 'msk-1' completed: 0 dangling references; writers stopped for .+ of a .+ restore$/);
   });
 
   it("restores from the snapshot's own repository into another site, one artifact per call, with the job id", async () => {
@@ -77,12 +82,14 @@ describe('RestoreOrchestrator.run', () => {
     const outcome = await w.orchestrator.run(ctx, req({ toSite: 'scratch' }));
     expect(w.calls.slice(0, 2)).toEqual(['snapshot scratch (safety before restore of c-0100)', 'repository msk-1']);
     expect(outcome.targetSite).toBe('scratch');
-    expect(w.agents.restoreRequests.map((r) => [r.address, r.artifacts.map((a) => `${a.component} ${a.snapshotIds.join()}`), r.repository.url, r.jobId, r.timeoutMs])).toEqual([
+    const stages = w.agents.restoreRequests.filter((r) => r.phase === 'stage');
+    expect(stages.map((r) => [r.address, r.artifacts.map((a) => `${a.component} ${a.snapshotIds.join()}`), r.repository.url, r.jobId, r.timeoutMs])).toEqual([
       ['scratch-s-t1:50051', ['tarantool:shard-1 r-tarantool:shard-1'], '/srv/repos/msk-1', 'j-restore-1', 60_000],
       ['scratch-s-t2:50051', ['tarantool:shard-2 r-tarantool:shard-2'], '/srv/repos/msk-1', 'j-restore-1', 60_000],
       ['scratch-s-up:50051', ['uploads:uploads r-uploads:uploads'], '/srv/repos/msk-1', 'j-restore-1', 60_000],
       ['scratch-s-db:50051', ['postgres:main r-postgres:main'], '/srv/repos/msk-1', 'j-restore-1', 60_000],
     ]);
+    expect(w.agents.restoreRequests.map((r) => r.phase)).toEqual([...Array(4).fill('stage'), ...Array(4).fill('switch'), ...Array(4).fill('finish')]);
   });
 
   it('takes no safety snapshot with noSafetySnapshot', async () => {
@@ -106,17 +113,17 @@ describe('RestoreOrchestrator.run', () => {
     expect(w.calls).toEqual(['snapshot msk-1 (safety before restore of c-0100)']);
   });
 
-  it('starts findface-security itself when PostgreSQL is not restored', async () => {
+  it('stops and starts every writer when only the upload directories are restored', async () => {
     const w = site();
     const { ctx } = fakeContext();
     const outcome = await w.orchestrator.run(ctx, req({ components: ['uploads:uploads'], noSafetySnapshot: true }));
     expect(w.calls).toEqual([
       'repository msk-1',
-      'stop msk-1-db:50051 findface-security',
-      'stop msk-1-api:50051 findface-sf-api',
-      'restore msk-1-up:50051 uploads:uploads',
-      'start msk-1-api:50051 findface-sf-api',
-      'start msk-1-db:50051 findface-security',
+      'stage msk-1-up:50051 uploads:uploads',
+      ...STOP,
+      'switch msk-1-up:50051 uploads:uploads',
+      ...START,
+      'finish msk-1-up:50051 uploads:uploads',
       'check msk-1-db:50051',
     ]);
     expect(outcome.writersRestarted).toEqual(['api: findface-sf-api', 'db: findface-security']);
@@ -127,11 +134,12 @@ describe('RestoreOrchestrator.run', () => {
     const { ctx, rec } = fakeContext();
     await w.orchestrator.run(ctx, req({ components: ['tarantool:shard-1'] }));
     expect(rec.progress).toEqual([{ component: 'tarantool:shard-1', bytesDone: 50, bytesTotal: 100, filesDone: 1, filesTotal: 2, etaSeconds: 1 }]);
-    expect(rec.messages).toContain("tarantool:shard-1 on 't1': place files ok (5 ms)");
+    expect(rec.messages).toContain("stage tarantool:shard-1 on 't1': stage files ok (5 ms)");
+    expect(rec.messages).toContain("switch tarantool:shard-1 on 't1': switch files ok (5 ms)");
     expect(rec.messages).toContain("safety snapshot 'safety-1' of site 'msk-1' taken");
   });
 
-  it('starts the writers it stopped when stopping another fails, and restores nothing', async () => {
+  it('starts the writers it stopped when stopping another fails, discards what was staged, and restores nothing', async () => {
     const w = site();
     w.agents.unitFailures.set('stop msk-1-api:50051 findface-sf-api', new UnavailableError('systemctl stop findface-sf-api timed out'));
     const { ctx } = fakeContext();
@@ -141,98 +149,105 @@ describe('RestoreOrchestrator.run', () => {
       "could not stop findface-sf-api on host 'api' of site 'msk-1': systemctl stop findface-sf-api timed out; " +
         'nothing was restored and the writers were started again (db: findface-security)',
     );
-    expect(w.calls).toEqual(['repository msk-1', 'stop msk-1-db:50051 findface-security', 'stop msk-1-api:50051 findface-sf-api', 'start msk-1-db:50051 findface-security']);
+    expect(w.calls).toEqual(['repository msk-1', ...STAGE, ...STOP, 'start msk-1-db:50051 findface-security', ...FINISH.map((c) => c.replace('finish', 'discard'))]);
   });
 
-  it('is cancelled between components through the job signal', async () => {
+  it('is cancelled through the job signal: what was staged is discarded and no writer is stopped', async () => {
     const w = site();
     const { ctx, abort } = fakeContext();
     const restore = w.agents.restore.bind(w.agents);
     w.agents.restore = async (...args: Parameters<typeof restore>) => {
       const steps = await restore(...args);
-      abort.abort(); // the controller shuts down while the first component finishes
+      abort.abort(); // the controller shuts down while the first component is staged
       return steps;
     };
     const err = await failure(w.orchestrator.run(ctx, req({ noSafetySnapshot: true })));
-    expect(err).toBeInstanceOf(RestoreFailedError);
     expect((err as FfkError).code).toBe('CANCELLED');
-    expect((err as RestoreFailedError).cause).toBeInstanceOf(CancelledError);
-    // Shards and uploads run in parallel (one per host); the cancellation stops the restore before PostgreSQL.
-    expect(err.message).toContain("restore job 'j-restore-1' was cancelled before restoring postgres:main");
-    expect(w.calls.filter((c) => c.startsWith('restore '))).toEqual([
-      'restore msk-1-t1:50051 tarantool:shard-1',
-      'restore msk-1-t2:50051 tarantool:shard-2',
-      'restore msk-1-up:50051 uploads:uploads',
-    ]);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(err.message).toBe("restore job 'j-restore-1' was cancelled before stopping the writers");
+    expect(w.calls).toEqual(['repository msk-1', ...STAGE, ...FINISH.map((c) => c.replace('finish', 'discard'))]);
   });
 });
 
-describe('failure in the middle and resume', () => {
-  const SHARD2_FAILED = "restore of tarantool:shard-2 stopped at step 'place checkpoint files': disk full; the shard's previous files were put back";
+describe('failure in a phase, and resume', () => {
+  const DISCARD = FINISH.map((c) => c.replace('finish', 'discard'));
+  const SHARD2_FAILED = "restore of tarantool:shard-2 stopped at step 'fetch': ciphertext verification failed";
 
-  it('stops at the failing component naming it, keeps writers stopped, and resume restores only the rest', async () => {
+  it('a failed stage changes nothing: the writers are never stopped, what was staged is discarded; resume runs it all again', async () => {
     const w = site();
-    w.agents.restoreFailures.set('tarantool:shard-2', { times: 1, error: new UnavailableError(SHARD2_FAILED) });
+    w.agents.restoreFailures.set('stage tarantool:shard-2', { times: 1, error: new IllegalStateError(SHARD2_FAILED) });
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
     expect(err).toBeInstanceOf(RestoreFailedError);
-    expect(err).toMatchObject({ stage: 'restore', component: 'tarantool:shard-2', host: 't2', code: 'UNAVAILABLE' });
+    expect(err).toMatchObject({ stage: 'stage', component: 'tarantool:shard-2', host: 't2', code: 'ILLEGAL_STATE' });
     expect(err.message).toBe(
-      `restore of component 'tarantool:shard-2' on host 't2' of site 'msk-1' failed: ${SHARD2_FAILED}; ` +
-        '2 of 4 components restored (tarantool:shard-1, uploads:uploads); writers still stopped: db: findface-security, api: findface-sf-api; ' +
-        "continue with 'ffkeeper restore --resume j-restore-1'",
+      `staging component 'tarantool:shard-2' on host 't2' failed: ${SHARD2_FAILED}; ` +
+        "nothing on site 'msk-1' was changed and its writers were never stopped; what was staged is removed",
     );
-    // Hosts restore in parallel: uploads (another host) still finished; PostgreSQL never started.
-    expect(w.calls).toEqual(FULL_RUN.slice(0, 7));
+    expect(w.calls).toEqual([...FULL_RUN.slice(0, 2), ...STAGE, ...DISCARD]);
     const progress = first.ctx.detail.progress as RestoreProgress;
-    expect(progress.finished.map((f) => f.component).sort()).toEqual(['tarantool:shard-1', 'uploads:uploads']);
-    expect(progress.failed).toEqual({ component: 'tarantool:shard-2', host: 't2', stage: 'restore', message: SHARD2_FAILED });
+    expect(progress.finished).toEqual([]);
+    expect(progress.stoppedWriters).toEqual([]);
+    expect(progress.failed).toEqual({ component: 'tarantool:shard-2', host: 't2', stage: 'stage', message: SHARD2_FAILED });
 
-    // The controller restarts; the shard's agent comes back on another port.
-    w.fleet.add('msk-1', 't2', [{ kind: 'tarantool', name: 'shard-2', host: '127.0.0.1', port: 3301, memtxDir: '/m', walDir: '/w', unit: 'tarantool@shard-2' }], {
-      address: 'msk-1-t2:50099',
-    });
     w.calls.length = 0;
     const second = fakeContext(persisted(first.ctx.detail));
     const outcome = await w.orchestrator.resume(second.ctx);
-    expect(w.calls).toEqual([
-      'repository msk-1',
-      'stop msk-1-db:50051 findface-security',
-      'stop msk-1-api:50051 findface-sf-api',
-      'restore msk-1-t2:50099 tarantool:shard-2',
-      'restore msk-1-db:50051 postgres:main',
-      'start msk-1-api:50051 findface-sf-api',
-      'check msk-1-db:50051',
-    ]);
+    expect(w.calls).toEqual(FULL_RUN.slice(1));
     expect(outcome.safetySnapshotId).toBe('safety-1');
-    expect(outcome.components.map((c) => c.component)).toEqual(['tarantool:shard-1', 'uploads:uploads', 'tarantool:shard-2', 'postgres:main']);
-    expect(outcome.integrity.errors).toBe(0);
     expect((second.ctx.detail.progress as RestoreProgress).failed).toBeUndefined();
-    expect(second.rec.steps[0]).toBe('resume');
     expect(second.rec.messages[0]).toBe(
-      "resuming the restore of snapshot 'c-0100' into site 'msk-1': 2 of 4 components left (tarantool:shard-2, postgres:main)",
+      "resuming the restore of snapshot 'c-0100' into site 'msk-1': 4 of 4 components left (tarantool:shard-1, tarantool:shard-2, uploads:uploads, postgres:main)",
     );
   });
 
-  it('starts the writers again when the first component fails; resume does not take a second safety snapshot', async () => {
+  it('a failed switch puts back every component already switched, discards the rest and starts the writers: the site is as it was', async () => {
     const w = site();
-    for (const ref of ['tarantool:shard-1', 'tarantool:shard-2', 'uploads:uploads']) {
-      w.agents.restoreFailures.set(ref, { times: 1, error: new Error('repository locked') });
-    }
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('agent restarted') });
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
-    expect(err).toBeInstanceOf(RestoreFailedError);
-    expect((err as FfkError).code).toBe('INTERNAL');
+    expect(err).toMatchObject({ stage: 'switch', component: 'tarantool:shard-2', host: 't2', code: 'UNAVAILABLE' });
     expect(err.message).toBe(
-      "restore of component 'tarantool:shard-1' on host 't1' of site 'msk-1' failed: repository locked; " +
-        'nothing was restored and the writers were started again (api: findface-sf-api, db: findface-security); ' +
-        "continue with 'ffkeeper restore --resume j-restore-1'",
+      "switching in component 'tarantool:shard-2' on host 't2' failed: agent restarted; " +
+        "the components already switched were put back (tarantool:shard-1, uploads:uploads, postgres:main); site 'msk-1' is as it was before the restore; " +
+        'nothing was restored and the writers were started again (api: findface-sf-api, db: findface-security)',
     );
-    expect(w.calls.slice(-2)).toEqual(['start msk-1-api:50051 findface-sf-api', 'start msk-1-db:50051 findface-security']);
+    // Every component switches at once; those that did are put back, newest first.
+    expect(w.calls).toEqual([
+      ...FULL_RUN.slice(0, 2),
+      ...STAGE,
+      ...STOP,
+      ...SWITCH,
+      'rollback msk-1-db:50051 postgres:main',
+      'rollback msk-1-up:50051 uploads:uploads',
+      'rollback msk-1-t1:50051 tarantool:shard-1',
+      'discard msk-1-t2:50051 tarantool:shard-2',
+      ...START,
+    ]);
+    const progress = first.ctx.detail.progress as RestoreProgress;
+    expect(progress.finished).toEqual([]);
+    expect(progress.stoppedWriters).toEqual([]);
+    expect(progress.writersStoppedMs).toBeGreaterThanOrEqual(0);
+
     w.calls.length = 0;
-    const second = fakeContext(persisted(first.ctx.detail));
-    await w.orchestrator.resume(second.ctx);
+    const outcome = await w.orchestrator.resume(fakeContext(persisted(first.ctx.detail)).ctx);
     expect(w.calls).toEqual(FULL_RUN.slice(1));
+    expect(outcome.components.map((c) => c.component)).toEqual(['tarantool:shard-1', 'tarantool:shard-2', 'uploads:uploads', 'postgres:main']);
+  });
+
+  it('keeps the writers stopped and says so when putting a switched component back fails', async () => {
+    const w = site();
+    w.agents.restoreFailures.set('switch postgres:main', { times: 1, error: new IllegalStateError("findface-security migrate failed") });
+    w.agents.restoreFailures.set('rollback uploads:uploads', { times: 1, error: new UnavailableError('disk gone') });
+    const first = fakeContext();
+    const err = await failure(w.orchestrator.run(first.ctx, req()));
+    expect(err.message).toBe(
+      "switching in component 'postgres:main' on host 'db' failed: findface-security migrate failed; " +
+        'the components already switched were put back (tarantool:shard-1, tarantool:shard-2, uploads:uploads); ' +
+        "PUTTING BACK FAILED: rolling back uploads:uploads on host 'up' failed: disk gone; writers still stopped: db: findface-security, api: findface-sf-api",
+    );
+    expect(w.calls.filter((c) => c.startsWith('start'))).toEqual([]);
+    expect((first.ctx.detail.progress as RestoreProgress).stoppedWriters).toHaveLength(2);
   });
 
   it('takes the safety snapshot on resume when the run stopped before it was taken', async () => {

@@ -1,7 +1,8 @@
 /**
  * The restore orchestrator (DESIGN.md §6): selects a sealed snapshot, maps its components onto the
- * target site's agents, and restores them under a job — safety snapshot first, writers stopped,
- * Tarantool shards and upload directories before PostgreSQL, writers started, integrity checked.
+ * target site's agents, and restores them under a job — safety snapshot first, every component staged
+ * while the site runs, writers stopped, every component switched in, writers started, integrity checked
+ * (execute.ts).
  * Every step is recorded in the job's detail, so an interrupted or failed restore can be resumed.
  * Free of transports: it talks to agents through `AgentClient` and takes snapshots through `SnapshotTaker`.
  */
@@ -89,6 +90,7 @@ export class RestoreOrchestrator {
       ...state,
       deps: { ...rest, logger: logger.child({ jobId: ctx.id, site: state.plan.targetSite }) },
       notes: [],
+      startedAt: Date.now(),
     };
   }
 }

@@ -37,14 +37,22 @@ describe('RestoreOrchestrator.plan', () => {
     ]);
     expect(plan.steps.map((s) => `${s.host} ${s.action}`)).toEqual([
       "* take a safety snapshot of site 'msk-1'",
+      "t1 stage from snapshot 'c-0100' while the site runs",
+      "t2 stage from snapshot 'c-0100' while the site runs",
+      "up stage from snapshot 'c-0100' while the site runs",
+      "db stage from snapshot 'c-0100' while the site runs",
       'db stop findface-security',
       'api stop findface-sf-api',
-      "t1 restore from snapshot 'c-0100'",
-      "t2 restore from snapshot 'c-0100'",
-      "up restore from snapshot 'c-0100'",
-      "db restore from snapshot 'c-0100'",
-      // findface-security is started by the PostgreSQL restore itself
+      't1 switch the staged copy in (the current one moved aside)',
+      't2 switch the staged copy in (the current one moved aside)',
+      'up switch the staged copy in (the current one moved aside)',
+      'db switch the staged copy in (the current one moved aside)',
       'api start findface-sf-api',
+      'db start findface-security',
+      't1 delete what was moved aside',
+      't2 delete what was moved aside',
+      'up delete what was moved aside',
+      'db delete what was moved aside',
       "* integrity check of site 'msk-1'",
     ]);
     expect(w.calls).toEqual([]);
@@ -78,7 +86,7 @@ describe('RestoreOrchestrator.plan', () => {
       'postgres:main: db→s-db scratch-s-db:50051',
     ]);
     expect(plan.notes).toContain("restoring site 'msk-1's snapshot 'c-0100' into another site, 'scratch'");
-    expect(plan.steps).toContainEqual({ host: 's-t1', component: 'tarantool:shard-1', action: "restore from snapshot 'c-0100' (taken on msk-1/t1)" });
+    expect(plan.steps).toContainEqual({ host: 's-t1', component: 'tarantool:shard-1', action: "stage from snapshot 'c-0100' (taken on msk-1/t1) while the site runs" });
   });
 
   it('prefers the manifest host when several hosts of the target serve the same component', async () => {
@@ -94,7 +102,7 @@ describe('RestoreOrchestrator.plan', () => {
     standardSite(w.fleet, 'msk-1');
     const plan = await w.orchestrator.plan(req({ noSafetySnapshot: true }));
     expect(plan.safetySnapshot).toBe(false);
-    expect(plan.steps[0]?.action).toBe('stop findface-security');
+    expect(plan.steps[0]?.action).toBe("stage from snapshot 'c-0100' while the site runs");
     expect(plan.notes).toContain("no safety snapshot of site 'msk-1' is taken: its current data cannot be restored afterwards");
   });
 

@@ -101,9 +101,13 @@ export interface RestoreOutcome {
   components: ComponentOutcome[];
   /** Writer units stopped for the restore and started again, as `host: unit`. */
   writersRestarted: string[];
+  /** How long the site's writers were stopped (its downtime), ms. */
+  writersStoppedMs: number;
+  /** How long the restore (this run or resume of it) took, ms. */
+  durationMs: number;
   integrity: IntegrityOutcome;
   notes: string[];
 }
 
 /** Restore stages, as job steps and in errors. */
-export type RestoreStage = 'plan' | 'safety-snapshot' | 'stop-writers' | 'restore' | 'start-writers' | 'integrity-check';
+export type RestoreStage = 'plan' | 'safety-snapshot' | 'restore' | 'stage' | 'stop-writers' | 'switch' | 'start-writers' | 'integrity-check';

@@ -19,11 +19,13 @@ import type {
   SandboxResource,
   SandboxRestoreContext,
   SandboxRestoreReport,
+  StagedComponent,
   UploadContext,
 } from '../types.js';
 import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
+import { stagePostgres } from './staged.js';
 import { withTimeout } from '../../../../shared/timeout.js';
 import { uploadDump } from './upload.js';
 
@@ -200,6 +202,13 @@ export class PostgresDriver implements ComponentDriver {
     const { server, loader, app, services } = this.ports;
     const settings = { ref: this.ref, database, owner, units, verify: this.options.restoreVerify ?? 'open', progressIntervalMs: 1000 };
     return restorePostgres({ server, loader, app, services }, settings, ctx);
+  }
+
+  /** The stage of a two-phase restore: the dump loaded into a staging database beside the live one; see staged.ts. */
+  stage(ctx: RestoreContext): Promise<StagedComponent> {
+    const { database, owner, units } = this.options;
+    const { server, loader, app, services } = this.ports;
+    return stagePostgres({ server, loader, app, services }, { ref: this.ref, database, owner, units, progressIntervalMs: 1000 }, ctx);
   }
 
   /** The dump loaded into a scratch database (verify drill); see sandbox.ts. */

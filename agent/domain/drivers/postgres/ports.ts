@@ -59,6 +59,12 @@ export interface DatabaseServer {
   roleExists(role: string): Promise<boolean>;
   /** Terminates the database's remaining backends and drops it; no error when it does not exist. */
   dropDatabase(database: string): Promise<void>;
+  /**
+   * Terminates the database's backends and renames it (`ALTER DATABASE … RENAME TO …`); throws naming
+   * both when `from` does not exist or `to` does.
+   */
+  renameDatabase(from: string, to: string): Promise<void>;
+  databaseExists(database: string): Promise<boolean>;
   /** `CREATE DATABASE … WITH OWNER … ENCODING 'UTF-8' LC_COLLATE='C.UTF-8' LC_CTYPE='C.UTF-8' TEMPLATE template0`. */
   createDatabase(request: { database: string; owner: string }): Promise<void>;
   /**

@@ -46,7 +46,7 @@ async function restoreWith(fault?: FaultPoint): Promise<{ shard: FakeShard; erro
   }
 }
 
-const HAPPY = ['check-artifact', 'inspect', 'fetch', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside'];
+const HAPPY = ['check-artifact', 'fetch', 'inspect', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside', 'remove-staging'];
 const FULL_ROLLBACK = ['rollback:stop-unit', 'rollback:put-back', 'rollback:start-unit', 'rollback:confirm'];
 
 describe('tarantool restore: steps and rollback', () => {
@@ -95,7 +95,7 @@ describe('tarantool restore: steps and rollback', () => {
   it('reports but does not undo a confirmed restore whose old files cannot be deleted', async () => {
     const { error, steps, shard } = await restoreWith('files.discard');
     expect(error).toBeUndefined();
-    expect(steps).toEqual([...HAPPY.slice(0, -1), 'discard-aside!']);
+    expect(steps).toEqual([...HAPPY.slice(0, -2), 'discard-aside!', 'remove-staging']);
     expect(shard.liveSnap).toBe(90);
   });
 
@@ -117,9 +117,9 @@ describe('tarantool restore: steps and rollback', () => {
     const err = (await driverOn(shard)
       .restore({ jobId: 'j', artifact: artifactAt(90), repository, logger, signal: abort.signal })
       .catch((e: unknown) => e)) as ShardRestoreError;
-    expect(err.step).toBe('stop-unit');
+    expect(err.step).toBe('inspect');
     expect(err.code).toBe('CANCELLED');
-    expect(err.message).toContain("restore of tarantool:shard-001 was cancelled before step 'stop-unit'");
+    expect(err.message).toContain("restore of tarantool:shard-001 was cancelled before step 'inspect'");
     expect(shard.log.some((l) => l.startsWith('stop') || l.startsWith('start'))).toBe(false);
   });
 

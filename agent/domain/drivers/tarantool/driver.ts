@@ -21,9 +21,10 @@ import type {
   SandboxResource,
   SandboxRestoreContext,
   SandboxRestoreReport,
+  StagedComponent,
   UploadContext,
 } from '../types.js';
-import { restoreShard, type ShardRestoreDeps } from './restore.js';
+import { restoreShard, stageShard, type ShardRestoreDeps } from './restore.js';
 import { releaseShardSandbox, restoreShardSandbox, type ScratchInstances } from './sandbox.js';
 import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
 import { uploadCheckpoint, type TarantoolCut } from './upload.js';
@@ -166,6 +167,11 @@ export class TarantoolShardDriver implements ComponentDriver {
 
   restore(ctx: RestoreContext): Promise<RestoreReport> {
     return restoreShard(this.restoreDeps(), ctx);
+  }
+
+  /** The stage of a two-phase restore: the checkpoint files fetched beside the live ones; see restore.ts. */
+  stage(ctx: RestoreContext): Promise<StagedComponent> {
+    return stageShard(this.restoreDeps(), ctx);
   }
 
   /** Checkpoint files placed in the sandbox and a scratch instance started from them; see sandbox.ts. */

@@ -13,6 +13,8 @@ export class ShardRestoreError extends FfkError {
   readonly report: RestoreReport;
   /** True when the previous files and unit state were restored after the failure. */
   readonly rolledBack: boolean;
+  /** What the rollback did, as the message ends. */
+  readonly rollback: string;
 
   constructor(options: { component: string; step: string; cause: unknown; report: RestoreReport; rollback: string }) {
     const detail = options.cause instanceof Error ? options.cause.message : String(options.cause);
@@ -21,6 +23,13 @@ export class ShardRestoreError extends FfkError {
     this.component = options.component;
     this.step = options.step;
     this.report = options.report;
+    this.rollback = options.rollback;
     this.rolledBack = options.report.steps.every((s) => !s.step.startsWith('rollback:') || s.ok);
+  }
+
+  /** The same failure with `earlier` steps (a stage's) before its own in the report. */
+  after(earlier: RestoreReport): ShardRestoreError {
+    const report = { component: this.component, steps: [...earlier.steps, ...this.report.steps] };
+    return new ShardRestoreError({ component: this.component, step: this.step, cause: this.cause, report, rollback: this.rollback });
   }
 }

@@ -1,9 +1,10 @@
 /**
- * Physical restore of one shard (DESIGN.md §6): fetch the checkpoint files from the repository into a
- * staging directory on the shard's filesystem (before anything is stopped), stop the unit and check it
- * is down, move the current memtx/wal/vinyl files aside, place the checkpoint files, start the unit and
- * confirm it recovered exactly the cut's checkpoint (signature and vclock); only then are the moved-aside
- * files deleted. Any failure from the stop on puts the old files back and the unit in its previous
+ * Physical restore of one shard (DESIGN.md §6), in two phases. Stage (`stageShard`, the shard running):
+ * fetch the checkpoint files from the repository into a staging directory on the shard's filesystem and
+ * check the `.snap` is the cut's. Switch: stop the unit and check it is down, move the current
+ * memtx/wal/vinyl files aside, place the checkpoint files, start the unit and confirm it recovered exactly
+ * the cut's checkpoint (signature and vclock). Finish deletes the moved-aside files; rollback (after a
+ * switch) puts them back. `restoreShard` runs the phases in one call. Any failure from the stop on puts the old files back and the unit in its previous
  * state, and the error names the failed step. With `targetDir` the files are only placed there
  * (`<targetDir>/memtx`, `<targetDir>/vinyl`) for a sandbox instance; the live shard is not touched.
  */
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { CancelledError, IllegalStateError, ValidationError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
-import type { RestoreContext, RestoreReport, RestoreStepReport } from '../types.js';
+import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
 import { formatVclock, relocate, sameVclock, snapSignature, type DataDirs } from './checkpoint-files.js';
 import { ShardRestoreError } from './errors.js';
 import type { AsideSet, ShardAdmin, ShardFiles, ShardInfo, StagedFile } from './ports.js';
@@ -75,31 +76,124 @@ class Steps {
 
 /** Restores the artifact onto the live shard (or into `ctx.targetDir`). Throws `ShardRestoreError`. */
 export async function restoreShard(deps: ShardRestoreDeps, ctx: RestoreContext): Promise<RestoreReport> {
+  if (ctx.targetDir === undefined) return restoreLive(deps, ctx);
   const log = ctx.logger.child({ component: deps.ref, jobId: ctx.jobId });
   const steps = new Steps(deps.ref, log, ctx);
-  const label = ctx.jobId.replace(/[^A-Za-z0-9_-]/g, '_');
-  let staging: string | undefined;
-  const state: LiveState = { wasActive: false, before: undefined, aside: undefined };
   try {
     const plan = await steps.run('check-artifact', async () => checkArtifact(deps.ref, ctx), (p) => `checkpoint ${p.cut.signature}`);
-    if (ctx.targetDir !== undefined) {
-      const to = { memtx: path.join(ctx.targetDir, 'memtx'), vinyl: path.join(ctx.targetDir, 'vinyl') };
-      await fetchAndPlace(steps, deps, ctx, plan, to, label);
-      return steps.report;
-    }
-    await steps.run('inspect', () => inspect(deps, state), (st) => `${deps.unit} ${st.wasActive ? 'active' : 'inactive'}, ` +
-      (st.before ? `signature ${st.before.signature}` : 'shard not answering'));
-    const live = { memtx: deps.dirs.memtx, vinyl: deps.dirs.vinyl ?? state.before?.dirs.vinyl ?? plan.backedUp.vinyl };
-    const fetched = await fetch(steps, deps, ctx, plan, live, label);
-    staging = fetched.staging;
-    await runLive(steps, deps, plan, fetched.files, { live, label, state });
+    const to = { memtx: path.join(ctx.targetDir, 'memtx'), vinyl: path.join(ctx.targetDir, 'vinyl') };
+    await fetchAndPlace(steps, deps, ctx, plan, to, labelOf(ctx.jobId));
     return steps.report;
   } catch (err) {
-    const step = steps.failedStep ?? 'restore';
-    const rollback = ctx.targetDir !== undefined ? 'the live shard was not touched' : await rollBack(steps, deps, state, step);
-    throw new ShardRestoreError({ component: deps.ref, step, cause: err, report: steps.report, rollback });
-  } finally {
-    if (staging !== undefined) await deps.files.removeDir(staging).catch((err: unknown) => log.warn({ err, staging }, 'staging directory not removed'));
+    throw new ShardRestoreError({ component: deps.ref, step: steps.failedStep ?? 'restore', cause: err, report: steps.report, rollback: 'the live shard was not touched' });
+  }
+}
+
+/** In one call: stage, switch, finish (the one-call form of the two phases). */
+async function restoreLive(deps: ShardRestoreDeps, ctx: RestoreContext): Promise<RestoreReport> {
+  const staged = await stageShard(deps, ctx);
+  const phase = { jobId: ctx.jobId, logger: ctx.logger, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
+  const reports = [staged.report];
+  try {
+    reports.push(await staged.switchIn(phase));
+  } catch (err) {
+    await staged.discard(phase).catch(() => undefined);
+    throw err instanceof ShardRestoreError ? err.after(staged.report) : err;
+  }
+  reports.push(await staged.finish(phase));
+  return { component: deps.ref, steps: reports.flatMap((r) => r.steps) };
+}
+
+const labelOf = (jobId: string): string => jobId.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/**
+ * The stage of a two-phase restore: the artifact checked and its checkpoint files fetched into a staging
+ * directory beside the live memtx directory (same filesystem: the switch moves them by rename). The
+ * running shard is not touched. Throws `ShardRestoreError`.
+ */
+export async function stageShard(deps: ShardRestoreDeps, ctx: RestoreContext): Promise<StagedComponent> {
+  if (ctx.targetDir !== undefined) throw new ValidationError(`${deps.ref}: a staged restore goes into place, not into a target directory`, { field: 'targetDir' });
+  const log = ctx.logger.child({ component: deps.ref, jobId: ctx.jobId });
+  const steps = new Steps(deps.ref, log, ctx);
+  try {
+    const plan = await steps.run('check-artifact', async () => checkArtifact(deps.ref, ctx), (p) => `checkpoint ${p.cut.signature}`);
+    const running = await deps.admin.info().catch(() => undefined);
+    const live = { memtx: deps.dirs.memtx, vinyl: deps.dirs.vinyl ?? running?.dirs.vinyl ?? plan.backedUp.vinyl };
+    const fetched = await fetch(steps, deps, ctx, plan, live, labelOf(ctx.jobId));
+    return new StagedShard(deps, plan, live, fetched, steps.report);
+  } catch (err) {
+    throw new ShardRestoreError({ component: deps.ref, step: steps.failedStep ?? 'stage', cause: err, report: steps.report, rollback: 'nothing on the shard was changed' });
+  }
+}
+
+/** A shard's checkpoint files staged beside it, waiting for the switch. */
+class StagedShard implements StagedComponent {
+  readonly ref: string;
+  private state: LiveState | undefined;
+
+  constructor(
+    private readonly deps: ShardRestoreDeps,
+    private readonly plan: Plan,
+    private readonly live: DataDirs,
+    private readonly fetched: { staging: string; files: StagedFile[] },
+    readonly report: RestoreReport,
+  ) {
+    this.ref = deps.ref;
+  }
+
+  private steps(ctx: PhaseContext): Steps {
+    return new Steps(this.ref, ctx.logger.child({ component: this.ref, jobId: ctx.jobId }), ctx);
+  }
+
+  /** Stop, move the live files aside, place the staged ones, start, confirm the cut's checkpoint; a failure puts the shard back. */
+  async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
+    const { deps } = this;
+    const steps = this.steps(ctx);
+    const state: LiveState = { wasActive: false, before: undefined, aside: undefined };
+    try {
+      await steps.run('inspect', () => inspect(deps, state), (st) => `${deps.unit} ${st.wasActive ? 'active' : 'inactive'}, ` +
+        (st.before ? `signature ${st.before.signature}` : 'shard not answering'));
+      await runLive(steps, deps, this.plan, this.fetched.files, { live: this.live, label: labelOf(ctx.jobId), state });
+    } catch (err) {
+      const step = steps.failedStep ?? 'switch';
+      throw new ShardRestoreError({ component: this.ref, step, cause: err, report: steps.report, rollback: await rollBack(steps, deps, state, step) });
+    }
+    this.state = state;
+    return steps.report;
+  }
+
+  /** The previous files back, the unit as it was before the switch; the staging removed. */
+  async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = this.steps(ctx);
+    const state = this.state;
+    if (state?.aside === undefined) throw new IllegalStateError(`${this.ref} was not switched in: there is nothing to roll back`);
+    const outcome = await rollBack(steps, this.deps, state, 'switch');
+    if (outcome.startsWith('ROLLBACK FAILED')) {
+      throw new ShardRestoreError({ component: this.ref, step: 'rollback', cause: new IllegalStateError(outcome), report: steps.report, rollback: outcome });
+    }
+    this.state = undefined;
+    await this.removeStaging(steps);
+    return steps.report;
+  }
+
+  /** Deletes the moved-aside files and the staging; a failure is reported, never thrown (the restore is confirmed). */
+  async finish(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = this.steps(ctx);
+    const aside = this.state?.aside;
+    this.state = undefined;
+    if (aside) await steps.run('discard-aside', () => this.deps.files.discard(aside), () => asideSummary(aside)).catch(() => undefined);
+    await this.removeStaging(steps).catch(() => undefined);
+    return steps.report;
+  }
+
+  async discard(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = this.steps(ctx);
+    await this.removeStaging(steps);
+    return steps.report;
+  }
+
+  private async removeStaging(steps: Steps): Promise<void> {
+    await steps.run('remove-staging', () => this.deps.files.removeDir(this.fetched.staging), () => this.fetched.staging);
   }
 }
 
@@ -116,10 +210,6 @@ async function runLive(steps: Steps, deps: ShardRestoreDeps, plan: Plan, files: 
   await steps.run('place', () => deps.files.place(files), () => `${files.length} file(s)`);
   await steps.run('start-unit', () => deps.services.start(deps.unit), () => `${deps.unit} started`);
   await steps.run('confirm-vclock', () => confirmCheckpoint(deps, plan.cut), (info) => `signature ${info.signature}, vclock ${formatVclock(info.vclock)}`);
-  const aside = o.state.aside;
-  o.state.aside = undefined;
-  // The restore is confirmed: a failure to delete the old files is reported, not rolled back.
-  await steps.run('discard-aside', () => deps.files.discard(aside)).catch(() => undefined);
 }
 
 async function inspect(deps: ShardRestoreDeps, state: LiveState): Promise<LiveState> {

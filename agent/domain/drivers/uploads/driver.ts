@@ -30,11 +30,12 @@ import type {
   RestoreReport,
   SandboxRestoreContext,
   SandboxRestoreReport,
+  StagedComponent,
   UploadContext,
 } from '../types.js';
 import { SHIELD_NAME, isReservedName } from './layout.js';
 import type { DeletionShield, RestoreArea, ShieldCounts, ShieldHealth, ShieldSettle, UploadTree } from './ports.js';
-import { restoreUploads, targetRoots, type UploadsRestoreInput } from './restore.js';
+import { restoreUploads, stageUploads, targetRoots, type UploadsRestoreInput } from './restore.js';
 import { isUnder, selectForBackup, type BackupSelection } from './selection.js';
 
 /** How an uploads driver is built (see `agent/adapters/uploads/factory.ts` for the wiring from config). */
@@ -413,6 +414,11 @@ export class UploadsDriver implements ComponentDriver {
   /** Restores into place, or below `ctx.targetDir`; see restore.ts. */
   async restore(ctx: RestoreContext): Promise<RestoreReport> {
     return restoreUploads(this.restoreInput(ctx));
+  }
+
+  /** The stage of a two-phase restore: every root staged beside it and checked; see restore.ts. */
+  stage(ctx: RestoreContext): Promise<StagedComponent> {
+    return stageUploads(this.restoreInput(ctx));
   }
 
   /**

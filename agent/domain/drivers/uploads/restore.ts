@@ -22,7 +22,7 @@
 import path from 'node:path';
 import { ConflictError, ValidationError } from '../../../../shared/errors.js';
 import type { RestoreSummary } from '../../../../shared/repository/repository.js';
-import type { RestoreContext, RestoreReport, RestoreStepReport } from '../types.js';
+import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
 import { SymlinkChecker, entryProblem } from './entry-check.js';
 import { RestoreStepFailedError, UnsafeEntryError } from './errors.js';
 import { SHIELD_NAME, asideName, isReservedName, stagingName } from './layout.js';
@@ -42,32 +42,38 @@ export interface UploadsRestoreInput {
   shield?: DeletionShield;
 }
 
+/** Where a run of steps reports to. */
+type StepSink = Pick<RestoreContext, 'logger' | 'onProgress'>;
+
 /** Runs steps in order, reports each, and turns the first failure into a `RestoreStepFailedError`. */
 class Steps {
   readonly done: RestoreStepReport[] = [];
 
-  constructor(private readonly input: UploadsRestoreInput) {}
+  constructor(
+    private readonly ref: string,
+    private readonly sink: StepSink,
+  ) {}
 
   async run<T>(step: string, fn: () => Promise<T>, describe?: (result: T) => string): Promise<T> {
-    const { ctx, ref } = this.input;
+    const { sink, ref } = this;
     const started = Date.now();
-    ctx.onProgress?.({ component: ref, step, message: 'started' });
+    sink.onProgress?.({ component: ref, step, message: 'started' });
     try {
       const result = await fn();
       const detail = describe?.(result);
       this.done.push({ step, ok: true, durationMs: Date.now() - started, ...(detail ? { detail } : {}) });
-      ctx.onProgress?.({ component: ref, step, message: detail ?? 'done' });
+      sink.onProgress?.({ component: ref, step, message: detail ?? 'done' });
       return result;
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       this.done.push({ step, ok: false, durationMs: Date.now() - started, detail });
-      ctx.logger.error({ component: ref, step, err }, 'restore step failed');
+      sink.logger.error({ component: ref, step, err }, 'restore step failed');
       throw new RestoreStepFailedError({ component: ref, step, report: this.report(), cause: err });
     }
   }
 
   report(): RestoreReport {
-    return { component: this.input.ref, steps: [...this.done] };
+    return { component: this.ref, steps: [...this.done] };
   }
 }
 
@@ -191,10 +197,36 @@ async function liveRoots(input: UploadsRestoreInput, paths: Map<string, string>)
   return out;
 }
 
+/** Into place in one call: stage, switch, finish; a failed switch leaves the roots as they were. */
 async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, string>): Promise<RestoreReport> {
-  const steps = new Steps(input);
+  const staged = await stageInPlace(input, paths);
+  const phase = { jobId: input.ctx.jobId, logger: input.ctx.logger, ...(input.ctx.onProgress ? { onProgress: input.ctx.onProgress } : {}) };
+  const reports = [staged.report];
+  try {
+    reports.push(await staged.switchIn(phase));
+  } catch (err) {
+    await staged.discard(phase).catch((e: unknown) => input.ctx.logger.error({ err: e }, 'removing the staging after a failed swap failed'));
+    throw err;
+  }
+  reports.push(await staged.finish(phase));
+  return { component: input.ref, steps: reports.flatMap((r) => r.steps) };
+}
+
+/**
+ * The stage of a restore into place: each root restored into a staging directory beside it (same
+ * filesystem, so the switch is renames), the shield folded back, every entry checked. The live roots
+ * are not touched; a failure removes the stagings.
+ */
+export async function stageUploads(input: UploadsRestoreInput): Promise<StagedComponent> {
+  const paths = snapshotPaths(input);
+  snapshotIdOf(input);
+  if (input.ctx.targetDir !== undefined) throw new ValidationError(`${input.ref}: a staged restore goes into place, not into a target directory`, { field: 'targetDir' });
+  return stageInPlace(input, paths);
+}
+
+async function stageInPlace(input: UploadsRestoreInput, paths: Map<string, string>): Promise<StagedComponent> {
+  const steps = new Steps(input.ref, input.ctx);
   const roots = await steps.run('resolve roots', () => liveRoots(input, paths), (r) => r.map((x) => x.live).join(', '));
-  const swaps: SwapHandle[] = [];
   try {
     for (const r of roots) {
       const step = `stage ${r.root}`;
@@ -206,16 +238,70 @@ async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, str
     for (const r of roots) {
       await steps.run(`check ${r.root}`, () => checkStaged(input, r.stagedRoot, r.live), (n) => `${n} entries checked`);
     }
-    for (const r of roots) {
-      const aside = path.posix.join(r.live, asideName(input.ctx.jobId));
-      swaps.push(await steps.run(`swap ${r.root}`, () => input.area.swap({ live: r.live, staged: r.stagedRoot, aside, keep: isReservedName })));
-    }
   } catch (err) {
-    await rollBack(input, swaps, roots.map((r) => r.staging));
+    await rollBack(input, [], roots.map((r) => r.staging));
     throw err;
   }
-  await steps.run('cleanup', () => cleanUp(input, swaps, roots.map((r) => r.staging)), (kept) => kept);
-  return steps.report();
+  return new StagedUploads(input, roots, steps.report());
+}
+
+/** Staged roots, waiting for the switch: each swap is renames within the root's filesystem. */
+class StagedUploads implements StagedComponent {
+  readonly ref: string;
+  private swaps: SwapHandle[] = [];
+
+  constructor(
+    private readonly input: UploadsRestoreInput,
+    private readonly roots: LiveRoot[],
+    readonly report: RestoreReport,
+  ) {
+    this.ref = input.ref;
+  }
+
+  private get stagings(): string[] {
+    return this.roots.map((r) => r.staging);
+  }
+
+  /** Swaps every root; a failure undoes the swaps of this call (the stagings stay for a discard). */
+  async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = new Steps(this.ref, ctx);
+    const swaps: SwapHandle[] = [];
+    try {
+      for (const r of this.roots) {
+        const aside = path.posix.join(r.live, asideName(ctx.jobId));
+        swaps.push(await steps.run(`swap ${r.root}`, () => this.input.area.swap({ live: r.live, staged: r.stagedRoot, aside, keep: isReservedName })));
+      }
+    } catch (err) {
+      await rollBack({ ...this.input, ctx: { ...this.input.ctx, logger: ctx.logger } }, swaps, []);
+      throw err;
+    }
+    this.swaps = swaps;
+    return steps.report();
+  }
+
+  async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = new Steps(this.ref, ctx);
+    for (const s of [...this.swaps].reverse()) await steps.run(`put back ${path.posix.dirname(s.asideDir)}`, () => s.undo());
+    this.swaps = [];
+    await steps.run('remove staging', () => removeAll(this.input, this.stagings));
+    return steps.report();
+  }
+
+  async finish(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = new Steps(this.ref, ctx);
+    await steps.run('cleanup', () => cleanUp(this.input, this.swaps, this.stagings), (kept) => kept);
+    return steps.report();
+  }
+
+  async discard(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = new Steps(this.ref, ctx);
+    await steps.run('remove staging', () => removeAll(this.input, this.stagings));
+    return steps.report();
+  }
+}
+
+async function removeAll(input: UploadsRestoreInput, dirs: string[]): Promise<void> {
+  for (const dir of dirs) await input.area.remove(dir);
 }
 
 async function cleanUp(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<string> {
@@ -264,7 +350,7 @@ async function prepareTarget(input: UploadsRestoreInput, target: string): Promis
 }
 
 async function restoreToTarget(input: UploadsRestoreInput, paths: Map<string, string>, targetDir: string): Promise<RestoreReport> {
-  const steps = new Steps(input);
+  const steps = new Steps(input.ref, input.ctx);
   const target = path.posix.resolve(targetDir);
   const staging = path.posix.join(target, stagingName(input.ctx.jobId));
   await steps.run(`prepare ${target}`, () => prepareTarget(input, target));

@@ -168,6 +168,14 @@ export interface RestoreRequest {
    * instances, temp directories); the live site is not touched. Excludes target_dir.
    */
   sandboxId: string;
+  /**
+   * A two-phase restore into place (DESIGN.md §6), one phase per call: "stage" fetches and checks each
+   * artifact beside the live component (nothing live changes), "switch" moves the staged components into
+   * place (the previous ones aside), "rollback" puts a switched component's previous state back,
+   * "finish" deletes what a switch moved aside, "discard" removes what was staged and never switched.
+   * Empty = the whole restore in one call.
+   */
+  phase: string;
 }
 
 export interface RestoreStep {
@@ -2381,7 +2389,7 @@ export const UploadEvent: MessageFns<UploadEvent> = {
 };
 
 function createBaseRestoreRequest(): RestoreRequest {
-  return { jobId: "", artifacts: [], repository: undefined, targetDir: "", sandboxId: "" };
+  return { jobId: "", artifacts: [], repository: undefined, targetDir: "", sandboxId: "", phase: "" };
 }
 
 export const RestoreRequest: MessageFns<RestoreRequest> = {
@@ -2400,6 +2408,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     }
     if (message.sandboxId !== "") {
       writer.uint32(42).string(message.sandboxId);
+    }
+    if (message.phase !== "") {
+      writer.uint32(50).string(message.phase);
     }
     return writer;
   },
@@ -2457,6 +2468,14 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
             message.sandboxId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2490,6 +2509,7 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
         : isSet(object.sandbox_id)
         ? globalThis.String(object.sandbox_id)
         : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
     };
   },
 
@@ -2510,6 +2530,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     if (message.sandboxId !== "") {
       obj.sandboxId = message.sandboxId;
     }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
     return obj;
   },
 
@@ -2525,6 +2548,7 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
       : undefined;
     message.targetDir = object.targetDir ?? "";
     message.sandboxId = object.sandboxId ?? "";
+    message.phase = object.phase ?? "";
     return message;
   },
 };

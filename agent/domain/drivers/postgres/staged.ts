@@ -1,0 +1,227 @@
+/**
+ * Two-phase restore of the FindFace main database (DESIGN.md §6).
+ *
+ * Stage, while the site runs: the dump is loaded into a staging database on the same server
+ * (`<db>_ffk_stage_<hash of the job>`, owned like the live one) — ON_ERROR_STOP, one transaction, sha256
+ * and length as recorded, foreign keys the rows violate left NOT VALID and named (load.ts). The live
+ * database, pgbouncer and findface-security are not touched; a failure drops the staging database.
+ *
+ * Switch, with the writers stopped: stop findface-security (already stopped by the controller) and
+ * pgbouncer, rename the live database aside (`<db>_ffk_aside_<hash>`) and the staging one into its name,
+ * start pgbouncer, run FindFace's post-load commands (migrate, create_groups, create_default_user).
+ * findface-security is left stopped: the controller starts it with the other writers. A failure renames
+ * back what was renamed and starts pgbouncer (and findface-security if this call stopped it).
+ *
+ * Rollback (after a switch): the restored database back under the staging name, the aside one back into
+ * place, the units as they were before the switch, the restored one dropped. Finish: the aside database
+ * dropped. Discard (never switched): the staging database dropped.
+ */
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../../../../shared/errors.js';
+import type { ServiceManager } from '../../ports.js';
+import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent } from '../types.js';
+import { dumpSourceOf, type DumpSource } from './dump-source.js';
+import { loadDump } from './load.js';
+import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
+import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
+import { Sha256Stream } from './streams.js';
+
+export interface StagedRestoreSettings {
+  /** `postgres:<name>` */
+  ref: string;
+  /** The live database. */
+  database: string;
+  owner: string;
+  units: { app: string; pgbouncer: string };
+  /** How often load progress is reported. */
+  progressIntervalMs: number;
+}
+
+export interface StagedRestorePorts {
+  server: DatabaseServer;
+  loader: SqlLoader;
+  app: AppCommands;
+  services: ServiceManager;
+}
+
+/** The staging and aside names of a job's restore of `database` (PostgreSQL names stop at 63 bytes). */
+export function stagedNames(database: string, jobId: string): { staging: string; aside: string } {
+  const hash = createHash('sha256').update(`${database}\n${jobId}`).digest('hex').slice(0, 10);
+  const base = database.slice(0, 40);
+  return { staging: `${base}_ffk_stage_${hash}`, aside: `${base}_ffk_aside_${hash}` };
+}
+
+function runner(settings: StagedRestoreSettings, ctx: PhaseContext): StepRunner {
+  return new StepRunner({
+    component: settings.ref,
+    logger: ctx.logger,
+    ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+}
+
+/** Loads the dump into the staging database; throws `RestoreStepFailedError` naming the step (the staging database dropped). */
+export async function stagePostgres(ports: StagedRestorePorts, settings: StagedRestoreSettings, ctx: RestoreContext): Promise<StagedComponent> {
+  if (ctx.targetDir !== undefined) throw new ValidationError(`${settings.ref} restores into its database; a target directory is not supported`, { field: 'targetDir' });
+  const steps = runner(settings, ctx);
+  const run = steps.run.bind(steps);
+  const { staging } = stagedNames(settings.database, ctx.jobId);
+  let created = false;
+  try {
+    const source = await run('check artifact', async () => dumpSourceOf(ctx.artifact), (s) => `${s.file} (${s.bytes} bytes${s.sha256 ? `, sha256 ${s.sha256.slice(0, 12)}…` : ''})`);
+    await run('check tools', async () => {
+      await ports.loader.check();
+      await ports.app.check();
+    });
+    await run('check database server', async () => {
+      const info = await ports.server.check();
+      if (!(await ports.server.roleExists(settings.owner))) {
+        throw new ValidationError(`owner role '${settings.owner}' does not exist on PostgreSQL ${ports.server.address}`, { field: 'owner' });
+      }
+      return `PostgreSQL ${info.version} at ${ports.server.address}`;
+    }, (v) => v);
+    await run(`create database ${staging}`, async () => {
+      created = true;
+      await ports.server.dropDatabase(staging); // a leftover of an interrupted attempt of the same job
+      await ports.server.createDatabase({ database: staging, owner: settings.owner });
+    }, () => `owner ${settings.owner}`);
+    await run(`load ${source.file} into ${staging}`, () => load(ports, settings, ctx, staging, source), (v) => v);
+  } catch (err) {
+    if (!(err instanceof StepFailure)) throw err;
+    let outcome = `the live database '${settings.database}' was not touched`;
+    if (created) {
+      outcome += await ports.server.dropDatabase(staging).then(
+        () => `; staging database ${staging} dropped`,
+        (e: unknown) => `; dropping staging database ${staging} failed too (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+    throw new RestoreStepFailedError({ report: steps.report(), step: err.step, siteChanged: false, outcome, cause: err.error });
+  }
+  return new StagedDatabase(ports, settings, ctx.jobId, steps.report());
+}
+
+async function load(ports: StagedRestorePorts, settings: StagedRestoreSettings, ctx: RestoreContext, database: string, source: DumpSource): Promise<string> {
+  const hasher = new Sha256Stream();
+  const report = (): void =>
+    ctx.onProgress?.({
+      component: settings.ref,
+      step: 'load',
+      event: { kind: 'progress', bytesDone: hasher.bytes, bytesTotal: Math.max(hasher.bytes, source.bytes), filesDone: hasher.bytes >= source.bytes ? 1 : 0, filesTotal: 1 },
+    });
+  const timer = setInterval(report, settings.progressIntervalMs);
+  try {
+    const loaded = await loadDump({ loader: ports.loader, server: ports.server, repository: ctx.repository, database, source, hasher, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    for (const w of loaded.warnings) ctx.logger.warn({ component: settings.ref, database }, w);
+    return loaded.detail;
+  } finally {
+    clearInterval(timer);
+    report();
+  }
+}
+
+/** What a switch changed, so that it can be undone. */
+interface Switched {
+  wasActive: Record<string, boolean>;
+  asideDone: boolean;
+  swapped: boolean;
+}
+
+/** The dump loaded into the staging database, waiting for the switch. */
+class StagedDatabase implements StagedComponent {
+  readonly ref: string;
+  private readonly names: { staging: string; aside: string };
+  private switched: Switched | undefined;
+
+  constructor(
+    private readonly ports: StagedRestorePorts,
+    private readonly settings: StagedRestoreSettings,
+    jobId: string,
+    readonly report: RestoreReport,
+  ) {
+    this.ref = settings.ref;
+    this.names = stagedNames(settings.database, jobId);
+  }
+
+  async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
+    const { ports, settings, names } = this;
+    const { database, units } = settings;
+    const steps = runner(settings, ctx);
+    const run = steps.run.bind(steps);
+    const state: Switched = { wasActive: {}, asideDone: false, swapped: false };
+    try {
+      await run('check services', async () => {
+        for (const unit of [units.app, units.pgbouncer]) state.wasActive[unit] = await ports.services.isActive(unit);
+        return [units.app, units.pgbouncer].map((u) => `${u} ${state.wasActive[u] ? 'active' : 'inactive'}`).join(', ');
+      }, (v) => v);
+      await run(`stop ${units.app}`, () => ports.services.stop(units.app));
+      await run(`stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
+      await run(`rename ${database} to ${names.aside}`, () => ports.server.renameDatabase(database, names.aside));
+      state.asideDone = true;
+      await run(`rename ${names.staging} to ${database}`, () => ports.server.renameDatabase(names.staging, database));
+      state.swapped = true;
+      await run(`start ${units.pgbouncer}`, () => ports.services.start(units.pgbouncer));
+      for (const command of APP_COMMANDS) await run(`${ports.app.program} ${command}`, () => ports.app.run(command));
+    } catch (err) {
+      if (!(err instanceof StepFailure)) throw err;
+      const outcome = await this.undo(steps, state, false);
+      throw new RestoreStepFailedError({ report: steps.report(), step: err.step, siteChanged: outcome.failed, outcome: outcome.text, cause: err.error });
+    }
+    this.switched = state;
+    return steps.report();
+  }
+
+  async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = runner(this.settings, ctx);
+    const state = this.switched;
+    if (!state) throw new ValidationError(`${this.ref} was not switched in: there is nothing to roll back`, { field: 'phase' });
+    const outcome = await this.undo(steps, state, true);
+    if (outcome.failed) {
+      throw new RestoreStepFailedError({ report: steps.report(), step: 'rollback', siteChanged: true, outcome: outcome.text, cause: new Error(outcome.text) });
+    }
+    this.switched = undefined;
+    return steps.report();
+  }
+
+  /**
+   * Puts back what `state` says was changed: the restored database under the staging name, the previous
+   * one into place, the units as they were. With `dropRestored` the restored database is dropped too.
+   */
+  private async undo(steps: StepRunner, state: Switched, dropRestored: boolean): Promise<{ failed: boolean; text: string }> {
+    const { ports, settings, names } = this;
+    const { database, units } = settings;
+    const run = steps.run.bind(steps);
+    try {
+      if (state.asideDone) {
+        await run(`undo: stop ${units.app}`, () => ports.services.stop(units.app));
+        await run(`undo: stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
+      }
+      if (state.swapped) await run(`undo: rename ${database} to ${names.staging}`, () => ports.server.renameDatabase(database, names.staging));
+      state.swapped = false;
+      if (state.asideDone) await run(`undo: rename ${names.aside} to ${database}`, () => ports.server.renameDatabase(names.aside, database));
+      state.asideDone = false;
+      for (const unit of [units.pgbouncer, units.app]) {
+        if (state.wasActive[unit] && !(await ports.services.isActive(unit))) await run(`undo: start ${unit}`, () => ports.services.start(unit));
+      }
+      if (dropRestored) await run(`undo: drop ${names.staging}`, () => ports.server.dropDatabase(names.staging));
+      return { failed: false, text: `database '${database}' is back as it was before the switch` };
+    } catch (err) {
+      const why = err instanceof StepFailure && err.error instanceof Error ? err.error.message : String(err);
+      return { failed: true, text: `PUTTING BACK FAILED (${why}): the previous database is '${names.aside}' if it is not '${database}'; check by hand` };
+    }
+  }
+
+  async finish(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = runner(this.settings, ctx);
+    this.switched = undefined;
+    await steps.run(`drop ${this.names.aside}`, () => this.ports.server.dropDatabase(this.names.aside)).catch(() => undefined);
+    return steps.report();
+  }
+
+  async discard(ctx: PhaseContext): Promise<RestoreReport> {
+    const steps = runner(this.settings, ctx);
+    await steps.run(`drop ${this.names.staging}`, () => this.ports.server.dropDatabase(this.names.staging)).catch((err: unknown) => {
+      throw err instanceof StepFailure ? err.error : err;
+    });
+    return steps.report();
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Issue 13 acceptance on real processes (agents, controller, restic, PostgreSQL, Tarantool, pgbouncer),
+ * the site's writer (its findface-security unit) running throughout:
+ * - a snapshot whose PostgreSQL dump sits in a damaged pack fails in the stage: exit 8 naming the
+ *   component, the writer never stopped (same pid, still writing), nothing staged left, 0 integrity errors;
+ * - pgbouncer failing to start in the PostgreSQL switch: the shards and upload directories switched
+ *   before it are put back and the database renamed back; the writers run again; 0 integrity errors and
+ *   the live database is the one from before the restore;
+ * - an intact restore stages every component while the writer keeps writing, then switches; the downtime
+ *   (writers stopped) is printed with the restore's duration and 0 integrity errors.
+ */
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GrpcControllerApi } from '../../controller/cli/api.js';
+import { checkSiteState } from '../../deploy/dev-site/checker.js';
+import { readWriterStats, setUnitFault, startWriter, stopWriter } from '../../deploy/dev-site/index.js';
+import { unitPid } from '../../deploy/dev-site/procs.js';
+import type { SiteState } from '../../deploy/dev-site/state.js';
+import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { waitFor } from '../harness/processes.js';
+
+const SITE = 'rst-1';
+const MARKER = 'ffk_test_after_s1';
+
+interface Snap {
+  id: string;
+}
+
+function packs(repoDir: string): Map<string, number> {
+  const dir = path.join(repoDir, 'data');
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((p) => path.join(dir, p)).filter((p) => statSync(p).isFile());
+  return new Map(files.map((f) => [f, statSync(f).size]));
+}
+
+/** Flips 64 bytes in the middle of a pack file. */
+function corrupt(pack: string): void {
+  const bytes = readFileSync(pack);
+  const at = Math.floor(bytes.length / 2);
+  for (let i = at; i < Math.min(bytes.length, at + 64); i += 1) bytes[i] = (bytes[i] as number) ^ 0xff;
+  writeFileSync(pack, bytes);
+}
+
+async function sql<T extends pg.QueryResultRow>(state: SiteState, database: string, text: string): Promise<T[]> {
+  const c = new pg.Client({ host: state.postgres.host, port: state.postgres.port, user: state.postgres.superuser, database });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Databases and directories a restore stages or moves aside; none may be left after it ended. */
+async function leftovers(state: SiteState): Promise<string[]> {
+  const dbs = (await sql<{ datname: string }>(state, 'postgres', 'SELECT datname FROM pg_database')).filter((d) => d.datname.startsWith(`${state.postgres.database}_ffk_`));
+  const dirs = [state.uploads.uploadsDir, state.uploads.ffuploadDir].flatMap((d) => readdirSync(d).filter((n) => n.startsWith('.ffk-') && n !== '.ffk-shield').map((n) => path.join(d, n)));
+  return [...dbs.map((d) => `database ${d.datname}`), ...dirs];
+}
+
+describe('two-phase restore with the writer running', () => {
+  let fleet: TestFleet;
+  let state: SiteState;
+  let s1 = '';
+  let s2 = '';
+
+  beforeAll(async () => {
+    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }]);
+    state = fleet.sites.get(SITE)!;
+    // S1, then S2 that differs from it only in PostgreSQL (the writer is stopped in between), so the packs
+    // S2 adds hold only its dump.
+    await stopWriter(state);
+    s1 = (await fleet.json<{ snapshot: Snap }>('snapshot', 'create', '--site', SITE, '--wait', '--json')).snapshot.id;
+    await sql(state, state.postgres.database, `CREATE TABLE ${MARKER} (note text); INSERT INTO ${MARKER} VALUES ('written after S1')`);
+    const before = packs(path.join(fleet.repositories.root, SITE));
+    s2 = (await fleet.json<{ snapshot: Snap }>('snapshot', 'create', '--site', SITE, '--wait', '--json')).snapshot.id;
+    const added = [...packs(path.join(fleet.repositories.root, SITE))].filter(([f]) => !before.has(f)).sort((a, b) => b[1] - a[1]);
+    console.log(`S1 ${s1}, S2 ${s2}; S2 added ${added.length} pack(s): ${added.map(([f, n]) => `${path.basename(f)} ${n} B`).join(', ')}`);
+    // The largest new pack holds the dump's data (the others hold trees).
+    corrupt(added[0]![0]);
+    await startWriter(state);
+  }, 300_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('a damaged pack in the PostgreSQL dump fails the stage: exit 8, the writer never stopped, nothing changed', async () => {
+    const pid = unitPid(state.runDir, state.siteDir, 'findface-security');
+    expect(pid).toBeDefined();
+    const writesBefore = readWriterStats(state)?.writes ?? 0;
+    const r = await fleet.cli('restore', '--site', SITE, '--snapshot', s2, '--no-safety-snapshot', '--yes');
+    console.log(r.stderr.split('\n').filter((l) => /error|staging/.test(l)).join('\n'));
+    expect(r.code, r.stderr).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(r.stderr).toMatch(/staging component 'postgres:[^']+' on host '[^']+' failed: /);
+    expect(r.stderr).toContain(`nothing on site '${SITE}' was changed and its writers were never stopped`);
+    expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBe(pid);
+    await waitFor(async () => ((readWriterStats(state)?.writes ?? 0) > writesBefore ? true : undefined), 30_000);
+    expect(await leftovers(state)).toEqual([]);
+    const stats = await stopWriter(state);
+    const check = await checkSiteState(state);
+    console.log(`writer: ${stats?.writes} writes, ${stats?.errors} errors; integrity: ${check.errors} errors`);
+    expect(check.errors).toBe(0);
+    expect(await sql(state, state.postgres.database, `SELECT note FROM ${MARKER}`)).toHaveLength(1);
+  }, 240_000);
+
+  it('pgbouncer failing to start in the switch puts back every component already switched: the site is as it was', async () => {
+    await startWriter(state);
+    setUnitFault(state, 'pgbouncer', { failStarts: 1 });
+    try {
+      const r = await fleet.cli('restore', '--site', SITE, '--snapshot', s1, '--no-safety-snapshot', '--yes');
+      console.log(r.stderr.split('\n').filter((l) => /error|switch/.test(l)).join('\n'));
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(/switching in component 'postgres:[^']+' on host '[^']+' failed: /);
+      const back = /the components already switched were put back \(([^)]+)\)/.exec(r.stderr)?.[1]?.split(', ').sort();
+      expect(back).toEqual(['tarantool:shard-001', 'tarantool:shard-002', 'uploads:uploads']);
+      expect(r.stderr).toContain(`site '${SITE}' is as it was before the restore`);
+    } finally {
+      setUnitFault(state, 'pgbouncer', undefined);
+    }
+    expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBeDefined();
+    expect(await leftovers(state)).toEqual([]);
+    const stats = await stopWriter(state);
+    const check = await checkSiteState(state);
+    console.log(`writer: ${stats?.writes} writes, ${stats?.errors} errors; integrity: ${check.errors} errors`);
+    expect(check.errors).toBe(0);
+    // The live database is the one from before the restore (S1 has no such table).
+    expect(await sql(state, state.postgres.database, `SELECT note FROM ${MARKER}`)).toHaveLength(1);
+  }, 240_000);
+
+  it('an intact restore stages everything while the writer writes, then switches with the writers stopped briefly', async () => {
+    await startWriter(state);
+    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    let atStaged: { pid: number | undefined; writes: number } | undefined;
+    const writesAtStart = readWriterStats(state)?.writes ?? 0;
+    try {
+      const switchSteps: string[] = [];
+      const end = await api.restore({ site: SITE, selector: { kind: 'id', id: s1 }, components: [], noSafetySnapshot: true }, (e) => {
+        if (/^(switch |stop |start |stopped |started )/.test(e.message ?? '')) switchSteps.push(`${e.time.toISOString().slice(11, 23)} ${e.message ?? ''}`);
+        if (!atStaged && /every component staged/.test(e.message ?? '')) {
+          atStaged = { pid: unitPid(state.runDir, state.siteDir, 'findface-security'), writes: readWriterStats(state)?.writes ?? 0 };
+        }
+      });
+      expect(end.outcome?.error).toBeUndefined();
+      expect(end.outcome?.phase).toBe('Completed');
+      const job = await api.getJob(end.jobId);
+      const detail = job.detail as { writersStoppedMs?: number; integrity?: { errors: number } };
+      const total = end.time.getTime() - job.createdAt.getTime();
+      console.log(`the switch, as the job logged it:\n${switchSteps.join('\n')}`);
+      console.log(`restore of ${s1}: writers stopped for ${detail.writersStoppedMs} ms of ${total} ms; writer wrote ${(atStaged?.writes ?? 0) - writesAtStart} times while staging`);
+      // Staging happened with the writer up and writing.
+      expect(atStaged?.pid).toBeDefined();
+      expect(atStaged!.writes).toBeGreaterThan(writesAtStart);
+      expect(detail.writersStoppedMs).toBeGreaterThan(0);
+      expect(detail.writersStoppedMs).toBeLessThan(total);
+      expect(detail.integrity?.errors).toBe(0);
+    } finally {
+      api.close();
+    }
+    expect(await leftovers(state)).toEqual([]);
+    await stopWriter(state);
+    expect((await checkSiteState(state)).errors).toBe(0);
+    // S1 is back: the table made after it is gone.
+    expect(await sql(state, state.postgres.database, `SELECT to_regclass('${MARKER}')::text AS t`)).toEqual([{ t: null }]);
+  }, 240_000);
+});

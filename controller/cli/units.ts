@@ -1,22 +1,9 @@
 /** Human units for CLI output: sizes (KiB/MiB/GiB), durations (ms/s/m/h) and local date-times. */
+import { formatBytes } from '../../shared/bytes.js';
 import { formatDuration } from '../../shared/duration.js';
 
-export { formatDuration };
+export { formatBytes, formatDuration };
 
-const SIZE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
-
-/** `512 B`, `1.5 KiB`, `12.0 MiB`, `3.2 GiB` (binary units, one decimal). */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 1024) return `${Math.max(0, Math.round(bytes || 0))} B`;
-  let value = bytes;
-  let unit: string = 'B';
-  for (const u of SIZE_UNITS) {
-    if (value < 1024) break;
-    value /= 1024;
-    unit = u;
-  }
-  return `${value.toFixed(1)} ${unit}`;
-}
 
 /** An ETA in whole seconds: `5s`, `2m30s`; `?` when unknown (zero or negative). */
 export function formatEta(seconds: number): string {

@@ -60,6 +60,20 @@ async function leftovers(state: SiteState): Promise<string[]> {
   return [...dbs.map((d) => `database ${d.datname}`), ...dirs];
 }
 
+/**
+ * After a failed restore: nothing staged or moved aside is left, the writer's errors are printed, the site
+ * checks with 0 integrity errors, and its live database is the one from before the restore (S1 has no
+ * MARKER table).
+ */
+async function expectUnchanged(state: SiteState): Promise<void> {
+  expect(await leftovers(state)).toEqual([]);
+  const stats = await stopWriter(state);
+  const check = await checkSiteState(state);
+  console.log(`writer: ${stats?.writes} writes, ${stats?.errors} errors; integrity: ${check.errors} errors`);
+  expect(check.errors).toBe(0);
+  expect(await sql(state, state.postgres.database, `SELECT note FROM ${MARKER}`)).toHaveLength(1);
+}
+
 describe('two-phase restore with the writer running', () => {
   let fleet: TestFleet;
   let state: SiteState;
@@ -98,12 +112,7 @@ describe('two-phase restore with the writer running', () => {
     expect(r.stderr).toContain(`nothing on site '${SITE}' was changed and its writers were never stopped`);
     expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBe(pid);
     await waitFor(async () => ((readWriterStats(state)?.writes ?? 0) > writesBefore ? true : undefined), 30_000);
-    expect(await leftovers(state)).toEqual([]);
-    const stats = await stopWriter(state);
-    const check = await checkSiteState(state);
-    console.log(`writer: ${stats?.writes} writes, ${stats?.errors} errors; integrity: ${check.errors} errors`);
-    expect(check.errors).toBe(0);
-    expect(await sql(state, state.postgres.database, `SELECT note FROM ${MARKER}`)).toHaveLength(1);
+    await expectUnchanged(state);
   }, 240_000);
 
   it('pgbouncer failing to start in the switch puts back every component already switched: the site is as it was', async () => {
@@ -121,13 +130,7 @@ describe('two-phase restore with the writer running', () => {
       setUnitFault(state, 'pgbouncer', undefined);
     }
     expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBeDefined();
-    expect(await leftovers(state)).toEqual([]);
-    const stats = await stopWriter(state);
-    const check = await checkSiteState(state);
-    console.log(`writer: ${stats?.writes} writes, ${stats?.errors} errors; integrity: ${check.errors} errors`);
-    expect(check.errors).toBe(0);
-    // The live database is the one from before the restore (S1 has no such table).
-    expect(await sql(state, state.postgres.database, `SELECT note FROM ${MARKER}`)).toHaveLength(1);
+    await expectUnchanged(state);
   }, 240_000);
 
   it('an intact restore stages everything while the writer writes, then switches with the writers stopped briefly', async () => {

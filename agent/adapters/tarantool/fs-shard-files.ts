@@ -9,6 +9,7 @@ import { chown, cp, lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'nod
 import path from 'node:path';
 import { ConflictError, IllegalStateError } from '../../../shared/errors.js';
 import type { AsideSet, ShardFiles, StagedFile } from '../../domain/drivers/tarantool/ports.js';
+import { freeBytes } from '../free-space.js';
 
 const DATA_FILE = /^\d+\.(snap|xlog|vylog)(\.inprogress)?$/;
 const SPACE_DIR = /^\d+$/;
@@ -19,6 +20,10 @@ export function isDataEntry(name: string, isDirectory: boolean): boolean {
 }
 
 export class FsShardFiles implements ShardFiles {
+  freeBytes(dir: string): Promise<number> {
+    return freeBytes(dir);
+  }
+
   async makeStaging(nearDir: string, label: string): Promise<string> {
     const parent = path.dirname(path.resolve(nearDir));
     await mkdir(parent, { recursive: true });

@@ -10,6 +10,7 @@ import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { ConflictError, IllegalStateError } from '../../../shared/errors.js';
 import type { RestoreArea, SwapHandle } from '../../domain/drivers/uploads/ports.js';
+import { freeBytes } from '../free-space.js';
 
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
@@ -66,6 +67,10 @@ async function copyDirMeta(from: Stats, to: string): Promise<void> {
 
 /** The `RestoreArea` port on the local file system. */
 export class FsRestoreArea implements RestoreArea {
+  freeBytes(dir: string): Promise<number> {
+    return freeBytes(dir);
+  }
+
   async ensureDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     const st = await lstat(dir);

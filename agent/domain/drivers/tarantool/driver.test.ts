@@ -46,7 +46,7 @@ async function restoreWith(fault?: FaultPoint): Promise<{ shard: FakeShard; erro
   }
 }
 
-const HAPPY = ['check-artifact', 'fetch', 'inspect', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside', 'remove-staging'];
+const HAPPY = ['check-artifact', 'check-space', 'fetch', 'inspect', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside', 'remove-staging'];
 const FULL_ROLLBACK = ['rollback:stop-unit', 'rollback:put-back', 'rollback:start-unit', 'rollback:confirm'];
 
 describe('tarantool restore: steps and rollback', () => {
@@ -78,6 +78,20 @@ describe('tarantool restore: steps and rollback', () => {
     expect(shard.liveSnap).toBe(100);
     expect(shard.active).toBe(true);
     expect(shard.log.filter((l) => l === 'discard')).toEqual([]);
+  });
+
+  it("refuses to stage when the data directory's filesystem has less room than the snapshot, before fetching or stopping anything", async () => {
+    const shard = new FakeShard();
+    shard.free = 9;
+    const err = (await driverOn(shard)
+      .restore({ jobId: 'j', artifact: artifactAt(90), repository: fakeRepository(shard, 90), logger })
+      .catch((e: unknown) => e)) as ShardRestoreError;
+    expect(err.step).toBe('check-space');
+    expect(err.code).toBe('ILLEGAL_STATE');
+    expect(err.message).toContain("not enough free space to stage tarantool:shard-001 beside /data/memtx: the snapshot's copy needs 10 B, the filesystem has 9 B free");
+    expect(err.message).toContain('nothing on the shard was changed');
+    expect(err.report.steps.map((x) => `${x.step}${x.ok ? '' : '!'}`)).toEqual(['check-artifact', 'check-space!']);
+    expect(shard.log.some((l) => l.startsWith('stop'))).toBe(false);
   });
 
   it('says so, loudly, when the rollback itself fails', async () => {

@@ -130,6 +130,11 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
   async close(): Promise<void> {}
 
   // ShardFiles
+  /** What `freeBytes` says for any directory. */
+  free = 1e12;
+  async freeBytes(): Promise<number> {
+    return this.free;
+  }
   async makeStaging(): Promise<string> {
     return '/data/.memtx.ffk-staging';
   }

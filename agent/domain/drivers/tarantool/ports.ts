@@ -89,6 +89,8 @@ export interface StagedFile {
 
 /** The local filesystem side of a restore. */
 export interface ShardFiles {
+  /** Bytes free (for an unprivileged writer) on the filesystem that holds `dir` (or its nearest existing parent). */
+  freeBytes(dir: string): Promise<number>;
   /** A fresh, empty staging directory on the same filesystem as `nearDir`. */
   makeStaging(nearDir: string, label: string): Promise<string>;
   /** Every regular file below `root` (absolute paths). */

@@ -14,6 +14,7 @@ import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
 import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
 import { formatVclock, relocate, sameVclock, snapSignature, type DataDirs } from './checkpoint-files.js';
+import { checkStagingSpace } from '../space.js';
 import { ShardRestoreError } from './errors.js';
 import type { AsideSet, ShardAdmin, ShardFiles, ShardInfo, StagedFile } from './ports.js';
 import type { TarantoolCut } from './upload.js';
@@ -119,6 +120,8 @@ export async function stageShard(deps: ShardRestoreDeps, ctx: RestoreContext): P
     const plan = await steps.run('check-artifact', async () => checkArtifact(deps.ref, ctx), (p) => `checkpoint ${p.cut.signature}`);
     const running = await deps.admin.info().catch(() => undefined);
     const live = { memtx: deps.dirs.memtx, vinyl: deps.dirs.vinyl ?? running?.dirs.vinyl ?? plan.backedUp.vinyl };
+    await steps.run('check-space', async () =>
+      checkStagingSpace({ ref: deps.ref, dir: live.memtx, need: ctx.artifact.bytes, free: await deps.files.freeBytes(live.memtx) }), (v) => v);
     const fetched = await fetch(steps, deps, ctx, plan, live, labelOf(ctx.jobId));
     return new StagedShard(deps, plan, live, fetched, steps.report);
   } catch (err) {

@@ -103,6 +103,17 @@ describe('UploadsDriver: restore', () => {
   const restore = (d: UploadsDriver, repo: FakeRepository, art = artifact): Promise<unknown> =>
     d.restore({ jobId: 'r1', artifact: art, repository: repo as unknown as Repository, logger: silentLogger() });
 
+  it("refuses to stage when a root's filesystem has less room than the snapshot, before fetching anything", async () => {
+    const area = new FakeArea();
+    area.free = 0;
+    const repo = new FakeRepository();
+    const err = await restore(driver([], area), repo).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreStepFailedError);
+    expect(err).toMatchObject({ step: 'check space', code: 'ILLEGAL_STATE' });
+    expect((err as Error).message).toContain(`not enough free space to stage uploads:uploads beside ${A}: the snapshot's copy needs 1 B, the filesystem has 0 B free`);
+    expect(repo.restores).toEqual([]);
+  });
+
   it('stages each root from the path it was backed up from, swaps all, then deletes what was set aside', async () => {
     const area = new FakeArea();
     const repo = new FakeRepository();

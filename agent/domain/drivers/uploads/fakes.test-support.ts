@@ -43,6 +43,11 @@ export class FakeTree implements UploadTree {
 export class FakeArea implements RestoreArea {
   log: string[] = [];
   failSwapOf: string | undefined;
+  /** What `freeBytes` says for any directory. */
+  free = 1e12;
+  async freeBytes(): Promise<number> {
+    return this.free;
+  }
   async ensureDir(dir: string): Promise<void> {
     this.log.push(`ensure ${dir}`);
   }

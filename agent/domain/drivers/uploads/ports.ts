@@ -82,6 +82,8 @@ export interface SwapHandle {
 export interface RestoreArea {
   /** Creates `dir` (and parents) when absent; throws when something that is not a directory is there. */
   ensureDir(dir: string): Promise<void>;
+  /** Bytes free (for an unprivileged writer) on the filesystem that holds `dir` (or its nearest existing parent). */
+  freeBytes(dir: string): Promise<number>;
   /** Names inside `dir`, or undefined when `dir` does not exist. */
   list(dir: string): Promise<string[] | undefined>;
   /** Removes `target` and everything below it; nothing when it does not exist. */

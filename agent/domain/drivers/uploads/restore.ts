@@ -23,6 +23,7 @@ import path from 'node:path';
 import { ConflictError, ValidationError } from '../../../../shared/errors.js';
 import type { RestoreSummary } from '../../../../shared/repository/repository.js';
 import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
+import { checkStagingSpace } from '../space.js';
 import { SymlinkChecker, entryProblem } from './entry-check.js';
 import { RestoreStepFailedError, UnsafeEntryError } from './errors.js';
 import { SHIELD_NAME, asideName, isReservedName, stagingName } from './layout.js';
@@ -227,6 +228,7 @@ export async function stageUploads(input: UploadsRestoreInput): Promise<StagedCo
 async function stageInPlace(input: UploadsRestoreInput, paths: Map<string, string>): Promise<StagedComponent> {
   const steps = new Steps(input.ref, input.ctx);
   const roots = await steps.run('resolve roots', () => liveRoots(input, paths), (r) => r.map((x) => x.live).join(', '));
+  await steps.run('check space', () => checkSpace(input, roots), (v) => v);
   try {
     for (const r of roots) {
       const step = `stage ${r.root}`;
@@ -243,6 +245,17 @@ async function stageInPlace(input: UploadsRestoreInput, paths: Map<string, strin
     throw err;
   }
   return new StagedUploads(input, roots, steps.report());
+}
+
+/**
+ * The staging of every root goes on the root's own filesystem: each must have room for the snapshot's
+ * copy (its total size: the artifact does not split it by root, so roots on separate filesystems are
+ * each asked for all of it).
+ */
+async function checkSpace(input: UploadsRestoreInput, roots: LiveRoot[]): Promise<string> {
+  const lines: string[] = [];
+  for (const r of roots) lines.push(checkStagingSpace({ ref: input.ref, dir: r.live, need: input.ctx.artifact.bytes, free: await input.area.freeBytes(r.live) }));
+  return lines.join('; ');
 }
 
 /** Staged roots, waiting for the switch: each swap is renames within the root's filesystem. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import type { RestorePhase } from '../../shared/restore-phases.js';
-import type { ComponentArtifact, ComponentDriver, RestoreContext, RestoreReport, StagedComponent } from './drivers/types.js';
+import type { ComponentArtifact, ComponentDriver, PhaseContext, RestoreContext, RestoreReport, StagedComponent } from './drivers/types.js';
 import { AgentJobs } from './jobs.js';
 
 const report = (component: string, step: string): RestoreReport => ({ component, steps: [{ step, ok: true, durationMs: 1 }] });
@@ -30,8 +30,9 @@ function driver(ref: string, log: string[], options: { gate?: Promise<void> } = 
       log.push(`stage ${ref} ${ctx.jobId}`);
       await options.gate;
       log.push(`staged ${ref}`);
-      const phase = (what: string) => async (): Promise<RestoreReport> => {
-        log.push(`${what} ${ref}`);
+      // A phase run under an aborted signal would refuse its steps (the drivers' step runners check it).
+      const phase = (what: string) => async (c: PhaseContext): Promise<RestoreReport> => {
+        log.push(`${what} ${ref}${c.signal?.aborted ? ' (under an aborted signal)' : ''}`);
         return report(ref, what);
       };
       return { ref, report: report(ref, 'fetch'), switchIn: phase('switch'), rollBack: phase('rollback'), finish: phase('finish'), discard: phase('discard') };

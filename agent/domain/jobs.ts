@@ -213,7 +213,8 @@ export class AgentJobs {
           const staged = await driver.stage({ ...ctx, artifact: req.artifacts[i] as ComponentArtifact, repository: this.open(req.repository) });
           if (req.signal?.aborted) {
             // The controller gave up on this stage while it finished: nobody will switch or discard it.
-            await staged.discard(ctx);
+            const { signal: _cancelled, ...cleanup } = ctx;
+            await staged.discard(cleanup);
             throw new CancelledError(`staging ${driver.ref} for restore job '${req.jobId}' was cancelled; what it staged is removed`);
           }
           this.staged.set(key, { staged, switched: false });

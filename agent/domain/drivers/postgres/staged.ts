@@ -213,7 +213,9 @@ class StagedDatabase implements StagedComponent {
   async finish(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = runner(this.settings, ctx);
     this.switched = undefined;
-    await steps.run(`drop ${this.names.aside}`, () => this.ports.server.dropDatabase(this.names.aside)).catch(() => undefined);
+    await steps.run(`drop ${this.names.aside}`, () => this.ports.server.dropDatabase(this.names.aside)).catch((err: unknown) => {
+      throw err instanceof StepFailure ? err.error : err; // the controller notes it: the previous database is still there
+    });
     return steps.report();
   }
 

@@ -105,6 +105,7 @@ describe('uploads driver: back up, change, restore', () => {
     const report = await restore(s.driver, artifact, 'r1');
     expect(report.steps.map((x) => [x.step, x.ok])).toEqual([
       ['resolve roots', true],
+      ['check space', true],
       [`stage ${s.uploads}`, true],
       [`stage ${s.ffupload}`, true],
       [`check ${s.uploads}`, true],

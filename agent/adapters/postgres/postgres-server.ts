@@ -94,13 +94,6 @@ export class PgDatabaseServer implements DatabaseServer {
     });
   }
 
-  async databaseExists(database: string): Promise<boolean> {
-    return withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
-      const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-      return (r.rowCount ?? 0) > 0;
-    });
-  }
-
   async createDatabase(request: { database: string; owner: string }): Promise<void> {
     await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
       const sql =

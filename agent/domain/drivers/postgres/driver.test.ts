@@ -105,7 +105,6 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
         dropDatabase: (db) => step(`drop ${db}`),
         createDatabase: (r) => step(`create ${r.database}`),
         renameDatabase: (from, to) => step(`rename ${from} ${to}`),
-        databaseExists: async () => true,
         validateConstraints: async (db, ks) => (await step(`validate ${db} ${ks.map((k) => k.name).join(',')}`), ks.map((k) => ({ ...k, valid: true }))),
       },
       dump: { check: async () => ({ version: '15.2', major: 15 }), start: options.dump ?? (() => fakeDump(log, 0)) },

@@ -64,7 +64,6 @@ export interface DatabaseServer {
    * both when `from` does not exist or `to` does.
    */
   renameDatabase(from: string, to: string): Promise<void>;
-  databaseExists(database: string): Promise<boolean>;
   /** `CREATE DATABASE … WITH OWNER … ENCODING 'UTF-8' LC_COLLATE='C.UTF-8' LC_CTYPE='C.UTF-8' TEMPLATE template0`. */
   createDatabase(request: { database: string; owner: string }): Promise<void>;
   /**

@@ -88,8 +88,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
         verify: (site) => verify.start({ site, readData: false }, scheduledWait),
       },
     });
-    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots, ...timeouts, logger: log });
-    const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, metrics });
+    // A restore holds its target site's lease for its whole run; its safety snapshot runs inside it.
+    const safetySnapshots = { take: (site: string, reason: string) => snapshots.take(site, reason, { leaseHeld: true }) };
+    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, ...timeouts, logger: log });
+    const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));

@@ -2,6 +2,7 @@
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { summarize, type SnapshotSummary } from '../../shared/manifest.js';
 import type { JobContext, JobRunner, RunningJob } from './jobs.js';
+import type { SiteLeases } from './leases.js';
 import { measured, noMetrics, type ControllerMetrics } from './metrics.js';
 import type { JobStore } from './ports.js';
 import type { RestoreOrchestrator } from './restore/orchestrator.js';
@@ -27,7 +28,7 @@ export interface RestoreService {
 /** RestoreService over the restore orchestrator: every restore runs as a job, resumable by id. */
 export class OrchestratedRestores implements RestoreService {
   constructor(
-    private readonly deps: { orchestrator: RestoreOrchestrator; jobs: JobRunner; jobStore: JobStore; metrics?: ControllerMetrics },
+    private readonly deps: { orchestrator: RestoreOrchestrator; jobs: JobRunner; jobStore: JobStore; leases?: SiteLeases; metrics?: ControllerMetrics },
   ) {}
 
   /** Runs one restore (or resumption) and reports its outcome on the target site. */
@@ -43,15 +44,27 @@ export class OrchestratedRestores implements RestoreService {
     return { snapshot: summarize(p.snapshot), targetSite: p.targetSite, safetySnapshot: p.safetySnapshot, steps };
   }
 
+  /**
+   * Starts a restore job. It holds the target site's lease for its whole run (no snapshot, prune or
+   * verify of the site runs beside it; its safety snapshot runs inside it): refused, naming the holder,
+   * while another job holds it.
+   */
   start(req: RestoreArgs): Promise<RunningJob> {
     const target = req.toSite || req.site;
-    return this.deps.jobs.start('restore', target, async (ctx) => {
-      try {
-        await this.measure(ctx, target, () => this.deps.orchestrator.run(ctx, req));
-      } finally {
-        await summarizeDetail(ctx);
-      }
-    });
+    const { leases } = this.deps;
+    return this.deps.jobs.start(
+      'restore',
+      target,
+      async (ctx) => {
+        try {
+          await this.measure(ctx, target, () => this.deps.orchestrator.run(ctx, req));
+        } finally {
+          await summarizeDetail(ctx);
+        }
+      },
+      {},
+      leases ? { acquire: async (jobId) => (await leases.acquire(target, 'restore', jobId, { wait: false })).release } : {},
+    );
   }
 
   async resume(jobId: string): Promise<RunningJob> {
@@ -60,13 +73,20 @@ export class OrchestratedRestores implements RestoreService {
     if (record.kind !== 'restore') throw new ValidationError(`job '${jobId}' is a ${record.kind} job; only restores can be resumed`, { field: 'job' });
     if (record.phase === 'Completed') throw new IllegalStateError(`restore job '${jobId}' already completed; nothing to resume`);
     if (this.deps.jobs.isRunning(jobId)) throw new ConflictError(`restore job '${jobId}' is still running`);
-    return this.deps.jobs.resume(record, async (ctx) => {
-      try {
-        await this.measure(ctx, record.site, () => this.deps.orchestrator.resume(ctx));
-      } finally {
-        await summarizeDetail(ctx);
-      }
-    });
+    const lease = await this.deps.leases?.acquire(record.site, 'restore', jobId, { wait: false });
+    try {
+      return await this.deps.jobs.resume(record, async (ctx) => {
+        try {
+          await this.measure(ctx, record.site, () => this.deps.orchestrator.resume(ctx));
+        } finally {
+          await summarizeDetail(ctx);
+          await lease?.release();
+        }
+      });
+    } catch (err) {
+      await lease?.release();
+      throw err;
+    }
   }
 }
 

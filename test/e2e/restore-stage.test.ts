@@ -20,7 +20,7 @@ import { unitPid } from '../../deploy/dev-site/procs.js';
 import type { SiteState } from '../../deploy/dev-site/state.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
-import { waitFor } from '../harness/processes.js';
+import { waitFor, type CliResult } from '../harness/processes.js';
 
 const SITE = 'rst-1';
 const MARKER = 'ffk_test_after_s1';
@@ -133,14 +133,17 @@ describe('two-phase restore with the writer running', () => {
     await expectUnchanged(state);
   }, 240_000);
 
-  it('an intact restore stages everything while the writer writes, then switches with the writers stopped briefly', async () => {
+  it('an intact restore holds the site lease (its safety snapshot inside it), stages everything while the writer writes, then switches with the writers stopped briefly', async () => {
     await startWriter(state);
     const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
     let atStaged: { pid: number | undefined; writes: number } | undefined;
     const writesAtStart = readWriterStats(state)?.writes ?? 0;
     try {
       const switchSteps: string[] = [];
-      const end = await api.restore({ site: SITE, selector: { kind: 'id', id: s1 }, components: [], noSafetySnapshot: true }, (e) => {
+      let snapshotMeanwhile: Promise<CliResult> | undefined;
+      const end = await api.restore({ site: SITE, selector: { kind: 'id', id: s1 }, components: [], noSafetySnapshot: false }, (e) => {
+        // The restore holds the site's lease for its whole run: a snapshot asked for meanwhile is refused.
+        if (!snapshotMeanwhile && e.step === 'stage') snapshotMeanwhile = fleet.cli('snapshot', 'create', '--site', SITE);
         if (/^(switch |stop |start |stopped |started )/.test(e.message ?? '')) switchSteps.push(`${e.time.toISOString().slice(11, 23)} ${e.message ?? ''}`);
         if (!atStaged && /every component staged/.test(e.message ?? '')) {
           atStaged = { pid: unitPid(state.runDir, state.siteDir, 'findface-security'), writes: readWriterStats(state)?.writes ?? 0 };
@@ -148,8 +151,13 @@ describe('two-phase restore with the writer running', () => {
       });
       expect(end.outcome?.error).toBeUndefined();
       expect(end.outcome?.phase).toBe('Completed');
+      const refused = await snapshotMeanwhile;
+      expect(refused?.code, refused?.stderr).toBe(EXIT_CODES.CONFLICT);
+      expect(refused?.stderr).toContain(`cannot start snapshot of site '${SITE}': restore job ${end.jobId} on `);
       const job = await api.getJob(end.jobId);
-      const detail = job.detail as { writersStoppedMs?: number; integrity?: { errors: number } };
+      const detail = job.detail as { writersStoppedMs?: number; integrity?: { errors: number }; safetySnapshotId?: string };
+      // The safety snapshot ran inside the restore's lease.
+      expect(detail.safetySnapshotId).toMatch(/^c-/);
       const total = end.time.getTime() - job.createdAt.getTime();
       console.log(`the switch, as the job logged it:\n${switchSteps.join('\n')}`);
       console.log(`restore of ${s1}: writers stopped for ${detail.writersStoppedMs} ms of ${total} ms; writer wrote ${(atStaged?.writes ?? 0) - writesAtStart} times while staging`);

@@ -40,7 +40,7 @@ export class SnapshotService {
    * Starts a snapshot job of `site`. While another snapshot (or a prune, a verify) of the site runs, the
    * request is refused with a ConflictError naming it, or with `wait` waits for it to end.
    */
-  create(req: { site: string; leaseMs?: number; reason?: string; wait?: LeaseMode }): Promise<RunningJob> {
+  create(req: { site: string; leaseMs?: number; reason?: string; wait?: LeaseMode; leaseHeld?: boolean }): Promise<RunningJob> {
     checkSiteId(req.site);
     const reason = req.reason || 'manual';
     return this.deps.jobs.start(
@@ -50,13 +50,17 @@ export class SnapshotService {
         await this.deps.coordinator.run(ctx, { site: req.site, reason, ...(req.leaseMs ? { leaseMs: req.leaseMs } : {}) });
       },
       {},
-      { acquire: async (jobId) => (await this.deps.leases.acquire(req.site, 'snapshot', jobId, req.wait ?? { wait: false })).release },
+      // `leaseHeld`: the caller's job (a restore) holds the site's lease and this snapshot runs inside it.
+      req.leaseHeld ? {} : { acquire: async (jobId) => (await this.deps.leases.acquire(req.site, 'snapshot', jobId, req.wait ?? { wait: false })).release },
     );
   }
 
-  /** Takes a snapshot as its own job and waits for it (e.g. the safety snapshot before a restore). */
-  async take(site: string, reason: string): Promise<Manifest> {
-    const job = await this.create({ site, reason, wait: { wait: true, timeoutMs: SAFETY_WAIT_MS } });
+  /**
+   * Takes a snapshot as its own job and waits for it (e.g. the safety snapshot before a restore). With
+   * `leaseHeld` the caller holds the site's lease already (a restore) and the snapshot runs under it.
+   */
+  async take(site: string, reason: string, options: { leaseHeld?: boolean } = {}): Promise<Manifest> {
+    const job = await this.create({ site, reason, wait: { wait: true, timeoutMs: SAFETY_WAIT_MS }, ...(options.leaseHeld ? { leaseHeld: true } : {}) });
     const record = await job.done;
     if (record.phase !== 'Completed') {
       throw new FfkError(record.error?.code ?? 'INTERNAL', `snapshot of site '${site}' (${reason}) failed in job ${record.id}: ${record.error?.message ?? record.phase}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One idempotent setup step used by both README commands (npm run demo, npm test):
-#  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler and a PostgreSQL server,
+#  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test) and a PostgreSQL server,
 #    installed only when missing (apt-get update runs at most once per call, only if something is missing);
 #  - PostgreSQL started when it is not accepting connections on 127.0.0.1:5432;
 #  - npm dependencies installed when node_modules is missing or older than package-lock.json.
@@ -25,6 +25,7 @@ declare -A PKG=(
   [nats-server]=nats-server
   [protoc]=protobuf-compiler
   [psql]=postgresql-client
+  [jq]=jq
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

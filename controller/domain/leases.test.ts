@@ -30,6 +30,17 @@ describe('site leases', () => {
     await third.release();
   });
 
+  it('a job resumed after its controller died takes its own lease back at once; another job is still refused', async () => {
+    const store = new MemoryLeaseStore();
+    await store.tryAcquire('msk-1', { purpose: 'restore', jobId: 'j-7', owner: 'ctl-dead' }, 30_000, new Date());
+    const leases = new SiteLeases({ store, owner: 'ctl-1', ttlMs: 30_000, logger });
+    await expect(leases.acquire('msk-1', 'restore', 'j-8', { wait: false })).rejects.toThrow(/restore job j-7 on ctl-dead/);
+    await expect(leases.acquire('msk-1', 'snapshot', 'j-7', { wait: false })).rejects.toThrow(/restore job j-7 on ctl-dead/);
+    const resumed = await leases.acquire('msk-1', 'restore', 'j-7', { wait: false });
+    expect(resumed.state).toMatchObject({ jobId: 'j-7', owner: 'ctl-1' });
+    await resumed.release();
+  });
+
   it("a crashed holder's lease expires; a live holder's is renewed and does not", async () => {
     const store = new MemoryLeaseStore();
     let now = new Date('2026-11-21T10:00:00Z');

@@ -31,7 +31,10 @@ export interface HeldLease {
 
 /** The shared lease records. Implemented over JetStream KV (`KvLeaseStore`). */
 export interface LeaseStore {
-  /** Takes the lease when free or expired (at `now`); otherwise returns the live holder. */
+  /**
+   * Takes the lease when free, expired (at `now`), or held for the same purpose by the same job (a job
+   * resumed after its controller died takes its own lease back); otherwise returns the live holder.
+   */
   tryAcquire(site: string, holder: LeaseHolder, ttlMs: number, now: Date): Promise<{ lease: HeldLease } | { heldBy: LeaseState }>;
   /** Extends a held lease; throws ConflictError when it was lost (expired and taken by someone else). */
   renew(lease: HeldLease, ttlMs: number, now: Date): Promise<HeldLease>;
@@ -139,6 +142,11 @@ export class SiteLeases {
   }
 }
 
+/** True when `holder` asks for a lease `held` already holds for it: the same job, for the same purpose. */
+export function sameJob(held: LeaseHolder, holder: LeaseHolder): boolean {
+  return held.jobId === holder.jobId && held.purpose === holder.purpose;
+}
+
 /** An in-memory LeaseStore (unit tests, and one-process tools). */
 export class MemoryLeaseStore implements LeaseStore {
   private readonly leases = new Map<string, HeldLease>();
@@ -146,7 +154,7 @@ export class MemoryLeaseStore implements LeaseStore {
 
   tryAcquire(site: string, holder: LeaseHolder, ttlMs: number, now: Date): Promise<{ lease: HeldLease } | { heldBy: LeaseState }> {
     const cur = this.leases.get(site);
-    if (cur && cur.state.expiresAt > now) return Promise.resolve({ heldBy: cur.state });
+    if (cur && cur.state.expiresAt > now && !sameJob(cur.state, holder)) return Promise.resolve({ heldBy: cur.state });
     const lease = { state: { ...holder, site, acquiredAt: now, expiresAt: new Date(now.getTime() + ttlMs) }, token: ++this.seq };
     this.leases.set(site, lease);
     return Promise.resolve({ lease });

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError } from '../../shared/errors.js';
 import { scheduleKey } from '../../shared/names.js';
 import { kvEntries, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
-import type { HeldLease, LeaseHolder, LeaseState, LeaseStore } from '../domain/leases.js';
+import { sameJob, type HeldLease, type LeaseHolder, type LeaseState, type LeaseStore } from '../domain/leases.js';
 import type { RetentionStore } from '../domain/retention-service.js';
 import type { RetentionPolicy } from '../domain/retention.js';
 import type { Schedule, ScheduleKind, ScheduleStore, StoredSchedule } from '../domain/schedules.js';
@@ -40,7 +40,7 @@ export class KvLeaseStore implements LeaseStore {
     try {
       if (!e || e.operation !== 'PUT') return { lease: { state, token: await this.kv.create(site, value) } };
       const cur = leaseFrom(e.json<StoredLease>());
-      if (cur.expiresAt > now) return { heldBy: cur };
+      if (cur.expiresAt > now && !sameJob(cur, holder)) return { heldBy: cur };
       return { lease: { state, token: await this.kv.update(site, value, e.revision) } };
     } catch (err) {
       if (!isCasFailure(err)) throw err;

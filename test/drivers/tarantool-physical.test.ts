@@ -113,9 +113,9 @@ describe('tarantool driver: physical backup and restore', () => {
     const report = await d.restore(restoreCtx(artifact, 'r1'));
     expect(report.steps.map((x) => [x.step, x.ok])).toEqual([
       ['check-artifact', true],
+      ['inspect', true],
       ['check-space', true],
       ['fetch', true],
-      ['inspect', true],
       ['stop-unit', true],
       ['move-aside', true],
       ['place', true],
@@ -195,9 +195,9 @@ describe('tarantool driver: physical backup and restore', () => {
     expect(err.message).toContain('shard left as it was');
     expect(err.report.steps.map((x) => [x.step, x.ok])).toEqual([
       ['check-artifact', true],
+      ['inspect', true],
       ['check-space', true],
       ['fetch', true],
-      ['inspect', true],
       ['stop-unit', false],
       ['rollback:confirm', true],
     ]);

@@ -6,14 +6,14 @@
  * and length as recorded, foreign keys the rows violate left NOT VALID and named (load.ts). The live
  * database, pgbouncer and findface-security are not touched; a failure drops the staging database.
  *
- * Switch, with the writers stopped: stop findface-security (already stopped by the controller) and
- * pgbouncer, rename the live database aside (`<db>_ffk_aside_<hash>`) and the staging one into its name,
- * start pgbouncer, run FindFace's post-load commands (migrate, create_groups, create_default_user).
- * findface-security is left stopped: the controller starts it with the other writers. A failure renames
- * back what was renamed and starts pgbouncer (and findface-security if this call stopped it).
+ * Switch, with the writers stopped (findface-security is one: the controller stops and starts it, the
+ * switch does not touch it): stop pgbouncer, rename the live database aside (`<db>_ffk_aside_<hash>`; any
+ * session left on it is ended) and the staging one into its name, start pgbouncer, run FindFace's
+ * post-load commands (migrate, create_groups, create_default_user). A failure renames back what was
+ * renamed and leaves pgbouncer as it was.
  *
  * Rollback (after a switch): the restored database back under the staging name, the aside one back into
- * place, the units as they were before the switch, the restored one dropped. Finish: the aside database
+ * place, pgbouncer as it was before the switch, the restored one dropped. Finish: the aside database
  * dropped. Discard (never switched): the staging database dropped.
  */
 import { createHash } from 'node:crypto';
@@ -149,11 +149,10 @@ class StagedDatabase implements StagedComponent {
     const run = steps.run.bind(steps);
     const state: Switched = { wasActive: {}, asideDone: false, swapped: false };
     try {
-      await run('check services', async () => {
-        for (const unit of [units.app, units.pgbouncer]) state.wasActive[unit] = await ports.services.isActive(unit);
-        return [units.app, units.pgbouncer].map((u) => `${u} ${state.wasActive[u] ? 'active' : 'inactive'}`).join(', ');
+      await run(`check ${units.pgbouncer}`, async () => {
+        state.wasActive[units.pgbouncer] = await ports.services.isActive(units.pgbouncer);
+        return `${units.pgbouncer} ${state.wasActive[units.pgbouncer] ? 'active' : 'inactive'}`;
       }, (v) => v);
-      await run(`stop ${units.app}`, () => ports.services.stop(units.app));
       await run(`stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
       await run(`rename ${database} to ${names.aside}`, () => ports.server.renameDatabase(database, names.aside));
       state.asideDone = true;
@@ -191,16 +190,13 @@ class StagedDatabase implements StagedComponent {
     const { database, units } = settings;
     const run = steps.run.bind(steps);
     try {
-      if (state.asideDone) {
-        await run(`undo: stop ${units.app}`, () => ports.services.stop(units.app));
-        await run(`undo: stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
-      }
+      if (state.asideDone) await run(`undo: stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
       if (state.swapped) await run(`undo: rename ${database} to ${names.staging}`, () => ports.server.renameDatabase(database, names.staging));
       state.swapped = false;
       if (state.asideDone) await run(`undo: rename ${names.aside} to ${database}`, () => ports.server.renameDatabase(names.aside, database));
       state.asideDone = false;
-      for (const unit of [units.pgbouncer, units.app]) {
-        if (state.wasActive[unit] && !(await ports.services.isActive(unit))) await run(`undo: start ${unit}`, () => ports.services.start(unit));
+      if (state.wasActive[units.pgbouncer] && !(await ports.services.isActive(units.pgbouncer))) {
+        await run(`undo: start ${units.pgbouncer}`, () => ports.services.start(units.pgbouncer));
       }
       if (dropRestored) await run(`undo: drop ${names.staging}`, () => ports.server.dropDatabase(names.staging));
       return { failed: false, text: `database '${database}' is back as it was before the switch` };

@@ -46,7 +46,7 @@ async function restoreWith(fault?: FaultPoint): Promise<{ shard: FakeShard; erro
   }
 }
 
-const HAPPY = ['check-artifact', 'check-space', 'fetch', 'inspect', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside', 'remove-staging'];
+const HAPPY = ['check-artifact', 'inspect', 'check-space', 'fetch', 'stop-unit', 'move-aside', 'place', 'start-unit', 'confirm-vclock', 'discard-aside', 'remove-staging'];
 const FULL_ROLLBACK = ['rollback:stop-unit', 'rollback:put-back', 'rollback:start-unit', 'rollback:confirm'];
 
 describe('tarantool restore: steps and rollback', () => {
@@ -90,7 +90,7 @@ describe('tarantool restore: steps and rollback', () => {
     expect(err.code).toBe('ILLEGAL_STATE');
     expect(err.message).toContain("not enough free space to stage tarantool:shard-001 beside /data/memtx: the snapshot's copy needs 10 B, the filesystem has 9 B free");
     expect(err.message).toContain('nothing on the shard was changed');
-    expect(err.report.steps.map((x) => `${x.step}${x.ok ? '' : '!'}`)).toEqual(['check-artifact', 'check-space!']);
+    expect(err.report.steps.map((x) => `${x.step}${x.ok ? '' : '!'}`)).toEqual(['check-artifact', 'inspect', 'check-space!']);
     expect(shard.log.some((l) => l.startsWith('stop'))).toBe(false);
   });
 
@@ -131,9 +131,9 @@ describe('tarantool restore: steps and rollback', () => {
     const err = (await driverOn(shard)
       .restore({ jobId: 'j', artifact: artifactAt(90), repository, logger, signal: abort.signal })
       .catch((e: unknown) => e)) as ShardRestoreError;
-    expect(err.step).toBe('inspect');
+    expect(err.step).toBe('stop-unit');
     expect(err.code).toBe('CANCELLED');
-    expect(err.message).toContain("restore of tarantool:shard-001 was cancelled before step 'inspect'");
+    expect(err.message).toContain("restore of tarantool:shard-001 was cancelled before step 'stop-unit'");
     expect(shard.log.some((l) => l.startsWith('stop') || l.startsWith('start'))).toBe(false);
   });
 

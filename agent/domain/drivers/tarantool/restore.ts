@@ -118,12 +118,16 @@ export async function stageShard(deps: ShardRestoreDeps, ctx: RestoreContext): P
   const steps = new Steps(deps.ref, log, ctx);
   try {
     const plan = await steps.run('check-artifact', async () => checkArtifact(deps.ref, ctx), (p) => `checkpoint ${p.cut.signature}`);
-    const running = await deps.admin.info().catch(() => undefined);
-    const live = { memtx: deps.dirs.memtx, vinyl: deps.dirs.vinyl ?? running?.dirs.vinyl ?? plan.backedUp.vinyl };
+    // The unit's state and signature, for a rollback after the switch: read now, while the writers run,
+    // so that the switch (writers stopped) does not wait for it.
+    const seen: LiveState = { wasActive: false, before: undefined, aside: undefined };
+    await steps.run('inspect', () => inspect(deps, seen), (st) => `${deps.unit} ${st.wasActive ? 'active' : 'inactive'}, ` +
+      (st.before ? `signature ${st.before.signature}` : 'shard not answering'));
+    const live = { memtx: deps.dirs.memtx, vinyl: deps.dirs.vinyl ?? seen.before?.dirs.vinyl ?? plan.backedUp.vinyl };
     await steps.run('check-space', async () =>
       checkStagingSpace({ ref: deps.ref, dir: live.memtx, need: ctx.artifact.bytes, free: await deps.files.freeBytes(live.memtx) }), (v) => v);
     const fetched = await fetch(steps, deps, ctx, plan, live, labelOf(ctx.jobId));
-    return new StagedShard(deps, plan, live, fetched, steps.report);
+    return new StagedShard(deps, plan, live, fetched, steps.report, seen);
   } catch (err) {
     throw new ShardRestoreError({ component: deps.ref, step: steps.failedStep ?? 'stage', cause: err, report: steps.report, rollback: 'nothing on the shard was changed' });
   }
@@ -140,6 +144,8 @@ class StagedShard implements StagedComponent {
     private readonly live: DataDirs,
     private readonly fetched: { staging: string; files: StagedFile[] },
     readonly report: RestoreReport,
+    /** What the stage saw of the unit (active, signature): what a rollback brings back. */
+    private readonly seen: LiveState,
   ) {
     this.ref = deps.ref;
   }
@@ -152,10 +158,8 @@ class StagedShard implements StagedComponent {
   async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
     const { deps } = this;
     const steps = this.steps(ctx);
-    const state: LiveState = { wasActive: false, before: undefined, aside: undefined };
+    const state: LiveState = { ...this.seen, aside: undefined };
     try {
-      await steps.run('inspect', () => inspect(deps, state), (st) => `${deps.unit} ${st.wasActive ? 'active' : 'inactive'}, ` +
-        (st.before ? `signature ${st.before.signature}` : 'shard not answering'));
       await runLive(steps, deps, this.plan, this.fetched.files, { live: this.live, label: labelOf(ctx.jobId), state });
     } catch (err) {
       const step = steps.failedStep ?? 'switch';

@@ -19,6 +19,8 @@ import { readWriterStats, setUnitFault, startWriter, stopWriter } from '../../de
 import { unitPid } from '../../deploy/dev-site/procs.js';
 import type { SiteState } from '../../deploy/dev-site/state.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { decodeManifest } from '../../shared/manifest-codec.js';
+import { ResticRepository } from '../../shared/repository/restic.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor, type CliResult } from '../harness/processes.js';
 
@@ -175,5 +177,38 @@ describe('two-phase restore with the writer running', () => {
     expect((await checkSiteState(state)).errors).toBe(0);
     // S1 is back: the table made after it is gone.
     expect(await sql(state, state.postgres.database, `SELECT to_regclass('${MARKER}')::text AS t`)).toEqual([{ t: null }]);
+  }, 240_000);
+  it("a damaged pack in a shard's checkpoint, or in the upload files, fails the stage of that component: exit 8, nothing changed", async () => {
+    // A snapshot of the site as the writer left it: its checkpoints and new files sit in packs of their own.
+    await stopWriter(state);
+    const repoDir = path.join(fleet.repositories.root, SITE);
+    const before = packs(repoDir);
+    const s3 = (await fleet.json<{ snapshot: Snap }>('snapshot', 'create', '--site', SITE, '--wait', '--json')).snapshot.id;
+    const manifest = decodeManifest((await fleet.cli('snapshot', 'show', s3, '--site', SITE, '--json')).stdout, 'snapshot show');
+    const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
+    const repo = new ResticRepository({ url: repoDir, password: secrets[SITE] ?? '', cacheDir: fleet.repositories.cacheDir });
+    // Each new pack's one owner (restic find --pack), largest packs first: data, not trees.
+    const owners: { pack: string; component: string }[] = [];
+    for (const [pack] of [...packs(repoDir)].filter(([f]) => !before.has(f)).sort((a, b) => b[1] - a[1])) {
+      const users = await repo.snapshotsUsingPacks([path.basename(pack)]);
+      const comps = manifest.components.filter((c) => c.snapshotIds.some((id) => users.includes(id)));
+      if (comps.length === 1) owners.push({ pack, component: comps[0]!.component });
+    }
+    for (const kind of ['tarantool', 'uploads']) {
+      const target = owners.find((o) => o.component.startsWith(`${kind}:`));
+      expect(target, `a pack of S3 only ${kind} uses (owners: ${JSON.stringify(owners.map((o) => o.component))})`).toBeDefined();
+      corrupt(target!.pack);
+      await startWriter(state);
+      const pid = unitPid(state.runDir, state.siteDir, 'findface-security');
+      const r = await fleet.cli('restore', '--site', SITE, '--snapshot', s3, '--component', target!.component, '--no-safety-snapshot', '--yes');
+      console.log(r.stderr.split('\n').filter((l) => /ended Failed/.test(l)).join('\n'));
+      expect(r.code, r.stderr).toBe(EXIT_CODES.ILLEGAL_STATE);
+      expect(r.stderr).toContain(`staging component '${target!.component}' on host `);
+      expect(r.stderr).toContain(`nothing on site '${SITE}' was changed and its writers were never stopped`);
+      expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBe(pid);
+      expect(await leftovers(state)).toEqual([]);
+      await stopWriter(state);
+      expect((await checkSiteState(state)).errors).toBe(0);
+    }
   }, 240_000);
 });

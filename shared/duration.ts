@@ -10,3 +10,8 @@ export function formatDuration(ms: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
+
+/** A restore's downtime for people: `writers stopped for 4.2s of a 3m10s restore`. */
+export function formatDowntime(stoppedMs: number, restoreMs: number): string {
+  return `writers stopped for ${formatDuration(stoppedMs)} of a ${formatDuration(restoreMs)} restore`;
+}

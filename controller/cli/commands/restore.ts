@@ -12,6 +12,7 @@ import { renderTable, toJson } from '../format.js';
 import { checkOutcome, followJob } from '../job-outcome.js';
 import { progressOn } from '../progress.js';
 import { confirmAction, type JobCommandDeps } from '../terminal.js';
+import { formatDowntime } from '../../../shared/duration.js';
 import { formatBytes, formatDuration, formatLocalTime } from '../units.js';
 import { checkResumeAlone, restoreArgsOf, type RestoreOptions } from './restore-args.js';
 
@@ -60,7 +61,7 @@ function downtimeLine(detail: Record<string, unknown>, durationMs: number): stri
   const stopped = typeof detail.writersStoppedMs === 'number' ? detail.writersStoppedMs : undefined;
   if (stopped === undefined) return 'writers stopped: not reported';
   if (stopped === 0) return 'writers: never stopped';
-  return `writers stopped for ${formatDuration(stopped)} of a ${formatDuration(durationMs)} restore`;
+  return formatDowntime(stopped, durationMs);
 }
 
 /** The end of a restore, for people: what was restored, the safety snapshot, the integrity report. */

@@ -13,7 +13,7 @@ import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import { deadlineFor, namingDeadline, type AgentDeadlines } from '../deadlines.js';
-import { formatDuration } from '../../../shared/duration.js';
+import { formatDowntime } from '../../../shared/duration.js';
 import type { RestorePhase } from '../../../shared/restore-phases.js';
 import type { AgentClient, AgentRestoreStep, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { artifactOf, setOutcome, type RestoreProgress, type StoredComponent, type StoredPlan } from './detail.js';
@@ -453,11 +453,6 @@ export async function execute(e: Execution): Promise<RestoreOutcome> {
   return finish(e, outcome);
 }
 
-/** `writers stopped for 4.2 s of a 3 min 10 s restore` */
-export function downtime(outcome: Pick<RestoreOutcome, 'writersStoppedMs' | 'durationMs'>): string {
-  return `writers stopped for ${formatDuration(outcome.writersStoppedMs)} of a ${formatDuration(outcome.durationMs)} restore`;
-}
-
 async function finish(e: Execution, outcome: RestoreOutcome): Promise<RestoreOutcome> {
   const { integrity } = outcome;
   if (integrity.configured && integrity.errors > 0) {
@@ -472,6 +467,6 @@ async function finish(e: Execution, outcome: RestoreOutcome): Promise<RestoreOut
   }
   e.progress.completed = true;
   await e.ctx.save();
-  e.ctx.step('done', `restore of snapshot '${outcome.snapshotId}' into site '${outcome.targetSite}' completed: ${integrity.summary}; ${downtime(outcome)}`);
+  e.ctx.step('done', `restore of snapshot '${outcome.snapshotId}' into site '${outcome.targetSite}' completed: ${integrity.summary}; ${formatDowntime(outcome.writersStoppedMs, outcome.durationMs)}`);
   return outcome;
 }

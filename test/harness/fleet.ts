@@ -30,7 +30,7 @@ export interface TestFleet {
   /** `cli(...)` parsed as JSON; throws with stderr on a non-zero exit. */
   json<T>(...args: string[]): Promise<T>;
   startAgent(site: string, host: string): TestProcess;
-  /** kill -9 the controller and start it again (with extra environment, e.g. fault injection). */
+  /** kill -9 the controller and start it again (with extra environment, e.g. fault injection); resolves once it lists every running agent online. */
   restartController(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
 }
@@ -116,7 +116,15 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     async restartController(env = {}) {
       await controller.kill();
       controller = runProcess(BIN.controller, ['--config', controllerConfig], env);
-      await waitFor(async () => (await listAgents(controllerAddress)) !== undefined, 15_000, 250);
+      // Answering is not enough: a restarted controller knows an agent from its next heartbeat. Wait until
+      // every agent process still running is listed online (a request before that finds no agents).
+      const running = [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key);
+      await waitFor(async () => {
+        const listed = await listAgents(controllerAddress);
+        if (!listed) return undefined;
+        const online = new Set(listed.filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`));
+        return running.every((key) => online.has(key)) ? true : undefined;
+      }, 30_000, 250);
     },
     async stop() {
       for (const a of agents.values()) await a.kill();

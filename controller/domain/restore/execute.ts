@@ -223,25 +223,32 @@ async function runPhase(
   repository: RepositoryAccess,
   options: { signal?: AbortSignal; stopOnFailure?: boolean; eachAlone?: boolean } = {},
 ): Promise<{ done: { component: StoredComponent; steps: AgentRestoreStep[] }[]; failures: PhaseFailure[] }> {
+  // Aborted by the caller's signal or by the first failure (AbortSignal.any needs Node 20.3; README asks for 20).
   const stop = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const outer = options.signal;
+  const forward = (): void => stop.abort();
+  if (outer?.aborted) stop.abort();
+  else outer?.addEventListener('abort', forward, { once: true });
   const done: { component: StoredComponent; steps: AgentRestoreStep[] }[] = [];
   const failures: PhaseFailure[] = [];
-  await Promise.all(
-    (options.eachAlone ? components.map((c) => [c]) : byHost(components)).map(async (list) => {
-      for (const c of list) {
-        if (options.stopOnFailure && failures.length > 0) return;
-        try {
-          if (phase === 'stage' || phase === 'switch') checkCancelled(e, `${PHASE_WORDS[phase]} ${c.ref}`);
-          done.push({ component: c, steps: await phaseOf(e, c, phase, repository, signal) });
-        } catch (err) {
-          failures.push({ component: c, err });
-          if (options.stopOnFailure) stop.abort();
-          return;
-        }
+  const one = async (list: readonly StoredComponent[]): Promise<void> => {
+    for (const c of list) {
+      if (options.stopOnFailure && failures.length > 0) return;
+      try {
+        if (phase === 'stage' || phase === 'switch') checkCancelled(e, `${PHASE_WORDS[phase]} ${c.ref}`);
+        done.push({ component: c, steps: await phaseOf(e, c, phase, repository, stop.signal) });
+      } catch (err) {
+        failures.push({ component: c, err });
+        if (options.stopOnFailure) stop.abort();
+        return;
       }
-    }),
-  );
+    }
+  };
+  try {
+    await Promise.all((options.eachAlone ? components.map((c) => [c]) : byHost(components)).map(one));
+  } finally {
+    outer?.removeEventListener('abort', forward);
+  }
   return { done, failures };
 }
 

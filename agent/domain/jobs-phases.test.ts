@@ -3,6 +3,7 @@
  * held per job and component until the controller switches it in and finishes it, or discards it.
  */
 import { describe, expect, it } from 'vitest';
+import { unusedDriver } from './drivers/fakes.test-support.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import type { RestorePhase } from '../../shared/restore-phases.js';
@@ -13,19 +14,8 @@ const report = (component: string, step: string): RestoreReport => ({ component,
 
 /** A driver whose stage resolves when `release()` is called (or at once), logging every phase. */
 function driver(ref: string, log: string[], options: { gate?: Promise<void> } = {}): ComponentDriver {
-  const unused = (): Promise<never> => Promise.reject(new Error('not used'));
-  const [kind, name] = ref.split(':') as [ComponentDriver['kind'], string];
   return {
-    kind,
-    name,
-    ref,
-    prepare: unused,
-    freeze: unused,
-    cut: unused,
-    thaw: unused,
-    upload: unused,
-    release: unused,
-    restore: unused,
+    ...unusedDriver(ref),
     async stage(ctx: RestoreContext): Promise<StagedComponent> {
       log.push(`stage ${ref} ${ctx.jobId}`);
       await options.gate;

@@ -5,6 +5,7 @@
  * start) clears what a previous run left.
  */
 import { describe, expect, it } from 'vitest';
+import { unusedDriver } from '../drivers/fakes.test-support.js';
 import { ConflictError, InternalError, NotFoundError, ValidationError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/logger.js';
 import type { Repository } from '../../../shared/repository/repository.js';
@@ -48,20 +49,8 @@ class MemoryStore implements SandboxStore {
 
 /** A driver whose sandbox restore records `resources` (then fails when `failWith` is set) and whose releases are logged. */
 function fakeDriver(ref: string, calls: string[], o: { resources?: SandboxResource[]; failWith?: Error; releaseFails?: Error; noSandbox?: boolean } = {}): ComponentDriver {
-  const [kind, name] = ref.split(':') as [ComponentDriver['kind'], string];
-  const unused = (): Promise<never> => Promise.reject(new Error('not used'));
   const driver: ComponentDriver = {
-    kind,
-    name,
-    ref,
-    prepare: unused,
-    freeze: unused,
-    cut: unused,
-    thaw: unused,
-    upload: unused,
-    release: unused,
-    restore: unused,
-    stage: unused,
+    ...unusedDriver(ref),
     async releaseSandbox(resource: SandboxResource): Promise<string> {
       calls.push(`release ${resource.kind} ${resource.component}`);
       if (o.releaseFails) throw o.releaseFails;
@@ -73,7 +62,7 @@ function fakeDriver(ref: string, calls: string[], o: { resources?: SandboxResour
       calls.push(`restore ${ref} into ${ctx.dir}`);
       for (const r of o.resources ?? []) await ctx.record(r);
       if (o.failWith) throw o.failWith;
-      return { component: ref, steps: [{ step: 'load', ok: true, durationMs: 3 }], endpoint: { kind: 'tarantool', component: ref, name, host: '127.0.0.1', port: 4000 } };
+      return { component: ref, steps: [{ step: 'load', ok: true, durationMs: 3 }], endpoint: { kind: 'tarantool', component: ref, name: driver.name, host: '127.0.0.1', port: 4000 } };
     };
   }
   return driver;

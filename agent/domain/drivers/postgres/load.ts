@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { Repository } from '../../../../shared/repository/repository.js';
+import type { RestoreContext } from '../types.js';
 import { constraintWarnings, NotValidForeignKeys } from './not-valid.js';
 import type { DatabaseServer, SqlLoader } from './ports.js';
 import { checkLoaded, type DumpSource } from './dump-source.js';
@@ -43,4 +44,32 @@ export async function loadDump(p: {
   const keys = `${checks.length} foreign key${checks.length === 1 ? '' : 's'}`;
   const constraints = warnings.length === 0 ? `${keys} validated` : `${keys}, ${warnings.length} violated by the restored rows (left NOT VALID): ${warnings.join('; ')}`;
   return { bytes: hasher.bytes, warnings, detail: `${hasher.bytes} bytes loaded, sha256 ${p.source.sha256 === undefined ? 'not recorded' : 'verified'}; ${constraints}` };
+}
+
+/**
+ * `loadDump` for a restore: reports the bytes loaded as `ref`'s `load` progress every `intervalMs` (and once
+ * at the end), logs each violated constraint as a warning, and returns the step's detail.
+ */
+export async function loadDumpReporting(
+  ports: { loader: SqlLoader; server: DatabaseServer },
+  ctx: Pick<RestoreContext, 'repository' | 'logger' | 'onProgress' | 'signal'>,
+  p: { ref: string; database: string; source: DumpSource; intervalMs: number },
+): Promise<string> {
+  const hasher = new Sha256Stream();
+  const total = p.source.bytes;
+  const report = (): void =>
+    ctx.onProgress?.({
+      component: p.ref,
+      step: 'load',
+      event: { kind: 'progress', bytesDone: hasher.bytes, bytesTotal: Math.max(hasher.bytes, total), filesDone: hasher.bytes >= total ? 1 : 0, filesTotal: 1 },
+    });
+  const timer = setInterval(report, p.intervalMs);
+  try {
+    const loaded = await loadDump({ ...ports, repository: ctx.repository, database: p.database, source: p.source, hasher, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    for (const w of loaded.warnings) ctx.logger.warn({ component: p.ref, database: p.database }, w);
+    return loaded.detail;
+  } finally {
+    clearInterval(timer);
+    report();
+  }
 }

@@ -18,10 +18,9 @@ import { CancelledError, ValidationError } from '../../../../shared/errors.js';
 import type { ServiceManager } from '../../ports.js';
 import type { RestoreContext, RestoreReport } from '../types.js';
 import { checkArtifact, dumpSourceOf, type DumpSource } from './dump-source.js';
-import { loadDump } from './load.js';
+import { loadDumpReporting } from './load.js';
 import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
 import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
-import { Sha256Stream } from './streams.js';
 
 /** What the restore works on. */
 export interface RestoreSettings {
@@ -142,23 +141,9 @@ class PostgresRestore {
    * psql fed from the repository; commits only after a clean end with the recorded sha256. Foreign keys the
    * restored rows violate stay NOT VALID and are named in the step's detail (load.ts).
    */
-  private async load(source: DumpSource): Promise<string> {
+  private load(source: DumpSource): Promise<string> {
     const { ctx, settings, ports } = this;
-    const hasher = new Sha256Stream();
-    const timer = setInterval(() => this.reportLoad(hasher.bytes, source.bytes), settings.progressIntervalMs);
-    try {
-      const loaded = await loadDump({ loader: ports.loader, server: ports.server, repository: ctx.repository, database: settings.database, source, hasher, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-      for (const w of loaded.warnings) ctx.logger.warn({ component: settings.ref, database: settings.database }, w);
-      return loaded.detail;
-    } finally {
-      clearInterval(timer);
-      this.reportLoad(hasher.bytes, source.bytes);
-    }
-  }
-
-  private reportLoad(done: number, total: number): void {
-    const event = { kind: 'progress' as const, bytesDone: done, bytesTotal: Math.max(done, total), filesDone: done >= total ? 1 : 0, filesTotal: 1 };
-    this.ctx.onProgress?.({ component: this.settings.ref, step: 'load', event });
+    return loadDumpReporting(ports, ctx, { ref: settings.ref, database: settings.database, source, intervalMs: settings.progressIntervalMs });
   }
 
   /** Undo what can be undone (only while nothing was destroyed) and say what state the site is in. */

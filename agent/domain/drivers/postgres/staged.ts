@@ -20,11 +20,10 @@ import { createHash } from 'node:crypto';
 import { ValidationError } from '../../../../shared/errors.js';
 import type { ServiceManager } from '../../ports.js';
 import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent } from '../types.js';
-import { dumpSourceOf, type DumpSource } from './dump-source.js';
-import { loadDump } from './load.js';
+import { dumpSourceOf } from './dump-source.js';
+import { loadDumpReporting } from './load.js';
 import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
 import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
-import { Sha256Stream } from './streams.js';
 
 export interface StagedRestoreSettings {
   /** `postgres:<name>` */
@@ -85,7 +84,8 @@ export async function stagePostgres(ports: StagedRestorePorts, settings: StagedR
       await ports.server.dropDatabase(staging); // a leftover of an interrupted attempt of the same job
       await ports.server.createDatabase({ database: staging, owner: settings.owner });
     }, () => `owner ${settings.owner}`);
-    await run(`load ${source.file} into ${staging}`, () => load(ports, settings, ctx, staging, source), (v) => v);
+    const load = { ref: settings.ref, database: staging, source, intervalMs: settings.progressIntervalMs };
+    await run(`load ${source.file} into ${staging}`, () => loadDumpReporting(ports, ctx, load), (v) => v);
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;
     let outcome = `the live database '${settings.database}' was not touched`;
@@ -98,25 +98,6 @@ export async function stagePostgres(ports: StagedRestorePorts, settings: StagedR
     throw new RestoreStepFailedError({ report: steps.report(), step: err.step, siteChanged: false, outcome, cause: err.error });
   }
   return new StagedDatabase(ports, settings, ctx.jobId, steps.report());
-}
-
-async function load(ports: StagedRestorePorts, settings: StagedRestoreSettings, ctx: RestoreContext, database: string, source: DumpSource): Promise<string> {
-  const hasher = new Sha256Stream();
-  const report = (): void =>
-    ctx.onProgress?.({
-      component: settings.ref,
-      step: 'load',
-      event: { kind: 'progress', bytesDone: hasher.bytes, bytesTotal: Math.max(hasher.bytes, source.bytes), filesDone: hasher.bytes >= source.bytes ? 1 : 0, filesTotal: 1 },
-    });
-  const timer = setInterval(report, settings.progressIntervalMs);
-  try {
-    const loaded = await loadDump({ loader: ports.loader, server: ports.server, repository: ctx.repository, database, source, hasher, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    for (const w of loaded.warnings) ctx.logger.warn({ component: settings.ref, database }, w);
-    return loaded.detail;
-  } finally {
-    clearInterval(timer);
-    report();
-  }
 }
 
 /** What a switch changed, so that it can be undone. */

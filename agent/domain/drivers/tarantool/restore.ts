@@ -14,6 +14,7 @@ import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
 import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
 import { formatVclock, relocate, sameVclock, snapSignature, type DataDirs } from './checkpoint-files.js';
+import { switchAndFinish } from '../phases.js';
 import { checkStagingSpace } from '../space.js';
 import { ShardRestoreError } from './errors.js';
 import type { AsideSet, ShardAdmin, ShardFiles, ShardInfo, StagedFile } from './ports.js';
@@ -93,16 +94,7 @@ export async function restoreShard(deps: ShardRestoreDeps, ctx: RestoreContext):
 /** In one call: stage, switch, finish (the one-call form of the two phases). */
 async function restoreLive(deps: ShardRestoreDeps, ctx: RestoreContext): Promise<RestoreReport> {
   const staged = await stageShard(deps, ctx);
-  const phase = { jobId: ctx.jobId, logger: ctx.logger, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
-  const reports = [staged.report];
-  try {
-    reports.push(await staged.switchIn(phase));
-  } catch (err) {
-    await staged.discard(phase).catch(() => undefined);
-    throw err instanceof ShardRestoreError ? err.after(staged.report) : err;
-  }
-  reports.push(await staged.finish(phase));
-  return { component: deps.ref, steps: reports.flatMap((r) => r.steps) };
+  return switchAndFinish(staged, ctx, (err) => (err instanceof ShardRestoreError ? err.after(staged.report) : err));
 }
 
 const labelOf = (jobId: string): string => jobId.replace(/[^A-Za-z0-9_-]/g, '_');

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { ConflictError, ValidationError } from '../../../../shared/errors.js';
 import type { RestoreSummary } from '../../../../shared/repository/repository.js';
 import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
+import { switchAndFinish } from '../phases.js';
 import { checkStagingSpace } from '../space.js';
 import { SymlinkChecker, entryProblem } from './entry-check.js';
 import { RestoreStepFailedError, UnsafeEntryError } from './errors.js';
@@ -200,17 +201,7 @@ async function liveRoots(input: UploadsRestoreInput, paths: Map<string, string>)
 
 /** Into place in one call: stage, switch, finish; a failed switch leaves the roots as they were. */
 async function restoreInPlace(input: UploadsRestoreInput, paths: Map<string, string>): Promise<RestoreReport> {
-  const staged = await stageInPlace(input, paths);
-  const phase = { jobId: input.ctx.jobId, logger: input.ctx.logger, ...(input.ctx.onProgress ? { onProgress: input.ctx.onProgress } : {}) };
-  const reports = [staged.report];
-  try {
-    reports.push(await staged.switchIn(phase));
-  } catch (err) {
-    await staged.discard(phase).catch((e: unknown) => input.ctx.logger.error({ err: e }, 'removing the staging after a failed swap failed'));
-    throw err;
-  }
-  reports.push(await staged.finish(phase));
-  return { component: input.ref, steps: reports.flatMap((r) => r.steps) };
+  return switchAndFinish(await stageInPlace(input, paths), input.ctx);
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Small network helpers shared by processes, the dev site and the test harness. */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
@@ -18,6 +19,42 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Whether `port` can be listened on at `host` right now. */
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The first port the OS hands out for outgoing connections (`ip_local_port_range`); 32768 when unknown. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A free TCP port for a service that is stopped and started again (a dev site's units), taken below the
+ * OS's ephemeral range: a port from that range can be taken, while its service restarts, as the local
+ * port of any outgoing connection on the machine, and the restart then fails with "address in use".
+ * Falls back to `freePort()` when none of the tries is free.
+ */
+export async function freeServicePort(host = '127.0.0.1'): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow() - 1;
+  for (let i = 0; i < 50; i += 1) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (await canListen(port, host)) return port;
+  }
+  return freePort(host);
 }
 
 /** True when something accepts TCP connections on host:port. */

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
-import { freePort } from '../../shared/net.js';
+import { freeServicePort } from '../../shared/net.js';
 import { writeAgentConfigs } from './agents.js';
 import { loadData, type LoadProgress } from './load.js';
 import { writePgbouncerConfig } from './pgbouncer.js';
@@ -66,7 +66,7 @@ function memtxBytes(o: Required<Pick<UpOptions, 'dossiers' | 'events' | 'vectorD
 
 async function distinctPorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
+  while (ports.size < n) ports.add(await freeServicePort());
   return [...ports];
 }
 

@@ -22,6 +22,7 @@ import { TarantoolShardDriver } from './domain/drivers/tarantool/driver.js';
 import type { ComponentDriver } from './domain/drivers/types.js';
 import { AgentJobs, type RepositoryAccess } from './domain/jobs.js';
 import { SandboxManager } from './domain/sandbox/manager.js';
+import { FsRestoreJournal } from './adapters/restore-journal.js';
 import { FsSandboxStore } from './adapters/sandbox-store.js';
 import { PromAgentMetrics } from './transport/metrics.js';
 import { startMetricsServer } from '../shared/transport/metrics-http.js';
@@ -93,7 +94,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logger: log,
     metrics,
     sandboxes,
+    journal: new FsRestoreJournal(config.cacheDir),
   });
+  // Components a restore staged or was switching in when this agent stopped (kill -9 during a switch):
+  // held again, for the controller to roll back (from the disk), finish or discard.
+  await jobs.recoverJournal();
   let description: AgentDescription | undefined;
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     describe: () => {

@@ -40,6 +40,9 @@ class FakeDriver implements ComponentDriver {
   restore(): Promise<never> {
     throw new Error('not used');
   }
+  recoverStaged(): never {
+    throw new Error('not used');
+  }
   stage(): Promise<never> {
     throw new Error('not used');
   }

@@ -12,7 +12,7 @@ import { parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../
 import { CutParticipant } from './cut-participant.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
 import { measureDrivers, type AgentMetrics } from './metrics.js';
-import type { ServiceManager } from './ports.js';
+import type { JournalSwitchState, RestoreJournal, ServiceManager } from './ports.js';
 import type { DropResult, SandboxManager } from './sandbox/manager.js';
 import type {
   ComponentArtifact,
@@ -34,6 +34,8 @@ export interface RepositoryAccess {
 
 const heldKey = (jobId: string, ref: string): string => `${jobId}\n${ref}`;
 
+const SWITCH_WORDS: Record<JournalSwitchState, string> = { staged: 'staged', switching: 'being switched in', switched: 'switched in' };
+
 export type OpenRepository = (access: RepositoryAccess) => Repository;
 
 export interface AgentJobsOptions {
@@ -47,13 +49,21 @@ export interface AgentJobsOptions {
   metrics?: AgentMetrics;
   /** Verify drills' sandboxes; without it sandbox restores are refused. */
   sandboxes?: SandboxManager;
+  /** Where staged components are journalled for an agent restart; without it they live in memory only. */
+  journal?: RestoreJournal;
+}
+
+/** A component staged by a two-phase restore, held until the controller switches, rolls back, finishes or discards it. */
+interface Held {
+  staged: StagedComponent;
+  switch: JournalSwitchState;
 }
 
 export class AgentJobs {
   readonly participant: CutParticipant;
   private readonly drivers: readonly ComponentDriver[];
   /** Components staged by two-phase restores, by `heldKey` (job and component), and whether switched in. */
-  private readonly staged = new Map<string, { staged: StagedComponent; switched: boolean }>();
+  private readonly staged = new Map<string, Held>();
   /** The phase calls of each `heldKey`, chained: one runs at a time. */
   private readonly phaseCalls = new Map<string, Promise<void>>();
   /** Repositories (by a hash of their access) that opened once in this process. */
@@ -182,10 +192,46 @@ export class AgentJobs {
   }
 
   /**
+   * Takes back what the restore journal holds from before this process started (an agent killed during a
+   * restore): each staged component is rebuilt by its driver and held again, for the controller to roll
+   * back (which reads from the disk how far an interrupted switch got), finish or discard. Returns a line
+   * per component and per unreadable entry.
+   */
+  async recoverJournal(): Promise<string[]> {
+    const journal = this.options.journal;
+    if (!journal) return [];
+    const { entries, problems } = await journal.list();
+    const lines = problems.map((p) => `unreadable restore journal entry ${p}`);
+    for (const e of entries) {
+      const driver = this.drivers.find((d) => d.ref === e.component);
+      try {
+        if (!driver) throw new NotFoundError(`component '${e.component}' is not served by this agent`);
+        this.staged.set(heldKey(e.jobId, e.component), { staged: driver.recoverStaged(e.jobId, e.state), switch: e.switch });
+        lines.push(`restore job '${e.jobId}': ${e.component} was ${SWITCH_WORDS[e.switch]} when this agent stopped; held for the controller to roll back, finish or discard`);
+      } catch (err) {
+        lines.push(`restore job '${e.jobId}': ${e.component} cannot be taken back from the journal (${err instanceof Error ? err.message : String(err)}); its staging is left as it is`);
+      }
+    }
+    for (const line of lines) this.options.logger.warn(line);
+    return lines;
+  }
+
+  /** Journals a held component (nothing without a journal). */
+  private async record(jobId: string, component: string, staged: StagedComponent, state: JournalSwitchState): Promise<void> {
+    await this.options.journal?.write({ jobId, component, switch: state, state: staged.journal() });
+  }
+
+  private async forget(key: string, jobId: string, component: string): Promise<void> {
+    this.staged.delete(key);
+    await this.options.journal?.remove(jobId, component).catch((err: unknown) => this.options.logger.warn({ err, jobId, component }, 'could not remove a restore journal entry'));
+  }
+
+  /**
    * One phase of a two-phase restore for the named components, one after another (stops at the first
-   * failure). What `stage` produced is held here, by job and component, until `finish` or `discard`
-   * (an agent restart loses it: the controller then stages again). `discard` and `finish` of a component
-   * with nothing staged do nothing.
+   * failure). What `stage` produced is held here, by job and component, until `rollback`, `finish` or
+   * `discard`, and journalled (see `recoverJournal`): before a switch changes anything, the journal says
+   * it is under way. A `rollback` of a component whose switch failed (and put back what it moved) removes
+   * its staging. `discard` and `finish` of a component with nothing staged do nothing.
    */
   private async restorePhase(req: {
     jobId: string;
@@ -208,25 +254,17 @@ export class AgentJobs {
         if (req.phase === 'stage') {
           // Staged before by the same job (a resumed restore): fetch again. One already switched in (the
           // controller stopped before it recorded that) stays in: what it moved aside is deleted.
-          if (held) await (held.switched ? held.staged.finish(ctx) : held.staged.discard(ctx));
-          this.staged.delete(key);
-          const staged = await driver.stage({ ...ctx, artifact: req.artifacts[i] as ComponentArtifact, repository: this.open(req.repository) });
-          if (req.signal?.aborted) {
-            // The controller gave up on this stage while it finished: nobody will switch or discard it.
-            const { signal: _cancelled, ...cleanup } = ctx;
-            await staged.discard(cleanup);
-            throw new CancelledError(`staging ${driver.ref} for restore job '${req.jobId}' was cancelled; what it staged is removed`);
-          }
-          this.staged.set(key, { staged, switched: false });
-          return staged.report;
+          if (held) await (held.switch === 'staged' ? held.staged.discard(ctx) : held.staged.finish(ctx));
+          await this.forget(key, req.jobId, driver.ref);
+          return this.stage(driver, req.artifacts[i] as ComponentArtifact, req.repository, ctx);
         }
         if (!held) {
           if (req.phase === 'discard' || req.phase === 'finish') return undefined;
-          throw new IllegalStateError(`${driver.ref} has nothing staged for restore job '${req.jobId}' on this agent (was the agent restarted?): stage it again`);
+          throw new IllegalStateError(`${driver.ref} has nothing staged for restore job '${req.jobId}' on this agent: stage it again`);
         }
-        const report = await this.runPhase(held.staged, req.phase, ctx);
-        if (req.phase === 'switch') held.switched = true;
-        else this.staged.delete(key);
+        if (req.phase === 'switch') return this.switchIn(held, req.jobId, driver.ref, ctx);
+        const report = await this.runPhase(held, req.phase, ctx);
+        await this.forget(key, req.jobId, driver.ref);
         return report;
       });
       if (!report) continue;
@@ -234,6 +272,45 @@ export class AgentJobs {
       reports.push(report);
     }
     return reports;
+  }
+
+  private async stage(driver: ComponentDriver, artifact: ComponentArtifact, access: RepositoryAccess, ctx: PhaseContext): Promise<RestoreReport> {
+    const key = heldKey(ctx.jobId, driver.ref);
+    const staged = await driver.stage({ ...ctx, artifact, repository: this.open(access) });
+    const { signal: _cancelled, ...cleanup } = ctx;
+    if (ctx.signal?.aborted) {
+      // The controller gave up on this stage while it finished: nobody will switch or discard it.
+      await staged.discard(cleanup);
+      throw new CancelledError(`staging ${driver.ref} for restore job '${ctx.jobId}' was cancelled; what it staged is removed`);
+    }
+    try {
+      await this.record(ctx.jobId, driver.ref, staged, 'staged');
+    } catch (err) {
+      await staged.discard(cleanup).catch(() => undefined);
+      throw new IllegalStateError(`the restore journal could not record ${driver.ref} of restore job '${ctx.jobId}' (${err instanceof Error ? err.message : String(err)}); what was staged is removed`, { cause: err });
+    }
+    this.staged.set(key, { staged, switch: 'staged' });
+    return staged.report;
+  }
+
+  /** The journal says the switch is under way before the driver changes anything; a failed switch put back what it moved. */
+  private async switchIn(held: Held, jobId: string, component: string, ctx: PhaseContext): Promise<RestoreReport> {
+    if (held.switch !== 'staged') throw new IllegalStateError(`${component} of restore job '${jobId}' is ${SWITCH_WORDS[held.switch]} already`);
+    const persist = (): Promise<void> => this.record(jobId, component, held.staged, 'switching');
+    await persist();
+    held.switch = 'switching';
+    let report: RestoreReport;
+    try {
+      report = await held.staged.switchIn({ ...ctx, persist });
+    } catch (err) {
+      held.switch = 'staged';
+      await this.record(jobId, component, held.staged, 'staged').catch((e: unknown) => ctx.logger.warn({ err: e }, 'could not journal a failed switch'));
+      throw err;
+    }
+    held.switch = 'switched';
+    // Unrecorded, the journal still says 'switching': a rollback after a restart finds the switch done.
+    await this.record(jobId, component, held.staged, 'switched').catch((e: unknown) => ctx.logger.warn({ err: e }, 'could not journal a switch'));
+    return report;
   }
 
   /**
@@ -254,16 +331,15 @@ export class AgentJobs {
     }
   }
 
-  private runPhase(staged: StagedComponent, phase: Exclude<RestorePhase, 'stage'>, ctx: PhaseContext): Promise<RestoreReport> {
+  /** Rollback, finish or discard of a held component; a rollback of one never switched in removes its staging. */
+  private runPhase(held: Held, phase: Exclude<RestorePhase, 'stage' | 'switch'>, ctx: PhaseContext): Promise<RestoreReport> {
     switch (phase) {
-      case 'switch':
-        return staged.switchIn(ctx);
       case 'rollback':
-        return staged.rollBack(ctx);
+        return held.switch === 'staged' ? held.staged.discard(ctx) : held.staged.rollBack(ctx);
       case 'finish':
-        return staged.finish(ctx);
+        return held.staged.finish(ctx);
       case 'discard':
-        return staged.discard(ctx);
+        return held.staged.discard(ctx);
     }
   }
 

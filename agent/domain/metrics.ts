@@ -4,7 +4,7 @@
  * (agent/transport/metrics.ts, Prometheus) turns the reports into series; `measureDriver` wraps a
  * component driver so that every upload and restore is reported, whoever calls it.
  */
-import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, FreezeOptions, RestoreContext, RestoreReport, StagedComponent, UploadContext } from './drivers/types.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, FreezeOptions, RestoreContext, RestoreReport, StagedComponent, StagedJournal, UploadContext } from './drivers/types.js';
 
 export type JobOperation = 'upload' | 'restore';
 
@@ -89,6 +89,10 @@ export class MeasuredDriver implements ComponentDriver {
   /** The stage of a two-phase restore is where its bytes come down: measured as a restore. */
   stage(ctx: RestoreContext): Promise<StagedComponent> {
     return this.measure('restore', ctx, (c) => this.inner.stage(c));
+  }
+
+  recoverStaged(jobId: string, journal: StagedJournal): StagedComponent {
+    return this.inner.recoverStaged(jobId, journal);
   }
 
   async open(): Promise<void> {

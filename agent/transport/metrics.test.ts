@@ -37,6 +37,9 @@ function fakeDriver(restoreFails: boolean): ComponentDriver {
       return { component: this.ref, steps: [] };
     },
     stage: () => Promise.reject(new Error('not used')),
+    recoverStaged: () => {
+      throw new Error('not used');
+    },
   };
 }
 

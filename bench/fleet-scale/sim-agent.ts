@@ -103,6 +103,9 @@ export class SimulatedUploadsDriver implements ComponentDriver {
   restore(): Promise<RestoreReport> {
     return Promise.reject(new IllegalStateError(`${this.ref}: a simulated agent does not restore`));
   }
+  recoverStaged(): never {
+    throw new Error('the simulated agent stages nothing');
+  }
   stage(): Promise<never> {
     return Promise.reject(new IllegalStateError(`${this.ref}: a simulated agent does not restore`));
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IllegalStateError, TimeoutError } from '../../shared/errors.js';
 import { deadlineFor, namingDeadline } from './deadlines.js';
 
-const deadlines = { protocolMs: 5000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 86_400_000 };
+const deadlines = { protocolMs: 5000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 86_400_000, agentReturnMs: 300_000 };
 
 describe('agent call deadlines', () => {
   it.each([

@@ -22,6 +22,11 @@ export interface AgentDeadlines {
   checkMs: number;
   /** Moving data: one agent's upload, one component's restore, a verify drill. */
   transferMs: number;
+  /**
+   * Not a call: how long a restore's rollback keeps trying an agent that went away during the switch (killed,
+   * restarted by systemd; its restore journal tells it what to put back) before it gives up on it.
+   */
+  agentReturnMs: number;
 }
 
 export type DeadlineKind = keyof AgentDeadlines;

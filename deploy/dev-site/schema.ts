@@ -126,6 +126,16 @@ export async function dropDatabase(t: PgTarget): Promise<void> {
   await withClient(adminConfig(t), (c) => c.query(`DROP DATABASE IF EXISTS ${ident(t.database)} WITH (FORCE)`));
 }
 
+/** Drops the staging and aside databases of restores of the site (`<db>_ffk_stage_*`, `<db>_ffk_aside_*`) an interrupted run left. */
+export async function dropRestoreDatabases(t: PgTarget): Promise<string[]> {
+  return withClient(adminConfig(t), async (c) => {
+    const base = t.database.slice(0, 40).replace(/[\\_%]/g, (ch) => `\\${ch}`);
+    const r = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${base}\\_ffk\\_%`]);
+    for (const { datname } of r.rows) await c.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
+    return r.rows.map((row) => row.datname);
+  });
+}
+
 export async function databaseExists(t: PgTarget): Promise<boolean> {
   return withClient(adminConfig(t), async (c) => {
     const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [t.database]);

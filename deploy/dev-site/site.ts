@@ -13,7 +13,7 @@ import { writeAgentConfigs } from './agents.js';
 import { loadData, type LoadProgress } from './load.js';
 import { writePgbouncerConfig } from './pgbouncer.js';
 import { pidFileOf, stopUnitProcess } from './procs.js';
-import { createDatabase, createDefaultUser, createGroups, databaseExists, dropDatabase, ensureRole, migrate, seedReferenceData, type PgTarget } from './schema.js';
+import { createDatabase, createDefaultUser, createGroups, databaseExists, dropDatabase, dropRestoreDatabases, ensureRole, migrate, seedReferenceData, type PgTarget } from './schema.js';
 import { writeSfApiConfig } from './sfapi.js';
 import { writeShims } from './shims.js';
 import { assertSiteId, defaultDatabaseName, GALLERIES, resolveRoot, saveSiteState, siteDirOf, stateFileOf, loadSiteState, type GalleryName, type SiteState } from './state.js';
@@ -188,6 +188,7 @@ export async function downSite(site: string, root?: string): Promise<DownResult>
   let dropError: unknown;
   try {
     await dropDatabase(target);
+    await dropRestoreDatabases(target);
     result.databaseDropped = target.database;
   } catch (err) {
     dropError = err;

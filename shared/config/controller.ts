@@ -9,7 +9,7 @@ export const DEFAULT_CONTROLLER_GRPC_LISTEN = '127.0.0.1:7700';
 /** Prometheus endpoint; on the loopback like the gRPC default (expose it deliberately). */
 export const DEFAULT_CONTROLLER_METRICS_LISTEN = '127.0.0.1:9464';
 /** Deadlines of calls to agents by kind of operation: a unit start is not a protocol call. */
-export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000 } as const;
+export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000, agentReturnMs: 300_000 } as const;
 
 export const controllerConfigSchema = z
   .object({
@@ -38,6 +38,8 @@ export const controllerConfigSchema = z
             checkMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.checkMs),
             /** One agent's upload, one component's restore, a verify drill. */
             transferMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.transferMs),
+            /** How long a restore's rollback waits for an agent that went away during the switch to come back. */
+            agentReturnMs: z.number().int().positive().default(AGENT_DEADLINE_DEFAULTS.agentReturnMs),
           })
           .strict()
           .default(AGENT_DEADLINE_DEFAULTS),

@@ -2,7 +2,7 @@
  * FsShardFiles on a real filesystem: only Tarantool's data files move aside and come back; an aside
  * directory left by an interrupted restore is never mixed into; a failed move is undone.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -88,6 +88,22 @@ describe('FsShardFiles', () => {
     await expect(run).rejects.toThrow(`data directory ${missing} does not exist`);
     expect(ls(l.memtx)).toEqual(['00000000000000000100.snap', '00000000000000000120.snap.inprogress', 'README']);
     expect(ls(l.root)).toEqual(['index', 'snapshots', 'xlogs']);
+  });
+
+  it('after an agent restart, finds what an interrupted move aside left and puts only the moved files back', async () => {
+    const l = layout();
+    const fsf = new FsShardFiles();
+    expect(await fsf.findAside([l.memtx, l.wal], 'job5')).toBeUndefined();
+    // A move aside killed half-way: the snap moved, the partial checkpoint and the xlog still in place.
+    mkdirSync(`${l.memtx}.ffk-aside-job5`);
+    renameSync(path.join(l.memtx, '00000000000000000100.snap'), path.join(`${l.memtx}.ffk-aside-job5`, '00000000000000000100.snap'));
+    const aside = await fsf.findAside([l.memtx, l.wal, l.memtx], 'job5');
+    expect(aside?.moves.map((m) => [path.basename(m.dir), m.entries])).toEqual([['snapshots', ['00000000000000000100.snap']]]);
+    await fsf.putBack(aside!, { removeLive: false });
+    expect(ls(l.memtx)).toEqual(['00000000000000000100.snap', '00000000000000000120.snap.inprogress', 'README']);
+    expect(ls(l.wal)).toEqual(['00000000000000000100.xlog', 'tarantool.log']);
+    expect(ls(l.root)).toEqual(['index', 'snapshots', 'xlogs']);
+    expect(await fsf.countExisting([path.join(l.memtx, 'README'), path.join(l.memtx, 'nope')])).toBe(1);
   });
 
   it('discard removes the aside directories', async () => {

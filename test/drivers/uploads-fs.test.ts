@@ -156,6 +156,37 @@ describe('FsRestoreArea', () => {
     await expect(area.swap({ live, staged, aside, keep: isReservedName })).rejects.toThrow(`aside directory '${aside}' already exists`);
   });
 
+  it('after an agent restart, undoes a swap interrupted at any point, judged from the disk', async () => {
+    // Interrupted: before the swap, while the previous entries moved aside, while the staged ones moved in, after it.
+    for (const cut of ['never', 'out', 'in', 'done'] as const) {
+      await rm(path.join(dir, 'live'), { recursive: true, force: true });
+      const { live, staged, aside } = await layout();
+      const before = await treeHash(live);
+      const stagedNames = (await readdir(staged)).sort(); // ['keep', 'new.jpg'], journalled as the switch began
+      if (cut !== 'never') {
+        await mkdir(aside);
+        await rename(path.join(live, 'old.jpg'), path.join(aside, 'old.jpg'));
+      }
+      if (cut === 'in' || cut === 'done') {
+        await rename(path.join(live, 'keep'), path.join(aside, 'keep'));
+        await rename(path.join(staged, 'new.jpg'), path.join(live, 'new.jpg'));
+      }
+      if (cut === 'done') await rename(path.join(staged, 'keep'), path.join(live, 'keep'));
+      expect(await area.recoverSwap({ live, staged, aside, stagedNames }), cut).toBe(cut === 'never' ? 'nothing' : 'put back');
+      expect(await treeHash(live), cut).toEqual(before);
+    }
+  });
+
+  it('a recovered swap refuses to put back over a name in the way, moving nothing back', async () => {
+    const { live, staged, aside } = await layout();
+    await mkdir(aside);
+    await writeFile(path.join(aside, 'old.jpg'), 'the previous one');
+    await expect(area.recoverSwap({ live, staged, aside, stagedNames: ['keep', 'new.jpg'] })).rejects.toThrow(
+      `cannot put back 'old.jpg' from '${aside}': '${path.join(live, 'old.jpg')}' exists; nothing of '${aside}' was moved back`,
+    );
+    expect(await readdir(aside)).toEqual(['old.jpg']);
+  });
+
   it('moveChildren refuses, before moving anything, a name already in the target', async () => {
     await writeTree(dir, { 'from/a': 'a', 'from/b': 'b', 'to/b': 'existing' });
     const moving = area.moveChildren(path.join(dir, 'from'), path.join(dir, 'to'));

@@ -6,6 +6,9 @@
  * - pgbouncer failing to start in the PostgreSQL switch: the shards and upload directories switched
  *   before it are put back and the database renamed back; the writers run again; 0 integrity errors and
  *   the live database is the one from before the restore;
+ * - the agent of the shards killed during the switch (a shard moved aside and its unit starting): the
+ *   controller rolls back the other hosts, waits for the agent to come back, and the restarted agent rolls
+ *   its shards back from its restore journal; the site is as it was, 0 integrity errors, nothing left;
  * - an intact restore stages every component while the writer keeps writing, then switches; the downtime
  *   (writers stopped) is printed with the restore's duration and 0 integrity errors.
  */
@@ -59,7 +62,10 @@ async function sql<T extends pg.QueryResultRow>(state: SiteState, database: stri
 async function leftovers(state: SiteState): Promise<string[]> {
   const dbs = (await sql<{ datname: string }>(state, 'postgres', 'SELECT datname FROM pg_database')).filter((d) => d.datname.startsWith(`${state.postgres.database}_ffk_`));
   const dirs = [state.uploads.uploadsDir, state.uploads.ffuploadDir].flatMap((d) => readdirSync(d).filter((n) => n.startsWith('.ffk-') && n !== '.ffk-shield').map((n) => path.join(d, n)));
-  return [...dbs.map((d) => `database ${d.datname}`), ...dirs];
+  // A shard's staging and aside directories sit beside its data directories.
+  const shardDirs = [...new Set(state.shards.flatMap((s) => [s.memtxDir, s.walDir, s.vinylDir].map((d) => path.dirname(d))))];
+  const beside = shardDirs.flatMap((d) => readdirSync(d).filter((n) => n.includes('.ffk-')).map((n) => path.join(d, n)));
+  return [...dbs.map((d) => `database ${d.datname}`), ...dirs, ...beside];
 }
 
 /**
@@ -132,6 +138,63 @@ describe('two-phase restore with the writer running', () => {
       setUnitFault(state, 'pgbouncer', undefined);
     }
     expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBeDefined();
+    await expectUnchanged(state);
+  }, 240_000);
+
+  it('an agent killed during the switch: the controller waits for it, its restore journal rolls its shards back, the site is as it was', async () => {
+    await startWriter(state);
+    const shard = state.shards[0]!;
+    // The shard's start in the switch takes long: the agent is killed while it waits for it.
+    setUnitFault(state, shard.unit, { startDelayMs: 20_000 });
+    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    const agentsDir = path.join(state.siteDir, 'agents');
+    const host = readdirSync(agentsDir).filter((f) => f.endsWith('.yaml')).find((f) => readFileSync(path.join(agentsDir, f), 'utf8').includes(shard.name))!.replace(/\.yaml$/, '');
+    // The switch of the shard is under way once its data files are moved aside and the unit is down.
+    let watching = true;
+    const asidePrefix = `${path.basename(shard.memtxDir)}.ffk-aside-`;
+    const killed = (async (): Promise<boolean> => {
+      while (watching) {
+        const aside = readdirSync(path.dirname(shard.memtxDir)).some((n) => n.startsWith(asidePrefix));
+        if (aside && unitPid(state.runDir, state.siteDir, shard.unit) === undefined) {
+          await fleet.agents.get(`${SITE}/${host}`)!.kill();
+          setUnitFault(state, shard.unit, undefined);
+          return true;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return false;
+    })();
+    let restarted = false;
+    const restart = (): void => {
+      if (restarted) return;
+      restarted = true;
+      fleet.startAgent(SITE, host);
+    };
+    const events: string[] = [];
+    try {
+      const end = await api.restore({ site: SITE, selector: { kind: 'id', id: s1 }, components: [], noSafetySnapshot: true }, (e) => {
+        const message = e.message ?? '';
+        if (/^(switch|rollback|the agent on)/.test(message)) events.push(message);
+        // Started again (as systemd would) once the controller has found it gone and waits for it.
+        if (/^the agent on host '[^']+' does not answer/.test(message)) void killed.then(restart);
+      });
+      watching = false;
+      console.log(`the switch and its rollback, as the job logged them:\n${events.join('\n')}`);
+      expect(await killed, 'the agent was killed in the switch').toBe(true);
+      expect(end.outcome?.phase).toBe('Failed');
+      const error = end.outcome?.error?.message ?? '';
+      expect(error).toMatch(new RegExp(`switching in component 'tarantool:shard-00\\d' on host '[^']+' failed: `));
+      expect(error).toContain(`site '${SITE}' is as it was before the restore`);
+      expect(error).toContain('the writers were started again');
+      expect(events.some((m) => /^the agent on host '[^']+' does not answer/.test(m))).toBe(true);
+      expect(events.some((m) => new RegExp(`^rollback tarantool:${shard.name} on '[^']+': rollback:find-aside ok`).test(m))).toBe(true);
+    } finally {
+      watching = false;
+      setUnitFault(state, shard.unit, undefined);
+      if (await killed) restart();
+      api.close();
+    }
+    await waitFor(async () => (unitPid(state.runDir, state.siteDir, shard.unit) !== undefined ? true : undefined), 30_000);
     await expectUnchanged(state);
   }, 240_000);
 

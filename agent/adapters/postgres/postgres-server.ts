@@ -76,6 +76,13 @@ export class PgDatabaseServer implements DatabaseServer {
     });
   }
 
+  async databaseExists(database: string): Promise<boolean> {
+    return withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
+      const r = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      return (r.rowCount ?? 0) > 0;
+    });
+  }
+
   async dropDatabase(database: string): Promise<void> {
     await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
       const num = Number((await c.query<{ n: string }>("SELECT current_setting('server_version_num') AS n")).rows[0]?.n ?? 0);

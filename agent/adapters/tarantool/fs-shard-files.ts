@@ -45,7 +45,7 @@ export class FsShardFiles implements ShardFiles {
 
   async moveAside(dirs: readonly string[], label: string): Promise<AsideSet> {
     const aside: AsideSet = { moves: [] };
-    const plan = unique(dirs).map((dir) => ({ dir, asideDir: `${dir.replace(/\/+$/, '')}.ffk-aside-${label}` }));
+    const plan = asidePlan(dirs, label);
     for (const { asideDir } of plan) {
       // Left by an interrupted restore: it may hold the only copy of the previous files. Never mix into it.
       if (existsSync(asideDir)) throw new ConflictError(`${asideDir} exists (left by an interrupted restore?); put its files back or remove it first`);
@@ -79,11 +79,25 @@ export class FsShardFiles implements ShardFiles {
     }
   }
 
-  async putBack(aside: AsideSet): Promise<void> {
+  async putBack(aside: AsideSet, options: { removeLive?: boolean } = {}): Promise<void> {
     for (const move of aside.moves) {
-      for (const name of await dataEntries(move.dir)) await rm(path.join(move.dir, name), { recursive: true, force: true });
+      if (options.removeLive !== false) {
+        for (const name of await dataEntries(move.dir)) await rm(path.join(move.dir, name), { recursive: true, force: true });
+      }
       await moveBack(move);
     }
+  }
+
+  async findAside(dirs: readonly string[], label: string): Promise<AsideSet | undefined> {
+    const aside: AsideSet = { moves: [] };
+    for (const { dir, asideDir } of asidePlan(dirs, label)) {
+      if (existsSync(asideDir)) aside.moves.push({ dir, asideDir, entries: (await readdir(asideDir)).sort() });
+    }
+    return aside.moves.length > 0 ? aside : undefined;
+  }
+
+  async countExisting(paths: readonly string[]): Promise<number> {
+    return paths.filter((p) => existsSync(p)).length;
   }
 
   async discard(aside: AsideSet): Promise<void> {
@@ -99,6 +113,11 @@ export class FsShardFiles implements ShardFiles {
 async function moveBack(move: AsideSet['moves'][number]): Promise<void> {
   for (const name of move.entries) await movePath(path.join(move.asideDir, name), path.join(move.dir, name));
   await rm(move.asideDir, { recursive: true, force: true });
+}
+
+/** Where `moveAside(dirs, label)` moves each directory's data files. */
+function asidePlan(dirs: readonly string[], label: string): { dir: string; asideDir: string }[] {
+  return unique(dirs).map((dir) => ({ dir, asideDir: `${dir.replace(/\/+$/, '')}.ffk-aside-${label}` }));
 }
 
 function unique(dirs: readonly string[]): string[] {

@@ -113,7 +113,29 @@ export class FsRestoreArea implements RestoreArea {
       await undo();
       throw err;
     }
-    return { asideDir: aside, undo, discardAside: () => rm(aside, { recursive: true, force: true }) };
+    return { asideDir: aside, undo };
+  }
+
+  /** See `RestoreArea.recoverSwap`. */
+  async recoverSwap(request: { live: string; staged: string; aside: string; stagedNames: readonly string[] }): Promise<'nothing' | 'put back'> {
+    const { live, staged, aside } = request;
+    if (!(await exists(aside))) return 'nothing';
+    const missing = [];
+    for (const name of request.stagedNames) if (!(await exists(path.join(staged, name)))) missing.push(name);
+    if (missing.length > 0) {
+      // The staged entries had begun moving in, so every previous entry was aside already: the staged ones
+      // found in the root go back into the staging.
+      await mkdir(staged, { recursive: true });
+      const moves = new Moves();
+      for (const name of missing) if (await exists(path.join(live, name))) await moves.move(path.join(live, name), path.join(staged, name));
+    }
+    const back = await readdir(aside);
+    for (const name of back) {
+      if (await exists(path.join(live, name))) throw new ConflictError(`cannot put back '${name}' from '${aside}': '${path.join(live, name)}' exists; nothing of '${aside}' was moved back`);
+    }
+    await new Moves().all(aside, live);
+    await rmdir(aside);
+    return 'put back';
   }
 
   /** See `RestoreArea.fold`. */

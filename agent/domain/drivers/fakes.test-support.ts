@@ -4,5 +4,8 @@ import type { ComponentDriver } from './types.js';
 export function unusedDriver(ref: string): ComponentDriver {
   const [kind, name] = ref.split(':') as [ComponentDriver['kind'], string];
   const unused = (): Promise<never> => Promise.reject(new Error('not used'));
-  return { kind, name, ref, prepare: unused, freeze: unused, cut: unused, thaw: unused, upload: unused, release: unused, restore: unused, stage: unused };
+  const recoverStaged = (): never => {
+    throw new Error('not used');
+  };
+  return { kind, name, ref, prepare: unused, freeze: unused, cut: unused, thaw: unused, upload: unused, release: unused, restore: unused, stage: unused, recoverStaged };
 }

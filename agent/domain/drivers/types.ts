@@ -90,7 +90,19 @@ export interface PhaseContext {
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (p: DriverProgress) => void;
+  /**
+   * Writes the component's `journal()` to the agent's restore journal. A switch calls it once it knows
+   * what a rollback needs (the units' states) and before it changes anything live, so that an agent killed
+   * during the switch can still put the component back after its restart.
+   */
+  persist?: () => Promise<void>;
 }
+
+/**
+ * What a staged component keeps in the agent's restore journal (JSON): enough for
+ * `ComponentDriver.recoverStaged` to rebuild it after an agent restart.
+ */
+export type StagedJournal = Record<string, unknown>;
 
 /**
  * A component fetched and checked completely beside the live one (the stage of a two-phase restore,
@@ -112,6 +124,8 @@ export interface StagedComponent {
   finish(ctx: PhaseContext): Promise<RestoreReport>;
   /** Before a switch: removes the staging; the live component was never touched. */
   discard(ctx: PhaseContext): Promise<RestoreReport>;
+  /** Its state for the agent's restore journal (JSON); see `ComponentDriver.recoverStaged`. */
+  journal(): StagedJournal;
 }
 
 export interface ComponentDriver {
@@ -143,6 +157,13 @@ export interface ComponentDriver {
    * the step.
    */
   stage(ctx: RestoreContext): Promise<StagedComponent>;
+  /**
+   * Rebuilds a staged component from its journal after an agent restart (a kill during the switch). Its
+   * `rollBack` judges from what it finds (files, databases, units) how far the interrupted switch got and
+   * puts the live component back from that point, including when the switch never began; `finish` and
+   * `discard` work as usual. Throws naming what is wrong when the journal cannot be read.
+   */
+  recoverStaged(jobId: string, journal: StagedJournal): StagedComponent;
   /**
    * Restores the artifact into a sandbox (a verify drill, DESIGN.md §7): a scratch database, a scratch
    * instance, a directory; the live component is never touched. Steps are checked and reported like a

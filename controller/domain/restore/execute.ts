@@ -7,13 +7,13 @@
  * addresses are looked up in the fleet when needed, so a resume after an agent restart reaches it at its
  * new address.
  */
-import { CancelledError, UnavailableError } from '../../../shared/errors.js';
+import { CancelledError, FfkError, UnavailableError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import { deadlineFor, namingDeadline, type AgentDeadlines } from '../deadlines.js';
-import { formatDowntime } from '../../../shared/duration.js';
+import { formatDowntime, formatDuration } from '../../../shared/duration.js';
 import type { RestorePhase } from '../../../shared/restore-phases.js';
 import type { AgentClient, AgentRestoreStep, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { artifactOf, setOutcome, type RestoreProgress, type StoredComponent, type StoredPlan } from './detail.js';
@@ -260,6 +260,41 @@ async function cleanUpPhase(e: Execution, components: readonly StoredComponent[]
   return failures.map((f) => `${PHASE_WORDS[phase]} ${f.component.ref} on host '${f.component.host}' failed: ${messageOf(f.err)}`);
 }
 
+/** An agent that does not answer (killed, restarting, unreachable), as opposed to one that answers with an error. */
+function isUnreachable(err: unknown): boolean {
+  return err instanceof UnavailableError || (err instanceof FfkError && err.code === 'UNAVAILABLE');
+}
+
+/**
+ * `rollback` for every component, retrying those whose agent does not answer until it is back (restarted
+ * after a kill during the switch: its restore journal tells it what to put back) or `agentReturnMs` has
+ * passed. Returns a note per component that could not be rolled back.
+ */
+async function rollBackWaiting(e: Execution, components: readonly StoredComponent[], repository: RepositoryAccess): Promise<string[]> {
+  const waitMs = e.deps.deadlines.agentReturnMs;
+  const giveUpAt = Date.now() + waitMs;
+  const problems: PhaseFailure[] = [];
+  const announced = new Set<string>();
+  let pending = [...components];
+  while (pending.length > 0) {
+    const { failures } = await runPhase(e, pending, 'rollback', repository, { eachAlone: true });
+    const retry = failures.filter((f) => isUnreachable(f.err) && Date.now() < giveUpAt);
+    problems.push(...failures.filter((f) => !retry.includes(f)));
+    for (const f of retry) {
+      if (announced.has(f.component.host)) continue;
+      announced.add(f.component.host);
+      e.ctx.message(`the agent on host '${f.component.host}' does not answer (${messageOf(f.err)}); waiting up to ${formatDuration(waitMs)} for it to come back to roll back its components`);
+    }
+    if (retry.length > 0) await new Promise((r) => setTimeout(r, ROLLBACK_RETRY_MS));
+    pending = retry.map((f) => f.component);
+  }
+  for (const f of problems) e.deps.logger.error({ err: f.err, component: f.component.ref, host: f.component.host }, 'rolling back a component failed');
+  return problems.map((f) => `rolling back ${f.component.ref} on host '${f.component.host}' failed: ${messageOf(f.err)}`);
+}
+
+/** How often a rollback asks again for an agent that does not answer. */
+const ROLLBACK_RETRY_MS = 1000;
+
 /** The first failure, as the job's recorded failure. */
 async function recordFailure(e: Execution, stage: string, f: PhaseFailure): Promise<void> {
   e.progress.failed = { component: f.component.ref, host: f.component.host, stage, message: messageOf(f.err) };
@@ -313,8 +348,11 @@ export async function switchComponents(e: Execution, repository: RepositoryAcces
   }
   const failure = r.failures[0];
   if (failure) {
-    const rollbackProblems = await cleanUpPhase(e, [...switched].reverse(), 'rollback', repository);
-    const discardProblems = await cleanUpPhase(e, remaining.filter((c) => !switched.includes(c)), 'discard', repository);
+    // Every component of the switch is rolled back: a switched one gets back what it moved aside; one whose
+    // switch failed has put back what it moved, and its staging is removed; one on an agent that went away
+    // during the switch is rolled back once the agent is back (its restore journal says how far it got).
+    const failedOnly = remaining.filter((c) => !switched.includes(c));
+    const rollbackProblems = await rollBackWaiting(e, [...[...switched].reverse(), ...failedOnly], repository);
     await recordFailure(e, 'switch', failure);
     const restarted = rollbackProblems.length === 0 ? await restartAfterFailure(e) : `; writers still stopped: ${stoppedList(progress)}`;
     const inPlanOrder = remaining.filter((c) => switched.includes(c)).map((c) => c.ref);
@@ -327,7 +365,7 @@ export async function switchComponents(e: Execution, repository: RepositoryAcces
       component: failure.component.ref,
       host: failure.component.host,
       message: `switching in component '${failure.component.ref}' on host '${failure.component.host}' failed: ${messageOf(failure.err)}; ${back}; ` +
-        `${state}${restarted}${discardProblems.length > 0 ? ` (${discardProblems.join('; ')})` : ''}`,
+        `${state}${restarted}`,
       cause: failure.err,
     });
   }

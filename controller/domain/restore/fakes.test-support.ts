@@ -318,7 +318,7 @@ export function world(...catalog: Manifest[]) {
     agents,
     repositories: new FakeRepositories(calls),
     snapshots,
-    deadlines: { protocolMs: 5000, prepareMs: 60_000, unitControlMs: 120_000, checkMs: 60_000, transferMs: 60_000 },
+    deadlines: { protocolMs: 5000, prepareMs: 60_000, unitControlMs: 120_000, checkMs: 60_000, transferMs: 60_000, agentReturnMs: 2_000 },
     logger: silentLogger(),
   });
   return { calls, fleet, agents, snapshots, catalog: cat, orchestrator };

@@ -201,7 +201,7 @@ describe('failure in a phase, and resume', () => {
     );
   });
 
-  it('a failed switch puts back every component already switched, discards the rest and starts the writers: the site is as it was', async () => {
+  it('a failed switch puts back every component already switched, rolls back the failed one (its staging removed) and starts the writers: the site is as it was', async () => {
     const w = site();
     w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('agent restarted') });
     const first = fakeContext();
@@ -212,7 +212,7 @@ describe('failure in a phase, and resume', () => {
         "the components already switched were put back (tarantool:shard-1, uploads:uploads, postgres:main); site 'msk-1' is as it was before the restore; " +
         'nothing was restored and the writers were started again (api: findface-sf-api, db: findface-security)',
     );
-    // Every component switches at once; those that did are put back, newest first.
+    // Every component switches at once; those that did are put back, newest first, then the failed one.
     expect(w.calls).toEqual([
       ...FULL_RUN.slice(0, 2),
       ...STAGE,
@@ -221,7 +221,7 @@ describe('failure in a phase, and resume', () => {
       'rollback msk-1-db:50051 postgres:main',
       'rollback msk-1-up:50051 uploads:uploads',
       'rollback msk-1-t1:50051 tarantool:shard-1',
-      'discard msk-1-t2:50051 tarantool:shard-2',
+      'rollback msk-1-t2:50051 tarantool:shard-2',
       ...START,
     ]);
     const progress = first.ctx.detail.progress as RestoreProgress;
@@ -238,7 +238,7 @@ describe('failure in a phase, and resume', () => {
   it('keeps the writers stopped and says so when putting a switched component back fails', async () => {
     const w = site();
     w.agents.restoreFailures.set('switch postgres:main', { times: 1, error: new IllegalStateError("findface-security migrate failed") });
-    w.agents.restoreFailures.set('rollback uploads:uploads', { times: 1, error: new UnavailableError('disk gone') });
+    w.agents.restoreFailures.set('rollback uploads:uploads', { times: 1, error: new IllegalStateError('disk gone') });
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
     expect(err.message).toBe(
@@ -248,6 +248,27 @@ describe('failure in a phase, and resume', () => {
     );
     expect(w.calls.filter((c) => c.startsWith('start'))).toEqual([]);
     expect((first.ctx.detail.progress as RestoreProgress).stoppedWriters).toHaveLength(2);
+  });
+
+  it('waits for an agent that went away during the switch and rolls its component back once it answers again', async () => {
+    const w = site();
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('Connection dropped') });
+    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 2, error: new UnavailableError('No connection established') });
+    const first = fakeContext();
+    const err = await failure(w.orchestrator.run(first.ctx, req()));
+    expect(err.message).toContain("site 'msk-1' is as it was before the restore; nothing was restored and the writers were started again");
+    expect(w.calls.filter((c) => c === 'rollback msk-1-t2:50051 tarantool:shard-2')).toHaveLength(3);
+    expect(first.rec.messages.filter((m) => m.startsWith('the agent on'))).toEqual(["the agent on host 't2' does not answer (No connection established); waiting up to 2.0s for it to come back to roll back its components"]);
+  });
+
+  it('gives up on an agent that does not come back within agents.deadlines.agentReturnMs: the writers stay stopped and the message says so', async () => {
+    const w = site();
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('Connection dropped') });
+    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 100, error: new UnavailableError('No connection established') });
+    const first = fakeContext();
+    const err = await failure(w.orchestrator.run(first.ctx, req()));
+    expect(err.message).toContain("PUTTING BACK FAILED: rolling back tarantool:shard-2 on host 't2' failed: No connection established; writers still stopped");
+    expect(w.calls.filter((c) => c.startsWith('start'))).toEqual([]);
   });
 
   it('takes the safety snapshot on resume when the run stopped before it was taken', async () => {

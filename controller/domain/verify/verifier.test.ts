@@ -68,7 +68,7 @@ function worldOn(fleet: TestFleet, ...manifests: ReturnType<typeof manifest>[]) 
     agents,
     repositories,
     verifications,
-    deadlines: { protocolMs: 1000, prepareMs: 5000, unitControlMs: 5000, checkMs: 5000, transferMs: 5000 },
+    deadlines: { protocolMs: 1000, prepareMs: 5000, unitControlMs: 5000, checkMs: 5000, transferMs: 5000, agentReturnMs: 5000 },
     logger: silentLogger(),
   });
   return { calls, fleet, agents, repositories, verifications, verifier };

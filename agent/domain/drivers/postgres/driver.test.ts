@@ -102,6 +102,7 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
         check: async () => ({ version: '15.2', versionNum: 150002 }),
         exportSnapshot: async () => (await step('export'), hold),
         roleExists: async () => true,
+        databaseExists: async () => false,
         dropDatabase: (db) => step(`drop ${db}`),
         createDatabase: (r) => step(`create ${r.database}`),
         renameDatabase: (from, to) => step(`rename ${from} ${to}`),

@@ -20,12 +20,13 @@ import type {
   SandboxRestoreContext,
   SandboxRestoreReport,
   StagedComponent,
+  StagedJournal,
   UploadContext,
 } from '../types.js';
 import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
-import { stagePostgres } from './staged.js';
+import { recoverStagedPostgres, stagePostgres } from './staged.js';
 import { withTimeout } from '../../../../shared/timeout.js';
 import { uploadDump } from './upload.js';
 
@@ -209,6 +210,13 @@ export class PostgresDriver implements ComponentDriver {
     const { database, owner, units } = this.options;
     const { server, loader, app, services } = this.ports;
     return stagePostgres({ server, loader, app, services }, { ref: this.ref, database, owner, units, progressIntervalMs: 1000 }, ctx);
+  }
+
+  /** A staging database of an interrupted restore, from the agent's restore journal; see staged.ts. */
+  recoverStaged(jobId: string, journal: StagedJournal): StagedComponent {
+    const { database, owner, units } = this.options;
+    const { server, loader, app, services } = this.ports;
+    return recoverStagedPostgres({ server, loader, app, services }, { ref: this.ref, database, owner, units, progressIntervalMs: 1000 }, jobId, journal);
   }
 
   /** The dump loaded into a scratch database (verify drill); see sandbox.ts. */

@@ -57,6 +57,7 @@ export interface DatabaseServer {
   /** `BEGIN ISOLATION LEVEL REPEATABLE READ` + `pg_export_snapshot()` on `database`, held until released. */
   exportSnapshot(database: string): Promise<SnapshotHold>;
   roleExists(role: string): Promise<boolean>;
+  databaseExists(database: string): Promise<boolean>;
   /** Terminates the database's remaining backends and drops it; no error when it does not exist. */
   dropDatabase(database: string): Promise<void>;
   /**

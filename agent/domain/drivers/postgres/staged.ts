@@ -15,11 +15,15 @@
  * Rollback (after a switch): the restored database back under the staging name, the aside one back into
  * place, pgbouncer as it was before the switch, the restored one dropped. Finish: the aside database
  * dropped. Discard (never switched): the staging database dropped.
+ *
+ * After an agent restart (`recoverStagedPostgres`, from the restore journal) the rollback reads how far an
+ * interrupted switch got from which of the three names exist: aside and live → both renames done; aside
+ * only → the live one renamed aside, the staging one not yet into place; no aside → nothing renamed.
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../../../../shared/errors.js';
 import type { ServiceManager } from '../../ports.js';
-import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent } from '../types.js';
+import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent, StagedJournal } from '../types.js';
 import { dumpSourceOf } from './dump-source.js';
 import { loadDumpReporting } from './load.js';
 import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
@@ -100,6 +104,20 @@ export async function stagePostgres(ports: StagedRestorePorts, settings: StagedR
   return new StagedDatabase(ports, settings, ctx.jobId, steps.report());
 }
 
+/**
+ * Rebuilds a staged database from its journal after an agent restart; its rollback judges from the
+ * database names that exist (see the top of this file).
+ */
+export function recoverStagedPostgres(ports: StagedRestorePorts, settings: StagedRestoreSettings, jobId: string, journal: StagedJournal): StagedComponent {
+  if (journal.database !== settings.database) {
+    throw new ValidationError(`${settings.ref}: the restore journal of job '${jobId}' is about database '${String(journal.database)}', not '${settings.database}'`, { field: 'journal' });
+  }
+  const raw = journal.wasActive;
+  const wasActive: Record<string, boolean> = {};
+  if (raw && typeof raw === 'object') for (const [unit, v] of Object.entries(raw)) if (typeof v === 'boolean') wasActive[unit] = v;
+  return new StagedDatabase(ports, settings, jobId, { component: settings.ref, steps: [] }, { wasActive });
+}
+
 /** What a switch changed, so that it can be undone. */
 interface Switched {
   wasActive: Record<string, boolean>;
@@ -112,15 +130,35 @@ class StagedDatabase implements StagedComponent {
   readonly ref: string;
   private readonly names: { staging: string; aside: string };
   private switched: Switched | undefined;
+  /** The units' states a switch found (journalled before it changes anything). */
+  private wasActive: Record<string, boolean> | undefined;
 
   constructor(
     private readonly ports: StagedRestorePorts,
     private readonly settings: StagedRestoreSettings,
     jobId: string,
     readonly report: RestoreReport,
+    /** Rebuilt from the journal after an agent restart: how far a switch got is read from the server. */
+    private readonly recovered?: { wasActive: Record<string, boolean> },
   ) {
     this.ref = settings.ref;
     this.names = stagedNames(settings.database, jobId);
+    this.wasActive = recovered?.wasActive;
+  }
+
+  journal(): StagedJournal {
+    return { database: this.settings.database, ...this.names, ...(this.wasActive ? { wasActive: this.wasActive } : {}) };
+  }
+
+  /** After an agent restart: what the interrupted switch changed, from the names that exist now. */
+  private async switchedFromServer(): Promise<Switched> {
+    const { server } = this.ports;
+    const { database } = this.settings;
+    const [live = false, staging = false, aside = false] = await Promise.all([database, this.names.staging, this.names.aside].map((n) => server.databaseExists(n)));
+    if (aside && live && staging) {
+      throw new ValidationError(`${this.ref}: '${database}', '${this.names.staging}' and '${this.names.aside}' all exist, so which one was live is unclear; check by hand`, { field: 'database' });
+    }
+    return { wasActive: this.wasActive ?? {}, asideDone: aside, swapped: aside && live };
   }
 
   async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
@@ -132,6 +170,8 @@ class StagedDatabase implements StagedComponent {
     try {
       await run(`check ${units.pgbouncer}`, async () => {
         state.wasActive[units.pgbouncer] = await ports.services.isActive(units.pgbouncer);
+        this.wasActive = state.wasActive;
+        await ctx.persist?.();
         return `${units.pgbouncer} ${state.wasActive[units.pgbouncer] ? 'active' : 'inactive'}`;
       }, (v) => v);
       await run(`stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
@@ -152,7 +192,13 @@ class StagedDatabase implements StagedComponent {
 
   async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = runner(this.settings, ctx);
-    const state = this.switched;
+    let state = this.switched;
+    if (!state && this.recovered) {
+      state = await steps.run('find what the interrupted switch changed', () => this.switchedFromServer(), (s) =>
+        s.swapped ? 'both renames done' : s.asideDone ? `'${this.settings.database}' renamed aside only` : 'nothing renamed').catch((err: unknown) => {
+        throw err instanceof StepFailure ? new RestoreStepFailedError({ report: steps.report(), step: err.step, siteChanged: true, outcome: 'nothing was put back', cause: err.error }) : err;
+      });
+    }
     if (!state) throw new ValidationError(`${this.ref} was not switched in: there is nothing to roll back`, { field: 'phase' });
     const outcome = await this.undo(steps, state, true);
     if (outcome.failed) {

@@ -22,9 +22,10 @@ import type {
   SandboxRestoreContext,
   SandboxRestoreReport,
   StagedComponent,
+  StagedJournal,
   UploadContext,
 } from '../types.js';
-import { restoreShard, stageShard, type ShardRestoreDeps } from './restore.js';
+import { recoverStagedShard, restoreShard, stageShard, type ShardRestoreDeps } from './restore.js';
 import { releaseShardSandbox, restoreShardSandbox, type ScratchInstances } from './sandbox.js';
 import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
 import { uploadCheckpoint, type TarantoolCut } from './upload.js';
@@ -172,6 +173,11 @@ export class TarantoolShardDriver implements ComponentDriver {
   /** The stage of a two-phase restore: the checkpoint files fetched beside the live ones; see restore.ts. */
   stage(ctx: RestoreContext): Promise<StagedComponent> {
     return stageShard(this.restoreDeps(), ctx);
+  }
+
+  /** Checkpoint files staged by an interrupted restore, from the agent's restore journal; see restore.ts. */
+  recoverStaged(_jobId: string, journal: StagedJournal): StagedComponent {
+    return recoverStagedShard(this.restoreDeps(), journal);
   }
 
   /** Checkpoint files placed in the sandbox and a scratch instance started from them; see sandbox.ts. */

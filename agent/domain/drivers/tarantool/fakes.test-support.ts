@@ -161,6 +161,14 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
     this.liveSnap = 100;
   }
 
+  async findAside(): Promise<AsideSet | undefined> {
+    return undefined;
+  }
+
+  async countExisting(paths: readonly string[]): Promise<number> {
+    return paths.length;
+  }
+
   async discard(): Promise<void> {
     this.log.push('discard');
     this.faults.throwIf('files.discard');

@@ -102,8 +102,19 @@ export interface ShardFiles {
   moveAside(dirs: readonly string[], label: string): Promise<AsideSet>;
   /** Moves staged files into place (creating parent directories, owned like the data directory). */
   place(files: readonly StagedFile[]): Promise<void>;
-  /** Removes whatever data files are now in `dirs` (what `place` put there), then puts `aside` back. */
-  putBack(aside: AsideSet): Promise<void>;
+  /**
+   * Removes whatever data files are now in `dirs` (what `place` put there), then puts `aside` back. With
+   * `removeLive: false` nothing is removed: a move aside interrupted before anything was placed leaves the
+   * not-yet-moved previous files in `dirs`, and only the moved ones go back.
+   */
+  putBack(aside: AsideSet, options?: { removeLive?: boolean }): Promise<void>;
+  /**
+   * After an agent restart: the aside directories `moveAside(dirs, label)` made and what they hold now, or
+   * undefined when there are none (the move never began).
+   */
+  findAside(dirs: readonly string[], label: string): Promise<AsideSet | undefined>;
+  /** How many of `paths` exist. */
+  countExisting(paths: readonly string[]): Promise<number>;
   /** Deletes the aside directories (after a confirmed restore). */
   discard(aside: AsideSet): Promise<void>;
   removeDir(dir: string): Promise<void>;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { CancelledError, IllegalStateError, ValidationError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
-import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
+import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent, StagedJournal } from '../types.js';
 import { formatVclock, relocate, sameVclock, snapSignature, type DataDirs } from './checkpoint-files.js';
 import { switchAndFinish } from '../phases.js';
 import { checkStagingSpace } from '../space.js';
@@ -125,6 +125,32 @@ export async function stageShard(deps: ShardRestoreDeps, ctx: RestoreContext): P
   }
 }
 
+/** What a staged shard keeps in the agent's restore journal. */
+interface ShardJournal {
+  plan: Plan;
+  live: DataDirs;
+  fetched: { staging: string; files: StagedFile[] };
+  wasActive: boolean;
+  before?: ShardInfo;
+}
+
+/**
+ * Rebuilds a staged shard from its journal after an agent restart. Its rollback reads how far an
+ * interrupted switch got from the disk: no aside directories → nothing was moved (the unit is only started
+ * again if it ran); aside directories and every staged file still in the staging → the move aside was
+ * under way, so only the moved files go back; a staged file gone from the staging → the placing had begun
+ * (so the move aside had ended): the placed files are removed and the moved ones put back.
+ */
+export function recoverStagedShard(deps: ShardRestoreDeps, journal: StagedJournal): StagedComponent {
+  const j = journal as Partial<ShardJournal>;
+  const files = j.fetched?.files;
+  if (!j.plan?.cut || !j.live?.memtx || typeof j.fetched?.staging !== 'string' || !Array.isArray(files) || typeof j.wasActive !== 'boolean') {
+    throw new ValidationError(`${deps.ref}: its restore journal lacks the plan, the live directories, the staged files or the unit's state`, { field: 'journal' });
+  }
+  const seen: LiveState = { wasActive: j.wasActive, before: j.before, aside: undefined };
+  return new StagedShard(deps, j.plan, j.live, { staging: j.fetched.staging, files }, { component: deps.ref, steps: [] }, seen, true);
+}
+
 /** A shard's checkpoint files staged beside it, waiting for the switch. */
 class StagedShard implements StagedComponent {
   readonly ref: string;
@@ -138,8 +164,30 @@ class StagedShard implements StagedComponent {
     readonly report: RestoreReport,
     /** What the stage saw of the unit (active, signature): what a rollback brings back. */
     private readonly seen: LiveState,
+    /** Rebuilt from the journal after an agent restart: a rollback reads from the disk what the switch did. */
+    private readonly recovered = false,
   ) {
     this.ref = deps.ref;
+  }
+
+  journal(): StagedJournal {
+    const j: ShardJournal = { plan: this.plan, live: this.live, fetched: this.fetched, wasActive: this.seen.wasActive, ...(this.seen.before ? { before: this.seen.before } : {}) };
+    return { ...j };
+  }
+
+  private get dataDirs(): string[] {
+    return [this.deps.dirs.memtx, this.deps.dirs.wal, this.live.vinyl];
+  }
+
+  /** After an agent restart: what the interrupted switch moved aside, and whether it had begun placing. */
+  private async stateFromDisk(steps: Steps, ctx: PhaseContext): Promise<LiveState & { placeBegan: boolean }> {
+    const { files } = this.deps;
+    return steps.run('rollback:find-aside', async () => {
+      const aside = await files.findAside(this.dataDirs, labelOf(ctx.jobId));
+      const staged = this.fetched.files.map((f) => f.staged);
+      const placeBegan = aside !== undefined && (await files.countExisting(staged)) < staged.length;
+      return { ...this.seen, aside, placeBegan };
+    }, (s) => (s.aside ? `${asideSummary(s.aside)}${s.placeBegan ? '; placing had begun' : '; nothing placed yet'}` : 'nothing was moved aside'));
   }
 
   private steps(ctx: PhaseContext): Steps {
@@ -164,9 +212,16 @@ class StagedShard implements StagedComponent {
   /** The previous files back, the unit as it was before the switch; the staging removed. */
   async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = this.steps(ctx);
-    const state = this.state;
-    if (state?.aside === undefined) throw new IllegalStateError(`${this.ref} was not switched in: there is nothing to roll back`);
-    const outcome = await rollBack(steps, this.deps, state, 'switch');
+    let state = this.state;
+    let removeLive = true;
+    if (state === undefined && this.recovered) {
+      const found = await this.stateFromDisk(steps, ctx).catch((err: unknown) => {
+        throw new ShardRestoreError({ component: this.ref, step: 'rollback:find-aside', cause: err, report: steps.report, rollback: 'nothing was put back: check by hand' });
+      });
+      state = found;
+      removeLive = found.placeBegan;
+    } else if (state?.aside === undefined) throw new IllegalStateError(`${this.ref} was not switched in: there is nothing to roll back`);
+    const outcome = await rollBack(steps, this.deps, state, 'switch', removeLive);
     if (outcome.startsWith('ROLLBACK FAILED')) {
       throw new ShardRestoreError({ component: this.ref, step: 'rollback', cause: new IllegalStateError(outcome), report: steps.report, rollback: outcome });
     }
@@ -178,7 +233,7 @@ class StagedShard implements StagedComponent {
   /** Deletes the moved-aside files and the staging; a failure is reported, never thrown (the restore is confirmed). */
   async finish(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = this.steps(ctx);
-    const aside = this.state?.aside;
+    const aside = this.state?.aside ?? (this.recovered ? await this.deps.files.findAside(this.dataDirs, labelOf(ctx.jobId)) : undefined);
     this.state = undefined;
     if (aside) await steps.run('discard-aside', () => this.deps.files.discard(aside), () => asideSummary(aside)).catch(() => undefined);
     await this.removeStaging(steps).catch(() => undefined);
@@ -299,13 +354,13 @@ export async function confirmCheckpoint(deps: Pick<ShardRestoreDeps, 'ref' | 'ad
 }
 
 /** Puts the shard back as it was after a failure at `failed`; returns a summary for the error message. */
-async function rollBack(steps: Steps, deps: ShardRestoreDeps, state: LiveState, failed: string): Promise<string> {
+async function rollBack(steps: Steps, deps: ShardRestoreDeps, state: LiveState, failed: string, removeLive = true): Promise<string> {
   if (['check-artifact', 'inspect', 'fetch', 'restore'].includes(failed)) return 'nothing on the shard was changed';
   try {
     if (state.aside) {
       const aside = state.aside;
       await steps.run('rollback:stop-unit', () => deps.services.stop(deps.unit));
-      await steps.run('rollback:put-back', () => deps.files.putBack(aside));
+      await steps.run('rollback:put-back', () => deps.files.putBack(aside, { removeLive }));
     }
     if (state.wasActive && !(await deps.services.isActive(deps.unit))) {
       await steps.run('rollback:start-unit', () => deps.services.start(deps.unit));

@@ -131,8 +131,8 @@ describe('UploadsDriver: restore', () => {
       `swap ${B}`,
       `remove ${A}/.ffk-restore-r1`,
       `remove ${B}/.ffk-restore-r1`,
-      `discard ${A}/.ffk-aside-r1`,
-      `discard ${B}/.ffk-aside-r1`,
+      `remove ${A}/.ffk-aside-r1`,
+      `remove ${B}/.ffk-aside-r1`,
     ]);
   });
 

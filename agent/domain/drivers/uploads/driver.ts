@@ -31,11 +31,12 @@ import type {
   SandboxRestoreContext,
   SandboxRestoreReport,
   StagedComponent,
+  StagedJournal,
   UploadContext,
 } from '../types.js';
 import { SHIELD_NAME, isReservedName } from './layout.js';
 import type { DeletionShield, RestoreArea, ShieldCounts, ShieldHealth, ShieldSettle, UploadTree } from './ports.js';
-import { restoreUploads, stageUploads, targetRoots, type UploadsRestoreInput } from './restore.js';
+import { recoverStagedUploads, restoreUploads, stageUploads, targetRoots, type UploadsRestoreInput, type UploadsSwitchInput } from './restore.js';
 import { isUnder, selectForBackup, type BackupSelection } from './selection.js';
 
 /** How an uploads driver is built (see `agent/adapters/uploads/factory.ts` for the wiring from config). */
@@ -421,6 +422,11 @@ export class UploadsDriver implements ComponentDriver {
     return stageUploads(this.restoreInput(ctx));
   }
 
+  /** Roots staged by an interrupted restore, from the agent's restore journal; see restore.ts. */
+  recoverStaged(_jobId: string, journal: StagedJournal): StagedComponent {
+    return recoverStagedUploads({ ...this.switchInput(), ctx: { logger: this.log } }, journal);
+  }
+
   /**
    * A verify drill: the files restored below the sandbox's directory (`<dir>/files/<root as backed up>`)
    * with the same staging and entry checks as any restore; the live roots are not touched.
@@ -433,11 +439,12 @@ export class UploadsDriver implements ComponentDriver {
   }
 
   private restoreInput(ctx: RestoreContext): UploadsRestoreInput {
+    return { ...this.switchInput(), ctx, roots: this.roots, tree: this.options.tree };
+  }
+
+  private switchInput(): Omit<UploadsSwitchInput, 'ctx'> {
     return {
-      ctx,
       ref: this.ref,
-      roots: this.roots,
-      tree: this.options.tree,
       area: this.options.area,
       keepAside: this.options.keepAside ?? false,
       ...(this.options.shield ? { shield: this.options.shield } : {}),

@@ -63,9 +63,13 @@ export class FakeArea implements RestoreArea {
     return {
       asideDir: req.aside,
       undo: async () => void this.log.push(`undo ${req.live}`),
-      discardAside: async () => void this.log.push(`discard ${req.aside}`),
     };
   }
+  async recoverSwap(req: { live: string }): Promise<'nothing' | 'put back'> {
+    this.log.push(`recover ${req.live}`);
+    return 'put back';
+  }
+
   async moveChildren(from: string, to: string): Promise<void> {
     this.log.push(`move ${from} -> ${to}`);
   }

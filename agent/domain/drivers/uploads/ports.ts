@@ -74,8 +74,6 @@ export interface SwapHandle {
   readonly asideDir: string;
   /** Moves the restored entries back to staging and the previous entries back into place. */
   undo(): Promise<void>;
-  /** Deletes the previous entries for good. */
-  discardAside(): Promise<void>;
 }
 
 /** The file-system moves of a restore. All paths absolute. */
@@ -94,6 +92,15 @@ export interface RestoreArea {
    * nothing is copied and no symlink is followed. A failure half-way puts back what was moved and throws.
    */
   swap(request: { live: string; staged: string; aside: string; keep: (name: string) => boolean }): Promise<SwapHandle>;
+  /**
+   * After an agent restart: undoes a `swap` interrupted at any point, judged from the disk. Nothing when
+   * `aside` does not exist (the swap never began). When one of `stagedNames` (what `staged` held before
+   * the swap) is gone from `staged`, the staged entries had begun moving into `live` (so every previous
+   * entry was aside already): those found in `live` go back into `staged`. Then every entry of `aside`
+   * moves back into `live` (throwing, before moving any, when a name is taken) and `aside` is removed.
+   * Renames only. The root's own mode, owner and times stay as the swap left them.
+   */
+  recoverSwap(request: { live: string; staged: string; aside: string; stagedNames: readonly string[] }): Promise<'nothing' | 'put back'>;
   /** Moves every entry of `from` into `to`; throws, before moving anything, when a name already exists in `to`. */
   moveChildren(from: string, to: string): Promise<void>;
   /**

@@ -22,7 +22,7 @@
 import path from 'node:path';
 import { ConflictError, ValidationError } from '../../../../shared/errors.js';
 import type { RestoreSummary } from '../../../../shared/repository/repository.js';
-import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent } from '../types.js';
+import type { PhaseContext, RestoreContext, RestoreReport, RestoreStepReport, StagedComponent, StagedJournal } from '../types.js';
 import { switchAndFinish } from '../phases.js';
 import { checkStagingSpace } from '../space.js';
 import { SymlinkChecker, entryProblem } from './entry-check.js';
@@ -43,6 +43,9 @@ export interface UploadsRestoreInput {
   /** The driver's deletion shield, rescanned after a restore into place when it is open. */
   shield?: DeletionShield;
 }
+
+/** What a staged restore's switch, rollback and cleanup need from the driver (no repository, no artifact). */
+export type UploadsSwitchInput = Pick<UploadsRestoreInput, 'ref' | 'area' | 'keepAside' | 'shield'> & { ctx: Pick<RestoreContext, 'logger'> };
 
 /** Where a run of steps reports to. */
 type StepSink = Pick<RestoreContext, 'logger' | 'onProgress'>;
@@ -249,17 +252,45 @@ async function checkSpace(input: UploadsRestoreInput, roots: LiveRoot[]): Promis
   return lines.join('; ');
 }
 
+/** What staged roots keep in the agent's restore journal. */
+interface UploadsJournal {
+  roots: LiveRoot[];
+  /** Per live root, what its staged root held when the switch began. */
+  stagedNames?: Record<string, string[]>;
+}
+
+/**
+ * Rebuilds staged roots from their journal after an agent restart. Its rollback puts every root back
+ * from whatever point its interrupted swap reached (`RestoreArea.recoverSwap`); finish and discard work
+ * as usual.
+ */
+export function recoverStagedUploads(input: UploadsSwitchInput, journal: StagedJournal): StagedComponent {
+  const j = journal as Partial<UploadsJournal>;
+  const roots = j.roots;
+  if (!Array.isArray(roots) || roots.some((r) => typeof r?.live !== 'string' || typeof r.staging !== 'string' || typeof r.stagedRoot !== 'string')) {
+    throw new ValidationError(`${input.ref}: its restore journal lacks the roots`, { field: 'journal' });
+  }
+  return new StagedUploads(input, roots, { component: input.ref, steps: [] }, j.stagedNames ?? {});
+}
+
 /** Staged roots, waiting for the switch: each swap is renames within the root's filesystem. */
 class StagedUploads implements StagedComponent {
   readonly ref: string;
   private swaps: SwapHandle[] = [];
 
   constructor(
-    private readonly input: UploadsRestoreInput,
+    private readonly input: UploadsSwitchInput,
     private readonly roots: LiveRoot[],
     readonly report: RestoreReport,
+    /** Rebuilt from the journal after an agent restart: what each staged root held when its switch began. */
+    private stagedNames?: Record<string, string[]>,
   ) {
     this.ref = input.ref;
+  }
+
+  journal(): StagedJournal {
+    const j: UploadsJournal = { roots: this.roots, ...(this.stagedNames ? { stagedNames: this.stagedNames } : {}) };
+    return { ...j };
   }
 
   private get stagings(): string[] {
@@ -270,6 +301,15 @@ class StagedUploads implements StagedComponent {
   async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = new Steps(this.ref, ctx);
     const swaps: SwapHandle[] = [];
+    if (ctx.persist) {
+      const persist = ctx.persist;
+      await steps.run('journal', async () => {
+        const names: Record<string, string[]> = {};
+        for (const r of this.roots) names[r.live] = (await this.input.area.list(r.stagedRoot)) ?? [];
+        this.stagedNames = names;
+        await persist();
+      });
+    }
     try {
       for (const r of this.roots) {
         const aside = path.posix.join(r.live, asideName(ctx.jobId));
@@ -285,6 +325,14 @@ class StagedUploads implements StagedComponent {
 
   async rollBack(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = new Steps(this.ref, ctx);
+    if (this.swaps.length === 0 && this.stagedNames) {
+      // Rebuilt after an agent restart (or a switch that never began): each root from the disk.
+      for (const r of [...this.roots].reverse()) {
+        const aside = path.posix.join(r.live, asideName(ctx.jobId));
+        const stagedNames = this.stagedNames[r.live] ?? [];
+        await steps.run(`put back ${r.live}`, () => this.input.area.recoverSwap({ live: r.live, staged: r.stagedRoot, aside, stagedNames }), (v) => (v === 'nothing' ? 'never swapped' : 'previous entries put back'));
+      }
+    }
     for (const s of [...this.swaps].reverse()) await steps.run(`put back ${path.posix.dirname(s.asideDir)}`, () => s.undo());
     this.swaps = [];
     await steps.run('remove staging', () => removeAll(this.input, this.stagings));
@@ -293,7 +341,9 @@ class StagedUploads implements StagedComponent {
 
   async finish(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = new Steps(this.ref, ctx);
-    await steps.run('cleanup', () => cleanUp(this.input, this.swaps, this.stagings), (kept) => kept);
+    // Rebuilt after an agent restart, it has no swap handles: the aside directories are named by the job.
+    const asides = this.swaps.length > 0 || !this.stagedNames ? this.swaps.map((s) => s.asideDir) : this.roots.map((r) => path.posix.join(r.live, asideName(ctx.jobId)));
+    await steps.run('cleanup', () => cleanUp(this.input, asides, this.stagings), (kept) => kept);
     return steps.report();
   }
 
@@ -304,20 +354,20 @@ class StagedUploads implements StagedComponent {
   }
 }
 
-async function removeAll(input: UploadsRestoreInput, dirs: string[]): Promise<void> {
+async function removeAll(input: UploadsSwitchInput, dirs: string[]): Promise<void> {
   for (const dir of dirs) await input.area.remove(dir);
 }
 
-async function cleanUp(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<string> {
+async function cleanUp(input: UploadsSwitchInput, asides: string[], stagings: string[]): Promise<string> {
   for (const s of stagings) await input.area.remove(s);
   let done = 'previous entries deleted';
-  if (input.keepAside) done = `previous entries kept in ${swaps.map((s) => s.asideDir).join(', ')}`;
-  else for (const s of swaps) await s.discardAside();
+  if (input.keepAside) done = `previous entries kept in ${asides.join(', ')}`;
+  else for (const a of asides) await input.area.remove(a);
   return `${done}${await reshield(input)}`;
 }
 
 /** Rescans an open shield after the swaps; never fails the restore (the next open or release reconciles again). */
-async function reshield(input: UploadsRestoreInput): Promise<string> {
+async function reshield(input: UploadsSwitchInput): Promise<string> {
   const shield = input.shield;
   if (!shield || shield.health().state === 'closed') return '';
   try {
@@ -330,7 +380,7 @@ async function reshield(input: UploadsRestoreInput): Promise<string> {
 }
 
 /** Best effort: every swap undone (newest first), every staging removed; failures are logged. */
-async function rollBack(input: UploadsRestoreInput, swaps: SwapHandle[], stagings: string[]): Promise<void> {
+async function rollBack(input: UploadsSwitchInput, swaps: SwapHandle[], stagings: string[]): Promise<void> {
   const log = input.ctx.logger;
   for (const s of [...swaps].reverse()) {
     await s.undo().catch((err: unknown) => log.error({ err, aside: s.asideDir }, 'undoing a swap failed; previous entries are in the aside directory'));

@@ -1,15 +1,15 @@
 /**
  * A staged PostgreSQL restore rebuilt from the agent's restore journal (an agent killed during the switch)
  * rolls back from whatever point the switch reached, judged from which databases exist on the real server:
- * never begun, the live database renamed aside only, both renames done. pgbouncer is started again when the
- * journal says it ran; the restored database is dropped; the previous one is live again.
+ * never begun, the live database renamed aside only, both renames done. pgbouncer's database is resumed
+ * (the switch may have been killed between KILL and RESUME); the restored database is dropped; the
+ * previous one is live again.
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PgDatabaseServer } from '../../agent/adapters/postgres/postgres-server.js';
 import { recoverStagedPostgres, stagedNames } from '../../agent/domain/drivers/postgres/staged.js';
-import type { AppCommands, SqlLoader } from '../../agent/domain/drivers/postgres/ports.js';
-import type { ServiceManager } from '../../agent/domain/ports.js';
+import type { AppCommands, PoolerConsole, SqlLoader } from '../../agent/domain/drivers/postgres/ports.js';
 import { silentLogger } from '../../shared/logger.js';
 import { PG_HOST, PG_PORT, PG_SUPERUSER } from '../harness/postgres.js';
 
@@ -50,6 +50,23 @@ async function whatIs(name: string): Promise<string | undefined> {
   }
 }
 
+/** pgbouncer's console as far as the switch uses it: KILL pauses the database, RESUME ends that. */
+function fakePooler(paused: boolean): PoolerConsole & { paused: boolean } {
+  const p = {
+    paused,
+    address: 'pgbouncer:6432',
+    pause: async () => void (p.paused = true),
+    kill: async () => void (p.paused = true),
+    resume: async () => {
+      const was = p.paused;
+      p.paused = false;
+      return was ? ('resumed' as const) : ('not-paused' as const);
+    },
+    check: async () => ({ paused: p.paused }),
+  };
+  return p;
+}
+
 afterAll(async () => {
   for (const name of created) {
     for (const n of [name, ...Object.values(stagedNames(name, 'job-r'))]) await admin(`DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`);
@@ -66,17 +83,12 @@ describe('a staged PostgreSQL restore recovered from the journal', () => {
       created.push(names.staging);
       if (cut !== 'never') await server.renameDatabase(live, names.aside);
       if (cut === 'both') await server.renameDatabase(names.staging, live);
-      const units = new Map([['pgbouncer', false]]); // the switch stopped it; the journal says it ran before
-      const services: ServiceManager = {
-        start: async (u) => void units.set(u, true),
-        stop: async (u) => void units.set(u, false),
-        isActive: async (u) => units.get(u) ?? false,
-      };
+      const pooler = fakePooler(true); // the switch killed pgbouncer's connections and was killed before RESUME
       const staged = recoverStagedPostgres(
-        { server, services, loader: {} as SqlLoader, app: {} as AppCommands },
-        { ref: 'postgres:main', database: live, owner: PG_SUPERUSER, units: { app: 'findface-security', pgbouncer: 'pgbouncer' }, progressIntervalMs: 1000 },
+        { server, pooler, loader: {} as SqlLoader, app: {} as AppCommands },
+        { ref: 'postgres:main', database: live, owner: PG_SUPERUSER, poolerDatabase: live, progressIntervalMs: 1000 },
         'job-r',
-        { database: live, ...names, wasActive: { pgbouncer: true } },
+        { database: live, ...names },
       );
       const report = await staged.rollBack({ jobId: 'job-r', logger: silentLogger() });
       const found = report.steps[0];
@@ -85,7 +97,8 @@ describe('a staged PostgreSQL restore recovered from the journal', () => {
       expect(await whatIs(live)).toBe('previous');
       expect(await server.databaseExists(names.staging)).toBe(false);
       expect(await server.databaseExists(names.aside)).toBe(false);
-      expect(units.get('pgbouncer')).toBe(true);
+      expect(pooler.paused).toBe(false);
+      expect(report.steps.at(-2)?.detail).toBe('pgbouncer: resumed');
     });
   }
 
@@ -95,10 +108,9 @@ describe('a staged PostgreSQL restore recovered from the journal', () => {
     await database(live, 'previous');
     await database(names.staging, 'restored');
     await database(names.aside, 'older');
-    const services: ServiceManager = { start: async () => undefined, stop: async () => undefined, isActive: async () => true };
     const staged = recoverStagedPostgres(
-      { server, services, loader: {} as SqlLoader, app: {} as AppCommands },
-      { ref: 'postgres:main', database: live, owner: PG_SUPERUSER, units: { app: 'findface-security', pgbouncer: 'pgbouncer' }, progressIntervalMs: 1000 },
+      { server, pooler: fakePooler(false), loader: {} as SqlLoader, app: {} as AppCommands },
+      { ref: 'postgres:main', database: live, owner: PG_SUPERUSER, poolerDatabase: live, progressIntervalMs: 1000 },
       'job-r',
       { database: live, ...names },
     );

@@ -3,9 +3,9 @@
  * the site's writer (its findface-security unit) running throughout:
  * - a snapshot whose PostgreSQL dump sits in a damaged pack fails in the stage: exit 8 naming the
  *   component, the writer never stopped (same pid, still writing), nothing staged left, 0 integrity errors;
- * - pgbouncer failing to start in the PostgreSQL switch: the shards and upload directories switched
- *   before it are put back and the database renamed back; the writers run again; 0 integrity errors and
- *   the live database is the one from before the restore;
+ * - a shard failing to start in the switch: the database, the other shard and the upload directories
+ *   switched meanwhile are put back (the database renamed back); the writers run again; 0 integrity errors
+ *   and the live database is the one from before the restore;
  * - the agent of the shards killed during the switch (a shard moved aside and its unit starting): the
  *   controller rolls back the other hosts, waits for the agent to come back, and the restarted agent rolls
  *   its shards back from its restore journal; the site is as it was, 0 integrity errors, nothing left;
@@ -123,19 +123,20 @@ describe('two-phase restore with the writer running', () => {
     await expectUnchanged(state);
   }, 240_000);
 
-  it('pgbouncer failing to start in the switch puts back every component already switched: the site is as it was', async () => {
+  it('a shard failing to start in the switch puts back every component already switched: the site is as it was', async () => {
     await startWriter(state);
-    setUnitFault(state, 'pgbouncer', { failStarts: 1 });
+    const failing = state.shards[1]!;
+    setUnitFault(state, failing.unit, { failStarts: 1 });
     try {
       const r = await fleet.cli('restore', '--site', SITE, '--snapshot', s1, '--no-safety-snapshot', '--yes');
       console.log(r.stderr.split('\n').filter((l) => /error|switch/.test(l)).join('\n'));
       expect(r.code, r.stderr).not.toBe(0);
-      expect(r.stderr).toMatch(/switching in component 'postgres:[^']+' on host '[^']+' failed: /);
+      expect(r.stderr).toMatch(new RegExp(`switching in component 'tarantool:${failing.name}' on host '[^']+' failed: `));
       const back = /the components already switched were put back \(([^)]+)\)/.exec(r.stderr)?.[1]?.split(', ').sort();
-      expect(back).toEqual(['tarantool:shard-001', 'tarantool:shard-002', 'uploads:uploads']);
+      expect(back).toEqual(['postgres:ffsecurity', 'tarantool:shard-001', 'uploads:uploads']);
       expect(r.stderr).toContain(`site '${SITE}' is as it was before the restore`);
     } finally {
-      setUnitFault(state, 'pgbouncer', undefined);
+      setUnitFault(state, failing.unit, undefined);
     }
     expect(unitPid(state.runDir, state.siteDir, 'findface-security')).toBeDefined();
     await expectUnchanged(state);

@@ -67,6 +67,16 @@ export class PgbouncerConsole implements PoolerConsole {
     }
   }
 
+  async kill(database: string): Promise<void> {
+    await withClient(this.config, 'pgbouncer console', async (client) => {
+      try {
+        await client.query(`KILL ${database}`);
+      } catch (err) {
+        throw this.failure(`KILL ${database}`, err);
+      }
+    });
+  }
+
   async resume(database: string): Promise<'resumed' | 'not-paused'> {
     return withClient(this.config, 'pgbouncer console', async (client) => {
       try {

@@ -84,6 +84,7 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
     address: 'pgb:6432',
     pause: (_db, o) => (options.pause ? options.pause(o.signal, o.onSent) : (o.onSent(), step('PAUSE'))),
     resume: async () => (await step('RESUME'), 'resumed'),
+    kill: () => step('KILL'),
     check: async () => ({ paused: false }),
   };
   const hold: SnapshotHold = { snapshot: { name: '00000003-1', lsn: '0/1', time: new Date(0) }, release: () => step('release hold') };

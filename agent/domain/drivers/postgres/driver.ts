@@ -26,7 +26,7 @@ import type {
 import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
-import { recoverStagedPostgres, stagePostgres } from './staged.js';
+import { recoverStagedPostgres, stagePostgres, type StagedRestoreSettings } from './staged.js';
 import { withTimeout } from '../../../../shared/timeout.js';
 import { uploadDump } from './upload.js';
 
@@ -207,16 +207,19 @@ export class PostgresDriver implements ComponentDriver {
 
   /** The stage of a two-phase restore: the dump loaded into a staging database beside the live one; see staged.ts. */
   stage(ctx: RestoreContext): Promise<StagedComponent> {
-    const { database, owner, units } = this.options;
-    const { server, loader, app, services } = this.ports;
-    return stagePostgres({ server, loader, app, services }, { ref: this.ref, database, owner, units, progressIntervalMs: 1000 }, ctx);
+    const { server, loader, app, pooler } = this.ports;
+    return stagePostgres({ server, loader, app, pooler }, this.stagedSettings(), ctx);
   }
 
   /** A staging database of an interrupted restore, from the agent's restore journal; see staged.ts. */
   recoverStaged(jobId: string, journal: StagedJournal): StagedComponent {
-    const { database, owner, units } = this.options;
-    const { server, loader, app, services } = this.ports;
-    return recoverStagedPostgres({ server, loader, app, services }, { ref: this.ref, database, owner, units, progressIntervalMs: 1000 }, jobId, journal);
+    const { server, loader, app, pooler } = this.ports;
+    return recoverStagedPostgres({ server, loader, app, pooler }, this.stagedSettings(), jobId, journal);
+  }
+
+  private stagedSettings(): StagedRestoreSettings {
+    const { database, owner } = this.options;
+    return { ref: this.ref, database, owner, poolerDatabase: this.poolerDatabase, progressIntervalMs: 1000 };
   }
 
   /** The dump loaded into a scratch database (verify drill); see sandbox.ts. */

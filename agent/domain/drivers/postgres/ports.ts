@@ -17,6 +17,11 @@ export interface PoolerConsole {
    * rejects; the database may still be paused on pgbouncer's side, so the caller sends RESUME.
    */
   pause(database: string, options: { signal: AbortSignal; onSent: () => void }): Promise<void>;
+  /**
+   * Sends `KILL <database>`: every client and server connection of the database dropped at once; new
+   * clients wait until `resume`. For a switch of the database under pgbouncer's name.
+   */
+  kill(database: string): Promise<void>;
   /** Sends `RESUME <database>`; `not-paused` when pgbouncer says it was not paused (not an error). */
   resume(database: string): Promise<'resumed' | 'not-paused'>;
   /** Checks the console answers and serves `database`; throws a typed error naming what is wrong. */

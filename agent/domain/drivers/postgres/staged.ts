@@ -7,26 +7,27 @@
  * database, pgbouncer and findface-security are not touched; a failure drops the staging database.
  *
  * Switch, with the writers stopped (findface-security is one: the controller stops and starts it, the
- * switch does not touch it): stop pgbouncer, rename the live database aside (`<db>_ffk_aside_<hash>`; any
- * session left on it is ended) and the staging one into its name, start pgbouncer, run FindFace's
- * post-load commands (migrate, create_groups, create_default_user). A failure renames back what was
- * renamed and leaves pgbouncer as it was.
+ * switch does not touch it): `KILL <db>` on pgbouncer's admin console (its connections to the database
+ * dropped; new clients wait), rename the live database aside (`<db>_ffk_aside_<hash>`; any session left on
+ * it is ended) and the staging one into its name, `RESUME <db>` (pgbouncer connects to the restored one by
+ * name), run FindFace's post-load commands (migrate, create_groups, create_default_user). No unit is
+ * stopped or started. A failure renames back what was renamed and resumes pgbouncer.
  *
- * Rollback (after a switch): the restored database back under the staging name, the aside one back into
- * place, pgbouncer as it was before the switch, the restored one dropped. Finish: the aside database
- * dropped. Discard (never switched): the staging database dropped.
+ * Rollback (after a switch): KILL, the restored database back under the staging name, the aside one back
+ * into place, RESUME, the restored one dropped. Finish: the aside database dropped. Discard (never
+ * switched): the staging database dropped.
  *
  * After an agent restart (`recoverStagedPostgres`, from the restore journal) the rollback reads how far an
  * interrupted switch got from which of the three names exist: aside and live → both renames done; aside
- * only → the live one renamed aside, the staging one not yet into place; no aside → nothing renamed.
+ * only → the live one renamed aside, the staging one not yet into place; no aside → nothing renamed. It
+ * always ends with RESUME (a switch killed between KILL and RESUME left the database paused).
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../../../../shared/errors.js';
-import type { ServiceManager } from '../../ports.js';
 import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent, StagedJournal } from '../types.js';
 import { dumpSourceOf } from './dump-source.js';
 import { loadDumpReporting } from './load.js';
-import { APP_COMMANDS, type AppCommands, type DatabaseServer, type SqlLoader } from './ports.js';
+import { APP_COMMANDS, type AppCommands, type DatabaseServer, type PoolerConsole, type SqlLoader } from './ports.js';
 import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
 
 export interface StagedRestoreSettings {
@@ -35,7 +36,8 @@ export interface StagedRestoreSettings {
   /** The live database. */
   database: string;
   owner: string;
-  units: { app: string; pgbouncer: string };
+  /** The database's name on pgbouncer (KILL/RESUME). */
+  poolerDatabase: string;
   /** How often load progress is reported. */
   progressIntervalMs: number;
 }
@@ -44,7 +46,7 @@ export interface StagedRestorePorts {
   server: DatabaseServer;
   loader: SqlLoader;
   app: AppCommands;
-  services: ServiceManager;
+  pooler: PoolerConsole;
 }
 
 /** The staging and aside names of a job's restore of `database` (PostgreSQL names stop at 63 bytes). */
@@ -112,15 +114,13 @@ export function recoverStagedPostgres(ports: StagedRestorePorts, settings: Stage
   if (journal.database !== settings.database) {
     throw new ValidationError(`${settings.ref}: the restore journal of job '${jobId}' is about database '${String(journal.database)}', not '${settings.database}'`, { field: 'journal' });
   }
-  const raw = journal.wasActive;
-  const wasActive: Record<string, boolean> = {};
-  if (raw && typeof raw === 'object') for (const [unit, v] of Object.entries(raw)) if (typeof v === 'boolean') wasActive[unit] = v;
-  return new StagedDatabase(ports, settings, jobId, { component: settings.ref, steps: [] }, { wasActive });
+  return new StagedDatabase(ports, settings, jobId, { component: settings.ref, steps: [] }, true);
 }
 
 /** What a switch changed, so that it can be undone. */
 interface Switched {
-  wasActive: Record<string, boolean>;
+  /** pgbouncer's connections to the database killed, and not resumed yet. */
+  killed: boolean;
   asideDone: boolean;
   swapped: boolean;
 }
@@ -130,8 +130,6 @@ class StagedDatabase implements StagedComponent {
   readonly ref: string;
   private readonly names: { staging: string; aside: string };
   private switched: Switched | undefined;
-  /** The units' states a switch found (journalled before it changes anything). */
-  private wasActive: Record<string, boolean> | undefined;
 
   constructor(
     private readonly ports: StagedRestorePorts,
@@ -139,15 +137,14 @@ class StagedDatabase implements StagedComponent {
     jobId: string,
     readonly report: RestoreReport,
     /** Rebuilt from the journal after an agent restart: how far a switch got is read from the server. */
-    private readonly recovered?: { wasActive: Record<string, boolean> },
+    private readonly recovered = false,
   ) {
     this.ref = settings.ref;
     this.names = stagedNames(settings.database, jobId);
-    this.wasActive = recovered?.wasActive;
   }
 
   journal(): StagedJournal {
-    return { database: this.settings.database, ...this.names, ...(this.wasActive ? { wasActive: this.wasActive } : {}) };
+    return { database: this.settings.database, ...this.names };
   }
 
   /** After an agent restart: what the interrupted switch changed, from the names that exist now. */
@@ -158,28 +155,26 @@ class StagedDatabase implements StagedComponent {
     if (aside && live && staging) {
       throw new ValidationError(`${this.ref}: '${database}', '${this.names.staging}' and '${this.names.aside}' all exist, so which one was live is unclear; check by hand`, { field: 'database' });
     }
-    return { wasActive: this.wasActive ?? {}, asideDone: aside, swapped: aside && live };
+    return { killed: false, asideDone: aside, swapped: aside && live };
   }
 
   async switchIn(ctx: PhaseContext): Promise<RestoreReport> {
     const { ports, settings, names } = this;
-    const { database, units } = settings;
+    const { database, poolerDatabase } = settings;
     const steps = runner(settings, ctx);
     const run = steps.run.bind(steps);
-    const state: Switched = { wasActive: {}, asideDone: false, swapped: false };
+    const state: Switched = { killed: false, asideDone: false, swapped: false };
     try {
-      await run(`check ${units.pgbouncer}`, async () => {
-        state.wasActive[units.pgbouncer] = await ports.services.isActive(units.pgbouncer);
-        this.wasActive = state.wasActive;
-        await ctx.persist?.();
-        return `${units.pgbouncer} ${state.wasActive[units.pgbouncer] ? 'active' : 'inactive'}`;
-      }, (v) => v);
-      await run(`stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
+      await run(`KILL ${poolerDatabase} on pgbouncer`, async () => {
+        state.killed = true;
+        await ports.pooler.kill(poolerDatabase);
+      });
       await run(`rename ${database} to ${names.aside}`, () => ports.server.renameDatabase(database, names.aside));
       state.asideDone = true;
       await run(`rename ${names.staging} to ${database}`, () => ports.server.renameDatabase(names.staging, database));
       state.swapped = true;
-      await run(`start ${units.pgbouncer}`, () => ports.services.start(units.pgbouncer));
+      await run(`RESUME ${poolerDatabase} on pgbouncer`, () => ports.pooler.resume(poolerDatabase));
+      state.killed = false;
       for (const command of APP_COMMANDS) await run(`${ports.app.program} ${command}`, () => ports.app.run(command));
     } catch (err) {
       if (!(err instanceof StepFailure)) throw err;
@@ -214,16 +209,21 @@ class StagedDatabase implements StagedComponent {
    */
   private async undo(steps: StepRunner, state: Switched, dropRestored: boolean): Promise<{ failed: boolean; text: string }> {
     const { ports, settings, names } = this;
-    const { database, units } = settings;
+    const { database, poolerDatabase } = settings;
     const run = steps.run.bind(steps);
     try {
-      if (state.asideDone) await run(`undo: stop ${units.pgbouncer}`, () => ports.services.stop(units.pgbouncer));
+      if (state.asideDone && !state.killed) {
+        await run(`undo: KILL ${poolerDatabase} on pgbouncer`, () => ports.pooler.kill(poolerDatabase));
+        state.killed = true;
+      }
       if (state.swapped) await run(`undo: rename ${database} to ${names.staging}`, () => ports.server.renameDatabase(database, names.staging));
       state.swapped = false;
       if (state.asideDone) await run(`undo: rename ${names.aside} to ${database}`, () => ports.server.renameDatabase(names.aside, database));
       state.asideDone = false;
-      if (state.wasActive[units.pgbouncer] && !(await ports.services.isActive(units.pgbouncer))) {
-        await run(`undo: start ${units.pgbouncer}`, () => ports.services.start(units.pgbouncer));
+      // Also after an agent restart: a switch killed between KILL and RESUME left the database paused.
+      if (state.killed || this.recovered) {
+        await run(`undo: RESUME ${poolerDatabase} on pgbouncer`, async () => `pgbouncer: ${await ports.pooler.resume(poolerDatabase)}`, (v) => v);
+        state.killed = false;
       }
       if (dropRestored) await run(`undo: drop ${names.staging}`, () => ports.server.dropDatabase(names.staging));
       return { failed: false, text: `database '${database}' is back as it was before the switch` };

@@ -1,11 +1,13 @@
 /**
- * Restore safety of the uploads driver, against real restic: a snapshot entry that would land or point
- * outside the directory being restored is refused with an error naming it, nothing is written outside,
- * and the live tree is left as it was. Hostile snapshots are both backed up from hostile trees (symlinks
- * out, special files) and crafted by hand (an entry named `..`).
+ * Restore safety of the uploads driver, against real restic: a snapshot entry that would land outside the
+ * directory being restored (or is no file, directory or symlink) is refused with an error naming it,
+ * nothing is written outside, and the live tree is left as it was. A symlink pointing outside its root is
+ * no such entry: it is backed up and restored as the symlink it is, named as a warning in the manifest and
+ * in the restore's check step, and nothing is ever written through it. Hostile snapshots are both backed
+ * up from hostile trees (symlinks out, special files) and crafted by hand (an entry named `..`).
  */
 import { execFileSync } from 'node:child_process';
-import { lstat, readdir, rm, symlink } from 'node:fs/promises';
+import { lstat, readdir, readlink, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
@@ -70,28 +72,35 @@ async function expectRefused(attempt: () => Promise<unknown>, step: string): Pro
   return failed;
 }
 
-describe('uploads restore refuses entries escaping the target', () => {
+describe('uploads backup and restore of symlinks leaving their root, and of entries escaping the target', () => {
   it.each([
     ['an absolute symlink out', (fx_: Fixture) => fx_.outside, 'points outside'],
     ['a relative symlink climbing out', () => '../../../outside/secret', 'climbs out of'],
     // Lexically '<root>/sub/../self/..' is the root itself; resolved through the link 'self' it is above it.
     ['a symlink climbing out through another symlink to the root', () => '../self/..', 'climbs out of'],
-  ])('%s', async (_name, target, reason) => {
+  ])('%s: backed up with a warning, restored as that symlink with a warning, nothing written outside', async (_name, target, reason) => {
     await symlink('.', path.join(fx.root, 'self'));
     await symlink(target(fx), path.join(fx.root, 'sub', 'evil'));
-    const artifact = await backUp({ driver: fx.driver, repo, cutId: 'esc' });
-    const err = await expectRefused(() => restore(artifact, 'r-esc'), `check ${fx.root}`);
     const entry = path.join(fx.root, 'sub', 'evil');
-    expect(err.cause).toBeInstanceOf(UnsafeEntryError);
-    expect((err.cause as UnsafeEntryError).entry).toBe(entry);
-    expect(err.message).toContain(`entry '${entry}' is a symlink to '${target(fx)}', which ${reason}`);
-    expect(err.message).toContain('restore refused');
-    // The same snapshot restored into another directory is refused as well, and the target stays empty.
+    const artifact = await backUp({ driver: fx.driver, repo, cutId: 'esc' });
+    expect(artifact.details?.symlinksLeavingRoot).toBe(1);
+    const warnings = JSON.parse(String(artifact.details?.symlinkWarnings)) as string[];
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${entry}: is a symlink to '${target(fx)}', which ${reason} '`);
+    const outside = await treeHash(fx.outside);
+    await rm(entry);
+    const report = await restore(artifact, 'r-esc');
+    const check = report.steps.find((s) => s.step === `check ${fx.root}`);
+    expect(check?.ok).toBe(true);
+    expect(check?.detail).toContain(`WARNING: 1 symlink(s) leave the root, restored as symlinks: '${entry}' is a symlink to '${target(fx)}', which ${reason}`);
+    expect((await lstat(entry)).isSymbolicLink()).toBe(true);
+    expect(await readlink(entry)).toBe(target(fx));
+    expect(await treeHash(fx.outside)).toEqual(outside);
+    // Into another directory as well: the link lands there as a link, and nothing outside changes.
     const target2 = path.join(await temp.make(), 't');
-    await expect(fx.driver.restore({ jobId: 'r-esc2', artifact, repository: repo, logger: silentLogger(), targetDir: target2 })).rejects.toThrow(
-      `entry '${path.join(target2, fx.root, 'sub', 'evil')}' is a symlink`,
-    );
-    expect(await readdir(target2)).toEqual([]);
+    await fx.driver.restore({ jobId: 'r-esc2', artifact, repository: repo, logger: silentLogger(), targetDir: target2 });
+    expect(await readlink(path.join(target2, entry))).toBe(target(fx));
+    expect(await treeHash(fx.outside)).toEqual(outside);
   });
 
   it('does not write through a live symlink that replaced a directory of the snapshot', async () => {

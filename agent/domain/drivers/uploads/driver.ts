@@ -295,6 +295,7 @@ export class UploadsDriver implements ComponentDriver {
     const progress = (message: string): void => ctx.onProgress?.({ component: this.ref, step: 'walk', message });
     const entries = this.options.tree.walk(realRoots, {
       skipRootChild: isReservedName,
+      readLinks: true, // a symlink leaving its root is recorded as a warning
       ...(input.shielded ? { shield: SHIELD_NAME } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
@@ -314,6 +315,9 @@ export class UploadsDriver implements ComponentDriver {
     if (sel.newerThanCut > 0) log.info({ count: sel.newerThanCut, sample: sel.newerThanCutSample }, 'entries newer than the cut left out');
     if (sel.shieldOnly > 0) log.info({ count: sel.shieldOnly, sample: sel.shieldOnlySample }, 'files gone from the live trees since the cut read from the shield');
     if (sel.unshielded > 0) log.warn({ count: sel.unshielded, sample: sel.recheck.slice(0, 20) }, 'files of the cut without a shield link (watcher missed them?) read from the live trees');
+    if (sel.symlinksLeavingRoot.length > 0) {
+      log.warn({ count: sel.symlinksLeavingRoot.length, sample: sel.symlinksLeavingRoot.slice(0, 20) }, 'symlinks pointing outside their upload root backed up as symlinks');
+    }
     if (sel.otherSkipped.length > 0) log.warn({ entries: sel.otherSkipped.slice(0, 20) }, 'special files (fifo, socket, device) not backed up');
   }
 
@@ -400,6 +404,7 @@ export class UploadsDriver implements ComponentDriver {
         selectedFiles: sel.files,
         selectedBytes: sel.bytes,
         symlinks: sel.symlinks,
+        ...(sel.symlinksLeavingRoot.length > 0 ? { symlinksLeavingRoot: sel.symlinksLeavingRoot.length, symlinkWarnings: linkWarnings(sel.symlinksLeavingRoot) } : {}),
         newerThanCut: sel.newerThanCut,
         emptyDirsKept: sel.emptyDirsKept,
         emptyDirsNotKept: sel.emptyDirsNotKept,
@@ -450,4 +455,14 @@ export class UploadsDriver implements ComponentDriver {
       ...(this.options.shield ? { shield: this.options.shield } : {}),
     };
   }
+}
+
+/** How many symlinks leaving their root the manifest names one by one (the count is always there). */
+const LINK_WARNINGS = 20;
+
+/** The manifest's warning about symlinks leaving their root: the first few, as `entry -> target: reason` (JSON). */
+export function linkWarnings(links: readonly { entry: string; target: string; reason: string }[]): string {
+  const shown = links.slice(0, LINK_WARNINGS).map((l) => `${l.entry}: ${l.reason}`);
+  if (links.length > LINK_WARNINGS) shown.push(`… and ${links.length - LINK_WARNINGS} more`);
+  return JSON.stringify(shown);
 }

@@ -1,11 +1,13 @@
 /**
- * Checks of what a restore is about to place: only files, directories and symlinks, with plain names,
- * and every symlink resolving inside the directory it is restored into (its boundary).
+ * Checks of what a backup records and a restore is about to place: only files, directories and symlinks,
+ * with plain names (anything else is refused), and which symlinks resolve outside the directory they are
+ * in (their boundary). Such a symlink is backed up and restored as the symlink it is — nothing is ever
+ * written through it — and named as a warning in the manifest and in the restore's check step.
  *
  * Symlinks are resolved the way the kernel will once they are in place — component by component,
  * following the other symlinks of the same tree — not lexically: `s/..` where `s` links to the boundary
  * itself climbs out of it even though it looks harmless written down. A path that leaves the boundary
- * at any point is refused, even if it would come back: outside the boundary the live system decides
+ * at any point is reported, even if it would come back: outside the boundary the live system decides
  * what a name means, and a restore must not depend on it. Absolute targets are accepted only when they
  * name a place inside the boundary literally.
  */

@@ -3,8 +3,9 @@
  * into a live or target directory: each root is first restored into a fresh staging directory, the
  * snapshot's deletion shield is folded back into the live layout (`.ffk-shield/<rel>` → `<rel>` where the
  * snapshot has no `<rel>` of its own, see shield.ts; part of the `stage` step), every staged entry is
- * checked (plain files, directories and symlinks only; every symlink resolving inside its root — see
- * entry-check.ts), and only then moved into place by renames.
+ * checked (plain files, directories and symlinks only, with plain names; a symlink whose target leaves
+ * its root — see entry-check.ts — is kept as the symlink it is and reported as a warning: placing is
+ * renames, so nothing is ever written through it), and only then moved into place by renames.
  *
  * Into place (no `targetDir`): per root `stage` → `check`, then per root `swap`: the root's current
  * entries move into `<root>/.ffk-aside-<jobId>` and the staged ones into the root, so the root ends up
@@ -144,10 +145,12 @@ async function stageInto(
 }
 
 /**
- * Walks a staged root and refuses the first entry that may not be placed at `finalRoot`.
- * Returns the number of entries checked.
+ * Walks a staged root and refuses the first entry that may not be placed at `finalRoot` (not a file,
+ * directory or symlink; a bad name). A symlink whose target leaves the root is placed as the symlink it
+ * is (nothing is ever written through one: placing is renames) and reported as a warning. Returns the
+ * number of entries checked and those warnings.
  */
-async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, finalRoot: string): Promise<number> {
+async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, finalRoot: string): Promise<Checked> {
   const snapshotId = snapshotIdOf(input);
   const links = new SymlinkChecker(finalRoot);
   const finalOf = (p: string): string => path.posix.join(finalRoot, path.posix.relative(stagedRoot, p));
@@ -159,12 +162,21 @@ async function checkStaged(input: UploadsRestoreInput, stagedRoot: string, final
     if (problem) throw new UnsafeEntryError({ snapshotId, entry: finalOf(entry.path), reason: problem });
     if (entry.type === 'symlink') links.add(finalOf(entry.path), entry.target ?? '');
   }
-  const [first, ...others] = links.problems();
-  if (first) {
-    const more = others.length > 0 ? ` (and ${others.length} more unsafe symlinks)` : '';
-    throw new UnsafeEntryError({ snapshotId, entry: first.entry, reason: `${first.reason}${more}` });
-  }
-  return count;
+  return { count, leaving: links.problems() };
+}
+
+interface Checked {
+  count: number;
+  /** Symlinks whose target leaves the root: restored as symlinks, reported. */
+  leaving: { entry: string; target: string; reason: string }[];
+}
+
+/** The check step's detail: the count, and each symlink leaving its root (the first few) as a warning. */
+function checkedDetail(c: Checked): string {
+  if (c.leaving.length === 0) return `${c.count} entries checked`;
+  const [first] = c.leaving;
+  const more = c.leaving.length > 1 ? ` (and ${c.leaving.length - 1} more)` : '';
+  return `${c.count} entries checked; WARNING: ${c.leaving.length} symlink(s) leave the root, restored as symlinks: '${first?.entry}' ${first?.reason}${more}`;
 }
 
 const restored = (s: Staged): string =>
@@ -232,7 +244,7 @@ async function stageInPlace(input: UploadsRestoreInput, paths: Map<string, strin
       }, restored);
     }
     for (const r of roots) {
-      await steps.run(`check ${r.root}`, () => checkStaged(input, r.stagedRoot, r.live), (n) => `${n} entries checked`);
+      await steps.run(`check ${r.root}`, () => checkStaged(input, r.stagedRoot, r.live), checkedDetail);
     }
   } catch (err) {
     await rollBack(input, [], roots.map((r) => r.staging));
@@ -413,7 +425,7 @@ async function restoreToTarget(input: UploadsRestoreInput, paths: Map<string, st
     await steps.run('stage', () => stageInto(input, 'stage', { staging, includePaths: [...paths.values()], stagedRoots }), restored);
     for (const [root, snapPath] of paths) {
       const final = path.posix.join(target, snapPath);
-      await steps.run(`check ${root}`, () => checkStaged(input, path.posix.join(staging, snapPath), final), (n) => `${n} entries checked`);
+      await steps.run(`check ${root}`, () => checkStaged(input, path.posix.join(staging, snapPath), final), checkedDetail);
     }
     await steps.run('place', () => input.area.moveChildren(staging, target));
   } catch (err) {

@@ -12,6 +12,7 @@
  * With a deletion shield (shield.ts) the walk also reports each live file's shield link and the shield
  * files their live path no longer holds; files are then read through the shield where it has them.
  */
+import { SymlinkChecker } from './entry-check.js';
 import type { LiveState, TreeEntry } from './ports.js';
 
 /** At most this many empty directories are kept per backup; beyond that they are counted, not kept. */
@@ -56,6 +57,8 @@ export interface BackupSelection {
   files: number;
   bytes: number;
   symlinks: number;
+  /** Symlinks whose target resolves outside their root (backed up as symlinks; a warning, see entry-check.ts). */
+  symlinksLeavingRoot: { entry: string; target: string; reason: string }[];
   emptyDirsKept: number;
   emptyDirsNotKept: number;
   /** Entries modified after the cut (left out): how many, and the first few names. */
@@ -85,6 +88,7 @@ function emptySelection(): BackupSelection {
     files: 0,
     bytes: 0,
     symlinks: 0,
+    symlinksLeavingRoot: [],
     emptyDirsKept: 0,
     emptyDirsNotKept: 0,
     newerThanCut: 0,
@@ -144,6 +148,8 @@ interface TakeContext {
   cutMs: number;
   roots: ReadonlySet<string>;
   shielded: boolean;
+  /** The symlinks taken and their targets (when the walk read them). */
+  links: { path: string; target: string }[];
 }
 
 function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
@@ -158,6 +164,7 @@ function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
       if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
       sel.paths.push(entry.path);
       sel.symlinks += 1;
+      if (entry.target !== undefined) c.links.push({ path: entry.path, target: entry.target });
       return;
     case 'dir':
       // Roots are handled once the walk is over (a root may hold only entries newer than the cut).
@@ -198,7 +205,7 @@ export async function selectForBackup(input: {
   progressEvery?: number;
 }): Promise<BackupSelection> {
   const sel = emptySelection();
-  const c: TakeContext = { cutMs: input.cutMs, roots: new Set(input.roots), shielded: input.shielded === true };
+  const c: TakeContext = { cutMs: input.cutMs, roots: new Set(input.roots), shielded: input.shielded === true, links: [] };
   const every = input.progressEvery ?? 10_000;
   let count = 0;
   for await (const entry of input.entries) {
@@ -211,5 +218,10 @@ export async function selectForBackup(input: {
     for (const root of input.roots) if (isUnder(p, root)) covered.add(root);
   }
   for (const root of input.roots) if (!covered.has(root)) keepDir(sel, root);
+  for (const root of input.roots) {
+    const checker = new SymlinkChecker(root);
+    for (const l of c.links) if (isUnder(l.path, root)) checker.add(l.path, l.target);
+    sel.symlinksLeavingRoot.push(...checker.problems());
+  }
   return sel;
 }

@@ -185,6 +185,19 @@ describe('AgentJobs: restore phases', () => {
     expect(journal.entries.size).toBe(0);
   });
 
+  it('a resumed restore staging again rolls back a component an agent restart caught in its switch, then stages it', async () => {
+    const log: string[] = [];
+    const journal = new MemoryJournal();
+    await agent([driver('uploads:u', log)], journal).restore({ jobId: 'j9', artifacts: [artifact('uploads:u')], repository: access, phase: 'stage' });
+    await journal.write({ ...journal.entries.get('j9 uploads:u')!, switch: 'switching' });
+    const after = agent([driver('uploads:u', log)], journal);
+    await after.recoverJournal();
+    log.length = 0;
+    await phase(after, 'j9', 'stage', ['uploads:u']);
+    expect(log).toEqual(['rollback uploads:u', 'stage uploads:u j9', 'staged uploads:u']);
+    expect(journal.entries.get('j9 uploads:u')?.switch).toBe('staged');
+  });
+
   it('names a journal entry it cannot take back and leaves it', async () => {
     const journal = new MemoryJournal();
     await journal.write({ jobId: 'j8', component: 'postgres:gone', switch: 'switched', state: {} });

@@ -253,8 +253,9 @@ export class AgentJobs {
         const held = this.staged.get(key);
         if (req.phase === 'stage') {
           // Staged before by the same job (a resumed restore): fetch again. One already switched in (the
-          // controller stopped before it recorded that) stays in: what it moved aside is deleted.
-          if (held) await (held.switch === 'staged' ? held.staged.discard(ctx) : held.staged.finish(ctx));
+          // controller stopped before it recorded that) stays in: what it moved aside is deleted. One caught
+          // in its switch by an agent restart is rolled back first (its journal said 'switching').
+          if (held) await (held.switch === 'staged' ? held.staged.discard(ctx) : held.switch === 'switching' ? held.staged.rollBack(ctx) : held.staged.finish(ctx));
           await this.forget(key, req.jobId, driver.ref);
           return this.stage(driver, req.artifacts[i] as ComponentArtifact, req.repository, ctx);
         }

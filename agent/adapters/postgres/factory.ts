@@ -3,6 +3,7 @@
  * directly, pg_dump and psql and findface-security found on the agent's PATH (`pathPrepend` first), and
  * the units controlled through `systemctl` (or the ServiceManager given).
  */
+import { freeBytes } from '../free-space.js';
 import type { ComponentConfig } from '../../../shared/config/agent.js';
 import type { Logger } from '../../../shared/logger.js';
 import { PostgresDriver } from '../../domain/drivers/postgres/driver.js';
@@ -62,6 +63,13 @@ export function createPostgresDriver(config: PostgresComponentConfig, deps: Post
       loader: new PsqlLoader(direct, { pathPrepend, ...(deps.programs?.psql ? { program: deps.programs.psql } : {}) }),
       app: new FindfaceSecurityCommands({ pathPrepend, ...(deps.programs?.app ? { program: deps.programs.app } : {}) }),
       services: deps.services ?? new SystemctlServiceManager({ pathPrepend }),
+      // The staging space check reads the server's filesystem: only when the server runs on this host.
+      ...(isLocalHost(config.host) ? { freeBytes } : {}),
     },
   });
+}
+
+/** True when `host` names this machine: loopback, or a Unix socket directory. */
+function isLocalHost(host: string): boolean {
+  return host.startsWith('/') || host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

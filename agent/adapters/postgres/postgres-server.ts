@@ -83,6 +83,15 @@ export class PgDatabaseServer implements DatabaseServer {
     });
   }
 
+  async storage(database: string): Promise<{ dataDirectory: string | undefined; databaseBytes: number }> {
+    return withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
+      const size = await c.query<{ bytes: string | null }>('SELECT pg_database_size(datname)::text AS bytes FROM pg_database WHERE datname = $1', [database]);
+      // data_directory is readable by superusers and members of pg_read_all_settings only.
+      const dir = await c.query<{ dir: string }>('SHOW data_directory').then((r) => r.rows[0]?.dir, () => undefined);
+      return { dataDirectory: dir, databaseBytes: Number(size.rows[0]?.bytes ?? 0) };
+    });
+  }
+
   async dropDatabase(database: string): Promise<void> {
     await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
       const num = Number((await c.query<{ n: string }>("SELECT current_setting('server_version_num') AS n")).rows[0]?.n ?? 0);

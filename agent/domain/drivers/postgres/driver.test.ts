@@ -72,6 +72,8 @@ interface FakeOptions {
   failOn?: string;
   pause?: (signal: AbortSignal, onSent: () => void) => Promise<void>;
   dump?: () => DumpProcess;
+  /** Free bytes on the server's filesystem (the server is then on this host). */
+  free?: number;
 }
 
 function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriver; services: ReturnType<typeof fakeServices> } {
@@ -104,6 +106,7 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
         exportSnapshot: async () => (await step('export'), hold),
         roleExists: async () => true,
         databaseExists: async () => false,
+        storage: async () => ({ dataDirectory: '/var/lib/postgresql/15/main', databaseBytes: 5000 }),
         dropDatabase: (db) => step(`drop ${db}`),
         createDatabase: (r) => step(`create ${r.database}`),
         renameDatabase: (from, to) => step(`rename ${from} ${to}`),
@@ -120,6 +123,7 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
         },
       },
       app: { program: 'findface-security', check: async () => undefined, run: (c: AppCommand) => step(c) },
+      ...(options.free === undefined ? {} : { freeBytes: async () => options.free ?? 0 }),
     },
   });
   return { driver, services };
@@ -219,6 +223,33 @@ describe('PostgresDriver.restore', () => {
     const err = await driver.restore({ jobId: 'j', artifact: other, repository: fakeRepository(log), logger: silentLogger() }).catch((e: unknown) => e);
     expect((err as Error).message).toContain('is a uploads artifact, not a PostgreSQL dump');
     expect(log).toEqual([]);
+  });
+});
+
+describe('PostgresDriver staged restore', () => {
+  it('stages into a staging database, switches under pgbouncer KILL/RESUME without stopping a unit, and finishes', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log, { free: 1e9 });
+    const staged = await driver.stage({ jobId: 'j', artifact, repository: fakeRepository(log), logger: silentLogger() });
+    expect(staged.report.steps.find((s) => s.step === 'check space')?.detail).toBe('4.9 KiB needed, 953.7 MiB free on the filesystem of /var/lib/postgresql/15/main');
+    const ctx = { jobId: 'j', logger: silentLogger() };
+    await staged.switchIn(ctx);
+    await staged.finish(ctx);
+    const [staging, aside] = [/ffsecurity_ffk_stage_\w+/, /ffsecurity_ffk_aside_\w+/].map((re) => re.exec(log.join(' '))?.[0] ?? '');
+    expect(log.filter((l) => l !== 'repo describe')).toEqual([
+      `drop ${staging}`, `create ${staging}`, `load ${DUMP.length}`,
+      'KILL', `rename ffsecurity ${aside}`, `rename ${staging} ffsecurity`, 'RESUME', 'migrate', 'create_groups', 'create_default_user',
+      `drop ${aside}`,
+    ]);
+  });
+
+  it('refuses before creating anything when the server has too little room for a second copy of the database', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log, { free: 4999 });
+    const err = await driver.stage({ jobId: 'j', artifact, repository: fakeRepository(log), logger: silentLogger() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreStepFailedError);
+    expect((err as Error).message).toContain("stopped at step 'check space': not enough free space to stage postgres:ffsecurity beside /var/lib/postgresql/15/main: the snapshot's copy needs 4.9 KiB, the filesystem has 4.9 KiB free");
+    expect(log.filter((l) => l !== 'repo describe')).toEqual([]);
   });
 });
 

@@ -42,6 +42,8 @@ export interface PostgresDriverPorts {
   loader: SqlLoader;
   app: AppCommands;
   services: ServiceManager;
+  /** Free bytes of a directory's filesystem on this host; given only when the server runs on this host. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** How the driver is set up (from the component's config, see `agent/adapters/postgres/factory.ts`). */
@@ -207,8 +209,8 @@ export class PostgresDriver implements ComponentDriver {
 
   /** The stage of a two-phase restore: the dump loaded into a staging database beside the live one; see staged.ts. */
   stage(ctx: RestoreContext): Promise<StagedComponent> {
-    const { server, loader, app, pooler } = this.ports;
-    return stagePostgres({ server, loader, app, pooler }, this.stagedSettings(), ctx);
+    const { server, loader, app, pooler, freeBytes } = this.ports;
+    return stagePostgres({ server, loader, app, pooler, ...(freeBytes ? { freeBytes } : {}) }, this.stagedSettings(), ctx);
   }
 
   /** A staging database of an interrupted restore, from the agent's restore journal; see staged.ts. */

@@ -63,6 +63,11 @@ export interface DatabaseServer {
   exportSnapshot(database: string): Promise<SnapshotHold>;
   roleExists(role: string): Promise<boolean>;
   databaseExists(database: string): Promise<boolean>;
+  /**
+   * Where the server keeps its data (`data_directory`; undefined when this role may not read it) and the
+   * size of `database` (0 when it does not exist), for the staging space check of a restore.
+   */
+  storage(database: string): Promise<{ dataDirectory: string | undefined; databaseBytes: number }>;
   /** Terminates the database's remaining backends and drops it; no error when it does not exist. */
   dropDatabase(database: string): Promise<void>;
   /**

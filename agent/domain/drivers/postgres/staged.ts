@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import { ValidationError } from '../../../../shared/errors.js';
 import type { PhaseContext, RestoreContext, RestoreReport, StagedComponent, StagedJournal } from '../types.js';
 import { dumpSourceOf } from './dump-source.js';
+import { checkStagingSpace } from '../space.js';
 import { loadDumpReporting } from './load.js';
 import { APP_COMMANDS, type AppCommands, type DatabaseServer, type PoolerConsole, type SqlLoader } from './ports.js';
 import { RestoreStepFailedError, StepFailure, StepRunner } from './steps.js';
@@ -47,6 +48,8 @@ export interface StagedRestorePorts {
   loader: SqlLoader;
   app: AppCommands;
   pooler: PoolerConsole;
+  /** Free bytes of the filesystem holding a directory of this host; absent when the server is on another host. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** The staging and aside names of a job's restore of `database` (PostgreSQL names stop at 63 bytes). */
@@ -63,6 +66,21 @@ function runner(settings: StagedRestoreSettings, ctx: PhaseContext): StepRunner 
     ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
+}
+
+/**
+ * The staging database needs room on the server's filesystem for a second copy of the database: as much as
+ * the dump or the live database takes now, whichever is larger. Checked only when the server is on this
+ * host and its data directory can be read; otherwise the detail says why not (a full disk then fails the
+ * load, and the staging database is dropped).
+ */
+async function checkServerSpace(ports: StagedRestorePorts, settings: StagedRestoreSettings, dumpBytes: number): Promise<string> {
+  const { server } = ports;
+  if (!ports.freeBytes) return `not checked: PostgreSQL ${server.address} is not on this host`;
+  const { dataDirectory, databaseBytes } = await server.storage(settings.database);
+  if (!dataDirectory) return `not checked: PostgreSQL ${server.address} does not show its data directory to this role (superuser or pg_read_all_settings needed)`;
+  const need = Math.max(dumpBytes, databaseBytes);
+  return checkStagingSpace({ ref: settings.ref, dir: dataDirectory, need, free: await ports.freeBytes(dataDirectory) });
 }
 
 /** Loads the dump into the staging database; throws `RestoreStepFailedError` naming the step (the staging database dropped). */
@@ -85,6 +103,7 @@ export async function stagePostgres(ports: StagedRestorePorts, settings: StagedR
       }
       return `PostgreSQL ${info.version} at ${ports.server.address}`;
     }, (v) => v);
+    await run('check space', () => checkServerSpace(ports, settings, ctx.artifact.bytes), (v) => v);
     await run(`create database ${staging}`, async () => {
       created = true;
       await ports.server.dropDatabase(staging); // a leftover of an interrupted attempt of the same job

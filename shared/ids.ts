@@ -2,14 +2,9 @@
  * Identifier rules for sites and hosts. They become NATS key tokens and restic tags, so they are kept
  * to a safe alphabet: letters, digits, '-' and '_', starting with a letter or digit, at most 63 chars.
  */
-import { z } from 'zod';
 import { ValidationError } from './errors.js';
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-
-export const idSchema = z
-  .string()
-  .regex(ID_PATTERN, 'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit');
 
 export function isValidId(value: string): boolean {
   return ID_PATTERN.test(value);

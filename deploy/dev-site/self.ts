@@ -14,13 +14,13 @@ export interface CliCommand {
   args: string[];
 }
 
-/** The command line that runs `cli.(js|ts)` next to this module. */
-export function cliCommand(): CliCommand {
+/** The command line that runs `cli.(js|ts)` next to this module (or `entry`, another entry point there). */
+export function cliCommand(entry: 'cli' | 'shim-main' = 'cli'): CliCommand {
   const compiled = process.env.FFK_DEVSITE_CLI;
-  if (compiled) return { command: process.execPath, args: [compiled] };
+  if (compiled) return { command: process.execPath, args: [path.join(path.dirname(compiled), `${entry}.js`)] };
   const here = fileURLToPath(import.meta.url);
   const ext = path.extname(here);
-  const cli = path.join(path.dirname(here), `cli${ext}`);
+  const cli = path.join(path.dirname(here), `${entry}${ext}`);
   if (ext !== '.ts') return { command: process.execPath, args: [cli] };
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   return { command: process.execPath, args: ['--import', tsx, cli] };

@@ -9,12 +9,12 @@ import { NotFoundError, UnavailableError } from '../../shared/errors.js';
 import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
 import { spawnDetached, stopUnitProcess, tailOf, unitPid } from './procs.js';
 import { cliCommand } from './self.js';
-import { SF_API_UNIT, startSfApi, stopSfApi } from './sfapi.js';
 import type { SiteState } from './state.js';
-import { startShard, stopShard } from './tarantool.js';
 import type { WriterStats } from './writer.js';
 
 export const WRITER_UNIT = 'findface-security';
+export { SF_API_UNIT } from './unit-names.js';
+import { SF_API_UNIT } from './unit-names.js';
 
 export interface Unit {
   name: string;
@@ -81,9 +81,15 @@ function stopWriterProcess(state: SiteState): Promise<boolean> {
 /** Every unit of the site, in start order. */
 export function unitsOf(state: SiteState): Unit[] {
   return [
-    ...state.shards.map((s) => ({ name: s.unit, start: () => startShard(state, s), stop: () => stopShard(state, s) })),
+    // The shard and sf-api modules load their clients and config writers: imported when a unit needs them
+    // (the systemctl shim runs in a process of its own at every call).
+    ...state.shards.map((s) => ({
+      name: s.unit,
+      start: async () => (await import('./tarantool.js')).startShard(state, s),
+      stop: async () => (await import('./tarantool.js')).stopShard(state, s),
+    })),
     { name: PGBOUNCER_UNIT, start: () => startPgbouncer(state), stop: () => stopPgbouncer(state) },
-    { name: SF_API_UNIT, start: () => startSfApi(state), stop: () => stopSfApi(state) },
+    { name: SF_API_UNIT, start: async () => (await import('./sfapi.js')).startSfApi(state), stop: async () => (await import('./sfapi.js')).stopSfApi(state) },
     { name: WRITER_UNIT, start: () => startWriter(state), stop: () => stopWriterProcess(state) },
   ];
 }

@@ -3,8 +3,7 @@
  * FindFace components on its host. Defaults are FindFace's own (paths, ports, unit names).
  */
 import { z } from 'zod';
-import { idSchema } from '../ids.js';
-import { hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
+import { idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const AGENT_ENV_PREFIX = 'FFK_AGENT_';

@@ -1,4 +1,5 @@
 /** Config pieces shared by the agent and the controller schemas. Defaults are written here, once. */
+import { ID_PATTERN } from '../ids.js';
 import { z } from 'zod';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -35,3 +36,8 @@ export const logSchema = z
   })
   .strict()
   .default({ level: 'info' });
+
+/** A site or host id in a config file (shared/ids.ts). */
+export const idSchema = z
+  .string()
+  .regex(ID_PATTERN, 'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit');

@@ -1,7 +1,6 @@
 /** Controller configuration. Defaults are written here, once. */
 import { z } from 'zod';
-import { idSchema } from '../ids.js';
-import { hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
+import { idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const CONTROLLER_ENV_PREFIX = 'FFK_CONTROLLER_';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
 import type { UploadsDriver } from '../../agent/domain/drivers/uploads/driver.js';
-import { RestoreStepFailedError, UnsafeEntryError } from '../../agent/domain/drivers/uploads/errors.js';
+import { RestoreStepFailedError } from '../../agent/domain/drivers/uploads/errors.js';
 import { SHIELD_NAME } from '../../agent/domain/drivers/uploads/layout.js';
 import type { ComponentArtifact } from '../../agent/domain/drivers/types.js';
 import { silentLogger } from '../../shared/logger.js';

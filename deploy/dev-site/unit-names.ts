@@ -1,0 +1,2 @@
+/** Unit names of the dev site shared by the unit table (units.ts) and the units' own modules. */
+export const SF_API_UNIT = 'findface-sf-api';

@@ -58,6 +58,23 @@ async function sql<T extends pg.QueryResultRow>(state: SiteState, database: stri
   }
 }
 
+/** The pids of a process's children, from /proc (none when it has none or is gone). */
+function childrenOf(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const out: number[] = [];
+  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
 /** Databases and directories a restore stages or moves aside; none may be left after it ended. */
 async function leftovers(state: SiteState): Promise<string[]> {
   const dbs = (await sql<{ datname: string }>(state, 'postgres', 'SELECT datname FROM pg_database')).filter((d) => d.datname.startsWith(`${state.postgres.database}_ffk_`));
@@ -157,7 +174,18 @@ describe('two-phase restore with the writer running', () => {
       while (watching) {
         const aside = readdirSync(path.dirname(shard.memtxDir)).some((n) => n.startsWith(asidePrefix));
         if (aside && unitPid(state.runDir, state.siteDir, shard.unit) === undefined) {
-          await fleet.agents.get(`${SITE}/${host}`)!.kill();
+          // As systemd kills a unit's whole control group: the agent and the systemctl call it waits on.
+          const agent = fleet.agents.get(`${SITE}/${host}`)!;
+          const children = childrenOf(agent.child.pid);
+          await agent.kill();
+          for (const pid of children) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone already
+            }
+          }
+          console.log(`killed the agent on '${host}' and the ${children.length} process(es) it had started (${children.join(', ')})`);
           setUnitFault(state, shard.unit, undefined);
           return true;
         }

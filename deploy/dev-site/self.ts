@@ -15,7 +15,7 @@ export interface CliCommand {
 }
 
 /** The command line that runs `cli.(js|ts)` next to this module (or `entry`, another entry point there). */
-export function cliCommand(entry: 'cli' | 'shim-main' = 'cli'): CliCommand {
+export function cliCommand(entry: 'cli' | 'unit-main' = 'cli'): CliCommand {
   const compiled = process.env.FFK_DEVSITE_CLI;
   if (compiled) return { command: process.execPath, args: [path.join(path.dirname(compiled), `${entry}.js`)] };
   const here = fileURLToPath(import.meta.url);

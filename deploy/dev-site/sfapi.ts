@@ -46,13 +46,13 @@ export function serveSfApiStandIn(state: SiteState): http.Server {
 export async function startSfApi(state: SiteState): Promise<number> {
   const running = unitPid(state.runDir, state.siteDir, SF_API_UNIT);
   if (running !== undefined) return running;
-  const cli = cliCommand();
+  const cli = cliCommand('unit-main');
   const logFile = path.join(state.runDir, 'sf-api.log');
   const pid = spawnDetached({
     unit: SF_API_UNIT,
     runDir: state.runDir,
     command: cli.command,
-    args: [...cli.args, 'sf-api-run', '--site', state.site],
+    args: [...cli.args, 'sf-api', '--site', state.site],
     cwd: state.runDir,
     logFile,
     env: { ...process.env, FFK_DEVSITE_ROOT: path.dirname(state.siteDir) },

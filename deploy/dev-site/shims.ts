@@ -31,7 +31,7 @@ export function writeShims(state: SiteState): void {
   mkdirSync(state.binDir, { recursive: true });
   const cli = cliCommand();
   // The shims run at every unit call of every agent: their own entry point loads only what they need.
-  const shim = cliCommand('shim-main');
+  const shim = cliCommand('unit-main');
   const root = path.dirname(state.siteDir);
   for (const tool of ['systemctl', 'findface-security']) {
     const script = [

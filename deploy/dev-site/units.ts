@@ -43,7 +43,7 @@ export function readWriterStats(state: SiteState): WriterStats | undefined {
 export async function startWriter(state: SiteState, options: WriterStartOptions = {}): Promise<number> {
   const running = unitPid(state.runDir, state.siteDir, WRITER_UNIT);
   if (running !== undefined) return running;
-  const cli = cliCommand();
+  const cli = cliCommand('unit-main');
   const rate = options.rate ?? state.writer.rate;
   const concurrency = options.concurrency ?? state.writer.concurrency;
   const logFile = path.join(state.runDir, 'writer.log');
@@ -51,7 +51,7 @@ export async function startWriter(state: SiteState, options: WriterStartOptions 
     unit: WRITER_UNIT,
     runDir: state.runDir,
     command: cli.command,
-    args: [...cli.args, 'writer', 'run', '--site', state.site, '--rate', String(rate), '--concurrency', String(concurrency),
+    args: [...cli.args, 'writer', '--site', state.site, '--', '--rate', String(rate), '--concurrency', String(concurrency),
       ...(options.eventCap === undefined ? [] : ['--event-cap', String(options.eventCap)])],
     cwd: state.runDir,
     logFile,

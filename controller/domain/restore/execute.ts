@@ -46,6 +46,8 @@ export interface Execution {
   notes: string[];
   /** When this run (or resume) of the restore started (ms since the epoch), for its duration. */
   startedAt: number;
+  /** Writers started before the switch ended (sf-api once its shards were in), as `host: unit`. */
+  startedEarly?: string[];
 }
 
 function checkCancelled(e: Execution, before: string): void {
@@ -221,7 +223,13 @@ async function runPhase(
   components: readonly StoredComponent[],
   phase: RestorePhase,
   repository: RepositoryAccess,
-  options: { signal?: AbortSignal; stopOnFailure?: boolean; eachAlone?: boolean } = {},
+  options: {
+    signal?: AbortSignal;
+    stopOnFailure?: boolean;
+    eachAlone?: boolean;
+    /** Called as each component succeeds, with the number of failures so far. */
+    onDone?: (component: StoredComponent, failures: number) => void;
+  } = {},
 ): Promise<{ done: { component: StoredComponent; steps: AgentRestoreStep[] }[]; failures: PhaseFailure[] }> {
   // Aborted by the caller's signal or by the first failure (AbortSignal.any needs Node 20.3; README asks for 20).
   const stop = new AbortController();
@@ -237,6 +245,7 @@ async function runPhase(
       try {
         if (phase === 'stage' || phase === 'switch') checkCancelled(e, `${PHASE_WORDS[phase]} ${c.ref}`);
         done.push({ component: c, steps: await phaseOf(e, c, phase, repository, stop.signal) });
+        options.onDone?.(c, failures.length);
       } catch (err) {
         failures.push({ component: c, err });
         if (options.stopOnFailure) stop.abort();
@@ -341,7 +350,18 @@ export async function switchComponents(e: Execution, repository: RepositoryAcces
   const remaining = [...staged.keys()];
   ctx.step('switch', `switching ${remaining.length} staged component(s) into place on site '${plan.targetSite}'`);
   const switched: StoredComponent[] = [];
-  const r = await runPhase(e, remaining, 'switch', repository, { signal: ctx.signal, eachAlone: true });
+  // sf-api starts as soon as every shard of the restore is switched in, while PostgreSQL's post-load commands
+  // may still run: it serves the galleries, and findface-security, which writes through it, starts last.
+  const shards = remaining.filter((c) => c.ref.startsWith('tarantool:'));
+  const shardsIn = new Set<StoredComponent>();
+  let early: Promise<void> | undefined;
+  const onDone = (c: StoredComponent, failures: number): void => {
+    if (!shards.includes(c)) return;
+    shardsIn.add(c);
+    if (!early && failures === 0 && shardsIn.size === shards.length) early = startEarlyWriters(e);
+  };
+  const r = await runPhase(e, remaining, 'switch', repository, { signal: ctx.signal, eachAlone: true, onDone });
+  await early;
   for (const d of r.done) {
     switched.push(d.component);
     staged.set(d.component, [...(staged.get(d.component) ?? []), ...d.steps]);
@@ -399,6 +419,27 @@ export async function finishComponents(e: Execution, repository: RepositoryAcces
 function artifactFor(plan: StoredPlan, c: StoredComponent): ComponentArtifact {
   const { host: _host, ...artifact } = artifactOf(plan, c);
   return artifact;
+}
+
+/**
+ * Starts the stopped sf-api writers once the shards are switched in (the switch of the other components may
+ * still run). A failure is only reported: the writer stays on the stopped list and the writers' start (or
+ * the restart after a failed switch) tries it again.
+ */
+async function startEarlyWriters(e: Execution): Promise<void> {
+  for (const w of [...e.plan.writers].reverse()) {
+    if (w.kind !== 'sf-api' || !isStopped(e.progress, w)) continue;
+    try {
+      await controlUnit(e, 'start', w);
+      forgetStopped(e.progress, w);
+      (e.startedEarly ??= []).push(`${w.host}: ${w.unit}`);
+      e.ctx.message(`started ${w.unit} on host '${w.host}': every shard is switched in`);
+    } catch (err) {
+      e.deps.logger.warn({ err, host: w.host, unit: w.unit }, 'starting a writer once the shards were switched in failed; it is started with the others');
+      e.ctx.message(`starting ${w.unit} on host '${w.host}' once the shards were switched in failed (${messageOf(err)}); it is started with the other writers`);
+    }
+  }
+  await e.ctx.save();
 }
 
 /** Starts the writers this job stopped; returns `host: unit` for each. */
@@ -488,7 +529,7 @@ export async function execute(e: Execution): Promise<RestoreOutcome> {
     targetSite: plan.targetSite,
     ...(progress.safetySnapshotId ? { safetySnapshotId: progress.safetySnapshotId } : {}),
     components: progress.finished,
-    writersRestarted: started,
+    writersRestarted: [...(e.startedEarly ?? []), ...started],
     writersStoppedMs: progress.writersStoppedMs ?? 0,
     durationMs: Date.now() - e.startedAt,
     integrity,

@@ -170,6 +170,8 @@ export class FakeAgents implements AgentClient {
   readonly checkedSandboxes: SandboxDescription[] = [];
   /** `restore` fails for these `<phase> <ref>` keys (`stage tarantool:shard-1`; a count: that many times, then succeeds). */
   readonly restoreFailures = new Map<string, { times: number; error: Error }>();
+  /** `restore` for these `<phase> <ref>` keys waits for the promise before it answers. */
+  readonly restoreGates = new Map<string, Promise<void>>();
   readonly unitFailures = new Map<string, Error>();
   readonly reports = new Map<string, IntegrityReport | Error>();
   readonly restoreRequests: { address: string; jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; phase?: RestorePhase; timeoutMs: number }[] = [];
@@ -185,6 +187,7 @@ export class FakeAgents implements AgentClient {
     const phase = req.phase ?? 'restore';
     this.calls.push(`${phase} ${address} ${ref}`);
     this.restoreRequests.push({ address, ...req, timeoutMs: options.timeoutMs });
+    await this.restoreGates.get(`${phase} ${ref}`);
     const failure = this.restoreFailures.get(`${phase} ${ref}`);
     if (failure && failure.times > 0) {
       failure.times -= 1;

@@ -244,10 +244,27 @@ describe('failure in a phase, and resume', () => {
     expect(err.message).toBe(
       "switching in component 'postgres:main' on host 'db' failed: findface-security migrate failed; " +
         'the components already switched were put back (tarantool:shard-1, tarantool:shard-2, uploads:uploads); ' +
-        "PUTTING BACK FAILED: rolling back uploads:uploads on host 'up' failed: disk gone; writers still stopped: db: findface-security, api: findface-sf-api",
+        "PUTTING BACK FAILED: rolling back uploads:uploads on host 'up' failed: disk gone; writers still stopped: db: findface-security",
     );
-    expect(w.calls.filter((c) => c.startsWith('start'))).toEqual([]);
-    expect((first.ctx.detail.progress as RestoreProgress).stoppedWriters).toHaveLength(2);
+    // sf-api was started once both shards were switched in (before PostgreSQL failed); findface-security stays stopped.
+    expect(w.calls.filter((c) => c.startsWith('start'))).toEqual(['start msk-1-api:50051 findface-sf-api']);
+    expect((first.ctx.detail.progress as RestoreProgress).stoppedWriters).toHaveLength(1);
+  });
+
+  it('starts sf-api as soon as every shard is switched in, while PostgreSQL still switches; findface-security last', async () => {
+    const w = site();
+    let open = (): void => undefined;
+    w.agents.restoreGates.set('switch postgres:main', new Promise<void>((resolve) => (open = resolve)));
+    const first = fakeContext();
+    const running = w.orchestrator.run(first.ctx, req());
+    for (let i = 0; i < 100 && !w.calls.includes('start msk-1-api:50051 findface-sf-api'); i += 1) await new Promise((r) => setTimeout(r, 5));
+    expect(w.calls).toContain('start msk-1-api:50051 findface-sf-api');
+    expect(w.calls).not.toContain('start msk-1-db:50051 findface-security');
+    open();
+    const outcome = await running;
+    expect(w.calls.filter((c) => c.startsWith('start'))).toEqual(START);
+    expect(outcome.writersRestarted).toEqual(['api: findface-sf-api', 'db: findface-security']);
+    expect(first.rec.messages).toContain("started findface-sf-api on host 'api': every shard is switched in");
   });
 
   it('waits for an agent that went away during the switch and rolls its component back once it answers again', async () => {

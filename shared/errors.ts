@@ -79,6 +79,13 @@ export class UnavailableError extends FfkError {
   }
 }
 
+/**
+ * The called process itself did not answer: nothing listens at its address, the connection dropped, or it
+ * is known to be offline. Unlike an UnavailableError it returned (a database or repository *it* could not
+ * reach), waiting for it to come back can help.
+ */
+export class UnreachableError extends UnavailableError {}
+
 export class TimeoutError extends FfkError {
   constructor(message: string, options: FfkErrorOptions = {}) {
     super('TIMEOUT', message, options);

@@ -14,6 +14,7 @@ import {
   NotFoundError,
   TimeoutError,
   UnavailableError,
+  UnreachableError,
   ValidationError,
   type ErrorCode,
 } from '../errors.js';
@@ -87,7 +88,7 @@ export function fromServiceError(err: unknown, peer: string): FfkError {
   const carried = err.metadata?.get(CODE_KEY)[0];
   if (isErrorCode(carried)) return make(carried, err.details, err);
   const code = FROM_GRPC[err.code as status] ?? 'INTERNAL';
-  if (code === 'UNAVAILABLE') return new UnavailableError(`${peer} unavailable: ${err.details}`, { cause: err });
+  if (code === 'UNAVAILABLE') return new UnreachableError(`${peer} unavailable: ${err.details}`, { cause: err });
   if (code === 'TIMEOUT') return new TimeoutError(`${peer} did not answer in time: ${err.details}`, { cause: err });
   return make(code, `${peer}: ${err.details}`, err);
 }

@@ -7,7 +7,7 @@
  * addresses are looked up in the fleet when needed, so a resume after an agent restart reaches it at its
  * new address.
  */
-import { CancelledError, FfkError, UnavailableError } from '../../../shared/errors.js';
+import { CancelledError, UnreachableError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
@@ -57,8 +57,8 @@ function checkCancelled(e: Execution, before: string): void {
 /** The address of an online agent of the target site, or UnavailableError saying what it was needed for. */
 function addressOf(e: Execution, host: string, purpose: string): string {
   const entry = e.deps.fleet.get(e.plan.targetSite, host);
-  if (!entry) throw new UnavailableError(`no agent on host '${host}' of site '${e.plan.targetSite}' is known (needed to ${purpose})`);
-  if (entry.status !== 'online') throw new UnavailableError(`the agent on host '${host}' of site '${e.plan.targetSite}' is offline (needed to ${purpose})`);
+  if (!entry) throw new UnreachableError(`no agent on host '${host}' of site '${e.plan.targetSite}' is known (needed to ${purpose})`);
+  if (entry.status !== 'online') throw new UnreachableError(`the agent on host '${host}' of site '${e.plan.targetSite}' is offline (needed to ${purpose})`);
   return entry.description.grpcAddress;
 }
 
@@ -269,9 +269,12 @@ async function cleanUpPhase(e: Execution, components: readonly StoredComponent[]
   return failures.map((f) => `${PHASE_WORDS[phase]} ${f.component.ref} on host '${f.component.host}' failed: ${messageOf(f.err)}`);
 }
 
-/** An agent that does not answer (killed, restarting, unreachable), as opposed to one that answers with an error. */
+/**
+ * An agent that does not answer (killed, restarting, offline), as opposed to one that answers with an
+ * error, an UnavailableError of its own included (a unit it could not start, a database it cannot reach).
+ */
 function isUnreachable(err: unknown): boolean {
-  return err instanceof UnavailableError || (err instanceof FfkError && err.code === 'UNAVAILABLE');
+  return err instanceof UnreachableError;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CancelledError, IllegalStateError, UnavailableError, type FfkError } from '../../../shared/errors.js';
+import { CancelledError, IllegalStateError, UnavailableError, UnreachableError, type FfkError } from '../../../shared/errors.js';
 import { RestoreFailedError } from './errors.js';
 import { fakeContext, manifest, pg, persisted, standardSite, uploads, world } from './fakes.test-support.js';
 import type { RestoreProgress } from './detail.js';
@@ -269,8 +269,8 @@ describe('failure in a phase, and resume', () => {
 
   it('waits for an agent that went away during the switch and rolls its component back once it answers again', async () => {
     const w = site();
-    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('Connection dropped') });
-    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 2, error: new UnavailableError('No connection established') });
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnreachableError('Connection dropped') });
+    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 2, error: new UnreachableError('No connection established') });
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
     expect(err.message).toContain("site 'msk-1' is as it was before the restore; nothing was restored and the writers were started again");
@@ -278,10 +278,21 @@ describe('failure in a phase, and resume', () => {
     expect(first.rec.messages.filter((m) => m.startsWith('the agent on'))).toEqual(["the agent on host 't2' does not answer (No connection established); waiting up to 2.0s for it to come back to roll back its components"]);
   });
 
+  it('does not wait on an agent that answers a rollback with an error of its own, even an unavailable one', async () => {
+    const w = site();
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new IllegalStateError('unit did not start') });
+    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 100, error: new UnavailableError('tarantool 127.0.0.1:3302 does not answer') });
+    const first = fakeContext();
+    const err = await failure(w.orchestrator.run(first.ctx, req()));
+    expect(err.message).toContain("PUTTING BACK FAILED: rolling back tarantool:shard-2 on host 't2' failed: tarantool 127.0.0.1:3302 does not answer");
+    expect(w.calls.filter((c) => c === 'rollback msk-1-t2:50051 tarantool:shard-2')).toHaveLength(1);
+    expect(first.rec.messages.filter((m) => m.startsWith('the agent on'))).toEqual([]);
+  });
+
   it('gives up on an agent that does not come back within agents.deadlines.agentReturnMs: the writers stay stopped and the message says so', async () => {
     const w = site();
-    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnavailableError('Connection dropped') });
-    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 100, error: new UnavailableError('No connection established') });
+    w.agents.restoreFailures.set('switch tarantool:shard-2', { times: 1, error: new UnreachableError('Connection dropped') });
+    w.agents.restoreFailures.set('rollback tarantool:shard-2', { times: 100, error: new UnreachableError('No connection established') });
     const first = fakeContext();
     const err = await failure(w.orchestrator.run(first.ctx, req()));
     expect(err.message).toContain("PUTTING BACK FAILED: rolling back tarantool:shard-2 on host 't2' failed: No connection established; writers still stopped");

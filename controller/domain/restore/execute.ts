@@ -361,7 +361,10 @@ export async function switchComponents(e: Execution, repository: RepositoryAcces
   const onDone = (c: StoredComponent, failures: number): void => {
     if (!shards.includes(c)) return;
     shardsIn.add(c);
-    if (!early && failures === 0 && shardsIn.size === shards.length) early = startEarlyWriters(e);
+    if (!early && failures === 0 && shardsIn.size === shards.length) {
+      // Never rejects: it is awaited only once the switch has ended.
+      early = startEarlyWriters(e).catch((err: unknown) => e.deps.logger.error({ err, jobId: ctx.id }, 'starting sf-api early failed'));
+    }
   };
   const r = await runPhase(e, remaining, 'switch', repository, { signal: ctx.signal, eachAlone: true, onDone });
   await early;

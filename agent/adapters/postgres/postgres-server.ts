@@ -18,6 +18,9 @@ interface SnapshotRow {
   time: Date;
 }
 
+/** How long a rename waits for the sessions it ended to be gone. */
+const RENAME_WAIT_MS = 10_000;
+
 /** PostgreSQL at `endpoint`; DROP/CREATE run while connected to `maintenanceDatabase` (default `postgres`). */
 export class PgDatabaseServer implements DatabaseServer {
   readonly address: string;
@@ -104,8 +107,15 @@ export class PgDatabaseServer implements DatabaseServer {
 
   async renameDatabase(from: string, to: string): Promise<void> {
     await withClient(this.config(this.maintenanceDatabase), 'PostgreSQL', async (c) => {
-      // No session may be connected to a database being renamed: end the ones left (the app is stopped).
-      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [from]);
+      // No session may be connected to a database being renamed: end the ones left (the app is stopped,
+      // pgbouncer's were killed) and wait until they are gone: a terminated or dropped backend exits a moment
+      // later, and ALTER would meet it ("being accessed by other users").
+      const deadline = Date.now() + RENAME_WAIT_MS;
+      for (;;) {
+        const r = await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [from]);
+        if ((r.rowCount ?? 0) === 0 || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       await this.ddl(c, `ALTER DATABASE ${c.escapeIdentifier(from)} RENAME TO ${c.escapeIdentifier(to)}`, `rename database '${from}' to '${to}'`);
     });
   }

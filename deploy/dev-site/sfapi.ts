@@ -13,7 +13,6 @@ import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } fr
 import { cliCommand } from './self.js';
 import type { SiteState } from './state.js';
 
-export { SF_API_UNIT } from './unit-names.js';
 import { SF_API_UNIT } from './unit-names.js';
 
 /** Writes the sf-api config listing every shard's HTTP endpoint. */

@@ -13,7 +13,6 @@ import type { SiteState } from './state.js';
 import type { WriterStats } from './writer.js';
 
 export const WRITER_UNIT = 'findface-security';
-export { SF_API_UNIT } from './unit-names.js';
 import { SF_API_UNIT } from './unit-names.js';
 
 export interface Unit {

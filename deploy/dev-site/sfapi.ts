@@ -12,7 +12,6 @@ import { UnavailableError } from '../../shared/errors.js';
 import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
 import { cliCommand } from './self.js';
 import type { SiteState } from './state.js';
-
 import { SF_API_UNIT } from './unit-names.js';
 
 /** Writes the sf-api config listing every shard's HTTP endpoint. */

@@ -10,10 +10,10 @@ import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
 import { spawnDetached, stopUnitProcess, tailOf, unitPid } from './procs.js';
 import { cliCommand } from './self.js';
 import type { SiteState } from './state.js';
+import { SF_API_UNIT } from './unit-names.js';
 import type { WriterStats } from './writer.js';
 
 export const WRITER_UNIT = 'findface-security';
-import { SF_API_UNIT } from './unit-names.js';
 
 export interface Unit {
   name: string;

@@ -1,28 +1,24 @@
 #!/usr/bin/env node
 /**
  * `ffkeeper-devsite`: bring FindFace-like dev sites of real servers up and down, load them, run the
- * writer, check their integrity. Also the entry point of the site's own processes (`writer run`,
- * `sf-api-run`) and of its shims (`shim systemctl|findface-security`).
+ * writer, check their integrity. The site's own unit processes and shims start from unit-main.ts.
  *
  * Exit codes: those of shared/exit-codes.ts (README); `check` also exits 1 when it found errors.
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { describeError } from '../../shared/errors.js';
 import { setProcessTitle } from '../../shared/process.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
-import { createLogger } from '../../shared/logger.js';
 import { formatReport } from './check-report.js';
 import { checkSiteState } from './checker.js';
 import { loadData } from './load.js';
-import { serveSfApiStandIn } from './sfapi.js';
+import { runWriterForeground } from './foreground.js';
 import { stateToCheck } from './sandbox-view.js';
-import { runFindfaceSecurity, runSystemctl } from './shims.js';
 import { downSite, listSites, upSite, UP_DEFAULTS } from './site.js';
 import { loadSiteState } from './state.js';
 import { formatStatus, siteStatus } from './status.js';
 import { setUnitFault } from './unit-faults.js';
-import { startWriter, stopWriter, writerStatsFile } from './units.js';
-import { runWriter } from './writer.js';
+import { startWriter, stopWriter } from './units.js';
 
 interface SiteOpts {
   site: string;
@@ -100,19 +96,13 @@ function addWriter(program: Command): void {
     .option('--rate <n>', 'writes per second', int)
     .option('--concurrency <n>', 'writes in flight', int)
     .option('--event-cap <n>', 'retention keeps at most this many events', int)
-    .action(async (o: SiteOpts & { rate?: number; concurrency?: number; eventCap?: number }) => {
-      const state = loadSiteState(o.site, o.root);
-      const abort = new AbortController();
-      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort());
-      const logger = createLogger({ name: 'devsite-writer' }).child({ site: o.site });
-      const options = {
-        rate: o.rate ?? state.writer.rate, concurrency: o.concurrency ?? state.writer.concurrency, statsFile: writerStatsFile(state), logger,
+    .action((o: SiteOpts & { rate?: number; concurrency?: number; eventCap?: number }) =>
+      runWriterForeground(loadSiteState(o.site, o.root), {
+        ...(o.rate === undefined ? {} : { rate: o.rate }),
+        ...(o.concurrency === undefined ? {} : { concurrency: o.concurrency }),
         ...(o.eventCap === undefined ? {} : { eventCap: o.eventCap }),
-      };
-      logger.info(options.rate, 'writer started (writes/s)');
-      const stats = await runWriter(state, options, abort.signal);
-      logger.info({ writes: stats.writes, rate: stats.rate, errors: stats.errors }, 'writer stopped');
-    });
+      }),
+    );
 }
 
 function addInspection(program: Command): void {
@@ -167,47 +157,19 @@ function addFaults(program: Command): void {
     });
 }
 
-/** Entry points of the site's own processes and shims. */
-function addInternal(program: Command): void {
-  siteCommand(program, 'shim', 'run a shim (systemctl | findface-security) for the site')
-    .argument('<tool>', 'systemctl or findface-security')
-    .argument('[args...]', 'the shim arguments, after --')
-    .action(async (tool: string, args: string[], o: SiteOpts) => {
-      const state = loadSiteState(o.site, o.root);
-      const r = tool === 'systemctl' ? await runSystemctl(state, args) : tool === 'findface-security' ? await runFindfaceSecurity(state, args) : { code: 1, stdout: '', stderr: `unknown shim '${tool}'\n` };
-      process.stdout.write(r.stdout);
-      process.stderr.write(r.stderr);
-      process.exitCode = r.code;
-    });
-
-  program
-    .addCommand(
-      new Command('sf-api-run')
-        .description('the findface-sf-api stand-in (foreground)')
-        .requiredOption('--site <site>')
-        .addOption(new Option('--root <dir>'))
-        .action((o: SiteOpts) => {
-          const server = serveSfApiStandIn(loadSiteState(o.site, o.root));
-          for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => server.close(() => process.exit(0)));
-        }),
-      { hidden: true },
-    );
-}
-
 function buildProgram(): Command {
   const program = new Command('ffkeeper-devsite').description('FindFace-like dev sites made of real servers').showHelpAfterError();
   addUp(program);
   addWriter(program);
   addInspection(program);
   addFaults(program);
-  addInternal(program);
   return program;
 }
 
 async function main(): Promise<void> {
-  // ffkdev-writer, ffkdev-sf-api-run, ffkdev-systemctl: the dev site's units and shims told apart in `ps`.
-  const [command, tool] = process.argv.slice(2);
-  setProcessTitle(`ffkdev-${(command === 'shim' ? tool : command) ?? 'cli'}`);
+  // The site's own units and shims run from unit-main.ts under their own titles.
+  const [command] = process.argv.slice(2);
+  setProcessTitle(`ffkdev-${command ?? 'cli'}`);
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {

@@ -51,33 +51,25 @@ async function shim(state: SiteState, tool: 'systemctl' | 'findface-security', a
 }
 
 async function writer(state: SiteState, args: string[]): Promise<void> {
-  const [{ createLogger }, { runWriter }, { writerStatsFile }] = await Promise.all([import('../../shared/logger.js'), import('./writer.js'), import('./units.js')]);
-  const abort = new AbortController();
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => abort.abort());
-  const logger = createLogger({ name: 'devsite-writer' }).child({ site: state.site });
   const eventCap = intFlag(args, '--event-cap');
-  const options = {
-    rate: intFlag(args, '--rate') ?? state.writer.rate,
-    concurrency: intFlag(args, '--concurrency') ?? state.writer.concurrency,
-    statsFile: writerStatsFile(state),
-    logger,
+  const rate = intFlag(args, '--rate');
+  const concurrency = intFlag(args, '--concurrency');
+  const { runWriterForeground } = await import('./foreground.js');
+  await runWriterForeground(state, {
+    ...(rate === undefined ? {} : { rate }),
+    ...(concurrency === undefined ? {} : { concurrency }),
     ...(eventCap === undefined ? {} : { eventCap }),
-  };
-  logger.info(options.rate, 'writer started (writes/s)');
-  const stats = await runWriter(state, options, abort.signal);
-  logger.info({ writes: stats.writes, rate: stats.rate, errors: stats.errors }, 'writer stopped');
+  });
 }
 
 async function sfApi(state: SiteState): Promise<void> {
-  const { serveSfApiStandIn } = await import('./sfapi.js');
-  const server = serveSfApiStandIn(state);
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => server.close(() => process.exit(0)));
+  (await import('./foreground.js')).serveSfApiForeground(state);
 }
 
 async function main(): Promise<void> {
   const { tool, site, root, args } = parse(process.argv.slice(2));
-  // Told apart in `ps` as the CLI's own commands were: ffkdev-systemctl, ffkdev-writer, ffkdev-sf-api-run.
-  setProcessTitle(`ffkdev-${tool === 'sf-api' ? 'sf-api-run' : tool}`);
+  // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api.
+  setProcessTitle(`ffkdev-${tool}`);
   const state = loadSiteState(site, root);
   if (tool === 'systemctl' || tool === 'findface-security') return shim(state, tool, args);
   if (tool === 'writer') return writer(state, args);

@@ -355,7 +355,7 @@ export async function switchComponents(e: Execution, repository: RepositoryAcces
   const switched: StoredComponent[] = [];
   // sf-api starts as soon as every shard of the restore is switched in, while PostgreSQL's post-load commands
   // may still run: it serves the galleries, and findface-security, which writes through it, starts last.
-  const shards = remaining.filter((c) => c.ref.startsWith('tarantool:'));
+  const shards = remaining.filter((c) => c.kind === 'tarantool');
   const shardsIn = new Set<StoredComponent>();
   let early: Promise<void> | undefined;
   const onDone = (c: StoredComponent, failures: number): void => {

@@ -353,8 +353,8 @@ class StagedUploads implements StagedComponent {
 
   async finish(ctx: PhaseContext): Promise<RestoreReport> {
     const steps = new Steps(this.ref, ctx);
-    // Rebuilt after an agent restart, it has no swap handles: the aside directories are named by the job.
-    const asides = this.swaps.length > 0 || !this.stagedNames ? this.swaps.map((s) => s.asideDir) : this.roots.map((r) => path.posix.join(r.live, asideName(ctx.jobId)));
+    // Named by the job (also when rebuilt after an agent restart, without swap handles).
+    const asides = this.roots.map((r) => path.posix.join(r.live, asideName(ctx.jobId)));
     await steps.run('cleanup', () => cleanUp(this.input, asides, this.stagings), (kept) => kept);
     return steps.report();
   }

@@ -27,6 +27,9 @@ import { FsSandboxStore } from './adapters/sandbox-store.js';
 import { PromAgentMetrics } from './transport/metrics.js';
 import { startMetricsServer } from '../shared/transport/metrics-http.js';
 import { withTimeout } from '../shared/timeout.js';
+import { syncResources } from './adapters/sync/factory.js';
+import { SyncManager } from './domain/sync/manager.js';
+import { JetStreamSyncBus } from './transport/nats-sync.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
 const STOP_NATS_MS = 2000;
@@ -121,6 +124,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       logger: log,
     });
     await heartbeat.start();
+    // Watch-list sync: this agent's parts of the links (capture/publish on a master, apply on a slave).
+    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, log), site: config.site, host: config.host, logger: log }, syncResources(config));
+    if (sync.useful) sync.start();
     log.info({ grpcAddress, components: description.components.length }, 'agent started');
     const conn = nc;
     const started = description;
@@ -131,6 +137,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
         await withTimeout(heartbeat.stop(), STOP_NATS_MS, `presence not withdrawn within ${STOP_NATS_MS} ms`).catch((err: unknown) =>
           log.warn({ err }, 'could not withdraw presence (the controller marks the agent offline after the TTL)'),
         );
+        await withTimeout(sync.stop(), STOP_NATS_MS * 5, 'sync parts did not stop in time').catch((err: unknown) => log.warn({ err }, 'sync parts did not stop cleanly'));
         await grpc.stop();
         await metricsServer?.stop();
         await sandboxes.dropAll('the agent is stopping');

@@ -1,0 +1,31 @@
+/** What this agent can do for sync links, from its components (see agent/domain/sync/manager.ts). */
+import path from 'node:path';
+import type { AgentConfig } from '../../../shared/config/agent.js';
+import type { SyncResources } from '../../domain/sync/manager.js';
+import { FsFilesAccess, uploadRoots } from './fs-files.js';
+import { PgChangeSource } from './pg-capture.js';
+import { PgRowsTarget } from './pg-apply.js';
+import { FilePositionStore } from './position-file.js';
+import { IprotoRecordsAccess } from './tnt-records.js';
+
+export function syncResources(config: AgentConfig): SyncResources {
+  const pg = config.components.find((c) => c.kind === 'postgres');
+  const shards = config.components.flatMap((c) => (c.kind === 'tarantool' ? [c] : []));
+  const uploads = config.components.find((c) => c.kind === 'uploads');
+  const dir = path.join(config.cacheDir, 'sync');
+  const out: SyncResources = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files')) };
+  if (pg) {
+    const endpoint = { host: pg.host, port: pg.port, user: pg.user, ...(pg.password === undefined ? {} : { password: pg.password }) };
+    out.changeSource = (onNotify) => new PgChangeSource(endpoint, pg.database, onNotify);
+    out.rowsTarget = () => new PgRowsTarget(endpoint, pg.database);
+  }
+  if (shards.length > 0) {
+    const endpoints = shards.map((s) => ({ host: s.host, port: s.port, ...(s.user === undefined ? {} : { user: s.user }), ...(s.password === undefined ? {} : { password: s.password }) }));
+    out.records = () => new IprotoRecordsAccess(endpoints);
+  }
+  if (uploads) {
+    const roots = uploadRoots(uploads.paths);
+    out.files = () => new FsFilesAccess(roots);
+  }
+  return out;
+}

@@ -1,0 +1,75 @@
+/**
+ * `FsFilesAccess`: upload files for sync, by root name (`uploads` = FindFace's
+ * /var/lib/findface-security/uploads, `ffupload` = /var/lib/ffupload/). Paths are checked to stay
+ * inside their root; writes go to a temp file in the target directory, fsync'ed, then renamed.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ValidationError } from '../../../shared/errors.js';
+import type { UploadRootName } from '../../domain/sync/messages.js';
+import type { FilesAccess } from '../../domain/sync/ports.js';
+
+/** Which configured path is which root: by its name (`ffupload`, `uploads`), else by position. */
+export function uploadRoots(paths: readonly string[]): Partial<Record<UploadRootName, string>> {
+  const out: Partial<Record<UploadRootName, string>> = {};
+  for (const p of paths) {
+    const base = path.basename(p);
+    if (base === 'ffupload' && !out.ffupload) out.ffupload = p;
+    else if (base === 'uploads' && !out.uploads) out.uploads = p;
+  }
+  if (!out.uploads && paths[0] !== undefined && paths[0] !== out.ffupload) out.uploads = paths[0];
+  if (!out.ffupload && paths[1] !== undefined && paths[1] !== out.uploads) out.ffupload = paths[1];
+  return out;
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+export class FsFilesAccess implements FilesAccess {
+  constructor(private readonly roots: Partial<Record<UploadRootName, string>>) {}
+
+  private resolve(root: UploadRootName, rel: string): string {
+    const base = this.roots[root];
+    if (!base) throw new ValidationError(`this agent has no '${root}' upload root (it has: ${Object.keys(this.roots).join(', ') || 'none'})`);
+    const abs = path.resolve(base, rel);
+    if (!abs.startsWith(path.resolve(base) + path.sep)) throw new ValidationError(`path '${rel}' leaves the '${root}' upload root`);
+    return abs;
+  }
+
+  async read(root: UploadRootName, rel: string): Promise<{ data: Buffer; sha256: string } | undefined> {
+    try {
+      const data = await readFile(this.resolve(root, rel));
+      return { data, sha256: createHash('sha256').update(data).digest('hex') };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async hash(root: UploadRootName, rel: string): Promise<string | undefined> {
+    return (await this.read(root, rel))?.sha256;
+  }
+
+  async write(root: UploadRootName, rel: string, data: Uint8Array): Promise<void> {
+    const target = this.resolve(root, rel);
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.ffk-tmp-${randomBytes(4).toString('hex')}`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, target).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
+  }
+
+  async remove(root: UploadRootName, rel: string): Promise<void> {
+    await rm(this.resolve(root, rel), { force: true });
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Slave-side followers: rows (the agent holding PostgreSQL; position in the same transaction as the
+ * rows), gallery records (the agent holding the shards; what the link put on each shard is kept on the
+ * shard in the same box.atomic) and files (the agent holding the upload directories; bytes checked
+ * against their SHA-256 before they are written). Ids become the link's replica ids and paths the
+ * link's replica paths (shared/sync/link.ts), so every host of the slave agrees without asking.
+ */
+import { createHash } from 'node:crypto';
+import { InternalError, ValidationError } from '../../../shared/errors.js';
+import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
+import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
+import type { FollowSpec } from './follow.js';
+import { decodeMessage, type RecordEntry, type SyncMessage } from './messages.js';
+import type { PartContext } from './part.js';
+import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
+
+function expect<K extends SyncMessage['kind']>(m: StreamMessage, kind: K): Extract<SyncMessage, { kind: K }> {
+  const msg = decodeMessage(m.data, m.subject);
+  if (msg.kind !== kind) throw new InternalError(`expected a ${kind} message on '${m.subject}', got ${msg.kind}`);
+  return msg as Extract<SyncMessage, { kind: K }>;
+}
+
+export function applyRowsSpec(ctx: PartContext, link: SyncLink, target: RowsTarget): FollowSpec {
+  return {
+    link,
+    role: 'apply-rows',
+    filter: syncKindFilter(link.from.site, link.from.list, 'dossier'),
+    position: () => target.position(link),
+    async before() {
+      await target.prepare(link);
+      if (!(await target.replaced(link))) {
+        const n = await target.replaceList(link);
+        ctx.logger.info({ link: link.id, removed: n }, 'sync: the first sync replaced the slave list (its own dossiers left the list; they stay on the site)');
+      }
+    },
+    async handle(m) {
+      const d = expect(m, 'dossier');
+      await target.apply(link, m.seq, d);
+      return d.capturedAt;
+    },
+  };
+}
+
+/**
+ * Watches whether the master's capture is reporting; while it is not, the slave may delete replicated
+ * dossiers (FindFace's rule), and when it reports again those deletes are undone with the master's state.
+ */
+export class MasterWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private reachable: boolean | undefined;
+
+  constructor(
+    private readonly ctx: PartContext,
+    private readonly link: SyncLink,
+    private readonly target: RowsTarget,
+    private readonly intervalMs = 2000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.check().catch((err: unknown) => this.ctx.logger.warn({ err, link: this.link.id }, 'sync: master watch failed')), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async check(): Promise<void> {
+    const now = (this.ctx.now ? this.ctx.now() : new Date()).getTime();
+    const capture = (await this.ctx.bus.statuses(this.link.id)).find((s) => s.role === 'capture');
+    const fresh = capture !== undefined && now - Date.parse(capture.updatedAt) < SYNC_STATUS_STALE_AFTER_MS;
+    if (fresh === this.reachable) return;
+    await this.target.setMasterReachable(this.link, fresh);
+    this.ctx.logger.warn({ link: this.link.id, reachable: fresh }, fresh ? 'sync: the master is back' : 'sync: the master is unreachable; deletes on the slave are allowed until it returns');
+    this.reachable = fresh;
+    if (fresh) await this.undoLocalDeletes();
+  }
+
+  private async undoLocalDeletes(): Promise<void> {
+    const ids = await this.target.deletedLocally(this.link);
+    for (const id of ids) {
+      const data = await this.ctx.bus.last(this.link.from.site, syncSubject(this.link.from.site, this.link.from.list, 'dossier', id));
+      if (!data) continue;
+      const msg = decodeMessage(data, `dossier ${id}`);
+      if (msg.kind === 'dossier') await this.target.apply(this.link, 0, msg, true);
+    }
+    if (ids.length > 0) this.ctx.logger.warn({ link: this.link.id, dossiers: ids.length }, 'sync: undid deletes made on the slave while the master was away');
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+function replicaRecord(link: SyncLink, r: RecordEntry): RecordEntry {
+  const meta: Record<string, unknown> = { ...r.meta };
+  for (const key of ['dossier_id', 'face_id']) {
+    const v = meta[key];
+    if (typeof v === 'number') meta[key] = replicaId(link.number, v);
+  }
+  return { ...r, id: replicaId(link.number, r.id), norm: replicaPath(link.from.site, r.norm), meta };
+}
+
+export function applyRecordsSpec(ctx: PartContext, link: SyncLink, records: RecordsAccess, positions: PositionStore): FollowSpec {
+  const key = `apply-records.${link.id}`;
+  return {
+    link,
+    role: 'apply-records',
+    filter: syncKindFilter(link.from.site, link.from.list, 'records'),
+    position: async () => (await positions.get(key)).position,
+    save: (p) => positions.set(key, p),
+    async handle(m) {
+      const msg = expect(m, 'records');
+      await records.apply(link.id, replicaId(link.number, msg.dossierId), msg.records.map((r) => replicaRecord(link, r)));
+      return msg.capturedAt;
+    },
+  };
+}
+
+export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAccess, positions: PositionStore, applied: PositionStore): FollowSpec {
+  const key = `apply-files.${link.id}`;
+  const site = link.from.site;
+  return {
+    link,
+    role: 'apply-files',
+    filter: syncKindFilter(site, link.from.list, 'files'),
+    position: async () => (await positions.get(key)).position,
+    save: (p) => positions.set(key, p),
+    async handle(m) {
+      const msg = expect(m, 'files');
+      const dossierKey = `${link.id}.${msg.dossierId}`;
+      const now = new Set<string>();
+      for (const f of msg.files) {
+        const rel = replicaPath(site, f.rel);
+        now.add(`${f.root}:${rel}`);
+        if ((await files.hash(f.root, rel)) === f.sha256) continue;
+        const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
+        if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${msg.dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
+        const sha = createHash('sha256').update(data).digest('hex');
+        if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
+        await files.write(f.root, rel, data);
+      }
+      const before = (await applied.get(dossierKey)).extra.files;
+      for (const k of Array.isArray(before) ? (before as string[]) : []) {
+        if (now.has(k)) continue;
+        const colon = k.indexOf(':');
+        await files.remove(k.slice(0, colon) as 'uploads' | 'ffupload', k.slice(colon + 1));
+      }
+      await applied.set(dossierKey, m.seq, { files: [...now] });
+      return msg.capturedAt;
+    },
+  };
+}

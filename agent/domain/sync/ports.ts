@@ -1,0 +1,119 @@
+/** Ports of the agent's sync parts; adapters in agent/adapters/sync and agent/transport implement them. */
+import type { SyncLink, SyncPartStatus } from '../../../shared/sync/link.js';
+import type { DossierMessage, FileEntry, RecordEntry, UploadRootName } from './messages.js';
+
+/** A message read from a sync stream. */
+export interface StreamMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  /** Messages matching the filter after this one when it was delivered. */
+  pending: number;
+}
+
+export interface Subscription {
+  stop(): Promise<void>;
+}
+
+/** The sync stream of master sites, and the link records and status bucket (JetStream). */
+export interface SyncBus {
+  /** Creates the master site's stream when missing (last value per subject kept). */
+  ensureStream(masterSite: string): Promise<void>;
+  /** Publishes and waits for the stream's ack; returns the message's sequence. */
+  publish(subject: string, data: Uint8Array): Promise<number>;
+  /** Whether the stream holds a message on `subject` (blobs are sent once). */
+  has(masterSite: string, subject: string): Promise<boolean>;
+  /** The last message on `subject`, or undefined. */
+  last(masterSite: string, subject: string): Promise<Uint8Array | undefined>;
+  /**
+   * Delivers the messages on `filter` with a sequence above `after`, in order, one at a time; a handler
+   * that throws is retried (after a pause) with the same message. Resumes after NATS outages.
+   */
+  follow(masterSite: string, filter: string, after: number, handler: (m: StreamMessage) => Promise<void>): Subscription;
+  /** The stream's first and last sequence (both 0 when it is empty). */
+  bounds(masterSite: string): Promise<{ first: number; last: number }>;
+  putStatus(status: SyncPartStatus): Promise<void>;
+  /** Statuses the parts of a link reported. */
+  statuses(linkId: string): Promise<SyncPartStatus[]>;
+  removeStatus(link: string, role: string, host: string): Promise<void>;
+  /** Calls `onLinks` with every link at start and whenever one changes. */
+  watchLinks(onLinks: (links: SyncLink[]) => void): Subscription;
+}
+
+/** Changed dossiers of a master database (the capture log ffkeeper keeps there). */
+export interface ChangeSource {
+  /** Installs the capture (own schema, triggers); idempotent. */
+  install(): Promise<void>;
+  /** Queues every dossier of `list` once (the first sync), unless already done. Returns how many it queued. */
+  seed(list: number): Promise<number>;
+  /** Up to `limit` changes of finished transactions, oldest first. */
+  take(limit: number): Promise<{ ids: number[]; dossierIds: number[] }>;
+  /**
+   * The current state of each given dossier in `list`: its rows when it is in the list, null when it
+   * left the list (or was deleted) after it was published as present; absent when neither.
+   */
+  read(list: number, dossierIds: readonly number[]): Promise<Map<number, DossierMessage['state']>>;
+  /** Remembers which dossiers are now published as present in `list` and which as gone. */
+  noted(list: number, present: readonly number[], gone: readonly number[]): Promise<void>;
+  /** Forgets handled changes. */
+  ack(ids: readonly number[]): Promise<void>;
+  /** Changes waiting (finished or not). */
+  backlog(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The slave database: replica lists, guarded, with the applied position kept in the same transaction. */
+export interface RowsTarget {
+  /** Installs the guard and registers the link's list as a replica; idempotent. */
+  prepare(link: SyncLink): Promise<void>;
+  /** The stream sequence applied last (0: none). */
+  position(link: SyncLink): Promise<number>;
+  /** Whether the first sync already replaced the list's previous content. */
+  replaced(link: SyncLink): Promise<boolean>;
+  /** Removes from the list every dossier the link did not bring (the first sync), in one transaction. */
+  replaceList(link: SyncLink): Promise<number>;
+  /**
+   * Applies one dossier's state and records `seq`, in one transaction; a `seq` at or below the recorded
+   * position is skipped (applied already) unless `force` (undoing a local delete with the master's state).
+   */
+  apply(link: SyncLink, seq: number, message: DossierMessage, force?: boolean): Promise<void>;
+  /** Link ids registered in this database (replica lists). */
+  registered(): Promise<string[]>;
+  /** Dossiers of the list the link brought, by master id. */
+  replicatedIds(link: SyncLink): Promise<number[]>;
+  /** Marks whether the master is reachable (slave-side deletes are allowed only while it is not). */
+  setMasterReachable(link: SyncLink, reachable: boolean): Promise<void>;
+  /** Master ids of replicated dossiers deleted on the slave while the master was away. */
+  deletedLocally(link: SyncLink): Promise<number[]>;
+  /** Removes the guard of the link's list (unlink): content stays, writable. */
+  release(linkId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Gallery records on this host's shards. */
+export interface RecordsAccess {
+  /** The records of these ids found on this host's shards (gallery `ffsec_face_objects`). */
+  read(ids: readonly number[]): Promise<RecordEntry[]>;
+  /** Makes the shards hold exactly `records` for the dossier (replacing what the link applied before), atomically per shard. */
+  apply(linkId: string, dossierId: number, records: readonly RecordEntry[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Upload files on this host. */
+export interface FilesAccess {
+  /** Content and SHA-256 of a file; undefined when it does not exist. */
+  read(root: UploadRootName, rel: string): Promise<{ data: Buffer; sha256: string } | undefined>;
+  /** SHA-256 of a file; undefined when it does not exist. */
+  hash(root: UploadRootName, rel: string): Promise<string | undefined>;
+  /** Writes a file atomically (temp + rename), creating directories. */
+  write(root: UploadRootName, rel: string, data: Uint8Array): Promise<void>;
+  remove(root: UploadRootName, rel: string): Promise<void>;
+}
+
+/** Where a part keeps its position when no database transaction can (publishers, files). */
+export interface PositionStore {
+  get(key: string): Promise<{ position: number; extra: Record<string, unknown> }>;
+  set(key: string, position: number, extra?: Record<string, unknown>): Promise<void>;
+}
+
+export type { FileEntry };

@@ -1,0 +1,168 @@
+/**
+ * `JetStreamSyncBus`: the agent's sync parts over NATS — the master sites' sync streams (last value per
+ * subject: the stream is the replicated lists' current state), the link records (KV, watched) and the
+ * parts' statuses (KV). Followers use ordered consumers from a given sequence and re-create them after
+ * any interruption from the last message handled.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../shared/logger.js';
+import { syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
+import type { SyncLink, SyncPartStatus } from '../../shared/sync/link.js';
+import { kvValues, openSyncLinksBucket, openSyncStatusBucket } from '../../shared/transport/kv.js';
+import type { StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
+
+const RETRY_MS = 2000;
+
+function isNotFound(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : String(err);
+  return /not found|no message found|10037|10059/i.test(m);
+}
+
+export class JetStreamSyncBus implements SyncBus {
+  private readonly ensured = new Set<string>();
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly links: KV,
+    private readonly status: KV,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(nc: NatsConnection, logger: Logger): Promise<JetStreamSyncBus> {
+    const [jsm, links, status] = await Promise.all([jetstreamManager(nc), openSyncLinksBucket(nc), openSyncStatusBucket(nc)]);
+    return new JetStreamSyncBus(jetstream(nc), jsm, links, status, logger);
+  }
+
+  async ensureStream(masterSite: string): Promise<void> {
+    const name = syncStream(masterSite);
+    if (this.ensured.has(name)) return;
+    await this.jsm.streams.info(name).catch(async () => {
+      await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1 });
+    });
+    this.ensured.add(name);
+  }
+
+  async publish(subject: string, data: Uint8Array): Promise<number> {
+    return (await this.js.publish(subject, data)).seq;
+  }
+
+  async last(masterSite: string, subject: string): Promise<Uint8Array | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(syncStream(masterSite), { last_by_subj: subject });
+      return m?.data;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async has(masterSite: string, subject: string): Promise<boolean> {
+    return (await this.last(masterSite, subject)) !== undefined;
+  }
+
+  async bounds(masterSite: string): Promise<{ first: number; last: number }> {
+    try {
+      const info = await this.jsm.streams.info(syncStream(masterSite));
+      return { first: info.state.first_seq, last: info.state.last_seq };
+    } catch (err) {
+      if (isNotFound(err)) return { first: 0, last: 0 };
+      throw err;
+    }
+  }
+
+  follow(masterSite: string, filter: string, after: number, handler: (m: StreamMessage) => Promise<void>): Subscription {
+    let stopped = false;
+    let close: (() => Promise<void>) | undefined;
+    let last = after;
+    const run = async (): Promise<void> => {
+      while (!stopped) {
+        try {
+          await this.ensureStream(masterSite);
+          const consumer = await this.js.consumers.get(syncStream(masterSite), {
+            filter_subjects: filter,
+            ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
+          });
+          const messages = await consumer.consume({ max_messages: 256 });
+          close = async () => void (await messages.close());
+          for await (const m of messages) {
+            if (stopped) break;
+            const msg: StreamMessage = { seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending };
+            for (;;) {
+              try {
+                await handler(msg);
+                break;
+              } catch {
+                if (stopped) return;
+                await new Promise((r) => setTimeout(r, RETRY_MS));
+              }
+            }
+            last = m.seq;
+          }
+        } catch (err) {
+          if (stopped) return;
+          this.logger.warn({ err, filter }, 'sync: following the stream failed; resuming');
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+        }
+      }
+    };
+    const done = run();
+    return {
+      async stop() {
+        stopped = true;
+        await close?.().catch(() => undefined);
+        await done;
+      },
+    };
+  }
+
+  async putStatus(status: SyncPartStatus): Promise<void> {
+    await this.status.put(syncStatusKey(status.link, status.role, status.host), JSON.stringify(status));
+  }
+
+  async removeStatus(link: string, role: string, host: string): Promise<void> {
+    await this.status.delete(syncStatusKey(link, role, host));
+  }
+
+  async statuses(linkId: string): Promise<SyncPartStatus[]> {
+    return (await kvValues(this.status, syncStatusFilter(linkId))).map((v) => JSON.parse(v.value) as SyncPartStatus);
+  }
+
+  watchLinks(onLinks: (links: SyncLink[]) => void): Subscription {
+    let stopped = false;
+    let stopWatch: (() => void) | undefined;
+    const current = new Map<string, SyncLink>();
+    const run = async (): Promise<void> => {
+      while (!stopped) {
+        try {
+          current.clear();
+          for (const { key, value } of await kvValues(this.links)) current.set(key, JSON.parse(value) as SyncLink);
+          onLinks([...current.values()]);
+          const w = await this.links.watch({ key: '>' });
+          stopWatch = () => w.stop();
+          for await (const e of w) {
+            if (e.operation === 'PUT') current.set(e.key, e.json<SyncLink>());
+            else current.delete(e.key);
+            onLinks([...current.values()]);
+          }
+        } catch (err) {
+          if (stopped) return;
+          this.logger.warn({ err }, 'sync: watching the links failed; resuming');
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    };
+    const done = run();
+    return {
+      async stop() {
+        stopped = true;
+        stopWatch?.();
+        await done;
+      },
+    };
+  }
+}
+
+

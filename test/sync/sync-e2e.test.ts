@@ -1,0 +1,165 @@
+/**
+ * Issue 15 acceptance (first slice), on real processes: two dev sites, their agents, a controller and a
+ * nats-server. `sync link` of the master's list 1 to the slave's list 2 takes a safety snapshot of the
+ * slave and replaces the slave list's content; while the master's writer adds, edits and deletes
+ * dossiers and faces, the change stream carries them; after the writer stops, every dossier, face row,
+ * gallery record and file of list 1 is on the slave (compared here row by row, record by record and
+ * byte by byte) and the slave's integrity check reports 0 errors. An insert into the replica list on the
+ * slave is rejected naming the link; sites with different face models cannot be linked.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSite, startWriter, stopWriter, ShardSet, type SiteState } from '../../deploy/dev-site/index.js';
+import { replicaId, replicaPath } from '../../shared/sync/link.js';
+import { EXIT_CODES } from '../../shared/exit-codes.js';
+import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { waitFor } from '../harness/processes.js';
+
+const MASTER = 'snc-m';
+const SLAVE = 'snc-s';
+const OTHER_MODEL = 'snc-o';
+
+interface ListContent {
+  dossiers: Map<number, string>;
+  faces: Map<number, { dossier: number; record: number; files: string[] }>;
+}
+
+async function query<T extends pg.QueryResultRow>(state: SiteState, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ host: state.postgres.host, port: state.postgres.port, user: 'postgres', database: state.postgres.database });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A list's dossiers (name|comment|active) and faces (record id, file paths), by id. */
+async function listContent(state: SiteState, list: number): Promise<ListContent> {
+  const dossiers = await query<{ id: string; v: string }>(
+    state,
+    `SELECT d.id, d.name || '|' || d.comment || '|' || d.active AS v FROM ffsecurity_dossier d
+     JOIN ffsecurity_dossier_watch_lists m ON m.dossier_id = d.id AND m.watchlist_id = $1`,
+    [list],
+  );
+  const faces = await query<{ id: string; dossier_id: string; record_id: string; source_photo: string; thumbnail: string; normalized: string }>(
+    state,
+    `SELECT f.id, f.dossier_id, f.record_id, f.source_photo, f.thumbnail, f.normalized FROM ffsecurity_dossierface f
+     JOIN ffsecurity_dossier_watch_lists m ON m.dossier_id = f.dossier_id AND m.watchlist_id = $1`,
+    [list],
+  );
+  return {
+    dossiers: new Map(dossiers.map((d) => [Number(d.id), d.v])),
+    faces: new Map(faces.map((f) => [Number(f.id), { dossier: Number(f.dossier_id), record: Number(f.record_id), files: [`uploads:${f.source_photo}`, `uploads:${f.thumbnail}`, `ffupload:${f.normalized}`] }])),
+  };
+}
+
+function fileHash(state: SiteState, key: string): string | undefined {
+  const [root, rel] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+  const file = path.join(root === 'uploads' ? state.uploads.uploadsDir : state.uploads.ffuploadDir, rel);
+  return existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : undefined;
+}
+
+/** Every difference between the master's list and the slave's replica of it (link number `n`). */
+async function differences(master: SiteState, slave: SiteState, n: number): Promise<string[]> {
+  const [m, s] = [await listContent(master, 1), await listContent(slave, 2)];
+  const out: string[] = [];
+  for (const [id, v] of m.dossiers) if (s.dossiers.get(replicaId(n, id)) !== v) out.push(`dossier ${id}: ${v} vs ${s.dossiers.get(replicaId(n, id)) ?? 'missing'}`);
+  for (const id of s.dossiers.keys()) if (!m.dossiers.has(id - n * 2 ** 40)) out.push(`extra dossier ${id} on the slave`);
+  for (const [id, f] of m.faces) {
+    const r = s.faces.get(replicaId(n, id));
+    if (!r) {
+      out.push(`face ${id} missing`);
+      continue;
+    }
+    if (r.record !== replicaId(n, f.record)) out.push(`face ${id}: record ${r.record}`);
+    for (const [i, key] of f.files.entries()) {
+      const slaveKey = r.files[i] as string;
+      if (slaveKey !== `${key.slice(0, key.indexOf(':'))}:${replicaPath(MASTER, key.slice(key.indexOf(':') + 1))}`) out.push(`face ${id}: file ${slaveKey}`);
+      else if (fileHash(master, key) !== fileHash(slave, slaveKey)) out.push(`face ${id}: content of ${slaveKey} differs`);
+    }
+  }
+  if (s.faces.size !== m.faces.size) out.push(`faces: ${m.faces.size} on the master, ${s.faces.size} on the slave`);
+  const shards = await ShardSet.connect(slave.shards, 5000);
+  try {
+    const ids = [...m.faces.values()].map((f) => replicaId(n, f.record));
+    let found = 0;
+    for (const [i] of slave.shards.entries()) found += (await shards.get('ffsec_face_objects', i, ids.filter((id) => shards.shardOf(id) === i))).ids.length;
+    if (found !== ids.length) out.push(`gallery records: ${found} of ${ids.length} on the slave`);
+  } finally {
+    shards.close();
+  }
+  return out;
+}
+
+describe('watch-list sync between two dev sites', () => {
+  let fleet: TestFleet;
+  let master: SiteState;
+  let slave: SiteState;
+
+  beforeAll(async () => {
+    fleet = await startFleet([
+      { site: MASTER, dossiers: 300, events: 100 },
+      { site: SLAVE, dossiers: 150, events: 100 },
+      { site: OTHER_MODEL, dossiers: 20, events: 20, vectorDim: 64 },
+    ]);
+    master = fleet.sites.get(MASTER) as SiteState;
+    slave = fleet.sites.get(SLAVE) as SiteState;
+  }, 240_000);
+
+  afterAll(async () => {
+    await stopWriter(master).catch(() => undefined);
+    await fleet?.stop();
+  }, 60_000);
+
+  it('refuses to link sites whose face models differ, naming both', async () => {
+    const r = await fleet.cli('sync', 'link', '--from', `${MASTER}:1`, '--to', `${OTHER_MODEL}:1`, '--no-safety-snapshot');
+    expect(r.code).toBe(EXIT_CODES.VALIDATION);
+    expect(r.stderr).toMatch(/face-mango-\d+/);
+    expect(r.stderr).toMatch(/face-mango-64/);
+  }, 300_000);
+
+  it('replicates list 1 of the master into list 2 of the slave while the writer edits it', async () => {
+    const before = await listContent(slave, 2);
+    expect(before.dossiers.size).toBeGreaterThan(0);
+    await startWriter(master, { rate: 20 });
+    const link = await fleet.json<{ id: string; number: number; safetySnapshot?: string }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:2`);
+    expect(link.safetySnapshot).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 12_000));
+    const stats = await stopWriter(master);
+    expect(stats?.writes ?? 0).toBeGreaterThan(50);
+    const { value: diffs, elapsedMs } = await waitFor(async () => {
+      const d = await differences(master, slave, link.number);
+      return d.length === 0 ? d : undefined;
+    }, 90_000, 1000).catch(async () => ({ value: await differences(master, slave, link.number), elapsedMs: -1 }));
+    expect(diffs).toEqual([]);
+    console.log(`sync: converged ${elapsedMs} ms after the writer stopped; master list 1 holds ${(await listContent(master, 1)).dossiers.size} dossiers`);
+    const report = await checkSite(slave);
+    expect(report.errors).toBe(0);
+    // The slave's own dossiers left the list (the first sync replaces it); none of them is in it now.
+    const after = await listContent(slave, 2);
+    for (const id of before.dossiers.keys()) expect(after.dossiers.has(id)).toBe(false);
+
+    // The replica list is read-only on the slave: an insert into it names the link.
+    const own = [...before.dossiers.keys()][0] as number;
+    await expect(query(slave, 'INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) VALUES ($1, 2)', [own])).rejects.toThrow(new RegExp(`read-only replica.*${link.id.replace(/\./g, '\\.')}`));
+
+    const list = await fleet.json<{ id: string; state: string; appliedTotal: number }[]>('sync', 'list');
+    expect(list.find((l) => l.id === link.id)?.state).toBe('running');
+
+    // Unlink: the content stays, and the list is writable again.
+    expect((await fleet.cli('sync', 'unlink', link.id)).code).toBe(0);
+    await waitFor(async () => {
+      try {
+        await query(slave, 'INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) VALUES ($1, 2)', [own]);
+        return true;
+      } catch {
+        return undefined;
+      }
+    }, 30_000, 500);
+    expect((await listContent(slave, 2)).dossiers.size).toBe(after.dossiers.size + 1);
+  }, 400_000);
+});

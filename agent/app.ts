@@ -29,6 +29,7 @@ import { startMetricsServer } from '../shared/transport/metrics-http.js';
 import { withTimeout } from '../shared/timeout.js';
 import { syncResources } from './adapters/sync/factory.js';
 import { SyncManager } from './domain/sync/manager.js';
+import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
@@ -103,7 +104,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   // held again, for the controller to roll back (from the disk), finish or discard.
   await jobs.recoverJournal();
   let description: AgentDescription | undefined;
+  const syncDeps = syncResources(config);
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
+    inspectSync: (req) => inspect(syncDeps, req),
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;
@@ -125,7 +128,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     });
     await heartbeat.start();
     // Watch-list sync: this agent's parts of the links (capture/publish on a master, apply on a slave).
-    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, log), site: config.site, host: config.host, logger: log }, syncResources(config));
+    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, log), site: config.site, host: config.host, logger: log }, syncDeps);
     if (sync.useful) sync.start();
     log.info({ grpcAddress, components: description.components.length }, 'agent started');
     const conn = nc;

@@ -1,7 +1,8 @@
 /**
  * The controller's composition root: NATS (presence watch, fleet, catalog and job buckets, the events
- * stream), the site repositories, the fleet inventory, the cut coordinator, the restore orchestrator
- * and the Controller gRPC server. `main.ts` calls it after loading config; tests can call it in-process.
+ * stream), the site repositories, the fleet inventory, the cut coordinator, the restore orchestrator,
+ * watch-list sync links and the Controller gRPC server. `main.ts` calls it after loading config; tests
+ * can call it in-process.
  */
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
@@ -9,6 +10,7 @@ import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
 import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
 import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
 import { FleetInventory } from './domain/fleet.js';
+import type { CatalogStore } from './domain/ports.js';
 import { FleetService } from './domain/fleet-service.js';
 import { JobRunner } from './domain/jobs.js';
 import { SiteLeases } from './domain/leases.js';
@@ -19,6 +21,7 @@ import { OrchestratedRestores } from './domain/restore-service.js';
 import { RestoreOrchestrator } from './domain/restore/orchestrator.js';
 import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
 import { SnapshotService } from './domain/snapshot/service.js';
+import { SyncService } from './domain/sync/service.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
@@ -28,6 +31,14 @@ import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } fr
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
 import { PromControllerMetrics } from './transport/metrics.js';
+import { registerSyncMetrics } from './transport/metrics-sync.js';
+import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transport/nats-sync.js';
+import { checkLink } from './domain/sync/check.js';
+import { NightlyComparisons } from './domain/sync/nightly.js';
+
+/** How often the controller looks for sync links whose nightly comparison is due. */
+const NIGHTLY_TICK_MS = 30_000;
+import type { AgentClient } from './domain/ports.js';
 import { startMetricsServer, type RunningMetricsServer } from '../shared/transport/metrics-http.js';
 
 export interface RunningController {
@@ -51,6 +62,24 @@ async function startFleet(nc: NatsConnection, inventory: FleetInventory, log: Lo
     },
     log,
   );
+}
+
+/**
+ * Sync links: models are read from each site's newest sealed snapshot (agents do not report live
+ * models); snapshots wait for the site's lease like any other (a link holds none).
+ */
+async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient; timeoutMs: number }): Promise<SyncService> {
+  const [links, statuses, checks] = await Promise.all([KvSyncLinkStore.open(nc), KvSyncStatusStore.open(nc), KvSyncCheckStore.open(nc)]);
+  const checkDeps = { agents: deps.agents, agentsOf: (site: string) => deps.inventory.list(site), timeoutMs: deps.timeoutMs };
+  return new SyncService({
+    links,
+    statuses,
+    checks,
+    compare: (link, repair) => checkLink(checkDeps, link, { repair }),
+    knownSites: () => deps.inventory.sites().map((s) => s.site),
+    modelsOf: async (site) => (await deps.catalog.list(site))[0]?.models,
+    takeSnapshot: async (site, reason) => (await deps.snapshots.take(site, reason)).cutId,
+  });
 }
 
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
@@ -93,19 +122,27 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify });
+    const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs });
+    registerSyncMetrics(metrics.registry, () => sync.list());
+    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
     // "Last success" survives a controller restart: seeded from the catalog in the background.
     const sites = inventory.sites().map((s) => s.site);
     seedLastSnapshots(catalog, sites, metrics).catch((err: unknown) => log.warn({ err }, 'could not read the catalog for the snapshot metrics'));
-    if (config.schedules.enabled) scheduler.start();
+    // Nightly full comparison of every sync link, with the schedules (a lab can turn both off).
+    const nightly = new NightlyComparisons({ checkTimes: () => sync.checkTimes(), check: (id, repair) => sync.check(id, repair), logger: log, tickMs: NIGHTLY_TICK_MS });
+    if (config.schedules.enabled) {
+      scheduler.start();
+      nightly.start();
+    }
     log.info({ address, agents: inventory.list().length }, 'controller started');
     return {
       address,
       async stop() {
         await scheduler.stop();
+        await nightly.stop();
         watch.stop();
         await grpc.stop();
         await metricsServer?.stop();

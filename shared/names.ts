@@ -67,3 +67,49 @@ export function scheduleKey(site: string, kind: string): string {
 
 /** KV bucket of snapshot verifications (the latest per snapshot): key `<site>.<cutId>`, like the catalog. */
 export const VERIFICATIONS_BUCKET = 'ffk_verifications';
+
+/** KV bucket of watch-list sync links: key = link id (`<from.site>.<from.list>.<to.site>.<to.list>`). */
+export const SYNC_LINKS_BUCKET = 'ffk_sync_links';
+
+/** KV bucket of the last full comparison of each link (`sync check`, nightly): key = link id. */
+export const SYNC_CHECKS_BUCKET = 'ffk_sync_checks';
+
+/** KV bucket of the status each part of a link reports: key `<linkId>.<role>.<host>`. */
+export const SYNC_STATUS_BUCKET = 'ffk_sync_status';
+
+export function syncStatusKey(linkId: string, role: string, host: string): string {
+  return `${linkId}.${role}.${host}`;
+}
+
+/** Status keys of one link. */
+export function syncStatusFilter(linkId: string): string {
+  return `${linkId}.>`;
+}
+
+/** JetStream stream of a master site's watch-list changes (last value per subject kept). */
+export function syncStream(masterSite: string): string {
+  return `FFK_SYNC_${masterSite.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/** Subjects captured by a master site's sync stream. */
+export function syncStreamSubjects(masterSite: string): string {
+  return `ffk.sync.${masterSite}.>`;
+}
+
+/** Kinds of message in a sync stream: a dossier's rows, its gallery records, its files, a file's bytes. */
+export type SyncSubjectKind = 'dossier' | 'records' | 'files';
+
+/** Subject of one dossier's current state of one kind, in the master list: `ffk.sync.<site>.<list>.<kind>.<dossierId>`. */
+export function syncSubject(masterSite: string, list: number, kind: SyncSubjectKind, dossierId: number): string {
+  return `ffk.sync.${masterSite}.${list}.${kind}.${dossierId}`;
+}
+
+/** Every subject of one kind of one master list. */
+export function syncKindFilter(masterSite: string, list: number, kind: SyncSubjectKind): string {
+  return `ffk.sync.${masterSite}.${list}.${kind}.*`;
+}
+
+/** Subject of a file's content, addressed by its SHA-256 (hex): sent once, shared by every list. */
+export function syncBlobSubject(masterSite: string, sha256: string): string {
+  return `ffk.sync.${masterSite}.blob.${sha256}`;
+}

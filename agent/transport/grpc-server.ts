@@ -22,6 +22,8 @@ import {
   type ThawResponse,
   type UploadEvent,
   type UploadRequest,
+  type InspectSyncRequest,
+  type InspectSyncResponse,
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import type { ComponentProgress } from '../../proto/gen/ffkeeper/v1/common.js';
 import { ValidationError } from '../../shared/errors.js';
@@ -32,6 +34,7 @@ import { accessFromProto, artifactFromProto, artifactToProto, cutPointToProto } 
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
 import type { DriverProgress } from '../domain/drivers/types.js';
 import type { AgentJobs } from '../domain/jobs.js';
+import { parseInspectRequest, type InspectRequest, type InspectResult } from '../../shared/sync/inspect.js';
 
 /** How long before the controller's deadline a unit start/stop gives up, so the agent's reason reaches it. */
 const UNIT_ANSWER_MARGIN_MS = 1000;
@@ -39,6 +42,7 @@ const UNIT_ANSWER_MARGIN_MS = 1000;
 export interface AgentHandlers {
   describe(): AgentDescription;
   jobs(): AgentJobs;
+  inspectSync(request: InspectRequest): Promise<InspectResult>;
 }
 
 function progressToProto(p: DriverProgress): ComponentProgress | undefined {
@@ -90,6 +94,7 @@ function implementation(h: AgentHandlers): AgentServer {
     }),
     runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),
     dropSandbox: unary<DropSandboxRequest, DropSandboxResponse>((req) => h.jobs().dropSandbox(req.sandboxId)),
+    inspectSync: unary<InspectSyncRequest, InspectSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.inspectSync(parseInspectRequest(req.requestJson))) })),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
       const artifacts = await h.jobs().upload({
         cutId: req.cutId,

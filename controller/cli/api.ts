@@ -56,6 +56,22 @@ import type {
   SetRetentionRequest,
   SetScheduleRequest,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type {
+  CreateSyncLinkRequest,
+  CheckSyncLinkRequest,
+  SyncCheckReport as PbSyncCheckReport,
+  DeleteSyncLinkRequest,
+  DeleteSyncLinkResponse,
+  GetSyncLinkRequest,
+  ListSyncLinksRequest,
+  ListSyncLinksResponse,
+  SetSyncLinkPausedRequest,
+  SyncLinkView as PbSyncLinkView,
+} from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { CreateSyncLinkArgs } from '../domain/sync/service.js';
+import type { SyncLinkView } from '../domain/sync/view.js';
+import { checkFromProto, createSyncLinkToProto, syncLinkFromProto } from '../transport/convert-sync.js';
+import type { SyncCheckReport } from '../../shared/sync/inspect.js';
 import type { RetentionPlan } from '../domain/retention-service.js';
 import type { ScheduleView } from '../domain/schedules.js';
 import { policyFromProto, retentionPlanFromProto, scheduleFromProto, type SitePolicy } from '../transport/convert-policies.js';
@@ -63,6 +79,8 @@ import { policyFromProto, retentionPlanFromProto, scheduleFromProto, type SitePo
 export type { SitePolicy } from '../transport/convert-policies.js';
 export type { RetentionPlan } from '../domain/retention-service.js';
 export type { ScheduleView } from '../domain/schedules.js';
+export type { CreateSyncLinkArgs } from '../domain/sync/service.js';
+export type { SyncLinkView, SyncPartView } from '../domain/sync/view.js';
 
 /** A retention policy as `retention set` gives it. */
 export interface SitePolicyInput {
@@ -112,6 +130,14 @@ export interface ControllerApi {
   getRetention(site: string): Promise<SitePolicy>;
   planRetention(site: string): Promise<RetentionPlan>;
   applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
+  /** Creates a sync link; takes snapshots first, so it may take minutes. */
+  createSyncLink(req: CreateSyncLinkArgs): Promise<SyncLinkView>;
+  /** Links with `site` at either end; all links without it. */
+  listSyncLinks(site?: string): Promise<SyncLinkView[]>;
+  getSyncLink(id: string): Promise<SyncLinkView>;
+  setSyncLinkPaused(id: string, paused: boolean): Promise<SyncLinkView>;
+  deleteSyncLink(id: string): Promise<void>;
+  checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport>;
   close(): void;
 }
 
@@ -252,6 +278,34 @@ export class GrpcControllerApi implements ControllerApi {
 
   applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<ApplyRetentionRequest>(this.client.applyRetention.bind(this.client), { site }, onEvent);
+  }
+
+  async createSyncLink(req: CreateSyncLinkArgs): Promise<SyncLinkView> {
+    // Snapshots of both sites may run (and wait for their leases) before the link is stored.
+    const res = await callUnary<CreateSyncLinkRequest, PbSyncLinkView>(this.client.createSyncLink.bind(this.client), createSyncLinkToProto(req), this.longOpts());
+    return syncLinkFromProto(res);
+  }
+
+  async listSyncLinks(site?: string): Promise<SyncLinkView[]> {
+    const res = await callUnary<ListSyncLinksRequest, ListSyncLinksResponse>(this.client.listSyncLinks.bind(this.client), { site: site ?? '' }, this.opts());
+    return res.links.map(syncLinkFromProto);
+  }
+
+  async getSyncLink(id: string): Promise<SyncLinkView> {
+    return syncLinkFromProto(await callUnary<GetSyncLinkRequest, PbSyncLinkView>(this.client.getSyncLink.bind(this.client), { id }, this.opts()));
+  }
+
+  async setSyncLinkPaused(id: string, paused: boolean): Promise<SyncLinkView> {
+    const res = await callUnary<SetSyncLinkPausedRequest, PbSyncLinkView>(this.client.setSyncLinkPaused.bind(this.client), { id, paused }, this.opts());
+    return syncLinkFromProto(res);
+  }
+
+  async checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport> {
+    return checkFromProto(await callUnary<CheckSyncLinkRequest, PbSyncCheckReport>(this.client.checkSyncLink.bind(this.client), { id, repair }, this.longOpts()));
+  }
+
+  async deleteSyncLink(id: string): Promise<void> {
+    await callUnary<DeleteSyncLinkRequest, DeleteSyncLinkResponse>(this.client.deleteSyncLink.bind(this.client), { id }, this.opts());
   }
 
   close(): void {

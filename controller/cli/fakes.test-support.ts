@@ -3,11 +3,12 @@
  * that capture output, and builders of job events, records and snapshot summaries.
  */
 import { NotFoundError } from '../../shared/errors.js';
+import type { SyncCheckReport } from '../../shared/sync/inspect.js';
 import type { AgentEntry, SiteSummary } from '../../shared/fleet.js';
 import type { JobError, JobEvent, JobPhase, JobProgress, JobRecord } from '../../shared/jobs.js';
 import type { Manifest } from '../../shared/manifest.js';
 import type { SnapshotSummary } from '../../shared/transport/convert-jobs.js';
-import type { AgentDetails, ControllerApi, OnJobEvent, RestoreArgs, RestorePlan, RetentionPlan, ScheduleView, SitePolicy, SitePolicyInput } from './api.js';
+import type { AgentDetails, ControllerApi, CreateSyncLinkArgs, OnJobEvent, RestoreArgs, RestorePlan, RetentionPlan, ScheduleView, SitePolicy, SitePolicyInput, SyncLinkView } from './api.js';
 import type { CliIo } from './io.js';
 import type { JobCommandDeps, Terminal } from './terminal.js';
 
@@ -189,6 +190,62 @@ export class FakeApi implements ControllerApi {
   applyRetention(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'applyRetention', args: [site] });
     return this.play(onEvent);
+  }
+  syncLinks: SyncLinkView[] = [];
+  createSyncLink(req: CreateSyncLinkArgs): Promise<SyncLinkView> {
+    this.calls.push({ method: 'createSyncLink', args: [req] });
+    const id = `${req.from.site}.${req.from.list}.${req.to.site}.${req.to.list}`;
+    const view: SyncLinkView = {
+      id,
+      number: this.syncLinks.length + 1,
+      from: req.from,
+      to: req.to,
+      mode: 'continuous',
+      at: req.at || '03:00',
+      timezone: req.timezone || 'UTC',
+      paused: false,
+      createdAt: at(0).toISOString(),
+      ...(req.noSafetySnapshot ? {} : { safetySnapshot: 'c-safety' }),
+      models: { ffsec_face_objects: 'face-v1' },
+      state: 'starting',
+      lagSeconds: 0,
+      pending: 0,
+      appliedTotal: 0,
+      errors: 0,
+      resyncs: 0,
+      parts: [],
+    };
+    this.syncLinks.push(view);
+    return Promise.resolve(view);
+  }
+  listSyncLinks(site?: string): Promise<SyncLinkView[]> {
+    this.calls.push({ method: 'listSyncLinks', args: [site] });
+    return Promise.resolve(this.syncLinks.filter((l) => !site || l.from.site === site || l.to.site === site));
+  }
+  getSyncLink(id: string): Promise<SyncLinkView> {
+    this.calls.push({ method: 'getSyncLink', args: [id] });
+    const l = this.syncLinks.find((x) => x.id === id);
+    return l ? Promise.resolve(l) : Promise.reject(new NotFoundError(`sync link '${id}' not found`));
+  }
+  setSyncLinkPaused(id: string, paused: boolean): Promise<SyncLinkView> {
+    this.calls.push({ method: 'setSyncLinkPaused', args: [id, paused] });
+    const l = this.syncLinks.find((x) => x.id === id);
+    if (!l) return Promise.reject(new NotFoundError(`sync link '${id}' not found`));
+    l.paused = paused;
+    l.state = paused ? 'paused' : 'running';
+    return Promise.resolve(l);
+  }
+  deleteSyncLink(id: string): Promise<void> {
+    this.calls.push({ method: 'deleteSyncLink', args: [id] });
+    const before = this.syncLinks.length;
+    this.syncLinks = this.syncLinks.filter((x) => x.id !== id);
+    return before === this.syncLinks.length ? Promise.reject(new NotFoundError(`sync link '${id}' not found`)) : Promise.resolve();
+  }
+  checkReports = new Map<string, SyncCheckReport>();
+  checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport> {
+    this.calls.push({ method: 'checkSyncLink', args: [id, repair] });
+    const r = this.checkReports.get(id);
+    return r ? Promise.resolve(r) : Promise.reject(new NotFoundError(`sync link '${id}' not found`));
   }
   close(): void {}
 

@@ -16,6 +16,7 @@ import { runSitesList } from './commands/sites.js';
 import { runAgentsList, runAgentsShow } from './commands/agents.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
+import { registerSyncCommands } from './register-sync.js';
 import { processTerminal } from './terminal.js';
 
 interface GlobalOptions {
@@ -65,6 +66,7 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
+  registerSyncCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
 
   return program;
 }

@@ -6,6 +6,7 @@ import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import type { SandboxComponent, SandboxDescription } from '../../shared/sandbox.js';
 import type { Verification } from '../../shared/verification.js';
+import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
 
 /** How an agent opens the site's repository for one job (the password is a secret). */
 export interface RepositoryAccess {
@@ -75,6 +76,8 @@ export interface AgentClient {
    * With `sandbox`, the check runs on that sandbox instead of the live site.
    */
   runCheck(address: string, options: CallDeadline & { sandbox?: SandboxDescription }): Promise<IntegrityReport>;
+  /** Watch-list sync: digests of what the agent holds of a linked list, or the master's repair (shared/sync/inspect.ts). */
+  inspectSync(address: string, request: InspectRequest, options: CallDeadline): Promise<InspectResult>;
   close(): void;
 }
 

@@ -1,6 +1,8 @@
 /** AgentClient over gRPC: one channel per agent address, every call with a deadline. */
 import { credentials } from '@grpc/grpc-js';
 import {
+  type InspectSyncRequest,
+  type InspectSyncResponse,
   AgentClient as PbAgentClient,
   type AbortRequest,
   type AbortResponse,
@@ -30,6 +32,7 @@ import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
 import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
 import { callStream, callUnary, type CallOptionsLite } from '../../shared/transport/grpc-client.js';
+import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
 import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
@@ -143,6 +146,12 @@ export class GrpcAgentClient implements AgentClient {
     const c = this.client(address);
     const req: RunCheckRequest = { sandboxJson: options.sandbox ? JSON.stringify(options.sandbox) : '' };
     return callUnary<RunCheckRequest, RunCheckResponse>(c.runCheck.bind(c), req, this.opts(address, options));
+  }
+
+  async inspectSync(address: string, request: InspectRequest, options: CallDeadline): Promise<InspectResult> {
+    const c = this.client(address);
+    const res = await callUnary<InspectSyncRequest, InspectSyncResponse>(c.inspectSync.bind(c), { requestJson: JSON.stringify(request) }, this.opts(address, options));
+    return JSON.parse(res.resultJson) as InspectResult;
   }
 
   close(): void {

@@ -39,10 +39,22 @@ import {
   type Schedule as PbSchedule,
   type SetRetentionRequest,
   type SetScheduleRequest,
+  type CreateSyncLinkRequest,
+  type CheckSyncLinkRequest,
+  type SyncCheckReport as PbSyncCheckReport,
+  type DeleteSyncLinkRequest,
+  type DeleteSyncLinkResponse,
+  type GetSyncLinkRequest,
+  type ListSyncLinksRequest,
+  type ListSyncLinksResponse,
+  type SetSyncLinkPausedRequest,
+  type SyncLinkView as PbSyncLinkView,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { RetentionService } from '../domain/retention-service.js';
 import type { ScheduleService } from '../domain/schedules.js';
+import type { SyncService } from '../domain/sync/service.js';
 import { policyToProto, retentionPlanToProto, scheduleToProto } from './convert-policies.js';
+import { checkToProto, createSyncLinkFromProto, syncLinkToProto } from './convert-sync.js';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
@@ -66,6 +78,7 @@ export interface ControllerServices {
   schedules: ScheduleService;
   retention: RetentionService;
   verify: VerifyService;
+  sync: SyncService;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -196,6 +209,23 @@ function implementation(s: ControllerServices): ControllerServer {
     }),
     applyRetention: serverStream<ApplyRetentionRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.retention.apply(req.site), emit);
+    }),
+    ...syncImplementation(s.sync),
+  };
+}
+
+function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSyncLink' | 'listSyncLinks' | 'getSyncLink' | 'setSyncLinkPaused' | 'deleteSyncLink' | 'checkSyncLink'> {
+  return {
+    createSyncLink: unary<CreateSyncLinkRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.create(createSyncLinkFromProto(req)))),
+    listSyncLinks: unary<ListSyncLinksRequest, ListSyncLinksResponse>(async (req) => ({
+      links: (await sync.list(req.site || undefined)).map(syncLinkToProto),
+    })),
+    getSyncLink: unary<GetSyncLinkRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.get(req.id))),
+    checkSyncLink: unary<CheckSyncLinkRequest, PbSyncCheckReport>(async (req) => checkToProto(await sync.check(req.id, req.repair))),
+    setSyncLinkPaused: unary<SetSyncLinkPausedRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.setPaused(req.id, req.paused))),
+    deleteSyncLink: unary<DeleteSyncLinkRequest, DeleteSyncLinkResponse>(async (req) => {
+      await sync.remove(req.id);
+      return { removed: true };
     }),
   };
 }

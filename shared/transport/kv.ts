@@ -1,7 +1,7 @@
 /** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
+import { AGENTS_BUCKET, CATALOG_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, SYNC_CHECKS_BUCKET, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
 
 export type { KV } from '@nats-io/kv';
@@ -62,6 +62,16 @@ export function openVerificationsBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, VERIFICATIONS_BUCKET, {});
 }
 
+/** Watch-list sync link records by link id (written by the controller, watched by the agents). */
+export function openSyncLinksBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, SYNC_LINKS_BUCKET, {});
+}
+
+/** What each part of a sync link reports, by `<linkId>.<role>.<host>` (staleness is read from the value). */
+export function openSyncStatusBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, SYNC_STATUS_BUCKET, {});
+}
+
 /** Current (last) entries of the keys matching `filter`, deleted ones included (their operation says so). */
 export async function kvEntries(kv: KV, filter = '>'): Promise<KvEntry[]> {
   const keys: string[] = [];
@@ -73,4 +83,9 @@ export async function kvEntries(kv: KV, filter = '>'): Promise<KvEntry[]> {
 /** Current (last) values of the keys matching `filter`, skipping deleted ones. */
 export async function kvValues(kv: KV, filter = '>'): Promise<{ key: string; value: string }[]> {
   return (await kvEntries(kv, filter)).flatMap((e) => (e.operation === 'PUT' ? [{ key: e.key, value: e.string() }] : []));
+}
+
+/** The last full comparison of each sync link. */
+export function openSyncChecksBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, SYNC_CHECKS_BUCKET, {});
 }

@@ -8,7 +8,7 @@
  * slave is rejected naming the link; sites with different face models cannot be linked.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,26 @@ describe('watch-list sync between two dev sites', () => {
     // The replica list is read-only on the slave: an insert into it names the link.
     const own = [...before.dossiers.keys()][0] as number;
     await expect(query(slave, 'INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) VALUES ($1, 2)', [own])).rejects.toThrow(new RegExp(`read-only replica.*${link.id.replace(/\./g, '\\.')}`));
+
+    // sync check compares rows, records and files: 0 differences now.
+    const check = await fleet.json<{ dossiers: number; records: number; files: number; differences: unknown[] }>('sync', 'check', link.id);
+    expect(check.differences).toEqual([]);
+    expect(check.dossiers).toBe((await listContent(master, 1)).dossiers.size);
+    expect(check.files).toBe(check.records * 3);
+
+    // Drift made behind ffkeeper's back on the slave (a renamed dossier, a lost file) is found and repaired.
+    const [victim] = [...(await listContent(master, 1)).faces.entries()];
+    if (!victim) throw new Error('the master list has no face');
+    await query(slave, `BEGIN; SET LOCAL ffkeeper.sync_apply = 'on'; UPDATE ffsecurity_dossier SET name = 'tampered' WHERE id = ${replicaId(link.number, victim[1].dossier)}; COMMIT`);
+    const lostFile = path.join(slave.uploads.ffuploadDir, replicaPath(MASTER, (victim[1].files[2] as string).slice('ffupload:'.length)));
+    rmSync(lostFile);
+    const drift = await fleet.cli('sync', 'check', link.id);
+    expect(drift.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(drift.stdout).toContain(`dossier:${victim[1].dossier}`);
+    expect(drift.stdout).toMatch(/missing-on-slave\s+file:ffupload:/);
+    expect((await fleet.cli('sync', 'check', link.id, '--repair')).code).toBe(0);
+    await waitFor(async () => ((await fleet.cli('sync', 'check', link.id)).code === 0 ? true : undefined), 60_000, 1000);
+    expect(existsSync(lostFile)).toBe(true);
 
     const list = await fleet.json<{ id: string; state: string; appliedTotal: number }[]>('sync', 'list');
     expect(list.find((l) => l.id === link.id)?.state).toBe('running');

@@ -1,23 +1,26 @@
 /** What this agent can do for sync links, from its components (see agent/domain/sync/manager.ts). */
 import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
+import type { InspectDeps } from '../../domain/sync/inspect.js';
 import type { SyncResources } from '../../domain/sync/manager.js';
 import { FsFilesAccess, uploadRoots } from './fs-files.js';
 import { PgChangeSource } from './pg-capture.js';
 import { PgRowsTarget } from './pg-apply.js';
+import { PgListAccess } from './pg-list.js';
 import { FilePositionStore } from './position-file.js';
 import { IprotoRecordsAccess } from './tnt-records.js';
 
-export function syncResources(config: AgentConfig): SyncResources {
+export function syncResources(config: AgentConfig): SyncResources & InspectDeps {
   const pg = config.components.find((c) => c.kind === 'postgres');
   const shards = config.components.flatMap((c) => (c.kind === 'tarantool' ? [c] : []));
   const uploads = config.components.find((c) => c.kind === 'uploads');
   const dir = path.join(config.cacheDir, 'sync');
-  const out: SyncResources = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files')) };
+  const out: SyncResources & InspectDeps = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files')) };
   if (pg) {
     const endpoint = { host: pg.host, port: pg.port, user: pg.user, ...(pg.password === undefined ? {} : { password: pg.password }) };
     out.changeSource = (onNotify) => new PgChangeSource(endpoint, pg.database, onNotify);
     out.rowsTarget = () => new PgRowsTarget(endpoint, pg.database);
+    out.rows = () => new PgListAccess(endpoint, pg.database);
   }
   if (shards.length > 0) {
     const endpoints = shards.map((s) => ({ host: s.host, port: s.port, ...(s.user === undefined ? {} : { user: s.user }), ...(s.password === undefined ? {} : { password: s.password }) }));

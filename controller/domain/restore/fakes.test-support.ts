@@ -4,6 +4,7 @@
  * assert the order of everything the orchestrator did; failures are injected per operation.
  */
 import { silentLogger } from '../../../shared/logger.js';
+import type { InspectResult } from '../../../shared/sync/inspect.js';
 import type { AgentDescription, ComponentInfo } from '../../../shared/fleet.js';
 import type { JobProgress } from '../../../shared/jobs.js';
 import { MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest, type ManifestComponent } from '../../../shared/manifest.js';
@@ -226,6 +227,10 @@ export class FakeAgents implements AgentClient {
     if (err) throw err;
     return { existed: true, released: [`directory ${sandboxId} removed`] };
   }
+  inspectSync(): Promise<InspectResult> {
+    return Promise.reject(new Error('the restore fake holds no watch lists'));
+  }
+
   async runCheck(address: string, options?: { sandbox?: SandboxDescription }): Promise<IntegrityReport> {
     this.calls.push(`check ${address}`);
     if (options?.sandbox) this.checkedSandboxes.push(options.sandbox);

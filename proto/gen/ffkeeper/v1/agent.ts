@@ -235,6 +235,16 @@ export interface DropSandboxResponse {
   released: string[];
 }
 
+export interface InspectSyncRequest {
+  /** shared/sync/inspect.ts InspectRequest, as JSON. */
+  requestJson: string;
+}
+
+export interface InspectSyncResponse {
+  /** shared/sync/inspect.ts InspectResult, as JSON. */
+  resultJson: string;
+}
+
 function createBaseDescribeRequest(): DescribeRequest {
   return {};
 }
@@ -3402,6 +3412,152 @@ export const DropSandboxResponse: MessageFns<DropSandboxResponse> = {
   },
 };
 
+function createBaseInspectSyncRequest(): InspectSyncRequest {
+  return { requestJson: "" };
+}
+
+export const InspectSyncRequest: MessageFns<InspectSyncRequest> = {
+  encode(message: InspectSyncRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestJson !== "") {
+      writer.uint32(10).string(message.requestJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectSyncRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInspectSyncRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InspectSyncRequest {
+    return {
+      requestJson: isSet(object.requestJson)
+        ? globalThis.String(object.requestJson)
+        : isSet(object.request_json)
+        ? globalThis.String(object.request_json)
+        : "",
+    };
+  },
+
+  toJSON(message: InspectSyncRequest): unknown {
+    const obj: any = {};
+    if (message.requestJson !== "") {
+      obj.requestJson = message.requestJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InspectSyncRequest>, I>>(base?: I): InspectSyncRequest {
+    return InspectSyncRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InspectSyncRequest>, I>>(object: I): InspectSyncRequest {
+    const message = createBaseInspectSyncRequest();
+    message.requestJson = object.requestJson ?? "";
+    return message;
+  },
+};
+
+function createBaseInspectSyncResponse(): InspectSyncResponse {
+  return { resultJson: "" };
+}
+
+export const InspectSyncResponse: MessageFns<InspectSyncResponse> = {
+  encode(message: InspectSyncResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resultJson !== "") {
+      writer.uint32(10).string(message.resultJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectSyncResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInspectSyncResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InspectSyncResponse {
+    return {
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+    };
+  },
+
+  toJSON(message: InspectSyncResponse): unknown {
+    const obj: any = {};
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InspectSyncResponse>, I>>(base?: I): InspectSyncResponse {
+    return InspectSyncResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InspectSyncResponse>, I>>(object: I): InspectSyncResponse {
+    const message = createBaseInspectSyncResponse();
+    message.resultJson = object.resultJson ?? "";
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -3517,6 +3673,19 @@ export const AgentService = {
     responseSerialize: (value: DropSandboxResponse): Buffer => Buffer.from(DropSandboxResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DropSandboxResponse => DropSandboxResponse.decode(value),
   },
+  /**
+   * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
+   * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
+   */
+  inspectSync: {
+    path: "/ffkeeper.v1.Agent/InspectSync" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InspectSyncRequest): Buffer => Buffer.from(InspectSyncRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InspectSyncRequest => InspectSyncRequest.decode(value),
+    responseSerialize: (value: InspectSyncResponse): Buffer => Buffer.from(InspectSyncResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InspectSyncResponse => InspectSyncResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -3544,6 +3713,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * its directory. Idempotent: an unknown sandbox is not an error.
    */
   dropSandbox: handleUnaryCall<DropSandboxRequest, DropSandboxResponse>;
+  /**
+   * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
+   * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
+   */
+  inspectSync: handleUnaryCall<InspectSyncRequest, InspectSyncResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -3697,6 +3871,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DropSandboxResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
+   * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
+   */
+  inspectSync(
+    request: InspectSyncRequest,
+    callback: (error: ServiceError | null, response: InspectSyncResponse) => void,
+  ): ClientUnaryCall;
+  inspectSync(
+    request: InspectSyncRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InspectSyncResponse) => void,
+  ): ClientUnaryCall;
+  inspectSync(
+    request: InspectSyncRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InspectSyncResponse) => void,
   ): ClientUnaryCall;
 }
 

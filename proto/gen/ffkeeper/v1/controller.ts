@@ -365,6 +365,128 @@ export interface ApplyRetentionRequest {
   site: string;
 }
 
+export interface CreateSyncLinkRequest {
+  fromSite: string;
+  fromList: number;
+  toSite: string;
+  toList: number;
+  /** "continuous" (default) | "nightly" | "native" */
+  mode: string;
+  /** local HH:MM of the nightly full comparison; default "03:00" */
+  at: string;
+  /** default "UTC" */
+  timezone: string;
+  noSafetySnapshot: boolean;
+}
+
+export interface ListSyncLinksRequest {
+  /** empty: every link; else links with this site at either end */
+  site: string;
+}
+
+export interface ListSyncLinksResponse {
+  links: SyncLinkView[];
+}
+
+export interface GetSyncLinkRequest {
+  id: string;
+}
+
+export interface SetSyncLinkPausedRequest {
+  id: string;
+  paused: boolean;
+}
+
+export interface DeleteSyncLinkRequest {
+  id: string;
+}
+
+export interface DeleteSyncLinkResponse {
+  removed: boolean;
+}
+
+/** What one part of a link last reported. */
+export interface SyncPartView {
+  /** "capture" | "publish-records" | "publish-files" | "apply-rows" | "apply-records" | "apply-files" */
+  role: string;
+  site: string;
+  host: string;
+  /** "running" | "paused" | "error" | "resyncing" */
+  state: string;
+  position: number;
+  pending: number;
+  handled: number;
+  errors: number;
+  lastError: string;
+  updatedAt?:
+    | Date
+    | undefined;
+  /** The report is older than the staleness limit: the part (or its agent) is not running. */
+  stale: boolean;
+}
+
+/** A link and its state as derived from its parts' reports. */
+export interface SyncLinkView {
+  id: string;
+  number: number;
+  fromSite: string;
+  fromList: number;
+  toSite: string;
+  toList: number;
+  mode: string;
+  at: string;
+  timezone: string;
+  paused: boolean;
+  createdAt?:
+    | Date
+    | undefined;
+  /** empty when none was taken */
+  safetySnapshot: string;
+  /** gallery -> model */
+  models: { [key: string]: string };
+  /** "starting" | "running" | "paused" | "resyncing" | "error" */
+  state: string;
+  lagSeconds: number;
+  pending: number;
+  appliedTotal: number;
+  errors: number;
+  lastAppliedAt?: Date | undefined;
+  lastError: string;
+  resyncs: number;
+  parts: SyncPartView[];
+  /** The last full comparison (sync check or the nightly run); absent before the first. */
+  lastCheck?: SyncCheckReport | undefined;
+}
+
+export interface SyncLinkView_ModelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface CheckSyncLinkRequest {
+  id: string;
+  repair: boolean;
+}
+
+export interface SyncDifference {
+  /** "missing-on-slave" | "extra-on-slave" | "different" | "missing-on-master" */
+  kind: string;
+  /** dossier:<id> | record:<id> | file:<root>:<rel> (master ids and paths) */
+  key: string;
+  detail: string;
+}
+
+export interface SyncCheckReport {
+  link: string;
+  checkedAt?: Date | undefined;
+  dossiers: number;
+  records: number;
+  files: number;
+  differences: SyncDifference[];
+  requeued: number;
+  durationMs: number;
+}
+
 function createBaseSiteSummary(): SiteSummary {
   return { site: "", agentsTotal: 0, agentsOnline: 0, componentKinds: [] };
 }
@@ -5132,6 +5254,1872 @@ export const ApplyRetentionRequest: MessageFns<ApplyRetentionRequest> = {
   },
 };
 
+function createBaseCreateSyncLinkRequest(): CreateSyncLinkRequest {
+  return { fromSite: "", fromList: 0, toSite: "", toList: 0, mode: "", at: "", timezone: "", noSafetySnapshot: false };
+}
+
+export const CreateSyncLinkRequest: MessageFns<CreateSyncLinkRequest> = {
+  encode(message: CreateSyncLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fromSite !== "") {
+      writer.uint32(10).string(message.fromSite);
+    }
+    if (message.fromList !== 0) {
+      writer.uint32(16).uint32(message.fromList);
+    }
+    if (message.toSite !== "") {
+      writer.uint32(26).string(message.toSite);
+    }
+    if (message.toList !== 0) {
+      writer.uint32(32).uint32(message.toList);
+    }
+    if (message.mode !== "") {
+      writer.uint32(42).string(message.mode);
+    }
+    if (message.at !== "") {
+      writer.uint32(50).string(message.at);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(58).string(message.timezone);
+    }
+    if (message.noSafetySnapshot !== false) {
+      writer.uint32(64).bool(message.noSafetySnapshot);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateSyncLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateSyncLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fromSite = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromList = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toSite = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.toList = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.noSafetySnapshot = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateSyncLinkRequest {
+    return {
+      fromSite: isSet(object.fromSite)
+        ? globalThis.String(object.fromSite)
+        : isSet(object.from_site)
+        ? globalThis.String(object.from_site)
+        : "",
+      fromList: isSet(object.fromList)
+        ? globalThis.Number(object.fromList)
+        : isSet(object.from_list)
+        ? globalThis.Number(object.from_list)
+        : 0,
+      toSite: isSet(object.toSite)
+        ? globalThis.String(object.toSite)
+        : isSet(object.to_site)
+        ? globalThis.String(object.to_site)
+        : "",
+      toList: isSet(object.toList)
+        ? globalThis.Number(object.toList)
+        : isSet(object.to_list)
+        ? globalThis.Number(object.to_list)
+        : 0,
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      at: isSet(object.at) ? globalThis.String(object.at) : "",
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      noSafetySnapshot: isSet(object.noSafetySnapshot)
+        ? globalThis.Boolean(object.noSafetySnapshot)
+        : isSet(object.no_safety_snapshot)
+        ? globalThis.Boolean(object.no_safety_snapshot)
+        : false,
+    };
+  },
+
+  toJSON(message: CreateSyncLinkRequest): unknown {
+    const obj: any = {};
+    if (message.fromSite !== "") {
+      obj.fromSite = message.fromSite;
+    }
+    if (message.fromList !== 0) {
+      obj.fromList = Math.round(message.fromList);
+    }
+    if (message.toSite !== "") {
+      obj.toSite = message.toSite;
+    }
+    if (message.toList !== 0) {
+      obj.toList = Math.round(message.toList);
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.at !== "") {
+      obj.at = message.at;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.noSafetySnapshot !== false) {
+      obj.noSafetySnapshot = message.noSafetySnapshot;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateSyncLinkRequest>, I>>(base?: I): CreateSyncLinkRequest {
+    return CreateSyncLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateSyncLinkRequest>, I>>(object: I): CreateSyncLinkRequest {
+    const message = createBaseCreateSyncLinkRequest();
+    message.fromSite = object.fromSite ?? "";
+    message.fromList = object.fromList ?? 0;
+    message.toSite = object.toSite ?? "";
+    message.toList = object.toList ?? 0;
+    message.mode = object.mode ?? "";
+    message.at = object.at ?? "";
+    message.timezone = object.timezone ?? "";
+    message.noSafetySnapshot = object.noSafetySnapshot ?? false;
+    return message;
+  },
+};
+
+function createBaseListSyncLinksRequest(): ListSyncLinksRequest {
+  return { site: "" };
+}
+
+export const ListSyncLinksRequest: MessageFns<ListSyncLinksRequest> = {
+  encode(message: ListSyncLinksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSyncLinksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSyncLinksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSyncLinksRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: ListSyncLinksRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSyncLinksRequest>, I>>(base?: I): ListSyncLinksRequest {
+    return ListSyncLinksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSyncLinksRequest>, I>>(object: I): ListSyncLinksRequest {
+    const message = createBaseListSyncLinksRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseListSyncLinksResponse(): ListSyncLinksResponse {
+  return { links: [] };
+}
+
+export const ListSyncLinksResponse: MessageFns<ListSyncLinksResponse> = {
+  encode(message: ListSyncLinksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.links) {
+      SyncLinkView.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSyncLinksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSyncLinksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.links.push(SyncLinkView.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSyncLinksResponse {
+    return {
+      links: globalThis.Array.isArray(object?.links) ? object.links.map((e: any) => SyncLinkView.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSyncLinksResponse): unknown {
+    const obj: any = {};
+    if (message.links?.length) {
+      obj.links = message.links.map((e) => SyncLinkView.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSyncLinksResponse>, I>>(base?: I): ListSyncLinksResponse {
+    return ListSyncLinksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSyncLinksResponse>, I>>(object: I): ListSyncLinksResponse {
+    const message = createBaseListSyncLinksResponse();
+    message.links = object.links?.map((e) => SyncLinkView.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetSyncLinkRequest(): GetSyncLinkRequest {
+  return { id: "" };
+}
+
+export const GetSyncLinkRequest: MessageFns<GetSyncLinkRequest> = {
+  encode(message: GetSyncLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSyncLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSyncLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSyncLinkRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: GetSyncLinkRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetSyncLinkRequest>, I>>(base?: I): GetSyncLinkRequest {
+    return GetSyncLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetSyncLinkRequest>, I>>(object: I): GetSyncLinkRequest {
+    const message = createBaseGetSyncLinkRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseSetSyncLinkPausedRequest(): SetSyncLinkPausedRequest {
+  return { id: "", paused: false };
+}
+
+export const SetSyncLinkPausedRequest: MessageFns<SetSyncLinkPausedRequest> = {
+  encode(message: SetSyncLinkPausedRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.paused !== false) {
+      writer.uint32(16).bool(message.paused);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetSyncLinkPausedRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetSyncLinkPausedRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetSyncLinkPausedRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+    };
+  },
+
+  toJSON(message: SetSyncLinkPausedRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetSyncLinkPausedRequest>, I>>(base?: I): SetSyncLinkPausedRequest {
+    return SetSyncLinkPausedRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetSyncLinkPausedRequest>, I>>(object: I): SetSyncLinkPausedRequest {
+    const message = createBaseSetSyncLinkPausedRequest();
+    message.id = object.id ?? "";
+    message.paused = object.paused ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteSyncLinkRequest(): DeleteSyncLinkRequest {
+  return { id: "" };
+}
+
+export const DeleteSyncLinkRequest: MessageFns<DeleteSyncLinkRequest> = {
+  encode(message: DeleteSyncLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSyncLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSyncLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSyncLinkRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: DeleteSyncLinkRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSyncLinkRequest>, I>>(base?: I): DeleteSyncLinkRequest {
+    return DeleteSyncLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSyncLinkRequest>, I>>(object: I): DeleteSyncLinkRequest {
+    const message = createBaseDeleteSyncLinkRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSyncLinkResponse(): DeleteSyncLinkResponse {
+  return { removed: false };
+}
+
+export const DeleteSyncLinkResponse: MessageFns<DeleteSyncLinkResponse> = {
+  encode(message: DeleteSyncLinkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removed !== false) {
+      writer.uint32(8).bool(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSyncLinkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSyncLinkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSyncLinkResponse {
+    return { removed: isSet(object.removed) ? globalThis.Boolean(object.removed) : false };
+  },
+
+  toJSON(message: DeleteSyncLinkResponse): unknown {
+    const obj: any = {};
+    if (message.removed !== false) {
+      obj.removed = message.removed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteSyncLinkResponse>, I>>(base?: I): DeleteSyncLinkResponse {
+    return DeleteSyncLinkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteSyncLinkResponse>, I>>(object: I): DeleteSyncLinkResponse {
+    const message = createBaseDeleteSyncLinkResponse();
+    message.removed = object.removed ?? false;
+    return message;
+  },
+};
+
+function createBaseSyncPartView(): SyncPartView {
+  return {
+    role: "",
+    site: "",
+    host: "",
+    state: "",
+    position: 0,
+    pending: 0,
+    handled: 0,
+    errors: 0,
+    lastError: "",
+    updatedAt: undefined,
+    stale: false,
+  };
+}
+
+export const SyncPartView: MessageFns<SyncPartView> = {
+  encode(message: SyncPartView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.site !== "") {
+      writer.uint32(18).string(message.site);
+    }
+    if (message.host !== "") {
+      writer.uint32(26).string(message.host);
+    }
+    if (message.state !== "") {
+      writer.uint32(34).string(message.state);
+    }
+    if (message.position !== 0) {
+      writer.uint32(40).uint64(message.position);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(48).uint64(message.pending);
+    }
+    if (message.handled !== 0) {
+      writer.uint32(56).uint64(message.handled);
+    }
+    if (message.errors !== 0) {
+      writer.uint32(64).uint64(message.errors);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(74).string(message.lastError);
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(82).fork()).join();
+    }
+    if (message.stale !== false) {
+      writer.uint32(88).bool(message.stale);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncPartView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncPartView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.position = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pending = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.handled = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.errors = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.stale = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncPartView {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      position: isSet(object.position) ? globalThis.Number(object.position) : 0,
+      pending: isSet(object.pending) ? globalThis.Number(object.pending) : 0,
+      handled: isSet(object.handled) ? globalThis.Number(object.handled) : 0,
+      errors: isSet(object.errors) ? globalThis.Number(object.errors) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+      stale: isSet(object.stale) ? globalThis.Boolean(object.stale) : false,
+    };
+  },
+
+  toJSON(message: SyncPartView): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.position !== 0) {
+      obj.position = Math.round(message.position);
+    }
+    if (message.pending !== 0) {
+      obj.pending = Math.round(message.pending);
+    }
+    if (message.handled !== 0) {
+      obj.handled = Math.round(message.handled);
+    }
+    if (message.errors !== 0) {
+      obj.errors = Math.round(message.errors);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    if (message.stale !== false) {
+      obj.stale = message.stale;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncPartView>, I>>(base?: I): SyncPartView {
+    return SyncPartView.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncPartView>, I>>(object: I): SyncPartView {
+    const message = createBaseSyncPartView();
+    message.role = object.role ?? "";
+    message.site = object.site ?? "";
+    message.host = object.host ?? "";
+    message.state = object.state ?? "";
+    message.position = object.position ?? 0;
+    message.pending = object.pending ?? 0;
+    message.handled = object.handled ?? 0;
+    message.errors = object.errors ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.stale = object.stale ?? false;
+    return message;
+  },
+};
+
+function createBaseSyncLinkView(): SyncLinkView {
+  return {
+    id: "",
+    number: 0,
+    fromSite: "",
+    fromList: 0,
+    toSite: "",
+    toList: 0,
+    mode: "",
+    at: "",
+    timezone: "",
+    paused: false,
+    createdAt: undefined,
+    safetySnapshot: "",
+    models: {},
+    state: "",
+    lagSeconds: 0,
+    pending: 0,
+    appliedTotal: 0,
+    errors: 0,
+    lastAppliedAt: undefined,
+    lastError: "",
+    resyncs: 0,
+    parts: [],
+    lastCheck: undefined,
+  };
+}
+
+export const SyncLinkView: MessageFns<SyncLinkView> = {
+  encode(message: SyncLinkView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.number !== 0) {
+      writer.uint32(16).uint32(message.number);
+    }
+    if (message.fromSite !== "") {
+      writer.uint32(26).string(message.fromSite);
+    }
+    if (message.fromList !== 0) {
+      writer.uint32(32).uint32(message.fromList);
+    }
+    if (message.toSite !== "") {
+      writer.uint32(42).string(message.toSite);
+    }
+    if (message.toList !== 0) {
+      writer.uint32(48).uint32(message.toList);
+    }
+    if (message.mode !== "") {
+      writer.uint32(58).string(message.mode);
+    }
+    if (message.at !== "") {
+      writer.uint32(66).string(message.at);
+    }
+    if (message.timezone !== "") {
+      writer.uint32(74).string(message.timezone);
+    }
+    if (message.paused !== false) {
+      writer.uint32(80).bool(message.paused);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(90).fork()).join();
+    }
+    if (message.safetySnapshot !== "") {
+      writer.uint32(98).string(message.safetySnapshot);
+    }
+    globalThis.Object.entries(message.models).forEach(([key, value]: [string, string]) => {
+      SyncLinkView_ModelsEntry.encode({ key: key as any, value }, writer.uint32(106).fork()).join();
+    });
+    if (message.state !== "") {
+      writer.uint32(114).string(message.state);
+    }
+    if (message.lagSeconds !== 0) {
+      writer.uint32(121).double(message.lagSeconds);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(128).uint64(message.pending);
+    }
+    if (message.appliedTotal !== 0) {
+      writer.uint32(136).uint64(message.appliedTotal);
+    }
+    if (message.errors !== 0) {
+      writer.uint32(144).uint64(message.errors);
+    }
+    if (message.lastAppliedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAppliedAt), writer.uint32(154).fork()).join();
+    }
+    if (message.lastError !== "") {
+      writer.uint32(162).string(message.lastError);
+    }
+    if (message.resyncs !== 0) {
+      writer.uint32(168).uint32(message.resyncs);
+    }
+    for (const v of message.parts) {
+      SyncPartView.encode(v!, writer.uint32(178).fork()).join();
+    }
+    if (message.lastCheck !== undefined) {
+      SyncCheckReport.encode(message.lastCheck, writer.uint32(186).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncLinkView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncLinkView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.number = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fromSite = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromList = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.toSite = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.toList = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.timezone = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.safetySnapshot = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            const entry13 = SyncLinkView_ModelsEntry.decode(reader, reader.uint32());
+            if (entry13.value !== undefined) {
+              message.models[entry13.key] = entry13.value;
+            }
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.lagSeconds = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.pending = longToNumber(reader.uint64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.appliedTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.errors = longToNumber(reader.uint64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.lastAppliedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.resyncs = reader.uint32();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.parts.push(SyncPartView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.lastCheck = SyncCheckReport.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncLinkView {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      number: isSet(object.number) ? globalThis.Number(object.number) : 0,
+      fromSite: isSet(object.fromSite)
+        ? globalThis.String(object.fromSite)
+        : isSet(object.from_site)
+        ? globalThis.String(object.from_site)
+        : "",
+      fromList: isSet(object.fromList)
+        ? globalThis.Number(object.fromList)
+        : isSet(object.from_list)
+        ? globalThis.Number(object.from_list)
+        : 0,
+      toSite: isSet(object.toSite)
+        ? globalThis.String(object.toSite)
+        : isSet(object.to_site)
+        ? globalThis.String(object.to_site)
+        : "",
+      toList: isSet(object.toList)
+        ? globalThis.Number(object.toList)
+        : isSet(object.to_list)
+        ? globalThis.Number(object.to_list)
+        : 0,
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      at: isSet(object.at) ? globalThis.String(object.at) : "",
+      timezone: isSet(object.timezone) ? globalThis.String(object.timezone) : "",
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      safetySnapshot: isSet(object.safetySnapshot)
+        ? globalThis.String(object.safetySnapshot)
+        : isSet(object.safety_snapshot)
+        ? globalThis.String(object.safety_snapshot)
+        : "",
+      models: isObject(object.models)
+        ? (globalThis.Object.entries(object.models) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      lagSeconds: isSet(object.lagSeconds)
+        ? globalThis.Number(object.lagSeconds)
+        : isSet(object.lag_seconds)
+        ? globalThis.Number(object.lag_seconds)
+        : 0,
+      pending: isSet(object.pending) ? globalThis.Number(object.pending) : 0,
+      appliedTotal: isSet(object.appliedTotal)
+        ? globalThis.Number(object.appliedTotal)
+        : isSet(object.applied_total)
+        ? globalThis.Number(object.applied_total)
+        : 0,
+      errors: isSet(object.errors) ? globalThis.Number(object.errors) : 0,
+      lastAppliedAt: isSet(object.lastAppliedAt)
+        ? fromJsonTimestamp(object.lastAppliedAt)
+        : isSet(object.last_applied_at)
+        ? fromJsonTimestamp(object.last_applied_at)
+        : undefined,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      resyncs: isSet(object.resyncs) ? globalThis.Number(object.resyncs) : 0,
+      parts: globalThis.Array.isArray(object?.parts)
+        ? object.parts.map((e: any) => SyncPartView.fromJSON(e))
+        : [],
+      lastCheck: isSet(object.lastCheck)
+        ? SyncCheckReport.fromJSON(object.lastCheck)
+        : isSet(object.last_check)
+        ? SyncCheckReport.fromJSON(object.last_check)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SyncLinkView): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.number !== 0) {
+      obj.number = Math.round(message.number);
+    }
+    if (message.fromSite !== "") {
+      obj.fromSite = message.fromSite;
+    }
+    if (message.fromList !== 0) {
+      obj.fromList = Math.round(message.fromList);
+    }
+    if (message.toSite !== "") {
+      obj.toSite = message.toSite;
+    }
+    if (message.toList !== 0) {
+      obj.toList = Math.round(message.toList);
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.at !== "") {
+      obj.at = message.at;
+    }
+    if (message.timezone !== "") {
+      obj.timezone = message.timezone;
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.safetySnapshot !== "") {
+      obj.safetySnapshot = message.safetySnapshot;
+    }
+    if (message.models) {
+      const entries = globalThis.Object.entries(message.models) as [string, string][];
+      if (entries.length > 0) {
+        obj.models = {};
+        entries.forEach(([k, v]) => {
+          obj.models[k] = v;
+        });
+      }
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.lagSeconds !== 0) {
+      obj.lagSeconds = floatToJson(message.lagSeconds);
+    }
+    if (message.pending !== 0) {
+      obj.pending = Math.round(message.pending);
+    }
+    if (message.appliedTotal !== 0) {
+      obj.appliedTotal = Math.round(message.appliedTotal);
+    }
+    if (message.errors !== 0) {
+      obj.errors = Math.round(message.errors);
+    }
+    if (message.lastAppliedAt !== undefined) {
+      obj.lastAppliedAt = message.lastAppliedAt.toISOString();
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.resyncs !== 0) {
+      obj.resyncs = Math.round(message.resyncs);
+    }
+    if (message.parts?.length) {
+      obj.parts = message.parts.map((e) => SyncPartView.toJSON(e));
+    }
+    if (message.lastCheck !== undefined) {
+      obj.lastCheck = SyncCheckReport.toJSON(message.lastCheck);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncLinkView>, I>>(base?: I): SyncLinkView {
+    return SyncLinkView.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncLinkView>, I>>(object: I): SyncLinkView {
+    const message = createBaseSyncLinkView();
+    message.id = object.id ?? "";
+    message.number = object.number ?? 0;
+    message.fromSite = object.fromSite ?? "";
+    message.fromList = object.fromList ?? 0;
+    message.toSite = object.toSite ?? "";
+    message.toList = object.toList ?? 0;
+    message.mode = object.mode ?? "";
+    message.at = object.at ?? "";
+    message.timezone = object.timezone ?? "";
+    message.paused = object.paused ?? false;
+    message.createdAt = object.createdAt ?? undefined;
+    message.safetySnapshot = object.safetySnapshot ?? "";
+    message.models = (globalThis.Object.entries(object.models ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.state = object.state ?? "";
+    message.lagSeconds = object.lagSeconds ?? 0;
+    message.pending = object.pending ?? 0;
+    message.appliedTotal = object.appliedTotal ?? 0;
+    message.errors = object.errors ?? 0;
+    message.lastAppliedAt = object.lastAppliedAt ?? undefined;
+    message.lastError = object.lastError ?? "";
+    message.resyncs = object.resyncs ?? 0;
+    message.parts = object.parts?.map((e) => SyncPartView.fromPartial(e)) || [];
+    message.lastCheck = (object.lastCheck !== undefined && object.lastCheck !== null)
+      ? SyncCheckReport.fromPartial(object.lastCheck)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSyncLinkView_ModelsEntry(): SyncLinkView_ModelsEntry {
+  return { key: "", value: "" };
+}
+
+export const SyncLinkView_ModelsEntry: MessageFns<SyncLinkView_ModelsEntry> = {
+  encode(message: SyncLinkView_ModelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncLinkView_ModelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncLinkView_ModelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncLinkView_ModelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SyncLinkView_ModelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncLinkView_ModelsEntry>, I>>(base?: I): SyncLinkView_ModelsEntry {
+    return SyncLinkView_ModelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncLinkView_ModelsEntry>, I>>(object: I): SyncLinkView_ModelsEntry {
+    const message = createBaseSyncLinkView_ModelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckSyncLinkRequest(): CheckSyncLinkRequest {
+  return { id: "", repair: false };
+}
+
+export const CheckSyncLinkRequest: MessageFns<CheckSyncLinkRequest> = {
+  encode(message: CheckSyncLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.repair !== false) {
+      writer.uint32(16).bool(message.repair);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckSyncLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckSyncLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.repair = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckSyncLinkRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      repair: isSet(object.repair) ? globalThis.Boolean(object.repair) : false,
+    };
+  },
+
+  toJSON(message: CheckSyncLinkRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.repair !== false) {
+      obj.repair = message.repair;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckSyncLinkRequest>, I>>(base?: I): CheckSyncLinkRequest {
+    return CheckSyncLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckSyncLinkRequest>, I>>(object: I): CheckSyncLinkRequest {
+    const message = createBaseCheckSyncLinkRequest();
+    message.id = object.id ?? "";
+    message.repair = object.repair ?? false;
+    return message;
+  },
+};
+
+function createBaseSyncDifference(): SyncDifference {
+  return { kind: "", key: "", detail: "" };
+}
+
+export const SyncDifference: MessageFns<SyncDifference> = {
+  encode(message: SyncDifference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.key !== "") {
+      writer.uint32(18).string(message.key);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncDifference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncDifference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncDifference {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: SyncDifference): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncDifference>, I>>(base?: I): SyncDifference {
+    return SyncDifference.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncDifference>, I>>(object: I): SyncDifference {
+    const message = createBaseSyncDifference();
+    message.kind = object.kind ?? "";
+    message.key = object.key ?? "";
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseSyncCheckReport(): SyncCheckReport {
+  return {
+    link: "",
+    checkedAt: undefined,
+    dossiers: 0,
+    records: 0,
+    files: 0,
+    differences: [],
+    requeued: 0,
+    durationMs: 0,
+  };
+}
+
+export const SyncCheckReport: MessageFns<SyncCheckReport> = {
+  encode(message: SyncCheckReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.link !== "") {
+      writer.uint32(10).string(message.link);
+    }
+    if (message.checkedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.checkedAt), writer.uint32(18).fork()).join();
+    }
+    if (message.dossiers !== 0) {
+      writer.uint32(24).uint32(message.dossiers);
+    }
+    if (message.records !== 0) {
+      writer.uint32(32).uint32(message.records);
+    }
+    if (message.files !== 0) {
+      writer.uint32(40).uint32(message.files);
+    }
+    for (const v of message.differences) {
+      SyncDifference.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.requeued !== 0) {
+      writer.uint32(56).uint32(message.requeued);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(64).uint32(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncCheckReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncCheckReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.link = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checkedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dossiers = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.records = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.differences.push(SyncDifference.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.requeued = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncCheckReport {
+    return {
+      link: isSet(object.link) ? globalThis.String(object.link) : "",
+      checkedAt: isSet(object.checkedAt)
+        ? fromJsonTimestamp(object.checkedAt)
+        : isSet(object.checked_at)
+        ? fromJsonTimestamp(object.checked_at)
+        : undefined,
+      dossiers: isSet(object.dossiers) ? globalThis.Number(object.dossiers) : 0,
+      records: isSet(object.records) ? globalThis.Number(object.records) : 0,
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      differences: globalThis.Array.isArray(object?.differences)
+        ? object.differences.map((e: any) => SyncDifference.fromJSON(e))
+        : [],
+      requeued: isSet(object.requeued) ? globalThis.Number(object.requeued) : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SyncCheckReport): unknown {
+    const obj: any = {};
+    if (message.link !== "") {
+      obj.link = message.link;
+    }
+    if (message.checkedAt !== undefined) {
+      obj.checkedAt = message.checkedAt.toISOString();
+    }
+    if (message.dossiers !== 0) {
+      obj.dossiers = Math.round(message.dossiers);
+    }
+    if (message.records !== 0) {
+      obj.records = Math.round(message.records);
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.differences?.length) {
+      obj.differences = message.differences.map((e) => SyncDifference.toJSON(e));
+    }
+    if (message.requeued !== 0) {
+      obj.requeued = Math.round(message.requeued);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SyncCheckReport>, I>>(base?: I): SyncCheckReport {
+    return SyncCheckReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SyncCheckReport>, I>>(object: I): SyncCheckReport {
+    const message = createBaseSyncCheckReport();
+    message.link = object.link ?? "";
+    message.checkedAt = object.checkedAt ?? undefined;
+    message.dossiers = object.dossiers ?? 0;
+    message.records = object.records ?? 0;
+    message.files = object.files ?? 0;
+    message.differences = object.differences?.map((e) => SyncDifference.fromPartial(e)) || [];
+    message.requeued = object.requeued ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
 export type ControllerService = typeof ControllerService;
 export const ControllerService = {
   /** Sites known to the fleet inventory, with agent counts. */
@@ -5359,6 +7347,75 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Watch-list sync links (DESIGN.md §8): one master site's watch list replicated into one slave site's.
+   * Creating a link checks both sites run the same feature-vector models and (unless refused) takes a
+   * safety snapshot of the slave first, so it can take minutes.
+   */
+  createSyncLink: {
+    path: "/ffkeeper.v1.Controller/CreateSyncLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateSyncLinkRequest): Buffer =>
+      Buffer.from(CreateSyncLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateSyncLinkRequest => CreateSyncLinkRequest.decode(value),
+    responseSerialize: (value: SyncLinkView): Buffer => Buffer.from(SyncLinkView.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncLinkView => SyncLinkView.decode(value),
+  },
+  listSyncLinks: {
+    path: "/ffkeeper.v1.Controller/ListSyncLinks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSyncLinksRequest): Buffer => Buffer.from(ListSyncLinksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSyncLinksRequest => ListSyncLinksRequest.decode(value),
+    responseSerialize: (value: ListSyncLinksResponse): Buffer =>
+      Buffer.from(ListSyncLinksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSyncLinksResponse => ListSyncLinksResponse.decode(value),
+  },
+  getSyncLink: {
+    path: "/ffkeeper.v1.Controller/GetSyncLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSyncLinkRequest): Buffer => Buffer.from(GetSyncLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSyncLinkRequest => GetSyncLinkRequest.decode(value),
+    responseSerialize: (value: SyncLinkView): Buffer => Buffer.from(SyncLinkView.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncLinkView => SyncLinkView.decode(value),
+  },
+  setSyncLinkPaused: {
+    path: "/ffkeeper.v1.Controller/SetSyncLinkPaused" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetSyncLinkPausedRequest): Buffer =>
+      Buffer.from(SetSyncLinkPausedRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetSyncLinkPausedRequest => SetSyncLinkPausedRequest.decode(value),
+    responseSerialize: (value: SyncLinkView): Buffer => Buffer.from(SyncLinkView.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncLinkView => SyncLinkView.decode(value),
+  },
+  /** Removes the link; the slave keeps the replicated content (writable). */
+  deleteSyncLink: {
+    path: "/ffkeeper.v1.Controller/DeleteSyncLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteSyncLinkRequest): Buffer =>
+      Buffer.from(DeleteSyncLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteSyncLinkRequest => DeleteSyncLinkRequest.decode(value),
+    responseSerialize: (value: DeleteSyncLinkResponse): Buffer =>
+      Buffer.from(DeleteSyncLinkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteSyncLinkResponse => DeleteSyncLinkResponse.decode(value),
+  },
+  /**
+   * Full comparison of a link's two ends (rows, gallery records, files); with repair, the master publishes
+   * every differing dossier again. Also run nightly per link at its time.
+   */
+  checkSyncLink: {
+    path: "/ffkeeper.v1.Controller/CheckSyncLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckSyncLinkRequest): Buffer => Buffer.from(CheckSyncLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckSyncLinkRequest => CheckSyncLinkRequest.decode(value),
+    responseSerialize: (value: SyncCheckReport): Buffer => Buffer.from(SyncCheckReport.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncCheckReport => SyncCheckReport.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -5401,6 +7458,22 @@ export interface ControllerServer extends UntypedServiceImplementation {
   getRetention: handleUnaryCall<GetRetentionRequest, RetentionPolicy>;
   planRetention: handleUnaryCall<PlanRetentionRequest, RetentionPlan>;
   applyRetention: handleServerStreamingCall<ApplyRetentionRequest, JobEvent>;
+  /**
+   * Watch-list sync links (DESIGN.md §8): one master site's watch list replicated into one slave site's.
+   * Creating a link checks both sites run the same feature-vector models and (unless refused) takes a
+   * safety snapshot of the slave first, so it can take minutes.
+   */
+  createSyncLink: handleUnaryCall<CreateSyncLinkRequest, SyncLinkView>;
+  listSyncLinks: handleUnaryCall<ListSyncLinksRequest, ListSyncLinksResponse>;
+  getSyncLink: handleUnaryCall<GetSyncLinkRequest, SyncLinkView>;
+  setSyncLinkPaused: handleUnaryCall<SetSyncLinkPausedRequest, SyncLinkView>;
+  /** Removes the link; the slave keeps the replicated content (writable). */
+  deleteSyncLink: handleUnaryCall<DeleteSyncLinkRequest, DeleteSyncLinkResponse>;
+  /**
+   * Full comparison of a link's two ends (rows, gallery records, files); with repair, the master publishes
+   * every differing dossier again. Also run nightly per link at its time.
+   */
+  checkSyncLink: handleUnaryCall<CheckSyncLinkRequest, SyncCheckReport>;
 }
 
 export interface ControllerClient extends Client {
@@ -5690,6 +7763,106 @@ export interface ControllerClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;
+  /**
+   * Watch-list sync links (DESIGN.md §8): one master site's watch list replicated into one slave site's.
+   * Creating a link checks both sites run the same feature-vector models and (unless refused) takes a
+   * safety snapshot of the slave first, so it can take minutes.
+   */
+  createSyncLink(
+    request: CreateSyncLinkRequest,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  createSyncLink(
+    request: CreateSyncLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  createSyncLink(
+    request: CreateSyncLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  listSyncLinks(
+    request: ListSyncLinksRequest,
+    callback: (error: ServiceError | null, response: ListSyncLinksResponse) => void,
+  ): ClientUnaryCall;
+  listSyncLinks(
+    request: ListSyncLinksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSyncLinksResponse) => void,
+  ): ClientUnaryCall;
+  listSyncLinks(
+    request: ListSyncLinksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSyncLinksResponse) => void,
+  ): ClientUnaryCall;
+  getSyncLink(
+    request: GetSyncLinkRequest,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  getSyncLink(
+    request: GetSyncLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  getSyncLink(
+    request: GetSyncLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  setSyncLinkPaused(
+    request: SetSyncLinkPausedRequest,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  setSyncLinkPaused(
+    request: SetSyncLinkPausedRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  setSyncLinkPaused(
+    request: SetSyncLinkPausedRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncLinkView) => void,
+  ): ClientUnaryCall;
+  /** Removes the link; the slave keeps the replicated content (writable). */
+  deleteSyncLink(
+    request: DeleteSyncLinkRequest,
+    callback: (error: ServiceError | null, response: DeleteSyncLinkResponse) => void,
+  ): ClientUnaryCall;
+  deleteSyncLink(
+    request: DeleteSyncLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteSyncLinkResponse) => void,
+  ): ClientUnaryCall;
+  deleteSyncLink(
+    request: DeleteSyncLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteSyncLinkResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Full comparison of a link's two ends (rows, gallery records, files); with repair, the master publishes
+   * every differing dossier again. Also run nightly per link at its time.
+   */
+  checkSyncLink(
+    request: CheckSyncLinkRequest,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  checkSyncLink(
+    request: CheckSyncLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  checkSyncLink(
+    request: CheckSyncLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControllerClient = makeGenericClientConstructor(
@@ -5700,6 +7873,10 @@ export const ControllerClient = makeGenericClientConstructor(
   service: typeof ControllerService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
@@ -5745,6 +7922,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { ConflictError, NotFoundError, ValidationError, type FfkError } from '../../../shared/errors.js';
+import { MAX_LINK_NUMBER, type SyncEnd, type SyncLink, type SyncPartStatus } from '../../../shared/sync/link.js';
+import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js';
+import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
+import { BASELINE_REASON, SyncService, type CreateSyncLinkArgs } from './service.js';
+
+class MemoryLinks implements SyncLinkStore {
+  readonly items = new Map<string, SyncLink>();
+  get(id: string): Promise<SyncLink | undefined> {
+    return Promise.resolve(this.items.get(id));
+  }
+  list(): Promise<SyncLink[]> {
+    return Promise.resolve([...this.items.values()]);
+  }
+  create(link: SyncLink): Promise<void> {
+    if (this.items.has(link.id)) return Promise.reject(new ConflictError(`sync link '${link.id}' already exists`));
+    this.items.set(link.id, link);
+    return Promise.resolve();
+  }
+  update(link: SyncLink): Promise<void> {
+    this.items.set(link.id, link);
+    return Promise.resolve();
+  }
+  delete(id: string): Promise<boolean> {
+    return Promise.resolve(this.items.delete(id));
+  }
+}
+
+class MemoryStatuses implements SyncStatusStore {
+  items: SyncPartStatus[] = [];
+  list(linkId: string): Promise<SyncPartStatus[]> {
+    return Promise.resolve(this.items.filter((s) => s.link === linkId));
+  }
+  purge(linkId: string): Promise<void> {
+    this.items = this.items.filter((s) => s.link !== linkId);
+    return Promise.resolve();
+  }
+}
+
+class MemoryChecks implements SyncCheckStore {
+  items = new Map<string, SyncCheckReport>();
+  get(id: string): Promise<SyncCheckReport | undefined> {
+    return Promise.resolve(this.items.get(id));
+  }
+  put(r: SyncCheckReport): Promise<void> {
+    this.items.set(r.link, r);
+    return Promise.resolve();
+  }
+  delete(id: string): Promise<void> {
+    this.items.delete(id);
+    return Promise.resolve();
+  }
+}
+
+const NOW = new Date('2026-11-21T10:00:00.000Z');
+const FACE = { ffsec_face_objects: 'face-v1', ffsec_body_objects: 'body-v1' };
+
+/** A world of three sites; `models` per site is what its newest snapshot records (absent: no snapshot). */
+function world(models: Record<string, Record<string, string> | undefined> = { 'msk-1': FACE, 'spb-1': FACE, 'ekb-1': FACE }) {
+  const links = new MemoryLinks();
+  const statuses = new MemoryStatuses();
+  const snapshots: { site: string; reason: string }[] = [];
+  const modelsNow = { ...models };
+  const service = new SyncService({
+    links,
+    statuses,
+    checks: new MemoryChecks(),
+    compare: () => Promise.reject(new Error('not compared in these tests')),
+    knownSites: () => ['msk-1', 'spb-1', 'ekb-1'],
+    modelsOf: (site) => Promise.resolve(modelsNow[site]),
+    takeSnapshot: (site, reason) => {
+      snapshots.push({ site, reason });
+      modelsNow[site] ??= {};
+      return Promise.resolve(`c-${site}-${snapshots.length}`);
+    },
+    now: () => NOW,
+  });
+  return { service, links, statuses, snapshots, modelsNow };
+}
+
+const end = (site: string, list: number): SyncEnd => ({ site, list });
+const args = (over: Partial<CreateSyncLinkArgs> = {}): CreateSyncLinkArgs => ({ from: end('msk-1', 1), to: end('spb-1', 2), ...over });
+
+describe('SyncService.create: validation', () => {
+  const cases: { name: string; args: Partial<CreateSyncLinkArgs>; message: string }[] = [
+    { name: 'unknown master site', args: { from: end('nsk-1', 1) }, message: "site 'nsk-1' (from end) is not known to the fleet inventory; known sites: msk-1, spb-1, ekb-1" },
+    { name: 'unknown slave site', args: { to: end('nsk-1', 1) }, message: "site 'nsk-1' (to end) is not known to the fleet inventory; known sites: msk-1, spb-1, ekb-1" },
+    { name: 'invalid site id', args: { from: end('bad site', 1) }, message: "site 'bad site' is not a valid site id" },
+    { name: 'list id 0', args: { to: end('spb-1', 0) }, message: "to list '0' of site 'spb-1' is not a watch-list id (a whole number > 0)" },
+    { name: 'same site and list', args: { to: end('msk-1', 1) }, message: 'a link needs two different watch lists: from and to are both msk-1:1' },
+    { name: 'native mode', args: { mode: 'native' }, message: "mode 'native' is not built yet; use continuous" },
+    { name: 'nightly mode', args: { mode: 'nightly' }, message: "mode 'nightly' is not built yet; use continuous" },
+    { name: 'unknown mode', args: { mode: 'hourly' }, message: "sync mode 'hourly' is not one of continuous, nightly, native" },
+    { name: 'bad --at', args: { at: '25:00' }, message: "time '25:00' is not a local time HH:MM (00:00-23:59)" },
+    { name: 'bad --at shape', args: { at: '3:00' }, message: "time '3:00' is not a local time HH:MM (00:00-23:59)" },
+    { name: 'unknown time zone', args: { timezone: 'Mars/Olympus' }, message: "unknown time zone 'Mars/Olympus' (use an IANA name such as UTC or Europe/Moscow)" },
+  ];
+  it.each(cases)('$name → ValidationError, nothing stored or snapshotted', async ({ args: over, message }) => {
+    const w = world();
+    const err = await w.service.create(args(over)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toBe(message);
+    expect(w.links.items.size).toBe(0);
+    expect(w.snapshots).toEqual([]);
+  });
+
+  it('allows two different lists of one site', async () => {
+    const w = world();
+    const v = await w.service.create(args({ to: end('msk-1', 2) }));
+    expect(v.id).toBe('msk-1.1.msk-1.2');
+  });
+});
+
+describe('SyncService.create: the link', () => {
+  it('applies the defaults, takes the safety snapshot of the slave and records it and the shared models', async () => {
+    const w = world({ 'msk-1': FACE, 'spb-1': { ffsec_face_objects: 'face-v1' } });
+    const v = await w.service.create(args());
+    expect(w.snapshots).toEqual([{ site: 'spb-1', reason: 'safety before sync link msk-1.1.spb-1.2' }]);
+    const stored = w.links.items.get('msk-1.1.spb-1.2');
+    expect(stored).toEqual({
+      id: 'msk-1.1.spb-1.2',
+      number: 1,
+      from: end('msk-1', 1),
+      to: end('spb-1', 2),
+      mode: 'continuous',
+      at: '03:00',
+      timezone: 'UTC',
+      paused: false,
+      createdAt: NOW.toISOString(),
+      safetySnapshot: 'c-spb-1-1',
+      models: { ffsec_face_objects: 'face-v1' },
+    });
+    expect(v).toMatchObject({ ...stored, state: 'starting', lagSeconds: 0, parts: [] });
+  });
+
+  it('takes no safety snapshot with noSafetySnapshot', async () => {
+    const w = world();
+    const v = await w.service.create(args({ noSafetySnapshot: true, at: '23:30', timezone: 'Europe/Moscow' }));
+    expect(w.snapshots).toEqual([]);
+    expect(v.safetySnapshot).toBeUndefined();
+    expect(w.links.items.get(v.id)).toMatchObject({ at: '23:30', timezone: 'Europe/Moscow' });
+    expect('safetySnapshot' in (w.links.items.get(v.id) ?? {})).toBe(false);
+  });
+
+  it('takes a baseline snapshot of a master that has none, after the safety snapshot', async () => {
+    const w = world({ 'msk-1': undefined, 'spb-1': FACE });
+    await w.service.create(args());
+    expect(w.snapshots).toEqual([
+      { site: 'spb-1', reason: 'safety before sync link msk-1.1.spb-1.2' },
+      { site: 'msk-1', reason: BASELINE_REASON },
+    ]);
+  });
+
+  it('refuses different models before storing anything, naming both sites and both models', async () => {
+    const w = world({ 'msk-1': FACE, 'spb-1': { ffsec_face_objects: 'face-v2', ffsec_body_objects: 'body-v1' } });
+    const err = await w.service.create(args()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toBe("site 'msk-1' runs face model 'face-v1' (ffsec_face_objects) but site 'spb-1' runs 'face-v2'; sync needs the same model on both");
+    expect(w.links.items.size).toBe(0);
+  });
+
+  it('allocates the smallest unused number', async () => {
+    const w = world();
+    const a = await w.service.create(args({ to: end('spb-1', 1), noSafetySnapshot: true }));
+    const b = await w.service.create(args({ to: end('spb-1', 2), noSafetySnapshot: true }));
+    const c = await w.service.create(args({ to: end('ekb-1', 1), noSafetySnapshot: true }));
+    expect([a.number, b.number, c.number]).toEqual([1, 2, 3]);
+    await w.service.remove(b.id);
+    const d = await w.service.create(args({ from: end('ekb-1', 5), to: end('spb-1', 7), noSafetySnapshot: true }));
+    expect(d.number).toBe(2);
+  });
+
+  it('refuses when every number is taken', async () => {
+    const w = world();
+    for (let n = 1; n <= MAX_LINK_NUMBER; n++) {
+      const l = { id: `x.${n}`, number: n, from: end('msk-1', 100 + n), to: end('ekb-1', 100 + n), mode: 'continuous', at: '03:00', timezone: 'UTC', paused: false, createdAt: NOW.toISOString(), models: {} } as const;
+      w.links.items.set(l.id, { ...l });
+    }
+    await expect(w.service.create(args())).rejects.toThrow(new ConflictError(`all ${MAX_LINK_NUMBER} sync link numbers are in use; remove a link first`));
+  });
+
+  it('refuses an existing link and a slave list that another link already feeds, before any snapshot', async () => {
+    const w = world();
+    await w.service.create(args({ noSafetySnapshot: true }));
+    const again = await w.service.create(args()).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(ConflictError);
+    expect((again as Error).message).toBe("sync link 'msk-1.1.spb-1.2' already exists");
+    const into = await w.service.create(args({ from: end('ekb-1', 3) })).catch((e: unknown) => e);
+    expect(into).toBeInstanceOf(ConflictError);
+    expect((into as Error).message).toBe("watch list spb-1:2 is already the slave of sync link 'msk-1.1.spb-1.2' (from msk-1:1)");
+    expect(w.snapshots).toEqual([]);
+  });
+
+  it('a slave list fed meanwhile (by another controller) makes the later link yield', async () => {
+    const w = world();
+    const racing: SyncLink = { id: 'ekb-1.3.spb-1.2', number: 1, from: end('ekb-1', 3), to: end('spb-1', 2), mode: 'continuous', at: '03:00', timezone: 'UTC', paused: false, createdAt: new Date(NOW.getTime() - 1).toISOString(), models: {} };
+    const create = w.links.create.bind(w.links);
+    w.links.create = async (l) => {
+      w.links.items.set(racing.id, racing); // written while this one took its snapshot
+      await create(l);
+    };
+    const err = await w.service.create(args()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as Error).message).toBe("watch list spb-1:2 became the slave of sync link 'ekb-1.3.spb-1.2' meanwhile");
+    expect([...w.links.items.keys()]).toEqual(['ekb-1.3.spb-1.2']);
+  });
+
+  it('a number taken meanwhile by an earlier link makes the later one take the next', async () => {
+    const w = world();
+    const racing: SyncLink = { id: 'ekb-1.3.ekb-1.4', number: 1, from: end('ekb-1', 3), to: end('ekb-1', 4), mode: 'continuous', at: '03:00', timezone: 'UTC', paused: false, createdAt: new Date(NOW.getTime() - 1).toISOString(), models: {} };
+    const create = w.links.create.bind(w.links);
+    w.links.create = async (l) => {
+      w.links.items.set(racing.id, racing);
+      await create(l);
+    };
+    const v = await w.service.create(args({ noSafetySnapshot: true }));
+    expect(v.number).toBe(2);
+    expect([...w.links.items.values()].map((l) => [l.id, l.number])).toEqual([
+      ['ekb-1.3.ekb-1.4', 1],
+      ['msk-1.1.spb-1.2', 2],
+    ]);
+  });
+});
+
+describe('SyncService: list, get, pause, remove', () => {
+  const status = (link: string, over: Partial<SyncPartStatus> = {}): SyncPartStatus => ({
+    link, role: 'capture', site: 'msk-1', host: 'db', state: 'running', position: 1, pending: 0, handled: 0, errors: 0, resyncs: 0, updatedAt: NOW.toISOString(), ...over,
+  });
+
+  it('lists links of a site at either end, with their parts', async () => {
+    const w = world();
+    const a = await w.service.create(args({ noSafetySnapshot: true }));
+    await w.service.create(args({ from: end('ekb-1', 1), to: end('msk-1', 9), noSafetySnapshot: true }));
+    await w.service.create(args({ from: end('ekb-1', 1), to: end('spb-1', 9), noSafetySnapshot: true }));
+    w.statuses.items.push(status(a.id));
+    expect((await w.service.list('msk-1')).map((v) => v.id)).toEqual(['ekb-1.1.msk-1.9', 'msk-1.1.spb-1.2']);
+    expect((await w.service.list()).length).toBe(3);
+    expect((await w.service.get(a.id)).parts.map((p) => p.role)).toEqual(['capture']);
+  });
+
+  it('pauses and resumes, stored on the record', async () => {
+    const w = world();
+    const a = await w.service.create(args({ noSafetySnapshot: true }));
+    expect((await w.service.setPaused(a.id, true)).state).toBe('paused');
+    expect(w.links.items.get(a.id)?.paused).toBe(true);
+    await w.service.setPaused(a.id, false);
+    expect(w.links.items.get(a.id)?.paused).toBe(false);
+  });
+
+  it('remove deletes the record and purges its statuses only', async () => {
+    const w = world();
+    const a = await w.service.create(args({ noSafetySnapshot: true }));
+    w.statuses.items.push(status(a.id), status('other.1.x.1'));
+    await w.service.remove(a.id);
+    expect(w.links.items.size).toBe(0);
+    expect(w.statuses.items.map((s) => s.link)).toEqual(['other.1.x.1']);
+  });
+
+  it.each([
+    ['get', (s: SyncService) => s.get('msk-1.1.spb-1.9')],
+    ['setPaused', (s: SyncService) => s.setPaused('msk-1.1.spb-1.9', true)],
+    ['remove', (s: SyncService) => s.remove('msk-1.1.spb-1.9')],
+  ])('%s of an unknown link → NotFoundError naming it', async (_name, call) => {
+    const err = await call(world().service).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as FfkError).message).toBe("sync link 'msk-1.1.spb-1.9' not found");
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * `sync link|list|show|pause|resume|unlink`: the controller's side of watch-list sync links. Creating a
+ * link validates both ends, refuses what is not built yet, takes a safety snapshot of the slave, checks
+ * both sites run the same feature-vector models, then stores the record the agents act on. Removing a
+ * link deletes the record (the agents stop their parts) and forgets its parts' statuses.
+ */
+import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors.js';
+import { checkSiteId } from '../../../shared/ids.js';
+import { checkTimeZone } from '../../../shared/time-zone.js';
+import { formatEnd, linkId, MAX_LINK_NUMBER, SYNC_MODES, type SyncEnd, type SyncLink, type SyncMode } from '../../../shared/sync/link.js';
+import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
+import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js';
+import { commonModels } from './models.js';
+import { linkView, type SyncLinkView } from './view.js';
+
+export const DEFAULT_SYNC_AT = '03:00';
+export const DEFAULT_SYNC_TIMEZONE = 'UTC';
+/** Why the master gets a snapshot when it has none recording its models. */
+export const BASELINE_REASON = 'sync link baseline';
+
+export interface CreateSyncLinkArgs {
+  from: SyncEnd;
+  to: SyncEnd;
+  mode?: string;
+  at?: string;
+  timezone?: string;
+  noSafetySnapshot?: boolean;
+}
+
+export interface SyncServiceDeps {
+  links: SyncLinkStore;
+  statuses: SyncStatusStore;
+  /** Sites the fleet inventory knows. */
+  knownSites: () => string[];
+  /** Gallery → model of the site's newest sealed snapshot; undefined when it has none. */
+  modelsOf: (site: string) => Promise<Record<string, string> | undefined>;
+  /** Takes a snapshot of a site and waits for it to be sealed; resolves with its cut id. */
+  takeSnapshot: (site: string, reason: string) => Promise<string>;
+  /** The full comparison of a link's two ends (controller/domain/sync/check.ts), with repair when asked. */
+  compare: (link: SyncLink, repair: boolean) => Promise<SyncCheckReport>;
+  checks: SyncCheckStore;
+  now?: () => Date;
+}
+
+function checkEnd(end: SyncEnd, flag: 'from' | 'to', known: readonly string[]): void {
+  checkSiteId(end.site);
+  if (!Number.isSafeInteger(end.list) || end.list <= 0) {
+    throw new ValidationError(`${flag} list '${end.list}' of site '${end.site}' is not a watch-list id (a whole number > 0)`, { field: flag });
+  }
+  if (!known.includes(end.site)) {
+    throw new ValidationError(`site '${end.site}' (${flag} end) is not known to the fleet inventory; known sites: ${known.join(', ') || 'none'}`, { field: flag });
+  }
+}
+
+function checkMode(mode: string): SyncMode {
+  if (!(SYNC_MODES as readonly string[]).includes(mode)) {
+    throw new ValidationError(`sync mode '${mode}' is not one of ${SYNC_MODES.join(', ')}`, { field: 'mode' });
+  }
+  if (mode !== 'continuous') throw new ValidationError(`mode '${mode}' is not built yet; use continuous`, { field: 'mode' });
+  return mode;
+}
+
+function checkAt(at: string): string {
+  if (!/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(at)) throw new ValidationError(`time '${at}' is not a local time HH:MM (00:00-23:59)`, { field: 'at' });
+  return at;
+}
+
+/** The smallest link number no link uses. */
+function freeNumber(links: readonly SyncLink[]): number {
+  const used = new Set(links.map((l) => l.number));
+  for (let n = 1; n <= MAX_LINK_NUMBER; n++) if (!used.has(n)) return n;
+  throw new ConflictError(`all ${MAX_LINK_NUMBER} sync link numbers are in use; remove a link first`);
+}
+
+/** Whether `a` was created before `b` (ties broken by id), so exactly one of two racing links yields. */
+const earlier = (a: SyncLink, b: SyncLink): boolean => (a.createdAt === b.createdAt ? a.id < b.id : a.createdAt < b.createdAt);
+
+export class SyncService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: SyncServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async create(args: CreateSyncLinkArgs): Promise<SyncLinkView> {
+    const known = this.deps.knownSites();
+    checkEnd(args.from, 'from', known);
+    checkEnd(args.to, 'to', known);
+    const id = linkId(args.from, args.to);
+    if (args.from.site === args.to.site && args.from.list === args.to.list) {
+      throw new ValidationError(`a link needs two different watch lists: from and to are both ${formatEnd(args.from)}`, { field: 'to' });
+    }
+    const mode = checkMode(args.mode || 'continuous');
+    const at = checkAt(args.at || DEFAULT_SYNC_AT);
+    const timezone = checkTimeZone(args.timezone || DEFAULT_SYNC_TIMEZONE);
+    this.checkFree(id, args.to, await this.deps.links.list());
+    const safetySnapshot = args.noSafetySnapshot ? undefined : await this.deps.takeSnapshot(args.to.site, `safety before sync link ${id}`);
+    const models = commonModels(
+      { site: args.from.site, models: await this.modelsOrBaseline(args.from.site) },
+      { site: args.to.site, models: await this.modelsOrBaseline(args.to.site) },
+    );
+    const link: SyncLink = { id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(), ...(safetySnapshot ? { safetySnapshot } : {}), models };
+    return linkView(await this.store(link), [], this.now());
+  }
+
+  async list(site?: string): Promise<SyncLinkView[]> {
+    const links = (await this.deps.links.list()).filter((l) => !site || l.from.site === site || l.to.site === site).sort((a, b) => a.id.localeCompare(b.id));
+    const now = this.now();
+    return Promise.all(links.map(async (l) => this.withCheck(linkView(l, await this.deps.statuses.list(l.id), now))));
+  }
+
+  async get(id: string): Promise<SyncLinkView> {
+    const link = await this.find(id);
+    return this.withCheck(linkView(link, await this.deps.statuses.list(id), this.now()));
+  }
+
+  /** Compares the link's two ends (every difference), stores the report as its last check; `repair` republishes differing dossiers. */
+  async check(id: string, repair: boolean): Promise<SyncCheckReport> {
+    const link = await this.find(id);
+    const report = await this.deps.compare(link, repair);
+    await this.deps.checks.put(report);
+    return report;
+  }
+
+  /** The links (for the nightly comparison) and when each was last compared. */
+  async checkTimes(): Promise<{ link: SyncLink; lastCheckedAt?: string }[]> {
+    const links = await this.deps.links.list();
+    return Promise.all(links.map(async (link) => {
+      const last = await this.deps.checks.get(link.id);
+      return { link, ...(last ? { lastCheckedAt: last.checkedAt } : {}) };
+    }));
+  }
+
+  private async withCheck(view: SyncLinkView): Promise<SyncLinkView> {
+    const lastCheck = await this.deps.checks.get(view.id);
+    return lastCheck ? { ...view, lastCheck } : view;
+  }
+
+  async setPaused(id: string, paused: boolean): Promise<SyncLinkView> {
+    const link = await this.find(id);
+    const next = { ...link, paused };
+    if (link.paused !== paused) await this.deps.links.update(next);
+    return linkView(next, await this.deps.statuses.list(id), this.now());
+  }
+
+  /** Deletes the link record (its parts stop) and its parts' statuses; the slave keeps what was replicated. */
+  async remove(id: string): Promise<void> {
+    if (!(await this.deps.links.delete(id))) throw new NotFoundError(`sync link '${id}' not found`);
+    await this.deps.statuses.purge(id);
+    await this.deps.checks.delete(id);
+  }
+
+  private async find(id: string): Promise<SyncLink> {
+    const link = await this.deps.links.get(id);
+    if (!link) throw new NotFoundError(`sync link '${id}' not found`);
+    return link;
+  }
+
+  private checkFree(id: string, to: SyncEnd, links: readonly SyncLink[]): void {
+    if (links.some((l) => l.id === id)) throw new ConflictError(`sync link '${id}' already exists`);
+    const into = links.find((l) => l.to.site === to.site && l.to.list === to.list);
+    if (into) throw new ConflictError(`watch list ${formatEnd(to)} is already the slave of sync link '${into.id}' (from ${formatEnd(into.from)})`);
+    freeNumber(links);
+  }
+
+  private async modelsOrBaseline(site: string): Promise<Record<string, string>> {
+    const models = await this.deps.modelsOf(site);
+    if (models) return models;
+    await this.deps.takeSnapshot(site, BASELINE_REASON);
+    return (await this.deps.modelsOf(site)) ?? {};
+  }
+
+  /**
+   * Stores a new link with the smallest free number. Two controllers creating links at once may pick
+   * the same number or slave list: after writing, the later of two such links yields (it is deleted and
+   * either takes another number or is refused).
+   */
+  private async store(link: SyncLink): Promise<SyncLink> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const links = await this.deps.links.list();
+      this.checkFree(link.id, link.to, links);
+      const mine = { ...link, number: freeNumber(links) };
+      await this.deps.links.create(mine);
+      const others = (await this.deps.links.list()).filter((l) => l.id !== mine.id && earlier(l, mine));
+      const into = others.find((l) => l.to.site === mine.to.site && l.to.list === mine.to.list);
+      const sameNumber = others.some((l) => l.number === mine.number);
+      if (!into && !sameNumber) return mine;
+      await this.deps.links.delete(mine.id);
+      if (into) throw new ConflictError(`watch list ${formatEnd(mine.to)} became the slave of sync link '${into.id}' meanwhile`);
+    }
+    throw new ConflictError(`could not allocate a number for sync link '${link.id}': other links were created at the same time; try again`);
+  }
+}

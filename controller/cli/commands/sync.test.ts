@@ -61,7 +61,7 @@ describe('sync list / show / pause / resume / unlink', () => {
     expect(cap.out[2]).toContain('link msk-1.1.spb-1.2 (number 1): msk-1:1 → spb-1:2');
     expect(cap.out[2]).toContain('no part has reported yet');
     await runSyncPause({ link: 'msk-1.1.spb-1.2', paused: true, json: false }, deps);
-    expect(cap.out[3]).toBe("paused sync link 'msk-1.1.spb-1.2': changes of msk-1:1 wait until it is resumed");
+    expect(cap.out[3]).toBe("paused sync link 'msk-1.1.spb-1.2': changes of msk-1:1 wait on the master until it is resumed");
     await runSyncPause({ link: 'msk-1.1.spb-1.2', paused: false, json: false }, deps);
     expect(cap.out[4]).toBe("resumed sync link 'msk-1.1.spb-1.2'");
     await runSyncUnlink({ link: 'msk-1.1.spb-1.2', json: false }, deps);

@@ -125,12 +125,17 @@ describe('watch-list sync between two dev sites', () => {
   it('replicates list 1 of the master into list 2 of the slave while the writer edits it', async () => {
     const before = await listContent(slave, 2);
     expect(before.dossiers.size).toBeGreaterThan(0);
+    const masterBefore = await listContent(master, 1);
     await startWriter(master, { rate: 20 });
     const link = await fleet.json<{ id: string; number: number; safetySnapshot?: string }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:2`);
     expect(link.safetySnapshot).toBeTruthy();
     await new Promise((r) => setTimeout(r, 12_000));
     const stats = await stopWriter(master);
     expect(stats?.writes ?? 0).toBeGreaterThan(50);
+    // FindFace's writes go through the capture triggers (as FindFace's own role): none may fail, and list 1 changed.
+    expect(stats?.errors, stats?.lastError).toBe(0);
+    const masterAfter = await listContent(master, 1);
+    expect([...masterAfter.faces.keys()].some((id) => !masterBefore.faces.has(id)) || masterAfter.dossiers.size !== masterBefore.dossiers.size).toBe(true);
     const { value: diffs, elapsedMs } = await waitFor(async () => {
       const d = await differences(master, slave, link.number);
       return d.length === 0 ? d : undefined;

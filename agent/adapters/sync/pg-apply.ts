@@ -4,7 +4,8 @@
  * position in one transaction, so a change applied twice changes nothing. A guard (BEFORE ROW
  * triggers on the dossier, membership and face tables) rejects every write touching a replica list
  * unless it comes from the apply (a transaction-local setting) — except deletes while the master is
- * unreachable, which it records so the master's state can undo them when it returns.
+ * unreachable, which it records so the master's state can undo them when it returns. The guard runs
+ * SECURITY DEFINER (FindFace's role has no rights on ffkeeper's schema).
  */
 import type pg from 'pg';
 import { replicaId, replicaPath, LINK_ID_RANGE, type SyncLink } from '../../../shared/sync/link.js';
@@ -19,7 +20,7 @@ CREATE TABLE IF NOT EXISTS ffkeeper_sync.replicas (
   position bigint NOT NULL DEFAULT 0, replaced boolean NOT NULL DEFAULT false, master_reachable boolean NOT NULL DEFAULT true);
 CREATE TABLE IF NOT EXISTS ffkeeper_sync.local_deletes (
   link_id text NOT NULL, master_id bigint NOT NULL, deleted_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (link_id, master_id));
-CREATE OR REPLACE FUNCTION ffkeeper_sync.guard() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION ffkeeper_sync.guard() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r ffkeeper_sync.replicas;
   row_data jsonb := to_jsonb(COALESCE(NEW, OLD));
@@ -31,7 +32,7 @@ BEGIN
       WHERE list_id IN ((to_jsonb(OLD) ->> 'watchlist_id')::int, (to_jsonb(NEW) ->> 'watchlist_id')::int) LIMIT 1;
   ELSE
     dossier := (row_data ->> TG_ARGV[0])::bigint;
-    SELECT rp.* INTO r FROM ffkeeper_sync.replicas rp JOIN ffsecurity_dossier_watch_lists m ON m.watchlist_id = rp.list_id
+    SELECT rp.* INTO r FROM ffkeeper_sync.replicas rp JOIN public.ffsecurity_dossier_watch_lists m ON m.watchlist_id = rp.list_id
       WHERE m.dossier_id IN (dossier, (to_jsonb(OLD) ->> TG_ARGV[0])::bigint) LIMIT 1;
   END IF;
   IF r.link_id IS NULL THEN RETURN COALESCE(NEW, OLD); END IF;

@@ -5,7 +5,9 @@
  * columns, rows and server settings stay as they are, and no restart is needed (logical decoding would
  * need `wal_level = logical`). A change row becomes visible when its transaction commits, however long
  * that took, and is deleted once its dossier's state was published: nothing depends on commit order or
- * on a cursor that a long transaction could commit behind.
+ * on a cursor that a long transaction could commit behind. The trigger function is SECURITY DEFINER
+ * (owned by the agent's database user): FindFace writes as its own role, which has no rights on
+ * ffkeeper's schema, and referential cascades run as the tables' owner.
  */
 import type pg from 'pg';
 import type { DossierMessage } from '../../domain/sync/messages.js';
@@ -17,7 +19,7 @@ CREATE SCHEMA IF NOT EXISTS ffkeeper_sync;
 CREATE TABLE IF NOT EXISTS ffkeeper_sync.changes (id bigserial PRIMARY KEY, dossier_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
 CREATE TABLE IF NOT EXISTS ffkeeper_sync.seeded (list_id integer PRIMARY KEY, seeded_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS ffkeeper_sync.published (list_id integer NOT NULL, dossier_id bigint NOT NULL, PRIMARY KEY (list_id, dossier_id));
-CREATE OR REPLACE FUNCTION ffkeeper_sync.capture() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION ffkeeper_sync.capture() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     INSERT INTO ffkeeper_sync.changes (dossier_id) VALUES ((to_jsonb(OLD) ->> TG_ARGV[0])::bigint);

@@ -19,13 +19,19 @@ export interface CheckDeps {
 
 type Kind = 'postgres' | 'tarantool' | 'uploads';
 
-async function ask(deps: CheckDeps, site: string, kind: Kind, request: InspectRequest): Promise<ItemDigest[]> {
-  const holders = deps.agentsOf(site).filter((a) => a.description.components.some((c) => c.kind === kind));
-  if (holders.length === 0) throw new UnavailableError(`site '${site}' has no agent holding ${kind} (sync check needs one)`);
-  const offline = holders.filter((a) => a.status !== 'online');
+/** The agents of `site` holding `kind`, all online; otherwise an UnavailableError naming what is missing. */
+function holders(deps: CheckDeps, site: string, kind: Kind): AgentEntry[] {
+  const found = deps.agentsOf(site).filter((a) => a.description.components.some((c) => c.kind === kind));
+  if (found.length === 0) throw new UnavailableError(`site '${site}' has no agent holding ${kind} (sync check needs one)`);
+  const offline = found.filter((a) => a.status !== 'online');
   if (offline.length > 0) throw new UnavailableError(`sync check needs agent ${site}/${offline[0]?.description.host} (${kind}), which is offline`);
+  return found;
+}
+
+async function ask(deps: CheckDeps, site: string, kind: Kind, request: InspectRequest): Promise<ItemDigest[]> {
+  const found = holders(deps, site, kind);
   const results = await Promise.all(
-    holders.map((a) => deps.agents.inspectSync(a.description.grpcAddress, request, { timeoutMs: deps.timeoutMs, operation: `sync check (${request.what}) on ${site}/${a.description.host}` })),
+    found.map((a) => deps.agents.inspectSync(a.description.grpcAddress, request, { timeoutMs: deps.timeoutMs, operation: `sync check (${request.what}) on ${site}/${a.description.host}` })),
   );
   return results.flatMap((r) => r.items);
 }
@@ -57,6 +63,7 @@ function ownerIndex(rows: ItemDigest[]): Map<string, number> {
 export async function checkLink(deps: CheckDeps, link: SyncLink, options: { repair: boolean; now?: () => Date }): Promise<SyncCheckReport> {
   const started = Date.now();
   const replica = { number: link.number, masterSite: link.from.site };
+  for (const site of [link.from.site, link.to.site]) for (const kind of ['postgres', 'tarantool', 'uploads'] as const) holders(deps, site, kind);
   const [masterRows, slaveRows] = await Promise.all([
     ask(deps, link.from.site, 'postgres', { what: 'rows', list: link.from.list }),
     ask(deps, link.to.site, 'postgres', { what: 'rows', list: link.to.list, replica }),

@@ -6,6 +6,7 @@
  */
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
+import { FfkError } from '../shared/errors.js';
 import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
 import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
 import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
@@ -68,7 +69,7 @@ async function startFleet(nc: NatsConnection, inventory: FleetInventory, log: Lo
  * Sync links: models are read from each site's newest sealed snapshot (agents do not report live
  * models); snapshots wait for the site's lease like any other (a link holds none).
  */
-async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient; timeoutMs: number }): Promise<SyncService> {
+async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient; timeoutMs: number; jobs: JobRunner }): Promise<SyncService> {
   const [links, statuses, checks] = await Promise.all([KvSyncLinkStore.open(nc), KvSyncStatusStore.open(nc), KvSyncCheckStore.open(nc)]);
   const checkDeps = { agents: deps.agents, agentsOf: (site: string) => deps.inventory.list(site), timeoutMs: deps.timeoutMs };
   return new SyncService({
@@ -76,10 +77,24 @@ async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; 
     statuses,
     checks,
     compare: (link, repair) => checkLink(checkDeps, link, { repair }),
+    inJob: (site, work) => syncCheckJob(deps.jobs, site, work),
     knownSites: () => deps.inventory.sites().map((s) => s.site),
     modelsOf: async (site) => (await deps.catalog.list(site))[0]?.models,
     takeSnapshot: async (site, reason) => (await deps.snapshots.take(site, reason)).cutId,
   });
+}
+
+/** A sync comparison as a `sync-check` job of the slave site: its steps and outcome reach the events stream. */
+async function syncCheckJob<T>(jobs: JobRunner, site: string, work: (step: (name: string, message: string) => void) => Promise<T>): Promise<T> {
+  let result: { value: T } | undefined;
+  const job = await jobs.start('sync-check', site, async (ctx) => {
+    result = { value: await work((name, message) => ctx.step(name, message)) };
+  });
+  const record = await job.done;
+  if (record.phase !== 'Completed' || !result) {
+    throw new FfkError(record.error?.code ?? 'INTERNAL', `${record.error?.message ?? record.phase} (job ${record.id})`);
+  }
+  return result.value;
 }
 
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
@@ -122,7 +137,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
-    const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs });
+    const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs });
     registerSyncMetrics(metrics.registry, () => sync.list());
     const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));

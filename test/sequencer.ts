@@ -8,12 +8,14 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const SLOW_FIRST = [
   'test/e2e/demo.test.ts',
+  'test/sync/sync-faults.test.ts',
   'test/e2e/cli-snapshot.test.ts',
   'test/e2e/cut-restore.test.ts',
   'test/e2e/schedule-retention.test.ts',
   'bench/freeze-window.test.ts',
   'bench/throughput.test.ts',
   'test/e2e/cut-faults.test.ts',
+  'test/sync/sync-e2e.test.ts',
   'test/e2e/verify.test.ts',
   'test/devsite/acceptance.test.ts',
   'test/drivers/postgres-faults.test.ts',

@@ -16,7 +16,8 @@ export function registerSyncMetrics(registry: Registry, views: () => Promise<Syn
     if (!cached || now - cached.at > SHARED_READ_MS) cached = { at: now, read: views().catch(() => []) };
     return cached.read;
   };
-  const gauge = (name: string, help: string, value: (v: SyncLinkView) => number): void => {
+  /** `value` undefined: no series for that link (e.g. never compared). */
+  const gauge = (name: string, help: string, value: (v: SyncLinkView) => number | undefined): void => {
     new Gauge({
       name,
       help,
@@ -25,7 +26,10 @@ export function registerSyncMetrics(registry: Registry, views: () => Promise<Syn
       async collect() {
         const all = await read();
         this.reset();
-        for (const v of all) this.set({ link: v.id }, value(v));
+        for (const v of all) {
+          const x = value(v);
+          if (x !== undefined) this.set({ link: v.id }, x);
+        }
       },
     });
   };
@@ -33,5 +37,7 @@ export function registerSyncMetrics(registry: Registry, views: () => Promise<Syn
   gauge('ffkeeper_sync_pending', 'Changes of the link not yet applied on the slave (the most any apply part has).', (v) => v.pending);
   gauge('ffkeeper_sync_applied_total', "Rows the link's apply parts applied since they started.", (v) => v.appliedTotal);
   gauge('ffkeeper_sync_errors', "Errors the link's parts counted since they started.", (v) => v.errors);
+  gauge('ffkeeper_sync_last_check_timestamp_seconds', 'When the link was last compared in full (sync check or the nightly run).', (v) => (v.lastCheck ? Date.parse(v.lastCheck.checkedAt) / 1000 : undefined));
+  gauge('ffkeeper_sync_last_check_differences', 'Differences the last full comparison of the link found.', (v) => v.lastCheck?.differences.length);
   gauge('ffkeeper_sync_up', '1 when the link is running, 0 otherwise (starting, paused, resyncing, error).', (v) => (v.state === 'running' ? 1 : 0));
 }

@@ -157,6 +157,9 @@ describe('watch-list sync between two dev sites', () => {
     expect(check.differences).toEqual([]);
     expect(check.dossiers).toBe((await listContent(master, 1)).dossiers.size);
     expect(check.files).toBe(check.records * 3);
+    // Each comparison is a job of the slave site: its steps are in the events stream (the audit trail).
+    const jobs = await fleet.json<{ kind: string; phase: string }[]>('jobs', 'list', '--site', SLAVE);
+    expect(jobs.some((j) => j.kind === 'sync-check' && j.phase === 'Completed')).toBe(true);
 
     // Drift made behind ffkeeper's back on the slave (a renamed dossier, a lost file) is found and repaired.
     const [victim] = [...(await listContent(master, 1)).faces.entries()];

@@ -39,6 +39,11 @@ export interface SyncServiceDeps {
   /** The full comparison of a link's two ends (controller/domain/sync/check.ts), with repair when asked. */
   compare: (link: SyncLink, repair: boolean) => Promise<SyncCheckReport>;
   checks: SyncCheckStore;
+  /**
+   * Runs a comparison as a job of the slave site (its steps and outcome go to the events stream, the
+   * audit trail); default: runs it directly.
+   */
+  inJob?: <T>(site: string, work: (step: (name: string, message: string) => void) => Promise<T>) => Promise<T>;
   now?: () => Date;
 }
 
@@ -117,7 +122,13 @@ export class SyncService {
   /** Compares the link's two ends (every difference), stores the report as its last check; `repair` republishes differing dossiers. */
   async check(id: string, repair: boolean): Promise<SyncCheckReport> {
     const link = await this.find(id);
-    const report = await this.deps.compare(link, repair);
+    const inJob = this.deps.inJob ?? ((_site, work) => work(() => undefined));
+    const report = await inJob(link.to.site, async (step) => {
+      step('compare', `comparing ${formatEnd(link.from)} with ${formatEnd(link.to)} (link ${link.id})${repair ? ', repairing' : ''}`);
+      const r = await this.deps.compare(link, repair);
+      step('done', `${r.differences.length} differences in ${r.dossiers} dossiers, ${r.records} records, ${r.files} files${r.requeued ? `; ${r.requeued} dossiers republished` : ''}`);
+      return r;
+    });
     await this.deps.checks.put(report);
     return report;
   }

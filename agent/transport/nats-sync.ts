@@ -14,6 +14,8 @@ import { kvValues, openSyncLinksBucket, openSyncStatusBucket } from '../../share
 import type { StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
 
 const RETRY_MS = 2000;
+/** Messages handled together at most (one transaction on the slave's database, one request per shard). */
+const DEFAULT_BATCH = 500;
 
 function isNotFound(err: unknown): boolean {
   const m = err instanceof Error ? err.message : String(err);
@@ -73,7 +75,7 @@ export class JetStreamSyncBus implements SyncBus {
     }
   }
 
-  follow(masterSite: string, filter: string, after: number, handler: (m: StreamMessage) => Promise<void>): Subscription {
+  follow(masterSite: string, filter: string, after: number, handler: (batch: StreamMessage[]) => Promise<void>, maxBatch = DEFAULT_BATCH): Subscription {
     let stopped = false;
     let close: (() => Promise<void>) | undefined;
     let last = after;
@@ -85,14 +87,17 @@ export class JetStreamSyncBus implements SyncBus {
             filter_subjects: filter,
             ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
           });
-          const messages = await consumer.consume({ max_messages: 256 });
+          const messages = await consumer.consume({ max_messages: Math.max(256, maxBatch) });
           close = async () => void (await messages.close());
+          let batch: StreamMessage[] = [];
           for await (const m of messages) {
             if (stopped) break;
-            const msg: StreamMessage = { seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending };
+            batch.push({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending });
+            // More is already here (buffered) or waiting in the stream: take it into the same batch.
+            if ((m.info.pending > 0 || messages.getPending() > 0) && batch.length < maxBatch) continue;
             for (;;) {
               try {
-                await handler(msg);
+                await handler(batch);
                 break;
               } catch {
                 if (stopped) return;
@@ -100,6 +105,7 @@ export class JetStreamSyncBus implements SyncBus {
               }
             }
             last = m.seq;
+            batch = [];
           }
         } catch (err) {
           if (stopped) return;

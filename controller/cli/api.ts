@@ -149,7 +149,8 @@ export class GrpcControllerApi implements ControllerApi {
     address: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = new ControllerClient(address, credentials.createInsecure());
+    // A sync check lists every difference: answers may exceed gRPC's 4 MB default.
+    this.client = new ControllerClient(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
     this.peer = `controller ${address}`;
   }
 

@@ -38,6 +38,9 @@ import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } fro
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
 
+/** Largest agent answer accepted (gRPC's default is 4 MB). */
+const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
+
 export class GrpcAgentClient implements AgentClient {
   private readonly clients = new Map<string, PbClient>();
 
@@ -166,7 +169,8 @@ export class GrpcAgentClient implements AgentClient {
   private client(address: string): PbClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new PbAgentClient(address, credentials.createInsecure());
+      // Answers can be large (a sync check's digests of a whole watch list): above gRPC's 4 MB default.
+      c = new PbAgentClient(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
       this.clients.set(address, c);
     }
     return c;

@@ -15,7 +15,7 @@ export function syncResources(config: AgentConfig): SyncResources & InspectDeps 
   const shards = config.components.flatMap((c) => (c.kind === 'tarantool' ? [c] : []));
   const uploads = config.components.find((c) => c.kind === 'uploads');
   const dir = path.join(config.cacheDir, 'sync');
-  const out: SyncResources & InspectDeps = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files')) };
+  const out: SyncResources & InspectDeps = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files'), { durable: false }) };
   if (pg) {
     const endpoint = { host: pg.host, port: pg.port, user: pg.user, ...(pg.password === undefined ? {} : { password: pg.password }) };
     out.changeSource = (onNotify) => new PgChangeSource(endpoint, pg.database, onNotify);

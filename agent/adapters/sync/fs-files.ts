@@ -1,7 +1,7 @@
 /**
  * `FsFilesAccess`: upload files for sync, by root name (`uploads` = FindFace's
  * /var/lib/findface-security/uploads, `ffupload` = /var/lib/ffupload/). Paths are checked to stay
- * inside their root; writes go to a temp file in the target directory, fsync'ed, then renamed.
+ * inside their root; writes go to a temp file in the target directory, then renamed.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
@@ -58,8 +58,9 @@ export class FsFilesAccess implements FilesAccess {
     const tmp = `${target}.ffk-tmp-${randomBytes(4).toString('hex')}`;
     const fh = await open(tmp, 'w');
     try {
+      // No fsync per file: a file lost to a crash after its position was saved hashes differently, and the
+      // link's comparison (nightly, or sync check --repair) brings it back.
       await fh.writeFile(data);
-      await fh.sync();
     } finally {
       await fh.close();
     }

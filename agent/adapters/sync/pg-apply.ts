@@ -60,8 +60,9 @@ END
 $do$;
 `;
 
-const UPSERT_DOSSIER = `
-INSERT INTO ffsecurity_dossier (id, name, comment, active, created_date, modified_date) VALUES ($1, $2, $3, $4, $5::timestamptz, $6::timestamptz)
+const UPSERT_DOSSIERS = `
+INSERT INTO ffsecurity_dossier (id, name, comment, active, created_date, modified_date)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[], $6::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, comment = EXCLUDED.comment, active = EXCLUDED.active,
   created_date = EXCLUDED.created_date, modified_date = EXCLUDED.modified_date`;
 
@@ -70,6 +71,32 @@ INSERT INTO ffsecurity_dossierface (id, dossier_id, source_photo, thumbnail, nor
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::timestamptz[])
 ON CONFLICT (id) DO UPDATE SET dossier_id = EXCLUDED.dossier_id, source_photo = EXCLUDED.source_photo, thumbnail = EXCLUDED.thumbnail,
   normalized = EXCLUDED.normalized, record_id = EXCLUDED.record_id, model = EXCLUDED.model, created_date = EXCLUDED.created_date`;
+
+/** Writes the dossiers' states (set-based: a handful of statements for the whole batch). */
+async function writeDossiers(c: pg.Client, link: SyncLink, messages: readonly DossierMessage[]): Promise<void> {
+  const id = (masterId: number): number => replicaId(link.number, masterId);
+  const gone = messages.filter((m) => m.state === null).map((m) => id(m.dossierId));
+  const present = messages.flatMap((m) => (m.state ? [{ id: id(m.dossierId), ...m.state }] : []));
+  if (gone.length > 0) await c.query('DELETE FROM ffsecurity_dossier WHERE id = ANY($1::bigint[])', [gone]);
+  if (present.length === 0) return;
+  const ids = present.map((d) => d.id);
+  await c.query(UPSERT_DOSSIERS, [ids, present.map((d) => d.dossier.name), present.map((d) => d.dossier.comment), present.map((d) => d.dossier.active), present.map((d) => d.dossier.createdDate), present.map((d) => d.dossier.modifiedDate)]);
+  await c.query('INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) SELECT unnest($1::bigint[]), $2 ON CONFLICT DO NOTHING', [ids, link.to.list]);
+  const faces = present.flatMap((d) => d.faces.map((f) => ({ ...f, dossier: d.id })));
+  await c.query('DELETE FROM ffsecurity_dossierface WHERE dossier_id = ANY($1::bigint[]) AND NOT (id = ANY($2::bigint[]))', [ids, faces.map((f) => id(f.id))]);
+  if (faces.length === 0) return;
+  const site = link.from.site;
+  await c.query(UPSERT_FACES, [
+    faces.map((f) => id(f.id)),
+    faces.map((f) => f.dossier),
+    faces.map((f) => replicaPath(site, f.sourcePhoto)),
+    faces.map((f) => replicaPath(site, f.thumbnail)),
+    faces.map((f) => replicaPath(site, f.normalized)),
+    faces.map((f) => id(f.recordId)),
+    faces.map((f) => f.model),
+    faces.map((f) => f.createdDate),
+  ]);
+}
 
 export class PgRowsTarget implements RowsTarget {
   private client: pg.Client | undefined;
@@ -139,35 +166,20 @@ export class PgRowsTarget implements RowsTarget {
   }
 
   async apply(link: SyncLink, seq: number, m: DossierMessage, force = false): Promise<void> {
+    await this.applyAll(link, seq, [m], force);
+  }
+
+  async applyBatch(link: SyncLink, seq: number, messages: readonly DossierMessage[]): Promise<void> {
+    await this.applyAll(link, seq, messages, false);
+  }
+
+  private async applyAll(link: SyncLink, seq: number, messages: readonly DossierMessage[], force: boolean): Promise<void> {
     await this.tx(async (c) => {
       const { rows } = await c.query<{ p: string }>('SELECT position AS p FROM ffkeeper_sync.replicas WHERE link_id = $1 FOR UPDATE', [link.id]);
       const position = Number(rows[0]?.p ?? 0);
       if (position >= seq && !force) return; // applied already
-      const id = replicaId(link.number, m.dossierId);
-      if (m.state === null) {
-        await c.query('DELETE FROM ffsecurity_dossier WHERE id = $1', [id]);
-      } else {
-        const d = m.state.dossier;
-        await c.query(UPSERT_DOSSIER, [id, d.name, d.comment, d.active, d.createdDate, d.modifiedDate]);
-        await c.query('INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [id, link.to.list]);
-        const faces = m.state.faces;
-        const faceIds = faces.map((f) => replicaId(link.number, f.id));
-        await c.query('DELETE FROM ffsecurity_dossierface WHERE dossier_id = $1 AND NOT (id = ANY($2::bigint[]))', [id, faceIds]);
-        if (faces.length > 0) {
-          const site = link.from.site;
-          await c.query(UPSERT_FACES, [
-            faceIds,
-            faces.map(() => id),
-            faces.map((f) => replicaPath(site, f.sourcePhoto)),
-            faces.map((f) => replicaPath(site, f.thumbnail)),
-            faces.map((f) => replicaPath(site, f.normalized)),
-            faces.map((f) => replicaId(link.number, f.recordId)),
-            faces.map((f) => f.model),
-            faces.map((f) => f.createdDate),
-          ]);
-        }
-      }
-      await c.query('DELETE FROM ffkeeper_sync.local_deletes WHERE link_id = $1 AND master_id = $2', [link.id, m.dossierId]);
+      await writeDossiers(c, link, messages);
+      await c.query('DELETE FROM ffkeeper_sync.local_deletes WHERE link_id = $1 AND master_id = ANY($2::bigint[])', [link.id, messages.map((m) => m.dossierId)]);
       await c.query('UPDATE ffkeeper_sync.replicas SET position = $2 WHERE link_id = $1', [link.id, Math.max(seq, position)]);
     });
   }

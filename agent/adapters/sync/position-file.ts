@@ -4,7 +4,11 @@ import path from 'node:path';
 import type { PositionStore } from '../../domain/sync/ports.js';
 
 export class FilePositionStore implements PositionStore {
-  constructor(private readonly dir: string) {}
+  /** `durable: false` skips the fsync (for memory whose loss costs only a repeated step). */
+  constructor(
+    private readonly dir: string,
+    private readonly options: { durable: boolean } = { durable: true },
+  ) {}
 
   private file(key: string): string {
     return path.join(this.dir, `${key.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
@@ -29,7 +33,7 @@ export class FilePositionStore implements PositionStore {
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(JSON.stringify({ position, extra }));
-      await fh.sync();
+      if (this.options.durable) await fh.sync();
     } finally {
       await fh.close();
     }

@@ -13,6 +13,9 @@ import { Reply, ShardConnection, type ShardEndpoint } from '../tarantool/connect
 
 export const FACE_GALLERY = 'ffsec_face_objects';
 
+/** A batch of hundreds of dossiers' records takes longer than a single request's default. */
+const LONG_REQUEST_MS = 120_000;
+
 const LUA_READ = String.raw`
 local name, ids = ...
 local json, digest = require('json'), require('digest')
@@ -30,38 +33,44 @@ return out
 `;
 
 const LUA_APPLY = String.raw`
-local link, dossier, name, recs = ...
+local link, name, dossiers = ...
 local json, digest = require('json'), require('digest')
 local ap = box.schema.space.create('ffk_sync_applied', {if_not_exists = true,
   format = {{name = 'link', type = 'string'}, {name = 'dossier', type = 'unsigned'}, {name = 'ids', type = 'array'}}})
 ap:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}, {2, 'unsigned'}}})
 local sp = box.space[name]
 local g = box.space.ffk_galleries and box.space.ffk_galleries:get(name)
-if #recs > 0 and (sp == nil or g == nil) then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
-local tuples, keep, ids = {}, {}, {}
-for i, r in ipairs(recs) do
-  if g[2] ~= r.model then
-    error(string.format("gallery '%s' on this shard holds vectors of model '%s'; the master's record %s is of model '%s'", name, g[2], tostring(r.id), r.model), 0)
+local plan = {}
+for k, d in ipairs(dossiers) do
+  local tuples, keep, ids = {}, {}, {}
+  for i, r in ipairs(d.recs) do
+    if sp == nil or g == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+    if g[2] ~= r.model then
+      error(string.format("gallery '%s' on this shard holds vectors of model '%s'; the master's record %s is of model '%s'", name, g[2], tostring(r.id), r.model), 0)
+    end
+    local feat = digest.base64_decode(r.feat)
+    if #feat ~= g[3] * 4 then
+      error(string.format("gallery '%s' (model '%s') expects %d-byte vectors, record %s has %d", name, g[2], g[3] * 4, tostring(r.id), #feat), 0)
+    end
+    local meta = json.decode(r.meta)
+    if type(meta) ~= 'table' or next(meta) == nil then meta = setmetatable(type(meta) == 'table' and meta or {}, {__serialize = 'map'}) end
+    tuples[i] = {r.id, feat, r.norm, meta}
+    keep[r.id] = true
+    ids[i] = r.id
   end
-  local feat = digest.base64_decode(r.feat)
-  if #feat ~= g[3] * 4 then
-    error(string.format("gallery '%s' (model '%s') expects %d-byte vectors, record %s has %d", name, g[2], g[3] * 4, tostring(r.id), #feat), 0)
-  end
-  local meta = json.decode(r.meta)
-  if type(meta) ~= 'table' or next(meta) == nil then meta = setmetatable(type(meta) == 'table' and meta or {}, {__serialize = 'map'}) end
-  tuples[i] = {r.id, feat, r.norm, meta}
-  keep[r.id] = true
-  ids[i] = r.id
+  plan[k] = {dossier = d.dossier, tuples = tuples, keep = keep, ids = ids}
 end
 box.atomic(function()
-  local old = ap:get{link, dossier}
-  if old ~= nil and sp ~= nil then
-    for _, id in ipairs(old[3]) do if not keep[id] then sp:delete(id) end end
+  for _, p in ipairs(plan) do
+    local old = ap:get{link, p.dossier}
+    if old ~= nil and sp ~= nil then
+      for _, id in ipairs(old[3]) do if not p.keep[id] then sp:delete(id) end end
+    end
+    for _, t in ipairs(p.tuples) do sp:replace(t) end
+    if #p.ids == 0 then ap:delete{link, p.dossier} else ap:replace{link, p.dossier, p.ids} end
   end
-  for _, t in ipairs(tuples) do sp:replace(t) end
-  if #ids == 0 then ap:delete{link, dossier} else ap:replace{link, dossier, ids} end
 end)
-return #ids
+return #plan
 `;
 
 export class IprotoRecordsAccess implements RecordsAccess {
@@ -93,18 +102,13 @@ export class IprotoRecordsAccess implements RecordsAccess {
     return out;
   }
 
-  async apply(linkId: string, dossierId: number, records: readonly RecordEntry[]): Promise<void> {
+  async apply(linkId: string, dossiers: readonly { dossierId: number; records: readonly RecordEntry[] }[]): Promise<void> {
     const n = this.shards.length;
-    const byShard: RecordEntry[][] = this.shards.map(() => []);
-    for (const rec of records) byShard[rec.id % n]?.push(rec);
+    const wire = (x: RecordEntry) => ({ id: x.id, feat: x.feat, norm: x.norm, meta: JSON.stringify(x.meta), model: x.model });
+    // Every shard hears of every dossier: one that held a record of it before drops it.
     await Promise.all(
       this.shards.map((shard, i) =>
-        shard.eval(LUA_APPLY, [
-          linkId,
-          dossierId,
-          FACE_GALLERY,
-          (byShard[i] ?? []).map((x) => ({ id: x.id, feat: x.feat, norm: x.norm, meta: JSON.stringify(x.meta), model: x.model })),
-        ]),
+        shard.eval(LUA_APPLY, [linkId, FACE_GALLERY, dossiers.map((d) => ({ dossier: d.dossierId, recs: d.records.filter((r) => r.id % n === i).map(wire) }))], { timeoutMs: LONG_REQUEST_MS }),
       ),
     );
   }

@@ -10,14 +10,24 @@ import { InternalError, ValidationError } from '../../../shared/errors.js';
 import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
-import { decodeMessage, type RecordEntry, type SyncMessage } from './messages.js';
+import { decodeMessage, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
+import { latestDossiers, mapLimit } from './publishers.js';
 import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 
-function expect<K extends SyncMessage['kind']>(m: StreamMessage, kind: K): Extract<SyncMessage, { kind: K }> {
-  const msg = decodeMessage(m.data, m.subject);
-  if (msg.kind !== kind) throw new InternalError(`expected a ${kind} message on '${m.subject}', got ${msg.kind}`);
-  return msg as Extract<SyncMessage, { kind: K }>;
+/** Dossiers handled at once by the files part (each one's files in order). */
+const DOSSIER_CONCURRENCY = 8;
+
+/** The batch's messages of `kind`, the last of each dossier only (an earlier one is superseded). */
+function latest<K extends 'records' | 'files'>(batch: readonly StreamMessage[], kind: K): Extract<SyncMessage, { kind: K }>[] {
+  const out = new Map<number, Extract<SyncMessage, { kind: K }>>();
+  for (const m of batch) {
+    const msg = decodeMessage(m.data, m.subject);
+    if (msg.kind !== kind) throw new InternalError(`expected a ${kind} message on '${m.subject}', got ${msg.kind}`);
+    out.delete(msg.dossierId);
+    out.set(msg.dossierId, msg as Extract<SyncMessage, { kind: K }>);
+  }
+  return [...out.values()];
 }
 
 export function applyRowsSpec(ctx: PartContext, link: SyncLink, target: RowsTarget): FollowSpec {
@@ -33,10 +43,10 @@ export function applyRowsSpec(ctx: PartContext, link: SyncLink, target: RowsTarg
         ctx.logger.info({ link: link.id, removed: n }, 'sync: the first sync replaced the slave list (its own dossiers left the list; they stay on the site)');
       }
     },
-    async handle(m) {
-      const d = expect(m, 'dossier');
-      await target.apply(link, m.seq, d);
-      return d.capturedAt;
+    async handle(batch) {
+      const dossiers = latestDossiers(batch);
+      await target.applyBatch(link, batch.at(-1)?.seq ?? 0, dossiers);
+      return dossiers.at(-1)?.capturedAt;
     },
   };
 }
@@ -105,10 +115,10 @@ export function applyRecordsSpec(ctx: PartContext, link: SyncLink, records: Reco
     filter: syncKindFilter(link.from.site, link.from.list, 'records'),
     position: async () => (await positions.get(key)).position,
     save: (p) => positions.set(key, p),
-    async handle(m) {
-      const msg = expect(m, 'records');
-      await records.apply(link.id, replicaId(link.number, msg.dossierId), msg.records.map((r) => replicaRecord(link, r)));
-      return msg.capturedAt;
+    async handle(batch) {
+      const msgs = latest(batch, 'records');
+      await records.apply(link.id, msgs.map((msg) => ({ dossierId: replicaId(link.number, msg.dossierId), records: msg.records.map((r) => replicaRecord(link, r)) })));
+      return msgs.at(-1)?.capturedAt;
     },
   };
 }
@@ -122,28 +132,34 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
     filter: syncKindFilter(site, link.from.list, 'files'),
     position: async () => (await positions.get(key)).position,
     save: (p) => positions.set(key, p),
-    async handle(m) {
-      const msg = expect(m, 'files');
-      const dossierKey = `${link.id}.${msg.dossierId}`;
-      const now = new Set<string>();
-      for (const f of msg.files) {
-        const rel = replicaPath(site, f.rel);
-        now.add(`${f.root}:${rel}`);
-        if ((await files.hash(f.root, rel)) === f.sha256) continue;
-        const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
-        if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${msg.dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
-        const sha = createHash('sha256').update(data).digest('hex');
-        if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
-        await files.write(f.root, rel, data);
-      }
-      const before = (await applied.get(dossierKey)).extra.files;
-      for (const k of Array.isArray(before) ? (before as string[]) : []) {
-        if (now.has(k)) continue;
-        const colon = k.indexOf(':');
-        await files.remove(k.slice(0, colon) as 'uploads' | 'ffupload', k.slice(colon + 1));
-      }
-      await applied.set(dossierKey, m.seq, { files: [...now] });
-      return msg.capturedAt;
+    async handle(batch) {
+      const msgs = latest(batch, 'files');
+      await mapLimit(msgs, DOSSIER_CONCURRENCY, (msg) => applyDossierFiles(ctx, link, files, applied, msg));
+      return msgs.at(-1)?.capturedAt;
     },
   };
+}
+
+/** Makes the slave hold exactly the dossier's files at their replica paths; remembers them for the next change. */
+async function applyDossierFiles(ctx: PartContext, link: SyncLink, files: FilesAccess, applied: PositionStore, msg: FilesMessage): Promise<void> {
+  const site = link.from.site;
+  const dossierKey = `${link.id}.${msg.dossierId}`;
+  const now = new Set<string>();
+  for (const f of msg.files) {
+    const rel = replicaPath(site, f.rel);
+    now.add(`${f.root}:${rel}`);
+    if ((await files.hash(f.root, rel)) === f.sha256) continue;
+    const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
+    if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${msg.dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
+    const sha = createHash('sha256').update(data).digest('hex');
+    if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
+    await files.write(f.root, rel, data);
+  }
+  const before = (await applied.get(dossierKey)).extra.files;
+  for (const k of Array.isArray(before) ? (before as string[]) : []) {
+    if (now.has(k)) continue;
+    const colon = k.indexOf(':');
+    await files.remove(k.slice(0, colon) as 'uploads' | 'ffupload', k.slice(colon + 1));
+  }
+  await applied.set(dossierKey, 0, { files: [...now] });
 }

@@ -18,8 +18,8 @@ export interface FollowSpec {
   save?: (position: number) => Promise<void>;
   /** Prepares before following (e.g. installs the guard, replaces the list's content). */
   before?: () => Promise<void>;
-  /** Handles one message; returns the master's capture time of the change. */
-  handle(m: StreamMessage): Promise<string | undefined>;
+  /** Handles a batch of messages (in stream order); returns the master's capture time of the last change. */
+  handle(batch: StreamMessage[]): Promise<string | undefined>;
   /** Runs when the part stops. */
   after?: () => Promise<void>;
 }
@@ -60,7 +60,7 @@ export class FollowPart implements SyncPart {
         }
         this.status.update({ position });
         if (this.stopped) return;
-        this.sub = this.ctx.bus.follow(this.spec.link.from.site, this.spec.filter, position, (m) => this.onMessage(m));
+        this.sub = this.ctx.bus.follow(this.spec.link.from.site, this.spec.filter, position, (batch) => this.onBatch(batch));
         return;
       } catch (err) {
         this.ctx.logger.warn({ err, link: this.spec.link.id, role: this.spec.role }, 'sync part could not start; retrying');
@@ -70,14 +70,16 @@ export class FollowPart implements SyncPart {
     }
   }
 
-  private async onMessage(m: StreamMessage): Promise<void> {
+  private async onBatch(batch: StreamMessage[]): Promise<void> {
+    const m = batch.at(-1);
+    if (!m) return;
     try {
-      const capturedAt = await this.spec.handle(m);
-      this.status.handled(m.seq, m.pending, capturedAt);
+      const capturedAt = await this.spec.handle(batch);
+      this.status.handled(m.seq, m.pending, capturedAt, batch.length);
       if (this.status.current.state === 'resyncing' && m.pending === 0) this.status.update({ state: 'running' });
       await this.maybeSave(m.seq, m.pending === 0);
     } catch (err) {
-      this.ctx.logger.warn({ err, link: this.spec.link.id, role: this.spec.role, seq: m.seq }, 'sync message failed; retrying it');
+      this.ctx.logger.warn({ err, link: this.spec.link.id, role: this.spec.role, seq: batch[0]?.seq, count: batch.length }, 'sync messages failed; retrying them');
       this.status.failed(err);
       throw err;
     }

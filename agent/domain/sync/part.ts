@@ -60,11 +60,11 @@ export class PartStatus {
     if (Date.now() - this.lastPut >= SYNC_STATUS_INTERVAL_MS / 4) void this.flush();
   }
 
-  handled(position: number, pending: number, capturedAt: string | undefined): void {
+  handled(position: number, pending: number, capturedAt: string | undefined, count = 1): void {
     this.update({
       position,
       pending,
-      handled: this.status.handled + 1,
+      handled: this.status.handled + count,
       lastHandledAt: this.now().toISOString(),
       ...(capturedAt ? { lastCapturedAt: capturedAt } : {}),
       ...(this.status.state === 'error' ? { state: 'running' as const } : {}),

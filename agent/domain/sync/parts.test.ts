@@ -33,15 +33,17 @@ class FakeBus {
   statusesOf = () => Promise.resolve([]);
   statuses_ = () => Promise.resolve([]);
   watchLinks = () => ({ stop: () => Promise.resolve() });
-  follow = (_site: string, _filter: string, after: number, handler: (m: StreamMessage) => Promise<void>) => {
+  /** Delivers what is there as batches of two. */
+  follow = (_site: string, _filter: string, after: number, handler: (batch: StreamMessage[]) => Promise<void>) => {
     this.followedFrom.push(after);
     let stopped = false;
     const run = async () => {
-      for (const m of this.messages.filter((x) => x.seq > after)) {
+      const all = this.messages.filter((x) => x.seq > after).map((m) => ({ ...m, pending: this.messages.at(-1)!.seq - m.seq }));
+      for (let i = 0; i < all.length; i += 2) {
         for (;;) {
           if (stopped) return;
           try {
-            await handler({ ...m, pending: this.messages.at(-1)!.seq - m.seq });
+            await handler(all.slice(i, i + 2));
             break;
           } catch {
             await new Promise((r) => setTimeout(r, 5));
@@ -66,7 +68,7 @@ describe('follow part', () => {
     const part = new FollowPart({ bus: bus(fake), site: 's', host: 'db', logger }, {
       link: LINK, role: 'apply-rows', filter: 'x',
       position: () => Promise.resolve(50),
-      handle: (m) => { handled.push(m.seq); return Promise.resolve(undefined); },
+      handle: (batch) => { handled.push(...batch.map((m) => m.seq)); return Promise.resolve(undefined); },
     });
     await vi.waitFor(() => expect(handled).toEqual([1, 2, 3]), { timeout: 10_000 });
     await part.stop();

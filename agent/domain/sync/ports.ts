@@ -26,10 +26,11 @@ export interface SyncBus {
   /** The last message on `subject`, or undefined. */
   last(masterSite: string, subject: string): Promise<Uint8Array | undefined>;
   /**
-   * Delivers the messages on `filter` with a sequence above `after`, in order, one at a time; a handler
-   * that throws is retried (after a pause) with the same message. Resumes after NATS outages.
+   * Delivers the messages on `filter` with a sequence above `after`, in order, in batches of what is
+   * available (at most `maxBatch`); a handler that throws is retried (after a pause) with the same batch.
+   * Resumes after NATS outages from the last batch handled.
    */
-  follow(masterSite: string, filter: string, after: number, handler: (m: StreamMessage) => Promise<void>): Subscription;
+  follow(masterSite: string, filter: string, after: number, handler: (batch: StreamMessage[]) => Promise<void>, maxBatch?: number): Subscription;
   /** The stream's first and last sequence (both 0 when it is empty). */
   bounds(masterSite: string): Promise<{ first: number; last: number }>;
   putStatus(status: SyncPartStatus): Promise<void>;
@@ -77,6 +78,8 @@ export interface RowsTarget {
    * position is skipped (applied already) unless `force` (undoing a local delete with the master's state).
    */
   apply(link: SyncLink, seq: number, message: DossierMessage, force?: boolean): Promise<void>;
+  /** Applies many dossiers' states (the last of each dossier wins) and records `seq`, in one transaction; skipped when `seq` is applied already. */
+  applyBatch(link: SyncLink, seq: number, messages: readonly DossierMessage[]): Promise<void>;
   /** Link ids registered in this database (replica lists). */
   registered(): Promise<string[]>;
   /** Dossiers of the list the link brought, by master id. */
@@ -94,8 +97,8 @@ export interface RowsTarget {
 export interface RecordsAccess {
   /** The records of these ids found on this host's shards (gallery `ffsec_face_objects`). */
   read(ids: readonly number[]): Promise<RecordEntry[]>;
-  /** Makes the shards hold exactly `records` for the dossier (replacing what the link applied before), atomically per shard. */
-  apply(linkId: string, dossierId: number, records: readonly RecordEntry[]): Promise<void>;
+  /** Makes the shards hold exactly each dossier's `records` (replacing what the link applied before), atomically per shard. */
+  apply(linkId: string, dossiers: readonly { dossierId: number; records: readonly RecordEntry[] }[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -38,12 +38,16 @@ export class JetStreamSyncBus implements SyncBus {
     return new JetStreamSyncBus(jetstream(nc), jsm, links, status, logger);
   }
 
+  /**
+   * Creates the master site's stream when missing: last value per subject, and direct get allowed (a
+   * blob is read back as raw bytes, not base64 inside JSON as the stream API answers).
+   */
   async ensureStream(masterSite: string): Promise<void> {
     const name = syncStream(masterSite);
     if (this.ensured.has(name)) return;
-    await this.jsm.streams.info(name).catch(async () => {
-      await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1 });
-    });
+    const info = await this.jsm.streams.info(name).catch(() => undefined);
+    if (!info) await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1, allow_direct: true });
+    else if (!info.config.allow_direct) await this.jsm.streams.update(name, { allow_direct: true });
     this.ensured.add(name);
   }
 
@@ -53,7 +57,8 @@ export class JetStreamSyncBus implements SyncBus {
 
   async last(masterSite: string, subject: string): Promise<Uint8Array | undefined> {
     try {
-      const m = await this.jsm.streams.getMessage(syncStream(masterSite), { last_by_subj: subject });
+      await this.ensureStream(masterSite);
+      const m = await this.jsm.direct.getMessage(syncStream(masterSite), { last_by_subj: subject });
       return m?.data;
     } catch (err) {
       if (isNotFound(err)) return undefined;

@@ -34,7 +34,7 @@ import { ResticSiteRepositories } from './transport/site-repositories.js';
 import { PromControllerMetrics } from './transport/metrics.js';
 import { registerSyncMetrics } from './transport/metrics-sync.js';
 import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transport/nats-sync.js';
-import { checkLink } from './domain/sync/check.js';
+import { checkLink, watchListsOf } from './domain/sync/check.js';
 import { NightlyComparisons } from './domain/sync/nightly.js';
 
 /** How often the controller looks for sync links whose nightly comparison is due. */
@@ -77,6 +77,7 @@ async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; 
     statuses,
     checks,
     compare: (link, repair) => checkLink(checkDeps, link, { repair }),
+    listsOf: (site) => watchListsOf(checkDeps, site),
     inJob: (site, work) => syncCheckJob(deps.jobs, site, work),
     knownSites: () => deps.inventory.sites().map((s) => s.site),
     modelsOf: async (site) => (await deps.catalog.list(site))[0]?.models,

@@ -118,6 +118,7 @@ export function syncLinkToProto(v: SyncLinkView): PbSyncLinkView {
     resyncs: v.resyncs,
     parts: v.parts.map(partToProto),
     ...(v.lastCheck ? { lastCheck: checkToProto(v.lastCheck) } : {}),
+    ...(v.replacedDossiers === undefined ? {} : { replacedDossiers: v.replacedDossiers }),
   };
 }
 
@@ -144,5 +145,6 @@ export function syncLinkFromProto(p: PbSyncLinkView): SyncLinkView {
     resyncs: p.resyncs,
     parts: p.parts.map((x) => partFromProto(x, p.id)),
     ...(p.lastCheck ? { lastCheck: checkFromProto(p.lastCheck) } : {}),
+    ...(p.replacedDossiers === undefined ? {} : { replacedDossiers: p.replacedDossiers }),
   };
 }

@@ -17,7 +17,15 @@ export type InspectRequest =
   | { what: 'rows'; list: number; replica?: ReplicaOf }
   | { what: 'records'; ids: number[]; replica?: ReplicaOf }
   | { what: 'files'; files: { root: 'uploads' | 'ffupload'; rel: string }[]; replica?: ReplicaOf }
-  | { what: 'requeue'; list: number; dossierIds: number[] };
+  | { what: 'requeue'; list: number; dossierIds: number[] }
+  | { what: 'lists' };
+
+/** A watch list as `sync link` checks it. */
+export interface WatchListInfo {
+  id: number;
+  name: string;
+  dossiers: number;
+}
 
 export interface ItemDigest {
   /** `dossier:<id>`, `record:<id>`, `file:<root>:<rel>` (master ids and paths). */
@@ -32,6 +40,8 @@ export interface InspectResult {
   items: ItemDigest[];
   /** requeue: how many dossiers were queued. */
   queued?: number;
+  /** lists: the site's watch lists. */
+  lists?: WatchListInfo[];
 }
 
 export interface SyncDifference {
@@ -74,6 +84,8 @@ export function parseInspectRequest(json: string): InspectRequest {
       return { what: 'records', ids: ids(o.ids, 'ids'), ...replica };
     case 'requeue':
       return { what: 'requeue', list: list(o.list), dossierIds: ids(o.dossierIds, 'dossierIds') };
+    case 'lists':
+      return { what: 'lists' };
     case 'files': {
       if (!Array.isArray(o.files)) throw new ValidationError('sync inspect request: files is not a list');
       const files = o.files.map((f: { root?: unknown; rel?: unknown }, i) => {
@@ -83,6 +95,6 @@ export function parseInspectRequest(json: string): InspectRequest {
       return { what: 'files', files, ...replica };
     }
     default:
-      throw new ValidationError(`sync inspect request: what '${String(o.what)}' is not rows, records, files or requeue`);
+      throw new ValidationError(`sync inspect request: what '${String(o.what)}' is not rows, records, files, requeue or lists`);
   }
 }

@@ -32,6 +32,8 @@ export interface SyncLink {
   createdAt: string;
   /** Cut id of the safety snapshot of the slave site taken before the first sync (absent when skipped). */
   safetySnapshot?: string;
+  /** Dossiers the slave list held at link time: the first sync takes them out of the list (they stay on the site). */
+  replacedDossiers?: number;
   /** Feature-vector models per gallery both sites were found to run at link time. */
   models: Record<string, string>;
 }

@@ -127,8 +127,12 @@ describe('watch-list sync between two dev sites', () => {
     expect(before.dossiers.size).toBeGreaterThan(0);
     const masterBefore = await listContent(master, 1);
     await startWriter(master, { rate: 20 });
-    const link = await fleet.json<{ id: string; number: number; safetySnapshot?: string }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:2`);
+    const missing = await fleet.cli('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:99`, '--no-safety-snapshot');
+    expect(missing.code).toBe(EXIT_CODES.VALIDATION);
+    expect(missing.stderr).toContain(`watch list 99 does not exist on site '${SLAVE}'`);
+    const link = await fleet.json<{ id: string; number: number; safetySnapshot?: string; replacedDossiers?: number }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:2`);
     expect(link.safetySnapshot).toBeTruthy();
+    expect(link.replacedDossiers).toBe(before.dossiers.size);
     await new Promise((r) => setTimeout(r, 12_000));
     const stats = await stopWriter(master);
     expect(stats?.writes ?? 0).toBeGreaterThan(50);

@@ -1,6 +1,7 @@
 /** `PgListAccess`: a whole watch list's dossiers and faces in one snapshot (for `sync check`), and the repair's requeue on the master. */
 import type pg from 'pg';
 import type { ListAccess } from '../../domain/sync/inspect.js';
+import type { WatchListInfo } from '../../../shared/sync/inspect.js';
 import type { DossierMessage } from '../../domain/sync/messages.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
 
@@ -46,6 +47,14 @@ export class PgListAccess implements ListAccess {
     } finally {
       await c.query('COMMIT').catch(() => undefined);
     }
+  }
+
+  async lists(): Promise<WatchListInfo[]> {
+    const c = await this.db();
+    const { rows } = await c.query<{ id: number; name: string; n: string }>(
+      'SELECT w.id, w.name, (SELECT count(*) FROM ffsecurity_dossier_watch_lists m WHERE m.watchlist_id = w.id) AS n FROM ffsecurity_watchlist w ORDER BY w.id',
+    );
+    return rows.map((r) => ({ id: r.id, name: r.name, dossiers: Number(r.n) }));
   }
 
   async requeue(list: number, dossierIds: readonly number[]): Promise<number> {

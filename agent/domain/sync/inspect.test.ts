@@ -11,7 +11,7 @@ const N = 2;
 const slaveFace = { ...masterFace, id: replicaId(N, 7), recordId: replicaId(N, 7), sourcePhoto: replicaPath('m', masterFace.sourcePhoto), thumbnail: replicaPath('m', masterFace.thumbnail), normalized: replicaPath('m', masterFace.normalized) };
 
 function lists(content: Map<number, State>): () => ListAccess {
-  return () => ({ list: () => Promise.resolve(content), requeue: (_l, ids) => Promise.resolve(ids.length), close: () => Promise.resolve() });
+  return () => ({ list: () => Promise.resolve(content), lists: () => Promise.resolve([]), requeue: (_l, ids) => Promise.resolve(ids.length), close: () => Promise.resolve() });
 }
 
 function records(recs: RecordEntry[]): () => RecordsAccess {

@@ -6,13 +6,15 @@
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../../../shared/errors.js';
 import { LINK_ID_RANGE, replicaId, replicaPath } from '../../../shared/sync/link.js';
-import type { InspectRequest, InspectResult, ItemDigest, ReplicaOf } from '../../../shared/sync/inspect.js';
+import type { InspectRequest, InspectResult, ItemDigest, ReplicaOf, WatchListInfo } from '../../../shared/sync/inspect.js';
 import type { DossierMessage, FaceRow, RecordEntry } from './messages.js';
 import type { FilesAccess, RecordsAccess } from './ports.js';
 
 /** Reads a whole list, and queues dossiers for publication (the master's capture log). */
 export interface ListAccess {
   list(list: number): Promise<Map<number, NonNullable<DossierMessage['state']>>>;
+  /** The database's watch lists with their dossier counts. */
+  lists(): Promise<WatchListInfo[]>;
   requeue(list: number, dossierIds: readonly number[]): Promise<number>;
   close(): Promise<void>;
 }
@@ -81,6 +83,8 @@ export async function inspect(deps: InspectDeps, req: InspectRequest): Promise<I
   switch (req.what) {
     case 'rows':
       return withAccess(deps.rows, 'PostgreSQL database', async (a) => ({ items: await rowDigests(a, req.list, req.replica) }));
+    case 'lists':
+      return withAccess(deps.rows, 'PostgreSQL database', async (a) => ({ items: [], lists: await a.lists() }));
     case 'requeue':
       return withAccess(deps.rows, 'PostgreSQL database', async (a) => ({ items: [], queued: await a.requeue(req.list, req.dossierIds) }));
     case 'records':

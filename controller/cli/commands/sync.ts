@@ -68,6 +68,7 @@ export async function runSyncLink(opts: SyncLinkOptions, deps: JobCommandDeps): 
       `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, ${v.mode}, nightly comparison at ${v.at} ${v.timezone})`,
       v.safetySnapshot ? `safety snapshot of site '${v.to.site}': ${v.safetySnapshot}` : `no safety snapshot of site '${v.to.site}' was taken`,
       `models: ${modelsText(v.models)}`,
+      ...(v.replacedDossiers ? [`the slave list held ${v.replacedDossiers} dossiers: the first sync takes them out of it (they stay on the site${v.safetySnapshot ? ', and in the safety snapshot' : ''})`] : []),
     ].join('\n'),
   );
 }

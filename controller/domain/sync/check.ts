@@ -6,7 +6,7 @@
  */
 import { UnavailableError } from '../../../shared/errors.js';
 import type { AgentEntry } from '../../../shared/fleet.js';
-import type { InspectRequest, ItemDigest, SyncCheckReport, SyncDifference } from '../../../shared/sync/inspect.js';
+import type { InspectRequest, ItemDigest, SyncCheckReport, SyncDifference, WatchListInfo } from '../../../shared/sync/inspect.js';
 import type { SyncLink } from '../../../shared/sync/link.js';
 import type { AgentClient } from '../ports.js';
 
@@ -58,6 +58,13 @@ function ownerIndex(rows: ItemDigest[]): Map<string, number> {
     for (const f of r.files ?? []) out.set(`file:${f}`, id);
   }
   return out;
+}
+
+/** The watch lists of a site, asked of its PostgreSQL agent. */
+export async function watchListsOf(deps: CheckDeps, site: string): Promise<WatchListInfo[]> {
+  const [agent] = holders(deps, site, 'postgres');
+  const r = await deps.agents.inspectSync(agent?.description.grpcAddress ?? '', { what: 'lists' }, { timeoutMs: deps.timeoutMs, operation: `watch lists of site '${site}'` });
+  return r.lists ?? [];
 }
 
 export async function checkLink(deps: CheckDeps, link: SyncLink, options: { repair: boolean; now?: () => Date }): Promise<SyncCheckReport> {

@@ -68,6 +68,7 @@ function world(models: Record<string, Record<string, string> | undefined> = { 'm
     checks: new MemoryChecks(),
     compare: () => Promise.reject(new Error('not compared in these tests')),
     knownSites: () => ['msk-1', 'spb-1', 'ekb-1'],
+    listsOf: () => Promise.resolve([{ id: 1, name: 'VIP', dossiers: 40 }, { id: 2, name: 'Staff', dossiers: 50 }]),
     modelsOf: (site) => Promise.resolve(modelsNow[site]),
     takeSnapshot: (site, reason) => {
       snapshots.push({ site, reason });
@@ -95,6 +96,8 @@ describe('SyncService.create: validation', () => {
     { name: 'bad --at', args: { at: '25:00' }, message: "time '25:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'bad --at shape', args: { at: '3:00' }, message: "time '3:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'unknown time zone', args: { timezone: 'Mars/Olympus' }, message: "unknown time zone 'Mars/Olympus' (use an IANA name such as UTC or Europe/Moscow)" },
+    { name: 'master list missing', args: { from: end('msk-1', 7) }, message: "watch list 7 does not exist on site 'msk-1' (from end); its lists: 1 'VIP', 2 'Staff'" },
+    { name: 'slave list missing', args: { to: end('spb-1', 9) }, message: "watch list 9 does not exist on site 'spb-1' (to end); its lists: 1 'VIP', 2 'Staff'" },
   ];
   it.each(cases)('$name → ValidationError, nothing stored or snapshotted', async ({ args: over, message }) => {
     const w = world();
@@ -103,6 +106,11 @@ describe('SyncService.create: validation', () => {
     expect((err as Error).message).toBe(message);
     expect(w.links.items.size).toBe(0);
     expect(w.snapshots).toEqual([]);
+  });
+
+  it('records how many dossiers the first sync takes out of the slave list', async () => {
+    const w = world();
+    expect((await w.service.create(args())).replacedDossiers).toBe(50);
   });
 
   it('allows two different lists of one site', async () => {

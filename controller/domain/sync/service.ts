@@ -8,7 +8,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../../shared/e
 import { checkSiteId } from '../../../shared/ids.js';
 import { checkTimeZone } from '../../../shared/time-zone.js';
 import { formatEnd, linkId, MAX_LINK_NUMBER, SYNC_MODES, type SyncEnd, type SyncLink, type SyncMode } from '../../../shared/sync/link.js';
-import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
+import type { SyncCheckReport, WatchListInfo } from '../../../shared/sync/inspect.js';
 import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js';
 import { commonModels } from './models.js';
 import { linkView, type SyncLinkView } from './view.js';
@@ -36,6 +36,8 @@ export interface SyncServiceDeps {
   modelsOf: (site: string) => Promise<Record<string, string> | undefined>;
   /** Takes a snapshot of a site and waits for it to be sealed; resolves with its cut id. */
   takeSnapshot: (site: string, reason: string) => Promise<string>;
+  /** The site's watch lists (asked of its PostgreSQL agent); absent: the lists are not checked. */
+  listsOf?: (site: string) => Promise<WatchListInfo[]>;
   /** The full comparison of a link's two ends (controller/domain/sync/check.ts), with repair when asked. */
   compare: (link: SyncLink, repair: boolean) => Promise<SyncCheckReport>;
   checks: SyncCheckStore;
@@ -99,12 +101,16 @@ export class SyncService {
     const at = checkAt(args.at || DEFAULT_SYNC_AT);
     const timezone = checkTimeZone(args.timezone || DEFAULT_SYNC_TIMEZONE);
     this.checkFree(id, args.to, await this.deps.links.list());
+    const replacedDossiers = await this.checkLists(args.from, args.to);
     const safetySnapshot = args.noSafetySnapshot ? undefined : await this.deps.takeSnapshot(args.to.site, `safety before sync link ${id}`);
     const models = commonModels(
       { site: args.from.site, models: await this.modelsOrBaseline(args.from.site) },
       { site: args.to.site, models: await this.modelsOrBaseline(args.to.site) },
     );
-    const link: SyncLink = { id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(), ...(safetySnapshot ? { safetySnapshot } : {}), models };
+    const link: SyncLink = {
+      id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(),
+      ...(safetySnapshot ? { safetySnapshot } : {}), ...(replacedDossiers === undefined ? {} : { replacedDossiers }), models,
+    };
     return linkView(await this.store(link), [], this.now());
   }
 
@@ -172,6 +178,20 @@ export class SyncService {
     const into = links.find((l) => l.to.site === to.site && l.to.list === to.list);
     if (into) throw new ConflictError(`watch list ${formatEnd(to)} is already the slave of sync link '${into.id}' (from ${formatEnd(into.from)})`);
     freeNumber(links);
+  }
+
+  /** Both lists must exist; returns how many dossiers the slave list holds (the first sync replaces them). */
+  private async checkLists(from: SyncEnd, to: SyncEnd): Promise<number | undefined> {
+    if (!this.deps.listsOf) return undefined;
+    const [master, slave] = await Promise.all([this.deps.listsOf(from.site), this.deps.listsOf(to.site)]);
+    const find = (lists: WatchListInfo[], end: SyncEnd, flag: 'from' | 'to'): WatchListInfo => {
+      const found = lists.find((l) => l.id === end.list);
+      if (found) return found;
+      const known = lists.map((l) => `${l.id} '${l.name}'`).join(', ') || 'none';
+      throw new ValidationError(`watch list ${end.list} does not exist on site '${end.site}' (${flag} end); its lists: ${known}`, { field: flag });
+    };
+    find(master, from, 'from');
+    return find(slave, to, 'to').dossiers;
   }
 
   private async modelsOrBaseline(site: string): Promise<Record<string, string>> {

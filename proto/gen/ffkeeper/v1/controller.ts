@@ -455,7 +455,11 @@ export interface SyncLinkView {
   resyncs: number;
   parts: SyncPartView[];
   /** The last full comparison (sync check or the nightly run); absent before the first. */
-  lastCheck?: SyncCheckReport | undefined;
+  lastCheck?:
+    | SyncCheckReport
+    | undefined;
+  /** Dossiers the slave list held at link time (the first sync takes them out of it); absent when unknown. */
+  replacedDossiers?: number | undefined;
 }
 
 export interface SyncLinkView_ModelsEntry {
@@ -6151,6 +6155,7 @@ function createBaseSyncLinkView(): SyncLinkView {
     resyncs: 0,
     parts: [],
     lastCheck: undefined,
+    replacedDossiers: undefined,
   };
 }
 
@@ -6224,6 +6229,9 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     }
     if (message.lastCheck !== undefined) {
       SyncCheckReport.encode(message.lastCheck, writer.uint32(186).fork()).join();
+    }
+    if (message.replacedDossiers !== undefined) {
+      writer.uint32(192).uint32(message.replacedDossiers);
     }
     return writer;
   },
@@ -6428,6 +6436,14 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
             message.lastCheck = SyncCheckReport.decode(reader, reader.uint32());
             continue;
           }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.replacedDossiers = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6524,6 +6540,11 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
         : isSet(object.last_check)
         ? SyncCheckReport.fromJSON(object.last_check)
         : undefined,
+      replacedDossiers: isSet(object.replacedDossiers)
+        ? globalThis.Number(object.replacedDossiers)
+        : isSet(object.replaced_dossiers)
+        ? globalThis.Number(object.replaced_dossiers)
+        : undefined,
     };
   },
 
@@ -6604,6 +6625,9 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     if (message.lastCheck !== undefined) {
       obj.lastCheck = SyncCheckReport.toJSON(message.lastCheck);
     }
+    if (message.replacedDossiers !== undefined) {
+      obj.replacedDossiers = Math.round(message.replacedDossiers);
+    }
     return obj;
   },
 
@@ -6645,6 +6669,7 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     message.lastCheck = (object.lastCheck !== undefined && object.lastCheck !== null)
       ? SyncCheckReport.fromPartial(object.lastCheck)
       : undefined;
+    message.replacedDossiers = object.replacedDossiers ?? undefined;
     return message;
   },
 };

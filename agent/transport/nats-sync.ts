@@ -22,6 +22,39 @@ function isNotFound(err: unknown): boolean {
   return /not found|no message found|10037|10059/i.test(m);
 }
 
+/**
+ * Messages received and not yet handled: `push` waits while two batches' worth are queued (so a slow
+ * handler does not pull the stream into memory); `take` waits for at least one message and returns up
+ * to a batch of what is there; an empty batch means the source ended.
+ */
+class BatchQueue {
+  private readonly items: StreamMessage[] = [];
+  private ended = false;
+  private onItem: (() => void) | undefined;
+  private onSpace: (() => void) | undefined;
+
+  constructor(private readonly maxBatch: number) {}
+
+  async push(m: StreamMessage): Promise<void> {
+    while (this.items.length >= 2 * this.maxBatch && !this.ended) await new Promise<void>((r) => (this.onSpace = r));
+    this.items.push(m);
+    this.onItem?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.onItem?.();
+    this.onSpace?.();
+  }
+
+  async take(): Promise<StreamMessage[]> {
+    while (this.items.length === 0 && !this.ended) await new Promise<void>((r) => (this.onItem = r));
+    const batch = this.items.splice(0, this.maxBatch);
+    this.onSpace?.();
+    return batch;
+  }
+}
+
 export class JetStreamSyncBus implements SyncBus {
   private readonly ensured = new Set<string>();
 
@@ -92,14 +125,14 @@ export class JetStreamSyncBus implements SyncBus {
             filter_subjects: filter,
             ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
           });
-          const messages = await consumer.consume({ max_messages: Math.max(256, maxBatch) });
+          const messages = await consumer.consume({ max_messages: maxBatch });
           close = async () => void (await messages.close());
-          let batch: StreamMessage[] = [];
-          for await (const m of messages) {
-            if (stopped) break;
-            batch.push({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending });
-            // More is already here (buffered) or waiting in the stream: take it into the same batch.
-            if ((m.info.pending > 0 || messages.getPending() > 0) && batch.length < maxBatch) continue;
+          const queue = new BatchQueue(maxBatch);
+          // The pump moves what arrives into a bounded queue; each batch is whatever has arrived by then.
+          const pump = (async () => {
+            for await (const m of messages) await queue.push({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending });
+          })().finally(() => queue.end());
+          for (let batch = await queue.take(); batch.length > 0 && !stopped; batch = await queue.take()) {
             for (;;) {
               try {
                 await handler(batch);
@@ -109,9 +142,10 @@ export class JetStreamSyncBus implements SyncBus {
                 await new Promise((r) => setTimeout(r, RETRY_MS));
               }
             }
-            last = m.seq;
-            batch = [];
+            last = batch.at(-1)?.seq ?? last;
           }
+          await messages.close();
+          await pump;
         } catch (err) {
           if (stopped) return;
           this.logger.warn({ err, filter }, 'sync: following the stream failed; resuming');

@@ -10,13 +10,13 @@ import { InternalError, ValidationError } from '../../../shared/errors.js';
 import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
-import { decodeMessage, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
+import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
 import { latestDossiers, mapLimit } from './publishers.js';
 import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 
-/** Dossiers handled at once by the files part (each one's files in order). */
-const DOSSIER_CONCURRENCY = 8;
+/** Files fetched and written at once by the files part. */
+const FILE_CONCURRENCY = 32;
 
 /** The batch's messages of `kind`, the last of each dossier only (an earlier one is superseded). */
 function latest<K extends 'records' | 'files'>(batch: readonly StreamMessage[], kind: K): Extract<SyncMessage, { kind: K }>[] {
@@ -77,7 +77,9 @@ export class MasterWatch {
     const fresh = capture !== undefined && now - Date.parse(capture.updatedAt) < SYNC_STATUS_STALE_AFTER_MS;
     if (fresh === this.reachable) return;
     await this.target.setMasterReachable(this.link, fresh);
-    this.ctx.logger.warn({ link: this.link.id, reachable: fresh }, fresh ? 'sync: the master is back' : 'sync: the master is unreachable; deletes on the slave are allowed until it returns');
+    if (this.reachable !== undefined || !fresh) {
+      this.ctx.logger.warn({ link: this.link.id, reachable: fresh }, fresh ? 'sync: the master is back' : 'sync: the master is unreachable; deletes on the slave are allowed until it returns');
+    }
     this.reachable = fresh;
     if (fresh) await this.undoLocalDeletes();
   }
@@ -134,27 +136,31 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
     save: (p) => positions.set(key, p),
     async handle(batch) {
       const msgs = latest(batch, 'files');
-      await mapLimit(msgs, DOSSIER_CONCURRENCY, (msg) => applyDossierFiles(ctx, link, files, applied, msg));
+      // Every file of the batch at once (bounded), then each dossier's stale files and memory.
+      const wanted = msgs.flatMap((msg) => msg.files.map((f) => ({ msg, f })));
+      await mapLimit(wanted, FILE_CONCURRENCY, ({ msg, f }) => applyFile(ctx, link, files, msg.dossierId, f));
+      await mapLimit(msgs, FILE_CONCURRENCY, (msg) => dropStaleFiles(link, files, applied, msg));
       return msgs.at(-1)?.capturedAt;
     },
   };
 }
 
-/** Makes the slave hold exactly the dossier's files at their replica paths; remembers them for the next change. */
-async function applyDossierFiles(ctx: PartContext, link: SyncLink, files: FilesAccess, applied: PositionStore, msg: FilesMessage): Promise<void> {
+/** Puts one file at its replica path unless it is there with the right content; the bytes are checked first. */
+async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, dossierId: number, f: FileEntry): Promise<void> {
   const site = link.from.site;
+  const rel = replicaPath(site, f.rel);
+  if ((await files.hash(f.root, rel)) === f.sha256) return;
+  const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
+  if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
+  const sha = createHash('sha256').update(data).digest('hex');
+  if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
+  await files.write(f.root, rel, data);
+}
+
+/** Removes the files the link put there for the dossier before and that it no longer names; remembers the current ones. */
+async function dropStaleFiles(link: SyncLink, files: FilesAccess, applied: PositionStore, msg: FilesMessage): Promise<void> {
   const dossierKey = `${link.id}.${msg.dossierId}`;
-  const now = new Set<string>();
-  for (const f of msg.files) {
-    const rel = replicaPath(site, f.rel);
-    now.add(`${f.root}:${rel}`);
-    if ((await files.hash(f.root, rel)) === f.sha256) continue;
-    const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
-    if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${msg.dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
-    const sha = createHash('sha256').update(data).digest('hex');
-    if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
-    await files.write(f.root, rel, data);
-  }
+  const now = new Set(msg.files.map((f) => `${f.root}:${replicaPath(link.from.site, f.rel)}`));
   const before = (await applied.get(dossierKey)).extra.files;
   for (const k of Array.isArray(before) ? (before as string[]) : []) {
     if (now.has(k)) continue;

@@ -68,7 +68,7 @@ function world(models: Record<string, Record<string, string> | undefined> = { 'm
     checks: new MemoryChecks(),
     compare: () => Promise.reject(new Error('not compared in these tests')),
     knownSites: () => ['msk-1', 'spb-1', 'ekb-1'],
-    listsOf: () => Promise.resolve([{ id: 1, name: 'VIP', dossiers: 40 }, { id: 2, name: 'Staff', dossiers: 50 }]),
+    listsOf: () => Promise.resolve([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((id) => ({ id, name: id === 1 ? 'VIP' : `list ${id}`, dossiers: id === 2 ? 50 : 0 }))),
     modelsOf: (site) => Promise.resolve(modelsNow[site]),
     takeSnapshot: (site, reason) => {
       snapshots.push({ site, reason });
@@ -96,8 +96,8 @@ describe('SyncService.create: validation', () => {
     { name: 'bad --at', args: { at: '25:00' }, message: "time '25:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'bad --at shape', args: { at: '3:00' }, message: "time '3:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'unknown time zone', args: { timezone: 'Mars/Olympus' }, message: "unknown time zone 'Mars/Olympus' (use an IANA name such as UTC or Europe/Moscow)" },
-    { name: 'master list missing', args: { from: end('msk-1', 7) }, message: "watch list 7 does not exist on site 'msk-1' (from end); its lists: 1 'VIP', 2 'Staff'" },
-    { name: 'slave list missing', args: { to: end('spb-1', 9) }, message: "watch list 9 does not exist on site 'spb-1' (to end); its lists: 1 'VIP', 2 'Staff'" },
+    { name: 'master list missing', args: { from: end('msk-1', 70) }, message: "watch list 70 does not exist on site 'msk-1' (from end); its lists: 1 'VIP', 2 'list 2', 3 'list 3', 4 'list 4', 5 'list 5', 6 'list 6', 7 'list 7', 8 'list 8', 9 'list 9', 10 'list 10', 11 'list 11', 12 'list 12'" },
+    { name: 'slave list missing', args: { to: end('spb-1', 99) }, message: "watch list 99 does not exist on site 'spb-1' (to end); its lists: 1 'VIP', 2 'list 2', 3 'list 3', 4 'list 4', 5 'list 5', 6 'list 6', 7 'list 7', 8 'list 8', 9 'list 9', 10 'list 10', 11 'list 11', 12 'list 12'" },
   ];
   it.each(cases)('$name → ValidationError, nothing stored or snapshotted', async ({ args: over, message }) => {
     const w = world();
@@ -138,6 +138,7 @@ describe('SyncService.create: the link', () => {
       createdAt: NOW.toISOString(),
       safetySnapshot: 'c-spb-1-1',
       models: { ffsec_face_objects: 'face-v1' },
+      replacedDossiers: 50,
     });
     expect(v).toMatchObject({ ...stored, state: 'starting', lagSeconds: 0, parts: [] });
   });

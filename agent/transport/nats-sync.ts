@@ -99,10 +99,6 @@ export class JetStreamSyncBus implements SyncBus {
     }
   }
 
-  async has(masterSite: string, subject: string): Promise<boolean> {
-    return (await this.last(masterSite, subject)) !== undefined;
-  }
-
   async bounds(masterSite: string): Promise<{ first: number; last: number }> {
     try {
       const info = await this.jsm.streams.info(syncStream(masterSite));

@@ -22,7 +22,6 @@ class FakeBus {
     this.messages.push({ seq, subject, data });
     return Promise.resolve(seq);
   };
-  has = () => Promise.resolve(false);
   last = () => Promise.resolve(undefined);
   bounds = () => Promise.resolve({ first: this.messages[0]?.seq ?? 0, last: this.messages.at(-1)?.seq ?? 0 });
   putStatus = (s: SyncPartStatus) => {

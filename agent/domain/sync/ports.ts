@@ -21,8 +21,6 @@ export interface SyncBus {
   ensureStream(masterSite: string): Promise<void>;
   /** Publishes and waits for the stream's ack; returns the message's sequence. */
   publish(subject: string, data: Uint8Array): Promise<number>;
-  /** Whether the stream holds a message on `subject` (blobs are sent once). */
-  has(masterSite: string, subject: string): Promise<boolean>;
   /** The last message on `subject`, or undefined. */
   last(masterSite: string, subject: string): Promise<Uint8Array | undefined>;
   /**

@@ -14,7 +14,7 @@ import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, StreamMessage } from './ports.js';
 
 /** Files read (and blobs published) at once. */
-const FILE_CONCURRENCY = 16;
+const FILE_CONCURRENCY = 32;
 /** Blobs remembered as sent (beyond that the stream is asked). */
 const SENT_MEMORY = 100_000;
 
@@ -89,8 +89,9 @@ export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesA
   const publishOne = async (ref: { root: UploadRootName; rel: string }): Promise<FileEntry | undefined> => {
     const file = await files.read(ref.root, ref.rel);
     if (!file) return undefined;
-    const blob = syncBlobSubject(site, file.sha256);
-    if (!sent.has(file.sha256) && !(await ctx.bus.has(site, blob))) await ctx.bus.publish(blob, file.data);
+    // Sent once while this part runs; after a restart a changed dossier's photos go again (the stream
+    // keeps one message per blob subject, so that costs a write, never a second copy).
+    if (!sent.has(file.sha256)) await ctx.bus.publish(syncBlobSubject(site, file.sha256), file.data);
     if (sent.size >= SENT_MEMORY) sent.clear(); // bounded: forgetting only costs a lookup in the stream
     sent.add(file.sha256);
     return { ...ref, sha256: file.sha256, size: file.data.length };

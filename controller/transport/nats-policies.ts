@@ -6,7 +6,7 @@ import type { KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError } from '../../shared/errors.js';
 import { scheduleKey } from '../../shared/names.js';
-import { kvEntries, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
+import { isCasFailure, kvEntries, openLeasesBucket, openRetentionBucket, openSchedulesBucket, type KV } from '../../shared/transport/kv.js';
 import { sameJob, type HeldLease, type LeaseHolder, type LeaseState, type LeaseStore } from '../domain/leases.js';
 import type { RetentionStore } from '../domain/retention-service.js';
 import type { RetentionPolicy } from '../domain/retention.js';
@@ -18,12 +18,6 @@ type StoredLease = Stored<LeaseState, 'acquiredAt' | 'expiresAt'>;
 
 function leaseFrom(s: StoredLease): LeaseState {
   return { ...s, acquiredAt: new Date(s.acquiredAt), expiresAt: new Date(s.expiresAt) };
-}
-
-/** A KV write that lost a compare-and-set (wrong last sequence / key exists). */
-function isCasFailure(err: unknown): boolean {
-  const m = err instanceof Error ? err.message : String(err);
-  return /wrong last sequence|key exists|10071/i.test(m);
 }
 
 export class KvLeaseStore implements LeaseStore {

@@ -7,14 +7,8 @@ import { ConflictError } from '../../shared/errors.js';
 import { syncStatusFilter } from '../../shared/names.js';
 import type { SyncLink, SyncPartStatus } from '../../shared/sync/link.js';
 import type { SyncCheckReport } from '../../shared/sync/inspect.js';
-import { kvValues, openSyncChecksBucket, openSyncLinksBucket, openSyncStatusBucket, type KV } from '../../shared/transport/kv.js';
+import { isCasFailure, kvValues, openSyncChecksBucket, openSyncLinksBucket, openSyncStatusBucket, type KV } from '../../shared/transport/kv.js';
 import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from '../domain/sync/links.js';
-
-/** A KV create that found the key present. */
-function isExists(err: unknown): boolean {
-  const m = err instanceof Error ? err.message : String(err);
-  return /wrong last sequence|key exists|10071/i.test(m);
-}
 
 export class KvSyncLinkStore implements SyncLinkStore {
   private constructor(private readonly kv: KV) {}
@@ -36,7 +30,7 @@ export class KvSyncLinkStore implements SyncLinkStore {
     try {
       await this.kv.create(link.id, JSON.stringify(link));
     } catch (err) {
-      if (isExists(err)) throw new ConflictError(`sync link '${link.id}' already exists`, { cause: err });
+      if (isCasFailure(err)) throw new ConflictError(`sync link '${link.id}' already exists`, { cause: err });
       throw err;
     }
   }

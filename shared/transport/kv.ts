@@ -89,3 +89,9 @@ export async function kvValues(kv: KV, filter = '>'): Promise<{ key: string; val
 export function openSyncChecksBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, SYNC_CHECKS_BUCKET, {});
 }
+
+/** A KV write that lost a compare-and-set (wrong last sequence), or a create that found the key present. */
+export function isCasFailure(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : String(err);
+  return /wrong last sequence|key exists|10071/i.test(m);
+}

@@ -12,6 +12,7 @@ import { replicaId, replicaPath, LINK_ID_RANGE, type SyncLink } from '../../../s
 import type { DossierMessage } from '../../domain/sync/messages.js';
 import type { RowsTarget } from '../../domain/sync/ports.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
+import { attachTriggers } from './pg-triggers.js';
 
 const INSTALL = `
 CREATE SCHEMA IF NOT EXISTS ffkeeper_sync;
@@ -48,16 +49,7 @@ BEGIN
     r.list_id, r.master, r.link_id USING ERRCODE = 'insufficient_privilege';
 END
 $fn$;
-DO $do$
-DECLARE t record;
-BEGIN
-  FOR t IN SELECT * FROM (VALUES ('ffsecurity_dossier', 'id'), ('ffsecurity_dossier_watch_lists', 'dossier_id'), ('ffsecurity_dossierface', 'dossier_id')) AS v(tbl, col) LOOP
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'ffkeeper_sync_guard' AND tgrelid = t.tbl::regclass) THEN
-      EXECUTE format('CREATE TRIGGER ffkeeper_sync_guard BEFORE INSERT OR UPDATE OR DELETE ON %I FOR EACH ROW EXECUTE FUNCTION ffkeeper_sync.guard(%L)', t.tbl, t.col);
-    END IF;
-  END LOOP;
-END
-$do$;
+${attachTriggers('ffkeeper_sync_guard', 'BEFORE', 'ffkeeper_sync.guard')}
 `;
 
 const UPSERT_DOSSIERS = `

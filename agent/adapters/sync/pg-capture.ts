@@ -13,6 +13,8 @@ import type pg from 'pg';
 import type { DossierMessage } from '../../domain/sync/messages.js';
 import type { ChangeSource } from '../../domain/sync/ports.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
+import { attachTriggers } from './pg-triggers.js';
+import { readStates } from './pg-states.js';
 
 const INSTALL = `
 CREATE SCHEMA IF NOT EXISTS ffkeeper_sync;
@@ -31,37 +33,8 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
-DO $do$
-DECLARE t record;
-BEGIN
-  FOR t IN SELECT * FROM (VALUES ('ffsecurity_dossier', 'id'), ('ffsecurity_dossier_watch_lists', 'dossier_id'), ('ffsecurity_dossierface', 'dossier_id')) AS v(tbl, col) LOOP
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'ffkeeper_sync_capture' AND tgrelid = t.tbl::regclass) THEN
-      EXECUTE format('CREATE TRIGGER ffkeeper_sync_capture AFTER INSERT OR UPDATE OR DELETE ON %I FOR EACH ROW EXECUTE FUNCTION ffkeeper_sync.capture(%L)', t.tbl, t.col);
-    END IF;
-  END LOOP;
-END
-$do$;
+${attachTriggers('ffkeeper_sync_capture', 'AFTER', 'ffkeeper_sync.capture')}
 `;
-
-interface DossierDbRow {
-  id: string;
-  name: string;
-  comment: string;
-  active: boolean;
-  created_date: string;
-  modified_date: string;
-}
-
-interface FaceDbRow {
-  id: string;
-  dossier_id: string;
-  source_photo: string;
-  thumbnail: string;
-  normalized: string;
-  record_id: string;
-  model: string;
-  created_date: string;
-}
 
 export class PgChangeSource implements ChangeSource {
   private client: pg.Client | undefined;
@@ -130,36 +103,11 @@ export class PgChangeSource implements ChangeSource {
   async read(list: number, dossierIds: readonly number[]): Promise<Map<number, DossierMessage['state']>> {
     return this.run(async (c) => {
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const dossiers = await c.query<DossierDbRow>(
-        `SELECT d.id, d.name, d.comment, d.active, d.created_date::text, d.modified_date::text FROM ffsecurity_dossier d
-         WHERE d.id = ANY($2::bigint[]) AND EXISTS (SELECT 1 FROM ffsecurity_dossier_watch_lists m WHERE m.dossier_id = d.id AND m.watchlist_id = $1)`,
-        [list, dossierIds],
-      );
-      const faces = await c.query<FaceDbRow>(
-        `SELECT id, dossier_id, source_photo, thumbnail, normalized, record_id, model, created_date::text FROM ffsecurity_dossierface
-         WHERE dossier_id = ANY($1::bigint[]) ORDER BY id`,
-        [dossiers.rows.map((d) => d.id)],
-      );
+      const states = await readStates(c, list, dossierIds);
       const published = await c.query<{ id: string }>('SELECT dossier_id AS id FROM ffkeeper_sync.published WHERE list_id = $1 AND dossier_id = ANY($2::bigint[])', [list, dossierIds]);
       await c.query('COMMIT');
       const out = new Map<number, DossierMessage['state']>(published.rows.map((r) => [Number(r.id), null]));
-      for (const d of dossiers.rows) {
-        out.set(Number(d.id), {
-          dossier: { name: d.name, comment: d.comment, active: d.active, createdDate: d.created_date, modifiedDate: d.modified_date },
-          faces: [],
-        });
-      }
-      for (const f of faces.rows) {
-        out.get(Number(f.dossier_id))?.faces.push({
-          id: Number(f.id),
-          sourcePhoto: f.source_photo,
-          thumbnail: f.thumbnail,
-          normalized: f.normalized,
-          recordId: Number(f.record_id),
-          model: f.model,
-          createdDate: f.created_date,
-        });
-      }
+      for (const [id, state] of states) out.set(id, state);
       return out;
     });
   }

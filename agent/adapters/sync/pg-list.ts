@@ -2,10 +2,8 @@
 import type pg from 'pg';
 import type { ListAccess } from '../../domain/sync/inspect.js';
 import type { WatchListInfo } from '../../../shared/sync/inspect.js';
-import type { DossierMessage } from '../../domain/sync/messages.js';
+import { readStates, type DossierState } from './pg-states.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
-
-type State = NonNullable<DossierMessage['state']>;
 
 export class PgListAccess implements ListAccess {
   private client: pg.Client | undefined;
@@ -20,30 +18,11 @@ export class PgListAccess implements ListAccess {
     return this.client;
   }
 
-  async list(list: number): Promise<Map<number, State>> {
+  async list(list: number): Promise<Map<number, DossierState>> {
     const c = await this.db();
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
-      const dossiers = await c.query<{ id: string; name: string; comment: string; active: boolean; created_date: string; modified_date: string }>(
-        `SELECT d.id, d.name, d.comment, d.active, d.created_date::text, d.modified_date::text FROM ffsecurity_dossier d
-         JOIN ffsecurity_dossier_watch_lists m ON m.dossier_id = d.id AND m.watchlist_id = $1`,
-        [list],
-      );
-      const faces = await c.query<{ id: string; dossier_id: string; source_photo: string; thumbnail: string; normalized: string; record_id: string; model: string; created_date: string }>(
-        `SELECT f.id, f.dossier_id, f.source_photo, f.thumbnail, f.normalized, f.record_id, f.model, f.created_date::text FROM ffsecurity_dossierface f
-         JOIN ffsecurity_dossier_watch_lists m ON m.dossier_id = f.dossier_id AND m.watchlist_id = $1`,
-        [list],
-      );
-      const out = new Map<number, State>();
-      for (const d of dossiers.rows) {
-        out.set(Number(d.id), { dossier: { name: d.name, comment: d.comment, active: d.active, createdDate: d.created_date, modifiedDate: d.modified_date }, faces: [] });
-      }
-      for (const f of faces.rows) {
-        out.get(Number(f.dossier_id))?.faces.push({
-          id: Number(f.id), sourcePhoto: f.source_photo, thumbnail: f.thumbnail, normalized: f.normalized, recordId: Number(f.record_id), model: f.model, createdDate: f.created_date,
-        });
-      }
-      return out;
+      return await readStates(c, list);
     } finally {
       await c.query('COMMIT').catch(() => undefined);
     }

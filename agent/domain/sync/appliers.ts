@@ -11,7 +11,8 @@ import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/na
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
 import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
-import { latestDossiers, mapLimit } from './publishers.js';
+import { mapLimit } from '../../../shared/concurrency.js';
+import { latestDossiers } from './publishers.js';
 import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 

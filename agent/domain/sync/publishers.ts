@@ -5,6 +5,7 @@
  * and files in place before it commits the row that names them. A batch is read together (one request
  * per shard; files read in parallel) and published together.
  */
+import { mapLimit } from '../../../shared/concurrency.js';
 import { InternalError } from '../../../shared/errors.js';
 import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
 import type { SyncLink } from '../../../shared/sync/link.js';
@@ -30,19 +31,6 @@ export function latestDossiers(batch: readonly StreamMessage[]): DossierMessage[
   return [...out.values()];
 }
 
-/** Runs `fn` over `items`, at most `limit` at a time; resolves with the results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 function positionOf(positions: PositionStore, key: string): Pick<FollowSpec, 'position' | 'save'> {
   return {

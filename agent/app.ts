@@ -27,7 +27,8 @@ import { FsSandboxStore } from './adapters/sandbox-store.js';
 import { PromAgentMetrics } from './transport/metrics.js';
 import { startMetricsServer } from '../shared/transport/metrics-http.js';
 import { withTimeout } from '../shared/timeout.js';
-import { syncResources } from './adapters/sync/factory.js';
+import { nativeSyncDeps, syncResources } from './adapters/sync/factory.js';
+import { nativeSync } from './domain/sync/native.js';
 import { SyncManager } from './domain/sync/manager.js';
 import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
@@ -105,8 +106,13 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   await jobs.recoverJournal();
   let description: AgentDescription | undefined;
   const syncDeps = syncResources(config);
+  const native = nativeSyncDeps(config, services, log);
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: (req) => inspect(syncDeps, req),
+    nativeSync: (req) => {
+      if (!native) throw new IllegalStateError(`agent ${config.site}/${config.host} runs no findface-security (no findfaceSecurity in its config)`);
+      return nativeSync(native, req);
+    },
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;

@@ -22,7 +22,7 @@ import { OrchestratedRestores } from './domain/restore-service.js';
 import { RestoreOrchestrator } from './domain/restore/orchestrator.js';
 import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
 import { SnapshotService } from './domain/snapshot/service.js';
-import { SyncService } from './domain/sync/service.js';
+import { SyncService, type JobStep, type SyncJobKind } from './domain/sync/service.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
@@ -35,6 +35,7 @@ import { PromControllerMetrics } from './transport/metrics.js';
 import { registerSyncMetrics } from './transport/metrics-sync.js';
 import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transport/nats-sync.js';
 import { checkLink, watchListsOf } from './domain/sync/check.js';
+import { agentNativeSyncPort, type NativeSyncClient } from './domain/sync/native.js';
 import { NightlyComparisons } from './domain/sync/nightly.js';
 
 /** How often the controller looks for sync links whose nightly comparison is due. */
@@ -69,7 +70,7 @@ async function startFleet(nc: NatsConnection, inventory: FleetInventory, log: Lo
  * Sync links: models are read from each site's newest sealed snapshot (agents do not report live
  * models); snapshots wait for the site's lease like any other (a link holds none).
  */
-async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient; timeoutMs: number; jobs: JobRunner }): Promise<SyncService> {
+async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient & NativeSyncClient; timeoutMs: number; jobs: JobRunner }): Promise<SyncService> {
   const [links, statuses, checks] = await Promise.all([KvSyncLinkStore.open(nc), KvSyncStatusStore.open(nc), KvSyncCheckStore.open(nc)]);
   const checkDeps = { agents: deps.agents, agentsOf: (site: string) => deps.inventory.list(site), timeoutMs: deps.timeoutMs };
   return new SyncService({
@@ -78,17 +79,18 @@ async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; 
     checks,
     compare: (link, repair) => checkLink(checkDeps, link, { repair }),
     listsOf: (site) => watchListsOf(checkDeps, site),
-    inJob: (site, work) => syncCheckJob(deps.jobs, site, work),
+    native: agentNativeSyncPort({ client: deps.agents, agentsOf: checkDeps.agentsOf, timeoutMs: deps.timeoutMs }),
+    inJob: (kind, site, work) => syncJob(deps.jobs, kind, site, work),
     knownSites: () => deps.inventory.sites().map((s) => s.site),
     modelsOf: async (site) => (await deps.catalog.list(site))[0]?.models,
     takeSnapshot: async (site, reason) => (await deps.snapshots.take(site, reason)).cutId,
   });
 }
 
-/** A sync comparison as a `sync-check` job of the slave site: its steps and outcome reach the events stream. */
-async function syncCheckJob<T>(jobs: JobRunner, site: string, work: (step: (name: string, message: string) => void) => Promise<T>): Promise<T> {
+/** A sync comparison or link change as a job of the slave site: its steps and outcome reach the events stream. */
+async function syncJob<T>(jobs: JobRunner, kind: SyncJobKind, site: string, work: (step: JobStep) => Promise<T>): Promise<T> {
   let result: { value: T } | undefined;
-  const job = await jobs.start('sync-check', site, async (ctx) => {
+  const job = await jobs.start(kind, site, async (ctx) => {
     result = { value: await work((name, message) => ctx.step(name, message)) };
   });
   const record = await job.done;

@@ -26,6 +26,11 @@ export class SystemctlServiceManager implements ServiceManager {
     await this.run('stop', unit, options);
   }
 
+  /** Stops and starts `unit` (systemd's own restart: the unit keeps the options it runs with). */
+  async restart(unit: string, options: UnitOptions = {}): Promise<void> {
+    await this.run('restart', unit, options);
+  }
+
   async isActive(unit: string): Promise<boolean> {
     const r = await execa('systemctl', ['is-active', '--quiet', unit], { env: this.env, reject: false, timeout: this.timeoutMs });
     if (r.failed && r.exitCode === undefined) {
@@ -34,7 +39,7 @@ export class SystemctlServiceManager implements ServiceManager {
     return r.exitCode === 0;
   }
 
-  private async run(verb: 'start' | 'stop', unit: string, options: UnitOptions): Promise<void> {
+  private async run(verb: 'start' | 'stop' | 'restart', unit: string, options: UnitOptions): Promise<void> {
     const timeout = Math.min(this.timeoutMs, options.timeoutMs ?? Infinity);
     const r = await execa('systemctl', [verb, unit], { env: this.env, reject: false, timeout, all: true });
     if (r.timedOut) {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { AgentConfig } from '../../shared/config/agent.js';
 import { describeComponent, rolesOf, type AgentDescription } from '../../shared/fleet.js';
 import { VERSION } from '../../shared/version.js';
+import { FINDFACE_SECURITY_ROLE } from '../../shared/sync/native.js';
 
 export interface DescribeInput {
   config: AgentConfig;
@@ -17,7 +18,8 @@ export function buildDescription({ config, grpcAddress, startedAt }: DescribeInp
     host: config.host,
     version: VERSION,
     grpcAddress,
-    roles: rolesOf(components),
+    // The native sync (shared/sync/native.ts) looks for the agent that runs findface-security by this role.
+    roles: [...rolesOf(components), ...(config.findfaceSecurity ? [FINDFACE_SECURITY_ROLE] : [])],
     components,
     startedAt,
     heartbeatSeconds: config.presence.heartbeatSeconds,

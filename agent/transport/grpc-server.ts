@@ -24,6 +24,8 @@ import {
   type UploadRequest,
   type InspectSyncRequest,
   type InspectSyncResponse,
+  type NativeSyncRequest as NativeSyncRequestPb,
+  type NativeSyncResponse,
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import type { ComponentProgress } from '../../proto/gen/ffkeeper/v1/common.js';
 import { ValidationError } from '../../shared/errors.js';
@@ -35,6 +37,7 @@ import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '..
 import type { DriverProgress } from '../domain/drivers/types.js';
 import type { AgentJobs } from '../domain/jobs.js';
 import { parseInspectRequest, type InspectRequest, type InspectResult } from '../../shared/sync/inspect.js';
+import { parseNativeSyncRequest, type NativeSyncRequest, type NativeSyncResult } from '../../shared/sync/native.js';
 
 /** How long before the controller's deadline a unit start/stop gives up, so the agent's reason reaches it. */
 const UNIT_ANSWER_MARGIN_MS = 1000;
@@ -43,6 +46,7 @@ export interface AgentHandlers {
   describe(): AgentDescription;
   jobs(): AgentJobs;
   inspectSync(request: InspectRequest): Promise<InspectResult>;
+  nativeSync(request: NativeSyncRequest): Promise<NativeSyncResult>;
 }
 
 function progressToProto(p: DriverProgress): ComponentProgress | undefined {
@@ -95,6 +99,7 @@ function implementation(h: AgentHandlers): AgentServer {
     runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),
     dropSandbox: unary<DropSandboxRequest, DropSandboxResponse>((req) => h.jobs().dropSandbox(req.sandboxId)),
     inspectSync: unary<InspectSyncRequest, InspectSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.inspectSync(parseInspectRequest(req.requestJson))) })),
+    nativeSync: unary<NativeSyncRequestPb, NativeSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.nativeSync(parseNativeSyncRequest(req.requestJson))) })),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
       const artifacts = await h.jobs().upload({
         cutId: req.cutId,

@@ -224,6 +224,7 @@ export async function startSimulatedAgent(o: SimulatedAgentOptions): Promise<Sim
   let description: AgentDescription | undefined;
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: () => Promise.reject(new IllegalStateError('simulated agent: holds no watch lists')),
+    nativeSync: () => Promise.reject(new IllegalStateError('simulated agent: runs no findface-security')),
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;

@@ -11,8 +11,8 @@ export function registerSyncCommands(program: Command, ctx: RegisterContext): vo
     .description('link a master watch list to a slave one (safety snapshot of the slave and model check first)')
     .requiredOption('--from <SITE:LIST>', 'the master end, e.g. msk-1:1')
     .requiredOption('--to <SITE:LIST>', 'the slave end, e.g. spb-1:1')
-    .option('--mode <mode>', 'continuous (nightly and native are not built yet)', 'continuous')
-    .option('--at <HH:MM>', 'local time of the nightly full comparison', '03:00')
+    .option('--mode <mode>', "continuous (ffkeeper's engine) or native (FindFace's own nightly sync, set up on both sites' findface-security); nightly is not built yet", 'continuous')
+    .option('--at <HH:MM>', "local time of the nightly full comparison (native: of FindFace's nightly sync, SYNC_TIME)", '03:00')
     .option('--timezone <tz>', 'IANA time zone of --at', 'UTC')
     .option('--no-safety-snapshot', 'do not snapshot the slave site first')
     .action((opts: Omit<SyncLinkOptions, 'json'>, cmd: Command) => withApi(cmd, (api, g) => runSyncLink({ ...opts, json: g.json }, { api, io, term })));

@@ -1,7 +1,8 @@
 /** Sync link views to and from proto, for the controller's server and the CLI. */
 import type { CreateSyncLinkRequest, SyncLinkView as PbSyncLinkView, SyncPartView as PbSyncPartView, SyncCheckReport as PbSyncCheckReport } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { SyncCheckReport, SyncDifference } from '../../shared/sync/inspect.js';
-import type { SyncMode, SyncPartStatus, SyncRole } from '../../shared/sync/link.js';
+import type { NativeLinkInfo, SyncMode, SyncPartStatus, SyncRole } from '../../shared/sync/link.js';
+import type { NativeReplica } from '../../shared/sync/native.js';
 import type { CreateSyncLinkArgs } from '../domain/sync/service.js';
 import type { SyncLinkView, SyncPartView, SyncState } from '../domain/sync/view.js';
 
@@ -119,6 +120,7 @@ export function syncLinkToProto(v: SyncLinkView): PbSyncLinkView {
     parts: v.parts.map(partToProto),
     ...(v.lastCheck ? { lastCheck: checkToProto(v.lastCheck) } : {}),
     ...(v.replacedDossiers === undefined ? {} : { replacedDossiers: v.replacedDossiers }),
+    nativeJson: v.native ? JSON.stringify({ link: v.native, ...(v.nativeReplica ? { replica: v.nativeReplica } : {}) }) : '',
   };
 }
 
@@ -146,5 +148,12 @@ export function syncLinkFromProto(p: PbSyncLinkView): SyncLinkView {
     parts: p.parts.map((x) => partFromProto(x, p.id)),
     ...(p.lastCheck ? { lastCheck: checkFromProto(p.lastCheck) } : {}),
     ...(p.replacedDossiers === undefined ? {} : { replacedDossiers: p.replacedDossiers }),
+    ...nativeFromJson(p.nativeJson),
   };
+}
+
+function nativeFromJson(json: string): { native?: NativeLinkInfo; nativeReplica?: NativeReplica } {
+  if (!json) return {};
+  const o = JSON.parse(json) as { link: NativeLinkInfo; replica?: NativeReplica };
+  return { native: o.link, ...(o.replica ? { nativeReplica: o.replica } : {}) };
 }

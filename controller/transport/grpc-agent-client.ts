@@ -3,6 +3,8 @@ import { credentials } from '@grpc/grpc-js';
 import {
   type InspectSyncRequest,
   type InspectSyncResponse,
+  type NativeSyncRequest as NativeSyncRequestPb,
+  type NativeSyncResponse,
   AgentClient as PbAgentClient,
   type AbortRequest,
   type AbortResponse,
@@ -33,6 +35,7 @@ import { descriptionFromProto } from '../../shared/transport/convert.js';
 import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
 import { callStream, callUnary, type CallOptionsLite } from '../../shared/transport/grpc-client.js';
 import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
+import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/native.js';
 import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
@@ -155,6 +158,12 @@ export class GrpcAgentClient implements AgentClient {
     const c = this.client(address);
     const res = await callUnary<InspectSyncRequest, InspectSyncResponse>(c.inspectSync.bind(c), { requestJson: JSON.stringify(request) }, this.opts(address, options));
     return JSON.parse(res.resultJson) as InspectResult;
+  }
+
+  async nativeSync(address: string, request: NativeSyncRequest, options: CallDeadline): Promise<NativeSyncResult> {
+    const c = this.client(address);
+    const res = await callUnary<NativeSyncRequestPb, NativeSyncResponse>(c.nativeSync.bind(c), { requestJson: JSON.stringify(request) }, this.opts(address, options));
+    return JSON.parse(res.resultJson) as NativeSyncResult;
   }
 
   close(): void {

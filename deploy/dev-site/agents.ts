@@ -31,6 +31,8 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
     db: {
       ...base('db'),
       integrityCheck: { command: [path.join(state.binDir, INTEGRITY_CHECK_SHIM)] },
+      // FindFace's native master/slave sync: config.py, the API and the unit that reads it at start.
+      ...(state.security ? { findfaceSecurity: { configPath: state.security.configPath, url: `http://127.0.0.1:${state.security.port}`, unit: 'findface-security' } } : {}),
       components: [
         {
           kind: 'postgres',

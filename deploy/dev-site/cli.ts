@@ -6,7 +6,7 @@
  * Exit codes: those of shared/exit-codes.ts (README); `check` also exits 1 when it found errors.
  */
 import { Command } from 'commander';
-import { describeError } from '../../shared/errors.js';
+import { describeError, ValidationError } from '../../shared/errors.js';
 import { setProcessTitle } from '../../shared/process.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { formatReport } from './check-report.js';
@@ -14,6 +14,7 @@ import { checkSiteState } from './checker.js';
 import { loadData } from './load.js';
 import { runWriterForeground } from './foreground.js';
 import { stateToCheck } from './sandbox-view.js';
+import { resetSecurityClock, setSecurityClock } from './security-config.js';
 import { downSite, listSites, upSite, UP_DEFAULTS } from './site.js';
 import { loadSiteState } from './state.js';
 import { formatStatus, siteStatus } from './status.js';
@@ -157,12 +158,32 @@ function addFaults(program: Command): void {
     });
 }
 
+function addClock(program: Command): void {
+  siteCommand(program, 'clock', "set the site clock of findface-security's nightly sync job (read every second, no restart)")
+    .option('--set <time>', 'ISO time the site clock reads now, e.g. 2026-03-01T02:59:55Z')
+    .option('--reset', 'back to the machine clock')
+    .action((o: SiteOpts & { set?: string; reset?: boolean }) => {
+      const state = loadSiteState(o.site, o.root);
+      if (o.reset === (o.set !== undefined)) throw new ValidationError('clock: give exactly one of --set <ISO time> and --reset', { field: 'set' });
+      if (o.reset) {
+        resetSecurityClock(state);
+        process.stdout.write(`site clock of '${o.site}': the machine's\n`);
+        return;
+      }
+      const at = new Date(o.set as string);
+      if (Number.isNaN(at.getTime())) throw new ValidationError(`clock --set: '${o.set}' is not an ISO time`, { field: 'set' });
+      setSecurityClock(state, at);
+      process.stdout.write(`site clock of '${o.site}' reads ${at.toISOString()} now\n`);
+    });
+}
+
 function buildProgram(): Command {
   const program = new Command('ffkeeper-devsite').description('FindFace-like dev sites made of real servers').showHelpAfterError();
   addUp(program);
   addWriter(program);
   addInspection(program);
   addFaults(program);
+  addClock(program);
   return program;
 }
 

@@ -15,8 +15,11 @@ export { upSite, downSite, listSites, UP_DEFAULTS, type UpOptions, type UpResult
 export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, type SiteState, type ShardState, type GalleryName } from './state.js';
 export { formatReport, type CheckReport, type CheckIssue, type IssueKind } from './check-report.js';
 export { runSystemctl, runFindfaceSecurity, type ShimResult } from './shims.js';
-export { readWriterStats, unitStatuses, type WriterStartOptions } from './units.js';
+export { readWriterStats, readWriterOptions, unitStatuses, type WriterStartOptions } from './units.js';
 export { setUnitFault, type UnitFault } from './unit-faults.js';
+export { setSecurityClock, resetSecurityClock } from './security-config.js';
+export type { Replica, LastSync } from './native-sync-store.js';
+export type { ListExport } from './native-sync-export.js';
 export { ShardSet, type GalleryRecord } from './shards.js';
 export { dossierFaceFiles, eventFiles } from './uploads.js';
 export type { WriterStats } from './writer.js';

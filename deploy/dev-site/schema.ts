@@ -1,7 +1,7 @@
 /**
  * The dev site's PostgreSQL side: the `ntech` role, the per-site database (created the way FindFace's
  * restore docs create `ffsecurity`), and a schema modelled on FindFace Multi's (Django-style table
- * names): users and groups, watch lists, dossiers, dossier faces, cameras, events. Also what the
+ * names): users and groups, watch lists, dossiers, dossier faces, cameras, events, native-sync replicas. Also what the
  * `findface-security migrate|create_groups|create_default_user` shims do — all idempotent.
  */
 import pg from 'pg';
@@ -20,7 +20,11 @@ export interface PgTarget {
 export const DEFAULT_GROUPS = ['Administrator', 'Operator', 'User'] as const;
 export const DEFAULT_USER = 'admin';
 
-/** Tables in dependency order; `migrate` creates what is missing. */
+/**
+ * Tables in dependency order; `migrate` creates what is missing. `ffsecurity_sync_dossierlistreplica` is
+ * what FindFace's `ffsecurity_sync` plugin adds: watch lists of this site replicating a master's
+ * (native-sync-store.ts); the checker does not read it (it references no record or file).
+ */
 const DDL = `
 CREATE TABLE IF NOT EXISTS django_migrations (
   id serial PRIMARY KEY, app varchar(255) NOT NULL, name varchar(255) NOT NULL, applied timestamptz NOT NULL DEFAULT now(),
@@ -67,7 +71,13 @@ CREATE TABLE IF NOT EXISTS ffsecurity_event (
   confidence real, model varchar(64) NOT NULL);
 CREATE INDEX IF NOT EXISTS ffsecurity_event_created_date ON ffsecurity_event (created_date);
 CREATE INDEX IF NOT EXISTS ffsecurity_event_matched_dossier_id ON ffsecurity_event (matched_dossier_id);
-INSERT INTO django_migrations (app, name) VALUES ('ffsecurity', '0001_initial'), ('users', '0001_initial')
+CREATE TABLE IF NOT EXISTS ffsecurity_sync_dossierlistreplica (
+  id serial PRIMARY KEY, remote_dossier_list integer NOT NULL, remote_url varchar(512) NOT NULL,
+  slave_dossier_list_id integer NOT NULL UNIQUE REFERENCES ffsecurity_watchlist(id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+  created_date timestamptz NOT NULL DEFAULT now(),
+  last_sync_started timestamptz, last_sync_finished timestamptz, last_sync_status varchar(16), last_sync_error text,
+  last_sync_dossiers integer, last_sync_faces integer);
+INSERT INTO django_migrations (app, name) VALUES ('ffsecurity', '0001_initial'), ('users', '0001_initial'), ('ffsecurity_sync', '0001_initial')
   ON CONFLICT (app, name) DO NOTHING;
 `;
 

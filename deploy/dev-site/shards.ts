@@ -30,6 +30,22 @@ export interface GalleryInfo {
 
 const SCAN_PAGE = 50_000;
 
+/** A record as RECORDS_LUA returns it: the vector base64-encoded (its bytes are no UTF-8 string). */
+type RawRecord = [number, string, string, Record<string, string | number | boolean>];
+
+/** Full records of the given ids on one shard, vectors in base64. */
+const RECORDS_LUA = `
+local name, ids = ...
+local digest = require('digest')
+local sp = box.space[name]
+if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
+local out = {}
+for _, id in ipairs(ids) do
+  local t = sp:get(id)
+  if t ~= nil then out[#out + 1] = {t[1], digest.base64_encode(t[2], {nowrap = true}), t[3], t[4]} end
+end
+return out`;
+
 export class ShardSet {
   private constructor(
     readonly shards: readonly ShardState[],
@@ -100,6 +116,16 @@ export class ShardSet {
     if (ids.length === 0) return { ids: [], norms: [] };
     const [found, norms] = (await this.client(index).call('ffk_get', [gallery, ids])) as [number[], string[]];
     return { ids: found, norms };
+  }
+
+  /** Full records of `ids` (each read from its shard); ids without a record are left out. */
+  async records(gallery: GalleryName, ids: readonly number[]): Promise<GalleryRecord[]> {
+    const found = await Promise.all(
+      this.split(ids, (id) => id).map(async (batch, i) =>
+        batch.length === 0 ? [] : ((await this.client(i).eval(RECORDS_LUA, [gallery, batch]))[0] as RawRecord[]),
+      ),
+    );
+    return found.flat().map(([id, feat, norm, meta]) => ({ id, feat: new Uint8Array(Buffer.from(feat, 'base64')), norm, meta }));
   }
 
   /** Galleries of shard `index` with model, dimension and record count. */

@@ -1,7 +1,7 @@
 /**
  * Bringing a whole dev site up and down. `upSite` allocates ports, writes every config (shards,
- * pgbouncer, sf-api, shims, agent configs), creates the role, database and schema, starts the
- * processes and loads data; if anything fails it tears down what it made. `downSite` stops every process,
+ * pgbouncer, sf-api, findface-security's config.py, shims, agent configs), creates the role, database
+ * and schema, starts the processes and loads data; if anything fails it tears down what it made. `downSite` stops every process,
  * drops the database and removes the directory, and works whatever state the site is in.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { loadData, type LoadProgress } from './load.js';
 import { writePgbouncerConfig } from './pgbouncer.js';
 import { pidFileOf, stopUnitProcess } from './procs.js';
 import { createDatabase, createDefaultUser, createGroups, databaseExists, dropDatabase, dropRestoreDatabases, ensureRole, migrate, seedReferenceData, type PgTarget } from './schema.js';
+import { securityConfigPathOf, writeSecurityConfig } from './security-config.js';
 import { writeSfApiConfig } from './sfapi.js';
 import { writeShims } from './shims.js';
 import { assertSiteId, defaultDatabaseName, GALLERIES, resolveRoot, saveSiteState, siteDirOf, stateFileOf, loadSiteState, type GalleryName, type SiteState } from './state.js';
@@ -72,7 +73,7 @@ async function distinctPorts(n: number): Promise<number[]> {
 
 async function buildState(o: ResolvedUp): Promise<SiteState> {
   const siteDir = siteDirOf(o.site, o.root);
-  const ports = await distinctPorts(2 + 2 * o.shards);
+  const ports = await distinctPorts(3 + 2 * o.shards);
   const runDir = path.join(siteDir, 'run');
   const pgbDir = path.join(siteDir, 'pgbouncer');
   return {
@@ -89,6 +90,7 @@ async function buildState(o: ResolvedUp): Promise<SiteState> {
       memtxMemoryBytes: memtxBytes(o),
     })),
     sfApi: { port: ports[1] as number, configPath: path.join(siteDir, 'findface-sf-api.ini'), unit: 'findface-sf-api' },
+    security: { port: ports[2 + 2 * o.shards] as number, configPath: securityConfigPathOf(siteDir) },
     uploads: { uploadsDir: path.join(siteDir, 'uploads'), ffuploadDir: path.join(siteDir, 'ffupload'), ...(o.imageScale === undefined ? {} : { imageScale: o.imageScale }) },
     vectors: { dim: o.vectorDim, models: modelsFor(o.vectorDim) },
     writer: { rate: o.writerRate, concurrency: o.writerConcurrency },
@@ -151,6 +153,7 @@ function writeFiles(state: SiteState): void {
   writeShardFiles(state);
   writePgbouncerConfig(state);
   writeSfApiConfig(state);
+  writeSecurityConfig(state);
   writeShims(state);
   state.agentConfigs = writeAgentConfigs(state);
 }

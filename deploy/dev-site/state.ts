@@ -52,6 +52,11 @@ export interface SiteState {
   pgbouncer: { host: string; port: number; adminUser: string; dir: string; configFile: string };
   shards: ShardState[];
   sfApi: { port: number; configPath: string; unit: string };
+  /**
+   * findface-security's HTTP API (the native master/slave sync, security-api.ts) and its config.py.
+   * Absent in sites brought up before it existed: their findface-security serves no API.
+   */
+  security?: { port: number; configPath: string };
   uploads: { uploadsDir: string; ffuploadDir: string; imageScale?: number };
   /** Vector dimension and the model name each gallery holds. */
   vectors: { dim: number; models: Record<GalleryName, string> };

@@ -3,7 +3,7 @@
  * `unit-main <tool> --site SITE [--root DIR] -- ARGS...` where tool is
  * - `systemctl`, `findface-security`: the shims (shims.ts) the site's agents find first on PATH;
  * - `writer` (ARGS: `--rate N --concurrency N [--event-cap N]`): the findface-security stand-in, in the
- *   foreground until SIGTERM;
+ *   foreground until SIGTERM: the writes (none at rate 0), its HTTP API and nightly sync (security-service.ts);
  * - `sf-api`: the findface-sf-api stand-in, in the foreground until SIGTERM.
  * The full CLI (cli.ts) loads every command's modules; these run at every unit call of every agent and at
  * every unit start (a real `systemctl` answers in milliseconds), so their start-up is kept short.
@@ -54,12 +54,24 @@ async function writer(state: SiteState, args: string[]): Promise<void> {
   const eventCap = intFlag(args, '--event-cap');
   const rate = intFlag(args, '--rate');
   const concurrency = intFlag(args, '--concurrency');
+  if (rate !== undefined && rate < 0) throw new Error(`--rate: must be 0 or more, got ${rate}`);
   const { runWriterForeground } = await import('./foreground.js');
-  await runWriterForeground(state, {
-    ...(rate === undefined ? {} : { rate }),
-    ...(concurrency === undefined ? {} : { concurrency }),
-    ...(eventCap === undefined ? {} : { eventCap }),
-  });
+  // The unit also serves findface-security's API and nightly sync (sites brought up before it: none).
+  const service = state.security ? await startSecurity(state) : undefined;
+  try {
+    await runWriterForeground(state, {
+      ...(rate === undefined ? {} : { rate }),
+      ...(concurrency === undefined ? {} : { concurrency }),
+      ...(eventCap === undefined ? {} : { eventCap }),
+    });
+  } finally {
+    await service?.close();
+  }
+}
+
+async function startSecurity(state: SiteState): Promise<{ close: () => Promise<void> }> {
+  const [{ startSecurityService }, { createLogger }] = await Promise.all([import('./security-service.js'), import('../../shared/logger.js')]);
+  return startSecurityService(state, createLogger({ name: 'devsite-security' }).child({ site: state.site }));
 }
 
 async function sfApi(state: SiteState): Promise<void> {

@@ -3,11 +3,11 @@
  * writer), `findface-sf-api` (a stand-in), `pgbouncer`, `tarantool@shard-001`, ... This is what the
  * `systemctl` shim drives, and what `up`, `down` and `status` use.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NotFoundError, UnavailableError } from '../../shared/errors.js';
+import { NotFoundError, UnavailableError, ValidationError } from '../../shared/errors.js';
 import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
-import { spawnDetached, stopUnitProcess, tailOf, unitPid } from './procs.js';
+import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
 import { cliCommand } from './self.js';
 import type { SiteState } from './state.js';
 import { SF_API_UNIT } from './unit-names.js';
@@ -38,13 +38,34 @@ export function readWriterStats(state: SiteState): WriterStats | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as WriterStats) : undefined;
 }
 
-/** Starts the writer process (unless it runs) and waits until it has begun writing. */
+function writerOptionsFile(state: SiteState): string {
+  return path.join(state.runDir, 'writer-options.json');
+}
+
+/**
+ * The options the writer was last started with (`<runDir>/writer-options.json`), like a unit file's
+ * ExecStart: the `systemctl` shim starts and restarts the unit with them. Empty before the first start.
+ */
+export function readWriterOptions(state: SiteState): WriterStartOptions {
+  const file = writerOptionsFile(state);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as WriterStartOptions) : {};
+}
+
+/**
+ * Starts the writer process (unless it runs) with `options` (unset ones: the site's defaults), records
+ * them for later starts by the `systemctl` shim, and waits until it has begun writing and (on sites that
+ * have one) its API listens.
+ */
 export async function startWriter(state: SiteState, options: WriterStartOptions = {}): Promise<number> {
   const running = unitPid(state.runDir, state.siteDir, WRITER_UNIT);
   if (running !== undefined) return running;
   const cli = cliCommand('unit-main');
   const rate = options.rate ?? state.writer.rate;
   const concurrency = options.concurrency ?? state.writer.concurrency;
+  if (!Number.isInteger(rate) || rate < 0) throw new ValidationError(`dev site '${state.site}': writer rate must be an integer ≥ 0, got ${rate}`, { field: 'rate' });
+  const recorded: WriterStartOptions = { rate, concurrency, ...(options.eventCap === undefined ? {} : { eventCap: options.eventCap }) };
+  writeFileSync(`${writerOptionsFile(state)}.tmp`, `${JSON.stringify(recorded)}\n`);
+  renameSync(`${writerOptionsFile(state)}.tmp`, writerOptionsFile(state));
   const logFile = path.join(state.runDir, 'writer.log');
   const pid = spawnDetached({
     unit: WRITER_UNIT,
@@ -63,6 +84,13 @@ export async function startWriter(state: SiteState, options: WriterStartOptions 
     }
     if (Date.now() > deadline) throw new UnavailableError(`dev site '${state.site}': writer did not report after 30 s:\n${tailOf(logFile)}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+  if (state.security) {
+    try {
+      await waitUnitListening({ runDir: state.runDir, siteDir: state.siteDir, unit: WRITER_UNIT, port: state.security.port, timeoutMs: 30_000 });
+    } catch (err) {
+      throw new UnavailableError(`dev site '${state.site}': findface-security API did not listen on port ${state.security.port}:\n${tailOf(logFile)}`, { cause: err });
+    }
   }
   return pid;
 }
@@ -89,7 +117,7 @@ export function unitsOf(state: SiteState): Unit[] {
     })),
     { name: PGBOUNCER_UNIT, start: () => startPgbouncer(state), stop: () => stopPgbouncer(state) },
     { name: SF_API_UNIT, start: async () => (await import('./sfapi.js')).startSfApi(state), stop: async () => (await import('./sfapi.js')).stopSfApi(state) },
-    { name: WRITER_UNIT, start: () => startWriter(state), stop: () => stopWriterProcess(state) },
+    { name: WRITER_UNIT, start: () => startWriter(state, readWriterOptions(state)), stop: () => stopWriterProcess(state) },
   ];
 }
 

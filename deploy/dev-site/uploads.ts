@@ -99,6 +99,18 @@ export class ImageWriter {
     return buf.length;
   }
 
+  /** Writes a file with the given bytes (a copy of another site's file: the native sync). */
+  async writeBytes(ref: FileRef, bytes: Uint8Array): Promise<number> {
+    const file = absPath(this.dirs, ref);
+    const dir = path.dirname(file);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    await writeFile(file, bytes);
+    return bytes.length;
+  }
+
   /** Removes files; missing ones are fine (deletion is idempotent). */
   async remove(refs: readonly FileRef[]): Promise<void> {
     await Promise.all(refs.map((ref) => rm(absPath(this.dirs, ref), { force: true })));

@@ -29,7 +29,7 @@ const OPS: Record<WriteKind, (ctx: OpContext) => Promise<void>> = {
 };
 
 export interface WriterOptions {
-  /** Paced writes per second. */
+  /** Paced writes per second; 0: none (the unit only serves its API, security-service.ts). */
   rate: number;
   /** Writes in flight at most (each holds one pgbouncer connection). */
   concurrency: number;
@@ -203,8 +203,12 @@ async function countEvents(pool: pg.Pool): Promise<number> {
   return Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM ffsecurity_event')).rows[0]?.n ?? 0);
 }
 
-/** Starts `op` every 1/rate seconds with at most `concurrency` in flight, until `signal` aborts. */
+/** Starts `op` every 1/rate seconds with at most `concurrency` in flight, until `signal` aborts; rate 0: none. */
 async function pace(options: WriterOptions, signal: AbortSignal, op: () => Promise<void>): Promise<void> {
+  if (options.rate <= 0) {
+    if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+    return;
+  }
   const interval = 1000 / options.rate;
   const inFlight = new Set<Promise<void>>();
   let next = performance.now();

@@ -133,6 +133,19 @@ export const agentConfigSchema = z
         path: ['ttlSeconds'],
       })
       .default({ heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS, ttlSeconds: DEFAULT_PRESENCE_TTL_SECONDS }),
+    /**
+     * findface-security on this host, for FindFace's native master/slave sync (`sync link --mode
+     * native`): its configuration file (`/etc/ffsecurity/config.py`), the URL of its API as this host
+     * reaches it, and its unit (restarted when the agent changes a sync setting).
+     */
+    findfaceSecurity: z
+      .object({
+        configPath: z.string().min(1).default('/etc/ffsecurity/config.py'),
+        url: z.string().url(),
+        unit: z.string().min(1).default('findface-security'),
+      })
+      .strict()
+      .optional(),
     /** Where the agent keeps caches (restic's index cache); created when missing. */
     cacheDir: z.string().min(1).default('/var/cache/ffkeeper'),
     /**

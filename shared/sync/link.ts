@@ -36,6 +36,18 @@ export interface SyncLink {
   replacedDossiers?: number;
   /** Feature-vector models per gallery both sites were found to run at link time. */
   models: Record<string, string>;
+  /** Mode `native` only: FindFace's own sync, as set up at link time. */
+  native?: NativeLinkInfo;
+}
+
+/** What a native link (FindFace's own sync) records besides the common fields. */
+export interface NativeLinkInfo {
+  /** The master's EXTERNAL_ADDRESS: where the slave's findface-security pulls from. */
+  remoteUrl: string;
+  /** The replica's id in the slave's findface-security. */
+  replicaId: number;
+  /** SYNC_TIME as written into the slave's config.py (in the slave's TIME_ZONE). */
+  syncTime: { hour: number; minute: number };
 }
 
 export const MAX_LINK_NUMBER = 1023;

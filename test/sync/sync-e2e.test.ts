@@ -12,7 +12,8 @@ import { readFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkSite, startWriter, stopWriter, ShardSet, type SiteState } from '../../deploy/dev-site/index.js';
+import { checkSite, setSecurityClock, startWriter, stopWriter, ShardSet, type SiteState } from '../../deploy/dev-site/index.js';
+import { readSecuritySyncSettings } from '../../shared/findface/config-py.js';
 import { replicaId, replicaPath } from '../../shared/sync/link.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
@@ -55,6 +56,16 @@ async function listContent(state: SiteState, list: number): Promise<ListContent>
     dossiers: new Map(dossiers.map((d) => [Number(d.id), d.v])),
     faces: new Map(faces.map((f) => [Number(f.id), { dossier: Number(f.dossier_id), record: Number(f.record_id), files: [`uploads:${f.source_photo}`, `uploads:${f.thumbnail}`, `ffupload:${f.normalized}`] }])),
   };
+}
+
+/** A list's dossiers as name|comment|active, sorted (native replicas get new ids on the slave). */
+async function namesOf(state: SiteState, list: number): Promise<string[]> {
+  const rows = await query<{ v: string }>(
+    state,
+    `SELECT d.name || '|' || d.comment || '|' || d.active AS v FROM ffsecurity_dossier d JOIN ffsecurity_dossier_watch_lists m ON m.dossier_id = d.id AND m.watchlist_id = $1`,
+    [list],
+  );
+  return rows.map((r) => r.v).sort();
 }
 
 function fileHash(state: SiteState, key: string): string | undefined {
@@ -194,4 +205,64 @@ describe('watch-list sync between two dev sites', () => {
     }, 30_000, 500);
     expect((await listContent(slave, 2)).dossiers.size).toBe(after.dossiers.size + 1);
   }, 400_000);
+
+  it("native mode: sets up FindFace's own sync on both findface-security services; the nightly run and unlink show in sync show", async () => {
+    // findface-security serving its API, writing nothing (the lists must hold still for the comparison).
+    await startWriter(master, { rate: 0 });
+    await startWriter(slave, { rate: 0 });
+    try {
+      const masterNames = await namesOf(master, 3);
+      expect(masterNames.length).toBeGreaterThan(0);
+      expect((await namesOf(slave, 4)).length).toBeGreaterThan(0);
+      const link = await fleet.json<{ id: string; native: { remoteUrl: string; replicaId: number; syncTime: { hour: number; minute: number } } }>(
+        'sync', 'link', '--from', `${MASTER}:3`, '--to', `${SLAVE}:4`, '--mode', 'native', '--at', '02:00', '--timezone', 'Europe/Moscow', '--no-safety-snapshot',
+      );
+      // 02:00 in Moscow is 23:00 UTC, the slave's TIME_ZONE.
+      expect(link.native.syncTime).toEqual({ hour: 23, minute: 0 });
+      const [m, sl] = [readSecuritySyncSettings(readFileSync(master.security?.configPath as string, 'utf8')), readSecuritySyncSettings(readFileSync(slave.security?.configPath as string, 'utf8'))];
+      expect(m.syncToken).toBeTruthy();
+      expect(sl.syncToken).toBe(m.syncToken);
+      expect(sl.externalAddress).toBe(m.externalAddress);
+      expect(link.native.remoteUrl).toBe(m.externalAddress);
+      expect(sl.syncTime).toEqual({ hour: 23, minute: 0 });
+      // The token is a secret: it lives in the config files only, never in what ffkeeper shows.
+      expect((await fleet.cli('sync', 'show', link.id)).stdout).not.toContain(m.syncToken);
+
+      const waiting = await fleet.json<{ state: string; nativeReplica?: { id: number } }>('sync', 'show', link.id);
+      expect(waiting.state).toBe('waiting');
+      expect(waiting.nativeReplica?.id).toBe(link.native.replicaId);
+      const paused = await fleet.cli('sync', 'pause', link.id);
+      expect(paused.code).toBe(EXIT_CODES.VALIDATION);
+      expect(paused.stderr).toContain('native sync, which has no pause');
+
+      // The nightly run: the slave's clock is moved to just before its SYNC_TIME.
+      setSecurityClock(slave, new Date(`${new Date().toISOString().slice(0, 10)}T22:59:57Z`));
+      const { value: ran } = await waitFor(async () => {
+        const v = await fleet.json<{ state: string; appliedTotal: number; nativeReplica?: { lastRun?: { status: string; dossiers?: number } } }>('sync', 'show', link.id);
+        return v.nativeReplica?.lastRun ? v : undefined;
+      }, 90_000, 1000);
+      expect(ran.nativeReplica?.lastRun?.status).toBe('ok');
+      expect(ran.state).toBe('running');
+      expect(ran.appliedTotal).toBe(masterNames.length);
+      expect(await namesOf(slave, 4)).toEqual(masterNames);
+      expect((await checkSite(slave)).errors).toBe(0);
+      const human = await fleet.cli('sync', 'show', link.id);
+      expect(human.stdout).toMatch(/last run:\s+\S+ \S+ ok: \d+ dossiers/);
+      const listed = await fleet.json<{ id: string; mode: string; state: string }[]>('sync', 'list');
+      expect(listed.find((l) => l.id === link.id)).toMatchObject({ mode: 'native', state: 'running' });
+
+      // Unlink: DELETE on the slave; the replica is gone from its findface-security, the content stays.
+      expect((await fleet.cli('sync', 'unlink', link.id)).code).toBe(0);
+      expect((await fleet.cli('sync', 'show', link.id)).code).toBe(EXIT_CODES.NOT_FOUND);
+      const replicas = await fetch(`http://127.0.0.1:${slave.security?.port}/sync/dossier-lists/`, { headers: { authorization: `Token ${sl.syncToken}` } });
+      expect(((await replicas.json()) as { results: unknown[] }).results).toEqual([]);
+      expect(await namesOf(slave, 4)).toEqual(masterNames);
+      // Creating and removing the link are jobs of the slave site: in the events stream, the audit trail.
+      const jobs = await fleet.json<{ kind: string; phase: string }[]>('jobs', 'list', '--site', SLAVE);
+      expect(jobs.filter((j) => j.kind === 'sync-link' && j.phase === 'Completed').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await stopWriter(master).catch(() => undefined);
+      await stopWriter(slave).catch(() => undefined);
+    }
+  }, 300_000);
 });

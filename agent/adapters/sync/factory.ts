@@ -9,6 +9,9 @@ import { PgRowsTarget } from './pg-apply.js';
 import { PgListAccess } from './pg-list.js';
 import { FilePositionStore } from './position-file.js';
 import { IprotoRecordsAccess } from './tnt-records.js';
+import { FsSecurityConfigFile, HttpSecuritySyncApi } from './security-api.js';
+import type { NativeSyncDeps, UnitRestarter } from '../../domain/sync/native.js';
+import type { Logger } from '../../../shared/logger.js';
 
 export function syncResources(config: AgentConfig): SyncResources & InspectDeps {
   const pg = config.components.find((c) => c.kind === 'postgres');
@@ -31,4 +34,11 @@ export function syncResources(config: AgentConfig): SyncResources & InspectDeps 
     out.files = () => new FsFilesAccess(roots);
   }
   return out;
+}
+
+/** What the native sync needs when this host runs findface-security (`findfaceSecurity` configured). */
+export function nativeSyncDeps(config: AgentConfig, services: UnitRestarter, logger: Logger): NativeSyncDeps | undefined {
+  const ff = config.findfaceSecurity;
+  if (!ff) return undefined;
+  return { config: new FsSecurityConfigFile(ff.configPath), api: new HttpSecuritySyncApi(ff.url), services, unit: ff.unit, logger };
 }

@@ -65,7 +65,9 @@ export async function runSyncLink(opts: SyncLinkOptions, deps: JobCommandDeps): 
   }
   deps.io.out(
     [
-      `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, ${v.mode}, nightly comparison at ${v.at} ${v.timezone})`,
+      v.native
+        ? `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, native: FindFace syncs the replica nightly at ${v.at} ${v.timezone}, SYNC_TIME ${hhmm(v.native.syncTime)} on site '${v.to.site}'; the first run replaces the slave list)`
+        : `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, ${v.mode}, nightly comparison at ${v.at} ${v.timezone})`,
       v.safetySnapshot ? `safety snapshot of site '${v.to.site}': ${v.safetySnapshot}` : `no safety snapshot of site '${v.to.site}' was taken`,
       `models: ${modelsText(v.models)}`,
       ...(v.replacedDossiers ? [`the slave list held ${v.replacedDossiers} dossiers: the first sync takes them out of it (they stay on the site${v.safetySnapshot ? ', and in the safety snapshot' : ''})`] : []),
@@ -88,7 +90,31 @@ export async function runSyncList(opts: { site?: string; json: boolean }, deps: 
   deps.io.out(renderTable(['LINK', 'MODE', 'STATE', 'LAG', 'LAST APPLIED', 'PENDING', 'APPLIED', 'ERRORS'], rows));
 }
 
+const hhmm = (t: { hour: number; minute: number }): string => `${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}`;
+
+/** A native link: FindFace's replica and its last nightly run instead of parts. */
+function nativeDetail(v: SyncLinkView): string {
+  const run = v.nativeReplica?.lastRun;
+  const runText = !run
+    ? 'none yet'
+    : `${when(run.startedAt)} ${run.status}${run.status === 'ok' ? `: ${run.dossiers ?? 0} dossiers, ${run.faces ?? 0} faces` : ''}${run.error ? `: ${run.error}` : ''}${run.finishedAt ? ` (finished ${when(run.finishedAt)})` : ''}`;
+  return [
+    `link ${v.id} (number ${v.number}): ${describeLink(v)}`,
+    `state:           ${v.state}`,
+    `mode:            native (FindFace's own sync), nightly at ${v.at} ${v.timezone}${v.native ? ` = SYNC_TIME ${hhmm(v.native.syncTime)} on site '${v.to.site}'` : ''}`,
+    `created:         ${when(v.createdAt)}`,
+    `safety snapshot: ${v.safetySnapshot ?? '-'}`,
+    `models:          ${modelsText(v.models)}`,
+    `master url:      ${v.native?.remoteUrl ?? '-'}`,
+    `replica:         ${v.nativeReplica ? `id ${v.nativeReplica.id} in findface-security of site '${v.to.site}'` : 'not found'}`,
+    `last run:        ${runText}`,
+    `replica age:     ${lag(v)}`,
+    `errors:          ${v.errors}${v.lastError ? ` (last: ${v.lastError})` : ''}`,
+  ].join('\n');
+}
+
 function detail(v: SyncLinkView): string {
+  if (v.mode === 'native') return nativeDetail(v);
   const lines = [
     `link ${v.id} (number ${v.number}): ${describeLink(v)}`,
     `state:           ${v.state}${v.paused ? ' (paused)' : ''}`,

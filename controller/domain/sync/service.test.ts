@@ -1,57 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError, type FfkError } from '../../../shared/errors.js';
 import { MAX_LINK_NUMBER, type SyncEnd, type SyncLink, type SyncPartStatus } from '../../../shared/sync/link.js';
-import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js';
-import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
 import { BASELINE_REASON, SyncService, type CreateSyncLinkArgs } from './service.js';
-
-class MemoryLinks implements SyncLinkStore {
-  readonly items = new Map<string, SyncLink>();
-  get(id: string): Promise<SyncLink | undefined> {
-    return Promise.resolve(this.items.get(id));
-  }
-  list(): Promise<SyncLink[]> {
-    return Promise.resolve([...this.items.values()]);
-  }
-  create(link: SyncLink): Promise<void> {
-    if (this.items.has(link.id)) return Promise.reject(new ConflictError(`sync link '${link.id}' already exists`));
-    this.items.set(link.id, link);
-    return Promise.resolve();
-  }
-  update(link: SyncLink): Promise<void> {
-    this.items.set(link.id, link);
-    return Promise.resolve();
-  }
-  delete(id: string): Promise<boolean> {
-    return Promise.resolve(this.items.delete(id));
-  }
-}
-
-class MemoryStatuses implements SyncStatusStore {
-  items: SyncPartStatus[] = [];
-  list(linkId: string): Promise<SyncPartStatus[]> {
-    return Promise.resolve(this.items.filter((s) => s.link === linkId));
-  }
-  purge(linkId: string): Promise<void> {
-    this.items = this.items.filter((s) => s.link !== linkId);
-    return Promise.resolve();
-  }
-}
-
-class MemoryChecks implements SyncCheckStore {
-  items = new Map<string, SyncCheckReport>();
-  get(id: string): Promise<SyncCheckReport | undefined> {
-    return Promise.resolve(this.items.get(id));
-  }
-  put(r: SyncCheckReport): Promise<void> {
-    this.items.set(r.link, r);
-    return Promise.resolve();
-  }
-  delete(id: string): Promise<void> {
-    this.items.delete(id);
-    return Promise.resolve();
-  }
-}
+import { MemoryChecks, MemoryLinks, MemoryStatuses } from './fakes.test-support.js';
 
 const NOW = new Date('2026-11-21T10:00:00.000Z');
 const FACE = { ffsec_face_objects: 'face-v1', ffsec_body_objects: 'body-v1' };
@@ -90,8 +41,8 @@ describe('SyncService.create: validation', () => {
     { name: 'invalid site id', args: { from: end('bad site', 1) }, message: "site 'bad site' is not a valid site id" },
     { name: 'list id 0', args: { to: end('spb-1', 0) }, message: "to list '0' of site 'spb-1' is not a watch-list id (a whole number > 0)" },
     { name: 'same site and list', args: { to: end('msk-1', 1) }, message: 'a link needs two different watch lists: from and to are both msk-1:1' },
-    { name: 'native mode', args: { mode: 'native' }, message: "mode 'native' is not built yet; use continuous" },
-    { name: 'nightly mode', args: { mode: 'nightly' }, message: "mode 'nightly' is not built yet; use continuous" },
+    { name: 'native mode without findface-security agents', args: { mode: 'native' }, message: "mode 'native' is not available on this controller" },
+    { name: 'nightly mode', args: { mode: 'nightly' }, message: "mode 'nightly' is not built yet; use continuous (or native: FindFace's own nightly sync)" },
     { name: 'unknown mode', args: { mode: 'hourly' }, message: "sync mode 'hourly' is not one of continuous, nightly, native" },
     { name: 'bad --at', args: { at: '25:00' }, message: "time '25:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'bad --at shape', args: { at: '3:00' }, message: "time '3:00' is not a local time HH:MM (00:00-23:59)" },

@@ -12,6 +12,7 @@ import type { SyncCheckReport, WatchListInfo } from '../../../shared/sync/inspec
 import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js';
 import { commonModels } from './models.js';
 import { linkView, type SyncLinkView } from './view.js';
+import { linkNative, nativeLinkView, replicaOf, unlinkNative, type NativeSyncPort } from './native.js';
 
 export const DEFAULT_SYNC_AT = '03:00';
 export const DEFAULT_SYNC_TIMEZONE = 'UTC';
@@ -26,6 +27,10 @@ export interface CreateSyncLinkArgs {
   timezone?: string;
   noSafetySnapshot?: boolean;
 }
+
+/** Jobs of the slave site: comparisons, and link changes (create, pause, resume, unlink) for the audit trail. */
+export type SyncJobKind = 'sync-check' | 'sync-link';
+export type JobStep = (name: string, message: string) => void;
 
 export interface SyncServiceDeps {
   links: SyncLinkStore;
@@ -45,7 +50,9 @@ export interface SyncServiceDeps {
    * Runs a comparison as a job of the slave site (its steps and outcome go to the events stream, the
    * audit trail); default: runs it directly.
    */
-  inJob?: <T>(site: string, work: (step: (name: string, message: string) => void) => Promise<T>) => Promise<T>;
+  inJob?: <T>(kind: SyncJobKind, site: string, work: (step: JobStep) => Promise<T>) => Promise<T>;
+  /** FindFace's native sync on each site's findface-security host; absent: mode `native` is refused. */
+  native?: NativeSyncPort;
   now?: () => Date;
 }
 
@@ -59,13 +66,17 @@ function checkEnd(end: SyncEnd, flag: 'from' | 'to', known: readonly string[]): 
   }
 }
 
-function checkMode(mode: string): SyncMode {
+function checkMode(mode: string, nativeAvailable: boolean): SyncMode {
   if (!(SYNC_MODES as readonly string[]).includes(mode)) {
     throw new ValidationError(`sync mode '${mode}' is not one of ${SYNC_MODES.join(', ')}`, { field: 'mode' });
   }
-  if (mode !== 'continuous') throw new ValidationError(`mode '${mode}' is not built yet; use continuous`, { field: 'mode' });
-  return mode;
+  if (mode === 'nightly') throw new ValidationError(`mode 'nightly' is not built yet; use continuous (or native: FindFace's own nightly sync)`, { field: 'mode' });
+  if (mode === 'native' && !nativeAvailable) throw new ValidationError(`mode 'native' is not available on this controller`, { field: 'mode' });
+  return mode as SyncMode;
 }
+
+const nativeOnly = (link: SyncLink, what: string): ValidationError =>
+  new ValidationError(`sync link '${link.id}' runs FindFace's native sync, which has no ${what}; 'sync show' reports its nightly runs (unlink and link again to change it)`, { field: 'link' });
 
 function checkAt(at: string): string {
   if (!/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(at)) throw new ValidationError(`time '${at}' is not a local time HH:MM (00:00-23:59)`, { field: 'at' });
@@ -97,39 +108,67 @@ export class SyncService {
     if (args.from.site === args.to.site && args.from.list === args.to.list) {
       throw new ValidationError(`a link needs two different watch lists: from and to are both ${formatEnd(args.from)}`, { field: 'to' });
     }
-    const mode = checkMode(args.mode || 'continuous');
+    const mode = checkMode(args.mode || 'continuous', this.deps.native !== undefined);
     const at = checkAt(args.at || DEFAULT_SYNC_AT);
     const timezone = checkTimeZone(args.timezone || DEFAULT_SYNC_TIMEZONE);
-    this.checkFree(id, args.to, await this.deps.links.list());
-    const replacedDossiers = await this.checkLists(args.from, args.to);
-    const safetySnapshot = args.noSafetySnapshot ? undefined : await this.deps.takeSnapshot(args.to.site, `safety before sync link ${id}`);
-    const models = commonModels(
-      { site: args.from.site, models: await this.modelsOrBaseline(args.from.site) },
-      { site: args.to.site, models: await this.modelsOrBaseline(args.to.site) },
-    );
-    const link: SyncLink = {
-      id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(),
-      ...(safetySnapshot ? { safetySnapshot } : {}), ...(replacedDossiers === undefined ? {} : { replacedDossiers }), models,
-    };
-    return linkView(await this.store(link), [], this.now());
+    return this.job('sync-link', args.to.site, async (step) => {
+      step('check', `linking ${formatEnd(args.from)} → ${formatEnd(args.to)} (${mode}): checking both lists`);
+      this.checkFree(id, args.to, await this.deps.links.list());
+      const replacedDossiers = await this.checkLists(args.from, args.to);
+      if (!args.noSafetySnapshot) step('safety-snapshot', `safety snapshot of site '${args.to.site}'`);
+      const safetySnapshot = args.noSafetySnapshot ? undefined : await this.deps.takeSnapshot(args.to.site, `safety before sync link ${id}`);
+      const models = commonModels(
+        { site: args.from.site, models: await this.modelsOrBaseline(args.from.site) },
+        { site: args.to.site, models: await this.modelsOrBaseline(args.to.site) },
+      );
+      const link: SyncLink = {
+        id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(),
+        ...(safetySnapshot ? { safetySnapshot } : {}), ...(replacedDossiers === undefined ? {} : { replacedDossiers }), models,
+      };
+      const created = mode === 'native' ? await this.createNative(link, step) : linkView(await this.store(link), [], this.now());
+      step('done', `link ${id} created (number ${created.number}${safetySnapshot ? `, safety snapshot ${safetySnapshot}` : ''})`);
+      return created;
+    });
+  }
+
+  /** FindFace's native sync set up on both sites, then the record stored (the replica removed again if that fails). */
+  private async createNative(link: SyncLink, step: JobStep): Promise<SyncLinkView> {
+    const native = this.deps.native;
+    if (!native) throw new ValidationError(`mode 'native' is not available on this controller`, { field: 'mode' });
+    step('native', `setting up FindFace's sync: SYNC_TOKEN and SYNC_TIME on both findface-security services, POST /sync/dossier-lists/ on site '${link.to.site}'`);
+    const withNative = { ...link, native: await linkNative(native, link, this.now()) };
+    try {
+      return await this.view(await this.store(withNative));
+    } catch (err) {
+      await unlinkNative(native, withNative).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private job<T>(kind: SyncJobKind, site: string, work: (step: JobStep) => Promise<T>): Promise<T> {
+    return this.deps.inJob ? this.deps.inJob(kind, site, work) : work(() => undefined);
+  }
+
+  /** The view of a link: from its parts' statuses, or (native) from the slave's findface-security. */
+  private async view(link: SyncLink): Promise<SyncLinkView> {
+    if (link.mode === 'native' && this.deps.native) return nativeLinkView(link, await replicaOf(this.deps.native, link), this.now());
+    return this.withCheck(linkView(link, await this.deps.statuses.list(link.id), this.now()));
   }
 
   async list(site?: string): Promise<SyncLinkView[]> {
     const links = (await this.deps.links.list()).filter((l) => !site || l.from.site === site || l.to.site === site).sort((a, b) => a.id.localeCompare(b.id));
-    const now = this.now();
-    return Promise.all(links.map(async (l) => this.withCheck(linkView(l, await this.deps.statuses.list(l.id), now))));
+    return Promise.all(links.map((l) => this.view(l)));
   }
 
   async get(id: string): Promise<SyncLinkView> {
-    const link = await this.find(id);
-    return this.withCheck(linkView(link, await this.deps.statuses.list(id), this.now()));
+    return this.view(await this.find(id));
   }
 
   /** Compares the link's two ends (every difference), stores the report as its last check; `repair` republishes differing dossiers. */
   async check(id: string, repair: boolean): Promise<SyncCheckReport> {
     const link = await this.find(id);
-    const inJob = this.deps.inJob ?? ((_site, work) => work(() => undefined));
-    const report = await inJob(link.to.site, async (step) => {
+    if (link.mode === 'native') throw nativeOnly(link, 'comparison by ffkeeper');
+    const report = await this.job('sync-check', link.to.site, async (step) => {
       step('compare', `comparing ${formatEnd(link.from)} with ${formatEnd(link.to)} (link ${link.id})${repair ? ', repairing' : ''}`);
       const r = await this.deps.compare(link, repair);
       step('done', `${r.differences.length} differences in ${r.dossiers} dossiers, ${r.records} records, ${r.files} files${r.requeued ? `; ${r.requeued} dossiers republished` : ''}`);
@@ -141,7 +180,7 @@ export class SyncService {
 
   /** The links (for the nightly comparison) and when each was last compared. */
   async checkTimes(): Promise<{ link: SyncLink; lastCheckedAt?: string }[]> {
-    const links = await this.deps.links.list();
+    const links = (await this.deps.links.list()).filter((l) => l.mode === 'continuous');
     return Promise.all(links.map(async (link) => {
       const last = await this.deps.checks.get(link.id);
       return { link, ...(last ? { lastCheckedAt: last.checkedAt } : {}) };
@@ -155,16 +194,31 @@ export class SyncService {
 
   async setPaused(id: string, paused: boolean): Promise<SyncLinkView> {
     const link = await this.find(id);
+    if (link.mode === 'native') throw nativeOnly(link, 'pause');
     const next = { ...link, paused };
-    if (link.paused !== paused) await this.deps.links.update(next);
+    if (link.paused !== paused) {
+      await this.job('sync-link', link.to.site, async (step) => {
+        await this.deps.links.update(next);
+        step('done', `link ${id} ${paused ? 'paused' : 'resumed'}`);
+      });
+    }
     return linkView(next, await this.deps.statuses.list(id), this.now());
   }
 
   /** Deletes the link record (its parts stop) and its parts' statuses; the slave keeps what was replicated. */
   async remove(id: string): Promise<void> {
-    if (!(await this.deps.links.delete(id))) throw new NotFoundError(`sync link '${id}' not found`);
-    await this.deps.statuses.purge(id);
-    await this.deps.checks.delete(id);
+    const link = await this.find(id);
+    await this.job('sync-link', link.to.site, async (step) => {
+      // Native: the slave's findface-security drops the replica first; if it cannot be asked, the link stays.
+      if (link.mode === 'native' && this.deps.native) {
+        step('native', `DELETE /sync/dossier-lists/${link.to.list}/ on site '${link.to.site}'`);
+        await unlinkNative(this.deps.native, link);
+      }
+      if (!(await this.deps.links.delete(id))) throw new NotFoundError(`sync link '${id}' not found`);
+      await this.deps.statuses.purge(id);
+      await this.deps.checks.delete(id);
+      step('done', `link ${id} removed; ${formatEnd(link.to)} keeps its content and is writable again`);
+    });
   }
 
   private async find(id: string): Promise<SyncLink> {

@@ -3,9 +3,11 @@
  * parts last reported. Pure: the same link, statuses and clock always give the same view.
  */
 import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
+import type { NativeReplica } from '../../../shared/sync/native.js';
 import { SYNC_STATUS_STALE_AFTER_MS, type SyncLink, type SyncPartStatus } from '../../../shared/sync/link.js';
 
-export type SyncState = 'starting' | 'running' | 'paused' | 'resyncing' | 'error';
+/** `waiting`: a native link before FindFace's first nightly run. */
+export type SyncState = 'starting' | 'running' | 'paused' | 'resyncing' | 'error' | 'waiting';
 
 /** How long after its creation a link may lack reports from its parts before that is an error. */
 export const SYNC_STARTUP_GRACE_MS = 30_000;
@@ -32,6 +34,8 @@ export interface SyncLinkView extends SyncLink {
   parts: SyncPartView[];
   /** The last full comparison (`sync check` or the nightly run). */
   lastCheck?: SyncCheckReport;
+  /** Mode `native`: the slave's replica as its findface-security reports it (with the last nightly run). */
+  nativeReplica?: NativeReplica;
 }
 
 const isApply = (p: SyncPartStatus): boolean => p.role.startsWith('apply-');

@@ -245,6 +245,16 @@ export interface InspectSyncResponse {
   resultJson: string;
 }
 
+export interface NativeSyncRequest {
+  /** shared/sync/native.ts NativeSyncRequest, as JSON. */
+  requestJson: string;
+}
+
+export interface NativeSyncResponse {
+  /** shared/sync/native.ts NativeSyncResult, as JSON (the master's SYNC_TOKEN among it: never logged). */
+  resultJson: string;
+}
+
 function createBaseDescribeRequest(): DescribeRequest {
   return {};
 }
@@ -3558,6 +3568,152 @@ export const InspectSyncResponse: MessageFns<InspectSyncResponse> = {
   },
 };
 
+function createBaseNativeSyncRequest(): NativeSyncRequest {
+  return { requestJson: "" };
+}
+
+export const NativeSyncRequest: MessageFns<NativeSyncRequest> = {
+  encode(message: NativeSyncRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestJson !== "") {
+      writer.uint32(10).string(message.requestJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NativeSyncRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNativeSyncRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NativeSyncRequest {
+    return {
+      requestJson: isSet(object.requestJson)
+        ? globalThis.String(object.requestJson)
+        : isSet(object.request_json)
+        ? globalThis.String(object.request_json)
+        : "",
+    };
+  },
+
+  toJSON(message: NativeSyncRequest): unknown {
+    const obj: any = {};
+    if (message.requestJson !== "") {
+      obj.requestJson = message.requestJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NativeSyncRequest>, I>>(base?: I): NativeSyncRequest {
+    return NativeSyncRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NativeSyncRequest>, I>>(object: I): NativeSyncRequest {
+    const message = createBaseNativeSyncRequest();
+    message.requestJson = object.requestJson ?? "";
+    return message;
+  },
+};
+
+function createBaseNativeSyncResponse(): NativeSyncResponse {
+  return { resultJson: "" };
+}
+
+export const NativeSyncResponse: MessageFns<NativeSyncResponse> = {
+  encode(message: NativeSyncResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resultJson !== "") {
+      writer.uint32(10).string(message.resultJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NativeSyncResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNativeSyncResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NativeSyncResponse {
+    return {
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+    };
+  },
+
+  toJSON(message: NativeSyncResponse): unknown {
+    const obj: any = {};
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NativeSyncResponse>, I>>(base?: I): NativeSyncResponse {
+    return NativeSyncResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NativeSyncResponse>, I>>(object: I): NativeSyncResponse {
+    const message = createBaseNativeSyncResponse();
+    message.resultJson = object.resultJson ?? "";
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -3686,6 +3842,19 @@ export const AgentService = {
     responseSerialize: (value: InspectSyncResponse): Buffer => Buffer.from(InspectSyncResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): InspectSyncResponse => InspectSyncResponse.decode(value),
   },
+  /**
+   * FindFace's native master/slave sync on the host running findface-security: its config.py sync
+   * settings and its /sync/dossier-lists/ API. Request and result are shared/sync/native.ts shapes as JSON.
+   */
+  nativeSync: {
+    path: "/ffkeeper.v1.Agent/NativeSync" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NativeSyncRequest): Buffer => Buffer.from(NativeSyncRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NativeSyncRequest => NativeSyncRequest.decode(value),
+    responseSerialize: (value: NativeSyncResponse): Buffer => Buffer.from(NativeSyncResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NativeSyncResponse => NativeSyncResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -3718,6 +3887,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
    */
   inspectSync: handleUnaryCall<InspectSyncRequest, InspectSyncResponse>;
+  /**
+   * FindFace's native master/slave sync on the host running findface-security: its config.py sync
+   * settings and its /sync/dossier-lists/ API. Request and result are shared/sync/native.ts shapes as JSON.
+   */
+  nativeSync: handleUnaryCall<NativeSyncRequest, NativeSyncResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -3890,6 +4064,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: InspectSyncResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * FindFace's native master/slave sync on the host running findface-security: its config.py sync
+   * settings and its /sync/dossier-lists/ API. Request and result are shared/sync/native.ts shapes as JSON.
+   */
+  nativeSync(
+    request: NativeSyncRequest,
+    callback: (error: ServiceError | null, response: NativeSyncResponse) => void,
+  ): ClientUnaryCall;
+  nativeSync(
+    request: NativeSyncRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NativeSyncResponse) => void,
+  ): ClientUnaryCall;
+  nativeSync(
+    request: NativeSyncRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NativeSyncResponse) => void,
   ): ClientUnaryCall;
 }
 

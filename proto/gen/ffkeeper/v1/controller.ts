@@ -444,7 +444,7 @@ export interface SyncLinkView {
   safetySnapshot: string;
   /** gallery -> model */
   models: { [key: string]: string };
-  /** "starting" | "running" | "paused" | "resyncing" | "error" */
+  /** "starting" | "running" | "paused" | "resyncing" | "error" | "waiting" (native, before the first run) */
   state: string;
   lagSeconds: number;
   pending: number;
@@ -459,7 +459,14 @@ export interface SyncLinkView {
     | SyncCheckReport
     | undefined;
   /** Dossiers the slave list held at link time (the first sync takes them out of it); absent when unknown. */
-  replacedDossiers?: number | undefined;
+  replacedDossiers?:
+    | number
+    | undefined;
+  /**
+   * Mode "native" only: {"link": NativeLinkInfo, "replica"?: NativeReplica} (shared/sync/link.ts,
+   * shared/sync/native.ts) as JSON — FindFace's replica and its last nightly run; empty otherwise.
+   */
+  nativeJson: string;
 }
 
 export interface SyncLinkView_ModelsEntry {
@@ -6156,6 +6163,7 @@ function createBaseSyncLinkView(): SyncLinkView {
     parts: [],
     lastCheck: undefined,
     replacedDossiers: undefined,
+    nativeJson: "",
   };
 }
 
@@ -6232,6 +6240,9 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     }
     if (message.replacedDossiers !== undefined) {
       writer.uint32(192).uint32(message.replacedDossiers);
+    }
+    if (message.nativeJson !== "") {
+      writer.uint32(202).string(message.nativeJson);
     }
     return writer;
   },
@@ -6444,6 +6455,14 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
             message.replacedDossiers = reader.uint32();
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.nativeJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6545,6 +6564,11 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
         : isSet(object.replaced_dossiers)
         ? globalThis.Number(object.replaced_dossiers)
         : undefined,
+      nativeJson: isSet(object.nativeJson)
+        ? globalThis.String(object.nativeJson)
+        : isSet(object.native_json)
+        ? globalThis.String(object.native_json)
+        : "",
     };
   },
 
@@ -6628,6 +6652,9 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     if (message.replacedDossiers !== undefined) {
       obj.replacedDossiers = Math.round(message.replacedDossiers);
     }
+    if (message.nativeJson !== "") {
+      obj.nativeJson = message.nativeJson;
+    }
     return obj;
   },
 
@@ -6670,6 +6697,7 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
       ? SyncCheckReport.fromPartial(object.lastCheck)
       : undefined;
     message.replacedDossiers = object.replacedDossiers ?? undefined;
+    message.nativeJson = object.nativeJson ?? "";
     return message;
   },
 };

@@ -32,9 +32,13 @@ export function clockIn(at: string, fromZone: string, toZone: string, now: Date)
   const day = parts(now, fromZone);
   // The instant whose wall clock in fromZone reads day h:m: guess it as UTC, then correct by the zone's offset.
   const guess = Date.UTC(day.year as number, (day.month as number) - 1, day.day as number, h, m);
-  const seen = parts(new Date(guess), fromZone);
-  const offset = Date.UTC(seen.year as number, (seen.month as number) - 1, seen.day as number, seen.hour as number, seen.minute as number) - guess;
-  const target = parts(new Date(guess - offset), toZone);
+  const offsetAt = (t: number): number => {
+    const seen = parts(new Date(t), fromZone);
+    return Date.UTC(seen.year as number, (seen.month as number) - 1, seen.day as number, seen.hour as number, seen.minute as number) - t;
+  };
+  // Twice: the offset at the first estimate may differ from the offset at the answer on a DST-change day.
+  const first = guess - offsetAt(guess);
+  const target = parts(new Date(guess - offsetAt(first)), toZone);
   return { hour: target.hour as number, minute: target.minute as number };
 }
 

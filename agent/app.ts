@@ -9,6 +9,7 @@ import { openPresenceBucket } from '../shared/transport/kv.js';
 import { advertisedAddress, buildDescription } from './domain/describe.js';
 import { Heartbeat } from './domain/heartbeat.js';
 import { startAgentGrpcServer } from './transport/grpc-server.js';
+import { securityAtStart } from '../shared/security/startup.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
 import path from 'node:path';
@@ -107,6 +108,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   let description: AgentDescription | undefined;
   const syncDeps = syncResources(config);
   const native = nativeSyncDeps(config, services, log);
+  const security = securityAtStart(config, { kind: 'agent', site: config.site, host: config.host }, log);
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: (req) => inspect(syncDeps, req),
     nativeSync: (req) => {
@@ -118,7 +120,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       return description;
     },
     jobs: () => jobs,
-  });
+  }, security);
   let nc: NatsConnection | undefined;
   const metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
   try {

@@ -23,6 +23,8 @@ import { RestoreOrchestrator } from './domain/restore/orchestrator.js';
 import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
 import { SnapshotService } from './domain/snapshot/service.js';
 import { SyncService, type JobStep, type SyncJobKind } from './domain/sync/service.js';
+import { securityAtStart } from '../shared/security/startup.js';
+import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
@@ -100,13 +102,20 @@ async function syncJob<T>(jobs: JobRunner, kind: SyncJobKind, site: string, work
   return result.value;
 }
 
+function expectedAgentAt(inventory: FleetInventory, address: string): PeerIdentity | undefined {
+  const entry = inventory.list().find((a) => a.description.grpcAddress === address);
+  return entry ? { kind: 'agent', site: entry.description.site, host: entry.description.host } : undefined;
+}
+
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
   const log = logger.child({ controller: config.id });
   const nc: NatsConnection = await connectNats({ config: config.nats, name: `ffkeeper-controller ${config.id}` });
-  const agents = new GrpcAgentClient();
+  const security = securityAtStart(config, { kind: 'controller', id: config.id }, log);
+  const inventory = new FleetInventory();
+  // An agent is reached at the address it announced, and must prove to be the site/host it announced.
+  const agents = new GrpcAgentClient({ security, expectedAt: (address) => expectedAgentAt(inventory, address) });
   let metricsServer: RunningMetricsServer | undefined;
   try {
-    const inventory = new FleetInventory();
     const metrics = new PromControllerMetrics({ sites: () => inventory.sites() });
     const watch = await startFleet(nc, inventory, log);
     const [catalog, jobStore, events] = await Promise.all([KvCatalogStore.open(nc), KvJobStore.open(nc), JetStreamEventLog.open(nc)]);
@@ -142,7 +151,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs });
     registerSyncMetrics(metrics.registry, () => sync.list());
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync });
+    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync }, security);
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);

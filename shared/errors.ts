@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'CANCELLED',
   'ILLEGAL_STATE',
   'INTERNAL',
+  'PERMISSION_DENIED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -121,4 +122,11 @@ export function toFfkError(err: unknown, context?: string): FfkError {
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** The caller is not allowed to do this: no or a wrong certificate identity for the call (DESIGN.md §12). */
+export class PermissionDeniedError extends FfkError {
+  constructor(message: string, options: FfkErrorOptions = {}) {
+    super('PERMISSION_DENIED', message, options);
+  }
 }

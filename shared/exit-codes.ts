@@ -14,6 +14,7 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 6,
   CANCELLED: 7,
   ILLEGAL_STATE: 8,
+  PERMISSION_DENIED: 9,
 };
 
 /** Exit code for anything thrown: FfkErrors by code, everything else INTERNAL. */

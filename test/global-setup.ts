@@ -4,12 +4,16 @@
  * (FFK_DEVSITE_CLI, deploy/dev-site/self.ts). FFK_SKIP_BUILD=1: dist/ is already built (npm test does).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { ensureTestPki } from './harness/pki.js';
 
-export default function setup(): void {
+/** Also creates the run's fleet PKI (test/harness/pki.ts): security is on in every test. */
+export default async function setup(): Promise<() => void> {
   if (process.env.FFK_SKIP_BUILD !== '1') execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   const cli = path.resolve('dist/deploy/dev-site/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.build.json) or run without FFK_SKIP_BUILD`);
   process.env.FFK_DEVSITE_CLI = cli;
+  const pki = await ensureTestPki();
+  return () => rmSync(pki, { recursive: true, force: true });
 }

@@ -34,6 +34,7 @@ import type { AgentDescription } from '../../shared/fleet.js';
 import { descriptionToProto } from '../../shared/transport/convert.js';
 import { accessFromProto, artifactFromProto, artifactToProto, cutPointToProto } from '../../shared/transport/convert-cut.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
+import { onlyKind, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import type { DriverProgress } from '../domain/drivers/types.js';
 import type { AgentJobs } from '../domain/jobs.js';
 import { parseInspectRequest, type InspectRequest, type InspectResult } from '../../shared/sync/inspect.js';
@@ -137,6 +138,7 @@ function restorePhaseOf(phase: string): RestorePhase {
   return phase;
 }
 
-export function startAgentGrpcServer(listen: string, handlers: AgentHandlers): Promise<RunningGrpcServer> {
-  return startGrpcServer(listen, AgentService, implementation(handlers));
+/** Serves the agent API; with mTLS only the controller's certificate may call it. */
+export function startAgentGrpcServer(listen: string, handlers: AgentHandlers, security: GrpcSecurity): Promise<RunningGrpcServer> {
+  return startGrpcServer(listen, AgentService, implementation(handlers), { security, authorize: onlyKind('controller', 'agent') });
 }

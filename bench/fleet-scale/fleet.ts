@@ -14,6 +14,7 @@ import { freePort } from '../../shared/net.js';
 import { startNats } from '../../test/harness/nats.js';
 import { BIN, REPO_ROOT, runProcess, stopChild, tempDir, type TestProcess } from '../../test/harness/processes.js';
 import { READY_PREFIX, STATS_PREFIX, type SimulatorReady, type SimulatorSpec, type SimulatorStats } from './simulator.js';
+import { controllerTls, ensureTestPki, operatorSecurity } from '../../test/harness/pki.js';
 
 /** The simulator beside this module: the source under tsx, or its build when this module runs from dist/. */
 const SIMULATOR = ((): string => {
@@ -137,10 +138,12 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
   };
   const stop = (): Promise<SimulatorStats | undefined> => (stopping ??= stopOnce());
   try {
+    await ensureTestPki(); // before the simulator starts: it inherits the PKI and issues its agents' certificates
     const controllerAddress = `127.0.0.1:${await freePort()}`;
     const config = tmp.write('controller.yaml', {
       grpc: { listen: controllerAddress },
       nats: { servers: [nats.url] },
+      tls: controllerTls(),
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },
     });
     controller = plan.controllerCpuProfDir
@@ -151,7 +154,7 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
     sim = spawnSimulator({ natsServers: [nats.url], sites: plan.sites }, 120_000);
     const ready = await sim.ready;
     log(`simulated agents up in ${ready.startMs} ms`);
-    api = new GrpcControllerApi(controllerAddress, plan.callTimeoutMs ?? 30_000);
+    api = new GrpcControllerApi(controllerAddress, plan.callTimeoutMs ?? 30_000, operatorSecurity());
     const onlineAfterMs = await waitOnline(api, total, 60_000);
     log(`the controller lists all ${total} agents online ${onlineAfterMs} ms after they were ready`);
     if (controller.child.pid === undefined || sim.child.pid === undefined) throw new UnavailableError('a bench process has no pid');

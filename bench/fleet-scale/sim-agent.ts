@@ -26,6 +26,8 @@ import type { ServiceManager } from '../../agent/domain/ports.js';
 import { startAgentGrpcServer } from '../../agent/transport/grpc-server.js';
 import { KvPresencePublisher } from '../../agent/transport/nats-presence.js';
 import type { AgentDescription } from '../../shared/fleet.js';
+import { securityAtStart } from '../../shared/security/startup.js';
+import type { TlsFiles } from '../../shared/security/pki.js';
 
 /** Calls the simulated drivers received, by protocol step (summed over agents by the simulator). */
 export interface DriverCalls {
@@ -187,6 +189,8 @@ export interface SimulatedAgentOptions {
   logger: Logger;
   heartbeatSeconds?: number;
   ttlSeconds?: number;
+  /** The agent's certificate (mTLS, like a real agent); absent: insecure (warned). */
+  tls?: TlsFiles;
 }
 
 export interface SimulatedAgent {
@@ -195,8 +199,9 @@ export interface SimulatedAgent {
 }
 
 /** The agent config a simulated agent describes itself from (validated by the agent's own schema). */
-export function simulatedConfig(o: Pick<SimulatedAgentOptions, 'site' | 'host' | 'natsServers' | 'heartbeatSeconds' | 'ttlSeconds'>): AgentConfig {
+export function simulatedConfig(o: Pick<SimulatedAgentOptions, 'site' | 'host' | 'natsServers' | 'heartbeatSeconds' | 'ttlSeconds' | 'tls'>): AgentConfig {
   return agentConfigSchema.parse({
+    ...(o.tls ? { tls: o.tls } : { insecure: true }),
     site: o.site,
     host: o.host,
     grpc: { listen: '127.0.0.1:0' },
@@ -230,7 +235,7 @@ export async function startSimulatedAgent(o: SimulatedAgentOptions): Promise<Sim
       return description;
     },
     jobs: () => jobs,
-  });
+  }, securityAtStart(config, { kind: 'agent', site: o.site, host: o.host }, log));
   try {
     description = buildDescription({ config, grpcAddress: advertisedAddress(config.grpc.listen, grpc.port, config.grpc.advertise), startedAt: new Date() });
     const heartbeat = new Heartbeat({

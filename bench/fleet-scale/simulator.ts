@@ -12,6 +12,7 @@ import { createLogger } from '../../shared/logger.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { openPresenceBucket } from '../../shared/transport/kv.js';
 import { noCalls, simulatedConfig, startSimulatedAgent, type DriverCalls, type SimulatedAgent } from './sim-agent.js';
+import { agentTls } from '../../test/harness/pki.js';
 
 export interface SimulatorSpec {
   natsServers: string[];
@@ -76,6 +77,7 @@ async function startOne(spec: SimulatorSpec, site: string, host: string, calls: 
       logger: log,
       ...(spec.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: spec.heartbeatSeconds }),
       ...(spec.ttlSeconds === undefined ? {} : { ttlSeconds: spec.ttlSeconds }),
+      tls: await agentTls(site, host),
     });
     return { agent, nc };
   } catch (err) {

@@ -14,6 +14,7 @@ import type { BenchEnv } from '../lib/case.js';
 import { takeQuietSample, takeSample, type Sample } from './sample.js';
 import { measureDataSize, type DataSize } from './size.js';
 import { SiteTrimmer, type SiteCounts } from './trim.js';
+import { operatorSecurity } from '../../test/harness/pki.js';
 
 /** One data size to measure: `label` for people ('1×'), the dev site's dossiers and events. */
 export interface SizeSpec {
@@ -73,7 +74,7 @@ export async function runFreezeWindowBench(plan: BenchPlan, env: BenchEnv): Prom
   const ids = plan.sizes.map((spec) => ({ spec, site: uniqueSite(spec.tag) }));
   env.log(`bringing up ${ids.map((s) => `${s.spec.label} (${s.spec.dossiers} dossiers, ${s.spec.events} events)`).join(' and ')} with a controller and agents`);
   const fleet = await startFleet(ids.map((s) => ({ site: s.site, dossiers: s.spec.dossiers, events: s.spec.events, writerRate: plan.rate })));
-  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   const runs: SiteRun[] = [];
   let aborted = false;
   try {

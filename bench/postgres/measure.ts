@@ -30,6 +30,7 @@ import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, run, runToFile } from '../throughput/commands.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { countRows, databaseBytes, growDatabase, type RowCounts } from './rows.js';
+import { ensureTestPki } from '../../test/harness/pki.js';
 
 export interface PostgresPlan {
   /** Loaded by the dev site's own loader (rows with gallery records and files). */
@@ -139,7 +140,7 @@ async function dbAgentConfig(state: SiteState, work: string): Promise<string> {
 async function bringUp(o: { plan: PostgresPlan; env: BenchEnv; site: string; siteRoot: string; nats: TestNats; result: PostgresBenchResult }): Promise<SiteState> {
   const { plan, env, result } = o;
   const t0 = Date.now();
-  const { state } = await upSite({ site: o.site, root: o.siteRoot, shards: 1, vectorDim: 64, ...plan.site, nats: [o.nats.url] });
+  const { state } = await upSite({ site: o.site, root: o.siteRoot, shards: 1, vectorDim: 64, ...plan.site, nats: [o.nats.url], pkiDir: await ensureTestPki() });
   result.database = state.postgres.database;
   await growDatabase(state, plan.grow);
   result.rows = await countRows(state);

@@ -22,6 +22,7 @@ import { uniqueSite } from '../../test/devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../../test/harness/fleet.js';
 import { measureDataSize, type DataSize } from '../freeze-window/size.js';
 import type { BenchEnv } from '../lib/case.js';
+import { controllerSecurity, operatorSecurity } from '../../test/harness/pki.js';
 
 export interface RestoreBenchPlan {
   dossiers: number;
@@ -60,7 +61,7 @@ export async function runRestoreBench(plan: RestoreBenchPlan, env: BenchEnv): Pr
   const site = uniqueSite('rb');
   env.log(`bringing up ${site} (${plan.dossiers} dossiers, ${plan.events} events, images at ${plan.imageScale}×) with a controller and agents`);
   const fleet = await startFleet([{ site, dossiers: plan.dossiers, events: plan.events, imageScale: plan.imageScale, writerRate: plan.rate }]);
-  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   const state = fleet.sites.get(site);
   try {
     if (!state) throw new IllegalStateError(`the fleet did not bring up dev site '${site}'`);
@@ -129,7 +130,7 @@ async function oldSequence(fleet: TestFleet, api: GrpcControllerApi, state: Site
   const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
   const repository = { url: path.join(fleet.repositories.root, site), password: secrets[site] ?? '', env: {} };
   const ordered = [...manifest.components.filter((c) => c.kind !== 'postgres'), ...manifest.components.filter((c) => c.kind === 'postgres')];
-  const client = new GrpcAgentClient();
+  const client = new GrpcAgentClient({ security: controllerSecurity() });
   const t0 = Date.now();
   try {
     for (const w of writers) await client.controlUnits(w.address, { action: 'stop', units: [w.unit] }, { timeoutMs: 120_000 });

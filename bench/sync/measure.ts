@@ -18,6 +18,7 @@ import type { BenchEnv } from '../lib/case.js';
 import { connect, countReplicaRows, readMasterList, Remaining, type MasterList } from './content.js';
 import { runFloor, type FloorRun } from './floor.js';
 import { measureLatency, type LatencyRun } from './latency.js';
+import { operatorSecurity } from '../../test/harness/pki.js';
 
 export interface SyncBenchPlan {
   /** Dossiers of the master (all put into its list 1). */
@@ -119,7 +120,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
  * backup, not the sync, so it is taken here, outside the timed window, as a site in service would have.
  */
 async function baselineSnapshots(fleet: TestFleet, sites: string[], env: BenchEnv): Promise<number[]> {
-  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+  const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   try {
     const out: number[] = [];
     for (const site of sites) {
@@ -150,7 +151,7 @@ async function initialSync(fleet: TestFleet, master: SiteState, slave: SiteState
   let stopped: InitialSync['stopped'];
   let lastChange = { at: Date.now(), state: '' };
   const progress: string[] = [];
-  const api = new GrpcControllerApi(fleet.controllerAddress, 10_000);
+  const api = new GrpcControllerApi(fleet.controllerAddress, 10_000, operatorSecurity());
   try {
     while (totalMs === undefined && Date.now() - t0 < plan.timeoutMs) {
       const tick = Date.now();

@@ -10,6 +10,7 @@ import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js
 import { IllegalStateError } from '../../shared/errors.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
 import { BIN, runProcess, waitFor, type TestProcess } from '../../test/harness/processes.js';
+import { controllerSecurity } from '../../test/harness/pki.js';
 
 /** Deadline of the short cut calls (prepare, freeze, cut, thaw, abort). */
 const CALL_MS = 60_000;
@@ -37,7 +38,7 @@ export interface AgentSnapshot {
 
 /** A running agent process and a gRPC client to it. */
 export class BenchAgent {
-  private readonly client = new GrpcAgentClient();
+  private readonly client = new GrpcAgentClient({ security: controllerSecurity() });
   private cuts = 0;
 
   private constructor(

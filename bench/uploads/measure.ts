@@ -19,6 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
+import { agentTls, ensureTestPki } from '../../test/harness/pki.js';
+import type { TlsFiles } from '../../shared/security/pki.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, tarCreate, tarExtract } from '../throughput/commands.js';
@@ -78,11 +80,12 @@ interface Ctx {
   kept: { agentRepo?: string; agentArtifacts?: ComponentArtifact[]; resticRepo?: string; tar?: string };
 }
 
-function agentConfig(o: { nats: TestNats; work: string; root: string }): Record<string, unknown> {
+function agentConfig(o: { nats: TestNats; work: string; root: string; tls: TlsFiles }): Record<string, unknown> {
   return {
     site: 'bench',
     host: 'files',
     grpc: { listen: '127.0.0.1:0' },
+    tls: o.tls,
     nats: { servers: [o.nats.url] },
     cacheDir: path.join(o.work, 'cache', 'agent'),
     presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
@@ -116,7 +119,8 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     env.log(`generated ${result.data.files} files, ${(result.data.bytes / 1e6).toFixed(0)} MB in ${(result.generateMs / 1000).toFixed(1)} s`);
     nats = await startNats();
     const configFile = path.join(work, 'agent.yaml');
-    await writeFile(configFile, stringify(agentConfig({ nats, work, root: dirs.root })));
+    await ensureTestPki();
+    await writeFile(configFile, stringify(agentConfig({ nats, work, root: dirs.root, tls: await agentTls('bench', 'files') })));
     agent = await BenchAgent.start(configFile, 'bench');
     result.agentPid = agent.pid;
     const ctx: Ctx = { plan, env, dirs, agent, result, kept: {} };

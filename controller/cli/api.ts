@@ -1,5 +1,6 @@
 /** What the CLI needs from the controller, and its gRPC implementation (proto converted at the edge). */
-import { credentials } from '@grpc/grpc-js';
+import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
+import { formatIdentity } from '../../shared/security/identity.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
   GetAgentRequest,
@@ -148,9 +149,11 @@ export class GrpcControllerApi implements ControllerApi {
   constructor(
     address: string,
     private readonly timeoutMs: number,
+    security: GrpcSecurity,
   ) {
+    const creds = channelCredentials(security, (peer) => (peer?.kind === 'controller' ? undefined : `${address} is not an ffkeeper controller (${peer ? formatIdentity(peer) : 'no ffkeeper identity'})`));
     // A sync check lists every difference: answers may exceed gRPC's 4 MB default.
-    this.client = new ControllerClient(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
+    this.client = new ControllerClient(address, creds, { ...channelOptions(security), 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
     this.peer = `controller ${address}`;
   }
 

@@ -18,11 +18,15 @@ import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
 import { registerSyncCommands } from './register-sync.js';
 import { processTerminal } from './terminal.js';
+import { cliSecurity } from './tls.js';
+import { registerCaCommands } from './commands/ca.js';
 
 interface GlobalOptions {
   controller: string;
   json: boolean;
   timeout: string;
+  tlsDir?: string;
+  insecure?: boolean;
 }
 
 function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): Command {
@@ -32,6 +36,8 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .option('--controller <addr>', 'controller gRPC address (env FFKEEPER_CONTROLLER)', process.env.FFKEEPER_CONTROLLER ?? DEFAULT_CONTROLLER_GRPC_LISTEN)
     .option('--json', 'print JSON for scripts instead of tables', false)
     .option('--timeout <ms>', 'deadline of each call to the controller', '10000')
+    .option('--tls-dir <dir>', 'the operator certificate: ca.crt, operator.crt, operator.key (env FFKEEPER_TLS_DIR; default ~/.config/ffkeeper/tls)')
+    .option('--insecure', 'plaintext to a lab controller started with insecure: true (warned; env FFKEEPER_INSECURE=1)', process.env.FFKEEPER_INSECURE === '1')
     .showHelpAfterError();
 
   const withApi = async (cmd: Command, fn: (api: ControllerApi, g: GlobalOptions) => Promise<void>): Promise<void> => {
@@ -67,6 +73,7 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerSyncCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
+  registerCaCommands(program, io);
 
   return program;
 }
@@ -78,7 +85,7 @@ function timeoutOf(g: GlobalOptions): number {
 
 async function main(): Promise<void> {
   setProcessTitle('ffkeeper');
-  const program = buildProgram(processIo, (g) => new GrpcControllerApi(g.controller, timeoutOf(g)));
+  const program = buildProgram(processIo, (g) => new GrpcControllerApi(g.controller, timeoutOf(g), cliSecurity(g, processIo.err)));
   program.exitOverride();
   try {
     await program.parseAsync(process.argv);

@@ -1,5 +1,4 @@
 /** AgentClient over gRPC: one channel per agent address, every call with a deadline. */
-import { credentials } from '@grpc/grpc-js';
 import {
   type InspectSyncRequest,
   type InspectSyncResponse,
@@ -36,6 +35,8 @@ import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } 
 import { callStream, callUnary, type CallOptionsLite } from '../../shared/transport/grpc-client.js';
 import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
 import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/native.js';
+import { channelCredentials, channelOptions, expectPeer, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
+import { formatIdentity, type PeerIdentity } from '../../shared/security/identity.js';
 import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
@@ -44,8 +45,19 @@ type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
 /** Largest agent answer accepted (gRPC's default is 4 MB). */
 const MAX_ANSWER_BYTES = 512 * 1024 * 1024;
 
+export interface AgentClientOptions {
+  security: GrpcSecurity;
+  /**
+   * Who must answer at an address (the inventory's site/host of that agent): an agent whose certificate
+   * names another site or host is refused. Undefined for an address: any agent certificate of the CA.
+   */
+  expectedAt?: (address: string) => PeerIdentity | undefined;
+}
+
 export class GrpcAgentClient implements AgentClient {
   private readonly clients = new Map<string, PbClient>();
+
+  constructor(private readonly options: AgentClientOptions) {}
 
   async describe(address: string, options: CallDeadline): Promise<AgentDescription> {
     const c = this.client(address);
@@ -179,7 +191,12 @@ export class GrpcAgentClient implements AgentClient {
     let c = this.clients.get(address);
     if (!c) {
       // Answers can be large (a sync check's digests of a whole watch list): above gRPC's 4 MB default.
-      c = new PbAgentClient(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
+      const creds = channelCredentials(this.options.security, (peer) => {
+        const expected = this.options.expectedAt?.(address);
+        if (expected) return expectPeer(expected)(peer);
+        return peer?.kind === 'agent' ? undefined : `the server at ${address} is not an ffkeeper agent (${peer ? formatIdentity(peer) : 'no ffkeeper identity'})`;
+      });
+      c = new PbAgentClient(address, creds, { ...channelOptions(this.options.security), 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
       this.clients.set(address, c);
     }
     return c;

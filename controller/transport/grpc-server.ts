@@ -59,6 +59,7 @@ import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
+import { onlyKind, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import type { FleetService } from '../domain/fleet-service.js';
 import type { JobRunner, RunningJob } from '../domain/jobs.js';
 import type { EventLog, JobStore } from '../domain/ports.js';
@@ -230,6 +231,7 @@ function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSy
   };
 }
 
-export function startControllerGrpcServer(listen: string, services: ControllerServices): Promise<RunningGrpcServer> {
-  return startGrpcServer(listen, ControllerService, implementation(services));
+/** Serves the controller API; with mTLS only operators' certificates may call it. */
+export function startControllerGrpcServer(listen: string, services: ControllerServices, security: GrpcSecurity): Promise<RunningGrpcServer> {
+  return startGrpcServer(listen, ControllerService, implementation(services), { security, authorize: onlyKind('operator', 'controller') });
 }

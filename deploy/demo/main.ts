@@ -23,6 +23,8 @@ import { StepPrinter } from './steps.js';
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = { agent: path.join(DIST, 'agent/main.js'), controller: path.join(DIST, 'controller/main.js'), cli: path.join(DIST, 'controller/cli/main.js') };
 const SITES_ROOT = path.join(DEMO_ROOT, 'sites');
+/** The demo's fleet CA, which is also the operator's --tls-dir of every CLI call it makes. */
+const CA_DIR = path.join(DEMO_ROOT, 'ca');
 
 /** Starts a detached daemon whose output goes to a log file in the demo dir; returns its pid. */
 function daemon(name: string, command: string, args: string[]): number {
@@ -37,7 +39,7 @@ function daemon(name: string, command: string, args: string[]): number {
 function cli(args: string[], controller: string, show = false): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN.cli, ...args], {
-      env: { ...process.env, FFKEEPER_CONTROLLER: controller },
+      env: { ...process.env, FFKEEPER_CONTROLLER: controller, FFKEEPER_TLS_DIR: CA_DIR },
       stdio: show ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -105,6 +107,10 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   await waitForPort(natsPort);
   steps.done(state.natsUrl);
 
+  steps.begin(`ffkeeper ca init --dir ${CA_DIR}`, 'the fleet CA: every gRPC connection is mTLS, each agent proves its site/host with its certificate');
+  steps.info(await must('ca init', cli(['ca', 'init', '--dir', CA_DIR], '')));
+  steps.done();
+
   steps.begin('Bring up two FindFace-like dev sites: msk-1 and spb-1', 'real PostgreSQL + pgbouncer, 2 Tarantool shards, upload directories');
   mkdirSync(SITES_ROOT, { recursive: true });
   chmodSync(SITES_ROOT, 0o755); // pgbouncer runs as postgres and must reach its files
@@ -112,7 +118,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   for (const [site, size] of [['msk-1', sizes], ['spb-1', { ...sizes, dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
     state.sites.push(site);
     saveState(state);
-    const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events, imageScale: size.imageScale });
+    const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events, imageScale: size.imageScale, pkiDir: CA_DIR });
     sites.push(up.state);
     steps.info(`${site}: ${up.loaded.dossiers} dossiers (${up.loaded.faces} faces), ${up.loaded.events} events, ${(up.loaded.bytes / 2 ** 20).toFixed(0)} MiB of files, up in ${(up.timingsMs.total / 1000).toFixed(1)} s`);
   }
@@ -126,6 +132,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
     stringify({
       grpc: { listen: controller },
       nats: { servers: [state.natsUrl] },
+      tls: { ca: path.join(CA_DIR, 'ca.crt'), cert: path.join(CA_DIR, 'controller.crt'), key: path.join(CA_DIR, 'controller.key') },
       repositories: { root: path.join(DEMO_ROOT, 'repos'), cacheDir: path.join(DEMO_ROOT, 'cache'), secretsFile: path.join(DEMO_ROOT, 'secrets.json') },
     }),
   );

@@ -3,7 +3,8 @@
  * its pgbouncer), `tnt` (every Tarantool shard and sf-api), `files` (the upload directories). Each is
  * validated against the agent's own schema before it is written to `<siteDir>/agents/<host>.yaml`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { issueCertificate, readPemPair, writePem } from '../../shared/security/pki.js';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { agentConfigSchema } from '../../shared/config/agent.js';
@@ -25,6 +26,7 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
     // Inside the site directory, so `down` removes the agents' caches too.
     cacheDir: path.join(state.siteDir, 'agents', `cache-${host}`),
     log: { level: 'info' },
+    ...(state.agentTls?.[host] ? { tls: state.agentTls[host] } : { insecure: true }),
   });
   const { postgres: p, pgbouncer: b } = state;
   return {
@@ -71,6 +73,21 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
       components: [{ kind: 'uploads', name: 'uploads', paths: [state.uploads.uploadsDir, state.uploads.ffuploadDir] }],
     },
   };
+}
+
+export const AGENT_HOSTS = ['db', 'tnt', 'files'] as const;
+
+/** Certificates of the site's agents signed by the fleet CA in `pkiDir`: `<siteDir>/agents/tls-<host>/`. */
+export async function issueAgentCertificates(state: SiteState, pkiDir: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
+  const ca = readPemPair(pkiDir, 'ca');
+  const out: Record<string, { ca: string; cert: string; key: string }> = {};
+  for (const host of AGENT_HOSTS) {
+    const dir = path.join(state.siteDir, 'agents', `tls-${host}`);
+    const files = writePem(dir, 'agent', await issueCertificate(ca, { identity: { kind: 'agent', site: state.site, host } }));
+    copyFileSync(path.join(pkiDir, 'ca.crt'), path.join(dir, 'ca.crt'));
+    out[host] = { ca: path.join(dir, 'ca.crt'), ...files };
+  }
+  return out;
 }
 
 /** Validates and writes every agent config; returns the file of each host. */

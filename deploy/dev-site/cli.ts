@@ -55,11 +55,12 @@ function addUp(program: Command): void {
     .option('--nats <urls>', 'NATS servers for the agent configs, comma-separated')
     .option('--writer-rate <n>', 'default writes/s of the findface-security unit', int, UP_DEFAULTS.writerRate)
     .option('--image-scale <x>', 'image sizes relative to FindFace\'s (0 < x ≤ 1): the same files, fewer bytes', Number)
+    .option('--pki-dir <dir>', 'a fleet CA directory (ffkeeper ca init): the agents get certificates and mTLS; without it their configs say insecure: true')
     .option('--json', 'print the result as JSON')
-    .action(async (o: SiteOpts & { shards: number; dossiers: number; events: number; vectorDim: number; db?: string; nats?: string; writerRate: number; imageScale?: number }) => {
+    .action(async (o: SiteOpts & { shards: number; dossiers: number; events: number; vectorDim: number; db?: string; nats?: string; writerRate: number; imageScale?: number; pkiDir?: string }) => {
       const r = await upSite({
         site: o.site, root: o.root, shards: o.shards, dossiers: o.dossiers, events: o.events, vectorDim: o.vectorDim, database: o.db,
-        nats: o.nats?.split(',').map((s) => s.trim()).filter(Boolean), writerRate: o.writerRate, imageScale: o.imageScale,
+        nats: o.nats?.split(',').map((s) => s.trim()).filter(Boolean), writerRate: o.writerRate, imageScale: o.imageScale, ...(o.pkiDir ? { pkiDir: o.pkiDir } : {}),
         onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),
       });
       const mib = Math.round(r.loaded.bytes / 2 ** 20);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
 import { freeServicePort } from '../../shared/net.js';
-import { writeAgentConfigs } from './agents.js';
+import { issueAgentCertificates, writeAgentConfigs } from './agents.js';
 import { loadData, type LoadProgress } from './load.js';
 import { writePgbouncerConfig } from './pgbouncer.js';
 import { pidFileOf, stopUnitProcess } from './procs.js';
@@ -37,6 +37,11 @@ export interface UpOptions {
   writerConcurrency?: number;
   /** Image sizes relative to FindFace's (0 < scale ≤ 1; default 1): the same files, fewer bytes (tests). */
   imageScale?: number;
+  /**
+   * A fleet CA directory (`ffkeeper ca init`): each agent gets a certificate for its site/host and mTLS in
+   * its config. Without it the agents' configs say `insecure: true` (a lab; the agents warn).
+   */
+  pkiDir?: string;
   onProgress?: (message: string) => void;
 }
 
@@ -132,6 +137,7 @@ export async function upSite(options: UpOptions): Promise<UpResult> {
     for (const d of [siteDir, state.runDir, state.binDir, state.uploads.uploadsDir, state.uploads.ffuploadDir]) mkdirSync(d, { recursive: true });
     chmodSync(siteDir, 0o755); // pgbouncer runs as postgres and must reach its directory
     saveSiteState(state); // first, so that down can always clean up
+    if (o.pkiDir) state.agentTls = await issueAgentCertificates(state, o.pkiDir);
     writeFiles(state);
     saveSiteState(state);
     say(`creating database ${state.postgres.database}`);

@@ -66,6 +66,8 @@ export interface SiteState {
   runDir: string;
   /** Agent config files written for this site, by host. */
   agentConfigs: Record<string, string>;
+  /** Each agent's TLS files (issued by the fleet CA given to `up`), by host; absent: the agents run insecure. */
+  agentTls?: Record<string, { ca: string; cert: string; key: string }>;
 }
 
 /** Root under which site directories live: explicit, else $FFK_DEVSITE_ROOT, else `<tmp>/ffkeeper-devsites`. */

@@ -3,7 +3,7 @@
  * FindFace components on its host. Defaults are FindFace's own (paths, ports, unit names).
  */
 import { z } from 'zod';
-import { idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
+import { checkSecurity, idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema, tlsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const AGENT_ENV_PREFIX = 'FFK_AGENT_';
@@ -168,9 +168,13 @@ export const agentConfigSchema = z
     pathPrepend: z.array(z.string().min(1)).default([]),
     log: logSchema,
     components: z.array(componentSchema).default([]),
+    /** mTLS of the agent's gRPC server: only the controller's certificate may call it. */
+    tls: tlsSchema.optional(),
+    insecure: z.boolean().default(false),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    checkSecurity(cfg, ctx);
     const seen = new Set<string>();
     cfg.components.forEach((c, i) => {
       const key = `${c.kind}:${c.name}`;

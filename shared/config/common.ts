@@ -41,3 +41,20 @@ export const logSchema = z
 export const idSchema = z
   .string()
   .regex(ID_PATTERN, 'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit');
+
+/** The fleet CA, this process's certificate and its key (PEM files; the key 0600). */
+export const tlsSchema = z
+  .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+  .strict();
+
+/** `tls` is required unless `insecure: true` (a lab switch: plaintext, unauthenticated; warned at every start). */
+export function checkSecurity(cfg: { tls?: unknown; insecure: boolean }, ctx: z.RefinementCtx): void {
+  if (cfg.tls && cfg.insecure) ctx.addIssue({ code: 'custom', path: ['insecure'], message: 'insecure: true and tls exclude each other' });
+  if (!cfg.tls && !cfg.insecure) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tls'],
+      message: 'required: {ca, cert, key} files of the fleet CA (ffkeeper ca init, ffkeeper ca issue); or insecure: true for a lab (plaintext, unauthenticated)',
+    });
+  }
+}

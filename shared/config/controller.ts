@@ -1,6 +1,6 @@
 /** Controller configuration. Defaults are written here, once. */
 import { z } from 'zod';
-import { idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema } from './common.js';
+import { checkSecurity, idSchema, hostPortSchema, logSchema, metricsListenSchema, natsSchema, tlsSchema } from './common.js';
 import { loadConfig } from './load.js';
 
 export const CONTROLLER_ENV_PREFIX = 'FFK_CONTROLLER_';
@@ -110,8 +110,12 @@ export const controllerConfigSchema = z
       .strict()
       .default({ enabled: true, tickMs: 1000, waitForSiteMs: 30 * 60_000 }),
     log: logSchema,
+    /** mTLS: the controller's gRPC server (operators' certificates) and its calls to agents (agents' certificates). */
+    tls: tlsSchema.optional(),
+    insecure: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine(checkSecurity);
 
 export type ControllerConfig = z.output<typeof controllerConfigSchema>;
 

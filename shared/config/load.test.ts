@@ -17,7 +17,7 @@ function file(name: string, text: string): string {
 
 describe('agent config', () => {
   it('fills FindFace defaults and freezes the result', () => {
-    const cfg = loadAgentConfig(file('a.yaml', 'site: msk-1\nhost: db\ncomponents:\n  - kind: postgres\n  - kind: uploads\n'), {});
+    const cfg = loadAgentConfig(file('a.yaml', 'site: msk-1\nhost: db\ninsecure: true\ncomponents:\n  - kind: postgres\n  - kind: uploads\n'), {});
     expect(cfg.grpc.listen).toBe('0.0.0.0:7701');
     expect(cfg.nats.servers).toEqual(['nats://127.0.0.1:4222']);
     const [pgc, up] = cfg.components;
@@ -27,7 +27,7 @@ describe('agent config', () => {
   });
 
   it('applies environment overrides, JSON-typed, over the file', () => {
-    const cfg = loadAgentConfig(file('b.yaml', 'site: msk-1\nhost: db\n'), {
+    const cfg = loadAgentConfig(file('b.yaml', 'site: msk-1\nhost: db\ntls: {ca: /etc/ffkeeper/tls/ca.crt, cert: /etc/ffkeeper/tls/agent.crt, key: /etc/ffkeeper/tls/agent.key}\n'), {
       FFK_AGENT_HOST: 'db-2',
       FFK_AGENT_NATS__SERVERS: '["nats://10.0.0.1:4222"]',
       FFK_AGENT_PRESENCE__HEARTBEAT_SECONDS: '2',
@@ -58,6 +58,12 @@ describe('agent config', () => {
     expect((caught as ConfigError).message).toContain(want);
   });
 
+  it('requires tls unless insecure: true, and refuses both', () => {
+    expect(() => loadAgentConfig(file('n.yaml', 'site: a\nhost: b\n'), {})).toThrow('tls: required: {ca, cert, key} files of the fleet CA');
+    expect(() => loadAgentConfig(file('m.yaml', 'site: a\nhost: b\ninsecure: true\ntls: {ca: a, cert: b, key: c}\n'), {})).toThrow('insecure: insecure: true and tls exclude each other');
+    expect(() => loadControllerConfig(undefined, {})).toThrow('tls: required');
+  });
+
   it('rejects two components with the same kind and name', () => {
     const p = file('dup.yaml', 'site: a\nhost: b\ncomponents: [{kind: uploads}, {kind: uploads}]\n');
     expect(() => loadAgentConfig(p, {})).toThrow('components[1].name: duplicate component uploads:uploads');
@@ -66,7 +72,7 @@ describe('agent config', () => {
 
 describe('controller config', () => {
   it('works from the environment alone', () => {
-    const cfg = loadControllerConfig(undefined, { FFK_CONTROLLER_GRPC__LISTEN: '127.0.0.1:9000' });
+    const cfg = loadControllerConfig(undefined, { FFK_CONTROLLER_GRPC__LISTEN: '127.0.0.1:9000', FFK_CONTROLLER_INSECURE: 'true' });
     expect(cfg.grpc.listen).toBe('127.0.0.1:9000');
     expect(cfg.id).toBe('controller-1');
   });
@@ -82,7 +88,7 @@ describe('controller config', () => {
     [{ FFK_CONTROLLER_METRICS__LISTEN: '' }, ''],
     [{ FFK_CONTROLLER_METRICS__LISTEN: '0.0.0.0:0' }, '0.0.0.0:0'],
   ])('metrics.listen from %j is %j', (env, listen) => {
-    expect(loadControllerConfig(undefined, env).metrics.listen).toBe(listen);
+    expect(loadControllerConfig(undefined, { ...env, FFK_CONTROLLER_INSECURE: 'true' }).metrics.listen).toBe(listen);
   });
 
   it('rejects a metrics address that is not host:port, naming the field', () => {

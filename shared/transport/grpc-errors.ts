@@ -10,6 +10,7 @@ import {
   FfkError,
   IllegalStateError,
   InternalError,
+  PermissionDeniedError,
   isErrorCode,
   NotFoundError,
   TimeoutError,
@@ -28,6 +29,7 @@ const TO_GRPC: Readonly<Record<ErrorCode, status>> = {
   CANCELLED: status.CANCELLED,
   ILLEGAL_STATE: status.FAILED_PRECONDITION,
   INTERNAL: status.INTERNAL,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
 };
 
 const FROM_GRPC: Partial<Record<status, ErrorCode>> = {
@@ -39,6 +41,8 @@ const FROM_GRPC: Partial<Record<status, ErrorCode>> = {
   [status.DEADLINE_EXCEEDED]: 'TIMEOUT',
   [status.CANCELLED]: 'CANCELLED',
   [status.FAILED_PRECONDITION]: 'ILLEGAL_STATE',
+  [status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+  [status.UNAUTHENTICATED]: 'PERMISSION_DENIED',
 };
 
 const CODE_KEY = 'ffk-code';
@@ -71,6 +75,8 @@ function make(code: ErrorCode, message: string, cause: unknown): FfkError {
       return new IllegalStateError(message, options);
     case 'INTERNAL':
       return new InternalError(message, options);
+    case 'PERMISSION_DENIED':
+      return new PermissionDeniedError(message, options);
   }
 }
 

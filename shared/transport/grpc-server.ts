@@ -1,7 +1,6 @@
 /** Helpers every gRPC server of ffkeeper uses: error-mapped unary handlers, bind and graceful stop. */
 import {
   Server,
-  ServerCredentials,
   type sendUnaryData,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -10,6 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { UnavailableError } from '../errors.js';
 import { toServiceError } from './grpc-errors.js';
+import { authorizeAll, serverCredentials, type Authorize, type GrpcSecurity } from './grpc-security.js';
 
 /** What a handler knows of its call besides the request. */
 export interface CallInfo {
@@ -56,16 +56,24 @@ export interface RunningGrpcServer {
   stop(): Promise<void>;
 }
 
+export interface ServeOptions {
+  security: GrpcSecurity;
+  /** Judges the caller of every method from its certificate identity (mTLS only). */
+  authorize?: Authorize;
+}
+
 /** Binds `listen` ("host:port"; port 0 picks one) and serves one service. */
 export async function startGrpcServer<I extends UntypedServiceImplementation>(
   listen: string,
   definition: ServiceDefinition,
   implementation: I,
+  options: ServeOptions,
 ): Promise<RunningGrpcServer> {
   const server = new Server();
-  server.addService(definition, implementation);
+  const tls = !('insecure' in options.security);
+  server.addService(definition, tls && options.authorize ? authorizeAll(definition, implementation, options.authorize) : implementation);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(listen, serverCredentials(options.security), (err, bound) => {
       if (err) reject(new UnavailableError(`cannot listen for gRPC on ${listen}: ${err.message}`, { cause: err }));
       else resolve(bound);
     });

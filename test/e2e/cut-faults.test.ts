@@ -13,6 +13,7 @@ import { readWriterStats, startWriter, stopWriter } from '../../deploy/dev-site/
 import type { JobEvent } from '../../shared/jobs.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
+import { operatorSecurity } from '../harness/pki.js';
 
 const SITE = 'cf-a';
 const LEASE_MS = 2000;
@@ -39,7 +40,7 @@ describe('consistent cut under faults', () => {
 
   beforeAll(async () => {
     fleet = await startFleet([{ site: SITE, dossiers: 100, events: 400 }]);
-    api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     await startWriter(SITE, { rate: 50 }, fleet.root); // load, not the machine's limit: a freeze must fit in the 2 s lease
   }, 180_000);
 
@@ -73,7 +74,7 @@ describe('consistent cut under faults', () => {
 
   it('a controller killed during the freeze: agents thaw within the lease, the cut never seals, the job is failed', async () => {
     await fleet.restartController({ FFK_CONTROLLER_SNAPSHOTS__HOLD_FROZEN_MS: '30000', FFK_CONTROLLER_SNAPSHOTS__LEASE_MS: String(LEASE_MS) });
-    const holdApi = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    const holdApi = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     let jobId = '';
     let frozenAt = 0;
     const stream = holdApi
@@ -100,7 +101,7 @@ describe('consistent cut under faults', () => {
 
     await fleet.restartController();
     api.close();
-    api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     const job = await api.getJob(jobId);
     expect(job.phase).toBe('Failed');
     expect(job.error?.message).toBe('the controller stopped while this job ran');

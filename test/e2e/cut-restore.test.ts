@@ -15,6 +15,7 @@ import { checkSite, readWriterStats, startWriter, stopWriter } from '../../deplo
 import { SiteTrimmer, type SiteCounts } from '../../bench/freeze-window/trim.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
+import { operatorSecurity } from '../harness/pki.js';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
@@ -49,7 +50,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
       { site: SOURCE, dossiers: 100, events: 400 },
       { site: SCRATCH, dossiers: 0, events: 0 },
     ]);
-    api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   }, 180_000);
 
   afterAll(async () => {
@@ -147,7 +148,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
     expect(killed).toBe(true);
     await fleet.restartController();
     api.close();
-    api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     await waitFor(async () => (await api.listAgents(SCRATCH)).every((a) => a.status === 'online'), 15_000);
     const interrupted = await api.getJob(jobId);
     expect(interrupted.phase).toBe('Failed');

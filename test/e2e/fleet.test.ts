@@ -8,6 +8,7 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { freePort } from '../../shared/net.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
+import { agentTls, controllerTls, operatorSecurity } from '../harness/pki.js';
 
 interface AgentJson {
   site: string;
@@ -35,7 +36,7 @@ describe('fleet presence end to end', () => {
   };
   /** The controller's view over its API: polled every 100 ms, so no CLI process per poll. */
   const statusOf = async (site: string, host: string): Promise<string | undefined> => {
-    const api = new GrpcControllerApi(controllerAddr, 5000);
+    const api = new GrpcControllerApi(controllerAddr, 5000, operatorSecurity());
     try {
       return (await api.listAgents()).find((a) => a.description.site === site && a.description.host === host)?.status;
     } finally {
@@ -46,13 +47,14 @@ describe('fleet presence end to end', () => {
   beforeAll(async () => {
     nats = await startNats();
     controllerAddr = `127.0.0.1:${await freePort()}`;
-    controllerConfig = tmp.write('controller.yaml', { grpc: { listen: controllerAddr }, nats: { servers: [nats.url] } });
+    controllerConfig = tmp.write('controller.yaml', { grpc: { listen: controllerAddr }, nats: { servers: [nats.url] }, tls: controllerTls() });
     controller = runProcess(BIN.controller, ['--config', controllerConfig]);
     const presence = { heartbeatSeconds: 1, ttlSeconds: TTL_SECONDS };
     const a = tmp.write('a.yaml', {
       site: 'msk-1',
       host: 'db',
       grpc: { listen: '127.0.0.1:0' },
+      tls: await agentTls('msk-1', 'db'),
       nats: { servers: [nats.url] },
       presence,
       components: [
@@ -64,6 +66,7 @@ describe('fleet presence end to end', () => {
       site: 'spb-1',
       host: 'tnt',
       grpc: { listen: '127.0.0.1:0' },
+      tls: await agentTls('spb-1', 'tnt'),
       nats: { servers: [nats.url] },
       presence,
       components: [

@@ -26,6 +26,7 @@ import { decodeManifest } from '../../shared/manifest-codec.js';
 import { ResticRepository } from '../../shared/repository/restic.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor, type CliResult } from '../harness/processes.js';
+import { operatorSecurity } from '../harness/pki.js';
 
 const SITE = 'rst-1';
 const MARKER = 'ffk_test_after_s1';
@@ -164,7 +165,7 @@ describe('two-phase restore with the writer running', () => {
     const shard = state.shards[0]!;
     // The shard's start in the switch takes long: the agent is killed while it waits for it.
     setUnitFault(state, shard.unit, { startDelayMs: 20_000 });
-    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     const agentsDir = path.join(state.siteDir, 'agents');
     const host = readdirSync(agentsDir).filter((f) => f.endsWith('.yaml')).find((f) => readFileSync(path.join(agentsDir, f), 'utf8').includes(shard.name))!.replace(/\.yaml$/, '');
     // The switch of the shard is under way once its data files are moved aside and the unit is down.
@@ -229,7 +230,7 @@ describe('two-phase restore with the writer running', () => {
 
   it('an intact restore holds the site lease (its safety snapshot inside it), stages everything while the writer writes, then switches with the writers stopped briefly', async () => {
     await startWriter(state);
-    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000);
+    const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     let atStaged: { pid: number | undefined; writes: number } | undefined;
     const writesAtStart = readWriterStats(state)?.writes ?? 0;
     try {

@@ -19,6 +19,7 @@ import { drillDatabaseName } from '../../agent/domain/drivers/postgres/sandbox.j
 import { processAlive } from '../devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { BIN, waitFor, type CliResult } from '../harness/processes.js';
+import { controllerSecurity } from '../harness/pki.js';
 
 const SITE = 'vrf-1';
 
@@ -156,7 +157,7 @@ describe('ffkeeper verify', () => {
     const address = agents.find((a) => a.host === 'tnt')?.grpcAddress ?? '';
     const repoDir = repoDirOf(fleet);
     const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
-    const client = new GrpcAgentClient();
+    const client = new GrpcAgentClient({ security: controllerSecurity() });
     try {
       const artifacts = manifest.components.filter((c) => c.host === 'tnt').map(({ host: _h, ...a }) => a);
       const r = await client.restoreSandbox(address, { jobId: 'j-stale', sandboxId: 'j-stale', artifacts, repository: { url: repoDir, password: secrets[SITE] ?? '', env: {} } }, { timeoutMs: 60_000 });

@@ -10,6 +10,7 @@ import type { AgentEntry } from '../../shared/fleet.js';
 import { freePort } from '../../shared/net.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, type TestNats } from './nats.js';
+import { controllerTls, ensureTestPki, operatorSecurity } from './pki.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
 
 export interface TestFleet {
@@ -40,7 +41,7 @@ export interface TestFleet {
  * 100 ms costs more CPU than the test it waits for); undefined while the controller does not answer.
  */
 async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
-  const api = new GrpcControllerApi(address, 5000);
+  const api = new GrpcControllerApi(address, 5000, operatorSecurity());
   try {
     return await api.listAgents();
   } catch {
@@ -64,6 +65,7 @@ export interface FleetOptions {
 }
 
 export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
+  const pki = await ensureTestPki();
   const nats = await startNats();
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
@@ -73,6 +75,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
     nats: { servers: [nats.url] },
+    tls: controllerTls(),
     repositories: {
       root: path.join(tmp.dir, 'repos'),
       cacheDir: path.join(tmp.dir, 'cache'),
@@ -139,7 +142,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     for (const s of sites) {
       // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
       // so that it does not load the machine for the rest of the file (tests that want load start their own).
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url] });
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url], pkiDir: pki });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));

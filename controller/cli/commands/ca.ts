@@ -1,0 +1,106 @@
+/**
+ * `ffkeeper ca init|issue`: the fleet CA on the controller host, and certificates signed by it. Local
+ * commands (no controller call). `ca init --dir D` writes the CA (`ca.crt`, `ca.key`), the controller's
+ * certificate (`controller.crt`/`.key`) and a first operator's (`operator.crt`/`.key`), so D also works
+ * as that operator's `--tls-dir`; it never overwrites a CA. `ca issue` writes `<out>/ca.crt` and the
+ * certificate and key of one agent, operator or controller (`agent.*`, `operator.*`, `controller.*`).
+ */
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { ConflictError, ValidationError } from '../../../shared/errors.js';
+import { isValidId } from '../../../shared/ids.js';
+import { formatIdentity, isValidOperatorName, type PeerIdentity } from '../../../shared/security/identity.js';
+import { createCa, DEFAULT_LEAF_DAYS, issueCertificate, readPemPair, writePem } from '../../../shared/security/pki.js';
+import type { CliIo } from '../io.js';
+
+export interface CaInitOptions {
+  dir: string;
+  controllerId: string;
+  operator: string;
+  days?: string;
+}
+
+export interface CaIssueOptions {
+  dir: string;
+  out: string;
+  agent?: string;
+  operator?: string;
+  controller?: string;
+  days?: string;
+}
+
+function days(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 36500) throw new ValidationError(`--days '${text}' must be a whole number of days (1-36500)`, { field: 'days' });
+  return n;
+}
+
+function identityOf(opts: CaIssueOptions): { identity: PeerIdentity; name: 'agent' | 'operator' | 'controller' } {
+  const given = [opts.agent, opts.operator, opts.controller].filter((v) => v !== undefined);
+  if (given.length !== 1) throw new ValidationError('ca issue needs exactly one of --agent SITE/HOST, --operator NAME, --controller ID', { field: 'agent' });
+  if (opts.agent !== undefined) {
+    const [site, host, ...rest] = opts.agent.split('/');
+    if (!site || !host || rest.length > 0 || !isValidId(site) || !isValidId(host)) throw new ValidationError(`--agent '${opts.agent}' must be SITE/HOST, e.g. msk-1/db`, { field: 'agent' });
+    return { identity: { kind: 'agent', site, host }, name: 'agent' };
+  }
+  if (opts.operator !== undefined) {
+    if (!isValidOperatorName(opts.operator)) throw new ValidationError(`--operator '${opts.operator}' must be 1-128 letters, digits, '.', '_', '-' or '@'`, { field: 'operator' });
+    return { identity: { kind: 'operator', name: opts.operator }, name: 'operator' };
+  }
+  const id = opts.controller as string;
+  if (!isValidId(id)) throw new ValidationError(`--controller '${id}' is not a valid controller id`, { field: 'controller' });
+  return { identity: { kind: 'controller', id }, name: 'controller' };
+}
+
+export async function runCaInit(opts: CaInitOptions, io: CliIo): Promise<void> {
+  const dir = path.resolve(opts.dir);
+  if (existsSync(path.join(dir, 'ca.key'))) throw new ConflictError(`${dir} already holds a fleet CA (ca.key); a CA is never overwritten`);
+  if (!isValidId(opts.controllerId)) throw new ValidationError(`--controller-id '${opts.controllerId}' is not a valid controller id`, { field: 'controller-id' });
+  if (!isValidOperatorName(opts.operator)) throw new ValidationError(`--operator '${opts.operator}' must be 1-128 letters, digits, '.', '_', '-' or '@'`, { field: 'operator' });
+  const ca = await createCa({});
+  const leafDays = days(opts.days, DEFAULT_LEAF_DAYS);
+  const caFiles = writePem(dir, 'ca', ca);
+  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: opts.controllerId }, days: leafDays }));
+  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: opts.operator }, days: leafDays }));
+  io.out(
+    [
+      `fleet CA created in ${dir} (ca.key is the fleet's root secret: keep it on the controller host, mode 0600)`,
+      `controller '${opts.controllerId}': tls: {ca: ${caFiles.cert}, cert: ${path.join(dir, 'controller.crt')}, key: ${path.join(dir, 'controller.key')}}`,
+      `operator '${opts.operator}': --tls-dir ${dir} (or FFKEEPER_TLS_DIR=${dir})`,
+      `agents: ffkeeper ca issue --dir ${dir} --agent SITE/HOST --out DIR`,
+    ].join('\n'),
+  );
+}
+
+export async function runCaIssue(opts: CaIssueOptions, io: CliIo): Promise<void> {
+  const dir = path.resolve(opts.dir);
+  if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'dir' });
+  const { identity, name } = identityOf(opts);
+  const out = path.resolve(opts.out);
+  const pem = await issueCertificate(readPemPair(dir, 'ca'), { identity, days: days(opts.days, DEFAULT_LEAF_DAYS) });
+  const files = writePem(out, name, pem);
+  if (path.resolve(out) !== dir) copyFileSync(path.join(dir, 'ca.crt'), path.join(out, 'ca.crt'));
+  io.out(`certificate of ${formatIdentity(identity)} written: ${files.cert}, ${files.key} (0600), ${path.join(out, 'ca.crt')}`);
+}
+
+export function registerCaCommands(program: Command, io: CliIo): void {
+  const ca = program.command('ca').description("the fleet CA (on the controller host) and certificates signed by it");
+  ca.command('init')
+    .description('create the fleet CA, the controller certificate and a first operator certificate in DIR')
+    .requiredOption('--dir <dir>', 'where to write ca.crt, ca.key, controller.*, operator.*')
+    .option('--controller-id <id>', "the controller's id (its config's id)", 'controller-1')
+    .option('--operator <name>', 'the first operator', 'admin')
+    .option('--days <n>', 'validity of the controller and operator certificates')
+    .action((opts: CaInitOptions) => runCaInit(opts, io));
+  ca.command('issue')
+    .description('issue a certificate signed by the fleet CA in DIR')
+    .requiredOption('--dir <dir>', 'the CA directory (ca init)')
+    .requiredOption('--out <dir>', 'where to write ca.crt and the certificate and key')
+    .option('--agent <site/host>', 'an agent')
+    .option('--operator <name>', 'an operator')
+    .option('--controller <id>', 'a controller')
+    .option('--days <n>', 'validity in days')
+    .action((opts: CaIssueOptions) => runCaIssue(opts, io));
+}

@@ -1,0 +1,156 @@
+/**
+ * The fleet's certificates (DESIGN.md §12), made with @peculiar/x509 over Node's WebCrypto (no
+ * hand-written ASN.1): a self-signed fleet CA, and leaf certificates carrying one identity URI
+ * (shared/security/identity.ts) usable as both TLS server and client. Keys are ECDSA P-256, written as
+ * PKCS#8 PEM with mode 0600; a key file readable by group or others is refused when loaded.
+ */
+import 'reflect-metadata';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as x509 from '@peculiar/x509';
+import { NotFoundError, ValidationError } from '../errors.js';
+import { formatIdentity, identityOfSubjectAltName, identityUri, type PeerIdentity } from './identity.js';
+
+// @peculiar/x509 is typed against the DOM's Crypto; Node's webcrypto is the same API.
+x509.cryptoProvider.set(webcrypto as never);
+
+type Key = webcrypto.CryptoKey;
+type KeyPair = webcrypto.CryptoKeyPair;
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+const DAY_MS = 86_400_000;
+export const DEFAULT_CA_DAYS = 3650;
+export const DEFAULT_LEAF_DAYS = 365;
+
+/** A certificate and its private key, PEM. */
+export interface Pem {
+  cert: string;
+  key: string;
+}
+
+/** Where a process finds its TLS material: the fleet CA, its own certificate and key. */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+const serial = (): string => `01${randomBytes(15).toString('hex')}`;
+
+async function exportKey(key: Key): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+}
+
+async function importKey(pem: string): Promise<Key> {
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  return webcrypto.subtle.importKey('pkcs8', der, ALG, true, ['sign']);
+}
+
+/** A new self-signed fleet CA. */
+export async function createCa(options: { name?: string; days?: number; now?: Date } = {}): Promise<Pem> {
+  const now = options.now ?? new Date();
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${options.name ?? 'ffkeeper fleet CA'}`,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + (options.days ?? DEFAULT_CA_DAYS) * DAY_MS),
+    keys: keys as never,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
+    ],
+  });
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+export interface IssueOptions {
+  identity: PeerIdentity;
+  days?: number;
+  /** Explicit validity (tests: an expired certificate). */
+  notBefore?: Date;
+  notAfter?: Date;
+  now?: Date;
+}
+
+/** A leaf certificate for `identity`, signed by `ca`: usable for TLS server and client authentication. */
+export async function issueCertificate(ca: Pem, options: IssueOptions): Promise<Pem> {
+  const now = options.now ?? new Date();
+  const caCert = new x509.X509Certificate(ca.cert);
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${formatIdentity(options.identity).replace(/[,+=<>#;"\\]/g, '_')}`,
+    issuer: caCert.subject,
+    notBefore: options.notBefore ?? new Date(now.getTime() - 60_000),
+    notAfter: options.notAfter ?? new Date(now.getTime() + (options.days ?? DEFAULT_LEAF_DAYS) * DAY_MS),
+    publicKey: keys.publicKey as never,
+    signingKey: (await importKey(ca.key)) as never,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: identityUri(options.identity) }]),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+    ],
+  });
+  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** Writes `<dir>/<name>.crt` and `<dir>/<name>.key` (0600), each replaced atomically. */
+export function writePem(dir: string, name: string, pem: Pem): { cert: string; key: string } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+  const put = (file: string, text: string, mode: number): void => {
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, text, { mode });
+    chmodSync(tmp, mode);
+    renameSync(tmp, file);
+  };
+  put(files.key, pem.key, 0o600);
+  put(files.cert, pem.cert, 0o644);
+  return files;
+}
+
+/** Reads a private key file; refuses one that group or others may read (the message names file and mode). */
+export function readKeyFile(file: string): Buffer {
+  if (!existsSync(file)) throw new NotFoundError(`key file ${file} does not exist`);
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new ValidationError(`key file ${file} has mode ${mode.toString(8).padStart(4, '0')}: group or others may read it; chmod 600 it`, { field: 'key' });
+  }
+  return readFileSync(file);
+}
+
+export function readPemPair(dir: string, name: string): Pem {
+  return { cert: readFileSync(path.join(dir, `${name}.crt`), 'utf8'), key: readKeyFile(path.join(dir, `${name}.key`)).toString('utf8') };
+}
+
+/** The identity a certificate (PEM) carries; undefined when it has no ffkeeper identity URI. */
+export function identityOfCertificate(pem: string | Buffer): PeerIdentity | undefined {
+  return identityOfSubjectAltName(new X509Certificate(pem).subjectAltName);
+}
+
+/**
+ * Checks TLS files at start-up, so a misconfigured process fails with a message naming the file rather
+ * than at its first handshake: all exist, the key is 0600, the certificate is signed by the CA, current,
+ * and carries an ffkeeper identity. Returns that identity.
+ */
+export function checkTlsFiles(files: TlsFiles, now = new Date()): PeerIdentity {
+  for (const [what, file] of Object.entries({ ca: files.ca, cert: files.cert })) {
+    if (!existsSync(file)) throw new NotFoundError(`tls.${what}: ${file} does not exist`);
+  }
+  readKeyFile(files.key);
+  const ca = new X509Certificate(readFileSync(files.ca));
+  const cert = new X509Certificate(readFileSync(files.cert));
+  if (!cert.verify(ca.publicKey)) throw new ValidationError(`tls.cert: ${files.cert} is not signed by the CA in ${files.ca}`, { field: 'tls.cert' });
+  if (Date.parse(cert.validTo) < now.getTime()) throw new ValidationError(`tls.cert: ${files.cert} expired on ${new Date(cert.validTo).toISOString()}`, { field: 'tls.cert' });
+  const identity = identityOfSubjectAltName(cert.subjectAltName);
+  if (!identity) throw new ValidationError(`tls.cert: ${files.cert} carries no ffkeeper identity (subjectAltName URI ffkeeper://…)`, { field: 'tls.cert' });
+  return identity;
+}

@@ -1,0 +1,65 @@
+/**
+ * The fleet PKI of a test run (or a bench run): one CA with the controller's (`controller-1`) and an
+ * operator's (`test-operator`) certificates, made once per process tree — the directory is passed down in
+ * FFK_TEST_PKI_DIR, and FFKEEPER_TLS_DIR points every `ffkeeper` CLI child at the operator certificate.
+ * Agents' certificates are issued per site/host on demand.
+ */
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createCa, issueCertificate, readPemPair, writePem, type TlsFiles } from '../../shared/security/pki.js';
+import type { PeerIdentity } from '../../shared/security/identity.js';
+import type { GrpcSecurity } from '../../shared/transport/grpc-security.js';
+
+export const TEST_PKI_ENV = 'FFK_TEST_PKI_DIR';
+export const TEST_OPERATOR = 'test-operator';
+export const TEST_CONTROLLER_ID = 'controller-1';
+
+/** Creates the run's PKI unless the environment names one; returns its directory. */
+export async function ensureTestPki(): Promise<string> {
+  const given = process.env[TEST_PKI_ENV];
+  if (given && existsSync(path.join(given, 'ca.key'))) return given;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-test-pki-'));
+  const ca = await createCa({ name: 'ffkeeper test CA' });
+  writePem(dir, 'ca', ca);
+  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: TEST_CONTROLLER_ID } }));
+  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: TEST_OPERATOR } }));
+  process.env[TEST_PKI_ENV] = dir;
+  process.env.FFKEEPER_TLS_DIR = dir;
+  return dir;
+}
+
+export function testPkiDir(): string {
+  const dir = process.env[TEST_PKI_ENV];
+  if (!dir) throw new Error(`${TEST_PKI_ENV} is not set: the test PKI was not created (test/global-setup.ts, or await ensureTestPki())`);
+  return dir;
+}
+
+export function controllerTls(): TlsFiles {
+  const dir = testPkiDir();
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'controller.crt'), key: path.join(dir, 'controller.key') };
+}
+
+/** The operator's security for in-process controller API clients. */
+export function operatorSecurity(): GrpcSecurity {
+  const dir = testPkiDir();
+  return { tls: { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'operator.crt'), key: path.join(dir, 'operator.key') } };
+}
+
+/** The controller's security for in-process agent clients. */
+export function controllerSecurity(): GrpcSecurity {
+  return { tls: controllerTls() };
+}
+
+/** A new certificate for `identity` in its own directory (ca.crt, <kind>.crt, <kind>.key), with explicit validity if given. */
+export async function issueTestCertificate(identity: PeerIdentity, options: { notBefore?: Date; notAfter?: Date; caDir?: string } = {}): Promise<TlsFiles> {
+  const caDir = options.caDir ?? testPkiDir();
+  const out = mkdtempSync(path.join(testPkiDir(), `${identity.kind}-`));
+  const files = writePem(out, identity.kind, await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...options }));
+  copyFileSync(path.join(caDir, 'ca.crt'), path.join(out, 'ca.crt'));
+  return { ca: path.join(out, 'ca.crt'), ...files };
+}
+
+export function agentTls(site: string, host: string): Promise<TlsFiles> {
+  return issueTestCertificate({ kind: 'agent', site, host });
+}

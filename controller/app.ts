@@ -24,6 +24,7 @@ import { SnapshotCoordinator } from './domain/snapshot/coordinator.js';
 import { SnapshotService } from './domain/snapshot/service.js';
 import { SyncService, type JobStep, type SyncJobKind } from './domain/sync/service.js';
 import { securityAtStart } from '../shared/security/startup.js';
+import { JetStreamAuditLog } from './transport/nats-audit.js';
 import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
@@ -151,7 +152,9 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs });
     registerSyncMetrics(metrics.registry, () => sync.list());
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync }, security);
+    const audit = await JetStreamAuditLog.open(nc);
+    const guard = { security, access: config.access, audit, logger: log };
+    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit }, guard);
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);

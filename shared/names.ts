@@ -11,6 +11,9 @@ export const FLEET_BUCKET = 'ffk_fleet';
 
 /** JetStream stream for job progress and outcome events (the audit trail). */
 export const EVENTS_STREAM = 'FFK_EVENTS';
+/** JetStream stream of the controller's audit records (hash-chained; controller/domain/access/audit.ts). */
+export const AUDIT_STREAM = 'FFK_AUDIT';
+export const AUDIT_SUBJECT = 'ffk.audit';
 
 /** Key of an agent in the presence and fleet buckets. */
 export function agentKey(site: string, host: string): string {

@@ -27,7 +27,7 @@ import { startAgentGrpcServer } from '../../agent/transport/grpc-server.js';
 import { KvPresencePublisher } from '../../agent/transport/nats-presence.js';
 import type { AgentDescription } from '../../shared/fleet.js';
 import { securityAtStart } from '../../shared/security/startup.js';
-import type { TlsFiles } from '../../shared/security/pki.js';
+import type { TlsFiles } from '../../shared/security/tls-files.js';
 
 /** Calls the simulated drivers received, by protocol step (summed over agents by the simulator). */
 export interface DriverCalls {

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
 import { agentTls, ensureTestPki } from '../../test/harness/pki.js';
-import type { TlsFiles } from '../../shared/security/pki.js';
+import type { TlsFiles } from '../../shared/security/tls-files.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, tarCreate, tarExtract } from '../throughput/commands.js';

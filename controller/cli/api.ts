@@ -1,6 +1,8 @@
 /** What the CLI needs from the controller, and its gRPC implementation (proto converted at the edge). */
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
+import type { AuditEntry, AuditFilter, ChainReport } from '../domain/access/audit.js';
+import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
   GetAgentRequest,
@@ -139,6 +141,8 @@ export interface ControllerApi {
   setSyncLinkPaused(id: string, paused: boolean): Promise<SyncLinkView>;
   deleteSyncLink(id: string): Promise<void>;
   checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport>;
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  verifyAudit(): Promise<ChainReport>;
   close(): void;
 }
 
@@ -310,6 +314,16 @@ export class GrpcControllerApi implements ControllerApi {
 
   async deleteSyncLink(id: string): Promise<void> {
     await callUnary<DeleteSyncLinkRequest, DeleteSyncLinkResponse>(this.client.deleteSyncLink.bind(this.client), { id }, this.opts());
+  }
+
+  async listAudit(filter: AuditFilter): Promise<AuditEntry[]> {
+    const req: ListAuditRequest = { site: filter.site ?? '', since: filter.since, limit: filter.limit ?? 0 };
+    const res = await callUnary<ListAuditRequest, ListAuditResponse>(this.client.listAudit.bind(this.client), req, this.longOpts());
+    return JSON.parse(res.entriesJson) as AuditEntry[];
+  }
+
+  async verifyAudit(): Promise<ChainReport> {
+    return callUnary<VerifyAuditRequest, VerifyAuditResponse>(this.client.verifyAudit.bind(this.client), {}, this.longOpts());
   }
 
   close(): void {

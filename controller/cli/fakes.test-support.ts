@@ -11,6 +11,7 @@ import type { SnapshotSummary } from '../../shared/transport/convert-jobs.js';
 import type { AgentDetails, ControllerApi, CreateSyncLinkArgs, OnJobEvent, RestoreArgs, RestorePlan, RetentionPlan, ScheduleView, SitePolicy, SitePolicyInput, SyncLinkView } from './api.js';
 import type { CliIo } from './io.js';
 import type { JobCommandDeps, Terminal } from './terminal.js';
+import type { AuditEntry, ChainReport } from '../domain/access/audit.js';
 
 export const T0 = new Date('2026-11-21T10:00:00.000Z');
 
@@ -246,6 +247,12 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'checkSyncLink', args: [id, repair] });
     const r = this.checkReports.get(id);
     return r ? Promise.resolve(r) : Promise.reject(new NotFoundError(`sync link '${id}' not found`));
+  }
+  listAudit(): Promise<AuditEntry[]> {
+    return Promise.resolve([]);
+  }
+  verifyAudit(): Promise<ChainReport> {
+    return Promise.resolve({ records: 0, problems: [] });
   }
   close(): void {}
 

@@ -20,6 +20,7 @@ import { registerSyncCommands } from './register-sync.js';
 import { processTerminal } from './terminal.js';
 import { cliSecurity } from './tls.js';
 import { registerCaCommands } from './commands/ca.js';
+import { registerAuditCommands } from './commands/audit.js';
 
 interface GlobalOptions {
   controller: string;
@@ -74,6 +75,7 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerSyncCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerCaCommands(program, io);
+  registerAuditCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
 
   return program;
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../../shared/errors.js';
 import { formatIdentity } from '../../shared/security/identity.js';
-import { checkTlsFiles, type TlsFiles } from '../../shared/security/pki.js';
+import { checkTlsFiles, type TlsFiles } from '../../shared/security/tls-files.js';
 import { INSECURE_WARNING } from '../../shared/security/startup.js';
 import type { GrpcSecurity } from '../../shared/transport/grpc-security.js';
 

@@ -59,7 +59,9 @@ import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { descriptionToProto, entryToProto, siteToProto } from '../../shared/transport/convert.js';
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
-import { onlyKind, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
+import { controllerGuard, type GuardDeps } from './guard.js';
+import { filterEntries, verifyChain, type AuditLog } from '../domain/access/audit.js';
+import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { FleetService } from '../domain/fleet-service.js';
 import type { JobRunner, RunningJob } from '../domain/jobs.js';
 import type { EventLog, JobStore } from '../domain/ports.js';
@@ -80,6 +82,7 @@ export interface ControllerServices {
   retention: RetentionService;
   verify: VerifyService;
   sync: SyncService;
+  audit: AuditLog;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -212,6 +215,21 @@ function implementation(s: ControllerServices): ControllerServer {
       await follow(await s.retention.apply(req.site), emit);
     }),
     ...syncImplementation(s.sync),
+    ...auditImplementation(s.audit),
+  };
+}
+
+function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit' | 'verifyAudit'> {
+  return {
+    listAudit: unary<ListAuditRequest, ListAuditResponse>(async (req) => {
+      const { entries } = await audit.entries();
+      const filter = { ...(req.site ? { site: req.site } : {}), ...(req.since ? { since: req.since } : {}), ...(req.limit ? { limit: req.limit } : {}) };
+      return { entriesJson: JSON.stringify(filterEntries(entries, filter)) };
+    }),
+    verifyAudit: unary<VerifyAuditRequest, VerifyAuditResponse>(async () => {
+      const { entries, firstSeq } = await audit.entries();
+      return verifyChain(entries, firstSeq);
+    }),
   };
 }
 
@@ -231,7 +249,7 @@ function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSy
   };
 }
 
-/** Serves the controller API; with mTLS only operators' certificates may call it. */
-export function startControllerGrpcServer(listen: string, services: ControllerServices, security: GrpcSecurity): Promise<RunningGrpcServer> {
-  return startGrpcServer(listen, ControllerService, implementation(services), { security, authorize: onlyKind('operator', 'controller') });
+/** Serves the controller API: every call checked against the operators' roles and audited (transport/guard.ts). */
+export function startControllerGrpcServer(listen: string, services: ControllerServices, guard: GuardDeps): Promise<RunningGrpcServer> {
+  return startGrpcServer(listen, ControllerService, implementation(services), { security: guard.security, guard: controllerGuard(guard) });
 }

@@ -4,7 +4,6 @@
  * validated against the agent's own schema before it is written to `<siteDir>/agents/<host>.yaml`.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { issueCertificate, readPemPair, writePem } from '../../shared/security/pki.js';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { agentConfigSchema } from '../../shared/config/agent.js';
@@ -79,6 +78,8 @@ export const AGENT_HOSTS = ['db', 'tnt', 'files'] as const;
 
 /** Certificates of the site's agents signed by the fleet CA in `pkiDir`: `<siteDir>/agents/tls-<host>/`. */
 export async function issueAgentCertificates(state: SiteState, pkiDir: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
+  // Loaded here only: the site's shims (systemctl, findface-security) run this module's importers often.
+  const { issueCertificate, readPemPair, writePem } = await import('../../shared/security/pki.js');
   const ca = readPemPair(pkiDir, 'ca');
   const out: Record<string, { ca: string; cert: string; key: string }> = {};
   for (const host of AGENT_HOSTS) {

@@ -10,6 +10,9 @@ export const DEFAULT_CONTROLLER_METRICS_LISTEN = '127.0.0.1:9464';
 /** Deadlines of calls to agents by kind of operation: a unit start is not a protocol call. */
 export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, prepareMs: 300_000, unitControlMs: 120_000, checkMs: 600_000, transferMs: 24 * 3600_000, agentReturnMs: 300_000 } as const;
 
+/** `ffkeeper ca init` issues the first operator certificate to `admin`: an admin until the config says otherwise. */
+export const DEFAULT_OPERATORS = { admin: { role: 'admin' as const } };
+
 export const controllerConfigSchema = z
   .object({
     id: idSchema.default('controller-1'),
@@ -110,6 +113,23 @@ export const controllerConfigSchema = z
       .strict()
       .default({ enabled: true, tickMs: 1000, waitForSiteMs: 30 * 60_000 }),
     log: logSchema,
+    /**
+     * Operators' roles (controller/domain/access/policy.ts), by the name in their certificate: `viewer`,
+     * `operator` or `admin`, optionally for some sites only; an operator not listed may call nothing.
+     * `scratchSites`: non-production sites an `operator` may restore into.
+     */
+    access: z
+      .object({
+        operators: z
+          .record(
+            z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, 'an operator name: letters, digits, ".", "_", "-", "@"'),
+            z.object({ role: z.enum(['viewer', 'operator', 'admin']), sites: z.array(idSchema).min(1).optional() }).strict(),
+          )
+          .default(DEFAULT_OPERATORS),
+        scratchSites: z.array(idSchema).default([]),
+      })
+      .strict()
+      .default({ operators: DEFAULT_OPERATORS, scratchSites: [] }),
     /** mTLS: the controller's gRPC server (operators' certificates) and its calls to agents (agents' certificates). */
     tls: tlsSchema.optional(),
     insecure: z.boolean().default(false),

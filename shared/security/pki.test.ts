@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NotFoundError, PermissionDeniedError, ValidationError } from '../errors.js';
 import { expectPeer, onlyKind } from '../transport/grpc-security.js';
 import { formatIdentity, identityOfSubjectAltName, identityUri, parseIdentityUri, type PeerIdentity } from './identity.js';
-import { checkTlsFiles, createCa, identityOfCertificate, issueCertificate, readKeyFile, writePem } from './pki.js';
+import { createCa, issueCertificate, writePem } from './pki.js';
+import { checkTlsFiles, identityOfCertificate, readKeyFile } from './tls-files.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-pki-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

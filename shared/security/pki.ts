@@ -5,12 +5,16 @@
  * PKCS#8 PEM with mode 0600; a key file readable by group or others is refused when loaded.
  */
 import 'reflect-metadata';
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes, webcrypto } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { NotFoundError, ValidationError } from '../errors.js';
-import { formatIdentity, identityOfSubjectAltName, identityUri, type PeerIdentity } from './identity.js';
+import { formatIdentity, identityUri, type PeerIdentity } from './identity.js';
+import { DEFAULT_LEAF_DAYS, readKeyFile } from './tls-files.js';
+
+export { DEFAULT_LEAF_DAYS };
+
+export type { TlsFiles } from './tls-files.js';
 
 // @peculiar/x509 is typed against the DOM's Crypto; Node's webcrypto is the same API.
 x509.cryptoProvider.set(webcrypto as never);
@@ -21,7 +25,6 @@ type KeyPair = webcrypto.CryptoKeyPair;
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
 export const DEFAULT_CA_DAYS = 3650;
-export const DEFAULT_LEAF_DAYS = 365;
 
 /** A certificate and its private key, PEM. */
 export interface Pem {
@@ -29,12 +32,6 @@ export interface Pem {
   key: string;
 }
 
-/** Where a process finds its TLS material: the fleet CA, its own certificate and key. */
-export interface TlsFiles {
-  ca: string;
-  cert: string;
-  key: string;
-}
 
 const serial = (): string => `01${randomBytes(15).toString('hex')}`;
 
@@ -117,40 +114,7 @@ export function writePem(dir: string, name: string, pem: Pem): { cert: string; k
   return files;
 }
 
-/** Reads a private key file; refuses one that group or others may read (the message names file and mode). */
-export function readKeyFile(file: string): Buffer {
-  if (!existsSync(file)) throw new NotFoundError(`key file ${file} does not exist`);
-  const mode = statSync(file).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new ValidationError(`key file ${file} has mode ${mode.toString(8).padStart(4, '0')}: group or others may read it; chmod 600 it`, { field: 'key' });
-  }
-  return readFileSync(file);
-}
-
 export function readPemPair(dir: string, name: string): Pem {
   return { cert: readFileSync(path.join(dir, `${name}.crt`), 'utf8'), key: readKeyFile(path.join(dir, `${name}.key`)).toString('utf8') };
 }
 
-/** The identity a certificate (PEM) carries; undefined when it has no ffkeeper identity URI. */
-export function identityOfCertificate(pem: string | Buffer): PeerIdentity | undefined {
-  return identityOfSubjectAltName(new X509Certificate(pem).subjectAltName);
-}
-
-/**
- * Checks TLS files at start-up, so a misconfigured process fails with a message naming the file rather
- * than at its first handshake: all exist, the key is 0600, the certificate is signed by the CA, current,
- * and carries an ffkeeper identity. Returns that identity.
- */
-export function checkTlsFiles(files: TlsFiles, now = new Date()): PeerIdentity {
-  for (const [what, file] of Object.entries({ ca: files.ca, cert: files.cert })) {
-    if (!existsSync(file)) throw new NotFoundError(`tls.${what}: ${file} does not exist`);
-  }
-  readKeyFile(files.key);
-  const ca = new X509Certificate(readFileSync(files.ca));
-  const cert = new X509Certificate(readFileSync(files.cert));
-  if (!cert.verify(ca.publicKey)) throw new ValidationError(`tls.cert: ${files.cert} is not signed by the CA in ${files.ca}`, { field: 'tls.cert' });
-  if (Date.parse(cert.validTo) < now.getTime()) throw new ValidationError(`tls.cert: ${files.cert} expired on ${new Date(cert.validTo).toISOString()}`, { field: 'tls.cert' });
-  const identity = identityOfSubjectAltName(cert.subjectAltName);
-  if (!identity) throw new ValidationError(`tls.cert: ${files.cert} carries no ffkeeper identity (subjectAltName URI ffkeeper://…)`, { field: 'tls.cert' });
-  return identity;
-}

@@ -7,7 +7,7 @@ import { ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GrpcSecurity } from '../transport/grpc-security.js';
 import { formatIdentity, sameIdentity, type PeerIdentity } from './identity.js';
-import { checkTlsFiles, type TlsFiles } from './pki.js';
+import { checkTlsFiles, type TlsFiles } from './tls-files.js';
 
 export const INSECURE_WARNING = 'INSECURE: gRPC without TLS — anyone who reaches this port can drive it; for a lab only (insecure: true)';
 

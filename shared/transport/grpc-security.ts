@@ -10,7 +10,7 @@ import { credentials, experimental, ServerCredentials, type ChannelCredentials, 
 import type { PeerCertificate } from 'node:tls';
 import { PermissionDeniedError } from '../errors.js';
 import { formatIdentity, identityOfSubjectAltName, type PeerIdentity } from '../security/identity.js';
-import type { TlsFiles } from '../security/pki.js';
+import type { TlsFiles } from '../security/tls-files.js';
 import { toServiceError } from './grpc-errors.js';
 
 export type GrpcSecurity = { tls: TlsFiles } | { insecure: true };

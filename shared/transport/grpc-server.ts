@@ -60,6 +60,8 @@ export interface ServeOptions {
   security: GrpcSecurity;
   /** Judges the caller of every method from its certificate identity (mTLS only). */
   authorize?: Authorize;
+  /** Wraps every method instead (the controller: roles and the audit trail, with or without TLS). */
+  guard?: <I extends UntypedServiceImplementation>(definition: ServiceDefinition, implementation: I) => I;
 }
 
 /** Binds `listen` ("host:port"; port 0 picks one) and serves one service. */
@@ -71,7 +73,8 @@ export async function startGrpcServer<I extends UntypedServiceImplementation>(
 ): Promise<RunningGrpcServer> {
   const server = new Server();
   const tls = !('insecure' in options.security);
-  server.addService(definition, tls && options.authorize ? authorizeAll(definition, implementation, options.authorize) : implementation);
+  const guarded = options.guard ? options.guard(definition, implementation) : tls && options.authorize ? authorizeAll(definition, implementation, options.authorize) : implementation;
+  server.addService(definition, guarded);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(listen, serverCredentials(options.security), (err, bound) => {
       if (err) reject(new UnavailableError(`cannot listen for gRPC on ${listen}: ${err.message}`, { cause: err }));

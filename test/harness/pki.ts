@@ -1,6 +1,6 @@
 /**
  * The fleet PKI of a test run (or a bench run): one CA with the controller's (`controller-1`) and an
- * operator's (`test-operator`) certificates, made once per process tree — the directory is passed down in
+ * operator's (`admin`, the controller's default admin) certificates, made once per process tree — the directory is passed down in
  * FFK_TEST_PKI_DIR, and FFKEEPER_TLS_DIR points every `ffkeeper` CLI child at the operator certificate.
  * Agents' certificates are issued per site/host on demand.
  */
@@ -12,7 +12,7 @@ import type { PeerIdentity } from '../../shared/security/identity.js';
 import type { GrpcSecurity } from '../../shared/transport/grpc-security.js';
 
 export const TEST_PKI_ENV = 'FFK_TEST_PKI_DIR';
-export const TEST_OPERATOR = 'test-operator';
+export const TEST_OPERATOR = 'admin';
 export const TEST_CONTROLLER_ID = 'controller-1';
 
 /** Creates the run's PKI unless the environment names one; returns its directory. */
@@ -23,7 +23,7 @@ export async function ensureTestPki(): Promise<string> {
   const ca = await createCa({ name: 'ffkeeper test CA' });
   writePem(dir, 'ca', ca);
   writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: TEST_CONTROLLER_ID } }));
-  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: TEST_OPERATOR } }));
+  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: TEST_OPERATOR } })); // the controller's default admin
   process.env[TEST_PKI_ENV] = dir;
   process.env.FFKEEPER_TLS_DIR = dir;
   return dir;

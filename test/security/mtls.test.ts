@@ -139,10 +139,10 @@ describe('mTLS on the controller and the agents', () => {
   it('denies a certificate of the wrong kind with PERMISSION_DENIED, naming it', async () => {
     const agentAsOperator = await asOperator({ tls: agentFiles }, 'agent certificate calling the controller');
     expect(agentAsOperator).toBeInstanceOf(PermissionDeniedError);
-    expect(agentAsOperator.message).toContain('agent msk-1/db may not call it (only an operator may)');
+    expect(agentAsOperator.message).toContain('controller: listAgents refused: agent msk-1/db is not an operator');
     const operatorAsController = await asController(operatorSecurity(), 'operator certificate calling the agent');
     expect(operatorAsController).toBeInstanceOf(PermissionDeniedError);
-    expect(operatorAsController.message).toContain('operator test-operator may not call it (only a controller may)');
+    expect(operatorAsController.message).toContain('operator admin may not call it (only a controller may)');
   });
 
   it('refuses an agent whose certificate names another site/host than the one expected at its address', async () => {

@@ -11,8 +11,12 @@ import type { Command } from 'commander';
 import { ConflictError, ValidationError } from '../../../shared/errors.js';
 import { isValidId } from '../../../shared/ids.js';
 import { formatIdentity, isValidOperatorName, type PeerIdentity } from '../../../shared/security/identity.js';
-import { createCa, DEFAULT_LEAF_DAYS, issueCertificate, readPemPair, writePem } from '../../../shared/security/pki.js';
+/** The X.509 library is loaded by these two commands only: every other CLI call starts without it. */
+const pki = (): Promise<typeof Pki> => import('../../../shared/security/pki.js');
+
 import type { CliIo } from '../io.js';
+import type * as Pki from '../../../shared/security/pki.js';
+import { DEFAULT_LEAF_DAYS } from '../../../shared/security/tls-files.js';
 
 export interface CaInitOptions {
   dir: string;
@@ -59,6 +63,7 @@ export async function runCaInit(opts: CaInitOptions, io: CliIo): Promise<void> {
   if (existsSync(path.join(dir, 'ca.key'))) throw new ConflictError(`${dir} already holds a fleet CA (ca.key); a CA is never overwritten`);
   if (!isValidId(opts.controllerId)) throw new ValidationError(`--controller-id '${opts.controllerId}' is not a valid controller id`, { field: 'controller-id' });
   if (!isValidOperatorName(opts.operator)) throw new ValidationError(`--operator '${opts.operator}' must be 1-128 letters, digits, '.', '_', '-' or '@'`, { field: 'operator' });
+  const { createCa, issueCertificate, writePem } = await pki();
   const ca = await createCa({});
   const leafDays = days(opts.days, DEFAULT_LEAF_DAYS);
   const caFiles = writePem(dir, 'ca', ca);
@@ -78,6 +83,7 @@ export async function runCaIssue(opts: CaIssueOptions, io: CliIo): Promise<void>
   const dir = path.resolve(opts.dir);
   if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'dir' });
   const { identity, name } = identityOf(opts);
+  const { issueCertificate, readPemPair, writePem } = await pki();
   const out = path.resolve(opts.out);
   const pem = await issueCertificate(readPemPair(dir, 'ca'), { identity, days: days(opts.days, DEFAULT_LEAF_DAYS) });
   const files = writePem(out, name, pem);

@@ -498,6 +498,30 @@ export interface SyncCheckReport {
   durationMs: number;
 }
 
+export interface ListAuditRequest {
+  /** empty: every site */
+  site: string;
+  since?:
+    | Date
+    | undefined;
+  /** the newest N; 0: all */
+  limit: number;
+}
+
+export interface ListAuditResponse {
+  /** controller/domain/access/audit.ts AuditEntry[], as JSON. */
+  entriesJson: string;
+}
+
+export interface VerifyAuditRequest {
+}
+
+export interface VerifyAuditResponse {
+  records: number;
+  /** Each broken link, naming its record; empty when the chain is intact. */
+  problems: string[];
+}
+
 function createBaseSiteSummary(): SiteSummary {
   return { site: "", agentsTotal: 0, agentsOnline: 0, componentKinds: [] };
 }
@@ -7173,6 +7197,317 @@ export const SyncCheckReport: MessageFns<SyncCheckReport> = {
   },
 };
 
+function createBaseListAuditRequest(): ListAuditRequest {
+  return { site: "", since: undefined, limit: 0 };
+}
+
+export const ListAuditRequest: MessageFns<ListAuditRequest> = {
+  encode(message: ListAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(18).fork()).join();
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListAuditRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAuditRequest>, I>>(base?: I): ListAuditRequest {
+    return ListAuditRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAuditRequest>, I>>(object: I): ListAuditRequest {
+    const message = createBaseListAuditRequest();
+    message.site = object.site ?? "";
+    message.since = object.since ?? undefined;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListAuditResponse(): ListAuditResponse {
+  return { entriesJson: "" };
+}
+
+export const ListAuditResponse: MessageFns<ListAuditResponse> = {
+  encode(message: ListAuditResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entriesJson !== "") {
+      writer.uint32(10).string(message.entriesJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entriesJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditResponse {
+    return {
+      entriesJson: isSet(object.entriesJson)
+        ? globalThis.String(object.entriesJson)
+        : isSet(object.entries_json)
+        ? globalThis.String(object.entries_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAuditResponse): unknown {
+    const obj: any = {};
+    if (message.entriesJson !== "") {
+      obj.entriesJson = message.entriesJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAuditResponse>, I>>(base?: I): ListAuditResponse {
+    return ListAuditResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAuditResponse>, I>>(object: I): ListAuditResponse {
+    const message = createBaseListAuditResponse();
+    message.entriesJson = object.entriesJson ?? "";
+    return message;
+  },
+};
+
+function createBaseVerifyAuditRequest(): VerifyAuditRequest {
+  return {};
+}
+
+export const VerifyAuditRequest: MessageFns<VerifyAuditRequest> = {
+  encode(_: VerifyAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyAuditRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyAuditRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): VerifyAuditRequest {
+    return {};
+  },
+
+  toJSON(_: VerifyAuditRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyAuditRequest>, I>>(base?: I): VerifyAuditRequest {
+    return VerifyAuditRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyAuditRequest>, I>>(_: I): VerifyAuditRequest {
+    const message = createBaseVerifyAuditRequest();
+    return message;
+  },
+};
+
+function createBaseVerifyAuditResponse(): VerifyAuditResponse {
+  return { records: 0, problems: [] };
+}
+
+export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
+  encode(message: VerifyAuditResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.records !== 0) {
+      writer.uint32(8).uint32(message.records);
+    }
+    for (const v of message.problems) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyAuditResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyAuditResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.records = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.problems.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyAuditResponse {
+    return {
+      records: isSet(object.records) ? globalThis.Number(object.records) : 0,
+      problems: globalThis.Array.isArray(object?.problems) ? object.problems.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: VerifyAuditResponse): unknown {
+    const obj: any = {};
+    if (message.records !== 0) {
+      obj.records = Math.round(message.records);
+    }
+    if (message.problems?.length) {
+      obj.problems = message.problems;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyAuditResponse>, I>>(base?: I): VerifyAuditResponse {
+    return VerifyAuditResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyAuditResponse>, I>>(object: I): VerifyAuditResponse {
+    const message = createBaseVerifyAuditResponse();
+    message.records = object.records ?? 0;
+    message.problems = object.problems?.map((e) => e) || [];
+    return message;
+  },
+};
+
 export type ControllerService = typeof ControllerService;
 export const ControllerService = {
   /** Sites known to the fleet inventory, with agent counts. */
@@ -7469,6 +7804,26 @@ export const ControllerService = {
     responseSerialize: (value: SyncCheckReport): Buffer => Buffer.from(SyncCheckReport.encode(value).finish()),
     responseDeserialize: (value: Buffer): SyncCheckReport => SyncCheckReport.decode(value),
   },
+  /** The audit trail: mutating calls and denied calls, hash-chained (controller/domain/access/audit.ts). */
+  listAudit: {
+    path: "/ffkeeper.v1.Controller/ListAudit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAuditRequest): Buffer => Buffer.from(ListAuditRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAuditRequest => ListAuditRequest.decode(value),
+    responseSerialize: (value: ListAuditResponse): Buffer => Buffer.from(ListAuditResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAuditResponse => ListAuditResponse.decode(value),
+  },
+  /** Checks the whole chain: every record present, unchanged and chained to the one before. */
+  verifyAudit: {
+    path: "/ffkeeper.v1.Controller/VerifyAudit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: VerifyAuditRequest): Buffer => Buffer.from(VerifyAuditRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyAuditRequest => VerifyAuditRequest.decode(value),
+    responseSerialize: (value: VerifyAuditResponse): Buffer => Buffer.from(VerifyAuditResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifyAuditResponse => VerifyAuditResponse.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -7527,6 +7882,10 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * every differing dossier again. Also run nightly per link at its time.
    */
   checkSyncLink: handleUnaryCall<CheckSyncLinkRequest, SyncCheckReport>;
+  /** The audit trail: mutating calls and denied calls, hash-chained (controller/domain/access/audit.ts). */
+  listAudit: handleUnaryCall<ListAuditRequest, ListAuditResponse>;
+  /** Checks the whole chain: every record present, unchanged and chained to the one before. */
+  verifyAudit: handleUnaryCall<VerifyAuditRequest, VerifyAuditResponse>;
 }
 
 export interface ControllerClient extends Client {
@@ -7915,6 +8274,38 @@ export interface ControllerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  /** The audit trail: mutating calls and denied calls, hash-chained (controller/domain/access/audit.ts). */
+  listAudit(
+    request: ListAuditRequest,
+    callback: (error: ServiceError | null, response: ListAuditResponse) => void,
+  ): ClientUnaryCall;
+  listAudit(
+    request: ListAuditRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAuditResponse) => void,
+  ): ClientUnaryCall;
+  listAudit(
+    request: ListAuditRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAuditResponse) => void,
+  ): ClientUnaryCall;
+  /** Checks the whole chain: every record present, unchanged and chained to the one before. */
+  verifyAudit(
+    request: VerifyAuditRequest,
+    callback: (error: ServiceError | null, response: VerifyAuditResponse) => void,
+  ): ClientUnaryCall;
+  verifyAudit(
+    request: VerifyAuditRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VerifyAuditResponse) => void,
+  ): ClientUnaryCall;
+  verifyAudit(
+    request: VerifyAuditRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VerifyAuditResponse) => void,
   ): ClientUnaryCall;
 }
 

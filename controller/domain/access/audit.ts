@@ -1,0 +1,114 @@
+/**
+ * The audit trail (DESIGN.md §12): every mutating call to the controller — who, from where, which method,
+ * which sites, its arguments (secrets removed) and its outcome, denied calls included — appended to a
+ * stream in order, each record hash-chained to the one before (`hash = sha256(prev + record)`), so a
+ * record removed or changed is found by `verifyChain`, which names it. Pure; the stream is a port.
+ */
+import { createHash } from 'node:crypto';
+
+export type AuditOutcome = 'ok' | 'denied' | 'failed';
+
+export interface AuditRecord {
+  at: string;
+  /** `operator alice` (the certificate's identity), or `unauthenticated`. */
+  who: string;
+  /** The caller's address. */
+  from: string;
+  method: string;
+  sites: string[];
+  args: Record<string, unknown>;
+  outcome: AuditOutcome;
+  /** denied / failed: the error code and message. */
+  code?: string;
+  message?: string;
+}
+
+export interface AuditEntry extends AuditRecord {
+  /** Position in the stream (1, 2, …). */
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+/** The chain's start: the `prev` of the first record. */
+export const GENESIS = '0'.repeat(64);
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const RECORD_FIELDS: readonly (keyof AuditRecord)[] = ['at', 'who', 'from', 'method', 'sites', 'args', 'outcome', 'code', 'message'];
+
+export function recordOf(entry: AuditRecord): AuditRecord {
+  return Object.fromEntries(RECORD_FIELDS.filter((k) => entry[k] !== undefined).map((k) => [k, entry[k]])) as unknown as AuditRecord;
+}
+
+export function chainHash(prev: string, record: AuditRecord): string {
+  return createHash('sha256').update(`${prev}\n${canonical(recordOf(record))}`).digest('hex');
+}
+
+const SECRET_KEY = /pass(word)?|secret|token|key|credential/i;
+const MAX_STRING = 512;
+
+/** A request's arguments for the record: fields named like secrets dropped, long strings cut, empty values omitted. */
+export function auditArgs(req: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(req)) {
+    if (SECRET_KEY.test(k) || v === undefined || v === '' || v === null) continue;
+    if (typeof v === 'string') out[k] = v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
+    else if (v instanceof Date) out[k] = v.toISOString();
+    else if (typeof v === 'object' && !Array.isArray(v)) out[k] = auditArgs(v as Record<string, unknown>);
+    else out[k] = v;
+  }
+  return out;
+}
+
+export interface ChainReport {
+  records: number;
+  /** Each broken link, naming the record (seq, time, who, method). */
+  problems: string[];
+}
+
+const name = (e: AuditEntry): string => `record #${e.seq} (${e.at}, ${e.who}, ${e.method})`;
+
+/**
+ * Checks a whole stream, in order: every sequence number present from `firstSeq`, each record's hash
+ * over its content, each `prev` equal to the hash before. Every problem is reported, each naming its record.
+ */
+export function verifyChain(entries: readonly AuditEntry[], firstSeq = 1): ChainReport {
+  const problems: string[] = [];
+  let prev = GENESIS;
+  let expectSeq = firstSeq;
+  for (const e of entries) {
+    if (e.seq !== expectSeq) problems.push(`records #${expectSeq}${e.seq - 1 > expectSeq ? `–#${e.seq - 1}` : ''} are missing before ${name(e)}: removed from the stream`);
+    if (chainHash(e.prev, e) !== e.hash) problems.push(`${name(e)} was changed: its content does not match its hash`);
+    if (e.prev !== prev && e.seq === expectSeq) problems.push(`${name(e)} does not follow the record before it (its prev hash differs): it was inserted or the one before was changed`);
+    prev = e.hash;
+    expectSeq = e.seq + 1;
+  }
+  return { records: entries.length, problems };
+}
+
+/** Where audit records are kept (controller/transport/nats-audit.ts: a JetStream stream). */
+export interface AuditLog {
+  /** Appends a record after the last one (chained to it); resolves with the stored entry. */
+  append(record: AuditRecord): Promise<AuditEntry>;
+  /** Every record, in stream order, and the stream's first sequence number. */
+  entries(): Promise<{ entries: AuditEntry[]; firstSeq: number }>;
+}
+
+export interface AuditFilter {
+  site?: string;
+  since?: Date;
+  limit?: number;
+}
+
+/** Records matching `filter`, oldest first (the newest `limit` of them). */
+export function filterEntries(entries: readonly AuditEntry[], filter: AuditFilter): AuditEntry[] {
+  const out = entries.filter((e) => (!filter.site || e.sites.includes(filter.site)) && (!filter.since || Date.parse(e.at) >= filter.since.getTime()));
+  return filter.limit ? out.slice(-filter.limit) : out;
+}

@@ -205,8 +205,8 @@ async function up(quick: boolean): Promise<void> {
   process.stdout.write(
     [
       '',
-      'Try next (the controller address is set for you):',
-      `  export FFKEEPER_CONTROLLER=${controller}`,
+      'Try next (the controller address and your operator certificate, admin, are set for you):',
+      `  export FFKEEPER_CONTROLLER=${controller} FFKEEPER_TLS_DIR=${CA_DIR}`,
       `  node ${cliPath} snapshot list --site msk-1`,
       `  node ${cliPath} jobs list`,
       `  node ${cliPath} restore --site msk-1 --latest --to-site spb-1 --no-safety-snapshot`,
@@ -214,6 +214,7 @@ async function up(quick: boolean): Promise<void> {
       `  node ${cliPath} verify --site msk-1          # repository check + restore drill into a sandbox + integrity check`,
       `  node ${cliPath} schedule set --site msk-1 --cron '*/5 * * * *'`,
       `  node ${cliPath} retention set --site msk-1 --keep-last 3 && node ${cliPath} retention apply --site msk-1 --dry-run`,
+      `  node ${cliPath} audit list                   # every change made through the controller, hash-chained (audit verify)`,
       `Logs: ${DEMO_ROOT}/*.log`,
       '',
     ].join('\n'),

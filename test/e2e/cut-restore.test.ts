@@ -16,6 +16,8 @@ import { SiteTrimmer, type SiteCounts } from '../../bench/freeze-window/trim.js'
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
 import { operatorSecurity } from '../harness/pki.js';
+import { secretsIn, watchCommandLines } from '../harness/ps-watch.js';
+import { readFileSync } from 'node:fs';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
@@ -82,6 +84,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
           return st && st.pid === first.pid && st.elapsed - first.elapsed >= 2 ? st : undefined;
         }, 30_000);
         into.push({ writes: before.writes - first.writes, seconds: before.elapsed - first.elapsed });
+        const ps = i === 1 ? watchCommandLines() : undefined;
         const snap = await api.createSnapshot({ site: SOURCE }, () => undefined).finally(async () => {
           const st = await stopWriter(SOURCE, fleet.root);
           if (st && st.pid === before.pid) paces.push({ writes: st.writes - before.writes, seconds: st.elapsed - before.elapsed, errors: st.errors });
@@ -96,6 +99,16 @@ describe('consistent snapshots under load, each restored into a scratch site', (
           { site: SOURCE, selector: { kind: 'id', id }, components: [], toSite: SCRATCH, noSafetySnapshot: true },
           () => undefined,
         );
+        if (ps) {
+          // No repository password and no TLS key ever stood on a command line during the snapshot and the restore.
+          const lines = await ps.stop();
+          const keys = [...fleet.sites.values()].flatMap((st) => Object.values(st.agentTls ?? {}).map((t) => readFileSync(t.key, 'utf8')));
+          const secrets = secretsIn(JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, unknown>, keys);
+          expect(secrets.length).toBeGreaterThan(keys.length); // the source site's repository password is among them
+          const leaks = lines.filter((l) => secrets.some((sec) => l.includes(sec)));
+          console.log(`ps -eo args: ${lines.length} distinct command lines during snapshot and restore (restic among them: ${lines.some((l) => /\brestic\b/.test(l))}), ${leaks.length} holding a secret`);
+          expect(leaks).toEqual([]);
+        }
         const report = await checkSite(SCRATCH, fleet.root);
         if (report.errors > 0) console.log(JSON.stringify({ byKind: report.byKind, sample: report.issues.slice(0, 5) }, null, 1));
         // The restore started the scratch site's writers again (its findface-security is a writer):

@@ -3,7 +3,7 @@
  * its pgbouncer), `tnt` (every Tarantool shard and sf-api), `files` (the upload directories). Each is
  * validated against the agent's own schema before it is written to `<siteDir>/agents/<host>.yaml`.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { agentConfigSchema } from '../../shared/config/agent.js';
@@ -79,14 +79,11 @@ export const AGENT_HOSTS = ['db', 'tnt', 'files'] as const;
 /** Certificates of the site's agents signed by the fleet CA in `pkiDir`: `<siteDir>/agents/tls-<host>/`. */
 export async function issueAgentCertificates(state: SiteState, pkiDir: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
   // Loaded here only: the site's shims (systemctl, findface-security) run this module's importers often.
-  const { issueCertificate, readPemPair, writePem } = await import('../../shared/security/pki.js');
-  const ca = readPemPair(pkiDir, 'ca');
+  const { issueInto } = await import('../../shared/security/pki.js');
   const out: Record<string, { ca: string; cert: string; key: string }> = {};
   for (const host of AGENT_HOSTS) {
     const dir = path.join(state.siteDir, 'agents', `tls-${host}`);
-    const files = writePem(dir, 'agent', await issueCertificate(ca, { identity: { kind: 'agent', site: state.site, host } }));
-    copyFileSync(path.join(pkiDir, 'ca.crt'), path.join(dir, 'ca.crt'));
-    out[host] = { ca: path.join(dir, 'ca.crt'), ...files };
+    out[host] = await issueInto(pkiDir, dir, { kind: 'agent', site: state.site, host });
   }
   return out;
 }

@@ -6,11 +6,11 @@
  */
 import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { formatIdentity, identityUri, type PeerIdentity } from './identity.js';
-import { DEFAULT_LEAF_DAYS, readKeyFile } from './tls-files.js';
+import { DEFAULT_LEAF_DAYS, readKeyFile, type TlsFiles } from './tls-files.js';
 
 export { DEFAULT_LEAF_DAYS };
 
@@ -118,3 +118,27 @@ export function readPemPair(dir: string, name: string): Pem {
   return { cert: readFileSync(path.join(dir, `${name}.crt`), 'utf8'), key: readKeyFile(path.join(dir, `${name}.key`)).toString('utf8') };
 }
 
+
+/**
+ * A new fleet CA in `dir` (`ca.crt`, `ca.key`) with the controller's (`controller.*`) and a first
+ * operator's (`operator.*`) certificates, so `dir` is also that operator's TLS directory.
+ */
+export async function initCaDir(dir: string, o: { controllerId: string; operator: string; days?: number; caName?: string }): Promise<void> {
+  const ca = await createCa(o.caName === undefined ? {} : { name: o.caName });
+  writePem(dir, 'ca', ca);
+  const days = o.days === undefined ? {} : { days: o.days };
+  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: o.controllerId }, ...days }));
+  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: o.operator }, ...days }));
+}
+
+/**
+ * A certificate of `identity` signed by the CA in `caDir`, written to `outDir` as `<name>.crt` and
+ * `<name>.key` (name: the identity's kind unless given) beside a copy of `ca.crt`: a process's TLS files.
+ */
+export async function issueInto(caDir: string, outDir: string, identity: PeerIdentity, options: Omit<IssueOptions, 'identity'> & { name?: string } = {}): Promise<TlsFiles> {
+  const { name = identity.kind, ...issue } = options;
+  const files = writePem(outDir, name, await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...issue }));
+  const ca = path.join(outDir, 'ca.crt');
+  if (path.resolve(outDir) !== path.resolve(caDir)) copyFileSync(path.join(caDir, 'ca.crt'), ca);
+  return { ca, ...files };
+}

@@ -123,24 +123,43 @@ export function peerIdentityOf(call: { getAuthContext?: () => { sslPeerCertifica
 /** Decides whether `peer` may call `method`; throws (a PermissionDeniedError) when not. */
 export type Authorize = (peer: PeerIdentity | undefined, method: string) => void;
 
-/** Wraps every method of a service implementation with `authorize`, before the handler runs. */
-export function authorizeAll<I extends UntypedServiceImplementation>(definition: ServiceDefinition, impl: I, authorize: Authorize): I {
+/** A server call as a method wrapper sees it (unary or server-streaming). */
+export type ServerCall = Parameters<typeof peerIdentityOf>[0] & {
+  request?: unknown;
+  getPeer?: () => string;
+  write?: (chunk: unknown, ...args: unknown[]) => unknown;
+  end?: (...args: unknown[]) => unknown;
+  emit?: (event: string | symbol, ...args: unknown[]) => boolean;
+};
+export type UnaryCallback = (err: unknown, res: unknown) => void;
+export type MethodHandler = (call: ServerCall, callback?: UnaryCallback) => void;
+
+/** Wraps every method of a service implementation: `wrap` gets its name, whether it streams its answer, and its handler. */
+export function wrapMethods<I extends UntypedServiceImplementation>(definition: ServiceDefinition, impl: I, wrap: (method: string, streaming: boolean, handler: MethodHandler) => MethodHandler): I {
   const out: UntypedServiceImplementation = {};
-  for (const [name, handler] of Object.entries(impl)) {
-    const streaming = definition[name]?.responseStream === true;
-    const fn = handler as (...args: unknown[]) => void;
-    out[name] = ((call: Parameters<typeof peerIdentityOf>[0] & { emit?: (e: string, err: unknown) => void }, callback?: (err: unknown, res: unknown) => void) => {
-      try {
-        authorize(peerIdentityOf(call), name);
-      } catch (err) {
-        if (streaming || !callback) call.emit?.('error', toServiceError(err));
-        else callback(toServiceError(err), null);
-        return;
-      }
-      fn(call, callback);
-    }) as never;
+  for (const [method, handler] of Object.entries(impl)) {
+    out[method] = wrap(method, definition[method]?.responseStream === true, handler as MethodHandler) as never;
   }
   return out as I;
+}
+
+/** Answers a call with `err`, as its kind needs: the callback of a unary call, the error event of a stream. */
+export function refuseCall(call: ServerCall, callback: UnaryCallback | undefined, streaming: boolean, err: unknown): void {
+  if (streaming || !callback) call.emit?.('error', toServiceError(err));
+  else callback(toServiceError(err), null);
+}
+
+/** Wraps every method of a service implementation with `authorize`, before the handler runs. */
+export function authorizeAll<I extends UntypedServiceImplementation>(definition: ServiceDefinition, impl: I, authorize: Authorize): I {
+  return wrapMethods(definition, impl, (method, streaming, handler) => (call, callback) => {
+    try {
+      authorize(peerIdentityOf(call), method);
+    } catch (err) {
+      refuseCall(call, callback, streaming, err);
+      return;
+    }
+    handler(call, callback);
+  });
 }
 
 /** Lets only peers of `kind` call `service` (an agent serves the controller; the controller serves operators). */

@@ -4,10 +4,10 @@
  * FFK_TEST_PKI_DIR, and FFKEEPER_TLS_DIR points every `ffkeeper` CLI child at the operator certificate.
  * Agents' certificates are issued per site/host on demand.
  */
-import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCa, issueCertificate, readPemPair, writePem, type TlsFiles } from '../../shared/security/pki.js';
+import { initCaDir, issueInto, type TlsFiles } from '../../shared/security/pki.js';
 import type { PeerIdentity } from '../../shared/security/identity.js';
 import type { GrpcSecurity } from '../../shared/transport/grpc-security.js';
 
@@ -20,10 +20,8 @@ export async function ensureTestPki(): Promise<string> {
   const given = process.env[TEST_PKI_ENV];
   if (given && existsSync(path.join(given, 'ca.key'))) return given;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-test-pki-'));
-  const ca = await createCa({ name: 'ffkeeper test CA' });
-  writePem(dir, 'ca', ca);
-  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: TEST_CONTROLLER_ID } }));
-  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: TEST_OPERATOR } })); // the controller's default admin
+  // The operator is the controller's default admin.
+  await initCaDir(dir, { controllerId: TEST_CONTROLLER_ID, operator: TEST_OPERATOR, caName: 'ffkeeper test CA' });
   process.env[TEST_PKI_ENV] = dir;
   process.env.FFKEEPER_TLS_DIR = dir;
   return dir;
@@ -53,11 +51,8 @@ export function controllerSecurity(): GrpcSecurity {
 
 /** A new certificate for `identity` in its own directory (ca.crt, <kind>.crt, <kind>.key), with explicit validity if given. */
 export async function issueTestCertificate(identity: PeerIdentity, options: { notBefore?: Date; notAfter?: Date; caDir?: string } = {}): Promise<TlsFiles> {
-  const caDir = options.caDir ?? testPkiDir();
-  const out = mkdtempSync(path.join(testPkiDir(), `${identity.kind}-`));
-  const files = writePem(out, identity.kind, await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...options }));
-  copyFileSync(path.join(caDir, 'ca.crt'), path.join(out, 'ca.crt'));
-  return { ca: path.join(out, 'ca.crt'), ...files };
+  const { caDir = testPkiDir(), ...validity } = options;
+  return issueInto(caDir, mkdtempSync(path.join(testPkiDir(), `${identity.kind}-`)), identity, validity);
 }
 
 export function agentTls(site: string, host: string): Promise<TlsFiles> {

@@ -5,7 +5,7 @@
  * as that operator's `--tls-dir`; it never overwrites a CA. `ca issue` writes `<out>/ca.crt` and the
  * certificate and key of one agent, operator or controller (`agent.*`, `operator.*`, `controller.*`).
  */
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConflictError, ValidationError } from '../../../shared/errors.js';
@@ -63,16 +63,11 @@ export async function runCaInit(opts: CaInitOptions, io: CliIo): Promise<void> {
   if (existsSync(path.join(dir, 'ca.key'))) throw new ConflictError(`${dir} already holds a fleet CA (ca.key); a CA is never overwritten`);
   if (!isValidId(opts.controllerId)) throw new ValidationError(`--controller-id '${opts.controllerId}' is not a valid controller id`, { field: 'controller-id' });
   if (!isValidOperatorName(opts.operator)) throw new ValidationError(`--operator '${opts.operator}' must be 1-128 letters, digits, '.', '_', '-' or '@'`, { field: 'operator' });
-  const { createCa, issueCertificate, writePem } = await pki();
-  const ca = await createCa({});
-  const leafDays = days(opts.days, DEFAULT_LEAF_DAYS);
-  const caFiles = writePem(dir, 'ca', ca);
-  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: opts.controllerId }, days: leafDays }));
-  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: opts.operator }, days: leafDays }));
+  await (await pki()).initCaDir(dir, { controllerId: opts.controllerId, operator: opts.operator, days: days(opts.days, DEFAULT_LEAF_DAYS) });
   io.out(
     [
       `fleet CA created in ${dir} (ca.key is the fleet's root secret: keep it on the controller host, mode 0600)`,
-      `controller '${opts.controllerId}': tls: {ca: ${caFiles.cert}, cert: ${path.join(dir, 'controller.crt')}, key: ${path.join(dir, 'controller.key')}}`,
+      `controller '${opts.controllerId}': tls: {ca: ${path.join(dir, 'ca.crt')}, cert: ${path.join(dir, 'controller.crt')}, key: ${path.join(dir, 'controller.key')}}`,
       `operator '${opts.operator}': --tls-dir ${dir} (or FFKEEPER_TLS_DIR=${dir})`,
       `agents: ffkeeper ca issue --dir ${dir} --agent SITE/HOST --out DIR`,
     ].join('\n'),
@@ -83,12 +78,8 @@ export async function runCaIssue(opts: CaIssueOptions, io: CliIo): Promise<void>
   const dir = path.resolve(opts.dir);
   if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'dir' });
   const { identity, name } = identityOf(opts);
-  const { issueCertificate, readPemPair, writePem } = await pki();
-  const out = path.resolve(opts.out);
-  const pem = await issueCertificate(readPemPair(dir, 'ca'), { identity, days: days(opts.days, DEFAULT_LEAF_DAYS) });
-  const files = writePem(out, name, pem);
-  if (path.resolve(out) !== dir) copyFileSync(path.join(dir, 'ca.crt'), path.join(out, 'ca.crt'));
-  io.out(`certificate of ${formatIdentity(identity)} written: ${files.cert}, ${files.key} (0600), ${path.join(out, 'ca.crt')}`);
+  const files = await (await pki()).issueInto(dir, path.resolve(opts.out), identity, { name, days: days(opts.days, DEFAULT_LEAF_DAYS) });
+  io.out(`certificate of ${formatIdentity(identity)} written: ${files.cert}, ${files.key} (0600), ${files.ca}`);
 }
 
 export function registerCaCommands(program: Command, io: CliIo): void {

@@ -12,7 +12,7 @@ import type { CallDeadline } from '../ports.js';
 import { formatEnd, type NativeLinkInfo, type SyncLink } from '../../../shared/sync/link.js';
 import { FINDFACE_SECURITY_ROLE, type NativeReplica, type NativeSyncRequest, type NativeSyncResult } from '../../../shared/sync/native.js';
 import type { SyncTime } from '../../../shared/findface/config-py.js';
-import type { SyncLinkView } from './view.js';
+import { ms, type SyncLinkView } from './view.js';
 
 /** Calls the agent of `site` that runs findface-security (role `findface-security`). */
 export interface NativeSyncPort {
@@ -78,7 +78,6 @@ export async function replicaOf(port: NativeSyncPort, link: SyncLink): Promise<{
   }
 }
 
-const ms = (iso: string | undefined): number | undefined => (iso === undefined || Number.isNaN(Date.parse(iso)) ? undefined : Date.parse(iso));
 
 /** The view of a native link from the slave's replica (its last nightly run). Pure. */
 export function nativeLinkView(link: SyncLink, seen: { replica?: NativeReplica; error?: string }, now: Date): SyncLinkView {

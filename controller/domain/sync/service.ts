@@ -125,16 +125,15 @@ export class SyncService {
         id, number: 0, from: args.from, to: args.to, mode, at, timezone, paused: false, createdAt: this.now().toISOString(),
         ...(safetySnapshot ? { safetySnapshot } : {}), ...(replacedDossiers === undefined ? {} : { replacedDossiers }), models,
       };
-      const created = mode === 'native' ? await this.createNative(link, step) : linkView(await this.store(link), [], this.now());
+      // checkMode admitted `native` only with a native port.
+      const created = mode === 'native' && this.deps.native ? await this.createNative(this.deps.native, link, step) : linkView(await this.store(link), [], this.now());
       step('done', `link ${id} created (number ${created.number}${safetySnapshot ? `, safety snapshot ${safetySnapshot}` : ''})`);
       return created;
     });
   }
 
   /** FindFace's native sync set up on both sites, then the record stored (the replica removed again if that fails). */
-  private async createNative(link: SyncLink, step: JobStep): Promise<SyncLinkView> {
-    const native = this.deps.native;
-    if (!native) throw new ValidationError(`mode 'native' is not available on this controller`, { field: 'mode' });
+  private async createNative(native: NativeSyncPort, link: SyncLink, step: JobStep): Promise<SyncLinkView> {
     step('native', `setting up FindFace's sync: SYNC_TOKEN and SYNC_TIME on both findface-security services, POST /sync/dossier-lists/ on site '${link.to.site}'`);
     const withNative = { ...link, native: await linkNative(native, link, this.now()) };
     try {

@@ -39,7 +39,8 @@ export interface SyncLinkView extends SyncLink {
 }
 
 const isApply = (p: SyncPartStatus): boolean => p.role.startsWith('apply-');
-const ms = (iso: string | undefined): number | undefined => (iso === undefined || Number.isNaN(Date.parse(iso)) ? undefined : Date.parse(iso));
+/** Milliseconds of an ISO time; undefined when absent or not a time. */
+export const ms = (iso: string | undefined): number | undefined => (iso === undefined || Number.isNaN(Date.parse(iso)) ? undefined : Date.parse(iso));
 const where = (p: SyncPartStatus): string => `${p.role} on ${p.site}/${p.host}`;
 
 /** The freshest report of the master's capture part, if any. */

@@ -72,6 +72,8 @@ function selectDrivers(drivers: readonly ComponentDriver[], refs: readonly strin
 
 export interface RunningAgent {
   description: AgentDescription;
+  /** Resolves with the reason if NATS refuses this agent for good while it runs (revoked); never while stopping. */
+  lost: Promise<Error | undefined>;
   stop(): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   let nc: NatsConnection | undefined;
   const metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
   try {
-    nc = await connectNats({ config: config.nats, name: `ffkeeper-agent ${config.site}/${config.host}` });
+    nc = await connectNats({ config: config.nats, name: `ffkeeper-agent ${config.site}/${config.host}`, identity: { kind: 'agent', site: config.site, host: config.host } });
     const kv = await openPresenceBucket(nc, config.presence.ttlSeconds * 1000);
     const grpcAddress = advertisedAddress(config.grpc.listen, grpc.port, config.grpc.advertise);
     description = buildDescription({ config, grpcAddress, startedAt: new Date() });
@@ -136,14 +138,20 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     });
     await heartbeat.start();
     // Watch-list sync: this agent's parts of the links (capture/publish on a master, apply on a slave).
-    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, log), site: config.site, host: config.host, logger: log }, syncDeps);
+    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, config.site, log), site: config.site, host: config.host, logger: log }, syncDeps);
     if (sync.useful) sync.start();
     log.info({ grpcAddress, components: description.components.length }, 'agent started');
     const conn = nc;
     const started = description;
+    let stopping = false;
+    // Closed for good only when the server refuses this agent again (its key revoked or replaced); a
+    // server that is away is retried forever.
+    const lost = conn.closed().then((err) => (stopping ? undefined : (err ?? new Error('the NATS connection was closed'))));
     return {
       description: started,
+      lost,
       async stop() {
+        stopping = true;
         // Bounded: without its NATS server the agent would wait for it before it could say goodbye.
         await withTimeout(heartbeat.stop(), STOP_NATS_MS, `presence not withdrawn within ${STOP_NATS_MS} ms`).catch((err: unknown) =>
           log.warn({ err }, 'could not withdraw presence (the controller marks the agent offline after the TTL)'),

@@ -3,6 +3,7 @@
 import './threadpool.js';
 import { Command } from 'commander';
 import { loadAgentConfig } from '../shared/config/agent.js';
+import { EXIT_CODES } from '../shared/exit-codes.js';
 import { createLogger } from '../shared/logger.js';
 import { runMain, stopOnSignals } from '../shared/process.js';
 import { VERSION } from '../shared/version.js';
@@ -19,6 +20,12 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'ffkeeper-agent', level: config.log.level });
   const agent = await startAgent(config, logger);
   stopOnSignals(() => agent.stop(), logger);
+  void agent.lost.then(async (err) => {
+    if (!err) return;
+    logger.fatal({ err: err.message }, `NATS refuses agent ${config.site}/${config.host} (its credentials revoked or replaced?): stopping`);
+    await agent.stop().catch(() => undefined);
+    process.exit(EXIT_CODES.UNAVAILABLE);
+  });
 }
 
 runMain('ffkeeper-agent', main);

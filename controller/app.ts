@@ -110,7 +110,7 @@ function expectedAgentAt(inventory: FleetInventory, address: string): PeerIdenti
 
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
   const log = logger.child({ controller: config.id });
-  const nc: NatsConnection = await connectNats({ config: config.nats, name: `ffkeeper-controller ${config.id}` });
+  const nc: NatsConnection = await connectNats({ config: config.nats, name: `ffkeeper-controller ${config.id}`, identity: { kind: 'controller', id: config.id } });
   const security = securityAtStart(config, { kind: 'controller', id: config.id }, log);
   const inventory = new FleetInventory();
   // An agent is reached at the address it announced, and must prove to be the site/host it announced.

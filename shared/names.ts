@@ -116,3 +116,12 @@ export function syncKindFilter(masterSite: string, list: number, kind: SyncSubje
 export function syncBlobSubject(masterSite: string, sha256: string): string {
   return `ffk.sync.${masterSite}.blob.${sha256}`;
 }
+
+/**
+ * What agents may not read on NATS (shared/security/nats-permissions.ts): every bucket and stream but the
+ * sync links, the sync statuses and the sync streams. A new bucket or stream must be listed here or in
+ * `AGENT_READABLE` (names.test.ts checks that each is one or the other).
+ */
+export const AGENT_UNREADABLE_BUCKETS = [AGENTS_BUCKET, FLEET_BUCKET, CATALOG_BUCKET, JOBS_BUCKET, LEASES_BUCKET, SCHEDULES_BUCKET, RETENTION_BUCKET, VERIFICATIONS_BUCKET, SYNC_CHECKS_BUCKET];
+export const AGENT_UNREADABLE_JS_STREAMS = [EVENTS_STREAM, AUDIT_STREAM];
+export const AGENT_READABLE = [SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, 'FFK_SYNC_<site>'];

@@ -63,21 +63,29 @@ export class JetStreamSyncBus implements SyncBus {
     private readonly jsm: JetStreamManager,
     private readonly links: KV,
     private readonly status: KV,
+    private readonly site: string,
     private readonly logger: Logger,
   ) {}
 
-  static async open(nc: NatsConnection, logger: Logger): Promise<JetStreamSyncBus> {
+  /** The bus of an agent of `site` (the one sync stream it may create and write). */
+  static async open(nc: NatsConnection, site: string, logger: Logger): Promise<JetStreamSyncBus> {
     const [jsm, links, status] = await Promise.all([jetstreamManager(nc), openSyncLinksBucket(nc), openSyncStatusBucket(nc)]);
-    return new JetStreamSyncBus(jetstream(nc), jsm, links, status, logger);
+    return new JetStreamSyncBus(jetstream(nc), jsm, links, status, site, logger);
   }
 
   /**
-   * Creates the master site's stream when missing: last value per subject, and direct get allowed (a
-   * blob is read back as raw bytes, not base64 inside JSON as the stream API answers).
+   * Creates this site's stream when missing: last value per subject, and direct get allowed (a blob is
+   * read back as raw bytes, not base64 inside JSON as the stream API answers). Another site's stream is
+   * only looked up (its agents create it; NATS lets an agent read it, not make it): missing, it is "not found".
    */
   async ensureStream(masterSite: string): Promise<void> {
     const name = syncStream(masterSite);
     if (this.ensured.has(name)) return;
+    if (masterSite !== this.site) {
+      await this.jsm.streams.info(name);
+      this.ensured.add(name);
+      return;
+    }
     const info = await this.jsm.streams.info(name).catch(() => undefined);
     if (!info) await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1, allow_direct: true });
     else if (!info.config.allow_direct) await this.jsm.streams.update(name, { allow_direct: true });

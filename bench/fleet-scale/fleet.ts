@@ -142,7 +142,7 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
     const controllerAddress = `127.0.0.1:${await freePort()}`;
     const config = tmp.write('controller.yaml', {
       grpc: { listen: controllerAddress },
-      nats: { servers: [nats.url] },
+      nats: nats.controller(),
       tls: controllerTls(),
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },
     });

@@ -27,7 +27,7 @@ import { startAgentGrpcServer } from '../../agent/transport/grpc-server.js';
 import { KvPresencePublisher } from '../../agent/transport/nats-presence.js';
 import type { AgentDescription } from '../../shared/fleet.js';
 import { securityAtStart } from '../../shared/security/startup.js';
-import type { TlsFiles } from '../../shared/security/tls-files.js';
+import { natsSeedOf, type TlsFiles } from '../../shared/security/tls-files.js';
 
 /** Calls the simulated drivers received, by protocol step (summed over agents by the simulator). */
 export interface DriverCalls {
@@ -205,7 +205,7 @@ export function simulatedConfig(o: Pick<SimulatedAgentOptions, 'site' | 'host' |
     site: o.site,
     host: o.host,
     grpc: { listen: '127.0.0.1:0' },
-    nats: { servers: o.natsServers },
+    nats: { servers: o.natsServers, ...(o.tls ? { seedFile: natsSeedOf(o.tls) } : {}) },
     presence: {
       ...(o.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: o.heartbeatSeconds }),
       ...(o.ttlSeconds === undefined ? {} : { ttlSeconds: o.ttlSeconds }),

@@ -10,6 +10,7 @@ import { describeError, ValidationError } from '../../shared/errors.js';
 import { isEntryPoint } from '../lib/entry.js';
 import { createLogger } from '../../shared/logger.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
+import { natsSeedOf } from '../../shared/security/tls-files.js';
 import { openPresenceBucket } from '../../shared/transport/kv.js';
 import { noCalls, simulatedConfig, startSimulatedAgent, type DriverCalls, type SimulatedAgent } from './sim-agent.js';
 import { agentTls } from '../../test/harness/pki.js';
@@ -64,7 +65,8 @@ interface Running {
 }
 
 async function startOne(spec: SimulatorSpec, site: string, host: string, calls: DriverCalls, log: ReturnType<typeof createLogger>): Promise<Running> {
-  const nc = await connectNats({ config: { servers: spec.natsServers }, name: `ffkeeper-sim-agent ${site}/${host}` });
+  const tls = await agentTls(site, host);
+  const nc = await connectNats({ config: { servers: spec.natsServers, seedFile: natsSeedOf(tls) }, name: `ffkeeper-sim-agent ${site}/${host}`, identity: { kind: 'agent', site, host } });
   try {
     const ttlSeconds = spec.ttlSeconds ?? simulatedConfig({ site, host, natsServers: spec.natsServers }).presence.ttlSeconds;
     const presence = await openPresenceBucket(nc, ttlSeconds * 1000);
@@ -77,7 +79,7 @@ async function startOne(spec: SimulatorSpec, site: string, host: string, calls: 
       logger: log,
       ...(spec.heartbeatSeconds === undefined ? {} : { heartbeatSeconds: spec.heartbeatSeconds }),
       ...(spec.ttlSeconds === undefined ? {} : { ttlSeconds: spec.ttlSeconds }),
-      tls: await agentTls(site, host),
+      tls,
     });
     return { agent, nc };
   } catch (err) {

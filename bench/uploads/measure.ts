@@ -86,7 +86,7 @@ function agentConfig(o: { nats: TestNats; work: string; root: string; tls: TlsFi
     host: 'files',
     grpc: { listen: '127.0.0.1:0' },
     tls: o.tls,
-    nats: { servers: [o.nats.url] },
+    nats: o.nats.client(o.tls),
     cacheDir: path.join(o.work, 'cache', 'agent'),
     presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
     log: { level: 'info' },

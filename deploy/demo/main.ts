@@ -99,17 +99,21 @@ interface Sizes {
 }
 
 async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; sites: SiteState[] }> {
-  steps.begin('Start a NATS server with JetStream', 'the bus agents and controller share: presence, job events, catalog');
-  const natsPort = await freePort();
-  state.pids.nats = daemon('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', path.join(DEMO_ROOT, 'nats')]);
+  steps.begin(`ffkeeper ca init --dir ${CA_DIR}`, 'the fleet CA: every gRPC connection is mTLS, each agent proves its site/host with its certificate');
+  steps.info(await must('ca init', cli(['ca', 'init', '--dir', CA_DIR], '')));
+  steps.done();
+
+  steps.begin('Start a NATS server with JetStream, one nkey per agent and controller', 'presence, job events, catalog; an agent may touch only its own site\'s subjects');
+  const [natsPort, natsMonitor] = [await freePort(), await freePort()];
+  const natsConfig = path.join(DEMO_ROOT, 'nats-server.conf');
+  const natsPid = path.join(DEMO_ROOT, 'nats-server.pid');
+  const natsArgs = ['nats-config', '--ca-dir', CA_DIR, '--out', natsConfig, '--listen', `127.0.0.1:${natsPort}`, '--monitor', `127.0.0.1:${natsMonitor}`, '--store-dir', path.join(DEMO_ROOT, 'nats'), '--pid-file', natsPid, '--name', 'demo'];
+  steps.info(await must('nats-config', cli(natsArgs, '')));
+  state.pids.nats = daemon('nats', 'nats-server', ['-c', natsConfig, '-P', natsPid]);
   state.natsUrl = `nats://127.0.0.1:${natsPort}`;
   saveState(state);
   await waitForPort(natsPort);
   steps.done(state.natsUrl);
-
-  steps.begin(`ffkeeper ca init --dir ${CA_DIR}`, 'the fleet CA: every gRPC connection is mTLS, each agent proves its site/host with its certificate');
-  steps.info(await must('ca init', cli(['ca', 'init', '--dir', CA_DIR], '')));
-  steps.done();
 
   steps.begin('Bring up two FindFace-like dev sites: msk-1 and spb-1', 'real PostgreSQL + pgbouncer, 2 Tarantool shards, upload directories');
   mkdirSync(SITES_ROOT, { recursive: true });
@@ -131,7 +135,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
     config,
     stringify({
       grpc: { listen: controller },
-      nats: { servers: [state.natsUrl] },
+      nats: { servers: [state.natsUrl], seedFile: path.join(CA_DIR, 'controller.nk') },
       tls: { ca: path.join(CA_DIR, 'ca.crt'), cert: path.join(CA_DIR, 'controller.crt'), key: path.join(CA_DIR, 'controller.key') },
       repositories: { root: path.join(DEMO_ROOT, 'repos'), cacheDir: path.join(DEMO_ROOT, 'cache'), secretsFile: path.join(DEMO_ROOT, 'secrets.json') },
     }),

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { agentConfigSchema } from '../../shared/config/agent.js';
 import { ConfigError } from '../../shared/errors.js';
+import { natsSeedOf } from '../../shared/security/tls-files.js';
 import { INTEGRITY_CHECK_SHIM } from './shims.js';
 import type { SiteState } from './state.js';
 
@@ -19,7 +20,11 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
     grpc: { listen: '127.0.0.1:0' },
     // All agents of a dev site share one machine: any free port (the agent logs where it listens).
     metrics: { listen: '127.0.0.1:0' },
-    nats: { servers: state.nats, name: `ffkeeper-agent ${state.site}/${host}` },
+    nats: {
+      servers: state.nats,
+      name: `ffkeeper-agent ${state.site}/${host}`,
+      ...(state.agentTls?.[host] ? { seedFile: natsSeedOf(state.agentTls[host]) } : {}),
+    },
     presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
     pathPrepend: [state.binDir],
     // Inside the site directory, so `down` removes the agents' caches too.
@@ -76,7 +81,10 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
 
 export const AGENT_HOSTS = ['db', 'tnt', 'files'] as const;
 
-/** Certificates of the site's agents signed by the fleet CA in `pkiDir`: `<siteDir>/agents/tls-<host>/`. */
+/**
+ * Certificates of the site's agents signed by the fleet CA in `pkiDir`, with their NATS seeds (accepted by
+ * the nats-servers registered with that CA when this returns): `<siteDir>/agents/tls-<host>/`.
+ */
 export async function issueAgentCertificates(state: SiteState, pkiDir: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
   // Loaded here only: the site's shims (systemctl, findface-security) run this module's importers often.
   const { issueInto } = await import('../../shared/security/pki.js');

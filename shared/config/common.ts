@@ -22,6 +22,8 @@ export const natsSchema = z
     user: z.string().optional(),
     pass: z.string().optional(),
     token: z.string().optional(),
+    /** This process's nkey seed file (0600; `ffkeeper ca init` / `ca issue` write it as `nats.nk`). Required unless `insecure: true`. */
+    seedFile: z.string().min(1).optional(),
     /** Name this connection shows in the server's monitoring. */
     name: z.string().optional(),
   })
@@ -48,7 +50,10 @@ export const tlsSchema = z
   .strict();
 
 /** `tls` is required unless `insecure: true` (a lab switch: plaintext, unauthenticated; warned at every start). */
-export function checkSecurity(cfg: { tls?: unknown; insecure: boolean }, ctx: z.RefinementCtx): void {
+export function checkSecurity(cfg: { tls?: unknown; insecure: boolean; nats: NatsConfig }, ctx: z.RefinementCtx): void {
+  if (!cfg.insecure && cfg.nats.seedFile === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['nats', 'seedFile'], message: 'required: this process\'s NATS nkey seed (nats.nk, written by ffkeeper ca init / ca issue); or insecure: true for a lab' });
+  }
   if (cfg.tls && cfg.insecure) ctx.addIssue({ code: 'custom', path: ['insecure'], message: 'insecure: true and tls exclude each other' });
   if (!cfg.tls && !cfg.insecure) {
     ctx.addIssue({

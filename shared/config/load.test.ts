@@ -27,7 +27,7 @@ describe('agent config', () => {
   });
 
   it('applies environment overrides, JSON-typed, over the file', () => {
-    const cfg = loadAgentConfig(file('b.yaml', 'site: msk-1\nhost: db\ntls: {ca: /etc/ffkeeper/tls/ca.crt, cert: /etc/ffkeeper/tls/agent.crt, key: /etc/ffkeeper/tls/agent.key}\n'), {
+    const cfg = loadAgentConfig(file('b.yaml', 'site: msk-1\nhost: db\ntls: {ca: /etc/ffkeeper/tls/ca.crt, cert: /etc/ffkeeper/tls/agent.crt, key: /etc/ffkeeper/tls/agent.key}\nnats: {seedFile: /etc/ffkeeper/tls/agent.nk}\n'), {
       FFK_AGENT_HOST: 'db-2',
       FFK_AGENT_NATS__SERVERS: '["nats://10.0.0.1:4222"]',
       FFK_AGENT_PRESENCE__HEARTBEAT_SECONDS: '2',
@@ -62,6 +62,7 @@ describe('agent config', () => {
     expect(() => loadAgentConfig(file('n.yaml', 'site: a\nhost: b\n'), {})).toThrow('tls: required: {ca, cert, key} files of the fleet CA');
     expect(() => loadAgentConfig(file('m.yaml', 'site: a\nhost: b\ninsecure: true\ntls: {ca: a, cert: b, key: c}\n'), {})).toThrow('insecure: insecure: true and tls exclude each other');
     expect(() => loadControllerConfig(undefined, {})).toThrow('tls: required');
+    expect(() => loadAgentConfig(file('s.yaml', 'site: a\nhost: b\ntls: {ca: a, cert: b, key: c}\n'), {})).toThrow("nats.seedFile: required: this process's NATS nkey seed");
   });
 
   it('rejects two components with the same kind and name', () => {

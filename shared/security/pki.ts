@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { formatIdentity, identityUri, type PeerIdentity } from './identity.js';
 import { DEFAULT_LEAF_DAYS, readKeyFile, type TlsFiles } from './tls-files.js';
+import { issueNatsCredentials, natsSeedOf } from './nats-users.js';
 
 export { DEFAULT_LEAF_DAYS };
 
@@ -127,18 +128,23 @@ export async function initCaDir(dir: string, o: { controllerId: string; operator
   const ca = await createCa(o.caName === undefined ? {} : { name: o.caName });
   writePem(dir, 'ca', ca);
   const days = o.days === undefined ? {} : { days: o.days };
-  writePem(dir, 'controller', await issueCertificate(ca, { identity: { kind: 'controller', id: o.controllerId }, ...days }));
+  const controller: PeerIdentity = { kind: 'controller', id: o.controllerId };
+  const files = writePem(dir, 'controller', await issueCertificate(ca, { identity: controller, ...days }));
+  await issueNatsCredentials(dir, controller, natsSeedOf(files));
   writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: o.operator }, ...days }));
 }
 
 /**
  * A certificate of `identity` signed by the CA in `caDir`, written to `outDir` as `<name>.crt` and
  * `<name>.key` (name: the identity's kind unless given) beside a copy of `ca.crt`: a process's TLS files.
+ * Agents and controllers also get their NATS nkey seed, `<name>.nk` (natsSeedOf), accepted by the fleet's
+ * registered nats-servers when this returns.
  */
 export async function issueInto(caDir: string, outDir: string, identity: PeerIdentity, options: Omit<IssueOptions, 'identity'> & { name?: string } = {}): Promise<TlsFiles> {
   const { name = identity.kind, ...issue } = options;
   const files = writePem(outDir, name, await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...issue }));
   const ca = path.join(outDir, 'ca.crt');
   if (path.resolve(outDir) !== path.resolve(caDir)) copyFileSync(path.join(caDir, 'ca.crt'), ca);
+  if (identity.kind !== 'operator') await issueNatsCredentials(caDir, identity, natsSeedOf(files));
   return { ca, ...files };
 }

@@ -18,6 +18,11 @@ export interface TlsFiles {
   key: string;
 }
 
+/** The NATS nkey seed issued beside a certificate (shared/security/nats-users.ts): `<dir>/<name>.key` → `<dir>/<name>.nk`. */
+export function natsSeedOf(files: { key: string }): string {
+  return `${files.key.replace(/\.key$/, '')}.nk`;
+}
+
 /** Reads a private key file; refuses one that group or others may read (the message names file and mode). */
 export function readKeyFile(file: string): Buffer {
   if (!existsSync(file)) throw new NotFoundError(`key file ${file} does not exist`);

@@ -13,7 +13,7 @@ import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js
 import type { AgentProgress } from '../../controller/domain/ports.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { BIN, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
-import { agentTls, controllerSecurity } from '../harness/pki.js';
+import { controllerSecurity } from '../harness/pki.js';
 
 function treeHash(root: string): string {
   const h = createHash('sha256');
@@ -49,8 +49,7 @@ describe('Agent gRPC: cut protocol, upload and restore', () => {
       site: 'msk-1',
       host: 'files',
       grpc: { listen: '127.0.0.1:0' },
-      tls: await agentTls('msk-1', 'files'),
-      nats: { servers: [nats.url] },
+      ...(await nats.agent('msk-1', 'files')),
       cacheDir: path.join(tmp.dir, 'cache'),
       presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
       components: [{ kind: 'uploads', paths: [tree] }],

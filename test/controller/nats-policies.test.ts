@@ -14,7 +14,7 @@ describe('leases, schedules and retention in JetStream KV', () => {
   let nats: TestNats;
   const conns: NatsConnection[] = [];
   const connect = async () => {
-    const nc = await connectNats({ config: { servers: [nats.url] }, name: 'test' });
+    const nc = await connectNats({ config: nats.controller(), name: 'test' });
     conns.push(nc);
     return nc;
   };

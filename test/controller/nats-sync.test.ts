@@ -35,7 +35,7 @@ describe('sync links in JetStream KV', () => {
 
   beforeAll(async () => {
     nats = await startNats();
-    nc = await connectNats({ config: { servers: [nats.url] }, name: 'test' });
+    nc = await connectNats({ config: nats.controller(), name: 'test' });
   });
   afterAll(async () => {
     await nc?.close();

@@ -8,7 +8,7 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { freePort } from '../../shared/net.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
-import { agentTls, controllerTls, operatorSecurity } from '../harness/pki.js';
+import { controllerTls, operatorSecurity } from '../harness/pki.js';
 
 interface AgentJson {
   site: string;
@@ -47,15 +47,14 @@ describe('fleet presence end to end', () => {
   beforeAll(async () => {
     nats = await startNats();
     controllerAddr = `127.0.0.1:${await freePort()}`;
-    controllerConfig = tmp.write('controller.yaml', { grpc: { listen: controllerAddr }, nats: { servers: [nats.url] }, tls: controllerTls() });
+    controllerConfig = tmp.write('controller.yaml', { grpc: { listen: controllerAddr }, nats: nats.controller(), tls: controllerTls() });
     controller = runProcess(BIN.controller, ['--config', controllerConfig]);
     const presence = { heartbeatSeconds: 1, ttlSeconds: TTL_SECONDS };
     const a = tmp.write('a.yaml', {
       site: 'msk-1',
       host: 'db',
       grpc: { listen: '127.0.0.1:0' },
-      tls: await agentTls('msk-1', 'db'),
-      nats: { servers: [nats.url] },
+      ...(await nats.agent('msk-1', 'db')),
       presence,
       components: [
         { kind: 'postgres', database: 'ffsecurity' },
@@ -66,8 +65,7 @@ describe('fleet presence end to end', () => {
       site: 'spb-1',
       host: 'tnt',
       grpc: { listen: '127.0.0.1:0' },
-      tls: await agentTls('spb-1', 'tnt'),
-      nats: { servers: [nats.url] },
+      ...(await nats.agent('spb-1', 'tnt')),
       presence,
       components: [
         {

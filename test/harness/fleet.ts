@@ -74,7 +74,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const controllerConfig = tmp.write('controller.yaml', {
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
-    nats: { servers: [nats.url] },
+    nats: nats.controller(),
     tls: controllerTls(),
     repositories: {
       root: path.join(tmp.dir, 'repos'),

@@ -1,7 +1,7 @@
 /** The harness itself: each real server starts on a free port, answers, and is gone after stop(). */
 import { existsSync } from 'node:fs';
 import pg from 'pg';
-import { connect } from '@nats-io/transport-node';
+import { connectNats } from '../../shared/transport/nats.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { isListening } from '../../shared/net.js';
@@ -14,7 +14,7 @@ import { startPgbouncer } from './pgbouncer.js';
 describe('test harness', () => {
   it('starts a nats-server with JetStream on a free port and removes it', async () => {
     const nats = await startNats();
-    const nc = await connect({ servers: nats.url });
+    const nc = await connectNats({ config: nats.controller(), name: 'harness' });
     const info = await (await jetstreamManager(nc)).getAccountInfo();
     expect(info.limits).toBeDefined();
     await nc.close();

@@ -49,7 +49,7 @@ describe('mTLS on the controller and the agents', () => {
     controllerAddress = `127.0.0.1:${await freePort()}`;
     const controllerConfig = tmp.write('controller.yaml', {
       grpc: { listen: controllerAddress },
-      nats: { servers: [nats.url] },
+      nats: nats.controller(),
       tls: controllerTls(),
       metrics: { listen: '' },
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },
@@ -59,7 +59,7 @@ describe('mTLS on the controller and the agents', () => {
     const uploads = path.join(tmp.dir, 'uploads');
     mkdirSync(uploads);
     const agentConfig = tmp.write('agent.yaml', {
-      site: 'msk-1', host: 'db', grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, tls: agentFiles, nats: { servers: [nats.url] },
+      site: 'msk-1', host: 'db', grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, tls: agentFiles, nats: nats.client(agentFiles),
       cacheDir: path.join(tmp.dir, 'agent-cache'), presence: { heartbeatSeconds: 1, ttlSeconds: 3 }, components: [{ kind: 'uploads', paths: [uploads] }],
     });
     agent = runProcess(BIN.agent, ['--config', agentConfig]);
@@ -176,11 +176,11 @@ describe('mTLS on the controller and the agents', () => {
   it('stops an agent at start when its key file is readable by others, or its certificate is for another host', async () => {
     const loose = await agentTls('msk-1', 'tnt');
     chmodSync(loose.key, 0o644);
-    const base = { grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, nats: { servers: [nats.url] }, cacheDir: path.join(tmp.dir, 'c2') };
-    const a = runProcess(BIN.agent, ['--config', tmp.write('loose.yaml', { ...base, site: 'msk-1', host: 'tnt', tls: loose })]);
+    const base = { grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, cacheDir: path.join(tmp.dir, 'c2') };
+    const a = runProcess(BIN.agent, ['--config', tmp.write('loose.yaml', { ...base, site: 'msk-1', host: 'tnt', tls: loose, nats: nats.client(loose) })]);
     expect(await new Promise((resolve) => a.child.once('exit', resolve))).toBe(EXIT_CODES.VALIDATION);
     expect(a.logs()).toContain(`key file ${loose.key} has mode 0644`);
-    const b = runProcess(BIN.agent, ['--config', tmp.write('other.yaml', { ...base, site: 'msk-1', host: 'files', tls: agentFiles })]);
+    const b = runProcess(BIN.agent, ['--config', tmp.write('other.yaml', { ...base, site: 'msk-1', host: 'files', tls: agentFiles, nats: nats.client(agentFiles) })]);
     expect(await new Promise((resolve) => b.child.once('exit', resolve))).toBe(EXIT_CODES.VALIDATION);
     expect(b.logs()).toContain('is the certificate of agent msk-1/db, but this is agent msk-1/files');
   });

@@ -35,7 +35,7 @@ describe('operator roles and the audit trail', () => {
     address = `127.0.0.1:${await freePort()}`;
     const config = tmp.write('controller.yaml', {
       grpc: { listen: address },
-      nats: { servers: [nats.url] },
+      nats: nats.controller(),
       tls: controllerTls(),
       metrics: { listen: '' },
       access: {
@@ -120,7 +120,7 @@ describe('operator roles and the audit trail', () => {
     expect((await as('vera', 'audit', 'verify')).stdout).toMatch(/^audit trail intact: \d+ records/);
 
     // Tampering, from a client of the stream: record #2 removed, and a changed copy of it appended.
-    const nc = await connectNats({ config: { servers: [nats.url] }, name: 'tamper' });
+    const nc = await connectNats({ config: nats.controller(), name: 'tamper' });
     try {
       const jsm = await jetstreamManager(nc);
       const original = await jsm.streams.getMessage(AUDIT_STREAM, { seq: 2 });

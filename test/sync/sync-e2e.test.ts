@@ -204,6 +204,8 @@ describe('watch-list sync between two dev sites', () => {
       }
     }, 30_000, 500);
     expect((await listContent(slave, 2)).dossiers.size).toBe(after.dossiers.size + 1);
+    // Every agent ran under its own NATS permissions (issue 16) and none was refused anything on the way.
+    for (const [name, agent] of fleet.agents) expect(agent.logs(), name).not.toContain('Permissions Violation');
   }, 400_000);
 
   it("native mode: sets up FindFace's own sync on both findface-security services; the nightly run and unlink show in sync show", async () => {

@@ -3,7 +3,8 @@
  * commands (no controller call). `ca init --dir D` writes the CA (`ca.crt`, `ca.key`), the controller's
  * certificate (`controller.crt`/`.key`) and a first operator's (`operator.crt`/`.key`), so D also works
  * as that operator's `--tls-dir`; it never overwrites a CA. `ca issue` writes `<out>/ca.crt` and the
- * certificate and key of one agent, operator or controller (`agent.*`, `operator.*`, `controller.*`).
+ * certificate and key of one agent, operator or controller (`agent.*`, `operator.*`, `controller.*`);
+ * agents and controllers also get their NATS nkey seed (`agent.nk`, `controller.nk`).
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +18,7 @@ const pki = (): Promise<typeof Pki> => import('../../../shared/security/pki.js')
 import type { CliIo } from '../io.js';
 import type * as Pki from '../../../shared/security/pki.js';
 import { DEFAULT_LEAF_DAYS } from '../../../shared/security/tls-files.js';
+import { natsSeedOf } from '../../../shared/security/tls-files.js';
 
 export interface CaInitOptions {
   dir: string;
@@ -67,9 +69,10 @@ export async function runCaInit(opts: CaInitOptions, io: CliIo): Promise<void> {
   io.out(
     [
       `fleet CA created in ${dir} (ca.key is the fleet's root secret: keep it on the controller host, mode 0600)`,
-      `controller '${opts.controllerId}': tls: {ca: ${path.join(dir, 'ca.crt')}, cert: ${path.join(dir, 'controller.crt')}, key: ${path.join(dir, 'controller.key')}}`,
+      `controller '${opts.controllerId}': tls: {ca: ${path.join(dir, 'ca.crt')}, cert: ${path.join(dir, 'controller.crt')}, key: ${path.join(dir, 'controller.key')}}, nats: {seedFile: ${path.join(dir, 'controller.nk')}}`,
       `operator '${opts.operator}': --tls-dir ${dir} (or FFKEEPER_TLS_DIR=${dir})`,
       `agents: ffkeeper ca issue --dir ${dir} --agent SITE/HOST --out DIR`,
+      `nats-server: ffkeeper nats-config --ca-dir ${dir} --out FILE (regenerated and reloaded on every issue and revoke)`,
     ].join('\n'),
   );
 }
@@ -79,10 +82,62 @@ export async function runCaIssue(opts: CaIssueOptions, io: CliIo): Promise<void>
   if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'dir' });
   const { identity, name } = identityOf(opts);
   const files = await (await pki()).issueInto(dir, path.resolve(opts.out), identity, { name, days: days(opts.days, DEFAULT_LEAF_DAYS) });
-  io.out(`certificate of ${formatIdentity(identity)} written: ${files.cert}, ${files.key} (0600), ${files.ca}`);
+  const seed = identity.kind === 'operator' ? '' : `, NATS seed ${natsSeedOf(files)} (0600)`;
+  io.out(`certificate of ${formatIdentity(identity)} written: ${files.cert}, ${files.key} (0600), ${files.ca}${seed}`);
+}
+
+export interface NatsConfigOptions {
+  caDir: string;
+  out: string;
+  listen: string;
+  monitor: string;
+  storeDir: string;
+  pidFile?: string;
+  name: string;
+}
+
+/**
+ * Registers a nats-server with the fleet CA and writes its configuration: JetStream, and each agent's and
+ * the controller's nkey with its permissions (shared/security/nats-permissions.ts). Every later `ca issue`,
+ * enrolment or revocation rewrites the file and reloads the server (its pid read from --pid-file).
+ */
+export async function runNatsConfig(opts: NatsConfigOptions, io: CliIo): Promise<void> {
+  const dir = path.resolve(opts.caDir);
+  if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'ca-dir' });
+  for (const [flag, value] of [['--listen', opts.listen], ['--monitor', opts.monitor]] as const) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(value)) throw new ValidationError(`${flag} '${value}' must be host:port`, { field: flag.slice(2) });
+  }
+  const { registerNatsServer, natsUsers } = await import('../../../shared/security/nats-users.js');
+  const out = path.resolve(opts.out);
+  await registerNatsServer(dir, {
+    name: opts.name,
+    configFile: out,
+    listen: opts.listen,
+    monitor: opts.monitor,
+    storeDir: path.resolve(opts.storeDir),
+    ...(opts.pidFile === undefined ? {} : { pidFile: path.resolve(opts.pidFile) }),
+  });
+  io.out(
+    [
+      `nats-server configuration written: ${out} (${natsUsers(dir).length} users: the controller and the agents issued by ${dir})`,
+      `start it: nats-server -c ${out}${opts.pidFile ? ` -P ${path.resolve(opts.pidFile)}` : ''}`,
+      opts.pidFile ? 'every ca issue, enrolment and revocation rewrites it and reloads the server' : 'without --pid-file the file is rewritten on every ca issue and revocation but the server is not reloaded',
+    ].join('\n'),
+  );
 }
 
 export function registerCaCommands(program: Command, io: CliIo): void {
+  program
+    .command('nats-config')
+    .description("write (and keep) the fleet nats-server's configuration: JetStream, one nkey per agent and controller, each with its permissions")
+    .requiredOption('--ca-dir <dir>', 'the CA directory (ca init)')
+    .requiredOption('--out <file>', 'the configuration file to write')
+    .option('--listen <host:port>', 'where clients connect', '127.0.0.1:4222')
+    .option('--monitor <host:port>', "the server's monitoring endpoint (reloads are confirmed there)", '127.0.0.1:8222')
+    .option('--store-dir <dir>', "JetStream's store directory", '/var/lib/nats/jetstream')
+    .option('--pid-file <file>', "the server's pid file (nats-server -P): reloaded on every change")
+    .option('--name <name>', 'this server among those the CA keeps', 'nats')
+    .action((opts: NatsConfigOptions) => runNatsConfig(opts, io));
   const ca = program.command('ca').description("the fleet CA (on the controller host) and certificates signed by it");
   ca.command('init')
     .description('create the fleet CA, the controller certificate and a first operator certificate in DIR')

@@ -1,0 +1,129 @@
+/**
+ * What each fleet member may publish and subscribe to on NATS (issue 16), and the nats-server
+ * configuration that enforces it. Every principal connects with its own nkey (`shared/security/nats-users.ts`);
+ * the server knows only public keys.
+ *
+ * - The controller may use every subject (it owns the fleet, the catalog, jobs, leases, schedules, audit).
+ * - An agent `<site>/<host>` may: write and delete its own presence key; publish its own site's sync
+ *   subjects and keep its own site's sync stream; read the sync link records; read and write the
+ *   sync statuses of links its site is part of, under its own host; read (never write) other sites' sync
+ *   streams — a slave follows its master's published watch lists; and receive only on its own inbox
+ *   prefix. It cannot read or write another site's keys, the catalog, the jobs, the leases, the
+ *   schedules, the audit stream or another agent's replies.
+ */
+import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncStream, syncStreamSubjects } from '../names.js';
+import type { PeerIdentity } from './identity.js';
+
+export interface NatsPermissions {
+  publish: { allow: string[]; deny?: string[] };
+  subscribe: { allow: string[] };
+}
+
+/** The inbox prefix a principal uses (nats.js `inboxPrefix`), so replies to it are its alone. */
+export function natsInboxPrefix(identity: PeerIdentity): string {
+  switch (identity.kind) {
+    case 'agent':
+      return `_INBOX_ffk.agent.${identity.site}.${identity.host}`;
+    case 'controller':
+      return `_INBOX_ffk.controller.${identity.id}`;
+    case 'operator':
+      return `_INBOX_ffk.operator.${identity.name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  }
+}
+
+const kvStream = (bucket: string): string => `KV_${bucket}`;
+
+/**
+ * The JetStream API subjects that read a stream (`*`: any): info, consumers (ordered, ephemeral), direct
+ * and stored gets, flow control. A stream name is one subject token, so "any sync stream" cannot be
+ * written as a wildcard: agents may read any stream but the ones `AGENT_UNREADABLE_STREAMS` names.
+ */
+function readStream(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.DELETE.${stream}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** Streams no agent may read (deny wins over allow in nats-server). */
+export const AGENT_UNREADABLE_STREAMS = [...AGENT_UNREADABLE_BUCKETS.map(kvStream), ...AGENT_UNREADABLE_JS_STREAMS];
+
+/** Creating a stream or bucket that is missing (its settings are fixed by ffkeeper's code) and reading its state. */
+function keepStream(stream: string): string[] {
+  return [`$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.CREATE.${stream}`, `$JS.API.STREAM.UPDATE.${stream}`];
+}
+
+export function natsPermissions(identity: PeerIdentity): NatsPermissions {
+  if (identity.kind !== 'agent') {
+    if (identity.kind === 'controller') return { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } };
+    return { publish: { allow: [] }, subscribe: { allow: [] } }; // operators reach the fleet through the controller only
+  }
+  const { site, host } = identity;
+  // The presence bucket's state (not its keys) it must see to open it.
+  const readDenied = AGENT_UNREADABLE_STREAMS.flatMap(readStream).filter((s) => s !== `$JS.API.STREAM.INFO.${kvStream(AGENTS_BUCKET)}`);
+  return {
+    publish: {
+      allow: [
+        '$JS.API.INFO',
+        ...readStream('*'),
+        // presence: its own key only (the bucket itself it may create when missing)
+        ...keepStream(kvStream(AGENTS_BUCKET)),
+        `$KV.${AGENTS_BUCKET}.${agentKey(site, host)}`,
+        // its own site's sync stream
+        ...keepStream(syncStream(site)),
+        syncStreamSubjects(site),
+        ...keepStream(kvStream(SYNC_LINKS_BUCKET)),
+        // statuses of its site's links (key `<from.site>.<from.list>.<to.site>.<to.list>.<role>.<host>`), its own host's
+        ...keepStream(kvStream(SYNC_STATUS_BUCKET)),
+        `$KV.${SYNC_STATUS_BUCKET}.${site}.*.*.*.*.${host}`,
+        `$KV.${SYNC_STATUS_BUCKET}.*.*.${site}.*.*.${host}`,
+      ],
+      deny: readDenied,
+    },
+    subscribe: { allow: [`${natsInboxPrefix(identity)}.>`] },
+  };
+}
+
+const quote = (s: string): string => JSON.stringify(s);
+
+export interface NatsServerConfigOptions {
+  /** `host:port` clients connect to. */
+  listen: string;
+  /** JetStream's store directory. */
+  storeDir: string;
+  /** `host:port` of the monitoring endpoint (used to see a reload take effect); omitted: none. */
+  monitor?: string;
+  /** Every principal the server accepts, by public nkey. */
+  users: Array<{ identity: PeerIdentity; publicKey: string }>;
+}
+
+/** A nats-server (2.9) configuration file: JetStream on, each user an nkey with its permissions. */
+export function natsServerConfig(o: NatsServerConfigOptions): string {
+  const [host, port] = [o.listen.slice(0, o.listen.lastIndexOf(':')), o.listen.slice(o.listen.lastIndexOf(':') + 1)];
+  const lines = [
+    '# Generated by ffkeeper (ffkeeper nats-config); regenerated on enrol and revoke — do not edit.',
+    `host: ${quote(host)}`,
+    `port: ${port}`,
+    ...(o.monitor ? [`http: ${quote(o.monitor)}`] : []),
+    `jetstream: { store_dir: ${quote(o.storeDir)} }`,
+    'authorization: {',
+    '  users: [',
+  ];
+  for (const u of o.users) {
+    const p = natsPermissions(u.identity);
+    const list = (xs: string[]): string => `[${xs.map(quote).join(', ')}]`;
+    lines.push(`    # ${u.identity.kind === 'agent' ? `agent ${u.identity.site}/${u.identity.host}` : u.identity.kind}`);
+    const publish = `allow: ${list(p.publish.allow)}${p.publish.deny?.length ? `, deny: ${list(p.publish.deny)}` : ''}`;
+    lines.push(`    { nkey: ${quote(u.publicKey)}, permissions: { publish: { ${publish} }, subscribe: { allow: ${list(p.subscribe.allow)} } } }`);
+  }
+  lines.push('  ]', '}', '');
+  return lines.join('\n');
+}

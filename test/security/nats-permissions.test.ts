@@ -1,0 +1,158 @@
+/**
+ * Issue 16: NATS authorization on a real nats-server configured by ffkeeper (the run's test CA keeps its
+ * configuration: each agent's and the controller's nkey with its permissions). Each refusal is printed.
+ * - no credentials, or an nkey the CA never issued: Authorization Violation;
+ * - agent msk-1/db writes its own presence key but not msk-1/files's or spb-1/db's, publishes its own
+ *   site's sync subjects but not spb-1's, cannot read the catalog, the jobs, the leases or the audit
+ *   stream (by KV, direct get or consumer), nor receive on another agent's inbox;
+ * - a real agent process given msk-1/files's seed while being msk-1/db stops at start naming the violation;
+ * - a revoked agent is disconnected (and refused) within 5 s while the other agents keep working;
+ * - `ffkeeper nats-config` writes a file nats-server accepts.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, nkeys, nkeyAuthenticator } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamSyncBus } from '../../agent/transport/nats-sync.js';
+import { createLogger } from '../../shared/logger.js';
+import { AUDIT_STREAM, AUDIT_SUBJECT, agentKey } from '../../shared/names.js';
+import type { PeerIdentity } from '../../shared/security/identity.js';
+import { revokeNatsCredentials } from '../../shared/security/nats-users.js';
+import { openCatalogBucket, openJobsBucket, openLeasesBucket, openPresenceBucket } from '../../shared/transport/kv.js';
+import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
+import { startNats, type TestNats } from '../harness/nats.js';
+import { testPkiDir } from '../harness/pki.js';
+import { BIN, runCli, runProcess, tempDir } from '../harness/processes.js';
+
+const log = createLogger({ name: 'test', level: 'silent' });
+
+/** The error `call` fails with, printed; the test fails if it succeeds. */
+async function refused(what: string, call: () => Promise<unknown>): Promise<string> {
+  const err = await call().then(() => undefined, (e: unknown) => e as Error);
+  if (!err) throw new Error(`${what}: succeeded`);
+  console.log(`${what}: ${err.message}`);
+  return err.message;
+}
+
+describe('NATS permissions (issue 16)', () => {
+  let nats: TestNats;
+  const conns: NatsConnection[] = [];
+  let controller: NatsConnection;
+  const tmp = tempDir('ffk-natsperm-');
+
+  const agent = async (site: string, host: string): Promise<{ nc: NatsConnection; config: Awaited<ReturnType<TestNats['agent']>> }> => {
+    const config = await nats.agent(site, host);
+    const nc = await connectNats({ config: config.nats, name: `${site}/${host}`, identity: { kind: 'agent', site, host } });
+    conns.push(nc);
+    return { nc, config };
+  };
+
+  beforeAll(async () => {
+    nats = await startNats();
+    controller = await connectNats({ config: nats.controller(), name: 'controller', identity: { kind: 'controller', id: 'controller-1' } });
+    conns.push(controller);
+    await (await openCatalogBucket(controller)).put('spb-1.cut-1', '{"secret":"manifest"}');
+    await (await openJobsBucket(controller)).put('job-1', '{}');
+    await (await openLeasesBucket(controller)).put('msk-1', '{}');
+    const jsm = await jetstreamManager(controller);
+    await jsm.streams.add({ name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT] });
+  });
+
+  afterAll(async () => {
+    for (const nc of conns) await nc.close().catch(() => undefined);
+    await nats?.stop();
+    tmp.cleanup();
+  });
+
+  it('refuses a client without credentials and one with an nkey the fleet CA never issued', async () => {
+    const anonymous = await refused('no credentials', () => connect({ servers: nats.url, reconnect: false }));
+    expect(anonymous).toMatch(/Authorization Violation/i);
+    const stranger = await refused('unknown nkey', () => connect({ servers: nats.url, reconnect: false, authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()) }));
+    expect(stranger).toMatch(/Authorization Violation/i);
+  });
+
+  it("lets an agent write its own presence and sync subjects only, and read none of the controller's records", async () => {
+    const { nc } = await agent('msk-1', 'db');
+    const presence = await openPresenceBucket(nc, 30_000);
+    await presence.put(agentKey('msk-1', 'db'), '{}');
+    expect(await refused('msk-1/db writes the presence of msk-1/files', () => presence.put(agentKey('msk-1', 'files'), '{}'))).toContain('Permissions Violation for Publish to "$KV.ffk_agents.msk-1.files"');
+    expect(await refused('msk-1/db writes the presence of spb-1/db', () => presence.put(agentKey('spb-1', 'db'), '{}'))).toContain('Permissions Violation');
+    expect(await refused('msk-1/db reads presence keys', () => presence.get(agentKey('msk-1', 'db')))).toContain('Permissions Violation');
+
+    const bus = await JetStreamSyncBus.open(nc, 'msk-1', log);
+    await bus.ensureStream('msk-1');
+    expect(await bus.publish('ffk.sync.msk-1.1.dossier.7', new TextEncoder().encode('{}'))).toBeGreaterThan(0);
+    expect(await refused("msk-1/db publishes to spb-1's sync subject", () => bus.publish('ffk.sync.spb-1.1.dossier.7', new TextEncoder().encode('{}')))).toContain(
+      'Permissions Violation for Publish to "ffk.sync.spb-1.1.dossier.7"',
+    );
+    expect(await refused('msk-1/db writes the status of another host', () => bus.putStatus({ link: 'msk-1.1.spb-1.2', role: 'capture', host: 'files' } as never))).toContain('Permissions Violation');
+
+    expect(await refused('msk-1/db opens ffk_catalog', () => openCatalogBucket(nc))).toContain('Permissions Violation');
+    const jsm = await jetstreamManager(nc);
+    expect(await refused('msk-1/db reads ffk_catalog by direct get', () => jsm.direct.getMessage('KV_ffk_catalog', { last_by_subj: '$KV.ffk_catalog.spb-1.cut-1' }))).toContain('Permissions Violation');
+    expect(await refused('msk-1/db reads ffk_catalog by stream get', () => jsm.streams.getMessage('KV_ffk_catalog', { seq: 1 }))).toContain('Permissions Violation');
+    expect(await refused('msk-1/db opens ffk_jobs', () => openJobsBucket(nc))).toContain('Permissions Violation');
+    expect(await refused('msk-1/db writes a lease', () => nc.request('$KV.ffk_leases.msk-1', '{}', { timeout: 5000 }))).toContain('Permissions Violation');
+    expect(await refused('msk-1/db reads the audit stream', () => jsm.streams.getMessage(AUDIT_STREAM, { seq: 1 }))).toContain('Permissions Violation');
+
+    // Subscriptions outside its inbox prefix are closed by the server.
+    for (const subject of ['$KV.ffk_catalog.>', '_INBOX_ffk.agent.spb-1.db.>', 'ffk.sync.>']) {
+      const sub = nc.subscribe(subject);
+      const closed = await sub.closed.then((e) => (e ? e.message : 'closed without an error'));
+      console.log(`msk-1/db subscribes to ${subject}: ${closed}`);
+      expect(closed).toContain('Permissions Violation for Subscription to');
+    }
+  });
+
+  it('stops an agent process at start when its NATS seed is another host\'s, naming the violation', async () => {
+    const db = await nats.agent('msk-1', 'db');
+    const files = await nats.agent('msk-1', 'files');
+    const config = tmp.write('db.yaml', {
+      site: 'msk-1', host: 'db', grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, tls: db.tls,
+      nats: { ...db.nats, seedFile: files.nats.seedFile }, cacheDir: path.join(tmp.dir, 'cache'), presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
+      components: [{ kind: 'uploads', paths: [tmp.dir] }],
+    });
+    const p = runProcess(BIN.agent, ['--config', config]);
+    const code = await new Promise((resolve) => p.child.once('exit', resolve));
+    console.log(p.logs().split('\n').filter((l) => l.startsWith('ffkeeper-agent:')).join('\n'));
+    expect(code).not.toBe(0);
+    // It is refused at its first subscription (its inbox is msk-1/db's, its key msk-1/files's) or its first presence write.
+    expect(p.logs()).toMatch(/Permissions Violation for (Subscription to "_INBOX_ffk\.agent\.msk-1\.db\.|Publish to "\$KV\.ffk_agents\.msk-1\.db")/);
+  });
+
+  it('disconnects a revoked agent within 5 s and refuses it after; the others keep working', async () => {
+    const revokedId: PeerIdentity = { kind: 'agent', site: 'rev-1', host: 'files' };
+    const revoked = await agent('rev-1', 'files');
+    const kept = await agent('rev-1', 'db');
+    const presence = await openPresenceBucket(revoked.nc, 30_000);
+    await presence.put(agentKey('rev-1', 'files'), '{}');
+    const closed = revoked.nc.closed();
+    const t0 = Date.now();
+    expect(await revokeNatsCredentials(testPkiDir(), revokedId)).toBe(true);
+    const reason = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still connected after 5 s'), 5000))]);
+    const ms = Date.now() - t0;
+    console.log(`revoked rev-1/files: connection closed after ${ms} ms (${String((reason as Error | undefined)?.message ?? reason)})`);
+    expect(reason).not.toBe('still connected after 5 s');
+    expect(ms).toBeLessThan(5000);
+    expect(await refused('rev-1/files connects again with its revoked seed', () => connectNats({ config: revoked.config.nats, name: 'again' }))).toMatch(/Authorization Violation/i);
+    await (await openPresenceBucket(kept.nc, 30_000)).put(agentKey('rev-1', 'db'), '{}');
+  });
+
+  it('ffkeeper nats-config writes a configuration nats-server accepts', async () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'ffk-natscfg-')), 'nats.conf');
+    const r = await runCli(['nats-config', '--ca-dir', testPkiDir(), '--out', out, '--listen', '127.0.0.1:14222', '--monitor', '127.0.0.1:18222', '--store-dir', tmp.dir, '--name', `cli-${process.pid}`]);
+    try {
+      expect(r.code, r.stderr).toBe(0);
+      console.log(r.stdout);
+      const text = readFileSync(out, 'utf8');
+      expect(text).toContain('"$KV.ffk_agents.msk-1.db"');
+      execFileSync('nats-server', ['-c', out, '-t'], { stdio: 'pipe' });
+    } finally {
+      const { unregisterNatsServer } = await import('../../shared/security/nats-users.js');
+      unregisterNatsServer(testPkiDir(), `cli-${process.pid}`);
+    }
+  });
+});

@@ -29,7 +29,18 @@ import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
-import { startControllerGrpcServer } from './transport/grpc-server.js';
+import { startControllerGrpcServer, startEnrolmentServer } from './transport/grpc-server.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { ConfigError } from '../shared/errors.js';
+import { RevocationList } from '../shared/security/revocation.js';
+import { readKeyFile } from '../shared/security/tls-files.js';
+import type { GrpcSecurity } from '../shared/transport/grpc-security.js';
+import type { AuditLog } from './domain/access/audit.js';
+import { EnrolmentService } from './domain/enrolment.js';
+import { FsCertificateAuthority } from './transport/fleet-ca.js';
+import { KvJoinTokenStore } from './transport/nats-enrolment.js';
 import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nats-fleet.js';
 import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } from './transport/nats-state.js';
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
@@ -73,6 +84,33 @@ async function startFleet(nc: NatsConnection, inventory: FleetInventory, log: Lo
  * Sync links: models are read from each site's newest sealed snapshot (agents do not report live
  * models); snapshots wait for the site's lease like any other (a link holds none).
  */
+/**
+ * Enrolment and revocation with the fleet CA in `caDir`; the Enrolment service is served when
+ * `enrolment.listen` is set (the controller's certificate chained with the CA's, no client certificate).
+ */
+async function startEnrolment(
+  config: ControllerConfig,
+  caDir: string,
+  nc: NatsConnection,
+  security: GrpcSecurity,
+  audit: AuditLog,
+  log: Logger,
+  onRevoked: (identity: PeerIdentity) => void,
+): Promise<{ service: EnrolmentService; stop(): Promise<void> }> {
+  const authority = new FsCertificateAuthority(caDir);
+  const served: { address?: string } = {};
+  const service = new EnrolmentService({ tokens: await KvJoinTokenStore.open(nc), authority, enrolmentAddress: () => served.address, onRevoked });
+  if (!config.enrolment) return { service, stop: async () => undefined };
+  if ('insecure' in security) throw new ConfigError('controller config', ['enrolment: needs tls (the agents check the controller certificate against their token)']);
+  const chain = Buffer.concat([readFileSync(security.tls.cert), Buffer.from('\n'), readFileSync(path.join(caDir, 'ca.crt'))]);
+  const credentials = ServerCredentials.createSsl(null, [{ cert_chain: chain, private_key: readKeyFile(security.tls.key) }], false);
+  const server = await startEnrolmentServer(config.enrolment.listen, service, credentials, audit, log);
+  const listen = config.enrolment.listen;
+  served.address = config.enrolment.advertise ?? `${listen.slice(0, listen.lastIndexOf(':'))}:${server.port}`;
+  log.info({ enrolment: served.address }, 'enrolment served');
+  return { service, stop: () => server.stop() };
+}
+
 async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient & NativeSyncClient; timeoutMs: number; jobs: JobRunner }): Promise<SyncService> {
   const [links, statuses, checks] = await Promise.all([KvSyncLinkStore.open(nc), KvSyncStatusStore.open(nc), KvSyncCheckStore.open(nc)]);
   const checkDeps = { agents: deps.agents, agentsOf: (site: string) => deps.inventory.list(site), timeoutMs: deps.timeoutMs };
@@ -114,7 +152,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
   const security = securityAtStart(config, { kind: 'controller', id: config.id }, log);
   const inventory = new FleetInventory();
   // An agent is reached at the address it announced, and must prove to be the site/host it announced.
-  const agents = new GrpcAgentClient({ security, expectedAt: (address) => expectedAgentAt(inventory, address) });
+  // With the fleet CA on this host: its revocations refuse agents' and operators' certificates at once.
+  const revocations = config.ca ? new RevocationList(config.ca.dir) : undefined;
+  const isRevoked = revocations ? (serial: string | undefined) => revocations.isRevoked(serial) : undefined;
+  const agents = new GrpcAgentClient({ security, expectedAt: (address) => expectedAgentAt(inventory, address), ...(isRevoked ? { isRevoked } : {}) });
   let metricsServer: RunningMetricsServer | undefined;
   try {
     const metrics = new PromControllerMetrics({ sites: () => inventory.sites() });
@@ -153,8 +194,18 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs });
     registerSyncMetrics(metrics.registry, () => sync.list());
     const audit = await JetStreamAuditLog.open(nc);
-    const guard = { security, access: config.access, audit, logger: log };
-    const grpc = await startControllerGrpcServer(config.grpc.listen, { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit }, guard);
+    const guard = { security, access: config.access, audit, logger: log, ...(isRevoked ? { isRevoked } : {}) };
+    const enrolling = config.ca ? await startEnrolment(config, config.ca.dir, nc, security, audit, log, (identity) => {
+      revocations?.reload();
+      for (const e of inventory.list()) {
+        if (identity.kind === 'agent' && e.description.site === identity.site && e.description.host === identity.host) agents.forget(e.description.grpcAddress);
+      }
+    }) : undefined;
+    const grpc = await startControllerGrpcServer(
+      config.grpc.listen,
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      guard,
+    );
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
@@ -175,6 +226,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
         await nightly.stop();
         watch.stop();
         await grpc.stop();
+        await enrolling?.stop();
         await metricsServer?.stop();
         agents.close();
         await nc.drain().catch(() => nc.close());

@@ -55,6 +55,9 @@ export function catalogFilter(filter: { site: string } | { cutId: string }): str
   return 'site' in filter ? `${filter.site}.*` : `*.${filter.cutId}`;
 }
 
+/** KV bucket of join tokens (controller/domain/enrolment.ts): key = token id; the secret only as a hash. */
+export const ENROLMENT_BUCKET = 'ffk_enrolment';
+
 /** KV bucket of site leases (snapshot / prune / verify exclusion): key `<site>`. */
 export const LEASES_BUCKET = 'ffk_leases';
 
@@ -122,6 +125,6 @@ export function syncBlobSubject(masterSite: string, sha256: string): string {
  * sync links, the sync statuses and the sync streams. A new bucket or stream must be listed here or in
  * `AGENT_READABLE` (names.test.ts checks that each is one or the other).
  */
-export const AGENT_UNREADABLE_BUCKETS = [AGENTS_BUCKET, FLEET_BUCKET, CATALOG_BUCKET, JOBS_BUCKET, LEASES_BUCKET, SCHEDULES_BUCKET, RETENTION_BUCKET, VERIFICATIONS_BUCKET, SYNC_CHECKS_BUCKET];
+export const AGENT_UNREADABLE_BUCKETS = [AGENTS_BUCKET, FLEET_BUCKET, CATALOG_BUCKET, JOBS_BUCKET, LEASES_BUCKET, SCHEDULES_BUCKET, RETENTION_BUCKET, VERIFICATIONS_BUCKET, SYNC_CHECKS_BUCKET, ENROLMENT_BUCKET];
 export const AGENT_UNREADABLE_JS_STREAMS = [EVENTS_STREAM, AUDIT_STREAM];
 export const AGENT_READABLE = [SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, 'FFK_SYNC_<site>'];

@@ -2,7 +2,7 @@
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
 import type { AuditEntry, AuditFilter, ChainReport } from '../domain/access/audit.js';
-import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
   GetAgentRequest,
@@ -143,6 +143,8 @@ export interface ControllerApi {
   checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   verifyAudit(): Promise<ChainReport>;
+  createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
+  revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }>;
   close(): void;
 }
 
@@ -324,6 +326,15 @@ export class GrpcControllerApi implements ControllerApi {
 
   async verifyAudit(): Promise<ChainReport> {
     return callUnary<VerifyAuditRequest, VerifyAuditResponse>(this.client.verifyAudit.bind(this.client), {}, this.longOpts());
+  }
+
+  async createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }> {
+    const res = await callUnary<CreateJoinTokenRequest, CreateJoinTokenResponse>(this.client.createJoinToken.bind(this.client), { site, host, ttlSeconds }, this.opts());
+    return { token: res.token, tokenId: res.tokenId, expiresAt: res.expiresAt ?? new Date(0), enrolmentAddress: res.enrolmentAddress };
+  }
+
+  async revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {
+    return callUnary<RevokeAgentRequest, RevokeAgentResponse>(this.client.revokeAgent.bind(this.client), { site, host }, this.opts());
   }
 
   close(): void {

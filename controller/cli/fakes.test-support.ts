@@ -254,6 +254,12 @@ export class FakeApi implements ControllerApi {
   verifyAudit(): Promise<ChainReport> {
     return Promise.resolve({ records: 0, problems: [] });
   }
+  createJoinToken(): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }> {
+    return Promise.reject(new Error('FakeApi: createJoinToken'));
+  }
+  revokeAgent(): Promise<{ certificates: number; natsKeys: boolean }> {
+    return Promise.reject(new Error('FakeApi: revokeAgent'));
+  }
   close(): void {}
 
   names(): string[] {

@@ -13,7 +13,7 @@ import { VERSION } from '../../shared/version.js';
 import { GrpcControllerApi, type ControllerApi } from './api.js';
 import { processIo, type CliIo } from './io.js';
 import { runSitesList } from './commands/sites.js';
-import { runAgentsList, runAgentsShow } from './commands/agents.js';
+import { runAgentsEnrol, runAgentsList, runAgentsRevoke, runAgentsShow } from './commands/agents.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
 import { registerSyncCommands } from './register-sync.js';
@@ -70,6 +70,18 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .description("one agent's details, asked live from the agent")
     .argument('<site/host>', 'the agent, e.g. msk-1/db')
     .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsShow({ agent: ref, json: g.json }, { api, io })));
+  agents
+    .command('enrol')
+    .description('a one-time join token for a new agent (admin; the controller must hold the fleet CA)')
+    .requiredOption('--site <site>', "the agent's site")
+    .requiredOption('--host <host>', "the agent's host")
+    .option('--ttl <duration>', 'how long the token is good (30m, 1h, 2d; at most 7d)', '1h')
+    .action((opts: { site: string; host: string; ttl: string }, cmd: Command) => withApi(cmd, (api, g) => runAgentsEnrol({ ...opts, json: g.json }, { api, io })));
+  agents
+    .command('revoke')
+    .description("refuse an agent's certificates and remove its NATS keys, at once (admin)")
+    .argument('<site/host>', 'the agent, e.g. msk-1/db')
+    .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsRevoke({ agent: ref, json: g.json }, { api, io })));
 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });

@@ -52,6 +52,8 @@ export interface AgentClientOptions {
    * names another site or host is refused. Undefined for an address: any agent certificate of the CA.
    */
   expectedAt?: (address: string) => PeerIdentity | undefined;
+  /** Whether a certificate serial is revoked (the fleet CA's list, when the controller holds it). */
+  isRevoked?: (serial: string) => boolean;
 }
 
 export class GrpcAgentClient implements AgentClient {
@@ -183,6 +185,12 @@ export class GrpcAgentClient implements AgentClient {
     this.clients.clear();
   }
 
+  /** Drops the connection to `address` (its agent was revoked): the next call connects again and checks its certificate anew. */
+  forget(address: string): void {
+    this.clients.get(address)?.close();
+    this.clients.delete(address);
+  }
+
   private opts(address: string, options: CallDeadline): CallOptionsLite {
     return { timeoutMs: options.timeoutMs, peer: `agent ${address}`, ...(options.operation ? { operation: options.operation } : {}), ...(options.setting ? { deadlineSetting: options.setting } : {}) };
   }
@@ -191,12 +199,15 @@ export class GrpcAgentClient implements AgentClient {
     let c = this.clients.get(address);
     if (!c) {
       // Answers can be large (a sync check's digests of a whole watch list): above gRPC's 4 MB default.
-      const creds = channelCredentials(this.options.security, (peer) => {
+      const creds = channelCredentials(this.options.security, (peer, cert) => {
+        if (this.options.isRevoked?.(cert.serialNumber)) return `the certificate of ${peer ? formatIdentity(peer) : `the server at ${address}`} is revoked`;
         const expected = this.options.expectedAt?.(address);
         if (expected) return expectPeer(expected)(peer);
         return peer?.kind === 'agent' ? undefined : `the server at ${address} is not an ffkeeper agent (${peer ? formatIdentity(peer) : 'no ffkeeper identity'})`;
       });
-      c = new PbAgentClient(address, creds, { ...channelOptions(this.options.security), 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
+      // Its own subchannels (not grpc-js's process-wide pool): `forget` then really closes the connection,
+      // and the next one is a new TLS handshake, checked against the revocations.
+      c = new PbAgentClient(address, creds, { ...channelOptions(this.options.security), 'grpc.max_receive_message_length': MAX_ANSWER_BYTES, 'grpc.use_local_subchannel_pool': 1 });
       this.clients.set(address, c);
     }
     return c;

@@ -62,6 +62,22 @@ import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '..
 import { controllerGuard, type GuardDeps } from './guard.js';
 import { filterEntries, verifyChain, type AuditLog } from '../domain/access/audit.js';
 import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
+import {
+  EnrolmentService as EnrolmentDefinition,
+  type CreateJoinTokenRequest,
+  type CreateJoinTokenResponse,
+  type EnrolmentServer,
+  type EnrolRequest,
+  type EnrolResponse,
+  type RevokeAgentRequest,
+  type RevokeAgentResponse,
+} from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { ServerCredentials } from '@grpc/grpc-js';
+import type { AuditOutcome } from '../domain/access/audit.js';
+import type { EnrolmentService } from '../domain/enrolment.js';
+import { FfkError, IllegalStateError, PermissionDeniedError } from '../../shared/errors.js';
+import { formatIdentity } from '../../shared/security/identity.js';
+import type { Logger } from '../../shared/logger.js';
 import type { FleetService } from '../domain/fleet-service.js';
 import type { JobRunner, RunningJob } from '../domain/jobs.js';
 import type { EventLog, JobStore } from '../domain/ports.js';
@@ -83,6 +99,8 @@ export interface ControllerServices {
   verify: VerifyService;
   sync: SyncService;
   audit: AuditLog;
+  /** Absent when the controller has no fleet CA (config ca.dir). */
+  enrolment?: EnrolmentService;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -216,7 +234,55 @@ function implementation(s: ControllerServices): ControllerServer {
     }),
     ...syncImplementation(s.sync),
     ...auditImplementation(s.audit),
+    ...enrolmentImplementation(s.enrolment),
   };
+}
+
+function noAuthority(): never {
+  throw new IllegalStateError('this controller has no fleet CA (config ca.dir): enrolment and revocation run on the controller host that holds it');
+}
+
+function enrolmentImplementation(enrolment: EnrolmentService | undefined): Pick<ControllerServer, 'createJoinToken' | 'revokeAgent'> {
+  return {
+    createJoinToken: unary<CreateJoinTokenRequest, CreateJoinTokenResponse>(async (req, call) => {
+      if (!enrolment) noAuthority();
+      const who = call.identity();
+      const t = await enrolment.createToken(req.site, req.host, req.ttlSeconds ? req.ttlSeconds * 1000 : undefined, who ? formatIdentity(who) : 'anonymous (insecure lab)');
+      return { token: t.token, tokenId: t.id, expiresAt: t.expiresAt, enrolmentAddress: t.enrolmentAddress };
+    }),
+    revokeAgent: unary<RevokeAgentRequest, RevokeAgentResponse>(async (req) => {
+      if (!enrolment) noAuthority();
+      const r = await enrolment.revoke(req.site, req.host);
+      return { certificates: r.certificates, natsKeys: r.natsKeys };
+    }),
+  };
+}
+
+/**
+ * The Enrolment service on its own address: the controller's certificate (with the CA's, so a new agent
+ * can check it against the fingerprint in its token), no client certificate asked. Each attempt is
+ * recorded in the audit trail, as who the token names.
+ */
+export function startEnrolmentServer(listen: string, enrolment: EnrolmentService, credentials: ServerCredentials, audit: AuditLog, log: Logger): Promise<RunningGrpcServer> {
+  const implementation: EnrolmentServer = {
+    enrol: unary<EnrolRequest, EnrolResponse>(async (req, call) => {
+      const record = async (outcome: AuditOutcome, who: string, sites: string[], err?: unknown): Promise<void> => {
+        const failure = err instanceof FfkError ? { code: err.code, message: err.message } : err ? { code: 'INTERNAL', message: String(err) } : {};
+        await audit
+          .append({ at: new Date().toISOString(), who, from: call.address(), method: 'enrol', sites, args: { tokenId: req.tokenId }, outcome, ...failure })
+          .catch((e: unknown) => log.error({ err: e }, 'could not record an enrolment in the audit trail'));
+      };
+      try {
+        const r = await enrolment.enrol(req);
+        await record('ok', `agent ${r.site}/${r.host}`, [r.site]);
+        return { site: r.site, host: r.host, certificatePem: r.cert, caPem: r.ca };
+      } catch (err) {
+        await record(err instanceof PermissionDeniedError ? 'denied' : 'failed', `join token ${req.tokenId}`, [], err);
+        throw err;
+      }
+    }),
+  };
+  return startGrpcServer(listen, EnrolmentDefinition, implementation, { security: { insecure: true }, credentials });
 }
 
 function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit' | 'verifyAudit'> {

@@ -18,6 +18,8 @@ export interface GuardDeps {
   access: AccessConfig;
   audit: AuditLog;
   logger: Logger;
+  /** Whether a certificate serial is revoked (the fleet CA's list; absent: no CA on this host). */
+  isRevoked?: (serial: string | undefined) => boolean;
 }
 
 type RecordOutcome = (outcome: AuditOutcome, err?: unknown) => void;
@@ -33,6 +35,9 @@ function errorFields(err: unknown): { code: string; message: string } {
 function authorize(deps: GuardDeps, call: ServerCall, method: string, req: Record<string, unknown>): void {
   if ('insecure' in deps.security) return;
   const peer = peerIdentityOf(call);
+  if (deps.isRevoked?.(call.getAuthContext?.()?.sslPeerCertificate?.serialNumber)) {
+    throw new PermissionDeniedError(`controller: ${method} refused: the certificate of ${peer ? formatIdentity(peer) : 'the caller'} is revoked`);
+  }
   if (peer?.kind !== 'operator') throw new PermissionDeniedError(`controller: ${method} refused: ${peer ? `${formatIdentity(peer)} is not an operator` : 'the client certificate carries no ffkeeper identity'}`);
   authorizeCall(deps.access, peer.name, method, req);
 }

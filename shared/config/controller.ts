@@ -130,12 +130,22 @@ export const controllerConfigSchema = z
       })
       .strict()
       .default({ operators: DEFAULT_OPERATORS, scratchSites: [] }),
+    /**
+     * The fleet CA directory (`ffkeeper ca init`) when it is on this host: enables enrolment (join
+     * tokens) and revocation, and every agent and operator certificate is checked against its revocations.
+     */
+    ca: z.object({ dir: z.string().min(1) }).strict().optional(),
+    /** Where agents enrol with a join token (server certificate only; needs `ca`). `advertise`: the address printed with tokens. */
+    enrolment: z.object({ listen: hostPortSchema, advertise: hostPortSchema.optional() }).strict().optional(),
     /** mTLS: the controller's gRPC server (operators' certificates) and its calls to agents (agents' certificates). */
     tls: tlsSchema.optional(),
     insecure: z.boolean().default(false),
   })
   .strict()
-  .superRefine(checkSecurity);
+  .superRefine(checkSecurity)
+  .superRefine((cfg, ctx) => {
+    if (cfg.enrolment && !cfg.ca) ctx.addIssue({ code: 'custom', path: ['enrolment'], message: 'needs ca: {dir} (the fleet CA that signs enrolled agents)' });
+  });
 
 export type ControllerConfig = z.output<typeof controllerConfigSchema>;
 

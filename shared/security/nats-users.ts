@@ -174,14 +174,42 @@ export function unregisterNatsServer(caDir: string, name: string): void {
 export async function issueNatsCredentials(caDir: string, identity: PeerIdentity, seedFile: string): Promise<string> {
   const user = nkeys.createUser();
   writeAtomic(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
+  await addNatsUser(caDir, identity, user.getPublicKey());
+  return seedFile;
+}
+
+/** Registers the public nkey of `identity` (whose seed never left its host: enrolment); the registered servers accept it when this returns. */
+export async function addNatsUser(caDir: string, identity: PeerIdentity, publicKey: string): Promise<void> {
+  if (!isNatsUserPublicKey(publicKey)) throw new ValidationError(`'${publicKey.slice(0, 60)}' is not a NATS user public key (U…)`, { field: 'natsPublicKey' });
   await withLock(caDir, async () => {
     const file = readUsers(caDir);
     const uri = identityUri(identity);
-    file.users[uri] = [...(file.users[uri] ?? []), { publicKey: user.getPublicKey(), issuedAt: new Date().toISOString() }];
+    file.users[uri] = [...(file.users[uri] ?? []), { publicKey, issuedAt: new Date().toISOString() }];
     writeAtomic(usersPath(caDir), JSON.stringify(file, null, 2));
     await reloadAll(caDir);
   });
-  return seedFile;
+}
+
+/** Whether `key` is a NATS user public key (U…, checksum right). */
+export function isNatsUserPublicKey(key: string): boolean {
+  if (!key.startsWith('U')) return false;
+  try {
+    nkeys.fromPublic(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A new nkey pair: its seed (kept by the caller, 0600) and public key. */
+export function createNatsUser(): { seed: string; publicKey: string } {
+  const user = nkeys.createUser();
+  return { seed: new TextDecoder().decode(user.getSeed()), publicKey: user.getPublicKey() };
+}
+
+/** Writes a seed file (0600). */
+export function writeNatsSeed(file: string, seed: string): void {
+  writeAtomic(file, `${seed}\n`);
 }
 
 /** Removes `identity`'s keys; the registered servers close its connections and refuse it when this returns. */

@@ -12,6 +12,8 @@ import * as x509 from '@peculiar/x509';
 import { formatIdentity, identityUri, type PeerIdentity } from './identity.js';
 import { DEFAULT_LEAF_DAYS, readKeyFile, type TlsFiles } from './tls-files.js';
 import { issueNatsCredentials, natsSeedOf } from './nats-users.js';
+import { recordIssued } from './revocation.js';
+import { ValidationError } from '../errors.js';
 
 export { DEFAULT_LEAF_DAYS };
 
@@ -68,6 +70,8 @@ export async function createCa(options: { name?: string; days?: number; now?: Da
 
 export interface IssueOptions {
   identity: PeerIdentity;
+  /** The holder's public key (from its CSR): no key is made, and the returned `key` is empty. */
+  publicKey?: Key;
   days?: number;
   /** Explicit validity (tests: an expired certificate). */
   notBefore?: Date;
@@ -79,14 +83,14 @@ export interface IssueOptions {
 export async function issueCertificate(ca: Pem, options: IssueOptions): Promise<Pem> {
   const now = options.now ?? new Date();
   const caCert = new x509.X509Certificate(ca.cert);
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
+  const keys = options.publicKey ? undefined : ((await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${formatIdentity(options.identity).replace(/[,+=<>#;"\\]/g, '_')}`,
     issuer: caCert.subject,
     notBefore: options.notBefore ?? new Date(now.getTime() - 60_000),
     notAfter: options.notAfter ?? new Date(now.getTime() + (options.days ?? DEFAULT_LEAF_DAYS) * DAY_MS),
-    publicKey: keys.publicKey as never,
+    publicKey: (options.publicKey ?? keys?.publicKey) as never,
     signingKey: (await importKey(ca.key)) as never,
     signingAlgorithm: ALG,
     extensions: [
@@ -97,7 +101,13 @@ export async function issueCertificate(ca: Pem, options: IssueOptions): Promise<
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { cert: cert.toString('pem'), key: await exportKey(keys.privateKey) };
+  return { cert: cert.toString('pem'), key: keys ? await exportKey(keys.privateKey) : '' };
+}
+
+/** Serial and end of validity of a PEM certificate. */
+function facts(pem: string): { serial: string; notAfter: Date } {
+  const c = new x509.X509Certificate(pem);
+  return { serial: c.serialNumber, notAfter: c.notAfter };
 }
 
 /** Writes `<dir>/<name>.crt` and `<dir>/<name>.key` (0600), each replaced atomically. */
@@ -129,9 +139,14 @@ export async function initCaDir(dir: string, o: { controllerId: string; operator
   writePem(dir, 'ca', ca);
   const days = o.days === undefined ? {} : { days: o.days };
   const controller: PeerIdentity = { kind: 'controller', id: o.controllerId };
-  const files = writePem(dir, 'controller', await issueCertificate(ca, { identity: controller, ...days }));
+  const controllerPem = await issueCertificate(ca, { identity: controller, ...days });
+  recordIssued(dir, facts(controllerPem.cert).serial, controller, facts(controllerPem.cert).notAfter);
+  const files = writePem(dir, 'controller', controllerPem);
   await issueNatsCredentials(dir, controller, natsSeedOf(files));
-  writePem(dir, 'operator', await issueCertificate(ca, { identity: { kind: 'operator', name: o.operator }, ...days }));
+  const operator: PeerIdentity = { kind: 'operator', name: o.operator };
+  const operatorPem = await issueCertificate(ca, { identity: operator, ...days });
+  recordIssued(dir, facts(operatorPem.cert).serial, operator, facts(operatorPem.cert).notAfter);
+  writePem(dir, 'operator', operatorPem);
 }
 
 /**
@@ -142,9 +157,49 @@ export async function initCaDir(dir: string, o: { controllerId: string; operator
  */
 export async function issueInto(caDir: string, outDir: string, identity: PeerIdentity, options: Omit<IssueOptions, 'identity'> & { name?: string } = {}): Promise<TlsFiles> {
   const { name = identity.kind, ...issue } = options;
-  const files = writePem(outDir, name, await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...issue }));
+  const pem = await issueCertificate(readPemPair(caDir, 'ca'), { identity, ...issue });
+  const { serial: sn, notAfter } = facts(pem.cert);
+  recordIssued(caDir, sn, identity, notAfter);
+  const files = writePem(outDir, name, pem);
   const ca = path.join(outDir, 'ca.crt');
   if (path.resolve(outDir) !== path.resolve(caDir)) copyFileSync(path.join(caDir, 'ca.crt'), ca);
   if (identity.kind !== 'operator') await issueNatsCredentials(caDir, identity, natsSeedOf(files));
   return { ca, ...files };
+}
+
+/** A new key pair and a certificate request for it (the key never leaves the host that made it). */
+export async function createCsr(identity: PeerIdentity): Promise<{ csr: string; key: string }> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${formatIdentity(identity).replace(/[,+=<>#;"\\]/g, '_')}`,
+    keys: keys as never,
+    signingAlgorithm: ALG,
+  });
+  return { csr: csr.toString('pem'), key: await exportKey(keys.privateKey) };
+}
+
+/** Parses a certificate request and checks its signature; a ValidationError says what is wrong. */
+export async function checkCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err) {
+    throw new ValidationError(`the certificate request is not a PEM PKCS#10 request: ${(err as Error).message}`, { field: 'csr' });
+  }
+  if (!(await csr.verify())) throw new ValidationError('the certificate request is not signed by the key it carries', { field: 'csr' });
+  return csr;
+}
+
+/**
+ * A certificate of `identity` (decided by the caller — never by the request's subject) for the key of a
+ * certificate request whose signature proves the requester holds it. Returns the certificate and the CA's.
+ */
+export async function issueForCsr(caDir: string, identity: PeerIdentity, csrPem: string, days?: number): Promise<{ cert: string; ca: string }> {
+  const csr = await checkCsr(csrPem);
+  const ca = readPemPair(caDir, 'ca');
+  const publicKey = await csr.publicKey.export(webcrypto as never);
+  const pem = await issueCertificate(ca, { identity, publicKey: publicKey as unknown as Key, ...(days === undefined ? {} : { days }) });
+  const { serial: sn, notAfter } = facts(pem.cert);
+  recordIssued(caDir, sn, identity, notAfter);
+  return { cert: pem.cert, ca: ca.cert };
 }

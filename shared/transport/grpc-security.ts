@@ -96,12 +96,12 @@ export function serverCredentials(security: GrpcSecurity): ServerCredentials {
  * Channel credentials; `checkPeer` judges the server's identity (undefined: its certificate carries
  * none) and returns why it is refused, or undefined to accept it.
  */
-export function channelCredentials(security: GrpcSecurity, checkPeer: (peer: PeerIdentity | undefined) => string | undefined): ChannelCredentials {
+export function channelCredentials(security: GrpcSecurity, checkPeer: (peer: PeerIdentity | undefined, cert: PeerCertificate) => string | undefined): ChannelCredentials {
   if ('insecure' in security) return credentials.createInsecure();
   const p = providerOf(security.tls);
   return experimental.createCertificateProviderChannelCredentials(p, p, {
     checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-      const why = checkPeer(identityOfSubjectAltName(cert.subjectaltname));
+      const why = checkPeer(identityOfSubjectAltName(cert.subjectaltname), cert);
       return why ? new PermissionDeniedError(why) : undefined;
     },
   });

@@ -1,6 +1,7 @@
 /** Helpers every gRPC server of ffkeeper uses: error-mapped unary handlers, bind and graceful stop. */
 import {
   Server,
+  type ServerCredentials,
   type sendUnaryData,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -9,16 +10,23 @@ import {
 } from '@grpc/grpc-js';
 import { UnavailableError } from '../errors.js';
 import { toServiceError } from './grpc-errors.js';
-import { authorizeAll, serverCredentials, type Authorize, type GrpcSecurity } from './grpc-security.js';
+import { authorizeAll, peerIdentityOf, serverCredentials, type Authorize, type GrpcSecurity } from './grpc-security.js';
+import type { PeerIdentity } from '../security/identity.js';
 
 /** What a handler knows of its call besides the request. */
 export interface CallInfo {
   /** Milliseconds left until the caller's deadline (Infinity when it set none). */
   remainingMs(): number;
+  /** Who calls, as its client certificate says (undefined without one). */
+  identity(): PeerIdentity | undefined;
+  /** The caller's address as gRPC reports it. */
+  address(): string;
 }
 
-function callInfo(call: { getDeadline(): Date | number }): CallInfo {
+function callInfo(call: { getDeadline(): Date | number; getPeer(): string } & Parameters<typeof peerIdentityOf>[0]): CallInfo {
   return {
+    identity: () => peerIdentityOf(call),
+    address: () => call.getPeer(),
     remainingMs() {
       const d = call.getDeadline();
       const at = d instanceof Date ? d.getTime() : d;
@@ -62,6 +70,8 @@ export interface ServeOptions {
   authorize?: Authorize;
   /** Wraps every method instead (the controller: roles and the audit trail, with or without TLS). */
   guard?: <I extends UntypedServiceImplementation>(definition: ServiceDefinition, implementation: I) => I;
+  /** Credentials other than `security`'s (the enrolment service: server certificate only). */
+  credentials?: ServerCredentials;
 }
 
 /** Binds `listen` ("host:port"; port 0 picks one) and serves one service. */
@@ -76,7 +86,7 @@ export async function startGrpcServer<I extends UntypedServiceImplementation>(
   const guarded = options.guard ? options.guard(definition, implementation) : tls && options.authorize ? authorizeAll(definition, implementation, options.authorize) : implementation;
   server.addService(definition, guarded);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(listen, serverCredentials(options.security), (err, bound) => {
+    server.bindAsync(listen, options.credentials ?? serverCredentials(options.security), (err, bound) => {
       if (err) reject(new UnavailableError(`cannot listen for gRPC on ${listen}: ${err.message}`, { cause: err }));
       else resolve(bound);
     });

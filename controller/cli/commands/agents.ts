@@ -1,4 +1,4 @@
-/** `ffkeeper agents list [--site S]` and `ffkeeper agents show SITE/HOST`. */
+/** `ffkeeper agents list [--site S]`, `agents show SITE/HOST`, `agents enrol --site S --host H [--ttl 1h]`, `agents revoke SITE/HOST`. */
 import { ValidationError } from '../../../shared/errors.js';
 import { componentRef, type AgentDescription, type AgentEntry, type ComponentInfo } from '../../../shared/fleet.js';
 import { isValidId } from '../../../shared/ids.js';
@@ -101,4 +101,55 @@ export async function runAgentsShow(opts: AgentsShowOptions, deps: Deps): Promis
     details.live ? 'live:       answered Describe' : `live:       not reachable — ${details.liveError ?? 'unknown reason'}`,
   ];
   deps.io.out(lines.join('\n'));
+}
+
+/** `SITE/HOST` → its parts; a ValidationError names a malformed reference. */
+function agentRef(ref: string): { site: string; host: string } {
+  const [site, host, ...rest] = ref.split('/');
+  if (!site || !host || rest.length > 0 || !isValidId(site) || !isValidId(host)) throw new ValidationError(`'${ref}' must be SITE/HOST, e.g. msk-1/db`, { field: 'agent' });
+  return { site, host };
+}
+
+/** `1h`, `30m`, `90s`, `2d` → seconds (1 s to 7 days). */
+export function parseTtl(text: string): number {
+  const m = /^(\d+)([smhd])$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 7 * 86_400) throw new ValidationError(`--ttl '${text}' must be a duration like 30m, 1h or 2d (at most 7d)`, { field: 'ttl' });
+  return seconds;
+}
+
+export interface AgentsEnrolOptions {
+  site: string;
+  host: string;
+  ttl: string;
+  json: boolean;
+}
+
+export async function runAgentsEnrol(opts: AgentsEnrolOptions, deps: Deps): Promise<void> {
+  const { site, host } = agentRef(`${opts.site}/${opts.host}`);
+  const t = await deps.api.createJoinToken(site, host, parseTtl(opts.ttl));
+  if (opts.json) {
+    deps.io.out(toJson({ site, host, tokenId: t.tokenId, token: t.token, expiresAt: t.expiresAt, enrolmentAddress: t.enrolmentAddress }));
+    return;
+  }
+  deps.io.out(
+    [
+      `join token ${t.tokenId} for agent ${site}/${host}: good once, until ${t.expiresAt.toISOString()}`,
+      '',
+      `  ${t.token}`,
+      '',
+      `on ${host}, as root (the token read from the environment, not from the command line):`,
+      `  FFKEEPER_JOIN_TOKEN='<token>' ffkeeper-agent enrol --controller ${t.enrolmentAddress} --out /etc/ffkeeper/tls`,
+    ].join('\n'),
+  );
+}
+
+export async function runAgentsRevoke(opts: { agent: string; json: boolean }, deps: Deps): Promise<void> {
+  const { site, host } = agentRef(opts.agent);
+  const r = await deps.api.revokeAgent(site, host);
+  if (opts.json) {
+    deps.io.out(toJson({ site, host, ...r }));
+    return;
+  }
+  deps.io.out(`agent ${site}/${host} revoked: ${r.certificates} certificate(s) refused from now on${r.natsKeys ? ', its NATS keys removed (disconnected)' : ''}; enrol it again with a new token to bring it back`);
 }

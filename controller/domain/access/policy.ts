@@ -83,6 +83,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   setRetention: act('admin'),
   applyRetention: act('admin'),
   deleteSyncLink: act('admin', linkSites),
+  createJoinToken: act('admin'),
+  revokeAgent: act('admin'),
 };
 
 const rank = (r: Role): number => ROLES.indexOf(r);

@@ -68,6 +68,50 @@ export function agentStatusToJSON(object: AgentStatus): string {
   }
 }
 
+export interface CreateJoinTokenRequest {
+  site: string;
+  host: string;
+  /** 0: the default (1 h) */
+  ttlSeconds: number;
+}
+
+export interface CreateJoinTokenResponse {
+  /** The whole token (shown once; the controller keeps only its hash). */
+  token: string;
+  tokenId: string;
+  expiresAt?:
+    | Date
+    | undefined;
+  /** Where `ffkeeper-agent enrol` reaches the Enrolment service. */
+  enrolmentAddress: string;
+}
+
+export interface RevokeAgentRequest {
+  site: string;
+  host: string;
+}
+
+export interface RevokeAgentResponse {
+  /** certificates of that agent now refused */
+  certificates: number;
+  /** whether it had NATS keys (removed) */
+  natsKeys: boolean;
+}
+
+export interface EnrolRequest {
+  tokenId: string;
+  secret: string;
+  csrPem: string;
+  natsPublicKey: string;
+}
+
+export interface EnrolResponse {
+  site: string;
+  host: string;
+  certificatePem: string;
+  caPem: string;
+}
+
 export interface SiteSummary {
   site: string;
   agentsTotal: number;
@@ -521,6 +565,668 @@ export interface VerifyAuditResponse {
   /** Each broken link, naming its record; empty when the chain is intact. */
   problems: string[];
 }
+
+function createBaseCreateJoinTokenRequest(): CreateJoinTokenRequest {
+  return { site: "", host: "", ttlSeconds: 0 };
+}
+
+export const CreateJoinTokenRequest: MessageFns<CreateJoinTokenRequest> = {
+  encode(message: CreateJoinTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateJoinTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateJoinTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateJoinTokenRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateJoinTokenRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateJoinTokenRequest>, I>>(base?: I): CreateJoinTokenRequest {
+    return CreateJoinTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateJoinTokenRequest>, I>>(object: I): CreateJoinTokenRequest {
+    const message = createBaseCreateJoinTokenRequest();
+    message.site = object.site ?? "";
+    message.host = object.host ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateJoinTokenResponse(): CreateJoinTokenResponse {
+  return { token: "", tokenId: "", expiresAt: undefined, enrolmentAddress: "" };
+}
+
+export const CreateJoinTokenResponse: MessageFns<CreateJoinTokenResponse> = {
+  encode(message: CreateJoinTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.tokenId !== "") {
+      writer.uint32(18).string(message.tokenId);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(26).fork()).join();
+    }
+    if (message.enrolmentAddress !== "") {
+      writer.uint32(34).string(message.enrolmentAddress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateJoinTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateJoinTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokenId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.enrolmentAddress = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateJoinTokenResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      tokenId: isSet(object.tokenId)
+        ? globalThis.String(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.String(object.token_id)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      enrolmentAddress: isSet(object.enrolmentAddress)
+        ? globalThis.String(object.enrolmentAddress)
+        : isSet(object.enrolment_address)
+        ? globalThis.String(object.enrolment_address)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateJoinTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.tokenId !== "") {
+      obj.tokenId = message.tokenId;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.enrolmentAddress !== "") {
+      obj.enrolmentAddress = message.enrolmentAddress;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateJoinTokenResponse>, I>>(base?: I): CreateJoinTokenResponse {
+    return CreateJoinTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateJoinTokenResponse>, I>>(object: I): CreateJoinTokenResponse {
+    const message = createBaseCreateJoinTokenResponse();
+    message.token = object.token ?? "";
+    message.tokenId = object.tokenId ?? "";
+    message.expiresAt = object.expiresAt ?? undefined;
+    message.enrolmentAddress = object.enrolmentAddress ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeAgentRequest(): RevokeAgentRequest {
+  return { site: "", host: "" };
+}
+
+export const RevokeAgentRequest: MessageFns<RevokeAgentRequest> = {
+  encode(message: RevokeAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAgentRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+    };
+  },
+
+  toJSON(message: RevokeAgentRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeAgentRequest>, I>>(base?: I): RevokeAgentRequest {
+    return RevokeAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeAgentRequest>, I>>(object: I): RevokeAgentRequest {
+    const message = createBaseRevokeAgentRequest();
+    message.site = object.site ?? "";
+    message.host = object.host ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeAgentResponse(): RevokeAgentResponse {
+  return { certificates: 0, natsKeys: false };
+}
+
+export const RevokeAgentResponse: MessageFns<RevokeAgentResponse> = {
+  encode(message: RevokeAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certificates !== 0) {
+      writer.uint32(8).uint32(message.certificates);
+    }
+    if (message.natsKeys !== false) {
+      writer.uint32(16).bool(message.natsKeys);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.certificates = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.natsKeys = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAgentResponse {
+    return {
+      certificates: isSet(object.certificates) ? globalThis.Number(object.certificates) : 0,
+      natsKeys: isSet(object.natsKeys)
+        ? globalThis.Boolean(object.natsKeys)
+        : isSet(object.nats_keys)
+        ? globalThis.Boolean(object.nats_keys)
+        : false,
+    };
+  },
+
+  toJSON(message: RevokeAgentResponse): unknown {
+    const obj: any = {};
+    if (message.certificates !== 0) {
+      obj.certificates = Math.round(message.certificates);
+    }
+    if (message.natsKeys !== false) {
+      obj.natsKeys = message.natsKeys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeAgentResponse>, I>>(base?: I): RevokeAgentResponse {
+    return RevokeAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeAgentResponse>, I>>(object: I): RevokeAgentResponse {
+    const message = createBaseRevokeAgentResponse();
+    message.certificates = object.certificates ?? 0;
+    message.natsKeys = object.natsKeys ?? false;
+    return message;
+  },
+};
+
+function createBaseEnrolRequest(): EnrolRequest {
+  return { tokenId: "", secret: "", csrPem: "", natsPublicKey: "" };
+}
+
+export const EnrolRequest: MessageFns<EnrolRequest> = {
+  encode(message: EnrolRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tokenId !== "") {
+      writer.uint32(10).string(message.tokenId);
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(26).string(message.csrPem);
+    }
+    if (message.natsPublicKey !== "") {
+      writer.uint32(34).string(message.natsPublicKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrolRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrolRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tokenId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.natsPublicKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrolRequest {
+    return {
+      tokenId: isSet(object.tokenId)
+        ? globalThis.String(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.String(object.token_id)
+        : "",
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+      natsPublicKey: isSet(object.natsPublicKey)
+        ? globalThis.String(object.natsPublicKey)
+        : isSet(object.nats_public_key)
+        ? globalThis.String(object.nats_public_key)
+        : "",
+    };
+  },
+
+  toJSON(message: EnrolRequest): unknown {
+    const obj: any = {};
+    if (message.tokenId !== "") {
+      obj.tokenId = message.tokenId;
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    if (message.natsPublicKey !== "") {
+      obj.natsPublicKey = message.natsPublicKey;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnrolRequest>, I>>(base?: I): EnrolRequest {
+    return EnrolRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrolRequest>, I>>(object: I): EnrolRequest {
+    const message = createBaseEnrolRequest();
+    message.tokenId = object.tokenId ?? "";
+    message.secret = object.secret ?? "";
+    message.csrPem = object.csrPem ?? "";
+    message.natsPublicKey = object.natsPublicKey ?? "";
+    return message;
+  },
+};
+
+function createBaseEnrolResponse(): EnrolResponse {
+  return { site: "", host: "", certificatePem: "", caPem: "" };
+}
+
+export const EnrolResponse: MessageFns<EnrolResponse> = {
+  encode(message: EnrolResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.certificatePem !== "") {
+      writer.uint32(26).string(message.certificatePem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(34).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrolResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrolResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certificatePem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrolResponse {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      certificatePem: isSet(object.certificatePem)
+        ? globalThis.String(object.certificatePem)
+        : isSet(object.certificate_pem)
+        ? globalThis.String(object.certificate_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: EnrolResponse): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.certificatePem !== "") {
+      obj.certificatePem = message.certificatePem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EnrolResponse>, I>>(base?: I): EnrolResponse {
+    return EnrolResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EnrolResponse>, I>>(object: I): EnrolResponse {
+    const message = createBaseEnrolResponse();
+    message.site = object.site ?? "";
+    message.host = object.host ?? "";
+    message.certificatePem = object.certificatePem ?? "";
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
 
 function createBaseSiteSummary(): SiteSummary {
   return { site: "", agentsTotal: 0, agentsOnline: 0, componentKinds: [] };
@@ -7824,6 +8530,31 @@ export const ControllerService = {
     responseSerialize: (value: VerifyAuditResponse): Buffer => Buffer.from(VerifyAuditResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): VerifyAuditResponse => VerifyAuditResponse.decode(value),
   },
+  /**
+   * Enrolment (controller/domain/enrolment.ts): a one-time join token for agent site/host, used by
+   * `ffkeeper-agent enrol` on that host against the Enrolment service; and revoking an agent: its
+   * certificates refused and its NATS key removed at once.
+   */
+  createJoinToken: {
+    path: "/ffkeeper.v1.Controller/CreateJoinToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateJoinTokenRequest): Buffer =>
+      Buffer.from(CreateJoinTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateJoinTokenRequest => CreateJoinTokenRequest.decode(value),
+    responseSerialize: (value: CreateJoinTokenResponse): Buffer =>
+      Buffer.from(CreateJoinTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateJoinTokenResponse => CreateJoinTokenResponse.decode(value),
+  },
+  revokeAgent: {
+    path: "/ffkeeper.v1.Controller/RevokeAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeAgentRequest): Buffer => Buffer.from(RevokeAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeAgentRequest => RevokeAgentRequest.decode(value),
+    responseSerialize: (value: RevokeAgentResponse): Buffer => Buffer.from(RevokeAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeAgentResponse => RevokeAgentResponse.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -7886,6 +8617,13 @@ export interface ControllerServer extends UntypedServiceImplementation {
   listAudit: handleUnaryCall<ListAuditRequest, ListAuditResponse>;
   /** Checks the whole chain: every record present, unchanged and chained to the one before. */
   verifyAudit: handleUnaryCall<VerifyAuditRequest, VerifyAuditResponse>;
+  /**
+   * Enrolment (controller/domain/enrolment.ts): a one-time join token for agent site/host, used by
+   * `ffkeeper-agent enrol` on that host against the Enrolment service; and revoking an agent: its
+   * certificates refused and its NATS key removed at once.
+   */
+  createJoinToken: handleUnaryCall<CreateJoinTokenRequest, CreateJoinTokenResponse>;
+  revokeAgent: handleUnaryCall<RevokeAgentRequest, RevokeAgentResponse>;
 }
 
 export interface ControllerClient extends Client {
@@ -8307,6 +9045,41 @@ export interface ControllerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VerifyAuditResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Enrolment (controller/domain/enrolment.ts): a one-time join token for agent site/host, used by
+   * `ffkeeper-agent enrol` on that host against the Enrolment service; and revoking an agent: its
+   * certificates refused and its NATS key removed at once.
+   */
+  createJoinToken(
+    request: CreateJoinTokenRequest,
+    callback: (error: ServiceError | null, response: CreateJoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  createJoinToken(
+    request: CreateJoinTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateJoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  createJoinToken(
+    request: CreateJoinTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateJoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  revokeAgent(
+    request: RevokeAgentRequest,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  revokeAgent(
+    request: RevokeAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  revokeAgent(
+    request: RevokeAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControllerClient = makeGenericClientConstructor(
@@ -8315,6 +9088,63 @@ export const ControllerClient = makeGenericClientConstructor(
 ) as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ControllerClient;
   service: typeof ControllerService;
+  serviceName: string;
+};
+
+/**
+ * Served on the controller's enrolment address (config enrolment.listen) with the controller's certificate
+ * and no client certificate: the caller proves itself with a join token only.
+ */
+export type EnrolmentService = typeof EnrolmentService;
+export const EnrolmentService = {
+  /**
+   * Exchanges a join token (once, before it expires) for a certificate of the token's site/host, signed
+   * by the fleet CA for the caller's own key (a CSR), and registers the caller's NATS public key.
+   */
+  enrol: {
+    path: "/ffkeeper.v1.Enrolment/Enrol" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EnrolRequest): Buffer => Buffer.from(EnrolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EnrolRequest => EnrolRequest.decode(value),
+    responseSerialize: (value: EnrolResponse): Buffer => Buffer.from(EnrolResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EnrolResponse => EnrolResponse.decode(value),
+  },
+} as const;
+
+export interface EnrolmentServer extends UntypedServiceImplementation {
+  /**
+   * Exchanges a join token (once, before it expires) for a certificate of the token's site/host, signed
+   * by the fleet CA for the caller's own key (a CSR), and registers the caller's NATS public key.
+   */
+  enrol: handleUnaryCall<EnrolRequest, EnrolResponse>;
+}
+
+export interface EnrolmentClient extends Client {
+  /**
+   * Exchanges a join token (once, before it expires) for a certificate of the token's site/host, signed
+   * by the fleet CA for the caller's own key (a CSR), and registers the caller's NATS public key.
+   */
+  enrol(
+    request: EnrolRequest,
+    callback: (error: ServiceError | null, response: EnrolResponse) => void,
+  ): ClientUnaryCall;
+  enrol(
+    request: EnrolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrolResponse) => void,
+  ): ClientUnaryCall;
+  enrol(
+    request: EnrolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrolResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const EnrolmentClient = makeGenericClientConstructor(EnrolmentService, "ffkeeper.v1.Enrolment") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): EnrolmentClient;
+  service: typeof EnrolmentService;
   serviceName: string;
 };
 

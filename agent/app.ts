@@ -4,7 +4,7 @@
  */
 import type { AgentConfig } from '../shared/config/agent.js';
 import type { Logger } from '../shared/logger.js';
-import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
+import { connectNats, watchAuthRefusal, type NatsConnection } from '../shared/transport/nats.js';
 import { openPresenceBucket } from '../shared/transport/kv.js';
 import { advertisedAddress, buildDescription } from './domain/describe.js';
 import { Heartbeat } from './domain/heartbeat.js';
@@ -144,9 +144,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     const conn = nc;
     const started = description;
     let stopping = false;
-    // Closed for good only when the server refuses this agent again (its key revoked or replaced); a
-    // server that is away is retried forever.
-    const lost = conn.closed().then((err) => (stopping ? undefined : (err ?? new Error('the NATS connection was closed'))));
+    // Lost when the server keeps refusing this agent's key (revoked or replaced); a server that is away,
+    // or refuses it for a moment while it reloads, is retried.
+    const lost = watchAuthRefusal(conn).then((err) => (stopping ? undefined : err));
     return {
       description: started,
       lost,

@@ -151,7 +151,7 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
       : runProcess(BIN.controller, ['--config', config]);
     const total = plan.sites.reduce((n, s) => n + s.agents, 0);
     log(`starting ${total} simulated agents (${plan.sites.map((s) => `${s.site}: ${s.agents}`).join(', ')}) in their own process`);
-    sim = spawnSimulator({ natsServers: [nats.url], sites: plan.sites }, 120_000);
+    sim = spawnSimulator({ natsServers: [nats.url], natsRegistry: nats.registry, sites: plan.sites }, 120_000);
     const ready = await sim.ready;
     log(`simulated agents up in ${ready.startMs} ms`);
     api = new GrpcControllerApi(controllerAddress, plan.callTimeoutMs ?? 30_000, operatorSecurity());

@@ -10,13 +10,16 @@ import { describeError, ValidationError } from '../../shared/errors.js';
 import { isEntryPoint } from '../lib/entry.js';
 import { createLogger } from '../../shared/logger.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
-import { natsSeedOf } from '../../shared/security/tls-files.js';
+import { natsSeedOf, type TlsFiles } from '../../shared/security/tls-files.js';
+import { issueNatsCredentials } from '../../shared/security/nats-users.js';
 import { openPresenceBucket } from '../../shared/transport/kv.js';
 import { noCalls, simulatedConfig, startSimulatedAgent, type DriverCalls, type SimulatedAgent } from './sim-agent.js';
 import { agentTls } from '../../test/harness/pki.js';
 
 export interface SimulatorSpec {
   natsServers: string[];
+  /** The NATS user registry of the bench's nats-server (its `registry`). */
+  natsRegistry?: string;
   sites: { site: string; agents: number }[];
   heartbeatSeconds?: number;
   ttlSeconds?: number;
@@ -64,8 +67,21 @@ interface Running {
   nc: NatsConnection;
 }
 
-async function startOne(spec: SimulatorSpec, site: string, host: string, calls: DriverCalls, log: ReturnType<typeof createLogger>): Promise<Running> {
-  const tls = await agentTls(site, host);
+/** Every agent's certificate and NATS key, before any connects (adding keys reloads the server, which disturbs clients meanwhile). */
+async function issueAll(spec: SimulatorSpec, wanted: { site: string; host: string }[]): Promise<Map<string, TlsFiles>> {
+  const out = new Map<string, TlsFiles>();
+  await Promise.all(
+    wanted.map(async ({ site, host }) => {
+      const tls = await agentTls(site, host);
+      // The bench's nats-server keeps its own users (test/harness/nats.ts): the key goes there.
+      if (spec.natsRegistry) await issueNatsCredentials(spec.natsRegistry, { kind: 'agent', site, host }, natsSeedOf(tls));
+      out.set(`${site}/${host}`, tls);
+    }),
+  );
+  return out;
+}
+
+async function startOne(spec: SimulatorSpec, site: string, host: string, tls: TlsFiles, calls: DriverCalls, log: ReturnType<typeof createLogger>): Promise<Running> {
   const nc = await connectNats({ config: { servers: spec.natsServers, seedFile: natsSeedOf(tls) }, name: `ffkeeper-sim-agent ${site}/${host}`, identity: { kind: 'agent', site, host } });
   try {
     const ttlSeconds = spec.ttlSeconds ?? simulatedConfig({ site, host, natsServers: spec.natsServers }).presence.ttlSeconds;
@@ -107,8 +123,9 @@ export async function runSimulator(argv: string[], io: { out: (line: string) => 
   const wanted = spec.sites.flatMap((s) => simulatedHosts(s.agents).map((host) => ({ site: s.site, host })));
   const batch = spec.startBatch ?? 20;
   try {
+    const issued = await issueAll(spec, wanted);
     for (let i = 0; i < wanted.length; i += batch) {
-      const started = await Promise.allSettled(wanted.slice(i, i + batch).map((w) => startOne(spec, w.site, w.host, calls, log)));
+      const started = await Promise.allSettled(wanted.slice(i, i + batch).map((w) => startOne(spec, w.site, w.host, issued.get(`${w.site}/${w.host}`) as TlsFiles, calls, log)));
       for (const r of started) if (r.status === 'fulfilled') running.push(r.value);
       const failed = started.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;

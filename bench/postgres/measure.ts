@@ -140,7 +140,7 @@ async function dbAgentConfig(state: SiteState, work: string): Promise<string> {
 async function bringUp(o: { plan: PostgresPlan; env: BenchEnv; site: string; siteRoot: string; nats: TestNats; result: PostgresBenchResult }): Promise<SiteState> {
   const { plan, env, result } = o;
   const t0 = Date.now();
-  const { state } = await upSite({ site: o.site, root: o.siteRoot, shards: 1, vectorDim: 64, ...plan.site, nats: [o.nats.url], pkiDir: await ensureTestPki() });
+  const { state } = await upSite({ site: o.site, root: o.siteRoot, shards: 1, vectorDim: 64, ...plan.site, nats: [o.nats.url], pkiDir: await ensureTestPki(), natsRegistry: o.nats.registry });
   result.database = state.postgres.database;
   await growDatabase(state, plan.grow);
   result.rows = await countRows(state);

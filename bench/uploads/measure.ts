@@ -19,8 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
-import { agentTls, ensureTestPki } from '../../test/harness/pki.js';
+import { ensureTestPki } from '../../test/harness/pki.js';
 import type { TlsFiles } from '../../shared/security/tls-files.js';
+import type { NatsConfig } from '../../shared/config/common.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, tarCreate, tarExtract } from '../throughput/commands.js';
@@ -80,13 +81,13 @@ interface Ctx {
   kept: { agentRepo?: string; agentArtifacts?: ComponentArtifact[]; resticRepo?: string; tar?: string };
 }
 
-function agentConfig(o: { nats: TestNats; work: string; root: string; tls: TlsFiles }): Record<string, unknown> {
+function agentConfig(o: { nats: NatsConfig; work: string; root: string; tls: TlsFiles }): Record<string, unknown> {
   return {
     site: 'bench',
     host: 'files',
     grpc: { listen: '127.0.0.1:0' },
     tls: o.tls,
-    nats: o.nats.client(o.tls),
+    nats: o.nats,
     cacheDir: path.join(o.work, 'cache', 'agent'),
     presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
     log: { level: 'info' },
@@ -120,7 +121,8 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     nats = await startNats();
     const configFile = path.join(work, 'agent.yaml');
     await ensureTestPki();
-    await writeFile(configFile, stringify(agentConfig({ nats, work, root: dirs.root, tls: await agentTls('bench', 'files') })));
+    const identity = await nats.agent('bench', 'files');
+    await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, root: dirs.root, tls: identity.tls })));
     agent = await BenchAgent.start(configFile, 'bench');
     result.agentPid = agent.pid;
     const ctx: Ctx = { plan, env, dirs, agent, result, kept: {} };

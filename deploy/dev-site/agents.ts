@@ -85,13 +85,16 @@ export const AGENT_HOSTS = ['db', 'tnt', 'files'] as const;
  * Certificates of the site's agents signed by the fleet CA in `pkiDir`, with their NATS seeds (accepted by
  * the nats-servers registered with that CA when this returns): `<siteDir>/agents/tls-<host>/`.
  */
-export async function issueAgentCertificates(state: SiteState, pkiDir: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
+export async function issueAgentCertificates(state: SiteState, pkiDir: string, natsRegistry?: string): Promise<Record<string, { ca: string; cert: string; key: string }>> {
   // Loaded here only: the site's shims (systemctl, findface-security) run this module's importers often.
   const { issueInto } = await import('../../shared/security/pki.js');
+  const { issueNatsCredentials } = await import('../../shared/security/nats-users.js');
   const out: Record<string, { ca: string; cert: string; key: string }> = {};
   for (const host of AGENT_HOSTS) {
     const dir = path.join(state.siteDir, 'agents', `tls-${host}`);
-    out[host] = await issueInto(pkiDir, dir, { kind: 'agent', site: state.site, host });
+    const identity = { kind: 'agent', site: state.site, host } as const;
+    out[host] = await issueInto(pkiDir, dir, identity);
+    if (natsRegistry) await issueNatsCredentials(natsRegistry, identity, natsSeedOf(out[host]));
   }
   return out;
 }

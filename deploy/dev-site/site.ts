@@ -42,6 +42,11 @@ export interface UpOptions {
    * its config. Without it the agents' configs say `insecure: true` (a lab; the agents warn).
    */
   pkiDir?: string;
+  /**
+   * The NATS user registry the agents' keys go to (shared/security/nats-users.ts: a test's own nats-server
+   * keeps one); default: the one in `pkiDir`.
+   */
+  natsRegistry?: string;
   onProgress?: (message: string) => void;
 }
 
@@ -137,7 +142,7 @@ export async function upSite(options: UpOptions): Promise<UpResult> {
     for (const d of [siteDir, state.runDir, state.binDir, state.uploads.uploadsDir, state.uploads.ffuploadDir]) mkdirSync(d, { recursive: true });
     chmodSync(siteDir, 0o755); // pgbouncer runs as postgres and must reach its directory
     saveSiteState(state); // first, so that down can always clean up
-    if (o.pkiDir) state.agentTls = await issueAgentCertificates(state, o.pkiDir);
+    if (o.pkiDir) state.agentTls = await issueAgentCertificates(state, o.pkiDir, o.natsRegistry);
     writeFiles(state);
     saveSiteState(state);
     say(`creating database ${state.postgres.database}`);

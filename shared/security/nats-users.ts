@@ -144,6 +144,28 @@ async function reloadAll(caDir: string): Promise<void> {
   );
 }
 
+/**
+ * Reloads every registered server once the users written so far are in: concurrent issuers of one
+ * process share reloads (one running, at most one more queued behind it for whoever wrote meanwhile).
+ */
+const reloads = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+function requestReload(caDir: string): Promise<void> {
+  let state = reloads.get(caDir);
+  if (!state) reloads.set(caDir, (state = {}));
+  const st = state;
+  if (!st.running) {
+    st.running = withLock(caDir, () => reloadAll(caDir)).finally(() => (st.running = undefined));
+    return st.running;
+  }
+  st.next ??= st.running
+    .catch(() => undefined)
+    .then(() => {
+      st.next = undefined;
+      return requestReload(caDir);
+    });
+  return st.next;
+}
+
 /** Registers a nats-server (its configuration is written now, from the current users). */
 export async function registerNatsServer(caDir: string, entry: NatsServerEntry): Promise<void> {
   if (!/^[A-Za-z0-9._-]+$/.test(entry.name)) throw new ValidationError(`nats-server name '${entry.name}' must be letters, digits, '.', '_' or '-'`, { field: 'name' });
@@ -186,8 +208,8 @@ export async function addNatsUser(caDir: string, identity: PeerIdentity, publicK
     const uri = identityUri(identity);
     file.users[uri] = [...(file.users[uri] ?? []), { publicKey, issuedAt: new Date().toISOString() }];
     writeAtomic(usersPath(caDir), JSON.stringify(file, null, 2));
-    await reloadAll(caDir);
   });
+  await requestReload(caDir);
 }
 
 /** Whether `key` is a NATS user public key (U…, checksum right). */
@@ -220,8 +242,10 @@ export async function revokeNatsCredentials(caDir: string, identity: PeerIdentit
     if (!file.users[uri]) return false;
     delete file.users[uri];
     writeAtomic(usersPath(caDir), JSON.stringify(file, null, 2));
-    await reloadAll(caDir);
     return true;
+  }).then(async (removed) => {
+    if (removed) await requestReload(caDir);
+    return removed;
   });
 }
 

@@ -16,25 +16,81 @@ export interface NatsConnectOptions {
   identity?: PeerIdentity;
 }
 
+/**
+ * How long an authorization refusal must last before it counts: nats-server 2.9 refuses a connection
+ * that arrives while it reloads its users (every issue, enrolment and revocation reloads it), so a
+ * refusal is tried again until it has lasted this long — a revoked key is still refused within it.
+ */
+export const AUTH_REFUSAL_GRACE_MS = 4000;
+/** A connection attempt the server does not answer (it can hang one that arrives mid-reload) is given up after this, and tried again. */
+const CONNECT_ATTEMPT_MS = 5000;
+const CONNECT_ATTEMPTS_UNANSWERED = 4;
+
+const isAuthError = (err: unknown): boolean => /Authorization Violation|authentication/i.test(err instanceof Error ? err.message : String(err));
+
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
   const { config } = options;
   // Read before connecting, so a missing or loose seed file is named as such.
   const seed = config.seedFile === undefined ? undefined : readNatsSeed(config.seedFile);
-  try {
-    return await connect({
-      servers: config.servers,
-      name: config.name ?? options.name,
-      ...(config.user === undefined ? {} : { user: config.user }),
-      ...(config.pass === undefined ? {} : { pass: config.pass }),
-      ...(config.token === undefined ? {} : { token: config.token }),
-      ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(seed) }),
-      ...(options.identity === undefined ? {} : { inboxPrefix: natsInboxPrefix(options.identity) }),
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-    });
-  } catch (err) {
-    throw new UnavailableError(`cannot connect to NATS at ${config.servers.join(', ')}: ${(err as Error).message}`, {
-      cause: err,
-    });
+  const started = Date.now();
+  let unanswered = 0;
+  for (;;) {
+    try {
+      return await connect({
+        servers: config.servers,
+        name: config.name ?? options.name,
+        ...(config.user === undefined ? {} : { user: config.user }),
+        ...(config.pass === undefined ? {} : { pass: config.pass }),
+        ...(config.token === undefined ? {} : { token: config.token }),
+        ...(seed === undefined ? {} : { authenticator: nkeyAuthenticator(seed) }),
+        ...(options.identity === undefined ? {} : { inboxPrefix: natsInboxPrefix(options.identity) }),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
+        timeout: CONNECT_ATTEMPT_MS,
+        // A reconnect refused while the server reloads is tried again; a lasting refusal is judged by
+        // the owner of the connection (watchAuthRefusal).
+        ignoreAuthErrorAbort: true,
+      });
+    } catch (err) {
+      if (isAuthError(err) && Date.now() - started < AUTH_REFUSAL_GRACE_MS) {
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      if (/timeout/i.test((err as Error).message) && ++unanswered < CONNECT_ATTEMPTS_UNANSWERED) continue;
+      throw new UnavailableError(`cannot connect to NATS at ${config.servers.join(', ')}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
+}
+
+/**
+ * Resolves with the refusal when the server has refused this connection's credentials for
+ * `AUTH_REFUSAL_GRACE_MS` without a successful reconnect (its key revoked or replaced); never when
+ * the connection closes normally.
+ */
+export function watchAuthRefusal(nc: NatsConnection): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    let since: number | undefined;
+    let last: Error | undefined;
+    const timer = setInterval(() => {
+      if (since !== undefined && Date.now() - since >= AUTH_REFUSAL_GRACE_MS) {
+        clearInterval(timer);
+        resolve(last ?? new Error('Authorization Violation'));
+      }
+    }, 250);
+    timer.unref();
+    void nc.closed().then((err) => {
+      clearInterval(timer);
+      resolve(err && isAuthError(err) ? err : undefined);
+    });
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'error' && isAuthError((s as { error?: unknown }).error)) {
+          last = (s as { error: Error }).error;
+          since ??= Date.now();
+        } else if (s.type === 'reconnect') since = undefined;
+      }
+    })().catch(() => undefined);
+  });
 }

@@ -142,7 +142,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     for (const s of sites) {
       // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
       // so that it does not load the machine for the rest of the file (tests that want load start their own).
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url], pkiDir: pki });
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url], pkiDir: pki, natsRegistry: nats.registry });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));

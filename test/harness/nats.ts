@@ -1,26 +1,34 @@
 /**
  * A real nats-server with JetStream on a free port and its own temp store, for one test file, secured as
- * a fleet's is: it is registered with the run's test CA (test/harness/pki.ts), so its configuration holds
- * every nkey that CA issued, with each one's permissions, and is reloaded whenever the CA issues or
- * revokes one. `stop()` kills it and removes the directory; `kill()`/`restart()` allow fault injection.
+ * a fleet's is: each agent and the controller connect with their own nkey, with their permissions
+ * (shared/security/nats-permissions.ts). The server keeps its own user registry (`registry`, as a CA
+ * directory keeps one: shared/security/nats-users.ts): the keys issued for this file's processes, reloaded
+ * when one is added — never when another test file issues one (nats-server 2.9 refuses or stalls clients
+ * that connect during a reload, and briefly answers JetStream requests with "no responders").
+ * `stop()` kills it and removes the directory; `kill()`/`restart()` allow fault injection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConfig } from '../../shared/config/common.js';
 import { freePort, waitForPort } from '../../shared/net.js';
-import { natsSeedOf, registerNatsServer, setNatsServerPid, unregisterNatsServer } from '../../shared/security/nats-users.js';
-import type { TlsFiles } from '../../shared/security/tls-files.js';
-import { agentTls, ensureTestPki } from './pki.js';
+import { issueNatsCredentials, natsSeedOf, registerNatsServer, setNatsServerPid, unregisterNatsServer } from '../../shared/security/nats-users.js';
+import { identityOfCertificate, type TlsFiles } from '../../shared/security/tls-files.js';
+import { execIn } from './netns.js';
+import { agentTls, ensureTestPki, TEST_CONTROLLER_ID } from './pki.js';
 
 export interface TestNats {
   url: string;
   port: number;
+  /** The monitoring endpoint, `host:port` (`http://<monitor>/connz` lists the connections and their addresses). */
+  monitor: string;
   /** The configuration file the server runs. */
   configFile: string;
-  /** `nats` config of a process whose TLS files are `tls` (its seed is issued beside them). */
-  client(tls: TlsFiles): NatsConfig;
+  /** Where its users are kept (pass it to upSite's `natsRegistry`, or revoke from it). */
+  registry: string;
+  /** `nats` config of a process whose TLS files are `tls`: a new key of the certificate's identity, its seed beside them. */
+  client(tls: TlsFiles): Promise<NatsConfig>;
   /** A new certificate and NATS seed of agent `site/host`: its config's `tls` and `nats`. */
   agent(site: string, host: string): Promise<{ tls: TlsFiles; nats: NatsConfig }>;
   /** `nats` config of the test CA's controller (`controller-1`): every subject allowed. */
@@ -36,15 +44,49 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function startNats(): Promise<TestNats> {
-  const caDir = await ensureTestPki();
+export interface StartNatsOptions {
+  /** The address the server listens on, clients and monitoring both (default 127.0.0.1). */
+  host?: string;
+  /**
+   * Run the server inside this network namespace (test/harness/netns.ts), listening on `host` — the
+   * namespace's own address, which the root namespace reaches (the CA registry reloads the server and
+   * watches its monitoring endpoint from there).
+   */
+  netns?: string;
+  /** A registry to keep the users in instead of the server's own (a fleet CA directory: enrolment tests). */
+  registry?: string;
+}
+
+/** Two TCP ports free at `host` inside `netns` a moment ago (the namespace's OS picks them). */
+function freePortsIn(netns: string, host: string): [number, number] {
+  const script = `const net=require('node:net');const a=net.createServer().listen(0,${JSON.stringify(host)},()=>{const b=net.createServer().listen(0,${JSON.stringify(host)},()=>{console.log(a.address().port,b.address().port);a.close();b.close();});});`;
+  const [a, b] = execIn(netns, process.execPath, ['-e', script]).trim().split(/\s+/).map(Number);
+  if (!a || !b) throw new Error(`could not find free ports at ${host} in network namespace ${netns}`);
+  return [a, b];
+}
+
+export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
+  const { host: bindHost = '127.0.0.1', netns } = options;
+  await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-nats-'));
-  const [port, monitor] = [await freePort(), await freePort()];
-  const name = `test-${process.pid}-${port}`;
+  const caDir = options.registry ?? dir;
+  const [port, monitor] = netns ? freePortsIn(netns, bindHost) : [await freePort(bindHost), await freePort(bindHost)];
+  const name = `test-${process.pid}-${port}${netns ? `-${netns}` : ''}`;
   const configFile = path.join(dir, 'nats-server.conf');
-  await registerNatsServer(caDir, { name, configFile, listen: `127.0.0.1:${port}`, monitor: `127.0.0.1:${monitor}`, storeDir: path.join(dir, 'js') });
+  await registerNatsServer(caDir, { name, configFile, listen: `${bindHost}:${port}`, monitor: `${bindHost}:${monitor}`, storeDir: path.join(dir, 'js') });
+  // The controller's key, before the server starts (nothing to reload yet).
+  const controllerSeed = options.registry ? path.join(options.registry, 'controller.nk') : path.join(dir, 'controller.nk');
+  if (!options.registry) await issueNatsCredentials(caDir, { kind: 'controller', id: TEST_CONTROLLER_ID }, controllerSeed);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
+    if (netns) {
+      // `ip netns exec` execs nats-server; its pid is recorded once it listens, so that a reload (SIGHUP)
+      // never reaches the `ip` process before the exec.
+      child = spawn('ip', ['netns', 'exec', netns, 'nats-server', '-c', configFile], { stdio: 'ignore' });
+      await waitForPort(port, bindHost);
+      await setNatsServerPid(caDir, name, child.pid as number);
+      return;
+    }
     child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
     await setNatsServerPid(caDir, name, child.pid as number);
     await waitForPort(port);
@@ -57,17 +99,23 @@ export async function startNats(): Promise<TestNats> {
     c.kill('SIGKILL');
     await exited(c);
   };
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `nats://${bindHost}:${port}`;
   return {
     url,
     port,
+    monitor: `${bindHost}:${monitor}`,
     configFile,
-    client: (tls) => ({ servers: [url], seedFile: natsSeedOf(tls) }),
+    registry: caDir,
+    async client(tls) {
+      const identity = identityOfCertificate(readFileSync(tls.cert));
+      if (!identity) throw new Error(`${tls.cert} carries no ffkeeper identity`);
+      return { servers: [url], seedFile: await issueNatsCredentials(caDir, identity, natsSeedOf(tls)) };
+    },
     async agent(site, host) {
       const tls = await agentTls(site, host);
-      return { tls, nats: { servers: [url], seedFile: natsSeedOf(tls) } };
+      return { tls, nats: { servers: [url], seedFile: await issueNatsCredentials(caDir, { kind: 'agent', site, host }, natsSeedOf(tls)) } };
     },
-    controller: () => ({ servers: [url], seedFile: path.join(caDir, 'controller.nk') }),
+    controller: () => ({ servers: [url], seedFile: controllerSeed }),
     kill,
     restart: launch,
     async stop() {

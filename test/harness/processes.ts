@@ -26,8 +26,17 @@ export interface TestProcess {
   stop(): Promise<number | null>;
 }
 
-export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}): TestProcess {
-  const child = spawn(process.execPath, [script, ...args], {
+export interface RunOptions {
+  /**
+   * Run inside this network namespace (test/harness/netns.ts): spawned as `ip netns exec NETNS node
+   * SCRIPT ...`, which execs node, so `child.pid` is the node process and kill()/stop() signal it.
+   */
+  netns?: string;
+}
+
+export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): TestProcess {
+  const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, script, ...args]] : [process.execPath, [script, ...args]];
+  const child = spawn(file, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { freePort } from '../../shared/net.js';
 import { startNats, type TestNats } from '../harness/nats.js';
-import { controllerTls, testPkiDir } from '../harness/pki.js';
+import { initCaDir } from '../../shared/security/pki.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
 
 interface Token {
@@ -27,7 +27,9 @@ describe('enrolment and revocation (issue 16)', () => {
   let address: string;
   const tmp = tempDir('ffk-enrol-');
   const agents: TestProcess[] = [];
-  const cli = (...args: string[]) => runCli([...args, '--controller', address]);
+  // A fleet CA of its own: the controller enrols into it, and this file's nats-server keeps its users there.
+  let caDir: string;
+  const cli = (...args: string[]) => runCli([...args, '--controller', address], { FFKEEPER_TLS_DIR: caDir });
 
   const token = async (host: string, ttl = '1h'): Promise<Token> => {
     const r = await cli('agents', 'enrol', '--site', 'enr-1', '--host', host, '--ttl', ttl, '--json');
@@ -65,13 +67,15 @@ describe('enrolment and revocation (issue 16)', () => {
     }, 60_000, 500);
 
   beforeAll(async () => {
-    nats = await startNats();
+    caDir = path.join(tmp.dir, 'ca');
+    await initCaDir(caDir, { controllerId: 'controller-1', operator: 'admin', caName: 'enrolment test CA' });
+    nats = await startNats({ registry: caDir });
     address = `127.0.0.1:${await freePort()}`;
     const config = tmp.write('controller.yaml', {
       grpc: { listen: address },
       nats: nats.controller(),
-      tls: controllerTls(),
-      ca: { dir: testPkiDir() },
+      tls: { ca: path.join(caDir, 'ca.crt'), cert: path.join(caDir, 'controller.crt'), key: path.join(caDir, 'controller.key') },
+      ca: { dir: caDir },
       enrolment: { listen: '127.0.0.1:0' },
       metrics: { listen: '' },
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },

@@ -59,7 +59,7 @@ describe('mTLS on the controller and the agents', () => {
     const uploads = path.join(tmp.dir, 'uploads');
     mkdirSync(uploads);
     const agentConfig = tmp.write('agent.yaml', {
-      site: 'msk-1', host: 'db', grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, tls: agentFiles, nats: nats.client(agentFiles),
+      site: 'msk-1', host: 'db', grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, tls: agentFiles, nats: await nats.client(agentFiles),
       cacheDir: path.join(tmp.dir, 'agent-cache'), presence: { heartbeatSeconds: 1, ttlSeconds: 3 }, components: [{ kind: 'uploads', paths: [uploads] }],
     });
     agent = runProcess(BIN.agent, ['--config', agentConfig]);
@@ -177,10 +177,10 @@ describe('mTLS on the controller and the agents', () => {
     const loose = await agentTls('msk-1', 'tnt');
     chmodSync(loose.key, 0o644);
     const base = { grpc: { listen: '127.0.0.1:0' }, metrics: { listen: '' }, cacheDir: path.join(tmp.dir, 'c2') };
-    const a = runProcess(BIN.agent, ['--config', tmp.write('loose.yaml', { ...base, site: 'msk-1', host: 'tnt', tls: loose, nats: nats.client(loose) })]);
+    const a = runProcess(BIN.agent, ['--config', tmp.write('loose.yaml', { ...base, site: 'msk-1', host: 'tnt', tls: loose, nats: await nats.client(loose) })]);
     expect(await new Promise((resolve) => a.child.once('exit', resolve))).toBe(EXIT_CODES.VALIDATION);
     expect(a.logs()).toContain(`key file ${loose.key} has mode 0644`);
-    const b = runProcess(BIN.agent, ['--config', tmp.write('other.yaml', { ...base, site: 'msk-1', host: 'files', tls: agentFiles, nats: nats.client(agentFiles) })]);
+    const b = runProcess(BIN.agent, ['--config', tmp.write('other.yaml', { ...base, site: 'msk-1', host: 'files', tls: agentFiles, nats: await nats.client(agentFiles) })]);
     expect(await new Promise((resolve) => b.child.once('exit', resolve))).toBe(EXIT_CODES.VALIDATION);
     expect(b.logs()).toContain('is the certificate of agent msk-1/db, but this is agent msk-1/files');
   });

@@ -28,7 +28,9 @@ describe('npm run demo -- --quick', () => {
   it('snapshots a busy site, damages it, restores it to 0 integrity errors, and cleans up', async () => {
     const r = await run(['--quick'], { FFK_DEMO_ROOT: root });
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toContain('[1] Start a NATS server with JetStream');
+    expect(r.out).toContain('[1] ffkeeper ca init --dir');
+    expect(r.out).toContain('[2] Start a NATS server with JetStream, one nkey per agent and controller');
+    expect(r.out).toMatch(/nats-server configuration written: .*\(1 key: the controller's/);
     expect(r.out).toMatch(/integrity check: [1-9]\d* errors/);
     expect(r.out).toMatch(/Integrity check of msk-1 after the restore[\s\S]*✔ 0 errors/);
     expect(r.out).toContain('demo stopped');

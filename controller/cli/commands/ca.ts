@@ -101,6 +101,8 @@ export interface NatsConfigOptions {
  * the controller's nkey with its permissions (shared/security/nats-permissions.ts). Every later `ca issue`,
  * enrolment or revocation rewrites the file and reloads the server (its pid read from --pid-file).
  */
+const keys = (n: number): string => `${n} ${n === 1 ? 'key' : 'keys'}`;
+
 export async function runNatsConfig(opts: NatsConfigOptions, io: CliIo): Promise<void> {
   const dir = path.resolve(opts.caDir);
   if (!existsSync(path.join(dir, 'ca.key'))) throw new ValidationError(`${dir} holds no fleet CA (ca.crt, ca.key): run ffkeeper ca init --dir ${dir} first`, { field: 'ca-dir' });
@@ -119,7 +121,7 @@ export async function runNatsConfig(opts: NatsConfigOptions, io: CliIo): Promise
   });
   io.out(
     [
-      `nats-server configuration written: ${out} (${natsUsers(dir).length} users: the controller and the agents issued by ${dir})`,
+      `nats-server configuration written: ${out} (${keys(natsUsers(dir).length)}: the controller's and those of the agents issued by ${dir})`,
       `start it: nats-server -c ${out}${opts.pidFile ? ` -P ${path.resolve(opts.pidFile)}` : ''}`,
       opts.pidFile ? 'every ca issue, enrolment and revocation rewrites it and reloads the server' : 'without --pid-file the file is rewritten on every ca issue and revocation but the server is not reloaded',
     ].join('\n'),

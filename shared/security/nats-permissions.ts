@@ -16,7 +16,7 @@ import type { PeerIdentity } from './identity.js';
 
 export interface NatsPermissions {
   publish: { allow: string[]; deny?: string[] };
-  subscribe: { allow: string[] };
+  subscribe: { allow: string[]; deny?: string[] };
 }
 
 /** The inbox prefix a principal uses (nats.js `inboxPrefix`), so replies to it are its alone. */
@@ -64,7 +64,9 @@ function keepStream(stream: string): string[] {
 export function natsPermissions(identity: PeerIdentity): NatsPermissions {
   if (identity.kind !== 'agent') {
     if (identity.kind === 'controller') return { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } };
-    return { publish: { allow: [] }, subscribe: { allow: [] } }; // operators reach the fleet through the controller only
+    // Operators reach the fleet through the controller only. An empty allow list means "no restriction"
+    // to nats-server, so nothing is said by denying everything.
+    return { publish: { allow: [], deny: ['>'] }, subscribe: { allow: [], deny: ['>'] } };
   }
   const { site, host } = identity;
   // The presence bucket's state (not its keys) it must see to open it.
@@ -121,8 +123,9 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     const p = natsPermissions(u.identity);
     const list = (xs: string[]): string => `[${xs.map(quote).join(', ')}]`;
     lines.push(`    # ${u.identity.kind === 'agent' ? `agent ${u.identity.site}/${u.identity.host}` : u.identity.kind}`);
-    const publish = `allow: ${list(p.publish.allow)}${p.publish.deny?.length ? `, deny: ${list(p.publish.deny)}` : ''}`;
-    lines.push(`    { nkey: ${quote(u.publicKey)}, permissions: { publish: { ${publish} }, subscribe: { allow: ${list(p.subscribe.allow)} } } }`);
+    const rules = (r: { allow: string[]; deny?: string[] }): string =>
+      [...(r.allow.length ? [`allow: ${list(r.allow)}`] : []), ...(r.deny?.length ? [`deny: ${list(r.deny)}`] : [])].join(', ');
+    lines.push(`    { nkey: ${quote(u.publicKey)}, permissions: { publish: { ${rules(p.publish)} }, subscribe: { ${rules(p.subscribe)} } } }`);
   }
   lines.push('  ]', '}', '');
   return lines.join('\n');

@@ -1,0 +1,45 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { nkeys } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { natsInboxPrefix, natsPermissions, natsServerConfig } from './nats-permissions.js';
+
+describe('NATS permissions', () => {
+  it("gives an agent its own presence key, its site's sync subjects and its own inbox; never the catalog", () => {
+    const p = natsPermissions({ kind: 'agent', site: 'msk-1', host: 'db' });
+    expect(p.publish.allow).toContain('$KV.ffk_agents.msk-1.db');
+    expect(p.publish.allow).toContain('ffk.sync.msk-1.>');
+    expect(p.publish.allow.some((s) => s.includes('spb-1') || s.startsWith('$KV.ffk_catalog'))).toBe(false);
+    expect(p.publish.deny).toEqual(expect.arrayContaining(['$JS.API.DIRECT.GET.KV_ffk_catalog.>', '$JS.API.STREAM.INFO.KV_ffk_jobs', '$JS.API.STREAM.MSG.GET.FFK_AUDIT']));
+    expect(p.subscribe.allow).toEqual([`${natsInboxPrefix({ kind: 'agent', site: 'msk-1', host: 'db' })}.>`]);
+  });
+
+  it('denies an operator everything (an empty allow list would mean no restriction to nats-server)', () => {
+    expect(natsPermissions({ kind: 'operator', name: 'alice' })).toEqual({ publish: { allow: [], deny: ['>'] }, subscribe: { allow: [], deny: ['>'] } });
+    expect(natsPermissions({ kind: 'controller', id: 'c1' })).toEqual({ publish: { allow: ['>'] }, subscribe: { allow: ['>'] } });
+  });
+
+  it('writes a configuration nats-server 2.9 accepts', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsperm-'));
+    try {
+      const text = natsServerConfig({
+        listen: '127.0.0.1:14222',
+        monitor: '127.0.0.1:18222',
+        storeDir: dir,
+        users: [
+          { identity: { kind: 'controller', id: 'c1' }, publicKey: nkeys.createUser().getPublicKey() },
+          { identity: { kind: 'agent', site: 'msk-1', host: 'db' }, publicKey: nkeys.createUser().getPublicKey() },
+          { identity: { kind: 'operator', name: 'alice' }, publicKey: nkeys.createUser().getPublicKey() },
+        ],
+      });
+      const file = path.join(dir, 'nats.conf');
+      writeFileSync(file, text);
+      expect(text).toContain('subscribe: { deny: [">"] }');
+      execFileSync('nats-server', ['-c', file, '-t'], { stdio: 'pipe' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

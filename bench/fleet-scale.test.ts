@@ -26,7 +26,9 @@ describe('fleet-scale bench (--quick)', () => {
   const benches = quickBenches({ tmpPrefix: 'ffk-bench-fleet-test-', cleanupMs: 60_000 });
 
   it('measures listing and rounds at 50 agents and at 1, prints and writes them, and cleans up', async () => {
-    const { json, printed, written, stderr } = await benches.run('fleet-scale', main, ['--quick']);
+    // One measured snapshot per site and no warm-up (as the freeze-window bench's test): enough to keep the
+    // bench from rotting; the figures come from `npm run bench`, not from here.
+    const { json, printed, written, stderr } = await benches.run('fleet-scale', main, ['--quick', '--runs', '1', '--warmup', '0']);
     const r = json as JsonResult;
     expect(r.aborted).toBe(false);
     expect(r.sites.map((s) => s.spec.agents)).toEqual([50, 1]);
@@ -39,7 +41,7 @@ describe('fleet-scale bench (--quick)', () => {
     for (const s of r.sites) {
       // A snapshot the system failed on a loaded machine is reported by the bench, not hidden; but it must have produced numbers.
       if (s.failures.length > 0) console.log(`${s.spec.label}: failed snapshots:\n${s.failures.join('\n')}`);
-      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${stderr}`).toBeGreaterThanOrEqual(2);
+      expect(s.samples.length + s.failures.length, `${s.spec.label}: ${stderr}`).toBe(1);
       expect(s.samples.length, `${s.spec.label}: ${stderr}`).toBeGreaterThan(0);
       for (const x of s.samples) {
         expect(x.snapshotId).toMatch(/^c-/);
@@ -57,8 +59,8 @@ describe('fleet-scale bench (--quick)', () => {
     for (const k of ['prepare', 'freeze', 'cut', 'thaw', 'upload'] as const) expect(r.simulator?.calls[k], k).toBeGreaterThanOrEqual(sealed);
 
     expect(printed).toMatch(/^\| ListAgents\(site=fleet-n50\) \| 50 \| 20 \| [\d.]+ ms \| [\d.]+ ms \|/m);
-    expect(printed).toMatch(/^\| 50 agents \| [1-2] \| [\d.]+ ms \/ [\d.]+ ms \|/m);
-    expect(printed).toMatch(/^\| 1 agent \| [1-2] \| [\d.]+ ms \/ [\d.]+ ms \|/m);
+    expect(printed).toMatch(/^\| 50 agents \| 1 \| [\d.]+ ms \/ [\d.]+ ms \|/m);
+    expect(printed).toMatch(/^\| 1 agent \| 1 \| [\d.]+ ms \/ [\d.]+ ms \|/m);
     expect(printed).toMatch(/Round p99 at 50 agents: \*\*[\d.]+ ms\*\* \(target ≤ 1000 ms\): (PASS|FAIL)/);
     expect(printed).toMatch(/\*\*Verdict: (PASS|FAIL)/);
     expect(written).toContain(`<!-- bench:fleet-scale:begin -->\n${printed.trim()}\n<!-- bench:fleet-scale:end -->`);
@@ -66,5 +68,5 @@ describe('fleet-scale bench (--quick)', () => {
     expect(existsSync(r.cleanup.tempDir), `temp dir ${r.cleanup.tempDir}`).toBe(false);
     for (const pid of r.cleanup.pids) expect(alive(pid), `process ${pid}`).toBe(false);
     expect(await isListening(r.cleanup.natsPort), `nats-server on ${r.cleanup.natsPort}`).toBe(false);
-  }, 120_000); // ~30 s on a quiet machine; more when other suites share its two cores
+  }, 120_000); // ~20 s on a quiet machine; more when other suites share its two cores
 });

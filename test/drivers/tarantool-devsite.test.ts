@@ -36,7 +36,9 @@ let drivers: TarantoolShardDriver[] = [];
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), 'ffk-tnt-devsite-'));
   chmodSync(root, 0o755); // pgbouncer runs as postgres and must reach the site directory
-  state = (await upSite({ site, root, shards: 2, dossiers: 300, events: 1500, vectorDim: 64 })).state;
+  // Images at a fifth of FindFace's sizes (the same files and tree, as test/harness/fleet.ts's sites): the
+  // shard driver never reads them, and the checker only looks for them.
+  state = (await upSite({ site, root, shards: 2, dossiers: 300, events: 1500, vectorDim: 64, imageScale: 0.2 })).state;
   await startWriter(state, {});
   await new Promise((r) => setTimeout(r, 1500));
   await stopWriter(state);

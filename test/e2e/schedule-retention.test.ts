@@ -28,8 +28,9 @@ interface Job {
 }
 
 const SITE = 'sched-a';
-const CRON = '*/30 * * * * *';
 const PERIOD_MS = 30_000;
+/** Time `schedule set` gets to store the schedule before its first occurrence. */
+const LEAD_MS = 6_000;
 
 describe('schedules and retention', () => {
   let fleet: TestFleet;
@@ -43,12 +44,17 @@ describe('schedules and retention', () => {
   });
 
   it('a schedule every 30 s over 3 occurrences yields 3 sealed snapshots, with no overlap', async () => {
+    // Every 30 s at the seconds S and S+30 of each minute, S chosen so that the first occurrence comes
+    // LEAD_MS from now (with '*/30' it could be up to 30 s away, time the test would only wait).
+    const first = Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000;
+    const second = (first / 1000) % 30;
+    const CRON = `${second},${second + 30} * * * * *`;
     const set = await fleet.cli('schedule', 'set', '--site', SITE, '--cron', CRON);
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toContain(`snapshot schedule of site 'sched-a': '${CRON}' (UTC); next run`);
-    const setAt = Date.now();
-    // The 3 occurrences after setting, and the third one's snapshot sealed.
-    const third = Math.ceil(setAt / PERIOD_MS) * PERIOD_MS + 2 * PERIOD_MS;
+    // The 3 occurrences after setting (the first one missed if setting took longer than LEAD_MS: then the
+    // wait below is a period longer), and the third one's snapshot sealed.
+    const third = first + 2 * PERIOD_MS;
     await new Promise((r) => setTimeout(r, Math.max(0, third - Date.now())));
     const { value: snaps } = await waitFor(async () => {
       const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
@@ -62,7 +68,7 @@ describe('schedules and retention', () => {
     expect(jobs.map((j) => j.phase)).toEqual(['Completed', 'Completed', 'Completed']);
     const starts = jobs.map((j) => Date.parse(j.createdAt));
     for (let i = 1; i < jobs.length; i++) expect(starts[i]).toBeGreaterThanOrEqual(Date.parse(jobs[i - 1]!.updatedAt)); // no overlap
-    const lateness = starts.map((t) => (t % PERIOD_MS) / 1000);
+    const lateness = starts.map((t) => (((t - first) % PERIOD_MS) + PERIOD_MS) % PERIOD_MS / 1000);
     console.log(`scheduled snapshots started ${lateness.map((s) => `${s.toFixed(1)} s`).join(', ')} after their occurrence; each took ${jobs.map((j) => `${((Date.parse(j.updatedAt) - Date.parse(j.createdAt)) / 1000).toFixed(1)} s`).join(', ')}`);
     // The scheduler's promise: a due run starts at its next tick (1 s), not at the next occurrence; the
     // bound leaves room for a loaded machine and stays well below the 30 s period.

@@ -144,7 +144,9 @@ describe('watch-list sync between two dev sites', () => {
     const link = await fleet.json<{ id: string; number: number; safetySnapshot?: string; replacedDossiers?: number }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:2`);
     expect(link.safetySnapshot).toBeTruthy();
     expect(link.replacedDossiers).toBe(before.dossiers.size);
-    await new Promise((r) => setTimeout(r, 12_000));
+    // The writer has run since before the link (whose safety snapshot alone takes seconds): a few more
+    // seconds of edits, adds and deletes flowing through the change stream while the link runs.
+    await new Promise((r) => setTimeout(r, 6_000));
     const stats = await stopWriter(master);
     expect(stats?.writes ?? 0).toBeGreaterThan(50);
     // FindFace's writes go through the capture triggers (as FindFace's own role): none may fail, and list 1 changed.

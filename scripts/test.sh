@@ -32,7 +32,9 @@ node -e '
   console.log("== ten slowest test files");
   for (const f of files.slice(0, 10)) console.log(`${f.s.toFixed(1).padStart(7)} s  ${f.name}`);
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  // A file whose setup failed fails no test (its tests are skipped): it is counted on its own.
+  const brokenFiles = r.testResults.filter((t) => t.status === "failed" && t.assertionResults.every((a) => a.status !== "failed")).length;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") + (brokenFiles ? `, ${brokenFiles} file(s) failed before their tests` : ""));
 ' "$results" || echo "0 passed, 1 failed"
 rm -f "$results"
 echo "== npm test took $((SECONDS - started)) s"

@@ -2,6 +2,7 @@
  * A whole ffkeeper fleet on dev sites, as real processes: nats-server, one controller, and the agents
  * each dev site describes (its `agents/*.yaml`). For end-to-end tests.
  */
+import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { downSite, upSite, type SiteState, type UpOptions } from '../../deploy/dev-site/index.js';
@@ -142,7 +143,10 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     for (const s of sites) {
       // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
       // so that it does not load the machine for the rest of the file (tests that want load start their own).
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, root, nats: [nats.url], pkiDir: pki, natsRegistry: nats.registry });
+      // A database name of this run's own: the machine's PostgreSQL is shared, and a run that was killed
+      // leaves its databases behind (a fixed name would make the next run's upSite refuse the site).
+      const database = s.database ?? `ffsecurity_${s.site.replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, database, root, nats: [nats.url], pkiDir: pki, natsRegistry: nats.registry });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));

@@ -41,7 +41,7 @@ export interface TestFleet {
  * The controller's agent list over its API (no CLI process per poll: a poll loop spawning one every
  * 100 ms costs more CPU than the test it waits for); undefined while the controller does not answer.
  */
-async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
+export async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
   const api = new GrpcControllerApi(address, 5000, operatorSecurity());
   try {
     return await api.listAgents();

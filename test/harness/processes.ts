@@ -118,3 +118,11 @@ export async function stopChild(child: ChildProcess, exited: Promise<unknown>, s
   await exited;
   clearTimeout(timer);
 }
+
+/** Runs `call` and returns the error it fails with, printed on one line (the test fails if it succeeds). */
+export async function failure(what: string, call: () => Promise<unknown>): Promise<Error> {
+  const err = await call().then(() => undefined, (e: unknown) => e as Error);
+  if (!err) throw new Error(`${what}: the call succeeded`);
+  console.log(`${what}: ${err.name}: ${err.message.split('\n')[0]}`);
+  return err;
+}

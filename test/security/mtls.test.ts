@@ -20,17 +20,9 @@ import { createCa, writePem, type TlsFiles } from '../../shared/security/pki.js'
 import type { GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { agentTls, controllerSecurity, controllerTls, issueTestCertificate, operatorSecurity } from '../harness/pki.js';
-import { BIN, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
+import { BIN, failure, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
 
 const DAY = 86_400_000;
-
-/** Runs `call` and returns the error it fails with (the test fails if it succeeds). */
-async function failure(what: string, call: () => Promise<unknown>): Promise<Error> {
-  const err = await call().then(() => undefined, (e: unknown) => e as Error);
-  if (!err) throw new Error(`${what}: the call succeeded`);
-  console.log(`${what}: ${err.name}: ${err.message.split('\n')[0]}`);
-  return err;
-}
 
 describe('mTLS on the controller and the agents', () => {
   const tmp = tempDir('ffk-mtls-');

@@ -20,12 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { GrpcAgentClient } from '../../controller/transport/grpc-agent-client.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
-import type { AgentEntry } from '../../shared/fleet.js';
 import type { Manifest } from '../../shared/manifest.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { createHosts, linkNames, netnsNames, type NetnsHosts } from '../harness/netns.js';
-import { controllerTls, operatorSecurity } from '../harness/pki.js';
-import { BIN, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
+import { controllerTls } from '../harness/pki.js';
+import { BIN, failure, runCli, runProcess, tempDir, waitFor, type TestProcess } from '../harness/processes.js';
+import { listAgents } from '../harness/fleet.js';
 
 const HOSTS = ['bus', 'ctl', 'msk-1-db', 'msk-1-files', 'spb-1-db'] as const;
 type Host = (typeof HOSTS)[number];
@@ -37,26 +37,6 @@ const AGENTS = [
 /** Every agent listens on the same port, each on its own host (as a fleet's agents do). */
 const AGENT_PORT = 7701;
 const CONTROLLER_PORT = 7700;
-
-/** Runs `call` and returns the error it fails with, printed (the test fails if it succeeds). */
-async function failure(what: string, call: () => Promise<unknown>): Promise<Error> {
-  const err = await call().then(() => undefined, (e: unknown) => e as Error);
-  if (!err) throw new Error(`${what}: the call succeeded`);
-  console.log(`${what}: ${err.name}: ${err.message.split('\n')[0]}`);
-  return err;
-}
-
-/** The controller's agents over its API; undefined while it does not answer. */
-async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
-  const api = new GrpcControllerApi(address, 5000, operatorSecurity());
-  try {
-    return await api.listAgents();
-  } catch {
-    return undefined;
-  } finally {
-    api.close();
-  }
-}
 
 const exitOf = (p: TestProcess): Promise<number | null> =>
   p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve(p.child.exitCode) : new Promise((resolve) => p.child.once('exit', (code) => resolve(code)));

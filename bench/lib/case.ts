@@ -6,6 +6,8 @@
  * A case declares only what differs: its flags, plan, run, report and verdict.
  */
 import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../test/harness/processes.js';
 import { describeError, NotFoundError } from '../../shared/errors.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { parseBenchArgs, type BenchArgs } from './args.js';
@@ -42,6 +44,17 @@ export interface BenchCase<Plan, Result, Verdict extends { pass: boolean }> {
   quickLabel?: (plan: Plan) => string;
 }
 
+/**
+ * Dev sites started by a case run their own processes (writer, sf-api stand-in, the systemctl and
+ * findface-security shims) from dist/ like the agents, as the test suite does (test/global-setup.ts):
+ * through tsx every shim call costs 0.3–0.5 s of compiling, which a restore's switch would count as
+ * FindFace's downtime. An FFK_DEVSITE_CLI already set wins.
+ */
+function useCompiledDevSite(): void {
+  const cli = path.join(REPO_ROOT, 'dist/deploy/dev-site/cli.js');
+  if (!process.env.FFK_DEVSITE_CLI && existsSync(cli)) process.env.FFK_DEVSITE_CLI = cli;
+}
+
 /** A quick label that counts the rounds: `quick (2 rounds)`. */
 export function quickWithRounds(plan: { runs: number }): string {
   return `quick (${plan.runs} round${plan.runs === 1 ? '' : 's'})`;
@@ -61,6 +74,7 @@ export function benchMain<Plan, Result, Verdict extends { pass: boolean }>(c: Be
       for (const bin of c.bins) {
         if (!existsSync(bin)) throw new NotFoundError(`${c.name} bench: ${bin} not found; build first (npm run build, or npm run bench which builds)`);
       }
+      useCompiledDevSite();
       const machine = await describeMachine();
       const result = await c.run(plan, { log: (l) => io.err(`${c.name}: ${l}`), ...(io.signal ? { signal: io.signal } : {}) });
       const markdown = c.format(result, machine, common.quick ? (c.quickLabel?.(plan) ?? 'quick') : 'full');

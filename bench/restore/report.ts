@@ -57,6 +57,8 @@ export function formatReport(r: RestoreBenchResult, machine: MachineInfo, mode: 
     `Bar (issue 13): two-phase writers stopped ≤ ${pct(BARS.maxStoppedShare)} of the restore and ≤ ${formatDuration(BARS.maxStoppedMs)}, 0 integrity errors: ` +
       `**${v.pass ? 'PASS' : 'FAIL'}**${v.reasons.length > 0 ? ` (${v.reasons.join('; ')})` : ''}.`,
     'The old sequence (writers stopped, every component restored in one call, writers started) is driven over the same agent API for comparison.',
+    'The dev site\'s units and its `systemctl` / `findface-security` stand-ins run compiled from dist/ (as in the test suite), so a unit start or `migrate` costs what the stand-in does (0.1–0.5 s); ' +
+      'on a real site FindFace\'s own `migrate`, `create_groups` and `create_default_user` take seconds each and lengthen the switch by that much.',
     ...(two(r) ? ['', 'The two-phase switch, as its job logged it:', '', '```', ...r.switchLog, '```'] : []),
   ].join('\n');
 }

@@ -213,7 +213,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const sites = inventory.sites().map((s) => s.site);
     seedLastSnapshots(catalog, sites, metrics).catch((err: unknown) => log.warn({ err }, 'could not read the catalog for the snapshot metrics'));
     // Nightly full comparison of every sync link, with the schedules (a lab can turn both off).
-    const nightly = new NightlyComparisons({ checkTimes: () => sync.checkTimes(), check: (id, repair) => sync.check(id, repair), logger: log, tickMs: NIGHTLY_TICK_MS });
+    const nightly = new NightlyComparisons({ checkTimes: () => sync.checkTimes(), check: (id, repair) => sync.check(id, repair), run: (id) => sync.run(id), logger: log, tickMs: NIGHTLY_TICK_MS });
     if (config.schedules.enabled) {
       scheduler.start();
       nightly.start();

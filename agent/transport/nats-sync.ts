@@ -117,7 +117,25 @@ export class JetStreamSyncBus implements SyncBus {
     }
   }
 
-  follow(masterSite: string, filter: string, after: number, handler: (batch: StreamMessage[]) => Promise<void>, maxBatch = DEFAULT_BATCH): Subscription {
+  async pendingAfter(masterSite: string, filter: string, after: number): Promise<number> {
+    await this.ensureStream(masterSite);
+    const consumer = await this.js.consumers.get(syncStream(masterSite), {
+      filter_subjects: filter,
+      ...(after > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 } : { deliver_policy: DeliverPolicy.All }),
+    });
+    const { num_pending } = await consumer.info(true);
+    await consumer.delete().catch(() => undefined);
+    return num_pending;
+  }
+
+  follow(
+    masterSite: string,
+    filter: string,
+    after: number,
+    handler: (batch: StreamMessage[]) => Promise<void>,
+    options: { maxBatch?: number; onFollowing?: (pending: number) => void } = {},
+  ): Subscription {
+    const maxBatch = options.maxBatch ?? DEFAULT_BATCH;
     let stopped = false;
     let close: (() => Promise<void>) | undefined;
     let last = after;
@@ -129,6 +147,7 @@ export class JetStreamSyncBus implements SyncBus {
             filter_subjects: filter,
             ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
           });
+          if (options.onFollowing) options.onFollowing((await consumer.info(true)).num_pending);
           const messages = await consumer.consume({ max_messages: maxBatch });
           close = async () => void (await messages.close());
           const queue = new BatchQueue(maxBatch);

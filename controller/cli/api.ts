@@ -62,6 +62,7 @@ import type {
 import type {
   CreateSyncLinkRequest,
   CheckSyncLinkRequest,
+  RunSyncLinkRequest,
   SyncCheckReport as PbSyncCheckReport,
   DeleteSyncLinkRequest,
   DeleteSyncLinkResponse,
@@ -141,6 +142,7 @@ export interface ControllerApi {
   setSyncLinkPaused(id: string, paused: boolean): Promise<SyncLinkView>;
   deleteSyncLink(id: string): Promise<void>;
   checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport>;
+  runSyncLink(id: string): Promise<SyncCheckReport>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   verifyAudit(): Promise<ChainReport>;
   createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
@@ -312,6 +314,10 @@ export class GrpcControllerApi implements ControllerApi {
 
   async checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport> {
     return checkFromProto(await callUnary<CheckSyncLinkRequest, PbSyncCheckReport>(this.client.checkSyncLink.bind(this.client), { id, repair }, this.longOpts()));
+  }
+
+  async runSyncLink(id: string): Promise<SyncCheckReport> {
+    return checkFromProto(await callUnary<RunSyncLinkRequest, PbSyncCheckReport>(this.client.runSyncLink.bind(this.client), { id }, this.longOpts()));
   }
 
   async deleteSyncLink(id: string): Promise<void> {

@@ -248,6 +248,12 @@ export class FakeApi implements ControllerApi {
     const r = this.checkReports.get(id);
     return r ? Promise.resolve(r) : Promise.reject(new NotFoundError(`sync link '${id}' not found`));
   }
+
+  runSyncLink(id: string): Promise<SyncCheckReport> {
+    this.calls.push({ method: 'runSyncLink', args: [id] });
+    const r = this.checkReports.get(id);
+    return r ? Promise.resolve(r) : Promise.reject(new NotFoundError(`sync link '${id}' not found`));
+  }
   listAudit(): Promise<AuditEntry[]> {
     return Promise.resolve([]);
   }

@@ -1,7 +1,7 @@
 /** Registers `sync` (watch-list sync links) on the program. */
 import type { Command } from 'commander';
 import type { RegisterContext } from './register-jobs.js';
-import { runSyncLink, runSyncList, runSyncPause, runSyncCheck, runSyncShow, runSyncUnlink, type SyncLinkOptions } from './commands/sync.js';
+import { runSyncLink, runSyncList, runSyncPause, runSyncCheck, runSyncRun, runSyncShow, runSyncUnlink, type SyncLinkOptions } from './commands/sync.js';
 
 export function registerSyncCommands(program: Command, ctx: RegisterContext): void {
   const { io, term, withApi } = ctx;
@@ -11,8 +11,8 @@ export function registerSyncCommands(program: Command, ctx: RegisterContext): vo
     .description('link a master watch list to a slave one (safety snapshot of the slave and model check first)')
     .requiredOption('--from <SITE:LIST>', 'the master end, e.g. msk-1:1')
     .requiredOption('--to <SITE:LIST>', 'the slave end, e.g. spb-1:1')
-    .option('--mode <mode>', "continuous (ffkeeper's engine) or native (FindFace's own nightly sync, set up on both sites' findface-security); nightly is not built yet", 'continuous')
-    .option('--at <HH:MM>', "local time of the nightly full comparison (native: of FindFace's nightly sync, SYNC_TIME)", '03:00')
+    .option('--mode <mode>', "continuous (ffkeeper's engine, applied as it happens), nightly (ffkeeper's engine, applied once a day at --at) or native (FindFace's own nightly sync, set up on both sites' findface-security)", 'continuous')
+    .option('--at <HH:MM>', "local time of the nightly full comparison (nightly: of the apply; native: of FindFace's nightly sync, SYNC_TIME)", '03:00')
     .option('--timezone <tz>', 'IANA time zone of --at', 'UTC')
     .option('--no-safety-snapshot', 'do not snapshot the slave site first')
     .action((opts: Omit<SyncLinkOptions, 'json'>, cmd: Command) => withApi(cmd, (api, g) => runSyncLink({ ...opts, json: g.json }, { api, io, term })));
@@ -32,6 +32,11 @@ export function registerSyncCommands(program: Command, ctx: RegisterContext): vo
     .argument('<link>', 'the link id')
     .option('--repair', 'have the master publish every differing dossier again', false)
     .action((link: string, opts: { repair: boolean }, cmd: Command) => withApi(cmd, (api, g) => runSyncCheck({ link, repair: opts.repair, json: g.json }, { api, io, term })));
+  sync
+    .command('run')
+    .description("a nightly link's apply window now: the slave applies what the master published since the last one, then both ends are compared with repair; exit 8 when differences remain")
+    .argument('<link>', 'the link id')
+    .action((link: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runSyncRun({ link, json: g.json }, { api, io, term })));
   sync
     .command('pause')
     .description('stop the link: changes of the master list wait on the master until it is resumed')

@@ -121,6 +121,11 @@ export function syncLinkToProto(v: SyncLinkView): PbSyncLinkView {
     ...(v.lastCheck ? { lastCheck: checkToProto(v.lastCheck) } : {}),
     ...(v.replacedDossiers === undefined ? {} : { replacedDossiers: v.replacedDossiers }),
     nativeJson: v.native ? JSON.stringify({ link: v.native, ...(v.nativeReplica ? { replica: v.nativeReplica } : {}) }) : '',
+    windowOpenedAt: date(v.window?.openedAt),
+    lastWindowOpenedAt: date(v.lastWindow?.openedAt),
+    lastWindowClosedAt: date(v.lastWindow?.closedAt),
+    lastWindowError: v.lastWindow?.error ?? '',
+    nextRunAt: date(v.nextRunAt),
   };
 }
 
@@ -149,6 +154,11 @@ export function syncLinkFromProto(p: PbSyncLinkView): SyncLinkView {
     ...(p.lastCheck ? { lastCheck: checkFromProto(p.lastCheck) } : {}),
     ...(p.replacedDossiers === undefined ? {} : { replacedDossiers: p.replacedDossiers }),
     ...nativeFromJson(p.nativeJson),
+    ...(p.windowOpenedAt ? { window: { openedAt: iso(p.windowOpenedAt) as string } } : {}),
+    ...(p.lastWindowOpenedAt && p.lastWindowClosedAt
+      ? { lastWindow: { openedAt: iso(p.lastWindowOpenedAt) as string, closedAt: iso(p.lastWindowClosedAt) as string, ...(p.lastWindowError ? { error: p.lastWindowError } : {}) } }
+      : {}),
+    ...(p.nextRunAt ? { nextRunAt: iso(p.nextRunAt) } : {}),
   };
 }
 

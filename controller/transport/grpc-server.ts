@@ -41,6 +41,7 @@ import {
   type SetScheduleRequest,
   type CreateSyncLinkRequest,
   type CheckSyncLinkRequest,
+  type RunSyncLinkRequest,
   type SyncCheckReport as PbSyncCheckReport,
   type DeleteSyncLinkRequest,
   type DeleteSyncLinkResponse,
@@ -299,7 +300,7 @@ function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit
   };
 }
 
-function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSyncLink' | 'listSyncLinks' | 'getSyncLink' | 'setSyncLinkPaused' | 'deleteSyncLink' | 'checkSyncLink'> {
+function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSyncLink' | 'listSyncLinks' | 'getSyncLink' | 'setSyncLinkPaused' | 'deleteSyncLink' | 'checkSyncLink' | 'runSyncLink'> {
   return {
     createSyncLink: unary<CreateSyncLinkRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.create(createSyncLinkFromProto(req)))),
     listSyncLinks: unary<ListSyncLinksRequest, ListSyncLinksResponse>(async (req) => ({
@@ -307,6 +308,7 @@ function syncImplementation(sync: SyncService): Pick<ControllerServer, 'createSy
     })),
     getSyncLink: unary<GetSyncLinkRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.get(req.id))),
     checkSyncLink: unary<CheckSyncLinkRequest, PbSyncCheckReport>(async (req) => checkToProto(await sync.check(req.id, req.repair))),
+    runSyncLink: unary<RunSyncLinkRequest, PbSyncCheckReport>(async (req) => checkToProto(await sync.run(req.id))),
     setSyncLinkPaused: unary<SetSyncLinkPausedRequest, PbSyncLinkView>(async (req) => syncLinkToProto(await sync.setPaused(req.id, req.paused))),
     deleteSyncLink: unary<DeleteSyncLinkRequest, DeleteSyncLinkResponse>(async (req) => {
       await sync.remove(req.id);

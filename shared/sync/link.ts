@@ -38,6 +38,14 @@ export interface SyncLink {
   models: Record<string, string>;
   /** Mode `native` only: FindFace's own sync, as set up at link time. */
   native?: NativeLinkInfo;
+  /**
+   * Mode `nightly` only: present while the apply window is open (the nightly run, or `sync run`): the
+   * slave's apply parts follow the master's stream until the controller closes it. Between windows the
+   * master keeps capturing and publishing; the slave holds its replica guarded and unchanged.
+   */
+  window?: { openedAt: string };
+  /** Mode `nightly` only: the last apply window, and why it failed when it did. */
+  lastWindow?: { openedAt: string; closedAt: string; error?: string };
 }
 
 /** What a native link (FindFace's own sync) records besides the common fields. */
@@ -91,7 +99,10 @@ export interface SyncPartStatus {
   role: SyncRole;
   site: string;
   host: string;
-  state: 'running' | 'paused' | 'error' | 'resyncing';
+  /** `waiting`: a nightly link's apply part between windows (not following the stream). */
+  state: 'running' | 'paused' | 'error' | 'resyncing' | 'waiting';
+  /** When the part last started following the master's stream (ISO); absent while waiting. */
+  followingSince?: string;
   /** Stream sequence of the last message handled (applied or published from). */
   position: number;
   /** Messages of the link in the stream after `position` (0 for the capture part: rows not yet published). */

@@ -75,8 +75,8 @@ function fileHash(state: SiteState, key: string): string | undefined {
 }
 
 /** Every difference between the master's list and the slave's replica of it (link number `n`). */
-async function differences(master: SiteState, slave: SiteState, n: number): Promise<string[]> {
-  const [m, s] = [await listContent(master, 1), await listContent(slave, 2)];
+async function differences(master: SiteState, slave: SiteState, n: number, lists = { from: 1, to: 2 }): Promise<string[]> {
+  const [m, s] = [await listContent(master, lists.from), await listContent(slave, lists.to)];
   const out: string[] = [];
   for (const [id, v] of m.dossiers) if (s.dossiers.get(replicaId(n, id)) !== v) out.push(`dossier ${id}: ${v} vs ${s.dossiers.get(replicaId(n, id)) ?? 'missing'}`);
   for (const id of s.dossiers.keys()) if (!m.dossiers.has(id - n * 2 ** 40)) out.push(`extra dossier ${id} on the slave`);
@@ -268,5 +268,55 @@ describe('watch-list sync between two dev sites', () => {
       await stopWriter(master).catch(() => undefined);
       await stopWriter(slave).catch(() => undefined);
     }
+  }, 300_000);
+
+  it("nightly mode: the master's changes wait until the apply window (sync run), which applies and compares them, then the slave holds still again", async () => {
+    const before = await listContent(slave, 5);
+    const masterList = await listContent(master, 5);
+    expect(masterList.dossiers.size).toBeGreaterThan(0);
+    const link = await fleet.json<{ id: string; number: number; mode: string }>('sync', 'link', '--from', `${MASTER}:5`, '--to', `${SLAVE}:5`, '--mode', 'nightly', '--no-safety-snapshot');
+    expect(link.mode).toBe('nightly');
+    const show = () => fleet.json<{ state: string; pending: number; lastWindow?: { error?: string }; window?: unknown; parts: { role: string; state: string }[] }>('sync', 'show', link.id);
+    // Between windows the slave's parts wait, and the replica list is guarded already.
+    await waitFor(async () => {
+      const v = await show();
+      return v.state === 'waiting' && v.parts.some((p) => p.role === 'apply-rows' && p.state === 'waiting') ? v : undefined;
+    }, 60_000, 1000);
+    const [outside] = await query<{ id: string }>(slave, 'SELECT id FROM ffsecurity_dossier WHERE id NOT IN (SELECT dossier_id FROM ffsecurity_dossier_watch_lists WHERE watchlist_id = 5) LIMIT 1');
+    const own = Number(outside?.id);
+    await waitFor(async () => query(slave, 'INSERT INTO ffsecurity_dossier_watch_lists (dossier_id, watchlist_id) VALUES ($1, 5)', [own]).then(() => undefined, (err: Error) => (/read-only replica/.test(err.message) ? true : undefined)), 30_000, 500);
+    // A change on the master is captured and published, and waits: the slave list is as it was.
+    const [changed] = [...masterList.dossiers.keys()];
+    await query(master, `UPDATE ffsecurity_dossier SET comment = 'nightly-1', modified_date = now() WHERE id = $1`, [changed]);
+    const { value: waiting } = await waitFor(async () => {
+      const v = await show();
+      return v.pending > 0 ? v : undefined;
+    }, 60_000, 1000);
+    expect(waiting.state).toBe('waiting');
+    expect(await listContent(slave, 5)).toEqual(before);
+
+    // The window: everything applied and compared, the window closed, a sync-apply job of the slave site.
+    const run = await fleet.cli('sync', 'run', link.id);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('0 differences');
+    expect(await differences(master, slave, link.number, { from: 5, to: 5 })).toEqual([]);
+    expect((await checkSite(slave)).errors).toBe(0);
+    const after = await show();
+    expect(after.window).toBeUndefined();
+    expect(after.lastWindow).toBeDefined();
+    expect(after.lastWindow?.error).toBeUndefined();
+    const jobs = await fleet.json<{ kind: string; phase: string }[]>('jobs', 'list', '--site', SLAVE);
+    expect(jobs.some((j) => j.kind === 'sync-apply' && j.phase === 'Completed')).toBe(true);
+
+    // Closed again: the next change waits for the next window.
+    await query(master, `UPDATE ffsecurity_dossier SET comment = 'nightly-2', modified_date = now() WHERE id = $1`, [changed]);
+    await waitFor(async () => ((await show()).pending > 0 ? true : undefined), 60_000, 1000);
+    const [replica] = await query<{ comment: string }>(slave, 'SELECT comment FROM ffsecurity_dossier WHERE id = $1', [replicaId(link.number, changed as number)]);
+    expect(replica?.comment).toBe('nightly-1');
+    // Only a nightly link has a window to run.
+    const refused = await fleet.cli('sync', 'run', `${MASTER}.9.${SLAVE}.9`);
+    expect(refused.code).toBe(EXIT_CODES.NOT_FOUND);
+    expect((await fleet.cli('sync', 'unlink', link.id)).code).toBe(0);
+    for (const [name, agent] of fleet.agents) expect(agent.logs(), name).not.toContain('Permissions Violation');
   }, 300_000);
 });

@@ -60,7 +60,10 @@ export class FollowPart implements SyncPart {
         }
         this.status.update({ position });
         if (this.stopped) return;
-        this.sub = this.ctx.bus.follow(this.spec.link.from.site, this.spec.filter, position, (batch) => this.onBatch(batch));
+        this.sub = this.ctx.bus.follow(this.spec.link.from.site, this.spec.filter, position, (batch) => this.onBatch(batch), {
+          // What waits for the part when it (re)subscribes: a nightly window is over once every part is at 0.
+          onFollowing: (pending) => this.status.update({ pending, followingSince: (this.ctx.now ? this.ctx.now() : new Date()).toISOString() }),
+        });
         return;
       } catch (err) {
         this.ctx.logger.warn({ err, link: this.spec.link.id, role: this.spec.role }, 'sync part could not start; retrying');

@@ -1,13 +1,15 @@
 /**
  * The agent's sync manager: watches the links and runs this agent's parts of them — by what it holds:
  * PostgreSQL → capture (master) and apply-rows (slave); shards → publish-records / apply-records;
- * upload directories → publish-files / apply-files. Paused links and links in another mode run no
- * part; an unlinked replica list is released (its guard lifted, its content left in place).
+ * upload directories → publish-files / apply-files. A nightly link's slave parts wait between its apply
+ * windows (agent/domain/sync/held.ts). Paused links and native links run no part; an unlinked replica
+ * list is released (its guard lifted, its content left in place).
  */
 import type { SyncLink } from '../../../shared/sync/link.js';
 import { applyFilesSpec, applyRecordsSpec, applyRowsSpec, MasterWatch } from './appliers.js';
 import { CapturePart } from './capture.js';
 import { FollowPart, type FollowSpec } from './follow.js';
+import { HeldPart, type HeldExtras } from './held.js';
 import type { PartContext, SyncPart } from './part.js';
 import type { ChangeSource, FilesAccess, PositionStore, RecordsAccess, RowsTarget, Subscription } from './ports.js';
 import { publishFilesSpec, publishRecordsSpec } from './publishers.js';
@@ -61,12 +63,28 @@ export class SyncManager {
       return { part: new FollowPart(this.ctx, spec), close: async () => { watch?.stop(); await close?.(); } };
     };
     const { records, files, rowsTarget } = this.res;
+    const held = (make: () => { spec: FollowSpec; extras?: HeldExtras }) => (): Running => {
+      const { spec, extras } = make();
+      return { part: new HeldPart(this.ctx, spec, extras) };
+    };
     for (const l of active) {
       if (l.from.site === site && records) {
         out.set(`publish-records:${l.id}`, follow(() => { const r = records(); return { spec: publishRecordsSpec(this.ctx, l, r, this.res.positions), close: () => r.close() }; }));
       }
       if (l.from.site === site && files) out.set(`publish-files:${l.id}`, follow(() => ({ spec: publishFilesSpec(this.ctx, l, files(), this.res.positions) })));
       if (l.to.site !== site) continue;
+      if (l.mode === 'nightly' && !l.window) {
+        // Between a nightly link's windows the slave's parts wait (keys of their own: opening the window replaces them).
+        if (rowsTarget) {
+          out.set(`apply-rows:${l.id}:held`, held(() => {
+            const t = rowsTarget();
+            return { spec: applyRowsSpec(this.ctx, l, t), extras: { prepare: () => t.prepare(l), watch: new MasterWatch(this.ctx, l, t), close: () => t.close() } };
+          }));
+        }
+        if (records) out.set(`apply-records:${l.id}:held`, held(() => { const r = records(); return { spec: applyRecordsSpec(this.ctx, l, r, this.res.positions), extras: { close: () => r.close() } }; }));
+        if (files) out.set(`apply-files:${l.id}:held`, held(() => ({ spec: applyFilesSpec(this.ctx, l, files(), this.res.positions, this.res.applied) })));
+        continue;
+      }
       if (rowsTarget) {
         out.set(`apply-rows:${l.id}`, follow(() => { const t = rowsTarget(); return { spec: applyRowsSpec(this.ctx, l, t), close: () => t.close(), watch: new MasterWatch(this.ctx, l, t) }; }));
       }
@@ -77,7 +95,8 @@ export class SyncManager {
   }
 
   private async reconcile(links: readonly SyncLink[]): Promise<void> {
-    const active = links.filter((l) => !l.paused && l.mode === 'continuous');
+    // A nightly link's master side runs all day like a continuous one's; its slave side applies only in a window.
+    const active = links.filter((l) => !l.paused && (l.mode === 'continuous' || l.mode === 'nightly'));
     await this.reconcileCapture(active.filter((l) => l.from.site === this.ctx.site));
     const want = this.desired(active);
     for (const [key, running] of [...this.parts]) {

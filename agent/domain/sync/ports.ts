@@ -26,9 +26,18 @@ export interface SyncBus {
   /**
    * Delivers the messages on `filter` with a sequence above `after`, in order, in batches of what is
    * available (at most `maxBatch`); a handler that throws is retried (after a pause) with the same batch.
-   * Resumes after NATS outages from the last batch handled.
+   * Resumes after NATS outages from the last batch handled. `onFollowing` is called each time the
+   * subscription (re)starts, with the number of messages on `filter` waiting for it then.
    */
-  follow(masterSite: string, filter: string, after: number, handler: (batch: StreamMessage[]) => Promise<void>, maxBatch?: number): Subscription;
+  follow(
+    masterSite: string,
+    filter: string,
+    after: number,
+    handler: (batch: StreamMessage[]) => Promise<void>,
+    options?: { maxBatch?: number; onFollowing?: (pending: number) => void },
+  ): Subscription;
+  /** How many messages on `filter` have a sequence above `after`. */
+  pendingAfter(masterSite: string, filter: string, after: number): Promise<number>;
   /** The stream's first and last sequence (both 0 when it is empty). */
   bounds(masterSite: string): Promise<{ first: number; last: number }>;
   putStatus(status: SyncPartStatus): Promise<void>;

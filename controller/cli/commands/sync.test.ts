@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.js';
 import { exitCodeFor } from '../../../shared/exit-codes.js';
 import { makeDeps } from '../fakes.test-support.js';
-import { runSyncLink, runSyncList, runSyncPause, runSyncShow, runSyncUnlink } from './sync.js';
+import { runSyncLink, runSyncList, runSyncPause, runSyncRun, runSyncShow, runSyncUnlink } from './sync.js';
 
 let savedTz: string | undefined;
 beforeAll(() => {
@@ -76,6 +76,33 @@ describe('sync list / show / pause / resume / unlink', () => {
     const err = await runSyncShow({ link: 'msk-1:1', json: false }, deps).catch((e: unknown) => e);
     expect(exitCodeFor(err)).toBe(2);
     expect((err as Error).message).toMatch(/^link 'msk-1:1' is not a sync link id/);
+    expect(api.calls).toEqual([]);
+  });
+});
+
+describe('sync run', () => {
+  const report = { link: 'msk-1.1.spb-1.2', checkedAt: '2026-12-02T03:00:00.000Z', dossiers: 10, records: 12, files: 36, differences: [], requeued: 0, durationMs: 2100 };
+  it("runs a nightly link's window and prints what the closing comparison found", async () => {
+    const { deps, api, cap } = makeDeps();
+    api.checkReports.set('msk-1.1.spb-1.2', report);
+    await runSyncRun({ link: 'msk-1.1.spb-1.2', json: false }, deps);
+    expect(api.calls).toEqual([{ method: 'runSyncLink', args: ['msk-1.1.spb-1.2'] }]);
+    expect(cap.out).toEqual(['apply window of link msk-1.1.spb-1.2 closed: 10 dossiers, 12 gallery records, 36 files compared in 2.1s', '0 differences']);
+  });
+
+  it('exits 8 when differences remain after the window', async () => {
+    const { deps, api, cap } = makeDeps();
+    api.checkReports.set('msk-1.1.spb-1.2', { ...report, differences: [{ kind: 'different', key: 'dossier:7', detail: 'comment' }] });
+    const err = await runSyncRun({ link: 'msk-1.1.spb-1.2', json: false }, deps).catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(8);
+    expect((err as Error).message).toBe("sync link 'msk-1.1.spb-1.2': 1 differences remain after its apply window");
+    expect(cap.out.at(-1)).toBe('1 differences');
+  });
+
+  it('refuses a malformed link id before any call', async () => {
+    const { deps, api } = makeDeps();
+    const err = await runSyncRun({ link: 'msk-1', json: false }, deps).catch((e: unknown) => e);
+    expect(exitCodeFor(err)).toBe(2);
     expect(api.calls).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `ffkeeper sync link|list|show|pause|resume|unlink`: watch-list sync links (DESIGN.md §8), one master
+ * `ffkeeper sync link|list|show|check|run|pause|resume|unlink`: watch-list sync links (DESIGN.md §8), one master
  * site's watch list replicated into one slave site's.
  */
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
@@ -67,7 +67,9 @@ export async function runSyncLink(opts: SyncLinkOptions, deps: JobCommandDeps): 
     [
       v.native
         ? `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, native: FindFace syncs the replica nightly at ${v.at} ${v.timezone}, SYNC_TIME ${hhmm(v.native.syncTime)} on site '${v.to.site}'; the first run replaces the slave list)`
-        : `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, ${v.mode}, nightly comparison at ${v.at} ${v.timezone})`,
+        : v.mode === 'nightly'
+          ? `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, nightly: site '${v.to.site}' applies the master's changes once a day at ${v.at} ${v.timezone}, then both ends are compared; 'ffkeeper sync run ${v.id}' applies now)`
+          : `linked ${describeLink(v)}: link '${v.id}' (number ${v.number}, ${v.mode}, nightly comparison at ${v.at} ${v.timezone})`,
       v.safetySnapshot ? `safety snapshot of site '${v.to.site}': ${v.safetySnapshot}` : `no safety snapshot of site '${v.to.site}' was taken`,
       `models: ${modelsText(v.models)}`,
       ...(v.replacedDossiers ? [`the slave list held ${v.replacedDossiers} dossiers: the first sync takes them out of it (they stay on the site${v.safetySnapshot ? ', and in the safety snapshot' : ''})`] : []),
@@ -113,12 +115,22 @@ function nativeDetail(v: SyncLinkView): string {
   ].join('\n');
 }
 
+/** A nightly link's window: open since when, or the last one. */
+function windowText(v: SyncLinkView): string {
+  if (v.window) return `open since ${when(v.window.openedAt)}`;
+  if (!v.lastWindow) return 'none yet';
+  return `last ${when(v.lastWindow.openedAt)} – ${when(v.lastWindow.closedAt)}${v.lastWindow.error ? `, FAILED: ${v.lastWindow.error}` : ''}`;
+}
+
 function detail(v: SyncLinkView): string {
   if (v.mode === 'native') return nativeDetail(v);
   const lines = [
     `link ${v.id} (number ${v.number}): ${describeLink(v)}`,
     `state:           ${v.state}${v.paused ? ' (paused)' : ''}`,
-    `mode:            ${v.mode}, nightly comparison at ${v.at} ${v.timezone}`,
+    v.mode === 'nightly'
+      ? `mode:            nightly: applied and compared at ${v.at} ${v.timezone} (next ${when(v.nextRunAt)})`
+      : `mode:            ${v.mode}, nightly comparison at ${v.at} ${v.timezone} (next ${when(v.nextRunAt)})`,
+    ...(v.mode === 'nightly' ? [`apply window:    ${windowText(v)}`] : []),
     `created:         ${when(v.createdAt)}`,
     `safety snapshot: ${v.safetySnapshot ?? '-'}`,
     `models:          ${modelsText(v.models)}`,
@@ -153,6 +165,20 @@ export async function runSyncCheck(opts: { link: string; repair: boolean; json: 
   if (r.differences.length > 0 && r.requeued === 0) {
     throw new IllegalStateError(`sync link '${r.link}': ${r.differences.length} differences between master and slave${opts.repair ? '' : ' (--repair republishes the differing dossiers)'}`);
   }
+}
+
+/** `sync run LINK`: a nightly link's apply window now; exit 8 when differences remain after it. */
+export async function runSyncRun(opts: { link: string; json: boolean }, deps: JobCommandDeps): Promise<void> {
+  const id = checkLinkId(opts.link);
+  if (!opts.json) deps.term.progress(`sync run ${id}: the slave applies what the master published since the last window, then both ends are compared\n`);
+  const r = await deps.api.runSyncLink(id);
+  if (opts.json) deps.io.out(toJson(r));
+  else {
+    deps.io.out(`apply window of link ${r.link} closed: ${r.dossiers} dossiers, ${r.records} gallery records, ${r.files} files compared in ${formatDuration(r.durationMs)}`);
+    if (r.differences.length > 0) deps.io.out(renderTable(['KIND', 'KEY', 'DETAIL'], r.differences.map((d) => [d.kind, d.key, d.detail])));
+    deps.io.out(`${r.differences.length} differences`);
+  }
+  if (r.differences.length > 0) throw new IllegalStateError(`sync link '${r.link}': ${r.differences.length} differences remain after its apply window`);
 }
 
 export async function runSyncPause(opts: { link: string; paused: boolean; json: boolean }, deps: JobCommandDeps): Promise<void> {

@@ -74,6 +74,7 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   createSyncLink: act('operator', (req) => [str(req.fromSite), str(req.toSite)].filter((s): s is string => s !== undefined)),
   setSyncLinkPaused: act('operator', linkSites),
   checkSyncLink: act('operator', linkSites),
+  runSyncLink: act('operator', linkSites),
   // A restore replaces a site's data: into a live site only an admin; into a scratch site an operator too.
   restore: { role: (req, access) => (access.scratchSites.includes(restoreTarget(req) ?? '') ? 'operator' : 'admin'), mutating: true, sites: restoreSites },
   // The job id does not say which site: resuming is for admins.

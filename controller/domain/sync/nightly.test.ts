@@ -31,6 +31,7 @@ describe('nightly sync comparison', () => {
         checked.push(id);
         return failing.has(id) ? Promise.reject(new Error('agent offline')) : Promise.resolve({ differences: [], requeued: 0 });
       },
+      run: () => Promise.reject(new Error('no nightly link here')),
       logger: pino({ level: 'silent' }),
       tickMs: 1000,
       now: () => now,
@@ -44,5 +45,23 @@ describe('nightly sync comparison', () => {
     checked.length = 0;
     await nightly.tick();
     expect(checked).toEqual(['a', 'b']);
+  });
+
+  it("runs a nightly link's apply window instead of a bare comparison, and skips a link whose window is open", async () => {
+    const calls: string[] = [];
+    const nightly = new NightlyComparisons({
+      checkTimes: () => Promise.resolve([
+        { link: link('n', { mode: 'nightly' }) },
+        { link: link('o', { mode: 'nightly', window: { openedAt: '2026-12-02T03:00:00Z' } }) },
+        { link: link('c') },
+      ]),
+      check: (id) => { calls.push(`check ${id}`); return Promise.resolve({ differences: [], requeued: 0 }); },
+      run: (id) => { calls.push(`run ${id}`); return Promise.resolve({ differences: [], requeued: 0 }); },
+      logger: pino({ level: 'silent' }),
+      tickMs: 1000,
+      now: () => new Date('2026-12-02T03:00:30Z'),
+    });
+    expect(await nightly.tick()).toEqual(['n', 'c']);
+    expect(calls).toEqual(['run n', 'check c']);
   });
 });

@@ -2,7 +2,8 @@
  * The nightly full comparison of every link (FindFace's `SYNC_TIME`, 03:00 by default; per link `at`
  * in its time zone): when a link's time has come since its last comparison (or its creation), the
  * controller compares both ends and has the master republish whatever differs — drift is repaired
- * rather than trusted to the stream. Paused links are skipped. Ticks are cheap: one KV read per link.
+ * rather than trusted to the stream; a `nightly` link's run is its apply window, which ends with that
+ * comparison. Paused links are skipped. Ticks are cheap: one KV read per link.
  */
 import { Cron } from 'croner';
 import type { Logger } from '../../../shared/logger.js';
@@ -19,6 +20,8 @@ const RETRY_AFTER_MS = 5 * 60_000;
 export interface NightlyDeps {
   checkTimes(): Promise<{ link: SyncLink; lastCheckedAt?: string }[]>;
   check(id: string, repair: boolean): Promise<{ differences: unknown[]; requeued: number }>;
+  /** A nightly link's apply window (which ends with the comparison). */
+  run(id: string): Promise<{ differences: unknown[]; requeued: number }>;
   logger: Logger;
   tickMs: number;
   now?: () => Date;
@@ -49,12 +52,12 @@ export class NightlyComparisons {
     const now = this.deps.now ? this.deps.now() : new Date();
     const ran: string[] = [];
     for (const { link, lastCheckedAt } of await this.deps.checkTimes()) {
-      if (link.paused) continue;
+      if (link.paused || link.window) continue;
       const next = nextComparison(link, new Date(lastCheckedAt ?? link.createdAt));
       if (!next || next > now) continue;
       if (now.getTime() - (this.failed.get(link.id) ?? 0) < RETRY_AFTER_MS) continue;
       try {
-        const r = await this.deps.check(link.id, true);
+        const r = link.mode === 'nightly' ? await this.deps.run(link.id) : await this.deps.check(link.id, true);
         this.failed.delete(link.id);
         this.deps.logger.info({ link: link.id, differences: r.differences.length, republished: r.requeued }, 'sync: nightly comparison done');
       } catch (err) {

@@ -42,7 +42,6 @@ describe('SyncService.create: validation', () => {
     { name: 'list id 0', args: { to: end('spb-1', 0) }, message: "to list '0' of site 'spb-1' is not a watch-list id (a whole number > 0)" },
     { name: 'same site and list', args: { to: end('msk-1', 1) }, message: 'a link needs two different watch lists: from and to are both msk-1:1' },
     { name: 'native mode without findface-security agents', args: { mode: 'native' }, message: "mode 'native' is not available on this controller" },
-    { name: 'nightly mode', args: { mode: 'nightly' }, message: "mode 'nightly' is not built yet; use continuous (or native: FindFace's own nightly sync)" },
     { name: 'unknown mode', args: { mode: 'hourly' }, message: "sync mode 'hourly' is not one of continuous, nightly, native" },
     { name: 'bad --at', args: { at: '25:00' }, message: "time '25:00' is not a local time HH:MM (00:00-23:59)" },
     { name: 'bad --at shape', args: { at: '3:00' }, message: "time '3:00' is not a local time HH:MM (00:00-23:59)" },

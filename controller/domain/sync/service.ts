@@ -13,9 +13,12 @@ import type { SyncCheckStore, SyncLinkStore, SyncStatusStore } from './links.js'
 import { commonModels } from './models.js';
 import { linkView, type SyncLinkView } from './view.js';
 import { linkNative, nativeLinkView, replicaOf, unlinkNative, type NativeSyncPort } from './native.js';
+import { runWindow } from './window.js';
 
 export const DEFAULT_SYNC_AT = '03:00';
 export const DEFAULT_SYNC_TIMEZONE = 'UTC';
+/** A nightly window gives the slave 30 minutes to catch up, looking every second. */
+export const DEFAULT_WINDOW = { catchUpMs: 30 * 60_000, pollMs: 1000 };
 /** Why the master gets a snapshot when it has none recording its models. */
 export const BASELINE_REASON = 'sync link baseline';
 
@@ -28,8 +31,8 @@ export interface CreateSyncLinkArgs {
   noSafetySnapshot?: boolean;
 }
 
-/** Jobs of the slave site: comparisons, and link changes (create, pause, resume, unlink) for the audit trail. */
-export type SyncJobKind = 'sync-check' | 'sync-link';
+/** Jobs of the slave site: comparisons, nightly apply windows, and link changes (create, pause, resume, unlink) for the audit trail. */
+export type SyncJobKind = 'sync-check' | 'sync-link' | 'sync-apply';
 export type JobStep = (name: string, message: string) => void;
 
 export interface SyncServiceDeps {
@@ -51,6 +54,8 @@ export interface SyncServiceDeps {
    * audit trail); default: runs it directly.
    */
   inJob?: <T>(kind: SyncJobKind, site: string, work: (step: JobStep) => Promise<T>) => Promise<T>;
+  /** How a nightly link's window waits for the slave (controller/domain/sync/window.ts); default DEFAULT_WINDOW. */
+  window?: { catchUpMs: number; pollMs: number; sleep?: (ms: number) => Promise<void> };
   /** FindFace's native sync on each site's findface-security host; absent: mode `native` is refused. */
   native?: NativeSyncPort;
   now?: () => Date;
@@ -70,7 +75,6 @@ function checkMode(mode: string, nativeAvailable: boolean): SyncMode {
   if (!(SYNC_MODES as readonly string[]).includes(mode)) {
     throw new ValidationError(`sync mode '${mode}' is not one of ${SYNC_MODES.join(', ')}`, { field: 'mode' });
   }
-  if (mode === 'nightly') throw new ValidationError(`mode 'nightly' is not built yet; use continuous (or native: FindFace's own nightly sync)`, { field: 'mode' });
   if (mode === 'native' && !nativeAvailable) throw new ValidationError(`mode 'native' is not available on this controller`, { field: 'mode' });
   return mode as SyncMode;
 }
@@ -177,9 +181,33 @@ export class SyncService {
     return report;
   }
 
-  /** The links (for the nightly comparison) and when each was last compared. */
+  /**
+   * A nightly link's apply window now (also its nightly run): the slave applies what the master published
+   * since the last window, then both ends are compared with repair; the last comparison is stored and returned.
+   */
+  async run(id: string): Promise<SyncCheckReport> {
+    const link = await this.find(id);
+    if (link.mode !== 'nightly') {
+      throw new ValidationError(
+        `sync link '${id}' runs in mode '${link.mode}': only a nightly link has an apply window to run` +
+          (link.mode === 'continuous' ? ` (it applies continuously; 'sync check --repair' compares and repairs)` : ` (FindFace runs it at SYNC_TIME)`),
+        { field: 'link' },
+      );
+    }
+    if (link.paused) throw new ConflictError(`sync link '${id}' is paused; resume it first`);
+    if (link.window) throw new ConflictError(`the apply window of sync link '${id}' is already open (since ${link.window.openedAt})`);
+    const report = await this.job('sync-apply', link.to.site, async (step) => {
+      const r = await runWindow({ ...(this.deps.window ?? DEFAULT_WINDOW), links: this.deps.links, statuses: this.deps.statuses, compare: this.deps.compare, now: this.now }, link, step);
+      step('done', `window closed: ${r.differences.length} differences in ${r.dossiers} dossiers, ${r.records} records, ${r.files} files${r.requeued ? `; ${r.requeued} dossiers republished` : ''}`);
+      return r;
+    });
+    await this.deps.checks.put(report);
+    return report;
+  }
+
+  /** The links of ffkeeper's engine (for the nightly run) and when each was last compared. */
   async checkTimes(): Promise<{ link: SyncLink; lastCheckedAt?: string }[]> {
-    const links = (await this.deps.links.list()).filter((l) => l.mode === 'continuous');
+    const links = (await this.deps.links.list()).filter((l) => l.mode !== 'native');
     return Promise.all(links.map(async (link) => {
       const last = await this.deps.checks.get(link.id);
       return { link, ...(last ? { lastCheckedAt: last.checkedAt } : {}) };

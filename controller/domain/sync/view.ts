@@ -4,9 +4,10 @@
  */
 import type { SyncCheckReport } from '../../../shared/sync/inspect.js';
 import type { NativeReplica } from '../../../shared/sync/native.js';
+import { nextComparison } from './nightly.js';
 import { SYNC_STATUS_STALE_AFTER_MS, type SyncLink, type SyncPartStatus } from '../../../shared/sync/link.js';
 
-/** `waiting`: a native link before FindFace's first nightly run. */
+/** `waiting`: a native link before FindFace's first nightly run; a nightly link between its apply windows. */
 export type SyncState = 'starting' | 'running' | 'paused' | 'resyncing' | 'error' | 'waiting';
 
 /** How long after its creation a link may lack reports from its parts before that is an error. */
@@ -36,6 +37,8 @@ export interface SyncLinkView extends SyncLink {
   lastCheck?: SyncCheckReport;
   /** Mode `native`: the slave's replica as its findface-security reports it (with the last nightly run). */
   nativeReplica?: NativeReplica;
+  /** Not native: when the next nightly run is due (the comparison; a nightly link's apply window). */
+  nextRunAt?: string;
 }
 
 const isApply = (p: SyncPartStatus): boolean => p.role.startsWith('apply-');
@@ -75,6 +78,7 @@ function stateOf(link: SyncLink, parts: readonly SyncPartView[], error: string |
   if (link.paused) return 'paused';
   if (error) return 'error';
   if (parts.some((p) => p.state === 'resyncing')) return 'resyncing';
+  if (link.mode === 'nightly' && !link.window) return 'waiting';
   const created = ms(link.createdAt) ?? now;
   const reported = parts.some((p) => p.role === 'capture') && parts.some(isApply);
   if (!reported && now - created < SYNC_STARTUP_GRACE_MS) return 'starting';
@@ -93,9 +97,13 @@ export function linkView(link: SyncLink, statuses: readonly SyncPartStatus[], no
   const rows = parts.filter((p) => p.role === 'apply-rows');
   const { error, silentSince } = problem(link, parts, t);
   const behind = apply.map((p) => (p.pending > 0 && ms(p.lastCapturedAt) !== undefined ? t - (ms(p.lastCapturedAt) ?? t) : 0));
-  const lagMs = Math.max(0, ...behind, silentSince === undefined ? 0 : t - silentSince);
+  // Between a nightly link's windows the replica is as old as the last window's opening (or the link).
+  const waiting = link.mode === 'nightly' && !link.window && apply.some((p) => p.pending > 0) ? t - (ms(link.lastWindow?.openedAt) ?? ms(link.createdAt) ?? t) : 0;
+  const lagMs = Math.max(0, ...behind, waiting, silentSince === undefined ? 0 : t - silentSince);
   const newestError = parts.filter((p) => p.lastError).sort((a, b) => (ms(b.updatedAt) ?? 0) - (ms(a.updatedAt) ?? 0))[0];
-  const lastError = error ?? (newestError ? `${where(newestError)}: ${newestError.lastError}` : undefined);
+  const windowError = link.lastWindow?.error ? `the apply window opened at ${link.lastWindow.openedAt} failed: ${link.lastWindow.error}` : undefined;
+  const lastError = error ?? windowError ?? (newestError ? `${where(newestError)}: ${newestError.lastError}` : undefined);
+  const nextRunAt = link.mode === 'native' ? undefined : nextComparison(link, now)?.toISOString();
   const lastAppliedAt = newest(rows.map((p) => p.lastHandledAt));
   return {
     ...link,
@@ -108,5 +116,6 @@ export function linkView(link: SyncLink, statuses: readonly SyncPartStatus[], no
     ...(lastError ? { lastError } : {}),
     resyncs: parts.reduce((s, p) => s + p.resyncs, 0),
     parts: parts.sort((a, b) => (a.role === b.role ? a.host.localeCompare(b.host) : a.role.localeCompare(b.role))),
+    ...(nextRunAt ? { nextRunAt } : {}),
   };
 }

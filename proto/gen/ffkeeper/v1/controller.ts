@@ -488,7 +488,7 @@ export interface SyncLinkView {
   safetySnapshot: string;
   /** gallery -> model */
   models: { [key: string]: string };
-  /** "starting" | "running" | "paused" | "resyncing" | "error" | "waiting" (native, before the first run) */
+  /** "starting" | "running" | "paused" | "resyncing" | "error" | "waiting" (native before the first run; nightly between windows) */
   state: string;
   lagSeconds: number;
   pending: number;
@@ -511,6 +511,16 @@ export interface SyncLinkView {
    * shared/sync/native.ts) as JSON — FindFace's replica and its last nightly run; empty otherwise.
    */
   nativeJson: string;
+  /** Mode "nightly": while its apply window is open, when it opened. */
+  windowOpenedAt?:
+    | Date
+    | undefined;
+  /** Mode "nightly": the last apply window (absent before the first), and why it failed when it did. */
+  lastWindowOpenedAt?: Date | undefined;
+  lastWindowClosedAt?: Date | undefined;
+  lastWindowError: string;
+  /** Not native: the next nightly run (the comparison; for a nightly link its apply window). */
+  nextRunAt?: Date | undefined;
 }
 
 export interface SyncLinkView_ModelsEntry {
@@ -521,6 +531,10 @@ export interface SyncLinkView_ModelsEntry {
 export interface CheckSyncLinkRequest {
   id: string;
   repair: boolean;
+}
+
+export interface RunSyncLinkRequest {
+  id: string;
 }
 
 export interface SyncDifference {
@@ -6894,6 +6908,11 @@ function createBaseSyncLinkView(): SyncLinkView {
     lastCheck: undefined,
     replacedDossiers: undefined,
     nativeJson: "",
+    windowOpenedAt: undefined,
+    lastWindowOpenedAt: undefined,
+    lastWindowClosedAt: undefined,
+    lastWindowError: "",
+    nextRunAt: undefined,
   };
 }
 
@@ -6973,6 +6992,21 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     }
     if (message.nativeJson !== "") {
       writer.uint32(202).string(message.nativeJson);
+    }
+    if (message.windowOpenedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.windowOpenedAt), writer.uint32(210).fork()).join();
+    }
+    if (message.lastWindowOpenedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastWindowOpenedAt), writer.uint32(218).fork()).join();
+    }
+    if (message.lastWindowClosedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastWindowClosedAt), writer.uint32(226).fork()).join();
+    }
+    if (message.lastWindowError !== "") {
+      writer.uint32(234).string(message.lastWindowError);
+    }
+    if (message.nextRunAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextRunAt), writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -7193,6 +7227,46 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
             message.nativeJson = reader.string();
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.windowOpenedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.lastWindowOpenedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.lastWindowClosedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.lastWindowError = reader.string();
+            continue;
+          }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.nextRunAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7299,6 +7373,31 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
         : isSet(object.native_json)
         ? globalThis.String(object.native_json)
         : "",
+      windowOpenedAt: isSet(object.windowOpenedAt)
+        ? fromJsonTimestamp(object.windowOpenedAt)
+        : isSet(object.window_opened_at)
+        ? fromJsonTimestamp(object.window_opened_at)
+        : undefined,
+      lastWindowOpenedAt: isSet(object.lastWindowOpenedAt)
+        ? fromJsonTimestamp(object.lastWindowOpenedAt)
+        : isSet(object.last_window_opened_at)
+        ? fromJsonTimestamp(object.last_window_opened_at)
+        : undefined,
+      lastWindowClosedAt: isSet(object.lastWindowClosedAt)
+        ? fromJsonTimestamp(object.lastWindowClosedAt)
+        : isSet(object.last_window_closed_at)
+        ? fromJsonTimestamp(object.last_window_closed_at)
+        : undefined,
+      lastWindowError: isSet(object.lastWindowError)
+        ? globalThis.String(object.lastWindowError)
+        : isSet(object.last_window_error)
+        ? globalThis.String(object.last_window_error)
+        : "",
+      nextRunAt: isSet(object.nextRunAt)
+        ? fromJsonTimestamp(object.nextRunAt)
+        : isSet(object.next_run_at)
+        ? fromJsonTimestamp(object.next_run_at)
+        : undefined,
     };
   },
 
@@ -7385,6 +7484,21 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
     if (message.nativeJson !== "") {
       obj.nativeJson = message.nativeJson;
     }
+    if (message.windowOpenedAt !== undefined) {
+      obj.windowOpenedAt = message.windowOpenedAt.toISOString();
+    }
+    if (message.lastWindowOpenedAt !== undefined) {
+      obj.lastWindowOpenedAt = message.lastWindowOpenedAt.toISOString();
+    }
+    if (message.lastWindowClosedAt !== undefined) {
+      obj.lastWindowClosedAt = message.lastWindowClosedAt.toISOString();
+    }
+    if (message.lastWindowError !== "") {
+      obj.lastWindowError = message.lastWindowError;
+    }
+    if (message.nextRunAt !== undefined) {
+      obj.nextRunAt = message.nextRunAt.toISOString();
+    }
     return obj;
   },
 
@@ -7428,6 +7542,11 @@ export const SyncLinkView: MessageFns<SyncLinkView> = {
       : undefined;
     message.replacedDossiers = object.replacedDossiers ?? undefined;
     message.nativeJson = object.nativeJson ?? "";
+    message.windowOpenedAt = object.windowOpenedAt ?? undefined;
+    message.lastWindowOpenedAt = object.lastWindowOpenedAt ?? undefined;
+    message.lastWindowClosedAt = object.lastWindowClosedAt ?? undefined;
+    message.lastWindowError = object.lastWindowError ?? "";
+    message.nextRunAt = object.nextRunAt ?? undefined;
     return message;
   },
 };
@@ -7598,6 +7717,73 @@ export const CheckSyncLinkRequest: MessageFns<CheckSyncLinkRequest> = {
     const message = createBaseCheckSyncLinkRequest();
     message.id = object.id ?? "";
     message.repair = object.repair ?? false;
+    return message;
+  },
+};
+
+function createBaseRunSyncLinkRequest(): RunSyncLinkRequest {
+  return { id: "" };
+}
+
+export const RunSyncLinkRequest: MessageFns<RunSyncLinkRequest> = {
+  encode(message: RunSyncLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunSyncLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunSyncLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunSyncLinkRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RunSyncLinkRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunSyncLinkRequest>, I>>(base?: I): RunSyncLinkRequest {
+    return RunSyncLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunSyncLinkRequest>, I>>(object: I): RunSyncLinkRequest {
+    const message = createBaseRunSyncLinkRequest();
+    message.id = object.id ?? "";
     return message;
   },
 };
@@ -8510,6 +8696,19 @@ export const ControllerService = {
     responseSerialize: (value: SyncCheckReport): Buffer => Buffer.from(SyncCheckReport.encode(value).finish()),
     responseDeserialize: (value: Buffer): SyncCheckReport => SyncCheckReport.decode(value),
   },
+  /**
+   * A nightly link's apply window now (what its nightly run does): the slave applies what the master
+   * published since the last window, then both ends are compared with repair; returns that comparison.
+   */
+  runSyncLink: {
+    path: "/ffkeeper.v1.Controller/RunSyncLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunSyncLinkRequest): Buffer => Buffer.from(RunSyncLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunSyncLinkRequest => RunSyncLinkRequest.decode(value),
+    responseSerialize: (value: SyncCheckReport): Buffer => Buffer.from(SyncCheckReport.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SyncCheckReport => SyncCheckReport.decode(value),
+  },
   /** The audit trail: mutating calls and denied calls, hash-chained (controller/domain/access/audit.ts). */
   listAudit: {
     path: "/ffkeeper.v1.Controller/ListAudit" as const,
@@ -8613,6 +8812,11 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * every differing dossier again. Also run nightly per link at its time.
    */
   checkSyncLink: handleUnaryCall<CheckSyncLinkRequest, SyncCheckReport>;
+  /**
+   * A nightly link's apply window now (what its nightly run does): the slave applies what the master
+   * published since the last window, then both ends are compared with repair; returns that comparison.
+   */
+  runSyncLink: handleUnaryCall<RunSyncLinkRequest, SyncCheckReport>;
   /** The audit trail: mutating calls and denied calls, hash-chained (controller/domain/access/audit.ts). */
   listAudit: handleUnaryCall<ListAuditRequest, ListAuditResponse>;
   /** Checks the whole chain: every record present, unchanged and chained to the one before. */
@@ -9009,6 +9213,25 @@ export interface ControllerClient extends Client {
   ): ClientUnaryCall;
   checkSyncLink(
     request: CheckSyncLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  /**
+   * A nightly link's apply window now (what its nightly run does): the slave applies what the master
+   * published since the last window, then both ends are compared with repair; returns that comparison.
+   */
+  runSyncLink(
+    request: RunSyncLinkRequest,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  runSyncLink(
+    request: RunSyncLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SyncCheckReport) => void,
+  ): ClientUnaryCall;
+  runSyncLink(
+    request: RunSyncLinkRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SyncCheckReport) => void,

@@ -51,6 +51,7 @@ import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transpor
 import { checkLink, watchListsOf } from './domain/sync/check.js';
 import { agentNativeSyncPort, type NativeSyncClient } from './domain/sync/native.js';
 import { NightlyComparisons } from './domain/sync/nightly.js';
+import { natsSyncGrants } from './transport/nats-grants.js';
 
 /** How often the controller looks for sync links whose nightly comparison is due. */
 const NIGHTLY_TICK_MS = 30_000;
@@ -111,7 +112,10 @@ async function startEnrolment(
   return { service, stop: () => server.stop() };
 }
 
-async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient & NativeSyncClient; timeoutMs: number; jobs: JobRunner }): Promise<SyncService> {
+async function startSync(
+  nc: NatsConnection,
+  deps: { inventory: FleetInventory; catalog: CatalogStore; snapshots: SnapshotService; agents: AgentClient & NativeSyncClient; timeoutMs: number; jobs: JobRunner; natsRegistry?: string },
+): Promise<SyncService> {
   const [links, statuses, checks] = await Promise.all([KvSyncLinkStore.open(nc), KvSyncStatusStore.open(nc), KvSyncCheckStore.open(nc)]);
   const checkDeps = { agents: deps.agents, agentsOf: (site: string) => deps.inventory.list(site), timeoutMs: deps.timeoutMs };
   return new SyncService({
@@ -125,6 +129,7 @@ async function startSync(nc: NatsConnection, deps: { inventory: FleetInventory; 
     knownSites: () => deps.inventory.sites().map((s) => s.site),
     modelsOf: async (site) => (await deps.catalog.list(site))[0]?.models,
     takeSnapshot: async (site, reason) => (await deps.snapshots.take(site, reason)).cutId,
+    ...(deps.natsRegistry ? { grants: natsSyncGrants(deps.natsRegistry) } : {}),
   });
 }
 
@@ -191,7 +196,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
-    const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs });
+    const natsRegistry = config.natsRegistry ?? config.ca?.dir;
+    const sync = await startSync(nc, { inventory, catalog, snapshots, agents, timeoutMs: config.agents.deadlines.checkMs, jobs, ...(natsRegistry ? { natsRegistry } : {}) });
+    if (natsRegistry) sync.syncGrants().catch((err: unknown) => log.warn({ err }, 'could not bring the NATS sync read grants in step with the links'));
+    else if (!('insecure' in security)) log.warn('no NATS registry (ca.dir or natsRegistry): sync links between sites need their read grants in the nats-server configuration by hand');
     registerSyncMetrics(metrics.registry, () => sync.list());
     const audit = await JetStreamAuditLog.open(nc);
     const guard = { security, access: config.access, audit, logger: log, ...(isRevoked ? { isRevoked } : {}) };

@@ -135,6 +135,12 @@ export const controllerConfigSchema = z
      * tokens) and revocation, and every agent and operator certificate is checked against its revocations.
      */
     ca: z.object({ dir: z.string().min(1) }).strict().optional(),
+    /**
+     * The directory holding the fleet's NATS registry (`<dir>/nats/`: users, registered nats-servers), when
+     * it is not `ca.dir`: the controller rewrites and reloads those servers' configuration when the sync
+     * links change (which sites' agents may read which sites' sync streams). Default: `ca.dir`.
+     */
+    natsRegistry: z.string().min(1).optional(),
     /** Where agents enrol with a join token (server certificate only; needs `ca`). `advertise`: the address printed with tokens. */
     enrolment: z.object({ listen: hostPortSchema, advertise: hostPortSchema.optional() }).strict().optional(),
     /** mTLS: the controller's gRPC server (operators' certificates) and its calls to agents (agents' certificates). */

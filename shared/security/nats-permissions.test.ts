@@ -16,6 +16,17 @@ describe('NATS permissions', () => {
     expect(p.subscribe.allow).toEqual([`${natsInboxPrefix({ kind: 'agent', site: 'msk-1', host: 'db' })}.>`]);
   });
 
+  it("reads only its own site's sync stream and those of the sites the controller granted (its masters)", () => {
+    const reads = (p: ReturnType<typeof natsPermissions>): string[] => p.publish.allow.filter((x) => x.startsWith('$JS.API.CONSUMER.CREATE.FFK_SYNC_')).sort();
+    expect(reads(natsPermissions({ kind: 'agent', site: 'spb-1', host: 'db' }))).toEqual(['$JS.API.CONSUMER.CREATE.FFK_SYNC_spb_1', '$JS.API.CONSUMER.CREATE.FFK_SYNC_spb_1.>']);
+    const granted = natsPermissions({ kind: 'agent', site: 'spb-1', host: 'db' }, { syncSources: ['msk-1', 'spb-1', 'msk-1'] });
+    expect(reads(granted)).toEqual(['$JS.API.CONSUMER.CREATE.FFK_SYNC_msk_1', '$JS.API.CONSUMER.CREATE.FFK_SYNC_msk_1.>', '$JS.API.CONSUMER.CREATE.FFK_SYNC_spb_1', '$JS.API.CONSUMER.CREATE.FFK_SYNC_spb_1.>']);
+    // Reading a master's stream is not publishing into it.
+    expect(granted.publish.allow).not.toContain('ffk.sync.msk-1.>');
+    // No stream is readable by wildcard any more.
+    expect(granted.publish.allow.filter((x) => x.startsWith('$JS.API.CONSUMER.CREATE.*'))).toEqual([]);
+  });
+
   it('denies an operator everything (an empty allow list would mean no restriction to nats-server)', () => {
     expect(natsPermissions({ kind: 'operator', name: 'alice' })).toEqual({ publish: { allow: [], deny: ['>'] }, subscribe: { allow: [], deny: ['>'] } });
     expect(natsPermissions({ kind: 'controller', id: 'c1' })).toEqual({ publish: { allow: ['>'] }, subscribe: { allow: ['>'] } });

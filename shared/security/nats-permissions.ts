@@ -6,9 +6,10 @@
  * - The controller may use every subject (it owns the fleet, the catalog, jobs, leases, schedules, audit).
  * - An agent `<site>/<host>` may: write and delete its own presence key; publish its own site's sync
  *   subjects and keep its own site's sync stream; read the sync link records; read and write the
- *   sync statuses of links its site is part of, under its own host; read (never write) other sites' sync
- *   streams — a slave follows its master's published watch lists; and receive only on its own inbox
- *   prefix. It cannot read or write another site's keys, the catalog, the jobs, the leases, the
+ *   sync statuses of links its site is part of, under its own host; read (never write) the sync streams
+ *   of the sites its site has a sync link from (`syncSources`, granted by the controller from the links:
+ *   a slave follows its master's published watch lists) — no other site's; and receive only on its own
+ *   inbox prefix. It cannot read or write another site's keys, the catalog, the jobs, the leases, the
  *   schedules, the audit stream or another agent's replies.
  */
 import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncStream, syncStreamSubjects } from '../names.js';
@@ -34,9 +35,9 @@ export function natsInboxPrefix(identity: PeerIdentity): string {
 const kvStream = (bucket: string): string => `KV_${bucket}`;
 
 /**
- * The JetStream API subjects that read a stream (`*`: any): info, consumers (ordered, ephemeral), direct
- * and stored gets, flow control. A stream name is one subject token, so "any sync stream" cannot be
- * written as a wildcard: agents may read any stream but the ones `AGENT_UNREADABLE_STREAMS` names.
+ * The JetStream API subjects that read a stream: info, consumers (ordered, ephemeral), direct and stored
+ * gets, flow control. A stream name is one subject token, so "the streams of my masters" cannot be a
+ * wildcard: each one is listed (the configuration is regenerated when the links change).
  */
 function readStream(stream: string): string[] {
   return [
@@ -61,7 +62,7 @@ function keepStream(stream: string): string[] {
   return [`$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.CREATE.${stream}`, `$JS.API.STREAM.UPDATE.${stream}`];
 }
 
-export function natsPermissions(identity: PeerIdentity): NatsPermissions {
+export function natsPermissions(identity: PeerIdentity, grants: { syncSources?: readonly string[] } = {}): NatsPermissions {
   if (identity.kind !== 'agent') {
     if (identity.kind === 'controller') return { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } };
     // Operators reach the fleet through the controller only. An empty allow list means "no restriction"
@@ -69,13 +70,18 @@ export function natsPermissions(identity: PeerIdentity): NatsPermissions {
     return { publish: { allow: [], deny: ['>'] }, subscribe: { allow: [], deny: ['>'] } };
   }
   const { site, host } = identity;
-  // The presence bucket's state (not its keys) it must see to open it.
+  // Defence in depth (nothing allowed matches them): the presence bucket's state it must see to open it.
   const readDenied = AGENT_UNREADABLE_STREAMS.flatMap(readStream).filter((s) => s !== `$JS.API.STREAM.INFO.${kvStream(AGENTS_BUCKET)}`);
+  const sources = [...new Set(grants.syncSources ?? [])].filter((m) => m !== site).sort();
   return {
     publish: {
       allow: [
         '$JS.API.INFO',
-        ...readStream('*'),
+        ...readStream(kvStream(SYNC_LINKS_BUCKET)),
+        ...readStream(kvStream(SYNC_STATUS_BUCKET)),
+        ...readStream(syncStream(site)),
+        // the sync streams of the sites its site has a link from
+        ...sources.flatMap((m) => readStream(syncStream(m))),
         // presence: its own key only (the bucket itself it may create when missing)
         ...keepStream(kvStream(AGENTS_BUCKET)),
         `$KV.${AGENTS_BUCKET}.${agentKey(site, host)}`,
@@ -105,6 +111,8 @@ export interface NatsServerConfigOptions {
   monitor?: string;
   /** Every principal the server accepts, by public nkey. */
   users: Array<{ identity: PeerIdentity; publicKey: string }>;
+  /** Slave site → the master sites whose sync streams its agents may read (from the sync links). */
+  syncReads?: Record<string, readonly string[]>;
 }
 
 /** A nats-server (2.9) configuration file: JetStream on, each user an nkey with its permissions. */
@@ -120,7 +128,7 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     '  users: [',
   ];
   for (const u of o.users) {
-    const p = natsPermissions(u.identity);
+    const p = natsPermissions(u.identity, u.identity.kind === 'agent' ? { syncSources: o.syncReads?.[u.identity.site] ?? [] } : {});
     const list = (xs: string[]): string => `[${xs.map(quote).join(', ')}]`;
     lines.push(`    # ${u.identity.kind === 'agent' ? `agent ${u.identity.site}/${u.identity.host}` : u.identity.kind}`);
     const rules = (r: { allow: string[]; deny?: string[] }): string =>

@@ -115,9 +115,50 @@ async function configLoadTime(monitor: string): Promise<string | undefined> {
   }
 }
 
-/** Writes the server's configuration from the current users. */
+/**
+ * Which other sites' sync streams each site's agents may read (slave site → master sites): granted by the
+ * controller from the sync links (a slave follows its master's published watch lists), nothing else.
+ */
+export type SyncReadGrants = Record<string, string[]>;
+
+const grantsPath = (caDir: string): string => path.join(natsDir(caDir), 'grants.json');
+
+export function syncReadGrants(caDir: string): SyncReadGrants {
+  const file = grantsPath(caDir);
+  return existsSync(file) ? ((JSON.parse(readFileSync(file, 'utf8')) as { syncReads?: SyncReadGrants }).syncReads ?? {}) : {};
+}
+
+/** The grants in a canonical form (sites sorted, no empty entries, no site granted its own stream). */
+function canonicalGrants(grants: SyncReadGrants): SyncReadGrants {
+  const out: SyncReadGrants = {};
+  for (const site of Object.keys(grants).sort()) {
+    const masters = [...new Set(grants[site] ?? [])].filter((m) => m !== site).sort();
+    if (masters.length > 0) out[site] = masters;
+  }
+  return out;
+}
+
+/**
+ * Sets the sync read grants; when they changed, every registered server gets its new configuration and is
+ * reloaded (this returns once each runs it). Returns whether they changed.
+ */
+export async function setSyncReadGrants(caDir: string, grants: SyncReadGrants): Promise<boolean> {
+  const next = canonicalGrants(grants);
+  const changed = await withLock(caDir, async () => {
+    if (JSON.stringify(canonicalGrants(syncReadGrants(caDir))) === JSON.stringify(next)) return false;
+    writeAtomic(grantsPath(caDir), JSON.stringify({ syncReads: next }, null, 2));
+    return true;
+  });
+  if (changed) await requestReload(caDir);
+  return changed;
+}
+
+/** Writes the server's configuration from the current users and grants. */
 export function writeNatsServerConfig(caDir: string, entry: Omit<NatsServerEntry, 'name'>): void {
-  writeAtomic(entry.configFile, natsServerConfig({ listen: entry.listen, storeDir: entry.storeDir, monitor: entry.monitor, users: natsUsers(caDir) }));
+  writeAtomic(
+    entry.configFile,
+    natsServerConfig({ listen: entry.listen, storeDir: entry.storeDir, monitor: entry.monitor, users: natsUsers(caDir), syncReads: syncReadGrants(caDir) }),
+  );
 }
 
 /** Regenerates every registered server's configuration and reloads the running ones; waits until each runs it. */

@@ -76,6 +76,8 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
     nats: nats.controller(),
+    // The controller keeps the sync read grants of this fleet's nats-server (its own registry).
+    natsRegistry: nats.registry,
     tls: controllerTls(),
     repositories: {
       root: path.join(tmp.dir, 'repos'),

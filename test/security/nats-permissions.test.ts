@@ -6,6 +6,8 @@
  *   site's sync subjects but not spb-1's, cannot read the catalog, the jobs, the leases or the audit
  *   stream (by KV, direct get or consumer), nor receive on another agent's inbox;
  * - a real agent process given msk-1/files's seed while being msk-1/db stops at start naming the violation;
+ * - an agent reads another site's sync stream only while the controller grants it (a link from that site
+ *   into its own), and no third site's agent can;
  * - a revoked agent is disconnected (and refused) within 5 s while the other agents keep working;
  * - `ffkeeper nats-config` writes a file nats-server accepts.
  */
@@ -20,7 +22,7 @@ import { JetStreamSyncBus } from '../../agent/transport/nats-sync.js';
 import { createLogger } from '../../shared/logger.js';
 import { AUDIT_STREAM, AUDIT_SUBJECT, agentKey } from '../../shared/names.js';
 import type { PeerIdentity } from '../../shared/security/identity.js';
-import { revokeNatsCredentials } from '../../shared/security/nats-users.js';
+import { revokeNatsCredentials, setSyncReadGrants } from '../../shared/security/nats-users.js';
 import { openCatalogBucket, openJobsBucket, openLeasesBucket, openPresenceBucket } from '../../shared/transport/kv.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { startNats, type TestNats } from '../harness/nats.js';
@@ -105,6 +107,29 @@ describe('NATS permissions (issue 16)', () => {
       console.log(`msk-1/db subscribes to ${subject}: ${closed}`);
       expect(closed).toContain('Permissions Violation for Subscription to');
     }
+  });
+
+  it("reads another site's sync stream only while a link from that site is granted to its own site", async () => {
+    const controllerBus = await JetStreamSyncBus.open(controller, 'gra-m', log);
+    await controllerBus.ensureStream('gra-m');
+    await controllerBus.publish('ffk.sync.gra-m.1.dossier.1', new TextEncoder().encode('{"secret":"watch list"}'));
+    const slave = await JetStreamSyncBus.open((await agent('gra-s', 'db')).nc, 'gra-s', log);
+    const other = await JetStreamSyncBus.open((await agent('gra-o', 'db')).nc, 'gra-o', log);
+    const read = (bus: JetStreamSyncBus) => bus.last('gra-m', 'ffk.sync.gra-m.1.dossier.1');
+    const count = (bus: JetStreamSyncBus) => bus.pendingAfter('gra-m', 'ffk.sync.gra-m.1.>', 0);
+    expect(await refused("gra-s/db reads gra-m's sync stream without a link", () => read(slave))).toContain('Permissions Violation');
+    expect(await refused("gra-s/db follows gra-m's sync stream without a link", () => count(slave))).toContain('Permissions Violation');
+
+    // What the controller does when a link gra-m → gra-s is created: grant, reload, then store the link.
+    expect(await setSyncReadGrants(nats.registry, { 'gra-s': ['gra-m'] })).toBe(true);
+    expect(await setSyncReadGrants(nats.registry, { 'gra-s': ['gra-m'] })).toBe(false); // unchanged: no reload
+    expect(new TextDecoder().decode(await read(slave))).toContain('watch list');
+    expect(await count(slave)).toBe(1);
+    expect(await refused("gra-o/db (no link) still reads nothing of gra-m's", () => read(other))).toContain('Permissions Violation');
+
+    // The link removed: the grant goes with it.
+    expect(await setSyncReadGrants(nats.registry, {})).toBe(true);
+    expect(await refused("gra-s/db reads gra-m's sync stream after the link was removed", () => read(slave))).toContain('Permissions Violation');
   });
 
   it('stops an agent process at start when its NATS seed is another host\'s, naming the violation', async () => {

@@ -81,7 +81,11 @@ describe('watch-list sync under faults', () => {
     await new Promise((r) => setTimeout(r, 60_000));
     for (const h of HOSTS) fleet.startAgent(SLAVE, h);
     await converged('slave agents away 60 s');
-    const replayed = (await parts()).find((p) => p.role === 'apply-rows')?.handled ?? -1;
+    // The part reports its counters within half a second of a change, and at least every 2 s.
+    const replayed = await waitFor(async () => {
+      const n = (await parts()).find((p) => p.role === 'apply-rows')?.handled ?? 0;
+      return n > 0 ? n : undefined;
+    }, 10_000, 500).then((r) => r.value, () => 0);
     const after = await position();
     console.log(`sync faults: the slave replayed ${replayed} dossier changes (stream position ${before} → ${after})`);
     expect(replayed).toBeGreaterThan(0);

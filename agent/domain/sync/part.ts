@@ -19,6 +19,8 @@ export class PartStatus {
   private timer: NodeJS.Timeout | undefined;
   private dirty = false;
   private lastPut = 0;
+  /** A flush due at the end of the throttle window, so the last update is reported within it. */
+  private trailing: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ctx: PartContext,
@@ -57,7 +59,15 @@ export class PartStatus {
   update(patch: Partial<SyncPartStatus>): void {
     this.status = { ...this.status, ...patch };
     this.dirty = true;
-    if (Date.now() - this.lastPut >= SYNC_STATUS_INTERVAL_MS / 4) void this.flush();
+    const wait = this.lastPut + SYNC_STATUS_INTERVAL_MS / 4 - Date.now();
+    if (wait <= 0) void this.flush();
+    else if (!this.trailing && this.timer) {
+      this.trailing = setTimeout(() => {
+        this.trailing = undefined;
+        void this.flush();
+      }, wait);
+      this.trailing.unref();
+    }
   }
 
   handled(position: number, pending: number, capturedAt: string | undefined, count = 1): void {
@@ -87,6 +97,8 @@ export class PartStatus {
   async stop(final?: SyncPartStatus['state']): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.trailing) clearTimeout(this.trailing);
+    this.trailing = undefined;
     if (final) {
       this.status = { ...this.status, state: final };
       await this.flush(true);

@@ -54,11 +54,33 @@ export interface SyncServiceDeps {
    * audit trail); default: runs it directly.
    */
   inJob?: <T>(kind: SyncJobKind, site: string, work: (step: JobStep) => Promise<T>) => Promise<T>;
+  /**
+   * Who may read which site's sync stream on NATS (each slave site its masters'), kept in step with the
+   * links: called with every link before a new one is stored and after one is removed. Absent: not managed
+   * here (insecure NATS, or permissions kept by hand).
+   */
+  grants?: SyncGrantsPort;
   /** How a nightly link's window waits for the slave (controller/domain/sync/window.ts); default DEFAULT_WINDOW. */
   window?: { catchUpMs: number; pollMs: number; sleep?: (ms: number) => Promise<void> };
   /** FindFace's native sync on each site's findface-security host; absent: mode `native` is refused. */
   native?: NativeSyncPort;
   now?: () => Date;
+}
+
+export interface SyncGrantsPort {
+  apply(reads: Record<string, string[]>): Promise<void>;
+}
+
+/** Slave site → the master sites whose sync streams its agents read (native links use FindFace's API, not NATS). */
+export function syncReadsOf(links: readonly SyncLink[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const l of links) {
+    if (l.mode === 'native' || l.from.site === l.to.site) continue;
+    const masters = (out[l.to.site] ??= []);
+    if (!masters.includes(l.from.site)) masters.push(l.from.site);
+  }
+  for (const masters of Object.values(out)) masters.sort();
+  return out;
 }
 
 function checkEnd(end: SyncEnd, flag: 'from' | 'to', known: readonly string[]): void {
@@ -242,10 +264,21 @@ export class SyncService {
         await unlinkNative(this.deps.native, link);
       }
       if (!(await this.deps.links.delete(id))) throw new NotFoundError(`sync link '${id}' not found`);
+      await this.applyGrants(await this.deps.links.list());
       await this.deps.statuses.purge(id);
       await this.deps.checks.delete(id);
       step('done', `link ${id} removed; ${formatEnd(link.to)} keeps its content and is writable again`);
     });
+  }
+
+  /** Brings the NATS read grants in step with `links` (also at the controller's start: `syncGrants`). */
+  private async applyGrants(links: readonly SyncLink[]): Promise<void> {
+    await this.deps.grants?.apply(syncReadsOf(links));
+  }
+
+  /** At the controller's start: the grants as the stored links need them. */
+  async syncGrants(): Promise<void> {
+    await this.applyGrants(await this.deps.links.list());
   }
 
   private async find(id: string): Promise<SyncLink> {
@@ -292,6 +325,8 @@ export class SyncService {
       const links = await this.deps.links.list();
       this.checkFree(link.id, link.to, links);
       const mine = { ...link, number: freeNumber(links) };
+      // The slave's agents may read the master's stream before they see the link.
+      await this.applyGrants([...links, mine]);
       await this.deps.links.create(mine);
       const others = (await this.deps.links.list()).filter((l) => l.id !== mine.id && earlier(l, mine));
       const into = others.find((l) => l.to.site === mine.to.site && l.to.list === mine.to.list);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError, ValidationError, type FfkError } from '../../../shared/errors.js';
 import { MAX_LINK_NUMBER, type SyncEnd, type SyncLink, type SyncPartStatus } from '../../../shared/sync/link.js';
-import { BASELINE_REASON, SyncService, type CreateSyncLinkArgs } from './service.js';
+import { BASELINE_REASON, SyncService, syncReadsOf, type CreateSyncLinkArgs } from './service.js';
 import { MemoryChecks, MemoryLinks, MemoryStatuses } from './fakes.test-support.js';
 
 const NOW = new Date('2026-11-21T10:00:00.000Z');
@@ -224,5 +224,29 @@ describe('SyncService: list, get, pause, remove', () => {
     const err = await call(world().service).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect((err as FfkError).message).toBe("sync link 'msk-1.1.spb-1.9' not found");
+  });
+});
+
+describe('SyncService: NATS read grants follow the links', () => {
+  it('grants each slave site its masters before a link is stored, and takes the grant back when the last link between them goes', async () => {
+    const links = new MemoryLinks();
+    const applied: { reads: Record<string, string[]>; stored: string[] }[] = [];
+    const service = new SyncService({
+      links, statuses: new MemoryStatuses(), checks: new MemoryChecks(), compare: () => Promise.reject(new Error('unused')), knownSites: () => ['msk-1', 'spb-1', 'ekb-1'],
+      modelsOf: () => Promise.resolve(FACE), takeSnapshot: () => Promise.reject(new Error('unused')), now: () => NOW,
+      grants: { apply: (reads) => { applied.push({ reads, stored: [...links.items.keys()] }); return Promise.resolve(); } },
+    });
+    const a = await service.create({ ...args(), noSafetySnapshot: true });
+    expect(applied.at(-1)).toEqual({ reads: { 'spb-1': ['msk-1'] }, stored: [] });
+    await service.create({ from: end('ekb-1', 1), to: end('spb-1', 3), noSafetySnapshot: true });
+    await service.create({ from: end('spb-1', 4), to: end('msk-1', 5), noSafetySnapshot: true });
+    expect(applied.at(-1)?.reads).toEqual({ 'spb-1': ['ekb-1', 'msk-1'], 'msk-1': ['spb-1'] });
+    await service.remove(a.id);
+    expect(applied.at(-1)?.reads).toEqual({ 'spb-1': ['ekb-1'], 'msk-1': ['spb-1'] });
+  });
+
+  it('leaves native links and links within one site out', () => {
+    const l = (from: SyncEnd, to: SyncEnd, mode: SyncLink['mode'] = 'continuous'): SyncLink => ({ id: `${from.site}.${from.list}.${to.site}.${to.list}`, number: 1, from, to, mode, at: '03:00', timezone: 'UTC', paused: false, createdAt: NOW.toISOString(), models: {} });
+    expect(syncReadsOf([l(end('msk-1', 1), end('spb-1', 2), 'native'), l(end('msk-1', 1), end('msk-1', 2)), l(end('msk-1', 3), end('ekb-1', 1), 'nightly')])).toEqual({ 'ekb-1': ['msk-1'] });
   });
 });

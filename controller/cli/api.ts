@@ -2,7 +2,7 @@
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
 import type { AuditEntry, AuditFilter, ChainReport } from '../domain/access/audit.js';
-import type { CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
   GetAgentRequest,
@@ -147,6 +147,7 @@ export interface ControllerApi {
   verifyAudit(): Promise<ChainReport>;
   createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
   revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }>;
+  revokeOperator(name: string): Promise<{ certificates: number }>;
   close(): void;
 }
 
@@ -337,6 +338,10 @@ export class GrpcControllerApi implements ControllerApi {
   async createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }> {
     const res = await callUnary<CreateJoinTokenRequest, CreateJoinTokenResponse>(this.client.createJoinToken.bind(this.client), { site, host, ttlSeconds }, this.opts());
     return { token: res.token, tokenId: res.tokenId, expiresAt: res.expiresAt ?? new Date(0), enrolmentAddress: res.enrolmentAddress };
+  }
+
+  async revokeOperator(name: string): Promise<{ certificates: number }> {
+    return callUnary<RevokeOperatorRequest, RevokeOperatorResponse>(this.client.revokeOperator.bind(this.client), { name }, this.opts());
   }
 
   async revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {

@@ -266,6 +266,10 @@ export class FakeApi implements ControllerApi {
   revokeAgent(): Promise<{ certificates: number; natsKeys: boolean }> {
     return Promise.reject(new Error('FakeApi: revokeAgent'));
   }
+  revokeOperator(name: string): Promise<{ certificates: number }> {
+    this.calls.push({ method: 'revokeOperator', args: [name] });
+    return Promise.resolve({ certificates: 2 });
+  }
   close(): void {}
 
   names(): string[] {

@@ -14,6 +14,7 @@ import { GrpcControllerApi, type ControllerApi } from './api.js';
 import { processIo, type CliIo } from './io.js';
 import { runSitesList } from './commands/sites.js';
 import { runAgentsEnrol, runAgentsList, runAgentsRevoke, runAgentsShow } from './commands/agents.js';
+import { runOperatorsRevoke } from './commands/operators.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
 import { registerSyncCommands } from './register-sync.js';
@@ -82,6 +83,13 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .description("refuse an agent's certificates and remove its NATS keys, at once (admin)")
     .argument('<site/host>', 'the agent, e.g. msk-1/db')
     .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsRevoke({ agent: ref, json: g.json }, { api, io })));
+  program
+    .command('operators')
+    .description("operators' access")
+    .command('revoke')
+    .description("refuse an operator's certificates from now on: every call it makes is denied (admin; not your own)")
+    .argument('<name>', 'the operator name in its certificate')
+    .action((name: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runOperatorsRevoke({ name, json: g.json }, { api, io })));
 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });

@@ -8,7 +8,7 @@
  */
 import { IllegalStateError, NotFoundError, PermissionDeniedError, ValidationError } from '../../shared/errors.js';
 import { isValidId } from '../../shared/ids.js';
-import type { PeerIdentity } from '../../shared/security/identity.js';
+import { isValidOperatorName, type PeerIdentity } from '../../shared/security/identity.js';
 import { formatJoinToken, newJoinToken, secretDigest, secretMatches } from '../../shared/security/join-token.js';
 
 export const DEFAULT_JOIN_TTL_MS = 3_600_000;
@@ -117,6 +117,20 @@ export class EnrolmentService {
     const issued = await this.deps.authority.issue(identity, req.csrPem);
     await this.deps.authority.addNatsKey(identity, req.natsPublicKey);
     return { site: record.site, host: record.host, cert: issued.cert, ca: issued.ca };
+  }
+
+  /**
+   * Refuses every certificate issued to operator `name` from now on. The caller cannot revoke itself
+   * (it would lock out the only admin it knows of); another admin can.
+   */
+  async revokeOperator(name: string, by?: PeerIdentity): Promise<{ certificates: number }> {
+    if (!isValidOperatorName(name)) throw new ValidationError(`'${name}' is not an operator name (letters, digits, '.', '_', '-', '@')`, { field: 'name' });
+    if (by?.kind === 'operator' && by.name === name) throw new ValidationError(`operator '${name}' cannot revoke its own certificate; another admin can`, { field: 'name' });
+    const identity: PeerIdentity = { kind: 'operator', name };
+    const result = await this.deps.authority.revoke(identity);
+    if (result.certificates === 0) throw new NotFoundError(`the fleet CA never issued a certificate to operator '${name}'`);
+    this.deps.onRevoked?.(identity);
+    return { certificates: result.certificates };
   }
 
   async revoke(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {

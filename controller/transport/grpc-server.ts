@@ -72,6 +72,8 @@ import {
   type EnrolResponse,
   type RevokeAgentRequest,
   type RevokeAgentResponse,
+  type RevokeOperatorRequest,
+  type RevokeOperatorResponse,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { AuditOutcome } from '../domain/access/audit.js';
@@ -243,7 +245,7 @@ function noAuthority(): never {
   throw new IllegalStateError('this controller has no fleet CA (config ca.dir): enrolment and revocation run on the controller host that holds it');
 }
 
-function enrolmentImplementation(enrolment: EnrolmentService | undefined): Pick<ControllerServer, 'createJoinToken' | 'revokeAgent'> {
+function enrolmentImplementation(enrolment: EnrolmentService | undefined): Pick<ControllerServer, 'createJoinToken' | 'revokeAgent' | 'revokeOperator'> {
   return {
     createJoinToken: unary<CreateJoinTokenRequest, CreateJoinTokenResponse>(async (req, call) => {
       if (!enrolment) noAuthority();
@@ -255,6 +257,10 @@ function enrolmentImplementation(enrolment: EnrolmentService | undefined): Pick<
       if (!enrolment) noAuthority();
       const r = await enrolment.revoke(req.site, req.host);
       return { certificates: r.certificates, natsKeys: r.natsKeys };
+    }),
+    revokeOperator: unary<RevokeOperatorRequest, RevokeOperatorResponse>(async (req, call) => {
+      if (!enrolment) noAuthority();
+      return enrolment.revokeOperator(req.name, call.identity());
     }),
   };
 }

@@ -77,6 +77,7 @@ describe('enrolment and revocation (issue 16)', () => {
       tls: { ca: path.join(caDir, 'ca.crt'), cert: path.join(caDir, 'controller.crt'), key: path.join(caDir, 'controller.key') },
       ca: { dir: caDir },
       enrolment: { listen: '127.0.0.1:0' },
+      access: { operators: { admin: { role: 'admin' }, carol: { role: 'viewer' } } },
       metrics: { listen: '' },
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },
     });
@@ -89,6 +90,32 @@ describe('enrolment and revocation (issue 16)', () => {
     await controller?.kill();
     await nats?.stop();
     tmp.cleanup();
+  });
+
+  it("revokes an operator: its next call is denied naming the revocation; an admin cannot revoke itself; a viewer cannot revoke", async () => {
+    const carolDir = path.join(tmp.dir, 'carol');
+    const issued = await runCli(['ca', 'issue', '--dir', caDir, '--operator', 'carol', '--out', carolDir]);
+    expect(issued.code, issued.stderr).toBe(0);
+    const carol = (...args: string[]) => runCli([...args, '--controller', address], { FFKEEPER_TLS_DIR: carolDir });
+    expect((await carol('agents', 'list')).code).toBe(0);
+    const byViewer = await carol('operators', 'revoke', 'admin');
+    expect(byViewer.code).toBe(EXIT_CODES.PERMISSION_DENIED);
+    const self = await cli('operators', 'revoke', 'admin');
+    expect(self.code).toBe(EXIT_CODES.VALIDATION);
+    expect(self.stderr).toContain("operator 'admin' cannot revoke its own certificate");
+    expect((await cli('operators', 'revoke', 'nobody')).code).toBe(EXIT_CODES.NOT_FOUND);
+
+    const revoked = await cli('operators', 'revoke', 'carol');
+    expect(revoked.code, revoked.stderr).toBe(0);
+    console.log(revoked.stdout);
+    expect(revoked.stdout).toContain('operator carol revoked: 1 certificate(s) refused');
+    const denied = await carol('agents', 'list');
+    console.log(`carol after the revocation: ${denied.stderr.trim()}`);
+    expect(denied.code).toBe(EXIT_CODES.PERMISSION_DENIED);
+    expect(denied.stderr).toContain('the certificate of operator carol is revoked');
+    expect((await cli('agents', 'list')).code).toBe(0);
+    const audit = await cli('audit', 'list', '--json');
+    expect(audit.stdout).toContain('revokeOperator');
   });
 
   it('enrols an agent with a one-time token; refuses a used, expired, wrong or foreign token', async () => {

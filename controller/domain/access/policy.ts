@@ -86,6 +86,7 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   deleteSyncLink: act('admin', linkSites),
   createJoinToken: act('admin'),
   revokeAgent: act('admin'),
+  revokeOperator: act('admin'),
 };
 
 const rank = (r: Role): number => ROLES.indexOf(r);

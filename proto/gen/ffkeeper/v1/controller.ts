@@ -98,6 +98,15 @@ export interface RevokeAgentResponse {
   natsKeys: boolean;
 }
 
+export interface RevokeOperatorRequest {
+  name: string;
+}
+
+export interface RevokeOperatorResponse {
+  /** certificates of that operator now refused */
+  certificates: number;
+}
+
 export interface EnrolRequest {
   tokenId: string;
   secret: string;
@@ -984,6 +993,140 @@ export const RevokeAgentResponse: MessageFns<RevokeAgentResponse> = {
     const message = createBaseRevokeAgentResponse();
     message.certificates = object.certificates ?? 0;
     message.natsKeys = object.natsKeys ?? false;
+    return message;
+  },
+};
+
+function createBaseRevokeOperatorRequest(): RevokeOperatorRequest {
+  return { name: "" };
+}
+
+export const RevokeOperatorRequest: MessageFns<RevokeOperatorRequest> = {
+  encode(message: RevokeOperatorRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeOperatorRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeOperatorRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeOperatorRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RevokeOperatorRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeOperatorRequest>, I>>(base?: I): RevokeOperatorRequest {
+    return RevokeOperatorRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeOperatorRequest>, I>>(object: I): RevokeOperatorRequest {
+    const message = createBaseRevokeOperatorRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeOperatorResponse(): RevokeOperatorResponse {
+  return { certificates: 0 };
+}
+
+export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
+  encode(message: RevokeOperatorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certificates !== 0) {
+      writer.uint32(8).uint32(message.certificates);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeOperatorResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeOperatorResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.certificates = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeOperatorResponse {
+    return { certificates: isSet(object.certificates) ? globalThis.Number(object.certificates) : 0 };
+  },
+
+  toJSON(message: RevokeOperatorResponse): unknown {
+    const obj: any = {};
+    if (message.certificates !== 0) {
+      obj.certificates = Math.round(message.certificates);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeOperatorResponse>, I>>(base?: I): RevokeOperatorResponse {
+    return RevokeOperatorResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeOperatorResponse>, I>>(object: I): RevokeOperatorResponse {
+    const message = createBaseRevokeOperatorResponse();
+    message.certificates = object.certificates ?? 0;
     return message;
   },
 };
@@ -8754,6 +8897,18 @@ export const ControllerService = {
     responseSerialize: (value: RevokeAgentResponse): Buffer => Buffer.from(RevokeAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeAgentResponse => RevokeAgentResponse.decode(value),
   },
+  /** An operator's certificates refused from now on (every call it makes is denied); not the caller's own. */
+  revokeOperator: {
+    path: "/ffkeeper.v1.Controller/RevokeOperator" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeOperatorRequest): Buffer =>
+      Buffer.from(RevokeOperatorRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeOperatorRequest => RevokeOperatorRequest.decode(value),
+    responseSerialize: (value: RevokeOperatorResponse): Buffer =>
+      Buffer.from(RevokeOperatorResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeOperatorResponse => RevokeOperatorResponse.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -8828,6 +8983,8 @@ export interface ControllerServer extends UntypedServiceImplementation {
    */
   createJoinToken: handleUnaryCall<CreateJoinTokenRequest, CreateJoinTokenResponse>;
   revokeAgent: handleUnaryCall<RevokeAgentRequest, RevokeAgentResponse>;
+  /** An operator's certificates refused from now on (every call it makes is denied); not the caller's own. */
+  revokeOperator: handleUnaryCall<RevokeOperatorRequest, RevokeOperatorResponse>;
 }
 
 export interface ControllerClient extends Client {
@@ -9302,6 +9459,22 @@ export interface ControllerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** An operator's certificates refused from now on (every call it makes is denied); not the caller's own. */
+  revokeOperator(
+    request: RevokeOperatorRequest,
+    callback: (error: ServiceError | null, response: RevokeOperatorResponse) => void,
+  ): ClientUnaryCall;
+  revokeOperator(
+    request: RevokeOperatorRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeOperatorResponse) => void,
+  ): ClientUnaryCall;
+  revokeOperator(
+    request: RevokeOperatorRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeOperatorResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,7 +1,7 @@
 /** What the CLI needs from the controller, and its gRPC implementation (proto converted at the edge). */
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
-import type { AuditEntry, AuditFilter, ChainReport } from '../domain/access/audit.js';
+import { parseAnchor, type AuditEntry, type AuditFilter, type ChainReport } from '../domain/access/audit.js';
 import type { CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
@@ -144,7 +144,7 @@ export interface ControllerApi {
   checkSyncLink(id: string, repair: boolean): Promise<SyncCheckReport>;
   runSyncLink(id: string): Promise<SyncCheckReport>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
-  verifyAudit(): Promise<ChainReport>;
+  verifyAudit(anchors?: string[]): Promise<ChainReport>;
   createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
   revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }>;
   revokeOperator(name: string): Promise<{ certificates: number }>;
@@ -331,8 +331,10 @@ export class GrpcControllerApi implements ControllerApi {
     return JSON.parse(res.entriesJson) as AuditEntry[];
   }
 
-  async verifyAudit(): Promise<ChainReport> {
-    return callUnary<VerifyAuditRequest, VerifyAuditResponse>(this.client.verifyAudit.bind(this.client), {}, this.longOpts());
+  async verifyAudit(anchors: string[] = []): Promise<ChainReport> {
+    const r = await callUnary<VerifyAuditRequest, VerifyAuditResponse>(this.client.verifyAudit.bind(this.client), { anchors }, this.longOpts());
+    const head = r.head ? parseAnchor(r.head) : undefined;
+    return { records: r.records, problems: r.problems, ...(head ? { head } : {}) };
   }
 
   async createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
+import { chainHash, GENESIS, recordOf, type AuditEntry, type AuditRecord } from '../../controller/domain/access/audit.js';
 import type { RestoreArgs } from '../../controller/domain/restore-service.js';
 import { exitCodeFor, EXIT_CODES } from '../../shared/exit-codes.js';
 import { AUDIT_STREAM, AUDIT_SUBJECT } from '../../shared/names.js';
@@ -22,6 +23,8 @@ import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestPro
 describe('operator roles and the audit trail', () => {
   const tmp = tempDir('ffk-roles-');
   let nats: TestNats;
+  /** The head an intact `audit verify` printed (SEQ:HASH), kept "outside" for the forgery test. */
+  let anchor: string | undefined;
   let controller: TestProcess;
   let address: string;
   const dirs = new Map<string, string>();
@@ -117,7 +120,10 @@ describe('operator roles and the audit trail', () => {
     expect(bySite.map((e) => `${e.who} ${e.method}`)).toEqual(['operator otto restore']);
     const table = await as('vera', 'audit', 'list');
     console.log(table.stdout);
-    expect((await as('vera', 'audit', 'verify')).stdout).toMatch(/^audit trail intact: \d+ records/);
+    const intact = await as('vera', 'audit', 'verify');
+    expect(intact.stdout).toMatch(/^audit trail intact: \d+ records/);
+    anchor = /^head: (\S+)/m.exec(intact.stdout)?.[1];
+    expect(anchor).toMatch(/^\d+:[0-9a-f]{64}$/);
 
     // Tampering, from a client of the stream: record #2 removed, and a changed copy of it appended.
     const nc = await connectNats({ config: nats.controller(), name: 'tamper' });
@@ -135,5 +141,39 @@ describe('operator roles and the audit trail', () => {
     expect(broken.code).toBe(EXIT_CODES.ILLEGAL_STATE);
     expect(broken.stderr).toContain('records #2 are missing before record #3');
     expect(broken.stderr).toMatch(/record #\d+ \([^)]*\) was changed: its content does not match its hash/);
+  });
+
+  it('an anchor kept from an earlier verify detects a trail rewritten whole from its first record', async () => {
+    // The strongest tampering a client of the stream can do: read it, drop it, write a forged chain from #1
+    // with every hash recomputed (vera's denied restore turned into a success).
+    const nc = await connectNats({ config: nats.controller(), name: 'forger' });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams.info(AUDIT_STREAM);
+      const records: AuditRecord[] = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+        const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq }).catch(() => null);
+        if (m) records.push(recordOf(m.json<AuditEntry>()));
+      }
+      await jsm.streams.delete(AUDIT_STREAM);
+      await jsm.streams.add({ name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT] });
+      let prev = GENESIS;
+      for (const r of records) {
+        const forged = r.who === 'operator vera' && r.method === 'restore' ? { ...r, outcome: 'ok' as const } : r;
+        const hash = chainHash(prev, forged);
+        await nc.request(AUDIT_SUBJECT, JSON.stringify({ ...forged, prev, hash }));
+        prev = hash;
+      }
+    } finally {
+      await nc.close();
+    }
+    const alone = await as('vera', 'audit', 'verify');
+    console.log(`audit verify of the forged trail without an anchor → exit ${alone.code}: ${alone.stdout.split('\n')[0]}`);
+    expect(alone.code).toBe(0);
+    const anchored = await as('vera', 'audit', 'verify', '--anchor', anchor as string);
+    console.log(`audit verify --anchor ${anchor} → exit ${anchored.code}: ${anchored.stderr.trim()}`);
+    expect(anchored.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(anchored.stderr).toMatch(/the trail was rewritten up to it|is not in the stream/);
+    expect((await as('vera', 'audit', 'verify', '--anchor', 'nonsense')).code).toBe(EXIT_CODES.VALIDATION);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * `ffkeeper audit list [--site S] [--since TIME] [--limit N]`: the controller's audit trail (mutating and
- * denied calls: who, from where, what, which sites, outcome). `ffkeeper audit verify`: checks the whole
- * hash chain; a removed or changed record is named, exit 8.
+ * denied calls: who, from where, what, which sites, outcome). `ffkeeper audit verify [--anchor SEQ:HASH]`:
+ * checks the whole hash chain (and anchors kept from earlier runs); a removed or changed record is named,
+ * exit 8; prints the head to keep as the next anchor.
  */
 import type { Command } from 'commander';
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
@@ -9,6 +10,7 @@ import { checkId } from '../validate.js';
 import { renderTable, toJson } from '../format.js';
 import type { RegisterContext } from '../register-jobs.js';
 import { parseRestoreTime } from './restore-args.js';
+import { formatAnchor, parseAnchor } from '../../domain/access/audit.js';
 
 export function registerAuditCommands(program: Command, ctx: RegisterContext): void {
   const { io, withApi } = ctx;
@@ -39,12 +41,19 @@ export function registerAuditCommands(program: Command, ctx: RegisterContext): v
     );
   audit
     .command('verify')
-    .description('check the hash chain: every record present, unchanged, in order (exit 8 naming each broken record)')
-    .action((_opts, cmd: Command) =>
+    .description('check the hash chain: every record present, unchanged, in order (exit 8 naming each broken record); prints the head to keep as an anchor')
+    .option('--anchor <SEQ:HASH>', 'a head printed by an earlier verify: that record must still have that hash (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action((opts: { anchor: string[] }, cmd: Command) =>
       withApi(cmd, async (api, g) => {
-        const r = await api.verifyAudit();
+        for (const a of opts.anchor) {
+          if (!parseAnchor(a)) throw new ValidationError(`--anchor '${a}' is not SEQ:HASH (a record number and its 64-hex-digit hash, as audit verify prints)`, { field: 'anchor' });
+        }
+        const r = await api.verifyAudit(opts.anchor);
         if (g.json) io.out(toJson(r));
-        else if (r.problems.length === 0) io.out(`audit trail intact: ${r.records} records, each chained to the one before`);
+        else if (r.problems.length === 0) {
+          io.out(`audit trail intact: ${r.records} records, each chained to the one before${opts.anchor.length ? `; ${opts.anchor.length} anchor(s) still match` : ''}`);
+          if (r.head) io.out(`head: ${formatAnchor(r.head)} (keep it outside ffkeeper; 'audit verify --anchor ${formatAnchor(r.head)}' later proves nothing up to it was rewritten)`);
+        }
         if (r.problems.length > 0) throw new IllegalStateError(`audit trail broken (${r.records} records read): ${r.problems.join('; ')}`);
       }),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PermissionDeniedError } from '../../../shared/errors.js';
-import { auditArgs, chainHash, GENESIS, verifyChain, type AuditEntry, type AuditRecord } from './audit.js';
+import { auditArgs, chainHash, formatAnchor, GENESIS, parseAnchor, verifyChain, type AuditAnchor, type AuditEntry, type AuditRecord } from './audit.js';
 import { authorizeCall, METHOD_POLICIES, type AccessConfig } from './policy.js';
 
 const access: AccessConfig = {
@@ -58,7 +58,7 @@ const rec = (method: string, who = 'operator ada'): AuditRecord => ({ at: '2026-
 
 describe('audit chain', () => {
   it('an intact chain verifies', () => {
-    expect(verifyChain(chain([rec('createSnapshot'), rec('restore'), rec('deleteSnapshot')]))).toEqual({ records: 3, problems: [] });
+    expect(verifyChain(chain([rec('createSnapshot'), rec('restore'), rec('deleteSnapshot')]))).toMatchObject({ records: 3, problems: [] });
   });
   it('names a changed record', () => {
     const entries = chain([rec('createSnapshot'), rec('restore'), rec('deleteSnapshot')]);
@@ -73,6 +73,22 @@ describe('audit chain', () => {
     relinked.hash = chainHash(relinked.prev, relinked);
     // Re-chained and renumbered, a tail would pass: JetStream numbers messages itself, so the gap stays visible.
     expect(verifyChain([entries[0] as AuditEntry, relinked]).problems).toEqual([]);
+  });
+  it('reports the head as an anchor, and an anchor no longer matching after the whole chain was rewritten', () => {
+    const entries = chain([rec('createSnapshot'), rec('restore'), rec('deleteSnapshot')]);
+    const head = verifyChain(entries).head;
+    expect(head).toEqual({ seq: 3, hash: (entries[2] as AuditEntry).hash });
+    expect(parseAnchor(formatAnchor(head as AuditAnchor))).toEqual(head);
+    expect(verifyChain(entries, 1, [head as AuditAnchor]).problems).toEqual([]);
+    // Every record rewritten from the first on, every hash recomputed: the chain alone verifies, the anchor does not.
+    const forged = chain([rec('createSnapshot'), rec('restore', 'operator eve'), rec('deleteSnapshot')]);
+    expect(verifyChain(forged).problems).toEqual([]);
+    expect(verifyChain(forged, 1, [head as AuditAnchor]).problems).toEqual([
+      `record #3 (2026-12-03T07:00:00.000Z, operator ada, deleteSnapshot) has hash ${(forged[2] as AuditEntry).hash.slice(0, 16)}…, not the anchored ${(head as AuditAnchor).hash.slice(0, 16)}…: the trail was rewritten up to it`,
+    ]);
+    expect(verifyChain(forged.slice(0, 2), 1, [head as AuditAnchor]).problems).toEqual(['anchored record #3 is not in the stream (it holds #1–#2): removed']);
+    expect(verifyChain([]).head).toBeUndefined();
+    for (const bad of ['3', '0:' + 'a'.repeat(64), '3:' + 'A'.repeat(64), '3:abc']) expect(parseAnchor(bad)).toBeUndefined();
   });
   it('keeps secrets out of the arguments', () => {
     expect(auditArgs({ site: 'msk-1', password: 'x', repositoryToken: 't', apiKey: 'k', nested: { secret: 's', ok: 1 }, empty: '' })).toEqual({ site: 'msk-1', nested: { ok: 1 } });

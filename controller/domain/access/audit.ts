@@ -71,7 +71,27 @@ export interface ChainReport {
   records: number;
   /** Each broken link, naming the record (seq, time, who, method). */
   problems: string[];
+  /**
+   * The last record's sequence and hash: kept outside the stream (a ticket, a log, another system), it is
+   * an anchor a later `audit verify --anchor SEQ:HASH` checks, so a trail rewritten from its first record on
+   * is detected too. Absent when the trail is empty.
+   */
+  head?: AuditAnchor;
 }
+
+/** A record's sequence number and hash as seen at some time (`SEQ:HASH`). */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+}
+
+/** Parses `SEQ:HASH` (64 hex digits); undefined when it is not of that shape. */
+export function parseAnchor(text: string): AuditAnchor | undefined {
+  const m = /^([1-9][0-9]{0,15}):([0-9a-f]{64})$/.exec(text.trim());
+  return m ? { seq: Number(m[1]), hash: m[2] as string } : undefined;
+}
+
+export const formatAnchor = (a: AuditAnchor): string => `${a.seq}:${a.hash}`;
 
 const name = (e: AuditEntry): string => `record #${e.seq} (${e.at}, ${e.who}, ${e.method})`;
 
@@ -79,7 +99,7 @@ const name = (e: AuditEntry): string => `record #${e.seq} (${e.at}, ${e.who}, ${
  * Checks a whole stream, in order: every sequence number present from `firstSeq`, each record's hash
  * over its content, each `prev` equal to the hash before. Every problem is reported, each naming its record.
  */
-export function verifyChain(entries: readonly AuditEntry[], firstSeq = 1): ChainReport {
+export function verifyChain(entries: readonly AuditEntry[], firstSeq = 1, anchors: readonly AuditAnchor[] = []): ChainReport {
   const problems: string[] = [];
   let prev = GENESIS;
   let expectSeq = firstSeq;
@@ -90,7 +110,14 @@ export function verifyChain(entries: readonly AuditEntry[], firstSeq = 1): Chain
     prev = e.hash;
     expectSeq = e.seq + 1;
   }
-  return { records: entries.length, problems };
+  // An anchor taken earlier must still match: a chain rewritten whole (every hash recomputed) does not.
+  for (const a of anchors) {
+    const e = entries.find((x) => x.seq === a.seq);
+    if (!e) problems.push(`anchored record #${a.seq} is not in the stream (${entries.length === 0 ? 'the trail is empty' : `it holds #${entries[0]?.seq}–#${entries.at(-1)?.seq}`}): removed`);
+    else if (e.hash !== a.hash) problems.push(`${name(e)} has hash ${e.hash.slice(0, 16)}…, not the anchored ${a.hash.slice(0, 16)}…: the trail was rewritten up to it`);
+  }
+  const last = entries.at(-1);
+  return { records: entries.length, problems, ...(last ? { head: { seq: last.seq, hash: last.hash } } : {}) };
 }
 
 /** Where audit records are kept (controller/transport/nats-audit.ts: a JetStream stream). */

@@ -581,12 +581,16 @@ export interface ListAuditResponse {
 }
 
 export interface VerifyAuditRequest {
+  /** Anchors kept from earlier verifications ("SEQ:HASH"): each record must still have that hash. */
+  anchors: string[];
 }
 
 export interface VerifyAuditResponse {
   records: number;
   /** Each broken link, naming its record; empty when the chain is intact. */
   problems: string[];
+  /** The last record as an anchor ("SEQ:HASH"); empty when the trail is empty. */
+  head: string;
 }
 
 function createBaseCreateJoinTokenRequest(): CreateJoinTokenRequest {
@@ -8407,11 +8411,14 @@ export const ListAuditResponse: MessageFns<ListAuditResponse> = {
 };
 
 function createBaseVerifyAuditRequest(): VerifyAuditRequest {
-  return {};
+  return { anchors: [] };
 }
 
 export const VerifyAuditRequest: MessageFns<VerifyAuditRequest> = {
-  encode(_: VerifyAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: VerifyAuditRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.anchors) {
+      writer.uint32(10).string(v!);
+    }
     return writer;
   },
 
@@ -8428,6 +8435,14 @@ export const VerifyAuditRequest: MessageFns<VerifyAuditRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.anchors.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8440,26 +8455,32 @@ export const VerifyAuditRequest: MessageFns<VerifyAuditRequest> = {
     }
   },
 
-  fromJSON(_: any): VerifyAuditRequest {
-    return {};
+  fromJSON(object: any): VerifyAuditRequest {
+    return {
+      anchors: globalThis.Array.isArray(object?.anchors) ? object.anchors.map((e: any) => globalThis.String(e)) : [],
+    };
   },
 
-  toJSON(_: VerifyAuditRequest): unknown {
+  toJSON(message: VerifyAuditRequest): unknown {
     const obj: any = {};
+    if (message.anchors?.length) {
+      obj.anchors = message.anchors;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<VerifyAuditRequest>, I>>(base?: I): VerifyAuditRequest {
     return VerifyAuditRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<VerifyAuditRequest>, I>>(_: I): VerifyAuditRequest {
+  fromPartial<I extends Exact<DeepPartial<VerifyAuditRequest>, I>>(object: I): VerifyAuditRequest {
     const message = createBaseVerifyAuditRequest();
+    message.anchors = object.anchors?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseVerifyAuditResponse(): VerifyAuditResponse {
-  return { records: 0, problems: [] };
+  return { records: 0, problems: [], head: "" };
 }
 
 export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
@@ -8469,6 +8490,9 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     }
     for (const v of message.problems) {
       writer.uint32(18).string(v!);
+    }
+    if (message.head !== "") {
+      writer.uint32(26).string(message.head);
     }
     return writer;
   },
@@ -8502,6 +8526,14 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
             message.problems.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.head = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8518,6 +8550,7 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     return {
       records: isSet(object.records) ? globalThis.Number(object.records) : 0,
       problems: globalThis.Array.isArray(object?.problems) ? object.problems.map((e: any) => globalThis.String(e)) : [],
+      head: isSet(object.head) ? globalThis.String(object.head) : "",
     };
   },
 
@@ -8529,6 +8562,9 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     if (message.problems?.length) {
       obj.problems = message.problems;
     }
+    if (message.head !== "") {
+      obj.head = message.head;
+    }
     return obj;
   },
 
@@ -8539,6 +8575,7 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     const message = createBaseVerifyAuditResponse();
     message.records = object.records ?? 0;
     message.problems = object.problems?.map((e) => e) || [];
+    message.head = object.head ?? "";
     return message;
   },
 };

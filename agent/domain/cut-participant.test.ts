@@ -10,6 +10,8 @@ class FakeDriver implements ComponentDriver {
   readonly ref: string;
   calls: string[] = [];
   failOn = new Set<string>();
+  /** What the last upload was told about its parent. */
+  catalogParent: UploadContext['catalogParent'];
 
   constructor(
     readonly name: string,
@@ -33,6 +35,7 @@ class FakeDriver implements ComponentDriver {
     return { kind: 'uploads', component: this.ref, time: new Date(0) };
   }
   async upload(ctx: UploadContext): Promise<ComponentArtifact> {
+    this.catalogParent = ctx.catalogParent;
     await this.step('upload');
     const cut: CutPoint = { kind: 'uploads', component: this.ref, time: new Date(0) };
     return { component: ctx.tags.component, kind: 'uploads', cut, snapshotIds: ['s1'], bytes: 1, files: 1, dataAddedBytes: 1 };
@@ -74,6 +77,20 @@ describe('CutParticipant', () => {
     expect(artifacts.map((x) => x.component)).toEqual(['uploads:a', 'uploads:b']);
     expect(log).toEqual(['a.prepare', 'b.prepare', 'a.freeze', 'b.freeze', 'a.cut', 'b.cut', 'b.thaw', 'a.thaw', 'a.upload', 'b.upload']);
     expect(p.state('c1')).toEqual({ state: 'uploaded' });
+  });
+
+  it.each([
+    { complete: true, a: { snapshotId: 'p-a' }, b: { snapshotId: undefined } },
+    { complete: false, a: { snapshotId: 'p-a' }, b: undefined },
+  ])("hands each driver its parent from the controller's catalog (complete: $complete)", async ({ complete, a: wantA, b: wantB }) => {
+    const { a, b, p, ctx } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    await p.freeze('c1');
+    await p.cut('c1');
+    await p.thaw('c1');
+    await p.upload('c1', { ...ctx, parents: { 'uploads:a': 'p-a' }, parentsComplete: complete });
+    expect(a.catalogParent).toEqual(wantA);
+    expect(b.catalogParent).toEqual(wantB);
   });
 
   it('thaws what it froze when a freeze fails', async () => {

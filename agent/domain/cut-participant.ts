@@ -127,13 +127,25 @@ export class CutParticipant {
     return { freezeWindowMs: s.freezeWindowMs ?? 0 };
   }
 
-  /** Uploads every component as of the cut, in parallel; what cut() held is released either way. */
-  async upload(cutId: string, ctx: Omit<UploadContext, 'tags'> & { site: string }): Promise<ComponentArtifact[]> {
+  /**
+   * Uploads every component as of the cut, in parallel; what cut() held is released either way. `parents`:
+   * per component, the parent of its incremental backup from the controller's catalog; `parentsComplete`:
+   * a component it does not name has none.
+   */
+  async upload(
+    cutId: string,
+    ctx: Omit<UploadContext, 'tags' | 'catalogParent'> & { site: string; parents?: Record<string, string>; parentsComplete?: boolean },
+  ): Promise<ComponentArtifact[]> {
     const s = this.expect(cutId, ['thawed']);
     if (s.cutPoints.length === 0) throw new IllegalStateError(`cut '${cutId}' has no cut points: cut was never taken`);
     s.state = 'uploading';
+    const { parents, parentsComplete, ...common } = ctx;
     const results = await Promise.allSettled(
-      s.drivers.map((d) => d.upload({ ...ctx, tags: { site: ctx.site, cutId, component: d.ref } })),
+      s.drivers.map((d) => {
+        const snapshotId = parents?.[d.ref];
+        const known = snapshotId !== undefined || parentsComplete === true;
+        return d.upload({ ...common, tags: { site: ctx.site, cutId, component: d.ref }, ...(known ? { catalogParent: { snapshotId } } : {}) });
+      }),
     );
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${s.drivers[i]?.ref}: ${describeError(r.reason)}`] : []));
     if (failed.length > 0) {

@@ -132,6 +132,10 @@ export class AgentJobs {
     jobId: string;
     site: string;
     repository: RepositoryAccess;
+    /** Per component, the parent of its incremental backup as the controller's catalog knows it. */
+    parents?: Record<string, string>;
+    /** True: a component `parents` does not name has no parent (the catalog has no sealed snapshot of it). */
+    parentsComplete?: boolean;
     onProgress?: (p: DriverProgress) => void;
     signal?: AbortSignal;
   }): Promise<ComponentArtifact[]> {
@@ -139,6 +143,8 @@ export class AgentJobs {
       jobId: req.jobId,
       site: req.site,
       repository: this.open(req.repository),
+      ...(req.parents ? { parents: req.parents } : {}),
+      ...(req.parentsComplete ? { parentsComplete: true } : {}),
       logger: this.options.logger.child({ jobId: req.jobId, cutId: req.cutId }),
       ...(req.onProgress ? { onProgress: req.onProgress } : {}),
       ...(req.signal ? { signal: req.signal } : {}),

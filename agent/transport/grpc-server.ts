@@ -107,6 +107,8 @@ function implementation(h: AgentHandlers): AgentServer {
         jobId: req.jobId,
         site: req.site,
         repository: accessFromProto(req.repository),
+        parents: req.parents,
+        parentsComplete: req.parentsComplete,
         onProgress: progressEmitter(emit, (p) => ({ event: { $case: 'progress' as const, value: p } })),
         signal,
       });

@@ -48,9 +48,13 @@ export interface AgentClient {
   cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]>;
   thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }>;
   abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void>;
+  /**
+   * `parents`: per component, the parent of its incremental backup (its snapshot in the newest sealed cut);
+   * `parentsComplete`: a component not named there has none (else the agent looks parents up itself).
+   */
   upload(
     address: string,
-    req: { cutId: string; jobId: string; site: string; repository: RepositoryAccess },
+    req: { cutId: string; jobId: string; site: string; repository: RepositoryAccess; parents?: Record<string, string>; parentsComplete?: boolean },
     options: CallDeadline & { onProgress?: (p: AgentProgress) => void; signal?: AbortSignal },
   ): Promise<ComponentArtifact[]>;
   restore(

@@ -99,7 +99,15 @@ export class GrpcAgentClient implements AgentClient {
   async upload(...[address, req, options]: Args<'upload'>): Promise<ComponentArtifact[]> {
     const c = this.client(address);
     let artifacts: ComponentArtifact[] | undefined;
-    await callStream<UploadRequest, UploadEvent>(c.upload.bind(c), { ...req, repository: accessToProto(req.repository) }, {
+    const pb: UploadRequest = {
+      cutId: req.cutId,
+      jobId: req.jobId,
+      site: req.site,
+      repository: accessToProto(req.repository),
+      parents: req.parents ?? {},
+      parentsComplete: req.parentsComplete ?? false,
+    };
+    await callStream<UploadRequest, UploadEvent>(c.upload.bind(c), pb, {
       ...this.opts(address, options),
       ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (ev) => {

@@ -148,6 +148,14 @@ export interface RestoreRequest {
   targetDir: string;
   /** Absolute paths inside the snapshot to restore (with everything below them); default: all. */
   includePaths?: string[];
+  /**
+   * What the restore will write, when the caller knows it (a manifest records each snapshot's files and
+   * bytes): then the engine is not asked beforehand (restic: no `ls` run before the restore). These are
+   * the progress totals; an include path that matches nothing is found after the restore, which may have
+   * written the other include paths; the summary counts what the target holds below the restored paths.
+   * Into a target that already holds an include path, the snapshot is listed first as without it.
+   */
+  expected?: { files: number; bytes: number };
 }
 
 /** What a restore wrote. */

@@ -2,7 +2,9 @@
  * `restic backup` in its two shapes: a list of files (passed through a NUL-separated temp list file,
  * `--files-from-raw`, so names with spaces, newlines or any UTF-8 survive) and a stream piped into
  * `--stdin` (no temp file; the snapshot is committed only when the source ended cleanly and
- * `sourceComplete` resolved). Progress lines become typed events.
+ * `sourceComplete` resolved). Progress lines become typed events. The snapshot's full id comes from the
+ * backup's own summary and restic's files (restic-snapshot-id.ts); only when they cannot tell it does a
+ * second run list snapshots.
  */
 import type { ResultPromise } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import type {
 } from './repository.js';
 import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
 import { settle, startRestic, stdinOf, type ResticContext, type RunResult } from './restic-run.js';
+import { savedSnapshotId } from './restic-snapshot-id.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 
 /** Backup settings of the adapter that are not per call. */
@@ -68,6 +71,13 @@ interface FinishInput {
   requested: readonly string[];
   onProgress: ProgressOptions['onProgress'];
   resolveId: (shortId: string) => Promise<string>;
+  /** When restic was started (Date.now()): the snapshot file it saved is no older. */
+  startedMs: number;
+}
+
+/** The full id of the saved snapshot: from restic's own files when they tell it, else by listing. */
+async function fullId(input: FinishInput, reported: string): Promise<string> {
+  return (await savedSnapshotId(input.ctx, reported, input.startedMs)) ?? (await input.resolveId(reported));
 }
 
 async function finishBackup(input: FinishInput): Promise<BackupSummary> {
@@ -86,7 +96,7 @@ async function finishBackup(input: FinishInput): Promise<BackupSummary> {
   const { shortSnapshotId, ...counts } = raw;
   const summary: BackupSummary = {
     ...counts,
-    snapshotId: await input.resolveId(shortSnapshotId),
+    snapshotId: await fullId(input, shortSnapshotId),
     complete: result.exitCode === 0 && missing.length === 0 && collector.itemErrors.length === 0,
     itemErrors: collector.itemErrors.map(({ path: p, message }) => ({ path: p, message })),
     missingPaths: missing,
@@ -135,8 +145,9 @@ export async function backupFiles(input: {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
     };
+    const startedMs = Date.now();
     const result = await settle(ctx, spec, await startRestic(ctx, spec));
-    return await finishBackup({ ...input, collector, result, requested: request.paths, onProgress: options.onProgress });
+    return await finishBackup({ ...input, collector, result, requested: request.paths, onProgress: options.onProgress, startedMs });
   } finally {
     await rm(listDir, { recursive: true, force: true });
   }
@@ -196,6 +207,7 @@ export async function backupStream(input: {
     onStdoutLine: collector.line,
     ...(options.signal ? { signal: options.signal } : {}),
   };
+  const startedMs = Date.now();
   const subprocess = startRestic(ctx, spec);
   const sourceFailure = feedSource(subprocess, request);
   const settled = await subprocess;
@@ -207,7 +219,7 @@ export async function backupStream(input: {
   }
   try {
     const result = await settle(ctx, spec, settled);
-    return await finishBackup({ ...input, collector, result, requested: [], onProgress: options.onProgress });
+    return await finishBackup({ ...input, collector, result, requested: [], onProgress: options.onProgress, startedMs });
   } catch (err) {
     request.stream.destroy(); // nobody will read it any more; let the producer see EPIPE rather than hang
     throw err;

@@ -2,11 +2,13 @@
  * Reading data back: `restic restore` into a directory and `restic dump` of one file as a stream.
  *
  * restic 0.14 reports no restore progress at all (no `--json` for restore), so we measure it ourselves:
- * totals come from `restic ls --json` (which also tells us, before writing anything, whether every
- * include path exists), and while restic runs we poll the target directory. restic 0.14 preallocates
- * each file when it creates it, so the polled byte count advances file by file, not byte by byte.
+ * totals come from the caller when it knows them (`RestoreRequest.expected`: one restic run, and whether
+ * every include path exists is seen in the target afterwards), else from `restic ls --json` (which also
+ * tells us, before writing anything, whether every include path exists); while restic runs we poll the
+ * target directory. restic 0.14 preallocates each file when it creates it, so the polled byte count
+ * advances file by file, not byte by byte.
  */
-import { mkdir, readdir, lstat } from 'node:fs/promises';
+import { lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { SnapshotPathNotFoundError } from './errors.js';
@@ -70,6 +72,56 @@ async function measureDir(dir: string): Promise<{ files: number; bytes: number }
   return acc;
 }
 
+/** Files and bytes below each restored path of `target` (all of `target` without includes). */
+async function measureRestored(target: string, includes: string[]): Promise<{ files: number; bytes: number }> {
+  if (includes.length === 0) return measureDir(target);
+  const outer = includes.filter((inc) => !includes.some((other) => other !== inc && isWithin(inc, other)));
+  const acc = { files: 0, bytes: 0 };
+  for (const inc of outer) {
+    const where = path.join(target, inc);
+    const st = await lstat(where).catch(() => undefined);
+    const found = st?.isDirectory() ? await measureDir(where) : { files: st?.isFile() ? 1 : 0, bytes: st?.isFile() ? st.size : 0 };
+    acc.files += found.files;
+    acc.bytes += found.bytes;
+  }
+  return acc;
+}
+
+/** Whether `target` holds the snapshot path `inc` (restored paths keep their full path below the target). */
+function holds(target: string, inc: string): Promise<boolean> {
+  return lstat(path.join(target, inc)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The first include path absent from `target` (restic restores nothing, silently, for one that matches nothing). */
+async function firstAbsent(target: string, includes: string[]): Promise<string | undefined> {
+  for (const inc of includes) if (!(await holds(target, inc))) return inc;
+  return undefined;
+}
+
+async function anyPresent(target: string, includes: string[]): Promise<boolean> {
+  for (const inc of includes) if (await holds(target, inc)) return true;
+  return false;
+}
+
+/**
+ * The progress totals, and whether the include paths are left to check after the restore: the caller's
+ * `expected` when the target holds none of the include paths yet (so their presence afterwards proves
+ * the snapshot had them), else a listing that checks them first.
+ */
+async function totalsBefore(ctx: ResticContext, id: string, includes: string[], request: RestoreRequest & { target: string; signal?: AbortSignal }): Promise<{ totals: Totals; checkAfter: boolean }> {
+  const { expected, target } = request;
+  if (expected !== undefined && !(await anyPresent(target, includes))) {
+    return { totals: { files: expected.files, bytes: expected.bytes, unmatched: [] }, checkAfter: true };
+  }
+  const totals = await snapshotTotals(ctx, id, includes, request.signal);
+  const firstUnmatched = totals.unmatched[0];
+  if (firstUnmatched !== undefined) throw new SnapshotPathNotFoundError({ url: ctx.url.display, snapshotId: id, path: firstUnmatched });
+  return { totals, checkAfter: false };
+}
+
 /** Polls the target directory every `intervalMs` and reports progress, capped at the totals. */
 function startPolling(target: string, totals: Totals, intervalMs: number, options: ProgressOptions): () => void {
   const onProgress = options.onProgress;
@@ -107,11 +159,7 @@ export async function restore(input: {
   const includes = (request.includePaths ?? []).map((p) => checkSnapshotPath(p, 'includePaths'));
   const target = path.resolve(request.targetDir);
   const started = Date.now();
-  const totals = await snapshotTotals(ctx, id, includes, options.signal);
-  const firstUnmatched = totals.unmatched[0];
-  if (firstUnmatched !== undefined) {
-    throw new SnapshotPathNotFoundError({ url: ctx.url.display, snapshotId: id, path: firstUnmatched });
-  }
+  const { totals, checkAfter } = await totalsBefore(ctx, id, includes, { ...request, target, ...(options.signal ? { signal: options.signal } : {}) });
   options.onProgress?.({ kind: 'progress', bytesDone: 0, bytesTotal: totals.bytes, filesDone: 0, filesTotal: totals.files });
   await mkdir(target, { recursive: true });
   const args = ['restore', id, '--target', target];
@@ -127,13 +175,19 @@ export async function restore(input: {
   } finally {
     stop();
   }
-  const done = { bytesDone: totals.bytes, bytesTotal: totals.bytes, filesDone: totals.files, filesTotal: totals.files };
+  let written: { files: number; bytes: number } = totals;
+  if (checkAfter) {
+    const absent = await firstAbsent(target, includes);
+    if (absent !== undefined) throw new SnapshotPathNotFoundError({ url: ctx.url.display, snapshotId: id, path: absent });
+    written = await measureRestored(target, includes);
+  }
+  const done = { bytesDone: written.bytes, bytesTotal: written.bytes, filesDone: written.files, filesTotal: written.files };
   options.onProgress?.({ kind: 'progress', ...done, etaSeconds: 0 });
   return {
     snapshotId: id,
     targetDir: target,
-    filesRestored: totals.files,
-    bytesRestored: totals.bytes,
+    filesRestored: written.files,
+    bytesRestored: written.bytes,
     durationSeconds: (Date.now() - started) / 1000,
   };
 }

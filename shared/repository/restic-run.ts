@@ -20,6 +20,8 @@ export interface ResticContext {
   env: Record<string, string>;
   /** Global flags (cache policy) put before every command. */
   globalArgs: string[];
+  /** restic's cache directory, when it keeps one (`--cache-dir`); absent with `--no-cache`. */
+  cacheDir?: string;
   /** Strings that must never appear in messages or logs. */
   secrets: string[];
   logger: Logger;

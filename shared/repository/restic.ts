@@ -102,6 +102,7 @@ export class ResticRepository implements Repository {
       url,
       env,
       globalArgs: options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache'],
+      ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
       secrets: [...secrets, ...url.secrets],
       logger: (options.logger ?? silentLogger()).child({ repository: url.display }),
     };
@@ -234,7 +235,10 @@ export class ResticRepository implements Repository {
     return removeStaleLocks(this.ctx, options.signal);
   }
 
-  /** Full snapshot id of a short one (restic 0.14's backup summary only reports the short id). */
+  /**
+   * Full snapshot id of a short one by listing (restic 0.14's backup summary only reports the short id):
+   * the fallback when restic's cache and the repository's files cannot tell it (restic-snapshot-id.ts).
+   */
   private resolveId(options: OperationOptions): (shortId: string) => Promise<string> {
     return async (shortId) => {
       const result = await this.run({ operation: 'list snapshots', args: ['snapshots', '--json', shortId] }, options);

@@ -122,7 +122,7 @@ describe('uploads backup and restore of symlinks leaving their root, and of entr
       const sub = nodes.find((n) => n.name === 'sub') as TreeNode;
       return [...nodes, { ...sub, name: '..' }];
     });
-    const err = await expectRefused(() => restore({ ...artifact, snapshotIds: [crafted] }, 'r-dotdot'), `stage ${fx.root}`);
+    const err = await expectRefused(() => restore({ ...artifact, snapshotIds: [crafted] }, 'r-dotdot'), 'stage');
     expect(err.cause).toBeInstanceOf(RepositoryCommandError);
     expect(err.message).toContain('invalid child node name ..');
     expect(await readdir(path.dirname(path.dirname(fx.root)))).not.toContain('x.jpg');

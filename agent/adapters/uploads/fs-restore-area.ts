@@ -162,6 +162,19 @@ export class FsRestoreArea implements RestoreArea {
     return { moved, dropped };
   }
 
+  /** See `RestoreArea.moveEntry`. */
+  async moveEntry(from: string, to: string): Promise<'moved' | 'other-filesystem'> {
+    if (await exists(to)) throw new ConflictError(`cannot move '${from}' to '${to}': it already exists`);
+    await mkdir(path.dirname(to), { recursive: true });
+    try {
+      await rename(from, to);
+      return 'moved';
+    } catch (err) {
+      if (errCode(err) === 'EXDEV') return 'other-filesystem';
+      throw err;
+    }
+  }
+
   /** See `RestoreArea.moveChildren`. */
   async moveChildren(from: string, to: string): Promise<void> {
     const names = await readdir(from);

@@ -31,6 +31,12 @@ export interface UploadContext {
   jobId: string;
   tags: ComponentTags;
   repository: Repository;
+  /**
+   * The parent of an incremental backup as the controller's catalog says: the component's snapshot in the
+   * site's newest sealed cut, or `snapshotId` undefined when no sealed cut holds the component. Absent
+   * when the controller did not say (the driver then finds a parent itself).
+   */
+  catalogParent?: { snapshotId: string | undefined };
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (p: DriverProgress) => void;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, type FfkError, IllegalStateError, TimeoutError, ValidationError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/logger.js';
 import type { ComponentArtifact, CutPoint } from '../../../shared/manifest.js';
-import { FakeAgents, FakeCatalog, FakeRepositories, fakeContext, standardSite, TestFleet } from '../restore/fakes.test-support.js';
+import { FakeAgents, FakeCatalog, FakeRepositories, fakeContext, manifest as sealed, standardSite, TestFleet } from '../restore/fakes.test-support.js';
 import { SnapshotCoordinator } from './coordinator.js';
 
 /** Agents that speak the cut protocol; `cutFailures` fail that many cuts (on host db) with the error. */
@@ -31,8 +31,12 @@ class CutAgents extends FakeAgents {
   override async abort(address: string, cutId: string): Promise<void> {
     this.log.push(`abort ${address} ${cutId}`);
   }
-  override async upload(address: string, req: { cutId: string }): Promise<ComponentArtifact[]> {
+  /** The parents each upload was given, by host. */
+  readonly parents = new Map<string, { parents?: Record<string, string>; parentsComplete?: boolean }>();
+  override async upload(address: string, req: { cutId: string; parents?: Record<string, string>; parentsComplete?: boolean }): Promise<ComponentArtifact[]> {
     this.log.push(`upload ${address} ${req.cutId}`);
+    const { parents, parentsComplete } = req;
+    this.parents.set(address.split(':')[0] ?? '', { ...(parents ? { parents } : {}), ...(parentsComplete === undefined ? {} : { parentsComplete }) });
     return [];
   }
 }
@@ -116,5 +120,34 @@ describe('SnapshotCoordinator: a freeze window that could not be held', () => {
       expect((err as FfkError).code, where).toBe(failure.code);
       expect(cutsOf(agents.log, 'prepare').size, where).toBe(1);
     }
+  });
+});
+
+describe('SnapshotCoordinator: parents of incremental backups', () => {
+  it("gives each agent its components' snapshots in the newest sealed cut that holds them, from the catalog", async () => {
+    const { agents, catalog, coordinator } = setup();
+    const older = sealed('msk-1', 'c-0100', '2026-01-01T01:00:00Z');
+    const newer = sealed('msk-1', 'c-0200', '2026-01-01T02:00:00Z', { components: ['uploads:uploads@up', 'postgres:main@db'] });
+    for (const m of [older, newer]) for (const c of m.components) c.snapshotIds = [`${m.cutId}-${c.component}`];
+    await catalog.put(newer); // the catalog's order is not relied on
+    await catalog.put(older);
+    const { ctx } = fakeContext({}, 'j-snap-4');
+    await coordinator.run(ctx, { site: 'msk-1', reason: 'test' });
+    expect(Object.fromEntries(agents.parents)).toEqual({
+      'msk-1-db': { parents: { 'postgres:main': 'c-0200-postgres:main' }, parentsComplete: true },
+      'msk-1-up': { parents: { 'uploads:uploads': 'c-0200-uploads:uploads' }, parentsComplete: true },
+      'msk-1-t1': { parents: { 'tarantool:shard-1': 'c-0100-tarantool:shard-1' }, parentsComplete: true },
+      'msk-1-t2': { parents: { 'tarantool:shard-2': 'c-0100-tarantool:shard-2' }, parentsComplete: true },
+    });
+  });
+
+  it('says no component has a parent on a site without sealed cuts, and nothing when the catalog cannot be read', async () => {
+    const first = setup();
+    await first.coordinator.run(fakeContext({}, 'j-snap-5').ctx, { site: 'msk-1', reason: 'test' });
+    expect(first.agents.parents.get('msk-1-up')).toEqual({ parents: {}, parentsComplete: true });
+    const broken = setup();
+    broken.catalog.list = () => Promise.reject(new Error('KV unavailable'));
+    await broken.coordinator.run(fakeContext({}, 'j-snap-6').ctx, { site: 'msk-1', reason: 'test' });
+    expect(broken.agents.parents.get('msk-1-up')).toEqual({});
   });
 });

@@ -105,6 +105,7 @@ export class SnapshotCoordinator {
     ctx.step('plan');
     const participants = planParticipants(this.deps.fleet, site);
     const access = await this.deps.repositories.access(site);
+    const parents = await this.parents(site);
     const attempts = Math.max(1, this.deps.freezeAttempts ?? 3);
     for (let attempt = 1; ; attempt += 1) {
       const cutId = newJobId(this.now(), 'c');
@@ -126,7 +127,7 @@ export class SnapshotCoordinator {
         await new Promise((r) => setTimeout(r, delayMs));
         continue;
       }
-      return this.finish(ctx, req, participants, { cutId, access, ...window });
+      return this.finish(ctx, req, participants, { cutId, access, parents, ...window });
     }
   }
 
@@ -135,13 +136,20 @@ export class SnapshotCoordinator {
     ctx: JobContext,
     req: SnapshotRequest,
     participants: Participant[],
-    c: { cutId: string; access: RepositoryAccess; points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> },
+    c: {
+      cutId: string;
+      access: RepositoryAccess;
+      parents: Map<string, string> | undefined;
+      points: Map<string, CutPoint[]>;
+      freezeWindowMs: number;
+      agentWindows: Map<string, number>;
+    },
   ): Promise<Manifest> {
     const { site } = req;
     const { cutId, freezeWindowMs } = c;
     try {
       ctx.step('upload', `thawed; freeze window ${freezeWindowMs} ms; uploading`);
-      const artifacts = await this.upload(ctx, participants, { cutId, site, access: c.access });
+      const artifacts = await this.upload(ctx, participants, { cutId, site, access: c.access, parents: c.parents });
       ctx.step('seal');
       const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points: c.points, freezeWindowMs, agentWindows: c.agentWindows });
       await this.seal(site, manifest);
@@ -201,9 +209,41 @@ export class SnapshotCoordinator {
     return { points, freezeWindowMs, agentWindows };
   }
 
-  private async upload(ctx: JobContext, ps: Participant[], c: { cutId: string; site: string; access: RepositoryAccess }): Promise<Map<string, ComponentArtifact[]>> {
+  /**
+   * Each component's snapshot in the site's newest sealed cut that holds it, from the catalog: the parent
+   * of its next incremental backup, so no agent lists the repository to find one (a component with none
+   * has no parent). Undefined when the catalog cannot be read: the agents then find parents themselves.
+   */
+  private async parents(site: string): Promise<Map<string, string> | undefined> {
+    const parents = new Map<string, string>();
+    try {
+      const newestFirst = (await this.deps.catalog.list(site)).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+      for (const m of newestFirst) {
+        for (const c of m.components) {
+          const id = c.snapshotIds[0];
+          if (id !== undefined && c.snapshotIds.length === 1 && !parents.has(c.component)) parents.set(c.component, id);
+        }
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err, site }, 'could not read the catalog for the parents of incremental backups; agents look them up');
+      return undefined;
+    }
+    return parents;
+  }
+
+  private async upload(
+    ctx: JobContext,
+    ps: Participant[],
+    c: { cutId: string; site: string; access: RepositoryAccess; parents: Map<string, string> | undefined },
+  ): Promise<Map<string, ComponentArtifact[]>> {
+    const known = c.parents;
+    const parentsOf = (p: Participant): { parents?: Record<string, string>; parentsComplete?: boolean } => {
+      if (!known) return {};
+      const parents = Object.fromEntries(p.components.flatMap((ref) => (known.has(ref) ? [[ref, known.get(ref) as string]] : [])));
+      return { parents, parentsComplete: true };
+    };
     const uploaded = await onAll(c.site, 'upload', ps, (p) =>
-      this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access }, {
+      this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access, ...parentsOf(p) }, {
         ...deadlineFor(this.deps.deadlines, 'transferMs', `upload of cut ${c.cutId}`),
         onProgress: (pr) => ctx.progress(pr),
         signal: ctx.signal,

@@ -29,12 +29,14 @@ export async function loadDump(p: {
   repository: Repository;
   database: string;
   source: DumpSource;
+  /** The dump's stream from its first byte when a check opened it already (dump-source.ts); else opened here. */
+  input?: Readable;
   /** Hashes what is read; pass one to watch the bytes go by (progress). */
   hasher?: Sha256Stream;
   signal?: AbortSignal;
 }): Promise<LoadedDump> {
   const signal = p.signal ? { signal: p.signal } : {};
-  const input: Readable = p.repository.dump({ snapshotId: p.source.snapshotId, path: p.source.file }, signal);
+  const input: Readable = p.input ?? p.repository.dump({ snapshotId: p.source.snapshotId, path: p.source.file }, signal);
   const hasher = p.hasher ?? new Sha256Stream();
   const rewrite = new NotValidForeignKeys();
   pipeline(input, hasher, rewrite, () => undefined); // an input error destroys the rest; the loader sees it and aborts
@@ -53,7 +55,7 @@ export async function loadDump(p: {
 export async function loadDumpReporting(
   ports: { loader: SqlLoader; server: DatabaseServer },
   ctx: Pick<RestoreContext, 'repository' | 'logger' | 'onProgress' | 'signal'>,
-  p: { ref: string; database: string; source: DumpSource; intervalMs: number },
+  p: { ref: string; database: string; source: DumpSource; intervalMs: number; input?: Readable },
 ): Promise<string> {
   const hasher = new Sha256Stream();
   const total = p.source.bytes;
@@ -65,7 +67,15 @@ export async function loadDumpReporting(
     });
   const timer = setInterval(report, p.intervalMs);
   try {
-    const loaded = await loadDump({ ...ports, repository: ctx.repository, database: p.database, source: p.source, hasher, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const loaded = await loadDump({
+      ...ports,
+      repository: ctx.repository,
+      database: p.database,
+      source: p.source,
+      hasher,
+      ...(p.input ? { input: p.input } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
     for (const w of loaded.warnings) ctx.logger.warn({ component: p.ref, database: p.database }, w);
     return loaded.detail;
   } finally {

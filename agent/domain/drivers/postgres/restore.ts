@@ -7,13 +7,15 @@
  *   create_groups, create_default_user · 8 start findface-security
  *
  * Before step 1 nothing is touched until everything the sequence needs is proven available: the
- * artifact can be read (repository reachable, password right, snapshot and file exist, first bytes
- * decrypt — or, with `verify: 'full'`, the whole dump matches its sha256), psql and findface-security
+ * artifact can be read (repository reachable, password right, snapshot and file exist, the first 64 KB
+ * decrypt — read from the stream step 6 then loads, so one repository run serves both — or, with
+ * `verify: 'full'`, the whole dump matches its sha256), psql and findface-security
  * are on PATH, the server answers and the owner role exists. A failure up to and including step 3
  * leaves the database as it was and starts again the units this restore stopped, so the site is as it
  * was. The load runs in one transaction and commits only when the stream ended cleanly with the
  * recorded sha256, so a damaged artifact never leaves a half-loaded database.
  */
+import type { Readable } from 'node:stream';
 import { CancelledError, ValidationError } from '../../../../shared/errors.js';
 import type { ServiceManager } from '../../ports.js';
 import type { RestoreContext, RestoreReport } from '../types.js';
@@ -56,6 +58,8 @@ interface RestoreState {
 class PostgresRestore {
   private readonly runner: StepRunner;
   private readonly state: RestoreState = { destroyed: false, wasActive: {} };
+  /** The dump's stream as the `open` check left it (its first bytes read): the load reads it. */
+  private opened: Readable | undefined;
 
   constructor(
     private readonly ports: RestorePorts,
@@ -79,6 +83,8 @@ class PostgresRestore {
       if (!(err instanceof StepFailure)) throw err;
       const outcome = await this.afterFailure();
       throw new RestoreStepFailedError({ report: this.runner.report(), step: err.step, siteChanged: this.state.destroyed, outcome, cause: err.error });
+    } finally {
+      this.opened?.destroy(); // the check's stream, when no load read it to its end
     }
   }
 
@@ -103,7 +109,9 @@ class PostgresRestore {
     }
     const source = dumpSourceOf(ctx.artifact);
     const options = { full: settings.verify === 'full', ...(ctx.signal ? { signal: ctx.signal } : {}) };
-    return { source, detail: await checkArtifact(ctx.repository, ctx.artifact, source, options) };
+    const checked = await checkArtifact(ctx.repository, source, options);
+    this.opened = checked.stream;
+    return { source, detail: checked.detail };
   }
 
   private async checkServer(): Promise<string> {
@@ -143,7 +151,10 @@ class PostgresRestore {
    */
   private load(source: DumpSource): Promise<string> {
     const { ctx, settings, ports } = this;
-    return loadDumpReporting(ports, ctx, { ref: settings.ref, database: settings.database, source, intervalMs: settings.progressIntervalMs });
+    const input = this.opened;
+    this.opened = undefined; // read once: a repeated load step (there is none) would open the dump again
+    const load = { ref: settings.ref, database: settings.database, source, intervalMs: settings.progressIntervalMs, ...(input ? { input } : {}) };
+    return loadDumpReporting(ports, ctx, load);
   }
 
   /** Undo what can be undone (only while nothing was destroyed) and say what state the site is in. */

@@ -8,6 +8,7 @@
  * components.
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { SandboxRestoreContext, SandboxRestoreReport } from '../types.js';
 import type { DatabaseServer, SqlLoader } from './ports.js';
 import { checkArtifact, dumpSourceOf, type DumpSource } from './dump-source.js';
@@ -41,22 +42,27 @@ export async function restorePostgresSandbox(
   });
   const database = drillDatabaseName(ctx.sandboxId, settings.ref);
   const run = runner.run.bind(runner);
+  let opened: Readable | undefined;
   try {
-    const source = await run(
+    // The check reads the first bytes of the stream the load then continues: one repository run for both.
+    const checked = await run(
       'check artifact',
       async () => {
         const s = dumpSourceOf(ctx.artifact);
-        return { source: s, detail: await checkArtifact(ctx.repository, ctx.artifact, s, { full: false, ...(ctx.signal ? { signal: ctx.signal } : {}) }) };
+        return { source: s, ...(await checkArtifact(ctx.repository, s, { full: false, ...(ctx.signal ? { signal: ctx.signal } : {}) })) };
       },
       (v) => v.detail,
     );
+    const { source } = checked;
+    opened = checked.stream;
     await run('check tools', () => ports.loader.check());
     await run(`create database ${database}`, async () => {
       await ctx.record({ kind: 'database', component: settings.ref, database });
       await ports.server.dropDatabase(database); // a leftover of an interrupted attempt of the same sandbox
       await ports.server.createDatabase({ database, owner: settings.owner });
     }, () => `owner ${settings.owner} on ${ports.server.address}`);
-    await run(`load ${source.source.file} into ${database}`, () => load(ports, database, source.source, ctx), (v) => v);
+    const input = opened;
+    await run(`load ${source.file} into ${database}`, () => load(ports, database, { source, ...(input ? { input } : {}) }, ctx), (v) => v);
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;
     throw new RestoreStepFailedError({
@@ -66,13 +72,20 @@ export async function restorePostgresSandbox(
       outcome: `the live database was not touched; scratch database ${database} goes with the sandbox`,
       cause: err.error,
     });
+  } finally {
+    opened?.destroy(); // the check's stream, when no load read it to its end
   }
   const { host, port } = settings.endpoint;
   return { ...runner.report(), endpoint: { kind: 'postgres', component: settings.ref, host, port, database, owner: settings.owner } };
 }
 
 /** psql fed from the repository into the scratch database; commits only after a clean end with the recorded sha256 (load.ts). */
-async function load(ports: { server: DatabaseServer; loader: SqlLoader }, database: string, source: DumpSource, ctx: SandboxRestoreContext): Promise<string> {
-  const loaded = await loadDump({ ...ports, repository: ctx.repository, database, source, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+async function load(
+  ports: { server: DatabaseServer; loader: SqlLoader },
+  database: string,
+  dump: { source: DumpSource; input?: Readable },
+  ctx: SandboxRestoreContext,
+): Promise<string> {
+  const loaded = await loadDump({ ...ports, repository: ctx.repository, database, ...dump, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   return loaded.detail;
 }

@@ -294,8 +294,9 @@ async function fetch(steps: Steps, deps: ShardRestoreDeps, ctx: RestoreContext, 
     async () => {
       const staging = await deps.files.makeStaging(to.memtx, label);
       try {
+        // The manifest's counts are the progress totals: one repository run, nothing listed first.
         await ctx.repository.restore(
-          { snapshotId: plan.snapshotId, targetDir: staging },
+          { snapshotId: plan.snapshotId, targetDir: staging, expected: { files: ctx.artifact.files, bytes: ctx.artifact.bytes } },
           { ...(ctx.signal ? { signal: ctx.signal } : {}), onProgress: (event) => ctx.onProgress?.({ component: deps.ref, step: 'fetch', event }) },
         );
         return { staging, files: mapStaged(staging, await deps.files.listFiles(staging), plan, to) };

@@ -200,7 +200,7 @@ describe('UploadsDriver with a deletion shield', () => {
     };
     const report = await r.driver.restore({ jobId: 'r1', artifact, repository: r.repo as unknown as Repository, logger: silentLogger() });
     expect(report.steps.at(-1)).toMatchObject({ step: 'cleanup', ok: true, detail: 'previous entries deleted; shield rescanned (3 linked, 0 relinked, 0 removed)' });
-    expect(report.steps.find((s) => s.step === `stage ${A}`)?.detail).toBe('1 files, 1 bytes; 2 entries folded back from the shield');
+    expect(report.steps.find((s) => s.step === 'stage')?.detail).toBe('1 files, 1 bytes; 2 entries folded back from the shield');
     await r.driver.close();
     expect(r.log.slice(-2)).toEqual(['rescan', 'close']);
   });

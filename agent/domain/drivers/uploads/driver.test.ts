@@ -20,8 +20,9 @@ function driver(entries: TreeEntry[], area = new FakeArea()): UploadsDriver {
 }
 
 const tags = { site: 'msk-1', cutId: 'c-1', component: 'uploads:uploads' };
-const upload = (d: UploadsDriver, repo: FakeRepository): Promise<ComponentArtifact> =>
-  d.upload({ jobId: 'j1', tags, repository: repo as unknown as Repository, logger: silentLogger() });
+/** `catalogParent`: what the controller's catalog says (absent: it did not say). */
+const upload = (d: UploadsDriver, repo: FakeRepository, catalogParent?: { snapshotId: string | undefined }): Promise<ComponentArtifact> =>
+  d.upload({ jobId: 'j1', tags, repository: repo as unknown as Repository, logger: silentLogger(), ...(catalogParent ? { catalogParent } : {}) });
 
 describe('UploadsDriver: upload', () => {
   it('backs up the files as of the cut, with the newest snapshot of the component on this host as parent', async () => {
@@ -75,6 +76,40 @@ describe('UploadsDriver: upload', () => {
     expect(repo.backups.slice(2).map((b) => b.parentId)).toEqual(['f'.repeat(64), 'b'.repeat(64)]);
   });
 
+  it("takes the parent the controller's catalog names without asking the repository; if it is gone, looks up the newest", async () => {
+    const repo = new FakeRepository([{ id: 'b'.repeat(64), time: new Date(3000) }]);
+    const d = driver([file(`${A}/x`, -1)]);
+    await d.cut();
+    const artifact = await upload(d, repo, { snapshotId: 'c'.repeat(64) });
+    expect(repo.filters).toEqual([]);
+    expect(repo.backups.map((b) => b.parentId)).toEqual(['c'.repeat(64)]);
+    expect(artifact.details).toMatchObject({ parentId: 'c'.repeat(64) });
+    // The catalog's parent wins over the snapshot this driver stored last (that cut may have been discarded).
+    await d.cut();
+    await upload(d, repo, { snapshotId: 'd'.repeat(64) });
+    expect(repo.backups.map((b) => b.parentId)).toEqual(['c'.repeat(64), 'd'.repeat(64)]);
+    const original = repo.backupFiles.bind(repo);
+    repo.backupFiles = async (req) => {
+      repo.backupFiles = original;
+      repo.backups.push(req);
+      throw new SnapshotNotFoundError({ url: '/repo', snapshotId: req.parentId ?? '' });
+    };
+    await d.cut();
+    await upload(d, repo, { snapshotId: 'e'.repeat(64) });
+    expect(repo.filters).toHaveLength(1);
+    expect(repo.backups.slice(2).map((b) => b.parentId)).toEqual(['e'.repeat(64), 'b'.repeat(64)]);
+  });
+
+  it('backs up without a parent and without asking the repository when the catalog has no sealed snapshot of it', async () => {
+    const repo = new FakeRepository([{ id: 'b'.repeat(64), time: new Date(3000) }]);
+    const d = driver([file(`${A}/x`, -1)]);
+    await d.cut();
+    const artifact = await upload(d, repo, { snapshotId: undefined });
+    expect(repo.filters).toEqual([]);
+    expect(repo.backups.map((b) => b.parentId)).toEqual([undefined]);
+    expect(artifact.details?.parentId).toBeUndefined();
+  });
+
   it('reports by name every file the repository could not read, sorted and without duplicates', async () => {
     const repo = new FakeRepository([], summary({
       complete: false,
@@ -114,18 +149,16 @@ describe('UploadsDriver: restore', () => {
     expect(repo.restores).toEqual([]);
   });
 
-  it('stages each root from the path it was backed up from, swaps all, then deletes what was set aside', async () => {
+  it('stages every root from the path it was backed up from in one repository run, swaps all, then deletes what was set aside', async () => {
     const area = new FakeArea();
     const repo = new FakeRepository();
     await restore(driver([], area), repo);
-    expect(repo.restores.map((r) => [r.targetDir, r.includePaths])).toEqual([
-      [`${A}/.ffk-restore-r1`, ['/old/a']],
-      [`${B}/.ffk-restore-r1`, [B]],
-    ]);
+    expect(repo.restores.map((r) => [r.targetDir, r.includePaths, r.expected])).toEqual([[`${A}/.ffk-restore-r1`, ['/old/a', B], { files: 1, bytes: 1 }]]);
     expect(area.log.filter((l) => !l.startsWith('ensure'))).toEqual([
       `remove ${A}/.ffk-restore-r1`,
-      `fold ${A}/.ffk-restore-r1/old/a/.ffk-shield -> ${A}/.ffk-restore-r1/old/a`,
       `remove ${B}/.ffk-restore-r1`,
+      `move ${A}/.ffk-restore-r1${B} -> ${B}/.ffk-restore-r1${B}`,
+      `fold ${A}/.ffk-restore-r1/old/a/.ffk-shield -> ${A}/.ffk-restore-r1/old/a`,
       `fold ${B}/.ffk-restore-r1${B}/.ffk-shield -> ${B}/.ffk-restore-r1${B}`,
       `swap ${A}`,
       `swap ${B}`,
@@ -133,6 +166,23 @@ describe('UploadsDriver: restore', () => {
       `remove ${B}/.ffk-restore-r1`,
       `remove ${A}/.ffk-aside-r1`,
       `remove ${B}/.ffk-aside-r1`,
+    ]);
+  });
+
+  it('restores a root on another filesystem than the first root by a run of its own', async () => {
+    const area = new FakeArea();
+    area.otherFilesystem = [`${B}/`];
+    const repo = new FakeRepository();
+    await restore(driver([], area), repo);
+    expect(repo.restores.map((r) => [r.targetDir, r.includePaths])).toEqual([
+      [`${A}/.ffk-restore-r1`, ['/old/a', B]],
+      [`${B}/.ffk-restore-r1`, [B]],
+    ]);
+    expect(area.log.filter((l) => !l.startsWith('ensure')).slice(0, 4)).toEqual([
+      `remove ${A}/.ffk-restore-r1`,
+      `remove ${B}/.ffk-restore-r1`,
+      `remove ${A}/.ffk-restore-r1${B}`,
+      `remove ${B}/.ffk-restore-r1`,
     ]);
   });
 

@@ -325,11 +325,13 @@ export class UploadsDriver implements ComponentDriver {
     const log = ctx.logger.child({ component: this.ref, jobId: ctx.jobId });
     const realRoots = await this.realRoots();
     const shield = await this.shieldBeforeWalk(log);
-    // The parent is the snapshot this driver stored last (kept in memory: one repository run fewer per
-    // upload), or on the first upload after a start the newest one in the repository.
+    // The parent is what the controller's catalog says (the component's snapshot in the newest sealed cut, or
+    // none), else the snapshot this driver stored last (kept in memory), else the newest one in the
+    // repository — a listing, one repository run more: only without a catalog, on the first upload after a start.
     const parentKey = `${ctx.repository.displayUrl}|${ctx.tags.site}`;
-    const cachedParent = this.lastSnapshot.get(parentKey);
-    let parentId = cachedParent ?? (await findParent(ctx.repository, ctx.tags, this.options.host));
+    const fromCatalog = ctx.catalogParent;
+    const knownParent = fromCatalog ? fromCatalog.snapshotId : this.lastSnapshot.get(parentKey);
+    let parentId = knownParent ?? (fromCatalog ? undefined : await findParent(ctx.repository, ctx.tags, this.options.host));
     const sel = await this.select(ctx, [...realRoots.values()], { cut, shielded: shield.shielded });
     this.logSelection(log, sel);
     const backup = (parent: string | undefined): Promise<BackupSummary> =>
@@ -350,10 +352,10 @@ export class UploadsDriver implements ComponentDriver {
     try {
       summary = await backup(parentId);
     } catch (err) {
-      // The remembered parent was removed meanwhile (retention, snapshot delete): look it up and go again.
-      if (!(err instanceof SnapshotNotFoundError) || cachedParent === undefined || ctx.signal?.aborted) throw err;
+      // The known parent was removed meanwhile (retention, snapshot delete): look it up and go again.
+      if (!(err instanceof SnapshotNotFoundError) || knownParent === undefined || ctx.signal?.aborted) throw err;
       this.lastSnapshot.delete(parentKey);
-      log.info({ parentId: cachedParent }, 'the last snapshot of this component is gone from the repository; using the newest one there as parent');
+      log.info({ parentId: knownParent }, 'the last snapshot of this component is gone from the repository; using the newest one there as parent');
       parentId = await findParent(ctx.repository, ctx.tags, this.options.host);
       summary = await backup(parentId);
     }

@@ -73,6 +73,13 @@ export class FakeArea implements RestoreArea {
   async moveChildren(from: string, to: string): Promise<void> {
     this.log.push(`move ${from} -> ${to}`);
   }
+  /** Directories (by prefix) on another filesystem than the rest: moving into them is refused. */
+  otherFilesystem: string[] = [];
+  async moveEntry(from: string, to: string): Promise<'moved' | 'other-filesystem'> {
+    if (this.otherFilesystem.some((d) => to.startsWith(d))) return 'other-filesystem';
+    this.log.push(`move ${from} -> ${to}`);
+    return 'moved';
+  }
   async fold(shieldDir: string, into: string): Promise<{ moved: number; dropped: number }> {
     this.log.push(`fold ${shieldDir} -> ${into}`);
     return { moved: 2, dropped: 0 };

@@ -104,6 +104,11 @@ export interface RestoreArea {
   /** Moves every entry of `from` into `to`; throws, before moving anything, when a name already exists in `to`. */
   moveChildren(from: string, to: string): Promise<void>;
   /**
+   * Moves `from` to `to` by one rename, creating `to`'s parent directories; throws when `to` exists.
+   * `other-filesystem`, with nothing moved, when the rename cannot cross from one filesystem to the other.
+   */
+  moveEntry(from: string, to: string): Promise<'moved' | 'other-filesystem'>;
+  /**
    * Folds a restored shield back into the live layout: every entry of `shieldDir` moves to the same
    * relative path below `into` where nothing is there (a whole directory in one rename when `into` has
    * no directory of that name), recursing where both hold a directory; entries whose path `into`

@@ -7,8 +7,9 @@
  * its root — see entry-check.ts — is kept as the symlink it is and reported as a warning: placing is
  * renames, so nothing is ever written through it), and only then moved into place by renames.
  *
- * Into place (no `targetDir`): per root `stage` → `check`, then per root `swap`: the root's current
- * entries move into `<root>/.ffk-aside-<jobId>` and the staged ones into the root, so the root ends up
+ * Into place (no `targetDir`): `stage` (every root in one repository run, see `stageRoots`), per root
+ * `check`, then per root `swap`: the root's current entries move into `<root>/.ffk-aside-<jobId>` and
+ * the staged ones into the root, so the root ends up
  * holding exactly the snapshot — files added after the snapshot are gone from it. The previous entries
  * are deleted in `cleanup` once every root is swapped (a restore is preceded by a safety snapshot, which
  * keeps them), or kept aside with `keepAside`. If any step fails, the swaps done so far are undone and
@@ -123,25 +124,63 @@ interface Staged {
   folded: number;
 }
 
+/**
+ * Restores `includePaths` into a fresh `staging` in one repository run (the manifest's counts are its
+ * progress totals, so nothing is listed first).
+ */
+function restoreInto(input: UploadsRestoreInput, step: string, staging: string, includePaths: string[]): Promise<RestoreSummary> {
+  const { ctx, ref } = input;
+  const { files, bytes } = ctx.artifact;
+  return ctx.repository.restore(
+    { snapshotId: snapshotIdOf(input), targetDir: staging, includePaths, expected: { files, bytes } },
+    {
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onProgress: (event) => ctx.onProgress?.({ component: ref, step, event }),
+    },
+  );
+}
+
+/** Folds the shield of each staged root back into it; the number of entries moved. */
+async function foldShields(input: UploadsRestoreInput, stagedRoots: string[]): Promise<number> {
+  let folded = 0;
+  for (const root of stagedRoots) folded += (await input.area.fold(path.posix.join(root, SHIELD_NAME), root)).moved;
+  return folded;
+}
+
 /** Restores `includePaths` into `staging`, then folds the shield of each staged root (`stagedRoots`) back into it. */
 async function stageInto(
   input: UploadsRestoreInput,
   step: string,
   where: { staging: string; includePaths: string[]; stagedRoots: string[] },
 ): Promise<Staged> {
-  const { ctx, area, ref } = input;
-  const { staging, includePaths } = where;
-  await area.remove(staging); // a previous attempt of the same job
-  const summary = await ctx.repository.restore(
-    { snapshotId: snapshotIdOf(input), targetDir: staging, includePaths },
-    {
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      onProgress: (event) => ctx.onProgress?.({ component: ref, step, event }),
-    },
-  );
-  let folded = 0;
-  for (const root of where.stagedRoots) folded += (await area.fold(path.posix.join(root, SHIELD_NAME), root)).moved;
-  return { summary, folded };
+  await input.area.remove(where.staging); // a previous attempt of the same job
+  const summary = await restoreInto(input, step, where.staging, where.includePaths);
+  return { summary, folded: await foldShields(input, where.stagedRoots) };
+}
+
+/**
+ * Stages every root with one repository run: all of them restored into the staging beside the first root,
+ * then each other root's tree moved by a rename into the staging beside it. A root on another filesystem
+ * (the rename cannot cross) is restored into its own staging by a run of its own.
+ */
+async function stageRoots(input: UploadsRestoreInput, roots: LiveRoot[], paths: Map<string, string>): Promise<Staged> {
+  const { area } = input;
+  const [first, ...others] = roots;
+  if (first === undefined) throw new ValidationError(`uploads component '${input.ref}' has no paths`, { field: 'paths' });
+  const snapPath = (r: LiveRoot): string => paths.get(r.root) ?? r.root;
+  for (const r of roots) {
+    await area.ensureDir(r.live);
+    await area.remove(r.staging); // a previous attempt of the same job
+  }
+  const summary = await restoreInto(input, 'stage', first.staging, roots.map(snapPath)); // counts every root
+  for (const r of others) {
+    const restored = path.posix.join(first.staging, snapPath(r));
+    if ((await area.moveEntry(restored, r.stagedRoot)) === 'moved') continue;
+    await area.remove(restored);
+    await area.remove(r.staging);
+    await restoreInto(input, 'stage', r.staging, [snapPath(r)]);
+  }
+  return { summary, folded: await foldShields(input, roots.map((r) => r.stagedRoot)) };
 }
 
 /**
@@ -236,13 +275,7 @@ async function stageInPlace(input: UploadsRestoreInput, paths: Map<string, strin
   const roots = await steps.run('resolve roots', () => liveRoots(input, paths), (r) => r.map((x) => x.live).join(', '));
   await steps.run('check space', () => checkSpace(input, roots), (v) => v);
   try {
-    for (const r of roots) {
-      const step = `stage ${r.root}`;
-      await steps.run(step, async () => {
-        await input.area.ensureDir(r.live);
-        return stageInto(input, step, { staging: r.staging, includePaths: [paths.get(r.root) ?? r.root], stagedRoots: [r.stagedRoot] });
-      }, restored);
-    }
+    await steps.run('stage', () => stageRoots(input, roots, paths), restored);
     for (const r of roots) {
       await steps.run(`check ${r.root}`, () => checkStaged(input, r.stagedRoot, r.live), checkedDetail);
     }

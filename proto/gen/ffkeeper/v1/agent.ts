@@ -141,7 +141,24 @@ export interface UploadRequest {
   cutId: string;
   jobId: string;
   site: string;
-  repository?: RepositoryAccess | undefined;
+  repository?:
+    | RepositoryAccess
+    | undefined;
+  /**
+   * Per component ("uploads:uploads"): its snapshot in the site's newest sealed cut, from the controller's
+   * catalog; the parent of an incremental backup, so the agent need not list the repository to find one.
+   */
+  parents: { [key: string]: string };
+  /**
+   * True when `parents` is the catalog's whole answer: a component it does not name has no sealed
+   * snapshot, and its backup has no parent. False: the agent finds parents itself.
+   */
+  parentsComplete: boolean;
+}
+
+export interface UploadRequest_ParentsEntry {
+  key: string;
+  value: string;
 }
 
 export interface UploadResult {
@@ -2089,7 +2106,7 @@ export const ComponentArtifact_ChecksumsEntry: MessageFns<ComponentArtifact_Chec
 };
 
 function createBaseUploadRequest(): UploadRequest {
-  return { cutId: "", jobId: "", site: "", repository: undefined };
+  return { cutId: "", jobId: "", site: "", repository: undefined, parents: {}, parentsComplete: false };
 }
 
 export const UploadRequest: MessageFns<UploadRequest> = {
@@ -2105,6 +2122,12 @@ export const UploadRequest: MessageFns<UploadRequest> = {
     }
     if (message.repository !== undefined) {
       RepositoryAccess.encode(message.repository, writer.uint32(34).fork()).join();
+    }
+    globalThis.Object.entries(message.parents).forEach(([key, value]: [string, string]) => {
+      UploadRequest_ParentsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.parentsComplete !== false) {
+      writer.uint32(48).bool(message.parentsComplete);
     }
     return writer;
   },
@@ -2154,6 +2177,25 @@ export const UploadRequest: MessageFns<UploadRequest> = {
             message.repository = RepositoryAccess.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = UploadRequest_ParentsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.parents[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.parentsComplete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2180,6 +2222,25 @@ export const UploadRequest: MessageFns<UploadRequest> = {
         : "",
       site: isSet(object.site) ? globalThis.String(object.site) : "",
       repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+      parents: isObject(object.parents)
+        ? (globalThis.Object.entries(object.parents) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      parentsComplete: isSet(object.parentsComplete)
+        ? globalThis.Boolean(object.parentsComplete)
+        : isSet(object.parents_complete)
+        ? globalThis.Boolean(object.parents_complete)
+        : false,
     };
   },
 
@@ -2197,6 +2258,18 @@ export const UploadRequest: MessageFns<UploadRequest> = {
     if (message.repository !== undefined) {
       obj.repository = RepositoryAccess.toJSON(message.repository);
     }
+    if (message.parents) {
+      const entries = globalThis.Object.entries(message.parents) as [string, string][];
+      if (entries.length > 0) {
+        obj.parents = {};
+        entries.forEach(([k, v]) => {
+          obj.parents[k] = v;
+        });
+      }
+    }
+    if (message.parentsComplete !== false) {
+      obj.parentsComplete = message.parentsComplete;
+    }
     return obj;
   },
 
@@ -2211,6 +2284,101 @@ export const UploadRequest: MessageFns<UploadRequest> = {
     message.repository = (object.repository !== undefined && object.repository !== null)
       ? RepositoryAccess.fromPartial(object.repository)
       : undefined;
+    message.parents = (globalThis.Object.entries(object.parents ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.parentsComplete = object.parentsComplete ?? false;
+    return message;
+  },
+};
+
+function createBaseUploadRequest_ParentsEntry(): UploadRequest_ParentsEntry {
+  return { key: "", value: "" };
+}
+
+export const UploadRequest_ParentsEntry: MessageFns<UploadRequest_ParentsEntry> = {
+  encode(message: UploadRequest_ParentsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UploadRequest_ParentsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUploadRequest_ParentsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UploadRequest_ParentsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UploadRequest_ParentsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UploadRequest_ParentsEntry>, I>>(base?: I): UploadRequest_ParentsEntry {
+    return UploadRequest_ParentsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UploadRequest_ParentsEntry>, I>>(object: I): UploadRequest_ParentsEntry {
+    const message = createBaseUploadRequest_ParentsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

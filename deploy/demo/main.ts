@@ -7,7 +7,7 @@
  * `--quick`: smaller data, no waiting, everything stopped at the end. `--down`: stop a running demo.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -64,6 +64,25 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number
   throw new Error(`demo: ${what} did not happen within ${timeoutMs / 1000} s (logs in ${DEMO_ROOT})`);
 }
 
+/** Waits until `port` listens, or the process `pid` has exited, or `timeoutMs` passed. */
+async function untilListening(port: number, pid: number, timeoutMs: number): Promise<'listening' | 'exited' | 'timeout'> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await waitForPort(port, '127.0.0.1', 200).then(() => true, () => false)) return 'listening';
+    if (!isAlive(pid)) return 'exited';
+  }
+  return 'timeout';
+}
+
+/** The last lines of a log file ('' when there is none). */
+function tail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join(' | ');
+  } catch {
+    return '';
+  }
+}
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -104,15 +123,27 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   steps.done();
 
   steps.begin('Start a NATS server with JetStream, one nkey per agent and controller', 'presence, job events, catalog; an agent may touch only its own site\'s subjects');
-  const [natsPort, natsMonitor] = [await freePort(), await freePort()];
   const natsConfig = path.join(DEMO_ROOT, 'nats-server.conf');
   const natsPid = path.join(DEMO_ROOT, 'nats-server.pid');
-  const natsArgs = ['nats-config', '--ca-dir', CA_DIR, '--out', natsConfig, '--listen', `127.0.0.1:${natsPort}`, '--monitor', `127.0.0.1:${natsMonitor}`, '--store-dir', path.join(DEMO_ROOT, 'nats'), '--pid-file', natsPid, '--name', 'demo'];
-  steps.info(await must('nats-config', cli(natsArgs, '')));
-  state.pids.nats = daemon('nats', 'nats-server', ['-c', natsConfig, '-P', natsPid]);
-  state.natsUrl = `nats://127.0.0.1:${natsPort}`;
-  saveState(state);
-  await waitForPort(natsPort);
+  // A free port can be taken by another program before nats-server binds it: then it exits, and the
+  // demo tries again on other ports (its log says why it exited).
+  for (let attempt = 1; ; attempt++) {
+    const [natsPort, natsMonitor] = [await freePort(), await freePort()];
+    const natsArgs = ['nats-config', '--ca-dir', CA_DIR, '--out', natsConfig, '--listen', `127.0.0.1:${natsPort}`, '--monitor', `127.0.0.1:${natsMonitor}`, '--store-dir', path.join(DEMO_ROOT, 'nats'), '--pid-file', natsPid, '--name', 'demo'];
+    const written = await must('nats-config', cli(natsArgs, ''));
+    const pid = daemon('nats', 'nats-server', ['-c', natsConfig, '-P', natsPid]);
+    state.pids.nats = pid;
+    state.natsUrl = `nats://127.0.0.1:${natsPort}`;
+    saveState(state);
+    const up = await untilListening(natsPort, pid, 30_000);
+    if (up === 'listening') {
+      steps.info(written);
+      break;
+    }
+    const log = tail(path.join(DEMO_ROOT, 'nats.log'));
+    if (up === 'exited' && attempt < 3 && /address already in use/i.test(log)) continue;
+    throw new Error(`demo: nats-server ${up === 'exited' ? 'exited' : 'did not listen within 30 s'} on 127.0.0.1:${natsPort}: ${log || 'no log'} (logs in ${DEMO_ROOT})`);
+  }
   steps.done(state.natsUrl);
 
   steps.begin('Bring up two FindFace-like dev sites: msk-1 and spb-1', 'real PostgreSQL + pgbouncer, 2 Tarantool shards, upload directories');

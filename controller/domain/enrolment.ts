@@ -8,7 +8,7 @@
  */
 import { IllegalStateError, NotFoundError, PermissionDeniedError, ValidationError } from '../../shared/errors.js';
 import { isValidId } from '../../shared/ids.js';
-import { isValidOperatorName, type PeerIdentity } from '../../shared/security/identity.js';
+import { checkOperatorName, type PeerIdentity } from '../../shared/security/identity.js';
 import { formatJoinToken, newJoinToken, secretDigest, secretMatches } from '../../shared/security/join-token.js';
 
 export const DEFAULT_JOIN_TTL_MS = 3_600_000;
@@ -124,7 +124,7 @@ export class EnrolmentService {
    * (it would lock out the only admin it knows of); another admin can.
    */
   async revokeOperator(name: string, by?: PeerIdentity): Promise<{ certificates: number }> {
-    if (!isValidOperatorName(name)) throw new ValidationError(`'${name}' is not an operator name (letters, digits, '.', '_', '-', '@')`, { field: 'name' });
+    checkOperatorName(name);
     if (by?.kind === 'operator' && by.name === name) throw new ValidationError(`operator '${name}' cannot revoke its own certificate; another admin can`, { field: 'name' });
     const identity: PeerIdentity = { kind: 'operator', name };
     const result = await this.deps.authority.revoke(identity);

@@ -61,7 +61,7 @@ import { descriptionToProto, entryToProto, siteToProto } from '../../shared/tran
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
 import { controllerGuard, type GuardDeps } from './guard.js';
-import { filterEntries, formatAnchor, parseAnchor, verifyChain, type AuditLog } from '../domain/access/audit.js';
+import { checkAnchor, filterEntries, formatAnchor, verifyChain, type AuditLog } from '../domain/access/audit.js';
 import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import {
   EnrolmentService as EnrolmentDefinition,
@@ -300,11 +300,7 @@ function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit
       return { entriesJson: JSON.stringify(filterEntries(entries, filter)) };
     }),
     verifyAudit: unary<VerifyAuditRequest, VerifyAuditResponse>(async (req) => {
-      const anchors = req.anchors.map((text) => {
-        const a = parseAnchor(text);
-        if (!a) throw new ValidationError(`anchor '${text}' is not SEQ:HASH (a record number and its 64-hex-digit hash, as audit verify prints)`, { field: 'anchor' });
-        return a;
-      });
+      const anchors = req.anchors.map((text) => checkAnchor(text));
       const { entries, firstSeq } = await audit.entries();
       const r = verifyChain(entries, firstSeq, anchors);
       return { records: r.records, problems: r.problems, head: r.head ? formatAnchor(r.head) : '' };

@@ -14,7 +14,7 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { checkSite, downSite, formatReport, startWriter, upSite, type SiteState } from '../dev-site/index.js';
 import { ConflictError } from '../../shared/errors.js';
-import { freePort, waitForPort } from '../../shared/net.js';
+import { freePort, isListening } from '../../shared/net.js';
 import { runMain } from '../../shared/process.js';
 import { damageSite } from './damage.js';
 import { DEMO_ROOT, isAlive, loadState, removeRoot, saveState, type DemoState } from './state.js';
@@ -68,8 +68,9 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number
 async function untilListening(port: number, pid: number, timeoutMs: number): Promise<'listening' | 'exited' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await waitForPort(port, '127.0.0.1', 200).then(() => true, () => false)) return 'listening';
+    if (await isListening(port)) return 'listening';
     if (!isAlive(pid)) return 'exited';
+    await new Promise((r) => setTimeout(r, 100));
   }
   return 'timeout';
 }

@@ -4,6 +4,7 @@
  * `ffkeeper://controller/<id>` or `ffkeeper://operator/<name>` — and every check of a peer reads it from
  * there, never from what the peer says about itself.
  */
+import { ValidationError } from '../errors.js';
 import { isValidId } from '../ids.js';
 
 export type PeerIdentity =
@@ -17,6 +18,12 @@ const OPERATOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 export function isValidOperatorName(name: string): boolean {
   return OPERATOR_NAME.test(name);
+}
+
+/** The name, or a ValidationError naming it and the allowed form. */
+export function checkOperatorName(name: string): string {
+  if (!OPERATOR_NAME.test(name)) throw new ValidationError(`'${name}' is not an operator name (letters, digits, '.', '_', '-', '@')`, { field: 'name' });
+  return name;
 }
 
 export function identityUri(id: PeerIdentity): string {

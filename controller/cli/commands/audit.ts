@@ -10,7 +10,7 @@ import { checkId } from '../validate.js';
 import { renderTable, toJson } from '../format.js';
 import type { RegisterContext } from '../register-jobs.js';
 import { parseRestoreTime } from './restore-args.js';
-import { formatAnchor, parseAnchor } from '../../domain/access/audit.js';
+import { checkAnchor, formatAnchor } from '../../domain/access/audit.js';
 
 export function registerAuditCommands(program: Command, ctx: RegisterContext): void {
   const { io, withApi } = ctx;
@@ -45,9 +45,7 @@ export function registerAuditCommands(program: Command, ctx: RegisterContext): v
     .option('--anchor <SEQ:HASH>', 'a head printed by an earlier verify: that record must still have that hash (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action((opts: { anchor: string[] }, cmd: Command) =>
       withApi(cmd, async (api, g) => {
-        for (const a of opts.anchor) {
-          if (!parseAnchor(a)) throw new ValidationError(`--anchor '${a}' is not SEQ:HASH (a record number and its 64-hex-digit hash, as audit verify prints)`, { field: 'anchor' });
-        }
+        for (const a of opts.anchor) checkAnchor(a, '--anchor');
         const r = await api.verifyAudit(opts.anchor);
         if (g.json) io.out(toJson(r));
         else if (r.problems.length === 0) {

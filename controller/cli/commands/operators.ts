@@ -1,12 +1,11 @@
 /** `ffkeeper operators revoke NAME`: an operator's certificates refused from now on (admin). */
-import { ValidationError } from '../../../shared/errors.js';
-import { isValidOperatorName } from '../../../shared/security/identity.js';
+import { checkOperatorName } from '../../../shared/security/identity.js';
 import type { ControllerApi } from '../api.js';
 import { toJson } from '../format.js';
 import type { CliIo } from '../io.js';
 
 export async function runOperatorsRevoke(opts: { name: string; json: boolean }, deps: { api: ControllerApi; io: CliIo }): Promise<void> {
-  if (!isValidOperatorName(opts.name)) throw new ValidationError(`'${opts.name}' is not an operator name (letters, digits, '.', '_', '-', '@')`, { field: 'name' });
+  checkOperatorName(opts.name);
   const r = await deps.api.revokeOperator(opts.name);
   if (opts.json) {
     deps.io.out(toJson({ name: opts.name, ...r }));

@@ -5,6 +5,7 @@
  * record removed or changed is found by `verifyChain`, which names it. Pure; the stream is a port.
  */
 import { createHash } from 'node:crypto';
+import { ValidationError } from '../../../shared/errors.js';
 
 export type AuditOutcome = 'ok' | 'denied' | 'failed';
 
@@ -92,6 +93,13 @@ export function parseAnchor(text: string): AuditAnchor | undefined {
 }
 
 export const formatAnchor = (a: AuditAnchor): string => `${a.seq}:${a.hash}`;
+
+/** `parseAnchor`, or a ValidationError naming `label` and the expected form. */
+export function checkAnchor(text: string, label = 'anchor'): AuditAnchor {
+  const a = parseAnchor(text);
+  if (!a) throw new ValidationError(`${label} '${text}' is not SEQ:HASH (a record number and its 64-hex-digit hash, as audit verify prints)`, { field: 'anchor' });
+  return a;
+}
 
 const name = (e: AuditEntry): string => `record #${e.seq} (${e.at}, ${e.who}, ${e.method})`;
 

@@ -30,6 +30,7 @@ export const WINDOW_COMPARISONS = 3;
 export type WindowStep = (name: string, message: string) => void;
 
 const isApply = (p: SyncPartStatus): boolean => p.role.startsWith('apply-');
+const realSleep = (ms: number): Promise<void> => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Whether the slave has applied everything published for the link: every apply part reporting (not
@@ -38,13 +39,14 @@ const isApply = (p: SyncPartStatus): boolean => p.role.startsWith('apply-');
  */
 export function caughtUp(statuses: readonly SyncPartStatus[], since: Date, now: Date): { done: boolean; missing: string } {
   const fresh = statuses.filter((s) => isApply(s) && now.getTime() - Date.parse(s.updatedAt) <= SYNC_STATUS_STALE_AFTER_MS);
-  const behind = fresh.filter((s) => !s.followingSince || Date.parse(s.followingSince) < since.getTime() || s.state === 'error' || s.pending > 0);
+  const notFollowing = (s: SyncPartStatus): boolean => !s.followingSince || Date.parse(s.followingSince) < since.getTime();
+  const behind = fresh.filter((s) => notFollowing(s) || s.state === 'error' || s.pending > 0);
   if (!fresh.some((s) => s.role === 'apply-rows')) return { done: false, missing: 'no apply-rows part of the slave site is reporting' };
   if (behind.length > 0) {
     return {
       done: false,
       missing: behind
-        .map((s) => `${s.role} on ${s.host}: ${!s.followingSince || Date.parse(s.followingSince) < since.getTime() ? 'not following yet' : s.state === 'error' ? `error (${s.lastError ?? 'no message'})` : `${s.pending} pending`}`)
+        .map((s) => `${s.role} on ${s.host}: ${notFollowing(s) ? 'not following yet' : s.state === 'error' ? `error (${s.lastError ?? 'no message'})` : `${s.pending} pending`}`)
         .join('; '),
     };
   }
@@ -52,7 +54,7 @@ export function caughtUp(statuses: readonly SyncPartStatus[], since: Date, now: 
 }
 
 async function waitCaughtUp(deps: WindowDeps, link: SyncLink, since: Date): Promise<void> {
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = deps.sleep ?? realSleep;
   const giveUpAt = deps.now().getTime() + deps.catchUpMs;
   for (;;) {
     const state = caughtUp(await deps.statuses.list(link.id), since, deps.now());
@@ -80,7 +82,7 @@ export async function runWindow(deps: WindowDeps, link: SyncLink, step: WindowSt
       if (report.differences.length === 0 || report.requeued === 0) break;
       step('apply', `${report.requeued} dossier(s) republished by the master; waiting for site '${link.to.site}' to apply them`);
       // The republished messages reach the parts after the comparison: give them a poll to arrive, then wait.
-      await (deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(deps.pollMs);
+      await (deps.sleep ?? realSleep)(deps.pollMs);
       await waitCaughtUp(deps, link, openedAt);
     }
     return report as SyncCheckReport;

@@ -102,7 +102,7 @@ export function syncStreamSubjects(masterSite: string): string {
   return `ffk.sync.${masterSite}.>`;
 }
 
-/** Kinds of message in a sync stream: a dossier's rows, its gallery records, its files, a file's bytes. */
+/** Kinds of message in a sync stream: a dossier's rows, its gallery records, the files it names (their bytes are asked of the master: `syncFilesSubject`). */
 export type SyncSubjectKind = 'dossier' | 'records' | 'files';
 
 /** Subject of one dossier's current state of one kind, in the master list: `ffk.sync.<site>.<list>.<kind>.<dossierId>`. */
@@ -115,10 +115,22 @@ export function syncKindFilter(masterSite: string, list: number, kind: SyncSubje
   return `ffk.sync.${masterSite}.${list}.${kind}.*`;
 }
 
-/** Subject of a file's content, addressed by its SHA-256 (hex): sent once, shared by every list. */
-export function syncBlobSubject(masterSite: string, sha256: string): string {
-  return `ffk.sync.${masterSite}.blob.${sha256}`;
+/**
+ * Where a master list's files are asked for, by the agents of slave sites, from the master's agent holding
+ * the upload directories (core NATS request/reply, chunked: the bytes go from disk to disk, not through a
+ * stream). Outside `ffk.sync.<site>.>`, so the site's sync stream does not capture the requests.
+ */
+export function syncFilesSubject(masterSite: string, list: number): string {
+  return `ffk.syncfiles.${masterSite}.${list}`;
 }
+
+/** Every list's file requests of a master site (what its agents may answer). */
+export function syncFilesFilter(masterSite: string): string {
+  return `ffk.syncfiles.${masterSite}.*`;
+}
+
+/** Queue group of the agents answering a master site's file requests (one answers each request). */
+export const SYNC_FILES_QUEUE = 'ffk-sync-files';
 
 /**
  * What agents may not read on NATS (shared/security/nats-permissions.ts): every bucket and stream but the

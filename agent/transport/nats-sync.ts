@@ -6,14 +6,21 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
+import { SYNC_FILES_QUEUE, syncFilesSubject, syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
 import type { SyncLink, SyncPartStatus } from '../../shared/sync/link.js';
 import { kvValues, openSyncLinksBucket, openSyncStatusBucket } from '../../shared/transport/kv.js';
-import type { StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
+import type { FileRequest, FileServer, StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
 
 const RETRY_MS = 2000;
+/** How long one chunk of a file may take to come (a disk read and a hop through nats-server). */
+const FILE_CHUNK_TIMEOUT_MS = 30_000;
+/** Room left in a message for the reply's headers. */
+const HEADER_ROOM = 4096;
+/** A file whose size changed between its chunks is read again from the start, this often at most. */
+const FILE_READS = 3;
 /** Messages handled together at most (one transaction on the slave's database, one request per shard). */
 const DEFAULT_BATCH = 500;
 
@@ -59,6 +66,7 @@ export class JetStreamSyncBus implements SyncBus {
   private readonly ensured = new Set<string>();
 
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly links: KV,
@@ -70,7 +78,7 @@ export class JetStreamSyncBus implements SyncBus {
   /** The bus of an agent of `site` (the one sync stream it may create and write). */
   static async open(nc: NatsConnection, site: string, logger: Logger): Promise<JetStreamSyncBus> {
     const [jsm, links, status] = await Promise.all([jetstreamManager(nc), openSyncLinksBucket(nc), openSyncStatusBucket(nc)]);
-    return new JetStreamSyncBus(jetstream(nc), jsm, links, status, site, logger);
+    return new JetStreamSyncBus(nc, jetstream(nc), jsm, links, status, site, logger);
   }
 
   /**
@@ -184,6 +192,60 @@ export class JetStreamSyncBus implements SyncBus {
         await done;
       },
     };
+  }
+
+  serveFiles(masterSite: string, list: number, serve: FileServer): Subscription {
+    const max = this.chunkSize();
+    const sub = this.nc.subscribe(syncFilesSubject(masterSite, list), {
+      queue: SYNC_FILES_QUEUE,
+      callback: (err, msg) => {
+        if (err) return void this.logger.warn({ err }, 'sync: serving files failed');
+        void (async () => {
+          const h = headers();
+          try {
+            const { offset, ...req } = JSON.parse(msg.string()) as FileRequest & { offset: number };
+            const chunk = await serve(req, offset, max);
+            if (!chunk) h.set('Ffk-Missing', '1');
+            else h.set('Ffk-Size', String(chunk.size));
+            msg.respond(chunk?.data, { headers: h });
+          } catch (e) {
+            h.set('Ffk-Error', (e instanceof Error ? e.message : String(e)).slice(0, 500));
+            msg.respond(undefined, { headers: h });
+          }
+        })();
+      },
+    });
+    return { stop: () => sub.drain() };
+  }
+
+  async fetchFile(masterSite: string, list: number, request: FileRequest): Promise<Uint8Array | undefined> {
+    const subject = syncFilesSubject(masterSite, list);
+    for (let attempt = 1; ; attempt++) {
+      const parts: Uint8Array[] = [];
+      let offset = 0;
+      let size: number | undefined;
+      for (;;) {
+        const reply = await this.nc.request(subject, JSON.stringify({ ...request, offset }), { timeout: FILE_CHUNK_TIMEOUT_MS }).catch((err: unknown) => {
+          if (err instanceof RequestError && err.isNoResponders()) throw new ValidationError(`no agent of ${masterSite} answers for the files of its list ${list} (is its agent holding the upload directories running?)`);
+          throw err;
+        });
+        const failed = reply.headers?.get('Ffk-Error');
+        if (failed) throw new ValidationError(`${masterSite} could not read ${request.root}/${request.rel}: ${failed}`);
+        if (reply.headers?.get('Ffk-Missing')) return undefined;
+        const now = Number(reply.headers?.get('Ffk-Size'));
+        if (size !== undefined && now !== size) break; // rewritten between chunks: from the start
+        size = now;
+        parts.push(reply.data);
+        offset += reply.data.length;
+        if (offset >= size || reply.data.length === 0) return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      }
+      if (attempt >= FILE_READS) throw new ValidationError(`${request.root}/${request.rel} of ${masterSite} kept changing size while it was read`);
+    }
+  }
+
+  /** Bytes of a file per reply: what the server lets one message carry, less room for headers. */
+  private chunkSize(): number {
+    return Math.max(64 * 1024, (this.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM);
   }
 
   async putStatus(status: SyncPartStatus): Promise<void> {

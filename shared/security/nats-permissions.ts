@@ -8,16 +8,19 @@
  *   subjects and keep its own site's sync stream; read the sync link records; read and write the
  *   sync statuses of links its site is part of, under its own host; read (never write) the sync streams
  *   of the sites its site has a sync link from (`syncSources`, granted by the controller from the links:
- *   a slave follows its master's published watch lists) — no other site's; and receive only on its own
+ *   a slave follows its master's published watch lists) — no other site's — and ask those sites for the
+ *   files their lists name; answer requests for its own site's files; and receive only on its own
  *   inbox prefix. It cannot read or write another site's keys, the catalog, the jobs, the leases, the
  *   schedules, the audit stream or another agent's replies.
  */
-import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncStream, syncStreamSubjects } from '../names.js';
+import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncFilesFilter, syncStream, syncStreamSubjects } from '../names.js';
 import type { PeerIdentity } from './identity.js';
 
 export interface NatsPermissions {
   publish: { allow: string[]; deny?: string[] };
   subscribe: { allow: string[]; deny?: string[] };
+  /** May answer the requests it receives (publish once to each request's reply subject). */
+  allowResponses?: boolean;
 }
 
 /** The inbox prefix a principal uses (nats.js `inboxPrefix`), so replies to it are its alone. */
@@ -82,6 +85,8 @@ export function natsPermissions(identity: PeerIdentity, grants: { syncSources?: 
         ...readStream(syncStream(site)),
         // the sync streams of the sites its site has a link from
         ...sources.flatMap((m) => readStream(syncStream(m))),
+        // and ask those sites for the files their lists name
+        ...sources.map(syncFilesFilter),
         // presence: its own key only (the bucket itself it may create when missing)
         ...keepStream(kvStream(AGENTS_BUCKET)),
         `$KV.${AGENTS_BUCKET}.${agentKey(site, host)}`,
@@ -96,7 +101,9 @@ export function natsPermissions(identity: PeerIdentity, grants: { syncSources?: 
       ],
       deny: readDenied,
     },
-    subscribe: { allow: [`${natsInboxPrefix(identity)}.>`] },
+    // its inbox, and the requests for its own site's files (answered once each: allowResponses)
+    subscribe: { allow: [`${natsInboxPrefix(identity)}.>`, syncFilesFilter(site)] },
+    allowResponses: true,
   };
 }
 
@@ -133,7 +140,7 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     lines.push(`    # ${u.identity.kind === 'agent' ? `agent ${u.identity.site}/${u.identity.host}` : u.identity.kind}`);
     const rules = (r: { allow: string[]; deny?: string[] }): string =>
       [...(r.allow.length ? [`allow: ${list(r.allow)}`] : []), ...(r.deny?.length ? [`deny: ${list(r.deny)}`] : [])].join(', ');
-    lines.push(`    { nkey: ${quote(u.publicKey)}, permissions: { publish: { ${rules(p.publish)} }, subscribe: { ${rules(p.subscribe)} } } }`);
+    lines.push(`    { nkey: ${quote(u.publicKey)}, permissions: { publish: { ${rules(p.publish)} }, subscribe: { ${rules(p.subscribe)} }${p.allowResponses ? ', allow_responses: true' : ''} } }`);
   }
   lines.push('  ]', '}', '');
   return lines.join('\n');

@@ -7,7 +7,8 @@
  *   stream (by KV, direct get or consumer), nor receive on another agent's inbox;
  * - a real agent process given msk-1/files's seed while being msk-1/db stops at start naming the violation;
  * - an agent reads another site's sync stream only while the controller grants it (a link from that site
- *   into its own), and no third site's agent can;
+ *   into its own), and no third site's agent can; likewise it asks that site for its list's files, which
+ *   only that site's agents answer, in chunks, and only for files the list names;
  * - a revoked agent is disconnected (and refused) within 5 s while the other agents keep working;
  * - `ffkeeper nats-config` writes a file nats-server accepts.
  */
@@ -130,6 +131,42 @@ describe('NATS permissions (issue 16)', () => {
     // The link removed: the grant goes with it.
     expect(await setSyncReadGrants(nats.registry, {})).toBe(true);
     expect(await refused("gra-s/db reads gra-m's sync stream after the link was removed", () => read(slave))).toContain('Permissions Violation');
+  });
+
+  it("answers a slave's requests for a master list's files (chunked, only the files the list names) while the link is granted", async () => {
+    const master = await JetStreamSyncBus.open((await agent('fil-m', 'files')).nc, 'fil-m', log);
+    const slave = await JetStreamSyncBus.open((await agent('fil-s', 'files')).nc, 'fil-s', log);
+    const other = await JetStreamSyncBus.open((await agent('fil-o', 'files')).nc, 'fil-o', log);
+    // 2.5 MB: three chunks under the server's 1 MB payload limit
+    const photo = Buffer.from(Array.from({ length: 2_500_000 }, (_, i) => (i * 7919) % 251));
+    const served: string[] = [];
+    const server = master.serveFiles('fil-m', 1, (req, offset, max) => {
+      served.push(`${req.rel}@${offset}`);
+      if (req.dossierId !== 7 || req.rel !== 'a/b.jpg') return Promise.resolve(undefined);
+      return Promise.resolve({ data: photo.subarray(offset, offset + max), size: photo.length });
+    });
+    try {
+      const fetch = (bus: JetStreamSyncBus, rel = 'a/b.jpg') => bus.fetchFile('fil-m', 1, { dossierId: 7, root: 'uploads', rel });
+      const ask = (bus: JetStreamSyncBus) => Promise.race([fetch(bus), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
+      expect(await refused("fil-s/files asks fil-m for a file without a link", () => ask(slave))).toContain('Permissions Violation');
+
+      expect(await setSyncReadGrants(nats.registry, { 'fil-s': ['fil-m'] })).toBe(true);
+      const got = await fetch(slave);
+      expect(Buffer.from(got ?? []).equals(photo)).toBe(true);
+      expect(served.filter((s) => s.startsWith('a/b.jpg')).length).toBe(3);
+      expect(await fetch(slave, '../../etc/shadow')).toBeUndefined(); // the server decides what the list names
+      expect(await refused("fil-o/files (no link) asks fil-m for a file", () => ask(other))).toContain('Permissions Violation');
+    } finally {
+      await server.stop();
+      await setSyncReadGrants(nats.registry, {});
+    }
+    // No server left: the slave is told nobody answers, at once.
+    await setSyncReadGrants(nats.registry, { 'fil-s': ['fil-m'] });
+    try {
+      expect(await refused('fil-s/files asks with no files agent of fil-m running', () => slave.fetchFile('fil-m', 1, { dossierId: 7, root: 'uploads', rel: 'a/b.jpg' }))).toContain('no agent of fil-m answers');
+    } finally {
+      await setSyncReadGrants(nats.registry, {});
+    }
   });
 
   it('stops an agent process at start when its NATS seed is another host\'s, naming the violation', async () => {

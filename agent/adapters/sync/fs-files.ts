@@ -8,7 +8,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../../../shared/errors.js';
 import type { UploadRootName } from '../../domain/sync/messages.js';
-import type { FilesAccess } from '../../domain/sync/ports.js';
+import type { FileChunk, FilesAccess } from '../../domain/sync/ports.js';
 
 /** Which configured path is which root: by its name (`ffupload`, `uploads`), else by position. */
 export function uploadRoots(paths: readonly string[]): Partial<Record<UploadRootName, string>> {
@@ -45,6 +45,29 @@ export class FsFilesAccess implements FilesAccess {
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
+    }
+  }
+
+  async readChunk(root: UploadRootName, rel: string, offset: number, max: number): Promise<FileChunk | undefined> {
+    let fh;
+    try {
+      fh = await open(this.resolve(root, rel), 'r');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      const data = Buffer.allocUnsafe(Math.max(0, Math.min(max, size - offset)));
+      let got = 0;
+      while (got < data.length) {
+        const { bytesRead } = await fh.read(data, got, data.length - got, offset + got);
+        if (bytesRead === 0) break; // shrunk meanwhile: the slave's hash check sees it
+        got += bytesRead;
+      }
+      return { data: data.subarray(0, got), size };
+    } finally {
+      await fh.close();
     }
   }
 

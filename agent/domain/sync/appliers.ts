@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InternalError, ValidationError } from '../../../shared/errors.js';
-import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
+import { syncKindFilter, syncSubject } from '../../../shared/names.js';
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
 import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
@@ -146,16 +146,32 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
   };
 }
 
-/** Puts one file at its replica path unless it is there with the right content; the bytes are checked first. */
+/**
+ * Puts one file at its replica path unless it is there with the right content. The bytes come from the
+ * master's files agent as the file is now: content other than the message's means it changed since (a
+ * second read that agrees is taken — the dossier's later message names it — one that does not is retried);
+ * a file the master no longer has is left to the dossier's later message.
+ */
 async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, dossierId: number, f: FileEntry): Promise<void> {
-  const site = link.from.site;
+  const { site, list } = link.from;
   const rel = replicaPath(site, f.rel);
   if ((await files.hash(f.root, rel)) === f.sha256) return;
-  const data = await ctx.bus.last(site, syncBlobSubject(site, f.sha256));
-  if (!data) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${dossierId}: its content (${f.sha256}) is not in the master's stream yet`);
-  const sha = createHash('sha256').update(data).digest('hex');
-  if (sha !== f.sha256) throw new ValidationError(`file ${f.root}/${f.rel}: content read from the stream hashes to ${sha}, not ${f.sha256}`);
-  await files.write(f.root, rel, data);
+  const fetch = async (): Promise<{ data: Uint8Array; sha: string } | undefined> => {
+    const data = await ctx.bus.fetchFile(site, list, { dossierId, root: f.root, rel: f.rel });
+    return data && { data, sha: createHash('sha256').update(data).digest('hex') };
+  };
+  let got = await fetch();
+  if (got && got.sha !== f.sha256) {
+    const again = await fetch();
+    if (again?.sha !== got.sha) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${dossierId} changed on the master while it was read; reading it again`);
+    ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file changed on the master since its dossier was published; took its current content');
+    got = again;
+  }
+  if (!got) {
+    ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file no longer on the master; its dossier\'s later change brings the state');
+    return;
+  }
+  await files.write(f.root, rel, got.data);
 }
 
 /** Removes the files the link put there for the dossier before and that it no longer names; remembers the current ones. */

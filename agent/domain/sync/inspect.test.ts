@@ -46,6 +46,7 @@ describe('sync inspect', () => {
         return Promise.resolve(rel.endsWith('7.jpg') ? 'h' : undefined);
       },
       read: () => Promise.resolve(undefined),
+      readChunk: () => Promise.resolve(undefined),
       write: () => Promise.resolve(),
       remove: () => Promise.resolve(),
     });

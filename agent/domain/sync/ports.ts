@@ -15,6 +15,22 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
+/** A file a slave asks the master for: one of those the master list's files message of `dossierId` names. */
+export interface FileRequest {
+  dossierId: number;
+  root: UploadRootName;
+  rel: string;
+}
+
+/** Part of a file's bytes from `offset`, and the file's whole size then. */
+export interface FileChunk {
+  data: Uint8Array;
+  size: number;
+}
+
+/** Answers one request for a chunk: undefined when the file is not there (or not one the list names). */
+export type FileServer = (request: FileRequest, offset: number, max: number) => Promise<FileChunk | undefined>;
+
 /** The sync stream of master sites, and the link records and status bucket (JetStream). */
 export interface SyncBus {
   /** Creates the master site's stream when missing (last value per subject kept). */
@@ -40,6 +56,16 @@ export interface SyncBus {
   pendingAfter(masterSite: string, filter: string, after: number): Promise<number>;
   /** The stream's first and last sequence (both 0 when it is empty). */
   bounds(masterSite: string): Promise<{ first: number; last: number }>;
+  /**
+   * Answers the slaves' requests for the files of a master list (`serve` gives each chunk); several
+   * servers of one list share the requests (each is answered once).
+   */
+  serveFiles(masterSite: string, list: number, serve: FileServer): Subscription;
+  /**
+   * A file of a master list, whole, from the master's agent that serves them (in chunks the server's
+   * payload limit allows); undefined when the master says it is not there. Fails when no agent answers.
+   */
+  fetchFile(masterSite: string, list: number, request: FileRequest): Promise<Uint8Array | undefined>;
   putStatus(status: SyncPartStatus): Promise<void>;
   /** Statuses the parts of a link reported. */
   statuses(linkId: string): Promise<SyncPartStatus[]>;
@@ -113,6 +139,8 @@ export interface RecordsAccess {
 export interface FilesAccess {
   /** Content and SHA-256 of a file; undefined when it does not exist. */
   read(root: UploadRootName, rel: string): Promise<{ data: Buffer; sha256: string } | undefined>;
+  /** `max` bytes at most from `offset`, and the file's size; undefined when it does not exist. */
+  readChunk(root: UploadRootName, rel: string, offset: number, max: number): Promise<FileChunk | undefined>;
   /** SHA-256 of a file; undefined when it does not exist. */
   hash(root: UploadRootName, rel: string): Promise<string | undefined>;
   /** Writes a file atomically (temp + rename), creating directories. */

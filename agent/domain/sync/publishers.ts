@@ -1,23 +1,24 @@
 /**
  * Master-side followers of the dossier messages: the agent holding the shards publishes each dossier's
- * gallery records, the agent holding the upload directories its files (each file's bytes once, by
- * SHA-256). Both read the current state when the dossier message arrives — the writer puts records
- * and files in place before it commits the row that names them. A batch is read together (one request
+ * gallery records, the agent holding the upload directories which files it names, with their SHA-256
+ * (the slaves' files agents ask that agent for the bytes: `serveFiles`). Both read the current state
+ * when the dossier message arrives — the writer puts records and files in place before it commits the
+ * row that names them. A batch is read together (one request
  * per shard; files read in parallel) and published together.
  */
 import { mapLimit } from '../../../shared/concurrency.js';
 import { InternalError } from '../../../shared/errors.js';
-import { syncBlobSubject, syncKindFilter, syncSubject } from '../../../shared/names.js';
+import { syncKindFilter, syncSubject } from '../../../shared/names.js';
 import type { SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
 import { decodeMessage, encodeMessage, type DossierMessage, type FileEntry, type FilesMessage, type RecordEntry, type RecordsMessage, type UploadRootName } from './messages.js';
 import type { PartContext } from './part.js';
-import type { FilesAccess, PositionStore, RecordsAccess, StreamMessage } from './ports.js';
+import type { FileRequest, FilesAccess, PositionStore, RecordsAccess, StreamMessage, Subscription } from './ports.js';
 
-/** Files read (and blobs published) at once. */
+/** Files read (to hash them) at once. */
 const FILE_CONCURRENCY = 32;
-/** Blobs remembered as sent (beyond that the stream is asked). */
-const SENT_MEMORY = 100_000;
+/** Dossiers whose named files are remembered (beyond that the stream is asked). */
+const NAMED_MEMORY = 100_000;
 
 /** The batch's dossier messages, the last of each dossier only (an earlier one is superseded). */
 export function latestDossiers(batch: readonly StreamMessage[]): DossierMessage[] {
@@ -71,28 +72,63 @@ function faceFiles(d: DossierMessage): { root: UploadRootName; rel: string }[] {
   ]);
 }
 
+/**
+ * Which files each dossier's last published files message names: what the list's file server hands out
+ * (a slave's request for anything else is answered "not there"). Filled as messages are published, and
+ * from the stream for dossiers published before this part started (or by another link's part).
+ */
+class NamedFiles {
+  private readonly byDossier = new Map<number, Set<string>>();
+
+  constructor(
+    private readonly ctx: PartContext,
+    private readonly site: string,
+    private readonly list: number,
+  ) {}
+
+  note(msg: FilesMessage): void {
+    this.byDossier.delete(msg.dossierId);
+    if (this.byDossier.size >= NAMED_MEMORY) this.byDossier.delete(this.byDossier.keys().next().value as number);
+    this.byDossier.set(msg.dossierId, new Set(msg.files.map((f) => `${f.root}:${f.rel}`)));
+  }
+
+  async has(req: FileRequest): Promise<boolean> {
+    const key = `${req.root}:${req.rel}`;
+    if (this.byDossier.get(req.dossierId)?.has(key)) return true;
+    const data = await this.ctx.bus.last(this.site, syncSubject(this.site, this.list, 'files', req.dossierId));
+    if (!data) return false;
+    const msg = decodeMessage(data, `files of dossier ${req.dossierId}`);
+    if (msg.kind !== 'files') return false;
+    this.note(msg);
+    return this.byDossier.get(req.dossierId)?.has(key) ?? false;
+  }
+}
+
 export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAccess, positions: PositionStore): FollowSpec {
   const { site, list } = link.from;
-  const sent = new Set<string>();
-  const publishOne = async (ref: { root: UploadRootName; rel: string }): Promise<FileEntry | undefined> => {
+  const named = new NamedFiles(ctx, site, list);
+  let server: Subscription | undefined;
+  const readOne = async (ref: { root: UploadRootName; rel: string }): Promise<FileEntry | undefined> => {
     const file = await files.read(ref.root, ref.rel);
-    if (!file) return undefined;
-    // Sent once while this part runs; after a restart a changed dossier's photos go again (the stream
-    // keeps one message per blob subject, so that costs a write, never a second copy).
-    if (!sent.has(file.sha256)) await ctx.bus.publish(syncBlobSubject(site, file.sha256), file.data);
-    if (sent.size >= SENT_MEMORY) sent.clear(); // bounded: forgetting only costs a lookup in the stream
-    sent.add(file.sha256);
-    return { ...ref, sha256: file.sha256, size: file.data.length };
+    return file ? { ...ref, sha256: file.sha256, size: file.data.length } : undefined;
   };
   return {
     link,
     role: 'publish-files',
     filter: syncKindFilter(site, list, 'dossier'),
     ...positionOf(positions, `publish-files.${link.id}`),
+    // The bytes go to the slaves on request, from the file as it is then (the message says which content).
+    before() {
+      server ??= ctx.bus.serveFiles(site, list, async (req, offset, max) => ((await named.has(req)) ? files.readChunk(req.root, req.rel, offset, max) : undefined));
+      return Promise.resolve();
+    },
+    async after() {
+      await server?.stop();
+    },
     async handle(batch) {
       const dossiers = latestDossiers(batch);
       const refs = dossiers.map(faceFiles);
-      const entries = await mapLimit(refs.flat(), FILE_CONCURRENCY, publishOne);
+      const entries = await mapLimit(refs.flat(), FILE_CONCURRENCY, readOne);
       let i = 0;
       await Promise.all(
         dossiers.map((d, k) => {
@@ -106,6 +142,7 @@ export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesA
             files: found.filter((f): f is FileEntry => f !== undefined),
             missing: mine.filter((_, j) => found[j] === undefined),
           };
+          named.note(out); // before a slave can ask for them
           return ctx.bus.publish(syncSubject(site, list, 'files', d.dossierId), encodeMessage(out));
         }),
       );

@@ -15,6 +15,8 @@ export const FACE_GALLERY = 'ffsec_face_objects';
 
 /** A batch of hundreds of dossiers' records takes longer than a single request's default. */
 const LONG_REQUEST_MS = 120_000;
+/** Records read by one request at most (a sync check reads a whole list's). */
+const READ_SLICE = 1000;
 
 const LUA_READ = String.raw`
 local name, ids = ...
@@ -83,9 +85,17 @@ export class IprotoRecordsAccess implements RecordsAccess {
   async read(ids: readonly number[]): Promise<RecordEntry[]> {
     if (ids.length === 0) return [];
     const out: RecordEntry[] = [];
+    // A sync check asks for every record of the list: in slices, each a bounded request.
+    for (let from = 0; from < ids.length; from += READ_SLICE) {
+      await this.readSlice(ids.slice(from, from + READ_SLICE), out);
+    }
+    return out;
+  }
+
+  private async readSlice(ids: readonly number[], out: RecordEntry[]): Promise<void> {
     for (const shard of this.shards) {
       const r = new Reply(shard.address, 'sync read of records');
-      const [raw] = await shard.eval(LUA_READ, [FACE_GALLERY, [...ids]]);
+      const [raw] = await shard.eval(LUA_READ, [FACE_GALLERY, [...ids]], { timeoutMs: LONG_REQUEST_MS });
       for (const [i, v] of r.arr(raw).entries()) {
         const o = r.obj(v, `records[${i}]`);
         out.push({
@@ -99,7 +109,6 @@ export class IprotoRecordsAccess implements RecordsAccess {
         });
       }
     }
-    return out;
   }
 
   async apply(linkId: string, dossiers: readonly { dossierId: number; records: readonly RecordEntry[] }[]): Promise<void> {

@@ -87,6 +87,14 @@ export function syncStatusKey(linkId: string, role: string, host: string): strin
   return `${linkId}.${role}.${host}`;
 }
 
+/**
+ * Key filters of the sync links (and of their statuses, keyed `<linkId>.<role>.<host>`) a site is part
+ * of: as master (`<site>.<list>.…`) and as slave (`<master>.<list>.<site>.…`). An agent may read these only.
+ */
+export function syncLinkKeyFilters(site: string): [string, string] {
+  return [`${site}.>`, `*.*.${site}.>`];
+}
+
 /** Status keys of one link. */
 export function syncStatusFilter(linkId: string): string {
   return `${linkId}.>`;

@@ -5,11 +5,11 @@
  * any interruption from the last message handled.
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { headers, RequestError, type NatsConnection } from '@nats-io/transport-node';
 import { ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { SYNC_FILES_QUEUE, syncFilesSubject, syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
+import { SYNC_FILES_QUEUE, syncFilesSubject, syncLinkKeyFilters, syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
 import type { SyncLink, SyncPartStatus } from '../../shared/sync/link.js';
 import { kvValues, openSyncLinksBucket, openSyncStatusBucket } from '../../shared/transport/kv.js';
 import type { FileRequest, FileServer, StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
@@ -262,24 +262,33 @@ export class JetStreamSyncBus implements SyncBus {
 
   watchLinks(onLinks: (links: SyncLink[]) => void): Subscription {
     let stopped = false;
-    let stopWatch: (() => void) | undefined;
+    let stopWatches: (() => void) | undefined;
     const current = new Map<string, SyncLink>();
+    // The links this site is part of, as master and as slave: the only link records it may read.
+    const filters = syncLinkKeyFilters(this.site);
     const run = async (): Promise<void> => {
       while (!stopped) {
+        const watches: (AsyncIterable<KvEntry> & { stop(): void })[] = [];
+        stopWatches = () => watches.forEach((w) => w.stop());
         try {
           current.clear();
-          for (const { key, value } of await kvValues(this.links)) current.set(key, JSON.parse(value) as SyncLink);
+          for (const { key, value } of (await Promise.all(filters.map((f) => kvValues(this.links, f)))).flat()) current.set(key, JSON.parse(value) as SyncLink);
           onLinks([...current.values()]);
-          const w = await this.links.watch({ key: '>' });
-          stopWatch = () => w.stop();
-          for await (const e of w) {
-            if (e.operation === 'PUT') current.set(e.key, e.json<SyncLink>());
-            else current.delete(e.key);
-            onLinks([...current.values()]);
-          }
+          for (const f of filters) watches.push(await this.links.watch({ key: f }));
+          await Promise.all(
+            watches.map(async (w) => {
+              for await (const e of w) {
+                if (e.operation === 'PUT') current.set(e.key, e.json<SyncLink>());
+                else current.delete(e.key);
+                onLinks([...current.values()]);
+              }
+            }),
+          );
         } catch (err) {
           if (stopped) return;
           this.logger.warn({ err }, 'sync: watching the links failed; resuming');
+        } finally {
+          stopWatches();
         }
         if (!stopped) await new Promise((r) => setTimeout(r, RETRY_MS));
       }
@@ -288,11 +297,12 @@ export class JetStreamSyncBus implements SyncBus {
     return {
       async stop() {
         stopped = true;
-        stopWatch?.();
+        stopWatches?.();
         await done;
       },
     };
   }
+
 }
 
 

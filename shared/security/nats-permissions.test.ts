@@ -13,7 +13,12 @@ describe('NATS permissions', () => {
     expect(p.publish.allow).toContain('ffk.sync.msk-1.>');
     expect(p.publish.allow.some((s) => s.includes('spb-1') || s.startsWith('$KV.ffk_catalog'))).toBe(false);
     expect(p.publish.deny).toEqual(expect.arrayContaining(['$JS.API.DIRECT.GET.KV_ffk_catalog.>', '$JS.API.STREAM.INFO.KV_ffk_jobs', '$JS.API.STREAM.MSG.GET.FFK_AUDIT']));
-    expect(p.subscribe.allow).toEqual([`${natsInboxPrefix({ kind: 'agent', site: 'msk-1', host: 'db' })}.>`]);
+    // its inbox, and the slaves' requests for its site's files (answered: allowResponses)
+    expect(p.subscribe.allow).toEqual([`${natsInboxPrefix({ kind: 'agent', site: 'msk-1', host: 'db' })}.>`, 'ffk.syncfiles.msk-1.*']);
+    expect(p.allowResponses).toBe(true);
+    // link records by key only, of the links msk-1 is part of (as master, as slave); never all of them
+    expect(p.publish.allow).toEqual(expect.arrayContaining(['$JS.API.DIRECT.GET.KV_ffk_sync_links.$KV.ffk_sync_links.msk-1.>', '$JS.API.DIRECT.GET.KV_ffk_sync_links.$KV.ffk_sync_links.*.*.msk-1.>']));
+    expect(p.publish.allow.filter((s) => /^\$JS\.API\.(DIRECT\.GET|CONSUMER\.CREATE)\.KV_ffk_sync_(links|status)(\.\*|\.>)?$/.test(s))).toEqual([]);
   });
 
   it("reads only its own site's sync stream and those of the sites the controller granted (its masters)", () => {

@@ -5,15 +5,15 @@
  *
  * - The controller may use every subject (it owns the fleet, the catalog, jobs, leases, schedules, audit).
  * - An agent `<site>/<host>` may: write and delete its own presence key; publish its own site's sync
- *   subjects and keep its own site's sync stream; read the sync link records; read and write the
- *   sync statuses of links its site is part of, under its own host; read (never write) the sync streams
+ *   subjects and keep its own site's sync stream; read the records of the sync links its site is part
+ *   of; read the statuses of those links and write its own host's; read (never write) the sync streams
  *   of the sites its site has a sync link from (`syncSources`, granted by the controller from the links:
  *   a slave follows its master's published watch lists) — no other site's — and ask those sites for the
  *   files their lists name; answer requests for its own site's files; and receive only on its own
  *   inbox prefix. It cannot read or write another site's keys, the catalog, the jobs, the leases, the
  *   schedules, the audit stream or another agent's replies.
  */
-import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncFilesFilter, syncStream, syncStreamSubjects } from '../names.js';
+import { AGENTS_BUCKET, AGENT_UNREADABLE_BUCKETS, AGENT_UNREADABLE_JS_STREAMS, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, agentKey, syncFilesFilter, syncLinkKeyFilters, syncStream, syncStreamSubjects } from '../names.js';
 import type { PeerIdentity } from './identity.js';
 
 export interface NatsPermissions {
@@ -57,6 +57,23 @@ function readStream(stream: string): string[] {
   ];
 }
 
+/**
+ * Reading only the keys of a KV bucket that match `keys`: consumers and direct gets whose API subject
+ * names such a subject (nats-server 2.9 puts a consumer's filter and a get's subject in the API subject;
+ * a consumer without a filter, or a get by JSON body, names none and is refused).
+ */
+function readKeys(bucket: string, keys: readonly string[]): string[] {
+  const stream = kvStream(bucket);
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    ...keys.flatMap((k) => [`$JS.API.CONSUMER.CREATE.${stream}.*.$KV.${bucket}.${k}`, `$JS.API.DIRECT.GET.${stream}.$KV.${bucket}.${k}`]),
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.DELETE.${stream}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
 /** Streams no agent may read (deny wins over allow in nats-server). */
 export const AGENT_UNREADABLE_STREAMS = [...AGENT_UNREADABLE_BUCKETS.map(kvStream), ...AGENT_UNREADABLE_JS_STREAMS];
 
@@ -80,8 +97,9 @@ export function natsPermissions(identity: PeerIdentity, grants: { syncSources?: 
     publish: {
       allow: [
         '$JS.API.INFO',
-        ...readStream(kvStream(SYNC_LINKS_BUCKET)),
-        ...readStream(kvStream(SYNC_STATUS_BUCKET)),
+        // the records and statuses of the links its site is part of
+        ...readKeys(SYNC_LINKS_BUCKET, syncLinkKeyFilters(site)),
+        ...readKeys(SYNC_STATUS_BUCKET, syncLinkKeyFilters(site)),
         ...readStream(syncStream(site)),
         // the sync streams of the sites its site has a link from
         ...sources.flatMap((m) => readStream(syncStream(m))),

@@ -6,16 +6,20 @@ import { UnavailableError } from '../errors.js';
 
 export type { KV } from '@nats-io/kv';
 
-async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number }): Promise<KV> {
+/**
+ * Opens a bucket, creating it when missing. `direct`: reads are direct gets, whose API subject names the
+ * key (so NATS permissions can allow an agent some keys only); the bucket's stream must allow them.
+ */
+async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
   const kvm = new Kvm(nc);
   try {
     return await kvm.open(bucket).then(async (kv) => {
-      await kv.status(); // fails when the bucket does not exist
-      return kv;
+      const { streamInfo } = await kv.status(); // fails when the bucket does not exist
+      return options.direct && streamInfo.config.allow_direct ? kvm.open(bucket, { allow_direct: true }) : kv;
     });
   } catch {
     try {
-      return await kvm.create(bucket, { history: 1, ...(options.ttlMs ? { ttl: options.ttlMs } : {}) });
+      return await kvm.create(bucket, { history: 1, ...(options.ttlMs ? { ttl: options.ttlMs } : {}), ...(options.direct ? { allow_direct: true } : {}) });
     } catch (err) {
       throw new UnavailableError(`cannot open KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
     }
@@ -69,12 +73,12 @@ export function openVerificationsBucket(nc: NatsConnection): Promise<KV> {
 
 /** Watch-list sync link records by link id (written by the controller, watched by the agents). */
 export function openSyncLinksBucket(nc: NatsConnection): Promise<KV> {
-  return openOrCreate(nc, SYNC_LINKS_BUCKET, {});
+  return openOrCreate(nc, SYNC_LINKS_BUCKET, { direct: true });
 }
 
 /** What each part of a sync link reports, by `<linkId>.<role>.<host>` (staleness is read from the value). */
 export function openSyncStatusBucket(nc: NatsConnection): Promise<KV> {
-  return openOrCreate(nc, SYNC_STATUS_BUCKET, {});
+  return openOrCreate(nc, SYNC_STATUS_BUCKET, { direct: true });
 }
 
 /** Current (last) entries of the keys matching `filter`, deleted ones included (their operation says so). */

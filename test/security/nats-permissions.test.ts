@@ -6,6 +6,7 @@
  *   site's sync subjects but not spb-1's, cannot read the catalog, the jobs, the leases or the audit
  *   stream (by KV, direct get or consumer), nor receive on another agent's inbox;
  * - a real agent process given msk-1/files's seed while being msk-1/db stops at start naming the violation;
+ * - an agent reads the records and statuses of the sync links its site is part of, and no others;
  * - an agent reads another site's sync stream only while the controller grants it (a link from that site
  *   into its own), and no third site's agent can; likewise it asks that site for its list's files, which
  *   only that site's agents answer, in chunks, and only for files the list names;
@@ -24,7 +25,7 @@ import { createLogger } from '../../shared/logger.js';
 import { AUDIT_STREAM, AUDIT_SUBJECT, agentKey } from '../../shared/names.js';
 import type { PeerIdentity } from '../../shared/security/identity.js';
 import { revokeNatsCredentials, setSyncReadGrants } from '../../shared/security/nats-users.js';
-import { openCatalogBucket, openJobsBucket, openLeasesBucket, openPresenceBucket } from '../../shared/transport/kv.js';
+import { openCatalogBucket, openJobsBucket, openLeasesBucket, openPresenceBucket, openSyncLinksBucket, openSyncStatusBucket } from '../../shared/transport/kv.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { testPkiDir } from '../harness/pki.js';
@@ -131,6 +132,39 @@ describe('NATS permissions (issue 16)', () => {
     // The link removed: the grant goes with it.
     expect(await setSyncReadGrants(nats.registry, {})).toBe(true);
     expect(await refused("gra-s/db reads gra-m's sync stream after the link was removed", () => read(slave))).toContain('Permissions Violation');
+  });
+
+  it('reads the records and statuses of the sync links its site is part of, no others', async () => {
+    const links = await openSyncLinksBucket(controller);
+    const status = await openSyncStatusBucket(controller);
+    const link = (id: string): string => JSON.stringify({ id, secret: `link ${id}` });
+    for (const id of ['lnk-m.1.lnk-s.2', 'lnk-x.1.lnk-m.3', 'lnk-x.1.lnk-y.2']) {
+      await links.put(id, link(id));
+      await status.put(`${id}.capture.db`, '{}');
+    }
+    const seen: string[][] = [];
+    const slave = await JetStreamSyncBus.open((await agent('lnk-s', 'db')).nc, 'lnk-s', log);
+    const master = await JetStreamSyncBus.open((await agent('lnk-m', 'db')).nc, 'lnk-m', log);
+    const watchOf = async (bus: JetStreamSyncBus, want: number): Promise<string[]> => {
+      let last: string[] = [];
+      const sub = bus.watchLinks((ls) => {
+        last = ls.map((l) => l.id).sort();
+        seen.push(last);
+      });
+      const deadline = Date.now() + 10_000;
+      while (last.length < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await sub.stop();
+      return last;
+    };
+    // as slave of one link; as master of one and slave of another; the third site's link neither sees
+    expect(await watchOf(slave, 1)).toEqual(['lnk-m.1.lnk-s.2']);
+    expect(await watchOf(master, 2)).toEqual(['lnk-m.1.lnk-s.2', 'lnk-x.1.lnk-m.3']);
+    expect(seen.flat()).not.toContain('lnk-x.1.lnk-y.2');
+    expect((await slave.statuses('lnk-m.1.lnk-s.2')).length).toBe(1);
+    expect(await refused("lnk-s/db reads the statuses of a link it is no part of", () => slave.statuses('lnk-x.1.lnk-y.2'))).toContain('Permissions Violation');
+    const raw = await openSyncLinksBucket((await agent('lnk-s', 'files')).nc);
+    expect(await refused('lnk-s/files reads the record of a link it is no part of', () => raw.get('lnk-x.1.lnk-y.2'))).toContain('Permissions Violation');
+    expect(await refused('lnk-s/files lists every link', async () => { for await (const k of await raw.keys()) void k; })).toContain('Permissions Violation');
   });
 
   it("answers a slave's requests for a master list's files (chunked, only the files the list names) while the link is granted", async () => {

@@ -29,7 +29,11 @@ export function pidFileOf(runDir: string, unit: string): string {
   return path.join(runDir, `${unit.replace(/[^A-Za-z0-9_.-]/g, '_')}.pid`);
 }
 
-/** Starts a detached process, writes its pid file and returns the pid. */
+/**
+ * Starts a detached process, writes its pid file and returns the pid. When another start of the same unit
+ * (a concurrent `systemctl start`) recorded its live process meanwhile, the one just spawned is killed and
+ * that pid is returned: a unit has one process, and its pid file never loses track of it.
+ */
 export function spawnDetached(spec: SpawnSpec): number {
   const out = openSync(spec.logFile, 'a');
   try {
@@ -44,6 +48,12 @@ export function spawnDetached(spec: SpawnSpec): number {
     if (child.pid === undefined) throw new UnavailableError(`cannot start ${spec.unit}: ${spec.command} did not start`);
     child.on('error', () => undefined);
     child.unref();
+    const other = readPid(spec.runDir, spec.unit);
+    // The run dir is `<siteDir>/run`.
+    if (other !== undefined && isOwnedAlive(other, path.dirname(spec.runDir))) {
+      signal(child.pid, 'SIGKILL');
+      return other;
+    }
     writeFileSync(pidFileOf(spec.runDir, spec.unit), `${child.pid}\n`);
     return child.pid;
   } finally {
@@ -84,7 +94,10 @@ export interface StopOptions {
   graceMs?: number;
 }
 
-/** Stops a unit's process (if alive and owned), waits for it to exit and removes its pid file. */
+/**
+ * Stops a unit's process (if alive and owned), waits for it to exit and removes its pid file, unless a
+ * start that ran meanwhile recorded a live process of its own there (that one stays tracked).
+ */
 export async function stopUnitProcess(runDir: string, siteDir: string, unit: string, options: StopOptions = {}): Promise<boolean> {
   const pid = unitPid(runDir, siteDir, unit);
   let stopped = false;
@@ -96,7 +109,8 @@ export async function stopUnitProcess(runDir: string, siteDir: string, unit: str
     }
     stopped = true;
   }
-  rmSync(pidFileOf(runDir, unit), { force: true });
+  const recorded = readPid(runDir, unit);
+  if (recorded === undefined || recorded === pid || !isOwnedAlive(recorded, siteDir)) rmSync(pidFileOf(runDir, unit), { force: true });
   return stopped;
 }
 

@@ -12,7 +12,7 @@
  * - an intact restore stages every component while the writer keeps writing, then switches; the downtime
  *   (writers stopped) is printed with the restore's duration and 0 integrity errors.
  */
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,26 @@ function childrenOf(pid: number | undefined): number[] {
     }
   }
   return out;
+}
+
+/**
+ * Stops a process (SIGSTOP) and waits until every thread of it is stopped: a spawn it was making when the
+ * signal came has then ended, and it makes no other.
+ */
+async function freeze(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const stateOf = (stat: string): string => stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  const stopped = (): boolean => {
+    if (!existsSync(`/proc/${pid}/task`)) return true; // it ended
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      try {
+        return ['T', 't'].includes(stateOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+      } catch {
+        return true; // the thread ended
+      }
+    });
+  };
+  await waitFor(async () => (stopped() ? true : undefined), 10_000, 5);
 }
 
 /** Databases and directories a restore stages or moves aside; none may be left after it ended. */
@@ -175,10 +195,13 @@ describe('two-phase restore with the writer running', () => {
       while (watching) {
         const aside = readdirSync(path.dirname(shard.memtxDir)).some((n) => n.startsWith(asidePrefix));
         if (aside && unitPid(state.runDir, state.siteDir, shard.unit) === undefined) {
-          // As systemd kills a unit's whole control group: the agent and the systemctl call it waits on.
+          // As systemd kills a unit's whole control group, all of it at once: the agent and the systemctl
+          // calls it waits on. It is frozen first, so that no systemctl call it starts while its children
+          // are listed outlives it (one would start or stop a shard seconds later, in the middle of the
+          // restarted agent's rollback).
           const agent = fleet.agents.get(`${SITE}/${host}`)!;
+          await freeze(agent.child.pid!);
           const children = childrenOf(agent.child.pid);
-          await agent.kill();
           for (const pid of children) {
             try {
               process.kill(pid, 'SIGKILL');
@@ -186,6 +209,7 @@ describe('two-phase restore with the writer running', () => {
               // gone already
             }
           }
+          await agent.kill();
           console.log(`killed the agent on '${host}' and the ${children.length} process(es) it had started (${children.join(', ')})`);
           setUnitFault(state, shard.unit, undefined);
           return true;

@@ -10,6 +10,7 @@ import { describeError, ValidationError } from '../../shared/errors.js';
 import { setProcessTitle } from '../../shared/process.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { formatReport } from './check-report.js';
+import { EXTRACTION_DEFAULTS } from './extraction-config.js';
 import { checkSiteState } from './checker.js';
 import { loadData } from './load.js';
 import { runWriterForeground } from './foreground.js';
@@ -56,9 +57,15 @@ function addUp(program: Command): void {
     .option('--writer-rate <n>', 'default writes/s of the findface-security unit', int, UP_DEFAULTS.writerRate)
     .option('--image-scale <x>', 'image sizes relative to FindFace\'s (0 < x ≤ 1): the same files, fewer bytes', Number)
     .option('--pki-dir <dir>', 'a fleet CA directory (ffkeeper ca init): the agents get certificates and mTLS; without it their configs say insecure: true')
+    .option('--extraction-cost-ms <n>', 'what extracting one face costs the extraction-api, in ms', Number, EXTRACTION_DEFAULTS.faceCostMs)
+    .option('--extraction-cost <mode>', 'sleep (waits on one of the instances) or busy (burns the CPU)', EXTRACTION_DEFAULTS.mode)
+    .option('--extraction-instances <n>', 'faces the extraction-api extracts at a time (sleep cost)', int, EXTRACTION_DEFAULTS.instances)
     .option('--json', 'print the result as JSON')
-    .action(async (o: SiteOpts & { shards: number; dossiers: number; events: number; vectorDim: number; db?: string; nats?: string; writerRate: number; imageScale?: number; pkiDir?: string }) => {
+    .action(async (o: SiteOpts & { shards: number; dossiers: number; events: number; vectorDim: number; db?: string; nats?: string; writerRate: number; imageScale?: number; pkiDir?: string;
+      extractionCostMs: number; extractionCost: string; extractionInstances: number }) => {
+      if (o.extractionCost !== 'sleep' && o.extractionCost !== 'busy') throw new ValidationError(`--extraction-cost: 'sleep' or 'busy', not '${o.extractionCost}'`, { field: 'extraction-cost' });
       const r = await upSite({
+        extraction: { cost: { faceCostMs: o.extractionCostMs, mode: o.extractionCost }, instances: o.extractionInstances },
         site: o.site, root: o.root, shards: o.shards, dossiers: o.dossiers, events: o.events, vectorDim: o.vectorDim, database: o.db,
         nats: o.nats?.split(',').map((s) => s.trim()).filter(Boolean), writerRate: o.writerRate, imageScale: o.imageScale, ...(o.pkiDir ? { pkiDir: o.pkiDir } : {}),
         onProgress: o.json ? undefined : (m) => process.stderr.write(`${m}\n`),

@@ -1,10 +1,12 @@
 /**
  * The dev site's stand-in processes run in the foreground until SIGTERM/SIGINT: the writer (unit
- * `findface-security`) and the sf-api stand-in. Started as units through unit-main.ts; the writer also by
- * `ffkeeper-devsite writer run`.
+ * `findface-security`), the sf-api stand-in and the extraction-api. Started as units through unit-main.ts;
+ * the writer also by `ffkeeper-devsite writer run`.
  */
+import { UnavailableError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/logger.js';
-import { serveSfApiStandIn } from './sfapi.js';
+import { ExtractionService, loadExtractionSettings } from './extraction-api.js';
+import { readSfApiConfig, SfApiService } from './sfapi.js';
 import type { SiteState } from './state.js';
 import { writerStatsFile } from './units.js';
 import { runWriter } from './writer.js';
@@ -26,8 +28,19 @@ export async function runWriterForeground(state: SiteState, o: { rate?: number; 
   logger.info({ writes: stats.writes, rate: stats.rate, errors: stats.errors }, 'writer stopped');
 }
 
-/** Serves the sf-api stand-in until SIGTERM/SIGINT. */
-export function serveSfApiForeground(state: SiteState): void {
-  const server = serveSfApiStandIn(state);
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => server.close(() => process.exit(0)));
+/** Serves the sf-api stand-in (its config read now) until SIGTERM/SIGINT. */
+export async function serveSfApiForeground(state: SiteState): Promise<void> {
+  const service = new SfApiService(state, readSfApiConfig(state));
+  await service.listen();
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => (service.close(), process.exit(0)));
+}
+
+/** Serves the extraction-api (its config read now) until SIGTERM/SIGINT. */
+export async function serveExtractionApiForeground(state: SiteState): Promise<void> {
+  if (!state.extractionApi) throw new UnavailableError(`dev site '${state.site}' has no findface-extraction-api (site.json predates it)`);
+  const service = new ExtractionService(loadExtractionSettings(state.extractionApi.configPath));
+  await service.listen();
+  const logger = createLogger({ name: 'devsite-extraction-api' }).child({ site: state.site });
+  logger.info({ models: service.settings.models, cost: service.settings.cost, instances: service.settings.instances }, 'extraction-api listening');
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void service.close().then(() => process.exit(0)));
 }

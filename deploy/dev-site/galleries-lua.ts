@@ -4,7 +4,9 @@
  * `{id unsigned, feat string, norm string, meta map}` where `feat` holds the raw float32 vector bytes;
  * `ffk_galleries` remembers each gallery's model and dimension, and inserts of another model or size are
  * refused with an error naming the gallery and both models. The writer and checker call these
- * functions over iproto. Kept as a TS string so the compiled CLI (dist/) carries it.
+ * functions over iproto. It also defines the global `FindFace` an instance file starts the shard with:
+ * `FindFace.start(host, httpPort, {meta_scheme = meta_scheme})` creates the galleries tnt_schema.lua
+ * lists and marks the shard ready. Kept as a TS string so the compiled CLI (dist/) carries it.
  */
 export const GALLERIES_LUA = String.raw`
 -- ffkeeper dev site: FindFace-like galleries (generated, do not edit)
@@ -106,5 +108,17 @@ function ffk_galleries()
     out[#out + 1] = {name = g[1], model = g[2], dim = g[3], count = sp and sp:len() or 0}
   end
   return out
+end
+
+-- FindFace's module as an instance file uses it: the galleries of meta_scheme ({name, model, dim} each)
+-- are created, then the shard is ready. The HTTP host:port is recorded; the dev site serves iproto only.
+local FindFace = {}
+rawset(_G, 'FindFace', FindFace)
+function FindFace.start(host, port, opts)
+  local defs = {}
+  for _, g in ipairs((opts or {}).meta_scheme or {}) do defs[#defs + 1] = {g.name, g.model, g.dim} end
+  ffk_setup(defs)
+  rawset(_G, 'ffk_http', {host = host, port = port})
+  rawset(_G, 'ffk_ready', true)
 end
 `;

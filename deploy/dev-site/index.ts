@@ -12,7 +12,7 @@ import { startWriter as startWriterUnit, stopWriter as stopWriterUnit, type Writ
 import type { WriterStats } from './writer.js';
 
 export { upSite, downSite, listSites, UP_DEFAULTS, type UpOptions, type UpResult, type DownResult } from './site.js';
-export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, type SiteState, type ShardState, type GalleryName } from './state.js';
+export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, enabledInstances, instancesDirOf, type SiteState, type ShardState, type GalleryName } from './state.js';
 export { formatReport, type CheckReport, type CheckIssue, type IssueKind } from './check-report.js';
 export { runSystemctl, runFindfaceSecurity, type ShimResult } from './shims.js';
 export { readWriterStats, readWriterOptions, unitStatuses, type WriterStartOptions } from './units.js';
@@ -22,6 +22,12 @@ export type { Replica, LastSync } from './native-sync-store.js';
 export type { ListExport } from './native-sync-export.js';
 export { ShardSet, type GalleryRecord } from './shards.js';
 export { dossierFaceFiles, eventFiles } from './uploads.js';
+export { facen, galleryModelOf, modelFileOf, parseGalleryModel } from './facen.js';
+export { readExtractionSettings, EXTRACTION_DEFAULTS, type ExtractionCost, type ExtractionSettings } from './extraction-config.js';
+export type { ExtractionStats } from './extraction-api.js';
+export { readSfApiConfig, shardUrl } from './sfapi.js';
+export { instanceShards, shardFromInstanceFile, tntSchemaPathOf, tntSchemaText, writeTntSchema } from './instances.js';
+export { isEnabled } from './units.js';
 export type { WriterStats } from './writer.js';
 export type { LoadProgress } from './load.js';
 export type { SiteStatus } from './status.js';

@@ -1,12 +1,13 @@
 /**
  * The two things the dev site writes in three places — a dossier face and an event — described once:
  * their files, their gallery record and their database row. The bulk loader and the writer both build
- * them here, so the checker has one layout to verify.
+ * them here, so the checker has one layout to verify. A record's vector is its normalized image's
+ * `facen()` under the gallery's model: known once the image is written (`writeItem`).
  */
+import { facenAsync } from './facen.js';
 import type { GalleryRecord } from './shards.js';
-import { randomVector } from './shards.js';
 import type { GalleryName } from './state.js';
-import { dossierFaceFiles, eventFiles, type FileRef, type ImageKind } from './uploads.js';
+import { dossierFaceFiles, eventFiles, type FileRef, type ImageKind, type ImageWriter } from './uploads.js';
 
 export const FACE_OBJECTS: GalleryName = 'ffsec_face_objects';
 export const FACE_EVENTS: GalleryName = 'ffsec_face_events';
@@ -40,14 +41,28 @@ export interface EventRow {
   model: string;
 }
 
+/** A gallery record before its vector is known. */
+export type PlannedRecord = Omit<GalleryRecord, 'feat'>;
+
 export interface Planned<Row> {
   files: PlannedFile[];
-  record: GalleryRecord;
+  record: PlannedRecord;
   row: Row;
 }
 
+/**
+ * Writes an item's files (new random images) and returns its gallery record, whose vector is the
+ * normalized image's `facen()` under `model`, and the bytes written.
+ */
+export async function writeItem(images: ImageWriter, model: string, item: Planned<unknown>): Promise<{ record: GalleryRecord; bytes: number }> {
+  const written = await Promise.all(item.files.map((f) => images.write(f.ref, f.kind)));
+  const normalized = written[item.files.findIndex((f) => f.kind === 'normalized')];
+  if (!normalized) throw new Error(`item ${item.record.id} has no normalized image`);
+  return { record: { ...item.record, feat: await facenAsync(model, normalized) }, bytes: written.reduce((n, b) => n + b.length, 0) };
+}
+
 /** A dossier face; its gallery record id is its row id. */
-export function planDossierFace(id: number, dossierId: number, model: string, dim: number): Planned<DossierFaceRow> {
+export function planDossierFace(id: number, dossierId: number, model: string): Planned<DossierFaceRow> {
   const f = dossierFaceFiles(id);
   return {
     files: [
@@ -55,7 +70,7 @@ export function planDossierFace(id: number, dossierId: number, model: string, di
       { ref: { root: 'uploads', rel: f.thumbnail }, kind: 'thumbnail' },
       { ref: { root: 'ffupload', rel: f.normalized }, kind: 'normalized' },
     ],
-    record: { id, feat: randomVector(dim), norm: f.normalized, meta: { dossier_id: dossierId, face_id: id } },
+    record: { id, norm: f.normalized, meta: { dossier_id: dossierId, face_id: id } },
     row: { id, dossierId, ...f, recordId: id, model },
   };
 }
@@ -66,7 +81,6 @@ export interface EventInput {
   createdAt: Date;
   matchedDossierId: number | null;
   model: string;
-  dim: number;
 }
 
 /** An event; its gallery record id is its row id. */
@@ -81,7 +95,6 @@ export function planEvent(e: EventInput): Planned<EventRow> {
     ],
     record: {
       id: e.id,
-      feat: randomVector(e.dim),
       norm: f.normalized,
       meta: { event_id: e.id, camera_id: e.cameraId, ts: Math.floor(e.createdAt.getTime() / 1000) },
     },

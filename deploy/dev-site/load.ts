@@ -5,7 +5,7 @@
  * so an interrupted load leaves at worst orphans, never dangling rows.
  */
 import type pg from 'pg';
-import { FACE_EVENTS, FACE_OBJECTS, INSERT_DOSSIER_FACES, INSERT_EVENTS, dossierFaceParams, eventParams, planDossierFace, planEvent, type Planned } from './items.js';
+import { FACE_EVENTS, FACE_OBJECTS, INSERT_DOSSIER_FACES, INSERT_EVENTS, dossierFaceParams, eventParams, planDossierFace, planEvent, writeItem, type Planned } from './items.js';
 import { ownerConfig, withClient } from './schema.js';
 import { ShardSet } from './shards.js';
 import type { GalleryName, SiteState } from './state.js';
@@ -27,7 +27,8 @@ export interface LoadProgress {
   bytes: number;
 }
 
-const FILE_CONCURRENCY = 32;
+/** Items whose files are written at a time (three files each). */
+const ITEM_CONCURRENCY = 11;
 const EVENT_SPAN_MS = 30 * 24 * 3600 * 1000;
 
 interface Ctx {
@@ -83,10 +84,10 @@ function pick<T>(items: readonly T[]): T {
 }
 
 async function writeFilesAndRecords<Row>(ctx: Ctx, gallery: GalleryName, planned: readonly Planned<Row>[]): Promise<void> {
-  const files = planned.flatMap((p) => p.files);
-  const sizes = await mapLimit(files, FILE_CONCURRENCY, (f) => ctx.images.write(f.ref, f.kind));
-  ctx.progress.bytes += sizes.reduce((a, b) => a + b, 0);
-  await ctx.shards.insert(gallery, ctx.state.vectors.models[gallery], planned.map((p) => p.record));
+  const model = ctx.state.vectors.models[gallery];
+  const written = await mapLimit(planned, ITEM_CONCURRENCY, (p) => writeItem(ctx.images, model, p));
+  ctx.progress.bytes += written.reduce((a, w) => a + w.bytes, 0);
+  await ctx.shards.insert(gallery, model, written.map((w) => w.record));
 }
 
 async function loadDossierChunk(ctx: Ctx, n: number): Promise<void> {
@@ -96,7 +97,7 @@ async function loadDossierChunk(ctx: Ctx, n: number): Promise<void> {
   const faceIds = await nextIds(db, 'ffsecurity_dossierface_id_seq', faceCounts.reduce((a, b) => a + b, 0));
   const owners = dossierIds.flatMap((d, i) => Array<number>(faceCounts[i] as number).fill(d));
   const model = state.vectors.models[FACE_OBJECTS];
-  const planned = faceIds.map((id, i) => planDossierFace(id, owners[i] as number, model, state.vectors.dim));
+  const planned = faceIds.map((id, i) => planDossierFace(id, owners[i] as number, model));
   await writeFilesAndRecords(ctx, FACE_OBJECTS, planned);
   const links = dossierIds.flatMap((d) => {
     const first = pick(watchLists);
@@ -134,7 +135,6 @@ async function loadEventChunk(ctx: Ctx, times: readonly Date[], dossierIds: read
       createdAt: times[i] as Date,
       matchedDossierId: dossierIds.length > 0 && Math.random() < 0.2 ? pick(dossierIds) : null,
       model,
-      dim: state.vectors.dim,
     }),
   );
   await writeFilesAndRecords(ctx, FACE_EVENTS, planned);

@@ -101,7 +101,7 @@ async function addMasterContent(t: ApplyTarget, c: pg.PoolClient, slaveList: num
     const dossierId = dossierIds[i] as number;
     for (const face of d.faces) {
       const id = faceIds[next++] as number;
-      const planned = planDossierFace(id, dossierId, model, 0);
+      const planned = planDossierFace(id, dossierId, model);
       const [photo, thumb, norm] = planned.files.map((f) => f.ref) as [FileRef, FileRef, FileRef];
       work.newFiles.push(photo, thumb, norm);
       writes.push(

@@ -8,9 +8,9 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeError, NotFoundError } from '../../shared/errors.js';
 import { cliCommand } from './self.js';
-import { GALLERIES, type SiteState } from './state.js';
+import type { SiteState } from './state.js';
 import { beforeStart } from './unit-faults.js';
-import { isActive, unitOf } from './units.js';
+import { isActive, isEnabled, setEnabled, unitOf } from './units.js';
 
 /** What a shim invocation prints and how it exits. */
 export interface ShimResult {
@@ -60,7 +60,7 @@ export function writeShims(state: SiteState): void {
 /** The shim the `db` agent's `integrityCheck` runs: the site's checker with JSON output. */
 export const INTEGRITY_CHECK_SHIM = 'ffk-integrity-check';
 
-/** `systemctl start|stop|restart|is-active|status|daemon-reload|enable|disable UNIT...`. */
+/** `systemctl start|stop|restart|is-active|status|daemon-reload|enable|disable|is-enabled UNIT...`. */
 export async function runSystemctl(state: SiteState, argv: readonly string[]): Promise<ShimResult> {
   const quiet = argv.includes('-q') || argv.includes('--quiet');
   const [verb, ...units] = argv.filter((a) => !a.startsWith('-'));
@@ -98,11 +98,40 @@ export async function runSystemctl(state: SiteState, argv: readonly string[]): P
       }
       return out;
     case 'daemon-reload':
+      return out;
     case 'enable':
     case 'disable':
+      for (const unit of units) {
+        try {
+          setEnabled(state, unit, verb === 'enable');
+        } catch {
+          out.stderr += `Failed to ${verb} unit: Unit file ${unit} does not exist.\n`;
+          out.code = EXIT.FAILED;
+        }
+      }
+      return out;
+    case 'is-enabled':
+      for (const unit of units) {
+        const enabled = safeIsEnabled(state, unit);
+        if (enabled === undefined) {
+          out.stderr += `Failed to get unit file state for ${unit}: No such file or directory\n`;
+          out.code = EXIT.FAILED;
+          continue;
+        }
+        if (!quiet) out.stdout += `${enabled ? 'enabled' : 'disabled'}\n`;
+        if (!enabled) out.code = EXIT.FAILED;
+      }
       return out;
     default:
       return { code: EXIT.FAILED, stdout: '', stderr: `systemctl (dev site shim): unsupported command '${verb ?? ''}'\n` };
+  }
+}
+
+function safeIsEnabled(state: SiteState, unit: string): boolean | undefined {
+  try {
+    return isEnabled(state, unit);
+  } catch {
+    return undefined;
   }
 }
 
@@ -131,24 +160,12 @@ export async function runFindfaceSecurity(state: SiteState, argv: readonly strin
         await createDefaultUser(pg);
         return { code: 0, stdout: 'Default user created\n', stderr: '' };
       case 'make_tnt_schema':
-        await makeTntSchema(state);
-        return { code: 0, stdout: `Galleries ensured on ${state.shards.length} shard(s)\n`, stderr: '' };
+        // Printed, as FindFace does: `findface-security make_tnt_schema | tee /etc/findface-security/tnt_schema.lua`.
+        return { code: 0, stdout: (await import('./instances.js')).tntSchemaText(state), stderr: '' };
       default:
         return { code: 1, stdout: '', stderr: `findface-security (dev site shim): unsupported command '${command ?? ''}'\n` };
     }
   } catch (err) {
     return { code: 1, stdout: '', stderr: `findface-security ${command}: ${describeError(err)}\n` };
-  }
-}
-
-/** Ensures every gallery exists on every shard (an existing gallery keeps its model). */
-async function makeTntSchema(state: SiteState): Promise<void> {
-  const { ShardSet } = await import('./shards.js');
-  const shards = await ShardSet.connect(state.shards);
-  try {
-    const defs = GALLERIES.map((g) => [g, state.vectors.models[g], state.vectors.dim]);
-    await Promise.all(state.shards.map((_, i) => shards.client(i).call('ffk_setup', [defs])));
-  } finally {
-    shards.close();
   }
 }

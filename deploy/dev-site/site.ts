@@ -1,7 +1,7 @@
 /**
- * Bringing a whole dev site up and down. `upSite` allocates ports, writes every config (shards,
- * pgbouncer, sf-api, findface-security's config.py, shims, agent configs), creates the role, database
- * and schema, starts the processes and loads data; if anything fails it tears down what it made. `downSite` stops every process,
+ * Bringing a whole dev site up and down. `upSite` allocates ports, writes every config (shards' instance
+ * files and tnt_schema.lua, pgbouncer, sf-api, extraction-api, findface-security's config.py, shims, agent
+ * configs), creates the role, database and schema, starts the processes and loads data; if anything fails it tears down what it made. `downSite` stops every process,
  * drops the database and removes the directory, and works whatever state the site is in.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -10,6 +10,8 @@ import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
 import { freeServicePort } from '../../shared/net.js';
 import { issueAgentCertificates, writeAgentConfigs } from './agents.js';
+import { writeExtractionApiConfig, type ExtractionCost } from './extraction-config.js';
+import { shardLayout, writeShardFiles } from './instances.js';
 import { loadData, type LoadProgress } from './load.js';
 import { writePgbouncerConfig } from './pgbouncer.js';
 import { pidFileOf, stopUnitProcess } from './procs.js';
@@ -18,7 +20,6 @@ import { securityConfigPathOf, writeSecurityConfig } from './security-config.js'
 import { writeSfApiConfig } from './sfapi.js';
 import { writeShims } from './shims.js';
 import { assertSiteId, defaultDatabaseName, GALLERIES, resolveRoot, saveSiteState, siteDirOf, stateFileOf, loadSiteState, type GalleryName, type SiteState } from './state.js';
-import { shardLayout, writeShardFiles } from './tarantool.js';
 import { unitsOf } from './units.js';
 
 export interface UpOptions {
@@ -47,6 +48,8 @@ export interface UpOptions {
    * keeps one); default: the one in `pkiDir`.
    */
   natsRegistry?: string;
+  /** What extracting one face costs the site's extraction-api (default 2 ms, sleep) and its parallel instances (2). */
+  extraction?: { cost?: Partial<ExtractionCost>; instances?: number };
   onProgress?: (message: string) => void;
 }
 
@@ -83,7 +86,7 @@ async function distinctPorts(n: number): Promise<number[]> {
 
 async function buildState(o: ResolvedUp): Promise<SiteState> {
   const siteDir = siteDirOf(o.site, o.root);
-  const ports = await distinctPorts(3 + 2 * o.shards);
+  const ports = await distinctPorts(4 + 2 * o.shards);
   const runDir = path.join(siteDir, 'run');
   const pgbDir = path.join(siteDir, 'pgbouncer');
   return {
@@ -99,7 +102,13 @@ async function buildState(o: ResolvedUp): Promise<SiteState> {
       httpPort: ports[3 + 2 * i] as number,
       memtxMemoryBytes: memtxBytes(o),
     })),
-    sfApi: { port: ports[1] as number, configPath: path.join(siteDir, 'findface-sf-api.ini'), unit: 'findface-sf-api' },
+    sfApi: { port: ports[1] as number, configPath: path.join(siteDir, 'etc', 'findface-sf-api.ini'), unit: 'findface-sf-api' },
+    extractionApi: {
+      port: ports[3 + 2 * o.shards] as number,
+      configPath: path.join(siteDir, 'etc', 'findface-extraction-api.ini'),
+      unit: 'findface-extraction-api',
+      modelsRoot: path.join(siteDir, 'usr', 'share', 'findface-data', 'models'),
+    },
     security: { port: ports[2 + 2 * o.shards] as number, configPath: securityConfigPathOf(siteDir) },
     uploads: { uploadsDir: path.join(siteDir, 'uploads'), ffuploadDir: path.join(siteDir, 'ffupload'), ...(o.imageScale === undefined ? {} : { imageScale: o.imageScale }) },
     vectors: { dim: o.vectorDim, models: modelsFor(o.vectorDim) },
@@ -120,6 +129,12 @@ function validate(o: ResolvedUp): void {
   }
   if (o.imageScale !== undefined && !(o.imageScale > 0 && o.imageScale <= 1)) {
     throw new ValidationError(`dev site '${o.site}': image scale must be above 0 and at most 1, got ${o.imageScale}`, { field: 'imageScale' });
+  }
+  const cost = o.extraction?.cost?.faceCostMs;
+  if (cost !== undefined && !(cost >= 0)) throw new ValidationError(`dev site '${o.site}': extraction cost must be 0 ms or more, got ${cost}`, { field: 'extractionCostMs' });
+  const instances = o.extraction?.instances;
+  if (instances !== undefined && !(Number.isInteger(instances) && instances >= 1)) {
+    throw new ValidationError(`dev site '${o.site}': extraction instances must be a positive integer, got ${instances}`, { field: 'extractionInstances' });
   }
   if (o.database !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(o.database)) {
     throw new ValidationError(`dev site '${o.site}': database name '${o.database}' must be lower-case letters, digits and '_'`, { field: 'database' });
@@ -143,12 +158,13 @@ export async function upSite(options: UpOptions): Promise<UpResult> {
     chmodSync(siteDir, 0o755); // pgbouncer runs as postgres and must reach its directory
     saveSiteState(state); // first, so that down can always clean up
     if (o.pkiDir) state.agentTls = await issueAgentCertificates(state, o.pkiDir, o.natsRegistry);
-    writeFiles(state);
+    writeFiles(state, o.extraction);
     saveSiteState(state);
     say(`creating database ${state.postgres.database}`);
     await createSchema(state.postgres);
-    say(`starting ${state.shards.length} shard(s), pgbouncer and sf-api`);
-    for (const unit of unitsOf(state).filter((u) => u.name !== 'findface-security')) await unit.start();
+    say(`starting ${state.shards.length} shard(s), pgbouncer, extraction-api and sf-api`);
+    // Side by side: none needs another to start (sf-api connects to its shards on first use).
+    await Promise.all(unitsOf(state).filter((u) => u.name !== 'findface-security').map((u) => u.start()));
     const t1 = Date.now();
     say(`loading ${o.dossiers} dossiers and ${o.events} events`);
     const loaded = await loadData(state, { dossiers: o.dossiers, events: o.events, onProgress: (p) => say(`loaded ${p.dossiers} dossiers, ${p.events} events, ${Math.round(p.bytes / 2 ** 20)} MiB`) });
@@ -160,7 +176,8 @@ export async function upSite(options: UpOptions): Promise<UpResult> {
   }
 }
 
-function writeFiles(state: SiteState): void {
+function writeFiles(state: SiteState, extraction: UpOptions['extraction']): void {
+  writeExtractionApiConfig(state, extraction); // first: tnt_schema.lua takes the galleries' models from it
   writeShardFiles(state);
   writePgbouncerConfig(state);
   writeSfApiConfig(state);

@@ -4,7 +4,7 @@
  * what to tear down; process ids live separately in `<siteDir>/run/<unit>.pid` (see procs.ts) because
  * shims may start and stop units concurrently.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
@@ -32,13 +32,13 @@ export interface ShardState {
   /** systemd-style unit the shims know it by: `tarantool@shard-001`. */
   unit: string;
   port: number;
-  /** HTTP port FindFace would pass to `FindFace.start`; recorded for sf-api's config, nothing listens. */
+  /** HTTP port of `FindFace.start` in its instance file: sf-api's storage-api URL names it; nothing listens. */
   httpPort: number;
   dir: string;
   memtxDir: string;
   walDir: string;
   vinylDir: string;
-  /** The instance file (`instances.available/shard-001.lua`). */
+  /** The instance file (`<siteDir>/etc/tarantool/instances.available/shard-001.lua`). */
   instanceFile: string;
   memtxMemoryBytes: number;
 }
@@ -51,7 +51,13 @@ export interface SiteState {
   postgres: { host: string; port: number; superuser: string; database: string; owner: string };
   pgbouncer: { host: string; port: number; adminUser: string; dir: string; configFile: string };
   shards: ShardState[];
+  /** findface-sf-api: its port and config (`<siteDir>/etc/findface-sf-api.ini`, read at start: listen, shards). */
   sfApi: { port: number; configPath: string; unit: string };
+  /**
+   * findface-extraction-api (extraction-api.ts): its port, config (`<siteDir>/etc/findface-extraction-api.ini`,
+   * read at start: listen, models, per-face cost) and models root. Absent in sites brought up before it existed.
+   */
+  extractionApi?: { port: number; configPath: string; unit: string; modelsRoot: string };
   /**
    * findface-security's HTTP API (the native master/slave sync, security-api.ts) and its config.py.
    * Absent in sites brought up before it existed: their findface-security serves no API.
@@ -118,4 +124,16 @@ export function saveSiteState(state: SiteState): void {
 /** Shard that holds record `id`: records are spread by `id % shards`. */
 export function shardIndexOf(id: number, shardCount: number): number {
   return id % shardCount;
+}
+
+/** `<siteDir>/etc/tarantool/instances.{available,enabled}`: the shards' instance files, FindFace's layout. */
+export function instancesDirOf(siteDir: string, which: 'available' | 'enabled'): string {
+  return path.join(siteDir, 'etc', 'tarantool', `instances.${which}`);
+}
+
+/** Names of the instances in `instances.enabled/` (`shard-001`, ...): the `tarantool@<name>` units besides the site's own shards. */
+export function enabledInstances(siteDir: string): string[] {
+  const dir = instancesDirOf(siteDir, 'enabled');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -'.lua'.length)).sort();
 }

@@ -13,7 +13,7 @@ export interface SiteStatus {
   site: string;
   siteDir: string;
   database: string;
-  ports: { pgbouncer: number; sfApi: number; shards: Record<string, number> };
+  ports: { pgbouncer: number; sfApi: number; extractionApi?: number; shards: Record<string, number> };
   units: Array<{ unit: string; active: boolean; pid: number | undefined }>;
   rows: Record<string, number> | { unavailable: string };
   galleries: Record<string, GalleryInfo[]> | { unavailable: string };
@@ -28,7 +28,12 @@ export async function siteStatus(state: SiteState): Promise<SiteStatus> {
     site: state.site,
     siteDir: state.siteDir,
     database: state.postgres.database,
-    ports: { pgbouncer: state.pgbouncer.port, sfApi: state.sfApi.port, shards: Object.fromEntries(state.shards.map((s) => [s.name, s.port])) },
+    ports: {
+      pgbouncer: state.pgbouncer.port,
+      sfApi: state.sfApi.port,
+      ...(state.extractionApi ? { extractionApi: state.extractionApi.port } : {}),
+      shards: Object.fromEntries(state.shards.map((s) => [s.name, s.port])),
+    },
     units: unitStatuses(state).map((u) => ({ ...u, active: u.pid !== undefined })),
     rows: await rowCounts(state).catch((err: unknown) => ({ unavailable: describeError(err) })),
     galleries: await galleryInfo(state).catch((err: unknown) => ({ unavailable: describeError(err) })),

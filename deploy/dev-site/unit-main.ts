@@ -4,7 +4,8 @@
  * - `systemctl`, `findface-security`: the shims (shims.ts) the site's agents find first on PATH;
  * - `writer` (ARGS: `--rate N --concurrency N [--event-cap N]`): the findface-security stand-in, in the
  *   foreground until SIGTERM: the writes (none at rate 0), its HTTP API and nightly sync (security-service.ts);
- * - `sf-api`: the findface-sf-api stand-in, in the foreground until SIGTERM.
+ * - `sf-api`: the findface-sf-api stand-in, in the foreground until SIGTERM;
+ * - `extraction-api`: findface-extraction-api, in the foreground until SIGTERM.
  * The full CLI (cli.ts) loads every command's modules; these run at every unit call of every agent and at
  * every unit start (a real `systemctl` answers in milliseconds), so their start-up is kept short.
  */
@@ -25,7 +26,7 @@ function parse(argv: string[]): Invocation {
   const cut = rest.indexOf('--');
   const own = cut < 0 ? rest : rest.slice(0, cut);
   const site = flag(own, '--site');
-  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|writer|sf-api> --site SITE [--root DIR] -- ARGS...');
+  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|writer|sf-api|extraction-api> --site SITE [--root DIR] -- ARGS...');
   return { tool, site, root: flag(own, '--root'), args: cut < 0 ? [] : rest.slice(cut + 1) };
 }
 
@@ -75,17 +76,22 @@ async function startSecurity(state: SiteState): Promise<{ close: () => Promise<v
 }
 
 async function sfApi(state: SiteState): Promise<void> {
-  (await import('./foreground.js')).serveSfApiForeground(state);
+  await (await import('./foreground.js')).serveSfApiForeground(state);
+}
+
+async function extractionApi(state: SiteState): Promise<void> {
+  await (await import('./foreground.js')).serveExtractionApiForeground(state);
 }
 
 async function main(): Promise<void> {
   const { tool, site, root, args } = parse(process.argv.slice(2));
-  // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api.
+  // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api, ffkdev-extraction-api.
   setProcessTitle(`ffkdev-${tool}`);
   const state = loadSiteState(site, root);
   if (tool === 'systemctl' || tool === 'findface-security') return shim(state, tool, args);
   if (tool === 'writer') return writer(state, args);
   if (tool === 'sf-api') return sfApi(state);
+  if (tool === 'extraction-api') return extractionApi(state);
   throw new Error(`unknown dev site unit or shim '${tool}'`);
 }
 

@@ -1,7 +1,9 @@
 /**
  * The site's processes as systemd-style units, named as FindFace names them: `findface-security` (the
- * writer), `findface-sf-api` (a stand-in), `pgbouncer`, `tarantool@shard-001`, ... This is what the
- * `systemctl` shim drives, and what `up`, `down` and `status` use.
+ * writer), `findface-sf-api` (a stand-in), `findface-extraction-api`, `pgbouncer`, `tarantool@shard-001`,
+ * ... (the site's shards and any other instance file in `etc/tarantool/instances.enabled/`, e.g. a
+ * migration's `shard-011`). This is what the `systemctl` shim drives, and what `up`, `down` and `status`
+ * use. `systemctl disable` is remembered in `<runDir>/units-disabled.json` (nothing starts at boot here).
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,8 +11,8 @@ import { NotFoundError, UnavailableError, ValidationError } from '../../shared/e
 import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
 import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
 import { cliCommand } from './self.js';
-import type { SiteState } from './state.js';
-import { SF_API_UNIT } from './unit-names.js';
+import { enabledInstances, type SiteState } from './state.js';
+import { EXTRACTION_API_UNIT, SF_API_UNIT } from './unit-names.js';
 import type { WriterStats } from './writer.js';
 
 export const WRITER_UNIT = 'findface-security';
@@ -105,20 +107,56 @@ function stopWriterProcess(state: SiteState): Promise<boolean> {
   return stopUnitProcess(state.runDir, state.siteDir, WRITER_UNIT, { signal: 'SIGTERM', graceMs: 20_000 });
 }
 
+/** The site's shards and every other enabled instance, by name. */
+function shardNames(state: SiteState): string[] {
+  const own = state.shards.map((s) => s.name);
+  return [...own, ...enabledInstances(state.siteDir).filter((n) => !own.includes(n))];
+}
+
 /** Every unit of the site, in start order. */
 export function unitsOf(state: SiteState): Unit[] {
+  const extraction = state.extractionApi
+    ? [{
+        name: EXTRACTION_API_UNIT,
+        start: async () => (await import('./extraction-api.js')).startExtractionApi(state),
+        stop: async () => (await import('./extraction-api.js')).stopExtractionApi(state),
+      }]
+    : [];
   return [
-    // The shard and sf-api modules load their clients and config writers: imported when a unit needs them
-    // (the systemctl shim runs in a process of its own at every call).
-    ...state.shards.map((s) => ({
-      name: s.unit,
-      start: async () => (await import('./tarantool.js')).startShard(state, s),
-      stop: async () => (await import('./tarantool.js')).stopShard(state, s),
+    // The shard, sf-api and extraction-api modules load their clients and config readers: imported when a
+    // unit needs them (the systemctl shim runs in a process of its own at every call).
+    ...shardNames(state).map((name) => ({
+      name: `tarantool@${name}`,
+      start: async () => (await import('./tarantool.js')).startShardUnit(state, name),
+      stop: async () => (await import('./tarantool.js')).stopShard(state, { unit: `tarantool@${name}` }),
     })),
     { name: PGBOUNCER_UNIT, start: () => startPgbouncer(state), stop: () => stopPgbouncer(state) },
+    ...extraction,
     { name: SF_API_UNIT, start: async () => (await import('./sfapi.js')).startSfApi(state), stop: async () => (await import('./sfapi.js')).stopSfApi(state) },
     { name: WRITER_UNIT, start: () => startWriter(state, readWriterOptions(state)), stop: () => stopWriterProcess(state) },
   ];
+}
+
+function disabledFile(state: SiteState): string {
+  return path.join(state.runDir, 'units-disabled.json');
+}
+
+/** True unless `systemctl disable` was run for the unit (and no `enable` since). */
+export function isEnabled(state: SiteState, name: string): boolean {
+  const unit = unitOf(state, name).name;
+  const file = disabledFile(state);
+  return !(existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as string[]).includes(unit));
+}
+
+/** `systemctl enable|disable`: remembered for `is-enabled` (a dev site starts nothing at boot). */
+export function setEnabled(state: SiteState, name: string, enabled: boolean): void {
+  const unit = unitOf(state, name).name;
+  const file = disabledFile(state);
+  const disabled = new Set(existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as string[]) : []);
+  if (enabled) disabled.delete(unit);
+  else disabled.add(unit);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify([...disabled].sort())}\n`);
+  renameSync(`${file}.tmp`, file);
 }
 
 /** A unit by name (`.service` suffix allowed); NotFoundError naming it otherwise. */

@@ -80,8 +80,8 @@ export class ImageWriter {
 
   constructor(private readonly dirs: UploadDirs) {}
 
-  /** Writes one JPEG-like file of a random size for its kind; returns its size. */
-  async write(ref: FileRef, kind: ImageKind): Promise<number> {
+  /** Writes one JPEG-like file of a random size for its kind; returns its bytes. */
+  async write(ref: FileRef, kind: ImageKind): Promise<Buffer> {
     const file = absPath(this.dirs, ref);
     const dir = path.dirname(file);
     if (!this.madeDirs.has(dir)) {
@@ -96,7 +96,7 @@ export class ImageWriter {
     JPEG_HEAD.copy(buf, 0);
     JPEG_TAIL.copy(buf, buf.length - JPEG_TAIL.length);
     await writeFile(file, buf);
-    return buf.length;
+    return buf;
   }
 
   /** Writes a file with the given bytes (a copy of another site's file: the native sync). */

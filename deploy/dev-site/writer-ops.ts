@@ -6,7 +6,7 @@
  * removes what it had written.
  */
 import pg from 'pg';
-import { FACE_EVENTS, FACE_OBJECTS, INSERT_DOSSIER_FACES, INSERT_EVENTS, dossierFaceParams, dossierFaceRefs, eventParams, eventRefs, planDossierFace, planEvent, type Planned } from './items.js';
+import { FACE_EVENTS, FACE_OBJECTS, INSERT_DOSSIER_FACES, INSERT_EVENTS, dossierFaceParams, dossierFaceRefs, eventParams, eventRefs, planDossierFace, planEvent, writeItem, type Planned } from './items.js';
 import type { ShardSet } from './shards.js';
 import type { GalleryName, SiteState } from './state.js';
 import type { ImageWriter } from './uploads.js';
@@ -85,8 +85,9 @@ async function create(ctx: OpContext, prepare: (c: pg.PoolClient) => Promise<Cre
     await inTransaction(ctx.pool, async (c) => {
       creation = await prepare(c);
       const { gallery, planned, insertRow } = creation;
-      await Promise.all(planned.files.map((f) => ctx.images.write(f.ref, f.kind)));
-      await (await ctx.shards()).insert(gallery, ctx.state.vectors.models[gallery], [planned.record]);
+      const model = ctx.state.vectors.models[gallery];
+      const { record } = await writeItem(ctx.images, model, planned);
+      await (await ctx.shards()).insert(gallery, model, [record]);
       recorded = true;
       await insertRow();
     });
@@ -106,8 +107,7 @@ export async function createEvent(ctx: OpContext): Promise<void> {
   await create(ctx, async (c) => {
     const id = await nextId(c, 'ffsecurity_event_id_seq');
     const matched = Math.random() < 0.2 ? await randomDossier(ctx, c) : null;
-    const { models, dim } = ctx.state.vectors;
-    const planned = planEvent({ id, cameraId: pick(ctx.cameras), createdAt: new Date(), matchedDossierId: matched, model: models[FACE_EVENTS], dim });
+    const planned = planEvent({ id, cameraId: pick(ctx.cameras), createdAt: new Date(), matchedDossierId: matched, model: ctx.state.vectors.models[FACE_EVENTS] });
     return { gallery: FACE_EVENTS, planned, insertRow: () => c.query(INSERT_EVENTS, eventParams([planned.row])) };
   });
 }
@@ -123,7 +123,7 @@ export async function createDossierFace(ctx: OpContext): Promise<void> {
       ctx.dossierIds.max = Math.max(ctx.dossierIds.max, dossierId);
     }
     const id = await nextId(c, 'ffsecurity_dossierface_id_seq');
-    const planned = planDossierFace(id, dossierId, ctx.state.vectors.models[FACE_OBJECTS], ctx.state.vectors.dim);
+    const planned = planDossierFace(id, dossierId, ctx.state.vectors.models[FACE_OBJECTS]);
     return { gallery: FACE_OBJECTS, planned, insertRow: () => c.query(INSERT_DOSSIER_FACES, dossierFaceParams([planned.row])) };
   });
 }

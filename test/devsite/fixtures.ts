@@ -51,7 +51,7 @@ export async function databaseExists(name: string): Promise<boolean> {
 
 /** Every port a site listens on. */
 export function portsOf(state: SiteState): number[] {
-  return [state.pgbouncer.port, state.sfApi.port, ...state.shards.map((s) => s.port)];
+  return [state.pgbouncer.port, state.sfApi.port, ...(state.extractionApi ? [state.extractionApi.port] : []), ...state.shards.map((s) => s.port)];
 }
 
 /** What of a downed site is still around: live pids, listening ports, its directory, its database. */

@@ -1,0 +1,101 @@
+/**
+ * The dev site's feature vectors ("facens"): what its extraction-api returns for an image, and what the
+ * loader, the writer and the native sync store for a face — one pure function of the model and the
+ * normalized image's bytes, so a test can recompute any face's vector under any model:
+ *
+ *   digest = SHA-256("ffk-facen-v1\0" + model + "\0" + image bytes)
+ *   xoshiro128** seeded with the digest's first four little-endian uint32s gives dim uint32s u;
+ *   x[i] = u[i] / 2^32 * 2 - 1; the vector is x / |x| as float32 (little-endian bytes).
+ *
+ * `model` is the gallery model name (`face-mango-512`: kind, name, dimension); the extraction-api's
+ * model file for it is `face/mango_512.cpu.fnk` (a `gpu` file is the same model).
+ */
+import { createHash, webcrypto } from 'node:crypto';
+import { ValidationError } from '../../shared/errors.js';
+import { parseModelFile, type ModelKind } from '../../shared/findface/models.js';
+import type { GalleryName } from './state.js';
+
+const GALLERY_MODEL = /^(face|body|car)-([a-z][a-z0-9]*)-(\d+)(?:-([a-z0-9]+))?$/;
+
+export interface GalleryModel {
+  kind: ModelKind;
+  name: string;
+  dim: number;
+  variant: string | undefined;
+}
+
+const parsedModels = new Map<string, GalleryModel>();
+
+/** Parses `face-mango-512` (or `face-elderberry-576-r2`); ValidationError naming it otherwise. */
+export function parseGalleryModel(model: string): GalleryModel {
+  const cached = parsedModels.get(model);
+  if (cached) return cached;
+  const m = GALLERY_MODEL.exec(model);
+  const dim = Number(m?.[3]);
+  if (!m || !(dim > 0)) throw new ValidationError(`model '${model}' is not <kind>-<name>-<dim>[-<variant>] (e.g. face-mango-512)`, { field: 'model' });
+  const parsed = { kind: m[1] as ModelKind, name: m[2] as string, dim, variant: m[4] };
+  parsedModels.set(model, parsed);
+  return parsed;
+}
+
+/** The extraction-api model file of a gallery model: `face-mango-512` → `face/mango_512.cpu.fnk`. */
+export function modelFileOf(model: string): string {
+  const m = parseGalleryModel(model);
+  return `${m.kind}/${m.name}_${m.dim}${m.variant ? `.${m.variant}` : ''}.cpu.fnk`;
+}
+
+/** The gallery model of an extraction-api model file: `face/ifruit_320.cpu.fnk` → `face-ifruit-320`. */
+export function galleryModelOf(file: string): string {
+  const m = parseModelFile(file);
+  return `${m.kind}-${m.name}-${m.dim}${m.variant ? `-${m.variant}` : ''}`;
+}
+
+/** The kind of object a gallery holds (`ffsec_body_events` → body; user faces and persons are faces). */
+export function galleryKindOf(gallery: GalleryName): ModelKind {
+  return gallery.includes('body') ? 'body' : gallery.includes('car') ? 'car' : 'face';
+}
+
+const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
+
+const prefixOf = (model: string): Buffer => Buffer.from(`ffk-facen-v1\0${model}\0`);
+
+/** The feature vector of `image` under `model` (float32 bytes, unit length); see the module header. */
+export function facen(model: string, image: Uint8Array): Uint8Array {
+  const { dim } = parseGalleryModel(model);
+  return expand(createHash('sha256').update(prefixOf(model)).update(image).digest(), dim);
+}
+
+/** `facen`, hashing on the thread pool (the bulk loader runs thousands side by side without holding the event loop). */
+export async function facenAsync(model: string, image: Uint8Array): Promise<Uint8Array> {
+  const { dim } = parseGalleryModel(model);
+  const prefix = prefixOf(model);
+  const input = Buffer.concat([prefix, image]);
+  return expand(Buffer.from(await webcrypto.subtle.digest('SHA-256', input)), dim);
+}
+
+function expand(digest: Buffer, dim: number): Uint8Array {
+  let a = digest.readUInt32LE(0) | 0;
+  let b = digest.readUInt32LE(4) | 0;
+  let c = digest.readUInt32LE(8) | 0;
+  let d = digest.readUInt32LE(12) | 0;
+  if ((a | b | c | d) === 0) a = 1; // xoshiro's one forbidden state
+  const x = new Float64Array(dim);
+  let norm = 0;
+  for (let i = 0; i < dim; i++) {
+    const out = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+    const t = b << 9;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
+    const v = (out / 2 ** 32) * 2 - 1;
+    x[i] = v;
+    norm += v * v;
+  }
+  const scale = 1 / Math.sqrt(norm || 1);
+  const vector = new Float32Array(dim);
+  for (let i = 0; i < dim; i++) vector[i] = (x[i] as number) * scale;
+  return new Uint8Array(vector.buffer);
+}

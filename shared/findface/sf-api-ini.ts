@@ -1,0 +1,63 @@
+/**
+ * findface-sf-api's configuration (`/etc/findface-sf-api.ini`, YAML): where it listens, the
+ * extraction-api it calls and the Tarantool shards it reads and writes (`storage-api.shards[].master`).
+ * Read into a typed value, and the shard list replaced in place with every other line and comment kept
+ * (what a model migration does when it points sf-api at the new shards). Pure: no file access.
+ */
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+
+const shardSchema = z.object({ master: z.string().url(), slave: z.string().optional() }).loose();
+
+const sfApiSchema = z
+  .object({
+    listen: z.string().regex(/^[^:]*:\d+$/, 'host:port'),
+    'extraction-api': z.object({ 'extraction-api': z.string().url() }).loose().optional(),
+    'storage-api': z.object({ shards: z.array(shardSchema).min(1) }).loose(),
+  })
+  .loose();
+
+export interface SfApiConfig {
+  listen: { host: string; port: number };
+  extractionApiUrl: string | undefined;
+  /** `storage-api.shards[].master`, in order (a record's shard is its position in this list). */
+  shards: string[];
+}
+
+/** Parses the config; ValidationError naming the file and field otherwise. */
+export function parseSfApiConfig(text: string, file: string): SfApiConfig {
+  const parsed = sfApiSchema.safeParse(parseYaml(text, file));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    throw new ValidationError(`${file}: ${field || 'document'}: ${issue?.message ?? 'invalid'}`, { field });
+  }
+  const c = parsed.data;
+  const colon = c.listen.lastIndexOf(':');
+  return {
+    listen: { host: c.listen.slice(0, colon) || '0.0.0.0', port: Number(c.listen.slice(colon + 1)) },
+    extractionApiUrl: c['extraction-api']?.['extraction-api'],
+    shards: c['storage-api'].shards.map((s) => s.master),
+  };
+}
+
+/** The config with its shard list replaced by `masters` (slaves empty); every other line kept. */
+export function setSfApiShards(text: string, masters: readonly string[], file: string): string {
+  parseSfApiConfig(text, file);
+  const doc = parseDocument(text);
+  doc.setIn(['storage-api', 'shards'], doc.createNode(masters.map((master) => ({ master, slave: '' }))));
+  return doc.toString();
+}
+
+/** Port of a shard URL (`http://127.0.0.1:8101/v2/` → 8101). */
+export function portOfUrl(url: string): number {
+  const u = new URL(url);
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+}
+
+function parseYaml(text: string, file: string): unknown {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw new ValidationError(`${file}: not YAML: ${doc.errors[0]?.message ?? ''}`, { field: 'document' });
+  return doc.toJS() as unknown;
+}

@@ -1,0 +1,211 @@
+/**
+ * What a model migration (issue 17) acts on in a dev site: the extraction-api (its configured model,
+ * deterministic vectors per model, the per-face cost, the call counter), sf-api following an edited shard
+ * list after a restart, a new shard made by writing an instance file, the generated config files parsing
+ * back, and every face's vector being its normalized image's vector under the site's model.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { facen, galleryModelOf, modelFileOf, ShardSet, shardUrl, startWriter, stopWriter, upSite, type SiteState } from '../../deploy/dev-site/index.js';
+import { parseExtractionApiConfig, setExtractionModel } from '../../shared/findface/extraction-api-ini.js';
+import { parseInstanceFile } from '../../shared/findface/instance-file.js';
+import { parseSfApiConfig, setSfApiShards } from '../../shared/findface/sf-api-ini.js';
+import { freeServicePort } from '../../shared/net.js';
+import { cleanRoot, superuserClient, testRoot, uniqueSite } from './fixtures.js';
+
+const root = testRoot();
+const site = uniqueSite('ext');
+const COST_MS = 20;
+
+interface Sh {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function shim(state: SiteState, tool: string, args: string[]): Promise<Sh> {
+  return new Promise((resolve) => {
+    execFile(path.join(state.binDir, tool), args, { cwd: '/', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function http<T>(port: number, route: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(`http://127.0.0.1:${port}${route}`, init);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+
+describe('dev site: what a model migration needs', () => {
+  let state: SiteState;
+  let ex: NonNullable<SiteState['extractionApi']>;
+  let image: Buffer;
+  const iniOf = (): string => readFileSync(ex.configPath, 'utf8');
+  const restart = async (unit: string): Promise<Sh> => shim(state, 'systemctl', ['restart', unit]);
+
+  beforeAll(async () => {
+    ({ state } = await upSite({ site, root, shards: 2, dossiers: 40, events: 60, vectorDim: 16, imageScale: 0.05, extraction: { cost: { faceCostMs: COST_MS }, instances: 2 } }));
+    ex = state.extractionApi as NonNullable<SiteState['extractionApi']>;
+    image = readFileSync(path.join(state.uploads.ffuploadDir, 'dossier_faces/000000/1.jpg'));
+  }, 120_000);
+
+  afterAll(() => cleanRoot(root), 60_000);
+
+  it.each([
+    ['face-mango-512', 'face/mango_512.cpu.fnk'],
+    ['face-elderberry-576-r2', 'face/elderberry_576.r2.cpu.fnk'],
+    ['body-reid-64', 'body/reid_64.cpu.fnk'],
+  ])('names gallery model %s by model file %s and back', (model, file) => {
+    expect(modelFileOf(model)).toBe(file);
+    expect(galleryModelOf(file)).toBe(model);
+    expect(facen(model, image)).toHaveLength(4 * Number(/\d+/.exec(model)?.[0]));
+  });
+
+  it('serves the configured model with deterministic vectors that differ between models, and counts calls', async () => {
+    const model = state.vectors.models.ffsec_face_objects;
+    const models = await http<{ models: Record<string, { file: string; model: string; dim: number }>; available: string[] }>(ex.port, '/models');
+    expect(models.body.models.face).toEqual({ kind: 'face', file: modelFileOf(model), model, dim: 16 });
+    expect(models.body.available).toEqual(expect.arrayContaining(['face/mango_16.cpu.fnk', 'face/ifruit_16.cpu.fnk']));
+    await http(ex.port, '/stats', { method: 'DELETE' });
+    const one = await http<{ facen: string; model: string }>(ex.port, '/v2/extract', { method: 'POST', body: image });
+    const again = await http<{ facen: string }>(ex.port, '/v2/extract?kind=face', { method: 'POST', body: image });
+    expect(one.body.model).toBe(model);
+    expect(one.body.facen).toBe(b64(facen(model, image)));
+    expect(again.body.facen).toBe(one.body.facen);
+    const batch = await http<{ results: Array<{ facen?: string; error?: string }> }>(ex.port, '/v2/extract/batch', {
+      method: 'POST', body: JSON.stringify({ images: [b64(image), b64(Buffer.from('not an image')), b64(image)] }),
+    });
+    expect(batch.body.results).toEqual([{ facen: one.body.facen }, { error: 'cannot decode image: not a JPEG (12 bytes)' }, { facen: one.body.facen }]);
+    const bad = await http<{ detail: string }>(ex.port, '/v2/extract', { method: 'POST', body: Buffer.from('x') });
+    expect(bad).toEqual({ status: 422, body: { detail: 'cannot decode image: not a JPEG (1 bytes)' } });
+    const tooMany = await http<{ detail: string }>(ex.port, '/v2/extract/batch', { method: 'POST', body: JSON.stringify({ images: Array<string>(17).fill(b64(image)) }) });
+    expect(tooMany).toEqual({ status: 400, body: { detail: 'images: 17 images, at most max_batch_size 16 per batch' } });
+    expect((await http(ex.port, '/stats')).body).toMatchObject({ requests: 4, batches: 1, faces: 4, failed: 2 });
+
+    // The migration's edit: the face: line, then a restart.
+    writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', 'face/ifruit_16.cpu.fnk', ex.configPath));
+    expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
+    const ifruit = await http<{ facen: string; model: string }>(ex.port, '/v2/extract', { method: 'POST', body: image });
+    expect(ifruit.body.model).toBe('face-ifruit-16');
+    expect(ifruit.body.facen).toBe(b64(facen('face-ifruit-16', image)));
+    expect(ifruit.body.facen).not.toBe(one.body.facen);
+    expect((await http(ex.port, '/stats')).body).toMatchObject({ requests: 1, faces: 1 }); // counted since the restart
+
+    // A model whose file is not under models_root: the unit does not start, naming the file.
+    writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', 'face/kiwi_16.cpu.fnk', ex.configPath));
+    const missing = await restart('findface-extraction-api');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`model file 'face/kiwi_16.cpu.fnk' not found in ${ex.modelsRoot}`);
+    writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', modelFileOf(model), ex.configPath));
+    expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
+  }, 120_000);
+
+  it('takes the configured time per face: sleeping on its instances, or busy', async () => {
+    const eight = JSON.stringify({ images: Array<string>(8).fill(b64(image)) });
+    let t0 = performance.now();
+    await http(ex.port, '/v2/extract/batch', { method: 'POST', body: eight });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual((8 * COST_MS) / 2 - 2); // 8 faces on 2 instances
+    writeFileSync(ex.configPath, iniOf().replace('cost: sleep', 'cost: busy').replace(`face_cost_ms: ${COST_MS}`, 'face_cost_ms: 15'));
+    expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
+    t0 = performance.now();
+    await http(ex.port, '/v2/extract/batch', { method: 'POST', body: JSON.stringify({ images: Array<string>(4).fill(b64(image)) }) });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(4 * 15 - 2); // one at a time, whatever the instances
+  }, 60_000);
+
+  it("stores every face's vector as the extraction of its normalized image under the site's model, the writer's too", async () => {
+    await startWriter(state, { rate: 20 });
+    await new Promise((r) => setTimeout(r, 2_000));
+    await stopWriter(state);
+    const db = await superuserClient(state);
+    const shards = await ShardSet.connect(state.shards);
+    try {
+      for (const [table, gallery] of [['ffsecurity_dossierface', 'ffsec_face_objects'], ['ffsecurity_event', 'ffsec_face_events']] as const) {
+        const rows = (await db.query<{ record_id: string; normalized: string }>(`SELECT record_id, normalized FROM ${table}`)).rows;
+        const records = await shards.records(gallery, rows.map((r) => Number(r.record_id)));
+        expect(records).toHaveLength(rows.length);
+        const model = state.vectors.models[gallery];
+        const wrong = records.filter((r) => b64(r.feat) !== b64(facen(model, readFileSync(path.join(state.uploads.ffuploadDir, r.norm)))));
+        expect(wrong.map((r) => r.id)).toEqual([]);
+      }
+    } finally {
+      shards.close();
+      await db.end();
+    }
+  }, 60_000);
+
+  it('writes config files in FindFace layout that parse back, and make_tnt_schema follows the extraction model', async () => {
+    const sf = parseSfApiConfig(readFileSync(state.sfApi.configPath, 'utf8'), state.sfApi.configPath);
+    expect(state.sfApi.configPath).toBe(path.join(state.siteDir, 'etc', 'findface-sf-api.ini'));
+    expect(sf).toEqual({ listen: { host: '127.0.0.1', port: state.sfApi.port }, extractionApiUrl: `http://127.0.0.1:${ex.port}`, shards: state.shards.map((s) => shardUrl(s.httpPort)) });
+    const extraction = parseExtractionApiConfig(iniOf(), ex.configPath);
+    expect(extraction).toMatchObject({ listen: { port: ex.port }, modelsRoot: ex.modelsRoot, models: { face: { file: 'face/mango_16.cpu.fnk', dim: 16 } } });
+    for (const shard of state.shards) {
+      const file = path.join(state.siteDir, 'etc', 'tarantool', 'instances.available', `${shard.name}.lua`);
+      expect(parseInstanceFile(readFileSync(file, 'utf8'), file)).toEqual({
+        listen: { host: '127.0.0.1', port: shard.port }, workDir: shard.dir, memtxDir: shard.memtxDir, walDir: shard.walDir, vinylDir: shard.vinylDir,
+        memtxMemory: shard.memtxMemoryBytes, http: { host: '127.0.0.1', port: shard.httpPort },
+      });
+    }
+    const schemaFile = path.join(state.siteDir, 'etc', 'findface-security', 'tnt_schema.lua');
+    const printed = await shim(state, 'findface-security', ['make_tnt_schema']);
+    expect(printed).toMatchObject({ code: 0, stdout: readFileSync(schemaFile, 'utf8') });
+    expect(printed.stdout).toContain("{name = 'ffsec_face_objects', model = 'face-mango-16', dim = 16},");
+    writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', 'face/ifruit_16.cpu.fnk', ex.configPath));
+    try {
+      const next = (await shim(state, 'findface-security', ['make_tnt_schema'])).stdout;
+      expect(next).toContain("{name = 'ffsec_face_events', model = 'face-ifruit-16', dim = 16},");
+      expect(next).toContain("{name = 'ffsec_body_objects', model = 'body-reid-16', dim = 16},");
+    } finally {
+      writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', 'face/mango_16.cpu.fnk', ex.configPath));
+    }
+  }, 60_000);
+
+  it('starts a new shard from an instance file written as the reference says, and sf-api follows an edited shard list after a restart', async () => {
+    const etc = path.join(state.siteDir, 'etc', 'tarantool');
+    const old = state.shards[0] as NonNullable<SiteState['shards'][0]>;
+    const [port, httpPort] = [await freeServicePort(), await freeServicePort()];
+    const dir = path.join(state.siteDir, 'tarantool', 'shard-011');
+    for (const d of ['index', 'snapshots', 'xlogs']) mkdirSync(path.join(dir, d), { recursive: true });
+    const text = readFileSync(path.join(etc, 'instances.available', 'shard-001.lua'), 'utf8')
+      .replaceAll(`127.0.0.1:${old.port}`, `127.0.0.1:${port}`)
+      .replaceAll(old.dir, dir)
+      .replace(`FindFace.start('127.0.0.1', ${old.httpPort},`, `FindFace.start('127.0.0.1', ${httpPort},`);
+    writeFileSync(path.join(etc, 'instances.available', 'shard-011.lua'), text);
+    expect(await shim(state, 'systemctl', ['start', 'tarantool@shard-011'])).toMatchObject({ code: 5 }); // not enabled yet: no such unit
+    symlinkSync(path.join(etc, 'instances.available', 'shard-011.lua'), path.join(etc, 'instances.enabled', 'shard-011.lua'));
+    expect(await shim(state, 'systemctl', ['start', 'tarantool@shard-011'])).toMatchObject({ code: 0 });
+    expect(await shim(state, 'systemctl', ['is-active', 'tarantool@shard-011'])).toMatchObject({ code: 0, stdout: 'active\n' });
+
+    const model = state.vectors.models.ffsec_face_objects;
+    const fresh = await ShardSet.connect([{ ...old, name: 'shard-011', unit: 'tarantool@shard-011', port }]);
+    try {
+      await fresh.insert('ffsec_face_objects', model, [{ id: 7, feat: facen(model, image), norm: 'dossier_faces/000000/1.jpg', meta: { face_id: 7 } }]);
+    } finally {
+      fresh.close();
+    }
+    const sfIni = state.sfApi.configPath;
+    const original = readFileSync(sfIni, 'utf8');
+    writeFileSync(sfIni, setSfApiShards(original, [shardUrl(httpPort)], sfIni));
+    expect(await restart('findface-sf-api')).toMatchObject({ code: 0 });
+    expect((await http<{ shards: unknown[] }>(state.sfApi.port, '/')).body.shards).toEqual([{ master: shardUrl(httpPort), name: 'shard-011', iproto: port, http: httpPort }]);
+    const record = await http<{ shard: string; feat: string; model: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/7');
+    expect(record).toMatchObject({ status: 200, body: { shard: 'shard-011', model, feat: b64(facen(model, image)) } });
+    const galleries = await http<{ galleries: Array<{ name: string; count: number }> }>(state.sfApi.port, '/v2/galleries');
+    expect(galleries.body.galleries.find((g) => g.name === 'ffsec_face_objects')?.count).toBe(1);
+
+    // Old shards stopped and disabled (kept), then back: the original list serves the site's records again.
+    expect(await shim(state, 'systemctl', ['disable', 'tarantool@shard-001'])).toMatchObject({ code: 0 });
+    expect(await shim(state, 'systemctl', ['is-enabled', 'tarantool@shard-001', 'tarantool@shard-011'])).toMatchObject({ code: 1, stdout: 'disabled\nenabled\n' });
+    expect(await shim(state, 'systemctl', ['enable', 'tarantool@shard-001'])).toMatchObject({ code: 0 });
+    writeFileSync(sfIni, original);
+    expect(await restart('findface-sf-api')).toMatchObject({ code: 0 });
+    const back = await http<{ shard: string; feat: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/1');
+    expect(back).toMatchObject({ status: 200, body: { shard: state.shards[1]?.name, feat: b64(facen(model, image)) } });
+    expect((await http<{ detail: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/999999')).status).toBe(404);
+    expect(await shim(state, 'systemctl', ['stop', 'tarantool@shard-011'])).toMatchObject({ code: 0 });
+  }, 120_000);
+});

@@ -7,6 +7,7 @@
  * (bench/sync/latency.ts). Everything it starts is torn down before it returns.
  */
 import os from 'node:os';
+import { execa } from 'execa';
 import pg from 'pg';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { ShardSet, type SiteState } from '../../deploy/dev-site/index.js';
@@ -67,6 +68,8 @@ export interface SyncBenchResult {
   initial: InitialSync;
   latency: LatencyRun[];
   loadavg: { floor: number; sync: number };
+  /** How long flushing dirty pages (`sync`) took before each timed phase (not timed). */
+  flushMs: { floor: number; sync: number };
 }
 
 const POLL_MS = 500;
@@ -91,10 +94,12 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     await db.end();
     const list = await readMasterList(master, 1);
     env.log(`master list 1: ${list.dossierIds.length} dossiers, ${list.faces} faces, ${list.files.length} files, ${(list.bytes / 1e6).toFixed(0)} MB (sites up in ${(upMs / 1000).toFixed(0)} s)`);
+    const flushFloor = await flushDirtyPages(env, 'the floor');
     const loadFloor = os.loadavg()[0] ?? 0;
     const floor = await runFloor(master);
     env.log(`floor: ${(floor.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(floor.dumpMs / 1000).toFixed(1)} s, cp -r ${(floor.copyMs / 1000).toFixed(1)} s)`);
     const baselineMs = await baselineSnapshots(fleet, [masterSite, slaveSite], env);
+    const flushSync = await flushDirtyPages(env, 'the link');
     const loadSync = os.loadavg()[0] ?? 0;
     const initial = await initialSync(fleet, master, slave, list, plan, env);
     const latency = initial.totalMs === undefined ? [] : await latencyRuns(master, slave, initial.linkNumber, list.dossierIds, plan, env);
@@ -108,10 +113,24 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
       initial,
       latency,
       loadavg: { floor: loadFloor, sync: loadSync },
+      flushMs: { floor: flushFloor, sync: flushSync },
     };
   } finally {
     await fleet.stop();
   }
+}
+
+/**
+ * Writes the machine's dirty pages out (`sync`) before a timed phase, so that neither the floor nor the
+ * link pays for writing back what came before it (the sites' load, the floor's copy, the baseline
+ * snapshots): both start with the master's files in the page cache and nothing waiting to be written.
+ */
+async function flushDirtyPages(env: BenchEnv, before: string): Promise<number> {
+  const t0 = Date.now();
+  await execa('sync');
+  const ms = Date.now() - t0;
+  env.log(`flushed dirty pages before ${before} in ${(ms / 1000).toFixed(1)} s (not timed)`);
+  return ms;
 }
 
 /**

@@ -94,7 +94,7 @@ export function formatReport(r: SyncBenchResult, machine: MachineInfo, mode: str
     '',
     `Measured ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${mode}, by \`npm run bench -- --only sync${mode === 'full' ? '' : ' --quick'}\` (\`npx tsx bench/sync.ts\`; ${formatDuration(r.durationMs)}, of which ${formatDuration(r.sites.upMs)} bringing the sites up).`,
     formatMachine(machine),
-    `Machine load (1-min load average, ${machine.cpus} cores; other work on the machine counts too): ${r.loadavg.floor.toFixed(1)} before the floor, ${r.loadavg.sync.toFixed(1)} before the link.`,
+    `Machine load (1-min load average, ${machine.cpus} cores; other work on the machine counts too): ${r.loadavg.floor.toFixed(1)} before the floor, ${r.loadavg.sync.toFixed(1)} before the link. Before each of the two timed phases the bench flushed the machine's dirty pages (\`sync\`, not timed: ${(r.flushMs.floor / 1000).toFixed(1)} s before the floor, ${(r.flushMs.sync / 1000).toFixed(1)} s before the link), so that neither pays for writing back what came before it.`,
     '',
     `Sites: master ${r.sites.master} with ${n(p.dossiers)} dossiers (images at ${p.imageScale}×), every one put into watch list 1 (\`INSERT … SELECT id, 1 FROM ffsecurity_dossier ON CONFLICT DO NOTHING\`): ` +
       `${n(r.list.dossiers)} dossiers, ${n(r.list.faces)} faces, ${n(r.list.records)} gallery records, ${n(r.list.files)} files, ${formatBytes(r.list.bytes)}; slave ${r.sites.slave} with ${n(p.slaveDossiers)} dossiers of its own, linked into its list 2. ` +

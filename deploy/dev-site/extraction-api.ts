@@ -21,8 +21,7 @@ import type { ModelFile, ModelKind } from '../../shared/findface/models.js';
 import { MODEL_KINDS } from '../../shared/findface/models.js';
 import { readExtractionSettings, type ExtractionSettings } from './extraction-config.js';
 import { facen, galleryModelOf } from './facen.js';
-import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
-import { cliCommand } from './self.js';
+import { startServiceUnit, stopServiceUnit } from './service-unit.js';
 import type { SiteState } from './state.js';
 import { EXTRACTION_API_UNIT } from './unit-names.js';
 
@@ -226,29 +225,9 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 export async function startExtractionApi(state: SiteState): Promise<number> {
   const ex = state.extractionApi;
   if (!ex) throw new UnavailableError(`dev site '${state.site}' has no findface-extraction-api (site.json predates it)`);
-  const running = unitPid(state.runDir, state.siteDir, EXTRACTION_API_UNIT);
-  if (running !== undefined) return running;
-  const { port } = readExtractionSettings(ex.configPath).listen;
-  const cli = cliCommand('unit-main');
-  const logFile = path.join(state.runDir, 'extraction-api.log');
-  const pid = spawnDetached({
-    unit: EXTRACTION_API_UNIT,
-    runDir: state.runDir,
-    command: cli.command,
-    args: [...cli.args, 'extraction-api', '--site', state.site],
-    cwd: state.runDir,
-    logFile,
-    env: { ...process.env, FFK_DEVSITE_ROOT: path.dirname(state.siteDir) },
-  });
-  try {
-    await waitUnitListening({ runDir: state.runDir, siteDir: state.siteDir, unit: EXTRACTION_API_UNIT, port, timeoutMs: 30_000 });
-  } catch (err) {
-    await stopExtractionApi(state);
-    throw new UnavailableError(`dev site '${state.site}': findface-extraction-api did not start:\n${tailOf(logFile)}`, { cause: err });
-  }
-  return pid;
+  return startServiceUnit(state, { unit: EXTRACTION_API_UNIT, service: 'extraction-api', port: () => readExtractionSettings(ex.configPath).listen.port, logName: 'extraction-api.log', label: 'findface-extraction-api' });
 }
 
-export async function stopExtractionApi(state: SiteState): Promise<boolean> {
-  return stopUnitProcess(state.runDir, state.siteDir, EXTRACTION_API_UNIT, { signal: 'SIGTERM' });
+export function stopExtractionApi(state: SiteState): Promise<boolean> {
+  return stopServiceUnit(state, EXTRACTION_API_UNIT);
 }

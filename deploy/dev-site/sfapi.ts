@@ -16,12 +16,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { describeError, UnavailableError } from '../../shared/errors.js';
+import { describeError } from '../../shared/errors.js';
 import { parseSfApiConfig, portOfUrl, type SfApiConfig } from '../../shared/findface/sf-api-ini.js';
 import { TarantoolClient } from '../../shared/tarantool/iproto.js';
 import { instanceShards } from './instances.js';
-import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
-import { cliCommand } from './self.js';
+import { startServiceUnit, stopServiceUnit } from './service-unit.js';
 import type { ShardState, SiteState } from './state.js';
 import { SF_API_UNIT } from './unit-names.js';
 
@@ -164,30 +163,10 @@ export class SfApiService {
 }
 
 /** Starts the stand-in process unless it runs; resolves once it listens on its config's port. */
-export async function startSfApi(state: SiteState): Promise<number> {
-  const running = unitPid(state.runDir, state.siteDir, SF_API_UNIT);
-  if (running !== undefined) return running;
-  const { port } = readSfApiConfig(state).listen;
-  const cli = cliCommand('unit-main');
-  const logFile = path.join(state.runDir, 'sf-api.log');
-  const pid = spawnDetached({
-    unit: SF_API_UNIT,
-    runDir: state.runDir,
-    command: cli.command,
-    args: [...cli.args, 'sf-api', '--site', state.site],
-    cwd: state.runDir,
-    logFile,
-    env: { ...process.env, FFK_DEVSITE_ROOT: path.dirname(state.siteDir) },
-  });
-  try {
-    await waitUnitListening({ runDir: state.runDir, siteDir: state.siteDir, unit: SF_API_UNIT, port, timeoutMs: 30_000 });
-  } catch (err) {
-    await stopSfApi(state);
-    throw new UnavailableError(`dev site '${state.site}': findface-sf-api stand-in did not start:\n${tailOf(logFile)}`, { cause: err });
-  }
-  return pid;
+export function startSfApi(state: SiteState): Promise<number> {
+  return startServiceUnit(state, { unit: SF_API_UNIT, service: 'sf-api', port: () => readSfApiConfig(state).listen.port, logName: 'sf-api.log', label: 'findface-sf-api stand-in' });
 }
 
-export async function stopSfApi(state: SiteState): Promise<boolean> {
-  return stopUnitProcess(state.runDir, state.siteDir, SF_API_UNIT, { signal: 'SIGTERM' });
+export function stopSfApi(state: SiteState): Promise<boolean> {
+  return stopServiceUnit(state, SF_API_UNIT);
 }

@@ -233,6 +233,7 @@ export class JetStreamSyncBus implements SyncBus {
         if (failed) throw new ValidationError(`${masterSite} could not read ${request.root}/${request.rel}: ${failed}`);
         if (reply.headers?.get('Ffk-Missing')) return undefined;
         const now = Number(reply.headers?.get('Ffk-Size'));
+        if (!Number.isSafeInteger(now) || now < 0) throw new ValidationError(`${masterSite} answered for ${request.root}/${request.rel} without a valid size`);
         if (size !== undefined && now !== size) break; // rewritten between chunks: from the start
         size = now;
         parts.push(reply.data);

@@ -8,6 +8,7 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { listenOf, parseYamlConfig } from './yaml-config.js';
 import { MODEL_KINDS, parseModelFile, type ModelFile, type ModelKind } from './models.js';
 
 const extractionSchema = z
@@ -37,16 +38,7 @@ export interface ExtractionApiConfig {
 
 /** Parses the config; ValidationError naming the file and field otherwise. */
 export function parseExtractionApiConfig(text: string, file: string): ExtractionApiConfig {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new ValidationError(`${file}: not YAML: ${doc.errors[0]?.message ?? ''}`, { field: 'document' });
-  const raw = doc.toJS() as unknown;
-  const parsed = extractionSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new ValidationError(`${file}: ${field || 'document'}: ${issue?.message ?? 'invalid'}`, { field });
-  }
-  const c = parsed.data;
+  const { config: c, raw } = parseYamlConfig(text, file, extractionSchema);
   const models: Partial<Record<ModelKind, ModelFile>> = {};
   for (const kind of MODEL_KINDS) {
     const name = c.extractors.models[kind];
@@ -58,9 +50,8 @@ export function parseExtractionApiConfig(text: string, file: string): Extraction
     }
     if (models[kind]?.kind !== kind) throw new ValidationError(`${file}: extractors.models.${kind}: '${name}' is a ${models[kind]?.kind ?? '?'} model`, { field: `extractors.models.${kind}` });
   }
-  const colon = c.listen.lastIndexOf(':');
   return {
-    listen: { host: c.listen.slice(0, colon) || '0.0.0.0', port: Number(c.listen.slice(colon + 1)) },
+    listen: listenOf(c.listen),
     instances: c.extractors.instances,
     maxBatchSize: c.extractors.max_batch_size,
     modelsRoot: c.extractors.models_root,

@@ -6,7 +6,7 @@
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { listenOf, parseYamlConfig } from './yaml-config.js';
 
 const shardSchema = z.object({ master: z.string().url(), slave: z.string().optional() }).loose();
 
@@ -27,16 +27,9 @@ export interface SfApiConfig {
 
 /** Parses the config; ValidationError naming the file and field otherwise. */
 export function parseSfApiConfig(text: string, file: string): SfApiConfig {
-  const parsed = sfApiSchema.safeParse(parseYaml(text, file));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new ValidationError(`${file}: ${field || 'document'}: ${issue?.message ?? 'invalid'}`, { field });
-  }
-  const c = parsed.data;
-  const colon = c.listen.lastIndexOf(':');
+  const { config: c } = parseYamlConfig(text, file, sfApiSchema);
   return {
-    listen: { host: c.listen.slice(0, colon) || '0.0.0.0', port: Number(c.listen.slice(colon + 1)) },
+    listen: listenOf(c.listen),
     extractionApiUrl: c['extraction-api']?.['extraction-api'],
     shards: c['storage-api'].shards.map((s) => s.master),
   };
@@ -54,10 +47,4 @@ export function setSfApiShards(text: string, masters: readonly string[], file: s
 export function portOfUrl(url: string): number {
   const u = new URL(url);
   return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-}
-
-function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new ValidationError(`${file}: not YAML: ${doc.errors[0]?.message ?? ''}`, { field: 'document' });
-  return doc.toJS() as unknown;
 }

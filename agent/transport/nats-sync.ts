@@ -23,6 +23,13 @@ const HEADER_ROOM = 4096;
 const FILE_READS = 3;
 /** Messages handled together at most (one transaction on the slave's database, one request per shard). */
 const DEFAULT_BATCH = 500;
+/**
+ * How long one pull request of a follower waits for messages. nats.js derives from it the idle heartbeat
+ * (half of it; two missed ones reset the pull) and the pause between its checks of the consumer after a
+ * reconnect; its 30 s default kept a follower idle for 30–75 s after nats-server restarted. 5 s: one
+ * small request per follower every 5 s when idle, and a restart costs seconds.
+ */
+const PULL_EXPIRES_MS = 5000;
 
 function isNotFound(err: unknown): boolean {
   const m = err instanceof Error ? err.message : String(err);
@@ -156,7 +163,7 @@ export class JetStreamSyncBus implements SyncBus {
             ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
           });
           if (options.onFollowing) options.onFollowing((await consumer.info(true)).num_pending);
-          const messages = await consumer.consume({ max_messages: maxBatch });
+          const messages = await consumer.consume({ max_messages: maxBatch, expires: PULL_EXPIRES_MS });
           close = async () => void (await messages.close());
           const queue = new BatchQueue(maxBatch);
           // The pump moves what arrives into a bounded queue; each batch is whatever has arrived by then.

@@ -1,14 +1,19 @@
 import { defineConfig } from 'vitest/config';
 import SlowFirstSequencer from './test/sequencer.js';
 
+/** Unit tests of the product's own folders: fakes only, no process of their own to start. */
+const UNIT = ['agent/**/*.test.ts', 'controller/**/*.test.ts', 'shared/**/*.test.ts', 'deploy/**/*.test.ts', 'bench/*/**/*.test.ts'];
+
 /**
  * One pool of workers for every file, the slowest started first (test/sequencer.ts). No file needs the
  * machine to itself: tests assert what ffkeeper promises, never how fast the machine is (speed is
  * measured in bench/), and timeouts only catch hangs. FFK_TEST_WORKERS overrides the worker count.
+ * Unit test files share their worker processes (`isolate: false`: one worker runs many of them, which
+ * saves a process start and module loading per file, ~30 s of CPU per run on 2 cores); integration and
+ * end-to-end files (every other one: test/, bench/*.test.ts) each get a fresh one.
  */
 export default defineConfig({
   test: {
-    include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
@@ -16,5 +21,10 @@ export default defineConfig({
     maxWorkers: Number(process.env.FFK_TEST_WORKERS ?? 3),
     globalSetup: ['test/global-setup.ts'],
     sequence: { sequencer: SlowFirstSequencer },
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT, isolate: false } },
+      // Every other test file (test/, bench/*.test.ts and anything new outside the unit folders).
+      { extends: true, test: { name: 'integration', include: ['**/*.test.ts'], exclude: ['node_modules/**', 'dist/**', ...UNIT] } },
+    ],
   },
 });

@@ -136,8 +136,13 @@ describe('ResticRepository: typed failures', () => {
     const source = new PassThrough();
     const controller = new AbortController();
     const running = logged.backupStream({ stream: source, filename: 'argv-probe.sql' }, { signal: controller.signal });
-    await waitForLock(repoDir);
-    const cmdlines = await resticCmdlines();
+    // Until the backup's own process runs and holds its lock (a lock alone could still be another's).
+    let cmdlines: string[] = [];
+    for (let i = 0; i < 100 && !cmdlines.some((c) => c.includes('argv-probe.sql')); i++) {
+      await waitForLock(repoDir);
+      cmdlines = await resticCmdlines();
+      if (!cmdlines.some((c) => c.includes('argv-probe.sql'))) await new Promise((r) => setTimeout(r, 50));
+    }
     controller.abort();
     await expect(running).rejects.toThrow(CancelledError);
     expect(await readdir(path.join(repoDir, 'locks'))).toEqual([]); // aborted inside restic's 200 ms lock window
@@ -178,7 +183,9 @@ describe('ResticRepository: typed failures', () => {
   it('an aborted call throws CancelledError', async () => {
     const controller = new AbortController();
     const attempt = repo.check({ readData: true }, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 300);
+    // Aborted once restic holds its lock: a check of this small repository can finish within 300 ms.
+    await waitForLock(repoDir);
+    controller.abort();
     await expect(attempt).rejects.toThrow(CancelledError);
     await expect(attempt).rejects.toThrow(`check on repository ${repoDir} was cancelled`);
     expect(await readdir(path.join(repoDir, 'locks'))).toEqual([]);

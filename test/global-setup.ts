@@ -10,12 +10,16 @@ import { ensureTestPki } from './harness/pki.js';
 
 /**
  * Also creates the run's fleet PKI (test/harness/pki.ts): security is on in every test. And puts
- * test/harness/bin first on PATH: its `restic` runs the real one, and re-encrypts the key of each
- * repository `restic init` creates with cheap scrypt parameters, so that the run's ~600 restic processes
- * do not each spend ~0.5 s of CPU on key derivation (a third of the suite's restic time on 2 cores).
+ * test/harness/bin first on PATH: its `restic` runs the real one, and gives each repository `restic init`
+ * creates a key with cheap scrypt parameters, so that the run's ~600 restic processes do not each spend
+ * ~0.5 s of CPU on key derivation (see the wrapper).
  */
 export default async function setup(): Promise<() => void> {
-  if (process.env.FFK_SKIP_BUILD !== '1') execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  if (process.env.FFK_SKIP_BUILD !== '1') {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+    // The web console's browser code (DOM, no Node): its own compiler run (controller/console/tsconfig.json).
+    execFileSync('npx', ['tsc', '-p', 'controller/console/tsconfig.json'], { stdio: 'inherit' });
+  }
   const cli = path.resolve('dist/deploy/dev-site/cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.build.json) or run without FFK_SKIP_BUILD`);
   process.env.FFK_DEVSITE_CLI = cli;

@@ -52,6 +52,9 @@ export async function listAgents(address: string): Promise<AgentEntry[] | undefi
   }
 }
 
+/** How long a fleet's agents get to come online after their start. */
+const AGENTS_ONLINE_MS = 90_000;
+
 /** Writes/s of a dev site's findface-security unit in tests (the dev site's own default is 50). */
 const TEST_WRITER_RATE = 10;
 /**
@@ -154,8 +157,15 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));
       }
     }
-    const expected = agents.size;
-    await waitFor(async () => (await listAgents(controllerAddress))?.filter((a) => a.status === 'online').length === expected, 30_000, 250);
+    // Generous: agents start while other test files load the machine; the bound only catches an agent that never comes.
+    let online: string[] = [];
+    await waitFor(async () => {
+      online = ((await listAgents(controllerAddress)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
+      return online.length === agents.size;
+    }, AGENTS_ONLINE_MS, 250).catch((err: unknown) => {
+      const missing = [...agents.keys()].filter((a) => !online.includes(a));
+      throw new Error(`agents not online within ${AGENTS_ONLINE_MS / 1000} s: ${missing.join(', ')} (${String(err)})`);
+    });
   } catch (err) {
     await fleet.stop();
     throw err;

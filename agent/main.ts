@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * ffkeeper-agent: runs on a FindFace host, announces itself and serves the Agent gRPC service;
- * `ffkeeper-agent enrol` obtains the host's certificate and NATS key with a join token.
+ * `ffkeeper-agent enrol` obtains the host's certificate and NATS key with a join token;
+ * `ffkeeper-agent discover` prints the agent config for the FindFace components it finds on the host.
  */
 import './threadpool.js';
 import { Command } from 'commander';
@@ -10,11 +11,12 @@ import { EXIT_CODES } from '../shared/exit-codes.js';
 import { createLogger } from '../shared/logger.js';
 import { runMain, stopOnSignals } from '../shared/process.js';
 import { VERSION } from '../shared/version.js';
-import { startAgent } from './app.js';
 
 async function run(configFile: string | undefined): Promise<void> {
   const config = loadAgentConfig(configFile);
   const logger = createLogger({ name: 'ffkeeper-agent', level: config.log.level });
+  // Loaded here: `enrol` and `discover` need none of the agent's transports.
+  const { startAgent } = await import('./app.js');
   const agent = await startAgent(config, logger);
   stopOnSignals(() => agent.stop(), logger);
   void agent.lost.then(async (err) => {
@@ -51,6 +53,21 @@ async function main(): Promise<void> {
           '',
         ].join('\n'),
       );
+    });
+  program
+    .command('discover')
+    .description("print the agent config for this host's FindFace components, read from FindFace's own files (each guess marked)")
+    .option('--root <dir>', 'read the FindFace tree under DIR instead of /', '/')
+    .option('--write <file>', 'also write the config to FILE (atomically; an existing FILE is kept unless --force)')
+    .option('--force', 'let --write replace an existing file')
+    .option('--site <id>', 'the site (no FindFace file names it; default: a guess from the host name)')
+    .option('--host <id>', "the agent's host id (default: this machine's host name)")
+    .option('--components <list>', 'what to look for and put in: postgres,findface-security,tarantool,sf-api,uploads (default: all)')
+    .option('--nats <urls>', 'NATS servers, comma-separated (default: a guess, the local server)')
+    .option('--tls-dir <dir>', "where this agent's certificate, key and NATS seed are (ffkeeper-agent enrol --out; default /etc/ffkeeper/tls)")
+    .action(async (opts: { root: string; write?: string; force?: boolean; site?: string; host?: string; components?: string; nats?: string; tlsDir?: string }) => {
+      const { runDiscover } = await import('./discover.js');
+      runDiscover(opts, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     });
   await program.parseAsync();
 }

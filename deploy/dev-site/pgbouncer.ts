@@ -73,6 +73,7 @@ export function writePgbouncerConfig(state: SiteState): void {
     `pidfile = ${path.join(b.dir, 'pgbouncer.pid')}`,
     '',
   ].join('\n');
+  mkdirSync(path.dirname(b.configFile), { recursive: true });
   writeFileSync(b.configFile, ini);
   writeFileSync(path.join(b.dir, 'userlist.txt'), users.map((u) => `"${u}" ""`).join('\n') + '\n');
   for (const f of [b.dir, b.configFile, path.join(b.dir, 'userlist.txt')]) chownSync(f, uid, gid);

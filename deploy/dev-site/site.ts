@@ -4,7 +4,7 @@
  * configs), creates the role, database and schema, starts the processes and loads data; if anything fails it tears down what it made. `downSite` stops every process,
  * drops the database and removes the directory, and works whatever state the site is in.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
@@ -95,7 +95,8 @@ async function buildState(o: ResolvedUp): Promise<SiteState> {
     siteDir,
     createdAt: new Date().toISOString(),
     postgres: { ...PG_DEFAULTS, database: o.database ?? defaultDatabaseName(o.site) },
-    pgbouncer: { host: '127.0.0.1', port: ports[0] as number, adminUser: 'postgres', dir: pgbDir, configFile: path.join(pgbDir, 'pgbouncer.ini') },
+    // The config where Debian's pgbouncer keeps it (agent discovery reads it there); its run files in pgbDir.
+    pgbouncer: { host: '127.0.0.1', port: ports[0] as number, adminUser: 'postgres', dir: pgbDir, configFile: path.join(siteDir, 'etc', 'pgbouncer', 'pgbouncer.ini') },
     shards: Array.from({ length: o.shards }, (_, i) => ({
       ...shardLayout(siteDir, i),
       port: ports[2 + 2 * i] as number,
@@ -183,7 +184,35 @@ function writeFiles(state: SiteState, extraction: UpOptions['extraction']): void
   writeSfApiConfig(state);
   writeSecurityConfig(state);
   writeShims(state);
+  linkFfupload(state);
   state.agentConfigs = writeAgentConfigs(state);
+}
+
+/**
+ * `<siteDir>/var/lib/ffupload` → the site's ffupload dir: where FindFace keeps it (no config file names
+ * it), so agent discovery finds it as on a real host.
+ */
+function linkFfupload(state: SiteState): void {
+  const link = path.join(state.siteDir, 'var', 'lib', 'ffupload');
+  mkdirSync(path.dirname(link), { recursive: true });
+  if (!existsSync(link)) symlinkSync(path.relative(path.dirname(link), state.uploads.ffuploadDir), link);
+}
+
+/**
+ * Writes a site's files only — FindFace-layout configs, shims, agent configs, site.json — without a
+ * database or any process: for tests of what reads the tree (agent discovery). Remove the directory
+ * with rmSync when done (downSite would also try to drop the database).
+ */
+export async function writeSiteFiles(options: UpOptions): Promise<SiteState> {
+  const o: ResolvedUp = { ...UP_DEFAULTS, ...options };
+  validate(o);
+  const state = await buildState(o);
+  if (existsSync(state.siteDir)) throw new ConflictError(`dev site '${o.site}' already exists at ${state.siteDir}`);
+  for (const d of [state.siteDir, state.runDir, state.binDir, state.uploads.uploadsDir, state.uploads.ffuploadDir]) mkdirSync(d, { recursive: true });
+  chmodSync(state.siteDir, 0o755);
+  writeFiles(state, o.extraction);
+  saveSiteState(state);
+  return state;
 }
 
 async function createSchema(t: PgTarget): Promise<void> {

@@ -3,7 +3,8 @@
  * master/slave sync reads: `EXTERNAL_ADDRESS`, `SYNC_TOKEN`, `SYNC_TIME = {'hour': 3, 'minute': 0}`,
  * `TIME_ZONE`, and the `INSTALLED_APPS.append('ffsecurity_sync')` plugin line. Read and edited as text:
  * a setting is replaced where it stands (a multi-line `SYNC_TIME` dict included) or appended, every
- * other line is kept as it was. Pure: no file access.
+ * other line is kept as it was. Also read (never edited): where findface-security keeps its data —
+ * `MEDIA_ROOT` and `DATABASES['default']` (what agent discovery needs). Pure: no file access.
  */
 import { ValidationError } from '../errors.js';
 
@@ -102,4 +103,66 @@ export function updateSecuritySyncSettings(text: string, update: SecuritySyncUpd
   }
   if (update.installPlugin && !readSecuritySyncSettings(out).syncPluginInstalled) out = appendLine(out, SYNC_PLUGIN_LINE);
   return out;
+}
+
+/** `DATABASES['default']` as config.py states it (findface-security reaches it through pgbouncer). */
+export interface SecurityDatabase {
+  name?: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  /** Whether a PASSWORD is set; its value is never returned. */
+  passwordSet: boolean;
+}
+
+export interface SecurityStorageSettings {
+  /** Django's `MEDIA_ROOT`: the uploads directory (`/var/lib/findface-security/uploads`). */
+  mediaRoot?: string;
+  database?: SecurityDatabase;
+}
+
+/** The text between the `{` at `open` and its matching `}` (quotes and `#` comments respected), or undefined. */
+function braceBody(text: string, open: number): string | undefined {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = open; i < text.length; i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === '\\') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === '#') i = text.indexOf('\n', i) < 0 ? text.length : text.indexOf('\n', i);
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return text.slice(open + 1, i);
+  }
+  return undefined;
+}
+
+/** `'KEY': 'value'` or `'KEY': 5432` at the top level of a dict body. */
+function dictValue(body: string, key: string): string | undefined {
+  const m = new RegExp(`^\\s*['"]${key}['"]\\s*:\\s*(?:(['"])(.*?)\\1|(\\d+))`, 'm').exec(body);
+  return m ? (m[2] ?? m[3]) : undefined;
+}
+
+function defaultDatabase(text: string): SecurityDatabase | undefined {
+  const decl = /^DATABASES\s*=\s*\{/m.exec(text);
+  const all = decl ? braceBody(text, decl.index + decl[0].length - 1) : undefined;
+  const entry = all === undefined ? undefined : /['"]default['"]\s*:\s*\{/.exec(all);
+  const body = entry && all !== undefined ? braceBody(all, entry.index + entry[0].length - 1) : undefined;
+  if (body === undefined) return undefined;
+  // Nested dicts (OPTIONS, TEST) hold no setting of ours: drop them so their keys are not mistaken.
+  const flat = body.replace(/\{[^{}]*\}/g, '{}');
+  const port = dictValue(flat, 'PORT');
+  return {
+    name: dictValue(flat, 'NAME') || undefined,
+    host: dictValue(flat, 'HOST') || undefined,
+    port: port && /^\d+$/.test(port) ? Number(port) : undefined,
+    user: dictValue(flat, 'USER') || undefined,
+    passwordSet: Boolean(dictValue(flat, 'PASSWORD')),
+  };
+}
+
+/** Where findface-security keeps its data, as config.py states it (settings it lacks are undefined). */
+export function readSecurityStorageSettings(text: string): SecurityStorageSettings {
+  return { mediaRoot: stringSetting(text, 'MEDIA_ROOT'), database: defaultDatabase(text) };
 }

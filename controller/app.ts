@@ -52,6 +52,9 @@ import { checkLink, watchListsOf } from './domain/sync/check.js';
 import { agentNativeSyncPort, type NativeSyncClient } from './domain/sync/native.js';
 import { NightlyComparisons } from './domain/sync/nightly.js';
 import { natsSyncGrants } from './transport/nats-grants.js';
+import { ConsoleTokens } from './domain/access/console-tokens.js';
+import { KvConsoleTokenStore } from './transport/nats-console-tokens.js';
+import { startConsole } from './transport/console/start.js';
 
 /** How often the controller looks for sync links whose nightly comparison is due. */
 const NIGHTLY_TICK_MS = 30_000;
@@ -209,11 +212,13 @@ export async function startController(config: ControllerConfig, logger: Logger):
         if (identity.kind === 'agent' && e.description.site === identity.site && e.description.host === identity.host) agents.forget(e.description.grpcAddress);
       }
     }) : undefined;
+    const consoleTokens = new ConsoleTokens({ store: await KvConsoleTokenStore.open(nc), access: config.access });
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, consoleTokens, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
+    const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, jobStore }, tokens: consoleTokens, guard });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
@@ -233,6 +238,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
         await scheduler.stop();
         await nightly.stop();
         watch.stop();
+        await webConsole?.stop();
         await grpc.stop();
         await enrolling?.stop();
         await metricsServer?.stop();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent setup step used by both README commands (npm run demo, npm test):
-#  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test) and a PostgreSQL server,
+#  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test), chromium (the
+#    web console's browser test drives it with playwright-core; no browser is downloaded) and a PostgreSQL server,
 #    installed only when missing (apt-get update runs at most once per call, only if something is missing);
 #  - PostgreSQL started when it is not accepting connections on 127.0.0.1:5432;
 #  - npm dependencies installed when node_modules is missing or older than package-lock.json.
@@ -26,6 +27,7 @@ declare -A PKG=(
   [protoc]=protobuf-compiler
   [psql]=postgresql-client
   [jq]=jq
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

@@ -2,7 +2,7 @@
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
 import { parseAnchor, type AuditEntry, type AuditFilter, type ChainReport } from '../domain/access/audit.js';
-import type { CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
+import type { CreateConsoleTokenRequest, CreateConsoleTokenResponse, CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type {
   GetAgentRequest,
@@ -148,6 +148,8 @@ export interface ControllerApi {
   createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
   revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }>;
   revokeOperator(name: string): Promise<{ certificates: number }>;
+  /** A web console login token for operator `name` (admin). */
+  createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }>;
   close(): void;
 }
 
@@ -344,6 +346,11 @@ export class GrpcControllerApi implements ControllerApi {
 
   async revokeOperator(name: string): Promise<{ certificates: number }> {
     return callUnary<RevokeOperatorRequest, RevokeOperatorResponse>(this.client.revokeOperator.bind(this.client), { name }, this.opts());
+  }
+
+  async createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
+    const res = await callUnary<CreateConsoleTokenRequest, CreateConsoleTokenResponse>(this.client.createConsoleToken.bind(this.client), { name, ttlSeconds }, this.opts());
+    return { token: res.token, tokenId: res.tokenId, expiresAt: res.expiresAt ?? new Date(0) };
   }
 
   async revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {

@@ -270,6 +270,10 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'revokeOperator', args: [name] });
     return Promise.resolve({ certificates: 2 });
   }
+  createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
+    this.calls.push({ method: 'createConsoleToken', args: [name, ttlSeconds] });
+    return Promise.resolve({ token: 'ffc1.tid.secret', tokenId: 'tid', expiresAt: new Date(Date.UTC(2026, 0, 1) + ttlSeconds * 1000) });
+  }
   close(): void {}
 
   names(): string[] {

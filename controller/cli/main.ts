@@ -14,7 +14,7 @@ import { GrpcControllerApi, type ControllerApi } from './api.js';
 import { processIo, type CliIo } from './io.js';
 import { runSitesList } from './commands/sites.js';
 import { runAgentsEnrol, runAgentsList, runAgentsRevoke, runAgentsShow } from './commands/agents.js';
-import { runOperatorsRevoke } from './commands/operators.js';
+import { runOperatorsRevoke, runOperatorsToken } from './commands/operators.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
 import { registerSyncCommands } from './register-sync.js';
@@ -83,9 +83,14 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
     .description("refuse an agent's certificates and remove its NATS keys, at once (admin)")
     .argument('<site/host>', 'the agent, e.g. msk-1/db')
     .action((ref: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runAgentsRevoke({ agent: ref, json: g.json }, { api, io })));
-  program
-    .command('operators')
-    .description("operators' access")
+  const operators = program.command('operators').description("operators' access");
+  operators
+    .command('token')
+    .description('a web console login token for an operator (admin); its role is the one in the controller config (access.operators)')
+    .argument('<name>', 'the operator name')
+    .option('--ttl <duration>', 'how long the token is good (30m, 12h, 2d; at most 7d)', '12h')
+    .action((name: string, opts: { ttl: string }, cmd: Command) => withApi(cmd, (api, g) => runOperatorsToken({ name, ttl: opts.ttl, json: g.json }, { api, io })));
+  operators
     .command('revoke')
     .description("refuse an operator's certificates from now on: every call it makes is denied (admin; not your own)")
     .argument('<name>', 'the operator name in its certificate')

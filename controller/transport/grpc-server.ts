@@ -65,6 +65,8 @@ import { checkAnchor, filterEntries, formatAnchor, verifyChain, type AuditLog } 
 import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import {
   EnrolmentService as EnrolmentDefinition,
+  type CreateConsoleTokenRequest,
+  type CreateConsoleTokenResponse,
   type CreateJoinTokenRequest,
   type CreateJoinTokenResponse,
   type EnrolmentServer,
@@ -78,6 +80,7 @@ import {
 import type { ServerCredentials } from '@grpc/grpc-js';
 import type { AuditOutcome } from '../domain/access/audit.js';
 import type { EnrolmentService } from '../domain/enrolment.js';
+import type { ConsoleTokens } from '../domain/access/console-tokens.js';
 import { FfkError, IllegalStateError, PermissionDeniedError } from '../../shared/errors.js';
 import { formatIdentity } from '../../shared/security/identity.js';
 import type { Logger } from '../../shared/logger.js';
@@ -104,6 +107,7 @@ export interface ControllerServices {
   audit: AuditLog;
   /** Absent when the controller has no fleet CA (config ca.dir). */
   enrolment?: EnrolmentService;
+  consoleTokens: ConsoleTokens;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -238,6 +242,11 @@ function implementation(s: ControllerServices): ControllerServer {
     ...syncImplementation(s.sync),
     ...auditImplementation(s.audit),
     ...enrolmentImplementation(s.enrolment),
+    createConsoleToken: unary<CreateConsoleTokenRequest, CreateConsoleTokenResponse>(async (req, call) => {
+      const who = call.identity();
+      const t = await s.consoleTokens.issue(req.name, req.ttlSeconds ? req.ttlSeconds * 1000 : undefined, who ? formatIdentity(who) : 'anonymous (insecure lab)');
+      return { token: t.token, tokenId: t.id, expiresAt: t.expiresAt };
+    }),
   };
 }
 

@@ -98,6 +98,52 @@ function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handle
   };
 }
 
+/** Who makes a call that does not come over gRPC (the web console): an operator, from an address. */
+export interface OperatorCaller {
+  operator: string;
+  /** e.g. `console 10.0.0.5:51234`. */
+  from: string;
+}
+
+/**
+ * A call made on an operator's behalf by another front end (the web console): the same role check
+ * (`authorizeCall`) and the same audit records as a gRPC call of `method`. `outcome`, for a call that
+ * starts a job, resolves once the job is over with its failure (undefined: it succeeded); the record is
+ * written then, as a streamed gRPC call's is when its stream ends. Throws the PermissionDeniedError of a refusal.
+ */
+export async function guardedCall<T>(
+  deps: Pick<GuardDeps, 'access' | 'audit' | 'logger'>,
+  caller: OperatorCaller,
+  call: { method: string; req: Record<string, unknown>; outcome?: (result: T) => Promise<unknown> },
+  run: () => Promise<T>,
+): Promise<T> {
+  const { method, req } = call;
+  const policy = METHOD_POLICIES[method];
+  const who = formatIdentity({ kind: 'operator', name: caller.operator });
+  const record: RecordOutcome = (outcome, err) => {
+    deps.audit
+      .append({ at: new Date().toISOString(), who, from: caller.from, method, sites: policy?.sites(req) ?? [], args: auditArgs(req), outcome, ...(err === undefined ? {} : errorFields(err)) })
+      .catch((e: unknown) => deps.logger.error({ err: e, method, who }, 'audit record not stored'));
+  };
+  try {
+    authorizeCall(deps.access, caller.operator, method, req);
+  } catch (err) {
+    record('denied', err);
+    throw err;
+  }
+  if (!policy?.mutating) return run();
+  let result: T;
+  try {
+    result = await run();
+  } catch (err) {
+    record('failed', err);
+    throw err;
+  }
+  if (!call.outcome) record('ok');
+  else call.outcome(result).then((err) => record(err === undefined ? 'ok' : 'failed', err), (err: unknown) => record('failed', err));
+  return result;
+}
+
 export function controllerGuard(deps: GuardDeps) {
   return <I extends UntypedServiceImplementation>(definition: ServiceDefinition, impl: I): I =>
     wrapMethods(definition, impl, (method, streaming, handler) => guardMethod(deps, method, streaming, handler));

@@ -143,6 +143,12 @@ export const controllerConfigSchema = z
     natsRegistry: z.string().min(1).optional(),
     /** Where agents enrol with a join token (server certificate only; needs `ca`). `advertise`: the address printed with tokens. */
     enrolment: z.object({ listen: hostPortSchema, advertise: hostPortSchema.optional() }).strict().optional(),
+    /**
+     * The web console (controller/transport/console/): HTTPS on its own address, operators log in with a
+     * token (`ffkeeper operators token NAME`). Absent: no console. `cert`/`key`: a certificate browsers
+     * trust for this address; default: the controller's own (tls.cert, from the fleet CA).
+     */
+    console: z.object({ listen: hostPortSchema, cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).strict().optional(),
     /** mTLS: the controller's gRPC server (operators' certificates) and its calls to agents (agents' certificates). */
     tls: tlsSchema.optional(),
     insecure: z.boolean().default(false),
@@ -151,6 +157,8 @@ export const controllerConfigSchema = z
   .superRefine(checkSecurity)
   .superRefine((cfg, ctx) => {
     if (cfg.enrolment && !cfg.ca) ctx.addIssue({ code: 'custom', path: ['enrolment'], message: 'needs ca: {dir} (the fleet CA that signs enrolled agents)' });
+    if (cfg.console && !cfg.tls && !cfg.console.cert) ctx.addIssue({ code: 'custom', path: ['console'], message: 'needs HTTPS: tls (the controller certificate) or console.cert and console.key' });
+    if (cfg.console && (cfg.console.cert === undefined) !== (cfg.console.key === undefined)) ctx.addIssue({ code: 'custom', path: ['console'], message: 'cert and key go together' });
   });
 
 export type ControllerConfig = z.output<typeof controllerConfigSchema>;

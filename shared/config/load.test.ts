@@ -95,4 +95,11 @@ describe('controller config', () => {
   it('rejects a metrics address that is not host:port, naming the field', () => {
     expect(() => loadControllerConfig(undefined, { FFK_CONTROLLER_METRICS__LISTEN: '9464' })).toThrow('metrics.listen');
   });
+
+  it('serves the web console only over HTTPS: off by default, refused without a certificate', () => {
+    expect(loadControllerConfig(undefined, { FFK_CONTROLLER_INSECURE: 'true' }).console).toBeUndefined();
+    expect(() => loadControllerConfig(file('c.yaml', 'insecure: true\nconsole: {listen: "127.0.0.1:8443"}\n'), {})).toThrow('console: needs HTTPS: tls (the controller certificate) or console.cert and console.key');
+    expect(() => loadControllerConfig(file('k.yaml', 'insecure: true\nconsole: {listen: "127.0.0.1:8443", cert: c.pem}\n'), {})).toThrow('console: cert and key go together');
+    expect(loadControllerConfig(file('ok.yaml', 'insecure: true\nconsole: {listen: "127.0.0.1:8443", cert: c.pem, key: k.pem}\n'), {}).console).toEqual({ listen: '127.0.0.1:8443', cert: 'c.pem', key: 'k.pem' });
+  });
 });

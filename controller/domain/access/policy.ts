@@ -87,6 +87,7 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   createJoinToken: act('admin'),
   revokeAgent: act('admin'),
   revokeOperator: act('admin'),
+  createConsoleToken: act('admin', none),
 };
 
 const rank = (r: Role): number => ROLES.indexOf(r);

@@ -107,6 +107,20 @@ export interface RevokeOperatorResponse {
   certificates: number;
 }
 
+export interface CreateConsoleTokenRequest {
+  /** the operator */
+  name: string;
+  /** 0: the default (12 h) */
+  ttlSeconds: number;
+}
+
+export interface CreateConsoleTokenResponse {
+  /** the whole token (shown once) */
+  token: string;
+  tokenId: string;
+  expiresAt?: Date | undefined;
+}
+
 export interface EnrolRequest {
   tokenId: string;
   secret: string;
@@ -1131,6 +1145,204 @@ export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
   fromPartial<I extends Exact<DeepPartial<RevokeOperatorResponse>, I>>(object: I): RevokeOperatorResponse {
     const message = createBaseRevokeOperatorResponse();
     message.certificates = object.certificates ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateConsoleTokenRequest(): CreateConsoleTokenRequest {
+  return { name: "", ttlSeconds: 0 };
+}
+
+export const CreateConsoleTokenRequest: MessageFns<CreateConsoleTokenRequest> = {
+  encode(message: CreateConsoleTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConsoleTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConsoleTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConsoleTokenRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateConsoleTokenRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateConsoleTokenRequest>, I>>(base?: I): CreateConsoleTokenRequest {
+    return CreateConsoleTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConsoleTokenRequest>, I>>(object: I): CreateConsoleTokenRequest {
+    const message = createBaseCreateConsoleTokenRequest();
+    message.name = object.name ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateConsoleTokenResponse(): CreateConsoleTokenResponse {
+  return { token: "", tokenId: "", expiresAt: undefined };
+}
+
+export const CreateConsoleTokenResponse: MessageFns<CreateConsoleTokenResponse> = {
+  encode(message: CreateConsoleTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.tokenId !== "") {
+      writer.uint32(18).string(message.tokenId);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateConsoleTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateConsoleTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokenId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateConsoleTokenResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      tokenId: isSet(object.tokenId)
+        ? globalThis.String(object.tokenId)
+        : isSet(object.token_id)
+        ? globalThis.String(object.token_id)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CreateConsoleTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.tokenId !== "") {
+      obj.tokenId = message.tokenId;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateConsoleTokenResponse>, I>>(base?: I): CreateConsoleTokenResponse {
+    return CreateConsoleTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateConsoleTokenResponse>, I>>(object: I): CreateConsoleTokenResponse {
+    const message = createBaseCreateConsoleTokenResponse();
+    message.token = object.token ?? "";
+    message.tokenId = object.tokenId ?? "";
+    message.expiresAt = object.expiresAt ?? undefined;
     return message;
   },
 };
@@ -8946,6 +9158,21 @@ export const ControllerService = {
       Buffer.from(RevokeOperatorResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeOperatorResponse => RevokeOperatorResponse.decode(value),
   },
+  /**
+   * A web console login token for an operator (the role stays the one in access.operators); shown once,
+   * the controller keeps only its hash.
+   */
+  createConsoleToken: {
+    path: "/ffkeeper.v1.Controller/CreateConsoleToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateConsoleTokenRequest): Buffer =>
+      Buffer.from(CreateConsoleTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateConsoleTokenRequest => CreateConsoleTokenRequest.decode(value),
+    responseSerialize: (value: CreateConsoleTokenResponse): Buffer =>
+      Buffer.from(CreateConsoleTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateConsoleTokenResponse => CreateConsoleTokenResponse.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -9022,6 +9249,11 @@ export interface ControllerServer extends UntypedServiceImplementation {
   revokeAgent: handleUnaryCall<RevokeAgentRequest, RevokeAgentResponse>;
   /** An operator's certificates refused from now on (every call it makes is denied); not the caller's own. */
   revokeOperator: handleUnaryCall<RevokeOperatorRequest, RevokeOperatorResponse>;
+  /**
+   * A web console login token for an operator (the role stays the one in access.operators); shown once,
+   * the controller keeps only its hash.
+   */
+  createConsoleToken: handleUnaryCall<CreateConsoleTokenRequest, CreateConsoleTokenResponse>;
 }
 
 export interface ControllerClient extends Client {
@@ -9512,6 +9744,25 @@ export interface ControllerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeOperatorResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A web console login token for an operator (the role stays the one in access.operators); shown once,
+   * the controller keeps only its hash.
+   */
+  createConsoleToken(
+    request: CreateConsoleTokenRequest,
+    callback: (error: ServiceError | null, response: CreateConsoleTokenResponse) => void,
+  ): ClientUnaryCall;
+  createConsoleToken(
+    request: CreateConsoleTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateConsoleTokenResponse) => void,
+  ): ClientUnaryCall;
+  createConsoleToken(
+    request: CreateConsoleTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateConsoleTokenResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,34 @@
+/** The console's JSON API, as the page calls it (same-origin; the session cookie goes along). */
+import type { ConsoleError, ConsoleMe } from '../protocol.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const data = (await res.json().catch(() => ({ code: 'INTERNAL', message: `${res.status} ${res.statusText}` }))) as unknown;
+  if (!res.ok) {
+    const e = data as Partial<ConsoleError>;
+    throw new ApiError(res.status, e.code ?? 'INTERNAL', e.message ?? `${res.status} ${res.statusText}`);
+  }
+  return data as T;
+}
+
+export const api = {
+  me: () => call<ConsoleMe>('GET', '/api/me'),
+  login: (token: string) => call<ConsoleMe>('POST', '/api/login', { token }),
+  logout: () => call<{ ok: boolean }>('POST', '/api/logout', {}),
+  snapshotNow: (site: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots`, {}),
+};

@@ -1,0 +1,89 @@
+/**
+ * The web console's page: log in with a console token, then the fleet page (#/) or a site page
+ * (#/site/NAME), each following its view on the server as Server-Sent Events. Ages are redrawn every
+ * few seconds from the timestamps the page has (no traffic).
+ */
+import type { ConsoleError, ConsoleMe } from '../protocol.js';
+import { api, ApiError } from './api.js';
+import { byId, fill, h } from './dom.js';
+import { FleetPage } from './fleet.js';
+import { SitePage } from './site.js';
+import { followView, type ViewStream } from './stream.js';
+
+let current: { stream: ViewStream; page: FleetPage | SitePage } | undefined;
+
+function showProblem(el: HTMLElement, p: ConsoleError | undefined): void {
+  el.hidden = p === undefined;
+  el.textContent = p ? p.message : '';
+}
+
+function showLogin(message = ''): void {
+  current?.stream.close();
+  current = undefined;
+  fill(byId('who'));
+  const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off', placeholder: 'ffc1.…', 'aria-label': 'console token', required: true });
+  const error = h('p', { id: 'login-error', class: 'error', role: 'alert' }, message);
+  const form = h(
+    'form',
+    {
+      id: 'login',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        api.login(input.value.trim()).then(
+          (me) => {
+            showWho(me);
+            route();
+          },
+          (err: unknown) => (error.textContent = err instanceof Error ? err.message : String(err)),
+        );
+      },
+    },
+    h('label', { for: 'token' }, 'Console token'),
+    input,
+    h('button', { type: 'submit' }, 'Log in'),
+    error,
+  );
+  fill(byId('main'), h('div', { class: 'login' }, h('h1', {}, 'ffkeeper console'), h('p', { class: 'muted' }, 'An admin issues tokens with: ffkeeper operators token NAME'), form));
+  input.focus();
+}
+
+function showWho(me: ConsoleMe): void {
+  const logout = h('button', { type: 'button', id: 'logout', onclick: () => void api.logout().finally(() => showLogin()) }, 'Log out');
+  fill(byId('who'), h('span', { id: 'operator' }, `${me.operator} (${me.role}${me.sites ? ` of ${me.sites.join(', ')}` : ''})`), logout);
+}
+
+function route(): void {
+  current?.stream.close();
+  const main = byId('main');
+  const m = /^#\/site\/([^/]+)$/.exec(location.hash);
+  const site = m ? decodeURIComponent(m[1] as string) : undefined;
+  const page = site ? new SitePage(main, site) : new FleetPage(main);
+  document.title = site ? `${site} · ffkeeper` : 'fleet · ffkeeper';
+  const stream = followView(site ? `view=site&site=${encodeURIComponent(site)}` : 'view=fleet', {
+    render: (state) => page.update(state),
+    problem: (p) => showProblem(page.problem, p),
+    ended: (reason) => {
+      // Logged out or expired: back to the login; otherwise say why the view stopped.
+      api.me().then(
+        () => showProblem(page.problem, { code: 'UNAVAILABLE', message: `${reason}; reload the page to reconnect` }),
+        (err: unknown) => showLogin(err instanceof ApiError && err.status === 401 ? reason : String(err)),
+      );
+    },
+  });
+  current = { stream, page };
+}
+
+async function start(): Promise<void> {
+  window.addEventListener('hashchange', () => {
+    if (current) route();
+  });
+  setInterval(() => current?.page.render(), 10_000);
+  try {
+    showWho(await api.me());
+    route();
+  } catch (err) {
+    showLogin(err instanceof ApiError && err.status === 401 ? '' : String(err));
+  }
+}
+
+void start();

@@ -1,0 +1,61 @@
+/** The fleet page: every site with its agents, newest snapshot (coloured against its schedule), jobs; a filter box. */
+import type { FleetSiteRow, StreamState } from '../protocol.js';
+import { fill, h, table } from './dom.js';
+import { age } from './format.js';
+import { rows } from './stream.js';
+
+const FRESHNESS_TITLE: Record<FleetSiteRow['freshness'], string> = {
+  ok: 'newest snapshot is on schedule',
+  late: 'the last scheduled snapshot did not happen',
+  missed: 'two or more scheduled snapshots did not happen',
+  none: 'no snapshot schedule',
+};
+
+/** What the filter box matches: the site's name and its states (late, missed, offline, running, …). */
+function words(r: FleetSiteRow): string {
+  return [r.site, r.freshness, r.agentsOnline < r.agentsTotal ? 'offline' : 'online', r.runningJobs.length > 0 ? 'running' : '', ...r.runningJobs, r.lastVerify ?? ''].join(' ').toLowerCase();
+}
+
+export class FleetPage {
+  private state: StreamState = {};
+  private readonly body: HTMLTableSectionElement;
+  private readonly filter: HTMLInputElement;
+  private readonly count: HTMLElement;
+  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
+
+  constructor(main: HTMLElement) {
+    const t = table('sites', ['Site', 'Agents online', 'Newest snapshot', ['Schedule', 'wide'], 'Last verify', 'Running jobs']);
+    this.body = t.body;
+    this.filter = h('input', { type: 'search', id: 'filter', placeholder: 'filter: site, late, missed, offline, running…', 'aria-label': 'filter sites', oninput: () => this.render() });
+    this.count = h('span', { class: 'muted', id: 'count' });
+    fill(main, h('h1', {}, 'Fleet'), this.problem, h('div', { class: 'toolbar' }, this.filter, this.count), t.wrap);
+  }
+
+  update(state: StreamState): void {
+    this.state = state;
+    this.render();
+  }
+
+  render(): void {
+    const all = rows<FleetSiteRow>(this.state, 'site:');
+    const q = this.filter.value.trim().toLowerCase();
+    const shown = q ? all.filter((r) => q.split(/\s+/).every((w) => words(r).includes(w))) : all;
+    this.count.textContent = `${shown.length} of ${all.length} site${all.length === 1 ? '' : 's'}`;
+    fill(
+      this.body,
+      ...shown.map((r) =>
+        h(
+          'tr',
+          { 'data-site': r.site },
+          h('td', {}, h('a', { href: `#/site/${encodeURIComponent(r.site)}` }, r.site)),
+          h('td', { class: 'agents' }, h('span', { class: `badge ${r.agentsOnline === r.agentsTotal ? 'online' : 'offline'}` }, `${r.agentsOnline}/${r.agentsTotal}`)),
+          h('td', { class: `age ${r.freshness}`, title: FRESHNESS_TITLE[r.freshness], 'data-freshness': r.freshness }, age(r.newestSnapshotAt), r.freshness === 'late' || r.freshness === 'missed' ? ` (${r.freshness})` : ''),
+          h('td', { class: 'wide muted' }, r.schedule ?? '—'),
+          h('td', {}, r.lastVerify ? h('span', { class: `badge ${r.lastVerify === 'ok' ? 'ok' : 'missed'}` }, r.lastVerify) : '—'),
+          h('td', { class: 'jobs' }, r.runningJobs.length === 0 ? '—' : r.runningJobs.join(', ')),
+        ),
+      ),
+    );
+    if (all.length === 0) fill(this.body, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'no sites: no agent has announced itself yet')));
+  }
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import type { JobRecord } from '../../../shared/jobs.js';
+import type { SnapshotSummary } from '../../../shared/manifest.js';
+import { fleetRow, freshness, siteState } from './views.js';
+
+const daily = { cron: '0 2 * * *', timezone: 'UTC', updatedAt: new Date('2026-01-01T00:00:00Z') };
+const at = (iso: string): Date => new Date(iso);
+
+describe('freshness: the newest snapshot against the snapshot schedule', () => {
+  it.each([
+    ['no schedule', undefined, '2026-01-10T01:00:00Z', '2026-01-10T12:00:00Z', 'none'],
+    ['taken after the last scheduled time', daily, '2026-01-10T02:00:05Z', '2026-01-10T12:00:00Z', 'ok'],
+    ['scheduled time passed a moment ago (the run is going)', daily, '2026-01-09T02:00:05Z', '2026-01-10T02:10:00Z', 'ok'],
+    ['one scheduled time passed beyond the grace', daily, '2026-01-09T02:00:05Z', '2026-01-10T03:00:00Z', 'late'],
+    ['two scheduled times passed', daily, '2026-01-08T02:00:05Z', '2026-01-10T03:00:00Z', 'missed'],
+    ['never taken, schedule set yesterday and due twice', daily, undefined, '2026-01-03T03:00:00Z', 'missed'],
+    ['never taken, schedule not due yet', daily, undefined, '2026-01-01T01:00:00Z', 'ok'],
+  ] as const)('%s → %s', (_name, schedule, newest, now, expected) => {
+    expect(freshness(newest ? at(newest) : undefined, schedule, at(now))).toBe(expected);
+  });
+});
+
+const snapshot = (id: string, createdAt: string, ok?: boolean): SnapshotSummary => ({
+  id,
+  site: 'msk-1',
+  createdAt: at(createdAt),
+  sealedAt: at(createdAt),
+  freezeWindowMs: 12,
+  bytes: 1000,
+  dataAddedBytes: 100,
+  components: ['postgres:main'],
+  status: 'sealed',
+  jobId: `j-${id}`,
+  reason: 'test',
+  ...(ok === undefined ? {} : { verification: { site: 'msk-1', snapshotId: id, jobId: 'v', time: at(createdAt), ok, readData: false, durationMs: 1, steps: [] } }),
+});
+const job = (id: string, phase: JobRecord['phase'], kind: JobRecord['kind'] = 'snapshot'): JobRecord => ({ id, kind, site: 'msk-1', phase, createdAt: at('2026-01-10T00:00:00Z'), updatedAt: at('2026-01-10T00:00:00Z'), step: 'upload', detail: {} });
+const summary = { site: 'msk-1', agentsOnline: 2, agentsTotal: 3, componentKinds: ['postgres'] };
+
+describe('console rows', () => {
+  it('a fleet row: agents, newest snapshot and its verify, running jobs only', () => {
+    const row = fleetRow({ summary, snapshots: [snapshot('c2', '2026-01-10T02:00:05Z', false), snapshot('c1', '2026-01-09T02:00:05Z', true)], snapshotSchedule: { ...daily, site: 'msk-1', kind: 'snapshot' }, jobs: [job('j2', 'InProgress'), job('j1', 'Completed')] }, at('2026-01-10T12:00:00Z'));
+    expect(row).toEqual({ site: 'msk-1', agentsOnline: 2, agentsTotal: 3, newestSnapshotAt: '2026-01-10T02:00:05.000Z', freshness: 'ok', schedule: '0 2 * * * UTC', lastVerify: 'failed', runningJobs: ['snapshot'] });
+  });
+
+  it('a site page: header with the refusal, one key per snapshot and job', () => {
+    const state = siteState({ summary, snapshots: [snapshot('c1', '2026-01-09T02:00:05Z')], jobs: [job('j1', 'Completed')] }, [], 'operator vera (viewer) may not call createSnapshot: it needs operator', at('2026-01-10T12:00:00Z'));
+    expect(Object.keys(state).sort()).toEqual(['job:j1', 'site', 'snapshot:c1']);
+    expect(state.site).toMatchObject({ freshness: 'none', snapshotDenied: 'operator vera (viewer) may not call createSnapshot: it needs operator' });
+  });
+});

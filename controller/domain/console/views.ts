@@ -1,0 +1,122 @@
+/**
+ * The rows the web console shows, built from what the controller's services return (the same calls the
+ * gRPC API makes): a site's freshness against its snapshot schedule, fleet rows, a site page's rows. Pure;
+ * nothing here changes with the clock alone except freshness, so an idle stream has nothing to send.
+ */
+import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
+import { isFinal, type JobRecord } from '../../../shared/jobs.js';
+import type { SnapshotSummary } from '../../../shared/manifest.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobRow, SnapshotRow, StreamState } from '../../console/protocol.js';
+import { nextOccurrence, type ScheduleView } from '../schedules.js';
+
+/** How long after a scheduled time its snapshot may still be running before the site counts as late. */
+export const LATE_AFTER_MS = 30 * 60_000;
+/** Finished jobs a site page lists besides the running ones. */
+export const RECENT_JOBS = 10;
+
+/**
+ * The newest snapshot against a schedule: `ok` when no scheduled time has passed (by more than `graceMs`)
+ * since it, `late` when one has, `missed` when two or more have; `none` without a schedule. With no
+ * snapshot at all, times count from when the schedule was set.
+ */
+export function freshness(newest: Date | undefined, schedule: Pick<ScheduleView, 'cron' | 'timezone' | 'updatedAt'> | undefined, now: Date, graceMs = LATE_AFTER_MS): Freshness {
+  if (!schedule) return 'none';
+  const overdue = (t: Date | undefined): t is Date => t !== undefined && t.getTime() <= now.getTime() - graceMs;
+  let first: Date | undefined;
+  try {
+    first = nextOccurrence(schedule, newest ?? schedule.updatedAt);
+  } catch {
+    return 'none';
+  }
+  if (!overdue(first)) return 'ok';
+  return overdue(nextOccurrence(schedule, first)) ? 'missed' : 'late';
+}
+
+export interface SiteFacts {
+  summary: SiteSummary;
+  /** Newest first. */
+  snapshots: readonly SnapshotSummary[];
+  snapshotSchedule?: ScheduleView;
+  /** The site's jobs, newest first. */
+  jobs: readonly JobRecord[];
+}
+
+export function fleetRow(facts: SiteFacts, now: Date): FleetSiteRow {
+  const { summary, snapshotSchedule: s } = facts;
+  const newest = facts.snapshots[0];
+  const verification = newest?.verification;
+  return {
+    site: summary.site,
+    agentsOnline: summary.agentsOnline,
+    agentsTotal: summary.agentsTotal,
+    ...(newest ? { newestSnapshotAt: newest.createdAt.toISOString() } : {}),
+    freshness: freshness(newest?.createdAt, s, now),
+    ...(s ? { schedule: `${s.cron} ${s.timezone}` } : {}),
+    ...(verification ? { lastVerify: verification.ok ? 'ok' : 'failed' } : {}),
+    runningJobs: facts.jobs.filter((j) => !isFinal(j.phase)).map((j) => j.kind),
+  };
+}
+
+function componentDetail(c: ComponentInfo): string {
+  switch (c.kind) {
+    case 'postgres':
+      return `${c.database} at ${c.host}:${c.port}`;
+    case 'tarantool':
+      return `${c.host}:${c.port}`;
+    case 'uploads':
+      return c.paths.join(', ');
+    case 'sf-api':
+      return c.configPath;
+  }
+}
+
+export function agentRow(e: AgentEntry): AgentRow {
+  return {
+    host: e.description.host,
+    status: e.status,
+    version: e.description.version,
+    components: e.description.components.map((c) => ({ ref: `${c.kind}:${c.name}`, detail: componentDetail(c) })),
+  };
+}
+
+export function snapshotRow(s: SnapshotSummary): SnapshotRow {
+  const v = s.verification;
+  return {
+    id: s.id,
+    createdAt: s.createdAt.toISOString(),
+    bytes: s.bytes,
+    dataAddedBytes: s.dataAddedBytes,
+    freezeWindowMs: s.freezeWindowMs,
+    reason: s.reason,
+    ...(v ? { verified: { ok: v.ok, time: v.time.toISOString(), readData: v.readData } } : {}),
+  };
+}
+
+export function jobRow(j: JobRecord): JobRow {
+  return {
+    id: j.id,
+    kind: j.kind,
+    phase: j.phase,
+    step: j.step,
+    createdAt: j.createdAt.toISOString(),
+    updatedAt: j.updatedAt.toISOString(),
+    ...(j.error ? { error: j.error.message } : {}),
+  };
+}
+
+/** The fleet page's state: one row per site, key `site:<name>`. */
+export function fleetState(sites: readonly SiteFacts[], now: Date): StreamState {
+  return Object.fromEntries(sites.map((f) => [`site:${f.summary.site}`, fleetRow(f, now)]));
+}
+
+/** The site page's state: `site` (its header), `agent:<host>`, `snapshot:<id>`, `job:<id>` (running and the newest others). */
+export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], snapshotDenied: string | undefined, now: Date): StreamState {
+  const running = facts.jobs.filter((j) => !isFinal(j.phase));
+  const recent = facts.jobs.filter((j) => isFinal(j.phase)).slice(0, RECENT_JOBS);
+  return {
+    site: { ...fleetRow(facts, now), ...(snapshotDenied ? { snapshotDenied } : {}) },
+    ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
+    ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
+    ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),
+  };
+}

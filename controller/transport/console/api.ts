@@ -1,0 +1,121 @@
+/**
+ * What the web console asks of the controller, on an operator's behalf: the same service calls the gRPC
+ * server makes (controller/transport/grpc-server.ts), each through `guardedCall` — the same role check
+ * (controller/domain/access/policy.ts) and audit as the gRPC API — then shaped into the page's rows
+ * (controller/domain/console/views.ts).
+ */
+import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError } from '../../../shared/errors.js';
+import { checkSiteId } from '../../../shared/ids.js';
+import type { SiteSummary } from '../../../shared/fleet.js';
+import type { ConsoleMe, StreamState } from '../../console/protocol.js';
+import { authorizeCall } from '../../domain/access/policy.js';
+import { fleetState, siteState, type SiteFacts } from '../../domain/console/views.js';
+import type { FleetService } from '../../domain/fleet-service.js';
+import type { JobStore } from '../../domain/ports.js';
+import type { ScheduleService } from '../../domain/schedules.js';
+import type { SnapshotService } from '../../domain/snapshot/service.js';
+import type { VerifyService } from '../../domain/verify/service.js';
+import { guardedCall, type GuardDeps, type OperatorCaller } from '../guard.js';
+import type { ConsoleSession } from './sessions.js';
+
+export interface ConsoleServices {
+  fleet: FleetService;
+  snapshots: SnapshotService;
+  verify: VerifyService;
+  schedules: ScheduleService;
+  jobStore: JobStore;
+}
+
+export class ConsoleApi {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly services: ConsoleServices,
+    private readonly guard: Pick<GuardDeps, 'access' | 'audit' | 'logger'>,
+    now?: () => Date,
+  ) {
+    this.now = now ?? (() => new Date());
+  }
+
+  me(session: ConsoleSession): ConsoleMe {
+    const grant = this.guard.access.operators[session.operator];
+    if (!grant) throw new PermissionDeniedError(`operator ${session.operator} has no role on this controller (access.operators)`);
+    return { operator: session.operator, role: grant.role, ...(grant.sites ? { sites: [...grant.sites] } : {}), expiresAt: session.expiresAt.toISOString() };
+  }
+
+  /** The fleet page: every site this operator may see. */
+  async fleet(caller: OperatorCaller): Promise<StreamState> {
+    const sites = await this.call(caller, 'listSites', {}, async () => this.services.fleet.listSites());
+    const visible = sites.filter((s) => this.refusal(caller, 'listSnapshots', { site: s.site }) === undefined);
+    const [schedules, jobs] = await Promise.all([
+      this.call(caller, 'listSchedules', {}, () => this.services.schedules.list()),
+      this.call(caller, 'listJobs', {}, () => this.services.jobStore.list({})),
+    ]);
+    const facts = await Promise.all(
+      visible.map(async (summary): Promise<SiteFacts> => {
+        const schedule = schedules.find((x) => x.site === summary.site && x.kind === 'snapshot');
+        return {
+          summary,
+          snapshots: await this.snapshotsOf(caller, summary.site),
+          ...(schedule ? { snapshotSchedule: schedule } : {}),
+          jobs: jobs.filter((j) => j.site === summary.site),
+        };
+      }),
+    );
+    return fleetState(facts, this.now());
+  }
+
+  /** A site page: its agents, snapshots, schedule and jobs, and whether this operator may start a snapshot. */
+  async site(caller: OperatorCaller, site: string): Promise<StreamState> {
+    checkSiteId(site);
+    const agents = await this.call(caller, 'listAgents', { site }, async () => this.services.fleet.listAgents(site));
+    const [snapshots, schedules, jobs] = await Promise.all([
+      this.snapshotsOf(caller, site),
+      this.call(caller, 'listSchedules', { site }, () => this.services.schedules.list(site)),
+      this.call(caller, 'listJobs', { site }, () => this.services.jobStore.list({ site })),
+    ]);
+    if (agents.length === 0 && snapshots.length === 0) throw new NotFoundError(`site '${site}' not found: no agent of it is known and it has no snapshot`);
+    const summary: SiteSummary = this.services.fleet.listSites().find((s) => s.site === site) ?? { site, agentsOnline: 0, agentsTotal: 0, componentKinds: [] };
+    const schedule = schedules.find((x) => x.kind === 'snapshot');
+    const facts: SiteFacts = { summary, snapshots, jobs, ...(schedule ? { snapshotSchedule: schedule } : {}) };
+    return siteState(facts, agents, this.refusal(caller, 'createSnapshot', { site }), this.now());
+  }
+
+  /** Starts a snapshot of `site` (as `ffkeeper snapshot create` does); the audit record is written when the job is over. */
+  async createSnapshot(caller: OperatorCaller, site: string): Promise<{ jobId: string }> {
+    checkSiteId(site);
+    const reason = `console: operator ${caller.operator}`;
+    const job = await guardedCall(
+      this.guard,
+      caller,
+      {
+        method: 'createSnapshot',
+        req: { site, reason },
+        outcome: async (j) => {
+          const r = await j.done;
+          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
+        },
+      },
+      () => this.services.snapshots.create({ site, reason }),
+    );
+    return { jobId: job.id };
+  }
+
+  private snapshotsOf(caller: OperatorCaller, site: string) {
+    return this.call(caller, 'listSnapshots', { site }, async () => this.services.verify.annotate(site, await this.services.snapshots.list(site)));
+  }
+
+  private call<T>(caller: OperatorCaller, method: string, req: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+    return guardedCall(this.guard, caller, { method, req }, run);
+  }
+
+  /** Why `caller` may not call `method` (the policy's one-line reason), or undefined when it may. Not audited: nothing is called. */
+  private refusal(caller: OperatorCaller, method: string, req: Record<string, unknown>): string | undefined {
+    try {
+      authorizeCall(this.guard.access, caller.operator, method, req);
+      return undefined;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+}

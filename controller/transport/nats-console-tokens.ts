@@ -1,0 +1,22 @@
+/** Web console tokens in JetStream KV (`ffk_console_tokens`, readable by the controller only). */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { openConsoleTokensBucket, type KV } from '../../shared/transport/kv.js';
+import type { ConsoleTokenRecord, ConsoleTokenStore } from '../domain/access/console-tokens.js';
+
+export class KvConsoleTokenStore implements ConsoleTokenStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<KvConsoleTokenStore> {
+    return new KvConsoleTokenStore(await openConsoleTokensBucket(nc));
+  }
+
+  async create(record: ConsoleTokenRecord): Promise<void> {
+    await this.kv.create(record.id, JSON.stringify(record));
+  }
+
+  async get(id: string): Promise<ConsoleTokenRecord | undefined> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return undefined;
+    const e = await this.kv.get(id);
+    return e && e.operation === 'PUT' ? e.json<ConsoleTokenRecord>() : undefined;
+  }
+}

@@ -12,6 +12,7 @@ export const SLOW_FIRST = [
   'test/e2e/cli-snapshot.test.ts',
   'test/e2e/restore-stage.test.ts',
   'test/e2e/cut-restore.test.ts',
+  'test/e2e/console.test.ts',
   'test/e2e/schedule-retention.test.ts',
   'bench/freeze-window.test.ts',
   'bench/throughput.test.ts',

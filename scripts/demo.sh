@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p tsconfig.build.json
+npx tsc -p controller/console/tsconfig.json   # the web console's browser code
 exec node dist/deploy/demo/main.js "$@"

@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -118,7 +119,7 @@ interface Sizes {
   imageScale: number;
 }
 
-async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; sites: SiteState[] }> {
+async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; console: string; sites: SiteState[] }> {
   steps.begin(`ffkeeper ca init --dir ${CA_DIR}`, 'the fleet CA: every gRPC connection is mTLS, each agent proves its site/host with its certificate');
   steps.info(await must('ca init', cli(['ca', 'init', '--dir', CA_DIR], '')));
   steps.done();
@@ -162,6 +163,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
 
   steps.begin('Start the controller and the agents of both sites', 'agents announce their components; the controller coordinates them');
   const controller = `127.0.0.1:${await freePort()}`;
+  const consoleAddress = `127.0.0.1:${await freePort()}`;
   const config = path.join(DEMO_ROOT, 'controller.yaml');
   writeFileSync(
     config,
@@ -170,6 +172,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
       nats: { servers: [state.natsUrl], seedFile: path.join(CA_DIR, 'controller.nk') },
       tls: { ca: path.join(CA_DIR, 'ca.crt'), cert: path.join(CA_DIR, 'controller.crt'), key: path.join(CA_DIR, 'controller.key') },
       repositories: { root: path.join(DEMO_ROOT, 'repos'), cacheDir: path.join(DEMO_ROOT, 'cache'), secretsFile: path.join(DEMO_ROOT, 'secrets.json') },
+      console: { listen: consoleAddress },
     }),
   );
   state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', config]);
@@ -189,7 +192,30 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   }, 30_000);
   steps.info(await must('agents list', cli(['agents', 'list'], controller)));
   steps.done(`${agents} agents online`);
-  return { controller, sites };
+  return { controller, console: consoleAddress, sites };
+}
+
+/**
+ * The web console's address and a login token for the demo's operator (admin), once the console's page
+ * answers. Its certificate is the controller's from the demo CA: a browser warns about it.
+ */
+async function consoleLogin(controller: string, address: string): Promise<{ url: string; token: string }> {
+  const url = `https://${address}/`;
+  const ca = readFileSync(path.join(CA_DIR, 'ca.crt'));
+  // The chain is checked against the demo CA; the name is not (the certificate names the controller, not a host).
+  const answers = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const req = https.get(url, { ca, checkServerIdentity: () => undefined, timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
+  await until('the web console answering', answers, 30_000);
+  const issued = await must('operators token', cli(['operators', 'token', 'admin', '--ttl', '12h', '--json'], controller));
+  const { token } = JSON.parse(issued) as { token: string };
+  return { url, token };
 }
 
 async function up(quick: boolean): Promise<void> {
@@ -202,7 +228,7 @@ async function up(quick: boolean): Promise<void> {
   const state: DemoState = { pids: {}, sites: [] };
   saveState(state);
   const steps = new StepPrinter();
-  const { controller, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80, imageScale: 0.25 } : { dossiers: 300, events: 1500, imageScale: 1 });
+  const { controller, console: consoleAddress, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80, imageScale: 0.25 } : { dossiers: 300, events: 1500, imageScale: 1 });
   const msk = sites[0] as SiteState;
 
   steps.begin('Start the writer on msk-1 (like findface-security: files, gallery records, rows)', 'the snapshot is taken while the site is busy');
@@ -238,9 +264,12 @@ async function up(quick: boolean): Promise<void> {
   steps.done(`${fixed.errors} errors`);
 
   const cliPath = path.relative(process.cwd(), BIN.cli) || BIN.cli;
+  const web = await consoleLogin(controller, consoleAddress);
   process.stdout.write(
     [
       '',
+      `Web console: ${web.url}  (its certificate is the demo CA's: the browser warns; accept it for this address)`,
+      `  login token of operator admin, good for 12 h: ${web.token}`,
       'Try next (the controller address and your operator certificate, admin, are set for you):',
       `  export FFKEEPER_CONTROLLER=${controller} FFKEEPER_TLS_DIR=${CA_DIR}`,
       `  node ${cliPath} snapshot list --site msk-1`,

@@ -100,10 +100,11 @@ async function startEnrolment(
   audit: AuditLog,
   log: Logger,
   onRevoked: (identity: PeerIdentity) => void,
+  revokeConsoleTokens: (operator: string) => Promise<number>,
 ): Promise<{ service: EnrolmentService; stop(): Promise<void> }> {
   const authority = new FsCertificateAuthority(caDir);
   const served: { address?: string } = {};
-  const service = new EnrolmentService({ tokens: await KvJoinTokenStore.open(nc), authority, enrolmentAddress: () => served.address, onRevoked });
+  const service = new EnrolmentService({ tokens: await KvJoinTokenStore.open(nc), authority, enrolmentAddress: () => served.address, onRevoked, revokeConsoleTokens });
   if (!config.enrolment) return { service, stop: async () => undefined };
   if ('insecure' in security) throw new ConfigError('controller config', ['enrolment: needs tls (the agents check the controller certificate against their token)']);
   const chain = Buffer.concat([readFileSync(security.tls.cert), Buffer.from('\n'), readFileSync(path.join(caDir, 'ca.crt'))]);
@@ -206,13 +207,13 @@ export async function startController(config: ControllerConfig, logger: Logger):
     registerSyncMetrics(metrics.registry, () => sync.list());
     const audit = await JetStreamAuditLog.open(nc);
     const guard = { security, access: config.access, audit, logger: log, ...(isRevoked ? { isRevoked } : {}) };
+    const consoleTokens = new ConsoleTokens({ store: await KvConsoleTokenStore.open(nc), access: config.access });
     const enrolling = config.ca ? await startEnrolment(config, config.ca.dir, nc, security, audit, log, (identity) => {
       revocations?.reload();
       for (const e of inventory.list()) {
         if (identity.kind === 'agent' && e.description.site === identity.site && e.description.host === identity.host) agents.forget(e.description.grpcAddress);
       }
-    }) : undefined;
-    const consoleTokens = new ConsoleTokens({ store: await KvConsoleTokenStore.open(nc), access: config.access });
+    }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
       { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, consoleTokens, ...(enrolling ? { enrolment: enrolling.service } : {}) },

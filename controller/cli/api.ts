@@ -147,7 +147,7 @@ export interface ControllerApi {
   verifyAudit(anchors?: string[]): Promise<ChainReport>;
   createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }>;
   revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }>;
-  revokeOperator(name: string): Promise<{ certificates: number }>;
+  revokeOperator(name: string): Promise<{ certificates: number; consoleTokens: number }>;
   /** A web console login token for operator `name` (admin). */
   createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }>;
   close(): void;
@@ -344,7 +344,7 @@ export class GrpcControllerApi implements ControllerApi {
     return { token: res.token, tokenId: res.tokenId, expiresAt: res.expiresAt ?? new Date(0), enrolmentAddress: res.enrolmentAddress };
   }
 
-  async revokeOperator(name: string): Promise<{ certificates: number }> {
+  async revokeOperator(name: string): Promise<{ certificates: number; consoleTokens: number }> {
     return callUnary<RevokeOperatorRequest, RevokeOperatorResponse>(this.client.revokeOperator.bind(this.client), { name }, this.opts());
   }
 

@@ -266,9 +266,9 @@ export class FakeApi implements ControllerApi {
   revokeAgent(): Promise<{ certificates: number; natsKeys: boolean }> {
     return Promise.reject(new Error('FakeApi: revokeAgent'));
   }
-  revokeOperator(name: string): Promise<{ certificates: number }> {
+  revokeOperator(name: string): Promise<{ certificates: number; consoleTokens: number }> {
     this.calls.push({ method: 'revokeOperator', args: [name] });
-    return Promise.resolve({ certificates: 2 });
+    return Promise.resolve({ certificates: 2, consoleTokens: 1 });
   }
   createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
     this.calls.push({ method: 'createConsoleToken', args: [name, ttlSeconds] });

@@ -51,6 +51,8 @@ export interface EnrolmentDeps {
   enrolmentAddress: () => string | undefined;
   /** Told after a revocation (drop connections to that agent). */
   onRevoked?: (identity: PeerIdentity) => void;
+  /** Removes an operator's web console tokens (revoked with its certificates); how many it had. */
+  revokeConsoleTokens?: (operator: string) => Promise<number>;
   now?: () => Date;
 }
 
@@ -123,14 +125,16 @@ export class EnrolmentService {
    * Refuses every certificate issued to operator `name` from now on. The caller cannot revoke itself
    * (it would lock out the only admin it knows of); another admin can.
    */
-  async revokeOperator(name: string, by?: PeerIdentity): Promise<{ certificates: number }> {
+  /** Refuses every certificate of the operator and removes its web console tokens (its open pages end). */
+  async revokeOperator(name: string, by?: PeerIdentity): Promise<{ certificates: number; consoleTokens: number }> {
     checkOperatorName(name);
     if (by?.kind === 'operator' && by.name === name) throw new ValidationError(`operator '${name}' cannot revoke its own certificate; another admin can`, { field: 'name' });
     const identity: PeerIdentity = { kind: 'operator', name };
     const result = await this.deps.authority.revoke(identity);
-    if (result.certificates === 0) throw new NotFoundError(`the fleet CA never issued a certificate to operator '${name}'`);
+    const consoleTokens = (await this.deps.revokeConsoleTokens?.(name)) ?? 0;
+    if (result.certificates === 0 && consoleTokens === 0) throw new NotFoundError(`operator '${name}' has neither a certificate from the fleet CA nor a console token`);
     this.deps.onRevoked?.(identity);
-    return { certificates: result.certificates };
+    return { certificates: result.certificates, consoleTokens };
   }
 
   async revoke(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {

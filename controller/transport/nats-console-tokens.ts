@@ -1,6 +1,6 @@
 /** Web console tokens in JetStream KV (`ffk_console_tokens`, readable by the controller only). */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { openConsoleTokensBucket, type KV } from '../../shared/transport/kv.js';
+import { kvValues, openConsoleTokensBucket, type KV } from '../../shared/transport/kv.js';
 import type { ConsoleTokenRecord, ConsoleTokenStore } from '../domain/access/console-tokens.js';
 
 export class KvConsoleTokenStore implements ConsoleTokenStore {
@@ -12,6 +12,16 @@ export class KvConsoleTokenStore implements ConsoleTokenStore {
 
   async create(record: ConsoleTokenRecord): Promise<void> {
     await this.kv.create(record.id, JSON.stringify(record));
+  }
+
+  async removeOperator(operator: string): Promise<number> {
+    let removed = 0;
+    for (const { key, value } of await kvValues(this.kv)) {
+      if ((JSON.parse(value) as Partial<ConsoleTokenRecord>).operator !== operator) continue;
+      await this.kv.delete(key);
+      removed += 1;
+    }
+    return removed;
   }
 
   async get(id: string): Promise<ConsoleTokenRecord | undefined> {

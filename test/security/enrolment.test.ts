@@ -6,7 +6,8 @@
  * `ffkeeper agents revoke`: the controller refuses the agent's certificate at once, NATS disconnects it and it stops, while
  * the other agent keeps working; a new token enrols it again. Every step is in the audit trail.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
@@ -29,6 +30,18 @@ describe('enrolment and revocation (issue 16)', () => {
   const agents: TestProcess[] = [];
   // A fleet CA of its own: the controller enrols into it, and this file's nats-server keeps its users there.
   let caDir: string;
+  let consoleAddress: string;
+  /** A web console request: the chain checked against the test CA, not the name (it names the controller). */
+  const consoleRequest = (method: 'GET' | 'POST', p: string, body?: unknown, cookie?: string): Promise<{ status: number; body: string; cookie?: string }> =>
+    new Promise((resolve, reject) => {
+      const req = https.request(`https://${consoleAddress}${p}`, { method, ca: readFileSync(path.join(caDir, 'ca.crt')), checkServerIdentity: () => undefined, headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, ...(res.headers['set-cookie'] ? { cookie: res.headers['set-cookie'][0]?.split(';')[0] } : {}) }));
+      });
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
   const cli = (...args: string[]) => runCli([...args, '--controller', address], { FFKEEPER_TLS_DIR: caDir });
 
   const token = async (host: string, ttl = '1h'): Promise<Token> => {
@@ -71,8 +84,10 @@ describe('enrolment and revocation (issue 16)', () => {
     await initCaDir(caDir, { controllerId: 'controller-1', operator: 'admin', caName: 'enrolment test CA' });
     nats = await startNats({ registry: caDir });
     address = `127.0.0.1:${await freePort()}`;
+    consoleAddress = `127.0.0.1:${await freePort()}`;
     const config = tmp.write('controller.yaml', {
       grpc: { listen: address },
+      console: { listen: consoleAddress },
       nats: nats.controller(),
       tls: { ca: path.join(caDir, 'ca.crt'), cert: path.join(caDir, 'controller.crt'), key: path.join(caDir, 'controller.key') },
       ca: { dir: caDir },
@@ -105,10 +120,21 @@ describe('enrolment and revocation (issue 16)', () => {
     expect(self.stderr).toContain("operator 'admin' cannot revoke its own certificate");
     expect((await cli('operators', 'revoke', 'nobody')).code).toBe(EXIT_CODES.NOT_FOUND);
 
+    // Carol also holds a web console session.
+    const { token } = JSON.parse((await cli('operators', 'token', 'carol', '--json')).stdout) as { token: string };
+    const login = await consoleRequest('POST', '/api/login', { token });
+    expect(login.status, login.body).toBe(200);
+    expect((await consoleRequest('GET', '/api/me', undefined, login.cookie)).status).toBe(200);
+
     const revoked = await cli('operators', 'revoke', 'carol');
     expect(revoked.code, revoked.stderr).toBe(0);
     console.log(revoked.stdout);
-    expect(revoked.stdout).toContain('operator carol revoked: 1 certificate(s) refused');
+    expect(revoked.stdout).toContain('operator carol revoked: 1 certificate(s) refused from now on (every call it makes is denied), 1 console token(s) removed');
+    const session = await consoleRequest('GET', '/api/me', undefined, login.cookie);
+    console.log(`carol's console session after the revocation: ${session.status} ${session.body}`);
+    expect(session.status).toBe(401);
+    expect(session.body).toContain('was revoked (ffkeeper operators revoke)');
+    expect((await consoleRequest('POST', '/api/login', { token })).status).toBe(403);
     const denied = await carol('agents', 'list');
     console.log(`carol after the revocation: ${denied.stderr.trim()}`);
     expect(denied.code).toBe(EXIT_CODES.PERMISSION_DENIED);

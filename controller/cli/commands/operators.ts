@@ -15,7 +15,10 @@ export async function runOperatorsRevoke(opts: { name: string; json: boolean }, 
     deps.io.out(toJson({ name: opts.name, ...r }));
     return;
   }
-  deps.io.out(`operator ${opts.name} revoked: ${r.certificates} certificate(s) refused from now on (every call it makes is denied); issue a new certificate to bring it back (ffkeeper ca issue --operator ${opts.name})`);
+  deps.io.out(
+    `operator ${opts.name} revoked: ${r.certificates} certificate(s) refused from now on (every call it makes is denied), ${r.consoleTokens} console token(s) removed (its open console pages end); ` +
+      `issue a new certificate to bring it back (ffkeeper ca issue --operator ${opts.name})`,
+  );
 }
 
 export async function runOperatorsToken(opts: { name: string; ttl: string; json: boolean }, deps: { api: ControllerApi; io: CliIo }): Promise<void> {

@@ -11,6 +11,11 @@ class MemoryStore implements ConsoleTokenStore {
   get(id: string): Promise<ConsoleTokenRecord | undefined> {
     return Promise.resolve(this.records.get(id));
   }
+  removeOperator(operator: string): Promise<number> {
+    const mine = [...this.records.values()].filter((r) => r.operator === operator);
+    for (const r of mine) this.records.delete(r.id);
+    return Promise.resolve(mine.length);
+  }
 }
 
 function setup() {
@@ -38,6 +43,27 @@ describe('console tokens', () => {
   ])('a %s token is refused', async (_name, text, message) => {
     const { tokens } = setup();
     await expect(tokens.check(text)).rejects.toThrow(new PermissionDeniedError(message));
+  });
+
+  it("revoking an operator removes every token of its own (its sessions are no longer live) and leaves the others'", async () => {
+    const { store, tokens } = setup();
+    const otherTokens = new ConsoleTokens({ store, access: { operators: { vera: { role: 'viewer' }, otto: { role: 'operator' } }, scratchSites: [] } });
+    const [v1, v2, o1] = [await tokens.issue('vera', 60_000, 'operator ada'), await tokens.issue('vera', 60_000, 'operator ada'), await otherTokens.issue('otto', 60_000, 'operator ada')];
+    await tokens.assertLive(v1.id);
+    expect(await tokens.revokeOperator('vera')).toBe(2);
+    for (const t of [v1, v2]) {
+      await expect(tokens.assertLive(t.id)).rejects.toThrow(new PermissionDeniedError(`console token ${t.id} was revoked (ffkeeper operators revoke): log in with a new one`));
+      await expect(tokens.check(t.token)).rejects.toThrow(PermissionDeniedError);
+    }
+    await otherTokens.assertLive(o1.id);
+    expect(await tokens.revokeOperator('vera')).toBe(0);
+  });
+
+  it('a session whose token expired is not live', async () => {
+    const { tokens, advance } = setup();
+    const t = await tokens.issue('vera', 60_000, 'operator ada');
+    advance(60_000);
+    await expect(tokens.assertLive(t.id)).rejects.toThrow(new PermissionDeniedError(`console token ${t.id} expired at 2026-01-10T00:01:00.000Z`));
   });
 
   it('a wrong secret is refused', async () => {

@@ -31,6 +31,8 @@ export interface ConsoleTokenRecord {
 export interface ConsoleTokenStore {
   create(record: ConsoleTokenRecord): Promise<void>;
   get(id: string): Promise<ConsoleTokenRecord | undefined>;
+  /** Removes every token of `operator`; how many there were. */
+  removeOperator(operator: string): Promise<number>;
 }
 
 export interface ConsoleTokenIssued {
@@ -91,5 +93,20 @@ export class ConsoleTokens {
     }
     if (!this.deps.access.operators[record.operator]) throw new PermissionDeniedError(`operator ${record.operator} has no role on this controller (access.operators)`);
     return { operator: record.operator, tokenId: record.id, expiresAt: new Date(record.expiresAt) };
+  }
+
+  /**
+   * Throws the PermissionDeniedError that ends a session logged in with token `id` when the token is gone
+   * (its operator was revoked) or expired: sessions check it at every request and stream update.
+   */
+  async assertLive(id: string): Promise<void> {
+    const record = await this.deps.store.get(id);
+    if (!record) throw new PermissionDeniedError(`console token ${id} was revoked (ffkeeper operators revoke): log in with a new one`);
+    if (this.now().getTime() >= Date.parse(record.expiresAt)) throw new PermissionDeniedError(`console token ${id} expired at ${record.expiresAt}`);
+  }
+
+  /** Revokes every console token of `operator` (with its certificates: `ffkeeper operators revoke`); how many. */
+  revokeOperator(operator: string): Promise<number> {
+    return this.deps.store.removeOperator(operator);
   }
 }

@@ -129,6 +129,13 @@ class ConsoleHandler {
     if (req.method === 'POST' && p === '/api/login') return this.login(req, res);
     const auth = this.sessions.fromCookie(req.headers.cookie);
     if (!auth) return sendJson(res, 401, { code: 'UNAUTHENTICATED', message: 'not logged in, or the session expired: log in with a console token (ffkeeper operators token NAME)' });
+    try {
+      await this.o.tokens.assertLive(auth.session.tokenId);
+    } catch (err) {
+      if (!(err instanceof PermissionDeniedError)) throw err;
+      this.sessions.close(auth.id);
+      return sendJson(res, 401, { code: 'UNAUTHENTICATED', message: err.message }, { 'set-cookie': sessionCookie('', 0) });
+    }
     const caller: OperatorCaller = { operator: auth.session.operator, from: `console ${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` };
     if (req.method === 'POST' && p === '/api/logout') {
       this.sessions.close(auth.id);
@@ -168,7 +175,12 @@ class ConsoleHandler {
     const view = url.searchParams.get('view') ?? 'fleet';
     const site = url.searchParams.get('site') ?? '';
     if (view !== 'fleet' && view !== 'site') throw new ValidationError(`view '${view}' is not fleet or site`, { field: 'view' });
-    const compute = view === 'fleet' ? () => this.o.api.fleet(caller) : () => this.o.api.site(caller, site);
+    const view$ = view === 'fleet' ? () => this.o.api.fleet(caller) : () => this.o.api.site(caller, site);
+    // A revoked token ends the stream at its next update (a PermissionDeniedError does).
+    const compute = async (): Promise<Awaited<ReturnType<typeof view$>>> => {
+      await this.o.tokens.assertLive(session.tokenId);
+      return view$();
+    };
     serveStream(res, { compute, expiresAt: session.expiresAt, logger: this.o.logger });
   }
 }

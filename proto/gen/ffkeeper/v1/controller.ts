@@ -105,6 +105,8 @@ export interface RevokeOperatorRequest {
 export interface RevokeOperatorResponse {
   /** certificates of that operator now refused */
   certificates: number;
+  /** web console tokens of that operator removed (its open pages end) */
+  consoleTokens: number;
 }
 
 export interface CreateConsoleTokenRequest {
@@ -1083,13 +1085,16 @@ export const RevokeOperatorRequest: MessageFns<RevokeOperatorRequest> = {
 };
 
 function createBaseRevokeOperatorResponse(): RevokeOperatorResponse {
-  return { certificates: 0 };
+  return { certificates: 0, consoleTokens: 0 };
 }
 
 export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
   encode(message: RevokeOperatorResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.certificates !== 0) {
       writer.uint32(8).uint32(message.certificates);
+    }
+    if (message.consoleTokens !== 0) {
+      writer.uint32(16).uint32(message.consoleTokens);
     }
     return writer;
   },
@@ -1115,6 +1120,14 @@ export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
             message.certificates = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.consoleTokens = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1128,13 +1141,23 @@ export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
   },
 
   fromJSON(object: any): RevokeOperatorResponse {
-    return { certificates: isSet(object.certificates) ? globalThis.Number(object.certificates) : 0 };
+    return {
+      certificates: isSet(object.certificates) ? globalThis.Number(object.certificates) : 0,
+      consoleTokens: isSet(object.consoleTokens)
+        ? globalThis.Number(object.consoleTokens)
+        : isSet(object.console_tokens)
+        ? globalThis.Number(object.console_tokens)
+        : 0,
+    };
   },
 
   toJSON(message: RevokeOperatorResponse): unknown {
     const obj: any = {};
     if (message.certificates !== 0) {
       obj.certificates = Math.round(message.certificates);
+    }
+    if (message.consoleTokens !== 0) {
+      obj.consoleTokens = Math.round(message.consoleTokens);
     }
     return obj;
   },
@@ -1145,6 +1168,7 @@ export const RevokeOperatorResponse: MessageFns<RevokeOperatorResponse> = {
   fromPartial<I extends Exact<DeepPartial<RevokeOperatorResponse>, I>>(object: I): RevokeOperatorResponse {
     const message = createBaseRevokeOperatorResponse();
     message.certificates = object.certificates ?? 0;
+    message.consoleTokens = object.consoleTokens ?? 0;
     return message;
   },
 };

@@ -35,7 +35,7 @@ describe('npm run demo -- --quick', () => {
     expect(r.out).toMatch(/Integrity check of msk-1 after the restore[\s\S]*✔ 0 errors/);
     // The web console's address (its page answered before it was printed) and a login token.
     expect(r.out).toMatch(/^Web console: https:\/\/127\.0\.0\.1:\d+\/ /m);
-    expect(r.out).toMatch(/^  login token of operator admin, good for 12 h: ffc1\.\S+$/m);
+    expect(r.out).toMatch(/^ {2}login token of operator admin, good for 12 h: ffc1\.\S+$/m);
     expect(r.out).toContain('demo stopped');
     expect(existsSync(root)).toBe(false);
     console.log(r.out.split('\n').filter((l) => /freeze|✔/.test(l)).join('\n'));

@@ -68,17 +68,23 @@ function recordWhenStreamEnds(call: ServerCall, record: RecordOutcome): void {
   };
 }
 
+/** Appends a call's audit record (who, from where, what, which sites, its arguments without secrets) with its outcome. */
+function auditRecorder(deps: Pick<GuardDeps, 'audit' | 'logger'>, c: { who: string; from: string; method: string; req: Record<string, unknown> }): RecordOutcome {
+  const { who, from, method, req } = c;
+  return (outcome, err) => {
+    deps.audit
+      .append({ at: new Date().toISOString(), who, from, method, sites: METHOD_POLICIES[method]?.sites(req) ?? [], args: auditArgs(req), outcome, ...(err === undefined ? {} : errorFields(err)) })
+      .catch((e: unknown) => deps.logger.error({ err: e, method, who }, 'audit record not stored'));
+  };
+}
+
 function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handler: MethodHandler): MethodHandler {
   const policy = METHOD_POLICIES[method];
   return (call: ServerCall, callback?: UnaryCallback) => {
     const req = (call.request ?? {}) as Record<string, unknown>;
     const peer = peerIdentityOf(call);
     const who = 'insecure' in deps.security ? 'insecure' : peer ? formatIdentity(peer) : 'unauthenticated';
-    const record: RecordOutcome = (outcome, err) => {
-      deps.audit
-        .append({ at: new Date().toISOString(), who, from: call.getPeer?.() ?? '', method, sites: policy?.sites(req) ?? [], args: auditArgs(req), outcome, ...(err === undefined ? {} : errorFields(err)) })
-        .catch((e: unknown) => deps.logger.error({ err: e, method, who }, 'audit record not stored'));
-    };
+    const record = auditRecorder(deps, { who, from: call.getPeer?.() ?? '', method, req });
     try {
       authorize(deps, call, method, req);
     } catch (err) {
@@ -120,11 +126,7 @@ export async function guardedCall<T>(
   const { method, req } = call;
   const policy = METHOD_POLICIES[method];
   const who = formatIdentity({ kind: 'operator', name: caller.operator });
-  const record: RecordOutcome = (outcome, err) => {
-    deps.audit
-      .append({ at: new Date().toISOString(), who, from: caller.from, method, sites: policy?.sites(req) ?? [], args: auditArgs(req), outcome, ...(err === undefined ? {} : errorFields(err)) })
-      .catch((e: unknown) => deps.logger.error({ err: e, method, who }, 'audit record not stored'));
-  };
+  const record = auditRecorder(deps, { who, from: caller.from, method, req });
   try {
     authorizeCall(deps.access, caller.operator, method, req);
   } catch (err) {

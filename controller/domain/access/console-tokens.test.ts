@@ -63,7 +63,7 @@ describe('console tokens', () => {
     const { tokens, advance } = setup();
     const t = await tokens.issue('vera', 60_000, 'operator ada');
     advance(60_000);
-    await expect(tokens.assertLive(t.id)).rejects.toThrow(new PermissionDeniedError(`console token ${t.id} expired at 2026-01-10T00:01:00.000Z`));
+    await expect(tokens.assertLive(t.id)).rejects.toThrow(new PermissionDeniedError(`console token ${t.id} (operator vera) expired at 2026-01-10T00:01:00.000Z; ask an admin for a new one (ffkeeper operators token vera)`));
   });
 
   it('a wrong secret is refused', async () => {

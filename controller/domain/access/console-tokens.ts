@@ -88,11 +88,15 @@ export class ConsoleTokens {
     if (!parsed) throw new PermissionDeniedError('the console token is malformed: expected ffc1.<id>.<secret> as printed by ffkeeper operators token');
     const record = await this.deps.store.get(parsed.id);
     if (!record || !secretMatches(parsed.secret, record.secretSha256)) throw new PermissionDeniedError(`console token ${parsed.id} is not valid`);
+    this.refuseExpired(record);
+    if (!this.deps.access.operators[record.operator]) throw new PermissionDeniedError(`operator ${record.operator} has no role on this controller (access.operators)`);
+    return { operator: record.operator, tokenId: record.id, expiresAt: new Date(record.expiresAt) };
+  }
+
+  private refuseExpired(record: ConsoleTokenRecord): void {
     if (this.now().getTime() >= Date.parse(record.expiresAt)) {
       throw new PermissionDeniedError(`console token ${record.id} (operator ${record.operator}) expired at ${record.expiresAt}; ask an admin for a new one (ffkeeper operators token ${record.operator})`);
     }
-    if (!this.deps.access.operators[record.operator]) throw new PermissionDeniedError(`operator ${record.operator} has no role on this controller (access.operators)`);
-    return { operator: record.operator, tokenId: record.id, expiresAt: new Date(record.expiresAt) };
   }
 
   /**
@@ -102,7 +106,7 @@ export class ConsoleTokens {
   async assertLive(id: string): Promise<void> {
     const record = await this.deps.store.get(id);
     if (!record) throw new PermissionDeniedError(`console token ${id} was revoked (ffkeeper operators revoke): log in with a new one`);
-    if (this.now().getTime() >= Date.parse(record.expiresAt)) throw new PermissionDeniedError(`console token ${id} expired at ${record.expiresAt}`);
+    this.refuseExpired(record);
   }
 
   /** Revokes every console token of `operator` (with its certificates: `ffkeeper operators revoke`); how many. */

@@ -175,11 +175,11 @@ class ConsoleHandler {
     const view = url.searchParams.get('view') ?? 'fleet';
     const site = url.searchParams.get('site') ?? '';
     if (view !== 'fleet' && view !== 'site') throw new ValidationError(`view '${view}' is not fleet or site`, { field: 'view' });
-    const view$ = view === 'fleet' ? () => this.o.api.fleet(caller) : () => this.o.api.site(caller, site);
+    const viewOf = view === 'fleet' ? () => this.o.api.fleet(caller) : () => this.o.api.site(caller, site);
     // A revoked token ends the stream at its next update (a PermissionDeniedError does).
-    const compute = async (): Promise<Awaited<ReturnType<typeof view$>>> => {
+    const compute = async (): Promise<Awaited<ReturnType<typeof viewOf>>> => {
       await this.o.tokens.assertLive(session.tokenId);
-      return view$();
+      return viewOf();
     };
     serveStream(res, { compute, expiresAt: session.expiresAt, logger: this.o.logger });
   }

@@ -43,9 +43,13 @@ afterEach(async () => {
 });
 afterAll(() => temp.cleanup());
 
+/**
+ * Waits until restic's lock file is in place. restic writes it as `<id>-tmp-<n>` and renames it to
+ * `<id>`; a signal before the rename leaves the temporary file (which restic itself ignores).
+ */
 async function waitForLock(dir: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if ((await readdir(path.join(dir, 'locks'))).length > 0) return;
+    if ((await readdir(path.join(dir, 'locks'))).some((name) => /^[0-9a-f]{64}$/.test(name))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no lock appeared in ${dir}`);

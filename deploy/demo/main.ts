@@ -5,32 +5,45 @@
  * one controller, runs the writer on msk-1, takes a coordinated snapshot, damages the site, shows the
  * integrity check failing, restores, shows it passing, then keeps running until Ctrl-C.
  * `--quick`: smaller data, no waiting, everything stopped at the end. `--down`: stop a running demo.
+ * `--netns`: nats-server, the controller and each agent on a host of its own (a network namespace with
+ * its own address; deploy/demo/netns.ts).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { stringify } from 'yaml';
-import { checkSite, downSite, formatReport, startWriter, upSite, type SiteState } from '../dev-site/index.js';
+import { parse, stringify } from 'yaml';
+import { AGENT_HOSTS } from '../dev-site/agents.js';
+import { checkSite, DEVSITE_NETNS_ENV, downSite, formatReport, startWriter, upSite, type SiteState } from '../dev-site/index.js';
 import { ConflictError } from '../../shared/errors.js';
 import { freePort, isListening } from '../../shared/net.js';
 import { runMain } from '../../shared/process.js';
 import { damageSite } from './damage.js';
+import { agentHost, createDemoHosts, inNetns, NETNS_PORTS, removeDemoHosts, sitePorts, type DemoHosts } from './netns.js';
 import { DEMO_ROOT, isAlive, loadState, removeRoot, saveState, type DemoState } from './state.js';
 import { StepPrinter } from './steps.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = { agent: path.join(DIST, 'agent/main.js'), controller: path.join(DIST, 'controller/main.js'), cli: path.join(DIST, 'controller/cli/main.js') };
+const BIN = {
+  agent: path.join(DIST, 'agent/main.js'),
+  controller: path.join(DIST, 'controller/main.js'),
+  cli: path.join(DIST, 'controller/cli/main.js'),
+  relay: path.join(DIST, 'deploy/netns/relay-main.js'),
+};
 const SITES_ROOT = path.join(DEMO_ROOT, 'sites');
 /** The demo's fleet CA, which is also the operator's --tls-dir of every CLI call it makes. */
 const CA_DIR = path.join(DEMO_ROOT, 'ca');
 
-/** Starts a detached daemon whose output goes to a log file in the demo dir; returns its pid. */
-function daemon(name: string, command: string, args: string[]): number {
+/**
+ * Starts a detached daemon whose output goes to a log file in the demo dir; returns its pid. In a network
+ * namespace, `ip netns exec` replaces itself with the command: the pid is the daemon's.
+ */
+function daemon(name: string, command: string, args: string[], opts: { netns?: string | undefined; env?: Record<string, string> } = {}): number {
   const log = openSync(path.join(DEMO_ROOT, `${name}.log`), 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log] });
+  const [file, argv] = opts.netns ? inNetns(opts.netns, command, args) : [command, args];
+  const child = spawn(file, argv, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...opts.env } });
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   return child.pid;
@@ -65,11 +78,11 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs: number
   throw new Error(`demo: ${what} did not happen within ${timeoutMs / 1000} s (logs in ${DEMO_ROOT})`);
 }
 
-/** Waits until `port` listens, or the process `pid` has exited, or `timeoutMs` passed. */
-async function untilListening(port: number, pid: number, timeoutMs: number): Promise<'listening' | 'exited' | 'timeout'> {
+/** Waits until `host:port` listens, or the process `pid` has exited, or `timeoutMs` passed. */
+async function untilListening(port: number, pid: number, timeoutMs: number, host = '127.0.0.1'): Promise<'listening' | 'exited' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await isListening(port)) return 'listening';
+    if (await isListening(port, host)) return 'listening';
     if (!isAlive(pid)) return 'exited';
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -107,6 +120,7 @@ async function down(): Promise<void> {
     await Promise.all(entries.filter(([name]) => name !== 'nats').map(stop));
     await Promise.all(entries.filter(([name]) => name === 'nats').map(stop));
     for (const site of state.sites) await downSite(site, SITES_ROOT).catch(() => undefined);
+    if (state.netns) process.stdout.write(`removed the demo's hosts: ${removeDemoHosts().join(', ') || 'none left'}\n`);
   }
   removeRoot();
   process.stdout.write(`demo stopped; removed ${DEMO_ROOT}\n`);
@@ -119,32 +133,48 @@ interface Sizes {
   imageScale: number;
 }
 
-async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes): Promise<{ controller: string; console: string; sites: SiteState[] }> {
+/** The demo's sites: the first is the one snapshotted, damaged and restored. */
+const SITES = ['msk-1', 'spb-1'] as const;
+
+async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: Sizes, netns: boolean): Promise<{ controller: string; console: string; sites: SiteState[] }> {
   steps.begin(`ffkeeper ca init --dir ${CA_DIR}`, 'the fleet CA: every gRPC connection is mTLS, each agent proves its site/host with its certificate');
   steps.info(await must('ca init', cli(['ca', 'init', '--dir', CA_DIR], '')));
   steps.done();
+
+  let net: DemoHosts | undefined;
+  if (netns) {
+    steps.begin('Give every server a host of its own: a network namespace with its own address, joined by veth links', 'nats-server, the controller and each agent; every connection between them crosses real interfaces');
+    state.netns = true;
+    saveState(state);
+    net = createDemoHosts(SITES, AGENT_HOSTS);
+    const { hosts } = net;
+    steps.info(hosts.hosts.map((h) => `${h} ${hosts.address(h)}`).join(', '));
+    steps.info(`the dev sites' servers stay on this machine's 127.0.0.1 (${hosts.gateway} on the bridge); agents reach them through a loopback relay`);
+    steps.done(`${hosts.hosts.length} hosts on ${hosts.subnet}`);
+  }
 
   steps.begin('Start a NATS server with JetStream, one nkey per agent and controller', 'presence, job events, catalog; an agent may touch only its own site\'s subjects');
   const natsConfig = path.join(DEMO_ROOT, 'nats-server.conf');
   const natsPid = path.join(DEMO_ROOT, 'nats-server.pid');
   // A free port can be taken by another program before nats-server binds it: then it exits, and the
   // demo tries again on other ports (its log says why it exited).
+  const natsHost = net ? net.hosts.address('nats') : '127.0.0.1';
   for (let attempt = 1; ; attempt++) {
-    const [natsPort, natsMonitor] = [await freePort(), await freePort()];
-    const natsArgs = ['nats-config', '--ca-dir', CA_DIR, '--out', natsConfig, '--listen', `127.0.0.1:${natsPort}`, '--monitor', `127.0.0.1:${natsMonitor}`, '--store-dir', path.join(DEMO_ROOT, 'nats'), '--pid-file', natsPid, '--name', 'demo'];
+    const [natsPort, natsMonitor] = net ? [NETNS_PORTS.nats, NETNS_PORTS.natsMonitor] : [await freePort(), await freePort()];
+    const natsArgs = ['nats-config', '--ca-dir', CA_DIR, '--out', natsConfig, '--listen', `${natsHost}:${natsPort}`, '--monitor', `${natsHost}:${natsMonitor}`, '--store-dir', path.join(DEMO_ROOT, 'nats'), '--pid-file', natsPid, '--name', 'demo'];
     const written = await must('nats-config', cli(natsArgs, ''));
-    const pid = daemon('nats', 'nats-server', ['-c', natsConfig, '-P', natsPid]);
+    const pid = daemon('nats', 'nats-server', ['-c', natsConfig, '-P', natsPid], { netns: net?.hosts.netnsOf('nats') });
     state.pids.nats = pid;
-    state.natsUrl = `nats://127.0.0.1:${natsPort}`;
+    state.natsUrl = `nats://${natsHost}:${natsPort}`;
     saveState(state);
-    const up = await untilListening(natsPort, pid, 30_000);
+    const up = await untilListening(natsPort, pid, 30_000, natsHost);
     if (up === 'listening') {
       steps.info(written);
       break;
     }
     const log = tail(path.join(DEMO_ROOT, 'nats.log'));
     if (up === 'exited' && attempt < 3 && /address already in use/i.test(log)) continue;
-    throw new Error(`demo: nats-server ${up === 'exited' ? 'exited' : 'did not listen within 30 s'} on 127.0.0.1:${natsPort}: ${log || 'no log'} (logs in ${DEMO_ROOT})`);
+    throw new Error(`demo: nats-server ${up === 'exited' ? 'exited' : 'did not listen within 30 s'} on ${natsHost}:${natsPort}: ${log || 'no log'} (logs in ${DEMO_ROOT})`);
   }
   steps.done(state.natsUrl);
 
@@ -152,7 +182,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   mkdirSync(SITES_ROOT, { recursive: true });
   chmodSync(SITES_ROOT, 0o755); // pgbouncer runs as postgres and must reach its files
   const sites: SiteState[] = [];
-  for (const [site, size] of [['msk-1', sizes], ['spb-1', { ...sizes, dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
+  for (const [site, size] of [[SITES[0], sizes], [SITES[1], { ...sizes, dossiers: Math.ceil(sizes.dossiers / 5), events: Math.ceil(sizes.events / 5) }]] as const) {
     state.sites.push(site);
     saveState(state);
     const up = await upSite({ site, root: SITES_ROOT, nats: [state.natsUrl], dossiers: size.dossiers, events: size.events, imageScale: size.imageScale, pkiDir: CA_DIR });
@@ -161,9 +191,11 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   }
   steps.done();
 
+  if (net) await startRelays(state, net, sites);
+
   steps.begin('Start the controller and the agents of both sites', 'agents announce their components; the controller coordinates them');
-  const controller = `127.0.0.1:${await freePort()}`;
-  const consoleAddress = `127.0.0.1:${await freePort()}`;
+  const controller = net ? `${net.hosts.address('ctl')}:${NETNS_PORTS.controller}` : `127.0.0.1:${await freePort()}`;
+  const consoleAddress = net ? `${net.hosts.address('ctl')}:${NETNS_PORTS.console}` : `127.0.0.1:${await freePort()}`;
   const config = path.join(DEMO_ROOT, 'controller.yaml');
   writeFileSync(
     config,
@@ -175,13 +207,22 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
       console: { listen: consoleAddress },
     }),
   );
-  state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', config]);
+  state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', config], { netns: net?.hosts.netnsOf('ctl') });
   state.controllerAddress = controller;
   let agents = 0;
   for (const s of sites) {
     for (const file of readdirSync(path.join(s.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
       const host = file.replace(/\.yaml$/, '');
-      state.pids[`agent ${s.site}/${host}`] = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', path.join(s.siteDir, 'agents', file)]);
+      const agentConfig = path.join(s.siteDir, 'agents', file);
+      let where = {};
+      if (net) {
+        const ns = agentHost(s.site, host);
+        // Its gRPC server on its host's address (the one it announces); the site's servers on its 127.0.0.1 (the relay).
+        const raw = parse(readFileSync(agentConfig, 'utf8')) as { grpc: { listen: string } };
+        writeFileSync(agentConfig, stringify({ ...raw, grpc: { ...raw.grpc, listen: `${net.hosts.address(ns)}:${NETNS_PORTS.agent}` } }));
+        where = { netns: net.hosts.netnsOf(ns), env: { [DEVSITE_NETNS_ENV]: net.rootNetns } };
+      }
+      state.pids[`agent ${s.site}/${host}`] = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', agentConfig], where);
       agents += 1;
     }
   }
@@ -193,6 +234,32 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   steps.info(await must('agents list', cli(['agents', 'list'], controller)));
   steps.done(`${agents} agents online`);
   return { controller, console: consoleAddress, sites };
+}
+
+/**
+ * The loopback relay (deploy/netns/relay.ts): one process on this machine serving a unix socket per port
+ * of the sites' servers, one in each agent's namespace listening on its 127.0.0.1 at the same ports.
+ */
+async function startRelays(state: DemoState, net: DemoHosts, sites: readonly SiteState[]): Promise<void> {
+  const dir = path.join(DEMO_ROOT, 'relay');
+  const ports = [...new Set(sites.flatMap(sitePorts))].join(',');
+  const started: [string, number][] = [['relay', daemon('relay', process.execPath, [BIN.relay, 'outside', '--dir', dir, '--ports', ports])]];
+  await until('the loopback relay listening', async () => Promise.resolve(readLog('relay').includes('up for ports')), 15_000);
+  for (const s of sites) {
+    for (const host of AGENT_HOSTS) {
+      const ns = agentHost(s.site, host);
+      started.push([`relay-${ns}`, daemon(`relay-${ns}`, process.execPath, [BIN.relay, 'inside', '--dir', dir, '--ports', ports], { netns: net.hosts.netnsOf(ns) })]);
+    }
+  }
+  for (const [name, pid] of started) state.pids[name] = pid;
+  saveState(state);
+  for (const [name] of started) await until(`the loopback relay ${name} listening`, async () => Promise.resolve(readLog(name).includes('up for ports')), 15_000);
+}
+
+/** A daemon's log so far ('' before it wrote any). */
+function readLog(name: string): string {
+  const file = path.join(DEMO_ROOT, `${name}.log`);
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
 /**
@@ -218,7 +285,7 @@ async function consoleLogin(controller: string, address: string): Promise<{ url:
   return { url, token };
 }
 
-async function up(quick: boolean): Promise<void> {
+async function up(quick: boolean, netns: boolean): Promise<void> {
   const existing = loadState();
   if (existing && Object.values(existing.pids).some(isAlive)) {
     throw new ConflictError(`a demo is already running (state in ${DEMO_ROOT}); stop it with: npm run demo -- --down`);
@@ -228,7 +295,7 @@ async function up(quick: boolean): Promise<void> {
   const state: DemoState = { pids: {}, sites: [] };
   saveState(state);
   const steps = new StepPrinter();
-  const { controller, console: consoleAddress, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80, imageScale: 0.25 } : { dossiers: 300, events: 1500, imageScale: 1 });
+  const { controller, console: consoleAddress, sites } = await startInfrastructure(state, steps, quick ? { dossiers: 25, events: 80, imageScale: 0.25 } : { dossiers: 300, events: 1500, imageScale: 1 }, netns);
   const msk = sites[0] as SiteState;
 
   steps.begin('Start the writer on msk-1 (like findface-security: files, gallery records, rows)', 'the snapshot is taken while the site is busy');
@@ -297,14 +364,15 @@ async function main(): Promise<void> {
   const opts = new Command('demo')
     .option('--quick', 'smaller data, no waiting: run the steps, then stop everything', false)
     .option('--down', 'stop everything a previous demo started and remove its state', false)
+    .option('--netns', 'run nats-server, the controller and each agent on a host of its own (a network namespace; needs root)', false)
     .parse()
-    .opts<{ quick: boolean; down: boolean }>();
+    .opts<{ quick: boolean; down: boolean; netns: boolean }>();
   if (opts.down) {
     await down();
     return;
   }
   try {
-    await up(opts.quick);
+    await up(opts.quick, opts.netns);
   } catch (err) {
     if (opts.quick) await down().catch(() => undefined);
     throw err;

@@ -13,6 +13,8 @@ export interface DemoState {
   controllerAddress?: string;
   /** Dev sites brought up, to be taken down by --down. */
   sites: string[];
+  /** Whether it runs on network-namespace hosts (--netns), to be removed by --down. */
+  netns?: boolean;
 }
 
 export function loadState(): DemoState | undefined {

@@ -12,7 +12,7 @@ import { startWriter as startWriterUnit, stopWriter as stopWriterUnit, type Writ
 import type { WriterStats } from './writer.js';
 
 export { upSite, downSite, listSites, UP_DEFAULTS, type UpOptions, type UpResult, type DownResult } from './site.js';
-export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, enabledInstances, instancesDirOf, type SiteState, type ShardState, type GalleryName } from './state.js';
+export { loadSiteState, GALLERIES, DEVSITE_ROOT_ENV, DEVSITE_NETNS_ENV, enabledInstances, instancesDirOf, type SiteState, type ShardState, type GalleryName } from './state.js';
 export { formatReport, type CheckReport, type CheckIssue, type IssueKind } from './check-report.js';
 export { runSystemctl, runFindfaceSecurity, type ShimResult } from './shims.js';
 export { readWriterStats, readWriterOptions, unitStatuses, type WriterStartOptions } from './units.js';

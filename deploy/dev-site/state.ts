@@ -12,6 +12,11 @@ import { isValidId } from '../../shared/ids.js';
 
 /** Environment variable overriding the root under which site directories are created. */
 export const DEVSITE_ROOT_ENV = 'FFK_DEVSITE_ROOT';
+/**
+ * Set for an agent running in a network namespace of its own (the demo's `--netns`): the site's network
+ * namespace (a path for `nsenter --net`), which the systemctl and findface-security shims enter first.
+ */
+export const DEVSITE_NETNS_ENV = 'FFK_DEVSITE_NETNS';
 
 /** Galleries every shard holds, as FindFace names them. */
 export const GALLERIES = [

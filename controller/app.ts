@@ -25,6 +25,7 @@ import { SnapshotService } from './domain/snapshot/service.js';
 import { SyncService, type JobStep, type SyncJobKind } from './domain/sync/service.js';
 import { securityAtStart } from '../shared/security/startup.js';
 import { JetStreamAuditLog } from './transport/nats-audit.js';
+import { AuditHeadFile } from './transport/audit-head-file.js';
 import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
@@ -37,7 +38,7 @@ import { ConfigError } from '../shared/errors.js';
 import { RevocationList } from '../shared/security/revocation.js';
 import { readKeyFile } from '../shared/security/tls-files.js';
 import type { GrpcSecurity } from '../shared/transport/grpc-security.js';
-import type { AuditLog } from './domain/access/audit.js';
+import { HeadKeepingAuditLog, type AuditLog } from './domain/access/audit.js';
 import { EnrolmentService } from './domain/enrolment.js';
 import { FsCertificateAuthority } from './transport/fleet-ca.js';
 import { KvJoinTokenStore } from './transport/nats-enrolment.js';
@@ -205,7 +206,9 @@ export async function startController(config: ControllerConfig, logger: Logger):
     if (natsRegistry) sync.syncGrants().catch((err: unknown) => log.warn({ err }, 'could not bring the NATS sync read grants in step with the links'));
     else if (!('insecure' in security)) log.warn('no NATS registry (ca.dir or natsRegistry): sync links between sites need their read grants in the nats-server configuration by hand');
     registerSyncMetrics(metrics.registry, () => sync.list());
-    const audit = await JetStreamAuditLog.open(nc);
+    // The trail's head is kept on this host too, outside NATS: every audit verify checks it.
+    const headFile = new AuditHeadFile(config.audit.headFile ?? path.join(path.dirname(config.repositories.secretsFile), 'audit-head'));
+    const audit = new HeadKeepingAuditLog(await JetStreamAuditLog.open(nc), headFile, (err) => log.error({ err, file: headFile.file }, 'could not keep the audit head outside the stream'));
     const guard = { security, access: config.access, audit, logger: log, ...(isRevoked ? { isRevoked } : {}) };
     const consoleTokens = new ConsoleTokens({ store: await KvConsoleTokenStore.open(nc), access: config.access });
     const enrolling = config.ca ? await startEnrolment(config, config.ca.dir, nc, security, audit, log, (identity) => {
@@ -216,7 +219,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, consoleTokens, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
     const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, jobStore }, tokens: consoleTokens, guard });

@@ -336,7 +336,8 @@ export class GrpcControllerApi implements ControllerApi {
   async verifyAudit(anchors: string[] = []): Promise<ChainReport> {
     const r = await callUnary<VerifyAuditRequest, VerifyAuditResponse>(this.client.verifyAudit.bind(this.client), { anchors }, this.longOpts());
     const head = r.head ? parseAnchor(r.head) : undefined;
-    return { records: r.records, problems: r.problems, ...(head ? { head } : {}) };
+    const keptHead = r.keptHead ? parseAnchor(r.keptHead) : undefined;
+    return { records: r.records, problems: r.problems, ...(head ? { head } : {}), ...(keptHead ? { keptHead } : {}) };
   }
 
   async createJoinToken(site: string, host: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date; enrolmentAddress: string }> {

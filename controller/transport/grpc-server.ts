@@ -61,7 +61,7 @@ import { descriptionToProto, entryToProto, siteToProto } from '../../shared/tran
 import { jobEventToProto, jobRecordToProto, snapshotToProto } from '../../shared/transport/convert-jobs.js';
 import { serverStream, startGrpcServer, unary, type RunningGrpcServer } from '../../shared/transport/grpc-server.js';
 import { controllerGuard, type GuardDeps } from './guard.js';
-import { checkAnchor, filterEntries, formatAnchor, verifyChain, type AuditLog } from '../domain/access/audit.js';
+import { anchorProblems, checkAnchor, filterEntries, formatAnchor, verifyChain, type AuditAnchor, type AuditLog } from '../domain/access/audit.js';
 import type { ListAuditRequest, ListAuditResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import {
   EnrolmentService as EnrolmentDefinition,
@@ -105,6 +105,8 @@ export interface ControllerServices {
   verify: VerifyService;
   sync: SyncService;
   audit: AuditLog;
+  /** The head the controller keeps outside the stream (audit.headFile): checked by every verify. */
+  auditHead?: () => Promise<AuditAnchor | undefined>;
   /** Absent when the controller has no fleet CA (config ca.dir). */
   enrolment?: EnrolmentService;
   consoleTokens: ConsoleTokens;
@@ -240,7 +242,7 @@ function implementation(s: ControllerServices): ControllerServer {
       await follow(await s.retention.apply(req.site), emit);
     }),
     ...syncImplementation(s.sync),
-    ...auditImplementation(s.audit),
+    ...auditImplementation(s.audit, s.auditHead),
     ...enrolmentImplementation(s.enrolment),
     createConsoleToken: unary<CreateConsoleTokenRequest, CreateConsoleTokenResponse>(async (req, call) => {
       const who = call.identity();
@@ -301,7 +303,9 @@ export function startEnrolmentServer(listen: string, enrolment: EnrolmentService
   return startGrpcServer(listen, EnrolmentDefinition, implementation, { security: { insecure: true }, credentials });
 }
 
-function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit' | 'verifyAudit'> {
+const KEPT_HEAD_LABEL = { record: "the head this controller kept (audit.headFile), record", hash: "the head this controller kept" };
+
+function auditImplementation(audit: AuditLog, keptHead?: () => Promise<AuditAnchor | undefined>): Pick<ControllerServer, 'listAudit' | 'verifyAudit'> {
   return {
     listAudit: unary<ListAuditRequest, ListAuditResponse>(async (req) => {
       const { entries } = await audit.entries();
@@ -310,9 +314,11 @@ function auditImplementation(audit: AuditLog): Pick<ControllerServer, 'listAudit
     }),
     verifyAudit: unary<VerifyAuditRequest, VerifyAuditResponse>(async (req) => {
       const anchors = req.anchors.map((text) => checkAnchor(text));
+      const kept = await keptHead?.();
       const { entries, firstSeq } = await audit.entries();
       const r = verifyChain(entries, firstSeq, anchors);
-      return { records: r.records, problems: r.problems, head: r.head ? formatAnchor(r.head) : '' };
+      const problems = [...r.problems, ...anchorProblems(entries, kept ? [kept] : [], KEPT_HEAD_LABEL)];
+      return { records: r.records, problems, head: r.head ? formatAnchor(r.head) : '', keptHead: kept ? formatAnchor(kept) : '' };
     }),
   };
 }

@@ -114,6 +114,12 @@ export const controllerConfigSchema = z
       .default({ enabled: true, tickMs: 1000, waitForSiteMs: 30 * 60_000 }),
     log: logSchema,
     /**
+     * The audit trail's head (`SEQ:HASH` of the last record this controller appended) is kept in this file
+     * on the controller's host, outside NATS, and checked by every `audit verify`: a stream rewritten
+     * whole is detected without an anchor kept by hand. Default: `audit-head` next to `repositories.secretsFile`.
+     */
+    audit: z.object({ headFile: z.string().min(1).optional() }).strict().default({}),
+    /**
      * Operators' roles (controller/domain/access/policy.ts), by the name in their certificate: `viewer`,
      * `operator` or `admin`, optionally for some sites only; an operator not listed may call nothing.
      * `scratchSites`: non-production sites an `operator` may restore into.

@@ -122,6 +122,7 @@ describe('operator roles and the audit trail', () => {
     console.log(table.stdout);
     const intact = await as('vera', 'audit', 'verify');
     expect(intact.stdout).toMatch(/^audit trail intact: \d+ records/);
+    expect(intact.stdout).toMatch(/^the head the controller kept outside the stream \(#\d+\) still matches$/m);
     anchor = /^head: (\S+)/m.exec(intact.stdout)?.[1];
     expect(anchor).toMatch(/^\d+:[0-9a-f]{64}$/);
 
@@ -143,7 +144,7 @@ describe('operator roles and the audit trail', () => {
     expect(broken.stderr).toMatch(/record #\d+ \([^)]*\) was changed: its content does not match its hash/);
   });
 
-  it('an anchor kept from an earlier verify detects a trail rewritten whole from its first record', async () => {
+  it("the controller's kept head and an anchor kept from an earlier verify each detect a trail rewritten whole from its first record", async () => {
     // The strongest tampering a client of the stream can do: read it, drop it, write a forged chain from #1
     // with every hash recomputed (vera's denied restore turned into a success).
     const nc = await connectNats({ config: nats.controller(), name: 'forger' });
@@ -167,9 +168,11 @@ describe('operator roles and the audit trail', () => {
     } finally {
       await nc.close();
     }
+    // Without an anchor: the head the controller kept in its audit.headFile (outside NATS) catches it.
     const alone = await as('vera', 'audit', 'verify');
-    console.log(`audit verify of the forged trail without an anchor → exit ${alone.code}: ${alone.stdout.split('\n')[0]}`);
-    expect(alone.code).toBe(0);
+    console.log(`audit verify of the forged trail without an anchor → exit ${alone.code}: ${alone.stderr.trim()}`);
+    expect(alone.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(alone.stderr).toMatch(/not the head this controller kept [0-9a-f]{16}…: the trail was rewritten up to it|the head this controller kept \(audit.headFile\), record #\d+ is not in the stream/);
     const anchored = await as('vera', 'audit', 'verify', '--anchor', anchor as string);
     console.log(`audit verify --anchor ${anchor} → exit ${anchored.code}: ${anchored.stderr.trim()}`);
     expect(anchored.code).toBe(EXIT_CODES.ILLEGAL_STATE);

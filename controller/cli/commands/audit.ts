@@ -50,6 +50,7 @@ export function registerAuditCommands(program: Command, ctx: RegisterContext): v
         if (g.json) io.out(toJson(r));
         else if (r.problems.length === 0) {
           io.out(`audit trail intact: ${r.records} records, each chained to the one before${opts.anchor.length ? `; ${opts.anchor.length} anchor(s) still match` : ''}`);
+          if (r.keptHead) io.out(`the head the controller kept outside the stream (#${r.keptHead.seq}) still matches`);
           if (r.head) io.out(`head: ${formatAnchor(r.head)} (keep it outside ffkeeper; 'audit verify --anchor ${formatAnchor(r.head)}' later proves nothing up to it was rewritten)`);
         }
         if (r.problems.length > 0) throw new IllegalStateError(`audit trail broken (${r.records} records read): ${r.problems.join('; ')}`);

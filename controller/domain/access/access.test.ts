@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PermissionDeniedError } from '../../../shared/errors.js';
-import { auditArgs, chainHash, formatAnchor, GENESIS, parseAnchor, verifyChain, type AuditAnchor, type AuditEntry, type AuditRecord } from './audit.js';
+import { auditArgs, chainHash, formatAnchor, GENESIS, HeadKeepingAuditLog, parseAnchor, verifyChain, type AuditAnchor, type AuditEntry, type AuditHeadStore, type AuditLog, type AuditRecord } from './audit.js';
 import { authorizeCall, METHOD_POLICIES, type AccessConfig } from './policy.js';
 
 const access: AccessConfig = {
@@ -92,5 +92,52 @@ describe('audit chain', () => {
   });
   it('keeps secrets out of the arguments', () => {
     expect(auditArgs({ site: 'msk-1', password: 'x', repositoryToken: 't', apiKey: 'k', nested: { secret: 's', ok: 1 }, empty: '' })).toEqual({ site: 'msk-1', nested: { ok: 1 } });
+  });
+});
+
+describe('HeadKeepingAuditLog', () => {
+  /** An in-memory trail whose appends finish in the order given by `delays` (ms), to race the head writes. */
+  function fakes(delays: number[] = []): { inner: AuditLog; store: AuditHeadStore; written: AuditAnchor[]; failWrites: { on: boolean } } {
+    const stored: AuditEntry[] = [];
+    let prev = GENESIS;
+    const written: AuditAnchor[] = [];
+    const failWrites = { on: false };
+    const inner: AuditLog = {
+      async append(r) {
+        const e = { ...r, seq: stored.length + 1, prev, hash: chainHash(prev, r) };
+        prev = e.hash;
+        stored.push(e);
+        await new Promise((res) => setTimeout(res, delays[e.seq - 1] ?? 0));
+        return e;
+      },
+      entries: () => Promise.resolve({ entries: [...stored], firstSeq: 1 }),
+    };
+    const store: AuditHeadStore = {
+      read: () => Promise.resolve(written.at(-1)),
+      write: (h) => (failWrites.on ? Promise.reject(new Error('disk full')) : Promise.resolve(void written.push(h))),
+    };
+    return { inner, store, written, failWrites };
+  }
+
+  it('keeps the head of every append, never an older one after a newer', async () => {
+    const { inner, store, written } = fakes([30, 0, 10]);
+    const log = new HeadKeepingAuditLog(inner, store, () => undefined);
+    await Promise.all([log.append(rec('a')), log.append(rec('b')), log.append(rec('c'))]);
+    const { entries } = await log.entries();
+    expect(await log.keptHead()).toEqual({ seq: 3, hash: entries[2]?.hash });
+    expect(written.map((h) => h.seq)).toEqual([...written.map((h) => h.seq)].sort((a, b) => a - b));
+    expect(verifyChain(entries, 1, [(await log.keptHead()) as AuditAnchor]).problems).toEqual([]);
+  });
+
+  it('a head that cannot be kept is reported; the append still succeeds', async () => {
+    const { inner, store, failWrites } = fakes();
+    const errors: string[] = [];
+    const log = new HeadKeepingAuditLog(inner, store, (err) => errors.push((err as Error).message));
+    await log.append(rec('a'));
+    failWrites.on = true;
+    const e = await log.append(rec('b'));
+    expect(e.seq).toBe(2);
+    expect(errors).toEqual(['disk full']);
+    expect((await log.keptHead())?.seq).toBe(1);
   });
 });

@@ -78,6 +78,8 @@ export interface ChainReport {
    * is detected too. Absent when the trail is empty.
    */
   head?: AuditAnchor;
+  /** The head the controller kept outside the stream (audit.headFile), checked like an anchor. */
+  keptHead?: AuditAnchor;
 }
 
 /** A record's sequence number and hash as seen at some time (`SEQ:HASH`). */
@@ -118,14 +120,25 @@ export function verifyChain(entries: readonly AuditEntry[], firstSeq = 1, anchor
     prev = e.hash;
     expectSeq = e.seq + 1;
   }
-  // An anchor taken earlier must still match: a chain rewritten whole (every hash recomputed) does not.
-  for (const a of anchors) {
-    const e = entries.find((x) => x.seq === a.seq);
-    if (!e) problems.push(`anchored record #${a.seq} is not in the stream (${entries.length === 0 ? 'the trail is empty' : `it holds #${entries[0]?.seq}–#${entries.at(-1)?.seq}`}): removed`);
-    else if (e.hash !== a.hash) problems.push(`${name(e)} has hash ${e.hash.slice(0, 16)}…, not the anchored ${a.hash.slice(0, 16)}…: the trail was rewritten up to it`);
-  }
+  problems.push(...anchorProblems(entries, anchors));
   const last = entries.at(-1);
   return { records: entries.length, problems, ...(last ? { head: { seq: last.seq, hash: last.hash } } : {}) };
+}
+
+/**
+ * An anchor taken earlier must still match: a chain rewritten whole (every hash recomputed) does not, and
+ * since each hash covers every record before it, an anchor vouches for the whole trail up to it. `label`
+ * names where the anchors come from in each problem (`<record> #N is not in the stream`, `not <hash> …`).
+ */
+export function anchorProblems(entries: readonly AuditEntry[], anchors: readonly AuditAnchor[], label = { record: 'anchored record', hash: 'the anchored' }): string[] {
+  const bySeq = new Map(entries.map((e) => [e.seq, e] as const));
+  const problems: string[] = [];
+  for (const a of anchors) {
+    const e = bySeq.get(a.seq);
+    if (!e) problems.push(`${label.record} #${a.seq} is not in the stream (${entries.length === 0 ? 'the trail is empty' : `it holds #${entries[0]?.seq}–#${entries.at(-1)?.seq}`}): removed`);
+    else if (e.hash !== a.hash) problems.push(`${name(e)} has hash ${e.hash.slice(0, 16)}…, not ${label.hash} ${a.hash.slice(0, 16)}…: the trail was rewritten up to it`);
+  }
+  return problems;
 }
 
 /** Where audit records are kept (controller/transport/nats-audit.ts: a JetStream stream). */
@@ -146,4 +159,56 @@ export interface AuditFilter {
 export function filterEntries(entries: readonly AuditEntry[], filter: AuditFilter): AuditEntry[] {
   const out = entries.filter((e) => (!filter.site || e.sites.includes(filter.site)) && (!filter.since || Date.parse(e.at) >= filter.since.getTime()));
   return filter.limit ? out.slice(-filter.limit) : out;
+}
+
+/**
+ * Where the controller keeps the trail's head outside the stream (controller/transport/audit-head-file.ts:
+ * a file on the controller's host), so that someone able to rewrite the stream — with NATS credentials,
+ * not the controller's host — cannot rewrite it unnoticed: `audit verify` checks the kept head too.
+ */
+export interface AuditHeadStore {
+  /** The head kept last; undefined when none was kept yet. */
+  read(): Promise<AuditAnchor | undefined>;
+  write(head: AuditAnchor): Promise<void>;
+}
+
+/**
+ * An `AuditLog` that keeps the head of every record it appends (`AuditHeadStore`), in order: a head is
+ * never replaced by an older one. A head that cannot be kept is reported to `onError`; the append itself
+ * (already stored) still succeeds.
+ */
+export class HeadKeepingAuditLog implements AuditLog {
+  private writes: Promise<void> = Promise.resolve();
+  private kept = 0;
+
+  constructor(
+    private readonly inner: AuditLog,
+    private readonly store: AuditHeadStore,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  async append(record: AuditRecord): Promise<AuditEntry> {
+    const entry = await this.inner.append(record);
+    this.writes = this.writes.then(async () => {
+      if (entry.seq <= this.kept) return;
+      try {
+        await this.store.write({ seq: entry.seq, hash: entry.hash });
+        this.kept = entry.seq;
+      } catch (err) {
+        this.onError(err);
+      }
+    });
+    await this.writes;
+    return entry;
+  }
+
+  entries(): Promise<{ entries: AuditEntry[]; firstSeq: number }> {
+    return this.inner.entries();
+  }
+
+  /** The head kept outside the stream, once every pending write is done. */
+  async keptHead(): Promise<AuditAnchor | undefined> {
+    await this.writes;
+    return this.store.read();
+  }
 }

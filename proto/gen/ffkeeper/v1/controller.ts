@@ -607,6 +607,11 @@ export interface VerifyAuditResponse {
   problems: string[];
   /** The last record as an anchor ("SEQ:HASH"); empty when the trail is empty. */
   head: string;
+  /**
+   * The head this controller kept outside the stream (its audit.headFile), checked like an anchor; empty
+   * when it has kept none yet.
+   */
+  keptHead: string;
 }
 
 function createBaseCreateJoinTokenRequest(): CreateJoinTokenRequest {
@@ -8716,7 +8721,7 @@ export const VerifyAuditRequest: MessageFns<VerifyAuditRequest> = {
 };
 
 function createBaseVerifyAuditResponse(): VerifyAuditResponse {
-  return { records: 0, problems: [], head: "" };
+  return { records: 0, problems: [], head: "", keptHead: "" };
 }
 
 export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
@@ -8729,6 +8734,9 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     }
     if (message.head !== "") {
       writer.uint32(26).string(message.head);
+    }
+    if (message.keptHead !== "") {
+      writer.uint32(34).string(message.keptHead);
     }
     return writer;
   },
@@ -8770,6 +8778,14 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
             message.head = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keptHead = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8787,6 +8803,11 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
       records: isSet(object.records) ? globalThis.Number(object.records) : 0,
       problems: globalThis.Array.isArray(object?.problems) ? object.problems.map((e: any) => globalThis.String(e)) : [],
       head: isSet(object.head) ? globalThis.String(object.head) : "",
+      keptHead: isSet(object.keptHead)
+        ? globalThis.String(object.keptHead)
+        : isSet(object.kept_head)
+        ? globalThis.String(object.kept_head)
+        : "",
     };
   },
 
@@ -8801,6 +8822,9 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     if (message.head !== "") {
       obj.head = message.head;
     }
+    if (message.keptHead !== "") {
+      obj.keptHead = message.keptHead;
+    }
     return obj;
   },
 
@@ -8812,6 +8836,7 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
     message.records = object.records ?? 0;
     message.problems = object.problems?.map((e) => e) || [];
     message.head = object.head ?? "";
+    message.keptHead = object.keptHead ?? "";
     return message;
   },
 };

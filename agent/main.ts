@@ -32,7 +32,12 @@ async function main(): Promise<void> {
     .description('ffkeeper agent: backs up and restores the FindFace components of this host')
     .version(VERSION)
     .option('-c, --config <file>', 'agent config file (YAML or JSON); FFK_AGENT_* variables override fields', process.env.FFK_AGENT_CONFIG)
-    .action(async (opts: { config?: string }) => run(opts.config));
+    .option('--check-config', 'validate the config (schema and values) and exit: 0 when it is valid, 2 naming each wrong field', false)
+    .action(async (opts: { config?: string; checkConfig: boolean }) => {
+      if (!opts.checkConfig) return run(opts.config);
+      const c = loadAgentConfig(opts.config);
+      process.stdout.write(`${opts.config ?? '(no file)'}: valid agent config for ${c.site}/${c.host}, ${c.components.length} component(s)${c.components.length ? ` (${c.components.map((x) => `${x.kind}:${x.name}`).join(', ')})` : ''}, gRPC ${c.grpc.listen}\n`);
+    });
   program
     .command('enrol')
     .description("obtain this host's certificate and NATS key from the controller with a join token (ffkeeper agents enrol)")

@@ -16,9 +16,14 @@ async function main(): Promise<void> {
       'controller config file (YAML or JSON); FFK_CONTROLLER_* variables override fields',
       process.env.FFK_CONTROLLER_CONFIG,
     )
+    .option('--check-config', 'validate the config (schema and values) and exit: 0 when it is valid, 2 naming each wrong field', false)
     .parse();
-  const opts = program.opts<{ config?: string }>();
+  const opts = program.opts<{ config?: string; checkConfig: boolean }>();
   const config = loadControllerConfig(opts.config);
+  if (opts.checkConfig) {
+    process.stdout.write(`${opts.config ?? '(no file)'}: valid controller config for ${config.id}, gRPC ${config.grpc.listen}, NATS ${config.nats.servers.join(',')}\n`);
+    return;
+  }
   const logger = createLogger({ name: 'ffkeeper-controller', level: config.log.level });
   const controller = await startController(config, logger);
   stopOnSignals(() => controller.stop(), logger);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One idempotent setup step used by both README commands (npm run demo, npm test):
 #  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test), chromium (the
-#    web console's browser test drives it with playwright-core; no browser is downloaded) and a PostgreSQL server,
+#    web console's browser test drives it with playwright-core; no browser is downloaded), systemd (the package
+#    test runs systemd-analyze verify on the units; nothing is started with it) and a PostgreSQL server,
 #    installed only when missing (apt-get update runs at most once per call, only if something is missing);
 #  - PostgreSQL started when it is not accepting connections on 127.0.0.1:5432;
 #  - npm dependencies installed when node_modules is missing or older than package-lock.json.
@@ -28,6 +29,7 @@ declare -A PKG=(
   [psql]=postgresql-client
   [jq]=jq
   [chromium]=chromium
+  [systemd-analyze]=systemd
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

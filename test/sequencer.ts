@@ -26,6 +26,7 @@ export const SLOW_FIRST = [
   'test/drivers/uploads-scale.test.ts',
   'test/drivers/tarantool-physical.test.ts',
   'test/drivers/uploads.test.ts',
+  'test/deploy/package.test.ts',
 ];
 
 export default class SlowFirstSequencer extends BaseSequencer {

@@ -59,6 +59,34 @@ export interface JobRow {
   error?: string;
 }
 
+/** The job page's header (state key `job`). */
+export interface JobHeader extends JobRow {
+  site: string;
+  /** The job's final outcome, once it is over. */
+  outcome?: { phase: string; error?: string };
+}
+
+/** One component's latest progress on the job page (state key `progress:<component>`). */
+export interface ProgressRow {
+  component: string;
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  /** 0–100, from bytes (from files when the bytes are not known). */
+  percent: number;
+  etaSeconds: number;
+  updatedAt: string;
+}
+
+/** One line of the job's step log (state key `log:<n>`, n counting from the job's first event). */
+export interface LogRow {
+  n: number;
+  time: string;
+  step: string;
+  message: string;
+}
+
 export type StreamState = Record<string, unknown>;
 
 export interface StreamDiff {

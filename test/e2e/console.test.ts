@@ -145,6 +145,28 @@ describe('the web console in a real browser', () => {
     expect(await page.isDisabled('#snapshot-now')).toBe(false);
     await page.click('#snapshot-now');
     await expect.poll(() => page.textContent('#snapshot-reason')).toMatch(/^snapshot job \S+( started|: New|: InProgress)$/);
+    // The job page: each component's percentage, watched as the server pushes it, up to done.
+    await page.click('#started-job');
+    await page.waitForSelector('#job-phase');
+    const seen = new Map<string, number[]>();
+    for (let i = 0; i < 1200 && (await page.textContent('#job-phase')) !== 'Completed'; i++) {
+      for (const r of await page.locator('#progress tr[data-component]').all()) {
+        const [component, percent] = [await r.getAttribute('data-component'), Number(await r.getAttribute('data-percent'))];
+        const list = seen.get(component ?? '') ?? [];
+        if (list.at(-1) !== percent) seen.set(component ?? '', [...list, percent]);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await page.textContent('#job-phase')).toBe('Completed');
+    expect(await page.textContent('#job-outcome')).toBe('Completed');
+    const final = await page.locator('#progress tr[data-component]').evaluateAll((trs) => trs.map((tr) => `${tr.getAttribute('data-component')}=${tr.getAttribute('data-percent')}`));
+    console.log(`job page: percentages seen per component ${JSON.stringify(Object.fromEntries(seen))}; final ${final.join(', ')}; steps: ${await page.locator('#log tr').count()}`);
+    expect(final.length).toBeGreaterThan(0);
+    for (const f of final) expect(f).toMatch(/=100$/);
+    for (const list of seen.values()) expect(list).toEqual([...list].sort((a, b) => a - b));
+    expect(await page.locator('#log tr').count()).toBeGreaterThan(2);
+    await shot(page, 'job-operator');
+    await page.click(`a[href="#/site/${SITE}"]`);
     await page.waitForSelector('#jobs tr[data-phase="Completed"]', { timeout: 120_000 });
     const jobId = await page.getAttribute('#jobs tr[data-phase="Completed"]', 'data-job');
     await expect.poll(() => page.textContent('#snapshot-reason')).toBe(`snapshot job ${jobId}: Completed`);

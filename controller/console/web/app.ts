@@ -1,16 +1,17 @@
 /**
- * The web console's page: log in with a console token, then the fleet page (#/) or a site page
- * (#/site/NAME), each following its view on the server as Server-Sent Events. Ages are redrawn every
+ * The web console's page: log in with a console token, then the fleet page (#/), a site page
+ * (#/site/NAME) or a job page (#/job/ID), each following its view on the server as Server-Sent Events. Ages are redrawn every
  * few seconds from the timestamps the page has (no traffic).
  */
 import type { ConsoleError, ConsoleMe } from '../protocol.js';
 import { api, ApiError } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { FleetPage } from './fleet.js';
+import { JobPage } from './job.js';
 import { SitePage } from './site.js';
 import { followView, type ViewStream } from './stream.js';
 
-let current: { stream: ViewStream; page: FleetPage | SitePage } | undefined;
+let current: { stream: ViewStream; page: FleetPage | SitePage | JobPage } | undefined;
 
 function showProblem(el: HTMLElement, p: ConsoleError | undefined): void {
   el.hidden = p === undefined;
@@ -55,11 +56,12 @@ function showWho(me: ConsoleMe): void {
 function route(): void {
   current?.stream.close();
   const main = byId('main');
-  const m = /^#\/site\/([^/]+)$/.exec(location.hash);
-  const site = m ? decodeURIComponent(m[1] as string) : undefined;
-  const page = site ? new SitePage(main, site) : new FleetPage(main);
-  document.title = site ? `${site} · ffkeeper` : 'fleet · ffkeeper';
-  const stream = followView(site ? `view=site&site=${encodeURIComponent(site)}` : 'view=fleet', {
+  const m = /^#\/(site|job)\/([^/]+)$/.exec(location.hash);
+  const [kind, name] = m ? [m[1] as 'site' | 'job', decodeURIComponent(m[2] as string)] : ['fleet' as const, ''];
+  const page = kind === 'site' ? new SitePage(main, name) : kind === 'job' ? new JobPage(main, name) : new FleetPage(main);
+  document.title = kind === 'fleet' ? 'fleet · ffkeeper' : `${name} · ffkeeper`;
+  const query = kind === 'site' ? `view=site&site=${encodeURIComponent(name)}` : kind === 'job' ? `view=job&id=${encodeURIComponent(name)}` : 'view=fleet';
+  const stream = followView(query, {
     render: (state) => page.update(state),
     problem: (p) => showProblem(page.problem, p),
     ended: (reason) => {

@@ -6,6 +6,8 @@ import { age, bytes, ms, time } from './format.js';
 import { rows } from './stream.js';
 
 const FINAL = ['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation'];
+/** The snapshot job started from this page, by site: still shown after a visit to the job page. */
+const startedBySite = new Map<string, string>();
 
 export class SitePage {
   private state: StreamState = {};
@@ -15,8 +17,7 @@ export class SitePage {
   private readonly agents: HTMLTableSectionElement;
   private readonly snapshots: HTMLTableSectionElement;
   private readonly jobs: HTMLTableSectionElement;
-  /** The snapshot job this page started, and why starting one failed. */
-  private started = '';
+  /** Why starting a snapshot failed. */
   private failure = '';
   readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
@@ -64,9 +65,10 @@ export class SitePage {
       const why = head.snapshotDenied ?? (snapshotRunning ? 'a snapshot of this site is running' : '');
       this.button.disabled = why !== '';
       this.button.title = why;
-      const mine = jobs.find((x) => x.id === this.started);
-      const started = mine ? `snapshot job ${mine.id}: ${mine.phase}${mine.error ? ` — ${mine.error}` : ''}` : this.started ? `snapshot job ${this.started} started` : '';
-      this.reason.textContent = head.snapshotDenied ?? (this.failure || started || why);
+      const mine = jobs.find((x) => x.id === this.startedJob);
+      const started = mine ? `snapshot job ${mine.id}: ${mine.phase}${mine.error ? ` — ${mine.error}` : ''}` : this.startedJob ? `snapshot job ${this.startedJob} started` : '';
+      const text = head.snapshotDenied ?? (this.failure || started || why);
+      fill(this.reason, this.startedJob && !head.snapshotDenied && !this.failure ? h('a', { href: `#/job/${encodeURIComponent(this.startedJob)}`, id: 'started-job' }, text) : text);
       this.reason.classList.toggle('error', this.failure !== '');
     }
     fill(
@@ -96,19 +98,27 @@ export class SitePage {
     fill(
       this.jobs,
       ...jobs.map((r) =>
-        h('tr', { 'data-job': r.id, 'data-phase': r.phase }, h('td', { class: 'wide' }, h('code', {}, r.id)), h('td', {}, r.kind), h('td', {}, h('span', { class: `badge ${r.phase}` }, r.phase)), h('td', {}, r.step), h('td', {}, age(r.createdAt)), h('td', { class: 'wide error' }, r.error ?? '')),
+        h('tr', { 'data-job': r.id, 'data-phase': r.phase }, h('td', { class: 'wide' }, h('a', { href: `#/job/${encodeURIComponent(r.id)}` }, h('code', {}, r.id))), h('td', {}, r.kind), h('td', {}, h('span', { class: `badge ${r.phase}` }, r.phase)), h('td', {}, r.step), h('td', {}, age(r.createdAt)), h('td', { class: 'wide error' }, r.error ?? '')),
       ),
     );
     if (jobs.length === 0) fill(this.jobs, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'no jobs')));
+  }
+
+  private get startedJob(): string {
+    return startedBySite.get(this.site) ?? '';
+  }
+
+  private set startedJob(id: string) {
+    startedBySite.set(this.site, id);
   }
 
   private async snapshotNow(): Promise<void> {
     this.button.disabled = true;
     this.failure = '';
     try {
-      this.started = (await api.snapshotNow(this.site)).jobId;
+      this.startedJob = (await api.snapshotNow(this.site)).jobId;
     } catch (err) {
-      this.started = '';
+      this.startedJob = '';
       this.failure = err instanceof Error ? err.message : String(err);
     }
     this.render();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { JobRecord } from '../../../shared/jobs.js';
+import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import { fleetRow, freshness, siteState } from './views.js';
+import { fleetRow, freshness, jobState, siteState } from './views.js';
 
 const daily = { cron: '0 2 * * *', timezone: 'UTC', updatedAt: new Date('2026-01-01T00:00:00Z') };
 const at = (iso: string): Date => new Date(iso);
@@ -47,5 +47,33 @@ describe('console rows', () => {
     const state = siteState({ summary, snapshots: [snapshot('c1', '2026-01-09T02:00:05Z')], jobs: [job('j1', 'Completed')] }, [], 'operator vera (viewer) may not call createSnapshot: it needs operator', at('2026-01-10T12:00:00Z'));
     expect(Object.keys(state).sort()).toEqual(['job:j1', 'site', 'snapshot:c1']);
     expect(state.site).toMatchObject({ freshness: 'none', snapshotDenied: 'operator vera (viewer) may not call createSnapshot: it needs operator' });
+  });
+});
+
+describe('jobState: the job page', () => {
+  const job = (phase: JobRecord['phase']): JobRecord => ({ id: 'j-1', kind: 'snapshot', site: 'msk-1', phase, step: 'upload', createdAt: at('2026-01-10T02:00:00Z'), updatedAt: at('2026-01-10T02:00:09Z'), detail: {} });
+  const ev = (s: number, e: Partial<JobEvent>): JobEvent => ({ jobId: 'j-1', site: 'msk-1', time: at(`2026-01-10T02:00:0${s}Z`), phase: 'InProgress', step: 'upload', ...e });
+  const progress = (s: number, component: string, bytesDone: number, filesDone: number): JobEvent =>
+    ev(s, { progress: { component, bytesDone, bytesTotal: 1000, filesDone, filesTotal: 10, etaSeconds: 5 } });
+  const events = [ev(0, { step: 'plan', message: 'planning' }), ev(1, { step: 'freeze' }), ev(2, {}), progress(3, 'uploads:uploads', 250, 2), progress(4, 'uploads:uploads', 600, 6), progress(5, 'postgres:ffsecurity', 0, 0)];
+
+  it('keeps each component\'s latest progress and a log of step changes and messages', () => {
+    const state = jobState(job('InProgress'), events);
+    expect(state['progress:uploads:uploads']).toMatchObject({ bytesDone: 600, filesDone: 6, percent: 60, etaSeconds: 5 });
+    expect(state['progress:postgres:ffsecurity']).toMatchObject({ percent: 0 });
+    expect(Object.keys(state).filter((k) => k.startsWith('log:'))).toEqual(['log:0', 'log:1', 'log:2']);
+    expect(state['log:0']).toMatchObject({ step: 'plan', message: 'planning' });
+    expect(state['log:2']).toMatchObject({ step: 'upload', message: '' });
+    expect(state.job).toMatchObject({ id: 'j-1', site: 'msk-1', phase: 'InProgress' });
+  });
+
+  it('a completed job shows every component done and its outcome; a failed one its error', () => {
+    const done = jobState(job('Completed'), [...events, ev(6, { phase: 'Completed', step: 'done', outcome: { phase: 'Completed' } })]);
+    expect(done['progress:uploads:uploads']).toMatchObject({ percent: 100, bytesDone: 1000, filesDone: 10, etaSeconds: 0 });
+    expect(done.job).toMatchObject({ outcome: { phase: 'Completed' } });
+    const failed = jobState({ ...job('Failed'), error: { code: 'UNAVAILABLE', message: 'agent db gone' } }, [...events, ev(6, { phase: 'Failed', step: 'done', outcome: { phase: 'Failed', error: { code: 'UNAVAILABLE', message: 'agent db gone' } } })]);
+    expect(failed['progress:uploads:uploads']).toMatchObject({ percent: 60 });
+    expect(failed.job).toMatchObject({ error: 'agent db gone', outcome: { phase: 'Failed', error: 'agent db gone' } });
+    expect(failed['log:6']).toMatchObject({ message: 'Failed: agent db gone' });
   });
 });

@@ -4,15 +4,17 @@
  * nothing here changes with the clock alone except freshness, so an idle stream has nothing to send.
  */
 import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
-import { isFinal, type JobRecord } from '../../../shared/jobs.js';
+import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import type { AgentRow, FleetSiteRow, Freshness, JobRow, SnapshotRow, StreamState } from '../../console/protocol.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, SnapshotRow, StreamState } from '../../console/protocol.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
 
 /** How long after a scheduled time its snapshot may still be running before the site counts as late. */
 export const LATE_AFTER_MS = 30 * 60_000;
 /** Finished jobs a site page lists besides the running ones. */
 export const RECENT_JOBS = 10;
+/** Lines of a job's step log a job page keeps (the newest). */
+export const JOB_LOG_LINES = 200;
 
 /**
  * The newest snapshot against a schedule: `ok` when no scheduled time has passed (by more than `graceMs`)
@@ -118,5 +120,45 @@ export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], snaps
     ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
     ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
     ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),
+  };
+}
+
+function percentOf(p: { bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }): number {
+  const [done, total] = p.bytesTotal > 0 ? [p.bytesDone, p.bytesTotal] : [p.filesDone, p.filesTotal];
+  return total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+}
+
+/**
+ * The job page's state: `job` (its record and outcome), `progress:<component>` (each component's latest
+ * progress; every component at 100% once the job completed), `log:<n>` (step changes, messages and the
+ * outcome, the newest JOB_LOG_LINES). Progress events update rows in place, so a running job's page gets
+ * small diffs; a finished job's state no longer changes.
+ */
+export function jobState(job: JobRecord, events: readonly JobEvent[]): StreamState {
+  const progress = new Map<string, ProgressRow>();
+  const log: LogRow[] = [];
+  let step = '';
+  let outcome: JobHeader['outcome'];
+  events.forEach((e, n) => {
+    const time = e.time.toISOString();
+    if (e.progress) {
+      const p = e.progress;
+      progress.set(p.component, { component: p.component, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal, filesDone: p.filesDone, filesTotal: p.filesTotal, percent: percentOf(p), etaSeconds: p.etaSeconds, updatedAt: time });
+      return;
+    }
+    if (e.outcome) {
+      outcome = { phase: e.outcome.phase, ...(e.outcome.error ? { error: e.outcome.error.message } : {}) };
+      log.push({ n, time, step: e.step, message: `${e.outcome.phase}${e.outcome.error ? `: ${e.outcome.error.message}` : ''}` });
+      return;
+    }
+    if (e.message !== undefined || e.step !== step) log.push({ n, time, step: e.step, message: e.message ?? '' });
+    step = e.step;
+  });
+  if (job.phase === 'Completed') for (const [k, p] of progress) progress.set(k, { ...p, bytesDone: p.bytesTotal, filesDone: p.filesTotal, percent: 100, etaSeconds: 0 });
+  const header: JobHeader = { ...jobRow(job), site: job.site, ...(outcome ? { outcome } : {}) };
+  return {
+    job: header,
+    ...Object.fromEntries([...progress.values()].map((p) => [`progress:${p.component}`, p])),
+    ...Object.fromEntries(log.slice(-JOB_LOG_LINES).map((l) => [`log:${l.n}`, l])),
   };
 }

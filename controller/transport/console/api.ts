@@ -4,14 +4,15 @@
  * (controller/domain/access/policy.ts) and audit as the gRPC API — then shaped into the page's rows
  * (controller/domain/console/views.ts).
  */
-import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError } from '../../../shared/errors.js';
+import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { SiteSummary } from '../../../shared/fleet.js';
 import type { ConsoleMe, StreamState } from '../../console/protocol.js';
 import { authorizeCall } from '../../domain/access/policy.js';
-import { fleetState, siteState, type SiteFacts } from '../../domain/console/views.js';
+import { fleetState, jobState, siteState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
-import type { JobStore } from '../../domain/ports.js';
+import type { EventLog, JobStore } from '../../domain/ports.js';
+import { isFinal, type JobEvent } from '../../../shared/jobs.js';
 import type { ScheduleService } from '../../domain/schedules.js';
 import type { SnapshotService } from '../../domain/snapshot/service.js';
 import type { VerifyService } from '../../domain/verify/service.js';
@@ -24,10 +25,16 @@ export interface ConsoleServices {
   verify: VerifyService;
   schedules: ScheduleService;
   jobStore: JobStore;
+  events: EventLog;
 }
+
+/** Finished jobs whose events a console keeps (their history no longer changes). */
+const FINISHED_JOBS_CACHED = 50;
 
 export class ConsoleApi {
   private readonly now: () => Date;
+  /** Events of finished jobs, read once. */
+  private readonly finished = new Map<string, JobEvent[]>();
 
   constructor(
     private readonly services: ConsoleServices,
@@ -79,6 +86,27 @@ export class ConsoleApi {
     const schedule = schedules.find((x) => x.kind === 'snapshot');
     const facts: SiteFacts = { summary, snapshots, jobs, ...(schedule ? { snapshotSchedule: schedule } : {}) };
     return siteState(facts, agents, this.refusal(caller, 'createSnapshot', { site }), this.now());
+  }
+
+  /**
+   * A job page: the job, each component's progress and the step log. The same role checks as `jobs show`
+   * and `jobs watch`, and the job's site must be one this operator may see (listJobs for that site).
+   */
+  async job(caller: OperatorCaller, id: string): Promise<StreamState> {
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw new ValidationError(`'${id}' is not a job id`, { field: 'id' });
+    const job = await this.call(caller, 'getJob', { id }, () => this.services.jobStore.get(id));
+    if (!job) throw new NotFoundError(`job '${id}' not found`);
+    const refused = this.refusal(caller, 'listJobs', { site: job.site });
+    if (refused) throw new PermissionDeniedError(refused);
+    let events = this.finished.get(id);
+    if (!events) {
+      events = await this.call(caller, 'watchJob', { id }, () => this.services.events.history(job.site, id));
+      if (isFinal(job.phase) && events.some((e) => e.outcome)) {
+        if (this.finished.size >= FINISHED_JOBS_CACHED) this.finished.delete(this.finished.keys().next().value as string);
+        this.finished.set(id, events);
+      }
+    }
+    return jobState(job, events);
   }
 
   /** Starts a snapshot of `site` (as `ffkeeper snapshot create` does); the audit record is written when the job is over. */

@@ -53,6 +53,8 @@ button:disabled { background: #ccc; border-color: #ccc; color: #555; cursor: not
 button.link { background: none; border: none; color: inherit; text-decoration: underline; padding: 0; }
 .reason { color: var(--muted); font-size: .9em; }
 .error { color: var(--missed); }
+p.ok { color: var(--ok); }
+progress { width: 10em; height: .9em; vertical-align: middle; }
 .login { max-width: 34em; margin: 3em auto; background: #fff; padding: 1.5em; border: 1px solid var(--line); border-radius: .5em; }
 .login form { display: flex; flex-direction: column; gap: .8em; }
 .problem { padding: .5em .8em; background: #fdecea; color: var(--missed); border-radius: .3em; margin-bottom: .8em; }

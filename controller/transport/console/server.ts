@@ -174,8 +174,10 @@ class ConsoleHandler {
   private stream(url: URL, res: ServerResponse, caller: OperatorCaller, session: ConsoleSession): void {
     const view = url.searchParams.get('view') ?? 'fleet';
     const site = url.searchParams.get('site') ?? '';
-    if (view !== 'fleet' && view !== 'site') throw new ValidationError(`view '${view}' is not fleet or site`, { field: 'view' });
-    const viewOf = view === 'fleet' ? () => this.o.api.fleet(caller) : () => this.o.api.site(caller, site);
+    const id = url.searchParams.get('id') ?? '';
+    const views = { fleet: () => this.o.api.fleet(caller), site: () => this.o.api.site(caller, site), job: () => this.o.api.job(caller, id) };
+    if (!Object.hasOwn(views, view)) throw new ValidationError(`view '${view}' is not one of ${Object.keys(views).join(', ')}`, { field: 'view' });
+    const viewOf = views[view as keyof typeof views];
     // A revoked token ends the stream at its next update (a PermissionDeniedError does).
     const compute = async (): Promise<Awaited<ReturnType<typeof viewOf>>> => {
       await this.o.tokens.assertLive(session.tokenId);
@@ -189,6 +191,9 @@ class ConsoleHandler {
 export async function startConsoleServer(o: ConsoleServerOptions): Promise<RunningConsoleServer> {
   const handler = new ConsoleHandler(o);
   const server = https.createServer({ cert: o.tls.cert, key: o.tls.key, minVersion: 'TLSv1.2' }, (req, res) => handler.handle(req, res));
+  // Node closes an idle kept-alive connection after 5 s by default: a browser sending its next request on
+  // it at that moment gets ECONNRESET (seen in a loaded test run). Browsers keep idle connections longer.
+  server.keepAliveTimeout = 65_000;
   const i = o.listen.lastIndexOf(':');
   const host = o.listen.slice(0, i);
   await new Promise<void>((resolve, reject) => {

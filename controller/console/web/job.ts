@@ -1,0 +1,69 @@
+/** The job page (#/job/ID): the job's phase and step, each component's progress (bytes, files, ETA), the step log, the outcome. */
+import type { JobHeader, LogRow, ProgressRow, StreamState } from '../protocol.js';
+import { fill, h, table } from './dom.js';
+import { age, bytes, time } from './format.js';
+import { rows } from './stream.js';
+
+function eta(seconds: number): string {
+  if (seconds <= 0) return '—';
+  if (seconds < 90) return `${seconds} s`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+export class JobPage {
+  private state: StreamState = {};
+  private readonly title = h('h1', {});
+  private readonly summary = h('p', { id: 'job-summary' });
+  private readonly outcome = h('p', { id: 'job-outcome', role: 'status' });
+  private readonly progress: HTMLTableSectionElement;
+  private readonly log: HTMLTableSectionElement;
+  private readonly back = h('a', { href: '#/' }, '← fleet');
+  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
+
+  constructor(
+    main: HTMLElement,
+    private readonly id: string,
+  ) {
+    const p = table('progress', ['Component', 'Progress', ['Bytes', 'wide'], 'Files', 'ETA']);
+    const l = table('log', ['Time', 'Step', 'Message']);
+    [this.progress, this.log] = [p.body, l.body];
+    this.title.textContent = `Job ${id}`;
+    fill(main, h('p', {}, this.back), this.title, this.problem, this.summary, this.outcome, h('h2', {}, 'Progress'), p.wrap, h('h2', {}, 'Steps'), l.wrap);
+  }
+
+  update(state: StreamState): void {
+    this.state = state;
+    this.render();
+  }
+
+  render(): void {
+    const job = this.state.job as JobHeader | undefined;
+    if (job) {
+      this.back.setAttribute('href', `#/site/${encodeURIComponent(job.site)}`);
+      this.back.textContent = `← site ${job.site}`;
+      this.title.textContent = `${job.kind} job ${this.id}`;
+      fill(this.summary, h('span', { class: `badge ${job.phase}`, id: 'job-phase' }, job.phase), ` step ${job.step} · started ${age(job.createdAt)} · updated ${age(job.updatedAt)}`);
+      this.outcome.textContent = job.outcome ? `${job.outcome.phase}${job.outcome.error ? ` — ${job.outcome.error}` : ''}` : '';
+      this.outcome.className = job.outcome ? (job.outcome.phase === 'Completed' ? 'ok' : 'error') : '';
+    }
+    const progress = rows<ProgressRow>(this.state, 'progress:').sort((a, b) => a.component.localeCompare(b.component));
+    fill(
+      this.progress,
+      ...progress.map((p) =>
+        h(
+          'tr',
+          { 'data-component': p.component, 'data-percent': p.percent },
+          h('td', {}, h('code', {}, p.component)),
+          // A fixed-width bar: updates change its fill, never the layout.
+          h('td', {}, h('progress', { max: 100, value: p.percent, 'aria-label': `${p.component} ${p.percent}%` }), ` ${p.percent}%`),
+          h('td', { class: 'num wide' }, `${bytes(p.bytesDone)} / ${bytes(p.bytesTotal)}`),
+          h('td', { class: 'num' }, `${p.filesDone} / ${p.filesTotal}`),
+          h('td', { class: 'num' }, eta(p.etaSeconds)),
+        ),
+      ),
+    );
+    if (progress.length === 0) fill(this.progress, h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'no progress reported yet')));
+    const log = rows<LogRow>(this.state, 'log:').sort((a, b) => a.n - b.n);
+    fill(this.log, ...log.map((l) => h('tr', { 'data-n': l.n }, h('td', {}, time(l.time)), h('td', {}, h('code', {}, l.step)), h('td', {}, l.message))));
+  }
+}

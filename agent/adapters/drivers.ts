@@ -2,6 +2,7 @@
  * Builds this agent's component drivers from its config. `sf-api` components are described (for
  * discovery and runbooks) but hold no data of their own, so they get no driver.
  */
+import path from 'node:path';
 import type { AgentConfig } from '../../shared/config/agent.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ComponentDriver } from '../domain/drivers/types.js';
@@ -24,7 +25,8 @@ export function createDrivers(config: AgentConfig, logger: Logger, services?: Se
         drivers.push(createTarantoolDriver(c, { services: units, logger: log }));
         break;
       case 'uploads':
-        drivers.push(createUploadsDriver(c, { host: config.host, logger: log }));
+        // A view directory of its own per component, kept across backups (restic's parent by paths).
+        drivers.push(createUploadsDriver(c, { host: config.host, logger: log, viewDir: path.join(config.cacheDir, 'uploads-view', c.name) }));
         break;
       case 'sf-api':
         break;

@@ -150,6 +150,9 @@ export class SimulatedRepository implements Repository {
   backupStream(): Promise<never> {
     return this.refuse('backupStream');
   }
+  backupTrees(): Promise<never> {
+    return this.refuse('backupTrees');
+  }
   restore(): Promise<never> {
     return this.refuse('restore');
   }

@@ -236,6 +236,17 @@ async function restoreRounds(ctx: Ctx): Promise<boolean> {
   return false;
 }
 
+/** Where an agent's restore into `target` puts `root`: the path its artifact records for it in the snapshot (`details.roots`). */
+function agentRootIn(target: string, artifacts: ComponentArtifact[], root: string): string | undefined {
+  for (const a of artifacts) {
+    const raw = a.details?.roots;
+    if (typeof raw !== 'string') continue;
+    const at = (JSON.parse(raw) as Record<string, unknown>)[root];
+    if (typeof at === 'string') return path.join(target, at);
+  }
+  return undefined;
+}
+
 /** Restores with variant `v` into `target` (timed); returns where the data root landed. */
 async function restoreOne(ctx: Ctx, v: Variant, target: string): Promise<string> {
   const { result, kept, dirs } = ctx;
@@ -246,7 +257,7 @@ async function restoreOne(ctx: Ctx, v: Variant, target: string): Promise<string>
     const { ms, steps } = await ctx.agent.restore(kept.agentArtifacts, accessTo(kept.agentRepo, BENCH_PASSWORD), target);
     record(result.restore.agent, ms, bytes);
     result.agentRestoreSteps = steps.map((s) => ({ step: s.step, ms: s.durationMs }));
-    return inTarget;
+    return agentRootIn(target, kept.agentArtifacts, dirs.root) ?? inTarget;
   }
   if (v === 'restic') {
     if (!kept.resticRepo) throw new Error('restore: no restic repository kept');

@@ -130,6 +130,30 @@ export interface BackupFilesRequest extends BackupCommon {
   excludes?: string[];
 }
 
+/**
+ * Back up whole directories, each stored under a fixed name: the snapshot's tree is `/<name>/…` and its
+ * recorded paths are one per directory, however many files they hold.
+ */
+export interface BackupTreesRequest extends BackupCommon {
+  /** Names are plain (no '/', not '.' or '..') and distinct; directories absolute. */
+  trees: { name: string; dir: string }[];
+  /**
+   * A directory of the caller's, the same from one backup of these trees to the next, where the engine
+   * may present each tree under its name (restic: bind mounts private to its own process).
+   */
+  viewDir: string;
+}
+
+/**
+ * How a tree backup was stored: `named` — as asked, each directory at `/<name>`; `direct` — the engine
+ * could not present them by name (no permission for private mounts), each directory is stored at its
+ * own absolute path. `paths` says where each name's directory is in the snapshot.
+ */
+export interface TreesSummary extends BackupSummary {
+  layout: 'named' | 'direct';
+  paths: Record<string, string>;
+}
+
 /** Back up the bytes of a stream as one file named `filename`. Nothing is written to local disk. */
 export interface BackupStreamRequest extends BackupCommon {
   stream: Readable;
@@ -236,6 +260,7 @@ export interface Repository {
   describe(options?: OperationOptions): Promise<RepositoryInfo>;
   backupFiles(request: BackupFilesRequest, options?: ProgressOptions): Promise<BackupSummary>;
   backupStream(request: BackupStreamRequest, options?: ProgressOptions): Promise<BackupSummary>;
+  backupTrees(request: BackupTreesRequest, options?: ProgressOptions): Promise<TreesSummary>;
   restore(request: RestoreRequest, options?: ProgressOptions): Promise<RestoreSummary>;
   /**
    * The file's bytes as a stream. The stream ends only after the engine succeeded; a failure (unknown

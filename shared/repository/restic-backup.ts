@@ -31,7 +31,7 @@ export interface BackupSettings {
   tmpDir: string | undefined;
 }
 
-function commonArgs(request: BackupCommon, settings: BackupSettings): string[] {
+export function commonArgs(request: BackupCommon, settings: BackupSettings): string[] {
   const args = ['backup', '--json', '--compression', settings.compression];
   for (const tag of checkTags(request.tags ?? [])) args.push('--tag', tag);
   if (request.host !== undefined) {
@@ -43,7 +43,7 @@ function commonArgs(request: BackupCommon, settings: BackupSettings): string[] {
 }
 
 /** Collects what restic reports while a backup runs and forwards it to the progress callback. */
-class BackupCollector {
+export class BackupCollector {
   summary: ResticBackupSummary | undefined;
   readonly itemErrors: ProgressItemError[] = [];
 
@@ -64,7 +64,7 @@ function missingPaths(stderr: string, requested: readonly string[]): string[] {
   return requested.filter((p) => stderr.includes(`${p} does not exist, skipping\n`));
 }
 
-interface FinishInput {
+export interface FinishInput {
   ctx: ResticContext;
   collector: BackupCollector;
   result: RunResult;
@@ -80,7 +80,7 @@ async function fullId(input: FinishInput, reported: string): Promise<string> {
   return (await savedSnapshotId(input.ctx, reported, input.startedMs)) ?? (await input.resolveId(reported));
 }
 
-async function finishBackup(input: FinishInput): Promise<BackupSummary> {
+export async function finishBackup(input: FinishInput): Promise<BackupSummary> {
   const { collector, result } = input;
   const raw = collector.summary;
   if (raw === undefined || raw.shortSnapshotId === '') {

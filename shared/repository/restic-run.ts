@@ -66,6 +66,11 @@ export interface RunSpec {
   stdin?: 'ignore' | 'pipe';
   /** Working directory (relative backup paths). */
   cwd?: string;
+  /**
+   * A command that runs restic (given as its trailing arguments: binary, then restic's argv), e.g.
+   * `unshare … sh -c '…; exec "$@"'`. The environment is the same; secrets stay out of argv.
+   */
+  wrapper?: string[];
   /** Exit codes that are not failures (default [0]). */
   okExitCodes?: number[];
   /** Names for error messages (snapshot, path, backup paths). */
@@ -84,7 +89,8 @@ export function startRestic(ctx: ResticContext, spec: RunSpec): ResultPromise {
   const args = [...ctx.globalArgs, ...spec.args];
   ctx.logger.debug({ operation: spec.operation, args }, 'restic start');
   const streamed = spec.onStdoutLine !== undefined || spec.rawStdout === true;
-  const subprocess = execa(ctx.binary, args, {
+  const [command, ...wrapped] = spec.wrapper !== undefined && spec.wrapper.length > 0 ? [...spec.wrapper, ctx.binary, ...args] : [ctx.binary, ...args];
+  const subprocess = execa(command as string, wrapped, {
     env: ctx.env,
     extendEnv: false,
     stdin: spec.stdin ?? 'ignore',

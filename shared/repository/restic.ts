@@ -19,6 +19,7 @@ import type {
   BackupFilesRequest,
   BackupStreamRequest,
   BackupSummary,
+  BackupTreesRequest,
   CheckRequest,
   CheckResult,
   DumpRequest,
@@ -35,10 +36,12 @@ import type {
   SnapshotFilter,
   SnapshotInfo,
   StatsRequest,
+  TreesSummary,
 } from './repository.js';
 import { backupFiles, backupStream, type BackupSettings } from './restic-backup.js';
 import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
+import { backupTrees } from './restic-view.js';
 import { buildEnv, removeStaleLocks, runRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 import { parseRepositoryUrl } from './url.js';
@@ -166,6 +169,11 @@ export class ResticRepository implements Repository {
 
   backupStream(request: BackupStreamRequest, options: ProgressOptions = {}): Promise<BackupSummary> {
     return backupStream({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
+  }
+
+  /** See `BackupTreesRequest` and restic-view.ts (private bind mounts, or the directories' own paths). */
+  backupTrees(request: BackupTreesRequest, options: ProgressOptions = {}): Promise<TreesSummary> {
+    return backupTrees({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
   }
 
   restore(request: RestoreRequest, options: ProgressOptions = {}): Promise<RestoreSummary> {

@@ -3,8 +3,10 @@
  * configured from the site's own agent config for its `files` host: back up after the writer ran, damage
  * the upload directories (files referenced by rows deleted, files overwritten, strays added), see the
  * integrity checker report it, restore into place, and end with the checker at 0 errors and the file-tree
- * hash of the backed-up state. Also a restore into another directory of the same snapshot.
+ * hash of the backed-up state. Also a restore into another directory of the same snapshot, and the
+ * snapshot's shape: one path per root, FindFace's layout in its tree, the tree as of the cut.
  */
+import { execFileSync } from 'node:child_process';
 import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,13 +15,14 @@ import { loadAgentConfig } from '../../shared/config/agent.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { ResticRepository } from '../../shared/repository/restic.js';
 import { checkSite, downSite, startWriter, stopWriter, upSite, type SiteState } from '../../deploy/dev-site/index.js';
-import { Temp, backUp, newRepository, treeHash } from './uploads-helpers.js';
+import { PASSWORD, Temp, backUp, newRepository, treeHash } from './uploads-helpers.js';
 
 const temp = new Temp();
 const SITE = `upl-${process.pid}`;
 let root: string;
 let state: SiteState;
 let repo: ResticRepository;
+let repoDir: string;
 let driver: ReturnType<typeof createUploadsDriver> | undefined;
 /** ffkeeper's own entries (the deletion shield) are not part of the site's tree. */
 const ffk = (n: string): boolean => n.startsWith('.ffk-');
@@ -30,7 +33,7 @@ beforeAll(async () => {
   // Images at a fifth of FindFace's sizes, as the test fleet's sites (test/harness/fleet.ts): the same files
   // and tree, which is what the driver and the checker work on, with a fifth of the bytes for restic to move.
   ({ state } = await upSite({ site: SITE, root, shards: 2, dossiers: 200, events: 600, vectorDim: 64, imageScale: 0.2 }));
-  ({ repo } = await newRepository(await temp.make()));
+  ({ repo, dir: repoDir } = await newRepository(await temp.make()));
 }, 180_000);
 
 afterAll(async () => {
@@ -57,6 +60,7 @@ async function firstFiles(dir: string, n: number): Promise<string[]> {
   const walk = async (d: string): Promise<void> => {
     for (const e of (await readdir(d, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       if (out.length >= n) return;
+      if (ffk(e.name)) continue; // the live tree only
       if (e.isDirectory()) await walk(path.join(d, e.name));
       else out.push(path.join(d, e.name));
     }
@@ -106,6 +110,43 @@ describe('uploads driver on a dev site', () => {
 
     const target = path.join(await temp.make(), 'copy');
     await driver.restore({ jobId: 'dev-restore-2', artifact, repository: repo, logger: silentLogger(), targetDir: target });
-    expect([await treeHash(path.join(target, uploadsDir)), await treeHash(path.join(target, ffuploadDir))]).toEqual(backedUp);
+    // Each root lands under its name in the snapshot (FindFace's layout).
+    expect([await treeHash(path.join(target, path.basename(uploadsDir)), ffk), await treeHash(path.join(target, path.basename(ffuploadDir)), ffk)]).toEqual(backedUp);
+  });
+
+  it('stores the uploads in one path per root, FindFace\'s layout inside, as of the cut', { timeout: 120_000 }, async () => {
+    const { uploadsDir, ffuploadDir } = state.uploads;
+    driver ??= driverOfSite();
+    const [victim] = await firstFiles(uploadsDir, 1);
+    const [kept] = await firstFiles(ffuploadDir, 1);
+    if (victim === undefined || kept === undefined) throw new Error('the dev site has no upload files');
+    const born = path.join(path.dirname(victim), 'born-after-the-cut.jpg');
+    const artifact = await backUp({
+      driver,
+      repo,
+      cutId: 'dev-layout',
+      afterCut: async () => {
+        await new Promise((r) => setTimeout(r, 15)); // past the kernel clock's tick: what follows is after the cut
+        await rm(victim);
+        await writeFile(born, 'created after the cut');
+      },
+    });
+    const id = artifact.snapshotIds[0] ?? '';
+    const snapshot = (await repo.listSnapshots()).find((s) => s.id === id);
+    expect(snapshot?.paths.length).toBeLessThanOrEqual(2);
+    const [u, f] = [path.basename(uploadsDir), path.basename(ffuploadDir)];
+    if (process.getuid?.() === 0) {
+      expect(artifact.details).toMatchObject({ snapshotLayout: 'named', roots: JSON.stringify({ [uploadsDir]: `/${u}`, [ffuploadDir]: `/${f}` }) });
+      const ls = execFileSync('restic', ['--no-cache', 'ls', id], { env: { ...process.env, RESTIC_REPOSITORY: repoDir, RESTIC_PASSWORD: PASSWORD }, encoding: 'utf8' }).split('\n');
+      expect(ls).toContain(`/${u}/${path.relative(uploadsDir, victim)}`);
+      expect(ls).toContain(`/${f}/${path.relative(ffuploadDir, kept)}`);
+      expect(ls.some((l) => l.includes('.ffk-') || l.includes('born-after-the-cut'))).toBe(false);
+    }
+    const target = path.join(await temp.make(), 'layout');
+    await driver.restore({ jobId: 'dev-restore-3', artifact, repository: repo, logger: silentLogger(), targetDir: target });
+    const restoredRoot = process.getuid?.() === 0 ? path.join(target, u) : path.join(target, uploadsDir, '.ffk-shield');
+    const names = (await treeHash(restoredRoot)).map((l) => l.split(' ')[0]);
+    expect(names).toContain(path.relative(uploadsDir, victim)); // deleted after the cut: in the snapshot
+    expect(names).not.toContain(path.relative(uploadsDir, born)); // created after the cut: not
   });
 });

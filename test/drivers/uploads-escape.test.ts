@@ -99,7 +99,7 @@ describe('uploads backup and restore of symlinks leaving their root, and of entr
     // Into another directory as well: the link lands there as a link, and nothing outside changes.
     const target2 = path.join(await temp.make(), 't');
     await fx.driver.restore({ jobId: 'r-esc2', artifact, repository: repo, logger: silentLogger(), targetDir: target2 });
-    expect(await readlink(path.join(target2, entry))).toBe(target(fx));
+    expect(await readlink(path.join(target2, 'uploads', 'sub', 'evil'))).toBe(target(fx)); // the root under its name
     expect(await treeHash(fx.outside)).toEqual(outside);
   });
 
@@ -117,8 +117,8 @@ describe('uploads backup and restore of symlinks leaving their root, and of entr
   it("refuses a crafted snapshot holding an entry named '..'", async () => {
     const artifact = await backUp({ driver: fx.driver, repo, cutId: 'dotdot' });
     const crafter = new RepoCrafter(repoDir, PASSWORD);
-    // The files were read through the deletion shield: 'sub' is stored below it.
-    const crafted = await crafter.rewrite(artifact.snapshotIds[0] ?? '', path.join(fx.root, SHIELD_NAME), (nodes) => {
+    // The root is stored under its name: 'sub' is at /uploads/sub.
+    const crafted = await crafter.rewrite(artifact.snapshotIds[0] ?? '', '/uploads', (nodes) => {
       const sub = nodes.find((n) => n.name === 'sub') as TreeNode;
       return [...nodes, { ...sub, name: '..' }];
     });

@@ -148,7 +148,7 @@ describe('point-in-time uploads backups', () => {
 
     const target = path.join(await temp.make(), 'restored');
     await driver.restore({ jobId: 'pit-r1', artifact, repository: repo, logger: silentLogger(), targetDir: target });
-    expect([await treeHash(path.join(target, uploads)), await treeHash(path.join(target, ffupload))]).toEqual(atCut);
+    expect([await treeHash(path.join(target, 'uploads')), await treeHash(path.join(target, 'ffupload'))]).toEqual(atCut);
 
     // Pruned after the upload: the shield follows the live tree again (the churn's late changes included,
     // once the watcher has caught up with them).
@@ -185,7 +185,7 @@ describe('point-in-time uploads backups', () => {
     expect(lost.length).toBeGreaterThan(0);
   });
 
-  it('a file replaced or re-created after the cut restores with its cut-time content; one rewritten in place is left out', async () => {
+  it('a file replaced or re-created after the cut restores with its cut-time content; one rewritten in place with its new content', async () => {
     const root = path.join(base, 'b', 'uploads');
     await writeTree(root, { 'replaced.jpg': 'cut version r', 'recreated.jpg': 'cut version c', 'in-place.jpg': 'cut version i', 'same.jpg': 's' });
     const driver = driverOf('replace', [root]);
@@ -207,8 +207,11 @@ describe('point-in-time uploads backups', () => {
     expect(artifact.details).toMatchObject({ shieldOnlyFiles: 2, newerThanCut: 3 });
     const target = path.join(await temp.make(), 'restored');
     await driver.restore({ jobId: 'replace-r1', artifact, repository: repo, logger: silentLogger(), targetDir: target });
-    expect(await treeHash(path.join(target, root))).toEqual(atCut.filter((l) => !l.startsWith('in-place.jpg')));
-    expect(await readFile(path.join(target, root, 'replaced.jpg'), 'utf8')).toBe('cut version r');
+    // Rewritten in place (same inode): the shield holds that inode, so its newer content is in the snapshot.
+    const restored = await treeHash(path.join(target, 'uploads'));
+    expect(restored.filter((l) => !l.startsWith('in-place.jpg'))).toEqual(atCut.filter((l) => !l.startsWith('in-place.jpg')));
+    expect(await readFile(path.join(target, 'uploads', 'replaced.jpg'), 'utf8')).toBe('cut version r');
+    expect(await readFile(path.join(target, 'uploads', 'in-place.jpg'), 'utf8')).toBe('after the cut, same inode');
   });
 
   // How long freeze+cut take, and that it does not grow with the tree, is a speed: printed here, judged by

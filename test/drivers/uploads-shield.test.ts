@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FsDeletionShield } from '../../agent/adapters/uploads/fs-shield.js';
@@ -35,7 +35,18 @@ async function tree(files: Record<string, string>): Promise<string> {
 }
 
 const inShield = (root: string, rel: string): Promise<string> => readFile(path.join(root, SHIELD_NAME, rel), 'utf8');
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** More than the kernel's coarse clock can lag behind the wall clock (one tick, 4 ms at HZ=250). */
+const CLOCK_TICK_MS = 15;
 const settle = (s: FsDeletionShield): ReturnType<FsDeletionShield['settle']> => s.settle({ graceMs: 20, capMs: 500 });
+
+/** `fs.watch` that fails like the kernel out of inotify watches for directories named `nowatch`. */
+const limitedWatch: WatchFn = (dir, options, listener) => {
+  if (path.basename(dir) === 'nowatch') {
+    throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${dir}'`), { code: 'ENOSPC' });
+  }
+  return watch(dir, options, listener);
+};
 
 describe('deletion shield: seeding', () => {
   it('links every file of an existing tree, and puts right a shield left by an earlier run', async () => {
@@ -53,12 +64,14 @@ describe('deletion shield: seeding', () => {
     console.log(`seeding: ${JSON.stringify(scan)}`);
   });
 
-  it('gives shield directories the mode of their live counterpart', async () => {
+  it('gives shield directories the mode of their live counterpart, the shield itself that of its root', async () => {
     const root = await tree({ 'private/x.jpg': 'x' });
     await chmod(path.join(root, 'private'), 0o750);
+    await chmod(root, 0o751);
     await newShield().open([root]);
     expect((await stat(path.join(root, SHIELD_NAME, 'private'))).mode & 0o777).toBe(0o750);
-    expect((await stat(path.join(root, SHIELD_NAME))).mode & 0o777).toBe(0o700);
+    // A snapshot of the shield records it as the root (restored onto the root).
+    expect((await stat(path.join(root, SHIELD_NAME))).mode & 0o777).toBe(0o751);
   });
 });
 
@@ -107,12 +120,13 @@ describe('deletion shield: watching', () => {
     await expect(readFile(path.join(root, SHIELD_NAME, 'b/3.jpg'))).rejects.toThrow('ENOENT');
   });
 
-  it('while held keeps what was there (deleted and replaced files), still links new files; release applies the rest', async () => {
+  it('while held is the tree at the cut: keeps deleted and replaced files, links no file created after the cut; release applies the rest', async () => {
     const root = await tree({ 'a/1.jpg': '1', 'a/2.jpg': 'two at the cut', 'b/3.jpg': '3' });
     const shield = newShield();
     await shield.open([root]);
-    shield.hold();
+    shield.hold(Date.now());
     expect(shield.held()).toBe(true);
+    await sleep(CLOCK_TICK_MS); // files changed from now on have a ctime after the cut
     await rm(path.join(root, 'a/1.jpg'));
     await writeFile(path.join(root, 'a/2.new'), 'two after the cut');
     await rename(path.join(root, 'a/2.new'), path.join(root, 'a/2.jpg'));
@@ -122,16 +136,38 @@ describe('deletion shield: watching', () => {
     expect(await inShield(root, 'a/1.jpg')).toBe('1');
     expect(await inShield(root, 'a/2.jpg')).toBe('two at the cut');
     expect(await inShield(root, 'b/3.jpg')).toBe('3');
-    expect(await inShield(root, 'c/4.jpg')).toBe('new after the cut');
-    // a/2.new, the replacement's temporary name, was linked while held (adding is allowed) and stays until release.
-    expect(await shieldMismatch(root)).toEqual({ unshielded: ['a/2.jpg'], stale: ['a/1.jpg', 'a/2.jpg', 'a/2.new', 'b/3.jpg'] });
+    await expect(inShield(root, 'c/4.jpg')).rejects.toThrow('ENOENT');
+    expect(await shieldMismatch(root)).toEqual({ unshielded: ['a/2.jpg', 'c/4.jpg'], stale: ['a/1.jpg', 'a/2.jpg', 'b/3.jpg'] });
 
     const released = await shield.release();
     expect(shield.held()).toBe(false);
-    expect(released).toMatchObject({ relinked: 1, failed: 0, deferred: 0 });
+    expect(released).toMatchObject({ linked: 1, relinked: 1, failed: 0, deferred: 0 });
     expect(released.removed).toBeGreaterThanOrEqual(2);
     expect(await shieldMismatch(root)).toEqual({ unshielded: [], stale: [] });
     expect(await inShield(root, 'a/2.jpg')).toBe('two after the cut');
+    expect(await inShield(root, 'c/4.jpg')).toBe('new after the cut');
+  });
+
+  it('while held, a scan links a file of the cut it reaches late, not one created after the cut; adopt puts in what it is given', async () => {
+    const root = await tree({ 'nowatch/old.jpg': 'old', 'ok/1.jpg': '1' });
+    const shield = newShield(limitedWatch);
+    await shield.open([root]);
+    await writeTree(root, { 'nowatch/before.jpg': 'before the cut, not seen by a watcher' });
+    await sleep(CLOCK_TICK_MS);
+    shield.hold(Date.now());
+    await sleep(CLOCK_TICK_MS);
+    await writeTree(root, { 'nowatch/after.jpg': 'after the cut', 'nowatch/late.jpg': 'after the cut too' });
+    await symlink('old.jpg', path.join(root, 'nowatch/alias'));
+    const scan = await shield.rescan();
+    expect(scan).toMatchObject({ linked: 1, failed: 0 });
+    expect(await inShield(root, 'nowatch/before.jpg')).toBe('before the cut, not seen by a watcher');
+    await expect(inShield(root, 'nowatch/after.jpg')).rejects.toThrow('ENOENT');
+    expect(await shield.adopt([path.join(root, 'nowatch/late.jpg'), path.join(root, 'nowatch/alias'), path.join(root, 'ok/1.jpg')])).toBe(2);
+    expect(await inShield(root, 'nowatch/late.jpg')).toBe('after the cut too');
+    expect(await readlink(path.join(root, SHIELD_NAME, 'nowatch/alias'))).toBe('old.jpg'); // the symlink itself, linked
+    const released = await shield.release();
+    expect(released).toMatchObject({ linked: 1, failed: 0 }); // after.jpg
+    expect(await inShield(root, 'nowatch/after.jpg')).toBe('after the cut');
   });
 
   it('a file created and deleted while not watched is harmless; a hard-linked file elsewhere is not confused with the shield', async () => {
@@ -145,14 +181,6 @@ describe('deletion shield: watching', () => {
     expect(await inShield(root, 'a/1-alias.jpg')).toBe('1');
   });
 });
-
-/** `fs.watch` that fails like the kernel out of inotify watches for directories named `nowatch`. */
-const limitedWatch: WatchFn = (dir, options, listener) => {
-  if (path.basename(dir) === 'nowatch') {
-    throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${dir}'`), { code: 'ENOSPC' });
-  }
-  return watch(dir, options, listener);
-};
 
 describe('deletion shield: degraded', () => {
   it('reports a directory it cannot watch, and a rescan links what the watcher could not see', async () => {

@@ -125,7 +125,8 @@ describe('uploads driver: back up, change, restore', () => {
     const target = path.join(await temp.make(), 'restored');
     const report = await restore(s.driver, artifact, 'r2', target);
     expect(report.steps.every((x) => x.ok)).toBe(true);
-    const restored = await hashes([path.join(target, s.uploads), path.join(target, s.ffupload)]);
+    // Each root lands under its name in the snapshot, as FindFace lays them out.
+    const restored = await hashes([path.join(target, 'uploads'), path.join(target, 'ffupload')]);
     expect(restored[0]).toEqual(live[0]?.filter((l) => !l.startsWith('later.jpg')));
     expect(restored[1]).toEqual(live[1]);
     expect(await hashes([s.uploads, s.ffupload])).toEqual(live);
@@ -139,7 +140,7 @@ describe('uploads driver: back up, change, restore', () => {
     );
   });
 
-  it('leaves out files newer than the cut, keeps one modified in the cut millisecond', async () => {
+  it('leaves out files created after the cut; keeps those of the cut, also one touched after it (counted newer than the cut)', async () => {
     let newer = '';
     const artifact = await backUp({
       driver: s.driver,
@@ -159,9 +160,10 @@ describe('uploads driver: back up, change, restore', () => {
     expect(artifact.details).toMatchObject({ newerThanCut: 2, selectedFiles: 7 }); // after-cut.jpg and 2.png
     const target = path.join(await temp.make(), 'restored');
     await restore(s.driver, artifact, 'r5', target);
-    const files = await treeHash(path.join(target, s.ffupload));
-    expect(files.map((l) => l.split(' ')[0])).toEqual(['normalized/1.png']);
-    expect((await treeHash(path.join(target, s.uploads))).some((l) => l.includes('after-cut'))).toBe(false);
+    // 2.png was in the tree at the cut and only touched after it (same inode): the held shield has it.
+    const files = await treeHash(path.join(target, 'ffupload'));
+    expect(files.map((l) => l.split(' ')[0])).toEqual(['normalized/1.png', 'normalized/2.png']);
+    expect((await treeHash(path.join(target, 'uploads'))).some((l) => l.includes('after-cut'))).toBe(false);
     expect(newer).not.toBe('');
   });
 
@@ -175,7 +177,7 @@ describe('uploads driver: back up, change, restore', () => {
     expect(artifact.files).toBe(8);
     const target = path.join(await temp.make(), 'restored');
     await restore(s.driver, artifact, 'r6', target);
-    expect((await treeHash(path.join(target, s.uploads))).map((l) => l.split(' ')[0])).toContain('dossier/2/photo.jpg');
+    expect((await treeHash(path.join(target, 'uploads'))).map((l) => l.split(' ')[0])).toContain('dossier/2/photo.jpg');
 
     await writeTree(s.uploads, { 'dossier/2/photo.jpg': 'again' });
     const bare = createUploadsDriver({ kind: 'uploads', name: `${s.driver.name}b`, paths: [s.uploads, s.ffupload] }, { shield: false });
@@ -227,13 +229,30 @@ describe('uploads driver: back up, change, restore', () => {
     const driver = createUploadsDriver({ kind: 'uploads', name: `${s.driver.name}v`, paths: [alias, empty] });
     drivers.push(driver);
     const artifact = await backUp({ driver, repo, cutId: 'c8' });
-    expect(artifact.details?.roots).toBe(JSON.stringify({ [alias]: volume, [empty]: empty }));
+    expect(artifact.details?.roots).toBe(JSON.stringify({ [alias]: '/volume-link', [empty]: '/empty-root' }));
     await writeTree(volume, { 'later.jpg': 'x' });
     await writeTree(empty, { 'later.jpg': 'x' });
     await restore(driver, artifact, 'r8');
     expect((await treeHash(volume, reserved)).map((l) => l.split(' ')[0])).toEqual(['a.jpg']);
     expect(await readdir(empty)).toEqual([SHIELD_NAME]);
     expect((await lstat(alias)).isSymbolicLink()).toBe(true);
+  });
+
+  it('still restores a snapshot of the earlier form: one path per file, most below the shield, folded back', async () => {
+    // What earlier versions stored: files read through `<root>/.ffk-shield/<rel>`, others at `<root>/<rel>`.
+    const shield = path.join(s.uploads, SHIELD_NAME);
+    const paths = [path.join(shield, 'dossier/1/photo.jpg'), path.join(shield, 'events/2026/11/21/thumb-1.png'), path.join(s.uploads, 'empty.txt'), path.join(s.ffupload, SHIELD_NAME, 'normalized/1.png')];
+    await backUp({ driver: s.driver, repo, cutId: 'c-old-shield' }); // makes sure the shield holds those links
+    const old = await repo.backupFiles({ paths, tags: [] });
+    const artifact: ComponentArtifact = {
+      component: s.driver.ref, kind: 'uploads', cut: { kind: 'uploads', component: s.driver.ref, time: new Date() },
+      snapshotIds: [old.snapshotId], bytes: old.totalBytesProcessed, files: old.totalFilesProcessed, dataAddedBytes: 0,
+      details: { roots: JSON.stringify({ [s.uploads]: s.uploads, [s.ffupload]: s.ffupload }) },
+    };
+    const target = path.join(await temp.make(), 'restored');
+    await restore(s.driver, artifact, 'r-old', target);
+    expect((await treeHash(path.join(target, s.uploads))).map((l) => l.split(' ')[0])).toEqual(['dossier/1/photo.jpg', 'empty.txt', 'events/2026/11/21/thumb-1.png']);
+    expect((await treeHash(path.join(target, s.ffupload))).map((l) => l.split(' ')[0])).toEqual(['normalized/1.png']);
   });
 
   it('refuses to upload without a cut and to prepare with a missing directory', async () => {

@@ -2,6 +2,8 @@
  * Wires an `UploadsDriver` from its component config (`kind: 'uploads'` in the agent config) with the
  * node:fs adapters, including the deletion shield (inotify watcher + hard links in `<root>/.ffk-shield`).
  */
+import os from 'node:os';
+import path from 'node:path';
 import type { z } from 'zod';
 import type { uploadsComponentSchema } from '../../../shared/config/agent.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -23,6 +25,8 @@ export interface UploadsDriverWiring {
   shield?: boolean;
   /** Settle of the freeze (see `UploadsDriverOptions.settle`). */
   settle?: { graceMs: number; capMs: number };
+  /** Where restic sees the shields under the roots' names (see `UploadsDriverOptions.viewDir`); default in the OS temp directory. */
+  viewDir?: string;
   logger?: Logger;
 }
 
@@ -37,6 +41,7 @@ export function createUploadsDriver(config: UploadsComponentConfig, wiring: Uplo
     ...(wiring.host !== undefined ? { host: wiring.host } : {}),
     ...(wiring.keepAside !== undefined ? { keepAside: wiring.keepAside } : {}),
     ...(wiring.settle !== undefined ? { settle: wiring.settle } : {}),
+    viewDir: wiring.viewDir ?? path.join(os.tmpdir(), 'ffkeeper-uploads-view', config.name),
     ...(wiring.logger !== undefined ? { logger: wiring.logger } : {}),
   });
 }

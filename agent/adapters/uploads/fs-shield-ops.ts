@@ -11,7 +11,7 @@
 import type { BigIntStats } from 'node:fs';
 import { chmod, chown, link, mkdir, rename, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { shieldAction, type LiveKind, type ShieldKind } from '../../domain/drivers/uploads/shield.js';
+import { changedAfterCut, shieldAction, type LiveKind, type ShieldKind } from '../../domain/drivers/uploads/shield.js';
 import { errCode, lstatMaybe, sameInode } from './fs-common.js';
 
 /** A root and its shield directory (both real, absolute paths). */
@@ -29,16 +29,21 @@ export type FailureSink = (what: string, err: unknown) => void;
 const IS_ROOT = process.getuid?.() === 0;
 let relinkSeq = 0;
 
+/** A regular file or a symlink: what the shield keeps by a hard link (a symlink's is to the link itself). */
+export function linkable(st: BigIntStats | undefined): boolean {
+  return st !== undefined && (st.isFile() || st.isSymbolicLink());
+}
+
 function liveKindOf(st: BigIntStats | undefined): LiveKind {
   if (!st) return 'absent';
-  if (st.isFile()) return 'file';
+  if (linkable(st)) return 'file';
   return st.isDirectory() ? 'dir' : 'other';
 }
 
 function shieldKindOf(live: BigIntStats | undefined, sh: BigIntStats | undefined): ShieldKind {
   if (!sh) return 'absent';
   if (sh.isDirectory()) return 'dir';
-  return live?.isFile() && sameInode(live, sh) ? 'same' : 'stale';
+  return linkable(live) && live !== undefined && sameInode(live, sh) ? 'same' : 'stale';
 }
 
 async function ignoring(codes: string[], op: Promise<unknown>): Promise<boolean> {
@@ -54,6 +59,8 @@ async function ignoring(codes: string[], op: Promise<unknown>): Promise<boolean>
 /** See the module comment. `held` and `deferred` are the hold of the whole shield (see `DeletionShield.hold`). */
 export class ShieldOps {
   held = false;
+  /** The cut time (ms) of the hold: live files changed after it are not linked while held. */
+  cutMs = Infinity;
   /** Live paths whose change waits for the end of the hold. */
   readonly deferred = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
@@ -78,9 +85,11 @@ export class ShieldOps {
     const live = path.join(r.root, rel);
     const sh = path.join(r.shield, rel);
     const [liveSt, shSt] = await Promise.all([lstatMaybe(live), lstatMaybe(sh)]);
-    const action = shieldAction(liveKindOf(liveSt), shieldKindOf(liveSt, shSt), this.held);
+    const afterCut = liveSt !== undefined && changedAfterCut(liveSt.ctimeNs, this.cutMs);
+    const action = shieldAction(liveKindOf(liveSt), shieldKindOf(liveSt, shSt), this.held, afterCut);
     // Removing or replacing waits for the end of a hold that began while we were looking.
     if (this.held && ['relink', 'unlink', 'rmdir', 'conflict'].includes(action)) return this.defer(live);
+    if (this.held && action === 'link') return this.linkHeld(r, rel, liveSt);
     switch (action) {
       case 'none':
         return 'none';
@@ -104,6 +113,47 @@ export class ShieldOps {
   private defer(live: string): Outcome {
     this.deferred.add(live);
     return 'deferred';
+  }
+
+  /**
+   * A link made while held must be of the inode judged to be of the cut: the live path may have been
+   * replaced between the look and the link. A link of another inode is taken back (it is ours: nothing
+   * else links into the shield while held) and the path left for the release.
+   */
+  private async linkHeld(r: ShieldRoot, rel: string, judged: BigIntStats | undefined): Promise<Outcome> {
+    const outcome = await this.link(r, rel);
+    if (outcome !== 'linked' || judged === undefined) return outcome;
+    const sh = path.join(r.shield, rel);
+    const made = await lstatMaybe(sh);
+    if (made !== undefined && sameInode(made, judged)) return outcome;
+    if (made !== undefined && !made.isDirectory()) await ignoring(['ENOENT'], unlink(sh));
+    return this.defer(path.join(r.root, rel));
+  }
+
+  /** See `DeletionShield.adopt`: the entry put in as it is, whatever its ctime. */
+  async adopt(r: ShieldRoot, rel: string): Promise<boolean> {
+    const st = await lstatMaybe(path.join(r.root, rel));
+    if (st?.isDirectory()) {
+      const sh = await lstatMaybe(path.join(r.shield, rel));
+      if (sh !== undefined) return false;
+      await this.ensureDir(r, rel);
+      return true;
+    }
+    if (!linkable(st) || st === undefined) return false;
+    const sh = await lstatMaybe(path.join(r.shield, rel));
+    if (sh === undefined) return (await this.link(r, rel)) === 'linked';
+    // Another inode in the slot while the live one is unchanged since the cut: the slot is stale from
+    // before the cut (a replacement the watcher had not handled); the live file is the cut's.
+    if (sh.isDirectory() || sameInode(sh, st) || changedAfterCut(st.ctimeNs, this.cutMs)) return false;
+    return (await this.relink(r, rel)) === 'relinked';
+  }
+
+  /** Gives the shield directory itself the mode and owner of its root (a snapshot records them as the root's). */
+  async mirrorRoot(r: ShieldRoot): Promise<void> {
+    const [live, sh] = await Promise.all([lstatMaybe(r.root), lstatMaybe(r.shield)]);
+    if (!live?.isDirectory() || !sh?.isDirectory()) return;
+    if ((sh.mode & 0o7777n) !== (live.mode & 0o7777n)) await chmod(r.shield, Number(live.mode & 0o7777n));
+    if (IS_ROOT && (sh.uid !== live.uid || sh.gid !== live.gid)) await chown(r.shield, Number(live.uid), Number(live.gid));
   }
 
   private async link(r: ShieldRoot, rel: string): Promise<Outcome> {

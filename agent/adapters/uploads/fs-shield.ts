@@ -8,7 +8,8 @@
  * - **events**: each watched directory reports names that appeared or vanished; they are queued (one
  *   entry per path, however many events) and reconciled by a few workers; a name that is a directory
  *   not yet watched is scanned. Cheap: no walk per event.
- * - **hold / release / settle**: see `DeletionShield`.
+ * - **hold / release / settle / adopt**: see `DeletionShield`. While held, a live file whose ctime is
+ *   after the cut is not linked (scans and events alike), so the shield is the tree as of the cut.
  *
  * Anything that makes the shield incomplete — a directory that cannot be watched (ENOSPC: out of inotify
  * watches), a watch error, a link that fails (another file system, permissions) — marks it `degraded`
@@ -24,7 +25,7 @@ import { silentLogger, type Logger } from '../../../shared/logger.js';
 import { SHIELD_NAME, isReservedName } from '../../domain/drivers/uploads/layout.js';
 import type { DeletionShield, ShieldCounts, ShieldHealth, ShieldScan, ShieldSettle } from '../../domain/drivers/uploads/ports.js';
 import { errCode, lstatMaybe, namesOf, statPairs, type PairEntry } from './fs-common.js';
-import { ShieldOps, type Outcome, type ShieldRoot } from './fs-shield-ops.js';
+import { ShieldOps, linkable, type Outcome, type ShieldRoot } from './fs-shield-ops.js';
 import { DirWatchers, type WatchFn } from './fs-watch.js';
 
 /** Options of `FsDeletionShield`. */
@@ -72,7 +73,7 @@ function count(c: ShieldCounts, outcome: Outcome): void {
 function inLine(e: PairEntry): boolean {
   const { live, shield } = e;
   if (live?.isDirectory()) return shield === undefined || shield.isDirectory();
-  return live?.isFile() === true && shield?.isFile() === true && live.ino === shield.ino && live.dev === shield.dev;
+  return linkable(live) && linkable(shield) && live?.ino === shield?.ino && live?.dev === shield?.dev;
 }
 
 /** See the module comment. */
@@ -120,8 +121,19 @@ export class FsDeletionShield implements DeletionShield {
     return this.degraded === undefined ? { state: 'watching', dirs } : { state: 'degraded', dirs, reason: this.degraded };
   }
 
-  hold(): void {
+  hold(cutMs: number): void {
+    this.ops.cutMs = cutMs;
     this.ops.held = true;
+  }
+
+  async adopt(livePaths: readonly string[]): Promise<number> {
+    let added = 0;
+    const jobs = livePaths.flatMap((p) => this.jobOf(p) ?? []);
+    for (let i = 0; i < jobs.length; i += 64) {
+      const done = await Promise.all(jobs.slice(i, i + 64).map((j) => this.ops.adopt(j.r, j.rel)));
+      added += done.filter(Boolean).length;
+    }
+    return added;
   }
 
   held(): boolean {
@@ -130,6 +142,7 @@ export class FsDeletionShield implements DeletionShield {
 
   async release(recheck: readonly string[] = []): Promise<ShieldCounts> {
     this.ops.held = false;
+    this.ops.cutMs = Infinity;
     const paths = [...new Set([...this.ops.deferred, ...recheck])];
     this.ops.deferred.clear();
     const counts = emptyScan();
@@ -264,6 +277,7 @@ export class FsDeletionShield implements DeletionShield {
     for (const r of this.roots) {
       try {
         await mkdir(r.shield, { mode: 0o700 }).catch((err: unknown) => (errCode(err) === 'EEXIST' ? undefined : Promise.reject(err)));
+        await this.ops.mirrorRoot(r);
         await this.scanTree(r, '', scan);
       } catch (err) {
         this.fail(`scan of '${r.root}' failed: ${errCode(err) ?? String(err)}`, err);

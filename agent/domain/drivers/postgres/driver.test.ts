@@ -49,6 +49,7 @@ function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?
     displayUrl: '/repo',
     describe: fail,
     listSnapshots: fail,
+    backupTrees: fail,
     dump: () => {
       if (options.dumps) options.dumps.count += 1;
       if (!options.wrongPassword) return Readable.from([options.dumpBytes ?? DUMP]);

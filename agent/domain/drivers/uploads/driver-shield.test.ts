@@ -11,6 +11,7 @@ import { UploadsDriver } from './driver.js';
 import { FakeArea, FakeRepository, FakeShield, FakeTree } from './fakes.test-support.js';
 import type { LiveState, TreeEntry } from './ports.js';
 
+const VIEW = '/var/cache/ffk/view';
 const CUT = new Date(1_795_000_000_000);
 const A = '/u/a';
 const ns = (msFromCut: number): bigint => BigInt(CUT.getTime() + msFromCut) * 1_000_000n;
@@ -49,7 +50,7 @@ function rig(entries: TreeEntry[], maxHoldMs?: number): Rig {
     log.push('clock');
     return CUT;
   };
-  const driver = new UploadsDriver({ name: 'uploads', paths: [A], tree, area: new FakeArea(), shield, host: 'h1', now, ...(maxHoldMs ? { maxHoldMs } : {}) });
+  const driver = new UploadsDriver({ name: 'uploads', paths: [A], viewDir: VIEW, tree, area: new FakeArea(), shield, host: 'h1', now, ...(maxHoldMs ? { maxHoldMs } : {}) });
   return { driver, shield, tree, repo, log };
 }
 
@@ -74,18 +75,19 @@ async function until(ok: () => boolean, timeoutMs = 10_000): Promise<void> {
 }
 
 describe('UploadsDriver with a deletion shield', () => {
-  it('opens the shield once, settles it in the freeze, holds it before reading the clock, releases it after the backup', async () => {
+  it('opens the shield once, settles it in the freeze, holds it at the cut time, releases it after the backup', async () => {
     const r = rig([live('x.jpg', -5)]);
     await r.driver.open();
     await cutProtocol(r);
     await upload(r);
     await r.driver.prepare(); // opened already: not again
-    expect(r.log).toEqual(['open /u/a', 'settle 20/3000', 'hold', 'clock', 'backup', 'release []']);
+    expect(r.log).toEqual(['open /u/a', 'settle 20/3000', 'clock', 'hold', 'backup trees', 'release []']);
+    expect(r.shield.cutMs).toBe(CUT.getTime());
     expect(r.tree.walks[0]).toMatchObject({ shield: '.ffk-shield' });
     expect(r.shield.isHeld).toBe(false);
   });
 
-  it('reads shielded files through the shield, and shield-only files of the cut from the shield', async () => {
+  it('backs up the held shield under the root\'s name, after adopting the files of the cut it lacks', async () => {
     const r = rig([
       live('kept.jpg', -5), // shielded: read through its link
       live('missed.jpg', -5, false), // no link (watcher missed it): read live, counted, rechecked
@@ -97,13 +99,13 @@ describe('UploadsDriver with a deletion shield', () => {
     ]);
     await cutProtocol(r);
     const artifact = await upload(r);
-    expect(r.repo.backups[0]?.paths).toEqual([
-      `${A}/.ffk-shield/kept.jpg`,
-      `${A}/missed.jpg`,
-      `${A}/.ffk-shield/deleted.jpg`,
-      `${A}/.ffk-shield/replaced.jpg`,
+    expect(r.repo.backups).toEqual([]);
+    expect(r.repo.treeBackups).toEqual([
+      { trees: [{ name: 'a', dir: `${A}/.ffk-shield` }], viewDir: VIEW, tags: ['ffk-site=s', 'ffk-cut=c', 'ffk-component=uploads:uploads'], host: 'h1' },
     ]);
     expect(artifact.details).toMatchObject({
+      roots: JSON.stringify({ [A]: '/a' }),
+      snapshotLayout: 'named',
       shield: 'watching',
       shieldRescanned: false,
       shieldSettleMs: 21,
@@ -117,7 +119,7 @@ describe('UploadsDriver with a deletion shield', () => {
       newerThanCut: 1,
     });
     const recheck = `${A}/missed.jpg ${A}/deleted.jpg ${A}/replaced.jpg ${A}/old-replaced.jpg ${A}/born-late.jpg`;
-    expect(r.log.slice(-2)).toEqual(['backup', `release [${recheck}]`]);
+    expect(r.log.slice(-3)).toEqual([`adopt [${A}/missed.jpg]`, 'backup trees', `release [${recheck}]`]);
   });
 
   it('a shield that has not caught up fails the freeze, naming what is pending; no cut is taken', async () => {
@@ -139,10 +141,10 @@ describe('UploadsDriver with a deletion shield', () => {
     let open = (): void => undefined;
     r.repo.gate = new Promise<void>((resolve) => (open = resolve));
     const running = upload(r);
-    await until(() => r.log.at(-1) === 'backup');
+    await until(() => r.log.at(-1) === 'backup trees');
     await r.driver.release();
     expect(r.shield.isHeld).toBe(true);
-    expect(r.log.at(-1)).toBe('backup');
+    expect(r.log.at(-1)).toBe('backup trees');
     open();
     await running;
     expect(r.shield.isHeld).toBe(false);
@@ -160,7 +162,7 @@ describe('UploadsDriver with a deletion shield', () => {
     await cutProtocol(failing);
     await expect(upload(failing)).rejects.toThrow('repository unreachable');
     expect(failing.shield.isHeld).toBe(false);
-    expect(failing.log.slice(-2)).toEqual(['backup', 'release []']);
+    expect(failing.log.slice(-2)).toEqual(['backup trees', 'release []']);
   });
 
   it('lets the shield go when no upload starts within maxHoldMs of the cut, and the late upload says so', async () => {
@@ -170,7 +172,9 @@ describe('UploadsDriver with a deletion shield', () => {
     await until(() => !r.shield.isHeld);
     expect(r.log.at(-1)).toBe('release []');
     const artifact = await upload(r);
-    expect(artifact.details).toMatchObject({ shield: 'released before the upload (hold ran out)' });
+    // The shield is no view of the cut any more: the files of the cut are listed one by one, as without a shield.
+    expect(artifact.details).toMatchObject({ shield: 'released before the upload (hold ran out)', snapshotLayout: 'files', roots: JSON.stringify({ [A]: A }) });
+    expect(r.repo.backups[0]?.paths).toEqual([`${A}/.ffk-shield/x.jpg`]);
 
     const inTime = rig([live('x.jpg', -5)], 500);
     await cutProtocol(inTime);
@@ -187,8 +191,41 @@ describe('UploadsDriver with a deletion shield', () => {
     await r.driver.cut();
     const artifact = await upload(r);
     expect(r.log.indexOf('rescan')).toBeGreaterThan(r.log.indexOf('hold'));
-    expect(r.log.indexOf('rescan')).toBeLessThan(r.log.indexOf('backup'));
+    expect(r.log.indexOf('rescan')).toBeLessThan(r.log.indexOf('backup trees'));
     expect(artifact.details).toMatchObject({ shield: "degraded: cannot watch '/u/a/d': ENOSPC", shieldRescanned: true });
+  });
+
+  it.each([
+    ['named', { [A]: '/a' }],
+    ['direct', { [A]: `${A}/.ffk-shield` }],
+  ] as const)('records how the repository stored the trees (%s) and where each root is, for the restore', async (layout, roots) => {
+    const r = rig([live('x.jpg', -5)]);
+    r.repo.layout = layout;
+    await cutProtocol(r);
+    const artifact = await upload(r);
+    expect(artifact.details).toMatchObject({ snapshotLayout: layout, roots: JSON.stringify(roots) });
+  });
+
+  it('names each root by its last path component in the snapshot, distinct names for equal ones', async () => {
+    const log: string[] = [];
+    const repo = new FakeRepository();
+    const paths = ['/var/lib/findface-security/uploads', '/var/lib/ffupload', '/srv/other/uploads'];
+    const driver = new UploadsDriver({ name: 'u', paths, tree: new FakeTree([]), area: new FakeArea(), shield: new FakeShield(log), viewDir: '/var/cache/ffk/view/u', now: () => CUT });
+    await cutProtocol({ driver } as Rig);
+    const artifact = await driver.upload({ jobId: 'j', tags: { site: 's', cutId: 'c', component: 'uploads:u' }, repository: repo as unknown as Repository, logger: silentLogger() });
+    expect(repo.treeBackups[0]).toMatchObject({
+      viewDir: '/var/cache/ffk/view/u',
+      trees: [
+        { name: 'uploads', dir: '/var/lib/findface-security/uploads/.ffk-shield' },
+        { name: 'ffupload', dir: '/var/lib/ffupload/.ffk-shield' },
+        { name: 'uploads-2', dir: '/srv/other/uploads/.ffk-shield' },
+      ],
+    });
+    expect(JSON.parse(String(artifact.details?.roots))).toEqual({
+      '/var/lib/findface-security/uploads': '/uploads',
+      '/var/lib/ffupload': '/ffupload',
+      '/srv/other/uploads': '/uploads-2',
+    });
   });
 
   it('rescans the shield after a restore into place, and closes it', async () => {
@@ -207,7 +244,7 @@ describe('UploadsDriver with a deletion shield', () => {
 
   it('without a shield: nothing to settle or hold, the walk is plain, the artifact says shield off', async () => {
     const tree = new FakeTree([live('x.jpg', -5, false)]);
-    const driver = new UploadsDriver({ name: 'uploads', paths: [A], tree, area: new FakeArea(), now: () => CUT });
+    const driver = new UploadsDriver({ name: 'uploads', paths: [A], viewDir: VIEW, tree, area: new FakeArea(), now: () => CUT });
     const repo = new FakeRepository();
     await driver.open();
     await driver.freeze();

@@ -9,6 +9,7 @@ import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { FakeArea, FakeRepository, FakeTree, summary } from './fakes.test-support.js';
 import type { TreeEntry } from './ports.js';
 
+const VIEW = '/var/cache/ffk/view';
 const CUT = new Date(1_795_000_000_000);
 const A = '/u/a';
 const B = '/u/b';
@@ -16,7 +17,7 @@ const B = '/u/b';
 const file = (p: string, msFromCut: number): TreeEntry => ({ type: 'file', path: p, size: 5, mtimeNs: BigInt(CUT.getTime() + msFromCut) * 1_000_000n });
 
 function driver(entries: TreeEntry[], area = new FakeArea()): UploadsDriver {
-  return new UploadsDriver({ name: 'uploads', paths: [A, `${B}/`], tree: new FakeTree(entries), area, host: 'h1', now: () => CUT });
+  return new UploadsDriver({ name: 'uploads', paths: [A, `${B}/`], viewDir: VIEW, tree: new FakeTree(entries), area, host: 'h1', now: () => CUT });
 }
 
 const tags = { site: 'msk-1', cutId: 'c-1', component: 'uploads:uploads' };
@@ -122,7 +123,7 @@ describe('UploadsDriver: upload', () => {
   });
 
   it('refuses nested or relative roots at construction', () => {
-    const make = (paths: string[]) => () => new UploadsDriver({ name: 'u', paths, tree: new FakeTree([]), area: new FakeArea() });
+    const make = (paths: string[]) => () => new UploadsDriver({ name: 'u', paths, viewDir: VIEW, tree: new FakeTree([]), area: new FakeArea() });
     expect(make(['/u', '/u/a'])).toThrow(ValidationError);
     expect(make(['/u', '/u/a'])).toThrow("upload paths '/u' and '/u/a' of 'u' overlap");
     expect(make(['u/a'])).toThrow("upload path 'u/a' of 'u' must be absolute");

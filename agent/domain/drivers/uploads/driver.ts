@@ -9,16 +9,21 @@
  *   a shield still behind fails the freeze, so no cut misses a file it would have had to shield); cut: holds the shield (nothing is
  *   removed from it until the upload has read everything) and records the cut time (ms). Neither grows
  *   with the number of files.
- * - upload: walks the live trees and their shields together (streamed, one stat per entry), keeps what
- *   belongs to the cut (see selection.ts), reads it through the shield where it can, and backs the list
- *   up with the previous snapshot of this component as parent, so unchanged files are neither re-read nor
- *   stored again. A listed file that vanished before the repository read it is reported by name in the
- *   artifact's `missing`. Then the shield is released (deleted files' links removed).
+ * - upload: walks the live trees and their shields together (streamed, one stat per entry) to count what
+ *   belongs to the cut (see selection.ts) and to put into the held shield what it lacks (files the
+ *   watcher missed, symlinks, kept empty directories), then backs up the shield directories themselves —
+ *   the trees as of the cut — in one repository run, each under its root's name (`/uploads/<rel>`,
+ *   `/ffupload/<rel>`: `viewNames`), with the previous snapshot of this component as parent, so unchanged
+ *   files are neither re-read nor stored again. The snapshot records one path per root whatever the
+ *   number of files; the artifact records where each root is in it (`roots`) and how it was stored
+ *   (`snapshotLayout`: `named`, or `direct` when the host allows no private mounts — the shield
+ *   directories at their own paths — or `files`: a list of files, the form of earlier versions, still
+ *   used without a shield). Then the shield is released (deleted files' links removed).
  * - restore: see restore.ts (staging, shield fold, entry checks, swap into place or placement into a target).
  */
 import { IllegalStateError, NotFoundError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger, type Logger } from '../../../../shared/logger.js';
-import type { BackupSummary, Repository } from '../../../../shared/repository/repository.js';
+import type { BackupSummary, ProgressEvent, Repository } from '../../../../shared/repository/repository.js';
 import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { componentTag, siteTag, snapshotTags } from '../../../../shared/tags.js';
 import type {
@@ -34,7 +39,7 @@ import type {
   StagedJournal,
   UploadContext,
 } from '../types.js';
-import { SHIELD_NAME, isReservedName } from './layout.js';
+import { SHIELD_NAME, isReservedName, shieldDirOf, viewNames } from './layout.js';
 import type { DeletionShield, RestoreArea, ShieldCounts, ShieldHealth, ShieldSettle, UploadTree } from './ports.js';
 import { recoverStagedUploads, restoreUploads, stageUploads, targetRoots, type UploadsRestoreInput, type UploadsSwitchInput } from './restore.js';
 import { isUnder, selectForBackup, type BackupSelection } from './selection.js';
@@ -62,6 +67,11 @@ export interface UploadsDriverOptions {
    * abandoned cut (controller gone between thaw and upload) cannot keep deleted files on disk forever.
    */
   maxHoldMs?: number;
+  /**
+   * Where the repository presents the shields under the roots' names for a backup (see
+   * `BackupTreesRequest.viewDir`); the same from one upload to the next, outside the roots.
+   */
+  viewDir: string;
   /** For the shield's life outside jobs (open, close); jobs log to their own logger. */
   logger?: Logger;
   /** Clock (tests). */
@@ -82,6 +92,16 @@ interface ShieldUse {
 }
 
 type UploadsCut = Extract<CutPoint, { kind: 'uploads' }>;
+
+/**
+ * What one backup stored: the summary, how (see the module comment) and where each configured root is in
+ * the snapshot (`details.roots` of the artifact, what a restore reads).
+ */
+interface Stored {
+  summary: BackupSummary;
+  layout: 'named' | 'direct' | 'files';
+  paths: Record<string, string>;
+}
 
 function checkRoots(name: string, roots: readonly string[]): string[] {
   if (roots.length === 0) throw new ValidationError(`uploads component '${name}' has no paths`, { field: 'paths' });
@@ -203,11 +223,12 @@ export class UploadsDriver implements ComponentDriver {
 
   async thaw(): Promise<void> {}
 
-  /** Holds the shield and records the cut time; the upload keeps files whose mtime is not after it. */
+  /** Records the cut time and holds the shield at it (from now on it is the tree as of the cut, see shield.ts). */
   async cut(): Promise<CutPoint> {
     const shield = this.options.shield;
-    if (shield && shield.health().state !== 'closed') shield.hold();
     const time = (this.options.now ?? (() => new Date()))();
+    // Synchronously after reading the clock: no shield work runs in between.
+    if (shield && shield.health().state !== 'closed') shield.hold(time.getTime());
     const cut: UploadsCut = { kind: 'uploads', component: this.ref, time };
     this.pending = cut;
     this.holdExpired = false;
@@ -334,37 +355,55 @@ export class UploadsDriver implements ComponentDriver {
     let parentId = knownParent ?? (fromCatalog ? undefined : await findParent(ctx.repository, ctx.tags, this.options.host));
     const sel = await this.select(ctx, [...realRoots.values()], { cut, shielded: shield.shielded });
     this.logSelection(log, sel);
-    const backup = (parent: string | undefined): Promise<BackupSummary> =>
-      ctx.repository.backupFiles(
-        {
-          paths: sel.paths,
-          excludes: sel.excludes,
-          tags: snapshotTags(ctx.tags),
-          ...(parent ? { parentId: parent } : {}),
-          ...(this.options.host ? { host: this.options.host } : {}),
-        },
-        {
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onProgress: (event) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
-        },
-      );
-    let summary: BackupSummary;
+    const asTrees = shield.shielded && !this.holdExpired;
+    if (asTrees && sel.adopt.length > 0) {
+      const adopted = await this.options.shield?.adopt(sel.adopt);
+      log.info({ count: sel.adopt.length, adopted }, 'entries of the cut put into the held shield (missed by the watcher, symlinks, empty directories)');
+    }
+    const common = {
+      tags: snapshotTags(ctx.tags),
+      ...(this.options.host ? { host: this.options.host } : {}),
+    };
+    const progress = {
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onProgress: (event: ProgressEvent) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
+    };
+    const backup = async (parent: string | undefined): Promise<Stored> => {
+      const withParent = { ...common, ...(parent ? { parentId: parent } : {}) };
+      if (!asTrees) {
+        const files = await ctx.repository.backupFiles({ ...withParent, paths: sel.paths, excludes: sel.excludes }, progress);
+        return { summary: files, layout: 'files', paths: Object.fromEntries(realRoots) };
+      }
+      const trees = this.treesOf(realRoots);
+      const stored = await ctx.repository.backupTrees({ ...withParent, trees, viewDir: this.options.viewDir }, progress);
+      const byName = new Map(trees.map((t, i) => [t.name, this.roots[i] as string]));
+      const paths = Object.fromEntries(Object.entries(stored.paths).map(([name, p]) => [byName.get(name) ?? name, p]));
+      return { summary: stored, layout: stored.layout, paths };
+    };
+    let stored: Stored;
     try {
-      summary = await backup(parentId);
+      stored = await backup(parentId);
     } catch (err) {
       // The known parent was removed meanwhile (retention, snapshot delete): look it up and go again.
       if (!(err instanceof SnapshotNotFoundError) || knownParent === undefined || ctx.signal?.aborted) throw err;
       this.lastSnapshot.delete(parentKey);
       log.info({ parentId: knownParent }, 'the last snapshot of this component is gone from the repository; using the newest one there as parent');
       parentId = await findParent(ctx.repository, ctx.tags, this.options.host);
-      summary = await backup(parentId);
+      stored = await backup(parentId);
     }
+    const summary = stored.summary;
     this.lastSnapshot.set(parentKey, summary.snapshotId);
     // The repository has read everything: the shield may let go of what the cut held.
     const released = await this.releaseShield({ recheck: sel.recheck, overflow: sel.recheckOverflow, log });
     const missing = missingOf(summary, sel);
     if (missing.length > 0) log.warn({ missing: missing.slice(0, 50), count: missing.length }, 'files vanished or unreadable; not in the snapshot');
-    return this.artifact({ cut, summary, sel, missing, parentId, realRoots, shield, released });
+    return this.artifact({ cut, summary, sel, missing, parentId, stored, shield, released });
+  }
+
+  /** The shield directory of each root, under the root's name in the snapshot. */
+  private treesOf(realRoots: Map<string, string>): { name: string; dir: string }[] {
+    const names = viewNames(this.roots);
+    return this.roots.map((root, i) => ({ name: names[i] as string, dir: shieldDirOf(realRoots.get(root) ?? root) }));
   }
 
   private shieldDetails(use: ShieldUse, sel: BackupSelection, released: ShieldCounts | undefined): Record<string, string | number | boolean> {
@@ -386,7 +425,7 @@ export class UploadsDriver implements ComponentDriver {
     sel: BackupSelection;
     missing: string[];
     parentId: string | undefined;
-    realRoots: Map<string, string>;
+    stored: Stored;
     shield: ShieldUse;
     released: ShieldCounts | undefined;
   }): ComponentArtifact {
@@ -401,7 +440,8 @@ export class UploadsDriver implements ComponentDriver {
       dataAddedBytes: summary.dataAddedBytes,
       ...(input.missing.length > 0 ? { missing: input.missing } : {}),
       details: {
-        roots: JSON.stringify(Object.fromEntries(input.realRoots)),
+        roots: JSON.stringify(input.stored.paths),
+        snapshotLayout: input.stored.layout,
         ...(input.parentId ? { parentId: input.parentId } : {}),
         selectedFiles: sel.files,
         selectedBytes: sel.bytes,

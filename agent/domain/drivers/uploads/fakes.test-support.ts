@@ -6,11 +6,13 @@
 import type {
   BackupFilesRequest,
   BackupSummary,
+  BackupTreesRequest,
   Repository,
   RestoreRequest,
   RestoreSummary,
   SnapshotFilter,
   SnapshotInfo,
+  TreesSummary,
 } from '../../../../shared/repository/repository.js';
 import type {
   DeletionShield,
@@ -98,6 +100,9 @@ export function summary(over: Partial<BackupSummary> = {}): BackupSummary {
 /** Only what the driver calls; anything else is a test failure. */
 export class FakeRepository implements Partial<Repository> {
   backups: BackupFilesRequest[] = [];
+  treeBackups: BackupTreesRequest[] = [];
+  /** How `backupTrees` says it stored the trees. */
+  layout: 'named' | 'direct' = 'named';
   restores: RestoreRequest[] = [];
   filters: SnapshotFilter[] = [];
   constructor(private readonly snapshots: Partial<SnapshotInfo>[] = [], private readonly result = summary()) {}
@@ -115,6 +120,14 @@ export class FakeRepository implements Partial<Repository> {
     await this.gate;
     if (this.failWith) throw this.failWith;
     return this.result;
+  }
+  async backupTrees(request: BackupTreesRequest): Promise<TreesSummary> {
+    this.treeBackups.push(request);
+    this.log?.push('backup trees');
+    await this.gate;
+    if (this.failWith) throw this.failWith;
+    const paths = Object.fromEntries(request.trees.map((t) => [t.name, this.layout === 'named' ? `/${t.name}` : t.dir]));
+    return { ...this.result, layout: this.layout, paths };
   }
   async restore(request: RestoreRequest): Promise<RestoreSummary> {
     this.restores.push(request);
@@ -141,9 +154,15 @@ export class FakeShield implements DeletionShield {
     this.log.push(`settle ${options.graceMs}/${options.capMs}`);
     return { waitedMs: 21, settled: this.behind === 0, pending: this.behind };
   }
-  hold(): void {
+  cutMs: number | undefined;
+  hold(cutMs: number): void {
     this.log.push('hold');
+    this.cutMs = cutMs;
     this.isHeld = true;
+  }
+  async adopt(livePaths: readonly string[]): Promise<number> {
+    this.log.push(`adopt [${livePaths.join(' ')}]`);
+    return livePaths.length;
   }
   held(): boolean {
     return this.isHeld;

@@ -44,3 +44,19 @@ export function isReservedName(name: string): boolean {
 export function shieldDirOf(root: string): string {
   return path.posix.join(root, SHIELD_NAME);
 }
+
+/**
+ * The name each root has in an uploads snapshot's tree (`/<name>/<rel>`): its last path component as
+ * configured (`/var/lib/findface-security/uploads` → `uploads`, `/var/lib/ffupload` → `ffupload`); a
+ * name taken by an earlier root gets `-2`, `-3`, …; `/` is `root`.
+ */
+export function viewNames(roots: readonly string[]): string[] {
+  const taken = new Set<string>();
+  return roots.map((root) => {
+    const base = path.posix.basename(root) || 'root';
+    let name = base;
+    for (let i = 2; taken.has(name); i += 1) name = `${base}-${i}`;
+    taken.add(name);
+    return name;
+  });
+}

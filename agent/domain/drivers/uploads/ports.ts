@@ -154,9 +154,10 @@ export interface ShieldSettle {
 
 /**
  * The deletion shield of a set of upload roots: a hard link in `<root>/.ffk-shield/<rel>` to every
- * regular file `<root>/<rel>`, kept by a file-system watcher, so that a file unlinked from the live tree
- * keeps its data. While **held** (from a cut until its upload has read everything) no shield entry is
- * removed or replaced — new files are still linked; changes left aside are applied on `release`.
+ * regular file (and symlink) `<root>/<rel>`, kept by a file-system watcher, so that a file unlinked from
+ * the live tree keeps its data. While **held** (from a cut until its upload has read everything) no
+ * shield entry is removed or replaced and files changed after the cut are not linked, so the shield is
+ * the tree as of the cut; changes left aside are applied on `release`.
  */
 export interface DeletionShield {
   /** Starts watching `roots` (real paths) and reconciles each shield with its live tree. Idempotent. */
@@ -167,8 +168,18 @@ export interface DeletionShield {
    * `capMs` in all; `settled` says whether it got there.
    */
   settle(options: { graceMs: number; capMs: number }): Promise<ShieldSettle>;
-  /** From now on no shield entry is removed or replaced (synchronous: takes effect before the caller's next step). */
-  hold(): void;
+  /**
+   * From now on no shield entry is removed or replaced, and no live file changed after `cutMs` (its
+   * ctime, ms since the epoch) is linked: the shield stays the tree as of the cut (synchronous: takes
+   * effect before the caller's next step).
+   */
+  hold(cutMs: number): void;
+  /**
+   * While held: puts the given live entries (absolute) into the shield as they are — a file or symlink
+   * linked, a directory created — whatever their ctime: the upload's walk judged them part of the cut
+   * (files the watcher missed, symlinks, empty directories). Returns how many were added.
+   */
+  adopt(livePaths: readonly string[]): Promise<number>;
   /** True while held. */
   held(): boolean;
   /** Ends the hold, then reconciles the changes it deferred and the `recheck` live paths (absolute). */

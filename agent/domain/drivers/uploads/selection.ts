@@ -79,6 +79,11 @@ export interface BackupSelection {
   recheck: string[];
   /** True when more than `MAX_RECHECK` paths needed a recheck (a full rescan is due instead). */
   recheckOverflow: boolean;
+  /**
+   * Shielded walks: live entries of the cut the held shield may lack — files without a shield link,
+   * symlinks, kept empty directories — for `DeletionShield.adopt` before the shield is backed up.
+   */
+  adopt: string[];
 }
 
 function emptySelection(): BackupSelection {
@@ -101,6 +106,7 @@ function emptySelection(): BackupSelection {
     unshielded: 0,
     recheck: [],
     recheckOverflow: false,
+    adopt: [],
   };
 }
 
@@ -120,6 +126,7 @@ function takeFile(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'file'
   sel.paths.push(entry.path);
   if (shielded) {
     sel.unshielded += 1;
+    sel.adopt.push(entry.path);
     addRecheck(sel, entry.path);
   }
 }
@@ -163,6 +170,7 @@ function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
     case 'symlink':
       if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
       sel.paths.push(entry.path);
+      if (c.shielded) sel.adopt.push(entry.path);
       sel.symlinks += 1;
       if (entry.target !== undefined) c.links.push({ path: entry.path, target: entry.target });
       return;
@@ -173,6 +181,7 @@ function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
       if (sel.emptyDirsKept >= MAX_KEPT_EMPTY_DIRS) sel.emptyDirsNotKept += 1;
       else {
         keepDir(sel, entry.path);
+        if (c.shielded) sel.adopt.push(entry.path);
         sel.emptyDirsKept += 1;
       }
       return;

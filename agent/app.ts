@@ -33,6 +33,7 @@ import { nativeSync } from './domain/sync/native.js';
 import { SyncManager } from './domain/sync/manager.js';
 import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
+import { directFilesOf } from './transport/direct-files.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
 const STOP_NATS_MS = 2000;
@@ -138,7 +139,11 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     });
     await heartbeat.start();
     // Watch-list sync: this agent's parts of the links (capture/publish on a master, apply on a slave).
-    const sync = new SyncManager({ bus: await JetStreamSyncBus.open(nc, config.site, log), site: config.site, host: config.host, logger: log }, syncDeps);
+    const bus = await JetStreamSyncBus.open(nc, config.site, log);
+    // The files agents' direct channel (bulk photo transfer between a link's master and slave), NATS the fallback.
+    const direct = syncDeps.files ? directFilesOf(config, grpcAddress, (site, list) => bus.askBulk(site, list), log) : undefined;
+    if (direct) bus.answerBulkWith((list) => direct.offerFor(list));
+    const sync = new SyncManager({ bus, site: config.site, host: config.host, logger: log, ...(direct ? { direct } : {}) }, syncDeps);
     if (sync.useful) sync.start();
     log.info({ grpcAddress, components: description.components.length }, 'agent started');
     const conn = nc;
@@ -157,6 +162,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
           log.warn({ err }, 'could not withdraw presence (the controller marks the agent offline after the TTL)'),
         );
         await withTimeout(sync.stop(), STOP_NATS_MS * 5, 'sync parts did not stop in time').catch((err: unknown) => log.warn({ err }, 'sync parts did not stop cleanly'));
+        await direct?.stop();
         await grpc.stop();
         await metricsServer?.stop();
         await sandboxes.dropAll('the agent is stopping');

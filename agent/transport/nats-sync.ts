@@ -17,6 +17,8 @@ import type { FileRequest, FileServer, StreamMessage, Subscription, SyncBus } fr
 const RETRY_MS = 2000;
 /** How long one chunk of a file may take to come (a disk read and a hop through nats-server). */
 const FILE_CHUNK_TIMEOUT_MS = 30_000;
+/** How long the direct channel's handshake may take. */
+const BULK_HANDSHAKE_TIMEOUT_MS = 5_000;
 /** Room left in a message for the reply's headers. */
 const HEADER_ROOM = 4096;
 /** A file whose size changed between its chunks is read again from the start, this often at most. */
@@ -71,6 +73,7 @@ class BatchQueue {
 
 export class JetStreamSyncBus implements SyncBus {
   private readonly ensured = new Set<string>();
+  private bulkOffer: ((list: number) => unknown) | undefined;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -210,7 +213,13 @@ export class JetStreamSyncBus implements SyncBus {
         void (async () => {
           const h = headers();
           try {
-            const { offset, ...req } = JSON.parse(msg.string()) as FileRequest & { offset: number };
+            const body = JSON.parse(msg.string()) as FileRequest & { offset: number; op?: string };
+            // The direct channel's handshake: where this agent's listener is (an empty object: none).
+            if (body.op === 'bulk') {
+              msg.respond(JSON.stringify(this.bulkOffer?.(list) ?? {}));
+              return;
+            }
+            const { offset, ...req } = body;
             const chunk = await serve(req, offset, max);
             if (!chunk) h.set('Ffk-Missing', '1');
             else h.set('Ffk-Size', String(chunk.size));
@@ -248,6 +257,28 @@ export class JetStreamSyncBus implements SyncBus {
         if (offset >= size || reply.data.length === 0) return parts.length === 1 ? parts[0] : Buffer.concat(parts);
       }
       if (attempt >= FILE_READS) throw new ValidationError(`${request.root}/${request.rel} of ${masterSite} kept changing size while it was read`);
+    }
+  }
+
+  /** Answers the direct channel's handshakes for a list of this site with what `offer` says (undefined: none). */
+  answerBulkWith(offer: (list: number) => unknown): void {
+    this.bulkOffer = offer;
+  }
+
+  /**
+   * The handshake of the direct channel: asks the agent serving the files of a master list where its
+   * listener is. Undefined when it offers none (or is an agent that does not know the question).
+   */
+  async askBulk(masterSite: string, list: number): Promise<unknown> {
+    const reply = await this.nc.request(syncFilesSubject(masterSite, list), JSON.stringify({ op: 'bulk' }), { timeout: BULK_HANDSHAKE_TIMEOUT_MS }).catch((err: unknown) => {
+      if (err instanceof RequestError && err.isNoResponders()) throw new ValidationError(`no agent of ${masterSite} answers for the files of its list ${list}`);
+      throw err;
+    });
+    if (reply.headers?.get('Ffk-Error') || reply.data.length === 0) return undefined;
+    try {
+      return JSON.parse(reply.string()) as unknown;
+    } catch {
+      return undefined;
     }
   }
 

@@ -168,6 +168,22 @@ export const agentConfigSchema = z
     pathPrepend: z.array(z.string().min(1)).default([]),
     log: logSchema,
     components: z.array(componentSchema).default([]),
+    /**
+     * Watch-list sync. `files.listen`: where the direct files channel listens — TLS with this agent's
+     * certificate, serving a master list's photos in bulk to the files agents of its linked slave sites
+     * (their fleet certificates); default: the gRPC listen host, any free port; '' turns it off (the
+     * files go over NATS, as they do in `insecure` mode or when a slave cannot reach it). `files.advertise`:
+     * the host slaves dial (default: the gRPC advertised host, else the listen host, else the host name).
+     */
+    sync: z
+      .object({
+        files: z
+          .object({ listen: z.union([z.literal(''), hostPortSchema]).optional(), advertise: z.string().min(1).optional() })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({ files: {} }),
     /** mTLS of the agent's gRPC server: only the controller's certificate may call it. */
     tls: tlsSchema.optional(),
     insecure: z.boolean().default(false),

@@ -117,6 +117,8 @@ export interface SyncPartStatus {
   /** Full re-syncs run by this part, and why the last one ran. */
   resyncs: number;
   resyncReason?: string;
+  /** apply-files: how the file bytes come from the master (`direct` TLS channel, or `nats` when that cannot be used). */
+  filesPath?: 'direct' | 'nats';
   updatedAt: string;
 }
 

@@ -158,6 +158,10 @@ describe('watch-list sync between two dev sites', () => {
       return d.length === 0 ? d : undefined;
     }, 90_000, 1000).catch(async () => ({ value: await differences(master, slave, link.number), elapsedMs: -1 }));
     expect(diffs).toEqual([]);
+    // The photos came over the direct TLS channel between the files agents (NATS is only the fallback).
+    expect(fleet.agents.get(`${SLAVE}/files`)?.logs()).toContain(`sync files: fetching from ${MASTER} over the direct TLS channel`);
+    expect(fleet.agents.get(`${SLAVE}/files`)?.logs()).not.toContain('direct channel to');
+    expect(fleet.agents.get(`${MASTER}/files`)?.logs()).toContain('a slave connected over the direct channel');
     console.log(`sync: converged ${elapsedMs} ms after the writer stopped; master list 1 holds ${(await listContent(master, 1)).dossiers.size} dossiers`);
     const report = await checkSite(slave);
     expect(report.errors).toBe(0);

@@ -1,9 +1,12 @@
 /** `FilePositionStore`: positions of sync parts that have no database to keep them in, one JSON file each (temp + fsync + rename). */
-import { open, mkdir, readFile, rename } from 'node:fs/promises';
+import { open, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PositionStore } from '../../domain/sync/ports.js';
 
 export class FilePositionStore implements PositionStore {
+  /** Whether the directory was made (or found) already: the memory of applied files writes one file per dossier. */
+  private made = false;
+
   /** `durable: false` skips the fsync (for memory whose loss costs only a repeated step). */
   constructor(
     private readonly dir: string,
@@ -27,16 +30,29 @@ export class FilePositionStore implements PositionStore {
   }
 
   async set(key: string, position: number, extra: Record<string, unknown> = {}): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     const target = this.file(key);
     const tmp = `${target}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify({ position, extra }));
-      if (this.options.durable) await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    const write = async (): Promise<void> => {
+      if (!this.options.durable) return writeFile(tmp, JSON.stringify({ position, extra }));
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify({ position, extra }));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    };
+    if (!this.made) await this.makeDir();
+    await write().catch(async (err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await this.makeDir(); // removed since
+      await write();
+    });
     await rename(tmp, target);
+  }
+
+  private async makeDir(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    this.made = true;
   }
 }

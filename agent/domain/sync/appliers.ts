@@ -12,12 +12,13 @@ import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } fro
 import type { FollowSpec } from './follow.js';
 import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
 import { mapLimit } from '../../../shared/concurrency.js';
+import { FileChannel } from './file-channel.js';
 import { latestDossiers } from './publishers.js';
 import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 
 /** Files fetched and written at once by the files part. */
-const FILE_CONCURRENCY = 32;
+const FILE_CONCURRENCY = 64;
 
 /** The batch's messages of `kind`, the last of each dossier only (an earlier one is superseded). */
 function latest<K extends 'records' | 'files'>(batch: readonly StreamMessage[], kind: K): Extract<SyncMessage, { kind: K }>[] {
@@ -129,6 +130,7 @@ export function applyRecordsSpec(ctx: PartContext, link: SyncLink, records: Reco
 export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAccess, positions: PositionStore, applied: PositionStore): FollowSpec {
   const key = `apply-files.${link.id}`;
   const site = link.from.site;
+  const channel = new FileChannel(ctx, link);
   return {
     link,
     role: 'apply-files',
@@ -139,10 +141,12 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
       const msgs = latest(batch, 'files');
       // Every file of the batch at once (bounded), then each dossier's stale files and memory.
       const wanted = msgs.flatMap((msg) => msg.files.map((f) => ({ msg, f })));
-      await mapLimit(wanted, FILE_CONCURRENCY, ({ msg, f }) => applyFile(ctx, link, files, msg.dossierId, f));
+      await mapLimit(wanted, FILE_CONCURRENCY, ({ msg, f }) => applyFile(ctx, link, files, channel, msg.dossierId, f));
       await mapLimit(msgs, FILE_CONCURRENCY, (msg) => dropStaleFiles(link, files, applied, msg));
       return msgs.at(-1)?.capturedAt;
     },
+    report: () => (channel.path ? { filesPath: channel.path } : {}),
+    after: () => channel.close(),
   };
 }
 
@@ -152,12 +156,11 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
  * second read that agrees is taken — the dossier's later message names it — one that does not is retried);
  * a file the master no longer has is left to the dossier's later message.
  */
-async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, dossierId: number, f: FileEntry): Promise<void> {
-  const { site, list } = link.from;
-  const rel = replicaPath(site, f.rel);
+async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, channel: FileChannel, dossierId: number, f: FileEntry): Promise<void> {
+  const rel = replicaPath(link.from.site, f.rel);
   if ((await files.hash(f.root, rel)) === f.sha256) return;
   const fetch = async (): Promise<{ data: Uint8Array; sha: string } | undefined> => {
-    const data = await ctx.bus.fetchFile(site, list, { dossierId, root: f.root, rel: f.rel });
+    const data = await channel.fetch({ dossierId, root: f.root, rel: f.rel });
     return data && { data, sha: createHash('sha256').update(data).digest('hex') };
   };
   let got = await fetch();

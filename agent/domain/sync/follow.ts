@@ -4,7 +4,7 @@
  * the part reports the error). When the stream's last sequence is below the part's position, the stream
  * was re-created: the part starts over from the beginning (a full re-sync) and says so.
  */
-import type { SyncLink, SyncRole } from '../../../shared/sync/link.js';
+import type { SyncLink, SyncPartStatus, SyncRole } from '../../../shared/sync/link.js';
 import { PartStatus, type PartContext, type SyncPart } from './part.js';
 import type { StreamMessage, Subscription } from './ports.js';
 
@@ -20,6 +20,8 @@ export interface FollowSpec {
   before?: () => Promise<void>;
   /** Handles a batch of messages (in stream order); returns the master's capture time of the last change. */
   handle(batch: StreamMessage[]): Promise<string | undefined>;
+  /** Fields of the part's status the spec reports itself (read after each batch). */
+  report?: () => Partial<SyncPartStatus>;
   /** Runs when the part stops. */
   after?: () => Promise<void>;
 }
@@ -79,6 +81,8 @@ export class FollowPart implements SyncPart {
     try {
       const capturedAt = await this.spec.handle(batch);
       this.status.handled(m.seq, m.pending, capturedAt, batch.length);
+      const reported = this.spec.report?.();
+      if (reported) this.status.update(reported);
       if (this.status.current.state === 'resyncing' && m.pending === 0) this.status.update({ state: 'running' });
       await this.maybeSave(m.seq, m.pending === 0);
     } catch (err) {

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../../../shared/logger.js';
 import { SYNC_STATUS_INTERVAL_MS, type SyncPartStatus, type SyncRole } from '../../../shared/sync/link.js';
-import type { SyncBus } from './ports.js';
+import type { DirectFiles, SyncBus } from './ports.js';
 
 export interface PartContext {
   bus: SyncBus;
@@ -12,6 +12,8 @@ export interface PartContext {
   host: string;
   logger: Logger;
   now?: () => Date;
+  /** The direct files channel; absent (lab `insecure` mode, or disabled in the config): files go over NATS only. */
+  direct?: DirectFiles;
 }
 
 export class PartStatus {

@@ -31,6 +31,31 @@ export interface FileChunk {
 /** Answers one request for a chunk: undefined when the file is not there (or not one the list names). */
 export type FileServer = (request: FileRequest, offset: number, max: number) => Promise<FileChunk | undefined>;
 
+/** Which way a slave's files agent gets a master's file bytes: a direct TLS channel between the files agents, or core NATS. */
+export type FilesPath = 'direct' | 'nats';
+
+/** Fetches files of one master list; many calls may be in flight at once (they share its connection). */
+export interface FileFetcher {
+  /**
+   * A file, whole; undefined when the master says it is not there. Throws an UnavailableError when the
+   * channel itself failed (closed, timed out), a PermissionDeniedError when the master refused it: the
+   * caller may get the file another way.
+   */
+  fetch(request: FileRequest): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * The direct channel between the files agents of a link's master and slave (bulk transfers; the
+ * handshake goes over the master list's files subject, so only agents NATS lets ask can learn it).
+ */
+export interface DirectFiles {
+  /** Serves the master list's files to the link's slave site (its agents' certificates) until stopped. */
+  offer(link: SyncLink, serve: FileServer): Promise<Subscription>;
+  /** A fetcher over the direct channel; throws (saying why) when the master offers none or it cannot be reached. */
+  connect(link: SyncLink): Promise<FileFetcher>;
+}
+
 /** The sync stream of master sites, and the link records and status bucket (JetStream). */
 export interface SyncBus {
   /** Creates the master site's stream when missing (last value per subject kept). */

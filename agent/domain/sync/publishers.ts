@@ -13,7 +13,7 @@ import type { SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
 import { decodeMessage, encodeMessage, type DossierMessage, type FileEntry, type FilesMessage, type RecordEntry, type RecordsMessage, type UploadRootName } from './messages.js';
 import type { PartContext } from './part.js';
-import type { FileRequest, FilesAccess, PositionStore, RecordsAccess, StreamMessage, Subscription } from './ports.js';
+import type { FileRequest, FileServer, FilesAccess, PositionStore, RecordsAccess, StreamMessage, Subscription } from './ports.js';
 
 /** Files read (to hash them) at once. */
 const FILE_CONCURRENCY = 32;
@@ -108,6 +108,9 @@ export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesA
   const { site, list } = link.from;
   const named = new NamedFiles(ctx, site, list);
   let server: Subscription | undefined;
+  let direct: Subscription | undefined;
+  // Only files the dossier's last files message names; the bytes as the file is now (the message says which content).
+  const serve: FileServer = async (req, offset, max) => ((await named.has(req)) ? files.readChunk(req.root, req.rel, offset, max) : undefined);
   const readOne = async (ref: { root: UploadRootName; rel: string }): Promise<FileEntry | undefined> => {
     const file = await files.read(ref.root, ref.rel);
     return file ? { ...ref, sha256: file.sha256, size: file.data.length } : undefined;
@@ -117,12 +120,13 @@ export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesA
     role: 'publish-files',
     filter: syncKindFilter(site, list, 'dossier'),
     ...positionOf(positions, `publish-files.${link.id}`),
-    // The bytes go to the slaves on request, from the file as it is then (the message says which content).
-    before() {
-      server ??= ctx.bus.serveFiles(site, list, async (req, offset, max) => ((await named.has(req)) ? files.readChunk(req.root, req.rel, offset, max) : undefined));
-      return Promise.resolve();
+    // The slaves ask for the bytes: over NATS, and over the direct channel to the link's slave when this agent has one.
+    async before() {
+      server ??= ctx.bus.serveFiles(site, list, serve);
+      direct ??= await ctx.direct?.offer(link, serve);
     },
     async after() {
+      await direct?.stop();
       await server?.stop();
     },
     async handle(batch) {

@@ -89,7 +89,10 @@ describe('Agent gRPC: cut protocol, upload and restore', () => {
     const steps = await client.restore(address, { jobId: 'j2', artifacts: [artifact!], repository, targetDir: target }, t);
     expect(steps.length).toBeGreaterThan(0);
     expect(steps.every((s) => s.ok)).toBe(true);
-    const restoredRoot = path.join(target, path.relative('/', tree));
+    // The snapshot holds the root in FindFace's layout (named by its last component, issue 14): a restore
+    // into another directory puts it at <target>/<name>.
+    expect(artifact?.details?.snapshotLayout).toBe('named');
+    const restoredRoot = path.join(target, path.basename(tree));
     expect(treeHash(restoredRoot)).toBe(before);
   });
 

@@ -9,17 +9,9 @@ import type { TlsFiles } from '../../shared/security/tls-files.js';
 import type { SyncLink } from '../../shared/sync/link.js';
 import { UnreachableError } from '../../shared/errors.js';
 import type { DirectFiles, FileFetcher, FileServer, Subscription } from '../domain/sync/ports.js';
-import { TlsBulkFilesClient, TlsBulkFilesServer, type BulkOffer } from './bulk-files.js';
+import { TlsBulkFilesClient, TlsBulkFilesServer, type BulkOffer, type BulkServerOptions } from './bulk-files.js';
 
-export interface DirectFilesOptions {
-  /** `host:port` the listener binds (port 0: any free port). */
-  listen: string;
-  /** Host the slaves dial. */
-  advertiseHost: string;
-  tls: TlsFiles;
-  site: string;
-  host: string;
-  logger: Logger;
+export interface DirectFilesOptions extends BulkServerOptions {
   /** The handshake: what the agent serving a master list's files offers (JetStreamSyncBus.askBulk). */
   ask: (masterSite: string, list: number) => Promise<unknown>;
 }

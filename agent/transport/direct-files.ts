@@ -4,8 +4,8 @@
  * for; the handshake — "where is your listener?" — goes over the master list's files subject
  * (`JetStreamSyncBus.askBulk`, answered by the agent serving that list's files).
  */
+import type { AgentConfig } from '../../shared/config/agent.js';
 import type { Logger } from '../../shared/logger.js';
-import type { TlsFiles } from '../../shared/security/tls-files.js';
 import type { SyncLink } from '../../shared/sync/link.js';
 import { UnreachableError } from '../../shared/errors.js';
 import type { DirectFiles, FileFetcher, FileServer, Subscription } from '../domain/sync/ports.js';
@@ -70,7 +70,7 @@ export class TlsDirectFiles implements DirectFiles {
  * `sync.files.listen` is ''. `grpcAdvertised` is the address the agent gives the controller.
  */
 export function directFilesOf(
-  config: { site: string; host: string; tls?: TlsFiles | undefined; grpc: { listen: string }; sync: { files: { listen?: string | undefined; advertise?: string | undefined } } },
+  config: Pick<AgentConfig, 'site' | 'host' | 'tls' | 'grpc' | 'sync'>,
   grpcAdvertised: string,
   ask: DirectFilesOptions['ask'],
   logger: Logger,

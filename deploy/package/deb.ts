@@ -160,23 +160,22 @@ function changelog(version: string): string {
   ].join('\n');
 }
 
-function duKiB(dir: string): number {
+/** The staged tree's size (KiB, as dpkg's Installed-Size counts it) and number of files, in one walk. */
+function measureTree(dir: string): { kib: number; files: number } {
   let bytes = 0;
+  let files = 0;
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else bytes += statSync(p).size;
+      else {
+        files += 1;
+        bytes += statSync(p).size;
+      }
     }
   };
   walk(dir);
-  return Math.ceil(bytes / 1024);
-}
-
-function countFiles(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (!e.isDirectory()) n += 1;
-  return n;
+  return { kib: Math.ceil(bytes / 1024), files };
 }
 
 /** Stages the package tree and builds the .deb with dpkg-deb (files owned by root). */
@@ -218,8 +217,7 @@ export function buildDeb(opts: DebOptions): DebResult {
     writeFileSync(path.join(doc, 'copyright'), copyright());
     writeFileSync(path.join(doc, 'changelog.gz'), gzipSync(changelog(version), { level: 9 }));
 
-    const installedKiB = duKiB(stage);
-    const files = countFiles(stage);
+    const { kib: installedKiB, files } = measureTree(stage);
     const debian = path.join(stage, 'DEBIAN');
     mkdirSync(debian, { recursive: true });
     const description = (pkg.description ?? 'FindFace fleet backup').replace(/\.$/, '');

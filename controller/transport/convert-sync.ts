@@ -46,6 +46,7 @@ function partToProto(p: SyncPartView): PbSyncPartView {
     lastError: p.lastError ?? '',
     updatedAt: date(p.updatedAt),
     stale: p.stale,
+    filesPath: p.filesPath ?? '',
   };
 }
 
@@ -65,6 +66,7 @@ function partFromProto(p: PbSyncPartView, link: string): SyncPartView {
     resyncs: 0,
     updatedAt: iso(p.updatedAt) ?? new Date(0).toISOString(),
     stale: p.stale,
+    ...(p.filesPath === 'direct' || p.filesPath === 'nats' ? { filesPath: p.filesPath } : {}),
   };
 }
 

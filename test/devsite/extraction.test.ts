@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { facen, galleryModelOf, modelFileOf, ShardSet, shardUrl, startWriter, stopWriter, upSite, type SiteState } from '../../deploy/dev-site/index.js';
+import { shardIndexOf } from '../../deploy/dev-site/state.js';
 import { parseExtractionApiConfig, setExtractionModel } from '../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
 import { parseSfApiConfig, setSfApiShards } from '../../shared/findface/sf-api-ini.js';
@@ -203,8 +204,13 @@ describe('dev site: what a model migration needs', () => {
     expect(await shim(state, 'systemctl', ['enable', 'tarantool@shard-001'])).toMatchObject({ code: 0 });
     writeFileSync(sfIni, original);
     expect(await restart('findface-sf-api')).toMatchObject({ code: 0 });
-    const back = await http<{ shard: string; feat: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/1');
-    expect(back).toMatchObject({ status: 200, body: { shard: state.shards[1]?.name, feat: b64(facen(model, image)) } });
+    // A face the site still has (the writer of an earlier test may have deleted any given one).
+    const db = await superuserClient(state);
+    const face = await db.query<{ record_id: string; normalized: string }>('SELECT record_id, normalized FROM ffsecurity_dossierface ORDER BY record_id LIMIT 1').finally(() => db.end());
+    const { record_id: id, normalized } = face.rows[0] as { record_id: string; normalized: string };
+    const back = await http<{ shard: string; feat: string }>(state.sfApi.port, `/v2/galleries/ffsec_face_objects/faces/${id}`);
+    const feat = b64(facen(model, readFileSync(path.join(state.uploads.ffuploadDir, normalized))));
+    expect(back).toMatchObject({ status: 200, body: { shard: state.shards[shardIndexOf(Number(id), state.shards.length)]?.name, feat } });
     expect((await http<{ detail: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/999999')).status).toBe(404);
     expect(await shim(state, 'systemctl', ['stop', 'tarantool@shard-011'])).toMatchObject({ code: 0 });
   }, 120_000);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.js';
 import { exitCodeFor } from '../../../shared/exit-codes.js';
+import { syncLinkFromProto, syncLinkToProto } from '../../transport/convert-sync.js';
 import { makeDeps } from '../fakes.test-support.js';
 import { runSyncLink, runSyncList, runSyncPause, runSyncRun, runSyncShow, runSyncUnlink } from './sync.js';
 
@@ -69,6 +70,24 @@ describe('sync list / show / pause / resume / unlink', () => {
     await runSyncList({ site: 'spb-1', json: false }, deps);
     expect(cap.out[6]).toBe("no sync links of site 'spb-1'");
     expect(api.names()).toEqual(['createSyncLink', 'listSyncLinks', 'getSyncLink', 'setSyncLinkPaused', 'setSyncLinkPaused', 'deleteSyncLink', 'listSyncLinks']);
+  });
+
+  it("shows each part's row, and how the slave's files agent gets the files (as it came over the wire)", async () => {
+    const { deps, api, cap } = makeDeps();
+    await runSyncLink({ from: 'msk-1:1', to: 'spb-1:2', safetySnapshot: true, json: true }, deps);
+    const link = api.syncLinks[0] as (typeof api.syncLinks)[0];
+    const part = { link: link.id, site: 'spb-1', host: 'files', state: 'running' as const, position: 7, pending: 0, handled: 7, errors: 0, resyncs: 0, updatedAt: '2026-12-04T05:00:00.000Z', stale: false };
+    link.parts = [
+      { ...part, role: 'apply-files', filesPath: 'direct' },
+      { ...part, role: 'apply-records', host: 'tnt' },
+    ];
+    api.syncLinks[0] = syncLinkFromProto(syncLinkToProto(link));
+    await runSyncShow({ link: link.id, json: false }, deps);
+    const table = (cap.out[1] ?? '').split('\n').slice(-3);
+    expect(table[0]).toMatch(/^PART\s+HOST\s+STATE\s+POSITION\s+PENDING\s+HANDLED\s+ERRORS\s+REPORTED\s+FILES VIA\s+LAST ERROR$/);
+    expect(table[1]).toMatch(/^apply-files\s+spb-1\/files\s+running\s+7\s+0\s+7\s+0\s+.+\s+direct$/);
+    expect(table[2]).toMatch(/^apply-records\s+spb-1\/tnt\s+running\s+7\s+0\s+7\s+0\s+\S.*\S$/);
+    expect(table[2]).not.toMatch(/direct|nats/);
   });
 
   it('refuses a malformed LINK before any call', async () => {

@@ -142,8 +142,8 @@ function detail(v: SyncLinkView): string {
     `last check:      ${v.lastCheck ? `${when(v.lastCheck.checkedAt)}: ${v.lastCheck.differences.length} differences in ${v.lastCheck.dossiers} dossiers${v.lastCheck.requeued ? `, ${v.lastCheck.requeued} republished` : ''}` : 'never'}`,
   ];
   if (v.parts.length === 0) return [...lines, '', 'no part has reported yet'].join('\n');
-  const rows = v.parts.map((p) => [p.role, `${p.site}/${p.host}`, p.stale ? `${p.state} (stale)` : p.state, String(p.position), String(p.pending), String(p.handled), String(p.errors), when(p.updatedAt), p.lastError ?? '']);
-  return [...lines, '', renderTable(['PART', 'HOST', 'STATE', 'POSITION', 'PENDING', 'HANDLED', 'ERRORS', 'REPORTED', 'LAST ERROR'], rows)].join('\n');
+  const rows = v.parts.map((p) => [p.role, `${p.site}/${p.host}`, p.stale ? `${p.state} (stale)` : p.state, String(p.position), String(p.pending), String(p.handled), String(p.errors), when(p.updatedAt), p.filesPath ?? '', p.lastError ?? '']);
+  return [...lines, '', renderTable(['PART', 'HOST', 'STATE', 'POSITION', 'PENDING', 'HANDLED', 'ERRORS', 'REPORTED', 'FILES VIA', 'LAST ERROR'], rows)].join('\n');
 }
 
 export async function runSyncShow(opts: { link: string; json: boolean }, deps: JobCommandDeps): Promise<void> {

@@ -492,6 +492,8 @@ export interface SyncPartView {
     | undefined;
   /** The report is older than the staleness limit: the part (or its agent) is not running. */
   stale: boolean;
+  /** apply-files: how the last file came from the master, "direct" (the TLS channel between the files agents) or "nats"; "" before the first. */
+  filesPath: string;
 }
 
 /** A link and its state as derived from its parts' reports. */
@@ -7033,6 +7035,7 @@ function createBaseSyncPartView(): SyncPartView {
     lastError: "",
     updatedAt: undefined,
     stale: false,
+    filesPath: "",
   };
 }
 
@@ -7070,6 +7073,9 @@ export const SyncPartView: MessageFns<SyncPartView> = {
     }
     if (message.stale !== false) {
       writer.uint32(88).bool(message.stale);
+    }
+    if (message.filesPath !== "") {
+      writer.uint32(98).string(message.filesPath);
     }
     return writer;
   },
@@ -7175,6 +7181,14 @@ export const SyncPartView: MessageFns<SyncPartView> = {
             message.stale = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.filesPath = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7208,6 +7222,11 @@ export const SyncPartView: MessageFns<SyncPartView> = {
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
       stale: isSet(object.stale) ? globalThis.Boolean(object.stale) : false,
+      filesPath: isSet(object.filesPath)
+        ? globalThis.String(object.filesPath)
+        : isSet(object.files_path)
+        ? globalThis.String(object.files_path)
+        : "",
     };
   },
 
@@ -7246,6 +7265,9 @@ export const SyncPartView: MessageFns<SyncPartView> = {
     if (message.stale !== false) {
       obj.stale = message.stale;
     }
+    if (message.filesPath !== "") {
+      obj.filesPath = message.filesPath;
+    }
     return obj;
   },
 
@@ -7265,6 +7287,7 @@ export const SyncPartView: MessageFns<SyncPartView> = {
     message.lastError = object.lastError ?? "";
     message.updatedAt = object.updatedAt ?? undefined;
     message.stale = object.stale ?? false;
+    message.filesPath = object.filesPath ?? "";
     return message;
   },
 };

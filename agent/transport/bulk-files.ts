@@ -13,13 +13,13 @@ import type { Logger } from '../../shared/logger.js';
 import { formatIdentity, identityOfSubjectAltName, type PeerIdentity } from '../../shared/security/identity.js';
 import type { TlsFiles } from '../../shared/security/tls-files.js';
 import type { FileFetcher, FileRequest, FileServer } from '../domain/sync/ports.js';
-import { BULK_ERROR, BULK_MISSING, BULK_OK, BULK_PROTOCOL, BULK_REFUSED, CONNECTION_ID, encodeRequest, replyHeader, ReplyReader, RequestReader, textReply, type BulkRequest } from './bulk-frames.js';
+import { BULK_ERROR, BULK_MISSING, BULK_OK, BULK_PROTOCOL, BULK_REFUSED, BULK_TOO_LARGE, CONNECTION_ID, encodeRequest, replyHeader, ReplyReader, RequestReader, textReply, type BulkRequest } from './bulk-frames.js';
 
 /** Requests of one connection being answered at once (disk reads in flight). */
 const SERVE_CONCURRENCY = 32;
 /** Replies queued for the socket beyond this: no new request is started until it drains. */
 const WRITE_HIGH_WATER = 8 * 1024 * 1024;
-/** Largest file sent whole (a bigger one is answered with an error: NATS carries it in chunks). */
+/** Largest file sent whole (a bigger one is answered "too large": the slave fetches it over NATS, in chunks). */
 const MAX_FILE = 256 * 1024 * 1024;
 const CERT_REFRESH_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -60,6 +60,8 @@ export interface BulkServerOptions {
   site: string;
   host: string;
   logger: Logger;
+  /** Largest file sent whole (default 256 MiB). */
+  maxFileBytes?: number;
 }
 
 export class TlsBulkFilesServer {
@@ -154,9 +156,10 @@ export class TlsBulkFilesServer {
     const grant = this.grantFor(peer, r.list);
     if (!grant) return [textReply(r.id, BULK_REFUSED, `list ${r.list} of ${this.o.site} is not linked to ${peer ? formatIdentity(peer) : 'this peer'}`)];
     try {
-      const chunk = await grant.serve({ dossierId: r.dossierId, root: r.root, rel: r.rel }, 0, MAX_FILE);
+      const max = this.o.maxFileBytes ?? MAX_FILE;
+      const chunk = await grant.serve({ dossierId: r.dossierId, root: r.root, rel: r.rel }, 0, max);
       if (!chunk) return [textReply(r.id, BULK_MISSING)];
-      if (chunk.size > chunk.data.length) return [textReply(r.id, BULK_ERROR, `${r.root}/${r.rel} is ${chunk.size} bytes: too large for the direct channel`)];
+      if (chunk.size > chunk.data.length) return [textReply(r.id, BULK_TOO_LARGE, `${r.root}/${r.rel} is ${chunk.size} bytes, more than the direct channel sends whole (${max})`)];
       return [replyHeader(r.id, BULK_OK, chunk.data.length), Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.length)];
     } catch (err) {
       return [textReply(r.id, BULK_ERROR, (err instanceof Error ? err.message : String(err)).slice(0, 500))];
@@ -210,7 +213,7 @@ class Connection {
 
 interface Pending {
   request: FileRequest;
-  resolve: (data: Uint8Array | undefined) => void;
+  resolve: (data: Uint8Array | undefined | 'too-large') => void;
   reject: (err: Error) => void;
 }
 
@@ -307,6 +310,7 @@ export class TlsBulkFilesClient implements FileFetcher {
     const file = `${p.request.root}/${p.request.rel}`;
     if (status === BULK_OK) p.resolve(payload);
     else if (status === BULK_MISSING) p.resolve(undefined);
+    else if (status === BULK_TOO_LARGE) p.resolve('too-large');
     else if (status === BULK_REFUSED) p.reject(new PermissionDeniedError(`the direct channel at ${this.where} refused ${file}: ${payload.toString()}`));
     else p.reject(new ValidationError(`the master could not read ${file}: ${payload.toString()}`));
   }
@@ -319,7 +323,7 @@ export class TlsBulkFilesClient implements FileFetcher {
     this.socket.destroy();
   }
 
-  fetch(request: FileRequest): Promise<Uint8Array | undefined> {
+  fetch(request: FileRequest): Promise<Uint8Array | undefined | 'too-large'> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     if (this.nextId > 0xffff_fff0) this.nextId = 1;

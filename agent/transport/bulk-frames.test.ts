@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BULK_ERROR, BULK_MISSING, BULK_OK, encodeRequest, replyHeader, ReplyReader, RequestReader, textReply, type BulkRequest } from './bulk-frames.js';
+import { BULK_ERROR, BULK_MISSING, BULK_OK, BULK_TOO_LARGE, encodeRequest, replyHeader, ReplyReader, RequestReader, textReply, type BulkRequest } from './bulk-frames.js';
 
 /** `bytes` cut into pieces of `size` (a socket delivers frames cut anywhere). */
 function pieces(bytes: Buffer, size: number): Buffer[] {
@@ -30,5 +30,10 @@ describe('direct channel frames', () => {
     ['JSON that is no request', (() => { const j = Buffer.from('{"id":1,"root":"etc","rel":"x","list":1,"dossierId":1}'); const h = Buffer.alloc(4); h.writeUInt32BE(j.length); return Buffer.concat([h, j]); })()],
   ])('%s is refused', (_what, bytes) => {
     expect(() => new RequestReader().push(bytes)).toThrow(/frame/);
+  });
+
+  it('a reply says "too large"; a status no version knows is refused', () => {
+    expect(new ReplyReader().push(textReply(5, BULK_TOO_LARGE, 'big')).map((r) => [r.id, r.status, r.payload.toString()])).toEqual([[5, BULK_TOO_LARGE, 'big']]);
+    expect(() => new ReplyReader().push(textReply(5, (BULK_TOO_LARGE + 1) as typeof BULK_TOO_LARGE, 'x'))).toThrow(/unknown status 5/);
   });
 });

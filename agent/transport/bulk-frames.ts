@@ -2,7 +2,8 @@
  * Frames of the direct files channel between a link's files agents (agent/transport/bulk-files.ts).
  * The slave sends requests — `u32 length` then JSON `{ id, list, dossierId, root, rel }` — as many as it
  * likes without waiting; the master answers each, in any order, with `u32 id, u8 status, u32 length` and
- * `length` bytes: the file (ok), nothing (missing), or a UTF-8 reason (error, refused). Id 0 is the
+ * `length` bytes: the file (ok), nothing (missing), or a UTF-8 reason (error, refused, too large: the
+ * file is there but bigger than the channel sends whole, so the slave gets it another way). Id 0 is the
  * connection's own frame: the master's first frame says whether it serves this peer at all.
  */
 import { ValidationError } from '../../shared/errors.js';
@@ -14,7 +15,8 @@ export const BULK_OK = 0;
 export const BULK_MISSING = 1;
 export const BULK_ERROR = 2;
 export const BULK_REFUSED = 3;
-export type BulkStatus = typeof BULK_OK | typeof BULK_MISSING | typeof BULK_ERROR | typeof BULK_REFUSED;
+export const BULK_TOO_LARGE = 4;
+export type BulkStatus = typeof BULK_OK | typeof BULK_MISSING | typeof BULK_ERROR | typeof BULK_REFUSED | typeof BULK_TOO_LARGE;
 /** The connection's own frame (hello or refusal). */
 export const CONNECTION_ID = 0;
 const REPLY_HEADER = 9;
@@ -128,7 +130,7 @@ export class ReplyReader {
         if (this.q.length < REPLY_HEADER) break;
         const h = this.q.take(REPLY_HEADER);
         const status = h.readUInt8(4);
-        if (status > BULK_REFUSED) throw new ValidationError(`a reply frame has the unknown status ${status}`);
+        if (status > BULK_TOO_LARGE) throw new ValidationError(`a reply frame has the unknown status ${status}`);
         this.head = { id: h.readUInt32BE(0), status: status as BulkStatus, length: h.readUInt32BE(5) };
       }
       if (this.q.length < this.head.length) break;

@@ -34,7 +34,7 @@ export class TlsDirectFiles implements DirectFiles {
 
   /** Grants the link's slave site the list's files; a listener that cannot start is logged (the files go over NATS) and tried again at the next link. */
   async offer(link: SyncLink, serve: FileServer): Promise<Subscription> {
-    this.server ??= TlsBulkFilesServer.start({ listen: this.o.listen, advertiseHost: this.o.advertiseHost, tls: this.o.tls, site: this.o.site, host: this.o.host, logger: this.o.logger }).then((s) => {
+    this.server ??= TlsBulkFilesServer.start(this.o).then((s) => {
       this.started = s;
       this.o.logger.info({ address: s.offer.address }, 'sync files: direct channel listening (TLS, fleet client certificates of linked slave sites only)');
       return s;

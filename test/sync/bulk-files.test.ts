@@ -180,6 +180,24 @@ describe('direct files channel', () => {
     await s.spec.after?.();
   });
 
+  it('a file bigger than the channel sends whole comes over NATS; the channel carries the rest', async () => {
+    const small = new TlsDirectFiles({ listen: '127.0.0.1:0', advertiseHost: '127.0.0.1', tls: await agentTls(MASTER, 'files'), site: MASTER, host: 'files', logger: log, ask: () => Promise.resolve(undefined), maxFileBytes: 1024 * 1024 });
+    const masterFiles = new FsFilesAccess(master.roots);
+    const grant = await small.offer(link, (req, offset, max) => masterFiles.readChunk(req.root, req.rel, offset, max));
+    try {
+      const s = await slave(() => Promise.resolve(small.offerFor(1)));
+      const before = bus.natsFetches;
+      await s.spec.handle(filesMessages());
+      expect(bus.natsFetches - before).toBe(1); // dossier 7's 3 MiB photo
+      expect(s.spec.report?.()).toEqual({ filesPath: 'direct' });
+      for (const [rel, data] of content) expect(sha(readFileSync(path.join(s.roots.uploads, replicaPath(MASTER, rel))))).toBe(sha(data));
+      await s.spec.after?.();
+    } finally {
+      await grant.stop();
+      await small.stop();
+    }
+  });
+
   it('a file the list does not name, or outside the upload roots, is not served', async () => {
     const s = await slave(() => Promise.resolve(masterDirect.offerFor(1)));
     const fetcher = await s.direct.connect(link);

@@ -2,7 +2,8 @@
  * How a slave's files part gets a master's file bytes: over the direct channel between the files agents
  * when the master offers one and it can be reached (bulk: many requests in flight on one connection),
  * else over NATS request/reply. A direct channel that fails mid-way is dropped — the file in hand is
- * fetched over NATS — and tried again after a pause; each change of path is logged and reported.
+ * fetched over NATS — and tried again after a pause; each change of path is logged and reported. A file
+ * bigger than the direct channel sends whole comes over NATS (in chunks), the channel kept for the rest.
  */
 import { PermissionDeniedError, UnavailableError } from '../../../shared/errors.js';
 import type { SyncLink } from '../../../shared/sync/link.js';
@@ -32,13 +33,18 @@ export class FileChannel {
   async fetch(request: FileRequest): Promise<Uint8Array | undefined> {
     const direct = await this.direct();
     if (direct) {
-      try {
-        const data = await direct.fetch(request);
-        this.use('direct');
-        return data;
-      } catch (err) {
+      const data = await direct.fetch(request).catch((err: unknown) => {
         if (!(err instanceof UnavailableError || err instanceof PermissionDeniedError)) throw err;
         this.drop(direct, err);
+        return 'failed' as const;
+      });
+      if (data === 'too-large') {
+        this.ctx.logger.info({ link: this.link.id, file: `${request.root}/${request.rel}` }, 'sync files: a file bigger than the direct channel sends whole comes over NATS');
+        return this.ctx.bus.fetchFile(this.link.from.site, this.link.from.list, request);
+      }
+      if (data !== 'failed') {
+        this.use('direct');
+        return data;
       }
     }
     const data = await this.ctx.bus.fetchFile(this.link.from.site, this.link.from.list, request);

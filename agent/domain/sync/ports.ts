@@ -37,11 +37,12 @@ export type FilesPath = 'direct' | 'nats';
 /** Fetches files of one master list; many calls may be in flight at once (they share its connection). */
 export interface FileFetcher {
   /**
-   * A file, whole; undefined when the master says it is not there. Throws an UnavailableError when the
-   * channel itself failed (closed, timed out), a PermissionDeniedError when the master refused it: the
-   * caller may get the file another way.
+   * A file, whole; undefined when the master says it is not there; `'too-large'` when it is bigger than
+   * this way carries whole (the caller gets that file another way, the fetcher stays usable). Throws an
+   * UnavailableError when the channel itself failed (closed, timed out), a PermissionDeniedError when the
+   * master refused it: the caller may get the file another way.
    */
-  fetch(request: FileRequest): Promise<Uint8Array | undefined>;
+  fetch(request: FileRequest): Promise<Uint8Array | undefined | 'too-large'>;
   close(): Promise<void>;
 }
 

@@ -136,8 +136,10 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       }, 30_000, 250);
     },
     async stop() {
-      for (const a of agents.values()) await a.kill();
-      await controller.kill();
+      // Profiled processes (FFK_CPU_PROF_DIR) write their profile when they exit on their own.
+      const end = (p: TestProcess): Promise<unknown> => (process.env.FFK_CPU_PROF_DIR ? p.stop() : p.kill());
+      await Promise.all([...agents.values()].map(end));
+      await end(controller);
       for (const site of states.keys()) await downSite(site, root).catch(() => undefined);
       await nats.stop();
       tmp.cleanup();

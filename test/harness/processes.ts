@@ -35,7 +35,8 @@ export interface RunOptions {
 }
 
 export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): TestProcess {
-  const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, script, ...args]] : [process.execPath, [script, ...args]];
+  const prof = process.env.FFK_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FFK_CPU_PROF_DIR}`] : [];
+  const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...prof, script, ...args]] : [process.execPath, [...prof, script, ...args]];
   const child = spawn(file, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

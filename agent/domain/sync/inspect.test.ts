@@ -45,7 +45,7 @@ describe('sync inspect', () => {
         seen.push(rel);
         return Promise.resolve(rel.endsWith('7.jpg') ? 'h' : undefined);
       },
-      read: () => Promise.resolve(undefined),
+      digest: () => Promise.resolve(undefined),
       readChunk: () => Promise.resolve(undefined),
       write: () => Promise.resolve(),
       remove: () => Promise.resolve(),

@@ -163,8 +163,8 @@ export interface RecordsAccess {
 
 /** Upload files on this host. */
 export interface FilesAccess {
-  /** Content and SHA-256 of a file; undefined when it does not exist. */
-  read(root: UploadRootName, rel: string): Promise<{ data: Buffer; sha256: string } | undefined>;
+  /** SHA-256 and size of a file; undefined when it does not exist. */
+  digest(root: UploadRootName, rel: string): Promise<{ sha256: string; size: number } | undefined>;
   /** `max` bytes at most from `offset`, and the file's size; undefined when it does not exist. */
   readChunk(root: UploadRootName, rel: string, offset: number, max: number): Promise<FileChunk | undefined>;
   /** SHA-256 of a file; undefined when it does not exist. */

@@ -112,8 +112,8 @@ export function publishFilesSpec(ctx: PartContext, link: SyncLink, files: FilesA
   // Only files the dossier's last files message names; the bytes as the file is now (the message says which content).
   const serve: FileServer = async (req, offset, max) => ((await named.has(req)) ? files.readChunk(req.root, req.rel, offset, max) : undefined);
   const readOne = async (ref: { root: UploadRootName; rel: string }): Promise<FileEntry | undefined> => {
-    const file = await files.read(ref.root, ref.rel);
-    return file ? { ...ref, sha256: file.sha256, size: file.data.length } : undefined;
+    const file = await files.digest(ref.root, ref.rel);
+    return file ? { ...ref, sha256: file.sha256, size: file.size } : undefined;
   };
   return {
     link,

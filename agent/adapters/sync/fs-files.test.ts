@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../../shared/errors.js';
+import { FsFilesAccess, SYNC_TMP_DIR } from './fs-files.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('FsFilesAccess', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-fs-files-'));
+  const roots = { uploads: path.join(dir, 'uploads'), ffupload: path.join(dir, 'ffupload') };
+  const files = new FsFilesAccess(roots);
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes through a temp file in the reserved directory, creating directories; reads back its digest and chunks', async () => {
+    const data = Buffer.from('a'.repeat(5000) + 'b'.repeat(5000));
+    // A view into a bigger buffer: only its bytes are written.
+    const view = new Uint8Array(Buffer.concat([Buffer.from('xx'), data, Buffer.from('yy')]).buffer, 2, data.length);
+    await files.write('uploads', 'dossier_faces/000001/1.jpg', view);
+    expect(readFileSync(path.join(roots.uploads, 'dossier_faces/000001/1.jpg')).equals(data)).toBe(true);
+    expect(readdirSync(path.join(roots.uploads, SYNC_TMP_DIR))).toEqual([]);
+    expect(await files.digest('uploads', 'dossier_faces/000001/1.jpg')).toEqual({ sha256: sha(data), size: data.length });
+    expect(await files.hash('uploads', 'dossier_faces/000001/1.jpg')).toBe(sha(data));
+    const chunk = await files.readChunk('uploads', 'dossier_faces/000001/1.jpg', 4990, 20);
+    expect(chunk?.size).toBe(data.length);
+    expect(Buffer.from(chunk?.data ?? []).toString()).toBe('a'.repeat(10) + 'b'.repeat(10));
+    expect((await files.readChunk('uploads', 'dossier_faces/000001/1.jpg', 9990, 100))?.data.length).toBe(10);
+    // Many at once, over both roots.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => files.write(i % 2 ? 'uploads' : 'ffupload', `d/${i % 7}/${i}.png`, Buffer.from(`file ${i}`))));
+    expect(readFileSync(path.join(roots.uploads, 'd/3/199.png'), 'utf8')).toBe('file 199');
+    expect(readFileSync(path.join(roots.ffupload, 'd/2/100.png'), 'utf8')).toBe('file 100');
+  });
+
+  it('a missing file is undefined; a removed one is gone, removing it again is no error', async () => {
+    expect(await files.digest('uploads', 'nope/1.jpg')).toBeUndefined();
+    expect(await files.readChunk('ffupload', 'nope/1.jpg', 0, 10)).toBeUndefined();
+    await files.write('ffupload', 'gone/1.jpg', Buffer.from('x'));
+    await files.remove('ffupload', 'gone/1.jpg');
+    expect(existsSync(path.join(roots.ffupload, 'gone/1.jpg'))).toBe(false);
+    await files.remove('ffupload', 'gone/1.jpg');
+  });
+
+  it('a path leaving its root is refused before any disk work; a disk error names its code and leaves no temp file', async () => {
+    await expect(files.write('uploads', '../../etc/x', Buffer.from('x'))).rejects.toThrow(ValidationError);
+    await expect(files.digest('ffupload', '../uploads/d/3/199.png')).rejects.toThrow(/leaves the 'ffupload' upload root/);
+    writeFileSync(path.join(roots.uploads, 'plain'), 'a file, not a directory');
+    const err = await files.write('uploads', 'plain/1.jpg', Buffer.from('x')).catch((e: unknown) => e);
+    expect((err as NodeJS.ErrnoException).code).toMatch(/^(EEXIST|ENOTDIR)$/);
+    expect((err as Error).message).toContain(path.join(roots.uploads, 'plain'));
+    expect(readdirSync(path.join(roots.uploads, SYNC_TMP_DIR))).toEqual([]);
+  });
+
+  it("clears temp files a dead process left, once per root, and keeps a live process's", async () => {
+    const root = path.join(dir, 'other');
+    const tmp = path.join(root, SYNC_TMP_DIR);
+    mkdirSync(tmp, { recursive: true });
+    writeFileSync(path.join(tmp, '999999999.1'), 'left by a crash');
+    writeFileSync(path.join(tmp, `${process.ppid}.7`), 'another process writing now');
+    await new FsFilesAccess({ uploads: root }).write('uploads', 'a/1.jpg', Buffer.from('x'));
+    expect(readdirSync(tmp)).toEqual([`${process.ppid}.7`]);
+  });
+});

@@ -264,7 +264,12 @@ export class FsDeletionShield implements DeletionShield {
   /** One queued path: reconcile its shield entry; a directory not yet watched is scanned (watched, then listed). */
   private async process(job: Job): Promise<void> {
     const live = path.join(job.r.root, job.rel);
-    await this.ops.reconcile(job.r, job.rel);
+    const outcome = await this.ops.reconcile(job.r, job.rel);
+    // A file was just linked: no directory to watch here (one made since is an event of its own, queued again).
+    if (outcome === 'linked' || outcome === 'relinked') {
+      if (this.watchers.has(live)) this.watchers.unwatch(live);
+      return;
+    }
     const st = await lstatMaybe(live);
     if (st?.isDirectory()) {
       if (!this.watchers.isWatched(live, st)) await this.scanTree(job.r, job.rel, emptyScan());

@@ -74,11 +74,8 @@ export class FsFilesAccess implements FilesAccess {
   }
 
   async digest(root: UploadRootName, rel: string): Promise<{ sha256: string; size: number } | undefined> {
-    const file = this.resolve(root, rel);
-    // Most files a slave asks about are not there yet: a stat says so without an error to build.
-    if (!fs.statSync(file, { throwIfNoEntry: false })) return undefined;
     try {
-      const data = await readFile(file);
+      const data = await readFile(this.resolve(root, rel));
       return { sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -110,6 +107,8 @@ export class FsFilesAccess implements FilesAccess {
   }
 
   async hash(root: UploadRootName, rel: string): Promise<string | undefined> {
+    // Most files a slave asks about are not there yet: a stat says so without an error to build.
+    if (!fs.statSync(this.resolve(root, rel), { throwIfNoEntry: false })) return undefined;
     return (await this.digest(root, rel))?.sha256;
   }
 

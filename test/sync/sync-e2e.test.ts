@@ -17,6 +17,7 @@ import { readSecuritySyncSettings } from '../../shared/findface/config-py.js';
 import { replicaId, replicaPath } from '../../shared/sync/link.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { waitSyncConverged } from '../harness/sync.js';
 import { waitFor } from '../harness/processes.js';
 
 const MASTER = 'snc-m';
@@ -193,7 +194,7 @@ describe('watch-list sync between two dev sites', () => {
     expect(drift.stdout).toContain(`dossier:${victim[1].dossier}`);
     expect(drift.stdout).toMatch(/missing-on-slave\s+file:ffupload:/);
     expect((await fleet.cli('sync', 'check', link.id, '--repair')).code).toBe(0);
-    await waitFor(async () => ((await fleet.cli('sync', 'check', link.id)).code === 0 ? true : undefined), 60_000, 1000);
+    await waitSyncConverged(fleet, link.id, 60_000);
     expect(existsSync(lostFile)).toBe(true);
 
     const list = await fleet.json<{ id: string; state: string; appliedTotal: number }[]>('sync', 'list');

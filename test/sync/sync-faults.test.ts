@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSite, startWriter, stopWriter, type SiteState } from '../../deploy/dev-site/index.js';
 import { replicaId } from '../../shared/sync/link.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { waitSyncConverged } from '../harness/sync.js';
 import { waitFor } from '../harness/processes.js';
 
 const MASTER = 'snf-m';
@@ -47,9 +48,9 @@ describe('watch-list sync under faults', () => {
   /** Stops the writer, waits for 0 differences and checks the slave: 0 integrity errors. */
   async function converged(what: string): Promise<void> {
     await stopWriter(master);
-    const { elapsedMs } = await waitFor(async () => ((await fleet.cli('sync', 'check', link.id)).code === 0 ? true : undefined), 120_000, 1000);
+    const { elapsedMs, checks } = await waitSyncConverged(fleet, link.id, 120_000);
     const report = await checkSite(slave);
-    console.log(`sync faults: ${what}: 0 differences ${elapsedMs} ms after the writer stopped; slave check: ${report.errors} errors`);
+    console.log(`sync faults: ${what}: 0 differences ${elapsedMs} ms after the writer stopped (${checks} comparisons); slave check: ${report.errors} errors`);
     expect(report.errors).toBe(0);
     for (const p of await parts()) expect(p.resyncs, `${p.role} re-synced in full`).toBe(0);
   }
@@ -65,7 +66,7 @@ describe('watch-list sync under faults', () => {
     // a site that has none; both are taken here at once instead of one after the other inside the link.
     for (const r of await Promise.all([MASTER, SLAVE].map((site) => fleet.cli('snapshot', 'create', '--site', site, '--wait')))) expect(r.code, r.stderr).toBe(0);
     link = await fleet.json<{ id: string; number: number }>('sync', 'link', '--from', `${MASTER}:1`, '--to', `${SLAVE}:1`, '--no-safety-snapshot');
-    await waitFor(async () => ((await fleet.cli('sync', 'check', link.id)).code === 0 ? true : undefined), 120_000, 1000);
+    await waitSyncConverged(fleet, link.id, 120_000);
   }, 300_000);
 
   afterAll(async () => {
@@ -133,7 +134,7 @@ describe('watch-list sync under faults', () => {
     expect(await query(slave, 'SELECT 1 FROM ffsecurity_dossier WHERE id = $1', [victim.id])).toHaveLength(0);
     for (const h of HOSTS) fleet.startAgent(MASTER, h);
     await waitFor(async () => ((await query(slave, 'SELECT 1 FROM ffsecurity_dossier WHERE id = $1', [victim.id])).length === 1 ? true : undefined), 60_000, 500);
-    await waitFor(async () => ((await fleet.cli('sync', 'check', link.id)).code === 0 ? true : undefined), 60_000, 1000);
+    await waitSyncConverged(fleet, link.id, 60_000);
     expect((await checkSite(slave)).errors).toBe(0);
   }, 300_000);
 });

@@ -38,3 +38,13 @@ export function runMain(program: string, main: () => Promise<void>): void {
     process.exit(exitCodeFor(err));
   });
 }
+
+/** Whether process `pid` exists (one we may not signal counts: it exists). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

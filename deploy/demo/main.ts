@@ -19,10 +19,10 @@ import { AGENT_HOSTS } from '../dev-site/agents.js';
 import { checkSite, DEVSITE_NETNS_ENV, downSite, formatReport, startWriter, upSite, type SiteState } from '../dev-site/index.js';
 import { ConflictError } from '../../shared/errors.js';
 import { freePort, isListening } from '../../shared/net.js';
-import { runMain } from '../../shared/process.js';
+import { isAlive, runMain } from '../../shared/process.js';
 import { damageSite } from './damage.js';
 import { agentHost, createDemoHosts, inNetns, NETNS_PORTS, removeDemoHosts, sitePorts, type DemoHosts } from './netns.js';
-import { DEMO_ROOT, isAlive, loadState, removeRoot, saveState, type DemoState } from './state.js';
+import { DEMO_ROOT, loadState, removeRoot, saveState, type DemoState } from './state.js';
 import { StepPrinter } from './steps.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -31,11 +31,3 @@ export function removeRoot(): void {
   rmSync(DEMO_ROOT, { recursive: true, force: true });
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

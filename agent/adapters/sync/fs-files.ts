@@ -13,6 +13,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ValidationError } from '../../../shared/errors.js';
+import { isAlive } from '../../../shared/process.js';
 import type { UploadRootName } from '../../domain/sync/messages.js';
 import type { FileChunk, FilesAccess } from '../../domain/sync/ports.js';
 
@@ -44,16 +45,6 @@ export const SYNC_TMP_DIR = '.ffk-sync-tmp';
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
-}
-
-/** Whether process `pid` is alive (a temp file of a dead one is left over from a crash). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Temp directories this process has made (and cleared of a dead process's leftovers). */
@@ -149,7 +140,7 @@ export class FsFilesAccess implements FilesAccess {
     tmpDirs.add(tmpDir);
     const dead = (await readdir(tmpDir)).filter((n) => {
       const pid = Number(n.split('.')[0]);
-      return Number.isInteger(pid) && pid !== process.pid && !alive(pid);
+      return Number.isInteger(pid) && pid !== process.pid && !isAlive(pid);
     });
     await Promise.all(dead.map((n) => rm(path.join(tmpDir, n), { force: true })));
   }

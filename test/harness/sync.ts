@@ -20,7 +20,7 @@ export async function waitSyncConverged(fleet: TestFleet, link: string, timeoutM
   try {
     const { elapsedMs } = await waitFor(async () => {
       const view = await api.getSyncLink(link).catch(() => undefined);
-      const quiet = view !== undefined && view.pending === 0 && view.parts.every((p) => p.pending === 0);
+      const quiet = view?.parts.every((p) => p.pending === 0) ?? false;
       if (!quiet && Date.now() - lastCheck < CHECK_EVERY_MS) return undefined;
       checks++;
       lastCheck = Date.now();

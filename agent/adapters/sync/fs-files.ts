@@ -65,8 +65,12 @@ export class FsFilesAccess implements FilesAccess {
   }
 
   async digest(root: UploadRootName, rel: string): Promise<{ sha256: string; size: number } | undefined> {
+    return this.digestOf(this.resolve(root, rel));
+  }
+
+  private async digestOf(file: string): Promise<{ sha256: string; size: number } | undefined> {
     try {
-      const data = await readFile(this.resolve(root, rel));
+      const data = await readFile(file);
       return { sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -99,8 +103,9 @@ export class FsFilesAccess implements FilesAccess {
 
   async hash(root: UploadRootName, rel: string): Promise<string | undefined> {
     // Most files a slave asks about are not there yet: a stat says so without an error to build.
-    if (!fs.statSync(this.resolve(root, rel), { throwIfNoEntry: false })) return undefined;
-    return (await this.digest(root, rel))?.sha256;
+    const file = this.resolve(root, rel);
+    if (!fs.statSync(file, { throwIfNoEntry: false })) return undefined;
+    return (await this.digestOf(file))?.sha256;
   }
 
   async write(root: UploadRootName, rel: string, data: Uint8Array): Promise<void> {

@@ -57,6 +57,7 @@ function openRepository(access: RepositoryAccess, config: AgentConfig, log: Logg
     url: access.url,
     password: access.password,
     extraEnv: access.env,
+    ...(access.caCert ? { caCert: access.caCert } : {}),
     cacheDir: path.join(config.cacheDir, 'restic'),
     logger: log,
   });

@@ -46,6 +46,7 @@ import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nat
 import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } from './transport/nats-state.js';
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
+import { RepositoryService } from './domain/repository/service.js';
 import { PromControllerMetrics } from './transport/metrics.js';
 import { registerSyncMetrics } from './transport/metrics-sync.js';
 import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transport/nats-sync.js';
@@ -174,12 +175,18 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const jobs = new JobRunner({ store: jobStore, events, logger: log });
     const interrupted = await jobs.failInterrupted('the controller stopped while this job ran');
     if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
-    const repositories = new ResticSiteRepositories(config.repositories, log);
+    const repositories: ResticSiteRepositories = new ResticSiteRepositories(config.repositories, log, (site, sets): Promise<void> => repositoryService.qualifyCreated(site, sets));
     const timeouts = { deadlines: config.agents.deadlines };
     const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, freezeAttempts: config.snapshots.freezeAttempts, logger: log, metrics });
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
     const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, leases, logger: log });
+    const repositoryService: RepositoryService = new RepositoryService({
+      repositories,
+      leases,
+      knownSite: (site) => site in config.repositories.sites || inventory.sites().some((s) => s.site === site),
+      logger: log,
+    });
     const retention = new RetentionService({ store: retentionStore, catalog, repositories, jobs, leases, logger: log });
     const schedules = new ScheduleService(scheduleStore);
     const verifications = await KvVerificationStore.open(nc);
@@ -219,7 +226,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
     const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, jobStore, events }, tokens: consoleTokens, guard });

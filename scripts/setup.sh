@@ -2,7 +2,8 @@
 # One idempotent setup step used by both README commands (npm run demo, npm test):
 #  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test), chromium (the
 #    web console's browser test drives it with playwright-core; no browser is downloaded), systemd (the package
-#    test runs systemd-analyze verify on the units; nothing is started with it) and a PostgreSQL server,
+#    test runs systemd-analyze verify on the units; nothing is started with it), rclone (`rclone serve restic`:
+#    the REST repository backend of the backend tests) and a PostgreSQL server,
 #    installed only when missing (apt-get update runs at most once per call, only if something is missing);
 #  - PostgreSQL started when it is not accepting connections on 127.0.0.1:5432;
 #  - npm dependencies installed when node_modules is missing or older than package-lock.json.
@@ -30,6 +31,7 @@ declare -A PKG=(
   [jq]=jq
   [chromium]=chromium
   [systemd-analyze]=systemd
+  [rclone]=rclone
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

@@ -26,11 +26,8 @@ import type {
 } from './drivers/types.js';
 
 /** How to open the site's repository for one job. The password is a secret: never logged. */
-export interface RepositoryAccess {
-  url: string;
-  password: string;
-  env: Record<string, string>;
-}
+export type { RepositoryAccess } from '../../shared/repository/access.js';
+import type { RepositoryAccess } from '../../shared/repository/access.js';
 
 const heldKey = (jobId: string, ref: string): string => `${jobId}\n${ref}`;
 

@@ -174,6 +174,9 @@ export class SimulatedRepository implements Repository {
   releaseStaleLocks(): Promise<never> {
     return this.refuse('releaseStaleLocks');
   }
+  tryRemove(): Promise<never> {
+    return this.refuse('tryRemove');
+  }
 }
 
 const NO_SERVICES: ServiceManager = {

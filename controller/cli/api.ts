@@ -25,8 +25,10 @@ import type {
   ListJobsResponse,
   ListSnapshotsRequest,
   ListSnapshotsResponse,
+  QualifyRepositoryRequest,
   RebuildCatalogRequest,
   RebuildCatalogResponse,
+  RepositoryQualification,
   RestorePlan as PbRestorePlan,
   ResumeRestoreRequest,
   SiteRestoreRequest,
@@ -79,6 +81,7 @@ import type { SyncCheckReport } from '../../shared/sync/inspect.js';
 import type { RetentionPlan } from '../domain/retention-service.js';
 import type { ScheduleView } from '../domain/schedules.js';
 import { policyFromProto, retentionPlanFromProto, scheduleFromProto, type SitePolicy } from '../transport/convert-policies.js';
+import type { Qualification } from '../domain/repository/qualify.js';
 
 export type { SitePolicy } from '../transport/convert-policies.js';
 export type { RetentionPlan } from '../domain/retention-service.js';
@@ -150,6 +153,8 @@ export interface ControllerApi {
   revokeOperator(name: string): Promise<{ certificates: number; consoleTokens: number }>;
   /** A web console login token for operator `name` (admin). */
   createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }>;
+  /** Storage qualification of a site's repository (admin); `sizeBytes` 0 = the default. */
+  qualifyRepository(site: string, sizeBytes: number): Promise<Qualification>;
   close(): void;
 }
 
@@ -352,6 +357,11 @@ export class GrpcControllerApi implements ControllerApi {
   async createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
     const res = await callUnary<CreateConsoleTokenRequest, CreateConsoleTokenResponse>(this.client.createConsoleToken.bind(this.client), { name, ttlSeconds }, this.opts());
     return { token: res.token, tokenId: res.tokenId, expiresAt: res.expiresAt ?? new Date(0) };
+  }
+
+  async qualifyRepository(site: string, sizeBytes: number): Promise<Qualification> {
+    const res = await callUnary<QualifyRepositoryRequest, RepositoryQualification>(this.client.qualifyRepository.bind(this.client), { site, sizeBytes }, this.longOpts());
+    return JSON.parse(res.reportJson) as Qualification;
   }
 
   async revokeAgent(site: string, host: string): Promise<{ certificates: number; natsKeys: boolean }> {

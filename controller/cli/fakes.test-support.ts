@@ -12,6 +12,7 @@ import type { AgentDetails, ControllerApi, CreateSyncLinkArgs, OnJobEvent, Resto
 import type { CliIo } from './io.js';
 import type { JobCommandDeps, Terminal } from './terminal.js';
 import type { AuditEntry, ChainReport } from '../domain/access/audit.js';
+import type { Qualification } from '../domain/repository/qualify.js';
 
 export const T0 = new Date('2026-11-21T10:00:00.000Z');
 
@@ -273,6 +274,13 @@ export class FakeApi implements ControllerApi {
   createConsoleToken(name: string, ttlSeconds: number): Promise<{ token: string; tokenId: string; expiresAt: Date }> {
     this.calls.push({ method: 'createConsoleToken', args: [name, ttlSeconds] });
     return Promise.resolve({ token: 'ffc1.tid.secret', tokenId: 'tid', expiresAt: new Date(Date.UTC(2026, 0, 1) + ttlSeconds * 1000) });
+  }
+  /** What `qualifyRepository` answers (a fully qualified append-only repository unless a test sets another). */
+  qualification: Qualification | undefined;
+  qualifyRepository(site: string, sizeBytes: number): Promise<Qualification> {
+    this.calls.push({ method: 'qualifyRepository', args: [site, sizeBytes] });
+    if (!this.qualification) throw new NotFoundError(`site '${site}' is unknown`);
+    return Promise.resolve(this.qualification);
   }
   close(): void {}
 

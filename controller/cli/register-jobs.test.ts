@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../shared/errors.js';
+import { IllegalStateError, ValidationError } from '../../shared/errors.js';
+import type { Qualification } from '../domain/repository/qualify.js';
 import { ev, FakeApi, makeDeps, snapshotSummary } from './fakes.test-support.js';
 import { registerJobCommands } from './register-jobs.js';
 
@@ -94,5 +95,52 @@ describe('registerJobCommands', () => {
     await run(['catalog', 'rebuild', '--site', 'msk-1'], api);
     await run(['snapshot', 'delete', 'c-1', '--site', 'msk-1', '--yes'], api);
     expect(api.names()).toEqual(['listJobs', 'watchJob', 'rebuildCatalog', 'deleteSnapshot']);
+  });
+});
+
+describe('ffkeeper repo qualify', () => {
+  const step = (credentials: 'agent' | 'maintenance', name: string, ok = true, detail = 'done'): Qualification['steps'][number] => ({ credentials, step: name, ok, detail, ms: 12 });
+  const qualified: Qualification = {
+    site: 'msk-1',
+    agentUrl: 'rest:https://agent:***@repo:8001/msk-1',
+    maintenanceUrl: 'rest:https://maint:***@repo:8002/msk-1',
+    separate: true,
+    steps: [step('agent', 'open'), step('agent', 'write'), step('agent', 'list'), step('agent', 'read'), step('agent', 'delete', true, 'refused, as it should be: 403 Forbidden'), step('maintenance', 'open'), step('maintenance', 'delete')],
+    bytes: 4 * 1048576,
+    writeMiBps: 12.5,
+    readMiBps: 40,
+    listMs: 90,
+    appendOnly: 'append-only',
+    ok: true,
+    findings: [],
+  };
+
+  it('prints each step, the speeds and the append-only verdict; --size-mib goes in bytes', async () => {
+    const api = new FakeApi();
+    api.qualification = qualified;
+    const { out } = await run(['repo', 'qualify', '--site', 'msk-1', '--size-mib', '4'], api);
+    expect(api.calls).toEqual([{ method: 'qualifyRepository', args: ['msk-1', 4 * 1048576] }]);
+    const text = out.join('\n');
+    expect(text).toContain('controller deletes:  rest:https://maint:***@repo:8002/msk-1');
+    expect(text).toMatch(/agent\s+delete\s+ok\s+12 ms\s+refused, as it should be: 403 Forbidden/);
+    expect(text).toContain('write 12.5 MiB/s · read 40 MiB/s · list 90 ms (4 MiB test object');
+    expect(text).toContain("append-only: the agents' credentials cannot delete backups");
+    expect(text.endsWith('qualified')).toBe(true);
+  });
+
+  it('a storage that did not qualify is printed, then exits with ILLEGAL_STATE naming the findings', async () => {
+    const api = new FakeApi();
+    api.qualification = { ...qualified, appendOnly: 'can-delete', ok: false, findings: ["the agents' credentials can delete backups"] };
+    const err = await run(['repo', 'qualify', '--site', 'msk-1'], api).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IllegalStateError);
+    expect((err as Error).message).toBe("the repository of site 'msk-1' did not qualify: the agents' credentials can delete backups");
+    expect(api.calls).toEqual([{ method: 'qualifyRepository', args: ['msk-1', 0] }]);
+  });
+
+  it('a bad --size-mib is a usage error before any call', async () => {
+    const api = new FakeApi();
+    const err = await run(['repo', 'qualify', '--site', 'msk-1', '--size-mib', '0'], api).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(api.calls).toEqual([]);
   });
 });

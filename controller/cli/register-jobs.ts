@@ -8,6 +8,7 @@ import type { CliIo } from './io.js';
 import type { Terminal } from './terminal.js';
 import { parsePositiveInt } from './validate.js';
 import { runCatalogRebuild } from './commands/catalog.js';
+import { runRepoQualify } from './commands/repo.js';
 import { runJobsList, runJobsLogs, runJobsShow } from './commands/jobs.js';
 import { runRestore } from './commands/restore.js';
 import { runSnapshotCreate, runSnapshotDelete, runSnapshotList, runSnapshotShow } from './commands/snapshot.js';
@@ -173,6 +174,18 @@ function registerJobsAndCatalog(program: Command, ctx: RegisterContext): void {
     .requiredOption('--site <site>', 'the site')
     .action((opts: { site: string }, cmd: Command) =>
       withApi(cmd, (api, g) => runCatalogRebuild({ site: opts.site, json: g.json }, { api, io, term })),
+    );
+
+  const repo = program.command('repo').description("a site's backup repository");
+  repo
+    .command('qualify')
+    .description("write, list, read back and delete a test snapshot through the agents' and the maintenance credentials; measure throughput; check the agents cannot delete")
+    .requiredOption('--site <site>', 'the site')
+    .option('--size-mib <n>', 'size of the test object in MiB (default 16)')
+    .action((opts: { site: string; sizeMib?: string }, cmd: Command) =>
+      withApi(cmd, (api, g) =>
+        runRepoQualify({ site: opts.site, ...(opts.sizeMib !== undefined ? { sizeMiB: parsePositiveInt(opts.sizeMib, '--size-mib') } : {}), json: g.json }, { api, io, term }),
+      ),
     );
 }
 

@@ -7,13 +7,11 @@ import type { Repository } from '../../shared/repository/repository.js';
 import type { SandboxComponent, SandboxDescription } from '../../shared/sandbox.js';
 import type { Verification } from '../../shared/verification.js';
 import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
+import type { CredentialSets } from './repository/qualify.js';
 
 /** How an agent opens the site's repository for one job (the password is a secret). */
-export interface RepositoryAccess {
-  url: string;
-  password: string;
-  env: Record<string, string>;
-}
+export type { RepositoryAccess } from '../../shared/repository/access.js';
+import type { RepositoryAccess } from '../../shared/repository/access.js';
 
 /** Per-component progress an agent reports during upload or restore (the job progress shape). */
 export type AgentProgress = JobProgress;
@@ -133,7 +131,10 @@ export interface EventLog {
 export interface SiteRepositories {
   /** Access for agents (URL, password, env); creates and initialises the repository on first use. */
   access(site: string): Promise<RepositoryAccess>;
+  /** The controller's own handle: the maintenance credentials when configured apart, else the agents'. */
   open(site: string): Promise<Repository>;
+  /** Both credential sets, for storage qualification (see domain/repository/qualify.ts). */
+  credentialSets(site: string): Promise<CredentialSets>;
 }
 export type PresenceUpdate =
   | { kind: 'seen'; description: AgentDescription; seenAt: Date }

@@ -50,6 +50,8 @@ import {
   type ListSyncLinksResponse,
   type SetSyncLinkPausedRequest,
   type SyncLinkView as PbSyncLinkView,
+  type QualifyRepositoryRequest,
+  type RepositoryQualification,
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { RetentionService } from '../domain/retention-service.js';
 import type { ScheduleService } from '../domain/schedules.js';
@@ -91,6 +93,7 @@ import type { RestoreArgs, RestoreService } from '../domain/restore-service.js';
 import { encodeManifest } from '../../shared/manifest-codec.js';
 import { summarize } from '../../shared/manifest.js';
 import type { SnapshotService } from '../domain/snapshot/service.js';
+import type { RepositoryService } from '../domain/repository/service.js';
 import type { VerifyService } from '../domain/verify/service.js';
 
 export interface ControllerServices {
@@ -110,6 +113,7 @@ export interface ControllerServices {
   /** Absent when the controller has no fleet CA (config ca.dir). */
   enrolment?: EnrolmentService;
   consoleTokens: ConsoleTokens;
+  repositories: RepositoryService;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -248,6 +252,10 @@ function implementation(s: ControllerServices): ControllerServer {
       const who = call.identity();
       const t = await s.consoleTokens.issue(req.name, req.ttlSeconds ? req.ttlSeconds * 1000 : undefined, who ? formatIdentity(who) : 'anonymous (insecure lab)');
       return { token: t.token, tokenId: t.id, expiresAt: t.expiresAt };
+    }),
+    qualifyRepository: unary<QualifyRepositoryRequest, RepositoryQualification>(async (req) => {
+      const report = await s.repositories.qualify(req.site, req.sizeBytes);
+      return { reportJson: JSON.stringify(report), ok: report.ok };
     }),
   };
 }

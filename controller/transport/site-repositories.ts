@@ -1,19 +1,37 @@
 /**
  * SiteRepositories over restic: each site's repository URL comes from config (or `<root>/<site>`),
  * its password from config or the controller's secrets file (generated on first use, mode 0600).
- * The controller creates each repository (restic's init is not safe to run concurrently).
+ * The controller creates each repository (restic's init is not safe to run concurrently), through the
+ * agents' credentials (an append-only endpoint may create; it may not delete), and does its own work —
+ * catalog, forget, prune, delete — through the site's `maintenance` credentials when they are configured.
+ * A TLS backend's private CA (`caFile`) is read here and travels with the access.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ControllerConfig } from '../../shared/config/controller.js';
-import { ValidationError } from '../../shared/errors.js';
+import { ValidationError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { ResticRepository } from '../../shared/repository/restic.js';
 import type { RepositoryAccess, SiteRepositories } from '../domain/ports.js';
+import type { CredentialSets } from '../domain/repository/qualify.js';
 
 type RepoConfig = ControllerConfig['repositories'];
+
+/** The CA certificate a site's config names; a ValidationError naming the field and file when unreadable. */
+function readCa(site: string, file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ValidationError(`repositories.sites.${site}.caFile: cannot read ${file}: ${describeError(err)}`, { field: `repositories.sites.${site}.caFile`, cause: err });
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ValidationError(`repositories.sites.${site}.caFile: ${file} holds no PEM certificate`, { field: `repositories.sites.${site}.caFile` });
+  }
+  return pem;
+}
 
 export class ResticSiteRepositories implements SiteRepositories {
   private readonly ready = new Map<string, Promise<RepositoryAccess>>();
@@ -21,6 +39,11 @@ export class ResticSiteRepositories implements SiteRepositories {
   constructor(
     private readonly config: RepoConfig,
     private readonly logger: Logger,
+    /**
+     * Awaited once when this controller created a configured site's repository, before anyone gets access
+     * to it (storage qualification: nothing else uses the repository meanwhile). Not for default local ones.
+     */
+    private readonly onCreated?: (site: string, sets: CredentialSets) => Promise<void>,
   ) {}
 
   access(site: string): Promise<RepositoryAccess> {
@@ -34,7 +57,18 @@ export class ResticSiteRepositories implements SiteRepositories {
   }
 
   async open(site: string): Promise<Repository> {
-    return this.repository(await this.access(site));
+    return (await this.credentialSets(site)).maintenance;
+  }
+
+  async credentialSets(site: string): Promise<CredentialSets> {
+    return this.setsFor(site, await this.access(site));
+  }
+
+  private setsFor(site: string, access: RepositoryAccess): CredentialSets {
+    const maintenance = this.config.sites[site]?.maintenance;
+    const agent = this.repository(access);
+    if (!maintenance) return { agent, maintenance: agent, separate: false };
+    return { agent, maintenance: this.repository({ ...access, url: maintenance.url, env: maintenance.env }), separate: true };
   }
 
   private repository(access: RepositoryAccess): Repository {
@@ -42,6 +76,7 @@ export class ResticSiteRepositories implements SiteRepositories {
       url: access.url,
       password: access.password,
       extraEnv: access.env,
+      ...(access.caCert ? { caCert: access.caCert } : {}),
       cacheDir: this.config.cacheDir,
       logger: this.logger,
     });
@@ -51,10 +86,13 @@ export class ResticSiteRepositories implements SiteRepositories {
     const configured = this.config.sites[site];
     const url = configured?.url ?? path.join(this.config.root, site);
     const password = configured?.password ?? this.secret(site);
-    const access: RepositoryAccess = { url, password, env: configured?.env ?? {} };
+    const access: RepositoryAccess = { url, password, env: configured?.env ?? {}, ...(configured?.caFile ? { caCert: readCa(site, configured.caFile) } : {}) };
     if (!configured) mkdirSync(this.config.root, { recursive: true });
     const { created } = await this.repository(access).ensureInitialized();
-    if (created) this.logger.info({ site, url }, 'created the site repository');
+    if (created) {
+      this.logger.info({ site, url: this.repository(access).displayUrl }, 'created the site repository');
+      if (configured && this.onCreated) await this.onCreated(site, this.setsFor(site, access));
+    }
     return access;
   }
 

@@ -61,9 +61,24 @@ export const controllerConfigSchema = z
             idSchema,
             z
               .object({
+                /** Where agents write: an append-only endpoint when `maintenance` is set (restic URL). */
                 url: z.string().min(1),
                 password: z.string().min(1).optional(),
+                /** Agents' backend environment (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for s3:). */
                 env: z.record(z.string(), z.string()).default({}),
+                /** PEM file of the CA that signed a TLS backend's certificate (read here, sent to agents per job). */
+                caFile: z.string().min(1).optional(),
+                /**
+                 * The controller's own credentials for the same repository: forget, prune, snapshot delete and
+                 * its catalog work run with these, so agents' credentials can be append-only.
+                 */
+                maintenance: z
+                  .object({
+                    url: z.string().min(1),
+                    env: z.record(z.string(), z.string()).default({}),
+                  })
+                  .strict()
+                  .optional(),
               })
               .strict(),
           )

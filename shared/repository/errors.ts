@@ -8,6 +8,7 @@ import {
   IllegalStateError,
   InternalError,
   NotFoundError,
+  PermissionDeniedError,
   UnavailableError,
   ValidationError,
   type FfkErrorOptions,
@@ -48,6 +49,19 @@ export class RepositoryUnavailableError extends UnavailableError {
 
   constructor(options: RepositoryErrorOptions & { detail: string }) {
     super(`repository ${options.url} is unreachable: ${options.detail}`, options);
+    this.url = options.url;
+  }
+}
+
+/**
+ * The storage answered but refused these credentials or this operation (HTTP 401/403, permission denied):
+ * wrong backend user or password, a read-only share, or append-only credentials asked to delete.
+ */
+export class RepositoryAccessDeniedError extends PermissionDeniedError {
+  readonly url: string;
+
+  constructor(options: RepositoryErrorOptions & { operation: string; detail: string }) {
+    super(`${options.operation} on repository ${options.url} was refused by the storage: ${options.detail}`, options);
     this.url = options.url;
   }
 }

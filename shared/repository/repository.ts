@@ -217,6 +217,9 @@ export interface ForgetResult {
   pruned: boolean;
 }
 
+/** What `tryRemove` found: removed, or refused by the storage with its words. */
+export type RemoveAttempt = { removed: true } | { removed: false; refusal: string };
+
 /** Verify the repository's structure, and with `readData` every stored byte. */
 export interface CheckRequest {
   readData?: boolean;
@@ -276,6 +279,12 @@ export interface Repository {
    */
   snapshotsUsingPacks?(packIds: string[], options?: OperationOptions): Promise<string[]>;
   stats(request: StatsRequest, options?: OperationOptions): Promise<RepositoryStats>;
+  /**
+   * Tries to remove one snapshot (no prune) and says whether the storage refused: how storage qualification
+   * proves a credential set append-only. Returns as soon as the storage refuses (the engine would retry for
+   * a minute); other failures throw as usual.
+   */
+  tryRemove(snapshotId: string, options?: OperationOptions): Promise<RemoveAttempt>;
   /**
    * Removes locks left by processes that no longer run (e.g. a crashed agent); live locks are kept.
    * Call it when an agent starts, like releasing other leftovers of a crash.

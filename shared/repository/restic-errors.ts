@@ -5,6 +5,7 @@
  */
 import {
   BackupSourceMissingError,
+  RepositoryAccessDeniedError,
   RepositoryAlreadyInitialisedError,
   RepositoryCommandError,
   RepositoryDataDamagedError,
@@ -54,7 +55,17 @@ const UNREACHABLE = [
   /unable to start the sftp session/i,
   /ssh: /i,
   /server misbehaving/i,
+  /x509: /,
   /dial tcp/i,
+];
+
+/** The storage refused the credentials or the operation (REST/S3 status, sftp/local file permissions). */
+const DENIED = [
+  /unexpected HTTP response \((?:401|403)\)/,
+  /server response: 40[13]\b/,
+  /\b(?:401 Unauthorized|403 Forbidden)\b/,
+  /\b(?:AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch)\b/,
+  /Fatal:.*permission denied/i,
 ];
 
 const NOT_INITIALISED = [
@@ -123,6 +134,9 @@ export function classifyFailure(ctx: FailureContext): FfkError {
   if (/config file already exists/.test(stderr)) return new RepositoryAlreadyInitialisedError(base);
   const notFound = notFoundError(ctx, stderr);
   if (notFound) return notFound;
+  const deniedLines = errorLines(stderr).filter((l) => DENIED.some((re) => re.test(l)));
+  const denied = deniedLines.find((l) => l.startsWith('Fatal:')) ?? deniedLines[0];
+  if (denied) return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail: denied.replace(/^Fatal:\s*/, '') });
   if (UNREACHABLE.some((re) => re.test(stderr))) {
     return new RepositoryUnavailableError({ ...base, detail: fatalDetail(ctx) });
   }

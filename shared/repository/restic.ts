@@ -12,6 +12,10 @@
  * - New repositories use format version 2 (compression), and backups and prunes pass
  *   `--compression auto` (or the configured mode).
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { RepositoryAlreadyInitialisedError, RepositoryNotInitialisedError, SnapshotNotFoundError } from './errors.js';
@@ -31,6 +35,7 @@ import type {
   Repository,
   RepositoryInfo,
   RepositoryStats,
+  RemoveAttempt,
   RestoreRequest,
   RestoreSummary,
   SnapshotFilter,
@@ -42,7 +47,8 @@ import { backupFiles, backupStream, type BackupSettings } from './restic-backup.
 import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
 import { backupTrees } from './restic-view.js';
-import { buildEnv, removeStaleLocks, runRestic, type ResticContext, type RunSpec } from './restic-run.js';
+import { redact } from './restic-errors.js';
+import { buildEnv, removeStaleLocks, runRestic, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 import { parseRepositoryUrl } from './url.js';
 
@@ -67,6 +73,24 @@ export interface ResticRepositoryOptions {
   restorePollIntervalMs?: number;
   /** Where temporary file lists go (default the OS temp dir). */
   tmpDir?: string;
+  /**
+   * PEM of the CA that signed a TLS backend's certificate (rest:/s3: over https with a private CA). It is
+   * written once, content-addressed, next to the cache (or into the temp dir) and passed as `--cacert`.
+   */
+  caCert?: string;
+}
+
+/** The file holding `pem` (written once; a CA certificate is public, so mode 0644 is right). */
+function caCertFile(pem: string, dir: string): string {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ValidationError('caCert is not a PEM certificate', { field: 'caCert' });
+  const file = path.join(dir, `ffk-ca-${createHash('sha256').update(pem).digest('hex').slice(0, 16)}.pem`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, pem, { mode: 0o644 });
+    renameSync(tmp, file);
+  }
+  return file;
 }
 
 function checkOptions(options: ResticRepositoryOptions): void {
@@ -79,6 +103,9 @@ function checkOptions(options: ResticRepositoryOptions): void {
     }
   }
 }
+
+/** A storage's refusal to delete, in restic 0.14's retry lines (REST/S3 status, sftp/local permissions). */
+const REFUSED = /\b(?:401|403)\b|Forbidden|Unauthorized|AccessDenied|permission denied/i;
 
 /** In-flight `ensureInitialized` calls per raw repository URL (see there). */
 const initQueue = new Map<string, Promise<void>>();
@@ -104,7 +131,10 @@ export class ResticRepository implements Repository {
       binary: options.resticBinary ?? 'restic',
       url,
       env,
-      globalArgs: options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache'],
+      globalArgs: [
+        ...(options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache']),
+        ...(options.caCert !== undefined ? ['--cacert', caCertFile(options.caCert, options.cacheDir ?? options.tmpDir ?? os.tmpdir())] : []),
+      ],
       ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
       secrets: [...secrets, ...url.secrets],
       logger: (options.logger ?? silentLogger()).child({ repository: url.display }),
@@ -204,6 +234,39 @@ export class ResticRepository implements Repository {
     const notFound = ids.filter((id) => result.stderr.includes(`Ignoring "${id}": no matching ID`));
     const removed = ids.filter((id) => !notFound.includes(id));
     return { removed, notFound, pruned: request.prune === true && removed.length > 0 };
+  }
+
+  /**
+   * `restic forget ID`, watched: the first "403"/"401"/permission-denied retry line on stderr is the
+   * storage's refusal, and restic is interrupted then (SIGINT: it removes its lock; a lock left behind by
+   * an early interrupt is removed as stale by `settle`).
+   */
+  async tryRemove(snapshotId: string, options: OperationOptions = {}): Promise<RemoveAttempt> {
+    const id = checkSnapshotId(snapshotId, 'snapshotId');
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const spec: RunSpec = { operation: 'forget', args: ['forget', id], signal, errorContext: { snapshotId: id } };
+    const subprocess = startRestic(this.ctx, spec);
+    let refusal: string | undefined;
+    let pending = '';
+    subprocess.stderr?.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      const line = lines.find((l) => REFUSED.test(l));
+      if (line !== undefined && refusal === undefined) {
+        refusal = redact(line.trim(), this.ctx.url.raw, this.ctx.url.display, this.ctx.secrets);
+        stop.abort();
+      }
+    });
+    const settled = await subprocess;
+    if (refusal !== undefined && !options.signal?.aborted) {
+      await settle(this.ctx, spec, settled).catch(() => undefined);
+      return { removed: false, refusal };
+    }
+    const result = await settle(this.ctx, spec, settled);
+    if (result.stderr.includes(`Ignoring "${id}": no matching ID`)) throw new SnapshotNotFoundError({ url: this.displayUrl, snapshotId: id });
+    return { removed: true };
   }
 
   /** Checks the repository; `readData` also reads and verifies every pack. */

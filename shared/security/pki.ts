@@ -7,6 +7,7 @@
 import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { formatIdentity, identityUri, type PeerIdentity } from './identity.js';
@@ -77,6 +78,8 @@ export interface IssueOptions {
   notBefore?: Date;
   notAfter?: Date;
   now?: Date;
+  /** Server names and addresses the certificate is also for (a repository server's, e.g. `127.0.0.1`). */
+  hosts?: string[];
 }
 
 /** A leaf certificate for `identity`, signed by `ca`: usable for TLS server and client authentication. */
@@ -97,7 +100,10 @@ export async function issueCertificate(ca: Pem, options: IssueOptions): Promise<
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: identityUri(options.identity) }]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: 'url', value: identityUri(options.identity) },
+        ...(options.hosts ?? []).map((h) => ({ type: isIP(h) ? ('ip' as const) : ('dns' as const), value: h })),
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });

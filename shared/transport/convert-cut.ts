@@ -6,12 +6,7 @@ import type {
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import { ValidationError } from '../errors.js';
 import type { ComponentArtifact, CutPoint } from '../manifest.js';
-
-export interface RepositoryAccessLike {
-  url: string;
-  password: string;
-  env: Record<string, string>;
-}
+import type { RepositoryAccess } from '../repository/access.js';
 
 export function cutPointToProto(c: CutPoint): PbCutPoint {
   const base = { component: c.component, time: c.time };
@@ -72,10 +67,10 @@ export function artifactFromProto(a: PbArtifact): ComponentArtifact {
   };
 }
 
-export function accessFromProto(a: PbRepositoryAccess | undefined): RepositoryAccessLike {
-  return { url: a?.url ?? '', password: a?.password ?? '', env: a?.env ?? {} };
+export function accessFromProto(a: PbRepositoryAccess | undefined): RepositoryAccess {
+  return { url: a?.url ?? '', password: a?.password ?? '', env: a?.env ?? {}, ...(a?.caCert ? { caCert: a.caCert } : {}) };
 }
 
-export function accessToProto(a: RepositoryAccessLike): PbRepositoryAccess {
-  return { url: a.url, password: a.password, env: a.env };
+export function accessToProto(a: RepositoryAccess): PbRepositoryAccess {
+  return { url: a.url, password: a.password, env: a.env, caCert: a.caCert ?? '' };
 }

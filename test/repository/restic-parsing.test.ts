@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../shared/errors.js';
 import {
   BackupSourceMissingError,
+  RepositoryAccessDeniedError,
   RepositoryAlreadyInitialisedError,
   RepositoryCommandError,
   RepositoryDataDamagedError,
@@ -134,6 +135,16 @@ describe('classifyFailure (restic 0.14 texts)', () => {
       'Fatal: unable to open config file: client.Head: Head "http://u:pw@h:1/r/config": dial tcp 10.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\nrest:http://u:pw@h:1/r\n',
       RepositoryUnavailableError,
       'is unreachable: unable to open config file: client.Head: Head "http://u:***@h:1/r/config": dial tcp 10.0.0.1:1: connect: connection refused',
+    ],
+    [
+      'Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized\nIs there a repository at the following location?\nrest:http://u:pw@h:1/r\n',
+      RepositoryAccessDeniedError,
+      'backup on repository rest:http://u:***@h:1/r was refused by the storage: unable to open config file: unexpected HTTP response (401): 401 Unauthorized',
+    ],
+    [
+      'Save(<data/5f8a1c2b3d>) returned error, retrying after 552ms: server response unexpected: 403 Forbidden (403)\nFatal: unable to save snapshot: server response unexpected: 403 Forbidden (403)\n',
+      RepositoryAccessDeniedError,
+      'was refused by the storage: unable to save snapshot: server response unexpected: 403 Forbidden (403)',
     ],
     ['Fatal: unable to open repository at sftp:b@nohost:/r: unable to start the sftp session, error: EOF\n', RepositoryUnavailableError, 'is unreachable'],
     ['Fatal: unable to open config file: Stat: The specified key does not exist.\nIs there a repository at the following location?\ns3:https://s3/b\n', RepositoryNotInitialisedError, 'no repository initialised at'],

@@ -81,6 +81,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   resumeRestore: act('admin', none),
   deleteSnapshot: act('admin'),
   rebuildCatalog: act('admin'),
+  // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
+  qualifyRepository: act('admin'),
   setRetention: act('admin'),
   applyRetention: act('admin'),
   deleteSyncLink: act('admin', linkSites),

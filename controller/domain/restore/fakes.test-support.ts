@@ -271,6 +271,9 @@ export class FakeRepositories implements SiteRepositories {
   open(): Promise<never> {
     throw new Error('not used by restores');
   }
+  credentialSets(): Promise<never> {
+    throw new Error('not used by restores');
+  }
 }
 
 export class FakeSnapshots implements SnapshotTaker {

@@ -50,6 +50,9 @@ class FakeRepositories implements SiteRepositories {
     };
     return repo as Repository;
   }
+  credentialSets(): Promise<never> {
+    throw new Error('not used by verification');
+  }
 }
 
 function world(...manifests: ReturnType<typeof manifest>[]) {

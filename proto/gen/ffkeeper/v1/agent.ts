@@ -42,6 +42,8 @@ export interface RepositoryAccess {
   password: string;
   /** Extra environment for the engine (e.g. AWS_ACCESS_KEY_ID for s3:). */
   env: { [key: string]: string };
+  /** PEM of the CA that signed a TLS backend's certificate, when not system-trusted (not a secret). */
+  caCert: string;
 }
 
 export interface RepositoryAccess_EnvEntry {
@@ -394,7 +396,7 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
 };
 
 function createBaseRepositoryAccess(): RepositoryAccess {
-  return { url: "", password: "", env: {} };
+  return { url: "", password: "", env: {}, caCert: "" };
 }
 
 export const RepositoryAccess: MessageFns<RepositoryAccess> = {
@@ -408,6 +410,9 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
     globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
       RepositoryAccess_EnvEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
     });
+    if (message.caCert !== "") {
+      writer.uint32(34).string(message.caCert);
+    }
     return writer;
   },
 
@@ -451,6 +456,14 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
             }
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.caCert = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -481,6 +494,11 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
           {},
         )
         : {},
+      caCert: isSet(object.caCert)
+        ? globalThis.String(object.caCert)
+        : isSet(object.ca_cert)
+        ? globalThis.String(object.ca_cert)
+        : "",
     };
   },
 
@@ -501,6 +519,9 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
         });
       }
     }
+    if (message.caCert !== "") {
+      obj.caCert = message.caCert;
+    }
     return obj;
   },
 
@@ -520,6 +541,7 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
       },
       {},
     );
+    message.caCert = object.caCert ?? "";
     return message;
   },
 };

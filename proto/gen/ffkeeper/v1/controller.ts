@@ -616,6 +616,18 @@ export interface VerifyAuditResponse {
   keptHead: string;
 }
 
+export interface QualifyRepositoryRequest {
+  site: string;
+  /** Size of the test object; 0 = the default (16 MiB). */
+  sizeBytes: number;
+}
+
+export interface RepositoryQualification {
+  /** controller/domain/repository/qualify.ts Qualification, as JSON. */
+  reportJson: string;
+  ok: boolean;
+}
+
 function createBaseCreateJoinTokenRequest(): CreateJoinTokenRequest {
   return { site: "", host: "", ttlSeconds: 0 };
 }
@@ -8864,6 +8876,184 @@ export const VerifyAuditResponse: MessageFns<VerifyAuditResponse> = {
   },
 };
 
+function createBaseQualifyRepositoryRequest(): QualifyRepositoryRequest {
+  return { site: "", sizeBytes: 0 };
+}
+
+export const QualifyRepositoryRequest: MessageFns<QualifyRepositoryRequest> = {
+  encode(message: QualifyRepositoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(16).uint64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QualifyRepositoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQualifyRepositoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QualifyRepositoryRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: QualifyRepositoryRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QualifyRepositoryRequest>, I>>(base?: I): QualifyRepositoryRequest {
+    return QualifyRepositoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QualifyRepositoryRequest>, I>>(object: I): QualifyRepositoryRequest {
+    const message = createBaseQualifyRepositoryRequest();
+    message.site = object.site ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseRepositoryQualification(): RepositoryQualification {
+  return { reportJson: "", ok: false };
+}
+
+export const RepositoryQualification: MessageFns<RepositoryQualification> = {
+  encode(message: RepositoryQualification, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reportJson !== "") {
+      writer.uint32(10).string(message.reportJson);
+    }
+    if (message.ok !== false) {
+      writer.uint32(16).bool(message.ok);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RepositoryQualification {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRepositoryQualification();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reportJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RepositoryQualification {
+    return {
+      reportJson: isSet(object.reportJson)
+        ? globalThis.String(object.reportJson)
+        : isSet(object.report_json)
+        ? globalThis.String(object.report_json)
+        : "",
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+    };
+  },
+
+  toJSON(message: RepositoryQualification): unknown {
+    const obj: any = {};
+    if (message.reportJson !== "") {
+      obj.reportJson = message.reportJson;
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RepositoryQualification>, I>>(base?: I): RepositoryQualification {
+    return RepositoryQualification.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RepositoryQualification>, I>>(object: I): RepositoryQualification {
+    const message = createBaseRepositoryQualification();
+    message.reportJson = object.reportJson ?? "";
+    message.ok = object.ok ?? false;
+    return message;
+  },
+};
+
 export type ControllerService = typeof ControllerService;
 export const ControllerService = {
   /** Sites known to the fleet inventory, with agent counts. */
@@ -9245,6 +9435,22 @@ export const ControllerService = {
       Buffer.from(CreateConsoleTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateConsoleTokenResponse => CreateConsoleTokenResponse.decode(value),
   },
+  /**
+   * Storage qualification of a site's repository (controller/domain/repository/qualify.ts): writes, lists,
+   * reads back and deletes a test snapshot through the agents' and the maintenance credentials, measures
+   * throughput and latency, and says whether the agents' credentials can delete. Runs under the site lease.
+   */
+  qualifyRepository: {
+    path: "/ffkeeper.v1.Controller/QualifyRepository" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QualifyRepositoryRequest): Buffer =>
+      Buffer.from(QualifyRepositoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QualifyRepositoryRequest => QualifyRepositoryRequest.decode(value),
+    responseSerialize: (value: RepositoryQualification): Buffer =>
+      Buffer.from(RepositoryQualification.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RepositoryQualification => RepositoryQualification.decode(value),
+  },
 } as const;
 
 export interface ControllerServer extends UntypedServiceImplementation {
@@ -9326,6 +9532,12 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * the controller keeps only its hash.
    */
   createConsoleToken: handleUnaryCall<CreateConsoleTokenRequest, CreateConsoleTokenResponse>;
+  /**
+   * Storage qualification of a site's repository (controller/domain/repository/qualify.ts): writes, lists,
+   * reads back and deletes a test snapshot through the agents' and the maintenance credentials, measures
+   * throughput and latency, and says whether the agents' credentials can delete. Runs under the site lease.
+   */
+  qualifyRepository: handleUnaryCall<QualifyRepositoryRequest, RepositoryQualification>;
 }
 
 export interface ControllerClient extends Client {
@@ -9835,6 +10047,26 @@ export interface ControllerClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateConsoleTokenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Storage qualification of a site's repository (controller/domain/repository/qualify.ts): writes, lists,
+   * reads back and deletes a test snapshot through the agents' and the maintenance credentials, measures
+   * throughput and latency, and says whether the agents' credentials can delete. Runs under the site lease.
+   */
+  qualifyRepository(
+    request: QualifyRepositoryRequest,
+    callback: (error: ServiceError | null, response: RepositoryQualification) => void,
+  ): ClientUnaryCall;
+  qualifyRepository(
+    request: QualifyRepositoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RepositoryQualification) => void,
+  ): ClientUnaryCall;
+  qualifyRepository(
+    request: QualifyRepositoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RepositoryQualification) => void,
   ): ClientUnaryCall;
 }
 

@@ -255,7 +255,7 @@ export class ResticRepository implements Repository {
       pending = lines.pop() ?? '';
       const line = lines.find((l) => REFUSED.test(l));
       if (line !== undefined && refusal === undefined) {
-        refusal = redact(line.trim(), this.ctx.url.raw, this.ctx.url.display, this.ctx.secrets);
+        refusal = redact(line.trim().replace(/^.*returned error, retrying after [^:]*:\s*/, ''), this.ctx.url.raw, this.ctx.url.display, this.ctx.secrets);
         stop.abort();
       }
     });

@@ -3,15 +3,18 @@
  * the same scheduler as a daily one) yields 3 sealed snapshots over 3 occurrences with no overlap; a second snapshot request while one runs is refused naming it;
  * retention keep-last 2 then apply leaves exactly the 2 newest cuts, with all their components, and the
  * restic repository holds no snapshot of the removed cuts.
+ *
+ * Issue 20: the site's repository is off the host, on a REST server (`rclone serve restic`, TLS with its own
+ * CA): agents write the scheduled snapshots through an append-only endpoint, and the controller prunes
+ * through its maintenance credentials. The controller qualified the storage when it created the
+ * repository, and `repo qualify` does it again on request.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
-import { ResticRepository } from '../../shared/repository/restic.js';
 import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
+import { startRestServer, type RestServer } from '../harness/rest-server.js';
 
 interface Snap {
   id: string;
@@ -34,13 +37,16 @@ const LEAD_MS = 6_000;
 
 describe('schedules and retention', () => {
   let fleet: TestFleet;
+  let rest: RestServer;
 
   beforeAll(async () => {
-    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }]);
+    rest = await startRestServer();
+    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { rest: { server: rest, sites: [SITE] } });
   }, 180_000);
 
   afterAll(async () => {
     await fleet?.stop();
+    await rest?.stop();
   });
 
   it('a schedule every 30 s over 3 occurrences yields 3 sealed snapshots, with no overlap', async () => {
@@ -109,8 +115,7 @@ describe('schedules and retention', () => {
     const after = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
     expect(after.map((s) => s.id)).toEqual(before.slice(0, 2).map((s) => s.id));
 
-    const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
-    const repo = new ResticRepository({ url: path.join(fleet.repositories.root, SITE), password: secrets[SITE]!, cacheDir: fleet.repositories.cacheDir });
+    const repo = fleet.openRepository(SITE);
     const byCut = new Map<string, string[]>();
     for (const s of await repo.listSnapshots({ tags: [siteTag(SITE)] })) {
       const t = parseSnapshotTags(s.tags);
@@ -123,4 +128,20 @@ describe('schedules and retention', () => {
     const jobs = await fleet.json<Job[]>('jobs', 'list', '--site', SITE);
     expect(jobs.find((j) => j.kind === 'prune')?.phase).toBe('Completed');
   }, 180_000);
+
+  it('the repository on the REST server: qualified when created, and by `repo qualify`: agents append-only, the controller deletes', async () => {
+    const created = /^.*"msg":"the new repository qualified".*$/m.exec(fleet.controller.logs())?.[0];
+    expect(created, 'the controller qualified the repository it created').toBeDefined();
+    expect(created).toContain('"appendOnly":"append-only"');
+    const r = await fleet.cli('repo', 'qualify', '--site', SITE, '--size-mib', '2');
+    console.log(`[schedule-retention] repo qualify:\n${r.stdout}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`agents write to:     rest:https://agent:***@127.0.0.1:${rest.agent.port}/${SITE}`);
+    expect(r.stdout).toMatch(/agent\s+delete\s+ok\s+\d+ ms\s+refused, as it should be: .*403/);
+    expect(r.stdout).toMatch(/maintenance\s+delete\s+ok/);
+    expect(r.stdout).toContain("append-only: the agents' credentials cannot delete backups");
+    expect(r.stdout.trimEnd().endsWith('qualified')).toBe(true);
+    expect(r.stdout + r.stderr).not.toContain(rest.agent.password);
+    expect(fleet.controller.logs()).not.toContain(rest.maintenance.password);
+  }, 120_000);
 });

@@ -4,6 +4,7 @@
  * instances, temp directories — and the integrity check on them at 0 errors) and `snapshot list` shows it
  * verified; a pack file corrupted in the site's repository makes `verify --read-data` fail naming the
  * snapshot, and the stored result says FAILED; no sandbox is left behind either way.
+ * The site's repository is on a REST server (issue 20): the intact snapshot verifies with --read-data there.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { processAlive } from '../devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { BIN, waitFor, type CliResult } from '../harness/processes.js';
 import { controllerSecurity } from '../harness/pki.js';
+import { startRestServer, type RestServer } from '../harness/rest-server.js';
 
 const SITE = 'vrf-1';
 
@@ -108,8 +110,12 @@ describe('ffkeeper verify', () => {
   let snapshotId = '';
   const started = Date.now();
 
+  let rest: RestServer;
+
   beforeAll(async () => {
-    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }]);
+    // Issue 20: the site's repository is on a REST server (append-only agents, a maintenance controller).
+    rest = await startRestServer();
+    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }], { rest: { server: rest, sites: [SITE] } });
     const r = await cli(fleet, 'snapshot', 'create', '--site', SITE, '--wait');
     expect(r.code, r.stderr).toBe(0);
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
@@ -119,6 +125,7 @@ describe('ffkeeper verify', () => {
 
   afterAll(async () => {
     await fleet?.stop();
+    await rest?.stop();
     console.log(`verify e2e: ${Date.now() - started} ms in all`);
   });
 
@@ -130,8 +137,8 @@ describe('ffkeeper verify', () => {
     const live = await checkSiteState(state);
     expect(live.errors).toBeGreaterThan(0);
     const t0 = Date.now();
-    const r = await cli(fleet, 'verify', '--site', SITE);
-    console.log(`verify: ${Date.now() - t0} ms\n${r.stdout}`);
+    const r = await cli(fleet, 'verify', '--site', SITE, '--read-data');
+    console.log(`verify --read-data (REST repository): ${Date.now() - t0} ms\n${r.stdout}`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`verification of snapshot ${snapshotId}`);
     expect(r.stdout).toMatch(/OK at/);
@@ -155,12 +162,10 @@ describe('ffkeeper verify', () => {
     const manifest = decodeManifest(shown.stdout, 'snapshot show');
     const agents = await fleet.json<{ host: string; grpcAddress: string }[]>('agents', 'list', '--site', SITE);
     const address = agents.find((a) => a.host === 'tnt')?.grpcAddress ?? '';
-    const repoDir = repoDirOf(fleet);
-    const secrets = JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, string>;
     const client = new GrpcAgentClient({ security: controllerSecurity() });
     try {
       const artifacts = manifest.components.filter((c) => c.host === 'tnt').map(({ host: _h, ...a }) => a);
-      const r = await client.restoreSandbox(address, { jobId: 'j-stale', sandboxId: 'j-stale', artifacts, repository: { url: repoDir, password: secrets[SITE] ?? '', env: {} } }, { timeoutMs: 60_000 });
+      const r = await client.restoreSandbox(address, { jobId: 'j-stale', sandboxId: 'j-stale', artifacts, repository: fleet.repositoryAccess(SITE) }, { timeoutMs: 60_000 });
       expect(r.components.map((c) => c.component).sort()).toEqual(['tarantool:shard-001', 'tarantool:shard-002']);
     } finally {
       client.close();
@@ -177,13 +182,14 @@ describe('ffkeeper verify', () => {
   }, 300_000);
 
   it('fails verify --read-data on a corrupted pack, naming the snapshot; the stored result says FAILED', async () => {
-    const pack = corruptLargestPack(repoDirOf(fleet));
+    const pack = corruptLargestPack(fleet.repositoryDir(SITE));
     console.log(`corrupted ${pack}`);
     const t0 = Date.now();
     const r = await cli(fleet, 'verify', '--site', SITE, '--snapshot', snapshotId, '--read-data');
     console.log(`verify --read-data: ${Date.now() - t0} ms, exit ${r.code}\n${r.stdout}\n${r.stderr}`);
     expect(r.code).toBe(EXIT_CODES.ILLEGAL_STATE);
     expect(r.stderr).toContain(`snapshot '${snapshotId}' of site '${SITE}': repository check failed`);
+    expect(r.stdout + r.stderr).toContain(`hold data of snapshot(s) ${snapshotId}: this snapshot is damaged`);
     const [snap] = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
     expect(snap?.verification?.ok).toBe(false);
     expect(snap?.verification?.readData).toBe(true);
@@ -193,7 +199,3 @@ describe('ffkeeper verify', () => {
   }, 300_000);
 });
 
-/** The site's local restic repository: `<controller tmp>/repos/<site>` (see test/harness/fleet.ts). */
-function repoDirOf(fleet: TestFleet): string {
-  return path.join(fleet.repositories.root, SITE);
-}

@@ -3,12 +3,15 @@
  * each dev site describes (its `agents/*.yaml`). For end-to-end tests.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { downSite, upSite, type SiteState, type UpOptions } from '../../deploy/dev-site/index.js';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import type { AgentEntry } from '../../shared/fleet.js';
 import { freePort } from '../../shared/net.js';
+import type { RepositoryAccess } from '../../shared/repository/access.js';
+import { ResticRepository } from '../../shared/repository/restic.js';
+import type { RestServer } from './rest-server.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, type TestNats } from './nats.js';
 import { controllerTls, ensureTestPki, operatorSecurity } from './pki.js';
@@ -23,6 +26,12 @@ export interface TestFleet {
   controller: TestProcess;
   /** Where the controller keeps the sites' restic repositories and their generated passwords. */
   repositories: { root: string; secretsFile: string; cacheDir: string };
+  /** How agents reach a site's repository (its local one, or the REST one of `FleetOptions.rest`). */
+  repositoryAccess(site: string): RepositoryAccess;
+  /** The site's repository as the controller opens it (a REST site: through the maintenance credentials). */
+  openRepository(site: string): ResticRepository;
+  /** The directory holding the site's repository files (local, or the REST server's). */
+  repositoryDir(site: string): string;
   sites: Map<string, SiteState>;
   /** Agent processes by `site/host`. */
   agents: Map<string, TestProcess>;
@@ -66,13 +75,19 @@ const TEST_IMAGE_SCALE = 0.2;
 export interface FleetOptions {
   /** Controller config fields merged over the harness's (e.g. `{ agents: { deadlines: { unitControlMs: 30000 } } }`). */
   controller?: Record<string, unknown>;
+  /** Sites whose repository is on a REST server (test/harness/rest-server.ts): append-only agents, a maintenance controller. */
+  rest?: { server: RestServer; sites: string[] };
 }
+
+/** The password of the fleet's REST repositories (configured, not generated). */
+const REST_REPOSITORY_PASSWORD = 'rest repositories of this test fleet';
 
 export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
   const pki = await ensureTestPki();
   const nats = await startNats();
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
+  const rest = options.rest?.server;
   const controllerAddress = `127.0.0.1:${await freePort()}`;
   const controllerMetrics = `127.0.0.1:${await freePort()}`;
   const controllerConfig = tmp.write('controller.yaml', {
@@ -86,6 +101,12 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       root: path.join(tmp.dir, 'repos'),
       cacheDir: path.join(tmp.dir, 'cache'),
       secretsFile: path.join(tmp.dir, 'secrets.json'),
+      sites: Object.fromEntries(
+        (options.rest?.sites ?? []).map((site) => [
+          site,
+          { url: rest!.url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, caFile: rest!.caFile, maintenance: { url: rest!.url(site, 'maintenance') } },
+        ]),
+      ),
     },
     ...options.controller,
   });
@@ -101,6 +122,19 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       return controller;
     },
     repositories: { root: path.join(tmp.dir, 'repos'), secretsFile: path.join(tmp.dir, 'secrets.json'), cacheDir: path.join(tmp.dir, 'cache') },
+    repositoryAccess(site) {
+      if (rest && options.rest?.sites.includes(site)) return { url: rest.url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: rest.caPem };
+      const secrets = JSON.parse(readFileSync(path.join(tmp.dir, 'secrets.json'), 'utf8')) as Record<string, string>;
+      return { url: path.join(tmp.dir, 'repos', site), password: secrets[site] ?? '', env: {} };
+    },
+    openRepository(site) {
+      const access = this.repositoryAccess(site);
+      const url = rest && options.rest?.sites.includes(site) ? rest.url(site, 'maintenance') : access.url;
+      return new ResticRepository({ url, password: access.password, cacheDir: path.join(tmp.dir, 'cache'), ...(access.caCert ? { caCert: access.caCert } : {}) });
+    },
+    repositoryDir(site) {
+      return rest && options.rest?.sites.includes(site) ? path.join(rest.dir, site) : path.join(tmp.dir, 'repos', site);
+    },
     sites: states,
     agents,
     async agentMetricsUrl(site, host) {

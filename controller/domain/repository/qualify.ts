@@ -83,7 +83,17 @@ async function sha256Of(stream: Readable): Promise<{ digest: string; bytes: numb
 }
 
 /** Runs the qualification; never throws for a storage failure (each is a failed step in the report). */
-export async function qualifyRepository(site: string, sets: CredentialSets, options: { bytes?: number; id?: string; signal?: AbortSignal } = {}): Promise<Qualification> {
+export async function qualifyRepository(
+  site: string,
+  sets: CredentialSets,
+  options: {
+    bytes?: number;
+    id?: string;
+    signal?: AbortSignal;
+    /** Prune after deleting the test snapshot (cheap in a new repository; else its data waits for the next prune). */
+    prune?: boolean;
+  } = {},
+): Promise<Qualification> {
   const bytes = options.bytes ?? DEFAULT_QUALIFY_BYTES;
   const id = options.id ?? randomBytes(6).toString('hex');
   const signal = options.signal ? { signal: options.signal } : {};
@@ -160,9 +170,9 @@ export async function qualifyRepository(site: string, sets: CredentialSets, opti
     });
     if (mOpened && !removedByAgent) {
       await step('maintenance', 'delete', async () => {
-        const r = await sets.maintenance.forget({ snapshotIds: [written] }, signal);
+        const r = await sets.maintenance.forget({ snapshotIds: [written], prune: options.prune === true }, signal);
         if (r.removed.length !== 1) throw new Error(`the test snapshot ${written.slice(0, 8)} was not found to delete`);
-        return { value: true, detail: 'the test snapshot was deleted' };
+        return { value: true, detail: options.prune ? 'the test snapshot was deleted and its data pruned' : 'the test snapshot was deleted (its data is freed by the next prune)' };
       });
     }
   } else if (!removedByAgent && read) {

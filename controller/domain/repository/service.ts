@@ -48,7 +48,7 @@ export class RepositoryService {
    */
   async qualifyCreated(site: string, sets: CredentialSets): Promise<void> {
     try {
-      const r = await qualifyRepository(site, sets, { bytes: NEW_REPOSITORY_QUALIFY_BYTES });
+      const r = await qualifyRepository(site, sets, { bytes: NEW_REPOSITORY_QUALIFY_BYTES, prune: true });
       if (r.ok) this.deps.logger.info({ site, appendOnly: r.appendOnly, writeMiBps: r.writeMiBps, readMiBps: r.readMiBps, findings: r.findings }, 'the new repository qualified');
       else this.deps.logger.warn({ site, appendOnly: r.appendOnly, findings: r.findings }, 'the new repository did not qualify: see `ffkeeper repo qualify`');
     } catch (err) {

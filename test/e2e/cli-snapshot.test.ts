@@ -6,11 +6,15 @@
  * the production default is minutes, but a unit that never starts costs this file the deadline twice, as
  * the restore tries it once the shards are in and again with the other writers); one that never starts
  * fails naming the unit, the host and the deadline.
+ * Issue 20: site cli-a's repository is on a REST server (append-only agents, a maintenance controller):
+ * its snapshots are restored into cli-b from there with 0 integrity errors, its catalog is rebuilt from
+ * there and a snapshot deleted there through the maintenance credentials.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { setUnitFault, stopWriter } from '../../deploy/dev-site/index.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { startRestServer, type RestServer } from '../harness/rest-server.js';
 
 interface Snap {
   id: string;
@@ -25,17 +29,20 @@ const SLOW_START_MS = 7_000;
 
 describe('ffkeeper snapshot / restore / jobs', () => {
   let fleet: TestFleet;
+  let rest: RestServer;
   const ids: string[] = [];
 
   beforeAll(async () => {
+    rest = await startRestServer();
     fleet = await startFleet([
       { site: 'cli-a', dossiers: 30, events: 100 },
       { site: 'cli-b', dossiers: 0, events: 0 },
-    ], { controller: { agents: { deadlines: { unitControlMs: UNIT_DEADLINE_MS } } } });
+    ], { controller: { agents: { deadlines: { unitControlMs: UNIT_DEADLINE_MS } } }, rest: { server: rest, sites: ['cli-a'] } });
   }, 180_000);
 
   afterAll(async () => {
     await fleet?.stop();
+    await rest?.stop();
   });
 
   it('snapshot create --wait shows progress and a summary; list and show find it', async () => {

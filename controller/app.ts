@@ -47,6 +47,7 @@ import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } fr
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
 import { RepositoryService } from './domain/repository/service.js';
+import { HmacManifestSealer } from './transport/manifest-seal.js';
 import { PromControllerMetrics } from './transport/metrics.js';
 import { registerSyncMetrics } from './transport/metrics-sync.js';
 import { KvSyncCheckStore, KvSyncLinkStore, KvSyncStatusStore } from './transport/nats-sync.js';
@@ -177,10 +178,11 @@ export async function startController(config: ControllerConfig, logger: Logger):
     if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
     const repositories: ResticSiteRepositories = new ResticSiteRepositories(config.repositories, log, (site, sets): Promise<void> => repositoryService.qualifyCreated(site, sets));
     const timeouts = { deadlines: config.agents.deadlines };
-    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, freezeAttempts: config.snapshots.freezeAttempts, logger: log, metrics });
+    const sealer = HmacManifestSealer.fromKeyFile(config.repositories.sealKeyFile ?? path.join(path.dirname(config.repositories.secretsFile), 'seal.key'));
+    const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, sealer, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, freezeAttempts: config.snapshots.freezeAttempts, logger: log, metrics });
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
-    const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, leases, logger: log });
+    const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, sealer, leases, logger: log });
     const repositoryService: RepositoryService = new RepositoryService({
       repositories,
       leases,

@@ -24,6 +24,18 @@ export function componentTag(component: string): string {
   return `ffk-component=${component}`;
 }
 
+/**
+ * The controller's seal on a manifest snapshot, `ffk-seal=<HMAC-SHA256 hex of the manifest's bytes>`: proof
+ * that the controller wrote it, not a host whose repository credentials may append (issue 20).
+ */
+export function sealTag(seal: string): string {
+  return `ffk-seal=${seal}`;
+}
+
+export function sealOf(tags: readonly string[]): string | undefined {
+  return tags.find((t) => t.startsWith('ffk-seal='))?.slice('ffk-seal='.length);
+}
+
 /** Reads our tags back from a snapshot's tag list; undefined when one is missing. */
 export function parseSnapshotTags(tags: readonly string[]): SnapshotTags | undefined {
   const get = (prefix: string): string | undefined => tags.find((t) => t.startsWith(prefix))?.slice(prefix.length);

@@ -120,7 +120,7 @@ export interface ControllerApi {
   listSnapshots(site: string): Promise<SnapshotSummary[]>;
   getSnapshot(id: string, site?: string): Promise<{ summary: SnapshotSummary; manifestJson: string }>;
   deleteSnapshot(site: string, id: string): Promise<{ repositorySnapshotsRemoved: number }>;
-  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }>;
+  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number; flagged: string[] }>;
   planRestore(req: RestoreArgs): Promise<RestorePlan>;
   restore(req: RestoreArgs, onEvent: OnJobEvent): Promise<JobEvent>;
   resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
@@ -222,7 +222,7 @@ export class GrpcControllerApi implements ControllerApi {
     return callUnary<DeleteSnapshotRequest, DeleteSnapshotResponse>(this.client.deleteSnapshot.bind(this.client), { site, id }, this.longOpts());
   }
 
-  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
+  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number; flagged: string[] }> {
     return callUnary<RebuildCatalogRequest, RebuildCatalogResponse>(this.client.rebuildCatalog.bind(this.client), { site }, this.longOpts());
   }
 

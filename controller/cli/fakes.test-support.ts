@@ -93,7 +93,7 @@ export class FakeApi implements ControllerApi {
   job: ScriptedJob = { events: [] };
   plan: RestorePlan | undefined;
   deleted = { repositorySnapshotsRemoved: 3 };
-  rebuilt = { snapshots: 4, added: 1, removed: 2 };
+  rebuilt: { snapshots: number; added: number; removed: number; flagged: string[] } = { snapshots: 4, added: 1, removed: 2, flagged: [] };
 
   listSites(): Promise<SiteSummary[]> {
     return Promise.resolve([]);
@@ -123,7 +123,7 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'deleteSnapshot', args: [site, id] });
     return Promise.resolve(this.deleted);
   }
-  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
+  rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number; flagged: string[] }> {
     this.calls.push({ method: 'rebuildCatalog', args: [site] });
     return Promise.resolve(this.rebuilt);
   }

@@ -56,6 +56,12 @@ export const controllerConfigSchema = z
         cacheDir: z.string().min(1).default('/var/cache/ffkeeper/restic'),
         /** Repository passwords the controller generated (JSON, mode 0600). */
         secretsFile: z.string().min(1).default('/var/lib/ffkeeper/secrets.json'),
+        /**
+         * The key that seals every manifest the controller writes (made on first use, mode 0600); a catalog
+         * rebuilt from a repository takes only sealed manifests. Default: `seal.key` next to `secretsFile`.
+         * Controllers of one fleet share it.
+         */
+        sealKeyFile: z.string().min(1).optional(),
         sites: z
           .record(
             idSchema,

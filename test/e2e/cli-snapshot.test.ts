@@ -15,6 +15,11 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { setUnitFault, stopWriter } from '../../deploy/dev-site/index.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { startRestServer, type RestServer } from '../harness/rest-server.js';
+import { Readable } from 'node:stream';
+import { MANIFEST_COMPONENT, MANIFEST_FILENAME, type Manifest } from '../../shared/manifest.js';
+import { decodeManifest, encodeManifest } from '../../shared/manifest-codec.js';
+import { ResticRepository } from '../../shared/repository/restic.js';
+import { sealTag, snapshotTags } from '../../shared/tags.js';
 
 interface Snap {
   id: string;
@@ -116,9 +121,27 @@ describe('ffkeeper snapshot / restore / jobs', () => {
     expect(logs.stdout).toMatch(/Completed/);
   });
 
-  it('catalog rebuild restores the catalog from the repository; delete removes a whole cut', async () => {
+  it('catalog rebuild restores the catalog from the repository, leaving out manifests a host forged; delete removes a whole cut', async () => {
+    // A host holding the agents' append-only credentials stores manifests of its own, dated a year ahead
+    // (retention's keep-last would keep them in place of real snapshots): one with a made-up seal, one unsealed.
+    const shown = await fleet.cli('snapshot', 'show', ids[0] as string, '--site', 'cli-a', '--json');
+    const real = decodeManifest(shown.stdout, 'snapshot show');
+    const access = fleet.repositoryAccess('cli-a');
+    const asAgent = new ResticRepository({ url: access.url, password: access.password, ...(access.caCert ? { caCert: access.caCert } : {}) });
+    const forge = async (cutId: string, seal: string | undefined): Promise<void> => {
+      const forged: Manifest = { ...real, cutId, createdAt: new Date(Date.now() + 365 * 86_400_000), sealedAt: new Date(Date.now() + 365 * 86_400_000) };
+      const tags = [...snapshotTags({ site: 'cli-a', cutId, component: MANIFEST_COMPONENT }), ...(seal ? [sealTag(seal)] : [])];
+      await asAgent.backupStream({ stream: Readable.from([Buffer.from(encodeManifest(forged))]), filename: MANIFEST_FILENAME, tags });
+    };
+    await forge('c-20271204-000000-f0f0f0', 'ab'.repeat(32));
+    await forge('c-20271204-000001-f1f1f1', undefined);
     const rebuilt = await fleet.cli('catalog', 'rebuild', '--site', 'cli-a');
     expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    console.log(`[cli-snapshot] catalog rebuild:\n${rebuilt.stdout}${rebuilt.stderr}`);
+    expect(rebuilt.stderr).toContain('WARNING: 2 stored manifest(s) left out');
+    expect(rebuilt.stderr).toMatch(/cut c-20271204-000000-f0f0f0, stored .*: its seal does not match/);
+    expect(rebuilt.stderr).toMatch(/cut c-20271204-000001-f1f1f1, stored .*: not sealed by the controller/);
+    expect((await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a')).map((s) => s.id).filter((id) => id.startsWith('c-2027'))).toEqual([]);
     const del = await fleet.cli('snapshot', 'delete', ids[1] as string, '--site', 'cli-a', '--yes');
     expect(del.code, del.stderr).toBe(0);
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', 'cli-a');

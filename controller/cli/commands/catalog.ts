@@ -19,4 +19,8 @@ export async function runCatalogRebuild(opts: CatalogRebuildOptions, deps: JobCo
   deps.io.out(
     `catalog of site '${opts.site}' rebuilt from its repository: ${r.snapshots} snapshots found, ${r.added} added, ${r.removed} removed`,
   );
+  if (r.flagged.length > 0) {
+    deps.io.err(`WARNING: ${r.flagged.length} stored manifest(s) left out, not trusted (a host with append credentials may have forged them):`);
+    for (const line of r.flagged) deps.io.err(`  ${line}`);
+  }
 }

@@ -146,6 +146,16 @@ describe('catalog rebuild', () => {
   it('--json prints the counts', async () => {
     const { deps, cap } = makeDeps();
     await runCatalogRebuild({ site: 'msk-1', json: true }, deps);
-    expect(JSON.parse(cap.out.join(''))).toEqual({ site: 'msk-1', snapshots: 4, added: 1, removed: 2 });
+    expect(JSON.parse(cap.out.join(''))).toEqual({ site: 'msk-1', snapshots: 4, added: 1, removed: 2, flagged: [] });
+  });
+
+  it('warns on stderr about each stored manifest it left out', async () => {
+    const { deps, api, cap } = makeDeps();
+    api.rebuilt = { ...api.rebuilt, flagged: ["repository snapshot 1a2b3c4d (cut c-1, stored 2027-01-01T00:00:00.000Z by host 'db'): its seal does not match"] };
+    await runCatalogRebuild({ site: 'msk-1', json: false }, deps);
+    expect(cap.err).toEqual([
+      'WARNING: 1 stored manifest(s) left out, not trusted (a host with append credentials may have forged them):',
+      "  repository snapshot 1a2b3c4d (cut c-1, stored 2027-01-01T00:00:00.000Z by host 'db'): its seal does not match",
+    ]);
   });
 });

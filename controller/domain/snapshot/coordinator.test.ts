@@ -66,6 +66,7 @@ function setup(attempts?: number) {
     agents,
     repositories: new Repos(calls),
     catalog,
+    sealer: { sign: () => 'seal', verify: (_b: Buffer, s: string) => s === 'seal' },
     deadlines: { protocolMs: 5000, prepareMs: 60_000, unitControlMs: 120_000, checkMs: 60_000, transferMs: 60_000, agentReturnMs: 2_000 },
     defaultLeaseMs: 5000,
     ...(attempts === undefined ? {} : { freezeAttempts: attempts }),

@@ -11,7 +11,8 @@ import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
 import { encodeManifest } from '../../../shared/manifest-codec.js';
-import { cutTag, snapshotTags } from '../../../shared/tags.js';
+import { cutTag, sealTag, snapshotTags } from '../../../shared/tags.js';
+import type { ManifestSealer } from './seal.js';
 import type { FleetInventory } from '../fleet.js';
 import { newJobId, type JobContext } from '../jobs.js';
 import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
@@ -24,6 +25,8 @@ export interface SnapshotCoordinatorDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   catalog: CatalogStore;
+  /** Seals each manifest written (seal.ts): a catalog rebuilt from the repository takes only sealed ones. */
+  sealer: ManifestSealer;
   /** Deadlines of agent calls: protocol calls (prepare … abort) and the upload. */
   deadlines: AgentDeadlines;
   /** Freeze lease agents arm at prepare unless the request names one. */
@@ -291,10 +294,11 @@ export class SnapshotCoordinator {
   /** Writes the manifest to the repository, then to the catalog: only now does the snapshot exist. */
   private async seal(site: string, manifest: Manifest): Promise<void> {
     const repo = await this.deps.repositories.open(site);
+    const bytes = Buffer.from(encodeManifest(manifest));
     await repo.backupStream({
-      stream: Readable.from([Buffer.from(encodeManifest(manifest))]),
+      stream: Readable.from([bytes]),
       filename: MANIFEST_FILENAME,
-      tags: snapshotTags({ site, cutId: manifest.cutId, component: MANIFEST_COMPONENT }),
+      tags: [...snapshotTags({ site, cutId: manifest.cutId, component: MANIFEST_COMPONENT }), sealTag(this.deps.sealer.sign(bytes))],
       host: 'ffkeeper-controller',
     });
     await this.deps.catalog.put(manifest);

@@ -2,16 +2,17 @@
  * Snapshot use cases behind the Controller service: create (as a job), list, show, delete, and rebuild
  * a site's catalog from the manifests in its repository.
  */
-import { FfkError, NotFoundError } from '../../../shared/errors.js';
+import { FfkError, NotFoundError, describeError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, summarize, type Manifest, type SnapshotSummary } from '../../../shared/manifest.js';
 import { decodeManifest } from '../../../shared/manifest-codec.js';
-import { componentTag, cutTag, siteTag } from '../../../shared/tags.js';
+import { componentTag, cutTag, sealOf, siteTag } from '../../../shared/tags.js';
 import type { JobRunner, RunningJob } from '../jobs.js';
 import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { CatalogStore, SiteRepositories } from '../ports.js';
 import type { SnapshotCoordinator } from './coordinator.js';
+import { manifestProblem, type ManifestSealer } from './seal.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -30,6 +31,8 @@ export class SnapshotService {
       jobs: JobRunner;
       catalog: CatalogStore;
       repositories: SiteRepositories;
+      /** Checks the seals of manifests read back from a repository (seal.ts). */
+      sealer: ManifestSealer;
       /** Excludes other snapshots, pruning and verification of the site while a snapshot runs. */
       leases: SiteLeases;
       logger: Logger;
@@ -96,21 +99,42 @@ export class SnapshotService {
     });
   }
 
-  /** Makes the site's catalog match the manifests stored in its repository. */
-  async rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number }> {
+  /**
+   * Makes the site's catalog match the manifests stored in its repository. A stored manifest the controller
+   * did not seal (where agents' credentials may append: an unsealed one is accepted only from a repository
+   * whose agents hold the controller's own credentials), one dated in the future, or one that does not
+   * decode is left out and reported in `flagged`, one line each.
+   */
+  async rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number; flagged: string[] }> {
     checkSiteId(site);
-    const repo = await this.deps.repositories.open(site);
+    const { maintenance: repo, separate } = await this.deps.repositories.credentialSets(site);
     const stored = await repo.listSnapshots({ tags: [siteTag(site), componentTag(MANIFEST_COMPONENT)] });
     const manifests: Manifest[] = [];
+    const flagged: string[] = [];
+    const now = new Date();
     for (const s of stored) {
-      const json = await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` }));
-      manifests.push(decodeManifest(json, `repository snapshot ${s.shortId}`));
+      const bytes = Buffer.from(await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` })), 'utf8');
+      let manifest: Manifest | undefined;
+      let decodeError: string | undefined;
+      try {
+        manifest = decodeManifest(bytes.toString('utf8'), `repository snapshot ${s.shortId}`);
+      } catch (err) {
+        decodeError = describeError(err);
+      }
+      const seal = sealOf(s.tags);
+      const problem = manifestProblem({ bytes, seal, manifest, ...(decodeError ? { decodeError } : {}) }, { sealer: this.deps.sealer, site, now, acceptUnsealed: !separate });
+      if (problem || !manifest) {
+        flagged.push(`repository snapshot ${s.shortId} (${manifest ? `cut ${manifest.cutId}` : 'no cut'}, stored ${s.time.toISOString()} by host '${s.host}'): ${problem ?? 'unreadable'}`);
+        continue;
+      }
+      manifests.push(manifest);
     }
+    if (flagged.length > 0) this.deps.logger.warn({ site, flagged }, 'catalog rebuild left out manifests it cannot trust');
     const before = new Set((await this.deps.catalog.list(site)).map((m) => m.cutId));
-    const now = new Set(manifests.map((m) => m.cutId));
+    const ids = new Set(manifests.map((m) => m.cutId));
     for (const m of manifests) await this.deps.catalog.put(m);
-    const removed = [...before].filter((id) => !now.has(id));
+    const removed = [...before].filter((id) => !ids.has(id));
     for (const id of removed) await this.deps.catalog.delete(site, id);
-    return { snapshots: manifests.length, added: [...now].filter((id) => !before.has(id)).length, removed: removed.length };
+    return { snapshots: manifests.length, added: [...ids].filter((id) => !before.has(id)).length, removed: removed.length, flagged };
   }
 }

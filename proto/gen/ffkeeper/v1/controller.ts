@@ -284,6 +284,8 @@ export interface RebuildCatalogResponse {
   snapshots: number;
   added: number;
   removed: number;
+  /** Stored manifests left out (not sealed by the controller, dated in the future, unreadable), one line each. */
+  flagged: string[];
 }
 
 export interface SiteRestoreRequest {
@@ -3865,7 +3867,7 @@ export const RebuildCatalogRequest: MessageFns<RebuildCatalogRequest> = {
 };
 
 function createBaseRebuildCatalogResponse(): RebuildCatalogResponse {
-  return { snapshots: 0, added: 0, removed: 0 };
+  return { snapshots: 0, added: 0, removed: 0, flagged: [] };
 }
 
 export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
@@ -3878,6 +3880,9 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
     }
     if (message.removed !== 0) {
       writer.uint32(24).uint32(message.removed);
+    }
+    for (const v of message.flagged) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -3919,6 +3924,14 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
             message.removed = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.flagged.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3936,6 +3949,7 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
       snapshots: isSet(object.snapshots) ? globalThis.Number(object.snapshots) : 0,
       added: isSet(object.added) ? globalThis.Number(object.added) : 0,
       removed: isSet(object.removed) ? globalThis.Number(object.removed) : 0,
+      flagged: globalThis.Array.isArray(object?.flagged) ? object.flagged.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -3950,6 +3964,9 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
     if (message.removed !== 0) {
       obj.removed = Math.round(message.removed);
     }
+    if (message.flagged?.length) {
+      obj.flagged = message.flagged;
+    }
     return obj;
   },
 
@@ -3961,6 +3978,7 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
     message.snapshots = object.snapshots ?? 0;
     message.added = object.added ?? 0;
     message.removed = object.removed ?? 0;
+    message.flagged = object.flagged?.map((e) => e) || [];
     return message;
   },
 };

@@ -27,7 +27,8 @@ import { uniqueSite } from '../../test/devsite/fixtures.js';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
-import { BENCH_PASSWORD, ResticCli, run, runToFile } from '../throughput/commands.js';
+import { BENCH_PASSWORD, localPlace, ResticCli, run, runToFile, type RepoPlace } from '../throughput/commands.js';
+import { restPlace } from '../throughput/rest-place.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { countRows, databaseBytes, growDatabase, type RowCounts } from './rows.js';
 import { ensureTestPki } from '../../test/harness/pki.js';
@@ -38,6 +39,8 @@ export interface PostgresPlan {
   /** Added in SQL on top. */
   grow: { dossiers: number; events: number };
   runs: number;
+  /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
+  backend?: 'local' | 'rest';
 }
 
 export interface PostgresBenchResult {
@@ -64,6 +67,8 @@ export interface PostgresBenchResult {
   /** 1-minute load average before each round. */
   loadAverages: number[];
   problems: string[];
+  /** Where the repositories were. */
+  backend?: string;
 }
 
 const COMPONENT = 'postgres:ffsecurity';
@@ -75,7 +80,9 @@ interface Ctx {
   dirs: { work: string; repos: string; dumps: string; cache: string };
   agent: BenchAgent;
   result: PostgresBenchResult;
-  kept: { agentRepo?: string; artifacts?: ComponentArtifact[]; resticRepo?: string; dump?: string };
+  kept: { agentRepo?: ResticCli; artifacts?: ComponentArtifact[]; resticRepo?: ResticCli; dump?: string };
+  /** Where the repositories live (local directories, or a storage server: `plan.backend`). */
+  place: RepoPlace;
 }
 
 /** Runs the cases; resolves once the site, scratch databases, agent, NATS and work directory are gone. */
@@ -96,14 +103,18 @@ export async function runPostgresBench(plan: PostgresPlan, env: BenchEnv): Promi
   let nats: TestNats | undefined;
   let agent: BenchAgent | undefined;
   let state: SiteState | undefined;
+  let rest: Awaited<ReturnType<typeof restPlace>> | undefined;
   try {
     for (const d of [dirs.repos, dirs.dumps, dirs.cache, siteRoot]) await mkdir(d, { recursive: true });
+    if (plan.backend === 'rest') rest = await restPlace();
+    const place = rest?.place ?? localPlace(dirs.repos);
+    result.backend = place.label;
     await chmod(siteRoot, 0o755);
     nats = await startNats();
     state = await bringUp({ plan, env, site, siteRoot, nats, result });
     agent = await BenchAgent.start(await dbAgentConfig(state, work), site);
     result.agentPid = agent.pid;
-    const ctx: Ctx = { plan, env, state, dirs, agent, result, kept: {} };
+    const ctx: Ctx = { plan, env, state, dirs, agent, result, kept: {}, place };
     await warmUp(ctx);
     result.aborted = (await backupRounds(ctx)) || (await restoreRounds(ctx));
   } finally {
@@ -112,6 +123,7 @@ export async function runPostgresBench(plan: PostgresPlan, env: BenchEnv): Promi
     await downSite(site, siteRoot).catch((err: unknown) => result.problems.push(`dev site down: ${String(err)}`));
     if (state) for (const db of result.scratchDatabases) await dropDatabase(scratchTarget(state, db)).catch(() => undefined);
     await nats?.stop();
+    await rest?.server.stop();
     await rm(work, { recursive: true, force: true });
   }
   result.durationMs = Date.now() - startedAt.getTime();
@@ -159,13 +171,18 @@ function scratchTarget(state: SiteState, database: string): PgTarget {
 }
 
 function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
-  return ResticCli.fresh(ctx.dirs.repos, ctx.dirs.cache, name);
+  return ResticCli.fresh(ctx.place, ctx.dirs.cache, name);
+}
+
+/** How the agent opens `repo`. */
+function accessOf(ctx: Ctx, repo: ResticCli): ReturnType<typeof accessTo> {
+  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.ca?.pem);
 }
 
 /** The driver opens, and one untimed `pg_dump > file` gives the dump size and warms the page cache for everyone. */
 async function warmUp(ctx: Ctx): Promise<void> {
   const repo = await freshRepo(ctx, 'warm-up');
-  await ctx.agent.warm([COMPONENT], accessTo(repo.dir, BENCH_PASSWORD));
+  await ctx.agent.warm([COMPONENT], accessOf(ctx, repo));
   await rm(repo.dir, { recursive: true, force: true });
   const file = path.join(ctx.dirs.dumps, 'warm-up.sql');
   await runToFile('pg_dump', ['--format=plain', ...pgArgs(ctx.state, ctx.state.postgres.database)], file);
@@ -188,10 +205,10 @@ async function backupRounds(ctx: Ctx): Promise<boolean> {
       if (ctx.env.signal?.aborted) return true;
       if (v === 'agent') {
         const repo = await freshRepo(ctx, `agent-${i}`);
-        const snap = await ctx.agent.snapshot([COMPONENT], accessTo(repo.dir, BENCH_PASSWORD));
+        const snap = await ctx.agent.snapshot([COMPONENT], accessOf(ctx, repo));
         record(result.backup.agent, snap.totalMs, snap.artifacts[0]?.bytes ?? 0);
         result.agentSplits.push({ totalMs: snap.totalMs, restic: snap.restic });
-        if (last) ctx.kept = { ...ctx.kept, agentRepo: repo.dir, artifacts: snap.artifacts };
+        if (last) ctx.kept = { ...ctx.kept, agentRepo: repo, artifacts: snap.artifacts };
         else await rm(repo.dir, { recursive: true, force: true });
       } else if (v === 'pg_dump') {
         const file = path.join(dirs.dumps, `dump-${i}.sql`);
@@ -202,7 +219,7 @@ async function backupRounds(ctx: Ctx): Promise<boolean> {
         const repo = await freshRepo(ctx, `restic-${i}`);
         await timeInto(result.backup.resticStdin, result.dumpBytes, () => repo.backupFrom('pg_dump', ['--format=plain', ...pgArgs(state, db)], `${db}.sql`));
         await timeInto(result.resticOpen, 1, () => repo.catConfig());
-        if (last) ctx.kept.resticRepo = repo.dir;
+        if (last) ctx.kept.resticRepo = repo;
         else await rm(repo.dir, { recursive: true, force: true });
       }
     }
@@ -242,7 +259,7 @@ async function agentRestore(ctx: Ctx, i: number): Promise<void> {
   const { kept, state } = ctx;
   if (!kept.agentRepo || !kept.artifacts) throw new IllegalStateError('restore: no agent snapshot kept');
   try {
-    const { ms, steps } = await ctx.agent.restore(kept.artifacts, accessTo(kept.agentRepo, BENCH_PASSWORD));
+    const { ms, steps } = await ctx.agent.restore(kept.artifacts, accessOf(ctx, kept.agentRepo));
     record(ctx.result.restore.agent, ms, ctx.result.dumpBytes);
     ctx.result.agentRestoreSteps = steps.map((s) => ({ step: s.step, ms: s.durationMs }));
   } finally {
@@ -268,7 +285,7 @@ async function scratchRestore(ctx: Ctx, v: 'psql' | 'restic', i: number): Promis
       });
     } else {
       if (!kept.resticRepo) throw new IllegalStateError('restore: no restic repository kept');
-      const repo = new ResticCli(kept.resticRepo, ctx.dirs.cache);
+      const repo = kept.resticRepo;
       await timeInto(result.restore.resticDump, result.dumpBytes, async () => {
         await createDatabase(target);
         await repo.dumpInto(`/${state.postgres.database}.sql`, 'psql', psql);

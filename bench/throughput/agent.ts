@@ -126,8 +126,8 @@ export class BenchAgent {
 }
 
 /** Repository access for the agent: a local repository directory and the bench password. */
-export function accessTo(dir: string, password: string): RepositoryAccess {
-  return { url: dir, password, env: {} };
+export function accessTo(url: string, password: string, caCert?: string): RepositoryAccess {
+  return { url, password, env: {}, ...(caCert ? { caCert } : {}) };
 }
 
 /** The restic runs in a slice of the agent's debug log (its jobs run restic one process at a time). */

@@ -24,24 +24,46 @@ function tail(text: string): string {
 /** The bench's repository password (repositories live and die inside the bench's work directory). */
 export const BENCH_PASSWORD = 'ffk-bench-password';
 
+/**
+ * Where a bench's repositories live: local directories (the default), or a storage server such as the
+ * REST one of test/harness/rest-server.ts (the `backends` case). `dir` is each repository's files on this
+ * machine (removed between rounds).
+ */
+export interface RepoPlace {
+  label: string;
+  url(name: string): string;
+  dir(name: string): string;
+  /** PEM file and text of the CA of a TLS server's certificate. */
+  ca?: { file: string; pem: string };
+}
+
+export function localPlace(reposDir: string): RepoPlace {
+  return { label: 'local directory', url: (name) => path.join(reposDir, name), dir: (name) => path.join(reposDir, name) };
+}
+
 /** A restic repository driven by the plain restic CLI. */
 export class ResticCli {
   constructor(
-    readonly dir: string,
+    /** The location restic opens (a local path or a backend URL). */
+    readonly url: string,
     private readonly cacheDir: string,
+    /** The repository's files on this machine (default: `url`, a local path). */
+    readonly dir: string = url,
+    private readonly caFile?: string,
   ) {}
 
   private get env(): Record<string, string> {
-    return { RESTIC_REPOSITORY: this.dir, RESTIC_PASSWORD: BENCH_PASSWORD };
+    return { RESTIC_REPOSITORY: this.url, RESTIC_PASSWORD: BENCH_PASSWORD };
   }
 
   private args(args: string[]): string[] {
-    return ['--cache-dir', this.cacheDir, ...args];
+    return ['--cache-dir', this.cacheDir, ...(this.caFile ? ['--cacert', this.caFile] : []), ...args];
   }
 
-  /** A new, initialised repository `<reposDir>/<name>`. */
-  static async fresh(reposDir: string, cacheDir: string, name: string): Promise<ResticCli> {
-    const cli = new ResticCli(path.join(reposDir, name), cacheDir);
+  /** A new, initialised repository `name` at `place` (a directory: `<dir>/<name>`). */
+  static async fresh(place: RepoPlace | string, cacheDir: string, name: string): Promise<ResticCli> {
+    const p = typeof place === 'string' ? localPlace(place) : place;
+    const cli = new ResticCli(p.url(name), cacheDir, p.dir(name), p.ca?.file);
     await cli.init();
     return cli;
   }

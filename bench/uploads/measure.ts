@@ -24,7 +24,8 @@ import type { TlsFiles } from '../../shared/security/tls-files.js';
 import type { NatsConfig } from '../../shared/config/common.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
-import { BENCH_PASSWORD, ResticCli, tarCreate, tarExtract } from '../throughput/commands.js';
+import { BENCH_PASSWORD, localPlace, ResticCli, tarCreate, tarExtract, type RepoPlace } from '../throughput/commands.js';
+import { restPlace } from '../throughput/rest-place.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { addFiles, generateTree, measureTree, removeDir, type TreeSize } from '../throughput/tree.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
@@ -36,6 +37,8 @@ export interface UploadsPlan {
   /** Files added before each incremental snapshot (1% of `files`). */
   addFiles: number;
   runs: number;
+  /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
+  backend?: 'local' | 'rest';
 }
 
 export interface UploadsBenchResult {
@@ -66,6 +69,8 @@ export interface UploadsBenchResult {
   loadAverages: number[];
   /** Anything that did not add up (a restored tree with the wrong size, an artifact with the wrong count). */
   problems: string[];
+  /** Where the repositories were. */
+  backend?: string;
 }
 
 const COMPONENT = 'uploads:uploads';
@@ -78,7 +83,9 @@ interface Ctx {
   agent: BenchAgent;
   result: UploadsBenchResult;
   /** What the restore phase restores: the last round's agent artifact, restic repository and tarball. */
-  kept: { agentRepo?: string; agentArtifacts?: ComponentArtifact[]; resticRepo?: string; tar?: string };
+  kept: { agentRepo?: ResticCli; agentArtifacts?: ComponentArtifact[]; resticRepo?: ResticCli; tar?: string };
+  /** Where the repositories live (local directories, or a storage server: `plan.backend`). */
+  place: RepoPlace;
 }
 
 function agentConfig(o: { nats: NatsConfig; work: string; root: string; tls: TlsFiles }): Record<string, unknown> {
@@ -112,8 +119,12 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
   };
   let nats: TestNats | undefined;
   let agent: BenchAgent | undefined;
+  let rest: Awaited<ReturnType<typeof restPlace>> | undefined;
   try {
     for (const d of [dirs.repos, dirs.tars, dirs.restores, dirs.resticCache]) await mkdir(d, { recursive: true });
+    if (plan.backend === 'rest') rest = await restPlace();
+    const place = rest?.place ?? localPlace(dirs.repos);
+    result.backend = place.label;
     const t0 = Date.now();
     result.data = await generateTree(dirs.root, { files: plan.files, fileBytes: plan.fileBytes });
     result.generateMs = Date.now() - t0;
@@ -125,12 +136,13 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, root: dirs.root, tls: identity.tls })));
     agent = await BenchAgent.start(configFile, 'bench');
     result.agentPid = agent.pid;
-    const ctx: Ctx = { plan, env, dirs, agent, result, kept: {} };
+    const ctx: Ctx = { plan, env, dirs, agent, result, kept: {}, place };
     await warmUp(ctx);
     result.aborted = (await backupRounds(ctx)) || (await restoreRounds(ctx));
   } finally {
     await agent?.stop();
     await nats?.stop();
+    await rest?.server.stop();
     await rm(work, { recursive: true, force: true });
   }
   result.durationMs = Date.now() - startedAt.getTime();
@@ -138,13 +150,18 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
 }
 
 function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
-  return ResticCli.fresh(ctx.dirs.repos, ctx.dirs.resticCache, name);
+  return ResticCli.fresh(ctx.place, ctx.dirs.resticCache, name);
+}
+
+/** How the agent opens `repo`. */
+function accessOf(ctx: Ctx, repo: ResticCli): ReturnType<typeof accessTo> {
+  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.ca?.pem);
 }
 
 /** The agent's shield seeds over the whole tree before anything is timed. */
 async function warmUp(ctx: Ctx): Promise<void> {
   const repo = await freshRepo(ctx, 'warm-up');
-  await ctx.agent.warm([COMPONENT], accessTo(repo.dir, BENCH_PASSWORD));
+  await ctx.agent.warm([COMPONENT], accessOf(ctx, repo));
   await rm(repo.dir, { recursive: true, force: true });
 }
 
@@ -170,7 +187,7 @@ const seconds = (ms: number | undefined): string => `${((ms ?? Number.NaN) / 100
 async function agentBackup(ctx: Ctx, i: number, last: boolean): Promise<void> {
   const { result, dirs, plan } = ctx;
   const repo = await freshRepo(ctx, `agent-${i}`);
-  const access = accessTo(repo.dir, BENCH_PASSWORD);
+  const access = accessOf(ctx, repo);
   const full = await ctx.agent.snapshot([COMPONENT], access);
   record(result.backup.agent, full.totalMs, result.data.bytes);
   record(result.agentUploadOnly, full.uploadMs, result.data.bytes);
@@ -187,7 +204,7 @@ async function agentBackup(ctx: Ctx, i: number, last: boolean): Promise<void> {
     await removeDir(added);
   }
   ctx.env.log(`round ${i + 1}: agent full ${seconds(full.totalMs)} (upload ${seconds(full.uploadMs)}, freeze ${full.freezeWindowMs} ms), +1% ${seconds(result.incremental.agent.ms.at(-1))}`);
-  if (last) ctx.kept = { ...ctx.kept, agentRepo: repo.dir, agentArtifacts: full.artifacts };
+  if (last) ctx.kept = { ...ctx.kept, agentRepo: repo, agentArtifacts: full.artifacts };
   else await rm(repo.dir, { recursive: true, force: true });
 }
 
@@ -204,7 +221,7 @@ async function resticBackup(ctx: Ctx, i: number, last: boolean): Promise<void> {
     await removeDir(added);
   }
   ctx.env.log(`round ${i + 1}: restic backup ${seconds(result.backup.restic.ms.at(-1))}, +1% ${seconds(result.incremental.restic.ms.at(-1))}`);
-  if (last) ctx.kept.resticRepo = repo.dir;
+  if (last) ctx.kept.resticRepo = repo;
   else await rm(repo.dir, { recursive: true, force: true });
 }
 
@@ -254,14 +271,14 @@ async function restoreOne(ctx: Ctx, v: Variant, target: string): Promise<string>
   const inTarget = path.join(target, path.relative('/', dirs.root));
   if (v === 'agent') {
     if (!kept.agentRepo || !kept.agentArtifacts) throw new Error('restore: no agent snapshot kept');
-    const { ms, steps } = await ctx.agent.restore(kept.agentArtifacts, accessTo(kept.agentRepo, BENCH_PASSWORD), target);
+    const { ms, steps } = await ctx.agent.restore(kept.agentArtifacts, accessOf(ctx, kept.agentRepo), target);
     record(result.restore.agent, ms, bytes);
     result.agentRestoreSteps = steps.map((s) => ({ step: s.step, ms: s.durationMs }));
     return agentRootIn(target, kept.agentArtifacts, dirs.root) ?? inTarget;
   }
   if (v === 'restic') {
     if (!kept.resticRepo) throw new Error('restore: no restic repository kept');
-    const repo = new ResticCli(kept.resticRepo, dirs.resticCache);
+    const repo = kept.resticRepo;
     await timeInto(result.restore.restic, bytes, () => repo.restore(target, FULL_TAG));
     return inTarget;
   }

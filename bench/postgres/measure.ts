@@ -205,7 +205,7 @@ async function backupRounds(ctx: Ctx): Promise<boolean> {
       if (ctx.env.signal?.aborted) return true;
       if (v === 'agent') {
         const repo = await freshRepo(ctx, `agent-${i}`);
-        const snap = await ctx.agent.snapshot([COMPONENT], accessOf(ctx, repo));
+        const snap = await ctx.agent.snapshot([COMPONENT], accessOf(ctx, repo), {}); // a fresh repository: the controller sends no parent
         record(result.backup.agent, snap.totalMs, snap.artifacts[0]?.bytes ?? 0);
         result.agentSplits.push({ totalMs: snap.totalMs, restic: snap.restic });
         if (last) ctx.kept = { ...ctx.kept, agentRepo: repo, artifacts: snap.artifacts };

@@ -73,8 +73,12 @@ export class BenchAgent {
     await this.client.abort(this.address, cutId, 'bench warm-up', { timeoutMs: CALL_MS });
   }
 
-  /** One snapshot of `components` into `repository`, timed as the controller sees it. */
-  async snapshot(components: string[], repository: RepositoryAccess): Promise<AgentSnapshot> {
+  /**
+   * One snapshot of `components` into `repository`, timed as the controller sees it. `parents`: what the
+   * controller sends from its catalog — each component's previous snapshot, none for a site's first
+   * (then the agent looks nothing up); without it the agent lists the repository for a parent itself.
+   */
+  async snapshot(components: string[], repository: RepositoryAccess, parents?: Record<string, string>): Promise<AgentSnapshot> {
     const cutId = this.nextCut('cut');
     const t = { timeoutMs: CALL_MS };
     const mark = this.process.logs().length;
@@ -90,7 +94,11 @@ export class BenchAgent {
       throw err;
     }
     const t1 = performance.now();
-    const artifacts = await this.client.upload(this.address, { cutId, jobId: `job-${cutId}`, site: this.site, repository }, { timeoutMs: LONG_MS });
+    const artifacts = await this.client.upload(
+      this.address,
+      { cutId, jobId: `job-${cutId}`, site: this.site, repository, ...(parents ? { parents, parentsComplete: true } : {}) },
+      { timeoutMs: LONG_MS },
+    );
     const t2 = performance.now();
     return { artifacts, restic: resticRuns(this.process.logs().slice(mark)), totalMs: t2 - t0, uploadMs: t2 - t1, freezeWindowMs };
   }

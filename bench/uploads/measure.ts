@@ -188,7 +188,8 @@ async function agentBackup(ctx: Ctx, i: number, last: boolean): Promise<void> {
   const { result, dirs, plan } = ctx;
   const repo = await freshRepo(ctx, `agent-${i}`);
   const access = accessOf(ctx, repo);
-  const full = await ctx.agent.snapshot([COMPONENT], access);
+  // As the controller drives it: no parent for the first snapshot of a (fresh) repository, then the last one.
+  const full = await ctx.agent.snapshot([COMPONENT], access, {});
   record(result.backup.agent, full.totalMs, result.data.bytes);
   record(result.agentUploadOnly, full.uploadMs, result.data.bytes);
   result.agentSplits.full.push({ totalMs: full.totalMs, restic: full.restic });
@@ -197,7 +198,8 @@ async function agentBackup(ctx: Ctx, i: number, last: boolean): Promise<void> {
   if (a?.files !== result.data.files || a.bytes !== result.data.bytes) result.problems.push(`agent full snapshot ${i + 1}: ${a?.files ?? 0} files / ${a?.bytes ?? 0} bytes, expected ${result.data.files} / ${result.data.bytes}`);
   const added = await addFiles(dirs.root, `added-agent-${i}`, { files: plan.addFiles, fileBytes: plan.fileBytes });
   try {
-    const incr = await ctx.agent.snapshot([COMPONENT], access);
+    const parent = full.artifacts[0]?.snapshotIds[0];
+    const incr = await ctx.agent.snapshot([COMPONENT], access, parent ? { [COMPONENT]: parent } : {});
     record(result.incremental.agent, incr.totalMs, incr.artifacts[0]?.dataAddedBytes ?? 0);
     result.agentSplits.incremental.push({ totalMs: incr.totalMs, restic: incr.restic });
   } finally {

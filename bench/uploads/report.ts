@@ -53,7 +53,7 @@ function preamble(r: UploadsBenchResult, machine: MachineInfo, mode: string): st
     `- Machine: ${formatMachine(machine)}`,
     `- Data: ${fmtCount(r.data.files)} files of ${fmtBytes(p.fileBytes)} random bytes (incompressible), ${fmtBytes(r.data.bytes)} in directories of 100; generated once (${fmtSeconds(r.generateMs)}) and used by every case; the page cache holds it for every variant alike.`,
     `- Method: ${p.runs} rounds; each round runs every variant once, in an order rotated per round (ffkeeper and its peers interleaved, so load from other work on the 2 shared cores falls on all). ` +
-      'ffkeeper = a real agent process (`dist/agent/main.js`, uploads component on the tree) driven over gRPC as the controller drives it: Prepare → Freeze → Cut → Thaw → Upload, timed from Prepare to the Upload result, into a fresh restic repository (format v2, created before the clock starts). ' +
+      'ffkeeper = a real agent process (`dist/agent/main.js`, uploads component on the tree) driven over gRPC as the controller drives it: Prepare → Freeze → Cut → Thaw → Upload (with the parent the controller sends from its catalog: none for a fresh repository, the full snapshot for the +1% one), timed from Prepare to the Upload result, into a fresh restic repository (format v2, created before the clock starts). ' +
       '`restic backup DIR` = restic alone into its own fresh repository (same format, compression auto, own cache dir). `tar czf` = FindFace\'s documented method (`tar -cvzf`, listing left out). ' +
       "The peers exclude the agent's `.ffk-*` working directory (its deletion shield of hard links) so all read the same files. MB/s = 10^6 bytes of data per second.",
     '',

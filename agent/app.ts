@@ -15,7 +15,7 @@ import type { AgentDescription } from '../shared/fleet.js';
 import path from 'node:path';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
-import { ResticRepository } from '../shared/repository/restic.js';
+import { resticFromAccess } from '../shared/repository/restic.js';
 import { createDrivers } from './adapters/drivers.js';
 import { commandRunner } from './adapters/command.js';
 import { SystemctlServiceManager } from './adapters/systemctl.js';
@@ -53,14 +53,7 @@ async function releaseStalePins(drivers: readonly ComponentDriver[], log: Logger
 
 /** The site's repository for one job; restic's cache lives under the agent's cache directory. */
 function openRepository(access: RepositoryAccess, config: AgentConfig, log: Logger): Repository {
-  return new ResticRepository({
-    url: access.url,
-    password: access.password,
-    extraEnv: access.env,
-    ...(access.caCert ? { caCert: access.caCert } : {}),
-    cacheDir: path.join(config.cacheDir, 'restic'),
-    logger: log,
-  });
+  return resticFromAccess(access, { cacheDir: path.join(config.cacheDir, 'restic'), logger: log });
 }
 
 /** The drivers of the named components (unwrapped); NotFoundError naming one this agent does not serve. */

@@ -13,11 +13,21 @@ import type { ControllerConfig } from '../../shared/config/controller.js';
 import { ValidationError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
-import { ResticRepository } from '../../shared/repository/restic.js';
+import { resticFromAccess } from '../../shared/repository/restic.js';
 import type { RepositoryAccess, SiteRepositories } from '../domain/ports.js';
 import type { CredentialSets } from '../domain/repository/qualify.js';
+import type { SshAccess } from '../../shared/repository/restic-ssh.js';
 
 type RepoConfig = ControllerConfig['repositories'];
+
+/** An sftp: login from config: the password, and the known_hosts file's lines. */
+function readSsh(site: string, field: string, ssh: { password: string; knownHostsFile: string }): SshAccess {
+  try {
+    return { password: ssh.password, knownHosts: readFileSync(ssh.knownHostsFile, 'utf8') };
+  } catch (err) {
+    throw new ValidationError(`repositories.sites.${site}.${field}.knownHostsFile: cannot read ${ssh.knownHostsFile}: ${describeError(err)}`, { field: `repositories.sites.${site}.${field}.knownHostsFile`, cause: err });
+  }
+}
 
 /** The CA certificate a site's config names; a ValidationError naming the field and file when unreadable. */
 function readCa(site: string, file: string): string {
@@ -68,25 +78,25 @@ export class ResticSiteRepositories implements SiteRepositories {
     const maintenance = this.config.sites[site]?.maintenance;
     const agent = this.repository(access);
     if (!maintenance) return { agent, maintenance: agent, separate: false };
-    return { agent, maintenance: this.repository({ ...access, url: maintenance.url, env: maintenance.env }), separate: true };
+    const ssh = maintenance.ssh ? readSsh(site, 'maintenance.ssh', maintenance.ssh) : access.ssh;
+    return { agent, maintenance: this.repository({ ...access, url: maintenance.url, env: maintenance.env, ...(ssh ? { ssh } : {}) }), separate: true };
   }
 
   private repository(access: RepositoryAccess): Repository {
-    return new ResticRepository({
-      url: access.url,
-      password: access.password,
-      extraEnv: access.env,
-      ...(access.caCert ? { caCert: access.caCert } : {}),
-      cacheDir: this.config.cacheDir,
-      logger: this.logger,
-    });
+    return resticFromAccess(access, { cacheDir: this.config.cacheDir, logger: this.logger });
   }
 
   private async prepare(site: string): Promise<RepositoryAccess> {
     const configured = this.config.sites[site];
     const url = configured?.url ?? path.join(this.config.root, site);
     const password = configured?.password ?? this.secret(site);
-    const access: RepositoryAccess = { url, password, env: configured?.env ?? {}, ...(configured?.caFile ? { caCert: readCa(site, configured.caFile) } : {}) };
+    const access: RepositoryAccess = {
+      url,
+      password,
+      env: configured?.env ?? {},
+      ...(configured?.caFile ? { caCert: readCa(site, configured.caFile) } : {}),
+      ...(configured?.ssh ? { ssh: readSsh(site, 'ssh', configured.ssh) } : {}),
+    };
     if (!configured) mkdirSync(this.config.root, { recursive: true });
     const { created } = await this.repository(access).ensureInitialized();
     if (created) {

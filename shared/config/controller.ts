@@ -13,6 +13,15 @@ export const AGENT_DEADLINE_DEFAULTS = { protocolMs: 5_000, prepareMs: 300_000, 
 /** `ffkeeper ca init` issues the first operator certificate to `admin`: an admin until the config says otherwise. */
 export const DEFAULT_OPERATORS = { admin: { role: 'admin' as const } };
 
+/** An sftp: repository's login (shared/repository/restic-ssh.ts). */
+const sshSchema = z
+  .object({
+    password: z.string().min(1),
+    /** known_hosts lines of the repository server: its host key is checked, never learned. */
+    knownHostsFile: z.string().min(1),
+  })
+  .strict();
+
 export const controllerConfigSchema = z
   .object({
     id: idSchema.default('controller-1'),
@@ -74,6 +83,8 @@ export const controllerConfigSchema = z
                 env: z.record(z.string(), z.string()).default({}),
                 /** PEM file of the CA that signed a TLS backend's certificate (read here, sent to agents per job). */
                 caFile: z.string().min(1).optional(),
+                /** An sftp: repository's login: the user's password, and the server's known_hosts file (read here). */
+                ssh: sshSchema.optional(),
                 /**
                  * The controller's own credentials for the same repository: forget, prune, snapshot delete and
                  * its catalog work run with these, so agents' credentials can be append-only.
@@ -82,6 +93,8 @@ export const controllerConfigSchema = z
                   .object({
                     url: z.string().min(1),
                     env: z.record(z.string(), z.string()).default({}),
+                    /** Default: the site's `ssh`. */
+                    ssh: sshSchema.optional(),
                   })
                   .strict()
                   .optional(),

@@ -3,6 +3,8 @@
  * backend's own credentials and, for a TLS backend signed by a private CA, that CA's certificate. The
  * controller hands agents their access per job over the authenticated channel; nothing here is logged.
  */
+import type { SshAccess } from './restic-ssh.js';
+
 export interface RepositoryAccess {
   /** restic location; credentials embedded in it (`rest:https://user:pass@host/…`) are secrets. */
   url: string;
@@ -11,4 +13,6 @@ export interface RepositoryAccess {
   env: Record<string, string>;
   /** PEM of the CA that signed the backend's TLS certificate, when it is not a system-trusted one (not a secret). */
   caCert?: string;
+  /** Login of an `sftp:` repository by password (restic-ssh.ts): the password is a secret. */
+  ssh?: SshAccess;
 }

@@ -66,6 +66,7 @@ const DENIED = [
   /\b(?:401 Unauthorized|403 Forbidden)\b/,
   /\b(?:AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch)\b/,
   /Fatal:.*permission denied/i,
+  /^subprocess ssh: .*Permission denied/i,
 ];
 
 const NOT_INITIALISED = [
@@ -80,7 +81,7 @@ const DAMAGED = [/ciphertext verification failed/i, /Pack ID does not match/i, /
 function errorLines(stderr: string): string[] {
   return stderr
     .split('\n')
-    .map((l) => stripAnsi(l).trim())
+    .map((l) => stripAnsi(l).trim().replace(/^subprocess \S*\/ffk-ssh-[0-9a-f]+:/, 'subprocess ssh:')) // restic-ssh.ts's wrapper
     .filter((l) => l.length > 0 && !l.startsWith('Is there a repository') && !l.startsWith('the `unlock` command'));
 }
 
@@ -138,7 +139,10 @@ export function classifyFailure(ctx: FailureContext): FfkError {
   const denied = deniedLines.find((l) => l.startsWith('Fatal:')) ?? deniedLines[0];
   if (denied) return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail: denied.replace(/^Fatal:\s*/, '') });
   if (UNREACHABLE.some((re) => re.test(stderr))) {
-    return new RepositoryUnavailableError({ ...base, detail: fatalDetail(ctx) });
+    // ssh says why it gave up (a host key that is not the pinned one…) in its last line, before restic's Fatal.
+    const ssh = errorLines(stderr).filter((l) => l.startsWith('subprocess ssh:')).at(-1);
+    const fatal = fatalDetail(ctx);
+    return new RepositoryUnavailableError({ ...base, detail: ssh && !fatal.includes(ssh) ? `${fatal} (${ssh})` : fatal });
   }
   if (NOT_INITIALISED.some((re) => re.test(stderr))) return new RepositoryNotInitialisedError(base);
   const damagedLines = errorLines(stderr).filter((l) => DAMAGED.some((re) => re.test(l)));

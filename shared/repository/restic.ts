@@ -47,7 +47,9 @@ import { backupFiles, backupStream, type BackupSettings } from './restic-backup.
 import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
 import { backupTrees } from './restic-view.js';
+import type { RepositoryAccess } from './access.js';
 import { redact } from './restic-errors.js';
+import { sshSettings, type SshAccess } from './restic-ssh.js';
 import { buildEnv, removeStaleLocks, runRestic, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 import { parseRepositoryUrl } from './url.js';
@@ -78,6 +80,21 @@ export interface ResticRepositoryOptions {
    * written once, content-addressed, next to the cache (or into the temp dir) and passed as `--cacert`.
    */
   caCert?: string;
+  /** Login of an `sftp:` repository by password (restic-ssh.ts): environment only, host key pinned. */
+  ssh?: SshAccess;
+}
+
+/** A repository opened with a job's access (agents) or the controller's own; restic's cache under `cacheDir`. */
+export function resticFromAccess(access: RepositoryAccess, o: { cacheDir?: string; logger?: Logger }): ResticRepository {
+  return new ResticRepository({
+    url: access.url,
+    password: access.password,
+    extraEnv: access.env,
+    ...(access.caCert ? { caCert: access.caCert } : {}),
+    ...(access.ssh ? { ssh: access.ssh } : {}),
+    ...(o.cacheDir !== undefined ? { cacheDir: o.cacheDir } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
 }
 
 /** The file holding `pem` (written once; a CA certificate is public, so mode 0644 is right). */
@@ -120,10 +137,11 @@ export class ResticRepository implements Repository {
   constructor(options: ResticRepositoryOptions) {
     const url = parseRepositoryUrl(options.url);
     checkOptions(options);
+    const ssh = options.ssh ? sshSettings(url.raw, options.ssh, options.cacheDir ?? options.tmpDir ?? os.tmpdir()) : undefined;
     const { env, secrets } = buildEnv({
       url: url.raw,
       password: options.password,
-      extraEnv: options.extraEnv ?? {},
+      extraEnv: { ...(options.extraEnv ?? {}), ...(ssh?.env ?? {}) },
       progressFps: options.progressFps ?? 2,
     });
     this.displayUrl = url.display;
@@ -134,9 +152,10 @@ export class ResticRepository implements Repository {
       globalArgs: [
         ...(options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache']),
         ...(options.caCert !== undefined ? ['--cacert', caCertFile(options.caCert, options.cacheDir ?? options.tmpDir ?? os.tmpdir())] : []),
+        ...(ssh?.args ?? []),
       ],
       ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
-      secrets: [...secrets, ...url.secrets],
+      secrets: [...secrets, ...url.secrets, ...(ssh?.secrets ?? [])],
       logger: (options.logger ?? silentLogger()).child({ repository: url.display }),
     };
     this.backupSettings = { compression: options.compression ?? 'auto', tmpDir: options.tmpDir };

@@ -68,9 +68,15 @@ export function artifactFromProto(a: PbArtifact): ComponentArtifact {
 }
 
 export function accessFromProto(a: PbRepositoryAccess | undefined): RepositoryAccess {
-  return { url: a?.url ?? '', password: a?.password ?? '', env: a?.env ?? {}, ...(a?.caCert ? { caCert: a.caCert } : {}) };
+  return {
+    url: a?.url ?? '',
+    password: a?.password ?? '',
+    env: a?.env ?? {},
+    ...(a?.caCert ? { caCert: a.caCert } : {}),
+    ...(a?.ssh ? { ssh: { password: a.ssh.password, knownHosts: a.ssh.knownHosts } } : {}),
+  };
 }
 
 export function accessToProto(a: RepositoryAccess): PbRepositoryAccess {
-  return { url: a.url, password: a.password, env: a.env, caCert: a.caCert ?? '' };
+  return { url: a.url, password: a.password, env: a.env, caCert: a.caCert ?? '', ssh: a.ssh ? { password: a.ssh.password, knownHosts: a.ssh.knownHosts } : undefined };
 }

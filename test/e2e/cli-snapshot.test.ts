@@ -42,7 +42,7 @@ describe('ffkeeper snapshot / restore / jobs', () => {
     fleet = await startFleet([
       { site: 'cli-a', dossiers: 30, events: 100 },
       { site: 'cli-b', dossiers: 0, events: 0 },
-    ], { controller: { agents: { deadlines: { unitControlMs: UNIT_DEADLINE_MS } } }, rest: { server: rest, sites: ['cli-a'] } });
+    ], { controller: { agents: { deadlines: { unitControlMs: UNIT_DEADLINE_MS } } }, remote: { server: rest, sites: ['cli-a'] } });
   }, 180_000);
 
   afterAll(async () => {

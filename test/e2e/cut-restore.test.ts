@@ -8,6 +8,7 @@
  * starting counts (bench/freeze-window/trim.ts) so every round works on the same amount of data, and the
  * snapshot is restored and checked.
  * Then an interrupted restore (controller killed mid-way) resumed by job id completes with 0 errors.
+ * The source site's repository is on an SFTP server (issue 20: the cut-and-restore path against SFTP).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
@@ -17,7 +18,8 @@ import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
 import { operatorSecurity } from '../harness/pki.js';
 import { secretsIn, watchCommandLines } from '../harness/ps-watch.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { startSftpServer, type SftpServer } from '../harness/sftp-server.js';
 
 const SOURCE = 'cr-src';
 const SCRATCH = 'cr-scr';
@@ -47,17 +49,25 @@ describe('consistent snapshots under load, each restored into a scratch site', (
   let api: GrpcControllerApi;
   const windows: number[] = [];
 
+  let sftp: SftpServer;
+
   beforeAll(async () => {
-    fleet = await startFleet([
-      { site: SOURCE, dossiers: 100, events: 400 },
-      { site: SCRATCH, dossiers: 0, events: 0 },
-    ]);
+    // Issue 20: the source site's repository is on an SFTP server (sshd, password login, host key pinned).
+    sftp = await startSftpServer();
+    fleet = await startFleet(
+      [
+        { site: SOURCE, dossiers: 100, events: 400 },
+        { site: SCRATCH, dossiers: 0, events: 0 },
+      ],
+      { remote: { server: sftp, sites: [SOURCE] } },
+    );
     api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   }, 180_000);
 
   afterAll(async () => {
     api?.close();
     await fleet?.stop();
+    await sftp?.stop();
   });
 
   it(`${CUTS} snapshots taken while the writer runs each restore with 0 integrity errors`, async () => {
@@ -103,8 +113,11 @@ describe('consistent snapshots under load, each restored into a scratch site', (
           // No repository password and no TLS key ever stood on a command line during the snapshot and the restore.
           const lines = await ps.stop();
           const keys = [...fleet.sites.values()].flatMap((st) => Object.values(st.agentTls ?? {}).map((t) => readFileSync(t.key, 'utf8')));
-          const secrets = secretsIn(JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, unknown>, keys);
-          expect(secrets.length).toBeGreaterThan(keys.length); // the source site's repository password is among them
+          const generated = existsSync(fleet.repositories.secretsFile) ? (JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, unknown>) : {};
+          // The source site's repository: its restic password and the SFTP login's password.
+          const access = fleet.repositoryAccess(SOURCE);
+          const secrets = [...secretsIn(generated, keys), access.password, access.ssh?.password ?? ''].filter((s) => s.length >= 8);
+          expect(secrets).toContain(sftp.password);
           const leaks = lines.filter((l) => secrets.some((sec) => l.includes(sec)));
           console.log(`ps -eo args: ${lines.length} distinct command lines during snapshot and restore (restic among them: ${lines.some((l) => /\brestic\b/.test(l))}), ${leaks.length} holding a secret`);
           expect(leaks).toEqual([]);

@@ -41,7 +41,7 @@ describe('schedules and retention', () => {
 
   beforeAll(async () => {
     rest = await startRestServer();
-    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { rest: { server: rest, sites: [SITE] } });
+    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { remote: { server: rest, sites: [SITE] } });
   }, 180_000);
 
   afterAll(async () => {

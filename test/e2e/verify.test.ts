@@ -115,7 +115,7 @@ describe('ffkeeper verify', () => {
   beforeAll(async () => {
     // Issue 20: the site's repository is on a REST server (append-only agents, a maintenance controller).
     rest = await startRestServer();
-    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }], { rest: { server: rest, sites: [SITE] } });
+    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }], { remote: { server: rest, sites: [SITE] } });
     const r = await cli(fleet, 'snapshot', 'create', '--site', SITE, '--wait');
     expect(r.code, r.stderr).toBe(0);
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);

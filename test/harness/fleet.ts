@@ -10,8 +10,8 @@ import { GrpcControllerApi } from '../../controller/cli/api.js';
 import type { AgentEntry } from '../../shared/fleet.js';
 import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
-import { ResticRepository } from '../../shared/repository/restic.js';
-import type { RestServer } from './rest-server.js';
+import { resticFromAccess, type ResticRepository } from '../../shared/repository/restic.js';
+import type { TestRepositoryServer } from './rest-server.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, type TestNats } from './nats.js';
 import { controllerTls, ensureTestPki, operatorSecurity } from './pki.js';
@@ -75,19 +75,20 @@ const TEST_IMAGE_SCALE = 0.2;
 export interface FleetOptions {
   /** Controller config fields merged over the harness's (e.g. `{ agents: { deadlines: { unitControlMs: 30000 } } }`). */
   controller?: Record<string, unknown>;
-  /** Sites whose repository is on a REST server (test/harness/rest-server.ts): append-only agents, a maintenance controller. */
-  rest?: { server: RestServer; sites: string[] };
+  /**
+   * Sites whose repository is on a storage server: REST (test/harness/rest-server.ts: append-only agents, a
+   * maintenance controller) or SFTP (sftp-server.ts).
+   */
+  remote?: { server: TestRepositoryServer; sites: string[] };
 }
-
-/** The password of the fleet's REST repositories (configured, not generated). */
-const REST_REPOSITORY_PASSWORD = 'rest repositories of this test fleet';
 
 export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
   const pki = await ensureTestPki();
   const nats = await startNats();
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
-  const rest = options.rest?.server;
+  const remote = options.remote?.server;
+  const isRemote = (site: string): boolean => remote !== undefined && (options.remote?.sites.includes(site) ?? false);
   const controllerAddress = `127.0.0.1:${await freePort()}`;
   const controllerMetrics = `127.0.0.1:${await freePort()}`;
   const controllerConfig = tmp.write('controller.yaml', {
@@ -101,12 +102,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       root: path.join(tmp.dir, 'repos'),
       cacheDir: path.join(tmp.dir, 'cache'),
       secretsFile: path.join(tmp.dir, 'secrets.json'),
-      sites: Object.fromEntries(
-        (options.rest?.sites ?? []).map((site) => [
-          site,
-          { url: rest!.url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, caFile: rest!.caFile, maintenance: { url: rest!.url(site, 'maintenance') } },
-        ]),
-      ),
+      sites: Object.fromEntries((options.remote?.sites ?? []).map((site) => [site, remote!.siteConfig(site)])),
     },
     ...options.controller,
   });
@@ -123,17 +119,16 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     },
     repositories: { root: path.join(tmp.dir, 'repos'), secretsFile: path.join(tmp.dir, 'secrets.json'), cacheDir: path.join(tmp.dir, 'cache') },
     repositoryAccess(site) {
-      if (rest && options.rest?.sites.includes(site)) return { url: rest.url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: rest.caPem };
+      if (remote && isRemote(site)) return remote.agentAccess(site);
       const secrets = JSON.parse(readFileSync(path.join(tmp.dir, 'secrets.json'), 'utf8')) as Record<string, string>;
       return { url: path.join(tmp.dir, 'repos', site), password: secrets[site] ?? '', env: {} };
     },
     openRepository(site) {
-      const access = this.repositoryAccess(site);
-      const url = rest && options.rest?.sites.includes(site) ? rest.url(site, 'maintenance') : access.url;
-      return new ResticRepository({ url, password: access.password, cacheDir: path.join(tmp.dir, 'cache'), ...(access.caCert ? { caCert: access.caCert } : {}) });
+      const access = remote && isRemote(site) ? remote.controllerAccess(site) : this.repositoryAccess(site);
+      return resticFromAccess(access, { cacheDir: path.join(tmp.dir, 'cache') });
     },
     repositoryDir(site) {
-      return rest && options.rest?.sites.includes(site) ? path.join(rest.dir, site) : path.join(tmp.dir, 'repos', site);
+      return remote && isRemote(site) ? remote.dirOf(site) : path.join(tmp.dir, 'repos', site);
     },
     sites: states,
     agents,

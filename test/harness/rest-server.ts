@@ -12,6 +12,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { createCa, issueCertificate } from '../../shared/security/pki.js';
 import { freePort } from '../../shared/net.js';
+import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { tempDir, waitFor } from './processes.js';
 
 export interface RestEndpoint {
@@ -22,7 +23,25 @@ export interface RestEndpoint {
   port: number;
 }
 
-export interface RestServer {
+/** A storage server holding sites' repositories, as the fleet harness configures them (rest-server, sftp-server). */
+export interface TestRepositoryServer {
+  /** The directory holding the repositories. */
+  dir: string;
+  /** The controller's `repositories.sites.<site>` entry. */
+  siteConfig(site: string): Record<string, unknown>;
+  /** How agents reach the site's repository. */
+  agentAccess(site: string): RepositoryAccess;
+  /** How the controller reaches it (its maintenance credentials where they differ). */
+  controllerAccess(site: string): RepositoryAccess;
+  /** The site's repository files on this machine. */
+  dirOf(site: string): string;
+  stop(): Promise<void>;
+}
+
+/** The password of the REST repositories made by the harness (configured, not generated). */
+export const REST_REPOSITORY_PASSWORD = 'rest repositories of this test';
+
+export interface RestServer extends TestRepositoryServer {
   /** The directory both endpoints serve: `<dir>/<site>` is a site's repository. */
   dir: string;
   /** PEM file of the CA that signed the server's certificate (a site's `caFile`). */
@@ -102,6 +121,10 @@ export async function startRestServer(): Promise<RestServer> {
     agent,
     maintenance,
     url: (site, who) => `rest:${(who === 'agent' ? agent : maintenance).base}/${site}`,
+    siteConfig: (site) => ({ url: `rest:${agent.base}/${site}`, password: REST_REPOSITORY_PASSWORD, caFile, maintenance: { url: `rest:${maintenance.base}/${site}` } }),
+    agentAccess: (site) => ({ url: `rest:${agent.base}/${site}`, password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
+    controllerAccess: (site) => ({ url: `rest:${maintenance.base}/${site}`, password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
+    dirOf: (site) => path.join(dir, site),
     request,
     async stop() {
       for (const p of procs) p.kill('SIGTERM');

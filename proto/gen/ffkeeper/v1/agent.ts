@@ -44,11 +44,19 @@ export interface RepositoryAccess {
   env: { [key: string]: string };
   /** PEM of the CA that signed a TLS backend's certificate, when not system-trusted (not a secret). */
   caCert: string;
+  /** Login of an sftp: repository by password (the password is a secret; the host key pinned). */
+  ssh?: SshAccess | undefined;
 }
 
 export interface RepositoryAccess_EnvEntry {
   key: string;
   value: string;
+}
+
+export interface SshAccess {
+  password: string;
+  /** known_hosts lines of the repository server. */
+  knownHosts: string;
 }
 
 export interface PrepareRequest {
@@ -396,7 +404,7 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
 };
 
 function createBaseRepositoryAccess(): RepositoryAccess {
-  return { url: "", password: "", env: {}, caCert: "" };
+  return { url: "", password: "", env: {}, caCert: "", ssh: undefined };
 }
 
 export const RepositoryAccess: MessageFns<RepositoryAccess> = {
@@ -412,6 +420,9 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
     });
     if (message.caCert !== "") {
       writer.uint32(34).string(message.caCert);
+    }
+    if (message.ssh !== undefined) {
+      SshAccess.encode(message.ssh, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -464,6 +475,14 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
             message.caCert = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ssh = SshAccess.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -499,6 +518,7 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
         : isSet(object.ca_cert)
         ? globalThis.String(object.ca_cert)
         : "",
+      ssh: isSet(object.ssh) ? SshAccess.fromJSON(object.ssh) : undefined,
     };
   },
 
@@ -522,6 +542,9 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
     if (message.caCert !== "") {
       obj.caCert = message.caCert;
     }
+    if (message.ssh !== undefined) {
+      obj.ssh = SshAccess.toJSON(message.ssh);
+    }
     return obj;
   },
 
@@ -542,6 +565,7 @@ export const RepositoryAccess: MessageFns<RepositoryAccess> = {
       {},
     );
     message.caCert = object.caCert ?? "";
+    message.ssh = (object.ssh !== undefined && object.ssh !== null) ? SshAccess.fromPartial(object.ssh) : undefined;
     return message;
   },
 };
@@ -627,6 +651,95 @@ export const RepositoryAccess_EnvEntry: MessageFns<RepositoryAccess_EnvEntry> = 
     const message = createBaseRepositoryAccess_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSshAccess(): SshAccess {
+  return { password: "", knownHosts: "" };
+}
+
+export const SshAccess: MessageFns<SshAccess> = {
+  encode(message: SshAccess, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.password !== "") {
+      writer.uint32(10).string(message.password);
+    }
+    if (message.knownHosts !== "") {
+      writer.uint32(18).string(message.knownHosts);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SshAccess {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSshAccess();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.knownHosts = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SshAccess {
+    return {
+      password: isSet(object.password) ? globalThis.String(object.password) : "",
+      knownHosts: isSet(object.knownHosts)
+        ? globalThis.String(object.knownHosts)
+        : isSet(object.known_hosts)
+        ? globalThis.String(object.known_hosts)
+        : "",
+    };
+  },
+
+  toJSON(message: SshAccess): unknown {
+    const obj: any = {};
+    if (message.password !== "") {
+      obj.password = message.password;
+    }
+    if (message.knownHosts !== "") {
+      obj.knownHosts = message.knownHosts;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SshAccess>, I>>(base?: I): SshAccess {
+    return SshAccess.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SshAccess>, I>>(object: I): SshAccess {
+    const message = createBaseSshAccess();
+    message.password = object.password ?? "";
+    message.knownHosts = object.knownHosts ?? "";
     return message;
   },
 };

@@ -1,0 +1,79 @@
+/**
+ * Issue 20, the SFTP backend: Debian's sshd with a repository user of its own (no shell), password login
+ * through ssh's askpass with the password in the environment only, the server's host key pinned. What
+ * restic does through it, what a wrong password or a wrong host key gets, and qualification (SFTP has no
+ * append-only mode: the agents' credentials can delete, and qualification says so).
+ */
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { qualifyRepository } from '../../controller/domain/repository/qualify.js';
+import { RepositoryAccessDeniedError, RepositoryUnavailableError } from '../../shared/repository/errors.js';
+import { resticFromAccess, type ResticRepository } from '../../shared/repository/restic.js';
+import { watchCommandLines } from '../harness/ps-watch.js';
+import { startSftpServer, type SftpServer } from '../harness/sftp-server.js';
+import { TempDirs, hashStream, pseudoRandomStream } from './helpers.js';
+
+const SITE = 'sftp-1';
+
+describe('an SFTP repository (password login, host key pinned)', () => {
+  let server: SftpServer;
+  const temp = new TempDirs();
+  let cache: string;
+  let repo: ResticRepository;
+
+  beforeAll(async () => {
+    server = await startSftpServer();
+    cache = await temp.make('ffk-sftp-cache-');
+    repo = resticFromAccess(server.agentAccess(SITE), { cacheDir: cache });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await temp.cleanup();
+  });
+
+  it('init, back up, list, read back, check --read-data, forget + prune; the password on no command line', async () => {
+    const ps = watchCommandLines(50);
+    let lines: string[] = [];
+    try {
+      await repo.init();
+      const s = await repo.backupStream({ stream: pseudoRandomStream('sftp-a', 3 << 20), filename: 'a.bin', tags: [`ffk-site=${SITE}`] });
+      expect((await repo.listSnapshots()).map((x) => x.id)).toEqual([s.snapshotId]);
+      expect(await hashStream(repo.dump({ snapshotId: s.snapshotId, path: '/a.bin' }))).toEqual(await hashStream(pseudoRandomStream('sftp-a', 3 << 20)));
+      expect(await repo.check({ readData: true })).toEqual({ ok: true, problems: [] });
+      expect(await repo.forget({ snapshotIds: [s.snapshotId], prune: true })).toEqual({ removed: [s.snapshotId], notFound: [], pruned: true });
+      expect(readdirSync(server.dirOf(SITE) + '/data', { recursive: true, withFileTypes: true }).filter((d) => d.isFile())).toEqual([]);
+    } finally {
+      lines = await ps.stop();
+    }
+    const ssh = lines.filter((l) => l.startsWith('ssh '));
+    console.log(`[sftp] ssh as restic ran it: ${ssh[0] ?? '(not seen)'}`);
+    expect(ssh.length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.includes(server.password))).toEqual([]);
+  }, 120_000);
+
+  it('a wrong password is refused naming it; a server whose host key is not the pinned one is not talked to', async () => {
+    const access = server.agentAccess(SITE);
+    const wrong = resticFromAccess({ ...access, ssh: { ...access.ssh!, password: 'not-the-password' } }, { cacheDir: cache });
+    const denied = await wrong.describe().catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(RepositoryAccessDeniedError);
+    expect((denied as Error).message).toMatch(/was refused by the storage: .*Permission denied/);
+    expect((denied as Error).message).not.toContain('not-the-password');
+
+    const otherKey = access.ssh!.knownHosts.replace(/ssh-ed25519 \S+/, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl');
+    const spoofed = resticFromAccess({ ...access, ssh: { ...access.ssh!, knownHosts: otherKey } }, { cacheDir: cache });
+    const refused = await spoofed.describe().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RepositoryUnavailableError);
+    expect((refused as Error).message).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
+    console.log(`[sftp] wrong password: ${(denied as Error).message}\n[sftp] other host key: ${(refused as Error).message}`);
+  }, 120_000);
+
+  it('qualification works and says the SFTP credentials can delete (SFTP has no append-only mode)', async () => {
+    const q = await qualifyRepository(SITE, { agent: repo, maintenance: repo, separate: false }, { bytes: 1 << 20 });
+    console.log(`[sftp] qualify: ${q.steps.map((s) => `${s.step} ${s.ok ? 'ok' : 'FAILED'} ${s.ms} ms`).join(', ')}; ${q.findings.join(' | ')}`);
+    expect(q.steps.map((s) => `${s.step} ${s.ok}`)).toEqual(['open true', 'write true', 'list true', 'read true', 'delete true']);
+    expect(q.appendOnly).toBe('can-delete');
+    expect(q.ok).toBe(true);
+    expect(q.findings.join('\n')).toContain('agents hold the credentials that delete backups');
+  }, 120_000);
+});

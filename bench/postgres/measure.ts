@@ -28,7 +28,7 @@ import { startNats, type TestNats } from '../../test/harness/nats.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, localPlace, ResticCli, run, runToFile, type RepoPlace } from '../throughput/commands.js';
-import { restPlace } from '../throughput/rest-place.js';
+import { restPlace, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { countRows, databaseBytes, growDatabase, type RowCounts } from './rows.js';
 import { ensureTestPki } from '../../test/harness/pki.js';
@@ -40,7 +40,7 @@ export interface PostgresPlan {
   grow: { dossiers: number; events: number };
   runs: number;
   /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
-  backend?: 'local' | 'rest';
+  backend?: 'local' | 'rest' | 'sftp';
 }
 
 export interface PostgresBenchResult {
@@ -103,11 +103,12 @@ export async function runPostgresBench(plan: PostgresPlan, env: BenchEnv): Promi
   let nats: TestNats | undefined;
   let agent: BenchAgent | undefined;
   let state: SiteState | undefined;
-  let rest: Awaited<ReturnType<typeof restPlace>> | undefined;
+  let remote: PlaceOnServer | undefined;
   try {
     for (const d of [dirs.repos, dirs.dumps, dirs.cache, siteRoot]) await mkdir(d, { recursive: true });
-    if (plan.backend === 'rest') rest = await restPlace();
-    const place = rest?.place ?? localPlace(dirs.repos);
+    if (plan.backend === 'rest') remote = await restPlace();
+    if (plan.backend === 'sftp') remote = await sftpPlace(path.join(work, 'ssh'));
+    const place = remote?.place ?? localPlace(dirs.repos);
     result.backend = place.label;
     await chmod(siteRoot, 0o755);
     nats = await startNats();
@@ -123,7 +124,7 @@ export async function runPostgresBench(plan: PostgresPlan, env: BenchEnv): Promi
     await downSite(site, siteRoot).catch((err: unknown) => result.problems.push(`dev site down: ${String(err)}`));
     if (state) for (const db of result.scratchDatabases) await dropDatabase(scratchTarget(state, db)).catch(() => undefined);
     await nats?.stop();
-    await rest?.server.stop();
+    await remote?.server.stop();
     await rm(work, { recursive: true, force: true });
   }
   result.durationMs = Date.now() - startedAt.getTime();
@@ -176,7 +177,7 @@ function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
 
 /** How the agent opens `repo`. */
 function accessOf(ctx: Ctx, repo: ResticCli): ReturnType<typeof accessTo> {
-  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.ca?.pem);
+  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.access);
 }
 
 /** The driver opens, and one untimed `pg_dump > file` gives the dump size and warms the page cache for everyone. */

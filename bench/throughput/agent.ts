@@ -134,8 +134,8 @@ export class BenchAgent {
 }
 
 /** Repository access for the agent: a local repository directory and the bench password. */
-export function accessTo(url: string, password: string, caCert?: string): RepositoryAccess {
-  return { url, password, env: {}, ...(caCert ? { caCert } : {}) };
+export function accessTo(url: string, password: string, extra: Pick<RepositoryAccess, 'caCert' | 'ssh'> = {}): RepositoryAccess {
+  return { url, password, env: {}, ...extra };
 }
 
 /** The restic runs in a slice of the agent's debug log (its jobs run restic one process at a time). */

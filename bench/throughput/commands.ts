@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { InternalError } from '../../shared/errors.js';
+import type { RepositoryAccess } from '../../shared/repository/access.js';
 
 /** Runs `command args`; resolves with stdout, throws naming the command on a non-zero exit. */
 export async function run(command: string, args: readonly string[], options: { env?: Record<string, string>; cwd?: string } = {}): Promise<string> {
@@ -33,8 +34,10 @@ export interface RepoPlace {
   label: string;
   url(name: string): string;
   dir(name: string): string;
-  /** PEM file and text of the CA of a TLS server's certificate. */
-  ca?: { file: string; pem: string };
+  /** What the agent's repository access adds for it: a TLS server's CA, an SFTP login. */
+  access?: Pick<RepositoryAccess, 'caCert' | 'ssh'>;
+  /** restic flags and environment restic alone needs for it (`--cacert FILE`; `-o sftp.command=…` and askpass). */
+  cli?: { args: string[]; env: Record<string, string> };
 }
 
 export function localPlace(reposDir: string): RepoPlace {
@@ -49,21 +52,21 @@ export class ResticCli {
     private readonly cacheDir: string,
     /** The repository's files on this machine (default: `url`, a local path). */
     readonly dir: string = url,
-    private readonly caFile?: string,
+    private readonly extra: { args: string[]; env: Record<string, string> } = { args: [], env: {} },
   ) {}
 
   private get env(): Record<string, string> {
-    return { RESTIC_REPOSITORY: this.url, RESTIC_PASSWORD: BENCH_PASSWORD };
+    return { ...this.extra.env, RESTIC_REPOSITORY: this.url, RESTIC_PASSWORD: BENCH_PASSWORD };
   }
 
   private args(args: string[]): string[] {
-    return ['--cache-dir', this.cacheDir, ...(this.caFile ? ['--cacert', this.caFile] : []), ...args];
+    return ['--cache-dir', this.cacheDir, ...this.extra.args, ...args];
   }
 
   /** A new, initialised repository `name` at `place` (a directory: `<dir>/<name>`). */
   static async fresh(place: RepoPlace | string, cacheDir: string, name: string): Promise<ResticCli> {
     const p = typeof place === 'string' ? localPlace(place) : place;
-    const cli = new ResticCli(p.url(name), cacheDir, p.dir(name), p.ca?.file);
+    const cli = new ResticCli(p.url(name), cacheDir, p.dir(name), p.cli);
     await cli.init();
     return cli;
   }

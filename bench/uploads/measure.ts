@@ -25,7 +25,7 @@ import type { NatsConfig } from '../../shared/config/common.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, localPlace, ResticCli, tarCreate, tarExtract, type RepoPlace } from '../throughput/commands.js';
-import { restPlace } from '../throughput/rest-place.js';
+import { restPlace, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { addFiles, generateTree, measureTree, removeDir, type TreeSize } from '../throughput/tree.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
@@ -38,7 +38,7 @@ export interface UploadsPlan {
   addFiles: number;
   runs: number;
   /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
-  backend?: 'local' | 'rest';
+  backend?: 'local' | 'rest' | 'sftp';
 }
 
 export interface UploadsBenchResult {
@@ -119,11 +119,12 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
   };
   let nats: TestNats | undefined;
   let agent: BenchAgent | undefined;
-  let rest: Awaited<ReturnType<typeof restPlace>> | undefined;
+  let remote: PlaceOnServer | undefined;
   try {
     for (const d of [dirs.repos, dirs.tars, dirs.restores, dirs.resticCache]) await mkdir(d, { recursive: true });
-    if (plan.backend === 'rest') rest = await restPlace();
-    const place = rest?.place ?? localPlace(dirs.repos);
+    if (plan.backend === 'rest') remote = await restPlace();
+    if (plan.backend === 'sftp') remote = await sftpPlace(path.join(work, 'ssh'));
+    const place = remote?.place ?? localPlace(dirs.repos);
     result.backend = place.label;
     const t0 = Date.now();
     result.data = await generateTree(dirs.root, { files: plan.files, fileBytes: plan.fileBytes });
@@ -142,7 +143,7 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
   } finally {
     await agent?.stop();
     await nats?.stop();
-    await rest?.server.stop();
+    await remote?.server.stop();
     await rm(work, { recursive: true, force: true });
   }
   result.durationMs = Date.now() - startedAt.getTime();
@@ -155,7 +156,7 @@ function freshRepo(ctx: Ctx, name: string): Promise<ResticCli> {
 
 /** How the agent opens `repo`. */
 function accessOf(ctx: Ctx, repo: ResticCli): ReturnType<typeof accessTo> {
-  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.ca?.pem);
+  return accessTo(repo.url, BENCH_PASSWORD, ctx.place.access);
 }
 
 /** The agent's shield seeds over the whole tree before anything is timed. */

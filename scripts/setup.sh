@@ -3,7 +3,8 @@
 #  - Debian packages tarantool, pgbouncer, restic, nats-server, protobuf-compiler, jq (the DR test), chromium (the
 #    web console's browser test drives it with playwright-core; no browser is downloaded), systemd (the package
 #    test runs systemd-analyze verify on the units; nothing is started with it), rclone (`rclone serve restic`:
-#    the REST repository backend of the backend tests) and a PostgreSQL server,
+#    the REST repository backend of the backend tests), openssh-server and -client (the SFTP backend's sshd and
+#    restic's ssh; no sshd service is configured or started by this script) and a PostgreSQL server,
 #    installed only when missing (apt-get update runs at most once per call, only if something is missing);
 #  - PostgreSQL started when it is not accepting connections on 127.0.0.1:5432;
 #  - npm dependencies installed when node_modules is missing or older than package-lock.json.
@@ -32,6 +33,8 @@ declare -A PKG=(
   [chromium]=chromium
   [systemd-analyze]=systemd
   [rclone]=rclone
+  [sshd]=openssh-server
+  [ssh-keyscan]=openssh-client
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

@@ -5,6 +5,7 @@
  * append-only mode: the agents' credentials can delete, and qualification says so).
  */
 import { readdirSync } from 'node:fs';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qualifyRepository } from '../../controller/domain/repository/qualify.js';
 import { RepositoryAccessDeniedError, RepositoryUnavailableError } from '../../shared/repository/errors.js';
@@ -66,6 +67,22 @@ describe('an SFTP repository (password login, host key pinned)', () => {
     expect(refused).toBeInstanceOf(RepositoryUnavailableError);
     expect((refused as Error).message).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
     console.log(`[sftp] wrong password: ${(denied as Error).message}\n[sftp] other host key: ${(refused as Error).message}`);
+  }, 120_000);
+
+  it('qualification against a share the login may read but not write fails at the write, naming the refusal', async () => {
+    const site = 'sftp-ro';
+    const ro = resticFromAccess(server.agentAccess(site), { cacheDir: cache });
+    await ro.init();
+    await execa('chmod', ['-R', 'a-w', server.dirOf(site)]); // what a read-only share is to the login
+    try {
+      const q = await qualifyRepository(site, { agent: ro, maintenance: ro, separate: false }, { bytes: 1 << 20 });
+      console.log(`[sftp] read-only share: ${q.findings.join(' | ')}`);
+      expect(q.steps.map((s) => `${s.step} ${s.ok}`)).toEqual(['open true', 'write false']);
+      expect(q.ok).toBe(false);
+      expect(q.findings[0]).toMatch(/^write through the agent credentials failed: backup on repository sftp:\S+ was refused by the storage: .*permission denied/i);
+    } finally {
+      await execa('chmod', ['-R', 'u+w', server.dirOf(site)]);
+    }
   }, 120_000);
 
   it('qualification works and says the SFTP credentials can delete (SFTP has no append-only mode)', async () => {

@@ -66,6 +66,8 @@ const DENIED = [
   /\b(?:401 Unauthorized|403 Forbidden)\b/,
   /\b(?:AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch)\b/,
   /Fatal:.*permission denied/i,
+  /returned error, retrying after .*permission denied/i,
+  /SSH_FX_PERMISSION_DENIED/,
   /^subprocess ssh: .*Permission denied/i,
 ];
 
@@ -137,7 +139,10 @@ export function classifyFailure(ctx: FailureContext): FfkError {
   if (notFound) return notFound;
   const deniedLines = errorLines(stderr).filter((l) => DENIED.some((re) => re.test(l)));
   const denied = deniedLines.find((l) => l.startsWith('Fatal:')) ?? deniedLines[0];
-  if (denied) return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail: denied.replace(/^Fatal:\s*/, '') });
+  if (denied) {
+    const detail = denied.replace(/^Fatal:\s*/, '').replace(/^.*returned error, retrying after [^:]*:\s*/, '');
+    return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail });
+  }
   if (UNREACHABLE.some((re) => re.test(stderr))) {
     // ssh says why it gave up (a host key that is not the pinned one…) in its last line, before restic's Fatal.
     const ssh = errorLines(stderr).filter((l) => l.startsWith('subprocess ssh:')).at(-1);

@@ -172,9 +172,13 @@ export class ResticRepository implements Repository {
     return this.describe(options);
   }
 
-  /** Reads the repository config: proves it is reachable, initialised and opened by the password. */
+  /**
+   * Reads the repository config: proves it is reachable, initialised and opened by the password. Without a
+   * lock (`--no-lock`): reading the config needs none, and a lock is two more round trips to a remote
+   * backend (and restic would retry its creation for ~45 s on a share the login may not write).
+   */
   async describe(options: OperationOptions = {}): Promise<RepositoryInfo> {
-    const result = await this.run({ operation: 'open', args: ['cat', 'config'] }, options);
+    const result = await this.run({ operation: 'open', args: ['cat', 'config', '--no-lock'] }, options);
     return parseRepositoryInfo(result.stdout, this.displayUrl);
   }
 

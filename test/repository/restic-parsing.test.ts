@@ -146,6 +146,11 @@ describe('classifyFailure (restic 0.14 texts)', () => {
       RepositoryAccessDeniedError,
       'was refused by the storage: unable to save snapshot: server response unexpected: 403 Forbidden (403)',
     ],
+    [
+      'Save(<lock/5f8a1c2b3d>) returned error, retrying after 552ms: OpenFile: permission denied\nunable to create lock in backend: OpenFile: permission denied\n',
+      RepositoryAccessDeniedError,
+      'backup on repository rest:http://u:***@h:1/r was refused by the storage: OpenFile: permission denied',
+    ],
     ['Fatal: unable to open repository at sftp:b@nohost:/r: unable to start the sftp session, error: EOF\n', RepositoryUnavailableError, 'is unreachable'],
     ['Fatal: unable to open config file: Stat: The specified key does not exist.\nIs there a repository at the following location?\ns3:https://s3/b\n', RepositoryNotInitialisedError, 'no repository initialised at'],
     ['Fatal: unable to open config file: stat /r/config: no such file or directory\nIs there a repository at the following location?\n/r\n', RepositoryNotInitialisedError, 'no repository initialised at'],

@@ -77,6 +77,7 @@ describe('an SFTP repository (password login, host key pinned)', () => {
     try {
       const q = await qualifyRepository(site, { agent: ro, maintenance: ro, separate: false }, { bytes: 1 << 20 });
       console.log(`[sftp] read-only share: ${q.findings.join(' | ')}`);
+      // restic retries creating its lock for ~45 s before it gives up on the write.
       expect(q.steps.map((s) => `${s.step} ${s.ok}`)).toEqual(['open true', 'write false']);
       expect(q.ok).toBe(false);
       expect(q.findings[0]).toMatch(/^write through the agent credentials failed: backup on repository sftp:\S+ was refused by the storage: .*permission denied/i);

@@ -12,6 +12,8 @@ export const SLOW_FIRST = [
   'test/e2e/cli-snapshot.test.ts',
   'test/e2e/restore-stage.test.ts',
   'test/e2e/cut-restore.test.ts',
+  // ~65 s, most of it waiting on restic's lock retries against a read-only share: early, so the wait overlaps.
+  'test/repository/sftp-backend.test.ts',
   'test/e2e/console.test.ts',
   'test/e2e/schedule-retention.test.ts',
   'bench/freeze-window.test.ts',

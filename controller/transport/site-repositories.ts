@@ -98,9 +98,10 @@ export class ResticSiteRepositories implements SiteRepositories {
       ...(configured?.ssh ? { ssh: readSsh(site, 'ssh', configured.ssh) } : {}),
     };
     if (!configured) mkdirSync(this.config.root, { recursive: true });
-    const { created } = await this.repository(access).ensureInitialized();
+    const repository = this.repository(access);
+    const { created } = await repository.ensureInitialized();
     if (created) {
-      this.logger.info({ site, url: this.repository(access).displayUrl }, 'created the site repository');
+      this.logger.info({ site, url: repository.displayUrl }, 'created the site repository');
       if (configured && this.onCreated) await this.onCreated(site, this.setsFor(site, access));
     }
     return access;

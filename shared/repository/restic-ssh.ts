@@ -37,8 +37,11 @@ export function sftpEndpoint(url: string): { user: string | undefined; host: str
   throw new ValidationError(`'${url}' is not an sftp: location (sftp:user@host:/path or sftp://user@host:port//path)`, { field: 'url' });
 }
 
-/** Writes `content` once under `dir` by its hash; returns the file. */
-function contentFile(dir: string, prefix: string, content: string, mode: number): string {
+/**
+ * Writes `content` (public: a CA certificate, known_hosts lines, a helper script) once under `dir`, named by
+ * its hash, and returns the file: every restic run with the same content shares it.
+ */
+export function contentFile(dir: string, prefix: string, content: string, mode: number): string {
   const file = path.join(dir, `${prefix}-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });

@@ -12,10 +12,7 @@
  * - New repositories use format version 2 (compression), and backups and prunes pass
  *   `--compression auto` (or the configured mode).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { ValidationError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { RepositoryAlreadyInitialisedError, RepositoryNotInitialisedError, SnapshotNotFoundError } from './errors.js';
@@ -49,7 +46,7 @@ import { dump, restore } from './restic-restore.js';
 import { backupTrees } from './restic-view.js';
 import type { RepositoryAccess } from './access.js';
 import { redact } from './restic-errors.js';
-import { sshSettings, type SshAccess } from './restic-ssh.js';
+import { contentFile, sshSettings, type SshAccess } from './restic-ssh.js';
 import { buildEnv, removeStaleLocks, runRestic, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 import { parseRepositoryUrl } from './url.js';
@@ -100,14 +97,7 @@ export function resticFromAccess(access: RepositoryAccess, o: { cacheDir?: strin
 /** The file holding `pem` (written once; a CA certificate is public, so mode 0644 is right). */
 function caCertFile(pem: string, dir: string): string {
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ValidationError('caCert is not a PEM certificate', { field: 'caCert' });
-  const file = path.join(dir, `ffk-ca-${createHash('sha256').update(pem).digest('hex').slice(0, 16)}.pem`);
-  if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, pem, { mode: 0o644 });
-    renameSync(tmp, file);
-  }
-  return file;
+  return contentFile(dir, 'ffk-ca', pem, 0o644);
 }
 
 function checkOptions(options: ResticRepositoryOptions): void {

@@ -14,10 +14,10 @@ import type { CatalogStore, SiteRepositories } from '../ports.js';
 import type { SnapshotCoordinator } from './coordinator.js';
 import { manifestProblem, type ManifestSealer } from './seal.js';
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** How long a snapshot taken on behalf of another job (a restore's safety snapshot) waits for the site. */
@@ -113,7 +113,7 @@ export class SnapshotService {
     const flagged: string[] = [];
     const now = new Date();
     for (const s of stored) {
-      const bytes = Buffer.from(await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` })), 'utf8');
+      const bytes = await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` })); // sealed as stored
       let manifest: Manifest | undefined;
       let decodeError: string | undefined;
       try {

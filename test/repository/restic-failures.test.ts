@@ -47,9 +47,14 @@ afterAll(() => temp.cleanup());
  * Waits until restic's lock file is in place. restic writes it as `<id>-tmp-<n>` and renames it to
  * `<id>`; a signal before the rename leaves the temporary file (which restic itself ignores).
  */
-async function waitForLock(dir: string): Promise<void> {
+async function lockNames(dir: string): Promise<Set<string>> {
+  return new Set(await readdir(path.join(dir, 'locks')));
+}
+
+/** …and a new one: a lock an earlier test's process left behind (killed before restic registered it) does not count. */
+async function waitForLock(dir: string, before: Set<string>): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if ((await readdir(path.join(dir, 'locks'))).some((name) => /^[0-9a-f]{64}$/.test(name))) return;
+    if ((await readdir(path.join(dir, 'locks'))).some((name) => /^[0-9a-f]{64}$/.test(name) && !before.has(name))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no lock appeared in ${dir}`);
@@ -69,13 +74,14 @@ describe('ResticRepository: typed failures', () => {
   });
 
   it('a lock held by another restic process is a RepositoryLockedError naming the holder', async () => {
+    const before = await lockNames(repoDir);
     const holder = execa('restic', ['--no-cache', 'backup', '--stdin', '--stdin-filename', 'held.sql'], {
       env: { RESTIC_REPOSITORY: repoDir, RESTIC_PASSWORD: PASSWORD },
       stdin: 'pipe',
       reject: false,
     });
     holders.push(holder);
-    await waitForLock(repoDir);
+    await waitForLock(repoDir, before);
     const attempt = repo.check();
     await expect(attempt).rejects.toThrow(RepositoryLockedError);
     await expect(attempt).rejects.toThrow(new RegExp(`^repository ${repoDir} is locked by PID ${holder.pid} on .+; check not started$`));
@@ -139,11 +145,12 @@ describe('ResticRepository: typed failures', () => {
     const logged = new ResticRepository({ url: repoDir, password: PASSWORD, logger });
     const source = new PassThrough();
     const controller = new AbortController();
+    const before = await lockNames(repoDir);
     const running = logged.backupStream({ stream: source, filename: 'argv-probe.sql' }, { signal: controller.signal });
     // Until the backup's own process runs and holds its lock (a lock alone could still be another's).
     let cmdlines: string[] = [];
     for (let i = 0; i < 100 && !cmdlines.some((c) => c.includes('argv-probe.sql')); i++) {
-      await waitForLock(repoDir);
+      await waitForLock(repoDir, before);
       cmdlines = await resticCmdlines();
       if (!cmdlines.some((c) => c.includes('argv-probe.sql'))) await new Promise((r) => setTimeout(r, 50));
     }
@@ -161,12 +168,13 @@ describe('ResticRepository: typed failures', () => {
   });
 
   it('releaseStaleLocks removes the lock of a killed restic, which would otherwise block check', async () => {
+    const before = await lockNames(repoDir);
     const killed = execa('restic', ['--no-cache', 'backup', '--stdin', '--stdin-filename', 'killed.sql'], {
       env: { RESTIC_REPOSITORY: repoDir, RESTIC_PASSWORD: PASSWORD },
       stdin: 'pipe',
       reject: false,
     });
-    await waitForLock(repoDir);
+    await waitForLock(repoDir, before);
     await new Promise((r) => setTimeout(r, 400)); // past restic's lock registration
     killed.kill('SIGKILL');
     await killed;
@@ -186,9 +194,10 @@ describe('ResticRepository: typed failures', () => {
 
   it('an aborted call throws CancelledError', async () => {
     const controller = new AbortController();
+    const before = await lockNames(repoDir);
     const attempt = repo.check({ readData: true }, { signal: controller.signal });
     // Aborted once restic holds its lock: a check of this small repository can finish within 300 ms.
-    await waitForLock(repoDir);
+    await waitForLock(repoDir, before);
     controller.abort();
     await expect(attempt).rejects.toThrow(CancelledError);
     await expect(attempt).rejects.toThrow(`check on repository ${repoDir} was cancelled`);

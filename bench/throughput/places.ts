@@ -30,7 +30,7 @@ export async function restPlace(): Promise<PlaceOnServer> {
 export async function sftpPlace(sshDir: string): Promise<PlaceOnServer> {
   const server = await startSftpServer();
   const ssh = { password: server.password, knownHosts: server.knownHosts };
-  const url = (name: string): string => `sftp://${server.user}@127.0.0.1:${server.port}/${server.dirOf(name)}`;
+  const url = (name: string): string => server.agentAccess(name).url;
   const cli = sshSettings(url('x'), ssh, sshDir);
   const place: RepoPlace = {
     label: 'SFTP (OpenSSH sshd, password login, loopback)',

@@ -44,7 +44,8 @@ function readCa(site: string, file: string): string {
 }
 
 export class ResticSiteRepositories implements SiteRepositories {
-  private readonly ready = new Map<string, Promise<RepositoryAccess>>();
+  /** Per site, once: the agents' access and both credential sets (the controller's repositories). */
+  private readonly ready = new Map<string, Promise<{ access: RepositoryAccess; sets: CredentialSets }>>();
 
   constructor(
     private readonly config: RepoConfig,
@@ -56,7 +57,7 @@ export class ResticSiteRepositories implements SiteRepositories {
     private readonly onCreated?: (site: string, sets: CredentialSets) => Promise<void>,
   ) {}
 
-  access(site: string): Promise<RepositoryAccess> {
+  private prepared(site: string): Promise<{ access: RepositoryAccess; sets: CredentialSets }> {
     let p = this.ready.get(site);
     if (!p) {
       p = this.prepare(site);
@@ -66,12 +67,16 @@ export class ResticSiteRepositories implements SiteRepositories {
     return p;
   }
 
+  async access(site: string): Promise<RepositoryAccess> {
+    return (await this.prepared(site)).access;
+  }
+
   async open(site: string): Promise<Repository> {
-    return (await this.credentialSets(site)).maintenance;
+    return (await this.prepared(site)).sets.maintenance;
   }
 
   async credentialSets(site: string): Promise<CredentialSets> {
-    return this.setsFor(site, await this.access(site));
+    return (await this.prepared(site)).sets;
   }
 
   private setsFor(site: string, access: RepositoryAccess): CredentialSets {
@@ -86,7 +91,7 @@ export class ResticSiteRepositories implements SiteRepositories {
     return resticFromAccess(access, { cacheDir: this.config.cacheDir, logger: this.logger });
   }
 
-  private async prepare(site: string): Promise<RepositoryAccess> {
+  private async prepare(site: string): Promise<{ access: RepositoryAccess; sets: CredentialSets }> {
     const configured = this.config.sites[site];
     const url = configured?.url ?? path.join(this.config.root, site);
     const password = configured?.password ?? this.secret(site);
@@ -98,13 +103,13 @@ export class ResticSiteRepositories implements SiteRepositories {
       ...(configured?.ssh ? { ssh: readSsh(site, 'ssh', configured.ssh) } : {}),
     };
     if (!configured) mkdirSync(this.config.root, { recursive: true });
-    const repository = this.repository(access);
-    const { created } = await repository.ensureInitialized();
+    const sets = this.setsFor(site, access);
+    const { created } = await sets.agent.ensureInitialized();
     if (created) {
-      this.logger.info({ site, url: repository.displayUrl }, 'created the site repository');
-      if (configured && this.onCreated) await this.onCreated(site, this.setsFor(site, access));
+      this.logger.info({ site, url: sets.agent.displayUrl }, 'created the site repository');
+      if (configured && this.onCreated) await this.onCreated(site, sets);
     }
-    return access;
+    return { access, sets };
   }
 
   /** The site's generated password, creating and persisting one on first use. */

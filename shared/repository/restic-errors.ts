@@ -71,6 +71,17 @@ const DENIED = [
   /^subprocess ssh: .*Permission denied/i,
 ];
 
+/**
+ * The storage's words when `line` (one of restic's stderr lines) says it refused the credentials or the
+ * operation — restic's retry prefix and `Fatal:` removed — else undefined. Used by the failure
+ * classification and by `tryRemove`, which stops restic at the first refusal instead of its retries.
+ */
+export function refusalIn(line: string): string | undefined {
+  const l = line.trim();
+  if (!DENIED.some((re) => re.test(l))) return undefined;
+  return l.replace(/^Fatal:\s*/, '').replace(/^.*returned error, retrying after [^:]*:\s*/, '');
+}
+
 const NOT_INITIALISED = [
   /unable to open config file:.*(no such file|does not exist|not exist|404|NoSuchKey|key does not exist)/i,
   /Is there a repository at the following location\?/i,
@@ -137,12 +148,9 @@ export function classifyFailure(ctx: FailureContext): FfkError {
   if (/config file already exists/.test(stderr)) return new RepositoryAlreadyInitialisedError(base);
   const notFound = notFoundError(ctx, stderr);
   if (notFound) return notFound;
-  const deniedLines = errorLines(stderr).filter((l) => DENIED.some((re) => re.test(l)));
+  const deniedLines = errorLines(stderr).filter((l) => refusalIn(l) !== undefined);
   const denied = deniedLines.find((l) => l.startsWith('Fatal:')) ?? deniedLines[0];
-  if (denied) {
-    const detail = denied.replace(/^Fatal:\s*/, '').replace(/^.*returned error, retrying after [^:]*:\s*/, '');
-    return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail });
-  }
+  if (denied) return new RepositoryAccessDeniedError({ ...base, operation: ctx.operation, detail: refusalIn(denied) as string });
   if (UNREACHABLE.some((re) => re.test(stderr))) {
     // ssh says why it gave up (a host key that is not the pinned one…) in its last line, before restic's Fatal.
     const ssh = errorLines(stderr).filter((l) => l.startsWith('subprocess ssh:')).at(-1);

@@ -45,7 +45,7 @@ import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './
 import { dump, restore } from './restic-restore.js';
 import { backupTrees } from './restic-view.js';
 import type { RepositoryAccess } from './access.js';
-import { redact } from './restic-errors.js';
+import { redact, refusalIn } from './restic-errors.js';
 import { contentFile, sshSettings, type SshAccess } from './restic-ssh.js';
 import { buildEnv, removeStaleLocks, runRestic, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
@@ -110,9 +110,6 @@ function checkOptions(options: ResticRepositoryOptions): void {
     }
   }
 }
-
-/** A storage's refusal to delete, in restic 0.14's retry lines (REST/S3 status, sftp/local permissions). */
-const REFUSED = /\b(?:401|403)\b|Forbidden|Unauthorized|AccessDenied|permission denied/i;
 
 /** In-flight `ensureInitialized` calls per raw repository URL (see there). */
 const initQueue = new Map<string, Promise<void>>();
@@ -250,9 +247,9 @@ export class ResticRepository implements Repository {
   }
 
   /**
-   * `restic forget ID`, watched: the first "403"/"401"/permission-denied retry line on stderr is the
-   * storage's refusal, and restic is interrupted then (SIGINT: it removes its lock; a lock left behind by
-   * an early interrupt is removed as stale by `settle`).
+   * `restic forget ID`, watched: at the first stderr line that is the storage's refusal (`refusalIn`),
+   * restic is interrupted (SIGINT: it removes its lock; a lock left behind by an early interrupt is removed
+   * as stale by `settle`).
    */
   async tryRemove(snapshotId: string, options: OperationOptions = {}): Promise<RemoveAttempt> {
     const id = checkSnapshotId(snapshotId, 'snapshotId');
@@ -266,9 +263,9 @@ export class ResticRepository implements Repository {
       pending += chunk.toString('utf8');
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      const line = lines.find((l) => REFUSED.test(l));
-      if (line !== undefined && refusal === undefined) {
-        refusal = redact(line.trim().replace(/^.*returned error, retrying after [^:]*:\s*/, ''), this.ctx.url.raw, this.ctx.url.display, this.ctx.secrets);
+      const words = lines.map(refusalIn).find((w) => w !== undefined);
+      if (words !== undefined && refusal === undefined) {
+        refusal = redact(words, this.ctx.url.raw, this.ctx.url.display, this.ctx.secrets);
         stop.abort();
       }
     });

@@ -114,16 +114,17 @@ export async function startRestServer(): Promise<RestServer> {
     const logs = (await Promise.all(procs)).map((r) => String(r.stderr)).join('\n');
     throw new Error(`rclone serve restic did not start: ${logs}`, { cause: err });
   }
+  const url = (site: string, who: 'agent' | 'maintenance'): string => `rest:${(who === 'agent' ? agent : maintenance).base}/${site}`;
   return {
     dir,
     caFile,
     caPem: ca.cert,
     agent,
     maintenance,
-    url: (site, who) => `rest:${(who === 'agent' ? agent : maintenance).base}/${site}`,
-    siteConfig: (site) => ({ url: `rest:${agent.base}/${site}`, password: REST_REPOSITORY_PASSWORD, caFile, maintenance: { url: `rest:${maintenance.base}/${site}` } }),
-    agentAccess: (site) => ({ url: `rest:${agent.base}/${site}`, password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
-    controllerAccess: (site) => ({ url: `rest:${maintenance.base}/${site}`, password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
+    url,
+    siteConfig: (site) => ({ url: url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, caFile, maintenance: { url: url(site, 'maintenance') } }),
+    agentAccess: (site) => ({ url: url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
+    controllerAccess: (site) => ({ url: url(site, 'maintenance'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
     dirOf: (site) => path.join(dir, site),
     request,
     async stop() {

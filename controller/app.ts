@@ -46,6 +46,7 @@ import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nat
 import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } from './transport/nats-state.js';
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
+import { CopyService } from './domain/snapshot/copy.js';
 import { RepositoryService } from './domain/repository/service.js';
 import { HmacManifestSealer } from './transport/manifest-seal.js';
 import { PromControllerMetrics } from './transport/metrics.js';
@@ -190,9 +191,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
       logger: log,
     });
     const retention = new RetentionService({ store: retentionStore, catalog, repositories, jobs, leases, logger: log });
+    const copies = new CopyService({ catalog, repositories, jobs, leases, sealer, logger: log });
     const schedules = new ScheduleService(scheduleStore);
     const verifications = await KvVerificationStore.open(nc);
-    const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, ...timeouts, metrics, logger: log });
+    const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, secondaryManifests: (site) => copies.stored(site), ...timeouts, metrics, logger: log });
     const verify = new VerifyService({ verifier, jobs, verifications, leases });
     const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
     const scheduler = new Scheduler({
@@ -203,11 +205,12 @@ export async function startController(config: ControllerConfig, logger: Logger):
         snapshot: (site, s) => snapshots.create({ site, reason: `scheduled (${s.cron} ${s.timezone})`, wait: scheduledWait }),
         retention: (site) => retention.apply(site, scheduledWait),
         verify: (site) => verify.start({ site, readData: false }, scheduledWait),
+        copy: (site) => copies.copy(site, [], scheduledWait),
       },
     });
     // A restore holds its target site's lease for its whole run; its safety snapshot runs inside it.
     const safetySnapshots = { take: (site: string, reason: string) => snapshots.take(site, reason, { leaseHeld: true }) };
-    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, ...timeouts, logger: log });
+    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, secondaryManifests: (site) => copies.stored(site), ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const natsRegistry = config.natsRegistry ?? config.ca?.dir;
@@ -228,7 +231,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
     const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, jobStore, events }, tokens: consoleTokens, guard });

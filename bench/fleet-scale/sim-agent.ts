@@ -177,6 +177,9 @@ export class SimulatedRepository implements Repository {
   tryRemove(): Promise<never> {
     return this.refuse('tryRemove');
   }
+  copyFrom(): Promise<never> {
+    return this.refuse('copyFrom');
+  }
 }
 
 const NO_SERVICES: ServiceManager = {

@@ -14,6 +14,7 @@ import type {
 } from '../../proto/gen/ffkeeper/v1/controller.js';
 import type { JobEvent as PbJobEvent } from '../../proto/gen/ffkeeper/v1/common.js';
 import type {
+  CopySnapshotsRequest,
   CreateSnapshotRequest,
   DeleteSnapshotRequest,
   DeleteSnapshotResponse,
@@ -38,6 +39,7 @@ import type {
 import { InternalError } from '../../shared/errors.js';
 import type { JobEvent, JobRecord } from '../../shared/jobs.js';
 import type { RestoreArgs, RestorePlanView } from '../domain/restore-service.js';
+import type { RepositorySide } from '../domain/snapshot/copy.js';
 import {
   jobEventFromProto,
   jobRecordFromProto,
@@ -124,8 +126,10 @@ export interface ControllerApi {
   planRestore(req: RestoreArgs): Promise<RestorePlan>;
   restore(req: RestoreArgs, onEvent: OnJobEvent): Promise<JobEvent>;
   resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
+  /** Streams the copy job's events (sealed snapshots to the site's secondary repository); resolves with its outcome. */
+  copySnapshots(req: { site: string; snapshotIds: string[] }, onEvent: OnJobEvent): Promise<JobEvent>;
   /** Streams the verify job's events to `onEvent`; resolves with its outcome event. */
-  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent>;
+  verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -240,8 +244,12 @@ export class GrpcControllerApi implements ControllerApi {
     return this.jobStream<ResumeRestoreRequest>(this.client.resumeRestore.bind(this.client), { jobId }, onEvent);
   }
 
-  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent> {
-    const pb: PbVerifyRequest = { site: req.site, snapshotId: req.snapshotId ?? '', readData: req.readData };
+  copySnapshots(req: { site: string; snapshotIds: string[] }, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<CopySnapshotsRequest>(this.client.copySnapshots.bind(this.client), req, onEvent);
+  }
+
+  verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent> {
+    const pb: PbVerifyRequest = { site: req.site, snapshotId: req.snapshotId ?? '', readData: req.readData, from: req.from ?? '' };
     return this.jobStream<PbVerifyRequest>(this.client.verify.bind(this.client), pb, onEvent);
   }
 
@@ -410,5 +418,6 @@ function restoreToProto(req: RestoreArgs): SiteRestoreRequest {
     components: req.components,
     toSite: req.toSite ?? '',
     noSafetySnapshot: req.noSafetySnapshot,
+    from: req.from ?? '',
   };
 }

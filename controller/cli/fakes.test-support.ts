@@ -127,7 +127,7 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'rebuildCatalog', args: [site] });
     return Promise.resolve(this.rebuilt);
   }
-  verify(req: { site: string; snapshotId?: string; readData: boolean }, onEvent: OnJobEvent): Promise<JobEvent> {
+  verify(req: { site: string; snapshotId?: string; readData: boolean; from?: 'primary' | 'secondary' }, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'verify', args: [req] });
     return this.play(onEvent);
   }
@@ -141,6 +141,10 @@ export class FakeApi implements ControllerApi {
   }
   resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'resumeRestore', args: [jobId] });
+    return this.play(onEvent);
+  }
+  copySnapshots(req: { site: string; snapshotIds: string[] }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'copySnapshots', args: [req] });
     return this.play(onEvent);
   }
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]> {

@@ -13,6 +13,7 @@ import { runJobsList, runJobsLogs, runJobsShow } from './commands/jobs.js';
 import { runRestore } from './commands/restore.js';
 import { runSnapshotCreate, runSnapshotDelete, runSnapshotList, runSnapshotShow } from './commands/snapshot.js';
 import { runVerify } from './commands/verify.js';
+import { runSnapshotCopy } from './commands/snapshot-copy.js';
 
 /** Opens the controller API for one command and closes it afterwards (main.ts's `withApi`). */
 export type WithApi = (cmd: Command, fn: (api: ControllerApi, g: { json: boolean }) => Promise<void>) => Promise<void>;
@@ -63,6 +64,14 @@ function registerSnapshot(program: Command, ctx: RegisterContext): void {
       withApi(cmd, (api, g) => runSnapshotShow({ id, json: g.json, ...(opts.site === undefined ? {} : { site: opts.site }) }, { api, io, term })),
     );
   snapshot
+    .command('copy')
+    .description("copy sealed snapshots to the site's secondary repository (default: every one not copied yet)")
+    .requiredOption('--site <site>', 'the site')
+    .option('--snapshot <id...>', 'copy these snapshots only (repeatable)')
+    .action((opts: { site: string; snapshot?: string[] }, cmd: Command) =>
+      withApi(cmd, (api, g) => runSnapshotCopy({ site: opts.site, snapshots: opts.snapshot ?? [], json: g.json }, { api, io, term })),
+    );
+  snapshot
     .command('delete')
     .description('delete a snapshot from the catalog and the repository')
     .argument('<id>', 'the snapshot id')
@@ -82,6 +91,7 @@ interface RestoreFlags {
   toSite?: string;
   safetySnapshot: boolean;
   resume?: string;
+  from?: string;
   yes: boolean;
 }
 
@@ -98,6 +108,7 @@ function registerRestore(program: Command, ctx: RegisterContext): void {
     .option('--to-site <site>', "restore into another site than the snapshot's own")
     .option('--no-safety-snapshot', 'do not snapshot the current state first')
     .option('--resume <job>', 'continue an interrupted restore job')
+    .option('--from <repository>', "primary (default) or secondary: restore from the copies in the site's secondary repository")
     .option('--yes', 'do not ask for confirmation', false)
     .action((f: RestoreFlags, cmd: Command) =>
       withApi(cmd, (api, g) =>
@@ -108,6 +119,7 @@ function registerRestore(program: Command, ctx: RegisterContext): void {
             ...(f.before === undefined ? {} : { before: f.before }),
             ...(f.toSite === undefined ? {} : { toSite: f.toSite }),
             ...(f.resume === undefined ? {} : { resume: f.resume }),
+            ...(f.from === undefined ? {} : { from: f.from }),
             latest: f.latest,
             components: f.component ?? [],
             safetySnapshot: f.safetySnapshot,
@@ -128,10 +140,11 @@ function registerVerify(program: Command, ctx: RegisterContext): void {
     .requiredOption('--site <site>', 'the site')
     .option('--snapshot <id>', "the snapshot (default: the site's newest)")
     .option('--read-data', 'read every stored byte of the repository, not only its structure', false)
-    .action((opts: { site: string; snapshot?: string; readData: boolean }, cmd: Command) =>
+    .option('--from <repository>', "primary (default) or secondary: verify the copy in the site's secondary repository (not kept with the snapshot)")
+    .action((opts: { site: string; snapshot?: string; readData: boolean; from?: string }, cmd: Command) =>
       withApi(cmd, (api, g) =>
         runVerify(
-          { site: opts.site, readData: opts.readData, json: g.json, ...(opts.snapshot === undefined ? {} : { snapshot: opts.snapshot }) },
+          { site: opts.site, readData: opts.readData, json: g.json, ...(opts.snapshot === undefined ? {} : { snapshot: opts.snapshot }), ...(opts.from === undefined ? {} : { from: opts.from }) },
           { api, io, term },
         ),
       ),

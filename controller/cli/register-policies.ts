@@ -11,7 +11,7 @@ export function registerPolicyCommands(program: Command, ctx: RegisterContext): 
     .command('set')
     .description('set (or replace) a schedule of a site')
     .requiredOption('--site <site>', 'the site')
-    .option('--kind <kind>', 'snapshot | verify | retention', 'snapshot')
+    .option('--kind <kind>', 'snapshot | verify | retention | copy', 'snapshot')
     .option('--cron <expr>', "cron expression, 5 fields (or 6 with seconds); default daily '0 2 * * *'")
     .option('--timezone <tz>', 'IANA time zone of the expression', 'UTC')
     .action((opts: { site: string; kind: string; cron?: string; timezone: string }, cmd: Command) =>
@@ -26,7 +26,7 @@ export function registerPolicyCommands(program: Command, ctx: RegisterContext): 
     .command('remove')
     .description('remove a schedule of a site')
     .requiredOption('--site <site>', 'the site')
-    .option('--kind <kind>', 'snapshot | verify | retention', 'snapshot')
+    .option('--kind <kind>', 'snapshot | verify | retention | copy', 'snapshot')
     .action((opts: { site: string; kind: string }, cmd: Command) => withApi(cmd, (api, g) => runScheduleRemove({ ...opts, json: g.json }, { api, io, term })));
 
   const retention = program.command('retention').description('how many whole snapshots a site keeps, and pruning the rest');

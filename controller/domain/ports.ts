@@ -135,6 +135,18 @@ export interface SiteRepositories {
   open(site: string): Promise<Repository>;
   /** Both credential sets, for storage qualification (see domain/repository/qualify.ts). */
   credentialSets(site: string): Promise<CredentialSets>;
+  /**
+   * The site's secondary repository (another storage location, for copies of its sealed snapshots), created
+   * on first use: the access agents get to restore or verify from it, and the controller's handle on it.
+   * Undefined when the site has none configured.
+   */
+  secondary(site: string): Promise<SecondaryRepository | undefined>;
+}
+
+/** A site's secondary repository: see `SiteRepositories.secondary`. */
+export interface SecondaryRepository {
+  access: RepositoryAccess;
+  repository: Repository;
 }
 export type PresenceUpdate =
   | { kind: 'seen'; description: AgentDescription; seenAt: Date }

@@ -2,7 +2,8 @@
  * `retention set|show|apply`: a site's policy (KV), what it keeps and removes and why, and applying it
  * as a `prune` job under the site's lease (no snapshot, verify or other prune of the site meanwhile):
  * the removed cuts leave the catalog first (nothing can pick them any more), then every repository
- * snapshot of theirs is forgotten and the repository pruned.
+ * snapshot of theirs is forgotten and the repository pruned — and so are their copies in the site's
+ * secondary repository, when it has one (copies follow the primary's policy).
  */
 import { NotFoundError } from '../../shared/errors.js';
 import { checkSiteId } from '../../shared/ids.js';
@@ -94,6 +95,15 @@ export class RetentionService {
         ctx.detail.repositorySnapshotsRemoved = r.removed.length;
         await ctx.save();
         ctx.message(`removed ${removed.length} cuts (${r.removed.length} repository snapshots); repository pruned`);
+        const secondary = await this.deps.repositories.secondary(site);
+        if (!secondary) return;
+        ctx.step('forget-copies');
+        const copies = (await secondary.repository.listSnapshots({ tags: [siteTag(site)] }, { signal: ctx.signal })).filter((s) => gone.has(parseSnapshotTags(s.tags)?.cutId ?? ''));
+        if (copies.length === 0) return;
+        const c = await secondary.repository.forget({ snapshotIds: copies.map((s) => s.id), prune: true }, { signal: ctx.signal });
+        ctx.detail.secondarySnapshotsRemoved = c.removed.length;
+        await ctx.save();
+        ctx.message(`removed their copies from the secondary repository (${c.removed.length} repository snapshots); it was pruned`);
       },
       {},
       { acquire: async (jobId) => (await this.deps.leases.acquire(site, 'prune', jobId, mode)).release },

@@ -1,5 +1,5 @@
 /**
- * Schedules: per site and kind (snapshot, verify drill, retention), a cron expression in a time zone,
+ * Schedules: per site and kind (snapshot, verify drill, retention, copy), a cron expression in a time zone,
  * kept in shared state (KV). The scheduler fires each due schedule once: after controller downtime the
  * missed occurrences become one run, not a burst (the record remembers the occurrence it last ran for).
  * An occurrence is claimed with a compare-and-set on the record, so two controllers never both run it,
@@ -13,7 +13,7 @@ import type { JobRecord } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RunningJob } from './jobs.js';
 
-export const SCHEDULE_KINDS = ['snapshot', 'verify', 'retention'] as const;
+export const SCHEDULE_KINDS = ['snapshot', 'verify', 'retention', 'copy'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 
 /** Daily at 02:00 in the schedule's time zone. */

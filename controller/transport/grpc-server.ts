@@ -28,6 +28,7 @@ import {
   type WatchJobRequest,
   type VerifyRequest as PbVerifyRequest,
   type ApplyRetentionRequest,
+  type CopySnapshotsRequest,
   type GetRetentionRequest,
   type ListSchedulesRequest,
   type ListSchedulesResponse,
@@ -95,6 +96,7 @@ import { summarize } from '../../shared/manifest.js';
 import type { SnapshotService } from '../domain/snapshot/service.js';
 import type { RepositoryService } from '../domain/repository/service.js';
 import type { VerifyService } from '../domain/verify/service.js';
+import { parseRepositorySide, type CopyService, type RepositorySide } from '../domain/snapshot/copy.js';
 
 export interface ControllerServices {
   fleet: FleetService;
@@ -114,6 +116,7 @@ export interface ControllerServices {
   enrolment?: EnrolmentService;
   consoleTokens: ConsoleTokens;
   repositories: RepositoryService;
+  copies: CopyService;
 }
 
 /** Streams a job's events to the caller until its outcome. */
@@ -144,7 +147,14 @@ function restoreFromProto(req: SiteRestoreRequest): RestoreArgs {
     components: req.components,
     ...(req.toSite ? { toSite: req.toSite } : {}),
     noSafetySnapshot: req.noSafetySnapshot,
+    ...fromSide(req.from),
   };
+}
+
+/** `{ from: 'secondary' }`, or nothing for the primary. */
+function fromSide(text: string): { from?: RepositorySide } {
+  const side = parseRepositorySide(text);
+  return side ? { from: side } : {};
 }
 
 function implementation(s: ControllerServices): ControllerServer {
@@ -173,7 +183,10 @@ function implementation(s: ControllerServices): ControllerServer {
       return { summary: snapshotToProto(summary ?? summarize(m)), manifestJson: encodeManifest(m) };
     }),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
-      await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}) }), emit);
+      await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);
+    }),
+    copySnapshots: serverStream<CopySnapshotsRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.copies.copy(req.site, req.snapshotIds), emit);
     }),
     deleteSnapshot: unary<DeleteSnapshotRequest, DeleteSnapshotResponse>(async (req) => ({
       repositorySnapshotsRemoved: await s.snapshots.delete(req.site, req.id),

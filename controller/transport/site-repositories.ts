@@ -14,7 +14,7 @@ import { ValidationError, describeError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { resticFromAccess } from '../../shared/repository/restic.js';
-import type { RepositoryAccess, SiteRepositories } from '../domain/ports.js';
+import type { RepositoryAccess, SecondaryRepository, SiteRepositories } from '../domain/ports.js';
 import type { CredentialSets } from '../domain/repository/qualify.js';
 import type { SshAccess } from '../../shared/repository/restic-ssh.js';
 
@@ -30,15 +30,15 @@ function readSsh(site: string, field: string, ssh: { password: string; knownHost
 }
 
 /** The CA certificate a site's config names; a ValidationError naming the field and file when unreadable. */
-function readCa(site: string, file: string): string {
+function readCa(site: string, file: string, field = 'caFile'): string {
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ValidationError(`repositories.sites.${site}.caFile: cannot read ${file}: ${describeError(err)}`, { field: `repositories.sites.${site}.caFile`, cause: err });
+    throw new ValidationError(`repositories.sites.${site}.${field}: cannot read ${file}: ${describeError(err)}`, { field: `repositories.sites.${site}.${field}`, cause: err });
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new ValidationError(`repositories.sites.${site}.caFile: ${file} holds no PEM certificate`, { field: `repositories.sites.${site}.caFile` });
+    throw new ValidationError(`repositories.sites.${site}.${field}: ${file} holds no PEM certificate`, { field: `repositories.sites.${site}.${field}` });
   }
   return pem;
 }
@@ -46,6 +46,8 @@ function readCa(site: string, file: string): string {
 export class ResticSiteRepositories implements SiteRepositories {
   /** Per site, once: the agents' access and both credential sets (the controller's repositories). */
   private readonly ready = new Map<string, Promise<{ access: RepositoryAccess; sets: CredentialSets }>>();
+  /** Per site, once: its secondary repository, created on first use. */
+  private readonly secondaries = new Map<string, Promise<SecondaryRepository>>();
 
   constructor(
     private readonly config: RepoConfig,
@@ -77,6 +79,29 @@ export class ResticSiteRepositories implements SiteRepositories {
 
   async credentialSets(site: string): Promise<CredentialSets> {
     return (await this.prepared(site)).sets;
+  }
+
+  secondary(site: string): Promise<SecondaryRepository | undefined> {
+    const configured = this.config.sites[site]?.secondary;
+    if (!configured) return Promise.resolve(undefined);
+    let p = this.secondaries.get(site);
+    if (!p) {
+      const access: RepositoryAccess = {
+        url: configured.url,
+        password: configured.password ?? this.secret(`${site}/secondary`),
+        env: configured.env,
+        ...(configured.caFile ? { caCert: readCa(site, configured.caFile, 'secondary.caFile') } : {}),
+        ...(configured.ssh ? { ssh: readSsh(site, 'secondary.ssh', configured.ssh) } : {}),
+      };
+      const repository = this.repository(access);
+      p = repository.ensureInitialized().then(({ created }) => {
+        if (created) this.logger.info({ site, url: repository.displayUrl }, 'created the site\'s secondary repository');
+        return { access, repository };
+      });
+      this.secondaries.set(site, p);
+      p.catch(() => this.secondaries.delete(site));
+    }
+    return p;
   }
 
   private setsFor(site: string, access: RepositoryAccess): CredentialSets {

@@ -98,6 +98,22 @@ export const controllerConfigSchema = z
                   })
                   .strict()
                   .optional(),
+                /**
+                 * A second repository in another storage location (`ffkeeper snapshot copy`, schedule kind `copy`):
+                 * the controller copies sealed snapshots there and prunes it with retention; restore and verify
+                 * read it with `--from secondary`. Agents get this access only for such a restore or verify.
+                 */
+                secondary: z
+                  .object({
+                    url: z.string().min(1),
+                    /** Default: one the controller generates and keeps in `secretsFile`. */
+                    password: z.string().min(1).optional(),
+                    env: z.record(z.string(), z.string()).default({}),
+                    caFile: z.string().min(1).optional(),
+                    ssh: sshSchema.optional(),
+                  })
+                  .strict()
+                  .optional(),
               })
               .strict(),
           )

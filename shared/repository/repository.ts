@@ -96,6 +96,8 @@ export interface SnapshotInfo {
   parentId?: string;
   /** Present only when the engine stores per-snapshot sizes (restic ≥ 0.17 does; 0.14 does not). */
   sizes?: SnapshotSizes;
+  /** For a snapshot copied from another repository (`copyFrom`): its id there. */
+  originalId?: string;
 }
 
 /** Identity of a repository. */
@@ -285,6 +287,13 @@ export interface Repository {
    * a minute); other failures throw as usual.
    */
   tryRemove(snapshotId: string, options?: OperationOptions): Promise<RemoveAttempt>;
+  /**
+   * Copies snapshots of `source` (another repository of the same engine) into this one, data and all;
+   * snapshots copied before are not copied again. Returns, for each requested id, the id of its copy here.
+   * Throws `SnapshotNotFoundError` when `source` lacks one, a `ValidationError` when the two repositories'
+   * settings cannot go to one engine run.
+   */
+  copyFrom(source: Repository, snapshotIds: string[], options?: OperationOptions): Promise<Record<string, string>>;
   /**
    * Removes locks left by processes that no longer run (e.g. a crashed agent); live locks are kept.
    * Call it when an agent starts, like releasing other leftovers of a crash.

@@ -68,6 +68,7 @@ function snapshotOf(raw: unknown, url: string): SnapshotInfo {
   };
   if (typeof raw.username === 'string') info.username = raw.username;
   if (typeof raw.parent === 'string') info.parentId = raw.parent;
+  if (typeof raw.original === 'string') info.originalId = raw.original;
   const sizes = sizesOf(raw.summary);
   if (sizes) info.sizes = sizes;
   return info;

@@ -49,7 +49,7 @@ import { redact, refusalIn } from './restic-errors.js';
 import { contentFile, sshSettings, type SshAccess } from './restic-ssh.js';
 import { buildEnv, removeStaleLocks, runRestic, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
-import { parseRepositoryUrl } from './url.js';
+import { parseRepositoryUrl, type ParsedRepositoryUrl } from './url.js';
 
 /** How to reach one repository. */
 export interface ResticRepositoryOptions {
@@ -111,6 +111,21 @@ function checkOptions(options: ResticRepositoryOptions): void {
   }
 }
 
+/** How a repository is opened as the source of `restic copy` (the `--from-*` side of one run). */
+interface CopySourceSettings {
+  url: ParsedRepositoryUrl;
+  password: string;
+  /** Backend environment (and the sftp askpass environment). */
+  env: Record<string, string>;
+  /** `--cacert`, `-o sftp.command=…`: restic's options are global, so they serve both repositories. */
+  caArgs: string[];
+  sshArgs: string[];
+  secrets: string[];
+}
+
+/** The environment variable `restic copy` reads the source password from (through `printenv`, never argv). */
+const FROM_PASSWORD_ENV = 'FFK_FROM_PASSWORD';
+
 /** In-flight `ensureInitialized` calls per raw repository URL (see there). */
 const initQueue = new Map<string, Promise<void>>();
 
@@ -120,6 +135,7 @@ export class ResticRepository implements Repository {
   private readonly ctx: ResticContext;
   private readonly backupSettings: BackupSettings;
   private readonly pollIntervalMs: number;
+  private readonly asSource: CopySourceSettings;
 
   constructor(options: ResticRepositoryOptions) {
     const url = parseRepositoryUrl(options.url);
@@ -132,21 +148,26 @@ export class ResticRepository implements Repository {
       progressFps: options.progressFps ?? 2,
     });
     this.displayUrl = url.display;
+    const caArgs = options.caCert !== undefined ? ['--cacert', caCertFile(options.caCert, options.cacheDir ?? options.tmpDir ?? os.tmpdir())] : [];
     this.ctx = {
       binary: options.resticBinary ?? 'restic',
       url,
       env,
-      globalArgs: [
-        ...(options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache']),
-        ...(options.caCert !== undefined ? ['--cacert', caCertFile(options.caCert, options.cacheDir ?? options.tmpDir ?? os.tmpdir())] : []),
-        ...(ssh?.args ?? []),
-      ],
+      globalArgs: [...(options.cacheDir !== undefined ? ['--cache-dir', options.cacheDir] : ['--no-cache']), ...caArgs, ...(ssh?.args ?? [])],
       ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
       secrets: [...secrets, ...url.secrets, ...(ssh?.secrets ?? [])],
       logger: (options.logger ?? silentLogger()).child({ repository: url.display }),
     };
     this.backupSettings = { compression: options.compression ?? 'auto', tmpDir: options.tmpDir };
     this.pollIntervalMs = options.restorePollIntervalMs ?? 1000;
+    this.asSource = {
+      url,
+      password: options.password,
+      env: { ...(options.extraEnv ?? {}), ...(ssh?.env ?? {}) },
+      caArgs,
+      sshArgs: ssh?.args ?? [],
+      secrets: this.ctx.secrets,
+    };
   }
 
   private run(spec: RunSpec, options: OperationOptions = {}): ReturnType<typeof runRestic> {
@@ -309,6 +330,49 @@ export class ResticRepository implements Repository {
     const missing = ids.find((id) => result.stderr.includes(`Ignoring "${id}": no matching ID`));
     if (missing !== undefined) throw new SnapshotNotFoundError({ url: this.displayUrl, snapshotId: missing });
     return parseStats(result.stdout, this.displayUrl);
+  }
+
+  /**
+   * `restic copy --from-repo SOURCE ID…` run against this repository, then the copies found by their
+   * `original` id. The source's location and password reach restic through its environment only (the
+   * password through `--from-password-command printenv …`: restic 0.14 has no variable for it). restic's
+   * options are global, so two repositories that each need their own ssh login cannot be copied in one run.
+   */
+  async copyFrom(source: Repository, snapshotIds: string[], options: OperationOptions = {}): Promise<Record<string, string>> {
+    if (!(source instanceof ResticRepository)) throw new ValidationError('restic copies only from another restic repository', { field: 'source' });
+    const ids = [...new Set(snapshotIds.map((id) => checkSnapshotId(id, 'snapshotIds')))];
+    if (ids.length === 0) return {};
+    const from = source.asSource;
+    const env = { ...this.ctx.env };
+    for (const [key, value] of Object.entries(from.env)) {
+      if (env[key] !== undefined && env[key] !== value && key in this.asSource.env) {
+        throw new ValidationError(`cannot copy from ${from.url.display} to ${this.displayUrl}: both need their own ${key}, and one restic run has one environment`, { field: 'env' });
+      }
+      env[key] = value;
+    }
+    if (from.sshArgs.length > 0 && this.asSource.sshArgs.length > 0 && from.sshArgs.join(' ') !== this.asSource.sshArgs.join(' ')) {
+      throw new ValidationError(`cannot copy from ${from.url.display} to ${this.displayUrl}: both are sftp: repositories with their own login, and one restic run has one ssh command`, { field: 'ssh' });
+    }
+    if (/^\s|\s$/.test(from.password)) throw new ValidationError('the source repository password begins or ends with white space, which restic copy cannot read', { field: 'password' });
+    env.RESTIC_FROM_REPOSITORY = from.url.raw;
+    env.RESTIC_FROM_PASSWORD_COMMAND = `printenv ${FROM_PASSWORD_ENV}`;
+    env[FROM_PASSWORD_ENV] = from.password;
+    const ca = from.caArgs.length > 0 && from.caArgs.join(' ') !== this.asSource.caArgs.join(' ') ? from.caArgs : [];
+    const ssh = this.asSource.sshArgs.length === 0 ? from.sshArgs : [];
+    const ctx: ResticContext = {
+      ...this.ctx,
+      env,
+      globalArgs: [...this.ctx.globalArgs, ...ca, ...ssh],
+      secrets: [...this.ctx.secrets, ...from.secrets, from.password, ...(from.url.scheme === 'local' ? [] : [from.url.raw])],
+    };
+    const result = await runRestic(ctx, { operation: 'copy', args: ['copy', ...ids], ...(options.signal ? { signal: options.signal } : {}) });
+    const missing = ids.find((id) => result.stderr.includes(`Ignoring "${id}": no matching ID`) || result.stderr.includes(`no matching ID found for prefix "${id}"`));
+    if (missing !== undefined) throw new SnapshotNotFoundError({ url: from.url.display, snapshotId: missing });
+    const copies: Record<string, string> = {};
+    for (const s of await this.listSnapshots({}, options)) if (s.originalId !== undefined && ids.includes(s.originalId)) copies[s.originalId] = s.id;
+    const lost = ids.find((id) => copies[id] === undefined);
+    if (lost !== undefined) throw new SnapshotNotFoundError({ url: from.url.display, snapshotId: lost });
+    return copies;
   }
 
   /** `restic unlock` (never `--remove-all`). */

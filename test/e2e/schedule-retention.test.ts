@@ -8,8 +8,16 @@
  * CA): agents write the scheduled snapshots through an append-only endpoint, and the controller prunes
  * through its maintenance credentials. The controller qualified the storage when it created the
  * repository, and `repo qualify` does it again on request.
+ *
+ * Issue 20, copies: the site has a secondary repository (local); a `copy` schedule copies every sealed
+ * snapshot there, retention prunes the copies with the originals, and with the primary repository deleted
+ * the site is verified and restored from the copies, 0 integrity errors.
  */
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSite } from '../../deploy/dev-site/index.js';
+import { FINAL_PHASES } from '../../shared/jobs.js';
+import type { ResticRepository } from '../../shared/repository/restic.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
@@ -31,6 +39,7 @@ interface Job {
 }
 
 const SITE = 'sched-a';
+const FINAL: readonly string[] = FINAL_PHASES;
 const PERIOD_MS = 30_000;
 /** Time `schedule set` gets to store the schedule before its first occurrence. */
 const LEAD_MS = 6_000;
@@ -41,7 +50,7 @@ describe('schedules and retention', () => {
 
   beforeAll(async () => {
     rest = await startRestServer();
-    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { remote: { server: rest, sites: [SITE] } });
+    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { remote: { server: rest, sites: [SITE] }, secondary: [SITE] });
   }, 180_000);
 
   afterAll(async () => {
@@ -94,6 +103,29 @@ describe('schedules and retention', () => {
     expect(refused.stderr).toMatch(/cannot start snapshot of site 'sched-a': snapshot job j-\S+ on controller-1 holds site 'sched-a'/);
   }, 240_000);
 
+  it('a copy schedule puts every sealed snapshot, sealed, in the secondary repository; snapshot copy then finds nothing left to copy', async () => {
+    const snaps = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    const at = new Date(Math.ceil((Date.now() + LEAD_MS) / 1000) * 1000);
+    const CRON = `${at.getUTCSeconds()} ${at.getUTCMinutes()} * * * *`;
+    const set = await fleet.cli('schedule', 'set', '--site', SITE, '--kind', 'copy', '--cron', CRON);
+    expect(set.code, set.stderr).toBe(0);
+    const { value: job } = await waitFor(async () => (await fleet.json<Job[]>('jobs', 'list', '--site', SITE)).find((j) => j.kind === 'copy' && FINAL.includes(j.phase)), 120_000, 1000);
+    expect((await fleet.cli('schedule', 'remove', '--site', SITE, '--kind', 'copy')).code).toBe(0);
+    expect(job.phase).toBe('Completed');
+    const copies = await cutsIn(fleet.openSecondary(SITE));
+    expect([...copies.keys()].sort()).toEqual(snaps.map((s) => s.id).sort());
+    for (const s of snaps) expect(copies.get(s.id)?.sort()).toEqual([...s.components, 'manifest:manifest'].sort());
+    const manifests = (await fleet.openSecondary(SITE).listSnapshots({ tags: [siteTag(SITE)] })).filter((s) => parseSnapshotTags(s.tags)?.component === 'manifest:manifest');
+    for (const m of manifests) expect(m.tags.some((t) => t.startsWith('ffk-seal=')), 'the copy of a manifest is sealed').toBe(true);
+    const again = await fleet.cli('snapshot', 'copy', '--site', SITE);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`copied 0 snapshot(s) of site '${SITE}' to ${fleet.openSecondary(SITE).displayUrl}`);
+    expect(again.stdout).toContain(`already there: ${snaps.map((s) => s.id).join(', ')}`);
+    const unknown = await fleet.cli('snapshot', 'copy', '--site', SITE, '--snapshot', 'no-such-cut');
+    expect(unknown.code).toBe(EXIT_CODES.NOT_FOUND);
+    expect(unknown.stderr).toContain("snapshot 'no-such-cut' not found for site 'sched-a'");
+  }, 180_000);
+
   it('retention keep-last 2, then apply: exactly the 2 newest cuts remain, with all their components, nothing else in the repository', async () => {
     const before = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
     expect(before.length).toBeGreaterThanOrEqual(3);
@@ -116,14 +148,14 @@ describe('schedules and retention', () => {
     expect(after.map((s) => s.id)).toEqual(before.slice(0, 2).map((s) => s.id));
 
     const repo = fleet.openRepository(SITE);
-    const byCut = new Map<string, string[]>();
-    for (const s of await repo.listSnapshots({ tags: [siteTag(SITE)] })) {
-      const t = parseSnapshotTags(s.tags);
-      if (t) byCut.set(t.cutId, [...(byCut.get(t.cutId) ?? []), t.component]);
-    }
+    const byCut = await cutsIn(repo);
     expect([...byCut.keys()].sort()).toEqual(after.map((s) => s.id).sort());
     for (const s of after) expect(byCut.get(s.id)?.sort()).toEqual([...s.components, 'manifest:manifest'].sort());
     expect((await repo.check()).ok).toBe(true);
+    // The copies of the removed cuts left the secondary repository too (pruned with the same job).
+    const secondary = fleet.openSecondary(SITE);
+    expect([...(await cutsIn(secondary)).keys()].sort()).toEqual(after.map((s) => s.id).sort());
+    expect((await secondary.check()).ok).toBe(true);
 
     const jobs = await fleet.json<Job[]>('jobs', 'list', '--site', SITE);
     expect(jobs.find((j) => j.kind === 'prune')?.phase).toBe('Completed');
@@ -144,4 +176,32 @@ describe('schedules and retention', () => {
     expect(r.stdout + r.stderr).not.toContain(rest.agent.password);
     expect(fleet.controller.logs()).not.toContain(rest.maintenance.password);
   }, 120_000);
+
+  it('the primary repository lost: verify and restore read the copies in the secondary repository; 0 integrity errors', async () => {
+    const latest = (await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE))[0]!;
+    rmSync(fleet.repositoryDir(SITE), { recursive: true, force: true });
+    const wrong = await fleet.cli('restore', '--site', SITE, '--latest', '--from', 'tertiary', '--yes');
+    expect(wrong.code).toBe(EXIT_CODES.VALIDATION);
+    expect(wrong.stderr).toContain("--from 'tertiary': say primary or secondary");
+    const verified = await fleet.cli('verify', '--site', SITE, '--from', 'secondary');
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toContain(`verification of snapshot ${latest.id} (site '${SITE}'): OK`);
+    // The site's own repository is gone, so no safety snapshot can be stored: the operator says so.
+    const restored = await fleet.cli('restore', '--site', SITE, '--latest', '--from', 'secondary', '--no-safety-snapshot', '--yes');
+    console.log(`[schedule-retention] restore --from secondary:\n${restored.stdout}`);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain(latest.id);
+    expect(restored.stdout).toMatch(/integrity.*OK, 0 errors/);
+    expect((await checkSite(SITE, fleet.root)).errors).toBe(0);
+  }, 180_000);
 });
+
+/** Component refs by cut id of the site's repository snapshots in `repo`. */
+async function cutsIn(repo: ResticRepository): Promise<Map<string, string[]>> {
+  const byCut = new Map<string, string[]>();
+  for (const s of await repo.listSnapshots({ tags: [siteTag(SITE)] })) {
+    const t = parseSnapshotTags(s.tags);
+    if (t) byCut.set(t.cutId, [...(byCut.get(t.cutId) ?? []), t.component]);
+  }
+  return byCut;
+}

@@ -32,6 +32,8 @@ export interface TestFleet {
   openRepository(site: string): ResticRepository;
   /** The directory holding the site's repository files (local, or the REST server's). */
   repositoryDir(site: string): string;
+  /** The site's secondary repository (`FleetOptions.secondary`). */
+  openSecondary(site: string): ResticRepository;
   sites: Map<string, SiteState>;
   /** Agent processes by `site/host`. */
   agents: Map<string, TestProcess>;
@@ -80,7 +82,12 @@ export interface FleetOptions {
    * maintenance controller) or SFTP (sftp-server.ts).
    */
   remote?: { server: TestRepositoryServer; sites: string[] };
+  /** Sites with a secondary repository (`snapshot copy`): a local one at `<fleet tmp>/secondary/<site>`. */
+  secondary?: string[];
 }
+
+/** The password of a test site's secondary repository (given in the config, unlike the primary's). */
+const secondaryPassword = (site: string): string => `secondary password of ${site}`;
 
 export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
   const pki = await ensureTestPki();
@@ -102,7 +109,15 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       root: path.join(tmp.dir, 'repos'),
       cacheDir: path.join(tmp.dir, 'cache'),
       secretsFile: path.join(tmp.dir, 'secrets.json'),
-      sites: Object.fromEntries((options.remote?.sites ?? []).map((site) => [site, remote!.siteConfig(site)])),
+      sites: Object.fromEntries(
+        [...new Set([...(options.remote?.sites ?? []), ...(options.secondary ?? [])])].map((site) => [
+          site,
+          {
+            ...(isRemote(site) ? remote!.siteConfig(site) : { url: path.join(tmp.dir, 'repos', site) }),
+            ...(options.secondary?.includes(site) ? { secondary: { url: path.join(tmp.dir, 'secondary', site), password: secondaryPassword(site) } } : {}),
+          },
+        ]),
+      ),
     },
     ...options.controller,
   });
@@ -129,6 +144,10 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     },
     repositoryDir(site) {
       return remote && isRemote(site) ? remote.dirOf(site) : path.join(tmp.dir, 'repos', site);
+    },
+    openSecondary(site) {
+      if (!options.secondary?.includes(site)) throw new Error(`site ${site} has no secondary repository in this fleet`);
+      return resticFromAccess({ url: path.join(tmp.dir, 'secondary', site), password: secondaryPassword(site), env: {} }, { cacheDir: path.join(tmp.dir, 'cache') });
     },
     sites: states,
     agents,

@@ -109,6 +109,20 @@ describe('a REST repository: append-only agents, a maintenance controller', () =
     console.log(`[rest] qualify findings: ${[canDelete, denied, noCa, unreachable].map((q) => q.findings[0]).join(' | ')}`);
   }, 180_000);
 
+  it('copies snapshots to a second repository (a local one): by original id, once, and a missing id is named', async () => {
+    const secondary = new ResticRepository({ url: path.join(await temp.make('ffk-rest-secondary-'), 'repo'), password: 'another password', cacheDir: cache });
+    await secondary.init();
+    const copies = await secondary.copyFrom(maintenance, [snapshotId]);
+    const copyId = copies[snapshotId] as string;
+    expect(copyId).toMatch(/^[0-9a-f]{64}$/);
+    expect(copyId).not.toBe(snapshotId);
+    expect(await hashStream(secondary.dump({ snapshotId: copyId, path: '/a.bin' }))).toEqual(await hashStream(pseudoRandomStream('rest-a', 3 << 20)));
+    expect(await secondary.copyFrom(maintenance, [snapshotId])).toEqual(copies); // copied once
+    expect((await secondary.listSnapshots()).map((s) => s.tags)).toEqual([['ffk-site=rest-1']]);
+    const missing = 'f'.repeat(64);
+    await expect(secondary.copyFrom(maintenance, [snapshotId, missing])).rejects.toThrow(new RegExp(`${missing.slice(0, 8)}.*not found|not found.*${missing.slice(0, 8)}`));
+  }, 60_000);
+
   it('the maintenance credentials forget and prune', async () => {
     const r = await maintenance.forget({ snapshotIds: [snapshotId], prune: true });
     expect(r).toEqual({ removed: [snapshotId], notFound: [], pruned: true });

@@ -6,6 +6,7 @@ import { ValidationError } from '../../../shared/errors.js';
 import { isValidId } from '../../../shared/ids.js';
 import type { RestoreArgs, SnapshotSelector } from '../api.js';
 import { checkId } from '../validate.js';
+import { parseRepositorySide, type RepositorySide } from '../../domain/snapshot/copy.js';
 
 /** The restore command's options as parsed from the command line. */
 export interface RestoreOptions {
@@ -19,6 +20,8 @@ export interface RestoreOptions {
   safetySnapshot: boolean;
   /** `--resume JOB`: continue an interrupted restore. */
   resume?: string;
+  /** `--from secondary`: restore from the site's secondary repository (its copies). */
+  from?: string;
   yes: boolean;
   json: boolean;
 }
@@ -89,6 +92,7 @@ export function checkResumeAlone(opts: RestoreOptions): string {
     ...(opts.components.length > 0 ? ['--component'] : []),
     ...(opts.toSite !== undefined ? ['--to-site'] : []),
     ...(opts.safetySnapshot ? [] : ['--no-safety-snapshot']),
+    ...(opts.from !== undefined ? ['--from'] : []),
   ];
   if (extra.length > 0) {
     throw new ValidationError(`--resume cannot be combined with ${extra.join(', ')}: a resumed restore keeps the plan it started with`, {
@@ -124,5 +128,17 @@ export function restoreArgsOf(opts: RestoreOptions): RestoreArgs {
     components,
     ...(opts.toSite !== undefined ? { toSite: checkId(opts.toSite, '--to-site') } : {}),
     noSafetySnapshot: !opts.safetySnapshot,
+    ...fromFlag(opts.from),
   };
+}
+
+/** `--from primary|secondary` → `{ from: 'secondary' }` or nothing; other words are refused naming the flag. */
+export function fromFlag(text: string | undefined): { from?: RepositorySide } {
+  if (text === undefined) return {};
+  try {
+    const side = parseRepositorySide(text);
+    return side ? { from: side } : {};
+  } catch {
+    throw new ValidationError(`--from '${text}': say primary or secondary (the site's secondary repository, where 'snapshot copy' puts copies)`, { field: 'from' });
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * `ffkeeper schedule set --site S [--kind K] [--cron EXPR] [--timezone TZ]`, `schedule list [--site S]`,
- * `schedule remove --site S [--kind K]`: when snapshots, verify drills and retention run by themselves.
+ * `schedule remove --site S [--kind K]`: when snapshots, verify drills, retention and copies to the
+ * secondary repository run by themselves.
  */
 import type { ScheduleView } from '../api.js';
 import { renderTable, toJson } from '../format.js';

@@ -14,12 +14,15 @@ import { progressOn } from '../progress.js';
 import type { JobCommandDeps } from '../terminal.js';
 import { formatDuration, formatLocalTime } from '../units.js';
 import { checkId } from '../validate.js';
+import { fromFlag } from './restore-args.js';
 
 export interface VerifyOptions {
   site: string;
   /** Default: the site's newest sealed snapshot. */
   snapshot?: string;
   readData: boolean;
+  /** `--from secondary`: verify the copy in the site's secondary repository. */
+  from?: string;
   json: boolean;
 }
 
@@ -54,7 +57,7 @@ export function verificationOf(record: JobRecord): Verification | undefined {
 export async function runVerify(opts: VerifyOptions, deps: JobCommandDeps): Promise<void> {
   checkId(opts.site, '--site');
   if (opts.snapshot !== undefined) checkId(opts.snapshot, '--snapshot');
-  const req = { site: opts.site, readData: opts.readData, ...(opts.snapshot === undefined ? {} : { snapshotId: opts.snapshot }) };
+  const req = { site: opts.site, readData: opts.readData, ...(opts.snapshot === undefined ? {} : { snapshotId: opts.snapshot }), ...fromFlag(opts.from) };
   const display = progressOn(deps.term, opts.json);
   const { outcome } = await followJob(
     (onEvent) => deps.api.verify(req, onEvent),

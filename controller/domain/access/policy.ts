@@ -68,6 +68,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   listAudit: view(),
   verifyAudit: view(none),
   createSnapshot: act('operator'),
+  // Adds copies of sealed snapshots to the site's secondary repository (removes nothing).
+  copySnapshots: act('operator'),
   verify: act('operator'),
   setSchedule: act('operator'),
   removeSchedule: act('operator'),

@@ -28,6 +28,7 @@ const storedPlanSchema = z.object({
     components: z.array(z.string()),
     toSite: z.string().optional(),
     noSafetySnapshot: z.boolean(),
+    from: z.enum(['primary', 'secondary']).optional(),
   }),
   snapshot: z.unknown(),
   sourceSite: z.string(),
@@ -138,8 +139,8 @@ export function readDetail(detail: Record<string, unknown>, jobId: string): { pl
   const parsed = storedPlanSchema.safeParse(json);
   if (!parsed.success) throw new IllegalStateError(`job '${jobId}': its stored restore plan is invalid (${issue(parsed.error)})`);
   const snapshot = decodeManifest(JSON.stringify(parsed.data.snapshot), `job '${jobId}'`);
-  const { toSite, ...request } = parsed.data.request;
-  const plan: StoredPlan = { ...parsed.data, snapshot, request: { ...request, ...(toSite ? { toSite } : {}) } };
+  const { toSite, from, ...request } = parsed.data.request;
+  const plan: StoredPlan = { ...parsed.data, snapshot, request: { ...request, ...(toSite ? { toSite } : {}), ...(from ? { from } : {}) } };
   const rawProgress = detail.progress ?? { stoppedWriters: [], finished: [], completed: false };
   const progressParsed = progressSchema.safeParse(JSON.parse(JSON.stringify(rawProgress)));
   if (!progressParsed.success) throw new IllegalStateError(`job '${jobId}': its stored restore progress is invalid (${issue(progressParsed.error)})`);

@@ -7,7 +7,7 @@
  * addresses are looked up in the fleet when needed, so a resume after an agent restart reaches it at its
  * new address.
  */
-import { CancelledError, UnreachableError } from '../../../shared/errors.js';
+import { CancelledError, UnreachableError, ValidationError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
@@ -499,11 +499,14 @@ export async function integrityCheck(e: Execution): Promise<IntegrityOutcome> {
 
 async function openRepository(e: Execution): Promise<RepositoryAccess> {
   try {
-    return await e.deps.repositories.access(e.plan.sourceSite);
+    if (e.plan.request.from !== 'secondary') return await e.deps.repositories.access(e.plan.sourceSite);
+    const secondary = await e.deps.repositories.secondary(e.plan.sourceSite);
+    if (!secondary) throw new ValidationError(`site '${e.plan.sourceSite}' has no secondary repository configured any more`, { field: 'from' });
+    return secondary.access;
   } catch (err) {
     throw new RestoreFailedError({
       stage: 'restore',
-      message: `cannot open the repository of site '${e.plan.sourceSite}' to restore snapshot '${e.plan.snapshot.cutId}' ` +
+      message: `cannot open the ${e.plan.request.from === 'secondary' ? 'secondary ' : ''}repository of site '${e.plan.sourceSite}' to restore snapshot '${e.plan.snapshot.cutId}' ` +
         `(nothing was stopped or restored): ${messageOf(err)}`,
       cause: err,
     });

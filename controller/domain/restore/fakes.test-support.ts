@@ -274,6 +274,9 @@ export class FakeRepositories implements SiteRepositories {
   credentialSets(): Promise<never> {
     throw new Error('not used by restores');
   }
+  secondary(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
 }
 
 export class FakeSnapshots implements SnapshotTaker {
@@ -329,6 +332,7 @@ export function world(...catalog: Manifest[]) {
     agents,
     repositories: new FakeRepositories(calls),
     snapshots,
+    secondaryManifests: () => Promise.resolve([]),
     deadlines: { protocolMs: 5000, prepareMs: 60_000, unitControlMs: 120_000, checkMs: 60_000, transferMs: 60_000, agentReturnMs: 2_000 },
     logger: silentLogger(),
   });

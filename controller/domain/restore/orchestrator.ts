@@ -8,6 +8,7 @@
  */
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
+import type { Manifest } from '../../../shared/manifest.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import type { AgentDeadlines } from '../deadlines.js';
@@ -15,7 +16,7 @@ import type { AgentClient, CatalogStore, SiteRepositories } from '../ports.js';
 import { initDetail, readDetail, storedPlanOf } from './detail.js';
 import { execute, remainingComponents, takeSafetySnapshot, type Execution, type SnapshotTaker } from './execute.js';
 import { buildPlan } from './mapping.js';
-import { newestOf, selectSnapshot } from './select.js';
+import { catalogOf, newestOf, selectSnapshot } from './select.js';
 import type { ResolvedRestorePlan, RestoreOutcome, RestoreRequest } from './types.js';
 
 export type { SnapshotTaker } from './execute.js';
@@ -26,6 +27,8 @@ export interface RestoreOrchestratorDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   snapshots: SnapshotTaker;
+  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`), read from it. */
+  secondaryManifests: (site: string) => Promise<Manifest[]>;
   /** Deadlines of agent calls: unit control, component restores, the integrity check. */
   deadlines: AgentDeadlines;
   logger: Logger;
@@ -36,7 +39,8 @@ export class RestoreOrchestrator {
 
   /** Resolves what a restore would do, without side effects; throws naming what is wrong. */
   async plan(req: RestoreRequest): Promise<ResolvedRestorePlan> {
-    const snapshot = await selectSnapshot(this.deps.catalog, req.site, req.selector);
+    const catalog = req.from === 'secondary' ? catalogOf(await this.deps.secondaryManifests(req.site)) : this.deps.catalog;
+    const snapshot = await selectSnapshot(catalog, req.site, req.selector);
     const targetSite = req.toSite ? req.toSite : snapshot.site;
     const targetAgents = this.deps.fleet.list(targetSite);
     if (targetAgents.length === 0) {
@@ -44,7 +48,7 @@ export class RestoreOrchestrator {
         field: req.toSite ? 'toSite' : 'site',
       });
     }
-    return buildPlan({
+    const plan = buildPlan({
       snapshot,
       sourceSite: req.site,
       targetSite,
@@ -53,6 +57,8 @@ export class RestoreOrchestrator {
       targetAgents,
       targetNewest: newestOf(await this.deps.catalog.list(targetSite)),
     });
+    if (req.from === 'secondary') plan.notes.unshift(`read from the secondary repository of site '${req.site}' (its copy of the snapshot)`);
+    return plan;
   }
 
   /** Plans and carries out a restore under the job `ctx`; the plan and progress go into `ctx.detail`. */
@@ -62,7 +68,7 @@ export class RestoreOrchestrator {
     const stored = storedPlanOf(plan, req);
     const progress = initDetail(ctx.detail, stored);
     await ctx.save();
-    ctx.message(describePlan(plan));
+    ctx.message(describePlan(plan, req.from));
     const e = this.execution(ctx, { plan: stored, progress });
     await takeSafetySnapshot(e);
     return execute(e);
@@ -84,7 +90,7 @@ export class RestoreOrchestrator {
   }
 
   private execution(ctx: JobContext, state: Pick<Execution, 'plan' | 'progress'>): Execution {
-    const { catalog: _catalog, logger, ...rest } = this.deps;
+    const { catalog: _catalog, secondaryManifests: _secondary, logger, ...rest } = this.deps;
     return {
       ctx,
       ...state,
@@ -96,9 +102,9 @@ export class RestoreOrchestrator {
 }
 
 /** The plan in one message for the job's event log. */
-function describePlan(plan: ResolvedRestorePlan): string {
+function describePlan(plan: ResolvedRestorePlan, from: RestoreRequest['from']): string {
   const comps = plan.components.map((c) => `${c.ref}→${c.host}`).join(', ');
   const notes = plan.notes.length ? `; notes: ${plan.notes.join('; ')}` : '';
-  return `restore of snapshot '${plan.snapshot.cutId}' (site '${plan.sourceSite}') into site '${plan.targetSite}': ${comps}` +
+  return `restore of snapshot '${plan.snapshot.cutId}' (site '${plan.sourceSite}'${from === 'secondary' ? ', from its secondary repository' : ''}) into site '${plan.targetSite}': ${comps}` +
     `; safety snapshot: ${plan.safetySnapshot ? 'yes' : 'no'}${notes}`;
 }

@@ -3,7 +3,7 @@
  * snapshot created strictly before a time, or the latest. Only sealed snapshots (catalog entries)
  * exist for a restore. A snapshot of another site is refused with the flags that would restore it.
  */
-import { NotFoundError, ValidationError } from '../../../shared/errors.js';
+import { IllegalStateError, NotFoundError, ValidationError } from '../../../shared/errors.js';
 import type { Manifest } from '../../../shared/manifest.js';
 import type { CatalogStore } from '../ports.js';
 import type { SnapshotSelector } from './types.js';
@@ -50,6 +50,21 @@ async function selectLatest(catalog: CatalogStore, site: string): Promise<Manife
   const newest = newestOf(await catalog.list(site));
   if (!newest) throw new NotFoundError(`site '${site}' has no sealed snapshot to restore`);
   return newest;
+}
+
+/**
+ * A read-only catalog over manifests read elsewhere (a secondary repository's copies), so a restore picks
+ * among them exactly as among the catalog's.
+ */
+export function catalogOf(manifests: readonly Manifest[]): CatalogStore {
+  const readOnly = (): Promise<never> => Promise.reject(new IllegalStateError('this catalog of copies is read-only'));
+  return {
+    put: readOnly,
+    delete: readOnly,
+    get: (site, cutId) => Promise.resolve(manifests.find((m) => m.site === site && m.cutId === cutId)),
+    list: (site) => Promise.resolve(manifests.filter((m) => m.site === site).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())),
+    find: (cutId) => Promise.resolve(manifests.find((m) => m.cutId === cutId)),
+  };
 }
 
 /** The newest by creation time (the catalog's order is not relied on). */

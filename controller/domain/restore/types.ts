@@ -5,6 +5,7 @@
 import type { ComponentInfo } from '../../../shared/fleet.js';
 import type { CutPoint, Manifest, ManifestComponent } from '../../../shared/manifest.js';
 import type { AgentRestoreStep, IntegrityReport } from '../ports.js';
+import type { RepositorySide } from '../snapshot/copy.js';
 
 /** How a restore picks its snapshot. */
 export type SnapshotSelector = { kind: 'id'; id: string } | { kind: 'before'; time: Date } | { kind: 'latest' };
@@ -19,6 +20,8 @@ export interface RestoreRequest {
   /** Restore into this site instead of the snapshot's own (explicit). Empty = the snapshot's site. */
   toSite?: string;
   noSafetySnapshot: boolean;
+  /** Restore from the site's secondary repository (its copies), not the primary. Absent: the primary. */
+  from?: RepositorySide;
 }
 
 /** One component to restore: the manifest entry and the agent of the target site that restores it. */

@@ -5,14 +5,13 @@
  * (a busy host) is aborted and tried again with a new cut id, up to `freezeAttempts` times. The manifest is written last: to the
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
  */
-import { Readable } from 'node:stream';
 import { formatDuration } from '../../../shared/duration.js';
 import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
-import { MANIFEST_COMPONENT, MANIFEST_FILENAME, MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
-import { encodeManifest } from '../../../shared/manifest-codec.js';
-import { cutTag, sealTag, snapshotTags } from '../../../shared/tags.js';
+import { MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
+import { cutTag } from '../../../shared/tags.js';
 import type { ManifestSealer } from './seal.js';
+import { storeManifest } from './stored-manifests.js';
 import type { FleetInventory } from '../fleet.js';
 import { newJobId, type JobContext } from '../jobs.js';
 import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
@@ -293,14 +292,7 @@ export class SnapshotCoordinator {
 
   /** Writes the manifest to the repository, then to the catalog: only now does the snapshot exist. */
   private async seal(site: string, manifest: Manifest): Promise<void> {
-    const repo = await this.deps.repositories.open(site);
-    const bytes = Buffer.from(encodeManifest(manifest));
-    await repo.backupStream({
-      stream: Readable.from([bytes]),
-      filename: MANIFEST_FILENAME,
-      tags: [...snapshotTags({ site, cutId: manifest.cutId, component: MANIFEST_COMPONENT }), sealTag(this.deps.sealer.sign(bytes))],
-      host: 'ffkeeper-controller',
-    });
+    await storeManifest(await this.deps.repositories.open(site), manifest, this.deps.sealer);
     await this.deps.catalog.put(manifest);
   }
 

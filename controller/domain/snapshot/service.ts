@@ -2,23 +2,17 @@
  * Snapshot use cases behind the Controller service: create (as a job), list, show, delete, and rebuild
  * a site's catalog from the manifests in its repository.
  */
-import { FfkError, NotFoundError, describeError } from '../../../shared/errors.js';
+import { FfkError, NotFoundError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
-import { MANIFEST_COMPONENT, MANIFEST_FILENAME, summarize, type Manifest, type SnapshotSummary } from '../../../shared/manifest.js';
-import { decodeManifest } from '../../../shared/manifest-codec.js';
-import { componentTag, cutTag, sealOf, siteTag } from '../../../shared/tags.js';
+import { summarize, type Manifest, type SnapshotSummary } from '../../../shared/manifest.js';
+import { cutTag, siteTag } from '../../../shared/tags.js';
 import type { JobRunner, RunningJob } from '../jobs.js';
 import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { CatalogStore, SiteRepositories } from '../ports.js';
 import type { SnapshotCoordinator } from './coordinator.js';
-import { manifestProblem, type ManifestSealer } from './seal.js';
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
-}
+import type { ManifestSealer } from './seal.js';
+import { readStoredManifests } from './stored-manifests.js';
 
 /** How long a snapshot taken on behalf of another job (a restore's safety snapshot) waits for the site. */
 const SAFETY_WAIT_MS = 10 * 60_000;
@@ -108,27 +102,7 @@ export class SnapshotService {
   async rebuildCatalog(site: string): Promise<{ snapshots: number; added: number; removed: number; flagged: string[] }> {
     checkSiteId(site);
     const { maintenance: repo, separate } = await this.deps.repositories.credentialSets(site);
-    const stored = await repo.listSnapshots({ tags: [siteTag(site), componentTag(MANIFEST_COMPONENT)] });
-    const manifests: Manifest[] = [];
-    const flagged: string[] = [];
-    const now = new Date();
-    for (const s of stored) {
-      const bytes = await readAll(repo.dump({ snapshotId: s.id, path: `/${MANIFEST_FILENAME}` })); // sealed as stored
-      let manifest: Manifest | undefined;
-      let decodeError: string | undefined;
-      try {
-        manifest = decodeManifest(bytes.toString('utf8'), `repository snapshot ${s.shortId}`);
-      } catch (err) {
-        decodeError = describeError(err);
-      }
-      const seal = sealOf(s.tags);
-      const problem = manifestProblem({ bytes, seal, manifest, ...(decodeError ? { decodeError } : {}) }, { sealer: this.deps.sealer, site, now, acceptUnsealed: !separate });
-      if (problem || !manifest) {
-        flagged.push(`repository snapshot ${s.shortId} (${manifest ? `cut ${manifest.cutId}` : 'no cut'}, stored ${s.time.toISOString()} by host '${s.host}'): ${problem ?? 'unreadable'}`);
-        continue;
-      }
-      manifests.push(manifest);
-    }
+    const { manifests, flagged } = await readStoredManifests(repo, site, { sealer: this.deps.sealer, acceptUnsealed: !separate, now: new Date() });
     if (flagged.length > 0) this.deps.logger.warn({ site, flagged }, 'catalog rebuild left out manifests it cannot trust');
     const before = new Set((await this.deps.catalog.list(site)).map((m) => m.cutId));
     const ids = new Set(manifests.map((m) => m.cutId));

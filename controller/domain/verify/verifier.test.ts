@@ -53,6 +53,9 @@ class FakeRepositories implements SiteRepositories {
   credentialSets(): Promise<never> {
     throw new Error('not used by verification');
   }
+  secondary(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
 }
 
 function world(...manifests: ReturnType<typeof manifest>[]) {
@@ -71,6 +74,7 @@ function worldOn(fleet: TestFleet, ...manifests: ReturnType<typeof manifest>[]) 
     agents,
     repositories,
     verifications,
+    secondaryManifests: () => Promise.resolve([]),
     deadlines: { protocolMs: 1000, prepareMs: 5000, unitControlMs: 5000, checkMs: 5000, transferMs: 5000, agentReturnMs: 5000 },
     logger: silentLogger(),
   });

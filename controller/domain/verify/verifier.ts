@@ -7,7 +7,7 @@
  * the job with a message naming the snapshot; a damaged pack is traced to the snapshots that use it when
  * the repository can tell.
  */
-import { NotFoundError, UnavailableError } from '../../../shared/errors.js';
+import { NotFoundError, UnavailableError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ComponentArtifact, Manifest, ManifestComponent } from '../../../shared/manifest.js';
@@ -19,8 +19,9 @@ import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
 import type { ControllerMetrics } from '../metrics.js';
-import type { AgentClient, CatalogStore, IntegrityReport, RepositoryAccess, SiteRepositories, VerificationStore } from '../ports.js';
-import { newestOf } from '../restore/select.js';
+import type { AgentClient, CatalogStore, IntegrityReport, RepositoryAccess, SecondaryRepository, SiteRepositories, VerificationStore } from '../ports.js';
+import type { RepositorySide } from '../snapshot/copy.js';
+import { catalogOf, newestOf } from '../restore/select.js';
 import { drillHost, type DrillContext, type HostDrill } from './drill.js';
 import { messageOf, StepLog, VerifyFailedError } from './steps.js';
 
@@ -29,6 +30,11 @@ export interface VerifyRequest {
   /** Empty: the site's newest sealed snapshot. */
   snapshotId?: string;
   readData: boolean;
+  /**
+   * Verify the copy in the site's secondary repository instead (its check, and the drill reading it). Such a
+   * verification is the job's result only: the stored verification shown with the snapshot stays the primary's.
+   */
+  from?: RepositorySide;
 }
 
 export interface VerifierDeps {
@@ -37,6 +43,8 @@ export interface VerifierDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   verifications: VerificationStore;
+  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`), read from it. */
+  secondaryManifests: (site: string) => Promise<Manifest[]>;
   /** Deadlines of agent calls: a host's drill, the integrity check, dropping a sandbox. */
   deadlines: AgentDeadlines;
   metrics?: ControllerMetrics;
@@ -48,6 +56,7 @@ export interface VerifierDeps {
 interface Run {
   ctx: JobContext;
   manifest: Manifest;
+  from: RepositorySide;
   readData: boolean;
   log: StepLog;
   /** Hosts that may hold a sandbox of this job (asked to restore into one, or to check one). */
@@ -61,13 +70,16 @@ export class Verifier {
   /** Picks the snapshot: by id (of this site), or the site's newest sealed one. */
   async select(req: VerifyRequest): Promise<Manifest> {
     checkSiteId(req.site);
+    const secondary = req.from === 'secondary';
+    const catalog = secondary ? catalogOf(await this.deps.secondaryManifests(req.site)) : this.deps.catalog;
+    const where = secondary ? ' in its secondary repository' : '';
     if (req.snapshotId) {
-      const m = await this.deps.catalog.get(req.site, req.snapshotId);
-      if (!m) throw new NotFoundError(`snapshot '${req.snapshotId}' not found for site '${req.site}'`);
+      const m = await catalog.get(req.site, req.snapshotId);
+      if (!m) throw new NotFoundError(`snapshot '${req.snapshotId}' not found for site '${req.site}'${where}`);
       return m;
     }
-    const newest = newestOf(await this.deps.catalog.list(req.site));
-    if (!newest) throw new NotFoundError(`site '${req.site}' has no sealed snapshot to verify`);
+    const newest = newestOf(await catalog.list(req.site));
+    if (!newest) throw new NotFoundError(`site '${req.site}' has no sealed snapshot to verify${where}`);
     return newest;
   }
 
@@ -76,9 +88,10 @@ export class Verifier {
     const started = Date.now();
     ctx.step('select', `selecting the snapshot of site '${req.site}' to verify`);
     const manifest = await this.select(req);
-    Object.assign(ctx.detail, { snapshotId: manifest.cutId, readData: req.readData });
+    const from = req.from ?? 'primary';
+    Object.assign(ctx.detail, { snapshotId: manifest.cutId, readData: req.readData, from });
     await ctx.save();
-    const run: Run = { ctx, manifest, readData: req.readData, log: new StepLog(), hosts: new Set() };
+    const run: Run = { ctx, manifest, from, readData: req.readData, log: new StepLog(), hosts: new Set() };
     let failure: unknown;
     try {
       await this.checkRepository(run);
@@ -96,14 +109,14 @@ export class Verifier {
 
   private async checkRepository(run: Run): Promise<void> {
     const { ctx, manifest, readData } = run;
-    ctx.step('repository-check', `checking the repository of site '${manifest.site}'${readData ? ', reading every stored byte' : ''}`);
+    ctx.step('repository-check', `checking the ${run.from === 'secondary' ? 'secondary ' : ''}repository of site '${manifest.site}'${readData ? ', reading every stored byte' : ''}`);
     await run.log.run(
       'repository-check',
       async () => {
         let repo: Repository;
         let result;
         try {
-          repo = await this.deps.repositories.open(manifest.site);
+          repo = run.from === 'secondary' ? (await this.secondary(manifest)).repository : await this.deps.repositories.open(manifest.site);
           result = await repo.check({ readData }, { signal: ctx.signal });
         } catch (err) {
           throw new VerifyFailedError({ stage: 'repository-check', message: `snapshot '${manifest.cutId}' of site '${manifest.site}': repository check could not run: ${messageOf(err)}`, cause: err });
@@ -140,7 +153,7 @@ export class Verifier {
   private async drill(run: Run): Promise<SandboxDescription> {
     const { ctx, manifest } = run;
     ctx.step('drill', `restore drill of snapshot '${manifest.cutId}' into sandboxes (${manifest.components.length} components)`);
-    const access = await this.access(manifest);
+    const access = await this.access(manifest, run.from);
     const byHost = new Map<string, ComponentArtifact[]>();
     for (const c of manifest.components) byHost.set(c.host, [...(byHost.get(c.host) ?? []), artifactOf(c)]);
     const drill: DrillContext = { ctx, agents: this.deps.agents, access, deadline: deadlineFor(this.deps.deadlines, 'transferMs', 'restore drill'), log: run.log };
@@ -163,9 +176,15 @@ export class Verifier {
     return { sandboxId: ctx.id, snapshotId: manifest.cutId, site: manifest.site, components };
   }
 
-  private async access(manifest: Manifest): Promise<RepositoryAccess> {
+  private async secondary(manifest: Manifest): Promise<SecondaryRepository> {
+    const secondary = await this.deps.repositories.secondary(manifest.site);
+    if (!secondary) throw new ValidationError(`site '${manifest.site}' has no secondary repository configured`, { field: 'from' });
+    return secondary;
+  }
+
+  private async access(manifest: Manifest, from: RepositorySide): Promise<RepositoryAccess> {
     try {
-      return await this.deps.repositories.access(manifest.site);
+      return from === 'secondary' ? (await this.secondary(manifest)).access : await this.deps.repositories.access(manifest.site);
     } catch (err) {
       throw new VerifyFailedError({ stage: 'drill', message: `snapshot '${manifest.cutId}' of site '${manifest.site}': cannot open the repository for the drill: ${messageOf(err)}`, cause: err });
     }
@@ -237,7 +256,9 @@ export class Verifier {
       ...(run.integrity ? { integrity: run.integrity } : {}),
       ...(failure === undefined ? {} : { error: messageOf(failure) }),
     };
-    await this.deps.verifications.put(verification).catch((err: unknown) => this.deps.logger.error({ err, jobId: ctx.id }, 'could not store the verification'));
+    if (run.from === 'primary') {
+      await this.deps.verifications.put(verification).catch((err: unknown) => this.deps.logger.error({ err, jobId: ctx.id }, 'could not store the verification'));
+    }
     ctx.detail.verification = verification;
     await ctx.save().catch(() => undefined);
     this.deps.metrics?.verifyFinished(manifest.site, { ok: verification.ok, durationMs, snapshotId: manifest.cutId });

@@ -67,7 +67,7 @@ function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?
         dataAddedBytes: bytes, totalFilesProcessed: 1, totalBytesProcessed: bytes, durationSeconds: 0, complete: true, itemErrors: [], missingPaths: [],
       };
     },
-    init: fail, ensureInitialized: fail, backupFiles: fail, restore: fail, forget: fail, check: fail, stats: fail, releaseStaleLocks: fail, tryRemove: fail,
+    init: fail, ensureInitialized: fail, backupFiles: fail, restore: fail, forget: fail, check: fail, stats: fail, releaseStaleLocks: fail, tryRemove: fail, copyFrom: fail,
   };
 }
 

@@ -243,6 +243,14 @@ export interface VerifyRequest {
   snapshotId: string;
   /** Read every stored byte of the repository (restic check --read-data), not only its structure. */
   readData: boolean;
+  /** "" or "primary": the site's repository; "secondary": the copy in its secondary repository. */
+  from: string;
+}
+
+export interface CopySnapshotsRequest {
+  site: string;
+  /** Sealed snapshots to copy; empty: every one the secondary repository does not hold yet. */
+  snapshotIds: string[];
 }
 
 export interface ListSnapshotsRequest {
@@ -300,6 +308,8 @@ export interface SiteRestoreRequest {
   /** Restore into another site than the snapshot's own (must be said explicitly). */
   toSite: string;
   noSafetySnapshot: boolean;
+  /** "" or "primary": the site's repository; "secondary": its copies in the site's secondary repository. */
+  from: string;
 }
 
 export interface RestorePlanStep {
@@ -3219,7 +3229,7 @@ export const Verification: MessageFns<Verification> = {
 };
 
 function createBaseVerifyRequest(): VerifyRequest {
-  return { site: "", snapshotId: "", readData: false };
+  return { site: "", snapshotId: "", readData: false, from: "" };
 }
 
 export const VerifyRequest: MessageFns<VerifyRequest> = {
@@ -3232,6 +3242,9 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     }
     if (message.readData !== false) {
       writer.uint32(24).bool(message.readData);
+    }
+    if (message.from !== "") {
+      writer.uint32(34).string(message.from);
     }
     return writer;
   },
@@ -3273,6 +3286,14 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
             message.readData = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3298,6 +3319,7 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
         : isSet(object.read_data)
         ? globalThis.Boolean(object.read_data)
         : false,
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
     };
   },
 
@@ -3312,6 +3334,9 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     if (message.readData !== false) {
       obj.readData = message.readData;
     }
+    if (message.from !== "") {
+      obj.from = message.from;
+    }
     return obj;
   },
 
@@ -3323,6 +3348,96 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     message.site = object.site ?? "";
     message.snapshotId = object.snapshotId ?? "";
     message.readData = object.readData ?? false;
+    message.from = object.from ?? "";
+    return message;
+  },
+};
+
+function createBaseCopySnapshotsRequest(): CopySnapshotsRequest {
+  return { site: "", snapshotIds: [] };
+}
+
+export const CopySnapshotsRequest: MessageFns<CopySnapshotsRequest> = {
+  encode(message: CopySnapshotsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    for (const v of message.snapshotIds) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CopySnapshotsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCopySnapshotsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CopySnapshotsRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      snapshotIds: globalThis.Array.isArray(object?.snapshotIds)
+        ? object.snapshotIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.snapshot_ids)
+        ? object.snapshot_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CopySnapshotsRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.snapshotIds?.length) {
+      obj.snapshotIds = message.snapshotIds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CopySnapshotsRequest>, I>>(base?: I): CopySnapshotsRequest {
+    return CopySnapshotsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CopySnapshotsRequest>, I>>(object: I): CopySnapshotsRequest {
+    const message = createBaseCopySnapshotsRequest();
+    message.site = object.site ?? "";
+    message.snapshotIds = object.snapshotIds?.map((e) => e) || [];
     return message;
   },
 };
@@ -3984,7 +4099,7 @@ export const RebuildCatalogResponse: MessageFns<RebuildCatalogResponse> = {
 };
 
 function createBaseSiteRestoreRequest(): SiteRestoreRequest {
-  return { site: "", selector: undefined, components: [], toSite: "", noSafetySnapshot: false };
+  return { site: "", selector: undefined, components: [], toSite: "", noSafetySnapshot: false, from: "" };
 }
 
 export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
@@ -4011,6 +4126,9 @@ export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
     }
     if (message.noSafetySnapshot !== false) {
       writer.uint32(56).bool(message.noSafetySnapshot);
+    }
+    if (message.from !== "") {
+      writer.uint32(66).string(message.from);
     }
     return writer;
   },
@@ -4084,6 +4202,14 @@ export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
             message.noSafetySnapshot = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4121,6 +4247,7 @@ export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
         : isSet(object.no_safety_snapshot)
         ? globalThis.Boolean(object.no_safety_snapshot)
         : false,
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
     };
   },
 
@@ -4144,6 +4271,9 @@ export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
     }
     if (message.noSafetySnapshot !== false) {
       obj.noSafetySnapshot = message.noSafetySnapshot;
+    }
+    if (message.from !== "") {
+      obj.from = message.from;
     }
     return obj;
   },
@@ -4177,6 +4307,7 @@ export const SiteRestoreRequest: MessageFns<SiteRestoreRequest> = {
     message.components = object.components?.map((e) => e) || [];
     message.toSite = object.toSite ?? "";
     message.noSafetySnapshot = object.noSafetySnapshot ?? false;
+    message.from = object.from ?? "";
     return message;
   },
 };
@@ -9159,6 +9290,19 @@ export const ControllerService = {
       Buffer.from(RebuildCatalogResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RebuildCatalogResponse => RebuildCatalogResponse.decode(value),
   },
+  /**
+   * Copies sealed snapshots to the site's secondary repository (restic copy, then sealed manifests there);
+   * streams the job's events until its outcome.
+   */
+  copySnapshots: {
+    path: "/ffkeeper.v1.Controller/CopySnapshots" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: CopySnapshotsRequest): Buffer => Buffer.from(CopySnapshotsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CopySnapshotsRequest => CopySnapshotsRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   /** What a restore would do, without doing it. */
   planRestore: {
     path: "/ffkeeper.v1.Controller/PlanRestore" as const,
@@ -9487,6 +9631,11 @@ export interface ControllerServer extends UntypedServiceImplementation {
   deleteSnapshot: handleUnaryCall<DeleteSnapshotRequest, DeleteSnapshotResponse>;
   /** Rebuilds a site's catalog from the manifests in its repository. */
   rebuildCatalog: handleUnaryCall<RebuildCatalogRequest, RebuildCatalogResponse>;
+  /**
+   * Copies sealed snapshots to the site's secondary repository (restic copy, then sealed manifests there);
+   * streams the job's events until its outcome.
+   */
+  copySnapshots: handleServerStreamingCall<CopySnapshotsRequest, JobEvent>;
   /** What a restore would do, without doing it. */
   planRestore: handleUnaryCall<SiteRestoreRequest, RestorePlan>;
   /** Restores a site from a snapshot; streams the job's events until its outcome. */
@@ -9677,6 +9826,16 @@ export interface ControllerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RebuildCatalogResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Copies sealed snapshots to the site's secondary repository (restic copy, then sealed manifests there);
+   * streams the job's events until its outcome.
+   */
+  copySnapshots(request: CopySnapshotsRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  copySnapshots(
+    request: CopySnapshotsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
   /** What a restore would do, without doing it. */
   planRestore(
     request: SiteRestoreRequest,

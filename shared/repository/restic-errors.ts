@@ -65,6 +65,8 @@ const DENIED = [
   /server response: 40[13]\b/,
   /\b(?:401 Unauthorized|403 Forbidden)\b/,
   /\b(?:AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch)\b/,
+  // S3 servers' messages for those codes, as minio-go passes them on.
+  /\b(?:The AWS Access Key Id you provided does not exist in our records|Access Denied|The request signature we calculated does not match)/,
   /Fatal:.*permission denied/i,
   /returned error, retrying after .*permission denied/i,
   /SSH_FX_PERMISSION_DENIED/,

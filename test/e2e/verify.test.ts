@@ -4,7 +4,9 @@
  * instances, temp directories — and the integrity check on them at 0 errors) and `snapshot list` shows it
  * verified; a pack file corrupted in the site's repository makes `verify --read-data` fail naming the
  * snapshot, and the stored result says FAILED; no sandbox is left behind either way.
- * The site's repository is on a REST server (issue 20): the intact snapshot verifies with --read-data there.
+ * Issue 20, the S3 backend: the site's repository is on an S3 server (s3rver over TLS,
+ * test/harness/s3-server.ts): the intact snapshot verifies with --read-data there, the damaged site is
+ * restored from it (safety snapshot stored there first) with 0 integrity errors, and retention prunes it.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
@@ -21,7 +23,8 @@ import { processAlive } from '../devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { BIN, waitFor, type CliResult } from '../harness/processes.js';
 import { controllerSecurity } from '../harness/pki.js';
-import { startRestServer, type RestServer } from '../harness/rest-server.js';
+import { startS3Server, type S3Server } from '../harness/s3-server.js';
+import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
 
 const SITE = 'vrf-1';
 
@@ -110,12 +113,12 @@ describe('ffkeeper verify', () => {
   let snapshotId = '';
   const started = Date.now();
 
-  let rest: RestServer;
+  let s3: S3Server;
 
   beforeAll(async () => {
-    // Issue 20: the site's repository is on a REST server (append-only agents, a maintenance controller).
-    rest = await startRestServer();
-    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }], { remote: { server: rest, sites: [SITE] } });
+    // Issue 20: the site's repository is on an S3 server.
+    s3 = await startS3Server();
+    fleet = await startFleet([{ site: SITE, dossiers: 20, events: 60 }], { remote: { server: s3, sites: [SITE] } });
     const r = await cli(fleet, 'snapshot', 'create', '--site', SITE, '--wait');
     expect(r.code, r.stderr).toBe(0);
     const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
@@ -125,7 +128,7 @@ describe('ffkeeper verify', () => {
 
   afterAll(async () => {
     await fleet?.stop();
-    await rest?.stop();
+    await s3?.stop();
     console.log(`verify e2e: ${Date.now() - started} ms in all`);
   });
 
@@ -138,7 +141,7 @@ describe('ffkeeper verify', () => {
     expect(live.errors).toBeGreaterThan(0);
     const t0 = Date.now();
     const r = await cli(fleet, 'verify', '--site', SITE, '--read-data');
-    console.log(`verify --read-data (REST repository): ${Date.now() - t0} ms\n${r.stdout}`);
+    console.log(`verify --read-data (S3 repository): ${Date.now() - t0} ms\n${r.stdout}`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`verification of snapshot ${snapshotId}`);
     expect(r.stdout).toMatch(/OK at/);
@@ -179,6 +182,32 @@ describe('ffkeeper verify', () => {
     await waitFor(async () => scratchProcesses(root).length === 0 && sandboxDirs(fleet.sites.get(SITE)?.siteDir ?? '').length === 0, 30_000);
     console.log(`stale sandbox dropped ${Date.now() - t0} ms after the agent was started again`);
     await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 30_000, 1000);
+  }, 300_000);
+
+  it('the damaged site restored from its S3 repository (safety snapshot first): 0 integrity errors; retention then prunes there', async () => {
+    const state = fleet.sites.get(SITE);
+    if (!state) throw new Error('no site state');
+    expect((await checkSiteState(state)).errors, 'damaged by the first test').toBeGreaterThan(0);
+    const r = await cli(fleet, 'restore', '--site', SITE, '--snapshot', snapshotId, '--yes');
+    console.log(`restore from the S3 repository:\n${r.stdout.split('\n').slice(-6).join('\n')}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/integrity.*OK, 0 errors/);
+    expect((await checkSiteState(state)).errors).toBe(0);
+    const cuts = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
+    expect(cuts).toHaveLength(2); // the snapshot and the restore's safety snapshot
+    const repo = fleet.openRepository(SITE);
+    const stored = async (): Promise<number> => (await repo.stats({ measure: 'stored' })).totalBytes;
+    const before = await stored();
+    expect((await fleet.cli('retention', 'set', '--site', SITE, '--keep-last', '1')).code).toBe(0);
+    const applied = await fleet.cli('retention', 'apply', '--site', SITE, '--yes');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('removed 1 snapshot(s)');
+    const left = new Set((await repo.listSnapshots({ tags: [siteTag(SITE)] })).map((s) => parseSnapshotTags(s.tags)?.cutId));
+    expect([...left]).toEqual([cuts[0]?.id]);
+    const after = await stored();
+    console.log(`S3 repository: ${before} bytes stored before retention, ${after} after forget + prune`);
+    expect(after).toBeLessThan(before);
+    snapshotId = cuts[0]?.id ?? '';
   }, 300_000);
 
   it('fails verify --read-data on a corrupted pack, naming the snapshot; the stored result says FAILED', async () => {

@@ -28,7 +28,7 @@ import { startNats, type TestNats } from '../../test/harness/nats.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, localPlace, ResticCli, run, runToFile, type RepoPlace } from '../throughput/commands.js';
-import { restPlace, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
+import { restPlace, s3Place, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { countRows, databaseBytes, growDatabase, type RowCounts } from './rows.js';
 import { ensureTestPki } from '../../test/harness/pki.js';
@@ -40,7 +40,7 @@ export interface PostgresPlan {
   grow: { dossiers: number; events: number };
   runs: number;
   /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
-  backend?: 'local' | 'rest' | 'sftp';
+  backend?: 'local' | 'rest' | 'sftp' | 's3';
 }
 
 export interface PostgresBenchResult {
@@ -108,6 +108,7 @@ export async function runPostgresBench(plan: PostgresPlan, env: BenchEnv): Promi
     for (const d of [dirs.repos, dirs.dumps, dirs.cache, siteRoot]) await mkdir(d, { recursive: true });
     if (plan.backend === 'rest') remote = await restPlace();
     if (plan.backend === 'sftp') remote = await sftpPlace(path.join(work, 'ssh'));
+    if (plan.backend === 's3') remote = await s3Place();
     const place = remote?.place ?? localPlace(dirs.repos);
     result.backend = place.label;
     await chmod(siteRoot, 0o755);

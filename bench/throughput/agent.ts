@@ -134,7 +134,7 @@ export class BenchAgent {
 }
 
 /** Repository access for the agent: a local repository directory and the bench password. */
-export function accessTo(url: string, password: string, extra: Pick<RepositoryAccess, 'caCert' | 'ssh'> = {}): RepositoryAccess {
+export function accessTo(url: string, password: string, extra: Partial<Pick<RepositoryAccess, 'caCert' | 'ssh' | 'env'>> = {}): RepositoryAccess {
   return { url, password, env: {}, ...extra };
 }
 

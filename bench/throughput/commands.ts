@@ -34,8 +34,8 @@ export interface RepoPlace {
   label: string;
   url(name: string): string;
   dir(name: string): string;
-  /** What the agent's repository access adds for it: a TLS server's CA, an SFTP login. */
-  access?: Pick<RepositoryAccess, 'caCert' | 'ssh'>;
+  /** What the agent's repository access adds for it: a TLS server's CA, an SFTP login, S3 keys. */
+  access?: Partial<Pick<RepositoryAccess, 'caCert' | 'ssh' | 'env'>>;
   /** restic flags and environment restic alone needs for it (`--cacert FILE`; `-o sftp.command=…` and askpass). */
   cli?: { args: string[]; env: Record<string, string> };
 }

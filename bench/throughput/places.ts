@@ -1,11 +1,12 @@
 /**
  * The bench's repository servers (issue 20's backends case): REST — `rclone serve restic` over TLS on
  * loopback (test/harness/rest-server.ts), its append-only endpoint, where agents write — and SFTP — sshd
- * with a repository user of its own and password login (test/harness/sftp-server.ts). The agent and restic
- * alone use the same server alike.
+ * with a repository user of its own and password login (test/harness/sftp-server.ts) — and S3 — s3rver over
+ * TLS (test/harness/s3-server.ts). The agent and restic alone use the same server alike.
  */
 import { startRestServer } from '../../test/harness/rest-server.js';
 import { startSftpServer } from '../../test/harness/sftp-server.js';
+import { S3_KEYS, startS3Server } from '../../test/harness/s3-server.js';
 import { sshSettings } from '../../shared/repository/restic-ssh.js';
 import type { RepoPlace } from './commands.js';
 
@@ -38,6 +39,18 @@ export async function sftpPlace(sshDir: string): Promise<PlaceOnServer> {
     dir: (name) => server.dirOf(name),
     access: { ssh },
     cli: { args: cli.args, env: cli.env },
+  };
+  return { place, server };
+}
+
+export async function s3Place(): Promise<PlaceOnServer> {
+  const server = await startS3Server();
+  const place: RepoPlace = {
+    label: 'S3 (s3rver over TLS, loopback)',
+    url: (name) => server.url(name),
+    dir: (name) => server.dirOf(name),
+    access: { caCert: server.caPem, env: { ...S3_KEYS } },
+    cli: { args: ['--cacert', server.caFile], env: { ...S3_KEYS } },
   };
   return { place, server };
 }

@@ -25,7 +25,7 @@ import type { NatsConfig } from '../../shared/config/common.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent } from '../throughput/agent.js';
 import { BENCH_PASSWORD, localPlace, ResticCli, tarCreate, tarExtract, type RepoPlace } from '../throughput/commands.js';
-import { restPlace, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
+import { restPlace, s3Place, sftpPlace, type PlaceOnServer } from '../throughput/places.js';
 import { newSeries, record, rotate, timeInto, type Series } from '../throughput/series.js';
 import { addFiles, generateTree, measureTree, removeDir, type TreeSize } from '../throughput/tree.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
@@ -38,7 +38,7 @@ export interface UploadsPlan {
   addFiles: number;
   runs: number;
   /** Where the repositories live: local directories (default), or a REST server (`rclone serve restic`, TLS). */
-  backend?: 'local' | 'rest' | 'sftp';
+  backend?: 'local' | 'rest' | 'sftp' | 's3';
 }
 
 export interface UploadsBenchResult {
@@ -124,6 +124,7 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     for (const d of [dirs.repos, dirs.tars, dirs.restores, dirs.resticCache]) await mkdir(d, { recursive: true });
     if (plan.backend === 'rest') remote = await restPlace();
     if (plan.backend === 'sftp') remote = await sftpPlace(path.join(work, 'ssh'));
+    if (plan.backend === 's3') remote = await s3Place();
     const place = remote?.place ?? localPlace(dirs.repos);
     result.backend = place.label;
     const t0 = Date.now();

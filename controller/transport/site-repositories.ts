@@ -20,13 +20,18 @@ import type { SshAccess } from '../../shared/repository/restic-ssh.js';
 
 type RepoConfig = ControllerConfig['repositories'];
 
-/** An sftp: login from config: the password, and the known_hosts file's lines. */
-function readSsh(site: string, field: string, ssh: { password: string; knownHostsFile: string }): SshAccess {
-  try {
-    return { password: ssh.password, knownHosts: readFileSync(ssh.knownHostsFile, 'utf8') };
-  } catch (err) {
-    throw new ValidationError(`repositories.sites.${site}.${field}.knownHostsFile: cannot read ${ssh.knownHostsFile}: ${describeError(err)}`, { field: `repositories.sites.${site}.${field}.knownHostsFile`, cause: err });
-  }
+/** An sftp: login from config: the password or the private key, and the known_hosts file's lines. */
+function readSsh(site: string, field: string, ssh: { password?: string | undefined; keyFile?: string | undefined; knownHostsFile: string }): SshAccess {
+  const read = (what: 'knownHostsFile' | 'keyFile', file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ValidationError(`repositories.sites.${site}.${field}.${what}: cannot read ${file}: ${describeError(err)}`, { field: `repositories.sites.${site}.${field}.${what}`, cause: err });
+    }
+  };
+  const knownHosts = read('knownHostsFile', ssh.knownHostsFile);
+  if (ssh.keyFile !== undefined) return { privateKey: read('keyFile', ssh.keyFile), knownHosts };
+  return { password: ssh.password ?? '', knownHosts };
 }
 
 /** The CA certificate a site's config names; a ValidationError naming the field and file when unreadable. */

@@ -16,11 +16,15 @@ export const DEFAULT_OPERATORS = { admin: { role: 'admin' as const } };
 /** An sftp: repository's login (shared/repository/restic-ssh.ts). */
 const sshSchema = z
   .object({
-    password: z.string().min(1),
+    /** The repository user's password, or… */
+    password: z.string().min(1).optional(),
+    /** …its OpenSSH private key file (no passphrase; read by the controller, sent to agents per job). */
+    keyFile: z.string().min(1).optional(),
     /** known_hosts lines of the repository server: its host key is checked, never learned. */
     knownHostsFile: z.string().min(1),
   })
-  .strict();
+  .strict()
+  .refine((s) => (s.password === undefined) !== (s.keyFile === undefined), { message: 'give exactly one of password and keyFile' });
 
 export const controllerConfigSchema = z
   .object({

@@ -70,7 +70,7 @@ const DENIED = [
   /Fatal:.*permission denied/i,
   /returned error, retrying after .*permission denied/i,
   /SSH_FX_PERMISSION_DENIED/,
-  /^subprocess ssh: .*Permission denied/i,
+  /^subprocess \S+: .*Permission denied/i,
 ];
 
 /**
@@ -96,7 +96,7 @@ const DAMAGED = [/ciphertext verification failed/i, /Pack ID does not match/i, /
 function errorLines(stderr: string): string[] {
   return stderr
     .split('\n')
-    .map((l) => stripAnsi(l).trim().replace(/^subprocess \S*\/ffk-ssh-[0-9a-f]+:/, 'subprocess ssh:')) // restic-ssh.ts's wrapper
+    .map((l) => stripAnsi(l).trim().replace(/^subprocess \S*\/ffk-ssh-(?:key-)?[0-9a-f]+:/, 'subprocess ssh:')) // restic-ssh.ts's wrappers
     .filter((l) => l.length > 0 && !l.startsWith('Is there a repository') && !l.startsWith('the `unlock` command'));
 }
 

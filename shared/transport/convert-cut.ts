@@ -7,6 +7,7 @@ import type {
 import { ValidationError } from '../errors.js';
 import type { ComponentArtifact, CutPoint } from '../manifest.js';
 import type { RepositoryAccess } from '../repository/access.js';
+import type { SshAccess } from '../repository/restic-ssh.js';
 
 export function cutPointToProto(c: CutPoint): PbCutPoint {
   const base = { component: c.component, time: c.time };
@@ -73,10 +74,15 @@ export function accessFromProto(a: PbRepositoryAccess | undefined): RepositoryAc
     password: a?.password ?? '',
     env: a?.env ?? {},
     ...(a?.caCert ? { caCert: a.caCert } : {}),
-    ...(a?.ssh ? { ssh: { password: a.ssh.password, knownHosts: a.ssh.knownHosts } } : {}),
+    ...(a?.ssh ? { ssh: sshFromProto(a.ssh) } : {}),
   };
 }
 
 export function accessToProto(a: RepositoryAccess): PbRepositoryAccess {
-  return { url: a.url, password: a.password, env: a.env, caCert: a.caCert ?? '', ssh: a.ssh ? { password: a.ssh.password, knownHosts: a.ssh.knownHosts } : undefined };
+  return { url: a.url, password: a.password, env: a.env, caCert: a.caCert ?? '', ssh: a.ssh ? { password: a.ssh.password ?? '', knownHosts: a.ssh.knownHosts, privateKey: a.ssh.privateKey ?? '' } : undefined };
+}
+
+/** An sftp: login as sent: the password or the key, whichever is set. */
+function sshFromProto(s: { password: string; knownHosts: string; privateKey: string }): SshAccess {
+  return { knownHosts: s.knownHosts, ...(s.privateKey ? { privateKey: s.privateKey } : { password: s.password }) };
 }

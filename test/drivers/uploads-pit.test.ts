@@ -8,7 +8,7 @@
  * time does not grow from a 1k-file to a 10k-file tree.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createUploadsDriver } from '../../agent/adapters/uploads/factory.js';
@@ -196,7 +196,7 @@ describe('point-in-time uploads backups', () => {
       cutId: 'replace-1',
       afterCut: async () => {
         atCut = await treeHash(root, ffk);
-        await new Promise((r) => setTimeout(r, 5)); // the next millisecond at least
+        await pastCoarseClock(path.join(base, 'b', 'clock-probe'));
         await writeFile(path.join(root, 'replaced.new'), 'after the cut');
         await rename(path.join(root, 'replaced.new'), path.join(root, 'replaced.jpg'));
         await rm(path.join(root, 'recreated.jpg'));
@@ -248,3 +248,18 @@ describe('point-in-time uploads backups', () => {
     console.log(figures.join('; '));
   });
 });
+
+/**
+ * Waits until a file written now gets an mtime later than the moment of the call. File times come from the
+ * kernel's coarse clock, up to a tick (4–10 ms) behind the real time the cut was taken at: a file written
+ * within that tick after the cut carries a time the cut includes. (The probe lies outside the backed-up tree.)
+ */
+async function pastCoarseClock(probe: string): Promise<void> {
+  const t = Date.now();
+  for (;;) {
+    await writeFile(probe, '');
+    if (Math.floor((await stat(probe)).mtimeMs) > t) break;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await rm(probe, { force: true });
+}

@@ -1,7 +1,8 @@
 /**
  * An SFTP repository server as a site's storage off the host would be: Debian's OpenSSH sshd on a loopback
  * port with a host key of its own, a repository user of its own (no shell: `nologin`, and
- * `ForceCommand internal-sftp`), password login only. The user is made per server and removed at stop.
+ * `ForceCommand internal-sftp`), key authentication (the default access) and password login. The user is
+ * made per server and removed at stop.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,11 @@ import type { TestRepositoryServer } from './rest-server.js';
 export interface SftpServer extends TestRepositoryServer {
   user: string;
   password: string;
+  /** The repository user's OpenSSH private key (its public key is the user's only authorized key). */
+  privateKey: string;
+  privateKeyFile: string;
+  /** Access by password instead of the key (agentAccess and controllerAccess log in with the key). */
+  passwordAccess(site: string): RepositoryAccess;
   port: number;
   knownHostsFile: string;
   knownHosts: string;
@@ -42,6 +48,11 @@ export async function startSftpServer(): Promise<SftpServer> {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const hostKey = path.join(tmp.dir, 'host_ed25519');
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+    const privateKeyFile = path.join(tmp.dir, 'client_ed25519');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${user}@ffkeeper-test`, '-f', privateKeyFile]);
+    const authorizedKeys = path.join(tmp.dir, 'authorized_keys');
+    writeFileSync(authorizedKeys, readFileSync(`${privateKeyFile}.pub`, 'utf8'), { mode: 0o644 });
+    const privateKey = readFileSync(privateKeyFile, 'utf8');
     const port = await freePort();
     const config = path.join(tmp.dir, 'sshd_config');
     writeFileSync(
@@ -54,7 +65,8 @@ export async function startSftpServer(): Promise<SftpServer> {
         'UsePAM no',
         'PasswordAuthentication yes',
         'KbdInteractiveAuthentication no',
-        'PubkeyAuthentication no',
+        'PubkeyAuthentication yes',
+        `AuthorizedKeysFile ${authorizedKeys}`,
         'PermitRootLogin no',
         `AllowUsers ${user}`,
         'StrictModes no',
@@ -76,15 +88,18 @@ export async function startSftpServer(): Promise<SftpServer> {
       return r.stdout.includes('ssh-ed25519') ? true : undefined;
     }, 20_000, 200);
     const url = (site: string): string => `sftp://${user}@127.0.0.1:${port}/${dir}/${site}`;
-    const access = (site: string): RepositoryAccess => ({ url: url(site), password: SFTP_REPOSITORY_PASSWORD, env: {}, ssh: { password, knownHosts } });
+    const access = (site: string): RepositoryAccess => ({ url: url(site), password: SFTP_REPOSITORY_PASSWORD, env: {}, ssh: { privateKey, knownHosts } });
     return {
       user,
       password,
+      privateKey,
+      privateKeyFile,
+      passwordAccess: (site) => ({ url: url(site), password: SFTP_REPOSITORY_PASSWORD, env: {}, ssh: { password, knownHosts } }),
       port,
       knownHostsFile,
       knownHosts,
       dir,
-      siteConfig: (site) => ({ url: url(site), password: SFTP_REPOSITORY_PASSWORD, ssh: { password, knownHostsFile } }),
+      siteConfig: (site) => ({ url: url(site), password: SFTP_REPOSITORY_PASSWORD, ssh: { keyFile: privateKeyFile, knownHostsFile } }),
       agentAccess: access,
       controllerAccess: access,
       dirOf: (site) => path.join(dir, site),

@@ -1,10 +1,11 @@
 /**
- * Issue 20, the SFTP backend: Debian's sshd with a repository user of its own (no shell), password login
- * through ssh's askpass with the password in the environment only, the server's host key pinned. What
- * restic does through it, what a wrong password or a wrong host key gets, and qualification (SFTP has no
- * append-only mode: the agents' credentials can delete, and qualification says so).
+ * Issue 20, the SFTP backend: Debian's sshd with a repository user of its own (no shell), key authentication
+ * (the key in the environment, then in an ssh-agent of each session only) and password login (through ssh's
+ * askpass, the password in the environment only), the server's host key pinned. What restic does through it,
+ * what a wrong key, a wrong password or a wrong host key gets, and qualification (SFTP has no append-only
+ * mode: the agents' credentials can delete, and qualification says so).
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qualifyRepository } from '../../controller/domain/repository/qualify.js';
@@ -16,7 +17,7 @@ import { TempDirs, hashStream, pseudoRandomStream } from './helpers.js';
 
 const SITE = 'sftp-1';
 
-describe('an SFTP repository (password login, host key pinned)', () => {
+describe('an SFTP repository (key or password login, host key pinned)', () => {
   let server: SftpServer;
   const temp = new TempDirs();
   let cache: string;
@@ -33,7 +34,7 @@ describe('an SFTP repository (password login, host key pinned)', () => {
     await temp.cleanup();
   });
 
-  it('init, back up, list, read back, check --read-data, forget + prune; the password on no command line', async () => {
+  it('init, back up, list, read back, check --read-data, forget + prune with the key; the key on no command line and in no file', async () => {
     const ps = watchCommandLines(50);
     let lines: string[] = [];
     try {
@@ -50,11 +51,37 @@ describe('an SFTP repository (password login, host key pinned)', () => {
     const ssh = lines.filter((l) => l.startsWith('ssh '));
     console.log(`[sftp] ssh as restic ran it: ${ssh[0] ?? '(not seen)'}`);
     expect(ssh.length).toBeGreaterThan(0);
-    expect(lines.filter((l) => l.includes(server.password))).toEqual([]);
+    const keyLines = server.privateKey.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+    expect(lines.filter((l) => keyLines.some((k) => l.includes(k)))).toEqual([]);
+    const written = execa('grep', ['-rlF', keyLines[0] as string, cache], { reject: false });
+    expect((await written).stdout, 'the key is in no file of the cache directory').toBe('');
   }, 120_000);
 
-  it('a wrong password is refused naming it; a server whose host key is not the pinned one is not talked to', async () => {
-    const access = server.agentAccess(SITE);
+  it('the password login works too; the password on no command line', async () => {
+    const ps = watchCommandLines(50);
+    let lines: string[] = [];
+    try {
+      const byPassword = resticFromAccess(server.passwordAccess(SITE), { cacheDir: cache });
+      expect((await byPassword.describe()).id).toBe((await repo.describe()).id);
+    } finally {
+      lines = await ps.stop();
+    }
+    expect(lines.filter((l) => l.startsWith('ssh ')).length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.includes(server.password))).toEqual([]);
+  }, 60_000);
+
+  it('a wrong key or password is refused naming it; a server whose host key is not the pinned one is not talked to', async () => {
+    const other = `${cache}/other_key`;
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const keyAccess = server.agentAccess(SITE);
+    const wrongKey = resticFromAccess({ ...keyAccess, ssh: { knownHosts: keyAccess.ssh!.knownHosts, privateKey: readFileSync(other, 'utf8') } }, { cacheDir: cache });
+    const keyDenied = await wrongKey.describe().catch((e: unknown) => e);
+    expect(keyDenied).toBeInstanceOf(RepositoryAccessDeniedError);
+    expect((keyDenied as Error).message).toMatch(/was refused by the storage: .*Permission denied \(publickey/);
+    const notAKey = resticFromAccess({ ...keyAccess, ssh: { knownHosts: keyAccess.ssh!.knownHosts, privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n' } }, { cacheDir: cache });
+    expect(String(await notAKey.describe().catch((e: unknown) => e))).toContain('ssh-add refused the SFTP private key');
+
+    const access = server.passwordAccess(SITE);
     const wrong = resticFromAccess({ ...access, ssh: { ...access.ssh!, password: 'not-the-password' } }, { cacheDir: cache });
     const denied = await wrong.describe().catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(RepositoryAccessDeniedError);
@@ -66,7 +93,7 @@ describe('an SFTP repository (password login, host key pinned)', () => {
     const refused = await spoofed.describe().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RepositoryUnavailableError);
     expect((refused as Error).message).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
-    console.log(`[sftp] wrong password: ${(denied as Error).message}\n[sftp] other host key: ${(refused as Error).message}`);
+    console.log(`[sftp] wrong key: ${(keyDenied as Error).message}\n[sftp] wrong password: ${(denied as Error).message}\n[sftp] other host key: ${(refused as Error).message}`);
   }, 120_000);
 
   it('qualification against a share the login may read but not write fails at the write, naming the refusal', async () => {

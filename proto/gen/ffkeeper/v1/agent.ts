@@ -44,7 +44,7 @@ export interface RepositoryAccess {
   env: { [key: string]: string };
   /** PEM of the CA that signed a TLS backend's certificate, when not system-trusted (not a secret). */
   caCert: string;
-  /** Login of an sftp: repository by password (the password is a secret; the host key pinned). */
+  /** Login of an sftp: repository by password or key (both secrets; the host key pinned). */
   ssh?: SshAccess | undefined;
 }
 
@@ -54,9 +54,12 @@ export interface RepositoryAccess_EnvEntry {
 }
 
 export interface SshAccess {
+  /** Exactly one of password and private_key. */
   password: string;
   /** known_hosts lines of the repository server. */
   knownHosts: string;
+  /** OpenSSH private key (PEM, no passphrase): held by an ssh-agent of each session only. */
+  privateKey: string;
 }
 
 export interface PrepareRequest {
@@ -656,7 +659,7 @@ export const RepositoryAccess_EnvEntry: MessageFns<RepositoryAccess_EnvEntry> = 
 };
 
 function createBaseSshAccess(): SshAccess {
-  return { password: "", knownHosts: "" };
+  return { password: "", knownHosts: "", privateKey: "" };
 }
 
 export const SshAccess: MessageFns<SshAccess> = {
@@ -666,6 +669,9 @@ export const SshAccess: MessageFns<SshAccess> = {
     }
     if (message.knownHosts !== "") {
       writer.uint32(18).string(message.knownHosts);
+    }
+    if (message.privateKey !== "") {
+      writer.uint32(26).string(message.privateKey);
     }
     return writer;
   },
@@ -699,6 +705,14 @@ export const SshAccess: MessageFns<SshAccess> = {
             message.knownHosts = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.privateKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -719,6 +733,11 @@ export const SshAccess: MessageFns<SshAccess> = {
         : isSet(object.known_hosts)
         ? globalThis.String(object.known_hosts)
         : "",
+      privateKey: isSet(object.privateKey)
+        ? globalThis.String(object.privateKey)
+        : isSet(object.private_key)
+        ? globalThis.String(object.private_key)
+        : "",
     };
   },
 
@@ -730,6 +749,9 @@ export const SshAccess: MessageFns<SshAccess> = {
     if (message.knownHosts !== "") {
       obj.knownHosts = message.knownHosts;
     }
+    if (message.privateKey !== "") {
+      obj.privateKey = message.privateKey;
+    }
     return obj;
   },
 
@@ -740,6 +762,7 @@ export const SshAccess: MessageFns<SshAccess> = {
     const message = createBaseSshAccess();
     message.password = object.password ?? "";
     message.knownHosts = object.knownHosts ?? "";
+    message.privateKey = object.privateKey ?? "";
     return message;
   },
 };

@@ -41,7 +41,7 @@ const SSH_KEY_WRAPPER = [
   '#!/bin/sh',
   '# ffkeeper: ssh with a key for restic sftp: repositories: the key lives in an ssh-agent of this session only',
   '# (see shared/repository/restic-ssh.ts)',
-  `exec ssh-agent sh -c 'printf "%s\\n" "$${SSH_KEY_ENV}" | ssh-add -q - 2>/dev/null || { echo "ffkeeper: ssh-add refused the SFTP private key (not an OpenSSH private key without a passphrase?)" >&2; exit 255; }`,
+  `exec ssh-agent sh -c 'printf "%s\\n" "$${SSH_KEY_ENV}" | ssh-add -q - 2>/dev/null || { echo "ffkeeper: ssh-add refused the SFTP private key (not an OpenSSH private key without a passphrase?)" >&2; sleep 0.3; exit 255; }`,
   `unset ${SSH_KEY_ENV}; ssh "$@"; code=$?; [ "$code" -eq 0 ] || sleep 0.3; exit "$code"' ffk-ssh "$@"`,
   '',
 ].join('\n');

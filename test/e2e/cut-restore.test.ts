@@ -114,10 +114,11 @@ describe('consistent snapshots under load, each restored into a scratch site', (
           const lines = await ps.stop();
           const keys = [...fleet.sites.values()].flatMap((st) => Object.values(st.agentTls ?? {}).map((t) => readFileSync(t.key, 'utf8')));
           const generated = existsSync(fleet.repositories.secretsFile) ? (JSON.parse(readFileSync(fleet.repositories.secretsFile, 'utf8')) as Record<string, unknown>) : {};
-          // The source site's repository: its restic password and the SFTP login's password.
+          // The source site's repository: its restic password and the SFTP login's private key (each of its lines).
           const access = fleet.repositoryAccess(SOURCE);
-          const secrets = [...secretsIn(generated, keys), access.password, access.ssh?.password ?? ''].filter((s) => s.length >= 8);
-          expect(secrets).toContain(sftp.password);
+          const keyLines = (access.ssh?.privateKey ?? '').split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+          const secrets = [...secretsIn(generated, keys), access.password, ...keyLines].filter((s) => s.length >= 8);
+          expect(secrets).toContain(sftp.privateKey.split('\n')[1]);
           const leaks = lines.filter((l) => secrets.some((sec) => l.includes(sec)));
           console.log(`ps -eo args: ${lines.length} distinct command lines during snapshot and restore (restic among them: ${lines.some((l) => /\brestic\b/.test(l))}), ${leaks.length} holding a secret`);
           expect(leaks).toEqual([]);

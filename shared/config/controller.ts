@@ -26,6 +26,20 @@ const sshSchema = z
   .strict()
   .refine((s) => (s.password === undefined) !== (s.keyFile === undefined), { message: 'give exactly one of password and keyFile' });
 
+/** Where a repository is and how to open it (a site's primary, where agents write, or its secondary). */
+const repositorySchema = z.object({
+  /** restic URL; for a primary with `maintenance`, the agents' append-only endpoint. */
+  url: z.string().min(1),
+  /** Default: one the controller generates and keeps in `secretsFile`. */
+  password: z.string().min(1).optional(),
+  /** Backend environment (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for s3:). */
+  env: z.record(z.string(), z.string()).default({}),
+  /** PEM file of the CA that signed a TLS backend's certificate (read here, sent to agents per job). */
+  caFile: z.string().min(1).optional(),
+  /** An sftp: repository's login: a password or a key file, and the server's known_hosts file (read here). */
+  ssh: sshSchema.optional(),
+});
+
 export const controllerConfigSchema = z
   .object({
     id: idSchema.default('controller-1'),
@@ -78,17 +92,8 @@ export const controllerConfigSchema = z
         sites: z
           .record(
             idSchema,
-            z
-              .object({
-                /** Where agents write: an append-only endpoint when `maintenance` is set (restic URL). */
-                url: z.string().min(1),
-                password: z.string().min(1).optional(),
-                /** Agents' backend environment (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for s3:). */
-                env: z.record(z.string(), z.string()).default({}),
-                /** PEM file of the CA that signed a TLS backend's certificate (read here, sent to agents per job). */
-                caFile: z.string().min(1).optional(),
-                /** An sftp: repository's login: the user's password, and the server's known_hosts file (read here). */
-                ssh: sshSchema.optional(),
+            repositorySchema
+              .extend({
                 /**
                  * The controller's own credentials for the same repository: forget, prune, snapshot delete and
                  * its catalog work run with these, so agents' credentials can be append-only.
@@ -106,18 +111,9 @@ export const controllerConfigSchema = z
                  * A second repository in another storage location (`ffkeeper snapshot copy`, schedule kind `copy`):
                  * the controller copies sealed snapshots there and prunes it with retention; restore and verify
                  * read it with `--from secondary`. Agents get this access only for such a restore or verify.
+                 * Without a password, the controller generates one and keeps it in `secretsFile`.
                  */
-                secondary: z
-                  .object({
-                    url: z.string().min(1),
-                    /** Default: one the controller generates and keeps in `secretsFile`. */
-                    password: z.string().min(1).optional(),
-                    env: z.record(z.string(), z.string()).default({}),
-                    caFile: z.string().min(1).optional(),
-                    ssh: sshSchema.optional(),
-                  })
-                  .strict()
-                  .optional(),
+                secondary: repositorySchema.strict().optional(),
               })
               .strict(),
           )

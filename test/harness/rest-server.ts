@@ -56,6 +56,22 @@ export interface RestServer extends TestRepositoryServer {
   stop(): Promise<void>;
 }
 
+/**
+ * A storage server's TLS files in `dir`: a CA of its own (`ca.crt`, what a site's `caFile` names), and a
+ * certificate for 127.0.0.1/localhost with its chain (`server.crt`) and key (`server.key`).
+ */
+export async function serverTls(dir: string, id: string): Promise<{ caPem: string; caFile: string; certFile: string; keyFile: string }> {
+  const ca = await createCa({ name: `ffkeeper test ${id} CA` });
+  const leaf = await issueCertificate(ca, { identity: { kind: 'controller', id }, hosts: ['127.0.0.1', 'localhost'] });
+  const caFile = path.join(dir, 'ca.crt');
+  const certFile = path.join(dir, 'server.crt');
+  const keyFile = path.join(dir, 'server.key');
+  writeFileSync(caFile, ca.cert);
+  writeFileSync(certFile, `${leaf.cert.trim()}\n${ca.cert.trim()}\n`);
+  writeFileSync(keyFile, leaf.key, { mode: 0o600 });
+  return { caPem: ca.cert, caFile, certFile, keyFile };
+}
+
 /** `{SHA}` htpasswd entries (rclone reads them; no extra tool needed). */
 function htpasswdLine(user: string, password: string): string {
   return `${user}:{SHA}${createHash('sha1').update(password).digest('base64')}`;
@@ -65,14 +81,7 @@ export async function startRestServer(): Promise<RestServer> {
   const tmp = tempDir('ffk-rest-');
   const dir = path.join(tmp.dir, 'repos');
   mkdirSync(dir);
-  const ca = await createCa({ name: 'ffkeeper test repository CA' });
-  const leaf = await issueCertificate(ca, { identity: { kind: 'controller', id: 'rest-repository' }, hosts: ['127.0.0.1', 'localhost'] });
-  const caFile = path.join(tmp.dir, 'ca.crt');
-  const certFile = path.join(tmp.dir, 'server.crt');
-  const keyFile = path.join(tmp.dir, 'server.key');
-  writeFileSync(caFile, ca.cert);
-  writeFileSync(certFile, `${leaf.cert.trim()}\n${ca.cert.trim()}\n`);
-  writeFileSync(keyFile, leaf.key, { mode: 0o600 });
+  const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 'rest-repository');
   const endpoint = async (user: string): Promise<RestEndpoint> => {
     const password = randomBytes(12).toString('base64url');
     const port = await freePort();
@@ -92,7 +101,7 @@ export async function startRestServer(): Promise<RestServer> {
     const e = who === 'agent' ? agent : maintenance;
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: '127.0.0.1', port: e.port, method, path: urlPath, ca: ca.cert, auth: `${e.user}:${e.password}`, headers: body ? { 'content-length': body.length } : {} },
+        { host: '127.0.0.1', port: e.port, method, path: urlPath, ca: caPem, auth: `${e.user}:${e.password}`, headers: body ? { 'content-length': body.length } : {} },
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
@@ -118,13 +127,13 @@ export async function startRestServer(): Promise<RestServer> {
   return {
     dir,
     caFile,
-    caPem: ca.cert,
+    caPem,
     agent,
     maintenance,
     url,
     siteConfig: (site) => ({ url: url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, caFile, maintenance: { url: url(site, 'maintenance') } }),
-    agentAccess: (site) => ({ url: url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
-    controllerAccess: (site) => ({ url: url(site, 'maintenance'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: ca.cert }),
+    agentAccess: (site) => ({ url: url(site, 'agent'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: caPem }),
+    controllerAccess: (site) => ({ url: url(site, 'maintenance'), password: REST_REPOSITORY_PASSWORD, env: {}, caCert: caPem }),
     dirOf: (site) => path.join(dir, site),
     request,
     async stop() {

@@ -8,16 +8,15 @@
  * refused, a wrong secret is not checked) and no access policies, so there is no append-only login —
  * `repo qualify` reports such a repository NOT append-only, as it would any S3 login allowed to delete.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { createCa, issueCertificate } from '../../shared/security/pki.js';
 import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { tempDir, waitFor } from './processes.js';
-import type { TestRepositoryServer } from './rest-server.js';
+import { serverTls, type TestRepositoryServer } from './rest-server.js';
 
 /** The password of the S3 repositories made by the harness (configured, not generated). */
 export const S3_REPOSITORY_PASSWORD = 's3 repositories of this test';
@@ -37,14 +36,7 @@ export async function startS3Server(): Promise<S3Server> {
   const tmp = tempDir('ffk-s3-');
   const dir = path.join(tmp.dir, 'data');
   mkdirSync(dir);
-  const ca = await createCa({ name: 'ffkeeper test S3 CA' });
-  const leaf = await issueCertificate(ca, { identity: { kind: 'controller', id: 's3-repository' }, hosts: ['127.0.0.1', 'localhost'] });
-  const caFile = path.join(tmp.dir, 'ca.crt');
-  const certFile = path.join(tmp.dir, 'server.crt');
-  const keyFile = path.join(tmp.dir, 'server.key');
-  writeFileSync(caFile, ca.cert);
-  writeFileSync(certFile, `${leaf.cert.trim()}\n${ca.cert.trim()}\n`);
-  writeFileSync(keyFile, leaf.key, { mode: 0o600 });
+  const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 's3-repository');
   const port = await freePort();
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
   const proc: ResultPromise = execa(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--key', keyFile, '--cert', certFile, '--configure-bucket', BUCKET, '--silent'], {
@@ -56,7 +48,7 @@ export async function startS3Server(): Promise<S3Server> {
   });
   const listening = (): Promise<number> =>
     new Promise((resolve) => {
-      const req = https.request({ host: '127.0.0.1', port, method: 'GET', path: `/${BUCKET}`, ca: ca.cert }, (res) => {
+      const req = https.request({ host: '127.0.0.1', port, method: 'GET', path: `/${BUCKET}`, ca: caPem }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       });
@@ -71,12 +63,12 @@ export async function startS3Server(): Promise<S3Server> {
     throw new Error(`s3rver did not start: ${String((await proc).stderr)}`, { cause: err });
   }
   const url = (site: string): string => `s3:https://127.0.0.1:${port}/${BUCKET}/${site}`;
-  const access = (site: string): RepositoryAccess => ({ url: url(site), password: S3_REPOSITORY_PASSWORD, env: { ...S3_KEYS }, caCert: ca.cert });
+  const access = (site: string): RepositoryAccess => ({ url: url(site), password: S3_REPOSITORY_PASSWORD, env: { ...S3_KEYS }, caCert: caPem });
   return {
     dir,
     port,
     caFile,
-    caPem: ca.cert,
+    caPem,
     url,
     siteConfig: (site) => ({ url: url(site), password: S3_REPOSITORY_PASSWORD, env: { ...S3_KEYS }, caFile }),
     agentAccess: access,

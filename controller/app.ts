@@ -194,7 +194,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const copies = new CopyService({ catalog, repositories, jobs, leases, sealer, logger: log });
     const schedules = new ScheduleService(scheduleStore);
     const verifications = await KvVerificationStore.open(nc);
-    const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, secondaryManifests: (site) => copies.stored(site), ...timeouts, metrics, logger: log });
+    const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, secondaryManifests: (site, cutId) => copies.stored(site, { cutId }), ...timeouts, metrics, logger: log });
     const verify = new VerifyService({ verifier, jobs, verifications, leases });
     const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
     const scheduler = new Scheduler({
@@ -210,7 +210,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     });
     // A restore holds its target site's lease for its whole run; its safety snapshot runs inside it.
     const safetySnapshots = { take: (site: string, reason: string) => snapshots.take(site, reason, { leaseHeld: true }) };
-    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, secondaryManifests: (site) => copies.stored(site), ...timeouts, logger: log });
+    const orchestrator = new RestoreOrchestrator({ catalog, fleet: inventory, agents, repositories, snapshots: safetySnapshots, secondaryManifests: (site, cutId) => copies.stored(site, { cutId }), ...timeouts, logger: log });
     const restores = new OrchestratedRestores({ orchestrator, jobs, jobStore, leases, metrics });
     const fleet = new FleetService(inventory, agents, config.agents.deadlines);
     const natsRegistry = config.natsRegistry ?? config.ca?.dir;

@@ -27,8 +27,8 @@ export interface RestoreOrchestratorDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   snapshots: SnapshotTaker;
-  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`), read from it. */
-  secondaryManifests: (site: string) => Promise<Manifest[]>;
+  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`; of one cut, when given), read from it. */
+  secondaryManifests: (site: string, cutId?: string) => Promise<Manifest[]>;
   /** Deadlines of agent calls: unit control, component restores, the integrity check. */
   deadlines: AgentDeadlines;
   logger: Logger;
@@ -39,7 +39,7 @@ export class RestoreOrchestrator {
 
   /** Resolves what a restore would do, without side effects; throws naming what is wrong. */
   async plan(req: RestoreRequest): Promise<ResolvedRestorePlan> {
-    const catalog = req.from === 'secondary' ? catalogOf(await this.deps.secondaryManifests(req.site)) : this.deps.catalog;
+    const catalog = req.from === 'secondary' ? catalogOf(await this.deps.secondaryManifests(req.site, req.selector.kind === 'id' ? req.selector.id : undefined)) : this.deps.catalog;
     const snapshot = await selectSnapshot(catalog, req.site, req.selector);
     const targetSite = req.toSite ? req.toSite : snapshot.site;
     const targetAgents = this.deps.fleet.list(targetSite);

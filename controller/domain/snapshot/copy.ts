@@ -14,7 +14,9 @@ import type { JobRunner, RunningJob } from '../jobs.js';
 import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { CatalogStore, SecondaryRepository, SiteRepositories } from '../ports.js';
 import type { ManifestSealer } from './seal.js';
-import { readStoredManifests, storeManifest } from './stored-manifests.js';
+import { manifestTags, readStoredManifests, storeManifest } from './stored-manifests.js';
+import type { Repository } from '../../../shared/repository/repository.js';
+import { parseSnapshotTags, sealOf } from '../../../shared/tags.js';
 
 /** Which repository of a site a restore or verification reads. */
 export type RepositorySide = 'primary' | 'secondary';
@@ -75,15 +77,31 @@ export class CopyService {
   }
 
   /**
-   * The sealed snapshots stored in the site's secondary repository, read from it (not from the catalog: it
-   * serves when the primary is lost). Manifests without this fleet's seal are left out and logged.
+   * The sealed snapshots stored in the site's secondary repository (of one cut, with `cutId`), read from it
+   * (not from the catalog: it serves when the primary is lost). Manifests without this fleet's seal are left
+   * out and logged.
    */
-  async stored(site: string, signal?: AbortSignal): Promise<Manifest[]> {
+  async stored(site: string, o: { cutId?: string | undefined; signal?: AbortSignal } = {}): Promise<Manifest[]> {
     const { repository } = await this.secondary(site);
     const now = (this.deps.now ?? (() => new Date()))();
-    const { manifests, flagged } = await readStoredManifests(repository, site, { sealer: this.deps.sealer, acceptUnsealed: false, now, ...(signal ? { signal } : {}) });
+    const { manifests, flagged } = await readStoredManifests(repository, site, {
+      sealer: this.deps.sealer,
+      acceptUnsealed: false,
+      now,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.cutId !== undefined ? { cutId: o.cutId } : {}),
+    });
     if (flagged.length > 0) this.deps.logger.warn({ site, flagged }, 'the secondary repository holds manifests that are not trusted: left out');
     return manifests;
+  }
+
+  /**
+   * The cuts whose sealed manifest the secondary repository holds, from one listing (a copy job's plan does
+   * not read every manifest back: only the controller writes there).
+   */
+  private async copiedCuts(repository: Repository, site: string, signal: AbortSignal): Promise<Set<string>> {
+    const stored = await repository.listSnapshots({ tags: manifestTags(site) }, { signal });
+    return new Set(stored.filter((s) => sealOf(s.tags) !== undefined).map((s) => parseSnapshotTags(s.tags)?.cutId ?? ''));
   }
 
   /**
@@ -102,7 +120,7 @@ export class CopyService {
       site,
       async (ctx) => {
         ctx.step('plan', `comparing the catalog of site '${site}' with its secondary repository ${secondary.repository.displayUrl}`);
-        const there = new Set((await this.stored(site, ctx.signal)).map((m) => m.cutId));
+        const there = await this.copiedCuts(secondary.repository, site, ctx.signal);
         const catalog = await this.deps.catalog.list(site);
         const asked = wanted.length > 0 ? catalog.filter((m) => wanted.includes(m.cutId)) : catalog;
         const todo = asked.filter((m) => !there.has(m.cutId)).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());

@@ -8,7 +8,7 @@ import { describeError } from '../../../shared/errors.js';
 import { MANIFEST_COMPONENT, MANIFEST_FILENAME, type Manifest } from '../../../shared/manifest.js';
 import { decodeManifest, encodeManifest } from '../../../shared/manifest-codec.js';
 import type { OperationOptions, Repository } from '../../../shared/repository/repository.js';
-import { componentTag, sealOf, sealTag, siteTag, snapshotTags } from '../../../shared/tags.js';
+import { componentTag, cutTag, sealOf, sealTag, siteTag, snapshotTags } from '../../../shared/tags.js';
 import { manifestProblem, type ManifestSealer } from './seal.js';
 
 /** Writes `manifest` to `repo`, sealed with the controller's key. */
@@ -31,17 +31,22 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The tags of the site's manifest snapshots (of one cut, with `cutId`). */
+export function manifestTags(site: string, cutId?: string): string[] {
+  return [siteTag(site), componentTag(MANIFEST_COMPONENT), ...(cutId !== undefined ? [cutTag(cutId)] : [])];
+}
+
 /**
- * The site's manifests stored in `repo` that pass `manifestProblem` (sealed by this fleet, of this site, not
+ * The site's manifests stored in `repo` (of one cut, with `cutId`) that pass `manifestProblem` (sealed by this fleet, of this site, not
  * dated in the future, decodable); every other one is left out and described in `flagged`, one line each.
  */
 export async function readStoredManifests(
   repo: Repository,
   site: string,
-  o: { sealer: ManifestSealer; acceptUnsealed: boolean; now: Date; signal?: AbortSignal },
+  o: { sealer: ManifestSealer; acceptUnsealed: boolean; now: Date; signal?: AbortSignal; cutId?: string },
 ): Promise<{ manifests: Manifest[]; flagged: string[] }> {
   const options = o.signal ? { signal: o.signal } : {};
-  const stored = await repo.listSnapshots({ tags: [siteTag(site), componentTag(MANIFEST_COMPONENT)] }, options);
+  const stored = await repo.listSnapshots({ tags: manifestTags(site, o.cutId) }, options);
   const manifests: Manifest[] = [];
   const flagged: string[] = [];
   for (const s of stored) {

@@ -43,8 +43,8 @@ export interface VerifierDeps {
   agents: AgentClient;
   repositories: SiteRepositories;
   verifications: VerificationStore;
-  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`), read from it. */
-  secondaryManifests: (site: string) => Promise<Manifest[]>;
+  /** The sealed snapshots in a site's secondary repository (`from: 'secondary'`; of one cut, when given), read from it. */
+  secondaryManifests: (site: string, cutId?: string) => Promise<Manifest[]>;
   /** Deadlines of agent calls: a host's drill, the integrity check, dropping a sandbox. */
   deadlines: AgentDeadlines;
   metrics?: ControllerMetrics;
@@ -71,7 +71,7 @@ export class Verifier {
   async select(req: VerifyRequest): Promise<Manifest> {
     checkSiteId(req.site);
     const secondary = req.from === 'secondary';
-    const catalog = secondary ? catalogOf(await this.deps.secondaryManifests(req.site)) : this.deps.catalog;
+    const catalog = secondary ? catalogOf(await this.deps.secondaryManifests(req.site, req.snapshotId || undefined)) : this.deps.catalog;
     const where = secondary ? ' in its secondary repository' : '';
     if (req.snapshotId) {
       const m = await catalog.get(req.site, req.snapshotId);

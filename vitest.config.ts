@@ -20,6 +20,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: Number(process.env.FFK_TEST_WORKERS ?? 3),
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/cpu-report.ts'],
     sequence: { sequencer: SlowFirstSequencer },
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT, isolate: false } },

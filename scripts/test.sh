@@ -25,8 +25,9 @@ rm -rf "$logs"
 [ "$failed" -eq 0 ] || exit 1
 echo "== tests (setup and checks took $((SECONDS - started)) s)"
 results=$(mktemp)
+cpu=$(mktemp -d)
 status=0
-FFK_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+FFK_CPU_REPORT_DIR="$cpu" FFK_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const root = process.cwd() + "/";
@@ -38,6 +39,14 @@ node -e '
   const brokenFiles = r.testResults.filter((t) => t.status === "failed" && t.assertionResults.every((a) => a.status !== "failed")).length;
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : "") + (brokenFiles ? `, ${brokenFiles} file(s) failed before their tests` : ""));
 ' "$results" || echo "0 passed, 1 failed"
-rm -f "$results"
+# The suite is CPU-bound on 2 cores: what each file costs is its CPU (test/cpu-report.ts).
+cat "$cpu"/*.tsv 2>/dev/null | sort -t$'\t' -k1,1 | awk -F'\t' '
+  { own[$1] += $2; kids[$1] += $3; total += $2 + $3 }
+  END {
+    for (f in own) printf "%7.1f s  (%5.1f test process, %6.1f children)  %s\n", own[f] + kids[f], own[f], kids[f], f | "sort -rn | head -10"
+    close("sort -rn | head -10")
+    printf "== CPU of all test files: %.0f s\n", total
+  }' | { echo "== ten files using the most CPU"; cat; }
+rm -rf "$results" "$cpu"
 echo "== npm test took $((SECONDS - started)) s"
 exit $status

@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/fleet-scale.ts [--quick] [--agents N] [--runs N] [--list-calls N] [--strict] [--results FILE] [--json FILE]
  *
- * Starts a private nats-server, one real controller (dist/controller/main.js: build first) and N
+ * Starts a private nats-server, one real controller (dist/bin/ffkeeper-controller.mjs: build first) and N
  * lightweight simulated agents in a separate process (full: 200, --quick: 50) that speak the real NATS
  * presence and Agent gRPC protocols with the agent's own code, plus a 1-agent site as the peer. Measures
  * ListSites/ListAgents over gRPC (full 50 calls each, quick 20) and `ffkeeper agents list --json`, then

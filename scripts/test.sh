@@ -23,6 +23,7 @@ for step in lint typecheck console; do
 done
 rm -rf "$logs"
 [ "$failed" -eq 0 ] || exit 1
+echo "== bundle the bins"; node scripts/bundle.mjs
 echo "== tests (setup and checks took $((SECONDS - started)) s)"
 results=$(mktemp)
 cpu=$(mktemp -d)

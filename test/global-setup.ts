@@ -1,5 +1,5 @@
 /**
- * Builds dist/ once before the suite so end-to-end tests run the real bins as a user would, and has the
+ * Builds dist/ (and bundles the bins into dist/bin/) once before the suite so end-to-end tests run the real bins as a user would, and has the
  * dev sites run their own processes (writer, sf-api stand-in, systemctl shims) from it too
  * (FFK_DEVSITE_CLI, deploy/dev-site/self.ts). FFK_SKIP_BUILD=1: dist/ is already built (npm test does).
  */
@@ -19,9 +19,10 @@ export default async function setup(): Promise<() => void> {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
     // The web console's browser code (DOM, no Node): its own compiler run (controller/console/tsconfig.json).
     execFileSync('npx', ['tsc', '-p', 'controller/console/tsconfig.json'], { stdio: 'inherit' });
+    execFileSync('node', ['scripts/bundle.mjs'], { stdio: 'inherit' });
   }
-  const cli = path.resolve('dist/deploy/dev-site/cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npx tsc -p tsconfig.build.json) or run without FFK_SKIP_BUILD`);
+  const cli = path.resolve('dist/bin/ffkeeper-devsite.mjs');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: build first (npm run build) or run without FFK_SKIP_BUILD`);
   process.env.FFK_DEVSITE_CLI = cli;
   process.env.PATH = `${path.resolve('test/harness/bin')}${path.delimiter}${process.env.PATH ?? ''}`;
   const pki = await ensureTestPki();

@@ -122,7 +122,7 @@ export function formatReport(r: FleetBenchResult, machine: MachineInfo, mode: st
     '',
     `- Date: ${r.startedAt.toISOString()} · mode: ${mode} · took ${(r.durationMs / 60_000).toFixed(1)} min${r.aborted ? ' · **stopped early**' : ''}`,
     `- Machine: ${formatMachine(machine)}`,
-    `- Method: one controller (dist/controller/main.js) and a private nats-server; ${r.sites.map((s) => `site \`${s.spec.site}\` with ${s.spec.agents} agent(s)`).join(' and ')}, ` +
+    `- Method: one controller (dist/bin/ffkeeper-controller.mjs) and a private nats-server; ${r.sites.map((s) => `site \`${s.spec.site}\` with ${s.spec.agents} agent(s)`).join(' and ')}, ` +
       'simulated in one separate node process: each agent has its own NATS connection, heartbeats into the presence bucket with the agent’s own code ' +
       `(Heartbeat → KvPresencePublisher, every ${DEFAULT_HEARTBEAT_SECONDS} s, TTL ${DEFAULT_PRESENCE_TTL_SECONDS} s), and ` +
       'serves the real Agent gRPC service on its own port with the agent’s own job service and cut participant (freeze lease included); ' +

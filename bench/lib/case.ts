@@ -48,10 +48,10 @@ export interface BenchCase<Plan, Result, Verdict extends { pass: boolean }> {
  * Dev sites started by a case run their own processes (writer, sf-api stand-in, the systemctl and
  * findface-security shims) from dist/ like the agents, as the test suite does (test/global-setup.ts):
  * through tsx every shim call costs 0.3–0.5 s of compiling, which a restore's switch would count as
- * FindFace's downtime. An FFK_DEVSITE_CLI already set wins.
+ * FindFace's downtime. They run bundled (scripts/bundle.mjs), as shipped. An FFK_DEVSITE_CLI already set wins.
  */
 function useCompiledDevSite(): void {
-  const cli = path.join(REPO_ROOT, 'dist/deploy/dev-site/cli.js');
+  const cli = path.join(REPO_ROOT, 'dist/bin/ffkeeper-devsite.mjs');
   if (!process.env.FFK_DEVSITE_CLI && existsSync(cli)) process.env.FFK_DEVSITE_CLI = cli;
 }
 

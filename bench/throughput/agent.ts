@@ -1,5 +1,5 @@
 /**
- * ffkeeper's side of the throughput cases: a real agent process (the built `dist/agent/main.js`, as
+ * ffkeeper's side of the throughput cases: a real agent process (the built `dist/bin/ffkeeper-agent.mjs`, as
  * an operator runs it) driven over its gRPC service exactly as the controller drives it during a
  * snapshot — Prepare, Freeze, Cut, Thaw, Upload — and a restore through its Restore call. The times are
  * what the controller waits for: from Prepare to the Upload's result, and the Restore call.

@@ -26,11 +26,13 @@ import { DEMO_ROOT, loadState, removeRoot, saveState, type DemoState } from './s
 import { StepPrinter } from './steps.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The bins as shipped (bundled by scripts/bundle.mjs); the relay is the demo's own. */
 const BIN = {
-  agent: path.join(DIST, 'agent/main.js'),
-  controller: path.join(DIST, 'controller/main.js'),
-  cli: path.join(DIST, 'controller/cli/main.js'),
+  agent: path.join(DIST, 'bin/ffkeeper-agent.mjs'),
+  controller: path.join(DIST, 'bin/ffkeeper-controller.mjs'),
+  cli: path.join(DIST, 'bin/ffkeeper.mjs'),
   relay: path.join(DIST, 'deploy/netns/relay-main.js'),
+  devsite: path.join(DIST, 'bin/ffkeeper-devsite.mjs'),
 };
 const SITES_ROOT = path.join(DEMO_ROOT, 'sites');
 /** The demo's fleet CA, which is also the operator's --tls-dir of every CLI call it makes. */
@@ -371,6 +373,8 @@ async function main(): Promise<void> {
     await down();
     return;
   }
+  // The dev site's writer, stand-ins and shims run bundled too (deploy/dev-site/self.ts).
+  process.env.FFK_DEVSITE_CLI ??= BIN.devsite;
   try {
     await up(opts.quick, opts.netns);
   } catch (err) {

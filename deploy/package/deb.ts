@@ -3,8 +3,9 @@
  *
  * Contents (nothing is compiled for an architecture: the code and its production dependencies are
  * JavaScript):
- * - `/usr/lib/ffkeeper/`: the built code the daemons and the CLI need (`dist/agent`, `dist/controller`
- *   with the console's browser code, `dist/shared`, `dist/proto`), `package.json`, and the production
+ * - `/usr/lib/ffkeeper/`: the built code the daemons and the CLI need (`dist/bin`, the bins bundled by
+ *   scripts/bundle.mjs, which the wrappers run; `dist/agent`, `dist/controller` with the console's browser
+ *   code, `dist/shared`, `dist/proto`), `package.json`, and the production
  *   dependencies (`npm ls --omit=dev`, copied from `node_modules` as installed: no network);
  * - `/usr/bin/ffkeeper`, `ffkeeper-agent`, `ffkeeper-controller`: shell wrappers running them with `node`;
  * - `/lib/systemd/system/ffkeeper-agent.service`, `ffkeeper-controller.service` (deploy/systemd/, hardened);
@@ -46,12 +47,12 @@ export interface DebResult {
 }
 
 /** What the built code must hold: one file of each part the package runs. */
-const REQUIRED_BUILD = ['dist/agent/main.js', 'dist/controller/main.js', 'dist/controller/cli/main.js', 'dist/controller/console/web/app.js'];
-const DIST_PARTS = ['agent', 'controller', 'shared', 'proto'];
+const REQUIRED_BUILD = ['dist/bin/ffkeeper-agent.mjs', 'dist/bin/ffkeeper-controller.mjs', 'dist/bin/ffkeeper.mjs', 'dist/controller/console/web/app.js'];
+const DIST_PARTS = ['bin', 'agent', 'controller', 'shared', 'proto'];
 const BINARIES = {
-  ffkeeper: 'dist/controller/cli/main.js',
-  'ffkeeper-agent': 'dist/agent/main.js',
-  'ffkeeper-controller': 'dist/controller/main.js',
+  ffkeeper: 'dist/bin/ffkeeper.mjs',
+  'ffkeeper-agent': 'dist/bin/ffkeeper-agent.mjs',
+  'ffkeeper-controller': 'dist/bin/ffkeeper-controller.mjs',
 } as const;
 const CONFFILES = { 'agent.yaml': 'deploy/examples/agent.yaml', 'controller.yaml': 'deploy/examples/controller.yaml' } as const;
 const UNITS = ['ffkeeper-agent.service', 'ffkeeper-controller.service'];
@@ -192,7 +193,7 @@ export function buildDeb(opts: DebOptions): DebResult {
   rmSync(stage, { recursive: true, force: true });
   try {
     const lib = path.join(stage, 'usr/lib', PACKAGE);
-    for (const part of DIST_PARTS) cpSync(path.join(repoRoot, 'dist', part), path.join(lib, 'dist', part), { recursive: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.map') });
+    for (const part of DIST_PARTS) cpSync(path.join(repoRoot, 'dist', part), path.join(lib, 'dist', part), { recursive: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.map') && !path.basename(src).startsWith('ffkeeper-devsite') });
     writeFileSync(path.join(lib, 'package.json'), `${JSON.stringify({ name: PACKAGE, version: pkg.version, type: 'module', private: true }, null, 2)}\n`);
     for (const rel of productionModules(repoRoot)) cpSync(path.join(repoRoot, rel), path.join(lib, rel), { recursive: true, dereference: false, filter: (src) => !MODULE_CLUTTER.test(path.basename(src)) });
     for (const target of Object.values(BINARIES)) chmodSync(path.join(lib, target), 0o755); // each starts with #!/usr/bin/env node

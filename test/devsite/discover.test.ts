@@ -17,6 +17,7 @@ import { agentConfigSchema, loadAgentConfig, type AgentConfig } from '../../shar
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { updateSecuritySyncSettings } from '../../shared/findface/config-py.js';
+import { BIN } from '../harness/processes.js';
 import { testRoot, uniqueSite } from './fixtures.js';
 
 /**
@@ -120,7 +121,7 @@ describe('ffkeeper-agent discover on a dev site tree', () => {
   });
 
   it('exits 3 from the command line when nothing usable is found (the found case runs in-process above)', async () => {
-    const args = [path.resolve('dist/agent/main.js'), 'discover', '--root', path.join(root, 'empty'), '--site', 'msk-1', '--components', 'tarantool,uploads'];
+    const args = [BIN.agent, 'discover', '--root', path.join(root, 'empty'), '--site', 'msk-1', '--components', 'tarantool,uploads'];
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(process.execPath, args, { timeout: 30_000 }, (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr })),
     );

@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The bins as shipped: bundled into dist/bin/ by scripts/bundle.mjs after tsc. */
 export const BIN = {
-  agent: path.join(REPO_ROOT, 'dist/agent/main.js'),
-  controller: path.join(REPO_ROOT, 'dist/controller/main.js'),
-  cli: path.join(REPO_ROOT, 'dist/controller/cli/main.js'),
+  agent: path.join(REPO_ROOT, 'dist/bin/ffkeeper-agent.mjs'),
+  controller: path.join(REPO_ROOT, 'dist/bin/ffkeeper-controller.mjs'),
+  cli: path.join(REPO_ROOT, 'dist/bin/ffkeeper.mjs'),
 };
 
 export interface TestProcess {

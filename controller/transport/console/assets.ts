@@ -3,11 +3,18 @@
  * dist/ with everything else), and the page's ES modules, compiled by tsc from controller/console/web/
  * into dist/controller/console/web/. Nothing is loaded from anywhere else: the console works offline.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-const WEB_DIR = fileURLToPath(new URL('../../console/web/', import.meta.url));
+/**
+ * dist/controller/console/web/, seen from this module compiled (dist/controller/transport/console/) or
+ * bundled into the controller (dist/bin/, scripts/bundle.mjs).
+ */
+const WEB_DIR = ['../../console/web/', '../controller/console/web/']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+  .find((dir) => existsSync(dir)) ?? fileURLToPath(new URL('../../console/web/', import.meta.url));
 
 export const INDEX_HTML = `<!doctype html>
 <html lang="en">

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * Bundles each of ffkeeper's bins from dist/ (tsc's output) into one file in dist/bin/: a bin then starts
+ * without resolving and reading ~650 modules one by one, which was most of its start-up. Measured on the
+ * 2-core dev machine (user+sys CPU of a start): the CLI 0.34 → 0.17 s, the controller 0.59 → 0.27 s, the
+ * agent 0.25 → 0.20 s, the dev site's CLI (its unit processes and systemctl shims) 0.31 → 0.19 s. The
+ * operator's every `ffkeeper` call is one such start, and the test suite makes hundreds.
+ *
+ * The bundles carry their dependencies (no node_modules needed beside them); the console's browser code
+ * stays in dist/controller/console/web/ (controller/transport/console/assets.ts finds it from either place).
+ */
+import { build } from 'esbuild';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** dist/bin/<name>.mjs ← dist/<entry>.js */
+export const BUNDLES = {
+  ffkeeper: 'controller/cli/main',
+  'ffkeeper-agent': 'agent/main',
+  'ffkeeper-controller': 'controller/main',
+  'ffkeeper-devsite': 'deploy/dev-site/cli',
+  'ffkeeper-devsite-unit': 'deploy/dev-site/unit-main',
+};
+
+await build({
+  entryPoints: Object.fromEntries(Object.entries(BUNDLES).map(([name, entry]) => [name, path.join(ROOT, 'dist', `${entry}.js`)])),
+  outdir: path.join(ROOT, 'dist/bin'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  // CommonJS dependencies (grpc-js, pg, …) call require(): give the ES module bundle one.
+  banner: { js: "import { createRequire as ffkCreateRequire } from 'node:module'; const require = ffkCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

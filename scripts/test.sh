@@ -26,7 +26,9 @@ rm -rf "$logs"
 echo "== bundle the bins"; node scripts/bundle.mjs
 echo "== tests (setup and checks took $((SECONDS - started)) s)"
 results=$(mktemp)
-cpu=$(mktemp -d)
+# FFK_CPU_REPORT_DIR set by the caller: the per-file CPU lines are kept there (one .tsv per worker).
+cpu=${FFK_CPU_REPORT_DIR:-$(mktemp -d)}
+mkdir -p "$cpu"
 status=0
 FFK_CPU_REPORT_DIR="$cpu" FFK_SKIP_BUILD=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
 node -e '
@@ -48,6 +50,7 @@ cat "$cpu"/*.tsv 2>/dev/null | sort -t$'\t' -k1,1 | awk -F'\t' '
     close("sort -rn | head -10")
     printf "== CPU of all test files: %.0f s\n", total
   }' | { echo "== ten files using the most CPU"; cat; }
-rm -rf "$results" "$cpu"
+rm -f "$results"
+[ -n "${FFK_CPU_REPORT_DIR:-}" ] || rm -rf "$cpu"
 echo "== npm test took $((SECONDS - started)) s"
 exit $status

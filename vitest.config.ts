@@ -7,7 +7,9 @@ const UNIT = ['agent/**/*.test.ts', 'controller/**/*.test.ts', 'shared/**/*.test
 /**
  * One pool of workers for every file, the slowest started first (test/sequencer.ts). No file needs the
  * machine to itself: tests assert what ffkeeper promises, never how fast the machine is (speed is
- * measured in bench/), and timeouts only catch hangs. FFK_TEST_WORKERS overrides the worker count.
+ * measured in bench/), and timeouts only catch hangs. FFK_TEST_WORKERS overrides the worker count (4: many
+ * files spend much of their time waiting on processes they started; on a clean clone with the bins bundled,
+ * 3 workers took 506 s and 4 took 440 s on 2 cores).
  * Unit test files share their worker processes (`isolate: false`: one worker runs many of them, which
  * saves a process start and module loading per file, ~30 s of CPU per run on 2 cores); integration and
  * end-to-end files (every other one: test/, bench/*.test.ts) each get a fresh one.
@@ -18,7 +20,7 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    maxWorkers: Number(process.env.FFK_TEST_WORKERS ?? 3),
+    maxWorkers: Number(process.env.FFK_TEST_WORKERS ?? 4),
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/cpu-report.ts'],
     sequence: { sequencer: SlowFirstSequencer },

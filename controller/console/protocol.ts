@@ -27,6 +27,8 @@ export interface FleetSiteRow {
 export interface SiteHeader extends FleetSiteRow {
   /** Why this operator may not start a snapshot (the role check's reason); absent: it may. */
   snapshotDenied?: string;
+  /** Why this operator may not restore this site in place (the role check's reason); absent: it may. */
+  restoreDenied?: string;
 }
 
 /** One agent on the site page (state key `agent:<host>`). */
@@ -59,11 +61,42 @@ export interface JobRow {
   error?: string;
 }
 
+/** What a restore did, as its job records it (the integrity check's report once it ran). */
+export interface RestoreReport {
+  snapshotId?: string;
+  safetySnapshotId?: string;
+  /** How long FindFace's writers were stopped (the switch), 0 before they were. */
+  writersStoppedMs: number;
+  integrity?: { configured: boolean; ok: boolean; errors: number; warnings: number; summary: string; host: string };
+}
+
 /** The job page's header (state key `job`). */
 export interface JobHeader extends JobRow {
   site: string;
   /** The job's final outcome, once it is over. */
   outcome?: { phase: string; error?: string };
+  /** A restore job's report. */
+  restore?: RestoreReport;
+}
+
+/** Which snapshot the restore wizard restores: one by id, the newest before a time, or the newest. */
+export type RestoreChoice = { snapshot: string } | { before: string } | { latest: true };
+
+/** `POST /api/sites/<site>/restore-plan`: what a restore would do, nothing started. */
+export interface RestorePlanAnswer {
+  site: string;
+  snapshot: { id: string; createdAt: string; bytes: number; components: string[]; reason: string };
+  safetySnapshot: boolean;
+  /** What is restored where, one row per component (and the plan's notes, host and component empty). */
+  steps: { host: string; component: string; action: string }[];
+  /** FindFace's writers stopped during this site's last finished restore; absent: none to go by. */
+  lastDowntimeMs?: number;
+}
+
+/** `POST /api/sites/<site>/restores`: the choice, and the site's id typed again to confirm. */
+export interface RestoreStart {
+  choice: RestoreChoice;
+  confirm: string;
 }
 
 /** One component's latest progress on the job page (state key `progress:<component>`). */

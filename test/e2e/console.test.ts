@@ -4,7 +4,8 @@
  * console token; the fleet page shows the site and its agents online; an idle fleet page costs a few
  * bytes (measured on the browser's own event stream); an operator's "snapshot now" is followed to its
  * end without a reload; a viewer sees the button disabled and its direct POST is refused; wrong and
- * expired tokens are refused; every console call is in the audit trail. Screenshots are written to
+ * expired tokens are refused; an admin runs the restore wizard to the integrity report, a viewer's is
+ * disabled; every console call is in the audit trail. Screenshots are written to
  * test-artifacts/console/.
  */
 import { mkdirSync } from 'node:fs';
@@ -27,9 +28,11 @@ describe('the web console in a real browser', () => {
   let fleet: TestFleet;
   let browser: Browser;
   let url = '';
-  const tokens: Record<'otto' | 'vera' | 'expired', string> = { otto: '', vera: '', expired: '' };
+  const tokens: Record<'otto' | 'vera' | 'expired' | 'admin', string> = { otto: '', vera: '', expired: '', admin: '' };
   let operator: { ctx: BrowserContext; page: Page };
   let api: GrpcControllerApi;
+  /** When the 1-second token expires (the controller's clock, which is this machine's). */
+  let expiredAt = 0;
 
   const shot = async (page: Page, name: string): Promise<void> => {
     const file = path.join(ARTIFACTS, `${name}.png`);
@@ -53,12 +56,14 @@ describe('the web console in a real browser', () => {
     ]);
     // One token as an admin types it; the others over the same API call, in-process (no CLI process each).
     api = new GrpcControllerApi(fleet.controllerAddress, 10_000, operatorSecurity());
-    const [typed, vera, expired] = await Promise.all([
+    const [typed, vera, expired, admin] = await Promise.all([
       fleet.json<{ token: string }>('operators', 'token', 'otto', '--ttl', '1h'),
       api.createConsoleToken('vera', 3600),
       api.createConsoleToken('otto', 1),
+      api.createConsoleToken(TEST_OPERATOR, 3600),
     ]);
-    Object.assign(tokens, { otto: typed.token, vera: vera.token, expired: expired.token });
+    Object.assign(tokens, { otto: typed.token, vera: vera.token, expired: expired.token, admin: admin.token });
+    expiredAt = expired.expiresAt.getTime();
   }, 120_000);
 
   afterAll(async () => {
@@ -75,6 +80,7 @@ describe('the web console in a real browser', () => {
     await page.click('#login button[type=submit]');
     await expect.poll(() => page.textContent('#login-error')).toBe('console token nosuchid is not valid');
     await shot(page, 'login-refused');
+    await new Promise((r) => setTimeout(r, Math.max(0, expiredAt + 50 - Date.now())));
     const expired = await ctx.request.post('/api/login', { data: { token: tokens.expired } });
     expect(expired.status()).toBe(403);
     expect(((await expired.json()) as { message: string }).message).toMatch(/^console token \S+ \(operator otto\) expired at /);
@@ -195,10 +201,84 @@ describe('the web console in a real browser', () => {
     await ctx.close();
   });
 
+  it('an admin runs the restore wizard: a point in time or a snapshot, the plan, the typed site id, then the job to its integrity report', async () => {
+    const ctx = await newContext();
+    expect((await ctx.request.post('/api/login', { data: { token: tokens.admin } })).status()).toBe(200);
+    const page = await ctx.newPage();
+    await page.goto(`/#/site/${SITE}`);
+    await page.click('#restore-open');
+    await page.waitForSelector('#restore-snapshot option[value]:not([value=""])', { state: 'attached' });
+    const [snapshot] = await api.listSnapshots(SITE);
+    expect(snapshot).toBeDefined();
+    expect(await page.isVisible('#restore-denied')).toBe(false);
+    // A point in time just after the snapshot (the browser's local time, as the operator types it) plans that snapshot.
+    const after = new Date(snapshot!.createdAt.getTime() + 60_000);
+    const local = await page.evaluate((iso) => {
+      const d = new Date(iso);
+      const p = (n: number): string => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    }, after.toISOString());
+    await page.fill('#restore-before', local);
+    await page.click('#restore-plan-button');
+    await page.waitForSelector('#restore-plan:not([hidden])');
+    expect(await page.getAttribute('#plan-snapshot', 'data-snapshot')).toBe(snapshot!.id);
+    // Then the snapshot itself, from the list.
+    await page.check('#choice-snapshot');
+    expect(await page.isVisible('#restore-plan')).toBe(false);
+    await page.selectOption('#restore-snapshot', snapshot!.id);
+    await page.click('#restore-plan-button');
+    await page.waitForSelector('#restore-plan:not([hidden])');
+    expect(await page.getAttribute('#plan-snapshot', 'data-snapshot')).toBe(snapshot!.id);
+    expect(await page.textContent('#plan-safety')).toBe(`yes: ${SITE} is snapshotted first`);
+    expect(await page.textContent('#plan-downtime')).toBe('no earlier restore of this site to go by');
+    const steps = await page.locator('#plan-steps tr').allTextContents();
+    console.log(`restore plan: ${steps.join(' | ')}`);
+    expect(steps.length).toBeGreaterThanOrEqual(snapshot!.components.length);
+    // The restore starts only once the site's id is typed.
+    expect(await page.isDisabled('#restore-start')).toBe(true);
+    await page.fill('#restore-confirm', `${SITE}x`);
+    expect(await page.isDisabled('#restore-start')).toBe(true);
+    await shot(page, 'restore-plan');
+    // The server checks the typed id too.
+    const unconfirmed = await ctx.request.post(`/api/sites/${SITE}/restores`, { data: { choice: { snapshot: snapshot!.id }, confirm: `${SITE}x` } });
+    expect(unconfirmed.status()).toBe(400);
+    expect(await unconfirmed.json()).toEqual({ code: 'VALIDATION', message: `type the site's id '${SITE}' to confirm the restore ('${SITE}x' is not it)` });
+    await page.fill('#restore-confirm', SITE);
+    expect(await page.isDisabled('#restore-start')).toBe(false);
+    await page.click('#restore-start');
+    await page.waitForURL(/#\/job\//);
+    await page.waitForSelector('#job-phase');
+    await expect.poll(() => page.textContent('#job-phase'), { timeout: 170_000, interval: 500 }).toMatch(/^(Completed|PartiallyFailed|Failed|FailedValidation)$/);
+    expect(await page.textContent('#job-outcome')).toBe('Completed');
+    await page.waitForSelector('#report-integrity[data-errors]');
+    console.log(`restore report: ${(await page.locator('#restore-report').innerText()).replace(/\s+/g, ' ')}`);
+    expect(await page.getAttribute('#report-integrity', 'data-errors')).toBe('0');
+    expect(await page.textContent('#report-safety')).toMatch(/^\S+$/);
+    await shot(page, 'restore-job');
+    await ctx.close();
+  }, 240_000);
+
+  it("a viewer's restore wizard is disabled with the reason, and its direct POST is refused with it", async () => {
+    const ctx = await newContext();
+    expect((await ctx.request.post('/api/login', { data: { token: tokens.vera } })).status()).toBe(200);
+    const page = await ctx.newPage();
+    await page.goto(`/#/site/${SITE}/restore`);
+    const reason = `operator vera (viewer) may not call restore: it needs admin (site '${SITE}' is not a scratch site)`;
+    await expect.poll(() => page.textContent('#restore-denied')).toBe(reason);
+    expect(await page.isDisabled('#restore-plan-button')).toBe(true);
+    expect(await page.isDisabled('#restore-start')).toBe(true);
+    await shot(page, 'restore-viewer');
+    const [snapshot] = await api.listSnapshots(SITE);
+    const post = await ctx.request.post(`/api/sites/${SITE}/restores`, { data: { choice: { snapshot: snapshot!.id }, confirm: SITE } });
+    expect(post.status()).toBe(403);
+    expect(await post.json()).toEqual({ code: 'PERMISSION_DENIED', message: reason });
+    await ctx.close();
+  });
+
   it('the audit trail has the token issued, the console snapshot and the viewer refused', async () => {
     const entries = await api.listAudit({});
     const seen = entries.map((e) => `${e.who} ${e.method} ${e.outcome}`);
-    expect(seen).toEqual(expect.arrayContaining([`operator ${TEST_OPERATOR} createConsoleToken ok`, 'operator otto consoleLogin ok', 'unauthenticated consoleLogin denied', 'operator otto createSnapshot ok', 'operator vera createSnapshot denied']));
+    expect(seen).toEqual(expect.arrayContaining([`operator ${TEST_OPERATOR} createConsoleToken ok`, 'operator otto consoleLogin ok', 'unauthenticated consoleLogin denied', 'operator otto createSnapshot ok', 'operator vera createSnapshot denied', `operator ${TEST_OPERATOR} restore ok`, 'operator vera restore denied']));
     expect(entries.find((e) => e.method === 'createSnapshot' && e.who === 'operator otto')?.from).toMatch(/^console 127\.0\.0\.1:/);
     // Secrets stay out of the trail: no token appears in it.
     expect(JSON.stringify(entries)).not.toContain(tokens.otto.split('.')[2]);

@@ -1,5 +1,5 @@
 /** The console's JSON API, as the page calls it (same-origin; the session cookie goes along). */
-import type { ConsoleError, ConsoleMe } from '../protocol.js';
+import type { ConsoleError, ConsoleMe, RestoreChoice, RestorePlanAnswer, RestoreStart } from '../protocol.js';
 
 export class ApiError extends Error {
   constructor(
@@ -31,4 +31,6 @@ export const api = {
   login: (token: string) => call<ConsoleMe>('POST', '/api/login', { token }),
   logout: () => call<{ ok: boolean }>('POST', '/api/logout', {}),
   snapshotNow: (site: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots`, {}),
+  restorePlan: (site: string, choice: RestoreChoice) => call<RestorePlanAnswer>('POST', `/api/sites/${encodeURIComponent(site)}/restore-plan`, { choice }),
+  restore: (site: string, body: RestoreStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/restores`, body),
 };

@@ -1,6 +1,7 @@
 /**
  * The web console's page: log in with a console token, then the fleet page (#/), a site page
- * (#/site/NAME) or a job page (#/job/ID), each following its view on the server as Server-Sent Events. Ages are redrawn every
+ * (#/site/NAME), its restore wizard (#/site/NAME/restore) or a job page (#/job/ID), each following its
+ * view on the server as Server-Sent Events. Ages are redrawn every
  * few seconds from the timestamps the page has (no traffic).
  */
 import type { ConsoleError, ConsoleMe } from '../protocol.js';
@@ -8,10 +9,11 @@ import { api, ApiError } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { FleetPage } from './fleet.js';
 import { JobPage } from './job.js';
+import { RestorePage } from './restore.js';
 import { SitePage } from './site.js';
 import { followView, type ViewStream } from './stream.js';
 
-let current: { stream: ViewStream; page: FleetPage | SitePage | JobPage } | undefined;
+let current: { stream: ViewStream; page: FleetPage | SitePage | RestorePage | JobPage } | undefined;
 
 function showProblem(el: HTMLElement, p: ConsoleError | undefined): void {
   el.hidden = p === undefined;
@@ -56,11 +58,12 @@ function showWho(me: ConsoleMe): void {
 function route(): void {
   current?.stream.close();
   const main = byId('main');
-  const m = /^#\/(site|job)\/([^/]+)$/.exec(location.hash);
-  const [kind, name] = m ? [m[1] as 'site' | 'job', decodeURIComponent(m[2] as string)] : ['fleet' as const, ''];
-  const page = kind === 'site' ? new SitePage(main, name) : kind === 'job' ? new JobPage(main, name) : new FleetPage(main);
-  document.title = kind === 'fleet' ? 'fleet · ffkeeper' : `${name} · ffkeeper`;
-  const query = kind === 'site' ? `view=site&site=${encodeURIComponent(name)}` : kind === 'job' ? `view=job&id=${encodeURIComponent(name)}` : 'view=fleet';
+  const m = /^#\/(site|job)\/([^/]+)(\/restore)?$/.exec(location.hash);
+  const [kind, name] = m ? [m[3] && m[1] === 'site' ? ('restore' as const) : (m[1] as 'site' | 'job'), decodeURIComponent(m[2] as string)] : ['fleet' as const, ''];
+  const page = kind === 'site' ? new SitePage(main, name) : kind === 'restore' ? new RestorePage(main, name) : kind === 'job' ? new JobPage(main, name) : new FleetPage(main);
+  document.title = kind === 'fleet' ? 'fleet · ffkeeper' : kind === 'restore' ? `restore ${name} · ffkeeper` : `${name} · ffkeeper`;
+  // The wizard follows its site's view: the snapshots to choose from and whether this operator may restore.
+  const query = kind === 'site' || kind === 'restore' ? `view=site&site=${encodeURIComponent(name)}` : kind === 'job' ? `view=job&id=${encodeURIComponent(name)}` : 'view=fleet';
   const stream = followView(query, {
     render: (state) => page.update(state),
     problem: (p) => showProblem(page.problem, p),

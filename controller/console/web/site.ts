@@ -1,4 +1,4 @@
-/** The site page (a first version): agents and components, snapshots, running and recent jobs, "snapshot now". */
+/** The site page: agents and components, snapshots, running and recent jobs, "snapshot now", the way to the restore wizard. */
 import type { AgentRow, JobRow, SiteHeader, SnapshotRow, StreamState } from '../protocol.js';
 import { api } from './api.js';
 import { fill, h, table } from './dom.js';
@@ -36,7 +36,7 @@ export class SitePage {
       h('h1', {}, `Site ${site}`),
       this.problem,
       this.summary,
-      h('div', { class: 'toolbar' }, this.button, this.reason),
+      h('div', { class: 'toolbar' }, this.button, this.reason, h('a', { href: `#/site/${encodeURIComponent(site)}/restore`, id: 'restore-open', class: 'button' }, 'Restore…')),
       h('h2', {}, 'Agents'),
       a.wrap,
       h('h2', {}, 'Snapshots'),

@@ -44,7 +44,7 @@ describe('console rows', () => {
   });
 
   it('a site page: header with the refusal, one key per snapshot and job', () => {
-    const state = siteState({ summary, snapshots: [snapshot('c1', '2026-01-09T02:00:05Z')], jobs: [job('j1', 'Completed')] }, [], 'operator vera (viewer) may not call createSnapshot: it needs operator', at('2026-01-10T12:00:00Z'));
+    const state = siteState({ summary, snapshots: [snapshot('c1', '2026-01-09T02:00:05Z')], jobs: [job('j1', 'Completed')] }, [], { snapshot: 'operator vera (viewer) may not call createSnapshot: it needs operator' }, at('2026-01-10T12:00:00Z'));
     expect(Object.keys(state).sort()).toEqual(['job:j1', 'site', 'snapshot:c1']);
     expect(state.site).toMatchObject({ freshness: 'none', snapshotDenied: 'operator vera (viewer) may not call createSnapshot: it needs operator' });
   });

@@ -6,7 +6,7 @@
 import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
 import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, SnapshotRow, StreamState } from '../../console/protocol.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, SnapshotRow, StreamState } from '../../console/protocol.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
 
 /** How long after a scheduled time its snapshot may still be running before the site counts as late. */
@@ -112,11 +112,11 @@ export function fleetState(sites: readonly SiteFacts[], now: Date): StreamState 
 }
 
 /** The site page's state: `site` (its header), `agent:<host>`, `snapshot:<id>`, `job:<id>` (running and the newest others). */
-export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], snapshotDenied: string | undefined, now: Date): StreamState {
+export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], denied: { snapshot?: string | undefined; restore?: string | undefined }, now: Date): StreamState {
   const running = facts.jobs.filter((j) => !isFinal(j.phase));
   const recent = facts.jobs.filter((j) => isFinal(j.phase)).slice(0, RECENT_JOBS);
   return {
-    site: { ...fleetRow(facts, now), ...(snapshotDenied ? { snapshotDenied } : {}) },
+    site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}) },
     ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
     ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
     ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),
@@ -155,10 +155,27 @@ export function jobState(job: JobRecord, events: readonly JobEvent[]): StreamSta
     step = e.step;
   });
   if (job.phase === 'Completed') for (const [k, p] of progress) progress.set(k, { ...p, bytesDone: p.bytesTotal, filesDone: p.filesTotal, percent: 100, etaSeconds: 0 });
-  const header: JobHeader = { ...jobRow(job), site: job.site, ...(outcome ? { outcome } : {}) };
+  const restore = job.kind === 'restore' ? restoreReport(job.detail) : undefined;
+  const header: JobHeader = { ...jobRow(job), site: job.site, ...(outcome ? { outcome } : {}), ...(restore ? { restore } : {}) };
   return {
     job: header,
     ...Object.fromEntries([...progress.values()].map((p) => [`progress:${p.component}`, p])),
     ...Object.fromEntries(log.slice(-JOB_LOG_LINES).map((l) => [`log:${l.n}`, l])),
+  };
+}
+
+/** A restore job's report from its detail (controller/domain/restore-service.ts puts it there). */
+export function restoreReport(detail: Record<string, unknown>): RestoreReport {
+  const progress = detail.progress as { writersStoppedMs?: number; safetySnapshotId?: string } | undefined;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  const snapshotId = str(detail.snapshotId) ?? str((detail.plan as { snapshot?: { cutId?: unknown } } | undefined)?.snapshot?.cutId);
+  const safetySnapshotId = str(detail.safetySnapshotId) ?? str(progress?.safetySnapshotId);
+  const integrity = detail.integrity as RestoreReport['integrity'] | undefined;
+  const stopped = typeof detail.writersStoppedMs === 'number' ? detail.writersStoppedMs : (progress?.writersStoppedMs ?? 0);
+  return {
+    ...(snapshotId ? { snapshotId } : {}),
+    ...(safetySnapshotId ? { safetySnapshotId } : {}),
+    writersStoppedMs: stopped,
+    ...(integrity && typeof integrity.errors === 'number' ? { integrity: { configured: integrity.configured, ok: integrity.ok, errors: integrity.errors, warnings: integrity.warnings, summary: integrity.summary, host: integrity.host } } : {}),
   };
 }

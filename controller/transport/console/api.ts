@@ -7,10 +7,11 @@
 import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { SiteSummary } from '../../../shared/fleet.js';
-import type { ConsoleMe, StreamState } from '../../console/protocol.js';
+import type { ConsoleMe, RestoreChoice, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
 import { authorizeCall } from '../../domain/access/policy.js';
-import { fleetState, jobState, siteState, type SiteFacts } from '../../domain/console/views.js';
+import { fleetState, jobState, restoreReport, siteState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
+import type { RestoreArgs, RestoreService } from '../../domain/restore-service.js';
 import type { EventLog, JobStore } from '../../domain/ports.js';
 import { isFinal, type JobEvent } from '../../../shared/jobs.js';
 import type { ScheduleService } from '../../domain/schedules.js';
@@ -24,6 +25,7 @@ export interface ConsoleServices {
   snapshots: SnapshotService;
   verify: VerifyService;
   schedules: ScheduleService;
+  restores: RestoreService;
   jobStore: JobStore;
   events: EventLog;
 }
@@ -85,7 +87,7 @@ export class ConsoleApi {
     const summary: SiteSummary = this.services.fleet.listSites().find((s) => s.site === site) ?? { site, agentsOnline: 0, agentsTotal: 0, componentKinds: [] };
     const schedule = schedules.find((x) => x.kind === 'snapshot');
     const facts: SiteFacts = { summary, snapshots, jobs, ...(schedule ? { snapshotSchedule: schedule } : {}) };
-    return siteState(facts, agents, this.refusal(caller, 'createSnapshot', { site }), this.now());
+    return siteState(facts, agents, { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }) }, this.now());
   }
 
   /**
@@ -129,6 +131,55 @@ export class ConsoleApi {
     return { jobId: job.id };
   }
 
+  /**
+   * The restore wizard's plan: what restoring `site` in place from the chosen snapshot would do (as
+   * `ffkeeper restore --dry-run`), with the writers' downtime of the site's last finished restore.
+   */
+  async restorePlan(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<RestorePlanAnswer> {
+    const args = restoreArgs(site, body.choice);
+    const [plan, jobs] = await Promise.all([
+      this.call(caller, 'planRestore', { site }, () => this.services.restores.plan(args)),
+      this.call(caller, 'listJobs', { site }, () => this.services.jobStore.list({ site })),
+    ]);
+    const last = jobs
+      .filter((j) => j.kind === 'restore' && j.phase === 'Completed')
+      .sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime())
+      .map((j) => restoreReport(j.detail).writersStoppedMs)
+      .find((ms) => ms > 0);
+    const s = plan.snapshot;
+    return {
+      site,
+      snapshot: { id: s.id, createdAt: s.createdAt.toISOString(), bytes: s.bytes, components: s.components, reason: s.reason },
+      safetySnapshot: plan.safetySnapshot,
+      steps: plan.steps,
+      ...(last === undefined ? {} : { lastDowntimeMs: last }),
+    };
+  }
+
+  /**
+   * Starts the wizard's restore of `site` in place, with a safety snapshot first (the console offers no
+   * way around it); `confirm` must be the site's id, typed by the operator. The same role check as
+   * `ffkeeper restore` (admin, or operator for a scratch site); audited when the job is over.
+   */
+  async startRestore(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
+    const args = restoreArgs(site, body.choice);
+    if (body.confirm !== site) throw new ValidationError(`type the site's id '${site}' to confirm the restore${typeof body.confirm === 'string' && body.confirm !== '' ? ` ('${body.confirm}' is not it)` : ''}`, { field: 'confirm' });
+    const job = await guardedCall(
+      this.guard,
+      caller,
+      {
+        method: 'restore',
+        req: { site, selector: body.choice, noSafetySnapshot: false },
+        outcome: async (j) => {
+          const r = await j.done;
+          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
+        },
+      },
+      () => this.services.restores.start(args),
+    );
+    return { jobId: job.id };
+  }
+
   private snapshotsOf(caller: OperatorCaller, site: string) {
     return this.call(caller, 'listSnapshots', { site }, async () => this.services.verify.annotate(site, await this.services.snapshots.list(site)));
   }
@@ -146,4 +197,22 @@ export class ConsoleApi {
       return err instanceof Error ? err.message : String(err);
     }
   }
+}
+
+/** An in-place restore of `site` (all components, primary repository, safety snapshot) from the wizard's choice. */
+function restoreArgs(site: string, choice: unknown): RestoreArgs {
+  checkSiteId(site);
+  return { site, selector: selectorOf(choice), components: [], noSafetySnapshot: false };
+}
+
+function selectorOf(choice: unknown): RestoreArgs['selector'] {
+  const c = (typeof choice === 'object' && choice !== null ? choice : {}) as Partial<Record<keyof RestoreChoice | 'latest' | 'snapshot' | 'before', unknown>>;
+  if (typeof c.snapshot === 'string' && c.snapshot !== '') return { kind: 'id', id: c.snapshot };
+  if (typeof c.before === 'string' && c.before !== '') {
+    const time = new Date(c.before);
+    if (Number.isNaN(time.getTime())) throw new ValidationError(`'${c.before}' is not a point in time (ISO 8601, e.g. 2026-12-04T10:30:00Z)`, { field: 'before' });
+    return { kind: 'before', time };
+  }
+  if (c.latest === true) return { kind: 'latest' };
+  throw new ValidationError('choose what to restore: {"choice": {"snapshot": ID}}, {"choice": {"before": TIME}} or {"choice": {"latest": true}}', { field: 'choice' });
 }

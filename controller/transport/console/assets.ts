@@ -59,6 +59,12 @@ button { padding: .4em .9em; font-size: 1em; border-radius: .3em; border: 1px so
 button:disabled { background: #ccc; border-color: #ccc; color: #555; cursor: not-allowed; }
 button.link { background: none; border: none; color: inherit; text-decoration: underline; padding: 0; }
 .reason { color: var(--muted); font-size: .9em; }
+a.button { padding: .4em .9em; border-radius: .3em; border: 1px solid #243447; color: #243447; text-decoration: none; }
+.choice { margin: .4em 0; }
+.choice select, .choice input { max-width: 100%; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .3em 1em; }
+dt { font-weight: 600; }
+dd { margin: 0; overflow-wrap: anywhere; }
 .error { color: var(--missed); }
 p.ok { color: var(--ok); }
 progress { width: 10em; height: .9em; vertical-align: middle; }

@@ -6,8 +6,10 @@
  *   POST /api/login {token}                 → 200 ConsoleMe + Set-Cookie; 403 with the reason
  *   POST /api/logout
  *   GET  /api/me                            → ConsoleMe
- *   GET  /api/stream?view=fleet | view=site&site=S   Server-Sent Events (stream.ts)
+ *   GET  /api/stream?view=fleet | view=site&site=S | view=job&id=J   Server-Sent Events (stream.ts)
  *   POST /api/sites/<site>/snapshots        → 202 {jobId}
+ *   POST /api/sites/<site>/restore-plan {choice}          → 200 RestorePlanAnswer (nothing started)
+ *   POST /api/sites/<site>/restores {choice, confirm}     → 202 {jobId}: the restore wizard's restore
  * Errors answer `{code, message}` with the status `httpStatus` maps the code to.
  */
 import https from 'node:https';
@@ -145,6 +147,12 @@ class ConsoleHandler {
     if (req.method === 'GET' && p === '/api/stream') return this.stream(url, res, caller, auth.session);
     const snap = /^\/api\/sites\/([^/]+)\/snapshots$/.exec(p);
     if (req.method === 'POST' && snap) return sendJson(res, 202, await this.o.api.createSnapshot(caller, decodeURIComponent(snap[1] as string)));
+    const restore = /^\/api\/sites\/([^/]+)\/(restore-plan|restores)$/.exec(p);
+    if (req.method === 'POST' && restore) {
+      const [site, body] = [decodeURIComponent(restore[1] as string), await readJson(req)];
+      if (restore[2] === 'restore-plan') return sendJson(res, 200, await this.o.api.restorePlan(caller, site, body));
+      return sendJson(res, 202, await this.o.api.startRestore(caller, site, body));
+    }
     return sendJson(res, 404, { code: 'NOT_FOUND', message: `no console API ${req.method ?? ''} ${p}` });
   }
 

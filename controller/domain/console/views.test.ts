@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import { fleetRow, freshness, jobState, siteState } from './views.js';
+import { fleetRow, freshness, jobState, restoreReport, siteState } from './views.js';
 
 const daily = { cron: '0 2 * * *', timezone: 'UTC', updatedAt: new Date('2026-01-01T00:00:00Z') };
 const at = (iso: string): Date => new Date(iso);
@@ -75,5 +75,27 @@ describe('jobState: the job page', () => {
     expect(failed['progress:uploads:uploads']).toMatchObject({ percent: 60 });
     expect(failed.job).toMatchObject({ error: 'agent db gone', outcome: { phase: 'Failed', error: 'agent db gone' } });
     expect(failed['log:6']).toMatchObject({ message: 'Failed: agent db gone' });
+  });
+});
+
+describe('a restore job on the job page: its report', () => {
+  it('reads the snapshot, the safety snapshot, the downtime and the integrity check from the job detail', () => {
+    const done: JobRecord = {
+      ...job('r1', 'Completed', 'restore'),
+      detail: { snapshotId: 'c1', safetySnapshotId: 'c9', writersStoppedMs: 1650, integrity: { configured: true, ok: true, errors: 0, warnings: 2, summary: 'consistent', host: 'db', extra: 'not shown' } },
+    };
+    expect(jobState(done, []).job).toMatchObject({ restore: { snapshotId: 'c1', safetySnapshotId: 'c9', writersStoppedMs: 1650, integrity: { configured: true, ok: true, errors: 0, warnings: 2, summary: 'consistent', host: 'db' } } });
+  });
+
+  it('while running: the plan\'s snapshot and the progress so far, no integrity check yet; other kinds have no report', () => {
+    const running: JobRecord = { ...job('r2', 'InProgress', 'restore'), detail: { plan: { snapshot: { cutId: 'c2' } }, progress: { safetySnapshotId: 'c8', writersStoppedMs: 0 } } };
+    expect(restoreReport(running.detail)).toEqual({ snapshotId: 'c2', safetySnapshotId: 'c8', writersStoppedMs: 0 });
+    expect(jobState(job('s1', 'Completed'), []).job).not.toHaveProperty('restore');
+  });
+
+  it('a site page says why this operator may not restore', () => {
+    const state = siteState({ summary, snapshots: [], jobs: [] }, [], { restore: 'operator otto (operator) may not call restore: it needs admin' }, at('2026-01-10T12:00:00Z'));
+    expect(state.site).toMatchObject({ restoreDenied: 'operator otto (operator) may not call restore: it needs admin' });
+    expect(state.site).not.toHaveProperty('snapshotDenied');
   });
 });

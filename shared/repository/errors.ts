@@ -146,11 +146,14 @@ export class BackupSourceFailedError extends InternalError {
 export class RepositoryDataDamagedError extends IllegalStateError {
   readonly url: string;
   readonly operation: string;
+  /** restic's own words for what it read (`load <index/…>: invalid data returned`). */
+  readonly detail: string;
 
   constructor(options: RepositoryErrorOptions & { operation: string; detail: string }) {
     super(`${options.operation} on repository ${options.url} read damaged data (${options.detail}): the repository's data is damaged`, options);
     this.url = options.url;
     this.operation = options.operation;
+    this.detail = options.detail;
   }
 }
 

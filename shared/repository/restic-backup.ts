@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../errors.js';
-import { BackupSourceFailedError, RepositoryCommandError } from './errors.js';
+import { BackupSourceFailedError, RepositoryCommandError, RepositoryDataDamagedError } from './errors.js';
 import type {
   BackupCommon,
   BackupFilesRequest,
@@ -118,6 +118,22 @@ function checkPaths(paths: readonly string[], cwd: string | undefined): void {
   }
 }
 
+/**
+ * Runs of a files backup when restic, loading the repository's index as a backup starts, finds an index
+ * file that does not match its id. On a backend that writes files in place rather than by rename (rclone
+ * serve restic before 1.63 — Debian 12 ships 1.60 —, some SFTP servers) that is most often an index file
+ * another process is still writing: another component's upload of the same cut, into the same
+ * repository. The backup is run again after a pause (nothing was read from the source yet); an index that
+ * stays damaged fails the last run, as damage.
+ */
+export const INDEX_LOAD_RUNS = 3;
+const INDEX_LOAD_PAUSE_MS = 1_000;
+
+/** Whether a backup failed loading an index file that did not match its id (see INDEX_LOAD_RUNS). */
+export function isIndexLoadDamage(err: unknown): boolean {
+  return err instanceof RepositoryDataDamagedError && /^load <index\//.test(err.detail);
+}
+
 /** Runs `restic backup --files-from-raw <temp list>`; the temp list is removed whatever happens. */
 export async function backupFiles(input: {
   ctx: ResticContext;
@@ -135,19 +151,28 @@ export async function backupFiles(input: {
     const listFile = path.join(listDir, 'paths');
     await writeFile(listFile, request.paths.map((p) => `${p}\0`).join(''), { mode: 0o600 });
     args.push('--files-from-raw', listFile);
-    const collector = new BackupCollector(options.onProgress);
-    const spec = {
-      operation: 'backup',
-      args,
-      onStdoutLine: collector.line,
-      okExitCodes: [0, 3],
-      errorContext: { paths: request.paths },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
-    };
-    const startedMs = Date.now();
-    const result = await settle(ctx, spec, await startRestic(ctx, spec));
-    return await finishBackup({ ...input, collector, result, requested: request.paths, onProgress: options.onProgress, startedMs });
+    for (let run = 1; ; run++) {
+      const collector = new BackupCollector(options.onProgress);
+      const spec = {
+        operation: 'backup',
+        args,
+        onStdoutLine: collector.line,
+        okExitCodes: [0, 3],
+        errorContext: { paths: request.paths },
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
+      };
+      const startedMs = Date.now();
+      let result: RunResult;
+      try {
+        result = await settle(ctx, spec, await startRestic(ctx, spec));
+      } catch (err) {
+        if (run >= INDEX_LOAD_RUNS || !isIndexLoadDamage(err) || options.signal?.aborted) throw err;
+        await new Promise((r) => setTimeout(r, INDEX_LOAD_PAUSE_MS * run));
+        continue;
+      }
+      return await finishBackup({ ...input, collector, result, requested: request.paths, onProgress: options.onProgress, startedMs });
+    }
   } finally {
     await rm(listDir, { recursive: true, force: true });
   }

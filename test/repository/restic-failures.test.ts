@@ -3,7 +3,7 @@
  * unreachable and uninitialised repositories, and `check --read-data` after a pack file is corrupted.
  */
 import { execa, type ResultPromise } from 'execa';
-import { chmod, open, readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { CancelledError, ConflictError, NotFoundError, UnavailableError, Validat
 import { freePort } from '../../shared/net.js';
 import {
   RepositoryCommandError,
+  RepositoryDataDamagedError,
   RepositoryLockedError,
   RepositoryNotInitialisedError,
   RepositoryUnavailableError,
@@ -137,6 +138,31 @@ describe('ResticRepository: typed failures', () => {
     expect(result.damagedPacks).toEqual([path.basename(pack)]);
     const [snapshot] = await own.listSnapshots();
     expect(await own.snapshotsUsingPacks([path.basename(pack)])).toEqual([snapshot?.id]);
+  });
+
+  it('a files backup that finds an index file still being written runs again; an index that stays damaged is RepositoryDataDamagedError', async () => {
+    // Another process writing an index file in place (rclone serve restic before 1.63 does): restic, loading
+    // the index as the backup starts, reads a file that does not match its id. Written whole a moment later.
+    const [name] = (await readdir(path.join(repoDir, 'index'))).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    const file = path.join(repoDir, 'index', name as string);
+    const whole = await readFile(file);
+    await chmod(file, 0o644);
+    await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)));
+    const rewritten = new Promise((r) => setTimeout(r, 300)).then(() => writeFile(file, whole));
+    const started = Date.now();
+    const summary = await repo.backupFiles({ paths: [src] });
+    await rewritten;
+    console.log(`backup with an index file half written for 300 ms: ${summary.snapshotId.slice(0, 8)} in ${Date.now() - started} ms`);
+    expect(summary.complete).toBe(true);
+    // Damage that stays: every run fails, and the last one's error says the data is damaged.
+    await writeFile(file, whole.subarray(0, Math.floor(whole.length / 2)));
+    try {
+      const err = await repo.backupFiles({ paths: [src] }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(RepositoryDataDamagedError);
+      expect((err as RepositoryDataDamagedError).detail).toMatch(/^load <index\//);
+    } finally {
+      await writeFile(file, whole);
+    }
   });
 
   it('the password is in neither restic argv nor the debug log', async () => {

@@ -141,3 +141,59 @@ export interface ConsoleError {
   code: string;
   message: string;
 }
+
+/** One watch-list sync link on the sync page (state key `link:<id>`) and the header of its own page (key `link`). */
+export interface SyncLinkRow {
+  id: string;
+  /** `site:list` */
+  from: string;
+  to: string;
+  mode: string;
+  state: string;
+  paused: boolean;
+  lagSeconds: number;
+  pending: number;
+  appliedTotal: number;
+  errors: number;
+  lastAppliedAt?: string;
+  lastError?: string;
+  resyncs: number;
+  /** The last full comparison: when, what it covered and how many differences it found. */
+  lastCheck?: { checkedAt: string; dossiers: number; records: number; files: number; differences: number; requeued: number };
+  nextRunAt?: string;
+  /** Why this operator may not pause or resume the link (the role check's reason); absent: it may. */
+  pauseDenied?: string;
+}
+
+/** The link page's header (state key `link`): the row and what the link was set up with. */
+export interface SyncLinkHeader extends SyncLinkRow {
+  createdAt: string;
+  at: string;
+  timezone: string;
+  safetySnapshot?: string;
+  replacedDossiers?: number;
+  models: Record<string, string>;
+}
+
+/** One part of a link on its page (state key `part:<role>@<site>/<host>`). */
+export interface SyncPartRow {
+  role: string;
+  site: string;
+  host: string;
+  state: string;
+  stale: boolean;
+  handled: number;
+  pending: number;
+  errors: number;
+  lastError?: string;
+  filesPath?: string;
+  updatedAt: string;
+}
+
+/** One difference the link's last comparison found (state key `difference:<n>`, the first 200). */
+export interface SyncDifferenceRow {
+  n: number;
+  kind: string;
+  key: string;
+  detail: string;
+}

@@ -8,9 +8,10 @@
  * slave is rejected naming the link; sites with different face models cannot be linked.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSite, setSecurityClock, startWriter, stopWriter, ShardSet, type SiteState } from '../../deploy/dev-site/index.js';
 import { readSecuritySyncSettings } from '../../shared/findface/config-py.js';
@@ -19,6 +20,8 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitSyncConverged } from '../harness/sync.js';
 import { waitFor } from '../harness/processes.js';
+import { TEST_OPERATOR } from '../harness/pki.js';
+import { freePort } from '../../shared/net.js';
 
 const MASTER = 'snc-m';
 const SLAVE = 'snc-s';
@@ -107,17 +110,70 @@ async function differences(master: SiteState, slave: SiteState, n: number, lists
   return out;
 }
 
+/**
+ * Issue 18's sync pages, in Debian's chromium (headless, playwright-core): the link on the sync page,
+ * its page with the differences of the last comparison, pause and resume by button; a viewer's buttons
+ * are disabled with the reason. Screenshots go to test-artifacts/console/.
+ */
+async function consoleSyncPages(consoleUrl: string, tokens: { operator: string; viewer: string }, linkId: string, dossier: number): Promise<void> {
+  const artifacts = path.resolve('test-artifacts/console');
+  mkdirSync(artifacts, { recursive: true });
+  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'], headless: true });
+  try {
+    const open = async (token: string): Promise<Page> => {
+      const ctx = await browser.newContext({ baseURL: consoleUrl, ignoreHTTPSErrors: true, viewport: { width: 1100, height: 700 } });
+      expect((await ctx.request.post('/api/login', { data: { token } })).status()).toBe(200);
+      return ctx.newPage();
+    };
+    const page = await open(tokens.operator);
+    await page.goto('/#/');
+    await page.click('#sync-open');
+    const row = `#links tr[data-link="${linkId}"]`;
+    await page.waitForSelector(row);
+    expect(await page.textContent(`${row} td.check`)).toMatch(/: [1-9]\d* differences?$/);
+    await page.screenshot({ path: path.join(artifacts, 'sync-links.png'), fullPage: true });
+    await page.click(`${row} a`);
+    await page.waitForSelector('#differences tr[data-kind]');
+    const differences = await page.locator('#differences tr[data-kind]').allTextContents();
+    console.log(`console sync link page: ${await page.textContent('#link-check')}; first differences: ${differences.slice(0, 3).join(' | ')}`);
+    expect(Number(await page.getAttribute('#link-check', 'data-differences'))).toBe(differences.length);
+    expect(differences.join('\n')).toContain(`dossier:${dossier}`);
+    expect(await page.locator('#parts tr[data-part]').count()).toBeGreaterThanOrEqual(3);
+    await page.screenshot({ path: path.join(artifacts, 'sync-link.png'), fullPage: true });
+    // Pause and resume by button: the page follows the link's state without a reload.
+    await page.click(`#link-actions button.pause`);
+    await expect.poll(() => page.getAttribute('#link-state [data-state]', 'data-state'), { timeout: 30_000 }).toBe('paused');
+    expect(await page.textContent('#link-actions button.pause')).toBe('Resume');
+    await page.click(`#link-actions button.pause`);
+    await expect.poll(() => page.getAttribute('#link-state [data-state]', 'data-state'), { timeout: 60_000 }).toBe('running');
+    // A viewer sees the link, its buttons disabled with the reason.
+    const viewer = await open(tokens.viewer);
+    await viewer.goto(`/#/sync/${linkId}`);
+    await viewer.waitForSelector('#pause-reason');
+    expect(await viewer.textContent('#pause-reason')).toBe('operator vera (viewer) may not call setSyncLinkPaused: it needs operator');
+    expect(await viewer.isDisabled('#link-actions button.pause')).toBe(true);
+  } finally {
+    await browser.close();
+  }
+}
+
 describe('watch-list sync between two dev sites', () => {
   let fleet: TestFleet;
   let master: SiteState;
   let slave: SiteState;
+  let consoleUrl = '';
 
   beforeAll(async () => {
-    fleet = await startFleet([
-      { site: MASTER, dossiers: 300, events: 100 },
-      { site: SLAVE, dossiers: 150, events: 100 },
-      { site: OTHER_MODEL, dossiers: 20, events: 20, vectorDim: 64 },
-    ]);
+    const consoleListen = `127.0.0.1:${await freePort()}`;
+    consoleUrl = `https://${consoleListen}/`;
+    fleet = await startFleet(
+      [
+        { site: MASTER, dossiers: 300, events: 100 },
+        { site: SLAVE, dossiers: 150, events: 100 },
+        { site: OTHER_MODEL, dossiers: 20, events: 20, vectorDim: 64 },
+      ],
+      { controller: { console: { listen: consoleListen }, access: { operators: { [TEST_OPERATOR]: { role: 'admin' }, otto: { role: 'operator' }, vera: { role: 'viewer' } }, scratchSites: [] } } },
+    );
     master = fleet.sites.get(MASTER) as SiteState;
     slave = fleet.sites.get(SLAVE) as SiteState;
   }, 240_000);
@@ -193,6 +249,8 @@ describe('watch-list sync between two dev sites', () => {
     expect(drift.code).toBe(EXIT_CODES.ILLEGAL_STATE);
     expect(drift.stdout).toContain(`dossier:${victim[1].dossier}`);
     expect(drift.stdout).toMatch(/missing-on-slave\s+file:ffupload:/);
+    const [otto, vera] = await Promise.all([fleet.json<{ token: string }>('operators', 'token', 'otto'), fleet.json<{ token: string }>('operators', 'token', 'vera')]);
+    await consoleSyncPages(consoleUrl, { operator: otto.token, viewer: vera.token }, link.id, victim[1].dossier);
     expect((await fleet.cli('sync', 'check', link.id, '--repair')).code).toBe(0);
     await waitSyncConverged(fleet, link.id, 60_000);
     expect(existsSync(lostFile)).toBe(true);

@@ -1,5 +1,5 @@
 /** The console's JSON API, as the page calls it (same-origin; the session cookie goes along). */
-import type { ConsoleError, ConsoleMe, RestoreChoice, RestorePlanAnswer, RestoreStart } from '../protocol.js';
+import type { ConsoleError, ConsoleMe, RestoreChoice, RestorePlanAnswer, RestoreStart, SyncLinkRow } from '../protocol.js';
 
 export class ApiError extends Error {
   constructor(
@@ -32,5 +32,6 @@ export const api = {
   logout: () => call<{ ok: boolean }>('POST', '/api/logout', {}),
   snapshotNow: (site: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots`, {}),
   restorePlan: (site: string, choice: RestoreChoice) => call<RestorePlanAnswer>('POST', `/api/sites/${encodeURIComponent(site)}/restore-plan`, { choice }),
+  setSyncPaused: (link: string, paused: boolean) => call<SyncLinkRow>('POST', `/api/sync/${encodeURIComponent(link)}/${paused ? 'pause' : 'resume'}`, {}),
   restore: (site: string, body: RestoreStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/restores`, body),
 };

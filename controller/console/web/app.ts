@@ -1,7 +1,7 @@
 /**
  * The web console's page: log in with a console token, then the fleet page (#/), a site page
- * (#/site/NAME), its restore wizard (#/site/NAME/restore) or a job page (#/job/ID), each following its
- * view on the server as Server-Sent Events. Ages are redrawn every
+ * (#/site/NAME), its restore wizard (#/site/NAME/restore), a job page (#/job/ID), the sync links (#/sync)
+ * or one link (#/sync/ID), each following its view on the server as Server-Sent Events. Ages are redrawn every
  * few seconds from the timestamps the page has (no traffic).
  */
 import type { ConsoleError, ConsoleMe } from '../protocol.js';
@@ -11,9 +11,12 @@ import { FleetPage } from './fleet.js';
 import { JobPage } from './job.js';
 import { RestorePage } from './restore.js';
 import { SitePage } from './site.js';
+import { SyncLinkPage, SyncPage } from './sync.js';
 import { followView, type ViewStream } from './stream.js';
 
-let current: { stream: ViewStream; page: FleetPage | SitePage | RestorePage | JobPage } | undefined;
+type Page = FleetPage | SitePage | RestorePage | JobPage | SyncPage | SyncLinkPage;
+
+let current: { stream: ViewStream; page: Page } | undefined;
 
 function showProblem(el: HTMLElement, p: ConsoleError | undefined): void {
   el.hidden = p === undefined;
@@ -58,12 +61,24 @@ function showWho(me: ConsoleMe): void {
 function route(): void {
   current?.stream.close();
   const main = byId('main');
-  const m = /^#\/(site|job)\/([^/]+)(\/restore)?$/.exec(location.hash);
-  const [kind, name] = m ? [m[3] && m[1] === 'site' ? ('restore' as const) : (m[1] as 'site' | 'job'), decodeURIComponent(m[2] as string)] : ['fleet' as const, ''];
-  const page = kind === 'site' ? new SitePage(main, name) : kind === 'restore' ? new RestorePage(main, name) : kind === 'job' ? new JobPage(main, name) : new FleetPage(main);
-  document.title = kind === 'fleet' ? 'fleet · ffkeeper' : kind === 'restore' ? `restore ${name} · ffkeeper` : `${name} · ffkeeper`;
-  // The wizard follows its site's view: the snapshots to choose from and whether this operator may restore.
-  const query = kind === 'site' || kind === 'restore' ? `view=site&site=${encodeURIComponent(name)}` : kind === 'job' ? `view=job&id=${encodeURIComponent(name)}` : 'view=fleet';
+  const hash = location.hash;
+  const m = /^#\/(site|job|sync)\/([^/]+)(\/restore)?$/.exec(hash);
+  const name = m ? decodeURIComponent(m[2] as string) : '';
+  const enc = encodeURIComponent(name);
+  // Each page and the view it follows (the restore wizard follows its site's: the snapshots to choose from).
+  const [page, query, title]: [Page, string, string] =
+    hash === '#/sync'
+      ? [new SyncPage(main), 'view=sync', 'sync']
+      : m?.[1] === 'sync'
+        ? [new SyncLinkPage(main, name), `view=link&id=${enc}`, `sync ${name}`]
+        : m?.[1] === 'job'
+          ? [new JobPage(main, name), `view=job&id=${enc}`, name]
+          : m?.[1] === 'site' && m[3]
+            ? [new RestorePage(main, name), `view=site&site=${enc}`, `restore ${name}`]
+            : m?.[1] === 'site'
+              ? [new SitePage(main, name), `view=site&site=${enc}`, name]
+              : [new FleetPage(main), 'view=fleet', 'fleet'];
+  document.title = `${title} · ffkeeper`;
   const stream = followView(query, {
     render: (state) => page.update(state),
     problem: (p) => showProblem(page.problem, p),

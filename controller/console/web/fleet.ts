@@ -28,7 +28,7 @@ export class FleetPage {
     this.body = t.body;
     this.filter = h('input', { type: 'search', id: 'filter', placeholder: 'filter: site, late, missed, offline, running…', 'aria-label': 'filter sites', oninput: () => this.render() });
     this.count = h('span', { class: 'muted', id: 'count' });
-    fill(main, h('h1', {}, 'Fleet'), this.problem, h('div', { class: 'toolbar' }, this.filter, this.count), t.wrap);
+    fill(main, h('h1', {}, 'Fleet'), this.problem, h('div', { class: 'toolbar' }, this.filter, this.count, h('a', { href: '#/sync', id: 'sync-open', class: 'button' }, 'Sync links')), t.wrap);
   }
 
   update(state: StreamState): void {

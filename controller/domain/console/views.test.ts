@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import { fleetRow, freshness, jobState, restoreReport, siteState } from './views.js';
+import type { SyncLinkView } from '../sync/view.js';
+import { fleetRow, freshness, jobState, restoreReport, siteState, syncLinkRow, syncLinkState, syncListState } from './views.js';
 
 const daily = { cron: '0 2 * * *', timezone: 'UTC', updatedAt: new Date('2026-01-01T00:00:00Z') };
 const at = (iso: string): Date => new Date(iso);
@@ -97,5 +98,56 @@ describe('a restore job on the job page: its report', () => {
     const state = siteState({ summary, snapshots: [], jobs: [] }, [], { restore: 'operator otto (operator) may not call restore: it needs admin' }, at('2026-01-10T12:00:00Z'));
     expect(state.site).toMatchObject({ restoreDenied: 'operator otto (operator) may not call restore: it needs admin' });
     expect(state.site).not.toHaveProperty('snapshotDenied');
+  });
+});
+
+describe('the sync pages', () => {
+  const view: SyncLinkView = {
+    id: 'msk-1.1.spb-1.2',
+    number: 1,
+    from: { site: 'msk-1', list: 1 },
+    to: { site: 'spb-1', list: 2 },
+    mode: 'continuous',
+    at: '03:00',
+    timezone: 'UTC',
+    paused: false,
+    createdAt: '2026-01-10T00:00:00Z',
+    safetySnapshot: 'c9',
+    replacedDossiers: 50,
+    models: { ffsec_face_objects: 'face-mango-320' },
+    state: 'running',
+    lagSeconds: 0.4,
+    pending: 3,
+    appliedTotal: 1200,
+    errors: 0,
+    resyncs: 0,
+    parts: [{ link: 'msk-1.1.spb-1.2', role: 'apply-files', site: 'spb-1', host: 'files', state: 'running', position: 9, pending: 1, handled: 40, errors: 0, resyncs: 0, filesPath: 'direct', updatedAt: '2026-01-10T00:01:00Z', stale: false }],
+    lastCheck: {
+      link: 'msk-1.1.spb-1.2',
+      checkedAt: '2026-01-10T03:00:00Z',
+      dossiers: 300,
+      records: 390,
+      files: 1170,
+      differences: Array.from({ length: 250 }, (_, i) => ({ kind: 'missing-on-slave' as const, key: `file:uploads:${i}`, detail: 'not on the slave' })),
+      requeued: 0,
+      durationMs: 900,
+    },
+  };
+
+  it("a link's row: ends as site:list, the last comparison summed up, the pause refusal", () => {
+    expect(syncLinkRow(view, 'operator vera (viewer) may not call setSyncLinkPaused: it needs operator')).toEqual({
+      id: 'msk-1.1.spb-1.2', from: 'msk-1:1', to: 'spb-1:2', mode: 'continuous', state: 'running', paused: false, lagSeconds: 0.4, pending: 3, appliedTotal: 1200, errors: 0, resyncs: 0,
+      lastCheck: { checkedAt: '2026-01-10T03:00:00Z', dossiers: 300, records: 390, files: 1170, differences: 250, requeued: 0 },
+      pauseDenied: 'operator vera (viewer) may not call setSyncLinkPaused: it needs operator',
+    });
+  });
+
+  it("a link's page: header, one key per part, the first 200 differences (the count stays whole)", () => {
+    const state = syncLinkState(view, undefined);
+    expect(state.link).toMatchObject({ safetySnapshot: 'c9', replacedDossiers: 50, lastCheck: { differences: 250 } });
+    expect(state.link).not.toHaveProperty('pauseDenied');
+    expect(state['part:apply-files@spb-1/files']).toMatchObject({ handled: 40, filesPath: 'direct', stale: false });
+    expect(Object.keys(state).filter((k) => k.startsWith('difference:'))).toHaveLength(200);
+    expect(Object.keys(syncListState([{ link: view }]))).toEqual(['link:msk-1.1.spb-1.2']);
   });
 });

@@ -6,8 +6,9 @@
 import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
 import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, SnapshotRow, StreamState } from '../../console/protocol.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
+import type { SyncLinkView } from '../sync/view.js';
 
 /** How long after a scheduled time its snapshot may still be running before the site counts as late. */
 export const LATE_AFTER_MS = 30 * 60_000;
@@ -178,4 +179,54 @@ export function restoreReport(detail: Record<string, unknown>): RestoreReport {
     writersStoppedMs: stopped,
     ...(integrity && typeof integrity.errors === 'number' ? { integrity: { configured: integrity.configured, ok: integrity.ok, errors: integrity.errors, warnings: integrity.warnings, summary: integrity.summary, host: integrity.host } } : {}),
   };
+}
+
+/** Differences of a link's last comparison shown on its page (the count is always whole). */
+const DIFFERENCES_SHOWN = 200;
+
+/** A sync link's row: its state, lag and counters, the last comparison summed up. */
+export function syncLinkRow(l: SyncLinkView, pauseDenied: string | undefined): SyncLinkRow {
+  const c = l.lastCheck;
+  return {
+    id: l.id,
+    from: `${l.from.site}:${l.from.list}`,
+    to: `${l.to.site}:${l.to.list}`,
+    mode: l.mode,
+    state: l.state,
+    paused: l.paused,
+    lagSeconds: l.lagSeconds,
+    pending: l.pending,
+    appliedTotal: l.appliedTotal,
+    errors: l.errors,
+    ...(l.lastAppliedAt ? { lastAppliedAt: l.lastAppliedAt } : {}),
+    ...(l.lastError ? { lastError: l.lastError } : {}),
+    resyncs: l.resyncs,
+    ...(c ? { lastCheck: { checkedAt: c.checkedAt, dossiers: c.dossiers, records: c.records, files: c.files, differences: c.differences.length, requeued: c.requeued } } : {}),
+    ...(l.nextRunAt ? { nextRunAt: l.nextRunAt } : {}),
+    ...(pauseDenied ? { pauseDenied } : {}),
+  };
+}
+
+/** The sync page's state: one `link:<id>` row per link this operator may see. */
+export function syncListState(links: readonly { link: SyncLinkView; pauseDenied?: string | undefined }[]): StreamState {
+  return Object.fromEntries(links.map(({ link, pauseDenied }) => [`link:${link.id}`, syncLinkRow(link, pauseDenied)]));
+}
+
+/** A link's page: `link` (row and set-up), `part:<role>@<site>/<host>` per part, `difference:<n>` of the last comparison. */
+export function syncLinkState(l: SyncLinkView, pauseDenied: string | undefined): StreamState {
+  const header: SyncLinkHeader = {
+    ...syncLinkRow(l, pauseDenied),
+    createdAt: l.createdAt,
+    at: l.at,
+    timezone: l.timezone,
+    ...(l.safetySnapshot ? { safetySnapshot: l.safetySnapshot } : {}),
+    ...(l.replacedDossiers === undefined ? {} : { replacedDossiers: l.replacedDossiers }),
+    models: l.models,
+  };
+  const parts = l.parts.map((p): [string, SyncPartRow] => [
+    `part:${p.role}@${p.site}/${p.host}`,
+    { role: p.role, site: p.site, host: p.host, state: p.state, stale: p.stale, handled: p.handled, pending: p.pending, errors: p.errors, ...(p.lastError ? { lastError: p.lastError } : {}), ...(p.filesPath ? { filesPath: p.filesPath } : {}), updatedAt: p.updatedAt },
+  ]);
+  const differences = (l.lastCheck?.differences ?? []).slice(0, DIFFERENCES_SHOWN).map((d, n): [string, SyncDifferenceRow] => [`difference:${n}`, { n, kind: d.kind, key: d.key, detail: d.detail }]);
+  return { link: header, ...Object.fromEntries(parts), ...Object.fromEntries(differences) };
 }

@@ -9,9 +9,10 @@ import { checkSiteId } from '../../../shared/ids.js';
 import type { SiteSummary } from '../../../shared/fleet.js';
 import type { ConsoleMe, RestoreChoice, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
 import { authorizeCall } from '../../domain/access/policy.js';
-import { fleetState, jobState, restoreReport, siteState, type SiteFacts } from '../../domain/console/views.js';
+import { fleetState, jobState, restoreReport, siteState, syncLinkRow, syncLinkState, syncListState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
 import type { RestoreArgs, RestoreService } from '../../domain/restore-service.js';
+import type { SyncService } from '../../domain/sync/service.js';
 import type { EventLog, JobStore } from '../../domain/ports.js';
 import { isFinal, type JobEvent } from '../../../shared/jobs.js';
 import type { ScheduleService } from '../../domain/schedules.js';
@@ -26,6 +27,7 @@ export interface ConsoleServices {
   verify: VerifyService;
   schedules: ScheduleService;
   restores: RestoreService;
+  sync: SyncService;
   jobStore: JobStore;
   events: EventLog;
 }
@@ -178,6 +180,26 @@ export class ConsoleApi {
       () => this.services.restores.start(args),
     );
     return { jobId: job.id };
+  }
+
+  /** The sync page: every link whose two sites this operator may see, with whether it may pause them. */
+  async syncLinks(caller: OperatorCaller): Promise<StreamState> {
+    const links = await this.call(caller, 'listSyncLinks', {}, () => this.services.sync.list());
+    const visible = links.filter((l) => this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined);
+    return syncListState(visible.map((link) => ({ link, pauseDenied: this.refusal(caller, 'setSyncLinkPaused', { id: link.id }) })));
+  }
+
+  /** A link's page: its state, parts and the differences of its last comparison (as `ffkeeper sync show`). */
+  async syncLink(caller: OperatorCaller, id: string): Promise<StreamState> {
+    if (!/^[A-Za-z0-9_-]+\.\d+\.[A-Za-z0-9_-]+\.\d+$/.test(id)) throw new ValidationError(`'${id}' is not a sync link id (<from site>.<list>.<to site>.<list>)`, { field: 'id' });
+    const link = await this.call(caller, 'getSyncLink', { id }, () => this.services.sync.get(id));
+    return syncLinkState(link, this.refusal(caller, 'setSyncLinkPaused', { id }));
+  }
+
+  /** Pauses or resumes a link (as `ffkeeper sync pause|resume`); audited. */
+  async setSyncPaused(caller: OperatorCaller, id: string, paused: boolean): Promise<ReturnType<typeof syncLinkRow>> {
+    const link = await this.call(caller, 'setSyncLinkPaused', { id, paused }, () => this.services.sync.setPaused(id, paused));
+    return syncLinkRow(link, undefined);
   }
 
   private snapshotsOf(caller: OperatorCaller, site: string) {

@@ -61,6 +61,8 @@ button.link { background: none; border: none; color: inherit; text-decoration: u
 .reason { color: var(--muted); font-size: .9em; }
 a.button { padding: .4em .9em; border-radius: .3em; border: 1px solid #243447; color: #243447; text-decoration: none; }
 .choice { margin: .4em 0; }
+.badge.sync-running { background: var(--ok); } .badge.sync-error, .badge.sync-stale { background: var(--missed); }
+.badge.sync-starting, .badge.sync-resyncing, .badge.sync-waiting { background: var(--late); } .badge.sync-paused { background: var(--muted); }
 .choice select, .choice input { max-width: 100%; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .3em 1em; }
 dt { font-weight: 600; }

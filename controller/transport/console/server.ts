@@ -6,10 +6,12 @@
  *   POST /api/login {token}                 → 200 ConsoleMe + Set-Cookie; 403 with the reason
  *   POST /api/logout
  *   GET  /api/me                            → ConsoleMe
- *   GET  /api/stream?view=fleet | view=site&site=S | view=job&id=J   Server-Sent Events (stream.ts)
+ *   GET  /api/stream?view=fleet | view=site&site=S | view=job&id=J | view=sync | view=link&id=L
+ *                                           Server-Sent Events (stream.ts)
  *   POST /api/sites/<site>/snapshots        → 202 {jobId}
  *   POST /api/sites/<site>/restore-plan {choice}          → 200 RestorePlanAnswer (nothing started)
  *   POST /api/sites/<site>/restores {choice, confirm}     → 202 {jobId}: the restore wizard's restore
+ *   POST /api/sync/<link>/pause, …/resume   → 200 SyncLinkRow
  * Errors answer `{code, message}` with the status `httpStatus` maps the code to.
  */
 import https from 'node:https';
@@ -153,6 +155,8 @@ class ConsoleHandler {
       if (restore[2] === 'restore-plan') return sendJson(res, 200, await this.o.api.restorePlan(caller, site, body));
       return sendJson(res, 202, await this.o.api.startRestore(caller, site, body));
     }
+    const pause = /^\/api\/sync\/([^/]+)\/(pause|resume)$/.exec(p);
+    if (req.method === 'POST' && pause) return sendJson(res, 200, await this.o.api.setSyncPaused(caller, decodeURIComponent(pause[1] as string), pause[2] === 'pause'));
     return sendJson(res, 404, { code: 'NOT_FOUND', message: `no console API ${req.method ?? ''} ${p}` });
   }
 
@@ -183,7 +187,13 @@ class ConsoleHandler {
     const view = url.searchParams.get('view') ?? 'fleet';
     const site = url.searchParams.get('site') ?? '';
     const id = url.searchParams.get('id') ?? '';
-    const views = { fleet: () => this.o.api.fleet(caller), site: () => this.o.api.site(caller, site), job: () => this.o.api.job(caller, id) };
+    const views = {
+      fleet: () => this.o.api.fleet(caller),
+      site: () => this.o.api.site(caller, site),
+      job: () => this.o.api.job(caller, id),
+      sync: () => this.o.api.syncLinks(caller),
+      link: () => this.o.api.syncLink(caller, id),
+    };
     if (!Object.hasOwn(views, view)) throw new ValidationError(`view '${view}' is not one of ${Object.keys(views).join(', ')}`, { field: 'view' });
     const viewOf = views[view as keyof typeof views];
     // A revoked token ends the stream at its next update (a PermissionDeniedError does).

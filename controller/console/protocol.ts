@@ -21,6 +21,8 @@ export interface FleetSiteRow {
   lastVerify?: 'ok' | 'failed';
   /** Kinds of the site's jobs that are not over (`snapshot`, `restore`, …), one entry per job. */
   runningJobs: string[];
+  /** The watch-list sync links the site is master or slave of: how many, the largest lag, the worst state. */
+  sync?: { links: number; lagSeconds: number; state: string };
 }
 
 /** The site page's header row (state key `site`). */

@@ -275,6 +275,34 @@ describe('the web console in a real browser', () => {
     await ctx.close();
   });
 
+  it('at a phone width every page fits the screen: nothing wider than the viewport but the tables, which scroll', async () => {
+    const ctx = await browser.newContext({ baseURL: url, ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    expect((await ctx.request.post('/api/login', { data: { token: tokens.admin } })).status()).toBe(200);
+    const page = await ctx.newPage();
+    const [job] = (await api.listJobs({ site: SITE })).filter((j) => j.kind === 'restore');
+    for (const [name, hash, ready] of [
+      ['fleet', '#/', `tr[data-site="${SITE}"]`],
+      ['site', `#/site/${SITE}`, '#snapshots tr[data-snapshot]'],
+      ['restore', `#/site/${SITE}/restore`, '#restore-snapshot option[value]:not([value=""])'],
+      ['job', `#/job/${job?.id ?? ''}`, '#job-phase'],
+    ] as const) {
+      await page.goto(`/${hash}`);
+      await page.waitForSelector(ready, { state: 'attached' });
+      // In the page (a string: this file is compiled without the DOM's types). Tables scroll inside their
+      // .table-wrap; anything else wider than the screen would make the page scroll sideways.
+      const overflow = (await page.evaluate(`(() => {
+        const width = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('body *')].filter((el) => !el.closest('.table-wrap') && el.getBoundingClientRect().right > width + 1);
+        return { width, scroll: document.documentElement.scrollWidth, wide: wide.slice(0, 3).map((el) => el.tagName.toLowerCase() + '#' + el.id + '.' + el.className) };
+      })()`)) as { width: number; scroll: number; wide: string[] };
+      console.log(`phone width, ${name} page: viewport ${overflow.width} px, page ${overflow.scroll} px${overflow.wide.length ? `, too wide: ${overflow.wide.join(', ')}` : ''}`);
+      expect(overflow.wide).toEqual([]);
+      expect(overflow.scroll).toBeLessThanOrEqual(overflow.width);
+      await shot(page, `phone-${name}`);
+    }
+    await ctx.close();
+  });
+
   it('the audit trail has the token issued, the console snapshot and the viewer refused', async () => {
     const entries = await api.listAudit({});
     const seen = entries.map((e) => `${e.who} ${e.method} ${e.outcome}`);

@@ -127,6 +127,10 @@ async function consoleSyncPages(consoleUrl: string, tokens: { operator: string; 
     };
     const page = await open(tokens.operator);
     await page.goto('/#/');
+    await page.waitForSelector('#sites tr[data-site]', { timeout: 30_000 }).catch(() => undefined);
+    await page.screenshot({ path: path.join(artifacts, 'sync-fleet.png'), fullPage: true });
+    // The fleet page sums up each site's links: the master's one link, running.
+    await expect.poll(() => page.getAttribute(`#sites tr[data-site="${linkId.split('.')[0]}"] td.sync`, 'data-sync'), { timeout: 30_000 }).toBe('running');
     await page.click('#sync-open');
     const row = `#links tr[data-link="${linkId}"]`;
     await page.waitForSelector(row);

@@ -1,7 +1,7 @@
-/** The fleet page: every site with its agents, newest snapshot (coloured against its schedule), jobs; a filter box. */
+/** The fleet page: every site with its agents, newest snapshot (coloured against its schedule), jobs, sync links; a filter box. */
 import type { FleetSiteRow, StreamState } from '../protocol.js';
 import { fill, h, table } from './dom.js';
-import { age } from './format.js';
+import { age, lagText } from './format.js';
 import { rows } from './stream.js';
 
 const FRESHNESS_TITLE: Record<FleetSiteRow['freshness'], string> = {
@@ -13,7 +13,7 @@ const FRESHNESS_TITLE: Record<FleetSiteRow['freshness'], string> = {
 
 /** What the filter box matches: the site's name and its states (late, missed, offline, running, …). */
 function words(r: FleetSiteRow): string {
-  return [r.site, r.freshness, r.agentsOnline < r.agentsTotal ? 'offline' : 'online', r.runningJobs.length > 0 ? 'running' : '', ...r.runningJobs, r.lastVerify ?? ''].join(' ').toLowerCase();
+  return [r.site, r.freshness, r.agentsOnline < r.agentsTotal ? 'offline' : 'online', r.runningJobs.length > 0 ? 'running' : '', ...r.runningJobs, r.lastVerify ?? '', r.sync ? `sync sync-${r.sync.state}` : ''].join(' ').toLowerCase();
 }
 
 export class FleetPage {
@@ -24,7 +24,7 @@ export class FleetPage {
   readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(main: HTMLElement) {
-    const t = table('sites', ['Site', 'Agents online', 'Newest snapshot', ['Schedule', 'wide'], 'Last verify', 'Running jobs']);
+    const t = table('sites', ['Site', 'Agents online', 'Newest snapshot', ['Schedule', 'wide'], 'Last verify', 'Running jobs', 'Sync']);
     this.body = t.body;
     this.filter = h('input', { type: 'search', id: 'filter', placeholder: 'filter: site, late, missed, offline, running…', 'aria-label': 'filter sites', oninput: () => this.render() });
     this.count = h('span', { class: 'muted', id: 'count' });
@@ -53,9 +53,14 @@ export class FleetPage {
           h('td', { class: 'wide muted' }, r.schedule ?? '—'),
           h('td', {}, r.lastVerify ? h('span', { class: `badge ${r.lastVerify === 'ok' ? 'ok' : 'missed'}` }, r.lastVerify) : '—'),
           h('td', { class: 'jobs' }, r.runningJobs.length === 0 ? '—' : r.runningJobs.join(', ')),
+          h(
+            'td',
+            { class: 'sync', 'data-sync': r.sync?.state },
+            r.sync ? h('a', { href: '#/sync', title: `${r.sync.links} sync link(s); the worst state and the largest lag` }, h('span', { class: `badge sync-${r.sync.state}` }, r.sync.state), ` lag ${lagText(r.sync.lagSeconds)}`) : '—',
+          ),
         ),
       ),
     );
-    if (all.length === 0) fill(this.body, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'no sites: no agent has announced itself yet')));
+    if (all.length === 0) fill(this.body, h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'no sites: no agent has announced itself yet')));
   }
 }

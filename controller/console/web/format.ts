@@ -27,3 +27,11 @@ export function bytes(n: number): string {
 export function ms(n: number): string {
   return n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(2)} s`;
 }
+
+/** A sync link's lag: seconds, minutes or hours. */
+export function lagText(seconds: number): string {
+  if (seconds < 1) return '0 s';
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${Math.round(seconds / 3600)} h`;
+}

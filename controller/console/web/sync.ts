@@ -7,15 +7,10 @@
 import type { StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../protocol.js';
 import { api } from './api.js';
 import { fill, h, table } from './dom.js';
-import { age, time } from './format.js';
+import { age, lagText, time } from './format.js';
 import { rows } from './stream.js';
 
-function lag(seconds: number): string {
-  if (seconds < 1) return '0 s';
-  if (seconds < 120) return `${Math.round(seconds)} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  return `${Math.round(seconds / 3600)} h`;
-}
+const lag = lagText;
 
 const badge = (state: string): HTMLElement => h('span', { class: `badge sync-${state}`, 'data-state': state }, state);
 

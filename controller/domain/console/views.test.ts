@@ -151,3 +151,15 @@ describe('the sync pages', () => {
     expect(Object.keys(syncListState([{ link: view }]))).toEqual(['link:msk-1.1.spb-1.2']);
   });
 });
+
+describe("the fleet page's sync cell", () => {
+  const link = (id: string, state: SyncLinkView['state'], lagSeconds: number): SyncLinkView =>
+    ({ id, state, lagSeconds, from: { site: 'msk-1', list: 1 }, to: { site: 'spb-1', list: 2 } }) as unknown as SyncLinkView;
+
+  it('sums up the links of the site: how many, the largest lag, the worst state', () => {
+    const row = fleetRow({ summary, snapshots: [], jobs: [], syncLinks: [link('a', 'running', 0.2), link('b', 'paused', 40), link('c', 'running', 3)] }, at('2026-01-10T12:00:00Z'));
+    expect(row.sync).toEqual({ links: 3, lagSeconds: 40, state: 'paused' });
+    expect(fleetRow({ summary, snapshots: [], jobs: [], syncLinks: [link('a', 'running', 1), link('d', 'error', 0)] }, at('2026-01-10T12:00:00Z')).sync?.state).toBe('error');
+    expect(fleetRow({ summary, snapshots: [], jobs: [] }, at('2026-01-10T12:00:00Z'))).not.toHaveProperty('sync');
+  });
+});

@@ -42,6 +42,17 @@ export interface SiteFacts {
   snapshotSchedule?: ScheduleView;
   /** The site's jobs, newest first. */
   jobs: readonly JobRecord[];
+  /** The sync links the site is master or slave of. */
+  syncLinks?: readonly SyncLinkView[];
+}
+
+/** Link states from the worst down: a site's sync cell shows the worst of its links'. */
+const SYNC_WORST_FIRST = ['error', 'resyncing', 'starting', 'waiting', 'paused', 'running'];
+
+function syncSummary(links: readonly SyncLinkView[]): NonNullable<FleetSiteRow['sync']> {
+  const rank = (state: string): number => (SYNC_WORST_FIRST.includes(state) ? SYNC_WORST_FIRST.indexOf(state) : 0);
+  const worst = links.reduce((w, l) => (rank(l.state) < rank(w) ? l.state : w), links[0]?.state ?? 'running');
+  return { links: links.length, lagSeconds: Math.max(...links.map((l) => l.lagSeconds)), state: worst };
 }
 
 export function fleetRow(facts: SiteFacts, now: Date): FleetSiteRow {
@@ -57,6 +68,7 @@ export function fleetRow(facts: SiteFacts, now: Date): FleetSiteRow {
     ...(s ? { schedule: `${s.cron} ${s.timezone}` } : {}),
     ...(verification ? { lastVerify: verification.ok ? 'ok' : 'failed' } : {}),
     runningJobs: facts.jobs.filter((j) => !isFinal(j.phase)).map((j) => j.kind),
+    ...(facts.syncLinks && facts.syncLinks.length > 0 ? { sync: syncSummary(facts.syncLinks) } : {}),
   };
 }
 

@@ -58,9 +58,10 @@ export class ConsoleApi {
   async fleet(caller: OperatorCaller): Promise<StreamState> {
     const sites = await this.call(caller, 'listSites', {}, async () => this.services.fleet.listSites());
     const visible = sites.filter((s) => this.refusal(caller, 'listSnapshots', { site: s.site }) === undefined);
-    const [schedules, jobs] = await Promise.all([
+    const [schedules, jobs, links] = await Promise.all([
       this.call(caller, 'listSchedules', {}, () => this.services.schedules.list()),
       this.call(caller, 'listJobs', {}, () => this.services.jobStore.list({})),
+      this.call(caller, 'listSyncLinks', {}, () => this.services.sync.list()),
     ]);
     const facts = await Promise.all(
       visible.map(async (summary): Promise<SiteFacts> => {
@@ -70,6 +71,7 @@ export class ConsoleApi {
           snapshots: await this.snapshotsOf(caller, summary.site),
           ...(schedule ? { snapshotSchedule: schedule } : {}),
           jobs: jobs.filter((j) => j.site === summary.site),
+          syncLinks: links.filter((l) => (l.from.site === summary.site || l.to.site === summary.site) && this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined),
         };
       }),
     );

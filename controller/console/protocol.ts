@@ -31,6 +31,27 @@ export interface SiteHeader extends FleetSiteRow {
   snapshotDenied?: string;
   /** Why this operator may not restore this site in place (the role check's reason); absent: it may. */
   restoreDenied?: string;
+  /** Why this operator may not verify the site's snapshots; absent: it may. */
+  verifyDenied?: string;
+}
+
+/** One of the site's schedules on its page (state key `schedule:<kind>`). */
+export interface ScheduleRow {
+  kind: string;
+  cron: string;
+  timezone: string;
+  nextRunAt?: string;
+  lastRunAt?: string;
+  lastOutcome?: string;
+}
+
+/** The site's retention policy on its page (state key `retention`; absent: none set). */
+export interface RetentionRow {
+  keepLast: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  timezone: string;
 }
 
 /** One agent on the site page (state key `agent:<host>`). */
@@ -49,6 +70,8 @@ export interface SnapshotRow {
   dataAddedBytes: number;
   freezeWindowMs: number;
   reason: string;
+  /** `kind:name` of each component the snapshot holds. */
+  components: string[];
   verified?: { ok: boolean; time: string; readData: boolean };
 }
 

@@ -201,6 +201,30 @@ describe('the web console in a real browser', () => {
     await ctx.close();
   });
 
+  it("an operator verifies a snapshot from the site page and sees its components, the site's schedules and retention", async () => {
+    // Set by an admin over the API, shown on the page without a reload.
+    await api.setSchedule({ site: SITE, kind: 'verify', cron: '30 4 * * *', timezone: 'UTC' });
+    await api.setRetention({ site: SITE, keepLast: 7, keepDaily: 14, keepWeekly: 4, keepMonthly: 6, timezone: 'UTC' });
+    const { page } = operator;
+    await page.goto(`/#/site/${SITE}`);
+    await page.waitForSelector('#schedules tr[data-kind="verify"]');
+    expect(await page.textContent('#schedules tr[data-kind="verify"]')).toContain('30 4 * * * UTC');
+    await expect.poll(() => page.textContent('#retention')).toBe('Retention: keep the last 7, 14 daily, 4 weekly, 6 monthly (days in UTC).');
+    expect(await page.textContent('#site-links')).toBe('no sync links');
+    const [snapshot] = await api.listSnapshots(SITE);
+    const row = `#snapshots tr[data-snapshot="${snapshot!.id}"]`;
+    await page.click(`${row} details summary`);
+    expect(await page.locator(`${row} ul.components li`).allTextContents()).toEqual(snapshot!.components);
+    await page.click(`${row} button.verify`);
+    await page.waitForSelector('#verify-job');
+    await page.click('#verify-job');
+    await expect.poll(() => page.textContent('#job-phase'), { timeout: 120_000, interval: 500 }).toMatch(/^(Completed|PartiallyFailed|Failed|FailedValidation)$/);
+    expect(await page.textContent('#job-outcome')).toBe('Completed');
+    await page.goto(`/#/site/${SITE}`);
+    await expect.poll(() => page.textContent(`${row} td:nth-child(6)`), { timeout: 30_000 }).toBe('verified');
+    await shot(page, 'site-verified');
+  }, 180_000);
+
   it('an admin runs the restore wizard: a point in time or a snapshot, the plan, the typed site id, then the job to its integrity report', async () => {
     const ctx = await newContext();
     expect((await ctx.request.post('/api/login', { data: { token: tokens.admin } })).status()).toBe(200);
@@ -265,6 +289,13 @@ describe('the web console in a real browser', () => {
     await page.goto(`/#/site/${SITE}/restore`);
     const reason = `operator vera (viewer) may not call restore: it needs admin (site '${SITE}' is not a scratch site)`;
     await expect.poll(() => page.textContent('#restore-denied')).toBe(reason);
+    // Nor may a viewer verify: the site page's verify buttons are disabled.
+    await page.goto(`/#/site/${SITE}`);
+    await page.waitForSelector('#snapshots button.verify');
+    expect(await page.isDisabled('#snapshots button.verify')).toBe(true);
+    expect(await page.getAttribute('#snapshots button.verify', 'title')).toBe('operator vera (viewer) may not call verify: it needs operator');
+    await page.goto(`/#/site/${SITE}/restore`);
+    await expect.poll(() => page.textContent('#restore-denied')).toBe(reason);
     expect(await page.isDisabled('#restore-plan-button')).toBe(true);
     expect(await page.isDisabled('#restore-start')).toBe(true);
     await shot(page, 'restore-viewer');
@@ -306,7 +337,7 @@ describe('the web console in a real browser', () => {
   it('the audit trail has the token issued, the console snapshot and the viewer refused', async () => {
     const entries = await api.listAudit({});
     const seen = entries.map((e) => `${e.who} ${e.method} ${e.outcome}`);
-    expect(seen).toEqual(expect.arrayContaining([`operator ${TEST_OPERATOR} createConsoleToken ok`, 'operator otto consoleLogin ok', 'unauthenticated consoleLogin denied', 'operator otto createSnapshot ok', 'operator vera createSnapshot denied', `operator ${TEST_OPERATOR} restore ok`, 'operator vera restore denied']));
+    expect(seen).toEqual(expect.arrayContaining([`operator ${TEST_OPERATOR} createConsoleToken ok`, 'operator otto consoleLogin ok', 'unauthenticated consoleLogin denied', 'operator otto createSnapshot ok', 'operator vera createSnapshot denied', 'operator otto verify ok', `operator ${TEST_OPERATOR} restore ok`, 'operator vera restore denied']));
     expect(entries.find((e) => e.method === 'createSnapshot' && e.who === 'operator otto')?.from).toMatch(/^console 127\.0\.0\.1:/);
     // Secrets stay out of the trail: no token appears in it.
     expect(JSON.stringify(entries)).not.toContain(tokens.otto.split('.')[2]);

@@ -32,6 +32,7 @@ export const api = {
   logout: () => call<{ ok: boolean }>('POST', '/api/logout', {}),
   snapshotNow: (site: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots`, {}),
   restorePlan: (site: string, choice: RestoreChoice) => call<RestorePlanAnswer>('POST', `/api/sites/${encodeURIComponent(site)}/restore-plan`, { choice }),
+  verify: (site: string, snapshot: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots/${encodeURIComponent(snapshot)}/verify`, {}),
   setSyncPaused: (link: string, paused: boolean) => call<SyncLinkRow>('POST', `/api/sync/${encodeURIComponent(link)}/${paused ? 'pause' : 'resume'}`, {}),
   restore: (site: string, body: RestoreStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/restores`, body),
 };

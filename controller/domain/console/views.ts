@@ -6,7 +6,8 @@
 import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
 import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, RetentionRow, ScheduleRow, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
+import type { RetentionPolicy } from '../retention.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
 import type { SyncLinkView } from '../sync/view.js';
 
@@ -44,6 +45,16 @@ export interface SiteFacts {
   jobs: readonly JobRecord[];
   /** The sync links the site is master or slave of. */
   syncLinks?: readonly SyncLinkView[];
+  /** Every schedule of the site (the site page lists them all). */
+  schedules?: readonly ScheduleView[];
+  retention?: RetentionPolicy;
+}
+
+/** Why this operator may not do what the site page offers (the role checks' reasons); absent: it may. */
+export interface SiteDenials {
+  snapshot?: string | undefined;
+  restore?: string | undefined;
+  verify?: string | undefined;
 }
 
 /** Link states from the worst down: a site's sync cell shows the worst of its links'. */
@@ -103,6 +114,7 @@ export function snapshotRow(s: SnapshotSummary): SnapshotRow {
     dataAddedBytes: s.dataAddedBytes,
     freezeWindowMs: s.freezeWindowMs,
     reason: s.reason,
+    components: [...s.components],
     ...(v ? { verified: { ok: v.ok, time: v.time.toISOString(), readData: v.readData } } : {}),
   };
 }
@@ -125,15 +137,33 @@ export function fleetState(sites: readonly SiteFacts[], now: Date): StreamState 
 }
 
 /** The site page's state: `site` (its header), `agent:<host>`, `snapshot:<id>`, `job:<id>` (running and the newest others). */
-export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], denied: { snapshot?: string | undefined; restore?: string | undefined }, now: Date): StreamState {
+export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], denied: SiteDenials, now: Date): StreamState {
   const running = facts.jobs.filter((j) => !isFinal(j.phase));
   const recent = facts.jobs.filter((j) => isFinal(j.phase)).slice(0, RECENT_JOBS);
   return {
-    site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}) },
+    site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}), ...(denied.verify ? { verifyDenied: denied.verify } : {}) },
     ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
     ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
     ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),
+    ...Object.fromEntries((facts.schedules ?? []).map((x) => [`schedule:${x.kind}`, scheduleRow(x)])),
+    ...(facts.retention ? { retention: retentionRow(facts.retention) } : {}),
+    ...Object.fromEntries((facts.syncLinks ?? []).map((l) => [`link:${l.id}`, syncLinkRow(l, undefined)])),
   };
+}
+
+function scheduleRow(x: ScheduleView): ScheduleRow {
+  return {
+    kind: x.kind,
+    cron: x.cron,
+    timezone: x.timezone,
+    ...(x.nextRunAt ? { nextRunAt: x.nextRunAt.toISOString() } : {}),
+    ...(x.lastRunAt ? { lastRunAt: x.lastRunAt.toISOString() } : {}),
+    ...(x.lastOutcome ? { lastOutcome: x.lastOutcome } : {}),
+  };
+}
+
+function retentionRow(p: RetentionPolicy): RetentionRow {
+  return { keepLast: p.keepLast, keepDaily: p.keepDaily, keepWeekly: p.keepWeekly, keepMonthly: p.keepMonthly, timezone: p.timezone };
 }
 
 function percentOf(p: { bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }): number {

@@ -12,6 +12,7 @@ import { authorizeCall } from '../../domain/access/policy.js';
 import { fleetState, jobState, restoreReport, siteState, syncLinkRow, syncLinkState, syncListState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
 import type { RestoreArgs, RestoreService } from '../../domain/restore-service.js';
+import type { RetentionService } from '../../domain/retention-service.js';
 import type { SyncService } from '../../domain/sync/service.js';
 import type { EventLog, JobStore } from '../../domain/ports.js';
 import { isFinal, type JobEvent } from '../../../shared/jobs.js';
@@ -27,6 +28,7 @@ export interface ConsoleServices {
   verify: VerifyService;
   schedules: ScheduleService;
   restores: RestoreService;
+  retention: RetentionService;
   sync: SyncService;
   jobStore: JobStore;
   events: EventLog;
@@ -78,20 +80,27 @@ export class ConsoleApi {
     return fleetState(facts, this.now());
   }
 
-  /** A site page: its agents, snapshots, schedule and jobs, and whether this operator may start a snapshot. */
+  /**
+   * A site page: its agents, snapshots, schedules, retention policy, sync links and jobs, and whether this
+   * operator may start a snapshot, restore or verify.
+   */
   async site(caller: OperatorCaller, site: string): Promise<StreamState> {
     checkSiteId(site);
     const agents = await this.call(caller, 'listAgents', { site }, async () => this.services.fleet.listAgents(site));
-    const [snapshots, schedules, jobs] = await Promise.all([
+    const [snapshots, schedules, jobs, retention, links] = await Promise.all([
       this.snapshotsOf(caller, site),
       this.call(caller, 'listSchedules', { site }, () => this.services.schedules.list(site)),
       this.call(caller, 'listJobs', { site }, () => this.services.jobStore.list({ site })),
+      this.call(caller, 'getRetention', { site }, () => this.services.retention.show(site).catch((err: unknown) => (err instanceof NotFoundError ? undefined : Promise.reject(err)))),
+      this.call(caller, 'listSyncLinks', { site }, () => this.services.sync.list(site)),
     ]);
     if (agents.length === 0 && snapshots.length === 0) throw new NotFoundError(`site '${site}' not found: no agent of it is known and it has no snapshot`);
     const summary: SiteSummary = this.services.fleet.listSites().find((s) => s.site === site) ?? { site, agentsOnline: 0, agentsTotal: 0, componentKinds: [] };
     const schedule = schedules.find((x) => x.kind === 'snapshot');
-    const facts: SiteFacts = { summary, snapshots, jobs, ...(schedule ? { snapshotSchedule: schedule } : {}) };
-    return siteState(facts, agents, { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }) }, this.now());
+    const visibleLinks = links.filter((l) => this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined);
+    const facts: SiteFacts = { summary, snapshots, jobs, schedules, syncLinks: visibleLinks, ...(retention ? { retention } : {}), ...(schedule ? { snapshotSchedule: schedule } : {}) };
+    const denied = { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }), verify: this.refusal(caller, 'verify', { site }) };
+    return siteState(facts, agents, denied, this.now());
   }
 
   /**
@@ -180,6 +189,27 @@ export class ConsoleApi {
         },
       },
       () => this.services.restores.start(args),
+    );
+    return { jobId: job.id };
+  }
+
+  /** Verifies one snapshot of `site` (as `ffkeeper verify --snapshot ID`, `--read-data` when asked); audited when the job is over. */
+  async verifySnapshot(caller: OperatorCaller, site: string, snapshotId: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
+    checkSiteId(site);
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(snapshotId)) throw new ValidationError(`'${snapshotId}' is not a snapshot id`, { field: 'snapshot' });
+    const readData = body.readData === true;
+    const job = await guardedCall(
+      this.guard,
+      caller,
+      {
+        method: 'verify',
+        req: { site, snapshotId, readData },
+        outcome: async (j) => {
+          const r = await j.done;
+          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
+        },
+      },
+      () => this.services.verify.start({ site, snapshotId, readData }),
     );
     return { jobId: job.id };
   }

@@ -9,6 +9,7 @@
  *   GET  /api/stream?view=fleet | view=site&site=S | view=job&id=J | view=sync | view=link&id=L
  *                                           Server-Sent Events (stream.ts)
  *   POST /api/sites/<site>/snapshots        → 202 {jobId}
+ *   POST /api/sites/<site>/snapshots/<id>/verify {readData?}   → 202 {jobId}
  *   POST /api/sites/<site>/restore-plan {choice}          → 200 RestorePlanAnswer (nothing started)
  *   POST /api/sites/<site>/restores {choice, confirm}     → 202 {jobId}: the restore wizard's restore
  *   POST /api/sync/<link>/pause, …/resume   → 200 SyncLinkRow
@@ -149,6 +150,8 @@ class ConsoleHandler {
     if (req.method === 'GET' && p === '/api/stream') return this.stream(url, res, caller, auth.session);
     const snap = /^\/api\/sites\/([^/]+)\/snapshots$/.exec(p);
     if (req.method === 'POST' && snap) return sendJson(res, 202, await this.o.api.createSnapshot(caller, decodeURIComponent(snap[1] as string)));
+    const verify = /^\/api\/sites\/([^/]+)\/snapshots\/([^/]+)\/verify$/.exec(p);
+    if (req.method === 'POST' && verify) return sendJson(res, 202, await this.o.api.verifySnapshot(caller, decodeURIComponent(verify[1] as string), decodeURIComponent(verify[2] as string), await readJson(req)));
     const restore = /^\/api\/sites\/([^/]+)\/(restore-plan|restores)$/.exec(p);
     if (req.method === 'POST' && restore) {
       const [site, body] = [decodeURIComponent(restore[1] as string), await readJson(req)];

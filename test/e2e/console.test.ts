@@ -18,6 +18,7 @@ import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { operatorSecurity, TEST_OPERATOR } from '../harness/pki.js';
 
 const SITE = 'con-a';
+const OTHER_SITE = 'con-b';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve('test-artifacts/console');
 /** Issue 18: under 10 KB per 60 s of an idle fleet page; measured over a quarter of that. */
@@ -46,7 +47,8 @@ describe('the web console in a real browser', () => {
     const listen = `127.0.0.1:${await freePort()}`;
     url = `https://${listen}/`;
     [fleet, browser] = await Promise.all([
-      startFleet([{ site: SITE, dossiers: 10, events: 20 }], {
+      // Two sites, as the demo has: the second a small one the fleet page lists beside the first.
+      startFleet([{ site: SITE, dossiers: 10, events: 20 }, { site: OTHER_SITE, dossiers: 5, events: 5 }], {
         controller: {
           console: { listen },
           access: { operators: { [TEST_OPERATOR]: { role: 'admin' }, otto: { role: 'operator' }, vera: { role: 'viewer' } }, scratchSites: [] },
@@ -96,8 +98,10 @@ describe('the web console in a real browser', () => {
     await page.goto('/');
     await page.fill('#token', tokens.otto);
     await page.click('#login button[type=submit]');
-    const agents = fleet.agents.size;
-    await expect.poll(() => page.textContent(`tr[data-site="${SITE}"] td.agents`)).toBe(`${agents}/${agents}`);
+    const agentsOf = (site: string): number => [...fleet.agents.keys()].filter((k) => k.startsWith(`${site}/`)).length;
+    await expect.poll(() => page.textContent(`tr[data-site="${SITE}"] td.agents`)).toBe(`${agentsOf(SITE)}/${agentsOf(SITE)}`);
+    await expect.poll(() => page.textContent(`tr[data-site="${OTHER_SITE}"] td.agents`)).toBe(`${agentsOf(OTHER_SITE)}/${agentsOf(OTHER_SITE)}`);
+    expect(await page.textContent('#count')).toBe('2 of 2 sites');
     expect(await page.textContent('#operator')).toBe('otto (operator)');
     const cookie = (await ctx.cookies()).find((c) => c.name === 'ffk_session');
     expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
@@ -145,7 +149,7 @@ describe('the web console in a real browser', () => {
   it('an operator starts a snapshot with the button and the site page shows it completed, without a reload', async () => {
     const { page } = operator;
     await page.click(`tr[data-site="${SITE}"] a`);
-    await expect.poll(() => page.locator('#agents tr[data-host]').count()).toBe(fleet.agents.size);
+    await expect.poll(() => page.locator('#agents tr[data-host]').count()).toBe([...fleet.agents.keys()].filter((k) => k.startsWith(`${SITE}/`)).length);
     expect(await page.textContent('#agents')).toContain('postgres:');
     await page.evaluate(() => Object.assign(globalThis, { notReloaded: true }));
     expect(await page.isDisabled('#snapshot-now')).toBe(false);

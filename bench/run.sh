@@ -29,6 +29,7 @@ fi
 if [ "${FFK_SKIP_BUILD:-}" != "1" ]; then
   echo "== build" >&2
   npx tsc -p tsconfig.build.json
+  node scripts/bundle.mjs   # the bins the cases run (dist/bin/)
 fi
 
 status=0

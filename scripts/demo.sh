@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc -p tsconfig.build.json
 npx tsc -p controller/console/tsconfig.json   # the web console's browser code
+node scripts/bundle.mjs                       # the bins the demo runs, bundled into dist/bin/
 exec node dist/deploy/demo/main.js "$@"

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** dist/bin/<name>.mjs ← dist/<entry>.js */
-export const BUNDLES = {
+const BUNDLES = {
   ffkeeper: 'controller/cli/main',
   'ffkeeper-agent': 'agent/main',
   'ffkeeper-controller': 'controller/main',

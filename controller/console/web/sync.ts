@@ -10,7 +10,6 @@ import { fill, h, table } from './dom.js';
 import { age, lagText, time } from './format.js';
 import { rows } from './stream.js';
 
-const lag = lagText;
 
 const badge = (state: string): HTMLElement => h('span', { class: `badge sync-${state}`, 'data-state': state }, state);
 
@@ -70,7 +69,7 @@ export class SyncPage {
           h('td', { class: 'wide' }, `${r.from} → ${r.to}`),
           h('td', {}, r.mode),
           h('td', { title: r.lastError ?? '' }, badge(r.state)),
-          h('td', { class: 'num lag' }, lag(r.lagSeconds)),
+          h('td', { class: 'num lag' }, lagText(r.lagSeconds)),
           h('td', { class: 'num' }, r.pending),
           h('td', { class: 'num wide' }, r.appliedTotal),
           h('td', { class: r.errors > 0 ? 'num error' : 'num' }, r.errors),
@@ -128,7 +127,7 @@ export class SyncLinkPage {
         h('dt', {}, 'State'),
         h('dd', { id: 'link-state' }, badge(l.state), l.lastError ? h('span', { class: 'error' }, ` ${l.lastError}`) : ''),
         h('dt', {}, 'Lag'),
-        h('dd', { id: 'link-lag' }, `${lag(l.lagSeconds)} · ${l.pending} pending · ${l.appliedTotal} applied · last applied ${age(l.lastAppliedAt)}`),
+        h('dd', { id: 'link-lag' }, `${lagText(l.lagSeconds)} · ${l.pending} pending · ${l.appliedTotal} applied · last applied ${age(l.lastAppliedAt)}`),
         h('dt', {}, 'Errors'),
         h('dd', {}, `${l.errors}${l.resyncs > 0 ? ` · ${l.resyncs} full re-sync(s)` : ''}`),
         h('dt', {}, 'Linked'),

@@ -7,13 +7,14 @@
 import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { SiteSummary } from '../../../shared/fleet.js';
-import type { ConsoleMe, RestoreChoice, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
+import type { ConsoleMe, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
 import { authorizeCall } from '../../domain/access/policy.js';
 import { fleetState, jobState, restoreReport, siteState, syncLinkRow, syncLinkState, syncListState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
 import type { RestoreArgs, RestoreService } from '../../domain/restore-service.js';
 import type { RetentionService } from '../../domain/retention-service.js';
 import type { SyncService } from '../../domain/sync/service.js';
+import type { RunningJob } from '../../domain/jobs.js';
 import type { EventLog, JobStore } from '../../domain/ports.js';
 import { isFinal, type JobEvent } from '../../../shared/jobs.js';
 import type { ScheduleService } from '../../domain/schedules.js';
@@ -73,7 +74,7 @@ export class ConsoleApi {
           snapshots: await this.snapshotsOf(caller, summary.site),
           ...(schedule ? { snapshotSchedule: schedule } : {}),
           jobs: jobs.filter((j) => j.site === summary.site),
-          syncLinks: links.filter((l) => (l.from.site === summary.site || l.to.site === summary.site) && this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined),
+          syncLinks: this.visibleLinks(caller, links).filter((l) => l.from.site === summary.site || l.to.site === summary.site),
         };
       }),
     );
@@ -97,8 +98,7 @@ export class ConsoleApi {
     if (agents.length === 0 && snapshots.length === 0) throw new NotFoundError(`site '${site}' not found: no agent of it is known and it has no snapshot`);
     const summary: SiteSummary = this.services.fleet.listSites().find((s) => s.site === site) ?? { site, agentsOnline: 0, agentsTotal: 0, componentKinds: [] };
     const schedule = schedules.find((x) => x.kind === 'snapshot');
-    const visibleLinks = links.filter((l) => this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined);
-    const facts: SiteFacts = { summary, snapshots, jobs, schedules, syncLinks: visibleLinks, ...(retention ? { retention } : {}), ...(schedule ? { snapshotSchedule: schedule } : {}) };
+    const facts: SiteFacts = { summary, snapshots, jobs, schedules, syncLinks: this.visibleLinks(caller, links), ...(retention ? { retention } : {}), ...(schedule ? { snapshotSchedule: schedule } : {}) };
     const denied = { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }), verify: this.refusal(caller, 'verify', { site }) };
     return siteState(facts, agents, denied, this.now());
   }
@@ -128,20 +128,7 @@ export class ConsoleApi {
   async createSnapshot(caller: OperatorCaller, site: string): Promise<{ jobId: string }> {
     checkSiteId(site);
     const reason = `console: operator ${caller.operator}`;
-    const job = await guardedCall(
-      this.guard,
-      caller,
-      {
-        method: 'createSnapshot',
-        req: { site, reason },
-        outcome: async (j) => {
-          const r = await j.done;
-          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
-        },
-      },
-      () => this.services.snapshots.create({ site, reason }),
-    );
-    return { jobId: job.id };
+    return this.startJob(caller, 'createSnapshot', { site, reason }, () => this.services.snapshots.create({ site, reason }));
   }
 
   /**
@@ -177,20 +164,7 @@ export class ConsoleApi {
   async startRestore(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
     const args = restoreArgs(site, body.choice);
     if (body.confirm !== site) throw new ValidationError(`type the site's id '${site}' to confirm the restore${typeof body.confirm === 'string' && body.confirm !== '' ? ` ('${body.confirm}' is not it)` : ''}`, { field: 'confirm' });
-    const job = await guardedCall(
-      this.guard,
-      caller,
-      {
-        method: 'restore',
-        req: { site, selector: body.choice, noSafetySnapshot: false },
-        outcome: async (j) => {
-          const r = await j.done;
-          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
-        },
-      },
-      () => this.services.restores.start(args),
-    );
-    return { jobId: job.id };
+    return this.startJob(caller, 'restore', { site, selector: body.choice, noSafetySnapshot: false }, () => this.services.restores.start(args));
   }
 
   /** Verifies one snapshot of `site` (as `ffkeeper verify --snapshot ID`, `--read-data` when asked); audited when the job is over. */
@@ -198,27 +172,13 @@ export class ConsoleApi {
     checkSiteId(site);
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(snapshotId)) throw new ValidationError(`'${snapshotId}' is not a snapshot id`, { field: 'snapshot' });
     const readData = body.readData === true;
-    const job = await guardedCall(
-      this.guard,
-      caller,
-      {
-        method: 'verify',
-        req: { site, snapshotId, readData },
-        outcome: async (j) => {
-          const r = await j.done;
-          return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
-        },
-      },
-      () => this.services.verify.start({ site, snapshotId, readData }),
-    );
-    return { jobId: job.id };
+    return this.startJob(caller, 'verify', { site, snapshotId, readData }, () => this.services.verify.start({ site, snapshotId, readData }));
   }
 
   /** The sync page: every link whose two sites this operator may see, with whether it may pause them. */
   async syncLinks(caller: OperatorCaller): Promise<StreamState> {
     const links = await this.call(caller, 'listSyncLinks', {}, () => this.services.sync.list());
-    const visible = links.filter((l) => this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined);
-    return syncListState(visible.map((link) => ({ link, pauseDenied: this.refusal(caller, 'setSyncLinkPaused', { id: link.id }) })));
+    return syncListState(this.visibleLinks(caller, links).map((link) => ({ link, pauseDenied: this.refusal(caller, 'setSyncLinkPaused', { id: link.id }) })));
   }
 
   /** A link's page: its state, parts and the differences of its last comparison (as `ffkeeper sync show`). */
@@ -232,6 +192,21 @@ export class ConsoleApi {
   async setSyncPaused(caller: OperatorCaller, id: string, paused: boolean): Promise<ReturnType<typeof syncLinkRow>> {
     const link = await this.call(caller, 'setSyncLinkPaused', { id, paused }, () => this.services.sync.setPaused(id, paused));
     return syncLinkRow(link, undefined);
+  }
+
+  /** Starts a job through the role check; its audit record is written when the job is over, with its outcome. */
+  private async startJob(caller: OperatorCaller, method: string, req: Record<string, unknown>, start: () => Promise<RunningJob>): Promise<{ jobId: string }> {
+    const outcome = async (j: RunningJob): Promise<FfkError | undefined> => {
+      const r = await j.done;
+      return r.phase === 'Completed' ? undefined : new FfkError(isErrorCode(r.error?.code) ? r.error.code : 'INTERNAL', r.error?.message ?? r.phase);
+    };
+    const job = await guardedCall(this.guard, caller, { method, req, outcome }, start);
+    return { jobId: job.id };
+  }
+
+  /** The sync links this operator may see: both their sites (getSyncLink's role check). */
+  private visibleLinks<L extends { id: string }>(caller: OperatorCaller, links: readonly L[]): L[] {
+    return links.filter((l) => this.refusal(caller, 'getSyncLink', { id: l.id }) === undefined);
   }
 
   private snapshotsOf(caller: OperatorCaller, site: string) {
@@ -260,7 +235,8 @@ function restoreArgs(site: string, choice: unknown): RestoreArgs {
 }
 
 function selectorOf(choice: unknown): RestoreArgs['selector'] {
-  const c = (typeof choice === 'object' && choice !== null ? choice : {}) as Partial<Record<keyof RestoreChoice | 'latest' | 'snapshot' | 'before', unknown>>;
+  // What the page sends: one of RestoreChoice's shapes (checked here, it comes from the network).
+  const c = (typeof choice === 'object' && choice !== null ? choice : {}) as Record<string, unknown>;
   if (typeof c.snapshot === 'string' && c.snapshot !== '') return { kind: 'id', id: c.snapshot };
   if (typeof c.before === 'string' && c.before !== '') {
     const time = new Date(c.before);

@@ -78,6 +78,36 @@ function auditRecorder(deps: Pick<GuardDeps, 'audit' | 'logger'>, c: { who: stri
   };
 }
 
+/** Rows of a listing's answer, and the sites each row concerns. */
+type SiteScope = (res: Record<string, unknown>, allowed: (sites: readonly string[]) => boolean) => Record<string, unknown>;
+const rowsOf = (res: Record<string, unknown>, field: string): Record<string, unknown>[] => (Array.isArray(res[field]) ? (res[field] as Record<string, unknown>[]) : []);
+const keep = (field: string, sitesOf: (row: Record<string, unknown>) => string[]): SiteScope => (res, allowed) => ({ ...res, [field]: rowsOf(res, field).filter((row) => allowed(sitesOf(row))) });
+
+/**
+ * Listings that answer rows of every site when no site is asked for. For an operator limited to some
+ * sites (`access.operators.<name>.sites`) the answer keeps only the rows of those sites (a sync link: both
+ * of its sites; an audit record: every site it names, and none for a record of no site).
+ */
+export const SITE_SCOPED_LISTINGS: Record<string, SiteScope> = {
+  listSites: keep('sites', (r) => [String(r.site)]),
+  listAgents: keep('agents', (r) => [String((r.description as { site?: unknown } | undefined)?.site)]),
+  listJobs: keep('jobs', (r) => [String(r.site)]),
+  listSchedules: keep('schedules', (r) => [String(r.site)]),
+  listSyncLinks: keep('links', (r) => [String(r.fromSite), String(r.toSite)]),
+  listAudit: (res, allowed) => {
+    const entries = JSON.parse(typeof res.entriesJson === 'string' && res.entriesJson !== '' ? res.entriesJson : '[]') as { sites?: string[] }[];
+    return { ...res, entriesJson: JSON.stringify(entries.filter((e) => (e.sites ?? []).length > 0 && allowed(e.sites ?? []))) };
+  },
+};
+
+/** The answer of a listing as an operator limited to some sites may see it (unchanged for any other call or caller). */
+export function scopeToGrant(access: AccessConfig, operator: string | undefined, method: string, res: unknown): unknown {
+  const scope = SITE_SCOPED_LISTINGS[method];
+  const sites = operator === undefined ? undefined : access.operators[operator]?.sites;
+  if (!scope || !sites || typeof res !== 'object' || res === null) return res;
+  return scope(res as Record<string, unknown>, (rowSites) => rowSites.every((s) => sites.includes(s)));
+}
+
 function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handler: MethodHandler): MethodHandler {
   const policy = METHOD_POLICIES[method];
   return (call: ServerCall, callback?: UnaryCallback) => {
@@ -92,7 +122,11 @@ function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handle
       refuseCall(call, callback, streaming, err);
       return;
     }
-    if (!policy?.mutating) return handler(call, callback);
+    if (!policy?.mutating) {
+      const operator = peer?.kind === 'operator' && !('insecure' in deps.security) ? peer.name : undefined;
+      if (streaming || !callback || operator === undefined || !SITE_SCOPED_LISTINGS[method]) return handler(call, callback);
+      return handler(call, (err, res) => callback(err, err ? res : (scopeToGrant(deps.access, operator, method, res) as typeof res)));
+    }
     if (streaming || !callback) {
       recordWhenStreamEnds(call, record);
       return handler(call, callback);

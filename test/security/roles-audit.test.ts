@@ -107,6 +107,20 @@ describe('operator roles and the audit trail', () => {
     await allowed('ada', ['restore', '--site', 'msk-1', '--latest', '--yes']);
   });
 
+  it('an operator limited to some sites lists only their rows: schedules and audit records of its sites', async () => {
+    expect((await as('otto', 'schedule', 'set', '--site', 'msk-1', '--cron', '0 3 * * *')).code).toBe(0);
+    expect((await as('sam', 'schedule', 'set', '--site', 'spb-1', '--cron', '0 4 * * *')).code).toBe(0);
+    const scheduled = async (name: string): Promise<string[]> => (JSON.parse((await as(name, 'schedule', 'list', '--json')).stdout) as { site: string }[]).map((x) => x.site).sort();
+    expect(await scheduled('vera')).toEqual(['msk-1', 'spb-1']);
+    expect(await scheduled('sam')).toEqual(['spb-1']);
+    const audit = async (name: string): Promise<{ sites: string[]; who: string; method: string }[]> => JSON.parse((await as(name, 'audit', 'list', '--json')).stdout) as { sites: string[]; who: string; method: string }[];
+    const [mine, all] = [await audit('sam'), await audit('vera')];
+    console.log(`audit list: sam (operator of spb-1) sees ${mine.length} of ${all.length} records: ${mine.map((e) => `${e.who} ${e.method} [${e.sites.join(',')}]`).join('; ')}`);
+    expect(mine.map((e) => `${e.who} ${e.method}`)).toContain('operator sam setSchedule');
+    for (const e of mine) expect(e.sites).toEqual(['spb-1']);
+    expect(all.some((e) => e.sites.includes('msk-1'))).toBe(true);
+  });
+
   it('records every one of these calls; audit verify finds a removed or changed record, naming it', async () => {
     const list = await as('vera', 'audit', 'list', '--json');
     expect(list.code).toBe(0);

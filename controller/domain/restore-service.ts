@@ -90,19 +90,42 @@ export class OrchestratedRestores implements RestoreService {
   }
 }
 
+/** What a restore job did, from its detail: the orchestrator's outcome first, then its plan and progress so far. */
+export interface RestoreFacts {
+  snapshotId?: string;
+  safetySnapshotId?: string;
+  integrity?: RestoreOutcome['integrity'];
+  /** How long FindFace's writers were stopped; 0 before they were. */
+  writersStoppedMs: number;
+}
+
+/** The one reading of a restore job's detail (the job's summary below and the console's restore report). */
+export function restoreFacts(detail: Record<string, unknown>): RestoreFacts {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  const outcome = detail.outcome as Partial<RestoreOutcome> | undefined;
+  const progress = detail.progress as { safetySnapshotId?: string; writersStoppedMs?: number } | undefined;
+  const plan = detail.plan as { snapshot?: { cutId?: string } } | undefined;
+  const snapshotId = str(outcome?.snapshotId) ?? str(detail.snapshotId) ?? str(plan?.snapshot?.cutId);
+  const safetySnapshotId = str(outcome?.safetySnapshotId) ?? str(detail.safetySnapshotId) ?? str(progress?.safetySnapshotId);
+  const integrity = outcome?.integrity ?? (detail.integrity as RestoreOutcome['integrity'] | undefined);
+  const stopped = progress?.writersStoppedMs ?? detail.writersStoppedMs;
+  return {
+    ...(snapshotId ? { snapshotId } : {}),
+    ...(safetySnapshotId ? { safetySnapshotId } : {}),
+    ...(integrity ? { integrity } : {}),
+    writersStoppedMs: typeof stopped === 'number' ? stopped : 0,
+  };
+}
+
 /**
  * Puts the facts operators look for at the top of the job detail (`snapshotId`, `safetySnapshotId`,
  * `integrity`), taken from the orchestrator's own records, so `jobs show` and the CLI report find them.
  */
 async function summarizeDetail(ctx: JobContext): Promise<void> {
-  const outcome = ctx.detail.outcome as Partial<RestoreOutcome> | undefined;
-  const progress = ctx.detail.progress as { safetySnapshotId?: string; writersStoppedMs?: number } | undefined;
-  const plan = ctx.detail.plan as { snapshot?: { cutId?: string } } | undefined;
-  const snapshotId = outcome?.snapshotId ?? plan?.snapshot?.cutId;
-  const safetySnapshotId = outcome?.safetySnapshotId ?? progress?.safetySnapshotId;
-  if (snapshotId) ctx.detail.snapshotId = snapshotId;
-  if (safetySnapshotId) ctx.detail.safetySnapshotId = safetySnapshotId;
-  if (outcome?.integrity) ctx.detail.integrity = outcome.integrity;
-  ctx.detail.writersStoppedMs = progress?.writersStoppedMs ?? 0;
+  const facts = restoreFacts(ctx.detail);
+  if (facts.snapshotId) ctx.detail.snapshotId = facts.snapshotId;
+  if (facts.safetySnapshotId) ctx.detail.safetySnapshotId = facts.safetySnapshotId;
+  if (facts.integrity) ctx.detail.integrity = facts.integrity;
+  ctx.detail.writersStoppedMs = facts.writersStoppedMs;
   await ctx.save().catch(() => undefined);
 }

@@ -9,14 +9,14 @@ import { api, ApiError } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { FleetPage } from './fleet.js';
 import { JobPage } from './job.js';
+import type { ViewPage } from './page.js';
 import { RestorePage } from './restore.js';
 import { SitePage } from './site.js';
 import { SyncLinkPage, SyncPage } from './sync.js';
 import { followView, type ViewStream } from './stream.js';
 
-type Page = FleetPage | SitePage | RestorePage | JobPage | SyncPage | SyncLinkPage;
 
-let current: { stream: ViewStream; page: Page } | undefined;
+let current: { stream: ViewStream; page: ViewPage } | undefined;
 
 function showProblem(el: HTMLElement, p: ConsoleError | undefined): void {
   el.hidden = p === undefined;
@@ -66,7 +66,7 @@ function route(): void {
   const name = m ? decodeURIComponent(m[2] as string) : '';
   const enc = encodeURIComponent(name);
   // Each page and the view it follows (the restore wizard follows its site's: the snapshots to choose from).
-  const [page, query, title]: [Page, string, string] =
+  const [page, query, title]: [ViewPage, string, string] =
     hash === '#/sync'
       ? [new SyncPage(main), 'view=sync', 'sync']
       : m?.[1] === 'sync'

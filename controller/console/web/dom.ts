@@ -33,3 +33,9 @@ export function table(id: string, headers: (string | [string, string])[]): { wra
   const head = h('tr', {}, ...headers.map((x) => (typeof x === 'string' ? h('th', { scope: 'col' }, x) : h('th', { scope: 'col', class: x[1] }, x[0]))));
   return { wrap: h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, head), body)), body };
 }
+
+/** A one-line status in `el` (what a button did, or why it failed: in the error colour). */
+export function tell(el: HTMLElement, text: string, error = false): void {
+  el.textContent = text;
+  el.className = error ? 'error' : '';
+}

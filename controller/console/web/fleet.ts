@@ -1,7 +1,8 @@
 /** The fleet page: every site with its agents, newest snapshot (coloured against its schedule), jobs, sync links; a filter box. */
-import type { FleetSiteRow, StreamState } from '../protocol.js';
+import type { FleetSiteRow } from '../protocol.js';
 import { fill, h, table } from './dom.js';
 import { age, lagText } from './format.js';
+import { ViewPage } from './page.js';
 import { rows } from './stream.js';
 
 const FRESHNESS_TITLE: Record<FleetSiteRow['freshness'], string> = {
@@ -16,24 +17,18 @@ function words(r: FleetSiteRow): string {
   return [r.site, r.freshness, r.agentsOnline < r.agentsTotal ? 'offline' : 'online', r.runningJobs.length > 0 ? 'running' : '', ...r.runningJobs, r.lastVerify ?? '', r.sync ? `sync sync-${r.sync.state}` : ''].join(' ').toLowerCase();
 }
 
-export class FleetPage {
-  private state: StreamState = {};
+export class FleetPage extends ViewPage {
   private readonly body: HTMLTableSectionElement;
   private readonly filter: HTMLInputElement;
   private readonly count: HTMLElement;
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(main: HTMLElement) {
+    super();
     const t = table('sites', ['Site', 'Agents online', 'Newest snapshot', ['Schedule', 'wide'], 'Last verify', 'Running jobs', 'Sync']);
     this.body = t.body;
     this.filter = h('input', { type: 'search', id: 'filter', placeholder: 'filter: site, late, missed, offline, running…', 'aria-label': 'filter sites', oninput: () => this.render() });
     this.count = h('span', { class: 'muted', id: 'count' });
     fill(main, h('h1', {}, 'Fleet'), this.problem, h('div', { class: 'toolbar' }, this.filter, this.count, h('a', { href: '#/sync', id: 'sync-open', class: 'button' }, 'Sync links')), t.wrap);
-  }
-
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
   }
 
   render(): void {

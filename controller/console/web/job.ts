@@ -1,7 +1,8 @@
 /** The job page (#/job/ID): the job's phase and step, each component's progress (bytes, files, ETA), the step log, the outcome. */
-import type { JobHeader, LogRow, ProgressRow, StreamState } from '../protocol.js';
+import type { JobHeader, LogRow, ProgressRow } from '../protocol.js';
 import { fill, h, table } from './dom.js';
 import { age, bytes, ms, time } from './format.js';
+import { ViewPage } from './page.js';
 import { rows } from './stream.js';
 
 function eta(seconds: number): string {
@@ -10,8 +11,7 @@ function eta(seconds: number): string {
   return `${Math.round(seconds / 60)} min`;
 }
 
-export class JobPage {
-  private state: StreamState = {};
+export class JobPage extends ViewPage {
   private readonly title = h('h1', {});
   private readonly summary = h('p', { id: 'job-summary' });
   private readonly outcome = h('p', { id: 'job-outcome', role: 'status' });
@@ -20,22 +20,17 @@ export class JobPage {
   private readonly progress: HTMLTableSectionElement;
   private readonly log: HTMLTableSectionElement;
   private readonly back = h('a', { href: '#/' }, '← fleet');
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(
     main: HTMLElement,
     private readonly id: string,
   ) {
+    super();
     const p = table('progress', ['Component', 'Progress', ['Bytes', 'wide'], 'Files', 'ETA']);
     const l = table('log', ['Time', 'Step', 'Message']);
     [this.progress, this.log] = [p.body, l.body];
     this.title.textContent = `Job ${id}`;
     fill(main, h('p', {}, this.back), this.title, this.problem, this.summary, this.outcome, this.report, h('h2', {}, 'Progress'), p.wrap, h('h2', {}, 'Steps'), l.wrap);
-  }
-
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
   }
 
   render(): void {

@@ -5,14 +5,14 @@
  * snapshot's own, in place, always with a safety snapshot first. An operator who may not restore the site
  * sees every control disabled and the role check's reason.
  */
-import type { RestoreChoice, RestorePlanAnswer, SiteHeader, SnapshotRow, StreamState } from '../protocol.js';
+import type { RestoreChoice, RestorePlanAnswer, SiteHeader, SnapshotRow } from '../protocol.js';
 import { api } from './api.js';
-import { fill, h, table } from './dom.js';
+import { fill, h, table, tell } from './dom.js';
 import { bytes, ms, time } from './format.js';
+import { ViewPage } from './page.js';
 import { rows } from './stream.js';
 
-export class RestorePage {
-  private state: StreamState = {};
+export class RestorePage extends ViewPage {
   private plan: RestorePlanAnswer | undefined;
   private readonly denied = h('p', { id: 'restore-denied', class: 'error', role: 'alert', hidden: true });
   private readonly bySnapshot = h('input', { type: 'radio', name: 'choice', id: 'choice-snapshot', value: 'snapshot', checked: true });
@@ -26,12 +26,12 @@ export class RestorePage {
   private readonly confirm = h('input', { type: 'text', id: 'restore-confirm', autocomplete: 'off', spellcheck: false });
   private readonly start: HTMLButtonElement;
   private readonly message = h('p', { id: 'restore-message', role: 'status' });
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(
     main: HTMLElement,
     private readonly site: string,
   ) {
+    super();
     this.planButton = h('button', { type: 'button', id: 'restore-plan-button', onclick: () => void this.showPlan() }, 'Show the plan');
     this.start = h('button', { type: 'button', id: 'restore-start', disabled: true, onclick: () => void this.startRestore() }, 'Restore');
     const s = table('plan-steps', ['Host', 'Component', 'What happens']);
@@ -58,11 +58,6 @@ export class RestorePage {
       this.planBox,
       this.message,
     );
-  }
-
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
   }
 
   render(): void {
@@ -152,7 +147,6 @@ export class RestorePage {
   }
 
   private say(text: string, error = false): void {
-    this.message.textContent = text;
-    this.message.className = error ? 'error' : '';
+    tell(this.message, text, error);
   }
 }

@@ -3,18 +3,18 @@
  * the retention policy; the site's sync links; running and recent jobs; "snapshot now" and the way to
  * the restore wizard.
  */
-import type { AgentRow, JobRow, RetentionRow, ScheduleRow, SiteHeader, SnapshotRow, StreamState, SyncLinkRow } from '../protocol.js';
+import type { AgentRow, JobRow, RetentionRow, ScheduleRow, SiteHeader, SnapshotRow, SyncLinkRow } from '../protocol.js';
 import { api } from './api.js';
-import { fill, h, table } from './dom.js';
+import { fill, h, table, tell } from './dom.js';
 import { age, bytes, lagText, ms, time } from './format.js';
+import { ViewPage } from './page.js';
 import { rows } from './stream.js';
 
 const FINAL = ['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation'];
 /** The snapshot job started from this page, by site: still shown after a visit to the job page. */
 const startedBySite = new Map<string, string>();
 
-export class SitePage {
-  private state: StreamState = {};
+export class SitePage extends ViewPage {
   private readonly summary = h('p', { id: 'summary' });
   private readonly button: HTMLButtonElement;
   private readonly reason = h('span', { class: 'reason', id: 'snapshot-reason' });
@@ -30,12 +30,12 @@ export class SitePage {
   private readonly verifyMessage = h('p', { id: 'verify-message', role: 'status' });
   /** Why starting a snapshot failed. */
   private failure = '';
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(
     main: HTMLElement,
     private readonly site: string,
   ) {
+    super();
     this.button = h('button', { id: 'snapshot-now', type: 'button', disabled: true, onclick: () => void this.snapshotNow() }, 'Snapshot now');
     const a = table('agents', ['Host', 'Status', 'Components', ['Version', 'wide']]);
     const s = table('snapshots', ['Time', ['Snapshot', 'wide'], 'Size', ['Added', 'wide'], 'Freeze window', 'Verified', ['Reason', 'wide'], '']);
@@ -63,11 +63,6 @@ export class SitePage {
       h('h2', {}, 'Jobs'),
       j.wrap,
     );
-  }
-
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
   }
 
   render(): void {
@@ -166,14 +161,12 @@ export class SitePage {
   }
 
   private async verify(snapshot: string): Promise<void> {
-    this.verifyMessage.className = '';
-    this.verifyMessage.textContent = `verifying ${snapshot}…`;
+    tell(this.verifyMessage, `verifying ${snapshot}…`);
     try {
       const { jobId } = await api.verify(this.site, snapshot);
       fill(this.verifyMessage, `verify of ${snapshot}: `, h('a', { href: `#/job/${encodeURIComponent(jobId)}`, id: 'verify-job' }, `job ${jobId}`));
     } catch (err) {
-      this.verifyMessage.className = 'error';
-      this.verifyMessage.textContent = err instanceof Error ? err.message : String(err);
+      tell(this.verifyMessage, err instanceof Error ? err.message : String(err), true);
     }
   }
 

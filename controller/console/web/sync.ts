@@ -4,10 +4,11 @@
  * differences its last comparison found. Pause and resume are buttons (operator and admin; a viewer sees
  * them disabled with the reason the role check gives).
  */
-import type { StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../protocol.js';
+import type { SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../protocol.js';
 import { api } from './api.js';
-import { fill, h, table } from './dom.js';
+import { fill, h, table, tell } from './dom.js';
 import { age, lagText, time } from './format.js';
+import { ViewPage } from './page.js';
 import { rows } from './stream.js';
 
 
@@ -36,29 +37,20 @@ function pauseButton(r: SyncLinkRow, done: (message: string, error: boolean) => 
   return b;
 }
 
-export class SyncPage {
-  private state: StreamState = {};
+export class SyncPage extends ViewPage {
   private readonly links: HTMLTableSectionElement;
   private readonly message = h('p', { id: 'sync-message', role: 'status' });
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(main: HTMLElement) {
+    super();
     const t = table('links', ['Link', ['From → to', 'wide'], 'Mode', 'State', 'Lag', 'Pending', ['Applied', 'wide'], 'Errors', 'Last check', '']);
     this.links = t.body;
     fill(main, h('p', {}, h('a', { href: '#/' }, '← fleet')), h('h1', {}, 'Watch-list sync'), this.problem, this.message, t.wrap);
   }
 
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
-  }
-
   render(): void {
     const links = rows<SyncLinkRow>(this.state, 'link:').sort((a, b) => a.id.localeCompare(b.id));
-    const say = (text: string, error: boolean): void => {
-      this.message.textContent = text;
-      this.message.className = error ? 'error' : '';
-    };
+    const say = (text: string, error: boolean): void => tell(this.message, text, error);
     fill(
       this.links,
       ...links.map((r) =>
@@ -82,17 +74,16 @@ export class SyncPage {
   }
 }
 
-export class SyncLinkPage {
-  private state: StreamState = {};
+export class SyncLinkPage extends ViewPage {
   private readonly summary = h('dl', { id: 'link-summary' });
   private readonly actions = h('div', { class: 'toolbar', id: 'link-actions' });
   private readonly message = h('p', { id: 'sync-message', role: 'status' });
   private readonly parts: HTMLTableSectionElement;
   private readonly differences: HTMLTableSectionElement;
   private readonly checkLine = h('p', { id: 'link-check' });
-  readonly problem = h('div', { id: 'problem', class: 'problem', hidden: true });
 
   constructor(main: HTMLElement, id: string) {
+    super();
     const p = table('parts', ['Part', 'Site/host', 'State', 'Handled', 'Pending', 'Errors', ['Updated', 'wide']]);
     const d = table('differences', ['Kind', 'Key', ['Detail', 'wide']]);
     [this.parts, this.differences] = [p.body, d.body];
@@ -110,11 +101,6 @@ export class SyncLinkPage {
       this.checkLine,
       d.wrap,
     );
-  }
-
-  update(state: StreamState): void {
-    this.state = state;
-    this.render();
   }
 
   render(): void {
@@ -137,10 +123,7 @@ export class SyncLinkPage {
       );
       fill(
         this.actions,
-        pauseButton(l, (text, error) => {
-          this.message.textContent = text;
-          this.message.className = error ? 'error' : '';
-        }),
+        pauseButton(l, (text, error) => tell(this.message, text, error)),
         l.pauseDenied ? h('span', { class: 'reason', id: 'pause-reason' }, l.pauseDenied) : '',
       );
       const c = l.lastCheck;

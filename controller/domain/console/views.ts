@@ -7,6 +7,7 @@ import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fle
 import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
 import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, RetentionRow, ScheduleRow, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
+import { restoreFacts } from '../restore-service.js';
 import type { RetentionPolicy } from '../retention.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
 import type { SyncLinkView } from '../sync/view.js';
@@ -207,20 +208,10 @@ export function jobState(job: JobRecord, events: readonly JobEvent[]): StreamSta
   };
 }
 
-/** A restore job's report from its detail (controller/domain/restore-service.ts puts it there). */
+/** A restore job's report on its page (restoreFacts: the facts as the job records them). */
 export function restoreReport(detail: Record<string, unknown>): RestoreReport {
-  const progress = detail.progress as { writersStoppedMs?: number; safetySnapshotId?: string } | undefined;
-  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-  const snapshotId = str(detail.snapshotId) ?? str((detail.plan as { snapshot?: { cutId?: unknown } } | undefined)?.snapshot?.cutId);
-  const safetySnapshotId = str(detail.safetySnapshotId) ?? str(progress?.safetySnapshotId);
-  const integrity = detail.integrity as RestoreReport['integrity'] | undefined;
-  const stopped = typeof detail.writersStoppedMs === 'number' ? detail.writersStoppedMs : (progress?.writersStoppedMs ?? 0);
-  return {
-    ...(snapshotId ? { snapshotId } : {}),
-    ...(safetySnapshotId ? { safetySnapshotId } : {}),
-    writersStoppedMs: stopped,
-    ...(integrity && typeof integrity.errors === 'number' ? { integrity: { configured: integrity.configured, ok: integrity.ok, errors: integrity.errors, warnings: integrity.warnings, summary: integrity.summary, host: integrity.host } } : {}),
-  };
+  const { integrity: i, ...facts } = restoreFacts(detail);
+  return { ...facts, ...(i ? { integrity: { configured: i.configured, ok: i.ok, errors: i.errors, warnings: i.warnings, summary: i.summary, host: i.host } } : {}) };
 }
 
 /** Differences of a link's last comparison shown on its page (the count is always whole). */

@@ -168,6 +168,8 @@ export class JetStreamSyncBus implements SyncBus {
           if (options.onFollowing) options.onFollowing((await consumer.info(true)).num_pending);
           const messages = await consumer.consume({ max_messages: maxBatch, expires: PULL_EXPIRES_MS });
           close = async () => void (await messages.close());
+          // stop() may have come while the consumer was being opened, with nothing yet to close.
+          if (stopped) return void (await messages.close());
           const queue = new BatchQueue(maxBatch);
           // The pump moves what arrives into a bounded queue; each batch is whatever has arrived by then.
           const pump = (async () => {
@@ -314,6 +316,8 @@ export class JetStreamSyncBus implements SyncBus {
           for (const { key, value } of (await Promise.all(filters.map((f) => kvValues(this.links, f)))).flat()) current.set(key, JSON.parse(value) as SyncLink);
           onLinks([...current.values()]);
           for (const f of filters) watches.push(await this.links.watch({ key: f }));
+          // stop() may have come while a watch was being opened: that watch was not there to be stopped.
+          if (stopped) return;
           await Promise.all(
             watches.map(async (w) => {
               for await (const e of w) {

@@ -160,6 +160,13 @@ describe('NATS permissions (issue 16)', () => {
     expect(await watchOf(slave, 1)).toEqual(['lnk-m.1.lnk-s.2']);
     expect(await watchOf(master, 2)).toEqual(['lnk-m.1.lnk-s.2', 'lnk-x.1.lnk-m.3']);
     expect(seen.flat()).not.toContain('lnk-x.1.lnk-y.2');
+    // Stopped at its first delivery, while its watches are still being opened: it ends (CI once hung here).
+    let stopping: Promise<void> | undefined;
+    const early = slave.watchLinks(() => {
+      stopping ??= early.stop();
+    });
+    while (!stopping) await new Promise((r) => setTimeout(r, 5));
+    await expect(Promise.race([stopping.then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))])).resolves.toBe('stopped');
     expect((await slave.statuses('lnk-m.1.lnk-s.2')).length).toBe(1);
     expect(await refused("lnk-s/db reads the statuses of a link it is no part of", () => slave.statuses('lnk-x.1.lnk-y.2'))).toContain('Permissions Violation');
     const raw = await openSyncLinksBucket((await agent('lnk-s', 'files')).nc);

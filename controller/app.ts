@@ -7,12 +7,14 @@
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
 import { FfkError } from '../shared/errors.js';
+import { isFinal } from '../shared/jobs.js';
 import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
 import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
 import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
 import { FleetInventory } from './domain/fleet.js';
 import type { CatalogStore } from './domain/ports.js';
 import { FleetService } from './domain/fleet-service.js';
+import { ControllerPeers, newInstance } from './domain/controllers.js';
 import { JobRunner } from './domain/jobs.js';
 import { SiteLeases } from './domain/leases.js';
 import { RetentionService } from './domain/retention-service.js';
@@ -45,6 +47,7 @@ import { KvJoinTokenStore } from './transport/nats-enrolment.js';
 import { KvFleetStore, watchPresence, type PresenceWatch } from './transport/nats-fleet.js';
 import { JetStreamEventLog, KvCatalogStore, KvJobStore, KvVerificationStore } from './transport/nats-state.js';
 import { KvLeaseStore, KvRetentionStore, KvScheduleStore } from './transport/nats-policies.js';
+import { KvControllerRoster } from './transport/nats-controllers.js';
 import { ResticSiteRepositories } from './transport/site-repositories.js';
 import { CopyService } from './domain/snapshot/copy.js';
 import { RepositoryService } from './domain/repository/service.js';
@@ -174,15 +177,17 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const metrics = new PromControllerMetrics({ sites: () => inventory.sites() });
     const watch = await startFleet(nc, inventory, log);
     const [catalog, jobStore, events] = await Promise.all([KvCatalogStore.open(nc), KvJobStore.open(nc), JetStreamEventLog.open(nc)]);
-    const jobs = new JobRunner({ store: jobStore, events, logger: log });
-    const interrupted = await jobs.failInterrupted('the controller stopped while this job ran');
-    if (interrupted.length > 0) log.warn({ jobs: interrupted.map((j) => j.id) }, 'marked jobs of a previous controller as failed');
+    const self = { id: config.id, instance: newInstance() };
+    const jobs = new JobRunner({ store: jobStore, events, logger: log, runBy: self });
     const repositories: ResticSiteRepositories = new ResticSiteRepositories(config.repositories, log, (site, sets): Promise<void> => repositoryService.qualifyCreated(site, sets));
     const timeouts = { deadlines: config.agents.deadlines };
     const sealer = HmacManifestSealer.fromKeyFile(config.repositories.sealKeyFile ?? path.join(path.dirname(config.repositories.secretsFile), 'seal.key'));
     const coordinator = new SnapshotCoordinator({ fleet: inventory, agents, repositories, catalog, sealer, ...timeouts, defaultLeaseMs: config.snapshots.leaseMs, holdFrozenMs: config.snapshots.holdFrozenMs, freezeAttempts: config.snapshots.freezeAttempts, logger: log, metrics });
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
-    const leases = new SiteLeases({ store: leaseStore, owner: config.id, ttlMs: config.leases.ttlMs, logger: log });
+    const leases = new SiteLeases({ store: leaseStore, owner: config.id, instance: self.instance, ttlMs: config.leases.ttlMs, logger: log });
+    // Before any job of this process starts: the jobs and leases of controller processes that are gone.
+    const peers = new ControllerPeers({ roster: await KvControllerRoster.open(nc), self, ttlMs: config.leases.ttlMs, jobs, leases, logger: log });
+    await peers.start();
     const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, sealer, leases, logger: log });
     const repositoryService: RepositoryService = new RepositoryService({
       repositories,
@@ -201,6 +206,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
       store: scheduleStore,
       logger: log,
       tickMs: config.schedules.tickMs,
+      stillRunning: async (jobId) => {
+        const job = await jobStore.get(jobId);
+        return job !== undefined && !isFinal(job.phase);
+      },
       runners: {
         snapshot: (site, s) => snapshots.create({ site, reason: `scheduled (${s.cron} ${s.timezone})`, wait: scheduledWait }),
         retention: (site) => retention.apply(site, scheduledWait),
@@ -252,6 +261,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
       address,
       async stop() {
         await scheduler.stop();
+        await peers.stop();
         await nightly.stop();
         watch.stop();
         await webConsole?.stop();

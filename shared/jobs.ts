@@ -31,6 +31,9 @@ export interface JobRecord {
   error?: JobError;
   /** Kind-specific state: the snapshot id, a restore's plan and progress (what --resume needs). */
   detail: Record<string, unknown>;
+  /** The controller running the job, and which run of that controller process (a restart is another instance). */
+  controller?: string;
+  instance?: string;
 }
 
 export interface JobProgress {

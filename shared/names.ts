@@ -140,6 +140,9 @@ export function syncFilesFilter(masterSite: string): string {
 /** KV bucket of web console tokens (controller/domain/access/console-tokens.ts): key = token id; the secret only as a hash. */
 export const CONSOLE_TOKENS_BUCKET = 'ffk_console_tokens';
 
+/** KV bucket of the running controller processes (controller/domain/controllers.ts): key = controller id. */
+export const CONTROLLERS_BUCKET = 'ffk_controllers';
+
 /** Queue group of the agents answering a master site's file requests (one answers each request). */
 export const SYNC_FILES_QUEUE = 'ffk-sync-files';
 
@@ -148,6 +151,6 @@ export const SYNC_FILES_QUEUE = 'ffk-sync-files';
  * sync links, the sync statuses and the sync streams. A new bucket or stream must be listed here or in
  * `AGENT_READABLE` (names.test.ts checks that each is one or the other).
  */
-export const AGENT_UNREADABLE_BUCKETS = [AGENTS_BUCKET, FLEET_BUCKET, CATALOG_BUCKET, JOBS_BUCKET, LEASES_BUCKET, SCHEDULES_BUCKET, RETENTION_BUCKET, VERIFICATIONS_BUCKET, SYNC_CHECKS_BUCKET, ENROLMENT_BUCKET, CONSOLE_TOKENS_BUCKET];
+export const AGENT_UNREADABLE_BUCKETS = [AGENTS_BUCKET, FLEET_BUCKET, CATALOG_BUCKET, JOBS_BUCKET, LEASES_BUCKET, SCHEDULES_BUCKET, RETENTION_BUCKET, VERIFICATIONS_BUCKET, SYNC_CHECKS_BUCKET, ENROLMENT_BUCKET, CONSOLE_TOKENS_BUCKET, CONTROLLERS_BUCKET];
 export const AGENT_UNREADABLE_JS_STREAMS = [EVENTS_STREAM, AUDIT_STREAM];
 export const AGENT_READABLE = [SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, 'FFK_SYNC_<site>'];

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describeError, toFfkError, type FfkError } from '../../shared/errors.js';
 import { isFinal, type JobEvent, type JobKind, type JobPhase, type JobProgress, type JobRecord } from '../../shared/jobs.js';
 import type { Logger } from '../../shared/logger.js';
+import type { ControllerInstance } from './controllers.js';
 import type { EventLog, JobStore } from './ports.js';
 
 /** What a job's work function gets. */
@@ -36,6 +37,8 @@ export interface JobRunnerOptions {
   store: JobStore;
   events: EventLog;
   logger: Logger;
+  /** This controller process, written on each job it runs (another controller tells from it whose job it is). */
+  runBy?: ControllerInstance;
   now?: () => Date;
 }
 
@@ -69,7 +72,8 @@ export class JobRunner {
     const release = options.acquire ? await options.acquire(id) : undefined;
     try {
       const now = this.now();
-      const record: JobRecord = { id, kind, site, phase: 'New', createdAt: now, updatedAt: now, step: 'new', detail };
+      const runBy = this.options.runBy;
+      const record: JobRecord = { id, kind, site, phase: 'New', createdAt: now, updatedAt: now, step: 'new', detail, ...(runBy ? { controller: runBy.id, instance: runBy.instance } : {}) };
       await this.options.store.put(record);
       if (!release) return this.run(record, work);
       return this.run(record, async (ctx) => {
@@ -105,23 +109,31 @@ export class JobRunner {
   }
 
   /**
-   * Marks jobs a previous controller left unfinished as Failed (it died while they ran). Returns them,
-   * so a restore can be offered for --resume.
+   * Marks as Failed the unfinished jobs whose controller process is gone (`alive` says which run): it died
+   * while they ran. A job without a controller (written before jobs named theirs) counts as gone. Returns
+   * them, so a restore can be offered for --resume.
    */
-  async failInterrupted(reason: string): Promise<JobRecord[]> {
+  async failOrphans(alive: (runBy: ControllerInstance) => boolean, reason: (j: JobRecord) => string): Promise<JobRecord[]> {
     const open = (await this.options.store.list({})).filter((j) => !isFinal(j.phase) && !this.live.has(j.id));
-    for (const j of open) {
-      const record: JobRecord = { ...j, phase: 'Failed', updatedAt: this.now(), error: { code: 'CANCELLED', message: reason } };
+    const orphans = open.filter((j) => j.controller === undefined || j.instance === undefined || !alive({ id: j.controller, instance: j.instance }));
+    const marked: JobRecord[] = [];
+    for (const j of orphans) {
+      // Read again: the job may have ended, or been marked by another controller, since the listing.
+      const cur = await this.options.store.get(j.id);
+      if (!cur || isFinal(cur.phase) || cur.instance !== j.instance) continue;
+      const record: JobRecord = { ...cur, phase: 'Failed', updatedAt: this.now(), error: { code: 'CANCELLED', message: reason(cur) } };
       await this.options.store.put(record);
       await this.publish(record, { outcome: { phase: 'Failed', error: record.error } });
+      marked.push(record);
     }
-    return open;
+    return marked;
   }
 
   private run(initial: JobRecord, work: (ctx: JobContext) => Promise<void>): RunningJob {
     const listeners = new Set<JobListener>();
     this.live.set(initial.id, listeners);
-    let record: JobRecord = { ...initial, phase: 'InProgress' };
+    const runBy = this.options.runBy;
+    let record: JobRecord = { ...initial, phase: 'InProgress', ...(runBy ? { controller: runBy.id, instance: runBy.instance } : {}) };
     const abort = new AbortController();
     const emit = (fields: Partial<JobEvent>): void => {
       void this.publish(record, fields, listeners);

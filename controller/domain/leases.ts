@@ -15,6 +15,8 @@ export interface LeaseHolder {
   jobId: string;
   /** The controller that holds it. */
   owner: string;
+  /** Which run of that controller process (shared/jobs.ts): another controller releases a lease whose holder is gone. */
+  instance?: string;
 }
 
 export interface LeaseState extends LeaseHolder {
@@ -42,11 +44,15 @@ export interface LeaseStore {
   release(lease: HeldLease): Promise<void>;
   /** The current holder of a site's lease, when there is a live one. */
   current(site: string, now: Date): Promise<LeaseState | undefined>;
+  /** Every lease record, expired ones too. */
+  list(): Promise<HeldLease[]>;
 }
 
 export interface SiteLeasesOptions {
   store: LeaseStore;
   owner: string;
+  /** This run of the owner's process. */
+  instance?: string;
   ttlMs: number;
   logger: Logger;
   /** How often a waiting request asks again. */
@@ -85,8 +91,8 @@ export class SiteLeases {
    * until `timeoutMs` has passed.
    */
   async acquire(site: string, purpose: string, jobId: string, mode: LeaseMode): Promise<SiteLease> {
-    const { store, ttlMs, owner } = this.options;
-    const holder: LeaseHolder = { purpose, jobId, owner };
+    const { store, ttlMs, owner, instance } = this.options;
+    const holder: LeaseHolder = { purpose, jobId, owner, ...(instance ? { instance } : {}) };
     const deadline = Date.now() + (mode.wait ? mode.timeoutMs : 0);
     for (;;) {
       const r = await store.tryAcquire(site, holder, ttlMs, this.now());
@@ -98,6 +104,18 @@ export class SiteLeases {
       if (mode.signal?.aborted) throw new CancelledError(`${purpose} of site '${site}' cancelled while waiting for the site's lease`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.pollMs ?? 1000, Math.max(1, deadline - Date.now()))));
     }
+  }
+
+  /**
+   * Releases the live leases whose holding controller process is gone (`alive` says which run; a lease
+   * without one counts as gone when its owner is this controller: a restart of it). Returns them.
+   */
+  async releaseOrphans(alive: (runBy: { id: string; instance: string }) => boolean): Promise<LeaseState[]> {
+    const now = this.now();
+    const gone = (l: LeaseState): boolean => (l.instance === undefined ? l.owner === this.options.owner && this.options.instance !== undefined : !alive({ id: l.owner, instance: l.instance }));
+    const orphans = (await this.options.store.list()).filter((l) => l.state.expiresAt > now && gone(l.state));
+    for (const l of orphans) await this.options.store.release(l);
+    return orphans.map((l) => l.state);
   }
 
   /** Runs `fn` holding the site's lease; releases it however `fn` ends. */
@@ -177,5 +195,9 @@ export class MemoryLeaseStore implements LeaseStore {
   current(site: string, now: Date): Promise<LeaseState | undefined> {
     const cur = this.leases.get(site);
     return Promise.resolve(cur && cur.state.expiresAt > now ? cur.state : undefined);
+  }
+
+  list(): Promise<HeldLease[]> {
+    return Promise.resolve([...this.leases.values()]);
   }
 }

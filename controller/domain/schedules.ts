@@ -91,6 +91,11 @@ export interface SchedulerOptions {
   now?: () => Date;
   /** How often due schedules are looked for. */
   tickMs?: number;
+  /**
+   * Whether a job (the schedule's last run) has not ended: a run another controller started counts as
+   * going until its job ends, or is marked failed when that controller is gone (domain/controllers.ts).
+   */
+  stillRunning?: (jobId: string) => Promise<boolean>;
 }
 
 export class Scheduler {
@@ -142,7 +147,7 @@ export class Scheduler {
   private async fire({ schedule, revision }: StoredSchedule, due: Date): Promise<void> {
     const key = `${schedule.site}.${schedule.kind}`;
     const log = this.options.logger.child({ site: schedule.site, kind: schedule.kind, occurrence: due.toISOString() });
-    const busy = this.inFlight.has(key);
+    const busy = this.inFlight.has(key) || (schedule.lastOutcome === 'InProgress' && schedule.lastJobId !== undefined && (await this.options.stillRunning?.(schedule.lastJobId)) === true);
     const runner = this.options.runners[schedule.kind];
     const outcome = busy ? 'skipped: the previous run was still going' : runner ? 'starting' : `skipped: this controller cannot run ${schedule.kind} schedules`;
     const claimed = await this.options.store.replace({ ...schedule, lastRunAt: due, lastOutcome: outcome }, revision);

@@ -68,6 +68,10 @@ export class KvLeaseStore implements LeaseStore {
     const cur = leaseFrom(e.json<StoredLease>());
     return cur.expiresAt > now ? cur : undefined;
   }
+
+  async list(): Promise<HeldLease[]> {
+    return (await kvEntries(this.kv)).flatMap((e) => (e.operation === 'PUT' ? [{ state: leaseFrom(e.json<StoredLease>()), token: e.revision }] : []));
+  }
 }
 
 type StoredScheduleJson = Omit<Schedule, 'updatedAt' | 'lastRunAt'> & { updatedAt: string; lastRunAt?: string };

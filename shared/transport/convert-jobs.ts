@@ -78,6 +78,7 @@ export function jobRecordToProto(r: JobRecord): PbJobRecord {
     errorCode: r.error?.code ?? '',
     errorMessage: r.error?.message ?? '',
     detailJson: JSON.stringify(r.detail),
+    controller: r.controller ?? '',
   };
 }
 
@@ -93,6 +94,7 @@ export function jobRecordFromProto(r: PbJobRecord): JobRecord {
     step: r.step,
     ...(error ? { error } : {}),
     detail: r.detailJson ? (JSON.parse(r.detailJson) as Record<string, unknown>) : {},
+    ...(r.controller ? { controller: r.controller } : {}),
   };
 }
 

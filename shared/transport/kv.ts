@@ -1,7 +1,7 @@
 /** Opening ffkeeper's KV buckets: create when missing, with the settings named here. */
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGENTS_BUCKET, CATALOG_BUCKET, CONSOLE_TOKENS_BUCKET, ENROLMENT_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, SYNC_CHECKS_BUCKET, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
+import { AGENTS_BUCKET, CATALOG_BUCKET, CONSOLE_TOKENS_BUCKET, CONTROLLERS_BUCKET, ENROLMENT_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, SYNC_CHECKS_BUCKET, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
 
 export type { KV } from '@nats-io/kv';
@@ -54,6 +54,11 @@ export function openEnrolmentBucket(nc: NatsConnection): Promise<KV> {
 /** Web console tokens (controller only; the expiry is in the value). */
 export function openConsoleTokensBucket(nc: NatsConnection): Promise<KV> {
   return openOrCreate(nc, CONSOLE_TOKENS_BUCKET, {});
+}
+
+/** The running controller processes (expiry is in the value; each renews its own). */
+export function openControllersBucket(nc: NatsConnection): Promise<KV> {
+  return openOrCreate(nc, CONTROLLERS_BUCKET, {});
 }
 
 /** Site leases (expiry is in the value; the holder renews it). */

@@ -104,7 +104,8 @@ describe('consistent cut under faults', () => {
     api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
     const job = await api.getJob(jobId);
     expect(job.phase).toBe('Failed');
-    expect(job.error?.message).toBe('the controller stopped while this job ran');
+    expect(job.error?.message).toBe('the controller stopped while this job ran (controller-1 was restarted)');
+    expect(job.controller).toBe('controller-1');
     expect((await api.listSnapshots(SITE)).map((s) => s.id)).not.toContain(job.detail.snapshotId);
   }, 120_000);
 });

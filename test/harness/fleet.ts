@@ -14,7 +14,7 @@ import { resticFromAccess, type ResticRepository } from '../../shared/repository
 import type { TestRepositoryServer } from './rest-server.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, type TestNats } from './nats.js';
-import { controllerTls, ensureTestPki, operatorSecurity } from './pki.js';
+import { controllerTls, ensureTestPki, issueTestCertificate, operatorSecurity } from './pki.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
 
 export interface TestFleet {
@@ -43,6 +43,11 @@ export interface TestFleet {
   /** `cli(...)` parsed as JSON; throws with stderr on a non-zero exit. */
   json<T>(...args: string[]): Promise<T>;
   startAgent(site: string, host: string): TestProcess;
+  /**
+   * Starts another controller process of this fleet (id `controller-<n>`, its own certificate, NATS key
+   * and ports; the same repositories and seal key); resolves once it lists every running agent online.
+   */
+  addController(): Promise<{ id: string; address: string; process: TestProcess; cli(...args: string[]): Promise<CliResult> }>;
   /** kill -9 the controller and start it again (with extra environment, e.g. fault injection); resolves once it lists every running agent online. */
   restartController(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
@@ -98,7 +103,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const isRemote = (site: string): boolean => remote !== undefined && (options.remote?.sites.includes(site) ?? false);
   const controllerAddress = `127.0.0.1:${await freePort()}`;
   const controllerMetrics = `127.0.0.1:${await freePort()}`;
-  const controllerConfig = tmp.write('controller.yaml', {
+  const controllerSettings = {
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
     nats: nats.controller(),
@@ -120,7 +125,20 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       ),
     },
     ...options.controller,
-  });
+  };
+  const controllerConfig = tmp.write('controller.yaml', controllerSettings);
+  const extraControllers: TestProcess[] = [];
+  const allOnline = async (address: string): Promise<void> => {
+    // Answering is not enough: a controller knows an agent from its next heartbeat. Wait until every
+    // agent process still running is listed online (a request before that finds no agents).
+    const running = [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key);
+    await waitFor(async () => {
+      const listed = await listAgents(address);
+      if (!listed) return undefined;
+      const online = new Set(listed.filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`));
+      return running.every((key) => online.has(key)) ? true : undefined;
+    }, 30_000, 250);
+  };
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();
   let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
@@ -170,24 +188,27 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       agents.set(`${site}/${host}`, p);
       return p;
     },
+    async addController() {
+      const id = `controller-${extraControllers.length + 2}`;
+      const tls = await issueTestCertificate({ kind: 'controller', id });
+      const address = `127.0.0.1:${await freePort()}`;
+      const config = tmp.write(`${id}.yaml`, { ...controllerSettings, id, tls, nats: await nats.client(tls), grpc: { listen: address }, metrics: { listen: `127.0.0.1:${await freePort()}` } });
+      const p = runProcess(BIN.controller, ['--config', config]);
+      extraControllers.push(p);
+      await allOnline(address);
+      return { id, address, process: p, cli: (...args: string[]) => runCli([...args, '--controller', address]) };
+    },
     async restartController(env = {}) {
       await controller.kill();
       controller = runProcess(BIN.controller, ['--config', controllerConfig], env);
-      // Answering is not enough: a restarted controller knows an agent from its next heartbeat. Wait until
-      // every agent process still running is listed online (a request before that finds no agents).
-      const running = [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key);
-      await waitFor(async () => {
-        const listed = await listAgents(controllerAddress);
-        if (!listed) return undefined;
-        const online = new Set(listed.filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`));
-        return running.every((key) => online.has(key)) ? true : undefined;
-      }, 30_000, 250);
+      await allOnline(controllerAddress);
     },
     async stop() {
       // Profiled processes (FFK_CPU_PROF_DIR) write their profile when they exit on their own.
       const end = (p: TestProcess): Promise<unknown> => (process.env.FFK_CPU_PROF_DIR ? p.stop() : p.kill());
       await Promise.all([...agents.values()].map(end));
       await end(controller);
+      await Promise.all(extraControllers.map(end));
       for (const site of states.keys()) await downSite(site, root).catch(() => undefined);
       await nats.stop();
       tmp.cleanup();

@@ -71,6 +71,7 @@ export async function runJobsShow(opts: JobsShowOptions, deps: JobCommandDeps): 
       `created:  ${formatLocalTime(j.createdAt)}`,
       `updated:  ${formatLocalTime(j.updatedAt)}`,
       `duration: ${durationOf(j, deps.io.now())}`,
+      ...(j.controller ? [`run by:   ${j.controller}`] : []),
       ...(j.error ? [`error:    ${j.error.code}: ${j.error.message}`] : []),
       ...detail,
     ].join('\n'),

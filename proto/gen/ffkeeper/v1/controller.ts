@@ -342,6 +342,8 @@ export interface JobRecord {
   errorMessage: string;
   /** Kind-specific state (snapshot id, restore progress, ...), as JSON. */
   detailJson: string;
+  /** The controller running (or that ran) the job; empty for jobs recorded before jobs named theirs. */
+  controller: string;
 }
 
 export interface ListJobsRequest {
@@ -4625,6 +4627,7 @@ function createBaseJobRecord(): JobRecord {
     errorCode: "",
     errorMessage: "",
     detailJson: "",
+    controller: "",
   };
 }
 
@@ -4659,6 +4662,9 @@ export const JobRecord: MessageFns<JobRecord> = {
     }
     if (message.detailJson !== "") {
       writer.uint32(82).string(message.detailJson);
+    }
+    if (message.controller !== "") {
+      writer.uint32(90).string(message.controller);
     }
     return writer;
   },
@@ -4756,6 +4762,14 @@ export const JobRecord: MessageFns<JobRecord> = {
             message.detailJson = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.controller = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4800,6 +4814,7 @@ export const JobRecord: MessageFns<JobRecord> = {
         : isSet(object.detail_json)
         ? globalThis.String(object.detail_json)
         : "",
+      controller: isSet(object.controller) ? globalThis.String(object.controller) : "",
     };
   },
 
@@ -4835,6 +4850,9 @@ export const JobRecord: MessageFns<JobRecord> = {
     if (message.detailJson !== "") {
       obj.detailJson = message.detailJson;
     }
+    if (message.controller !== "") {
+      obj.controller = message.controller;
+    }
     return obj;
   },
 
@@ -4853,6 +4871,7 @@ export const JobRecord: MessageFns<JobRecord> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.detailJson = object.detailJson ?? "";
+    message.controller = object.controller ?? "";
     return message;
   },
 };

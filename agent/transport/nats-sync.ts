@@ -7,6 +7,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry } from '@nats-io/kv';
 import { headers, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { jetStreamReplicas } from '../../shared/transport/nats.js';
 import { ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { SYNC_FILES_QUEUE, syncFilesSubject, syncLinkKeyFilters, syncStatusFilter, syncStatusKey, syncStream, syncStreamSubjects } from '../../shared/names.js';
@@ -105,7 +106,7 @@ export class JetStreamSyncBus implements SyncBus {
       return;
     }
     const info = await this.jsm.streams.info(name).catch(() => undefined);
-    if (!info) await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1, allow_direct: true });
+    if (!info) await this.jsm.streams.add({ name, subjects: [syncStreamSubjects(masterSite)], max_msgs_per_subject: 1, allow_direct: true, num_replicas: jetStreamReplicas(this.nc) });
     else if (!info.config.allow_direct) await this.jsm.streams.update(name, { allow_direct: true });
     this.ensured.add(name);
   }

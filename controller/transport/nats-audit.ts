@@ -6,6 +6,7 @@
  */
 import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetStreamReplicas } from '../../shared/transport/nats.js';
 import { UnavailableError } from '../../shared/errors.js';
 import { AUDIT_STREAM, AUDIT_SUBJECT } from '../../shared/names.js';
 import { chainHash, GENESIS, type AuditEntry, type AuditLog, type AuditRecord } from '../domain/access/audit.js';
@@ -23,7 +24,7 @@ export class JetStreamAuditLog implements AuditLog {
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.info(AUDIT_STREAM).catch(async () => {
-        await jsm.streams.add({ name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT] });
+        await jsm.streams.add({ name: AUDIT_STREAM, subjects: [AUDIT_SUBJECT], num_replicas: jetStreamReplicas(nc) });
       });
       return new JetStreamAuditLog(jsm, jetstream(nc));
     } catch (err) {

@@ -20,6 +20,9 @@ function leaseFrom(s: StoredLease): LeaseState {
   return { ...s, acquiredAt: new Date(s.acquiredAt), expiresAt: new Date(s.expiresAt) };
 }
 
+/** Tries of a lease release whose reply does not come (each waits the client's request timeout). */
+const RELEASE_ATTEMPTS = 4;
+
 export class KvLeaseStore implements LeaseStore {
   private constructor(private readonly kv: KV) {}
 
@@ -55,10 +58,17 @@ export class KvLeaseStore implements LeaseStore {
   }
 
   async release(lease: HeldLease): Promise<void> {
-    try {
-      await this.kv.delete(lease.state.site, { previousSeq: lease.token });
-    } catch (err) {
-      if (!isCasFailure(err)) throw err; // lost meanwhile: not ours to delete
+    // A delete that timed out may or may not have been applied: asking again is safe (it names the
+    // revision it deletes; applied already, it fails as not ours) and keeps the site from staying held
+    // until the lease expires because one reply was lost (a NATS node going away, say).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kv.delete(lease.state.site, { previousSeq: lease.token });
+        return;
+      } catch (err) {
+        if (isCasFailure(err)) return; // lost meanwhile, or deleted by the try that timed out: not ours to delete
+        if (attempt >= RELEASE_ATTEMPTS || !/timeout/i.test(err instanceof Error ? err.message : String(err))) throw err;
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import { jetstream, jetstreamManager, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetStreamReplicas } from '../../shared/transport/nats.js';
 import { UnavailableError } from '../../shared/errors.js';
 import type { JobEvent, JobRecord } from '../../shared/jobs.js';
 import type { Manifest } from '../../shared/manifest.js';
@@ -113,7 +114,7 @@ export class JetStreamEventLog implements EventLog {
     try {
       const jsm = await jetstreamManager(nc);
       await jsm.streams.info(EVENTS_STREAM).catch(async () => {
-        await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_SUBJECTS] });
+        await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_SUBJECTS], num_replicas: jetStreamReplicas(nc) });
       });
     } catch (err) {
       throw new UnavailableError(`cannot open JetStream stream ${EVENTS_STREAM}: ${(err as Error).message}`, { cause: err });

@@ -3,6 +3,8 @@ import { ID_PATTERN } from '../ids.js';
 import { z } from 'zod';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+/** JetStream replicas of what ffkeeper creates when `nats.replicas` is not set: a single server's. */
+export const DEFAULT_NATS_REPLICAS = 1;
 
 /** `host:port`; port 0 means "let the OS pick" (the bound port is then advertised). */
 export const hostPortSchema = z
@@ -26,6 +28,11 @@ export const natsSchema = z
     seedFile: z.string().min(1).optional(),
     /** Name this connection shows in the server's monitoring. */
     name: z.string().optional(),
+    /**
+     * JetStream replicas of every stream and KV bucket this process creates: 1 on a single server, 3 on a
+     * 3-node cluster (each survives the loss of one node). Existing ones keep theirs.
+     */
+    replicas: z.number().int().min(1).max(5).optional(),
   })
   .strict()
   .default({ servers: [DEFAULT_NATS_URL] });

@@ -58,4 +58,24 @@ describe('NATS permissions', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("writes a cluster node's configuration (named, routes authenticated with the secret) that nats-server 2.9 accepts", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsperm-'));
+    try {
+      const text = natsServerConfig({
+        listen: '127.0.0.1:14222',
+        storeDir: dir,
+        users: [{ identity: { kind: 'controller', id: 'c1' }, publicKey: nkeys.createUser().getPublicKey() }],
+        cluster: { serverName: 'n1', name: 'ffkeeper', listen: '127.0.0.1:16222', routes: ['10.0.0.2:6222', '10.0.0.3:6222'], secret: 'a/b+c' },
+      });
+      const file = path.join(dir, 'nats.conf');
+      writeFileSync(file, text);
+      expect(text).toContain('server_name: "n1"');
+      expect(text).toContain('authorization: { user: "ffk-route", password: "a/b+c" }');
+      expect(text).toContain('routes: ["nats-route://ffk-route:a%2Fb%2Bc@10.0.0.2:6222", "nats-route://ffk-route:a%2Fb%2Bc@10.0.0.3:6222"]');
+      execFileSync('nats-server', ['-c', file, '-t'], { stdio: 'pipe' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -138,6 +138,38 @@ export interface NatsServerConfigOptions {
   users: Array<{ identity: PeerIdentity; publicKey: string }>;
   /** Slave site → the master sites whose sync streams its agents may read (from the sync links). */
   syncReads?: Record<string, readonly string[]>;
+  /** This server as a node of a cluster: its name, where routes connect, the other nodes' route addresses. */
+  cluster?: NatsClusterNode;
+}
+
+/** One node of a nats-server cluster (JetStream needs each node named). */
+export interface NatsClusterNode {
+  /** The node's `server_name` (unique in the cluster). */
+  serverName: string;
+  /** The cluster's name (the same on every node). */
+  name: string;
+  /** `host:port` the node's routes listen on. */
+  listen: string;
+  /** `host:port` of the other nodes' route listeners. */
+  routes: string[];
+  /** The routes' shared secret (user `ffk-route`): a node without it cannot join. */
+  secret: string;
+}
+
+/** The user nodes of an ffkeeper-configured cluster authenticate their routes as. */
+export const NATS_ROUTE_USER = 'ffk-route';
+
+function clusterLines(c: NatsClusterNode): string[] {
+  const secret = encodeURIComponent(c.secret);
+  return [
+    `server_name: ${quote(c.serverName)}`,
+    'cluster: {',
+    `  name: ${quote(c.name)}`,
+    `  listen: ${quote(c.listen)}`,
+    `  authorization: { user: ${quote(NATS_ROUTE_USER)}, password: ${quote(c.secret)} }`,
+    `  routes: [${c.routes.map((r) => quote(`nats-route://${NATS_ROUTE_USER}:${secret}@${r}`)).join(', ')}]`,
+    '}',
+  ];
 }
 
 /** A nats-server (2.9) configuration file: JetStream on, each user an nkey with its permissions. */
@@ -149,6 +181,7 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     `port: ${port}`,
     ...(o.monitor ? [`http: ${quote(o.monitor)}`] : []),
     `jetstream: { store_dir: ${quote(o.storeDir)} }`,
+    ...(o.cluster ? clusterLines(o.cluster) : []),
     'authorization: {',
     '  users: [',
   ];

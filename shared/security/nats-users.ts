@@ -7,11 +7,12 @@
  * principal's connections are closed by that reload.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { NotFoundError, UnavailableError, ValidationError } from '../errors.js';
 import { identityUri, parseIdentityUri, type PeerIdentity } from './identity.js';
-import { natsServerConfig } from './nats-permissions.js';
+import { natsServerConfig, type NatsClusterNode } from './nats-permissions.js';
 import { readKeyFile } from './tls-files.js';
 
 export { natsSeedOf } from './tls-files.js';
@@ -32,6 +33,8 @@ export interface NatsServerEntry {
   /** The server's pid, or a file holding it. */
   pid?: number;
   pidFile?: string;
+  /** This server as a node of a cluster (its routes' secret is the CA directory's: `nats/route-secret`). */
+  cluster?: Omit<NatsClusterNode, 'secret'>;
 }
 
 const natsDir = (caDir: string): string => path.join(caDir, 'nats');
@@ -153,11 +156,25 @@ export async function setSyncReadGrants(caDir: string, grants: SyncReadGrants): 
   return changed;
 }
 
+/** The routes' shared secret of the fleet's cluster nodes, made at first use (0600 in the CA directory). */
+function routeSecret(caDir: string): string {
+  const file = path.join(natsDir(caDir), 'route-secret');
+  if (!existsSync(file)) writeAtomic(file, randomBytes(24).toString('base64url'));
+  return readFileSync(file, 'utf8').trim();
+}
+
 /** Writes the server's configuration from the current users and grants. */
 export function writeNatsServerConfig(caDir: string, entry: Omit<NatsServerEntry, 'name'>): void {
   writeAtomic(
     entry.configFile,
-    natsServerConfig({ listen: entry.listen, storeDir: entry.storeDir, monitor: entry.monitor, users: natsUsers(caDir), syncReads: syncReadGrants(caDir) }),
+    natsServerConfig({
+      listen: entry.listen,
+      storeDir: entry.storeDir,
+      monitor: entry.monitor,
+      users: natsUsers(caDir),
+      syncReads: syncReadGrants(caDir),
+      ...(entry.cluster ? { cluster: { ...entry.cluster, secret: routeSecret(caDir) } } : {}),
+    }),
   );
 }
 

@@ -3,14 +3,65 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AGENTS_BUCKET, CATALOG_BUCKET, CONSOLE_TOKENS_BUCKET, CONTROLLERS_BUCKET, ENROLMENT_BUCKET, FLEET_BUCKET, JOBS_BUCKET, LEASES_BUCKET, RETENTION_BUCKET, SCHEDULES_BUCKET, SYNC_CHECKS_BUCKET, SYNC_LINKS_BUCKET, SYNC_STATUS_BUCKET, VERIFICATIONS_BUCKET } from '../names.js';
 import { UnavailableError } from '../errors.js';
+import { jetStreamReplicas } from './nats.js';
 
 export type { KV } from '@nats-io/kv';
+
+/**
+ * How long a KV call is tried again while no JetStream server answers it ("no responders": a cluster
+ * moving a stream's leader, a client reconnecting after its server died). Such a request reached no
+ * server, so asking again cannot apply it twice; a timeout (it may have been applied) is not retried.
+ */
+export const NO_RESPONDERS_RETRY_MS = 20_000;
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'JetStreamNotEnabled' || /no responders/i.test(err.message));
+}
+
+/** `call`, asked again (backing off) while it fails for want of a JetStream server, up to NO_RESPONDERS_RETRY_MS. */
+export async function whileNoResponders<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + NO_RESPONDERS_RETRY_MS;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isNoResponders(err) || Date.now() + wait > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** The bucket with each call that returns a promise asked again while no JetStream server answers. */
+function riding(kv: KV): KV {
+  return new Proxy(kv, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]): unknown => {
+        const first: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(first instanceof Promise)) return first;
+        let called = false;
+        return whileNoResponders(() => {
+          if (!called) {
+            called = true;
+            return first;
+          }
+          return (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        });
+      };
+    },
+  });
+}
 
 /**
  * Opens a bucket, creating it when missing. `direct`: reads are direct gets, whose API subject names the
  * key (so NATS permissions can allow an agent some keys only); the bucket's stream must allow them.
  */
 async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
+  return riding(await openOrCreateOnce(nc, bucket, options));
+}
+
+async function openOrCreateOnce(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
   const kvm = new Kvm(nc);
   try {
     return await kvm.open(bucket).then(async (kv) => {
@@ -19,7 +70,7 @@ async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs
     });
   } catch {
     try {
-      return await kvm.create(bucket, { history: 1, ...(options.ttlMs ? { ttl: options.ttlMs } : {}), ...(options.direct ? { allow_direct: true } : {}) });
+      return await kvm.create(bucket, { history: 1, replicas: jetStreamReplicas(nc), ...(options.ttlMs ? { ttl: options.ttlMs } : {}), ...(options.direct ? { allow_direct: true } : {}) });
     } catch (err) {
       throw new UnavailableError(`cannot open KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
     }

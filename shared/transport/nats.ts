@@ -1,6 +1,6 @@
 /** Connecting to NATS with ffkeeper's settings; a failure names the servers tried. */
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
-import type { NatsConfig } from '../config/common.js';
+import { DEFAULT_NATS_REPLICAS, type NatsConfig } from '../config/common.js';
 import { UnavailableError } from '../errors.js';
 import type { PeerIdentity } from '../security/identity.js';
 import { natsInboxPrefix } from '../security/nats-permissions.js';
@@ -28,7 +28,21 @@ const CONNECT_ATTEMPTS_UNANSWERED = 4;
 
 const isAuthError = (err: unknown): boolean => /Authorization Violation|authentication/i.test(err instanceof Error ? err.message : String(err));
 
+/** The JetStream replicas configured for what each connection creates (`nats.replicas`). */
+const replicasByConnection = new WeakMap<NatsConnection, number>();
+
+/** How many replicas a stream or bucket created over `nc` gets: its config's `nats.replicas`, else 1. */
+export function jetStreamReplicas(nc: NatsConnection): number {
+  return replicasByConnection.get(nc) ?? DEFAULT_NATS_REPLICAS;
+}
+
 export async function connectNats(options: NatsConnectOptions): Promise<NatsConnection> {
+  const nc = await connectOnce(options);
+  replicasByConnection.set(nc, options.config.replicas ?? DEFAULT_NATS_REPLICAS);
+  return nc;
+}
+
+async function connectOnce(options: NatsConnectOptions): Promise<NatsConnection> {
   const { config } = options;
   // Read before connecting, so a missing or loose seed file is named as such.
   const seed = config.seedFile === undefined ? undefined : readNatsSeed(config.seedFile);

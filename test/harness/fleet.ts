@@ -13,7 +13,7 @@ import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { resticFromAccess, type ResticRepository } from '../../shared/repository/restic.js';
 import type { TestRepositoryServer } from './rest-server.js';
 import { testRoot } from '../devsite/fixtures.js';
-import { startNats, type TestNats } from './nats.js';
+import { startNats, startNatsCluster, type TestNats } from './nats.js';
 import { controllerTls, ensureTestPki, issueTestCertificate, operatorSecurity } from './pki.js';
 import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
 
@@ -89,6 +89,11 @@ export interface FleetOptions {
   remote?: { server: TestRepositoryServer; sites: string[] };
   /** Sites with a secondary repository (`snapshot copy`): a local one at `<fleet tmp>/secondary/<site>`. */
   secondary?: string[];
+  /**
+   * A cluster of this many nats-servers instead of one: the configs list every node, and the controller
+   * and agents create their streams and buckets with as many replicas (at most 3).
+   */
+  natsCluster?: number;
 }
 
 /** The password of a test site's secondary repository (given in the config, unlike the primary's). */
@@ -96,7 +101,8 @@ const secondaryPassword = (site: string): string => `secondary password of ${sit
 
 export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], options: FleetOptions = {}): Promise<TestFleet> {
   const pki = await ensureTestPki();
-  const nats = await startNats();
+  const nats = options.natsCluster ? await startNatsCluster(options.natsCluster) : await startNats();
+  const replicas = options.natsCluster ? Math.min(3, options.natsCluster) : undefined;
   const root = testRoot();
   const tmp = tempDir('ffk-fleet-');
   const remote = options.remote?.server;
@@ -106,7 +112,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const controllerSettings = {
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
-    nats: nats.controller(),
+    nats: { ...nats.controller(), ...(replicas ? { replicas } : {}) },
     // The controller keeps the sync read grants of this fleet's nats-server (its own registry).
     natsRegistry: nats.registry,
     tls: controllerTls(),
@@ -184,7 +190,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     startAgent(site, host) {
       const state = states.get(site);
       if (!state) throw new Error(`no dev site ${site}`);
-      const p = runProcess(BIN.agent, ['--config', path.join(state.siteDir, 'agents', `${host}.yaml`)]);
+      const p = runProcess(BIN.agent, ['--config', path.join(state.siteDir, 'agents', `${host}.yaml`)], replicas ? { FFK_AGENT_NATS__REPLICAS: String(replicas) } : {});
       agents.set(`${site}/${host}`, p);
       return p;
     },
@@ -222,7 +228,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       // A database name of this run's own: the machine's PostgreSQL is shared, and a run that was killed
       // leaves its databases behind (a fixed name would make the next run's upSite refuse the site).
       const database = s.database ?? `ffsecurity_${s.site.replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, database, root, nats: [nats.url], pkiDir: pki, natsRegistry: nats.registry });
+      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, database, root, nats: nats.urls, pkiDir: pki, natsRegistry: nats.registry });
       states.set(s.site, state);
       for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
         fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));

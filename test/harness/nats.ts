@@ -20,6 +20,10 @@ import { agentTls, ensureTestPki, TEST_CONTROLLER_ID } from './pki.js';
 
 export interface TestNats {
   url: string;
+  /** Every node's client URL (one for a single server). */
+  urls: string[];
+  /** A cluster's nodes (startNatsCluster), for fault injection. */
+  nodes: TestNatsNode[];
   port: number;
   /** The monitoring endpoint, `host:port` (`http://<monitor>/connz` lists the connections and their addresses). */
   monitor: string;
@@ -42,6 +46,18 @@ export interface TestNats {
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** One nats-server of a cluster. */
+export interface TestNatsNode {
+  name: string;
+  url: string;
+  /** The monitoring endpoint, `host:port`. */
+  monitor: string;
+  /** SIGKILL; the store stays for `restart()`. */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  running(): boolean;
 }
 
 export interface StartNatsOptions {
@@ -102,6 +118,8 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
   const url = `nats://${bindHost}:${port}`;
   return {
     url,
+    urls: [url],
+    nodes: [],
     port,
     monitor: `${bindHost}:${monitor}`,
     configFile,
@@ -121,6 +139,86 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
     async stop() {
       unregisterNatsServer(caDir, name);
       await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A cluster of `size` nats-servers on loopback (routes authenticated with the registry's route secret),
+ * JetStream on each, secured as startNats's: the controller's and agents' configs list every node.
+ */
+export async function startNatsCluster(size = 3): Promise<TestNats> {
+  await ensureTestPki();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsc-'));
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), monitor: await freePort(), route: await freePort() })));
+  const controllerSeed = path.join(dir, 'controller.nk');
+  await issueNatsCredentials(dir, { kind: 'controller', id: TEST_CONTROLLER_ID }, controllerSeed);
+  const nodes: TestNatsNode[] = [];
+  const names: string[] = [];
+  for (const [i, p] of ports.entries()) {
+    const name = `test-${process.pid}-${p.client}-n${i + 1}`;
+    names.push(name);
+    const configFile = path.join(dir, `${name}.conf`);
+    const routes = ports.filter((_, j) => j !== i).map((o) => `127.0.0.1:${o.route}`);
+    await registerNatsServer(dir, {
+      name,
+      configFile,
+      listen: `127.0.0.1:${p.client}`,
+      monitor: `127.0.0.1:${p.monitor}`,
+      storeDir: path.join(dir, `js-${i + 1}`),
+      cluster: { serverName: `n${i + 1}`, name: 'ffk-test', listen: `127.0.0.1:${p.route}`, routes },
+    });
+    let child: ChildProcess | undefined;
+    const node: TestNatsNode = {
+      name,
+      url: `nats://127.0.0.1:${p.client}`,
+      monitor: `127.0.0.1:${p.monitor}`,
+      async kill() {
+        if (!child) return;
+        const c = child;
+        child = undefined;
+        c.kill('SIGKILL');
+        await exited(c);
+      },
+      async restart() {
+        child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
+        await setNatsServerPid(dir, name, child.pid as number);
+        await waitForPort(p.client);
+      },
+      running: () => child !== undefined,
+    };
+    nodes.push(node);
+  }
+  await Promise.all(nodes.map((n) => n.restart()));
+  const urls = nodes.map((n) => n.url);
+  return {
+    url: urls[0] as string,
+    urls,
+    nodes,
+    port: ports[0]?.client as number,
+    monitor: nodes[0]?.monitor as string,
+    configFile: path.join(dir, `${names[0]}.conf`),
+    registry: dir,
+    async client(tls) {
+      const identity = identityOfCertificate(readFileSync(tls.cert));
+      if (!identity) throw new Error(`${tls.cert} carries no ffkeeper identity`);
+      return { servers: urls, seedFile: await issueNatsCredentials(dir, identity, natsSeedOf(tls)) };
+    },
+    async agent(site, host) {
+      const tls = await agentTls(site, host);
+      return { tls, nats: { servers: urls, seedFile: await issueNatsCredentials(dir, { kind: 'agent', site, host }, natsSeedOf(tls)) } };
+    },
+    controller: () => ({ servers: urls, seedFile: controllerSeed }),
+    kill: async () => {
+      await Promise.all(nodes.map((n) => n.kill()));
+    },
+    restart: async () => {
+      await Promise.all(nodes.map((n) => n.restart()));
+    },
+    async stop() {
+      for (const n of names) unregisterNatsServer(dir, n);
+      await Promise.all(nodes.map((n) => n.kill()));
       rmSync(dir, { recursive: true, force: true });
     },
   };

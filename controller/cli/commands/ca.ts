@@ -94,6 +94,10 @@ export interface NatsConfigOptions {
   storeDir: string;
   pidFile?: string;
   name: string;
+  /** This server as a node of a cluster: where its routes listen, and the other nodes' route addresses. */
+  clusterListen?: string;
+  routes?: string;
+  clusterName: string;
 }
 
 /**
@@ -109,8 +113,14 @@ export async function runNatsConfig(opts: NatsConfigOptions, io: CliIo): Promise
   for (const [flag, value] of [['--listen', opts.listen], ['--monitor', opts.monitor]] as const) {
     if (!/^[^\s:]+:\d{1,5}$/.test(value)) throw new ValidationError(`${flag} '${value}' must be host:port`, { field: flag.slice(2) });
   }
+  const routes = (opts.routes ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  if ((opts.clusterListen === undefined) !== (routes.length === 0)) throw new ValidationError('--cluster-listen and --routes go together: a cluster node listens for routes and names the other nodes', { field: 'routes' });
+  for (const [flag, value] of [['--cluster-listen', opts.clusterListen], ...routes.map((r) => ['--routes', r] as const)] as const) {
+    if (value !== undefined && !/^[^\s:]+:\d{1,5}$/.test(value)) throw new ValidationError(`${flag} '${value}' must be host:port`, { field: flag.slice(2) });
+  }
   const { registerNatsServer, natsUsers } = await import('../../../shared/security/nats-users.js');
   const out = path.resolve(opts.out);
+  const cluster = opts.clusterListen === undefined ? undefined : { serverName: opts.name, name: opts.clusterName, listen: opts.clusterListen, routes };
   await registerNatsServer(dir, {
     name: opts.name,
     configFile: out,
@@ -118,12 +128,19 @@ export async function runNatsConfig(opts: NatsConfigOptions, io: CliIo): Promise
     monitor: opts.monitor,
     storeDir: path.resolve(opts.storeDir),
     ...(opts.pidFile === undefined ? {} : { pidFile: path.resolve(opts.pidFile) }),
+    ...(cluster ? { cluster } : {}),
   });
   io.out(
     [
       `nats-server configuration written: ${out} (${keys(natsUsers(dir).length)}: the controller's and those of the agents issued by ${dir})`,
       `start it: nats-server -c ${out}${opts.pidFile ? ` -P ${path.resolve(opts.pidFile)}` : ''}`,
       opts.pidFile ? 'every ca issue, enrolment and revocation rewrites it and reloads the server' : 'without --pid-file the file is rewritten on every ca issue and revocation but the server is not reloaded',
+      ...(cluster
+        ? [
+            `cluster '${cluster.name}': this node is '${cluster.serverName}', routes listen on ${cluster.listen}, to ${routes.join(', ')}; the route secret is ${path.join(dir, 'nats', 'route-secret')} (every node's configuration must come from this CA directory)`,
+            'give the controller and the agents every node in nats.servers, and nats.replicas: 3',
+          ]
+        : []),
     ].join('\n'),
   );
 }
@@ -138,7 +155,10 @@ export function registerCaCommands(program: Command, io: CliIo): void {
     .option('--monitor <host:port>', "the server's monitoring endpoint (reloads are confirmed there)", '127.0.0.1:8222')
     .option('--store-dir <dir>', "JetStream's store directory", '/var/lib/nats/jetstream')
     .option('--pid-file <file>', "the server's pid file (nats-server -P): reloaded on every change")
-    .option('--name <name>', 'this server among those the CA keeps', 'nats')
+    .option('--name <name>', "this server among those the CA keeps (a cluster node's server_name)", 'nats')
+    .option('--cluster-listen <host:port>', 'make this server a cluster node: where its routes listen')
+    .option('--routes <host:port,...>', "the other cluster nodes' route addresses")
+    .option('--cluster-name <name>', 'the cluster name, the same on every node', 'ffkeeper')
     .action((opts: NatsConfigOptions) => runNatsConfig(opts, io));
   const ca = program.command('ca').description("the fleet CA (on the controller host) and certificates signed by it");
   ca.command('init')

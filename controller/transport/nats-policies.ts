@@ -47,13 +47,27 @@ export class KvLeaseStore implements LeaseStore {
     }
   }
 
+  /**
+   * The lease's current revision when the record is still this holder's: a write of it whose reply was
+   * lost (a timeout) was applied all the same, and the holder's own revision is then one behind.
+   */
+  private async stillMine(lease: HeldLease): Promise<number | undefined> {
+    const e = await this.kv.get(lease.state.site);
+    if (!e || e.operation !== 'PUT') return undefined;
+    const cur = leaseFrom(e.json<StoredLease>());
+    const mine = sameJob(cur, lease.state) && cur.owner === lease.state.owner && cur.instance === lease.state.instance && cur.acquiredAt.getTime() === lease.state.acquiredAt.getTime();
+    return mine ? e.revision : undefined;
+  }
+
   async renew(lease: HeldLease, ttlMs: number, now: Date): Promise<HeldLease> {
     const state = { ...lease.state, expiresAt: new Date(now.getTime() + ttlMs) };
     try {
       return { state, token: await this.kv.update(lease.state.site, JSON.stringify(state), lease.token) };
     } catch (err) {
-      if (isCasFailure(err)) throw new ConflictError(`the lease of site '${lease.state.site}' held by job ${lease.state.jobId} was lost (it expired and was taken)`, { cause: err });
-      throw err;
+      if (!isCasFailure(err)) throw err;
+      const revision = await this.stillMine(lease);
+      if (revision !== undefined) return { state, token: await this.kv.update(lease.state.site, JSON.stringify(state), revision) };
+      throw new ConflictError(`the lease of site '${lease.state.site}' held by job ${lease.state.jobId} was lost (it expired and was taken)`, { cause: err });
     }
   }
 
@@ -66,7 +80,15 @@ export class KvLeaseStore implements LeaseStore {
         await this.kv.delete(lease.state.site, { previousSeq: lease.token });
         return;
       } catch (err) {
-        if (isCasFailure(err)) return; // lost meanwhile, or deleted by the try that timed out: not ours to delete
+        if (isCasFailure(err)) {
+          // Lost meanwhile, or deleted by the try that timed out: not ours to delete. Or still ours, at a
+          // revision a renewal whose reply was lost wrote: deleted at that one.
+          const revision = await this.stillMine(lease);
+          if (revision !== undefined) await this.kv.delete(lease.state.site, { previousSeq: revision }).catch((e: unknown) => {
+            if (!isCasFailure(e)) throw e;
+          });
+          return;
+        }
         if (attempt >= RELEASE_ATTEMPTS || !/timeout/i.test(err instanceof Error ? err.message : String(err))) throw err;
       }
     }

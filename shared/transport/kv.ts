@@ -57,8 +57,21 @@ function riding(kv: KV): KV {
  * Opens a bucket, creating it when missing. `direct`: reads are direct gets, whose API subject names the
  * key (so NATS permissions can allow an agent some keys only); the bucket's stream must allow them.
  */
+/** How long opening a bucket is tried again while JetStream does not answer in time (a cluster busy electing, creating replicas). */
+export const OPEN_RETRY_MS = 60_000;
+
 async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
-  return riding(await openOrCreateOnce(nc, bucket, options));
+  const deadline = Date.now() + OPEN_RETRY_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    try {
+      return riding(await openOrCreateOnce(nc, bucket, options));
+    } catch (err) {
+      // Opening and creating are both safe to ask again (a create of the same bucket with the same settings succeeds).
+      const cause = (err as Error).cause;
+      if (!(isNoResponders(cause) || /timeout/i.test(cause instanceof Error ? cause.message : '')) || Date.now() + wait > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 async function openOrCreateOnce(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {

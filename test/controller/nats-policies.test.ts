@@ -3,6 +3,7 @@
  * holder's lease expiring, two stores (two controllers) racing for one lease or one schedule occurrence.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLeasesBucket } from '../../shared/transport/kv.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { silentLogger } from '../../shared/logger.js';
 import { SiteLeases } from '../../controller/domain/leases.js';
@@ -57,6 +58,26 @@ describe('leases, schedules and retention in JetStream KV', () => {
     expect((await store.current('spb-1', new Date()))?.jobId).toBe('j-1');
     await live.release();
     expect(await store.current('spb-1', new Date())).toBeUndefined();
+  });
+
+  it('a renewal whose reply was lost (applied all the same) leaves the holder able to renew and release its lease', async () => {
+    const nc = await connect();
+    const store = await KvLeaseStore.open(nc);
+    const got = await store.tryAcquire('nsk-1', { purpose: 'snapshot', jobId: 'j-r', owner: 'ctl-1', instance: 'i1' }, 30_000, new Date());
+    if (!('lease' in got)) throw new Error('expected the lease');
+    // The renewal as the store writes it, but its new revision never reaches the holder (a timeout).
+    const kv = await openLeasesBucket(nc);
+    await kv.update('nsk-1', JSON.stringify({ ...got.lease.state, expiresAt: new Date(Date.now() + 30_000) }), got.lease.token);
+    const renewed = await store.renew(got.lease, 30_000, new Date()); // with the stale revision: still ours
+    await kv.update('nsk-1', JSON.stringify({ ...renewed.state, expiresAt: new Date(Date.now() + 30_000) }), renewed.token);
+    await store.release(renewed); // stale again: released all the same
+    expect(await store.current('nsk-1', new Date())).toBeUndefined();
+    // Someone else's lease at that key is never taken for ours.
+    const other = await store.tryAcquire('nsk-1', { purpose: 'snapshot', jobId: 'j-other', owner: 'ctl-2', instance: 'i2' }, 30_000, new Date());
+    expect('lease' in other).toBe(true);
+    await store.release(got.lease);
+    await expect(store.renew(got.lease, 30_000, new Date())).rejects.toThrow(/was lost/);
+    expect((await store.current('nsk-1', new Date()))?.jobId).toBe('j-other');
   });
 
   it('schedules and retention policies round-trip; an occurrence is claimed once', async () => {

@@ -62,13 +62,19 @@ async function holdingJob(c: ReturnType<typeof controller>, site: string): Promi
   return job.id;
 }
 
+/** controller-a and controller-b, started, on shared stores and one clock. */
+async function twoControllers() {
+  const shared = { roster: new MemoryRoster(), jobs: new MemoryJobs(), leases: new MemoryLeaseStore(), clock: { t: Date.parse('2026-12-04T10:00:00Z') } };
+  const a = controller('controller-a', shared);
+  const b = controller('controller-b', shared);
+  await a.peers.start();
+  await b.peers.start();
+  return { shared, a, b };
+}
+
 describe('controllers of one fleet', () => {
   it("marks the jobs of a controller that stopped renewing as failed and releases its leases, within the lease TTL; a live one's are left alone", async () => {
-    const shared = { roster: new MemoryRoster(), jobs: new MemoryJobs(), leases: new MemoryLeaseStore(), clock: { t: Date.parse('2026-12-04T10:00:00Z') } };
-    const a = controller('controller-a', shared);
-    const b = controller('controller-b', shared);
-    await a.peers.start();
-    await b.peers.start();
+    const { shared, a, b } = await twoControllers();
     const jobA = await holdingJob(a, 'msk-1');
     const jobB = await holdingJob(b, 'spb-1');
     expect(shared.jobs.items.get(jobA)).toMatchObject({ controller: 'controller-a', instance: a.self.instance, phase: 'InProgress' });
@@ -103,11 +109,7 @@ describe('controllers of one fleet', () => {
   });
 
   it('a controller that was cut off itself gives the others a round to renew before taking anything over', async () => {
-    const shared = { roster: new MemoryRoster(), jobs: new MemoryJobs(), leases: new MemoryLeaseStore(), clock: { t: Date.parse('2026-12-04T10:00:00Z') } };
-    const a = controller('controller-a', shared);
-    const b = controller('controller-b', shared);
-    await a.peers.start();
-    await b.peers.start();
+    const { shared, a, b } = await twoControllers();
     const jobA = await holdingJob(a, 'msk-1');
     // NATS away for a whole TTL: neither could renew. b comes back first and must not take a's job.
     shared.clock.t += TTL;
@@ -119,11 +121,7 @@ describe('controllers of one fleet', () => {
   });
 
   it("a restarted controller takes its own earlier run's jobs and leases back at once, and leaves another live controller's", async () => {
-    const shared = { roster: new MemoryRoster(), jobs: new MemoryJobs(), leases: new MemoryLeaseStore(), clock: { t: Date.parse('2026-12-04T10:00:00Z') } };
-    const first = controller('controller-a', shared);
-    const other = controller('controller-b', shared);
-    await first.peers.start();
-    await other.peers.start();
+    const { shared, a: first, b: other } = await twoControllers();
     const mine = await holdingJob(first, 'msk-1');
     const theirs = await holdingJob(other, 'spb-1');
     // Written before jobs named their controller: counts as gone.

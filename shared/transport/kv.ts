@@ -32,7 +32,7 @@ export async function whileNoResponders<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** The bucket with each call that returns a promise asked again while no JetStream server answers. */
-function riding(kv: KV): KV {
+function askingAgainWhileNoResponders(kv: KV): KV {
   return new Proxy(kv, {
     get(target, prop, receiver) {
       const v: unknown = Reflect.get(target, prop, receiver);
@@ -64,7 +64,7 @@ async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs
   const deadline = Date.now() + OPEN_RETRY_MS;
   for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
     try {
-      return riding(await openOrCreateOnce(nc, bucket, options));
+      return askingAgainWhileNoResponders(await openOrCreateOnce(nc, bucket, options));
     } catch (err) {
       // Opening and creating are both safe to ask again (a create of the same bucket with the same settings succeeds).
       const cause = (err as Error).cause;

@@ -88,7 +88,7 @@ describe('consistent snapshots under load, each restored into a scratch site', (
         const { value: first } = await waitFor(async () => {
           const st = readWriterStats(source);
           return st?.running === true && st.writes > 0 ? st : undefined;
-        }, 30_000);
+        }, 90_000); // a writer's start on a busy machine (a clean-clone run once took over 30 s)
         const { value: before } = await waitFor(async () => {
           const st = readWriterStats(source);
           return st && st.pid === first.pid && st.elapsed - first.elapsed >= 2 ? st : undefined;

@@ -99,13 +99,13 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
       // `ip netns exec` execs nats-server; its pid is recorded once it listens, so that a reload (SIGHUP)
       // never reaches the `ip` process before the exec.
       child = spawn('ip', ['netns', 'exec', netns, 'nats-server', '-c', configFile], { stdio: 'ignore' });
-      await waitForPort(port, bindHost);
+      await waitForPort(port, bindHost, 60_000);
       await setNatsServerPid(caDir, name, child.pid as number);
       return;
     }
     child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
     await setNatsServerPid(caDir, name, child.pid as number);
-    await waitForPort(port);
+    await waitForPort(port, undefined, 60_000);
   };
   await launch();
   const kill = async (): Promise<void> => {
@@ -184,7 +184,7 @@ export async function startNatsCluster(size = 3): Promise<TestNats> {
       async restart() {
         child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
         await setNatsServerPid(dir, name, child.pid as number);
-        await waitForPort(p.client);
+        await waitForPort(p.client, undefined, 60_000);
       },
       running: () => child !== undefined,
     };

@@ -61,7 +61,7 @@ export async function startPgbouncer(options: { database: string; alias?: string
   child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await Promise.race([waitForPort(port), exited.then(() => Promise.reject(new Error(`pgbouncer exited at start: ${logs}`)))]);
+    await Promise.race([waitForPort(port, undefined, 60_000), exited.then(() => Promise.reject(new Error(`pgbouncer exited at start: ${logs}`)))]);
   } catch (err) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

@@ -54,7 +54,7 @@ export async function startTarantool(options: { extraLua?: string } = {}): Promi
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
-      waitForFile(path.join(dir, 'ready')).then(() => waitForPort(port)),
+      waitForFile(path.join(dir, 'ready')).then(() => waitForPort(port, undefined, 60_000)),
       exited.then(() => Promise.reject(new Error(`tarantool exited at start: ${logs}`))),
     ]);
   } catch (err) {

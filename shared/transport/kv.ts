@@ -18,14 +18,14 @@ function isNoResponders(err: unknown): boolean {
   return err instanceof Error && (err.name === 'JetStreamNotEnabled' || /no responders/i.test(err.message));
 }
 
-/** `call`, asked again (backing off) while it fails for want of a JetStream server, up to NO_RESPONDERS_RETRY_MS. */
-export async function whileNoResponders<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + NO_RESPONDERS_RETRY_MS;
-  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+/** `call`, asked again (backing off from `firstWaitMs` to `maxWaitMs`) while it fails with an error `again` accepts, for up to `windowMs`. */
+async function askAgain<T>(call: () => Promise<T>, again: (err: unknown) => boolean, windowMs: number, firstWaitMs: number, maxWaitMs: number): Promise<T> {
+  const deadline = Date.now() + windowMs;
+  for (let wait = firstWaitMs; ; wait = Math.min(wait * 2, maxWaitMs)) {
     try {
       return await call();
     } catch (err) {
-      if (!isNoResponders(err) || Date.now() + wait > deadline) throw err;
+      if (!again(err) || Date.now() + wait > deadline) throw err;
       await new Promise((r) => setTimeout(r, wait));
     }
   }
@@ -41,13 +41,13 @@ function askingAgainWhileNoResponders(kv: KV): KV {
         const first: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
         if (!(first instanceof Promise)) return first;
         let called = false;
-        return whileNoResponders(() => {
+        return askAgain(() => {
           if (!called) {
             called = true;
             return first;
           }
           return (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        });
+        }, isNoResponders, NO_RESPONDERS_RETRY_MS, 100, 1000);
       };
     },
   });
@@ -61,17 +61,12 @@ function askingAgainWhileNoResponders(kv: KV): KV {
 export const OPEN_RETRY_MS = 60_000;
 
 async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
-  const deadline = Date.now() + OPEN_RETRY_MS;
-  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
-    try {
-      return askingAgainWhileNoResponders(await openOrCreateOnce(nc, bucket, options));
-    } catch (err) {
-      // Opening and creating are both safe to ask again (a create of the same bucket with the same settings succeeds).
-      const cause = (err as Error).cause;
-      if (!(isNoResponders(cause) || /timeout/i.test(cause instanceof Error ? cause.message : '')) || Date.now() + wait > deadline) throw err;
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
+  // Opening and creating are both safe to ask again (a create of the same bucket with the same settings succeeds).
+  const unanswered = (err: unknown): boolean => {
+    const cause = (err as Error).cause;
+    return isNoResponders(cause) || /timeout/i.test(cause instanceof Error ? cause.message : '');
+  };
+  return askingAgainWhileNoResponders(await askAgain(() => openOrCreateOnce(nc, bucket, options), unanswered, OPEN_RETRY_MS, 250, 2000));
 }
 
 async function openOrCreateOnce(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {

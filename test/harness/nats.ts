@@ -81,6 +81,22 @@ function freePortsIn(netns: string, host: string): [number, number] {
   return [a, b];
 }
 
+/** How this file's processes get their `nats` config: a new key issued in `caDir` for each, every server URL. */
+function credentials(caDir: string, servers: string[], controllerSeed: string): Pick<TestNats, 'client' | 'agent' | 'controller'> {
+  return {
+    async client(tls) {
+      const identity = identityOfCertificate(readFileSync(tls.cert));
+      if (!identity) throw new Error(`${tls.cert} carries no ffkeeper identity`);
+      return { servers, seedFile: await issueNatsCredentials(caDir, identity, natsSeedOf(tls)) };
+    },
+    async agent(site, host) {
+      const tls = await agentTls(site, host);
+      return { tls, nats: { servers, seedFile: await issueNatsCredentials(caDir, { kind: 'agent', site, host }, natsSeedOf(tls)) } };
+    },
+    controller: () => ({ servers, seedFile: controllerSeed }),
+  };
+}
+
 export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
   const { host: bindHost = '127.0.0.1', netns } = options;
   await ensureTestPki();
@@ -124,16 +140,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
     monitor: `${bindHost}:${monitor}`,
     configFile,
     registry: caDir,
-    async client(tls) {
-      const identity = identityOfCertificate(readFileSync(tls.cert));
-      if (!identity) throw new Error(`${tls.cert} carries no ffkeeper identity`);
-      return { servers: [url], seedFile: await issueNatsCredentials(caDir, identity, natsSeedOf(tls)) };
-    },
-    async agent(site, host) {
-      const tls = await agentTls(site, host);
-      return { tls, nats: { servers: [url], seedFile: await issueNatsCredentials(caDir, { kind: 'agent', site, host }, natsSeedOf(tls)) } };
-    },
-    controller: () => ({ servers: [url], seedFile: controllerSeed }),
+    ...credentials(caDir, [url], controllerSeed),
     kill,
     restart: launch,
     async stop() {
@@ -200,16 +207,7 @@ export async function startNatsCluster(size = 3): Promise<TestNats> {
     monitor: nodes[0]?.monitor as string,
     configFile: path.join(dir, `${names[0]}.conf`),
     registry: dir,
-    async client(tls) {
-      const identity = identityOfCertificate(readFileSync(tls.cert));
-      if (!identity) throw new Error(`${tls.cert} carries no ffkeeper identity`);
-      return { servers: urls, seedFile: await issueNatsCredentials(dir, identity, natsSeedOf(tls)) };
-    },
-    async agent(site, host) {
-      const tls = await agentTls(site, host);
-      return { tls, nats: { servers: urls, seedFile: await issueNatsCredentials(dir, { kind: 'agent', site, host }, natsSeedOf(tls)) } };
-    },
-    controller: () => ({ servers: urls, seedFile: controllerSeed }),
+    ...credentials(dir, urls, controllerSeed),
     kill: async () => {
       await Promise.all(nodes.map((n) => n.kill()));
     },

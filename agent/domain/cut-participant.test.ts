@@ -184,12 +184,27 @@ describe('CutParticipant', () => {
     await p.abort('next', 'done');
   });
 
-  it('refuses a second cut while one is active, and steps out of order', async () => {
+  it('refuses a second cut while one is frozen, and steps out of order', async () => {
     const { p } = setup();
     await expect(p.freeze('zz')).rejects.toBeInstanceOf(NotFoundError);
     await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
-    await expect(p.prepare({ cutId: 'c2', components: [], leaseMs: 5000 })).rejects.toBeInstanceOf(ConflictError);
     await expect(p.cut('c1')).rejects.toThrow("cut 'c1' is prepared; expected frozen");
+    await p.freeze('c1');
+    await expect(p.prepare({ cutId: 'c2', components: [], leaseMs: 5000 })).rejects.toThrow(ConflictError);
+    await expect(p.prepare({ cutId: 'c2', components: [], leaseMs: 5000 })).rejects.toThrow("cut 'c1' is still frozen on this agent; cut 'c2' must wait");
     await p.abort('c1', 'done');
+  });
+
+  it('a newer cut supersedes one only prepared (its controller no longer holds the site): released, and its freeze refused', async () => {
+    const { p, a } = setup();
+    await p.prepare({ cutId: 'old', components: [], leaseMs: 5000, freezeWithinMs: 305_000 });
+    a.calls.length = 0;
+    await p.prepare({ cutId: 'new', components: [], leaseMs: 5000 });
+    expect(p.state('old')).toEqual({ state: 'aborted', reason: "superseded by cut 'new' before its freeze came (its controller no longer holds the site)" });
+    expect(a.calls.indexOf('release')).toBeGreaterThanOrEqual(0);
+    expect(a.calls.indexOf('release')).toBeLessThan(a.calls.lastIndexOf('prepare'));
+    expect(p.state('new')?.state).toBe('prepared');
+    await expect(p.freeze('old')).rejects.toThrow(IllegalStateError);
+    await p.abort('new', 'done');
   });
 });

@@ -60,11 +60,21 @@ export class CutParticipant {
     this.now = options.now ?? Date.now;
   }
 
-  /** Validates every driver can take part and arms the freeze lease. One active cut at a time. */
+  /**
+   * Validates every driver can take part and arms the freeze lease. One active cut at a time.
+   *
+   * A cut only prepared (never frozen) gives way to a newer one: only the controller holding the site's
+   * lease prepares cuts, so a newer cut means the older one's controller no longer holds the site (it
+   * died, or its lease ran out), and its freeze will never come. Waiting for it (up to the prepare
+   * deadline plus a protocol call, 305 s by default) would refuse every snapshot of the site meanwhile.
+   * A frozen, cut or uploading one is refused: its freeze lease or the cancelled upload ends it soon.
+   */
   async prepare(req: PrepareRequest): Promise<void> {
     const active = [...this.sessions.values()].find((s) => ['prepared', 'frozen', 'cut', 'uploading'].includes(s.state));
     if (active && active.cutId !== req.cutId) {
-      throw new ConflictError(`cut '${active.cutId}' is still ${active.state} on this agent; cut '${req.cutId}' must wait`);
+      if (active.state !== 'prepared') throw new ConflictError(`cut '${active.cutId}' is still ${active.state} on this agent; cut '${req.cutId}' must wait`);
+      this.options.logger.warn({ cutId: active.cutId, newer: req.cutId }, 'a newer cut came before this prepared one froze: giving it up');
+      await this.abort(active.cutId, `superseded by cut '${req.cutId}' before its freeze came (its controller no longer holds the site)`);
     }
     const drivers = this.options.drivers(req.components);
     await Promise.all(drivers.map((d) => d.prepare()));

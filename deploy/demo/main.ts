@@ -211,7 +211,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
   );
   state.pids.controller = daemon('controller', process.execPath, [BIN.controller, '--config', config], { netns: net?.hosts.netnsOf('ctl') });
   state.controllerAddress = controller;
-  let agents = 0;
+  const agents: { name: string; log: string; pid: number }[] = [];
   for (const s of sites) {
     for (const file of readdirSync(path.join(s.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
       const host = file.replace(/\.yaml$/, '');
@@ -224,18 +224,44 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
         writeFileSync(agentConfig, stringify({ ...raw, grpc: { ...raw.grpc, listen: `${net.hosts.address(ns)}:${NETNS_PORTS.agent}` } }));
         where = { netns: net.hosts.netnsOf(ns), env: { [DEVSITE_NETNS_ENV]: net.rootNetns } };
       }
-      state.pids[`agent ${s.site}/${host}`] = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', agentConfig], where);
-      agents += 1;
+      const pid = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', agentConfig], where);
+      state.pids[`agent ${s.site}/${host}`] = pid;
+      agents.push({ name: `${s.site}/${host}`, log: `agent-${s.site}-${host}`, pid });
     }
   }
   saveState(state);
-  await until('all agents online', async () => {
-    const r = await cli(['agents', 'list', '--json'], controller);
-    return r.code === 0 && (JSON.parse(r.out) as { status: string }[]).filter((a) => a.status === 'online').length === agents;
-  }, 30_000);
+  await untilAgentsOnline(controller, state.pids.controller, agents);
   steps.info(await must('agents list', cli(['agents', 'list'], controller)));
-  steps.done(`${agents} agents online`);
+  steps.done(`${agents.length} agents online`);
   return { controller, console: consoleAddress, sites };
+}
+
+/**
+ * Waits until every agent started is online at the controller. An agent's start on a busy machine (a
+ * Node process, its certificates, NATS, its components' probes) can take tens of seconds: 120 s fits it.
+ * An agent that exited or did not come online is named with the last lines of its log.
+ */
+async function untilAgentsOnline(controller: string, controllerPid: number, agents: readonly { name: string; log: string; pid: number }[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let online = new Set<string>();
+  let answer = '';
+  for (;;) {
+    if (!isAlive(controllerPid)) throw new Error(`demo: the controller exited: ${tail(path.join(DEMO_ROOT, 'controller.log'), 5) || 'no log'} (logs in ${DEMO_ROOT})`);
+    const r = await cli(['agents', 'list', '--json'], controller);
+    answer = r.code === 0 ? '' : `the controller answered agents list with exit ${r.code}: ${r.out}`;
+    if (r.code === 0) {
+      online = new Set((JSON.parse(r.out) as { site: string; host: string; status: string }[]).filter((a) => a.status === 'online').map((a) => `${a.site}/${a.host}`));
+    }
+    const missing = agents.filter((a) => !online.has(a.name));
+    if (missing.length === 0) return;
+    const exited = missing.filter((a) => !isAlive(a.pid));
+    if (exited.length > 0 || Date.now() >= deadline) {
+      const which = (exited.length > 0 ? exited : missing).map((a) => `${a.name} ${isAlive(a.pid) ? 'not online' : 'exited'}: ${tail(path.join(DEMO_ROOT, `${a.log}.log`), 3) || 'no log'}`);
+      const why = exited.length > 0 ? 'an agent exited' : `not all agents online within 120 s (${online.size} of ${agents.length})`;
+      throw new Error(`demo: ${why}${answer ? `; ${answer}` : ''}\n  ${which.join('\n  ')}\n(logs in ${DEMO_ROOT})`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /**

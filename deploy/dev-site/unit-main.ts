@@ -2,6 +2,8 @@
  * The dev site's own unit processes and shims, each in a process that loads only what it needs:
  * `unit-main <tool> --site SITE [--root DIR] -- ARGS...` where tool is
  * - `systemctl`, `findface-security`: the shims (shims.ts) the site's agents find first on PATH;
+ * - `findface-storage-api-dump`, `findface-storage-api-restore`: FindFace's feature-vector backup tools
+ *   (storage-api-tools.ts), shims in the same bin dir;
  * - `writer` (ARGS: `--rate N --concurrency N [--event-cap N]`): the findface-security stand-in, in the
  *   foreground until SIGTERM: the writes (none at rate 0), its HTTP API and nightly sync (security-service.ts);
  * - `sf-api`: the findface-sf-api stand-in, in the foreground until SIGTERM;
@@ -13,6 +15,7 @@ import { describeError } from '../../shared/errors.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import { setProcessTitle } from '../../shared/process.js';
 import { loadSiteState, type SiteState } from './state.js';
+import type { StorageApiTool } from './storage-api-tools.js';
 
 interface Invocation {
   tool: string;
@@ -26,7 +29,7 @@ function parse(argv: string[]): Invocation {
   const cut = rest.indexOf('--');
   const own = cut < 0 ? rest : rest.slice(0, cut);
   const site = flag(own, '--site');
-  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|writer|sf-api|extraction-api> --site SITE [--root DIR] -- ARGS...');
+  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|findface-storage-api-dump|findface-storage-api-restore|writer|sf-api|extraction-api> --site SITE [--root DIR] -- ARGS...');
   return { tool, site, root: flag(own, '--root'), args: cut < 0 ? [] : rest.slice(cut + 1) };
 }
 
@@ -49,6 +52,12 @@ async function shim(state: SiteState, tool: 'systemctl' | 'findface-security', a
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   process.exitCode = r.code;
+}
+
+async function storageApiTool(state: SiteState, tool: StorageApiTool, args: string[]): Promise<void> {
+  const { runStorageApiTool } = await import('./storage-api-tools.js');
+  const io = { out: (text: string) => void process.stdout.write(text), err: (text: string) => void process.stderr.write(text) };
+  process.exitCode = await runStorageApiTool(state, tool, args, io);
 }
 
 async function writer(state: SiteState, args: string[]): Promise<void> {
@@ -85,13 +94,15 @@ async function extractionApi(state: SiteState): Promise<void> {
 
 async function main(): Promise<void> {
   const { tool, site, root, args } = parse(process.argv.slice(2));
-  // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api, ffkdev-extraction-api.
+  // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api, ffkdev-extraction-api,
+  // ffkdev-findface-storage-api-dump / -restore.
   setProcessTitle(`ffkdev-${tool}`);
   const state = loadSiteState(site, root);
   if (tool === 'systemctl' || tool === 'findface-security') return shim(state, tool, args);
   if (tool === 'writer') return writer(state, args);
   if (tool === 'sf-api') return sfApi(state);
   if (tool === 'extraction-api') return extractionApi(state);
+  if (tool === 'findface-storage-api-dump' || tool === 'findface-storage-api-restore') return storageApiTool(state, tool, args);
   throw new Error(`unknown dev site unit or shim '${tool}'`);
 }
 

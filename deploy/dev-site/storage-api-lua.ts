@@ -1,0 +1,177 @@
+/**
+ * Lua the `findface-storage-api-dump` / `findface-storage-api-restore` shims evaluate on a dev-site shard
+ * over iproto (arguments in `...`). Galleries are the dev site's (galleries-lua.ts): spaces of
+ * `{id unsigned, feat string (float32 bytes), norm string, meta map}` registered in `ffk_galleries`.
+ *
+ * A dump line is `{"id":<unsigned>,"feat":"<base64>","norm":"<string>","meta":{...}}`: the line format
+ * the agent's gallery export writes (agent/adapters/tarantool/lua.ts, `line_of`; dev-site code may not
+ * import it, so the encoder is repeated here and test/devsite-storage-api.test.ts compares the two byte
+ * for byte): map keys sorted, integers exact, other numbers with 17 significant digits.
+ *
+ * The restore keeps its progress in the shard, in the space `ffk_restore_progress`
+ * `{gallery, lines, sha256}`: how many lines of the file this shard has taken and the SHA-256 of those
+ * lines, written in the same transaction as the records.
+ */
+
+/** → [{name, model, dim, count}] from the ffk_galleries registry (empty when there is none). */
+export const LIST_GALLERIES_LUA = String.raw`
+local reg = box.space.ffk_galleries
+local out = {}
+if reg == nil then return out end
+for _, g in reg:pairs() do
+  local sp = box.space[g[1]]
+  out[#out + 1] = {name = g[1], model = g[2], dim = g[3], count = sp and sp:len() or 0}
+end
+return out
+`;
+
+/** The agent's line encoder (`LINE_PRELUDE`), unchanged: `line_of(name, tuple)` → one JSON line. */
+const LINE_PRELUDE = String.raw`
+local json, digest = require('json'), require('digest')
+local enc
+local function is_seq(t)
+  local mt = getmetatable(t)
+  local s = mt and mt.__serialize
+  if s == 'seq' or s == 'sequence' or s == 'array' then return true end
+  if s == 'map' or s == 'mapping' then return false end
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n > 0 and n == #t
+end
+enc = function(v, buf, where)
+  local t = type(v)
+  if v == nil then buf[#buf + 1] = 'null'
+  elseif t == 'boolean' then buf[#buf + 1] = v and 'true' or 'false'
+  elseif t == 'number' then
+    if v ~= v or v == math.huge or v == -math.huge then error(where .. ': a non-finite number cannot be exported', 0) end
+    if v == math.floor(v) and v >= -2^53 and v <= 2^53 then buf[#buf + 1] = string.format('%d', v)
+    else buf[#buf + 1] = string.format('%.17g', v) end
+  elseif t == 'cdata' then
+    local s = tostring(v)
+    if s:match('^%-?%d+U?LL$') == nil then error(where .. ': cannot export a value ' .. s, 0) end
+    buf[#buf + 1] = (s:gsub('U?LL$', ''))
+  elseif t == 'string' then buf[#buf + 1] = json.encode(v)
+  elseif t == 'table' then
+    if is_seq(v) then
+      buf[#buf + 1] = '['
+      for i = 1, #v do
+        if i > 1 then buf[#buf + 1] = ',' end
+        enc(v[i], buf, where)
+      end
+      buf[#buf + 1] = ']'
+    else
+      local keys = {}
+      for k in pairs(v) do
+        if type(k) ~= 'string' then error(where .. ': map key ' .. tostring(k) .. ' is not a string', 0) end
+        keys[#keys + 1] = k
+      end
+      table.sort(keys)
+      buf[#buf + 1] = '{'
+      for i, k in ipairs(keys) do
+        if i > 1 then buf[#buf + 1] = ',' end
+        buf[#buf + 1] = json.encode(k)
+        buf[#buf + 1] = ':'
+        enc(v[k], buf, where)
+      end
+      buf[#buf + 1] = '}'
+    end
+  else error(where .. ': cannot export a ' .. t, 0) end
+end
+local function key_text(k) return (tostring(k):gsub('U?LL$', '')) end
+local function line_of(name, t)
+  local where = string.format("gallery '%s' record %s", name, key_text(t[1]))
+  if type(t[2]) ~= 'string' then error(where .. ': vector is not a string', 0) end
+  local buf = {'{"id":', key_text(t[1]), ',"feat":"', digest.base64_encode(t[2], {nowrap = true}), '","norm":'}
+  enc(t[3], buf, where)
+  buf[#buf + 1] = ',"meta":'
+  enc(t[4] == nil and setmetatable({}, {__serialize = 'map'}) or t[4], buf, where)
+  buf[#buf + 1] = '}'
+  return table.concat(buf)
+end
+`;
+
+/**
+ * (gallery, afterKeyText|nil, limit) → base64 of up to `limit` lines (ids above `after`, ascending) joined
+ * by '\n' (base64: bytes that are not UTF-8 cross iproto unchanged), the last id as text, the line count.
+ */
+export const DUMP_BATCH_LUA = String.raw`${LINE_PRELUDE}
+local name, after, limit = ...
+local sp = box.space[name]
+if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
+local gen, param, state
+if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
+local lines, last = {}, nil
+for _, t in gen, param, state do
+  lines[#lines + 1] = line_of(name, t)
+  last = t[1]
+  if #lines >= limit then break end
+end
+return digest.base64_encode(table.concat(lines, '\n'), {nowrap = true}), last ~= nil and key_text(last) or nil, #lines
+`;
+
+/** (gallery) → {lines, sha256} of this shard's restore progress of the gallery, or nil. */
+export const READ_PROGRESS_LUA = String.raw`
+local name = ...
+local sp = box.space.ffk_restore_progress
+local t = sp and sp:get(name)
+if t == nil then return nil end
+return {lines = t[2], sha256 = t[3]}
+`;
+
+/** (gallery) → true; forgets the gallery's restore progress (a finished run's). */
+export const CLEAR_PROGRESS_LUA = String.raw`
+local name = ...
+local sp = box.space.ffk_restore_progress
+if sp ~= nil then sp:delete(name) end
+return true
+`;
+
+/**
+ * (gallery, file, entries {{lineNo, line}...}, prev {lines, sha256}|nil, lines, sha256) → records
+ * replaced. Checks every line first (JSON, unsigned id, string norm, a vector of the gallery's size, a
+ * map meta), then replaces the records and moves the progress from `prev` to `{lines, sha256}` in one
+ * transaction. Refuses when the stored progress is not `prev` (another restore of the gallery running).
+ */
+export const RESTORE_BATCH_LUA = String.raw`
+local name, file, entries, prev, lines_done, sha = ...
+local json, digest = require('json'), require('digest')
+local reg, sp = box.space.ffk_galleries, box.space[name]
+local g = reg and reg:get(name)
+if g == nil or sp == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+local prog = box.schema.space.create('ffk_restore_progress', {if_not_exists = true, format = {
+  {name = 'gallery', type = 'string'}, {name = 'lines', type = 'unsigned'}, {name = 'sha256', type = 'string'}}})
+prog:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}}})
+local cur = prog:get(name)
+local same = (cur == nil and prev == nil) or (cur ~= nil and prev ~= nil and cur[2] == prev.lines and cur[3] == prev.sha256)
+if not same then
+  error(string.format("restore of gallery '%s': its progress on this shard is at line %d, this run expected %d (another restore running?)",
+    name, cur and cur[2] or 0, prev and prev.lines or 0), 0)
+end
+local recs = {}
+for i, e in ipairs(entries) do
+  local where = string.format('%s line %d', file, e[1])
+  local ok, r = pcall(json.decode, e[2])
+  if not ok or type(r) ~= 'table' then error(where .. ': not a JSON record: ' .. tostring(r), 0) end
+  local id_ok = type(r.id) == 'cdata' or (type(r.id) == 'number' and r.id >= 0 and r.id == math.floor(r.id))
+  if not id_ok then error(where .. ': id ' .. tostring(r.id) .. ' is not an unsigned integer', 0) end
+  where = string.format('%s (id %s)', where, (tostring(r.id):gsub('U?LL$', '')))
+  if type(r.norm) ~= 'string' then error(where .. ': norm is not a string', 0) end
+  local okf, feat = pcall(digest.base64_decode, type(r.feat) == 'string' and r.feat or '')
+  if not okf or #feat ~= g[3] * 4 then
+    error(string.format("%s: vector of %d bytes, gallery '%s' (model '%s', %d-dim) expects %d",
+      where, okf and #feat or 0, name, g[2], g[3], g[3] * 4), 0)
+  end
+  local meta = r.meta
+  if meta == nil or meta == json.NULL then meta = setmetatable({}, {__serialize = 'map'}) end
+  local mt = type(meta) == 'table' and getmetatable(meta) or nil
+  if type(meta) ~= 'table' or (mt ~= nil and (mt.__serialize == 'seq' or mt.__serialize == 'array')) then
+    error(where .. ': meta is not an object', 0)
+  end
+  recs[i] = {r.id, feat, r.norm, meta}
+end
+box.atomic(function()
+  for _, t in ipairs(recs) do sp:replace(t) end
+  prog:replace{name, lines_done, sha}
+end)
+return #recs
+`;

@@ -31,6 +31,7 @@ import { AuditHeadFile } from './transport/audit-head-file.js';
 import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
+import { ExportService } from './domain/export/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
 import { startControllerGrpcServer, startEnrolmentServer } from './transport/grpc-server.js';
 import { readFileSync } from 'node:fs';
@@ -201,6 +202,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const verifications = await KvVerificationStore.open(nc);
     const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, secondaryManifests: (site, cutId) => copies.stored(site, { cutId }), ...timeouts, metrics, logger: log });
     const verify = new VerifyService({ verifier, jobs, verifications, leases });
+    const exports = new ExportService({ catalog, fleet: inventory, agents, repositories, jobs, leases, ...timeouts, logger: log });
     const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
     const scheduler = new Scheduler({
       store: scheduleStore,
@@ -240,7 +242,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, exports, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
     const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, restores, retention, sync, jobStore, events }, tokens: consoleTokens, guard });

@@ -8,8 +8,9 @@ import { CancelledError, IllegalStateError, NotFoundError, ValidationError } fro
 import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
-import { parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
+import { parseSandboxComponents, parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
 import { CutParticipant } from './cut-participant.js';
+import { exportSnapshot, type ExportedFile } from './export.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
 import { measureDrivers, type AgentMetrics } from './metrics.js';
 import type { JournalSwitchState, RestoreJournal, ServiceManager } from './ports.js';
@@ -345,6 +346,23 @@ export class AgentJobs {
       case 'discard':
         return held.staged.discard(ctx);
     }
+  }
+
+  /**
+   * Writes this host's part of a snapshot in FindFace's backup layout into `toDir` (a snapshot export; see
+   * export.ts). The Tarantool and uploads artifacts must have been restored into the sandbox first.
+   */
+  async exportSnapshot(req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; sandboxId: string; sandboxJson: string; toDir: string; manifestJson: string; signal?: AbortSignal }): Promise<ExportedFile[]> {
+    const needsSandbox = req.artifacts.some((a) => a.kind !== 'postgres');
+    if (needsSandbox && !(await this.sandboxManager().has(req.sandboxId))) {
+      throw new NotFoundError(`sandbox '${req.sandboxId}' is not on this agent (restore the snapshot into it first)`);
+    }
+    const sandbox = needsSandbox ? parseSandboxComponents(req.sandboxJson || '[]', 'the sandbox to export') : [];
+    return exportSnapshot(
+      { artifacts: req.artifacts, sandbox, toDir: req.toDir, manifestJson: req.manifestJson, repository: this.open(req.repository), ...(req.signal ? { signal: req.signal } : {}) },
+      // The drivers themselves (not their measured wrappers): a shard's sandbox galleries are its own.
+      { select: (refs) => refs.map((ref) => this.options.drivers.find((d) => d.ref === ref) ?? this.select([ref])[0] as ComponentDriver), logger: this.options.logger.child({ jobId: req.jobId }) },
+    );
   }
 
   /** Removes a verify drill's sandbox (idempotent). */

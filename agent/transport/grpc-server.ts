@@ -8,6 +8,8 @@ import {
   type ControlUnitsResponse,
   type CutRef,
   type DropSandboxRequest,
+  type ExportSnapshotRequest,
+  type ExportSnapshotResponse,
   type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
@@ -99,6 +101,18 @@ function implementation(h: AgentHandlers): AgentServer {
     }),
     runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),
     dropSandbox: unary<DropSandboxRequest, DropSandboxResponse>((req) => h.jobs().dropSandbox(req.sandboxId)),
+    exportSnapshot: unary<ExportSnapshotRequest, ExportSnapshotResponse>(async (req) => {
+      const files = await h.jobs().exportSnapshot({
+        jobId: req.jobId,
+        artifacts: req.artifacts.map(artifactFromProto),
+        repository: accessFromProto(req.repository),
+        sandboxId: req.sandboxId,
+        sandboxJson: req.sandboxJson,
+        toDir: req.toDir,
+        manifestJson: req.manifestJson,
+      });
+      return { dir: req.toDir, files };
+    }),
     inspectSync: unary<InspectSyncRequest, InspectSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.inspectSync(parseInspectRequest(req.requestJson))) })),
     nativeSync: unary<NativeSyncRequestPb, NativeSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.nativeSync(parseNativeSyncRequest(req.requestJson))) })),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {

@@ -15,6 +15,7 @@ import type {
 import type { JobEvent as PbJobEvent } from '../../proto/gen/ffkeeper/v1/common.js';
 import type {
   CopySnapshotsRequest,
+  SnapshotExportRequest,
   CreateSnapshotRequest,
   DeleteSnapshotRequest,
   DeleteSnapshotResponse,
@@ -130,6 +131,8 @@ export interface ControllerApi {
   copySnapshots(req: { site: string; snapshotIds: string[] }, onEvent: OnJobEvent): Promise<JobEvent>;
   /** Streams the verify job's events to `onEvent`; resolves with its outcome event. */
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent>;
+  /** Writes a sealed snapshot in FindFace's backup layout into `toDir` on each of the site's agent hosts. */
+  exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -246,6 +249,10 @@ export class GrpcControllerApi implements ControllerApi {
 
   copySnapshots(req: { site: string; snapshotIds: string[] }, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<CopySnapshotsRequest>(this.client.copySnapshots.bind(this.client), req, onEvent);
+  }
+
+  exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<SnapshotExportRequest>(this.client.exportSnapshot.bind(this.client), req, onEvent);
   }
 
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent> {

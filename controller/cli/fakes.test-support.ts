@@ -127,6 +127,10 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'rebuildCatalog', args: [site] });
     return Promise.resolve(this.rebuilt);
   }
+  exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'exportSnapshot', args: [req] });
+    return this.play(onEvent);
+  }
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: 'primary' | 'secondary' }, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'verify', args: [req] });
     return this.play(onEvent);

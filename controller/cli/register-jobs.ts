@@ -14,6 +14,7 @@ import { runRestore } from './commands/restore.js';
 import { runSnapshotCreate, runSnapshotDelete, runSnapshotList, runSnapshotShow } from './commands/snapshot.js';
 import { runVerify } from './commands/verify.js';
 import { runSnapshotCopy } from './commands/snapshot-copy.js';
+import { runSnapshotExport } from './commands/snapshot-export.js';
 
 /** Opens the controller API for one command and closes it afterwards (main.ts's `withApi`). */
 export type WithApi = (cmd: Command, fn: (api: ControllerApi, g: { json: boolean }) => Promise<void>) => Promise<void>;
@@ -70,6 +71,15 @@ function registerSnapshot(program: Command, ctx: RegisterContext): void {
     .option('--snapshot <id...>', 'copy these snapshots only (repeatable)')
     .action((opts: { site: string; snapshot?: string[] }, cmd: Command) =>
       withApi(cmd, (api, g) => runSnapshotCopy({ site: opts.site, snapshots: opts.snapshot ?? [], json: g.json }, { api, io, term })),
+    );
+  snapshot
+    .command('export')
+    .description("write a snapshot in FindFace's own backup layout (galleries as findface-storage-api-dump writes them, the database's plain dump, upload roots as tar.gz) into a directory on each of the site's agent hosts")
+    .argument('<id>', 'the snapshot id')
+    .requiredOption('--site <site>', 'the site')
+    .requiredOption('--to <dir>', "an absolute directory on each agent host (created when missing; files there are never overwritten)")
+    .action((id: string, opts: { site: string; to: string }, cmd: Command) =>
+      withApi(cmd, (api, g) => runSnapshotExport({ snapshot: id, site: opts.site, to: opts.to, json: g.json }, { api, io, term })),
     );
   snapshot
     .command('delete')

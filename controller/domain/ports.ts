@@ -69,6 +69,16 @@ export interface AgentClient {
     req: { jobId: string; sandboxId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess },
     options: CallDeadline & { onProgress?: (p: AgentProgress) => void; onStep?: (s: AgentRestoreStep) => void; signal?: AbortSignal },
   ): Promise<{ steps: AgentRestoreStep[]; components: SandboxComponent[] }>;
+  /**
+   * Writes the host's part of a snapshot in FindFace's backup layout into `toDir` on the agent's host (a
+   * snapshot export): its Tarantool and uploads artifacts read from the sandbox they were restored into
+   * (`sandbox`: what restoreSandbox reported), its database dump from the repository.
+   */
+  exportSnapshot(
+    address: string,
+    req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; sandboxId: string; sandbox: SandboxComponent[]; toDir: string; manifestJson: string },
+    options: CallDeadline,
+  ): Promise<{ dir: string; files: ExportedFileInfo[] }>;
   /** Removes a sandbox of the agent (idempotent): scratch instances stopped, scratch databases dropped, directory removed. */
   dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }>;
   /** Starts, stops or asks about units on the agent's host (e.g. stop findface-security before a restore). */
@@ -81,6 +91,15 @@ export interface AgentClient {
   /** Watch-list sync: digests of what the agent holds of a linked list, or the master's repair (shared/sync/inspect.ts). */
   inspectSync(address: string, request: InspectRequest, options: CallDeadline): Promise<InspectResult>;
   close(): void;
+}
+
+/** A file a snapshot export wrote on an agent's host. */
+export interface ExportedFileInfo {
+  name: string;
+  bytes: number;
+  sha256: string;
+  /** What it holds, for people. */
+  holds: string;
 }
 
 /** The result of a site's integrity check (the dev site's checker, or a site's own). */

@@ -11,6 +11,8 @@ import {
   type ControlUnitsResponse,
   type CutRef,
   type DropSandboxRequest,
+  type ExportSnapshotRequest,
+  type ExportSnapshotResponse,
   type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
@@ -37,7 +39,7 @@ import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js
 import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/native.js';
 import { channelCredentials, channelOptions, expectPeer, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity, type PeerIdentity } from '../../shared/security/identity.js';
-import type { AgentClient, AgentRestoreStep, CallDeadline, IntegrityReport } from '../domain/ports.js';
+import type { AgentClient, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
@@ -142,6 +144,20 @@ export class GrpcAgentClient implements AgentClient {
     };
     const { steps, sandboxJson } = await this.restoreStream(address, pb, options);
     return { steps, components: parseSandboxComponents(sandboxJson || '[]', `the sandbox agent ${address} reported`) };
+  }
+
+  async exportSnapshot(...[address, req, options]: Args<'exportSnapshot'>): Promise<{ dir: string; files: ExportedFileInfo[] }> {
+    const c = this.client(address);
+    const pb: ExportSnapshotRequest = {
+      jobId: req.jobId,
+      artifacts: req.artifacts.map(artifactToProto),
+      repository: accessToProto(req.repository),
+      sandboxId: req.sandboxId,
+      sandboxJson: JSON.stringify(req.sandbox),
+      toDir: req.toDir,
+      manifestJson: req.manifestJson,
+    };
+    return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, this.opts(address, options));
   }
 
   async dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }> {

@@ -27,6 +27,7 @@ import {
   type SiteRestoreRequest,
   type WatchJobRequest,
   type VerifyRequest as PbVerifyRequest,
+  type SnapshotExportRequest,
   type ApplyRetentionRequest,
   type CopySnapshotsRequest,
   type GetRetentionRequest,
@@ -96,6 +97,7 @@ import { summarize } from '../../shared/manifest.js';
 import type { SnapshotService } from '../domain/snapshot/service.js';
 import type { RepositoryService } from '../domain/repository/service.js';
 import type { VerifyService } from '../domain/verify/service.js';
+import type { ExportService } from '../domain/export/service.js';
 import { parseRepositorySide, type CopyService, type RepositorySide } from '../domain/snapshot/copy.js';
 
 export interface ControllerServices {
@@ -108,6 +110,7 @@ export interface ControllerServices {
   schedules: ScheduleService;
   retention: RetentionService;
   verify: VerifyService;
+  exports: ExportService;
   sync: SyncService;
   audit: AuditLog;
   /** The head the controller keeps outside the stream (audit.headFile): checked by every verify. */
@@ -181,6 +184,9 @@ function implementation(s: ControllerServices): ControllerServer {
       const m = await s.snapshots.get(req.id, req.site || undefined);
       const [summary] = await s.verify.annotate(m.site, [summarize(m)]);
       return { summary: snapshotToProto(summary ?? summarize(m)), manifestJson: encodeManifest(m) };
+    }),
+    exportSnapshot: serverStream<SnapshotExportRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.exports.start({ site: req.site, snapshotId: req.snapshotId, toDir: req.toDir }), emit);
     }),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);

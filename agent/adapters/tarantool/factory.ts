@@ -48,6 +48,7 @@ export function createTarantoolDriver(
     {
       admin: new IprotoShardAdmin(endpoint),
       galleries: new IprotoGalleryStore(endpoint),
+      sandboxGalleries: (host, port) => new IprotoGalleryStore({ ...endpoint, host, port }),
       files: new FsShardFiles(),
       services: deps.services,
       logger: deps.logger,

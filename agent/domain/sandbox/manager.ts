@@ -88,6 +88,12 @@ export class SandboxManager {
     return result;
   }
 
+  /** True when the agent holds the sandbox (being restored into, or restored). */
+  async has(sandboxId: string): Promise<boolean> {
+    const id = checkSandboxId(sandboxId);
+    return this.running.has(id) || this.options.store.exists(id);
+  }
+
   /** Writes a file into the sandbox (e.g. the description an integrity check reads); returns its path. */
   writeFile(sandboxId: string, name: string, content: string): Promise<string> {
     return this.options.store.writeFile(checkSandboxId(sandboxId), name, content);

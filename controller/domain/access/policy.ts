@@ -82,6 +82,9 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   // The job id does not say which site: resuming is for admins.
   resumeRestore: act('admin', none),
   deleteSnapshot: act('admin'),
+  // Copies a site's whole data (its database dump with user accounts among it) out of the repository
+  // into plain files on its hosts.
+  exportSnapshot: act('admin'),
   rebuildCatalog: act('admin'),
   // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
   qualifyRepository: act('admin'),

@@ -12,7 +12,7 @@ import type { RestorePhase } from '../../../shared/restore-phases.js';
 import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
-import type { AgentClient, AgentRestoreStep, CatalogStore, IntegrityReport, RepositoryAccess, SiteRepositories } from '../ports.js';
+import type { AgentClient, AgentRestoreStep, CatalogStore, ExportedFileInfo, IntegrityReport, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { RestoreOrchestrator } from './orchestrator.js';
 import type { SnapshotTaker } from './execute.js';
 
@@ -220,6 +220,14 @@ export class FakeAgents implements AgentClient {
       steps.push(step);
     }
     return { steps, components: req.artifacts.map(fakeEndpoint) };
+  }
+  /** `exportSnapshot` on these addresses fails. */
+  readonly exportFailures = new Map<string, Error>();
+  async exportSnapshot(address: string, req: { artifacts: ComponentArtifact[]; sandbox: SandboxComponent[]; toDir: string }): Promise<{ dir: string; files: ExportedFileInfo[] }> {
+    this.calls.push(`export ${address} ${req.artifacts.map((a) => a.component).join(',')} ${req.toDir} (sandbox: ${req.sandbox.map((c) => c.component).join(',') || 'none'})`);
+    const err = this.exportFailures.get(address);
+    if (err) throw err;
+    return { dir: req.toDir, files: req.artifacts.map((a) => ({ name: `${a.component.replace(':', '-')}.out`, bytes: 10, sha256: 'ab', holds: a.component })) };
   }
   async dropSandbox(address: string, sandboxId: string): Promise<{ existed: boolean; released: string[] }> {
     this.calls.push(`drop ${address} ${sandboxId}`);

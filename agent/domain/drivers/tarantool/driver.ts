@@ -76,6 +76,8 @@ export interface TarantoolDriverDeps {
   scratch?: ScratchInstances;
   /** Lua a scratch instance runs after box.cfg (see the `sandboxInitLua` config field). */
   sandboxInitLua?: string;
+  /** The galleries of a scratch instance at `host:port` (with the shard's credentials): snapshot exports. */
+  sandboxGalleries?: (host: string, port: number) => GalleryStore;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -185,6 +187,12 @@ export class TarantoolShardDriver implements ComponentDriver {
     const scratch = this.deps.scratch;
     if (!scratch) throw new IllegalStateError(`${this.ref}: this agent cannot start scratch Tarantool instances`);
     return restoreShardSandbox({ restore: this.restoreDeps(), name: this.name, scratch, ...(this.deps.sandboxInitLua ? { initLua: this.deps.sandboxInitLua } : {}) }, ctx);
+  }
+
+  /** The galleries of this shard's scratch instance of a sandbox (close the store after use). */
+  sandboxGalleries(endpoint: { host: string; port: number }): GalleryStore {
+    if (!this.deps.sandboxGalleries) throw new IllegalStateError(`${this.ref}: this agent cannot read the galleries of a scratch instance`);
+    return this.deps.sandboxGalleries(endpoint.host, endpoint.port);
   }
 
   /** Stops a sandbox's scratch instance. */

@@ -105,6 +105,38 @@ async function exportOne(options: ExportOptions, info: GalleryInfo): Promise<Exp
   return { name: info.name, model: info.model, dim: info.dim, file, records, sha256: hash.digest('hex') };
 }
 
+/** What `streamGalleries` hands on: a gallery's header, then its records in chunks of JSON lines. */
+export interface GalleryStreamSink {
+  gallery(info: GalleryInfo): void | Promise<void>;
+  /** `data`: whole records, each line ending in '\n'. */
+  lines(data: Buffer, records: number): void | Promise<void>;
+}
+
+/**
+ * Reads every gallery of a shard (one that is not written to: a sandbox's scratch instance) into `sink`,
+ * batch by batch in key order; returns the records read per gallery.
+ */
+export async function streamGalleries(store: GalleryStore, sink: GalleryStreamSink, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<Record<string, number>> {
+  const read: Record<string, number> = {};
+  for (const info of await store.listGalleries()) {
+    await sink.gallery(info);
+    let after: string | undefined;
+    let records = 0;
+    for (;;) {
+      if (options.signal?.aborted) throw new CancelledError(`reading gallery '${info.name}' of ${store.address} cancelled`);
+      const batch = await store.exportBatch(info.name, after, options.batchSize ?? DEFAULT_BATCH_SIZE);
+      if (batch.lines.length === 0) break;
+      await sink.lines(Buffer.concat(batch.lines.flatMap((l) => [l, NEWLINE])), batch.lines.length);
+      records += batch.lines.length;
+      after = batch.lastKey;
+    }
+    read[info.name] = records;
+  }
+  return read;
+}
+
+const NEWLINE = Buffer.from('\n');
+
 export interface ImportOptions {
   store: GalleryStore;
   /** An export directory (with its manifest). */

@@ -265,6 +265,33 @@ export interface DropSandboxResponse {
   released: string[];
 }
 
+export interface ExportSnapshotRequest {
+  jobId: string;
+  /** This host's artifacts of the snapshot; its Tarantool and uploads ones restored into the sandbox first. */
+  artifacts: ComponentArtifact[];
+  repository?: RepositoryAccess | undefined;
+  sandboxId: string;
+  /** What RestoreSandbox reported for this host (shared/sandbox.ts SandboxComponent[], as JSON). */
+  sandboxJson: string;
+  /** An absolute directory of this host; created when missing; files already there are never overwritten. */
+  toDir: string;
+  /** The snapshot's manifest (JSON), written beside the files. */
+  manifestJson: string;
+}
+
+export interface ExportedFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+  /** What it holds, for people ("gallery ffsec_face_objects: 120 records", "upload root /var/lib/ffupload"). */
+  holds: string;
+}
+
+export interface ExportSnapshotResponse {
+  dir: string;
+  files: ExportedFile[];
+}
+
 export interface InspectSyncRequest {
   /** shared/sync/inspect.ts InspectRequest, as JSON. */
   requestJson: string;
@@ -3748,6 +3775,405 @@ export const DropSandboxResponse: MessageFns<DropSandboxResponse> = {
   },
 };
 
+function createBaseExportSnapshotRequest(): ExportSnapshotRequest {
+  return {
+    jobId: "",
+    artifacts: [],
+    repository: undefined,
+    sandboxId: "",
+    sandboxJson: "",
+    toDir: "",
+    manifestJson: "",
+  };
+}
+
+export const ExportSnapshotRequest: MessageFns<ExportSnapshotRequest> = {
+  encode(message: ExportSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    for (const v of message.artifacts) {
+      ComponentArtifact.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.repository !== undefined) {
+      RepositoryAccess.encode(message.repository, writer.uint32(26).fork()).join();
+    }
+    if (message.sandboxId !== "") {
+      writer.uint32(34).string(message.sandboxId);
+    }
+    if (message.sandboxJson !== "") {
+      writer.uint32(42).string(message.sandboxJson);
+    }
+    if (message.toDir !== "") {
+      writer.uint32(50).string(message.toDir);
+    }
+    if (message.manifestJson !== "") {
+      writer.uint32(58).string(message.manifestJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.artifacts.push(ComponentArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.repository = RepositoryAccess.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sandboxId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sandboxJson = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.toDir = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.manifestJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportSnapshotRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => ComponentArtifact.fromJSON(e))
+        : [],
+      repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+      sandboxId: isSet(object.sandboxId)
+        ? globalThis.String(object.sandboxId)
+        : isSet(object.sandbox_id)
+        ? globalThis.String(object.sandbox_id)
+        : "",
+      sandboxJson: isSet(object.sandboxJson)
+        ? globalThis.String(object.sandboxJson)
+        : isSet(object.sandbox_json)
+        ? globalThis.String(object.sandbox_json)
+        : "",
+      toDir: isSet(object.toDir)
+        ? globalThis.String(object.toDir)
+        : isSet(object.to_dir)
+        ? globalThis.String(object.to_dir)
+        : "",
+      manifestJson: isSet(object.manifestJson)
+        ? globalThis.String(object.manifestJson)
+        : isSet(object.manifest_json)
+        ? globalThis.String(object.manifest_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => ComponentArtifact.toJSON(e));
+    }
+    if (message.repository !== undefined) {
+      obj.repository = RepositoryAccess.toJSON(message.repository);
+    }
+    if (message.sandboxId !== "") {
+      obj.sandboxId = message.sandboxId;
+    }
+    if (message.sandboxJson !== "") {
+      obj.sandboxJson = message.sandboxJson;
+    }
+    if (message.toDir !== "") {
+      obj.toDir = message.toDir;
+    }
+    if (message.manifestJson !== "") {
+      obj.manifestJson = message.manifestJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportSnapshotRequest>, I>>(base?: I): ExportSnapshotRequest {
+    return ExportSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportSnapshotRequest>, I>>(object: I): ExportSnapshotRequest {
+    const message = createBaseExportSnapshotRequest();
+    message.jobId = object.jobId ?? "";
+    message.artifacts = object.artifacts?.map((e) => ComponentArtifact.fromPartial(e)) || [];
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? RepositoryAccess.fromPartial(object.repository)
+      : undefined;
+    message.sandboxId = object.sandboxId ?? "";
+    message.sandboxJson = object.sandboxJson ?? "";
+    message.toDir = object.toDir ?? "";
+    message.manifestJson = object.manifestJson ?? "";
+    return message;
+  },
+};
+
+function createBaseExportedFile(): ExportedFile {
+  return { name: "", bytes: 0, sha256: "", holds: "" };
+}
+
+export const ExportedFile: MessageFns<ExportedFile> = {
+  encode(message: ExportedFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).uint64(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(26).string(message.sha256);
+    }
+    if (message.holds !== "") {
+      writer.uint32(34).string(message.holds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportedFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportedFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.holds = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportedFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      holds: isSet(object.holds) ? globalThis.String(object.holds) : "",
+    };
+  },
+
+  toJSON(message: ExportedFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.holds !== "") {
+      obj.holds = message.holds;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportedFile>, I>>(base?: I): ExportedFile {
+    return ExportedFile.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportedFile>, I>>(object: I): ExportedFile {
+    const message = createBaseExportedFile();
+    message.name = object.name ?? "";
+    message.bytes = object.bytes ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.holds = object.holds ?? "";
+    return message;
+  },
+};
+
+function createBaseExportSnapshotResponse(): ExportSnapshotResponse {
+  return { dir: "", files: [] };
+}
+
+export const ExportSnapshotResponse: MessageFns<ExportSnapshotResponse> = {
+  encode(message: ExportSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dir !== "") {
+      writer.uint32(10).string(message.dir);
+    }
+    for (const v of message.files) {
+      ExportedFile.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dir = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(ExportedFile.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportSnapshotResponse {
+    return {
+      dir: isSet(object.dir) ? globalThis.String(object.dir) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => ExportedFile.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ExportSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.dir !== "") {
+      obj.dir = message.dir;
+    }
+    if (message.files?.length) {
+      obj.files = message.files.map((e) => ExportedFile.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExportSnapshotResponse>, I>>(base?: I): ExportSnapshotResponse {
+    return ExportSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExportSnapshotResponse>, I>>(object: I): ExportSnapshotResponse {
+    const message = createBaseExportSnapshotResponse();
+    message.dir = object.dir ?? "";
+    message.files = object.files?.map((e) => ExportedFile.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseInspectSyncRequest(): InspectSyncRequest {
   return { requestJson: "" };
 }
@@ -4156,6 +4582,22 @@ export const AgentService = {
     responseDeserialize: (value: Buffer): DropSandboxResponse => DropSandboxResponse.decode(value),
   },
   /**
+   * Writes this host's part of a snapshot in FindFace's own backup layout into a directory of this host
+   * (a snapshot export): galleries as findface-storage-api-dump writes them (from the sandbox's scratch
+   * instances), the database's plain dump (from the repository), upload roots as tar.gz (from the sandbox).
+   */
+  exportSnapshot: {
+    path: "/ffkeeper.v1.Agent/ExportSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExportSnapshotRequest): Buffer =>
+      Buffer.from(ExportSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportSnapshotRequest => ExportSnapshotRequest.decode(value),
+    responseSerialize: (value: ExportSnapshotResponse): Buffer =>
+      Buffer.from(ExportSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportSnapshotResponse => ExportSnapshotResponse.decode(value),
+  },
+  /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
    * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
    */
@@ -4208,6 +4650,12 @@ export interface AgentServer extends UntypedServiceImplementation {
    * its directory. Idempotent: an unknown sandbox is not an error.
    */
   dropSandbox: handleUnaryCall<DropSandboxRequest, DropSandboxResponse>;
+  /**
+   * Writes this host's part of a snapshot in FindFace's own backup layout into a directory of this host
+   * (a snapshot export): galleries as findface-storage-api-dump writes them (from the sandbox's scratch
+   * instances), the database's plain dump (from the repository), upload roots as tar.gz (from the sandbox).
+   */
+  exportSnapshot: handleUnaryCall<ExportSnapshotRequest, ExportSnapshotResponse>;
   /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
    * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
@@ -4371,6 +4819,26 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DropSandboxResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Writes this host's part of a snapshot in FindFace's own backup layout into a directory of this host
+   * (a snapshot export): galleries as findface-storage-api-dump writes them (from the sandbox's scratch
+   * instances), the database's plain dump (from the repository), upload roots as tar.gz (from the sandbox).
+   */
+  exportSnapshot(
+    request: ExportSnapshotRequest,
+    callback: (error: ServiceError | null, response: ExportSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  exportSnapshot(
+    request: ExportSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExportSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  exportSnapshot(
+    request: ExportSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExportSnapshotResponse) => void,
   ): ClientUnaryCall;
   /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's

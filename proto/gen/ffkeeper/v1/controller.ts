@@ -247,6 +247,13 @@ export interface VerifyRequest {
   from: string;
 }
 
+export interface SnapshotExportRequest {
+  site: string;
+  snapshotId: string;
+  /** An absolute directory on each agent's host; created when missing; files there are never overwritten. */
+  toDir: string;
+}
+
 export interface CopySnapshotsRequest {
   site: string;
   /** Sealed snapshots to copy; empty: every one the secondary repository does not hold yet. */
@@ -3351,6 +3358,115 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     message.snapshotId = object.snapshotId ?? "";
     message.readData = object.readData ?? false;
     message.from = object.from ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotExportRequest(): SnapshotExportRequest {
+  return { site: "", snapshotId: "", toDir: "" };
+}
+
+export const SnapshotExportRequest: MessageFns<SnapshotExportRequest> = {
+  encode(message: SnapshotExportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.snapshotId !== "") {
+      writer.uint32(18).string(message.snapshotId);
+    }
+    if (message.toDir !== "") {
+      writer.uint32(26).string(message.toDir);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotExportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotExportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toDir = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotExportRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      snapshotId: isSet(object.snapshotId)
+        ? globalThis.String(object.snapshotId)
+        : isSet(object.snapshot_id)
+        ? globalThis.String(object.snapshot_id)
+        : "",
+      toDir: isSet(object.toDir)
+        ? globalThis.String(object.toDir)
+        : isSet(object.to_dir)
+        ? globalThis.String(object.to_dir)
+        : "",
+    };
+  },
+
+  toJSON(message: SnapshotExportRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.snapshotId !== "") {
+      obj.snapshotId = message.snapshotId;
+    }
+    if (message.toDir !== "") {
+      obj.toDir = message.toDir;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotExportRequest>, I>>(base?: I): SnapshotExportRequest {
+    return SnapshotExportRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotExportRequest>, I>>(object: I): SnapshotExportRequest {
+    const message = createBaseSnapshotExportRequest();
+    message.site = object.site ?? "";
+    message.snapshotId = object.snapshotId ?? "";
+    message.toDir = object.toDir ?? "";
     return message;
   },
 };
@@ -9365,6 +9481,21 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Writes a sealed snapshot in FindFace's own backup layout (reference 000) into a directory of each of
+   * the site's agent hosts: galleries as findface-storage-api-dump writes them, the database's plain dump,
+   * upload roots as tar.gz, the manifest. A job of kind "export".
+   */
+  exportSnapshot: {
+    path: "/ffkeeper.v1.Controller/ExportSnapshot" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SnapshotExportRequest): Buffer =>
+      Buffer.from(SnapshotExportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotExportRequest => SnapshotExportRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -9666,6 +9797,12 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * on the sandboxes; the result is stored with the snapshot. Streams the job's events until its outcome.
    */
   verify: handleServerStreamingCall<VerifyRequest, JobEvent>;
+  /**
+   * Writes a sealed snapshot in FindFace's own backup layout (reference 000) into a directory of each of
+   * the site's agent hosts: galleries as findface-storage-api-dump writes them, the database's plain dump,
+   * upload roots as tar.gz, the manifest. A job of kind "export".
+   */
+  exportSnapshot: handleServerStreamingCall<SnapshotExportRequest, JobEvent>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
@@ -9891,6 +10028,17 @@ export interface ControllerClient extends Client {
    */
   verify(request: VerifyRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   verify(request: VerifyRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  /**
+   * Writes a sealed snapshot in FindFace's own backup layout (reference 000) into a directory of each of
+   * the site's agent hosts: galleries as findface-storage-api-dump writes them, the database's plain dump,
+   * upload roots as tar.gz, the manifest. A job of kind "export".
+   */
+  exportSnapshot(request: SnapshotExportRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  exportSnapshot(
+    request: SnapshotExportRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
   listJobs(
     request: ListJobsRequest,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,

@@ -10,7 +10,7 @@ import { parseSfApiConfig, portOfUrl } from '../../shared/findface/sf-api-ini.js
 import { TarantoolClient } from '../../shared/tarantool/iproto.js';
 import { instanceShards } from './instances.js';
 import { shardIndexOf, type ShardState, type SiteState } from './state.js';
-import { LIST_GALLERIES_LUA } from './storage-api-lua.js';
+import { LIST_GALLERIES_LUA } from '../../shared/tarantool/gallery-lua.js';
 
 /** One listed shard: its URL in the config, the site's shard behind it, a connection to it. */
 export interface StorageShard {

@@ -149,6 +149,17 @@ describe('snapshot export on one host', () => {
     expect(readdirSync(to)).not.toContain('three_postgres_backup.sql');
   });
 
+  it('a file it cannot write fails the export with the reason (a leftover .partial of a killed export): nothing else is left', async () => {
+    const to = tmp();
+    writeFileSync(path.join(to, 'ffsecurity_postgres_backup.sql.partial'), 'left by a killed export');
+    const run = exportSnapshot(
+      { artifacts: [artifact('postgres:ffsecurity', 'postgres', { database: 'ffsecurity', file: '/ffsecurity.sql', format: 'plain' })], sandbox: [], toDir: to, manifestJson: '{}', repository: repository('SELECT 1;\n') },
+      { select: () => [{ ref: 'postgres:ffsecurity', kind: 'postgres' } as ComponentDriver], logger: silentLogger() },
+    );
+    await expect(run).rejects.toThrow(`cannot write ${path.join(to, 'ffsecurity_postgres_backup.sql')}: EEXIST`);
+    expect(readdirSync(to)).toEqual(['ffsecurity_postgres_backup.sql.partial']);
+  });
+
   it('refuses a component not restored into the sandbox, and a relative directory, before writing anything', async () => {
     const to = path.join(tmp(), 'never');
     const req = { artifacts: [artifact('uploads:media', 'uploads')], sandbox: [], toDir: to, manifestJson: '{}', repository: repository('') };

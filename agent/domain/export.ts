@@ -21,7 +21,7 @@ import { access, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node
 import { once } from 'node:events';
 import path from 'node:path';
 import { create as createTar } from 'tar';
-import { CancelledError, ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { CancelledError, ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
 import type { Repository } from '../../shared/repository/repository.js';
@@ -76,31 +76,52 @@ class PartialFile {
   readonly hash = createHash('sha256');
   bytes = 0;
   private readonly out: WriteStream;
+  /** An error the stream emitted (opening it, a write): thrown by the next write or finish. */
+  private failure: Error | undefined;
+  /** True once this call created the `.partial` file (only then does a discard remove it). */
+  private created = false;
 
   constructor(
     readonly dir: string,
     readonly name: string,
   ) {
     this.out = createWriteStream(path.join(dir, `${name}.partial`), { flags: 'wx' });
+    this.out.on('open', () => {
+      this.created = true;
+    });
+    this.out.on('error', (err) => {
+      this.failure = new IllegalStateError(`cannot write ${path.join(dir, name)}: ${err.message}`, { cause: err });
+    });
   }
 
   async write(data: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
     this.hash.update(data);
     this.bytes += data.length;
-    if (!this.out.write(data)) await once(this.out, 'drain');
+    if (!this.out.write(data)) await this.settled('drain');
   }
 
   async finish(holds: string): Promise<ExportedFile> {
+    if (this.failure) throw this.failure;
     this.out.end();
-    await once(this.out, 'finish');
+    await this.settled('finish');
     if (await exists(path.join(this.dir, this.name))) throw new ConflictError(`${path.join(this.dir, this.name)} already exists: export into an empty directory`);
     await rename(path.join(this.dir, `${this.name}.partial`), path.join(this.dir, this.name));
     return { name: this.name, bytes: this.bytes, sha256: this.hash.digest('hex'), holds };
   }
 
+  /** Waits for the stream's event; its error comes out as `failure` (naming the file). */
+  private async settled(event: 'drain' | 'finish'): Promise<void> {
+    try {
+      await once(this.out, event);
+    } catch (err) {
+      throw this.failure ?? err;
+    }
+  }
+
   async discard(): Promise<void> {
     this.out.destroy();
-    await rm(path.join(this.dir, `${this.name}.partial`), { force: true });
+    if (this.created) await rm(path.join(this.dir, `${this.name}.partial`), { force: true });
   }
 }
 

@@ -41,6 +41,13 @@ export const MANIFEST_FILENAME = 'ffk-manifest.json';
 /** One component of a sealed cut: its artifact and the host whose agent took it. */
 export type ManifestComponent = ComponentArtifact & { host: string };
 
+/** A cut's artifacts grouped by the host whose agent took them (and restores, drills or exports them). */
+export function artifactsByHost(components: readonly ManifestComponent[]): Map<string, ComponentArtifact[]> {
+  const byHost = new Map<string, ComponentArtifact[]>();
+  for (const { host, ...artifact } of components) byHost.set(host, [...(byHost.get(host) ?? []), artifact]);
+  return byHost;
+}
+
 /**
  * The record of one sealed cut (DESIGN.md §4 step 7), written last: to the repository and to the
  * catalog. A cut without a manifest does not exist for list, restore or retention.

@@ -17,7 +17,7 @@
 import { FfkError, NotFoundError, UnavailableError, ValidationError, toFfkError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
-import type { ComponentArtifact, Manifest, ManifestComponent } from '../../../shared/manifest.js';
+import { artifactsByHost, type Manifest } from '../../../shared/manifest.js';
 import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
 import type { FleetInventory } from '../fleet.js';
 import type { JobContext, JobRunner, RunningJob } from '../jobs.js';
@@ -84,8 +84,7 @@ export class ExportService {
   async run(ctx: JobContext, manifest: Manifest, toDir: string): Promise<HostExport[]> {
     ctx.step('export', `exporting snapshot '${manifest.cutId}' of site '${manifest.site}' in FindFace's layout into ${toDir} on each host`);
     const access = await this.deps.repositories.access(manifest.site);
-    const byHost = new Map<string, ComponentArtifact[]>();
-    for (const c of manifest.components) byHost.set(c.host, [...(byHost.get(c.host) ?? []), artifactOf(c)]);
+    const byHost = artifactsByHost(manifest.components);
     const manifestJson = JSON.stringify(manifest, null, 2);
     const log = new StepLog();
     const results = await Promise.allSettled(
@@ -149,9 +148,4 @@ export class ExportService {
     }
     return entry.description.grpcAddress;
   }
-}
-
-function artifactOf(c: ManifestComponent): ComponentArtifact {
-  const { host: _host, ...artifact } = c;
-  return artifact;
 }

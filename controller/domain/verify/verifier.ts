@@ -10,7 +10,7 @@
 import { NotFoundError, UnavailableError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
-import type { ComponentArtifact, Manifest, ManifestComponent } from '../../../shared/manifest.js';
+import { artifactsByHost, type Manifest } from '../../../shared/manifest.js';
 import type { Repository } from '../../../shared/repository/repository.js';
 import type { SandboxDescription } from '../../../shared/sandbox.js';
 import { parseSnapshotTags, siteTag } from '../../../shared/tags.js';
@@ -154,8 +154,7 @@ export class Verifier {
     const { ctx, manifest } = run;
     ctx.step('drill', `restore drill of snapshot '${manifest.cutId}' into sandboxes (${manifest.components.length} components)`);
     const access = await this.access(manifest, run.from);
-    const byHost = new Map<string, ComponentArtifact[]>();
-    for (const c of manifest.components) byHost.set(c.host, [...(byHost.get(c.host) ?? []), artifactOf(c)]);
+    const byHost = artifactsByHost(manifest.components);
     const drill: DrillContext = { ctx, agents: this.deps.agents, access, deadline: deadlineFor(this.deps.deadlines, 'transferMs', 'restore drill'), log: run.log };
     const results = await Promise.allSettled(
       [...byHost].map(async ([host, artifacts]): Promise<HostDrill> => {
@@ -287,10 +286,6 @@ export class Verifier {
 }
 
 /** The manifest entry as the agent takes it: the artifact without the host that took it. */
-function artifactOf(c: ManifestComponent): ComponentArtifact {
-  const { host: _host, ...artifact } = c;
-  return artifact;
-}
 
 /** `repository-check ok, drill postgres:x ok (1.2 s), …`, for the job's last message. */
 function stepSummary(v: Verification): string {

@@ -28,8 +28,10 @@ import type { Repository } from '../../shared/repository/repository.js';
 import type { SandboxComponent } from '../../shared/sandbox.js';
 import { TarantoolShardDriver } from './drivers/tarantool/driver.js';
 import { galleryFileName } from './drivers/tarantool/export-layout.js';
-import { streamGalleries } from './drivers/tarantool/logical.js';
+import { galleryBatches } from './drivers/tarantool/logical.js';
 import type { ComponentDriver } from './drivers/types.js';
+
+const NEWLINE = Buffer.from('\n');
 
 /** The manifest's file name in an export. */
 export const EXPORT_MANIFEST_NAME = 'ffkeeper-manifest.json';
@@ -139,7 +141,7 @@ export async function exportSnapshot(req: SnapshotExportRequest, deps: SnapshotE
   await checkManifestSlot(dir, manifest);
   const written: ExportedFile[] = [];
   /** Files of this export another host wrote (the shared manifest): reported, never removed by this call. */
-  const files: ExportedFile[] = [];
+  const shared: ExportedFile[] = [];
   const open: PartialFile[] = [];
   const check = (): void => {
     if (req.signal?.aborted) throw new CancelledError(`export into ${dir} cancelled`);
@@ -150,29 +152,20 @@ export async function exportSnapshot(req: SnapshotExportRequest, deps: SnapshotE
     for (const { driver, endpoint } of plan.shards) {
       check();
       const store = driver.sandboxGalleries(endpoint);
-      let current: { file: PartialFile; records: number } | undefined;
       try {
-        await streamGalleries(
-          store,
-          {
-            gallery: (info) => {
-              let g = galleries.get(info.name);
-              if (!g) {
-                const file = new PartialFile(dir, galleryFileName(info.name));
-                open.push(file);
-                g = { file, records: 0, model: info.model };
-                galleries.set(info.name, g);
-              }
-              current = g;
-            },
-            lines: async (data, records) => {
-              if (!current) throw new NotFoundError('gallery records came before their gallery');
-              await current.file.write(data);
-              current.records += records;
-            },
-          },
-          req.signal ? { signal: req.signal } : {},
-        );
+        for (const info of await store.listGalleries()) {
+          let g = galleries.get(info.name);
+          if (!g) {
+            const file = new PartialFile(dir, galleryFileName(info.name));
+            open.push(file);
+            g = { file, records: 0, model: info.model };
+            galleries.set(info.name, g);
+          }
+          for await (const lines of galleryBatches(store, info.name, req.signal ? { signal: req.signal } : {})) {
+            await g.file.write(Buffer.concat(lines.flatMap((l) => [l, NEWLINE])));
+            g.records += lines.length;
+          }
+        }
       } finally {
         await store.close();
       }
@@ -207,7 +200,7 @@ export async function exportSnapshot(req: SnapshotExportRequest, deps: SnapshotE
     const ours = await writeManifest(dir, manifest);
     const entry = { name: EXPORT_MANIFEST_NAME, bytes: manifest.length, sha256: createHash('sha256').update(manifest).digest('hex'), holds: 'the snapshot manifest' };
     if (ours) written.push(entry);
-    else files.push(entry);
+    else shared.push(entry);
   } catch (err) {
     await Promise.all(open.map((f) => f.discard()));
     // What this call completed goes too: a half export never looks whole.
@@ -215,7 +208,7 @@ export async function exportSnapshot(req: SnapshotExportRequest, deps: SnapshotE
     throw err;
   }
   deps.logger.info({ dir, files: written.length }, 'snapshot exported');
-  return [...written, ...files];
+  return [...written, ...shared];
 }
 
 /**

@@ -72,13 +72,13 @@ export class AgentJobs {
     this.participant = new CutParticipant({ drivers: (refs) => this.select(refs), logger: options.logger });
   }
 
-  /** The drivers of the named components; all when none are named. */
-  select(refs: readonly string[]): ComponentDriver[] {
-    if (refs.length === 0) return [...this.drivers];
+  /** The drivers of the named components (measured, or `from` the given list); all when none are named. */
+  select(refs: readonly string[], from: readonly ComponentDriver[] = this.drivers): ComponentDriver[] {
+    if (refs.length === 0) return [...from];
     return refs.map((ref) => {
-      const d = this.drivers.find((x) => x.ref === ref);
+      const d = from.find((x) => x.ref === ref);
       if (!d) {
-        const known = this.drivers.map((x) => x.ref).join(', ') || 'none';
+        const known = from.map((x) => x.ref).join(', ') || 'none';
         throw new NotFoundError(`component '${ref}' is not served by this agent (it serves: ${known})`);
       }
       return d;
@@ -361,7 +361,7 @@ export class AgentJobs {
     return exportSnapshot(
       { artifacts: req.artifacts, sandbox, toDir: req.toDir, manifestJson: req.manifestJson, repository: this.open(req.repository), ...(req.signal ? { signal: req.signal } : {}) },
       // The drivers themselves (not their measured wrappers): a shard's sandbox galleries are its own.
-      { select: (refs) => refs.map((ref) => this.options.drivers.find((d) => d.ref === ref) ?? this.select([ref])[0] as ComponentDriver), logger: this.options.logger.child({ jobId: req.jobId }) },
+      { select: (refs) => this.select(refs, this.options.drivers), logger: this.options.logger.child({ jobId: req.jobId }) },
     );
   }
 

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { parseExtractionApiConfig } from '../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
+import { portOfUrl } from '../../shared/findface/sf-api-ini.js';
 import { galleryKindOf, galleryModelOf, parseGalleryModel } from './facen.js';
 import { GALLERIES_LUA } from './galleries-lua.js';
 import { enabledInstances, GALLERIES, instancesDirOf, type GalleryName, type ShardState, type SiteState } from './state.js';
@@ -150,6 +151,11 @@ export function shardFromInstanceFile(state: SiteState, name: string): ShardStat
     instanceFile: file,
     memtxMemoryBytes: f.memtxMemory ?? known?.memtxMemoryBytes ?? 256 * 2 ** 20,
   };
+}
+
+/** The shard a storage-api URL of sf-api's config names: the one whose instance file has that `FindFace.start` port. */
+export function shardAtUrl(shards: readonly ShardState[], url: string): ShardState | undefined {
+  return shards.find((s) => s.httpPort === portOfUrl(url));
 }
 
 /** Every instance file under `instances.available/` and `instances.enabled/` with the shard it describes (unreadable ones left out). */

@@ -19,7 +19,7 @@ import { stringify } from 'yaml';
 import { describeError } from '../../shared/errors.js';
 import { parseSfApiConfig, portOfUrl, type SfApiConfig } from '../../shared/findface/sf-api-ini.js';
 import { TarantoolClient } from '../../shared/tarantool/iproto.js';
-import { instanceShards } from './instances.js';
+import { instanceShards, shardAtUrl } from './instances.js';
 import { startServiceUnit, stopServiceUnit } from './service-unit.js';
 import type { ShardState, SiteState } from './state.js';
 import { SF_API_UNIT } from './unit-names.js';
@@ -81,7 +81,7 @@ export class SfApiService {
 
   constructor(private readonly state: SiteState, readonly config: SfApiConfig) {
     const shards = instanceShards(state);
-    this.targets = config.shards.map((master) => ({ master, shard: shards.find((s) => s.httpPort === portOfUrl(master)) }));
+    this.targets = config.shards.map((master) => ({ master, shard: shardAtUrl(shards, master) }));
     this.server = http.createServer((req, res) => void this.handle(req.method ?? 'GET', req.url ?? '/', res));
   }
 

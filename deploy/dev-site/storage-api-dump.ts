@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../../shared/errors.js';
-import { DUMP_BATCH_LUA } from './storage-api-lua.js';
+import { GALLERY_BATCH_LUA } from '../../shared/tarantool/gallery-lua.js';
 import { LONG_REQUEST_MS, type ShardGallery, type StorageShard, type StorageShards } from './storage-api-shards.js';
 
 /** Records per iproto request. */
@@ -66,7 +66,7 @@ async function dumpShard(shards: StorageShards, index: number, gallery: string, 
   let after: string | null = null;
   let total = 0;
   for (;;) {
-    const [b64, last, n] = (await client.eval(DUMP_BATCH_LUA, [gallery, after, DUMP_PAGE], { timeoutMs: LONG_REQUEST_MS })) as [string, string | null, number];
+    const [b64, last, n] = (await client.eval(GALLERY_BATCH_LUA, [gallery, after, DUMP_PAGE], { timeoutMs: LONG_REQUEST_MS })) as [string, string | null, number];
     if (n === 0) return total;
     await write(Buffer.concat([Buffer.from(b64, 'base64'), Buffer.from('\n')]));
     total += n;

@@ -12,26 +12,6 @@
  * `{gallery, lines, sha256}`: how many lines of the file this shard has taken and the SHA-256 of those
  * lines, written in the same transaction as the records.
  */
-import { GALLERY_LINE_LUA } from '../../shared/tarantool/gallery-lua.js';
-
-/**
- * (gallery, afterKeyText|nil, limit) → base64 of up to `limit` lines (ids above `after`, ascending) joined
- * by '\n' (base64: bytes that are not UTF-8 cross iproto unchanged), the last id as text, the line count.
- */
-export const DUMP_BATCH_LUA = String.raw`${GALLERY_LINE_LUA}
-local name, after, limit = ...
-local sp = box.space[name]
-if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
-local gen, param, state
-if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
-local lines, last = {}, nil
-for _, t in gen, param, state do
-  lines[#lines + 1] = line_of(name, t)
-  last = t[1]
-  if #lines >= limit then break end
-end
-return digest.base64_encode(table.concat(lines, '\n'), {nowrap = true}), last ~= nil and key_text(last) or nil, #lines
-`;
 
 /** (gallery) → {lines, sha256} of this shard's restore progress of the gallery, or nil. */
 export const READ_PROGRESS_LUA = String.raw`

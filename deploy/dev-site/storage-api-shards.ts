@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describeError, NotFoundError, UnavailableError, ValidationError } from '../../shared/errors.js';
 import { parseSfApiConfig, portOfUrl } from '../../shared/findface/sf-api-ini.js';
 import { TarantoolClient } from '../../shared/tarantool/iproto.js';
-import { instanceShards } from './instances.js';
+import { instanceShards, shardAtUrl } from './instances.js';
 import { shardIndexOf, type ShardState, type SiteState } from './state.js';
 import { LIST_GALLERIES_LUA } from '../../shared/tarantool/gallery-lua.js';
 
@@ -38,7 +38,7 @@ export class StorageShards {
     const masters = readConfigShards(configFile);
     const known = instanceShards(state);
     const resolved = masters.map((master) => {
-      const shard = known.find((s) => s.httpPort === portOfUrl(master));
+      const shard = shardAtUrl(known, master);
       if (!shard) {
         throw new ValidationError(`storage-api shard ${master} (${configFile}): no Tarantool instance file of dev site '${state.site}' has FindFace.start port ${portOfUrl(master)}`, { field: 'storage-api.shards' });
       }

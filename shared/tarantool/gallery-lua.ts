@@ -1,6 +1,7 @@
 /**
  * Lua every reader of gallery records evaluates on a shard (the agent's logical export, the dev site's
- * findface-storage-api-dump): the one line format of an exported gallery, and the gallery registry.
+ * findface-storage-api-dump): the one line format of an exported gallery (`line_of`, with `space_of`),
+ * the batch read in key order that writes it, and the gallery registry.
  */
 
 /**
@@ -70,6 +71,11 @@ local function line_of(name, t)
   buf[#buf + 1] = '}'
   return table.concat(buf)
 end
+local function space_of(name)
+  local sp = box.space[name]
+  if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
+  return sp
+end
 `;
 
 /** → [{name, model, dim, count}] from the ffk_galleries registry (empty when there is none). */
@@ -82,4 +88,23 @@ for _, g in reg:pairs() do
   out[#out + 1] = {name = g[1], model = g[2], dim = g[3], count = sp and sp:len() or 0}
 end
 return out
+`;
+
+/**
+ * (name, afterKeyText|nil, limit) → base64 of the batch's lines joined by '\n' (base64, so bytes that
+ * are not UTF-8 cross iproto unchanged), the last key as text, the number of lines.
+ */
+export const GALLERY_BATCH_LUA = String.raw`${GALLERY_LINE_LUA}
+local name, after, limit = ...
+local sp = space_of(name)
+-- index:pairs() returns an iterator triplet: keep all three values.
+local gen, param, state
+if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
+local lines, last = {}, nil
+for _, t in gen, param, state do
+  lines[#lines + 1] = line_of(name, t)
+  last = t[1]
+  if #lines >= limit then break end
+end
+return digest.base64_encode(table.concat(lines, '\n'), {nowrap = true}), last ~= nil and key_text(last) or nil, #lines
 `;

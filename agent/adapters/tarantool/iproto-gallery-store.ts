@@ -4,6 +4,7 @@
  * shard (same transaction as the records), and per-gallery digests computed in Lua.
  */
 import { ConflictError, ValidationError } from '../../../shared/errors.js';
+import { GALLERY_BATCH_LUA, LIST_GALLERIES_LUA } from '../../../shared/tarantool/gallery-lua.js';
 import { TarantoolError } from '../../../shared/tarantool/iproto.js';
 import type {
   ExportBatch,
@@ -17,9 +18,7 @@ import {
   LUA_CLEAR_PROGRESS,
   LUA_DIGEST,
   LUA_ENSURE_GALLERY,
-  LUA_EXPORT_BATCH,
   LUA_IMPORT_BATCH,
-  LUA_LIST_GALLERIES,
   LUA_READ_PROGRESS,
 } from './lua.js';
 
@@ -37,7 +36,7 @@ export class IprotoGalleryStore implements GalleryStore {
 
   async listGalleries(): Promise<GalleryInfo[]> {
     const r = new Reply(this.address, 'list galleries');
-    const [raw] = await this.conn.eval(LUA_LIST_GALLERIES);
+    const [raw] = await this.conn.eval(LIST_GALLERIES_LUA);
     return r.arr(raw).map((g, i) => {
       const o = r.obj(g, `galleries[${i}]`);
       return { name: r.str(o.name, 'name'), model: r.str(o.model, 'model'), dim: r.num(o.dim, 'dim'), count: r.num(o.count, 'count') };
@@ -46,7 +45,7 @@ export class IprotoGalleryStore implements GalleryStore {
 
   async exportBatch(gallery: string, afterKey: string | undefined, limit: number): Promise<ExportBatch> {
     const r = new Reply(this.address, `export of gallery '${gallery}'`);
-    const [b64, last, n] = await this.conn.eval(LUA_EXPORT_BATCH, [gallery, afterKey ?? null, limit], { timeoutMs: LONG_REQUEST_MS });
+    const [b64, last, n] = await this.conn.eval(GALLERY_BATCH_LUA, [gallery, afterKey ?? null, limit], { timeoutMs: LONG_REQUEST_MS });
     const count = r.num(n, 'count');
     if (count === 0) return { lines: [], lastKey: undefined };
     const lines = splitLines(Buffer.from(r.str(b64, 'lines'), 'base64'));

@@ -6,7 +6,7 @@
  * `{id unsigned, feat string (float32 bytes), norm string, meta map}` registered in `ffk_galleries`
  * `{name, model, dim}`.
  */
-import { GALLERY_LINE_LUA, LIST_GALLERIES_LUA } from '../../../shared/tarantool/gallery-lua.js';
+import { GALLERY_LINE_LUA } from '../../../shared/tarantool/gallery-lua.js';
 
 /** Absolute paths and string-keyed vclocks, shared by the admin chunks. */
 const ADMIN_PRELUDE = String.raw`
@@ -99,38 +99,8 @@ return out
 
 export const LUA_UNPIN = 'box.backup.stop() return true';
 
-/** The shared line encoder (`line_of`, shared/tarantool/gallery-lua.ts) and `space_of(name)`. */
-const LINE_PRELUDE = String.raw`${GALLERY_LINE_LUA}
-local function space_of(name)
-  local sp = box.space[name]
-  if sp == nil then error(string.format("gallery '%s' does not exist on this shard", tostring(name)), 0) end
-  return sp
-end
-`;
-
-export const LUA_LIST_GALLERIES = LIST_GALLERIES_LUA;
-
-/**
- * (name, afterKeyText|nil, limit) → base64 of the batch's lines joined by '\n' (base64, so bytes that
- * are not UTF-8 cross iproto unchanged), the last key as text, the number of lines.
- */
-export const LUA_EXPORT_BATCH = String.raw`${LINE_PRELUDE}
-local name, after, limit = ...
-local sp = space_of(name)
--- index:pairs() returns an iterator triplet: keep all three values.
-local gen, param, state
-if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
-local lines, last = {}, nil
-for _, t in gen, param, state do
-  lines[#lines + 1] = line_of(name, t)
-  last = t[1]
-  if #lines >= limit then break end
-end
-return digest.base64_encode(table.concat(lines, '\n'), {nowrap = true}), last ~= nil and key_text(last) or nil, #lines
-`;
-
 /** ({name = true}|nil) → {name = {count, sha256}}: sha256 over line..'\n' of every record in key order. */
-export const LUA_DIGEST = String.raw`${LINE_PRELUDE}
+export const LUA_DIGEST = String.raw`${GALLERY_LINE_LUA}
 local wanted = ...
 local crypto, fiber = require('crypto'), require('fiber')
 local function hex(s) return (s:gsub('.', function(c) return string.format('%02x', c:byte()) end)) end

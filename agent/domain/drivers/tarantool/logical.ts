@@ -80,18 +80,13 @@ async function exportOne(options: ExportOptions, info: GalleryInfo): Promise<Exp
   const hash = createHash('sha256');
   let records = 0;
   try {
-    let after: string | undefined;
-    for (;;) {
-      if (options.signal?.aborted) throw new CancelledError(`export of gallery '${info.name}' from ${options.store.address} cancelled`);
-      const batch = await options.store.exportBatch(info.name, after, options.batchSize ?? DEFAULT_BATCH_SIZE);
-      if (batch.lines.length === 0) break;
-      for (const line of batch.lines) {
+    for await (const lines of galleryBatches(options.store, info.name, options)) {
+      for (const line of lines) {
         const bytes = Buffer.concat([line, Buffer.from('\n')]);
         hash.update(bytes);
         if (!out.write(bytes)) await once(out, 'drain');
       }
-      records += batch.lines.length;
-      after = batch.lastKey;
+      records += lines.length;
       options.onProgress?.({ gallery: info.name, done: records, total: Math.max(records, info.count) });
     }
     out.end();
@@ -105,37 +100,17 @@ async function exportOne(options: ExportOptions, info: GalleryInfo): Promise<Exp
   return { name: info.name, model: info.model, dim: info.dim, file, records, sha256: hash.digest('hex') };
 }
 
-/** What `streamGalleries` hands on: a gallery's header, then its records in chunks of JSON lines. */
-export interface GalleryStreamSink {
-  gallery(info: GalleryInfo): void | Promise<void>;
-  /** `data`: whole records, each line ending in '\n'. */
-  lines(data: Buffer, records: number): void | Promise<void>;
-}
-
-/**
- * Reads every gallery of a shard (one that is not written to: a sandbox's scratch instance) into `sink`,
- * batch by batch in key order; returns the records read per gallery.
- */
-export async function streamGalleries(store: GalleryStore, sink: GalleryStreamSink, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<Record<string, number>> {
-  const read: Record<string, number> = {};
-  for (const info of await store.listGalleries()) {
-    await sink.gallery(info);
-    let after: string | undefined;
-    let records = 0;
-    for (;;) {
-      if (options.signal?.aborted) throw new CancelledError(`reading gallery '${info.name}' of ${store.address} cancelled`);
-      const batch = await store.exportBatch(info.name, after, options.batchSize ?? DEFAULT_BATCH_SIZE);
-      if (batch.lines.length === 0) break;
-      await sink.lines(Buffer.concat(batch.lines.flatMap((l) => [l, NEWLINE])), batch.lines.length);
-      records += batch.lines.length;
-      after = batch.lastKey;
-    }
-    read[info.name] = records;
+/** A gallery's records in key order, batch by batch (each a list of JSON lines without their newline). */
+export async function* galleryBatches(store: GalleryStore, gallery: string, options: { batchSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<Buffer[]> {
+  let after: string | undefined;
+  for (;;) {
+    if (options.signal?.aborted) throw new CancelledError(`reading gallery '${gallery}' of ${store.address} cancelled`);
+    const batch = await store.exportBatch(gallery, after, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    if (batch.lines.length === 0) return;
+    yield batch.lines;
+    after = batch.lastKey;
   }
-  return read;
 }
-
-const NEWLINE = Buffer.from('\n');
 
 export interface ImportOptions {
   store: GalleryStore;

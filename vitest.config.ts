@@ -19,6 +19,9 @@ export default defineConfig({
     exclude: ['node_modules/**', 'dist/**'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
+    // `expect.poll` waits for a page or a process to show something: its 1 s default is a speed assertion
+    // on a busy machine (a clean-clone run failed the console test on it). 30 s only catches what never comes.
+    expect: { poll: { timeout: 30_000, interval: 100 } },
     pool: 'forks',
     maxWorkers: Number(process.env.FFK_TEST_WORKERS ?? 4),
     globalSetup: ['test/global-setup.ts'],

@@ -12,6 +12,7 @@ import { startAgentGrpcServer } from './transport/grpc-server.js';
 import { securityAtStart } from '../shared/security/startup.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
@@ -25,6 +26,8 @@ import { AgentJobs, type RepositoryAccess } from './domain/jobs.js';
 import { SandboxManager } from './domain/sandbox/manager.js';
 import { FsRestoreJournal } from './adapters/restore-journal.js';
 import { FsSandboxStore } from './adapters/sandbox-store.js';
+import { shardPlacement } from './adapters/tarantool/placement.js';
+import { SpawnedScratchInstances } from './adapters/tarantool/scratch-instances.js';
 import { PromAgentMetrics } from './transport/metrics.js';
 import { startMetricsServer } from '../shared/transport/metrics-http.js';
 import { withTimeout } from '../shared/timeout.js';
@@ -88,6 +91,9 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     logger: log,
   });
   await sandboxes.dropAll('left by a previous run of this agent');
+  // Snapshot imports' work directories a killed agent left (a scratch instance may still run in one).
+  const importRoot = path.join(config.cacheDir, 'import');
+  await dropImportLeftovers(importRoot, log);
   const jobs = new AgentJobs({
     drivers,
     openRepository: (access) => openRepository(access, config, log),
@@ -98,6 +104,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     metrics,
     sandboxes,
     journal: new FsRestoreJournal(config.cacheDir),
+    imports: { workRoot: importRoot, placement: () => shardPlacement(config) },
   });
   // Components a restore staged or was switching in when this agent stopped (kill -9 during a switch):
   // held again, for the controller to roll back (from the disk), finish or discard.
@@ -171,5 +178,17 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     await Promise.allSettled(drivers.map((d) => d.close?.()));
     await nc?.close();
     throw err;
+  }
+}
+
+/** Stops the scratch instances and removes the work directories of imports a previous run of this agent left. */
+async function dropImportLeftovers(root: string, log: Logger): Promise<void> {
+  const jobs = await readdir(root).catch(() => [] as string[]);
+  const scratch = new SpawnedScratchInstances();
+  for (const job of jobs) {
+    const dir = path.join(root, job);
+    for (const part of await readdir(dir).catch(() => [] as string[])) await scratch.stop(path.join(dir, part)).catch(() => false);
+    await rm(dir, { recursive: true, force: true });
+    log.warn({ dir }, 'removed the work directory of an import left by a previous run of this agent');
   }
 }

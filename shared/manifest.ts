@@ -71,6 +71,24 @@ export interface Manifest {
   models: Record<string, string>;
 }
 
+/** A manifest's totals over its components. */
+export function totalsOf(components: readonly ComponentArtifact[]): Manifest['totals'] {
+  return {
+    bytes: components.reduce((s, c) => s + c.bytes, 0),
+    files: components.reduce((s, c) => s + c.files, 0),
+    dataAddedBytes: components.reduce((s, c) => s + c.dataAddedBytes, 0),
+  };
+}
+
+/** Feature-vector model per gallery, from the Tarantool artifacts' `model:<gallery>` details. */
+export function modelsOf(components: readonly ComponentArtifact[]): Record<string, string> {
+  const models: Record<string, string> = {};
+  for (const c of components) {
+    for (const [k, v] of Object.entries(c.details ?? {})) if (k.startsWith('model:')) models[k.slice(6)] = String(v);
+  }
+  return models;
+}
+
 /** What `snapshot list/show` shows of a sealed cut. */
 export interface SnapshotSummary {
   id: string;

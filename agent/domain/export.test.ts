@@ -36,6 +36,8 @@ class MemoryGalleries implements GalleryStore {
   readProgress = (): Promise<never> => Promise.reject(new Error('not used'));
   importBatch = (): Promise<void> => Promise.reject(new Error('not used'));
   clearProgress = (): Promise<void> => Promise.reject(new Error('not used'));
+  truncate = (): Promise<number> => Promise.reject(new Error('not used'));
+  replaceBatch = (): Promise<number> => Promise.reject(new Error('not used'));
   digest = (): Promise<never> => Promise.reject(new Error('not used'));
   close(): Promise<void> {
     this.closed = true;

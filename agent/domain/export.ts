@@ -27,14 +27,14 @@ import type { ComponentArtifact } from '../../shared/manifest.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import type { SandboxComponent } from '../../shared/sandbox.js';
 import { TarantoolShardDriver } from './drivers/tarantool/driver.js';
+import { archivePrefix, databaseDumpName, EXPORT_MANIFEST_NAME, uploadArchiveName } from './drivers/findface-backup.js';
 import { galleryFileName } from './drivers/tarantool/export-layout.js';
+
+export { databaseDumpName, EXPORT_MANIFEST_NAME, uploadArchiveName };
 import { galleryBatches } from './drivers/tarantool/logical.js';
 import type { ComponentDriver } from './drivers/types.js';
 
 const NEWLINE = Buffer.from('\n');
-
-/** The manifest's file name in an export. */
-export const EXPORT_MANIFEST_NAME = 'ffkeeper-manifest.json';
 
 export interface ExportedFile {
   name: string;
@@ -56,21 +56,6 @@ export interface SnapshotExportRequest {
 export interface SnapshotExportDeps {
   select: (refs: readonly string[]) => ComponentDriver[];
   logger: Logger;
-}
-
-/** The file one upload root is archived into: `/var/lib/ffupload` → `var_lib_ffupload.tar.gz`. */
-export function uploadArchiveName(root: string): string {
-  const parts = root.split('/').filter((p) => p.length > 0);
-  if (!path.isAbsolute(root) || parts.length === 0 || parts.some((p) => p === '..' || p === '.')) {
-    throw new ValidationError(`upload root '${root}' cannot name an archive (an absolute path below / is needed)`, { field: 'roots' });
-  }
-  return `${parts.join('_')}.tar.gz`;
-}
-
-/** A plain dump's file name in an export: `ffsecurity` → `ffsecurity_postgres_backup.sql`. */
-export function databaseDumpName(database: string): string {
-  if (!/^[A-Za-z0-9_.-]+$/.test(database) || database.startsWith('.')) throw new ValidationError(`database name '${database}' cannot name a file`, { field: 'database' });
-  return `${database}_postgres_backup.sql`;
 }
 
 /** A file being written: `<name>.partial`, hashed on the way, renamed into place by `finish`. */
@@ -189,8 +174,7 @@ export async function exportSnapshot(req: SnapshotExportRequest, deps: SnapshotE
         throw new NotFoundError(`upload root ${a.original} was not restored into the sandbox (${a.restored})`, { cause: err });
       });
       // Entries named as `tar -czf … /var/lib/ffupload/` names them (the root itself first), owners kept.
-      const prefix = a.original.split('/').filter((p) => p.length > 0).join('/');
-      for await (const chunk of createTar({ gzip: true, cwd: a.restored, prefix }, ['.'])) {
+      for await (const chunk of createTar({ gzip: true, cwd: a.restored, prefix: archivePrefix(a.original) }, ['.'])) {
         check();
         await file.write(chunk as Buffer);
       }

@@ -11,6 +11,7 @@ import type { Repository } from '../../shared/repository/repository.js';
 import { parseSandboxComponents, parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
 import { CutParticipant } from './cut-participant.js';
 import { exportSnapshot, type ExportedFile } from './export.js';
+import { importSnapshot, type HostImport, type SnapshotImportDeps } from './import.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
 import { measureDrivers, type AgentMetrics } from './metrics.js';
 import type { JournalSwitchState, RestoreJournal, ServiceManager } from './ports.js';
@@ -49,6 +50,8 @@ export interface AgentJobsOptions {
   sandboxes?: SandboxManager;
   /** Where staged components are journalled for an agent restart; without it they live in memory only. */
   journal?: RestoreJournal;
+  /** Snapshot imports: the work directory and each shard's place among the site's shards; without it imports are refused. */
+  imports?: Pick<SnapshotImportDeps, 'workRoot' | 'placement'>;
 }
 
 /** A component staged by a two-phase restore, held until the controller switches, rolls back, finishes or discards it. */
@@ -362,6 +365,21 @@ export class AgentJobs {
       { artifacts: req.artifacts, sandbox, toDir: req.toDir, manifestJson: req.manifestJson, repository: this.open(req.repository), ...(req.signal ? { signal: req.signal } : {}) },
       // The drivers themselves (not their measured wrappers): a shard's sandbox galleries are its own.
       { select: (refs) => this.select(refs, this.options.drivers), logger: this.options.logger.child({ jobId: req.jobId }) },
+    );
+  }
+
+  /**
+   * Brings this host's part of an export in FindFace's backup layout into the repository, each component
+   * as an artifact of the new snapshot `cutId` (a snapshot import; see import.ts). The controller seals.
+   */
+  async importSnapshot(req: { jobId: string; site: string; cutId: string; fromDir: string; base: ComponentArtifact[]; repository: RepositoryAccess; signal?: AbortSignal; onProgress?: (p: DriverProgress) => void }): Promise<HostImport> {
+    const imports = this.options.imports;
+    if (!imports) throw new IllegalStateError('this agent has no work directory for imports');
+    const { repository, ...rest } = req;
+    return importSnapshot(
+      { ...rest, repository: this.open(repository) },
+      // The drivers themselves: an import is not a cut's upload (no upload metrics).
+      { ...imports, select: (refs) => this.select(refs, this.options.drivers), logger: this.options.logger },
     );
   }
 

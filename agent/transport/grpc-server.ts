@@ -10,6 +10,8 @@ import {
   type DropSandboxRequest,
   type ExportSnapshotRequest,
   type ExportSnapshotResponse,
+  type ImportSnapshotRequest,
+  type ImportSnapshotResponse,
   type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
@@ -112,6 +114,17 @@ function implementation(h: AgentHandlers): AgentServer {
         manifestJson: req.manifestJson,
       });
       return { dir: req.toDir, files };
+    }),
+    importSnapshot: unary<ImportSnapshotRequest, ImportSnapshotResponse>(async (req) => {
+      const done = await h.jobs().importSnapshot({
+        jobId: req.jobId,
+        site: req.site,
+        cutId: req.cutId,
+        fromDir: req.fromDir,
+        base: req.base.map(artifactFromProto),
+        repository: accessFromProto(req.repository),
+      });
+      return { artifacts: done.artifacts.map(artifactToProto), time: done.time, sourceSite: done.source?.site ?? '', sourceCutId: done.source?.cutId ?? '' };
     }),
     inspectSync: unary<InspectSyncRequest, InspectSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.inspectSync(parseInspectRequest(req.requestJson))) })),
     nativeSync: unary<NativeSyncRequestPb, NativeSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.nativeSync(parseNativeSyncRequest(req.requestJson))) })),

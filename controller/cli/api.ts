@@ -16,6 +16,7 @@ import type { JobEvent as PbJobEvent } from '../../proto/gen/ffkeeper/v1/common.
 import type {
   CopySnapshotsRequest,
   SnapshotExportRequest,
+  SnapshotImportRequest,
   CreateSnapshotRequest,
   DeleteSnapshotRequest,
   DeleteSnapshotResponse,
@@ -133,6 +134,7 @@ export interface ControllerApi {
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent>;
   /** Writes a sealed snapshot in FindFace's backup layout into `toDir` on each of the site's agent hosts. */
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent>;
+  importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -253,6 +255,9 @@ export class GrpcControllerApi implements ControllerApi {
 
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<SnapshotExportRequest>(this.client.exportSnapshot.bind(this.client), req, onEvent);
+  }
+  importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<SnapshotImportRequest>(this.client.importSnapshot.bind(this.client), req, onEvent);
   }
 
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: RepositorySide }, onEvent: OnJobEvent): Promise<JobEvent> {

@@ -131,6 +131,10 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'exportSnapshot', args: [req] });
     return this.play(onEvent);
   }
+  importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'importSnapshot', args: [req] });
+    return this.play(onEvent);
+  }
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: 'primary' | 'secondary' }, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'verify', args: [req] });
     return this.play(onEvent);

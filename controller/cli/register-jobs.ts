@@ -14,6 +14,7 @@ import { runRestore } from './commands/restore.js';
 import { runSnapshotCreate, runSnapshotDelete, runSnapshotList, runSnapshotShow } from './commands/snapshot.js';
 import { runVerify } from './commands/verify.js';
 import { runSnapshotCopy } from './commands/snapshot-copy.js';
+import { runSnapshotImport } from './commands/snapshot-import.js';
 import { runSnapshotExport } from './commands/snapshot-export.js';
 
 /** Opens the controller API for one command and closes it afterwards (main.ts's `withApi`). */
@@ -80,6 +81,15 @@ function registerSnapshot(program: Command, ctx: RegisterContext): void {
     .requiredOption('--to <dir>', "an absolute directory on each agent host (created when missing; files there are never overwritten)")
     .action((id: string, opts: { site: string; to: string }, cmd: Command) =>
       withApi(cmd, (api, g) => runSnapshotExport({ snapshot: id, site: opts.site, to: opts.to, json: g.json }, { api, io, term })),
+    );
+  snapshot
+    .command('import')
+    .description("bring an export in FindFace's backup layout (as snapshot export or FindFace's own tools write it) into the site's repository as a new sealed snapshot")
+    .requiredOption('--site <site>', 'the site')
+    .requiredOption('--from <dir>', "an absolute directory on each agent host holding that host's part of the export")
+    .option('--reason <text>', 'why (shown with the snapshot)', '')
+    .action((opts: { site: string; from: string; reason: string }, cmd: Command) =>
+      withApi(cmd, (api, g) => runSnapshotImport({ site: opts.site, from: opts.from, reason: opts.reason, json: g.json }, { api, io, term })),
     );
   snapshot
     .command('delete')

@@ -3,6 +3,7 @@
  * an agent is online while its last heartbeat is younger than the TTL it advertised and it has not said
  * goodbye. Time comes from an injected clock so the rules are testable without waiting.
  */
+import { UnavailableError } from '../../shared/errors.js';
 import type { AgentEntry, SiteSummary } from '../../shared/fleet.js';
 import type { FleetRecord, PresenceUpdate } from './ports.js';
 
@@ -92,4 +93,13 @@ export class FleetInventory {
   private entry(r: FleetRecord): AgentEntry {
     return { description: r.description, status: this.isOnline(r) ? 'online' : 'offline', lastSeen: r.lastSeen };
   }
+}
+
+/** The gRPC address of a site's agent on `host`; `UnavailableError` naming it and `purpose` when it is offline or unknown. */
+export function onlineAgentAddress(fleet: Pick<FleetInventory, 'get'>, site: string, host: string, purpose: string): string {
+  const entry = fleet.get(site, host);
+  if (!entry || entry.status !== 'online') {
+    throw new UnavailableError(`the agent on host '${host}' of site '${site}' is ${entry ? 'offline' : 'unknown'} (needed for ${purpose})`);
+  }
+  return entry.description.grpcAddress;
 }

@@ -79,6 +79,15 @@ export interface AgentClient {
     req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; sandboxId: string; sandbox: SandboxComponent[]; toDir: string; manifestJson: string },
     options: CallDeadline,
   ): Promise<{ dir: string; files: ExportedFileInfo[] }>;
+  /**
+   * Brings the agent's part of an export (`fromDir` on its host) into the repository as artifacts of the
+   * new snapshot `cutId`, its components those of `base` (its artifacts in the site's newest sealed snapshot).
+   */
+  importSnapshot(
+    address: string,
+    req: { jobId: string; site: string; cutId: string; fromDir: string; base: ComponentArtifact[]; repository: RepositoryAccess },
+    options: CallDeadline,
+  ): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }>;
   /** Removes a sandbox of the agent (idempotent): scratch instances stopped, scratch databases dropped, directory removed. */
   dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }>;
   /** Starts, stops or asks about units on the agent's host (e.g. stop findface-security before a restore). */

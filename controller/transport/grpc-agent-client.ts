@@ -13,6 +13,8 @@ import {
   type DropSandboxRequest,
   type ExportSnapshotRequest,
   type ExportSnapshotResponse,
+  type ImportSnapshotRequest,
+  type ImportSnapshotResponse,
   type DropSandboxResponse,
   type RunCheckRequest,
   type RunCheckResponse,
@@ -158,6 +160,14 @@ export class GrpcAgentClient implements AgentClient {
       manifestJson: req.manifestJson,
     };
     return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, this.opts(address, options));
+  }
+
+  async importSnapshot(...[address, req, options]: Args<'importSnapshot'>): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }> {
+    const c = this.client(address);
+    const pb: ImportSnapshotRequest = { ...req, base: req.base.map(artifactToProto), repository: accessToProto(req.repository) };
+    const r = await callUnary<ImportSnapshotRequest, ImportSnapshotResponse>(c.importSnapshot.bind(c), pb, this.opts(address, options));
+    if (!r.time) throw new InternalError(`agent ${address} answered an import without its time`);
+    return { artifacts: r.artifacts.map(artifactFromProto), time: r.time, ...(r.sourceCutId ? { source: { site: r.sourceSite, cutId: r.sourceCutId } } : {}) };
   }
 
   async dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }> {

@@ -28,6 +28,7 @@ import {
   type WatchJobRequest,
   type VerifyRequest as PbVerifyRequest,
   type SnapshotExportRequest,
+  type SnapshotImportRequest,
   type ApplyRetentionRequest,
   type CopySnapshotsRequest,
   type GetRetentionRequest,
@@ -98,6 +99,7 @@ import type { SnapshotService } from '../domain/snapshot/service.js';
 import type { RepositoryService } from '../domain/repository/service.js';
 import type { VerifyService } from '../domain/verify/service.js';
 import type { ExportService } from '../domain/export/service.js';
+import type { ImportService } from '../domain/import/service.js';
 import { parseRepositorySide, type CopyService, type RepositorySide } from '../domain/snapshot/copy.js';
 
 export interface ControllerServices {
@@ -111,6 +113,7 @@ export interface ControllerServices {
   retention: RetentionService;
   verify: VerifyService;
   exports: ExportService;
+  imports: ImportService;
   sync: SyncService;
   audit: AuditLog;
   /** The head the controller keeps outside the stream (audit.headFile): checked by every verify. */
@@ -187,6 +190,9 @@ function implementation(s: ControllerServices): ControllerServer {
     }),
     exportSnapshot: serverStream<SnapshotExportRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.exports.start({ site: req.site, snapshotId: req.snapshotId, toDir: req.toDir }), emit);
+    }),
+    importSnapshot: serverStream<SnapshotImportRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.imports.start({ site: req.site, fromDir: req.fromDir, ...(req.reason ? { reason: req.reason } : {}) }), emit);
     }),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);

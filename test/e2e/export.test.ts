@@ -3,16 +3,17 @@
  * reference 000's backup (galleries as findface-storage-api-dump writes them, the plain database dump,
  * upload roots as tar.gz, the manifest); the site is then wiped and rebuilt by following reference 000's
  * commands only — findface-storage-api-restore, the documented psql sequence, `cd / && tar -xvf` — and
- * checks with 0 integrity errors, holding what it held at the cut.
+ * checks with 0 integrity errors, holding what it held at the cut. Before that, `snapshot import` of the
+ * export makes a sealed snapshot, and `ffkeeper restore` of it brings the wiped site back with 0 errors.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSiteState } from '../../deploy/dev-site/checker.js';
-import { stopWriter } from '../../deploy/dev-site/index.js';
+import { startWriter, stopWriter } from '../../deploy/dev-site/index.js';
 import type { SiteState } from '../../deploy/dev-site/state.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { TarantoolClient } from '../../shared/tarantool/iproto.js';
@@ -53,7 +54,18 @@ async function contents(state: SiteState): Promise<{ rows: Record<string, number
   return { rows, galleries, uploads: files(state.uploads.uploadsDir), ffupload: files(state.uploads.ffuploadDir) };
 }
 
-describe('snapshot export in FindFace layout (issue 19)', () => {
+/** Empties every gallery and upload root of the site (the agent's own `.ffk-` entries kept: its deletion shield runs). */
+async function wipeGalleriesAndUploads(state: SiteState): Promise<void> {
+  for (const root of [state.uploads.uploadsDir, state.uploads.ffuploadDir]) {
+    for (const e of readdirSync(root)) if (!e.startsWith('.ffk-')) rmSync(path.join(root, e), { recursive: true, force: true });
+  }
+  for (const s of state.shards) {
+    const t = await TarantoolClient.connect({ port: s.port });
+    await t.eval('for _, g in box.space.ffk_galleries:pairs() do box.space[g[1]]:truncate() end').finally(() => void t.close());
+  }
+}
+
+describe('snapshot export in FindFace layout, and import of it (issue 19)', () => {
   let fleet: TestFleet;
   let state: SiteState;
 
@@ -66,10 +78,14 @@ describe('snapshot export in FindFace layout (issue 19)', () => {
     await fleet?.stop();
   });
 
-  it("exports a snapshot, and the wiped site comes back by reference 000's commands alone", { timeout: 420_000 }, async () => {
+  it("exports a snapshot; its import restores the wiped site; and the site comes back by reference 000's commands alone", { timeout: 600_000 }, async () => {
+    await stopWriter(state);
+    // findface-security (the writer) restarts idle when a restore starts it again, so that what the
+    // restore brought back can be compared exactly.
+    await startWriter(state, { rate: 0 });
     await stopWriter(state);
     const atCut = await contents(state);
-    const snap = await fleet.json<{ snapshot: { id: string } | null }>('snapshot', 'create', '--site', SITE, '--wait', '--json');
+    const snap = await fleet.json<{ snapshot: { id: string; components: string[] } | null }>('snapshot', 'create', '--site', SITE, '--wait', '--json');
     const id = snap.snapshot?.id ?? '';
     expect(id).not.toBe('');
 
@@ -93,19 +109,42 @@ describe('snapshot export in FindFace layout (issue 19)', () => {
     expect(again.stderr).toContain('already exists: export into an empty directory');
     expect(readdirSync(dir).sort()).toEqual(names);
 
+    // Import of that export: a new sealed snapshot, which a restore puts live over a wiped site.
+    const importStarted = Date.now();
+    const imported = await fleet.json<{ snapshotId: string; components: { component: string; files: number; bytes: number }[] }>('snapshot', 'import', '--site', SITE, '--from', dir, '--json');
+    console.log(`import took ${Date.now() - importStarted} ms: ${imported.components.map((c) => `${c.component} ${c.bytes} bytes`).join(', ')}`);
+    expect(imported.snapshotId).toMatch(/^c-/);
+    expect(imported.components.map((c) => c.component).sort()).toEqual([...(snap.snapshot?.components ?? [])].sort());
+    const shown = await fleet.json<{ reason: string; createdAt: string }>('snapshot', 'show', imported.snapshotId, '--site', SITE, '--json');
+    const original = await fleet.json<{ createdAt: string }>('snapshot', 'show', id, '--site', SITE, '--json');
+    expect(shown.reason).toContain(`snapshot ${id} of site ${SITE}`);
+    expect(shown.createdAt).toBe(original.createdAt);
+    // The imported snapshot is like any other: a verify drill restores it into sandboxes and checks it.
+    const verified = await fleet.cli('verify', '--site', SITE, '--snapshot', imported.snapshotId);
+    expect(verified.code, verified.stderr).toBe(0);
+    await wipeGalleriesAndUploads(state);
+    const restoredImport = await fleet.cli('restore', '--site', SITE, '--snapshot', imported.snapshotId, '--yes');
+    expect(restoredImport.code, restoredImport.stderr).toBe(0);
+    expect(await contents(state)).toEqual(atCut);
+    const importCheck = await checkSiteState(state);
+    console.log(`imported as ${imported.snapshotId} and restored: ${importCheck.errors} integrity errors, ${importCheck.warnings} warnings`);
+    expect(importCheck.errors).toBe(0);
+    // A second import of a directory that is not an export fails naming what is missing; no snapshot appears.
+    const before = await fleet.json<unknown[]>('snapshot', 'list', '--site', SITE, '--json');
+    const empty = path.join(fleet.root, 'not-an-export');
+    mkdirSync(empty);
+    const refused = await fleet.cli('snapshot', 'import', '--site', SITE, '--from', empty);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/has no (ffsecurity_postgres_backup\.sql|<gallery>\.json|var_lib_)/);
+    expect(await fleet.json<unknown[]>('snapshot', 'list', '--site', SITE, '--json')).toHaveLength(before.length);
+
     // Lose everything: every process of ffkeeper stops, the data goes.
     await fleet.controller.kill();
     for (const agent of fleet.agents.values()) await agent.kill();
     const env = { ...process.env, PATH: `${state.binDir}:${process.env.PATH ?? ''}`, PGHOST: state.postgres.host, PGPORT: String(state.postgres.port) };
     const sh = async (cmd: string, ...args: string[]): Promise<string> => (await run(cmd, args, { env, maxBuffer: 64 * 1024 * 1024 })).stdout;
     await sh('systemctl', 'stop', 'findface-security');
-    for (const root of [state.uploads.uploadsDir, state.uploads.ffuploadDir]) {
-      for (const e of readdirSync(root)) rmSync(path.join(root, e), { recursive: true, force: true });
-    }
-    for (const s of state.shards) {
-      const t = await TarantoolClient.connect({ port: s.port });
-      await t.eval('for _, g in box.space.ffk_galleries:pairs() do box.space[g[1]]:truncate() end').finally(() => void t.close());
-    }
+    await wipeGalleriesAndUploads(state);
     const wiped = await contents(state);
     expect(Object.values(wiped.galleries).every((n) => n === 0)).toBe(true);
     expect(wiped.uploads).toEqual([]);

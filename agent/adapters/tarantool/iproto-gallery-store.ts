@@ -20,6 +20,8 @@ import {
   LUA_ENSURE_GALLERY,
   LUA_IMPORT_BATCH,
   LUA_READ_PROGRESS,
+  LUA_REPLACE_BATCH,
+  LUA_TRUNCATE_GALLERY,
 } from './lua.js';
 
 /** Batches and digests of large galleries take a while; allow more than the default per request. */
@@ -92,6 +94,23 @@ export class IprotoGalleryStore implements GalleryStore {
 
   async clearProgress(exportId: string): Promise<void> {
     await this.conn.eval(LUA_CLEAR_PROGRESS, [exportId]);
+  }
+
+  async truncate(gallery: string): Promise<number> {
+    const [n] = await this.conn.eval(LUA_TRUNCATE_GALLERY, [gallery], { timeoutMs: LONG_REQUEST_MS });
+    return new Reply(this.address, 'truncate gallery').num(n, 'records');
+  }
+
+  async replaceBatch(gallery: string, lines: Buffer[]): Promise<number> {
+    try {
+      const [n] = await this.conn.eval(LUA_REPLACE_BATCH, [gallery, lines], { timeoutMs: LONG_REQUEST_MS });
+      return new Reply(this.address, 'replace batch').num(n, 'records');
+    } catch (err) {
+      if (err instanceof TarantoolError && (/ line \d+/.test(err.serverMessage) || err.serverMessage.includes('does not exist on this shard'))) {
+        throw new ValidationError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   async digest(galleries?: readonly string[]): Promise<Record<string, GalleryDigest>> {

@@ -144,6 +144,41 @@ local function progress_space()
 end
 `;
 
+/** A registered gallery's space, or an error naming the gallery (Lua prelude). */
+const GALLERY_OF = String.raw`
+local function gallery_of(name)
+  local sp = box.space[name]
+  local g = box.space.ffk_galleries and box.space.ffk_galleries:get(name)
+  if sp == nil or g == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+  return sp, g
+end
+`;
+
+/** Decodes and checks a batch of gallery lines (export format) into tuples; errors name the line. */
+const DECODE_LINES = String.raw`
+local json, digest = require('json'), require('digest')
+local function decode_lines(name, g, before, lines)
+  local recs = {}
+  for i, line in ipairs(lines) do
+    local where = string.format("gallery '%s' line %d", name, before + i)
+    local ok, r = pcall(json.decode, line)
+    if not ok or type(r) ~= 'table' then error(where .. ': not a JSON record: ' .. tostring(r), 0) end
+    local id_ok = type(r.id) == 'cdata' or (type(r.id) == 'number' and r.id >= 0 and r.id == math.floor(r.id))
+    if not id_ok then error(where .. ': id ' .. tostring(r.id) .. ' is not an unsigned integer', 0) end
+    if type(r.norm) ~= 'string' then error(where .. ' (id ' .. tostring(r.id) .. '): norm is not a string', 0) end
+    local okf, feat = pcall(digest.base64_decode, r.feat or '')
+    if not okf or #feat ~= g[3] * 4 then
+      error(string.format("%s (id %s): vector of %d bytes, gallery '%s' (model '%s') expects %d",
+        where, tostring(r.id), okf and #feat or 0, name, g[2], g[3] * 4), 0)
+    end
+    local meta = r.meta
+    if meta == nil or meta == json.NULL then meta = setmetatable({}, {__serialize = 'map'}) end
+    recs[i] = {r.id, feat, r.norm, meta}
+  end
+  return recs
+end
+`;
+
 /** (name, model, dim) → true; creates the gallery (dev-site format) or checks its model and dimension. */
 export const LUA_ENSURE_GALLERY = String.raw`${IMPORT_PRELUDE}
 local name, model, dim = ...
@@ -178,35 +213,16 @@ return out
  * (exportId, gallery, linesDoneBefore, lines, finished) → lines done after. Decodes and checks every
  * line first, then replaces the records and advances the progress in one transaction.
  */
-export const LUA_IMPORT_BATCH = String.raw`${IMPORT_PRELUDE}
+export const LUA_IMPORT_BATCH = String.raw`${IMPORT_PRELUDE}${GALLERY_OF}${DECODE_LINES}
 local export_id, name, before, lines, finished = ...
-local json, digest = require('json'), require('digest')
-local sp = box.space[name]
-local g = box.space.ffk_galleries and box.space.ffk_galleries:get(name)
-if sp == nil or g == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+local sp, g = gallery_of(name)
 local prog = progress_space()
 local cur = prog:get{export_id, name}
 local done = cur and cur[3] or 0
 if done ~= before then
   error(string.format("import %s of gallery '%s': progress is at line %d, not %d (another import running?)", export_id, name, done, before), 0)
 end
-local recs = {}
-for i, line in ipairs(lines) do
-  local where = string.format("gallery '%s' line %d", name, before + i)
-  local ok, r = pcall(json.decode, line)
-  if not ok or type(r) ~= 'table' then error(where .. ': not a JSON record: ' .. tostring(r), 0) end
-  local id_ok = type(r.id) == 'cdata' or (type(r.id) == 'number' and r.id >= 0 and r.id == math.floor(r.id))
-  if not id_ok then error(where .. ': id ' .. tostring(r.id) .. ' is not an unsigned integer', 0) end
-  if type(r.norm) ~= 'string' then error(where .. ' (id ' .. tostring(r.id) .. '): norm is not a string', 0) end
-  local okf, feat = pcall(digest.base64_decode, r.feat or '')
-  if not okf or #feat ~= g[3] * 4 then
-    error(string.format("%s (id %s): vector of %d bytes, gallery '%s' (model '%s') expects %d",
-      where, tostring(r.id), okf and #feat or 0, name, g[2], g[3] * 4), 0)
-  end
-  local meta = r.meta
-  if meta == nil or meta == json.NULL then meta = setmetatable({}, {__serialize = 'map'}) end
-  recs[i] = {r.id, feat, r.norm, meta}
-end
+local recs = decode_lines(name, g, before, lines)
 box.atomic(function()
   for _, t in ipairs(recs) do sp:replace(t) end
   prog:replace{export_id, name, before + #lines, finished}
@@ -223,4 +239,23 @@ local keys = {}
 for _, t in sp.index.primary:pairs({export_id}, {iterator = 'EQ'}) do keys[#keys + 1] = {t[1], t[2]} end
 box.atomic(function() for _, k in ipairs(keys) do sp:delete(k) end end)
 return #keys
+`;
+
+
+/** (gallery) → records removed; empties the gallery (a snapshot import fills it from the export). */
+export const LUA_TRUNCATE_GALLERY = String.raw`${GALLERY_OF}
+local name = ...
+local sp = gallery_of(name)
+local n = sp:len()
+sp:truncate()
+return n
+`;
+
+/** (gallery, lines) → records written; every line decoded and checked first, then replaced in one transaction. */
+export const LUA_REPLACE_BATCH = String.raw`${GALLERY_OF}${DECODE_LINES}
+local name, lines = ...
+local sp, g = gallery_of(name)
+local recs = decode_lines(name, g, 0, lines)
+box.atomic(function() for _, t in ipairs(recs) do sp:replace(t) end end)
+return #recs
 `;

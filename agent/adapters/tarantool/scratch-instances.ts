@@ -13,7 +13,7 @@ import path from 'node:path';
 import { UnavailableError } from '../../../shared/errors.js';
 import { freePort } from '../../../shared/net.js';
 import { TarantoolClient } from '../../../shared/tarantool/iproto.js';
-import type { ScratchInstances } from '../../domain/drivers/tarantool/sandbox.js';
+import type { ScratchInstances, ScratchStartRequest } from '../../domain/drivers/tarantool/sandbox.js';
 import type { ShardAdmin } from '../../domain/drivers/tarantool/ports.js';
 import { IprotoShardAdmin } from './iproto-shard-admin.js';
 
@@ -73,7 +73,7 @@ function ownedBy(pid: number, dir: string): boolean {
 export class SpawnedScratchInstances implements ScratchInstances {
   constructor(private readonly options: ScratchInstancesOptions = {}) {}
 
-  async start(request: { dir: string; dirs: { memtx: string; vinyl: string; wal: string }; initLua?: string }): Promise<{ host: string; port: number; admin: ShardAdmin }> {
+  async start(request: ScratchStartRequest): Promise<{ host: string; port: number; admin: ShardAdmin }> {
     const { dir, dirs } = request;
     for (const d of [dirs.memtx, dirs.vinyl, dirs.wal]) await mkdir(d, { recursive: true });
     const host = '127.0.0.1';
@@ -83,16 +83,17 @@ export class SpawnedScratchInstances implements ScratchInstances {
     writeFileSync(
       init,
       [
-        '-- scratch instance of an ffkeeper verify drill (generated; removed with the sandbox)',
+        '-- scratch instance of an ffkeeper verify drill or snapshot import (generated; removed with it)',
         'box.cfg{',
         `  listen = ${luaString(`${host}:${port}`)},`,
         `  work_dir = ${luaString(dir)},`,
         `  memtx_dir = ${luaString(dirs.memtx)},`,
         `  vinyl_dir = ${luaString(dirs.vinyl)},`,
         `  wal_dir = ${luaString(dirs.wal)},`,
-        `  memtx_memory = ${await memtxBytesFor(dirs.memtx)},`,
-        "  wal_mode = 'none',",
-        '  read_only = true,',
+        `  memtx_memory = ${Math.max(await memtxBytesFor(dirs.memtx), request.memtxBytes ?? 0)},`,
+        // Read-only without a WAL for a drill; a writable one logs its writes so that box.snapshot() writes a new checkpoint.
+        request.writable ? "  wal_mode = 'write'," : "  wal_mode = 'none',",
+        request.writable ? '  read_only = false,' : '  read_only = true,',
         `  log = ${luaString(log)},`,
         '}',
         request.initLua ? `dofile(${luaString(request.initLua)})` : '',

@@ -42,6 +42,29 @@ export interface UploadContext {
   onProgress?: (p: DriverProgress) => void;
 }
 
+/**
+ * What a driver's import gets (a snapshot import, issue 19: FindFace's backup layout brought into the
+ * repository as this component's artifact of a new snapshot). The data comes from `fromDir`, named as
+ * findface-backup.ts says; the artifact is stored under `tags` like an upload's.
+ */
+export interface ImportContext extends Omit<UploadContext, 'catalogParent'> {
+  /** This component's artifact in the site's newest sealed snapshot: its layout (a shard's schema and users). */
+  base: ComponentArtifact;
+  /** The export on this host (absolute). */
+  fromDir: string;
+  /** An empty directory of the agent for this component's work, removed after the import. */
+  workDir: string;
+  /** When the exported data was current: the imported artifact's cut time. */
+  time: Date;
+  /**
+   * Tarantool: this shard's position among the site's shards in findface-sf-api.ini's order (`index` of
+   * `of`); a record of id N belongs to the shard `N % of`, as findface-storage-api-restore places it.
+   */
+  placement?: { index: number; of: number };
+  /** Model per gallery as the export's manifest has them (checked against the shard's), when it has one. */
+  models?: Record<string, string>;
+}
+
 export interface RestoreContext {
   jobId: string;
   /** The artifact (from the manifest) to restore. */
@@ -178,6 +201,8 @@ export interface ComponentDriver {
   restoreSandbox?(ctx: SandboxRestoreContext): Promise<SandboxRestoreReport>;
   /** Removes one resource a sandbox restore of this driver recorded. Idempotent; returns what it did. */
   releaseSandbox?(resource: SandboxResource): Promise<string>;
+  /** Stores the component's part of an export as an artifact (see `ImportContext`); the live component is not touched. */
+  importArtifact?(ctx: ImportContext): Promise<ComponentArtifact>;
   /**
    * Starts what the driver keeps running between cuts (uploads: the deletion shield's watcher), at agent
    * start. Idempotent; a driver that needs it also does it lazily in prepare().

@@ -54,7 +54,8 @@ export interface SnapshotShowOptions {
 export function describeCut(cut: CutPoint): string {
   switch (cut.kind) {
     case 'postgres':
-      return `lsn ${cut.lsn}, exported snapshot ${cut.snapshotName}`;
+      // An imported dump has neither (snapshot import): it was taken outside ffkeeper.
+      return cut.snapshotName ? `lsn ${cut.lsn}, exported snapshot ${cut.snapshotName}` : 'imported plain dump (no lsn)';
     case 'tarantool': {
       const vclock = Object.entries(cut.vclock)
         .map(([k, v]) => `${k}:${v}`)

@@ -85,6 +85,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   // Copies a site's whole data (its database dump with user accounts among it) out of the repository
   // into plain files on its hosts.
   exportSnapshot: act('admin'),
+  // Writes a new snapshot into the site's repository from files on its hosts (a restore can then put it live).
+  importSnapshot: act('admin'),
   rebuildCatalog: act('admin'),
   // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
   qualifyRepository: act('admin'),

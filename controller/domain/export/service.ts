@@ -14,12 +14,12 @@
  *
  * The job's detail lists every file written, per host, with its size and sha256.
  */
-import { FfkError, NotFoundError, UnavailableError, ValidationError, toFfkError } from '../../../shared/errors.js';
+import { FfkError, NotFoundError, ValidationError, toFfkError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { Logger } from '../../../shared/logger.js';
 import { artifactsByHost, type Manifest } from '../../../shared/manifest.js';
 import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
-import type { FleetInventory } from '../fleet.js';
+import { onlineAgentAddress, type FleetInventory } from '../fleet.js';
 import type { JobContext, JobRunner, RunningJob } from '../jobs.js';
 import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { AgentClient, CatalogStore, ExportedFileInfo, SiteRepositories } from '../ports.js';
@@ -93,7 +93,7 @@ export class ExportService {
         let drilled = false;
         let address = '';
         try {
-          address = this.addressOf(manifest.site, host);
+          address = onlineAgentAddress(this.deps.fleet, manifest.site, host, 'its part of the export');
           let sandbox: Awaited<ReturnType<typeof drillHost>>['components'] = [];
           if (sandboxed.length > 0) {
             drilled = true;
@@ -139,13 +139,5 @@ export class ExportService {
     } catch (err) {
       ctx.message(`warning: sandbox ${ctx.id} of site '${site}' NOT dropped on host '${host}' (its agent drops it at its next start): ${messageOf(err)}`);
     }
-  }
-
-  private addressOf(site: string, host: string): string {
-    const entry = this.deps.fleet.get(site, host);
-    if (!entry || entry.status !== 'online') {
-      throw new UnavailableError(`the agent on host '${host}' of site '${site}' is ${entry ? 'offline' : 'unknown'} (needed for its part of the export)`);
-    }
-    return entry.description.grpcAddress;
   }
 }

@@ -229,6 +229,20 @@ export class FakeAgents implements AgentClient {
     if (err) throw err;
     return { dir: req.toDir, files: req.artifacts.map((a) => ({ name: `${a.component.replace(':', '-')}.out`, bytes: 10, sha256: 'ab', holds: a.component })) };
   }
+  /** `importSnapshot` on these addresses fails; `importSources`: what each address's export says of itself. */
+  readonly importFailures = new Map<string, Error>();
+  readonly importSources = new Map<string, { site: string; cutId: string; time: Date }>();
+  async importSnapshot(address: string, req: { cutId: string; fromDir: string; base: ComponentArtifact[] }): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }> {
+    this.calls.push(`import ${address} ${req.base.map((a) => a.component).join(',')} ${req.fromDir} as ${req.cutId}`);
+    const err = this.importFailures.get(address);
+    if (err) throw err;
+    const source = this.importSources.get(address);
+    return {
+      artifacts: req.base.map((a) => ({ ...a, snapshotIds: [`${req.cutId}-${a.component}`], details: { ...a.details, importedFrom: req.fromDir } })),
+      time: source?.time ?? new Date('2026-12-02T00:00:00Z'),
+      ...(source ? { source: { site: source.site, cutId: source.cutId } } : {}),
+    };
+  }
   async dropSandbox(address: string, sandboxId: string): Promise<{ existed: boolean; released: string[] }> {
     this.calls.push(`drop ${address} ${sandboxId}`);
     const err = this.dropFailures.get(address);

@@ -8,7 +8,7 @@
 import { formatDuration } from '../../../shared/duration.js';
 import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
-import { MANIFEST_VERSION, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
+import { MANIFEST_VERSION, modelsOf, totalsOf, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
 import { cutTag } from '../../../shared/tags.js';
 import type { ManifestSealer } from './seal.js';
 import { storeManifest } from './stored-manifests.js';
@@ -265,10 +265,6 @@ export class SnapshotCoordinator {
     agentWindows: Map<string, number>;
   }): Manifest {
     const components = m.participants.flatMap((p) => (m.artifacts.get(p.host) ?? []).map((a) => ({ ...a, host: p.host })));
-    const models: Record<string, string> = {};
-    for (const c of components) {
-      for (const [k, v] of Object.entries(c.details ?? {})) if (k.startsWith('model:')) models[k.slice(6)] = String(v);
-    }
     const cutTimes = [...m.points.values()].flat().map((p) => p.time.getTime());
     return {
       version: MANIFEST_VERSION,
@@ -281,12 +277,8 @@ export class SnapshotCoordinator {
       freezeWindowMs: m.freezeWindowMs,
       agents: m.participants.map((p) => ({ host: p.host, components: p.components, freezeWindowMs: m.agentWindows.get(p.host) ?? 0 })),
       components,
-      totals: {
-        bytes: components.reduce((s, c) => s + c.bytes, 0),
-        files: components.reduce((s, c) => s + c.files, 0),
-        dataAddedBytes: components.reduce((s, c) => s + c.dataAddedBytes, 0),
-      },
-      models,
+      totals: totalsOf(components),
+      models: modelsOf(components),
     };
   }
 

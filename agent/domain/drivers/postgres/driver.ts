@@ -11,6 +11,7 @@ import { IllegalStateError, TimeoutError, UnavailableError, ValidationError } fr
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
 import type {
+  ImportContext,
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
@@ -29,6 +30,7 @@ import { restorePostgresSandbox } from './sandbox.js';
 import { recoverStagedPostgres, stagePostgres, type StagedRestoreSettings } from './staged.js';
 import { withTimeout } from '../../../../shared/timeout.js';
 import { uploadDump } from './upload.js';
+import { importDump } from './import.js';
 
 export const DEFAULT_PAUSE_TIMEOUT_MS = 2_000;
 /** Time allowed, on top of the PAUSE timeout, to connect to the console and get the PAUSE sent. */
@@ -200,6 +202,11 @@ export class PostgresDriver implements ComponentDriver {
   }
 
   /** FindFace's documented restore sequence; see restore.ts. */
+  /** A snapshot import: the export's plain dump stored as this component's artifact; see import.ts. */
+  importArtifact(ctx: ImportContext): Promise<ComponentArtifact> {
+    return importDump(ctx, this.ref, this.options.database);
+  }
+
   restore(ctx: RestoreContext): Promise<RestoreReport> {
     const { database, owner, units } = this.options;
     const { server, loader, app, services } = this.ports;

@@ -13,6 +13,7 @@ import { ConflictError, IllegalStateError, TimeoutError, UnavailableError, Valid
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
 import type {
+  ImportContext,
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
@@ -25,6 +26,7 @@ import type {
   StagedJournal,
   UploadContext,
 } from '../types.js';
+import { importShard } from './import.js';
 import { recoverStagedShard, restoreShard, stageShard, type ShardRestoreDeps } from './restore.js';
 import { releaseShardSandbox, restoreShardSandbox, type ScratchInstances } from './sandbox.js';
 import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
@@ -187,6 +189,16 @@ export class TarantoolShardDriver implements ComponentDriver {
     const scratch = this.deps.scratch;
     if (!scratch) throw new IllegalStateError(`${this.ref}: this agent cannot start scratch Tarantool instances`);
     return restoreShardSandbox({ restore: this.restoreDeps(), name: this.name, scratch, ...(this.deps.sandboxInitLua ? { initLua: this.deps.sandboxInitLua } : {}) }, ctx);
+  }
+
+  /** A snapshot import: the export's galleries made into a checkpoint of this shard; see import.ts. */
+  importArtifact(ctx: ImportContext): Promise<ComponentArtifact> {
+    const { scratch, sandboxGalleries } = this.deps;
+    if (!scratch || !sandboxGalleries) throw new IllegalStateError(`${this.ref}: this agent cannot start scratch Tarantool instances`);
+    return importShard(
+      { restore: this.restoreDeps(), scratch, galleriesAt: sandboxGalleries, checkpointTimeoutMs: this.timings.checkpointTimeoutMs, ...(this.deps.sandboxInitLua ? { initLua: this.deps.sandboxInitLua } : {}) },
+      ctx,
+    );
   }
 
   /** The galleries of this shard's scratch instance of a sandbox (close the store after use). */

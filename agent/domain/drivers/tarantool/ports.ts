@@ -165,6 +165,13 @@ export interface GalleryStore {
   importBatch(request: { exportId: string; gallery: string; linesDoneBefore: number; lines: Buffer[]; finished: boolean }): Promise<void>;
   /** Forgets the progress of `exportId` (after a complete import). */
   clearProgress(exportId: string): Promise<void>;
+  /** Empties a registered gallery (its registration kept); returns the records removed. */
+  truncate(gallery: string): Promise<number>;
+  /**
+   * Upserts `lines` (export format) into a registered gallery in one transaction, every line checked
+   * first (a bad one fails the batch, naming it); no progress is kept. Returns the records written.
+   */
+  replaceBatch(gallery: string, lines: Buffer[]): Promise<number>;
   /** Digest of each gallery (all when `galleries` is omitted). */
   digest(galleries?: readonly string[]): Promise<Record<string, GalleryDigest>>;
   close(): Promise<void>;

@@ -15,14 +15,24 @@ import type { ShardAdmin } from './ports.js';
 import { confirmCheckpoint, restoreShard, type ShardRestoreDeps } from './restore.js';
 import type { TarantoolCut } from './upload.js';
 
+/** What a scratch instance starts from (see `ScratchInstances.start`). */
+export interface ScratchStartRequest {
+  dir: string;
+  dirs: { memtx: string; vinyl: string; wal: string };
+  initLua?: string;
+  writable?: boolean;
+  memtxBytes?: number;
+}
+
 /** Scratch Tarantool instances of this host (the adapter spawns `tarantool`). */
 export interface ScratchInstances {
   /**
    * Starts a read-only instance from the data files in `dirs` on a free port of this host, its pid file
    * and log in `dir`, running `initLua` after `box.cfg` when given; resolves once it listens, with an
-   * admin connection to it (the caller closes it).
+   * admin connection to it (the caller closes it). `writable`: accepts writes, logged to its WAL, so that a
+   * `box.snapshot()` writes a new checkpoint (a snapshot import); `memtxBytes`: at least this much memory.
    */
-  start(request: { dir: string; dirs: { memtx: string; vinyl: string; wal: string }; initLua?: string }): Promise<{ host: string; port: number; admin: ShardAdmin }>;
+  start(request: ScratchStartRequest): Promise<{ host: string; port: number; admin: ShardAdmin }>;
   /** Stops the instance whose pid file is in `dir` (SIGTERM, SIGKILL after a grace period); false when none ran. */
   stop(dir: string): Promise<boolean>;
 }

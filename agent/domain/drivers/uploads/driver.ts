@@ -24,9 +24,11 @@
 import { IllegalStateError, NotFoundError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger, type Logger } from '../../../../shared/logger.js';
 import type { BackupSummary, ProgressEvent, Repository } from '../../../../shared/repository/repository.js';
+import { importUploads } from './import.js';
 import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { componentTag, siteTag, snapshotTags } from '../../../../shared/tags.js';
 import type {
+  ImportContext,
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
@@ -457,6 +459,11 @@ export class UploadsDriver implements ComponentDriver {
         ...this.shieldDetails(input.shield, sel, input.released),
       },
     };
+  }
+
+  /** A snapshot import: each root's archive in the export stored as this component's artifact; see import.ts. */
+  importArtifact(ctx: ImportContext): Promise<ComponentArtifact> {
+    return importUploads({ ctx, ref: this.ref, roots: this.roots, names: viewNames(this.roots), viewDir: this.options.viewDir, ...(this.options.host ? { host: this.options.host } : {}) });
   }
 
   /** Restores into place, or below `ctx.targetDir`; see restore.ts. */

@@ -292,6 +292,29 @@ export interface ExportSnapshotResponse {
   files: ExportedFile[];
 }
 
+export interface ImportSnapshotRequest {
+  jobId: string;
+  site: string;
+  /** The new snapshot's id: every artifact is tagged with it. */
+  cutId: string;
+  /** An absolute directory of this host holding the export. */
+  fromDir: string;
+  /** This host's artifacts in the site's newest sealed snapshot: the components to import and their layout. */
+  base: ComponentArtifact[];
+  repository?: RepositoryAccess | undefined;
+}
+
+export interface ImportSnapshotResponse {
+  artifacts: ComponentArtifact[];
+  /** When the exported data was current: the export's cut time, else its newest file's time. */
+  time?:
+    | Date
+    | undefined;
+  /** The exported snapshot, when the export holds ffkeeper's manifest (empty otherwise). */
+  sourceSite: string;
+  sourceCutId: string;
+}
+
 export interface InspectSyncRequest {
   /** shared/sync/inspect.ts InspectRequest, as JSON. */
   requestJson: string;
@@ -4174,6 +4197,298 @@ export const ExportSnapshotResponse: MessageFns<ExportSnapshotResponse> = {
   },
 };
 
+function createBaseImportSnapshotRequest(): ImportSnapshotRequest {
+  return { jobId: "", site: "", cutId: "", fromDir: "", base: [], repository: undefined };
+}
+
+export const ImportSnapshotRequest: MessageFns<ImportSnapshotRequest> = {
+  encode(message: ImportSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    if (message.site !== "") {
+      writer.uint32(18).string(message.site);
+    }
+    if (message.cutId !== "") {
+      writer.uint32(26).string(message.cutId);
+    }
+    if (message.fromDir !== "") {
+      writer.uint32(34).string(message.fromDir);
+    }
+    for (const v of message.base) {
+      ComponentArtifact.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.repository !== undefined) {
+      RepositoryAccess.encode(message.repository, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fromDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.base.push(ComponentArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.repository = RepositoryAccess.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportSnapshotRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+      fromDir: isSet(object.fromDir)
+        ? globalThis.String(object.fromDir)
+        : isSet(object.from_dir)
+        ? globalThis.String(object.from_dir)
+        : "",
+      base: globalThis.Array.isArray(object?.base)
+        ? object.base.map((e: any) => ComponentArtifact.fromJSON(e))
+        : [],
+      repository: isSet(object.repository) ? RepositoryAccess.fromJSON(object.repository) : undefined,
+    };
+  },
+
+  toJSON(message: ImportSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    if (message.fromDir !== "") {
+      obj.fromDir = message.fromDir;
+    }
+    if (message.base?.length) {
+      obj.base = message.base.map((e) => ComponentArtifact.toJSON(e));
+    }
+    if (message.repository !== undefined) {
+      obj.repository = RepositoryAccess.toJSON(message.repository);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportSnapshotRequest>, I>>(base?: I): ImportSnapshotRequest {
+    return ImportSnapshotRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportSnapshotRequest>, I>>(object: I): ImportSnapshotRequest {
+    const message = createBaseImportSnapshotRequest();
+    message.jobId = object.jobId ?? "";
+    message.site = object.site ?? "";
+    message.cutId = object.cutId ?? "";
+    message.fromDir = object.fromDir ?? "";
+    message.base = object.base?.map((e) => ComponentArtifact.fromPartial(e)) || [];
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? RepositoryAccess.fromPartial(object.repository)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImportSnapshotResponse(): ImportSnapshotResponse {
+  return { artifacts: [], time: undefined, sourceSite: "", sourceCutId: "" };
+}
+
+export const ImportSnapshotResponse: MessageFns<ImportSnapshotResponse> = {
+  encode(message: ImportSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.artifacts) {
+      ComponentArtifact.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(18).fork()).join();
+    }
+    if (message.sourceSite !== "") {
+      writer.uint32(26).string(message.sourceSite);
+    }
+    if (message.sourceCutId !== "") {
+      writer.uint32(34).string(message.sourceCutId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.artifacts.push(ComponentArtifact.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sourceSite = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sourceCutId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportSnapshotResponse {
+    return {
+      artifacts: globalThis.Array.isArray(object?.artifacts)
+        ? object.artifacts.map((e: any) => ComponentArtifact.fromJSON(e))
+        : [],
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      sourceSite: isSet(object.sourceSite)
+        ? globalThis.String(object.sourceSite)
+        : isSet(object.source_site)
+        ? globalThis.String(object.source_site)
+        : "",
+      sourceCutId: isSet(object.sourceCutId)
+        ? globalThis.String(object.sourceCutId)
+        : isSet(object.source_cut_id)
+        ? globalThis.String(object.source_cut_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ImportSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.artifacts?.length) {
+      obj.artifacts = message.artifacts.map((e) => ComponentArtifact.toJSON(e));
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.sourceSite !== "") {
+      obj.sourceSite = message.sourceSite;
+    }
+    if (message.sourceCutId !== "") {
+      obj.sourceCutId = message.sourceCutId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportSnapshotResponse>, I>>(base?: I): ImportSnapshotResponse {
+    return ImportSnapshotResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportSnapshotResponse>, I>>(object: I): ImportSnapshotResponse {
+    const message = createBaseImportSnapshotResponse();
+    message.artifacts = object.artifacts?.map((e) => ComponentArtifact.fromPartial(e)) || [];
+    message.time = object.time ?? undefined;
+    message.sourceSite = object.sourceSite ?? "";
+    message.sourceCutId = object.sourceCutId ?? "";
+    return message;
+  },
+};
+
 function createBaseInspectSyncRequest(): InspectSyncRequest {
   return { requestJson: "" };
 }
@@ -4598,6 +4913,21 @@ export const AgentService = {
     responseDeserialize: (value: Buffer): ExportSnapshotResponse => ExportSnapshotResponse.decode(value),
   },
   /**
+   * Brings this host's part of an export in FindFace's backup layout (a directory of this host) into the
+   * repository, each component as the artifact of a new snapshot (a snapshot import); the controller seals.
+   */
+  importSnapshot: {
+    path: "/ffkeeper.v1.Agent/ImportSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportSnapshotRequest): Buffer =>
+      Buffer.from(ImportSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportSnapshotRequest => ImportSnapshotRequest.decode(value),
+    responseSerialize: (value: ImportSnapshotResponse): Buffer =>
+      Buffer.from(ImportSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportSnapshotResponse => ImportSnapshotResponse.decode(value),
+  },
+  /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
    * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
    */
@@ -4656,6 +4986,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * instances), the database's plain dump (from the repository), upload roots as tar.gz (from the sandbox).
    */
   exportSnapshot: handleUnaryCall<ExportSnapshotRequest, ExportSnapshotResponse>;
+  /**
+   * Brings this host's part of an export in FindFace's backup layout (a directory of this host) into the
+   * repository, each component as the artifact of a new snapshot (a snapshot import); the controller seals.
+   */
+  importSnapshot: handleUnaryCall<ImportSnapshotRequest, ImportSnapshotResponse>;
   /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's
    * repair (publish dossiers again). The request and result are shared/sync/inspect.ts shapes as JSON.
@@ -4839,6 +5174,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Brings this host's part of an export in FindFace's backup layout (a directory of this host) into the
+   * repository, each component as the artifact of a new snapshot (a snapshot import); the controller seals.
+   */
+  importSnapshot(
+    request: ImportSnapshotRequest,
+    callback: (error: ServiceError | null, response: ImportSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  importSnapshot(
+    request: ImportSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  importSnapshot(
+    request: ImportSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportSnapshotResponse) => void,
   ): ClientUnaryCall;
   /**
    * Watch-list sync: digests of what this agent holds of a linked list (sync check), or the master's

@@ -254,6 +254,14 @@ export interface SnapshotExportRequest {
   toDir: string;
 }
 
+export interface SnapshotImportRequest {
+  site: string;
+  /** An absolute directory on each agent's host holding that host's part of the export. */
+  fromDir: string;
+  /** Why (shown with the snapshot); empty: "import of <dir>". */
+  reason: string;
+}
+
 export interface CopySnapshotsRequest {
   site: string;
   /** Sealed snapshots to copy; empty: every one the secondary repository does not hold yet. */
@@ -3467,6 +3475,111 @@ export const SnapshotExportRequest: MessageFns<SnapshotExportRequest> = {
     message.site = object.site ?? "";
     message.snapshotId = object.snapshotId ?? "";
     message.toDir = object.toDir ?? "";
+    return message;
+  },
+};
+
+function createBaseSnapshotImportRequest(): SnapshotImportRequest {
+  return { site: "", fromDir: "", reason: "" };
+}
+
+export const SnapshotImportRequest: MessageFns<SnapshotImportRequest> = {
+  encode(message: SnapshotImportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.fromDir !== "") {
+      writer.uint32(18).string(message.fromDir);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotImportRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotImportRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fromDir = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotImportRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      fromDir: isSet(object.fromDir)
+        ? globalThis.String(object.fromDir)
+        : isSet(object.from_dir)
+        ? globalThis.String(object.from_dir)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SnapshotImportRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.fromDir !== "") {
+      obj.fromDir = message.fromDir;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SnapshotImportRequest>, I>>(base?: I): SnapshotImportRequest {
+    return SnapshotImportRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SnapshotImportRequest>, I>>(object: I): SnapshotImportRequest {
+    const message = createBaseSnapshotImportRequest();
+    message.site = object.site ?? "";
+    message.fromDir = object.fromDir ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -9496,6 +9609,21 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Brings an export in FindFace's backup layout (a directory of each of the site's agent hosts, as
+   * ExportSnapshot writes it or FindFace's own tools do) into the site's repository as a new sealed
+   * snapshot. A job of kind "import".
+   */
+  importSnapshot: {
+    path: "/ffkeeper.v1.Controller/ImportSnapshot" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SnapshotImportRequest): Buffer =>
+      Buffer.from(SnapshotImportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SnapshotImportRequest => SnapshotImportRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -9803,6 +9931,12 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * upload roots as tar.gz, the manifest. A job of kind "export".
    */
   exportSnapshot: handleServerStreamingCall<SnapshotExportRequest, JobEvent>;
+  /**
+   * Brings an export in FindFace's backup layout (a directory of each of the site's agent hosts, as
+   * ExportSnapshot writes it or FindFace's own tools do) into the site's repository as a new sealed
+   * snapshot. A job of kind "import".
+   */
+  importSnapshot: handleServerStreamingCall<SnapshotImportRequest, JobEvent>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
@@ -10036,6 +10170,17 @@ export interface ControllerClient extends Client {
   exportSnapshot(request: SnapshotExportRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   exportSnapshot(
     request: SnapshotExportRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /**
+   * Brings an export in FindFace's backup layout (a directory of each of the site's agent hosts, as
+   * ExportSnapshot writes it or FindFace's own tools do) into the site's repository as a new sealed
+   * snapshot. A job of kind "import".
+   */
+  importSnapshot(request: SnapshotImportRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  importSnapshot(
+    request: SnapshotImportRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;

@@ -200,6 +200,23 @@ describe('deletion shield: degraded', () => {
     expect(shield.health().state).toBe('degraded'); // the directory still cannot be watched
   });
 
+  it('a shield directory removed (its root emptied) degrades the shield, and the next rescan makes it whole again', async () => {
+    const root = await tree({ 'a/1.jpg': '1', 'top.jpg': 't' });
+    const shield = newShield();
+    await shield.open([root]);
+    expect(shield.health().state).toBe('watching');
+    await rm(path.join(root, SHIELD_NAME), { recursive: true, force: true });
+    await writeTree(root, { 'b/new.jpg': 'written after the shield went' });
+    await settle(shield);
+    await expect.poll(() => shield.health().state).toBe('degraded');
+    const health = shield.health();
+    expect(health.state === 'degraded' ? health.reason : '').toBe(`the shield directory '${path.join(root, SHIELD_NAME)}' was removed`);
+    await shield.rescan();
+    expect(shield.health().state).toBe('watching');
+    expect(await shieldMismatch(root)).toEqual({ unshielded: [], stale: [] });
+    expect(await inShield(root, 'a/1.jpg')).toBe('1');
+  });
+
   it('a watcher error degrades the shield too', async () => {
     const emitters: EventEmitter[] = [];
     const fakeWatch: WatchFn = () => {

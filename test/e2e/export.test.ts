@@ -54,10 +54,13 @@ async function contents(state: SiteState): Promise<{ rows: Record<string, number
   return { rows, galleries, uploads: files(state.uploads.uploadsDir), ffupload: files(state.uploads.ffuploadDir) };
 }
 
-/** Empties every gallery and upload root of the site (the agent's own `.ffk-` entries kept: its deletion shield runs). */
+/**
+ * Empties every gallery and upload root of the site, as an operator would (`rm -rf <root>/*`: the agent's
+ * deletion shield goes too; it notices, and the next snapshot — the restore's safety snapshot — scans first).
+ */
 async function wipeGalleriesAndUploads(state: SiteState): Promise<void> {
   for (const root of [state.uploads.uploadsDir, state.uploads.ffuploadDir]) {
-    for (const e of readdirSync(root)) if (!e.startsWith('.ffk-')) rmSync(path.join(root, e), { recursive: true, force: true });
+    for (const e of readdirSync(root)) rmSync(path.join(root, e), { recursive: true, force: true });
   }
   for (const s of state.shards) {
     const t = await TarantoolClient.connect({ port: s.port });

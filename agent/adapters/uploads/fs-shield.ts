@@ -81,6 +81,8 @@ export class FsDeletionShield implements DeletionShield {
   private roots: ShieldRoot[] = [];
   private open_ = false;
   private degraded: string | undefined;
+  /** Each root's shield directory as the last scan made or found it (its inode): one removed since is noticed. */
+  private readonly shieldInodes = new Map<string, bigint>();
   private readonly log: Logger;
   private readonly ops: ShieldOps;
   private readonly watchers: DirWatchers;
@@ -239,6 +241,18 @@ export class FsDeletionShield implements DeletionShield {
       if (this.barrier && path.join(dir, name) === this.barrier.file) this.barrier.seen();
       return;
     }
+    if (name === SHIELD_NAME) {
+      // The shield itself gone (a root emptied with `rm -rf <root>/*`, say): nothing is shielded until a
+      // scan makes it again, so the shield is degraded — the next upload rescans before it reads.
+      // (A shield directory made again since, by a link of a new file, is another inode: degraded too.)
+      const r = this.roots.find((x) => x.root === dir);
+      if (r) {
+        void lstatMaybe(r.shield).then((st) => {
+          if (this.open_ && (!st?.isDirectory() || st.ino !== this.shieldInodes.get(r.shield))) this.fail(`the shield directory '${r.shield}' was removed`, undefined);
+        });
+      }
+      return;
+    }
     const job = name === null ? this.jobOf(dir) : this.jobOf(path.join(dir, name));
     if (!job) return;
     const key = path.join(job.r.root, job.rel);
@@ -282,6 +296,8 @@ export class FsDeletionShield implements DeletionShield {
     for (const r of this.roots) {
       try {
         await mkdir(r.shield, { mode: 0o700 }).catch((err: unknown) => (errCode(err) === 'EEXIST' ? undefined : Promise.reject(err)));
+        const st = await lstatMaybe(r.shield);
+        if (st) this.shieldInodes.set(r.shield, st.ino);
         await this.ops.mirrorRoot(r);
         await this.scanTree(r, '', scan);
       } catch (err) {

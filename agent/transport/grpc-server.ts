@@ -103,8 +103,9 @@ function implementation(h: AgentHandlers): AgentServer {
     }),
     runCheck: unary<RunCheckRequest, RunCheckResponse>((req) => h.jobs().runCheck(req.sandboxJson || undefined)),
     dropSandbox: unary<DropSandboxRequest, DropSandboxResponse>((req) => h.jobs().dropSandbox(req.sandboxId)),
-    exportSnapshot: unary<ExportSnapshotRequest, ExportSnapshotResponse>(async (req) => {
+    exportSnapshot: unary<ExportSnapshotRequest, ExportSnapshotResponse>(async (req, call) => {
       const files = await h.jobs().exportSnapshot({
+        signal: call.signal,
         jobId: req.jobId,
         artifacts: req.artifacts.map(artifactFromProto),
         repository: accessFromProto(req.repository),
@@ -115,8 +116,9 @@ function implementation(h: AgentHandlers): AgentServer {
       });
       return { dir: req.toDir, files };
     }),
-    importSnapshot: unary<ImportSnapshotRequest, ImportSnapshotResponse>(async (req) => {
+    importSnapshot: unary<ImportSnapshotRequest, ImportSnapshotResponse>(async (req, call) => {
       const done = await h.jobs().importSnapshot({
+        signal: call.signal,
         jobId: req.jobId,
         site: req.site,
         cutId: req.cutId,

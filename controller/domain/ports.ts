@@ -77,7 +77,7 @@ export interface AgentClient {
   exportSnapshot(
     address: string,
     req: { jobId: string; artifacts: ComponentArtifact[]; repository: RepositoryAccess; sandboxId: string; sandbox: SandboxComponent[]; toDir: string; manifestJson: string },
-    options: CallDeadline,
+    options: CallDeadline & { signal?: AbortSignal },
   ): Promise<{ dir: string; files: ExportedFileInfo[] }>;
   /**
    * Brings the agent's part of an export (`fromDir` on its host) into the repository as artifacts of the
@@ -86,7 +86,7 @@ export interface AgentClient {
   importSnapshot(
     address: string,
     req: { jobId: string; site: string; cutId: string; fromDir: string; base: ComponentArtifact[]; repository: RepositoryAccess },
-    options: CallDeadline,
+    options: CallDeadline & { signal?: AbortSignal },
   ): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }>;
   /** Removes a sandbox of the agent (idempotent): scratch instances stopped, scratch databases dropped, directory removed. */
   dropSandbox(address: string, sandboxId: string, options: CallDeadline): Promise<{ existed: boolean; released: string[] }>;

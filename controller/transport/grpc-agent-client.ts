@@ -159,13 +159,13 @@ export class GrpcAgentClient implements AgentClient {
       toDir: req.toDir,
       manifestJson: req.manifestJson,
     };
-    return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, this.opts(address, options));
+    return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, { ...this.opts(address, options), ...(options.signal ? { signal: options.signal } : {}) });
   }
 
   async importSnapshot(...[address, req, options]: Args<'importSnapshot'>): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }> {
     const c = this.client(address);
     const pb: ImportSnapshotRequest = { ...req, base: req.base.map(artifactToProto), repository: accessToProto(req.repository) };
-    const r = await callUnary<ImportSnapshotRequest, ImportSnapshotResponse>(c.importSnapshot.bind(c), pb, this.opts(address, options));
+    const r = await callUnary<ImportSnapshotRequest, ImportSnapshotResponse>(c.importSnapshot.bind(c), pb, { ...this.opts(address, options), ...(options.signal ? { signal: options.signal } : {}) });
     if (!r.time) throw new InternalError(`agent ${address} answered an import without its time`);
     return { artifacts: r.artifacts.map(artifactFromProto), time: r.time, ...(r.sourceCutId ? { source: { site: r.sourceSite, cutId: r.sourceCutId } } : {}) };
   }

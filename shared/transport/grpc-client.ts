@@ -36,12 +36,16 @@ export function callError(err: unknown, options: CallOptionsLite): FfkError {
 }
 
 /** Calls a unary method (bound to its client) with a deadline; rejects with an FfkError. */
-export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: CallOptionsLite): Promise<Res> {
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: CallOptionsLite & { signal?: AbortSignal }): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    method(request, new Metadata(), { deadline: Date.now() + options.timeoutMs }, (err, value) => {
-      if (err) reject(callError(err, options));
+    const onAbort = (): void => call.cancel();
+    const call = method(request, new Metadata(), { deadline: Date.now() + options.timeoutMs }, (err, value) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (err) reject(options.signal?.aborted ? new CancelledError(`${options.peer}: call cancelled`, { cause: err }) : callError(err, options));
       else resolve(value);
     });
+    if (options.signal?.aborted) call.cancel();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -21,10 +21,15 @@ export interface CallInfo {
   identity(): PeerIdentity | undefined;
   /** The caller's address as gRPC reports it. */
   address(): string;
+  /** Aborted when the caller cancels the call (or its deadline passes). */
+  signal: AbortSignal;
 }
 
-function callInfo(call: { getDeadline(): Date | number; getPeer(): string } & Parameters<typeof peerIdentityOf>[0]): CallInfo {
+function callInfo(call: { getDeadline(): Date | number; getPeer(): string; on(event: 'cancelled', listener: () => void): unknown } & Parameters<typeof peerIdentityOf>[0]): CallInfo {
+  const cancelled = new AbortController();
+  call.on('cancelled', () => cancelled.abort());
   return {
+    signal: cancelled.signal,
     identity: () => peerIdentityOf(call),
     address: () => call.getPeer(),
     remainingMs() {

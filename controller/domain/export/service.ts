@@ -108,7 +108,7 @@ export class ExportService {
           const written = await this.deps.agents.exportSnapshot(
             address,
             { jobId: ctx.id, artifacts, repository: access, sandboxId: ctx.id, sandbox: sandbox.map(({ agentHost: _h, ...c }) => c), toDir, manifestJson },
-            deadlineFor(this.deps.deadlines, 'transferMs', `export on host '${host}'`),
+            { ...deadlineFor(this.deps.deadlines, 'transferMs', `export on host '${host}'`), signal: ctx.signal },
           );
           ctx.message(`export on host '${host}': ${written.files.map((f) => `${f.name} (${f.bytes} bytes)`).join(', ')}`);
           return { host, dir: written.dir, files: written.files };

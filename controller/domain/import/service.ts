@@ -109,7 +109,7 @@ export class ImportService {
           const done = await this.deps.agents.importSnapshot(
             address,
             { jobId: ctx.id, site, cutId, fromDir: req.fromDir, base: artifacts, repository: access },
-            deadlineFor(this.deps.deadlines, 'transferMs', `import on host '${host}'`),
+            { ...deadlineFor(this.deps.deadlines, 'transferMs', `import on host '${host}'`), signal: ctx.signal },
           );
           ctx.message(`import on host '${host}': ${done.artifacts.map((a) => `${a.component} (${a.bytes} bytes, ${a.files} file(s))`).join(', ')}`);
           return { host, ...done };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AccessConfig } from '../domain/access/policy.js';
-import { scopeToGrant } from './guard.js';
+import { answerRefusal, scopeToGrant } from './guard.js';
 
 const access = { operators: { sam: { role: 'operator', sites: ['spb-1'] }, vera: { role: 'viewer' } }, scratchSites: [] } as unknown as AccessConfig;
 
@@ -19,5 +19,21 @@ describe('listings as an operator limited to some sites sees them', () => {
     expect(scopeToGrant(access, 'vera', 'listSites', sites)).toBe(sites);
     expect(scopeToGrant(access, undefined, 'listSites', sites)).toBe(sites);
     expect(scopeToGrant(access, 'sam', 'getJob', { site: 'msk-1' })).toEqual({ site: 'msk-1' });
+  });
+});
+
+describe('answers about one object as an operator limited to some sites sees them', () => {
+  it("refuses another site's job, snapshot or job event, naming the site; lets its own sites' through", () => {
+    expect(answerRefusal(access, 'sam', 'getJob', { id: 'j-1', site: 'msk-1' })?.message).toBe("operator sam (operator of spb-1) may not call getJob for site 'msk-1'");
+    expect(answerRefusal(access, 'sam', 'getSnapshot', { summary: { id: 'c-1', site: 'msk-1' } })?.message).toBe("operator sam (operator of spb-1) may not call getSnapshot for site 'msk-1'");
+    expect(answerRefusal(access, 'sam', 'watchJob', { jobId: 'j-1', site: 'msk-1' })?.message).toBe("operator sam (operator of spb-1) may not call watchJob for site 'msk-1'");
+    expect(answerRefusal(access, 'sam', 'getJob', { id: 'j-2', site: 'spb-1' })).toBeUndefined();
+    expect(answerRefusal(access, 'sam', 'watchJob', { jobId: 'j-2', site: 'spb-1' })).toBeUndefined();
+  });
+
+  it('leaves an operator of every site, an unknown caller and other calls alone', () => {
+    expect(answerRefusal(access, 'vera', 'getJob', { site: 'msk-1' })).toBeUndefined();
+    expect(answerRefusal(access, undefined, 'getJob', { site: 'msk-1' })).toBeUndefined();
+    expect(answerRefusal(access, 'sam', 'listJobs', { jobs: [{ site: 'msk-1' }] })).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import type { ServiceDefinition, ServiceError, UntypedServiceImplementation } fr
 import { FfkError, isErrorCode, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { formatIdentity } from '../../shared/security/identity.js';
+import { toServiceError } from '../../shared/transport/grpc-errors.js';
 import { peerIdentityOf, refuseCall, wrapMethods, type GrpcSecurity, type MethodHandler, type ServerCall, type UnaryCallback } from '../../shared/transport/grpc-security.js';
 import { auditArgs, type AuditLog, type AuditOutcome } from '../domain/access/audit.js';
 import { authorizeCall, METHOD_POLICIES, type AccessConfig } from '../domain/access/policy.js';
@@ -108,6 +109,45 @@ export function scopeToGrant(access: AccessConfig, operator: string | undefined,
   return scope(res as Record<string, unknown>, (rowSites) => rowSites.every((s) => sites.includes(s)));
 }
 
+/**
+ * Calls that answer about one object found by its id alone (a job; a snapshot looked up in every site), and
+ * the site each answer (or each event of a watched job) belongs to: an operator limited to some sites gets
+ * a refusal instead of another site's object.
+ */
+export const SITE_SCOPED_ANSWERS: Record<string, (res: Record<string, unknown>) => string | undefined> = {
+  getJob: (r) => (typeof r.site === 'string' ? r.site : undefined),
+  getSnapshot: (r) => {
+    const site = (r.summary as { site?: unknown } | undefined)?.site;
+    return typeof site === 'string' ? site : undefined;
+  },
+  watchJob: (r) => (typeof r.site === 'string' && r.site !== '' ? r.site : undefined),
+};
+
+/** The refusal of an answer about another site's object for an operator limited to some sites; undefined when it may see it. */
+export function answerRefusal(access: AccessConfig, operator: string | undefined, method: string, res: unknown): PermissionDeniedError | undefined {
+  const siteOf = SITE_SCOPED_ANSWERS[method];
+  const grant = operator === undefined ? undefined : access.operators[operator];
+  if (!siteOf || !grant?.sites || typeof res !== 'object' || res === null) return undefined;
+  const site = siteOf(res as Record<string, unknown>);
+  if (site === undefined || grant.sites.includes(site)) return undefined;
+  return new PermissionDeniedError(`operator ${operator ?? ''} (${grant.role} of ${grant.sites.join(', ')}) may not call ${method} for site '${site}'`);
+}
+
+/** A watched job's events pass only while they belong to the operator's sites; the first that does not ends the stream with the refusal. */
+function refuseOtherSitesEvents(deps: GuardDeps, call: ServerCall, method: string, operator: string, record: RecordOutcome): void {
+  const write = call.write?.bind(call);
+  let refused = false;
+  call.write = (chunk: unknown, ...rest: unknown[]) => {
+    if (refused) return false;
+    const err = answerRefusal(deps.access, operator, method, chunk);
+    if (!err) return write?.(chunk, ...rest);
+    refused = true;
+    record('denied', err);
+    call.emit?.('error', toServiceError(err));
+    return false;
+  };
+}
+
 function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handler: MethodHandler): MethodHandler {
   const policy = METHOD_POLICIES[method];
   return (call: ServerCall, callback?: UnaryCallback) => {
@@ -124,6 +164,18 @@ function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handle
     }
     if (!policy?.mutating) {
       const operator = peer?.kind === 'operator' && !('insecure' in deps.security) ? peer.name : undefined;
+      if (operator !== undefined && SITE_SCOPED_ANSWERS[method]) {
+        if (streaming || !callback) {
+          refuseOtherSitesEvents(deps, call, method, operator, record);
+          return handler(call, callback);
+        }
+        return handler(call, (err, res) => {
+          const refusal = err ? undefined : answerRefusal(deps.access, operator, method, res);
+          if (refusal) record('denied', refusal);
+          if (refusal) callback(toServiceError(refusal), null);
+          else callback(err, res);
+        });
+      }
       if (streaming || !callback || operator === undefined || !SITE_SCOPED_LISTINGS[method]) return handler(call, callback);
       return handler(call, (err, res) => callback(err, err ? res : (scopeToGrant(deps.access, operator, method, res) as typeof res)));
     }

@@ -119,6 +119,17 @@ describe('operator roles and the audit trail', () => {
     expect(mine.map((e) => `${e.who} ${e.method}`)).toContain('operator sam setSchedule');
     for (const e of mine) expect(e.sites).toEqual(['spb-1']);
     expect(all.some((e) => e.sites.includes('msk-1'))).toBe(true);
+
+    // A job of another site, asked for by its id (`jobs show`, `jobs logs`): refused as the listing leaves it out.
+    await as('otto', 'snapshot', 'create', '--site', 'msk-1');
+    const jobs = JSON.parse((await as('vera', 'jobs', 'list', '--json')).stdout) as { id: string; site: string }[];
+    const other = jobs.find((j) => j.site === 'msk-1');
+    expect(other, JSON.stringify(jobs)).toBeDefined();
+    const reason = (method: string): string => `operator sam (operator of spb-1) may not call ${method} for site 'msk-1'`;
+    await denied('sam', ['jobs', 'show', other?.id ?? ''], reason('getJob'));
+    await denied('sam', ['jobs', 'logs', other?.id ?? ''], reason('watchJob'));
+    expect((await as('vera', 'jobs', 'show', other?.id ?? '')).code).toBe(0);
+    expect((JSON.parse((await as('sam', 'jobs', 'list', '--json')).stdout) as { site: string }[]).filter((j) => j.site !== 'spb-1')).toEqual([]);
   });
 
   it('records every one of these calls; audit verify finds a removed or changed record, naming it', async () => {

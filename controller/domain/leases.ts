@@ -118,6 +118,16 @@ export class SiteLeases {
     return orphans.map((l) => l.state);
   }
 
+  /** The option of `JobRunner.start` that makes a job hold the site's lease while it runs. */
+  forJob(site: string, purpose: string, mode: LeaseMode): { acquire: (jobId: string) => Promise<() => Promise<void>> } {
+    return {
+      acquire: async (jobId) => {
+        const lease = await this.acquire(site, purpose, jobId, mode);
+        return () => lease.release();
+      },
+    };
+  }
+
   /** Runs `fn` holding the site's lease; releases it however `fn` ends. */
   async with<T>(site: string, purpose: string, jobId: string, mode: LeaseMode, fn: () => Promise<T>): Promise<T> {
     const lease = await this.acquire(site, purpose, jobId, mode);

@@ -63,7 +63,7 @@ export class OrchestratedRestores implements RestoreService {
         }
       },
       {},
-      leases ? { acquire: async (jobId) => (await leases.acquire(target, 'restore', jobId, { wait: false })).release } : {},
+      leases ? leases.forJob(target, 'restore', { wait: false }) : {},
     );
   }
 

@@ -106,7 +106,7 @@ export class RetentionService {
         ctx.message(`removed their copies from the secondary repository (${c.removed.length} repository snapshots); it was pruned`);
       },
       {},
-      { acquire: async (jobId) => (await this.deps.leases.acquire(site, 'prune', jobId, mode)).release },
+      this.deps.leases.forJob(site, 'prune', mode),
     );
   }
 }

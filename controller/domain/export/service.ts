@@ -65,7 +65,7 @@ export class ExportService {
         await this.run(ctx, manifest, req.toDir);
       },
       { snapshotId: manifest.cutId, toDir: req.toDir },
-      leases ? { acquire: async (jobId) => (await leases.acquire(req.site, 'export', jobId, mode)).release } : {},
+      leases ? leases.forJob(req.site, 'export', mode) : {},
     );
   }
 

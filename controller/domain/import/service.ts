@@ -75,7 +75,7 @@ export class ImportService {
         await this.run(ctx, base, req);
       },
       { fromDir: req.fromDir, baseSnapshotId: base.cutId },
-      leases ? { acquire: async (jobId) => (await leases.acquire(req.site, 'import', jobId, mode)).release } : {},
+      leases ? leases.forJob(req.site, 'import', mode) : {},
     );
   }
 

@@ -144,7 +144,7 @@ export class CopyService {
         ctx.message(`copied ${outcome.copied.length} cut(s) (${ids.length} repository snapshots) to ${secondary.repository.displayUrl}`);
       },
       {},
-      { acquire: async (jobId) => (await this.deps.leases.acquire(site, 'copy', jobId, mode)).release },
+      this.deps.leases.forJob(site, 'copy', mode),
     );
   }
 }

@@ -48,7 +48,7 @@ export class SnapshotService {
       },
       {},
       // `leaseHeld`: the caller's job (a restore) holds the site's lease and this snapshot runs inside it.
-      req.leaseHeld ? {} : { acquire: async (jobId) => (await this.deps.leases.acquire(req.site, 'snapshot', jobId, req.wait ?? { wait: false })).release },
+      req.leaseHeld ? {} : this.deps.leases.forJob(req.site, 'snapshot', req.wait ?? { wait: false }),
     );
   }
 

@@ -38,7 +38,7 @@ export class VerifyService {
         await this.deps.verifier.run(ctx, pinned);
       },
       { snapshotId: manifest.cutId, readData: req.readData },
-      leases ? { acquire: async (jobId) => (await leases.acquire(req.site, 'verify', jobId, mode)).release } : {},
+      leases ? leases.forJob(req.site, 'verify', mode) : {},
     );
   }
 

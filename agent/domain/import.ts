@@ -112,7 +112,9 @@ export async function importSnapshot(req: SnapshotImportRequest, deps: SnapshotI
         });
         artifacts.push(artifact);
       } catch (err) {
-        throw new FfkError(toFfkError(err).code, `${driver.ref}: ${err instanceof Error ? err.message.replace(`${driver.ref}: `, '') : String(err)}`, { cause: err });
+        // Name the component when its error does not already.
+        const e = toFfkError(err);
+        throw e.message.includes(driver.ref) ? e : new FfkError(e.code, `${driver.ref}: ${e.message}`, { cause: err });
       } finally {
         await rm(workDir, { recursive: true, force: true }).catch((err: unknown) => deps.logger.warn({ err, workDir }, 'could not remove an import work directory'));
       }

@@ -28,6 +28,8 @@ const FINAL: readonly string[] = FINAL_PHASES;
 const TTL_MS = 10_000;
 const PERIOD_MS = 30_000;
 const LEAD_MS = 6_000;
+/** How long each snapshot keeps the site frozen after its cut (controller `snapshots.holdFrozenMs`). */
+const HOLD_MS = 12_000;
 
 
 describe('two controllers on one NATS (issue 19)', () => {
@@ -42,7 +44,10 @@ describe('two controllers on one NATS (issue 19)', () => {
   };
 
   beforeAll(async () => {
-    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { controller: { leases: { ttlMs: TTL_MS } } });
+    // Every snapshot holds its site frozen HOLD_MS after the cut (fault injection, under a longer freeze
+    // lease): a scheduled run seen in progress is still running when the test kills its controller. Without
+    // it a run took ~1 s on an idle machine, and one finished between the poll that saw it and the kill.
+    fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { controller: { leases: { ttlMs: TTL_MS }, snapshots: { leaseMs: HOLD_MS + 8_000, holdFrozenMs: HOLD_MS } } });
     const second = await fleet.addController();
     controllers.set('controller-1', { process: () => fleet.controller, cli: fleet.cli });
     controllers.set(second.id, { process: () => second.process, cli: second.cli });

@@ -113,7 +113,6 @@ export class GrpcAgentClient implements AgentClient {
     };
     await callStream<UploadRequest, UploadEvent>(c.upload.bind(c), pb, {
       ...this.opts(address, options),
-      ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (ev) => {
         if (ev.event?.$case === 'progress') options.onProgress?.(ev.event.value);
         if (ev.event?.$case === 'result') artifacts = ev.event.value.artifacts.map(artifactFromProto);
@@ -159,13 +158,13 @@ export class GrpcAgentClient implements AgentClient {
       toDir: req.toDir,
       manifestJson: req.manifestJson,
     };
-    return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, { ...this.opts(address, options), ...(options.signal ? { signal: options.signal } : {}) });
+    return callUnary<ExportSnapshotRequest, ExportSnapshotResponse>(c.exportSnapshot.bind(c), pb, this.opts(address, options));
   }
 
   async importSnapshot(...[address, req, options]: Args<'importSnapshot'>): Promise<{ artifacts: ComponentArtifact[]; time: Date; source?: { site: string; cutId: string } }> {
     const c = this.client(address);
     const pb: ImportSnapshotRequest = { ...req, base: req.base.map(artifactToProto), repository: accessToProto(req.repository) };
-    const r = await callUnary<ImportSnapshotRequest, ImportSnapshotResponse>(c.importSnapshot.bind(c), pb, { ...this.opts(address, options), ...(options.signal ? { signal: options.signal } : {}) });
+    const r = await callUnary<ImportSnapshotRequest, ImportSnapshotResponse>(c.importSnapshot.bind(c), pb, this.opts(address, options));
     if (!r.time) throw new InternalError(`agent ${address} answered an import without its time`);
     return { artifacts: r.artifacts.map(artifactFromProto), time: r.time, ...(r.sourceCutId ? { source: { site: r.sourceSite, cutId: r.sourceCutId } } : {}) };
   }
@@ -180,7 +179,6 @@ export class GrpcAgentClient implements AgentClient {
     let result: { steps: AgentRestoreStep[]; sandboxJson: string } | undefined;
     await callStream<RestoreRequest, RestoreEvent>(c.restore.bind(c), pb, {
       ...this.opts(address, options),
-      ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (ev) => {
         if (ev.event?.$case === 'progress') options.onProgress?.(ev.event.value);
         if (ev.event?.$case === 'step') options.onStep?.(ev.event.value);
@@ -225,8 +223,15 @@ export class GrpcAgentClient implements AgentClient {
     this.clients.delete(address);
   }
 
-  private opts(address: string, options: CallDeadline): CallOptionsLite {
-    return { timeoutMs: options.timeoutMs, peer: `agent ${address}`, ...(options.operation ? { operation: options.operation } : {}), ...(options.setting ? { deadlineSetting: options.setting } : {}) };
+  /** A call's options from its deadline (and its cancel, for a call that takes one). */
+  private opts(address: string, options: CallDeadline & { signal?: AbortSignal }): CallOptionsLite & { signal?: AbortSignal } {
+    return {
+      timeoutMs: options.timeoutMs,
+      peer: `agent ${address}`,
+      ...(options.operation ? { operation: options.operation } : {}),
+      ...(options.setting ? { deadlineSetting: options.setting } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
   }
 
   private client(address: string): PbClient {

@@ -171,9 +171,9 @@ function guardMethod(deps: GuardDeps, method: string, streaming: boolean, handle
         }
         return handler(call, (err, res) => {
           const refusal = err ? undefined : answerRefusal(deps.access, operator, method, res);
-          if (refusal) record('denied', refusal);
-          if (refusal) callback(toServiceError(refusal), null);
-          else callback(err, res);
+          if (!refusal) return callback(err, res);
+          record('denied', refusal);
+          callback(toServiceError(refusal), null);
         });
       }
       if (streaming || !callback || operator === undefined || !SITE_SCOPED_LISTINGS[method]) return handler(call, callback);

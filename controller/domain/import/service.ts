@@ -26,7 +26,7 @@ import { newJobId, type JobContext, type JobRunner, type RunningJob } from '../j
 import type { LeaseMode, SiteLeases } from '../leases.js';
 import type { AgentClient, CatalogStore, SiteRepositories } from '../ports.js';
 import type { ManifestSealer } from '../snapshot/seal.js';
-import { storeManifest } from '../snapshot/stored-manifests.js';
+import { forgetCut, storeManifest } from '../snapshot/stored-manifests.js';
 import { messageOf } from '../verify/steps.js';
 
 export interface ImportRequest {
@@ -130,8 +130,7 @@ export class ImportService {
       await this.deps.catalog.put(manifest);
       ctx.detail.components = manifest.components.map((c) => ({ host: c.host, component: c.component, bytes: c.bytes, files: c.files }));
       await ctx.save();
-      const from = manifest.reason;
-      ctx.step('done', `snapshot '${cutId}' of site '${site}' sealed: ${manifest.components.length} component(s), ${manifest.totals.bytes} bytes (${from}), dated ${manifest.createdAt.toISOString()}`);
+      ctx.step('done', `snapshot '${cutId}' of site '${site}' sealed: ${manifest.components.length} component(s), ${manifest.totals.bytes} bytes (${manifest.reason}), dated ${manifest.createdAt.toISOString()}`);
       return manifest;
     } catch (err) {
       await this.discardPartial(ctx, site, cutId);
@@ -167,10 +166,8 @@ export class ImportService {
   /** Removes what the hosts stored for a snapshot that is not sealed (without a manifest it is invisible anyway). */
   private async discardPartial(ctx: JobContext, site: string, cutId: string): Promise<void> {
     try {
-      const repo = await this.deps.repositories.open(site);
-      const left = await repo.listSnapshots({ tags: [cutTag(cutId)] });
-      if (left.length > 0) await repo.forget({ snapshotIds: left.map((s) => s.id) });
-      if (left.length > 0) ctx.message(`removed ${left.length} repository snapshot(s) the failed import had stored`);
+      const removed = await forgetCut(await this.deps.repositories.open(site), cutId);
+      if (removed > 0) ctx.message(`removed ${removed} repository snapshot(s) the failed import had stored`);
     } catch (err) {
       this.deps.logger.warn({ err, site, cutId }, 'could not remove the failed import’s partial snapshots');
       ctx.message(`warning: the repository snapshots tagged ${cutTag(cutId)} could not be removed (${messageOf(err)}); no manifest names them, prune removes them`);

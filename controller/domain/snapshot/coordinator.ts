@@ -9,9 +9,8 @@ import { formatDuration } from '../../../shared/duration.js';
 import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_VERSION, modelsOf, totalsOf, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
-import { cutTag } from '../../../shared/tags.js';
 import type { ManifestSealer } from './seal.js';
-import { storeManifest } from './stored-manifests.js';
+import { forgetCut, storeManifest } from './stored-manifests.js';
 import type { FleetInventory } from '../fleet.js';
 import { newJobId, type JobContext } from '../jobs.js';
 import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
@@ -299,9 +298,7 @@ export class SnapshotCoordinator {
   /** Removes component snapshots an aborted cut already stored; without a manifest they are invisible anyway. */
   private async discardPartial(site: string, cutId: string): Promise<void> {
     try {
-      const repo = await this.deps.repositories.open(site);
-      const left = await repo.listSnapshots({ tags: [cutTag(cutId)] });
-      if (left.length > 0) await repo.forget({ snapshotIds: left.map((s) => s.id) });
+      await forgetCut(await this.deps.repositories.open(site), cutId);
     } catch (err) {
       this.deps.logger.warn({ err, site, cutId }, 'could not remove the aborted cut’s partial snapshots');
     }

@@ -31,6 +31,17 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * Removes every repository snapshot tagged with the cut's id — what a cut or an import that did not seal
+ * stored (its manifest too, if it got that far); returns how many. Without a manifest in the catalog they
+ * are invisible anyway: this frees their space at the next prune.
+ */
+export async function forgetCut(repo: Repository, cutId: string): Promise<number> {
+  const left = await repo.listSnapshots({ tags: [cutTag(cutId)] });
+  if (left.length > 0) await repo.forget({ snapshotIds: left.map((s) => s.id) });
+  return left.length;
+}
+
 /** The tags of the site's manifest snapshots (of one cut, with `cutId`). */
 export function manifestTags(site: string, cutId?: string): string[] {
   return [siteTag(site), componentTag(MANIFEST_COMPONENT), ...(cutId !== undefined ? [cutTag(cutId)] : [])];

@@ -37,6 +37,8 @@ import { SyncManager } from './domain/sync/manager.js';
 import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
 import { directFilesOf } from './transport/direct-files.js';
+import { HostMigrationAccess } from './adapters/migration.js';
+import { migration } from './domain/migration/survey.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
 const STOP_NATS_MS = 2000;
@@ -112,6 +114,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   let description: AgentDescription | undefined;
   const syncDeps = syncResources(config);
   const native = nativeSyncDeps(config, services, log);
+  const migrationHost = new HostMigrationAccess();
   const security = securityAtStart(config, { kind: 'agent', site: config.site, host: config.host }, log);
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: (req) => inspect(syncDeps, req),
@@ -119,6 +122,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       if (!native) throw new IllegalStateError(`agent ${config.site}/${config.host} runs no findface-security (no findfaceSecurity in its config)`);
       return nativeSync(native, req);
     },
+    migration: (req) => migration(config, migrationHost, req),
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;

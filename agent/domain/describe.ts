@@ -4,6 +4,7 @@ import type { AgentConfig } from '../../shared/config/agent.js';
 import { describeComponent, rolesOf, type AgentDescription } from '../../shared/fleet.js';
 import { VERSION } from '../../shared/version.js';
 import { FINDFACE_SECURITY_ROLE } from '../../shared/sync/native.js';
+import { EXTRACTION_API_ROLE } from '../../shared/migration/survey.js';
 
 export interface DescribeInput {
   config: AgentConfig;
@@ -18,8 +19,9 @@ export function buildDescription({ config, grpcAddress, startedAt }: DescribeInp
     host: config.host,
     version: VERSION,
     grpcAddress,
-    // The native sync (shared/sync/native.ts) looks for the agent that runs findface-security by this role.
-    roles: [...rolesOf(components), ...(config.findfaceSecurity ? [FINDFACE_SECURITY_ROLE] : [])],
+    // The native sync (shared/sync/native.ts) and a migration (shared/migration/survey.ts) find the agents
+    // that run findface-security and findface-extraction-api by these roles.
+    roles: [...rolesOf(components), ...(config.findfaceSecurity ? [FINDFACE_SECURITY_ROLE] : []), ...(config.extractionApi ? [EXTRACTION_API_ROLE] : [])],
     components,
     startedAt,
     heartbeatSeconds: config.presence.heartbeatSeconds,

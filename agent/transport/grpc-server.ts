@@ -30,6 +30,8 @@ import {
   type InspectSyncResponse,
   type NativeSyncRequest as NativeSyncRequestPb,
   type NativeSyncResponse,
+  type MigrationRequest as MigrationRequestPb,
+  type MigrationResponse,
 } from '../../proto/gen/ffkeeper/v1/agent.js';
 import type { ComponentProgress } from '../../proto/gen/ffkeeper/v1/common.js';
 import { ValidationError } from '../../shared/errors.js';
@@ -43,6 +45,7 @@ import type { DriverProgress } from '../domain/drivers/types.js';
 import type { AgentJobs } from '../domain/jobs.js';
 import { parseInspectRequest, type InspectRequest, type InspectResult } from '../../shared/sync/inspect.js';
 import { parseNativeSyncRequest, type NativeSyncRequest, type NativeSyncResult } from '../../shared/sync/native.js';
+import { parseMigrationRequest, type MigrationRequest, type MigrationResult } from '../../shared/migration/survey.js';
 
 /** How long before the controller's deadline a unit start/stop gives up, so the agent's reason reaches it. */
 const UNIT_ANSWER_MARGIN_MS = 1000;
@@ -52,6 +55,7 @@ export interface AgentHandlers {
   jobs(): AgentJobs;
   inspectSync(request: InspectRequest): Promise<InspectResult>;
   nativeSync(request: NativeSyncRequest): Promise<NativeSyncResult>;
+  migration(request: MigrationRequest): Promise<MigrationResult>;
 }
 
 function progressToProto(p: DriverProgress): ComponentProgress | undefined {
@@ -130,6 +134,7 @@ function implementation(h: AgentHandlers): AgentServer {
     }),
     inspectSync: unary<InspectSyncRequest, InspectSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.inspectSync(parseInspectRequest(req.requestJson))) })),
     nativeSync: unary<NativeSyncRequestPb, NativeSyncResponse>(async (req) => ({ resultJson: JSON.stringify(await h.nativeSync(parseNativeSyncRequest(req.requestJson))) })),
+    migration: unary<MigrationRequestPb, MigrationResponse>(async (req) => ({ resultJson: JSON.stringify(await h.migration(parseMigrationRequest(req.requestJson))) })),
     upload: serverStream<UploadRequest, UploadEvent>(async (req, emit, signal) => {
       const artifacts = await h.jobs().upload({
         cutId: req.cutId,

@@ -239,6 +239,7 @@ export async function startSimulatedAgent(o: SimulatedAgentOptions): Promise<Sim
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: () => Promise.reject(new IllegalStateError('simulated agent: holds no watch lists')),
     nativeSync: () => Promise.reject(new IllegalStateError('simulated agent: runs no findface-security')),
+    migration: () => Promise.reject(new IllegalStateError('simulated agent: runs no FindFace services')),
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;

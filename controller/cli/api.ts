@@ -1,6 +1,7 @@
 /** What the CLI needs from the controller, and its gRPC implementation (proto converted at the edge). */
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
+import type { MigrationPlan } from '../domain/migration/plan.js';
 import { parseAnchor, type AuditEntry, type AuditFilter, type ChainReport } from '../domain/access/audit.js';
 import type { CreateConsoleTokenRequest, CreateConsoleTokenResponse, CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
@@ -17,6 +18,8 @@ import type {
   CopySnapshotsRequest,
   SnapshotExportRequest,
   SnapshotImportRequest,
+  PlanMigrationRequest,
+  MigrationPlanResponse,
   CreateSnapshotRequest,
   DeleteSnapshotRequest,
   DeleteSnapshotResponse,
@@ -135,6 +138,8 @@ export interface ControllerApi {
   /** Writes a sealed snapshot in FindFace's backup layout into `toDir` on each of the site's agent hosts. */
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent>;
+  /** A model migration's runbook and preconditions for a site (changes nothing). */
+  planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -256,6 +261,11 @@ export class GrpcControllerApi implements ControllerApi {
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<SnapshotExportRequest>(this.client.exportSnapshot.bind(this.client), req, onEvent);
   }
+  async planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan> {
+    const res = await callUnary<PlanMigrationRequest, MigrationPlanResponse>(this.client.planMigration.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0 }, this.longOpts());
+    return JSON.parse(res.planJson) as MigrationPlan;
+  }
+
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<SnapshotImportRequest>(this.client.importSnapshot.bind(this.client), req, onEvent);
   }

@@ -13,6 +13,7 @@ import type { CliIo } from './io.js';
 import type { JobCommandDeps, Terminal } from './terminal.js';
 import type { AuditEntry, ChainReport } from '../domain/access/audit.js';
 import type { Qualification } from '../domain/repository/qualify.js';
+import type { MigrationPlan } from '../domain/migration/plan.js';
 
 export const T0 = new Date('2026-11-21T10:00:00.000Z');
 
@@ -134,6 +135,12 @@ export class FakeApi implements ControllerApi {
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'importSnapshot', args: [req] });
     return this.play(onEvent);
+  }
+  migrationPlan: MigrationPlan | undefined;
+  planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan> {
+    this.calls.push({ method: 'planMigration', args: [req] });
+    if (!this.migrationPlan) return Promise.reject(new NotFoundError(`no migration plan scripted for site '${req.site}'`));
+    return Promise.resolve(this.migrationPlan);
   }
   verify(req: { site: string; snapshotId?: string; readData: boolean; from?: 'primary' | 'secondary' }, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'verify', args: [req] });

@@ -17,7 +17,7 @@ import { runAgentsEnrol, runAgentsList, runAgentsRevoke, runAgentsShow } from '.
 import { runOperatorsRevoke, runOperatorsToken } from './commands/operators.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
-import { registerSyncCommands } from './register-sync.js';
+import { registerMigrateCommands, registerSyncCommands } from './register-sync.js';
 import { processTerminal } from './terminal.js';
 import { cliSecurity } from './tls.js';
 import { registerCaCommands } from './commands/ca.js';
@@ -99,6 +99,7 @@ function buildProgram(io: CliIo, connect: (g: GlobalOptions) => ControllerApi): 
   registerJobCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerPolicyCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerSyncCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
+  registerMigrateCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
   registerCaCommands(program, io);
   registerAuditCommands(program, { io, term: processTerminal, withApi, exitNow: () => process.exit(0) });
 

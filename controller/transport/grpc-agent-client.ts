@@ -4,6 +4,8 @@ import {
   type InspectSyncResponse,
   type NativeSyncRequest as NativeSyncRequestPb,
   type NativeSyncResponse,
+  type MigrationRequest as MigrationRequestPb,
+  type MigrationResponse,
   AgentClient as PbAgentClient,
   type AbortRequest,
   type AbortResponse,
@@ -39,6 +41,7 @@ import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } 
 import { callStream, callUnary, type CallOptionsLite } from '../../shared/transport/grpc-client.js';
 import type { InspectRequest, InspectResult } from '../../shared/sync/inspect.js';
 import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/native.js';
+import type { MigrationRequest, MigrationResult } from '../../shared/migration/survey.js';
 import { channelCredentials, channelOptions, expectPeer, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity, type PeerIdentity } from '../../shared/security/identity.js';
 import type { AgentClient, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
@@ -210,6 +213,12 @@ export class GrpcAgentClient implements AgentClient {
     const c = this.client(address);
     const res = await callUnary<NativeSyncRequestPb, NativeSyncResponse>(c.nativeSync.bind(c), { requestJson: JSON.stringify(request) }, this.opts(address, options));
     return JSON.parse(res.resultJson) as NativeSyncResult;
+  }
+
+  async migration(address: string, request: MigrationRequest, options: CallDeadline): Promise<MigrationResult> {
+    const c = this.client(address);
+    const res = await callUnary<MigrationRequestPb, MigrationResponse>(c.migration.bind(c), { requestJson: JSON.stringify(request) }, this.opts(address, options));
+    return JSON.parse(res.resultJson) as MigrationResult;
   }
 
   close(): void {

@@ -29,6 +29,8 @@ import {
   type VerifyRequest as PbVerifyRequest,
   type SnapshotExportRequest,
   type SnapshotImportRequest,
+  type PlanMigrationRequest,
+  type MigrationPlanResponse,
   type ApplyRetentionRequest,
   type CopySnapshotsRequest,
   type GetRetentionRequest,
@@ -100,6 +102,7 @@ import type { RepositoryService } from '../domain/repository/service.js';
 import type { VerifyService } from '../domain/verify/service.js';
 import type { ExportService } from '../domain/export/service.js';
 import type { ImportService } from '../domain/import/service.js';
+import type { MigrationPlanner } from '../domain/migration/planner.js';
 import { parseRepositorySide, type CopyService, type RepositorySide } from '../domain/snapshot/copy.js';
 
 export interface ControllerServices {
@@ -114,6 +117,7 @@ export interface ControllerServices {
   verify: VerifyService;
   exports: ExportService;
   imports: ImportService;
+  migrations: MigrationPlanner;
   sync: SyncService;
   audit: AuditLog;
   /** The head the controller keeps outside the stream (audit.headFile): checked by every verify. */
@@ -194,6 +198,9 @@ function implementation(s: ControllerServices): ControllerServer {
     importSnapshot: serverStream<SnapshotImportRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.imports.start({ site: req.site, fromDir: req.fromDir, ...(req.reason ? { reason: req.reason } : {}) }), emit);
     }),
+    planMigration: unary<PlanMigrationRequest, MigrationPlanResponse>(async (req) => ({
+      planJson: JSON.stringify(await s.migrations.plan({ site: req.site, toModel: req.toModel, portOffset: req.portOffset })),
+    })),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);
     }),

@@ -55,6 +55,8 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
     },
     tnt: {
       ...base('tnt'),
+      // A model migration reads and edits its config, and restarts it.
+      ...(state.extractionApi ? { extractionApi: { configPath: state.extractionApi.configPath, unit: state.extractionApi.unit } } : {}),
       components: [
         ...state.shards.map((s) => ({
           kind: 'tarantool',
@@ -66,6 +68,7 @@ export function agentConfigsOf(state: SiteState): Record<string, Record<string, 
           walDir: s.walDir,
           vinylDir: s.vinylDir,
           unit: s.unit,
+          instanceFile: s.instanceFile,
           // A verify drill's scratch instance gets the galleries' procedures the checker calls.
           sandboxInitLua: path.join(state.siteDir, 'tarantool', 'ffk_galleries.lua'),
         })),

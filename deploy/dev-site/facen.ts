@@ -11,44 +11,10 @@
  * model file for it is `face/mango_512.cpu.fnk` (a `gpu` file is the same model).
  */
 import { createHash, webcrypto } from 'node:crypto';
-import { ValidationError } from '../../shared/errors.js';
-import { parseModelFile, type ModelKind } from '../../shared/findface/models.js';
+import { galleryModelOf, modelFileOf, parseGalleryModel, type ModelKind } from '../../shared/findface/models.js';
 import type { GalleryName } from './state.js';
 
-const GALLERY_MODEL = /^(face|body|car)-([a-z][a-z0-9]*)-(\d+)(?:-([a-z0-9]+))?$/;
-
-export interface GalleryModel {
-  kind: ModelKind;
-  name: string;
-  dim: number;
-  variant: string | undefined;
-}
-
-const parsedModels = new Map<string, GalleryModel>();
-
-/** Parses `face-mango-512` (or `face-elderberry-576-r2`); ValidationError naming it otherwise. */
-export function parseGalleryModel(model: string): GalleryModel {
-  const cached = parsedModels.get(model);
-  if (cached) return cached;
-  const m = GALLERY_MODEL.exec(model);
-  const dim = Number(m?.[3]);
-  if (!m || !(dim > 0)) throw new ValidationError(`model '${model}' is not <kind>-<name>-<dim>[-<variant>] (e.g. face-mango-512)`, { field: 'model' });
-  const parsed = { kind: m[1] as ModelKind, name: m[2] as string, dim, variant: m[4] };
-  parsedModels.set(model, parsed);
-  return parsed;
-}
-
-/** The extraction-api model file of a gallery model: `face-mango-512` → `face/mango_512.cpu.fnk`. */
-export function modelFileOf(model: string): string {
-  const m = parseGalleryModel(model);
-  return `${m.kind}/${m.name}_${m.dim}${m.variant ? `.${m.variant}` : ''}.cpu.fnk`;
-}
-
-/** The gallery model of an extraction-api model file: `face/ifruit_320.cpu.fnk` → `face-ifruit-320`. */
-export function galleryModelOf(file: string): string {
-  const m = parseModelFile(file);
-  return `${m.kind}-${m.name}-${m.dim}${m.variant ? `-${m.variant}` : ''}`;
-}
+export { galleryModelOf, modelFileOf, parseGalleryModel };
 
 /** The kind of object a gallery holds (`ffsec_body_events` → body; user faces and persons are faces). */
 export function galleryKindOf(gallery: GalleryName): ModelKind {

@@ -65,6 +65,11 @@ export const tarantoolComponentSchema = z
     vinylDir: z.string().min(1).optional(),
     unit: z.string().min(1),
     /**
+     * The shard's instance file (`/etc/tarantool/instances.available/shard-001.lua`, the default when
+     * unset): a model migration copies it for the new shard.
+     */
+    instanceFile: z.string().min(1).optional(),
+    /**
      * Lua file a verify drill's scratch instance runs after `box.cfg` (the procedures the site's
      * integrity check calls; FindFace's instance file minus `FindFace.start`). None: box.cfg only.
      */
@@ -143,6 +148,17 @@ export const agentConfigSchema = z
         configPath: z.string().min(1).default('/etc/ffsecurity/config.py'),
         url: z.string().url(),
         unit: z.string().min(1).default('findface-security'),
+      })
+      .strict()
+      .optional(),
+    /**
+     * findface-extraction-api on this host, for model migrations: its configuration file (the model of
+     * each kind, `models_root`) and its unit (restarted when a migration switches the model).
+     */
+    extractionApi: z
+      .object({
+        configPath: z.string().min(1).default('/etc/findface-extraction-api.ini'),
+        unit: z.string().min(1).default('findface-extraction-api'),
       })
       .strict()
       .optional(),

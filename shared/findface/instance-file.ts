@@ -48,3 +48,47 @@ export function parseInstanceFile(text: string, file: string): InstanceFile {
     http: start ? { host: start[2] || '127.0.0.1', port: Number(start[3]) } : undefined,
   };
 }
+
+/** `shard-001` + 10 → `shard-011` (the number keeps its width); ValidationError for a name that ends in no number. */
+export function shiftedShardName(name: string, offset: number): string {
+  const m = /^(.*?)(\d+)$/.exec(name);
+  if (!m) throw new ValidationError(`shard '${name}' ends in no number: the new shard's name cannot be derived from it`, { field: 'name' });
+  const digits = m[2] as string;
+  return `${m[1] as string}${String(Number(digits) + offset).padStart(digits.length, '0')}`;
+}
+
+const DIR_SETTINGS = ['work_dir', 'memtx_dir', 'wal_dir', 'vinyl_dir'] as const;
+
+/**
+ * The instance file of a migration's new shard, made from an old shard's as FindFace's procedure says
+ * (reference 001, step 3): `listen` and the `FindFace.start` port moved by `portOffset`, and in every
+ * directory setting the old shard's name replaced by the new one's. Comments and every other line are kept.
+ * ValidationError naming the file when a directory setting does not name the old shard (no new directory
+ * can be derived from it) or there is no `FindFace.start` port.
+ */
+export function shiftInstanceFile(text: string, file: string, shift: { fromName: string; toName: string; portOffset: number }): string {
+  const parsed = parseInstanceFile(text, file);
+  if (!parsed.http) throw new ValidationError(`${file}: no FindFace.start(host, port, ...): the shard's HTTP port is unknown`, { field: 'FindFace.start' });
+  for (const setting of DIR_SETTINGS) {
+    const value = stringSetting(stripComments(text), setting);
+    if (value !== undefined && !value.split('/').includes(shift.fromName)) {
+      throw new ValidationError(`${file}: ${setting} = '${value}' has no path segment '${shift.fromName}': the new shard's ${setting} cannot be derived from it`, { field: setting });
+    }
+  }
+  const segment = new RegExp(`(^|/)${shift.fromName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=/|$)`, 'g');
+  const moved = (port: string): string => String(Number(port) + shift.portOffset);
+  return text
+    .split('\n')
+    .map((line) => {
+      const cut = line.indexOf('--');
+      const code = cut < 0 ? line : line.slice(0, cut);
+      const comment = cut < 0 ? '' : line.slice(cut);
+      const edited = code
+        .replace(/(\blisten\s*=\s*(['"])(?:[^'"]*:)?)(\d+)(\2)/, (_m, head: string, _q, port: string, tail: string) => `${head}${moved(port)}${tail}`)
+        .replace(/(\blisten\s*=\s*)(\d+)(\s*[,}]|\s*$)/, (_m, head: string, port: string, tail: string) => `${head}${moved(port)}${tail}`)
+        .replace(/(FindFace\.start\(\s*(['"]).*?\2\s*,\s*)(\d+)/, (_m, head: string, _q, port: string) => `${head}${moved(port)}`)
+        .replace(new RegExp(`(\\b(?:${DIR_SETTINGS.join('|')})\\s*=\\s*)(['"])(.*?)\\2`, 'g'), (_m, head: string, q: string, dir: string) => `${head}${q}${dir.replace(segment, `$1${shift.toName}`)}${q}`);
+      return edited + comment;
+    })
+    .join('\n');
+}

@@ -7,9 +7,12 @@
  * Issue 20, the S3 backend: the site's repository is on an S3 server (s3rver over TLS,
  * test/harness/s3-server.ts): the intact snapshot verifies with --read-data there, the damaged site is
  * restored from it (safety snapshot stored there first) with 0 integrity errors, and retention prunes it.
+ * Issue 17: `migrate plan` on the verified site (it wants a recent verified snapshot): the runbook, a
+ * measured extraction sample, nothing changed; a taken port and a missing model exit 8, naming both.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +28,9 @@ import { BIN, waitFor, type CliResult } from '../harness/processes.js';
 import { controllerSecurity } from '../harness/pki.js';
 import { startS3Server, type S3Server } from '../harness/s3-server.js';
 import { parseSnapshotTags, siteTag } from '../../shared/tags.js';
+import { modelFileOf, parseGalleryModel } from '../../shared/findface/models.js';
+import { shiftedShardName } from '../../shared/findface/instance-file.js';
+import type { MigrationPlan } from '../../controller/domain/migration/plan.js';
 
 const SITE = 'vrf-1';
 
@@ -159,6 +165,62 @@ describe('ffkeeper verify', () => {
     expect(shown.stdout).toMatch(/verified: ok/);
     expect(await leftovers(fleet, [verifyJob(r.stdout)])).toEqual([]);
   }, 300_000);
+
+  // Issue 17: `migrate plan` wants a recently verified snapshot, which this site now has.
+  it('migrate plan: the runbook of a verified site (new shards, diffs, migration.ini, faces, a measured sample), nothing changed; failed preconditions exit 8', async () => {
+    const state = fleet.sites.get(SITE);
+    if (!state?.extractionApi) throw new Error('no site state with an extraction-api');
+    const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
+    const target = `face/${['ifruit', 'elderberry'].find((n) => n !== current.name) ?? '?'}_${current.dim}.cpu.fnk`;
+    const configs = [state.sfApi.configPath, state.extractionApi.configPath, ...state.shards.map((s) => s.instanceFile)];
+    const before = configs.map((f) => readFileSync(f, 'utf8'));
+    const stats = async (): Promise<{ faces: number }> => (await (await fetch(`http://127.0.0.1:${state.extractionApi?.port}/stats`)).json()) as { faces: number };
+    const extractedBefore = (await stats()).faces;
+    // Independently of the agents: what sf-api serves over its shards.
+    const served = (await (await fetch(`http://127.0.0.1:${state.sfApi.port}/v2/galleries`)).json()) as { galleries: { name: string; models: string[]; count: number }[] };
+    const faces = served.galleries.filter((g) => g.models.length > 0 && g.models.every((m) => m.startsWith('face-'))).reduce((n, g) => n + g.count, 0);
+
+    const t0 = Date.now();
+    const r = await cli(fleet, 'migrate', 'plan', '--site', SITE, '--to-model', target, '--json');
+    console.log(`migrate plan: ${Date.now() - t0} ms`);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const plan = JSON.parse(r.stdout) as MigrationPlan;
+    expect(plan.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(plan).toMatchObject({ ready: true, fromModel: modelFileOf(state.vectors.models.ffsec_face_objects), toModel: target, snapshot: { id: snapshotId } });
+    expect(plan.shards.map((s) => [s.from.name, s.to.name, s.to.listen, s.to.http])).toEqual(state.shards.map((s) => [s.name, shiftedShardName(s.name, 10), s.port + 10, s.httpPort + 10]));
+    expect(plan.faces.total).toBe(faces);
+    expect(faces).toBeGreaterThan(0);
+    expect(plan.sample?.extracted).toBeGreaterThan(0);
+    expect(plan.sample?.model).toBe(plan.fromModel);
+    expect((await stats()).faces - extractedBefore).toBe(plan.sample?.extracted);
+    console.log(`  ${faces} faces, sample ${plan.sample?.extracted} in ${plan.sample?.ms.toFixed(0)} ms (${plan.sample?.facesPerSecond?.toFixed(0)} faces/s), estimate ${plan.estimateSeconds?.toFixed(1)} s`);
+    const files = plan.steps.flatMap((s) => s.files ?? []);
+    const first = state.shards[0];
+    if (!first) throw new Error('no shard');
+    expect(files.find((f) => f.path.endsWith(`${shiftedShardName(first.name, 10)}.lua`))?.diff).toContain(`+  listen = '127.0.0.1:${first.port + 10}',`);
+    expect(files.find((f) => f.path === state.extractionApi?.configPath)?.diff).toContain(`+    face: ${target}`);
+    expect(files.find((f) => f.path === 'migration.ini')?.content).toContain(`master: http://127.0.0.1:${first.httpPort + 10}/v2/`);
+    // A plan changes nothing.
+    expect(configs.map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    expect(existsSync(path.join(path.dirname(first.instanceFile), `${shiftedShardName(first.name, 10)}.lua`))).toBe(false);
+
+    // A new shard's port taken and a model the extraction-api does not have: exit 8, both named.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(first.port + 10, '127.0.0.1', resolve));
+    try {
+      const bad = await cli(fleet, 'migrate', 'plan', '--site', SITE, '--to-model', `face/nosuch_${current.dim}.cpu.fnk`, '--json');
+      expect(bad.code, bad.stderr).toBe(EXIT_CODES.ILLEGAL_STATE);
+      const failed = Object.fromEntries((JSON.parse(bad.stdout) as MigrationPlan).checks.filter((c) => !c.ok).map((c) => [c.name, c.detail]));
+      expect(Object.keys(failed).sort()).toEqual(['ports', 'target model']);
+      expect(failed.ports).toContain(`127.0.0.1:${first.port + 10} is in use`);
+      expect(bad.stderr).toContain(`face/nosuch_${current.dim}.cpu.fnk is not under`);
+    } finally {
+      squatter.close();
+    }
+    const malformed = await cli(fleet, 'migrate', 'plan', '--site', SITE, '--to-model', 'ifruit');
+    expect(malformed.code).toBe(EXIT_CODES.VALIDATION);
+    expect(malformed.stderr).toContain('--to-model');
+  }, 120_000);
 
   it('an agent killed while it holds a sandbox drops it when it starts again (scratch instances, directory)', async () => {
     const shown = await cli(fleet, 'snapshot', 'show', snapshotId, '--site', SITE, '--json');

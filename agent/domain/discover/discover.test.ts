@@ -84,8 +84,8 @@ describe('discover', () => {
         kind: 'postgres', name: 'ffsecurity', database: 'ffsecurity', host: '127.0.0.1', port: 5432, user: 'postgres', owner: 'ntech',
         pgbouncer: { host: '127.0.0.1', port: 5439, adminUser: 'pgbadmin', database: 'ffsecurity' }, units: { app: 'findface-security', pgbouncer: 'pgbouncer' },
       },
-      { kind: 'tarantool', name: 'shard-001', host: '127.0.0.1', port: 32001, httpPort: 8101, memtxDir: 'snapshots', walDir: 'xlogs', vinylDir: 'index', unit: 'tarantool@shard-001' },
-      { kind: 'tarantool', name: 'shard-002', host: '127.0.0.1', port: 32002, httpPort: 8102, memtxDir: 'snapshots', walDir: 'xlogs', vinylDir: 'index', unit: 'tarantool@shard-002' },
+      { kind: 'tarantool', name: 'shard-001', host: '127.0.0.1', port: 32001, httpPort: 8101, memtxDir: 'snapshots', walDir: 'xlogs', vinylDir: 'index', unit: 'tarantool@shard-001', instanceFile: '/etc/tarantool/instances.enabled/shard-001.lua' },
+      { kind: 'tarantool', name: 'shard-002', host: '127.0.0.1', port: 32002, httpPort: 8102, memtxDir: 'snapshots', walDir: 'xlogs', vinylDir: 'index', unit: 'tarantool@shard-002', instanceFile: '/etc/tarantool/instances.enabled/shard-002.lua' },
       { kind: 'sf-api', name: 'sf-api', configPath: '/etc/findface-sf-api.ini', unit: 'findface-sf-api' },
       { kind: 'uploads', name: 'uploads', paths: UPLOAD_DIRS },
     ]);

@@ -57,6 +57,7 @@ function shardOf(name: string, file: string, f: InstanceFile, sfApi: SfApiConfig
     walDir: dirOf(f.walDir, 'walDir', 'wal_dir'),
     vinylDir: dirOf(f.vinylDir, 'vinylDir', 'vinyl_dir'),
     unit: tarantoolUnit(name),
+    instanceFile: file,
   };
   notes.guess(['unit'], "FindFace's unit name for this instance (not checked)");
   if (sfApi && f.http && !sfApi.shards.some((url) => portOfUrl(url) === f.http?.port)) {

@@ -87,6 +87,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   exportSnapshot: act('admin'),
   // Writes a new snapshot into the site's repository from files on its hosts (a restore can then put it live).
   importSnapshot: act('admin'),
+  // Changes nothing, but reads the site's FindFace configs and loads its extraction-api with a sample.
+  planMigration: { role: 'operator', mutating: false, sites: site },
   rebuildCatalog: act('admin'),
   // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
   qualifyRepository: act('admin'),

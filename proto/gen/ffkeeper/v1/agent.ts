@@ -335,6 +335,16 @@ export interface NativeSyncResponse {
   resultJson: string;
 }
 
+export interface MigrationRequest {
+  /** shared/migration/survey.ts MigrationRequest, as JSON. */
+  requestJson: string;
+}
+
+export interface MigrationResponse {
+  /** shared/migration/survey.ts MigrationResult, as JSON. */
+  resultJson: string;
+}
+
 function createBaseDescribeRequest(): DescribeRequest {
   return {};
 }
@@ -4781,6 +4791,152 @@ export const NativeSyncResponse: MessageFns<NativeSyncResponse> = {
   },
 };
 
+function createBaseMigrationRequest(): MigrationRequest {
+  return { requestJson: "" };
+}
+
+export const MigrationRequest: MessageFns<MigrationRequest> = {
+  encode(message: MigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestJson !== "") {
+      writer.uint32(10).string(message.requestJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationRequest {
+    return {
+      requestJson: isSet(object.requestJson)
+        ? globalThis.String(object.requestJson)
+        : isSet(object.request_json)
+        ? globalThis.String(object.request_json)
+        : "",
+    };
+  },
+
+  toJSON(message: MigrationRequest): unknown {
+    const obj: any = {};
+    if (message.requestJson !== "") {
+      obj.requestJson = message.requestJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MigrationRequest>, I>>(base?: I): MigrationRequest {
+    return MigrationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MigrationRequest>, I>>(object: I): MigrationRequest {
+    const message = createBaseMigrationRequest();
+    message.requestJson = object.requestJson ?? "";
+    return message;
+  },
+};
+
+function createBaseMigrationResponse(): MigrationResponse {
+  return { resultJson: "" };
+}
+
+export const MigrationResponse: MessageFns<MigrationResponse> = {
+  encode(message: MigrationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resultJson !== "") {
+      writer.uint32(10).string(message.resultJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationResponse {
+    return {
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+    };
+  },
+
+  toJSON(message: MigrationResponse): unknown {
+    const obj: any = {};
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MigrationResponse>, I>>(base?: I): MigrationResponse {
+    return MigrationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MigrationResponse>, I>>(object: I): MigrationResponse {
+    const message = createBaseMigrationResponse();
+    message.resultJson = object.resultJson ?? "";
+    return message;
+  },
+};
+
 export type AgentService = typeof AgentService;
 export const AgentService = {
   /** What this agent is and which components it serves. */
@@ -4953,6 +5109,19 @@ export const AgentService = {
     responseSerialize: (value: NativeSyncResponse): Buffer => Buffer.from(NativeSyncResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): NativeSyncResponse => NativeSyncResponse.decode(value),
   },
+  /**
+   * Model migration: what this host holds of the site's shards, sf-api and extraction-api (a survey), or
+   * a timed extraction sample. Request and result are shared/migration/survey.ts shapes as JSON.
+   */
+  migration: {
+    path: "/ffkeeper.v1.Agent/Migration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MigrationRequest): Buffer => Buffer.from(MigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MigrationRequest => MigrationRequest.decode(value),
+    responseSerialize: (value: MigrationResponse): Buffer => Buffer.from(MigrationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MigrationResponse => MigrationResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServer extends UntypedServiceImplementation {
@@ -5001,6 +5170,11 @@ export interface AgentServer extends UntypedServiceImplementation {
    * settings and its /sync/dossier-lists/ API. Request and result are shared/sync/native.ts shapes as JSON.
    */
   nativeSync: handleUnaryCall<NativeSyncRequest, NativeSyncResponse>;
+  /**
+   * Model migration: what this host holds of the site's shards, sf-api and extraction-api (a survey), or
+   * a timed extraction sample. Request and result are shared/migration/survey.ts shapes as JSON.
+   */
+  migration: handleUnaryCall<MigrationRequest, MigrationResponse>;
 }
 
 export interface AgentClient extends Client {
@@ -5231,6 +5405,25 @@ export interface AgentClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NativeSyncResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Model migration: what this host holds of the site's shards, sf-api and extraction-api (a survey), or
+   * a timed extraction sample. Request and result are shared/migration/survey.ts shapes as JSON.
+   */
+  migration(
+    request: MigrationRequest,
+    callback: (error: ServiceError | null, response: MigrationResponse) => void,
+  ): ClientUnaryCall;
+  migration(
+    request: MigrationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MigrationResponse) => void,
+  ): ClientUnaryCall;
+  migration(
+    request: MigrationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MigrationResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -262,6 +262,22 @@ export interface SnapshotImportRequest {
   reason: string;
 }
 
+export interface PlanMigrationRequest {
+  site: string;
+  /** The model file to migrate to, as findface-extraction-api.ini names it (face/ifruit_320.cpu.fnk). */
+  toModel: string;
+  /**
+   * How far the new shards' numbers and ports are moved (0: 10, as FindFace's procedure does, or the
+   * smallest power of ten not below the number of shards).
+   */
+  portOffset: number;
+}
+
+export interface MigrationPlanResponse {
+  /** controller/domain/migration/plan.ts MigrationPlan, as JSON. */
+  planJson: string;
+}
+
 export interface CopySnapshotsRequest {
   site: string;
   /** Sealed snapshots to copy; empty: every one the secondary repository does not hold yet. */
@@ -3580,6 +3596,188 @@ export const SnapshotImportRequest: MessageFns<SnapshotImportRequest> = {
     message.site = object.site ?? "";
     message.fromDir = object.fromDir ?? "";
     message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePlanMigrationRequest(): PlanMigrationRequest {
+  return { site: "", toModel: "", portOffset: 0 };
+}
+
+export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
+  encode(message: PlanMigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    if (message.toModel !== "") {
+      writer.uint32(18).string(message.toModel);
+    }
+    if (message.portOffset !== 0) {
+      writer.uint32(24).uint32(message.portOffset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlanMigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlanMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.toModel = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.portOffset = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlanMigrationRequest {
+    return {
+      site: isSet(object.site) ? globalThis.String(object.site) : "",
+      toModel: isSet(object.toModel)
+        ? globalThis.String(object.toModel)
+        : isSet(object.to_model)
+        ? globalThis.String(object.to_model)
+        : "",
+      portOffset: isSet(object.portOffset)
+        ? globalThis.Number(object.portOffset)
+        : isSet(object.port_offset)
+        ? globalThis.Number(object.port_offset)
+        : 0,
+    };
+  },
+
+  toJSON(message: PlanMigrationRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    if (message.toModel !== "") {
+      obj.toModel = message.toModel;
+    }
+    if (message.portOffset !== 0) {
+      obj.portOffset = Math.round(message.portOffset);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlanMigrationRequest>, I>>(base?: I): PlanMigrationRequest {
+    return PlanMigrationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlanMigrationRequest>, I>>(object: I): PlanMigrationRequest {
+    const message = createBasePlanMigrationRequest();
+    message.site = object.site ?? "";
+    message.toModel = object.toModel ?? "";
+    message.portOffset = object.portOffset ?? 0;
+    return message;
+  },
+};
+
+function createBaseMigrationPlanResponse(): MigrationPlanResponse {
+  return { planJson: "" };
+}
+
+export const MigrationPlanResponse: MessageFns<MigrationPlanResponse> = {
+  encode(message: MigrationPlanResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.planJson !== "") {
+      writer.uint32(10).string(message.planJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MigrationPlanResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMigrationPlanResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.planJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MigrationPlanResponse {
+    return {
+      planJson: isSet(object.planJson)
+        ? globalThis.String(object.planJson)
+        : isSet(object.plan_json)
+        ? globalThis.String(object.plan_json)
+        : "",
+    };
+  },
+
+  toJSON(message: MigrationPlanResponse): unknown {
+    const obj: any = {};
+    if (message.planJson !== "") {
+      obj.planJson = message.planJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MigrationPlanResponse>, I>>(base?: I): MigrationPlanResponse {
+    return MigrationPlanResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MigrationPlanResponse>, I>>(object: I): MigrationPlanResponse {
+    const message = createBaseMigrationPlanResponse();
+    message.planJson = object.planJson ?? "";
     return message;
   },
 };
@@ -9624,6 +9822,20 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * A model migration's runbook for a site and its preconditions, from its agents' surveys and a
+   * measured extraction sample; changes nothing.
+   */
+  planMigration: {
+    path: "/ffkeeper.v1.Controller/PlanMigration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PlanMigrationRequest): Buffer => Buffer.from(PlanMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlanMigrationRequest => PlanMigrationRequest.decode(value),
+    responseSerialize: (value: MigrationPlanResponse): Buffer =>
+      Buffer.from(MigrationPlanResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MigrationPlanResponse => MigrationPlanResponse.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -9937,6 +10149,11 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * snapshot. A job of kind "import".
    */
   importSnapshot: handleServerStreamingCall<SnapshotImportRequest, JobEvent>;
+  /**
+   * A model migration's runbook for a site and its preconditions, from its agents' surveys and a
+   * measured extraction sample; changes nothing.
+   */
+  planMigration: handleUnaryCall<PlanMigrationRequest, MigrationPlanResponse>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
@@ -10184,6 +10401,25 @@ export interface ControllerClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;
+  /**
+   * A model migration's runbook for a site and its preconditions, from its agents' surveys and a
+   * measured extraction sample; changes nothing.
+   */
+  planMigration(
+    request: PlanMigrationRequest,
+    callback: (error: ServiceError | null, response: MigrationPlanResponse) => void,
+  ): ClientUnaryCall;
+  planMigration(
+    request: PlanMigrationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MigrationPlanResponse) => void,
+  ): ClientUnaryCall;
+  planMigration(
+    request: PlanMigrationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MigrationPlanResponse) => void,
+  ): ClientUnaryCall;
   listJobs(
     request: ListJobsRequest,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,

@@ -29,7 +29,7 @@ const FFKEEPER_OWN = ['grpc', 'metrics', 'presence', 'pathPrepend', 'cacheDir', 
 const DEVSITE_ONLY_COMPONENT_FIELDS = ['sandboxInitLua'] as const;
 
 /** Which parts of the one tree each dev-site agent holds. */
-const AGENTS = { db: 'postgres,findface-security', tnt: 'tarantool,sf-api', files: 'uploads' } as const;
+const AGENTS = { db: 'postgres,findface-security', tnt: 'tarantool,sf-api,extraction-api', files: 'uploads' } as const;
 
 const root = testRoot();
 const NATS = 'nats://10.1.2.3:4222';
@@ -86,7 +86,7 @@ describe('ffkeeper-agent discover on a dev site tree', () => {
     ];
     expect(result.report.missing).toEqual(missing);
     for (const m of missing) expect(out).toContain(`#   ${m}\n`);
-    expect(result.found).toEqual(['tarantool', 'sf-api', 'uploads']);
+    expect(result.found).toEqual(['tarantool', 'sf-api', 'extraction-api', 'uploads']);
     expect(result.config.components.map((c) => `${c.kind}:${c.name}`)).toEqual(['tarantool:shard-001', 'tarantool:shard-002', 'sf-api:sf-api', 'uploads:uploads']);
     expect(result.config.components.at(-1)).toEqual({ kind: 'uploads', name: 'uploads', paths: [bare.uploads.ffuploadDir] });
   });

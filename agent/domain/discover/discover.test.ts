@@ -66,6 +66,7 @@ const HOST = {
   '/etc/tarantool/instances.enabled/shard-002.lua': shardLua(2),
   '/etc/ffsecurity/config.py': CONFIG_PY,
   '/etc/pgbouncer/pgbouncer.ini': PGBOUNCER_INI,
+  '/etc/findface-extraction-api.ini': 'listen: 127.0.0.1:18666\nextractors:\n  models_root: /usr/share/findface-data/models\n  models:\n    face: face/ifruit_320.cpu.fnk\n',
 };
 const UPLOAD_DIRS = ['/var/lib/findface-security/uploads', '/var/lib/ffupload'];
 
@@ -76,7 +77,8 @@ const guessesOf = (d: ReturnType<typeof discover>): string[] => d.notes.filter((
 describe('discover', () => {
   it("builds every component of an all-in-one host from FindFace's files", () => {
     const d = discover(new MemoryTree(HOST, UPLOAD_DIRS), OPTS);
-    expect(d.found).toEqual(['postgres', 'findface-security', 'tarantool', 'sf-api', 'uploads']);
+    expect(d.found).toEqual(['postgres', 'findface-security', 'tarantool', 'sf-api', 'extraction-api', 'uploads']);
+    expect(d.config.extractionApi).toEqual({ configPath: '/etc/findface-extraction-api.ini', unit: 'findface-extraction-api' });
     expect(d.report).toMatchObject({ missing: [], problems: [], remarks: [] });
     expect(d.config).toMatchObject({ site: 'ff-01', host: 'ff-01', findfaceSecurity: { configPath: '/etc/ffsecurity/config.py', url: 'http://10.0.0.5', unit: 'findface-security' } });
     expect(d.config.components).toEqual([
@@ -135,6 +137,7 @@ describe('discover', () => {
       '/etc/findface-sf-api.ini',
       '/etc/tarantool/instances.enabled/',
       '/etc/tarantool/instances.available/',
+      '/etc/findface-extraction-api.ini',
       "/var/lib/findface-security/uploads/ (FindFace's default uploads)",
       "/var/lib/ffsecurity/uploads/ (FindFace's default uploads)",
       '/var/lib/ffupload/ (findface-upload)',
@@ -175,11 +178,11 @@ describe('discover', () => {
     expect(text).not.toContain('db-secret');
     expect(text).toMatch(/user: postgres # guess: /);
     expect(text).not.toMatch(/servers:\n\s+# guess/);
-    expect(text).toMatch(/^# \(found: postgres, findface-security, tarantool, sf-api, uploads\)$/m);
+    expect(text).toMatch(/^# \(found: postgres, findface-security, tarantool, sf-api, extraction-api, uploads\)$/m);
   });
 
   it('refuses bad options naming them', () => {
-    expect(() => parseParts('tarantool,mongo')).toThrow(expect.objectContaining({ name: 'ValidationError', field: 'components', message: "unknown component 'mongo': one of postgres, findface-security, tarantool, sf-api, uploads" }));
+    expect(() => parseParts('tarantool,mongo')).toThrow(expect.objectContaining({ name: 'ValidationError', field: 'components', message: "unknown component 'mongo': one of postgres, findface-security, tarantool, sf-api, extraction-api, uploads" }));
     expect(() => discover(new MemoryTree({}), { ...OPTS, host: 'a.b' })).toThrow(ValidationError);
     expect(() => discover(new MemoryTree({}), { ...OPTS, host: 'a.b' })).toThrow(`--host 'a.b' must be`);
     expect(parseParts(' postgres, uploads ')).toEqual(['postgres', 'uploads']);

@@ -11,15 +11,16 @@ import { agentConfigSchema, type AgentConfig } from '../../../shared/config/agen
 import { DEFAULT_NATS_URL } from '../../../shared/config/common.js';
 import { ConfigError, ValidationError } from '../../../shared/errors.js';
 import { isValidId } from '../../../shared/ids.js';
-import { DEFAULT_TLS_DIR } from './layout.js';
+import { parseExtractionApiConfig } from '../../../shared/findface/extraction-api-ini.js';
+import { DEFAULT_TLS_DIR, EXTRACTION_API_INI } from './layout.js';
 import type { HostTree } from './ports.js';
 import { discoverDatabase, findfaceSecurityOf, readSecurityConfig } from './postgres.js';
-import { DiscoveryReport, Notes, type Found, type ValueNote } from './report.js';
+import { DiscoveryReport, Notes, readFirst, type Found, type ValueNote } from './report.js';
 import { discoverShards } from './tarantool.js';
 import { discoverUploads } from './uploads.js';
 
-/** What discovery can put into a config: the component kinds and findface-security (`findfaceSecurity`). */
-export const DISCOVER_PARTS = ['postgres', 'findface-security', 'tarantool', 'sf-api', 'uploads'] as const;
+/** What discovery can put into a config: the component kinds, findface-security (`findfaceSecurity`) and findface-extraction-api (`extractionApi`). */
+export const DISCOVER_PARTS = ['postgres', 'findface-security', 'tarantool', 'sf-api', 'extraction-api', 'uploads'] as const;
 export type DiscoverPart = (typeof DISCOVER_PARTS)[number];
 
 type AgentConfigInput = z.input<typeof agentConfigSchema>;
@@ -71,7 +72,23 @@ function checkId(value: string | undefined, field: string): void {
 }
 
 /** What the selected parts of the host are. */
-function discoverParts(tree: HostTree, report: DiscoveryReport, want: (p: DiscoverPart) => boolean): { components: Found<ComponentInput>[]; security?: Found<NonNullable<AgentConfigInput['findfaceSecurity']>> } {
+type ExtractionApiInput = NonNullable<AgentConfigInput['extractionApi']>;
+
+/** `extractionApi` of the agent config, when the host has findface-extraction-api's config. */
+function discoverExtractionApi(tree: HostTree, report: DiscoveryReport): Found<ExtractionApiInput> | undefined {
+  const found = readFirst(tree, report, [EXTRACTION_API_INI], parseExtractionApiConfig);
+  if (!found) return undefined;
+  const notes = new Notes();
+  notes.note([], `from ${found.file}: faces extracted with ${found.value.models.face?.file ?? 'no model'}`);
+  notes.guess(['unit'], "FindFace's unit name (not checked)");
+  return { value: { configPath: found.file, unit: 'findface-extraction-api' }, notes };
+}
+
+function discoverParts(
+  tree: HostTree,
+  report: DiscoveryReport,
+  want: (p: DiscoverPart) => boolean,
+): { components: Found<ComponentInput>[]; security?: Found<NonNullable<AgentConfigInput['findfaceSecurity']>>; extraction?: Found<ExtractionApiInput> } {
   const needsConfigPy = want('postgres') || want('findface-security') || want('uploads');
   const securityConfig = needsConfigPy ? readSecurityConfig(tree, report) : undefined;
   const components: Found<ComponentInput>[] = [];
@@ -82,10 +99,11 @@ function discoverParts(tree: HostTree, report: DiscoveryReport, want: (p: Discov
     if (want('tarantool')) components.push(...shards);
     if (want('sf-api') && sfApi) components.push(sfApi);
   }
+  const extraction = want('extraction-api') ? discoverExtractionApi(tree, report) : undefined;
   const uploads = want('uploads') ? discoverUploads(tree, report, securityConfig) : undefined;
   if (uploads) components.push(uploads);
   const security = want('findface-security') && securityConfig ? findfaceSecurityOf(securityConfig) : undefined;
-  return { components, ...(security ? { security } : {}) };
+  return { components, ...(security ? { security } : {}), ...(extraction ? { extraction } : {}) };
 }
 
 /** Discovers the agent config of the host `tree` holds. Throws only for bad options. */
@@ -94,7 +112,7 @@ export function discover(tree: HostTree, options: DiscoverOptions): Discovery {
   checkId(options.host, 'host');
   const parts = options.parts ?? DISCOVER_PARTS;
   const report = new DiscoveryReport();
-  const { components, security } = discoverParts(tree, report, (p) => parts.includes(p));
+  const { components, security, extraction } = discoverParts(tree, report, (p) => parts.includes(p));
   const top = new Notes();
   const site = options.site ?? idFromHostName(options.hostName);
   if (!options.site) top.guess(['site'], 'no FindFace file names the site: from the host name (--site)');
@@ -111,11 +129,12 @@ export function discover(tree: HostTree, options: DiscoverOptions): Discovery {
     nats: { servers: [...(options.nats ?? [DEFAULT_NATS_URL])], seedFile: `${tlsDir}/agent.nk` },
     tls: { ca: `${tlsDir}/ca.crt`, cert: `${tlsDir}/agent.crt`, key: `${tlsDir}/agent.key` },
     ...(security ? { findfaceSecurity: security.value } : {}),
+    ...(extraction ? { extractionApi: extraction.value } : {}),
     components: components.map((c) => c.value),
   };
-  const notes = [...top.list, ...(security?.notes.under(['findfaceSecurity']) ?? []), ...components.flatMap((c, i) => c.notes.under(['components', i]))];
+  const notes = [...top.list, ...(security?.notes.under(['findfaceSecurity']) ?? []), ...(extraction?.notes.under(['extractionApi']) ?? []), ...components.flatMap((c, i) => c.notes.under(['components', i]))];
   const parsed = agentConfigSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError('the discovered agent config', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
-  const found = DISCOVER_PARTS.filter((p) => (p === 'findface-security' ? security !== undefined : components.some((c) => c.value.kind === p)));
+  const found = DISCOVER_PARTS.filter((p) => (p === 'findface-security' ? security !== undefined : p === 'extraction-api' ? extraction !== undefined : components.some((c) => c.value.kind === p)));
   return { raw, config: parsed.data, notes, report, found };
 }

@@ -6,6 +6,9 @@
 /** findface-sf-api's config: `storage-api.shards[].master`. */
 export const SF_API_INI = '/etc/findface-sf-api.ini';
 
+/** findface-extraction-api's config: the model of each kind, `models_root` (a model migration edits it). */
+export const EXTRACTION_API_INI = '/etc/findface-extraction-api.ini';
+
 /** Tarantool instance files: the enabled ones (links), else every available one. */
 export const INSTANCES_ENABLED = '/etc/tarantool/instances.enabled';
 export const INSTANCES_AVAILABLE = '/etc/tarantool/instances.available';

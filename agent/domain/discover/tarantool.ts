@@ -83,7 +83,10 @@ export function discoverShards(tree: HostTree, report: DiscoveryReport): ShardsF
       report.remark(`skipped ${parsed.file}: no FindFace.start (not a FindFace shard)`);
       continue;
     }
-    shards.push(shardOf(name.slice(0, -'.lua'.length), parsed.file, parsed.value, sf?.value));
+    const shard = shardOf(name.slice(0, -'.lua'.length), parsed.file, parsed.value, sf?.value);
+    // The operator's file is the one in instances.available/ that the enabled link points at: a migration copies that.
+    if (files?.dir === INSTANCES_ENABLED && tree.list(INSTANCES_AVAILABLE)?.includes(name)) shard.value.instanceFile = tree.where(`${INSTANCES_AVAILABLE}/${name}`);
+    shards.push(shard);
   }
   if (sf) {
     const here = new Set(shards.map((s) => s.value.httpPort));

@@ -10,6 +10,7 @@ const LUA = [
   "  wal_dir = '/opt/ntech/var/lib/tarantool/shard-001/xlogs',",
   '  memtx_memory = 2 * 1024 * 1024 * 1024,',
   '}',
+  "dofile('/etc/findface-security/tnt_schema.lua')",
   "FindFace.start('127.0.0.1', 8101, {meta_scheme = meta_scheme})",
 ].join('\n');
 
@@ -25,6 +26,7 @@ describe('shiftInstanceFile', () => {
       vinylDir: undefined,
       memtxMemory: 2 * 1024 ** 3,
       http: { host: '127.0.0.1', port: 8111 },
+      tntSchema: '/etc/findface-security/tnt_schema.lua',
     });
     expect(out.split('\n')[0]).toBe('-- shard-001: listen = 1 is a comment');
     expect(out.split('\n')).toHaveLength(LUA.split('\n').length);

@@ -16,6 +16,8 @@ export interface InstanceFile {
   memtxMemory: number | undefined;
   /** `FindFace.start(host, port, ...)`, or undefined when the file has none. */
   http: { host: string; port: number } | undefined;
+  /** The `tnt_schema.lua` the file loads (`dofile('/etc/findface-security/tnt_schema.lua')`), or undefined. */
+  tntSchema: string | undefined;
 }
 
 const stripComments = (text: string): string => text.split('\n').map((l) => l.replace(/--.*$/, '')).join('\n');
@@ -46,6 +48,7 @@ export function parseInstanceFile(text: string, file: string): InstanceFile {
     vinylDir: stringSetting(lua, 'vinyl_dir'),
     memtxMemory: memtx === undefined ? undefined : product(memtx),
     http: start ? { host: start[2] || '127.0.0.1', port: Number(start[3]) } : undefined,
+    tntSchema: /\bdofile\(\s*(['"])([^'"]*tnt_schema\.lua)\1\s*\)/.exec(lua)?.[2],
   };
 }
 

@@ -149,6 +149,7 @@ describe('dev site: what a model migration needs', () => {
       expect(parseInstanceFile(readFileSync(file, 'utf8'), file)).toEqual({
         listen: { host: '127.0.0.1', port: shard.port }, workDir: shard.dir, memtxDir: shard.memtxDir, walDir: shard.walDir, vinylDir: shard.vinylDir,
         memtxMemory: shard.memtxMemoryBytes, http: { host: '127.0.0.1', port: shard.httpPort },
+        tntSchema: path.join(state.siteDir, 'etc', 'findface-security', 'tnt_schema.lua'),
       });
     }
     const schemaFile = path.join(state.siteDir, 'etc', 'findface-security', 'tnt_schema.lua');

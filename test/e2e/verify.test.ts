@@ -200,6 +200,7 @@ describe('ffkeeper verify', () => {
     expect(files.find((f) => f.path.endsWith(`${shiftedShardName(first.name, 10)}.lua`))?.diff).toContain(`+  listen = '127.0.0.1:${first.port + 10}',`);
     expect(files.find((f) => f.path === state.extractionApi?.configPath)?.diff).toContain(`+    face: ${target}`);
     expect(files.find((f) => f.path === 'migration.ini')?.content).toContain(`master: http://127.0.0.1:${first.httpPort + 10}/v2/`);
+    expect(plan.steps.flatMap((s) => s.commands)).toContain(`findface-security make_tnt_schema | tee ${path.join(state.siteDir, 'etc', 'findface-security', 'tnt_schema.lua')}`);
     // A plan changes nothing.
     expect(configs.map((f) => readFileSync(f, 'utf8'))).toEqual(before);
     expect(existsSync(path.join(path.dirname(first.instanceFile), `${shiftedShardName(first.name, 10)}.lua`))).toBe(false);

@@ -273,6 +273,15 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
 
+/** The tnt_schema.lua the shards' instance files load (FindFace's path when they name none). */
+function tntSchemaOf(shards: readonly BuiltShard[]): string {
+  for (const s of shards) {
+    const named = parseInstanceFile(s.oldText, s.from.instanceFile).tntSchema;
+    if (named) return named;
+  }
+  return '/etc/findface-security/tnt_schema.lua';
+}
+
 function hostsOf(shards: readonly BuiltShard[]): string {
   return [...new Set(shards.map((s) => s.host))].join(', ');
 }
@@ -307,7 +316,7 @@ function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: 
   }
   steps.push({
     title: 'Regenerate tnt_schema.lua',
-    commands: ['findface-security make_tnt_schema | tee /etc/findface-security/tnt_schema.lua'],
+    commands: [`findface-security make_tnt_schema | tee ${q(tntSchemaOf(shards))}`],
     note: 'on the findface-security host, before the new shards start: they create their galleries with the model it names; the reference regenerates it once more after the switch',
   });
   steps.push({ title: 'Start the new shards', host: hostsOf(shards), commands: shards.map((s) => `systemctl start ${s.to.unit}`) });

@@ -1,8 +1,9 @@
 /**
  * Shims put first on PATH for a site's agents (`<siteDir>/bin`): `systemctl` driving the site's own
  * units, `findface-security migrate|create_groups|create_default_user|make_tnt_schema` acting on
- * the dev schema, and `findface-storage-api-dump` / `findface-storage-api-restore` (storage-api-tools.ts)
- * backing up and restoring the galleries, so FindFace's real backup and restore sequences run unchanged.
+ * the dev schema, `findface-storage-api-dump` / `findface-storage-api-restore` (storage-api-tools.ts)
+ * backing up and restoring the galleries, and `findface-sf-api-migrate` (sf-api-migrate.ts) re-extracting
+ * them for a model migration, so FindFace's real backup and restore sequences run unchanged.
  * The scripts call this CLI with the site and its root baked in, so they work from any working directory.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -36,9 +37,9 @@ function shq(s: string): string {
 export const NETNS_ESCAPE = `if [ -n "\${${DEVSITE_NETNS_ENV}:-}" ]; then ns="$${DEVSITE_NETNS_ENV}"; ${DEVSITE_NETNS_ENV}=; export ${DEVSITE_NETNS_ENV}; exec nsenter --net="$ns" "$0" "$@"; fi`;
 
 /** The shims run through the light entry point (unit-main.ts), each with the site and root baked in. */
-const UNIT_MAIN_SHIMS = ['systemctl', 'findface-security', 'findface-storage-api-dump', 'findface-storage-api-restore'] as const;
+const UNIT_MAIN_SHIMS = ['systemctl', 'findface-security', 'findface-storage-api-dump', 'findface-storage-api-restore', 'findface-sf-api-migrate'] as const;
 
-/** Writes `systemctl`, `findface-security`, the storage-api tools and the integrity-check shim into the site's bin dir. */
+/** Writes `systemctl`, `findface-security`, the storage-api and migrate tools and the integrity-check shim into the site's bin dir. */
 export function writeShims(state: SiteState): void {
   mkdirSync(state.binDir, { recursive: true });
   const cli = cliCommand();

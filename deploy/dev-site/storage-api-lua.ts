@@ -31,27 +31,11 @@ return true
 `;
 
 /**
- * (gallery, file, entries {{lineNo, line}...}, prev {lines, sha256}|nil, lines, sha256) → records
- * replaced. Checks every line first (JSON, unsigned id, string norm, a vector of the gallery's size, a
- * map meta), then replaces the records and moves the progress from `prev` to `{lines, sha256}` in one
- * transaction. Refuses when the stored progress is not `prev` (another restore of the gallery running).
+ * Decodes and checks `entries` ({{lineNo, line}...} of `file`) into `recs` for the gallery `name` whose
+ * registry row is `g` (JSON, unsigned id, string norm, a vector of the gallery's size, a map meta); the
+ * first bad line fails naming the file, the line and the id.
  */
-export const RESTORE_BATCH_LUA = String.raw`
-local name, file, entries, prev, lines_done, sha = ...
-local json, digest = require('json'), require('digest')
-local reg, sp = box.space.ffk_galleries, box.space[name]
-local g = reg and reg:get(name)
-if g == nil or sp == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
-local prog = box.schema.space.create('ffk_restore_progress', {if_not_exists = true, format = {
-  {name = 'gallery', type = 'string'}, {name = 'lines', type = 'unsigned'}, {name = 'sha256', type = 'string'}}})
-prog:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}}})
-local cur = prog:get(name)
-local same = (cur == nil and prev == nil) or (cur ~= nil and prev ~= nil and cur[2] == prev.lines and cur[3] == prev.sha256)
-if not same then
-  error(string.format("restore of gallery '%s': its progress on this shard is at line %d, this run expected %d (another restore running?)",
-    name, cur and cur[2] or 0, prev and prev.lines or 0), 0)
-end
-local recs = {}
+const DECODE_ENTRIES_LUA = String.raw`local recs = {}
 for i, e in ipairs(entries) do
   local where = string.format('%s line %d', file, e[1])
   local ok, r = pcall(json.decode, e[2])
@@ -72,10 +56,50 @@ for i, e in ipairs(entries) do
     error(where .. ': meta is not an object', 0)
   end
   recs[i] = {r.id, feat, r.norm, meta}
+end`;
+
+/**
+ * (gallery, file, entries {{lineNo, line}...}, prev {lines, sha256}|nil, lines, sha256) → records
+ * replaced. Checks every line first (JSON, unsigned id, string norm, a vector of the gallery's size, a
+ * map meta), then replaces the records and moves the progress from `prev` to `{lines, sha256}` in one
+ * transaction. Refuses when the stored progress is not `prev` (another restore of the gallery running).
+ */
+export const RESTORE_BATCH_LUA = String.raw`
+local name, file, entries, prev, lines_done, sha = ...
+local json, digest = require('json'), require('digest')
+local reg, sp = box.space.ffk_galleries, box.space[name]
+local g = reg and reg:get(name)
+if g == nil or sp == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+local prog = box.schema.space.create('ffk_restore_progress', {if_not_exists = true, format = {
+  {name = 'gallery', type = 'string'}, {name = 'lines', type = 'unsigned'}, {name = 'sha256', type = 'string'}}})
+prog:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}}})
+local cur = prog:get(name)
+local same = (cur == nil and prev == nil) or (cur ~= nil and prev ~= nil and cur[2] == prev.lines and cur[3] == prev.sha256)
+if not same then
+  error(string.format("restore of gallery '%s': its progress on this shard is at line %d, this run expected %d (another restore running?)",
+    name, cur and cur[2] or 0, prev and prev.lines or 0), 0)
 end
+${DECODE_ENTRIES_LUA}
 box.atomic(function()
   for _, t in ipairs(recs) do sp:replace(t) end
   prog:replace{name, lines_done, sha}
+end)
+return #recs
+`;
+
+/**
+ * (gallery, file, entries {{lineNo, line}...}) → records replaced: the lines checked as the restore checks
+ * them, then replaced in one transaction (a model migration's re-extracted faces into a new shard).
+ */
+export const REPLACE_LINES_LUA = String.raw`
+local name, file, entries = ...
+local json, digest = require('json'), require('digest')
+local reg, sp = box.space.ffk_galleries, box.space[name]
+local g = reg and reg:get(name)
+if g == nil or sp == nil then error(string.format("gallery '%s' does not exist on this shard", name), 0) end
+${DECODE_ENTRIES_LUA}
+box.atomic(function()
+  for _, t in ipairs(recs) do sp:replace(t) end
 end)
 return #recs
 `;

@@ -34,8 +34,12 @@ export class StorageShards {
   private constructor(readonly shards: readonly StorageShard[]) {}
 
   /** Reads the config, resolves every listed shard and connects to each; fails naming the URL or shard. */
-  static async open(state: SiteState, configFile: string): Promise<StorageShards> {
-    const masters = readConfigShards(configFile);
+  static open(state: SiteState, configFile: string): Promise<StorageShards> {
+    return StorageShards.openMasters(state, readConfigShards(configFile), configFile);
+  }
+
+  /** Resolves and connects the shards at these URLs (`configFile` names where they were listed). */
+  static async openMasters(state: SiteState, masters: readonly string[], configFile: string): Promise<StorageShards> {
     const known = instanceShards(state);
     const resolved = masters.map((master) => {
       const shard = shardAtUrl(known, master);

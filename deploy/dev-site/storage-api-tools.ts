@@ -1,9 +1,11 @@
 /**
  * The dev site's `findface-storage-api-dump` and `findface-storage-api-restore` (FindFace's feature-vector
- * backup tools, installed with findface-sf-api), with FindFace's command lines:
+ * backup tools, installed with findface-sf-api) and `findface-sf-api-migrate` (its model migration tool,
+ * sf-api-migrate.ts), with FindFace's command lines:
  *
  *   findface-storage-api-dump -output-dir=/etc/findface_dump -config /etc/findface-sf-api.ini
  *   findface-storage-api-restore -config /etc/findface-sf-api.ini /etc/findface_dump/*.json
+ *   findface-sf-api-migrate -config migration.ini
  *
  * Flags are Go's (`-name value`, `-name=value`, `--name` alike; they end at the first other argument or
  * `--`; `-h` prints the usage). The shims in the site's bin dir (shims.ts) run these through unit-main.ts.
@@ -11,14 +13,17 @@
  * (shared/exit-codes.ts).
  */
 import path from 'node:path';
-import { describeError, ValidationError } from '../../shared/errors.js';
+import { readFileSync } from 'node:fs';
+import { describeError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { parseMigrationIni } from '../../shared/findface/migration-ini.js';
+import { migrateFaces } from './sf-api-migrate.js';
 import { exitCodeFor } from '../../shared/exit-codes.js';
 import type { SiteState } from './state.js';
 import { dumpGalleries } from './storage-api-dump.js';
 import { DEFAULT_BATCH_LINES, restoreFiles } from './storage-api-restore.js';
 import { StorageShards } from './storage-api-shards.js';
 
-export type StorageApiTool = 'findface-storage-api-dump' | 'findface-storage-api-restore';
+export type StorageApiTool = 'findface-storage-api-dump' | 'findface-storage-api-restore' | 'findface-sf-api-migrate';
 
 /** A tool's surroundings: where its output goes (what it did, what went wrong) and its working directory. */
 export interface ToolEnv {
@@ -56,6 +61,10 @@ const FLAGS: Record<StorageApiTool, { synopsis: string; flags: FlagSpec[] }> = {
       { name: 'batch-size', kind: 'int', usage: `lines per batch (default ${DEFAULT_BATCH_LINES})` },
       { name: 'config', kind: 'string', usage: "findface-sf-api's config: the shards to restore into (storage-api.shards)" },
     ],
+  },
+  'findface-sf-api-migrate': {
+    synopsis: '-config migration.ini',
+    flags: [{ name: 'config', kind: 'string', usage: 'the migration settings: extraction-api, storage-api-from, storage-api-to, workers_num, faces_limit, extraction_batch_size' }],
   },
 };
 
@@ -111,6 +120,7 @@ export async function runStorageApiTool(state: SiteState, tool: StorageApiTool, 
   }
   try {
     const config = parsed.values.get('config');
+    if (tool === 'findface-sf-api-migrate') return await migrate(state, config, parsed.args, env, cwd);
     if (!config) throw new ValidationError(`-config is required: findface-sf-api's config, e.g. -config ${state.sfApi.configPath}`, { field: 'config' });
     const run: Invocation = { flags: parsed.values, args: parsed.args, env, cwd };
     checkArguments(tool, run);
@@ -127,6 +137,35 @@ export async function runStorageApiTool(state: SiteState, tool: StorageApiTool, 
     env.err(`${tool}: ${describeError(err)}\n`);
     return exitCodeFor(err);
   }
+}
+
+/** `findface-sf-api-migrate -config migration.ini`: 0 when every face was migrated or listed as failed. */
+async function migrate(state: SiteState, config: string | undefined, args: readonly string[], env: ToolEnv, cwd: string): Promise<number> {
+  if (!config) throw new ValidationError('-config is required: the migration settings, e.g. -config migration.ini', { field: 'config' });
+  if (args.length > 0) throw new ValidationError(`unexpected arguments: ${args.join(' ')}`);
+  const file = path.resolve(cwd, config);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new NotFoundError(`cannot read ${file}: ${describeError(err)}`, { cause: err });
+  }
+  const ini = parseMigrationIni(text, file);
+  const started = Date.now();
+  const from = await StorageShards.openMasters(state, ini.from, `${file} storage-api-from`);
+  try {
+    const to = await StorageShards.openMasters(state, ini.to, `${file} storage-api-to`);
+    try {
+      const r = await migrateFaces(state, ini, from, to, (line) => env.out(`${line}\n`));
+      for (const f of r.failed) env.err(`face ${f.id} of ${f.gallery} not migrated: ${f.reason}\n`);
+      env.out(`migrated ${r.faces} faces with ${r.model} and copied ${r.copied} other records into ${to.shards.length} shards, ${r.failed.length} faces failed${r.failed.length > 0 ? ' (listed on stderr)' : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    } finally {
+      to.close();
+    }
+  } finally {
+    from.close();
+  }
+  return 0;
 }
 
 /** What each tool needs besides -config, checked before any shard is reached. */

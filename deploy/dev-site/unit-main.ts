@@ -95,14 +95,14 @@ async function extractionApi(state: SiteState): Promise<void> {
 async function main(): Promise<void> {
   const { tool, site, root, args } = parse(process.argv.slice(2));
   // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api, ffkdev-extraction-api,
-  // ffkdev-findface-storage-api-dump / -restore.
+  // ffkdev-findface-storage-api-dump / -restore, ffkdev-findface-sf-api-migrate.
   setProcessTitle(`ffkdev-${tool}`);
   const state = loadSiteState(site, root);
   if (tool === 'systemctl' || tool === 'findface-security') return shim(state, tool, args);
   if (tool === 'writer') return writer(state, args);
   if (tool === 'sf-api') return sfApi(state);
   if (tool === 'extraction-api') return extractionApi(state);
-  if (tool === 'findface-storage-api-dump' || tool === 'findface-storage-api-restore') return storageApiTool(state, tool, args);
+  if (tool === 'findface-storage-api-dump' || tool === 'findface-storage-api-restore' || tool === 'findface-sf-api-migrate') return storageApiTool(state, tool, args);
   throw new Error(`unknown dev site unit or shim '${tool}'`);
 }
 

@@ -1,9 +1,13 @@
 /**
  * `migration.ini`, the config of `findface-sf-api-migrate` (reference 001, step 6): the extraction-api to
  * call, the old shards (`storage-api-from`) and the new ones (`storage-api-to`), workers and batch sizes,
- * and where normalized images are read from. Written with the reference's timeouts. Pure.
+ * and where normalized images are read from. Written with the reference's timeouts, and read back (the dev
+ * site's findface-sf-api-migrate). Pure.
  */
 import { stringify } from 'yaml';
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { parseYamlConfig } from './yaml-config.js';
 
 export interface MigrationIniInput {
   extractionApiUrl: string;
@@ -36,4 +40,34 @@ export function migrationIniText(i: MigrationIniInput): string {
     extraction_batch_size: i.extractionBatchSize,
     normalized_storage: { type: 'webdav', enabled: true, webdav: { 'upload-url': i.normalizedUploadUrl } },
   });
+}
+
+const shards = z.object({ shards: z.array(z.object({ master: z.string().url() }).loose()).min(1) }).loose();
+const migrationSchema = z
+  .object({
+    'extraction-api': z.object({ 'extraction-api': z.string().url() }).loose(),
+    'storage-api-from': shards,
+    'storage-api-to': shards,
+    workers_num: z.number().int().min(1).default(3),
+    faces_limit: z.number().int().min(1).default(100),
+    extraction_batch_size: z.number().int().min(1).default(8),
+  })
+  .loose();
+
+export interface MigrationIni {
+  extractionApiUrl: string;
+  from: string[];
+  to: string[];
+  workers: number;
+  facesLimit: number;
+  extractionBatchSize: number;
+}
+
+/** Parses a migration.ini; ValidationError naming the file and field otherwise (also when the shard lists differ in length). */
+export function parseMigrationIni(text: string, file: string): MigrationIni {
+  const { config: c } = parseYamlConfig(text, file, migrationSchema);
+  const from = c['storage-api-from'].shards.map((s) => s.master);
+  const to = c['storage-api-to'].shards.map((s) => s.master);
+  if (from.length !== to.length) throw new ValidationError(`${file}: storage-api-from lists ${from.length} shard(s), storage-api-to ${to.length}: a record keeps its position`, { field: 'storage-api-to.shards' });
+  return { extractionApiUrl: c['extraction-api']['extraction-api'], from, to, workers: c.workers_num, facesLimit: c.faces_limit, extractionBatchSize: c.extraction_batch_size };
 }

@@ -5,7 +5,8 @@
  * back, and every face's vector being its normalized image's vector under the site's model.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { facen, galleryModelOf, modelFileOf, ShardSet, shardUrl, startWriter, stopWriter, upSite, type SiteState } from '../../deploy/dev-site/index.js';
@@ -14,6 +15,12 @@ import { parseExtractionApiConfig, setExtractionModel } from '../../shared/findf
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
 import { parseSfApiConfig, setSfApiShards } from '../../shared/findface/sf-api-ini.js';
 import { freeServicePort } from '../../shared/net.js';
+import { loadAgentConfig } from '../../shared/config/agent.js';
+import { shiftedShardName } from '../../shared/findface/instance-file.js';
+import { parseGalleryModel } from '../../shared/findface/models.js';
+import { HostMigrationAccess } from '../../agent/adapters/migration.js';
+import { sample, survey } from '../../agent/domain/migration/survey.js';
+import { buildMigrationPlan } from '../../controller/domain/migration/plan.js';
 import { cleanRoot, superuserClient, testRoot, uniqueSite } from './fixtures.js';
 
 const root = testRoot();
@@ -35,7 +42,8 @@ function shim(state: SiteState, tool: string, args: string[]): Promise<Sh> {
 }
 
 async function http<T>(port: number, route: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(`http://127.0.0.1:${port}${route}`, init);
+  // A kept-alive connection to a service that has restarted since is closed on the first use: ask again.
+  const res = await fetch(`http://127.0.0.1:${port}${route}`, init).catch(() => fetch(`http://127.0.0.1:${port}${route}`, init));
   return { status: res.status, body: (await res.json()) as T };
 }
 
@@ -215,4 +223,82 @@ describe('dev site: what a model migration needs', () => {
     expect((await http<{ detail: string }>(state.sfApi.port, '/v2/galleries/ffsec_face_objects/faces/999999')).status).toBe(404);
     expect(await shim(state, 'systemctl', ['stop', 'tarantool@shard-011'])).toMatchObject({ code: 0 });
   }, 120_000);
+
+  // Issue 17: `migrate plan`'s runbook is right when following it migrates the site. The plan is built from
+  // the agents' own surveys (in process here: no controller), then each step's commands and file writes run
+  // as an operator would run them, through the site's shims (systemctl, findface-security,
+  // findface-sf-api-migrate). Port offset 100: the test above made a shard-011 already.
+  it('the runbook of migrate plan, run step by step, moves every face to the new model in new shards; a face without its image is listed', async () => {
+    const tnt = loadAgentConfig(state.agentConfigs.tnt as string, {});
+    const files = loadAgentConfig(state.agentConfigs.files as string, {});
+    const host = new HostMigrationAccess();
+    const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
+    const toModel = `face/ifruit_${current.dim}.cpu.fnk`;
+    const newModel = galleryModelOf(toModel);
+    const surveys = [await survey(tnt, host, { toModel, portOffset: 100 }), await survey(files, host, { toModel, portOffset: 100 })];
+    const extractionApiUrl = `http://127.0.0.1:${ex.port}`;
+    const taken = await sample(files, host, { op: 'sample', extractionApiUrl, faces: 16, batchSize: 8, concurrency: 3 });
+    const plan = buildMigrationPlan({ site: state.site, now: new Date(), toModel, portOffset: 100, offline: [], surveys, sample: taken, verified: { id: 'stand-in', createdAt: new Date(), verifiedAt: new Date() } });
+    expect(plan.checks.filter((c) => !c.ok)).toEqual([]);
+
+    // Before: what sf-api serves, every face's record id and normalized image; one event loses its image.
+    const db = await superuserClient(state);
+    const faces = await db
+      .query<{ gallery: string; record_id: string; normalized: string }>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event")
+      .finally(() => db.end());
+    const lost = faces.rows.find((f) => f.gallery === 'ffsec_face_events');
+    if (!lost) throw new Error('no event');
+    rmSync(path.join(state.uploads.ffuploadDir, lost.normalized));
+    const countsBefore = (await http<{ galleries: { name: string; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
+
+    const work = mkdtempSync(path.join(root, 'runbook-'));
+    const env = { ...process.env, PATH: `${state.binDir}:${process.env.PATH ?? ''}` };
+    let migrateOut = '';
+    let extractedByMigration = -1;
+    for (const step of plan.steps) {
+      // ffkeeper's own snapshot needs a controller; the dev site has no video units to restart.
+      if (step.commands.some((c) => c.startsWith('ffkeeper ') || c.includes('findface-video-'))) continue;
+      for (const command of step.commands) {
+        const r = spawnSync('sh', ['-c', command], { cwd: work, env, encoding: 'utf8', timeout: 120_000 });
+        expect(r.status, `step ${step.n} (${step.title}): ${command}\n${r.stdout}${r.stderr}`).toBe(0);
+        if (command.startsWith('findface-sf-api-migrate')) {
+          migrateOut = r.stdout + r.stderr;
+          // The extraction-api restarted with the new model before this step: its count is this run's alone.
+          extractedByMigration = (await http<{ faces: number }>(ex.port, '/stats')).body.faces;
+        }
+      }
+      for (const f of step.files ?? []) writeFileSync(path.resolve(work, f.path), f.content);
+    }
+    for (const unit of ['findface-security', 'findface-extraction-api', 'findface-sf-api']) expect(await restart(unit)).toMatchObject({ code: 0 });
+    console.log(`findface-sf-api-migrate:\n${migrateOut}`);
+    expect(migrateOut).toContain(`face ${lost.record_id} of ffsec_face_events not migrated: normalized image ${lost.normalized}: missing`);
+
+    // sf-api serves the new shards; every face there holds its image's vector under the new model.
+    const served = (await http<{ shards: { name: string }[] }>(state.sfApi.port, '/')).body.shards.map((x) => x.name);
+    expect(served).toEqual(state.shards.map((x) => shiftedShardName(x.name, 100)));
+    const countsAfter = (await http<{ galleries: { name: string; models: string[]; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
+    for (const g of countsBefore) {
+      const after = countsAfter.find((a) => a.name === g.name);
+      expect(after?.count, g.name).toBe(g.name === 'ffsec_face_events' ? g.count - 1 : g.count);
+      if (g.name.startsWith('ffsec_face_') && g.count > 0) expect(after?.models, g.name).toEqual([newModel]);
+    }
+    let checked = 0;
+    for (const f of faces.rows) {
+      if (f === lost) continue;
+      const r = await http<{ feat: string; model: string; shard: string }>(state.sfApi.port, `/v2/galleries/${f.gallery}/faces/${f.record_id}`);
+      expect(r.status, `${f.gallery} ${f.record_id}`).toBe(200);
+      expect(r.body.feat, `${f.gallery} ${f.record_id}`).toBe(b64(facen(newModel, readFileSync(path.join(state.uploads.ffuploadDir, f.normalized)))));
+      checked++;
+    }
+    expect(checked).toBe(faces.rows.length - 1);
+    // Each face extracted once: the extraction-api counted exactly the faces migrated.
+    expect(migrateOut).toMatch(new RegExp(`migrated ${faces.rows.length - 1} faces with ${toModel.replace(/[./]/g, '\\$&')}`));
+    expect(extractedByMigration).toBe(faces.rows.length - 1);
+    // The old shards: stopped, disabled, their data kept.
+    for (const old of state.shards) {
+      expect(await shim(state, 'systemctl', ['is-active', old.unit]), old.unit).toMatchObject({ code: 3 });
+      expect(await shim(state, 'systemctl', ['is-enabled', old.unit]), old.unit).toMatchObject({ code: 1 });
+      expect(readdirSync(old.memtxDir).some((n) => n.endsWith('.snap')), old.memtxDir).toBe(true);
+    }
+  }, 300_000);
 });

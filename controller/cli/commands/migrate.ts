@@ -58,7 +58,7 @@ export function formatMigrationPlan(p: MigrationPlan): string {
     for (const c of s.commands) out.push(`      $ ${c}`);
     for (const f of s.files ?? []) {
       if (f.diff !== undefined) out.push(f.diff ? indent(f.diff) : `      (${f.path} unchanged)`);
-      if (f.content !== undefined) out.push(`      ${f.path}:`, indent(f.content, '        '));
+      else out.push(`      ${f.path}:`, indent(f.content, '        '));
     }
     if (s.note) out.push(`      (${s.note})`);
   }

@@ -39,8 +39,11 @@ export interface PlanStep {
   /** The agent host the step runs on, when it runs on one. */
   host?: string;
   commands: string[];
-  /** Diffs of the config files the step edits, or a file it writes. */
-  files?: { path: string; diff?: string; content?: string }[];
+  /**
+   * The files the step writes, after its commands: each one's whole new text, and for an edit of an
+   * existing file (or a copy) the diff from the file it started from.
+   */
+  files?: { path: string; content: string; diff?: string }[];
   note?: string;
 }
 
@@ -304,15 +307,12 @@ function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: 
       const enabled = path.join(path.dirname(path.dirname(s.to.instanceFile)), 'instances.enabled');
       return [`cp ${q(s.from.instanceFile)} ${q(s.to.instanceFile)}`, `ln -s ${q(s.to.instanceFile)} ${q(enabled)}/`, `mkdir -p ${s.to.dirs.map(q).join(' ')}`, `chown tarantool:tarantool ${s.to.dirs.map(q).join(' ')}`];
     }),
-    files: shards.map((s) => ({ path: s.to.instanceFile, diff: unifiedDiff(s.oldText, s.text, s.from.instanceFile, s.to.instanceFile) })),
+    files: shards.map((s) => ({ path: s.to.instanceFile, diff: unifiedDiff(s.oldText, s.text, s.from.instanceFile, s.to.instanceFile), content: s.text })),
   });
   if (ex) {
-    steps.push({
-      title: `Switch findface-extraction-api to ${m.to.file}`,
-      host: ex.host,
-      commands: [`systemctl restart ${ex.unit}`],
-      files: [{ path: ex.path, diff: unifiedDiff(ex.text, setExtractionModel(ex.text, 'face', m.to.file, ex.path), ex.path, ex.path) }],
-    });
+    const text = setExtractionModel(ex.text, 'face', m.to.file, ex.path);
+    steps.push({ title: `Switch findface-extraction-api to ${m.to.file}`, host: ex.host, commands: [], files: [{ path: ex.path, diff: unifiedDiff(ex.text, text, ex.path, ex.path), content: text }] });
+    steps.push({ title: 'Restart findface-extraction-api', host: ex.host, commands: [`systemctl restart ${ex.unit}`] });
   }
   steps.push({
     title: 'Regenerate tnt_schema.lua',
@@ -339,12 +339,9 @@ function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: 
   });
   steps.push({ title: 'Stop the old shards and disable their autostart (do not remove them: they are the way back)', host: hostsOf(shards), commands: shards.flatMap((s) => [`systemctl stop ${s.from.unit}`, `systemctl disable ${s.from.unit}`]) });
   if (sf) {
-    steps.push({
-      title: 'Point findface-sf-api at the new shards and start it',
-      host: sf.host,
-      commands: [`systemctl start ${sf.unit}`],
-      files: [{ path: sf.path, diff: unifiedDiff(sf.text, setSfApiShards(sf.text, urls, sf.path), sf.path, sf.path) }],
-    });
+    const text = setSfApiShards(sf.text, urls, sf.path);
+    steps.push({ title: 'Point findface-sf-api at the new shards', host: sf.host, commands: [], files: [{ path: sf.path, diff: unifiedDiff(sf.text, text, sf.path, sf.path), content: text }] });
+    steps.push({ title: 'Start findface-sf-api', host: sf.host, commands: [`systemctl start ${sf.unit}`] });
   }
   steps.push({ title: "Re-create FindFace's database structure, groups and first user", commands: ['findface-security migrate', 'findface-security create_groups', 'findface-security create_default_user'], note: 'on the findface-security host' });
   steps.push({

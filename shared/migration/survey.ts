@@ -13,7 +13,7 @@
  *   measured sample a migration's time estimate rests on.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { parseJsonRequest } from '../json-request.js';
 
 /** The agent that runs findface-extraction-api announces this role (config `extractionApi`). */
 export const EXTRACTION_API_ROLE = 'extraction-api';
@@ -113,15 +113,5 @@ export type MigrationResult = { op: 'survey'; survey: MigrationSurvey } | { op: 
 
 /** Parses a request from JSON; ValidationError naming the bad field otherwise. */
 export function parseMigrationRequest(json: string): MigrationRequest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new ValidationError('migration request is not JSON');
-  }
-  const parsed = migrationRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ValidationError(`migration request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseJsonRequest(json, migrationRequestSchema, 'migration request');
 }

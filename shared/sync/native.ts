@@ -14,7 +14,7 @@
  * The agent restarts findface-security when it changed config.py (the service reads it at start).
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.js';
+import { parseJsonRequest } from '../json-request.js';
 
 export const FINDFACE_SECURITY_ROLE = 'findface-security';
 
@@ -72,15 +72,5 @@ export interface NativeSyncResult {
 }
 
 export function parseNativeSyncRequest(json: string): NativeSyncRequest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new ValidationError('native sync request is not JSON');
-  }
-  const parsed = nativeSyncRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ValidationError(`native sync request: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'op'}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseJsonRequest(json, nativeSyncRequestSchema, 'native sync request');
 }

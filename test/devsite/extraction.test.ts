@@ -5,7 +5,6 @@
  * back, and every face's vector being its normalized image's vector under the site's model.
  */
 import { execFile } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,7 @@ import { loadAgentConfig } from '../../shared/config/agent.js';
 import { shiftedShardName } from '../../shared/findface/instance-file.js';
 import { parseGalleryModel } from '../../shared/findface/models.js';
 import { HostMigrationAccess } from '../../agent/adapters/migration.js';
+import { followRunbook } from '../../deploy/dev-site/runbook.js';
 import { sample, survey } from '../../agent/domain/migration/survey.js';
 import { buildMigrationPlan } from '../../controller/domain/migration/plan.js';
 import { cleanRoot, superuserClient, testRoot, uniqueSite } from './fixtures.js';
@@ -252,23 +252,14 @@ describe('dev site: what a model migration needs', () => {
     const countsBefore = (await http<{ galleries: { name: string; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
 
     const work = mkdtempSync(path.join(root, 'runbook-'));
-    const env = { ...process.env, PATH: `${state.binDir}:${process.env.PATH ?? ''}` };
-    let migrateOut = '';
-    let extractedByMigration = -1;
-    for (const step of plan.steps) {
+    const runs = followRunbook(state, plan.steps, {
+      cwd: work,
       // ffkeeper's own snapshot needs a controller; the dev site has no video units to restart.
-      if (step.commands.some((c) => c.startsWith('ffkeeper ') || c.includes('findface-video-'))) continue;
-      for (const command of step.commands) {
-        const r = spawnSync('sh', ['-c', command], { cwd: work, env, encoding: 'utf8', timeout: 120_000 });
-        expect(r.status, `step ${step.n} (${step.title}): ${command}\n${r.stdout}${r.stderr}`).toBe(0);
-        if (command.startsWith('findface-sf-api-migrate')) {
-          migrateOut = r.stdout + r.stderr;
-          // The extraction-api restarted with the new model before this step: its count is this run's alone.
-          extractedByMigration = (await http<{ faces: number }>(ex.port, '/stats')).body.faces;
-        }
-      }
-      for (const f of step.files ?? []) writeFileSync(path.resolve(work, f.path), f.content);
-    }
+      skip: (step) => step.commands.some((c) => c.startsWith('ffkeeper ') || c.includes('findface-video-')),
+    });
+    const migrateOut = runs.find((r) => r.title.startsWith('Re-extract'))?.output ?? '';
+    // The extraction-api restarted with the new model before the re-extraction: its count since is that run's alone.
+    const extractedByMigration = (await http<{ faces: number }>(ex.port, '/stats')).body.faces;
     for (const unit of ['findface-security', 'findface-extraction-api', 'findface-sf-api']) expect(await restart(unit)).toMatchObject({ code: 0 });
     console.log(`findface-sf-api-migrate:\n${migrateOut}`);
     expect(migrateOut).toContain(`face ${lost.record_id} of ffsec_face_events not migrated: normalized image ${lost.normalized}: missing`);

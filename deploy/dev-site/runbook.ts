@@ -5,7 +5,7 @@
  * out (ffkeeper's own snapshot needs a controller; the dev site has no video units). The first command
  * that fails stops the run, naming the step and its output.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { IllegalStateError } from '../../shared/errors.js';
@@ -36,7 +36,15 @@ export interface RunbookOptions {
   timeoutMs?: number;
 }
 
-export function followRunbook(state: SiteState, steps: readonly RunbookStep[], o: RunbookOptions): StepRun[] {
+function sh(command: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | string; output: string }> {
+  return new Promise((resolve) => {
+    execFile('sh', ['-c', command], { cwd, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number | string }).code ?? 'killed') : 0, output: stdout + stderr });
+    });
+  });
+}
+
+export async function followRunbook(state: SiteState, steps: readonly RunbookStep[], o: RunbookOptions): Promise<StepRun[]> {
   const env = { ...process.env, PATH: `${state.binDir}:${process.env.PATH ?? ''}` };
   const runs: StepRun[] = [];
   for (const step of steps) {
@@ -45,9 +53,9 @@ export function followRunbook(state: SiteState, steps: readonly RunbookStep[], o
     const t0 = performance.now();
     let output = '';
     for (const command of step.commands) {
-      const r = spawnSync('sh', ['-c', command], { cwd: o.cwd, env, encoding: 'utf8', timeout: o.timeoutMs ?? 600_000 });
-      output += r.stdout + r.stderr;
-      if (r.status !== 0) throw new IllegalStateError(`step ${step.n} (${step.title}): '${command}' exited ${r.status ?? r.signal}: ${(r.stdout + r.stderr).trim()}`);
+      const r = await sh(command, o.cwd, env, o.timeoutMs ?? 600_000);
+      output += r.output;
+      if (r.code !== 0) throw new IllegalStateError(`step ${step.n} (${step.title}): '${command}' exited ${r.code}: ${r.output.trim()}`);
     }
     for (const f of step.files ?? []) writeFileSync(path.resolve(o.cwd, f.path), f.content);
     runs.push({ n: step.n, title: step.title, ms: performance.now() - t0, output });

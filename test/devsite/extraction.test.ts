@@ -252,7 +252,7 @@ describe('dev site: what a model migration needs', () => {
     const countsBefore = (await http<{ galleries: { name: string; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
 
     const work = mkdtempSync(path.join(root, 'runbook-'));
-    const runs = followRunbook(state, plan.steps, {
+    const runs = await followRunbook(state, plan.steps, {
       cwd: work,
       // ffkeeper's own snapshot needs a controller; the dev site has no video units to restart.
       skip: (step) => step.commands.some((c) => c.startsWith('ffkeeper ') || c.includes('findface-video-')),

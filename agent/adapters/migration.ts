@@ -100,12 +100,16 @@ export class HostMigrationAccess implements MigrationHost {
   }
 
   async extractBatch(url: string, images: readonly Buffer[]): Promise<{ extracted: number; failed: number; model: string }> {
-    const res = await fetch(new URL('v2/extract/batch', url.endsWith('/') ? url : `${url}/`), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ kind: 'face', images: images.map((i) => i.toString('base64')) }),
-      signal: AbortSignal.timeout(EXTRACT_TIMEOUT_MS),
-    });
+    const post = (): Promise<Response> =>
+      fetch(new URL('v2/extract/batch', url.endsWith('/') ? url : `${url}/`), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'face', images: images.map((i) => i.toString('base64')) }),
+        signal: AbortSignal.timeout(EXTRACT_TIMEOUT_MS),
+      });
+    // A kept-alive connection to an extraction-api restarted since (a model switch) fails on first use;
+    // an extraction changes nothing, so it is asked again once on a fresh connection.
+    const res = await post().catch((err: unknown) => (err instanceof TypeError ? post() : Promise.reject(err)));
     const text = await res.text();
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
     const body = JSON.parse(text) as { file?: string; results?: Array<{ facen?: string; error?: string }> };

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from '../../controller/domain/migration/plan.js';
 import { followRunbook, type StepRun } from '../../deploy/dev-site/runbook.js';
+import { extractBatch } from '../../deploy/dev-site/sf-api-migrate.js';
 import type { SiteState } from '../../deploy/dev-site/index.js';
 import { mapLimit } from '../../shared/concurrency.js';
 import { IllegalStateError } from '../../shared/errors.js';
@@ -61,13 +62,7 @@ async function extractionAlone(url: string, files: readonly string[]): Promise<{
   const batches: string[][] = [];
   for (let i = 0; i < files.length; i += MIGRATE_BATCH) batches.push(files.slice(i, i + MIGRATE_BATCH));
   const t0 = performance.now();
-  const done = await mapLimit(batches, MIGRATE_WORKERS, async (batch) => {
-    const images = batch.map((f) => readFileSync(f).toString('base64'));
-    const res = await fetch(`${url}/v2/extract/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'face', images }) });
-    const body = (await res.json()) as { results?: { facen?: string }[] };
-    if (!res.ok) throw new IllegalStateError(`extraction-api: HTTP ${res.status}`);
-    return (body.results ?? []).filter((r) => r.facen).length;
-  });
+  const done = await mapLimit(batches, MIGRATE_WORKERS, async (batch) => (await extractBatch(url, batch.map((f) => readFileSync(f)))).results.filter((r) => r.facen).length);
   return { faces: done.reduce((a, b) => a + b, 0), ms: performance.now() - t0 };
 }
 

@@ -42,7 +42,8 @@ async function page(shards: StorageShards, index: number, gallery: string, after
   return { lines: n === 0 ? [] : Buffer.from(b64, 'base64').toString('utf8').split('\n'), last };
 }
 
-async function extractBatch(url: string, images: readonly Uint8Array[]): Promise<{ file: string; results: { facen?: string; error?: string }[] }> {
+/** One `POST /v2/extract/batch` of the dev site's extraction-api. */
+export async function extractBatch(url: string, images: readonly Uint8Array[]): Promise<{ file: string; results: { facen?: string; error?: string }[] }> {
   const res = await fetch(new URL('v2/extract/batch', url.endsWith('/') ? url : `${url}/`), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -15,6 +15,7 @@ const sfApiSchema = z
     listen: z.string().regex(/^[^:]*:\d+$/, 'host:port'),
     'extraction-api': z.object({ 'extraction-api': z.string().url() }).loose().optional(),
     'storage-api': z.object({ shards: z.array(shardSchema).min(1) }).loose(),
+    'normalized-storage': z.object({ webdav: z.object({ 'upload-url': z.string().url() }).loose().optional() }).loose().optional(),
   })
   .loose();
 
@@ -23,6 +24,8 @@ export interface SfApiConfig {
   extractionApiUrl: string | undefined;
   /** `storage-api.shards[].master`, in order (a record's shard is its position in this list). */
   shards: string[];
+  /** findface-upload's WebDAV holding normalized images (`normalized-storage.webdav.upload-url`), when set. */
+  normalizedUploadUrl: string | undefined;
 }
 
 /** Parses the config; ValidationError naming the file and field otherwise. */
@@ -32,6 +35,7 @@ export function parseSfApiConfig(text: string, file: string): SfApiConfig {
     listen: listenOf(c.listen),
     extractionApiUrl: c['extraction-api']?.['extraction-api'],
     shards: c['storage-api'].shards.map((s) => s.master),
+    normalizedUploadUrl: c['normalized-storage']?.webdav?.['upload-url'],
   };
 }
 

@@ -77,6 +77,14 @@ describe('buildMigrationPlan', () => {
     expect(f['new shards']).toContain('not in /etc/findface-sf-api.ini: tnt shard-003');
   });
 
+  it('takes an instance file that does not parse for a failed precondition, not an error', () => {
+    const broken = shard(1, { instanceFile: { path: '/etc/tarantool/instances.available/shard-001.lua', text: 'box.cfg{}' } });
+    const surveys = facts().surveys.map((v) => (v.host === 'tnt' ? { ...v, shards: [broken, shard(2)] } : v));
+    const p = buildMigrationPlan(facts({}, surveys));
+    expect(p.ready).toBe(false);
+    expect(failed(p)['new shards']).toContain("tnt tarantool:shard-001: /etc/tarantool/instances.available/shard-001.lua: no box.cfg listen = 'host:port'");
+  });
+
   it("moves ports by 10 as the reference, or by the power of ten that keeps new shards' numbers clear", () => {
     expect([1, 4, 10, 11, 99, 100, 101].map(defaultPortOffset)).toEqual([10, 10, 10, 100, 100, 100, 1000]);
   });

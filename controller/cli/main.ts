@@ -17,7 +17,8 @@ import { runAgentsEnrol, runAgentsList, runAgentsRevoke, runAgentsShow } from '.
 import { runOperatorsRevoke, runOperatorsToken } from './commands/operators.js';
 import { registerJobCommands } from './register-jobs.js';
 import { registerPolicyCommands } from './register-policies.js';
-import { registerMigrateCommands, registerSyncCommands } from './register-sync.js';
+import { registerSyncCommands } from './register-sync.js';
+import { registerMigrateCommands } from './commands/migrate.js';
 import { processTerminal } from './terminal.js';
 import { cliSecurity } from './tls.js';
 import { registerCaCommands } from './commands/ca.js';

@@ -1,8 +1,6 @@
 /** Registers `sync` (watch-list sync links) on the program. */
 import type { Command } from 'commander';
 import type { RegisterContext } from './register-jobs.js';
-import { runMigratePlan } from './commands/migrate.js';
-import { parsePositiveInt } from './validate.js';
 import { runSyncLink, runSyncList, runSyncPause, runSyncCheck, runSyncRun, runSyncShow, runSyncUnlink, type SyncLinkOptions } from './commands/sync.js';
 
 export function registerSyncCommands(program: Command, ctx: RegisterContext): void {
@@ -54,21 +52,4 @@ export function registerSyncCommands(program: Command, ctx: RegisterContext): vo
     .description("remove a link; the slave keeps what was replicated (writable)")
     .argument('<link>', 'the link id')
     .action((link: string, _opts, cmd: Command) => withApi(cmd, (api, g) => runSyncUnlink({ link, json: g.json }, { api, io, term })));
-}
-
-/** Registers `migrate` (moving a site's faces to another neural-network model) on the program. */
-export function registerMigrateCommands(program: Command, ctx: RegisterContext): void {
-  const { io, withApi } = ctx;
-  const migrate = program.command('migrate').description("moving a site's faces to another neural-network model (FindFace's migration procedure)");
-  migrate
-    .command('plan')
-    .description("the site's migration runbook (new shards, config diffs, migration.ini, faces, time estimate, disk) and its preconditions; changes nothing; exit 8 when a precondition fails")
-    .requiredOption('--site <site>', 'the site')
-    .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
-    .option('--port-offset <n>', "how far the new shards' numbers and ports move (default 10, as FindFace's procedure: shard-001 → shard-011, 32001 → 32011)")
-    .action((opts: { site: string; toModel: string; portOffset?: string }, cmd: Command) =>
-      withApi(cmd, (api, g) =>
-        runMigratePlan({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json }, { api, io }),
-      ),
-    );
 }

@@ -9,9 +9,11 @@ import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
 import type { MigrationPlan } from '../../domain/migration/plan.js';
 import { renderTable, toJson } from '../format.js';
+import type { Command } from 'commander';
+import type { RegisterContext } from '../register-jobs.js';
 import type { JobCommandDeps } from '../terminal.js';
 import { formatBytes, formatDuration } from '../units.js';
-import { checkId } from '../validate.js';
+import { checkId, parsePositiveInt } from '../validate.js';
 
 export interface MigratePlanOptions {
   site: string;
@@ -80,4 +82,21 @@ export async function runMigratePlan(opts: MigratePlanOptions, deps: Pick<JobCom
   if (!plan.ready) {
     throw new IllegalStateError(`site '${opts.site}' is not ready to migrate to ${plan.toModel}: ${plan.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join('; ')}`);
   }
+}
+
+/** Registers `migrate` (moving a site's faces to another neural-network model) on the program. */
+export function registerMigrateCommands(program: Command, ctx: RegisterContext): void {
+  const { io, withApi } = ctx;
+  const migrate = program.command('migrate').description("moving a site's faces to another neural-network model (FindFace's migration procedure)");
+  migrate
+    .command('plan')
+    .description("the site's migration runbook (new shards, config diffs, migration.ini, faces, time estimate, disk) and its preconditions; changes nothing; exit 8 when a precondition fails")
+    .requiredOption('--site <site>', 'the site')
+    .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
+    .option('--port-offset <n>', "how far the new shards' numbers and ports move (default 10, as FindFace's procedure: shard-001 → shard-011, 32001 → 32011)")
+    .action((opts: { site: string; toModel: string; portOffset?: string }, cmd: Command) =>
+      withApi(cmd, (api, g) =>
+        runMigratePlan({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json }, { api, io }),
+      ),
+    );
 }

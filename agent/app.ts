@@ -12,7 +12,8 @@ import { startAgentGrpcServer } from './transport/grpc-server.js';
 import { securityAtStart } from '../shared/security/startup.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { shiftedShardName } from '../shared/findface/instance-file.js';
 import path from 'node:path';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
@@ -38,7 +39,8 @@ import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
 import { directFilesOf } from './transport/direct-files.js';
 import { HostMigrationAccess } from './adapters/migration.js';
-import { migration } from './domain/migration/survey.js';
+import { migration, siblingComponent } from './domain/migration/ops.js';
+import { adoptionFileOf, parseAdoption, servedConfig } from './domain/migration/adopt.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
 const STOP_NATS_MS = 2000;
@@ -72,14 +74,41 @@ function selectDrivers(drivers: readonly ComponentDriver[], refs: readonly strin
 
 export interface RunningAgent {
   description: AgentDescription;
+  /**
+   * Resolves (with the reason) when the agent should be started again with what it serves re-read: a
+   * migration's switch made it adopt new shards (its caller stops it and starts it again).
+   */
+  restart: Promise<string>;
   /** Resolves with the reason if NATS refuses this agent for good while it runs (revoked); never while stopping. */
   lost: Promise<Error | undefined>;
   stop(): Promise<void>;
 }
 
-export async function startAgent(config: AgentConfig, logger: Logger): Promise<RunningAgent> {
-  const log = logger.child({ site: config.site, host: config.host });
-  const services = new SystemctlServiceManager({ pathPrepend: config.pathPrepend, timeoutMs: config.units.timeoutMs });
+/** The config with the shards a migration made this agent adopt (agent/domain/migration/adopt.ts) in place of the old. */
+async function withAdoptedShards(config: AgentConfig, host: HostMigrationAccess, log: Logger): Promise<AgentConfig> {
+  const file = adoptionFileOf(config);
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (text === undefined) return config;
+  const adoption = parseAdoption(text, file);
+  const served = await servedConfig(config, adoption, (shard, offset) => siblingComponent(config, host, shard.name, offset), (msg) => log.warn(msg));
+  const swapped = Object.entries(adoption.shards).map(([s, a]) => `${s} → ${shiftedShardName(s, a.portOffset)}`);
+  log.warn({ file, shards: swapped }, 'serving the shards a model migration switched to in place of those the config file names (update the config file to name them)');
+  return served;
+}
+
+export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const log = logger.child({ site: fileConfig.site, host: fileConfig.host });
+  const services = new SystemctlServiceManager({ pathPrepend: fileConfig.pathPrepend, timeoutMs: fileConfig.units.timeoutMs });
+  const migrationHost = new HostMigrationAccess({ pathPrepend: fileConfig.pathPrepend, services });
+  // What the agent serves: its config file's components, a migration's new shards in place of the old.
+  const config = await withAdoptedShards(fileConfig, migrationHost, log);
+  let requestRestart: (why: string) => void = () => undefined;
+  const restart = new Promise<string>((resolve) => {
+    requestRestart = resolve;
+  });
   const drivers = createDrivers(config, log, services);
   await releaseStalePins(drivers, log);
   // Long-running driver parts (the uploads deletion shield), started in the background: a first prepare()
@@ -114,7 +143,6 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
   let description: AgentDescription | undefined;
   const syncDeps = syncResources(config);
   const native = nativeSyncDeps(config, services, log);
-  const migrationHost = new HostMigrationAccess();
   const security = securityAtStart(config, { kind: 'agent', site: config.site, host: config.host }, log);
   const grpc = await startAgentGrpcServer(config.grpc.listen, {
     inspectSync: (req) => inspect(syncDeps, req),
@@ -122,7 +150,13 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
       if (!native) throw new IllegalStateError(`agent ${config.site}/${config.host} runs no findface-security (no findfaceSecurity in its config)`);
       return nativeSync(native, req);
     },
-    migration: (req) => migration(config, migrationHost, req),
+    // Migration steps name the shards of the config file (the old ones, also after a switch: a rollback needs them).
+    migration: async (req) => {
+      const r = await migration(fileConfig, migrationHost, req);
+      // Answered first; then started again serving the adopted shards.
+      if (r.op === 'adopt' && r.changed) setTimeout(() => requestRestart(`now serving ${r.serving.join(', ')}`), 200);
+      return r;
+    },
     describe: () => {
       if (!description) throw new IllegalStateError('agent is starting');
       return description;
@@ -159,6 +193,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<R
     const lost = watchAuthRefusal(conn).then((err) => (stopping ? undefined : err));
     return {
       description: started,
+      restart,
       lost,
       async stop() {
         stopping = true;

@@ -17,14 +17,23 @@ async function run(configFile: string | undefined): Promise<void> {
   const logger = createLogger({ name: 'ffkeeper-agent', level: config.log.level });
   // Loaded here: `enrol` and `discover` need none of the agent's transports.
   const { startAgent } = await import('./app.js');
-  const agent = await startAgent(config, logger);
-  stopOnSignals(() => agent.stop(), logger);
-  void agent.lost.then(async (err) => {
-    if (!err) return;
-    logger.fatal({ err: err.message }, `NATS refuses agent ${config.site}/${config.host} (its credentials revoked or replaced?): stopping`);
-    await agent.stop().catch(() => undefined);
-    process.exit(EXIT_CODES.UNAVAILABLE);
-  });
+  let agent = await startAgent(config, logger);
+  let stopping = false;
+  stopOnSignals(() => ((stopping = true), agent.stop()), logger);
+  for (;;) {
+    const why = await Promise.race([agent.restart.then((reason) => ({ restart: reason })), agent.lost.then((err) => ({ lost: err }))]);
+    if ('lost' in why) {
+      if (!why.lost) return;
+      logger.fatal({ err: why.lost.message }, `NATS refuses agent ${config.site}/${config.host} (its credentials revoked or replaced?): stopping`);
+      await agent.stop().catch(() => undefined);
+      process.exit(EXIT_CODES.UNAVAILABLE);
+    }
+    if (stopping) return;
+    // A migration's switch: the same process serves what it now adopts.
+    logger.info({ reason: why.restart }, 'agent starting again');
+    await agent.stop();
+    agent = await startAgent(config, logger);
+  }
 }
 
 async function main(): Promise<void> {

@@ -32,6 +32,7 @@ import type { PeerIdentity } from '../shared/security/identity.js';
 import { Verifier } from './domain/verify/verifier.js';
 import { VerifyService } from './domain/verify/service.js';
 import { MigrationPlanner } from './domain/migration/planner.js';
+import { MigrationJobs } from './domain/migration/job.js';
 import { ImportService } from './domain/import/service.js';
 import { ExportService } from './domain/export/service.js';
 import { GrpcAgentClient } from './transport/grpc-agent-client.js';
@@ -207,6 +208,16 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const exports = new ExportService({ catalog, fleet: inventory, agents, repositories, jobs, leases, ...timeouts, logger: log });
     const imports = new ImportService({ catalog, fleet: inventory, agents, repositories, jobs, leases, sealer, ...timeouts, logger: log });
     const migrations = new MigrationPlanner({ agentsOf: (site) => inventory.list(site), client: agents, catalog, verifications, deadlines: config.agents.deadlines });
+    const migrationJobs = new MigrationJobs({
+      planner: migrations,
+      client: agents,
+      agentsOf: (site) => inventory.list(site),
+      jobs,
+      jobStore,
+      leases,
+      deadlines: config.agents.deadlines,
+      takeSnapshot: async (site, reason) => (await snapshots.take(site, reason, { leaseHeld: true })).cutId,
+    });
     const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
     const scheduler = new Scheduler({
       store: scheduleStore,
@@ -246,7 +257,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
-      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, exports, imports, migrations, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
+      { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, exports, imports, migrations, migrationJobs, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
     const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, restores, retention, sync, jobStore, events }, tokens: consoleTokens, guard });

@@ -1,10 +1,14 @@
 /** The host side of migration surveys (agent/domain/migration/survey.ts): files, ports, shards, extraction-api over HTTP. */
-import { access, lstat, readdir, readFile } from 'node:fs/promises';
+import { access, chown, lstat, mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { execa } from 'execa';
 import net from 'node:net';
 import path from 'node:path';
 import type { AgentConfig } from '../../shared/config/agent.js';
 import type { GallerySurvey, PortSurvey } from '../../shared/migration/survey.js';
-import type { MigrationHost } from '../domain/migration/survey.js';
+import { IllegalStateError, UnavailableError } from '../../shared/errors.js';
+import type { MigrationOpsHost, MigrationShard } from '../domain/migration/ops.js';
+import { pathOverride } from './path-env.js';
 import { freeAt } from './free-space.js';
 import { createGalleryStore } from './tarantool/factory.js';
 
@@ -49,7 +53,87 @@ async function collectImages(dir: string, n: number, out: string[]): Promise<voi
   }
 }
 
-export class HostMigrationAccess implements MigrationHost {
+/** uid and gid of the `tarantool` user, or undefined when the host has none. */
+async function tarantoolUser(): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const line = passwd.split('\n').find((l) => l.startsWith('tarantool:'));
+  const f = line?.split(':');
+  return f && f.length > 3 ? { uid: Number(f[2]), gid: Number(f[3]) } : undefined;
+}
+
+export class HostMigrationAccess implements MigrationOpsHost {
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(
+    private readonly o: { pathPrepend: readonly string[]; services: { start(u: string): Promise<void>; stop(u: string): Promise<void>; restart(u: string): Promise<void>; isActive(u: string): Promise<boolean> } },
+  ) {
+    this.env = pathOverride(o.pathPrepend);
+  }
+
+  async writeFile(file: string, text: string): Promise<void> {
+    const tmp = `${file}.ffk-tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+  }
+
+  async linkTarget(file: string): Promise<string | undefined> {
+    return readlink(file).catch(() => undefined);
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    await symlink(target, link);
+  }
+
+  async mkdirs(dirs: readonly string[]): Promise<void> {
+    for (const d of dirs) await mkdir(d, { recursive: true });
+  }
+
+  async chownTarantool(dirs: readonly string[]): Promise<void> {
+    const u = await tarantoolUser();
+    // Root on a host without the tarantool user (the dev site's shards run as root): nothing to give.
+    if (!u || userInfo().uid !== 0) return;
+    for (const d of dirs) await chown(d, u.uid, u.gid);
+  }
+
+  async unit(action: 'start' | 'stop' | 'restart' | 'enable' | 'disable', unit: string): Promise<void> {
+    if (action === 'start' || action === 'stop' || action === 'restart') return this.o.services[action](unit);
+    const r = await execa('systemctl', [action, unit], { env: this.env, reject: false, all: true, timeout: 60_000 });
+    if (r.exitCode !== 0) throw new IllegalStateError(`systemctl ${action} ${unit} failed (exit ${r.exitCode ?? 'none'}): ${(r.all ?? r.shortMessage).trim().split('\n').slice(-3).join(' ')}`);
+  }
+
+  isActive(unit: string): Promise<boolean> {
+    return this.o.services.isActive(unit);
+  }
+
+  async run(command: readonly string[], timeoutMs: number): Promise<string> {
+    const [file, ...args] = command;
+    const r = await execa(file as string, args, { env: this.env, reject: false, timeout: timeoutMs });
+    if (r.exitCode !== 0) throw new IllegalStateError(`'${command.join(' ')}' failed (exit ${r.exitCode ?? 'none'}${r.timedOut ? ', timed out' : ''}): ${String(r.stderr || r.stdout || r.shortMessage).trim().split('\n').slice(-3).join(' ')}`);
+    return String(r.stdout);
+  }
+
+  shard(component: TarantoolComponent): MigrationShard {
+    return createGalleryStore(component);
+  }
+
+  async fetchImage(url: string): Promise<Buffer | undefined> {
+    const get = (): Promise<Response> => fetch(url, { signal: AbortSignal.timeout(EXTRACT_TIMEOUT_MS) });
+    const res = await get()
+      .catch((err: unknown) => (err instanceof TypeError ? get() : Promise.reject(err)))
+      .catch((err: unknown) => {
+        throw new UnavailableError(`findface-upload ${new URL(url).origin} does not answer: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new UnavailableError(`findface-upload: GET ${url}: HTTP ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  async extract(url: string, images: readonly Buffer[]): Promise<{ file: string; results: { facen?: string; error?: string }[] }> {
+    const { text } = await this.postBatch(url, images);
+    const body = JSON.parse(text) as { file?: string; results?: Array<{ facen?: string; error?: string }> };
+    return { file: body.file ?? '?', results: body.results ?? [] };
+  }
+
   readText(file: string): Promise<string> {
     return readFile(file, 'utf8');
   }
@@ -99,7 +183,8 @@ export class HostMigrationAccess implements MigrationHost {
     return Promise.all(files.map((f) => readFile(f)));
   }
 
-  async extractBatch(url: string, images: readonly Buffer[]): Promise<{ extracted: number; failed: number; model: string }> {
+  /** One `POST /v2/extract/batch`; an extraction-api restarted since the last call (a model switch) is asked again once. */
+  private async postBatch(url: string, images: readonly Buffer[]): Promise<{ text: string }> {
     const post = (): Promise<Response> =>
       fetch(new URL('v2/extract/batch', url.endsWith('/') ? url : `${url}/`), {
         method: 'POST',
@@ -109,9 +194,18 @@ export class HostMigrationAccess implements MigrationHost {
       });
     // A kept-alive connection to an extraction-api restarted since (a model switch) fails on first use;
     // an extraction changes nothing, so it is asked again once on a fresh connection.
-    const res = await post().catch((err: unknown) => (err instanceof TypeError ? post() : Promise.reject(err)));
+    const res = await post()
+      .catch((err: unknown) => (err instanceof TypeError ? post() : Promise.reject(err)))
+      .catch((err: unknown) => {
+        throw new UnavailableError(`extraction-api ${url} does not answer: ${err instanceof Error ? err.message : String(err)}`);
+      });
     const text = await res.text();
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+    if (!res.ok) throw new UnavailableError(`extraction-api ${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+    return { text };
+  }
+
+  async extractBatch(url: string, images: readonly Buffer[]): Promise<{ extracted: number; failed: number; model: string }> {
+    const { text } = await this.postBatch(url, images);
     const body = JSON.parse(text) as { file?: string; results?: Array<{ facen?: string; error?: string }> };
     const results = body.results ?? [];
     const extracted = results.filter((r) => typeof r.facen === 'string').length;

@@ -19,6 +19,8 @@ import type {
   SnapshotExportRequest,
   SnapshotImportRequest,
   PlanMigrationRequest,
+  ResumeMigrationRequest,
+  RollbackMigrationRequest,
   MigrationPlanResponse,
   CreateSnapshotRequest,
   DeleteSnapshotRequest,
@@ -140,6 +142,10 @@ export interface ControllerApi {
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   /** A model migration's runbook and preconditions for a site (changes nothing). */
   planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan>;
+  /** Runs a model migration as a job; streams its events, resolves with its outcome. */
+  migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent>;
+  resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
+  rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -264,6 +270,18 @@ export class GrpcControllerApi implements ControllerApi {
   async planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan> {
     const res = await callUnary<PlanMigrationRequest, MigrationPlanResponse>(this.client.planMigration.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0 }, this.longOpts());
     return JSON.parse(res.planJson) as MigrationPlan;
+  }
+
+  migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<PlanMigrationRequest>(this.client.migrate.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0 }, onEvent);
+  }
+
+  resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<ResumeMigrationRequest>(this.client.resumeMigration.bind(this.client), { jobId }, onEvent);
+  }
+
+  rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<RollbackMigrationRequest>(this.client.rollbackMigration.bind(this.client), { site }, onEvent);
   }
 
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {

@@ -154,6 +154,18 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'restore', args: [req] });
     return this.play(onEvent);
   }
+  migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'migrate', args: [req] });
+    return this.play(onEvent);
+  }
+  rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'rollbackMigration', args: [site] });
+    return this.play(onEvent);
+  }
+  resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'resumeMigration', args: [jobId] });
+    return this.play(onEvent);
+  }
   resumeRestore(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'resumeRestore', args: [jobId] });
     return this.play(onEvent);

@@ -31,6 +31,11 @@ const BAR_WIDTH = 20;
 
 /** `12.0 MiB/40.0 MiB 30%  3/10 files  ETA 5s`, or `done` parts once complete. */
 export function describeProgress(p: JobProgress): string {
+  // A count without bytes (a migration's faces): the count alone, in its own unit.
+  if (p.bytesTotal === 0 && p.bytesDone === 0 && p.filesTotal > 0) {
+    const unit = p.component === 'faces' ? 'faces' : 'files';
+    return `${p.filesDone}/${p.filesTotal} ${unit} ${percent(p.filesDone, p.filesTotal)}  ${p.filesDone >= p.filesTotal ? 'done' : `ETA ${formatEta(p.etaSeconds)}`}`;
+  }
   const done = p.bytesTotal > 0 && p.bytesDone >= p.bytesTotal && p.filesDone >= p.filesTotal;
   const bytes =
     p.bytesTotal > 0 ? `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${percent(p.bytesDone, p.bytesTotal)}` : formatBytes(p.bytesDone);
@@ -39,7 +44,7 @@ export function describeProgress(p: JobProgress): string {
 }
 
 function bar(p: JobProgress): string {
-  const ratio = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
+  const ratio = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : p.filesTotal > 0 ? Math.min(1, p.filesDone / p.filesTotal) : 0;
   const full = Math.round(ratio * BAR_WIDTH);
   return `[${'#'.repeat(full)}${'-'.repeat(BAR_WIDTH - full)}]`;
 }

@@ -30,6 +30,8 @@ import {
   type SnapshotExportRequest,
   type SnapshotImportRequest,
   type PlanMigrationRequest,
+  type ResumeMigrationRequest,
+  type RollbackMigrationRequest,
   type MigrationPlanResponse,
   type ApplyRetentionRequest,
   type CopySnapshotsRequest,
@@ -103,6 +105,7 @@ import type { VerifyService } from '../domain/verify/service.js';
 import type { ExportService } from '../domain/export/service.js';
 import type { ImportService } from '../domain/import/service.js';
 import type { MigrationPlanner } from '../domain/migration/planner.js';
+import type { MigrationJobs } from '../domain/migration/job.js';
 import { parseRepositorySide, type CopyService, type RepositorySide } from '../domain/snapshot/copy.js';
 
 export interface ControllerServices {
@@ -118,6 +121,7 @@ export interface ControllerServices {
   exports: ExportService;
   imports: ImportService;
   migrations: MigrationPlanner;
+  migrationJobs: MigrationJobs;
   sync: SyncService;
   audit: AuditLog;
   /** The head the controller keeps outside the stream (audit.headFile): checked by every verify. */
@@ -201,6 +205,15 @@ function implementation(s: ControllerServices): ControllerServer {
     planMigration: unary<PlanMigrationRequest, MigrationPlanResponse>(async (req) => ({
       planJson: JSON.stringify(await s.migrations.plan({ site: req.site, toModel: req.toModel, portOffset: req.portOffset })),
     })),
+    migrate: serverStream<PlanMigrationRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.migrationJobs.start({ site: req.site, toModel: req.toModel, portOffset: req.portOffset }), emit);
+    }),
+    resumeMigration: serverStream<ResumeMigrationRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.migrationJobs.resume(req.jobId), emit);
+    }),
+    rollbackMigration: serverStream<RollbackMigrationRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.migrationJobs.rollback(req.site), emit);
+    }),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);
     }),

@@ -14,6 +14,8 @@ import { buildReport, type CheckIssue, type CheckReport } from './check-report.j
 import { readRows, recheckDangling, recheckOrphans, type RowRef } from './checker-db.js';
 import { ownerConfig, withClient } from './schema.js';
 import { ShardSet } from './shards.js';
+import { parseGalleryModel } from './facen.js';
+import { schemaModels, servingShards } from './instances.js';
 import { GALLERIES, type GalleryName, type SiteState } from './state.js';
 import { fileKey, listFiles } from './uploads.js';
 
@@ -23,7 +25,7 @@ type RecordIndex = Map<number, Map<number, string>>;
 /** Checks a site that is up. */
 export async function checkSiteState(state: SiteState): Promise<CheckReport> {
   const started = Date.now();
-  const shards = await ShardSet.connect(state.shards);
+  const shards = await ShardSet.connect(servingShards(state));
   try {
     return await withClient(ownerConfig(state.postgres), async (db) => {
       const rows = await readRows(db);
@@ -113,19 +115,22 @@ function compare(input: CompareInput): Findings {
 /** Every gallery on every shard must exist with the site's model; returns record counts per gallery. */
 async function checkGalleries(state: SiteState, shards: ShardSet, issues: CheckIssue[]): Promise<Partial<Record<GalleryName, number>>> {
   const counts: Partial<Record<GalleryName, number>> = {};
+  // The models the site extracts with now (its extraction-api's), which a migration changes.
+  const models = schemaModels(state);
   for (let i = 0; i < shards.shards.length; i++) {
     const shard = shards.shards[i]?.name ?? String(i);
     const list = await shards.galleries(i);
     for (const gallery of GALLERIES) {
       const g = list.find((x) => x.name === gallery);
-      const expected = state.vectors.models[gallery];
+      const expected = models[gallery];
+      const dim = parseGalleryModel(expected).dim;
       if (!g) {
         issues.push({ severity: 'error', kind: 'gallery-model', gallery, shard, detail: `gallery ${gallery} is missing on ${shard}` });
         continue;
       }
       counts[gallery] = (counts[gallery] ?? 0) + g.count;
-      if (g.model !== expected || g.dim !== state.vectors.dim) {
-        issues.push({ severity: 'error', kind: 'gallery-model', gallery, shard, detail: `gallery ${gallery} on ${shard} holds model '${g.model}' (${g.dim}-dim), the site uses '${expected}' (${state.vectors.dim}-dim)` });
+      if (g.model !== expected || g.dim !== dim) {
+        issues.push({ severity: 'error', kind: 'gallery-model', gallery, shard, detail: `gallery ${gallery} on ${shard} holds model '${g.model}' (${g.dim}-dim), the site uses '${expected}' (${dim}-dim)` });
       }
     }
   }

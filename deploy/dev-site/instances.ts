@@ -11,7 +11,7 @@ import path from 'node:path';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { parseExtractionApiConfig } from '../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
-import { portOfUrl } from '../../shared/findface/sf-api-ini.js';
+import { parseSfApiConfig, portOfUrl } from '../../shared/findface/sf-api-ini.js';
 import { galleryKindOf, galleryModelOf, parseGalleryModel } from './facen.js';
 import { GALLERIES_LUA } from './galleries-lua.js';
 import { enabledInstances, GALLERIES, instancesDirOf, type GalleryName, type ShardState, type SiteState } from './state.js';
@@ -170,4 +170,30 @@ export function instanceShards(state: SiteState): ShardState[] {
       return [];
     }
   });
+}
+
+/**
+ * The shards sf-api serves, in its config's order (a record's shard is its position there): after a model
+ * migration's switch the new ones. The site's own shards when its sf-api config cannot be read or names a
+ * shard no instance file describes.
+ */
+export function servingShards(state: SiteState): ShardState[] {
+  let urls: string[];
+  try {
+    urls = parseSfApiConfig(readFileSync(state.sfApi.configPath, 'utf8'), state.sfApi.configPath).shards;
+  } catch {
+    return [...state.shards];
+  }
+  const all = instanceShards(state);
+  const found = urls.map((u) => shardAtUrl(all, u));
+  return found.every((s): s is ShardState => s !== undefined) && found.length > 0 ? found : [...state.shards];
+}
+
+/**
+ * The site as FindFace runs it now: its galleries' models those its extraction-api extracts with (a model
+ * migration changes them). The writer and findface-security's stand-in write with these, to `servingShards`.
+ */
+export function currentState(state: SiteState): SiteState {
+  const models = schemaModels(state);
+  return { ...state, vectors: { ...state.vectors, models, dim: parseGalleryModel(models[GALLERIES[0]]).dim } };
 }

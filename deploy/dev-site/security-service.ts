@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/logger.js';
 import { NightlySync } from './native-sync-job.js';
 import { createSecurityServer } from './security-api.js';
 import { loadSecurityConfig, requireSecurity } from './security-config.js';
+import { servingShards } from './instances.js';
 import { ShardSet } from './shards.js';
 import type { SiteState } from './state.js';
 import { ImageWriter } from './uploads.js';
@@ -29,7 +30,7 @@ export async function startSecurityService(state: SiteState, logger: Logger): Pr
   const shards = async (): Promise<ShardSet> => {
     if (!shardSet?.healthy) {
       shardSet?.close();
-      shardSet = await ShardSet.connect(state.shards, 5_000);
+      shardSet = await ShardSet.connect(servingShards(state), 5_000);
     }
     return shardSet;
   };

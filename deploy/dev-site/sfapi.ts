@@ -23,6 +23,7 @@ import { instanceShards, shardAtUrl } from './instances.js';
 import { startServiceUnit, stopServiceUnit } from './service-unit.js';
 import type { ShardState, SiteState } from './state.js';
 import { SF_API_UNIT } from './unit-names.js';
+import { uploadUrlOf } from './upload.js';
 
 const TIMEOUTS = { connect: '5s', response_header: '30s', overall: '35s', idle_connection: '10s' };
 
@@ -41,6 +42,7 @@ export function writeSfApiConfig(state: SiteState): void {
       'max-idle-conns-per-host': 20,
       shards: state.shards.map((s) => ({ master: shardUrl(s.httpPort), slave: '' })),
     },
+    ...(uploadUrlOf(state) ? { 'normalized-storage': { type: 'webdav', enabled: true, webdav: { 'upload-url': uploadUrlOf(state) } } } : {}),
     limits: { 'body-image-length': 33554432, 'allow-return-facen': false },
   };
   mkdirSync(path.dirname(state.sfApi.configPath), { recursive: true });

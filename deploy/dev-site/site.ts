@@ -21,6 +21,7 @@ import { writeSfApiConfig } from './sfapi.js';
 import { writeShims } from './shims.js';
 import { assertSiteId, defaultDatabaseName, GALLERIES, resolveRoot, saveSiteState, siteDirOf, stateFileOf, loadSiteState, type GalleryName, type SiteState } from './state.js';
 import { unitsOf } from './units.js';
+import { UPLOAD_UNIT } from './unit-names.js';
 
 export interface UpOptions {
   site: string;
@@ -86,7 +87,7 @@ async function distinctPorts(n: number): Promise<number[]> {
 
 async function buildState(o: ResolvedUp): Promise<SiteState> {
   const siteDir = siteDirOf(o.site, o.root);
-  const ports = await distinctPorts(4 + 2 * o.shards);
+  const ports = await distinctPorts(5 + 2 * o.shards);
   const runDir = path.join(siteDir, 'run');
   const pgbDir = path.join(siteDir, 'pgbouncer');
   return {
@@ -111,6 +112,7 @@ async function buildState(o: ResolvedUp): Promise<SiteState> {
       modelsRoot: path.join(siteDir, 'usr', 'share', 'findface-data', 'models'),
     },
     security: { port: ports[2 + 2 * o.shards] as number, configPath: securityConfigPathOf(siteDir) },
+    upload: { port: ports[4 + 2 * o.shards] as number, unit: UPLOAD_UNIT },
     uploads: { uploadsDir: path.join(siteDir, 'uploads'), ffuploadDir: path.join(siteDir, 'ffupload'), ...(o.imageScale === undefined ? {} : { imageScale: o.imageScale }) },
     vectors: { dim: o.vectorDim, models: modelsFor(o.vectorDim) },
     writer: { rate: o.writerRate, concurrency: o.writerConcurrency },

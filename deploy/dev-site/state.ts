@@ -64,6 +64,12 @@ export interface SiteState {
    */
   extractionApi?: { port: number; configPath: string; unit: string; modelsRoot: string };
   /**
+   * findface-upload (upload.ts): the ffupload directory served over HTTP at `/uploads/` (GET, HEAD), where
+   * sf-api's `normalized-storage.webdav.upload-url` points and a migration reads normalized images.
+   * Absent in sites brought up before it existed.
+   */
+  upload?: { port: number; unit: string };
+  /**
    * findface-security's HTTP API (the native master/slave sync, security-api.ts) and its config.py.
    * Absent in sites brought up before it existed: their findface-security serves no API.
    */

@@ -4,6 +4,7 @@
  */
 import { describeError } from '../../shared/errors.js';
 import { ownerConfig, withClient } from './schema.js';
+import { servingShards } from './instances.js';
 import { ShardSet, type GalleryInfo } from './shards.js';
 import type { SiteState } from './state.js';
 import { readWriterStats, unitStatuses } from './units.js';
@@ -51,10 +52,11 @@ async function rowCounts(state: SiteState): Promise<Record<string, number>> {
 }
 
 async function galleryInfo(state: SiteState): Promise<Record<string, GalleryInfo[]>> {
-  const shards = await ShardSet.connect(state.shards, 3_000);
+  const serving = servingShards(state);
+  const shards = await ShardSet.connect(serving, 3_000);
   try {
     const out: Record<string, GalleryInfo[]> = {};
-    for (let i = 0; i < state.shards.length; i++) out[state.shards[i]?.name ?? String(i)] = await shards.galleries(i);
+    for (let i = 0; i < serving.length; i++) out[serving[i]?.name ?? String(i)] = await shards.galleries(i);
     return out;
   } finally {
     shards.close();

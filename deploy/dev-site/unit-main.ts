@@ -8,6 +8,7 @@
  *   foreground until SIGTERM: the writes (none at rate 0), its HTTP API and nightly sync (security-service.ts);
  * - `sf-api`: the findface-sf-api stand-in, in the foreground until SIGTERM;
  * - `extraction-api`: findface-extraction-api, in the foreground until SIGTERM.
+ * - `upload`: findface-upload (the ffupload directory over HTTP), in the foreground until SIGTERM.
  * The full CLI (cli.ts) loads every command's modules; these run at every unit call of every agent and at
  * every unit start (a real `systemctl` answers in milliseconds), so their start-up is kept short.
  */
@@ -29,7 +30,7 @@ function parse(argv: string[]): Invocation {
   const cut = rest.indexOf('--');
   const own = cut < 0 ? rest : rest.slice(0, cut);
   const site = flag(own, '--site');
-  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|findface-storage-api-dump|findface-storage-api-restore|writer|sf-api|extraction-api> --site SITE [--root DIR] -- ARGS...');
+  if (!site) throw new Error('usage: unit-main <systemctl|findface-security|findface-storage-api-dump|findface-storage-api-restore|writer|sf-api|extraction-api|upload> --site SITE [--root DIR] -- ARGS...');
   return { tool, site, root: flag(own, '--root'), args: cut < 0 ? [] : rest.slice(cut + 1) };
 }
 
@@ -92,6 +93,10 @@ async function extractionApi(state: SiteState): Promise<void> {
   await (await import('./foreground.js')).serveExtractionApiForeground(state);
 }
 
+async function upload(state: SiteState): Promise<void> {
+  await (await import('./upload.js')).serveUploadForeground(state);
+}
+
 async function main(): Promise<void> {
   const { tool, site, root, args } = parse(process.argv.slice(2));
   // Told apart in `ps`: ffkdev-systemctl, ffkdev-findface-security, ffkdev-writer, ffkdev-sf-api, ffkdev-extraction-api,
@@ -99,9 +104,11 @@ async function main(): Promise<void> {
   setProcessTitle(`ffkdev-${tool}`);
   const state = loadSiteState(site, root);
   if (tool === 'systemctl' || tool === 'findface-security') return shim(state, tool, args);
-  if (tool === 'writer') return writer(state, args);
+  // findface-security writes with the model its extraction-api serves now (a model migration changes it).
+  if (tool === 'writer') return writer((await import('./instances.js')).currentState(state), args);
   if (tool === 'sf-api') return sfApi(state);
   if (tool === 'extraction-api') return extractionApi(state);
+  if (tool === 'upload') return upload(state);
   if (tool === 'findface-storage-api-dump' || tool === 'findface-storage-api-restore' || tool === 'findface-sf-api-migrate') return storageApiTool(state, tool, args);
   throw new Error(`unknown dev site unit or shim '${tool}'`);
 }

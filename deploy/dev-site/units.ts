@@ -12,7 +12,7 @@ import { startPgbouncer, stopPgbouncer, PGBOUNCER_UNIT } from './pgbouncer.js';
 import { spawnDetached, stopUnitProcess, tailOf, unitPid, waitUnitListening } from './procs.js';
 import { cliCommand } from './self.js';
 import { enabledInstances, type SiteState } from './state.js';
-import { EXTRACTION_API_UNIT, SF_API_UNIT } from './unit-names.js';
+import { EXTRACTION_API_UNIT, SF_API_UNIT, UPLOAD_UNIT } from './unit-names.js';
 import type { WriterStats } from './writer.js';
 
 export const WRITER_UNIT = 'findface-security';
@@ -122,6 +122,9 @@ export function unitsOf(state: SiteState): Unit[] {
         stop: async () => (await import('./extraction-api.js')).stopExtractionApi(state),
       }]
     : [];
+  const upload = state.upload
+    ? [{ name: UPLOAD_UNIT, start: async () => (await import('./upload.js')).startUpload(state), stop: async () => (await import('./upload.js')).stopUpload(state) }]
+    : [];
   return [
     // The shard, sf-api and extraction-api modules load their clients and config readers: imported when a
     // unit needs them (the systemctl shim runs in a process of its own at every call).
@@ -132,6 +135,7 @@ export function unitsOf(state: SiteState): Unit[] {
     })),
     { name: PGBOUNCER_UNIT, start: () => startPgbouncer(state), stop: () => stopPgbouncer(state) },
     ...extraction,
+    ...upload,
     { name: SF_API_UNIT, start: async () => (await import('./sfapi.js')).startSfApi(state), stop: async () => (await import('./sfapi.js')).stopSfApi(state) },
     { name: WRITER_UNIT, start: () => startWriter(state, readWriterOptions(state)), stop: () => stopWriterProcess(state) },
   ];

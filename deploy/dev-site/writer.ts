@@ -7,6 +7,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
+import { servingShards } from './instances.js';
 import { ShardSet } from './shards.js';
 import type { SiteState } from './state.js';
 import { ImageWriter } from './uploads.js';
@@ -117,7 +118,7 @@ class Connections {
   readonly shards = async (): Promise<ShardSet> => {
     if (!this.shardSet?.healthy) {
       this.shardSet?.close();
-      this.shardSet = await ShardSet.connect(this.state.shards, 5_000);
+      this.shardSet = await ShardSet.connect(servingShards(this.state), 5_000);
     }
     return this.shardSet;
   };

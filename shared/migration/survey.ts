@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { parseJsonRequest } from '../json-request.js';
+import { migrationOpSchemas, type MigrationOpResult } from './ops.js';
 
 /** The agent that runs findface-extraction-api announces this role (config `extractionApi`). */
 export const EXTRACTION_API_ROLE = 'extraction-api';
@@ -29,6 +30,7 @@ export const migrationRequestSchema = z.discriminatedUnion('op', [
       concurrency: z.number().int().min(1).max(64),
     })
     .strict(),
+  ...migrationOpSchemas,
 ]);
 
 export type MigrationRequest = z.infer<typeof migrationRequestSchema>;
@@ -109,7 +111,7 @@ export interface ExtractionSample {
   error?: string;
 }
 
-export type MigrationResult = { op: 'survey'; survey: MigrationSurvey } | { op: 'sample'; sample: ExtractionSample };
+export type MigrationResult = { op: 'survey'; survey: MigrationSurvey } | { op: 'sample'; sample: ExtractionSample } | MigrationOpResult;
 
 /** Parses a request from JSON; ValidationError naming the bad field otherwise. */
 export function parseMigrationRequest(json: string): MigrationRequest {

@@ -17,6 +17,7 @@ import { freeServicePort } from '../../shared/net.js';
 import { loadAgentConfig } from '../../shared/config/agent.js';
 import { shiftedShardName } from '../../shared/findface/instance-file.js';
 import { parseGalleryModel } from '../../shared/findface/models.js';
+import { SystemctlServiceManager } from '../../agent/adapters/systemctl.js';
 import { HostMigrationAccess } from '../../agent/adapters/migration.js';
 import { followRunbook } from '../../deploy/dev-site/runbook.js';
 import { sample, survey } from '../../agent/domain/migration/survey.js';
@@ -231,7 +232,7 @@ describe('dev site: what a model migration needs', () => {
   it('the runbook of migrate plan, run step by step, moves every face to the new model in new shards; a face without its image is listed', async () => {
     const tnt = loadAgentConfig(state.agentConfigs.tnt as string, {});
     const files = loadAgentConfig(state.agentConfigs.files as string, {});
-    const host = new HostMigrationAccess();
+    const host = new HostMigrationAccess({ pathPrepend: tnt.pathPrepend, services: new SystemctlServiceManager({ pathPrepend: tnt.pathPrepend }) });
     const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
     const toModel = `face/ifruit_${current.dim}.cpu.fnk`;
     const newModel = galleryModelOf(toModel);

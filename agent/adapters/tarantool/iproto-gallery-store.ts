@@ -19,6 +19,12 @@ import {
   LUA_DIGEST,
   LUA_ENSURE_GALLERY,
   LUA_IMPORT_BATCH,
+  LUA_DELETE_KEYS,
+  LUA_KEYS_AFTER,
+  LUA_MAX_KEY,
+  LUA_MIGRATE_BATCH,
+  LUA_MISSING_KEYS,
+  LUA_READ_MIGRATION,
   LUA_READ_PROGRESS,
   LUA_REPLACE_BATCH,
   LUA_TRUNCATE_GALLERY,
@@ -122,6 +128,65 @@ export class IprotoGalleryStore implements GalleryStore {
       out[name] = { count: r.num(o.count, 'count'), sha256: r.str(o.sha256, 'sha256') };
     }
     return out;
+  }
+
+  /**
+   * A model migration's batch into this (new) shard: the records, the faces that failed and the gallery's
+   * new cursor in one transaction. ConflictError when the stored cursor is not `cursorBefore`.
+   */
+  async migrateBatch(b: { migration: string; gallery: string; cursorBefore: string; cursorAfter: string; lines: Buffer[]; failed: { id: string; reason: string }[]; done: boolean }): Promise<number> {
+    try {
+      const [n] = await this.conn.eval(LUA_MIGRATE_BATCH, [b.migration, b.gallery, b.cursorBefore, b.cursorAfter, b.lines, b.failed.map((f) => [f.id, f.reason]), b.done], { timeoutMs: LONG_REQUEST_MS });
+      return new Reply(this.address, 'migration batch').num(n, 'records');
+    } catch (err) {
+      if (err instanceof TarantoolError && err.serverMessage.includes('another batch running')) throw new ConflictError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
+      if (err instanceof TarantoolError && (/ line \d+/.test(err.serverMessage) || err.serverMessage.includes('does not exist on this shard'))) {
+        throw new ValidationError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Up to `limit` primary keys of a gallery (decimal text), in order, after `afterKey`. */
+  async keysAfter(gallery: string, afterKey: string | undefined, limit: number): Promise<string[]> {
+    const [raw] = await this.conn.eval(LUA_KEYS_AFTER, [gallery, afterKey ?? null, limit], { timeoutMs: LONG_REQUEST_MS });
+    const r = new Reply(this.address, `keys of gallery '${gallery}'`);
+    return r.arr(raw).map((k, i) => r.str(k, `keys[${i}]`));
+  }
+
+  async maxKey(gallery: string): Promise<string | undefined> {
+    const [k] = await this.conn.eval(LUA_MAX_KEY, [gallery]);
+    return k === null || k === undefined ? undefined : new Reply(this.address, `last key of gallery '${gallery}'`).str(k, 'key');
+  }
+
+  /** The keys of `keys` this gallery does not hold. */
+  async missingKeys(gallery: string, keys: readonly string[]): Promise<string[]> {
+    const [raw] = await this.conn.eval(LUA_MISSING_KEYS, [gallery, [...keys]], { timeoutMs: LONG_REQUEST_MS });
+    const r = new Reply(this.address, `keys of gallery '${gallery}'`);
+    return r.arr(raw).map((k, i) => r.str(k, `missing[${i}]`));
+  }
+
+  /** Deletes these records (one transaction); returns how many there were. */
+  async deleteKeys(gallery: string, keys: readonly string[]): Promise<number> {
+    const [n] = await this.conn.eval(LUA_DELETE_KEYS, [gallery, [...keys]], { timeoutMs: LONG_REQUEST_MS });
+    return new Reply(this.address, `delete from gallery '${gallery}'`).num(n, 'deleted');
+  }
+
+  /** What this (new) shard keeps of a migration: each gallery's cursor and counts, and up to `maxFailed` failed faces. */
+  async readMigration(migration: string, maxFailed: number): Promise<{ galleries: Record<string, { cursor: string; written: number; failed: number; done: boolean }>; failed: { gallery: string; id: string; reason: string }[] }> {
+    const r = new Reply(this.address, 'migration progress');
+    const [raw] = await this.conn.eval(LUA_READ_MIGRATION, [migration, maxFailed]);
+    const o = r.obj(raw);
+    const galleries: Record<string, { cursor: string; written: number; failed: number; done: boolean }> = {};
+    for (const [name, v] of Object.entries(r.obj(o.galleries, 'galleries'))) {
+      const g = r.obj(v, name);
+      galleries[name] = { cursor: r.str(g.cursor, 'cursor'), written: r.num(g.written, 'written'), failed: r.num(g.failed, 'failed'), done: r.bool(g.done, 'done') };
+    }
+    const failed = (Array.isArray(o.failed) ? o.failed : []).map((f, i) => {
+      const x = r.obj(f, `failed[${i}]`);
+      return { gallery: r.str(x.gallery, 'gallery'), id: r.str(x.id, 'id'), reason: r.str(x.reason, 'reason') };
+    });
+    return { galleries, failed };
   }
 
   async close(): Promise<void> {

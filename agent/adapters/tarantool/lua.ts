@@ -259,3 +259,102 @@ local recs = decode_lines(name, g, 0, lines)
 box.atomic(function() for _, t in ipairs(recs) do sp:replace(t) end end)
 return #recs
 `;
+
+/** A model migration's bookkeeping in a new shard: each gallery's cursor and counts, and the faces that failed. */
+const MIGRATION_PRELUDE = String.raw`
+local function migration_spaces()
+  local prog = box.schema.space.create('ffk_migration_progress', {if_not_exists = true, format = {
+    {name = 'migration', type = 'string'}, {name = 'gallery', type = 'string'}, {name = 'cursor', type = 'string'},
+    {name = 'written', type = 'unsigned'}, {name = 'failed', type = 'unsigned'}, {name = 'done', type = 'boolean'}}})
+  prog:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}, {2, 'string'}}})
+  local failed = box.schema.space.create('ffk_migration_failed', {if_not_exists = true, format = {
+    {name = 'migration', type = 'string'}, {name = 'gallery', type = 'string'}, {name = 'id', type = 'string'},
+    {name = 'reason', type = 'string'}}})
+  failed:create_index('primary', {if_not_exists = true, parts = {{1, 'string'}, {2, 'string'}, {3, 'string'}}})
+  return prog, failed
+end
+`;
+
+/**
+ * (migration, gallery, cursorBefore, cursorAfter, lines, failed {{id, reason}}, done) → records written.
+ * Every line decoded and checked first; then the records, the failed faces and the cursor in one
+ * transaction. Refused when the stored cursor is not `cursorBefore` (another batch got there first).
+ */
+export const LUA_MIGRATE_BATCH = String.raw`${GALLERY_OF}${DECODE_LINES}${MIGRATION_PRELUDE}
+local migration, name, before, after, lines, failed, done = ...
+local prog, fl = migration_spaces()
+local sp, g = gallery_of(name)
+local cur = prog:get{migration, name}
+local at = cur and cur[3] or ''
+if at ~= before then
+  error(string.format("migration %s of gallery '%s': the new shard's cursor is at '%s', not '%s' (another batch running?)", migration, name, at, before), 0)
+end
+local recs = decode_lines(name, g, 0, lines)
+box.atomic(function()
+  for _, t in ipairs(recs) do sp:replace(t) end
+  for _, f in ipairs(failed) do fl:replace{migration, name, f[1], f[2]} end
+  prog:replace{migration, name, after, (cur and cur[4] or 0) + #recs, (cur and cur[5] or 0) + #failed, done}
+end)
+return #recs
+`;
+
+/** (migration, maxFailed) → {galleries = {name = {cursor, written, failed, done}}, failed = {{gallery, id, reason}}} */
+export const LUA_READ_MIGRATION = String.raw`
+local migration, max_failed = ...
+local out = {galleries = setmetatable({}, {__serialize = 'map'}), failed = setmetatable({}, {__serialize = 'array'})}
+local prog, fl = box.space.ffk_migration_progress, box.space.ffk_migration_failed
+if prog ~= nil then
+  for _, t in prog.index.primary:pairs({migration}, {iterator = 'EQ'}) do
+    out.galleries[t[2]] = {cursor = t[3], written = t[4], failed = t[5], done = t[6]}
+  end
+end
+if fl ~= nil then
+  for _, t in fl.index.primary:pairs({migration}, {iterator = 'EQ'}) do
+    if #out.failed >= max_failed then break end
+    out.failed[#out.failed + 1] = {gallery = t[2], id = t[3], reason = t[4]}
+  end
+end
+return out
+`;
+
+/** (name, afterKeyText|nil, limit) → {keys as text}: a gallery's primary keys in order, after `after`. */
+export const LUA_KEYS_AFTER = String.raw`${GALLERY_LINE_LUA}
+local name, after, limit = ...
+local sp = space_of(name)
+local gen, param, state
+if after == nil then gen, param, state = sp.index[0]:pairs() else gen, param, state = sp.index[0]:pairs(tonumber64(after), {iterator = 'GT'}) end
+local keys = setmetatable({}, {__serialize = 'array'})
+for _, t in gen, param, state do
+  keys[#keys + 1] = key_text(t[1])
+  if #keys >= limit then break end
+end
+return keys
+`;
+
+/** (name, {keyText}) → the keys of the list this gallery does not hold. */
+export const LUA_MISSING_KEYS = String.raw`${GALLERY_LINE_LUA}
+local name, keys = ...
+local sp = space_of(name)
+local out = setmetatable({}, {__serialize = 'array'})
+for _, k in ipairs(keys) do if sp:get(tonumber64(k)) == nil then out[#out + 1] = k end end
+return out
+`;
+
+/** (name, {keyText}) → records deleted, in one transaction. */
+export const LUA_DELETE_KEYS = String.raw`${GALLERY_LINE_LUA}
+local name, keys = ...
+local sp = space_of(name)
+local n = 0
+box.atomic(function()
+  for _, k in ipairs(keys) do if sp:delete(tonumber64(k)) ~= nil then n = n + 1 end end
+end)
+return n
+`;
+
+/** (name) → the greatest primary key as text, or nil for an empty gallery. */
+export const LUA_MAX_KEY = String.raw`${GALLERY_LINE_LUA}
+local name = ...
+local t = space_of(name).index[0]:max()
+if t == nil then return nil end
+return key_text(t[1])
+`;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentConfigSchema } from '../../../shared/config/agent.js';
 import type { PortSurvey } from '../../../shared/migration/survey.js';
-import { migration, type MigrationHost } from './survey.js';
+import { sample, survey, type MigrationHost } from './survey.js';
 
 const LUA = "box.cfg{ listen = '127.0.0.1:32001', work_dir = '/var/lib/tarantool/shard-001', memtx_dir = '/var/lib/tarantool/shard-001/snapshots', wal_dir = '/var/lib/tarantool/shard-001/xlogs' }\nFindFace.start('127.0.0.1', 8101, {})\n";
 const EXTRACTION = 'listen: 127.0.0.1:18666\nextractors:\n  models_root: /models\n  models:\n    face: face/mango_512.cpu.fnk\n';
@@ -62,8 +62,7 @@ const config = agentConfigSchema.parse({
 
 describe('agent migration survey and sample', () => {
   it("reports a shard's new sibling (instances.available/ for a file found through instances.enabled/), its ports and galleries, and the target model's presence", async () => {
-    const r = await migration(config, new FakeHost(), { op: 'survey', toModel: 'face/ifruit_512.cpu.fnk', portOffset: 10 });
-    if (r.op !== 'survey') throw new Error('not a survey');
+    const r = { survey: await survey(config, new FakeHost(), { toModel: 'face/ifruit_512.cpu.fnk', portOffset: 10 }) };
     expect(r.survey.shards[0]?.target).toEqual({
       name: 'shard-011',
       instanceFile: '/etc/tarantool/instances.available/shard-011.lua',
@@ -75,13 +74,13 @@ describe('agent migration survey and sample', () => {
     });
     expect(r.survey.shards[0]?.galleries).toEqual([{ name: 'ffsec_face_objects', model: 'face-mango-512', dim: 512, count: 9 }]);
     expect(r.survey.extractionApi).toMatchObject({ modelsRoot: '/models', targetModelPresent: true, unit: 'findface-extraction-api' });
-    const missing = await migration(config, new FakeHost(), { op: 'survey', toModel: 'face/elderberry_512.cpu.fnk', portOffset: 10 });
-    expect(missing.op === 'survey' && missing.survey.extractionApi?.targetModelPresent).toBe(false);
+    const missing = await survey(config, new FakeHost(), { toModel: 'face/elderberry_512.cpu.fnk', portOffset: 10 });
+    expect(missing.extractionApi?.targetModelPresent).toBe(false);
   });
 
   it('extracts the sample in batches, so many at a time, counting failures', async () => {
     const host = new FakeHost();
-    const r = await migration(config, host, { op: 'sample', extractionApiUrl: 'http://127.0.0.1:18666', faces: 128, batchSize: 8, concurrency: 2 });
+    const r = { op: 'sample', sample: await sample(config, host, { op: 'sample', extractionApiUrl: 'http://127.0.0.1:18666', faces: 128, batchSize: 8, concurrency: 2 }) };
     expect(host.batches).toEqual([8, 8, 4]);
     expect(host.maxInFlight).toBe(2);
     expect(r).toEqual({ op: 'sample', sample: { host: 'tnt', faces: 20, extracted: 17, failed: 3, ms: 30, model: 'face/mango_512.cpu.fnk' } });

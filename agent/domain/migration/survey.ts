@@ -8,7 +8,7 @@ import type { AgentConfig } from '../../../shared/config/agent.js';
 import { parseExtractionApiConfig } from '../../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile, shiftedShardName } from '../../../shared/findface/instance-file.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
-import type { ExtractionSample, FileRead, GallerySurvey, MigrationRequest, MigrationResult, MigrationSurvey, PortSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
+import type { ExtractionSample, FileRead, GallerySurvey, MigrationRequest, MigrationSurvey, PortSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
 import { INSTANCES_AVAILABLE } from '../discover/layout.js';
 
 type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
@@ -46,6 +46,18 @@ export function instanceFileOf(shard: TarantoolComponent): string {
   return shard.instanceFile ?? path.join(INSTANCES_AVAILABLE, `${shard.name}.lua`);
 }
 
+/**
+ * Where a shard's new sibling goes: its name (`shard-001` + 10 → `shard-011`), its instance file (a file
+ * found through instances.enabled/, a link, gets its sibling in instances.available/, linked as the old one
+ * is) and its work directory next to the old one's.
+ */
+export function siblingPaths(shard: TarantoolComponent, instanceFile: string, workDir: string | undefined, portOffset: number): { name: string; instanceFile: string; workDir: string } {
+  const name = shiftedShardName(shard.name, portOffset);
+  const dir = path.dirname(instanceFile);
+  const file = path.join(path.basename(dir) === 'instances.enabled' ? path.join(path.dirname(dir), 'instances.available') : dir, `${name}.lua`);
+  return { name, instanceFile: file, workDir: path.join(path.dirname(workDir ?? path.dirname(shard.memtxDir)), name) };
+}
+
 async function surveyShard(host: MigrationHost, shard: TarantoolComponent, portOffset: number): Promise<ShardSurvey> {
   const instanceFile = await read(host, instanceFileOf(shard));
   const out: ShardSurvey = {
@@ -66,12 +78,7 @@ async function surveyShard(host: MigrationHost, shard: TarantoolComponent, portO
   if (instanceFile.text === undefined) return out;
   try {
     const parsed = parseInstanceFile(instanceFile.text, instanceFile.path);
-    const name = shiftedShardName(shard.name, portOffset);
-    // A file found through instances.enabled/ (a link) gets its sibling in instances.available/, linked as the old one is.
-    const dir = path.dirname(instanceFile.path);
-    const newFile = path.join(path.basename(dir) === 'instances.enabled' ? path.join(path.dirname(dir), 'instances.available') : dir, `${name}.lua`);
-    const workDir = parsed.workDir ?? path.dirname(shard.memtxDir);
-    const newWorkDir = path.join(path.dirname(workDir), name);
+    const { name, instanceFile: newFile, workDir: newWorkDir } = siblingPaths(shard, instanceFile.path, parsed.workDir, portOffset);
     const existing: string[] = [];
     for (const f of [newFile, newWorkDir]) if (await host.exists(f)) existing.push(f);
     const free = await host.free(newWorkDir);
@@ -139,9 +146,4 @@ export async function sample(config: AgentConfig, host: MigrationHost, req: Extr
     return { ...out, ms: host.now() - started, error: `extraction-api at ${req.extractionApiUrl}: ${message(err)}` };
   }
   return { ...out, ms: host.now() - started };
-}
-
-export async function migration(config: AgentConfig, host: MigrationHost, req: MigrationRequest): Promise<MigrationResult> {
-  if (req.op === 'survey') return { op: 'survey', survey: await survey(config, host, req) };
-  return { op: 'sample', sample: await sample(config, host, req) };
 }

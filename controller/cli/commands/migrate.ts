@@ -7,7 +7,13 @@
  */
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
+import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
+import type { MigrationDetail, RollbackDetail } from '../../domain/migration/job.js';
 import type { MigrationPlan } from '../../domain/migration/plan.js';
+import type { OnJobEvent } from '../api.js';
+import { checkOutcome, followJob } from '../job-outcome.js';
+import { progressOn } from '../progress.js';
+import { confirmAction } from '../terminal.js';
 import { renderTable, toJson } from '../format.js';
 import type { Command } from 'commander';
 import type { RegisterContext } from '../register-jobs.js';
@@ -66,7 +72,7 @@ export function formatMigrationPlan(p: MigrationPlan): string {
   }
   out.push('');
   out.push(p.ready ? 'every precondition holds.' : `${p.checks.filter((c) => !c.ok).length} precondition(s) fail: ${p.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}.`);
-  out.push('`ffkeeper migrate start` (running these steps as a job) is not built yet: an operator runs them by hand.');
+  out.push(`\`ffkeeper migrate start --site ${p.site} --to-model ${p.toModel}${p.portOffset === 10 ? '' : ` --port-offset ${p.portOffset}`}\` runs these steps as a job.`);
   return out.join('\n');
 }
 
@@ -84,6 +90,85 @@ export async function runMigratePlan(opts: MigratePlanOptions, deps: Pick<JobCom
   }
 }
 
+/** The report of a migrate job, from its record's detail (controller/domain/migration/job.ts MigrationDetail). */
+export function formatMigrationReport(record: JobRecord): string[] {
+  const d = record.detail as Partial<MigrationDetail>;
+  const out = [`migration job ${record.id} of site '${record.site}': ${record.phase}${record.phase === 'Completed' ? '' : ` at step '${record.step}'`}`];
+  out.push(`  ${d.fromModel ?? '?'} → ${d.toModel ?? '?'}${d.shards?.length ? `; shards ${d.shards.map((s) => `${s.from} → ${s.to}`).join(', ')}` : ''}`);
+  if (d.snapshotId) out.push(`  snapshot before: ${d.snapshotId}`);
+  const counts = Object.entries(d.counts ?? {});
+  if (counts.length > 0) {
+    const shown = counts.filter(([, c]) => c.old > 0 || c.new > 0);
+    out.push(renderTable(['GALLERY', 'OLD SHARDS', 'NEW SHARDS', 'FAILED'], shown.map(([g, c]) => [g, String(c.old), String(c.new), String(c.failed)])).replace(/^/gm, '  '));
+    if (shown.length < counts.length) out.push(`  (${counts.length - shown.length} empty galler${counts.length - shown.length === 1 ? 'y' : 'ies'} not shown)`);
+  } else if (d.progress) {
+    const done = Object.values(d.progress).flatMap((g) => Object.values(g)).reduce((n, g) => n + g.written, 0);
+    out.push(`  records written to the new shards so far: ${done}`);
+  }
+  out.push(`  images sent to the extraction-api: ${d.extracted ?? 0}`);
+  if (d.failedTotal) {
+    out.push(`  faces not migrated: ${d.failedTotal}`);
+    for (const f of (d.failed ?? []).slice(0, 20)) out.push(`    ${f.gallery} ${f.id}: ${f.reason}`);
+    if ((d.failed ?? []).length > 20) out.push(`    ... ${(d.failed ?? []).length - 20} more: ffkeeper jobs show ${record.id} --json`);
+  }
+  if (d.downtimeMs !== undefined) out.push(`  sf-api down at the switch: ${formatDuration(d.downtimeMs)}`);
+  if (d.writesStoppedMs !== undefined) out.push(`  findface-security stopped (no writes, reads served): ${formatDuration(d.writesStoppedMs)}`);
+  if (record.phase === 'Completed') out.push(`  the old shards are stopped and disabled, not removed: ffkeeper migrate rollback --site ${record.site} goes back to them`);
+  if (d.rolledBackBy) out.push(`  rolled back by job ${d.rolledBackBy}`);
+  return out;
+}
+
+/** The report of a migrate-rollback job (controller/domain/migration/job.ts RollbackDetail). */
+export function formatRollbackReport(record: JobRecord): string[] {
+  const d = record.detail as Partial<RollbackDetail>;
+  const out = [`rollback job ${record.id} of site '${record.site}': ${record.phase}${record.phase === 'Completed' ? '' : ` at step '${record.step}'`}`];
+  out.push(`  migration ${d.migration ?? '?'} undone: ${d.toModel ?? '?'} → ${d.fromModel ?? '?'}`);
+  if (d.snapshotId) out.push(`  snapshot of the migrated site: ${d.snapshotId}`);
+  if (d.carriedBack !== undefined) out.push(`  records written since the switch, carried back to the old shards: ${d.carriedBack}`);
+  for (const f of (d.failed ?? []).slice(0, 20)) out.push(`    not carried back: ${f.gallery} ${f.id}: ${f.reason}`);
+  if (d.downtimeMs !== undefined) out.push(`  sf-api and findface-security down: ${formatDuration(d.downtimeMs)}`);
+  if (d.snapshotAfterId) out.push(`  snapshot of the site as it is again: ${d.snapshotAfterId}`);
+  if (record.phase === 'Completed') out.push('  the new shards are stopped and disabled, not removed');
+  return out;
+}
+
+async function followMigration(start: (onEvent: OnJobEvent) => Promise<JobEvent>, deps: JobCommandDeps, json: boolean): Promise<void> {
+  const display = progressOn(deps.term, json);
+  const hint = (id: string): string => `follow it with: ffkeeper jobs logs ${id} --follow; continue it with: ffkeeper migrate resume ${id}`;
+  const { outcome } = await followJob(start, (e) => display?.onEvent(e), hint).finally(() => display?.finish());
+  const record = await deps.api.getJob(outcome.jobId).catch(() => undefined);
+  if (record) deps.io.out(json ? toJson(record) : (record.kind === 'migrate-rollback' ? formatRollbackReport(record) : formatMigrationReport(record)).join('\n'));
+  const phase = outcome.outcome?.phase ?? outcome.phase;
+  const rollback = record?.kind === 'migrate-rollback';
+  checkOutcome(rollback ? 'migrate-rollback' : 'migrate', outcome, phase === 'Failed' && !rollback ? `continue it with: ffkeeper migrate resume ${outcome.jobId}` : undefined);
+}
+
+export async function runMigrateStart(opts: MigratePlanOptions & { yes: boolean }, deps: JobCommandDeps): Promise<void> {
+  checkId(opts.site, '--site');
+  try {
+    parseModelFile(opts.toModel);
+  } catch (err) {
+    throw new ValidationError(`--to-model: ${(err as Error).message}`, { field: 'to-model' });
+  }
+  await confirmAction(deps.term, { yes: opts.yes, action: `migrate every face of site '${opts.site}' to ${opts.toModel} (sf-api switches to new shards at the end)` });
+  await followMigration((onEvent) => deps.api.migrate({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}) }, onEvent), deps, opts.json);
+}
+
+export async function runMigrateRollback(opts: { site: string; json: boolean; yes: boolean }, deps: JobCommandDeps): Promise<void> {
+  checkId(opts.site, '--site');
+  await confirmAction(deps.term, { yes: opts.yes, action: `put site '${opts.site}' back on the shards and model its newest migration replaced` });
+  await followMigration((onEvent) => deps.api.rollbackMigration(opts.site, onEvent), deps, opts.json);
+}
+
+export async function runMigrateResume(jobId: string, opts: { json: boolean }, deps: JobCommandDeps): Promise<void> {
+  checkId(jobId, 'JOB');
+  const record = await deps.api.getJob(jobId);
+  if (record.kind !== 'migrate') throw new ValidationError(`job '${jobId}' is a ${record.kind} job, not a migration`, { field: 'job' });
+  if (record.phase === 'Completed') throw new IllegalStateError(`migration job '${jobId}' of site '${record.site}' already completed: nothing to resume`);
+  (opts.json ? deps.io.err : deps.io.out)(`migration job ${jobId} of site '${record.site}' stopped at step '${record.step}', phase ${record.phase}${record.error ? ` (${record.error.code}: ${record.error.message})` : ''}`);
+  await followMigration((onEvent) => deps.api.resumeMigration(jobId, onEvent), deps, opts.json);
+}
+
 /** Registers `migrate` (moving a site's faces to another neural-network model) on the program. */
 export function registerMigrateCommands(program: Command, ctx: RegisterContext): void {
   const { io, withApi } = ctx;
@@ -99,4 +184,27 @@ export function registerMigrateCommands(program: Command, ctx: RegisterContext):
         runMigratePlan({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json }, { api, io }),
       ),
     );
+  migrate
+    .command('start')
+    .description('runs the migration as a job: a snapshot first, each step through the agents and checked, every face re-extracted into new shards (the site stays readable), sf-api switched at the end')
+    .requiredOption('--site <site>', 'the site')
+    .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
+    .option('--port-offset <n>', "how far the new shards' numbers and ports move (default as migrate plan)")
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action((opts: { site: string; toModel: string; portOffset?: string; yes: boolean }, cmd: Command) =>
+      withApi(cmd, (api, g) =>
+        runMigrateStart({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json, yes: opts.yes }, { api, io, term: ctx.term }),
+      ),
+    );
+  migrate
+    .command('rollback')
+    .description("puts the site back on the old shards and model its newest migration kept: records written since carried back, sf-api and the agents switched back; a snapshot before and after")
+    .requiredOption('--site <site>', 'the site')
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateRollback({ site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
+  migrate
+    .command('resume')
+    .description('continues an interrupted migration job where it stopped (finished batches are not extracted again)')
+    .argument('<job>', 'the migrate job id')
+    .action((jobId: string, _opts: unknown, cmd: Command) => withApi(cmd, (api, g) => runMigrateResume(jobId, { json: g.json }, { api, io, term: ctx.term })));
 }

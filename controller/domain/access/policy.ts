@@ -89,6 +89,11 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   importSnapshot: act('admin'),
   // Changes nothing, but reads the site's FindFace configs and loads its extraction-api with a sample.
   planMigration: { role: 'operator', mutating: false, sites: site },
+  // Moves every face of a live site into new shards and switches sf-api to them: an admin's decision.
+  migrate: act('admin'),
+  // The job id does not say which site: resuming is for admins.
+  resumeMigration: act('admin', none),
+  rollbackMigration: act('admin'),
   rebuildCatalog: act('admin'),
   // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
   qualifyRepository: act('admin'),

@@ -69,6 +69,10 @@ export interface MigrationPlan {
   snapshot?: { id: string; createdAt: string; verifiedAt: string };
   checks: PlanCheck[];
   steps: PlanStep[];
+  /** sf-api: its host and unit, its shard list now and after the switch, the extraction-api and normalized images it uses. */
+  sfApi?: { host: string; unit: string; shards: string[]; newShards: string[]; extractionApiUrl?: string; normalizedUrl: string };
+  /** The extraction-api: its host and unit. */
+  extraction?: { host: string; unit: string };
   /** Every check passed. */
   ready: boolean;
 }
@@ -264,6 +268,7 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
     checks.push({ name: 'extraction sample', ok: false, detail: `${sec.sfApi.path} names no extraction-api (extraction-api.extraction-api)` });
   }
 
+  const newShards = (sec.sfApi?.shards ?? []).map((u) => built.find((s) => s.from.http === portOfUrl(u))?.to.url ?? '?');
   return {
     site: f.site,
     createdAt: f.now.toISOString(),
@@ -278,6 +283,10 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
     ...(f.verified ? { snapshot: { id: f.verified.id, createdAt: f.verified.createdAt.toISOString(), verifiedAt: f.verified.verifiedAt.toISOString() } } : {}),
     checks,
     steps: stepsOf(f, sec, built, { to, total, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}) }),
+    ...(sec.sfApi
+      ? { sfApi: { host: sec.sfApi.host, unit: sec.sfApi.unit, shards: sec.sfApi.shards, newShards, ...(sec.sfApi.extractionUrl ? { extractionApiUrl: sec.sfApi.extractionUrl } : {}), normalizedUrl: sec.sfApi.normalizedUrl ?? DEFAULT_NORMALIZED_URL } }
+      : {}),
+    ...(sec.extraction ? { extraction: { host: sec.extraction.host, unit: sec.extraction.unit } } : {}),
     ready: checks.every((c) => c.ok),
   };
 }

@@ -33,12 +33,14 @@ export function buildPlan(input: PlanInput): ResolvedRestorePlan {
   const { snapshot, targetSite } = input;
   verifyManifest(snapshot, input.sourceSite);
   const crossSite = targetSite !== snapshot.site;
-  const components = chooseComponents(snapshot, input.components)
+  const chosen = chooseComponents(snapshot, input.components);
+  // First: a site migrated to another model since has other shards too, and the models say why.
+  const models = checkModels(snapshot, chosen, { targetSite, targetNewest: input.targetNewest });
+  const components = chosen
     .map((entry) => mapComponent(entry, { snapshot, targetSite, agents: input.targetAgents }))
     .sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || a.ref.localeCompare(b.ref) || a.host.localeCompare(b.host));
   refuseDoubleTargets(components, targetSite);
   const writers = writersOf(targetSite, input.targetAgents);
-  const models = checkModels(snapshot, components, { targetSite, targetNewest: input.targetNewest });
   const notes: string[] = [];
   if (crossSite) notes.push(`restoring site '${snapshot.site}'s snapshot '${snapshot.cutId}' into another site, '${targetSite}'`);
   if (models.status === 'unchecked') notes.push(`feature-vector models not checked: ${models.detail}`);
@@ -142,10 +144,10 @@ export function writersOf(targetSite: string, agents: readonly AgentEntry[]): Pl
 }
 
 /** Gallery → model of the selected Tarantool artifacts (`details['model:<gallery>']`), else the manifest's. */
-function snapshotModels(snapshot: Manifest, components: readonly PlannedComponent[]): Record<string, string> {
+function snapshotModels(snapshot: Manifest, components: readonly ManifestComponent[]): Record<string, string> {
   const models: Record<string, string> = {};
   for (const c of components) {
-    for (const [key, value] of Object.entries(c.artifact.details ?? {})) {
+    for (const [key, value] of Object.entries(c.details ?? {})) {
       if (key.startsWith('model:') && typeof value === 'string') models[key.slice('model:'.length)] = value;
     }
   }
@@ -157,7 +159,7 @@ function snapshotModels(snapshot: Manifest, components: readonly PlannedComponen
  * agents do not report live models). A mismatch is refused: restored vectors would not match the
  * extraction model of the site.
  */
-export function checkModels(snapshot: Manifest, components: readonly PlannedComponent[], target: { targetSite: string; targetNewest: Manifest | undefined }): ModelCheck {
+export function checkModels(snapshot: Manifest, components: readonly ManifestComponent[], target: { targetSite: string; targetNewest: Manifest | undefined }): ModelCheck {
   if (!components.some((c) => c.kind === 'tarantool')) return { status: 'not-applicable', detail: 'no Tarantool shard is restored' };
   const ours = snapshotModels(snapshot, components.filter((c) => c.kind === 'tarantool'));
   if (Object.keys(ours).length === 0) return { status: 'unchecked', detail: `snapshot '${snapshot.cutId}' records no model names` };
@@ -169,7 +171,8 @@ export function checkModels(snapshot: Manifest, components: readonly PlannedComp
   const mismatches = Object.entries(ours).filter(([g, m]) => newest.models[g] !== undefined && newest.models[g] !== m);
   if (mismatches.length > 0) {
     const what = mismatches.map(([g, m]) => `gallery '${g}' is '${m}' in snapshot '${snapshot.cutId}' but '${newest.models[g]}' in site '${target.targetSite}'`);
-    throw new ValidationError(`feature-vector models differ (per site '${target.targetSite}'s newest snapshot '${newest.cutId}'): ${what.join('; ')}`, {
+    const back = target.targetSite === snapshot.site ? `; a site migrated to another model since goes back to the old shards and model with: ffkeeper migrate rollback --site ${target.targetSite}` : '';
+    throw new ValidationError(`feature-vector models differ (per site '${target.targetSite}'s newest snapshot '${newest.cutId}'): ${what.join('; ')}${back}`, {
       field: 'models',
     });
   }

@@ -273,6 +273,14 @@ export interface PlanMigrationRequest {
   portOffset: number;
 }
 
+export interface RollbackMigrationRequest {
+  site: string;
+}
+
+export interface ResumeMigrationRequest {
+  jobId: string;
+}
+
 export interface MigrationPlanResponse {
   /** controller/domain/migration/plan.ts MigrationPlan, as JSON. */
   planJson: string;
@@ -3705,6 +3713,146 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
     message.site = object.site ?? "";
     message.toModel = object.toModel ?? "";
     message.portOffset = object.portOffset ?? 0;
+    return message;
+  },
+};
+
+function createBaseRollbackMigrationRequest(): RollbackMigrationRequest {
+  return { site: "" };
+}
+
+export const RollbackMigrationRequest: MessageFns<RollbackMigrationRequest> = {
+  encode(message: RollbackMigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.site !== "") {
+      writer.uint32(10).string(message.site);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackMigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.site = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackMigrationRequest {
+    return { site: isSet(object.site) ? globalThis.String(object.site) : "" };
+  },
+
+  toJSON(message: RollbackMigrationRequest): unknown {
+    const obj: any = {};
+    if (message.site !== "") {
+      obj.site = message.site;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RollbackMigrationRequest>, I>>(base?: I): RollbackMigrationRequest {
+    return RollbackMigrationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RollbackMigrationRequest>, I>>(object: I): RollbackMigrationRequest {
+    const message = createBaseRollbackMigrationRequest();
+    message.site = object.site ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeMigrationRequest(): ResumeMigrationRequest {
+  return { jobId: "" };
+}
+
+export const ResumeMigrationRequest: MessageFns<ResumeMigrationRequest> = {
+  encode(message: ResumeMigrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeMigrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeMigrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeMigrationRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeMigrationRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeMigrationRequest>, I>>(base?: I): ResumeMigrationRequest {
+    return ResumeMigrationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeMigrationRequest>, I>>(object: I): ResumeMigrationRequest {
+    const message = createBaseResumeMigrationRequest();
+    message.jobId = object.jobId ?? "";
     return message;
   },
 };
@@ -9836,6 +9984,44 @@ export const ControllerService = {
       Buffer.from(MigrationPlanResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MigrationPlanResponse => MigrationPlanResponse.decode(value),
   },
+  /**
+   * Runs the migration as a job of kind "migrate": snapshot first, each step through the agents and
+   * checked, every face re-extracted into new shards, sf-api switched at the end. Streams its events.
+   */
+  migrate: {
+    path: "/ffkeeper.v1.Controller/Migrate" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: PlanMigrationRequest): Buffer => Buffer.from(PlanMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PlanMigrationRequest => PlanMigrationRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /** Continues an interrupted migration job from where it stopped (finished batches are not redone). */
+  resumeMigration: {
+    path: "/ffkeeper.v1.Controller/ResumeMigration" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ResumeMigrationRequest): Buffer =>
+      Buffer.from(ResumeMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeMigrationRequest => ResumeMigrationRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
+  /**
+   * Puts the site back on the old shards and model its newest migration kept (a job of kind
+   * "migrate-rollback"): records written since the switch carried back, sf-api and the agents switched back.
+   */
+  rollbackMigration: {
+    path: "/ffkeeper.v1.Controller/RollbackMigration" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RollbackMigrationRequest): Buffer =>
+      Buffer.from(RollbackMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackMigrationRequest => RollbackMigrationRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -10154,6 +10340,18 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * measured extraction sample; changes nothing.
    */
   planMigration: handleUnaryCall<PlanMigrationRequest, MigrationPlanResponse>;
+  /**
+   * Runs the migration as a job of kind "migrate": snapshot first, each step through the agents and
+   * checked, every face re-extracted into new shards, sf-api switched at the end. Streams its events.
+   */
+  migrate: handleServerStreamingCall<PlanMigrationRequest, JobEvent>;
+  /** Continues an interrupted migration job from where it stopped (finished batches are not redone). */
+  resumeMigration: handleServerStreamingCall<ResumeMigrationRequest, JobEvent>;
+  /**
+   * Puts the site back on the old shards and model its newest migration kept (a job of kind
+   * "migrate-rollback"): records written since the switch carried back, sf-api and the agents switched back.
+   */
+  rollbackMigration: handleServerStreamingCall<RollbackMigrationRequest, JobEvent>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
@@ -10420,6 +10618,33 @@ export interface ControllerClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MigrationPlanResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Runs the migration as a job of kind "migrate": snapshot first, each step through the agents and
+   * checked, every face re-extracted into new shards, sf-api switched at the end. Streams its events.
+   */
+  migrate(request: PlanMigrationRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  migrate(
+    request: PlanMigrationRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /** Continues an interrupted migration job from where it stopped (finished batches are not redone). */
+  resumeMigration(request: ResumeMigrationRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  resumeMigration(
+    request: ResumeMigrationRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /**
+   * Puts the site back on the old shards and model its newest migration kept (a job of kind
+   * "migrate-rollback"): records written since the switch carried back, sf-api and the agents switched back.
+   */
+  rollbackMigration(request: RollbackMigrationRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  rollbackMigration(
+    request: RollbackMigrationRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
   listJobs(
     request: ListJobsRequest,
     callback: (error: ServiceError | null, response: ListJobsResponse) => void,

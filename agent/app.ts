@@ -13,7 +13,6 @@ import { securityAtStart } from '../shared/security/startup.js';
 import { KvPresencePublisher } from './transport/nats-presence.js';
 import type { AgentDescription } from '../shared/fleet.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { shiftedShardName } from '../shared/findface/instance-file.js';
 import path from 'node:path';
 import { IllegalStateError, NotFoundError } from '../shared/errors.js';
 import type { Repository } from '../shared/repository/repository.js';
@@ -39,7 +38,7 @@ import { inspect } from './domain/sync/inspect.js';
 import { JetStreamSyncBus } from './transport/nats-sync.js';
 import { directFilesOf } from './transport/direct-files.js';
 import { HostMigrationAccess } from './adapters/migration.js';
-import { migration, siblingComponent } from './domain/migration/ops.js';
+import { migration } from './domain/migration/ops.js';
 import { adoptionFileOf, parseAdoption, servedConfig } from './domain/migration/adopt.js';
 
 /** How long a stopping agent waits for NATS (withdrawing its presence, draining). */
@@ -85,7 +84,7 @@ export interface RunningAgent {
 }
 
 /** The config with the shards a migration made this agent adopt (agent/domain/migration/adopt.ts) in place of the old. */
-async function withAdoptedShards(config: AgentConfig, host: HostMigrationAccess, log: Logger): Promise<AgentConfig> {
+async function withAdoptedShards(config: AgentConfig, log: Logger): Promise<AgentConfig> {
   const file = adoptionFileOf(config);
   const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -93,8 +92,8 @@ async function withAdoptedShards(config: AgentConfig, host: HostMigrationAccess,
   });
   if (text === undefined) return config;
   const adoption = parseAdoption(text, file);
-  const served = await servedConfig(config, adoption, (shard, offset) => siblingComponent(config, host, shard.name, offset), (msg) => log.warn(msg));
-  const swapped = Object.entries(adoption.shards).map(([s, a]) => `${s} → ${shiftedShardName(s, a.portOffset)}`);
+  const served = servedConfig(config, adoption, file, (msg) => log.warn(msg));
+  const swapped = Object.entries(adoption.shards).map(([s, a]) => `${s} → ${a.component.name}`);
   log.warn({ file, shards: swapped }, 'serving the shards a model migration switched to in place of those the config file names (update the config file to name them)');
   return served;
 }
@@ -104,7 +103,7 @@ export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promi
   const services = new SystemctlServiceManager({ pathPrepend: fileConfig.pathPrepend, timeoutMs: fileConfig.units.timeoutMs });
   const migrationHost = new HostMigrationAccess({ pathPrepend: fileConfig.pathPrepend, services });
   // What the agent serves: its config file's components, a migration's new shards in place of the old.
-  const config = await withAdoptedShards(fileConfig, migrationHost, log);
+  const config = await withAdoptedShards(fileConfig, log);
   let requestRestart: (why: string) => void = () => undefined;
   const restart = new Promise<string>((resolve) => {
     requestRestart = resolve;

@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from './errors.js';
 
-export type JobKind = 'snapshot' | 'restore' | 'prune' | 'verify' | 'copy' | 'export' | 'import' | 'sync-check' | 'sync-link' | 'sync-apply' | 'migrate' | 'migrate-rollback';
+export type JobKind = 'snapshot' | 'restore' | 'prune' | 'verify' | 'copy' | 'export' | 'import' | 'sync-check' | 'sync-link' | 'sync-apply' | 'migrate' | 'migrate-rollback' | 'migrate-finish';
 export type JobPhase = 'New' | 'InProgress' | 'Completed' | 'PartiallyFailed' | 'Failed' | 'FailedValidation';
 
 export const FINAL_PHASES: readonly JobPhase[] = ['Completed', 'PartiallyFailed', 'Failed', 'FailedValidation'];

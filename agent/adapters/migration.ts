@@ -1,5 +1,5 @@
 /** The host side of migration surveys (agent/domain/migration/survey.ts): files, ports, shards, extraction-api over HTTP. */
-import { access, chown, lstat, mkdir, readdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises';
+import { access, chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { execa } from 'execa';
 import net from 'node:net';
@@ -82,6 +82,10 @@ export class HostMigrationAccess implements MigrationOpsHost {
 
   async symlink(target: string, link: string): Promise<void> {
     await symlink(target, link);
+  }
+
+  async remove(file: string): Promise<void> {
+    await rm(file, { recursive: true, force: true });
   }
 
   async mkdirs(dirs: readonly string[]): Promise<void> {

@@ -2,16 +2,15 @@
  * The migration bench's run: a dev site with a controller and agents (real processes), a snapshot and its
  * verification (not timed), `migrate plan` (timed; its extraction sample and estimate kept), the
  * extraction-api alone on the site's normalized images (the peer: `extraction_batch_size` images per call,
- * `workers_num` calls at a time, as migration.ini runs it), then the plan's runbook followed step by step
- * as an operator would (deploy/dev-site/runbook.ts) while sf-api is read every 100 ms: the re-extraction's
- * faces/s and how long sf-api did not answer.
+ * `workers_num` calls at a time, as migration.ini runs it),
+ * then `ffkeeper migrate start` (the job) while sf-api is read every 100 ms: the job's re-extraction faces/s
+ * and how long sf-api did not answer.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from '../../controller/domain/migration/plan.js';
-import { followRunbook, type StepRun } from '../../deploy/dev-site/runbook.js';
+import type { MigrationDetail } from '../../controller/domain/migration/job.js';
 import { extractBatch } from '../../deploy/dev-site/sf-api-migrate.js';
 import type { SiteState } from '../../deploy/dev-site/index.js';
 import { mapLimit } from '../../shared/concurrency.js';
@@ -40,12 +39,16 @@ export interface MigrationBenchResult {
   estimateSeconds?: number;
   sampleFacesPerSecond?: number;
   alone: { faces: number; ms: number };
-  migrate: { faces: number; failed: number; ms: number; output: string };
-  /** Time sf-api did not answer a read, from the first step to its answer after the last restart. */
+  /** The job's re-extraction step: faces written to the new shards, failed, and its time. */
+  migrate: { faces: number; failed: number; ms: number };
+  /** Time sf-api did not answer a read over the whole job (polled every 100 ms), and the job's own measure. */
   downtimeMs: number;
   downtimeWindows: number;
-  runbookMs: number;
-  steps: { n: number; title: string; ms: number }[];
+  jobDowntimeMs: number;
+  /** How long findface-security took no writes (the re-extraction and the switch). */
+  writesStoppedMs: number;
+  jobMs: number;
+  steps: { step: string; ms: number }[];
 }
 
 function imagesUnder(dir: string, out: string[] = []): string[] {
@@ -129,30 +132,28 @@ export async function runMigrationBench(plan: MigrationBenchPlan, env: BenchEnv)
 
     const probe = await firstFace(state);
     const watch = watchReads(`http://127.0.0.1:${state.sfApi.port}/v2/galleries/ffsec_face_objects/faces/${probe}`);
-    const r0 = performance.now();
-    // The dev site has no video units: its last step restarts the services it has.
-    const steps = [
-      ...migration.steps.filter((st) => !st.commands.some((c) => c.includes('findface-video-'))),
-      { n: migration.steps.length, title: 'Restart the services (the dev site has no video units)', commands: ['systemctl restart findface-security', 'systemctl restart findface-extraction-api findface-sf-api'] },
-    ];
-    let runs: StepRun[] = [];
+    // `ffkeeper migrate start`: the job's events give each step's start.
+    const starts: { step: string; at: number }[] = [];
+    const j0 = performance.now();
+    let outcome;
     let down: { downMs: number; windows: number };
     try {
-      runs = await followRunbook(state, steps, {
-        cwd: mkdtempSync(path.join(tmpdir(), 'ffk-bench-migration-')),
-        // The snapshot was taken above.
-        skip: (st) => st.commands.some((c) => c.startsWith('ffkeeper ')),
-        before: (st) => env.log(`step ${st.n}: ${st.title}`),
+      outcome = await api.migrate({ site, toModel }, (e) => {
+        if (starts.at(-1)?.step !== e.step) {
+          starts.push({ step: e.step, at: performance.now() });
+          env.log(`job step: ${e.step}`);
+        }
       });
       await waitForRead(`http://127.0.0.1:${state.sfApi.port}/v2/galleries/ffsec_face_objects/faces/${probe}`);
     } finally {
       down = await watch.stop();
     }
-    const runbookMs = performance.now() - r0;
-    const step = runs.find((s) => s.title.startsWith('Re-extract'));
-    const output = step?.output ?? '';
-    const faces = Number(/migrated (\d+) faces/.exec(output)?.[1] ?? Number.NaN);
-    const failed = Number(/, (\d+) faces failed/.exec(output)?.[1] ?? Number.NaN);
+    const jobMs = performance.now() - j0;
+    if (outcome.outcome?.phase !== 'Completed') throw new IllegalStateError(`migrate start: ${outcome.outcome?.error?.message ?? outcome.phase}`);
+    const record = await api.getJob(outcome.jobId);
+    const d = record.detail as unknown as MigrationDetail;
+    const steps = starts.map((s, i) => ({ step: s.step, ms: (starts[i + 1]?.at ?? j0 + jobMs) - s.at }));
+    const faceGalleries = Object.values(d.progress).flatMap((g) => Object.values(g)).filter((g) => g.face);
     return {
       plan,
       startedAt,
@@ -165,11 +166,13 @@ export async function runMigrationBench(plan: MigrationBenchPlan, env: BenchEnv)
       ...(migration.estimateSeconds !== undefined ? { estimateSeconds: migration.estimateSeconds } : {}),
       ...(migration.sample?.facesPerSecond !== undefined ? { sampleFacesPerSecond: migration.sample.facesPerSecond } : {}),
       alone,
-      migrate: { faces, failed, ms: step?.ms ?? Number.NaN, output: output.trim().split('\n').at(-1) ?? '' },
+      migrate: { faces: faceGalleries.reduce((n, g) => n + g.written, 0), failed: d.failedTotal, ms: steps.find((s) => s.step === 'reextract')?.ms ?? Number.NaN },
       downtimeMs: down.downMs,
       downtimeWindows: down.windows,
-      runbookMs,
-      steps: runs.map((s) => ({ n: s.n, title: s.title, ms: s.ms })),
+      jobDowntimeMs: d.downtimeMs ?? Number.NaN,
+      writesStoppedMs: d.writesStoppedMs ?? Number.NaN,
+      jobMs,
+      steps,
     };
   } finally {
     api.close();

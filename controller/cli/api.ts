@@ -146,6 +146,7 @@ export interface ControllerApi {
   migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent>;
   resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
   rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
+  finishMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
   listJobs(filter: { site?: string; limit?: number }): Promise<JobRecord[]>;
   getJob(id: string): Promise<JobRecord>;
   /** Replays a job's events (and with `follow`, waits for the rest); resolves with the last event. */
@@ -282,6 +283,10 @@ export class GrpcControllerApi implements ControllerApi {
 
   rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<RollbackMigrationRequest>(this.client.rollbackMigration.bind(this.client), { site }, onEvent);
+  }
+
+  finishMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<RollbackMigrationRequest>(this.client.finishMigration.bind(this.client), { site }, onEvent);
   }
 
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent> {

@@ -158,6 +158,10 @@ export class FakeApi implements ControllerApi {
     this.calls.push({ method: 'migrate', args: [req] });
     return this.play(onEvent);
   }
+  finishMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
+    this.calls.push({ method: 'finishMigration', args: [site] });
+    return this.play(onEvent);
+  }
   rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent> {
     this.calls.push({ method: 'rollbackMigration', args: [site] });
     return this.play(onEvent);

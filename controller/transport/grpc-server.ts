@@ -214,6 +214,9 @@ function implementation(s: ControllerServices): ControllerServer {
     rollbackMigration: serverStream<RollbackMigrationRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.migrationJobs.rollback(req.site), emit);
     }),
+    finishMigration: serverStream<RollbackMigrationRequest, PbJobEvent>(async (req, emit) => {
+      await follow(await s.migrationJobs.finish(req.site), emit);
+    }),
     verify: serverStream<PbVerifyRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.verify.start({ site: req.site, readData: req.readData, ...(req.snapshotId ? { snapshotId: req.snapshotId } : {}), ...fromSide(req.from) }), emit);
     }),

@@ -25,7 +25,7 @@ type RecordIndex = Map<number, Map<number, string>>;
 /** Checks a site that is up. */
 export async function checkSiteState(state: SiteState): Promise<CheckReport> {
   const started = Date.now();
-  const shards = await ShardSet.connect(servingShards(state));
+  const shards = await ShardSet.connect(state.sandboxOf ? state.shards : servingShards(state));
   try {
     return await withClient(ownerConfig(state.postgres), async (db) => {
       const rows = await readRows(db);

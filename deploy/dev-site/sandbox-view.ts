@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { ValidationError } from '../../shared/errors.js';
 import { parseSandboxDescription, SANDBOX_ENV, type SandboxComponent, type SandboxDescription } from '../../shared/sandbox.js';
+import { servingShards } from './instances.js';
 import type { SiteState } from './state.js';
 
 type Of<K extends SandboxComponent['kind']> = Extract<SandboxComponent, { kind: K }>;
@@ -24,7 +25,8 @@ export function sandboxView(state: SiteState, sandbox: SandboxDescription): Site
   const [pg] = only(sandbox, 'postgres');
   if (!pg) missing('PostgreSQL database');
   const tnt = only(sandbox, 'tarantool');
-  const shards = state.shards.map((s) => {
+  // The shards sf-api serves (a migrated site's new ones), each replaced by the sandbox's instance of it.
+  const shards = servingShards(state).map((s) => {
     const c = tnt.find((x) => x.name === s.name) ?? missing(`shard ${s.name}`);
     return { ...s, port: c.port };
   });
@@ -32,6 +34,7 @@ export function sandboxView(state: SiteState, sandbox: SandboxDescription): Site
   const restored = (dir: string): string => roots.find((r) => r.original === dir)?.restored ?? missing(`upload directory ${dir}`);
   return {
     ...state,
+    sandboxOf: sandbox.sandboxId,
     postgres: { ...state.postgres, host: pg!.host, port: pg!.port, database: pg!.database, owner: pg!.owner },
     shards,
     uploads: { uploadsDir: restored(state.uploads.uploadsDir), ffuploadDir: restored(state.uploads.ffuploadDir) },

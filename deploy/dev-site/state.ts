@@ -51,6 +51,8 @@ export interface ShardState {
 export interface SiteState {
   version: 1;
   site: string;
+  /** Set on a sandbox's view of the site (sandbox-view.ts): its shards are the sandbox's, not sf-api's. Never saved. */
+  sandboxOf?: string;
   siteDir: string;
   createdAt: string;
   postgres: { host: string; port: number; superuser: string; database: string; owner: string };

@@ -74,6 +74,11 @@ export const migrationOpSchemas = [
   z.object({ op: z.literal('adopt'), shards: z.array(shardName).min(1), portOffset, undo: z.boolean().default(false) }).strict(),
   /** Removes from the new shard's gallery the records its old shard no longer holds (deleted after they were re-extracted). */
   z.object({ op: z.literal('reconcile'), shard: shardName, portOffset, gallery: z.string().min(1).max(200) }).strict(),
+  /**
+   * `migrate finish`: removes an old shard this agent no longer serves (adopted away, its unit stopped): its
+   * instance file and link, and the directories that carry its name.
+   */
+  z.object({ op: z.literal('remove-shard'), shard: shardName }).strict(),
   /** What the new shard keeps of this migration: each gallery's cursor, records written, failed faces. */
   z.object({ op: z.literal('migration-progress'), migration: migrationId, shard: shardName, portOffset }).strict(),
 ] as const;
@@ -151,4 +156,5 @@ export type MigrationOpResult =
   | { op: 'reextract'; batch: ReextractBatch }
   | { op: 'migration-progress'; progress: MigrationProgress }
   | { op: 'adopt'; file: string; changed: boolean; serving: string[] }
-  | { op: 'reconcile'; gallery: string; checked: number; removed: number };
+  | { op: 'reconcile'; gallery: string; checked: number; removed: number }
+  | { op: 'remove-shard'; shard: string; removed: string[]; bytes: number };

@@ -120,7 +120,7 @@ describe('dev sites side by side', () => {
     for (const state of [a, b]) {
       const units = unitStatuses(state);
       const pids = units.flatMap((u) => (u.pid === undefined ? [] : [u.pid]));
-      expect(pids.length).toBe(state.shards.length + 3); // shards, pgbouncer, extraction-api, sf-api (the writer is not running)
+      expect(pids.length).toBe(state.shards.length + 4); // shards, pgbouncer, extraction-api, findface-upload, sf-api (the writer is not running)
       const shard1 = units.find((u) => u.unit === 'tarantool@shard-001')?.pid;
       if (state === a && shard1 !== undefined) process.kill(shard1, 'SIGKILL'); // died on its own before down
       await downSite(state.site, root);

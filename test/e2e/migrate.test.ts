@@ -8,7 +8,7 @@
  * shards, and a restore of the snapshot taken before is refused naming both models.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -243,5 +243,37 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const report = await checkSiteState(state);
     const errors = report.issues.filter((i) => i.severity === 'error').map((i) => [i.kind, i.gallery, String(i.recordId)]);
     expect(errors).toEqual([['missing-file', gone.gallery, gone.record_id]]);
+  }, 600_000);
+
+  it('finish: refused for a rolled-back migration; after another migration it removes the old shards, and the agents serve the new ones from their cache alone', async () => {
+    const refused = await cli(fleet, ['migrate', 'finish', '--site', SITE, '--yes']);
+    expect(refused.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(refused.stderr).toContain('was rolled back');
+    // The first migration's shards (shard-011, -012) are still there, disabled: this one goes to shard-021, -022.
+    const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
+    const toModel = `face/${['ifruit', 'elderberry'].find((n) => n !== current.name) ?? '?'}_${current.dim}.cpu.fnk`;
+    const r = await cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--port-offset', '20', '--yes']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const f = await cli(fleet, ['migrate', 'finish', '--site', SITE, '--yes']);
+    console.log(f.stdout, f.stderr);
+    expect(f.code, f.stderr + f.stdout).toBe(0);
+    for (const old of state.shards) {
+      expect(f.stdout).toContain(`tnt ${old.name}:`);
+      expect(existsSync(old.instanceFile), old.instanceFile).toBe(false);
+      expect(existsSync(old.dir), old.dir).toBe(false);
+    }
+    // Started again, the agent of the shards serves the new ones from migrated-shards.json (the old shards' files are gone).
+    await fleet.agents.get(`${SITE}/tnt`)?.kill();
+    fleet.startAgent(SITE, 'tnt');
+    await waitFor(async () => {
+      const agents = await fleet.json<{ host: string; status: string; components: { kind: string; name: string }[] }[]>('agents', 'list', '--site', SITE);
+      const tnt = agents.find((a) => a.host === 'tnt');
+      return tnt?.status === 'online' && tnt.components.filter((c) => c.kind === 'tarantool').map((c) => c.name).join(',') === state.shards.map((x) => shiftedShardName(x.name, 20)).join(',');
+    }, 60_000, 1000);
+    const snap = await cli(fleet, ['snapshot', 'create', '--site', SITE, '--wait']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const back = await cli(fleet, ['migrate', 'rollback', '--site', SITE, '--yes']);
+    expect(back.code).toBe(EXIT_CODES.ILLEGAL_STATE);
+    expect(back.stderr).toContain('its old shards are removed');
   }, 600_000);
 });

@@ -7,12 +7,25 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import type { AgentConfig } from '../../../shared/config/agent.js';
+import { componentSchema, type AgentConfig } from '../../../shared/config/agent.js';
 import { ValidationError } from '../../../shared/errors.js';
 
 export const ADOPTION_FILE = 'migrated-shards.json';
 
-const adoptionSchema = z.object({ shards: z.record(z.string(), z.object({ portOffset: z.number().int().min(1) }).strict()) }).strict();
+const adoptionSchema = z
+  .object({
+    shards: z.record(
+      z.string(),
+      z
+        .object({
+          portOffset: z.number().int().min(1),
+          /** The new shard as the agent serves it (kept whole: the old shard's files may be removed by `migrate finish`). */
+          component: z.object({ kind: z.literal('tarantool'), name: z.string().min(1) }).loose(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
 export type Adoption = z.infer<typeof adoptionSchema>;
 
 export function adoptionFileOf(config: Pick<AgentConfig, 'cacheDir'>): string {
@@ -31,29 +44,31 @@ export function parseAdoption(text: string, file: string): Adoption {
   return r.data;
 }
 
-/** The adoption with `shards` served shifted by `portOffset`, or back as they are (`undo`). */
-export function adopt(current: Adoption, shards: readonly string[], portOffset: number, undo: boolean): Adoption {
+type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
+
+/** The adoption with each of `shards` served as its new sibling, or back as it is (`undo`: the components are not needed). */
+export function adopt(current: Adoption, shards: ReadonlyMap<string, TarantoolComponent | undefined>, portOffset: number, undo: boolean): Adoption {
   const next: Adoption = { shards: { ...current.shards } };
-  for (const s of shards) {
-    if (undo) delete next.shards[s];
-    else next.shards[s] = { portOffset };
+  for (const [s, component] of shards) {
+    if (undo || !component) delete next.shards[s];
+    else next.shards[s] = { portOffset, component };
   }
   return next;
 }
 
-type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
-
 /**
- * The config the agent serves: each adopted shard replaced by its new sibling (`sibling` derives it from
- * the instance files). A shard the config no longer names is skipped with a warning.
+ * The config the agent serves: each adopted shard replaced by its new sibling as adopted, checked against
+ * the agent's config schema. A shard the config no longer names is skipped with a warning.
  */
-export async function servedConfig(config: AgentConfig, adoption: Adoption, sibling: (shard: TarantoolComponent, portOffset: number) => Promise<TarantoolComponent>, warn: (msg: string) => void): Promise<AgentConfig> {
+export function servedConfig(config: AgentConfig, adoption: Adoption, file: string, warn: (msg: string) => void): AgentConfig {
   const names = new Set(config.components.filter((c) => c.kind === 'tarantool').map((c) => c.name));
-  for (const s of Object.keys(adoption.shards)) if (!names.has(s)) warn(`${adoptionFileOf(config)} names shard '${s}', which the agent config does not: ignored`);
-  const components: AgentConfig['components'] = [];
-  for (const c of config.components) {
+  for (const s of Object.keys(adoption.shards)) if (!names.has(s)) warn(`${file} names shard '${s}', which the agent config does not: ignored`);
+  const components = config.components.map((c) => {
     const a = c.kind === 'tarantool' ? adoption.shards[c.name] : undefined;
-    components.push(c.kind === 'tarantool' && a ? await sibling(c, a.portOffset) : c);
-  }
+    if (!a) return c;
+    const parsed = componentSchema.safeParse(a.component);
+    if (!parsed.success || parsed.data.kind !== 'tarantool') throw new ValidationError(`${file}: shards.${c.name}.component is no Tarantool component: ${parsed.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') ?? 'another kind'}`, { field: 'migrated-shards' });
+    return parsed.data;
+  });
   return { ...config, components };
 }

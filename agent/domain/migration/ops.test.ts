@@ -83,10 +83,10 @@ class FakeHost implements MigrationOpsHost {
     return t === undefined ? Promise.reject(new Error(`ENOENT: ${file}`)) : Promise.resolve(t);
   }
   exists(file: string): Promise<boolean> {
-    return Promise.resolve(file in this.files || file in this.links);
+    return Promise.resolve(file in this.files || file in this.links || this.dirs.includes(file));
   }
-  bytesUnder(): Promise<number> {
-    return Promise.resolve(0);
+  bytesUnder(dirs: readonly string[]): Promise<number> {
+    return Promise.resolve(dirs.filter((d) => this.dirs.includes(d)).length * 1000);
   }
   free(dir: string): Promise<{ dir: string; bytes: number }> {
     return Promise.resolve({ dir, bytes: 1e9 });
@@ -121,6 +121,15 @@ class FakeHost implements MigrationOpsHost {
     this.dirs.push(...dirs);
     return Promise.resolve();
   }
+  removed: string[] = [];
+  active = new Set<string>();
+  remove(file: string): Promise<void> {
+    this.removed.push(file);
+    delete this.files[file];
+    delete this.links[file];
+    this.dirs = this.dirs.filter((d) => d !== file);
+    return Promise.resolve();
+  }
   chownTarantool(): Promise<void> {
     return Promise.resolve();
   }
@@ -128,8 +137,8 @@ class FakeHost implements MigrationOpsHost {
     this.units.push(`${action} ${unit}`);
     return Promise.resolve();
   }
-  isActive(): Promise<boolean> {
-    return Promise.resolve(true);
+  isActive(unit: string): Promise<boolean> {
+    return Promise.resolve(this.active.has(unit));
   }
   run(): Promise<string> {
     return Promise.resolve('meta_scheme = {}\n');
@@ -255,11 +264,29 @@ describe('agent migration steps', () => {
     const r = await op(host, { op: 'adopt', shards: ['shard-001'], portOffset: 10 });
     expect(r).toMatchObject({ file: '/var/cache/ffk/migrated-shards.json', changed: true, serving: ['shard-011'] });
     const adoption = parseAdoption(host.files[r.file] ?? '', r.file);
-    const served = await servedConfig(config, adoption, (c, offset) => Promise.resolve({ ...c, name: `${c.name}+${offset}` }), () => undefined);
-    expect(served.components.map((c) => c.name)).toEqual(['shard-001+10']);
+    const served = servedConfig(config, adoption, r.file, () => undefined);
+    expect(served.components).toEqual([expect.objectContaining({ name: 'shard-011', port: 32011, httpPort: 8111, unit: 'tarantool@shard-011', memtxDir: '/var/lib/tarantool/shard-011/snapshots' })]);
     expect((await op(host, { op: 'adopt', shards: ['shard-001'], portOffset: 10 })).changed).toBe(false);
     expect((await op(host, { op: 'adopt', shards: ['shard-001'], portOffset: 10, undo: true })).serving).toEqual(['shard-001']);
-    expect(adopt({ shards: { a: { portOffset: 10 } } }, ['a'], 10, true)).toEqual({ shards: {} });
-    expect(() => parseAdoption('{"shards": {"a": {}}}', 'f.json')).toThrow(/f\.json: shards\.a\.portOffset/);
+    expect(adopt({ shards: { a: { portOffset: 10, component: { kind: 'tarantool', name: 'b' } } } }, new Map([['a', undefined]]), 10, true)).toEqual({ shards: {} });
+    expect(() => parseAdoption('{"shards": {"a": {"portOffset": 10}}}', 'f.json')).toThrow(/f\.json: shards\.a\.component/);
+    expect(() => servedConfig(config, { shards: { 'shard-001': { portOffset: 10, component: { kind: 'tarantool', name: 'x' } } } }, 'f.json', () => undefined)).toThrow(/f\.json: shards\.shard-001\.component is no Tarantool component/);
+  });
+
+  it('finish removes an old shard the agent no longer serves and that is stopped: its files and the directories with its name', async () => {
+    const host = new FakeHost();
+    host.dirs.push('/var/lib/tarantool/shard-001', '/var/lib/tarantool/shard-001/snapshots', '/var/lib/tarantool/shard-001/xlogs', '/var/lib/tarantool');
+    await op(host, { op: 'create-shard', shard: 'shard-001', portOffset: 10 });
+    const notYet = await op(host, { op: 'remove-shard', shard: 'shard-001' }).catch((e: unknown) => e);
+    expect(String(notYet)).toContain('still serves shard shard-001');
+    await op(host, { op: 'adopt', shards: ['shard-001'], portOffset: 10 });
+    host.active.add('tarantool@shard-001');
+    expect(String(await op(host, { op: 'remove-shard', shard: 'shard-001' }).catch((e: unknown) => e))).toContain('tarantool@shard-001 is active');
+    host.active.clear();
+    const r = await op(host, { op: 'remove-shard', shard: 'shard-001' });
+    expect(r.removed.sort()).toEqual(['/etc/tarantool/instances.available/shard-001.lua', '/etc/tarantool/instances.enabled/shard-001.lua', '/var/lib/tarantool/shard-001', '/var/lib/tarantool/shard-001/snapshots', '/var/lib/tarantool/shard-001/xlogs']);
+    expect(r.bytes).toBe(3000);
+    expect(host.dirs).toContain('/var/lib/tarantool');
+    expect(host.files['/etc/tarantool/instances.available/shard-011.lua']).toBeDefined();
   });
 });

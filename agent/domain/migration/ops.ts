@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../../shared/errors.js';
 import { parseExtractionApiConfig, setExtractionModel } from '../../../shared/findface/extraction-api-ini.js';
-import { parseInstanceFile, shiftedShardName, shiftInstanceFile } from '../../../shared/findface/instance-file.js';
+import { parseInstanceFile, shiftInstanceFile } from '../../../shared/findface/instance-file.js';
 import { galleryModelOf, parseGalleryModel, parseModelFile } from '../../../shared/findface/models.js';
 import { parseSfApiConfig, setSfApiShards } from '../../../shared/findface/sf-api-ini.js';
 import { mapLimit } from '../../../shared/concurrency.js';
@@ -45,6 +45,8 @@ export interface MigrationOpsHost extends MigrationHost {
   linkTarget(file: string): Promise<string | undefined>;
   symlink(target: string, link: string): Promise<void>;
   mkdirs(dirs: readonly string[]): Promise<void>;
+  /** Removes a file, a link or a directory tree (nothing when it is not there). */
+  remove(file: string): Promise<void>;
   /** Gives the directories to the `tarantool` user when the host has one. */
   chownTarantool(dirs: readonly string[]): Promise<void>;
   unit(action: 'start' | 'stop' | 'restart' | 'enable' | 'disable', unit: string): Promise<void>;
@@ -315,6 +317,32 @@ async function reconcile(config: AgentConfig, host: MigrationOpsHost, shard: str
   }
 }
 
+/** Removes an old shard the agent no longer serves (see shared/migration/ops.ts `remove-shard`). */
+async function removeShard(config: AgentConfig, host: MigrationOpsHost, shard: string): Promise<Extract<MigrationOpResult, { op: 'remove-shard' }>> {
+  const old = shardOf(config, shard);
+  const adoptionFile = adoptionFileOf(config);
+  const adoption = (await host.exists(adoptionFile)) ? parseAdoption(await host.readText(adoptionFile), adoptionFile) : { shards: {} };
+  const serving = adoption.shards[shard]?.component.name;
+  if (!serving) throw new IllegalStateError(`agent ${config.site}/${config.host} still serves shard ${shard} (no migration switched it to a new shard): it is not removed`);
+  if (await host.isActive(old.unit)) throw new IllegalStateError(`${old.unit} is active: shard ${shard} is not removed while it runs`);
+  const file = instanceFileOf(old);
+  const target = await host.linkTarget(file);
+  const available = target === undefined ? file : path.resolve(path.dirname(file), target);
+  const enabled = path.join(path.dirname(path.dirname(available)), 'instances.enabled', path.basename(available));
+  const text = await host.readText(available).catch(() => undefined);
+  const parsed = text === undefined ? undefined : parseInstanceFile(text, available);
+  // Only directories that carry the shard's own name: never a parent another shard shares.
+  const dirs = [...new Set([parsed?.workDir, parsed?.memtxDir, parsed?.walDir, parsed?.vinylDir, old.memtxDir, old.walDir, old.vinylDir])].filter((d): d is string => d !== undefined && d.split('/').includes(shard));
+  const bytes = await host.bytesUnder(dirs);
+  const removed: string[] = [];
+  for (const f of [...new Set([enabled, file, available]), ...dirs]) {
+    if (!(await host.exists(f)) && (await host.linkTarget(f)) === undefined) continue;
+    await host.remove(f);
+    removed.push(f);
+  }
+  return { op: 'remove-shard', shard, removed, bytes };
+}
+
 /** The new sibling of one of this agent's shards, as a component (what a migrated agent serves). */
 export async function siblingComponent(config: AgentConfig, host: MigrationOpsHost, shard: string, portOffset: number): Promise<TarantoolComponent> {
   return (await siblingOf(config, host, shard, portOffset)).component;
@@ -324,20 +352,25 @@ async function adoptShards(config: AgentConfig, host: MigrationOpsHost, shards: 
   const file = adoptionFileOf(config);
   const text = (await host.exists(file)) ? await host.readText(file) : undefined;
   const current = text === undefined ? { shards: {} } : parseAdoption(text, file);
+  const siblings = new Map<string, TarantoolComponent | undefined>();
   for (const s of shards) {
     shardOf(config, s);
-    if (undo) continue;
+    if (undo) {
+      siblings.set(s, undefined);
+      continue;
+    }
     const c = await siblingComponent(config, host, s, portOffset);
     if (!(await host.exists(c.instanceFile as string))) throw new IllegalStateError(`shard ${s}'s new sibling ${c.name} has no instance file ${c.instanceFile ?? '?'}: it was never created`);
+    siblings.set(s, c);
   }
-  const next = adopt(current, shards, portOffset, undo);
+  const next = adopt(current, siblings, portOffset, undo);
   const json = `${JSON.stringify(next, null, 2)}\n`;
   const changed = text !== json && JSON.stringify(current) !== JSON.stringify(next);
   if (changed) {
     await host.mkdirs([path.dirname(file)]);
     await host.writeFile(file, json);
   }
-  const served = config.components.filter((c) => c.kind === 'tarantool').map((c) => (next.shards[c.name] ? shiftedShardName(c.name, (next.shards[c.name] as { portOffset: number }).portOffset) : c.name));
+  const served = config.components.filter((c) => c.kind === 'tarantool').map((c) => next.shards[c.name]?.component.name ?? c.name);
   return { op: 'adopt', file, changed, serving: served };
 }
 
@@ -385,6 +418,8 @@ export async function migrationOp(config: AgentConfig, host: MigrationOpsHost, r
       return { op: 'reextract', batch: await reextract(config, host, req) };
     case 'reconcile':
       return reconcile(config, host, req.shard, req.portOffset, req.gallery);
+    case 'remove-shard':
+      return removeShard(config, host, req.shard);
     case 'adopt':
       return adoptShards(config, host, req.shards, req.portOffset, req.undo);
     case 'migration-progress': {

@@ -4,7 +4,7 @@ import { facts } from '../../domain/migration/fixtures.test-support.js';
 import { buildMigrationPlan } from '../../domain/migration/plan.js';
 import type { MigrationDetail } from '../../domain/migration/job.js';
 import { ev, jobRecord, makeDeps } from '../fakes.test-support.js';
-import { runMigratePlan, runMigrateResume, runMigrateRollback, runMigrateStart } from './migrate.js';
+import { runMigrateFinish, runMigratePlan, runMigrateResume, runMigrateRollback, runMigrateStart } from './migrate.js';
 
 describe('ffkeeper migrate plan', () => {
   it('prints the runbook: model change, faces and estimate, shards, preconditions, numbered steps with commands and diffs', async () => {
@@ -99,5 +99,15 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     expect(out).toContain('migration j-0 undone: face/ifruit_512.cpu.fnk → face/mango_512.cpu.fnk');
     expect(out).toContain('records written since the switch, carried back to the old shards: 29');
     expect(out).toContain('snapshot of the site as it is again: c-back');
+  });
+
+  it('finish asks first (no rollback after it) and reports what each agent removed', async () => {
+    const { deps, api, cap } = makeDeps({ interactive: true, answers: ['y'] });
+    api.job = { events: [ev.outcome(2000, 'Completed')] };
+    api.jobs = [jobRecord({ kind: 'migrate-finish', detail: { migration: 'j-0', removed: [{ host: 'tnt', shard: 'shard-001', paths: ['/etc/tarantool/instances.available/shard-001.lua', '/var/lib/tarantool/shard-001'], bytes: 3 * 2 ** 20 }] } })];
+    await runMigrateFinish({ site: 'msk-1', json: false, yes: false }, deps);
+    expect(cap.questions[0]).toContain('no rollback after this');
+    expect(api.calls[0]).toEqual({ method: 'finishMigration', args: ['msk-1'] });
+    expect(cap.out.join('\n')).toContain('tnt shard-001: 3.0 MiB freed; removed /etc/tarantool/instances.available/shard-001.lua, /var/lib/tarantool/shard-001');
   });
 });

@@ -8,7 +8,7 @@
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
 import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
-import type { MigrationDetail, RollbackDetail } from '../../domain/migration/job.js';
+import type { FinishDetail, MigrationDetail, RollbackDetail } from '../../domain/migration/job.js';
 import type { MigrationPlan } from '../../domain/migration/plan.js';
 import type { OnJobEvent } from '../api.js';
 import { checkOutcome, followJob } from '../job-outcome.js';
@@ -113,8 +113,9 @@ export function formatMigrationReport(record: JobRecord): string[] {
   }
   if (d.downtimeMs !== undefined) out.push(`  sf-api down at the switch: ${formatDuration(d.downtimeMs)}`);
   if (d.writesStoppedMs !== undefined) out.push(`  findface-security stopped (no writes, reads served): ${formatDuration(d.writesStoppedMs)}`);
-  if (record.phase === 'Completed') out.push(`  the old shards are stopped and disabled, not removed: ffkeeper migrate rollback --site ${record.site} goes back to them`);
   if (d.rolledBackBy) out.push(`  rolled back by job ${d.rolledBackBy}`);
+  else if (d.finishedBy) out.push(`  finished by job ${d.finishedBy}: the old shards are removed`);
+  else if (record.phase === 'Completed') out.push(`  the old shards are stopped and disabled, not removed: ffkeeper migrate rollback --site ${record.site} goes back to them; ffkeeper migrate finish --site ${record.site} removes them`);
   return out;
 }
 
@@ -132,15 +133,25 @@ export function formatRollbackReport(record: JobRecord): string[] {
   return out;
 }
 
+/** The report of a migrate-finish job. */
+export function formatFinishReport(record: JobRecord): string[] {
+  const d = record.detail as Partial<FinishDetail>;
+  const out = [`finish job ${record.id} of site '${record.site}': ${record.phase}; migration ${d.migration ?? '?'}`];
+  for (const r of d.removed ?? []) out.push(`  ${r.host} ${r.shard}: ${formatBytes(r.bytes)} freed; removed ${r.paths.join(', ') || 'nothing (gone already)'}`);
+  if (record.phase === 'Completed') out.push('  no rollback from here: the way back is a snapshot taken before the migration');
+  return out;
+}
+
 async function followMigration(start: (onEvent: OnJobEvent) => Promise<JobEvent>, deps: JobCommandDeps, json: boolean): Promise<void> {
   const display = progressOn(deps.term, json);
   const hint = (id: string): string => `follow it with: ffkeeper jobs logs ${id} --follow; continue it with: ffkeeper migrate resume ${id}`;
   const { outcome } = await followJob(start, (e) => display?.onEvent(e), hint).finally(() => display?.finish());
   const record = await deps.api.getJob(outcome.jobId).catch(() => undefined);
-  if (record) deps.io.out(json ? toJson(record) : (record.kind === 'migrate-rollback' ? formatRollbackReport(record) : formatMigrationReport(record)).join('\n'));
+  const kind = record?.kind ?? 'migrate';
+  const report = kind === 'migrate-rollback' ? formatRollbackReport : kind === 'migrate-finish' ? formatFinishReport : formatMigrationReport;
+  if (record) deps.io.out(json ? toJson(record) : report(record).join('\n'));
   const phase = outcome.outcome?.phase ?? outcome.phase;
-  const rollback = record?.kind === 'migrate-rollback';
-  checkOutcome(rollback ? 'migrate-rollback' : 'migrate', outcome, phase === 'Failed' && !rollback ? `continue it with: ffkeeper migrate resume ${outcome.jobId}` : undefined);
+  checkOutcome(kind, outcome, phase === 'Failed' && kind === 'migrate' ? `continue it with: ffkeeper migrate resume ${outcome.jobId}` : undefined);
 }
 
 export async function runMigrateStart(opts: MigratePlanOptions & { yes: boolean }, deps: JobCommandDeps): Promise<void> {
@@ -158,6 +169,12 @@ export async function runMigrateRollback(opts: { site: string; json: boolean; ye
   checkId(opts.site, '--site');
   await confirmAction(deps.term, { yes: opts.yes, action: `put site '${opts.site}' back on the shards and model its newest migration replaced` });
   await followMigration((onEvent) => deps.api.rollbackMigration(opts.site, onEvent), deps, opts.json);
+}
+
+export async function runMigrateFinish(opts: { site: string; json: boolean; yes: boolean }, deps: JobCommandDeps): Promise<void> {
+  checkId(opts.site, '--site');
+  await confirmAction(deps.term, { yes: opts.yes, action: `delete the old shards (instance files and data) of site '${opts.site}'s newest migration; no rollback after this` });
+  await followMigration((onEvent) => deps.api.finishMigration(opts.site, onEvent), deps, opts.json);
 }
 
 export async function runMigrateResume(jobId: string, opts: { json: boolean }, deps: JobCommandDeps): Promise<void> {
@@ -202,6 +219,12 @@ export function registerMigrateCommands(program: Command, ctx: RegisterContext):
     .requiredOption('--site <site>', 'the site')
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateRollback({ site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
+  migrate
+    .command('finish')
+    .description("deletes the old shards of the site's newest completed migration (instance files, links, data directories); no rollback after it")
+    .requiredOption('--site <site>', 'the site')
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateFinish({ site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
   migrate
     .command('resume')
     .description('continues an interrupted migration job where it stopped (finished batches are not extracted again)')

@@ -94,6 +94,8 @@ export const METHOD_POLICIES: Readonly<Record<string, MethodPolicy>> = {
   // The job id does not say which site: resuming is for admins.
   resumeMigration: act('admin', none),
   rollbackMigration: act('admin'),
+  // Deletes the old shards' files: the way back is a snapshot from then on.
+  finishMigration: act('admin'),
   rebuildCatalog: act('admin'),
   // Writes and deletes a test snapshot in the site's repository, with the maintenance credentials.
   qualifyRepository: act('admin'),

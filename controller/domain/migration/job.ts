@@ -86,6 +86,14 @@ export interface MigrationDetail {
   counts?: Record<string, { old: number; new: number; failed: number }>;
   /** The rollback job that undid this migration. */
   rolledBackBy?: string;
+  /** The finish job that removed the old shards (no rollback after it). */
+  finishedBy?: string;
+}
+
+/** What a finish job keeps in its detail. */
+export interface FinishDetail {
+  migration: string;
+  removed: { host: string; shard: string; paths: string[]; bytes: number }[];
 }
 
 /** What a rollback job keeps in its detail. */
@@ -327,6 +335,7 @@ export class MigrationJobs {
     if (!last || !m?.done.includes('create-shards') || !m.shards || !m.sfApi || !m.extraction) throw new IllegalStateError(`site '${site}' has no migration to roll back (no migrate job that created new shards)`);
     if (this.deps.jobs.isRunning(last.id)) throw new ConflictError(`migration job '${last.id}' of site '${site}' is still running`);
     if (m.rolledBackBy) throw new IllegalStateError(`migration job '${last.id}' of site '${site}' was rolled back already (job ${m.rolledBackBy})`);
+    if (m.finishedBy) throw new IllegalStateError(`migration job '${last.id}' of site '${site}' was finished (job ${m.finishedBy}): its old shards are removed, there is nothing to roll back to; restore a snapshot taken before it instead`);
     const { leases } = this.deps;
     const detail: RollbackDetail = { migration: last.id, fromModel: m.fromModel ?? '', toModel: m.toModel, done: [] };
     return this.deps.jobs.start('migrate-rollback', site, (ctx) => this.runRollback(ctx, last.id, m), detail as unknown as Record<string, unknown>, leases ? leases.forJob(site, 'migrate-rollback', { wait: false }) : {});
@@ -438,6 +447,45 @@ export class MigrationJobs {
     // The migration job remembers it was rolled back (a second rollback is refused).
     const record = await this.deps.jobStore.get(migrationJob);
     if (record) await this.deps.jobStore.put({ ...record, detail: { ...record.detail, rolledBackBy: ctx.id } });
+  }
+
+  /**
+   * `migrate finish`: removes the old shards of the site's newest migration, which completed and was not
+   * rolled back — their instance files, links and data directories (each agent checks it no longer serves
+   * the shard and its unit is stopped). No rollback after it.
+   */
+  async finish(site: string): Promise<RunningJob> {
+    const last = (await this.deps.jobStore.list({ site })).filter((j) => j.kind === JOB_KIND).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    const m = last?.detail as unknown as MigrationDetail | undefined;
+    if (!last || !m) throw new IllegalStateError(`site '${site}' has no migration to finish`);
+    if (last.phase !== 'Completed') throw new IllegalStateError(`the newest migration of site '${site}' (job ${last.id}) is ${last.phase}, not Completed: resume it (ffkeeper migrate resume ${last.id}) or roll it back first`);
+    if (m.rolledBackBy) throw new IllegalStateError(`the newest migration of site '${site}' (job ${last.id}) was rolled back (job ${m.rolledBackBy}): nothing to finish`);
+    if (m.finishedBy) throw new IllegalStateError(`migration job '${last.id}' of site '${site}' was finished already (job ${m.finishedBy})`);
+    const detail: FinishDetail = { migration: last.id, removed: [] };
+    const { leases } = this.deps;
+    return this.deps.jobs.start(
+      'migrate-finish',
+      site,
+      async (ctx) => {
+        const d = ctx.detail as unknown as FinishDetail;
+        const call = this.caller(site);
+        ctx.step('remove', `removing the old shards of migration ${last.id}: ${(m.shards ?? []).map((s) => s.from).join(', ')}`);
+        try {
+          for (const s of m.shards ?? []) {
+            const r = await call(s.host, { op: 'remove-shard', shard: s.from }, 'checkMs', `remove ${s.from}`);
+            d.removed.push({ host: s.host, shard: s.from, paths: r.removed, bytes: r.bytes });
+            ctx.message(`${s.host} ${s.from}: removed ${r.removed.join(', ') || 'nothing (gone already)'}`);
+          }
+        } finally {
+          // Marked as soon as anything is gone: a rollback to half-removed shards must not be tried.
+          const record = await this.deps.jobStore.get(last.id);
+          if (record && d.removed.length > 0) await this.deps.jobStore.put({ ...record, detail: { ...record.detail, finishedBy: ctx.id } });
+          await ctx.save();
+        }
+      },
+      detail as unknown as Record<string, unknown>,
+      leases ? leases.forJob(site, 'migrate-finish', { wait: false }) : {},
+    );
   }
 
   /** The agent calls of a job on `site`: each names its operation, host and deadline. */

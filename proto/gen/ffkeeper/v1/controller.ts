@@ -273,6 +273,7 @@ export interface PlanMigrationRequest {
   portOffset: number;
 }
 
+/** The site of a migration to roll back or finish (its newest). */
 export interface RollbackMigrationRequest {
   site: string;
 }
@@ -10022,6 +10023,20 @@ export const ControllerService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Removes the old shards of the site's newest completed migration (a job of kind "migrate-finish"); no
+   * rollback after it.
+   */
+  finishMigration: {
+    path: "/ffkeeper.v1.Controller/FinishMigration" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: RollbackMigrationRequest): Buffer =>
+      Buffer.from(RollbackMigrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackMigrationRequest => RollbackMigrationRequest.decode(value),
+    responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
+  },
   listJobs: {
     path: "/ffkeeper.v1.Controller/ListJobs" as const,
     requestStream: false as const,
@@ -10352,6 +10367,11 @@ export interface ControllerServer extends UntypedServiceImplementation {
    * "migrate-rollback"): records written since the switch carried back, sf-api and the agents switched back.
    */
   rollbackMigration: handleServerStreamingCall<RollbackMigrationRequest, JobEvent>;
+  /**
+   * Removes the old shards of the site's newest completed migration (a job of kind "migrate-finish"); no
+   * rollback after it.
+   */
+  finishMigration: handleServerStreamingCall<RollbackMigrationRequest, JobEvent>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, JobRecord>;
   /** A job's events from the start (the audit trail); with follow, then live until its outcome. */
@@ -10641,6 +10661,16 @@ export interface ControllerClient extends Client {
    */
   rollbackMigration(request: RollbackMigrationRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
   rollbackMigration(
+    request: RollbackMigrationRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<JobEvent>;
+  /**
+   * Removes the old shards of the site's newest completed migration (a job of kind "migrate-finish"); no
+   * rollback after it.
+   */
+  finishMigration(request: RollbackMigrationRequest, options?: Partial<CallOptions>): ClientReadableStream<JobEvent>;
+  finishMigration(
     request: RollbackMigrationRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,

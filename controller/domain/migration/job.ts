@@ -543,13 +543,16 @@ export class MigrationJobs {
       const rate = (done - doneAtStart) / Math.max(0.001, (this.now() - t0) / 1000);
       ctx.progress({ component: 'faces', bytesDone: 0, bytesTotal: 0, filesDone: done, filesTotal: Math.max(total, done), etaSeconds: rate > 0 ? Math.max(0, total - done) / rate : 0 });
     };
-    await Promise.all(
+    // One shard failing stops the others at their next batch: none goes on behind a failed job's back.
+    let stopped = false;
+    const results = await Promise.allSettled(
       (d.shards ?? []).map(async (s) => {
         const { galleries } = await call(s.host, { op: 'shard-galleries', shard: s.from }, 'checkMs', `list the galleries of ${s.from}`);
         for (const g of galleries.galleries) {
           const face = kindOf(g.model) === 'face';
           for (;;) {
             ctx.signal.throwIfAborted();
+            if (stopped) return;
             const { batch } = await call(
               s.host,
               {
@@ -581,8 +584,15 @@ export class MigrationJobs {
             if (batch.done) break;
           }
         }
-      }),
+      }).map((p) =>
+        p.catch((err: unknown) => {
+          stopped = true;
+          throw err;
+        }),
+      ),
     );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     // The new shards' own count of what this migration wrote (a batch a killed agent wrote but never reported is in it).
     for (const s of d.shards ?? []) {
       const { progress } = await call(s.host, { op: 'migration-progress', migration: migrationIdOf(ctx.id), shard: s.from, portOffset: d.portOffset }, 'checkMs', `read the migration progress of ${s.to}`);

@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import { UnavailableError } from '../../../shared/errors.js';
+import type { AgentEntry } from '../../../shared/fleet.js';
+import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
+import { silentLogger } from '../../../shared/logger.js';
+import type { MigrationOpResult } from '../../../shared/migration/ops.js';
+import type { MigrationRequest, MigrationResult } from '../../../shared/migration/survey.js';
+import { JobRunner } from '../jobs.js';
+import type { EventLog, JobStore } from '../ports.js';
+import { facts } from './fixtures.test-support.js';
+import { MigrationJobs, type MigrationDetail, type RollbackDetail } from './job.js';
+import { buildMigrationPlan } from './plan.js';
+
+class MemoryJobs implements JobStore {
+  readonly items = new Map<string, JobRecord>();
+  put(r: JobRecord): Promise<void> {
+    this.items.set(r.id, structuredClone(r));
+    return Promise.resolve();
+  }
+  get(id: string): Promise<JobRecord | undefined> {
+    return Promise.resolve(this.items.get(id));
+  }
+  list(): Promise<JobRecord[]> {
+    return Promise.resolve([...this.items.values()]);
+  }
+}
+
+const events: EventLog = { publish: (_e: JobEvent) => Promise.resolve(), history: () => Promise.resolve([]) };
+const DEADLINES = { protocolMs: 1000, prepareMs: 1000, unitControlMs: 1000, checkMs: 1000, transferMs: 1000, agentReturnMs: 2000 };
+
+/**
+ * The site's agents as the job sees them: `tnt` holds shard-001/-002, sf-api and the extraction-api; `db`
+ * runs findface-security. Each gallery re-extracts in batches of 100 (1,100 and 1,200 faces per shard).
+ */
+class FakeSite {
+  calls: string[] = [];
+  adopted = false;
+  /** Throws once at the n-th reextract call. */
+  failAtReextract: number | undefined;
+  failSetShards = false;
+  private reextracts = 0;
+  private cursors = new Map<string, number>();
+
+  agents(): AgentEntry[] {
+    const shards = this.adopted ? ['shard-011', 'shard-012'] : ['shard-001', 'shard-002'];
+    const entry = (host: string, roles: string[], components: AgentEntry['description']['components']): AgentEntry =>
+      ({ status: 'online', description: { host, site: 'msk-1', grpcAddress: `${host}:1`, roles, components } }) as unknown as AgentEntry;
+    return [entry('tnt', ['tarantool', 'sf-api', 'extraction-api'], shards.map((name) => ({ kind: 'tarantool', name })) as AgentEntry['description']['components']), entry('db', ['postgres', 'findface-security'], [])];
+  }
+
+  migration(address: string, req: MigrationRequest): Promise<MigrationResult> {
+    const host = address.split(':')[0];
+    const r = this.answer(host ?? '?', req);
+    return r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+  }
+
+  private answer(host: string, req: MigrationRequest): MigrationOpResult | Error {
+    const edit = { path: '/etc/x', changed: true, diff: '' };
+    switch (req.op) {
+      case 'unit': {
+        const t = req.target.kind === 'shard' ? `${req.target.shard}${req.target.portOffset ? `+${req.target.portOffset}` : ''}` : req.target.kind;
+        if (req.action !== 'status') this.calls.push(`${host} ${req.action} ${t}`);
+        return { op: 'unit', unit: t, active: true };
+      }
+      case 'reextract': {
+        if (++this.reextracts === this.failAtReextract) return new UnavailableError('agent tnt:1 unavailable: Connection dropped');
+        const key = `${req.shard}/${req.gallery}${req.reverse ? '/back' : ''}`;
+        const total = req.reverse ? 0 : req.gallery === 'ffsec_face_objects' ? 100 * Number(req.shard.slice(-1)) : 1000;
+        const at = this.cursors.get(key) ?? 0;
+        const n = Math.min(100, total - at);
+        this.cursors.set(key, at + n);
+        this.calls.push(`${host} reextract ${key} ${at}+${n}`);
+        return { op: 'reextract', batch: { gallery: req.gallery, cursor: String(at + n), read: n, written: n, failed: [], extracted: n, done: at + n >= total, ms: 1 } };
+      }
+      case 'shard-galleries': {
+        const neu = req.portOffset !== undefined;
+        const n = Number(req.shard.slice(-1));
+        const count = (g: string): number => (g === 'ffsec_face_objects' ? 100 * n : 1000) - (neu ? 0 : 0);
+        return { op: 'shard-galleries', galleries: { shard: req.shard, address: '-', galleries: ['ffsec_face_objects', 'ffsec_face_events'].map((name) => ({ name, model: neu ? 'face-ifruit-512' : 'face-mango-512', dim: 512, count: count(name) })) } };
+      }
+      case 'migration-progress': {
+        const n = Number(req.shard.slice(-1));
+        return { op: 'migration-progress', progress: { shard: req.shard, galleries: { ffsec_face_objects: { cursor: '', written: 100 * n, failed: 0, done: true }, ffsec_face_events: { cursor: '', written: 1000, failed: 0, done: true } }, failed: [] } };
+      }
+      case 'set-sf-api-shards':
+        this.calls.push(`${host} set-sf-api-shards ${req.to.join(',')}`);
+        if (this.failSetShards) return new UnavailableError('disk full');
+        return { op: 'set-sf-api-shards', edit };
+      case 'adopt':
+        this.calls.push(`${host} adopt ${req.undo ? 'undo' : req.shards.join(',')}`);
+        this.adopted = !req.undo;
+        return { op: 'adopt', file: '/c', changed: true, serving: [] };
+      case 'create-shard':
+        this.calls.push(`${host} create-shard ${req.shard}`);
+        return { op: 'create-shard', shard: { from: req.shard, name: req.shard.replace('-00', '-01'), unit: 'u', instanceFile: '/f', dirs: [], listen: { host: '127.0.0.1', port: 1 }, created: true } };
+      case 'set-extraction-model':
+        this.calls.push(`${host} set-extraction-model ${req.to}`);
+        return { op: 'set-extraction-model', edit };
+      case 'make-tnt-schema':
+        return { op: 'make-tnt-schema', text: 'meta_scheme = {}' };
+      case 'write-tnt-schema':
+        this.calls.push(`${host} write-tnt-schema`);
+        return { op: 'write-tnt-schema', edit };
+      case 'security-setup':
+        this.calls.push(`${host} security-setup`);
+        return { op: 'security-setup', output: '' };
+      case 'reconcile':
+        return { op: 'reconcile', gallery: req.gallery, checked: 0, removed: 0 };
+      case 'remove-shard':
+        this.calls.push(`${host} remove-shard ${req.shard}`);
+        return { op: 'remove-shard', shard: req.shard, removed: [`/var/lib/tarantool/${req.shard}`], bytes: 1 };
+      default:
+        return new Error(`unexpected ${req.op}`);
+    }
+  }
+}
+
+function setup(over: { ready?: boolean } = {}) {
+  const site = new FakeSite();
+  const store = new MemoryJobs();
+  const jobs = new JobRunner({ store, events, logger: silentLogger() });
+  const snapshots: string[] = [];
+  const plan = buildMigrationPlan(over.ready === false ? facts({ verified: undefined }) : facts());
+  const migrations = new MigrationJobs({
+    planner: { plan: () => Promise.resolve(plan) },
+    client: site,
+    agentsOf: () => site.agents(),
+    jobs,
+    jobStore: store,
+    deadlines: DEADLINES,
+    takeSnapshot: (_site, reason) => {
+      snapshots.push(reason);
+      return Promise.resolve(`c-${snapshots.length}`);
+    },
+  });
+  return { site, store, migrations, snapshots };
+}
+
+const idx = (calls: string[], c: string): number => {
+  const i = calls.indexOf(c);
+  if (i < 0) throw new Error(`no call '${c}' in:\n${calls.join('\n')}`);
+  return i;
+};
+
+describe('migrate start', () => {
+  it('runs every step in order: writers stopped for the re-extraction, sf-api down only around its edit, the old shards stopped after', async () => {
+    const { site, migrations, snapshots } = setup();
+    const record = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    expect(record.phase, record.error?.message).toBe('Completed');
+    const d = record.detail as unknown as MigrationDetail;
+    expect(d.done).toEqual(['plan', 'snapshot', 'create-shards', 'extraction-model', 'tnt-schema', 'start-shards', 'reextract', 'switch', 'adopt', 'security', 'snapshot-after']);
+    expect(snapshots).toEqual(['before migrating to face/ifruit_512.cpu.fnk', 'after migrating to face/ifruit_512.cpu.fnk']);
+    const c = site.calls;
+    expect(idx(c, 'tnt set-extraction-model face/ifruit_512.cpu.fnk')).toBeLessThan(idx(c, 'tnt restart extraction-api'));
+    expect(idx(c, 'tnt write-tnt-schema')).toBeLessThan(idx(c, 'tnt start shard-001+10'));
+    expect(idx(c, 'db stop findface-security')).toBeLessThan(idx(c, 'tnt reextract shard-001/ffsec_face_objects 0+100'));
+    const stopSf = idx(c, 'tnt stop sf-api');
+    expect(c.slice(stopSf, stopSf + 3)).toEqual(['tnt stop sf-api', 'tnt set-sf-api-shards http://127.0.0.1:8112/v2/,http://127.0.0.1:8111/v2/', 'tnt start sf-api']);
+    expect(idx(c, 'tnt start sf-api')).toBeLessThan(idx(c, 'tnt stop shard-001'));
+    expect(idx(c, 'tnt disable shard-001')).toBeLessThan(idx(c, 'tnt adopt shard-002,shard-001'));
+    expect(idx(c, 'db security-setup')).toBeLessThan(idx(c, 'db restart findface-security'));
+    expect(d.counts?.ffsec_face_events).toEqual({ old: 2000, new: 2000, failed: 0 });
+    expect(d.writersStoppedAt).toBeUndefined();
+    expect(typeof d.downtimeMs).toBe('number');
+  });
+
+  it('refuses a site whose plan is not ready, naming each failed check, before touching it', async () => {
+    const { site, migrations, snapshots } = setup({ ready: false });
+    const record = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    expect(record.phase).toBe('FailedValidation');
+    expect(record.error?.message).toContain('verified snapshot: the site has no verified snapshot');
+    expect(site.calls).toEqual([]);
+    expect(snapshots).toEqual([]);
+  });
+
+  it('an agent lost in the re-extraction: findface-security started again; resume skips the steps done and goes on from the cursors', async () => {
+    const { site, migrations, snapshots } = setup();
+    site.failAtReextract = 7;
+    const failed = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    expect(failed.phase).toBe('Failed');
+    expect(failed.step).toBe('reextract');
+    expect(site.calls.at(-1)).toBe('db start findface-security');
+    const before = site.calls.length;
+    const resumed = await (await migrations.resume(failed.id)).done;
+    expect(resumed.phase, resumed.error?.message).toBe('Completed');
+    const again = site.calls.slice(before);
+    expect(again.filter((c) => c.includes('create-shard') || c.includes('set-extraction-model'))).toEqual([]);
+    expect(again[0]).toBe('db stop findface-security');
+    // Each gallery's batches once in all (the fake's cursors: the new shard's), none after its last.
+    const batches = site.calls.filter((c) => c.includes(' reextract ') && !c.endsWith('+0'));
+    expect(new Set(batches).size).toBe(batches.length);
+    expect(batches).toHaveLength(1 + 10 + 2 + 10); // shard-001: 100 + 1,000 faces; shard-002: 200 + 1,000
+    expect(snapshots).toHaveLength(2);
+  });
+
+  it('a failed sf-api edit at the switch still starts sf-api (on the old shards)', async () => {
+    const { site, migrations } = setup();
+    site.failSetShards = true;
+    const record = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    expect(record.phase).toBe('Failed');
+    const edit = site.calls.findIndex((c) => c.includes('set-sf-api-shards'));
+    expect(site.calls.slice(edit + 1, edit + 2)).toEqual(['tnt start sf-api']);
+    expect(site.calls).not.toContain('tnt stop shard-001');
+    expect(site.calls.at(-1)).toBe('db start findface-security');
+  });
+});
+
+describe('migrate rollback and finish', () => {
+  it('rollback: back to the old shards and model, what was written since carried back; refused twice; finish refused after it', async () => {
+    const { site, migrations, store } = setup();
+    const done = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    const from = site.calls.length;
+    const back = await (await migrations.rollback('msk-1')).done;
+    expect(back.phase, back.error?.message).toBe('Completed');
+    const c = site.calls.slice(from);
+    expect(c[0]).toBe('db stop findface-security');
+    expect(idx(c, 'tnt set-sf-api-shards http://127.0.0.1:8102/v2/,http://127.0.0.1:8101/v2/')).toBeLessThan(idx(c, 'tnt start shard-001'));
+    expect(idx(c, 'tnt set-extraction-model face/mango_512.cpu.fnk')).toBeLessThan(idx(c, 'tnt restart extraction-api'));
+    expect(idx(c, 'tnt reextract shard-001/ffsec_face_objects/back 0+0')).toBeLessThan(idx(c, 'tnt stop shard-001+10'));
+    expect(idx(c, 'tnt adopt undo')).toBeLessThan(idx(c, 'tnt start sf-api'));
+    expect((back.detail as unknown as RollbackDetail).carriedBack).toBe(0);
+    expect((store.items.get(done.id)?.detail as unknown as MigrationDetail).rolledBackBy).toBe(back.id);
+    await expect(migrations.rollback('msk-1')).rejects.toThrow(`was rolled back already (job ${back.id})`);
+    await expect(migrations.finish('msk-1')).rejects.toThrow('was rolled back');
+  });
+
+  it('finish removes the old shards of a completed migration; no rollback after it', async () => {
+    const { site, migrations } = setup();
+    await expect(migrations.finish('msk-1')).rejects.toThrow("site 'msk-1' has no migration to finish");
+    await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk' })).done;
+    const fin = await (await migrations.finish('msk-1')).done;
+    expect(fin.phase, fin.error?.message).toBe('Completed');
+    expect(site.calls.slice(-2)).toEqual(['tnt remove-shard shard-002', 'tnt remove-shard shard-001']);
+    await expect(migrations.rollback('msk-1')).rejects.toThrow('its old shards are removed');
+    await expect(migrations.finish('msk-1')).rejects.toThrow('was finished already');
+  });
+});

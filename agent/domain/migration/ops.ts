@@ -264,7 +264,7 @@ async function reextractLines(host: MigrationOpsHost, req: Extract<OpRequest, { 
     return { text, id: ID.exec(text)?.[1] ?? '?', norm: norm === undefined ? undefined : (JSON.parse(`"${norm}"`) as string) };
   });
   const base = req.normalizedUrl.endsWith('/') ? req.normalizedUrl : `${req.normalizedUrl}/`;
-  const images = await mapLimit(records, Math.max(req.workers * req.batchSize, 8), async (r) => {
+  const imageOf = async (r: (typeof records)[number]): Promise<Buffer | undefined> => {
     if (!r.norm) {
       failed.push({ gallery, id: r.id, reason: 'the record names no normalized image' });
       return undefined;
@@ -273,21 +273,26 @@ async function reextractLines(host: MigrationOpsHost, req: Extract<OpRequest, { 
     const image = await host.fetchImage(url);
     if (!image) failed.push({ gallery, id: r.id, reason: `normalized image ${r.norm}: missing (${url})` });
     return image;
-  });
-  const ready = records.flatMap((r, i) => (images[i] ? [{ r, image: images[i] as Buffer }] : []));
-  const batches: (typeof ready)[] = [];
-  for (let i = 0; i < ready.length; i += req.batchSize) batches.push(ready.slice(i, i + req.batchSize));
+  };
+  // Each worker fetches its batch's images, then has them extracted: fetching overlaps the other workers' extraction.
+  const batches: (typeof records)[] = [];
+  for (let i = 0; i < records.length; i += req.batchSize) batches.push(records.slice(i, i + req.batchSize));
+  let extracted = 0;
   const answers = await mapLimit(batches, req.workers, async (b) => {
-    const a = await host.extract(req.extractionApiUrl, b.map((x) => x.image));
+    const images = await Promise.all(b.map(imageOf));
+    const ready = b.flatMap((r, i) => (images[i] ? [{ r, image: images[i] as Buffer }] : []));
+    if (ready.length === 0) return [];
+    extracted += ready.length;
+    const a = await host.extract(req.extractionApiUrl, ready.map((x) => x.image));
     if (a.file !== req.toModel) throw new IllegalStateError(`extraction-api ${req.extractionApiUrl} extracts faces with ${a.file}, not ${req.toModel}: restart it after switching its model`);
-    return b.map((x, i) => ({ r: x.r, result: a.results[i] }));
+    return ready.map((x, i) => ({ r: x.r, result: a.results[i] }));
   });
   const out: Buffer[] = [];
   for (const { r, result } of answers.flat()) {
     if (!result?.facen) failed.push({ gallery, id: r.id, reason: `extraction-api: ${result?.error ?? 'no vector'}` });
     else out.push(Buffer.from(r.text.replace(FEAT, `"feat":"${result.facen}"`)));
   }
-  return { lines: out, failed, extracted: ready.length };
+  return { lines: out, failed, extracted };
 }
 
 /** Keys compared per round trip when reconciling a gallery. */

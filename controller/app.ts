@@ -7,7 +7,7 @@
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
 import { FfkError } from '../shared/errors.js';
-import { isFinal } from '../shared/jobs.js';
+import { isFinal, type JobRecord } from '../shared/jobs.js';
 import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
 import { connectNats, type NatsConnection } from '../shared/transport/nats.js';
 import { openFleetBucket, openPresenceBucket } from '../shared/transport/kv.js';
@@ -191,7 +191,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, instance: self.instance, ttlMs: config.leases.ttlMs, logger: log });
     // Before any job of this process starts: the jobs and leases of controller processes that are gone.
     const peers = new ControllerPeers({ roster: await KvControllerRoster.open(nc), self, ttlMs: config.leases.ttlMs, jobs, leases, logger: log });
-    await peers.start();
+    const orphaned = await peers.start();
     const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, sealer, leases, logger: log });
     const repositoryService: RepositoryService = new RepositoryService({
       repositories,
@@ -218,6 +218,10 @@ export async function startController(config: ControllerConfig, logger: Logger):
       deadlines: config.agents.deadlines,
       takeSnapshot: async (site, reason) => (await snapshots.take(site, reason, { leaseHeld: true })).cutId,
     });
+    // A migration whose controller went away had stopped its site's findface-security: started again.
+    const writersBack = async (jobs: readonly JobRecord[]): Promise<void> => void (await migrationJobs.writersBack(jobs, (msg) => log.warn(msg)));
+    peers.onOrphans(writersBack);
+    void writersBack(orphaned.jobs);
     const scheduledWait = { wait: true as const, timeoutMs: config.schedules.waitForSiteMs };
     const scheduler = new Scheduler({
       store: scheduleStore,

@@ -63,6 +63,7 @@ export class ControllerPeers {
   /** Processes known to be gone, by instance, with the time they were last seen (for the job's message). */
   private readonly gone = new Map<string, { id: string; seenAt?: Date }>();
   private lastBeat: Date;
+  private readonly orphanListeners: ((jobs: JobRecord[]) => Promise<void>)[] = [];
 
   constructor(private readonly o: ControllerPeersOptions) {
     this.now = o.now ?? (() => new Date());
@@ -111,7 +112,15 @@ export class ControllerPeers {
     for (const r of expired) this.gone.set(r.entry.instance, { id: r.entry.id, seenAt: r.entry.seenAt });
     const found = await this.sweep(entries);
     for (const r of expired) await this.o.roster.remove(r.entry.id, r.revision).catch(() => undefined);
+    if (found.jobs.length > 0) {
+      for (const fn of this.orphanListeners) await fn(found.jobs).catch((err: unknown) => this.o.logger.warn({ err }, `controllers: could not tidy up after the jobs of a controller that is gone: ${describeError(err)}`));
+    }
     return found;
+  }
+
+  /** Called with the jobs a later sweep marks failed (what the first sweep, in `start`, found is returned by it). */
+  onOrphans(fn: (jobs: JobRecord[]) => Promise<void>): void {
+    this.orphanListeners.push(fn);
   }
 
   private isSelf(e: ControllerInstance): boolean {

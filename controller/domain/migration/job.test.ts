@@ -234,4 +234,15 @@ describe('migrate rollback and finish', () => {
     await expect(migrations.rollback('msk-1')).rejects.toThrow('its old shards are removed');
     await expect(migrations.finish('msk-1')).rejects.toThrow('was finished already');
   });
+
+  it("a migration whose controller went away mid re-extraction: its site's findface-security started again, the job's mark cleared", async () => {
+    const { site, migrations, store } = setup();
+    const record: JobRecord = { id: 'j-orphan', kind: 'migrate', site: 'msk-1', phase: 'Failed', createdAt: new Date(), updatedAt: new Date(), step: 'reextract', detail: { writersStoppedAt: new Date().toISOString(), done: [] } };
+    await store.put(record);
+    const said: string[] = [];
+    expect(await migrations.writersBack([record, { ...record, id: 'j-other', kind: 'restore' }], (m) => said.push(m))).toEqual(['msk-1']);
+    expect(site.calls).toEqual(['db start findface-security']);
+    expect(store.items.get('j-orphan')?.detail.writersStoppedAt).toBeUndefined();
+    expect(said[0]).toContain('ffkeeper migrate resume j-orphan');
+  });
 });

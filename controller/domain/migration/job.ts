@@ -32,6 +32,7 @@ import { galleryModelOf, parseGalleryModel } from '../../../shared/findface/mode
 import type { FailedFace, MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest } from '../../../shared/migration/survey.js';
 import { deadlineFor, type AgentDeadlines, type DeadlineKind } from '../deadlines.js';
+import type { JobRecord } from '../../../shared/jobs.js';
 import type { JobContext, JobRunner, RunningJob } from '../jobs.js';
 import type { SiteLeases } from '../leases.js';
 import type { JobStore } from '../ports.js';
@@ -304,6 +305,32 @@ export class MigrationJobs {
     const short = Object.entries(d.counts ?? {}).filter(([, c]) => c.new + c.failed !== c.old);
     if (short.length > 0) ctx.message(`warning: record counts differ: ${short.map(([g, c]) => `${g}: ${c.old} old, ${c.new} new, ${c.failed} failed`).join('; ')}`);
     await ctx.save();
+  }
+
+  /**
+   * After a controller died in a migration's re-extraction (its job marked failed by the next sweep):
+   * findface-security, which the job had stopped, is started again — the site is not left without its
+   * writer until someone resumes the job. Returns the sites whose writer was started.
+   */
+  async writersBack(orphans: readonly JobRecord[], log: (msg: string) => void = () => undefined): Promise<string[]> {
+    const started: string[] = [];
+    for (const j of orphans) {
+      const d = j.detail as Partial<MigrationDetail>;
+      if (j.kind !== JOB_KIND || !d.writersStoppedAt) continue;
+      try {
+        await this.caller(j.site)(this.securityHost(j.site), { op: 'unit', action: 'start', target: { kind: 'findface-security' } }, 'unitControlMs', 'start findface-security');
+        const cur = await this.deps.jobStore.get(j.id);
+        if (cur) {
+          const { writersStoppedAt: _stopped, ...rest } = cur.detail as Partial<MigrationDetail> & Record<string, unknown>;
+          await this.deps.jobStore.put({ ...cur, detail: rest });
+        }
+        started.push(j.site);
+        log(`started findface-security of site '${j.site}' again: migration job ${j.id} had stopped it when its controller went away (resume it with: ffkeeper migrate resume ${j.id})`);
+      } catch (err) {
+        log(`could not start findface-security of site '${j.site}' again after migration job ${j.id} lost its controller: ${(err as Error).message}`);
+      }
+    }
+    return started;
   }
 
   /** tnt_schema.lua made by findface-security (from the extraction-api's models) and written on each shard host. */

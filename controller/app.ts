@@ -264,7 +264,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
       { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, exports, imports, migrations, migrationJobs, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },
       guard,
     );
-    const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, restores, retention, sync, jobStore, events }, tokens: consoleTokens, guard });
+    const webConsole = await startConsole(config, { services: { fleet, snapshots, verify, schedules, restores, retention, sync, jobStore, events, migrations, migrationJobs }, tokens: consoleTokens, guard });
     const host = config.grpc.listen.slice(0, config.grpc.listen.lastIndexOf(':'));
     const address = `${host}:${grpc.port}`;
     metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);

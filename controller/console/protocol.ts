@@ -33,6 +33,49 @@ export interface SiteHeader extends FleetSiteRow {
   restoreDenied?: string;
   /** Why this operator may not verify the site's snapshots; absent: it may. */
   verifyDenied?: string;
+  /** Why this operator may not migrate the site to another model (or roll back, finish); absent: it may. */
+  migrateDenied?: string;
+}
+
+/** The site's newest model migration on its migration page (state key `migration`; absent: none). */
+export interface MigrationRow {
+  id: string;
+  phase: string;
+  step: string;
+  fromModel?: string;
+  toModel: string;
+  createdAt: string;
+  updatedAt: string;
+  error?: string;
+  /** Old → new shard names. */
+  shards: string[];
+  /** Per gallery at the switch: records in the old shards, in the new, faces that failed. */
+  counts: { gallery: string; old: number; new: number; failed: number }[];
+  failedTotal: number;
+  downtimeMs?: number;
+  rolledBackBy?: string;
+  finishedBy?: string;
+}
+
+/** `POST /api/sites/<site>/migration-plan`: the plan of `migrate plan`, nothing started. */
+export interface MigrationPlanAnswer {
+  site: string;
+  fromModel?: string;
+  toModel: string;
+  portOffset: number;
+  faces: number;
+  byGallery: Record<string, number>;
+  facesPerSecond?: number;
+  estimateSeconds?: number;
+  shards: { host: string; from: string; to: string; listen: string; faces: number }[];
+  checks: { name: string; ok: boolean; detail: string }[];
+  ready: boolean;
+}
+
+/** `POST /api/sites/<site>/migrations` (`{toModel, confirm}`) and `…/migrations/rollback|finish` (`{confirm}`): the site's id typed again. */
+export interface MigrationStart {
+  toModel?: string;
+  confirm: string;
 }
 
 /** One of the site's schedules on its page (state key `schedule:<kind>`). */

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { freePort } from '../../shared/net.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { parseGalleryModel } from '../../shared/findface/models.js';
 import { operatorSecurity, TEST_OPERATOR } from '../harness/pki.js';
 
 const SITE = 'con-a';
@@ -310,6 +311,58 @@ describe('the web console in a real browser', () => {
     await ctx.close();
   });
 
+  it('an admin migrates the site from its migration page (the plan checked, the typed id, the job to Completed) and rolls it back there; a viewer is refused', async () => {
+    const state = fleet.sites.get(SITE);
+    if (!state) throw new Error('no site state');
+    const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
+    const toModel = `face/${current.name === 'ifruit' ? 'elderberry' : 'ifruit'}_${current.dim}.cpu.fnk`;
+    const ctx = await newContext();
+    expect((await ctx.request.post('/api/login', { data: { token: tokens.admin } })).status()).toBe(200);
+    const page = await ctx.newPage();
+    await page.goto(`/#/site/${SITE}`);
+    await page.click('#migration-open');
+    await page.waitForSelector('#migration-none');
+    await page.fill('#migrate-model', toModel);
+    await page.click('#migrate-plan-button');
+    await page.waitForSelector('#migration-plan:not([hidden])');
+    const checks = await page.locator('#migration-checks tr').allTextContents();
+    console.log(`migration plan checks: ${checks.join(' | ')}`);
+    expect(await page.locator('#migration-checks tr[data-ok="false"]').count()).toBe(0);
+    expect(await page.textContent('#migration-models')).toContain(`→ ${toModel}`);
+    expect(await page.isDisabled('#migrate-start')).toBe(true);
+    await page.fill('#migrate-confirm', SITE);
+    await shot(page, 'migration-plan');
+    await page.click('#migrate-start');
+    await page.waitForURL(/#\/job\//);
+    await page.waitForSelector('#job-phase');
+    await expect.poll(() => page.textContent('#job-phase'), { timeout: 170_000, interval: 500 }).toMatch(/^(Completed|PartiallyFailed|Failed|FailedValidation)$/);
+    expect(await page.textContent('#job-outcome')).toBe('Completed');
+    await page.goto(`/#/site/${SITE}/migration`);
+    await page.waitForSelector('#migration-newest[data-phase="Completed"]');
+    expect(await page.textContent('#migration-newest')).toContain(toModel);
+    await shot(page, 'migration-done');
+    // Rolled back from the same page.
+    await page.fill('#migrate-end-confirm', SITE);
+    await page.click('#migrate-rollback');
+    await page.waitForURL(/#\/job\//);
+    await expect.poll(() => page.textContent('#job-phase'), { timeout: 170_000, interval: 500 }).toMatch(/^(Completed|PartiallyFailed|Failed|FailedValidation)$/);
+    expect(await page.textContent('#job-outcome')).toBe('Completed');
+    await page.goto(`/#/site/${SITE}/migration`);
+    await expect.poll(() => page.textContent('#migration-newest')).toContain('rolled back');
+    await ctx.close();
+    // A viewer sees the page disabled with the reason; its direct POST is refused.
+    const viewer = await newContext();
+    expect((await viewer.request.post('/api/login', { data: { token: tokens.vera } })).status()).toBe(200);
+    const vpage = await viewer.newPage();
+    await vpage.goto(`/#/site/${SITE}/migration`);
+    const reason = 'operator vera (viewer) may not call migrate: it needs admin';
+    await expect.poll(() => vpage.textContent('#migrate-denied')).toBe(reason);
+    expect(await vpage.isDisabled('#migrate-plan-button')).toBe(true);
+    const post = await viewer.request.post(`/api/sites/${SITE}/migrations`, { data: { toModel, confirm: SITE } });
+    expect(post.status()).toBe(403);
+    await viewer.close();
+  }, 400_000);
+
   it('at a phone width every page fits the screen: nothing wider than the viewport but the tables, which scroll', async () => {
     const ctx = await browser.newContext({ baseURL: url, ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     expect((await ctx.request.post('/api/login', { data: { token: tokens.admin } })).status()).toBe(200);
@@ -319,6 +372,7 @@ describe('the web console in a real browser', () => {
       ['fleet', '#/', `tr[data-site="${SITE}"]`],
       ['site', `#/site/${SITE}`, '#snapshots tr[data-snapshot]'],
       ['restore', `#/site/${SITE}/restore`, '#restore-snapshot option[value]:not([value=""])'],
+      ['migration', `#/site/${SITE}/migration`, '#migration-newest'],
       ['job', `#/job/${job?.id ?? ''}`, '#job-phase'],
     ] as const) {
       await page.goto(`/${hash}`);

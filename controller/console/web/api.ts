@@ -1,5 +1,5 @@
 /** The console's JSON API, as the page calls it (same-origin; the session cookie goes along). */
-import type { ConsoleError, ConsoleMe, RestoreChoice, RestorePlanAnswer, RestoreStart, SyncLinkRow } from '../protocol.js';
+import type { ConsoleError, ConsoleMe, MigrationPlanAnswer, MigrationStart, RestoreChoice, RestorePlanAnswer, RestoreStart, SyncLinkRow } from '../protocol.js';
 
 export class ApiError extends Error {
   constructor(
@@ -34,5 +34,8 @@ export const api = {
   restorePlan: (site: string, choice: RestoreChoice) => call<RestorePlanAnswer>('POST', `/api/sites/${encodeURIComponent(site)}/restore-plan`, { choice }),
   verify: (site: string, snapshot: string) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/snapshots/${encodeURIComponent(snapshot)}/verify`, {}),
   setSyncPaused: (link: string, paused: boolean) => call<SyncLinkRow>('POST', `/api/sync/${encodeURIComponent(link)}/${paused ? 'pause' : 'resume'}`, {}),
+  migrationPlan: (site: string, toModel: string) => call<MigrationPlanAnswer>('POST', `/api/sites/${encodeURIComponent(site)}/migration-plan`, { toModel }),
+  migrate: (site: string, body: MigrationStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/migrations`, body),
+  endMigration: (site: string, how: 'rollback' | 'finish', body: MigrationStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/migrations/${how}`, body),
   restore: (site: string, body: RestoreStart) => call<{ jobId: string }>('POST', `/api/sites/${encodeURIComponent(site)}/restores`, body),
 };

@@ -1,6 +1,6 @@
 /**
  * The web console's page: log in with a console token, then the fleet page (#/), a site page
- * (#/site/NAME), its restore wizard (#/site/NAME/restore), a job page (#/job/ID), the sync links (#/sync)
+ * (#/site/NAME), its restore wizard (#/site/NAME/restore), its model migration (#/site/NAME/migration), a job page (#/job/ID), the sync links (#/sync)
  * or one link (#/sync/ID), each following its view on the server as Server-Sent Events. Ages are redrawn every
  * few seconds from the timestamps the page has (no traffic).
  */
@@ -9,6 +9,7 @@ import { api, ApiError } from './api.js';
 import { byId, fill, h } from './dom.js';
 import { FleetPage } from './fleet.js';
 import { JobPage } from './job.js';
+import { MigrationPage } from './migration.js';
 import type { ViewPage } from './page.js';
 import { RestorePage } from './restore.js';
 import { SitePage } from './site.js';
@@ -62,7 +63,7 @@ function route(): void {
   current?.stream.close();
   const main = byId('main');
   const hash = location.hash;
-  const m = /^#\/(site|job|sync)\/([^/]+)(\/restore)?$/.exec(hash);
+  const m = /^#\/(site|job|sync)\/([^/]+)(\/restore|\/migration)?$/.exec(hash);
   const name = m ? decodeURIComponent(m[2] as string) : '';
   const enc = encodeURIComponent(name);
   // Each page and the view it follows (the restore wizard follows its site's: the snapshots to choose from).
@@ -73,7 +74,9 @@ function route(): void {
         ? [new SyncLinkPage(main, name), `view=link&id=${enc}`, `sync ${name}`]
         : m?.[1] === 'job'
           ? [new JobPage(main, name), `view=job&id=${enc}`, name]
-          : m?.[1] === 'site' && m[3]
+          : m?.[1] === 'site' && m[3] === '/migration'
+            ? [new MigrationPage(main, name), `view=site&site=${enc}`, `migration ${name}`]
+            : m?.[1] === 'site' && m[3]
             ? [new RestorePage(main, name), `view=site&site=${enc}`, `restore ${name}`]
             : m?.[1] === 'site'
               ? [new SitePage(main, name), `view=site&site=${enc}`, name]

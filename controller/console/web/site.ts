@@ -49,7 +49,7 @@ export class SitePage extends ViewPage {
       h('h1', {}, `Site ${site}`),
       this.problem,
       this.summary,
-      h('div', { class: 'toolbar' }, this.button, this.reason, h('a', { href: `#/site/${encodeURIComponent(site)}/restore`, id: 'restore-open', class: 'button' }, 'Restore…')),
+      h('div', { class: 'toolbar' }, this.button, this.reason, h('a', { href: `#/site/${encodeURIComponent(site)}/restore`, id: 'restore-open', class: 'button' }, 'Restore…'), h('a', { href: `#/site/${encodeURIComponent(site)}/migration`, id: 'migration-open', class: 'button' }, 'Model migration…')),
       h('h2', {}, 'Agents'),
       a.wrap,
       h('h2', {}, 'Snapshots'),

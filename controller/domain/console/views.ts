@@ -6,7 +6,7 @@
 import type { AgentEntry, ComponentInfo, SiteSummary } from '../../../shared/fleet.js';
 import { isFinal, type JobEvent, type JobRecord } from '../../../shared/jobs.js';
 import type { SnapshotSummary } from '../../../shared/manifest.js';
-import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, ProgressRow, RestoreReport, RetentionRow, ScheduleRow, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
+import type { AgentRow, FleetSiteRow, Freshness, JobHeader, JobRow, LogRow, MigrationRow, ProgressRow, RestoreReport, RetentionRow, ScheduleRow, SnapshotRow, StreamState, SyncDifferenceRow, SyncLinkHeader, SyncLinkRow, SyncPartRow } from '../../console/protocol.js';
 import { restoreFacts } from '../restore-service.js';
 import type { RetentionPolicy } from '../retention.js';
 import { nextOccurrence, type ScheduleView } from '../schedules.js';
@@ -56,6 +56,30 @@ export interface SiteDenials {
   snapshot?: string | undefined;
   restore?: string | undefined;
   verify?: string | undefined;
+  migrate?: string | undefined;
+}
+
+/** The site's newest model migration (controller/domain/migration/job.ts MigrationDetail), as its page shows it. */
+export function migrationRow(jobs: readonly JobRecord[]): MigrationRow | undefined {
+  const j = jobs.filter((x) => x.kind === 'migrate').sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+  if (!j) return undefined;
+  const d = j.detail as { fromModel?: string; toModel?: string; shards?: { from: string; to: string }[]; counts?: Record<string, { old: number; new: number; failed: number }>; failedTotal?: number; downtimeMs?: number; rolledBackBy?: string; finishedBy?: string };
+  return {
+    id: j.id,
+    phase: j.phase,
+    step: j.step,
+    ...(d.fromModel ? { fromModel: d.fromModel } : {}),
+    toModel: d.toModel ?? '?',
+    createdAt: j.createdAt.toISOString(),
+    updatedAt: j.updatedAt.toISOString(),
+    ...(j.error ? { error: j.error.message } : {}),
+    shards: (d.shards ?? []).map((x) => `${x.from} → ${x.to}`),
+    counts: Object.entries(d.counts ?? {}).filter(([, c]) => c.old > 0 || c.new > 0).map(([gallery, c]) => ({ gallery, ...c })),
+    failedTotal: d.failedTotal ?? 0,
+    ...(d.downtimeMs !== undefined ? { downtimeMs: d.downtimeMs } : {}),
+    ...(d.rolledBackBy ? { rolledBackBy: d.rolledBackBy } : {}),
+    ...(d.finishedBy ? { finishedBy: d.finishedBy } : {}),
+  };
 }
 
 /** Link states from the worst down: a site's sync cell shows the worst of its links'. */
@@ -142,7 +166,8 @@ export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], denie
   const running = facts.jobs.filter((j) => !isFinal(j.phase));
   const recent = facts.jobs.filter((j) => isFinal(j.phase)).slice(0, RECENT_JOBS);
   return {
-    site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}), ...(denied.verify ? { verifyDenied: denied.verify } : {}) },
+    site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}), ...(denied.verify ? { verifyDenied: denied.verify } : {}), ...(denied.migrate ? { migrateDenied: denied.migrate } : {}) },
+    ...(migrationRow(facts.jobs) ? { migration: migrationRow(facts.jobs) } : {}),
     ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
     ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
     ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),

@@ -7,7 +7,10 @@
 import { FfkError, isErrorCode, NotFoundError, PermissionDeniedError, ValidationError } from '../../../shared/errors.js';
 import { checkSiteId } from '../../../shared/ids.js';
 import type { SiteSummary } from '../../../shared/fleet.js';
-import type { ConsoleMe, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
+import type { ConsoleMe, MigrationPlanAnswer, RestorePlanAnswer, StreamState } from '../../console/protocol.js';
+import { parseModelFile } from '../../../shared/findface/models.js';
+import type { MigrationJobs } from '../../domain/migration/job.js';
+import type { MigrationPlanner } from '../../domain/migration/planner.js';
 import { authorizeCall } from '../../domain/access/policy.js';
 import { fleetState, jobState, restoreReport, siteState, syncLinkRow, syncLinkState, syncListState, type SiteFacts } from '../../domain/console/views.js';
 import type { FleetService } from '../../domain/fleet-service.js';
@@ -33,6 +36,8 @@ export interface ConsoleServices {
   sync: SyncService;
   jobStore: JobStore;
   events: EventLog;
+  migrations: Pick<MigrationPlanner, 'plan'>;
+  migrationJobs: Pick<MigrationJobs, 'start' | 'rollback' | 'finish'>;
 }
 
 /** Finished jobs whose events a console keeps (their history no longer changes). */
@@ -99,7 +104,7 @@ export class ConsoleApi {
     const summary: SiteSummary = this.services.fleet.listSites().find((s) => s.site === site) ?? { site, agentsOnline: 0, agentsTotal: 0, componentKinds: [] };
     const schedule = schedules.find((x) => x.kind === 'snapshot');
     const facts: SiteFacts = { summary, snapshots, jobs, schedules, syncLinks: this.visibleLinks(caller, links), ...(retention ? { retention } : {}), ...(schedule ? { snapshotSchedule: schedule } : {}) };
-    const denied = { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }), verify: this.refusal(caller, 'verify', { site }) };
+    const denied = { snapshot: this.refusal(caller, 'createSnapshot', { site }), restore: this.refusal(caller, 'restore', { site }), verify: this.refusal(caller, 'verify', { site }), migrate: this.refusal(caller, 'migrate', { site }) };
     return siteState(facts, agents, denied, this.now());
   }
 
@@ -167,6 +172,42 @@ export class ConsoleApi {
     return this.startJob(caller, 'restore', { site, selector: body.choice, noSafetySnapshot: false }, () => this.services.restores.start(args));
   }
 
+  /** The migration page's plan (as `ffkeeper migrate plan`): nothing changes. */
+  async migrationPlan(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<MigrationPlanAnswer> {
+    checkSiteId(site);
+    const toModel = modelOf(body.toModel);
+    const p = await this.call(caller, 'planMigration', { site, toModel }, () => this.services.migrations.plan({ site, toModel }));
+    return {
+      site,
+      ...(p.fromModel ? { fromModel: p.fromModel } : {}),
+      toModel: p.toModel,
+      portOffset: p.portOffset,
+      faces: p.faces.total,
+      byGallery: p.faces.byGallery,
+      ...(p.sample?.facesPerSecond !== undefined ? { facesPerSecond: p.sample.facesPerSecond } : {}),
+      ...(p.estimateSeconds !== undefined ? { estimateSeconds: p.estimateSeconds } : {}),
+      shards: p.shards.map((x) => ({ host: x.host, from: x.from.name, to: x.to.name, listen: `${x.from.listen} → ${x.to.listen}`, faces: x.faces })),
+      checks: p.checks,
+      ready: p.ready,
+    };
+  }
+
+  /** Starts `migrate start` (admin), the site's id typed again to confirm; audited when the job is over. */
+  async startMigration(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
+    checkSiteId(site);
+    const toModel = modelOf(body.toModel);
+    confirmed(site, body.confirm, 'the migration');
+    return this.startJob(caller, 'migrate', { site, toModel }, () => this.services.migrationJobs.start({ site, toModel }));
+  }
+
+  /** `migrate rollback` or `migrate finish` of the site's newest migration (admin), confirmed with the site's id. */
+  async endMigration(caller: OperatorCaller, site: string, how: 'rollback' | 'finish', body: Record<string, unknown>): Promise<{ jobId: string }> {
+    checkSiteId(site);
+    confirmed(site, body.confirm, how === 'rollback' ? 'the rollback' : 'removing the old shards');
+    const jobs = this.services.migrationJobs;
+    return how === 'rollback' ? this.startJob(caller, 'rollbackMigration', { site }, () => jobs.rollback(site)) : this.startJob(caller, 'finishMigration', { site }, () => jobs.finish(site));
+  }
+
   /** Verifies one snapshot of `site` (as `ffkeeper verify --snapshot ID`, `--read-data` when asked); audited when the job is over. */
   async verifySnapshot(caller: OperatorCaller, site: string, snapshotId: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
     checkSiteId(site);
@@ -226,6 +267,19 @@ export class ConsoleApi {
       return err instanceof Error ? err.message : String(err);
     }
   }
+}
+
+function modelOf(v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new ValidationError('give the model file to migrate to: {"toModel": "face/ifruit_320.cpu.fnk"}', { field: 'toModel' });
+  try {
+    return parseModelFile(v).file;
+  } catch (err) {
+    throw new ValidationError(`toModel: ${(err as Error).message}`, { field: 'toModel' });
+  }
+}
+
+function confirmed(site: string, confirm: unknown, what: string): void {
+  if (confirm !== site) throw new ValidationError(`type the site's id '${site}' to confirm ${what}${typeof confirm === 'string' && confirm !== '' ? ` ('${confirm}' is not it)` : ''}`, { field: 'confirm' });
 }
 
 /** An in-place restore of `site` (all components, primary repository, safety snapshot) from the wizard's choice. */

@@ -12,6 +12,9 @@
  *   POST /api/sites/<site>/snapshots/<id>/verify {readData?}   → 202 {jobId}
  *   POST /api/sites/<site>/restore-plan {choice}          → 200 RestorePlanAnswer (nothing started)
  *   POST /api/sites/<site>/restores {choice, confirm}     → 202 {jobId}: the restore wizard's restore
+ *   POST /api/sites/<site>/migration-plan {toModel}        → 200 MigrationPlanAnswer (nothing started)
+ *   POST /api/sites/<site>/migrations {toModel, confirm}  → 202 {jobId}: `migrate start`
+ *   POST /api/sites/<site>/migrations/rollback|finish {confirm} → 202 {jobId}
  *   POST /api/sync/<link>/pause, …/resume   → 200 SyncLinkRow
  * Errors answer `{code, message}` with the status `httpStatus` maps the code to.
  */
@@ -157,6 +160,13 @@ class ConsoleHandler {
       const [site, body] = [decodeURIComponent(restore[1] as string), await readJson(req)];
       if (restore[2] === 'restore-plan') return sendJson(res, 200, await this.o.api.restorePlan(caller, site, body));
       return sendJson(res, 202, await this.o.api.startRestore(caller, site, body));
+    }
+    const migration = /^\/api\/sites\/([^/]+)\/(migration-plan|migrations|migrations\/rollback|migrations\/finish)$/.exec(p);
+    if (req.method === 'POST' && migration) {
+      const [site, body] = [decodeURIComponent(migration[1] as string), await readJson(req)];
+      if (migration[2] === 'migration-plan') return sendJson(res, 200, await this.o.api.migrationPlan(caller, site, body));
+      if (migration[2] === 'migrations') return sendJson(res, 202, await this.o.api.startMigration(caller, site, body));
+      return sendJson(res, 202, await this.o.api.endMigration(caller, site, migration[2] === 'migrations/rollback' ? 'rollback' : 'finish', body));
     }
     const pause = /^\/api\/sync\/([^/]+)\/(pause|resume)$/.exec(p);
     if (req.method === 'POST' && pause) return sendJson(res, 200, await this.o.api.setSyncPaused(caller, decodeURIComponent(pause[1] as string), pause[2] === 'pause'));

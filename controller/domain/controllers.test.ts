@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { JobEvent, JobRecord } from '../../shared/jobs.js';
+import type { JobEvent } from '../../shared/jobs.js';
 import { silentLogger } from '../../shared/logger.js';
 import { ControllerPeers, type ControllerEntry, type ControllerRoster } from './controllers.js';
 import { JobRunner } from './jobs.js';
 import { MemoryLeaseStore, SiteLeases } from './leases.js';
-import type { EventLog, JobStore } from './ports.js';
+import type { EventLog } from './ports.js';
+import { MemoryJobs } from './jobs.test-support.js';
 
 class MemoryRoster implements ControllerRoster {
   readonly entries = new Map<string, { entry: ControllerEntry; revision: number }>();
@@ -19,20 +20,6 @@ class MemoryRoster implements ControllerRoster {
   remove(id: string, revision: number): Promise<void> {
     if (this.entries.get(id)?.revision === revision) this.entries.delete(id);
     return Promise.resolve();
-  }
-}
-
-class MemoryJobs implements JobStore {
-  readonly items = new Map<string, JobRecord>();
-  put(r: JobRecord): Promise<void> {
-    this.items.set(r.id, r);
-    return Promise.resolve();
-  }
-  get(id: string): Promise<JobRecord | undefined> {
-    return Promise.resolve(this.items.get(id));
-  }
-  list(): Promise<JobRecord[]> {
-    return Promise.resolve([...this.items.values()]);
   }
 }
 

@@ -6,24 +6,11 @@ import { silentLogger } from '../../../shared/logger.js';
 import type { MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest, MigrationResult } from '../../../shared/migration/survey.js';
 import { JobRunner } from '../jobs.js';
-import type { EventLog, JobStore } from '../ports.js';
+import type { EventLog } from '../ports.js';
 import { facts } from './fixtures.test-support.js';
 import { MigrationJobs, type MigrationDetail, type RollbackDetail } from './job.js';
 import { buildMigrationPlan } from './plan.js';
-
-class MemoryJobs implements JobStore {
-  readonly items = new Map<string, JobRecord>();
-  put(r: JobRecord): Promise<void> {
-    this.items.set(r.id, structuredClone(r));
-    return Promise.resolve();
-  }
-  get(id: string): Promise<JobRecord | undefined> {
-    return Promise.resolve(this.items.get(id));
-  }
-  list(): Promise<JobRecord[]> {
-    return Promise.resolve([...this.items.values()]);
-  }
-}
+import { MemoryJobs } from '../jobs.test-support.js';
 
 const events: EventLog = { publish: (_e: JobEvent) => Promise.resolve(), history: () => Promise.resolve([]) };
 const DEADLINES = { protocolMs: 1000, prepareMs: 1000, unitControlMs: 1000, checkMs: 1000, transferMs: 1000, agentReturnMs: 2000 };

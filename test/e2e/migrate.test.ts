@@ -249,10 +249,11 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const refused = await cli(fleet, ['migrate', 'finish', '--site', SITE, '--yes']);
     expect(refused.code).toBe(EXIT_CODES.ILLEGAL_STATE);
     expect(refused.stderr).toContain('was rolled back');
-    // The first migration's shards (shard-011, -012) are still there, disabled: this one goes to shard-021, -022.
+    // The first migration's shards (shard-011, -012) are still there, disabled: this one goes to shard-021, -022
+    // (the next port offset whose new shards are clear, chosen by the plan).
     const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
     const toModel = `face/${['ifruit', 'elderberry'].find((n) => n !== current.name) ?? '?'}_${current.dim}.cpu.fnk`;
-    const r = await cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--port-offset', '20', '--yes']);
+    const r = await cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--yes']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const f = await cli(fleet, ['migrate', 'finish', '--site', SITE, '--yes']);
     console.log(f.stdout, f.stderr);

@@ -195,7 +195,7 @@ export function registerMigrateCommands(program: Command, ctx: RegisterContext):
     .description("the site's migration runbook (new shards, config diffs, migration.ini, faces, time estimate, disk) and its preconditions; changes nothing; exit 8 when a precondition fails")
     .requiredOption('--site <site>', 'the site')
     .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
-    .option('--port-offset <n>', "how far the new shards' numbers and ports move (default 10, as FindFace's procedure: shard-001 → shard-011, 32001 → 32011)")
+    .option('--port-offset <n>', "how far the new shards' numbers and ports move (default 10, as FindFace's procedure: shard-001 → shard-011, 32001 → 32011; 20, 30… when an earlier migration's new shards are there)")
     .action((opts: { site: string; toModel: string; portOffset?: string }, cmd: Command) =>
       withApi(cmd, (api, g) =>
         runMigratePlan({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json }, { api, io }),

@@ -13,6 +13,9 @@ import type { AgentDeadlines } from '../deadlines.js';
 import type { CallDeadline, CatalogStore, VerificationStore } from '../ports.js';
 import { buildMigrationPlan, defaultPortOffset, MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from './plan.js';
 
+/** Multiples of the default port offset tried when the default one's new shards exist already. */
+const MAX_OFFSET_STEPS = 9;
+
 /** Normalized images the extraction sample sends. */
 export const SAMPLE_FACES = 128;
 
@@ -46,15 +49,24 @@ export class MigrationPlanner {
     if (agents.length === 0) throw new NotFoundError(`site '${args.site}' has no agents`);
     const online = agents.filter((a) => a.status === 'online');
     const shards = agents.reduce((n, a) => n + a.description.components.filter((c) => c.kind === 'tarantool').length, 0);
-    const portOffset = args.portOffset || defaultPortOffset(shards);
     const call = (a: AgentEntry, request: MigrationRequest, what: string): Promise<MigrationResult> =>
       this.deps.client.migration(a.description.grpcAddress, request, { timeoutMs: this.deps.deadlines.checkMs, operation: `${what} on ${args.site}/${a.description.host}`, setting: 'agents.deadlines.checkMs' });
-    const surveys = await Promise.all(
-      online.map(async (a) => {
-        const r = await call(a, { op: 'survey', toModel: to.file, portOffset }, 'migration survey');
-        return r.op === 'survey' ? r.survey : ({ host: a.description.host, shards: [] } satisfies MigrationSurvey);
-      }),
-    );
+    const surveyAt = (portOffset: number): Promise<MigrationSurvey[]> =>
+      Promise.all(
+        online.map(async (a) => {
+          const r = await call(a, { op: 'survey', toModel: to.file, portOffset }, 'migration survey');
+          return r.op === 'survey' ? r.survey : ({ host: a.description.host, shards: [] } satisfies MigrationSurvey);
+        }),
+      );
+    // No offset asked: the default one, or (its new shards' files there: a migration rolled back before) the
+    // next multiple of it whose new shards are clear.
+    const base = defaultPortOffset(shards);
+    let portOffset = args.portOffset || base;
+    let surveys = await surveyAt(portOffset);
+    for (let k = 2; !args.portOffset && k <= MAX_OFFSET_STEPS && surveys.some((v) => v.shards.some((s) => (s.target?.existing.length ?? 0) > 0)); k++) {
+      portOffset = base * k;
+      surveys = await surveyAt(portOffset);
+    }
     const sample = await this.sample(surveys, online, call);
     return buildMigrationPlan({
       site: args.site,

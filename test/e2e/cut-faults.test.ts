@@ -51,6 +51,8 @@ describe('consistent cut under faults', () => {
   });
 
   it('an agent killed during upload fails the snapshot with the reason, and the site keeps writing', async () => {
+    const startedAt = async (): Promise<number | undefined> => (await api.listAgents(SITE)).find((a) => a.description.host === 'files')?.description.startedAt.getTime();
+    const firstRun = await startedAt();
     const events: JobEvent[] = [];
     let killed = false;
     const outcome = await api.createSnapshot({ site: SITE }, (e) => {
@@ -69,7 +71,8 @@ describe('consistent cut under faults', () => {
     console.log(`a query through pgbouncer after the failed snapshot took ${await probe()} ms`);
     await waitFor(async () => (await writesNow()) > before + 50, 30_000); // the site keeps writing
     fleet.startAgent(SITE, 'files');
-    await waitFor(async () => (await api.listAgents(SITE)).every((a) => a.status === 'online'), 15_000);
+    // The killed run's presence stays listed online until its TTL: wait for the new run's.
+    await waitFor(async () => (await api.listAgents(SITE)).every((a) => a.status === 'online') && (await startedAt()) !== firstRun, 30_000);
   }, 120_000);
 
   it('a controller killed during the freeze: agents thaw within the lease, the cut never seals, the job is failed', async () => {

@@ -131,6 +131,8 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     }, 300_000, 50);
     expect(reads).toMatchObject({ failed: 0 });
     expect(reads.ok).toBeGreaterThan(0);
+    const runOf = async (): Promise<string | undefined> => (await fleet.json<{ host: string; startedAt: string }[]>('agents', 'list', '--site', SITE)).find((a) => a.host === 'tnt')?.startedAt;
+    const killedRun = await runOf();
     await fleet.agents.get(`${SITE}/tnt`)?.kill();
     console.log(`agent tnt killed ${Date.now() - started} ms after the start, ${stats.faces} faces extracted`);
     const r1 = await first;
@@ -139,7 +141,8 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const jobId = /migrate resume (j-[\w-]+)/.exec(r1.stderr)?.[1];
     if (!jobId) throw new Error(`no resume hint in: ${r1.stderr}`);
     fleet.startAgent(SITE, 'tnt');
-    await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online'), 60_000, 1000);
+    // Every agent online, the tnt one in its new run (the killed run's presence stays listed until its TTL).
+    await waitFor(async () => (await fleet.json<{ status: string }[]>('agents', 'list', '--site', SITE)).every((a) => a.status === 'online') && (await runOf()) !== killedRun, 60_000, 1000);
 
     const r2 = await cli(fleet, ['migrate', 'resume', jobId]);
     console.log(r2.stdout, r2.stderr);
@@ -264,12 +267,15 @@ describe('ffkeeper migrate start / resume / rollback', () => {
       expect(existsSync(old.dir), old.dir).toBe(false);
     }
     // Started again, the agent of the shards serves the new ones from migrated-shards.json (the old shards' files are gone).
+    type Listed = { host: string; status: string; startedAt: string; components: { kind: string; name: string }[] };
+    const tntNow = async (): Promise<Listed | undefined> => (await fleet.json<Listed[]>('agents', 'list', '--site', SITE)).find((a) => a.host === 'tnt');
+    const firstRun = (await tntNow())?.startedAt;
     await fleet.agents.get(`${SITE}/tnt`)?.kill();
     fleet.startAgent(SITE, 'tnt');
+    // The killed run's presence stays listed online until its TTL: wait for the new run's.
     await waitFor(async () => {
-      const agents = await fleet.json<{ host: string; status: string; components: { kind: string; name: string }[] }[]>('agents', 'list', '--site', SITE);
-      const tnt = agents.find((a) => a.host === 'tnt');
-      return tnt?.status === 'online' && tnt.components.filter((c) => c.kind === 'tarantool').map((c) => c.name).join(',') === state.shards.map((x) => shiftedShardName(x.name, 20)).join(',');
+      const tnt = await tntNow();
+      return tnt?.status === 'online' && tnt.startedAt !== firstRun && tnt.components.filter((c) => c.kind === 'tarantool').map((c) => c.name).join(',') === state.shards.map((x) => shiftedShardName(x.name, 20)).join(',');
     }, 60_000, 1000);
     const snap = await cli(fleet, ['snapshot', 'create', '--site', SITE, '--wait']);
     expect(snap.code, snap.stderr).toBe(0);

@@ -1,14 +1,15 @@
 /** The host side of migration surveys (agent/domain/migration/survey.ts): files, ports, shards, extraction-api over HTTP. */
 import { access, chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { execa } from 'execa';
 import net from 'node:net';
 import path from 'node:path';
 import type { AgentConfig } from '../../shared/config/agent.js';
 import type { GallerySurvey, PortSurvey } from '../../shared/migration/survey.js';
 import { IllegalStateError, UnavailableError } from '../../shared/errors.js';
 import type { MigrationOpsHost, MigrationShard } from '../domain/migration/ops.js';
-import { pathOverride } from './path-env.js';
+import type { CommandRunner } from '../domain/integrity.js';
+import { commandRunner } from './command.js';
+import type { SystemctlServiceManager } from './systemctl.js';
 import { freeAt } from './free-space.js';
 import { createGalleryStore } from './tarantool/factory.js';
 
@@ -62,12 +63,10 @@ async function tarantoolUser(): Promise<{ uid: number; gid: number } | undefined
 }
 
 export class HostMigrationAccess implements MigrationOpsHost {
-  private readonly env: NodeJS.ProcessEnv;
+  private readonly runCommand: CommandRunner;
 
-  constructor(
-    private readonly o: { pathPrepend: readonly string[]; services: { start(u: string): Promise<void>; stop(u: string): Promise<void>; restart(u: string): Promise<void>; isActive(u: string): Promise<boolean> } },
-  ) {
-    this.env = pathOverride(o.pathPrepend);
+  constructor(private readonly o: { pathPrepend: readonly string[]; services: SystemctlServiceManager }) {
+    this.runCommand = commandRunner(o.pathPrepend);
   }
 
   async writeFile(file: string, text: string): Promise<void> {
@@ -100,9 +99,8 @@ export class HostMigrationAccess implements MigrationOpsHost {
   }
 
   async unit(action: 'start' | 'stop' | 'restart' | 'enable' | 'disable', unit: string): Promise<void> {
-    if (action === 'start' || action === 'stop' || action === 'restart') return this.o.services[action](unit);
-    const r = await execa('systemctl', [action, unit], { env: this.env, reject: false, all: true, timeout: 60_000 });
-    if (r.exitCode !== 0) throw new IllegalStateError(`systemctl ${action} ${unit} failed (exit ${r.exitCode ?? 'none'}): ${(r.all ?? r.shortMessage).trim().split('\n').slice(-3).join(' ')}`);
+    if (action === 'enable' || action === 'disable') return this.o.services.setEnabled(unit, action === 'enable');
+    return this.o.services[action](unit);
   }
 
   isActive(unit: string): Promise<boolean> {
@@ -110,10 +108,9 @@ export class HostMigrationAccess implements MigrationOpsHost {
   }
 
   async run(command: readonly string[], timeoutMs: number): Promise<string> {
-    const [file, ...args] = command;
-    const r = await execa(file as string, args, { env: this.env, reject: false, timeout: timeoutMs });
-    if (r.exitCode !== 0) throw new IllegalStateError(`'${command.join(' ')}' failed (exit ${r.exitCode ?? 'none'}${r.timedOut ? ', timed out' : ''}): ${String(r.stderr || r.stdout || r.shortMessage).trim().split('\n').slice(-3).join(' ')}`);
-    return String(r.stdout);
+    const r = await this.runCommand([...command], timeoutMs);
+    if (r.exitCode !== 0) throw new IllegalStateError(`'${command.join(' ')}' failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
+    return r.stdout;
   }
 
   shard(component: TarantoolComponent): MigrationShard {

@@ -31,6 +31,11 @@ export class SystemctlServiceManager implements ServiceManager {
     await this.run('restart', unit, options);
   }
 
+  /** `systemctl enable|disable`: whether the unit starts at boot. */
+  async setEnabled(unit: string, enabled: boolean, options: UnitOptions = {}): Promise<void> {
+    await this.run(enabled ? 'enable' : 'disable', unit, options);
+  }
+
   async isActive(unit: string): Promise<boolean> {
     const r = await execa('systemctl', ['is-active', '--quiet', unit], { env: this.env, reject: false, timeout: this.timeoutMs });
     if (r.failed && r.exitCode === undefined) {
@@ -39,7 +44,7 @@ export class SystemctlServiceManager implements ServiceManager {
     return r.exitCode === 0;
   }
 
-  private async run(verb: 'start' | 'stop' | 'restart', unit: string, options: UnitOptions): Promise<void> {
+  private async run(verb: 'start' | 'stop' | 'restart' | 'enable' | 'disable', unit: string, options: UnitOptions): Promise<void> {
     const timeout = Math.min(this.timeoutMs, options.timeoutMs ?? Infinity);
     const r = await execa('systemctl', [verb, unit], { env: this.env, reject: false, timeout, all: true });
     if (r.timedOut) {

@@ -4,7 +4,6 @@
  * list after a restart, a new shard made by writing an instance file, the generated config files parsing
  * back, and every face's vector being its normalized image's vector under the site's model.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,25 +21,13 @@ import { HostMigrationAccess } from '../../agent/adapters/migration.js';
 import { followRunbook } from '../../deploy/dev-site/runbook.js';
 import { sample, survey } from '../../agent/domain/migration/survey.js';
 import { buildMigrationPlan } from '../../controller/domain/migration/plan.js';
-import { cleanRoot, superuserClient, testRoot, uniqueSite } from './fixtures.js';
+import { cleanRoot, faceRows, runShim, superuserClient, testRoot, uniqueSite } from './fixtures.js';
 
 const root = testRoot();
 const site = uniqueSite('ext');
 const COST_MS = 20;
 
-interface Sh {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function shim(state: SiteState, tool: string, args: string[]): Promise<Sh> {
-  return new Promise((resolve) => {
-    execFile(path.join(state.binDir, tool), args, { cwd: '/', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const shim = runShim;
 
 async function http<T>(port: number, route: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   // A kept-alive connection to a service that has restarted since is closed on the first use: ask again.
@@ -55,7 +42,7 @@ describe('dev site: what a model migration needs', () => {
   let ex: NonNullable<SiteState['extractionApi']>;
   let image: Buffer;
   const iniOf = (): string => readFileSync(ex.configPath, 'utf8');
-  const restart = async (unit: string): Promise<Sh> => shim(state, 'systemctl', ['restart', unit]);
+  const restart = (unit: string): ReturnType<typeof runShim> => shim(state, 'systemctl', ['restart', unit]);
 
   beforeAll(async () => {
     ({ state } = await upSite({ site, root, shards: 2, dossiers: 40, events: 60, vectorDim: 16, imageScale: 0.05, extraction: { cost: { faceCostMs: COST_MS }, instances: 2 } }));
@@ -243,10 +230,7 @@ describe('dev site: what a model migration needs', () => {
     expect(plan.checks.filter((c) => !c.ok)).toEqual([]);
 
     // Before: what sf-api serves, every face's record id and normalized image; one event loses its image.
-    const db = await superuserClient(state);
-    const faces = await db
-      .query<{ gallery: string; record_id: string; normalized: string }>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event")
-      .finally(() => db.end());
+    const faces = { rows: await faceRows(state) };
     const lost = faces.rows.find((f) => f.gallery === 'ffsec_face_events');
     if (!lost) throw new Error('no event');
     rmSync(path.join(state.uploads.ffuploadDir, lost.normalized));
@@ -271,10 +255,7 @@ describe('dev site: what a model migration needs', () => {
     // findface-security, restarted by the runbook, writes to the shards sf-api serves now: stopped, so that
     // every face row it left has its record — counted against sf-api, each checked.
     expect(await shim(state, 'systemctl', ['stop', 'findface-security'])).toMatchObject({ code: 0 });
-    const db2 = await superuserClient(state);
-    const now = await db2
-      .query<{ gallery: string; record_id: string; normalized: string }>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event")
-      .finally(() => db2.end());
+    const now = { rows: await faceRows(state) };
     const isLost = (f: { gallery: string; record_id: string }): boolean => f.gallery === lost.gallery && f.record_id === lost.record_id;
     const countsAfter = (await http<{ galleries: { name: string; models: string[]; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
     for (const g of countsBefore) {

@@ -3,6 +3,7 @@
  * sites), unique site ids (so databases never collide between runs), and probes proving that a site
  * left nothing behind.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -69,4 +70,30 @@ export async function superuserClient(state: SiteState): Promise<pg.Client> {
   const c = new pg.Client({ host: state.postgres.host, port: state.postgres.port, user: state.postgres.superuser, database: state.postgres.database });
   await c.connect();
   return c;
+}
+
+/** A face row of the site's database: its gallery, gallery record and normalized image. */
+export interface FaceRow {
+  gallery: string;
+  record_id: string;
+  normalized: string;
+}
+
+/** Every dossier face and event of the site's database, as gallery, record and normalized image. */
+export async function faceRows(state: SiteState): Promise<FaceRow[]> {
+  const db = await superuserClient(state);
+  try {
+    return (await db.query<FaceRow>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event")).rows;
+  } finally {
+    await db.end();
+  }
+}
+
+/** One of the site's shims (`systemctl`, `findface-security`) run as an operator runs it, from `/`. */
+export function runShim(state: SiteState, tool: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(path.join(state.binDir, tool), args, { cwd: '/', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }

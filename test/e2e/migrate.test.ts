@@ -10,7 +10,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSiteState } from '../../deploy/dev-site/checker.js';
 import { facen } from '../../deploy/dev-site/facen.js';
@@ -20,6 +19,7 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { galleryModelOf, parseGalleryModel } from '../../shared/findface/models.js';
 import { shiftedShardName } from '../../shared/findface/instance-file.js';
 import type { JobRecord } from '../../shared/jobs.js';
+import { faceRows, runShim, type FaceRow } from '../devsite/fixtures.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { BIN, waitFor, type CliResult } from '../harness/processes.js';
 
@@ -39,32 +39,12 @@ async function http<T>(port: number, p: string): Promise<{ status: number; body:
   return { status: res.status, body: (await res.json()) as T };
 }
 
-/** A dev-site shim (systemctl) as an operator runs it. */
-function shim(state: SiteState, tool: string, args: string[]): Promise<{ code: number }> {
-  return new Promise((resolve) => {
-    execFile(path.join(state.binDir, tool), args, { cwd: '/', timeout: 60_000 }, (err) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0 }));
-  });
-}
+const shim = runShim;
 
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64');
 
-/** Every face row of the site's database: its gallery, record and normalized image. */
-async function faceRows(state: SiteState): Promise<{ gallery: string; record_id: string; normalized: string }[]> {
-  const db = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: state.postgres.database });
-  await db.connect();
-  try {
-    return (
-      await db.query<{ gallery: string; record_id: string; normalized: string }>(
-        "SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event",
-      )
-    ).rows;
-  } finally {
-    await db.end();
-  }
-}
-
 /** Each face (but `skip`) as sf-api serves it holds its normalized image's vector under `model`; returns how many. */
-async function expectVectors(state: SiteState, rows: { gallery: string; record_id: string; normalized: string }[], model: string, skip: (r: { gallery: string; record_id: string }) => boolean): Promise<number> {
+async function expectVectors(state: SiteState, rows: FaceRow[], model: string, skip: (r: { gallery: string; record_id: string }) => boolean): Promise<number> {
   let checked = 0;
   for (const f of rows) {
     if (skip(f)) continue;
@@ -80,7 +60,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
   let fleet: TestFleet;
   let state: SiteState;
   let before = '';
-  let lost: { gallery: string; record_id: string; normalized: string } | undefined;
+  let lost: FaceRow | undefined;
   const t0 = Date.now();
 
   beforeAll(async () => {

@@ -370,7 +370,7 @@ async function adoptShards(config: AgentConfig, host: MigrationOpsHost, shards: 
   }
   const next = adopt(current, siblings, portOffset, undo);
   const json = `${JSON.stringify(next, null, 2)}\n`;
-  const changed = text !== json && JSON.stringify(current) !== JSON.stringify(next);
+  const changed = JSON.stringify(current) !== JSON.stringify(next);
   if (changed) {
     await host.mkdirs([path.dirname(file)]);
     await host.writeFile(file, json);

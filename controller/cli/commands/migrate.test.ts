@@ -4,7 +4,7 @@ import { facts } from '../../domain/migration/fixtures.test-support.js';
 import { buildMigrationPlan } from '../../domain/migration/plan.js';
 import type { MigrationDetail } from '../../domain/migration/job.js';
 import { ev, jobRecord, makeDeps } from '../fakes.test-support.js';
-import { runMigrateFinish, runMigratePlan, runMigrateResume, runMigrateRollback, runMigrateStart } from './migrate.js';
+import { runMigrateEnd, runMigratePlan, runMigrateResume, runMigrateStart } from './migrate.js';
 
 describe('ffkeeper migrate plan', () => {
   it('prints the runbook: model change, faces and estimate, shards, preconditions, numbered steps with commands and diffs', async () => {
@@ -93,7 +93,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const { deps, api, cap } = makeDeps();
     api.job = { events: [ev.outcome(9000, 'Completed')] };
     api.jobs = [jobRecord({ kind: 'migrate-rollback', detail: { migration: 'j-0', fromModel: 'face/mango_512.cpu.fnk', toModel: 'face/ifruit_512.cpu.fnk', done: [], snapshotId: 'c-mig', snapshotAfterId: 'c-back', carriedBack: 29, downtimeMs: 4700 } })];
-    await runMigrateRollback({ site: 'msk-1', json: false, yes: true }, deps);
+    await runMigrateEnd('rollback', { site: 'msk-1', json: false, yes: true }, deps);
     expect(api.calls[0]).toEqual({ method: 'rollbackMigration', args: ['msk-1'] });
     const out = cap.out.join('\n');
     expect(out).toContain('migration j-0 undone: face/ifruit_512.cpu.fnk → face/mango_512.cpu.fnk');
@@ -105,7 +105,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const { deps, api, cap } = makeDeps({ interactive: true, answers: ['y'] });
     api.job = { events: [ev.outcome(2000, 'Completed')] };
     api.jobs = [jobRecord({ kind: 'migrate-finish', detail: { migration: 'j-0', removed: [{ host: 'tnt', shard: 'shard-001', paths: ['/etc/tarantool/instances.available/shard-001.lua', '/var/lib/tarantool/shard-001'], bytes: 3 * 2 ** 20 }] } })];
-    await runMigrateFinish({ site: 'msk-1', json: false, yes: false }, deps);
+    await runMigrateEnd('finish', { site: 'msk-1', json: false, yes: false }, deps);
     expect(cap.questions[0]).toContain('no rollback after this');
     expect(api.calls[0]).toEqual({ method: 'finishMigration', args: ['msk-1'] });
     expect(cap.out.join('\n')).toContain('tnt shard-001: 3.0 MiB freed; removed /etc/tarantool/instances.available/shard-001.lua, /var/lib/tarantool/shard-001');

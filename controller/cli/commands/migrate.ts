@@ -165,16 +165,25 @@ export async function runMigrateStart(opts: MigratePlanOptions & { yes: boolean 
   await followMigration((onEvent) => deps.api.migrate({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}) }, onEvent), deps, opts.json);
 }
 
-export async function runMigrateRollback(opts: { site: string; json: boolean; yes: boolean }, deps: JobCommandDeps): Promise<void> {
-  checkId(opts.site, '--site');
-  await confirmAction(deps.term, { yes: opts.yes, action: `put site '${opts.site}' back on the shards and model its newest migration replaced` });
-  await followMigration((onEvent) => deps.api.rollbackMigration(opts.site, onEvent), deps, opts.json);
-}
+/** `migrate rollback` and `migrate finish`: what each does to the site's newest migration, and its call. */
+const ENDINGS = {
+  rollback: {
+    description: 'puts the site back on the old shards and model its newest migration kept: records written since carried back, sf-api and the agents switched back; a snapshot before and after',
+    action: (site: string) => `put site '${site}' back on the shards and model its newest migration replaced`,
+    start: (api: JobCommandDeps['api'], site: string, onEvent: OnJobEvent) => api.rollbackMigration(site, onEvent),
+  },
+  finish: {
+    description: "deletes the old shards of the site's newest completed migration (instance files, links, data directories); no rollback after it",
+    action: (site: string) => `delete the old shards (instance files and data) of site '${site}'s newest migration; no rollback after this`,
+    start: (api: JobCommandDeps['api'], site: string, onEvent: OnJobEvent) => api.finishMigration(site, onEvent),
+  },
+} as const;
 
-export async function runMigrateFinish(opts: { site: string; json: boolean; yes: boolean }, deps: JobCommandDeps): Promise<void> {
+/** Runs `migrate rollback` or `migrate finish` after a confirmation. */
+export async function runMigrateEnd(how: keyof typeof ENDINGS, opts: { site: string; json: boolean; yes: boolean }, deps: JobCommandDeps): Promise<void> {
   checkId(opts.site, '--site');
-  await confirmAction(deps.term, { yes: opts.yes, action: `delete the old shards (instance files and data) of site '${opts.site}'s newest migration; no rollback after this` });
-  await followMigration((onEvent) => deps.api.finishMigration(opts.site, onEvent), deps, opts.json);
+  await confirmAction(deps.term, { yes: opts.yes, action: ENDINGS[how].action(opts.site) });
+  await followMigration((onEvent) => ENDINGS[how].start(deps.api, opts.site, onEvent), deps, opts.json);
 }
 
 export async function runMigrateResume(jobId: string, opts: { json: boolean }, deps: JobCommandDeps): Promise<void> {
@@ -213,18 +222,14 @@ export function registerMigrateCommands(program: Command, ctx: RegisterContext):
         runMigrateStart({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json, yes: opts.yes }, { api, io, term: ctx.term }),
       ),
     );
-  migrate
-    .command('rollback')
-    .description("puts the site back on the old shards and model its newest migration kept: records written since carried back, sf-api and the agents switched back; a snapshot before and after")
-    .requiredOption('--site <site>', 'the site')
-    .option('-y, --yes', 'do not ask for confirmation', false)
-    .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateRollback({ site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
-  migrate
-    .command('finish')
-    .description("deletes the old shards of the site's newest completed migration (instance files, links, data directories); no rollback after it")
-    .requiredOption('--site <site>', 'the site')
-    .option('-y, --yes', 'do not ask for confirmation', false)
-    .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateFinish({ site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
+  for (const how of ['rollback', 'finish'] as const) {
+    migrate
+      .command(how)
+      .description(ENDINGS[how].description)
+      .requiredOption('--site <site>', 'the site')
+      .option('-y, --yes', 'do not ask for confirmation', false)
+      .action((opts: { site: string; yes: boolean }, cmd: Command) => withApi(cmd, (api, g) => runMigrateEnd(how, { site: opts.site, json: g.json, yes: opts.yes }, { api, io, term: ctx.term })));
+  }
   migrate
     .command('resume')
     .description('continues an interrupted migration job where it stopped (finished batches are not extracted again)')

@@ -165,9 +165,10 @@ export function fleetState(sites: readonly SiteFacts[], now: Date): StreamState 
 export function siteState(facts: SiteFacts, agents: readonly AgentEntry[], denied: SiteDenials, now: Date): StreamState {
   const running = facts.jobs.filter((j) => !isFinal(j.phase));
   const recent = facts.jobs.filter((j) => isFinal(j.phase)).slice(0, RECENT_JOBS);
+  const migration = migrationRow(facts.jobs);
   return {
     site: { ...fleetRow(facts, now), ...(denied.snapshot ? { snapshotDenied: denied.snapshot } : {}), ...(denied.restore ? { restoreDenied: denied.restore } : {}), ...(denied.verify ? { verifyDenied: denied.verify } : {}), ...(denied.migrate ? { migrateDenied: denied.migrate } : {}) },
-    ...(migrationRow(facts.jobs) ? { migration: migrationRow(facts.jobs) } : {}),
+    ...(migration ? { migration } : {}),
     ...Object.fromEntries(agents.map((a) => [`agent:${a.description.host}`, agentRow(a)])),
     ...Object.fromEntries(facts.snapshots.map((s) => [`snapshot:${s.id}`, snapshotRow(s)])),
     ...Object.fromEntries([...running, ...recent].map((j) => [`job:${j.id}`, jobRow(j)])),

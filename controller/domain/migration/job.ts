@@ -28,7 +28,7 @@ import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from
 import type { AgentEntry } from '../../../shared/fleet.js';
 import { FINDFACE_SECURITY_ROLE } from '../../../shared/sync/native.js';
 import { formatDuration } from '../../../shared/duration.js';
-import { galleryModelOf, parseGalleryModel } from '../../../shared/findface/models.js';
+import { galleryModelOf } from '../../../shared/findface/models.js';
 import type { FailedFace, MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest } from '../../../shared/migration/survey.js';
 import { deadlineFor, type AgentDeadlines, type DeadlineKind } from '../deadlines.js';
@@ -36,7 +36,7 @@ import type { JobRecord } from '../../../shared/jobs.js';
 import type { JobContext, JobRunner, RunningJob } from '../jobs.js';
 import type { SiteLeases } from '../leases.js';
 import type { JobStore } from '../ports.js';
-import { MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from './plan.js';
+import { kindOfGallery, MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from './plan.js';
 import type { MigrationClient, MigrationPlanner, PlanMigrationArgs } from './planner.js';
 
 /** Records one re-extraction call reads from an old shard. */
@@ -167,14 +167,7 @@ export class MigrationJobs {
   private async run(ctx: JobContext): Promise<void> {
     const d = ctx.detail as unknown as MigrationDetail;
     const site = ctx.site;
-    const step = async (name: MigrationStep, title: string, work: () => Promise<string | void>): Promise<void> => {
-      if (d.done.includes(name)) return ctx.message(`${title}: done before`);
-      ctx.step(name, title);
-      const said = await work();
-      if (said) ctx.message(said);
-      d.done.push(name);
-      await ctx.save();
-    };
+    const step = stepper(ctx, d.done);
     const call = this.caller(site);
 
     await step('plan', 'checking the preconditions (migrate plan)', async () => {
@@ -225,14 +218,14 @@ export class MigrationJobs {
       for (const s of shards) {
         await call(s.host, { op: 'unit', action: 'start', target: { kind: 'shard', shard: s.from, portOffset: d.portOffset } }, 'unitControlMs', `start ${s.to}`);
         const g = await this.answering(() => call(s.host, { op: 'shard-galleries', shard: s.from, portOffset: d.portOffset }, 'checkMs', `list the galleries of ${s.to}`));
-        const wrong = g.galleries.galleries.filter((x) => kindOf(x.model) === 'face' && x.model !== target);
+        const wrong = g.galleries.galleries.filter((x) => kindOfGallery(x.model) === 'face' && x.model !== target);
         if (wrong.length > 0) throw new IllegalStateError(`${s.to} on ${s.host} holds ${wrong.map((x) => `${x.name} of model ${x.model}`).join(', ')}, not ${target}: tnt_schema.lua was not regenerated before it started`);
       }
       return `${shards.map((s) => s.to).join(', ')} answer`;
     });
 
     const security = (): string => this.securityHost(site);
-    const writers = (action: 'stop' | 'start' | 'restart'): Promise<unknown> => call(security(), { op: 'unit', action, target: { kind: 'findface-security' } }, 'unitControlMs', `${action} findface-security`);
+    const writers = (action: 'stop' | 'start' | 'restart'): Promise<unknown> => this.writers(site, action);
     try {
       await step('reextract', `re-extracting ${d.facesTotal ?? '?'} face(s) with ${d.toModel}`, async () => {
         // The site stays readable (sf-api serves the old shards) but takes no writes: what is re-extracted stays true.
@@ -271,13 +264,7 @@ export class MigrationJobs {
         return `sf-api was down ${(d.downtimeMs / 1000).toFixed(1)} s; old shards stopped and disabled (kept)${d.reconciled ? `; ${d.reconciled} record(s) deleted meanwhile removed` : ''}`;
       });
 
-      await step('adopt', 'the agents serve the new shards', async () => {
-        const byHost = new Map<string, string[]>();
-        for (const s of shards) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s.from]);
-        for (const [host, names] of byHost) await call(host, { op: 'adopt', shards: names, portOffset: d.portOffset, undo: false }, 'checkMs', `adopt ${names.join(', ')}'s new shards`);
-        await this.serving(site, shards.map((s) => ({ host: s.host, name: s.to })));
-        return `agents serve ${shards.map((s) => `${s.host} ${s.to}`).join(', ')}`;
-      });
+      await step('adopt', 'the agents serve the new shards', () => this.adopt(site, shards, d.portOffset, false));
 
       await step('security', "re-creating findface-security's structure, groups and first user; starting it", async () => {
         await call(security(), { op: 'security-setup' }, 'transferMs', 'findface-security migrate, create_groups, create_default_user');
@@ -356,9 +343,9 @@ export class MigrationJobs {
    * the old shards (they come back).
    */
   async rollback(site: string): Promise<RunningJob> {
-    const jobs = (await this.deps.jobStore.list({ site })).filter((j) => j.kind === JOB_KIND).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
-    const last = jobs[0];
-    const m = last?.detail as unknown as MigrationDetail | undefined;
+    const newest = await this.newestMigration(site);
+    const last = newest?.job;
+    const m = newest?.m;
     if (!last || !m?.done.includes('create-shards') || !m.shards || !m.sfApi || !m.extraction) throw new IllegalStateError(`site '${site}' has no migration to roll back (no migrate job that created new shards)`);
     if (this.deps.jobs.isRunning(last.id)) throw new ConflictError(`migration job '${last.id}' of site '${site}' is still running`);
     if (m.rolledBackBy) throw new IllegalStateError(`migration job '${last.id}' of site '${site}' was rolled back already (job ${m.rolledBackBy})`);
@@ -375,19 +362,14 @@ export class MigrationJobs {
     const shards = m.shards ?? [];
     const sfApi = m.sfApi as NonNullable<MigrationDetail['sfApi']>;
     const extraction = m.extraction as NonNullable<MigrationDetail['extraction']>;
-    const step = async (name: string, title: string, work: () => Promise<string | void>): Promise<void> => {
-      ctx.step(name, title);
-      const said = await work();
-      if (said) ctx.message(said);
-      d.done.push(name);
-      await ctx.save();
-    };
+    // A rollback is not resumed: its steps run each time.
+    const step = stepper(ctx, d.done, { skipDone: false });
     ctx.message(`rolling back migration ${migrationJob}: ${m.toModel} → ${m.fromModel ?? '?'}; shards ${shards.map((s) => `${s.to} → ${s.from}`).join(', ')}`);
     await step('snapshot', 'taking a snapshot of the migrated site', async () => {
       d.snapshotId = await this.deps.takeSnapshot(site, `before rolling back migration ${migrationJob}`);
       return `snapshot ${d.snapshotId}`;
     });
-    const writers = (action: 'stop' | 'start' | 'restart'): Promise<unknown> => call(this.securityHost(site), { op: 'unit', action, target: { kind: 'findface-security' } }, 'unitControlMs', `${action} findface-security`);
+    const writers = (action: 'stop' | 'start' | 'restart'): Promise<unknown> => this.writers(site, action);
     const t0 = this.now();
     await writers('stop');
     try {
@@ -417,7 +399,7 @@ export class MigrationJobs {
           await call(s.host, { op: 'unit', action: 'enable', target: { kind: 'shard', shard: s.from } }, 'unitControlMs', `enable ${s.from}`);
           await call(s.host, { op: 'unit', action: 'start', target: { kind: 'shard', shard: s.from } }, 'unitControlMs', `start ${s.from}`);
           const g = await this.answering(() => call(s.host, { op: 'shard-galleries', shard: s.from }, 'checkMs', `list the galleries of ${s.from}`));
-          const wrong = g.galleries.galleries.filter((x) => kindOf(x.model) === 'face' && x.model !== want);
+          const wrong = g.galleries.galleries.filter((x) => kindOfGallery(x.model) === 'face' && x.model !== want);
           if (wrong.length > 0) throw new IllegalStateError(`${s.from} on ${s.host} holds ${wrong.map((x) => `${x.name} of model ${x.model}`).join(', ')}, not ${want}`);
         }
         return `${shards.map((s) => s.from).join(', ')} answer with ${want}`;
@@ -451,13 +433,7 @@ export class MigrationJobs {
         }
         return `${shards.map((s) => s.to).join(', ')} stopped and disabled`;
       });
-      await step('adopt', 'the agents serve the old shards', async () => {
-        const byHost = new Map<string, string[]>();
-        for (const s of shards) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s.from]);
-        for (const [host, names] of byHost) await call(host, { op: 'adopt', shards: names, portOffset: m.portOffset, undo: true }, 'checkMs', `serve ${names.join(', ')} again`);
-        await this.serving(site, shards.map((s) => ({ host: s.host, name: s.from })));
-        return `agents serve ${shards.map((s) => `${s.host} ${s.from}`).join(', ')}`;
-      });
+      await step('adopt', 'the agents serve the old shards', () => this.adopt(site, shards, m.portOffset, true));
     } finally {
       // Never left down, however far the rollback got.
       await call(sfApi.host, { op: 'unit', action: 'start', target: { kind: 'sf-api' } }, 'unitControlMs', 'start findface-sf-api').catch((e: unknown) => ctx.message(`warning: could not start findface-sf-api: ${(e as Error).message}`));
@@ -482,9 +458,9 @@ export class MigrationJobs {
    * the shard and its unit is stopped). No rollback after it.
    */
   async finish(site: string): Promise<RunningJob> {
-    const last = (await this.deps.jobStore.list({ site })).filter((j) => j.kind === JOB_KIND).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
-    const m = last?.detail as unknown as MigrationDetail | undefined;
-    if (!last || !m) throw new IllegalStateError(`site '${site}' has no migration to finish`);
+    const newest = await this.newestMigration(site);
+    if (!newest) throw new IllegalStateError(`site '${site}' has no migration to finish`);
+    const { job: last, m } = newest;
     if (last.phase !== 'Completed') throw new IllegalStateError(`the newest migration of site '${site}' (job ${last.id}) is ${last.phase}, not Completed: resume it (ffkeeper migrate resume ${last.id}) or roll it back first`);
     if (m.rolledBackBy) throw new IllegalStateError(`the newest migration of site '${site}' (job ${last.id}) was rolled back (job ${m.rolledBackBy}): nothing to finish`);
     if (m.finishedBy) throw new IllegalStateError(`migration job '${last.id}' of site '${site}' was finished already (job ${m.finishedBy})`);
@@ -534,6 +510,28 @@ export class MigrationJobs {
     return a.description.host;
   }
 
+  /** findface-security (the site's writer) stopped or started through the agent that runs it. */
+  private writers(site: string, action: 'stop' | 'start' | 'restart'): Promise<unknown> {
+    return this.caller(site)(this.securityHost(site), { op: 'unit', action, target: { kind: 'findface-security' } }, 'unitControlMs', `${action} findface-security`);
+  }
+
+  /** Each host's agent serves the new shards (`undo`: the old ones again); resolves once they describe them. */
+  private async adopt(site: string, shards: readonly ShardPair[], portOffset: number, undo: boolean): Promise<string> {
+    const call = this.caller(site);
+    const byHost = new Map<string, string[]>();
+    for (const s of shards) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s.from]);
+    for (const [host, names] of byHost) await call(host, { op: 'adopt', shards: names, portOffset, undo }, 'checkMs', undo ? `serve ${names.join(', ')} again` : `adopt ${names.join(', ')}'s new shards`);
+    const served = shards.map((s) => ({ host: s.host, name: undo ? s.from : s.to }));
+    await this.serving(site, served);
+    return `agents serve ${served.map((s) => `${s.host} ${s.name}`).join(', ')}`;
+  }
+
+  /** The site's newest migrate job and its detail. */
+  private async newestMigration(site: string): Promise<{ job: JobRecord; m: MigrationDetail } | undefined> {
+    const job = (await this.deps.jobStore.list({ site })).filter((j) => j.kind === JOB_KIND).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0];
+    return job ? { job, m: job.detail as unknown as MigrationDetail } : undefined;
+  }
+
   /** Waits until each host's agent is online again and describes the shard it now serves. */
   private async serving(site: string, want: readonly { host: string; name: string }[]): Promise<void> {
     const until = this.now() + this.deps.deadlines.agentReturnMs;
@@ -576,7 +574,7 @@ export class MigrationJobs {
       (d.shards ?? []).map(async (s) => {
         const { galleries } = await call(s.host, { op: 'shard-galleries', shard: s.from }, 'checkMs', `list the galleries of ${s.from}`);
         for (const g of galleries.galleries) {
-          const face = kindOf(g.model) === 'face';
+          const face = kindOfGallery(g.model) === 'face';
           for (;;) {
             ctx.signal.throwIfAborted();
             if (stopped) return;
@@ -584,7 +582,7 @@ export class MigrationJobs {
               s.host,
               {
                 op: 'reextract',
-                migration: migrationIdOf(ctx.id),
+                migration: ctx.id,
                 shard: s.from,
                 portOffset: d.portOffset,
                 gallery: g.name,
@@ -622,7 +620,7 @@ export class MigrationJobs {
     if (failure) throw failure.reason;
     // The new shards' own count of what this migration wrote (a batch a killed agent wrote but never reported is in it).
     for (const s of d.shards ?? []) {
-      const { progress } = await call(s.host, { op: 'migration-progress', migration: migrationIdOf(ctx.id), shard: s.from, portOffset: d.portOffset }, 'checkMs', `read the migration progress of ${s.to}`);
+      const { progress } = await call(s.host, { op: 'migration-progress', migration: ctx.id, shard: s.from, portOffset: d.portOffset }, 'checkMs', `read the migration progress of ${s.to}`);
       for (const [gallery, g] of Object.entries(progress.galleries)) {
         const p = ((d.progress[s.to] ??= {})[gallery] ??= { written: 0, failed: 0, done: false, face: true });
         Object.assign(p, { written: g.written, failed: g.failed, done: g.done });
@@ -665,17 +663,19 @@ export class MigrationJobs {
 
 type CallFn = <K extends MigrationOpResult['op']>(host: string, req: Extract<MigrationRequest, { op: K }>, kind: DeadlineKind, what: string) => Promise<Extract<MigrationOpResult, { op: K }>>;
 
-/** The id a job's progress has in the new shards. */
-export function migrationIdOf(jobId: string): string {
-  return jobId;
-}
-
-function kindOf(model: string): string | undefined {
-  try {
-    return parseGalleryModel(model).kind;
-  } catch {
-    return undefined;
-  }
+/**
+ * Runs a job's steps: each announced, its result said, recorded in `done` and saved. With `skipDone` (a
+ * resumable job) a step recorded already is passed over.
+ */
+function stepper<S extends string>(ctx: JobContext, done: S[], o: { skipDone: boolean } = { skipDone: true }): (name: S, title: string, work: () => Promise<string | void>) => Promise<void> {
+  return async (name, title, work) => {
+    if (o.skipDone && done.includes(name)) return ctx.message(`${title}: done before`);
+    ctx.step(name, title);
+    const said = await work();
+    if (said) ctx.message(said);
+    done.push(name);
+    await ctx.save();
+  };
 }
 
 

@@ -97,7 +97,8 @@ export function defaultPortOffset(shards: number): number {
   return offset;
 }
 
-const kindOfGallery = (model: string): string | undefined => {
+/** A gallery model's kind (`face-mango-512` → face), or undefined for a name that is no model. */
+export const kindOfGallery = (model: string): string | undefined => {
   try {
     return parseGalleryModel(model).kind;
   } catch {

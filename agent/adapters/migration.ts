@@ -1,9 +1,10 @@
 /** The host side of migration surveys (agent/domain/migration/survey.ts): files, ports, shards, extraction-api over HTTP. */
-import { access, chown, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { access, chown, link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import type { AgentConfig } from '../../shared/config/agent.js';
+import type { FaceSource, FaceSourceGallery } from '../../shared/migration/ops.js';
 import type { GallerySurvey, PortSurvey } from '../../shared/migration/survey.js';
 import { IllegalStateError, UnavailableError } from '../../shared/errors.js';
 import type { MigrationOpsHost, MigrationShard } from '../domain/migration/ops.js';
@@ -12,8 +13,16 @@ import { commandRunner } from './command.js';
 import type { SystemctlServiceManager } from './systemctl.js';
 import { freeAt } from './free-space.js';
 import { createGalleryStore } from './tarantool/factory.js';
+import { clientConfig, withClient } from './postgres/connection.js';
 
 type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
+type PostgresComponent = Extract<AgentConfig['components'][number], { kind: 'postgres' }>;
+
+/** Where findface-security keeps each face gallery's faces, and which column names the source photo. */
+const FACE_SOURCE_TABLES: Record<FaceSourceGallery, { table: string; source: string }> = {
+  ffsec_face_objects: { table: 'ffsecurity_dossierface', source: 'source_photo' },
+  ffsec_face_events: { table: 'ffsecurity_event', source: 'fullframe' },
+};
 
 /** How long one extraction-api batch may take (a slow model on a busy CPU, 256 faces). */
 const EXTRACT_TIMEOUT_MS = 120_000;
@@ -117,6 +126,59 @@ export class HostMigrationAccess implements MigrationOpsHost {
     return createGalleryStore(component);
   }
 
+  async faceSources(db: PostgresComponent, gallery: FaceSourceGallery, after: string, limit: number): Promise<FaceSource[]> {
+    const t = FACE_SOURCE_TABLES[gallery];
+    const endpoint = { host: db.host, port: db.port, user: db.user, ...(db.password === undefined ? {} : { password: db.password }) };
+    const rows = await withClient(clientConfig(endpoint, db.database, 'ffkeeper-migration'), 'PostgreSQL', async (c) =>
+      (await c.query<{ id: string; source: string; normalized: string }>(`SELECT record_id::text AS id, ${t.source} AS source, normalized FROM ${t.table} WHERE record_id > $1::bigint ORDER BY record_id LIMIT $2`, [after === '' ? '-1' : after, limit])).rows,
+    );
+    return rows.map((r) => ({ gallery, id: r.id, source: r.source, normalized: r.normalized }));
+  }
+
+  async detect(url: string, photos: readonly Buffer[]): Promise<{ detector: string; results: { normalized?: string; error?: string }[] }> {
+    const { text } = await this.postBatch(url, photos, 'v2/detect/batch');
+    const body = JSON.parse(text) as { detector?: string; results?: Array<{ normalized?: string; error?: string }> };
+    return { detector: body.detector ?? '?', results: body.results ?? [] };
+  }
+
+  async readBytes(file: string): Promise<Buffer | undefined> {
+    return readFile(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+  }
+
+  async writeBytes(file: string, data: Uint8Array): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.ffk-tmp`;
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  }
+
+  async link(existing: string, file: string): Promise<boolean> {
+    await mkdir(path.dirname(file), { recursive: true });
+    return link(existing, file).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+    );
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await mkdir(path.dirname(to), { recursive: true });
+    await rename(from, to);
+  }
+
+  async filesUnder(dir: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      const entries = await readdir(path.join(dir, rel), { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+      for (const e of entries) {
+        const p = path.join(rel, e.name);
+        if (e.isDirectory()) await walk(p);
+        else out.push(p);
+      }
+    };
+    await walk('');
+    return out.sort();
+  }
+
   async fetchImage(url: string): Promise<Buffer | undefined> {
     const get = (): Promise<Response> => fetch(url, { signal: AbortSignal.timeout(EXTRACT_TIMEOUT_MS) });
     const res = await get()
@@ -184,10 +246,10 @@ export class HostMigrationAccess implements MigrationOpsHost {
     return Promise.all(files.map((f) => readFile(f)));
   }
 
-  /** One `POST /v2/extract/batch`; an extraction-api restarted since the last call (a model switch) is asked again once. */
-  private async postBatch(url: string, images: readonly Buffer[]): Promise<{ text: string }> {
+  /** One `POST /v2/extract/batch` (or `endpoint`); an extraction-api restarted since the last call (a model switch) is asked again once. */
+  private async postBatch(url: string, images: readonly Buffer[], endpoint = 'v2/extract/batch'): Promise<{ text: string }> {
     const post = (): Promise<Response> =>
-      fetch(new URL('v2/extract/batch', url.endsWith('/') ? url : `${url}/`), {
+      fetch(new URL(endpoint, url.endsWith('/') ? url : `${url}/`), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ kind: 'face', images: images.map((i) => i.toString('base64')) }),

@@ -2,6 +2,7 @@
 import { channelCredentials, channelOptions, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity } from '../../shared/security/identity.js';
 import type { MigrationPlan } from '../domain/migration/plan.js';
+import type { PlanMigrationArgs } from '../domain/migration/planner.js';
 import { parseAnchor, type AuditEntry, type AuditFilter, type ChainReport } from '../domain/access/audit.js';
 import type { CreateConsoleTokenRequest, CreateConsoleTokenResponse, CreateJoinTokenRequest, CreateJoinTokenResponse, ListAuditRequest, ListAuditResponse, RevokeAgentRequest, RevokeAgentResponse, RevokeOperatorRequest, RevokeOperatorResponse, VerifyAuditRequest, VerifyAuditResponse } from '../../proto/gen/ffkeeper/v1/controller.js';
 import { ControllerClient } from '../../proto/gen/ffkeeper/v1/controller.js';
@@ -97,6 +98,8 @@ export type { RetentionPlan } from '../domain/retention-service.js';
 export type { ScheduleView } from '../domain/schedules.js';
 export type { CreateSyncLinkArgs } from '../domain/sync/service.js';
 export type { SyncLinkView, SyncPartView } from '../domain/sync/view.js';
+/** What `migrate plan` and `migrate start` are asked (controller/domain/migration/planner.ts). */
+export type MigrationArgs = PlanMigrationArgs;
 
 /** A retention policy as `retention set` gives it. */
 export interface SitePolicyInput {
@@ -141,9 +144,9 @@ export interface ControllerApi {
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   importSnapshot(req: { site: string; fromDir: string; reason: string }, onEvent: OnJobEvent): Promise<JobEvent>;
   /** A model migration's runbook and preconditions for a site (changes nothing). */
-  planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan>;
+  planMigration(req: MigrationArgs): Promise<MigrationPlan>;
   /** Runs a model migration as a job; streams its events, resolves with its outcome. */
-  migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent>;
+  migrate(req: MigrationArgs, onEvent: OnJobEvent): Promise<JobEvent>;
   resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent>;
   rollbackMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
   finishMigration(site: string, onEvent: OnJobEvent): Promise<JobEvent>;
@@ -268,13 +271,13 @@ export class GrpcControllerApi implements ControllerApi {
   exportSnapshot(req: { site: string; snapshotId: string; toDir: string }, onEvent: OnJobEvent): Promise<JobEvent> {
     return this.jobStream<SnapshotExportRequest>(this.client.exportSnapshot.bind(this.client), req, onEvent);
   }
-  async planMigration(req: { site: string; toModel: string; portOffset?: number }): Promise<MigrationPlan> {
-    const res = await callUnary<PlanMigrationRequest, MigrationPlanResponse>(this.client.planMigration.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0 }, this.longOpts());
+  async planMigration(req: MigrationArgs): Promise<MigrationPlan> {
+    const res = await callUnary<PlanMigrationRequest, MigrationPlanResponse>(this.client.planMigration.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0, regenerateNormalized: req.regenerateNormalized ?? false, toDetector: req.toDetector ?? '' }, this.longOpts());
     return JSON.parse(res.planJson) as MigrationPlan;
   }
 
-  migrate(req: { site: string; toModel: string; portOffset?: number }, onEvent: OnJobEvent): Promise<JobEvent> {
-    return this.jobStream<PlanMigrationRequest>(this.client.migrate.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0 }, onEvent);
+  migrate(req: MigrationArgs, onEvent: OnJobEvent): Promise<JobEvent> {
+    return this.jobStream<PlanMigrationRequest>(this.client.migrate.bind(this.client), { site: req.site, toModel: req.toModel, portOffset: req.portOffset ?? 0, regenerateNormalized: req.regenerateNormalized ?? false, toDetector: req.toDetector ?? '' }, onEvent);
   }
 
   resumeMigration(jobId: string, onEvent: OnJobEvent): Promise<JobEvent> {

@@ -63,6 +63,8 @@ export interface MigrationPlanAnswer {
   fromModel?: string;
   toModel: string;
   portOffset: number;
+  /** Asked with the detector change's regeneration of normalized images. */
+  regenerateNormalized: boolean;
   faces: number;
   byGallery: Record<string, number>;
   facesPerSecond?: number;
@@ -75,6 +77,8 @@ export interface MigrationPlanAnswer {
 /** `POST /api/sites/<site>/migrations` (`{toModel, confirm}`) and `…/migrations/rollback|finish` (`{confirm}`): the site's id typed again. */
 export interface MigrationStart {
   toModel?: string;
+  /** A detector change: normalized images made again from the source photos first. */
+  regenerateNormalized?: boolean;
   confirm: string;
 }
 

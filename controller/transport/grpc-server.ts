@@ -203,10 +203,10 @@ function implementation(s: ControllerServices): ControllerServer {
       await follow(await s.imports.start({ site: req.site, fromDir: req.fromDir, ...(req.reason ? { reason: req.reason } : {}) }), emit);
     }),
     planMigration: unary<PlanMigrationRequest, MigrationPlanResponse>(async (req) => ({
-      planJson: JSON.stringify(await s.migrations.plan({ site: req.site, toModel: req.toModel, portOffset: req.portOffset })),
+      planJson: JSON.stringify(await s.migrations.plan({ site: req.site, toModel: req.toModel, portOffset: req.portOffset, regenerateNormalized: req.regenerateNormalized, ...(req.toDetector ? { toDetector: req.toDetector } : {}) })),
     })),
     migrate: serverStream<PlanMigrationRequest, PbJobEvent>(async (req, emit) => {
-      await follow(await s.migrationJobs.start({ site: req.site, toModel: req.toModel, portOffset: req.portOffset }), emit);
+      await follow(await s.migrationJobs.start({ site: req.site, toModel: req.toModel, portOffset: req.portOffset, regenerateNormalized: req.regenerateNormalized, ...(req.toDetector ? { toDetector: req.toDetector } : {}) }), emit);
     }),
     resumeMigration: serverStream<ResumeMigrationRequest, PbJobEvent>(async (req, emit) => {
       await follow(await s.migrationJobs.resume(req.jobId), emit);

@@ -9,7 +9,8 @@
  * | `GET /models` | `{models: {face: {file, model, dim}, ...}, available: [model files under models_root], instances, maxBatchSize, cost}` |
  * | `POST /v2/extract?kind=face` (body: the image) | `{kind, file, model, dim, facen}` (base64 float32); 422 when the image is no JPEG |
  * | `POST /v2/extract/batch` `{kind?, images: [base64]}` | `{kind, file, model, dim, results: [{facen} or {error}]}`; at most `max_batch_size` images |
- * | `GET /stats`, `DELETE /stats` | `{requests, batches, faces, failed, startedAt, pid}` since start (or the last DELETE) |
+ * | `POST /v2/detect/batch` `{images: [base64 source photos]}` | `{detector, results: [{normalized} or {error}]}`: each photo's normalized face image (`normalizeFace`) by the configured face detector; 404 when none is configured |
+ * | `GET /stats`, `DELETE /stats` | `{requests, batches, faces, detected, failed, startedAt, pid}` since start (or the last DELETE) |
  *
  * Errors are `{"detail": "..."}`: 400 bad request, 404 unknown path or a kind without a model, 422 image.
  */
@@ -20,7 +21,7 @@ import { UnavailableError, ValidationError } from '../../shared/errors.js';
 import type { ModelFile, ModelKind } from '../../shared/findface/models.js';
 import { MODEL_KINDS } from '../../shared/findface/models.js';
 import { readExtractionSettings, type ExtractionSettings } from './extraction-config.js';
-import { facen, galleryModelOf } from './facen.js';
+import { facen, galleryModelOf, normalizeFace } from './facen.js';
 import { startServiceUnit, stopServiceUnit } from './service-unit.js';
 import type { SiteState } from './state.js';
 import { EXTRACTION_API_UNIT } from './unit-names.js';
@@ -30,6 +31,8 @@ export interface ExtractionStats {
   batches: number;
   /** Faces extracted (a batch counts each of its images). */
   faces: number;
+  /** Normalized images made from source photos by the detector. */
+  detected: number;
   /** Images refused (not a JPEG). */
   failed: number;
   startedAt: string;
@@ -80,6 +83,7 @@ export function loadExtractionSettings(file: string): ExtractionSettings {
   for (const [kind, m] of Object.entries(settings.models)) {
     if (!available.has(m.file)) throw new ValidationError(`${file}: extractors.models.${kind}: model file '${m.file}' not found in ${settings.modelsRoot}`, { field: `extractors.models.${kind}` });
   }
+  if (settings.faceDetector && !available.has(settings.faceDetector)) throw new ValidationError(`${file}: detectors.models: face detector file '${settings.faceDetector}' not found in ${settings.modelsRoot}`, { field: 'detectors.models' });
   return settings;
 }
 
@@ -96,7 +100,7 @@ export class ExtractionService {
   }
 
   private static freshStats(): ExtractionStats {
-    return { requests: 0, batches: 0, faces: 0, failed: 0, startedAt: new Date().toISOString(), pid: process.pid };
+    return { requests: 0, batches: 0, faces: 0, detected: 0, failed: 0, startedAt: new Date().toISOString(), pid: process.pid };
   }
 
   listen(): Promise<void> {
@@ -141,43 +145,62 @@ export class ExtractionService {
       }
       case 'POST /v2/extract/batch':
         return this.batch(await readBody(req));
+      case 'POST /v2/detect/batch':
+        return this.detectBatch(await readBody(req));
       default:
         throw new HttpProblem(404, `no such endpoint: ${route}`);
     }
   }
 
   private async batch(body: Buffer): Promise<unknown> {
-    let input: { kind?: unknown; images?: unknown };
-    try {
-      input = JSON.parse(body.toString('utf8')) as typeof input;
-    } catch {
-      throw new HttpProblem(400, 'the body is not JSON: want {"kind": "face", "images": [base64, ...]}');
-    }
-    const images = input.images;
-    if (!Array.isArray(images) || !images.every((i) => typeof i === 'string')) throw new HttpProblem(400, 'images: want an array of base64 strings');
-    if (images.length > this.settings.maxBatchSize) throw new HttpProblem(400, `images: ${images.length} images, at most max_batch_size ${this.settings.maxBatchSize} per batch`);
-    const model = this.modelOf(typeof input.kind === 'string' ? input.kind : 'face');
+    const { kind, images } = batchOf(body, this.settings.maxBatchSize);
+    const model = this.modelOf(kind ?? 'face');
     this.stats.requests++;
     this.stats.batches++;
     const vectors = await Promise.all(images.map((b64) => this.extract(model, Buffer.from(b64, 'base64'))));
     return { ...this.modelInfo(model), results: vectors.map((v) => (typeof v === 'string' ? { error: v } : { facen: Buffer.from(v).toString('base64') })) };
   }
 
+  private async detectBatch(body: Buffer): Promise<unknown> {
+    const detector = this.settings.faceDetector;
+    if (!detector) throw new HttpProblem(404, 'no face detector (detectors.models has no entry aliased face)');
+    const { images } = batchOf(body, this.settings.maxBatchSize);
+    this.stats.requests++;
+    this.stats.batches++;
+    const results = await Promise.all(
+      images.map(async (b64) => {
+        const photo = Buffer.from(b64, 'base64');
+        if (!isJpeg(photo)) {
+          this.stats.failed++;
+          return { error: `no face detected: not a JPEG (${photo.length} bytes)` };
+        }
+        const normalized = await this.costed(() => normalizeFace(detector, photo));
+        this.stats.detected++;
+        return { normalized: normalized.toString('base64') };
+      }),
+    );
+    return { detector, results };
+  }
+
+  /** `work` after the configured cost of one face. */
+  private async costed<T>(work: () => T): Promise<T> {
+    const { faceCostMs, mode } = this.settings.cost;
+    if (faceCostMs <= 0) return work();
+    if (mode === 'busy') {
+      const until = performance.now() + faceCostMs;
+      while (performance.now() < until); // burns the CPU as a real extraction does
+      return work();
+    }
+    return this.slots.run(async () => (await new Promise((r) => setTimeout(r, faceCostMs)), work()));
+  }
+
   /** One face: its vector after the configured cost, or why the image was refused. */
   private async extract(model: ModelFile, image: Buffer): Promise<Uint8Array | string> {
-    if (image.length < 4 || image[0] !== 0xff || image[1] !== 0xd8) {
+    if (!isJpeg(image)) {
       this.stats.failed++;
       return `cannot decode image: not a JPEG (${image.length} bytes)`;
     }
-    const { faceCostMs, mode } = this.settings.cost;
-    const vector = (): Uint8Array => facen(galleryModelOf(model.file), image);
-    let out: Uint8Array;
-    if (faceCostMs <= 0) out = vector();
-    else if (mode === 'busy') {
-      const until = performance.now() + faceCostMs;
-      while (performance.now() < until); // burns the CPU as a real extraction does
-      out = vector();
-    } else out = await this.slots.run(async () => (await new Promise((r) => setTimeout(r, faceCostMs)), vector()));
+    const out = await this.costed(() => facen(galleryModelOf(model.file), image));
     this.stats.faces++;
     return out;
   }
@@ -194,12 +217,28 @@ export class ExtractionService {
 
   private describe(): unknown {
     const models = Object.fromEntries(Object.values(this.settings.models).map((m) => [m.kind, this.modelInfo(m)]));
-    const { instances, maxBatchSize, cost } = this.settings;
-    return { models, available: availableModels(this.settings.modelsRoot), instances, maxBatchSize, cost };
+    const { instances, maxBatchSize, cost, faceDetector } = this.settings;
+    return { models, ...(faceDetector ? { detector: faceDetector } : {}), available: availableModels(this.settings.modelsRoot), instances, maxBatchSize, cost };
   }
 }
 
 const MAX_BODY = 64 * 2 ** 20;
+
+const isJpeg = (image: Buffer): boolean => image.length >= 4 && image[0] === 0xff && image[1] === 0xd8;
+
+/** A batch request body: its `kind` and `images` (base64 strings, at most `max`). */
+function batchOf(body: Buffer, max: number): { kind?: string; images: string[] } {
+  let input: { kind?: unknown; images?: unknown };
+  try {
+    input = JSON.parse(body.toString('utf8')) as typeof input;
+  } catch {
+    throw new HttpProblem(400, 'the body is not JSON: want {"kind": "face", "images": [base64, ...]}');
+  }
+  const images = input.images;
+  if (!Array.isArray(images) || !images.every((i): i is string => typeof i === 'string')) throw new HttpProblem(400, 'images: want an array of base64 strings');
+  if (images.length > max) throw new HttpProblem(400, `images: ${images.length} images, at most max_batch_size ${max} per batch`);
+  return { ...(typeof input.kind === 'string' ? { kind: input.kind } : {}), images };
+}
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

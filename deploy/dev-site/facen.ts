@@ -65,3 +65,30 @@ function expand(digest: Buffer, dim: number): Uint8Array {
   for (let i = 0; i < dim; i++) vector[i] = (x[i] as number) * scale;
   return new Uint8Array(vector.buffer);
 }
+
+/** The detector of a dev site's extraction-api (FindFace's `detectors.models` entry aliased `face`). */
+export const DEV_DETECTOR = 'detector/face.jasmine_fast.004.cpu.fnk';
+/** Another detector a site's models root holds: what a detector change switches to. */
+export const OTHER_DETECTOR = 'detector/face.jasmine_fast.005.cpu.fnk';
+
+const JPEG_HEAD = Buffer.from('ffd8ffe000104a46494600010101004800480000', 'hex');
+const JPEG_TAIL = Buffer.from('ffd9', 'hex');
+
+/**
+ * The normalized face image `detector` makes of a source photo (a dossier photo or an event's full frame):
+ * a JPEG-framed block of an eighth of the photo's size (at least 64 bytes), its bytes SHA-256 in counter
+ * mode over ("ffk-norm-v1\0" + detector + "\0" + SHA-256(photo)) — a pure function, so a test recomputes
+ * any regenerated image, and its vector with `facen`.
+ */
+export function normalizeFace(detector: string, photo: Uint8Array): Buffer {
+  const seed = createHash('sha256').update(`ffk-norm-v1\0${detector}\0`).update(createHash('sha256').update(photo).digest()).digest();
+  const size = Math.max(64, Math.floor(photo.length / 8));
+  const out = Buffer.allocUnsafe(size);
+  for (let off = 0, n = 0; off < size; off += 32, n++) {
+    const block = createHash('sha256').update(seed).update(String(n)).digest();
+    block.copy(out, off, 0, Math.min(32, size - off));
+  }
+  JPEG_HEAD.copy(out, 0);
+  JPEG_TAIL.copy(out, size - JPEG_TAIL.length);
+  return out;
+}

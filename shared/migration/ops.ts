@@ -14,12 +14,25 @@ const portOffset = z.number().int().min(1).max(30_000);
 const model = z.string().min(1).max(300);
 /** A migration's id: names its progress in the new shards. */
 const migrationId = z.string().regex(/^[\w.-]{1,80}$/);
+/** A path inside an upload root, as findface-security's tables store it. */
+const relPath = z.string().min(1).max(1000);
+
+/** The face galleries whose faces have source photos in findface-security's tables (dossier faces, events). */
+export const FACE_SOURCE_GALLERIES = ['ffsec_face_objects', 'ffsec_face_events'] as const;
+export type FaceSourceGallery = (typeof FACE_SOURCE_GALLERIES)[number];
+
+const faceSourceSchema = z.object({ gallery: z.enum(FACE_SOURCE_GALLERIES), id: z.string().regex(/^\d{1,20}$/), source: relPath, normalized: relPath }).strict();
+/** A face's source photo (in the uploads root) and its normalized image (in the ffupload root). */
+export type FaceSource = z.infer<typeof faceSourceSchema>;
 
 export const migrationOpSchemas = [
   /** Copies the shard's instance file to its new sibling (ports and dirs shifted), links it where the old one is, creates its dirs. */
   z.object({ op: z.literal('create-shard'), shard: shardName, portOffset }).strict(),
-  /** Sets the extraction-api's face model (the file must now name `from` or already `to`). */
-  z.object({ op: z.literal('set-extraction-model'), from: model, to: model }).strict(),
+  /**
+   * Sets the extraction-api's face model (the file must now name `from` or already `to`), and with
+   * `toDetector` its face detector the same way (from `fromDetector`).
+   */
+  z.object({ op: z.literal('set-extraction-model'), from: model, to: model, fromDetector: model.optional(), toDetector: model.optional() }).strict(),
   /** Points sf-api's shard list from `from` to `to` (the file must now list `from` or already `to`). */
   z.object({ op: z.literal('set-sf-api-shards'), from: z.array(z.string().url()).min(1), to: z.array(z.string().url()).min(1) }).strict(),
   /** `findface-security make_tnt_schema`'s output (the agent that runs findface-security). */
@@ -79,6 +92,20 @@ export const migrationOpSchemas = [
    * instance file and link, and the directories that carry its name.
    */
   z.object({ op: z.literal('remove-shard'), shard: shardName }).strict(),
+  /**
+   * The agent holding findface-security's database: the next `limit` faces of a gallery after record id
+   * `after` ('' from the start), each with its source photo and normalized image, in record id order.
+   */
+  z.object({ op: z.literal('face-sources'), gallery: z.enum(FACE_SOURCE_GALLERIES), after: z.string().regex(/^\d{0,20}$/), limit: z.number().int().min(1).max(10_000) }).strict(),
+  /**
+   * The agent holding the upload directories (reference 003, a detector change): each face's normalized
+   * image made again from its source photo by the extraction-api's face detector, `workers` calls of
+   * `batchSize` photos at a time. The image it replaces is kept in `<ffupload>/.ffk-migration-<id>/` (once:
+   * asked again, the first one stays), for a rollback.
+   */
+  z.object({ op: z.literal('regenerate'), migration: migrationId, faces: z.array(faceSourceSchema).max(10_000), extractionApiUrl: z.string().url(), batchSize: z.number().int().min(1).max(256), workers: z.number().int().min(1).max(64) }).strict(),
+  /** The normalized images a migration's regeneration kept: put back in place (a rollback) or removed (`migrate finish`). */
+  z.object({ op: z.literal('normalized-aside'), migration: migrationId, action: z.enum(['restore', 'remove']) }).strict(),
   /** What the new shard keeps of this migration: each gallery's cursor, records written, failed faces. */
   z.object({ op: z.literal('migration-progress'), migration: migrationId, shard: shardName, portOffset }).strict(),
 ] as const;
@@ -157,4 +184,7 @@ export type MigrationOpResult =
   | { op: 'migration-progress'; progress: MigrationProgress }
   | { op: 'adopt'; file: string; changed: boolean; serving: string[] }
   | { op: 'reconcile'; gallery: string; checked: number; removed: number }
-  | { op: 'remove-shard'; shard: string; removed: string[]; bytes: number };
+  | { op: 'remove-shard'; shard: string; removed: string[]; bytes: number }
+  | { op: 'face-sources'; faces: FaceSource[]; done: boolean }
+  | { op: 'regenerate'; detector: string; regenerated: number; failed: FailedFace[] }
+  | { op: 'normalized-aside'; dir: string; files: number };

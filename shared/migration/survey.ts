@@ -20,7 +20,7 @@ import { migrationOpSchemas, type MigrationOpResult } from './ops.js';
 export const EXTRACTION_API_ROLE = 'extraction-api';
 
 export const migrationRequestSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('survey'), toModel: z.string().min(1), portOffset: z.number().int().min(1).max(30_000) }).strict(),
+  z.object({ op: z.literal('survey'), toModel: z.string().min(1), toDetector: z.string().min(1).max(300).optional(), portOffset: z.number().int().min(1).max(30_000) }).strict(),
   z
     .object({
       op: z.literal('sample'),
@@ -89,6 +89,8 @@ export interface ExtractionSurvey {
   modelsRoot?: string;
   /** `toModel`'s file exists under `models_root`. */
   targetModelPresent: boolean;
+  /** `toDetector`'s file exists under `models_root` (asked with one). */
+  targetDetectorPresent?: boolean;
 }
 
 export interface MigrationSurvey {

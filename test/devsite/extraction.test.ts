@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { facen, galleryModelOf, modelFileOf, ShardSet, shardUrl, startWriter, stopWriter, upSite, type SiteState } from '../../deploy/dev-site/index.js';
 import { shardIndexOf } from '../../deploy/dev-site/state.js';
-import { parseExtractionApiConfig, setExtractionModel } from '../../shared/findface/extraction-api-ini.js';
+import { parseExtractionApiConfig, setExtractionModel, setFaceDetector } from '../../shared/findface/extraction-api-ini.js';
+import { DEV_DETECTOR, normalizeFace, OTHER_DETECTOR } from '../../deploy/dev-site/facen.js';
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
 import { parseSfApiConfig, setSfApiShards } from '../../shared/findface/sf-api-ini.js';
 import { freeServicePort } from '../../shared/net.js';
@@ -98,6 +99,31 @@ describe('dev site: what a model migration needs', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain(`model file 'face/kiwi_16.cpu.fnk' not found in ${ex.modelsRoot}`);
     writeFileSync(ex.configPath, setExtractionModel(iniOf(), 'face', modelFileOf(model), ex.configPath));
+    expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
+  }, 120_000);
+
+  it('makes normalized images of source photos with its configured face detector, and another after a detector switch', async () => {
+    const photo = readFileSync(path.join(state.uploads.uploadsDir, 'dossier_faces/000000/1_photo.jpg'));
+    expect((await http<{ detector: string }>(ex.port, '/models')).body.detector).toBe(DEV_DETECTOR);
+    await http(ex.port, '/stats', { method: 'DELETE' });
+    const r = await http<{ detector: string; results: Array<{ normalized?: string; error?: string }> }>(ex.port, '/v2/detect/batch', { method: 'POST', body: JSON.stringify({ images: [b64(photo), b64(Buffer.from('blur'))] }) });
+    expect(r.body).toEqual({ detector: DEV_DETECTOR, results: [{ normalized: b64(normalizeFace(DEV_DETECTOR, photo)) }, { error: 'no face detected: not a JPEG (4 bytes)' }] });
+    expect((await http(ex.port, '/stats')).body).toMatchObject({ detected: 1, failed: 1, faces: 0 });
+    // A normalized image is a JPEG an eighth of the photo's size, deterministic, and the detector's own.
+    const n = normalizeFace(DEV_DETECTOR, photo);
+    expect([n[0], n[1], n.length]).toEqual([0xff, 0xd8, Math.max(64, Math.floor(photo.length / 8))]);
+    expect(normalizeFace(OTHER_DETECTOR, photo).equals(n)).toBe(false);
+
+    writeFileSync(ex.configPath, setFaceDetector(iniOf(), OTHER_DETECTOR, ex.configPath));
+    expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
+    const other = await http<{ detector: string; results: Array<{ normalized?: string }> }>(ex.port, '/v2/detect/batch', { method: 'POST', body: JSON.stringify({ images: [b64(photo)] }) });
+    expect(other.body).toEqual({ detector: OTHER_DETECTOR, results: [{ normalized: b64(normalizeFace(OTHER_DETECTOR, photo)) }] });
+    // A detector whose file is not under models_root: the unit does not start, naming the file.
+    writeFileSync(ex.configPath, setFaceDetector(iniOf(), 'detector/none.cpu.fnk', ex.configPath));
+    const missing = await restart('findface-extraction-api');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`face detector file 'detector/none.cpu.fnk' not found in ${ex.modelsRoot}`);
+    writeFileSync(ex.configPath, setFaceDetector(iniOf(), DEV_DETECTOR, ex.configPath));
     expect(await restart('findface-extraction-api')).toMatchObject({ code: 0 });
   }, 120_000);
 

@@ -72,18 +72,19 @@ export async function superuserClient(state: SiteState): Promise<pg.Client> {
   return c;
 }
 
-/** A face row of the site's database: its gallery, gallery record and normalized image. */
+/** A face row of the site's database: its gallery, gallery record, normalized image and source photo (a dossier photo, an event's full frame). */
 export interface FaceRow {
   gallery: string;
   record_id: string;
   normalized: string;
+  source: string;
 }
 
-/** Every dossier face and event of the site's database, as gallery, record and normalized image. */
+/** Every dossier face and event of the site's database, as gallery, record, normalized image and source photo. */
 export async function faceRows(state: SiteState): Promise<FaceRow[]> {
   const db = await superuserClient(state);
   try {
-    return (await db.query<FaceRow>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized FROM ffsecurity_event")).rows;
+    return (await db.query<FaceRow>("SELECT 'ffsec_face_objects' AS gallery, record_id, normalized, source_photo AS source FROM ffsecurity_dossierface UNION ALL SELECT 'ffsec_face_events', record_id, normalized, fullframe FROM ffsecurity_event")).rows;
   } finally {
     await db.end();
   }

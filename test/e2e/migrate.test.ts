@@ -1,8 +1,10 @@
 /**
- * Issue 17, `ffkeeper migrate start`: a dev site with ≥ 5,000 faces over 2 shards moves to another model as
- * one job. Its agent is killed in the middle of the re-extraction and `migrate resume` completes the job
+ * Issue 17, `ffkeeper migrate start --regenerate-normalized`: a dev site with ≥ 5,000 faces over 2 shards
+ * moves to another model as one job, each face's normalized image made again from its source photo by the
+ * extraction-api's detector first (a detector change, reference 003). Its agent is killed in the middle of the re-extraction and `migrate resume` completes the job
  * without extracting a finished batch again (the extraction-api's own count); every face is then in the new
- * shards with the vector of its normalized image under the new model (computed here, independently), the
+ * shards with the vector of its regenerated normalized image under the new model (both computed here,
+ * independently), the
  * counts per gallery equal, sf-api serves the new shards, the old ones are stopped, disabled and intact, the
  * face whose image was removed is listed, the site's integrity check finds 0 errors, the agents serve the new
  * shards, and a restore of the snapshot taken before is refused naming both models.
@@ -12,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSiteState } from '../../deploy/dev-site/checker.js';
-import { facen } from '../../deploy/dev-site/facen.js';
+import { DEV_DETECTOR, facen, normalizeFace, OTHER_DETECTOR } from '../../deploy/dev-site/facen.js';
 import type { SiteState } from '../../deploy/dev-site/state.js';
 import type { MigrationDetail } from '../../controller/domain/migration/job.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
@@ -86,18 +88,22 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     const ex = state.extractionApi;
     if (!ex) throw new Error('no extraction-api');
 
-    // Before: every face's record and normalized image; one event loses its image.
+    // Before: every face's record and normalized image; one event loses its image and its full frame (no
+    // regeneration can make it again).
     const faces = { rows: await faceRows(state) };
     expect(faces.rows.length).toBeGreaterThanOrEqual(5000);
     lost = faces.rows.find((f) => f.gallery === 'ffsec_face_events');
     if (!lost) throw new Error('no event');
     rmSync(path.join(state.uploads.ffuploadDir, lost.normalized));
+    rmSync(path.join(state.uploads.uploadsDir, lost.source));
+    const normalizedBefore = new Map(faces.rows.filter((f) => f !== lost).slice(0, 200).map((f) => [f.normalized, readFileSync(path.join(state.uploads.ffuploadDir, f.normalized))] as const));
     const countsBefore = (await http<{ galleries: { name: string; count: number }[] }>(state.sfApi.port, '/v2/galleries')).body.galleries;
 
     // Started; the agent of the shards killed once the re-extraction is under way.
     let stats = { faces: 0 };
     const started = Date.now();
-    const first = cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--yes']);
+    // A detector change with the model: each normalized image made again by the other detector first.
+    const first = cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--to-detector', OTHER_DETECTOR, '--yes']);
     // The site stays readable meanwhile: sf-api answers from the old shards.
     const reads = { ok: 0, failed: 0 };
     await waitFor(async () => {
@@ -145,6 +151,11 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     // the faces that failed (counted at the switch, nothing writing).
     expect(d.failed).toEqual([{ gallery: 'ffsec_face_events', id: lost.record_id, reason: expect.stringContaining(`normalized image ${lost.normalized}: missing`) }]);
     expect(r2.stdout).toContain(`ffsec_face_events ${lost.record_id}: normalized image ${lost.normalized}: missing`);
+    // The face without a source photo is listed as not regenerated.
+    expect(d.regenerate?.failed).toEqual([{ gallery: 'ffsec_face_events', id: lost.record_id, reason: expect.stringContaining(`source photo ${lost.source}: missing`) }]);
+    expect(r2.stdout).toContain(`(detector ${OTHER_DETECTOR}); 1 could not be`);
+    expect((await http<{ detector: string }>(ex.port, '/models')).body.detector).toBe(OTHER_DETECTOR);
+    expect(Object.values(d.regenerate?.galleries ?? {}).reduce((n, g) => n + g.regenerated, 0)).toBeGreaterThanOrEqual(5000);
     for (const g of countsBefore) {
       const c = d.counts?.[g.name];
       expect(c, g.name).toBeDefined();
@@ -161,6 +172,23 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     expect(served).toEqual(state.shards.map((x) => shiftedShardName(x.name, 10)));
     expect(await shim(state, 'systemctl', ['stop', 'findface-security'])).toMatchObject({ code: 0 });
     const others = (await faceRows(state)).filter((f) => !(f.record_id === lost?.record_id && f.gallery === lost.gallery));
+    // Every other face of those before the migration (findface-security adds faces again since) has its
+    // normalized image made again from its source photo (the detector's output, computed here), and it differs
+    // from the one it had.
+    const existed = new Set(faces.rows.map((f) => `${f.gallery} ${f.record_id}`));
+    let changed = 0;
+    let regeneratedHere = 0;
+    for (const f of others) {
+      if (!existed.has(`${f.gallery} ${f.record_id}`)) continue;
+      regeneratedHere++;
+      const now = readFileSync(path.join(state.uploads.ffuploadDir, f.normalized));
+      expect(now.equals(normalizeFace(OTHER_DETECTOR, readFileSync(path.join(state.uploads.uploadsDir, f.source)))), `${f.gallery} ${f.record_id} ${f.normalized}`).toBe(true);
+      const was = normalizedBefore.get(f.normalized);
+      if (was) changed += now.equals(was) ? 0 : 1;
+      else normalizedBefore.delete(f.normalized);
+    }
+    expect(changed).toBeGreaterThan(100);
+    expect(regeneratedHere).toBeGreaterThan(4000);
     const checked = await expectVectors(state, others, newModel, () => false);
     expect(checked).toBeGreaterThanOrEqual(5000);
 
@@ -174,9 +202,9 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     // The site checks clean but for that face (the checker follows sf-api's shards and the extraction-api's model).
     const report = await checkSiteState(state);
     console.log(`integrity check: ${JSON.stringify(report.issues.filter((i) => i.severity === 'error'))}`);
-    // Its only errors are the face whose image was removed before the migration: the image, and so its record.
+    // Its only errors are the face whose images were removed before the migration: the images, and so its record.
     const errors = report.issues.filter((i) => i.severity === 'error').map((i) => [i.kind, i.gallery, String(i.recordId)]);
-    expect(errors.sort()).toEqual([['missing-file', lost.gallery, lost.record_id], ['missing-record', lost.gallery, lost.record_id]]);
+    expect(errors.sort()).toEqual([['missing-file', lost.gallery, lost.record_id], ['missing-file', lost.gallery, lost.record_id], ['missing-record', lost.gallery, lost.record_id]]);
 
     // The agents serve the new shards; the snapshot taken after records the new model.
     const agents = await fleet.json<{ host: string; components: { kind: string; name: string }[] }[]>('agents', 'list', '--site', SITE);
@@ -207,6 +235,10 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     console.log(r.stdout, r.stderr);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/records written since the switch, carried back to the old shards: [1-9]\d*/);
+    // The normalized images the regeneration replaced are back (the old vectors below are theirs), none kept aside.
+    expect(r.stdout).toMatch(/normalized images the migration had made again, put back as they were: [1-9]\d*/);
+    expect(readdirSync(state.uploads.ffuploadDir).filter((n) => n.startsWith('.ffk-migration-'))).toEqual([]);
+    expect((await http<{ detector: string }>((state.extractionApi as { port: number }).port, '/models')).body.detector).toBe(DEV_DETECTOR);
 
     const served = (await http<{ shards: { name: string }[] }>(state.sfApi.port, '/')).body.shards.map((x) => x.name);
     expect(served).toEqual(state.shards.map((x) => x.name));
@@ -225,7 +257,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     // The old shards kept the face whose image is gone: only the image is missing now.
     const report = await checkSiteState(state);
     const errors = report.issues.filter((i) => i.severity === 'error').map((i) => [i.kind, i.gallery, String(i.recordId)]);
-    expect(errors).toEqual([['missing-file', gone.gallery, gone.record_id]]);
+    expect(errors).toEqual([['missing-file', gone.gallery, gone.record_id], ['missing-file', gone.gallery, gone.record_id]]);
   }, 600_000);
 
   it('finish: refused for a rolled-back migration; after another migration it removes the old shards, and the agents serve the new ones from their cache alone', async () => {

@@ -15,20 +15,10 @@ import { promisify } from 'node:util';
 import { ValidationError } from '../../../shared/errors.js';
 import { isAlive } from '../../../shared/process.js';
 import type { UploadRootName } from '../../domain/sync/messages.js';
-import type { FileChunk, FilesAccess } from '../../domain/sync/ports.js';
+import { uploadRoots } from '../../domain/drivers/uploads/layout.js';
 
-/** Which configured path is which root: by its name (`ffupload`, `uploads`), else by position. */
-export function uploadRoots(paths: readonly string[]): Partial<Record<UploadRootName, string>> {
-  const out: Partial<Record<UploadRootName, string>> = {};
-  for (const p of paths) {
-    const base = path.basename(p);
-    if (base === 'ffupload' && !out.ffupload) out.ffupload = p;
-    else if (base === 'uploads' && !out.uploads) out.uploads = p;
-  }
-  if (!out.uploads && paths[0] !== undefined && paths[0] !== out.ffupload) out.uploads = paths[0];
-  if (!out.ffupload && paths[1] !== undefined && paths[1] !== out.uploads) out.ffupload = paths[1];
-  return out;
-}
+export { uploadRoots };
+import type { FileChunk, FilesAccess } from '../../domain/sync/ports.js';
 
 // The callback API, not fs/promises: for tens of thousands of small photos its readFile and writeFile
 // are ~20-30 % faster here (no FileHandle per file), and the sync parts spend most of their time on them.

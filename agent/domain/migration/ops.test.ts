@@ -155,6 +155,18 @@ class FakeHost implements MigrationOpsHost {
     this.extracted += images.length;
     return Promise.resolve({ file: this.model, results: images.map((i) => ({ facen: `v-${this.model}-${i.toString()}` })) });
   }
+  // Regeneration has its own tests (regenerate.test.ts).
+  faceSources = unused;
+  detect = unused;
+  readBytes = unused;
+  writeBytes = unused;
+  link = unused;
+  rename = unused;
+  filesUnder = unused;
+}
+
+function unused(): never {
+  throw new Error('not used by these tests');
 }
 
 const config = agentConfigSchema.parse({
@@ -208,6 +220,21 @@ describe('agent migration steps', () => {
     expect((await op(host, { op: 'set-extraction-model', from: 'face/mango_512.cpu.fnk', to: 'face/ifruit_512.cpu.fnk' })).edit.changed).toBe(false);
     const err = await op(host, { op: 'set-extraction-model', from: 'face/kiwi_512.cpu.fnk', to: 'face/grape_512.cpu.fnk' }).catch((e: unknown) => e);
     expect(String(err)).toContain('extracts faces with face/ifruit_512.cpu.fnk, neither face/kiwi_512.cpu.fnk');
+  });
+
+  it('switches the face detector with the model (a detector change), only from the old detector, and back', async () => {
+    const host = new FakeHost();
+    host.files['/etc/findface-extraction-api.ini'] = `${EXTRACTION}detectors:\n  models:\n    jasmine:\n      aliases: [face]\n      model: detector/d4.cpu.fnk\n`;
+    const to = { op: 'set-extraction-model', from: 'face/mango_512.cpu.fnk', to: 'face/ifruit_512.cpu.fnk', fromDetector: 'detector/d4.cpu.fnk', toDetector: 'detector/d5.cpu.fnk' } as const;
+    const r = await op(host, to);
+    expect(r.edit.diff).toContain('+      model: detector/d5.cpu.fnk');
+    expect(r.edit.diff).toContain('+    face: face/ifruit_512.cpu.fnk');
+    expect((await op(host, to)).edit.changed).toBe(false);
+    const other = await op(host, { ...to, from: 'face/ifruit_512.cpu.fnk', to: 'face/mango_512.cpu.fnk', fromDetector: 'detector/d9.cpu.fnk', toDetector: 'detector/d4.cpu.fnk' }).catch((e: unknown) => e);
+    expect(String(other)).toContain('detects faces with detector/d5.cpu.fnk, neither detector/d9.cpu.fnk');
+    const back = await op(host, { ...to, from: 'face/ifruit_512.cpu.fnk', to: 'face/mango_512.cpu.fnk', fromDetector: 'detector/d5.cpu.fnk', toDetector: 'detector/d4.cpu.fnk' });
+    expect(back.edit.changed).toBe(true);
+    expect(host.files['/etc/findface-extraction-api.ini']).toContain('model: detector/d4.cpu.fnk');
   });
 
   it('re-extracts a gallery batch by batch from the cursor the new shard keeps; a missing image is listed, the rest written', async () => {

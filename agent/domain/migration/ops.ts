@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
 import { ConflictError, IllegalStateError, NotFoundError, ValidationError } from '../../../shared/errors.js';
-import { parseExtractionApiConfig, setExtractionModel } from '../../../shared/findface/extraction-api-ini.js';
+import { parseExtractionApiConfig, setExtractionModel, setFaceDetector } from '../../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile, shiftInstanceFile } from '../../../shared/findface/instance-file.js';
 import { galleryModelOf, parseGalleryModel, parseModelFile } from '../../../shared/findface/models.js';
 import { parseSfApiConfig, setSfApiShards } from '../../../shared/findface/sf-api-ini.js';
@@ -17,6 +17,7 @@ import type { MigrationRequest, MigrationResult } from '../../../shared/migratio
 import { unifiedDiff } from '../../../shared/text-diff.js';
 import type { ExportBatch, GalleryInfo } from '../drivers/tarantool/ports.js';
 import { adopt, adoptionFileOf, parseAdoption } from './adopt.js';
+import { faceSources, normalizedAside, regenerate, type RegenerateHost } from './regenerate.js';
 import { instanceFileOf, sample, siblingPaths, survey, type MigrationHost } from './survey.js';
 
 type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
@@ -38,15 +39,13 @@ export interface MigrationShard {
   close(): Promise<void>;
 }
 
-export interface MigrationOpsHost extends MigrationHost {
+export interface MigrationOpsHost extends MigrationHost, RegenerateHost {
   /** Writes through a temporary file and a rename. */
   writeFile(file: string, text: string): Promise<void>;
   /** Where a symbolic link points, or undefined when `file` is none. */
   linkTarget(file: string): Promise<string | undefined>;
   symlink(target: string, link: string): Promise<void>;
   mkdirs(dirs: readonly string[]): Promise<void>;
-  /** Removes a file, a link or a directory tree (nothing when it is not there). */
-  remove(file: string): Promise<void>;
   /** Gives the directories to the `tarantool` user when the host has one. */
   chownTarantool(dirs: readonly string[]): Promise<void>;
   unit(action: 'start' | 'stop' | 'restart' | 'enable' | 'disable', unit: string): Promise<void>;
@@ -149,20 +148,30 @@ async function editFile(host: MigrationOpsHost, file: string, edit: (text: strin
   return { path: file, changed: true, diff: unifiedDiff(before, after, file, file) };
 }
 
-function setModel(config: AgentConfig, host: MigrationOpsHost, from: string, to: string): Promise<ConfigEdit> {
+function setModel(config: AgentConfig, host: MigrationOpsHost, req: Extract<OpRequest, { op: 'set-extraction-model' }>): Promise<ConfigEdit> {
   const ex = config.extractionApi;
   if (!ex) throw new NotFoundError(`agent ${config.site}/${config.host} runs no findface-extraction-api (no extractionApi in its config)`);
-  const faceOf = (text: string): string | undefined => parseExtractionApiConfig(text, ex.configPath).models.face?.file;
+  const { from, to, fromDetector, toDetector } = req;
+  const read = (text: string): { face?: string; detector?: string } => {
+    const c = parseExtractionApiConfig(text, ex.configPath);
+    return { ...(c.models.face ? { face: c.models.face.file } : {}), ...(c.faceDetector ? { detector: c.faceDetector } : {}) };
+  };
+  const wanted = (text: string): boolean => {
+    const now = read(text);
+    return now.face === to && (toDetector === undefined || now.detector === toDetector);
+  };
   return editFile(
     host,
     ex.configPath,
     (text) => {
-      const now = faceOf(text);
-      if (now === to) return undefined;
-      if (now !== from) throw new ConflictError(`${ex.configPath} extracts faces with ${now ?? 'nothing'}, neither ${from} (the migration's old model) nor ${to}`);
-      return setExtractionModel(text, 'face', to, ex.configPath);
+      if (wanted(text)) return undefined;
+      const now = read(text);
+      if (now.face !== from && now.face !== to) throw new ConflictError(`${ex.configPath} extracts faces with ${now.face ?? 'nothing'}, neither ${from} (the migration's old model) nor ${to}`);
+      if (toDetector !== undefined && now.detector !== fromDetector && now.detector !== toDetector) throw new ConflictError(`${ex.configPath} detects faces with ${now.detector ?? 'nothing'}, neither ${fromDetector ?? 'nothing'} (the migration's old detector) nor ${toDetector}`);
+      const model = now.face === to ? text : setExtractionModel(text, 'face', to, ex.configPath);
+      return toDetector === undefined || now.detector === toDetector ? model : setFaceDetector(model, toDetector, ex.configPath);
     },
-    (text) => faceOf(text) === to,
+    wanted,
   );
 }
 
@@ -385,7 +394,7 @@ export async function migrationOp(config: AgentConfig, host: MigrationOpsHost, r
     case 'create-shard':
       return { op: 'create-shard', shard: await createShard(config, host, req.shard, req.portOffset) };
     case 'set-extraction-model':
-      return { op: 'set-extraction-model', edit: await setModel(config, host, req.from, req.to) };
+      return { op: 'set-extraction-model', edit: await setModel(config, host, req) };
     case 'set-sf-api-shards':
       return { op: 'set-sf-api-shards', edit: await setShards(config, host, req.from, req.to) };
     case 'make-tnt-schema': {
@@ -427,6 +436,12 @@ export async function migrationOp(config: AgentConfig, host: MigrationOpsHost, r
       return removeShard(config, host, req.shard);
     case 'adopt':
       return adoptShards(config, host, req.shards, req.portOffset, req.undo);
+    case 'face-sources':
+      return faceSources(config, host, req);
+    case 'regenerate':
+      return regenerate(config, host, req);
+    case 'normalized-aside':
+      return normalizedAside(config, host, req);
     case 'migration-progress': {
       const c = await sibling(req.shard, req.portOffset);
       const store = host.shard(c);

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
-import { parseExtractionApiConfig } from '../../../shared/findface/extraction-api-ini.js';
+import { checkDetectorFile, parseExtractionApiConfig } from '../../../shared/findface/extraction-api-ini.js';
 import { parseInstanceFile, shiftedShardName } from '../../../shared/findface/instance-file.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
 import type { ExtractionSample, FileRead, GallerySurvey, MigrationRequest, MigrationSurvey, PortSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
@@ -97,7 +97,7 @@ async function surveyShard(host: MigrationHost, shard: TarantoolComponent, portO
   return out;
 }
 
-export async function survey(config: AgentConfig, host: MigrationHost, req: { toModel: string; portOffset: number }): Promise<MigrationSurvey> {
+export async function survey(config: AgentConfig, host: MigrationHost, req: { toModel: string; toDetector?: string | undefined; portOffset: number }): Promise<MigrationSurvey> {
   const shards: ShardSurvey[] = [];
   for (const c of config.components) if (c.kind === 'tarantool') shards.push(await surveyShard(host, c, req.portOffset));
   const out: MigrationSurvey = { host: config.host, shards };
@@ -107,15 +107,17 @@ export async function survey(config: AgentConfig, host: MigrationHost, req: { to
     const cfg = await read(host, config.extractionApi.configPath);
     let modelsRoot: string | undefined;
     let targetModelPresent = false;
+    let targetDetectorPresent: boolean | undefined;
     if (cfg.text !== undefined) {
       try {
         modelsRoot = parseExtractionApiConfig(cfg.text, cfg.path).modelsRoot;
         targetModelPresent = await host.exists(path.join(modelsRoot, parseModelFile(req.toModel).file));
+        if (req.toDetector) targetDetectorPresent = await host.exists(path.join(modelsRoot, checkDetectorFile(req.toDetector)));
       } catch (err) {
         cfg.error = message(err);
       }
     }
-    out.extractionApi = { config: cfg, unit: config.extractionApi.unit, ...(modelsRoot ? { modelsRoot } : {}), targetModelPresent };
+    out.extractionApi = { config: cfg, unit: config.extractionApi.unit, ...(modelsRoot ? { modelsRoot } : {}), targetModelPresent, ...(targetDetectorPresent === undefined ? {} : { targetDetectorPresent }) };
   }
   return out;
 }

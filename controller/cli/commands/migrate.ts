@@ -6,11 +6,12 @@
  * nothing. Exit 8 when a precondition fails (the plan is still printed).
  */
 import { IllegalStateError, ValidationError } from '../../../shared/errors.js';
+import { checkDetectorFile } from '../../../shared/findface/extraction-api-ini.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
 import type { JobEvent, JobRecord } from '../../../shared/jobs.js';
 import type { FinishDetail, MigrationDetail, RollbackDetail } from '../../domain/migration/job.js';
 import type { MigrationPlan } from '../../domain/migration/plan.js';
-import type { OnJobEvent } from '../api.js';
+import type { MigrationArgs, OnJobEvent } from '../api.js';
 import { checkOutcome, followJob } from '../job-outcome.js';
 import { progressOn } from '../progress.js';
 import { confirmAction } from '../terminal.js';
@@ -25,8 +26,40 @@ export interface MigratePlanOptions {
   site: string;
   toModel: string;
   portOffset?: number;
+  regenerateNormalized?: boolean;
+  toDetector?: string;
   json: boolean;
 }
+
+/** What the API is asked, from the command's options. */
+function argsOf(opts: MigratePlanOptions): MigrationArgs {
+  return { site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}), ...(opts.regenerateNormalized || opts.toDetector ? { regenerateNormalized: true } : {}), ...(opts.toDetector ? { toDetector: opts.toDetector } : {}) };
+}
+
+/** The command's options from commander's. */
+function optionsOf(opts: CommanderOptions, json: boolean): MigratePlanOptions {
+  if (opts.toDetector !== undefined) {
+    try {
+      checkDetectorFile(opts.toDetector);
+    } catch (err) {
+      throw new ValidationError(`--to-detector: ${(err as Error).message}`, { field: 'to-detector' });
+    }
+  }
+  return {
+    site: opts.site,
+    toModel: opts.toModel,
+    ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }),
+    ...(opts.regenerateNormalized || opts.toDetector ? { regenerateNormalized: true } : {}),
+    ...(opts.toDetector ? { toDetector: opts.toDetector } : {}),
+    json,
+  };
+}
+
+type CommanderOptions = { site: string; toModel: string; portOffset?: string; regenerateNormalized?: boolean; toDetector?: string };
+
+const TO_DETECTOR_HELP = "the face detector model file the extraction-api switches to with the model, as findface-extraction-api.ini names it (e.g. detector/face.jasmine_fast.005.cpu.fnk); implies --regenerate-normalized; a rollback switches it back";
+
+const REGENERATE_HELP = "a detector change (FindFace's reference 003): each face's normalized image made again from its source photo (dossier photo, event full frame) by the extraction-api's face detector before the re-extraction; the images replaced are kept for a rollback";
 
 const indent = (text: string, by = '      '): string =>
   text
@@ -72,7 +105,7 @@ export function formatMigrationPlan(p: MigrationPlan): string {
   }
   out.push('');
   out.push(p.ready ? 'every precondition holds.' : `${p.checks.filter((c) => !c.ok).length} precondition(s) fail: ${p.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')}.`);
-  out.push(`\`ffkeeper migrate start --site ${p.site} --to-model ${p.toModel}${p.portOffset === 10 ? '' : ` --port-offset ${p.portOffset}`}\` runs these steps as a job.`);
+  out.push(`\`ffkeeper migrate start --site ${p.site} --to-model ${p.toModel}${p.portOffset === 10 ? '' : ` --port-offset ${p.portOffset}`}${p.regenerate?.toDetector ? ` --to-detector ${p.regenerate.toDetector}` : p.regenerate ? ' --regenerate-normalized' : ''}\` runs these steps as a job.`);
   return out.join('\n');
 }
 
@@ -83,7 +116,7 @@ export async function runMigratePlan(opts: MigratePlanOptions, deps: Pick<JobCom
   } catch (err) {
     throw new ValidationError(`--to-model: ${(err as Error).message}`, { field: 'to-model' });
   }
-  const plan = await deps.api.planMigration({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}) });
+  const plan = await deps.api.planMigration(argsOf(opts));
   deps.io.out(opts.json ? toJson(plan) : formatMigrationPlan(plan));
   if (!plan.ready) {
     throw new IllegalStateError(`site '${opts.site}' is not ready to migrate to ${plan.toModel}: ${plan.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join('; ')}`);
@@ -105,6 +138,14 @@ export function formatMigrationReport(record: JobRecord): string[] {
     const done = Object.values(d.progress).flatMap((g) => Object.values(g)).reduce((n, g) => n + g.written, 0);
     out.push(`  records written to the new shards so far: ${done}`);
   }
+  const regen = d.regenerate;
+  if (regen) {
+    const made = Object.values(regen.galleries).reduce((n, g) => n + g.regenerated, 0);
+    const failed = Object.values(regen.galleries).reduce((n, g) => n + g.failed, 0);
+    out.push(`  normalized images made again from source photos: ${made}${regen.usedDetector ? ` (detector ${regen.usedDetector})` : ''}${failed ? `; ${failed} could not be (re-extracted from the image they had)` : ''}`);
+    for (const f of regen.failed.slice(0, 20)) out.push(`    ${f.gallery} ${f.id}: ${f.reason}`);
+    if (regen.failed.length > 20) out.push(`    ... ${regen.failed.length - 20} more: ffkeeper jobs show ${record.id} --json`);
+  }
   out.push(`  images sent to the extraction-api: ${d.extracted ?? 0}`);
   if (d.failedTotal) {
     out.push(`  faces not migrated: ${d.failedTotal}`);
@@ -125,6 +166,7 @@ export function formatRollbackReport(record: JobRecord): string[] {
   const out = [`rollback job ${record.id} of site '${record.site}': ${record.phase}${record.phase === 'Completed' ? '' : ` at step '${record.step}'`}`];
   out.push(`  migration ${d.migration ?? '?'} undone: ${d.toModel ?? '?'} → ${d.fromModel ?? '?'}`);
   if (d.snapshotId) out.push(`  snapshot of the migrated site: ${d.snapshotId}`);
+  if (d.normalizedRestored !== undefined) out.push(`  normalized images the migration had made again, put back as they were: ${d.normalizedRestored}`);
   if (d.carriedBack !== undefined) out.push(`  records written since the switch, carried back to the old shards: ${d.carriedBack}`);
   for (const f of (d.failed ?? []).slice(0, 20)) out.push(`    not carried back: ${f.gallery} ${f.id}: ${f.reason}`);
   if (d.downtimeMs !== undefined) out.push(`  sf-api and findface-security down: ${formatDuration(d.downtimeMs)}`);
@@ -138,6 +180,7 @@ export function formatFinishReport(record: JobRecord): string[] {
   const d = record.detail as Partial<FinishDetail>;
   const out = [`finish job ${record.id} of site '${record.site}': ${record.phase}; migration ${d.migration ?? '?'}`];
   for (const r of d.removed ?? []) out.push(`  ${r.host} ${r.shard}: ${formatBytes(r.bytes)} freed; removed ${r.paths.join(', ') || 'nothing (gone already)'}`);
+  if (d.normalizedRemoved) out.push(`  ${d.normalizedRemoved.host}: ${d.normalizedRemoved.files} normalized image(s) the regeneration replaced, removed (${d.normalizedRemoved.dir})`);
   if (record.phase === 'Completed') out.push('  no rollback from here: the way back is a snapshot taken before the migration');
   return out;
 }
@@ -161,8 +204,8 @@ export async function runMigrateStart(opts: MigratePlanOptions & { yes: boolean 
   } catch (err) {
     throw new ValidationError(`--to-model: ${(err as Error).message}`, { field: 'to-model' });
   }
-  await confirmAction(deps.term, { yes: opts.yes, action: `migrate every face of site '${opts.site}' to ${opts.toModel} (sf-api switches to new shards at the end)` });
-  await followMigration((onEvent) => deps.api.migrate({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}) }, onEvent), deps, opts.json);
+  await confirmAction(deps.term, { yes: opts.yes, action: `migrate every face of site '${opts.site}' to ${opts.toModel}${opts.toDetector ? ` and detector ${opts.toDetector}` : ''}${opts.regenerateNormalized ? ', normalized images made again from the source photos,' : ''} (sf-api switches to new shards at the end)` });
+  await followMigration((onEvent) => deps.api.migrate(argsOf(opts), onEvent), deps, opts.json);
 }
 
 /** `migrate rollback` and `migrate finish`: what each does to the site's newest migration, and its call. */
@@ -205,22 +248,20 @@ export function registerMigrateCommands(program: Command, ctx: RegisterContext):
     .requiredOption('--site <site>', 'the site')
     .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
     .option('--port-offset <n>', "how far the new shards' numbers and ports move (default 10, as FindFace's procedure: shard-001 → shard-011, 32001 → 32011; 20, 30… when an earlier migration's new shards are there)")
-    .action((opts: { site: string; toModel: string; portOffset?: string }, cmd: Command) =>
-      withApi(cmd, (api, g) =>
-        runMigratePlan({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json }, { api, io }),
-      ),
-    );
+    .option('--regenerate-normalized', REGENERATE_HELP, false)
+    .option('--to-detector <file>', TO_DETECTOR_HELP)
+    .action((opts: CommanderOptions, cmd: Command) => withApi(cmd, (api, g) => runMigratePlan(optionsOf(opts, g.json), { api, io })));
   migrate
     .command('start')
     .description('runs the migration as a job: a snapshot first, each step through the agents and checked, every face re-extracted into new shards (the site stays readable), sf-api switched at the end')
     .requiredOption('--site <site>', 'the site')
     .requiredOption('--to-model <file>', 'the model file as findface-extraction-api.ini names it, e.g. face/ifruit_320.cpu.fnk')
     .option('--port-offset <n>', "how far the new shards' numbers and ports move (default as migrate plan)")
+    .option('--regenerate-normalized', REGENERATE_HELP, false)
+    .option('--to-detector <file>', TO_DETECTOR_HELP)
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .action((opts: { site: string; toModel: string; portOffset?: string; yes: boolean }, cmd: Command) =>
-      withApi(cmd, (api, g) =>
-        runMigrateStart({ site: opts.site, toModel: opts.toModel, ...(opts.portOffset === undefined ? {} : { portOffset: parsePositiveInt(opts.portOffset, '--port-offset') }), json: g.json, yes: opts.yes }, { api, io, term: ctx.term }),
-      ),
+    .action((opts: CommanderOptions & { yes: boolean }, cmd: Command) =>
+      withApi(cmd, (api, g) => runMigrateStart({ ...optionsOf(opts, g.json), yes: opts.yes }, { api, io, term: ctx.term })),
     );
   for (const how of ['rollback', 'finish'] as const) {
     migrate

@@ -23,6 +23,7 @@ export class MigrationPage extends ViewPage {
   private readonly checks: HTMLTableSectionElement;
   private readonly shards: HTMLTableSectionElement;
   private readonly confirm = h('input', { type: 'text', id: 'migrate-confirm', autocomplete: 'off', spellcheck: false });
+  private readonly regenerate = h('input', { type: 'checkbox', id: 'migrate-regenerate' });
   private readonly start: HTMLButtonElement;
   private readonly endConfirm = h('input', { type: 'text', id: 'migrate-end-confirm', autocomplete: 'off', spellcheck: false });
   private readonly rollback: HTMLButtonElement;
@@ -35,13 +36,14 @@ export class MigrationPage extends ViewPage {
   ) {
     super();
     this.planButton = h('button', { type: 'button', id: 'migrate-plan-button', onclick: () => void this.showPlan() }, 'Show the plan');
-    this.start = h('button', { type: 'button', id: 'migrate-start', disabled: true, onclick: () => void this.run(() => api.migrate(this.site, { toModel: this.plan?.toModel ?? '', confirm: this.confirm.value })) }, 'Migrate');
+    this.start = h('button', { type: 'button', id: 'migrate-start', disabled: true, onclick: () => void this.run(() => api.migrate(this.site, { toModel: this.plan?.toModel ?? '', regenerateNormalized: this.plan?.regenerateNormalized === true, confirm: this.confirm.value })) }, 'Migrate');
     this.rollback = h('button', { type: 'button', id: 'migrate-rollback', disabled: true, onclick: () => void this.run(() => api.endMigration(this.site, 'rollback', { confirm: this.endConfirm.value })) }, 'Roll back');
     this.finish = h('button', { type: 'button', id: 'migrate-finish', disabled: true, onclick: () => void this.run(() => api.endMigration(this.site, 'finish', { confirm: this.endConfirm.value })) }, 'Finish (remove the old shards)');
     const c = table('migration-checks', ['Check', '', ['What was found', 'wide']]);
     const s = table('migration-shards', ['Host', 'Shard', 'New shard', 'Listen', 'Faces']);
     [this.checks, this.shards] = [c.body, s.body];
     this.model.addEventListener('input', () => this.modelChanged());
+    this.regenerate.addEventListener('change', () => this.modelChanged());
     for (const el of [this.confirm, this.endConfirm]) el.addEventListener('input', () => this.renderButtons());
     fill(this.planBox, h('h2', {}, '2. The plan'), this.planSummary, c.wrap, s.wrap, h('h2', {}, '3. Confirm'), h('label', { for: 'migrate-confirm' }, `Type the site's id, ${site}, to migrate it:`), h('div', { class: 'toolbar' }, this.confirm, this.start));
     fill(
@@ -54,6 +56,7 @@ export class MigrationPage extends ViewPage {
       this.last,
       h('h2', {}, '1. The model to migrate to'),
       h('div', { class: 'toolbar' }, this.model, this.planButton),
+      h('p', {}, this.regenerate, ' ', h('label', { for: 'migrate-regenerate' }, "A detector change too: make each face's normalized image again from its source photo first (the images replaced are kept until you finish)")),
       this.planBox,
       h('h2', {}, 'Roll back or finish the newest migration'),
       h('label', { for: 'migrate-end-confirm' }, `Type the site's id, ${site}, to roll back or finish:`),
@@ -123,14 +126,14 @@ export class MigrationPage extends ViewPage {
     if (!toModel) return this.say('give the model file, as findface-extraction-api.ini names it', true);
     this.say('planning: the agents report their shards and the extraction-api extracts a sample…');
     try {
-      const p = await api.migrationPlan(this.site, toModel);
+      const p = await api.migrationPlan(this.site, toModel, this.regenerate.checked);
       this.plan = p;
       fill(
         this.planSummary,
         h('dt', {}, 'Models'),
         h('dd', { id: 'migration-models' }, `${p.fromModel ?? '?'} → ${p.toModel}`),
         h('dt', {}, 'Faces to re-extract'),
-        h('dd', { id: 'migration-faces' }, `${p.faces} (${Object.entries(p.byGallery).map(([g, n]) => `${g} ${n}`).join(', ')})`),
+        h('dd', { id: 'migration-faces' }, `${p.faces} (${Object.entries(p.byGallery).map(([g, n]) => `${g} ${n}`).join(', ')})${p.regenerateNormalized ? '; their normalized images made again from the source photos first' : ''}`),
         h('dt', {}, 'Estimate'),
         h('dd', {}, p.estimateSeconds === undefined ? 'no estimate (no extraction sample)' : `about ${ms(p.estimateSeconds * 1000)} at ${Math.round(p.facesPerSecond ?? 0)} faces/s (a measured sample)`),
       );

@@ -29,7 +29,20 @@ const SF_API_INI = [
   '',
 ].join('\n');
 
-const EXTRACTION_INI = ['listen: 127.0.0.1:18666', 'extractors:', '  models_root: /usr/share/findface-data/models', '  models:', '    face: face/mango_512.cpu.fnk', '    body: ""', ''].join('\n');
+const EXTRACTION_INI = [
+  'listen: 127.0.0.1:18666',
+  'extractors:',
+  '  models_root: /usr/share/findface-data/models',
+  '  models:',
+  '    face: face/mango_512.cpu.fnk',
+  '    body: ""',
+  'detectors:',
+  '  models:',
+  '    face_jasmine:',
+  '      aliases: [face, nnd]',
+  '      model: detector/face.jasmine_fast.004.cpu.fnk',
+  '',
+].join('\n');
 
 export function shard(n: number, over: Partial<ShardSurvey> = {}): ShardSurvey {
   return {
@@ -60,6 +73,14 @@ export function shard(n: number, over: Partial<ShardSurvey> = {}): ShardSurvey {
 
 export const SAMPLE: ExtractionSample = { host: 'files', faces: 128, extracted: 128, failed: 0, ms: 640, model: 'face/mango_512.cpu.fnk' };
 const NOW = new Date('2026-12-05T10:00:00Z');
+
+/** The site's surveys with `toDetector`'s file found under the extraction-api's models root. */
+export function surveysWithDetector(): MigrationSurvey[] {
+  const surveys = facts().surveys;
+  const ex = surveys[0]?.extractionApi;
+  if (ex) ex.targetDetectorPresent = true;
+  return surveys;
+}
 
 export function facts(over: Partial<PlanFacts> = {}, surveys?: MigrationSurvey[]): PlanFacts {
   return {

@@ -7,7 +7,7 @@ import type { MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest, MigrationResult } from '../../../shared/migration/survey.js';
 import { JobRunner } from '../jobs.js';
 import type { EventLog } from '../ports.js';
-import { facts } from './fixtures.test-support.js';
+import { facts, surveysWithDetector } from './fixtures.test-support.js';
 import { MigrationJobs, type MigrationDetail, type RollbackDetail } from './job.js';
 import { buildMigrationPlan } from './plan.js';
 import { MemoryJobs } from '../jobs.test-support.js';
@@ -25,6 +25,11 @@ class FakeSite {
   /** Throws once at the n-th reextract call. */
   failAtReextract: number | undefined;
   failSetShards = false;
+  /** Throws once at the n-th regenerate call. */
+  failAtRegenerate: number | undefined;
+  /** Record ids of each face gallery's faces in findface-security's database (`face-sources`). */
+  faceIds: Record<string, number[]> = { ffsec_face_objects: [1, 2, 3, 4, 5], ffsec_face_events: [7, 9] };
+  private regenerates = 0;
   private reextracts = 0;
   private cursors = new Map<string, number>();
 
@@ -32,7 +37,7 @@ class FakeSite {
     const shards = this.adopted ? ['shard-011', 'shard-012'] : ['shard-001', 'shard-002'];
     const entry = (host: string, roles: string[], components: AgentEntry['description']['components']): AgentEntry =>
       ({ status: 'online', description: { host, site: 'msk-1', grpcAddress: `${host}:1`, roles, components } }) as unknown as AgentEntry;
-    return [entry('tnt', ['tarantool', 'sf-api', 'extraction-api'], shards.map((name) => ({ kind: 'tarantool', name })) as AgentEntry['description']['components']), entry('db', ['postgres', 'findface-security'], [])];
+    return [entry('tnt', ['tarantool', 'sf-api', 'extraction-api'], shards.map((name) => ({ kind: 'tarantool', name })) as AgentEntry['description']['components']), entry('db', ['postgres', 'findface-security'], []), entry('files', ['uploads'], [])];
   }
 
   migration(address: string, req: MigrationRequest): Promise<MigrationResult> {
@@ -81,7 +86,7 @@ class FakeSite {
         this.calls.push(`${host} create-shard ${req.shard}`);
         return { op: 'create-shard', shard: { from: req.shard, name: req.shard.replace('-00', '-01'), unit: 'u', instanceFile: '/f', dirs: [], listen: { host: '127.0.0.1', port: 1 }, created: true } };
       case 'set-extraction-model':
-        this.calls.push(`${host} set-extraction-model ${req.to}`);
+        this.calls.push(`${host} set-extraction-model ${req.to}${req.toDetector ? ` ${req.toDetector}` : ''}`);
         return { op: 'set-extraction-model', edit };
       case 'make-tnt-schema':
         return { op: 'make-tnt-schema', text: 'meta_scheme = {}' };
@@ -93,6 +98,20 @@ class FakeSite {
         return { op: 'security-setup', output: '' };
       case 'reconcile':
         return { op: 'reconcile', gallery: req.gallery, checked: 0, removed: 0 };
+      case 'face-sources': {
+        const ids = (this.faceIds[req.gallery] ?? []).filter((id) => req.after === '' || id > Number(req.after)).slice(0, req.limit);
+        this.calls.push(`${host} face-sources ${req.gallery} after '${req.after}'`);
+        return { op: 'face-sources', faces: ids.map((id) => ({ gallery: req.gallery, id: String(id), source: `s/${id}.jpg`, normalized: `n/${id}.jpg` })), done: ids.length < req.limit };
+      }
+      case 'regenerate': {
+        if (++this.regenerates === this.failAtRegenerate) return new UnavailableError('agent files:1 unavailable: Connection dropped');
+        this.calls.push(`${host} regenerate ${req.faces.map((f) => f.id).join(',')}`);
+        const bad = req.faces.filter((f) => f.gallery === 'ffsec_face_events' && f.id === '9');
+        return { op: 'regenerate', detector: 'detector/face.jasmine_fast.004.cpu.fnk', regenerated: req.faces.length - bad.length, failed: bad.map((f) => ({ gallery: f.gallery, id: f.id, reason: 'source photo s/9.jpg: missing' })) };
+      }
+      case 'normalized-aside':
+        this.calls.push(`${host} normalized-aside ${req.action} ${req.migration}`);
+        return { op: 'normalized-aside', dir: `/var/lib/ffupload/.ffk-migration-${req.migration}`, files: 6 };
       case 'remove-shard':
         this.calls.push(`${host} remove-shard ${req.shard}`);
         return { op: 'remove-shard', shard: req.shard, removed: [`/var/lib/tarantool/${req.shard}`], bytes: 1 };
@@ -102,12 +121,12 @@ class FakeSite {
   }
 }
 
-function setup(over: { ready?: boolean } = {}) {
+function setup(over: { ready?: boolean; regenerate?: boolean; toDetector?: string } = {}) {
   const site = new FakeSite();
   const store = new MemoryJobs();
   const jobs = new JobRunner({ store, events, logger: silentLogger() });
   const snapshots: string[] = [];
-  const plan = buildMigrationPlan(over.ready === false ? facts({ verified: undefined }) : facts());
+  const plan = buildMigrationPlan(facts({ ...(over.ready === false ? { verified: undefined } : {}), ...(over.regenerate ? { regenerate: { dbHost: 'db', filesHost: 'files', ...(over.toDetector ? { toDetector: over.toDetector } : {}) } } : {}) }, over.toDetector ? surveysWithDetector() : undefined));
   const migrations = new MigrationJobs({
     planner: { plan: () => Promise.resolve(plan) },
     client: site,
@@ -189,6 +208,78 @@ describe('migrate start', () => {
     expect(site.calls.slice(edit + 1, edit + 2)).toEqual(['tnt start sf-api']);
     expect(site.calls).not.toContain('tnt stop shard-001');
     expect(site.calls.at(-1)).toBe('db start findface-security');
+  });
+});
+
+describe('migrate start --regenerate-normalized', () => {
+  it('with findface-security stopped, makes every face gallery\'s normalized images again page by page before the re-extraction; a failed page resumes from the cursor', async () => {
+    const { site, migrations } = setup({ regenerate: true });
+    site.faceIds.ffsec_face_objects = Array.from({ length: 1000 }, (_, i) => i + 1);
+    site.failAtRegenerate = 2;
+    const args = { site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk', regenerateNormalized: true };
+    const failed = await (await migrations.start(args)).done;
+    expect(failed.phase).toBe('Failed');
+    expect(failed.step).toBe('regenerate');
+    expect(site.calls.at(-1)).toBe('db start findface-security');
+    const resumed = await (await migrations.resume(failed.id)).done;
+    expect(resumed.phase, resumed.error?.message).toBe('Completed');
+    const d = resumed.detail as unknown as MigrationDetail;
+    expect(d.done).toEqual(['plan', 'snapshot', 'create-shards', 'extraction-model', 'tnt-schema', 'start-shards', 'regenerate', 'reextract', 'switch', 'adopt', 'security', 'snapshot-after']);
+    const c = site.calls;
+    // Pages of 480 from each gallery's cursor: the page that failed asked again, none before it.
+    expect(c.filter((x) => x.startsWith('db face-sources ffsec_face_objects'))).toEqual([
+      "db face-sources ffsec_face_objects after ''",
+      "db face-sources ffsec_face_objects after '480'",
+      "db face-sources ffsec_face_objects after '480'",
+      "db face-sources ffsec_face_objects after '960'",
+      // the switch's catch-up: nothing new
+      "db face-sources ffsec_face_objects after '1000'",
+    ]);
+    expect(c.filter((x) => x.startsWith('files regenerate')).map((x) => x.split(' ')[2]?.split(',').length)).toEqual([480, 480, 40, 2]);
+    expect(idx(c, 'db stop findface-security')).toBeLessThan(idx(c, "db face-sources ffsec_face_objects after ''"));
+    expect(idx(c, 'files regenerate 7,9')).toBeLessThan(idx(c, 'tnt reextract shard-001/ffsec_face_objects 0+100'));
+    expect(d.regenerate).toMatchObject({ dbHost: 'db', filesHost: 'files', detector: 'detector/face.jasmine_fast.004.cpu.fnk', failed: [{ gallery: 'ffsec_face_events', id: '9', reason: 'source photo s/9.jpg: missing' }] });
+    expect(d.regenerate?.galleries).toEqual({ ffsec_face_objects: { cursor: '1000', regenerated: 1000, failed: 0, done: true }, ffsec_face_events: { cursor: '9', regenerated: 1, failed: 1, done: true } });
+  });
+
+  it('the plan checks for a face detector and for online agents holding the database and the upload directories', () => {
+    const plan = buildMigrationPlan(facts({ regenerate: { dbHost: 'db' } }));
+    expect(plan.ready).toBe(false);
+    expect(plan.checks.find((x) => x.name === 'regeneration')).toEqual({ name: 'regeneration', ok: false, detail: "no online agent holds the upload directories (an 'uploads' component)" });
+    expect(plan.checks.find((x) => x.name === 'detector')).toMatchObject({ ok: true, detail: expect.stringContaining('detects faces with detector/face.jasmine_fast.004.cpu.fnk') });
+    expect(plan.steps.map((s) => s.title)).toContain("Make each face's normalized image again from its source photo with the detector detector/face.jasmine_fast.004.cpu.fnk");
+    const absent = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files', toDetector: 'detector/x.cpu.fnk' } }));
+    expect(absent.checks.find((x) => x.name === 'target detector')).toEqual({ name: 'target detector', ok: false, detail: 'detector/x.cpu.fnk is not under /usr/share/findface-data/models on tnt: install the detector first' });
+    const present = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files', toDetector: 'detector/x.cpu.fnk' } }, surveysWithDetector()));
+    expect(present.ready).toBe(true);
+    const edit = present.steps.find((x) => x.title === 'Switch findface-extraction-api to face/ifruit_512.cpu.fnk and its face detector to detector/x.cpu.fnk');
+    expect(edit?.files?.[0]?.diff).toContain('+      model: detector/x.cpu.fnk');
+  });
+
+  it('--to-detector: the detector switched with the model before the regeneration, and back by a rollback', async () => {
+    const { site, migrations } = setup({ regenerate: true, toDetector: 'detector/face.jasmine_fast.005.cpu.fnk' });
+    const done = await (await migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk', toDetector: 'detector/face.jasmine_fast.005.cpu.fnk' })).done;
+    expect(done.phase, done.error?.message).toBe('Completed');
+    const c = site.calls;
+    expect(idx(c, 'tnt set-extraction-model face/ifruit_512.cpu.fnk detector/face.jasmine_fast.005.cpu.fnk')).toBeLessThan(idx(c, "db face-sources ffsec_face_objects after ''"));
+    expect((done.detail as unknown as MigrationDetail).regenerate).toMatchObject({ detector: 'detector/face.jasmine_fast.004.cpu.fnk', toDetector: 'detector/face.jasmine_fast.005.cpu.fnk' });
+    await (await migrations.rollback('msk-1')).done;
+    expect(site.calls).toContain('tnt set-extraction-model face/mango_512.cpu.fnk detector/face.jasmine_fast.004.cpu.fnk');
+  });
+
+  it('rollback puts the replaced images back; finish removes them', async () => {
+    const one = setup({ regenerate: true });
+    await (await one.migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk', regenerateNormalized: true })).done;
+    const back = await (await one.migrations.rollback('msk-1')).done;
+    expect(back.phase, back.error?.message).toBe('Completed');
+    expect(one.site.calls).toContain(`files normalized-aside restore ${(back.detail as unknown as RollbackDetail).migration}`);
+    expect((back.detail as unknown as RollbackDetail).normalizedRestored).toBe(6);
+
+    const two = setup({ regenerate: true });
+    const done = await (await two.migrations.start({ site: 'msk-1', toModel: 'face/ifruit_512.cpu.fnk', regenerateNormalized: true })).done;
+    const fin = await (await two.migrations.finish('msk-1')).done;
+    expect(fin.phase, fin.error?.message).toBe('Completed');
+    expect(two.site.calls.at(-1)).toBe(`files normalized-aside remove ${done.id}`);
   });
 });
 

@@ -9,6 +9,9 @@
  *  4. extraction-api — its face model switched (reads back) and the unit restarted (active);
  *  5. tnt_schema.lua — made by findface-security, written where the shards load it;
  *  6. new shards started — each answers on its port with its face galleries of the new model;
+ *  (with `--regenerate-normalized`, a detector change: findface-security stopped, each face's normalized image
+ *     made again from its source photo by the extraction-api's detector, page by page from the database's
+ *     record ids, the images replaced kept aside until `migrate finish` — a rollback puts them back;)
  *  7. re-extraction — findface-security (the site's writer) stopped; every record of every gallery, batch by
  *     batch, each shard in parallel, into the new shards; the site stays readable on the old shards (sf-api
  *     runs on) meanwhile;
@@ -29,7 +32,7 @@ import type { AgentEntry } from '../../../shared/fleet.js';
 import { FINDFACE_SECURITY_ROLE } from '../../../shared/sync/native.js';
 import { formatDuration } from '../../../shared/duration.js';
 import { galleryModelOf } from '../../../shared/findface/models.js';
-import type { FailedFace, MigrationOpResult } from '../../../shared/migration/ops.js';
+import { FACE_SOURCE_GALLERIES, type FailedFace, type MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest } from '../../../shared/migration/survey.js';
 import { deadlineFor, type AgentDeadlines, type DeadlineKind } from '../deadlines.js';
 import type { JobRecord } from '../../../shared/jobs.js';
@@ -41,12 +44,14 @@ import type { MigrationClient, MigrationPlanner, PlanMigrationArgs } from './pla
 
 /** Records one re-extraction call reads from an old shard. */
 export const MIGRATE_RECORDS_PER_CALL = 240;
+/** Faces one regeneration call makes normalized images for. */
+export const REGENERATE_FACES_PER_CALL = 480;
 /** Failed faces the job's detail keeps (the new shards keep them all). */
 const MAX_FAILED_KEPT = 1000;
 /** How long a started shard may take to answer on its port. */
 const SHARD_ANSWER_MS = 60_000;
 
-export const MIGRATION_STEPS = ['plan', 'snapshot', 'create-shards', 'extraction-model', 'tnt-schema', 'start-shards', 'reextract', 'switch', 'adopt', 'security', 'snapshot-after'] as const;
+export const MIGRATION_STEPS = ['plan', 'snapshot', 'create-shards', 'extraction-model', 'tnt-schema', 'start-shards', 'regenerate', 'reextract', 'switch', 'adopt', 'security', 'snapshot-after'] as const;
 export type MigrationStep = (typeof MIGRATION_STEPS)[number];
 
 export interface ShardPair {
@@ -85,16 +90,33 @@ export interface MigrationDetail {
   reconciled?: number;
   /** Per gallery: records in the old shards, records in the new shards, faces that failed. */
   counts?: Record<string, { old: number; new: number; failed: number }>;
+  /** `--regenerate-normalized`: the hosts, the detector, per face gallery how far (record id cursor), and the faces that failed. */
+  regenerate?: RegenerateDetail;
   /** The rollback job that undid this migration. */
   rolledBackBy?: string;
   /** The finish job that removed the old shards (no rollback after it). */
   finishedBy?: string;
 }
 
+export interface RegenerateDetail {
+  dbHost?: string;
+  filesHost?: string;
+  /** The face detector the site had (the extraction-api's, before the migration); a rollback puts it back. */
+  detector?: string;
+  /** `--to-detector`: the face detector the extraction-api switches to with the model. */
+  toDetector?: string;
+  /** The detector that made the images (the extraction-api's answer). */
+  usedDetector?: string;
+  galleries: Record<string, { cursor: string; regenerated: number; failed: number; done: boolean }>;
+  failed: FailedFace[];
+}
+
 /** What a finish job keeps in its detail. */
 export interface FinishDetail {
   migration: string;
   removed: { host: string; shard: string; paths: string[]; bytes: number }[];
+  /** The normalized images a regeneration replaced, removed. */
+  normalizedRemoved?: { host: string; dir: string; files: number };
 }
 
 /** What a rollback job keeps in its detail. */
@@ -111,6 +133,8 @@ export interface RollbackDetail {
   /** Records written to the new shards after the switch, re-extracted into the old ones; faces that could not be. */
   carriedBack?: number;
   failed?: FailedFace[];
+  /** The normalized images a regeneration replaced, put back. */
+  normalizedRestored?: number;
 }
 
 export interface MigrationJobDeps {
@@ -134,7 +158,7 @@ export class MigrationJobs {
   /** Starts a migration job; refused (naming the holder) while another job holds the site. */
   async start(args: PlanMigrationArgs): Promise<RunningJob> {
     const { leases } = this.deps;
-    const detail: MigrationDetail = { toModel: args.toModel, portOffset: args.portOffset ?? 0, done: [], progress: {}, extracted: 0, failed: [], failedTotal: 0 };
+    const detail: MigrationDetail = { toModel: args.toModel, portOffset: args.portOffset ?? 0, done: [], progress: {}, extracted: 0, failed: [], failedTotal: 0, ...(args.regenerateNormalized || args.toDetector ? { regenerate: { galleries: {}, failed: [], ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}) };
     return this.deps.jobs.start(JOB_KIND, args.site, (ctx) => this.run(ctx), detail as unknown as Record<string, unknown>, leases ? leases.forJob(args.site, JOB_KIND, { wait: false }) : {});
   }
 
@@ -171,7 +195,7 @@ export class MigrationJobs {
     const call = this.caller(site);
 
     await step('plan', 'checking the preconditions (migrate plan)', async () => {
-      const plan = await this.deps.planner.plan({ site, toModel: d.toModel, portOffset: d.portOffset });
+      const plan = await this.deps.planner.plan({ site, toModel: d.toModel, portOffset: d.portOffset, ...(d.regenerate ? { regenerateNormalized: true } : {}), ...(d.regenerate?.toDetector ? { toDetector: d.regenerate.toDetector } : {}) });
       const failed = plan.checks.filter((c) => !c.ok);
       if (failed.length > 0) throw new ValidationError(`site '${site}' is not ready to migrate to ${plan.toModel}: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, { field: 'site' });
       if (!plan.sfApi?.extractionApiUrl || !plan.extraction) throw new ValidationError(`site '${site}': sf-api names no extraction-api`, { field: 'site' });
@@ -182,6 +206,7 @@ export class MigrationJobs {
       d.sfApi = plan.sfApi;
       d.extraction = plan.extraction;
       d.facesTotal = plan.faces.total;
+      if (d.regenerate && plan.regenerate) Object.assign(d.regenerate, plan.regenerate);
       return `${plan.faces.total} face(s) over ${plan.shards.length} shard(s): ${plan.shards.map((s) => `${s.from.name} → ${s.to.name}`).join(', ')}; ${plan.fromModel ?? '?'} → ${plan.toModel}`;
     });
     const shards = d.shards ?? [];
@@ -203,12 +228,13 @@ export class MigrationJobs {
       return `created ${made.join('; ')}`;
     });
 
-    await step('extraction-model', `switching findface-extraction-api to ${d.toModel}`, async () => {
-      const r = await call(extraction.host, { op: 'set-extraction-model', from, to: d.toModel }, 'checkMs', 'switch the extraction model');
+    const detectorSwitch = d.regenerate?.toDetector && d.regenerate.detector ? { fromDetector: d.regenerate.detector, toDetector: d.regenerate.toDetector } : {};
+    await step('extraction-model', `switching findface-extraction-api to ${d.toModel}${detectorSwitch.toDetector ? ` and its face detector to ${detectorSwitch.toDetector}` : ''}`, async () => {
+      const r = await call(extraction.host, { op: 'set-extraction-model', from, to: d.toModel, ...detectorSwitch }, 'checkMs', 'switch the extraction model');
       await call(extraction.host, { op: 'unit', action: 'restart', target: { kind: 'extraction-api' } }, 'unitControlMs', 'restart findface-extraction-api');
       const u = await call(extraction.host, { op: 'unit', action: 'status', target: { kind: 'extraction-api' } }, 'unitControlMs', 'check findface-extraction-api');
       if (!u.active) throw new IllegalStateError(`${u.unit} on ${extraction.host} is not active after its restart`);
-      return `${r.edit.path}: ${r.edit.changed ? 'face model set' : 'already set'}; ${u.unit} restarted`;
+      return `${r.edit.path}: ${r.edit.changed ? `face model${detectorSwitch.toDetector ? ' and detector' : ''} set` : 'already set'}; ${u.unit} restarted`;
     });
 
     await step('tnt-schema', 'regenerating tnt_schema.lua', () => this.tntSchema(site, shards));
@@ -227,6 +253,17 @@ export class MigrationJobs {
     const security = (): string => this.securityHost(site);
     const writers = (action: 'stop' | 'start' | 'restart'): Promise<unknown> => this.writers(site, action);
     try {
+      if (d.regenerate) {
+        await step('regenerate', `making each face's normalized image again from its source photo (detector ${d.regenerate.toDetector ?? d.regenerate.detector ?? '?'})`, async () => {
+          await writers('stop');
+          d.writersStoppedAt ??= new Date().toISOString();
+          ctx.message('findface-security stopped: the site is readable, not writable, while its normalized images are made again and its faces re-extracted');
+          const r = await this.regenerateAll(ctx, d, call);
+          const made = Object.values(r.galleries).reduce((n, g) => n + g.regenerated, 0);
+          const failed = Object.values(r.galleries).reduce((n, g) => n + g.failed, 0);
+          return `${made} normalized image(s) made again with ${r.usedDetector ?? '?'}, ${failed} could not be (those faces are re-extracted from the image they have)`;
+        });
+      }
       await step('reextract', `re-extracting ${d.facesTotal ?? '?'} face(s) with ${d.toModel}`, async () => {
         // The site stays readable (sf-api serves the old shards) but takes no writes: what is re-extracted stays true.
         await writers('stop');
@@ -241,6 +278,7 @@ export class MigrationJobs {
         // Nothing writes (findface-security is stopped), so the new shards are made complete while sf-api
         // still serves reads: what a failed job's writers did while it waited for its resume is caught up
         // (records added) and reconciled (records deleted), and the records counted on both sides.
+        if (d.regenerate) await this.regenerateAll(ctx, d, call);
         await this.reextractAll(ctx, d, call);
         d.reconciled = await this.reconcile(d, call);
         d.counts = await this.counts(d, call);
@@ -388,10 +426,19 @@ export class MigrationJobs {
       });
       await step('configs', 'sf-api and the extraction-api back to the old shards and model', async () => {
         const sf = await call(sfApi.host, { op: 'set-sf-api-shards', from: sfApi.newShards, to: sfApi.shards }, 'checkMs', 'point findface-sf-api at the old shards');
-        const ex = await call(extraction.host, { op: 'set-extraction-model', from: m.toModel, to: m.fromModel ?? '' }, 'checkMs', 'switch the extraction model back');
+        const back = m.regenerate?.toDetector && m.regenerate.detector ? { fromDetector: m.regenerate.toDetector, toDetector: m.regenerate.detector } : {};
+        const ex = await call(extraction.host, { op: 'set-extraction-model', from: m.toModel, to: m.fromModel ?? '', ...back }, 'checkMs', 'switch the extraction model back');
         await call(extraction.host, { op: 'unit', action: 'restart', target: { kind: 'extraction-api' } }, 'unitControlMs', 'restart findface-extraction-api');
-        return `${sf.edit.path}: ${sfApi.shards.join(', ')}; ${ex.edit.path}: face ${m.fromModel ?? '?'}; extraction-api restarted`;
+        return `${sf.edit.path}: ${sfApi.shards.join(', ')}; ${ex.edit.path}: face ${m.fromModel ?? '?'}${back.toDetector ? `, detector ${back.toDetector}` : ''}; extraction-api restarted`;
       });
+      const regen = m.regenerate;
+      if (regen?.filesHost) {
+        await step('normalized', 'the normalized images the migration replaced put back', async () => {
+          const r = await call(regen.filesHost as string, { op: 'normalized-aside', migration: migrationJob, action: 'restore' }, 'transferMs', 'put the replaced normalized images back');
+          d.normalizedRestored = r.files;
+          return `${r.files} normalized image(s) put back from ${r.dir}`;
+        });
+      }
       await step('tnt-schema', 'regenerating tnt_schema.lua', () => this.tntSchema(site, shards));
       await step('shards', 'the old shards started again', async () => {
         const want = galleryModelOf(m.fromModel ?? '');
@@ -478,6 +525,11 @@ export class MigrationJobs {
             const r = await call(s.host, { op: 'remove-shard', shard: s.from }, 'checkMs', `remove ${s.from}`);
             d.removed.push({ host: s.host, shard: s.from, paths: r.removed, bytes: r.bytes });
             ctx.message(`${s.host} ${s.from}: removed ${r.removed.join(', ') || 'nothing (gone already)'}`);
+          }
+          if (m.regenerate?.filesHost) {
+            const r = await call(m.regenerate.filesHost, { op: 'normalized-aside', migration: last.id, action: 'remove' }, 'transferMs', 'remove the replaced normalized images');
+            d.normalizedRemoved = { host: m.regenerate.filesHost, dir: r.dir, files: r.files };
+            ctx.message(`${m.regenerate.filesHost}: the ${r.files} normalized image(s) the regeneration replaced removed (${r.dir})`);
           }
         } finally {
           // Marked as soon as anything is gone: a rollback to half-removed shards must not be tried.
@@ -631,6 +683,45 @@ export class MigrationJobs {
     d.failedTotal = Object.values(d.progress).reduce((n, gs) => n + Object.values(gs).reduce((m, g) => m + g.failed, 0), 0);
     await ctx.save();
     report();
+  }
+
+  /**
+   * Each face gallery's faces, page by page from the cursor: their paths read from findface-security's
+   * database, their normalized images made again from their source photos on the host of the upload
+   * directories. A page asked again (after a kill) makes the same images and keeps the first images aside.
+   */
+  private async regenerateAll(ctx: JobContext, d: MigrationDetail, call: CallFn): Promise<RegenerateDetail> {
+    const r = d.regenerate as RegenerateDetail;
+    const url = d.sfApi?.extractionApiUrl;
+    if (!r.dbHost || !r.filesHost || !url) throw new IllegalStateError('the plan named no agent for the database, the upload directories or no extraction-api: cannot regenerate normalized images');
+    const count = (): number => Object.values(r.galleries).reduce((n, g) => n + g.regenerated + g.failed, 0);
+    const total = d.facesTotal ?? 0;
+    const t0 = this.now();
+    const atStart = count();
+    for (const gallery of FACE_SOURCE_GALLERIES) {
+      const g = (r.galleries[gallery] ??= { cursor: '', regenerated: 0, failed: 0, done: false });
+      for (;;) {
+        ctx.signal.throwIfAborted();
+        const page = await call(r.dbHost, { op: 'face-sources', gallery, after: g.cursor, limit: REGENERATE_FACES_PER_CALL }, 'checkMs', `read the source photos of ${gallery}`);
+        const last = page.faces[page.faces.length - 1];
+        if (last) {
+          const out = await call(r.filesHost, { op: 'regenerate', migration: ctx.id, faces: page.faces, extractionApiUrl: url, batchSize: MIGRATE_BATCH, workers: MIGRATE_WORKERS }, 'transferMs', `make ${page.faces.length} normalized image(s) of ${gallery} again`);
+          if (out.detector) r.usedDetector = out.detector;
+          g.regenerated += out.regenerated;
+          g.failed += out.failed.length;
+          const listed = new Set(r.failed.map((f) => `${f.gallery}\0${f.id}`));
+          for (const f of out.failed) if (!listed.has(`${f.gallery}\0${f.id}`) && r.failed.length < MAX_FAILED_KEPT) r.failed.push(f);
+          g.cursor = last.id;
+        }
+        g.done = page.done;
+        await ctx.save();
+        const done = count();
+        const rate = (done - atStart) / Math.max(0.001, (this.now() - t0) / 1000);
+        ctx.progress({ component: 'normalized', bytesDone: 0, bytesTotal: 0, filesDone: done, filesTotal: Math.max(total, done), etaSeconds: rate > 0 ? Math.max(0, total - done) / rate : 0 });
+        if (page.done) break;
+      }
+    }
+    return r;
   }
 
   /** Removes from each new shard what its old shard no longer holds. */

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { formatBytes } from '../../../shared/bytes.js';
 import { formatDuration } from '../../../shared/duration.js';
-import { parseExtractionApiConfig, setExtractionModel } from '../../../shared/findface/extraction-api-ini.js';
+import { parseExtractionApiConfig, setExtractionModel, setFaceDetector } from '../../../shared/findface/extraction-api-ini.js';
 import { migrationIniText } from '../../../shared/findface/migration-ini.js';
 import { parseInstanceFile, shiftInstanceFile, type InstanceFile } from '../../../shared/findface/instance-file.js';
 import { galleryModelOf, parseGalleryModel, parseModelFile, type ModelFile } from '../../../shared/findface/models.js';
@@ -73,6 +73,11 @@ export interface MigrationPlan {
   sfApi?: { host: string; unit: string; shards: string[]; newShards: string[]; extractionApiUrl?: string; normalizedUrl: string };
   /** The extraction-api: its host and unit. */
   extraction?: { host: string; unit: string };
+  /**
+   * `--regenerate-normalized`: the face detector configured now, the one `--to-detector` switches to, and the
+   * agents that read the source photos' paths and write the images.
+   */
+  regenerate?: { detector?: string; toDetector?: string; dbHost?: string; filesHost?: string };
   /** Every check passed. */
   ready: boolean;
 }
@@ -88,6 +93,8 @@ export interface PlanFacts {
   sample?: ExtractionSample;
   /** The newest snapshot whose latest verification passed. */
   verified?: { id: string; createdAt: Date; verifiedAt: Date };
+  /** Asked to regenerate normalized images (with another detector): the online agents holding the database and the upload directories. */
+  regenerate?: { dbHost?: string; filesHost?: string; toDetector?: string };
 }
 
 /** The reference's offset (10, `shard-001` → `shard-011`), or the smallest power of ten not below the number of shards. */
@@ -114,7 +121,7 @@ type BuiltShard = PlannedShard & { text: string; oldText: string; oldFile: Insta
 
 interface Sections {
   sfApi?: { host: string; unit: string; path: string; text: string; shards: string[]; extractionUrl?: string; normalizedUrl?: string };
-  extraction?: { host: string; unit: string; path: string; text: string; face?: ModelFile; modelsRoot: string; present: boolean };
+  extraction?: { host: string; unit: string; path: string; text: string; face?: ModelFile; detector?: string; modelsRoot: string; present: boolean; detectorPresent?: boolean };
   shards: { host: string; s: ShardSurvey }[];
 }
 
@@ -138,7 +145,7 @@ function sections(surveys: readonly MigrationSurvey[], checks: PlanCheck[]): Sec
     checks.push({ name: 'extraction-api', ok: false, detail: `${ex.host}: ${ex.extractionApi.config.path}: ${ex.extractionApi.config.error ?? 'not read'}` });
   } else {
     const c = parseExtractionApiConfig(ex.extractionApi.config.text, ex.extractionApi.config.path);
-    out.extraction = { host: ex.host, unit: ex.extractionApi.unit, path: ex.extractionApi.config.path, text: ex.extractionApi.config.text, ...(c.models.face ? { face: c.models.face } : {}), modelsRoot: c.modelsRoot, present: ex.extractionApi.targetModelPresent };
+    out.extraction = { host: ex.host, unit: ex.extractionApi.unit, path: ex.extractionApi.config.path, text: ex.extractionApi.config.text, ...(c.models.face ? { face: c.models.face } : {}), ...(c.faceDetector ? { detector: c.faceDetector } : {}), modelsRoot: c.modelsRoot, present: ex.extractionApi.targetModelPresent, ...(ex.extractionApi.targetDetectorPresent === undefined ? {} : { detectorPresent: ex.extractionApi.targetDetectorPresent }) };
     checks.push({ name: 'extraction-api', ok: c.models.face !== undefined, detail: c.models.face ? `${ex.host}: ${ex.extractionApi.config.path} extracts faces with ${c.models.face.file}` : `${ex.host}: ${ex.extractionApi.config.path} extracts no faces (extractors.models.face is empty)` });
   }
   return out;
@@ -249,6 +256,8 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
   const short = [...disk.values()].filter((d) => d.freeBytes < d.needBytes);
   checks.push(short.length === 0 ? { name: 'disk', ok: true, detail: [...disk.values()].map((d) => `${d.host} ${d.dir}: ${formatBytes(d.needBytes)} needed, ${formatBytes(d.freeBytes)} free`).join('; ') || 'nothing to place' } : { name: 'disk', ok: false, detail: short.map((d) => `${d.host} ${d.dir}: ${formatBytes(d.needBytes)} needed, only ${formatBytes(d.freeBytes)} free`).join('; ') });
 
+  if (f.regenerate) checks.push(...regenerateChecks(f.regenerate, sec.extraction));
+
   // A recent verified snapshot: the way back if everything else fails.
   const age = f.verified ? f.now.getTime() - f.verified.verifiedAt.getTime() : Infinity;
   checks.push(
@@ -288,8 +297,35 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
       ? { sfApi: { host: sec.sfApi.host, unit: sec.sfApi.unit, shards: sec.sfApi.shards, newShards, ...(sec.sfApi.extractionUrl ? { extractionApiUrl: sec.sfApi.extractionUrl } : {}), normalizedUrl: sec.sfApi.normalizedUrl ?? DEFAULT_NORMALIZED_URL } }
       : {}),
     ...(sec.extraction ? { extraction: { host: sec.extraction.host, unit: sec.extraction.unit } } : {}),
+    ...(f.regenerate ? { regenerate: { ...(sec.extraction?.detector ? { detector: sec.extraction.detector } : {}), ...f.regenerate } } : {}),
     ready: checks.every((c) => c.ok),
   };
+}
+
+/** `--regenerate-normalized`: a face detector configured, and agents to read the source photos' paths and to write the images. */
+function regenerateChecks(r: NonNullable<PlanFacts['regenerate']>, ex: Sections['extraction']): PlanCheck[] {
+  const checks: PlanCheck[] = [];
+  if (ex) {
+    checks.push(
+      ex.detector
+        ? { name: 'detector', ok: true, detail: `${ex.host}: ${ex.path} detects faces with ${ex.detector}` }
+        : { name: 'detector', ok: false, detail: `${ex.host}: ${ex.path} configures no face detector (detectors.models has no entry named or aliased face): normalized images cannot be made again` },
+    );
+    if (r.toDetector) {
+      checks.push(
+        ex.detectorPresent
+          ? { name: 'target detector', ok: true, detail: `${r.toDetector} is under ${ex.modelsRoot} on ${ex.host}` }
+          : { name: 'target detector', ok: false, detail: `${r.toDetector} is not under ${ex.modelsRoot} on ${ex.host}: install the detector first` },
+      );
+    }
+  }
+  const missing = [...(r.dbHost ? [] : ["findface-security's database (a 'postgres' component)"]), ...(r.filesHost ? [] : ["the upload directories (an 'uploads' component)"])];
+  checks.push(
+    missing.length === 0
+      ? { name: 'regeneration', ok: true, detail: `source photos found through the database on ${r.dbHost ?? '?'}; normalized images made again on ${r.filesHost ?? '?'}` }
+      : { name: 'regeneration', ok: false, detail: `no online agent holds ${missing.join(' or ')}` },
+  );
+  return checks;
 }
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
@@ -324,10 +360,20 @@ function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: 
     }),
     files: shards.map((s) => ({ path: s.to.instanceFile, diff: unifiedDiff(s.oldText, s.text, s.from.instanceFile, s.to.instanceFile), content: s.text })),
   });
+  const toDetector = f.regenerate?.toDetector;
   if (ex) {
-    const text = setExtractionModel(ex.text, 'face', m.to.file, ex.path);
-    steps.push({ title: `Switch findface-extraction-api to ${m.to.file}`, host: ex.host, commands: [], files: [{ path: ex.path, diff: unifiedDiff(ex.text, text, ex.path, ex.path), content: text }] });
+    const model = setExtractionModel(ex.text, 'face', m.to.file, ex.path);
+    const text = toDetector ? setFaceDetector(model, toDetector, ex.path) : model;
+    steps.push({ title: `Switch findface-extraction-api to ${m.to.file}${toDetector ? ` and its face detector to ${toDetector}` : ''}`, host: ex.host, commands: [], files: [{ path: ex.path, diff: unifiedDiff(ex.text, text, ex.path, ex.path), content: text }] });
     steps.push({ title: 'Restart findface-extraction-api', host: ex.host, commands: [`systemctl restart ${ex.unit}`] });
+  }
+  if (f.regenerate) {
+    steps.push({
+      title: `Make each face's normalized image again from its source photo with the detector ${toDetector ?? ex?.detector ?? '?'}`,
+      ...(f.regenerate.filesHost ? { host: f.regenerate.filesHost } : {}),
+      commands: [],
+      note: "ffkeeper's own step (FindFace's findface-regenerate --regenerate=normalized works on the SDK's MongoDB): the source photo of each dossier face and event (ffsecurity_dossierface.source_photo, ffsecurity_event.fullframe) sent to the extraction-api's detector, the image it returns written in place of the normalized one; the images replaced are kept in <ffupload>/.ffk-migration-<job>/ until migrate finish (a rollback puts them back)",
+    });
   }
   steps.push({
     title: 'Regenerate tnt_schema.lua',

@@ -6,6 +6,7 @@
  */
 import { NotFoundError } from '../../../shared/errors.js';
 import type { AgentEntry } from '../../../shared/fleet.js';
+import { checkDetectorFile } from '../../../shared/findface/extraction-api-ini.js';
 import { parseModelFile } from '../../../shared/findface/models.js';
 import { parseSfApiConfig } from '../../../shared/findface/sf-api-ini.js';
 import type { ExtractionSample, MigrationRequest, MigrationResult, MigrationSurvey } from '../../../shared/migration/survey.js';
@@ -38,6 +39,10 @@ export interface PlanMigrationArgs {
   toModel: string;
   /** 0 or absent: defaultPortOffset. */
   portOffset?: number;
+  /** A detector change (reference 003): normalized images made again from source photos before the re-extraction. */
+  regenerateNormalized?: boolean;
+  /** The face detector the extraction-api switches to with the model (implies `regenerateNormalized`). */
+  toDetector?: string;
 }
 
 export class MigrationPlanner {
@@ -45,6 +50,7 @@ export class MigrationPlanner {
 
   async plan(args: PlanMigrationArgs): Promise<MigrationPlan> {
     const to = parseModelFile(args.toModel);
+    if (args.toDetector) checkDetectorFile(args.toDetector);
     const agents = this.deps.agentsOf(args.site);
     if (agents.length === 0) throw new NotFoundError(`site '${args.site}' has no agents`);
     const online = agents.filter((a) => a.status === 'online');
@@ -54,7 +60,7 @@ export class MigrationPlanner {
     const surveyAt = (portOffset: number): Promise<MigrationSurvey[]> =>
       Promise.all(
         online.map(async (a) => {
-          const r = await call(a, { op: 'survey', toModel: to.file, portOffset }, 'migration survey');
+          const r = await call(a, { op: 'survey', toModel: to.file, ...(args.toDetector ? { toDetector: args.toDetector } : {}), portOffset }, 'migration survey');
           return r.op === 'survey' ? r.survey : ({ host: a.description.host, shards: [] } satisfies MigrationSurvey);
         }),
       );
@@ -77,6 +83,7 @@ export class MigrationPlanner {
       surveys,
       ...(sample ? { sample } : {}),
       ...(await this.newestVerified(args.site)),
+      ...(args.regenerateNormalized || args.toDetector ? { regenerate: { ...this.regenerateHosts(online), ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}),
     });
   }
 
@@ -94,6 +101,14 @@ export class MigrationPlanner {
     if (!files) return { host: '-', faces: 0, extracted: 0, failed: 0, ms: 0, error: 'no online agent of the site holds upload directories (the normalized images)' };
     const r = await call(files, { op: 'sample', extractionApiUrl: url, faces: SAMPLE_FACES, batchSize: MIGRATE_BATCH, concurrency: MIGRATE_WORKERS }, 'extraction sample');
     return r.op === 'sample' ? r.sample : undefined;
+  }
+
+  /** The online agents holding findface-security's database and the upload directories. */
+  private regenerateHosts(online: readonly AgentEntry[]): { dbHost?: string; filesHost?: string } {
+    const holding = (kind: string): string | undefined => online.find((a) => a.description.components.some((c) => c.kind === kind))?.description.host;
+    const dbHost = holding('postgres');
+    const filesHost = holding('uploads');
+    return { ...(dbHost ? { dbHost } : {}), ...(filesHost ? { filesHost } : {}) };
   }
 
   private async newestVerified(site: string): Promise<{ verified?: { id: string; createdAt: Date; verifiedAt: Date } }> {

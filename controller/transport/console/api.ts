@@ -176,12 +176,14 @@ export class ConsoleApi {
   async migrationPlan(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<MigrationPlanAnswer> {
     checkSiteId(site);
     const toModel = modelOf(body.toModel);
-    const p = await this.call(caller, 'planMigration', { site, toModel }, () => this.services.migrations.plan({ site, toModel }));
+    const regenerateNormalized = body.regenerateNormalized === true;
+    const p = await this.call(caller, 'planMigration', { site, toModel, regenerateNormalized }, () => this.services.migrations.plan({ site, toModel, regenerateNormalized }));
     return {
       site,
       ...(p.fromModel ? { fromModel: p.fromModel } : {}),
       toModel: p.toModel,
       portOffset: p.portOffset,
+      regenerateNormalized,
       faces: p.faces.total,
       byGallery: p.faces.byGallery,
       ...(p.sample?.facesPerSecond !== undefined ? { facesPerSecond: p.sample.facesPerSecond } : {}),
@@ -196,8 +198,9 @@ export class ConsoleApi {
   async startMigration(caller: OperatorCaller, site: string, body: Record<string, unknown>): Promise<{ jobId: string }> {
     checkSiteId(site);
     const toModel = modelOf(body.toModel);
+    const regenerateNormalized = body.regenerateNormalized === true;
     confirmed(site, body.confirm, 'the migration');
-    return this.startJob(caller, 'migrate', { site, toModel }, () => this.services.migrationJobs.start({ site, toModel }));
+    return this.startJob(caller, 'migrate', { site, toModel, regenerateNormalized }, () => this.services.migrationJobs.start({ site, toModel, regenerateNormalized }));
   }
 
   /** `migrate rollback` or `migrate finish` of the site's newest migration (admin), confirmed with the site's id. */

@@ -60,3 +60,16 @@ export function viewNames(roots: readonly string[]): string[] {
     return name;
   });
 }
+
+/** Which configured path is which root: by its name (`ffupload`, `uploads`), else by position. */
+export function uploadRoots(paths: readonly string[]): Partial<Record<'uploads' | 'ffupload', string>> {
+  const out: Partial<Record<'uploads' | 'ffupload', string>> = {};
+  for (const p of paths) {
+    const base = path.basename(p);
+    if (base === 'ffupload' && !out.ffupload) out.ffupload = p;
+    else if (base === 'uploads' && !out.uploads) out.uploads = p;
+  }
+  if (!out.uploads && paths[0] !== undefined && paths[0] !== out.ffupload) out.uploads = paths[0];
+  if (!out.ffupload && paths[1] !== undefined && paths[1] !== out.uploads) out.ffupload = paths[1];
+  return out;
+}

@@ -271,6 +271,16 @@ export interface PlanMigrationRequest {
    * smallest power of ten not below the number of shards).
    */
   portOffset: number;
+  /**
+   * A detector change (reference 003): each face's normalized image made again from its source photo by
+   * the extraction-api's face detector before the re-extraction.
+   */
+  regenerateNormalized: boolean;
+  /**
+   * The face detector model file the extraction-api switches to with the model (implies
+   * regenerate_normalized); empty: the detector stays.
+   */
+  toDetector: string;
 }
 
 /** The site of a migration to roll back or finish (its newest). */
@@ -3610,7 +3620,7 @@ export const SnapshotImportRequest: MessageFns<SnapshotImportRequest> = {
 };
 
 function createBasePlanMigrationRequest(): PlanMigrationRequest {
-  return { site: "", toModel: "", portOffset: 0 };
+  return { site: "", toModel: "", portOffset: 0, regenerateNormalized: false, toDetector: "" };
 }
 
 export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
@@ -3623,6 +3633,12 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
     }
     if (message.portOffset !== 0) {
       writer.uint32(24).uint32(message.portOffset);
+    }
+    if (message.regenerateNormalized !== false) {
+      writer.uint32(32).bool(message.regenerateNormalized);
+    }
+    if (message.toDetector !== "") {
+      writer.uint32(42).string(message.toDetector);
     }
     return writer;
   },
@@ -3664,6 +3680,22 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
             message.portOffset = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.regenerateNormalized = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.toDetector = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3689,6 +3721,16 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
         : isSet(object.port_offset)
         ? globalThis.Number(object.port_offset)
         : 0,
+      regenerateNormalized: isSet(object.regenerateNormalized)
+        ? globalThis.Boolean(object.regenerateNormalized)
+        : isSet(object.regenerate_normalized)
+        ? globalThis.Boolean(object.regenerate_normalized)
+        : false,
+      toDetector: isSet(object.toDetector)
+        ? globalThis.String(object.toDetector)
+        : isSet(object.to_detector)
+        ? globalThis.String(object.to_detector)
+        : "",
     };
   },
 
@@ -3703,6 +3745,12 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
     if (message.portOffset !== 0) {
       obj.portOffset = Math.round(message.portOffset);
     }
+    if (message.regenerateNormalized !== false) {
+      obj.regenerateNormalized = message.regenerateNormalized;
+    }
+    if (message.toDetector !== "") {
+      obj.toDetector = message.toDetector;
+    }
     return obj;
   },
 
@@ -3714,6 +3762,8 @@ export const PlanMigrationRequest: MessageFns<PlanMigrationRequest> = {
     message.site = object.site ?? "";
     message.toModel = object.toModel ?? "";
     message.portOffset = object.portOffset ?? 0;
+    message.regenerateNormalized = object.regenerateNormalized ?? false;
+    message.toDetector = object.toDetector ?? "";
     return message;
   },
 };

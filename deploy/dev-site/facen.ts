@@ -10,7 +10,7 @@
  * `model` is the gallery model name (`face-mango-512`: kind, name, dimension); the extraction-api's
  * model file for it is `face/mango_512.cpu.fnk` (a `gpu` file is the same model).
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { createCipheriv, createHash, webcrypto } from 'node:crypto';
 import { galleryModelOf, modelFileOf, parseGalleryModel, type ModelKind } from '../../shared/findface/models.js';
 import type { GalleryName } from './state.js';
 
@@ -76,18 +76,14 @@ const JPEG_TAIL = Buffer.from('ffd9', 'hex');
 
 /**
  * The normalized face image `detector` makes of a source photo (a dossier photo or an event's full frame):
- * a JPEG-framed block of an eighth of the photo's size (at least 64 bytes), its bytes SHA-256 in counter
- * mode over ("ffk-norm-v1\0" + detector + "\0" + SHA-256(photo)) — a pure function, so a test recomputes
- * any regenerated image, and its vector with `facen`.
+ * a JPEG-framed block of an eighth of the photo's size (at least 64 bytes), its bytes the AES-256-CTR
+ * keystream (zero IV) under the key SHA-256("ffk-norm-v1\0" + detector + "\0" + SHA-256(photo)) — a pure
+ * function, so a test recomputes any regenerated image, and its vector with `facen`.
  */
 export function normalizeFace(detector: string, photo: Uint8Array): Buffer {
-  const seed = createHash('sha256').update(`ffk-norm-v1\0${detector}\0`).update(createHash('sha256').update(photo).digest()).digest();
+  const key = createHash('sha256').update(`ffk-norm-v1\0${detector}\0`).update(createHash('sha256').update(photo).digest()).digest();
   const size = Math.max(64, Math.floor(photo.length / 8));
-  const out = Buffer.allocUnsafe(size);
-  for (let off = 0, n = 0; off < size; off += 32, n++) {
-    const block = createHash('sha256').update(seed).update(String(n)).digest();
-    block.copy(out, off, 0, Math.min(32, size - off));
-  }
+  const out = createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
   JPEG_HEAD.copy(out, 0);
   JPEG_TAIL.copy(out, size - JPEG_TAIL.length);
   return out;

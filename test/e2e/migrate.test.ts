@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSiteState } from '../../deploy/dev-site/checker.js';
-import { DEV_DETECTOR, facen, normalizeFace, OTHER_DETECTOR } from '../../deploy/dev-site/facen.js';
+import { DEV_DETECTOR, facen, modelFileOf, normalizeFace, OTHER_DETECTOR } from '../../deploy/dev-site/facen.js';
 import type { SiteState } from '../../deploy/dev-site/state.js';
 import type { MigrationDetail } from '../../controller/domain/migration/job.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
@@ -265,14 +265,17 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     expect(refused.code).toBe(EXIT_CODES.ILLEGAL_STATE);
     expect(refused.stderr).toContain('was rolled back');
     // The first migration's shards (shard-011, -012) are still there, disabled: this one goes to shard-021, -022
-    // (the next port offset whose new shards are clear, chosen by the plan).
-    const current = parseGalleryModel(state.vectors.models.ffsec_face_objects);
-    const toModel = `face/${['ifruit', 'elderberry'].find((n) => n !== current.name) ?? '?'}_${current.dim}.cpu.fnk`;
-    const r = await cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--yes']);
+    // (the next port offset whose new shards are clear, chosen by the plan). A detector change alone: the site's
+    // model stays, every face re-extracted from the image the other detector makes.
+    const r = await cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', modelFileOf(state.vectors.models.ffsec_face_objects), '--to-detector', OTHER_DETECTOR, '--yes']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toContain(`(detector ${OTHER_DETECTOR})`);
     const f = await cli(fleet, ['migrate', 'finish', '--site', SITE, '--yes']);
     console.log(f.stdout, f.stderr);
     expect(f.code, f.stderr + f.stdout).toBe(0);
+    // The images the regeneration replaced are removed with the old shards.
+    expect(f.stdout).toMatch(/normalized image\(s\) the regeneration replaced, removed/);
+    expect(readdirSync(state.uploads.ffuploadDir).filter((n) => n.startsWith('.ffk-migration-'))).toEqual([]);
     for (const old of state.shards) {
       expect(f.stdout).toContain(`tnt ${old.name}:`);
       expect(existsSync(old.instanceFile), old.instanceFile).toBe(false);

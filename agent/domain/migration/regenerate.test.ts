@@ -116,10 +116,15 @@ describe('regeneration of normalized images (reference 003)', () => {
     expect(await host.filesUnder(aside)).toEqual(['dossier_faces/000000/1.jpg']);
   });
 
-  it('refuses a path that leaves its upload root', async () => {
-    const host = seeded(1);
-    await expect(regenerate(config, host, req([{ ...face(1), normalized: '../../etc/passwd' }]))).rejects.toThrow(/'..\/..\/etc\/passwd' is not a path inside \/var\/lib\/ffupload/);
-    expect(host.detected).toBe(1);
+  it('lists a face whose path leaves its upload root, and neither reads nor writes it', async () => {
+    const host = seeded(2);
+    host.files.set('/etc/photo.jpg', Buffer.from('outside'));
+    const r = await regenerate(config, host, req([{ ...face(1), normalized: '../../etc/passwd' }, { ...face(2), source: '../../../etc/photo.jpg' }]));
+    expect(r.failed).toEqual([
+      { gallery: 'ffsec_face_objects', id: '1', reason: "normalized image '../../etc/passwd' is not a path inside /var/lib/ffupload" },
+      { gallery: 'ffsec_face_objects', id: '2', reason: "source photo '../../../etc/photo.jpg' is not a path inside /var/lib/findface-security/uploads" },
+    ]);
+    expect(host.detected).toBe(0);
     expect(host.files.has('/etc/passwd')).toBe(false);
   });
 

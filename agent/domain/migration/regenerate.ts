@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
-import { IllegalStateError, NotFoundError, ValidationError } from '../../../shared/errors.js';
+import { IllegalStateError, NotFoundError } from '../../../shared/errors.js';
 import { mapLimit } from '../../../shared/concurrency.js';
 import type { FailedFace, FaceSource, FaceSourceGallery, MigrationOpResult } from '../../../shared/migration/ops.js';
 import { uploadRoots } from '../drivers/uploads/layout.js';
@@ -46,11 +46,10 @@ export function asideDirOf(ffupload: string, migration: string): string {
   return path.join(ffupload, `.ffk-migration-${migration}`);
 }
 
-/** `rel` under `root`; a path that leaves it is refused. */
-function inside(root: string, rel: string): string {
+/** `rel` under `root`; undefined for a path that leaves it. */
+function inside(root: string, rel: string): string | undefined {
   const file = path.resolve(root, rel);
-  if (!file.startsWith(`${path.resolve(root)}${path.sep}`)) throw new ValidationError(`'${rel}' is not a path inside ${root}`, { field: 'faces' });
-  return file;
+  return file.startsWith(`${path.resolve(root)}${path.sep}`) ? file : undefined;
 }
 
 function rootsOf(config: AgentConfig): { uploads: string; ffupload: string } {
@@ -82,23 +81,29 @@ export async function regenerate(
   let detector = '';
   let regenerated = 0;
   await mapLimit(batches, req.workers, async (b) => {
-    const photos = await Promise.all(b.map((f) => host.readBytes(inside(roots.uploads, f.source))));
-    const ready = b.flatMap((f, i) => {
+    // Paths that leave their root (the database names them) are listed, never read or written.
+    const placed = b.flatMap((f) => {
+      const source = inside(roots.uploads, f.source);
+      const target = inside(roots.ffupload, f.normalized);
+      const kept = inside(aside, f.normalized);
+      if (!source || !target || !kept) fail(f, `${source ? `normalized image '${f.normalized}'` : `source photo '${f.source}'`} is not a path inside ${source ? roots.ffupload : roots.uploads}`);
+      return source && target && kept ? [{ f, source, target, kept }] : [];
+    });
+    const photos = await Promise.all(placed.map((x) => host.readBytes(x.source)));
+    const ready = placed.flatMap((x, i) => {
       const photo = photos[i];
-      if (!photo) fail(f, `source photo ${f.source}: missing (${inside(roots.uploads, f.source)})`);
-      return photo ? [{ f, photo }] : [];
+      if (!photo) fail(x.f, `source photo ${x.f.source}: missing (${x.source})`);
+      return photo ? [{ ...x, photo }] : [];
     });
     if (ready.length === 0) return;
     const answer = await host.detect(req.extractionApiUrl, ready.map((x) => x.photo));
     detector = answer.detector;
-    for (const [i, { f }] of ready.entries()) {
+    for (const [i, { f, target, kept }] of ready.entries()) {
       const r = answer.results[i];
       if (!r?.normalized) {
         fail(f, `detector ${answer.detector}: ${r?.error ?? 'no normalized image'}`);
         continue;
       }
-      const target = inside(roots.ffupload, f.normalized);
-      const kept = inside(aside, f.normalized);
       // The image this replaces, kept once: a batch asked again must not keep its own output.
       if (!(await host.exists(kept))) await host.link(target, kept);
       await host.writeBytes(target, Buffer.from(r.normalized, 'base64'));
@@ -113,7 +118,12 @@ export async function normalizedAside(config: AgentConfig, host: RegenerateHost,
   const roots = rootsOf(config);
   const dir = asideDirOf(roots.ffupload, req.migration);
   const files = await host.filesUnder(dir);
-  if (req.action === 'restore') for (const rel of files) await host.rename(inside(dir, rel), inside(roots.ffupload, rel));
+  if (req.action === 'restore') {
+    for (const rel of files) {
+      const target = inside(roots.ffupload, rel);
+      if (target) await host.rename(path.join(dir, rel), target);
+    }
+  }
   await host.remove(dir);
   return { op: 'normalized-aside', dir, files: files.length };
 }

@@ -250,6 +250,11 @@ describe('migrate start --regenerate-normalized', () => {
     expect(plan.steps.map((s) => s.title)).toContain("Make each face's normalized image again from its source photo with the detector detector/face.jasmine_fast.004.cpu.fnk");
     const absent = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files', toDetector: 'detector/x.cpu.fnk' } }));
     expect(absent.checks.find((x) => x.name === 'target detector')).toEqual({ name: 'target detector', ok: false, detail: 'detector/x.cpu.fnk is not under /usr/share/findface-data/models on tnt: install the detector first' });
+    // A detector change alone: the same model, another detector.
+    const same = (toDetector: string) => buildMigrationPlan(facts({ toModel: 'face/mango_512.cpu.fnk', regenerate: { dbHost: 'db', filesHost: 'files', toDetector } }, surveysWithDetector()));
+    expect(same('detector/x.cpu.fnk').checks.find((x) => x.name === 'target model')).toMatchObject({ ok: true, detail: expect.stringContaining('the model stays face/mango_512.cpu.fnk; the face detector changes') });
+    expect(same('detector/face.jasmine_fast.004.cpu.fnk').checks.find((x) => x.name === 'target model')).toMatchObject({ ok: false, detail: 'the site already extracts faces with face/mango_512.cpu.fnk and detects them with detector/face.jasmine_fast.004.cpu.fnk' });
+    expect(buildMigrationPlan(facts({ toModel: 'face/mango_512.cpu.fnk' })).checks.find((x) => x.name === 'target model')?.detail).toContain('(a detector change alone: --to-detector FILE)');
     const present = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files', toDetector: 'detector/x.cpu.fnk' } }, surveysWithDetector()));
     expect(present.ready).toBe(true);
     const edit = present.steps.find((x) => x.title === 'Switch findface-extraction-api to face/ifruit_512.cpu.fnk and its face detector to detector/x.cpu.fnk');

@@ -61,7 +61,7 @@ describe('buildMigrationPlan', () => {
     const surveys = facts().surveys.map((v) => (v.host === 'tnt' ? { ...v, shards: [shard(1), mixed] } : v));
     const p = buildMigrationPlan(facts({ toModel: 'face/mango_512.cpu.fnk', verified: { id: 'c-0', createdAt: new Date('2026-11-01T00:00:00Z'), verifiedAt: new Date('2026-11-01T01:00:00Z') } }, surveys));
     const f = failed(p);
-    expect(f['target model']).toBe('the site already extracts faces with face/mango_512.cpu.fnk');
+    expect(f['target model']).toBe('the site already extracts faces with face/mango_512.cpu.fnk (a detector change alone: --to-detector FILE)');
     expect(f.galleries).toContain('tarantool:shard-002 ffsec_face_objects holds face-ifruit-512');
     expect(f['verified snapshot']).toContain('more than 7 days ago');
     expect(f.disk).toContain('only 1 B free');

@@ -160,7 +160,15 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
   const from = sec.extraction?.face;
   const fromGallery = from ? galleryModelOf(from.file) : undefined;
   if (to.kind !== 'face') checks.push({ name: 'target model', ok: false, detail: `${to.file} is a ${to.kind} model: a migration moves faces` });
-  else if (from && from.file === to.file) checks.push({ name: 'target model', ok: false, detail: `the site already extracts faces with ${to.file}` });
+  else if (from && from.file === to.file) {
+    // A detector change alone keeps the model: every face is still re-extracted, from its new normalized image.
+    const detectors = { now: sec.extraction?.detector, to: f.regenerate?.toDetector };
+    checks.push(
+      detectors.to && detectors.now && detectors.to !== detectors.now
+        ? { name: 'target model', ok: true, detail: `the model stays ${to.file}; the face detector changes (${detectors.now} → ${detectors.to}), so every face is re-extracted from its new normalized image` }
+        : { name: 'target model', ok: false, detail: `the site already extracts faces with ${to.file}${detectors.to ? ` and detects them with ${detectors.to}` : ' (a detector change alone: --to-detector FILE)'}` },
+    );
+  }
   else if (sec.extraction) {
     checks.push({ name: 'target model', ok: sec.extraction.present, detail: sec.extraction.present ? `${to.file} is under ${sec.extraction.modelsRoot} on ${sec.extraction.host}` : `${to.file} is not under ${sec.extraction.modelsRoot} on ${sec.extraction.host}: install the model first` });
   }

@@ -28,6 +28,8 @@ export const migrationRequestSchema = z.discriminatedUnion('op', [
       faces: z.number().int().min(1).max(1024),
       batchSize: z.number().int().min(1).max(256),
       concurrency: z.number().int().min(1).max(64),
+      /** Also times the face detector on as many images of the uploads root (a regeneration's estimate). */
+      detect: z.boolean().optional(),
     })
     .strict(),
   ...migrationOpSchemas,
@@ -111,6 +113,8 @@ export interface ExtractionSample {
   model?: string;
   /** Why no sample could be taken (no images here, the extraction-api did not answer). */
   error?: string;
+  /** Asked with `detect`: images of the uploads root sent to the face detector, normalized images made, the time. */
+  detection?: { photos: number; detected: number; failed: number; ms: number; detector?: string; error?: string };
 }
 
 export type MigrationResult = { op: 'survey'; survey: MigrationSurvey } | { op: 'sample'; sample: ExtractionSample } | MigrationOpResult;

@@ -102,7 +102,13 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     // Started; the agent of the shards killed once the re-extraction is under way.
     let stats = { faces: 0 };
     const started = Date.now();
-    // A detector change with the model: each normalized image made again by the other detector first.
+    // A detector change with the model: each normalized image made again by the other detector first. The
+    // plan times the detector on a sample of the site's photos and estimates the regeneration.
+    const plan = await cli(fleet, ['migrate', 'plan', '--site', SITE, '--to-model', toModel, '--to-detector', OTHER_DETECTOR]);
+    expect(plan.code, plan.stderr + plan.stdout).toBe(0);
+    expect(plan.stdout).toMatch(/ok +detector sample: \d+\/\d+ image\(s\) of the uploads root in \d+ ms with detector\/face\.jasmine_fast\.004\.cpu\.fnk/);
+    expect(plan.stdout).toMatch(/normalized images made again first: \d+, with detector\/face\.jasmine_fast\.005\.cpu\.fnk; estimated /);
+    expect(plan.stdout).toContain(`--to-detector ${OTHER_DETECTOR}\` runs these steps as a job`);
     const first = cli(fleet, ['migrate', 'start', '--site', SITE, '--to-model', toModel, '--to-detector', OTHER_DETECTOR, '--yes']);
     // The site stays readable meanwhile: sf-api answers from the old shards.
     const reads = { ok: 0, failed: 0 };

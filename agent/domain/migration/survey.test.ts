@@ -85,4 +85,22 @@ describe('agent migration survey and sample', () => {
     expect(host.maxInFlight).toBe(2);
     expect(r).toEqual({ op: 'sample', sample: { host: 'tnt', faces: 20, extracted: 17, failed: 3, ms: 30, model: 'face/mango_512.cpu.fnk' } });
   });
+
+  it('with detect, also times the face detector on images of the uploads root (a regeneration estimate)', async () => {
+    const host = Object.assign(new FakeHost(), {
+      dirs: [] as string[],
+      detect(_url: string, photos: readonly Buffer[]): Promise<{ detector: string; results: { normalized?: string; error?: string }[] }> {
+        host.clock += 5;
+        return Promise.resolve({ detector: 'detector/d4.cpu.fnk', results: photos.map((p) => (p[0] === 0 ? { error: 'no face detected' } : { normalized: 'eA==' })) });
+      },
+    });
+    const sampled = host.sampleImages.bind(host);
+    host.sampleImages = (dirs, n) => (host.dirs.push(...dirs), sampled(dirs, n));
+    const both = { ...config, components: [...config.components.filter((c) => c.kind !== 'uploads'), { kind: 'uploads' as const, name: 'uploads', paths: ['/var/lib/findface-security/uploads', '/var/lib/ffupload'] }] };
+    const r = await sample(both, host, { op: 'sample', extractionApiUrl: 'http://127.0.0.1:18666', faces: 16, batchSize: 8, concurrency: 2, detect: true });
+    expect(r.detection).toEqual({ photos: 16, detected: 15, failed: 1, ms: 10, detector: 'detector/d4.cpu.fnk' });
+    expect(host.dirs.at(-1)).toBe('/var/lib/findface-security/uploads');
+    const none = await sample(config, host, { op: 'sample', extractionApiUrl: 'http://127.0.0.1:18666', faces: 16, batchSize: 8, concurrency: 2, detect: true });
+    expect(none.detection?.error).toContain("holds no uploads root");
+  });
 });

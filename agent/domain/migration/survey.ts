@@ -10,6 +10,9 @@ import { parseInstanceFile, shiftedShardName } from '../../../shared/findface/in
 import { parseModelFile } from '../../../shared/findface/models.js';
 import type { ExtractionSample, FileRead, GallerySurvey, MigrationRequest, MigrationSurvey, PortSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
 import { INSTANCES_AVAILABLE } from '../discover/layout.js';
+import { uploadRoots } from '../drivers/uploads/layout.js';
+import { mapLimit } from '../../../shared/concurrency.js';
+import type { RegenerateHost } from './regenerate.js';
 
 type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
 
@@ -123,7 +126,7 @@ export async function survey(config: AgentConfig, host: MigrationHost, req: { to
 }
 
 /** Extracts a sample of this host's normalized images, `concurrency` batches at a time, and times it. */
-export async function sample(config: AgentConfig, host: MigrationHost, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<ExtractionSample> {
+export async function sample(config: AgentConfig, host: MigrationHost & Partial<Pick<RegenerateHost, 'detect'>>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<ExtractionSample> {
   const dirs = config.components.flatMap((c) => (c.kind === 'uploads' ? c.paths : []));
   const base: ExtractionSample = { host: config.host, faces: 0, extracted: 0, failed: 0, ms: 0 };
   if (dirs.length === 0) return { ...base, error: `agent ${config.site}/${config.host} holds no upload directories` };
@@ -147,5 +150,33 @@ export async function sample(config: AgentConfig, host: MigrationHost, req: Extr
   } catch (err) {
     return { ...out, ms: host.now() - started, error: `extraction-api at ${req.extractionApiUrl}: ${message(err)}` };
   }
-  return { ...out, ms: host.now() - started };
+  const taken: ExtractionSample = { ...out, ms: host.now() - started };
+  return req.detect ? { ...taken, detection: await detectSample(config, host, req) } : taken;
+}
+
+/** Sends up to `faces` images of the uploads root (photos, full frames) to the face detector, `concurrency` batches at a time, and times it. */
+async function detectSample(config: AgentConfig, host: MigrationHost & Partial<Pick<RegenerateHost, 'detect'>>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<NonNullable<ExtractionSample['detection']>> {
+  const c = config.components.find((x) => x.kind === 'uploads');
+  const root = c?.kind === 'uploads' ? uploadRoots(c.paths).uploads : undefined;
+  const out = { photos: 0, detected: 0, failed: 0, ms: 0 };
+  if (!root || !host.detect) return { ...out, error: `agent ${config.site}/${config.host} holds no uploads root (findface-security's photos)` };
+  const detect = host.detect.bind(host);
+  const photos = await host.sampleImages([root], req.faces);
+  if (photos.length === 0) return { ...out, error: `no image files under ${root}` };
+  const batches: Buffer[][] = [];
+  for (let i = 0; i < photos.length; i += req.batchSize) batches.push(photos.slice(i, i + req.batchSize));
+  const started = host.now();
+  let detector: string | undefined;
+  try {
+    await mapLimit(batches, req.concurrency, async (b) => {
+      const r = await detect(req.extractionApiUrl, b);
+      detector = r.detector;
+      const made = r.results.filter((x) => typeof x.normalized === 'string').length;
+      out.detected += made;
+      out.failed += b.length - made;
+    });
+  } catch (err) {
+    return { ...out, photos: photos.length, ms: host.now() - started, error: `extraction-api at ${req.extractionApiUrl}: ${message(err)}` };
+  }
+  return { ...out, photos: photos.length, ms: host.now() - started, ...(detector ? { detector } : {}) };
 }

@@ -77,6 +77,10 @@ export function formatMigrationPlan(p: MigrationPlan): string {
     out.push(`  extraction rate: ${p.sample.facesPerSecond.toFixed(0)} faces/s (a sample of ${p.sample.extracted} normalized images from ${p.sample.host}, ${p.sample.model ?? '?'})`);
   }
   if (p.estimateSeconds !== undefined) out.push(`  estimated re-extraction time: ${formatDuration(p.estimateSeconds * 1000)}`);
+  if (p.regenerate) {
+    const d = p.sample?.detection;
+    out.push(`  normalized images made again first: ${p.faces.total}, with ${p.regenerate.toDetector ?? p.regenerate.detector ?? '?'}${p.regenerateSeconds !== undefined ? `; estimated ${formatDuration(p.regenerateSeconds * 1000)} (a sample of ${d?.detected ?? 0} images through ${d?.detector ?? '?'})` : ''}`);
+  }
   if (p.snapshot) out.push(`  newest verified snapshot: ${p.snapshot.id} (verified ${p.snapshot.verifiedAt})`);
   out.push('');
   out.push(

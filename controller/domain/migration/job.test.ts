@@ -7,7 +7,7 @@ import type { MigrationOpResult } from '../../../shared/migration/ops.js';
 import type { MigrationRequest, MigrationResult } from '../../../shared/migration/survey.js';
 import { JobRunner } from '../jobs.js';
 import type { EventLog } from '../ports.js';
-import { facts, surveysWithDetector } from './fixtures.test-support.js';
+import { facts, SAMPLE, surveysWithDetector } from './fixtures.test-support.js';
 import { MigrationJobs, type MigrationDetail, type RollbackDetail } from './job.js';
 import { buildMigrationPlan } from './plan.js';
 import { MemoryJobs } from '../jobs.test-support.js';
@@ -250,6 +250,12 @@ describe('migrate start --regenerate-normalized', () => {
     expect(plan.steps.map((s) => s.title)).toContain("Make each face's normalized image again from its source photo with the detector detector/face.jasmine_fast.004.cpu.fnk");
     const absent = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files', toDetector: 'detector/x.cpu.fnk' } }));
     expect(absent.checks.find((x) => x.name === 'target detector')).toEqual({ name: 'target detector', ok: false, detail: 'detector/x.cpu.fnk is not under /usr/share/findface-data/models on tnt: install the detector first' });
+    // The regeneration's estimate: the faces at the detector's measured rate; a sample that failed is a failed check.
+    const timed = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files' }, sample: { ...SAMPLE, detection: { photos: 128, detected: 128, failed: 0, ms: 320, detector: 'detector/face.jasmine_fast.004.cpu.fnk' } } }));
+    expect(timed.regenerateSeconds).toBeCloseTo(timed.faces.total / 400);
+    expect(timed.checks.find((x) => x.name === 'detector sample')).toMatchObject({ ok: true, detail: expect.stringContaining('(400 images/s)') });
+    const untimed = buildMigrationPlan(facts({ regenerate: { dbHost: 'db', filesHost: 'files' }, sample: { ...SAMPLE, detection: { photos: 0, detected: 0, failed: 0, ms: 0, error: 'no image files under /u' } } }));
+    expect(untimed.checks.find((x) => x.name === 'detector sample')).toEqual({ name: 'detector sample', ok: false, detail: 'files: no image files under /u' });
     // A detector change alone: the same model, another detector.
     const same = (toDetector: string) => buildMigrationPlan(facts({ toModel: 'face/mango_512.cpu.fnk', regenerate: { dbHost: 'db', filesHost: 'files', toDetector } }, surveysWithDetector()));
     expect(same('detector/x.cpu.fnk').checks.find((x) => x.name === 'target model')).toMatchObject({ ok: true, detail: expect.stringContaining('the model stays face/mango_512.cpu.fnk; the face detector changes') });

@@ -65,6 +65,8 @@ export interface MigrationPlan {
   faces: { total: number; byGallery: Record<string, number> };
   sample?: ExtractionSample & { facesPerSecond?: number };
   estimateSeconds?: number;
+  /** `--regenerate-normalized`: the time the regeneration takes at the detector's measured rate (the sample's detection). */
+  regenerateSeconds?: number;
   disk: { host: string; dir: string; needBytes: number; freeBytes: number }[];
   snapshot?: { id: string; createdAt: string; verifiedAt: string };
   checks: PlanCheck[];
@@ -285,6 +287,14 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
   } else if (sec.sfApi && !sec.sfApi.extractionUrl) {
     checks.push({ name: 'extraction sample', ok: false, detail: `${sec.sfApi.path} names no extraction-api (extraction-api.extraction-api)` });
   }
+  // The detector's measured rate (a regeneration): the current detector's, the images it made being the rate's own.
+  let regenerateSeconds: number | undefined;
+  const det = f.regenerate ? f.sample?.detection : undefined;
+  if (det) {
+    const rate = det.detected > 0 && det.ms > 0 ? det.detected / (det.ms / 1000) : undefined;
+    if (rate) regenerateSeconds = total / rate;
+    checks.push(det.error || !rate ? { name: 'detector sample', ok: false, detail: `${f.sample?.host ?? '?'}: ${det.error ?? `none of ${det.photos} image(s) got a normalized image`}` } : { name: 'detector sample', ok: true, detail: `${det.detected}/${det.photos} image(s) of the uploads root in ${det.ms.toFixed(0)} ms with ${det.detector ?? '?'} (${rate.toFixed(0)} images/s${det.failed > 0 ? `; no face in ${det.failed}` : ''})` });
+  }
 
   const newShards = (sec.sfApi?.shards ?? []).map((u) => built.find((s) => s.from.http === portOfUrl(u))?.to.url ?? '?');
   return {
@@ -297,10 +307,11 @@ export function buildMigrationPlan(f: PlanFacts): MigrationPlan {
     faces: { total, byGallery },
     ...(sample ? { sample } : {}),
     ...(estimateSeconds !== undefined ? { estimateSeconds } : {}),
+    ...(regenerateSeconds !== undefined ? { regenerateSeconds } : {}),
     disk: [...disk.values()],
     ...(f.verified ? { snapshot: { id: f.verified.id, createdAt: f.verified.createdAt.toISOString(), verifiedAt: f.verified.verifiedAt.toISOString() } } : {}),
     checks,
-    steps: stepsOf(f, sec, built, { to, total, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}) }),
+    steps: stepsOf(f, sec, built, { to, total, ...(estimateSeconds !== undefined ? { estimateSeconds } : {}), ...(regenerateSeconds !== undefined ? { regenerateSeconds } : {}) }),
     ...(sec.sfApi
       ? { sfApi: { host: sec.sfApi.host, unit: sec.sfApi.unit, shards: sec.sfApi.shards, newShards, ...(sec.sfApi.extractionUrl ? { extractionApiUrl: sec.sfApi.extractionUrl } : {}), normalizedUrl: sec.sfApi.normalizedUrl ?? DEFAULT_NORMALIZED_URL } }
       : {}),
@@ -349,7 +360,7 @@ function hostsOf(shards: readonly BuiltShard[]): string {
 }
 
 /** FindFace's procedure (reference 001) for this site: what to run where, and what each config edit is. */
-function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: { to: ModelFile; total: number; estimateSeconds?: number }): PlanStep[] {
+function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: { to: ModelFile; total: number; estimateSeconds?: number; regenerateSeconds?: number }): PlanStep[] {
   const steps: Omit<PlanStep, 'n'>[] = [];
   const sf = sec.sfApi;
   const ex = sec.extraction;
@@ -380,7 +391,7 @@ function stepsOf(f: PlanFacts, sec: Sections, shards: readonly BuiltShard[], m: 
       title: `Make each face's normalized image again from its source photo with the detector ${toDetector ?? ex?.detector ?? '?'}`,
       ...(f.regenerate.filesHost ? { host: f.regenerate.filesHost } : {}),
       commands: [],
-      note: "ffkeeper's own step (FindFace's findface-regenerate --regenerate=normalized works on the SDK's MongoDB): the source photo of each dossier face and event (ffsecurity_dossierface.source_photo, ffsecurity_event.fullframe) sent to the extraction-api's detector, the image it returns written in place of the normalized one; the images replaced are kept in <ffupload>/.ffk-migration-<job>/ until migrate finish (a rollback puts them back)",
+      note: `${m.regenerateSeconds !== undefined ? `about ${formatDuration(m.regenerateSeconds * 1000)} at the detector's measured rate (the sample ran with the detector configured now); ` : ''}ffkeeper's own step (FindFace's findface-regenerate --regenerate=normalized works on the SDK's MongoDB): the source photo of each dossier face and event (ffsecurity_dossierface.source_photo, ffsecurity_event.fullframe) sent to the extraction-api's detector, the image it returns written in place of the normalized one; the images replaced are kept in <ffupload>/.ffk-migration-<job>/ until migrate finish (a rollback puts them back)`,
     });
   }
   steps.push({

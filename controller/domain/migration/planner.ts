@@ -73,7 +73,7 @@ export class MigrationPlanner {
       portOffset = base * k;
       surveys = await surveyAt(portOffset);
     }
-    const sample = await this.sample(surveys, online, call);
+    const sample = await this.sample(surveys, online, call, Boolean(args.regenerateNormalized || args.toDetector));
     return buildMigrationPlan({
       site: args.site,
       now: this.deps.now?.() ?? new Date(),
@@ -88,7 +88,7 @@ export class MigrationPlanner {
   }
 
   /** The extraction sample, by the agent holding upload directories, against sf-api's extraction-api. */
-  private async sample(surveys: readonly MigrationSurvey[], online: readonly AgentEntry[], call: (a: AgentEntry, r: MigrationRequest, what: string) => Promise<MigrationResult>): Promise<ExtractionSample | undefined> {
+  private async sample(surveys: readonly MigrationSurvey[], online: readonly AgentEntry[], call: (a: AgentEntry, r: MigrationRequest, what: string) => Promise<MigrationResult>, detect: boolean): Promise<ExtractionSample | undefined> {
     const sf = surveys.find((s) => s.sfApi?.config.text !== undefined)?.sfApi;
     let url: string | undefined;
     try {
@@ -99,7 +99,7 @@ export class MigrationPlanner {
     const files = online.find((a) => a.description.components.some((c) => c.kind === 'uploads'));
     if (!url) return undefined;
     if (!files) return { host: '-', faces: 0, extracted: 0, failed: 0, ms: 0, error: 'no online agent of the site holds upload directories (the normalized images)' };
-    const r = await call(files, { op: 'sample', extractionApiUrl: url, faces: SAMPLE_FACES, batchSize: MIGRATE_BATCH, concurrency: MIGRATE_WORKERS }, 'extraction sample');
+    const r = await call(files, { op: 'sample', extractionApiUrl: url, faces: SAMPLE_FACES, batchSize: MIGRATE_BATCH, concurrency: MIGRATE_WORKERS, ...(detect ? { detect: true } : {}) }, 'extraction sample');
     return r.op === 'sample' ? r.sample : undefined;
   }
 

@@ -78,10 +78,8 @@ export class HostMigrationAccess implements MigrationOpsHost {
     this.runCommand = commandRunner(o.pathPrepend);
   }
 
-  async writeFile(file: string, text: string): Promise<void> {
-    const tmp = `${file}.ffk-tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+  writeFile(file: string, text: string): Promise<void> {
+    return this.writeBytes(file, Buffer.from(text));
   }
 
   async linkTarget(file: string): Promise<string | undefined> {

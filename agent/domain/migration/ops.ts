@@ -11,7 +11,7 @@ import { parseExtractionApiConfig, setExtractionModel, setFaceDetector } from '.
 import { parseInstanceFile, shiftInstanceFile } from '../../../shared/findface/instance-file.js';
 import { galleryModelOf, parseGalleryModel, parseModelFile } from '../../../shared/findface/models.js';
 import { parseSfApiConfig, setSfApiShards } from '../../../shared/findface/sf-api-ini.js';
-import { mapLimit } from '../../../shared/concurrency.js';
+import { chunks, mapLimit } from '../../../shared/concurrency.js';
 import type { ConfigEdit, CreatedShard, FailedFace, MigrationOpResult, ReextractBatch } from '../../../shared/migration/ops.js';
 import type { MigrationRequest, MigrationResult } from '../../../shared/migration/survey.js';
 import { unifiedDiff } from '../../../shared/text-diff.js';
@@ -284,10 +284,8 @@ async function reextractLines(host: MigrationOpsHost, req: Extract<OpRequest, { 
     return image;
   };
   // Each worker fetches its batch's images, then has them extracted: fetching overlaps the other workers' extraction.
-  const batches: (typeof records)[] = [];
-  for (let i = 0; i < records.length; i += req.batchSize) batches.push(records.slice(i, i + req.batchSize));
   let extracted = 0;
-  const answers = await mapLimit(batches, req.workers, async (b) => {
+  const answers = await mapLimit(chunks(records, req.batchSize), req.workers, async (b) => {
     const images = await Promise.all(b.map(imageOf));
     const ready = b.flatMap((r, i) => (images[i] ? [{ r, image: images[i] as Buffer }] : []));
     if (ready.length === 0) return [];

@@ -14,7 +14,7 @@
 import path from 'node:path';
 import type { AgentConfig } from '../../../shared/config/agent.js';
 import { IllegalStateError, NotFoundError } from '../../../shared/errors.js';
-import { mapLimit } from '../../../shared/concurrency.js';
+import { chunks, mapLimit } from '../../../shared/concurrency.js';
 import type { FailedFace, FaceSource, FaceSourceGallery, MigrationOpResult } from '../../../shared/migration/ops.js';
 import { uploadRoots } from '../drivers/uploads/layout.js';
 
@@ -76,11 +76,9 @@ export async function regenerate(
   const aside = asideDirOf(roots.ffupload, req.migration);
   const failed: FailedFace[] = [];
   const fail = (f: FaceSource, reason: string): void => void failed.push({ gallery: f.gallery, id: f.id, reason });
-  const batches: FaceSource[][] = [];
-  for (let i = 0; i < req.faces.length; i += req.batchSize) batches.push(req.faces.slice(i, i + req.batchSize));
   let detector = '';
   let regenerated = 0;
-  await mapLimit(batches, req.workers, async (b) => {
+  await mapLimit(chunks(req.faces, req.batchSize), req.workers, async (b) => {
     // Paths that leave their root (the database names them) are listed, never read or written.
     const placed = b.flatMap((f) => {
       const source = inside(roots.uploads, f.source);

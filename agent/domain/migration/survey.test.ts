@@ -46,6 +46,14 @@ class FakeHost implements MigrationHost {
   now(): number {
     return this.clock;
   }
+  /** What the face detector answers each image (the detection sample); none: it is not asked. */
+  detectAnswer: ((image: Buffer) => { normalized?: string; error?: string }) | undefined;
+  detect(_url: string, photos: readonly Buffer[]): Promise<{ detector: string; results: { normalized?: string; error?: string }[] }> {
+    const answer = this.detectAnswer;
+    if (!answer) return Promise.reject(new Error('no detector in this test'));
+    this.clock += 5;
+    return Promise.resolve({ detector: 'detector/d4.cpu.fnk', results: photos.map(answer) });
+  }
 }
 
 const config = agentConfigSchema.parse({
@@ -87,13 +95,8 @@ describe('agent migration survey and sample', () => {
   });
 
   it('with detect, also times the face detector on images of the uploads root (a regeneration estimate)', async () => {
-    const host = Object.assign(new FakeHost(), {
-      dirs: [] as string[],
-      detect(_url: string, photos: readonly Buffer[]): Promise<{ detector: string; results: { normalized?: string; error?: string }[] }> {
-        host.clock += 5;
-        return Promise.resolve({ detector: 'detector/d4.cpu.fnk', results: photos.map((p) => (p[0] === 0 ? { error: 'no face detected' } : { normalized: 'eA==' })) });
-      },
-    });
+    const host = Object.assign(new FakeHost(), { dirs: [] as string[] });
+    host.detectAnswer = (image) => (image[0] === 0 ? { error: 'no face detected' } : { normalized: 'eA==' });
     const sampled = host.sampleImages.bind(host);
     host.sampleImages = (dirs, n) => (host.dirs.push(...dirs), sampled(dirs, n));
     const both = { ...config, components: [...config.components.filter((c) => c.kind !== 'uploads'), { kind: 'uploads' as const, name: 'uploads', paths: ['/var/lib/findface-security/uploads', '/var/lib/ffupload'] }] };

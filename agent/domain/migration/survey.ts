@@ -11,7 +11,7 @@ import { parseModelFile } from '../../../shared/findface/models.js';
 import type { ExtractionSample, FileRead, GallerySurvey, MigrationRequest, MigrationSurvey, PortSurvey, ShardSurvey } from '../../../shared/migration/survey.js';
 import { INSTANCES_AVAILABLE } from '../discover/layout.js';
 import { uploadRoots } from '../drivers/uploads/layout.js';
-import { mapLimit } from '../../../shared/concurrency.js';
+import { chunks, mapLimit } from '../../../shared/concurrency.js';
 import type { RegenerateHost } from './regenerate.js';
 
 type TarantoolComponent = Extract<AgentConfig['components'][number], { kind: 'tarantool' }>;
@@ -126,27 +126,21 @@ export async function survey(config: AgentConfig, host: MigrationHost, req: { to
 }
 
 /** Extracts a sample of this host's normalized images, `concurrency` batches at a time, and times it. */
-export async function sample(config: AgentConfig, host: MigrationHost & Partial<Pick<RegenerateHost, 'detect'>>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<ExtractionSample> {
+export async function sample(config: AgentConfig, host: MigrationHost & Pick<RegenerateHost, 'detect'>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<ExtractionSample> {
   const dirs = config.components.flatMap((c) => (c.kind === 'uploads' ? c.paths : []));
   const base: ExtractionSample = { host: config.host, faces: 0, extracted: 0, failed: 0, ms: 0 };
   if (dirs.length === 0) return { ...base, error: `agent ${config.site}/${config.host} holds no upload directories` };
   const images = await host.sampleImages(dirs, req.faces);
   if (images.length === 0) return { ...base, error: `no image files under ${dirs.join(', ')}` };
-  const batches: Buffer[][] = [];
-  for (let i = 0; i < images.length; i += req.batchSize) batches.push(images.slice(i, i + req.batchSize));
   const out = { ...base, faces: images.length };
   const started = host.now();
   try {
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < batches.length) {
-        const r = await host.extractBatch(req.extractionApiUrl, batches[next++] as Buffer[]);
-        out.extracted += r.extracted;
-        out.failed += r.failed;
-        out.model = r.model;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(req.concurrency, batches.length) }, worker));
+    await mapLimit(chunks(images, req.batchSize), req.concurrency, async (b) => {
+      const r = await host.extractBatch(req.extractionApiUrl, b);
+      out.extracted += r.extracted;
+      out.failed += r.failed;
+      out.model = r.model;
+    });
   } catch (err) {
     return { ...out, ms: host.now() - started, error: `extraction-api at ${req.extractionApiUrl}: ${message(err)}` };
   }
@@ -155,21 +149,18 @@ export async function sample(config: AgentConfig, host: MigrationHost & Partial<
 }
 
 /** Sends up to `faces` images of the uploads root (photos, full frames) to the face detector, `concurrency` batches at a time, and times it. */
-async function detectSample(config: AgentConfig, host: MigrationHost & Partial<Pick<RegenerateHost, 'detect'>>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<NonNullable<ExtractionSample['detection']>> {
+async function detectSample(config: AgentConfig, host: MigrationHost & Pick<RegenerateHost, 'detect'>, req: Extract<MigrationRequest, { op: 'sample' }>): Promise<NonNullable<ExtractionSample['detection']>> {
   const c = config.components.find((x) => x.kind === 'uploads');
   const root = c?.kind === 'uploads' ? uploadRoots(c.paths).uploads : undefined;
   const out = { photos: 0, detected: 0, failed: 0, ms: 0 };
-  if (!root || !host.detect) return { ...out, error: `agent ${config.site}/${config.host} holds no uploads root (findface-security's photos)` };
-  const detect = host.detect.bind(host);
+  if (!root) return { ...out, error: `agent ${config.site}/${config.host} holds no uploads root (findface-security's photos)` };
   const photos = await host.sampleImages([root], req.faces);
   if (photos.length === 0) return { ...out, error: `no image files under ${root}` };
-  const batches: Buffer[][] = [];
-  for (let i = 0; i < photos.length; i += req.batchSize) batches.push(photos.slice(i, i + req.batchSize));
   const started = host.now();
   let detector: string | undefined;
   try {
-    await mapLimit(batches, req.concurrency, async (b) => {
-      const r = await detect(req.extractionApiUrl, b);
+    await mapLimit(chunks(photos, req.batchSize), req.concurrency, async (b) => {
+      const r = await host.detect(req.extractionApiUrl, b);
       detector = r.detector;
       const made = r.results.filter((x) => typeof x.normalized === 'string').length;
       out.detected += made;

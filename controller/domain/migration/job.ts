@@ -612,14 +612,7 @@ export class MigrationJobs {
   /** Every gallery of every shard, batch by batch from each new shard's cursor, the shards in parallel. */
   private async reextractAll(ctx: JobContext, d: MigrationDetail, call: CallFn): Promise<void> {
     const sfApi = d.sfApi as NonNullable<MigrationDetail['sfApi']>;
-    const t0 = this.now();
-    const doneAtStart = sum(d, 'written', true) + d.failedTotal;
-    const total = d.facesTotal ?? 0;
-    const report = (): void => {
-      const done = sum(d, 'written', true) + d.failedTotal;
-      const rate = (done - doneAtStart) / Math.max(0.001, (this.now() - t0) / 1000);
-      ctx.progress({ component: 'faces', bytesDone: 0, bytesTotal: 0, filesDone: done, filesTotal: Math.max(total, done), etaSeconds: rate > 0 ? Math.max(0, total - done) / rate : 0 });
-    };
+    const report = this.progressOf(ctx, 'faces', d.facesTotal ?? 0, () => sum(d, 'written', true) + d.failedTotal);
     // One shard failing stops the others at their next batch: none goes on behind a failed job's back.
     let stopped = false;
     const results = await Promise.allSettled(
@@ -694,10 +687,7 @@ export class MigrationJobs {
     const r = d.regenerate as RegenerateDetail;
     const url = d.sfApi?.extractionApiUrl;
     if (!r.dbHost || !r.filesHost || !url) throw new IllegalStateError('the plan named no agent for the database, the upload directories or no extraction-api: cannot regenerate normalized images');
-    const count = (): number => Object.values(r.galleries).reduce((n, g) => n + g.regenerated + g.failed, 0);
-    const total = d.facesTotal ?? 0;
-    const t0 = this.now();
-    const atStart = count();
+    const progress = this.progressOf(ctx, 'normalized', d.facesTotal ?? 0, () => Object.values(r.galleries).reduce((n, g) => n + g.regenerated + g.failed, 0));
     for (const gallery of FACE_SOURCE_GALLERIES) {
       const g = (r.galleries[gallery] ??= { cursor: '', regenerated: 0, failed: 0, done: false });
       for (;;) {
@@ -715,13 +705,22 @@ export class MigrationJobs {
         }
         g.done = page.done;
         await ctx.save();
-        const done = count();
-        const rate = (done - atStart) / Math.max(0.001, (this.now() - t0) / 1000);
-        ctx.progress({ component: 'normalized', bytesDone: 0, bytesTotal: 0, filesDone: done, filesTotal: Math.max(total, done), etaSeconds: rate > 0 ? Math.max(0, total - done) / rate : 0 });
+        progress();
         if (page.done) break;
       }
     }
     return r;
+  }
+
+  /** Reports `component`'s progress (`done()` of `total`) with an ETA from the rate since this call. */
+  private progressOf(ctx: JobContext, component: string, total: number, done: () => number): () => void {
+    const t0 = this.now();
+    const atStart = done();
+    return () => {
+      const n = done();
+      const rate = (n - atStart) / Math.max(0.001, (this.now() - t0) / 1000);
+      ctx.progress({ component, bytesDone: 0, bytesTotal: 0, filesDone: n, filesTotal: Math.max(total, n), etaSeconds: rate > 0 ? Math.max(0, total - n) / rate : 0 });
+    };
   }
 
   /** Removes from each new shard what its old shard no longer holds. */

@@ -73,6 +73,8 @@ async function tarantoolUser(): Promise<{ uid: number; gid: number } | undefined
 
 export class HostMigrationAccess implements MigrationOpsHost {
   private readonly runCommand: CommandRunner;
+  /** Directories made (or found) already: a regeneration writes thousands of files into a few hundred. */
+  private readonly madeDirs = new Set<string>();
 
   constructor(private readonly o: { pathPrepend: readonly string[]; services: SystemctlServiceManager }) {
     this.runCommand = commandRunner(o.pathPrepend);
@@ -92,6 +94,7 @@ export class HostMigrationAccess implements MigrationOpsHost {
 
   async remove(file: string): Promise<void> {
     await rm(file, { recursive: true, force: true });
+    for (const d of this.madeDirs) if (d === file || d.startsWith(`${file}${path.sep}`)) this.madeDirs.delete(d);
   }
 
   async mkdirs(dirs: readonly string[]): Promise<void> {
@@ -143,24 +146,37 @@ export class HostMigrationAccess implements MigrationOpsHost {
     return readFile(file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
   }
 
-  async writeBytes(file: string, data: Uint8Array): Promise<void> {
-    await mkdir(path.dirname(file), { recursive: true });
+  /** Runs `fn` with `file`'s directory there: made once, and again when it went away since (ENOENT). */
+  private async inDir<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    const dir = path.dirname(file);
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      return fn();
+    }
+  }
+
+  writeBytes(file: string, data: Uint8Array): Promise<void> {
     const tmp = `${file}.ffk-tmp`;
-    await writeFile(tmp, data);
-    await rename(tmp, file);
+    return this.inDir(file, async () => {
+      await writeFile(tmp, data);
+      await rename(tmp, file);
+    });
   }
 
   async link(existing: string, file: string): Promise<boolean> {
-    await mkdir(path.dirname(file), { recursive: true });
-    return link(existing, file).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
-    );
+    if (!(await this.exists(existing))) return false;
+    return this.inDir(file, () => link(existing, file)).then(() => true);
   }
 
-  async rename(from: string, to: string): Promise<void> {
-    await mkdir(path.dirname(to), { recursive: true });
-    await rename(from, to);
+  rename(from: string, to: string): Promise<void> {
+    return this.inDir(to, () => rename(from, to));
   }
 
   async filesUnder(dir: string): Promise<string[]> {

@@ -33,7 +33,7 @@ export interface MigratePlanOptions {
 
 /** What the API is asked, from the command's options. */
 function argsOf(opts: MigratePlanOptions): MigrationArgs {
-  return { site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}), ...(opts.regenerateNormalized || opts.toDetector ? { regenerateNormalized: true } : {}), ...(opts.toDetector ? { toDetector: opts.toDetector } : {}) };
+  return { site: opts.site, toModel: opts.toModel, ...(opts.portOffset ? { portOffset: opts.portOffset } : {}), ...(opts.regenerateNormalized ? { regenerateNormalized: true } : {}), ...(opts.toDetector ? { toDetector: opts.toDetector } : {}) };
 }
 
 /** The command's options from commander's. */

@@ -40,7 +40,7 @@ import type { JobContext, JobRunner, RunningJob } from '../jobs.js';
 import type { SiteLeases } from '../leases.js';
 import type { JobStore } from '../ports.js';
 import { kindOfGallery, MIGRATE_BATCH, MIGRATE_WORKERS, type MigrationPlan } from './plan.js';
-import type { MigrationClient, MigrationPlanner, PlanMigrationArgs } from './planner.js';
+import { regenerates, type MigrationClient, type MigrationPlanner, type PlanMigrationArgs } from './planner.js';
 
 /** Records one re-extraction call reads from an old shard. */
 export const MIGRATE_RECORDS_PER_CALL = 240;
@@ -158,7 +158,7 @@ export class MigrationJobs {
   /** Starts a migration job; refused (naming the holder) while another job holds the site. */
   async start(args: PlanMigrationArgs): Promise<RunningJob> {
     const { leases } = this.deps;
-    const detail: MigrationDetail = { toModel: args.toModel, portOffset: args.portOffset ?? 0, done: [], progress: {}, extracted: 0, failed: [], failedTotal: 0, ...(args.regenerateNormalized || args.toDetector ? { regenerate: { galleries: {}, failed: [], ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}) };
+    const detail: MigrationDetail = { toModel: args.toModel, portOffset: args.portOffset ?? 0, done: [], progress: {}, extracted: 0, failed: [], failedTotal: 0, ...(regenerates(args) ? { regenerate: { galleries: {}, failed: [], ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}) };
     return this.deps.jobs.start(JOB_KIND, args.site, (ctx) => this.run(ctx), detail as unknown as Record<string, unknown>, leases ? leases.forJob(args.site, JOB_KIND, { wait: false }) : {});
   }
 
@@ -228,7 +228,7 @@ export class MigrationJobs {
       return `created ${made.join('; ')}`;
     });
 
-    const detectorSwitch = d.regenerate?.toDetector && d.regenerate.detector ? { fromDetector: d.regenerate.detector, toDetector: d.regenerate.toDetector } : {};
+    const detectorSwitch = detectorEdit(d.regenerate, 'forward');
     await step('extraction-model', `switching findface-extraction-api to ${d.toModel}${detectorSwitch.toDetector ? ` and its face detector to ${detectorSwitch.toDetector}` : ''}`, async () => {
       const r = await call(extraction.host, { op: 'set-extraction-model', from, to: d.toModel, ...detectorSwitch }, 'checkMs', 'switch the extraction model');
       await call(extraction.host, { op: 'unit', action: 'restart', target: { kind: 'extraction-api' } }, 'unitControlMs', 'restart findface-extraction-api');
@@ -426,7 +426,7 @@ export class MigrationJobs {
       });
       await step('configs', 'sf-api and the extraction-api back to the old shards and model', async () => {
         const sf = await call(sfApi.host, { op: 'set-sf-api-shards', from: sfApi.newShards, to: sfApi.shards }, 'checkMs', 'point findface-sf-api at the old shards');
-        const back = m.regenerate?.toDetector && m.regenerate.detector ? { fromDetector: m.regenerate.toDetector, toDetector: m.regenerate.detector } : {};
+        const back = detectorEdit(m.regenerate, 'back');
         const ex = await call(extraction.host, { op: 'set-extraction-model', from: m.toModel, to: m.fromModel ?? '', ...back }, 'checkMs', 'switch the extraction model back');
         await call(extraction.host, { op: 'unit', action: 'restart', target: { kind: 'extraction-api' } }, 'unitControlMs', 'restart findface-extraction-api');
         return `${sf.edit.path}: ${sfApi.shards.join(', ')}; ${ex.edit.path}: face ${m.fromModel ?? '?'}${back.toDetector ? `, detector ${back.toDetector}` : ''}; extraction-api restarted`;
@@ -768,6 +768,12 @@ function stepper<S extends string>(ctx: JobContext, done: S[], o: { skipDone: bo
   };
 }
 
+
+/** The detector part of the extraction-api edit: to `--to-detector` (forward) or back to the site's own; none without a switch. */
+function detectorEdit(r: RegenerateDetail | undefined, way: 'forward' | 'back'): { fromDetector?: string; toDetector?: string } {
+  if (!r?.toDetector || !r.detector) return {};
+  return way === 'forward' ? { fromDetector: r.detector, toDetector: r.toDetector } : { fromDetector: r.toDetector, toDetector: r.detector };
+}
 
 function sum(d: MigrationDetail, field: 'written' | 'failed', face: boolean): number {
   return Object.values(d.progress).reduce((n, gs) => n + Object.values(gs).reduce((m, g) => m + (g.face === face ? g[field] : 0), 0), 0);

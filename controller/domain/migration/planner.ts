@@ -45,6 +45,11 @@ export interface PlanMigrationArgs {
   toDetector?: string;
 }
 
+/** Whether a migration makes normalized images again: asked for, or implied by a detector switch. */
+export function regenerates(args: Pick<PlanMigrationArgs, 'regenerateNormalized' | 'toDetector'>): boolean {
+  return Boolean(args.regenerateNormalized || args.toDetector);
+}
+
 export class MigrationPlanner {
   constructor(private readonly deps: MigrationPlannerDeps) {}
 
@@ -73,7 +78,7 @@ export class MigrationPlanner {
       portOffset = base * k;
       surveys = await surveyAt(portOffset);
     }
-    const sample = await this.sample(surveys, online, call, Boolean(args.regenerateNormalized || args.toDetector));
+    const sample = await this.sample(surveys, online, call, regenerates(args));
     return buildMigrationPlan({
       site: args.site,
       now: this.deps.now?.() ?? new Date(),
@@ -83,7 +88,7 @@ export class MigrationPlanner {
       surveys,
       ...(sample ? { sample } : {}),
       ...(await this.newestVerified(args.site)),
-      ...(args.regenerateNormalized || args.toDetector ? { regenerate: { ...this.regenerateHosts(online), ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}),
+      ...(regenerates(args) ? { regenerate: { ...this.regenerateHosts(online), ...(args.toDetector ? { toDetector: args.toDetector } : {}) } } : {}),
     });
   }
 

@@ -144,8 +144,35 @@ function validate(o: ResolvedUp): void {
   }
 }
 
-/** Creates, starts and fills a dev site. */
+/** How many times `upSite` picks fresh ports when a unit finds its port taken. */
+const PORT_TRIES = 3;
+
+/** Whether `err` (or a cause of it) says a unit could not bind its port. */
+function isPortTaken(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (/address already in use|EADDRINUSE/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Creates, starts and fills a dev site. Its ports are picked free, but another process on the machine
+ * (a parallel test's site) can take one before its unit binds it: then the site is taken down and made
+ * again on fresh ports, up to PORT_TRIES times.
+ */
 export async function upSite(options: UpOptions): Promise<UpResult> {
+  const say = options.onProgress ?? (() => undefined);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await upSiteOnce(options);
+    } catch (err) {
+      if (attempt >= PORT_TRIES || !isPortTaken(err)) throw err;
+      say(`a port picked for dev site '${options.site}' was taken meanwhile; making it again on other ports`);
+    }
+  }
+}
+
+async function upSiteOnce(options: UpOptions): Promise<UpResult> {
   const o: ResolvedUp = { ...UP_DEFAULTS, ...options };
   validate(o);
   const t0 = Date.now();

@@ -3,7 +3,7 @@
  * turning an `lstat` into a walk entry, and reading a live directory and its shield counterpart side by
  * side (one `lstat` per entry and side, in concurrent batches).
  */
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { OtherEntryKind, TreeEntry } from '../../domain/drivers/uploads/ports.js';
@@ -23,6 +23,20 @@ export async function lstatMaybe(p: string): Promise<BigIntStats | undefined> {
   } catch (err) {
     const code = errCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * `lstatMaybe` with a synchronous call: for a path an event has just named (its entries are in the
+ * kernel's caches), a blocking lstat of a few microseconds costs the loop less than the hand-off to
+ * libuv's threads and back.
+ */
+export function lstatNow(p: string): BigIntStats | undefined {
+  try {
+    return lstatSync(p, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    if (errCode(err) === 'ENOTDIR') return undefined;
     throw err;
   }
 }

@@ -16,7 +16,7 @@ import type { FileFetcher, FileRequest, FileServer } from '../domain/sync/ports.
 import { BULK_ERROR, BULK_MISSING, BULK_OK, BULK_PROTOCOL, BULK_REFUSED, BULK_TOO_LARGE, CONNECTION_ID, encodeRequest, replyHeader, ReplyReader, RequestReader, textReply, type BulkRequest } from './bulk-frames.js';
 
 /** Requests of one connection being answered at once (disk reads in flight). */
-const SERVE_CONCURRENCY = 32;
+const SERVE_CONCURRENCY = 128;
 /** Replies queued for the socket beyond this: no new request is started until it drains. */
 const WRITE_HIGH_WATER = 8 * 1024 * 1024;
 /** Largest file sent whole (a bigger one is answered "too large": the slave fetches it over NATS, in chunks). */

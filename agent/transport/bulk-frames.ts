@@ -76,10 +76,26 @@ class ByteQueue {
   }
 
   take(n: number): Buffer {
-    const out = this.peek(n);
     const first = this.chunks[0] as Buffer;
-    if (first.length === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      // Spread over chunks (a file's bytes arrive in TLS records of 16 KB): copied into a buffer of its
+      // own, which the sync file worker can then be handed without another copy.
+      out = Buffer.allocUnsafeSlow(n);
+      let got = 0;
+      while (got < n) {
+        const c = this.chunks[0] as Buffer;
+        const k = Math.min(c.length, n - got);
+        c.copy(out, got, 0, k);
+        got += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+    }
     this.length -= n;
     return out;
   }

@@ -6,7 +6,9 @@
  * file is on the slave, then one `ffkeeper sync check`; 3. propagation latency at each rate
  * (bench/sync/latency.ts). Everything it starts is torn down before it returns.
  */
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
@@ -225,6 +227,9 @@ async function initialSync(fleet: TestFleet, master: SiteState, slave: SiteState
 
 /** Distinct sync warnings and errors in the agents' logs (pino JSON lines, level ≥ 40), with counts. */
 function agentWarnings(fleet: TestFleet): string[] {
+  // FFK_BENCH_LOG_DIR keeps each agent's whole log for a look afterwards (with FFK_LOG_LEVEL=debug: every batch of every part).
+  const keep = process.env.FFK_BENCH_LOG_DIR;
+  if (keep) for (const [agent, p] of fleet.agents) writeFileSync(path.join(keep, `${agent.replace(/\//g, '_')}.log`), p.logs());
   const counts = new Map<string, number>();
   for (const [agent, p] of fleet.agents) {
     for (const line of p.logs().split('\n')) {

@@ -5,7 +5,6 @@
  * against their SHA-256 before they are written). Ids become the link's replica ids and paths the
  * link's replica paths (shared/sync/link.ts), so every host of the slave agrees without asking.
  */
-import { createHash } from 'node:crypto';
 import { InternalError, ValidationError } from '../../../shared/errors.js';
 import { syncKindFilter, syncSubject } from '../../../shared/names.js';
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
@@ -18,7 +17,7 @@ import type { PartContext } from './part.js';
 import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 
 /** Files fetched and written at once by the files part. */
-const FILE_CONCURRENCY = 64;
+const FILE_CONCURRENCY = 256;
 
 /** The batch's messages of `kind`, the last of each dossier only (an earlier one is superseded). */
 function latest<K extends 'records' | 'files'>(batch: readonly StreamMessage[], kind: K): Extract<SyncMessage, { kind: K }>[] {
@@ -152,29 +151,24 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
 
 /**
  * Puts one file at its replica path unless it is there with the right content. The bytes come from the
- * master's files agent as the file is now: content other than the message's means it changed since (a
- * second read that agrees is taken — the dossier's later message names it — one that does not is retried);
- * a file the master no longer has is left to the dossier's later message.
+ * master's files agent as the file is now, and are written only when they hash to what the message
+ * says. Content other than the message's means the file changed since: a second read that agrees with
+ * the first is taken (the dossier's later message names it), one that does not is retried. A file the
+ * master no longer has is left to the dossier's later message.
  */
 async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, channel: FileChannel, dossierId: number, f: FileEntry): Promise<void> {
   const rel = replicaPath(link.from.site, f.rel);
   if ((await files.hash(f.root, rel)) === f.sha256) return;
-  const fetch = async (): Promise<{ data: Uint8Array; sha: string } | undefined> => {
-    const data = await channel.fetch({ dossierId, root: f.root, rel: f.rel });
-    return data && { data, sha: createHash('sha256').update(data).digest('hex') };
-  };
-  let got = await fetch();
-  if (got && got.sha !== f.sha256) {
-    const again = await fetch();
-    if (again?.sha !== got.sha) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${dossierId} changed on the master while it was read; reading it again`);
-    ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file changed on the master since its dossier was published; took its current content');
-    got = again;
-  }
-  if (!got) {
-    ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file no longer on the master; its dossier\'s later change brings the state');
-    return;
-  }
-  await files.write(f.root, rel, got.data);
+  const request = { dossierId, root: f.root, rel: f.rel };
+  const gone = (): void => ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, "sync: file no longer on the master; its dossier's later change brings the state");
+  const first = await channel.fetch(request);
+  if (!first) return gone();
+  const put = await files.write(f.root, rel, first, f.sha256);
+  if (put.written) return;
+  const again = await channel.fetch(request);
+  const taken = again && (await files.write(f.root, rel, again, put.sha256));
+  if (!taken?.written) throw new ValidationError(`file ${f.root}/${f.rel} of dossier ${dossierId} changed on the master while it was read; reading it again`);
+  ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file changed on the master since its dossier was published; took its current content');
 }
 
 /** Removes the files the link put there for the dossier before and that it no longer names; remembers the current ones. */

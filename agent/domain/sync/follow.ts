@@ -79,7 +79,9 @@ export class FollowPart implements SyncPart {
     const m = batch.at(-1);
     if (!m) return;
     try {
+      const t0 = Date.now();
       const capturedAt = await this.spec.handle(batch);
+      this.ctx.logger.debug({ link: this.spec.link.id, role: this.spec.role, count: batch.length, pending: m.pending, ms: Date.now() - t0 }, 'sync batch handled');
       this.status.handled(m.seq, m.pending, capturedAt, batch.length);
       const reported = this.spec.report?.();
       if (reported) this.status.update(reported);

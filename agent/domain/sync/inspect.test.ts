@@ -47,7 +47,7 @@ describe('sync inspect', () => {
       },
       digest: () => Promise.resolve(undefined),
       readChunk: () => Promise.resolve(undefined),
-      write: () => Promise.resolve(),
+      write: () => Promise.resolve({ written: true }),
       remove: () => Promise.resolve(),
     });
     const r = await inspect({ files }, { what: 'files', files: [{ root: 'ffupload', rel: 'f/7.jpg' }, { root: 'uploads', rel: 'f/8.jpg' }], replica: { number: N, masterSite: 'm' } });

@@ -161,6 +161,9 @@ export interface RecordsAccess {
   close(): Promise<void>;
 }
 
+/** What `FilesAccess.write` did: wrote the file, or found the data hashing to something else. */
+export type WriteOutcome = { written: true } | { written: false; sha256: string };
+
 /** Upload files on this host. */
 export interface FilesAccess {
   /** SHA-256 and size of a file; undefined when it does not exist. */
@@ -169,8 +172,12 @@ export interface FilesAccess {
   readChunk(root: UploadRootName, rel: string, offset: number, max: number): Promise<FileChunk | undefined>;
   /** SHA-256 of a file; undefined when it does not exist. */
   hash(root: UploadRootName, rel: string): Promise<string | undefined>;
-  /** Writes a file atomically (temp + rename), creating directories. */
-  write(root: UploadRootName, rel: string, data: Uint8Array): Promise<void>;
+  /**
+   * Writes a file atomically (temp + rename), creating directories, when `data` hashes to `sha256`;
+   * else writes nothing and answers the data's own SHA-256. `data` is handed over: the caller does not
+   * use it afterwards (its buffer may move to another thread).
+   */
+  write(root: UploadRootName, rel: string, data: Uint8Array, sha256: string): Promise<WriteOutcome>;
   remove(root: UploadRootName, rel: string): Promise<void>;
 }
 

@@ -16,7 +16,7 @@ import type { PartContext } from './part.js';
 import type { FileRequest, FileServer, FilesAccess, PositionStore, RecordsAccess, StreamMessage, Subscription } from './ports.js';
 
 /** Files read (to hash them) at once. */
-const FILE_CONCURRENCY = 32;
+const FILE_CONCURRENCY = 256;
 /** Dossiers whose named files are remembered (beyond that the stream is asked). */
 const NAMED_MEMORY = 100_000;
 

@@ -138,7 +138,7 @@ type Waiter = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 /**
  * A pool of `threads` worker threads (default 2: the kernel's work of creating and writing files, and
  * the hashing, then use both cores of a small host beside the agent's loop). The calls of one turn are
- * dealt out to the threads in even shares, each share one message.
+ * dealt out in even shares, each share one message to the thread with the fewest calls unanswered.
  */
 export class FileWorker {
   private readonly threads: (Thread | undefined)[];
@@ -146,11 +146,13 @@ export class FileWorker {
   private readonly waiters = new Map<number, Waiter>();
   private seq = 0;
   private flushing = false;
-  /** Messages sent to the threads so far (each a batch of calls). */
-  batches = 0;
+  private turn = -1;
+  /** Messages sent to each thread so far (each a batch of calls). */
+  readonly batches: number[];
 
   constructor(threads = 2) {
     this.threads = Array.from({ length: Math.max(1, threads) }, () => undefined);
+    this.batches = this.threads.map(() => 0);
   }
 
   /** SHA-256 and size of the file; undefined when it does not exist. */
@@ -196,14 +198,29 @@ export class FileWorker {
     const calls = this.queue;
     this.queue = [];
     const share = Math.min(MAX_BATCH, Math.ceil(calls.length / this.threads.length));
-    for (let i = 0, k = 0; i < calls.length; i += share, k += 1) this.send(k % this.threads.length, calls.slice(i, i + share));
+    for (let i = 0; i < calls.length; i += share) this.send(this.leastBusy(), calls.slice(i, i + share));
+  }
+
+  /**
+   * The thread with the fewest calls unanswered, ties taken in turn: most turns of a busy loop carry one
+   * call or a few, and they must not all go to one thread.
+   */
+  private leastBusy(): number {
+    const n = this.threads.length;
+    const load = (slot: number): number => this.threads[slot]?.waiting.size ?? 0;
+    let best = (this.turn += 1) % n;
+    for (let k = 1; k < n; k += 1) {
+      const slot = (best + k) % n;
+      if (load(slot) < load(best)) best = slot;
+    }
+    return best;
   }
 
   private send(slot: number, batch: Call[]): void {
     const t = this.thread(slot);
     for (const c of batch) t.waiting.add(c.id);
     t.worker.ref(); // calls outstanding: the process waits for their answers
-    this.batches += 1;
+    this.batches[slot] = (this.batches[slot] ?? 0) + 1;
     try {
       t.worker.postMessage(
         batch.map(({ id, op, args }) => ({ id, op, args })),

@@ -206,6 +206,7 @@ async function initialSync(fleet: TestFleet, master: SiteState, slave: SiteState
     await db.end();
   }
   const missing = { dossiers: list.dossierIds.length - rows.dossiers, faces: list.faces - rows.faces, foreign: rows.foreign, ...remaining.counts };
+  keepAgentLogs(fleet);
   const result: InitialSync = { link: link.id, linkNumber: link.number, linkCliMs, totalMs, rowsMs, missing, progress, agentWarnings: agentWarnings(fleet), ...(stopped ? { stopped } : {}) };
   if (totalMs === undefined) {
     env.log(`the initial sync did not complete (${stopped === 'stalled' ? `nothing moved for ${plan.stallMs / 1000} s` : stopped ?? ''}): ${JSON.stringify(missing)}`);
@@ -225,11 +226,15 @@ async function initialSync(fleet: TestFleet, master: SiteState, slave: SiteState
   return result;
 }
 
+/** With FFK_BENCH_LOG_DIR set, each agent's whole log so far goes there (with FFK_AGENT_LOG__LEVEL=debug: every batch of every part). */
+function keepAgentLogs(fleet: TestFleet): void {
+  const dir = process.env.FFK_BENCH_LOG_DIR;
+  if (!dir) return;
+  for (const [agent, p] of fleet.agents) writeFileSync(path.join(dir, `${agent.replace(/\//g, '_')}.log`), p.logs());
+}
+
 /** Distinct sync warnings and errors in the agents' logs (pino JSON lines, level ≥ 40), with counts. */
 function agentWarnings(fleet: TestFleet): string[] {
-  // FFK_BENCH_LOG_DIR keeps each agent's whole log for a look afterwards (with FFK_LOG_LEVEL=debug: every batch of every part).
-  const keep = process.env.FFK_BENCH_LOG_DIR;
-  if (keep) for (const [agent, p] of fleet.agents) writeFileSync(path.join(keep, `${agent.replace(/\//g, '_')}.log`), p.logs());
   const counts = new Map<string, number>();
   for (const [agent, p] of fleet.agents) {
     for (const line of p.logs().split('\n')) {

@@ -43,7 +43,7 @@ const ops = {
   hash({ file }) {
     // Most files a slave asks about are not there yet: a stat says so without an error to build.
     if (!fs.statSync(file, { throwIfNoEntry: false })) return undefined;
-    try { return sha(fs.readFileSync(file)); } catch (err) { if (missing(err)) return undefined; throw err; }
+    return ops.digest({ file })?.sha256;
   },
   read({ file, offset, max }, transfer) {
     let fd;

@@ -176,9 +176,9 @@ export class ShieldOps {
     const sh = path.join(r.shield, rel);
     try {
       if (linkNow(live, sh)) return 'linked';
-      if (!(await lstatMaybe(live))) return 'none'; // the live file is gone already
+      if (!lstatNow(live)) return 'none'; // the live file is gone already
       await this.ensureDir(r, path.posix.dirname(rel));
-      return (await ignoring(['ENOENT'], link(live, sh))) ? 'linked' : 'none';
+      return linkNow(live, sh) ? 'linked' : 'none';
     } catch (err) {
       if (errCode(err) === 'EEXIST') return 'none'; // linked meanwhile by someone else; the next look settles it
       this.onFailure(`cannot link '${live}' into the shield`, err);

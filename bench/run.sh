@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The cases, in the order of issue 7 (then issue 15's sync, issue 20's backends, issue 17's migration); each is bench/<case>.ts.
-CASES=(uploads postgres freeze-window fleet-scale restore sync backends migration)
+# The cases, in the order of issue 7 (issue 14's uploads-many beside uploads; then issue 15's sync, issue 20's backends, issue 17's migration); each is bench/<case>.ts.
+CASES=(uploads uploads-many postgres freeze-window fleet-scale restore sync backends migration)
 
 only=()
 args=()

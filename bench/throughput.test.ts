@@ -1,5 +1,6 @@
 /**
- * Runs the throughput benches (issue 7 cases 1–4: bench/uploads.ts and bench/postgres.ts) once each in
+ * Runs the throughput benches (issue 7 cases 1–4: bench/uploads.ts and bench/postgres.ts; issue 14's
+ * bench/uploads-many.ts with a thousand files) once each in
  * --quick mode with one round, so they never rot: a real agent process, real restic, tar, pg_dump, psql
  * and a dev site. Asserts only that every series produced finite positive numbers, that they were
  * printed and written, that every restored tree or database matched, and that nothing was left behind
@@ -11,6 +12,7 @@ import { databaseExists, processAlive } from '../test/devsite/fixtures.js';
 import { quickBenches } from './lib/test-support.js';
 import { main as postgresMain } from './postgres.js';
 import type { Series } from './throughput/series.js';
+import { main as uploadsManyMain } from './uploads-many.js';
 import { main as uploadsMain } from './uploads.js';
 
 function expectNumbers(name: string, s: Series, runs: number): void {
@@ -44,6 +46,28 @@ describe('throughput benches (--quick, one round)', () => {
     expect(existsSync(r.workDir), r.workDir).toBe(false);
     expect(processAlive(r.agentPid), `agent ${r.agentPid}`).toBe(false);
   }, 240_000); // ~30 s on a quiet machine
+
+  it('uploads-many: full, incremental, the records, restore and memory against restic (1,000 files)', async () => {
+    const { json, printed, written } = await benches.run('uploads-many', uploadsManyMain, ['--quick', '--events', '500', '--runs', '1']);
+    const r = json as {
+      aborted: boolean; problems: string[]; workDir: string; agentPid: number; peakRssBytes: number;
+      data: { files: number; bytes: number }; finalTree: { files: number };
+      full: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
+      listing: { agent: number[] }; recordBytes: { agent: number[] };
+    };
+    expect(r.aborted).toBe(false);
+    expect(r.problems).toEqual([]);
+    expect(r.data.files).toBe(1000);
+    expect(r.finalTree.files).toBe(1002); // +0.1%: one more event, two files
+    for (const part of [r.full, r.incremental, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
+    expect(r.listing.agent.length).toBeGreaterThan(0);
+    expect(r.recordBytes.agent).toHaveLength(2);
+    expect(r.peakRssBytes).toBeGreaterThan(0);
+    expect(printed).toMatch(/^- largest snapshot record of the agent: \*\*[\d,]+ bytes\*\*/m);
+    expect(written).toContain(`<!-- bench:uploads-many:begin -->\n${printed.trim()}\n<!-- bench:uploads-many:end -->`);
+    expect(existsSync(r.workDir), r.workDir).toBe(false);
+    expect(processAlive(r.agentPid), `agent ${r.agentPid}`).toBe(false);
+  }, 240_000); // ~15 s on a quiet machine
 
   it('postgres: backup and restore against pg_dump and psql', async () => {
     const { json, printed, written } = await benches.run('postgres', postgresMain, quickOneRound);

@@ -81,6 +81,16 @@ export class ResticCli {
     await run('restic', this.args(['cat', 'config']), { env: this.env });
   }
 
+  /** `restic ARGS…` as typed; resolves with its stdout. */
+  plain(args: string[]): Promise<string> {
+    return run('restic', this.args(args), { env: this.env });
+  }
+
+  /** `restic ARGS… --json`, parsed. */
+  async json(args: string[]): Promise<unknown> {
+    return JSON.parse(await this.plain([...args, '--json'])) as unknown;
+  }
+
   /** `restic backup PATHS [--exclude X]… [--tag T]…`. */
   async backup(paths: string[], excludes: string[] = [], tags: string[] = []): Promise<void> {
     const flags = [...excludes.flatMap((x) => ['--exclude', x]), ...tags.flatMap((t) => ['--tag', t])];

@@ -68,7 +68,8 @@ describe('FsUploadTree', () => {
 });
 
 describe('FsUploadTree: the shielded walk', () => {
-  it('pairs each live file with its shield link, and reports shield files the live tree no longer holds', async () => {
+  /** A root and its shield: one file linked, one replaced since, one never linked, one gone, one now a directory. */
+  async function pairedTree(): Promise<string> {
     const root = path.join(dir, 'root');
     const sh = path.join(root, SHIELD_NAME);
     await writeTree(root, { 'a/same.jpg': 'same', 'a/replaced.jpg': 'old', 'a/unshielded.jpg': 'u', 'gone/x.jpg': 'x', 'b/now-a-dir': 'f' });
@@ -82,32 +83,65 @@ describe('FsUploadTree: the shielded walk', () => {
     await rm(path.join(root, 'gone'), { recursive: true });
     await rm(path.join(root, 'b/now-a-dir'));
     await mkdir(path.join(root, 'b/now-a-dir'));
-    const entries = await collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName, shield: SHIELD_NAME }));
-    const brief = entries.map((e) => {
+    return root;
+  }
+
+  function brief(root: string, entries: TreeEntry[]): string[] {
+    return entries.map((e) => {
       const rel = (p: string): string => path.relative(root, p);
       if (e.type === 'file') return `file ${rel(e.path)}${e.shieldPath ? ` via ${rel(e.shieldPath)}` : ''}`;
+      if (e.type === 'linked') return e.names.map((n) => `linked ${rel(path.join(e.path, n))} via ${rel(path.join(e.shieldDir, n))}`).join('\n');
       if (e.type === 'shield-only') return `shield-only ${rel(e.path)} for ${rel(e.livePath)} (live ${e.live.kind})`;
       return e.type === 'dir' ? `dir ${rel(e.path)} ${e.empty}` : `${e.type} ${rel(e.path)}`;
     });
-    expect([...brief].sort()).toEqual(
+  }
+
+  const DIRS = ['dir  false', 'dir a false', 'dir b false', 'dir b/now-a-dir true', 'dir empty true'];
+  const ONE_SIDED = [
+    'file a/unshielded.jpg',
+    `shield-only ${SHIELD_NAME}/gone/x.jpg for gone/x.jpg (live absent)`,
+    `shield-only ${SHIELD_NAME}/b/now-a-dir for b/now-a-dir (live other)`,
+  ];
+
+  it('pairs each live file with its shield link, and reports shield files the live tree no longer holds', async () => {
+    const root = await pairedTree();
+    const entries = await collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName, shield: SHIELD_NAME }));
+    const got = brief(root, entries);
+    expect([...got].sort()).toEqual(
       [
-        'dir  false',
-        'dir a false',
-        'dir b false',
-        'dir b/now-a-dir true',
-        'dir empty true',
+        ...DIRS,
+        ...ONE_SIDED,
         `file a/same.jpg via ${SHIELD_NAME}/a/same.jpg`,
         'file a/replaced.jpg',
-        'file a/unshielded.jpg',
         `shield-only ${SHIELD_NAME}/a/replaced.jpg for a/replaced.jpg (live file)`,
-        `shield-only ${SHIELD_NAME}/gone/x.jpg for gone/x.jpg (live absent)`,
-        `shield-only ${SHIELD_NAME}/b/now-a-dir for b/now-a-dir (live other)`,
       ].sort(),
     );
-    expect(brief.at(-1)).toBe('dir  false');
+    expect(got.at(-1)).toBe('dir  false');
     const stale = entries.find((e) => e.type === 'shield-only' && e.livePath.endsWith('replaced.jpg'));
     const liveNow = await stat(path.join(root, 'a/replaced.jpg'), { bigint: true });
     expect(stale).toMatchObject({ size: 3, live: { kind: 'file', mtimeNs: liveNow.mtimeNs } });
+  });
+
+  it('trusting a watching shield, takes a regular file on both sides as linked unstat\'ed, except the paths it saw change', async () => {
+    const root = await pairedTree();
+    const walk = (changed?: Set<string>): Promise<TreeEntry[]> =>
+      collect(new FsUploadTree().walk([root], { skipRootChild: isReservedName, shield: SHIELD_NAME, trustShield: true, ...(changed ? { changed } : {}) }));
+    const trusted = brief(root, await walk()).flatMap((l) => l.split('\n'));
+    expect([...trusted].sort()).toEqual(
+      [...DIRS, ...ONE_SIDED, `linked a/same.jpg via ${SHIELD_NAME}/a/same.jpg`, `linked a/replaced.jpg via ${SHIELD_NAME}/a/replaced.jpg`].sort(),
+    );
+    expect(trusted.at(-1)).toBe('dir  false');
+    // The replacement the watcher reported since the cut is stat'ed as in the full walk.
+    const told = brief(root, await walk(new Set([path.join(root, 'a/replaced.jpg')]))).flatMap((l) => l.split('\n'));
+    expect([...told].sort()).toEqual(
+      [
+        ...DIRS,
+        ...ONE_SIDED,
+        `linked a/same.jpg via ${SHIELD_NAME}/a/same.jpg`,
+        'file a/replaced.jpg',
+        `shield-only ${SHIELD_NAME}/a/replaced.jpg for a/replaced.jpg (live file)`,
+      ].sort(),
+    );
   });
 
   it('walks a root without a shield directory like the plain walk', async () => {

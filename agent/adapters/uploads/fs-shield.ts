@@ -128,6 +128,10 @@ export class FsDeletionShield implements DeletionShield {
     this.ops.held = true;
   }
 
+  changedSinceCut(): ReadonlySet<string> {
+    return this.ops.deferred;
+  }
+
   async adopt(livePaths: readonly string[]): Promise<number> {
     let added = 0;
     const jobs = livePaths.flatMap((p) => this.jobOf(p) ?? []);

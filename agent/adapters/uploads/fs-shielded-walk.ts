@@ -1,7 +1,8 @@
 /**
  * The shielded walk of one upload root: the live tree and its deletion shield (`<root>/<shield>/`, the
  * same relative layout) read together, directory by directory, so each entry of each side is `lstat`ed
- * once and memory holds one directory's names at a time. Live entries come out as in the plain walk,
+ * once (a trusted walk, `WalkOptions.trustShield`: only the names that are not a regular file on both
+ * sides) and memory holds one directory's names at a time. Live entries come out as in the plain walk,
  * files carrying `shieldPath` when the shield's entry is the same inode; shield files their live path no
  * longer holds come out as `shield-only` entries. Directories that exist only in the shield are walked
  * for their files but never reported as directories (they are not part of the live tree).
@@ -26,17 +27,38 @@ interface Walk {
   stack: PairDir[];
 }
 
-type LiveNames = { names: string[]; unreadable?: string } | undefined;
+/** A directory's names; `files`: those the directory itself says are regular files (trusted walks only). */
+type LiveNames = { names: string[]; files?: Set<string>; unreadable?: string } | undefined;
+
+/** `readdir`, with each name's type when `typed` (no stat: the directory entry's own type). */
+async function readNames(dir: string, typed: boolean): Promise<{ names: string[]; files?: Set<string> }> {
+  if (!typed) return { names: await readdir(dir) };
+  const dirents = await readdir(dir, { withFileTypes: true });
+  return { names: dirents.map((d) => d.name), files: new Set(dirents.filter((d) => d.isFile()).map((d) => d.name)) };
+}
 
 async function liveNamesOf(w: Walk, dir: PairDir): Promise<LiveNames> {
   if (!dir.live) return { names: [] };
   const isRoot = dir.rel === '';
   try {
-    const names = await readdir(path.join(w.root, dir.rel));
-    return { names: isRoot && w.options.skipRootChild ? names.filter((n) => !w.options.skipRootChild?.(n)) : names };
+    const read = await readNames(path.join(w.root, dir.rel), w.options.trustShield === true);
+    return isRoot && w.options.skipRootChild ? { ...read, names: read.names.filter((n) => !w.options.skipRootChild?.(n)) } : read;
   } catch (err) {
     if (errCode(err) === 'ENOENT' && !isRoot) return undefined; // deleted since its parent was read
     return { names: [], unreadable: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** The shield side's names (typed when the walk trusts the shield); none when it is gone. */
+async function shieldNamesOf(w: Walk, rel: string): Promise<{ names: string[]; files?: Set<string> }> {
+  const dir = path.join(w.shieldRoot, rel);
+  if (w.options.trustShield !== true) return { names: (await namesOf(dir)) ?? [] };
+  try {
+    return await readNames(dir, true);
+  } catch (err) {
+    const code = errCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { names: [], files: new Set() };
+    throw err;
   }
 }
 
@@ -68,12 +90,25 @@ async function* entriesOf(w: Walk, rel: string, e: PairEntry): AsyncGenerator<Tr
 async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { children: number; readable: boolean }> {
   const live = await liveNamesOf(w, dir);
   if (live?.unreadable !== undefined) yield { type: 'unreadable', path: path.join(w.root, dir.rel), message: live.unreadable };
-  let shieldNames = dir.shield ? ((await namesOf(path.join(w.shieldRoot, dir.rel))) ?? []) : [];
+  const shield = dir.shield ? await shieldNamesOf(w, dir.rel) : { names: [] };
+  let shieldNames = shield.names;
   // The shield mirrors only the root's own children: a reserved name at its top is a leftover (a crashed re-link).
   if (dir.rel === '' && w.options.skipRootChild) shieldNames = shieldNames.filter((n) => !w.options.skipRootChild?.(n));
-  const liveNames = live?.names ?? [];
-  const pairs = statPairs({ liveDir: path.join(w.root, dir.rel), shieldDir: path.join(w.shieldRoot, dir.rel), liveNames, shieldNames });
+  let liveNames = live?.names ?? [];
   let children = 0;
+  if (live?.files && shield.files) {
+    // Trusted: a regular file on both sides is the shield's link (see WalkOptions.trustShield); only the rest is stat'ed.
+    const shieldFiles = shield.files;
+    const changed = w.options.changed !== undefined && w.options.changed.size > 0 ? w.options.changed : undefined;
+    const liveDir = path.join(w.root, dir.rel);
+    const linked = liveNames.filter((n) => live.files?.has(n) === true && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true);
+    const both = new Set(linked);
+    if (linked.length > 0) yield { type: 'linked', path: liveDir, shieldDir: path.join(w.shieldRoot, dir.rel), names: linked };
+    children += linked.length;
+    liveNames = liveNames.filter((n) => !both.has(n));
+    shieldNames = shieldNames.filter((n) => !both.has(n));
+  }
+  const pairs = statPairs({ liveDir: path.join(w.root, dir.rel), shieldDir: path.join(w.shieldRoot, dir.rel), liveNames, shieldNames });
   for await (const batch of pairs) {
     if (w.options.signal?.aborted) throw new CancelledError(`walk of '${path.join(w.root, dir.rel)}' cancelled`);
     for (const e of batch) {

@@ -314,23 +314,33 @@ export class UploadsDriver implements ComponentDriver {
     return out;
   }
 
-  private async select(ctx: UploadContext, realRoots: string[], input: { cut: UploadsCut; shielded: boolean }): Promise<BackupSelection> {
+  /**
+   * The walk of the upload trees as of the cut. `asTrees`: the backup reads the held shield directories,
+   * so files are counted, not listed; a shield that watched every change up to the cut (not degraded, no
+   * rescan) is trusted: only names that are not a regular file on both sides are stat'ed.
+   */
+  private async select(ctx: UploadContext, realRoots: string[], input: { cut: UploadsCut; shield: ShieldUse; asTrees: boolean }): Promise<BackupSelection> {
     const progress = (message: string): void => ctx.onProgress?.({ component: this.ref, step: 'walk', message });
+    const shielded = input.shield.shielded;
+    const trustShield = input.asTrees && input.shield.state === 'watching' && !input.shield.rescanned;
     const entries = this.options.tree.walk(realRoots, {
       skipRootChild: isReservedName,
       readLinks: true, // a symlink leaving its root is recorded as a warning
-      ...(input.shielded ? { shield: SHIELD_NAME } : {}),
+      ...(shielded ? { shield: SHIELD_NAME } : {}),
+      ...(trustShield ? { trustShield, changed: this.options.shield?.changedSinceCut() ?? new Set<string>() } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
     const sel = await selectForBackup({
       entries,
       roots: realRoots,
       cutMs: input.cut.time.getTime(),
-      shielded: input.shielded,
+      shielded,
+      listFiles: !input.asTrees,
       onCount: (n) => progress(`${n} entries walked`),
     });
-    const shieldNote = input.shielded ? `, ${sel.shieldOnly} only in the shield` : '';
-    progress(`walk done: ${sel.files} files (${sel.bytes} bytes) selected${shieldNote}, ${sel.newerThanCut} newer than the cut`);
+    const shieldNote = shielded ? `, ${sel.shieldOnly} only in the shield` : '';
+    const bytes = sel.unsized === 0 ? ` (${sel.bytes} bytes)` : '';
+    progress(`walk done: ${sel.files} files${bytes} selected${shieldNote}, ${sel.newerThanCut} newer than the cut`);
     return sel;
   }
 
@@ -355,9 +365,9 @@ export class UploadsDriver implements ComponentDriver {
     const fromCatalog = ctx.catalogParent;
     const knownParent = fromCatalog ? fromCatalog.snapshotId : this.lastSnapshot.get(parentKey);
     let parentId = knownParent ?? (fromCatalog ? undefined : await findParent(ctx.repository, ctx.tags, this.options.host));
-    const sel = await this.select(ctx, [...realRoots.values()], { cut, shielded: shield.shielded });
-    this.logSelection(log, sel);
     const asTrees = shield.shielded && !this.holdExpired;
+    const sel = await this.select(ctx, [...realRoots.values()], { cut, shield, asTrees });
+    this.logSelection(log, sel);
     if (asTrees && sel.adopt.length > 0) {
       const adopted = await this.options.shield?.adopt(sel.adopt);
       log.info({ count: sel.adopt.length, adopted }, 'entries of the cut put into the held shield (missed by the watcher, symlinks, empty directories)');
@@ -446,7 +456,8 @@ export class UploadsDriver implements ComponentDriver {
         snapshotLayout: input.stored.layout,
         ...(input.parentId ? { parentId: input.parentId } : {}),
         selectedFiles: sel.files,
-        selectedBytes: sel.bytes,
+        // Known only when the walk stat'ed every file (a trusted walk reads the sizes of none it found linked).
+        ...(sel.unsized === 0 ? { selectedBytes: sel.bytes } : {}),
         symlinks: sel.symlinks,
         ...(sel.symlinksLeavingRoot.length > 0 ? { symlinksLeavingRoot: sel.symlinksLeavingRoot.length, symlinkWarnings: linkWarnings(sel.symlinksLeavingRoot) } : {}),
         newerThanCut: sel.newerThanCut,

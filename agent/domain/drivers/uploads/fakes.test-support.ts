@@ -164,6 +164,10 @@ export class FakeShield implements DeletionShield {
     this.log.push(`adopt [${livePaths.join(' ')}]`);
     return livePaths.length;
   }
+  changedSinceCut(): ReadonlySet<string> {
+    return new Set();
+  }
+
   held(): boolean {
     return this.isHeld;
   }

@@ -26,6 +26,13 @@ export type TreeEntry =
    * another inode, or by something that is not a file). `path` is the shield's path, `livePath` the live one.
    */
   | { type: 'shield-only'; path: string; livePath: string; size: number; mtimeNs: bigint; live: LiveState }
+  /**
+   * Trusted shielded walks only (`WalkOptions.trustShield`): the `names` in live directory `path` that are
+   * regular files with a regular file of the same name in the shield directory `shieldDir`, none stat'ed —
+   * a watching shield has linked every file it was told of, so the two are the same file, or the shield
+   * holds the version of the cut. One entry per directory (a million files: a thousand entries).
+   */
+  | { type: 'linked'; path: string; shieldDir: string; names: string[] }
   | { type: 'symlink'; path: string; mtimeNs: bigint; /** Present when the walk was asked to read links. */ target?: string }
   /** Emitted after the directory's own entries; `empty` = it had no entry at all (reserved names aside). */
   | { type: 'dir'; path: string; mtimeNs: bigint; empty: boolean }
@@ -43,6 +50,15 @@ export interface WalkOptions {
    * live tree, directory by directory, and report `shieldPath` on live files and `shield-only` entries.
    */
   shield?: string;
+  /**
+   * Shielded walks: the shield is watching (not degraded) and held at a cut it has settled for, so a name
+   * that is a regular file on both sides needs no `lstat` (reported as `linked`); only names on one side,
+   * or of other types, are stat'ed. Memory and time then grow with the directories and the differences,
+   * not with every file (a million files: two directory reads per directory instead of two million stats).
+   */
+  trustShield?: boolean;
+  /** A trusted walk stats these live paths (absolute) even when a regular file on both sides: changed since the cut. */
+  changed?: ReadonlySet<string>;
   /** Direct children of a root for which this is true are not walked (the driver's reserved names). */
   skipRootChild?: (name: string) => boolean;
   /** Read each symlink's target (restore checks need it; backups do not). */
@@ -182,6 +198,8 @@ export interface DeletionShield {
   adopt(livePaths: readonly string[]): Promise<number>;
   /** True while held. */
   held(): boolean;
+  /** While held: the live paths (absolute) whose change since the cut the shield has seen and set aside for the release. */
+  changedSinceCut(): ReadonlySet<string>;
   /** Ends the hold, then reconciles the changes it deferred and the `recheck` live paths (absolute). */
   release(recheck?: readonly string[]): Promise<ShieldCounts>;
   /** Full scan of the open roots: watches re-armed where missing, every live file linked, and — unless held — stale entries removed. */

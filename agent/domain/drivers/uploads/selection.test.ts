@@ -117,6 +117,22 @@ describe('selectForBackup with a deletion shield', () => {
     expect(plain).toMatchObject({ unshielded: 0, recheck: [] });
   });
 
+  it('counts linked files of a trusted walk (sizes unread) and, when told to count only, lists no file but still covers the root', async () => {
+    const other = '/data/ffupload';
+    const entries = (): TreeEntry[] => [
+      { type: 'linked', path: root, shieldDir: sh, names: ['a.jpg'] },
+      { type: 'file', path: `${root}/b.jpg`, size: 4, mtimeNs: ns(CUT - 1) },
+      dir('', CUT, false),
+      { type: 'dir', path: other, mtimeNs: ns(CUT), empty: true },
+    ];
+    const listed = await selectForBackup({ roots: [root, other], cutMs: CUT, shielded: true, entries: from(entries()) });
+    expect(listed.paths).toEqual([`${sh}/a.jpg`, `${root}/b.jpg`, other]);
+    expect(listed).toMatchObject({ files: 2, bytes: 4, fromShield: 1, unsized: 1, unshielded: 1, adopt: [`${root}/b.jpg`] });
+    const counted = await selectForBackup({ roots: [root, other], cutMs: CUT, shielded: true, listFiles: false, entries: from(entries()) });
+    expect(counted.paths).toEqual([other]); // the empty root is still kept; the covered one adds nothing
+    expect(counted).toMatchObject({ files: 2, fromShield: 1, unsized: 1, adopt: [`${root}/b.jpg`] });
+  });
+
   it(`hands at most ${MAX_RECHECK} paths to the recheck and flags the overflow`, async () => {
     const many = Array.from({ length: MAX_RECHECK + 2 }, (_, i) => shieldOnly(`f${i}`, CUT + 1, { kind: 'absent' }));
     const sel = await selectForBackup({ roots: [root], cutMs: CUT, shielded: true, entries: from(many) });

@@ -70,6 +70,8 @@ export interface BackupSelection {
   unreadable: { path: string; message: string }[];
   /** Files of the cut read through their shield link (same inode as the live file). */
   fromShield: number;
+  /** Files of a trusted walk taken without a stat (`linked` entries): their bytes are not in `bytes`. */
+  unsized: number;
   /** Files of the cut read from the shield because their live path no longer held them; first few live paths. */
   shieldOnly: number;
   shieldOnlySample: string[];
@@ -101,6 +103,7 @@ function emptySelection(): BackupSelection {
     otherSkipped: [],
     unreadable: [],
     fromShield: 0,
+    unsized: 0,
     shieldOnly: 0,
     shieldOnlySample: [],
     unshielded: 0,
@@ -115,26 +118,32 @@ function addRecheck(sel: BackupSelection, livePath: string): void {
   else sel.recheckOverflow = true;
 }
 
-function takeFile(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'file' }>, shielded: boolean): void {
+/** Lists `p` among the paths read (unless the context only counts files) and marks its root covered. */
+function takeFilePath(sel: BackupSelection, p: string, c: TakeContext): void {
+  if (c.listFiles) sel.paths.push(p);
+  else if (c.covered.size < c.roots.size) for (const root of c.roots) if (isUnder(p, root)) c.covered.add(root);
+}
+
+function takeFile(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'file' }>, c: TakeContext): void {
   sel.files += 1;
   sel.bytes += entry.size;
   if (entry.shieldPath !== undefined) {
-    sel.paths.push(entry.shieldPath);
+    takeFilePath(sel, entry.shieldPath, c);
     sel.fromShield += 1;
     return;
   }
-  sel.paths.push(entry.path);
-  if (shielded) {
+  takeFilePath(sel, entry.path, c);
+  if (c.shielded) {
     sel.unshielded += 1;
     sel.adopt.push(entry.path);
     addRecheck(sel, entry.path);
   }
 }
 
-function takeShieldOnly(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'shield-only' }>, cutMs: number): void {
+function takeShieldOnly(sel: BackupSelection, entry: Extract<TreeEntry, { type: 'shield-only' }>, c: TakeContext): void {
   addRecheck(sel, entry.livePath);
-  if (!shieldOnlyBelongs(entry, cutMs)) return;
-  sel.paths.push(entry.path);
+  if (!shieldOnlyBelongs(entry, c.cutMs)) return;
+  takeFilePath(sel, entry.path, c);
   sel.files += 1;
   sel.bytes += entry.size;
   sel.shieldOnly += 1;
@@ -155,6 +164,10 @@ interface TakeContext {
   cutMs: number;
   roots: ReadonlySet<string>;
   shielded: boolean;
+  /** False: files are counted, not listed in `paths` (a backup of the held shield reads none of them). */
+  listFiles: boolean;
+  /** Roots with something selected beneath them. */
+  covered: Set<string>;
   /** The symlinks taken and their targets (when the walk read them). */
   links: { path: string; target: string }[];
 }
@@ -164,9 +177,17 @@ function take(sel: BackupSelection, entry: TreeEntry, c: TakeContext): void {
   switch (entry.type) {
     case 'file':
       if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
-      return takeFile(sel, entry, c.shielded);
+      return takeFile(sel, entry, c);
+    case 'linked':
+      // The held shield's links: the files as of the cut (their sizes were not read).
+      sel.files += entry.names.length;
+      sel.fromShield += entry.names.length;
+      sel.unsized += entry.names.length;
+      if (c.listFiles) for (const name of entry.names) sel.paths.push(`${entry.shieldDir}/${name}`);
+      else if (entry.names.length > 0) takeFilePath(sel, entry.shieldDir, c);
+      return;
     case 'shield-only':
-      return takeShieldOnly(sel, entry, cutMs);
+      return takeShieldOnly(sel, entry, c);
     case 'symlink':
       if (!withinCut(entry.mtimeNs, cutMs)) return addNewer(sel, entry.path);
       sel.paths.push(entry.path);
@@ -209,12 +230,17 @@ export async function selectForBackup(input: {
   cutMs: number;
   /** The walk was shielded (`WalkOptions.shield`): a file without a shield link is counted as unshielded. */
   shielded?: boolean;
+  /**
+   * False: files are counted but not listed in `paths` (default true) — a backup of the held shield
+   * directories reads none of them, and a million paths would cost the agent a hundred MB.
+   */
+  listFiles?: boolean;
   /** Called every `progressEvery` entries with the count so far. */
   onCount?: (entries: number) => void;
   progressEvery?: number;
 }): Promise<BackupSelection> {
   const sel = emptySelection();
-  const c: TakeContext = { cutMs: input.cutMs, roots: new Set(input.roots), shielded: input.shielded === true, links: [] };
+  const c: TakeContext = { cutMs: input.cutMs, roots: new Set(input.roots), shielded: input.shielded === true, listFiles: input.listFiles ?? true, covered: new Set(), links: [] };
   const every = input.progressEvery ?? 10_000;
   let count = 0;
   for await (const entry of input.entries) {
@@ -222,7 +248,7 @@ export async function selectForBackup(input: {
     count += 1;
     if (count % every === 0) input.onCount?.(count);
   }
-  const covered = new Set<string>();
+  const covered = c.covered;
   for (const p of sel.paths) {
     for (const root of input.roots) if (isUnder(p, root)) covered.add(root);
   }

@@ -21,6 +21,9 @@
  * - **Upload** backs up the held shield directories (a file held there cannot vanish before the
  *   repository reads it). Its walk of the live trees and shields (selection.ts) only adds what the
  *   shield lacks: files of the cut the watcher missed, symlinks and kept empty directories (`adopt`).
+ *   While the shield is watching, the walk trusts it: a name that is a regular file on both sides (and
+ *   not changed since the cut, as far as the watcher saw) is not stat'ed, so the walk reads directories,
+ *   not a million files.
  *   Snapshots of earlier versions listed `<root>/.ffk-shield/<rel>` per file; a restore of those folds
  *   the shield back to `<rel>` (only where the snapshot has no `<rel>` of its own).
  * - **Release** (after the upload's read, or on abort) applies what the hold deferred: links of deleted
@@ -28,8 +31,8 @@
  *
  * Limits, by construction: a file rewritten in place after the cut (same inode) is in the snapshot with
  * its newer content (before the shield became the view it was left out): the shield holds the same
- * inode, not a copy; the artifact counts such files in `newerThanCut`. A file deleted before the cut
- * whose deletion the watcher had not processed yet is read from the shield: after a restore it is at
+ * inode, not a copy; only a walk that stats every file (a degraded shield's) counts such files in
+ * `newerThanCut`. A file deleted before the cut whose deletion the watcher had not processed yet is read from the shield: after a restore it is at
  * worst an orphan file (its row was gone before the cut), a warning for the integrity checker, never a
  * dangling reference. When the watcher is degraded (watch limit, errors) a full scan runs before the
  * upload's walk; files deleted between the cut and that scan may then be missed, and the artifact says so.

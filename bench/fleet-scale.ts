@@ -1,14 +1,14 @@
 /**
- * Benchmark: fleet scale (issue 7's case 6) — one controller with 200 agents.
+ * Benchmark: fleet scale (issue 7's case 6, issue 14's size) — one controller with 1,000 agents.
  *
  *   npx tsx bench/fleet-scale.ts [--quick] [--agents N] [--runs N] [--list-calls N] [--strict] [--results FILE] [--json FILE]
  *
  * Starts a private nats-server, one real controller (dist/bin/ffkeeper-controller.mjs: build first) and N
- * lightweight simulated agents in a separate process (full: 200, --quick: 50) that speak the real NATS
+ * lightweight simulated agents in a separate process (full: 1,000, --quick: 50) that speak the real NATS
  * presence and Agent gRPC protocols with the agent's own code, plus a 1-agent site as the peer. Measures
  * ListSites/ListAgents over gRPC (full 50 calls each, quick 20) and `ffkeeper agents list --json`, then
  * snapshot rounds of the N-agent and the 1-agent site (full 15 each, quick 2) in ABBA order; prints a
- * table and PASS/FAIL (round p99 ≤ 1 s), and in full mode writes the "Fleet scale" section of
+ * table and PASS/FAIL (round p99 ≤ 1 s, listing p99 ≤ 50 ms), and in full mode writes the "Fleet scale" section of
  * bench/RESULTS.md. Exit code 0 even on FAIL unless --strict. Ctrl-C stops after the current snapshot and
  * still cleans up.
  */
@@ -23,14 +23,14 @@ import { formatReport, judge } from './fleet-scale/report.js';
 const USAGE = [
   'usage: npx tsx bench/fleet-scale.ts [flags]',
   COMMON_USAGE,
-  '  --agents N       simulated agents of the measured site (default 200, quick 50)',
+  '  --agents N       simulated agents of the measured site (default 1,000, quick 50)',
   '  --warmup N       snapshots per site taken first and not counted (default 1)',
   '  --list-calls N   measured calls per listing kind (default 50, quick 20)',
   '  --cli-calls N    timed `ffkeeper agents list --json` runs (default 5, quick 1)',
   '  --cpu-prof DIR   run the controller under node --cpu-prof, its profile written to DIR when it stops',
 ].join('\n');
 
-/** The plan for a mode: full (200 agents, 15 snapshots per site, 50 listing calls) or quick (50, 2, 20). */
+/** The plan for a mode: full (1,000 agents, 15 snapshots per site, 50 listing calls) or quick (50, 2, 20). */
 export function planFor(o: {
   quick: boolean;
   agents?: number | undefined;
@@ -40,7 +40,7 @@ export function planFor(o: {
   cliCalls?: number | undefined;
 }): FleetBenchPlan {
   return {
-    agents: o.agents ?? (o.quick ? 50 : 200),
+    agents: o.agents ?? (o.quick ? 50 : 1000),
     runs: o.runs ?? (o.quick ? 2 : 15),
     warmup: o.warmup ?? 1,
     listCalls: o.listCalls ?? (o.quick ? 20 : 50),

@@ -40,6 +40,7 @@ const manifestSchema = z.object({
   sealedAt: date,
   freezeWindowMs: z.number(),
   agents: z.array(z.object({ host: z.string(), components: z.array(z.string()), freezeWindowMs: z.number() })),
+  freezeSteps: z.array(z.object({ step: z.string(), ms: z.number() })).optional(),
   components: z.array(componentSchema).min(1),
   totals: z.object({ bytes: z.number(), files: z.number(), dataAddedBytes: z.number() }),
   models: z.record(z.string(), z.string()),

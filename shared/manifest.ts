@@ -65,6 +65,12 @@ export interface Manifest {
   /** First freeze call to last thaw answer, as the controller measured it. */
   freezeWindowMs: number;
   agents: { host: string; components: string[]; freezeWindowMs: number }[];
+  /**
+   * Where the freeze window went, step by step as the controller timed each fan-out: `freeze writers`
+   * (the PostgreSQL agents' PAUSE), `freeze others` (shards, the uploads shield's settle), `cut`, `thaw`.
+   * Absent in manifests of earlier versions.
+   */
+  freezeSteps?: { step: string; ms: number }[];
   components: ManifestComponent[];
   totals: { bytes: number; files: number; dataAddedBytes: number };
   /** Feature-vector model per gallery (from the Tarantool artifacts), e.g. `ffsec_face_objects: face-v1`. */

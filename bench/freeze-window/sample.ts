@@ -16,6 +16,8 @@ export interface Sample {
   windowMs: number;
   /** Each agent's own freeze window, by host. */
   agentWindowsMs: Record<string, number>;
+  /** The window's steps as the controller timed them (manifest `freezeSteps`), ms by step. */
+  stepsMs: Record<string, number>;
   /** Bytes the snapshot read from all components. */
   snapshotBytes: number;
   /**
@@ -111,6 +113,7 @@ async function sealedFacts(t: Omit<SampleTarget, 'rate'>, jobId: string): Promis
     snapshotId,
     windowMs: summary.freezeWindowMs,
     agentWindowsMs: Object.fromEntries(manifest.agents.map((a) => [a.host, a.freezeWindowMs])),
+    stepsMs: Object.fromEntries((manifest.freezeSteps ?? []).map((x) => [x.step, x.ms])),
     snapshotBytes: summary.bytes,
   };
 }

@@ -88,6 +88,9 @@ describe('SnapshotCoordinator: a freeze window that could not be held', () => {
     expect(cuts).toHaveLength(2);
     const [failed, sealed] = cuts as [string, string];
     expect(manifest.cutId).toBe(sealed);
+    // Where the sealed cut's window went: each fan-out of the controller, in order (the site has a PostgreSQL agent).
+    expect(manifest.freezeSteps?.map((x) => x.step)).toEqual(['freeze writers', 'freeze others', 'cut', 'thaw']);
+    for (const x of manifest.freezeSteps ?? []) expect(x.ms).toBeGreaterThanOrEqual(0);
     expect(catalog.manifests.map((m) => m.cutId)).toEqual([sealed]);
     expect(cutsOf(agents.log, 'abort')).toEqual(new Set([failed]));
     expect(cutsOf(agents.log, 'thaw')).toEqual(new Set([failed, sealed]));

@@ -144,6 +144,7 @@ export class SnapshotCoordinator {
       points: Map<string, CutPoint[]>;
       freezeWindowMs: number;
       agentWindows: Map<string, number>;
+      steps: { step: string; ms: number }[];
     },
   ): Promise<Manifest> {
     const { site } = req;
@@ -152,7 +153,7 @@ export class SnapshotCoordinator {
       ctx.step('upload', `thawed; freeze window ${freezeWindowMs} ms; uploading`);
       const artifacts = await this.upload(ctx, participants, { cutId, site, access: c.access, parents: c.parents });
       ctx.step('seal');
-      const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points: c.points, freezeWindowMs, agentWindows: c.agentWindows });
+      const manifest = this.manifest({ ctx, req, cutId, participants, artifacts, points: c.points, freezeWindowMs, agentWindows: c.agentWindows, steps: c.steps });
       await this.seal(site, manifest);
       ctx.message(`sealed ${cutId}: ${manifest.totals.bytes} bytes read, ${manifest.totals.dataAddedBytes} bytes added, freeze window ${freezeWindowMs} ms`);
       return manifest;
@@ -174,7 +175,7 @@ export class SnapshotCoordinator {
     ctx: JobContext,
     ps: Participant[],
     c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined },
-  ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number> }> {
+  ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number>; steps: { step: string; ms: number }[] }> {
     const t = (operation: string, kind: 'protocolMs' | 'prepareMs' = 'protocolMs') => deadlineFor(this.deps.deadlines, kind, `${operation} of cut ${c.cutId}`);
     const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
     // An agent that prepared fast waits for the slowest prepare (its deadline), then for the freeze call.
@@ -187,27 +188,34 @@ export class SnapshotCoordinator {
     const started = Date.now();
     const points = new Map<string, CutPoint[]>();
     const agentWindows = new Map<string, number>();
+    const steps: { step: string; ms: number }[] = [];
+    const timed = async <T>(step: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      const value = await fn();
+      steps.push({ step, ms: Date.now() - t0 });
+      return value;
+    };
     try {
       // Writers first: once PostgreSQL is paused no row can commit, so every file and record a row of the
       // cut refers to exists before the other components freeze (the uploads shield settles after that).
       const [gates, rest] = splitWriterGates(ps);
-      for (const group of [gates, rest]) {
-        if (group.length > 0) await onAll(c.site, 'freeze', group, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze')));
+      for (const [name, group] of [['freeze writers', gates], ['freeze others', rest]] as const) {
+        if (group.length > 0) await timed(name, () => onAll(c.site, 'freeze', group, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze'))));
       }
       ctx.step('cut');
-      const cut = await onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut')));
+      const cut = await timed('cut', () => onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut'))));
       ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));
       if (this.deps.holdFrozenMs) await new Promise((r) => setTimeout(r, this.deps.holdFrozenMs));
     } catch (err) {
       throw FreezeWindowError.retryable(err) ? new FreezeWindowError(err) : err;
     } finally {
       // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
-      const thawed = await Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw'))));
+      const thawed = await timed('thaw', () => Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw')))));
       thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((ps[i] as Participant).host, r.value.freezeWindowMs));
     }
     const freezeWindowMs = Date.now() - started;
     ctx.step('thaw', `thawed after ${freezeWindowMs} ms`);
-    return { points, freezeWindowMs, agentWindows };
+    return { points, freezeWindowMs, agentWindows, steps };
   }
 
   /**
@@ -262,6 +270,7 @@ export class SnapshotCoordinator {
     points: Map<string, CutPoint[]>;
     freezeWindowMs: number;
     agentWindows: Map<string, number>;
+    steps: { step: string; ms: number }[];
   }): Manifest {
     const components = m.participants.flatMap((p) => (m.artifacts.get(p.host) ?? []).map((a) => ({ ...a, host: p.host })));
     const cutTimes = [...m.points.values()].flat().map((p) => p.time.getTime());
@@ -275,6 +284,7 @@ export class SnapshotCoordinator {
       sealedAt: this.now(),
       freezeWindowMs: m.freezeWindowMs,
       agents: m.participants.map((p) => ({ host: p.host, components: p.components, freezeWindowMs: m.agentWindows.get(p.host) ?? 0 })),
+      freezeSteps: m.steps,
       components,
       totals: totalsOf(components),
       models: modelsOf(components),

@@ -11,7 +11,7 @@ import { isEntryPoint } from '../lib/entry.js';
 import { createLogger } from '../../shared/logger.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { natsSeedOf, type TlsFiles } from '../../shared/security/tls-files.js';
-import { issueNatsCredentials } from '../../shared/security/nats-users.js';
+import { issueNatsCredentialsMany } from '../../shared/security/nats-users.js';
 import { openPresenceBucket } from '../../shared/transport/kv.js';
 import { noCalls, simulatedConfig, startSimulatedAgent, type DriverCalls, type SimulatedAgent } from './sim-agent.js';
 import { agentTls } from '../../test/harness/pki.js';
@@ -72,12 +72,14 @@ async function issueAll(spec: SimulatorSpec, wanted: { site: string; host: strin
   const out = new Map<string, TlsFiles>();
   await Promise.all(
     wanted.map(async ({ site, host }) => {
-      const tls = await agentTls(site, host);
-      // The bench's nats-server keeps its own users (test/harness/nats.ts): the key goes there.
-      if (spec.natsRegistry) await issueNatsCredentials(spec.natsRegistry, { kind: 'agent', site, host }, natsSeedOf(tls));
-      out.set(`${site}/${host}`, tls);
+      out.set(`${site}/${host}`, await agentTls(site, host));
     }),
   );
+  // The bench's nats-server keeps its own users (test/harness/nats.ts): the keys go there, all in one registration.
+  if (spec.natsRegistry) {
+    const registry = spec.natsRegistry;
+    await issueNatsCredentialsMany(registry, wanted.map(({ site, host }) => ({ identity: { kind: 'agent' as const, site, host }, seedFile: natsSeedOf(out.get(`${site}/${host}`) as TlsFiles) })));
+  }
   return out;
 }
 

@@ -260,14 +260,38 @@ export async function issueNatsCredentials(caDir: string, identity: PeerIdentity
 
 /** Registers the public nkey of `identity` (whose seed never left its host: enrolment); the registered servers accept it when this returns. */
 export async function addNatsUser(caDir: string, identity: PeerIdentity, publicKey: string): Promise<void> {
-  if (!isNatsUserPublicKey(publicKey)) throw new ValidationError(`'${publicKey.slice(0, 60)}' is not a NATS user public key (U…)`, { field: 'natsPublicKey' });
+  await addNatsUsers(caDir, [{ identity, publicKey }]);
+}
+
+/**
+ * Registers many public nkeys at once: one hold of the registry's lock, one write, one reload (a
+ * thousand agents registered one by one would queue a thousand times for the lock and the reload).
+ */
+export async function addNatsUsers(caDir: string, entries: readonly { identity: PeerIdentity; publicKey: string }[]): Promise<void> {
+  for (const { publicKey } of entries) {
+    if (!isNatsUserPublicKey(publicKey)) throw new ValidationError(`'${publicKey.slice(0, 60)}' is not a NATS user public key (U…)`, { field: 'natsPublicKey' });
+  }
+  if (entries.length === 0) return;
   await withLock(caDir, async () => {
     const file = readUsers(caDir);
-    const uri = identityUri(identity);
-    file.users[uri] = [...(file.users[uri] ?? []), { publicKey, issuedAt: new Date().toISOString() }];
+    const issuedAt = new Date().toISOString();
+    for (const { identity, publicKey } of entries) {
+      const uri = identityUri(identity);
+      file.users[uri] = [...(file.users[uri] ?? []), { publicKey, issuedAt }];
+    }
     writeAtomic(usersPath(caDir), JSON.stringify(file, null, 2));
   });
   await requestReload(caDir);
+}
+
+/** `issueNatsCredentials` for many identities at once (one registration: `addNatsUsers`). */
+export async function issueNatsCredentialsMany(caDir: string, wanted: readonly { identity: PeerIdentity; seedFile: string }[]): Promise<void> {
+  const entries = wanted.map(({ identity, seedFile }) => {
+    const user = nkeys.createUser();
+    writeAtomic(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
+    return { identity, publicKey: user.getPublicKey() };
+  });
+  await addNatsUsers(caDir, entries);
 }
 
 /** Whether `key` is a NATS user public key (U…, checksum right). */

@@ -30,6 +30,8 @@ export class PgbouncerConsole implements PoolerConsole {
   private readonly resumeCooldownMs: number;
   /** When this console last resumed each database. */
   private readonly resumedAt = new Map<string, number>();
+  /** A console connection opened ahead of a PAUSE (`warm`), or kept by a PAUSE for its RESUME. */
+  private warmClient: pg.Client | undefined;
 
   /**
    * `loginSettleMs`: how long PAUSE waits at most for server logins in progress to finish (default 250);
@@ -43,8 +45,36 @@ export class PgbouncerConsole implements PoolerConsole {
     this.resumeCooldownMs = options.resumeCooldownMs ?? 500;
   }
 
-  async pause(database: string, options: { signal: AbortSignal; onSent: () => void }): Promise<void> {
+  /**
+   * Opens the console connection the next PAUSE uses (and keeps for its RESUME), so that neither pays a
+   * connection inside the freeze window. Idempotent.
+   */
+  async warm(): Promise<void> {
+    if (this.warmClient) return;
     const client = await connectClient(this.config, 'pgbouncer console');
+    client.once('end', () => {
+      if (this.warmClient === client) this.warmClient = undefined;
+    });
+    this.warmClient = client;
+  }
+
+  /** Closes the connection `warm` opened (or a PAUSE kept for its RESUME), if any. */
+  async cool(): Promise<void> {
+    const client = this.warmClient;
+    this.warmClient = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  /** The warm connection, taken (the caller owns it now), or a new one. */
+  private async client(): Promise<pg.Client> {
+    const warm = this.warmClient;
+    this.warmClient = undefined;
+    return warm ?? connectClient(this.config, 'pgbouncer console');
+  }
+
+  async pause(database: string, options: { signal: AbortSignal; onSent: () => void }): Promise<void> {
+    const client = await this.client();
+    let keep = false;
     const close = (): void => void client.end().catch(() => undefined);
     if (options.signal.aborted) {
       close();
@@ -58,12 +88,17 @@ export class PgbouncerConsole implements PoolerConsole {
       const query = client.query(`PAUSE ${database}`);
       options.onSent();
       await query;
+      keep = !options.signal.aborted;
     } catch (err) {
       if (options.signal.aborted) throw new CancelledError(`PAUSE ${database} on pgbouncer ${this.address} was cancelled`, { cause: err });
       throw this.failure(`PAUSE ${database}`, err);
     } finally {
       options.signal.removeEventListener('abort', close);
-      close();
+      if (keep) {
+        // Kept for the RESUME (see `warm`).
+        await this.cool();
+        this.warmClient = client;
+      } else close();
     }
   }
 
@@ -78,16 +113,28 @@ export class PgbouncerConsole implements PoolerConsole {
   }
 
   async resume(database: string): Promise<'resumed' | 'not-paused'> {
-    return withClient(this.config, 'pgbouncer console', async (client) => {
-      try {
-        await client.query(`RESUME ${database}`);
-        this.resumedAt.set(database, Date.now());
-        return 'resumed' as const;
-      } catch (err) {
-        if (err instanceof Error && /is not paused/.test(err.message)) return 'not-paused' as const;
-        throw this.failure(`RESUME ${database}`, err);
-      }
-    });
+    const kept = this.warmClient;
+    this.warmClient = undefined;
+    if (kept) {
+      // The PAUSE's connection; if it was lost meanwhile, RESUME on a new one (pgbouncer stays paused).
+      const done = await this.resumeOn(kept, database).catch(() => undefined);
+      if (done) return done;
+    }
+    return withClient(this.config, 'pgbouncer console', (client) => this.resumeOn(client, database));
+  }
+
+  /** `RESUME` on `client`, which it closes. */
+  private async resumeOn(client: pg.Client, database: string): Promise<'resumed' | 'not-paused'> {
+    try {
+      await client.query(`RESUME ${database}`);
+      this.resumedAt.set(database, Date.now());
+      return 'resumed';
+    } catch (err) {
+      if (err instanceof Error && /is not paused/.test(err.message)) return 'not-paused';
+      throw this.failure(`RESUME ${database}`, err);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   async check(database: string): Promise<{ paused: boolean }> {

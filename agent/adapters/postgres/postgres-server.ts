@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { IllegalStateError, UnavailableError } from '../../../shared/errors.js';
-import type { DatabaseServer, ServerInfo, SnapshotHold } from '../../domain/drivers/postgres/ports.js';
+import type { DatabaseServer, PreparedSnapshot, ServerInfo, SnapshotHold } from '../../domain/drivers/postgres/ports.js';
 import type { ConstraintCheck, DeferredConstraint } from '../../domain/drivers/postgres/not-valid.js';
 import { clientConfig, connectClient, endpointLabel, withClient, type PgEndpoint } from './connection.js';
 
@@ -48,12 +48,41 @@ export class PgDatabaseServer implements DatabaseServer {
   }
 
   async exportSnapshot(database: string): Promise<SnapshotHold> {
+    return (await this.prepareSnapshot(database)).take();
+  }
+
+  async prepareSnapshot(database: string): Promise<PreparedSnapshot> {
     const client = await connectClient(this.config(database, CUT_APP_NAME), 'PostgreSQL');
-    let row: SnapshotRow | undefined;
     try {
       // The transaction must survive until pg_dump imported the snapshot, whatever the server's default.
+      // A REPEATABLE READ transaction takes its snapshot at its first query, not at BEGIN: until take()
+      // it holds neither a snapshot nor a lock.
       await client.query('SET idle_in_transaction_session_timeout = 0');
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const why = err instanceof Error ? err.message : String(err);
+      throw new UnavailableError(`cannot export a snapshot of database '${database}' on PostgreSQL ${this.address}: ${why}`, { cause: err });
+    }
+    let taken = false;
+    return {
+      take: async () => {
+        if (taken) throw new IllegalStateError(`the prepared snapshot of database '${database}' was taken already`);
+        taken = true;
+        return this.takeSnapshot(client, database);
+      },
+      discard: async () => {
+        if (taken) return;
+        taken = true;
+        await client.query('ROLLBACK').catch(() => undefined);
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
+
+  private async takeSnapshot(client: pg.Client, database: string): Promise<SnapshotHold> {
+    let row: SnapshotRow | undefined;
+    try {
       const r = await client.query<SnapshotRow>(
         'SELECT pg_export_snapshot() AS name, ' +
           'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn, ' +

@@ -107,6 +107,7 @@ function makeDriver(log: Log, options: FakeOptions = {}): { driver: PostgresDriv
         address: 'pg:5432',
         check: async () => ({ version: '15.2', versionNum: 150002 }),
         exportSnapshot: async () => (await step('export'), hold),
+        prepareSnapshot: async () => (await step('open cut connection'), { take: async () => (await step('export'), hold), discard: () => step('discard cut connection') }),
         roleExists: async () => true,
         databaseExists: async () => false,
         storage: async () => ({ dataDirectory: '/var/lib/postgresql/15/main', databaseBytes: 5000 }),
@@ -299,6 +300,33 @@ describe('PostgresDriver freeze/thaw', () => {
     await driver.thaw();
     await driver.thaw();
     expect(log).toEqual(['PAUSE', 'RESUME']);
+  });
+});
+
+describe('PostgresDriver cut', () => {
+  it('opens the cut connection at prepare, so the cut is the export alone; a release before the cut discards it', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log);
+    await driver.prepare();
+    expect(log).toEqual(['open cut connection']);
+    await driver.freeze();
+    await driver.cut();
+    await driver.thaw();
+    expect(log).toEqual(['open cut connection', 'PAUSE', 'export', 'RESUME']);
+    await driver.release();
+    expect(log.at(-1)).toBe('release hold');
+    log.length = 0;
+    await driver.prepare();
+    await driver.release();
+    expect(log).toEqual(['open cut connection', 'discard cut connection']);
+  });
+
+  it('exports on a new connection when the prepared one cannot', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log, { failOn: 'export' });
+    await driver.prepare();
+    await expect(driver.cut()).rejects.toThrow('export failed'); // the fake fails both: each was tried
+    expect(log).toEqual(['open cut connection', 'export', 'export']);
   });
 });
 

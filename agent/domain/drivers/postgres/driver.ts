@@ -24,7 +24,7 @@ import type {
   StagedJournal,
   UploadContext,
 } from '../types.js';
-import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
+import type { AppCommands, DatabaseServer, DumpTool, PoolerConsole, PreparedSnapshot, ServerInfo, SnapshotHold, SqlLoader } from './ports.js';
 import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
 import { recoverStagedPostgres, stagePostgres, type StagedRestoreSettings } from './staged.js';
@@ -83,6 +83,8 @@ export class PostgresDriver implements ComponentDriver {
   /** True from the moment a PAUSE may have reached pgbouncer until a RESUME succeeded. */
   private pauseSent = false;
   private held: { hold: SnapshotHold; cut: PostgresCut } | undefined;
+  /** The cut's connection, opened by prepare (see `PreparedSnapshot`). */
+  private prepared: PreparedSnapshot | undefined;
   private versions: { server?: ServerInfo; pgDump?: string } = {};
 
   constructor(private readonly options: PostgresDriverOptions) {
@@ -108,6 +110,17 @@ export class PostgresDriver implements ComponentDriver {
       throw new IllegalStateError(`${this.ref}: pg_dump ${tool.version} is older than PostgreSQL ${info.version} at ${server.address}; install pg_dump ${serverMajor} or newer`);
     }
     this.versions = { server: info, pgDump: tool.version };
+    // The cut's connection and transaction, and the console's for PAUSE and RESUME, opened now rather
+    // than inside the freeze window.
+    await this.discardPrepared();
+    this.prepared = await server.prepareSnapshot(this.options.database);
+    await pooler.warm?.();
+  }
+
+  private async discardPrepared(): Promise<void> {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    await prepared?.discard();
   }
 
   /** `PAUSE <db>` on pgbouncer, bounded by `pauseTimeoutMs`; on timeout or error, RESUME and throw. */
@@ -161,12 +174,26 @@ export class PostgresDriver implements ComponentDriver {
   /** Exports the snapshot on a direct connection and keeps its transaction open. */
   async cut(): Promise<CutPoint> {
     if (this.held) throw new IllegalStateError(`${this.ref}: a cut is already held (snapshot ${this.held.cut.snapshotName}); upload or release it first`);
-    const hold = await this.ports.server.exportSnapshot(this.options.database);
+    const hold = await this.takeSnapshot();
     const { name, lsn, time } = hold.snapshot;
     const cut: PostgresCut = { kind: 'postgres', component: this.ref, time, snapshotName: name, lsn };
     this.held = { hold, cut };
     this.logger.info({ snapshot: name, lsn }, 'cut taken');
     return cut;
+  }
+
+  /** The snapshot from the connection prepare opened; a fresh connection when there is none or it was lost. */
+  private async takeSnapshot(): Promise<SnapshotHold> {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared) {
+      try {
+        return await prepared.take();
+      } catch (err) {
+        this.logger.warn({ err }, 'the connection opened at prepare could not export the snapshot; exporting on a new one');
+      }
+    }
+    return this.ports.server.exportSnapshot(this.options.database);
   }
 
   /** `RESUME <db>`, bounded; nothing to do when no PAUSE was sent. */
@@ -198,6 +225,8 @@ export class PostgresDriver implements ComponentDriver {
   async release(): Promise<void> {
     const held = this.held;
     this.held = undefined;
+    await this.discardPrepared();
+    if (!this.pauseSent) await this.ports.pooler.cool?.();
     if (held) await held.hold.release();
   }
 

@@ -26,6 +26,10 @@ export interface PoolerConsole {
   resume(database: string): Promise<'resumed' | 'not-paused'>;
   /** Checks the console answers and serves `database`; throws a typed error naming what is wrong. */
   check(database: string): Promise<{ paused: boolean }>;
+  /** Opens the connection the next PAUSE and its RESUME use, ahead of the freeze window (optional). */
+  warm?(): Promise<void>;
+  /** Closes what `warm` (or a PAUSE waiting for its RESUME) keeps open. */
+  cool?(): Promise<void>;
 }
 
 /** The point in time PostgreSQL exported. */
@@ -45,6 +49,17 @@ export interface SnapshotHold {
   release(): Promise<void>;
 }
 
+/**
+ * A direct connection opened, and its REPEATABLE READ transaction begun, before the cut (at prepare), so
+ * that the cut itself is one query: the connection's set-up is not paid inside the freeze window.
+ */
+export interface PreparedSnapshot {
+  /** Exports the snapshot now (`pg_export_snapshot()`): the point in time is this call's. Once only. */
+  take(): Promise<SnapshotHold>;
+  /** Ends the transaction and the connection without exporting. Idempotent; never throws. */
+  discard(): Promise<void>;
+}
+
 /** Facts about the PostgreSQL server, from `check()`. */
 export interface ServerInfo {
   /** e.g. `15.20 (Debian 15.20-0+deb12u1)` */
@@ -61,6 +76,8 @@ export interface DatabaseServer {
   check(database?: string): Promise<ServerInfo>;
   /** `BEGIN ISOLATION LEVEL REPEATABLE READ` + `pg_export_snapshot()` on `database`, held until released. */
   exportSnapshot(database: string): Promise<SnapshotHold>;
+  /** The connection and transaction of `exportSnapshot`, opened now; the export comes with `take()`. */
+  prepareSnapshot(database: string): Promise<PreparedSnapshot>;
   roleExists(role: string): Promise<boolean>;
   databaseExists(database: string): Promise<boolean>;
   /**

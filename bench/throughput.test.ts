@@ -31,7 +31,7 @@ describe('throughput benches (--quick, one round)', () => {
       aborted: boolean; problems: string[]; workDir: string; agentPid: number;
       data: { files: number; bytes: number };
       backup: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
-      verdict: { vsRestic: number; vsTar: number; incrementalShare: number };
+      verdict: { vsRestic: number; vsTar: number; incrementalShare: number; incrementalVsRestic: number };
     };
     expect(r.aborted).toBe(false);
     expect(r.problems).toEqual([]);
@@ -41,7 +41,7 @@ describe('throughput benches (--quick, one round)', () => {
     expect(printed).toMatch(/^\| ffkeeper agent \| 1 \| [\d.]+ s \|.* MB\/s \|/m);
     expect(printed).toMatch(/^\| tar czf \| 1 \|.*\| [\d.]+× \|$/m);
     expect(printed).toMatch(/^- ffkeeper agent vs restic alone: \*\*[\d.]+×\*\* \(target ≥ 0\.90×\): (PASS|FAIL)$/m);
-    expect(printed).toMatch(/^- ffkeeper incremental time \/ full time: \*\*[\d.]+%\*\*/m);
+    expect(printed).toMatch(/^- ffkeeper incremental time \/ restic alone's: \*\*[\d.]+×\*\* \(target ≤ 1\.20×\): (PASS|FAIL)$/m);
     expect(written).toContain(`<!-- bench:uploads:begin -->\n${printed.trim()}\n<!-- bench:uploads:end -->`);
     expect(existsSync(r.workDir), r.workDir).toBe(false);
     expect(processAlive(r.agentPid), `agent ${r.agentPid}`).toBe(false);

@@ -9,15 +9,20 @@ import { barLine, fmtBytes, fmtCount, fmtRatio, fmtSeconds, loadLine, resticOpen
 import { speedup, timeRatio, type Series } from '../throughput/series.js';
 import type { UploadsBenchResult } from './measure.js';
 
-/** Issue 7's targets for the uploads cases. */
-export const BARS = { vsRestic: 0.9, vsTar: 3, incrementalShare: 0.1 } as const;
+/**
+ * Targets for the uploads cases: issue 7's (agent vs restic alone and vs tar) and issue 14's for the +1%
+ * incremental (at most 1.2× restic alone's incremental; issue 7's share of the full time is reported).
+ */
+export const BARS = { vsRestic: 0.9, vsTar: 3, incrementalVsRestic: 1.2 } as const;
 
 export interface UploadsVerdict {
   pass: boolean;
   vsRestic: number;
   vsTar: number;
-  /** Median incremental time over median full time (agent). */
+  /** Median incremental time over median full time (agent), reported. */
   incrementalShare: number;
+  /** Median agent incremental time over median restic incremental time, judged. */
+  incrementalVsRestic: number;
   reasons: string[];
 }
 
@@ -25,13 +30,14 @@ export function judge(r: UploadsBenchResult): UploadsVerdict {
   const vsRestic = speedup(r.backup.agent, r.backup.restic);
   const vsTar = speedup(r.backup.agent, r.backup.tar);
   const incrementalShare = timeRatio(r.incremental.agent, r.backup.agent);
+  const incrementalVsRestic = timeRatio(r.incremental.agent, r.incremental.restic);
   const reasons: string[] = [];
   if (!(vsRestic >= BARS.vsRestic)) reasons.push(`agent at ${fmtRatio(vsRestic)} restic alone (target ≥ ${BARS.vsRestic}×)`);
   if (!(vsTar >= BARS.vsTar)) reasons.push(`agent at ${fmtRatio(vsTar)} tar czf (target ≥ ${BARS.vsTar}×)`);
-  if (!(incrementalShare <= BARS.incrementalShare)) reasons.push(`incremental at ${pct(incrementalShare)} of the full time (target ≤ ${pct(BARS.incrementalShare)})`);
+  if (!(incrementalVsRestic <= BARS.incrementalVsRestic)) reasons.push(`incremental at ${fmtRatio(incrementalVsRestic)} restic alone's (target ≤ ${BARS.incrementalVsRestic}×)`);
   if (r.problems.length > 0) reasons.push(`${r.problems.length} problem(s)`);
   if (r.aborted) reasons.push('stopped early');
-  return { pass: reasons.length === 0, vsRestic, vsTar, incrementalShare, reasons };
+  return { pass: reasons.length === 0, vsRestic, vsTar, incrementalShare, incrementalVsRestic, reasons };
 }
 
 function pct(x: number): string {
@@ -88,7 +94,8 @@ function incrementalPart(r: UploadsBenchResult, v: UploadsVerdict): string[] {
     incrementalRow('ffkeeper agent', r.backup.agent, agent, fmtBytes(median(agent.bytes))),
     incrementalRow('restic backup', r.backup.restic, restic, '–'),
     '',
-    barLine('ffkeeper incremental time / full time', v.incrementalShare, { op: '≤', target: BARS.incrementalShare }, pct).line,
+    barLine("ffkeeper incremental time / restic alone's", v.incrementalVsRestic, { op: '≤', target: BARS.incrementalVsRestic }).line,
+    `- ffkeeper incremental time / its full time: ${pct(v.incrementalShare)} (issue 7 asked ≤ 10%; restic alone's own share is in the table)`,
     timeSplitLine("Where the agent's +1% snapshot goes", r.agentSplits.incremental),
     resticOpenLine(r.resticOpen),
     '',

@@ -29,6 +29,7 @@ import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent, type ResticRun } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli, run } from '../throughput/commands.js';
 import { newSeries, record, timeInto, type Series } from '../throughput/series.js';
+import { agentConfig } from '../uploads/measure.js';
 import { writeEvents, type ManyRoots, type ManyTreeSize } from './tree.js';
 
 export interface ManyPlan {
@@ -81,21 +82,6 @@ export interface ManyResult {
 
 const COMPONENT = 'uploads:uploads';
 const LISTINGS = 3;
-
-function agentConfig(o: { nats: unknown; work: string; roots: ManyRoots; tls: unknown }): Record<string, unknown> {
-  return {
-    site: 'bench',
-    host: 'files',
-    grpc: { listen: '127.0.0.1:0' },
-    tls: o.tls,
-    nats: o.nats,
-    cacheDir: path.join(o.work, 'cache', 'agent'),
-    presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
-    log: { level: 'info' },
-    metrics: { listen: '127.0.0.1:0' },
-    components: [{ kind: 'uploads', name: 'uploads', paths: [o.roots.uploads, o.roots.ffupload] }],
-  };
-}
 
 /** A process's resident set (`VmRSS`) or peak (`VmHWM`) in bytes; 0 when it cannot be read. */
 export async function procMemory(pid: number | undefined, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -163,7 +149,7 @@ export async function runManyBench(plan: ManyPlan, env: BenchEnv): Promise<ManyR
     await ensureTestPki();
     const identity = await nats.agent('bench', 'files');
     const configFile = path.join(work, 'agent.yaml');
-    await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, roots, tls: identity.tls })));
+    await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, paths: [roots.uploads, roots.ffupload], tls: identity.tls })));
     const s0 = performance.now();
     agent = await BenchAgent.start(configFile, 'bench');
     result.agentPid = agent.pid;

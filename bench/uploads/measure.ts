@@ -88,7 +88,8 @@ interface Ctx {
   place: RepoPlace;
 }
 
-function agentConfig(o: { nats: NatsConfig; work: string; root: string; tls: TlsFiles }): Record<string, unknown> {
+/** A bench agent's config: one uploads component over `paths` (the upload benches' agent). */
+export function agentConfig(o: { nats: NatsConfig; work: string; paths: string[]; tls: TlsFiles }): Record<string, unknown> {
   return {
     site: 'bench',
     host: 'files',
@@ -99,7 +100,7 @@ function agentConfig(o: { nats: NatsConfig; work: string; root: string; tls: Tls
     presence: { heartbeatSeconds: 1, ttlSeconds: 3 },
     log: { level: 'info' },
     metrics: { listen: '127.0.0.1:0' }, // never the default port: other agents may run beside the bench
-    components: [{ kind: 'uploads', name: 'uploads', paths: [o.root] }],
+    components: [{ kind: 'uploads', name: 'uploads', paths: o.paths }],
   };
 }
 
@@ -135,7 +136,7 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     const configFile = path.join(work, 'agent.yaml');
     await ensureTestPki();
     const identity = await nats.agent('bench', 'files');
-    await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, root: dirs.root, tls: identity.tls })));
+    await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, paths: [dirs.root], tls: identity.tls })));
     agent = await BenchAgent.start(configFile, 'bench');
     result.agentPid = agent.pid;
     const ctx: Ctx = { plan, env, dirs, agent, result, kept: {}, place };

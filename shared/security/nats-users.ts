@@ -252,9 +252,7 @@ export function unregisterNatsServer(caDir: string, name: string): void {
  * `nats.nk` beside the identity's certificate); the registered servers accept it when this returns.
  */
 export async function issueNatsCredentials(caDir: string, identity: PeerIdentity, seedFile: string): Promise<string> {
-  const user = nkeys.createUser();
-  writeAtomic(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`);
-  await addNatsUser(caDir, identity, user.getPublicKey());
+  await issueNatsCredentialsMany(caDir, [{ identity, seedFile }]);
   return seedFile;
 }
 

@@ -101,7 +101,8 @@ async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { chi
     const shieldFiles = shield.files;
     const changed = w.options.changed !== undefined && w.options.changed.size > 0 ? w.options.changed : undefined;
     const liveDir = path.join(w.root, dir.rel);
-    const linked = liveNames.filter((n) => live.files?.has(n) === true && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true);
+    const liveFiles = live.files;
+    const linked = liveNames.filter((n) => liveFiles.has(n) && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true);
     const both = new Set(linked);
     if (linked.length > 0) yield { type: 'linked', path: liveDir, shieldDir: path.join(w.shieldRoot, dir.rel), names: linked };
     children += linked.length;

@@ -27,7 +27,8 @@ import { ensureTestPki } from '../../test/harness/pki.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent, type ResticRun } from '../throughput/agent.js';
-import { BENCH_PASSWORD, ResticCli, run } from '../throughput/commands.js';
+import { BENCH_PASSWORD, ResticCli } from '../throughput/commands.js';
+import { measureTree } from '../throughput/tree.js';
 import { newSeries, record, timeInto, type Series } from '../throughput/series.js';
 import { agentConfig } from '../uploads/measure.js';
 import { writeEvents, type ManyRoots, type ManyTreeSize } from './tree.js';
@@ -89,19 +90,6 @@ export async function procMemory(pid: number | undefined, field: 'VmRSS' | 'VmHW
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const kb = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
   return kb ? Number(kb) * 1024 : 0;
-}
-
-/** Files and bytes of regular files below `dirs` (`find -type f`), leaving out the agent's `.ffk-*` entries. */
-export async function countFiles(dirs: string[]): Promise<{ files: number; bytes: number }> {
-  const out = await run('find', [...dirs, '-name', '.ffk-*', '-prune', '-o', '-type', 'f', '-printf', '%s\n']);
-  let files = 0;
-  let bytes = 0;
-  for (const line of out.split('\n')) {
-    if (line === '') continue;
-    files += 1;
-    bytes += Number(line);
-  }
-  return { files, bytes };
 }
 
 interface Ctx {
@@ -240,7 +228,7 @@ async function afterwards(ctx: Ctx): Promise<boolean> {
     for (const id of await snapshotIds(repo)) result.recordBytes[name].push(Buffer.byteLength(await repo.plain(['cat', 'snapshot', id])));
   }
   env.log(`restic snapshots: agent's repository ${result.listing.agent.map((ms) => secs(ms)).join(', ')}; largest record ${Math.max(...result.recordBytes.agent)} bytes`);
-  result.finalTree = await countFiles([ctx.roots.uploads, ctx.roots.ffupload]);
+  result.finalTree = await measureTree(ctx.roots.uploads, ctx.roots.ffupload);
   if (env.signal?.aborted) return true;
   const target = path.join(ctx.work, 'restore');
   const artifacts = ctx.lastArtifacts;
@@ -256,7 +244,7 @@ async function afterwards(ctx: Ctx): Promise<boolean> {
       } else {
         await timeInto(result.restore.restic, result.finalTree.bytes, () => ctx.resticRepo.restore(dir));
       }
-      const got = await countFiles([dir]);
+      const got = await measureTree(dir);
       if (got.files !== result.finalTree.files || got.bytes !== result.finalTree.bytes) {
         result.problems.push(`${v} restore: ${got.files} files / ${got.bytes} bytes, expected ${result.finalTree.files} / ${result.finalTree.bytes}`);
       }

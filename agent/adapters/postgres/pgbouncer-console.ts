@@ -51,7 +51,11 @@ export class PgbouncerConsole implements PoolerConsole {
    */
   async warm(): Promise<void> {
     if (this.warmClient) return;
-    const client = await connectClient(this.config, 'pgbouncer console');
+    this.keep(await connectClient(this.config, 'pgbouncer console'));
+  }
+
+  /** Holds `client` as the warm connection until taken, or until it ends. */
+  private keep(client: pg.Client): void {
     client.once('end', () => {
       if (this.warmClient === client) this.warmClient = undefined;
     });
@@ -97,7 +101,7 @@ export class PgbouncerConsole implements PoolerConsole {
       if (keep) {
         // Kept for the RESUME (see `warm`).
         await this.cool();
-        this.warmClient = client;
+        this.keep(client);
       } else close();
     }
   }

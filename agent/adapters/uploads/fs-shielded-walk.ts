@@ -11,7 +11,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError } from '../../../shared/errors.js';
 import type { LiveState, TreeEntry, WalkOptions } from '../../domain/drivers/uploads/ports.js';
-import { errCode, lstatMaybe, namesOf, sameInode, statPairs, toEntry, type PairEntry } from './fs-common.js';
+import { errCode, lstatMaybe, sameInode, statPairs, toEntry, type PairEntry } from './fs-common.js';
 
 interface PairDir {
   rel: string;
@@ -50,16 +50,11 @@ async function liveNamesOf(w: Walk, dir: PairDir): Promise<LiveNames> {
 }
 
 /** The shield side's names (typed when the walk trusts the shield); none when it is gone. */
-async function shieldNamesOf(w: Walk, rel: string): Promise<{ names: string[]; files?: Set<string> }> {
-  const dir = path.join(w.shieldRoot, rel);
-  if (w.options.trustShield !== true) return { names: (await namesOf(dir)) ?? [] };
-  try {
-    return await readNames(dir, true);
-  } catch (err) {
-    const code = errCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { names: [], files: new Set() };
-    throw err;
-  }
+async function shieldNamesOf(w: Walk, dir: string): Promise<{ names: string[]; files?: Set<string> }> {
+  const typed = w.options.trustShield === true;
+  const gone = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes(errCode(err) ?? '');
+  const read = await readNames(dir, typed).catch((err: unknown) => (gone(err) ? undefined : Promise.reject(err)));
+  return read ?? { names: [], ...(typed ? { files: new Set<string>() } : {}) };
 }
 
 function liveState(e: PairEntry): LiveState {
@@ -88,9 +83,11 @@ async function* entriesOf(w: Walk, rel: string, e: PairEntry): AsyncGenerator<Tr
 
 /** Yields the entries of one directory pair; returns its number of live children and whether it was readable. */
 async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { children: number; readable: boolean }> {
+  const liveDir = path.join(w.root, dir.rel);
+  const shieldDir = path.join(w.shieldRoot, dir.rel);
   const live = await liveNamesOf(w, dir);
-  if (live?.unreadable !== undefined) yield { type: 'unreadable', path: path.join(w.root, dir.rel), message: live.unreadable };
-  const shield = dir.shield ? await shieldNamesOf(w, dir.rel) : { names: [] };
+  if (live?.unreadable !== undefined) yield { type: 'unreadable', path: liveDir, message: live.unreadable };
+  const shield = dir.shield ? await shieldNamesOf(w, shieldDir) : { names: [] };
   let shieldNames = shield.names;
   // The shield mirrors only the root's own children: a reserved name at its top is a leftover (a crashed re-link).
   if (dir.rel === '' && w.options.skipRootChild) shieldNames = shieldNames.filter((n) => !w.options.skipRootChild?.(n));
@@ -100,18 +97,17 @@ async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { chi
     // Trusted: a regular file on both sides is the shield's link (see WalkOptions.trustShield); only the rest is stat'ed.
     const shieldFiles = shield.files;
     const changed = w.options.changed !== undefined && w.options.changed.size > 0 ? w.options.changed : undefined;
-    const liveDir = path.join(w.root, dir.rel);
     const liveFiles = live.files;
     const linked = liveNames.filter((n) => liveFiles.has(n) && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true);
     const both = new Set(linked);
-    if (linked.length > 0) yield { type: 'linked', path: liveDir, shieldDir: path.join(w.shieldRoot, dir.rel), names: linked };
+    if (linked.length > 0) yield { type: 'linked', path: liveDir, shieldDir, names: linked };
     children += linked.length;
     liveNames = liveNames.filter((n) => !both.has(n));
     shieldNames = shieldNames.filter((n) => !both.has(n));
   }
-  const pairs = statPairs({ liveDir: path.join(w.root, dir.rel), shieldDir: path.join(w.shieldRoot, dir.rel), liveNames, shieldNames });
+  const pairs = statPairs({ liveDir, shieldDir, liveNames, shieldNames });
   for await (const batch of pairs) {
-    if (w.options.signal?.aborted) throw new CancelledError(`walk of '${path.join(w.root, dir.rel)}' cancelled`);
+    if (w.options.signal?.aborted) throw new CancelledError(`walk of '${liveDir}' cancelled`);
     for (const e of batch) {
       if (e.live) children += 1;
       yield* entriesOf(w, dir.rel, e);

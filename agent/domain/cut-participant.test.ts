@@ -6,23 +6,27 @@ import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from
 
 /** An in-memory driver that records the calls made to it. */
 class FakeDriver implements ComponentDriver {
-  readonly kind = 'uploads' as const;
   readonly ref: string;
   calls: string[] = [];
   failOn = new Set<string>();
   /** What the last upload was told about its parent. */
   catalogParent: UploadContext['catalogParent'];
 
+  /** Steps that wait for this before they end. */
+  readonly holdUntil = new Map<string, Promise<void>>();
+
   constructor(
     readonly name: string,
     private readonly log: string[],
+    readonly kind: 'uploads' | 'postgres' = 'uploads',
   ) {
-    this.ref = `uploads:${name}`;
+    this.ref = `${kind}:${name}`;
   }
 
   private async step(name: string): Promise<void> {
     this.calls.push(name);
     this.log.push(`${this.name}.${name}`);
+    await this.holdUntil.get(name);
     if (this.failOn.has(name)) throw new Error(`${name} broke`);
   }
 
@@ -91,6 +95,39 @@ describe('CutParticipant', () => {
     await p.upload('c1', { ...ctx, parents: { 'uploads:a': 'p-a' }, parentsComplete: complete });
     expect(a.catalogParent).toEqual(wantA);
     expect(b.catalogParent).toEqual(wantB);
+  });
+
+  it('freezes the components holding writes first, then the others together; cut in the same call, it stays frozen while it holds writes', async () => {
+    const log: string[] = [];
+    const [db, a, b] = [new FakeDriver('db', log, 'postgres'), new FakeDriver('a', log), new FakeDriver('b', log)];
+    let release = (): void => undefined;
+    a.holdUntil.set('freeze', new Promise<void>((r) => (release = r)));
+    const p = new CutParticipant({ drivers: () => [a, db, b], logger: silentLogger() });
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    const frozen = p.freeze('c1', { cut: true, thawIfHoldingNone: true });
+    await vi.waitFor(() => expect(log).toContain('b.freeze'));
+    // b froze while a's freeze was still waiting; both only after db's.
+    expect(log.slice(3)).toEqual(['db.freeze', 'a.freeze', 'b.freeze']);
+    release();
+    const done = await frozen;
+    expect(done.points?.map((x) => x.component)).toEqual(['uploads:a', 'postgres:db', 'uploads:b']);
+    expect(done.thawed).toBeUndefined();
+    expect(p.state('c1')).toEqual({ state: 'cut' });
+    await p.thaw('c1');
+    // Reverse order of the freezes' ends: the writes holder thaws last.
+    expect(log.slice(-3)).toEqual(['a.thaw', 'b.thaw', 'db.thaw']);
+  });
+
+  it('an agent holding no writes cuts and ends its freeze in the freeze call; a thaw after that answers the same window', async () => {
+    const { log, p } = setup();
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    const done = await p.freeze('c1', { cut: true, thawIfHoldingNone: true });
+    expect(done.points?.map((x) => x.component)).toEqual(['uploads:a', 'uploads:b']);
+    expect(done.thawed?.freezeWindowMs).toBeGreaterThanOrEqual(0);
+    expect(log.slice(2)).toEqual(['a.freeze', 'b.freeze', 'a.cut', 'b.cut', 'b.thaw', 'a.thaw']);
+    expect(p.state('c1')).toEqual({ state: 'thawed' });
+    expect(await p.thaw('c1')).toEqual(done.thawed);
+    expect(log.filter((l) => l.endsWith('.thaw'))).toHaveLength(2);
   });
 
   it('thaws what it froze when a freeze fails', async () => {

@@ -47,6 +47,21 @@ export interface CutParticipantOptions {
   now?: () => number;
 }
 
+/** What a freeze did besides freezing: the cut points when it also cut, this agent's window when it also thawed. */
+export interface FreezeOutcome {
+  points?: CutPoint[];
+  thawed?: { freezeWindowMs: number };
+}
+
+/**
+ * A component whose freeze stops the site's writes and whose thaw lets them resume (PostgreSQL: PAUSE and
+ * RESUME on pgbouncer). The others only watch the site catch up; their thaw undoes nothing. The controller
+ * splits agents the same way (coordinator.ts, splitWriterGates).
+ */
+function holdsWrites(d: ComponentDriver): boolean {
+  return d.kind === 'postgres';
+}
+
 /** The share of the lease still left that one component's freeze may use. */
 const FREEZE_SHARE_OF_LEASE = 0.6;
 
@@ -98,25 +113,40 @@ export class CutParticipant {
     for (const s of finished.slice(0, Math.max(0, finished.length - keep))) this.sessions.delete(s.cutId);
   }
 
-  /** Stops new writes on every component, in order; on failure thaws what it froze and rethrows. */
-  async freeze(cutId: string): Promise<void> {
+  /**
+   * Stops new writes: the components holding the site's writes first, in order, then the others together
+   * (they only wait for the site to catch up). On failure thaws what it froze and rethrows. With `cut`, also
+   * fixes the cut points in the same step (one round trip fewer inside the window); with
+   * `thawIfHoldingNone` as well, an agent none of whose components holds writes ends its freeze at once:
+   * its cut is fixed, and its thaw would undo nothing.
+   */
+  async freeze(cutId: string, options: { cut?: boolean; thawIfHoldingNone?: boolean } = {}): Promise<FreezeOutcome> {
     const s = this.expect(cutId, ['prepared']);
     s.freezeStartedAt = this.now();
     clearTimeout(s.lease);
     s.leaseEndsAt = s.freezeStartedAt + s.leaseMs;
     s.lease = setTimeout(() => void this.expire(s, `freeze lease of ${s.leaseMs} ms ran out before thaw`), s.leaseMs);
     try {
-      for (const d of s.drivers) {
-        // What is left of the lease after a reserve for the cut and the thaw, which must also fit in it.
-        const budgetMs = Math.max(0, Math.floor((s.leaseEndsAt - this.now()) * FREEZE_SHARE_OF_LEASE));
-        await d.freeze({ budgetMs });
-        s.frozen.push(d);
-      }
+      for (const d of s.drivers.filter(holdsWrites)) await this.freezeOne(s, d);
+      const others = await Promise.allSettled(s.drivers.filter((d) => !holdsWrites(d)).map((d) => this.freezeOne(s, d)));
+      const failed = others.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       s.state = 'frozen';
     } catch (err) {
       await this.thawAll(s);
       throw err;
     }
+    if (!options.cut) return {};
+    const points = await this.cut(cutId);
+    if (!options.thawIfHoldingNone || s.drivers.some(holdsWrites)) return { points };
+    return { points, thawed: await this.thaw(cutId) };
+  }
+
+  /** Freezes one component within what is left of the lease after a reserve for the cut and the thaw. */
+  private async freezeOne(s: Session, d: ComponentDriver): Promise<void> {
+    const budgetMs = Math.max(0, Math.floor((s.leaseEndsAt - this.now()) * FREEZE_SHARE_OF_LEASE));
+    await d.freeze({ budgetMs });
+    s.frozen.push(d);
   }
 
   /** Fixes every component's point in time (in parallel: they are all frozen). */
@@ -127,9 +157,9 @@ export class CutParticipant {
     return s.cutPoints;
   }
 
-  /** Lets writes resume (reverse order) and disarms the lease. Returns this agent's freeze window. */
+  /** Lets writes resume (reverse order) and disarms the lease. Returns this agent's freeze window. Idempotent. */
   async thaw(cutId: string): Promise<{ freezeWindowMs: number }> {
-    const s = this.expect(cutId, ['prepared', 'frozen', 'cut']);
+    const s = this.expect(cutId, ['prepared', 'frozen', 'cut', 'thawed']);
     clearTimeout(s.lease);
     s.lease = undefined;
     await this.thawAll(s);

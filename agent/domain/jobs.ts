@@ -9,7 +9,7 @@ import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { parseSandboxComponents, parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
-import { CutParticipant } from './cut-participant.js';
+import { CutParticipant, type FreezeOutcome } from './cut-participant.js';
 import { exportSnapshot, type ExportedFile } from './export.js';
 import { importSnapshot, type HostImport, type SnapshotImportDeps } from './import.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
@@ -112,8 +112,8 @@ export class AgentJobs {
     this.openedRepositories.add(key);
   }
 
-  freeze(cutId: string): Promise<void> {
-    return this.participant.freeze(cutId);
+  freeze(cutId: string, options: { cut?: boolean; thawIfHoldingNone?: boolean } = {}): Promise<FreezeOutcome> {
+    return this.participant.freeze(cutId, options);
   }
 
   cut(cutId: string): Promise<CutPoint[]> {

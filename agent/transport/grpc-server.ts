@@ -18,6 +18,7 @@ import {
   type CutResponse,
   type DescribeRequest,
   type DescribeResponse,
+  type FreezeRequest,
   type FreezeResponse,
   type PrepareRequest,
   type PrepareResponse,
@@ -90,9 +91,14 @@ function implementation(h: AgentHandlers): AgentServer {
         repository: accessFromProto(req.repository),
       }),
     })),
-    freeze: unary<CutRef, FreezeResponse>(async (req) => {
-      await h.jobs().freeze(req.cutId);
-      return {};
+    freeze: unary<FreezeRequest, FreezeResponse>(async (req) => {
+      const done = await h.jobs().freeze(req.cutId, { cut: req.cut, thawIfHoldingNone: req.thawIfHoldingNone });
+      return {
+        points: (done.points ?? []).map(cutPointToProto),
+        cut: done.points !== undefined,
+        thawed: done.thawed !== undefined,
+        freezeWindowMs: done.thawed?.freezeWindowMs ?? 0,
+      };
     }),
     cut: unary<CutRef, CutResponse>(async (req) => ({ points: (await h.jobs().cut(req.cutId)).map(cutPointToProto) })),
     thaw: unary<CutRef, ThawResponse>((req) => h.jobs().thaw(req.cutId)),

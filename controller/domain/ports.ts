@@ -33,6 +33,12 @@ export interface CallDeadline {
   setting?: string;
 }
 
+/** What an agent's freeze did besides freezing: its cut points when it cut, its window when it thawed. */
+export interface AgentFreezeOutcome {
+  points?: CutPoint[];
+  thawed?: { freezeWindowMs: number };
+}
+
 /** Calls an agent. Implemented over gRPC by `GrpcAgentClient`; every call has a deadline. */
 export interface AgentClient {
   /** The agent's own description; rejects with UnavailableError/TimeoutError when it cannot answer. */
@@ -42,7 +48,12 @@ export interface AgentClient {
     req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess },
     options: CallDeadline,
   ): Promise<string[]>;
-  freeze(address: string, cutId: string, options: CallDeadline): Promise<void>;
+  /**
+   * Freezes the agent's components. `also.cut`: takes the cut in the same call; `also.thawIfHoldingNone`:
+   * then ends the freeze at once when none of the agent's components holds the site's writes. The outcome
+   * says what the agent did: one that did not cut still needs `cut`, one that did not thaw needs `thaw`.
+   */
+  freeze(address: string, cutId: string, options: CallDeadline, also?: { cut?: boolean; thawIfHoldingNone?: boolean }): Promise<AgentFreezeOutcome>;
   cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]>;
   thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }>;
   abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void>;

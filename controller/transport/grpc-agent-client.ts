@@ -23,6 +23,7 @@ import {
   type CutResponse,
   type DescribeRequest,
   type DescribeResponse,
+  type FreezeRequest,
   type FreezeResponse,
   type PrepareRequest,
   type PrepareResponse,
@@ -44,7 +45,7 @@ import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/nati
 import type { MigrationRequest, MigrationResult } from '../../shared/migration/survey.js';
 import { channelCredentials, channelOptions, expectPeer, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity, type PeerIdentity } from '../../shared/security/identity.js';
-import type { AgentClient, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
+import type { AgentClient, AgentFreezeOutcome, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
@@ -82,9 +83,14 @@ export class GrpcAgentClient implements AgentClient {
     return res.components;
   }
 
-  async freeze(address: string, cutId: string, options: CallDeadline): Promise<void> {
+  async freeze(...[address, cutId, options, also]: Args<'freeze'>): Promise<AgentFreezeOutcome> {
     const c = this.client(address);
-    await callUnary<CutRef, FreezeResponse>(c.freeze.bind(c), { cutId }, this.opts(address, options));
+    const req: FreezeRequest = { cutId, cut: also?.cut ?? false, thawIfHoldingNone: also?.thawIfHoldingNone ?? false };
+    const res = await callUnary<FreezeRequest, FreezeResponse>(c.freeze.bind(c), req, this.opts(address, options));
+    return {
+      ...(res.cut ? { points: res.points.map(cutPointFromProto) } : {}),
+      ...(res.thawed ? { thawed: { freezeWindowMs: res.freezeWindowMs } } : {}),
+    };
   }
 
   async cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]> {

@@ -96,6 +96,16 @@ describe('Agent gRPC: cut protocol, upload and restore', () => {
     expect(treeHash(restoredRoot)).toBe(before);
   });
 
+  it('cuts and ends the freeze in the freeze call when asked (this agent holds no writes)', async () => {
+    await client.prepare(address, { cutId: 'c1b', site: 'msk-1', components: [], leaseMs: 5000, repository }, t);
+    const done = await client.freeze(address, 'c1b', t, { cut: true, thawIfHoldingNone: true });
+    expect(done.points).toEqual([{ kind: 'uploads', component: 'uploads:uploads', time: expect.any(Date) }]);
+    expect(done.thawed?.freezeWindowMs).toBeGreaterThanOrEqual(0);
+    // Nothing is left frozen: a thaw answers the same window, and the cut can be given up.
+    expect(await client.thaw(address, 'c1b', t)).toEqual(done.thawed);
+    await client.abort(address, 'c1b', 'test over', t);
+  });
+
   it('thaws by itself when the freeze lease runs out, and refuses to go on with that cut', async () => {
     await client.prepare(address, { cutId: 'c2', site: 'msk-1', components: [], leaseMs: 300, repository }, t);
     await client.freeze(address, 'c2', t);

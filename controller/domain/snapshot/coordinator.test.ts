@@ -3,20 +3,31 @@ import { ConflictError, type FfkError, IllegalStateError, TimeoutError, Validati
 import { silentLogger } from '../../../shared/logger.js';
 import type { ComponentArtifact, CutPoint } from '../../../shared/manifest.js';
 import { FakeAgents, FakeCatalog, FakeRepositories, fakeContext, manifest as sealed, standardSite, TestFleet } from '../restore/fakes.test-support.js';
+import type { AgentFreezeOutcome } from '../ports.js';
 import { SnapshotCoordinator } from './coordinator.js';
 
-/** Agents that speak the cut protocol; `cutFailures` fail that many cuts (on host db) with the error. */
+/**
+ * Agents that speak the cut protocol; `cutFailures` fail that many cuts (on host db) with the error. They
+ * cut in their freeze call when asked (and thaw there when asked, but never the db host: it holds the
+ * writes), unless `cutsInFreeze` is false (agents of an older version).
+ */
 class CutAgents extends FakeAgents {
   readonly log: string[] = [];
   cutFailures: Error[] = [];
+  cutsInFreeze = true;
   prepareFailure: Error | undefined;
   override async prepare(address: string, req: { cutId: string }): Promise<string[]> {
     this.log.push(`prepare ${address} ${req.cutId}`);
     if (this.prepareFailure) throw this.prepareFailure;
     return [];
   }
-  override async freeze(address: string, cutId: string): Promise<void> {
+  override async freeze(address: string, cutId: string, _o?: unknown, also?: { cut?: boolean; thawIfHoldingNone?: boolean }): Promise<AgentFreezeOutcome> {
     this.log.push(`freeze ${address} ${cutId}`);
+    if (!this.cutsInFreeze || !also?.cut) return {};
+    const points = await this.cut(address, cutId);
+    if (!also.thawIfHoldingNone || address.includes('-db:')) return { points };
+    this.log.push(`thawed-in-freeze ${address} ${cutId}`);
+    return { points, thawed: { freezeWindowMs: 2 } };
   }
   override async cut(address: string, cutId: string): Promise<CutPoint[]> {
     this.log.push(`cut ${address} ${cutId}`);
@@ -88,8 +99,9 @@ describe('SnapshotCoordinator: a freeze window that could not be held', () => {
     expect(cuts).toHaveLength(2);
     const [failed, sealed] = cuts as [string, string];
     expect(manifest.cutId).toBe(sealed);
-    // Where the sealed cut's window went: each fan-out of the controller, in order (the site has a PostgreSQL agent).
-    expect(manifest.freezeSteps?.map((x) => x.step)).toEqual(['freeze writers', 'freeze others', 'cut', 'thaw']);
+    // Where the sealed cut's window went: each fan-out of the controller, in order (the site has a PostgreSQL
+    // agent; every agent cut in its freeze call).
+    expect(manifest.freezeSteps?.map((x) => x.step)).toEqual(['freeze writers', 'freeze others', 'thaw']);
     for (const x of manifest.freezeSteps ?? []) expect(x.ms).toBeGreaterThanOrEqual(0);
     expect(catalog.manifests.map((m) => m.cutId)).toEqual([sealed]);
     expect(cutsOf(agents.log, 'abort')).toEqual(new Set([failed]));
@@ -106,7 +118,7 @@ describe('SnapshotCoordinator: a freeze window that could not be held', () => {
     const { ctx } = fakeContext({}, 'j-snap-2');
     const err = await coordinator.run(ctx, { site: 'msk-1', reason: 'test' }).catch((e: unknown) => e);
     expect((err as FfkError).code).toBe('TIMEOUT');
-    expect((err as Error).message).toBe('cut failed on msk-1/db: PAUSE did not return within 500 ms (2)');
+    expect((err as Error).message).toBe('freeze failed on msk-1/db: PAUSE did not return within 500 ms (2)');
     expect(cutsOf(agents.log, 'prepare').size).toBe(2);
     expect(catalog.manifests).toEqual([]);
   });
@@ -124,6 +136,30 @@ describe('SnapshotCoordinator: a freeze window that could not be held', () => {
       expect((err as FfkError).code, where).toBe(failure.code);
       expect(cutsOf(agents.log, 'prepare').size, where).toBe(1);
     }
+  });
+});
+
+describe('SnapshotCoordinator: the round trips inside the freeze window', () => {
+  it('cuts in the freeze calls; agents holding no writes end their freeze there, the writers stay frozen until every other agent has cut', async () => {
+    const { agents, coordinator } = setup();
+    const manifest = await coordinator.run(fakeContext({}, 'j-snap-7').ctx, { site: 'msk-1', reason: 'test' });
+    const window = agents.log.filter((l) => !l.startsWith('prepare ') && !l.startsWith('upload ')).map((l) => l.split(' ').slice(0, 2).join(' ').replace(/:\d+$/, ''));
+    const others = ['msk-1-t1', 'msk-1-t2', 'msk-1-up'];
+    expect(window.slice(0, 2)).toEqual(['freeze msk-1-db', 'cut msk-1-db']);
+    expect(new Set(window.slice(2, -1))).toEqual(new Set(others.flatMap((h) => [`freeze ${h}`, `cut ${h}`, `thawed-in-freeze ${h}`])));
+    expect(window.at(-1)).toBe('thaw msk-1-db');
+    expect(manifest.freezeSteps?.map((x) => x.step)).toEqual(['freeze writers', 'freeze others', 'thaw']);
+    // Each agent's window: the early thaws' from their freeze answers, the writers' from its thaw.
+    expect(manifest.agents?.map((a) => [a.host, a.freezeWindowMs]).sort()).toEqual([['db', 3], ['t1', 2], ['t2', 2], ['up', 2]]);
+  });
+
+  it('asks agents that did not cut in their freeze call (an older version) to cut, then thaws every agent', async () => {
+    const { agents, coordinator } = setup();
+    agents.cutsInFreeze = false;
+    const manifest = await coordinator.run(fakeContext({}, 'j-snap-8').ctx, { site: 'msk-1', reason: 'test' });
+    expect(manifest.freezeSteps?.map((x) => x.step)).toEqual(['freeze writers', 'freeze others', 'cut', 'thaw']);
+    expect(agents.log.filter((l) => l.startsWith('thaw ')).length).toBe(4);
+    expect(agents.log.filter((l) => l.startsWith('cut ')).length).toBe(4);
   });
 });
 

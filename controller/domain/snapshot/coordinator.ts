@@ -1,6 +1,7 @@
 /**
  * The cut coordinator (DESIGN.md §4): two-phase commit over a site's agents — plan → prepare (each arms
- * its freeze lease) → freeze → cut → thaw → upload → seal — or abort on any failure, so that every agent
+ * its freeze lease) → freeze and cut (writers first; agents holding no writes thaw in the same call) → thaw
+ * → upload → seal — or abort on any failure, so that every agent
  * thaws and releases, and no half snapshot becomes visible. A cut whose freeze window could not be held
  * (a busy host) is aborted and tried again with a new cut id, up to `freezeAttempts` times. The manifest is written last: to the
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
@@ -195,23 +196,41 @@ export class SnapshotCoordinator {
       steps.push({ step, ms: Date.now() - t0 });
       return value;
     };
+    const thawedEarly = new Set<Participant>();
     try {
       // Writers first: once PostgreSQL is paused no row can commit, so every file and record a row of the
       // cut refers to exists before the other components freeze (the uploads shield settles after that).
+      // Each agent takes its cut in its freeze call; an agent holding no writes (no PostgreSQL) also ends
+      // its freeze there: its cut is fixed and its thaw undoes nothing. What stays frozen until the thaw
+      // is the writers, until every other agent has cut.
       const [gates, rest] = splitWriterGates(ps);
       for (const [name, group] of [['freeze writers', gates], ['freeze others', rest]] as const) {
-        if (group.length > 0) await timed(name, () => onAll(c.site, 'freeze', group, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze'))));
+        if (group.length === 0) continue;
+        const also = { cut: true, thawIfHoldingNone: group === rest };
+        const outcomes = await timed(name, () => onAll(c.site, 'freeze', group, (p) => this.deps.agents.freeze(p.address, c.cutId, t('freeze'), also)));
+        outcomes.forEach((o, i) => {
+          const p = group[i] as Participant;
+          if (o.points) points.set(p.host, o.points);
+          if (!o.thawed) return;
+          thawedEarly.add(p);
+          agentWindows.set(p.host, o.thawed.freezeWindowMs);
+        });
       }
+      // An agent that could not cut in its freeze call (one of an older version) cuts now.
       ctx.step('cut');
-      const cut = await timed('cut', () => onAll(c.site, 'cut', ps, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut'))));
-      ps.forEach((p, i) => points.set(p.host, cut[i] ?? []));
+      const uncut = ps.filter((p) => !points.has(p.host));
+      if (uncut.length > 0) {
+        const cut = await timed('cut', () => onAll(c.site, 'cut', uncut, (p) => this.deps.agents.cut(p.address, c.cutId, t('cut'))));
+        uncut.forEach((p, i) => points.set(p.host, cut[i] ?? []));
+      }
       if (this.deps.holdFrozenMs) await new Promise((r) => setTimeout(r, this.deps.holdFrozenMs));
     } catch (err) {
       throw FreezeWindowError.retryable(err) ? new FreezeWindowError(err) : err;
     } finally {
       // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
-      const thawed = await timed('thaw', () => Promise.allSettled(ps.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw')))));
-      thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((ps[i] as Participant).host, r.value.freezeWindowMs));
+      const frozen = ps.filter((p) => !thawedEarly.has(p));
+      const thawed = await timed('thaw', () => Promise.allSettled(frozen.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw')))));
+      thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((frozen[i] as Participant).host, r.value.freezeWindowMs));
     }
     const freezeWindowMs = Date.now() - started;
     ctx.step('thaw', `thawed after ${freezeWindowMs} ms`);

@@ -84,7 +84,25 @@ export interface CutRef {
   cutId: string;
 }
 
+/** Field 1 is CutRef's: an agent that knows only CutRef reads the cut id and ignores the rest. */
+export interface FreezeRequest {
+  cutId: string;
+  /** Fix every component's point in time right after the freeze (what Cut does), in the same call. */
+  cut: boolean;
+  /**
+   * After that cut, end the freeze at once when none of this agent's components holds the site's writes
+   * (their thaw has nothing to undo); an agent holding writes stays frozen until Thaw.
+   */
+  thawIfHoldingNone: boolean;
+}
+
 export interface FreezeResponse {
+  /** The cut points, when the request asked for the cut and this agent took it (else: call Cut). */
+  points: CutPoint[];
+  cut: boolean;
+  /** The freeze already ended (thaw_if_holding_none): no Thaw is needed; this agent's freeze window. */
+  thawed: boolean;
+  freezeWindowMs: number;
 }
 
 export interface PostgresCut {
@@ -1136,12 +1154,133 @@ export const CutRef: MessageFns<CutRef> = {
   },
 };
 
+function createBaseFreezeRequest(): FreezeRequest {
+  return { cutId: "", cut: false, thawIfHoldingNone: false };
+}
+
+export const FreezeRequest: MessageFns<FreezeRequest> = {
+  encode(message: FreezeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cutId !== "") {
+      writer.uint32(10).string(message.cutId);
+    }
+    if (message.cut !== false) {
+      writer.uint32(16).bool(message.cut);
+    }
+    if (message.thawIfHoldingNone !== false) {
+      writer.uint32(24).bool(message.thawIfHoldingNone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FreezeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFreezeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cut = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.thawIfHoldingNone = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FreezeRequest {
+    return {
+      cutId: isSet(object.cutId)
+        ? globalThis.String(object.cutId)
+        : isSet(object.cut_id)
+        ? globalThis.String(object.cut_id)
+        : "",
+      cut: isSet(object.cut) ? globalThis.Boolean(object.cut) : false,
+      thawIfHoldingNone: isSet(object.thawIfHoldingNone)
+        ? globalThis.Boolean(object.thawIfHoldingNone)
+        : isSet(object.thaw_if_holding_none)
+        ? globalThis.Boolean(object.thaw_if_holding_none)
+        : false,
+    };
+  },
+
+  toJSON(message: FreezeRequest): unknown {
+    const obj: any = {};
+    if (message.cutId !== "") {
+      obj.cutId = message.cutId;
+    }
+    if (message.cut !== false) {
+      obj.cut = message.cut;
+    }
+    if (message.thawIfHoldingNone !== false) {
+      obj.thawIfHoldingNone = message.thawIfHoldingNone;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FreezeRequest>, I>>(base?: I): FreezeRequest {
+    return FreezeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FreezeRequest>, I>>(object: I): FreezeRequest {
+    const message = createBaseFreezeRequest();
+    message.cutId = object.cutId ?? "";
+    message.cut = object.cut ?? false;
+    message.thawIfHoldingNone = object.thawIfHoldingNone ?? false;
+    return message;
+  },
+};
+
 function createBaseFreezeResponse(): FreezeResponse {
-  return {};
+  return { points: [], cut: false, thawed: false, freezeWindowMs: 0 };
 }
 
 export const FreezeResponse: MessageFns<FreezeResponse> = {
-  encode(_: FreezeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: FreezeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.points) {
+      CutPoint.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.cut !== false) {
+      writer.uint32(16).bool(message.cut);
+    }
+    if (message.thawed !== false) {
+      writer.uint32(24).bool(message.thawed);
+    }
+    if (message.freezeWindowMs !== 0) {
+      writer.uint32(32).uint32(message.freezeWindowMs);
+    }
     return writer;
   },
 
@@ -1158,6 +1297,38 @@ export const FreezeResponse: MessageFns<FreezeResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.points.push(CutPoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cut = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.thawed = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.freezeWindowMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1170,20 +1341,45 @@ export const FreezeResponse: MessageFns<FreezeResponse> = {
     }
   },
 
-  fromJSON(_: any): FreezeResponse {
-    return {};
+  fromJSON(object: any): FreezeResponse {
+    return {
+      points: globalThis.Array.isArray(object?.points) ? object.points.map((e: any) => CutPoint.fromJSON(e)) : [],
+      cut: isSet(object.cut) ? globalThis.Boolean(object.cut) : false,
+      thawed: isSet(object.thawed) ? globalThis.Boolean(object.thawed) : false,
+      freezeWindowMs: isSet(object.freezeWindowMs)
+        ? globalThis.Number(object.freezeWindowMs)
+        : isSet(object.freeze_window_ms)
+        ? globalThis.Number(object.freeze_window_ms)
+        : 0,
+    };
   },
 
-  toJSON(_: FreezeResponse): unknown {
+  toJSON(message: FreezeResponse): unknown {
     const obj: any = {};
+    if (message.points?.length) {
+      obj.points = message.points.map((e) => CutPoint.toJSON(e));
+    }
+    if (message.cut !== false) {
+      obj.cut = message.cut;
+    }
+    if (message.thawed !== false) {
+      obj.thawed = message.thawed;
+    }
+    if (message.freezeWindowMs !== 0) {
+      obj.freezeWindowMs = Math.round(message.freezeWindowMs);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<FreezeResponse>, I>>(base?: I): FreezeResponse {
     return FreezeResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<FreezeResponse>, I>>(_: I): FreezeResponse {
+  fromPartial<I extends Exact<DeepPartial<FreezeResponse>, I>>(object: I): FreezeResponse {
     const message = createBaseFreezeResponse();
+    message.points = object.points?.map((e) => CutPoint.fromPartial(e)) || [];
+    message.cut = object.cut ?? false;
+    message.thawed = object.thawed ?? false;
+    message.freezeWindowMs = object.freezeWindowMs ?? 0;
     return message;
   },
 };
@@ -4951,7 +5147,8 @@ export const AgentService = {
   },
   /**
    * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
-   * by itself when the lease runs out before Thaw.
+   * by itself when the lease runs out before Thaw. Freeze may also take the cut, and end the freeze of an
+   * agent whose components hold no writes (see FreezeRequest): fewer round trips inside the window.
    */
   prepare: {
     path: "/ffkeeper.v1.Agent/Prepare" as const,
@@ -4966,8 +5163,8 @@ export const AgentService = {
     path: "/ffkeeper.v1.Agent/Freeze" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CutRef): Buffer => Buffer.from(CutRef.encode(value).finish()),
-    requestDeserialize: (value: Buffer): CutRef => CutRef.decode(value),
+    requestSerialize: (value: FreezeRequest): Buffer => Buffer.from(FreezeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FreezeRequest => FreezeRequest.decode(value),
     responseSerialize: (value: FreezeResponse): Buffer => Buffer.from(FreezeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): FreezeResponse => FreezeResponse.decode(value),
   },
@@ -5129,10 +5326,11 @@ export interface AgentServer extends UntypedServiceImplementation {
   describe: handleUnaryCall<DescribeRequest, DescribeResponse>;
   /**
    * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
-   * by itself when the lease runs out before Thaw.
+   * by itself when the lease runs out before Thaw. Freeze may also take the cut, and end the freeze of an
+   * agent whose components hold no writes (see FreezeRequest): fewer round trips inside the window.
    */
   prepare: handleUnaryCall<PrepareRequest, PrepareResponse>;
-  freeze: handleUnaryCall<CutRef, FreezeResponse>;
+  freeze: handleUnaryCall<FreezeRequest, FreezeResponse>;
   cut: handleUnaryCall<CutRef, CutResponse>;
   thaw: handleUnaryCall<CutRef, ThawResponse>;
   abort: handleUnaryCall<AbortRequest, AbortResponse>;
@@ -5196,7 +5394,8 @@ export interface AgentClient extends Client {
   ): ClientUnaryCall;
   /**
    * The cut protocol (DESIGN.md §4). Prepare validates; Freeze arms the freeze lease, and the agent thaws
-   * by itself when the lease runs out before Thaw.
+   * by itself when the lease runs out before Thaw. Freeze may also take the cut, and end the freeze of an
+   * agent whose components hold no writes (see FreezeRequest): fewer round trips inside the window.
    */
   prepare(
     request: PrepareRequest,
@@ -5213,14 +5412,17 @@ export interface AgentClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PrepareResponse) => void,
   ): ClientUnaryCall;
-  freeze(request: CutRef, callback: (error: ServiceError | null, response: FreezeResponse) => void): ClientUnaryCall;
   freeze(
-    request: CutRef,
+    request: FreezeRequest,
+    callback: (error: ServiceError | null, response: FreezeResponse) => void,
+  ): ClientUnaryCall;
+  freeze(
+    request: FreezeRequest,
     metadata: Metadata,
     callback: (error: ServiceError | null, response: FreezeResponse) => void,
   ): ClientUnaryCall;
   freeze(
-    request: CutRef,
+    request: FreezeRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: FreezeResponse) => void,

@@ -16,7 +16,7 @@ interface JsonResult {
     spec: { label: string };
     database: string;
     before: { files: number; bytes: number; rows: number; records: number };
-    samples: { windowMs: number; snapshotId: string }[];
+    samples: { windowMs: number; snapshotId: string; peer?: { windowMs: number; pauseMs: number } }[];
     failures: string[];
   }[];
   verdict: { ratio: number | null };
@@ -25,13 +25,13 @@ interface JsonResult {
 describe('freeze-window bench (--quick)', () => {
   const benches = quickBenches({ tmpPrefix: 'ffk-bench-fw-', cleanupMs: 120_000 });
 
-  it('measures 1× and 10×, prints and writes both, and cleans up', async () => {
+  it('measures 1×, 10× and 1× with a CPU-bound process, each beside its bare-PAUSE peer, prints and writes them, and cleans up', async () => {
     // One measured snapshot per size and no warm-up: enough to keep the bench from rotting (the figures
     // come from `npm run bench`, not from here).
     const { json, printed, written, stderr } = await benches.run('freeze-window', main, ['--quick', '--runs', '1', '--warmup', '0', '--rate', '50']);
     const r = json as JsonResult;
     expect(r.aborted).toBe(false);
-    expect(r.sizes.map((s) => s.spec.label)).toEqual(['1×', '10×']);
+    expect(r.sizes.map((s) => s.spec.label)).toEqual(['1×', '10×', '1× + CPU-bound process']);
     for (const s of r.sizes) {
       // Every run is accounted for; a snapshot the system failed (e.g. an agent too slow on a loaded
       // machine) is reported by the bench, not hidden — but the bench itself still produced numbers.
@@ -41,6 +41,8 @@ describe('freeze-window bench (--quick)', () => {
       for (const x of s.samples) {
         expect(x.snapshotId).toMatch(/^c-/);
         expect(Number.isFinite(x.windowMs) && x.windowMs > 0, `window ${x.windowMs}`).toBe(true);
+        // The peer (a bare PAUSE → export → RESUME) was taken before it: PAUSE is inside its window.
+        expect(x.peer && x.peer.windowMs >= x.peer.pauseMs && x.peer.pauseMs >= 0, JSON.stringify(x.peer)).toBe(true);
       }
       for (const v of Object.values(s.before)) expect(v).toBeGreaterThan(0);
     }
@@ -51,6 +53,9 @@ describe('freeze-window bench (--quick)', () => {
     expect(printed).toMatch(/^\| 1× \| 20 \/ 100 \|.* \| 1 \| [\d.]+ ms \| [\d.]+ ms \|/m);
     expect(printed).toMatch(/^\| 10× \| 200 \/ 1,000 \|.* \| 1 \| [\d.]+ ms \| [\d.]+ ms \|/m);
     expect(printed).toMatch(/Ratio of medians 10×\/1×: \*\*\d+\.\d\d\*\* \(bar ≤ 1\.5\): (PASS|FAIL)/);
+    expect(printed).toMatch(/^\| 1× \+ CPU-bound process \| 20 \/ 100 \|.* \| 1 \| [\d.]+ ms \|/m);
+    expect(printed).toMatch(/With one extra CPU-bound process running .*: 1× \+ CPU-bound process median [\d.]+ ms/);
+    expect(printed).toMatch(/Peer, a bare PAUSE .*: 1× median [\d.]+ ms, p99 [\d.]+ ms \(PAUSE alone: median [\d.]+ ms\)/);
     expect(printed).toMatch(/\*\*Verdict: (PASS|FAIL)/);
     expect(written).toContain(`<!-- bench:freeze-window:begin -->\n${printed.trim()}\n<!-- bench:freeze-window:end -->`);
 

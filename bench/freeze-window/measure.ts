@@ -4,6 +4,7 @@
  * machine noise hits every size alike), the writer loading the site being measured, the site trimmed
  * back to its starting size between runs. Everything it starts is torn down before it returns.
  */
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { stopWriter, type SiteState } from '../../deploy/dev-site/index.js';
@@ -23,6 +24,11 @@ export interface SizeSpec {
   tag: string;
   dossiers: number;
   events: number;
+  /**
+   * Measured on the site of the size with the same tag, with one extra CPU-bound process running for the
+   * snapshot (a busy loop, as another service spinning on the host would): reported, not judged.
+   */
+  cpuBound?: boolean;
 }
 
 export interface BenchPlan {
@@ -71,14 +77,23 @@ interface SiteRun {
 /** Runs the benchmark; resolves once every site, process and directory it made is gone. */
 export async function runFreezeWindowBench(plan: BenchPlan, env: BenchEnv): Promise<FreezeBenchResult> {
   const startedAt = new Date();
-  const ids = plan.sizes.map((spec) => ({ spec, site: uniqueSite(spec.tag) }));
-  env.log(`bringing up ${ids.map((s) => `${s.spec.label} (${s.spec.dossiers} dossiers, ${s.spec.events} events)`).join(' and ')} with a controller and agents`);
-  const fleet = await startFleet(ids.map((s) => ({ site: s.site, dossiers: s.spec.dossiers, events: s.spec.events, writerRate: plan.rate })));
+  const sites = new Map(plan.sizes.filter((spec) => !spec.cpuBound).map((spec) => [spec.tag, uniqueSite(spec.tag)]));
+  const ids = plan.sizes.map((spec) => {
+    const site = sites.get(spec.tag);
+    if (!site) throw new IllegalStateError(`size '${spec.label}' runs with a CPU-bound process on the site of tag '${spec.tag}', and no size has it`);
+    return { spec, site };
+  });
+  const own = ids.filter((s) => !s.spec.cpuBound);
+  env.log(`bringing up ${own.map((s) => `${s.spec.label} (${s.spec.dossiers} dossiers, ${s.spec.events} events)`).join(' and ')} with a controller and agents`);
+  const fleet = await startFleet(own.map((s) => ({ site: s.site, dossiers: s.spec.dossiers, events: s.spec.events, writerRate: plan.rate })));
   const api = new GrpcControllerApi(fleet.controllerAddress, 30_000, operatorSecurity());
   const runs: SiteRun[] = [];
   let aborted = false;
   try {
-    for (const s of ids) runs.push(await openSite(fleet, s));
+    for (const s of ids) {
+      const shared = runs.find((r) => r.result.site === s.site);
+      runs.push(shared ? { ...shared, result: emptyResult(s, shared.state, shared.result.before) } : await openSite(fleet, s));
+    }
     aborted = await measureAll({ plan, env, api, runs });
     for (const r of runs) r.result.after = await measureDataSize(r.state);
   } finally {
@@ -97,12 +112,15 @@ async function openSite(fleet: TestFleet, s: { spec: SizeSpec; site: string }): 
     await trimmer.close();
     throw err;
   });
-  const result: SizeResult = {
+  return { result: emptyResult(s, state, before), state, trimmer, baseline };
+}
+
+function emptyResult(s: { spec: SizeSpec; site: string }, state: SiteState, before: DataSize): SizeResult {
+  return {
     spec: s.spec, site: s.site, database: state.postgres.database, before, after: undefined,
     samples: [], warmupWindowsMs: [], failures: [], loadAverages: [],
     trimmed: { removed: { dossiers: 0, faces: 0, events: 0 }, added: { dossiers: 0, events: 0 } },
   };
-  return { result, state, trimmer, baseline };
 }
 
 /** Warm-ups (all sizes at once, writer off), then the measured runs in ABBA order; returns true when aborted. */
@@ -110,7 +128,8 @@ async function measureAll(c: { plan: BenchPlan; env: BenchEnv; api: GrpcControll
   for (let i = 0; i < c.plan.warmup; i += 1) {
     if (c.env.signal?.aborted) return true;
     const label = `warm-up ${i + 1}/${c.plan.warmup} (writer off)`;
-    await Promise.all(c.runs.map((run) => measureOne({ api: c.api, run, rate: undefined, log: c.env.log, label, signal: c.env.signal })));
+    const once = c.runs.filter((run) => !run.result.spec.cpuBound);
+    await Promise.all(once.map((run) => measureOne({ api: c.api, run, rate: undefined, log: c.env.log, label, signal: c.env.signal })));
   }
   for (let i = 0; i < c.plan.runs; i += 1) {
     const order = i % 2 === 0 ? c.runs : [...c.runs].reverse();
@@ -137,8 +156,9 @@ async function measureOne(c: OneRun): Promise<void> {
   const { result, state, trimmer, baseline } = c.run;
   const t0 = Date.now();
   const load = os.loadavg()[0] ?? Number.NaN;
+  const hog = result.spec.cpuBound ? startCpuBound() : undefined;
   const taking = c.rate === undefined ? takeQuietSample({ api: c.api, state }) : takeSample({ api: c.api, state, rate: c.rate });
-  const sample = await taking.catch((err: unknown) => ({ kind: 'failed' as const, reason: describeError(err) }));
+  const sample = await taking.catch((err: unknown) => ({ kind: 'failed' as const, reason: describeError(err) })).finally(() => hog?.stop());
   const trim = await trimmer.trimTo(baseline);
   const t = result.trimmed;
   for (const k of ['dossiers', 'faces', 'events'] as const) t.removed[k] += trim.removed[k];
@@ -165,8 +185,20 @@ async function measureOne(c: OneRun): Promise<void> {
   c.log(`${result.spec.label} ${c.label}: freeze window ${sample.windowMs} ms (${pace}); trimmed ${removed.events} events, ${removed.dossiers} dossiers, ${removed.faces} faces [${took}]`);
 }
 
+/** One process spinning on a CPU (a busy loop in another node) until stopped. */
+function startCpuBound(): { stop(): Promise<void> } {
+  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    stop: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
 async function closeAll(runs: SiteRun[], fleet: TestFleet): Promise<void> {
-  for (const r of runs) {
+  for (const r of runs.filter((x) => !x.result.spec.cpuBound)) {
     await stopWriter(r.state).catch(() => undefined);
     await r.trimmer.close();
   }

@@ -7,6 +7,7 @@ import type { GrpcControllerApi } from '../../controller/cli/api.js';
 import { readWriterStats, startWriter, stopWriter, type SiteState, type WriterStats } from '../../deploy/dev-site/index.js';
 import { IllegalStateError, TimeoutError } from '../../shared/errors.js';
 import { decodeManifest } from '../../shared/manifest-codec.js';
+import { barePauseCut, type PeerWindow } from './peer.js';
 
 /** A snapshot that sealed: its freeze windows and what the writer did meanwhile. */
 export interface Sample {
@@ -26,6 +27,8 @@ export interface Sample {
    */
   writerRate: number;
   writerErrors: number;
+  /** The bare PAUSE-based cut taken on the same site under the same writer just before (not in warm-ups). */
+  peer?: PeerWindow;
 }
 
 /** A snapshot that did not seal, with the reason. */
@@ -40,6 +43,9 @@ export interface SampleTarget {
   /** Writer pace, writes/s. */
   rate: number;
 }
+
+/** Between the peer's RESUME and the snapshot: pgbouncer reconnects to the server, the writer's pace recovers. */
+const PEER_SETTLE_MS = 1000;
 
 /** Steps after which the freeze is over: the writer can stop. */
 const AFTER_THAW = new Set(['thaw', 'upload', 'seal', 'abort']);
@@ -87,8 +93,12 @@ export async function takeSample(t: SampleTarget): Promise<Sample | FailedSample
   let pace: { first: WriterStats; steady: WriterStats };
   let atFreeze: WriterStats | undefined;
   let outcome;
+  let peer: PeerWindow;
   try {
     pace = await writingFor(t.state, 1000, 30_000);
+    // The peer first, then a second for pgbouncer to open its server connections again (PAUSE closed them).
+    peer = await barePauseCut(t.state);
+    await new Promise((r) => setTimeout(r, PEER_SETTLE_MS));
     outcome = await t.api.createSnapshot({ site: t.state.site, reason: 'bench: freeze window' }, (e) => {
       if (e.step === 'freeze') atFreeze ??= readWriterStats(t.state);
       if (AFTER_THAW.has(e.step) || e.outcome) void stop();
@@ -100,7 +110,7 @@ export async function takeSample(t: SampleTarget): Promise<Sample | FailedSample
   const error = outcome.outcome?.error;
   if (error) return { kind: 'failed', reason: `${error.code}: ${error.message}` };
   const before = atFreeze && atFreeze.pid === pace.steady.pid && atFreeze.elapsed > pace.steady.elapsed ? atFreeze : pace.steady;
-  return { ...(await sealedFacts(t, outcome.jobId)), writerRate: paceBetween(pace.first, before), writerErrors: last?.errors ?? 0 };
+  return { ...(await sealedFacts(t, outcome.jobId)), writerRate: paceBetween(pace.first, before), writerErrors: last?.errors ?? 0, peer };
 }
 
 async function sealedFacts(t: Omit<SampleTarget, 'rate'>, jobId: string): Promise<Omit<Sample, 'writerRate' | 'writerErrors'>> {

@@ -27,7 +27,7 @@ const USAGE = [
   '  --warmup N       snapshots per site taken first and not counted (default 1)',
   '  --list-calls N   measured calls per listing kind (default 50, quick 20)',
   '  --cli-calls N    timed `ffkeeper agents list --json` runs (default 5, quick 1)',
-  '  --cpu-prof DIR   run the controller under node --cpu-prof, its profile written to DIR when it stops',
+  '  --cpu-prof DIR   run the controller and the simulated agents under node --cpu-prof, profiles written to DIR when they stop',
 ].join('\n');
 
 /** The plan for a mode: full (1,000 agents, 15 snapshots per site, 50 listing calls) or quick (50, 2, 20). */

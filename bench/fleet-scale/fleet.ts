@@ -43,8 +43,9 @@ interface Simulator {
   stderr(): string;
 }
 
-function spawnSimulator(spec: SimulatorSpec, readyTimeoutMs: number): Simulator {
-  const child = spawn(process.execPath, ['--import', 'tsx', SIMULATOR, JSON.stringify(spec)], {
+function spawnSimulator(spec: SimulatorSpec, readyTimeoutMs: number, cpuProfDir?: string): Simulator {
+  const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(spec)], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, FFK_LOG_LEVEL: process.env.FFK_LOG_LEVEL ?? 'warn' },
@@ -106,7 +107,7 @@ export interface FleetPlan {
   sites: { site: string; agents: number }[];
   /** Deadline of each listing call the bench makes. */
   callTimeoutMs?: number;
-  /** Run the controller under `node --cpu-prof` writing its profile here (written when it stops). */
+  /** Run the controller and the simulator under `node --cpu-prof` writing their profiles here (when they stop). */
   controllerCpuProfDir?: string;
 }
 
@@ -151,7 +152,7 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
       : runProcess(BIN.controller, ['--config', config]);
     const total = plan.sites.reduce((n, s) => n + s.agents, 0);
     log(`starting ${total} simulated agents (${plan.sites.map((s) => `${s.site}: ${s.agents}`).join(', ')}) in their own process`);
-    sim = spawnSimulator({ natsServers: [nats.url], natsRegistry: nats.registry, sites: plan.sites }, 120_000);
+    sim = spawnSimulator({ natsServers: [nats.url], natsRegistry: nats.registry, sites: plan.sites }, 120_000, plan.controllerCpuProfDir);
     const ready = await sim.ready;
     log(`simulated agents up in ${ready.startMs} ms`);
     api = new GrpcControllerApi(controllerAddress, plan.callTimeoutMs ?? 30_000, operatorSecurity());

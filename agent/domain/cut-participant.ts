@@ -9,6 +9,7 @@
  * gives the cut up the same way.
  */
 import { CancelledError, ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
+import { holdsSiteWrites, type FreezeAlso, type FreezeOutcome } from '../../shared/cut.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
 
@@ -45,21 +46,6 @@ export interface CutParticipantOptions {
   drivers: (components: string[]) => ComponentDriver[];
   logger: Logger;
   now?: () => number;
-}
-
-/** What a freeze did besides freezing: the cut points when it also cut, this agent's window when it also thawed. */
-export interface FreezeOutcome {
-  points?: CutPoint[];
-  thawed?: { freezeWindowMs: number };
-}
-
-/**
- * A component whose freeze stops the site's writes and whose thaw lets them resume (PostgreSQL: PAUSE and
- * RESUME on pgbouncer). The others only watch the site catch up; their thaw undoes nothing. The controller
- * splits agents the same way (coordinator.ts, splitWriterGates).
- */
-function holdsWrites(d: ComponentDriver): boolean {
-  return d.kind === 'postgres';
 }
 
 /** The share of the lease still left that one component's freeze may use. */
@@ -120,15 +106,15 @@ export class CutParticipant {
    * `thawIfHoldingNone` as well, an agent none of whose components holds writes ends its freeze at once:
    * its cut is fixed, and its thaw would undo nothing.
    */
-  async freeze(cutId: string, options: { cut?: boolean; thawIfHoldingNone?: boolean } = {}): Promise<FreezeOutcome> {
+  async freeze(cutId: string, options: FreezeAlso = {}): Promise<FreezeOutcome> {
     const s = this.expect(cutId, ['prepared']);
     s.freezeStartedAt = this.now();
     clearTimeout(s.lease);
     s.leaseEndsAt = s.freezeStartedAt + s.leaseMs;
     s.lease = setTimeout(() => void this.expire(s, `freeze lease of ${s.leaseMs} ms ran out before thaw`), s.leaseMs);
     try {
-      for (const d of s.drivers.filter(holdsWrites)) await this.freezeOne(s, d);
-      const others = await Promise.allSettled(s.drivers.filter((d) => !holdsWrites(d)).map((d) => this.freezeOne(s, d)));
+      for (const d of s.drivers.filter((d) => holdsSiteWrites(d.ref))) await this.freezeOne(s, d);
+      const others = await Promise.allSettled(s.drivers.filter((d) => !holdsSiteWrites(d.ref)).map((d) => this.freezeOne(s, d)));
       const failed = others.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       s.state = 'frozen';
@@ -138,7 +124,7 @@ export class CutParticipant {
     }
     if (!options.cut) return {};
     const points = await this.cut(cutId);
-    if (!options.thawIfHoldingNone || s.drivers.some(holdsWrites)) return { points };
+    if (!options.thawIfHoldingNone || s.drivers.some((d) => holdsSiteWrites(d.ref))) return { points };
     return { points, thawed: await this.thaw(cutId) };
   }
 

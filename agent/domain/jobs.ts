@@ -4,12 +4,13 @@
  * the CutParticipant and restores components through their drivers.
  */
 import { createHash } from 'node:crypto';
+import type { FreezeAlso, FreezeOutcome } from '../../shared/cut.js';
 import { CancelledError, IllegalStateError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Repository } from '../../shared/repository/repository.js';
 import { parseSandboxComponents, parseSandboxDescription, SANDBOX_ENV, type SandboxComponent } from '../../shared/sandbox.js';
-import { CutParticipant, type FreezeOutcome } from './cut-participant.js';
+import { CutParticipant } from './cut-participant.js';
 import { exportSnapshot, type ExportedFile } from './export.js';
 import { importSnapshot, type HostImport, type SnapshotImportDeps } from './import.js';
 import { runIntegrityCheck, type CommandRunner, type IntegrityVerdict } from './integrity.js';
@@ -112,7 +113,7 @@ export class AgentJobs {
     this.openedRepositories.add(key);
   }
 
-  freeze(cutId: string, options: { cut?: boolean; thawIfHoldingNone?: boolean } = {}): Promise<FreezeOutcome> {
+  freeze(cutId: string, options: FreezeAlso = {}): Promise<FreezeOutcome> {
     return this.participant.freeze(cutId, options);
   }
 

@@ -25,8 +25,8 @@ export interface Verdict {
 export function judge(r: FreezeBenchResult): Verdict {
   const summaries = r.sizes.map((s) => summarize(s.samples.map((x) => x.windowMs)));
   const judged = judgedSizes(r);
-  const first = judged[0] === undefined ? undefined : summaries[judged[0]];
-  const last = judged.at(-1) === undefined ? undefined : summaries[judged.at(-1) as number];
+  const first = summaries[judged[0] ?? -1];
+  const last = summaries[judged.at(-1) ?? -1];
   const ratio = first && last ? last.median / first.median : Number.NaN;
   const reasons: string[] = [];
   r.sizes.forEach((s, i) => {
@@ -150,10 +150,10 @@ export function formatReport(r: FreezeBenchResult, machine: MachineInfo, mode: s
   const medians = judged.map((i) => `${r.sizes[i]?.spec.label} ${fmtMs(v.summaries[i]?.median ?? Number.NaN)}`).join(', ');
   const medianOk = judgedSummaries.every((s) => s.median <= BARS.maxMedianMs);
   const lastJudged = r.sizes[judged.at(-1) ?? -1];
-  const hogs = r.sizes.filter((s) => s.spec.cpuBound);
+  const hogs = r.sizes.flatMap((s, i) => (s.spec.cpuBound ? [`${s.spec.label} median ${fmtMs(v.summaries[i]?.median ?? Number.NaN)}, p99 ${fmtMs(v.summaries[i]?.p99 ?? Number.NaN)}`] : []));
   const hogLine = hogs.length === 0
     ? '- Not measured in this run: the window with one extra CPU-bound process running.'
-    : `- With one extra CPU-bound process running (a busy loop in another process, during the whole sample): ${hogs.map((s) => `${s.spec.label} median ${fmtMs(v.summaries[r.sizes.indexOf(s)]?.median ?? Number.NaN)}, p99 ${fmtMs(v.summaries[r.sizes.indexOf(s)]?.p99 ?? Number.NaN)}`).join('; ')} (reported beside the bars, not judged)`;
+    : `- With one extra CPU-bound process running (a busy loop in another process, during the whole sample): ${hogs.join('; ')} (reported beside the bars, not judged)`;
   return [
     ...preamble(r, machine, mode),
     '| data | dossiers / events | files | bytes | rows | records | snapshots | median | p99 | min | max | writer |',

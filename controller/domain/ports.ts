@@ -1,6 +1,7 @@
 /** Role-named ports the controller's domain depends on; adapters in transport/ implement them. */
 import type { AgentDescription } from '../../shared/fleet.js';
 import type { JobEvent, JobProgress, JobRecord } from '../../shared/jobs.js';
+import type { FreezeAlso, FreezeOutcome } from '../../shared/cut.js';
 import type { ComponentArtifact, CutPoint, Manifest } from '../../shared/manifest.js';
 import type { RestorePhase } from '../../shared/restore-phases.js';
 import type { Repository } from '../../shared/repository/repository.js';
@@ -33,12 +34,6 @@ export interface CallDeadline {
   setting?: string;
 }
 
-/** What an agent's freeze did besides freezing: its cut points when it cut, its window when it thawed. */
-export interface AgentFreezeOutcome {
-  points?: CutPoint[];
-  thawed?: { freezeWindowMs: number };
-}
-
 /** Calls an agent. Implemented over gRPC by `GrpcAgentClient`; every call has a deadline. */
 export interface AgentClient {
   /** The agent's own description; rejects with UnavailableError/TimeoutError when it cannot answer. */
@@ -53,7 +48,7 @@ export interface AgentClient {
    * then ends the freeze at once when none of the agent's components holds the site's writes. The outcome
    * says what the agent did: one that did not cut still needs `cut`, one that did not thaw needs `thaw`.
    */
-  freeze(address: string, cutId: string, options: CallDeadline, also?: { cut?: boolean; thawIfHoldingNone?: boolean }): Promise<AgentFreezeOutcome>;
+  freeze(address: string, cutId: string, options: CallDeadline, also?: FreezeAlso): Promise<FreezeOutcome>;
   cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]>;
   thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }>;
   abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void>;

@@ -36,6 +36,7 @@ import {
 import { InternalError } from '../../shared/errors.js';
 import { parseSandboxComponents, type SandboxComponent } from '../../shared/sandbox.js';
 import type { AgentDescription } from '../../shared/fleet.js';
+import type { FreezeOutcome } from '../../shared/cut.js';
 import type { ComponentArtifact, CutPoint } from '../../shared/manifest.js';
 import { descriptionFromProto } from '../../shared/transport/convert.js';
 import { accessToProto, artifactFromProto, artifactToProto, cutPointFromProto } from '../../shared/transport/convert-cut.js';
@@ -45,7 +46,7 @@ import type { NativeSyncRequest, NativeSyncResult } from '../../shared/sync/nati
 import type { MigrationRequest, MigrationResult } from '../../shared/migration/survey.js';
 import { channelCredentials, channelOptions, expectPeer, type GrpcSecurity } from '../../shared/transport/grpc-security.js';
 import { formatIdentity, type PeerIdentity } from '../../shared/security/identity.js';
-import type { AgentClient, AgentFreezeOutcome, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
+import type { AgentClient, AgentRestoreStep, CallDeadline, ExportedFileInfo, IntegrityReport } from '../domain/ports.js';
 
 type PbClient = InstanceType<typeof PbAgentClient>;
 type Args<K extends keyof AgentClient> = Parameters<AgentClient[K]>;
@@ -83,7 +84,7 @@ export class GrpcAgentClient implements AgentClient {
     return res.components;
   }
 
-  async freeze(...[address, cutId, options, also]: Args<'freeze'>): Promise<AgentFreezeOutcome> {
+  async freeze(...[address, cutId, options, also]: Args<'freeze'>): Promise<FreezeOutcome> {
     const c = this.client(address);
     const req: FreezeRequest = { cutId, cut: also?.cut ?? false, thawIfHoldingNone: also?.thawIfHoldingNone ?? false };
     const res = await callUnary<FreezeRequest, FreezeResponse>(c.freeze.bind(c), req, this.opts(address, options));

@@ -12,7 +12,8 @@ import type { RestorePhase } from '../../../shared/restore-phases.js';
 import type { SandboxComponent, SandboxDescription } from '../../../shared/sandbox.js';
 import { FleetInventory } from '../fleet.js';
 import type { JobContext } from '../jobs.js';
-import type { AgentClient, AgentFreezeOutcome, AgentRestoreStep, CatalogStore, ExportedFileInfo, IntegrityReport, RepositoryAccess, SiteRepositories } from '../ports.js';
+import type { FreezeOutcome } from '../../../shared/cut.js';
+import type { AgentClient, AgentRestoreStep, CatalogStore, ExportedFileInfo, IntegrityReport, RepositoryAccess, SiteRepositories } from '../ports.js';
 import { RestoreOrchestrator } from './orchestrator.js';
 import type { SnapshotTaker } from './execute.js';
 
@@ -266,7 +267,7 @@ export class FakeAgents implements AgentClient {
   prepare(..._args: unknown[]): Promise<string[]> {
     throw new Error('not used by restores');
   }
-  freeze(..._args: unknown[]): Promise<AgentFreezeOutcome> {
+  freeze(..._args: unknown[]): Promise<FreezeOutcome> {
     throw new Error('not used by restores');
   }
   cut(..._args: unknown[]): Promise<CutPoint[]> {

@@ -3,7 +3,7 @@ import { ConflictError, type FfkError, IllegalStateError, TimeoutError, Validati
 import { silentLogger } from '../../../shared/logger.js';
 import type { ComponentArtifact, CutPoint } from '../../../shared/manifest.js';
 import { FakeAgents, FakeCatalog, FakeRepositories, fakeContext, manifest as sealed, standardSite, TestFleet } from '../restore/fakes.test-support.js';
-import type { AgentFreezeOutcome } from '../ports.js';
+import type { FreezeOutcome } from '../../../shared/cut.js';
 import { SnapshotCoordinator } from './coordinator.js';
 
 /**
@@ -21,7 +21,7 @@ class CutAgents extends FakeAgents {
     if (this.prepareFailure) throw this.prepareFailure;
     return [];
   }
-  override async freeze(address: string, cutId: string, _o?: unknown, also?: { cut?: boolean; thawIfHoldingNone?: boolean }): Promise<AgentFreezeOutcome> {
+  override async freeze(address: string, cutId: string, _o?: unknown, also?: { cut?: boolean; thawIfHoldingNone?: boolean }): Promise<FreezeOutcome> {
     this.log.push(`freeze ${address} ${cutId}`);
     if (!this.cutsInFreeze || !also?.cut) return {};
     const points = await this.cut(address, cutId);

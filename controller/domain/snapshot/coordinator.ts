@@ -7,6 +7,7 @@
  * repository (so the catalog can be rebuilt from it) and then to the catalog.
  */
 import { formatDuration } from '../../../shared/duration.js';
+import { holdsSiteWrites } from '../../../shared/cut.js';
 import { FfkError, describeError, toFfkError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { MANIFEST_VERSION, modelsOf, totalsOf, type ComponentArtifact, type CutPoint, type Manifest } from '../../../shared/manifest.js';
@@ -77,9 +78,9 @@ class FreezeWindowError extends Error {
   }
 }
 
-/** Participants holding a PostgreSQL component (their freeze stops the site's writes), and the others. */
+/** Participants holding the site's writes (a PostgreSQL component: its freeze stops them), and the others. */
 function splitWriterGates(ps: Participant[]): [Participant[], Participant[]] {
-  const gate = (p: Participant): boolean => p.components.some((c) => c.startsWith('postgres:'));
+  const gate = (p: Participant): boolean => p.components.some(holdsSiteWrites);
   return [ps.filter(gate), ps.filter((p) => !gate(p))];
 }
 
@@ -196,7 +197,6 @@ export class SnapshotCoordinator {
       steps.push({ step, ms: Date.now() - t0 });
       return value;
     };
-    const thawedEarly = new Set<Participant>();
     try {
       // Writers first: once PostgreSQL is paused no row can commit, so every file and record a row of the
       // cut refers to exists before the other components freeze (the uploads shield settles after that).
@@ -211,9 +211,7 @@ export class SnapshotCoordinator {
         outcomes.forEach((o, i) => {
           const p = group[i] as Participant;
           if (o.points) points.set(p.host, o.points);
-          if (!o.thawed) return;
-          thawedEarly.add(p);
-          agentWindows.set(p.host, o.thawed.freezeWindowMs);
+          if (o.thawed) agentWindows.set(p.host, o.thawed.freezeWindowMs);
         });
       }
       // An agent that could not cut in its freeze call (one of an older version) cuts now.
@@ -227,8 +225,9 @@ export class SnapshotCoordinator {
     } catch (err) {
       throw FreezeWindowError.retryable(err) ? new FreezeWindowError(err) : err;
     } finally {
-      // Thaw whatever happened: a failed freeze or cut must not leave the site frozen.
-      const frozen = ps.filter((p) => !thawedEarly.has(p));
+      // Thaw whatever happened: a failed freeze or cut must not leave the site frozen. An agent whose window
+      // is known already ended its freeze in its freeze call.
+      const frozen = ps.filter((p) => !agentWindows.has(p.host));
       const thawed = await timed('thaw', () => Promise.allSettled(frozen.map((p) => this.deps.agents.thaw(p.address, c.cutId, t('thaw')))));
       thawed.forEach((r, i) => r.status === 'fulfilled' && agentWindows.set((frozen[i] as Participant).host, r.value.freezeWindowMs));
     }

@@ -10,10 +10,13 @@
  * stays in dist/controller/console/web/ (controller/transport/console/assets.ts finds it from either place).
  */
 import { build } from 'esbuild';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The node options of each bin (deploy/node-flags.ts, built by tsc before this runs).
+const { NODE_FLAGS } = await import(path.join(ROOT, 'dist/deploy/node-flags.js'));
 
 /** dist/bin/<name>.mjs ← dist/<entry>.js */
 const BUNDLES = {
@@ -36,3 +39,11 @@ await build({
   banner: { js: "import { createRequire as ffkCreateRequire } from 'node:module'; const require = ffkCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// A bin run directly (its #! line) gets its node options too: `env -S` splits them (coreutils ≥ 8.30).
+for (const [name, flags] of Object.entries(NODE_FLAGS)) {
+  const file = path.join(ROOT, 'dist/bin', `${name}.mjs`);
+  const text = readFileSync(file, 'utf8');
+  if (!text.startsWith('#!/usr/bin/env node\n')) throw new Error(`${file} does not start with '#!/usr/bin/env node'`);
+  writeFileSync(file, `#!/usr/bin/env -S node ${flags.join(' ')}\n${text.slice(text.indexOf('\n') + 1)}`);
+}

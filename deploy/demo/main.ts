@@ -20,6 +20,7 @@ import { checkSite, DEVSITE_NETNS_ENV, downSite, formatReport, startWriter, upSi
 import { ConflictError } from '../../shared/errors.js';
 import { freePort, isListening } from '../../shared/net.js';
 import { isAlive, runMain } from '../../shared/process.js';
+import { nodeFlagsFor } from '../node-flags.js';
 import { damageSite } from './damage.js';
 import { agentHost, createDemoHosts, inNetns, NETNS_PORTS, removeDemoHosts, sitePorts, type DemoHosts } from './netns.js';
 import { DEMO_ROOT, loadState, removeRoot, saveState, type DemoState } from './state.js';
@@ -224,7 +225,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
         writeFileSync(agentConfig, stringify({ ...raw, grpc: { ...raw.grpc, listen: `${net.hosts.address(ns)}:${NETNS_PORTS.agent}` } }));
         where = { netns: net.hosts.netnsOf(ns), env: { [DEVSITE_NETNS_ENV]: net.rootNetns } };
       }
-      const pid = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', agentConfig], where);
+      const pid = daemon(`agent-${s.site}-${host}`, process.execPath, [...nodeFlagsFor(BIN.agent), BIN.agent, '--config', agentConfig], where);
       state.pids[`agent ${s.site}/${host}`] = pid;
       agents.push({ name: `${s.site}/${host}`, log: `agent-${s.site}-${host}`, pid });
     }

@@ -22,6 +22,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ValidationError } from '../../shared/errors.js';
+import { nodeFlagsFor } from '../node-flags.js';
 
 export const PACKAGE = 'ffkeeper';
 
@@ -86,7 +87,7 @@ function wrapper(name: string, target: string): string {
     '#!/bin/sh',
     `# ${name} (package ${PACKAGE}): runs the built code with the system's node (nodejs >= 20)`,
     'here=$(dirname "$(readlink -f "$0")")',
-    `exec node "$here/../lib/${PACKAGE}/${target}" "$@"`,
+    `exec node ${nodeFlagsFor(target).map((f) => `${f} `).join('')}"$here/../lib/${PACKAGE}/${target}" "$@"`,
     '',
   ].join('\n');
 }

@@ -64,6 +64,10 @@ async function connectOnce(options: NatsConnectOptions): Promise<NatsConnection>
         // A reconnect refused while the server reloads is tried again; a lasting refusal is judged by
         // the owner of the connection (watchAuthRefusal).
         ignoreAuthErrorAbort: true,
+        // Without this, nats.js builds an Error (stack trace included) for every request, in case it
+        // fails — every JetStream publish and ack too. During the sync bench's initial sync that was
+        // 0.5-0.7 s of each publishing agent's loop. ffkeeper names a failed request in its own errors.
+        noAsyncTraces: true,
       });
     } catch (err) {
       if (isAuthError(err) && Date.now() - started < AUTH_REFUSAL_GRACE_MS) {

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { NODE_FLAGS } from '../../deploy/node-flags.js';
 import { buildDeb, type DebResult } from '../../deploy/package/deb.js';
 import { REPO_ROOT, tempDir } from '../harness/processes.js';
 
@@ -49,6 +50,11 @@ describe('the Debian package, installed into a clean root', () => {
     expect(must('dpkg', [`--root=${root}`, '-l', 'ffkeeper'])).toMatch(new RegExp(`^ii\\s+ffkeeper\\s+${version.replace(/\./g, '\\.')}`, 'm'));
     for (const cmd of ['ffkeeper', 'ffkeeper-agent', 'ffkeeper-controller']) {
       expect(must(path.join(root, 'usr/bin', cmd), ['--version'])).toBe(version);
+    }
+    // Each command starts node with its bin's options (deploy/node-flags.ts), through the wrapper and the bin's own #! line.
+    for (const [cmd, flags] of Object.entries(NODE_FLAGS)) {
+      expect(readFileSync(path.join(root, 'usr/bin', cmd), 'utf8')).toContain(`exec node ${flags.join(' ')} "`);
+      expect(readFileSync(path.join(root, 'usr/lib/ffkeeper/dist/bin', `${cmd}.mjs`), 'utf8').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags.join(' ')}`);
     }
     // Nothing of this checkout is on the installed commands' module path.
     expect(must(path.join(root, 'usr/bin/ffkeeper'), ['--help'])).toContain('snapshot');

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { nodeFlagsFor } from '../../deploy/node-flags.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The bins as shipped: bundled into dist/bin/ by scripts/bundle.mjs after tsc. */
@@ -37,7 +38,8 @@ export interface RunOptions {
 
 export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): TestProcess {
   const prof = process.env.FFK_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FFK_CPU_PROF_DIR}`] : [];
-  const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...prof, script, ...args]] : [process.execPath, [...prof, script, ...args]];
+  const flags = [...nodeFlagsFor(script), ...prof];
+  const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...flags, script, ...args]] : [process.execPath, [...flags, script, ...args]];
   const child = spawn(file, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -26,7 +26,7 @@ const USAGE = [
 ].join('\n');
 
 export function planFor(o: { quick: boolean; dossiers?: number | undefined; seconds?: number | undefined }): SyncBenchPlan {
-  const size = o.quick ? { dossiers: 60, slaveDossiers: 20, events: 20, imageScale: 0.2, seconds: 3 } : { dossiers: 10_000, slaveDossiers: 100, events: 100, imageScale: 1, seconds: 20 };
+  const size = o.quick ? { dossiers: 60, slaveDossiers: 20, events: 20, imageScale: 0.2, seconds: 3, floorRuns: 1 } : { dossiers: 10_000, slaveDossiers: 100, events: 100, imageScale: 1, seconds: 20, floorRuns: 3 };
   return { ...size, dossiers: o.dossiers ?? size.dossiers, seconds: o.seconds ?? size.seconds, rates: [10, 100], timeoutMs: 30 * 60_000, stallMs: (o.quick ? 1 : 3) * 60_000 };
 }
 

@@ -35,6 +35,8 @@ export interface SyncBenchPlan {
   timeoutMs: number;
   /** How long nothing may move (slave counts, every part's handled/pending) before the bench calls the sync stalled. */
   stallMs: number;
+  /** Runs of the floor, each after a flush; the fastest is the floor (default 1). */
+  floorRuns?: number;
 }
 
 export interface InitialSync {
@@ -66,7 +68,10 @@ export interface SyncBenchResult {
   /** `baselineMs`: the snapshot of each site taken before the link (outside the timed window), ms. */
   sites: { master: string; slave: string; upMs: number; baselineMs: number[] };
   list: Omit<MasterList, 'dossierIds' | 'recordIds' | 'files'> & { dossiers: number; records: number; files: number };
+  /** The fastest of the floor's runs. */
   floor: FloorRun;
+  /** Every floor run's time, ms, in the order run. */
+  floorTimesMs: number[];
   initial: InitialSync;
   latency: LatencyRun[];
   loadavg: { floor: number; sync: number };
@@ -96,10 +101,21 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     await db.end();
     const list = await readMasterList(master, 1);
     env.log(`master list 1: ${list.dossierIds.length} dossiers, ${list.faces} faces, ${list.files.length} files, ${(list.bytes / 1e6).toFixed(0)} MB (sites up in ${(upMs / 1000).toFixed(0)} s)`);
-    const flushFloor = await flushDirtyPages(env, 'the floor');
-    const loadFloor = os.loadavg()[0] ?? 0;
-    const floor = await runFloor(master);
-    env.log(`floor: ${(floor.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(floor.dumpMs / 1000).toFixed(1)} s, cp -r ${(floor.copyMs / 1000).toFixed(1)} s)`);
+    // The floor's copy pays for the machine's writeback as it happens (the same 2.7 GiB took cp -r 1.8 s
+    // in one run and 12 s in another here): it runs several times and the fastest is the floor.
+    let floor: FloorRun | undefined;
+    let flushFloor = 0;
+    let loadFloor = 0;
+    const floorTimesMs: number[] = [];
+    for (let i = 1; i <= (plan.floorRuns ?? 1); i++) {
+      const flushed = await flushDirtyPages(env, 'the floor');
+      const load = os.loadavg()[0] ?? 0;
+      const run = await runFloor(master);
+      floorTimesMs.push(run.totalMs);
+      env.log(`floor ${i}/${plan.floorRuns ?? 1}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
+      if (!floor || run.totalMs < floor.totalMs) [floor, flushFloor, loadFloor] = [run, flushed, load];
+    }
+    if (!floor) throw new IllegalStateError('the floor never ran');
     const baselineMs = await baselineSnapshots(fleet, [masterSite, slaveSite], env);
     const flushSync = await flushDirtyPages(env, 'the link');
     const loadSync = os.loadavg()[0] ?? 0;
@@ -112,6 +128,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
       sites: { master: masterSite, slave: slaveSite, upMs, baselineMs },
       list: { dossiers: list.dossierIds.length, faces: list.faces, records: list.recordIds.length, files: list.files.length, bytes: list.bytes },
       floor,
+      floorTimesMs,
       initial,
       latency,
       loadavg: { floor: loadFloor, sync: loadSync },

@@ -55,6 +55,7 @@ import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 const plan = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const started = Date.now();
+console.log('started');
 let deleted = 0, replaced = 0, added = 0;
 for (const [i, f] of plan.files.entries()) {
   if (i % 3 === 0) { rmSync(f, { force: true }); deleted += 1; }
@@ -74,7 +75,11 @@ interface ChurnResult {
   ended: number;
 }
 
-/** Starts the churn; `done` settles when the process exits (wrapped: an async function would flatten it). */
+/**
+ * Starts the churn and waits until its loop has begun (a process start can take longer than the upload's
+ * walk of these small trees on a busy machine); `done` settles when the process exits (wrapped: an async
+ * function would flatten it).
+ */
 async function startChurn(files: string[], removeDirs: string[], durationMs: number): Promise<{ done: Promise<ChurnResult> }> {
   const dir = await temp.make('ffk-churn-');
   const script = path.join(dir, 'churn.mjs');
@@ -84,11 +89,17 @@ async function startChurn(files: string[], removeDirs: string[], durationMs: num
   await writeFile(planFile, JSON.stringify({ files, removeDirs, perPause, pauseMs: Math.max(1, Math.round((durationMs * perPause) / files.length)) }));
   const child = spawn(process.execPath, [script, planFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  let onStarted: () => void = () => undefined;
+  const began = new Promise<void>((resolve) => (onStarted = resolve));
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+    if (out.startsWith('started\n')) onStarted();
+  });
   const done = new Promise<ChurnResult>((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ChurnResult) : reject(new Error(`churn exited with ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.slice('started\n'.length)) as ChurnResult) : reject(new Error(`churn exited with ${code}`))));
   });
+  await Promise.race([began, done]);
   return { done };
 }
 

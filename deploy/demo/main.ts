@@ -45,7 +45,9 @@ const CA_DIR = path.join(DEMO_ROOT, 'ca');
  */
 function daemon(name: string, command: string, args: string[], opts: { netns?: string | undefined; env?: Record<string, string> } = {}): number {
   const log = openSync(path.join(DEMO_ROOT, `${name}.log`), 'a');
-  const [file, argv] = opts.netns ? inNetns(opts.netns, command, args) : [command, args];
+  // A bin run by node gets its node options (deploy/node-flags.ts), as the package's wrappers give them.
+  const full = command === process.execPath ? [...nodeFlagsFor(args[0] ?? ''), ...args] : args;
+  const [file, argv] = opts.netns ? inNetns(opts.netns, command, full) : [command, full];
   const child = spawn(file, argv, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...opts.env } });
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
@@ -225,7 +227,7 @@ async function startInfrastructure(state: DemoState, steps: StepPrinter, sizes: 
         writeFileSync(agentConfig, stringify({ ...raw, grpc: { ...raw.grpc, listen: `${net.hosts.address(ns)}:${NETNS_PORTS.agent}` } }));
         where = { netns: net.hosts.netnsOf(ns), env: { [DEVSITE_NETNS_ENV]: net.rootNetns } };
       }
-      const pid = daemon(`agent-${s.site}-${host}`, process.execPath, [...nodeFlagsFor(BIN.agent), BIN.agent, '--config', agentConfig], where);
+      const pid = daemon(`agent-${s.site}-${host}`, process.execPath, [BIN.agent, '--config', agentConfig], where);
       state.pids[`agent ${s.site}/${host}`] = pid;
       agents.push({ name: `${s.site}/${host}`, log: `agent-${s.site}-${host}`, pid });
     }

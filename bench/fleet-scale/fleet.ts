@@ -13,7 +13,7 @@ import { TimeoutError, UnavailableError } from '../../shared/errors.js';
 import { freePort } from '../../shared/net.js';
 import { startNats } from '../../test/harness/nats.js';
 import { BIN, REPO_ROOT, runProcess, stopChild, tempDir, type TestProcess } from '../../test/harness/processes.js';
-import { nodeFlagsFor } from '../../deploy/node-flags.js';
+import { NODE_FLAGS } from '../../deploy/node-flags.js';
 import { READY_PREFIX, STATS_PREFIX, type SimulatorReady, type SimulatorSpec, type SimulatorStats } from './simulator.js';
 import { controllerTls, ensureTestPki, operatorSecurity } from '../../test/harness/pki.js';
 
@@ -47,7 +47,7 @@ interface Simulator {
 function spawnSimulator(spec: SimulatorSpec, readyTimeoutMs: number, cpuProfDir?: string): Simulator {
   const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
   // The simulated agents run the agent's code, so with the agent's node options.
-  const child = spawn(process.execPath, [...nodeFlagsFor('ffkeeper-agent'), ...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(spec)], {
+  const child = spawn(process.execPath, [...NODE_FLAGS['ffkeeper-agent'] ?? [], ...prof, '--import', 'tsx', SIMULATOR, JSON.stringify(spec)], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, FFK_LOG_LEVEL: process.env.FFK_LOG_LEVEL ?? 'warn' },
@@ -149,9 +149,7 @@ export async function startBenchFleet(plan: FleetPlan, log: (line: string) => vo
       tls: controllerTls(),
       repositories: { root: path.join(tmp.dir, 'repos'), cacheDir: path.join(tmp.dir, 'cache'), secretsFile: path.join(tmp.dir, 'secrets.json') },
     });
-    controller = plan.controllerCpuProfDir
-      ? runProcess('--cpu-prof', [`--cpu-prof-dir=${plan.controllerCpuProfDir}`, ...nodeFlagsFor(BIN.controller), BIN.controller, '--config', config]) // node [flags] script [args]
-      : runProcess(BIN.controller, ['--config', config]);
+    controller = runProcess(BIN.controller, ['--config', config], {}, plan.controllerCpuProfDir ? { cpuProfDir: plan.controllerCpuProfDir } : {});
     const total = plan.sites.reduce((n, s) => n + s.agents, 0);
     log(`starting ${total} simulated agents (${plan.sites.map((s) => `${s.site}: ${s.agents}`).join(', ')}) in their own process`);
     sim = spawnSimulator({ natsServers: [nats.url], natsRegistry: nats.registry, sites: plan.sites }, 120_000, plan.controllerCpuProfDir);

@@ -107,12 +107,13 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     let flushFloor = 0;
     let loadFloor = 0;
     const floorTimesMs: number[] = [];
-    for (let i = 1; i <= (plan.floorRuns ?? 1); i++) {
+    const floorRuns = plan.floorRuns ?? 1;
+    for (let i = 1; i <= floorRuns; i++) {
       const flushed = await flushDirtyPages(env, 'the floor');
       const load = os.loadavg()[0] ?? 0;
       const run = await runFloor(master);
       floorTimesMs.push(run.totalMs);
-      env.log(`floor ${i}/${plan.floorRuns ?? 1}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
+      env.log(`floor ${i}/${floorRuns}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
       if (!floor || run.totalMs < floor.totalMs) [floor, flushFloor, loadFloor] = [run, flushed, load];
     }
     if (!floor) throw new IllegalStateError('the floor never ran');

@@ -34,10 +34,13 @@ export interface RunOptions {
    * SCRIPT ...`, which execs node, so `child.pid` is the node process and kill()/stop() signal it.
    */
   netns?: string;
+  /** A directory to write a CPU profile into when the process exits on its own (`node --cpu-prof`); FFK_CPU_PROF_DIR sets it for every process. */
+  cpuProfDir?: string;
 }
 
 export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): TestProcess {
-  const prof = process.env.FFK_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FFK_CPU_PROF_DIR}`] : [];
+  const profDir = options.cpuProfDir ?? process.env.FFK_CPU_PROF_DIR;
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const flags = [...nodeFlagsFor(script), ...prof];
   const [file, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...flags, script, ...args]] : [process.execPath, [...flags, script, ...args]];
   const child = spawn(file, argv, {

@@ -11,6 +11,7 @@
 import { CancelledError, ConflictError, IllegalStateError, NotFoundError, describeError } from '../../shared/errors.js';
 import { holdsSiteWrites, type FreezeAlso, type FreezeOutcome } from '../../shared/cut.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Repository } from '../../shared/repository/repository.js';
 import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
 
 export type SessionState = 'prepared' | 'frozen' | 'cut' | 'thawed' | 'uploading' | 'uploaded' | 'aborted' | 'expired';
@@ -22,6 +23,8 @@ export interface PrepareRequest {
   leaseMs: number;
   /** How long a prepared cut waits for its freeze before it is given up (default: the lease). */
   freezeWithinMs?: number;
+  /** The site and repository the upload will use, for drivers that start work on them at prepare. */
+  upload?: { site: string; repository: Repository };
 }
 
 interface Session {
@@ -78,7 +81,8 @@ export class CutParticipant {
       await this.abort(active.cutId, `superseded by cut '${req.cutId}' before its freeze came (its controller no longer holds the site)`);
     }
     const drivers = this.options.drivers(req.components);
-    await Promise.all(drivers.map((d) => d.prepare()));
+    const up = req.upload;
+    await Promise.all(drivers.map((d) => d.prepare(up ? { tags: { site: up.site, cutId: req.cutId, component: d.ref }, repository: up.repository } : undefined)));
     const early = this.abortedEarly.get(req.cutId);
     if (early !== undefined) {
       // The controller aborted this cut while we were still preparing: never hold a session for it.

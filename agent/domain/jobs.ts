@@ -33,6 +33,7 @@ export type { RepositoryAccess } from '../../shared/repository/access.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
 
 const heldKey = (jobId: string, ref: string): string => `${jobId}\n${ref}`;
+const accessKey = (access: RepositoryAccess): string => createHash('sha256').update(JSON.stringify([access.url, access.password, access.env])).digest('hex');
 
 const SWITCH_WORDS: Record<JournalSwitchState, string> = { staged: 'staged', switching: 'being switched in', switched: 'switched in' };
 
@@ -89,28 +90,29 @@ export class AgentJobs {
     });
   }
 
-  /** Checks the repository opens with this access, then prepares the cut. */
-  async prepare(req: { cutId: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess }): Promise<string[]> {
+  /**
+   * Checks the repository opens with this access, then prepares the cut. A component whose prepare opens
+   * the repository itself (PostgreSQL starts its dump's backup then) is the check.
+   */
+  async prepare(req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess }): Promise<string[]> {
     if (req.leaseMs <= 0) throw new ValidationError('leaseMs must be positive', { field: 'leaseMs' });
-    await this.checkRepository(req.repository);
+    const key = accessKey(req.repository);
+    const repository = this.open(req.repository);
+    const drivers = this.select(req.components);
+    if (!this.openedRepositories.has(key) && !drivers.some((d) => d.opensRepository === true)) {
+      // once per agent process: restic spends ~0.7 s deriving the key at every start; a later failure
+      // still surfaces from the upload itself
+      await repository.describe();
+    }
     await this.participant.prepare({
       cutId: req.cutId,
       components: req.components,
       leaseMs: req.leaseMs,
       ...(req.freezeWithinMs ? { freezeWithinMs: req.freezeWithinMs } : {}),
+      upload: { site: req.site, repository },
     });
-    return this.select(req.components).map((d) => d.ref);
-  }
-
-  /**
-   * Checks once per agent process that the repository opens with this access (restic spends ~0.7 s
-   * deriving the key at every start); a later failure still surfaces from the upload itself.
-   */
-  private async checkRepository(access: RepositoryAccess): Promise<void> {
-    const key = createHash('sha256').update(JSON.stringify([access.url, access.password, access.env])).digest('hex');
-    if (this.openedRepositories.has(key)) return;
-    await this.open(access).describe();
     this.openedRepositories.add(key);
+    return drivers.map((d) => d.ref);
   }
 
   freeze(cutId: string, options: FreezeAlso = {}): Promise<FreezeOutcome> {

@@ -4,7 +4,7 @@
  * (agent/transport/metrics.ts, Prometheus) turns the reports into series; `measureDriver` wraps a
  * component driver so that every upload and restore is reported, whoever calls it.
  */
-import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, FreezeOptions, RestoreContext, RestoreReport, StagedComponent, StagedJournal, UploadContext } from './drivers/types.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, DriverProgress, FreezeOptions, PrepareContext, RestoreContext, RestoreReport, StagedComponent, StagedJournal, UploadContext } from './drivers/types.js';
 
 export type JobOperation = 'upload' | 'restore';
 
@@ -62,8 +62,12 @@ export class MeasuredDriver implements ComponentDriver {
     return this.inner.ref;
   }
 
-  prepare(): Promise<void> {
-    return this.inner.prepare();
+  get opensRepository(): boolean {
+    return this.inner.opensRepository === true;
+  }
+
+  prepare(ctx?: PrepareContext): Promise<void> {
+    return this.inner.prepare(ctx);
   }
   freeze(options?: FreezeOptions): Promise<void> {
     return this.inner.freeze(options);

@@ -85,6 +85,7 @@ function implementation(h: AgentHandlers): AgentServer {
     prepare: unary<PrepareRequest, PrepareResponse>(async (req) => ({
       components: await h.jobs().prepare({
         cutId: req.cutId,
+        site: req.site,
         components: req.components,
         leaseMs: req.leaseMs,
         freezeWithinMs: req.freezeWithinMs,

@@ -150,6 +150,9 @@ export class SimulatedRepository implements Repository {
   backupStream(): Promise<never> {
     return this.refuse('backupStream');
   }
+  openBackupStream(): Promise<never> {
+    return this.refuse('openBackupStream');
+  }
   backupTrees(): Promise<never> {
     return this.refuse('backupTrees');
   }

@@ -167,6 +167,24 @@ export interface BackupStreamRequest extends BackupCommon {
   sourceComplete?: () => Promise<void>;
 }
 
+/** What a stream backup is before its data exists: everything of `BackupStreamRequest` but the source. */
+export type BackupStreamHead = Omit<BackupStreamRequest, 'stream' | 'sourceComplete'>;
+
+/**
+ * A stream backup started before its data exists (`Repository.openBackupStream`): the engine has opened
+ * the repository (reachable, password right, locked, index loaded) and waits for the bytes. A cut's
+ * PostgreSQL dump uses one opened at prepare, so the repository's opening is done before the freeze
+ * instead of after the thaw.
+ */
+export interface OpenedBackupStream {
+  /** False once it was written, cancelled or ran out of its idle time, or its engine ended by itself. */
+  readonly usable: boolean;
+  /** Feeds the source and commits the snapshot, as `backupStream` does. Once. */
+  write(source: Pick<BackupStreamRequest, 'stream' | 'sourceComplete'>, options?: ProgressOptions): Promise<BackupSummary>;
+  /** Stops the engine without a snapshot. Idempotent; nothing to do once written. */
+  cancel(): Promise<void>;
+}
+
 /** Restore (part of) a snapshot into a directory. */
 export interface RestoreRequest {
   snapshotId: string;
@@ -265,6 +283,12 @@ export interface Repository {
   describe(options?: OperationOptions): Promise<RepositoryInfo>;
   backupFiles(request: BackupFilesRequest, options?: ProgressOptions): Promise<BackupSummary>;
   backupStream(request: BackupStreamRequest, options?: ProgressOptions): Promise<BackupSummary>;
+  /**
+   * Starts a stream backup ahead of its data (see `OpenedBackupStream`). Resolves once the repository
+   * opened — so it proves what `describe` proves —, rejects with the typed error when it cannot. One that
+   * is neither written nor cancelled within `idleMs` cancels itself (its lock would keep prune out).
+   */
+  openBackupStream(head: BackupStreamHead, options?: { idleMs?: number }): Promise<OpenedBackupStream>;
   backupTrees(request: BackupTreesRequest, options?: ProgressOptions): Promise<TreesSummary>;
   restore(request: RestoreRequest, options?: ProgressOptions): Promise<RestoreSummary>;
   /**

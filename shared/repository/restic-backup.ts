@@ -10,18 +10,20 @@ import type { ResultPromise } from 'execa';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ValidationError } from '../errors.js';
+import { CancelledError, IllegalStateError, ValidationError } from '../errors.js';
 import { BackupSourceFailedError, RepositoryCommandError, RepositoryDataDamagedError } from './errors.js';
 import type {
   BackupCommon,
   BackupFilesRequest,
+  BackupStreamHead,
   BackupStreamRequest,
   BackupSummary,
+  OpenedBackupStream,
   ProgressItemError,
   ProgressOptions,
 } from './repository.js';
 import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
-import { settle, startRestic, stdinOf, type ResticContext, type RunResult } from './restic-run.js';
+import { settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
 import { savedSnapshotId } from './restic-snapshot-id.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 
@@ -191,7 +193,7 @@ function checkFilename(filename: string): void {
  * resolved. On a source error (or a rejected `sourceComplete`) restic is interrupted BEFORE stdin
  * closes, so it cannot commit a truncated snapshot. Returns a getter of that failure, if any.
  */
-function feedSource(subprocess: ResultPromise, request: BackupStreamRequest): () => unknown {
+function feedSource(subprocess: ResultPromise, request: Pick<BackupStreamRequest, 'stream' | 'sourceComplete'>): () => unknown {
   const stdin = stdinOf(subprocess);
   const source = request.stream;
   let failure: unknown;
@@ -213,40 +215,127 @@ function feedSource(subprocess: ResultPromise, request: BackupStreamRequest): ()
   return () => failure;
 }
 
-/** Runs `restic backup --stdin`, fed from the request's stream; see `BackupStreamRequest`. */
-export async function backupStream(input: {
+/** The part of a stream backup's input that is the same whether restic starts now or was opened ahead. */
+interface StreamInput {
   ctx: ResticContext;
   settings: BackupSettings;
-  request: BackupStreamRequest;
-  options: ProgressOptions;
   resolveId: (shortId: string) => Promise<string>;
-}): Promise<BackupSummary> {
-  const { ctx, request, options } = input;
-  checkFilename(request.filename);
-  const args = [...commonArgs(request, input.settings), '--stdin', '--stdin-filename', request.filename];
-  const collector = new BackupCollector(options.onProgress);
-  const spec = {
+}
+
+function streamSpec(input: StreamInput, head: BackupStreamHead, line: (line: string) => void, extra: string[] = []): RunSpec {
+  checkFilename(head.filename);
+  return {
     operation: 'backup',
-    args,
-    stdin: 'pipe' as const,
-    onStdoutLine: collector.line,
-    ...(options.signal ? { signal: options.signal } : {}),
+    args: [...commonArgs(head, input.settings), '--stdin', '--stdin-filename', head.filename, ...extra],
+    stdin: 'pipe',
+    onStdoutLine: line,
   };
-  const startedMs = Date.now();
-  const subprocess = startRestic(ctx, spec);
-  const sourceFailure = feedSource(subprocess, request);
+}
+
+/**
+ * Feeds a started `restic backup --stdin` and commits: see `feedSource`. `cancelled` tells whether the
+ * caller's signal stopped it (a subprocess opened ahead was not started with that signal).
+ */
+async function feedAndFinish(
+  input: StreamInput & { spec: RunSpec; subprocess: ResultPromise; collector: BackupCollector; startedMs: number; onProgress: ProgressOptions['onProgress'] },
+  source: Pick<BackupStreamRequest, 'stream' | 'sourceComplete' | 'filename'>,
+  cancelled: () => boolean = () => false,
+): Promise<BackupSummary> {
+  const { ctx, spec, subprocess } = input;
+  const sourceFailure = feedSource(subprocess, source);
   const settled = await subprocess;
-  request.stream.unpipe();
+  source.stream.unpipe();
   const failure = sourceFailure();
   if (failure !== undefined) {
     await settle(ctx, spec, settled).catch(() => undefined); // removes a lock the interrupted run may leave
-    throw new BackupSourceFailedError({ url: ctx.url.display, filename: request.filename, cause: failure });
+    throw new BackupSourceFailedError({ url: ctx.url.display, filename: source.filename, cause: failure });
   }
   try {
-    const result = await settle(ctx, spec, settled);
-    return await finishBackup({ ...input, collector, result, requested: [], onProgress: options.onProgress, startedMs });
+    const result = await settle(ctx, spec, settled).catch((err: unknown) => {
+      if (cancelled()) throw new CancelledError(`${spec.operation} on repository ${ctx.url.display} was cancelled`);
+      throw err;
+    });
+    return await finishBackup({ ...input, result, requested: [], startedMs: input.startedMs });
   } catch (err) {
-    request.stream.destroy(); // nobody will read it any more; let the producer see EPIPE rather than hang
+    source.stream.destroy(); // nobody will read it any more; let the producer see EPIPE rather than hang
     throw err;
   }
+}
+
+/** Runs `restic backup --stdin`, fed from the request's stream; see `BackupStreamRequest`. */
+export async function backupStream(input: StreamInput & { request: BackupStreamRequest; options: ProgressOptions }): Promise<BackupSummary> {
+  const { ctx, request, options } = input;
+  const collector = new BackupCollector(options.onProgress);
+  const spec = { ...streamSpec(input, request, collector.line), ...(options.signal ? { signal: options.signal } : {}) };
+  const startedMs = Date.now();
+  const subprocess = startRestic(ctx, spec);
+  return feedAndFinish({ ...input, spec, subprocess, collector, startedMs, onProgress: options.onProgress }, request);
+}
+
+/** How long a stream backup opened ahead waits for its data before it cancels itself (default). */
+export const OPENED_STREAM_IDLE_MS = 10 * 60_000;
+
+/**
+ * `restic backup --stdin` started ahead of its data (see `OpenedBackupStream`). With `--verbose`, restic
+ * 0.14 prints its first line (the scan of its one stdin file finished) only after it opened the
+ * repository, locked it and loaded its index: that line is the sign it is open. Until the data comes
+ * it reads nothing and holds a shared lock (refreshed by restic itself).
+ */
+export async function openStream(input: StreamInput & { head: BackupStreamHead; idleMs?: number }): Promise<OpenedBackupStream> {
+  const { ctx, head } = input;
+  let onProgress: ProgressOptions['onProgress'];
+  const collector = new BackupCollector((event) => onProgress?.(event));
+  let opened!: () => void;
+  const open = new Promise<'open'>((resolve) => (opened = () => resolve('open')));
+  const spec = streamSpec(input, head, (line) => {
+    opened();
+    collector.line(line);
+  }, ['--verbose']);
+  const startedMs = Date.now();
+  const subprocess = startRestic(ctx, spec);
+  let ended = false;
+  const exit = subprocess.then((r) => {
+    ended = true;
+    return r;
+  });
+  if ((await Promise.race([open, exit.then(() => 'ended' as const)])) === 'ended') {
+    await settle(ctx, spec, await exit); // throws the typed error (password, unreachable, …)
+    throw new RepositoryCommandError({ url: ctx.url.display, operation: 'backup', stderrTail: 'restic ended before it was sent any data' });
+  }
+  let state: 'open' | 'written' | 'cancelled' = 'open';
+  const cancel = async (): Promise<void> => {
+    if (state !== 'open') return;
+    state = 'cancelled';
+    clearTimeout(idle);
+    subprocess.kill('SIGINT'); // before stdin closes: restic commits nothing
+    await settle(ctx, spec, await exit).catch(() => undefined);
+  };
+  const idleMs = input.idleMs ?? OPENED_STREAM_IDLE_MS;
+  const idle = setTimeout(() => {
+    ctx.logger.warn({ filename: head.filename, idleMs }, 'a stream backup opened ahead got no data in time: stopped');
+    void cancel();
+  }, idleMs);
+  idle.unref();
+  return {
+    get usable() {
+      return state === 'open' && !ended;
+    },
+    async write(source, options = {}) {
+      if (state !== 'open' || ended) throw new IllegalStateError(`the stream backup of '${head.filename}' opened ahead was ${state === 'open' ? 'ended by restic' : state}`);
+      state = 'written';
+      clearTimeout(idle);
+      onProgress = options.onProgress;
+      const signal = options.signal;
+      const stop = (): void => void subprocess.kill('SIGINT');
+      signal?.addEventListener('abort', stop, { once: true });
+      if (signal?.aborted) stop();
+      try {
+        const fed = { ...input, spec, subprocess, collector, startedMs, onProgress };
+        return await feedAndFinish(fed, { ...source, filename: head.filename }, () => signal?.aborted === true);
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
+    },
+    cancel,
+  };
 }

@@ -152,7 +152,8 @@ export function parseBackupLine(line: string): BackupLine {
   if (obj === undefined) return { type: 'text', line };
   switch (obj.message_type) {
     case 'status':
-      return { type: 'progress', event: statusEvent(obj) };
+      // `--verbose` adds status lines naming an action (`scan_finished`): not progress
+      return obj.action === undefined ? { type: 'progress', event: statusEvent(obj) } : { type: 'text', line };
     case 'error':
       return { type: 'error', event: errorEvent(obj) };
     case 'summary':

@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import { RepositoryAlreadyInitialisedError, RepositoryNotInitialisedError, SnapshotNotFoundError } from './errors.js';
 import type {
   BackupFilesRequest,
+  BackupStreamHead,
   BackupStreamRequest,
   BackupSummary,
   BackupTreesRequest,
@@ -27,6 +28,7 @@ import type {
   EnsureInitializedResult,
   ForgetRequest,
   ForgetResult,
+  OpenedBackupStream,
   OperationOptions,
   ProgressOptions,
   Repository,
@@ -40,7 +42,7 @@ import type {
   StatsRequest,
   TreesSummary,
 } from './repository.js';
-import { backupFiles, backupStream, type BackupSettings } from './restic-backup.js';
+import { backupFiles, backupStream, openStream, type BackupSettings } from './restic-backup.js';
 import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
 import { backupTrees } from './restic-view.js';
@@ -230,6 +232,11 @@ export class ResticRepository implements Repository {
 
   backupStream(request: BackupStreamRequest, options: ProgressOptions = {}): Promise<BackupSummary> {
     return backupStream({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
+  }
+
+  /** See `OpenedBackupStream` and `openStream` (restic-backup.ts). */
+  openBackupStream(head: BackupStreamHead, options: { idleMs?: number } = {}): Promise<OpenedBackupStream> {
+    return openStream({ ctx: this.ctx, settings: this.backupSettings, head, resolveId: this.resolveId({}), ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}) });
   }
 
   /** See `BackupTreesRequest` and restic-view.ts (private bind mounts, or the directories' own paths). */

@@ -27,6 +27,12 @@ export interface FreezeOptions {
   budgetMs?: number;
 }
 
+/** What a cut's prepare tells the drivers: the upload's tags and repository, known already. */
+export interface PrepareContext {
+  tags: ComponentTags;
+  repository: Repository;
+}
+
 export interface UploadContext {
   jobId: string;
   tags: ComponentTags;
@@ -162,8 +168,17 @@ export interface ComponentDriver {
   readonly name: string;
   /** `<kind>:<name>` */
   readonly ref: string;
-  /** Checks the component can take part: reachable, credentials right, tools present. Throws a typed error naming what is wrong. */
-  prepare(): Promise<void>;
+  /**
+   * Checks the component can take part: reachable, credentials right, tools present. Throws a typed error
+   * naming what is wrong. `ctx` (a cut's prepare): what the upload will be given, for work it can do
+   * before the freeze.
+   */
+  prepare(ctx?: PrepareContext): Promise<void>;
+  /**
+   * True when `prepare(ctx)` opens `ctx.repository` itself and fails as `Repository.describe` would when
+   * it cannot (PostgreSQL: its dump's backup is started then): the agent need not check it apart.
+   */
+  readonly opensRepository?: boolean;
   /**
    * Stops new writes (PostgreSQL: PAUSE on pgbouncer), or waits until the component has caught up with
    * them (the uploads shield). Must be bounded in time; `budgetMs` is what the freeze lease leaves for it.

@@ -8,7 +8,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { IllegalStateError, InternalError, TimeoutError, UnavailableError } from '../../../../shared/errors.js';
 import { silentLogger } from '../../../../shared/logger.js';
-import type { BackupStreamRequest, BackupSummary, Repository } from '../../../../shared/repository/repository.js';
+import type { BackupStreamHead, BackupStreamRequest, BackupSummary, OpenedBackupStream, Repository } from '../../../../shared/repository/repository.js';
 import type { ServiceManager } from '../../ports.js';
 import type { ComponentArtifact } from '../types.js';
 import { PostgresDriver } from './driver.js';
@@ -41,9 +41,19 @@ function fakeServices(log: Log, failOn?: string): ServiceManager & { active: Set
 }
 
 /** A repository whose `dump` counts its runs (`dumps.count`); a wrong password fails the dump, as restic does. */
-function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?: Buffer; dumps?: { count: number } } = {}): Repository {
+function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?: Buffer; dumps?: { count: number }; openFails?: Error } = {}): Repository {
   const fail = (): never => {
     throw new InternalError('not used');
+  };
+  const commit = async (request: Pick<BackupStreamRequest, 'stream' | 'sourceComplete'>, how: string): Promise<BackupSummary> => {
+    let bytes = 0;
+    for await (const chunk of request.stream) bytes += (chunk as Buffer).length;
+    await request.sourceComplete?.();
+    log.push(`committed ${bytes}${how}`);
+    return {
+      snapshotId: SNAP, filesNew: 1, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
+      dataAddedBytes: bytes, totalFilesProcessed: 1, totalBytesProcessed: bytes, durationSeconds: 0, complete: true, itemErrors: [], missingPaths: [],
+    };
   };
   return {
     displayUrl: '/repo',
@@ -57,14 +67,20 @@ function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?
       setImmediate(() => failing.destroy(new UnavailableError('wrong password for repository /repo')));
       return failing;
     },
-    async backupStream(request: BackupStreamRequest): Promise<BackupSummary> {
-      let bytes = 0;
-      for await (const chunk of request.stream) bytes += (chunk as Buffer).length;
-      await request.sourceComplete?.();
-      log.push(`committed ${bytes}`);
+    backupStream: (request: BackupStreamRequest) => commit(request, ''),
+    async openBackupStream(head: BackupStreamHead): Promise<OpenedBackupStream> {
+      log.push(`open backup ${head.filename} ${(head.tags ?? []).join(',')}`);
+      if (options.openFails) throw options.openFails;
+      let state = 'open';
       return {
-        snapshotId: SNAP, filesNew: 1, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
-        dataAddedBytes: bytes, totalFilesProcessed: 1, totalBytesProcessed: bytes, durationSeconds: 0, complete: true, itemErrors: [], missingPaths: [],
+        get usable() {
+          return state === 'open';
+        },
+        write: (source) => ((state = 'written'), commit(source, ' into the opened backup')),
+        cancel: async () => {
+          if (state === 'open') log.push('cancel opened backup');
+          state = 'cancelled';
+        },
       };
     },
     init: fail, ensureInitialized: fail, backupFiles: fail, restore: fail, forget: fail, check: fail, stats: fail, releaseStaleLocks: fail, tryRemove: fail, copyFrom: fail,
@@ -361,5 +377,54 @@ describe('PostgresDriver upload', () => {
       "postgres:ffsecurity: upload tagged for component 'postgres:other'",
     );
     expect(log).toEqual(['export', 'release hold']);
+  });
+
+  const opening = (cutId = 'c'): string => `open backup ffsecurity.sql ffk-site=s,ffk-cut=${cutId},ffk-component=postgres:ffsecurity`;
+
+  it("a cut's prepare opens the dump's backup beside its checks; that cut's upload feeds it", async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log);
+    const repository = fakeRepository(log);
+    expect(driver.opensRepository).toBe(true);
+    await driver.prepare({ tags, repository });
+    expect(log).toEqual([opening(), 'open cut connection']);
+    await driver.freeze();
+    await driver.cut();
+    await driver.thaw();
+    const art = await driver.upload({ jobId: 'j', tags, repository, logger: silentLogger() });
+    expect(art.checksums).toEqual({ '/ffsecurity.sql': SHA });
+    expect(log.slice(2)).toEqual(['PAUSE', 'export', 'RESUME', 'dump started', 'release hold', `committed ${DUMP.length} into the opened backup`, 'dump killed']);
+  });
+
+  it('a release, a newer prepare, an upload of another cut or a shutdown stops the opened backup without a snapshot', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log);
+    const repository = fakeRepository(log);
+    await driver.prepare({ tags, repository });
+    await driver.release();
+    expect(log.filter((l) => l.includes('opened'))).toEqual(['cancel opened backup']);
+    log.length = 0;
+    await driver.prepare({ tags, repository });
+    await driver.prepare({ tags: { ...tags, cutId: 'c2' }, repository });
+    expect(log).toEqual([opening(), 'open cut connection', 'cancel opened backup', opening('c2'), 'discard cut connection', 'open cut connection']);
+    await driver.cut();
+    log.length = 0;
+    await driver.upload({ jobId: 'j', tags, repository, logger: silentLogger() }); // cut c, opened for c2
+    expect(log.filter((l) => l.includes('opened') || l.startsWith('committed'))).toEqual(['cancel opened backup', `committed ${DUMP.length}`]);
+    log.length = 0;
+    await driver.prepare({ tags, repository });
+    await driver.close();
+    expect(log.at(-1)).toBe('cancel opened backup');
+  });
+
+  it('a repository that does not open fails the prepare; a failed check stops the opened backup', async () => {
+    const log: Log = [];
+    const { driver } = makeDriver(log);
+    const locked = new UnavailableError('repository /repo is unreachable');
+    await expect(driver.prepare({ tags, repository: fakeRepository(log, { openFails: locked }) })).rejects.toBe(locked);
+    expect(log).toEqual([opening(), 'open cut connection', 'discard cut connection']);
+    const failing = makeDriver((log.length = 0, log), { failOn: 'open cut connection' }).driver;
+    await expect(failing.prepare({ tags, repository: fakeRepository(log) })).rejects.toThrow('open cut connection failed');
+    expect(log).toEqual([opening(), 'open cut connection', 'cancel opened backup']);
   });
 });

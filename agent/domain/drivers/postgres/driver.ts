@@ -10,11 +10,15 @@
 import { IllegalStateError, TimeoutError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import type { Logger } from '../../../../shared/logger.js';
 import type { ServiceManager } from '../../ports.js';
+import type { OpenedBackupStream } from '../../../../shared/repository/repository.js';
+import { snapshotTags } from '../../../../shared/tags.js';
 import type {
+  ComponentTags,
   ImportContext,
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
+  PrepareContext,
   RestoreContext,
   RestoreReport,
   SandboxResource,
@@ -29,7 +33,7 @@ import { restorePostgres } from './restore.js';
 import { restorePostgresSandbox } from './sandbox.js';
 import { recoverStagedPostgres, stagePostgres, type StagedRestoreSettings } from './staged.js';
 import { withTimeout } from '../../../../shared/timeout.js';
-import { uploadDump } from './upload.js';
+import { dumpFilename, uploadDump } from './upload.js';
 import { importDump } from './import.js';
 
 export const DEFAULT_PAUSE_TIMEOUT_MS = 2_000;
@@ -71,6 +75,13 @@ export interface PostgresDriverOptions {
 
 type PostgresCut = Extract<CutPoint, { kind: 'postgres' }>;
 
+/** A dump's backup opened at prepare, with what it was opened for. */
+interface OpenedDump {
+  tags: ComponentTags;
+  repository: string;
+  stream: OpenedBackupStream;
+}
+
 /** The PostgreSQL `ComponentDriver`. */
 export class PostgresDriver implements ComponentDriver {
   readonly kind = 'postgres' as const;
@@ -85,6 +96,9 @@ export class PostgresDriver implements ComponentDriver {
   private held: { hold: SnapshotHold; cut: PostgresCut } | undefined;
   /** The cut's connection, opened by prepare (see `PreparedSnapshot`). */
   private prepared: PreparedSnapshot | undefined;
+  /** The dump's backup, started by a cut's prepare; fed by that cut's upload. */
+  private opened: OpenedDump | undefined;
+  readonly opensRepository = true;
   private versions: { server?: ServerInfo; pgDump?: string } = {};
 
   constructor(private readonly options: PostgresDriverOptions) {
@@ -99,8 +113,24 @@ export class PostgresDriver implements ComponentDriver {
     }
   }
 
-  /** Server reachable, pgbouncer's console answering for the database, pg_dump present and new enough. */
-  async prepare(): Promise<void> {
+  /**
+   * Server reachable, pgbouncer's console answering for the database, pg_dump present and new enough.
+   * With a cut's `ctx`, the dump's backup is started too (restic opens the repository now, beside these
+   * checks, rather than after the thaw): it proves the repository opens, and the upload feeds it.
+   */
+  async prepare(ctx?: PrepareContext): Promise<void> {
+    await this.cancelOpened();
+    const opening = ctx ? this.openBackup(ctx) : Promise.resolve(undefined);
+    const [checked, opened] = await Promise.allSettled([this.checkAndConnect(), opening]);
+    if (checked.status === 'rejected' || opened.status === 'rejected') {
+      if (opened.status === 'fulfilled') await opened.value?.stream.cancel();
+      if (checked.status === 'fulfilled') await this.discardPrepared();
+      throw checked.status === 'rejected' ? checked.reason : (opened as PromiseRejectedResult).reason;
+    }
+    this.opened = opened.value;
+  }
+
+  private async checkAndConnect(): Promise<void> {
     const { server, pooler, dump } = this.ports;
     const info = await server.check(this.options.database);
     await pooler.check(this.poolerDatabase);
@@ -115,6 +145,30 @@ export class PostgresDriver implements ComponentDriver {
     await this.discardPrepared();
     this.prepared = await server.prepareSnapshot(this.options.database);
     await pooler.warm?.();
+  }
+
+  private async openBackup(ctx: PrepareContext): Promise<OpenedDump> {
+    const stream = await ctx.repository.openBackupStream({ filename: dumpFilename(this.options.database), tags: snapshotTags(ctx.tags) });
+    return { tags: ctx.tags, repository: ctx.repository.displayUrl, stream };
+  }
+
+  /** The backup prepare opened, when it was opened for this upload and can still be fed; else it is stopped. */
+  private async takeOpened(ctx: UploadContext): Promise<OpenedBackupStream | undefined> {
+    const opened = this.opened;
+    this.opened = undefined;
+    if (!opened) return undefined;
+    const { tags } = opened;
+    const same = tags.site === ctx.tags.site && tags.cutId === ctx.tags.cutId && opened.repository === ctx.repository.displayUrl;
+    if (same && opened.stream.usable) return opened.stream;
+    this.logger.info({ cutId: ctx.tags.cutId, opened: same ? 'ended' : tags.cutId }, 'the backup opened at prepare cannot take this dump: starting a new one');
+    await opened.stream.cancel();
+    return undefined;
+  }
+
+  private async cancelOpened(): Promise<void> {
+    const opened = this.opened;
+    this.opened = undefined;
+    await opened?.stream.cancel();
   }
 
   private async discardPrepared(): Promise<void> {
@@ -213,21 +267,29 @@ export class PostgresDriver implements ComponentDriver {
     this.held = undefined;
     if (ctx.tags.component !== this.ref) {
       await held.hold.release();
+      await this.cancelOpened();
       throw new ValidationError(`${this.ref}: upload tagged for component '${ctx.tags.component}'`, { field: 'tags.component' });
     }
     const details: Record<string, string> = {};
     if (this.versions.server) details.serverVersion = this.versions.server.version;
     if (this.versions.pgDump) details.pgDumpVersion = this.versions.pgDump;
-    return uploadDump({ ctx, dumpTool: this.ports.dump, hold: held.hold, cut: held.cut, database: this.options.database, details });
+    const opened = await this.takeOpened(ctx);
+    return uploadDump({ ctx, dumpTool: this.ports.dump, hold: held.hold, cut: held.cut, database: this.options.database, details, ...(opened ? { opened } : {}) });
   }
 
-  /** Ends the cut's transaction without uploading. Idempotent. */
+  /** Ends the cut's transaction without uploading; the backup opened at prepare stops without a snapshot. Idempotent. */
   async release(): Promise<void> {
     const held = this.held;
     this.held = undefined;
+    await this.cancelOpened();
     await this.discardPrepared();
     if (!this.pauseSent) await this.ports.pooler.cool?.();
     if (held) await held.hold.release();
+  }
+
+  /** Agent shutdown: a backup opened at prepare stops without a snapshot (its stdin must not just close). */
+  async close(): Promise<void> {
+    await this.cancelOpened();
   }
 
   /** FindFace's documented restore sequence; see restore.ts. */

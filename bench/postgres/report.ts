@@ -81,7 +81,11 @@ export function formatReport(r: PostgresBenchResult, machine: MachineInfo, mode:
     ...seriesTable([b.agent, b.pgDump, b.resticStdin], b.agent),
     '',
     `- ffkeeper agent vs pg_dump | restic backup --stdin: **${fmtRatio(v.backupVsResticStdin)}** (target ≥ ${fmtRatio(BARS.backupVsResticStdin)}): ${v.backupVsResticStdin >= BARS.backupVsResticStdin ? 'PASS' : 'FAIL'}; vs pg_dump > file: ${fmtRatio(v.backupVsPgDump)} (reported)`,
-    timeSplitLine("Where the agent's snapshot goes", r.agentSplits),
+    timeSplitLine(
+      "Where the agent's snapshot goes",
+      r.agentSplits,
+      ' (the agent starts its `restic backup --stdin` at Prepare, where restic opens the repository beside the database checks; the dump reaches it after the Thaw: its time spans the cut protocol)',
+    ),
     resticOpenLine(r.resticOpen),
     '',
     '### Restore (case 4, PostgreSQL)',

@@ -95,7 +95,7 @@ function describeRuns(runs: readonly ResticRun[]): string {
  * Where an agent snapshot's time goes (medians over `snaps`): its `restic backup` run(s), its other
  * restic runs (each paying the repository open), and everything else (cut protocol, gRPC, the agent's own work: walk, hashing).
  */
-export function timeSplitLine(title: string, snaps: readonly TimeSplit[]): string {
+export function timeSplitLine(title: string, snaps: readonly TimeSplit[], note = ''): string {
   if (snaps.length === 0) return `- ${title}: not measured`;
   const sum = (runs: readonly ResticRun[]): number => runs.reduce((a, r) => a + r.ms, 0);
   const backup = snaps.map((s) => sum(s.restic.filter((r) => r.operation === 'backup')));
@@ -105,6 +105,7 @@ export function timeSplitLine(title: string, snaps: readonly TimeSplit[]): strin
   return (
     `- ${title} (medians of ${snaps.length}): \`restic backup\` ${fmtSeconds(median(backup))} · ` +
     `${sample.length} other restic run(s) (${describeRuns(sample) || 'none'}) ${fmtSeconds(median(others))} · ` +
-    `everything else (cut protocol, gRPC, the agent's own work) ${fmtSeconds(median(rest))}`
+    `everything else (cut protocol, gRPC, the agent's own work) ${fmtSeconds(median(rest))}` +
+    note
   );
 }

@@ -22,6 +22,7 @@ import type {
   ProgressItemError,
   ProgressOptions,
 } from './repository.js';
+import { redact } from './restic-errors.js';
 import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
 import { settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
 import { savedSnapshotId } from './restic-snapshot-id.js';
@@ -303,6 +304,12 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
     throw new RepositoryCommandError({ url: ctx.url.display, operation: 'backup', stderrTail: 'restic ended before it was sent any data' });
   }
   let state: 'open' | 'written' | 'cancelled' = 'open';
+  void exit.then((r) => {
+    if (state !== 'open') return;
+    clearTimeout(idle);
+    const stderr = typeof r.stderr === 'string' ? r.stderr.slice(-300) : '';
+    ctx.logger.warn({ filename: head.filename, exitCode: r.exitCode, stderr: redact(stderr, ctx.url.raw, ctx.url.display, ctx.secrets) }, 'a stream backup opened ahead ended before its data came; the upload starts a new one');
+  });
   const cancel = async (): Promise<void> => {
     if (state !== 'open') return;
     state = 'cancelled';

@@ -244,4 +244,23 @@ describe('CutParticipant', () => {
     await expect(p.freeze('old')).rejects.toThrow(IllegalStateError);
     await p.abort('new', 'done');
   });
+
+  it('a newer cut releases one thawed and never uploaded (what its cut held would refuse the new cut); its upload is refused', async () => {
+    const { p, a, ctx } = setup();
+    await p.prepare({ cutId: 'old', components: [], leaseMs: 5000 });
+    await p.freeze('old', { cut: true });
+    await p.thaw('old');
+    a.calls.length = 0;
+    await p.prepare({ cutId: 'new', components: [], leaseMs: 5000 });
+    expect(p.state('old')).toEqual({ state: 'aborted', reason: "superseded by cut 'new' before its upload came (its controller no longer holds the site)" });
+    expect(a.calls).toEqual(['release', 'prepare']);
+    await expect(p.upload('old', ctx)).rejects.toThrow("cut 'old' is aborted: superseded by cut 'new'");
+    await p.freeze('new', { cut: true });
+    await p.thaw('new');
+    await p.upload('new', ctx);
+    expect(p.state('new')?.state).toBe('uploaded');
+    await p.prepare({ cutId: 'next', components: [], leaseMs: 5000 }); // an uploaded cut is not released again
+    expect(a.calls.filter((c) => c === 'release')).toEqual(['release']);
+    await p.abort('next', 'done');
+  });
 });

@@ -71,7 +71,8 @@ export class CutParticipant {
    * lease prepares cuts, so a newer cut means the older one's controller no longer holds the site (it
    * died, or its lease ran out), and its freeze will never come. Waiting for it (up to the prepare
    * deadline plus a protocol call, 305 s by default) would refuse every snapshot of the site meanwhile.
-   * A frozen, cut or uploading one is refused: its freeze lease or the cancelled upload ends it soon.
+   * A frozen, cut or uploading one is refused: its freeze lease or the cancelled upload ends it soon. One
+   * thawed but never uploaded is released the same way as one only prepared.
    */
   async prepare(req: PrepareRequest): Promise<void> {
     const active = [...this.sessions.values()].find((s) => ['prepared', 'frozen', 'cut', 'uploading'].includes(s.state));
@@ -79,6 +80,12 @@ export class CutParticipant {
       if (active.state !== 'prepared') throw new ConflictError(`cut '${active.cutId}' is still ${active.state} on this agent; cut '${req.cutId}' must wait`);
       this.options.logger.warn({ cutId: active.cutId, newer: req.cutId }, 'a newer cut came before this prepared one froze: giving it up');
       await this.abort(active.cutId, `superseded by cut '${req.cutId}' before its freeze came (its controller no longer holds the site)`);
+    }
+    for (const thawed of [...this.sessions.values()].filter((s) => s.state === 'thawed' && s.cutId !== req.cutId)) {
+      // Thawed and never uploaded: its upload would have come right after the thaw, so its controller is gone
+      // too. What its cut holds (PostgreSQL: the exported snapshot's transaction) would refuse this cut.
+      this.options.logger.warn({ cutId: thawed.cutId, newer: req.cutId }, 'a newer cut came before this thawed one was uploaded: releasing it');
+      await this.abort(thawed.cutId, `superseded by cut '${req.cutId}' before its upload came (its controller no longer holds the site)`);
     }
     const drivers = this.options.drivers(req.components);
     const up = req.upload;

@@ -51,6 +51,16 @@ export interface CutParticipantOptions {
   now?: () => number;
 }
 
+/**
+ * Cuts a newer one supersedes (see `CutParticipant.prepare`): one only prepared waits for a freeze, one
+ * thawed for its upload; both would have come at once from a controller still holding the site. What a
+ * thawed cut holds (PostgreSQL: the exported snapshot's transaction) would refuse the newer cut.
+ */
+const SUPERSEDED: Partial<Record<SessionState, { log: string; before: string }>> = {
+  prepared: { log: 'a newer cut came before this prepared one froze: giving it up', before: 'freeze' },
+  thawed: { log: 'a newer cut came before this thawed one was uploaded: releasing it', before: 'upload' },
+};
+
 /** The share of the lease still left that one component's freeze may use. */
 const FREEZE_SHARE_OF_LEASE = 0.6;
 
@@ -71,21 +81,17 @@ export class CutParticipant {
    * lease prepares cuts, so a newer cut means the older one's controller no longer holds the site (it
    * died, or its lease ran out), and its freeze will never come. Waiting for it (up to the prepare
    * deadline plus a protocol call, 305 s by default) would refuse every snapshot of the site meanwhile.
-   * A frozen, cut or uploading one is refused: its freeze lease or the cancelled upload ends it soon. One
-   * thawed but never uploaded is released the same way as one only prepared.
+   * One thawed but never uploaded is released the same way (`SUPERSEDED`). A frozen, cut or uploading one
+   * is refused: its freeze lease or the cancelled upload ends it soon.
    */
   async prepare(req: PrepareRequest): Promise<void> {
-    const active = [...this.sessions.values()].find((s) => ['prepared', 'frozen', 'cut', 'uploading'].includes(s.state));
-    if (active && active.cutId !== req.cutId) {
-      if (active.state !== 'prepared') throw new ConflictError(`cut '${active.cutId}' is still ${active.state} on this agent; cut '${req.cutId}' must wait`);
-      this.options.logger.warn({ cutId: active.cutId, newer: req.cutId }, 'a newer cut came before this prepared one froze: giving it up');
-      await this.abort(active.cutId, `superseded by cut '${req.cutId}' before its freeze came (its controller no longer holds the site)`);
-    }
-    for (const thawed of [...this.sessions.values()].filter((s) => s.state === 'thawed' && s.cutId !== req.cutId)) {
-      // Thawed and never uploaded: its upload would have come right after the thaw, so its controller is gone
-      // too. What its cut holds (PostgreSQL: the exported snapshot's transaction) would refuse this cut.
-      this.options.logger.warn({ cutId: thawed.cutId, newer: req.cutId }, 'a newer cut came before this thawed one was uploaded: releasing it');
-      await this.abort(thawed.cutId, `superseded by cut '${req.cutId}' before its upload came (its controller no longer holds the site)`);
+    const others = [...this.sessions.values()].filter((s) => s.cutId !== req.cutId);
+    const busy = others.find((s) => ['frozen', 'cut', 'uploading'].includes(s.state));
+    if (busy) throw new ConflictError(`cut '${busy.cutId}' is still ${busy.state} on this agent; cut '${req.cutId}' must wait`);
+    for (const old of others.filter((s) => s.state in SUPERSEDED)) {
+      const { log, before } = SUPERSEDED[old.state] as { log: string; before: string };
+      this.options.logger.warn({ cutId: old.cutId, newer: req.cutId }, log);
+      await this.abort(old.cutId, `superseded by cut '${req.cutId}' before its ${before} came (its controller no longer holds the site)`);
     }
     const drivers = this.options.drivers(req.components);
     const up = req.upload;

@@ -294,22 +294,22 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
   }, ['--verbose']);
   const startedMs = Date.now();
   const subprocess = startRestic(ctx, spec);
-  let ended = false;
+  let state: 'opening' | 'open' | 'written' | 'cancelled' | 'ended' = 'opening';
+  const ended = (): boolean => state === 'ended';
   const exit = subprocess.then((r) => {
-    ended = true;
+    if (state === 'open') {
+      clearTimeout(idle);
+      const stderr = typeof r.stderr === 'string' ? r.stderr.slice(-300) : '';
+      ctx.logger.warn({ filename: head.filename, exitCode: r.exitCode, stderr: redact(stderr, ctx.url.raw, ctx.url.display, ctx.secrets) }, 'a stream backup opened ahead ended before its data came; the upload starts a new one');
+    }
+    if (state === 'opening' || state === 'open') state = 'ended';
     return r;
   });
   if ((await Promise.race([open, exit.then(() => 'ended' as const)])) === 'ended') {
     await settle(ctx, spec, await exit); // throws the typed error (password, unreachable, …)
     throw new RepositoryCommandError({ url: ctx.url.display, operation: 'backup', stderrTail: 'restic ended before it was sent any data' });
   }
-  let state: 'open' | 'written' | 'cancelled' = 'open';
-  void exit.then((r) => {
-    if (state !== 'open') return;
-    clearTimeout(idle);
-    const stderr = typeof r.stderr === 'string' ? r.stderr.slice(-300) : '';
-    ctx.logger.warn({ filename: head.filename, exitCode: r.exitCode, stderr: redact(stderr, ctx.url.raw, ctx.url.display, ctx.secrets) }, 'a stream backup opened ahead ended before its data came; the upload starts a new one');
-  });
+  if (!ended()) state = 'open'; // restic may have ended right after its first line
   const cancel = async (): Promise<void> => {
     if (state !== 'open') return;
     state = 'cancelled';
@@ -325,10 +325,10 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
   idle.unref();
   return {
     get usable() {
-      return state === 'open' && !ended;
+      return state === 'open';
     },
     async write(source, options = {}) {
-      if (state !== 'open' || ended) throw new IllegalStateError(`the stream backup of '${head.filename}' opened ahead was ${state === 'open' ? 'ended by restic' : state}`);
+      if (state !== 'open') throw new IllegalStateError(`the stream backup of '${head.filename}' opened ahead was ${state === 'ended' ? 'ended by restic' : state}`);
       state = 'written';
       clearTimeout(idle);
       onProgress = options.onProgress;

@@ -154,8 +154,7 @@ export class PostgresDriver implements ComponentDriver {
 
   /** The backup prepare opened, when it was opened for this upload and can still be fed; else it is stopped. */
   private async takeOpened(ctx: UploadContext): Promise<OpenedBackupStream | undefined> {
-    const opened = this.opened;
-    this.opened = undefined;
+    const opened = this.takeAnyOpened();
     if (!opened) return undefined;
     const { tags } = opened;
     const same = tags.site === ctx.tags.site && tags.cutId === ctx.tags.cutId && opened.repository === ctx.repository.displayUrl;
@@ -166,9 +165,13 @@ export class PostgresDriver implements ComponentDriver {
   }
 
   private async cancelOpened(): Promise<void> {
+    await this.takeAnyOpened()?.stream.cancel();
+  }
+
+  private takeAnyOpened(): OpenedDump | undefined {
     const opened = this.opened;
     this.opened = undefined;
-    await opened?.stream.cancel();
+    return opened;
   }
 
   private async discardPrepared(): Promise<void> {

@@ -306,8 +306,9 @@ describe('watch-list sync between two dev sites', () => {
       expect(paused.code).toBe(EXIT_CODES.VALIDATION);
       expect(paused.stderr).toContain('native sync, which has no pause');
 
-      // The nightly run: the slave's clock is moved to just before its SYNC_TIME.
-      setSecurityClock(slave, new Date(`${new Date().toISOString().slice(0, 10)}T22:59:57Z`));
+      // The nightly run: the slave's clock is moved to just before its SYNC_TIME, on tomorrow's date: a run
+      // at today's 23:00 UTC by the machine's clock (the test running just then) has taken today's minute.
+      setSecurityClock(slave, new Date(`${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}T22:59:57Z`));
       const { value: ran } = await waitFor(async () => {
         const v = await fleet.json<{ state: string; appliedTotal: number; nativeReplica?: { lastRun?: { status: string; dossiers?: number } } }>('sync', 'show', link.id);
         return v.nativeReplica?.lastRun ? v : undefined;

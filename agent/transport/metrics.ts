@@ -3,7 +3,8 @@
  * port (component job durations, bytes moved). Every series carries the agent's `site` and `host`.
  * Served over HTTP by shared/transport/metrics-http.ts.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../shared/transport/metrics-http.js';
 import type { AgentJobFinished, AgentMetrics } from '../domain/metrics.js';
 
 /** Seconds; from a small upload directory to a large database dump. */
@@ -24,7 +25,7 @@ export class PromAgentMetrics implements AgentMetrics {
 
   constructor(options: PromAgentMetricsOptions) {
     this.registry.setDefaultLabels({ site: options.site, host: options.host });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) collectProcessMetrics(this.registry);
     const registers = [this.registry];
     this.duration = new Histogram({
       name: 'ffkeeper_agent_job_duration_seconds',

@@ -3,7 +3,8 @@
  * domain's `ControllerMetrics` port, plus fleet gauges computed at scrape time. Served over HTTP by
  * shared/transport/metrics-http.ts.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../../shared/transport/metrics-http.js';
 import type { SiteSummary } from '../../shared/fleet.js';
 import type { ControllerMetrics, RestoreFinished, SnapshotFinished, VerifyFinished } from '../domain/metrics.js';
 
@@ -43,7 +44,7 @@ export class PromControllerMetrics implements ControllerMetrics {
 
   constructor(options: PromControllerMetricsOptions) {
     const registers = [this.registry];
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) collectProcessMetrics(this.registry);
     this.snapshotLastSuccess = new Gauge({ name: 'ffkeeper_snapshot_last_success_timestamp_seconds', help: 'When the newest sealed snapshot of the site was sealed (unix time).', labelNames: ['site'], registers });
     this.snapshotDuration = new Histogram({ name: 'ffkeeper_snapshot_duration_seconds', help: 'Snapshot jobs from plan to seal (or failure).', labelNames: ['site', 'outcome'], buckets: JOB_BUCKETS, registers });
     this.snapshots = new Counter({ name: 'ffkeeper_snapshots_total', help: 'Snapshot jobs finished, by outcome (ok, failed).', labelNames: ['site', 'outcome'], registers });

@@ -61,7 +61,7 @@ describe('disaster recovery without ffkeeper', () => {
     const atCut = await contents(state);
     const snap = await fleet.cli('snapshot', 'create', '--site', SITE, '--wait');
     expect(snap.code, snap.stderr).toBe(0);
-    // The site moves on after the snapshot (at 50 writes/s rather than the test sites' 10: only the change counts).
+    // The site moves on after the snapshot (at 50 writes/s rather than the test sites' 2: only the change counts).
     await startWriter(state, { rate: 50 });
     await waitFor(async () => ((readWriterStats(state)?.writes ?? 0) >= 30 ? true : undefined), 60_000);
     await stopWriter(state);

@@ -71,8 +71,12 @@ export async function listAgents(address: string): Promise<AgentEntry[] | undefi
 /** How long a fleet's agents get to come online after their start. */
 const AGENTS_ONLINE_MS = 90_000;
 
-/** Writes/s of a dev site's findface-security unit in tests (the dev site's own default is 50). */
-const TEST_WRITER_RATE = 10;
+/**
+ * Writes/s of a dev site's findface-security unit in tests (the dev site's own default is 50): the writer a
+ * restore starts runs until the file ends, at ~3.5 s of CPU a minute at 10/s, ~1.2 s at 2/s (tests that
+ * want load start their own writer at the rate they need).
+ */
+const TEST_WRITER_RATE = 2;
 /**
  * Test sites' images are a fifth of FindFace's sizes: the same files and tree (what the drivers, the shield
  * and the checker work on), a fifth of the bytes to encrypt, compress and move (the benches use full size).

@@ -84,6 +84,9 @@ export function parseJsonObject(line: string): JsonObject | undefined {
   }
 }
 
+/** A remaining time above this (a year) is restic's overflow, not an estimate. */
+const MAX_ETA_SECONDS = 365 * 86_400;
+
 function statusEvent(obj: JsonObject): ProgressUpdate {
   const event: ProgressUpdate = {
     kind: 'progress',
@@ -92,7 +95,9 @@ function statusEvent(obj: JsonObject): ProgressUpdate {
     filesDone: num(obj, 'files_done'),
     filesTotal: num(obj, 'total_files'),
   };
-  if (typeof obj.seconds_remaining === 'number') event.etaSeconds = obj.seconds_remaining;
+  // With nothing done yet (a --stdin backup before its data) restic divides by a zero rate and prints a
+  // remaining time of ~2.5e15 hours (seen: `ETA 2562047788015215h30m`): not an estimate.
+  if (typeof obj.seconds_remaining === 'number' && obj.seconds_remaining <= MAX_ETA_SECONDS) event.etaSeconds = obj.seconds_remaining;
   const current = obj.current_files;
   if (Array.isArray(current)) event.currentFiles = current.filter((f): f is string => typeof f === 'string');
   return event;

@@ -42,6 +42,11 @@ describe('parseBackupLine', () => {
       '{"message_type":"status","seconds_elapsed":3,"seconds_remaining":7,"percent_done":0.3,"total_files":10,"files_done":3,"total_bytes":1000,"bytes_done":300,"current_files":["/a","/b"]}',
       { type: 'progress', event: { kind: 'progress', bytesDone: 300, bytesTotal: 1000, filesDone: 3, filesTotal: 10, etaSeconds: 7, currentFiles: ['/a', '/b'] } },
     ],
+    // restic's remaining time while nothing is done yet (a --stdin backup before its data): no estimate.
+    [
+      '{"message_type":"status","seconds_elapsed":1,"seconds_remaining":9223372036854,"percent_done":0,"total_files":1,"files_done":0}',
+      { type: 'progress', event: { kind: 'progress', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 1 } },
+    ],
     [
       '{"message_type":"status","percent_done":0,"total_files":1,"total_bytes":3000000}',
       { type: 'progress', event: { kind: 'progress', bytesDone: 0, bytesTotal: 3000000, filesDone: 0, filesTotal: 1 } },

@@ -62,6 +62,12 @@ export async function startS3Server(): Promise<S3Server> {
     proc.kill('SIGKILL');
     throw new Error(`s3rver did not start: ${String((await proc).stderr)}`, { cause: err });
   }
+  // It once stopped answering new connections in the middle of a file (connection refused) while a
+  // connection already open still worked: if it exits before stop(), say how and what it printed.
+  let stopping = false;
+  void proc.then((r) => {
+    if (!stopping) console.error(`s3rver on port ${port} exited before the test stopped it: ${r.signal ? `signal ${r.signal}` : `code ${r.exitCode}`}; stderr: ${String(r.stderr).slice(-2000)}`);
+  });
   const url = (site: string): string => `s3:https://127.0.0.1:${port}/${BUCKET}/${site}`;
   const access = (site: string): RepositoryAccess => ({ url: url(site), password: S3_REPOSITORY_PASSWORD, env: { ...S3_KEYS }, caCert: caPem });
   return {
@@ -75,6 +81,7 @@ export async function startS3Server(): Promise<S3Server> {
     controllerAccess: access,
     dirOf: (site) => path.join(dir, BUCKET, site),
     async stop() {
+      stopping = true;
       proc.kill('SIGTERM');
       await proc;
       tmp.cleanup();

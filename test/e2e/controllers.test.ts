@@ -9,7 +9,7 @@ import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { FINAL_PHASES } from '../../shared/jobs.js';
 import { openLeasesBucket } from '../../shared/transport/kv.js';
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
-import { startFleet, type TestFleet } from '../harness/fleet.js';
+import { listJobs, startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor, type CliResult, type TestProcess } from '../harness/processes.js';
 
 interface Job {
@@ -35,13 +35,15 @@ const HOLD_MS = 12_000;
 describe('two controllers on one NATS (issue 19)', () => {
   let fleet: TestFleet;
   let nc: NatsConnection;
-  const controllers = new Map<string, { process: () => TestProcess; cli: (...args: string[]) => Promise<CliResult> }>();
+  const controllers = new Map<string, { process: () => TestProcess; address: string; cli: (...args: string[]) => Promise<CliResult> }>();
 
   const jobsOf = async (cli: (...args: string[]) => Promise<CliResult>): Promise<Job[]> => {
     const r = await cli('jobs', 'list', '--site', SITE, '--json');
     if (r.code !== 0) throw new Error(`jobs list exited ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Job[];
   };
+  /** The same list over the controller's API, for the poll loops (no CLI process per poll). */
+  const polledJobs = (address: string): Promise<Job[]> => listJobs(address, SITE);
 
   beforeAll(async () => {
     // Every snapshot holds its site frozen HOLD_MS after the cut (fault injection, under a longer freeze
@@ -49,8 +51,8 @@ describe('two controllers on one NATS (issue 19)', () => {
     // it a run took ~1 s on an idle machine, and one finished between the poll that saw it and the kill.
     fleet = await startFleet([{ site: SITE, dossiers: 10, events: 30 }], { controller: { leases: { ttlMs: TTL_MS }, snapshots: { leaseMs: HOLD_MS + 8_000, holdFrozenMs: HOLD_MS } } });
     const second = await fleet.addController();
-    controllers.set('controller-1', { process: () => fleet.controller, cli: fleet.cli });
-    controllers.set(second.id, { process: () => second.process, cli: second.cli });
+    controllers.set('controller-1', { process: () => fleet.controller, address: fleet.controllerAddress, cli: fleet.cli });
+    controllers.set(second.id, { process: () => second.process, address: second.address, cli: second.cli });
     nc = await connectNats({ config: fleet.nats.controller(), name: 'test' });
   }, 180_000);
 
@@ -69,7 +71,7 @@ describe('two controllers on one NATS (issue 19)', () => {
     const { jobId: id } = JSON.parse(started[0]?.stdout ?? '{}') as { jobId: string };
     expect(refused[0]?.stderr).toContain(`snapshot job ${id} on controller-`);
     console.log(`asked of both: ${id} ran; the other: ${refused[0]?.stderr.trim()}`);
-    const { value: done } = await waitFor(async () => (await jobsOf(fleet.cli)).find((j) => j.id === id && FINAL.includes(j.phase)), 120_000, 500);
+    const { value: done } = await waitFor(async () => (await polledJobs(fleet.controllerAddress)).find((j) => j.id === id && FINAL.includes(j.phase)), 120_000, 500);
     expect(done.phase).toBe('Completed');
     expect((await jobsOf(fleet.cli)).filter((j) => j.kind === 'snapshot')).toHaveLength(1);
   });
@@ -82,7 +84,7 @@ describe('two controllers on one NATS (issue 19)', () => {
     const setAt = Date.now() - 1000;
 
     // The first occurrence's job, while it runs: kill the controller that claimed it.
-    const { value: running } = await waitFor(async () => (await jobsOf(fleet.cli)).find((j) => Date.parse(j.createdAt) >= setAt && j.phase === 'InProgress'), LEAD_MS + 60_000, 250);
+    const { value: running } = await waitFor(async () => (await polledJobs(fleet.controllerAddress)).find((j) => Date.parse(j.createdAt) >= setAt && j.phase === 'InProgress'), LEAD_MS + 60_000, 250);
     const victim = running.controller ?? '';
     const survivorId = [...controllers.keys()].find((id) => id !== victim) ?? '';
     const survivor = controllers.get(survivorId);
@@ -92,16 +94,15 @@ describe('two controllers on one NATS (issue 19)', () => {
 
     const leases = await openLeasesBucket(nc);
     const [{ value: failed, elapsedMs: seenMs }, { elapsedMs: freedMs }] = await Promise.all([
-      waitFor(async () => (await jobsOf(survivor!.cli)).find((j) => j.id === running.id && FINAL.includes(j.phase)), 60_000, 100),
+      waitFor(async () => (await polledJobs(survivor!.address)).find((j) => j.id === running.id && FINAL.includes(j.phase)), 60_000, 100),
       waitFor(async () => {
         const e = await leases.get(SITE);
         return !e || e.operation !== 'PUT' || !e.string().includes(running.id);
       }, 60_000, 100),
     ]);
-    // When the survivor marked it (the record's update time), not when a CLI call (a process start each,
-    // seconds on a loaded machine) first saw it.
+    // When the survivor marked it (the record's update time), not when a poll first saw it.
     const failedMs = Date.parse(failed.updatedAt) - killedAt;
-    console.log(`${victim} killed while running scheduled snapshot ${running.id}: marked ${failed.phase} ${failedMs} ms later (seen by the CLI after ${seenMs} ms), the site's lease released ${freedMs} ms later (lease TTL ${TTL_MS} ms): ${failed.error?.message}`);
+    console.log(`${victim} killed while running scheduled snapshot ${running.id}: marked ${failed.phase} ${failedMs} ms later (seen by a poll after ${seenMs} ms), the site's lease released ${freedMs} ms later (lease TTL ${TTL_MS} ms): ${failed.error?.message}`);
     expect(failed.phase).toBe('Failed');
     expect(failed.error?.message).toMatch(new RegExp(`^controller ${victim} stopped while this job ran \\(last seen .*\\); marked failed by ${survivorId}$`));
     expect(failedMs).toBeLessThan(TTL_MS);
@@ -110,10 +111,10 @@ describe('two controllers on one NATS (issue 19)', () => {
     // The next occurrence: claimed and run by the survivor. The killed controller's agents may still be
     // busy with its snapshot then (on a loaded machine), which fails that run cleanly: the survivor's
     // runs go on until one seals.
-    const { value: next } = await waitFor(async () => (await jobsOf(survivor!.cli)).find((j) => Date.parse(j.createdAt) > killedAt && FINAL.includes(j.phase)), PERIOD_MS + 120_000, 500);
+    const { value: next } = await waitFor(async () => (await polledJobs(survivor!.address)).find((j) => Date.parse(j.createdAt) > killedAt && FINAL.includes(j.phase)), PERIOD_MS + 120_000, 500);
     console.log(`next occurrence: ${next.id} run by ${next.controller}, ${next.phase}${next.error ? `: ${next.error.message}` : ''}`);
     expect(next.controller).toBe(survivorId);
-    const { value: sealed } = await waitFor(async () => (await jobsOf(survivor!.cli)).find((j) => Date.parse(j.createdAt) > killedAt && j.phase === 'Completed'), 2 * PERIOD_MS + 120_000, 500).catch(async (e: unknown) => {
+    const { value: sealed } = await waitFor(async () => (await polledJobs(survivor!.address)).find((j) => Date.parse(j.createdAt) > killedAt && j.phase === 'Completed'), 2 * PERIOD_MS + 120_000, 500).catch(async (e: unknown) => {
       const since = (await jobsOf(survivor!.cli)).filter((j) => Date.parse(j.createdAt) > killedAt);
       const warnings = survivor!.process().logs().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-20);
       throw new Error(`${String(e)}; the survivor's runs since the kill: ${since.map((j) => `${j.id} ${j.phase}${j.error ? ` (${j.error.message})` : ''}`).join('; ') || 'none'}; its last warnings:\n${warnings.join('\n')}`);

@@ -151,11 +151,30 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
   };
 }
 
+/** A cluster node's nats-server ended before it listened (e.g. a port taken by another process meanwhile). */
+class NodeExitedError extends Error {}
+
+/** How many times startNatsCluster picks fresh ports when a node ends before it listens. */
+const CLUSTER_TRIES = 3;
+
 /**
  * A cluster of `size` nats-servers on loopback (routes authenticated with the registry's route secret),
- * JetStream on each, secured as startNats's: the controller's and agents' configs list every node.
+ * JetStream on each, secured as startNats's: the controller's and agents' configs list every node. Its
+ * nine ports are picked free, but another test's process can take one before its node binds it (a run
+ * waited 60 s for a node that had ended at once): then the cluster is made again on fresh ports.
  */
 export async function startNatsCluster(size = 3): Promise<TestNats> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (err) {
+      if (attempt >= CLUSTER_TRIES || !(err instanceof NodeExitedError)) throw err;
+      console.warn(`${err.message}; starting the NATS cluster again on other ports`);
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number): Promise<TestNats> {
   await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsc-'));
   const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), monitor: await freePort(), route: await freePort() })));
@@ -189,15 +208,29 @@ export async function startNatsCluster(size = 3): Promise<TestNats> {
         await exited(c);
       },
       async restart() {
-        child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
-        await setNatsServerPid(dir, name, child.pid as number);
-        await waitForPort(p.client, undefined, 60_000);
+        const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+        child = c;
+        let stderr = '';
+        c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+        const ended = new Promise<never>((_, reject) =>
+          c.once('exit', (code, signal) => reject(new NodeExitedError(`nats-server ${name} ended (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${p.client}: ${stderr.trim()}`))),
+        );
+        ended.catch(() => undefined); // once listening, a later end (kill) is not an error of this call
+        await setNatsServerPid(dir, name, c.pid as number);
+        await Promise.race([waitForPort(p.client, undefined, 60_000), ended]);
       },
       running: () => child !== undefined,
     };
     nodes.push(node);
   }
-  await Promise.all(nodes.map((n) => n.restart()));
+  try {
+    await Promise.all(nodes.map((n) => n.restart()));
+  } catch (err) {
+    for (const n of names) unregisterNatsServer(dir, n);
+    await Promise.all(nodes.map((n) => n.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const urls = nodes.map((n) => n.url);
   return {
     url: urls[0] as string,

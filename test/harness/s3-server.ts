@@ -39,13 +39,15 @@ export async function startS3Server(): Promise<S3Server> {
   const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 's3-repository');
   const port = await freePort();
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
-  const proc: ResultPromise = execa(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--key', keyFile, '--cert', certFile, '--configure-bucket', BUCKET, '--silent'], {
-    reject: false,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    buffer: { stderr: true },
-  });
+  const spawnS3rver = (): ResultPromise =>
+    execa(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--key', keyFile, '--cert', certFile, '--configure-bucket', BUCKET, '--silent'], {
+      reject: false,
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'pipe',
+      buffer: { stderr: true },
+    });
+  let proc = spawnS3rver();
   const listening = (): Promise<number> =>
     new Promise((resolve) => {
       const req = https.request({ host: '127.0.0.1', port, method: 'GET', path: `/${BUCKET}`, ca: caPem }, (res) => {
@@ -62,12 +64,20 @@ export async function startS3Server(): Promise<S3Server> {
     proc.kill('SIGKILL');
     throw new Error(`s3rver did not start: ${String((await proc).stderr)}`, { cause: err });
   }
-  // It once stopped answering new connections in the middle of a file (connection refused) while a
-  // connection already open still worked: if it exits before stop(), say how and what it printed.
+  // s3rver crashes (an unhandled ENOENT 'error' event) when an object it is about to read is deleted
+  // meanwhile, e.g. a restic lock another restic process removes: seen in two suite runs, the test's restic
+  // runs then refused. It is started again on the same port and data (restic retries a refused backend
+  // call), and the crash is printed.
   let stopping = false;
-  void proc.then((r) => {
-    if (!stopping) console.error(`s3rver on port ${port} exited before the test stopped it: ${r.signal ? `signal ${r.signal}` : `code ${r.exitCode}`}; stderr: ${String(r.stderr).slice(-2000)}`);
-  });
+  const supervise = (p: ResultPromise): void => {
+    void p.then((r) => {
+      if (stopping) return;
+      console.error(`s3rver on port ${port} exited before the test stopped it (${r.signal ? `signal ${r.signal}` : `code ${r.exitCode}`}), started again; stderr: ${String(r.stderr).slice(-2000)}`);
+      proc = spawnS3rver();
+      supervise(proc);
+    });
+  };
+  supervise(proc);
   const url = (site: string): string => `s3:https://127.0.0.1:${port}/${BUCKET}/${site}`;
   const access = (site: string): RepositoryAccess => ({ url: url(site), password: S3_REPOSITORY_PASSWORD, env: { ...S3_KEYS }, caCert: caPem });
   return {

@@ -97,6 +97,26 @@ function credentials(caDir: string, servers: string[], controllerSeed: string): 
   };
 }
 
+/** A nats-server ended before it listened (e.g. a port taken by another process meanwhile). */
+class NodeExitedError extends Error {}
+
+/**
+ * Starts `nats-server -c configFile` and resolves once it listens on `port`; a server that ends first
+ * rejects at once with NodeExitedError and its stderr (not after the whole wait). `onSpawn` gets the
+ * process before the wait (its pid is recorded for reloads).
+ */
+async function spawnNatsServer(configFile: string, port: number, label: string, onSpawn: (c: ChildProcess) => Promise<void>): Promise<void> {
+  const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const ended = new Promise<never>((_, reject) =>
+    c.once('exit', (code, signal) => reject(new NodeExitedError(`nats-server ${label} ended (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${port}: ${stderr.trim()}`))),
+  );
+  ended.catch(() => undefined); // once listening, a later end (kill) is not an error of this call
+  await onSpawn(c);
+  await Promise.race([waitForPort(port, undefined, 60_000), ended]);
+}
+
 export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
   const { host: bindHost = '127.0.0.1', netns } = options;
   await ensureTestPki();
@@ -119,9 +139,10 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
       await setNatsServerPid(caDir, name, child.pid as number);
       return;
     }
-    child = spawn('nats-server', ['-c', configFile], { stdio: 'ignore' });
-    await setNatsServerPid(caDir, name, child.pid as number);
-    await waitForPort(port, undefined, 60_000);
+    await spawnNatsServer(configFile, port, name, async (c) => {
+      child = c;
+      await setNatsServerPid(caDir, name, c.pid as number);
+    });
   };
   await launch();
   const kill = async (): Promise<void> => {
@@ -151,8 +172,6 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
   };
 }
 
-/** A cluster node's nats-server ended before it listened (e.g. a port taken by another process meanwhile). */
-class NodeExitedError extends Error {}
 
 /** How many times startNatsCluster picks fresh ports when a node ends before it listens. */
 const CLUSTER_TRIES = 3;
@@ -208,16 +227,10 @@ async function startNatsClusterOnce(size: number): Promise<TestNats> {
         await exited(c);
       },
       async restart() {
-        const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-        child = c;
-        let stderr = '';
-        c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-        const ended = new Promise<never>((_, reject) =>
-          c.once('exit', (code, signal) => reject(new NodeExitedError(`nats-server ${name} ended (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${p.client}: ${stderr.trim()}`))),
-        );
-        ended.catch(() => undefined); // once listening, a later end (kill) is not an error of this call
-        await setNatsServerPid(dir, name, c.pid as number);
-        await Promise.race([waitForPort(p.client, undefined, 60_000), ended]);
+        await spawnNatsServer(configFile, p.client, name, async (c) => {
+          child = c;
+          await setNatsServerPid(dir, name, c.pid as number);
+        });
       },
       running: () => child !== undefined,
     };

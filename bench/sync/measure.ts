@@ -6,7 +6,7 @@
  * file is on the slave, then one `ffkeeper sync check`; 3. propagation latency at each rate
  * (bench/sync/latency.ts). Everything it starts is torn down before it returns.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -248,6 +248,7 @@ async function initialSync(fleet: TestFleet, master: SiteState, slave: SiteState
 function keepAgentLogs(fleet: TestFleet): void {
   const dir = process.env.FFK_BENCH_LOG_DIR;
   if (!dir) return;
+  mkdirSync(dir, { recursive: true });
   for (const [agent, p] of fleet.agents) writeFileSync(path.join(dir, `${agent.replace(/\//g, '_')}.log`), p.logs());
 }
 

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileAppliedFiles } from '../../agent/adapters/sync/applied-files.js';
 import { FsFilesAccess } from '../../agent/adapters/sync/fs-files.js';
 import { applyFilesSpec } from '../../agent/domain/sync/appliers.js';
 import type { FollowSpec } from '../../agent/domain/sync/follow.js';
@@ -161,7 +162,8 @@ describe('direct files channel', () => {
     const direct = new TlsDirectFiles({ listen: '127.0.0.1:0', advertiseHost: '127.0.0.1', tls: await agentTls(site, 'files'), site, host: 'files', logger: log, ask });
     const ctx: PartContext = { bus: bus.asBus(), site, host: 'files', logger: log, direct };
     const files = new FsFilesAccess(tree.roots);
-    return { spec: applyFilesSpec(ctx, link, files, new MemoryPositions(), new MemoryPositions()), direct, files, roots: tree.roots };
+    const applied = new FileAppliedFiles(path.join(path.dirname(tree.roots.uploads), 'applied-files'));
+    return { spec: applyFilesSpec(ctx, link, files, new MemoryPositions(), applied), direct, files, roots: tree.roots };
   }
 
   const filesMessages = (): StreamMessage[] => asStream(dossiers.map((d) => {

@@ -8,7 +8,7 @@
  * slave is rejected naming the link; sites with different face models cannot be linked.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -76,6 +76,19 @@ function fileHash(state: SiteState, key: string): string | undefined {
   const [root, rel] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
   const file = path.join(root === 'uploads' ? state.uploads.uploadsDir : state.uploads.ffuploadDir, rel);
   return existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : undefined;
+}
+
+/** Every file under the slave's replica directories of the master's files, as `root:path` keys. */
+function replicaFiles(slave: SiteState): string[] {
+  const out: string[] = [];
+  for (const [root, dir] of [['uploads', slave.uploads.uploadsDir], ['ffupload', slave.uploads.ffuploadDir]] as const) {
+    const base = path.join(dir, replicaPath(MASTER, ''));
+    if (!existsSync(base)) continue;
+    for (const e of readdirSync(base, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) out.push(`${root}:${path.relative(dir, path.join(e.parentPath, e.name))}`);
+    }
+  }
+  return out.sort();
 }
 
 /** Every difference between the master's list and the slave's replica of it (link number `n`). */
@@ -219,6 +232,10 @@ describe('watch-list sync between two dev sites', () => {
       return d.length === 0 ? d : undefined;
     }, 90_000, 1000).catch(async () => ({ value: await differences(master, slave, link.number), elapsedMs: -1 }));
     expect(diffs).toEqual([]);
+    // Files of faces the writer deleted or moved are gone from the slave too: its replica directories
+    // hold exactly the files the master's list names (this link is the slave's only one so far).
+    const named = [...(await listContent(master, 1)).faces.values()].flatMap((f) => f.files.map((k) => `${k.slice(0, k.indexOf(':'))}:${replicaPath(MASTER, k.slice(k.indexOf(':') + 1))}`));
+    expect(replicaFiles(slave)).toEqual([...new Set(named)].sort());
     // The photos came over the direct TLS channel between the files agents (NATS is only the fallback).
     expect(fleet.agents.get(`${SLAVE}/files`)?.logs()).toContain(`sync files: fetching from ${MASTER} over the direct TLS channel`);
     expect(fleet.agents.get(`${SLAVE}/files`)?.logs()).not.toContain('direct channel to');

@@ -7,6 +7,7 @@ import { FsFilesAccess, uploadRoots } from './fs-files.js';
 import { PgChangeSource } from './pg-capture.js';
 import { PgRowsTarget } from './pg-apply.js';
 import { PgListAccess } from './pg-list.js';
+import { FileAppliedFiles } from './applied-files.js';
 import { FilePositionStore } from './position-file.js';
 import { IprotoRecordsAccess } from './tnt-records.js';
 import { FsSecurityConfigFile, HttpSecuritySyncApi } from './security-api.js';
@@ -18,7 +19,7 @@ export function syncResources(config: AgentConfig): SyncResources & InspectDeps 
   const shards = config.components.flatMap((c) => (c.kind === 'tarantool' ? [c] : []));
   const uploads = config.components.find((c) => c.kind === 'uploads');
   const dir = path.join(config.cacheDir, 'sync');
-  const out: SyncResources & InspectDeps = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FilePositionStore(path.join(dir, 'applied-files'), { durable: false }) };
+  const out: SyncResources & InspectDeps = { positions: new FilePositionStore(path.join(dir, 'positions')), applied: new FileAppliedFiles(path.join(dir, 'applied-files')) };
   if (pg) {
     const endpoint = { host: pg.host, port: pg.port, user: pg.user, ...(pg.password === undefined ? {} : { password: pg.password }) };
     out.changeSource = (onNotify) => new PgChangeSource(endpoint, pg.database, onNotify);

@@ -1,17 +1,13 @@
 /** `FilePositionStore`: positions of sync parts that have no database to keep them in, one JSON file each (temp + fsync + rename). */
-import { open, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { open, mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { PositionStore } from '../../domain/sync/ports.js';
 
 export class FilePositionStore implements PositionStore {
-  /** Whether the directory was made (or found) already: the memory of applied files writes one file per dossier. */
+  /** Whether the directory was made (or found) already. */
   private made = false;
 
-  /** `durable: false` skips the fsync (for memory whose loss costs only a repeated step). */
-  constructor(
-    private readonly dir: string,
-    private readonly options: { durable: boolean } = { durable: true },
-  ) {}
+  constructor(private readonly dir: string) {}
 
   private file(key: string): string {
     return path.join(this.dir, `${key.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
@@ -33,7 +29,6 @@ export class FilePositionStore implements PositionStore {
     const target = this.file(key);
     const tmp = `${target}.tmp`;
     const write = async (): Promise<void> => {
-      if (!this.options.durable) return writeFile(tmp, JSON.stringify({ position, extra }));
       const fh = await open(tmp, 'w');
       try {
         await fh.writeFile(JSON.stringify({ position, extra }));

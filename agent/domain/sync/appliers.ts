@@ -9,15 +9,17 @@ import { InternalError, ValidationError } from '../../../shared/errors.js';
 import { syncKindFilter, syncSubject } from '../../../shared/names.js';
 import { replicaId, replicaPath, SYNC_STATUS_STALE_AFTER_MS, type SyncLink } from '../../../shared/sync/link.js';
 import type { FollowSpec } from './follow.js';
-import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage } from './messages.js';
+import { decodeMessage, type FileEntry, type FilesMessage, type RecordEntry, type SyncMessage, type UploadRootName } from './messages.js';
 import { mapLimit } from '../../../shared/concurrency.js';
 import { FileChannel } from './file-channel.js';
 import { latestDossiers } from './publishers.js';
 import type { PartContext } from './part.js';
-import type { FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
+import type { AppliedFiles, FilesAccess, PositionStore, RecordsAccess, RowsTarget, StreamMessage } from './ports.js';
 
 /** Files fetched and written at once by the files part. */
 const FILE_CONCURRENCY = 256;
+/** Stale files removed at once. */
+const STALE_CONCURRENCY = 16;
 
 /** The batch's messages of `kind`, the last of each dossier only (an earlier one is superseded). */
 function latest<K extends 'records' | 'files'>(batch: readonly StreamMessage[], kind: K): Extract<SyncMessage, { kind: K }>[] {
@@ -126,7 +128,7 @@ export function applyRecordsSpec(ctx: PartContext, link: SyncLink, records: Reco
   };
 }
 
-export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAccess, positions: PositionStore, applied: PositionStore): FollowSpec {
+export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAccess, positions: PositionStore, applied: AppliedFiles): FollowSpec {
   const key = `apply-files.${link.id}`;
   const site = link.from.site;
   const channel = new FileChannel(ctx, link);
@@ -138,10 +140,10 @@ export function applyFilesSpec(ctx: PartContext, link: SyncLink, files: FilesAcc
     save: (p) => positions.set(key, p),
     async handle(batch) {
       const msgs = latest(batch, 'files');
-      // Every file of the batch at once (bounded), then each dossier's stale files and memory.
+      // Every file of the batch at once (bounded), then the dossiers' stale files and memory.
       const wanted = msgs.flatMap((msg) => msg.files.map((f) => ({ msg, f })));
       await mapLimit(wanted, FILE_CONCURRENCY, ({ msg, f }) => applyFile(ctx, link, files, channel, msg.dossierId, f));
-      await mapLimit(msgs, FILE_CONCURRENCY, (msg) => dropStaleFiles(link, files, applied, msg));
+      await dropStaleFiles(link, files, applied, msgs);
       return msgs.at(-1)?.capturedAt;
     },
     report: () => (channel.path ? { filesPath: channel.path } : {}),
@@ -171,15 +173,17 @@ async function applyFile(ctx: PartContext, link: SyncLink, files: FilesAccess, c
   ctx.logger.info({ link: link.id, dossier: dossierId, file: `${f.root}/${f.rel}` }, 'sync: file changed on the master since its dossier was published; took its current content');
 }
 
-/** Removes the files the link put there for the dossier before and that it no longer names; remembers the current ones. */
-async function dropStaleFiles(link: SyncLink, files: FilesAccess, applied: PositionStore, msg: FilesMessage): Promise<void> {
-  const dossierKey = `${link.id}.${msg.dossierId}`;
-  const now = new Set(msg.files.map((f) => `${f.root}:${replicaPath(link.from.site, f.rel)}`));
-  const before = (await applied.get(dossierKey)).extra.files;
-  for (const k of Array.isArray(before) ? (before as string[]) : []) {
-    if (now.has(k)) continue;
+/** Removes the files the link put there for the batch's dossiers before and that they no longer name; remembers the current ones. */
+async function dropStaleFiles(link: SyncLink, files: FilesAccess, applied: AppliedFiles, msgs: readonly FilesMessage[]): Promise<void> {
+  const before = await applied.get(link.id, msgs.map((m) => m.dossierId));
+  const current = new Map<number, string[]>();
+  for (const msg of msgs) current.set(msg.dossierId, [...new Set(msg.files.map((f) => `${f.root}:${replicaPath(link.from.site, f.rel)}`))]);
+  // A file another dossier of the batch names now (a face moved between dossiers) stays.
+  const named = new Set([...current.values()].flat());
+  const stale = msgs.flatMap((msg) => (before.get(msg.dossierId) ?? []).filter((k) => !named.has(k)));
+  await mapLimit(stale, STALE_CONCURRENCY, async (k) => {
     const colon = k.indexOf(':');
-    await files.remove(k.slice(0, colon) as 'uploads' | 'ffupload', k.slice(colon + 1));
-  }
-  await applied.set(dossierKey, 0, { files: [...now] });
+    await files.remove(k.slice(0, colon) as UploadRootName, k.slice(colon + 1));
+  });
+  await applied.set(link.id, current);
 }

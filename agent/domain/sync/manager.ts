@@ -11,7 +11,7 @@ import { CapturePart } from './capture.js';
 import { FollowPart, type FollowSpec } from './follow.js';
 import { HeldPart, type HeldExtras } from './held.js';
 import type { PartContext, SyncPart } from './part.js';
-import type { ChangeSource, FilesAccess, PositionStore, RecordsAccess, RowsTarget, Subscription } from './ports.js';
+import type { AppliedFiles, ChangeSource, FilesAccess, PositionStore, RecordsAccess, RowsTarget, Subscription } from './ports.js';
 import { publishFilesSpec, publishRecordsSpec } from './publishers.js';
 
 /** What this agent holds, as factories (each part opens its own connections). */
@@ -22,7 +22,7 @@ export interface SyncResources {
   files?: () => FilesAccess;
   positions: PositionStore;
   /** Per-dossier memory of applied files (no fsync needed: losing it only leaves a stale file). */
-  applied: PositionStore;
+  applied: AppliedFiles;
 }
 
 interface Running {

@@ -181,6 +181,17 @@ export interface FilesAccess {
   remove(root: UploadRootName, rel: string): Promise<void>;
 }
 
+/**
+ * Which replica files a link put on this host for each dossier (`root:path` keys), so that files a
+ * dossier no longer names can be removed. Memory whose loss leaves only stale files behind: no fsync.
+ */
+export interface AppliedFiles {
+  /** The files remembered for each of `dossiers` that has any. */
+  get(link: string, dossiers: readonly number[]): Promise<Map<number, string[]>>;
+  /** Remembers each given dossier's files, replacing what was remembered (an empty list forgets it). */
+  set(link: string, files: ReadonlyMap<number, readonly string[]>): Promise<void>;
+}
+
 /** Where a part keeps its position when no database transaction can (publishers, files). */
 export interface PositionStore {
   get(key: string): Promise<{ position: number; extra: Record<string, unknown> }>;

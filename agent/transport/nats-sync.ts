@@ -16,6 +16,8 @@ import { kvValues, openSyncLinksBucket, openSyncStatusBucket } from '../../share
 import type { FileRequest, FileServer, StreamMessage, Subscription, SyncBus } from '../domain/sync/ports.js';
 
 const RETRY_MS = 2000;
+/** First pause while a new link's master stream does not exist yet (doubled up to RETRY_MS). */
+const STREAM_WAIT_MS = 100;
 /** How long one chunk of a file may take to come (a disk read and a hop through nats-server). */
 const FILE_CHUNK_TIMEOUT_MS = 30_000;
 /** How long the direct channel's handshake may take. */
@@ -158,10 +160,14 @@ export class JetStreamSyncBus implements SyncBus {
     let stopped = false;
     let close: (() => Promise<void>) | undefined;
     let last = after;
+    /** Whether the master's stream was found once (after that, its absence is a failure). */
+    let followed = false;
+    let waited = 0;
     const run = async (): Promise<void> => {
       while (!stopped) {
         try {
           await this.ensureStream(masterSite);
+          followed = true;
           const consumer = await this.js.consumers.get(syncStream(masterSite), {
             filter_subjects: filter,
             ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
@@ -192,6 +198,13 @@ export class JetStreamSyncBus implements SyncBus {
           await pump;
         } catch (err) {
           if (stopped) return;
+          if (masterSite !== this.site && isNotFound(err) && !followed) {
+            // A new link: the master's agents make their stream as they start, perhaps after this part.
+            if (waited === 0) this.logger.info({ filter }, `sync: waiting for the stream of ${masterSite} (its agents make it when they start the link)`);
+            waited = Math.min(RETRY_MS, Math.max(STREAM_WAIT_MS, waited * 2));
+            await new Promise((r) => setTimeout(r, waited));
+            continue;
+          }
           this.logger.warn({ err, filter }, 'sync: following the stream failed; resuming');
           await new Promise((r) => setTimeout(r, RETRY_MS));
         }

@@ -9,7 +9,8 @@
  * - an agent reads the records and statuses of the sync links its site is part of, and no others;
  * - an agent reads another site's sync stream only while the controller grants it (a link from that site
  *   into its own), and no third site's agent can; likewise it asks that site for its list's files, which
- *   only that site's agents answer, in chunks, and only for files the list names;
+ *   only that site's agents answer, in chunks, and only for files the list names; following a new
+ *   link before the master's agents made their stream, it waits for it (no warning) and then reads it;
  * - a revoked agent is disconnected (and refused) within 5 s while the other agents keep working;
  * - `ffkeeper nats-config` writes a file nats-server accepts.
  */
@@ -19,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, nkeys, nkeyAuthenticator } from '@nats-io/transport-node';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamSyncBus } from '../../agent/transport/nats-sync.js';
 import { createLogger } from '../../shared/logger.js';
@@ -29,7 +31,7 @@ import { openCatalogBucket, openJobsBucket, openLeasesBucket, openPresenceBucket
 import { connectNats, type NatsConnection } from '../../shared/transport/nats.js';
 import { startNats, type TestNats } from '../harness/nats.js';
 import { testPkiDir } from '../harness/pki.js';
-import { BIN, runCli, runProcess, tempDir } from '../harness/processes.js';
+import { BIN, runCli, runProcess, tempDir, waitFor } from '../harness/processes.js';
 
 const log = createLogger({ name: 'test', level: 'silent' });
 
@@ -132,6 +134,31 @@ describe('NATS permissions (issue 16)', () => {
     // The link removed: the grant goes with it.
     expect(await setSyncReadGrants(nats.registry, {})).toBe(true);
     expect(await refused("gra-s/db reads gra-m's sync stream after the link was removed", () => read(slave))).toContain('Permissions Violation');
+  });
+
+  it("a slave following a new link waits for the master's stream quietly and takes its messages once it is made", async () => {
+    expect(await setSyncReadGrants(nats.registry, { 'gnw-s': ['gnw-m'] })).toBe(true);
+    const lines: string[] = [];
+    const slaveLog = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const slave = await JetStreamSyncBus.open((await agent('gnw-s', 'files')).nc, 'gnw-s', slaveLog);
+    const got: string[] = [];
+    const sub = slave.follow('gnw-m', 'ffk.sync.gnw-m.1.>', 0, (batch) => {
+      for (const m of batch) got.push(new TextDecoder().decode(m.data));
+      return Promise.resolve();
+    });
+    try {
+      await waitFor(() => Promise.resolve(lines.some((l) => l.includes('waiting for the stream of gnw-m'))), 10_000);
+      // The master's agent starts the link later and makes its stream.
+      const master = await JetStreamSyncBus.open((await agent('gnw-m', 'db')).nc, 'gnw-m', log);
+      await master.ensureStream('gnw-m');
+      await master.publish('ffk.sync.gnw-m.1.dossier.1', new TextEncoder().encode('first change'));
+      await waitFor(() => Promise.resolve(got.length > 0), 20_000);
+      expect(got).toEqual(['first change']);
+      expect(lines.filter((l) => /"level":(40|50)/.test(l))).toEqual([]); // no warning for the wait
+    } finally {
+      await sub.stop();
+      await setSyncReadGrants(nats.registry, {});
+    }
   });
 
   it('reads the records and statuses of the sync links its site is part of, no others', async () => {

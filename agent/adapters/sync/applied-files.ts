@@ -56,8 +56,7 @@ export class FileAppliedFiles implements AppliedFiles {
   }
 
   private linkDir(link: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(link) || link === '.' || link === '..') throw new ValidationError(`link id '${link}' cannot name a directory`);
-    return path.join(this.dir, link);
+    return path.join(this.dir, checkedLink(link));
   }
 
   private file(link: string, start: number): string {
@@ -98,8 +97,7 @@ export class FileAppliedFiles implements AppliedFiles {
   }
 
   private async moveLegacy(link: string): Promise<void> {
-    this.linkDir(link); // checks the id
-    const prefix = `${link}.`;
+    const prefix = `${checkedLink(link)}.`;
     const names = (await readdir(this.dir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(err)))).filter((n) => n.startsWith(prefix) && /^\d+\.json$/.test(n.slice(prefix.length)));
     if (names.length === 0) return;
     const files = new Map<number, string[]>();
@@ -120,6 +118,12 @@ export class FileAppliedFiles implements AppliedFiles {
     }
     await Promise.all(names.map((n) => rm(path.join(this.dir, n), { force: true })));
   }
+}
+
+/** `link` when it can name a directory of its own (link ids are `site.list.site.list`). */
+function checkedLink(link: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(link) || link === '.' || link === '..') throw new ValidationError(`link id '${link}' cannot name a directory`);
+  return link;
 }
 
 /** The ids grouped by the first id of their bucket. */

@@ -55,32 +55,27 @@ export interface TestFleet {
 }
 
 /**
- * The controller's agent list over its API (no CLI process per poll: a poll loop spawning one every
- * 100 ms costs more CPU than the test it waits for); undefined while the controller does not answer.
+ * `fn` with a client of the controller's API at `address`, closed afterwards: poll loops ask the API
+ * instead of starting a CLI process each time (~0.5 s of CPU each on a slow 2-core machine; a loop
+ * polling every 100-500 ms costs more CPU than the test it waits for).
  */
-export async function listAgents(address: string): Promise<AgentEntry[] | undefined> {
+async function withControllerApi<T>(address: string, fn: (api: GrpcControllerApi) => Promise<T>): Promise<T> {
   const api = new GrpcControllerApi(address, 5000, operatorSecurity());
   try {
-    return await api.listAgents();
-  } catch {
-    return undefined;
+    return await fn(api);
   } finally {
     api.close();
   }
 }
 
-/**
- * A site's jobs over the controller's API, as `ffkeeper jobs list --json` prints them (times as ISO
- * strings), for poll loops: a CLI process per poll costs ~0.5 s of CPU on a slow 2-core machine, so a loop
- * polling it twice a second kept a core busy. Throws while the controller does not answer.
- */
-export async function listJobs(address: string, site: string): Promise<Array<Omit<JobRecord, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string }>> {
-  const api = new GrpcControllerApi(address, 5000, operatorSecurity());
-  try {
-    return (await api.listJobs({ site })).map((j) => ({ ...j, createdAt: j.createdAt.toISOString(), updatedAt: j.updatedAt.toISOString() }));
-  } finally {
-    api.close();
-  }
+/** The controller's agent list over its API; undefined while the controller does not answer. */
+export function listAgents(address: string): Promise<AgentEntry[] | undefined> {
+  return withControllerApi(address, (api) => api.listAgents()).catch(() => undefined);
+}
+
+/** A site's jobs over the controller's API, as `ffkeeper jobs list --json` prints them (times as ISO strings); throws while the controller does not answer. */
+export function listJobs(address: string, site: string): Promise<Array<Omit<JobRecord, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string }>> {
+  return withControllerApi(address, async (api) => (await api.listJobs({ site })).map((j) => ({ ...j, createdAt: j.createdAt.toISOString(), updatedAt: j.updatedAt.toISOString() })));
 }
 
 /** How long a fleet's agents get to come online after their start. */

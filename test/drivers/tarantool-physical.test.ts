@@ -132,6 +132,47 @@ describe('tarantool driver: physical backup and restore', () => {
     expect(readdirSync(path.join(s.root, 'shard')).filter((e) => e.includes('ffk-'))).toEqual([]);
   });
 
+  it('freeze waits on the shard until its writes stop, and fails naming the shard when they go on', async () => {
+    const { shard: s } = await setUp();
+    // A writer in a fiber of the shard: one replace every 2 ms for `seconds`, or until told to stop; it
+    // leaves the signature of its last write in a global.
+    const writeFor = (seconds: number): Promise<unknown> =>
+      withClient(s.port, (c) =>
+        c.eval(`
+          local fiber, clock = require('fiber'), require('clock')
+          local sp = box.schema.space.create('ffk_test_tick', {if_not_exists = true})
+          sp:create_index('pk', {if_not_exists = true})
+          rawset(_G, 'ffk_tick_done', nil)
+          rawset(_G, 'ffk_tick_stop', false)
+          local until_t = clock.monotonic() + ${seconds}
+          fiber.create(function()
+            local i = 0
+            while clock.monotonic() < until_t and not rawget(_G, 'ffk_tick_stop') do
+              i = i + 1
+              sp:replace{1, i}
+              fiber.sleep(0.002)
+            end
+            rawset(_G, 'ffk_tick_done', box.info.signature)
+          end)`),
+      );
+    const timed = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 20, freezeTimeoutMs: 5_000 } });
+    const impatient = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 20, freezeTimeoutMs: 300 } });
+    try {
+      await writeFor(0.3);
+      await timed.freeze();
+      // The writer had ended when the freeze returned: its last write is the shard's last.
+      const [done, now] = await withClient(s.port, (c) => c.eval("return rawget(_G, 'ffk_tick_done'), box.info.signature"));
+      expect(done).not.toBeNull();
+      expect(done).toBe(now);
+
+      await writeFor(10);
+      await expect(impatient.freeze()).rejects.toThrow(/^tarantool:shard-001: writes did not stop within 300 ms \(signature still moving, at \d+\)$/);
+      await withClient(s.port, (c) => c.eval("rawset(_G, 'ffk_tick_stop', true)"));
+    } finally {
+      await Promise.all([timed.close(), impatient.close()]);
+    }
+  });
+
   it('pins the cut\'s own checkpoint when an automatic checkpoint ran between cut and upload', async () => {
     const { shard: s, driver: d } = await setUp();
     const cut = await takeCut(d);

@@ -38,7 +38,7 @@ const inShield = (root: string, rel: string): Promise<string> => readFile(path.j
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** More than the kernel's coarse clock can lag behind the wall clock (one tick, 4 ms at HZ=250). */
 const CLOCK_TICK_MS = 15;
-const settle = (s: FsDeletionShield): ReturnType<FsDeletionShield['settle']> => s.settle({ graceMs: 20, capMs: 500 });
+const settle = (s: FsDeletionShield): ReturnType<FsDeletionShield['settle']> => s.settle({ graceMs: 0, capMs: 500 });
 
 /** `fs.watch` that fails like the kernel out of inotify watches for directories named `nowatch`. */
 const limitedWatch: WatchFn = (dir, options, listener) => {

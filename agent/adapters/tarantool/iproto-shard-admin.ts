@@ -9,12 +9,13 @@ import { TarantoolError } from '../../../shared/tarantool/iproto.js';
 import type {
   CheckpointList,
   CheckpointOutcome,
+  QuietOutcome,
   ShardAdmin,
   ShardInfo,
   StartedCheckpoint,
 } from '../../domain/drivers/tarantool/ports.js';
 import { Reply, ShardConnection, type ShardEndpoint } from './connection.js';
-import { LUA_CHECKPOINT_OUTCOME, LUA_CHECKPOINTS, LUA_INFO, LUA_PIN, LUA_START_CHECKPOINT, LUA_UNPIN } from './lua.js';
+import { LUA_CHECKPOINT_OUTCOME, LUA_CHECKPOINTS, LUA_INFO, LUA_PIN, LUA_QUIET, LUA_START_CHECKPOINT, LUA_UNPIN } from './lua.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -30,6 +31,13 @@ export class IprotoShardAdmin implements ShardAdmin {
   async info(): Promise<ShardInfo> {
     const [raw] = await this.conn.eval(LUA_INFO);
     return parseInfo(new Reply(this.address, 'box.info'), raw);
+  }
+
+  async quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome> {
+    const r = new Reply(this.address, 'quiet');
+    const [raw] = await this.conn.eval(LUA_QUIET, [settleMs / 1000, timeoutMs / 1000], { timeoutMs: timeoutMs + 10_000 });
+    const o = r.obj(raw);
+    return { settled: r.bool(o.settled, 'settled'), signature: r.num(o.signature, 'signature'), waitedMs: r.num(o.waited_ms, 'waited_ms') };
   }
 
   async startCheckpoint(token: string, waitBusyMs: number): Promise<StartedCheckpoint> {

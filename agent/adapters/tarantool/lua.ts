@@ -31,6 +31,31 @@ return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.
 `;
 
 /**
+ * (settleSeconds, timeoutSeconds) → {settled, signature, waited_ms}: waits in a fiber until
+ * box.info.signature has stayed the same for the settle time, looking every millisecond, at most the
+ * timeout. On the shard rather than polled over iproto: the freeze ends within a millisecond of the
+ * settle time instead of a round trip and a poll interval after it.
+ */
+export const LUA_QUIET = String.raw`
+local settle_s, timeout_s = ...
+local fiber, clock = require('fiber'), require('clock')
+local started = clock.monotonic()
+local last, since = box.info.signature, started
+while true do
+  fiber.sleep(0.001)
+  local now, s = clock.monotonic(), box.info.signature
+  if s ~= last then
+    last, since = s, now
+  elseif now - since >= settle_s then
+    return {settled = true, signature = s, waited_ms = (now - started) * 1000}
+  end
+  if now - started >= timeout_s then
+    return {settled = false, signature = s, waited_ms = (now - started) * 1000}
+  end
+end
+`;
+
+/**
  * (token, waitBusySeconds) → {vclock, signature}. Starts box.snapshot() in a fiber; fiber.create runs
  * it at once up to its first yield, by which time the checkpoint's read view is taken, so the vclock
  * read right after (without yielding) is the checkpoint's. The outcome lands in ffk_cuts[token].

@@ -82,8 +82,6 @@ export interface TarantoolDriverDeps {
   sandboxGalleries?: (host: string, port: number) => GalleryStore;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export class TarantoolShardDriver implements ComponentDriver {
   readonly kind = 'tarantool' as const;
   readonly name: string;
@@ -120,18 +118,11 @@ export class TarantoolShardDriver implements ComponentDriver {
     }
   }
 
+  /** Waits until the shard's writes have stopped: its signature unchanged for `freezeSettleMs` (bounded). */
   async freeze(): Promise<void> {
     const { freezeSettleMs, freezeTimeoutMs } = this.timings;
-    const deadline = Date.now() + freezeTimeoutMs;
-    let last = (await this.reach(() => this.deps.admin.info())).signature;
-    let stableSince = Date.now();
-    for (;;) {
-      await sleep(Math.max(1, Math.min(5, freezeSettleMs)));
-      const now = (await this.deps.admin.info()).signature;
-      if (now !== last) [last, stableSince] = [now, Date.now()];
-      else if (Date.now() - stableSince >= freezeSettleMs) return;
-      if (Date.now() > deadline) throw new TimeoutError(`${this.ref}: writes did not stop within ${freezeTimeoutMs} ms (signature still moving, at ${now})`);
-    }
+    const q = await this.reach(() => this.deps.admin.quiet(freezeSettleMs, freezeTimeoutMs));
+    if (!q.settled) throw new TimeoutError(`${this.ref}: writes did not stop within ${freezeTimeoutMs} ms (signature still moving, at ${q.signature})`);
   }
 
   async cut(): Promise<CutPoint> {

@@ -10,6 +10,7 @@ import type {
   AsideSet,
   CheckpointList,
   CheckpointOutcome,
+  QuietOutcome,
   ShardAdmin,
   ShardFiles,
   ShardInfo,
@@ -90,6 +91,20 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
   async info(): Promise<ShardInfo> {
     if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
     return { status: 'running', vclock: { '1': this.signature }, signature: this.signature, dirs: { memtx: '/data/memtx', wal: '/data/wal', vinyl: '/data/vinyl' } };
+  }
+
+  /** As the shard's own loop does: looks at the signature every millisecond. */
+  async quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome> {
+    if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
+    const started = Date.now();
+    let [last, since] = [this.signature, started];
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1));
+      const now = Date.now();
+      if (this.signature !== last) [last, since] = [this.signature, now];
+      else if (now - since >= settleMs) return { settled: true, signature: last, waitedMs: now - started };
+      if (now - started >= timeoutMs) return { settled: false, signature: this.signature, waitedMs: now - started };
+    }
   }
 
   async startCheckpoint(): Promise<StartedCheckpoint> {

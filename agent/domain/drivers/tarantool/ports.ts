@@ -18,6 +18,16 @@ export interface ShardInfo {
   dirs: { memtx: string; wal: string; vinyl: string };
 }
 
+/** How a shard's wait for its writes to stop ended (`ShardAdmin.quiet`). */
+export interface QuietOutcome {
+  /** True when the signature stayed unchanged for the settle time; false when the timeout came first. */
+  settled: boolean;
+  /** `box.info.signature` when the wait ended. */
+  signature: number;
+  /** How long the shard waited, ms. */
+  waitedMs: number;
+}
+
 /** A checkpoint the shard still keeps (oldest first in listings). */
 export interface CheckpointInfo {
   signature: number;
@@ -52,6 +62,11 @@ export interface ShardAdmin {
   /** `host:port`, for messages. */
   readonly address: string;
   info(): Promise<ShardInfo>;
+  /**
+   * Waits on the shard itself until `box.info.signature` has not changed for `settleMs` (looked at every
+   * millisecond), at most `timeoutMs`: one call however long the writes take to stop.
+   */
+  quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome>;
   /**
    * Starts `box.snapshot()` in a fiber without waiting for it and returns the vclock observed right
    * after the checkpoint began. Waits up to `waitBusyMs` for a checkpoint already in progress.

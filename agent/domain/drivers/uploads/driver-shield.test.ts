@@ -81,7 +81,7 @@ describe('UploadsDriver with a deletion shield', () => {
     await cutProtocol(r);
     await upload(r);
     await r.driver.prepare(); // opened already: not again
-    expect(r.log).toEqual(['open /u/a', 'settle 20/3000', 'clock', 'hold', 'backup trees', 'release []']);
+    expect(r.log).toEqual(['open /u/a', 'settle 0/3000', 'clock', 'hold', 'backup trees', 'release []']);
     expect(r.shield.cutMs).toBe(CUT.getTime());
     expect(r.tree.walks[0]).toMatchObject({ shield: '.ffk-shield' });
     expect(r.shield.isHeld).toBe(false);

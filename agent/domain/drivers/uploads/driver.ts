@@ -60,8 +60,8 @@ export interface UploadsDriverOptions {
   /** The deletion shield of the roots (shield.ts). Without one the upload reads the live trees only. */
   shield?: DeletionShield;
   /**
-   * Freeze's wait for the shield's watcher to catch up with every change made before it (default at least
-   * 20 ms, at most 3 s); a shield that does not catch up in time fails the freeze.
+   * Freeze's wait for the shield's watcher to catch up with every change made before it (its barrier:
+   * default no minimum, at most 3 s); a shield that does not catch up in time fails the freeze.
    */
   settle?: { graceMs: number; capMs: number };
   /**
@@ -80,8 +80,12 @@ export interface UploadsDriverOptions {
   now?: () => Date;
 }
 
-/** Default settle of the freeze: see `UploadsDriverOptions.settle`. */
-export const DEFAULT_SETTLE = { graceMs: 20, capMs: 3000 } as const;
+/**
+ * Default settle of the freeze: see `UploadsDriverOptions.settle`. No minimum wait: the shield's barrier
+ * (a marker file whose event comes after every earlier change's) already says when it has caught up; the
+ * 20 ms minimum of the first shield, from before the barrier, was a fixed part of every freeze window.
+ */
+export const DEFAULT_SETTLE = { graceMs: 0, capMs: 3000 } as const;
 /** Default of `UploadsDriverOptions.maxHoldMs`. */
 export const DEFAULT_MAX_HOLD_MS = 30 * 60_000;
 

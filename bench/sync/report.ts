@@ -77,12 +77,28 @@ function initialLines(r: SyncBenchResult, v: Verdict): string[] {
       `until a poll of the slave (every 0.5 s) found all ${n(r.list.dossiers)} dossiers and ${n(r.list.faces)} face rows in list 2 (and none of the slave's own), then every gallery record (Tarantool, \`ffsec_face_objects\`) and every file at its replica path with the master's size. ` +
       `Rows complete after ${i.rowsMs === undefined ? '–' : formatDuration(i.rowsMs)}; records and files after ${i.totalMs === undefined ? '–' : formatDuration(i.totalMs)}.`,
     `- Floor: \`${r.floor.command}\`, the dump and the copy started together; pg_dump | psql ${formatDuration(r.floor.dumpMs)}, cp -r ${formatDuration(r.floor.copyMs)}; the scratch database got ${n(r.floor.dossiers)} dossiers and ${n(r.floor.faces)} faces` +
-      `${r.floor.psqlErrors.length ? ` (psql printed ${r.floor.psqlErrors.length} error line(s), e.g. \`${r.floor.psqlErrors[0]?.slice(0, 160) ?? ''}\`: constraints naming tables left out of the dump)` : ''}. Run ${r.floorTimesMs.length === 1 ? 'once' : `${r.floorTimesMs.length} times (${r.floorTimesMs.map((ms) => formatDuration(ms)).join(', ')}), each after a flush; the fastest is the floor (its copy pays for the machine's writeback as it happens, and that varies from run to run)`}, before the link, on the same data; MB = ${formatBytes(r.list.bytes)} of photo files of the list's faces on the master.`,
+      `${r.floor.psqlErrors.length ? ` (psql printed ${r.floor.psqlErrors.length} error line(s), e.g. \`${r.floor.psqlErrors[0]?.slice(0, 160) ?? ''}\`: constraints naming tables left out of the dump)` : ''}. Run ${r.floorTimesMs.length === 1 ? 'once' : `${r.floorTimesMs.length} times (${r.floorTimesMs.map((ms) => formatDuration(ms)).join(', ')})`} before the link${r.floorAfterMs === undefined ? '' : ` and once right after the initial sync (${formatDuration(r.floorAfterMs)})`}, each after a flush, on the same data${r.floorTimesMs.length + (r.floorAfterMs === undefined ? 0 : 1) > 1 ? '; the fastest is the floor (its copy pays for the machine\'s writeback as it happens, and that varies from run to run)' : ''}; MB = ${formatBytes(r.list.bytes)} of photo files of the list's faces on the master.`,
+    ...besideInTime(r),
     `- ${checkLine}`,
     `- Sync warnings and errors the agents logged during the initial sync: ${i.agentWarnings.length === 0 ? 'none' : ''}`,
     ...(i.agentWarnings.length > 0 ? ['', '```', ...i.agentWarnings, '```', ''] : []),
     ...(i.progress.length > 0 ? ['- Progress every 10 s (on the slave | each part of the link as the controller shows it: role handled/pending):', '', '```', ...i.progress, '```'] : []),
     ...(i.totalMs === undefined ? [`- **Did not complete** (${stopWhy(r)}); still missing on the slave: ${JSON.stringify(i.missing)}. The link's parts at that point (\`sync show\`):`, '', '```', ...(i.stuck ?? []), '```'] : []),
+  ];
+}
+
+/**
+ * ffkeeper against the floor runs next to it in the run (reported, not judged): the floor's runs before
+ * the link get slower one after the other on this kind of machine, so the fastest, run first, is the
+ * floor at its best and the sync meets the machine as the later runs did.
+ */
+function besideInTime(r: SyncBenchResult): string[] {
+  const total = r.initial.totalMs;
+  const before = r.floorTimesMs.at(-1);
+  if (total === undefined || r.floorAfterMs === undefined || before === undefined) return [];
+  const vs = (floorMs: number): string => `${(floorMs / total).toFixed(2)}×`;
+  return [
+    `- Beside it in time (reported, not judged; the target is judged against the fastest run): the floor run just before the link took ${formatDuration(before)}, ffkeeper's rate ${vs(before)} of it; the one just after the initial sync ${formatDuration(r.floorAfterMs)}, ${vs(r.floorAfterMs)}.`,
   ];
 }
 

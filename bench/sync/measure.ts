@@ -6,7 +6,8 @@
  * file is on the slave, then one `ffkeeper sync check`; 3. propagation latency at each rate
  * (bench/sync/latency.ts). Everything it starts is torn down before it returns.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -99,6 +100,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     { site: slaveSite, dossiers: plan.slaveDossiers, events: plan.events, imageScale: plan.imageScale },
   ]);
   const upMs = Date.now() - startedAt.getTime();
+  const floorCopies = mkdtempSync(path.join(os.tmpdir(), 'ffk-bench-sync-floors-'));
   try {
     const master = fleet.sites.get(masterSite);
     const slave = fleet.sites.get(slaveSite);
@@ -109,7 +111,9 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     const list = await readMasterList(master, 1);
     env.log(`master list 1: ${list.dossierIds.length} dossiers, ${list.faces} faces, ${list.files.length} files, ${(list.bytes / 1e6).toFixed(0)} MB (sites up in ${(upMs / 1000).toFixed(0)} s)`);
     // The floor's copy pays for the machine's writeback as it happens (the same 2.7 GiB took cp -r 1.8 s
-    // in one run and 12 s in another here): it runs several times and the fastest is the floor.
+    // in one run and 12 s in another here): it runs several times and the fastest is the floor. Its copies
+    // stay until the end (see runFloor: writes into blocks just freed are slow here), so that neither a
+    // later floor run nor the sync writes where an earlier run's copy was just removed.
     let floor: FloorRun | undefined;
     let flushFloor = 0;
     let loadFloor = 0;
@@ -118,7 +122,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     for (let i = 1; i <= floorRuns; i++) {
       const flushed = await flushDirtyPages(env, 'the floor');
       const load = os.loadavg()[0] ?? 0;
-      const run = await runFloor(master);
+      const run = await runFloor(master, floorCopies);
       floorTimesMs.push(run.totalMs);
       env.log(`floor ${i}/${floorRuns}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
       if (!floor || run.totalMs < floor.totalMs) [floor, flushFloor, loadFloor] = [run, flushed, load];
@@ -131,7 +135,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     let floorAfterMs: number | undefined;
     if (initial.totalMs !== undefined && floorRuns > 1 && !env.signal?.aborted) {
       await flushDirtyPages(env, 'the floor after the link');
-      const after = await runFloor(master);
+      const after = await runFloor(master, floorCopies);
       floorAfterMs = after.totalMs;
       env.log(`floor after the link: ${(after.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(after.dumpMs / 1000).toFixed(1)} s, cp -r ${(after.copyMs / 1000).toFixed(1)} s)`);
       if (after.totalMs < floor.totalMs) floor = after;
@@ -153,6 +157,7 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     };
   } finally {
     await fleet.stop();
+    await rm(floorCopies, { recursive: true, force: true });
   }
 }
 

@@ -123,6 +123,7 @@ export class TarantoolShardDriver implements ComponentDriver {
     const { freezeSettleMs, freezeTimeoutMs } = this.timings;
     const q = await this.reach(() => this.deps.admin.quiet(freezeSettleMs, freezeTimeoutMs));
     if (!q.settled) throw new TimeoutError(`${this.ref}: writes did not stop within ${freezeTimeoutMs} ms (signature still moving, at ${q.signature})`);
+    this.deps.logger.debug({ component: this.ref, waitedMs: Math.round(q.waitedMs), signature: q.signature }, 'shard writes stopped');
   }
 
   async cut(): Promise<CutPoint> {

@@ -155,8 +155,10 @@ describe('tarantool driver: physical backup and restore', () => {
             rawset(_G, 'ffk_tick_done', box.info.signature)
           end)`),
       );
-    const timed = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 20, freezeTimeoutMs: 5_000 } });
-    const impatient = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 20, freezeTimeoutMs: 300 } });
+    // Settle times longer than the default 20 ms: "no write for that long" is what the freeze judges, and a
+    // busy machine can keep this writer from running for tens of milliseconds (a clean-clone run did).
+    const timed = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 200, freezeTimeoutMs: 10_000 } });
+    const impatient = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: 200, freezeTimeoutMs: 600 } });
     try {
       await writeFor(0.3);
       await timed.freeze();
@@ -166,7 +168,7 @@ describe('tarantool driver: physical backup and restore', () => {
       expect(done).toBe(now);
 
       await writeFor(10);
-      await expect(impatient.freeze()).rejects.toThrow(/^tarantool:shard-001: writes did not stop within 300 ms \(signature still moving, at \d+\)$/);
+      await expect(impatient.freeze()).rejects.toThrow(/^tarantool:shard-001: writes did not stop within 600 ms \(signature still moving, at \d+\)$/);
       await withClient(s.port, (c) => c.eval("rawset(_G, 'ffk_tick_stop', true)"));
     } finally {
       await Promise.all([timed.close(), impatient.close()]);

@@ -34,19 +34,23 @@ return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.
  * (settleSeconds, timeoutSeconds) → {settled, signature, waited_ms}: waits in a fiber until
  * box.info.signature has stayed the same for the settle time, looking every millisecond, at most the
  * timeout. On the shard rather than polled over iproto: the freeze ends within a millisecond of the
- * settle time instead of a round trip and a poll interval after it.
+ * settle time instead of a round trip and a poll interval after it. The quiet time must also hold at
+ * least one look per 2 ms of it: a shard the machine did not run for a while saw no writes then either,
+ * and the writes waiting for it must get their turns (every look yields) before it can call itself quiet.
  */
 export const LUA_QUIET = String.raw`
 local settle_s, timeout_s = ...
 local fiber, clock = require('fiber'), require('clock')
+local min_looks = math.ceil(settle_s * 500)
 local started = clock.monotonic()
-local last, since = box.info.signature, started
+local last, since, looks = box.info.signature, started, 0
 while true do
   fiber.sleep(0.001)
   local now, s = clock.monotonic(), box.info.signature
+  looks = looks + 1
   if s ~= last then
-    last, since = s, now
-  elseif now - since >= settle_s then
+    last, since, looks = s, now, 0
+  elseif now - since >= settle_s and looks >= min_looks then
     return {settled = true, signature = s, waited_ms = (now - started) * 1000}
   end
   if now - started >= timeout_s then

@@ -93,16 +93,17 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
     return { status: 'running', vclock: { '1': this.signature }, signature: this.signature, dirs: { memtx: '/data/memtx', wal: '/data/wal', vinyl: '/data/vinyl' } };
   }
 
-  /** As the shard's own loop does: looks at the signature every millisecond. */
+  /** As the shard's own loop does: looks at the signature every millisecond, one look per 2 ms of quiet at least. */
   async quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome> {
     if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
     const started = Date.now();
-    let [last, since] = [this.signature, started];
+    let [last, since, looks] = [this.signature, started, 0];
     for (;;) {
       await new Promise((r) => setTimeout(r, 1));
       const now = Date.now();
-      if (this.signature !== last) [last, since] = [this.signature, now];
-      else if (now - since >= settleMs) return { settled: true, signature: last, waitedMs: now - started };
+      looks += 1;
+      if (this.signature !== last) [last, since, looks] = [this.signature, now, 0];
+      else if (now - since >= settleMs && looks >= Math.ceil(settleMs / 2)) return { settled: true, signature: last, waitedMs: now - started };
       if (now - started >= timeoutMs) return { settled: false, signature: this.signature, waitedMs: now - started };
     }
   }

@@ -64,7 +64,8 @@ export interface ShardAdmin {
   info(): Promise<ShardInfo>;
   /**
    * Waits on the shard itself until `box.info.signature` has not changed for `settleMs` (looked at every
-   * millisecond), at most `timeoutMs`: one call however long the writes take to stop.
+   * millisecond; the quiet time must hold one look per 2 ms at least, so that a shard the machine did not
+   * run for a while cannot call that quiet), at most `timeoutMs`: one call however long the writes take to stop.
    */
   quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome>;
   /**

@@ -4,8 +4,7 @@
  * on a scratch database (created and dropped on 127.0.0.1:5432 as postgres), and, at the same time,
  * `cp -r` of the master's `uploads/dossier_faces` and `ffupload/dossier_faces` into a temp directory.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -45,16 +44,15 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /**
- * Runs the floor once against `master`; removes its scratch database before returning, and its copy too
- * unless `keepCopyIn` is given: then the copy is made in a new directory under it and left for the caller
- * to remove after the last timed phase. On this kind of machine a write into disk blocks freed a moment
- * before is several times slower (a 2.7 GB `cp -r` took 1.7 s into fresh blocks, 7–15 s right after an
- * `rm -rf` of the previous copy), so a floor that removed its copy each time slowed every later run, and the
- * sync after them.
+ * Runs the floor once against `master`; removes its scratch database before returning. Its copy is made in
+ * a new directory under `copiesDir` and left there for the caller to remove after the last timed phase: on
+ * this kind of machine a write into disk blocks freed a moment before is several times slower (a 2.7 GB
+ * `cp -r` took 1.7 s into fresh blocks, 7–15 s right after an `rm -rf` of the previous copy), so a floor
+ * that removed its copy each time slowed every later run, and the sync after them.
  */
-export async function runFloor(master: SiteState, keepCopyIn?: string): Promise<FloorRun> {
+export async function runFloor(master: SiteState, copiesDir: string): Promise<FloorRun> {
   const scratch = `ffk_bench_sync_floor_${process.pid}`;
-  const dir = mkdtempSync(path.join(keepCopyIn ?? os.tmpdir(), 'ffk-bench-sync-floor-'));
+  const dir = mkdtempSync(path.join(copiesDir, 'ffk-bench-sync-floor-'));
   const conn = `-h ${PG.host} -p ${PG.port} -U ${PG.user}`;
   const dump = `pg_dump ${conn} ${TABLES.map((t) => `-t ${t}`).join(' ')} ${master.postgres.database} | psql -X -q ${conn} ${scratch}`;
   const copy = [
@@ -91,6 +89,5 @@ export async function runFloor(master: SiteState, keepCopyIn?: string): Promise<
     };
   } finally {
     await admin((c) => c.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`)).catch(() => undefined);
-    if (keepCopyIn === undefined) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -114,32 +114,26 @@ export async function runSyncBench(plan: SyncBenchPlan, env: BenchEnv): Promise<
     // in one run and 12 s in another here): it runs several times and the fastest is the floor. Its copies
     // stay until the end (see runFloor: writes into blocks just freed are slow here), so that neither a
     // later floor run nor the sync writes where an earlier run's copy was just removed.
-    let floor: FloorRun | undefined;
-    let flushFloor = 0;
-    let loadFloor = 0;
-    const floorTimesMs: number[] = [];
-    const floorRuns = plan.floorRuns ?? 1;
-    for (let i = 1; i <= floorRuns; i++) {
-      const flushed = await flushDirtyPages(env, 'the floor');
+    // One floor run after a flush, logged; the fastest so far (with its flush and load) is the floor.
+    let fastest: { run: FloorRun; flushed: number; load: number } | undefined;
+    const floorRun = async (label: string, flushFor: string): Promise<FloorRun> => {
+      const flushed = await flushDirtyPages(env, flushFor);
       const load = os.loadavg()[0] ?? 0;
       const run = await runFloor(master, floorCopies);
-      floorTimesMs.push(run.totalMs);
-      env.log(`floor ${i}/${floorRuns}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
-      if (!floor || run.totalMs < floor.totalMs) [floor, flushFloor, loadFloor] = [run, flushed, load];
-    }
-    if (!floor) throw new IllegalStateError('the floor never ran');
+      env.log(`${label}: ${(run.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(run.dumpMs / 1000).toFixed(1)} s, cp -r ${(run.copyMs / 1000).toFixed(1)} s)`);
+      if (!fastest || run.totalMs < fastest.run.totalMs) fastest = { run, flushed, load };
+      return run;
+    };
+    const floorTimesMs: number[] = [];
+    const floorRuns = plan.floorRuns ?? 1;
+    for (let i = 1; i <= floorRuns; i++) floorTimesMs.push((await floorRun(`floor ${i}/${floorRuns}`, 'the floor')).totalMs);
     const baselineMs = await baselineSnapshots(fleet, [masterSite, slaveSite], env);
     const flushSync = await flushDirtyPages(env, 'the link');
     const loadSync = os.loadavg()[0] ?? 0;
     const initial = await initialSync(fleet, master, slave, list, plan, env);
-    let floorAfterMs: number | undefined;
-    if (initial.totalMs !== undefined && floorRuns > 1 && !env.signal?.aborted) {
-      await flushDirtyPages(env, 'the floor after the link');
-      const after = await runFloor(master, floorCopies);
-      floorAfterMs = after.totalMs;
-      env.log(`floor after the link: ${(after.totalMs / 1000).toFixed(1)} s (pg_dump | psql ${(after.dumpMs / 1000).toFixed(1)} s, cp -r ${(after.copyMs / 1000).toFixed(1)} s)`);
-      if (after.totalMs < floor.totalMs) floor = after;
-    }
+    const floorAfterMs = initial.totalMs !== undefined && floorRuns > 1 && !env.signal?.aborted ? (await floorRun('floor after the link', 'the floor after the link')).totalMs : undefined;
+    if (!fastest) throw new IllegalStateError('the floor never ran');
+    const { run: floor, flushed: flushFloor, load: loadFloor } = fastest;
     const latency = initial.totalMs === undefined ? [] : await latencyRuns(master, slave, initial.linkNumber, list.dossierIds, plan, env);
     return {
       plan,

@@ -156,6 +156,9 @@ export class SimulatedRepository implements Repository {
   backupTrees(): Promise<never> {
     return this.refuse('backupTrees');
   }
+  openTreesBackup(): Promise<never> {
+    return this.refuse('openTreesBackup');
+  }
   restore(): Promise<never> {
     return this.refuse('restore');
   }

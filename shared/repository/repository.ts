@@ -185,6 +185,21 @@ export interface OpenedBackupStream {
   cancel(): Promise<void>;
 }
 
+/**
+ * A tree backup started before its trees are final (`Repository.openTreesBackup`): the engine has opened
+ * the repository (reachable, password right, locked) and waits, reading nothing of the trees, until it
+ * is run. A cut's uploads use one opened at prepare, so the repository's opening (restic: its ~0.5 s key
+ * derivation) is done before the freeze instead of after the thaw, and no separate check opens it.
+ */
+export interface OpenedTreesBackup {
+  /** False once it was run, cancelled or ran out of its idle time, or its engine ended by itself. */
+  readonly usable: boolean;
+  /** Lets the engine read the trees as they are now and commit the snapshot, as `backupTrees` does. Once. */
+  run(options?: ProgressOptions): Promise<TreesSummary>;
+  /** Stops the engine without a snapshot. Idempotent; nothing to do once run. */
+  cancel(): Promise<void>;
+}
+
 /** Restore (part of) a snapshot into a directory. */
 export interface RestoreRequest {
   snapshotId: string;
@@ -290,6 +305,12 @@ export interface Repository {
    */
   openBackupStream(head: BackupStreamHead, options?: { idleMs?: number }): Promise<OpenedBackupStream>;
   backupTrees(request: BackupTreesRequest, options?: ProgressOptions): Promise<TreesSummary>;
+  /**
+   * Starts a tree backup ahead of its trees (see `OpenedTreesBackup`). Resolves once the repository
+   * opened — so it proves what `describe` proves —, rejects with the typed error when it cannot. One that
+   * is neither run nor cancelled within `idleMs` cancels itself (its lock would keep prune out).
+   */
+  openTreesBackup(request: BackupTreesRequest, options?: { idleMs?: number }): Promise<OpenedTreesBackup>;
   restore(request: RestoreRequest, options?: ProgressOptions): Promise<RestoreSummary>;
   /**
    * The file's bytes as a stream. The stream ends only after the engine succeeded; a failure (unknown

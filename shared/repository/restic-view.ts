@@ -13,11 +13,15 @@
  * tree, the tree under those paths); the summary says which, so a restore knows where to look.
  */
 import { execa } from 'execa';
-import { mkdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { ValidationError } from '../errors.js';
-import type { BackupTreesRequest, ProgressOptions, TreesSummary } from './repository.js';
-import { BackupCollector, commonArgs, finishBackup, type BackupSettings } from './restic-backup.js';
+import { CancelledError, IllegalStateError, InternalError, ValidationError, describeError } from '../errors.js';
+import { RepositoryCommandError } from './errors.js';
+import type { BackupTreesRequest, OpenedTreesBackup, ProgressOptions, TreesSummary } from './repository.js';
+import { BackupCollector, OPENED_STREAM_IDLE_MS, commonArgs, finishBackup, type BackupSettings } from './restic-backup.js';
+import { redact } from './restic-errors.js';
 import { settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 
 const UNSHARE = 'unshare';
@@ -35,6 +39,11 @@ function canMountPrivately(): Promise<boolean> {
     () => false,
   );
   return privateMounts;
+}
+
+/** Forgets whether private mounts work (tests: a refused mount must not decide for the next test). */
+export function forgetMountCheck(): void {
+  privateMounts = undefined;
 }
 
 function checkTrees(request: BackupTreesRequest): void {
@@ -58,46 +67,199 @@ interface TreesInput {
   resolveId: (shortId: string) => Promise<string>;
 }
 
-/** One restic backup run of `targets`; `undefined` when the wrapper's mounts failed (nothing was backed up). */
-async function run(input: TreesInput, targets: string[], extra: Pick<RunSpec, 'cwd' | 'wrapper'>): Promise<Awaited<ReturnType<typeof finishBackup>> | undefined> {
-  const { ctx, request, options } = input;
-  const collector = new BackupCollector(options.onProgress);
-  const spec: RunSpec = {
-    operation: 'backup',
-    args: [...commonArgs(request, input.settings), ...targets],
-    onStdoutLine: collector.line,
-    okExitCodes: extra.wrapper ? [0, 3, MOUNT_FAILED] : [0, 3],
-    errorContext: { paths: request.trees.map((t) => t.dir) },
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...extra,
+/** Where restic finds the trees: by name under private mounts (`named`), or at their own paths (`direct`). */
+interface Placement {
+  layout: 'named' | 'direct';
+  targets: string[];
+  extra: Pick<RunSpec, 'cwd' | 'wrapper'>;
+  paths: Record<string, string>;
+}
+
+async function placement(request: BackupTreesRequest, named: boolean): Promise<Placement> {
+  if (!named) return { layout: 'direct', targets: request.trees.map((t) => t.dir), extra: {}, paths: Object.fromEntries(request.trees.map((t) => [t.name, t.dir])) };
+  const pairs: string[] = [];
+  for (const t of request.trees) {
+    const point = path.join(request.viewDir, t.name);
+    await mkdir(point, { recursive: true, mode: 0o700 });
+    pairs.push(t.dir, point);
+  }
+  const names = request.trees.map((t) => t.name);
+  return {
+    layout: 'named',
+    targets: names,
+    extra: { cwd: request.viewDir, wrapper: [UNSHARE, '--mount', '--propagation', 'private', 'sh', '-c', MOUNT_SCRIPT, 'ffk-view', String(request.trees.length), ...pairs] },
+    paths: Object.fromEntries(names.map((n) => [n, `/${n}`])),
   };
+}
+
+function specOf(input: Omit<TreesInput, 'options'>, place: Placement, collector: BackupCollector, extraArgs: string[] = []): RunSpec {
+  return {
+    operation: 'backup',
+    args: [...commonArgs(input.request, input.settings), ...extraArgs, ...place.targets],
+    onStdoutLine: collector.line,
+    okExitCodes: place.extra.wrapper ? [0, 3, MOUNT_FAILED] : [0, 3],
+    errorContext: { paths: input.request.trees.map((t) => t.dir) },
+    ...place.extra,
+  };
+}
+
+function mountsFailed(ctx: ResticContext, place: Placement, result: { exitCode?: number | undefined; stderr?: unknown }): boolean {
+  if (place.extra.wrapper === undefined || result.exitCode !== MOUNT_FAILED) return false;
+  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  ctx.logger.warn({ stderr: stderr.slice(-500) }, 'private bind mounts failed: trees are backed up at their own paths');
+  privateMounts = Promise.resolve(false);
+  return true;
+}
+
+/** One restic backup run of the trees; `undefined` when the wrapper's mounts failed (nothing was backed up). */
+async function run(input: TreesInput, place: Placement): Promise<TreesSummary | undefined> {
+  const { ctx, options } = input;
+  const collector = new BackupCollector(options.onProgress);
+  const spec: RunSpec = { ...specOf(input, place, collector), ...(options.signal ? { signal: options.signal } : {}) };
   const startedMs = Date.now();
   const result = await settle(ctx, spec, await startRestic(ctx, spec));
-  if (extra.wrapper && result.exitCode === MOUNT_FAILED) {
-    ctx.logger.warn({ stderr: result.stderr.slice(-500) }, 'private bind mounts failed: trees are backed up at their own paths');
-    return undefined;
-  }
-  return finishBackup({ ...input, collector, result, requested: targets, onProgress: options.onProgress, startedMs });
+  if (mountsFailed(ctx, place, result)) return undefined;
+  const summary = await finishBackup({ ...input, collector, result, requested: place.targets, onProgress: options.onProgress, startedMs });
+  return { ...summary, layout: place.layout, paths: place.paths };
 }
 
 /** See the module comment. */
 export async function backupTrees(input: TreesInput): Promise<TreesSummary> {
-  const { request } = input;
-  checkTrees(request);
+  checkTrees(input.request);
   if (await canMountPrivately()) {
-    const pairs: string[] = [];
-    for (const t of request.trees) {
-      const point = path.join(request.viewDir, t.name);
-      await mkdir(point, { recursive: true, mode: 0o700 });
-      pairs.push(t.dir, point);
-    }
-    const wrapper = [UNSHARE, '--mount', '--propagation', 'private', 'sh', '-c', MOUNT_SCRIPT, 'ffk-view', String(request.trees.length), ...pairs];
-    const names = request.trees.map((t) => t.name);
-    const named = await run(input, names, { cwd: request.viewDir, wrapper });
-    if (named) return { ...named, layout: 'named', paths: Object.fromEntries(names.map((n) => [n, `/${n}`])) };
-    privateMounts = Promise.resolve(false);
+    const named = await run(input, await placement(input.request, true));
+    if (named) return named;
   }
-  const direct = await run(input, request.trees.map((t) => t.dir), {});
+  const direct = await run(input, await placement(input.request, false));
   if (!direct) throw new ValidationError('unreachable: a direct backup has no wrapper', { field: 'trees' });
-  return { ...direct, layout: 'direct', paths: Object.fromEntries(request.trees.map((t) => [t.name, t.dir])) };
+  return direct;
+}
+
+/** How often a tree backup opened ahead is looked at while restic opens the repository. */
+const GATE_POLL_MS = 5;
+
+/**
+ * The write end of `gate` (a FIFO) once restic opened it to read, or `undefined` when restic ended first.
+ * A non-blocking open for writing fails with ENXIO until a reader has the FIFO open.
+ */
+async function gateWriter(gate: string, ended: () => boolean): Promise<FileHandle | undefined> {
+  for (;;) {
+    if (ended()) return undefined;
+    try {
+      return await open(gate, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    }
+    await new Promise((r) => setTimeout(r, GATE_POLL_MS));
+  }
+}
+
+/**
+ * `restic backup` of the trees started ahead of them (see `OpenedTreesBackup`). restic 0.14 reads its
+ * exclude files right after it opened and locked the repository and before it looks at any target; the
+ * exclude file here is a FIFO (the gate) that stays open for writing until `run`: restic waits in that
+ * read, and its open of the FIFO is the sign that the repository is open. `run` closes the gate (an empty
+ * exclude list); restic then finds its parent, loads the index and reads the trees as they are then.
+ */
+export async function openTrees(input: Omit<TreesInput, 'options'> & { idleMs?: number }): Promise<OpenedTreesBackup> {
+  checkTrees(input.request);
+  if (await canMountPrivately()) {
+    const named = await openWith(input, await placement(input.request, true));
+    if (named) return named;
+  }
+  const direct = await openWith(input, await placement(input.request, false));
+  if (!direct) throw new ValidationError('unreachable: a direct backup has no wrapper', { field: 'trees' });
+  return direct;
+}
+
+async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }, place: Placement): Promise<OpenedTreesBackup | undefined> {
+  const { ctx } = input;
+  const gateDir = await mkdtemp(path.join(input.settings.tmpDir ?? os.tmpdir(), 'ffk-restic-gate-'));
+  const removeGate = (): Promise<void> => rm(gateDir, { recursive: true, force: true }).catch(() => undefined);
+  const gate = path.join(gateDir, 'excludes');
+  try {
+    await execa('mkfifo', ['-m', '600', gate], { stdin: 'ignore' });
+  } catch (err) {
+    await removeGate();
+    throw new InternalError(`could not make the FIFO a tree backup waits on: ${describeError(err)}`, { cause: err });
+  }
+  let onProgress: ProgressOptions['onProgress'];
+  const collector = new BackupCollector((event) => onProgress?.(event));
+  const spec = specOf(input, place, collector, ['--exclude-file', gate]);
+  const startedMs = Date.now();
+  const subprocess = startRestic(ctx, spec);
+  let state: 'opening' | 'open' | 'running' | 'cancelled' | 'ended' = 'opening';
+  let writer: FileHandle | undefined;
+  const exit = subprocess.then((r) => {
+    if (state === 'open') {
+      clearTimeout(idle);
+      const stderr = typeof r.stderr === 'string' ? r.stderr.slice(-300) : '';
+      ctx.logger.warn({ exitCode: r.exitCode, stderr: redact(stderr, ctx.url.raw, ctx.url.display, ctx.secrets) }, 'a tree backup opened ahead ended before it was run; the upload starts a new one');
+      void writer?.close().catch(() => undefined);
+      void removeGate();
+    }
+    if (state === 'opening' || state === 'open') state = 'ended';
+    return r;
+  });
+  try {
+    writer = await gateWriter(gate, () => state === 'ended');
+  } catch (err) {
+    subprocess.kill('SIGINT');
+    await settle(ctx, spec, await exit).catch(() => undefined);
+    await removeGate();
+    throw new InternalError(`could not open the FIFO a tree backup waits on: ${describeError(err)}`, { cause: err });
+  }
+  if (!writer) {
+    const result = await exit;
+    await removeGate();
+    if (mountsFailed(ctx, place, result)) return undefined;
+    await settle(ctx, spec, result); // throws the typed error (password, unreachable, …)
+    throw new RepositoryCommandError({ url: ctx.url.display, operation: 'backup', stderrTail: 'restic ended before it read its exclude list' });
+  }
+  // From here to the return nothing awaits: `exit`'s handler sees `idle` set whenever the state is open.
+  const gateEnd = writer;
+  if (state === 'opening') state = 'open';
+  const cancel = async (): Promise<void> => {
+    if (state !== 'open') return;
+    state = 'cancelled';
+    clearTimeout(idle);
+    subprocess.kill('SIGINT'); // before the gate closes: restic reads no tree and commits nothing
+    await settle(ctx, spec, await exit).catch(() => undefined);
+    await gateEnd.close().catch(() => undefined);
+    await removeGate();
+  };
+  const idleMs = input.idleMs ?? OPENED_STREAM_IDLE_MS;
+  const idle = setTimeout(() => {
+    ctx.logger.warn({ idleMs }, 'a tree backup opened ahead was not run in time: stopped');
+    void cancel();
+  }, idleMs);
+  idle.unref();
+  return {
+    get usable() {
+      return state === 'open';
+    },
+    async run(options = {}) {
+      if (state !== 'open') throw new IllegalStateError(`the tree backup opened ahead was ${state === 'ended' ? 'ended by restic' : state}`);
+      state = 'running';
+      clearTimeout(idle);
+      onProgress = options.onProgress;
+      const signal = options.signal;
+      const stop = (): void => void subprocess.kill('SIGINT');
+      signal?.addEventListener('abort', stop, { once: true });
+      if (signal?.aborted) stop();
+      try {
+        await gateEnd.close(); // an empty exclude list: restic goes on
+        const result = await settle(ctx, spec, await exit).catch((err: unknown) => {
+          if (signal?.aborted) throw new CancelledError(`backup on repository ${ctx.url.display} was cancelled`);
+          throw err;
+        });
+        const summary = await finishBackup({ ...input, collector, result, requested: place.targets, onProgress: options.onProgress, startedMs });
+        return { ...summary, layout: place.layout, paths: place.paths };
+      } finally {
+        signal?.removeEventListener('abort', stop);
+        await removeGate();
+      }
+    },
+    cancel,
+  };
 }

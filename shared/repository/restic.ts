@@ -29,6 +29,7 @@ import type {
   ForgetRequest,
   ForgetResult,
   OpenedBackupStream,
+  OpenedTreesBackup,
   OperationOptions,
   ProgressOptions,
   Repository,
@@ -45,7 +46,7 @@ import type {
 import { backupFiles, backupStream, openStream, type BackupSettings } from './restic-backup.js';
 import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
-import { backupTrees } from './restic-view.js';
+import { backupTrees, openTrees } from './restic-view.js';
 import type { RepositoryAccess } from './access.js';
 import { redact, refusalIn } from './restic-errors.js';
 import { contentFile, sshSettings, type SshAccess } from './restic-ssh.js';
@@ -242,6 +243,11 @@ export class ResticRepository implements Repository {
   /** See `BackupTreesRequest` and restic-view.ts (private bind mounts, or the directories' own paths). */
   backupTrees(request: BackupTreesRequest, options: ProgressOptions = {}): Promise<TreesSummary> {
     return backupTrees({ ctx: this.ctx, settings: this.backupSettings, request, options, resolveId: this.resolveId(options) });
+  }
+
+  /** See `OpenedTreesBackup` and `openTrees` (restic-view.ts). */
+  openTreesBackup(request: BackupTreesRequest, options: { idleMs?: number } = {}): Promise<OpenedTreesBackup> {
+    return openTrees({ ctx: this.ctx, settings: this.backupSettings, request, resolveId: this.resolveId({}), ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}) });
   }
 
   restore(request: RestoreRequest, options: ProgressOptions = {}): Promise<RestoreSummary> {

@@ -2,12 +2,16 @@
  * `backupTrees` against the real restic: directories stored under fixed names by private bind mounts
  * (one path per directory in the snapshot record, `/<name>/…` in its tree, nothing left mounted, the
  * password never in argv), and the fallback when mounts are refused (each directory at its own path).
+ * `openTreesBackup`: restic opened ahead (repository open, locked, nothing read) until it is run.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, readdir, writeFile } from 'node:fs/promises';
+import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../shared/errors.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { IllegalStateError, ValidationError } from '../../shared/errors.js';
+import { RepositoryWrongPasswordError } from '../../shared/repository/errors.js';
+import { ResticRepository } from '../../shared/repository/restic.js';
+import { forgetMountCheck } from '../../shared/repository/restic-view.js';
 import { PASSWORD, TempDirs, newRepository, writeTree } from './helpers.js';
 
 const temp = new TempDirs();
@@ -15,6 +19,7 @@ afterAll(() => temp.cleanup());
 const originalPath = process.env.PATH;
 afterEach(() => {
   process.env.PATH = originalPath;
+  forgetMountCheck(); // a test that refused mounts must not decide for the next one
 });
 
 const isRoot = process.getuid?.() === 0;
@@ -72,5 +77,92 @@ describe('ResticRepository.backupTrees', () => {
     await expect(repo.backupTrees({ trees: [{ name: '../x', dir: '/a' }], viewDir: view })).rejects.toThrow(ValidationError);
     await expect(repo.backupTrees({ trees: [{ name: 'u', dir: '/a' }, { name: 'u', dir: '/b' }], viewDir: view })).rejects.toThrow("invalid or repeated tree name 'u'");
     await expect(repo.backupTrees({ trees: [{ name: 'u', dir: 'a' }], viewDir: view })).rejects.toThrow("tree directory 'a' must be absolute");
+  });
+});
+
+/** The repository's locks (a restic interrupted while writing its lock may leave a `-tmp-<n>` file: not a lock). */
+async function locks(repoDir: string): Promise<string[]> {
+  return (await readdir(path.join(repoDir, 'locks'))).filter((name) => !/-tmp-\d+$/.test(name));
+}
+
+async function eventually(probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    if (await probe()) return true;
+  }
+  return probe();
+}
+
+describe('ResticRepository.openTreesBackup', () => {
+  // One repository for these tests (each restic process pays its key derivation: fewer inits, a faster suite).
+  let repo: ResticRepository;
+  let dir: string;
+  let gates: string;
+  beforeAll(async () => {
+    gates = await temp.make('ffk-gates-');
+    ({ repo, dir } = await newRepository(temp, { tmpDir: gates }));
+    await repo.init();
+  });
+
+  it.runIf(isRoot)('opens the repository first and reads the trees only when run, as they are then', async () => {
+    const { a, b, view } = await twoTrees();
+    const opened = await repo.openTreesBackup({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view, tags: ['ffk-cut=ahead'] });
+    expect(opened.usable).toBe(true);
+    // open means locked and waiting: restic holds the repository's shared lock and has stored nothing
+    expect((await locks(dir)).length).toBe(1);
+    expect(await repo.listSnapshots()).toEqual([]);
+    // what changes before the run is what the snapshot holds
+    await writeTree(a, { 'late/4.jpg': 'four' });
+    await rm(path.join(b, 'y', '3.jpg'));
+    const progress: string[] = [];
+    const summary = await opened.run({ onProgress: (e) => progress.push(e.kind) });
+    expect(opened.usable).toBe(false);
+    expect(summary).toMatchObject({ layout: 'named', paths: { uploads: '/uploads', ffupload: '/ffupload' }, totalFilesProcessed: 3, complete: true });
+    expect(progress).toContain('summary');
+    expect(resticLs(dir, summary.snapshotId)).toEqual(['/ffupload', '/ffupload/y', '/uploads', '/uploads/2.jpg', '/uploads/late', '/uploads/late/4.jpg', '/uploads/x', '/uploads/x/1.jpg']);
+    const [snapshot] = await repo.listSnapshots({ tags: ['ffk-cut=ahead'] });
+    expect(snapshot?.id).toBe(summary.snapshotId);
+    expect(await locks(dir)).toEqual([]);
+    expect(await readdir(gates)).toEqual([]); // the FIFO restic waited on is gone
+    await expect(opened.run()).rejects.toThrow(IllegalStateError);
+
+    // With a parent, like the next upload of a cut: nothing is read again.
+    const next = await repo.openTreesBackup({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view, parentId: summary.snapshotId });
+    expect(await next.run()).toMatchObject({ filesNew: 0, filesChanged: 0, filesUnmodified: 3 });
+  });
+
+  it('fails to open with a wrong password, naming the repository, and leaves no FIFO behind', async () => {
+    const wrong = new ResticRepository({ url: dir, password: 'not-the-password', tmpDir: gates });
+    const { a, view } = await twoTrees();
+    const attempt = wrong.openTreesBackup({ trees: [{ name: 'uploads', dir: a }], viewDir: view });
+    await expect(attempt).rejects.toThrow(RepositoryWrongPasswordError);
+    await expect(attempt).rejects.toThrow(dir);
+    expect(await readdir(gates)).toEqual([]);
+  });
+
+  it('cancelled, or left unrun past its idle time, it stops without a snapshot or a lock', async () => {
+    const before = (await repo.listSnapshots()).length;
+    const { a, view } = await twoTrees();
+    const trees = [{ name: 'uploads', dir: a }];
+    const cancelled = await repo.openTreesBackup({ trees, viewDir: view });
+    await cancelled.cancel();
+    expect(cancelled.usable).toBe(false);
+    await cancelled.cancel(); // idempotent
+    await expect(cancelled.run()).rejects.toThrow('the tree backup opened ahead was cancelled');
+    const idle = await repo.openTreesBackup({ trees, viewDir: view }, { idleMs: 300 });
+    expect(await eventually(() => Promise.resolve(!idle.usable))).toBe(true);
+    expect(await eventually(async () => (await locks(dir)).length === 0 && (await readdir(gates)).length === 0)).toBe(true);
+    expect((await repo.listSnapshots()).length).toBe(before);
+  });
+
+  it('falls back to the directories\' own paths when the mounts are refused', async () => {
+    const bin = await temp.make('ffk-fake-mount-');
+    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\necho "mount: only root can do that" >&2\nexit 32\n');
+    await chmod(path.join(bin, 'mount'), 0o755);
+    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    const refused = new ResticRepository({ url: dir, password: PASSWORD, tmpDir: gates }); // restic's environment is taken when it is made
+    const { a, b, view } = await twoTrees();
+    const opened = await refused.openTreesBackup({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view });
+    expect(await opened.run()).toMatchObject({ layout: 'direct', paths: { uploads: a, ffupload: b }, totalFilesProcessed: 3 });
+    expect(await readdir(gates)).toEqual([]);
   });
 });

@@ -60,6 +60,7 @@ function fakeRepository(log: Log, options: { wrongPassword?: boolean; dumpBytes?
     describe: fail,
     listSnapshots: fail,
     backupTrees: fail,
+    openTreesBackup: fail,
     dump: () => {
       if (options.dumps) options.dumps.count += 1;
       if (!options.wrongPassword) return Readable.from([options.dumpBytes ?? DUMP]);

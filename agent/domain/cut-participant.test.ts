@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConflictError, IllegalStateError, NotFoundError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/logger.js';
 import { CutParticipant } from './cut-participant.js';
-import type { ComponentArtifact, ComponentDriver, CutPoint, UploadContext } from './drivers/types.js';
+import type { ComponentArtifact, ComponentDriver, CutPoint, PrepareContext, UploadContext } from './drivers/types.js';
 
 /** An in-memory driver that records the calls made to it. */
 class FakeDriver implements ComponentDriver {
@@ -30,7 +30,12 @@ class FakeDriver implements ComponentDriver {
     if (this.failOn.has(name)) throw new Error(`${name} broke`);
   }
 
-  prepare = () => this.step('prepare');
+  /** What the last prepare said this cut's upload would get as its parent. */
+  preparedParent: UploadContext['catalogParent'];
+  prepare = (ctx?: PrepareContext) => {
+    this.preparedParent = ctx?.catalogParent;
+    return this.step('prepare');
+  };
   freeze = () => this.step('freeze');
   thaw = () => this.step('thaw');
   release = () => this.step('release');
@@ -88,11 +93,14 @@ describe('CutParticipant', () => {
     { complete: false, a: { snapshotId: 'p-a' }, b: undefined },
   ])("hands each driver its parent from the controller's catalog (complete: $complete)", async ({ complete, a: wantA, b: wantB }) => {
     const { a, b, p, ctx } = setup();
-    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000 });
+    const said = { parents: { 'uploads:a': 'p-a' }, parentsComplete: complete };
+    await p.prepare({ cutId: 'c1', components: [], leaseMs: 5000, upload: { site: 's', repository: ctx.repository, ...said } });
+    expect(a.preparedParent).toEqual(wantA); // prepare hands on what the upload will get
+    expect(b.preparedParent).toEqual(wantB);
     await p.freeze('c1');
     await p.cut('c1');
     await p.thaw('c1');
-    await p.upload('c1', { ...ctx, parents: { 'uploads:a': 'p-a' }, parentsComplete: complete });
+    await p.upload('c1', { ...ctx, ...said });
     expect(a.catalogParent).toEqual(wantA);
     expect(b.catalogParent).toEqual(wantB);
   });

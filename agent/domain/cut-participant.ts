@@ -23,8 +23,17 @@ export interface PrepareRequest {
   leaseMs: number;
   /** How long a prepared cut waits for its freeze before it is given up (default: the lease). */
   freezeWithinMs?: number;
-  /** The site and repository the upload will use, for drivers that start work on them at prepare. */
-  upload?: { site: string; repository: Repository };
+  /**
+   * The site and repository the upload will use, and the parents it will name (see `upload`), for drivers
+   * that start work on them at prepare.
+   */
+  upload?: { site: string; repository: Repository; parents?: Record<string, string>; parentsComplete?: boolean };
+}
+
+/** A component's parent as the controller's catalog says (see `UploadContext.catalogParent`), or none said. */
+function catalogParentOf(ref: string, parents: Record<string, string> | undefined, parentsComplete: boolean | undefined): { catalogParent?: { snapshotId: string | undefined } } {
+  const snapshotId = parents?.[ref];
+  return snapshotId !== undefined || parentsComplete === true ? { catalogParent: { snapshotId } } : {};
 }
 
 interface Session {
@@ -95,7 +104,11 @@ export class CutParticipant {
     }
     const drivers = this.options.drivers(req.components);
     const up = req.upload;
-    await Promise.all(drivers.map((d) => d.prepare(up ? { tags: { site: up.site, cutId: req.cutId, component: d.ref }, repository: up.repository } : undefined)));
+    await Promise.all(
+      drivers.map((d) =>
+        d.prepare(up ? { tags: { site: up.site, cutId: req.cutId, component: d.ref }, repository: up.repository, ...catalogParentOf(d.ref, up.parents, up.parentsComplete) } : undefined),
+      ),
+    );
     const early = this.abortedEarly.get(req.cutId);
     if (early !== undefined) {
       // The controller aborted this cut while we were still preparing: never hold a session for it.
@@ -184,11 +197,7 @@ export class CutParticipant {
     s.state = 'uploading';
     const { parents, parentsComplete, ...common } = ctx;
     const results = await Promise.allSettled(
-      s.drivers.map((d) => {
-        const snapshotId = parents?.[d.ref];
-        const known = snapshotId !== undefined || parentsComplete === true;
-        return d.upload({ ...common, tags: { site: ctx.site, cutId, component: d.ref }, ...(known ? { catalogParent: { snapshotId } } : {}) });
-      }),
+      s.drivers.map((d) => d.upload({ ...common, tags: { site: ctx.site, cutId, component: d.ref }, ...catalogParentOf(d.ref, parents, parentsComplete) })),
     );
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${s.drivers[i]?.ref}: ${describeError(r.reason)}`] : []));
     if (failed.length > 0) {

@@ -94,7 +94,17 @@ export class AgentJobs {
    * Checks the repository opens with this access, then prepares the cut. A component whose prepare opens
    * the repository itself (PostgreSQL starts its dump's backup then) is the check.
    */
-  async prepare(req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess }): Promise<string[]> {
+  async prepare(req: {
+    cutId: string;
+    site: string;
+    components: string[];
+    leaseMs: number;
+    freezeWithinMs?: number;
+    repository: RepositoryAccess;
+    /** What this cut's upload will name (see `upload`): a driver opening its backup now starts it with them. */
+    parents?: Record<string, string>;
+    parentsComplete?: boolean;
+  }): Promise<string[]> {
     if (req.leaseMs <= 0) throw new ValidationError('leaseMs must be positive', { field: 'leaseMs' });
     const key = accessKey(req.repository);
     const repository = this.open(req.repository);
@@ -109,7 +119,7 @@ export class AgentJobs {
       components: req.components,
       leaseMs: req.leaseMs,
       ...(req.freezeWithinMs ? { freezeWithinMs: req.freezeWithinMs } : {}),
-      upload: { site: req.site, repository },
+      upload: { site: req.site, repository, ...(req.parents ? { parents: req.parents } : {}), ...(req.parentsComplete ? { parentsComplete: true } : {}) },
     });
     this.openedRepositories.add(key);
     return drivers.map((d) => d.ref);

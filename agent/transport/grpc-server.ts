@@ -90,6 +90,8 @@ function implementation(h: AgentHandlers): AgentServer {
         leaseMs: req.leaseMs,
         freezeWithinMs: req.freezeWithinMs,
         repository: accessFromProto(req.repository),
+        parents: req.parents,
+        parentsComplete: req.parentsComplete,
       }),
     })),
     freeze: unary<FreezeRequest, FreezeResponse>(async (req) => {

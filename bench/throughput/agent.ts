@@ -83,7 +83,8 @@ export class BenchAgent {
     const t = { timeoutMs: CALL_MS };
     const mark = this.process.logs().length;
     const t0 = performance.now();
-    await this.client.prepare(this.address, { cutId, site: this.site, components, leaseMs: LEASE_MS, repository }, t);
+    const said = parents ? { parents, parentsComplete: true } : {};
+    await this.client.prepare(this.address, { cutId, site: this.site, components, leaseMs: LEASE_MS, repository, ...said }, t);
     let freezeWindowMs: number;
     try {
       await this.client.freeze(this.address, cutId, t);
@@ -96,7 +97,7 @@ export class BenchAgent {
     const t1 = performance.now();
     const artifacts = await this.client.upload(
       this.address,
-      { cutId, jobId: `job-${cutId}`, site: this.site, repository, ...(parents ? { parents, parentsComplete: true } : {}) },
+      { cutId, jobId: `job-${cutId}`, site: this.site, repository, ...said },
       { timeoutMs: LONG_MS },
     );
     const t2 = performance.now();

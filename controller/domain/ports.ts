@@ -34,13 +34,23 @@ export interface CallDeadline {
   setting?: string;
 }
 
+/**
+ * The parents of a cut's incremental backups, per component (its snapshot in the newest sealed cut);
+ * `parentsComplete`: a component not named there has none (else the agent looks parents up itself).
+ */
+export interface UploadParents {
+  parents?: Record<string, string>;
+  parentsComplete?: boolean;
+}
+
 /** Calls an agent. Implemented over gRPC by `GrpcAgentClient`; every call has a deadline. */
 export interface AgentClient {
   /** The agent's own description; rejects with UnavailableError/TimeoutError when it cannot answer. */
   describe(address: string, options: CallDeadline): Promise<AgentDescription>;
+  /** `parents`, `parentsComplete`: what this cut's `upload` will send (a component may open its backup now). */
   prepare(
     address: string,
-    req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess },
+    req: { cutId: string; site: string; components: string[]; leaseMs: number; freezeWithinMs?: number; repository: RepositoryAccess } & UploadParents,
     options: CallDeadline,
   ): Promise<string[]>;
   /**
@@ -52,13 +62,10 @@ export interface AgentClient {
   cut(address: string, cutId: string, options: CallDeadline): Promise<CutPoint[]>;
   thaw(address: string, cutId: string, options: CallDeadline): Promise<{ freezeWindowMs: number }>;
   abort(address: string, cutId: string, reason: string, options: CallDeadline): Promise<void>;
-  /**
-   * `parents`: per component, the parent of its incremental backup (its snapshot in the newest sealed cut);
-   * `parentsComplete`: a component not named there has none (else the agent looks parents up itself).
-   */
+  /** `parents`, `parentsComplete`: see `UploadParents`. */
   upload(
     address: string,
-    req: { cutId: string; jobId: string; site: string; repository: RepositoryAccess; parents?: Record<string, string>; parentsComplete?: boolean },
+    req: { cutId: string; jobId: string; site: string; repository: RepositoryAccess } & UploadParents,
     options: CallDeadline & { onProgress?: (p: AgentProgress) => void; signal?: AbortSignal },
   ): Promise<ComponentArtifact[]>;
   restore(

@@ -79,7 +79,16 @@ export class GrpcAgentClient implements AgentClient {
 
   async prepare(...[address, req, options]: Args<'prepare'>): Promise<string[]> {
     const c = this.client(address);
-    const pb: PrepareRequest = { ...req, freezeWithinMs: req.freezeWithinMs ?? 0, repository: accessToProto(req.repository) };
+    const pb: PrepareRequest = {
+      cutId: req.cutId,
+      site: req.site,
+      components: req.components,
+      leaseMs: req.leaseMs,
+      freezeWithinMs: req.freezeWithinMs ?? 0,
+      repository: accessToProto(req.repository),
+      parents: req.parents ?? {},
+      parentsComplete: req.parentsComplete ?? false,
+    };
     const res = await callUnary<PrepareRequest, PrepareResponse>(c.prepare.bind(c), pb, this.opts(address, options));
     return res.components;
   }

@@ -31,6 +31,8 @@ export interface FreezeOptions {
 export interface PrepareContext {
   tags: ComponentTags;
   repository: Repository;
+  /** What this cut's upload will get as `UploadContext.catalogParent` (absent: not said). */
+  catalogParent?: { snapshotId: string | undefined };
 }
 
 export interface UploadContext {

@@ -16,8 +16,12 @@ class CutAgents extends FakeAgents {
   cutFailures: Error[] = [];
   cutsInFreeze = true;
   prepareFailure: Error | undefined;
-  override async prepare(address: string, req: { cutId: string }): Promise<string[]> {
+  /** The parents each prepare was given, by host (an agent may open its backup at prepare). */
+  readonly prepareParents = new Map<string, { parents?: Record<string, string>; parentsComplete?: boolean }>();
+  override async prepare(address: string, req: { cutId: string; parents?: Record<string, string>; parentsComplete?: boolean }): Promise<string[]> {
     this.log.push(`prepare ${address} ${req.cutId}`);
+    const { parents, parentsComplete } = req;
+    this.prepareParents.set(address.split(':')[0] ?? '', { ...(parents ? { parents } : {}), ...(parentsComplete === undefined ? {} : { parentsComplete }) });
     if (this.prepareFailure) throw this.prepareFailure;
     return [];
   }
@@ -179,6 +183,7 @@ describe('SnapshotCoordinator: parents of incremental backups', () => {
       'msk-1-t1': { parents: { 'tarantool:shard-1': 'c-0100-tarantool:shard-1' }, parentsComplete: true },
       'msk-1-t2': { parents: { 'tarantool:shard-2': 'c-0100-tarantool:shard-2' }, parentsComplete: true },
     });
+    expect(agents.prepareParents).toEqual(agents.parents); // the prepare said what the upload would
   });
 
   it('says no component has a parent on a site without sealed cuts, and nothing when the catalog cannot be read', async () => {
@@ -189,5 +194,6 @@ describe('SnapshotCoordinator: parents of incremental backups', () => {
     broken.catalog.list = () => Promise.reject(new Error('KV unavailable'));
     await broken.coordinator.run(fakeContext({}, 'j-snap-6').ctx, { site: 'msk-1', reason: 'test' });
     expect(broken.agents.parents.get('msk-1-up')).toEqual({});
+    expect(broken.agents.prepareParents.get('msk-1-up')).toEqual({});
   });
 });

@@ -16,7 +16,7 @@ import { forgetCut, storeManifest } from './stored-manifests.js';
 import type { FleetInventory } from '../fleet.js';
 import { newJobId, type JobContext } from '../jobs.js';
 import { measured, noMetrics, type ControllerMetrics } from '../metrics.js';
-import type { AgentClient, CatalogStore, RepositoryAccess, SiteRepositories } from '../ports.js';
+import type { AgentClient, CatalogStore, RepositoryAccess, SiteRepositories, UploadParents } from '../ports.js';
 import { planParticipants, type Participant } from './plan.js';
 import { deadlineFor, type AgentDeadlines } from '../deadlines.js';
 
@@ -84,6 +84,13 @@ function splitWriterGates(ps: Participant[]): [Participant[], Participant[]] {
   return [ps.filter(gate), ps.filter((p) => !gate(p))];
 }
 
+/** What a participant's prepare and upload say of its components' parents (none known: the agent finds them). */
+function parentsOf(p: Participant, known: Map<string, string> | undefined): UploadParents {
+  if (!known) return {};
+  const parents = Object.fromEntries(p.components.flatMap((ref) => (known.has(ref) ? [[ref, known.get(ref) as string]] : [])));
+  return { parents, parentsComplete: true };
+}
+
 export class SnapshotCoordinator {
   private readonly now: () => Date;
 
@@ -118,7 +125,7 @@ export class SnapshotCoordinator {
       ctx.message(`cut ${cutId}: ${participants.length} agents, ${participants.flatMap((p) => p.components).join(', ')}` + (attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : ''));
       let window: Awaited<ReturnType<SnapshotCoordinator['freezeAndCut']>>;
       try {
-        window = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs });
+        window = await this.freezeAndCut(ctx, participants, { cutId, site, access, leaseMs: req.leaseMs, parents });
       } catch (err) {
         const retry = err instanceof FreezeWindowError && attempt < attempts && !ctx.signal.aborted;
         // Nothing is uploaded before the thaw: a cut tried again leaves nothing in the repository to discard.
@@ -176,7 +183,7 @@ export class SnapshotCoordinator {
   private async freezeAndCut(
     ctx: JobContext,
     ps: Participant[],
-    c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined },
+    c: { cutId: string; site: string; access: RepositoryAccess; leaseMs: number | undefined; parents: Map<string, string> | undefined },
   ): Promise<{ points: Map<string, CutPoint[]>; freezeWindowMs: number; agentWindows: Map<string, number>; steps: { step: string; ms: number }[] }> {
     const t = (operation: string, kind: 'protocolMs' | 'prepareMs' = 'protocolMs') => deadlineFor(this.deps.deadlines, kind, `${operation} of cut ${c.cutId}`);
     const leaseMs = c.leaseMs && c.leaseMs > 0 ? c.leaseMs : this.deps.defaultLeaseMs;
@@ -184,7 +191,7 @@ export class SnapshotCoordinator {
     const freezeWithinMs = this.deps.deadlines.prepareMs + this.deps.deadlines.protocolMs;
     ctx.step('prepare');
     await onAll(c.site, 'prepare', ps, (p) =>
-      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, freezeWithinMs, repository: c.access }, t('prepare', 'prepareMs')),
+      this.deps.agents.prepare(p.address, { cutId: c.cutId, site: c.site, components: [], leaseMs, freezeWithinMs, repository: c.access, ...parentsOf(p, c.parents) }, t('prepare', 'prepareMs')),
     );
     ctx.step('freeze');
     const started = Date.now();
@@ -263,14 +270,8 @@ export class SnapshotCoordinator {
     ps: Participant[],
     c: { cutId: string; site: string; access: RepositoryAccess; parents: Map<string, string> | undefined },
   ): Promise<Map<string, ComponentArtifact[]>> {
-    const known = c.parents;
-    const parentsOf = (p: Participant): { parents?: Record<string, string>; parentsComplete?: boolean } => {
-      if (!known) return {};
-      const parents = Object.fromEntries(p.components.flatMap((ref) => (known.has(ref) ? [[ref, known.get(ref) as string]] : [])));
-      return { parents, parentsComplete: true };
-    };
     const uploaded = await onAll(c.site, 'upload', ps, (p) =>
-      this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access, ...parentsOf(p) }, {
+      this.deps.agents.upload(p.address, { cutId: c.cutId, jobId: ctx.id, site: c.site, repository: c.access, ...parentsOf(p, c.parents) }, {
         ...deadlineFor(this.deps.deadlines, 'transferMs', `upload of cut ${c.cutId}`),
         onProgress: (pr) => ctx.progress(pr),
         signal: ctx.signal,

@@ -256,3 +256,75 @@ describe('UploadsDriver with a deletion shield', () => {
     expect(artifact.details?.unshieldedFiles).toBeUndefined();
   });
 });
+
+describe('UploadsDriver: the backup opened at prepare', () => {
+  const TAGS = { site: 's', cutId: 'c', component: 'uploads:uploads' };
+  const PARENT = 'a'.repeat(64);
+  const prepareCtx = (r: Rig, catalogParent?: { snapshotId: string | undefined }) => ({
+    tags: TAGS,
+    repository: r.repo as unknown as Repository,
+    ...(catalogParent ? { catalogParent } : {}),
+  });
+  const uploadWith = (r: Rig, catalogParent?: { snapshotId: string | undefined }): Promise<ComponentArtifact> =>
+    r.driver.upload({ jobId: 'j1', tags: TAGS, repository: r.repo as unknown as Repository, logger: silentLogger(), ...(catalogParent ? { catalogParent } : {}) });
+  async function protocol(r: Rig, catalogParent?: { snapshotId: string | undefined }): Promise<void> {
+    await r.driver.prepare(prepareCtx(r, catalogParent));
+    await r.driver.freeze();
+    await r.driver.cut();
+    await r.driver.thaw();
+  }
+
+  it('is opened with the catalog\'s parent at prepare (the repository check) and run by the upload: no second backup', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    expect(r.driver.opensRepository).toBe(true);
+    await protocol(r, { snapshotId: PARENT });
+    const artifact = await uploadWith(r, { snapshotId: PARENT });
+    expect(r.log).toEqual(['open /u/a', 'open trees', 'settle 0/3000', 'clock', 'hold', 'run opened trees', 'release []']);
+    expect(r.repo.opened).toHaveLength(1);
+    expect(r.repo.opened[0]).toMatchObject({ fate: 'run', request: { parentId: PARENT, viewDir: VIEW, trees: [{ name: 'a', dir: '/u/a/.ffk-shield' }], host: 'h1' } });
+    expect(r.repo.opened[0]?.request.tags).toEqual(expect.arrayContaining(['ffk-site=s', 'ffk-cut=c']));
+    expect(r.repo.treeBackups).toEqual([]);
+    expect(artifact.details?.parentId).toBe(PARENT);
+  });
+
+  it('a site\'s first snapshot (the catalog has none) is opened without a parent; the next prepare without the catalog uses the one it stored', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await protocol(r, { snapshotId: undefined });
+    await uploadWith(r, { snapshotId: undefined });
+    expect(r.repo.opened[0]?.request.parentId).toBeUndefined();
+    await protocol(r);
+    await uploadWith(r);
+    expect(r.repo.opened[1]).toMatchObject({ fate: 'run', request: { parentId: 'f'.repeat(64) } });
+  });
+
+  it('an upload that wants another parent stops it and starts its own backup', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await protocol(r, { snapshotId: PARENT });
+    await uploadWith(r, { snapshotId: 'b'.repeat(64) });
+    expect(r.repo.opened[0]?.fate).toBe('cancelled');
+    expect(r.repo.treeBackups).toHaveLength(1);
+    expect(r.repo.treeBackups[0]?.parentId).toBe('b'.repeat(64));
+  });
+
+  it('without a known parent (no catalog, nothing stored yet) prepare only checks the repository', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await protocol(r);
+    expect(r.log.slice(0, 2)).toEqual(['open /u/a', 'describe']);
+    expect(r.repo.opened).toEqual([]);
+  });
+
+  it('an aborted cut (release), a newer prepare and a failed walk each stop the opened backup', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    await r.driver.prepare(prepareCtx(r, { snapshotId: PARENT }));
+    await r.driver.release();
+    expect(r.repo.opened[0]?.fate).toBe('cancelled');
+    await r.driver.prepare(prepareCtx(r, { snapshotId: PARENT }));
+    await r.driver.prepare(prepareCtx(r, { snapshotId: PARENT }));
+    expect(r.repo.opened[1]?.fate).toBe('cancelled');
+    await r.driver.freeze();
+    await r.driver.cut();
+    r.tree.failWalk = new Error('walk failed');
+    await expect(uploadWith(r, { snapshotId: PARENT })).rejects.toThrow('walk failed');
+    expect(r.repo.opened[2]?.fate).toBe('cancelled');
+  });
+});

@@ -5,6 +5,9 @@
  * - open (agent start, or the first prepare): starts the deletion shield (shield.ts) — a watcher that
  *   keeps a hard link to every file in `<root>/.ffk-shield/`, so files deleted after the cut are still
  *   there when the upload reads them.
+ * - prepare: with a shield, opens the cut's backup of the shield directories (`Repository.openTreesBackup`):
+ *   the engine opens the repository now — that is the prepare's repository check — and reads nothing
+ *   until the upload runs it, so the upload pays no repository opening of its own.
  * - freeze: waits until the watcher has caught up with every change made before it (a barrier, bounded:
  *   a shield still behind fails the freeze, so no cut misses a file it would have had to shield); cut: holds the shield (nothing is
  *   removed from it until the upload has read everything) and records the cut time (ms). Neither grows
@@ -23,13 +26,14 @@
  */
 import { IllegalStateError, NotFoundError, UnavailableError, ValidationError } from '../../../../shared/errors.js';
 import { silentLogger, type Logger } from '../../../../shared/logger.js';
-import type { BackupSummary, ProgressEvent, Repository } from '../../../../shared/repository/repository.js';
+import type { BackupSummary, OpenedTreesBackup, ProgressEvent, Repository } from '../../../../shared/repository/repository.js';
 import { importUploads } from './import.js';
 import { SnapshotNotFoundError } from '../../../../shared/repository/errors.js';
 import { componentTag, siteTag, snapshotTags } from '../../../../shared/tags.js';
 import type {
   ImportContext,
   ComponentArtifact,
+  PrepareContext,
   ComponentDriver,
   CutPoint,
   FreezeOptions,
@@ -99,6 +103,17 @@ interface ShieldUse {
 
 type UploadsCut = Extract<CutPoint, { kind: 'uploads' }>;
 
+/** The tree backup a cut's prepare opened, and what it was opened for (its upload must want the same). */
+interface OpenedTrees {
+  cutId: string;
+  site: string;
+  repository: string;
+  parentId: string | undefined;
+  /** The trees it reads, as `JSON.stringify(treesOf(...))`. */
+  trees: string;
+  backup: OpenedTreesBackup;
+}
+
 /**
  * What one backup stored: the summary, how (see the module comment) and where each configured root is in
  * the snapshot (`details.roots` of the artifact, what a restore reads).
@@ -166,6 +181,8 @@ export class UploadsDriver implements ComponentDriver {
   private holdTimer: NodeJS.Timeout | undefined;
   /** Set when the hold of the pending cut ran out before its upload started. */
   private holdExpired = false;
+  /** The backup the pending cut's prepare opened (see `prepare`). */
+  private opened: OpenedTrees | undefined;
 
   constructor(private readonly options: UploadsDriverOptions) {
     this.name = options.name;
@@ -198,15 +215,74 @@ export class UploadsDriver implements ComponentDriver {
 
   /** Stops the shield's watcher (its directories stay on disk). */
   async close(): Promise<void> {
+    await this.cancelOpened();
     this.opening = undefined;
     clearTimeout(this.holdTimer);
     await this.options.shield?.close();
   }
 
-  /** Every root must be an existing directory; opens the shield if the agent start did not. */
-  async prepare(): Promise<void> {
-    await this.realRoots();
+  /** With a shield, prepare opens the cut's backup and so checks the repository (see `prepare`). */
+  get opensRepository(): boolean {
+    return this.options.shield !== undefined;
+  }
+
+  /**
+   * Every root must be an existing directory; opens the shield if the agent start did not. With a cut's
+   * `ctx` and a shield, also opens the cut's backup of the shield directories: the engine opens the
+   * repository now, beside the cut protocol, rather than after the thaw, and that is the repository check.
+   * It needs the parent now: the catalog's as the controller sent it, else the snapshot this driver stored
+   * last. Without either, or without a working shield (the upload then reads a list of files), the
+   * repository is only checked and the upload starts its own backup.
+   */
+  async prepare(ctx?: PrepareContext): Promise<void> {
+    await this.cancelOpened();
+    const roots = await this.realRoots();
     await this.open();
+    if (ctx) await this.openBackup(ctx, roots);
+  }
+
+  private parentKey(repository: Repository, site: string): string {
+    return `${repository.displayUrl}|${site}`;
+  }
+
+  private async openBackup(ctx: PrepareContext, roots: Map<string, string>): Promise<void> {
+    const shield = this.options.shield;
+    const parentId = ctx.catalogParent ? ctx.catalogParent.snapshotId : this.lastSnapshot.get(this.parentKey(ctx.repository, ctx.tags.site));
+    if (!shield || shield.health().state === 'closed' || (ctx.catalogParent === undefined && parentId === undefined)) {
+      await ctx.repository.describe();
+      return;
+    }
+    const trees = this.treesOf(roots);
+    const backup = await ctx.repository.openTreesBackup({ ...this.snapshotCommon(ctx.tags), ...(parentId ? { parentId } : {}), trees, viewDir: this.options.viewDir });
+    this.opened = { cutId: ctx.tags.cutId, site: ctx.tags.site, repository: ctx.repository.displayUrl, parentId, trees: JSON.stringify(trees), backup };
+  }
+
+  /** The backup prepare opened, when it was opened for this upload as it now stands; else it is stopped. */
+  private async takeOpened(ctx: UploadContext, want: { asTrees: boolean; parentId: string | undefined; trees: string }, log: Logger): Promise<OpenedTreesBackup | undefined> {
+    const opened = this.opened;
+    this.opened = undefined;
+    if (!opened) return undefined;
+    const same =
+      want.asTrees &&
+      opened.cutId === ctx.tags.cutId &&
+      opened.site === ctx.tags.site &&
+      opened.repository === ctx.repository.displayUrl &&
+      opened.parentId === want.parentId &&
+      opened.trees === want.trees;
+    if (same && opened.backup.usable) return opened.backup;
+    log.info({ component: this.ref, opened: opened.cutId, parentId: opened.parentId, wanted: want.parentId }, 'the backup opened at prepare cannot take this upload: starting a new one');
+    await opened.backup.cancel();
+    return undefined;
+  }
+
+  private async cancelOpened(): Promise<void> {
+    const opened = this.opened;
+    this.opened = undefined;
+    await opened?.backup.cancel();
+  }
+
+  private snapshotCommon(tags: UploadContext['tags']): { tags: string[]; host?: string } {
+    return { tags: snapshotTags(tags), ...(this.options.host ? { host: this.options.host } : {}) };
   }
 
   /** Waits (bounded) for the shield's watcher to link files written just before the freeze. */
@@ -257,6 +333,7 @@ export class UploadsDriver implements ComponentDriver {
   /** Forgets the cut and lets the shield go (unless an upload is reading through it). */
   async release(): Promise<void> {
     this.pending = undefined;
+    await this.cancelOpened();
     if (this.uploading) return;
     clearTimeout(this.holdTimer);
     await this.releaseShield({ recheck: [], overflow: false, log: this.log });
@@ -273,6 +350,7 @@ export class UploadsDriver implements ComponentDriver {
     } finally {
       this.pending = undefined;
       this.uploading = false;
+      await this.cancelOpened(); // one the upload did not take (it failed before its backup)
       if (this.options.shield?.held()) await this.releaseShield({ recheck: [], overflow: false, log: ctx.logger });
     }
   }
@@ -365,7 +443,7 @@ export class UploadsDriver implements ComponentDriver {
     // The parent is what the controller's catalog says (the component's snapshot in the newest sealed cut, or
     // none), else the snapshot this driver stored last (kept in memory), else the newest one in the
     // repository — a listing, one repository run more: only without a catalog, on the first upload after a start.
-    const parentKey = `${ctx.repository.displayUrl}|${ctx.tags.site}`;
+    const parentKey = this.parentKey(ctx.repository, ctx.tags.site);
     const fromCatalog = ctx.catalogParent;
     const knownParent = fromCatalog ? fromCatalog.snapshotId : this.lastSnapshot.get(parentKey);
     let parentId = knownParent ?? (fromCatalog ? undefined : await findParent(ctx.repository, ctx.tags, this.options.host));
@@ -376,10 +454,9 @@ export class UploadsDriver implements ComponentDriver {
       const adopted = await this.options.shield?.adopt(sel.adopt);
       log.info({ count: sel.adopt.length, adopted }, 'entries of the cut put into the held shield (missed by the watcher, symlinks, empty directories)');
     }
-    const common = {
-      tags: snapshotTags(ctx.tags),
-      ...(this.options.host ? { host: this.options.host } : {}),
-    };
+    const common = this.snapshotCommon(ctx.tags);
+    const trees = this.treesOf(realRoots);
+    let ahead = await this.takeOpened(ctx, { asTrees, parentId, trees: JSON.stringify(trees) }, log);
     const progress = {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onProgress: (event: ProgressEvent) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),
@@ -390,8 +467,9 @@ export class UploadsDriver implements ComponentDriver {
         const files = await ctx.repository.backupFiles({ ...withParent, paths: sel.paths, excludes: sel.excludes }, progress);
         return { summary: files, layout: 'files', paths: Object.fromEntries(realRoots) };
       }
-      const trees = this.treesOf(realRoots);
-      const stored = await ctx.repository.backupTrees({ ...withParent, trees, viewDir: this.options.viewDir }, progress);
+      const opened = ahead;
+      ahead = undefined; // once: a second backup (the parent was gone) starts its own
+      const stored = opened ? await opened.run(progress) : await ctx.repository.backupTrees({ ...withParent, trees, viewDir: this.options.viewDir }, progress);
       const byName = new Map(trees.map((t, i) => [t.name, this.roots[i] as string]));
       const paths = Object.fromEntries(Object.entries(stored.paths).map(([name, p]) => [byName.get(name) ?? name, p]));
       return { summary: stored, layout: stored.layout, paths };

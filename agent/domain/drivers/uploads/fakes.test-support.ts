@@ -7,7 +7,9 @@ import type {
   BackupFilesRequest,
   BackupSummary,
   BackupTreesRequest,
+  OpenedTreesBackup,
   Repository,
+  RepositoryInfo,
   RestoreRequest,
   RestoreSummary,
   SnapshotFilter,
@@ -31,12 +33,15 @@ import type {
 /** A tree of fixed entries; records the options of each walk. */
 export class FakeTree implements UploadTree {
   walks: WalkOptions[] = [];
+  /** Makes the next walks fail with it. */
+  failWalk: Error | undefined;
   constructor(private readonly entries: TreeEntry[]) {}
   async rootStatus(root: string): Promise<RootStatus> {
     return { kind: 'dir', realPath: root };
   }
   async *walk(roots: readonly string[], options: WalkOptions = {}): AsyncGenerator<TreeEntry> {
     this.walks.push(options);
+    if (this.failWalk) throw this.failWalk;
     yield* this.entries.filter((e) => roots.some((r) => e.path === r || e.path.startsWith(`${r}/`)));
   }
 }
@@ -128,6 +133,33 @@ export class FakeRepository implements Partial<Repository> {
     if (this.failWith) throw this.failWith;
     const paths = Object.fromEntries(request.trees.map((t) => [t.name, this.layout === 'named' ? `/${t.name}` : t.dir]));
     return { ...this.result, layout: this.layout, paths };
+  }
+  /** `openTreesBackup` calls: what each was opened with and what became of it. */
+  opened: { request: BackupTreesRequest; fate: 'open' | 'run' | 'cancelled' }[] = [];
+  displayUrl = '/repo';
+  async describe(): Promise<RepositoryInfo> {
+    this.log?.push('describe');
+    return { id: 'r'.repeat(64), formatVersion: 2 };
+  }
+  async openTreesBackup(request: BackupTreesRequest): Promise<OpenedTreesBackup> {
+    this.log?.push('open trees');
+    const entry = { request, fate: 'open' as 'open' | 'run' | 'cancelled' };
+    this.opened.push(entry);
+    return {
+      get usable() {
+        return entry.fate === 'open';
+      },
+      run: async () => {
+        entry.fate = 'run';
+        this.log?.push('run opened trees');
+        if (this.failWith) throw this.failWith;
+        const paths = Object.fromEntries(request.trees.map((t) => [t.name, `/${t.name}`]));
+        return { ...this.result, layout: 'named', paths };
+      },
+      cancel: async () => {
+        if (entry.fate === 'open') entry.fate = 'cancelled';
+      },
+    };
   }
   async restore(request: RestoreRequest): Promise<RestoreSummary> {
     this.restores.push(request);

@@ -74,6 +74,17 @@ export interface PrepareRequest {
     | undefined;
   /** How long a prepared cut waits for its Freeze (the other agents may still be preparing); 0 = lease_ms. */
   freezeWithinMs: number;
+  /**
+   * The parents the Upload of this cut will name (as in UploadRequest): a component that opens its backup
+   * at prepare (uploads) starts it with its parent then.
+   */
+  parents: { [key: string]: string };
+  parentsComplete: boolean;
+}
+
+export interface PrepareRequest_ParentsEntry {
+  key: string;
+  value: string;
 }
 
 export interface PrepareResponse {
@@ -846,7 +857,16 @@ export const SshAccess: MessageFns<SshAccess> = {
 };
 
 function createBasePrepareRequest(): PrepareRequest {
-  return { cutId: "", site: "", components: [], leaseMs: 0, repository: undefined, freezeWithinMs: 0 };
+  return {
+    cutId: "",
+    site: "",
+    components: [],
+    leaseMs: 0,
+    repository: undefined,
+    freezeWithinMs: 0,
+    parents: {},
+    parentsComplete: false,
+  };
 }
 
 export const PrepareRequest: MessageFns<PrepareRequest> = {
@@ -868,6 +888,12 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
     }
     if (message.freezeWithinMs !== 0) {
       writer.uint32(48).uint32(message.freezeWithinMs);
+    }
+    globalThis.Object.entries(message.parents).forEach(([key, value]: [string, string]) => {
+      PrepareRequest_ParentsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    if (message.parentsComplete !== false) {
+      writer.uint32(64).bool(message.parentsComplete);
     }
     return writer;
   },
@@ -933,6 +959,25 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
             message.freezeWithinMs = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = PrepareRequest_ParentsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.parents[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.parentsComplete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -967,6 +1012,25 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
         : isSet(object.freeze_within_ms)
         ? globalThis.Number(object.freeze_within_ms)
         : 0,
+      parents: isObject(object.parents)
+        ? (globalThis.Object.entries(object.parents) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      parentsComplete: isSet(object.parentsComplete)
+        ? globalThis.Boolean(object.parentsComplete)
+        : isSet(object.parents_complete)
+        ? globalThis.Boolean(object.parents_complete)
+        : false,
     };
   },
 
@@ -990,6 +1054,18 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
     if (message.freezeWithinMs !== 0) {
       obj.freezeWithinMs = Math.round(message.freezeWithinMs);
     }
+    if (message.parents) {
+      const entries = globalThis.Object.entries(message.parents) as [string, string][];
+      if (entries.length > 0) {
+        obj.parents = {};
+        entries.forEach(([k, v]) => {
+          obj.parents[k] = v;
+        });
+      }
+    }
+    if (message.parentsComplete !== false) {
+      obj.parentsComplete = message.parentsComplete;
+    }
     return obj;
   },
 
@@ -1006,6 +1082,101 @@ export const PrepareRequest: MessageFns<PrepareRequest> = {
       ? RepositoryAccess.fromPartial(object.repository)
       : undefined;
     message.freezeWithinMs = object.freezeWithinMs ?? 0;
+    message.parents = (globalThis.Object.entries(object.parents ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.parentsComplete = object.parentsComplete ?? false;
+    return message;
+  },
+};
+
+function createBasePrepareRequest_ParentsEntry(): PrepareRequest_ParentsEntry {
+  return { key: "", value: "" };
+}
+
+export const PrepareRequest_ParentsEntry: MessageFns<PrepareRequest_ParentsEntry> = {
+  encode(message: PrepareRequest_ParentsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PrepareRequest_ParentsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePrepareRequest_ParentsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PrepareRequest_ParentsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: PrepareRequest_ParentsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PrepareRequest_ParentsEntry>, I>>(base?: I): PrepareRequest_ParentsEntry {
+    return PrepareRequest_ParentsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PrepareRequest_ParentsEntry>, I>>(object: I): PrepareRequest_ParentsEntry {
+    const message = createBasePrepareRequest_ParentsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

@@ -75,7 +75,7 @@ function backupPart(r: UploadsBenchResult, v: UploadsVerdict): string[] {
     '',
     barLine('ffkeeper agent vs restic alone', v.vsRestic, { op: '≥', target: BARS.vsRestic }).line,
     barLine('ffkeeper agent vs tar czf', v.vsTar, { op: '≥', target: BARS.vsTar }).line,
-    `- The agent's Upload call alone: median ${fmtSeconds(median(r.agentUploadOnly.ms))} (the rest of the agent's time is the cut protocol: prepare checks the repository, freeze, cut, thaw).`,
+    `- The agent's Upload call alone: median ${fmtSeconds(median(r.agentUploadOnly.ms))} (the rest of the agent's time is the cut protocol: prepare starts the agent's \`restic backup\`, which opens the repository there and waits for the upload — that opening is prepare's repository check —, then freeze, cut, thaw; so the agent's \`restic backup\` below spans the cut protocol).`,
     timeSplitLine("Where the agent's full snapshot goes", r.agentSplits.full),
     '',
   ];

@@ -24,7 +24,7 @@ import type {
 } from './repository.js';
 import { redact } from './restic-errors.js';
 import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
-import { settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
+import { interruptOn, parentDeathGuard, settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
 import { savedSnapshotId } from './restic-snapshot-id.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 
@@ -288,10 +288,14 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
   const collector = new BackupCollector((event) => onProgress?.(event));
   let opened!: () => void;
   const open = new Promise<'open'>((resolve) => (opened = () => resolve('open')));
-  const spec = streamSpec(input, head, (line) => {
-    opened();
-    collector.line(line);
-  }, ['--verbose']);
+  const guard = await parentDeathGuard();
+  const spec = {
+    ...streamSpec(input, head, (line) => {
+      opened();
+      collector.line(line);
+    }, ['--verbose']),
+    ...(guard.length > 0 ? { wrapper: guard } : {}),
+  };
   const startedMs = Date.now();
   const subprocess = startRestic(ctx, spec);
   let state: 'opening' | 'open' | 'written' | 'cancelled' | 'ended' = 'opening';
@@ -333,14 +337,12 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
       clearTimeout(idle);
       onProgress = options.onProgress;
       const signal = options.signal;
-      const stop = (): void => void subprocess.kill('SIGINT');
-      signal?.addEventListener('abort', stop, { once: true });
-      if (signal?.aborted) stop();
+      const unlisten = interruptOn(subprocess, signal);
       try {
         const fed = { ...input, spec, subprocess, collector, startedMs, onProgress };
         return await feedAndFinish(fed, { ...source, filename: head.filename }, () => signal?.aborted === true);
       } finally {
-        signal?.removeEventListener('abort', stop);
+        unlisten();
       }
     },
     cancel,

@@ -114,6 +114,38 @@ export function startRestic(ctx: ResticContext, spec: RunSpec): ResultPromise {
   return subprocess;
 }
 
+let deathGuard: Promise<string[]> | undefined;
+
+/**
+ * The command (a `RunSpec.wrapper`, or its tail) that makes restic get SIGKILL when this process dies:
+ * `setpriv --pdeathsig KILL`. For a restic started ahead of its work, waiting on input from this process
+ * (a stream backup's stdin, a tree backup's FIFO): this process's death ends that input, which restic
+ * would take as the go-ahead and store a snapshot of nothing, or of trees of a cut long given up. The
+ * kernel sends the signal right after it closed the dead process's files, before restic can have stored
+ * anything; SIGINT would not do (restic's clean exit on SIGINT takes longer than a small backup). Its
+ * lock is left behind, stale: `restic unlock` removes it (maintenance does). Empty where setpriv cannot
+ * do it (asked once per process lifetime).
+ */
+export function parentDeathGuard(): Promise<string[]> {
+  const guard = ['setpriv', '--pdeathsig', 'KILL'];
+  deathGuard ??= execa(guard[0] as string, [...guard.slice(1), 'true'], { reject: false, stdin: 'ignore' }).then(
+    (r) => (r.exitCode === 0 ? guard : []),
+    () => [],
+  );
+  return deathGuard;
+}
+
+/**
+ * Stops a started restic with SIGINT (it removes its lock then) when `signal` aborts, at once if it has;
+ * returns what removes the listener. For a restic started ahead of its work, without the work's signal.
+ */
+export function interruptOn(subprocess: ResultPromise, signal: AbortSignal | undefined): () => void {
+  const stop = (): void => void subprocess.kill('SIGINT');
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+  return () => signal?.removeEventListener('abort', stop);
+}
+
 /** The subprocess's stdin (started with `stdin: 'pipe'`). */
 export function stdinOf(subprocess: ResultPromise): Writable {
   if (subprocess.stdin === null) throw new InternalError('restic was started without a stdin pipe');

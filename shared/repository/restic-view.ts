@@ -22,7 +22,7 @@ import { RepositoryCommandError } from './errors.js';
 import type { BackupTreesRequest, OpenedTreesBackup, ProgressOptions, TreesSummary } from './repository.js';
 import { BackupCollector, OPENED_STREAM_IDLE_MS, commonArgs, finishBackup, type BackupSettings } from './restic-backup.js';
 import { redact } from './restic-errors.js';
-import { settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
+import { interruptOn, parentDeathGuard, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 
 const UNSHARE = 'unshare';
 /** The wrapper's exit code when a bind mount failed (restic itself never exits with it). */
@@ -185,7 +185,8 @@ async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }
   }
   let onProgress: ProgressOptions['onProgress'];
   const collector = new BackupCollector((event) => onProgress?.(event));
-  const spec = specOf(input, place, collector, ['--exclude-file', gate]);
+  const guarded = [...(place.extra.wrapper ?? []), ...(await parentDeathGuard())];
+  const spec = { ...specOf(input, place, collector, ['--exclude-file', gate]), ...(guarded.length > 0 ? { wrapper: guarded } : {}) };
   const startedMs = Date.now();
   const subprocess = startRestic(ctx, spec);
   let state: 'opening' | 'open' | 'running' | 'cancelled' | 'ended' = 'opening';
@@ -244,9 +245,7 @@ async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }
       clearTimeout(idle);
       onProgress = options.onProgress;
       const signal = options.signal;
-      const stop = (): void => void subprocess.kill('SIGINT');
-      signal?.addEventListener('abort', stop, { once: true });
-      if (signal?.aborted) stop();
+      const unlisten = interruptOn(subprocess, signal);
       try {
         await gateEnd.close(); // an empty exclude list: restic goes on
         const result = await settle(ctx, spec, await exit).catch((err: unknown) => {
@@ -256,7 +255,7 @@ async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }
         const summary = await finishBackup({ ...input, collector, result, requested: place.targets, onProgress: options.onProgress, startedMs });
         return { ...summary, layout: place.layout, paths: place.paths };
       } finally {
-        signal?.removeEventListener('abort', stop);
+        unlisten();
         await removeGate();
       }
     },

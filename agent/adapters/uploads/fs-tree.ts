@@ -49,7 +49,7 @@ export class FsUploadTree implements UploadTree {
     try {
       const st = await stat(root);
       if (!st.isDirectory()) return { kind: 'not-dir' };
-      return { kind: 'dir', realPath: await realpath(root) };
+      return { kind: 'dir', realPath: await realpath(root), identity: `${st.dev}:${st.ino}` };
     } catch (err) {
       if (errCode(err) === 'ENOENT') return { kind: 'missing' };
       throw err;

@@ -313,6 +313,22 @@ describe('UploadsDriver: the backup opened at prepare', () => {
     expect(r.repo.opened).toEqual([]);
   });
 
+  it('a shield directory missing at prepare: the repository is only checked; one replaced since: the upload starts its own backup', async () => {
+    const r = rig([live('x.jpg', -5)]);
+    r.tree.statuses.set('/u/a/.ffk-shield', { kind: 'missing' });
+    await protocol(r, { snapshotId: PARENT });
+    expect(r.log.slice(0, 2)).toEqual(['open /u/a', 'describe']);
+    await uploadWith(r, { snapshotId: PARENT });
+    expect(r.repo.treeBackups).toHaveLength(1);
+
+    r.tree.statuses.set('/u/a/.ffk-shield', { kind: 'dir', realPath: '/u/a/.ffk-shield', identity: '1:10' });
+    await protocol(r, { snapshotId: PARENT });
+    r.tree.statuses.set('/u/a/.ffk-shield', { kind: 'dir', realPath: '/u/a/.ffk-shield', identity: '1:11' }); // wiped and made again
+    await uploadWith(r, { snapshotId: PARENT });
+    expect(r.repo.opened[0]?.fate).toBe('cancelled');
+    expect(r.repo.treeBackups).toHaveLength(2);
+  });
+
   it('an aborted cut (release), a newer prepare and a failed walk each stop the opened backup', async () => {
     const r = rig([live('x.jpg', -5)]);
     await r.driver.prepare(prepareCtx(r, { snapshotId: PARENT }));

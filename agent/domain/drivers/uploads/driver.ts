@@ -109,7 +109,7 @@ interface OpenedTrees {
   site: string;
   repository: string;
   parentId: string | undefined;
-  /** The trees it reads, as `JSON.stringify(treesOf(...))`. */
+  /** The trees it reads and what each directory was then, as `treesKey` gives them. */
   trees: string;
   backup: OpenedTreesBackup;
 }
@@ -253,12 +253,32 @@ export class UploadsDriver implements ComponentDriver {
       return;
     }
     const trees = this.treesOf(roots);
+    const key = await this.treesKey(trees);
+    if (key === undefined) {
+      await ctx.repository.describe(); // a shield directory is missing: the upload's walk makes it again
+      return;
+    }
     const backup = await ctx.repository.openTreesBackup({ ...this.snapshotCommon(ctx.tags), ...(parentId ? { parentId } : {}), trees, viewDir: this.options.viewDir });
-    this.opened = { cutId: ctx.tags.cutId, site: ctx.tags.site, repository: ctx.repository.displayUrl, parentId, trees: JSON.stringify(trees), backup };
+    this.opened = { cutId: ctx.tags.cutId, site: ctx.tags.site, repository: ctx.repository.displayUrl, parentId, trees: key, backup };
+  }
+
+  /**
+   * The trees and the identity of each directory (device and inode): a backup opened ahead may hold its
+   * directories from then (restic's private bind mounts), so one replaced since (a wiped root's shield
+   * made again) must not be read through it. `undefined` when a directory does not exist.
+   */
+  private async treesKey(trees: { name: string; dir: string }[]): Promise<string | undefined> {
+    const ids: string[] = [];
+    for (const t of trees) {
+      const status = await this.options.tree.rootStatus(t.dir);
+      if (status.kind !== 'dir') return undefined;
+      ids.push(status.identity ?? '');
+    }
+    return JSON.stringify({ trees, ids });
   }
 
   /** The backup prepare opened, when it was opened for this upload as it now stands; else it is stopped. */
-  private async takeOpened(ctx: UploadContext, want: { asTrees: boolean; parentId: string | undefined; trees: string }, log: Logger): Promise<OpenedTreesBackup | undefined> {
+  private async takeOpened(ctx: UploadContext, want: { asTrees: boolean; parentId: string | undefined; trees: string | undefined }, log: Logger): Promise<OpenedTreesBackup | undefined> {
     const opened = this.opened;
     this.opened = undefined;
     if (!opened) return undefined;
@@ -456,7 +476,7 @@ export class UploadsDriver implements ComponentDriver {
     }
     const common = this.snapshotCommon(ctx.tags);
     const trees = this.treesOf(realRoots);
-    let ahead = await this.takeOpened(ctx, { asTrees, parentId, trees: JSON.stringify(trees) }, log);
+    let ahead = await this.takeOpened(ctx, { asTrees, parentId, trees: asTrees ? await this.treesKey(trees) : undefined }, log);
     const progress = {
       ...(ctx.signal ? { signal: ctx.signal } : {}),
       onProgress: (event: ProgressEvent) => ctx.onProgress?.({ component: this.ref, step: 'backup', event }),

@@ -35,9 +35,11 @@ export class FakeTree implements UploadTree {
   walks: WalkOptions[] = [];
   /** Makes the next walks fail with it. */
   failWalk: Error | undefined;
+  /** What `rootStatus` says of a path, where not an existing directory of its own name. */
+  statuses = new Map<string, RootStatus>();
   constructor(private readonly entries: TreeEntry[]) {}
   async rootStatus(root: string): Promise<RootStatus> {
-    return { kind: 'dir', realPath: root };
+    return this.statuses.get(root) ?? { kind: 'dir', realPath: root };
   }
   async *walk(roots: readonly string[], options: WalkOptions = {}): AsyncGenerator<TreeEntry> {
     this.walks.push(options);

@@ -68,7 +68,8 @@ export interface WalkOptions {
 
 /** What a configured root is on disk: a directory (with its real path, symlinks resolved) or not. */
 export type RootStatus =
-  | { kind: 'dir'; realPath: string }
+  /** `identity`: the directory's device and inode (`dev:ino`), where the tree knows them. */
+  | { kind: 'dir'; realPath: string; identity?: string }
   | { kind: 'missing' }
   | { kind: 'not-dir' };
 

@@ -62,7 +62,9 @@ describe('FsUploadTree', () => {
     await expect(collect(new FsUploadTree().walk([missing]))).rejects.toThrow(`upload directory '${missing}' does not exist`);
     await mkdir(path.join(dir, 'real'));
     await symlink(path.join(dir, 'real'), path.join(dir, 'alias'));
-    expect(await new FsUploadTree().rootStatus(path.join(dir, 'alias'))).toEqual({ kind: 'dir', realPath: path.join(dir, 'real') });
+    const real = await stat(path.join(dir, 'real'));
+    // identity: the directory itself (device and inode), also through the symlink
+    expect(await new FsUploadTree().rootStatus(path.join(dir, 'alias'))).toEqual({ kind: 'dir', realPath: path.join(dir, 'real'), identity: `${real.dev}:${real.ino}` });
     expect(await new FsUploadTree().rootStatus(missing)).toEqual({ kind: 'missing' });
   });
 });

@@ -24,7 +24,7 @@ import type {
 } from './repository.js';
 import { redact } from './restic-errors.js';
 import { parseBackupLine, type ResticBackupSummary } from './restic-json.js';
-import { interruptOn, parentDeathGuard, settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
+import { cancelWhenIdle, interruptOn, parentDeathGuard, settle, startRestic, stdinOf, type ResticContext, type RunResult, type RunSpec } from './restic-run.js';
 import { savedSnapshotId } from './restic-snapshot-id.js';
 import { checkSnapshotId, checkTags } from './restic-validate.js';
 
@@ -321,12 +321,7 @@ export async function openStream(input: StreamInput & { head: BackupStreamHead; 
     subprocess.kill('SIGINT'); // before stdin closes: restic commits nothing
     await settle(ctx, spec, await exit).catch(() => undefined);
   };
-  const idleMs = input.idleMs ?? OPENED_STREAM_IDLE_MS;
-  const idle = setTimeout(() => {
-    ctx.logger.warn({ filename: head.filename, idleMs }, 'a stream backup opened ahead got no data in time: stopped');
-    void cancel();
-  }, idleMs);
-  idle.unref();
+  const idle = cancelWhenIdle(ctx.logger, input.idleMs ?? OPENED_STREAM_IDLE_MS, { filename: head.filename }, 'a stream backup opened ahead got no data in time: stopped', cancel);
   return {
     get usable() {
       return state === 'open';

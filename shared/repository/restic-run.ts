@@ -146,6 +146,19 @@ export function interruptOn(subprocess: ResultPromise, signal: AbortSignal | und
   return () => signal?.removeEventListener('abort', stop);
 }
 
+/**
+ * Cancels a restic started ahead that nobody used within `idleMs` (its lock would keep prune out),
+ * logging `message`; unref'd, so it keeps no process alive. Clear it once the run is used.
+ */
+export function cancelWhenIdle(logger: Logger, idleMs: number, fields: Record<string, unknown>, message: string, cancel: () => Promise<void>): NodeJS.Timeout {
+  const idle = setTimeout(() => {
+    logger.warn({ ...fields, idleMs }, message);
+    void cancel();
+  }, idleMs);
+  idle.unref();
+  return idle;
+}
+
 /** The subprocess's stdin (started with `stdin: 'pipe'`). */
 export function stdinOf(subprocess: ResultPromise): Writable {
   if (subprocess.stdin === null) throw new InternalError('restic was started without a stdin pipe');

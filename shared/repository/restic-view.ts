@@ -22,7 +22,7 @@ import { RepositoryCommandError } from './errors.js';
 import type { BackupTreesRequest, OpenedTreesBackup, ProgressOptions, TreesSummary } from './repository.js';
 import { BackupCollector, OPENED_STREAM_IDLE_MS, commonArgs, finishBackup, type BackupSettings } from './restic-backup.js';
 import { redact } from './restic-errors.js';
-import { interruptOn, parentDeathGuard, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
+import { cancelWhenIdle, interruptOn, parentDeathGuard, settle, startRestic, type ResticContext, type RunSpec } from './restic-run.js';
 
 const UNSHARE = 'unshare';
 /** The wrapper's exit code when a bind mount failed (restic itself never exits with it). */
@@ -123,16 +123,24 @@ async function run(input: TreesInput, place: Placement): Promise<TreesSummary | 
   return { ...summary, layout: place.layout, paths: place.paths };
 }
 
-/** See the module comment. */
-export async function backupTrees(input: TreesInput): Promise<TreesSummary> {
-  checkTrees(input.request);
+/**
+ * `attempt` with the trees under their names (private mounts) where this process may mount, else — or
+ * when the mounts failed (`attempt` gives `undefined`) — at their own paths.
+ */
+async function namedElseDirect<T>(request: BackupTreesRequest, attempt: (place: Placement) => Promise<T | undefined>): Promise<T> {
+  checkTrees(request);
   if (await canMountPrivately()) {
-    const named = await run(input, await placement(input.request, true));
+    const named = await attempt(await placement(request, true));
     if (named) return named;
   }
-  const direct = await run(input, await placement(input.request, false));
+  const direct = await attempt(await placement(request, false));
   if (!direct) throw new ValidationError('unreachable: a direct backup has no wrapper', { field: 'trees' });
   return direct;
+}
+
+/** See the module comment. */
+export function backupTrees(input: TreesInput): Promise<TreesSummary> {
+  return namedElseDirect(input.request, (place) => run(input, place));
 }
 
 /** How often a tree backup opened ahead is looked at while restic opens the repository. */
@@ -161,15 +169,8 @@ async function gateWriter(gate: string, ended: () => boolean): Promise<FileHandl
  * read, and its open of the FIFO is the sign that the repository is open. `run` closes the gate (an empty
  * exclude list); restic then finds its parent, loads the index and reads the trees as they are then.
  */
-export async function openTrees(input: Omit<TreesInput, 'options'> & { idleMs?: number }): Promise<OpenedTreesBackup> {
-  checkTrees(input.request);
-  if (await canMountPrivately()) {
-    const named = await openWith(input, await placement(input.request, true));
-    if (named) return named;
-  }
-  const direct = await openWith(input, await placement(input.request, false));
-  if (!direct) throw new ValidationError('unreachable: a direct backup has no wrapper', { field: 'trees' });
-  return direct;
+export function openTrees(input: Omit<TreesInput, 'options'> & { idleMs?: number }): Promise<OpenedTreesBackup> {
+  return namedElseDirect(input.request, (place) => openWith(input, place));
 }
 
 async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }, place: Placement): Promise<OpenedTreesBackup | undefined> {
@@ -229,12 +230,7 @@ async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }
     await gateEnd.close().catch(() => undefined);
     await removeGate();
   };
-  const idleMs = input.idleMs ?? OPENED_STREAM_IDLE_MS;
-  const idle = setTimeout(() => {
-    ctx.logger.warn({ idleMs }, 'a tree backup opened ahead was not run in time: stopped');
-    void cancel();
-  }, idleMs);
-  idle.unref();
+  const idle = cancelWhenIdle(ctx.logger, input.idleMs ?? OPENED_STREAM_IDLE_MS, {}, 'a tree backup opened ahead was not run in time: stopped', cancel);
   return {
     get usable() {
       return state === 'open';

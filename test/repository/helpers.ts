@@ -1,7 +1,7 @@
 /**
  * Helpers for the repository tests: temp directories that are always removed, fresh local restic
- * repositories, deterministic pseudo-random data (files and lazy streams) and tree hashes to compare
- * a source with what was restored.
+ * repositories, deterministic pseudo-random data (files and lazy streams), tree hashes to compare
+ * a source with what was restored, and a local repository's locks.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -93,4 +93,20 @@ export async function treeHash(root: string): Promise<Record<string, string>> {
 /** Every file below `dir` (relative paths). */
 export async function listFiles(dir: string): Promise<string[]> {
   return Object.keys(await treeHash(dir)).sort();
+}
+
+/**
+ * The locks of a local repository. A restic interrupted while it wrote its lock can leave the local
+ * backend's temporary file (`<id>-tmp-<n>`): not a lock, restic ignores it (check and prune run beside it).
+ */
+export async function locks(repoDir: string): Promise<string[]> {
+  return (await readdir(path.join(repoDir, 'locks'))).filter((name) => !/-tmp-\d+$/.test(name));
+}
+
+/** Polls `probe` every 100 ms until it holds or `timeoutMs` passed; its last answer. */
+export async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    if (await probe()) return true;
+  }
+  return probe();
 }

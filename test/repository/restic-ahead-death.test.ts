@@ -5,10 +5,9 @@
  * it leaves is stale and `restic unlock` removes it.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PASSWORD, TempDirs, newRepository, writeTree } from './helpers.js';
+import { PASSWORD, TempDirs, eventually, locks, newRepository, writeTree } from './helpers.js';
 import type { ResticRepository } from '../../shared/repository/restic.js';
 
 const temp = new TempDirs();
@@ -20,10 +19,6 @@ beforeAll(async () => {
 });
 afterAll(() => temp.cleanup());
 
-async function locks(): Promise<string[]> {
-  return (await readdir(path.join(dir, 'locks'))).filter((n) => !/-tmp-\d+$/.test(n));
-}
-
 const FIXTURE = path.join(import.meta.dirname, 'fixtures', 'open-ahead.ts');
 
 /** Whether any process's command line names `marker` (restic's does: its FIFO, or its temp directory). */
@@ -32,12 +27,6 @@ function running(marker: string): boolean {
     return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim().length > 0;
   } catch {
     return false; // pgrep exits 1 when nothing matches
-  }
-}
-
-async function until(ok: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !(await ok()); await new Promise((r) => setTimeout(r, 100))) {
-    if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
   }
 }
 
@@ -51,19 +40,20 @@ describe('a restic opened ahead, its agent killed', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    await until(() => out.includes('open') || child.exitCode !== null, 60_000);
+    await eventually(() => out.includes('open') || child.exitCode !== null, 60_000);
     expect(out).toContain('open');
     // restic is waiting, holding its lock; its command line names its FIFO (in `tmp`) or the stream's name
     const marker = kind === 'trees' ? tmp : name;
     expect(running(marker)).toBe(true);
-    expect(await locks()).toHaveLength(1);
+    expect(await locks(dir)).toHaveLength(1);
     child.kill('SIGKILL');
-    await until(() => !running(marker));
+    expect(await eventually(() => !running(marker), 30_000)).toBe(true);
     expect(await repo.listSnapshots({ tags: ['ffk-cut=dead'] })).toEqual([]);
     // The killed restic's lock is stale once its process is reaped (here PID 1 reaps orphans late).
-    await until(async () => {
+    const unlocked = await eventually(async () => {
       await repo.releaseStaleLocks();
-      return (await locks()).length === 0;
-    });
+      return (await locks(dir)).length === 0;
+    }, 30_000);
+    expect(unlocked).toBe(true);
   });
 });

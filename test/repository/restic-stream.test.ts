@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError } from '../../shared/errors.js';
 import { BackupSourceFailedError, RepositoryWrongPasswordError } from '../../shared/repository/errors.js';
 import { ResticRepository } from '../../shared/repository/restic.js';
-import { TempDirs, hashStream, newRepository, pseudoRandomStream } from './helpers.js';
+import { TempDirs, eventually, hashStream, locks, newRepository, pseudoRandomStream } from './helpers.js';
 
 const temp = new TempDirs();
 let repo: ResticRepository;
@@ -21,22 +21,6 @@ afterAll(() => temp.cleanup());
 
 const SIZE = 50 * 1024 * 1024;
 let dumpedId = '';
-
-async function eventually(probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    if (await probe()) return true;
-  }
-  return probe();
-}
-
-
-/**
- * The repository's locks. A restic interrupted while it wrote its lock can leave the local backend's
- * temporary file (`<id>-tmp-<n>`): not a lock, restic ignores it (check and prune run beside it).
- */
-async function locks(repoDir: string): Promise<string[]> {
-  return (await readdir(`${repoDir}/locks`)).filter((name) => !/-tmp-\d+$/.test(name));
-}
 
 describe('ResticRepository: stream backup and dump', () => {
   it('backs up a 50 MB stream without temp files and dumps it back byte for byte', async () => {

@@ -12,7 +12,7 @@ import { IllegalStateError, ValidationError } from '../../shared/errors.js';
 import { RepositoryWrongPasswordError } from '../../shared/repository/errors.js';
 import { ResticRepository } from '../../shared/repository/restic.js';
 import { forgetMountCheck } from '../../shared/repository/restic-view.js';
-import { PASSWORD, TempDirs, newRepository, writeTree } from './helpers.js';
+import { PASSWORD, TempDirs, eventually, locks, newRepository, writeTree } from './helpers.js';
 
 const temp = new TempDirs();
 afterAll(() => temp.cleanup());
@@ -79,18 +79,6 @@ describe('ResticRepository.backupTrees', () => {
     await expect(repo.backupTrees({ trees: [{ name: 'u', dir: 'a' }], viewDir: view })).rejects.toThrow("tree directory 'a' must be absolute");
   });
 });
-
-/** The repository's locks (a restic interrupted while writing its lock may leave a `-tmp-<n>` file: not a lock). */
-async function locks(repoDir: string): Promise<string[]> {
-  return (await readdir(path.join(repoDir, 'locks'))).filter((name) => !/-tmp-\d+$/.test(name));
-}
-
-async function eventually(probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    if (await probe()) return true;
-  }
-  return probe();
-}
 
 describe('ResticRepository.openTreesBackup', () => {
   // One repository for these tests (each restic process pays its key derivation: fewer inits, a faster suite).

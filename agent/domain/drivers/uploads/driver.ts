@@ -248,14 +248,12 @@ export class UploadsDriver implements ComponentDriver {
   private async openBackup(ctx: PrepareContext, roots: Map<string, string>): Promise<void> {
     const shield = this.options.shield;
     const parentId = ctx.catalogParent ? ctx.catalogParent.snapshotId : this.lastSnapshot.get(this.parentKey(ctx.repository, ctx.tags.site));
-    if (!shield || shield.health().state === 'closed' || (ctx.catalogParent === undefined && parentId === undefined)) {
-      await ctx.repository.describe();
-      return;
-    }
+    const canOpen = shield !== undefined && shield.health().state !== 'closed' && (ctx.catalogParent !== undefined || parentId !== undefined);
     const trees = this.treesOf(roots);
-    const key = await this.treesKey(trees);
+    // undefined also when a shield directory is missing (the upload's walk makes it again)
+    const key = canOpen ? await this.treesKey(trees) : undefined;
     if (key === undefined) {
-      await ctx.repository.describe(); // a shield directory is missing: the upload's walk makes it again
+      await ctx.repository.describe();
       return;
     }
     const backup = await ctx.repository.openTreesBackup({ ...this.snapshotCommon(ctx.tags), ...(parentId ? { parentId } : {}), trees, viewDir: this.options.viewDir });

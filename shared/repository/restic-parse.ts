@@ -81,6 +81,29 @@ export function parseSnapshots(stdout: string, url: string): SnapshotInfo[] {
   return list.map((s) => snapshotOf(s, url)).sort((a, b) => a.time.getTime() - b.time.getTime());
 }
 
+/** `restic snapshots --json` → each root tree and the snapshots whose root it is. */
+export function parseSnapshotRoots(stdout: string, url: string): Map<string, string[]> {
+  const list = parseJson(stdout.trim() || '[]', url, 'list snapshots');
+  if (!Array.isArray(list)) throw malformed(url, 'list snapshots', 'not a list');
+  const roots = new Map<string, string[]>();
+  for (const s of list) {
+    if (isObject(s) && typeof s.id === 'string' && typeof s.tree === 'string') roots.set(s.tree, [...(roots.get(s.tree) ?? []), s.id]);
+  }
+  return roots;
+}
+
+/** `restic cat index ID` → the ids of the tree blobs it places in any of `packs`. */
+export function parseIndexTrees(stdout: string, url: string, packs: ReadonlySet<string>): string[] {
+  const index = parseJson(stdout, url, 'cat index');
+  if (!isObject(index) || !Array.isArray(index.packs)) throw malformed(url, 'cat index', 'no packs');
+  const trees: string[] = [];
+  for (const p of index.packs) {
+    if (!isObject(p) || typeof p.id !== 'string' || !packs.has(p.id) || !Array.isArray(p.blobs)) continue;
+    for (const b of p.blobs) if (isObject(b) && b.type === 'tree' && typeof b.id === 'string') trees.push(b.id);
+  }
+  return trees;
+}
+
 /** `restic stats --json` → totals. */
 export function parseStats(stdout: string, url: string): RepositoryStats {
   const stats = parseJson(stdout, url, 'stats');

@@ -44,7 +44,7 @@ import type {
   TreesSummary,
 } from './repository.js';
 import { backupFiles, backupStream, openStream, type BackupSettings } from './restic-backup.js';
-import { checkResult, parseRepositoryInfo, parseSnapshots, parseStats } from './restic-parse.js';
+import { checkResult, parseIndexTrees, parseRepositoryInfo, parseSnapshotRoots, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
 import { backupTrees, openTrees } from './restic-view.js';
 import type { RepositoryAccess } from './access.js';
@@ -325,12 +325,37 @@ export class ResticRepository implements Repository {
     return checkResult(this.ctx, spec, result);
   }
 
-  /** `restic find --pack ID… --json`: the snapshots whose files use blobs of those packs. */
+  /**
+   * The snapshots whose files use data blobs of those packs (`restic find --pack ID… --json`) or whose
+   * directories are tree blobs of them: restic's `find --pack` follows data blobs only, so the packs' trees
+   * are read from the index (`restic cat index`) and found with `find --tree`, a snapshot's root tree
+   * (no directory node names it) in the snapshot list.
+   */
   async snapshotsUsingPacks(packIds: string[], options: OperationOptions = {}): Promise<string[]> {
     const ids = packIds.filter((id) => /^[0-9a-f]{64}$/.test(id));
     if (ids.length === 0) return [];
-    const result = await this.run({ operation: 'find packs', args: ['find', '--json', '--pack', ...ids] }, options);
-    return [...new Set([...result.stdout.matchAll(/"snapshot":"([0-9a-f]{64})"/g)].map((m) => m[1] as string))];
+    const snapshotsIn = (stdout: string): string[] => [...stdout.matchAll(/"snapshot":"([0-9a-f]{64})"/g)].map((m) => m[1] as string);
+    const found = new Set(snapshotsIn((await this.run({ operation: 'find packs', args: ['find', '--json', '--pack', ...ids] }, options)).stdout));
+    const trees = await this.treesInPacks(new Set(ids), options);
+    if (trees.length === 0) return [...found];
+    const roots = parseSnapshotRoots((await this.run({ operation: 'list snapshots', args: ['snapshots', '--json'] }, options)).stdout, this.displayUrl);
+    for (const tree of trees) for (const id of roots.get(tree) ?? []) found.add(id);
+    // A pack of trees can hold thousands: a bounded command line per run.
+    for (let i = 0; i < trees.length; i += 1000) {
+      const result = await this.run({ operation: 'find trees', args: ['find', '--json', '--tree', ...trees.slice(i, i + 1000)] }, options);
+      for (const id of snapshotsIn(result.stdout)) found.add(id);
+    }
+    return [...found];
+  }
+
+  /** Ids of the tree blobs the index places in `packs`. */
+  private async treesInPacks(packs: Set<string>, options: OperationOptions): Promise<string[]> {
+    const indexes = (await this.run({ operation: 'list index', args: ['list', 'index'] }, options)).stdout.split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-f]{64}$/.test(l));
+    const trees: string[] = [];
+    for (const index of indexes) {
+      trees.push(...parseIndexTrees((await this.run({ operation: 'cat index', args: ['cat', 'index', index] }, options)).stdout, this.displayUrl, packs));
+    }
+    return trees;
   }
 
   /** Sizes of the repository or of selected snapshots; see `StatsRequest`. */

@@ -140,6 +140,25 @@ describe('ResticRepository: typed failures', () => {
     expect(await own.snapshotsUsingPacks([path.basename(pack)])).toEqual([snapshot?.id]);
   });
 
+  it('traces each pack to the snapshots that use it: data packs by their files, tree packs by their directories and root', async () => {
+    const { repo: own, dir, root } = await newRepository(temp);
+    await own.init();
+    const packs = async (): Promise<string[]> => (await readdir(path.join(dir, 'data'), { recursive: true, encoding: 'utf8' })).map((p) => path.basename(p)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    await writeTree(path.join(root, 'src'), { 'a/x/one.bin': pseudoRandom('one', 300_000) });
+    await own.backupFiles({ paths: [path.join(root, 'src')] });
+    const first = await packs();
+    await writeTree(path.join(root, 'src'), { 'b/y/two.bin': pseudoRandom('two', 300_000) });
+    await own.backupFiles({ paths: [path.join(root, 'src')] });
+    const second = (await packs()).filter((p) => !first.includes(p));
+    const [one, two] = await own.listSnapshots();
+    // Each backup wrote a data pack and a pack of trees (restic keeps them apart).
+    expect(first).toHaveLength(2);
+    expect(second).toHaveLength(2);
+    // The second snapshot still holds a/x/one.bin and the unchanged directories a/ and a/x/ of the first.
+    for (const p of first) expect((await own.snapshotsUsingPacks([p])).sort(), p).toEqual([one?.id, two?.id].sort());
+    for (const p of second) expect(await own.snapshotsUsingPacks([p]), p).toEqual([two?.id]);
+  });
+
   it('a files backup that finds an index file still being written runs again; an index that stays damaged is RepositoryDataDamagedError', async () => {
     // Another process writing an index file in place (rclone serve restic before 1.63 does): restic, loading
     // the index as the backup starts, reads a file that does not match its id. Written whole a moment later.

@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
@@ -39,8 +40,9 @@ export async function startS3Server(): Promise<S3Server> {
   const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 's3-repository');
   const port = await freePort();
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const keepDirs = fileURLToPath(new URL('./s3rver-keep-dirs.mjs', import.meta.url));
   const spawnS3rver = (): ResultPromise =>
-    execa(process.execPath, [bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--key', keyFile, '--cert', certFile, '--configure-bucket', BUCKET, '--silent'], {
+    execa(process.execPath, ['--import', keepDirs, bin, '-d', dir, '-a', '127.0.0.1', '-p', String(port), '--key', keyFile, '--cert', certFile, '--configure-bucket', BUCKET, '--silent'], {
       reject: false,
       stdin: 'ignore',
       stdout: 'ignore',
@@ -64,10 +66,9 @@ export async function startS3Server(): Promise<S3Server> {
     proc.kill('SIGKILL');
     throw new Error(`s3rver did not start: ${String((await proc).stderr)}`, { cause: err });
   }
-  // s3rver crashes (an unhandled ENOENT 'error' event) when an object it is about to read is deleted
-  // meanwhile, e.g. a restic lock another restic process removes: seen in two suite runs, the test's restic
-  // runs then refused. It is started again on the same port and data (restic retries a refused backend
-  // call), and the crash is printed.
+  // s3rver crashed (an unhandled ENOENT 'error' event) when a restic process wrote its lock into the locks
+  // directory another one had just emptied, and s3rver removed (s3rver-keep-dirs.mjs keeps it now). Should
+  // it exit anyway, it is started again on the same port and data, and the crash is printed.
   let stopping = false;
   const supervise = (p: ResultPromise): void => {
     void p.then((r) => {

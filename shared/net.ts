@@ -42,10 +42,10 @@ function ephemeralLow(): number {
 }
 
 /**
- * A free TCP port for a service that is stopped and started again (a dev site's units), taken below the
- * OS's ephemeral range: a port from that range can be taken, while its service restarts, as the local
- * port of any outgoing connection on the machine, and the restart then fails with "address in use".
- * Falls back to `freePort()` when none of the tries is free.
+ * A free TCP port for a server to listen on, taken below the OS's ephemeral range: a port from that range
+ * can be taken, before the server binds it or while it restarts, as the local port of any outgoing
+ * connection on the machine, and the server then fails with "address in use" (seen for a dev site's units
+ * and for a test's nats-server). Falls back to `freePort()` when none of the tries is free.
  */
 export async function freeServicePort(host = '127.0.0.1'): Promise<number> {
   const low = 10_000;

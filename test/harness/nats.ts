@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConfig } from '../../shared/config/common.js';
-import { freePort, waitForPort } from '../../shared/net.js';
+import { freeServicePort, waitForPort } from '../../shared/net.js';
 import { issueNatsCredentials, natsSeedOf, registerNatsServer, setNatsServerPid, unregisterNatsServer } from '../../shared/security/nats-users.js';
 import { identityOfCertificate, type TlsFiles } from '../../shared/security/tls-files.js';
 import { execIn } from './netns.js';
@@ -117,12 +117,30 @@ async function spawnNatsServer(configFile: string, port: number, label: string, 
   await Promise.race([waitForPort(port, undefined, 60_000), ended]);
 }
 
+/** How many times startNats and startNatsCluster pick fresh ports when a server ends before it listens. */
+const TRIES = 3;
+
+/**
+ * Starts a server; one that ends before it listens (a port another process took after it was picked) is
+ * started again on fresh ports.
+ */
 export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startNatsOnce(options);
+    } catch (err) {
+      if (attempt >= TRIES || !(err instanceof NodeExitedError)) throw err;
+      console.warn(`${err.message}; starting nats-server again on other ports`);
+    }
+  }
+}
+
+async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
   const { host: bindHost = '127.0.0.1', netns } = options;
   await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-nats-'));
   const caDir = options.registry ?? dir;
-  const [port, monitor] = netns ? freePortsIn(netns, bindHost) : [await freePort(bindHost), await freePort(bindHost)];
+  const [port, monitor] = netns ? freePortsIn(netns, bindHost) : [await freeServicePort(bindHost), await freeServicePort(bindHost)];
   const name = `test-${process.pid}-${port}${netns ? `-${netns}` : ''}`;
   const configFile = path.join(dir, 'nats-server.conf');
   await registerNatsServer(caDir, { name, configFile, listen: `${bindHost}:${port}`, monitor: `${bindHost}:${monitor}`, storeDir: path.join(dir, 'js') });
@@ -144,7 +162,13 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
       await setNatsServerPid(caDir, name, c.pid as number);
     });
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    unregisterNatsServer(caDir, name);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const kill = async (): Promise<void> => {
     if (!child) return;
     const c = child;
@@ -172,10 +196,6 @@ export async function startNats(options: StartNatsOptions = {}): Promise<TestNat
   };
 }
 
-
-/** How many times startNatsCluster picks fresh ports when a node ends before it listens. */
-const CLUSTER_TRIES = 3;
-
 /**
  * A cluster of `size` nats-servers on loopback (routes authenticated with the registry's route secret),
  * JetStream on each, secured as startNats's: the controller's and agents' configs list every node. Its
@@ -187,7 +207,7 @@ export async function startNatsCluster(size = 3): Promise<TestNats> {
     try {
       return await startNatsClusterOnce(size);
     } catch (err) {
-      if (attempt >= CLUSTER_TRIES || !(err instanceof NodeExitedError)) throw err;
+      if (attempt >= TRIES || !(err instanceof NodeExitedError)) throw err;
       console.warn(`${err.message}; starting the NATS cluster again on other ports`);
     }
   }
@@ -196,7 +216,7 @@ export async function startNatsCluster(size = 3): Promise<TestNats> {
 async function startNatsClusterOnce(size: number): Promise<TestNats> {
   await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsc-'));
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), monitor: await freePort(), route: await freePort() })));
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freeServicePort(), monitor: await freeServicePort(), route: await freeServicePort() })));
   const controllerSeed = path.join(dir, 'controller.nk');
   await issueNatsCredentials(dir, { kind: 'controller', id: TEST_CONTROLLER_ID }, controllerSeed);
   const nodes: TestNatsNode[] = [];

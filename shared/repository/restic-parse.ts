@@ -81,6 +81,11 @@ export function parseSnapshots(stdout: string, url: string): SnapshotInfo[] {
   return list.map((s) => snapshotOf(s, url)).sort((a, b) => a.time.getTime() - b.time.getTime());
 }
 
+/** `restic find --json …` → the ids of the snapshots it found anything in. */
+export function parseFoundSnapshots(stdout: string): string[] {
+  return [...new Set([...stdout.matchAll(/"snapshot":"([0-9a-f]{64})"/g)].map((m) => m[1] as string))];
+}
+
 /** `restic snapshots --json` → each root tree and the snapshots whose root it is. */
 export function parseSnapshotRoots(stdout: string, url: string): Map<string, string[]> {
   const list = parseJson(stdout.trim() || '[]', url, 'list snapshots');

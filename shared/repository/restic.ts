@@ -44,7 +44,7 @@ import type {
   TreesSummary,
 } from './repository.js';
 import { backupFiles, backupStream, openStream, type BackupSettings } from './restic-backup.js';
-import { checkResult, parseIndexTrees, parseRepositoryInfo, parseSnapshotRoots, parseSnapshots, parseStats } from './restic-parse.js';
+import { checkResult, parseFoundSnapshots, parseIndexTrees, parseRepositoryInfo, parseSnapshotRoots, parseSnapshots, parseStats } from './restic-parse.js';
 import { dump, restore } from './restic-restore.js';
 import { backupTrees, openTrees } from './restic-view.js';
 import type { RepositoryAccess } from './access.js';
@@ -327,15 +327,16 @@ export class ResticRepository implements Repository {
 
   /**
    * The snapshots whose files use data blobs of those packs (`restic find --pack ID… --json`) or whose
-   * directories are tree blobs of them: restic's `find --pack` follows data blobs only, so the packs' trees
-   * are read from the index (`restic cat index`) and found with `find --tree`, a snapshot's root tree
-   * (no directory node names it) in the snapshot list.
+   * directories are tree blobs of them. restic's `find --pack` follows data blobs only, and restic keeps
+   * tree blobs in packs of their own: a pack it matched holds no trees. Otherwise the packs' trees are read
+   * from the index (`restic cat index`, one run per index file) and found with `find --tree`, a snapshot's
+   * root tree (no directory node names it) in the snapshot list.
    */
   async snapshotsUsingPacks(packIds: string[], options: OperationOptions = {}): Promise<string[]> {
     const ids = packIds.filter((id) => /^[0-9a-f]{64}$/.test(id));
     if (ids.length === 0) return [];
-    const snapshotsIn = (stdout: string): string[] => [...stdout.matchAll(/"snapshot":"([0-9a-f]{64})"/g)].map((m) => m[1] as string);
-    const found = new Set(snapshotsIn((await this.run({ operation: 'find packs', args: ['find', '--json', '--pack', ...ids] }, options)).stdout));
+    const found = new Set(parseFoundSnapshots((await this.run({ operation: 'find packs', args: ['find', '--json', '--pack', ...ids] }, options)).stdout));
+    if (ids.length === 1 && found.size > 0) return [...found];
     const trees = await this.treesInPacks(new Set(ids), options);
     if (trees.length === 0) return [...found];
     const roots = parseSnapshotRoots((await this.run({ operation: 'list snapshots', args: ['snapshots', '--json'] }, options)).stdout, this.displayUrl);
@@ -343,7 +344,7 @@ export class ResticRepository implements Repository {
     // A pack of trees can hold thousands: a bounded command line per run.
     for (let i = 0; i < trees.length; i += 1000) {
       const result = await this.run({ operation: 'find trees', args: ['find', '--json', '--tree', ...trees.slice(i, i + 1000)] }, options);
-      for (const id of snapshotsIn(result.stdout)) found.add(id);
+      for (const id of parseFoundSnapshots(result.stdout)) found.add(id);
     }
     return [...found];
   }
@@ -351,6 +352,7 @@ export class ResticRepository implements Repository {
   /** Ids of the tree blobs the index places in `packs`. */
   private async treesInPacks(packs: Set<string>, options: OperationOptions): Promise<string[]> {
     const indexes = (await this.run({ operation: 'list index', args: ['list', 'index'] }, options)).stdout.split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-f]{64}$/.test(l));
+    // One at a time: restic 0.14 stalls on S3 when its processes list and remove locks side by side.
     const trees: string[] = [];
     for (const index of indexes) {
       trees.push(...parseIndexTrees((await this.run({ operation: 'cat index', args: ['cat', 'index', index] }, options)).stdout, this.displayUrl, packs));

@@ -117,22 +117,24 @@ async function spawnNatsServer(configFile: string, port: number, label: string, 
   await Promise.race([waitForPort(port, undefined, 60_000), ended]);
 }
 
-/** How many times startNats and startNatsCluster pick fresh ports when a server ends before it listens. */
-const TRIES = 3;
-
 /**
- * Starts a server; one that ends before it listens (a port another process took after it was picked) is
- * started again on fresh ports.
+ * `start()`, made again (up to 3 times) while a server it starts ends before it listens: a port another
+ * process took after it was picked (a run waited 60 s for a node that had ended at once; another lost
+ * a file to a monitor port taken meanwhile).
  */
-export async function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
+async function onFreshPorts(what: string, start: () => Promise<TestNats>): Promise<TestNats> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return await startNatsOnce(options);
+      return await start();
     } catch (err) {
-      if (attempt >= TRIES || !(err instanceof NodeExitedError)) throw err;
-      console.warn(`${err.message}; starting nats-server again on other ports`);
+      if (attempt >= 3 || !(err instanceof NodeExitedError)) throw err;
+      console.warn(`${err.message}; starting ${what} again on other ports`);
     }
   }
+}
+
+export function startNats(options: StartNatsOptions = {}): Promise<TestNats> {
+  return onFreshPorts('nats-server', () => startNatsOnce(options));
 }
 
 async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
@@ -202,15 +204,8 @@ async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
  * nine ports are picked free, but another test's process can take one before its node binds it (a run
  * waited 60 s for a node that had ended at once): then the cluster is made again on fresh ports.
  */
-export async function startNatsCluster(size = 3): Promise<TestNats> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await startNatsClusterOnce(size);
-    } catch (err) {
-      if (attempt >= TRIES || !(err instanceof NodeExitedError)) throw err;
-      console.warn(`${err.message}; starting the NATS cluster again on other ports`);
-    }
-  }
+export function startNatsCluster(size = 3): Promise<TestNats> {
+  return onFreshPorts('the NATS cluster', () => startNatsClusterOnce(size));
 }
 
 async function startNatsClusterOnce(size: number): Promise<TestNats> {

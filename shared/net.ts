@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+/** A TCP port on `host` that was free a moment ago, picked by the OS (from its ephemeral range). */
+function osPickedPort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -42,19 +42,20 @@ function ephemeralLow(): number {
 }
 
 /**
- * A free TCP port for a server to listen on, taken below the OS's ephemeral range: a port from that range
- * can be taken, before the server binds it or while it restarts, as the local port of any outgoing
- * connection on the machine, and the server then fails with "address in use" (seen for a dev site's units
- * and for a test's nats-server). Falls back to `freePort()` when none of the tries is free.
+ * A TCP port that was free a moment ago, for a server to listen on, taken below the OS's ephemeral range:
+ * a port from that range can be taken, before the server binds it or while it restarts, as the local port
+ * of any outgoing connection on the machine, and the server then fails with "address in use" (seen for a
+ * dev site's units and for a test's nats-server). Falls back to one the OS picks when none of the tries is
+ * free.
  */
-export async function freeServicePort(host = '127.0.0.1'): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const low = 10_000;
   const high = ephemeralLow() - 1;
   for (let i = 0; i < 50; i += 1) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
     if (await canListen(port, host)) return port;
   }
-  return freePort(host);
+  return osPickedPort(host);
 }
 
 /** True when something accepts TCP connections on host:port. */

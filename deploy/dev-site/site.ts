@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } fr
 import path from 'node:path';
 import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import { issueAgentCertificates, writeAgentConfigs } from './agents.js';
 import { writeExtractionApiConfig, type ExtractionCost } from './extraction-config.js';
 import { shardLayout, writeShardFiles } from './instances.js';
@@ -81,7 +81,7 @@ function memtxBytes(o: Required<Pick<UpOptions, 'dossiers' | 'events' | 'vectorD
 
 async function distinctPorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freeServicePort());
+  while (ports.size < n) ports.add(await freePort());
   return [...ports];
 }
 

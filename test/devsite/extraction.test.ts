@@ -13,7 +13,7 @@ import { parseExtractionApiConfig, setExtractionModel, setFaceDetector } from '.
 import { DEV_DETECTOR, normalizeFace, OTHER_DETECTOR } from '../../deploy/dev-site/facen.js';
 import { parseInstanceFile } from '../../shared/findface/instance-file.js';
 import { parseSfApiConfig, setSfApiShards } from '../../shared/findface/sf-api-ini.js';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import { loadAgentConfig } from '../../shared/config/agent.js';
 import { shiftedShardName } from '../../shared/findface/instance-file.js';
 import { parseGalleryModel } from '../../shared/findface/models.js';
@@ -191,7 +191,7 @@ describe('dev site: what a model migration needs', () => {
   it('starts a new shard from an instance file written as the reference says, and sf-api follows an edited shard list after a restart', async () => {
     const etc = path.join(state.siteDir, 'etc', 'tarantool');
     const old = state.shards[0] as NonNullable<SiteState['shards'][0]>;
-    const [port, httpPort] = [await freeServicePort(), await freeServicePort()];
+    const [port, httpPort] = [await freePort(), await freePort()];
     const dir = path.join(state.siteDir, 'tarantool', 'shard-011');
     for (const d of ['index', 'snapshots', 'xlogs']) mkdirSync(path.join(dir, d), { recursive: true });
     const text = readFileSync(path.join(etc, 'instances.available', 'shard-001.lua'), 'utf8')

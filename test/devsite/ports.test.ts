@@ -16,9 +16,9 @@ vi.mock('../../shared/net.js', async (importOriginal) => {
   return {
     ...real,
     // buildState picks pgbouncer's port, sf-api's, then shard-001's: the third pick is the held one.
-    freeServicePort: async (host?: string) => {
+    freePort: async (host?: string) => {
       held.calls += 1;
-      return held.calls === 3 ? held.port : real.freeServicePort(host);
+      return held.calls === 3 ? held.port : real.freePort(host);
     },
   };
 });

@@ -9,7 +9,7 @@ import { downSite, upSite, type SiteState, type UpOptions } from '../../deploy/d
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import type { AgentEntry } from '../../shared/fleet.js';
 import type { JobRecord } from '../../shared/jobs.js';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { resticFromAccess, type ResticRepository } from '../../shared/repository/restic.js';
 import type { TestRepositoryServer } from './rest-server.js';
@@ -121,8 +121,8 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const tmp = tempDir('ffk-fleet-');
   const remote = options.remote?.server;
   const isRemote = (site: string): boolean => remote !== undefined && (options.remote?.sites.includes(site) ?? false);
-  const controllerAddress = `127.0.0.1:${await freeServicePort()}`;
-  const controllerMetrics = `127.0.0.1:${await freeServicePort()}`;
+  const controllerAddress = `127.0.0.1:${await freePort()}`;
+  const controllerMetrics = `127.0.0.1:${await freePort()}`;
   const controllerSettings = {
     grpc: { listen: controllerAddress },
     metrics: { listen: controllerMetrics },
@@ -211,8 +211,8 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     async addController() {
       const id = `controller-${extraControllers.length + 2}`;
       const tls = await issueTestCertificate({ kind: 'controller', id });
-      const address = `127.0.0.1:${await freeServicePort()}`;
-      const config = tmp.write(`${id}.yaml`, { ...controllerSettings, id, tls, nats: await nats.client(tls), grpc: { listen: address }, metrics: { listen: `127.0.0.1:${await freeServicePort()}` } });
+      const address = `127.0.0.1:${await freePort()}`;
+      const config = tmp.write(`${id}.yaml`, { ...controllerSettings, id, tls, nats: await nats.client(tls), grpc: { listen: address }, metrics: { listen: `127.0.0.1:${await freePort()}` } });
       const p = runProcess(BIN.controller, ['--config', config]);
       extraControllers.push(p);
       await allOnline(address);

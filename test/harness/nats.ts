@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConfig } from '../../shared/config/common.js';
-import { freeServicePort, waitForPort } from '../../shared/net.js';
+import { freePort, waitForPort } from '../../shared/net.js';
 import { issueNatsCredentials, natsSeedOf, registerNatsServer, setNatsServerPid, unregisterNatsServer } from '../../shared/security/nats-users.js';
 import { identityOfCertificate, type TlsFiles } from '../../shared/security/tls-files.js';
 import { execIn } from './netns.js';
@@ -142,7 +142,7 @@ async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
   await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-nats-'));
   const caDir = options.registry ?? dir;
-  const [port, monitor] = netns ? freePortsIn(netns, bindHost) : [await freeServicePort(bindHost), await freeServicePort(bindHost)];
+  const [port, monitor] = netns ? freePortsIn(netns, bindHost) : [await freePort(bindHost), await freePort(bindHost)];
   const name = `test-${process.pid}-${port}${netns ? `-${netns}` : ''}`;
   const configFile = path.join(dir, 'nats-server.conf');
   await registerNatsServer(caDir, { name, configFile, listen: `${bindHost}:${port}`, monitor: `${bindHost}:${monitor}`, storeDir: path.join(dir, 'js') });
@@ -211,7 +211,7 @@ export function startNatsCluster(size = 3): Promise<TestNats> {
 async function startNatsClusterOnce(size: number): Promise<TestNats> {
   await ensureTestPki();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-natsc-'));
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freeServicePort(), monitor: await freeServicePort(), route: await freeServicePort() })));
+  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), monitor: await freePort(), route: await freePort() })));
   const controllerSeed = path.join(dir, 'controller.nk');
   await issueNatsCredentials(dir, { kind: 'controller', id: TEST_CONTROLLER_ID }, controllerSeed);
   const nodes: TestNatsNode[] = [];

@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { userInfo } from 'node:os';
 import path from 'node:path';
-import { freeServicePort, waitForPort } from '../../shared/net.js';
+import { freePort, waitForPort } from '../../shared/net.js';
 import { stopChild } from './processes.js';
 import { PG_HOST, PG_PORT } from './postgres.js';
 
@@ -28,7 +28,7 @@ function postgresIds(): { uid: number; gid: number } {
 
 export async function startPgbouncer(options: { database: string; alias?: string }): Promise<TestPgbouncer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ffk-pgb-'));
-  const port = await freeServicePort();
+  const port = await freePort();
   const alias = options.alias ?? options.database;
   const ini = path.join(dir, 'pgbouncer.ini');
   writeFileSync(path.join(dir, 'userlist.txt'), '"postgres" ""\n');

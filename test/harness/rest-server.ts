@@ -11,7 +11,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { createCa, issueCertificate } from '../../shared/security/pki.js';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { tempDir, waitFor } from './processes.js';
 
@@ -84,7 +84,7 @@ export async function startRestServer(): Promise<RestServer> {
   const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 'rest-repository');
   const endpoint = async (user: string): Promise<RestEndpoint> => {
     const password = randomBytes(12).toString('base64url');
-    const port = await freeServicePort();
+    const port = await freePort();
     return { base: `https://${user}:${password}@127.0.0.1:${port}`, user, password, port };
   };
   const agent = await endpoint('agent');

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
 import { tempDir, waitFor } from './processes.js';
 import { serverTls, type TestRepositoryServer } from './rest-server.js';
@@ -38,7 +38,7 @@ export async function startS3Server(): Promise<S3Server> {
   const dir = path.join(tmp.dir, 'data');
   mkdirSync(dir);
   const { caPem, caFile, certFile, keyFile } = await serverTls(tmp.dir, 's3-repository');
-  const port = await freeServicePort();
+  const port = await freePort();
   const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
   const keepDirs = fileURLToPath(new URL('./s3rver-keep-dirs.mjs', import.meta.url));
   const spawnS3rver = (): ResultPromise =>

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { RepositoryAccess } from '../../shared/repository/access.js';
-import { freeServicePort } from '../../shared/net.js';
+import { freePort } from '../../shared/net.js';
 import { tempDir, waitFor } from './processes.js';
 import type { TestRepositoryServer } from './rest-server.js';
 
@@ -53,7 +53,7 @@ export async function startSftpServer(): Promise<SftpServer> {
     const authorizedKeys = path.join(tmp.dir, 'authorized_keys');
     writeFileSync(authorizedKeys, readFileSync(`${privateKeyFile}.pub`, 'utf8'), { mode: 0o644 });
     const privateKey = readFileSync(privateKeyFile, 'utf8');
-    const port = await freeServicePort();
+    const port = await freePort();
     const config = path.join(tmp.dir, 'sshd_config');
     writeFileSync(
       config,

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freeServicePort, waitForPort } from '../../shared/net.js';
+import { freePort, waitForPort } from '../../shared/net.js';
 import { stopChild } from './processes.js';
 
 export interface TestTarantool {
@@ -34,7 +34,7 @@ export async function startTarantool(options: { extraLua?: string } = {}): Promi
   const walDir = path.join(dir, 'xlogs');
   const vinylDir = path.join(dir, 'index');
   for (const d of [memtxDir, walDir, vinylDir]) mkdirSync(d);
-  const port = await freeServicePort();
+  const port = await freePort();
   const init = path.join(dir, 'init.lua');
   writeFileSync(
     init,

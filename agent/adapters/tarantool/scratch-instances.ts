@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync, readlinkSync, realpathSy
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UnavailableError } from '../../../shared/errors.js';
-import { freeServicePort } from '../../../shared/net.js';
+import { freePort } from '../../../shared/net.js';
 import { TarantoolClient } from '../../../shared/tarantool/iproto.js';
 import type { ScratchInstances, ScratchStartRequest } from '../../domain/drivers/tarantool/sandbox.js';
 import type { ShardAdmin } from '../../domain/drivers/tarantool/ports.js';
@@ -77,7 +77,7 @@ export class SpawnedScratchInstances implements ScratchInstances {
     const { dir, dirs } = request;
     for (const d of [dirs.memtx, dirs.vinyl, dirs.wal]) await mkdir(d, { recursive: true });
     const host = '127.0.0.1';
-    const port = await freeServicePort(host);
+    const port = await freePort(host);
     const init = path.join(dir, 'init.lua');
     const log = path.join(dir, 'tarantool.log');
     writeFileSync(

@@ -71,16 +71,23 @@ async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs
 
 async function openOrCreateOnce(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
   const kvm = new Kvm(nc);
+  const open = async (): Promise<KV> => {
+    const kv = await kvm.open(bucket);
+    const { streamInfo } = await kv.status(); // fails when the bucket does not exist
+    return options.direct && streamInfo.config.allow_direct ? kvm.open(bucket, { allow_direct: true }) : kv;
+  };
   try {
-    return await kvm.open(bucket).then(async (kv) => {
-      const { streamInfo } = await kv.status(); // fails when the bucket does not exist
-      return options.direct && streamInfo.config.allow_direct ? kvm.open(bucket, { allow_direct: true }) : kv;
-    });
+    return await open();
   } catch {
     try {
       return await kvm.create(bucket, { history: 1, replicas: jetStreamReplicas(nc), ...(options.ttlMs ? { ttl: options.ttlMs } : {}), ...(options.direct ? { allow_direct: true } : {}) });
     } catch (err) {
-      throw new UnavailableError(`cannot open KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
+      // Another process created it between the open and the create, with its own settings (a controller's
+      // and an agent's presence TTL differ: "stream name already in use with a different configuration"):
+      // that bucket is the one to use, as it would have been had it existed a moment earlier.
+      return open().catch(() => {
+        throw new UnavailableError(`cannot open KV bucket '${bucket}': ${(err as Error).message}`, { cause: err });
+      });
     }
   }
 }

@@ -45,6 +45,11 @@ export interface TestFleet {
   json<T>(...args: string[]): Promise<T>;
   startAgent(site: string, host: string): TestProcess;
   /**
+   * Brings up another dev site in this fleet and starts its agents (the controller knows sites from their
+   * agents: no config change); resolves once they are listed online.
+   */
+  addSite(site: Omit<UpOptions, 'root' | 'nats'>): Promise<SiteState>;
+  /**
    * Starts another controller process of this fleet (id `controller-<n>`, its own certificate, NATS key
    * and ports; the same repositories and seal key); resolves once it lists every running agent online.
    */
@@ -162,6 +167,32 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();
   let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
+  const upWithAgents = async (s: Omit<UpOptions, 'root' | 'nats'>): Promise<SiteState> => {
+    // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
+    // so that it does not load the machine for the rest of the file (tests that want load start their own).
+    // A database name of this run's own: the machine's PostgreSQL is shared, and a run that was killed
+    // leaves its databases behind (a fixed name would make the next run's upSite refuse the site).
+    const database = s.database ?? `ffsecurity_${s.site.replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
+    const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, database, root, nats: nats.urls, pkiDir: pki, natsRegistry: nats.registry });
+    states.set(s.site, state);
+    for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
+      fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));
+    }
+    return state;
+  };
+  /** Waits until the agents of `sites` are listed online. */
+  const agentsOnline = async (sites: readonly string[]): Promise<void> => {
+    const keys = [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`)));
+    // Generous: agents start while other test files load the machine; the bound only catches an agent that never comes.
+    let online: string[] = [];
+    await waitFor(async () => {
+      online = ((await listAgents(controllerAddress)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
+      return keys.every((a) => online.includes(a));
+    }, AGENTS_ONLINE_MS, 250).catch((err: unknown) => {
+      const missing = keys.filter((a) => !online.includes(a));
+      throw new Error(`agents not online within ${AGENTS_ONLINE_MS / 1000} s: ${missing.join(', ')} (${String(err)})`);
+    });
+  };
   const fleet: TestFleet = {
     nats,
     root,
@@ -208,6 +239,11 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       agents.set(`${site}/${host}`, p);
       return p;
     },
+    async addSite(site) {
+      const state = await upWithAgents(site);
+      await agentsOnline([site.site]);
+      return state;
+    },
     async addController() {
       const id = `controller-${extraControllers.length + 2}`;
       const tls = await issueTestCertificate({ kind: 'controller', id });
@@ -236,27 +272,8 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     },
   };
   try {
-    for (const s of sites) {
-      // A restore starts the site's findface-security, which is the dev site's writer: at a low default pace
-      // so that it does not load the machine for the rest of the file (tests that want load start their own).
-      // A database name of this run's own: the machine's PostgreSQL is shared, and a run that was killed
-      // leaves its databases behind (a fixed name would make the next run's upSite refuse the site).
-      const database = s.database ?? `ffsecurity_${s.site.replace(/-/g, '_')}_${randomBytes(3).toString('hex')}`;
-      const { state } = await upSite({ writerRate: TEST_WRITER_RATE, imageScale: TEST_IMAGE_SCALE, ...s, database, root, nats: nats.urls, pkiDir: pki, natsRegistry: nats.registry });
-      states.set(s.site, state);
-      for (const file of readdirSync(path.join(state.siteDir, 'agents')).filter((f) => f.endsWith('.yaml'))) {
-        fleet.startAgent(s.site, file.replace(/\.yaml$/, ''));
-      }
-    }
-    // Generous: agents start while other test files load the machine; the bound only catches an agent that never comes.
-    let online: string[] = [];
-    await waitFor(async () => {
-      online = ((await listAgents(controllerAddress)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
-      return online.length === agents.size;
-    }, AGENTS_ONLINE_MS, 250).catch((err: unknown) => {
-      const missing = [...agents.keys()].filter((a) => !online.includes(a));
-      throw new Error(`agents not online within ${AGENTS_ONLINE_MS / 1000} s: ${missing.join(', ')} (${String(err)})`);
-    });
+    for (const s of sites) await upWithAgents(s);
+    await agentsOnline(sites.map((s) => s.site));
   } catch (err) {
     await fleet.stop();
     throw err;

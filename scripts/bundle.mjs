@@ -10,7 +10,7 @@
  * stays in dist/controller/console/web/ (controller/transport/console/assets.ts finds it from either place).
  */
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,21 +24,38 @@ const BUNDLES = {
   'ffkeeper-agent': 'agent/main',
   'ffkeeper-controller': 'controller/main',
   'ffkeeper-devsite': 'deploy/dev-site/cli',
-  'ffkeeper-devsite-unit': 'deploy/dev-site/unit-main',
 };
 
-await build({
-  entryPoints: Object.fromEntries(Object.entries(BUNDLES).map(([name, entry]) => [name, path.join(ROOT, 'dist', `${entry}.js`)])),
-  outdir: path.join(ROOT, 'dist/bin'),
+/**
+ * The dev site's unit entry point is split at its dynamic imports (chunks beside it, named after it): a
+ * `systemctl is-active` shim call, made hundreds of times per test run, then compiles only the shim's code
+ * instead of the 1.6 MB of every unit (the writer, sf-api, the extraction-api, the storage-api tools).
+ * Measured on a 2-core AMD EPYC (user+sys CPU of one `is-active`): 0.197 → 0.142 s. Its chunks stay in
+ * dist/bin/ so that `import.meta.url` points where the unbundled module's siblings are found (self.ts).
+ */
+const SPLIT = { 'ffkeeper-devsite-unit': 'deploy/dev-site/unit-main' };
+const SPLIT_CHUNK_PREFIX = 'ffkeeper-devsite-unit-';
+
+const BIN = path.join(ROOT, 'dist/bin');
+const common = {
+  outdir: BIN,
   outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'esm',
-  // CommonJS dependencies (grpc-js, pg, …) call require(): give the ES module bundle one.
+  // CommonJS dependencies (grpc-js, pg, …) call require(): give the ES module bundle one (each chunk too).
   banner: { js: "import { createRequire as ffkCreateRequire } from 'node:module'; const require = ffkCreateRequire(import.meta.url);" },
   logLevel: 'warning',
-});
+};
+const entries = (bundles) => Object.fromEntries(Object.entries(bundles).map(([name, entry]) => [name, path.join(ROOT, 'dist', `${entry}.js`)]));
+
+// An earlier build's chunks (their names carry a content hash) would pile up.
+if (existsSync(BIN)) for (const f of readdirSync(BIN)) if (f.startsWith(SPLIT_CHUNK_PREFIX) && f.endsWith('.mjs')) rmSync(path.join(BIN, f));
+await Promise.all([
+  build({ ...common, entryPoints: entries(BUNDLES) }),
+  build({ ...common, entryPoints: entries(SPLIT), splitting: true, chunkNames: `${SPLIT_CHUNK_PREFIX}[name]-[hash]` }),
+]);
 
 // A bin run directly (its #! line) gets its node options too: `env -S` splits them (coreutils ≥ 8.30).
 for (const [name, flags] of Object.entries(NODE_FLAGS)) {

@@ -87,6 +87,8 @@ function wrapper(name: string, target: string): string {
     '#!/bin/sh',
     `# ${name} (package ${PACKAGE}): runs the built code with the system's node (nodejs >= 20)`,
     'here=$(dirname "$(readlink -f "$0")")',
+    // The bins' V8 code cache (scripts/bin-loader.cjs) goes where a purge removes it, not into the package's files.
+    `FFK_CODE_CACHE_DIR="\${FFK_CODE_CACHE_DIR:-$here/../../var/cache/${PACKAGE}/code}"; export FFK_CODE_CACHE_DIR`,
     `exec node ${nodeFlagsFor(target).map((f) => `${f} `).join('')}"$here/../lib/${PACKAGE}/${target}" "$@"`,
     '',
   ].join('\n');
@@ -194,7 +196,7 @@ export function buildDeb(opts: DebOptions): DebResult {
   rmSync(stage, { recursive: true, force: true });
   try {
     const lib = path.join(stage, 'usr/lib', PACKAGE);
-    for (const part of DIST_PARTS) cpSync(path.join(repoRoot, 'dist', part), path.join(lib, 'dist', part), { recursive: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.map') && !path.basename(src).startsWith('ffkeeper-devsite') });
+    for (const part of DIST_PARTS) cpSync(path.join(repoRoot, 'dist', part), path.join(lib, 'dist', part), { recursive: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.map') && !src.endsWith('.v8-cache') && !path.basename(src).startsWith('ffkeeper-devsite') });
     writeFileSync(path.join(lib, 'package.json'), `${JSON.stringify({ name: PACKAGE, version: pkg.version, type: 'module', private: true }, null, 2)}\n`);
     for (const rel of productionModules(repoRoot)) cpSync(path.join(repoRoot, rel), path.join(lib, rel), { recursive: true, dereference: false, filter: (src) => !MODULE_CLUTTER.test(path.basename(src)) });
     for (const target of Object.values(BINARIES)) chmodSync(path.join(lib, target), 0o755); // each starts with #!/usr/bin/env node

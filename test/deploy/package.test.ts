@@ -9,7 +9,7 @@
  * Built uncompressed (a release uses xz; lintian, ~20 s, is run by hand: see README).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NODE_FLAGS } from '../../deploy/node-flags.js';
@@ -67,6 +67,10 @@ describe('the Debian package, installed into a clean root', () => {
     const refused = run(path.join(root, 'usr/bin/ffkeeper-agent'), ['--config', broken, '--check-config']);
     expect(refused.code).toBe(2);
     expect(refused.out).toContain('grpc.listen');
+    // The bins' V8 code cache (scripts/bin-loader.cjs): written under /var/cache/ffkeeper (purge removes it), not among the package's files.
+    const codeCache = readdirSync(path.join(root, 'var/cache/ffkeeper/code'));
+    for (const cmd of ['ffkeeper', 'ffkeeper-agent', 'ffkeeper-controller']) expect(codeCache.some((f) => f.startsWith(`${cmd}.cjs.`) && f.endsWith('.v8-cache')), cmd).toBe(true);
+    expect(readdirSync(path.join(root, 'usr/lib/ffkeeper/dist/bin')).filter((f) => f.endsWith('.v8-cache'))).toEqual([]);
   });
 
   it('systemd-analyze verify accepts both units against the installed tree', () => {
@@ -91,6 +95,7 @@ describe('the Debian package, installed into a clean root', () => {
     expect(existsSync(path.join(root, 'usr/lib/ffkeeper'))).toBe(false);
     expect(existsSync(path.join(root, 'usr/bin/ffkeeper'))).toBe(false);
     expect(existsSync(edited)).toBe(false);
+    expect(existsSync(path.join(root, 'var/cache/ffkeeper'))).toBe(false);
     expect(existsSync(path.join(root, 'var/lib/ffkeeper/repositories'))).toBe(true);
   });
 });

@@ -27,6 +27,15 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS scripts run by node as they are (scripts/bin-loader.cjs): node's module wrapper's names.
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', exports: 'writable', __dirname: 'readonly', __filename: 'readonly', process: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['**/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': [

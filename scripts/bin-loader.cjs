@@ -30,9 +30,9 @@ exports.run = function run(bundle, hash) {
   }
   const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => store(script, dir, cacheFile));
+  // The bundle carries its dependencies; its require (node's built-ins) resolves from its own path.
   const mod = new Module(file, null);
   mod.filename = file;
-  mod.paths = Module._nodeModulePaths(__dirname);
   script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, __dirname);
 };
 

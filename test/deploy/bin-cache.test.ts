@@ -14,9 +14,10 @@ import { BIN, tempDir } from '../harness/processes.js';
 
 const BIN_DIR = path.dirname(BIN.cli);
 
-function run(dir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The copied bin, as `user` (uid and gid) when given. */
+function run(dir: string, args: string[], user?: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(dir, 'ffkeeper.mjs'), ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(dir, 'ffkeeper.mjs'), ...args], { timeout: 60_000, ...(user === undefined ? {} : { uid: user, gid: user }) }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -81,14 +82,7 @@ describe('bin code cache', () => {
     chmodSync(dir, 0o555);
     try {
       // root writes anywhere: drop to nobody for the run when running as root.
-      const asNobody = process.getuid?.() === 0;
-      const r = asNobody
-        ? await new Promise<{ code: number; stdout: string }>((resolve) => {
-            execFile(process.execPath, [path.join(dir, 'ffkeeper.mjs'), '--help'], { timeout: 60_000, uid: 65534, gid: 65534 }, (err, stdout) =>
-              resolve({ code: err ? 1 : 0, stdout }),
-            );
-          })
-        : await run(dir, ['--help']);
+      const r = await run(dir, ['--help'], process.getuid?.() === 0 ? 65534 : undefined);
       expect(r).toMatchObject({ code: 0, stdout: expectedHelp });
       for (const f of caches(dir)) expect(statSync(path.join(dir, f)).size, f).toBe(0);
     } finally {

@@ -47,6 +47,13 @@ async function http<T>(port: number, p: string): Promise<{ status: number; body:
 
 const shim = runShim;
 
+/** A snapshot of `site`, verified: migrate plan (and so start) wants a recently verified one. */
+async function snapshotVerified(fleet: TestFleet, site: string): Promise<void> {
+  expect((await cli(fleet, ['snapshot', 'create', '--site', site, '--wait'])).code).toBe(0);
+  const v = await cli(fleet, ['verify', '--site', site]);
+  expect(v.code, v.stderr).toBe(0);
+}
+
 const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64');
 
 /** Each face (but `skip`) as sf-api serves it holds its normalized image's vector under `model`; returns how many. */
@@ -72,10 +79,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
   beforeAll(async () => {
     fleet = await startFleet([{ site: SITE, dossiers: 2500, events: 2000, imageScale: 0.2 }]);
     state = fleet.sites.get(SITE) as SiteState;
-    // migrate plan (and so start) wants a recently verified snapshot.
-    expect((await cli(fleet, ['snapshot', 'create', '--site', SITE, '--wait'])).code).toBe(0);
-    const v = await cli(fleet, ['verify', '--site', SITE]);
-    expect(v.code, v.stderr).toBe(0);
+    await snapshotVerified(fleet, SITE);
     before = (await fleet.json<{ id: string }[]>('snapshot', 'list', '--site', SITE))[0]?.id ?? '';
     console.log(`fleet up, snapshot ${before} taken and verified in ${Date.now() - t0} ms`);
   }, 600_000);
@@ -279,9 +283,7 @@ describe('ffkeeper migrate start / resume / rollback', () => {
     // (Which port offset a migration after a rollback takes is planner.test.ts's.) A detector change alone:
     // the site's model stays, every face re-extracted from the image the other detector makes.
     const small = await fleet.addSite({ site: SMALL, dossiers: 40, events: 40, imageScale: 0.2 });
-    expect((await cli(fleet, ['snapshot', 'create', '--site', SMALL, '--wait'])).code).toBe(0);
-    const v = await cli(fleet, ['verify', '--site', SMALL]);
-    expect(v.code, v.stderr).toBe(0);
+    await snapshotVerified(fleet, SMALL);
     const r = await cli(fleet, ['migrate', 'start', '--site', SMALL, '--to-model', modelFileOf(small.vectors.models.ffsec_face_objects), '--to-detector', OTHER_DETECTOR, '--yes']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain(`(detector ${OTHER_DETECTOR})`);

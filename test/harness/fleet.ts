@@ -153,17 +153,21 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   };
   const controllerConfig = tmp.write('controller.yaml', controllerSettings);
   const extraControllers: TestProcess[] = [];
-  const allOnline = async (address: string): Promise<void> => {
-    // Answering is not enough: a controller knows an agent from its next heartbeat. Wait until every
-    // agent process still running is listed online (a request before that finds no agents).
-    const running = [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key);
+  /** Waits until the controller at `address` lists the agents `keys` (`site/host`) online. */
+  const online = async (address: string, keys: readonly string[], timeoutMs: number): Promise<void> => {
+    let listed: string[] = [];
     await waitFor(async () => {
-      const listed = await listAgents(address);
-      if (!listed) return undefined;
-      const online = new Set(listed.filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`));
-      return running.every((key) => online.has(key)) ? true : undefined;
-    }, 30_000, 250);
+      listed = ((await listAgents(address)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
+      return keys.every((key) => listed.includes(key)) ? true : undefined;
+    }, timeoutMs, 250).catch((err: unknown) => {
+      const missing = keys.filter((key) => !listed.includes(key));
+      throw new Error(`agents not online at ${address} within ${timeoutMs / 1000} s: ${missing.join(', ')} (${String(err)})`);
+    });
   };
+  // Answering is not enough: a controller knows an agent from its next heartbeat. Wait until every
+  // agent process still running is listed online (a request before that finds no agents).
+  const allOnline = (address: string): Promise<void> =>
+    online(address, [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key), 30_000);
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();
   let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
@@ -180,19 +184,9 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     }
     return state;
   };
-  /** Waits until the agents of `sites` are listed online. */
-  const agentsOnline = async (sites: readonly string[]): Promise<void> => {
-    const keys = [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`)));
-    // Generous: agents start while other test files load the machine; the bound only catches an agent that never comes.
-    let online: string[] = [];
-    await waitFor(async () => {
-      online = ((await listAgents(controllerAddress)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
-      return keys.every((a) => online.includes(a));
-    }, AGENTS_ONLINE_MS, 250).catch((err: unknown) => {
-      const missing = keys.filter((a) => !online.includes(a));
-      throw new Error(`agents not online within ${AGENTS_ONLINE_MS / 1000} s: ${missing.join(', ')} (${String(err)})`);
-    });
-  };
+  /** Waits until the agents of `sites` are listed online. Generous: agents start while other test files load the machine. */
+  const agentsOnline = (sites: readonly string[]): Promise<void> =>
+    online(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS);
   const fleet: TestFleet = {
     nats,
     root,

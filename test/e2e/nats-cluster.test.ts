@@ -60,10 +60,25 @@ describe('a 3-node NATS cluster (issue 19)', () => {
   const replicated = async (): Promise<number> => {
     let last = '';
     const { elapsedMs } = await waitFor(async () => {
+      // A node that ended by itself (this test did not kill it) is started again, as its service manager
+      // would, and its log is shown: the failure of a run whose monitoring endpoint stayed unreachable.
+      for (const n of fleet.nats.nodes.filter((x) => x.running() && !x.alive())) {
+        console.log(`${n.name} ended by itself; starting it again. Its log:\n${n.logTail()}`);
+        await n.restart();
+      }
       // JetStream's meta group (it places consumers: KV watches and key listings need it) ...
       // (every node names the same leader; the leader's own view lists its peers and whether each is current)
       const metas = await Promise.all(
-        fleet.nats.nodes.map(async (n) => ((await (await fetch(`http://${n.monitor}/jsz`)).json()) as { meta_cluster?: { leader?: string; replicas?: { current?: boolean; offline?: boolean }[] } }).meta_cluster),
+        fleet.nats.nodes.map(async (n) => {
+          const jsz = await fetch(`http://${n.monitor}/jsz`).then(
+            async (r) => (await r.json()) as { meta_cluster?: { leader?: string; replicas?: { current?: boolean; offline?: boolean }[] } },
+            (err: unknown) => {
+              last = `${n.name}'s monitoring endpoint ${n.monitor}: ${String(err)} (process ${n.alive() ? 'running' : 'ended'})`;
+              throw new Error(last);
+            },
+          );
+          return jsz.meta_cluster;
+        }),
       );
       const leaders = new Set(metas.map((m) => m?.leader));
       const current = Math.max(...metas.map((m) => (m?.replicas ?? []).filter((r) => r.current && !r.offline).length));

@@ -8,7 +8,7 @@
  * `stop()` kills it and removes the directory; `kill()`/`restart()` allow fault injection.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConfig } from '../../shared/config/common.js';
@@ -57,7 +57,12 @@ export interface TestNatsNode {
   /** SIGKILL; the store stays for `restart()`. */
   kill(): Promise<void>;
   restart(): Promise<void>;
+  /** Started by the test and not killed by it (it may have ended by itself: see `alive`). */
   running(): boolean;
+  /** Its process is running now. */
+  alive(): boolean;
+  /** The last lines of its log (all its starts). */
+  logTail(): string;
 }
 
 export interface StartNatsOptions {
@@ -102,19 +107,46 @@ class NodeExitedError extends Error {}
 
 /**
  * Starts `nats-server -c configFile` and resolves once it listens on `port`; a server that ends first
- * rejects at once with NodeExitedError and its stderr (not after the whole wait). `onSpawn` gets the
- * process before the wait (its pid is recorded for reloads).
+ * rejects at once with NodeExitedError and its log (not after the whole wait). `onSpawn` gets the
+ * process before the wait (its pid is recorded for reloads). The server's log (stderr) is appended to
+ * `logFile`, which outlives the process: a node that ends later can be told apart by it. With
+ * `monitor` and `serverName`, the server answering there must name itself so: a port another process
+ * took while a node was down would otherwise pass for the node.
  */
-async function spawnNatsServer(configFile: string, port: number, label: string, onSpawn: (c: ChildProcess) => Promise<void>): Promise<void> {
-  const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+async function spawnNatsServer(
+  configFile: string,
+  port: number,
+  label: string,
+  logFile: string,
+  onSpawn: (c: ChildProcess) => Promise<void>,
+  identity?: { monitor: string; serverName: string },
+): Promise<void> {
+  const log = openSync(logFile, 'a');
+  const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', log] });
+  closeSync(log);
   const ended = new Promise<never>((_, reject) =>
-    c.once('exit', (code, signal) => reject(new NodeExitedError(`nats-server ${label} ended (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${port}: ${stderr.trim()}`))),
+    c.once('exit', (code, signal) => reject(new NodeExitedError(`nats-server ${label} ended (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${port}: ${logTail(logFile)}`))),
   );
   ended.catch(() => undefined); // once listening, a later end (kill) is not an error of this call
   await onSpawn(c);
   await Promise.race([waitForPort(port, undefined, 60_000), ended]);
+  if (!identity) return;
+  const name = await Promise.race([
+    fetch(`http://${identity.monitor}/varz`).then(async (r) => ((await r.json()) as { server_name?: string }).server_name, (err: unknown) => `none (${String(err)})`),
+    ended,
+  ]);
+  if (name !== identity.serverName) {
+    throw new Error(`nats-server ${label}: the server on ${identity.monitor} is ${name}, not ${identity.serverName} (a port taken by another process while it was down?): ${logTail(logFile)}`);
+  }
+}
+
+/** The last lines of a nats-server's log, for an error. */
+export function logTail(logFile: string, lines = 12): string {
+  try {
+    return readFileSync(logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 /**
@@ -159,7 +191,7 @@ async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
       await setNatsServerPid(caDir, name, child.pid as number);
       return;
     }
-    await spawnNatsServer(configFile, port, name, async (c) => {
+    await spawnNatsServer(configFile, port, name, path.join(dir, 'nats-server.log'), async (c) => {
       child = c;
       await setNatsServerPid(caDir, name, c.pid as number);
     });
@@ -220,6 +252,7 @@ async function startNatsClusterOnce(size: number): Promise<TestNats> {
     const name = `test-${process.pid}-${p.client}-n${i + 1}`;
     names.push(name);
     const configFile = path.join(dir, `${name}.conf`);
+    const logFile = path.join(dir, `${name}.log`);
     const routes = ports.filter((_, j) => j !== i).map((o) => `127.0.0.1:${o.route}`);
     await registerNatsServer(dir, {
       name,
@@ -242,12 +275,21 @@ async function startNatsClusterOnce(size: number): Promise<TestNats> {
         await exited(c);
       },
       async restart() {
-        await spawnNatsServer(configFile, p.client, name, async (c) => {
-          child = c;
-          await setNatsServerPid(dir, name, c.pid as number);
-        });
+        await spawnNatsServer(
+          configFile,
+          p.client,
+          name,
+          logFile,
+          async (c) => {
+            child = c;
+            await setNatsServerPid(dir, name, c.pid as number);
+          },
+          { monitor: `127.0.0.1:${p.monitor}`, serverName: `n${i + 1}` },
+        );
       },
       running: () => child !== undefined,
+      alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+      logTail: () => logTail(logFile),
     };
     nodes.push(node);
   }

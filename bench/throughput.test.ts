@@ -53,7 +53,7 @@ describe('throughput benches (--quick, one round)', () => {
       aborted: boolean; problems: string[]; workDir: string; agentPid: number; peakRssBytes: number;
       data: { files: number; bytes: number }; finalTree: { files: number };
       full: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
-      listing: { agent: number[] }; recordBytes: { agent: number[] };
+      listing: { agent: number[] }; recordBytes: { agent: number[] }; catalogListing: { ms: number[]; listed: number[] };
     };
     expect(r.aborted).toBe(false);
     expect(r.problems).toEqual([]);
@@ -61,7 +61,9 @@ describe('throughput benches (--quick, one round)', () => {
     expect(r.finalTree.files).toBe(1002); // +0.1%: one more event, two files
     for (const part of [r.full, r.incremental, r.restore]) for (const [k, s] of Object.entries(part)) expectNumbers(k, s, 1);
     expect(r.listing.agent.length).toBeGreaterThan(0);
-    expect(r.recordBytes.agent).toHaveLength(2);
+    expect(r.recordBytes.agent).toHaveLength(4); // two snapshots of the component, two manifests
+    expect(r.catalogListing.listed).toEqual([2, 2, 2]);
+    expect(printed).toMatch(/^- `ffkeeper snapshot list --site bench` .*: median \*\*\d+ ms\*\* of 3 /m);
     expect(r.peakRssBytes).toBeGreaterThan(0);
     expect(printed).toMatch(/^- largest snapshot record of the agent: \*\*[\d,]+ bytes\*\*/m);
     expect(written).toContain(`<!-- bench:uploads-many:begin -->\n${printed.trim()}\n<!-- bench:uploads-many:end -->`);

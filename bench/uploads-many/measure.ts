@@ -4,13 +4,14 @@
  *
  * - start: the agent starts and its deletion shield links every file (timed: what an agent start costs on
  *   such a site, before any snapshot);
- * - full: restic alone, then the agent (Prepare → … → Upload, as the controller drives it), each into its
- *   own fresh repository;
- * - incrementals: `incrementals` times, +`addPerMille`‰ new files (new events), then the agent's snapshot
- *   (parent: its previous one, as the controller's catalog sends it) and restic's, in alternating order —
- *   so each repository ends with 1 + `incrementals` snapshots;
+ * - full: restic alone, then ffkeeper — `ffkeeper snapshot create --site bench --wait` to a real controller
+ *   process, which drives the agent (Prepare → … → Upload) and seals the manifest, timed as the operator
+ *   waits for the command — each into its own fresh repository;
+ * - incrementals: `incrementals` times, +`addPerMille`‰ new files (new events), then ffkeeper's snapshot
+ *   (the controller sends the parent from its catalog) and restic's, in alternating order — so each
+ *   repository ends with 1 + `incrementals` snapshots (the agent's also with as many manifests);
  * - the repositories after that: `restic snapshots` on the agent's repository (and restic's, the peer),
- *   and the size of each of the agent's snapshot records (`restic cat snapshot`);
+ *   the size of each of its snapshot records (`restic cat snapshot`), and `ffkeeper snapshot list`;
  * - restore: the agent's last snapshot through its Restore call into an empty directory, against
  *   `restic restore latest`; every restored tree is counted against the live one;
  * - the agent's memory: its resident set after each phase and its peak (`VmHWM`).
@@ -22,11 +23,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { stringify } from 'yaml';
-import { startNats, type TestNats } from '../../test/harness/nats.js';
-import { ensureTestPki } from '../../test/harness/pki.js';
+import { IllegalStateError } from '../../shared/errors.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
+import { decodeManifest } from '../../shared/manifest-codec.js';
+import { freePort } from '../../shared/net.js';
+import { listAgents } from '../../test/harness/fleet.js';
+import { startNats, type TestNats } from '../../test/harness/nats.js';
+import { controllerTls, ensureTestPki } from '../../test/harness/pki.js';
+import { BIN, runCli, runProcess, waitFor, type CliResult, type TestProcess } from '../../test/harness/processes.js';
 import type { BenchEnv } from '../lib/case.js';
-import { accessTo, BenchAgent, type ResticRun } from '../throughput/agent.js';
+import { accessTo, BenchAgent, resticRuns, type ResticRun } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli } from '../throughput/commands.js';
 import { measureTree } from '../throughput/tree.js';
 import { newSeries, record, timeInto, type Series } from '../throughput/series.js';
@@ -62,12 +68,14 @@ export interface ManyResult {
   agentStartMs: number;
   full: { agent: Series; restic: Series };
   incremental: { agent: Series; restic: Series };
-  /** The restic runs of each agent snapshot (full first). */
+  /** The restic runs of each ffkeeper snapshot (full first): the agent's, then the controller's (`controller …`). */
   agentRestic: ResticRun[][];
-  /** Each agent snapshot's freeze window, ms. */
+  /** Each ffkeeper snapshot's freeze window (its manifest's), ms. */
   freezeWindowsMs: number[];
   /** `restic snapshots` on each repository after the last snapshot: wall time of each try, ms. */
   listing: { agent: number[]; restic: number[] };
+  /** `ffkeeper snapshot list --site bench` after the last snapshot: wall time of each try, ms, and the snapshots it listed. */
+  catalogListing: { ms: number[]; listed: number[] };
   /** Bytes of each snapshot record (`restic cat snapshot ID`) of the agent's repository, and of restic's. */
   recordBytes: { agent: number[]; restic: number[] };
   restore: { agent: Series; restic: Series };
@@ -82,6 +90,7 @@ export interface ManyResult {
 }
 
 const COMPONENT = 'uploads:uploads';
+const SITE = 'bench';
 const LISTINGS = 3;
 
 /** A process's resident set (`VmRSS`) or peak (`VmHWM`) in bytes; 0 when it cannot be read. */
@@ -92,12 +101,19 @@ export async function procMemory(pid: number | undefined, field: 'VmRSS' | 'VmHW
   return kb ? Number(kb) * 1024 : 0;
 }
 
+/** The controller process the snapshots go through, and its gRPC address. */
+interface BenchController {
+  process: TestProcess;
+  address: string;
+}
+
 interface Ctx {
   plan: ManyPlan;
   env: BenchEnv;
   work: string;
   roots: ManyRoots;
   agent: BenchAgent;
+  controller: BenchController;
   agentRepo: ResticCli;
   resticRepo: ResticCli;
   result: ManyResult;
@@ -114,14 +130,15 @@ export async function runManyBench(plan: ManyPlan, env: BenchEnv): Promise<ManyR
   const roots: ManyRoots = { uploads: path.join(work, 'data', 'uploads'), ffupload: path.join(work, 'data', 'ffupload') };
   const result: ManyResult = {
     plan, startedAt, durationMs: 0, aborted: false, workDir: work, agentPid: undefined, data: { files: 0, bytes: 0, dirs: 0 }, generateMs: 0, agentStartMs: 0,
-    full: { agent: newSeries('agent', 'ffkeeper agent'), restic: newSeries('restic', 'restic backup') },
-    incremental: { agent: newSeries('agent-incr', 'ffkeeper agent'), restic: newSeries('restic-incr', 'restic backup') },
-    agentRestic: [], freezeWindowsMs: [], listing: { agent: [], restic: [] }, recordBytes: { agent: [], restic: [] },
+    full: { agent: newSeries('agent', 'ffkeeper snapshot create'), restic: newSeries('restic', 'restic backup') },
+    incremental: { agent: newSeries('agent-incr', 'ffkeeper snapshot create'), restic: newSeries('restic-incr', 'restic backup') },
+    agentRestic: [], freezeWindowsMs: [], listing: { agent: [], restic: [] }, catalogListing: { ms: [], listed: [] }, recordBytes: { agent: [], restic: [] },
     restore: { agent: newSeries('agent-restore', 'ffkeeper agent'), restic: newSeries('restic-restore', 'restic restore') },
     agentRestoreSteps: [], rss: [], peakRssBytes: 0, finalTree: { files: 0, bytes: 0 }, loadAverages: [], problems: [],
   };
   let nats: TestNats | undefined;
   let agent: BenchAgent | undefined;
+  let controller: BenchController | undefined;
   try {
     const cacheDir = path.join(work, 'cache', 'restic');
     await mkdir(cacheDir, { recursive: true });
@@ -143,12 +160,14 @@ export async function runManyBench(plan: ManyPlan, env: BenchEnv): Promise<ManyR
     result.agentPid = agent.pid;
     await agent.warm([COMPONENT], accessTo(agentRepo.url, BENCH_PASSWORD));
     result.agentStartMs = performance.now() - s0;
-    const ctx: Ctx = { plan, env, work, roots, agent, agentRepo, resticRepo, result, nextEvent: plan.events };
+    controller = await startController(work, nats, agentRepo.url);
+    const ctx: Ctx = { plan, env, work, roots, agent, controller, agentRepo, resticRepo, result, nextEvent: plan.events };
     await rssAt(ctx, 'started (shield seeded)');
     env.log(`agent started, shield seeded in ${secs(result.agentStartMs)}; RSS ${mb(result.rss.at(-1)?.rssBytes ?? 0)}`);
     result.aborted = (await snapshots(ctx)) || (await afterwards(ctx));
     result.peakRssBytes = await procMemory(agent.pid, 'VmHWM');
   } finally {
+    await controller?.process.kill();
     await agent?.stop();
     await nats?.stop();
     await rm(work, { recursive: true, force: true });
@@ -169,17 +188,68 @@ async function resticSnapshot(ctx: Ctx, series: Series, bytes: number): Promise<
   await timeInto(series, bytes, () => ctx.resticRepo.backup([ctx.roots.uploads, ctx.roots.ffupload], excludesOf(ctx.roots)));
 }
 
+/**
+ * A controller process on the bench's NATS, the site's repository being the agent's (its password given in
+ * the config); resolves once it lists the agent online. Debug log: its restic runs are timed from it.
+ */
+async function startController(work: string, nats: TestNats, repositoryUrl: string): Promise<BenchController> {
+  const address = `127.0.0.1:${await freePort()}`;
+  const config = {
+    grpc: { listen: address },
+    metrics: { listen: `127.0.0.1:${await freePort()}` },
+    nats: nats.controller(),
+    natsRegistry: nats.registry,
+    tls: controllerTls(),
+    repositories: {
+      root: path.join(work, 'controller', 'repos'),
+      cacheDir: path.join(work, 'cache', 'controller'),
+      secretsFile: path.join(work, 'controller', 'secrets.json'),
+      sites: { [SITE]: { url: repositoryUrl, password: BENCH_PASSWORD } },
+    },
+  };
+  const file = path.join(work, 'controller.yaml');
+  await writeFile(file, stringify(config));
+  const proc = runProcess(BIN.controller, ['--config', file], { FFK_CONTROLLER_LOG__LEVEL: 'debug' });
+  try {
+    await waitFor(async () => {
+      if (proc.child.exitCode !== null) throw new IllegalStateError(`controller exited (${proc.child.exitCode}): ${proc.logs().slice(-2000)}`);
+      return (await listAgents(address))?.some((a) => a.status === 'online' && a.description.site === SITE);
+    }, 60_000, 250);
+  } catch (err) {
+    await proc.kill();
+    throw new IllegalStateError(`the bench controller did not list agent ${SITE}/files online: ${String(err)}`);
+  }
+  return { process: proc, address };
+}
+
+/** `ffkeeper ARGS --controller <the bench's>`; a non-zero exit throws with its stderr. */
+async function ffkeeper(ctx: Ctx, ...args: string[]): Promise<CliResult> {
+  const r = await runCli([...args, '--controller', ctx.controller.address]);
+  if (r.code !== 0) throw new IllegalStateError(`ffkeeper ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+
+/**
+ * One snapshot as an operator takes it: `ffkeeper snapshot create --wait`, timed to the command's end;
+ * its manifest (`snapshot show`) gives the freeze window and the artifact, the processes' debug logs
+ * the restic runs.
+ */
 async function agentSnapshot(ctx: Ctx, series: Series, bytes: number, expectFiles: number | undefined): Promise<void> {
   const { result } = ctx;
-  const parent = ctx.lastArtifacts?.[0]?.snapshotIds[0];
-  const access = accessTo(ctx.agentRepo.url, BENCH_PASSWORD);
-  const snap = await ctx.agent.snapshot([COMPONENT], access, parent ? { [COMPONENT]: parent } : {});
-  record(series, snap.totalMs, bytes);
-  result.agentRestic.push(snap.restic);
-  result.freezeWindowsMs.push(snap.freezeWindowMs);
-  ctx.lastArtifacts = snap.artifacts;
-  const a = snap.artifacts[0];
-  if (expectFiles !== undefined && a?.files !== expectFiles) result.problems.push(`agent snapshot ${result.agentRestic.length}: ${a?.files ?? 0} files, expected ${expectFiles}`);
+  const marks = { agent: ctx.agent.logs().length, controller: ctx.controller.process.logs().length };
+  const t0 = performance.now();
+  const created = await ffkeeper(ctx, 'snapshot', 'create', '--site', SITE, '--wait', '--json');
+  const ms = performance.now() - t0;
+  const id = (JSON.parse(created.stdout) as { snapshot: { id: string } | null }).snapshot?.id;
+  if (!id) throw new IllegalStateError(`ffkeeper snapshot create named no sealed snapshot: ${created.stdout.trim()}`);
+  const manifest = decodeManifest((await ffkeeper(ctx, 'snapshot', 'show', id, '--site', SITE, '--json')).stdout, `ffkeeper snapshot show ${id}`);
+  record(series, ms, bytes);
+  const controllerRuns = resticRuns(ctx.controller.process.logs().slice(marks.controller)).map((r) => ({ ...r, operation: `controller ${r.operation}` }));
+  result.agentRestic.push([...resticRuns(ctx.agent.logs().slice(marks.agent)), ...controllerRuns]);
+  result.freezeWindowsMs.push(manifest.freezeWindowMs);
+  ctx.lastArtifacts = manifest.components.map(({ host: _host, ...artifact }) => artifact);
+  const a = ctx.lastArtifacts[0];
+  if (expectFiles !== undefined && a?.files !== expectFiles) result.problems.push(`snapshot ${result.agentRestic.length}: ${a?.files ?? 0} files, expected ${expectFiles}`);
 }
 
 async function snapshots(ctx: Ctx): Promise<boolean> {
@@ -228,6 +298,15 @@ async function afterwards(ctx: Ctx): Promise<boolean> {
     for (const id of await snapshotIds(repo)) result.recordBytes[name].push(Buffer.byteLength(await repo.plain(['cat', 'snapshot', id])));
   }
   env.log(`restic snapshots: agent's repository ${result.listing.agent.map((ms) => secs(ms)).join(', ')}; largest record ${Math.max(...result.recordBytes.agent)} bytes`);
+  for (let i = 0; i < LISTINGS; i += 1) {
+    const t0 = performance.now();
+    const listed = await ffkeeper(ctx, 'snapshot', 'list', '--site', SITE, '--json');
+    result.catalogListing.ms.push(performance.now() - t0);
+    result.catalogListing.listed.push((JSON.parse(listed.stdout) as unknown[]).length);
+  }
+  env.log(`ffkeeper snapshot list: ${result.catalogListing.ms.map((ms) => secs(ms)).join(', ')} (${result.catalogListing.listed.join(', ')} snapshots)`);
+  const sealed = result.agentRestic.length;
+  if (result.catalogListing.listed.some((n) => n !== sealed)) result.problems.push(`ffkeeper snapshot list listed ${result.catalogListing.listed.join(', ')} snapshots, expected ${sealed}`);
   result.finalTree = await measureTree(ctx.roots.uploads, ctx.roots.ffupload);
   if (env.signal?.aborted) return true;
   const target = path.join(ctx.work, 'restore');

@@ -131,10 +131,14 @@ async function spawnNatsServer(
   await onSpawn(c);
   await Promise.race([waitForPort(port, undefined, 60_000), ended]);
   if (!identity) return;
-  const name = await Promise.race([
-    fetch(`http://${identity.monitor}/varz`).then(async (r) => ((await r.json()) as { server_name?: string }).server_name, (err: unknown) => `none (${String(err)})`),
-    ended,
-  ]);
+  // The monitoring endpoint listens before the client port does; a busy machine may still refuse a try.
+  const ask = (): Promise<string | undefined> =>
+    fetch(`http://${identity.monitor}/varz`).then(async (r) => ((await r.json()) as { server_name?: string }).server_name, (err: unknown) => `none (${String(err)})`);
+  let name = await Promise.race([ask(), ended]);
+  for (let i = 0; i < 20 && name !== identity.serverName && c.exitCode === null; i += 1) {
+    await new Promise((r) => setTimeout(r, 250));
+    name = await Promise.race([ask(), ended]);
+  }
   if (name !== identity.serverName) {
     throw new Error(`nats-server ${label}: the server on ${identity.monitor} is ${name}, not ${identity.serverName} (a port taken by another process while it was down?): ${logTail(logFile)}`);
   }

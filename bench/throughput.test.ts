@@ -53,7 +53,7 @@ describe('throughput benches (--quick, one round)', () => {
       aborted: boolean; problems: string[]; workDir: string; agentPid: number; peakRssBytes: number;
       data: { files: number; bytes: number }; finalTree: { files: number };
       full: Record<string, Series>; incremental: Record<string, Series>; restore: Record<string, Series>;
-      listing: { agent: number[] }; recordBytes: { agent: number[] }; catalogListing: { ms: number[]; listed: number[] };
+      listing: { agent: number[] }; recordBytes: { agent: number[] }; catalogListing: { ms: number[]; listed: number[] }; agentWalkMs: number[];
     };
     expect(r.aborted).toBe(false);
     expect(r.problems).toEqual([]);
@@ -63,6 +63,8 @@ describe('throughput benches (--quick, one round)', () => {
     expect(r.listing.agent.length).toBeGreaterThan(0);
     expect(r.recordBytes.agent).toHaveLength(4); // two snapshots of the component, two manifests
     expect(r.catalogListing.listed).toEqual([2, 2, 2]);
+    expect(r.agentWalkMs).toHaveLength(2);
+    for (const ms of r.agentWalkMs) expect(Number.isFinite(ms) && ms >= 0, String(ms)).toBe(true);
     expect(printed).toMatch(/^- `ffkeeper snapshot list --site bench` .*: median \*\*\d+ ms\*\* of 3 /m);
     expect(r.peakRssBytes).toBeGreaterThan(0);
     expect(printed).toMatch(/^- largest snapshot record of the agent: \*\*[\d,]+ bytes\*\*/m);

@@ -32,7 +32,7 @@ export const main = benchMain({
     '  (--runs N: incremental snapshots after the full one; default 9, quick 2)',
   ].join('\n'),
   flags: ['events'],
-  bins: [BIN.agent],
+  bins: [BIN.agent, BIN.controller, BIN.cli],
   plan: ({ common, extra }) => planFor({ ...common, events: positiveInt(extra.events, 'events') }),
   run: runManyBench,
   format: formatReport,

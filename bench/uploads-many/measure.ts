@@ -70,6 +70,11 @@ export interface ManyResult {
   incremental: { agent: Series; restic: Series };
   /** The restic runs of each ffkeeper snapshot (full first): the agent's, then the controller's (`controller …`). */
   agentRestic: ResticRun[][];
+  /**
+   * The agent's walk of the trees as of the cut in each ffkeeper snapshot (its debug log's `upload walk
+   * done`), ms: inside the agent's restic run, which it opened at prepare and lets read only after the walk.
+   */
+  agentWalkMs: number[];
   /** Each ffkeeper snapshot's freeze window (its manifest's), ms. */
   freezeWindowsMs: number[];
   /** `restic snapshots` on each repository after the last snapshot: wall time of each try, ms. */
@@ -132,7 +137,7 @@ export async function runManyBench(plan: ManyPlan, env: BenchEnv): Promise<ManyR
     plan, startedAt, durationMs: 0, aborted: false, workDir: work, agentPid: undefined, data: { files: 0, bytes: 0, dirs: 0 }, generateMs: 0, agentStartMs: 0,
     full: { agent: newSeries('agent', 'ffkeeper snapshot create'), restic: newSeries('restic', 'restic backup') },
     incremental: { agent: newSeries('agent-incr', 'ffkeeper snapshot create'), restic: newSeries('restic-incr', 'restic backup') },
-    agentRestic: [], freezeWindowsMs: [], listing: { agent: [], restic: [] }, catalogListing: { ms: [], listed: [] }, recordBytes: { agent: [], restic: [] },
+    agentRestic: [], agentWalkMs: [], freezeWindowsMs: [], listing: { agent: [], restic: [] }, catalogListing: { ms: [], listed: [] }, recordBytes: { agent: [], restic: [] },
     restore: { agent: newSeries('agent-restore', 'ffkeeper agent'), restic: newSeries('restic-restore', 'restic restore') },
     agentRestoreSteps: [], rss: [], peakRssBytes: 0, finalTree: { files: 0, bytes: 0 }, loadAverages: [], problems: [],
   };
@@ -222,6 +227,13 @@ async function startController(work: string, nats: TestNats, repositoryUrl: stri
   return { process: proc, address };
 }
 
+/** The `walkMs` of the upload walk in a slice of the agent's debug log; NaN when it logged none. */
+export function walkMs(log: string): number {
+  const line = log.split('\n').find((l) => l.includes('"msg":"upload walk done"'));
+  const ms = line ? (JSON.parse(line) as { walkMs?: unknown }).walkMs : undefined;
+  return typeof ms === 'number' ? ms : Number.NaN;
+}
+
 /** `ffkeeper ARGS --controller <the bench's>`; a non-zero exit throws with its stderr. */
 async function ffkeeper(ctx: Ctx, ...args: string[]): Promise<CliResult> {
   const r = await runCli([...args, '--controller', ctx.controller.address]);
@@ -245,7 +257,9 @@ async function agentSnapshot(ctx: Ctx, series: Series, bytes: number, expectFile
   const manifest = decodeManifest((await ffkeeper(ctx, 'snapshot', 'show', id, '--site', SITE, '--json')).stdout, `ffkeeper snapshot show ${id}`);
   record(series, ms, bytes);
   const controllerRuns = resticRuns(ctx.controller.process.logs().slice(marks.controller)).map((r) => ({ ...r, operation: `controller ${r.operation}` }));
-  result.agentRestic.push([...resticRuns(ctx.agent.logs().slice(marks.agent)), ...controllerRuns]);
+  const agentLog = ctx.agent.logs().slice(marks.agent);
+  result.agentRestic.push([...resticRuns(agentLog), ...controllerRuns]);
+  result.agentWalkMs.push(walkMs(agentLog));
   result.freezeWindowsMs.push(manifest.freezeWindowMs);
   ctx.lastArtifacts = manifest.components.map(({ host: _host, ...artifact }) => artifact);
   const a = ctx.lastArtifacts[0];

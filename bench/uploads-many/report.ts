@@ -74,6 +74,7 @@ export function formatReport(r: ManyResult, machine: MachineInfo, mode: string):
     '',
     barLine("ffkeeper incremental time / restic alone's", v.incrementalVsRestic, { op: '≤', target: BARS.incrementalVsRestic }).line,
     timeSplitLine("Where ffkeeper's incremental snapshots go", snaps.slice(1)),
+    `- Inside the agent's \`restic backup\` time (its restic opens at prepare and reads once the agent lets it): the agent's walk of the trees as of the cut before that (a directory read of the live trees and of the shield, a stat where they differ): full ${fmtSeconds(r.agentWalkMs[0] ?? Number.NaN)}, incrementals median ${fmtSeconds(median(r.agentWalkMs.slice(1)))}.`,
     `- Freeze windows (the manifests'): median ${fmtMs(median(r.freezeWindowsMs))}, max ${fmtMs(Math.max(...r.freezeWindowsMs))} (the bench's agent alone, no writer).`,
     '',
     '### The repository after the snapshots',

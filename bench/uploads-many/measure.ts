@@ -27,10 +27,10 @@ import { IllegalStateError } from '../../shared/errors.js';
 import type { ComponentArtifact } from '../../shared/manifest.js';
 import { decodeManifest } from '../../shared/manifest-codec.js';
 import { freePort } from '../../shared/net.js';
-import { listAgents } from '../../test/harness/fleet.js';
+import { controllerSettings, waitAgentsOnline } from '../../test/harness/fleet.js';
 import { startNats, type TestNats } from '../../test/harness/nats.js';
-import { controllerTls, ensureTestPki } from '../../test/harness/pki.js';
-import { BIN, runCli, runProcess, waitFor, type CliResult, type TestProcess } from '../../test/harness/processes.js';
+import { ensureTestPki } from '../../test/harness/pki.js';
+import { BIN, runCli, runProcess, type CliResult, type TestProcess } from '../../test/harness/processes.js';
 import type { BenchEnv } from '../lib/case.js';
 import { accessTo, BenchAgent, resticRuns, type ResticRun } from '../throughput/agent.js';
 import { BENCH_PASSWORD, ResticCli } from '../throughput/commands.js';
@@ -96,6 +96,8 @@ export interface ManyResult {
 
 const COMPONENT = 'uploads:uploads';
 const SITE = 'bench';
+/** The agent's host name (bench/uploads/measure.ts's agentConfig). */
+const HOST = 'files';
 const LISTINGS = 3;
 
 /** A process's resident set (`VmRSS`) or peak (`VmHWM`) in bytes; 0 when it cannot be read. */
@@ -157,11 +159,11 @@ export async function runManyBench(plan: ManyPlan, env: BenchEnv): Promise<ManyR
     const resticRepo = await ResticCli.fresh(path.join(work, 'repos'), cacheDir, 'restic');
     nats = await startNats();
     await ensureTestPki();
-    const identity = await nats.agent('bench', 'files');
+    const identity = await nats.agent(SITE, HOST);
     const configFile = path.join(work, 'agent.yaml');
     await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, paths: [roots.uploads, roots.ffupload], tls: identity.tls })));
     const s0 = performance.now();
-    agent = await BenchAgent.start(configFile, 'bench');
+    agent = await BenchAgent.start(configFile, SITE);
     result.agentPid = agent.pid;
     await agent.warm([COMPONENT], accessTo(agentRepo.url, BENCH_PASSWORD));
     result.agentStartMs = performance.now() - s0;
@@ -199,36 +201,22 @@ async function resticSnapshot(ctx: Ctx, series: Series, bytes: number): Promise<
  */
 async function startController(work: string, nats: TestNats, repositoryUrl: string): Promise<BenchController> {
   const address = `127.0.0.1:${await freePort()}`;
-  const config = {
-    grpc: { listen: address },
-    metrics: { listen: `127.0.0.1:${await freePort()}` },
-    nats: nats.controller(),
-    natsRegistry: nats.registry,
-    tls: controllerTls(),
-    repositories: {
-      root: path.join(work, 'controller', 'repos'),
-      cacheDir: path.join(work, 'cache', 'controller'),
-      secretsFile: path.join(work, 'controller', 'secrets.json'),
-      sites: { [SITE]: { url: repositoryUrl, password: BENCH_PASSWORD } },
-    },
-  };
+  const sites = { [SITE]: { url: repositoryUrl, password: BENCH_PASSWORD } };
+  const config = controllerSettings({ grpc: address, metrics: `127.0.0.1:${await freePort()}`, nats, dir: path.join(work, 'controller'), sites });
   const file = path.join(work, 'controller.yaml');
   await writeFile(file, stringify(config));
   const proc = runProcess(BIN.controller, ['--config', file], { FFK_CONTROLLER_LOG__LEVEL: 'debug' });
   try {
-    await waitFor(async () => {
-      if (proc.child.exitCode !== null) throw new IllegalStateError(`controller exited (${proc.child.exitCode}): ${proc.logs().slice(-2000)}`);
-      return (await listAgents(address))?.some((a) => a.status === 'online' && a.description.site === SITE);
-    }, 60_000, 250);
+    await waitAgentsOnline(address, [`${SITE}/${HOST}`], 60_000);
   } catch (err) {
     await proc.kill();
-    throw new IllegalStateError(`the bench controller did not list agent ${SITE}/files online: ${String(err)}`);
+    throw new IllegalStateError(`the bench controller: ${String(err)}; its log: ${proc.logs().slice(-2000)}`);
   }
   return { process: proc, address };
 }
 
 /** The `walkMs` of the upload walk in a slice of the agent's debug log; NaN when it logged none. */
-export function walkMs(log: string): number {
+function walkMs(log: string): number {
   const line = log.split('\n').find((l) => l.includes('"msg":"upload walk done"'));
   const ms = line ? (JSON.parse(line) as { walkMs?: unknown }).walkMs : undefined;
   return typeof ms === 'number' ? ms : Number.NaN;
@@ -246,7 +234,7 @@ async function ffkeeper(ctx: Ctx, ...args: string[]): Promise<CliResult> {
  * its manifest (`snapshot show`) gives the freeze window and the artifact, the processes' debug logs
  * the restic runs.
  */
-async function agentSnapshot(ctx: Ctx, series: Series, bytes: number, expectFiles: number | undefined): Promise<void> {
+async function ffkeeperSnapshot(ctx: Ctx, series: Series, bytes: number, expectFiles: number | undefined): Promise<void> {
   const { result } = ctx;
   const marks = { agent: ctx.agent.logs().length, controller: ctx.controller.process.logs().length };
   const t0 = performance.now();
@@ -273,7 +261,7 @@ async function snapshots(ctx: Ctx): Promise<boolean> {
   env.log(`restic backup (full): ${secs(result.full.restic.ms.at(-1))}`);
   if (env.signal?.aborted) return true;
   result.loadAverages.push(os.loadavg()[0] ?? Number.NaN);
-  await agentSnapshot(ctx, result.full.agent, result.data.bytes, result.data.files);
+  await ffkeeperSnapshot(ctx, result.full.agent, result.data.bytes, result.data.files);
   await rssAt(ctx, 'after the full snapshot');
   env.log(`agent full snapshot: ${secs(result.full.agent.ms.at(-1))}; RSS ${mb(result.rss.at(-1)?.rssBytes ?? 0)}`);
   let files = result.data.files;
@@ -285,9 +273,9 @@ async function snapshots(ctx: Ctx): Promise<boolean> {
     files += added.files;
     result.loadAverages.push(os.loadavg()[0] ?? Number.NaN);
     const agentFirst = k % 2 === 0;
-    if (agentFirst) await agentSnapshot(ctx, result.incremental.agent, added.bytes, files);
+    if (agentFirst) await ffkeeperSnapshot(ctx, result.incremental.agent, added.bytes, files);
     await resticSnapshot(ctx, result.incremental.restic, added.bytes);
-    if (!agentFirst) await agentSnapshot(ctx, result.incremental.agent, added.bytes, files);
+    if (!agentFirst) await ffkeeperSnapshot(ctx, result.incremental.agent, added.bytes, files);
     env.log(`+${added.files} files (${k + 1}/${plan.incrementals}): agent ${secs(result.incremental.agent.ms.at(-1))}, restic ${secs(result.incremental.restic.ms.at(-1))}`);
   }
   await rssAt(ctx, 'after the incrementals');

@@ -83,6 +83,35 @@ export function listJobs(address: string, site: string): Promise<Array<Omit<JobR
   return withControllerApi(address, async (api) => (await api.listJobs({ site })).map((j) => ({ ...j, createdAt: j.createdAt.toISOString(), updatedAt: j.updatedAt.toISOString() })));
 }
 
+/** Waits until the controller at `address` lists the agents `keys` (`site/host`) online. */
+export async function waitAgentsOnline(address: string, keys: readonly string[], timeoutMs: number): Promise<void> {
+  let listed: string[] = [];
+  await waitFor(async () => {
+    listed = ((await listAgents(address)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
+    return keys.every((key) => listed.includes(key)) ? true : undefined;
+  }, timeoutMs, 250).catch((err: unknown) => {
+    const missing = keys.filter((key) => !listed.includes(key));
+    throw new Error(`agents not online at ${address} within ${timeoutMs / 1000} s: ${missing.join(', ')} (${String(err)})`);
+  });
+}
+
+/**
+ * The settings of a test controller: gRPC and metrics on `grpc`/`metrics`, on `nats` (keeping its users'
+ * registry) with the test CA's controller identity, site repositories under `dir` (`repos/<site>`, the
+ * generated passwords in `secrets.json`, restic's cache in `cache`) unless `sites` configures them.
+ */
+export function controllerSettings(o: { grpc: string; metrics: string; nats: TestNats; dir: string; sites?: Record<string, unknown>; replicas?: number | undefined }): Record<string, unknown> {
+  return {
+    grpc: { listen: o.grpc },
+    metrics: { listen: o.metrics },
+    nats: { ...o.nats.controller(), ...(o.replicas ? { replicas: o.replicas } : {}) },
+    // The controller keeps the sync read grants of this fleet's nats-server (its own registry).
+    natsRegistry: o.nats.registry,
+    tls: controllerTls(),
+    repositories: { root: path.join(o.dir, 'repos'), cacheDir: path.join(o.dir, 'cache'), secretsFile: path.join(o.dir, 'secrets.json'), sites: o.sites ?? {} },
+  };
+}
+
 /** How long a fleet's agents get to come online after their start. */
 const AGENTS_ONLINE_MS = 90_000;
 
@@ -128,17 +157,13 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   const isRemote = (site: string): boolean => remote !== undefined && (options.remote?.sites.includes(site) ?? false);
   const controllerAddress = `127.0.0.1:${await freePort()}`;
   const controllerMetrics = `127.0.0.1:${await freePort()}`;
-  const controllerSettings = {
-    grpc: { listen: controllerAddress },
-    metrics: { listen: controllerMetrics },
-    nats: { ...nats.controller(), ...(replicas ? { replicas } : {}) },
-    // The controller keeps the sync read grants of this fleet's nats-server (its own registry).
-    natsRegistry: nats.registry,
-    tls: controllerTls(),
-    repositories: {
-      root: path.join(tmp.dir, 'repos'),
-      cacheDir: path.join(tmp.dir, 'cache'),
-      secretsFile: path.join(tmp.dir, 'secrets.json'),
+  const settings = {
+    ...controllerSettings({
+      grpc: controllerAddress,
+      metrics: controllerMetrics,
+      nats,
+      dir: tmp.dir,
+      replicas,
       sites: Object.fromEntries(
         [...new Set([...(options.remote?.sites ?? []), ...(options.secondary ?? [])])].map((site) => [
           site,
@@ -148,26 +173,15 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
           },
         ]),
       ),
-    },
+    }),
     ...options.controller,
   };
-  const controllerConfig = tmp.write('controller.yaml', controllerSettings);
+  const controllerConfig = tmp.write('controller.yaml', settings);
   const extraControllers: TestProcess[] = [];
-  /** Waits until the controller at `address` lists the agents `keys` (`site/host`) online. */
-  const online = async (address: string, keys: readonly string[], timeoutMs: number): Promise<void> => {
-    let listed: string[] = [];
-    await waitFor(async () => {
-      listed = ((await listAgents(address)) ?? []).filter((a) => a.status === 'online').map((a) => `${a.description.site}/${a.description.host}`);
-      return keys.every((key) => listed.includes(key)) ? true : undefined;
-    }, timeoutMs, 250).catch((err: unknown) => {
-      const missing = keys.filter((key) => !listed.includes(key));
-      throw new Error(`agents not online at ${address} within ${timeoutMs / 1000} s: ${missing.join(', ')} (${String(err)})`);
-    });
-  };
   // Answering is not enough: a controller knows an agent from its next heartbeat. Wait until every
   // agent process still running is listed online (a request before that finds no agents).
   const allOnline = (address: string): Promise<void> =>
-    online(address, [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key), 30_000);
+    waitAgentsOnline(address, [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key), 30_000);
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();
   let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
@@ -186,7 +200,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   };
   /** Waits until the agents of `sites` are listed online. Generous: agents start while other test files load the machine. */
   const agentsOnline = (sites: readonly string[]): Promise<void> =>
-    online(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS);
+    waitAgentsOnline(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS);
   const fleet: TestFleet = {
     nats,
     root,
@@ -242,7 +256,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
       const id = `controller-${extraControllers.length + 2}`;
       const tls = await issueTestCertificate({ kind: 'controller', id });
       const address = `127.0.0.1:${await freePort()}`;
-      const config = tmp.write(`${id}.yaml`, { ...controllerSettings, id, tls, nats: await nats.client(tls), grpc: { listen: address }, metrics: { listen: `127.0.0.1:${await freePort()}` } });
+      const config = tmp.write(`${id}.yaml`, { ...settings, id, tls, nats: await nats.client(tls), grpc: { listen: address }, metrics: { listen: `127.0.0.1:${await freePort()}` } });
       const p = runProcess(BIN.controller, ['--config', config]);
       extraControllers.push(p);
       await allOnline(address);

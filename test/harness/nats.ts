@@ -105,22 +105,26 @@ function credentials(caDir: string, servers: string[], controllerSeed: string): 
 /** A nats-server ended before it listened (e.g. a port taken by another process meanwhile). */
 class NodeExitedError extends Error {}
 
+/** How to start one nats-server (spawnNatsServer). */
+interface ServerSpawn {
+  configFile: string;
+  /** The client port it must listen on. */
+  port: number;
+  label: string;
+  /** Its log (stderr) is appended here; the file outlives the process, so a node that ends later can be told apart. */
+  logFile: string;
+  /** A cluster node's monitoring endpoint and server name: the server answering there must name itself so. */
+  identity?: { monitor: string; serverName: string };
+}
+
 /**
  * Starts `nats-server -c configFile` and resolves once it listens on `port`; a server that ends first
  * rejects at once with NodeExitedError and its log (not after the whole wait). `onSpawn` gets the
- * process before the wait (its pid is recorded for reloads). The server's log (stderr) is appended to
- * `logFile`, which outlives the process: a node that ends later can be told apart by it. With
- * `monitor` and `serverName`, the server answering there must name itself so: a port another process
- * took while a node was down would otherwise pass for the node.
+ * process before the wait (its pid is recorded for reloads). With `identity`, a server on the monitoring
+ * port that names itself otherwise is another process on a port taken while the node was down: a
+ * NodeExitedError too (ours ends on the taken port).
  */
-async function spawnNatsServer(
-  configFile: string,
-  port: number,
-  label: string,
-  logFile: string,
-  onSpawn: (c: ChildProcess) => Promise<void>,
-  identity?: { monitor: string; serverName: string },
-): Promise<void> {
+async function spawnNatsServer({ configFile, port, label, logFile, identity }: ServerSpawn, onSpawn: (c: ChildProcess) => Promise<void>): Promise<void> {
   const log = openSync(logFile, 'a');
   const c = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', log] });
   closeSync(log);
@@ -140,12 +144,12 @@ async function spawnNatsServer(
     name = await Promise.race([ask(), ended]);
   }
   if (name !== identity.serverName) {
-    throw new Error(`nats-server ${label}: the server on ${identity.monitor} is ${name}, not ${identity.serverName} (a port taken by another process while it was down?): ${logTail(logFile)}`);
+    throw new NodeExitedError(`nats-server ${label}: the server on ${identity.monitor} is ${name}, not ${identity.serverName} (a port taken by another process while it was down?): ${logTail(logFile)}`);
   }
 }
 
 /** The last lines of a nats-server's log, for an error. */
-export function logTail(logFile: string, lines = 12): string {
+function logTail(logFile: string, lines = 12): string {
   try {
     return readFileSync(logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
   } catch {
@@ -195,7 +199,7 @@ async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
       await setNatsServerPid(caDir, name, child.pid as number);
       return;
     }
-    await spawnNatsServer(configFile, port, name, path.join(dir, 'nats-server.log'), async (c) => {
+    await spawnNatsServer({ configFile, port, label: name, logFile: path.join(dir, 'nats-server.log') }, async (c) => {
       child = c;
       await setNatsServerPid(caDir, name, c.pid as number);
     });
@@ -279,17 +283,11 @@ async function startNatsClusterOnce(size: number): Promise<TestNats> {
         await exited(c);
       },
       async restart() {
-        await spawnNatsServer(
-          configFile,
-          p.client,
-          name,
-          logFile,
-          async (c) => {
-            child = c;
-            await setNatsServerPid(dir, name, c.pid as number);
-          },
-          { monitor: `127.0.0.1:${p.monitor}`, serverName: `n${i + 1}` },
-        );
+        const identity = { monitor: `127.0.0.1:${p.monitor}`, serverName: `n${i + 1}` };
+        await spawnNatsServer({ configFile, port: p.client, label: name, logFile, identity }, async (c) => {
+          child = c;
+          await setNatsServerPid(dir, name, c.pid as number);
+        });
       },
       running: () => child !== undefined,
       alive: () => child !== undefined && child.exitCode === null && child.signalCode === null,

@@ -36,7 +36,7 @@ import { accessTo, BenchAgent, resticRuns, type ResticRun } from '../throughput/
 import { BENCH_PASSWORD, ResticCli } from '../throughput/commands.js';
 import { measureTree } from '../throughput/tree.js';
 import { newSeries, record, timeInto, type Series } from '../throughput/series.js';
-import { agentConfig } from '../uploads/measure.js';
+import { agentConfig, BENCH_AGENT } from '../uploads/measure.js';
 import { writeEvents, type ManyRoots, type ManyTreeSize } from './tree.js';
 
 export interface ManyPlan {
@@ -95,9 +95,7 @@ export interface ManyResult {
 }
 
 const COMPONENT = 'uploads:uploads';
-const SITE = 'bench';
-/** The agent's host name (bench/uploads/measure.ts's agentConfig). */
-const HOST = 'files';
+const { site: SITE, host: HOST } = BENCH_AGENT;
 const LISTINGS = 3;
 
 /** A process's resident set (`VmRSS`) or peak (`VmHWM`) in bytes; 0 when it cannot be read. */

@@ -23,6 +23,8 @@ export interface ManyVerdict {
 }
 
 const MIB = 1024 * 1024;
+/** What the time splits' "everything else" and `controller backup` hold here (the snapshots go through a controller). */
+const SPLIT_NOTE = " (everything else here also holds the CLI's start and the controller's work; `controller backup` is the manifest's)";
 const fmtMiB = (n: number): string => `${(n / MIB).toFixed(0)} MiB`;
 const fmtMs = (ms: number): string => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : '–');
 
@@ -63,7 +65,7 @@ export function formatReport(r: ManyResult, machine: MachineInfo, mode: string):
     '',
     barLine('ffkeeper vs restic alone', v.fullVsRestic, { op: '≥', target: BARS.fullVsRestic }).line,
     `- The agent's start on this tree (process start → deletion shield seeded: a hard link per file): ${fmtSeconds(r.agentStartMs)}; once per agent start, not per snapshot.`,
-    timeSplitLine("Where ffkeeper's full snapshot goes", snaps.slice(0, 1), " (everything else here also holds the CLI's start and the controller's work; `controller backup` is the manifest's)"),
+    timeSplitLine("Where ffkeeper's full snapshot goes", snaps.slice(0, 1), SPLIT_NOTE),
     '',
     `### Incremental: +${(p.addPerMille / 10).toFixed(1)}% files, ${r.incremental.agent.ms.length} times`,
     '',
@@ -73,7 +75,7 @@ export function formatReport(r: ManyResult, machine: MachineInfo, mode: string):
     `| restic backup | ${r.incremental.restic.ms.length} | ${fmtSeconds(median(r.incremental.restic.ms))} | ${range(r.incremental.restic.ms)} | ${fmtBytes(median(r.incremental.restic.bytes))} |`,
     '',
     barLine("ffkeeper incremental time / restic alone's", v.incrementalVsRestic, { op: '≤', target: BARS.incrementalVsRestic }).line,
-    timeSplitLine("Where ffkeeper's incremental snapshots go", snaps.slice(1)),
+    timeSplitLine("Where ffkeeper's incremental snapshots go", snaps.slice(1), SPLIT_NOTE),
     `- Inside the agent's \`restic backup\` time (its restic opens at prepare and reads once the agent lets it): the agent's walk of the trees as of the cut before that (a directory read of the live trees and of the shield, a stat where they differ): full ${fmtSeconds(r.agentWalkMs[0] ?? Number.NaN)}, incrementals median ${fmtSeconds(median(r.agentWalkMs.slice(1)))}.`,
     `- Freeze windows (the manifests'): median ${fmtMs(median(r.freezeWindowsMs))}, max ${fmtMs(Math.max(...r.freezeWindowsMs))} (the bench's agent alone, no writer).`,
     '',

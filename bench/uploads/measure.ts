@@ -89,10 +89,13 @@ interface Ctx {
 }
 
 /** A bench agent's config: one uploads component over `paths` (the upload benches' agent). */
+/** The site and host of the throughput cases' agent (its certificate, NATS user and config). */
+export const BENCH_AGENT = { site: 'bench', host: 'files' } as const;
+
 export function agentConfig(o: { nats: NatsConfig; work: string; paths: string[]; tls: TlsFiles }): Record<string, unknown> {
   return {
-    site: 'bench',
-    host: 'files',
+    site: BENCH_AGENT.site,
+    host: BENCH_AGENT.host,
     grpc: { listen: '127.0.0.1:0' },
     tls: o.tls,
     nats: o.nats,
@@ -135,9 +138,9 @@ export async function runUploadsBench(plan: UploadsPlan, env: BenchEnv): Promise
     nats = await startNats();
     const configFile = path.join(work, 'agent.yaml');
     await ensureTestPki();
-    const identity = await nats.agent('bench', 'files');
+    const identity = await nats.agent(BENCH_AGENT.site, BENCH_AGENT.host);
     await writeFile(configFile, stringify(agentConfig({ nats: identity.nats, work, paths: [dirs.root], tls: identity.tls })));
-    agent = await BenchAgent.start(configFile, 'bench');
+    agent = await BenchAgent.start(configFile, BENCH_AGENT.site);
     result.agentPid = agent.pid;
     const ctx: Ctx = { plan, env, dirs, agent, result, kept: {}, place };
     await warmUp(ctx);

@@ -1,6 +1,8 @@
 /** Small network helpers shared by processes, the dev site and the test harness. */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 /** A TCP port on `host` that was free a moment ago, picked by the OS (from its ephemeral range). */
 function osPickedPort(host = '127.0.0.1'): Promise<number> {
@@ -41,21 +43,70 @@ function ephemeralLow(): number {
   }
 }
 
+/** Where ffkeeper processes on one machine note the ports freePort handed them (one file per port, holding the pid). */
+export const PORT_RESERVATIONS_DIR = path.join(os.tmpdir(), 'ffk-ports');
+/** A reservation older than this is stale even if its pid is alive (the pid may have been reused). */
+const RESERVATION_MAX_AGE_MS = 6 * 3_600_000;
+
+/** Whether the reservation file names a process that has ended, or is too old to trust. */
+function reservationStale(file: string): boolean {
+  try {
+    if (Date.now() - statSync(file).mtimeMs > RESERVATION_MAX_AGE_MS) return true;
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return true;
+    if (pid === process.pid) return false;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // ESRCH: the process has ended; ENOENT: released meanwhile. EPERM: it lives under another user.
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}
+
+/**
+ * Notes `port` as this process's, unless a live ffkeeper process on this machine holds it: a port that
+ * freePort handed out stays out of every other freePort's picks while its holder lives, also while the
+ * server on it is down (a test restarting a killed nats-server node on its port lost it to another test's
+ * freePort). Best effort: where the folder cannot be written, every port counts as free of reservations.
+ */
+export function reservePort(port: number): boolean {
+  const file = path.join(PORT_RESERVATIONS_DIR, String(port));
+  for (let i = 0; i < 2; i += 1) {
+    try {
+      mkdirSync(PORT_RESERVATIONS_DIR, { recursive: true, mode: 0o1777 });
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+      if (!reservationStale(file)) return false;
+      try {
+        unlinkSync(file);
+      } catch {
+        // another process took it over first; the next try sees its file
+      }
+    }
+  }
+  return false;
+}
+
 /**
  * A TCP port that was free a moment ago, for a server to listen on, taken below the OS's ephemeral range:
  * a port from that range can be taken, before the server binds it or while it restarts, as the local port
  * of any outgoing connection on the machine, and the server then fails with "address in use" (seen for a
- * dev site's units and for a test's nats-server). Falls back to one the OS picks when none of the tries is
- * free.
+ * dev site's units and for a test's nats-server). The port is reserved for this process (`reservePort`), so
+ * no other ffkeeper process's freePort hands it out while this one lives. Falls back to one the OS picks
+ * when none of the tries is free.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const low = 10_000;
   const high = ephemeralLow() - 1;
   for (let i = 0; i < 50; i += 1) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
-    if (await canListen(port, host)) return port;
+    if (reservePort(port) && (await canListen(port, host))) return port;
   }
-  return osPickedPort(host);
+  const port = await osPickedPort(host);
+  reservePort(port);
+  return port;
 }
 
 /** True when something accepts TCP connections on host:port. */

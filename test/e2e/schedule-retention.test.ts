@@ -68,19 +68,30 @@ describe('schedules and retention', () => {
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toContain(`snapshot schedule of site 'sched-a': '${CRON}' (UTC); next run`);
     // The 3 occurrences after setting (the first one missed if setting took longer than LEAD_MS: then the
-    // wait below is a period longer), and the third one's snapshot sealed.
+    // wait is a period longer). The schedule goes as soon as their 3 jobs exist, so no 4th one starts on a
+    // machine slow enough for a run to outlast the period, and also when the wait fails, so the next tests
+    // find the site free. How long the runs take is the machine's: the wait only catches a hang.
     const third = first + 2 * PERIOD_MS;
     await new Promise((r) => setTimeout(r, Math.max(0, third - Date.now())));
-    const { value: snaps } = await waitFor(async () => {
-      const list = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
-      return list.length >= 3 ? list : undefined;
-    }, 90_000, 1000);
-    const removed = await fleet.cli('schedule', 'remove', '--site', SITE);
-    expect(removed.code, removed.stderr).toBe(0);
+    const snapshotJobs = async (): Promise<Job[]> => (await listJobs(fleet.controllerAddress, SITE)).filter((j) => j.kind === 'snapshot').reverse();
+    let seen: Job[] = [];
+    const failed = (what: string) => (err: unknown): never => {
+      throw new Error(`${what}: jobs ${seen.map((j) => `${j.id} ${j.phase} ${j.createdAt}–${j.updatedAt}`).join('; ') || 'none'} (${String(err)})`);
+    };
+    try {
+      await waitFor(async () => (seen = await snapshotJobs()).length >= 3, 240_000, 500).catch(failed('fewer than 3 scheduled snapshots started'));
+    } finally {
+      const removed = await fleet.cli('schedule', 'remove', '--site', SITE);
+      expect(removed.code, removed.stderr).toBe(0);
+    }
+    const { value: jobs } = await waitFor(async () => {
+      seen = await snapshotJobs();
+      return seen.every((j) => FINAL.includes(j.phase)) ? seen : undefined;
+    }, 240_000, 500).catch(failed('the scheduled snapshots did not all end'));
+    expect(jobs.map((j) => j.phase)).toEqual(['Completed', 'Completed', 'Completed']);
+    const snaps = await fleet.json<Snap[]>('snapshot', 'list', '--site', SITE);
     expect(snaps).toHaveLength(3);
     for (const s of snaps) expect(s.reason).toContain(`scheduled (${CRON} UTC)`);
-    const jobs = (await fleet.json<Job[]>('jobs', 'list', '--site', SITE)).filter((j) => j.kind === 'snapshot').reverse();
-    expect(jobs.map((j) => j.phase)).toEqual(['Completed', 'Completed', 'Completed']);
     const starts = jobs.map((j) => Date.parse(j.createdAt));
     for (let i = 1; i < jobs.length; i++) expect(starts[i]).toBeGreaterThanOrEqual(Date.parse(jobs[i - 1]!.updatedAt)); // no overlap
     // The runs serve consecutive occurrences (the first one, or the next if setting took longer than
@@ -98,7 +109,7 @@ describe('schedules and retention', () => {
     }
     const list = await fleet.cli('schedule', 'list');
     expect(list.stdout).toContain('no schedules');
-  }, 240_000);
+  }, 600_000);
 
   it('a second snapshot while one runs is refused with a message naming the running job', async () => {
     const [a, b] = await Promise.all([

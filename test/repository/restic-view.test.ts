@@ -46,13 +46,42 @@ describe('ResticRepository.backupTrees', () => {
     const summary = await repo.backupTrees({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view, tags: ['t=1'] });
     expect(summary).toMatchObject({ layout: 'named', paths: { uploads: '/uploads', ffupload: '/ffupload' }, totalFilesProcessed: 3, complete: true });
     const [snapshot] = await repo.listSnapshots();
-    expect(snapshot?.paths).toEqual([path.join(view, 'ffupload'), path.join(view, 'uploads')]);
+    expect(snapshot?.paths).toEqual(['/ffupload', '/uploads']); // rooted: restic ran chrooted into its view, given absolute targets
     expect(resticLs(dir, summary.snapshotId)).toEqual(['/ffupload', '/ffupload/y', '/ffupload/y/3.jpg', '/uploads', '/uploads/2.jpg', '/uploads/x', '/uploads/x/1.jpg']);
-    expect(await readdir(path.join(view, 'uploads'))).toEqual([]); // the mount lived in restic's namespace only
+    expect(await readdir(view)).toEqual([]); // the view's root and mounts lived in restic's namespace only
 
     // The next backup with it as parent reads nothing again through the mounts.
     const again = await repo.backupTrees({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view, parentId: summary.snapshotId });
     expect(again).toMatchObject({ filesNew: 0, filesChanged: 0, filesUnmodified: 3 });
+  });
+
+  it.runIf(isRoot)('names the trees as relative targets when a root cannot be made for restic, or a name is also an entry of /; either way\'s snapshot is the other\'s parent', async () => {
+    // A `mount` that refuses the tmpfs of a rooted run only.
+    const bin = await temp.make('ffk-fake-mount-');
+    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\ncase "$*" in *tmpfs*) echo "mount: tmpfs refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
+    await chmod(path.join(bin, 'mount'), 0o755);
+    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    const { repo, dir } = await newRepository(temp);
+    await repo.init();
+    const { a, b, view } = await twoTrees();
+    const trees = [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }];
+    const relative = await repo.backupTrees({ trees, viewDir: view, tags: ['way=relative'] });
+    expect(relative).toMatchObject({ layout: 'named', paths: { uploads: '/uploads', ffupload: '/ffupload' }, totalFilesProcessed: 3 });
+    expect((await repo.listSnapshots({ tags: ['way=relative'] }))[0]?.paths).toEqual([path.join(view, 'ffupload'), path.join(view, 'uploads')]);
+
+    process.env.PATH = originalPath;
+    forgetMountCheck();
+    const rootedRepo = new ResticRepository({ url: dir, password: PASSWORD }); // restic's environment is taken when it is made
+    const rooted = await rootedRepo.backupTrees({ trees, viewDir: view, parentId: relative.snapshotId, tags: ['way=rooted'] });
+    expect(rooted).toMatchObject({ layout: 'named', filesNew: 0, filesChanged: 0, filesUnmodified: 3 });
+    expect((await rootedRepo.listSnapshots({ tags: ['way=rooted'] }))[0]?.paths).toEqual(['/ffupload', '/uploads']);
+    expect(resticLs(dir, rooted.snapshotId)).toEqual(resticLs(dir, relative.snapshotId));
+
+    // 'tmp' is a top-level entry of /: a rooted run would hide it, so restic is given relative targets.
+    const clash = await rootedRepo.backupTrees({ trees: [{ name: 'tmp', dir: a }], viewDir: view, tags: ['way=clash'] });
+    expect(clash).toMatchObject({ layout: 'named', paths: { tmp: '/tmp' } });
+    expect((await rootedRepo.listSnapshots({ tags: ['way=clash'] }))[0]?.paths).toEqual([path.join(view, 'tmp')]);
+    expect(resticLs(dir, clash.snapshotId)).toContain('/tmp/x/1.jpg');
   });
 
   it('falls back to the directories\' own paths when the mounts are refused, and says so', async () => {

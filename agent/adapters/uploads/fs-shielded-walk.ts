@@ -2,7 +2,9 @@
  * The shielded walk of one upload root: the live tree and its deletion shield (`<root>/<shield>/`, the
  * same relative layout) read together, directory by directory, so each entry of each side is `lstat`ed
  * once (a trusted walk, `WalkOptions.trustShield`: only the names that are not a regular file on both
- * sides) and memory holds one directory's names at a time. Live entries come out as in the plain walk,
+ * sides). Both sides of a directory are read at once, and the next `PREFETCH` directories to walk are
+ * read while this one is (a walk of many small directories waits on each read otherwise): memory holds
+ * the names of those few directories at a time. Live entries come out as in the plain walk,
  * files carrying `shieldPath` when the shield's entry is the same inode; shield files their live path no
  * longer holds come out as `shield-only` entries. Directories that exist only in the shield are walked
  * for their files but never reported as directories (they are not part of the live tree).
@@ -18,7 +20,18 @@ interface PairDir {
   /** The live directory (with its mtime), when there is one. */
   live: { mtimeNs: bigint } | undefined;
   shield: boolean;
+  /** Both sides' names, once their reads have started. */
+  read?: Promise<PairNames>;
 }
+
+/** The names of both sides of a directory pair. */
+interface PairNames {
+  live: LiveNames;
+  shield: { names: string[]; files?: Set<string> };
+}
+
+/** Directories read ahead of the walk (the top of its stack: the next ones it walks). */
+const PREFETCH = 8;
 
 interface Walk {
   root: string;
@@ -34,7 +47,14 @@ type LiveNames = { names: string[]; files?: Set<string>; unreadable?: string } |
 async function readNames(dir: string, typed: boolean): Promise<{ names: string[]; files?: Set<string> }> {
   if (!typed) return { names: await readdir(dir) };
   const dirents = await readdir(dir, { withFileTypes: true });
-  return { names: dirents.map((d) => d.name), files: new Set(dirents.filter((d) => d.isFile()).map((d) => d.name)) };
+  const names: string[] = new Array<string>(dirents.length);
+  const files = new Set<string>();
+  for (let i = 0; i < dirents.length; i += 1) {
+    const d = dirents[i] as (typeof dirents)[number];
+    names[i] = d.name;
+    if (d.isFile()) files.add(d.name);
+  }
+  return { names, files };
 }
 
 async function liveNamesOf(w: Walk, dir: PairDir): Promise<LiveNames> {
@@ -81,13 +101,24 @@ async function* entriesOf(w: Walk, rel: string, e: PairEntry): AsyncGenerator<Tr
   }
 }
 
+/** Starts reading both sides of `dir` (once); a failed read rejects when the walk gets to it. */
+function readPair(w: Walk, dir: PairDir): Promise<PairNames> {
+  if (!dir.read) {
+    const shieldRead = dir.shield ? shieldNamesOf(w, path.join(w.shieldRoot, dir.rel)) : Promise.resolve({ names: [] });
+    dir.read = Promise.all([liveNamesOf(w, dir), shieldRead]).then(([live, shield]) => ({ live, shield }));
+    dir.read.catch(() => undefined); // read ahead: its error is thrown where the walk awaits it
+  }
+  return dir.read;
+}
+
 /** Yields the entries of one directory pair; returns its number of live children and whether it was readable. */
 async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { children: number; readable: boolean }> {
   const liveDir = path.join(w.root, dir.rel);
   const shieldDir = path.join(w.shieldRoot, dir.rel);
-  const live = await liveNamesOf(w, dir);
+  const read = readPair(w, dir);
+  for (let i = w.stack.length - 1; i >= Math.max(0, w.stack.length - PREFETCH); i -= 1) void readPair(w, w.stack[i] as PairDir);
+  const { live, shield } = await read;
   if (live?.unreadable !== undefined) yield { type: 'unreadable', path: liveDir, message: live.unreadable };
-  const shield = dir.shield ? await shieldNamesOf(w, shieldDir) : { names: [] };
   let shieldNames = shield.names;
   // The shield mirrors only the root's own children: a reserved name at its top is a leftover (a crashed re-link).
   if (dir.rel === '' && w.options.skipRootChild) shieldNames = shieldNames.filter((n) => !w.options.skipRootChild?.(n));
@@ -98,12 +129,21 @@ async function* walkPair(w: Walk, dir: PairDir): AsyncGenerator<TreeEntry, { chi
     const shieldFiles = shield.files;
     const changed = w.options.changed !== undefined && w.options.changed.size > 0 ? w.options.changed : undefined;
     const liveFiles = live.files;
-    const linked = liveNames.filter((n) => liveFiles.has(n) && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true);
-    const both = new Set(linked);
+    // One pass over the live names; the shield's are filtered only when some of them are not linked.
+    const linked: string[] = [];
+    const restLive: string[] = [];
+    for (const n of liveNames) {
+      if (liveFiles.has(n) && shieldFiles.has(n) && changed?.has(`${liveDir}/${n}`) !== true) linked.push(n);
+      else restLive.push(n);
+    }
     if (linked.length > 0) yield { type: 'linked', path: liveDir, shieldDir, names: linked };
     children += linked.length;
-    liveNames = liveNames.filter((n) => !both.has(n));
-    shieldNames = shieldNames.filter((n) => !both.has(n));
+    liveNames = restLive;
+    if (linked.length === shieldNames.length) shieldNames = []; // linked ⊆ the shield's names: all of them
+    else if (linked.length > 0) {
+      const both = new Set(linked);
+      shieldNames = shieldNames.filter((n) => !both.has(n));
+    }
   }
   const pairs = statPairs({ liveDir, shieldDir, liveNames, shieldNames });
   for await (const batch of pairs) {

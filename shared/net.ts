@@ -48,6 +48,9 @@ export const PORT_RESERVATIONS_DIR = path.join(os.tmpdir(), 'ffk-ports');
 /** A reservation older than this is stale even if its pid is alive (the pid may have been reused). */
 const RESERVATION_MAX_AGE_MS = 6 * 3_600_000;
 
+/** Set once this process has made (or found) PORT_RESERVATIONS_DIR. */
+let reservationsDirMade = false;
+
 /** Whether the reservation file names a process that has ended, or is too old to trust. */
 function reservationStale(file: string): boolean {
   try {
@@ -73,11 +76,19 @@ export function reservePort(port: number): boolean {
   const file = path.join(PORT_RESERVATIONS_DIR, String(port));
   for (let i = 0; i < 2; i += 1) {
     try {
-      mkdirSync(PORT_RESERVATIONS_DIR, { recursive: true, mode: 0o1777 });
+      if (!reservationsDirMade) {
+        mkdirSync(PORT_RESERVATIONS_DIR, { recursive: true, mode: 0o1777 });
+        reservationsDirMade = true;
+      }
       writeFileSync(file, String(process.pid), { flag: 'wx' });
       return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && reservationsDirMade) {
+        reservationsDirMade = false; // removed meanwhile: made again on the next try
+        continue;
+      }
+      if (code !== 'EEXIST') return true;
       if (!reservationStale(file)) return false;
       try {
         unlinkSync(file);

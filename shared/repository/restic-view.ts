@@ -37,7 +37,7 @@ import { cancelWhenIdle, interruptOn, parentDeathGuard, settle, startRestic, typ
 const UNSHARE = 'unshare';
 /** The wrapper's exit code when a bind mount failed (restic itself never exits with it). */
 const MOUNT_FAILED = 97;
-/** The rooted wrapper's exit code when its root could not be made (restic never ran). */
+/** The rooted wrapper's exit code when its root (tmpfs, binds of `/`) could not be made (restic never ran); a tree's own bind failing is MOUNT_FAILED, as for a relative run. */
 const ROOT_FAILED = 98;
 /** Mounts each `<dir> <mount point>` pair given after their count, then runs the rest of argv (restic). */
 const MOUNT_SCRIPT = 'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" || exit 97; shift 2; n=$((n - 1)); done; exec "$@"';
@@ -54,7 +54,7 @@ const ROOTED_SCRIPT = [
   '  elif [ -d "$e" ]; then mkdir "$v/$b" && mount --rbind "$e" "$v/$b" || exit 98',
   '  elif [ -e "$e" ]; then : > "$v/$b" && mount --bind "$e" "$v/$b" || exit 98; fi',
   'done',
-  'while [ "$n" -gt 0 ]; do mkdir "$v/$2" && mount --bind "$1" "$v/$2" || exit 98; shift 2; n=$((n - 1)); done',
+  'while [ "$n" -gt 0 ]; do mkdir "$v/$2" || exit 98; mount --bind "$1" "$v/$2" || exit 97; shift 2; n=$((n - 1)); done',
   'exec chroot "$v" "$@"',
 ].join('\n');
 
@@ -146,13 +146,17 @@ function specOf(input: Omit<TreesInput, 'options'>, place: Placement, collector:
     operation: 'backup',
     args: [...commonArgs(input.request, input.settings), ...extraArgs, ...place.targets],
     onStdoutLine: collector.line,
-    okExitCodes: place.mode === 'rooted' ? [0, 3, ROOT_FAILED] : place.mode === 'relative' ? [0, 3, MOUNT_FAILED] : [0, 3],
+    okExitCodes: place.mode === 'rooted' ? [0, 3, MOUNT_FAILED, ROOT_FAILED] : place.mode === 'relative' ? [0, 3, MOUNT_FAILED] : [0, 3],
     errorContext: { paths: input.request.trees.map((t) => t.dir) },
     ...place.extra,
   };
 }
 
-/** Whether restic never ran because its wrapper could not mount; the next placement is then tried (and this one not again). */
+/**
+ * Whether restic never ran because its wrapper could not mount; the next placement is then tried: after a
+ * root that could not be made, relative (and rooted runs not again); after a tree's bind that failed,
+ * direct (and private mounts not again).
+ */
 function mountsFailed(ctx: ResticContext, place: Placement, result: { exitCode?: number | undefined; stderr?: unknown }): boolean {
   const stderr = typeof result.stderr === 'string' ? result.stderr.slice(-500) : '';
   if (place.mode === 'rooted' && result.exitCode === ROOT_FAILED) {
@@ -160,7 +164,7 @@ function mountsFailed(ctx: ResticContext, place: Placement, result: { exitCode?:
     rootedWorks = false;
     return true;
   }
-  if (place.mode !== 'relative' || result.exitCode !== MOUNT_FAILED) return false;
+  if (place.mode === 'direct' || result.exitCode !== MOUNT_FAILED) return false;
   ctx.logger.warn({ stderr }, 'private bind mounts failed: trees are backed up at their own paths');
   privateMounts = Promise.resolve(false);
   return true;
@@ -185,11 +189,11 @@ async function run(input: TreesInput, place: Placement): Promise<TreesSummary | 
  */
 async function namedElseDirect<T>(request: BackupTreesRequest, attempt: (place: Placement) => Promise<T | undefined>): Promise<T> {
   checkTrees(request);
+  if ((await canMountPrivately()) && (await rootable(request))) {
+    const rooted = await attempt(await placement(request, 'rooted'));
+    if (rooted) return rooted;
+  }
   if (await canMountPrivately()) {
-    if (await rootable(request)) {
-      const rooted = await attempt(await placement(request, 'rooted'));
-      if (rooted) return rooted;
-    }
     const named = await attempt(await placement(request, 'relative'));
     if (named) return named;
   }

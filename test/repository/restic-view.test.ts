@@ -84,6 +84,18 @@ describe('ResticRepository.backupTrees', () => {
     expect(resticLs(dir, clash.snapshotId)).toContain('/tmp/x/1.jpg');
   });
 
+  it.runIf(isRoot)('backs the trees up at their own paths when a tree\'s bind fails in a rooted run (its root made)', async () => {
+    const bin = await temp.make('ffk-fake-mount-');
+    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\ncase "$*" in *--bind*) echo "mount: bind refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
+    await chmod(path.join(bin, 'mount'), 0o755);
+    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    const { repo } = await newRepository(temp);
+    await repo.init();
+    const { a, b, view } = await twoTrees();
+    const summary = await repo.backupTrees({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view });
+    expect(summary).toMatchObject({ layout: 'direct', paths: { uploads: a, ffupload: b }, totalFilesProcessed: 3 });
+  });
+
   it('falls back to the directories\' own paths when the mounts are refused, and says so', async () => {
     // A `mount` that fails like an unprivileged one, first on restic's PATH.
     const bin = await temp.make('ffk-fake-mount-');

@@ -24,6 +24,14 @@ afterEach(() => {
 
 const isRoot = process.getuid?.() === 0;
 
+/** Puts a `mount` running `body` (a sh script) first on PATH; afterEach puts PATH back. */
+async function mountFirstOnPath(body: string): Promise<void> {
+  const bin = await temp.make('ffk-fake-mount-');
+  await writeFile(path.join(bin, 'mount'), `#!/bin/sh\n${body}`);
+  await chmod(path.join(bin, 'mount'), 0o755);
+  process.env.PATH = `${bin}:${originalPath ?? ''}`;
+}
+
 function resticLs(repoDir: string, id: string): string[] {
   const env = { ...process.env, RESTIC_REPOSITORY: repoDir, RESTIC_PASSWORD: PASSWORD };
   return execFileSync('restic', ['--no-cache', 'ls', id], { env, encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('/'));
@@ -57,10 +65,7 @@ describe('ResticRepository.backupTrees', () => {
 
   it.runIf(isRoot)('names the trees as relative targets when a root cannot be made for restic, or a name is also an entry of /; either way\'s snapshot is the other\'s parent', async () => {
     // A `mount` that refuses the tmpfs of a rooted run only.
-    const bin = await temp.make('ffk-fake-mount-');
-    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\ncase "$*" in *tmpfs*) echo "mount: tmpfs refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
-    await chmod(path.join(bin, 'mount'), 0o755);
-    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    await mountFirstOnPath('case "$*" in *tmpfs*) echo "mount: tmpfs refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
     const { repo, dir } = await newRepository(temp);
     await repo.init();
     const { a, b, view } = await twoTrees();
@@ -85,10 +90,7 @@ describe('ResticRepository.backupTrees', () => {
   });
 
   it.runIf(isRoot)('backs the trees up at their own paths when a tree\'s bind fails in a rooted run (its root made)', async () => {
-    const bin = await temp.make('ffk-fake-mount-');
-    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\ncase "$*" in *--bind*) echo "mount: bind refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
-    await chmod(path.join(bin, 'mount'), 0o755);
-    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    await mountFirstOnPath('case "$*" in *--bind*) echo "mount: bind refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
     const { repo } = await newRepository(temp);
     await repo.init();
     const { a, b, view } = await twoTrees();
@@ -98,10 +100,7 @@ describe('ResticRepository.backupTrees', () => {
 
   it('falls back to the directories\' own paths when the mounts are refused, and says so', async () => {
     // A `mount` that fails like an unprivileged one, first on restic's PATH.
-    const bin = await temp.make('ffk-fake-mount-');
-    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\necho "mount: only root can do that" >&2\nexit 32\n');
-    await chmod(path.join(bin, 'mount'), 0o755);
-    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    await mountFirstOnPath('echo "mount: only root can do that" >&2\nexit 32\n');
     const { repo, dir } = await newRepository(temp);
     await repo.init();
     const { a, b, view } = await twoTrees();
@@ -184,10 +183,7 @@ describe('ResticRepository.openTreesBackup', () => {
   });
 
   it('falls back to the directories\' own paths when the mounts are refused', async () => {
-    const bin = await temp.make('ffk-fake-mount-');
-    await writeFile(path.join(bin, 'mount'), '#!/bin/sh\necho "mount: only root can do that" >&2\nexit 32\n');
-    await chmod(path.join(bin, 'mount'), 0o755);
-    process.env.PATH = `${bin}:${originalPath ?? ''}`;
+    await mountFirstOnPath('echo "mount: only root can do that" >&2\nexit 32\n');
     const refused = new ResticRepository({ url: dir, password: PASSWORD, tmpDir: gates }); // restic's environment is taken when it is made
     const { a, b, view } = await twoTrees();
     const opened = await refused.openTreesBackup({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view });

@@ -25,23 +25,67 @@ function toUpdate(e: KvEntry, logger: Logger): PresenceUpdate | undefined {
   return { kind: 'seen', description, seenAt: e.created };
 }
 
+/** How long a presence watch that ended waits before it is opened again (doubling up to RESUME_MAX_MS). */
+const RESUME_FIRST_MS = 500;
+const RESUME_MAX_MS = 10_000;
+
 /**
  * Delivers every current presence entry, then every change, to `onUpdate` until stopped. The watch
  * starts before the initial read so nothing falls between them (the inventory ignores stale beats).
+ * A watch that ends while not stopped (its consumer lost in a JetStream leader change the client could not
+ * recover from, or an error) is opened again, and every current entry read again: without it, no agent
+ * would ever be seen online or gone again by this controller.
  */
 export async function watchPresence(kv: KV, onUpdate: (u: PresenceUpdate) => void, logger: Logger): Promise<PresenceWatch> {
-  const iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
-  void (async () => {
-    for await (const e of iter) {
-      const u = toUpdate(e, logger);
-      if (u) onUpdate(u);
-    }
-  })().catch((err: unknown) => logger.error({ err }, 'presence watch ended'));
-  for (const e of await kvEntries(kv)) {
+  let stopped = false;
+  const deliver = (e: KvEntry): void => {
     const u = toUpdate(e, logger);
     if (u) onUpdate(u);
-  }
-  return { stop: () => iter.stop() };
+  };
+  const open = async (): Promise<{ iter: Awaited<ReturnType<KV['watch']>> }> => {
+    const iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    try {
+      for (const e of await kvEntries(kv)) deliver(e);
+    } catch (err) {
+      iter.stop();
+      throw err;
+    }
+    return { iter };
+  };
+  // The first watch opens before the controller serves: a failure is the caller's.
+  let current = await open();
+  const run = async (): Promise<void> => {
+    for (let wait = RESUME_FIRST_MS; !stopped; ) {
+      try {
+        for await (const e of current.iter) deliver(e);
+        if (stopped) return;
+        logger.warn('presence watch ended; opening it again');
+      } catch (err) {
+        if (stopped) return;
+        logger.warn({ err }, 'presence watch failed; opening it again');
+      }
+      for (;;) {
+        await new Promise((r) => setTimeout(r, wait));
+        if (stopped) return;
+        try {
+          current = await open();
+          logger.info('presence watch open again');
+          wait = RESUME_FIRST_MS;
+          break;
+        } catch (err) {
+          wait = Math.min(wait * 2, RESUME_MAX_MS);
+          logger.warn({ err, retryInMs: wait }, 'presence watch: could not open it again');
+        }
+      }
+    }
+  };
+  void run();
+  return {
+    stop: () => {
+      stopped = true;
+      current.iter.stop();
+    },
+  };
 }
 
 interface StoredRecord {

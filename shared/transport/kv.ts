@@ -62,9 +62,10 @@ export const OPEN_RETRY_MS = 60_000;
 
 async function openOrCreate(nc: NatsConnection, bucket: string, options: { ttlMs?: number; direct?: boolean }): Promise<KV> {
   // Opening and creating are both safe to ask again (a create of the same bucket with the same settings succeeds).
+  // JetStream answering "temporarily unavailable" (10008: no meta leader yet, a cluster coming up) is the same.
   const unanswered = (err: unknown): boolean => {
     const cause = (err as Error).cause;
-    return isNoResponders(cause) || /timeout/i.test(cause instanceof Error ? cause.message : '');
+    return isNoResponders(cause) || /timeout|temporarily unavailable/i.test(cause instanceof Error ? cause.message : '');
   };
   return askingAgainWhileNoResponders(await askAgain(() => openOrCreateOnce(nc, bucket, options), unanswered, OPEN_RETRY_MS, 250, 2000));
 }

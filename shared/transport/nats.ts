@@ -25,6 +25,11 @@ export const AUTH_REFUSAL_GRACE_MS = 4000;
 /** A connection attempt the server does not answer (it can hang one that arrives mid-reload) is given up after this, and tried again. */
 const CONNECT_ATTEMPT_MS = 5000;
 const CONNECT_ATTEMPTS_UNANSWERED = 4;
+/**
+ * How long a refused first connection is tried again: a NATS server starting at the same time as the
+ * process (the same boot, a cluster coming up) is not listening yet. A server that stays away is an error.
+ */
+export const CONNECT_REFUSED_GRACE_MS = 15_000;
 
 const isAuthError = (err: unknown): boolean => /Authorization Violation|authentication/i.test(err instanceof Error ? err.message : String(err));
 
@@ -75,6 +80,10 @@ async function connectOnce(options: NatsConnectOptions): Promise<NatsConnection>
         continue;
       }
       if (/timeout/i.test((err as Error).message) && ++unanswered < CONNECT_ATTEMPTS_UNANSWERED) continue;
+      if (/connection refused|ECONNREFUSED/i.test((err as Error).message) && Date.now() - started < CONNECT_REFUSED_GRACE_MS) {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
       throw new UnavailableError(`cannot connect to NATS at ${config.servers.join(', ')}: ${(err as Error).message}`, {
         cause: err,
       });

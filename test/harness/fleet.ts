@@ -199,8 +199,22 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     return state;
   };
   /** Waits until the agents of `sites` are listed online. Generous: agents start while other test files load the machine. */
-  const agentsOnline = (sites: readonly string[]): Promise<void> =>
-    waitAgentsOnline(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS);
+  const agentsOnline = async (sites: readonly string[]): Promise<void> => {
+    // A controller that ended will list no one: said at once, not after the whole wait.
+    const c = controller.child;
+    let onExit: (() => void) | undefined;
+    const ended = new Promise<never>((_, reject) => {
+      onExit = () => reject(new Error(`the controller ended (${c.exitCode ?? c.signalCode}) while its agents were coming online`));
+      if (c.exitCode !== null || c.signalCode !== null) onExit();
+      else c.once('exit', onExit);
+    });
+    try {
+      await Promise.race([waitAgentsOnline(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS), ended]);
+    } finally {
+      ended.catch(() => undefined);
+      if (onExit) c.off('exit', onExit);
+    }
+  };
   const fleet: TestFleet = {
     nats,
     root,
@@ -283,8 +297,12 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     for (const s of sites) await upWithAgents(s);
     await agentsOnline(sites.map((s) => s.site));
   } catch (err) {
+    // What the processes said is the only trace of why (the fleet's files go with stop()).
+    const tail = (label: string, p: TestProcess): string => `--- ${label} (${p.child.exitCode === null && p.child.signalCode === null ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}), last lines:\n${p.logs().split('\n').slice(-25).join('\n')}`;
+    const tails = [...[...agents.entries()].map(([key, p]) => tail(`agent ${key}`, p)), tail('controller', controller)];
+    const natsTails = nats.nodes.map((n) => `--- nats ${n.name}:\n${n.logTail()}`);
     await fleet.stop();
-    throw err;
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${[...tails, ...natsTails].join('\n')}`, { cause: err });
   }
   return fleet;
 }

@@ -5,7 +5,8 @@
  * `openTreesBackup`: restic opened ahead (repository open, locked, nothing read) until it is run.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IllegalStateError, ValidationError } from '../../shared/errors.js';
@@ -56,16 +57,36 @@ describe('ResticRepository.backupTrees', () => {
     const [snapshot] = await repo.listSnapshots();
     expect(snapshot?.paths).toEqual(['/ffupload', '/uploads']); // rooted: restic ran chrooted into its view, given absolute targets
     expect(resticLs(dir, summary.snapshotId)).toEqual(['/ffupload', '/ffupload/y', '/ffupload/y/3.jpg', '/uploads', '/uploads/2.jpg', '/uploads/x', '/uploads/x/1.jpg']);
-    expect(await readdir(view)).toEqual([]); // the view's root and mounts lived in restic's namespace only
+    // The view is a skeleton of mount points (empty), the mounts lived in restic's namespace only, and the
+    // fstab files its mounts were made from are gone.
+    const skeleton = await readdir(view, { withFileTypes: true });
+    expect(skeleton.map((d) => d.name)).toEqual(expect.arrayContaining(['uploads', 'ffupload', 'etc', 'tmp']));
+    for (const d of skeleton) {
+      if (d.isDirectory()) expect(await readdir(path.join(view, d.name)), d.name).toEqual([]);
+      else if (!d.isSymbolicLink()) expect((await stat(path.join(view, d.name))).size, d.name).toBe(0);
+    }
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(view);
+    expect((await readdir(path.dirname(view))).filter((n) => n.endsWith('.fstab'))).toEqual([]);
 
     // The next backup with it as parent reads nothing again through the mounts.
     const again = await repo.backupTrees({ trees: [{ name: 'uploads', dir: a }, { name: 'ffupload', dir: b }], viewDir: view, parentId: summary.snapshotId });
     expect(again).toMatchObject({ filesNew: 0, filesChanged: 0, filesUnmodified: 3 });
   });
 
+  it.runIf(isRoot)('mounts a tree whose path holds a space, a tab and a backslash (escaped in its fstab line)', async () => {
+    const { repo, dir } = await newRepository(temp);
+    await repo.init();
+    const base = await temp.make();
+    const odd = path.join(base, 'site one', 'tab\there', 'back\\slash');
+    await writeTree(odd, { 'x/1.jpg': 'one' });
+    const summary = await repo.backupTrees({ trees: [{ name: 'uploads', dir: odd }], viewDir: path.join(base, 'view dir') });
+    expect(summary).toMatchObject({ layout: 'named', paths: { uploads: '/uploads' }, totalFilesProcessed: 1 });
+    expect(resticLs(dir, summary.snapshotId)).toEqual(['/uploads', '/uploads/x', '/uploads/x/1.jpg']);
+  });
+
   it.runIf(isRoot)('names the trees as relative targets when a root cannot be made for restic, or a name is also an entry of /; either way\'s snapshot is the other\'s parent', async () => {
-    // A `mount` that refuses the tmpfs of a rooted run only.
-    await mountFirstOnPath('case "$*" in *tmpfs*) echo "mount: tmpfs refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
+    // A `mount` that refuses the root of a rooted run only (its binds of `/`, one `mount -a` of their fstab).
+    await mountFirstOnPath('case "$*" in *.root.fstab*) echo "mount: root refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
     const { repo, dir } = await newRepository(temp);
     await repo.init();
     const { a, b, view } = await twoTrees();
@@ -90,7 +111,8 @@ describe('ResticRepository.backupTrees', () => {
   });
 
   it.runIf(isRoot)('backs the trees up at their own paths when a tree\'s bind fails in a rooted run (its root made)', async () => {
-    await mountFirstOnPath('case "$*" in *--bind*) echo "mount: bind refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
+    // Refused: a rooted run's trees (their fstab) and a relative run's binds.
+    await mountFirstOnPath('case "$*" in *--bind*|*.trees.fstab*) echo "mount: bind refused" >&2; exit 32;; esac\nexec /usr/bin/mount "$@"\n');
     const { repo } = await newRepository(temp);
     await repo.init();
     const { a, b, view } = await twoTrees();

@@ -42,7 +42,7 @@ export async function watchPresence(kv: KV, onUpdate: (u: PresenceUpdate) => voi
     const u = toUpdate(e, logger);
     if (u) onUpdate(u);
   };
-  const open = async (): Promise<{ iter: Awaited<ReturnType<KV['watch']>> }> => {
+  const open = async (): Promise<Awaited<ReturnType<KV['watch']>>> => {
     const iter = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
     try {
       for (const e of await kvEntries(kv)) deliver(e);
@@ -50,14 +50,14 @@ export async function watchPresence(kv: KV, onUpdate: (u: PresenceUpdate) => voi
       iter.stop();
       throw err;
     }
-    return { iter };
+    return iter;
   };
   // The first watch opens before the controller serves: a failure is the caller's.
   let current = await open();
   const run = async (): Promise<void> => {
     for (let wait = RESUME_FIRST_MS; !stopped; ) {
       try {
-        for await (const e of current.iter) deliver(e);
+        for await (const e of current) deliver(e);
         if (stopped) return;
         logger.warn('presence watch ended; opening it again');
       } catch (err) {
@@ -83,7 +83,7 @@ export async function watchPresence(kv: KV, onUpdate: (u: PresenceUpdate) => voi
   return {
     stop: () => {
       stopped = true;
-      current.iter.stop();
+      current.stop();
     },
   };
 }

@@ -115,11 +115,9 @@ async function rootSkeleton(request: BackupTreesRequest): Promise<{ root: string
 }
 
 let fstabCounter = 0;
-/** Writes `text` to a new file beside viewDir (the placement's cleanup removes it once restic has ended). */
-async function fstabFile(viewDir: string, kind: 'root' | 'trees', text: string): Promise<string> {
-  const file = `${viewDir}.${process.pid}-${(fstabCounter += 1)}.${kind}.fstab`;
-  await writeFile(file, text, { mode: 0o600 });
-  return file;
+/** A new name beside viewDir for one run's fstab file (the placement's cleanup removes it). */
+function fstabFile(viewDir: string, kind: 'root' | 'trees'): string {
+  return `${viewDir}.${process.pid}-${(fstabCounter += 1)}.${kind}.fstab`;
 }
 
 let privateMounts: Promise<boolean> | undefined;
@@ -169,7 +167,7 @@ interface Placement {
   targets: string[];
   extra: Pick<RunSpec, 'cwd' | 'wrapper'>;
   paths: Record<string, string>;
-  /** Removes what the placement wrote for its run (a rooted run's fstab files), once restic has ended. */
+  /** Removes what the placement wrote for its run (a rooted run's fstab files), once its mounts are made. */
   cleanup?: () => Promise<void>;
 }
 
@@ -188,9 +186,14 @@ async function placement(request: BackupTreesRequest, mode: Placement['mode']): 
   const paths = Object.fromEntries(names.map((n) => [n, `/${n}`]));
   if (mode === 'rooted') {
     const fstab = await rootSkeleton(request);
-    const files = [await fstabFile(request.viewDir, 'root', fstab.root), await fstabFile(request.viewDir, 'trees', fstab.trees)];
+    const files = [fstabFile(request.viewDir, 'root'), fstabFile(request.viewDir, 'trees')];
+    const cleanup = (): Promise<void> => Promise.all(files.map((f) => rm(f, { force: true }))).then(() => undefined);
+    await Promise.all([writeFile(files[0] as string, fstab.root, { mode: 0o600 }), writeFile(files[1] as string, fstab.trees, { mode: 0o600 })]).catch(async (err: unknown) => {
+      await cleanup();
+      throw err;
+    });
     const wrapper = [UNSHARE, '--mount', '--propagation', 'private', 'sh', '-c', ROOTED_SCRIPT, 'ffk-view', request.viewDir, ...files];
-    return { mode, layout: 'named', targets: names.map((n) => `/${n}`), extra: { wrapper }, paths, cleanup: () => Promise.all(files.map((f) => rm(f, { force: true }))).then(() => undefined) };
+    return { mode, layout: 'named', targets: names.map((n) => `/${n}`), extra: { wrapper }, paths, cleanup };
   }
   await mkdir(request.viewDir, { recursive: true, mode: 0o700 });
   const pairs: string[] = [];
@@ -243,8 +246,7 @@ async function run(input: TreesInput, place: Placement): Promise<TreesSummary | 
   const collector = new BackupCollector(options.onProgress);
   const spec: RunSpec = { ...specOf(input, place, collector), ...(options.signal ? { signal: options.signal } : {}) };
   const startedMs = Date.now();
-  const ended = await startRestic(ctx, spec).finally(() => place.cleanup?.());
-  const result = await settle(ctx, spec, ended);
+  const result = await settle(ctx, spec, await startRestic(ctx, spec));
   if (mountsFailed(ctx, place, result)) return undefined;
   const summary = await finishBackup({ ...input, collector, result, requested: place.targets, onProgress: options.onProgress, startedMs });
   return { ...summary, layout: place.layout, paths: place.paths };
@@ -263,7 +265,8 @@ async function namedElseDirect<T>(ctx: ResticContext, request: BackupTreesReques
       rootedWorks = false;
       return undefined;
     });
-    const rooted = place ? await attempt(place) : undefined;
+    // The fstab files are read by the wrapper's mounts, done once attempt returns (restic ended, or opened ahead).
+    const rooted = place ? await attempt(place).finally(() => place.cleanup?.()) : undefined;
     if (rooted) return rooted;
   }
   if (await canMountPrivately()) {
@@ -312,17 +315,13 @@ export function openTrees(input: Omit<TreesInput, 'options'> & { idleMs?: number
 
 async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }, place: Placement): Promise<OpenedTreesBackup | undefined> {
   const { ctx } = input;
-  const gateDir = await mkdtemp(path.join(input.settings.tmpDir ?? os.tmpdir(), 'ffk-restic-gate-')).catch(async (err: unknown) => {
-    await place.cleanup?.();
-    throw err;
-  });
+  const gateDir = await mkdtemp(path.join(input.settings.tmpDir ?? os.tmpdir(), 'ffk-restic-gate-'));
   const removeGate = (): Promise<void> => rm(gateDir, { recursive: true, force: true }).catch(() => undefined);
   const gate = path.join(gateDir, 'excludes');
   try {
     await execa('mkfifo', ['-m', '600', gate], { stdin: 'ignore' });
   } catch (err) {
     await removeGate();
-    await place.cleanup?.();
     throw new InternalError(`could not make the FIFO a tree backup waits on: ${describeError(err)}`, { cause: err });
   }
   let onProgress: ProgressOptions['onProgress'];
@@ -331,10 +330,6 @@ async function openWith(input: Omit<TreesInput, 'options'> & { idleMs?: number }
   const spec = { ...specOf(input, place, collector, ['--exclude-file', gate]), ...(guarded.length > 0 ? { wrapper: guarded } : {}) };
   const startedMs = Date.now();
   const subprocess = startRestic(ctx, spec);
-  void subprocess.then(
-    () => place.cleanup?.(),
-    () => place.cleanup?.(),
-  );
   let state: 'opening' | 'open' | 'running' | 'cancelled' | 'ended' = 'opening';
   let writer: FileHandle | undefined;
   const exit = subprocess.then((r) => {

@@ -37,7 +37,7 @@ import { cancelWhenIdle, interruptOn, parentDeathGuard, settle, startRestic, typ
 const UNSHARE = 'unshare';
 /** The wrapper's exit code when a bind mount failed (restic itself never exits with it). */
 const MOUNT_FAILED = 97;
-/** The rooted wrapper's exit code when its root (tmpfs, binds of `/`) could not be made (restic never ran); a tree's own bind failing is MOUNT_FAILED, as for a relative run. */
+/** The rooted wrapper's exit code when its root (the binds of `/`) could not be made (restic never ran); a tree's own bind failing is MOUNT_FAILED, as for a relative run. */
 const ROOT_FAILED = 98;
 /** Mounts each `<dir> <mount point>` pair given after their count, then runs the rest of argv (restic). */
 const MOUNT_SCRIPT = 'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" || exit 97; shift 2; n=$((n - 1)); done; exec "$@"';

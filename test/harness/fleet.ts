@@ -181,7 +181,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   // Answering is not enough: a controller knows an agent from its next heartbeat. Wait until every
   // agent process still running is listed online (a request before that finds no agents).
   const allOnline = (address: string): Promise<void> =>
-    waitAgentsOnline(address, [...agents.entries()].filter(([, a]) => a.child.exitCode === null && a.child.signalCode === null).map(([key]) => key), 30_000);
+    waitAgentsOnline(address, [...agents.entries()].filter(([, a]) => a.running()).map(([key]) => key), 30_000);
   const states = new Map<string, SiteState>();
   const agents = new Map<string, TestProcess>();
   let controller = runProcess(BIN.controller, ['--config', controllerConfig]);
@@ -201,19 +201,12 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
   /** Waits until the agents of `sites` are listed online. Generous: agents start while other test files load the machine. */
   const agentsOnline = async (sites: readonly string[]): Promise<void> => {
     // A controller that ended will list no one: said at once, not after the whole wait.
-    const c = controller.child;
-    let onExit: (() => void) | undefined;
-    const ended = new Promise<never>((_, reject) => {
-      onExit = () => reject(new Error(`the controller ended (${c.exitCode ?? c.signalCode}) while its agents were coming online`));
-      if (c.exitCode !== null || c.signalCode !== null) onExit();
-      else c.once('exit', onExit);
+    const c = controller;
+    const ended = c.exited.then((code) => {
+      throw new Error(`the controller ended (${code ?? c.child.signalCode}) while its agents were coming online`);
     });
-    try {
-      await Promise.race([waitAgentsOnline(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS), ended]);
-    } finally {
-      ended.catch(() => undefined);
-      if (onExit) c.off('exit', onExit);
-    }
+    ended.catch(() => undefined);
+    await Promise.race([waitAgentsOnline(controllerAddress, [...agents.keys()].filter((key) => sites.some((site) => key.startsWith(`${site}/`))), AGENTS_ONLINE_MS), ended]);
   };
   const fleet: TestFleet = {
     nats,
@@ -298,7 +291,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     await agentsOnline(sites.map((s) => s.site));
   } catch (err) {
     // What the processes said is the only trace of why (the fleet's files go with stop()).
-    const tail = (label: string, p: TestProcess): string => `--- ${label} (${p.child.exitCode === null && p.child.signalCode === null ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}), last lines:\n${p.logs().split('\n').slice(-25).join('\n')}`;
+    const tail = (label: string, p: TestProcess): string => `--- ${label} (${p.running() ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}), last lines:\n${p.logs().split('\n').slice(-25).join('\n')}`;
     const tails = [...[...agents.entries()].map(([key, p]) => tail(`agent ${key}`, p)), tail('controller', controller)];
     const natsTails = nats.nodes.map((n) => `--- nats ${n.name}:\n${n.logTail()}`);
     await fleet.stop();

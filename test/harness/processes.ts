@@ -26,6 +26,10 @@ export interface TestProcess {
   kill(): Promise<void>;
   /** SIGTERM and wait for exit. */
   stop(): Promise<number | null>;
+  /** Resolves with the exit code (null: ended by a signal) once the process has ended. */
+  exited: Promise<number | null>;
+  /** Whether the process has not ended yet. */
+  running(): boolean;
 }
 
 export interface RunOptions {
@@ -55,6 +59,8 @@ export function runProcess(script: string, args: string[], env: NodeJS.ProcessEn
   return {
     child,
     logs: () => logs,
+    exited,
+    running: () => !done(),
     async kill() {
       if (!done()) child.kill('SIGKILL');
       await exited;

@@ -38,9 +38,6 @@ const AGENTS = [
 const AGENT_PORT = 7701;
 const CONTROLLER_PORT = 7700;
 
-const exitOf = (p: TestProcess): Promise<number | null> =>
-  p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve(p.child.exitCode) : new Promise((resolve) => p.child.once('exit', (code) => resolve(code)));
-
 describe('network-namespace hosts, real processes', () => {
   const tmp = tempDir('ffk-netns-');
   let hosts: NetnsHosts<Host>;
@@ -182,7 +179,7 @@ describe('network-namespace hosts, real processes', () => {
     const cert = runProcess(BIN.agent, ['--config', tmp.write('cert.yaml', {
       ...base, tls: mskDb.config.tls, nats: mskDb.config.nats, cacheDir: path.join(tmp.dir, 'agent-cache', 'cert'),
     })], {}, netns);
-    const [seedCode, certCode] = await Promise.all([exitOf(seed), exitOf(cert)]);
+    const [seedCode, certCode] = await Promise.all([seed.exited, cert.exited]);
     const lines = (p: TestProcess): string => p.logs().split('\n').filter((l) => l.startsWith('ffkeeper-agent:') || /"level":(50|60)/.test(l)).join('\n');
     console.log(`msk-1/files with spb-1/db's NATS seed: exit ${seedCode}\n${lines(seed)}`);
     console.log(`msk-1/files with msk-1/db's certificate: exit ${certCode}\n${lines(cert)}`);

@@ -18,7 +18,7 @@ import { readSecuritySyncSettings } from '../../shared/findface/config-py.js';
 import { replicaId, replicaPath } from '../../shared/sync/link.js';
 import { EXIT_CODES } from '../../shared/exit-codes.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
-import { waitSyncConverged } from '../harness/sync.js';
+import { syncDiagnostics, waitSyncConverged } from '../harness/sync.js';
 import { waitFor } from '../harness/processes.js';
 import { TEST_OPERATOR } from '../harness/pki.js';
 import { freePort } from '../../shared/net.js';
@@ -231,6 +231,7 @@ describe('watch-list sync between two dev sites', () => {
       const d = await differences(master, slave, link.number);
       return d.length === 0 ? d : undefined;
     }, 90_000, 1000).catch(async () => ({ value: await differences(master, slave, link.number), elapsedMs: -1 }));
+    if (diffs.length > 0) console.log(`link ${link.id} did not converge within 90 s:\n${diffs.join('\n')}\n${await syncDiagnostics(fleet, link.id)}`);
     expect(diffs).toEqual([]);
     // Files of faces the writer deleted or moved are gone from the slave too: its replica directories
     // hold exactly the files the master's list names (this link is the slave's only one so far).

@@ -49,8 +49,19 @@ export function publishRecordsSpec(ctx: PartContext, link: SyncLink, records: Re
     ...positionOf(positions, `publish-records.${link.id}`),
     async handle(batch) {
       const dossiers = latestDossiers(batch);
-      const found = await records.read(dossiers.flatMap((d) => d.state?.faces.map((f) => f.recordId) ?? []));
+      const wanted = dossiers.flatMap((d) => d.state?.faces.map((f) => f.recordId) ?? []);
+      const found = await records.read(wanted);
       const byId = new Map<number, RecordEntry>(found.map((r) => [r.id, r]));
+      // The writer puts a record in place before it commits the row naming it: a record missing now is a
+      // face deleted since its dossier's message (a later message publishes the dossier again), or shards
+      // that do not hold the master's galleries. Either way the slave gets the dossier without it: said.
+      const missing = wanted.filter((id) => !byId.has(id));
+      if (missing.length > 0) {
+        ctx.logger.warn(
+          { link: link.id, missing: missing.length, of: wanted.length, sample: missing.slice(0, 5) },
+          "sync: records the master's rows name are not on its shards; their dossiers are published without them",
+        );
+      }
       await Promise.all(
         dossiers.map((d) => {
           const recs = (d.state?.faces ?? []).flatMap((f) => byId.get(f.recordId) ?? []);

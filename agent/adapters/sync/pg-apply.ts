@@ -12,7 +12,7 @@ import { replicaId, replicaPath, LINK_ID_RANGE, type SyncLink } from '../../../s
 import type { DossierMessage } from '../../domain/sync/messages.js';
 import type { RowsTarget } from '../../domain/sync/ports.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
-import { attachTriggers } from './pg-triggers.js';
+import { attachTriggers, installWithoutDeadlock } from './pg-triggers.js';
 
 const INSTALL = `
 CREATE SCHEMA IF NOT EXISTS ffkeeper_sync;
@@ -130,7 +130,7 @@ export class PgRowsTarget implements RowsTarget {
 
   async prepare(link: SyncLink): Promise<void> {
     await this.run(async (c) => {
-      await c.query(INSTALL);
+      await installWithoutDeadlock(c, INSTALL, `installing the sync guard in ${this.database}`);
       await c.query(
         `INSERT INTO ffkeeper_sync.replicas (link_id, list_id, link_number, master) VALUES ($1, $2, $3, $4)
          ON CONFLICT (link_id) DO UPDATE SET list_id = EXCLUDED.list_id, link_number = EXCLUDED.link_number, master = EXCLUDED.master`,

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import type { DossierMessage } from '../../domain/sync/messages.js';
 import type { ChangeSource } from '../../domain/sync/ports.js';
 import { clientConfig, connectClient, type PgEndpoint } from '../postgres/connection.js';
-import { attachTriggers } from './pg-triggers.js';
+import { attachTriggers, installWithoutDeadlock } from './pg-triggers.js';
 import { readStates } from './pg-states.js';
 
 const INSTALL = `
@@ -76,7 +76,7 @@ export class PgChangeSource implements ChangeSource {
   }
 
   async install(): Promise<void> {
-    await this.run((c) => c.query(INSTALL));
+    await this.run((c) => installWithoutDeadlock(c, INSTALL, `installing the sync capture in ${this.database}`));
   }
 
   async seed(list: number): Promise<number> {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PORT_RESERVATIONS_DIR, freePort, reservePort } from './net.js';
+import { PORT_RESERVATIONS_DIR, freePort, freePortWithRoom, reservePort } from './net.js';
 
 // Ports above the ephemeral range, which freePort never picks at random: no clash with a parallel test.
 const PORTS = [64_901, 64_902, 64_903, 64_904];
@@ -44,6 +44,19 @@ describe('port reservations', () => {
       expect(reservePort(port)).toBe(false);
     } finally {
       rmSync(file(port), { force: true });
+    }
+  });
+
+  it('freePortWithRoom reserves the port and its neighbours at the offsets: freePort hands none of them out', async () => {
+    const port = await freePortWithRoom([10, 100]);
+    const held = [port, port + 10, port + 100];
+    try {
+      for (const p of held) {
+        expect(readFileSync(file(p), 'utf8'), String(p)).toBe(String(process.pid));
+        expect(reservePort(p), String(p)).toBe(false); // what freePort asks before it hands a port out
+      }
+    } finally {
+      for (const p of held) rmSync(file(p), { force: true });
     }
   });
 });

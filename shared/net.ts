@@ -120,6 +120,27 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
+/**
+ * A port as `freePort` gives one, with `port + offset` free and reserved as well for each of `offsets`:
+ * room for the ports of a server's planned neighbours (a dev site's Tarantool shard: the new shard a model
+ * migration makes beside it at its port offset). Falls back to a plain `freePort` when no try has the room.
+ */
+export async function freePortWithRoom(offsets: readonly number[], host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 50; i += 1) {
+    const port = await freePort(host);
+    let room = true;
+    for (const offset of offsets) {
+      const neighbour = port + offset;
+      if (neighbour >= ephemeralLow() || !reservePort(neighbour) || !(await canListen(neighbour, host))) {
+        room = false;
+        break;
+      }
+    }
+    if (room) return port;
+  }
+  return freePort(host);
+}
+
 /** True when something accepts TCP connections on host:port. */
 export async function isListening(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {

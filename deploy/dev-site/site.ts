@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } fr
 import path from 'node:path';
 import { DEFAULT_NATS_URL } from '../../shared/config/common.js';
 import { ConflictError, describeError, UnavailableError, ValidationError } from '../../shared/errors.js';
-import { freePort } from '../../shared/net.js';
+import { freePort, freePortWithRoom } from '../../shared/net.js';
 import { issueAgentCertificates, writeAgentConfigs } from './agents.js';
 import { writeExtractionApiConfig, type ExtractionCost } from './extraction-config.js';
 import { shardLayout, writeShardFiles } from './instances.js';
@@ -85,9 +85,20 @@ async function distinctPorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
+/**
+ * Port offsets a model migration of a dev site gives its new shards (ffkeeper's default 10, the next
+ * multiple after a rolled-back migration, and 100 as the tests ask): kept free beside each shard port, so
+ * no other server of the machine's tests is handed one meanwhile and the migration's plan finds it in use.
+ */
+const MIGRATION_PORT_ROOM = [10, 20, 100] as const;
+
 async function buildState(o: ResolvedUp): Promise<SiteState> {
   const siteDir = siteDirOf(o.site, o.root);
-  const ports = await distinctPorts(5 + 2 * o.shards);
+  const ports = await distinctPorts(5);
+  // The shards' iproto and HTTP ports (state order: pgbouncer, sf-api, the shards' pairs, security, extraction-api, upload).
+  const shardPorts: number[] = [];
+  for (let i = 0; i < 2 * o.shards; i += 1) shardPorts.push(await freePortWithRoom(MIGRATION_PORT_ROOM));
+  ports.splice(2, 0, ...shardPorts);
   const runDir = path.join(siteDir, 'run');
   const pgbDir = path.join(siteDir, 'pgbouncer');
   return {

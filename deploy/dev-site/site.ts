@@ -94,11 +94,10 @@ const MIGRATION_PORT_ROOM = [10, 20, 100] as const;
 
 async function buildState(o: ResolvedUp): Promise<SiteState> {
   const siteDir = siteDirOf(o.site, o.root);
-  const ports = await distinctPorts(5);
-  // The shards' iproto and HTTP ports (state order: pgbouncer, sf-api, the shards' pairs, security, extraction-api, upload).
-  const shardPorts: number[] = [];
-  for (let i = 0; i < 2 * o.shards; i += 1) shardPorts.push(await freePortWithRoom(MIGRATION_PORT_ROOM));
-  ports.splice(2, 0, ...shardPorts);
+  // In state order: pgbouncer, sf-api, each shard's iproto and HTTP port (with room), security, extraction-api, upload.
+  const ports = await distinctPorts(2);
+  for (let i = 0; i < 2 * o.shards; i += 1) ports.push(await freePortWithRoom(MIGRATION_PORT_ROOM));
+  ports.push(...(await distinctPorts(3)));
   const runDir = path.join(siteDir, 'run');
   const pgbDir = path.join(siteDir, 'pgbouncer');
   return {

@@ -30,9 +30,11 @@ $do$;`;
 }
 
 /** How long the install waits for any one lock before it lets go of every lock and tries again: below deadlock_timeout (1 s by default). */
-export const INSTALL_LOCK_TIMEOUT_MS = 200;
+const INSTALL_LOCK_TIMEOUT_MS = 200;
 /** How long the install keeps trying before it reports the tables as held by others. */
 const INSTALL_GIVE_UP_MS = 15_000;
+/** SQLSTATE of a lock wait that ran into lock_timeout. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * Runs an install script (schema, functions, `attachTriggers`) in one transaction that neither makes
@@ -61,6 +63,3 @@ export async function installWithoutDeadlock(c: pg.Client, sql: string, what: st
     }
   }
 }
-
-/** SQLSTATE of a lock wait that ran into lock_timeout. */
-const LOCK_NOT_AVAILABLE = '55P03';

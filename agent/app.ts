@@ -4,6 +4,7 @@
  */
 import type { AgentConfig } from '../shared/config/agent.js';
 import type { Logger } from '../shared/logger.js';
+import { startupProgress, type StartupProgress } from '../shared/process.js';
 import { connectNats, watchAuthRefusal, type NatsConnection } from '../shared/transport/nats.js';
 import { openPresenceBucket } from '../shared/transport/kv.js';
 import { advertisedAddress, buildDescription } from './domain/describe.js';
@@ -98,8 +99,19 @@ async function withAdoptedShards(config: AgentConfig, log: Logger): Promise<Agen
   return served;
 }
 
+/** Starts the agent; a stage of the start that lasts is reported in its log as it waits (startupProgress). */
 export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promise<RunningAgent> {
+  const progress = startupProgress(logger);
+  try {
+    return await startAgentReporting(fileConfig, logger, progress);
+  } finally {
+    progress.done();
+  }
+}
+
+async function startAgentReporting(fileConfig: AgentConfig, logger: Logger, progress: StartupProgress): Promise<RunningAgent> {
   const log = logger.child({ site: fileConfig.site, host: fileConfig.host });
+  progress.stage('reading its components and releasing stale pins');
   const services = new SystemctlServiceManager({ pathPrepend: fileConfig.pathPrepend, timeoutMs: fileConfig.units.timeoutMs });
   const migrationHost = new HostMigrationAccess({ pathPrepend: fileConfig.pathPrepend, services });
   // What the agent serves: its config file's components, a migration's new shards in place of the old.
@@ -120,6 +132,7 @@ export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promi
     store: new FsSandboxStore(config.cacheDir),
     logger: log,
   });
+  progress.stage('dropping sandboxes and imports a previous run left, recovering the restore journal');
   await sandboxes.dropAll('left by a previous run of this agent');
   // Snapshot imports' work directories a killed agent left (a scratch instance may still run in one).
   const importRoot = path.join(config.cacheDir, 'import');
@@ -162,10 +175,13 @@ export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promi
     },
     jobs: () => jobs,
   }, security);
+  progress.stage(`serving gRPC on ${config.grpc.listen} and metrics`);
   let nc: NatsConnection | undefined;
   const metricsServer = await startMetricsServer(config.metrics.listen, metrics.registry, log);
   try {
+    progress.stage(`connecting to NATS at ${config.nats.servers.join(', ')}`);
     nc = await connectNats({ config: config.nats, name: `ffkeeper-agent ${config.site}/${config.host}`, identity: { kind: 'agent', site: config.site, host: config.host } });
+    progress.stage('opening the presence bucket');
     const kv = await openPresenceBucket(nc, config.presence.ttlSeconds * 1000);
     const grpcAddress = advertisedAddress(config.grpc.listen, grpc.port, config.grpc.advertise);
     description = buildDescription({ config, grpcAddress, startedAt: new Date() });
@@ -177,6 +193,7 @@ export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promi
     });
     await heartbeat.start();
     // Watch-list sync: this agent's parts of the links (capture/publish on a master, apply on a slave).
+    progress.stage('opening the sync streams');
     const bus = await JetStreamSyncBus.open(nc, config.site, log);
     // The files agents' direct channel (bulk photo transfer between a link's master and slave), NATS the fallback.
     const direct = syncDeps.files ? directFilesOf(config, grpcAddress, (site, list) => bus.askBulk(site, list), log) : undefined;

@@ -6,6 +6,7 @@
  */
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
+import { startupProgress, type StartupProgress } from '../shared/process.js';
 import { FfkError } from '../shared/errors.js';
 import { isFinal, type JobRecord } from '../shared/jobs.js';
 import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
@@ -166,8 +167,19 @@ function expectedAgentAt(inventory: FleetInventory, address: string): PeerIdenti
   return entry ? { kind: 'agent', site: entry.description.site, host: entry.description.host } : undefined;
 }
 
+/** Starts the controller; a stage of the start that lasts is reported in its log as it waits (startupProgress). */
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
+  const progress = startupProgress(logger);
+  try {
+    return await startControllerReporting(config, logger, progress);
+  } finally {
+    progress.done();
+  }
+}
+
+async function startControllerReporting(config: ControllerConfig, logger: Logger, progress: StartupProgress): Promise<RunningController> {
   const log = logger.child({ controller: config.id });
+  progress.stage(`connecting to NATS at ${config.nats.servers.join(', ')}`);
   const nc: NatsConnection = await connectNats({ config: config.nats, name: `ffkeeper-controller ${config.id}`, identity: { kind: 'controller', id: config.id } });
   const security = securityAtStart(config, { kind: 'controller', id: config.id }, log);
   const inventory = new FleetInventory();
@@ -179,7 +191,9 @@ export async function startController(config: ControllerConfig, logger: Logger):
   let metricsServer: RunningMetricsServer | undefined;
   try {
     const metrics = new PromControllerMetrics({ sites: () => inventory.sites() });
+    progress.stage('opening the fleet and presence buckets');
     const watch = await startFleet(nc, inventory, log);
+    progress.stage('opening the catalog, jobs and events, leases, schedules and retention');
     const [catalog, jobStore, events] = await Promise.all([KvCatalogStore.open(nc), KvJobStore.open(nc), JetStreamEventLog.open(nc)]);
     const self = { id: config.id, instance: newInstance() };
     const jobs = new JobRunner({ store: jobStore, events, logger: log, runBy: self });
@@ -190,6 +204,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const [leaseStore, scheduleStore, retentionStore] = await Promise.all([KvLeaseStore.open(nc), KvScheduleStore.open(nc), KvRetentionStore.open(nc)]);
     const leases = new SiteLeases({ store: leaseStore, owner: config.id, instance: self.instance, ttlMs: config.leases.ttlMs, logger: log });
     // Before any job of this process starts: the jobs and leases of controller processes that are gone.
+    progress.stage('joining the controller roster');
     const peers = new ControllerPeers({ roster: await KvControllerRoster.open(nc), self, ttlMs: config.leases.ttlMs, jobs, leases, logger: log });
     const orphaned = await peers.start();
     const snapshots = new SnapshotService({ coordinator, jobs, catalog, repositories, sealer, leases, logger: log });
@@ -202,6 +217,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     const retention = new RetentionService({ store: retentionStore, catalog, repositories, jobs, leases, logger: log });
     const copies = new CopyService({ catalog, repositories, jobs, leases, sealer, logger: log });
     const schedules = new ScheduleService(scheduleStore);
+    progress.stage('opening the verifications and the sync links');
     const verifications = await KvVerificationStore.open(nc);
     const verifier = new Verifier({ catalog, fleet: inventory, agents, repositories, verifications, secondaryManifests: (site, cutId) => copies.stored(site, { cutId }), ...timeouts, metrics, logger: log });
     const verify = new VerifyService({ verifier, jobs, verifications, leases });
@@ -249,6 +265,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
     else if (!('insecure' in security)) log.warn('no NATS registry (ca.dir or natsRegistry): sync links between sites need their read grants in the nats-server configuration by hand');
     registerSyncMetrics(metrics.registry, () => sync.list());
     // The trail's head is kept on this host too, outside NATS: every audit verify checks it.
+    progress.stage('opening the audit trail and console tokens');
     const headFile = new AuditHeadFile(config.audit.headFile ?? path.join(path.dirname(config.repositories.secretsFile), 'audit-head'));
     const audit = new HeadKeepingAuditLog(await JetStreamAuditLog.open(nc), headFile, (err) => log.error({ err, file: headFile.file }, 'could not keep the audit head outside the stream'));
     const guard = { security, access: config.access, audit, logger: log, ...(isRevoked ? { isRevoked } : {}) };
@@ -259,6 +276,7 @@ export async function startController(config: ControllerConfig, logger: Logger):
         if (identity.kind === 'agent' && e.description.site === identity.site && e.description.host === identity.host) agents.forget(e.description.grpcAddress);
       }
     }, (operator) => consoleTokens.revokeOperator(operator)) : undefined;
+    progress.stage(`serving gRPC on ${config.grpc.listen}, the console and metrics`);
     const grpc = await startControllerGrpcServer(
       config.grpc.listen,
       { fleet, snapshots, restores, jobs, jobStore, events, schedules, retention, verify, exports, imports, migrations, migrationJobs, sync, audit, auditHead: () => audit.keptHead(), consoleTokens, repositories: repositoryService, copies, ...(enrolling ? { enrolment: enrolling.service } : {}) },

@@ -48,3 +48,36 @@ export function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** How long a daemon's start may stay in one stage before it says so (and again at each further interval). */
+export const SLOW_STAGE_MS = 10_000;
+
+/** What a starting daemon is doing (startupProgress). */
+export interface StartupProgress {
+  /** The next stage begins (logged at debug). */
+  stage(name: string): void;
+  /** Started: no more reports. */
+  done(): void;
+}
+
+/**
+ * Reports a daemon's start: each stage at debug, and a warning naming the stage every `slowMs` while
+ * one lasts (a NATS server that does not answer JetStream, say), so that a start that hangs is never a
+ * silent process: its log says where it waits and for how long.
+ */
+export function startupProgress(logger: Logger, slowMs = SLOW_STAGE_MS): StartupProgress {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    stage(name) {
+      clearInterval(timer);
+      const since = Date.now();
+      logger.debug({ stage: name }, `starting: ${name}`);
+      timer = setInterval(() => {
+        const forMs = Date.now() - since;
+        logger.warn({ stage: name, forMs }, `still starting: ${name} for ${Math.round(forMs / 1000)} s`);
+      }, slowMs);
+      timer.unref();
+    },
+    done: () => clearInterval(timer),
+  };
+}

@@ -4,7 +4,7 @@
  */
 import type { AgentConfig } from '../shared/config/agent.js';
 import type { Logger } from '../shared/logger.js';
-import { startupProgress, type StartupProgress } from '../shared/process.js';
+import { reportingStart, type StartupProgress } from '../shared/process.js';
 import { connectNats, watchAuthRefusal, type NatsConnection } from '../shared/transport/nats.js';
 import { openPresenceBucket } from '../shared/transport/kv.js';
 import { advertisedAddress, buildDescription } from './domain/describe.js';
@@ -101,12 +101,7 @@ async function withAdoptedShards(config: AgentConfig, log: Logger): Promise<Agen
 
 /** Starts the agent; a stage of the start that lasts is reported in its log as it waits (startupProgress). */
 export async function startAgent(fileConfig: AgentConfig, logger: Logger): Promise<RunningAgent> {
-  const progress = startupProgress(logger);
-  try {
-    return await startAgentReporting(fileConfig, logger, progress);
-  } finally {
-    progress.done();
-  }
+  return reportingStart(logger, (progress) => startAgentReporting(fileConfig, logger, progress));
 }
 
 async function startAgentReporting(fileConfig: AgentConfig, logger: Logger, progress: StartupProgress): Promise<RunningAgent> {

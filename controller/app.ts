@@ -6,7 +6,7 @@
  */
 import type { ControllerConfig } from '../shared/config/controller.js';
 import type { Logger } from '../shared/logger.js';
-import { startupProgress, type StartupProgress } from '../shared/process.js';
+import { reportingStart, type StartupProgress } from '../shared/process.js';
 import { FfkError } from '../shared/errors.js';
 import { isFinal, type JobRecord } from '../shared/jobs.js';
 import { DEFAULT_PRESENCE_TTL_SECONDS } from '../shared/config/agent.js';
@@ -169,12 +169,7 @@ function expectedAgentAt(inventory: FleetInventory, address: string): PeerIdenti
 
 /** Starts the controller; a stage of the start that lasts is reported in its log as it waits (startupProgress). */
 export async function startController(config: ControllerConfig, logger: Logger): Promise<RunningController> {
-  const progress = startupProgress(logger);
-  try {
-    return await startControllerReporting(config, logger, progress);
-  } finally {
-    progress.done();
-  }
+  return reportingStart(logger, (progress) => startControllerReporting(config, logger, progress));
 }
 
 async function startControllerReporting(config: ControllerConfig, logger: Logger, progress: StartupProgress): Promise<RunningController> {

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { createLogger } from './logger.js';
-import { startupProgress } from './process.js';
+import { reportingStart, startupProgress } from './process.js';
 
 function capture(): { lines: Array<{ level: number; msg: string; stage?: string }>; stream: Writable } {
   const lines: Array<{ level: number; msg: string; stage?: string }> = [];
@@ -33,6 +33,23 @@ describe('startupProgress', () => {
         'still starting: opening the fleet buckets for 2 s',
       ]);
       expect(lines.map((l) => l.level)).toEqual([20, 20, 40, 40]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reportingStart stops reporting once the start has failed', async () => {
+    vi.useFakeTimers();
+    try {
+      const { lines, stream } = capture();
+      const logger = createLogger({ name: 't', level: 'debug', destination: stream });
+      const failed = reportingStart(logger, (progress) => {
+        progress.stage('opening the fleet buckets');
+        return Promise.reject(new Error('no JetStream'));
+      });
+      await expect(failed).rejects.toThrow('no JetStream');
+      vi.advanceTimersByTime(60_000);
+      expect(lines.map((l) => l.msg)).toEqual(['starting: opening the fleet buckets']);
     } finally {
       vi.useRealTimers();
     }

@@ -81,3 +81,13 @@ export function startupProgress(logger: Logger, slowMs = SLOW_STAGE_MS): Startup
     done: () => clearInterval(timer),
   };
 }
+
+/** `start(progress)` with its stages reported (startupProgress) until it has resolved or failed. */
+export async function reportingStart<T>(logger: Logger, start: (progress: StartupProgress) => Promise<T>): Promise<T> {
+  const progress = startupProgress(logger);
+  try {
+    return await start(progress);
+  } finally {
+    progress.done();
+  }
+}

@@ -316,50 +316,61 @@ export class JetStreamSyncBus implements SyncBus {
   }
 
   watchLinks(onLinks: (links: SyncLink[]) => void): Subscription {
-    let stopped = false;
-    let stopWatches: (() => void) | undefined;
-    const current = new Map<string, SyncLink>();
     // The links this site is part of, as master and as slave: the only link records it may read.
-    const filters = syncLinkKeyFilters(this.site);
-    const run = async (): Promise<void> => {
-      while (!stopped) {
-        const watches: (AsyncIterable<KvEntry> & { stop(): void })[] = [];
-        stopWatches = () => watches.forEach((w) => w.stop());
-        try {
-          current.clear();
-          for (const { key, value } of (await Promise.all(filters.map((f) => kvValues(this.links, f)))).flat()) current.set(key, JSON.parse(value) as SyncLink);
-          onLinks([...current.values()]);
-          for (const f of filters) watches.push(await this.links.watch({ key: f }));
-          // stop() may have come while a watch was being opened: that watch was not there to be stopped.
-          if (stopped) return;
-          await Promise.all(
-            watches.map(async (w) => {
-              for await (const e of w) {
-                if (e.operation === 'PUT') current.set(e.key, e.json<SyncLink>());
-                else current.delete(e.key);
-                onLinks([...current.values()]);
-              }
-            }),
-          );
-        } catch (err) {
-          if (stopped) return;
-          this.logger.warn({ err }, 'sync: watching the links failed; resuming');
-        } finally {
-          stopWatches();
-        }
-        if (!stopped) await new Promise((r) => setTimeout(r, RETRY_MS));
-      }
-    };
-    const done = run();
-    return {
-      async stop() {
-        stopped = true;
-        stopWatches?.();
-        await done;
-      },
-    };
+    return watchLinkRecords(this.links, syncLinkKeyFilters(this.site), onLinks, this.logger);
   }
+
 
 }
 
-
+/**
+ * Delivers the link records under `filters` (all of them, each time one changes) until stopped: read,
+ * then watched. A watch that ends while not stopped (its consumer lost: a JetStream leader change or a
+ * server restart the client could not recover from) or fails ends the others too, and the records are
+ * read and watched again — one filter's watch gone quietly would leave this agent blind to new links of
+ * that role (a master's new link never published) while the other went on.
+ */
+export function watchLinkRecords(links: KV, filters: readonly string[], onLinks: (links: SyncLink[]) => void, logger: Logger, retryMs = RETRY_MS): Subscription {
+  let stopped = false;
+  let stopWatches: (() => void) | undefined;
+  const current = new Map<string, SyncLink>();
+  const run = async (): Promise<void> => {
+    while (!stopped) {
+      const watches: (AsyncIterable<KvEntry> & { stop(): void })[] = [];
+      stopWatches = () => watches.forEach((w) => w.stop());
+      try {
+        current.clear();
+        for (const { key, value } of (await Promise.all(filters.map((f) => kvValues(links, f)))).flat()) current.set(key, JSON.parse(value) as SyncLink);
+        onLinks([...current.values()]);
+        for (const f of filters) watches.push(await links.watch({ key: f }));
+        // stop() may have come while a watch was being opened: that watch was not there to be stopped.
+        if (stopped) return;
+        await Promise.race(
+          watches.map(async (w) => {
+            for await (const e of w) {
+              if (e.operation === 'PUT') current.set(e.key, e.json<SyncLink>());
+              else current.delete(e.key);
+              onLinks([...current.values()]);
+            }
+          }),
+        );
+        if (stopped) return;
+        logger.warn('sync: a watch of the links ended; reading the links again');
+      } catch (err) {
+        if (stopped) return;
+        logger.warn({ err }, 'sync: watching the links failed; resuming');
+      } finally {
+        stopWatches();
+      }
+      if (!stopped) await new Promise((r) => setTimeout(r, retryMs));
+    }
+  };
+  const done = run();
+  return {
+    async stop() {
+      stopped = true;
+      stopWatches?.();
+      await done;
+    },
+  };
+}

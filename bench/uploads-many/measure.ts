@@ -208,7 +208,7 @@ async function startController(work: string, nats: TestNats, repositoryUrl: stri
     await waitAgentsOnline(address, [`${SITE}/${HOST}`], 60_000);
   } catch (err) {
     await proc.kill();
-    throw new IllegalStateError(`the bench controller: ${String(err)}; its log: ${proc.logs().slice(-2000)}`);
+    throw new IllegalStateError(`the bench controller: ${String(err)}; its log: ${proc.logs().slice(-2000)}; the nats-server's log: ${nats.logTail()}`);
   }
   return { process: proc, address };
 }

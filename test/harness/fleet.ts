@@ -293,9 +293,9 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     // What the processes said is the only trace of why (the fleet's files go with stop()).
     const tail = (label: string, p: TestProcess): string => `--- ${label} (${p.running() ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}), last lines:\n${p.logs().split('\n').slice(-25).join('\n')}`;
     const tails = [...[...agents.entries()].map(([key, p]) => tail(`agent ${key}`, p)), tail('controller', controller)];
-    const natsTails = nats.nodes.map((n) => `--- nats ${n.name}:\n${n.logTail()}`);
+    const natsTail = nats.nodes.length > 0 ? nats.logTail() : `--- nats-server:\n${nats.logTail()}`;
     await fleet.stop();
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${[...tails, ...natsTails].join('\n')}`, { cause: err });
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${[...tails, natsTail].join('\n')}`, { cause: err });
   }
   return fleet;
 }

@@ -29,6 +29,8 @@ export interface TestNats {
   monitor: string;
   /** The configuration file the server runs. */
   configFile: string;
+  /** The last lines of the server's log (every node's, for a cluster), for a failure's message: its directory goes with stop(). */
+  logTail(): string;
   /** Where its users are kept (pass it to upSite's `natsRegistry`, or revoke from it). */
   registry: string;
   /** `nats` config of a process whose TLS files are `tls`: a new key of the certificate's identity, its seed beside them. */
@@ -227,6 +229,7 @@ async function startNatsOnce(options: StartNatsOptions): Promise<TestNats> {
     monitor: `${bindHost}:${monitor}`,
     configFile,
     registry: caDir,
+    logTail: () => (netns ? '(a server in a network namespace logs nowhere)' : logTail(path.join(dir, 'nats-server.log'))),
     ...credentials(caDir, [url], controllerSeed),
     kill,
     restart: launch,
@@ -312,6 +315,7 @@ async function startNatsClusterOnce(size: number): Promise<TestNats> {
     monitor: nodes[0]?.monitor as string,
     configFile: path.join(dir, `${names[0]}.conf`),
     registry: dir,
+    logTail: () => nodes.map((n) => `--- nats ${n.name}:\n${n.logTail()}`).join('\n'),
     ...credentials(dir, urls, controllerSeed),
     kill: async () => {
       await Promise.all(nodes.map((n) => n.kill()));

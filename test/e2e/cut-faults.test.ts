@@ -6,10 +6,12 @@
  *   within the lease: the slack allowed is for the probe on a loaded machine), the cut never seals, and the
  *   restarted controller records the job as failed.
  */
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GrpcControllerApi } from '../../controller/cli/api.js';
 import { readWriterStats, startWriter, stopWriter } from '../../deploy/dev-site/index.js';
+import { tailOf } from '../../deploy/dev-site/procs.js';
 import type { JobEvent } from '../../shared/jobs.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
 import { waitFor } from '../harness/processes.js';
@@ -36,6 +38,22 @@ describe('consistent cut under faults', () => {
 
   async function writesNow(): Promise<number> {
     return readWriterStats(fleet.sites.get(SITE)!)?.writes ?? 0;
+  }
+
+  /**
+   * Waits until the writer has made 50 more writes than `before` (the site keeps writing); when it has not
+   * within 30 s, fails with what the writer and the agents said (a clean-clone run once stalled here).
+   */
+  async function keepsWriting(before: number, after: string): Promise<void> {
+    await waitFor(async () => (await writesNow()) > before + 50, 30_000).catch((err: unknown) => {
+      const state = fleet.sites.get(SITE)!;
+      const stats = readWriterStats(state);
+      const agents = [...fleet.agents.entries()].map(([key, p]) => `--- agent ${key} (${p.running() ? 'running' : 'ended'}):\n${p.logs().trimEnd().split('\n').slice(-8).join('\n')}`);
+      throw new Error(
+        `the site did not keep writing ${after}: ${(stats?.writes ?? 0) - before} writes in 30 s (${String(err)})\n` +
+          `--- writer stats: ${JSON.stringify(stats)}\n--- writer log:\n${tailOf(path.join(state.runDir, 'writer.log'), 20)}\n${agents.join('\n')}`,
+      );
+    });
   }
 
   beforeAll(async () => {
@@ -69,7 +87,7 @@ describe('consistent cut under faults', () => {
     expect(snaps.map((s) => s.id)).not.toContain((await api.getJob(outcome.jobId)).detail.snapshotId);
     const before = await writesNow();
     console.log(`a query through pgbouncer after the failed snapshot took ${await probe()} ms`);
-    await waitFor(async () => (await writesNow()) > before + 50, 30_000); // the site keeps writing
+    await keepsWriting(before, 'after the failed snapshot');
     fleet.startAgent(SITE, 'files');
     // The killed run's presence stays listed online until its TTL: wait for the new run's.
     await waitFor(async () => (await api.listAgents(SITE)).every((a) => a.status === 'online') && (await startedAt()) !== firstRun, 30_000);
@@ -98,7 +116,7 @@ describe('consistent cut under faults', () => {
     // frozen for good. The slack is for the timer, RESUME and the probe's own query on a loaded machine.
     expect(thawedAfterFreeze).toBeLessThanOrEqual(LEASE_MS + 2000);
     const before = await writesNow();
-    await waitFor(async () => (await writesNow()) > before + 50, 30_000);
+    await keepsWriting(before, 'after the lease thawed the agents');
     await stream;
     holdApi.close();
 

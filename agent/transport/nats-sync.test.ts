@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { KvEntry } from '@nats-io/kv';
+import { FakeWatch } from '../../shared/transport/kv-watch.test-support.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { SyncLink } from '../../shared/sync/link.js';
 import type { KV } from '../../shared/transport/kv.js';
@@ -14,50 +15,13 @@ function entry(key: string): KvEntry {
   return { key, operation: 'PUT', created: new Date(), string: () => value, json: () => JSON.parse(value) as unknown } as unknown as KvEntry;
 }
 
-/** A watch the test feeds and ends: pushed entries are delivered; `end()` finishes it, `fail()` throws from it. */
-class FakeWatch implements AsyncIterable<KvEntry> {
-  private queue: KvEntry[] = [];
-  private wake: (() => void) | undefined;
-  private state: 'open' | 'ended' | 'failed' = 'open';
-  stopped = false;
-  constructor(readonly filter: string) {}
-  push(e: KvEntry): void {
-    this.queue.push(e);
-    this.wake?.();
-  }
-  end(): void {
-    this.state = 'ended';
-    this.wake?.();
-  }
-  fail(): void {
-    this.state = 'failed';
-    this.wake?.();
-  }
-  stop(): void {
-    this.stopped = true;
-    this.end();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<KvEntry> {
-    for (;;) {
-      const e = this.queue.shift();
-      if (e) {
-        yield e;
-        continue;
-      }
-      if (this.state === 'ended') return;
-      if (this.state === 'failed') throw new Error('consumer deleted');
-      await new Promise<void>((r) => (this.wake = r));
-    }
-  }
-}
-
 /** A links bucket: keys `a.*` and `b.*` under the filters `a.>` and `b.>`. */
 function fakeBucket(): { kv: KV; watches: FakeWatch[]; current: Map<string, KvEntry> } {
   const b = { watches: [] as FakeWatch[], current: new Map<string, KvEntry>() };
   const matches = (filter: string, key: string): boolean => key.startsWith(filter.slice(0, -1));
   const kv = {
-    watch: async ({ key }: { key: string }) => {
-      const w = new FakeWatch(key);
+    watch: async () => {
+      const w = new FakeWatch();
       b.watches.push(w);
       return w;
     },

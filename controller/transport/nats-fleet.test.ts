@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { KvEntry } from '@nats-io/kv';
+import { FakeWatch } from '../../shared/transport/kv-watch.test-support.js';
 import type { KV } from '../../shared/transport/kv.js';
 import { silentLogger } from '../../shared/logger.js';
 import type { PresenceUpdate } from '../domain/ports.js';
@@ -12,42 +13,6 @@ import { watchPresence } from './nats-fleet.js';
 function entry(site: string, host: string): KvEntry {
   const value = JSON.stringify({ site, host, grpcAddress: `${host}:1`, startedAt: new Date(0).toISOString() });
   return { key: `${site}.${host}`, operation: 'PUT', created: new Date(), string: () => value } as unknown as KvEntry;
-}
-
-/** A watch the test feeds and ends: pushed entries are delivered; `end()` finishes it, `fail()` throws from it. */
-class FakeWatch implements AsyncIterable<KvEntry> {
-  private queue: KvEntry[] = [];
-  private wake: (() => void) | undefined;
-  private state: 'open' | 'ended' | 'failed' = 'open';
-  stopped = false;
-  push(e: KvEntry): void {
-    this.queue.push(e);
-    this.wake?.();
-  }
-  end(): void {
-    this.state = 'ended';
-    this.wake?.();
-  }
-  fail(): void {
-    this.state = 'failed';
-    this.wake?.();
-  }
-  stop(): void {
-    this.stopped = true;
-    this.end();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<KvEntry> {
-    for (;;) {
-      const e = this.queue.shift();
-      if (e) {
-        yield e;
-        continue;
-      }
-      if (this.state === 'ended') return;
-      if (this.state === 'failed') throw new Error('consumer deleted');
-      await new Promise<void>((r) => (this.wake = r));
-    }
-  }
 }
 
 function fakeBucket(): { kv: KV; watches: FakeWatch[]; current: Map<string, KvEntry>; failOpens: number } {

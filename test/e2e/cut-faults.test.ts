@@ -14,7 +14,7 @@ import { readWriterStats, startWriter, stopWriter } from '../../deploy/dev-site/
 import { tailOf } from '../../deploy/dev-site/procs.js';
 import type { JobEvent } from '../../shared/jobs.js';
 import { startFleet, type TestFleet } from '../harness/fleet.js';
-import { waitFor } from '../harness/processes.js';
+import { logTailOf, waitFor } from '../harness/processes.js';
 import { operatorSecurity } from '../harness/pki.js';
 
 const SITE = 'cf-a';
@@ -48,7 +48,7 @@ describe('consistent cut under faults', () => {
     await waitFor(async () => (await writesNow()) > before + 50, 30_000).catch((err: unknown) => {
       const state = fleet.sites.get(SITE)!;
       const stats = readWriterStats(state);
-      const agents = [...fleet.agents.entries()].map(([key, p]) => `--- agent ${key} (${p.running() ? 'running' : 'ended'}):\n${p.logs().trimEnd().split('\n').slice(-8).join('\n')}`);
+      const agents = [...fleet.agents.entries()].map(([key, p]) => logTailOf(`agent ${key}`, p, 8));
       throw new Error(
         `the site did not keep writing ${after}: ${(stats?.writes ?? 0) - before} writes in 30 s (${String(err)})\n` +
           `--- writer stats: ${JSON.stringify(stats)}\n--- writer log:\n${tailOf(path.join(state.runDir, 'writer.log'), 20)}\n${agents.join('\n')}`,

@@ -16,7 +16,7 @@ import type { TestRepositoryServer } from './rest-server.js';
 import { testRoot } from '../devsite/fixtures.js';
 import { startNats, startNatsCluster, type TestNats } from './nats.js';
 import { controllerTls, ensureTestPki, issueTestCertificate, operatorSecurity } from './pki.js';
-import { BIN, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
+import { BIN, logTailOf, runCli, runProcess, tempDir, waitFor, type CliResult, type TestProcess } from './processes.js';
 
 export interface TestFleet {
   nats: TestNats;
@@ -291,8 +291,7 @@ export async function startFleet(sites: Omit<UpOptions, 'root' | 'nats'>[], opti
     await agentsOnline(sites.map((s) => s.site));
   } catch (err) {
     // What the processes said is the only trace of why (the fleet's files go with stop()).
-    const tail = (label: string, p: TestProcess): string => `--- ${label} (${p.running() ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`}), last lines:\n${p.logs().split('\n').slice(-25).join('\n')}`;
-    const tails = [...[...agents.entries()].map(([key, p]) => tail(`agent ${key}`, p)), tail('controller', controller)];
+    const tails = [...[...agents.entries()].map(([key, p]) => logTailOf(`agent ${key}`, p)), logTailOf('controller', controller)];
     const natsTail = nats.nodes.length > 0 ? nats.logTail() : `--- nats-server:\n${nats.logTail()}`;
     await fleet.stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\n${[...tails, natsTail].join('\n')}`, { cause: err });

@@ -72,6 +72,12 @@ export function runProcess(script: string, args: string[], env: NodeJS.ProcessEn
   };
 }
 
+/** A process's last log lines under `label`, saying whether it still runs: for a failure's message (its files may go with the test). */
+export function logTailOf(label: string, p: TestProcess, lines = 25): string {
+  const state = p.running() ? 'running' : `exited ${p.child.exitCode ?? p.child.signalCode}`;
+  return `--- ${label} (${state}), last lines:\n${p.logs().trimEnd().split('\n').slice(-lines).join('\n')}`;
+}
+
 /** A temp dir for config files; `cleanup()` removes it. */
 export function tempDir(prefix = 'ffk-test-'): { dir: string; write(name: string, value: unknown): string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));

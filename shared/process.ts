@@ -50,7 +50,7 @@ export function isAlive(pid: number): boolean {
 }
 
 /** How long a daemon's start may stay in one stage before it says so (and again at each further interval). */
-export const SLOW_STAGE_MS = 10_000;
+const SLOW_STAGE_MS = 10_000;
 
 /** What a starting daemon is doing (startupProgress). */
 export interface StartupProgress {

@@ -46,9 +46,11 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 /**
  * Runs the floor once against `master`; removes its scratch database before returning. Its copy is made in
  * a new directory under `copiesDir` and left there for the caller to remove after the last timed phase: on
- * this kind of machine a write into disk blocks freed a moment before is several times slower (a 2.7 GB
- * `cp -r` took 1.7 s into fresh blocks, 7–15 s right after an `rm -rf` of the previous copy), so a floor
- * that removed its copy each time slowed every later run, and the sync after them.
+ * this kind of machine creating files right after many were deleted is several times slower (a 2.7 GB
+ * `cp -r` took 1.7 s, 7–15 s right after an `rm -rf` of the previous copy: `/` is ext4 without a journal,
+ * whose inode allocator skips every inode deleted in the last minute or more, reading its inode table
+ * block to tell — the kernel's recently_deleted()), so a floor that removed its copy each time slowed every
+ * later run, and the sync after them.
  */
 export async function runFloor(master: SiteState, copiesDir: string): Promise<FloorRun> {
   const scratch = `ffk_bench_sync_floor_${process.pid}`;

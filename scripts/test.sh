@@ -34,7 +34,13 @@ scratch=""
 if [ -n "${FFK_TEST_TMPDIR:-}" ]; then
   export TMPDIR="$FFK_TEST_TMPDIR"
 elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ "$(df -P -k /dev/shm | awk 'NR==2 {print $4}')" -ge $((8 * 1024 * 1024)) ]; then
-  scratch=$(mktemp -d /dev/shm/ffk-test.XXXXXX)
+  # What a run killed before its cleanup left there holds memory: removed (the name carries the run's pid).
+  for d in /dev/shm/ffk-test.*; do
+    [ -d "$d" ] || continue
+    pid=${d#/dev/shm/ffk-test.}; pid=${pid%%.*}
+    kill -0 "$pid" 2>/dev/null || rm -rf "$d"
+  done
+  scratch=$(mktemp -d "/dev/shm/ffk-test.$$.XXXXXX")
   chmod 1777 "$scratch" # as /tmp: pgbouncer and PostgreSQL run as postgres and reach the sites' directories
   export TMPDIR="$scratch"
   trap 'rm -rf "$scratch"' EXIT

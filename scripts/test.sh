@@ -28,8 +28,9 @@ echo "== bundle the bins"; node scripts/bundle.mjs
 # when /dev/shm is one with room. Why: the machines this suite runs on keep / on ext4 without a journal,
 # where creating a file scans past every inode deleted in the last minutes (the kernel's
 # recently_deleted(); perf shows 75 % of the CPU there). After a test removed its dev site, creating
-# 13,000 small files took 6-15 s of kernel CPU instead of 0.8 s, and the suite creates and removes
-# hundreds of thousands. FFK_TEST_TMPDIR names another directory (e.g. "/tmp" to keep them on disk).
+# 13,000 small files took 6-15 s of kernel CPU instead of 0.8 s, and many test files make and remove
+# such trees (README, "Development", has the suite's figures). FFK_TEST_TMPDIR names another directory (e.g.
+# "/tmp" to keep them on disk).
 scratch=""
 if [ -n "${FFK_TEST_TMPDIR:-}" ]; then
   export TMPDIR="$FFK_TEST_TMPDIR"

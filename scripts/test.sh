@@ -31,7 +31,6 @@ echo "== bundle the bins"; node scripts/bundle.mjs
 # 13,000 small files took 6-15 s of kernel CPU instead of 0.8 s, and many test files make and remove
 # such trees (README, "Development", has the suite's figures). FFK_TEST_TMPDIR names another directory (e.g.
 # "/tmp" to keep them on disk).
-scratch=""
 if [ -n "${FFK_TEST_TMPDIR:-}" ]; then
   export TMPDIR="$FFK_TEST_TMPDIR"
 elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ "$(df -P -k /dev/shm | awk 'NR==2 {print $4}')" -ge $((8 * 1024 * 1024)) ]; then

@@ -143,8 +143,9 @@ export class CutParticipant {
     s.leaseEndsAt = s.freezeStartedAt + s.leaseMs;
     s.lease = setTimeout(() => void this.expire(s, `freeze lease of ${s.leaseMs} ms ran out before thaw`), s.leaseMs);
     try {
-      for (const d of s.drivers.filter((d) => holdsSiteWrites(d.ref))) await this.freezeOne(s, d);
-      const others = await Promise.allSettled(s.drivers.filter((d) => !holdsSiteWrites(d.ref)).map((d) => this.freezeOne(s, d)));
+      const cutFollows = options.cut === true;
+      for (const d of s.drivers.filter((d) => holdsSiteWrites(d.ref))) await this.freezeOne(s, d, cutFollows);
+      const others = await Promise.allSettled(s.drivers.filter((d) => !holdsSiteWrites(d.ref)).map((d) => this.freezeOne(s, d, cutFollows)));
       const failed = others.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       s.state = 'frozen';
@@ -159,9 +160,9 @@ export class CutParticipant {
   }
 
   /** Freezes one component within what is left of the lease after a reserve for the cut and the thaw. */
-  private async freezeOne(s: Session, d: ComponentDriver): Promise<void> {
+  private async freezeOne(s: Session, d: ComponentDriver, cutFollows: boolean): Promise<void> {
     const budgetMs = Math.max(0, Math.floor((s.leaseEndsAt - this.now()) * FREEZE_SHARE_OF_LEASE));
-    await d.freeze({ budgetMs });
+    await d.freeze({ budgetMs, ...(cutFollows ? { cutFollows } : {}) });
     s.frozen.push(d);
   }
 

@@ -7,7 +7,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTarantoolDriver } from '../../agent/adapters/tarantool/factory.js';
+import { createTarantoolDriver, shardEndpoint } from '../../agent/adapters/tarantool/factory.js';
+import { IprotoShardAdmin } from '../../agent/adapters/tarantool/iproto-shard-admin.js';
 import { ShardRestoreError } from '../../agent/domain/drivers/tarantool/errors.js';
 import type { TarantoolShardDriver } from '../../agent/domain/drivers/tarantool/driver.js';
 import type { ComponentArtifact, CutPoint } from '../../agent/domain/drivers/types.js';
@@ -172,6 +173,78 @@ describe('tarantool driver: physical backup and restore', () => {
       await withClient(s.port, (c) => c.eval("rawset(_G, 'ffk_tick_stop', true)"));
     } finally {
       await Promise.all([timed.close(), impatient.close()]);
+    }
+  });
+
+  it('the write watcher started at prepare counts quiet time from before the freeze call: a shard already quiet answers at once, one written since waits', async () => {
+    const { shard: s } = await setUp();
+    const admin = new IprotoShardAdmin(shardEndpoint(s.config));
+    const settleMs = 50;
+    /** The watcher's own verdict: quiet for the settle time, with one look per 2 ms of it. */
+    const watcherSaysQuiet = (): Promise<boolean> =>
+      withClient(s.port, async (c) => {
+        const [quiet] = await c.eval(
+          `local w = rawget(_G, 'ffk_watch')
+           if w == nil then return false end
+           return box.info.signature == w.last and require('clock').monotonic() - w.since >= ${settleMs / 1000} and w.looks >= ${Math.ceil(settleMs / 2)}`,
+        );
+        return quiet === true;
+      });
+    const untilWatcherSaysQuiet = async (): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!(await watcherSaysQuiet())) {
+        if (Date.now() > deadline) throw new Error('the write watcher never saw the shard quiet');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const watching = (): Promise<boolean> => withClient(s.port, async (c) => (await c.eval("return rawget(_G, 'ffk_watch') ~= nil"))[0] === true);
+    try {
+      // Quiet since the watcher started: the wait ends at its first look, the quiet time is the watcher's.
+      await admin.watchWrites(60_000);
+      await withClient(s.port, (c) => seed(c, 'ffsec_face_objects', [901]));
+      await untilWatcherSaysQuiet();
+      const atOnce = await admin.quiet(settleMs, 10_000);
+      expect(atOnce).toMatchObject({ settled: true, watched: true });
+      expect(atOnce.waitedMs).toBeLessThan(settleMs);
+      expect(atOnce.quietMs).toBeGreaterThanOrEqual(settleMs);
+      expect(await watching()).toBe(false); // taken over by the wait
+
+      // Without a watcher, the same quiet shard is waited for a whole settle time from the call.
+      const fresh = await admin.quiet(settleMs, 10_000);
+      expect(fresh).toMatchObject({ settled: true, watched: false });
+      expect(fresh.waitedMs).toBeGreaterThanOrEqual(settleMs);
+
+      // A write between prepare and freeze: its signature is what the freeze settles on.
+      await admin.watchWrites(60_000);
+      await withClient(s.port, (c) => seed(c, 'ffsec_face_objects', [902]));
+      const [after] = await withClient(s.port, (c) => c.eval('return box.info.signature'));
+      const settled = await admin.quiet(settleMs, 10_000);
+      expect(settled).toMatchObject({ settled: true, watched: true, signature: after });
+      expect(settled.quietMs).toBeGreaterThanOrEqual(settleMs);
+
+      // Asked to, the wait starts the cut's checkpoint in the same call once settled: the checkpoint of that signature.
+      const withCut = await admin.quiet(settleMs, 10_000, { token: 'watch-test', waitBusyMs: 2_000 });
+      expect(withCut).toMatchObject({ settled: true, checkpoint: { signature: after } });
+      expect(await admin.checkpointOutcome('watch-test', 30_000)).toMatchObject({ state: 'done', signature: after });
+
+      // The driver starts the watcher at prepare and stops it when the cut is given up; one left running ends by itself.
+      const d = createTarantoolDriver(s.config, { services: s.services, logger, timings: { freezeSettleMs: settleMs } });
+      try {
+        await d.prepare();
+        expect(await watching()).toBe(true);
+        await d.release();
+        expect(await watching()).toBe(false);
+      } finally {
+        await d.close();
+      }
+      await admin.watchWrites(50);
+      const deadline = Date.now() + 30_000;
+      while (await watching()) {
+        if (Date.now() > deadline) throw new Error('the write watcher did not end after its 50 ms');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await admin.close();
     }
   });
 

@@ -15,7 +15,7 @@ import type {
   StartedCheckpoint,
 } from '../../domain/drivers/tarantool/ports.js';
 import { Reply, ShardConnection, type ShardEndpoint } from './connection.js';
-import { LUA_CHECKPOINT_OUTCOME, LUA_CHECKPOINTS, LUA_INFO, LUA_PIN, LUA_QUIET, LUA_START_CHECKPOINT, LUA_UNPIN } from './lua.js';
+import { LUA_CHECKPOINT_OUTCOME, LUA_CHECKPOINTS, LUA_INFO, LUA_PIN, LUA_QUIET, LUA_START_CHECKPOINT, LUA_STOP_WATCH, LUA_UNPIN, LUA_WATCH_WRITES } from './lua.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -33,26 +33,51 @@ export class IprotoShardAdmin implements ShardAdmin {
     return parseInfo(new Reply(this.address, 'box.info'), raw);
   }
 
-  async quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome> {
+  async quiet(settleMs: number, timeoutMs: number, checkpoint?: { token: string; waitBusyMs: number }): Promise<QuietOutcome> {
     const r = new Reply(this.address, 'quiet');
-    const [raw] = await this.conn.eval(LUA_QUIET, [settleMs / 1000, timeoutMs / 1000], { timeoutMs: timeoutMs + 10_000 });
+    const args = checkpoint ? [settleMs / 1000, timeoutMs / 1000, checkpoint.token, checkpoint.waitBusyMs / 1000] : [settleMs / 1000, timeoutMs / 1000];
+    const [raw] = await this.busyAsConflict(() => this.conn.eval(LUA_QUIET, args, { timeoutMs: timeoutMs + (checkpoint?.waitBusyMs ?? 0) + 10_000 }));
     const o = r.obj(raw);
-    return { settled: r.bool(o.settled, 'settled'), signature: r.num(o.signature, 'signature'), waitedMs: r.num(o.waited_ms, 'waited_ms') };
+    const out: QuietOutcome = {
+      settled: r.bool(o.settled, 'settled'),
+      signature: r.num(o.signature, 'signature'),
+      waitedMs: r.num(o.waited_ms, 'waited_ms'),
+      watched: r.bool(o.watched, 'watched'),
+      quietMs: r.num(o.quiet_ms, 'quiet_ms'),
+    };
+    if (o.checkpoint !== undefined && o.checkpoint !== null) out.checkpoint = this.started(r, o.checkpoint);
+    return out;
+  }
+
+  async watchWrites(maxMs: number): Promise<void> {
+    await this.conn.eval(LUA_WATCH_WRITES, [maxMs / 1000]);
+  }
+
+  async stopWatch(): Promise<void> {
+    await this.conn.eval(LUA_STOP_WATCH);
   }
 
   async startCheckpoint(token: string, waitBusyMs: number): Promise<StartedCheckpoint> {
     const r = new Reply(this.address, 'start checkpoint');
-    let raw: unknown;
+    const [raw] = await this.busyAsConflict(() => this.conn.eval(LUA_START_CHECKPOINT, [token, waitBusyMs / 1000], { timeoutMs: waitBusyMs + 10_000 }));
+    return this.started(r, raw);
+  }
+
+  private started(r: Reply, raw: unknown): StartedCheckpoint {
+    const o = r.obj(raw);
+    return { vclock: r.vclock(o.vclock), signature: r.num(o.signature, 'signature') };
+  }
+
+  /** A checkpoint still in progress after the wait for it is a conflict naming the shard. */
+  private async busyAsConflict<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      [raw] = await this.conn.eval(LUA_START_CHECKPOINT, [token, waitBusyMs / 1000], { timeoutMs: waitBusyMs + 10_000 });
+      return await fn();
     } catch (err) {
       if (err instanceof TarantoolError && /already in progress/i.test(err.serverMessage)) {
         throw new ConflictError(`tarantool ${this.address}: ${err.serverMessage}`, { cause: err });
       }
       throw err;
     }
-    const o = r.obj(raw);
-    return { vclock: r.vclock(o.vclock), signature: r.num(o.signature, 'signature') };
   }
 
   async checkpointOutcome(token: string, waitMs: number): Promise<CheckpointOutcome> {

@@ -24,6 +24,39 @@ local function vc(v)
 end
 `;
 
+/**
+ * Lua: `start_checkpoint(token, wait_s)` → {vclock, signature}. Starts box.snapshot() in a fiber;
+ * fiber.create runs it at once up to its first yield, by which time the checkpoint's read view is taken,
+ * so the vclock read right after (without yielding) is the checkpoint's. The outcome lands in
+ * ffk_cuts[token]. Waits up to wait_s for a checkpoint already in progress (an error after that).
+ */
+const START_CHECKPOINT_FN = String.raw`
+local function start_checkpoint(token, wait_s)
+  local fiber, clock = require('fiber'), require('clock')
+  local deadline = clock.monotonic() + wait_s
+  while box.info.gc().checkpoint_is_in_progress do
+    if clock.monotonic() > deadline then
+      error(string.format('a checkpoint is already in progress (waited %.0f ms)', wait_s * 1000), 0)
+    end
+    fiber.sleep(0.002)
+  end
+  local cuts = rawget(_G, 'ffk_cuts')
+  if cuts == nil then cuts = {}; rawset(_G, 'ffk_cuts', cuts) end
+  cuts[token] = {state = 'running'}
+  fiber.create(function()
+    local ok, err = pcall(box.snapshot)
+    local cps = box.info.gc().checkpoints
+    local last = cps[#cps]
+    if ok and last ~= nil then
+      cuts[token] = {state = 'done', signature = last.signature, vclock = vc(last.vclock)}
+    else
+      cuts[token] = {state = 'failed', message = tostring(err)}
+    end
+  end)
+  return {vclock = vc(box.info.vclock), signature = box.info.signature}
+end
+`;
+
 /** → {status, vclock, signature, memtx, wal, vinyl} */
 export const LUA_INFO = String.raw`${ADMIN_PRELUDE}
 return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.info.signature,
@@ -31,63 +64,91 @@ return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.
 `;
 
 /**
- * (settleSeconds, timeoutSeconds) → {settled, signature, waited_ms}: waits in a fiber until
- * box.info.signature has stayed the same for the settle time, looking every millisecond, at most the
+ * (maxSeconds) → true. Starts the shard's write watcher (at prepare): a fiber that looks at
+ * box.info.signature every millisecond and keeps, in the global `ffk_watch`, the last signature, when it
+ * last changed and how many looks it has had since. The freeze's wait (LUA_QUIET) goes on from there, so
+ * writes that stopped before the freeze was asked for count toward its quiet time: the cut's settle is
+ * not waited for again from the moment the request arrives. A new watcher replaces the one running; the
+ * watcher ends when the freeze takes it over, when it is stopped, or after maxSeconds.
+ */
+export const LUA_WATCH_WRITES = String.raw`
+local max_s = ...
+local fiber, clock = require('fiber'), require('clock')
+local old = rawget(_G, 'ffk_watch')
+if old ~= nil then old.stop = true end
+local now = clock.monotonic()
+local w = {last = box.info.signature, since = now, looks = 0, started = now, stop = false}
+rawset(_G, 'ffk_watch', w)
+fiber.create(function()
+  while not w.stop and clock.monotonic() - w.started < max_s do
+    fiber.sleep(0.001)
+    local s = box.info.signature
+    if s ~= w.last then
+      w.last, w.since, w.looks = s, clock.monotonic(), 0
+    else
+      w.looks = w.looks + 1
+    end
+  end
+  w.stop = true
+  if rawget(_G, 'ffk_watch') == w then rawset(_G, 'ffk_watch', nil) end
+end)
+return true
+`;
+
+/** () → true. Stops the write watcher, if one runs (a cut given up before its freeze). */
+export const LUA_STOP_WATCH = String.raw`
+local w = rawget(_G, 'ffk_watch')
+if w ~= nil then w.stop = true; rawset(_G, 'ffk_watch', nil) end
+return true
+`;
+
+/**
+ * (settleSeconds, timeoutSeconds) → {settled, signature, waited_ms, watched, quiet_ms}: waits in a fiber
+ * until box.info.signature has stayed the same for the settle time, looking every millisecond, at most the
  * timeout. On the shard rather than polled over iproto: the freeze ends within a millisecond of the
  * settle time instead of a round trip and a poll interval after it. The quiet time must also hold at
  * least one look per 2 ms of it: a shard the machine did not run for a while saw no writes then either,
  * and the writes waiting for it must get their turns (every look yields) before it can call itself quiet.
+ * When the write watcher runs (LUA_WATCH_WRITES, started at prepare), its looks are taken over: quiet
+ * time it already saw counts (`watched`), and the watcher stops. The first look is made at once, so a
+ * shard quiet for the settle time already answers without waiting.
+ * With a checkpoint token (and its busy wait, seconds), a settled wait goes straight on to
+ * `start_checkpoint` in the same call and answers its outcome as `checkpoint`: the cut taken the moment
+ * the writes are found stopped, without another round trip.
  */
-export const LUA_QUIET = String.raw`
-local settle_s, timeout_s = ...
+export const LUA_QUIET = String.raw`${ADMIN_PRELUDE}${START_CHECKPOINT_FN}
+local settle_s, timeout_s, token, wait_busy_s = ...
 local fiber, clock = require('fiber'), require('clock')
 local min_looks = math.ceil(settle_s * 500)
 local started = clock.monotonic()
 local last, since, looks = box.info.signature, started, 0
+local w = rawget(_G, 'ffk_watch')
+local watched = w ~= nil and not w.stop
+if watched then
+  last, since, looks = w.last, w.since, w.looks
+  w.stop = true
+  rawset(_G, 'ffk_watch', nil)
+end
 while true do
-  fiber.sleep(0.001)
   local now, s = clock.monotonic(), box.info.signature
-  looks = looks + 1
   if s ~= last then
     last, since, looks = s, now, 0
   elseif now - since >= settle_s and looks >= min_looks then
-    return {settled = true, signature = s, waited_ms = (now - started) * 1000}
+    local out = {settled = true, signature = s, waited_ms = (now - started) * 1000, watched = watched, quiet_ms = (now - since) * 1000}
+    if token ~= nil then out.checkpoint = start_checkpoint(token, wait_busy_s) end
+    return out
   end
   if now - started >= timeout_s then
-    return {settled = false, signature = s, waited_ms = (now - started) * 1000}
+    return {settled = false, signature = s, waited_ms = (now - started) * 1000, watched = watched, quiet_ms = (now - since) * 1000}
   end
+  fiber.sleep(0.001)
+  looks = looks + 1
 end
 `;
 
-/**
- * (token, waitBusySeconds) → {vclock, signature}. Starts box.snapshot() in a fiber; fiber.create runs
- * it at once up to its first yield, by which time the checkpoint's read view is taken, so the vclock
- * read right after (without yielding) is the checkpoint's. The outcome lands in ffk_cuts[token].
- */
-export const LUA_START_CHECKPOINT = String.raw`${ADMIN_PRELUDE}
-local token, wait_s = ...
-local fiber, clock = require('fiber'), require('clock')
-local deadline = clock.monotonic() + wait_s
-while box.info.gc().checkpoint_is_in_progress do
-  if clock.monotonic() > deadline then
-    error(string.format('a checkpoint is already in progress (waited %.0f ms)', wait_s * 1000), 0)
-  end
-  fiber.sleep(0.002)
-end
-local cuts = rawget(_G, 'ffk_cuts')
-if cuts == nil then cuts = {}; rawset(_G, 'ffk_cuts', cuts) end
-cuts[token] = {state = 'running'}
-fiber.create(function()
-  local ok, err = pcall(box.snapshot)
-  local cps = box.info.gc().checkpoints
-  local last = cps[#cps]
-  if ok and last ~= nil then
-    cuts[token] = {state = 'done', signature = last.signature, vclock = vc(last.vclock)}
-  else
-    cuts[token] = {state = 'failed', message = tostring(err)}
-  end
-end)
-return {vclock = vc(box.info.vclock), signature = box.info.signature}
+/** (token, waitBusySeconds) → {vclock, signature}: `start_checkpoint` (above) on its own. */
+export const LUA_START_CHECKPOINT = String.raw`${ADMIN_PRELUDE}${START_CHECKPOINT_FN}
+return start_checkpoint(...)
 `;
 
 /** (token, waitSeconds) → {state, signature?, vclock?, message?}; forgets finished outcomes it returns. */

@@ -25,6 +25,12 @@ export type DriverProgress = { component: string; step?: string; event?: Progres
 export interface FreezeOptions {
   /** How long this freeze may take at most: the part of the freeze lease left for it (cut and thaw need the rest). */
   budgetMs?: number;
+  /**
+   * cut() follows as soon as every component of the agent is frozen: a driver may fix its cut point the
+   * moment its own freeze completes (one round trip to its service fewer inside the window); cut() then
+   * answers that point. A freeze that fails, or is thawed and released instead, leaves nothing held.
+   */
+  cutFollows?: boolean;
 }
 
 /** What a cut's prepare tells the drivers: the upload's tags and repository, known already. */

@@ -223,6 +223,40 @@ describe('tarantool freeze, prepare, stale pins', () => {
     }
   });
 
+  it('prepare starts the shard\'s write watcher; freeze counts the quiet time it saw and takes it over; release stops one a freeze never came for', async () => {
+    const shard = new FakeShard();
+    const d = driverOn(shard, { freezeSettleMs: 40 });
+    await d.prepare();
+    expect(shard.watching).toBe(true);
+    await new Promise((r) => setTimeout(r, 60)); // quiet for longer than the settle time before the freeze
+    await d.freeze({ cutFollows: true });
+    // The quiet time began before the call (the watcher saw it), so it is longer than the freeze's own wait.
+    expect(shard.lastQuiet).toMatchObject({ settled: true, watched: true });
+    expect(shard.lastQuiet?.quietMs).toBeGreaterThan(shard.lastQuiet?.waitedMs ?? Infinity);
+    expect(shard.watching).toBe(false);
+    // The checkpoint started in the freeze's own call is the cut: cut() starts no other.
+    const cut = await d.cut();
+    expect(shard.checkpointsStarted).toBe(1);
+    expect(cut).toMatchObject({ kind: 'tarantool', signature: shard.lastQuiet?.checkpoint?.signature });
+    await d.thaw();
+    await d.release();
+
+    await d.prepare();
+    const written = Date.now();
+    shard.signature += 1; // a write between prepare and freeze: the settle counts from it
+    await d.freeze();
+    expect(Date.now() - written).toBeGreaterThanOrEqual(40);
+    expect(shard.lastQuiet).toMatchObject({ settled: true, watched: true, signature: shard.signature });
+    expect(shard.lastQuiet?.checkpoint).toBeUndefined(); // a freeze without cutFollows starts none
+    await d.cut();
+    expect(shard.checkpointsStarted).toBe(2);
+    await d.prepare();
+    expect(shard.watching).toBe(true);
+    await d.release();
+    expect(shard.watching).toBe(false);
+    expect(shard.watchesStarted).toBe(3);
+  });
+
   it('prepare refuses a pinned shard and a directory mismatch; releaseStalePins unpins', async () => {
     const shard = new FakeShard();
     (shard.kept[0] as { pinned: boolean }).pinned = true;

@@ -3,7 +3,9 @@
  *
  * - prepare: the shard answers, runs, uses the configured directories, and holds no backup pin.
  * - freeze: Tarantool cannot refuse writes by itself; freeze waits (bounded) until the shard's
- *   signature has been stable for a settle time — the writers are held upstream (pgbouncer PAUSE).
+ *   signature has been stable for a settle time — the writers are held upstream (pgbouncer PAUSE). A
+ *   watcher started on the shard at prepare looks at the signature from then on, so quiet time that began
+ *   before the freeze call (the writes stop when PostgreSQL is paused, a round trip earlier) counts.
  * - cut: starts `box.snapshot()` in a fiber without waiting for it and records the vclock at its start.
  * - upload / release / restore: see `upload.ts` and `restore.ts`.
  * - releaseStalePins: `box.backup.stop()` for pins a crashed agent left behind; call at agent start.
@@ -17,6 +19,7 @@ import type {
   ComponentArtifact,
   ComponentDriver,
   CutPoint,
+  FreezeOptions,
   RestoreContext,
   RestoreReport,
   SandboxResource,
@@ -29,7 +32,7 @@ import type {
 import { importShard } from './import.js';
 import { recoverStagedShard, restoreShard, stageShard, type ShardRestoreDeps } from './restore.js';
 import { releaseShardSandbox, restoreShardSandbox, type ScratchInstances } from './sandbox.js';
-import type { GalleryStore, ShardAdmin, ShardFiles } from './ports.js';
+import type { GalleryStore, ShardAdmin, ShardFiles, StartedCheckpoint } from './ports.js';
 import { uploadCheckpoint, type TarantoolCut } from './upload.js';
 
 /** Time bounds of the driver's operations (ms). */
@@ -38,6 +41,8 @@ export interface TarantoolTimings {
   freezeSettleMs: number;
   /** freeze: give up (and fail the freeze) after this long. Default 2,000. */
   freezeTimeoutMs: number;
+  /** prepare → freeze: the shard's write watcher runs at most this long (the freeze ends it sooner). Default 60,000. */
+  writeWatchMs: number;
   /** cut: how long to wait for a checkpoint already in progress. Default 2,000. */
   busyCheckpointWaitMs: number;
   /** upload: how long the cut's checkpoint may take to be written. Default 30 min. */
@@ -49,6 +54,7 @@ export interface TarantoolTimings {
 export const DEFAULT_TARANTOOL_TIMINGS: Readonly<TarantoolTimings> = Object.freeze({
   freezeSettleMs: 20,
   freezeTimeoutMs: 2_000,
+  writeWatchMs: 60_000,
   busyCheckpointWaitMs: 2_000,
   checkpointTimeoutMs: 30 * 60_000,
   startTimeoutMs: 10 * 60_000,
@@ -88,6 +94,8 @@ export class TarantoolShardDriver implements ComponentDriver {
   readonly ref: string;
   private readonly timings: TarantoolTimings;
   private held: { cut: TarantoolCut; token: string } | undefined;
+  /** The cut a freeze with `cutFollows` started, until cut() takes it. */
+  private early: { cut: TarantoolCut; token: string } | undefined;
   private pinned = false;
 
   constructor(
@@ -116,23 +124,41 @@ export class TarantoolShardDriver implements ComponentDriver {
     if (checkpoints.some((c) => c.pinned)) {
       throw new ConflictError(`${this.ref}: a checkpoint is pinned by box.backup.start() (another backup running, or a stale pin: releaseStalePins)`);
     }
+    await this.reach(() => this.deps.admin.watchWrites(this.timings.writeWatchMs));
   }
 
-  /** Waits until the shard's writes have stopped: its signature unchanged for `freezeSettleMs` (bounded). */
-  async freeze(): Promise<void> {
+  /**
+   * Waits until the shard's writes have stopped: its signature unchanged for `freezeSettleMs` (bounded).
+   * With `cutFollows`, the checkpoint of the cut starts in the same call the moment they have (cut()
+   * answers it).
+   */
+  async freeze(options: FreezeOptions = {}): Promise<void> {
     const { freezeSettleMs, freezeTimeoutMs } = this.timings;
-    const q = await this.reach(() => this.deps.admin.quiet(freezeSettleMs, freezeTimeoutMs));
+    this.early = undefined;
+    const token = options.cutFollows ? randomBytes(8).toString('hex') : undefined;
+    const checkpoint = token ? { token, waitBusyMs: this.timings.busyCheckpointWaitMs } : undefined;
+    const q = await this.reach(() => this.deps.admin.quiet(freezeSettleMs, freezeTimeoutMs, checkpoint));
     if (!q.settled) throw new TimeoutError(`${this.ref}: writes did not stop within ${freezeTimeoutMs} ms (signature still moving, at ${q.signature})`);
-    this.deps.logger.debug({ component: this.ref, waitedMs: Math.round(q.waitedMs), signature: q.signature }, 'shard writes stopped');
+    this.deps.logger.debug({ component: this.ref, waitedMs: Math.round(q.waitedMs), quietMs: Math.round(q.quietMs), watched: q.watched, signature: q.signature }, 'shard writes stopped');
+    if (token && q.checkpoint) this.early = { cut: this.cutAt(q.checkpoint), token };
   }
 
   async cut(): Promise<CutPoint> {
     if (this.held) this.deps.logger.warn({ component: this.ref, previous: this.held.cut.signature }, 'a new cut replaces one never uploaded');
+    const early = this.early;
+    this.early = undefined;
+    if (early) {
+      this.held = early;
+      return early.cut;
+    }
     const token = randomBytes(8).toString('hex');
     const started = await this.reach(() => this.deps.admin.startCheckpoint(token, this.timings.busyCheckpointWaitMs));
-    const cut: TarantoolCut = { kind: 'tarantool', component: this.ref, time: new Date(), vclock: started.vclock, signature: started.signature };
-    this.held = { cut, token };
-    return cut;
+    this.held = { cut: this.cutAt(started), token };
+    return this.held.cut;
+  }
+
+  private cutAt(started: StartedCheckpoint): TarantoolCut {
+    return { kind: 'tarantool', component: this.ref, time: new Date(), vclock: started.vclock, signature: started.signature };
   }
 
   async thaw(): Promise<void> {
@@ -158,8 +184,12 @@ export class TarantoolShardDriver implements ComponentDriver {
   }
 
   async release(): Promise<void> {
-    // The cut holds no pin (upload pins and always unpins); only the cut itself is forgotten.
+    // The cut holds no pin (upload pins and always unpins); only the cut itself is forgotten, and the write
+    // watcher of a cut given up before its freeze is stopped (it would end by itself after writeWatchMs).
+    // A checkpoint a freeze started for a cut never taken just completes, as an automatic one would.
     this.held = undefined;
+    this.early = undefined;
+    await this.deps.admin.stopWatch().catch((err: unknown) => this.deps.logger.debug({ component: this.ref, err }, 'stopping the write watcher failed; it ends by itself'));
   }
 
   restore(ctx: RestoreContext): Promise<RestoreReport> {

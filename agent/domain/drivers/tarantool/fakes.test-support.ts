@@ -57,7 +57,16 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
   readonly address = '127.0.0.1:3301';
   readonly faults = new Faults();
   active = true;
-  signature = 100;
+  private sig = 100;
+  /** When the signature last changed (ms, Date.now()). */
+  private changedAt = 0;
+  get signature(): number {
+    return this.sig;
+  }
+  set signature(v: number) {
+    if (v !== this.sig) this.changedAt = Date.now();
+    this.sig = v;
+  }
   /** Checkpoints kept (oldest first). */
   kept: CheckpointList['checkpoints'] = [{ signature: 100, vclock: { '1': 100 }, pinned: false }];
   inProgress = false;
@@ -93,22 +102,55 @@ export class FakeShard implements ShardAdmin, ShardFiles, ServiceManager {
     return { status: 'running', vclock: { '1': this.signature }, signature: this.signature, dirs: { memtx: '/data/memtx', wal: '/data/wal', vinyl: '/data/vinyl' } };
   }
 
-  /** As the shard's own loop does: looks at the signature every millisecond, one look per 2 ms of quiet at least. */
-  async quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome> {
+  /** When the write watcher started (`watchWrites`), while it runs; it looks every millisecond, as the shard's fiber does. */
+  private watchFrom: number | undefined;
+  /** Write watchers started so far. */
+  watchesStarted = 0;
+  /** What the last `quiet` answered. */
+  lastQuiet: QuietOutcome | undefined;
+
+  get watching(): boolean {
+    return this.watchFrom !== undefined;
+  }
+
+  async watchWrites(): Promise<void> {
+    if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
+    this.watchesStarted += 1;
+    this.watchFrom = Date.now();
+  }
+
+  async stopWatch(): Promise<void> {
+    this.watchFrom = undefined;
+  }
+
+  /** As the shard's own loop does: looks at the signature every millisecond, one look per 2 ms of quiet at least; goes on from the watcher's looks. */
+  async quiet(settleMs: number, timeoutMs: number, checkpoint?: { token: string; waitBusyMs: number }): Promise<QuietOutcome> {
     if (!this.active) throw new FfkError('UNAVAILABLE', `tarantool ${this.address}: cannot connect`);
     const started = Date.now();
-    let [last, since, looks] = [this.signature, started, 0];
+    const watched = this.watchFrom !== undefined;
+    // The watcher's looks: one per millisecond since the later of its start and the last change.
+    let since = watched ? Math.max(this.watchFrom as number, this.changedAt) : started;
+    let [last, looks] = [this.signature, started - since];
+    this.watchFrom = undefined;
     for (;;) {
-      await new Promise((r) => setTimeout(r, 1));
       const now = Date.now();
-      looks += 1;
       if (this.signature !== last) [last, since, looks] = [this.signature, now, 0];
-      else if (now - since >= settleMs && looks >= Math.ceil(settleMs / 2)) return { settled: true, signature: last, waitedMs: now - started };
-      if (now - started >= timeoutMs) return { settled: false, signature: this.signature, waitedMs: now - started };
+      else if (now - since >= settleMs && looks >= Math.ceil(settleMs / 2)) {
+        this.lastQuiet = { settled: true, signature: last, waitedMs: now - started, watched, quietMs: now - since };
+        if (checkpoint) this.lastQuiet.checkpoint = await this.startCheckpoint();
+        return this.lastQuiet;
+      }
+      if (now - started >= timeoutMs) return (this.lastQuiet = { settled: false, signature: this.signature, waitedMs: now - started, watched, quietMs: now - since });
+      await new Promise((r) => setTimeout(r, 1));
+      looks += 1;
     }
   }
 
+  /** Checkpoints started so far (`startCheckpoint`, or `quiet` with a checkpoint). */
+  checkpointsStarted = 0;
+
   async startCheckpoint(): Promise<StartedCheckpoint> {
+    this.checkpointsStarted += 1;
     this.outcome = { state: 'done', signature: this.signature, vclock: { '1': this.signature } };
     if (!this.kept.some((c) => c.signature === this.signature)) this.kept.push({ signature: this.signature, vclock: { '1': this.signature }, pinned: false });
     return { vclock: { '1': this.signature }, signature: this.signature };

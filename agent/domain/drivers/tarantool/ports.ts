@@ -26,6 +26,12 @@ export interface QuietOutcome {
   signature: number;
   /** How long the shard waited, ms. */
   waitedMs: number;
+  /** True when the write watcher started at prepare was running and its looks counted (`watchWrites`). */
+  watched: boolean;
+  /** How long the signature had stayed unchanged when the wait ended, ms (looks before the call included when watched). */
+  quietMs: number;
+  /** The checkpoint started in the same call once settled, when one was asked for. */
+  checkpoint?: StartedCheckpoint;
 }
 
 /** A checkpoint the shard still keeps (oldest first in listings). */
@@ -66,8 +72,19 @@ export interface ShardAdmin {
    * Waits on the shard itself until `box.info.signature` has not changed for `settleMs` (looked at every
    * millisecond; the quiet time must hold one look per 2 ms at least, so that a shard the machine did not
    * run for a while cannot call that quiet), at most `timeoutMs`: one call however long the writes take to stop.
+   * With `checkpoint`, a settled wait starts the checkpoint in the same call (as `startCheckpoint`, and
+   * failing as it does), answered as `checkpoint`: the cut without another round trip.
    */
-  quiet(settleMs: number, timeoutMs: number): Promise<QuietOutcome>;
+  quiet(settleMs: number, timeoutMs: number, checkpoint?: { token: string; waitBusyMs: number }): Promise<QuietOutcome>;
+  /**
+   * Starts the shard's write watcher: it looks at `box.info.signature` every millisecond from now on, so
+   * that `quiet` counts the quiet time before it was called (writes that stopped before the freeze was
+   * asked for need not be waited for again). It replaces a running one, ends when `quiet` takes it over or
+   * `stopWatch` is called, and after `maxMs` in any case.
+   */
+  watchWrites(maxMs: number): Promise<void>;
+  /** Stops the write watcher, if one runs. */
+  stopWatch(): Promise<void>;
   /**
    * Starts `box.snapshot()` in a fiber without waiting for it and returns the vclock observed right
    * after the checkpoint began. Waits up to `waitBusyMs` for a checkpoint already in progress.

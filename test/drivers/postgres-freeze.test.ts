@@ -10,6 +10,7 @@ import { IllegalStateError, NotFoundError, TimeoutError, UnavailableError } from
 import { silentLogger } from '../../shared/logger.js';
 import { freePort } from '../../shared/net.js';
 import { createPostgresDriver } from '../../agent/adapters/postgres/factory.js';
+import { PgbouncerConsole } from '../../agent/adapters/postgres/pgbouncer-console.js';
 import { withTimeout } from '../../shared/timeout.js';
 import { waitFor } from '../harness/processes.js';
 import { adminQuery, PgTestSite, seedSchema, startWriters } from './postgres-support.js';
@@ -20,6 +21,18 @@ async function consolePaused(site: PgTestSite): Promise<number> {
   try {
     const rows = (await c.query<{ name: string; paused: number }>('SHOW DATABASES')).rows;
     return Number(rows.find((r) => r.name === site.db.name)?.paused ?? -1);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Console connections of this test's own (application name `ffkeeper-agent`) besides the one asking. */
+async function consolePools(site: PgTestSite): Promise<number> {
+  const c = new pg.Client({ host: '127.0.0.1', port: site.pgbouncerPort, user: 'postgres', database: 'pgbouncer' });
+  await c.connect();
+  try {
+    const rows = (await c.query<{ database: string; application_name?: string }>('SHOW CLIENTS')).rows;
+    return rows.filter((r) => r.database === 'pgbouncer' && r.application_name === 'ffkeeper-agent').length;
   } finally {
     await c.end();
   }
@@ -106,6 +119,29 @@ describe('PostgreSQL driver: freeze, cut, thaw', () => {
     console.log(`PAUSE→export→RESUME over ${windows.length} rounds with 8 writers (${writers.commits()} commits): median ${median.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
     expect(windows).toHaveLength(8);
     expect(await cutBackends(site.db.name)).toEqual([]);
+  });
+
+  it('a login watcher started ahead of the PAUSE stands for its first look: the PAUSE takes one look itself, two without it', async () => {
+    // The watcher's look counts however old it is here: the test is about which looks count, not about this machine's pace.
+    const console_ = new PgbouncerConsole({ host: '127.0.0.1', port: site.pgbouncerPort, user: 'postgres' }, { priorLookMaxAgeMs: 60_000 });
+    const pause = async (): Promise<void> => {
+      await console_.pause(site.db.name, { signal: new AbortController().signal, onSent: () => undefined });
+      await console_.resume(site.db.name);
+    };
+    try {
+      await pause(); // no watcher: both quiet looks inside the window (the pool is idle: no writers here)
+      expect(console_.lastPauseSamples).toBe(2);
+      await settle(600); // pgbouncer's cool-down after our RESUME
+      console_.watchLogins(site.db.name);
+      await waitFor(async () => console_.loginWatchLooks >= 1, 30_000);
+      await settle(5); // its first look is now 2 ms or more before the PAUSE's own
+      await pause();
+      expect(console_.lastPauseSamples).toBe(1);
+      expect(console_.loginWatchLooks).toBe(0); // the PAUSE ended the watcher
+      await waitFor(async () => (await consolePools(site)) === 0, 30_000); // and its connection
+    } finally {
+      await console_.cool();
+    }
   });
 
   it('cancels a PAUSE that does not return in time with RESUME and reports a TimeoutError', async () => {

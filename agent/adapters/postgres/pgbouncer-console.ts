@@ -17,6 +17,24 @@ interface ShowPoolsRow {
   cl_waiting?: number | string;
 }
 
+/** One `SHOW POOLS` look of a login watcher: when it was sent (performance.now()) and whether the pool was quiet. */
+interface PoolSample {
+  at: number;
+  quiet: boolean;
+}
+
+interface LoginWatch {
+  database: string;
+  /** The last few looks. */
+  samples: PoolSample[];
+  /** Looks taken in all. */
+  looks: number;
+  stop: boolean;
+}
+
+/** A login watcher's sample a PAUSE counts as its first quiet look: at least this long before its own look… */
+const PRIOR_SAMPLE_MIN_AGE_MS = 2;
+
 interface ShowDatabasesRow {
   name: string;
   paused?: number | string;
@@ -28,21 +46,33 @@ export class PgbouncerConsole implements PoolerConsole {
   private readonly config: pg.ClientConfig;
   private readonly loginSettleMs: number;
   private readonly resumeCooldownMs: number;
+  /** How old a login watcher's look may be for a PAUSE to count it (see `watchLogins`). */
+  private readonly priorLookMaxAgeMs: number;
   /** When this console last resumed each database. */
   private readonly resumedAt = new Map<string, number>();
   /** A console connection opened ahead of a PAUSE (`warm`), or kept by a PAUSE for its RESUME. */
   private warmClient: pg.Client | undefined;
+  /** The login watcher started ahead of a PAUSE (`watchLogins`). */
+  private loginWatch: LoginWatch | undefined;
+  /** `SHOW POOLS` samples the last PAUSE took itself before it was sent (its watcher's not counted). */
+  lastPauseSamples = 0;
 
   /**
    * `loginSettleMs`: how long PAUSE waits at most for server logins in progress to finish (default 250);
    * `resumeCooldownMs`: least time between a RESUME and the next PAUSE of the same database (default
    * 500), so pgbouncer can re-open the server connections PAUSE closed. See `settleLogins`.
    */
-  constructor(endpoint: PgEndpoint, options: { loginSettleMs?: number; resumeCooldownMs?: number } = {}) {
+  constructor(endpoint: PgEndpoint, options: { loginSettleMs?: number; resumeCooldownMs?: number; priorLookMaxAgeMs?: number } = {}) {
     this.address = `${endpoint.host}:${endpoint.port}`;
     this.config = clientConfig(endpoint, CONSOLE_DATABASE, APP_NAME);
     this.loginSettleMs = options.loginSettleMs ?? 250;
     this.resumeCooldownMs = options.resumeCooldownMs ?? 500;
+    this.priorLookMaxAgeMs = options.priorLookMaxAgeMs ?? 10;
+  }
+
+  /** Looks the running login watcher has taken (0 when none runs). */
+  get loginWatchLooks(): number {
+    return this.loginWatch?.looks ?? 0;
   }
 
   /**
@@ -62,11 +92,61 @@ export class PgbouncerConsole implements PoolerConsole {
     this.warmClient = client;
   }
 
-  /** Closes the connection `warm` opened (or a PAUSE kept for its RESUME), if any. */
+  /** Closes the connection `warm` opened (or a PAUSE kept for its RESUME), if any, and stops the login watcher. */
   async cool(): Promise<void> {
+    this.stopLoginWatch();
     const client = this.warmClient;
     this.warmClient = undefined;
     await client?.end().catch(() => undefined);
+  }
+
+  /**
+   * Starts looking at `database`'s pool ahead of the next PAUSE (on a connection of its own, a `SHOW POOLS`
+   * every 2 ms, at most `maxMs`): the PAUSE then counts the watcher's last quiet look, taken 2–10 ms
+   * before (`priorLookMaxAgeMs`), as the first of the two quiet looks it needs (see `settleLogins`), and takes only one itself
+   * inside the freeze window. Replaces a running watcher; ends at the PAUSE, at `cool`, or after `maxMs`.
+   * A watcher that cannot connect or query just ends: the PAUSE then takes both looks itself.
+   */
+  watchLogins(database: string, maxMs = 60_000): void {
+    this.stopLoginWatch();
+    const w: LoginWatch = { database, samples: [], looks: 0, stop: false };
+    this.loginWatch = w;
+    const until = performance.now() + maxMs;
+    void (async () => {
+      let client: pg.Client | undefined;
+      try {
+        client = await connectClient(this.config, 'pgbouncer console');
+        while (!w.stop && performance.now() < until) {
+          const at = performance.now();
+          const quiet = await this.poolQuiet(client, database);
+          w.samples.push({ at, quiet });
+          w.looks += 1;
+          if (w.samples.length > 4) w.samples.shift();
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      } catch {
+        // The PAUSE takes both of its looks itself.
+      } finally {
+        w.stop = true;
+        if (this.loginWatch === w) this.loginWatch = undefined;
+        void client?.end().catch(() => undefined);
+      }
+    })();
+  }
+
+  private stopLoginWatch(): void {
+    if (this.loginWatch) this.loginWatch.stop = true;
+    this.loginWatch = undefined;
+  }
+
+  /** Stops the watcher and answers whether its newest look old enough to count was quiet (see `watchLogins`). */
+  private takePriorLook(database: string): boolean {
+    const w = this.loginWatch;
+    this.stopLoginWatch();
+    if (!w || w.database !== database) return false;
+    const now = performance.now();
+    const prior = w.samples.filter((x) => now - x.at >= PRIOR_SAMPLE_MIN_AGE_MS).at(-1);
+    return prior !== undefined && prior.quiet && now - prior.at <= this.priorLookMaxAgeMs;
   }
 
   /** The warm connection, taken (the caller owns it now), or a new one. */
@@ -88,7 +168,7 @@ export class PgbouncerConsole implements PoolerConsole {
     try {
       const cooldown = (this.resumedAt.get(database) ?? 0) + this.resumeCooldownMs - Date.now();
       if (cooldown > 0) await new Promise((r) => setTimeout(r, cooldown));
-      await this.settleLogins(client, database, options.signal);
+      await this.settleLogins(client, database, options.signal, this.takePriorLook(database));
       const query = client.query(`PAUSE ${database}`);
       options.onSent();
       await query;
@@ -137,7 +217,9 @@ export class PgbouncerConsole implements PoolerConsole {
       if (err instanceof Error && /is not paused/.test(err.message)) return 'not-paused';
       throw this.failure(`RESUME ${database}`, err);
     } finally {
-      await client.end().catch(() => undefined);
+      // Closed without waiting for the socket to go: the RESUME has its answer, and the thaw that waits
+      // for this is the end of the freeze window.
+      void client.end().catch(() => undefined);
     }
   }
 
@@ -162,16 +244,23 @@ export class PgbouncerConsole implements PoolerConsole {
    * connection for `server_login_retry` (15 s by default) after RESUME: writes would stall that long.
    * PAUSE also closes every idle server connection, so right after a RESUME pgbouncer re-opens them:
    * hence also the cool-down after our own RESUME. Both narrow the race; neither can close it.
+   * `quietBefore`: the login watcher's quiet look, 2–10 ms before, counts as the first of the two.
    */
-  private async settleLogins(client: pg.Client, database: string, signal: AbortSignal): Promise<void> {
+  private async settleLogins(client: pg.Client, database: string, signal: AbortSignal, quietBefore = false): Promise<void> {
     const deadline = Date.now() + this.loginSettleMs;
-    let quiet = 0; // consecutive quiet samples: a client between two queries is neither waiting nor served
+    let quiet = quietBefore ? 1 : 0; // consecutive quiet samples: a client between two queries is neither waiting nor served
+    this.lastPauseSamples = 0;
     while (quiet < 2 && Date.now() < deadline && !signal.aborted) {
-      const pools = (await client.query<ShowPoolsRow>('SHOW POOLS')).rows.filter((r) => r.database === database);
-      const busy = pools.reduce((n, r) => n + Number(r.sv_login ?? 0) + Number(r.cl_waiting ?? 0), 0);
-      quiet = busy === 0 ? quiet + 1 : 0;
+      this.lastPauseSamples += 1;
+      quiet = (await this.poolQuiet(client, database)) ? quiet + 1 : 0;
       if (quiet < 2) await new Promise((r) => setTimeout(r, 2));
     }
+  }
+
+  /** One `SHOW POOLS` look: no server connection of `database` logging in, no client waiting for one. */
+  private async poolQuiet(client: pg.Client, database: string): Promise<boolean> {
+    const pools = (await client.query<ShowPoolsRow>('SHOW POOLS')).rows.filter((r) => r.database === database);
+    return pools.reduce((n, r) => n + Number(r.sv_login ?? 0) + Number(r.cl_waiting ?? 0), 0) === 0;
   }
 
   private failure(command: string, err: unknown): UnavailableError {

@@ -145,6 +145,7 @@ export class PostgresDriver implements ComponentDriver {
     await this.discardPrepared();
     this.prepared = await server.prepareSnapshot(this.options.database);
     await pooler.warm?.();
+    pooler.watchLogins?.(this.poolerDatabase);
   }
 
   private async openBackup(ctx: PrepareContext): Promise<OpenedDump> {

@@ -28,8 +28,13 @@ export interface PoolerConsole {
   check(database: string): Promise<{ paused: boolean }>;
   /** Opens the connection the next PAUSE and its RESUME use, ahead of the freeze window (optional). */
   warm?(): Promise<void>;
-  /** Closes what `warm` (or a PAUSE waiting for its RESUME) keeps open. */
+  /** Closes what `warm` (or a PAUSE waiting for its RESUME) keeps open, and stops the login watcher. */
   cool?(): Promise<void>;
+  /**
+   * Starts looking at `database`'s pool for server logins in progress ahead of the next PAUSE, so that the
+   * PAUSE needs fewer looks of its own inside the freeze window (optional; ends at the PAUSE or `cool`).
+   */
+  watchLogins?(database: string): void;
 }
 
 /** The point in time PostgreSQL exported. */

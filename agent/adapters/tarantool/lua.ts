@@ -1,8 +1,8 @@
 /**
  * Lua chunks the Tarantool adapters evaluate on a shard over iproto (`eval`, arguments in `...`).
- * Each chunk is self-contained (nothing is installed on the shard except two small bookkeeping
- * things: the `ffk_cuts` table of checkpoint outcomes, in memory, and the `ffk_import_progress` space
- * of resumable imports). Gallery layout is the dev site's (FindFace-like): spaces of
+ * Each chunk is self-contained (nothing is installed on the shard except small bookkeeping things:
+ * the `ffk_cuts` table of checkpoint outcomes and the `ffk_watch` state of the write watcher between a
+ * cut's prepare and its freeze, both in memory, and the `ffk_import_progress` space of resumable imports). Gallery layout is the dev site's (FindFace-like): spaces of
  * `{id unsigned, feat string (float32 bytes), norm string, meta map}` registered in `ffk_galleries`
  * `{name, model, dim}`.
  */

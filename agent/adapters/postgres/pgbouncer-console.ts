@@ -103,8 +103,9 @@ export class PgbouncerConsole implements PoolerConsole {
   /**
    * Starts looking at `database`'s pool ahead of the next PAUSE (on a connection of its own, a `SHOW POOLS`
    * every 2 ms, at most `maxMs`): the PAUSE then counts the watcher's last quiet look, taken 2–10 ms
-   * before (`priorLookMaxAgeMs`), as the first of the two quiet looks it needs (see `settleLogins`), and takes only one itself
-   * inside the freeze window. Replaces a running watcher; ends at the PAUSE, at `cool`, or after `maxMs`.
+   * before (`priorLookMaxAgeMs`), as the first of the two quiet looks it needs (see `settleLogins`), and
+   * takes only one itself inside the freeze window. Replaces a running watcher; ends at the PAUSE, at
+   * `cool`, or after `maxMs`.
    * A watcher that cannot connect or query just ends: the PAUSE then takes both looks itself.
    */
   watchLogins(database: string, maxMs = 60_000): void {

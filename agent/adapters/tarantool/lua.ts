@@ -2,7 +2,8 @@
  * Lua chunks the Tarantool adapters evaluate on a shard over iproto (`eval`, arguments in `...`).
  * Each chunk is self-contained (nothing is installed on the shard except small bookkeeping things:
  * the `ffk_cuts` table of checkpoint outcomes and the `ffk_watch` state of the write watcher between a
- * cut's prepare and its freeze, both in memory, and the `ffk_import_progress` space of resumable imports). Gallery layout is the dev site's (FindFace-like): spaces of
+ * cut's prepare and its freeze, both in memory, and the `ffk_import_progress` space of resumable
+ * imports). Gallery layout is the dev site's (FindFace-like): spaces of
  * `{id unsigned, feat string (float32 bytes), norm string, meta map}` registered in `ffk_galleries`
  * `{name, model, dim}`.
  */
@@ -57,6 +58,20 @@ local function start_checkpoint(token, wait_s)
 end
 `;
 
+/**
+ * Lua: `look(q)` — one look at box.info.signature for a watch state `q = {last, since, looks}` (the
+ * signature seen last, when it changed, looks since): a change starts the quiet time again. The caller
+ * counts `looks` up after each sleep. Shared by the write watcher and the freeze's wait, which takes the
+ * watcher's state over.
+ */
+const LOOK_FN = String.raw`
+local function look(q)
+  local s = box.info.signature
+  if s ~= q.last then q.last, q.since, q.looks = s, require('clock').monotonic(), 0 end
+  return s
+end
+`;
+
 /** → {status, vclock, signature, memtx, wal, vinyl} */
 export const LUA_INFO = String.raw`${ADMIN_PRELUDE}
 return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.info.signature,
@@ -71,7 +86,7 @@ return {status = box.info.status, vclock = vc(box.info.vclock), signature = box.
  * not waited for again from the moment the request arrives. A new watcher replaces the one running; the
  * watcher ends when the freeze takes it over, when it is stopped, or after maxSeconds.
  */
-export const LUA_WATCH_WRITES = String.raw`
+export const LUA_WATCH_WRITES = String.raw`${LOOK_FN}
 local max_s = ...
 local fiber, clock = require('fiber'), require('clock')
 local old = rawget(_G, 'ffk_watch')
@@ -82,12 +97,8 @@ rawset(_G, 'ffk_watch', w)
 fiber.create(function()
   while not w.stop and clock.monotonic() - w.started < max_s do
     fiber.sleep(0.001)
-    local s = box.info.signature
-    if s ~= w.last then
-      w.last, w.since, w.looks = s, clock.monotonic(), 0
-    else
-      w.looks = w.looks + 1
-    end
+    w.looks = w.looks + 1
+    look(w)
   end
   w.stop = true
   if rawget(_G, 'ffk_watch') == w then rawset(_G, 'ffk_watch', nil) end
@@ -116,33 +127,34 @@ return true
  * `start_checkpoint` in the same call and answers its outcome as `checkpoint`: the cut taken the moment
  * the writes are found stopped, without another round trip.
  */
-export const LUA_QUIET = String.raw`${ADMIN_PRELUDE}${START_CHECKPOINT_FN}
+export const LUA_QUIET = String.raw`${ADMIN_PRELUDE}${START_CHECKPOINT_FN}${LOOK_FN}
 local settle_s, timeout_s, token, wait_busy_s = ...
 local fiber, clock = require('fiber'), require('clock')
 local min_looks = math.ceil(settle_s * 500)
 local started = clock.monotonic()
-local last, since, looks = box.info.signature, started, 0
 local w = rawget(_G, 'ffk_watch')
 local watched = w ~= nil and not w.stop
+local q = {last = box.info.signature, since = started, looks = 0}
 if watched then
-  last, since, looks = w.last, w.since, w.looks
+  q = w
   w.stop = true
   rawset(_G, 'ffk_watch', nil)
 end
 while true do
-  local now, s = clock.monotonic(), box.info.signature
-  if s ~= last then
-    last, since, looks = s, now, 0
-  elseif now - since >= settle_s and looks >= min_looks then
-    local out = {settled = true, signature = s, waited_ms = (now - started) * 1000, watched = watched, quiet_ms = (now - since) * 1000}
-    if token ~= nil then out.checkpoint = start_checkpoint(token, wait_busy_s) end
-    return out
+  local s = look(q)
+  local now = clock.monotonic()
+  local result = {signature = s, waited_ms = (now - started) * 1000, watched = watched, quiet_ms = (now - q.since) * 1000}
+  if now - q.since >= settle_s and q.looks >= min_looks then
+    result.settled = true
+    if token ~= nil then result.checkpoint = start_checkpoint(token, wait_busy_s) end
+    return result
   end
   if now - started >= timeout_s then
-    return {settled = false, signature = s, waited_ms = (now - started) * 1000, watched = watched, quiet_ms = (now - since) * 1000}
+    result.settled = false
+    return result
   end
   fiber.sleep(0.001)
-  looks = looks + 1
+  q.looks = q.looks + 1
 end
 `;
 

@@ -205,7 +205,8 @@ describe('tarantool driver: physical backup and restore', () => {
       await untilWatcherSaysQuiet();
       const atOnce = await admin.quiet(settleMs, 10_000);
       expect(atOnce).toMatchObject({ settled: true, watched: true });
-      expect(atOnce.waitedMs).toBeLessThan(settleMs);
+      // The quiet time began before the call (not a duration against a fixed number: a busy machine may be slow).
+      expect(atOnce.quietMs).toBeGreaterThan(atOnce.waitedMs);
       expect(atOnce.quietMs).toBeGreaterThanOrEqual(settleMs);
       expect(await watching()).toBe(false); // taken over by the wait
 
